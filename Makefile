@@ -1,0 +1,38 @@
+# execcheck: developer entry points. `make` sets everything up and shows the status; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SOURCES := $(shell find csrc preload pyapi -name '*.[ch]' -o -name '*.cdef' -o -name '*.py' -o -name '*.map' 2>/dev/null) \
+           pyproject.toml setup.py
+
+.PHONY: all install test inplace bench clean distclean
+
+all: install
+	$(BIN)/execcheck status
+
+install: $(VENV)/.installed
+
+# A real install (pip install .), so the tests exercise what users get: the cffi extension and the
+# shim built from csrc/ and preload/, placed in site-packages by pip.
+$(VENV)/.installed: $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[test]'
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest tests
+
+# In-tree build for hacking without a venv: PYTHONPATH=pyapi python3 -m execcheck ...
+inplace:
+	$(PYTHON) setup.py -q build_ext --inplace
+
+bench: install
+	for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(BIN)/python "$$b" || exit 1; done
+
+clean:
+	rm -rf build pyapi/*.egg-info pyapi/execcheck/_native*.so pyapi/execcheck/_native.c \
+	       pyapi/execcheck/libexeccheck.so .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

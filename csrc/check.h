@@ -1,0 +1,39 @@
+/* The check: ask the kernel whether a file may be executed, and say why not.
+ *
+ * execveat(fd, "", {name}, {}, AT_EMPTY_PATH | AT_EXECVE_CHECK) on the very fd that will be read
+ * or mapped, so the answer is about that file and no other (check_exec.rst). A failure is then
+ * explained from the same fd: file type, mount flags, mode bits, otherwise an LSM. */
+#ifndef EXECCHECK_CHECK_H
+#define EXECCHECK_CHECK_H
+
+#include <stdint.h>
+
+struct ec_verdict {
+    int allowed;     /* 1: the kernel said yes */
+    int err;         /* the errno of the check (0 when allowed) */
+    int reason;      /* enum ec_reason */
+    uint32_t mode;   /* st_mode of the file checked (0 if unknown) */
+    uint32_t uid;    /* owner */
+    uint64_t dev;    /* st_dev as user space sees it */
+    uint64_t ino;
+    int64_t ctime_sec;   /* with dev/ino, the cache key: a chmod changes ctime */
+    uint32_t ctime_nsec;
+};
+
+/* Checks an open fd (any kind, O_PATH included). `name` becomes argv[0] (may be NULL).
+ * Always fills *v; returns 1 allowed, 0 denied. */
+int ec_check_fd(int fd, const char *name, struct ec_verdict *v);
+
+#define EC_CHECK_NOFOLLOW 1 /* do not follow a final symlink: a symlink is then not-regular */
+
+/* Opens path (relative to dirfd) O_PATH|O_CLOEXEC and checks that fd.
+ * Returns 1 allowed, 0 denied, or -errno when the path cannot be opened (ENOENT...). */
+int ec_check_path(int dirfd, const char *path, int flags, struct ec_verdict *v);
+
+/* The reason for a failed check with errno `err` on fd, from the file's own state. */
+int ec_explain(int fd, int err, struct ec_verdict *v);
+
+/* Reads the file identity (dev, ino, mode, uid, ctime) of fd into v. Returns 0 or -errno. */
+int ec_identify_fd(int fd, struct ec_verdict *v);
+
+#endif

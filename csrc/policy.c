@@ -1,0 +1,213 @@
+/* The policy (see policy.h). */
+#include "policy.h"
+#include "securebits.h"
+#include "sys.h"
+#include "text.h"
+
+static const char *const config_state_names[] = {
+    "absent", "loaded", "ignored: not owned by root", "ignored: group- or other-writable",
+    "ignored: not a regular file", "ignored: too large", "unreadable",
+};
+
+const char *ec_config_state_name(int state)
+{
+    return state >= 0 && state <= EC_CONFIG_UNREADABLE ? config_state_names[state] : "unknown";
+}
+
+const char *ec_mode_name(int mode) { return mode == EC_MODE_ENFORCE ? "enforce" : "audit"; }
+
+static void set_problem(struct ec_policy *p, const char *a, const char *b)
+{
+    struct ec_buf out;
+    if (p->config_problem[0]) return; /* keep the first */
+    ec_buf_init(&out, p->config_problem, sizeof p->config_problem);
+    ec_buf_puts(&out, a);
+    if (b) ec_buf_puts(&out, b);
+}
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* Trims [s, e) in place and terminates it; returns the start. */
+static char *trim(char *s, char *e)
+{
+    while (s < e && is_space(*s)) s++;
+    while (e > s && is_space(e[-1])) e--;
+    *e = 0;
+    return s;
+}
+
+static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
+{
+    int b;
+    int ok = 1;
+    if (!ec_strcmp(key, "files") || !ec_strcmp(key, "mode")) {
+        if (!ec_strcmp(val, "enforce")) {
+            p->files = EC_MODE_ENFORCE;
+            p->files_source |= EC_SRC_CONFIG;
+        } else if (ec_strcmp(val, "audit")) ok = 0;
+    } else if (!ec_strcmp(key, "interactive")) {
+        if (!ec_strcmp(val, "deny")) {
+            p->interactive = EC_MODE_ENFORCE;
+            p->interactive_source |= EC_SRC_CONFIG;
+        } else if (ec_strcmp(val, "allow")) ok = 0;
+    } else if (!ec_strcmp(key, "log_file")) {
+        if (val[0] == '/' && ec_strlen(val) < sizeof p->log_file) {
+            ec_strlcpy(p->log_file, val, sizeof p->log_file);
+            p->sinks |= EC_SINK_FILE;
+            p->sinks_configured = 1;
+        } else if (!val[0]) {
+            p->log_file[0] = 0;
+            p->sinks &= ~EC_SINK_FILE;
+            p->sinks_configured = 1;
+        } else ok = 0;
+    } else if (!ec_strcmp(key, "syslog") || !ec_strcmp(key, "stderr")) {
+        int bit = key[0] == 's' && key[1] == 'y' ? EC_SINK_SYSLOG : EC_SINK_STDERR;
+        b = ec_parse_bool(val);
+        if (b < 0) ok = 0;
+        else {
+            p->sinks = b ? (p->sinks | bit) : (p->sinks & ~bit);
+            p->sinks_configured = 1;
+        }
+    } else ok = 0;
+    if (!ok && !p->config_bad_line) {
+        struct ec_buf out;
+        p->config_bad_line = lineno;
+        if (!p->config_problem[0]) {
+            ec_buf_init(&out, p->config_problem, sizeof p->config_problem);
+            ec_buf_puts(&out, "line ");
+            ec_buf_putu(&out, (unsigned)lineno);
+            ec_buf_puts(&out, " not understood (ignored): ");
+            ec_buf_puts(&out, key);
+        }
+    }
+}
+
+void ec_policy_apply_config(struct ec_policy *p, const char *text, unsigned long len)
+{
+    char line[512];
+    unsigned long i = 0;
+    int lineno = 0;
+    while (i < len) {
+        unsigned long start = i, n;
+        char *hash, *eq, *key, *val;
+        while (i < len && text[i] != '\n') i++;
+        n = i - start;
+        i++; /* past '\n' */
+        lineno++;
+        if (n >= sizeof line) {
+            apply_line(p, (char *)"(line too long)", (char *)"", lineno);
+            continue;
+        }
+        ec_memcpy(line, text + start, n);
+        line[n] = 0;
+        if (ec_strlen(line) != n) { /* embedded NUL */
+            apply_line(p, (char *)"(NUL byte)", (char *)"", lineno);
+            continue;
+        }
+        hash = (char *)ec_strchr(line, '#');
+        if (hash) *hash = 0;
+        key = trim(line, line + ec_strlen(line));
+        if (!*key) continue;
+        eq = (char *)ec_strchr(key, '=');
+        if (!eq) {
+            apply_line(p, key, (char *)"", lineno);
+            continue;
+        }
+        val = trim(eq + 1, eq + 1 + ec_strlen(eq + 1));
+        key = trim(key, eq);
+        apply_line(p, key, val, lineno);
+    }
+}
+
+static void load_config(struct ec_policy *p, const char *path)
+{
+    char text[EC_CONFIG_MAX];
+    struct ec_statx st;
+    long n, total = 0;
+    int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOFOLLOW | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
+    if (fd == -EC_ENOENT || fd == -EC_ENOTDIR) {
+        p->config_state = EC_CONFIG_ABSENT;
+        return;
+    }
+    if (fd == -EC_ELOOP) {
+        p->config_state = EC_CONFIG_IGNORED_TYPE;
+        set_problem(p, path, " is a symlink: ignored");
+        return;
+    }
+    if (fd < 0) {
+        p->config_state = EC_CONFIG_UNREADABLE;
+        set_problem(p, path, " cannot be opened: ignored");
+        return;
+    }
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0) {
+        p->config_state = EC_CONFIG_UNREADABLE;
+        set_problem(p, path, " cannot be read: ignored");
+    } else if ((st.stx_mode & EC_S_IFMT) != EC_S_IFREG) {
+        p->config_state = EC_CONFIG_IGNORED_TYPE;
+        set_problem(p, path, " is not a regular file: ignored");
+    } else if (st.stx_uid != 0) {
+        p->config_state = EC_CONFIG_IGNORED_OWNER;
+        set_problem(p, path, " is not owned by root: ignored");
+    } else if (st.stx_mode & 022) {
+        p->config_state = EC_CONFIG_IGNORED_MODE;
+        set_problem(p, path, " is writable by group or others: ignored");
+    } else if (st.stx_size > EC_CONFIG_MAX) {
+        p->config_state = EC_CONFIG_IGNORED_SIZE;
+        set_problem(p, path, " is larger than 16 KiB: ignored");
+    } else {
+        while (total < EC_CONFIG_MAX && (n = ec_read(fd, text + total, (size_t)(EC_CONFIG_MAX - total))) > 0)
+            total += n;
+        if (n < 0 && total == 0) {
+            p->config_state = EC_CONFIG_UNREADABLE;
+            set_problem(p, path, " cannot be read: ignored");
+        } else {
+            p->config_state = EC_CONFIG_LOADED;
+            ec_policy_apply_config(p, text, (unsigned long)total);
+        }
+    }
+    ec_close(fd);
+}
+
+static void apply_env(struct ec_policy *p, char *const *envp, int secure)
+{
+    const char *v;
+    if ((v = ec_env_get(envp, "EXECCHECK_FILES")) && !ec_strcmp(v, "enforce")) {
+        p->files = EC_MODE_ENFORCE;
+        p->files_source |= EC_SRC_ENV;
+    }
+    if ((v = ec_env_get(envp, "EXECCHECK_INTERACTIVE")) && !ec_strcmp(v, "deny")) {
+        p->interactive = EC_MODE_ENFORCE;
+        p->interactive_source |= EC_SRC_ENV;
+    }
+    /* Sinks may be added, never removed. A file named by the environment is refused in secure
+     * mode: a setuid program must not append to a path chosen by its caller. */
+    if (!secure && (v = ec_env_get(envp, "EXECCHECK_LOG_FILE")) && v[0] == '/' &&
+        ec_strlen(v) < sizeof p->log_file && !(p->sinks & EC_SINK_FILE)) {
+        ec_strlcpy(p->log_file, v, sizeof p->log_file);
+        p->sinks |= EC_SINK_FILE;
+    }
+    if (ec_parse_bool(ec_env_get(envp, "EXECCHECK_LOG_STDERR")) == 1) p->sinks |= EC_SINK_STDERR;
+    if (ec_parse_bool(ec_env_get(envp, "EXECCHECK_SYSLOG")) == 1) p->sinks |= EC_SINK_SYSLOG;
+}
+
+void ec_policy_resolve(struct ec_policy *p, const char *config_path, char *const *envp, int secure)
+{
+    ec_memset(p, 0, sizeof *p);
+    p->securebits = ec_securebits_get();
+    if (p->securebits < 0) {
+        p->files = p->interactive = EC_MODE_ENFORCE;
+        p->files_source = p->interactive_source = EC_SRC_PRCTL_FAILED;
+    } else {
+        if (p->securebits & EC_SECBIT_EXEC_RESTRICT_FILE) {
+            p->files = EC_MODE_ENFORCE;
+            p->files_source |= EC_SRC_SECUREBITS;
+        }
+        if (p->securebits & EC_SECBIT_EXEC_DENY_INTERACTIVE) {
+            p->interactive = EC_MODE_ENFORCE;
+            p->interactive_source |= EC_SRC_SECUREBITS;
+        }
+    }
+    p->sinks = EC_SINK_SYSLOG; /* default until the config says otherwise */
+    load_config(p, config_path ? config_path : EC_CONFIG_PATH);
+    apply_env(p, envp, secure);
+}

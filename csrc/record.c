@@ -1,0 +1,178 @@
+/* Decision records (see record.h). */
+#include "record.h"
+#include "reason.h"
+#include "sinks.h"
+#include "sys.h"
+#include "text.h"
+
+static const char *const kind_names[EC_KIND_COUNT] = {"library", "script", "module", "interactive", "program"};
+static const char *const face_names[EC_FACE_COUNT] = {"audit", "preload", "python", "cli"};
+
+const char *ec_kind_name(int kind) { return kind >= 0 && kind < EC_KIND_COUNT ? kind_names[kind] : "library"; }
+const char *ec_face_name(int face) { return face >= 0 && face < EC_FACE_COUNT ? face_names[face] : "audit"; }
+
+/* days since 1970-01-01 -> civil date (Howard Hinnant's algorithm) */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era, yoe, doy, mp;
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    yoe = z - era * 146097;
+    yoe = (yoe - yoe / 1460 + yoe / 36524 - yoe / 146096) / 365;
+    doy = (z - era * 146097) - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static void put_time(struct ec_buf *b)
+{
+    struct ec_timespec ts = {0, 0};
+    int64_t days, secs, y;
+    unsigned m, d;
+    ec_clock_gettime(EC_CLOCK_REALTIME, &ts);
+    days = ts.tv_sec / 86400;
+    secs = ts.tv_sec % 86400;
+    civil_from_days(days, &y, &m, &d);
+    ec_buf_putu_pad(b, (uint64_t)y, 4);
+    ec_buf_putc(b, '-');
+    ec_buf_putu_pad(b, m, 2);
+    ec_buf_putc(b, '-');
+    ec_buf_putu_pad(b, d, 2);
+    ec_buf_putc(b, 'T');
+    ec_buf_putu_pad(b, (uint64_t)(secs / 3600), 2);
+    ec_buf_putc(b, ':');
+    ec_buf_putu_pad(b, (uint64_t)(secs / 60 % 60), 2);
+    ec_buf_putc(b, ':');
+    ec_buf_putu_pad(b, (uint64_t)(secs % 60), 2);
+    ec_buf_putc(b, '.');
+    ec_buf_putu_pad(b, (uint64_t)(ts.tv_nsec / 1000000), 3);
+    ec_buf_putc(b, 'Z');
+}
+
+static void put_key(struct ec_buf *b, const char *key)
+{
+    if (b->len > 1) ec_buf_putc(b, ',');
+    ec_buf_put_json_str(b, key);
+    ec_buf_putc(b, ':');
+}
+
+size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
+{
+    char exe[512];
+    struct ec_buf b;
+    long n;
+    const struct ec_verdict *v = r->verdict;
+
+    if (cap < 64) return 0;
+    n = ec_readlinkat(EC_AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+
+    ec_buf_init(&b, buf, cap - 2); /* room for "}\n" */
+    ec_buf_putc(&b, '{');
+    put_key(&b, "time");
+    ec_buf_putc(&b, '"');
+    put_time(&b);
+    ec_buf_putc(&b, '"');
+    put_key(&b, "pid");
+    ec_buf_putu(&b, (unsigned)ec_getpid());
+    put_key(&b, "exe");
+    ec_buf_put_json_str_max(&b, exe, 600);
+    put_key(&b, "uid");
+    ec_buf_putu(&b, (unsigned)ec_getuid());
+    put_key(&b, "kind");
+    ec_buf_put_json_str(&b, ec_kind_name(r->kind));
+    put_key(&b, "path");
+    ec_buf_put_json_str_max(&b, r->path ? r->path : "", 1000);
+    put_key(&b, "dev");
+    ec_buf_putu(&b, v ? v->dev : 0);
+    put_key(&b, "ino");
+    ec_buf_putu(&b, v ? v->ino : 0);
+    put_key(&b, "reason");
+    ec_buf_put_json_str(&b, ec_reason_name(v ? v->reason : 0));
+    put_key(&b, "errno");
+    ec_buf_putu(&b, v ? (unsigned)v->err : 0);
+    put_key(&b, "mode");
+    ec_buf_put_json_str(&b, r->enforced ? "enforce" : "audit");
+    put_key(&b, "action");
+    ec_buf_put_json_str(&b, r->enforced ? "refused" : "logged");
+    put_key(&b, "face");
+    ec_buf_put_json_str(&b, ec_face_name(r->face));
+    /* every field above is bounded, so a 2 KiB buffer always holds the whole record */
+    b.cap += 2;
+    ec_buf_puts(&b, "}\n");
+    return b.truncated ? 0 : b.len;
+}
+
+/* ---- once per (pid, dev, ino): a small lock-free open-addressing set ---- */
+#define SEEN_SLOTS 1024
+struct seen { int pid; unsigned long long dev, ino; };
+static struct seen seen_table[SEEN_SLOTS];
+
+int ec_record_first_time(unsigned long long dev, unsigned long long ino)
+{
+    int pid = ec_getpid();
+    unsigned long long h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
+    unsigned i, probe;
+    for (probe = 0; probe < SEEN_SLOTS; probe++) {
+        struct seen *s;
+        int owner;
+        i = (unsigned)((h + probe) % SEEN_SLOTS);
+        s = &seen_table[i];
+        owner = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+        if (owner == pid) {
+            if (__atomic_load_n(&s->dev, __ATOMIC_ACQUIRE) == dev && __atomic_load_n(&s->ino, __ATOMIC_ACQUIRE) == ino)
+                return 0;
+            continue;
+        }
+        /* free (0) or left over from the parent before a fork: claim it for this pid. A slot
+         * is claimed by writing -1 first so no reader sees a half-written key. */
+        if (__atomic_compare_exchange_n(&s->pid, &owner, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            __atomic_store_n(&s->dev, dev, __ATOMIC_RELEASE);
+            __atomic_store_n(&s->ino, ino, __ATOMIC_RELEASE);
+            __atomic_store_n(&s->pid, pid, __ATOMIC_RELEASE);
+            return 1;
+        }
+        if (owner == -1) {
+            /* another thread is writing this slot: it may be our key; wait for it briefly */
+            int spins;
+            for (spins = 0; spins < 1000 && __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == -1; spins++)
+                ec_sys0(EC_NR_sched_yield);
+            if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == pid && s->dev == dev && s->ino == ino) return 0;
+        }
+    }
+    return 1;
+}
+
+int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
+{
+    char line[2048];
+    size_t len;
+    const struct ec_verdict *v = r->verdict;
+    /* interactive records have no file: key them by kind so each kind is recorded once */
+    unsigned long long dev = v ? v->dev : 0, ino = v && (v->dev || v->ino) ? v->ino : (unsigned long long)r->kind + 1;
+    if (!ec_record_first_time(dev, ino)) return 0;
+    len = ec_record_format(line, sizeof line, r);
+    if (!len) return 1;
+    if (p->sinks & EC_SINK_FILE) ec_sink_file(p->log_file, line, len);
+    if (p->sinks & EC_SINK_SYSLOG) ec_sink_syslog(r->enforced ? 83 : 84, line, len); /* authpriv.err / .warning */
+    if (p->sinks & EC_SINK_STDERR) ec_sink_stderr(line, len);
+    return 1;
+}
+
+void ec_say_refused(const char *verb, const char *path, int reason)
+{
+    char line[1200];
+    struct ec_buf b;
+    ec_buf_init(&b, line, sizeof line - 1);
+    ec_buf_puts(&b, "execcheck: refused to ");
+    ec_buf_puts(&b, verb);
+    ec_buf_putc(&b, ' ');
+    ec_buf_puts(&b, path);
+    ec_buf_puts(&b, ": ");
+    ec_buf_puts(&b, ec_reason_name(reason));
+    ec_buf_putc(&b, '\n');
+    if (b.truncated) line[b.len - 1] = '\n';
+    ec_sink_stderr(line, b.len);
+}

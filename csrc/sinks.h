@@ -1,0 +1,16 @@
+/* Where records go: a JSON-lines file, syslog (/dev/log), stderr.
+ * Each delivery is one non-blocking write that is allowed to fail: a record must never stall or
+ * kill the process it describes (full disk, missing /dev/log, a FIFO in place of the log file). */
+#ifndef EXECCHECK_SINKS_H
+#define EXECCHECK_SINKS_H
+
+#include <stddef.h>
+
+/* Appends line to path: O_APPEND|O_CREAT(0600)|O_NOFOLLOW|O_NONBLOCK, regular files only. 0 or -errno. */
+int ec_sink_file(const char *path, const char *line, size_t len);
+/* Sends "<pri>execcheck[pid]: line" to /dev/log as one datagram. 0 or -errno. */
+int ec_sink_syslog(int priority, const char *line, size_t len);
+/* Writes line to fd 2. 0 or -errno. */
+int ec_sink_stderr(const char *line, size_t len);
+
+#endif

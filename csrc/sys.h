@@ -1,0 +1,275 @@
+/* Raw Linux system calls and the kernel ABI the core needs.
+ *
+ * The core must run inside an rtld-audit module that has no libc of its own (a libc-linked
+ * auditor maps a second libc into the audit namespace, DESIGN.md "The loader"), so every
+ * kernel call here is a raw syscall returning -errno, never touching a libc `errno`.
+ * Debian 12's headers predate Linux 6.14: the exec-check constants are defined here. */
+#ifndef EXECCHECK_SYS_H
+#define EXECCHECK_SYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#define EC_NR_read 0
+#define EC_NR_write 1
+#define EC_NR_close 3
+#define EC_NR_lseek 8
+#define EC_NR_mmap 9
+#define EC_NR_munmap 11
+#define EC_NR_rt_sigprocmask 14
+#define EC_NR_rt_sigtimedwait 128
+#define EC_NR_ioctl 16
+#define EC_NR_pread64 17
+#define EC_NR_sched_yield 24
+#define EC_NR_getpid 39
+#define EC_NR_socket 41
+#define EC_NR_connect 42
+#define EC_NR_sendto 44
+#define EC_NR_wait4 61
+#define EC_NR_kill 62
+#define EC_NR_uname 63
+#define EC_NR_fcntl 72
+#define EC_NR_getuid 102
+#define EC_NR_getgid 104
+#define EC_NR_setuid 105
+#define EC_NR_setgid 106
+#define EC_NR_geteuid 107
+#define EC_NR_getegid 108
+#define EC_NR_getgroups 115
+#define EC_NR_setgroups 116
+#define EC_NR_fstatfs 138
+#define EC_NR_prctl 157
+#define EC_NR_gettid 186
+#define EC_NR_clock_gettime 228
+#define EC_NR_exit_group 231
+#define EC_NR_openat 257
+#define EC_NR_readlinkat 267
+#define EC_NR_unshare 272
+#define EC_NR_execveat 322
+#define EC_NR_statx 332
+#define EC_NR_clone3 435
+#define EC_NR_landlock_create_ruleset 444
+#define EC_NR_lsm_list_modules 461
+#define EC_NR_fork_clone 56 /* clone */
+#elif defined(__aarch64__)
+#define EC_NR_read 63
+#define EC_NR_write 64
+#define EC_NR_close 57
+#define EC_NR_lseek 62
+#define EC_NR_mmap 222
+#define EC_NR_munmap 215
+#define EC_NR_rt_sigprocmask 135
+#define EC_NR_rt_sigtimedwait 137
+#define EC_NR_ioctl 29
+#define EC_NR_pread64 67
+#define EC_NR_sched_yield 124
+#define EC_NR_getpid 172
+#define EC_NR_socket 198
+#define EC_NR_connect 203
+#define EC_NR_sendto 206
+#define EC_NR_wait4 260
+#define EC_NR_kill 129
+#define EC_NR_uname 160
+#define EC_NR_fcntl 25
+#define EC_NR_getuid 174
+#define EC_NR_getgid 176
+#define EC_NR_setuid 146
+#define EC_NR_setgid 144
+#define EC_NR_geteuid 175
+#define EC_NR_getegid 177
+#define EC_NR_getgroups 158
+#define EC_NR_setgroups 159
+#define EC_NR_fstatfs 44
+#define EC_NR_prctl 167
+#define EC_NR_gettid 178
+#define EC_NR_clock_gettime 113
+#define EC_NR_exit_group 94
+#define EC_NR_openat 56
+#define EC_NR_readlinkat 78
+#define EC_NR_unshare 97
+#define EC_NR_execveat 281
+#define EC_NR_statx 291
+#define EC_NR_clone3 435
+#define EC_NR_landlock_create_ruleset 444
+#define EC_NR_lsm_list_modules 461
+#define EC_NR_fork_clone 220 /* clone */
+#else
+#error "execcheck: raw syscall numbers are defined for x86_64 and aarch64 only"
+#endif
+
+/* ---- the exec-check contract (Linux 6.14, include/uapi/linux/{fcntl,securebits}.h) ---- */
+#define EC_AT_FDCWD (-100)
+#define EC_AT_SYMLINK_NOFOLLOW 0x100
+#define EC_AT_EMPTY_PATH 0x1000
+#define EC_AT_EXECVE_CHECK 0x10000
+
+#define EC_SECBIT_EXEC_RESTRICT_FILE (1u << 8)
+#define EC_SECBIT_EXEC_RESTRICT_FILE_LOCKED (1u << 9)
+#define EC_SECBIT_EXEC_DENY_INTERACTIVE (1u << 10)
+#define EC_SECBIT_EXEC_DENY_INTERACTIVE_LOCKED (1u << 11)
+#define EC_SECBITS_EXEC_ALL 0xf00u
+
+#define EC_PR_GET_SECUREBITS 27
+#define EC_PR_SET_SECUREBITS 28
+
+/* ---- open flags, errno values (asm-generic; identical on x86_64 and aarch64 except where noted) ---- */
+#define EC_O_RDONLY 0
+#define EC_O_WRONLY 1
+#define EC_O_RDWR 2
+#define EC_O_CREAT 0100
+#define EC_O_EXCL 0200
+#define EC_O_NOCTTY 0400
+#define EC_O_TRUNC 01000
+#define EC_O_APPEND 02000
+#define EC_O_NONBLOCK 04000
+#if defined(__aarch64__)
+#define EC_O_DIRECTORY 040000
+#define EC_O_NOFOLLOW 0100000
+#else
+#define EC_O_DIRECTORY 0200000
+#define EC_O_NOFOLLOW 0400000
+#endif
+#define EC_O_CLOEXEC 02000000
+#define EC_O_PATH 010000000
+
+#define EC_EPERM 1
+#define EC_ENOENT 2
+#define EC_ESRCH 3
+#define EC_EINTR 4
+#define EC_EIO 5
+#define EC_E2BIG 7
+#define EC_ENOEXEC 8
+#define EC_EBADF 9
+#define EC_ECHILD 10
+#define EC_EAGAIN 11
+#define EC_ENOMEM 12
+#define EC_EACCES 13
+#define EC_EFAULT 14
+#define EC_EBUSY 16
+#define EC_EEXIST 17
+#define EC_ENOTDIR 20
+#define EC_EISDIR 21
+#define EC_EINVAL 22
+#define EC_ENFILE 23
+#define EC_EMFILE 24
+#define EC_ETXTBSY 26
+#define EC_EFBIG 27
+#define EC_ENOSPC 28
+#define EC_ESPIPE 29
+#define EC_EROFS 30
+#define EC_EPIPE 32
+#define EC_ERANGE 34
+#define EC_ENAMETOOLONG 36
+#define EC_ENOSYS 38
+#define EC_ELOOP 40
+#define EC_EOPNOTSUPP 95
+
+#define EC_S_IFMT 0170000
+#define EC_S_IFREG 0100000
+#define EC_S_IFDIR 0040000
+#define EC_S_IFLNK 0120000
+#define EC_S_ISUID 04000
+#define EC_S_ISGID 02000
+
+#define EC_ST_NOEXEC 8 /* statfs f_flags */
+
+/* struct statx, the stable kernel ABI (include/uapi/linux/stat.h). */
+struct ec_statx_timestamp { int64_t tv_sec; uint32_t tv_nsec; int32_t reserved; };
+struct ec_statx {
+    uint32_t stx_mask, stx_blksize;
+    uint64_t stx_attributes;
+    uint32_t stx_nlink, stx_uid, stx_gid;
+    uint16_t stx_mode, spare0;
+    uint64_t stx_ino, stx_size, stx_blocks, stx_attributes_mask;
+    struct ec_statx_timestamp stx_atime, stx_btime, stx_ctime, stx_mtime;
+    uint32_t stx_rdev_major, stx_rdev_minor, stx_dev_major, stx_dev_minor;
+    uint64_t spare2[14];
+};
+#define EC_STATX_BASIC_STATS 0x7ffu
+
+/* struct statfs of the 64-bit generic and x86_64 ABIs. */
+struct ec_statfs {
+    long f_type, f_bsize;
+    uint64_t f_blocks, f_bfree, f_bavail, f_files, f_ffree;
+    int f_fsid[2];
+    long f_namelen, f_frsize, f_flags, f_spare[4];
+};
+
+struct ec_timespec { long tv_sec, tv_nsec; };
+#define EC_CLOCK_REALTIME 0
+#define EC_CLOCK_MONOTONIC 1
+
+/* dev_t as the kernel encodes it for user space (glibc's makedev), so dev numbers in records
+ * match os.stat().st_dev and `stat -c %d`. */
+static inline uint64_t ec_makedev(uint32_t major, uint32_t minor)
+{
+    return ((uint64_t)(major & 0xfffff000u) << 32) | ((uint64_t)(major & 0xfffu) << 8) |
+           ((uint64_t)(minor & 0xffffff00u) << 12) | (uint64_t)(minor & 0xffu);
+}
+
+/* ---- the syscall instruction ---- */
+#if defined(__x86_64__)
+static inline long ec_syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ __volatile__("syscall"
+                         : "=a"(ret)
+                         : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                         : "rcx", "r11", "memory");
+    return ret;
+}
+#elif defined(__aarch64__)
+static inline long ec_syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+    register long x8 __asm__("x8") = n;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    register long x3 __asm__("x3") = d;
+    register long x4 __asm__("x4") = e;
+    register long x5 __asm__("x5") = f;
+    __asm__ __volatile__("svc 0"
+                         : "+r"(x0)
+                         : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                         : "memory");
+    return x0;
+}
+#endif
+
+#define ec_sys0(n) ec_syscall6((n), 0, 0, 0, 0, 0, 0)
+#define ec_sys1(n, a) ec_syscall6((n), (long)(a), 0, 0, 0, 0, 0)
+#define ec_sys2(n, a, b) ec_syscall6((n), (long)(a), (long)(b), 0, 0, 0, 0)
+#define ec_sys3(n, a, b, c) ec_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define ec_sys4(n, a, b, c, d) ec_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+#define ec_sys5(n, a, b, c, d, e) ec_syscall6((n), (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), 0)
+
+/* Thin typed wrappers: each returns the kernel's result, negative errno on failure. */
+static inline int ec_openat(int dirfd, const char *path, int flags, int mode)
+{ return (int)ec_sys4(EC_NR_openat, dirfd, path, flags, mode); }
+static inline int ec_close(int fd) { return (int)ec_sys1(EC_NR_close, fd); }
+static inline long ec_read(int fd, void *buf, size_t n) { return ec_sys3(EC_NR_read, fd, buf, n); }
+static inline long ec_pread(int fd, void *buf, size_t n, long off) { return ec_sys4(EC_NR_pread64, fd, buf, n, off); }
+static inline long ec_write(int fd, const void *buf, size_t n) { return ec_sys3(EC_NR_write, fd, buf, n); }
+static inline int ec_statx(int dirfd, const char *path, int flags, unsigned mask, struct ec_statx *st)
+{ return (int)ec_sys5(EC_NR_statx, dirfd, path, flags, mask, st); }
+static inline int ec_fstatfs(int fd, struct ec_statfs *st) { return (int)ec_sys2(EC_NR_fstatfs, fd, st); }
+static inline long ec_prctl(int op, unsigned long a) { return ec_sys5(EC_NR_prctl, op, a, 0, 0, 0); }
+static inline int ec_getpid(void) { return (int)ec_sys0(EC_NR_getpid); }
+static inline int ec_getuid(void) { return (int)ec_sys0(EC_NR_getuid); }
+static inline int ec_geteuid(void) { return (int)ec_sys0(EC_NR_geteuid); }
+static inline int ec_getegid(void) { return (int)ec_sys0(EC_NR_getegid); }
+static inline int ec_clock_gettime(int clk, struct ec_timespec *ts) { return (int)ec_sys2(EC_NR_clock_gettime, clk, ts); }
+static inline long ec_readlinkat(int dirfd, const char *path, char *buf, size_t n)
+{ return ec_sys4(EC_NR_readlinkat, dirfd, path, buf, n); }
+static inline int ec_execveat(int fd, const char *path, char *const argv[], char *const envp[], int flags)
+{ return (int)ec_sys5(EC_NR_execveat, fd, path, argv, envp, flags); }
+static inline __attribute__((noreturn)) void ec_exit_group(int status)
+{
+    for (;;) ec_sys1(EC_NR_exit_group, status);
+}
+
+#endif

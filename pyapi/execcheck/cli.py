@@ -1,0 +1,55 @@
+"""The `execcheck` command: argument parsing and dispatch to execcheck.commands.*."""
+import argparse
+import sys
+
+from ._version import __version__
+from .commands import check, lib, log, status
+from .errors import UsageError
+
+COMMANDS = (check, status, lib, log)
+
+EPILOG = """\
+exit status: 0 success; 1 a file was denied (check) or a finding; 2 usage or I/O error.
+
+execcheck makes the kernel's AT_EXECVE_CHECK (Linux 6.14+) apply to shared libraries and scripts:
+  LD_AUDIT=$(execcheck lib) prog     every library prog maps is checked before any of its code runs
+  execcheck check FILE...            what the kernel says of each file, and why
+  execcheck status                   what this kernel, this process and this system enforce
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="execcheck",
+        description="Ask the kernel whether files may be executed, and make libraries and Python code obey.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="execcheck %s" % __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return args.run(args)
+    except UsageError as e:
+        print("execcheck: %s" % e, file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # `execcheck log | head`: the reader went away; nothing is wrong with the data
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `execcheck` subcommand: each has add_parser(subparsers) and run(args) -> exit status."""

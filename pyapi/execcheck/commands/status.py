@@ -1,0 +1,111 @@
+"""execcheck status: what this kernel, this process and this system enforce."""
+import argparse
+import os
+
+from .. import kernel
+from ..core import Securebits, check, policy, securebits
+from ..shim import LD_SO_PRELOAD, lib_path, names_shim, read_ld_so_preload
+from .output import print_json
+
+HELP = "show kernel support, securebits, LSMs, the shim and the policy in force"
+
+
+def add_parser(sub):
+    p = sub.add_parser("status", help=HELP, description=HELP + ".")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run)
+
+
+def gather() -> dict:
+    supported, support_text = kernel.execve_check_support()
+    try:
+        bits = securebits()
+        bits_info = {"value": "0x%x" % int(bits), "names": bits.names()}
+    except OSError as e:
+        bits_info = {"value": None, "error": str(e)}
+    ll_abi, ll_text = kernel.landlock_abi()
+    userns, userns_text = kernel.userns_reset()
+    memfd, memfd_text = kernel.memfd_noexec()
+
+    shim = lib_path()
+    shim_info = {"path": shim, "exists": os.path.exists(shim)}
+    if shim_info["exists"]:
+        v = check(shim)
+        shim_info["passes_check"] = v.allowed
+        if not v.allowed:
+            shim_info["reason"] = v.reason
+    try:
+        entries = read_ld_so_preload()
+        preload = {"path": LD_SO_PRELOAD, "entries": entries, "names_shim": any(names_shim(e, shim) for e in entries)}
+    except OSError as e:
+        preload = {"path": LD_SO_PRELOAD, "error": e.strerror}
+
+    pol = policy()
+    fail_open = []
+    for e in preload.get("entries", []):
+        if names_shim(e, shim) and not os.path.exists(e):
+            fail_open.append("%s names a missing file: glibc warns and runs every program unchecked" % LD_SO_PRELOAD)
+    if userns:
+        fail_open.append("unprivileged user namespaces reset the exec securebits: locks do not hold")
+    if not supported:
+        fail_open.append("the kernel cannot check files: every check fails as 'unsupported'")
+
+    return {
+        "kernel": {"release": os.uname().release, "execve_check": supported, "execve_check_text": support_text},
+        "securebits": bits_info,
+        "lsm": {"active": kernel.active_lsms(), "landlock_abi": ll_abi, "landlock": ll_text},
+        "userns_resets_securebits": {"value": userns, "text": userns_text},
+        "memfd_noexec": {"value": memfd, "text": memfd_text},
+        "shim": shim_info,
+        "ld_so_preload": preload,
+        "policy": pol.as_dict(),
+        "fail_open": fail_open,
+    }
+
+
+def _yes(b):
+    return "yes" if b else "no"
+
+
+def run(args) -> int:
+    s = gather()
+    if args.json:
+        print_json(s)
+        return 0
+    k, b, l, pol = s["kernel"], s["securebits"], s["lsm"], s["policy"]
+    lines = [
+        "kernel          %s: AT_EXECVE_CHECK %s" % (k["release"], k["execve_check_text"]),
+        "securebits      %s" % (("%s (%s)" % (b["value"], ", ".join(b["names"]) or "no bits set"))
+                                if b.get("value") else b.get("error")),
+        "LSMs            %s" % (", ".join(l["active"]) if l["active"] is not None else "unknown"),
+        "Landlock        %s" % l["landlock"],
+        "user namespaces %s" % s["userns_resets_securebits"]["text"],
+        "vm.memfd_noexec %s: %s" % (s["memfd_noexec"]["value"], s["memfd_noexec"]["text"]),
+    ]
+    sh = s["shim"]
+    shim_line = sh["path"] + ("" if sh["exists"] else " (MISSING)")
+    if sh["exists"]:
+        shim_line += "" if sh["passes_check"] else "  (fails the check itself: %s)" % sh["reason"]
+    lines.append("shim            %s" % shim_line)
+    pre = s["ld_so_preload"]
+    if "error" in pre:
+        lines.append("ld.so.preload   %s: %s" % (pre["path"], pre["error"]))
+    elif not pre["entries"]:
+        lines.append("ld.so.preload   %s: no entries (the shim is not deployed system-wide)" % pre["path"])
+    else:
+        lines.append("ld.so.preload   %s: %s; names the shim: %s" % (pre["path"], " ".join(pre["entries"]),
+                                                                     _yes(pre["names_shim"])))
+    cfg = "%s: %s" % (pol["config_path"], pol["config_state"])
+    if pol["config_problem"]:
+        cfg += " (%s)" % pol["config_problem"]
+    lines.append("config          %s" % cfg)
+    lines.append("files           %s%s" % (pol["files"], " (from %s)" % ", ".join(pol["files_sources"])
+                                           if pol["files_sources"] else " (nothing asks to enforce)"))
+    lines.append("interactive     %s%s" % (pol["interactive"], " (from %s)" % ", ".join(pol["interactive_sources"])
+                                           if pol["interactive_sources"] else ""))
+    lines.append("records to      %s" % (", ".join(
+        (("file " + pol["log_file"]) if x == "file" else x) for x in pol["sinks"]) or "nowhere"))
+    for warning in s["fail_open"]:
+        lines.append("warning         " + warning)
+    print("\n".join(lines))
+    return 0

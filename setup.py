@@ -1,0 +1,79 @@
+"""Build of execcheck: the cffi extension (csrc) and the shim libexeccheck.so (csrc + preload).
+
+Metadata lives in pyproject.toml. This file adds the one build step setuptools cannot describe:
+the shim is a freestanding shared library (no libc, raw syscalls) so that it can serve as an
+rtld-audit module without mapping a second libc (DESIGN.md, "The loader").
+"""
+import os
+import pathlib
+import shlex
+import subprocess
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+TOP = pathlib.Path(__file__).resolve().parent
+
+def _read_version():
+    # one place for the version: pyapi/execcheck/_version.py
+    text = (TOP / "pyapi" / "execcheck" / "_version.py").read_text()
+    return text.split("=")[1].strip().strip('"')
+
+
+VERSION = _read_version()
+
+SHIM_CFLAGS = [
+    "-O2", "-g", "-Wall", "-Wextra", "-fPIC", "-std=gnu11",
+    "-ffreestanding", "-fno-builtin", "-fno-tree-loop-distribute-patterns",
+    "-fno-stack-protector", "-fno-plt", "-fvisibility=hidden",
+    "-D_FORTIFY_SOURCE=0", '-DEXECCHECK_VERSION="%s"' % VERSION,
+]
+SHIM_LDFLAGS = [
+    "-shared", "-nostdlib", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,-z,noexecstack",
+    "-Wl,-soname,libexeccheck.so", "-Wl,--hash-style=both",
+]
+
+
+def shim_sources():
+    return sorted(TOP.glob("csrc/*.c")) + sorted(TOP.glob("preload/*.c"))
+
+
+def build_shim(out_path):
+    """Compiles and links libexeccheck.so at out_path (mode 0755: the shim must pass the check)."""
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    out_path = pathlib.Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    version_script = TOP / "preload" / "exports.map"
+    ldflags = list(SHIM_LDFLAGS)
+    if version_script.exists():
+        ldflags.append("-Wl,--version-script=%s" % version_script)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    cmd = cc + SHIM_CFLAGS + ["-I", str(TOP / "csrc"), "-I", str(TOP / "preload")]
+    cmd += [str(p) for p in shim_sources()] + ldflags + ["-o", str(tmp), "-lgcc"]
+    print(" ".join(shlex.quote(c) for c in cmd))
+    subprocess.run(cmd, check=True)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, out_path)  # atomic: a running process never maps a half-written shim
+
+
+class BuildExtWithShim(build_ext):
+    def run(self):
+        super().run()
+        if self.inplace:
+            target = TOP / "pyapi" / "execcheck" / "libexeccheck.so"
+        else:
+            target = pathlib.Path(self.build_lib) / "execcheck" / "libexeccheck.so"
+        build_shim(target)
+
+    def get_outputs(self):
+        outs = super().get_outputs()
+        if not self.inplace:
+            outs.append(os.path.join(self.build_lib, "execcheck", "libexeccheck.so"))
+        return outs
+
+
+setup(
+    version=VERSION,
+    cffi_modules=["pyapi/execcheck/_native_build.py:ffibuilder"],
+    cmdclass={"build_ext": BuildExtWithShim},
+)

@@ -1,0 +1,126 @@
+"""Shared helpers for the tests: building C programs in temp dirs, private mount namespaces,
+Landlock sandboxes, and the rule that what this machine can run must run.
+
+Tests that need root, a mount namespace, Landlock or Linux >= 6.14 call `need(...)`: elsewhere they
+skip with the reason; under CI (CI=true) a missing capability is a failure, so CI output shows that
+those tests really executed.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+C_DIR = HERE / "c"
+
+
+def need(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must run this test, but: " + reason)
+    pytest.skip(reason)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def kernel_has_check() -> bool:
+    from execcheck import kernel
+    return kernel.execve_check_support()[0]
+
+
+def can_unshare_mount() -> bool:
+    if not shutil.which("unshare") or not is_root():
+        return False
+    return subprocess.run(["unshare", "--mount", "true"], capture_output=True).returncode == 0
+
+
+def need_root():
+    need(is_root(), "needs root")
+
+
+def need_check():
+    need(kernel_has_check(), "needs AT_EXECVE_CHECK (Linux >= 6.14)")
+
+
+def need_mountns():
+    need(can_unshare_mount(), "needs root and `unshare --mount` (private mount namespaces)")
+
+
+def landlock_abi() -> int:
+    from execcheck import kernel
+    return kernel.landlock_abi()[0] or 0
+
+
+def need_landlock():
+    need(landlock_abi() >= 1, "needs Landlock")
+
+
+def execcheck_cmd():
+    """The installed command, run by this interpreter (the venv the tests run in)."""
+    return [sys.executable, "-m", "execcheck"]
+
+
+def run(cmd, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 120)
+    return subprocess.run(cmd, **kw)
+
+
+@pytest.fixture
+def cc(tmp_path):
+    """cc(source_text_or_path, out_name, *flags) -> path of the built program or library."""
+    compiler = os.environ.get("CC", "cc")
+
+    def build(source, out, *flags):
+        if isinstance(source, pathlib.Path):
+            src = source
+        else:
+            src = tmp_path / (pathlib.Path(out).name + ".c")
+            src.write_text(textwrap.dedent(source))
+        target = tmp_path / out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([compiler, "-O1", "-o", str(target), str(src), *flags], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return target
+
+    return build
+
+
+@pytest.fixture
+def landlock_run(cc):
+    """landlock_run(allowed_dirs, argv) -> CompletedProcess: argv runs with Landlock's EXECUTE right
+    granted only beneath allowed_dirs (plus what the interpreter of argv needs)."""
+    tool = cc(C_DIR / "landlock_exec.c", "landlock_exec")
+
+    def go(allowed, argv, **kw):
+        base = ["/usr", "/lib", "/lib64", "/bin", "/sbin", sys.prefix, sys.base_prefix,
+                os.path.dirname(os.path.realpath(sys.executable))]
+        dirs = [d for d in dict.fromkeys(list(allowed) + base) if os.path.exists(d)]
+        return run([str(tool), *dirs, "--", *argv], **kw)
+
+    return go
+
+
+def in_mountns(script: str, *args, **kw):
+    """Runs a shell script ($1... = args) in a private mount namespace: nothing it mounts is seen
+    outside, and it all goes away with the process."""
+    return run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", script, "sh", *map(str, args)], **kw)
+
+
+@pytest.fixture
+def open_tmp():
+    """A temp dir every user can traverse (pytest's tmp_path sits under a 0700 dir), for tests that
+    drop to an unprivileged user."""
+    import tempfile
+    d = pathlib.Path(tempfile.mkdtemp(prefix="execcheck-test-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
