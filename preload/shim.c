@@ -1,8 +1,91 @@
-/* libexeccheck.so: what every face of the shim shares.
+/* libexeccheck.so: start-up and the decision shared by every face (see shim.h).
  *
- * The library is built without libc (-nostdlib) so that the same file can be an rtld-audit
- * module (LD_AUDIT), a preload (LD_PRELOAD, /etc/ld.so.preload) and the CPython face. */
+ * Built without libc (-nostdlib) so that the same file can be an rtld-audit module without
+ * mapping a second libc. Where a face needs libc (preload, CPython), it reaches it through weak
+ * references that are NULL in the audit namespace. */
 #include "shim.h"
+#include "securebits.h"
+#include "sys.h"
+#include "text.h"
+
+struct ec_shim ec_shim;
 
 /* Lets `execcheck status` and the tests identify a file as this shim, and its version. */
 EC_EXPORT const char execcheck_shim_version[] = EXECCHECK_VERSION;
+
+/* Resolves to libc's dlsym in the main namespace; stays NULL in the audit namespace, where only
+ * this library and ld.so exist. */
+extern void *dlsym(void *, const char *) __attribute__((weak));
+
+#define EC_AT_SECURE 23
+
+/* AT_SECURE from /proc/self/auxv; unreadable counts as secure (distrust the environment). */
+static int read_at_secure(void)
+{
+    unsigned long aux[128];
+    long n, i;
+    int fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);
+    if (fd < 0) return 1;
+    n = ec_read(fd, aux, sizeof aux);
+    ec_close(fd);
+    if (n <= 0) return 1;
+    for (i = 0; i + 1 < n / (long)sizeof(unsigned long); i += 2) {
+        if (aux[i] == 0) break;
+        if (aux[i] == EC_AT_SECURE) return aux[i + 1] != 0;
+    }
+    return 1;
+}
+
+static int policy_ready; /* 0 no, 1 being resolved, 2 ready */
+
+const struct ec_policy *ec_shim_policy(void)
+{
+    int expected = 0;
+    if (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) == 2) return &ec_shim.policy;
+    if (__atomic_compare_exchange_n(&policy_ready, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        ec_shim.secure = read_at_secure();
+        ec_policy_resolve(&ec_shim.policy, 0, ec_shim.secure ? 0 : ec_shim.envp, ec_shim.secure);
+        __atomic_store_n(&policy_ready, 2, __ATOMIC_RELEASE);
+    } else {
+        while (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) != 2) ec_sys0(EC_NR_sched_yield);
+    }
+    return &ec_shim.policy;
+}
+
+int ec_shim_enforcing(int kind)
+{
+    const struct ec_policy *p = ec_shim_policy();
+    long bits = ec_securebits_get();
+    if (bits < 0) return 1;
+    if (kind == EC_KIND_INTERACTIVE)
+        return p->interactive == EC_MODE_ENFORCE || (bits & EC_SECBIT_EXEC_DENY_INTERACTIVE);
+    return p->files == EC_MODE_ENFORCE || (bits & EC_SECBIT_EXEC_RESTRICT_FILE);
+}
+
+int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *v)
+{
+    struct ec_record r;
+    r.kind = kind;
+    r.face = face;
+    r.enforced = ec_shim_enforcing(kind);
+    r.path = path;
+    r.verdict = v;
+    ec_record_emit(ec_shim_policy(), &r);
+    return r.enforced;
+}
+
+/* glibc calls ELF constructors with (argc, argv, envp), also for audit modules (dlmopen'ed by
+ * rtld with its own _environ). In secure mode the environment is still kept for propagation
+ * decisions, but the policy does not read it (see ec_shim_policy). */
+__attribute__((constructor)) static void shim_start(int argc, char **argv, char **envp)
+{
+    ec_shim.argc = argc;
+    ec_shim.argv = argv;
+    ec_shim.envp = envp;
+    ec_shim.has_libc = dlsym != 0;
+    ec_shim_policy();
+    ec_shim.started = 1;
+    if (ec_audit_face_start) ec_audit_face_start();
+    if (ec_shim.has_libc && ec_preload_face_start) ec_preload_face_start();
+    if (ec_shim.has_libc && ec_python_face_start) ec_python_face_start();
+}

@@ -3,10 +3,8 @@ import argparse
 import sys
 
 from ._version import __version__
-from .commands import check, lib, log, status
+from .commands import all_commands
 from .errors import UsageError
-
-COMMANDS = (check, status, lib, log)
 
 EPILOG = """\
 exit status: 0 success; 1 a file was denied (check) or a finding; 2 usage or I/O error.
@@ -27,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="execcheck %s" % __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
+    for module in all_commands():
         module.add_parser(sub)
     return parser
 

@@ -6,6 +6,7 @@ import sys
 from ..core import check
 from .output import print_json, printable, table
 
+ORDER = 10
 HELP = "ask the kernel whether each file may be executed (AT_EXECVE_CHECK)"
 DESCRIPTION = """\
 Runs AT_EXECVE_CHECK on each PATH (opened O_PATH, symlinks followed unless --no-follow) and

@@ -4,6 +4,7 @@ import sys
 
 from ..shim import lib_path
 
+ORDER = 30
 HELP = "print the path of the installed libexeccheck.so"
 
 

@@ -7,6 +7,7 @@ from ..errors import UsageError
 from ..records import summarize
 from .output import print_json, printable, table
 
+ORDER = 40
 HELP = "summarize decision records: by program, file, reason, audit vs enforce"
 DEFAULT_LOG = "/var/log/execcheck.jsonl"
 

@@ -7,6 +7,7 @@ from ..core import Securebits, check, policy, securebits
 from ..shim import LD_SO_PRELOAD, lib_path, names_shim, read_ld_so_preload
 from .output import print_json
 
+ORDER = 20
 HELP = "show kernel support, securebits, LSMs, the shim and the policy in force"
 
 
