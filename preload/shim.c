@@ -62,16 +62,23 @@ int ec_shim_enforcing(int kind)
     return p->files == EC_MODE_ENFORCE || (bits & EC_SECBIT_EXEC_RESTRICT_FILE);
 }
 
-int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *v)
+int ec_shim_deny_once(int kind, int face, const char *path, const struct ec_verdict *v, int *first)
 {
     struct ec_record r;
+    int fresh;
     r.kind = kind;
     r.face = face;
     r.enforced = ec_shim_enforcing(kind);
     r.path = path;
     r.verdict = v;
-    ec_record_emit(ec_shim_policy(), &r);
+    fresh = ec_record_emit(ec_shim_policy(), &r);
+    if (first) *first = fresh;
     return r.enforced;
+}
+
+int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *v)
+{
+    return ec_shim_deny_once(kind, face, path, v, 0);
 }
 
 /* glibc calls ELF constructors with (argc, argv, envp), also for audit modules (dlmopen'ed by
