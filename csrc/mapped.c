@@ -30,9 +30,9 @@ int ec_maps_open(struct ec_maps *m)
     struct ec_statx st;
     int pid = ec_getpid(), fd;
     if (m->fd >= 0) {
-        if (m->pid == pid && still_ours(m)) return 0;
+        if (m->pid == pid) return 0; /* ec_maps_query notices an fd that is no longer ours */
         /* after fork the inherited fd still shows the parent's memory: drop this copy of it */
-        if (m->pid != pid && still_ours(m)) ec_close(m->fd);
+        if (still_ours(m)) ec_close(m->fd);
         m->fd = -1;
     }
     fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0);
@@ -156,6 +156,14 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
             q.vma_name_size = (uint32_t)(cap > 0xffffffffu ? 0xffffffffu : cap);
         }
         r = ec_sys3(EC_NR_ioctl, m->fd, EC_PROCMAP_QUERY, &q);
+        if (r < 0 && r != -EC_ENOENT && !still_ours(m)) {
+            /* Code that ran since we opened it (an IFUNC resolver) closed our fd and the number
+             * now names something else: only procfs maps files answer PROCMAP_QUERY, so a
+             * success above was still a maps file; reopen and ask again. */
+            m->fd = -1;
+            if ((o = ec_maps_open(m)) < 0) return o;
+            r = ec_sys3(EC_NR_ioctl, m->fd, EC_PROCMAP_QUERY, &q);
+        }
         if (r == 0) {
             vma->start = q.vma_start;
             vma->end = q.vma_end;
@@ -170,36 +178,76 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
     return query_text(m, addr, vma, name, cap);
 }
 
+/* The auxiliary vector, read once: a few values are all anyone here needs. */
+static unsigned long auxv_words[2 * 48];
+static int auxv_state; /* 0 unread, 1 read, -errno unreadable */
+
+int ec_auxv_get(unsigned long type, unsigned long *value)
+{
+    int state = __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE);
+    long n, got = 0, i;
+    if (!state) {
+        /* racing first readers all fill the same words: harmless */
+        int fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);
+        if (fd < 0) {
+            state = fd;
+        } else {
+            while (got < (long)sizeof auxv_words &&
+                   (n = ec_read(fd, (char *)auxv_words + got, sizeof auxv_words - (size_t)got)) > 0)
+                got += n;
+            ec_close(fd);
+            state = got > 0 ? 1 : -EC_EIO;
+        }
+        __atomic_store_n(&auxv_state, state, __ATOMIC_RELEASE);
+    }
+    if (state < 0) return state;
+    for (i = 0; i + 1 < (long)(sizeof auxv_words / sizeof auxv_words[0]); i += 2) {
+        if (auxv_words[i] == 0) break;
+        if (auxv_words[i] == type) {
+            *value = auxv_words[i + 1];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define EC_AT_PHDR 3
+#define EC_AT_BASE 7
 #define EC_AT_SYSINFO_EHDR 33
 
 uintptr_t ec_vdso_base(void)
 {
-    static uintptr_t base;
-    static int known;
-    unsigned long aux[64];
-    long n, i, got = 0;
-    int fd;
-    if (__atomic_load_n(&known, __ATOMIC_ACQUIRE)) return base;
-    fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    while (got < (long)sizeof aux && (n = ec_read(fd, (char *)aux + got, sizeof aux - (size_t)got)) > 0) got += n;
-    ec_close(fd);
-    for (i = 0; i + 1 < got / (long)sizeof aux[0]; i += 2) {
-        if (aux[i] == 0) break;
-        if (aux[i] == EC_AT_SYSINFO_EHDR) base = aux[i + 1];
-    }
-    __atomic_store_n(&known, 1, __ATOMIC_RELEASE);
-    return base;
+    unsigned long v = 0;
+    return ec_auxv_get(EC_AT_SYSINFO_EHDR, &v) == 1 ? v : 0;
 }
 
-int ec_exe_identity(uint64_t *dev, uint64_t *ino)
+/* The inodes the kernel itself opened for execve(): the program (its headers are at AT_PHDR)
+ * and its interpreter (loaded at AT_BASE; 0 when ld.so was run directly, being the program).
+ * The kernel checked both as executables then. Taken from the maps at the first call, which
+ * for the audit face is before any code of the process has run; later calls reuse it. */
+static struct { int state; uint64_t dev[2], ino[2]; } execd;
+
+static void learn_execd(struct ec_maps *m)
 {
-    struct ec_statx st;
-    int r = ec_statx(EC_AT_FDCWD, "/proc/self/exe", 0, EC_STATX_BASIC_STATS, &st);
-    if (r < 0) return r;
-    *dev = ec_makedev(st.stx_dev_major, st.stx_dev_minor);
-    *ino = st.stx_ino;
-    return 0;
+    unsigned long addr[2] = {0, 0};
+    struct ec_vma vma;
+    int i;
+    ec_auxv_get(EC_AT_PHDR, &addr[0]);
+    ec_auxv_get(EC_AT_BASE, &addr[1]);
+    for (i = 0; i < 2; i++) {
+        execd.dev[i] = execd.ino[i] = 0;
+        if (addr[i] && ec_maps_query(m, addr[i], &vma, 0, 0) == 0) {
+            execd.dev[i] = vma.dev;
+            execd.ino[i] = vma.ino;
+        }
+    }
+    execd.state = 1;
+}
+
+int ec_mapped_is_execd(struct ec_maps *m, uint64_t dev, uint64_t ino)
+{
+    if (!execd.state) learn_execd(m);
+    return ino && ((execd.ino[0] == ino && execd.dev[0] == dev) || (execd.ino[1] == ino && execd.dev[1] == dev));
 }
 
 static void deny(struct ec_verdict *v, const struct ec_vma *vma, int reason, int err)
@@ -226,7 +274,7 @@ static int check_if_same(const char *path, const struct ec_vma *vma, int flags, 
         if (flags & EC_MAPPED_USE_CACHE)
             r = ec_vcache_check_fd(fd, path, &st, v, cached);
         else
-            r = ec_check_fd(fd, path, v);
+            r = ec_check_fd_stat(fd, path, &st, v);
     }
     ec_close(fd);
     return r;
@@ -238,7 +286,8 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     char kname[EC_PATH_MAX];
     int r;
 
-    ec_memset(out, 0, sizeof *out);
+    ec_memset(out, 0, sizeof *out - sizeof out->path);
+    out->path[0] = 0;
     if (name) ec_strlcpy(out->path, name, sizeof out->path);
 
     r = ec_maps_query(m, (uintptr_t)addr, &out->vma, 0, 0);
@@ -262,19 +311,28 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         deny(v, &out->vma, EC_REASON_MISMATCH, 0);
         return 0;
     }
-    if (flags & EC_MAPPED_MAIN) {
-        uint64_t dev, ino;
-        if (ec_exe_identity(&dev, &ino) == 0 && dev == out->vma.dev && ino == out->vma.ino) {
-            /* the kernel itself executed this inode; ld.so run directly shows up as a mismatch */
-            out->what = EC_MAPPED_EXE;
-            ec_memset(v, 0, sizeof *v);
-            v->allowed = 1;
-            v->dev = dev;
-            v->ino = ino;
-            return 1;
-        }
+    if (ec_mapped_is_execd(m, out->vma.dev, out->vma.ino)) {
+        /* the kernel itself executed this inode (ld.so run directly shows up as not so) */
+        out->what = EC_MAPPED_EXE;
+        ec_memset(v, 0, sizeof *v);
+        v->allowed = 1;
+        v->dev = out->vma.dev;
+        v->ino = out->vma.ino;
+        return 1;
     }
     out->what = EC_MAPPED_FILE;
+    if ((flags & EC_MAPPED_USE_CACHE) && name && name[0]) {
+        /* Checked a moment ago while ld.so searched for it? Then the name still leads to the
+         * mapped inode in the same state (ctime, mount), and no fd is needed. */
+        struct ec_statx st;
+        ec_memset(&st, 0, sizeof st);
+        if (ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
+            st.stx_ino == out->vma.ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == out->vma.dev &&
+            ec_vcache_lookup(&st, v)) {
+            out->cached = 1;
+            return v->allowed;
+        }
+    }
     r = check_if_same(name, &out->vma, flags, v, &out->cached);
     if (r >= 0) return r;
     /* The name no longer leads to the mapped file (renamed, replaced, relative to an old cwd,

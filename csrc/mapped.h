@@ -50,19 +50,23 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
 /* Forces text parsing (tests: compare both ways; kernels before 6.11 do this on their own). */
 void ec_maps_force_text(struct ec_maps *m, int on);
 
-/* AT_SYSINFO_EHDR of this process (the vDSO's ELF header), read once from /proc/self/auxv;
- * 0 when there is none or it cannot be read. */
+/* A value of this process's auxiliary vector (/proc/self/auxv, read once): 1 found, 0 absent,
+ * -errno unreadable. */
+int ec_auxv_get(unsigned long type, unsigned long *value);
+
+/* AT_SYSINFO_EHDR (the vDSO's ELF header), 0 when there is none or it cannot be read. */
 uintptr_t ec_vdso_base(void);
 
-/* (dev, ino) of /proc/self/exe: the program the kernel executed (ld.so itself when ld.so was
- * run directly). 0 or -errno. */
-int ec_exe_identity(uint64_t *dev, uint64_t *ino);
+/* Is (dev, ino) a file the kernel itself opened for execve() - the program or its interpreter?
+ * Learned from the mappings at AT_PHDR and AT_BASE on the first call: make that call before
+ * untrusted code could remap those addresses (the audit face's first callback is). */
+int ec_mapped_is_execd(struct ec_maps *m, uint64_t dev, uint64_t ino);
 
 /* What a loaded object turned out to be. */
 enum ec_mapped_what {
     EC_MAPPED_FILE = 0,  /* a file, checked (or found in the verdict cache) */
     EC_MAPPED_VDSO,      /* the kernel's vDSO: no file, allowed */
-    EC_MAPPED_EXE,       /* the main program, the very inode the kernel executed: allowed */
+    EC_MAPPED_EXE,       /* the program or its interpreter, inodes the kernel executed: allowed */
     EC_MAPPED_UNKNOWN,   /* nothing identifiable is mapped at the address: denied (mismatch) */
 };
 
@@ -71,11 +75,10 @@ struct ec_mapped {
     int via_maps_name;    /* 1: the file was opened by the kernel's name of the mapping */
     int cached;           /* 1: the verdict came from the verdict cache (no new check) */
     struct ec_vma vma;
-    char path[1024];      /* the name the verdict is about (for messages and records) */
+    char path[1024];      /* the name the verdict is about (for messages and records); keep last */
 };
 
 /* flags */
-#define EC_MAPPED_MAIN 1      /* this is the main map: it may be the executed program itself */
 #define EC_MAPPED_USE_CACHE 2 /* consult and fill the verdict cache (vcache.h) */
 
 /* Decides on the object that has `addr` inside a file mapping (l_ld) and that the loader calls

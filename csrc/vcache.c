@@ -38,12 +38,48 @@ static int same_key(const struct entry *e, const struct ec_statx *st, uint64_t d
            e->ctime_sec == st->stx_ctime.tv_sec && e->ctime_nsec == st->stx_ctime.tv_nsec;
 }
 
+int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
+{
+    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    unsigned gen, i;
+    int found = 0;
+    if (!(st->stx_mask & EC_STATX_MNT_ID) || !lock()) return 0;
+    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    for (i = 0; i < SLOTS && !found; i++) {
+        if (table[i].gen == gen && same_key(&table[i], st, dev)) {
+            *v = table[i].v;
+            found = 1;
+        }
+    }
+    unlock();
+    return found;
+}
+
+static void store(const struct ec_statx *st, const struct ec_verdict *v)
+{
+    struct entry *e;
+    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    if (!(st->stx_mask & EC_STATX_MNT_ID)) return; /* key incomplete */
+    /* a verdict about another state of the file than the key (chmod in between) is not stored */
+    if (v->dev != dev || v->ino != st->stx_ino || v->ctime_sec != st->stx_ctime.tv_sec ||
+        v->ctime_nsec != st->stx_ctime.tv_nsec)
+        return;
+    if (!lock()) return;
+    e = &table[next_slot++ % SLOTS];
+    e->dev = dev;
+    e->ino = st->stx_ino;
+    e->mnt = EC_STX_MNT_ID(st);
+    e->ctime_sec = st->stx_ctime.tv_sec;
+    e->ctime_nsec = st->stx_ctime.tv_nsec;
+    e->v = *v;
+    e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    unlock();
+}
+
 int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, struct ec_verdict *v, int *cached)
 {
     struct ec_statx own;
     const struct ec_statx *st = given;
-    uint64_t dev;
-    unsigned gen, i;
     int r;
 
     if (cached) *cached = 0;
@@ -53,37 +89,11 @@ int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, s
             return ec_check_fd(fd, name, v); /* no key: no cache */
         st = &own;
     }
-    if (!(st->stx_mask & EC_STATX_MNT_ID)) return ec_check_fd(fd, name, v); /* key incomplete */
-    dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
-
-    if (lock()) {
-        gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-        for (i = 0; i < SLOTS; i++) {
-            if (table[i].gen == gen && same_key(&table[i], st, dev)) {
-                *v = table[i].v;
-                unlock();
-                if (cached) *cached = 1;
-                return v->allowed;
-            }
-        }
-        unlock();
+    if (ec_vcache_lookup(st, v)) {
+        if (cached) *cached = 1;
+        return v->allowed;
     }
-
-    r = ec_check_fd(fd, name, v);
-    /* a verdict about another state of the file than the key (chmod in between) is not stored */
-    if (v->dev != dev || v->ino != st->stx_ino || v->ctime_sec != st->stx_ctime.tv_sec ||
-        v->ctime_nsec != st->stx_ctime.tv_nsec)
-        return r;
-    if (lock()) {
-        struct entry *e = &table[next_slot++ % SLOTS];
-        e->dev = dev;
-        e->ino = st->stx_ino;
-        e->mnt = EC_STX_MNT_ID(st);
-        e->ctime_sec = st->stx_ctime.tv_sec;
-        e->ctime_nsec = st->stx_ctime.tv_nsec;
-        e->v = *v;
-        e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-        unlock();
-    }
+    r = ec_check_fd_stat(fd, name, st, v);
+    store(st, v);
     return r;
 }

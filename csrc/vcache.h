@@ -20,6 +20,10 @@
  * NULL. *cached (may be NULL) tells whether the verdict came from the cache. 1 allowed, 0 denied. */
 int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *st, struct ec_verdict *v, int *cached);
 
+/* The verdict stored for the file st describes (st from statx with EC_STATX_MNT_ID), without
+ * checking anything: 1 found (*v filled), 0 not. */
+int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v);
+
 /* Forgets every entry. */
 void ec_vcache_clear(void);
 

@@ -82,10 +82,9 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     struct ec_mapped found;
     const char *path;
     int main_map = lmid == LM_ID_BASE && !map->l_prev && (!map->l_name || !map->l_name[0]);
-    int flags = EC_MAPPED_USE_CACHE | (main_map ? EC_MAPPED_MAIN : 0);
     (void)cookie;
 
-    if (ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, flags, &v, &found)) return 0;
+    if (ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found)) return 0;
     path = found.path[0] ? found.path : "(unnamed object)";
     if (!ec_shim_deny(main_map ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v)) return 0;
     /* Not one instruction of this object has run yet: relocation (IFUNC resolvers) and
