@@ -107,23 +107,24 @@ def _set_restrict_file():
     execcheck.set_securebits(restrict_file=True)
 
 
-CONFIG_SCRIPT = textwrap.dedent("""\
-    # $1: a directory holding a root-owned execcheck.conf, laid over /etc by a read-only overlay
-    # (the file need not exist on the host); the mount dies with this namespace
-    mount -t overlay overlay -o "lowerdir=$1:/etc" /etc
-    shift
-    # only the program under test gets the loader variables: not unshare, sh or mount before it
-    for var in $(env | sed -n 's/^FACEENV_\([A-Za-z0-9_]*\)=.*/\1/p'); do
-        eval "export $var=\"\$FACEENV_$var\""
+ENV_EXPORT = textwrap.dedent("""\
+    # only the program under test gets the loader variables: not sh, mount or cp before it
+    for var in $(env | sed -n 's/^FACEENV_\\([A-Za-z0-9_]*\\)=.*/\\1/p'); do
+        eval "export $var=\\"\\$FACEENV_$var\\""
         unset "FACEENV_$var"
     done
     exec "$@"
 """)
 
+# $1: a directory holding a root-owned execcheck.conf, laid over /etc by a read-only overlay (the
+# file need not exist on the host); the mount dies with the namespace
+CONFIG_OVERLAY = 'mount -t overlay overlay -o "lowerdir=$1:/etc" /etc'
 
-def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, stdin=subprocess.DEVNULL):
+
+def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None):
     """Runs argv under the audit face in `mode` (see the module doc). audit: the LD_AUDIT value
-    (default: the shim alone). Returns a Result with the records of this run."""
+    (default: the shim alone). setup: shell commands run first in a private mount namespace
+    (the program then runs in it too). Returns a Result with the records of this run."""
     tmp_path = pathlib.Path(tmp_path)
     log = tmp_path / ("records-%d.jsonl" % next(_counter))
     env = clean_env(env)
@@ -131,19 +132,22 @@ def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, stdin=subp
         env["LD_AUDIT"] = audit or SHIM
         env["EXECCHECK_LOG_FILE"] = str(log)
     argv = [str(a) for a in argv]
-    kw = dict(env=env, timeout=timeout, stdin=stdin)
+    kw = dict(env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert mode in ("off", "audit", "secbits", "config"), mode
     if mode == "secbits":
-        proc = run(argv, preexec_fn=_set_restrict_file, **kw)
-    elif mode == "config":
-        conf = tmp_path / ("conf-%d" % next(_counter))
-        conf.mkdir()
-        (conf / "execcheck.conf").write_text("files = enforce\nsyslog = no\n")
-        os.chmod(conf / "execcheck.conf", 0o644)
+        kw["preexec_fn"] = _set_restrict_file
+    if setup or mode == "config":
+        conf = "-"
+        if mode == "config":
+            conf = tmp_path / ("conf-%d" % next(_counter))
+            conf.mkdir()
+            (conf / "execcheck.conf").write_text("files = enforce\nsyslog = no\n")
+            os.chmod(conf / "execcheck.conf", 0o644)
         for k in [k for k in env if k.startswith(("LD_", "EXECCHECK_", "GCONV_"))]:
             env["FACEENV_" + k] = env.pop(k)
-        proc = in_mountns(CONFIG_SCRIPT, conf, *argv, **kw)
+        script = "\n".join([setup or ":", CONFIG_OVERLAY if mode == "config" else ":", "shift", ENV_EXPORT])
+        proc = in_mountns(script, conf, *argv, **kw)
     else:
-        assert mode in ("off", "audit"), mode
         proc = run(argv, **kw)
     records = []
     if log.exists():
