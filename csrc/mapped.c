@@ -284,7 +284,7 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
                     struct ec_mapped *out)
 {
     char kname[EC_PATH_MAX];
-    int r;
+    int r, tries;
 
     ec_memset(out, 0, sizeof *out - sizeof out->path);
     out->path[0] = 0;
@@ -336,8 +336,12 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     r = check_if_same(name, &out->vma, flags, v, &out->cached);
     if (r >= 0) return r;
     /* The name no longer leads to the mapped file (renamed, replaced, relative to an old cwd,
-     * or empty for the main program): try the kernel's own path of the mapping. */
-    if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, sizeof kname) == 0 && kname[0] == '/') {
+     * or empty for the main program): try the kernel's own path of the mapping. A file being
+     * renamed over and over can move between that answer and the open: ask a few times. */
+    for (tries = 0; tries < 16; tries++) {
+        /* its dentry may be deleted while the inode lives on under the loader's name again */
+        if (tries && (r = check_if_same(name, &out->vma, flags, v, &out->cached)) >= 0) return r;
+        if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, sizeof kname) < 0 || kname[0] != '/') continue;
         r = check_if_same(kname, &out->vma, flags, v, &out->cached);
         if (r >= 0) {
             out->via_maps_name = 1;

@@ -18,11 +18,17 @@ int main(int argc, char **argv)
     snprintf(tmp, sizeof tmp, "%s.swap", argv[1]);
     for (n = 0;; n++) {
         if (n & 1) {
-            if (syscall(SYS_renameat2, AT_FDCWD, argv[1], AT_FDCWD, argv[2], RENAME_EXCHANGE)) return 1;
+            if (syscall(SYS_renameat2, AT_FDCWD, argv[1], AT_FDCWD, argv[2], RENAME_EXCHANGE)) {
+                perror("audit_swap: renameat2");
+                return 1;
+            }
         } else {
             /* A <- B's inode via a fresh name, and B <- A's old inode the same way */
             unlink(tmp);
-            if (link(argv[2], tmp) || rename(argv[1], argv[2]) || rename(tmp, argv[1])) return 1;
+            if (link(argv[2], tmp) || rename(argv[1], argv[2]) || rename(tmp, argv[1])) {
+                perror("audit_swap: link/rename");
+                return 1;
+            }
         }
     }
 }
