@@ -192,9 +192,13 @@ int ec_auxv_get(unsigned long type, unsigned long *value)
         if (fd < 0) {
             state = fd;
         } else {
+            /* procfs hands the whole vector over in one read: a short read is the end */
             while (got < (long)sizeof auxv_words &&
-                   (n = ec_read(fd, (char *)auxv_words + got, sizeof auxv_words - (size_t)got)) > 0)
+                   (n = ec_read(fd, (char *)auxv_words + got, sizeof auxv_words - (size_t)got)) > 0) {
                 got += n;
+                if (got % (long)(2 * sizeof auxv_words[0]) == 0 && auxv_words[got / sizeof auxv_words[0] - 2] == 0)
+                    break; /* AT_NULL reached */
+            }
             ec_close(fd);
             state = got > 0 ? 1 : -EC_EIO;
         }
