@@ -86,8 +86,8 @@ DLOPEN_C = r"""
 #include <stdlib.h>
 #include <time.h>
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
-/* dl DIR N REPEAT: ns per dlopen of N new libraries DIR/libnI.so, then ns per dlopen of one of
- * them again (already loaded), REPEAT times */
+/* dl DIR N REPEAT: ns per dlopen of N new libraries DIR/libnI.so, then ns per dlopen (+ dlclose)
+ * of the last of them again (already loaded), best of 20 rounds of REPEAT calls */
 int main(int argc, char **argv)
 {
     int n = atoi(argv[2]), rep = atoi(argv[3]), i;
@@ -100,13 +100,18 @@ int main(int argc, char **argv)
         if (!(h = dlopen(path, RTLD_NOW))) { fprintf(stderr, "%s\n", dlerror()); return 2; }
     }
     t1 = now();
-    for (i = 0; i < rep; i++) {
-        void *again = dlopen(path, RTLD_NOW);
-        if (again != h) return 3;
-        dlclose(again);
+    /* a call of well under a microsecond: the best of 20 rounds is the least disturbed figure */
+    for (int r = 0; r < 20; r++) {
+        double t = now(), per;
+        for (i = 0; i < rep; i++) {
+            void *again = dlopen(path, RTLD_NOW);
+            if (again != h) return 3;
+            dlclose(again);
+        }
+        per = (now() - t) / rep;
+        if (r == 0 || per < t2) t2 = per;
     }
-    t2 = now();
-    printf("%.0f %.1f\n", (t1 - t0) / n, (t2 - t1) / rep);
+    printf("%.0f %.1f\n", (t1 - t0) / n, t2);
     return 0;
 }
 """
@@ -222,13 +227,13 @@ def main():
         res = {label: startup(w, argv, cfgs, args.rounds, batch) for label, argv, cfgs, batch in cases}
         dl_new = {c: [] for c in ("none", "audit")}
         dl_old = {c: [] for c in ("none", "audit")}
-        for r in range(max(3, args.rounds // 4)):
+        for r in range(max(5, args.rounds // 2)):
             for c in ("none", "audit"):
                 d = make_new_libs(w, "%s%d" % (c, r), 50)
                 env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "EXECCHECK_"))}
                 if c == "audit":
                     env["LD_AUDIT"] = SHIM
-                out = sh([str(w / "dl"), str(d), "50", "20000"], env=env).stdout.split()
+                out = sh([str(w / "dl"), str(d), "50", "2000"], env=env).stdout.split()
                 dl_new[c].append(float(out[0]) / 1000)
                 dl_old[c].append(float(out[1]))
         libs = [str(w / "libs" / ("libl%d.so" % i)) for i in range(NLIBS)]
@@ -264,7 +269,8 @@ def main():
         n_old, a_old = statistics.median(dl_old["none"]), statistics.median(dl_old["audit"])
         print("dlopen of a new library:     none %.1f us, audit %.1f us, ratio %.2f (+%.1f us)" %
               (n_new, a_new, a_new / n_new, a_new - n_new))
-        print("dlopen of a loaded library:  none %.0f ns, audit %.0f ns, ratio %.3f" % (n_old, a_old, a_old / n_old))
+        print("dlopen of a loaded library:  none %.0f ns, audit %.0f ns, ratio %.3f (with 50 other libraries loaded)" %
+              (n_old, a_old, a_old / n_old))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
