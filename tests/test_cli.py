@@ -160,3 +160,25 @@ def test_log_summary(tmp_path):
     r = ec("log", str(tmp_path))
     assert r.returncode == 2
     no_traceback(r)
+
+
+def test_status_sees_the_shim_in_its_own_process():
+    r = run(execcheck_cmd() + ["status", "--json"], env=dict(os.environ, LD_PRELOAD=execcheck.lib_path()))
+    assert json.loads(r.stdout)["shim"]["this_process"]["copies"] == 1
+    assert json.loads(ec("status", "--json").stdout)["shim"]["this_process"]["copies"] == 0
+
+
+def test_status_reports_a_missing_preload_entry(tmp_path):
+    """/etc/ld.so.preload naming a shim that is gone: glibc warns and runs everything unchecked.
+    Seen through an /etc overlay in a private mount namespace (the host's file is never written)."""
+    need_mountns()
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir(), work.mkdir()
+    r = in_mountns('mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc\n'
+                   'printf "/nonexistent/libexeccheck.so\\n" > /etc/ld.so.preload\nshift 2\n"$@"',
+                   upper, work, *execcheck_cmd(), "status", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["ld_so_preload"]["entries"] == ["/nonexistent/libexeccheck.so"]
+    assert any("names the shim that is missing" in w for w in s["fail_open"])
+    assert "cannot be preloaded" in r.stderr  # glibc's own warning: exactly the fail-open case
