@@ -145,7 +145,7 @@ def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None
             os.chmod(conf / "execcheck.conf", 0o644)
         for k in [k for k in env if k.startswith(("LD_", "EXECCHECK_", "GCONV_"))]:
             env["FACEENV_" + k] = env.pop(k)
-        script = "\n".join([setup or ":", CONFIG_OVERLAY if mode == "config" else ":", "shift", ENV_EXPORT])
+        script = "\n".join([CONFIG_OVERLAY if mode == "config" else ":", setup or ":", "shift", ENV_EXPORT])
         proc = in_mountns(script, conf, *argv, **kw)
     else:
         proc = run(argv, **kw)

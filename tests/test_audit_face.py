@@ -275,6 +275,28 @@ def test_gconv_module_loaded_by_iconv_open(kit, tmp_path, mode, module_mode):
     assert_refused(res, module)
 
 
+NSS_SETUP = 'mount --bind "$NSS_CONF" /etc/nsswitch.conf'
+
+
+def test_nss_module_loaded_by_getpwnam(kit, tmp_path, mode):
+    """libc loads NSS modules by bare name (searched like a DT_NEEDED, LD_LIBRARY_PATH first):
+    refused, the module is skipped and the lookup falls back to the next source, `files`."""
+    need_mountns()
+    module = kit.lib("nss/libnss_execchecktest.so.2", "nss", mode=0o644)
+    conf = tmp_path / "nsswitch.conf"
+    conf.write_text("passwd: execchecktest files\ngroup: files\nshadow: files\n")
+    prog = kit.prog()
+    argv = [prog, "getpwnam:root"]
+    env = {"LD_LIBRARY_PATH": str(module.parent), "NSS_CONF": str(conf)}
+    base = run_face("off", argv, tmp_path, env=env, setup=NSS_SETUP)
+    assert base.rc == 0 and "getpwnam ok" in base.lines and ran(base, "nss"), base
+    res = run_face(mode, argv, tmp_path, env=env, setup=NSS_SETUP)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [module])
+    assert res.rc == 0 and "getpwnam ok" in res.lines and not ran(res, "nss"), res
+    assert_refused(res, module)
+
+
 @pytest.mark.parametrize("second_mode", [0o644, 0o755], ids=["bad", "good"])
 def test_second_audit_module_after_ours(kit, tmp_path, mode, second_mode):
     second = kit.lib("audit/libsecond.so", "second-auditor", mode=second_mode, audit=True)

@@ -2,6 +2,7 @@
  * one line per outcome. Built with -DNEEDS it also calls libfn() of a DT_NEEDED library.
  *   dlopen:PATH  dlmopen-new:PATH  dlmopen-base:PATH   one load, "... ok" or "... failed: dlerror"
  *   iconv:CHARSET          iconv_open(CHARSET, "UTF-8") (gconv modules are loaded by libc)
+ *   getpwnam:NAME          a passwd lookup (NSS modules are loaded by libc)
  *   loop:N:PATH            N x (dlopen + dlclose), one line per attempt
  *   threads:T:N:PATH,...   T threads, each N x (dlopen + dlclose) over the paths; "threads ok=.. failed=.."
  *   forkexec:N:PROG        N x (fork, exec PROG, wait) while 2 threads dlopen/dlclose PROG's
@@ -13,6 +14,7 @@
 #include <dlfcn.h>
 #include <iconv.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +124,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(op, "iconv")) {
             iconv_t cd = iconv_open(arg, "UTF-8");
             printf("iconv %s\n", cd == (iconv_t)-1 ? "failed" : "ok");
+        } else if (!strcmp(op, "getpwnam")) {
+            struct passwd *pw = getpwnam(arg);
+            printf("getpwnam %s\n", pw ? "ok" : "failed");
         } else if (!strcmp(op, "loop")) {
             int n = atoi(arg), k;
             char *path = strchr(arg, ':') + 1;
