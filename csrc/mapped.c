@@ -93,7 +93,12 @@ static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *n
     vma->start = start;
     vma->end = end;
     while (*p == ' ') p++;
-    while (*p && *p != ' ') p++; /* perms */
+    vma->prot = 0; /* perms: "rwxp" or "rw-s" */
+    if (p[0] == 'r') vma->prot |= EC_VMA_READ;
+    if (p[0] && p[1] == 'w') vma->prot |= EC_VMA_WRITE;
+    if (p[0] && p[1] && p[2] == 'x') vma->prot |= EC_VMA_EXEC;
+    if (p[0] && p[1] && p[2] && p[3] == 's') vma->prot |= EC_VMA_SHARED;
+    while (*p && *p != ' ') p++;
     while (*p == ' ') p++;
     vma->offset = parse_hex(&p);
     while (*p == ' ') p++;
@@ -170,6 +175,7 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
             vma->offset = q.vma_offset;
             vma->ino = q.inode;
             vma->dev = ec_makedev(q.dev_major, q.dev_minor);
+            vma->prot = (uint32_t)q.vma_flags & 15u; /* PROCMAP_QUERY_VMA_READABLE... */
             return 0;
         }
         if (r != -EC_ENOTTY && r != -EC_EINVAL) return (int)r;

@@ -33,7 +33,12 @@ struct ec_maps {
 struct ec_vma {
     uint64_t start, end, offset;
     uint64_t dev, ino;   /* dev in user-space encoding (as st_dev); ino 0: no file behind it */
+    uint32_t prot;       /* EC_VMA_* (as PROCMAP_QUERY's vma_flags) */
 };
+#define EC_VMA_READ 1
+#define EC_VMA_WRITE 2
+#define EC_VMA_EXEC 4
+#define EC_VMA_SHARED 8
 
 #define EC_MAPS_INIT {-1, 0, 0, 0, 0}
 

@@ -76,6 +76,35 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
     return refusal_name(name, v.reason);
 }
 
+/* Another copy of this very file (the preload copy of LD_PRELOAD=libexeccheck.so, which
+ * propagation always adds): tell it that the audit face is deciding, by writing the mark into its
+ * .data (shim.h). It has not been relocated yet, so nothing of it has run. Same inode, same layout:
+ * the mark sits at the same distance from its dynamic section as ours from our own; it is written
+ * only if that address is in a private writable mapping of the same file. */
+static struct { int state; uint64_t dev, ino; } self_id; /* 0 unknown, 1 known, -1 unknowable */
+
+static void mark_other_copy(const struct link_map *map, const struct ec_mapped *found)
+{
+    struct ec_vma vma;
+    uintptr_t target;
+    if (found->what != EC_MAPPED_FILE || !map->l_ld) return;
+    if (!self_id.state) {
+        self_id.state = -1;
+        if (ec_maps_query(&maps, (uintptr_t)_DYNAMIC, &vma, 0, 0) == 0 && vma.ino) {
+            self_id.dev = vma.dev;
+            self_id.ino = vma.ino;
+            self_id.state = 1;
+        }
+    }
+    if (self_id.state != 1 || found->vma.ino != self_id.ino || found->vma.dev != self_id.dev) return;
+    target = (uintptr_t)map->l_ld + ((uintptr_t)&ec_audit_mark - (uintptr_t)_DYNAMIC);
+    if (target % sizeof(unsigned long) || ec_maps_query(&maps, target, &vma, 0, 0) || vma.ino != self_id.ino ||
+        vma.dev != self_id.dev || (vma.prot & (EC_VMA_WRITE | EC_VMA_SHARED)) != EC_VMA_WRITE ||
+        target + sizeof(unsigned long) > vma.end)
+        return;
+    if (*(volatile unsigned long *)target == EC_AUDIT_MARK_UNSET) *(volatile unsigned long *)target = EC_AUDIT_MARK_SET;
+}
+
 EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
 {
     struct ec_verdict v;
@@ -84,7 +113,11 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     int main_map = lmid == LM_ID_BASE && !map->l_prev && (!map->l_name || !map->l_name[0]);
     (void)cookie;
 
-    if (ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found)) return 0;
+    if (ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found)) {
+        mark_other_copy(map, &found);
+        return 0;
+    }
+    mark_other_copy(map, &found); /* audit mode goes on: the copy must still know */
     path = found.path[0] ? found.path : "(unnamed object)";
     if (!ec_shim_deny(main_map ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v)) return 0;
     /* Not one instruction of this object has run yet: relocation (IFUNC resolvers) and

@@ -10,6 +10,7 @@
 #include "text.h"
 
 struct ec_shim ec_shim;
+volatile unsigned long ec_audit_mark = EC_AUDIT_MARK_UNSET;
 
 /* Lets `execcheck status` and the tests identify a file as this shim, and its version. */
 EC_EXPORT const char execcheck_shim_version[] = EXECCHECK_VERSION;

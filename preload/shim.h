@@ -45,6 +45,16 @@ int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *
  * process, so a face that goes on running can say so once instead of at every attempt. */
 int ec_shim_deny_once(int kind, int face, const char *path, const struct ec_verdict *v, int *first) EC_HIDDEN;
 
+/* Is this process under the audit face? The audit copy of the shim (loaded first, in its own
+ * namespace) marks every other copy of the same file it sees in la_objopen, before that copy is
+ * relocated and long before its constructor: a copy that finds itself marked knows that every
+ * object of the process was decided by the audit face. Only code running in the process can fake
+ * the mark, and such code could as well patch the shim. */
+#define EC_AUDIT_MARK_UNSET 0x6563636b756e7365ul /* in .data (file-backed, writable), never .bss */
+#define EC_AUDIT_MARK_SET 0x6563636b61756469ul
+extern volatile unsigned long ec_audit_mark EC_HIDDEN;
+static inline int ec_shim_under_audit_face(void) { return ec_audit_mark == EC_AUDIT_MARK_SET; }
+
 /* Faces' start hooks, called by the shim's constructor when the face is linked in. Weak, so a
  * face can be absent from a build. (has_libc is known by then.) */
 void ec_audit_face_start(void) __attribute__((weak)) EC_HIDDEN;

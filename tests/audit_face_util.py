@@ -121,15 +121,19 @@ ENV_EXPORT = textwrap.dedent("""\
 CONFIG_OVERLAY = 'mount -t overlay overlay -o "lowerdir=$1:/etc" /etc'
 
 
-def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None):
+def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None, preload=None):
     """Runs argv under the audit face in `mode` (see the module doc). audit: the LD_AUDIT value
-    (default: the shim alone). setup: shell commands run first in a private mount namespace
-    (the program then runs in it too). Returns a Result with the records of this run."""
+    (default: the shim alone). preload: run under the preload face instead, with this LD_PRELOAD
+    value and no LD_AUDIT. setup: shell commands run first in a private mount namespace (the
+    program then runs in it too). Returns a Result with the records of this run."""
     tmp_path = pathlib.Path(tmp_path)
     log = tmp_path / ("records-%d.jsonl" % next(_counter))
     env = clean_env(env)
     if mode != "off":
-        env["LD_AUDIT"] = audit or SHIM
+        if preload:
+            env["LD_PRELOAD"] = preload
+        else:
+            env["LD_AUDIT"] = audit or SHIM
         env["EXECCHECK_LOG_FILE"] = str(log)
     argv = [str(a) for a in argv]
     kw = dict(env=env, timeout=timeout, stdin=subprocess.DEVNULL)

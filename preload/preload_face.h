@@ -1,0 +1,12 @@
+/* The preload face's parts (preload_face.c starts them). Main namespace only: they need libc. */
+#ifndef EXECCHECK_PRELOAD_FACE_H
+#define EXECCHECK_PRELOAD_FACE_H
+
+/* Checks every object of every namespace (full = 1), or only those not seen by an earlier sweep
+ * (full = 0). Enforced denials are said on stderr and recorded; returns 1 if there was one (the
+ * caller stops the process), 0 otherwise. Serialized by ld.so's dl_load_write_lock. */
+int ec_tripwire_sweep(int full) __attribute__((visibility("hidden")));
+/* The start-up tripwire: a full sweep, exit 126 on an enforced denial. Nothing under the audit face. */
+void ec_tripwire_start(void) __attribute__((visibility("hidden")));
+
+#endif

@@ -1,0 +1,206 @@
+/* The tripwire: before main(), every object already in the process is checked.
+ *
+ * A preload's constructor runs after the IFUNC resolvers of every initial object and after the
+ * constructors of whatever an earlier preload dragged in (research/glibc-loader.md §2), so this
+ * cannot stop code that already ran; it stops the program before main() (exit 126, enforcing)
+ * and leaves a record of what was there. Each object is identified by the kernel (the mapping that
+ * holds l_ld, mapped.h) and checked as that inode, like the audit face does.
+ *
+ * The same walk, run again later, is the dlopen guard's check of what a load really added
+ * (dlopen_guard.c): objects seen once are remembered by their link map, so a later walk checks
+ * only newcomers (libc's own gconv/NSS loads included). */
+#define _GNU_SOURCE
+#include <link.h>
+#include <stddef.h>
+#include "mapped.h"
+#include "preload_face.h"
+#include "record.h"
+#include "shim.h"
+#include "sys.h"
+#include "text.h"
+#include "vcache.h"
+
+extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
+extern struct r_debug _r_debug __attribute__((weak));
+
+/* ---- objects already decided, by link map ----
+ * A link map can be freed (dlclose) and its memory reused for another object, so an entry is the
+ * map's address together with its load address, dynamic section and name pointer: a newcomer
+ * would have to match all four to pass unseen. Entries of unloaded objects are dropped when ld.so
+ * says something may have been removed (dlpi_subs). Only touched under ld.so's dl_load_write_lock
+ * (inside dl_iterate_phdr), which serializes every walk. */
+struct seen {
+    uintptr_t map, addr, ld, name;
+    int live; /* found in the current walk */
+};
+
+static struct seen *seen;
+static size_t seen_cap, seen_n;
+static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
+
+#define EC_PROT_RW 3
+#define EC_MAP_PRIVATE_ANON 0x22
+
+static int seen_grow(void)
+{
+    size_t cap = seen_cap ? seen_cap * 2 : 256;
+    struct seen *n = (struct seen *)ec_syscall6(EC_NR_mmap, 0, (long)(cap * sizeof *n), EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
+    if ((unsigned long)n > (unsigned long)-4096l) return -1;
+    if (seen) {
+        ec_memcpy(n, seen, seen_n * sizeof *n);
+        ec_sys2(EC_NR_munmap, seen, seen_cap * sizeof *n);
+    }
+    seen = n;
+    seen_cap = cap;
+    return 0;
+}
+
+static struct seen *seen_find(const struct link_map *l)
+{
+    size_t i;
+    for (i = 0; i < seen_n; i++)
+        if (seen[i].map == (uintptr_t)l && seen[i].addr == (uintptr_t)l->l_addr && seen[i].ld == (uintptr_t)l->l_ld &&
+            seen[i].name == (uintptr_t)l->l_name)
+            return &seen[i];
+    return 0;
+}
+
+static void seen_add(const struct link_map *l)
+{
+    if (seen_n == seen_cap && seen_grow() < 0) return; /* not remembered: checked again next time */
+    seen[seen_n].map = (uintptr_t)l;
+    seen[seen_n].addr = (uintptr_t)l->l_addr;
+    seen[seen_n].ld = (uintptr_t)l->l_ld;
+    seen[seen_n].name = (uintptr_t)l->l_name;
+    seen[seen_n].live = 1;
+    seen_n++;
+}
+
+/* ---- the walk ---- */
+
+struct sweep {
+    int refused; /* an enforced denial was found */
+    int checked; /* objects checked in this walk */
+    int full;    /* check every object, remembered or not (the start-up tripwire) */
+};
+
+static struct ec_maps maps = EC_MAPS_INIT;
+
+/* ld.so's own r_debug (r_debug_extended since glibc 2.35: r_next links the namespaces). The
+ * program's DT_DEBUG entry points at it even when the program has a copy-relocated _r_debug of
+ * the old size; fall back to the symbol. */
+static const struct r_debug *find_r_debug(const struct dl_phdr_info *main_info)
+{
+    int i;
+    for (i = 0; main_info && i < main_info->dlpi_phnum; i++) {
+        const ElfW(Dyn) *d;
+        if (main_info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+        for (d = (const ElfW(Dyn) *)(main_info->dlpi_addr + main_info->dlpi_phdr[i].p_vaddr); d->d_tag != DT_NULL; d++)
+            if (d->d_tag == DT_DEBUG && d->d_un.d_ptr) return (const struct r_debug *)d->d_un.d_ptr;
+    }
+    return &_r_debug ? &_r_debug : 0;
+}
+
+static void check_one(struct sweep *sw, const struct link_map *l, int is_main)
+{
+    struct ec_verdict v;
+    struct ec_mapped found;
+    const char *path;
+    int first = 0;
+    sw->checked++;
+    if (ec_mapped_check(&maps, (const void *)l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &v, &found)) return;
+    path = found.path[0] ? found.path : "(unnamed object)";
+    if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, &v, &first)) return;
+    sw->refused = 1;
+    if (first) ec_say_refused(is_main ? "run" : "run with", path, v.reason);
+}
+
+static void visit(struct sweep *sw, const struct link_map *l, int is_main)
+{
+    struct seen *s;
+    /* an object ld.so made up without mapping anything (no dynamic section) holds no code */
+    if (!l->l_ld) return;
+    if ((s = seen_find(l))) {
+        s->live = 1;
+        if (!sw->full) return;
+    }
+    check_one(sw, l, is_main);
+    if (!s) seen_add(l);
+}
+
+static void walk_namespaces(struct sweep *sw, const struct r_debug *r, const struct link_map *fallback)
+{
+    const struct r_debug_extended *x = (const struct r_debug_extended *)r;
+    const struct link_map *l;
+    int extended, ns;
+    if (!r || !r->r_map) {
+        /* no r_debug to follow: the program's namespace, from its head */
+        for (l = fallback; l; l = l->l_next) visit(sw, l, l == fallback);
+        return;
+    }
+    extended = r->r_version >= 2;
+    for (ns = 0; x; x = extended ? x->r_next : 0, ns++)
+        for (l = x->base.r_map; l; l = l->l_next) visit(sw, l, ns == 0 && !l->l_prev);
+}
+
+struct walk_arg {
+    struct sweep *sw;
+    int done;
+};
+
+static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct walk_arg *a = data;
+    struct sweep *sw = a->sw;
+    unsigned long long adds = 0, subs = 0;
+    int counters = size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs;
+    struct link_map *main_map = 0;
+    size_t i, j;
+    if (counters) {
+        adds = info->dlpi_adds;
+        subs = info->dlpi_subs;
+    }
+    a->done = 1;
+    /* nothing loaded or unloaded since the last walk: every object has been seen */
+    if (!sw->full && counters && adds == seen_adds && subs == seen_subs) return 1;
+    for (i = 0; i < seen_n; i++) seen[i].live = 0;
+    /* the first object dl_iterate_phdr reports is the program; its link map is the list head */
+    if (&_r_debug && _r_debug.r_map) main_map = _r_debug.r_map;
+    walk_namespaces(sw, find_r_debug(info), main_map);
+    if (counters && subs != seen_subs) {
+        /* something may be gone: forget the maps that were not met (their memory may be reused) */
+        for (i = j = 0; i < seen_n; i++)
+            if (seen[i].live) seen[j++] = seen[i];
+        seen_n = j;
+    }
+    if (counters) {
+        seen_adds = adds;
+        seen_subs = subs;
+    }
+    return 1; /* one call is enough: the walk above covered every namespace */
+}
+
+int ec_tripwire_sweep(int full)
+{
+    struct sweep sw;
+    struct walk_arg a;
+    ec_memset(&sw, 0, sizeof sw);
+    sw.full = full;
+    a.sw = &sw;
+    a.done = 0;
+    if (dl_iterate_phdr) dl_iterate_phdr(walk_cb, &a); /* under ld.so's dl_load_write_lock */
+    if (!a.done && &_r_debug) {
+        /* no libc (cannot happen in the preload face): walk without the lock */
+        walk_namespaces(&sw, &_r_debug, 0);
+    }
+    ec_maps_close(&maps);
+    ec_vcache_clear();
+    return sw.refused;
+}
+
+void ec_tripwire_start(void)
+{
+    /* the audit copy already decided on every object, each before it ran */
+    if (ec_shim_under_audit_face()) return;
+    if (ec_tripwire_sweep(1)) ec_exit_group(126);
+}
