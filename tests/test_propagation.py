@@ -91,3 +91,74 @@ def test_huge_environment_goes_through_a_mapping(spawner):
     env = child_env(r.stdout)
     assert all(env.get(k) == v for k, v in big.items())
     assert env["LD_PRELOAD"].split(":")[0] == execcheck.lib_path()
+
+
+# ---------------------------------------------------------------------------------------------
+# the children really run under the audit face: a load that only the audit face can refuse
+#
+# libc loads gconv modules itself (iconv_open), behind any dlopen() interposer and after the
+# tripwire: a process with only the preload face loads a bad module (the control test below);
+# under the audit face it is refused before its code runs (enforcing) or recorded by face "audit".
+
+from audit_face_util import MODES, SHIM, Kit, run_face  # noqa: E402
+from conftest import need_check, need_mountns  # noqa: E402
+
+AUDIT_ROUTES = ["execve", "posix_spawn", "posix_spawnp", "system", "sh-chain", "env-u"]
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    need_check()
+    if request.param == "config":
+        need_mountns()
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def spawn_tool(tmp_path_factory):
+    out = tmp_path_factory.mktemp("spawn") / "preload_spawn"
+    subprocess.run([os.environ.get("CC", "cc"), "-O1", "-o", str(out), str(C_DIR / "preload_spawn.c")], check=True)
+    return str(out)
+
+
+def bad_gconv(tmp_path):
+    kit = Kit(tmp_path)
+    module = kit.lib("gconv/libtestgconv.so", "gconv", mode=0o644, gconv=True)
+    (tmp_path / "gconv" / "gconv-modules").write_text(
+        "module  INTERNAL          EXECCHECKTEST//   libtestgconv  1\n"
+        "module  EXECCHECKTEST//   INTERNAL          libtestgconv  1\n")
+    return module, {"GCONV_PATH": str(tmp_path / "gconv")}, kit.prog()
+
+
+def test_control_the_preload_face_alone_cannot_refuse_it(tmp_path):
+    need_check()
+    module, env, prog = bad_gconv(tmp_path)
+    res = run_face("secbits", [prog, "iconv:EXECCHECKTEST//"], tmp_path, env=env, preload=SHIM)
+    assert res.rc == 0 and "CTOR gconv" in res.lines and "iconv ok" in res.lines, res
+    assert res.records == []
+
+
+@pytest.mark.parametrize("route", AUDIT_ROUTES)
+def test_children_run_under_the_audit_face(tmp_path, spawn_tool, mode, route):
+    """From a process started with LD_PRELOAD=libexeccheck.so only: a child started by execve with
+    an envp without LD_AUDIT, by posix_spawn(p), by system(), by `sh -c 'sh -c prog'`, and after
+    `env -u LD_AUDIT`."""
+    module, env, prog = bad_gconv(tmp_path)
+    child = [str(prog), "iconv:EXECCHECKTEST//"]
+    if route == "sh-chain":
+        argv = ["sh", "-c", "sh -c '%s %s'" % tuple(child)]
+    elif route == "env-u":
+        argv = ["env", "-u", "LD_AUDIT", *child]
+        env = dict(env, LD_AUDIT=SHIM)  # what a shimmed parent gives env, which then drops it
+    else:
+        argv = [spawn_tool, route, *child]
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    recs = res.records_for(module)
+    assert [(r["face"], r["kind"]) for r in recs] == [("audit", "library")], res
+    if mode == "audit":
+        assert res.rc == 0 and "CTOR gconv" in res.lines and "iconv ok" in res.lines, res
+        assert recs[0]["action"] == "logged" and res.err == "", res
+    else:
+        assert res.rc == 0 and "iconv failed" in res.lines and "CTOR gconv" not in res.lines, res
+        assert recs[0]["action"] == "refused", res
+    assert len(res.records) == 1, res
