@@ -73,35 +73,58 @@ static size_t fixed_size(char *const *envp, size_t *count)
     return (n + 3) * sizeof(char *) + bytes + 2 * (self_len + 16) + 16;
 }
 
-/* Writes the fixed environment into mem (size from fixed_size) and returns it. */
-static char **fix_into(char *const *envp, size_t n, void *mem)
+/* Without our entry in front, a rewritten list starts with the ':' of its first entry: drop it.
+ * Returns the new end. */
+static char *drop_first_sep(char *list, char *end)
+{
+    char *q;
+    if (list == end || *list != ':') return end;
+    for (q = list; q + 1 < end; q++) q[0] = q[1];
+    return end - 1;
+}
+
+/* Writes the fixed environment into mem (size from fixed_size) and returns it. With self = 0
+ * our own entries are left out (and a list left empty is dropped): the shim file is gone. */
+static char **fix_into(char *const *envp, size_t n, void *mem, int self)
 {
     char **out = mem, **o = out;
-    char *text = (char *)(out + n + 3), *p;
+    char *text = (char *)(out + n + 3), *p, *start;
     const char *last_preload = 0;
     size_t i;
     int audit = la_version != 0;
 
     if (audit) {
         /* LD_AUDIT=ours:every entry of every LD_AUDIT (ld.so loads all of them, in order) */
-        *o++ = p = text;
+        p = start = text;
         ec_memcpy(p, "LD_AUDIT=", 9);
-        ec_memcpy(p + 9, self_path, self_len);
-        p += 9 + self_len;
+        p += 9;
+        if (self) {
+            ec_memcpy(p, self_path, self_len);
+            p += self_len;
+        }
         for (i = 0; i < n; i++)
             if (has_prefix(envp[i], "LD_AUDIT=")) p = append_entries(p, envp[i] + 9, ":");
+        if (!self) p = drop_first_sep(start + 9, p);
         *p++ = 0;
-        text = p;
+        if (p > start + 10) {
+            *o++ = start;
+            text = p;
+        }
     }
     /* LD_PRELOAD=ours:the entries of the last LD_PRELOAD (the one ld.so uses) */
     for (i = 0; i < n; i++)
         if (has_prefix(envp[i], "LD_PRELOAD=")) last_preload = envp[i] + 11;
-    *o++ = p = text;
+    p = start = text;
     ec_memcpy(p, "LD_PRELOAD=", 11);
-    ec_memcpy(p + 11, self_path, self_len);
-    p += 11 + self_len;
+    p += 11;
+    if (self) {
+        ec_memcpy(p, self_path, self_len);
+        p += self_len;
+    }
     if (last_preload) p = append_entries(p, last_preload, " \t:");
-    *p = 0;
+    if (!self) p = drop_first_sep(start + 11, p);
+    *p++ = 0;
+    if (p > start + 12) *o++ = start;
     for (i = 0; i < n; i++) {
         if (has_prefix(envp[i], "LD_PRELOAD=")) continue;
         if (audit && has_prefix(envp[i], "LD_AUDIT=")) continue;
@@ -116,24 +139,62 @@ static char **fix_into(char *const *envp, size_t n, void *mem)
 #define EC_MAP_PRIVATE_ANON 0x22
 
 /* The fixed envp in `stack` if it fits, else in a fresh mapping (left to exec to reclaim; on a
- * failed exec it is unmapped by release_env). NULL when no memory could be had. */
+ * failed exec it is unmapped by release_env). envp NULL: the exec must fail with err. */
 struct fixed_env {
     char **envp;
     void *map;
     size_t maplen;
+    int err;
 };
+
+/* Is the shim still where children will look for it? If it is gone (removed, or not in the root
+ * or mount namespace this process moved to), a child's ld.so would print an error and run the
+ * program without it: enforcing, the exec is refused instead; otherwise the child gets what it
+ * would have had without execcheck, silently. */
+static int shim_present(void)
+{
+    struct ec_statx st;
+    return ec_statx(EC_AT_FDCWD, self_path, 0, EC_STATX_BASIC_STATS, &st) == 0 &&
+           (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
+}
+
+static int said_shim_gone;
+
+static void say_shim_gone(void)
+{
+    char buf[4096 + 160];
+    struct ec_buf b;
+    if (said_shim_gone) return; /* a shell trying each PATH directory: once is enough */
+    said_shim_gone = 1;
+    ec_buf_init(&b, buf, sizeof buf);
+    ec_buf_puts(&b, "execcheck: refused to start a program: the shim ");
+    ec_buf_puts(&b, self_path);
+    ec_buf_puts(&b, " is gone, it would run unchecked\n");
+    ec_write(2, buf, b.len);
+}
 
 static void make_env(char *const *envp, void *stack, struct fixed_env *f)
 {
     size_t n, need = fixed_size(envp, &n);
+    int self = 1;
     f->map = 0;
     f->maplen = 0;
+    f->err = 0;
     if (!self_len) { /* propagation disabled: we do not know our own path */
         f->envp = (char **)envp;
         return;
     }
+    if (!shim_present()) {
+        if (ec_shim_enforcing(EC_KIND_LIBRARY)) {
+            say_shim_gone();
+            f->envp = 0;
+            f->err = EC_EACCES;
+            return;
+        }
+        self = 0;
+    }
     if (need <= STACK_ENV) {
-        f->envp = fix_into(envp, n, stack);
+        f->envp = fix_into(envp, n, stack, self);
         return;
     }
     f->maplen = (need + 4095) & ~(size_t)4095;
@@ -141,9 +202,10 @@ static void make_env(char *const *envp, void *stack, struct fixed_env *f)
     if ((unsigned long)f->map > (unsigned long)-4096l) {
         f->map = 0;
         f->envp = 0;
+        f->err = EC_ENOMEM;
         return;
     }
-    f->envp = fix_into(envp, n, f->map);
+    f->envp = fix_into(envp, n, f->map, self);
 }
 
 static void release_env(struct fixed_env *f)
@@ -151,11 +213,12 @@ static void release_env(struct fixed_env *f)
     if (f->map) ec_sys2(EC_NR_munmap, f->map, f->maplen);
 }
 
-#define WITH_FIXED_ENV(envp_in, f)                                                          \
+#define WITH_FIXED_ENV_OR(envp_in, f, on_error)                                             \
     long stack_env_[STACK_ENV / sizeof(long)];                                              \
     struct fixed_env f;                                                                     \
     make_env((envp_in), stack_env_, &f);                                                    \
-    if (!f.envp) return fail(EC_ENOMEM)
+    if (!f.envp) return (on_error)
+#define WITH_FIXED_ENV(envp_in, f) WITH_FIXED_ENV_OR(envp_in, f, fail(f.err))
 
 static char *const empty_env[] = {0};
 /* environ is a weak reference: its address is NULL where libc is absent */
@@ -278,7 +341,7 @@ EC_EXPORT int posix_spawn(int *pid, const char *path, const void *actions, const
     int r;
     if (!real_posix_spawn) return EC_ENOSYS;
     {
-        WITH_FIXED_ENV(envp, f);
+        WITH_FIXED_ENV_OR(envp, f, f.err); /* posix_spawn returns the error number */
         r = real_posix_spawn(pid, path, actions, attr, argv, f.envp);
         release_env(&f);
     }
@@ -291,7 +354,7 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
     int r;
     if (!real_posix_spawnp) return EC_ENOSYS;
     {
-        WITH_FIXED_ENV(envp, f);
+        WITH_FIXED_ENV_OR(envp, f, f.err);
         r = real_posix_spawnp(pid, file, actions, attr, argv, f.envp);
         release_env(&f);
     }
@@ -348,6 +411,6 @@ void ec_propagate_start(void)
         f.maplen = (need + 4095) & ~(size_t)4095;
         f.map = (void *)ec_syscall6(EC_NR_mmap, 0, (long)f.maplen, EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
         if ((unsigned long)f.map > (unsigned long)-4096l) return;
-        environ = fix_into(environ, n, f.map);
+        environ = fix_into(environ, n, f.map, 1);
     }
 }
