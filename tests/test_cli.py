@@ -182,3 +182,19 @@ def test_status_reports_a_missing_preload_entry(tmp_path):
     assert s["ld_so_preload"]["entries"] == ["/nonexistent/libexeccheck.so"]
     assert any("names the shim that is missing" in w for w in s["fail_open"])
     assert "cannot be preloaded" in r.stderr  # glibc's own warning: exactly the fail-open case
+
+
+def test_status_reports_loader_variables_that_leave_code_unchecked(tmp_path):
+    shim = execcheck.lib_path()
+    other = tmp_path / "libother.so"
+    other.write_bytes(b"")
+    env = dict(os.environ, LD_AUDIT="%s:%s" % (other, shim), LD_PRELOAD="/nonexistent/libexeccheck.so")
+    r = run(execcheck_cmd() + ["status", "--json"], env=env)
+    warnings = json.loads(r.stdout)["fail_open"]
+    assert any(w.startswith("LD_PRELOAD names /nonexistent/libexeccheck.so, which is missing") for w in warnings)
+    assert any(w.startswith("LD_AUDIT lists %s before the shim" % other) for w in warnings), warnings
+    r = run(execcheck_cmd() + ["status", "--json"], env=dict(os.environ, LD_PRELOAD=shim))
+    assert any("only the preload face" in w for w in json.loads(r.stdout)["fail_open"])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LD_")}
+    r = run(execcheck_cmd() + ["status", "--json"], env=env)
+    assert not any("LD_" in w or "preload face" in w for w in json.loads(r.stdout)["fail_open"])

@@ -55,4 +55,13 @@ def faces_in_process(pid="self", shim: str = None) -> dict:
         if len(fields) >= 5 and fields[3] == want and fields[4] == str(st.st_ino) and int(fields[2], 16) == 0:
             copies += 1  # each load maps the file's first page once, at offset 0
     env_audit = os.environ.get("LD_AUDIT", "").split(":")[0]
-    return {"copies": copies, "ld_audit_first": bool(env_audit) and names_shim(env_audit, shim)}
+    # One copy is the preload face when something preloads the shim (the preload face's start
+    # also writes LD_AUDIT into environ, for children: that says nothing about this process).
+    preloads = os.environ.get("LD_PRELOAD", "").replace(":", " ").replace("\t", " ").split()
+    try:
+        preloads += read_ld_so_preload()
+    except OSError:
+        pass
+    preloaded = any(names_shim(e, shim) for e in preloads)
+    return {"copies": copies, "ld_audit_first": bool(env_audit) and names_shim(env_audit, shim),
+            "preload_face_only": copies == 1 and preloaded}

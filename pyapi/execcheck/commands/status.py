@@ -50,6 +50,7 @@ def gather() -> dict:
                              "program without it" % (LD_SO_PRELOAD, what, e))
     faces = faces_in_process()
     shim_info["this_process"] = faces
+    fail_open += _environment_fail_open(shim, faces)
     if preload.get("names_shim"):
         fail_open.append("setuid/setgid programs get only the preload face: ld.so ignores LD_AUDIT paths in "
                          "secure mode (their children are put back under the audit face)")
@@ -70,6 +71,28 @@ def gather() -> dict:
         "policy": pol.as_dict(),
         "fail_open": fail_open,
     }
+
+
+def _environment_fail_open(shim, faces) -> list:
+    """What this process's own loader variables leave unchecked (the shim's children get the same
+    lists, with the shim put first)."""
+    out = []
+    for var, seps in (("LD_AUDIT", ":"), ("LD_PRELOAD", ": \t")):
+        value = os.environ.get(var, "")
+        for c in seps[1:]:
+            value = value.replace(c, seps[0])
+        entries = [e for e in value.split(seps[0]) if e]
+        for e in entries:
+            if "/" in e and not os.path.exists(e):
+                out.append("%s names %s, which is missing: glibc prints a warning and runs the program without it"
+                           % (var, e))
+        if var == "LD_AUDIT" and entries and any(names_shim(e, shim) for e in entries) and \
+                not names_shim(entries[0], shim):
+            out.append("LD_AUDIT lists %s before the shim: an audit module before it runs unchecked" % entries[0])
+    if faces.get("preload_face_only"):
+        out.append("this process has only the preload face: what was loaded before the shim ran before it was "
+                   "checked, and libc's own loads (gconv, NSS) are checked only at the next dlopen")
+    return out
 
 
 def _yes(b):
@@ -98,8 +121,8 @@ def run(args) -> int:
     lines.append("shim            %s" % shim_line)
     tp = sh.get("this_process", {})
     if tp.get("copies") is not None:
-        lines.append("this process    %s" % ({0: "not shimmed", 1: "one copy of the shim (audit face)" if tp.get(
-            "ld_audit_first") else "one copy of the shim (preload face)"}.get(tp["copies"], "audit and preload faces")))
+        lines.append("this process    %s" % ({0: "not shimmed", 1: "one copy of the shim (preload face)" if tp.get(
+            "preload_face_only") else "one copy of the shim (audit face)"}.get(tp["copies"], "audit and preload faces")))
     pre = s["ld_so_preload"]
     if "error" in pre:
         lines.append("ld.so.preload   %s: %s" % (pre["path"], pre["error"]))
