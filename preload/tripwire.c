@@ -30,50 +30,78 @@ extern struct r_debug _r_debug __attribute__((weak));
  * says something may have been removed (dlpi_subs). Only touched under ld.so's dl_load_write_lock
  * (inside dl_iterate_phdr), which serializes every walk. */
 struct seen {
-    uintptr_t map, addr, ld, name;
-    int live; /* found in the current walk */
+    uintptr_t map, addr, ld, name; /* map 0: a free slot */
+    int live;                      /* found in the current walk */
 };
 
-static struct seen *seen;
+static struct seen *seen;      /* open addressing by map address, at most half full */
 static size_t seen_cap, seen_n;
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
 
 #define EC_PROT_RW 3
 #define EC_MAP_PRIVATE_ANON 0x22
 
-static int seen_grow(void)
+static size_t seen_slot(uintptr_t map, size_t cap)
 {
-    size_t cap = seen_cap ? seen_cap * 2 : 256;
+    uint64_t h = (uint64_t)map * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 20) & (cap - 1);
+}
+
+static void seen_put(struct seen *table, size_t cap, const struct seen *e)
+{
+    size_t k = seen_slot(e->map, cap);
+    while (table[k].map && table[k].map != e->map) k = (k + 1) & (cap - 1);
+    table[k] = *e;
+}
+
+/* A table of cap slots holding the live entries of the current one (keep_all: every entry). */
+static int seen_rebuild(size_t cap, int keep_all)
+{
     struct seen *n = (struct seen *)ec_syscall6(EC_NR_mmap, 0, (long)(cap * sizeof *n), EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
+    size_t i, count = 0;
     if ((unsigned long)n > (unsigned long)-4096l) return -1;
-    if (seen) {
-        ec_memcpy(n, seen, seen_n * sizeof *n);
-        ec_sys2(EC_NR_munmap, seen, seen_cap * sizeof *n);
-    }
+    for (i = 0; i < seen_cap; i++)
+        if (seen[i].map && (keep_all || seen[i].live)) {
+            seen_put(n, cap, &seen[i]);
+            count++;
+        }
+    if (seen) ec_sys2(EC_NR_munmap, seen, seen_cap * sizeof *seen);
     seen = n;
     seen_cap = cap;
+    seen_n = count;
     return 0;
 }
 
 static struct seen *seen_find(const struct link_map *l)
 {
-    size_t i;
-    for (i = 0; i < seen_n; i++)
-        if (seen[i].map == (uintptr_t)l && seen[i].addr == (uintptr_t)l->l_addr && seen[i].ld == (uintptr_t)l->l_ld &&
-            seen[i].name == (uintptr_t)l->l_name)
-            return &seen[i];
+    size_t k;
+    if (!seen_cap) return 0;
+    for (k = seen_slot((uintptr_t)l, seen_cap); seen[k].map; k = (k + 1) & (seen_cap - 1))
+        if (seen[k].map == (uintptr_t)l)
+            return seen[k].addr == (uintptr_t)l->l_addr && seen[k].ld == (uintptr_t)l->l_ld &&
+                           seen[k].name == (uintptr_t)l->l_name
+                       ? &seen[k]
+                       : 0;
     return 0;
 }
 
 static void seen_add(const struct link_map *l)
 {
-    if (seen_n == seen_cap && seen_grow() < 0) return; /* not remembered: checked again next time */
-    seen[seen_n].map = (uintptr_t)l;
-    seen[seen_n].addr = (uintptr_t)l->l_addr;
-    seen[seen_n].ld = (uintptr_t)l->l_ld;
-    seen[seen_n].name = (uintptr_t)l->l_name;
-    seen[seen_n].live = 1;
-    seen_n++;
+    struct seen e;
+    if ((seen_n + 1) * 2 > seen_cap && seen_rebuild(seen_cap ? seen_cap * 2 : 256, 1) < 0)
+        return; /* not remembered: checked again next time */
+    e.map = (uintptr_t)l;
+    e.addr = (uintptr_t)l->l_addr;
+    e.ld = (uintptr_t)l->l_ld;
+    e.name = (uintptr_t)l->l_name;
+    e.live = 1;
+    {
+        /* the same map address with other contents: a new object in reused memory, replace it */
+        size_t k = seen_slot(e.map, seen_cap);
+        while (seen[k].map && seen[k].map != e.map) k = (k + 1) & (seen_cap - 1);
+        if (!seen[k].map) seen_n++;
+        seen[k] = e;
+    }
 }
 
 /* ---- the walk ---- */
@@ -155,7 +183,7 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
     unsigned long long adds = 0, subs = 0;
     int counters = size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs;
     struct link_map *main_map = 0;
-    size_t i, j;
+    size_t i;
     if (counters) {
         adds = info->dlpi_adds;
         subs = info->dlpi_subs;
@@ -163,16 +191,12 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
     a->done = 1;
     /* nothing loaded or unloaded since the last walk: every object has been seen */
     if (!sw->full && counters && adds == seen_adds && subs == seen_subs) return 1;
-    for (i = 0; i < seen_n; i++) seen[i].live = 0;
+    for (i = 0; i < seen_cap; i++) seen[i].live = 0;
     /* the first object dl_iterate_phdr reports is the program; its link map is the list head */
     if (&_r_debug && _r_debug.r_map) main_map = _r_debug.r_map;
     walk_namespaces(sw, find_r_debug(info), main_map);
-    if (counters && subs != seen_subs) {
-        /* something may be gone: forget the maps that were not met (their memory may be reused) */
-        for (i = j = 0; i < seen_n; i++)
-            if (seen[i].live) seen[j++] = seen[i];
-        seen_n = j;
-    }
+    if (counters && subs != seen_subs && seen_cap)
+        seen_rebuild(seen_cap, 0); /* something may be gone: forget the maps not met (memory reused) */
     if (counters) {
         seen_adds = adds;
         seen_subs = subs;
