@@ -210,6 +210,30 @@ def _as_nobody():
     os.setuid(65534)
 
 
+def in_child_as_nobody(fn):
+    """fn() computed in a forked child running as nobody (the module is already loaded there)."""
+    import json
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(rfd)
+            _as_nobody()
+            os.write(wfd, json.dumps(fn()).encode())
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    data = b""
+    while True:
+        chunk = os.read(rfd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
 def test_setuid_program_drops_origin_and_library_path(open_tmp):
     """c16: a setuid-root program run by nobody: $ORIGIN outside trusted dirs and LD_LIBRARY_PATH are ignored."""
     need_root()
@@ -335,11 +359,8 @@ def test_unreadable_candidate_is_skipped(open_tmp):
     for p in [tree.base] + list(tree.base.rglob("*")):
         os.chmod(p, 0o755)
     os.chmod(tree.p("d1/libv.so"), 0)
-    code = ("import json, sys\nfrom execcheck.audit.resolver import Session\nr = Session().resolve(sys.argv[1])\n"
-            "print(json.dumps([r.starts, [o.realpath for o in r.loaded()]]))")
-    out = subprocess.run([sys.executable, "-c", code, str(prog)], capture_output=True, text=True, preexec_fn=_as_nobody)
-    assert out.returncode == 0, out.stderr
-    starts, paths = json.loads(out.stdout)
+    starts, paths = in_child_as_nobody(lambda: (lambda r: [r.starts, [o.realpath for o in r.loaded()]])(
+        Session().resolve(str(prog))))
     rc, tags, err = real_run([prog], preexec_fn=_as_nobody)
     assert starts and rc == 0 and tags == ["v"]
     assert str(tree.p("d2/libv.so")) in paths and str(tree.p("d1/libv.so")) not in paths
