@@ -1567,6 +1567,17 @@ int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, 
     return 0;
 }
 
+const struct ec_elf *ec_ld_elf(struct ec_ld_session *s, const char *path, int *err)
+{
+    struct ec_ldfs_path *p = ec_ldfs_lookup(&s->fs, path);
+    const struct ec_elf *e;
+    *err = !p ? EC_ENOMEM : p->err ? p->err : !p->file ? EC_EINVAL : 0;
+    if (*err) return 0;
+    e = ec_ldfs_elf(&s->fs, p);
+    if (!e) *err = p->file->read_err ? p->file->read_err : EC_ENOMEM;
+    return e;
+}
+
 int ec_ld_check(struct ec_ld_session *s, const char *path, struct ec_verdict *v)
 {
     int fd = ec_ldfs_open(&s->fs, path, EC_O_PATH), r;

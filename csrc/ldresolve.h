@@ -206,6 +206,9 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
 /* Looks a path up in the session's image: file identity and mode in v (its check fields zero).
  * Returns 0 or -errno. */
 int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, int *noexec);
+/* The ELF reading of path in the image, cached per inode for the session (valid until it is freed).
+ * NULL with *err = errno when it cannot be read (ENOENT, EACCES, EINVAL for a non-regular file). */
+const struct ec_elf *ec_ld_elf(struct ec_ld_session *s, const char *path, int *err);
 /* Runs AT_EXECVE_CHECK on path opened in the image. Returns 1 allowed, 0 denied, -errno. */
 int ec_ld_check(struct ec_ld_session *s, const char *path, struct ec_verdict *v);
 /* The real path of path in the image into out. Returns 0 or -errno. */

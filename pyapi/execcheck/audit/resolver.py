@@ -248,6 +248,18 @@ class Session:
             raise OSError(-r, os.strerror(-r), path)
         return _verdict(path, v), bool(noexec[0])
 
+    def elf(self, path) -> ElfInfo:
+        """The C reader's view of path in the image (cached per inode); raises OSError."""
+        err = ffi.new("int *")
+        e = lib.ec_ld_elf(self._s, _b(path), err)
+        if e == ffi.NULL:
+            raise OSError(err[0], os.strerror(err[0]), path)
+        key = int(ffi.cast("uintptr_t", e))
+        info = self._elfs.get(key)
+        if info is None:
+            info = self._elfs[key] = elf_from_c(e)
+        return info
+
     def check(self, path) -> Verdict:
         """AT_EXECVE_CHECK on path opened in the image (this host's mounts, LSMs and credentials)."""
         v = ffi.new("struct ec_verdict *")
