@@ -1513,9 +1513,10 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : s->host.hwcap;
     sysdirs = cfg->system_dirs ? cfg->system_dirs : "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib";
     for (p = sysdirs; *p && s->nsys < MAX_SYSDIRS;) {
-        size_t n = 0;
+        size_t elen = 0, n;
         char *d;
-        while (p[n] && p[n] != ':') n++;
+        while (p[elen] && p[elen] != ':') elen++;
+        n = elen;
         if (n) {
             while (n > 1 && p[n - 1] == '/') n--;
             d = ec_arena_alloc(&s->persist, n + 2);
@@ -1525,7 +1526,7 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
             s->sys[s->nsys] = d;
             s->syslen[s->nsys++] = n;
         }
-        p += n;
+        p += elen;
         if (*p) p++;
     }
     build_capstr(s);

@@ -271,8 +271,10 @@ class Audit:
         src = self._who(res, e.source, path)
         if e.error == "none":
             if e.alone is False:
-                self.findings.add("loaded-by-luck", src, "%s: needs %s, found only because %s already loaded it" % (
-                    src, e.name, res.objects[e.target].path or e.name), key_extra=(e.name,), program=path)
+                t = res.objects[e.target]
+                by = "a preload" if t.kind == "preload" else "the loader" if t.kind == "interp" else "another object"
+                self.findings.add("loaded-by-luck", src, "%s: needs %s, found only because %s (%s) is already loaded" % (
+                    src, e.name, t.path or e.name, by), key_extra=(e.name,), program=path)
             return
         if e.tag in ("LD_PRELOAD", "--preload", "/etc/ld.so.preload"):
             what = "/etc/ld.so.preload" if e.tag == "/etc/ld.so.preload" else e.tag
@@ -479,6 +481,8 @@ class Audit:
             self.progress(i + 1, len(paths), p)
             self.audit_one(p)
         self.judge_files()
+        # a library that cannot find a dependency on its own, where a program meets the same gap
+        self.findings.supersede("unresolvable-alone", ("missing-library", "loaded-by-luck"))
         py = self.python()
         loader = {"root": self.root or "/", "platform": self.session.platform, "isa_level": self.session.isa_level,
                   "subdirectories": self.session.capstrs(), "secure": self.o.secure,

@@ -109,6 +109,21 @@ class Findings:
     def has(self, rule_name: str, path: str, key_extra=()) -> bool:
         return (RULE_BY_NAME[rule_name].id, path) + tuple(key_extra) in self._by_key
 
+    def supersede(self, weaker: str, stronger: Tuple[str, ...]):
+        """Drops findings of rule `weaker` that another rule already reports for the same thing
+        (same path and key), keeping their programs with it: one problem, one finding."""
+        weak_id = RULE_BY_NAME[weaker].id
+        strong_ids = {RULE_BY_NAME[n].id for n in stronger}
+        for key, f in list(self._by_key.items()):
+            if f.rule != weak_id:
+                continue
+            for sid in strong_ids:
+                other = self._by_key.get((sid,) + key[1:])
+                if other is not None:
+                    other.programs.extend(p for p in f.programs if p not in other.programs)
+                    del self._by_key[key]
+                    break
+
     def sorted(self) -> List[Finding]:
         return sorted(self._by_key.values(),
                       key=lambda f: (-SEVERITIES.index(f.severity), f.rule, f.path, f.message))
