@@ -35,36 +35,51 @@ static int new_endian_ok(const unsigned char *hdr)
     return f == 0 || f == 2;
 }
 
+/* A NUL-terminated string at file offset off, or NULL */
+static const char *file_str(const struct ec_ldcache *c, uint32_t off)
+{
+    size_t i;
+    if (off >= c->size) return 0;
+    for (i = off; i < c->size; i++)
+        if (!c->data[i]) return (const char *)c->data + off;
+    return 0;
+}
+
+/* The extension directory (cache_extension_load): offsets are from the start of the file; a
+ * section out of the file voids the whole extension; a malformed hwcaps section is dropped. */
 static void read_extension(struct ec_ldcache *c, size_t new_at)
 {
-    uint32_t ext = rd32(c->data + new_at + 32), count, i;
-    int seen_hwcaps = 0, seen_gen = 0;
-    const char *names[EC_LDCACHE_MAX_HWCAPS];
-    uint32_t nnames = 0;
+    uint64_t ext = rd32(c->data + new_at + 32), count, i;
+    uint64_t hw_off = 0, hw_size = 0, gen_off = 0, gen_size = 0;
+    int have_hw = 0, have_gen = 0;
     if (!ext) return;
-    /* an extension that fails a check is ignored whole, as ld.so does: hwcaps entries become unusable */
-    if (ext % 4 || ext > c->size || c->size - ext < 8 || rd32(c->data + ext) != EXT_MAGIC) return;
+    if (ext % 4 || ext + 8 > c->size || rd32(c->data + ext) != EXT_MAGIC) return;
     count = rd32(c->data + ext + 4);
-    if (count > (c->size - ext - 8) / 16) return;
+    if (ext + 8 + count * 16 > c->size) return;
     for (i = 0; i < count; i++) {
-        const unsigned char *s = c->data + ext + 8 + (size_t)i * 16;
-        uint32_t tag = rd32(s), off = rd32(s + 8), size = rd32(s + 12), k;
-        if (off > c->size || size > c->size - off) return;
-        if (tag == EXT_TAG_GENERATOR) {
-            if (seen_gen++) return;
-            c->generator = 0;
-            for (k = 0; k < size; k++)
-                if (!c->data[off + k]) {
-                    c->generator = (const char *)c->data + off;
-                    break;
-                }
-        } else if (tag == EXT_TAG_HWCAPS) {
-            if (seen_hwcaps++ || size % 4) return;
-            for (k = 0; k < size / 4 && k < EC_LDCACHE_MAX_HWCAPS; k++) names[nnames++] = str_at(c, rd32(c->data + off + 4 * k));
-        }
+        const unsigned char *s = c->data + ext + 8 + i * 16;
+        uint64_t tag = rd32(s), off = rd32(s + 8), size = rd32(s + 12);
+        if (off + size > c->size) return;
+        if (tag == EXT_TAG_GENERATOR) have_gen = 1, gen_off = off, gen_size = size; /* a later one wins */
+        else if (tag == EXT_TAG_HWCAPS) have_hw = 1, hw_off = off, hw_size = size;
     }
-    for (i = 0; i < nnames; i++) c->hwcaps[i] = names[i];
-    c->nhwcaps = nnames;
+    if (have_gen) {
+        uint64_t k;
+        for (k = 0; k < gen_size; k++)
+            if (!c->data[gen_off + k]) {
+                c->generator = (const char *)c->data + gen_off;
+                break;
+            }
+    }
+    if (have_hw && hw_size && hw_off % 4 == 0 && hw_size % 4 == 0) {
+        uint32_t n = (uint32_t)(hw_size / 4);
+        if (n > EC_LDCACHE_MAX_HWCAPS) n = EC_LDCACHE_MAX_HWCAPS;
+        for (i = 0; i < n; i++) {
+            c->hwcaps_index[i] = rd32(c->data + hw_off + 4 * i);
+            c->hwcaps[i] = file_str(c, c->hwcaps_index[i]);
+        }
+        c->nhwcaps = n;
+    }
 }
 
 int ec_ldcache_parse(struct ec_ldcache *c, const void *data, size_t size)
@@ -158,24 +173,56 @@ static int key_cmp(const struct ec_ldcache *c, const char *name, uint32_t key, i
     return ec_ldcache_libcmp(name, k);
 }
 
-/* priority of glibc-hwcaps subdir index idx: its place in the active list (1 = best), 0 unusable */
-static uint32_t hwcaps_priority(const struct ec_ldcache *c, const struct ec_ldcache_params *p, uint32_t idx)
+/* ld.so's name order for the merge: memcmp over the shorter length, then the shorter first */
+static int name_cmp(const char *a, const char *b)
 {
-    int k;
-    if (idx >= c->nhwcaps || !c->hwcaps[idx]) return 0;
-    for (k = 0; k < p->nhwcaps_active; k++)
-        if (!ec_strcmp(c->hwcaps[idx], p->hwcaps_active[k])) return (uint32_t)k + 1;
-    return 0;
+    size_t la = ec_strlen(a), lb = ec_strlen(b), n = la < lb ? la : lb;
+    int r = ec_memcmp(a, b, n);
+    if (r) return r;
+    return la < lb ? -1 : la > lb ? 1 : 0;
+}
+
+/* glibc_hwcaps_priorities_init: the cache's names (meant to be sorted) merged with the loader's
+ * active subdirectories sorted by name; each cache index gets the priority of its match (1 =
+ * best), 0 when it has none. A name offset past the end of the file gets 0 (where ld.so would
+ * loop without end). */
+static void hwcaps_priorities(const struct ec_ldcache *c, const struct ec_ldcache_params *p, uint32_t *prio)
+{
+    const char *names[8];
+    uint32_t rprio[8];
+    int nr = 0, i, j, right = 0;
+    uint32_t left = 0;
+    for (i = 0; i < p->nhwcaps_active && nr < 8; i++, nr++) { /* insertion sort by name */
+        for (j = nr; j > 0 && name_cmp(p->hwcaps_active[i], names[j - 1]) < 0; j--)
+            names[j] = names[j - 1], rprio[j] = rprio[j - 1];
+        names[j] = p->hwcaps_active[i];
+        rprio[j] = (uint32_t)i + 1;
+    }
+    for (left = 0; left < c->nhwcaps; left++) prio[left] = 0;
+    left = 0;
+    while (left < c->nhwcaps && right < nr) {
+        int cmp;
+        if (!c->hwcaps[left]) {
+            prio[left++] = 0;
+            continue;
+        }
+        cmp = name_cmp(c->hwcaps[left], names[right]);
+        if (cmp == 0) prio[left++] = rprio[right++];
+        else if (cmp < 0) prio[left++] = 0;
+        else right++;
+    }
 }
 
 const char *ec_ldcache_lookup(const struct ec_ldcache *c, const struct ec_ldcache_params *p, const char *name)
 {
     int left = 0, right = (int)c->nlibs - 1, bad;
+    uint32_t prio[EC_LDCACHE_MAX_HWCAPS];
     uint64_t platform = p->platform_bit >= 0 ? 1ull << p->platform_bit : ~0ull;
     uint64_t exclude = ~(p->hwcap | p->platform_mask | (1ull << 63));
     const char *best = 0;
     uint32_t best_priority = 0;
     if (c->format == EC_LDCACHE_NONE || c->nlibs > 0x7fffffffu) return 0;
+    hwcaps_priorities(c, p, prio);
     while (left <= right) {
         int middle = left + (right - left) / 2, cmp;
         cmp = key_cmp(c, name, rd32(entry(c, (uint32_t)middle) + 4), &bad);
@@ -211,21 +258,20 @@ const char *ec_ldcache_lookup(const struct ec_ldcache *c, const struct ec_ldcach
                     if (!named && best) break; /* named entries sort first: the best of them wins */
                     if (!named && (hwcap & exclude)) continue;
                     /* osversion: 2.36 on Linux no longer sets dl_osversion, the test never applies */
-                    if (!named && (hwcap & p->platform_mask) && (hwcap & p->platform_mask) != platform) continue;
+                    if ((hwcap & p->platform_mask) && (hwcap & p->platform_mask) != platform) continue;
                     if (named) {
-                        uint32_t prio = hwcaps_priority(c, p, (uint32_t)hwcap);
-                        if (!prio) continue;
-                        if (!best || prio < best_priority) {
-                            best = path;
-                            best_priority = prio;
-                        }
-                        continue;
+                        uint32_t idx = (uint32_t)hwcap, pr = idx < c->nhwcaps ? prio[idx] : 0;
+                        if (!pr) continue;
+                        if (best && pr >= best_priority) continue;
+                        best_priority = pr;
                     }
-                    best = path;
-                    break;
                 }
                 best = path;
-                break;
+                /* a plain entry with the loader's own flags ends the walk; one flagged 1 may be bettered */
+                if (!(c->entry_size == NEW_ENT && ((rd64(e + 16) >> 32) & ~(uint64_t)ISA_LEVEL_MASK) ==
+                                                      (HWCAP_EXTENSION >> 32)) &&
+                    flags == p->flags)
+                    break;
             } while (++middle <= right);
             break;
         }

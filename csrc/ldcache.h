@@ -28,8 +28,10 @@ struct ec_ldcache {
     size_t entry_size;    /* 12 (old) or 24 (new) */
     size_t strings;       /* offset the string indices count from */
     size_t strings_size;  /* bytes from there to the end of the file */
-    uint32_t nhwcaps;     /* glibc-hwcaps subdirectory names in the extension */
-    const char *hwcaps[EC_LDCACHE_MAX_HWCAPS];
+    uint32_t nhwcaps;     /* glibc-hwcaps subdirectory names in the extension (at most EC_LDCACHE_MAX_HWCAPS) */
+    const char *hwcaps[EC_LDCACHE_MAX_HWCAPS]; /* as ld.so reads them: offsets from the start of the file
+                                                  (NULL when such an offset names no string) */
+    uint32_t hwcaps_index[EC_LDCACHE_MAX_HWCAPS]; /* the raw offsets */
     const char *generator; /* the extension's generator string, or NULL */
 };
 

@@ -62,11 +62,11 @@ class Image:
         return out
 
 
-def build(base) -> Image:
+def base_root(base) -> Image:
+    """The minimal runnable root: merged-/usr layout, the host's ld.so and libc, /usr/bin/true."""
     img = Image(base)
     r = img.root
-    for d in ("usr/bin", "usr/lib/x86_64-linux-gnu", "usr/lib64", "etc/ld.so.conf.d", "var/cache/ldconfig",
-              "opt/lib", "opt/pre", "opt/priv", "srv/noexec", "var/tmp", "usr/lib/python3.11"):
+    for d in ("usr/bin", "usr/lib/x86_64-linux-gnu", "usr/lib64", "etc/ld.so.conf.d", "var/cache/ldconfig", "opt/lib"):
         (r / d).mkdir(parents=True, exist_ok=True)
     for link, target in (("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")):
         os.symlink(target, r / link)
@@ -75,6 +75,14 @@ def build(base) -> Image:
     # absolute, as Debian ships it: on the host it would name the host's loader (r5)
     os.symlink("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", r / "usr/lib64/ld-linux-x86-64.so.2")
     shutil.copy2("/usr/bin/true", r / "usr/bin/true")
+    return img
+
+
+def build(base) -> Image:
+    img = base_root(base)
+    r = img.root
+    for d in ("opt/pre", "opt/priv", "srv/noexec", "var/tmp", "usr/lib/python3.11"):
+        (r / d).mkdir(parents=True, exist_ok=True)
 
     (r / "etc/ld.so.conf").write_text("include /etc/ld.so.conf.d/*.conf\n")
     (r / "etc/ld.so.conf.d/opt.conf").write_text("# the image's private libraries\n/opt/lib\n")
