@@ -74,6 +74,7 @@ class Result:
     findings: list
     python: List[dict]
     skipped: Dict[str, int]
+    outcome: Dict[str, str]
     elapsed: float
 
 
@@ -105,6 +106,7 @@ class Audit:
         self.files: Dict[tuple, FileRecord] = {}
         self.entries: List[Entry] = []
         self.skipped: Dict[str, int] = {}
+        self.outcome: Dict[str, str] = {}   # what became of each ELF or library-named input
         self.progress = progress or Progress(False)
         self.mounts = self._mounts()
         self._dirstat = {}
@@ -164,13 +166,19 @@ class Audit:
             if (st.dev, st.ino) not in seen:
                 seen.add((st.dev, st.ino))
                 out.append(path)
+            else:
+                self.outcome[path] = "same-file"
         elif kind.startswith("unreadable"):
             if explicit or scan.looks_like_library(name):
                 self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(int(kind.split(":")[1]))))
+                self.outcome[path] = "unreadable"
         elif kind == "other" and (explicit or scan.looks_like_library(name)) and not scan.is_linker_script(head):
             self.findings.add("bad-elf", path, "%s: not an ELF file%s" % (
                 path, ", though named like a shared library" if scan.looks_like_library(name) else ""))
+            self.outcome[path] = "bad-elf"
         else:
+            if explicit or scan.looks_like_library(name):
+                self.outcome[path] = kind
             self.skipped[kind] = self.skipped.get(kind, 0) + 1
 
     # ------------------------------------------------------------------ files and roles
@@ -204,14 +212,17 @@ class Audit:
             e = self.session.elf(path)
         except OSError as err:
             self.findings.add("unreadable", path, "%s: %s" % (path, err.strerror))
+            self.outcome[path] = "unreadable"
             return
         if e.elfclass == 0 or e.defect in ("file too short", "not an ELF file", "invalid ELF class",
                                            "invalid ELF data encoding", "program header size not as expected",
                                            "program headers outside the file", "read error"):
             self.findings.add("bad-elf", path, "%s: %s" % (path, e.defect))
+            self.outcome[path] = "bad-elf"
             return
         if e.type not in (ET_EXEC, ET_DYN):
             self.skipped["elf-not-loadable"] = self.skipped.get("elf-not-loadable", 0) + 1
+            self.outcome[path] = "elf-not-loadable"
             return
         program = e.interp is not None or e.type == ET_EXEC
         role = "program" if program else "library"
@@ -219,11 +230,13 @@ class Audit:
             self.findings.add("foreign-program", path, "%s: ELF%d %s machine %d: not for this loader (x86-64)" % (
                 path, 32 if e.elfclass == 1 else 64, "big-endian" if e.msb else "little-endian", e.machine))
             self.entries.append(Entry(path, role, None))
+            self.outcome[path] = "foreign"
             return
         res = self.session.resolve(path, as_library=not program, secure=self.o.secure,
                                    library_path=self.o.library_path, preload=self.o.preload,
                                    trace=self.o.explain, check_alone=True)
         self.entries.append(Entry(path, role, res))
+        self.outcome[path] = "%s:%s" % (role, res.main_status if res.status == 0 else "error")
         self._judge(path, role, res)
 
     def _judge(self, path, role, res: Resolution):
@@ -489,7 +502,7 @@ class Audit:
                   "library_path": self.o.library_path, "preload": self.o.preload,
                   "noexec_mounts": sorted(mp for mp, n in self.mounts.mounts.items() if n)}
         return Result(options=self.o, loader=loader, entries=self.entries, files=self.files,
-                      findings=self.findings.sorted(), python=py, skipped=self.skipped,
+                      findings=self.findings.sorted(), python=py, skipped=self.skipped, outcome=self.outcome,
                       elapsed=time.monotonic() - t0)
 
 

@@ -58,6 +58,7 @@ def as_json(r: Result) -> dict:
         "entries": entries,
         "files": [rec.as_dict() for rec in sorted(r.files.values(), key=lambda x: x.path)],
         "python": r.python,
+        "inputs": dict(sorted(r.outcome.items())),
         "findings": [f.as_dict() for f in r.findings],
         "counts": {s: counts.get(s, 0) for s in SEVERITIES},
     }
