@@ -4,8 +4,6 @@ Everything is in a deterministic order (inputs by path, findings by severity, ru
 runs over the same files give the same bytes, and diffs between runs mean something.
 """
 import collections
-import json
-import os
 from typing import List
 
 from .._version import __version__
@@ -185,7 +183,3 @@ def _tree(en) -> List[str]:
     shown.add(0)
     walk(0, 1)
     return lines
-
-
-def dump(obj) -> str:
-    return json.dumps(obj, indent=2, sort_keys=False)
