@@ -229,7 +229,7 @@ static int read_phdrs(struct rd *r, struct dyninfo *dyn)
     struct ec_elf *e = r->e;
     unsigned ent = e->elfclass == 2 ? 56u : 32u;
     unsigned char *ph;
-    uint64_t interp_off = 0, interp_size = 0, dyn_vaddr = 0, dyn_filesz = 0, dyn_offset = 0;
+    uint64_t interp_off = 0, interp_size = 0, dyn_vaddr = 0, dyn_filesz = 0;
     int has_interp = 0;
     uint32_t i;
     if (!e->phnum) return 0;
@@ -281,7 +281,7 @@ static int read_phdrs(struct rd *r, struct dyninfo *dyn)
         case 2: /* PT_DYNAMIC */
             e->has_dynamic = 1;
             e->dynamic_empty = filesz == 0;
-            dyn_vaddr = vaddr, dyn_filesz = filesz, dyn_offset = offset;
+            dyn_vaddr = vaddr, dyn_filesz = filesz;
             break;
         case 3: /* PT_INTERP */
             has_interp = 1;
@@ -296,7 +296,6 @@ static int read_phdrs(struct rd *r, struct dyninfo *dyn)
             break;
         }
     }
-    (void)dyn_offset;
     if (has_interp) {
         /* the kernel reads PT_INTERP by file offset; it must end in a NUL within p_filesz */
         if (interp_size < 2 || interp_size > MAX_STRING || interp_off > r->size || interp_size > r->size - interp_off) {
@@ -331,135 +330,95 @@ static int read_phdrs(struct rd *r, struct dyninfo *dyn)
     return 0;
 }
 
+/* Makes room for element n of a growing array (initial room 8, then x4, never past max
+ * elements). 0, or -1 with the defect set. */
+static int room(struct rd *r, void **arr, uint32_t n, uint32_t *cap, size_t elem, uint32_t max)
+{
+    void *bigger;
+    uint32_t want;
+    if (*arr && n < *cap) return 0;
+    if (n >= max) {
+        defect(r, EC_ELF_TOO_MANY);
+        return -1;
+    }
+    want = *cap ? *cap * 4 : 8;
+    if (want > max) want = max;
+    bigger = ec_arena_alloc(r->a, elem * want);
+    if (!bigger) {
+        defect(r, EC_ELF_NOMEM);
+        return -1;
+    }
+    if (*arr) ec_memcpy(bigger, *arr, elem * *cap);
+    *arr = bigger;
+    *cap = want;
+    return 0;
+}
+
+/* Verneed records, followed by vn_next (and their auxiliaries by vna_next) until 0, as ld.so
+ * does: the counts DT_VERNEEDNUM and vn_cnt are not what it trusts. */
 static void read_verneed(struct rd *r, uint64_t addr, uint64_t strtab, int have_strtab)
 {
     struct ec_elf *e = r->e;
-    struct ec_elf_verneed *out;
-    uint64_t off;
-    uint32_t n = 0, total_aux = 0;
+    uint32_t cap = 0, total_aux = 0;
     int ok;
-    off = vaddr_to_off(e, addr, 16, &ok);
+    uint64_t off = vaddr_to_off(e, addr, 16, &ok);
     if (!ok) {
         defect(r, EC_ELF_VERSION_RANGE);
-        return;
-    }
-    out = ec_arena_alloc(r->a, sizeof *out * 64);
-    uint32_t cap = 64;
-    if (!out) {
-        defect(r, EC_ELF_NOMEM);
         return;
     }
     for (;;) {
         const unsigned char *p = peek(r, off, 16, EC_ELF_VERSION_RANGE);
-        uint32_t vn_aux, vn_next, vn_file;
-        uint64_t aoff;
         struct ec_elf_verneed *v;
-        if (!p) break;
-        if (n == cap) {
-            struct ec_elf_verneed *bigger;
-            if (cap >= MAX_VERNEED) {
-                defect(r, EC_ELF_TOO_MANY);
-                break;
-            }
-            bigger = ec_arena_alloc(r->a, sizeof *bigger * cap * 4);
-            if (!bigger) {
-                defect(r, EC_ELF_NOMEM);
-                break;
-            }
-            ec_memcpy(bigger, out, sizeof *out * cap);
-            out = bigger;
-            cap *= 4;
-        }
-        v = &out[n++];
+        uint32_t acap = 0, vn_next, file;
+        uint64_t aoff;
+        if (!p || room(r, (void **)&e->verneed, e->nverneed, &cap, sizeof *v, MAX_VERNEED)) break;
+        v = &e->verneed[e->nverneed++];
+        /* every field first: reading a string moves the window p points into */
         v->version = get16(r, p);
-        vn_file = get32(r, p + 4);
-        vn_aux = get32(r, p + 8);
+        file = get32(r, p + 4);
+        aoff = off + get32(r, p + 8);
         vn_next = get32(r, p + 12);
-        v->file = dynstr(r, strtab, have_strtab, vn_file);
-        /* the auxiliary records: followed by vna_next until 0, as ld.so does */
-        {
-            uint32_t an = 0, acap = 8;
-            struct ec_elf_vernaux *aux = ec_arena_alloc(r->a, sizeof *aux * acap);
-            if (!aux) {
-                defect(r, EC_ELF_NOMEM);
+        v->file = dynstr(r, strtab, have_strtab, file);
+        for (;;) {
+            const unsigned char *q = peek(r, aoff, 16, EC_ELF_VERSION_RANGE);
+            struct ec_elf_vernaux *x;
+            uint32_t next, name;
+            if (!q || ++total_aux > MAX_VERAUX || room(r, (void **)&v->aux, v->naux, &acap, sizeof *x, MAX_VERAUX)) {
+                if (total_aux > MAX_VERAUX) defect(r, EC_ELF_TOO_MANY);
                 break;
             }
-            aoff = off + vn_aux;
-            for (;;) {
-                const unsigned char *q = peek(r, aoff, 16, EC_ELF_VERSION_RANGE);
-                uint32_t next;
-                if (!q) break;
-                if (++total_aux > MAX_VERAUX) {
-                    defect(r, EC_ELF_TOO_MANY);
-                    break;
-                }
-                if (an == acap) {
-                    struct ec_elf_vernaux *bigger = ec_arena_alloc(r->a, sizeof *bigger * acap * 4);
-                    if (!bigger) {
-                        defect(r, EC_ELF_NOMEM);
-                        break;
-                    }
-                    ec_memcpy(bigger, aux, sizeof *aux * acap);
-                    aux = bigger;
-                    acap *= 4;
-                }
-                aux[an].hash = get32(r, q);
-                aux[an].flags = get16(r, q + 4);
-                aux[an].other = get16(r, q + 6);
-                next = get32(r, q + 12);
-                aux[an].name = dynstr(r, strtab, have_strtab, get32(r, q + 8));
-                an++;
-                if (!next) break;
-                aoff += next;
-            }
-            v->aux = aux;
-            v->naux = an;
+            x = &v->aux[v->naux++];
+            x->hash = get32(r, q);
+            x->flags = get16(r, q + 4);
+            x->other = get16(r, q + 6);
+            name = get32(r, q + 8);
+            next = get32(r, q + 12);
+            x->name = dynstr(r, strtab, have_strtab, name);
+            if (!next) break;
+            aoff += next;
         }
         if (!vn_next || e->defect == EC_ELF_NOMEM || e->defect == EC_ELF_TOO_MANY) break;
         off += vn_next;
     }
-    e->verneed = out;
-    e->nverneed = n;
 }
 
+/* Verdef records by vd_next until 0; each one's first Verdaux names the version. */
 static void read_verdef(struct rd *r, uint64_t addr, uint64_t strtab, int have_strtab)
 {
     struct ec_elf *e = r->e;
-    struct ec_elf_verdef *out;
-    uint64_t off;
-    uint32_t n = 0, cap = 64;
+    uint32_t cap = 0;
     int ok;
-    off = vaddr_to_off(e, addr, 20, &ok);
+    uint64_t off = vaddr_to_off(e, addr, 20, &ok);
     if (!ok) {
         defect(r, EC_ELF_VERSION_RANGE);
         return;
     }
-    out = ec_arena_alloc(r->a, sizeof *out * cap);
-    if (!out) {
-        defect(r, EC_ELF_NOMEM);
-        return;
-    }
     for (;;) {
         const unsigned char *p = peek(r, off, 20, EC_ELF_VERSION_RANGE), *q;
-        uint32_t vd_aux, vd_next;
         struct ec_elf_verdef *d;
-        if (!p) break;
-        if (n == cap) {
-            struct ec_elf_verdef *bigger;
-            if (cap >= MAX_VERDEF) {
-                defect(r, EC_ELF_TOO_MANY);
-                break;
-            }
-            bigger = ec_arena_alloc(r->a, sizeof *bigger * cap * 4);
-            if (!bigger) {
-                defect(r, EC_ELF_NOMEM);
-                break;
-            }
-            ec_memcpy(bigger, out, sizeof *out * cap);
-            out = bigger;
-            cap *= 4;
-        }
-        d = &out[n++];
+        uint32_t vd_aux, vd_next;
+        if (!p || room(r, (void **)&e->verdef, e->nverdef, &cap, sizeof *d, MAX_VERDEF)) break;
+        d = &e->verdef[e->nverdef++];
         d->version = get16(r, p);
         d->flags = get16(r, p + 2);
         d->ndx = get16(r, p + 4);
@@ -471,8 +430,6 @@ static void read_verdef(struct rd *r, uint64_t addr, uint64_t strtab, int have_s
         if (!vd_next || e->defect == EC_ELF_NOMEM || e->defect == EC_ELF_TOO_MANY) break;
         off += vd_next;
     }
-    e->verdef = out;
-    e->nverdef = n;
 }
 
 static void read_dynamic(struct rd *r, const struct dyninfo *dyn)

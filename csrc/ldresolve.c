@@ -690,9 +690,9 @@ static int in_system_dir(struct run *r, const char *path)
     return 0;
 }
 
-static const char *cache_lookup(struct run *r, const char *name)
+/* The session's cache, read and checked on first use */
+static const struct ec_ldcache *load_cache(struct ec_ld_session *s)
 {
-    struct ec_ld_session *s = r->s;
     if (!s->cache_loaded) {
         const char *data = 0;
         long n;
@@ -701,7 +701,13 @@ static const char *cache_lookup(struct run *r, const char *name)
             ec_ldcache_parse(&s->cache, data, (size_t)n) != EC_LDCACHE_NONE)
             s->cache_ok = 1;
     }
-    return s->cache_ok ? ec_ldcache_lookup(&s->cache, &s->cache_params, name) : 0;
+    return s->cache_ok ? &s->cache : 0;
+}
+
+static const char *cache_lookup(struct run *r, const char *name)
+{
+    const struct ec_ldcache *c = load_cache(r->s);
+    return c ? ec_ldcache_lookup(c, &r->s->cache_params, name) : 0;
 }
 
 /* The search of _dl_map_new_object for a name without '/'. Returns 1 found, 0 not, V_FATAL. */
@@ -1609,19 +1615,7 @@ const char *ec_ld_capstr(const struct ec_ld_session *s, int i) { return i >= 0 &
 const char *ec_ld_platform(const struct ec_ld_session *s) { return s->platform; }
 int ec_ld_isa_level(const struct ec_ld_session *s) { return s->isa_level; }
 
-const struct ec_ldcache *ec_ld_cache(const struct ec_ld_session *s)
-{
-    struct ec_ld_session *m = (struct ec_ld_session *)s;
-    struct run r;
-    struct ec_ld_request none;
-    if (!m->cache_loaded) {
-        ec_memset(&r, 0, sizeof r);
-        ec_memset(&none, 0, sizeof none);
-        r.s = m, r.a = &m->scratch, r.req = &none;
-        cache_lookup(&r, "");
-    }
-    return m->cache_ok ? &m->cache : 0;
-}
+const struct ec_ldcache *ec_ld_cache(struct ec_ld_session *s) { return load_cache(s); }
 
 const char *ec_ld_error_text(int e)
 {

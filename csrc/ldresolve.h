@@ -220,7 +220,7 @@ const char *ec_ld_capstr(const struct ec_ld_session *s, int i);
 const char *ec_ld_platform(const struct ec_ld_session *s);
 int ec_ld_isa_level(const struct ec_ld_session *s);
 /* The session's cache as parsed (NULL if none could be read). */
-const struct ec_ldcache *ec_ld_cache(const struct ec_ld_session *s);
+const struct ec_ldcache *ec_ld_cache(struct ec_ld_session *s);
 
 const char *ec_ld_error_text(int error);
 const char *ec_ld_via_name(int via);

@@ -4,7 +4,6 @@ Where the two legitimately differ in method, the reference follows the loader to
 section is taken from PT_DYNAMIC (not from section headers), strings from DT_STRTAB, the last
 of a repeated tag counts, and version records are followed from DT_VERNEED/DT_VERDEF.
 """
-from elftools.elf.constants import VER_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.dynamic import DynamicSegment
 

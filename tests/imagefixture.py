@@ -9,7 +9,6 @@ audit of it must report exactly the planted problems.
 import os
 import pathlib
 import shutil
-import subprocess
 
 from ldfixtures import CC, LIB_SRC, PROG_SRC, _run
 

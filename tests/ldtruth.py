@@ -5,7 +5,6 @@ $ORIGIN from the symlink it is given): ld.so maps everything, prints the link ma
 any code of the program runs. Only programs with a PT_INTERP are traced: a static program would
 ignore the variable and run.
 """
-import os
 import re
 import subprocess
 

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from conftest import execcheck_cmd, is_root, need_root, run
+from conftest import execcheck_cmd, need_root, run
 from ldfixtures import Tree
 
 

@@ -1,7 +1,6 @@
 """ld.so.cache: the reader against ldconfig's own listing, and its lookups against ld.so in a chroot
 for the cases the host's cache does not have: glibc-hwcaps entries, legacy hwcap entries, the old
 and compat formats, and caches ld.so must ignore."""
-import os
 import re
 import struct
 import subprocess

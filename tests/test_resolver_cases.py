@@ -5,15 +5,13 @@ copies ran their constructors (or, when the program cannot start, ld.so's error)
 trace works, the whole link map from LD_TRACE_LOADED_OBJECTS.
 """
 import os
-import pathlib
 import shutil
-import stat
 
 import pytest
 
-from conftest import in_mountns, is_root, need, need_mountns, need_root
+from conftest import in_mountns, need, need_mountns, need_root
 from execcheck.audit.resolver import Session
-from ldfixtures import (DT_AUDIT, DT_FLAGS_1, DT_RUNPATH, Tree, dynamic_entries, patch_bytes, real_run, retag)
+from ldfixtures import DT_AUDIT, DT_RUNPATH, Tree, dynamic_entries, patch_bytes, real_run, retag
 from ldtruth import comparable, predicted, trace
 
 
@@ -348,9 +346,6 @@ def test_unreadable_candidate_is_skipped(open_tmp):
     """EACCES on the first candidate: skipped. The resolver runs with the credentials it models, so
     both it and the program run as nobody here."""
     need_root()
-    import json
-    import subprocess
-    import sys
     tree = Tree(open_tmp / "fx")
     good = tree.lib("d2/libv.so", "v", soname="libv.so")
     tree.p("d1").mkdir()

@@ -62,11 +62,14 @@ def as_json(r: Result) -> dict:
     }
 
 
+def policy_view(r: Result, rec):
+    """The view findings are made from: the image's own under --root, the live check otherwise."""
+    return rec.image if r.loader["root"] != "/" else rec.live
+
+
 def summary(r: Result) -> dict:
-    denied = [rec for rec in r.files.values() if not (rec.image if r.loader["root"] != "/" else rec.live).allowed] \
-        if r.files else []
-    reasons = collections.Counter(x for rec in denied
-                                  for x in (rec.image if r.loader["root"] != "/" else rec.live).reasons)
+    denied = [rec for rec in r.files.values() if not policy_view(r, rec).allowed]
+    reasons = collections.Counter(x for rec in denied for x in policy_view(r, rec).reasons)
     return {"programs": sum(1 for e in r.entries if e.role == "program"),
             "libraries": sum(1 for e in r.entries if e.role == "library"),
             "would_not_start": sorted(e.path for e in r.entries
