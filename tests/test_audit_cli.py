@@ -167,3 +167,22 @@ def test_exit_status_and_explain(tmp_path):
     assert any(p.startswith("/nonexistent-execcheck/glibc-hwcaps/") for p in tried)
     ok = audit("/usr/bin/true", "--fail-on", "error")
     assert ok.returncode == 0
+
+
+def test_file_capabilities_mean_secure_mode(tmp_path):
+    """A program with file capabilities runs with AT_SECURE: $ORIGIN outside trusted directories is
+    dropped, so its library is not found (the resolver is told so by the audit)."""
+    need_root()
+    import shutil
+    t = Tree(tmp_path / "fx")
+    lib_ = t.lib("lib/libo.so", "o", soname="libo.so")
+    prog = t.prog("prog", needed=[lib_], rpath="$ORIGIN/lib")
+    before = audit_json(prog)
+    assert before["entries"][0]["secure"] is False and before["entries"][0]["starts"] is True
+    r = run([shutil.which("setcap") or "/usr/sbin/setcap", "cap_net_raw+ep", str(prog)])
+    assert r.returncode == 0, r.stderr
+    after = audit_json(prog)
+    assert after["entries"][0]["secure"] is True and after["entries"][0]["starts"] is False
+    errors = {f["rule"] for f in after["findings"] if f["severity"] == "error"}
+    assert {"missing-library", "rpath-origin-setuid"} <= errors
+    assert "rpath-origin-setuid" not in {f["rule"] for f in before["findings"]}

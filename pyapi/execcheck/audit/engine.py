@@ -232,12 +232,25 @@ class Audit:
             self.entries.append(Entry(path, role, None))
             self.outcome[path] = "foreign"
             return
-        res = self.session.resolve(path, as_library=not program, secure=self.o.secure,
+        res = self.session.resolve(path, as_library=not program, secure=self._secure(path, program),
                                    library_path=self.o.library_path, preload=self.o.preload,
                                    trace=self.o.explain, check_alone=True)
         self.entries.append(Entry(path, role, res))
         self.outcome[path] = "%s:%s" % (role, res.main_status if res.status == 0 else "error")
         self._judge(path, role, res)
+
+    def _secure(self, path, program) -> Optional[bool]:
+        """AT_SECURE: the option if given; else setuid/setgid bits (the resolver reads those) or
+        file capabilities, which the kernel also runs in secure mode."""
+        if self.o.secure is not None or not program:
+            return self.o.secure
+        rp = self._realpath(path)
+        try:
+            if rp and os.getxattr(scan.host_path(self.root, rp), "security.capability", follow_symlinks=False):
+                return True
+        except OSError:
+            pass
+        return None
 
     def _judge(self, path, role, res: Resolution):
         ms = res.main_status
@@ -387,7 +400,8 @@ class Audit:
             e = self.session.elf(rec.realpath)
         except OSError:
             return
-        setid = bool(rec.mode & (stat.S_ISUID | stat.S_ISGID))
+        setid = bool(rec.mode & (stat.S_ISUID | stat.S_ISGID)) or (
+            "program" in rec.roles and self.o.secure is None and self._secure(rec.realpath, True) is True)
         for what, value in (("RPATH", e.rpath if e.runpath is None else None), ("RUNPATH", e.runpath)):
             if not value:
                 continue
@@ -402,7 +416,7 @@ class Audit:
             return
         origin = el.startswith(("$ORIGIN", "${ORIGIN}"))
         if origin and setid:
-            self.findings.add("rpath-origin-setuid", rec.path, "%s: setuid/setgid program with $ORIGIN in its %s" % (
+            self.findings.add("rpath-origin-setuid", rec.path, "%s: setuid/setgid/capability program with $ORIGIN in its %s" % (
                 rec.path, where), key_extra=(what, el))
         if not origin and not el.startswith("/"):
             self.findings.add("rpath-relative", rec.path, "%s: %s element %r is relative to the current directory" % (

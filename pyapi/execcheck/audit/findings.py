@@ -47,8 +47,8 @@ RULES = {r.id: r for r in (
          "An RPATH/RUNPATH directory (or an ancestor) is writable by group or others, or not owned by root: "
          "whoever can write there chooses the code the program runs."),
     Rule("EXC023", "rpath-origin-setuid", "error",
-         "A setuid/setgid program uses $ORIGIN: hard links let users choose its libraries "
-         "(ld.so drops such elements outside trusted directories)."),
+         "A setuid/setgid program (or one with file capabilities) uses $ORIGIN: hard links let users choose "
+         "its libraries (ld.so drops such elements outside trusted directories)."),
     Rule("EXC030", "writable-code", "error",
          "A code file or its directory is writable by group or others, or owned by a non-root user."),
     Rule("EXC040", "static-program", "note",
