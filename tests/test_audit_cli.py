@@ -181,7 +181,10 @@ def test_file_capabilities_mean_secure_mode(tmp_path):
     assert before["entries"][0]["secure"] is False and before["entries"][0]["starts"] is True
     r = run([shutil.which("setcap") or "/usr/sbin/setcap", "cap_net_raw+ep", str(prog)])
     assert r.returncode == 0, r.stderr
-    after = audit_json(prog)
+    try:
+        after = audit_json(prog)
+    finally:
+        run([shutil.which("setcap") or "/usr/sbin/setcap", "-r", str(prog)])  # no privileged file left in tmp
     assert after["entries"][0]["secure"] is True and after["entries"][0]["starts"] is False
     errors = {f["rule"] for f in after["findings"] if f["severity"] == "error"}
     assert {"missing-library", "rpath-origin-setuid"} <= errors

@@ -30,7 +30,8 @@ def image(tmp_path_factory):
     before = digest(HOST_AUX)
     img = build(tmp_path_factory.mktemp("img") / "root")
     assert digest(HOST_AUX) == before, "ldconfig -r must not touch the host's aux-cache"
-    return img
+    yield img
+    os.chmod(img.p("/usr/bin/prog_suid"), 0o755)  # leave no setuid-root file behind in tmp
 
 
 RUNNABLE = ["/usr/bin/prog_hw", "/usr/bin/prog_dup", "/usr/bin/prog_pre", "/usr/bin/prog_nx", "/usr/bin/prog_rpath",
