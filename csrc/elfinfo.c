@@ -11,7 +11,7 @@
 #define MAX_VERNEED 4096
 #define MAX_VERAUX 65536
 #define MAX_VERDEF 16384
-#define WINDOW 4096
+#define WINDOW 2048
 
 struct rd {
     int fd;
@@ -507,15 +507,12 @@ static void read_dynamic(struct rd *r, const struct dyninfo *dyn)
 
 int ec_elf_read(int fd, uint64_t size, struct ec_arena *a, struct ec_elf *out)
 {
-    /* the reader state holds a 4 KiB window: keep it off the caller's (possibly small) stack */
-    struct rd *r = ec_arena_alloc(a, sizeof *r);
+    /* on the stack (a 2 KiB window): the arena keeps only what the reading found */
+    struct rd rd, *r = &rd;
     struct dyninfo dyn = {0, 0, 0};
     ec_memset(out, 0, sizeof *out);
+    ec_memset(r, 0, sizeof *r);
     out->size = size;
-    if (!r) {
-        out->defect = EC_ELF_NOMEM;
-        return out->defect;
-    }
     r->fd = fd, r->size = size, r->a = a, r->e = out;
     if (read_ehdr(r) == 0 && read_phdrs(r, &dyn) == 0 && dyn.found) read_dynamic(r, &dyn);
     return out->defect;

@@ -79,6 +79,7 @@ struct ec_ld_session {
     int ncap;
     const char *capstr[MAX_CAPSTR];
     size_t caplen[MAX_CAPSTR];
+    size_t maxcaplen;
     const char *hwcaps_active[3];
     int cache_loaded;
     struct ec_ldcache cache;
@@ -610,7 +611,7 @@ static int open_path(struct run *r, const char *name, int mode, struct list *sps
     size_t maxdir = 0;
     for (i = 0; i < sps->n; i++)
         if (sps->dirs[i]->len > maxdir) maxdir = sps->dirs[i]->len;
-    buf = ec_arena_alloc(r->a, maxdir + 64 + namelen + 1 + 64);
+    buf = ec_arena_alloc(r->a, maxdir + s->maxcaplen + namelen + 1);
     if (!buf) {
         r->nomem = 1;
         f->error = EC_LDE_NOMEM;
@@ -1470,7 +1471,10 @@ static void build_capstr(struct ec_ld_session *s)
             }
         s->capstr[s->ncap++] = c;
     }
-    for (i = 0; i < s->ncap; i++) s->caplen[i] = ec_strlen(s->capstr[i]);
+    for (i = 0; i < s->ncap; i++) {
+        s->caplen[i] = ec_strlen(s->capstr[i]);
+        if (s->caplen[i] > s->maxcaplen) s->maxcaplen = s->caplen[i];
+    }
     s->cache_params.flags = 0x0303; /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */
     s->cache_params.hwcap = s->hwcap & (2 | 4); /* HWCAP_IMPORTANT */
     s->cache_params.platform_mask = 3ull << 48;

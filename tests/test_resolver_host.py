@@ -108,3 +108,14 @@ def test_dlopen_prediction_matches_a_real_dlopen_from_a_library(tmp_path):
     res = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=caller)
     added = [t.tag_of(o.realpath) for o in res.objects[len(loaded):]]
     assert sorted(added) == sorted(ran) == ["dep", "plugin"]
+
+
+def test_long_platform_and_names_stay_in_bounds(tmp_path):
+    """--platform and names are caller input: candidate paths are sized from them, not guessed."""
+    s = Session(platform="p" * 300)
+    assert any(c.startswith("tls/" + "p" * 300) for c in s.capstrs())
+    res = s.resolve("/usr/bin/true", library_path="%s:%s" % (tmp_path, "d" * 3000), trace=True,
+                    preload="x" * 1000 + ".so")
+    assert res.starts
+    longest = max(len(t[0]) for e in res.edges for t in e.tries)
+    assert longest > 3000
