@@ -27,6 +27,7 @@
 #define EC_NR_connect 42
 #define EC_NR_sendto 44
 #define EC_NR_wait4 61
+#define EC_NR_execve 59
 #define EC_NR_kill 62
 #define EC_NR_uname 63
 #define EC_NR_fcntl 72
@@ -45,6 +46,7 @@
 #define EC_NR_exit_group 231
 #define EC_NR_openat 257
 #define EC_NR_readlinkat 267
+#define EC_NR_getcwd 79
 #define EC_NR_unshare 272
 #define EC_NR_execveat 322
 #define EC_NR_statx 332
@@ -53,7 +55,6 @@
 #define EC_NR_landlock_create_ruleset 444
 #define EC_NR_lsm_list_modules 461
 #define EC_NR_fork_clone 56 /* clone */
-#define EC_NR_getcwd 79
 #elif defined(__aarch64__)
 #define EC_NR_read 63
 #define EC_NR_write 64
@@ -71,6 +72,7 @@
 #define EC_NR_connect 203
 #define EC_NR_sendto 206
 #define EC_NR_wait4 260
+#define EC_NR_execve 221
 #define EC_NR_kill 129
 #define EC_NR_uname 160
 #define EC_NR_fcntl 25
@@ -89,6 +91,7 @@
 #define EC_NR_exit_group 94
 #define EC_NR_openat 56
 #define EC_NR_readlinkat 78
+#define EC_NR_getcwd 17
 #define EC_NR_unshare 97
 #define EC_NR_execveat 281
 #define EC_NR_statx 291
@@ -97,7 +100,6 @@
 #define EC_NR_landlock_create_ruleset 444
 #define EC_NR_lsm_list_modules 461
 #define EC_NR_fork_clone 220 /* clone */
-#define EC_NR_getcwd 17
 #else
 #error "execcheck: raw syscall numbers are defined for x86_64 and aarch64 only"
 #endif
