@@ -1397,6 +1397,7 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
     }
     r.nedges = 0, r.nproblems = 0; /* the startup's own failures are not the dlopen's */
     i = caller >= 0 && caller < nloaded ? map[caller] : 0;
+    res->first_new = r.nobj;
     ei = add_edge(&r, i, EC_LD_TAG_DLOPEN, name, name);
     if (ei < 0) {
         res->status = -EC_ENOMEM;

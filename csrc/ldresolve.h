@@ -182,6 +182,7 @@ struct ec_ld_result {
     struct ec_ld_problem *problems;
     int ntries;
     struct ec_ld_try *tries;
+    int first_new;             /* ec_ld_predict_dlopen: objects[first_new..] are what the dlopen would add */
 };
 
 struct ec_ld_session;

@@ -58,8 +58,9 @@ def test_dlopen_prediction_for_a_live_process(tmp_path):
     loaded = [o.path for o in start.objects if o.kind not in ("missing",)]
     caller = [i for i, o in enumerate(start.objects) if o.name == "libhost.so"][0]
     res = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=caller)
-    new = [o for o in res.objects if o.kind in ("dlopen", "needed") and o.index >= len(loaded)]
+    new = res.objects[res.first_new:]
     assert [os.path.basename(o.path) for o in new] == ["libplugin.so", "libdep.so"]
+    assert [o.kind for o in new] == ["dlopen", "needed"]
     assert res.edges[0].via == "runpath" and res.objects[res.edges[0].via_object].name == "libhost.so"
     # from the program instead, libhost's RUNPATH does not apply: not found
     res2 = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=0)
@@ -106,7 +107,7 @@ def test_dlopen_prediction_matches_a_real_dlopen_from_a_library(tmp_path):
     loaded = [o.path for o in start.objects]
     caller = [i for i, o in enumerate(start.objects) if o.name == "libhost.so"][0]
     res = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=caller)
-    added = [t.tag_of(o.realpath) for o in res.objects[len(loaded):]]
+    added = [t.tag_of(o.realpath) for o in res.objects[res.first_new:]]
     assert sorted(added) == sorted(ran) == ["dep", "plugin"]
 
 

@@ -170,6 +170,7 @@ class Resolution:
     objects: List[LoadedObject]
     edges: List[Edge]
     problems: List[Problem]
+    first_new: int = 0         # predict_dlopen: objects[first_new:] are what the dlopen would add
 
     def loaded(self) -> List[LoadedObject]:
         """Objects with a file that the loader maps (not the missing names, not the vDSO)."""
@@ -353,4 +354,5 @@ class Session:
         return Resolution(
             path=os.fspath(path), status=r.status, main_status=MAIN_STATUS[r.main_status], main_errno=r.main_err,
             interp=_s(r.interp), secure=bool(r.secure), starts=bool(r.starts), failure_edge=r.failure_edge,
-            failure_problem=r.failure_problem, objects=objects, edges=edges, problems=problems)
+            failure_problem=r.failure_problem, objects=objects, edges=edges, problems=problems,
+            first_new=r.first_new)
