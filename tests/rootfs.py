@@ -11,6 +11,8 @@ import shutil
 import stat
 import subprocess
 
+from conftest import in_mountns
+
 PROGRAMS = ["/bin/sh", "/bin/true", "/bin/false", "/bin/cat", "/usr/bin/env", "/bin/ls", "/usr/bin/python3.11"]
 PY_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "__pycache__",
            "site-packages", "dist-packages", "config-3.11-x86_64-linux-gnu"}
@@ -98,3 +100,27 @@ def listing(root):
                 what = ""
             out[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, what)
     return out
+
+
+CHROOT_SCRIPT = r"""
+root=$1; shift
+mount -t tmpfs -o noexec,nosuid,nodev,size=4m none "$root/tmp"
+[ ! -d "$root/tmp-files" ] || cp -p "$root"/tmp-files/* "$root/tmp/"
+mount -t proc proc "$root/proc"
+exec chroot "$root" /bin/sh -c "$1"
+"""
+
+
+def in_image(root, command, log="/var/log/execcheck.jsonl"):
+    """Runs a shell command chrooted into root, inside a private mount namespace where /tmp is a
+    noexec tmpfs (seeded from root/tmp-files) and /proc is mounted; both vanish with it. Returns
+    (CompletedProcess, the records the image's log file received, which is then emptied)."""
+    import json
+    r = in_mountns(CHROOT_SCRIPT, root, command, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
+    host_log = os.path.join(root, log.lstrip("/"))
+    records = []
+    if os.path.exists(host_log):
+        with open(host_log) as f:
+            records = [json.loads(x) for x in f]
+        os.unlink(host_log)
+    return r, records

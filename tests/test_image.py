@@ -28,6 +28,13 @@ def image(tmp_path):
     os.chmod(os.path.join(libdir, "libfake.so"), 0o644)
     with open(os.path.join(root, "etc/ld.so.preload"), "w") as f:
         f.write("# site entries\n/usr/lib/x86_64-linux-gnu/libm.so.6\n")
+    # an application's virtual environment under /opt, with a data file beside its code
+    site = os.path.join(root, "opt/app/venv/lib/python3.11/site-packages/app")
+    os.makedirs(site)
+    for name in ("__init__.py", "data.json"):
+        with open(os.path.join(site, name), "w") as f:
+            f.write("{}\n")
+        os.chmod(os.path.join(site, name), 0o644)
     return root
 
 
@@ -40,6 +47,8 @@ def test_prepare_shows_then_applies_then_is_idempotent(image):
     libm = [p for p in changes if p.endswith("/libm.so.6")]
     assert libm and changes[libm[0]]["old_mode"] == "0644" and changes[libm[0]]["new_mode"] == "0755"
     assert "/usr/lib/python3.11/os.py" in changes
+    assert "/opt/app/venv/lib/python3.11/site-packages/app/__init__.py" in changes
+    assert not any(p.endswith("data.json") for p in changes)
     assert any(p.endswith(".cpython-311-x86_64-linux-gnu.so") for p in changes)  # lib-dynload
     assert not any(p.endswith(("README.txt", "libfake.so", "ld.so.cache")) for p in changes)  # data untouched
 

@@ -14,7 +14,8 @@ import pytest
 
 import rootfs
 from audit_face_util import Kit
-from conftest import execcheck_cmd, in_mountns, need_check, need_mountns, need_root, run
+from conftest import execcheck_cmd, need_check, need_mountns, need_root, run
+from rootfs import in_image
 
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 
@@ -60,26 +61,6 @@ def _build_hello(kit, good):
     src = kit.dir / "hello.c"
     src.write_text('#include <stdio.h>\nint hello(void);\nint main(void){printf("hello %d\\n", hello());return 0;}\n')
     return kit._cc("hello", src, "-L%s" % os.path.dirname(good), "-l:libhello.so")
-
-
-SCRIPT = r"""
-root=$1; shift
-mount -t tmpfs -o noexec,nosuid,nodev,size=4m none "$root/tmp"
-cp -p "$root"/tmp-files/* "$root/tmp/"
-mount -t proc proc "$root/proc"
-exec chroot "$root" /bin/sh -c "$1"
-"""
-
-
-def in_image(root, command):
-    r = in_mountns(SCRIPT, root, command, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
-    log = os.path.join(root, "var/log/execcheck.jsonl")
-    records = []
-    if os.path.exists(log):
-        with open(log) as f:
-            records = [json.loads(x) for x in f]
-        os.unlink(log)
-    return r, records
 
 
 def paths(records):

@@ -33,22 +33,29 @@ def _is_elf_shared(path: str) -> bool:
 
 
 def python_dirs(root: str):
-    """The image's Python library trees: <prefix>/lib/python3.X that hold an os.py, plus Debian's
-    dist-packages; image paths."""
+    """The image's Python library trees, as image paths: every <prefix>/lib/python3.X (the stdlib
+    when it holds os.py, else its site-/dist-packages: a virtual environment, /usr/local) under /usr, /usr/local
+    and /opt, and Debian's /usr/lib/python3/dist-packages."""
     found = []
     for prefix in ("/usr", "/usr/local", "/opt"):
         host = rootfs.resolve(root, prefix)
         for dirpath, dirnames, filenames in os.walk(host):
-            depth = dirpath[len(host):].count(os.sep)
-            if os.path.basename(dirpath).startswith("python3") and "os.py" in filenames:
-                found.append(rootfs.image_path(root, dirpath))
+            rel = dirpath[len(host):]
+            name = os.path.basename(dirpath)
+            if name.startswith("python3") and os.path.basename(os.path.dirname(dirpath)) in ("lib", "lib64"):
+                if "os.py" in filenames:
+                    found.append(rootfs.image_path(root, dirpath))
+                else:
+                    found += [rootfs.image_path(root, os.path.join(dirpath, d))
+                              for d in ("site-packages", "dist-packages") if d in dirnames]
                 dirnames[:] = []
                 continue
-            if depth >= 3:
+            # /usr/lib/pythonX, /usr/local/lib/..., /opt/<app>/[venv/]lib/... : not deeper than that
+            depth = rel.count(os.sep)
+            if depth >= (5 if prefix == "/opt" else 2):
                 dirnames[:] = []
-            else:
-                dirnames[:] = [d for d in dirnames if d in ("lib", "lib64") or d.startswith("python3")
-                               or prefix == "/opt"]
+            elif prefix != "/opt" and depth == 0:
+                dirnames[:] = [d for d in dirnames if d in ("lib", "lib64")]
     dist = "/usr/lib/python3/dist-packages"
     if os.path.isdir(rootfs.resolve(root, dist)):
         found.append(dist)
