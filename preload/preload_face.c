@@ -11,6 +11,9 @@
 
 void ec_preload_face_start(void)
 {
-    ec_tripwire_start();
+    if (!ec_shim_under_audit_face()) {
+        ec_tripwire_start();
+        ec_dlopen_guard_start();
+    }
     ec_propagate_start();
 }

@@ -9,4 +9,8 @@ int ec_tripwire_sweep(int full) __attribute__((visibility("hidden")));
 /* The start-up tripwire: a full sweep, exit 126 on an enforced denial. Nothing under the audit face. */
 void ec_tripwire_start(void) __attribute__((visibility("hidden")));
 
+/* The dlopen guard (dlopen_guard.c): finds libc's functions and freezes what ld.so froze at start
+ * (LD_LIBRARY_PATH, LD_PRELOAD, the program's path), before main() can change the environment. */
+void ec_dlopen_guard_start(void) __attribute__((visibility("hidden")));
+
 #endif

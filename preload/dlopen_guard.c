@@ -1,0 +1,862 @@
+/* The dlopen guard: dlopen() and dlmopen() of a process that is not under the audit face.
+ *
+ * glibc finds the caller of dlopen from the return address (RUNPATH, $ORIGIN, namespace:
+ * research/glibc-loader.md §3.1), so the entry points are asm stubs that either jump to libc's
+ * dlopen with the caller's own return address still in place (a true tail call), or return what
+ * the guard decided. The guard:
+ *   1. passes straight through under the audit face (it decides on every object itself, each
+ *      before it runs), and for dlopen(NULL) and RTLD_NOLOAD (nothing can be loaded); a name this
+ *      guard already let in is opened again with RTLD_NOLOAD (the fast path, below);
+ *   2. otherwise asks the one resolver (csrc/ldresolve.h) what ld.so would load for this name
+ *      from this caller - the caller's RPATH/RUNPATH and $ORIGIN, LD_LIBRARY_PATH as ld.so froze
+ *      it, ld.so.cache, default and hwcaps directories - and checks the target and every
+ *      dependency not loaded yet, before anything is mapped;
+ *   3. refused (enforcing): NULL, and dlerror() reads "/proc/self/execcheck refused PATH (REASON)
+ *      [needed by TARGET]: cannot open shared object file: ..." (libc's own dlerror state, set by a
+ *      failed dlopen of that name: per thread, cleared as glibc clears it);
+ *   4. allowed: calls the real dlopen (dlmopen) with the path the resolver found - the search
+ *      already happened as the caller would have made it, so the path keeps the caller's RUNPATH
+ *      semantics while the shim keeps control - and afterwards sweeps the link maps (tripwire.c):
+ *      every object the load really added is checked; one that was not predicted and fails is
+ *      stopped there (exit 126, enforcing), after its constructors ran. That is the honest limit
+ *      of a preload: only the audit face stops an object before its code runs.
+ * A name that glibc would fail to load is handed over as it is (glibc's own error message); the
+ * sweep after it still sees anything that got in. */
+#define _GNU_SOURCE
+#include <link.h>
+#include "arena.h"
+#include "ldresolve.h"
+#include "mapped.h"
+#include "preload_face.h"
+#include "reason.h"
+#include "record.h"
+#include "shim.h"
+#include "sys.h"
+#include "text.h"
+#include "vcache.h"
+
+#define EC_RTLD_NOLOAD 4
+#define EC_RTLD_NEXT ((void *)-1l)
+#define EC_LM_ID_BASE 0
+#define GUARD_DLOPEN (-1000) /* "lmid" of a dlopen(): the caller's namespace */
+
+extern void *dlsym(void *, const char *) __attribute__((weak));
+extern void *dlvsym(void *, const char *, const char *) __attribute__((weak));
+extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
+extern char **environ __attribute__((weak));
+
+typedef void *(*dlopen_fn)(const char *, int);
+typedef void *(*dlmopen_fn)(long, const char *, int);
+
+/* libc's definitions; the stubs jump through these */
+EC_HIDDEN void *ec_real_dlopen, *ec_real_dlmopen;
+
+static void *next_symbol(const char *name)
+{
+    void *p = 0;
+    if (dlvsym) p = dlvsym(EC_RTLD_NEXT, name, "GLIBC_2.34");
+    if (!p && dlsym) p = dlsym(EC_RTLD_NEXT, name); /* glibc before 2.34: libdl.so.2 */
+    return p;
+}
+
+static int resolve_real(void)
+{
+    void *p;
+    if (__atomic_load_n(&ec_real_dlopen, __ATOMIC_ACQUIRE) && __atomic_load_n(&ec_real_dlmopen, __ATOMIC_ACQUIRE))
+        return 0;
+    if ((p = next_symbol("dlmopen"))) __atomic_store_n(&ec_real_dlmopen, p, __ATOMIC_RELEASE);
+    if ((p = next_symbol("dlopen"))) __atomic_store_n(&ec_real_dlopen, p, __ATOMIC_RELEASE);
+    return ec_real_dlopen && ec_real_dlmopen ? 0 : -1;
+}
+
+/* ---- the fast path: names already let in --------------------------------------------------
+ * name -> what to hand to the real dlopen: the name itself when glibc matched it to a loaded object
+ * by name, else the l_name of the object the guard loaded by path for it. It is handed over with
+ * RTLD_NOLOAD, which for an object still loaded is the very same dlopen (glibc takes the "already
+ * open" branch either way) and otherwise maps nothing and returns NULL: the guard then takes the
+ * slow path. So an entry can go stale (dlclose) but never lets a file in. Entries are immutable
+ * once published; readers take no lock. */
+
+struct fast {
+    uint64_t hash;
+    uint32_t len;
+    const char *pass;
+    char name[];
+};
+
+#define FAST_SLOTS 512
+#define FAST_PROBES 4
+#define FAST_RESERVE (512u << 10)
+
+static struct fast *fast_slot[FAST_SLOTS];
+static char *fast_mem;       /* one reserve, handed out by an atomic bump: never a lock (fork) */
+static size_t fast_used;
+
+/* Hot path: a few nanoseconds is the budget (a dlopen of a loaded object costs ~100 ns), so the
+ * hash reads words, not a byte at a time: the length, the first and the last 8 bytes. */
+typedef uint64_t __attribute__((aligned(1), may_alias)) unaligned_u64;
+
+static inline uint64_t name_hash(const char *s, size_t *len)
+{
+    const char *p = s;
+    uint64_t a = 0, b = 0;
+    size_t n;
+    while (*p) p++;
+    n = (size_t)(p - s);
+    *len = n;
+    if (n >= 8) {
+        a = *(const unaligned_u64 *)s;
+        b = *(const unaligned_u64 *)(p - 8);
+    } else {
+        size_t i;
+        for (i = 0; i < n; i++) a |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    }
+    a = (a ^ (b >> 7) ^ n) * 0x9e3779b97f4a7c15ull;
+    return a ^ (a >> 29);
+}
+
+static inline int same_bytes(const char *x, const char *y, size_t n)
+{
+    while (n >= 8) {
+        if (*(const unaligned_u64 *)x != *(const unaligned_u64 *)y) return 0;
+        x += 8, y += 8, n -= 8;
+    }
+    while (n--)
+        if (*x++ != *y++) return 0;
+    return 1;
+}
+
+static const char *fast_lookup(const char *name)
+{
+    size_t len;
+    uint64_t h = name_hash(name, &len);
+    int i;
+    for (i = 0; i < FAST_PROBES; i++) {
+        const struct fast *e = __atomic_load_n(&fast_slot[(h + (uint64_t)i) % FAST_SLOTS], __ATOMIC_ACQUIRE);
+        if (!e) return 0;
+        if (e->hash == h && e->len == len && same_bytes(e->name, name, len)) return e->pass;
+    }
+    return 0;
+}
+
+static void *fast_alloc(size_t n)
+{
+    char *mem = __atomic_load_n(&fast_mem, __ATOMIC_ACQUIRE);
+    size_t at;
+    n = (n + 15) & ~(size_t)15;
+    if (!mem) {
+        char *fresh = (char *)ec_syscall6(EC_NR_mmap, 0, FAST_RESERVE, 3, 0x22, -1, 0);
+        if ((unsigned long)fresh > (unsigned long)-4096l) return 0;
+        if (!__atomic_compare_exchange_n(&fast_mem, &mem, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            ec_sys2(EC_NR_munmap, fresh, FAST_RESERVE);
+        else
+            mem = fresh;
+    }
+    at = __atomic_fetch_add(&fast_used, n, __ATOMIC_RELAXED);
+    return at + n <= FAST_RESERVE ? mem + at : 0; /* full: no more fast entries, only slow paths */
+}
+
+static void fast_add(const char *name, const char *pass)
+{
+    size_t len, plen = ec_strlen(pass);
+    uint64_t h = name_hash(name, &len);
+    int same = !ec_strcmp(name, pass), i, slot = -1;
+    struct fast *e = fast_alloc(sizeof *e + len + 1 + (same ? 0 : plen + 1));
+    if (!e) return;
+    e->hash = h;
+    e->len = (uint32_t)len;
+    ec_memcpy(e->name, name, len + 1);
+    if (same) {
+        e->pass = e->name;
+    } else {
+        ec_memcpy(e->name + len + 1, pass, plen + 1);
+        e->pass = e->name + len + 1;
+    }
+    for (i = 0; i < FAST_PROBES && slot < 0; i++) {
+        int k = (int)((h + (uint64_t)i) % FAST_SLOTS);
+        const struct fast *o = __atomic_load_n(&fast_slot[k], __ATOMIC_ACQUIRE);
+        if (!o || (o->hash == h && o->len == len && same_bytes(o->name, name, len))) slot = k;
+    }
+    __atomic_store_n(&fast_slot[slot >= 0 ? slot : (int)(h % FAST_SLOTS)], e, __ATOMIC_RELEASE);
+}
+
+/* The names loaded objects were dlopen()ed under through this guard: the resolver must know them
+ * (glibc would match such a name to its object, had it not been loaded by path). extra[i] for
+ * names[i]; one pass over the table, objects found through a hash of their names. */
+static void fast_names_of(const char *const *names, int n, const char **extra, struct ec_arena *a)
+{
+    int cap = 16, i, k;
+    int *idx;
+    while (cap < 2 * n) cap *= 2;
+    idx = ec_arena_alloc(a, sizeof *idx * (size_t)cap);
+    if (!idx) return;
+    for (i = 0; i < cap; i++) idx[i] = -1;
+    for (i = 0; i < n; i++) {
+        size_t len;
+        uint64_t h = name_hash(names[i], &len);
+        for (k = (int)(h & (uint64_t)(cap - 1)); idx[k] >= 0; k = (k + 1) & (cap - 1)) {}
+        idx[k] = i;
+    }
+    for (i = 0; i < FAST_SLOTS; i++) {
+        const struct fast *e = __atomic_load_n(&fast_slot[i], __ATOMIC_ACQUIRE);
+        size_t len;
+        uint64_t h;
+        if (!e || e->pass == e->name) continue;
+        h = name_hash(e->pass, &len);
+        for (k = (int)(h & (uint64_t)(cap - 1)); idx[k] >= 0; k = (k + 1) & (cap - 1))
+            if (!ec_strcmp(names[idx[k]], e->pass)) {
+                extra[idx[k]] = e->name;
+                break;
+            }
+    }
+}
+
+/* ---- what ld.so froze at start-up ---- */
+
+static struct {
+    int ready;
+    const char *library_path, *preload; /* copies of the start-up values (NULL: unset) */
+    char exe[4096];                     /* the program, as the resolver should open it */
+    int direct;                         /* ld.so was run directly: the program is not /proc/self/exe */
+} boot;
+
+static char boot_mem[2 * 8192];
+
+static const char *boot_copy(const char *s, size_t *used)
+{
+    size_t n;
+    char *out;
+    if (!s) return 0;
+    n = ec_strlen(s);
+    if (*used + n + 1 > sizeof boot_mem) return ""; /* absurdly long: the prediction will miss, the sweep will not */
+    out = boot_mem + *used;
+    ec_memcpy(out, s, n + 1);
+    *used += n + 1;
+    return out;
+}
+
+static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    int i;
+    (void)size;
+    for (i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) *(uintptr_t *)data = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+    return 1; /* the first object is the program */
+}
+
+#define EC_AT_BASE 7
+
+static void boot_snapshot(void)
+{
+    char *const *env = ec_shim.envp ? ec_shim.envp : (&environ ? environ : 0);
+    unsigned long base = 0;
+    size_t used = 0;
+    if (__atomic_load_n(&boot.ready, __ATOMIC_ACQUIRE)) return;
+    boot.library_path = ec_shim.secure ? 0 : boot_copy(env ? ec_env_get(env, "LD_LIBRARY_PATH") : 0, &used);
+    boot.preload = boot_copy(env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
+    /* /proc/self/exe opens the program even when its file was replaced since (an upgrade), and
+     * gives ld.so's $ORIGIN; when ld.so was run directly it is ld.so, and the program is the file
+     * mapped at its dynamic section */
+    ec_strlcpy(boot.exe, "/proc/self/exe", sizeof boot.exe);
+    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base == 0 && dl_iterate_phdr) {
+        struct ec_maps m = EC_MAPS_INIT;
+        struct ec_vma vma;
+        uintptr_t dyn = 0;
+        dl_iterate_phdr(main_phdr_cb, &dyn);
+        if (dyn && ec_maps_query(&m, dyn, &vma, boot.exe, sizeof boot.exe) == 0 && boot.exe[0] == '/') boot.direct = 1;
+        else ec_strlcpy(boot.exe, "/proc/self/exe", sizeof boot.exe);
+        ec_maps_close(&m);
+    }
+    __atomic_store_n(&boot.ready, 1, __ATOMIC_RELEASE);
+}
+
+/* ---- the process as it is now: l_name of each object of the main namespace, the caller's ---- */
+
+struct snap {
+    struct ec_arena *a;
+    const char **names;
+    int n, cap;
+    uintptr_t caller;
+    int caller_idx;
+    int nomem;
+};
+
+static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct snap *s = data;
+    int i;
+    (void)size;
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 64;
+        const char **fresh = ec_arena_alloc(s->a, sizeof *fresh * (size_t)cap);
+        if (!fresh) {
+            s->nomem = 1;
+            return 1;
+        }
+        if (s->n) ec_memcpy(fresh, s->names, sizeof *fresh * (size_t)s->n);
+        s->names = fresh;
+        s->cap = cap;
+    }
+    /* copied: once the loader lock is released the object may go */
+    s->names[s->n] = ec_arena_strdup(s->a, info->dlpi_name ? info->dlpi_name : "");
+    if (!s->names[s->n]) {
+        s->nomem = 1;
+        return 1;
+    }
+    for (i = 0; i < info->dlpi_phnum && s->caller_idx < 0; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && s->caller >= lo && s->caller < lo + ph->p_memsz) s->caller_idx = s->n;
+    }
+    s->n++;
+    return 0;
+}
+
+/* ---- deciding ---- */
+
+static int has_dst(const char *s) { return ec_strchr(s, '$') != 0; }
+
+/* A refusal reaches the caller as libc's own dlopen error for a name that says what happened
+ * (the audit face's wording): dlerror() is then right per thread and cleared as glibc clears it. */
+static void set_dlerror(const char *path, int reason, const char *needed_by)
+{
+    char name[1400];
+    struct ec_buf b;
+    size_t i;
+    ec_buf_init(&b, name, sizeof name);
+    ec_buf_puts(&b, "/proc/self/execcheck refused ");
+    ec_buf_puts(&b, path);
+    ec_buf_puts(&b, " (");
+    ec_buf_puts(&b, ec_reason_name(reason));
+    ec_buf_putc(&b, ')');
+    if (needed_by) {
+        ec_buf_puts(&b, " needed by ");
+        ec_buf_puts(&b, needed_by);
+    }
+    for (i = 0; name[i]; i++)
+        if (name[i] == '$') name[i] = '_'; /* no dynamic string token in it */
+    ((dlopen_fn)ec_real_dlopen)(name, 2 /* RTLD_NOW */);
+}
+
+/* Checks one file ld.so is about to open. Returns 1 to go on, 0 refused (enforcing). */
+static int check_file(const char *path, const char *needed_by)
+{
+    struct ec_verdict v;
+    int fd, first = 0;
+    fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if (fd < 0) return 1; /* ld.so's own open fails too, or finds what the sweep will check */
+    if (ec_vcache_check_fd(fd, path, 0, &v, 0)) {
+        ec_close(fd);
+        return 1;
+    }
+    ec_close(fd);
+    if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, &v, &first)) return 1;
+    if (first) ec_say_refused("load", path, v.reason);
+    set_dlerror(path, v.reason, needed_by);
+    return 0;
+}
+
+enum { PASS = 0, RETURN = 1 };
+
+/* After a real load: what it added is checked now (see the file's comment). */
+static void sweep_after(void)
+{
+    if (ec_tripwire_sweep(0)) ec_exit_group(126);
+}
+
+static void *real_load(long lmid, const char *path, int mode)
+{
+    void *h = lmid == GUARD_DLOPEN ? ((dlopen_fn)ec_real_dlopen)(path, mode)
+                                   : ((dlmopen_fn)ec_real_dlmopen)(lmid, path, mode);
+    sweep_after();
+    return h;
+}
+
+/* ---- the resolver session ----
+ * A session caches file lookups and ELF readings; a fresh one costs ~0.8 ms per dlopen (its
+ * start-up replay reads every object again), a reused one a few tens of us. It is reused, and
+ * kept honest: every candidate path a prediction tried is looked at again (a file that appeared
+ * where the session saw none, or a chosen file that is now another inode, means a stale session
+ * and a fresh prediction), and it is replaced when /etc/ld.so.cache changes and after a number of
+ * uses (its memory only grows). Candidates in a directory found missing are not looked at again:
+ * ld.so itself never probes such a directory twice in a process (dl-load.c, open_path's
+ * "nonexisting"), so a file appearing there later is invisible to it as well.
+ * One thread at a time: busy (another thread, or a constructor's dlopen inside ours), it is not
+ * waited for - the caller takes a fresh session and memory of its own. */
+
+#define SESSION_USES 256
+#define MISSING_DIRS 256
+
+static struct {
+    int busy;
+    struct ec_ld_session *sess;
+    int uses;
+    struct ec_arena arena; /* scratch of one slow path, kept mapped */
+    int arena_ready;
+    struct ec_arena_mark empty;
+    struct { uint64_t dev, ino, size; int64_t mtime; uint32_t mtime_ns; int known; } cache_id;
+    struct { uint64_t hash; uint32_t len; char dir[244]; } missing[MISSING_DIRS];
+} slow;
+
+struct slow_ctx {
+    int shared;
+    struct ec_ld_session *sess;
+    struct ec_arena *a;
+    struct ec_arena own;
+};
+
+static int cache_changed(void)
+{
+    struct ec_statx st;
+    int known = ec_statx(EC_AT_FDCWD, "/etc/ld.so.cache", 0, EC_STATX_BASIC_STATS, &st) == 0;
+    uint64_t dev = known ? ec_makedev(st.stx_dev_major, st.stx_dev_minor) : 0;
+    int changed = known != slow.cache_id.known ||
+                  (known && (st.stx_ino != slow.cache_id.ino || st.stx_size != slow.cache_id.size ||
+                             st.stx_mtime.tv_sec != slow.cache_id.mtime ||
+                             st.stx_mtime.tv_nsec != slow.cache_id.mtime_ns || dev != slow.cache_id.dev));
+    slow.cache_id.known = known;
+    if (known) {
+        slow.cache_id.dev = dev;
+        slow.cache_id.ino = st.stx_ino;
+        slow.cache_id.size = st.stx_size;
+        slow.cache_id.mtime = st.stx_mtime.tv_sec;
+        slow.cache_id.mtime_ns = st.stx_mtime.tv_nsec;
+    }
+    return changed;
+}
+
+/* Memory and a session for one slow path. Returns 0, or -1 when none could be had. */
+static int slow_begin(struct slow_ctx *c)
+{
+    int expected = 0, err = 0;
+    ec_memset(c, 0, sizeof *c);
+    if (__atomic_compare_exchange_n(&slow.busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        c->shared = 1;
+        if (!slow.arena_ready) {
+            ec_arena_init(&slow.arena, (size_t)64 << 20);
+            ec_arena_alloc(&slow.arena, 16); /* map the first chunk: every slow path reuses it */
+            slow.empty = ec_arena_mark(&slow.arena);
+            slow.arena_ready = 1;
+        }
+        c->a = &slow.arena;
+        if (slow.sess && (cache_changed() || ++slow.uses > SESSION_USES)) {
+            ec_ld_session_free(slow.sess);
+            slow.sess = 0;
+        }
+        if (!slow.sess) {
+            cache_changed();
+            slow.sess = ec_ld_session_new(0, &err);
+            slow.uses = 0;
+        }
+        c->sess = slow.sess;
+    } else {
+        ec_arena_init(&c->own, (size_t)64 << 20);
+        c->a = &c->own;
+        c->sess = ec_ld_session_new(0, &err);
+    }
+    return c->sess ? 0 : -1;
+}
+
+/* The session goes back (stale: dropped) before anything else runs; the memory stays in use. */
+static void slow_release_session(struct slow_ctx *c, int stale)
+{
+    if (!c->sess) return;
+    if (!c->shared || stale) {
+        ec_ld_session_free(c->sess);
+        if (c->shared) slow.sess = 0;
+    }
+    c->sess = 0;
+}
+
+/* A fresh session for the same slow path (the shared one was stale). */
+static int slow_renew_session(struct slow_ctx *c)
+{
+    int err = 0;
+    slow_release_session(c, 1);
+    c->sess = ec_ld_session_new(0, &err);
+    if (c->shared) slow.sess = c->sess, slow.uses = 0;
+    return c->sess ? 0 : -1;
+}
+
+static void slow_end(struct slow_ctx *c)
+{
+    slow_release_session(c, 0);
+    if (c->shared) {
+        ec_arena_release(&slow.arena, slow.empty);
+        __atomic_store_n(&slow.busy, 0, __ATOMIC_RELEASE);
+    } else {
+        ec_arena_free(&c->own);
+    }
+}
+
+static uint64_t dir_hash(const char *d, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (n--) h = (h ^ (unsigned char)*d++) * 1099511628211ull;
+    return h;
+}
+
+static int missing_dir_known(const char *d, size_t n, uint64_t h)
+{
+    int i;
+    for (i = 0; i < MISSING_DIRS; i++) {
+        int k = (int)((h + (uint64_t)i) % MISSING_DIRS);
+        if (!slow.missing[k].len) return 0;
+        if (slow.missing[k].hash == h && slow.missing[k].len == n && same_bytes(slow.missing[k].dir, d, n)) return 1;
+    }
+    return 0;
+}
+
+static void missing_dir_add(const char *d, size_t n, uint64_t h)
+{
+    int i;
+    if (n >= sizeof slow.missing[0].dir) return;
+    for (i = 0; i < MISSING_DIRS; i++) {
+        int k = (int)((h + (uint64_t)i) % MISSING_DIRS);
+        if (slow.missing[k].len) continue;
+        ec_memcpy(slow.missing[k].dir, d, n);
+        slow.missing[k].hash = h;
+        slow.missing[k].len = (uint32_t)n;
+        return;
+    }
+}
+
+/* Has a candidate that was not there appeared since? (shared: the missing-directory memory may
+ * be used.) */
+static int candidate_appeared(const char *path, int shared)
+{
+    struct ec_statx st;
+    char dir[4096];
+    const char *slash = ec_strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    uint64_t h = 0;
+    if (shared && slash && n < sizeof dir) {
+        h = dir_hash(path, n);
+        if (missing_dir_known(path, n, h)) return 0;
+    }
+    if (ec_statx(EC_AT_FDCWD, path, 0, EC_STATX_BASIC_STATS, &st) == 0) return 1;
+    if (shared && slash && n < sizeof dir && n) {
+        ec_memcpy(dir, path, n);
+        dir[n] = 0;
+        if (ec_statx(EC_AT_FDCWD, dir, 0, EC_STATX_BASIC_STATS, &st) < 0 || (st.stx_mode & EC_S_IFMT) != EC_S_IFDIR)
+            missing_dir_add(path, n, h);
+    }
+    return 0;
+}
+
+/* Does what the prediction saw of the file system still hold? */
+static int prediction_fresh(const struct ec_ld_result *res, int shared)
+{
+    int i, t;
+    for (i = 0; i < res->nedges; i++) {
+        const struct ec_ld_edge *e = &res->edges[i];
+        for (t = e->first_try; t < e->first_try + e->ntries && t < res->ntries; t++) {
+            const struct ec_ld_try *try = &res->tries[t];
+            if (!try->path) continue;
+            if (try->outcome == EC_ENOENT || try->outcome == EC_ENOTDIR) {
+                if (candidate_appeared(try->path, shared)) return 0;
+            } else if (try->outcome == 0 && e->to >= 0 && res->objects[e->to].elf) {
+                const struct ec_ld_object *o = &res->objects[e->to];
+                struct ec_statx st;
+                if (ec_statx(EC_AT_FDCWD, try->path, 0, EC_STATX_BASIC_STATS, &st) < 0 || st.stx_ino != o->ino ||
+                    ec_makedev(st.stx_dev_major, st.stx_dev_minor) != o->dev)
+                    return 0; /* replaced since */
+            }
+        }
+    }
+    return 1;
+}
+
+static int guard(long lmid, const char **file, int mode, void *caller, void **result)
+{
+    const char *name = *file, *target_path;
+    struct slow_ctx c;
+    struct snap s;
+    struct ec_ld_request req;
+    const struct ec_ld_result *res = 0;
+    const struct ec_ld_edge *e0;
+    const char **extra;
+    char *path = 0;
+    int i, decided = PASS, nnew = 0, refused = 0, attempt;
+
+    if (resolve_real() < 0) {
+        *result = 0; /* no libc dlopen to call (cannot happen where libc is) */
+        return RETURN;
+    }
+    if (ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    boot_snapshot();
+    if (slow_begin(&c) < 0) {
+        slow_end(&c);
+        goto unpredictable;
+    }
+    ec_memset(&s, 0, sizeof s);
+    s.a = c.a;
+    s.caller = (uintptr_t)caller;
+    s.caller_idx = -1;
+    if (dl_iterate_phdr) dl_iterate_phdr(snap_cb, &s);
+    extra = s.n ? ec_arena_alloc(c.a, sizeof *extra * (size_t)s.n) : 0;
+    if (s.nomem || !s.n || !extra) {
+        slow_end(&c);
+        goto unpredictable;
+    }
+    fast_names_of(s.names, s.n, extra, c.a);
+
+    ec_memset(&req, 0, sizeof req);
+    req.path = boot.exe;
+    req.as_library = boot.direct;
+    req.secure = ec_shim.secure;
+    req.library_path = boot.library_path;
+    req.preload = boot.preload;
+    req.trace = 1; /* the candidates tried: is the session stale? */
+    for (attempt = 0;; attempt++) {
+        res = ec_ld_predict_dlopen(c.sess, &req, s.names, extra, s.n, s.caller_idx, name);
+        if (!res || res->status || res->main_status != EC_LD_MAIN_OK || res->nedges < 1 ||
+            res->edges[0].tag != EC_LD_TAG_DLOPEN || res->first_new < 0 || res->first_new > res->nobjects ||
+            res->edges[0].to >= res->nobjects) {
+            slow_release_session(&c, 1);
+            slow_end(&c);
+            goto unpredictable;
+        }
+        if (attempt || prediction_fresh(res, c.shared)) break;
+        if (slow_renew_session(&c) < 0) { /* stale: once more, from scratch */
+            slow_end(&c);
+            goto unpredictable;
+        }
+    }
+    e0 = &res->edges[0];
+    if (e0->error || e0->to < 0) {
+        /* glibc will fail too: its own message. A bare name searched from here sees a subset of
+         * the caller's directories, so nothing is found that the caller would not find; a name
+         * with a dynamic string token must be expanded from the caller: handed over as is. */
+        slow_end(&c);
+        if (has_dst(name)) return PASS;
+        *result = real_load(lmid, name, mode);
+        return RETURN;
+    }
+    /* every object this load would add: the target and its dependencies not loaded yet */
+    for (i = res->first_new; i < res->nobjects && !refused; i++) {
+        const struct ec_ld_object *o = &res->objects[i];
+        if (!o->path || o->kind == EC_LD_MISSING) continue; /* a name not found: glibc fails the load */
+        nnew++;
+        if (!check_file(o->path, i != e0->to ? res->objects[e0->to].path : 0)) refused = 1;
+    }
+    target_path = res->objects[e0->to].path;
+    if (refused) {
+        decided = RETURN;
+        *result = 0;
+    } else if (!nnew && e0->via == EC_LD_VIA_LOADED) {
+        /* glibc matches the name to a loaded object: nothing can come in */
+        if (lmid == GUARD_DLOPEN) fast_add(name, name);
+        decided = PASS;
+    } else if (!target_path || has_dst(target_path)) {
+        decided = PASS; /* cannot be named by path (a directory literally called $ORIGIN...) */
+    } else {
+        /* copied out of the session, which is given back before the load: a constructor may
+         * dlopen as well */
+        size_t n = ec_strlen(target_path);
+        char buf[4096];
+        if (n < sizeof buf) {
+            ec_memcpy(buf, target_path, n + 1);
+            path = buf;
+        }
+        slow_end(&c);
+        if (!path) goto unpredictable;
+        *result = real_load(lmid, path, mode);
+        if (*result && lmid == GUARD_DLOPEN) fast_add(name, path);
+        return RETURN;
+    }
+    slow_end(&c);
+    return decided;
+
+unpredictable:
+    /* no prediction (no memory, no /proc, a program the resolver cannot read): enforcing, a
+     * load that cannot be checked is refused; otherwise glibc goes on as without the shim */
+    if (!ec_shim_enforcing(EC_KIND_LIBRARY)) return PASS;
+    ec_say_refused("load", name, EC_REASON_ERROR);
+    set_dlerror(name, EC_REASON_ERROR, 0);
+    *result = 0;
+    return RETURN;
+}
+
+EC_HIDDEN int ec_dlopen_guard(const char **file, int mode, void *caller, void **result)
+{
+    /* the fast path first, with as little as possible before it */
+    dlopen_fn real = (dlopen_fn)__atomic_load_n(&ec_real_dlopen, __ATOMIC_ACQUIRE);
+    const char *name = *file, *pass;
+    if (__builtin_expect(real && name && !(mode & EC_RTLD_NOLOAD) && !ec_shim_under_audit_face(), 1) &&
+        (pass = fast_lookup(name))) {
+        void *h = real(pass, mode | EC_RTLD_NOLOAD);
+        if (h) {
+            *result = h;
+            return RETURN;
+        }
+    }
+    return guard(GUARD_DLOPEN, file, mode, caller, result);
+}
+
+EC_HIDDEN int ec_dlmopen_guard(long lmid, const char **file, int mode, void *caller, void **result)
+{
+    return guard(lmid, file, mode, caller, result);
+}
+
+void ec_dlopen_guard_start(void)
+{
+    resolve_real();
+    boot_snapshot();
+}
+
+/* ---- the entry points ----
+ * Unversioned definitions: they satisfy references to every version binaries link against
+ * (dlopen@GLIBC_2.34 and @GLIBC_2.2.5, dlmopen@GLIBC_2.34 and @GLIBC_2.3.4; research §3.2).
+ * PASS: registers restored and a jump to libc's function, so it returns straight to our caller
+ * and sees our caller's return address. RETURN: the guard's result. */
+#if defined(__x86_64__)
+#if defined(__CET__) && (__CET__ & 1)
+#define EC_ENDBR "endbr64\n"
+#else
+#define EC_ENDBR ""
+#endif
+__asm__(".text\n"
+        ".globl dlopen\n"
+        ".type dlopen, @function\n"
+        ".p2align 4\n"
+        "dlopen:\n"
+        ".cfi_startproc\n" EC_ENDBR
+        "subq $40, %rsp\n" /* 16-aligned for the call; 0: result, 16: file, 24: mode */
+        ".cfi_def_cfa_offset 48\n"
+        "movq %rdi, 16(%rsp)\n"
+        "movq %rsi, 24(%rsp)\n"
+        "leaq 16(%rsp), %rdi\n"
+        "movq 40(%rsp), %rdx\n" /* our caller's return address */
+        "movq %rsp, %rcx\n"
+        "call ec_dlopen_guard\n"
+        "testl %eax, %eax\n"
+        "jnz 1f\n"
+        "movq 16(%rsp), %rdi\n"
+        "movq 24(%rsp), %rsi\n"
+        "addq $40, %rsp\n"
+        ".cfi_remember_state\n"
+        ".cfi_def_cfa_offset 8\n"
+        "jmp *ec_real_dlopen(%rip)\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "movq (%rsp), %rax\n"
+        "addq $40, %rsp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size dlopen, .-dlopen\n"
+
+        ".globl dlmopen\n"
+        ".type dlmopen, @function\n"
+        ".p2align 4\n"
+        "dlmopen:\n"
+        ".cfi_startproc\n" EC_ENDBR
+        "subq $40, %rsp\n" /* 0: result, 8: lmid, 16: file, 24: mode */
+        ".cfi_def_cfa_offset 48\n"
+        "movq %rdi, 8(%rsp)\n"
+        "movq %rsi, 16(%rsp)\n"
+        "movq %rdx, 24(%rsp)\n"
+        "leaq 16(%rsp), %rsi\n"
+        "movq 40(%rsp), %rcx\n"
+        "movq %rsp, %r8\n"
+        "call ec_dlmopen_guard\n"
+        "testl %eax, %eax\n"
+        "jnz 1f\n"
+        "movq 8(%rsp), %rdi\n"
+        "movq 16(%rsp), %rsi\n"
+        "movq 24(%rsp), %rdx\n"
+        "addq $40, %rsp\n"
+        ".cfi_remember_state\n"
+        ".cfi_def_cfa_offset 8\n"
+        "jmp *ec_real_dlmopen(%rip)\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "movq (%rsp), %rax\n"
+        "addq $40, %rsp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size dlmopen, .-dlmopen\n");
+#elif defined(__aarch64__)
+__asm__(".text\n"
+        ".globl dlopen\n"
+        ".type dlopen, %function\n"
+        ".p2align 4\n"
+        "dlopen:\n"
+        ".cfi_startproc\n"
+        "stp x29, x30, [sp, #-48]!\n" /* 16: file, 24: mode, 32: result */
+        ".cfi_def_cfa_offset 48\n"
+        ".cfi_offset 29, -48\n"
+        ".cfi_offset 30, -40\n"
+        "mov x29, sp\n"
+        "str x0, [sp, #16]\n"
+        "str x1, [sp, #24]\n"
+        "add x0, sp, #16\n"
+        "mov x2, x30\n" /* our caller's return address */
+        "add x3, sp, #32\n"
+        "bl ec_dlopen_guard\n"
+        "cbnz w0, 1f\n"
+        "ldr x0, [sp, #16]\n"
+        "ldr x1, [sp, #24]\n"
+        "ldp x29, x30, [sp], #48\n"
+        ".cfi_remember_state\n"
+        ".cfi_restore 29\n"
+        ".cfi_restore 30\n"
+        ".cfi_def_cfa_offset 0\n"
+        "adrp x16, ec_real_dlopen\n"
+        "ldr x16, [x16, #:lo12:ec_real_dlopen]\n"
+        "br x16\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "ldr x0, [sp, #32]\n"
+        "ldp x29, x30, [sp], #48\n"
+        ".cfi_restore 29\n"
+        ".cfi_restore 30\n"
+        ".cfi_def_cfa_offset 0\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size dlopen, .-dlopen\n"
+
+        ".globl dlmopen\n"
+        ".type dlmopen, %function\n"
+        ".p2align 4\n"
+        "dlmopen:\n"
+        ".cfi_startproc\n"
+        "stp x29, x30, [sp, #-64]!\n" /* 16: lmid, 24: file, 32: mode, 40: result */
+        ".cfi_def_cfa_offset 64\n"
+        ".cfi_offset 29, -64\n"
+        ".cfi_offset 30, -56\n"
+        "mov x29, sp\n"
+        "str x0, [sp, #16]\n"
+        "str x1, [sp, #24]\n"
+        "str x2, [sp, #32]\n"
+        "add x1, sp, #24\n"
+        "mov x3, x30\n"
+        "add x4, sp, #40\n"
+        "bl ec_dlmopen_guard\n"
+        "cbnz w0, 1f\n"
+        "ldr x0, [sp, #16]\n"
+        "ldr x1, [sp, #24]\n"
+        "ldr x2, [sp, #32]\n"
+        "ldp x29, x30, [sp], #64\n"
+        ".cfi_remember_state\n"
+        ".cfi_restore 29\n"
+        ".cfi_restore 30\n"
+        ".cfi_def_cfa_offset 0\n"
+        "adrp x16, ec_real_dlmopen\n"
+        "ldr x16, [x16, #:lo12:ec_real_dlmopen]\n"
+        "br x16\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "ldr x0, [sp, #40]\n"
+        "ldp x29, x30, [sp], #64\n"
+        ".cfi_restore 29\n"
+        ".cfi_restore 30\n"
+        ".cfi_def_cfa_offset 0\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size dlmopen, .-dlmopen\n");
+#else
+#error "execcheck: the dlopen stubs exist for x86_64 and aarch64 only"
+#endif

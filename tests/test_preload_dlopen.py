@@ -1,0 +1,280 @@
+"""The dlopen guard of the preload face (issue 4): LD_PRELOAD=libexeccheck.so without the audit face.
+
+dlopen()/dlmopen() are resolved as ld.so would resolve them (the one resolver), the target and
+every dependency not loaded yet are checked before anything is mapped; refused (enforcing): NULL,
+dlerror() names the file and the reason, and not one instruction of it (or of the library that
+needs it) runs. Allowed: loaded by the path the resolver found, so the caller's RUNPATH/$ORIGIN
+keep working. A name already let in costs no system call at all.
+
+Modes as in audit_face_util: audit (nothing changes but records), secbits and config (enforcing)."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from audit_face_util import MODES, SHIM, Kit, clean_env, run_face
+from conftest import C_DIR, need_check, need_mountns, run
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    if request.param == "config":
+        need_mountns()
+    return request.param
+
+
+@pytest.fixture
+def kit(tmp_path):
+    return Kit(tmp_path)
+
+
+def ran(res, tag):
+    return any(line in ("IFUNC " + tag, "CTOR " + tag) for line in res.lines)
+
+
+def assert_audit_unchanged(res, base, bad_files=()):
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
+    assert len(res.records) == len(bad_files), res
+    for f in bad_files:
+        recs = res.records_for(f)
+        assert [(r["action"], r["face"], r["kind"]) for r in recs] == [("logged", "preload", "library")], res
+
+
+def assert_refused(res, bad, reason="x-bit"):
+    lines = [l for l in res.refused_lines() if l.startswith("execcheck: refused to load ")]
+    assert len(lines) == 1 and lines[0].endswith(": " + reason), res
+    assert os.path.samefile(lines[0][len("execcheck: refused to load "):-len(": " + reason)], bad), res
+    recs = res.records_for(bad)
+    assert [(r["action"], r["mode"], r["face"], r["kind"], r["reason"]) for r in recs] == \
+        [("refused", "enforce", "preload", "library", reason)], res
+
+
+def dlerrors(res, op="dlopen"):
+    return [l[len(op + " failed: "):] for l in res.lines if l.startswith(op + " failed: ")]
+
+
+def caller_lib(kit, out, runpath="$ORIGIN/sub", mlm=False):
+    flags = ["-shared", "-fPIC", "-Wl,--enable-new-dtags,-rpath,%s" % runpath]
+    if mlm:
+        flags.append("-DMLM")
+    return kit._cc(out, C_DIR / "preload_caller.c", *flags)
+
+
+# ---------------------------------------------------------------------------------------------
+# refused before anything is mapped
+
+
+@pytest.mark.parametrize("how", ["path", "name-runpath", "name-ld-library-path"])
+def test_bad_library_refused(kit, tmp_path, mode, how):
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    prog = kit.prog(runpath="$ORIGIN/../dl" if how == "name-runpath" else None)
+    env = {"LD_LIBRARY_PATH": str(bad.parent)} if how == "name-ld-library-path" else {}
+    argv = [prog, "fds", "dlopen:" + (str(bad) if how == "path" else "libbad.so"), "fds"]
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and "dlopen ok" in base.lines and ran(base, "bad"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "bad"), res
+    errs = dlerrors(res)
+    assert len(errs) == 1 and errs[0].startswith("/proc/self/execcheck refused ") and "(x-bit)" in errs[0], res
+    assert os.path.samefile(errs[0].split(" ")[2], bad), res
+    fds = [l for l in res.lines if l.startswith("fds ")]
+    assert fds[0] == fds[1], res
+    assert_refused(res, bad)
+
+
+def test_good_library_with_a_bad_dependency(kit, tmp_path, mode):
+    """Neither the dependency nor the library that needs it runs one instruction."""
+    dep = kit.lib("dl/libdep.so", "dep", mode=0o644, fn="dep_fn")
+    good = kit.lib("dl/libgood.so", "good", calls="dep_fn", needs=[(dep.parent, "libdep.so")], runpath="$ORIGIN")
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % good]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and ran(base, "dep") and ran(base, "good"), base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [dep])
+    assert res.rc == 0 and not ran(res, "dep") and not ran(res, "good") and res.lines[-1] == "end", res
+    assert dlerrors(res) == ["/proc/self/execcheck refused %s (x-bit) needed by %s: cannot open shared object "
+                             "file: No such file or directory" % (dep, good)], res
+    assert_refused(res, dep)
+    assert res.records_for(good) == []
+
+
+@pytest.mark.parametrize("ns", ["new", "base"])
+def test_dlmopen_bad_library_fails_cleanly(kit, tmp_path, mode, ns):
+    """Unlike the audit face (which can only stop the process there), the guard refuses a dlmopen()
+    before the loader sees it: NULL, and the program goes on."""
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    argv = [prog, "dlmopen-%s:%s" % (ns, bad)]
+    base = run_face("off", argv, tmp_path)
+    assert "dlmopen-%s ok" % ns in base.lines and ran(base, "bad"), base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and not ran(res, "bad") and res.lines[-1] == "end", res
+    assert len(dlerrors(res, "dlmopen-" + ns)) == 1, res
+    assert_refused(res, bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# what must keep working
+
+
+@pytest.mark.parametrize("mlm", [False, True], ids=["dlopen", "dlmopen"])
+def test_caller_runpath_origin_still_works(kit, tmp_path, mode, mlm):
+    """A library with RUNPATH=$ORIGIN/sub dlopen()s a name found only in sub/: glibc finds it from
+    the caller's RUNPATH, and so must the guard (the caller is the library, not the shim)."""
+    kit.lib("lib/sub/libsub.so", "sub")
+    caller = caller_lib(kit, "lib/libcaller.so", mlm=mlm)
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % caller]
+    env = {"CALLER_DLOPEN": "libsub.so"}
+    base = run_face("off", argv, tmp_path, env=env)
+    assert "caller dlopen libsub.so ok" in base.lines and ran(base, "sub"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
+    assert res.records == []
+
+
+def test_caller_runpath_bad_copy_refused_then_good_found(kit, tmp_path, mode):
+    """RUNPATH=$ORIGIN/bad:$ORIGIN/good of the caller, a 0644 copy first: what the guard checks is
+    what glibc would load, the bad copy: refused (enforcing), loaded and recorded (audit)."""
+    bad = kit.lib("lib/bad/libx.so", "bad", mode=0o644)
+    kit.lib("lib/good/libx.so", "good")
+    caller = caller_lib(kit, "lib/libcaller.so", runpath="$ORIGIN/bad:$ORIGIN/good")
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % caller]
+    env = {"CALLER_DLOPEN": "libx.so"}
+    base = run_face("off", argv, tmp_path, env=env)
+    assert ran(base, "bad") and not ran(base, "good"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert not ran(res, "bad") and any(l.startswith("caller dlopen libx.so failed: /proc/self/execcheck refused")
+                                       for l in res.lines), res
+    assert_refused(res, bad)
+
+
+def test_already_loaded_names_cost_no_system_call(kit, tmp_path):
+    """The second dlopen of a name (a startup library by name, a library by path) is glibc's own
+    "already open" path behind one table lookup: not one system call of the guard."""
+    lib = kit.lib("dl/libgood.so", "good")
+    prog = kit.prog()
+    names = ["libc.so.6", str(lib)]
+    argv = [prog] + ["dlopen:%s" % n for n in names for _ in range(3)]
+    trace = tmp_path / "strace.txt"
+    env = clean_env()
+    r = run(["strace", "-f", "-o", str(trace), "-E", "LD_PRELOAD=%s" % SHIM, *map(str, argv)], env=env)
+    assert r.returncode == 0 and r.stdout.count("dlopen ok") == 6, r
+    # the program writes "dlopen ok" after each call: the calls between are the next dlopen's
+    phases, cur = [], []
+    started = False
+    for line in trace.read_text().splitlines():
+        call = re.sub(r"^\d+\s+", "", line)
+        if call.startswith("write(1, \"main"):
+            started = True
+            continue
+        if not started:
+            continue
+        if call.startswith("write(1, \"dlopen ok"):
+            phases.append(cur)
+            cur = []
+        else:
+            cur.append(call.split("(")[0])
+    assert len(phases) == 6, phases
+    for i in (1, 2, 4, 5):  # every dlopen but the first of each name
+        assert phases[i] == [], (i, phases[i])
+    assert any(c in ("openat", "statx", "execveat") for c in phases[3]), phases[3]  # the first, by path, checked
+
+
+def test_old_symbol_versions_are_intercepted(kit, tmp_path):
+    """A program linked against dlopen@GLIBC_2.2.5 and dlmopen@GLIBC_2.3.4 (glibc before 2.34)."""
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    src = tmp_path / "old.c"
+    src.write_text(
+        '#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <stdio.h>\n'
+        '__asm__(".symver dlopen, dlopen@GLIBC_2.2.5");\n'
+        '__asm__(".symver dlmopen, dlmopen@GLIBC_2.3.4");\n'
+        'int main(int c, char **v) {\n'
+        '  printf("dlopen %s\\n", dlopen(v[1], RTLD_NOW) ? "ok" : "failed");\n'
+        '  printf("dlmopen %s\\n", dlmopen(LM_ID_NEWLM, v[1], RTLD_NOW) ? "ok" : "failed");\n'
+        '  return 0; }\n')
+    prog = tmp_path / "old"
+    subprocess.run([os.environ.get("CC", "cc"), "-o", str(prog), str(src), "-ldl"], check=True)
+    syms = run(["readelf", "--dyn-syms", "-W", str(prog)]).stdout
+    assert "dlopen@GLIBC_2.2.5" in syms and "dlmopen@GLIBC_2.3.4" in syms, syms
+    res = run_face("secbits", [prog, bad], tmp_path, preload=SHIM)
+    assert res.lines == ["dlopen failed", "dlmopen failed"] and not ran(res, "bad"), res
+    assert res.records_for(bad)[0]["face"] == "preload"
+
+
+def test_under_the_audit_face_the_guard_passes_straight_through(kit, tmp_path, mode):
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    res = run_face(mode, [prog, "dlopen:%s" % bad], tmp_path, env={"LD_PRELOAD": SHIM})
+    assert [r["face"] for r in res.records] == ["audit"], res
+    if mode != "audit":  # the audit face's refusal, word for word
+        assert "dlopen failed: /proc/self/execcheck refused %s (x-bit): cannot open shared object file: " \
+               "No such file or directory" % bad in res.lines, res
+
+
+def test_a_file_that_appears_later_is_seen(kit, tmp_path, mode):
+    """The resolver's session is reused between dlopens, but never trusted blindly: a library that
+    was missing at the first dlopen and is there at the second is found and checked."""
+    src = kit.lib("src/liblate.so", "late", mode=0o644)
+    target = tmp_path / "dl" / "liblate.so"
+    target.parent.mkdir()
+    prog = kit._cc("bin/late", C_DIR / "preload_late.c", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../dl")
+    res = run_face(mode, [prog, "liblate.so", src, target], tmp_path, preload=SHIM)
+    assert res.lines[0].startswith("dlopen failed: liblate.so: cannot open shared object file"), res
+    if mode == "audit":
+        assert res.lines[-1] == "dlopen ok" and ran(res, "late"), res
+        assert [r["action"] for r in res.records_for(target)] == ["logged"], res
+    else:
+        assert not ran(res, "late") and "execcheck refused" in res.lines[-1], res
+        assert_refused(res, target)
+
+
+# ---------------------------------------------------------------------------------------------
+# what only a preload cannot stop in time: the sweep after the next load
+
+
+def test_libc_internal_load_caught_at_the_next_dlopen(kit, tmp_path, mode):
+    """libc loads gconv modules itself, behind any dlopen() interposer: the guard sees such an
+    object only when it next gains control - the sweep after the next dlopen. Enforcing, the
+    process stops there (126), after the module's constructor ran: the limit of a preload."""
+    gdir = tmp_path / "gconv"
+    module = kit.lib("gconv/libtestgconv.so", "gconv", mode=0o644, gconv=True)
+    (gdir / "gconv-modules").write_text(
+        "module  INTERNAL          EXECCHECKTEST//   libtestgconv  1\n"
+        "module  EXECCHECKTEST//   INTERNAL          libtestgconv  1\n")
+    good = kit.lib("dl/libgood.so", "good")
+    prog = kit.prog()
+    argv = [prog, "iconv:EXECCHECKTEST//", "dlopen:%s" % good]
+    env = {"GCONV_PATH": str(gdir)}
+    base = run_face("off", argv, tmp_path, env=env)
+    assert "iconv ok" in base.lines and "dlopen ok" in base.lines, base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [module])
+    assert res.rc == 126 and "CTOR gconv" in res.lines and "dlopen ok" not in res.lines, res
+    assert [(r["face"], r["action"]) for r in res.records_for(module)] == [("preload", "refused")], res
+
+
+def test_threads_and_descriptors(kit, tmp_path, mode):
+    libs = [kit.lib("dl/libt%d.so" % i, "t%d" % i) for i in range(4)]
+    prog = kit.prog()
+    argv = [prog, "fds", "threads:8:25:%s" % ",".join(map(str, libs)), "fds"]
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    assert res.rc == 0 and "threads ok=800 failed=0" in res.lines, res
+    fds = [l for l in res.lines if l.startswith("fds ")]
+    assert fds[0] == fds[1] and res.records == [], res
