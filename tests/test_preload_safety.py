@@ -1,0 +1,155 @@
+"""The preload face where the loader's usual rules bend (issue 4): setuid programs, static
+programs, `env -i`, and a shim file that is gone. Each must behave safely: nothing unchecked
+slips through where the shim can see it, nothing changes where it cannot act, and audit mode
+stays silent."""
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from audit_face_util import SHIM, Kit, _set_restrict_file, clean_env, run_face
+from conftest import in_mountns, need_check, need_mountns, need_root, run
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+@pytest.fixture
+def kit(tmp_path):
+    return Kit(tmp_path)
+
+
+def ran(lines, tag):
+    return any(line in ("IFUNC " + tag, "CTOR " + tag) for line in lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# setuid: ld.so ignores LD_PRELOAD/LD_AUDIT paths, /etc/ld.so.preload still applies
+
+
+SETUID_NS = textwrap.dedent("""\
+    mount -t overlay overlay -o "lowerdir=$1:/etc" /etc
+    shift
+    exec "$@"
+""")
+
+
+DROP_C = """
+#include <grp.h>
+#include <stdio.h>
+#include <unistd.h>
+/* drop to nobody and exec argv[1...]: needs nothing but libc (setpriv needs 0644 libraries) */
+int main(int argc, char **argv) {
+    if (argc < 2 || setgroups(0, 0) || setgid(65534) || setuid(65534)) return 120;
+    execv(argv[1], argv + 1);
+    perror("execv");
+    return 121;
+}
+"""
+
+
+@pytest.mark.parametrize("policy", ["audit", "enforce"])
+def test_setuid_program_under_ld_so_preload(kit, cc, open_tmp, policy):
+    """A setuid-root program run by nobody gets the shim from /etc/ld.so.preload (the preload face,
+    in secure mode: the environment is not believed) and its dlopen of a 0644 library is refused
+    (enforcing) or recorded in the config's log file, never in one the environment names."""
+    need_root()
+    need_mountns()
+    shim = shutil.copy(SHIM, open_tmp / "libexeccheck.so")  # readable by nobody wherever the tree is
+    os.chmod(shim, 0o755)
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    bad = shutil.copy(bad, open_tmp / "libbad.so")
+    prog = shutil.copy(kit.prog(), open_tmp / "prog")
+    os.chown(prog, 0, 0)
+    os.chmod(prog, 0o4755)
+    etc = open_tmp / "etc"
+    etc.mkdir()
+    log, env_log = open_tmp / "records.jsonl", open_tmp / "env-records.jsonl"
+    (etc / "ld.so.preload").write_text("%s\n" % shim)
+    (etc / "execcheck.conf").write_text("files = %s\nlog_file = %s\nsyslog = no\n" % (policy, log))
+    os.chmod(etc / "execcheck.conf", 0o644)
+    env = clean_env({"EXECCHECK_LOG_FILE": str(env_log), "EXECCHECK_FILES": "audit"})
+    drop = cc(DROP_C, "drop")
+    r = in_mountns(SETUID_NS, etc, drop, prog, "dlopen:%s" % bad, env=env)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "main" and lines[-1] == "end", r
+    assert not env_log.exists()  # AT_SECURE: the environment names no log file
+    recs = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+    assert [(x["path"], x["face"], x["uid"]) for x in recs] == [(str(bad), "preload", 65534)], (r, recs)
+    if policy == "audit":
+        assert "dlopen ok" in lines and ran(lines, "bad") and recs[0]["action"] == "logged", r
+        assert r.stderr == ""
+    else:
+        assert not ran(lines, "bad") and any(l.startswith("dlopen failed: /proc/self/execcheck refused")
+                                             for l in lines), r
+        assert recs[0]["action"] == "refused"
+
+
+# ---------------------------------------------------------------------------------------------
+# static programs: no loader, nothing to hook, nothing may break
+
+
+def test_static_program_runs_unchanged(tmp_path):
+    src = tmp_path / "static.c"
+    src.write_text('#include <stdio.h>\n#include <stdlib.h>\nint main(void) { const char *a = getenv("LD_AUDIT");'
+                   ' printf("static %s\\n", a ? "sees LD_AUDIT" : "no LD_AUDIT"); return 3; }\n')
+    prog = tmp_path / "static"
+    subprocess.run([os.environ.get("CC", "cc"), "-static", "-o", str(prog), str(src)], check=True)
+    base = run([prog], env=clean_env())
+    assert base.returncode == 3 and base.stdout == "static no LD_AUDIT\n"
+    # started by a shimmed shell: the variables are there, ignored, and nothing else differs
+    r = run(["sh", "-c", '"$0"', prog], env=clean_env({"LD_PRELOAD": SHIM}))
+    assert r.returncode == 3 and r.stdout == "static sees LD_AUDIT\n" and r.stderr == "", r
+
+
+# ---------------------------------------------------------------------------------------------
+# env -i
+
+
+@pytest.mark.parametrize("mode", ["audit", "secbits"])
+def test_env_i_with_an_injected_preload(kit, tmp_path, mode):
+    """`env -i LD_PRELOAD=bad.so prog` from a shimmed process: env's exec puts the shim back in
+    front, and the audit face refuses the injected library."""
+    bad = kit.lib("pre/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    res = run_face(mode, ["env", "-i", "LD_PRELOAD=%s" % bad, "EXECCHECK_LOG_FILE=%s" % (tmp_path / "r.jsonl"),
+                          prog], tmp_path, preload=SHIM)
+    recs = [json.loads(l) for l in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [(r["face"], os.path.basename(r["path"])) for r in recs] == [("audit", "libbad.so")], res
+    if mode == "audit":
+        assert res.lines == ["CTOR bad", "main", "end"] and res.err == "", res
+    else:
+        assert res.lines == ["main", "end"] and "cannot be preloaded" in res.err, res
+
+
+# ---------------------------------------------------------------------------------------------
+# a shim that is gone: glibc would warn and run the child unchecked
+
+
+def gone_script(copy):
+    return ["sh", "-c", 'rm -f "$0"; env; echo "rc=$?"', str(copy)]
+
+
+def test_shim_gone_audit_mode_is_silent(tmp_path):
+    copy = tmp_path / "libexeccheck.so"
+    shutil.copy(SHIM, copy)
+    os.chmod(copy, 0o755)
+    other = "/usr/lib/x86_64-linux-gnu/libm.so.6"
+    r = run(gone_script(copy), env=clean_env({"LD_PRELOAD": "%s %s" % (copy, other)}))
+    assert r.returncode == 0 and r.stderr == "", r  # no "cannot be loaded as audit interface" from ld.so
+    env = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    assert env["rc"] == "0" and "LD_AUDIT" not in env and env["LD_PRELOAD"] == other, r
+
+
+def test_shim_gone_enforcing_refuses_the_exec(tmp_path):
+    copy = tmp_path / "libexeccheck.so"
+    shutil.copy(SHIM, copy)
+    os.chmod(copy, 0o755)
+    r = run(gone_script(copy), env=clean_env({"LD_PRELOAD": str(copy)}), preexec_fn=_set_restrict_file)
+    assert "rc=126" in r.stdout.splitlines() and "LD_PRELOAD=" not in r.stdout, r
+    assert r.stderr.count("execcheck: refused to start a program: the shim %s is gone" % copy) == 1, r
