@@ -644,6 +644,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     if (refused) {
         decided = RETURN;
         *result = 0;
+        ec_vcache_clear(); /* verdicts live for one load operation, refused or not */
     } else if (!nnew && e0->via == EC_LD_VIA_LOADED) {
         /* glibc matches the name to a loaded object: nothing can come in */
         if (lmid == GUARD_DLOPEN) fast_add(name, name);

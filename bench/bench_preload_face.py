@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Cost of the preload face's dlopen guard, as ratios against no shim, side by side in one run.
+
+A C driver, in a process with 50 other libraries loaded (DT_NEEDED) and in one with libc only:
+  new          dlopen() of 50 libraries it has never seen, by path: us per dlopen (the guard
+               predicts, checks the file with the kernel, loads it by path, then sweeps)
+  loaded/path  dlopen()+dlclose() of a library already loaded by dlopen, by the same path
+  loaded/name  dlopen()+dlclose() of a start-up library by its bare name (a DT_NEEDED one)
+The loaded cases are ns per pair, best of 20 rounds of many calls (the least disturbed figure).
+Configurations: none (no preload), empty (an empty library in LD_PRELOAD: what any preload costs:
+one more object in the process changes where glibc's own name matching spends its time, by
++-20 % on this machine, either way) and shim (LD_PRELOAD=libexeccheck.so, audit mode). They run
+in turn, round after round, and each figure is the median of the rounds. In the shim's process
+the loaded cases are also timed through libc's own dlopen (dlvsym RTLD_NEXT), alternating with
+the shim's round by round: that ratio is the guard's own cost, free of the layout effect.
+Goal (issue 4): an already-loaded dlopen within 5% of no shim.
+
+    python bench/bench_preload_face.py [--rounds 9] [--repeat 20000]
+"""
+import argparse
+import os
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+try:
+    import execcheck
+    SHIM = execcheck.lib_path()
+except ImportError:  # run from the source tree without an install
+    SHIM = str(pathlib.Path(__file__).resolve().parents[1] / "pyapi" / "execcheck" / "libexeccheck.so")
+
+NLIBS = 50
+NNEW = 50
+
+DRIVER_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+typedef void *(*dlopen_fn)(const char *, int);
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+/* ns per dlopen+dlclose of a loaded object through f, best of 20 rounds of rep pairs; the two
+ * entry points alternate round by round so that both see the same state of the machine */
+static void pairs(dlopen_fn a, dlopen_fn b, const char *name, int rep, double *best_a, double *best_b)
+{
+    for (int r = 0; r < 40; r++) {
+        dlopen_fn f = r & 1 ? b : a;
+        double t = now(), per;
+        for (int i = 0; i < rep; i++) {
+            void *h = f(name, RTLD_NOW);
+            if (!h) { fprintf(stderr, "dlopen %s: %s\n", name, dlerror()); exit(3); }
+            dlclose(h);
+        }
+        per = (now() - t) / rep;
+        double *best = r & 1 ? best_b : best_a;
+        if (r < 2 || per < *best) *best = per;
+    }
+}
+/* dl DIR N REPEAT NAME: us per dlopen of DIR/libn0..N-1.so (new), then ns per dlopen+dlclose of the
+ * last of them (loaded, by path) and of NAME (a start-up library, by name), each through the
+ * dlopen symbol (the shim's, when preloaded) and through libc's own dlopen in the same process */
+int main(int argc, char **argv)
+{
+    int n = atoi(argv[2]), rep = atoi(argv[3]);
+    char path[4096];
+    double t0 = now(), t1, p_sym, p_libc, n_sym, n_libc;
+    dlopen_fn libc = (dlopen_fn)dlvsym(RTLD_NEXT, "dlopen", "GLIBC_2.34");
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/libn%d.so", argv[1], i);
+        if (!dlopen(path, RTLD_NOW)) { fprintf(stderr, "%s\n", dlerror()); return 2; }
+    }
+    t1 = now();
+    if (!libc) return 4;
+    pairs(dlopen, libc, path, rep, &p_sym, &p_libc);
+    pairs(dlopen, libc, argv[4], rep, &n_sym, &n_libc);
+    printf("%.2f %.1f %.1f %.1f %.1f\n", (t1 - t0) / n / 1000, p_sym, n_sym, p_libc, n_libc);
+    return 0;
+}
+"""
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def build(w):
+    (w / "libs").mkdir()
+    (w / "new").mkdir()
+    (w / "driver.c").write_text(DRIVER_C)
+    (w / "empty.c").write_text("int execcheck_bench_empty;\n")
+    sh(["cc", "-O2", "-shared", "-fPIC", "-o", str(w / "libempty.so"), str(w / "empty.c")])
+    for i in range(NLIBS):
+        src = w / ("l%d.c" % i)
+        src.write_text("int f%d(void) { return %d; }\n" % (i, i))
+        sh(["cc", "-O2", "-shared", "-fPIC", "-Wl,-soname,libl%d.so" % i, "-o", str(w / "libs" / ("libl%d.so" % i)),
+            str(src)])
+    # with 50 libraries loaded (linked, --no-as-needed so that each is DT_NEEDED), and with libc only
+    sh(["cc", "-O2", "-o", str(w / "dl50"), str(w / "driver.c"), "-Wl,--no-as-needed", "-L" + str(w / "libs"),
+        *("-ll%d" % i for i in range(NLIBS)), "-Wl,--enable-new-dtags,-rpath,$ORIGIN/libs"])
+    sh(["cc", "-O2", "-o", str(w / "dl0"), str(w / "driver.c")])
+
+
+def new_libs(w, tag):
+    d = w / "new" / tag
+    d.mkdir()
+    (w / "n.c").write_text("int g(void) { return 1; }\n")
+    sh(["cc", "-O2", "-shared", "-fPIC", "-o", str(d / "libn0.so"), str(w / "n.c")])
+    for i in range(1, NNEW):
+        shutil.copy2(d / "libn0.so", d / ("libn%d.so" % i))  # distinct inodes: each one a new load
+    return d
+
+
+def env_for(w, config):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "EXECCHECK_"))}
+    if config == "empty":
+        env["LD_PRELOAD"] = str(w / "libempty.so")
+    elif config == "shim":
+        env["LD_PRELOAD"] = SHIM
+    return env
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--repeat", type=int, default=20000, help="dlopen+dlclose pairs per timing round")
+    a = ap.parse_args()
+    if not os.path.exists(SHIM):
+        sys.exit("no shim at %s: build first (make install or make inplace)" % SHIM)
+    configs = ("none", "empty", "shim")
+    procs = (("dl50", "50 libraries loaded", "libl7.so"), ("dl0", "libc only", "libc.so.6"))
+    w = pathlib.Path(tempfile.mkdtemp(prefix="bench-preload-"))
+    try:
+        build(w)
+        res = {(p, c): [] for p, _, _ in procs for c in configs}
+        for r in range(a.rounds):
+            for p, _, name in procs:
+                for c in configs:
+                    d = new_libs(w, "%s-%s-%d" % (p, c, r))
+                    out = sh([str(w / p), str(d), str(NNEW), str(a.repeat), name], env=env_for(w, c)).stdout
+                    res[(p, c)].append(tuple(map(float, out.split())))
+        print("preload face (LD_PRELOAD=%s, audit mode), load average %s" %
+              (SHIM, " ".join(open("/proc/loadavg").read().split()[:3])))
+        print("medians of %d rounds, configurations run in turn each round" % a.rounds)
+        print("%-20s %-22s %8s %8s %8s %7s %7s  %s" % ("process", "dlopen", "none", "empty", "shim", "shim/",
+                                                     "shim/", "guard's own: shim's dlopen / libc's"))
+        print("%-20s %-22s %8s %8s %8s %7s %7s  %s" % ("", "", "", "preload", "", "none", "empty",
+                                                     "dlopen, same process"))
+        cases = (("new library (us)", 0, None), ("loaded, by path (ns)", 1, 3), ("loaded, by name (ns)", 2, 4))
+        for p, label, _ in procs:
+            for i, (what, k, k_libc) in enumerate(cases):
+                m = {c: statistics.median(x[k] for x in res[(p, c)]) for c in configs}
+                own = ""
+                if k_libc is not None:
+                    libc = statistics.median(x[k_libc] for x in res[(p, "shim")])
+                    own = "%.1f / %.1f = %.3f" % (m["shim"], libc, m["shim"] / libc)
+                print("%-20s %-22s %8.1f %8.1f %8.1f %7.3f %7.3f  %s" % (
+                    label if i == 0 else "", what, m["none"], m["empty"], m["shim"], m["shim"] / m["none"],
+                    m["shim"] / m["empty"], own))
+        print("goal: an already-loaded dlopen within 5%% of no shim (issue 4)")
+    finally:
+        shutil.rmtree(w, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
