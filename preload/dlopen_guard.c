@@ -80,7 +80,7 @@ static int resolve_real(void)
 struct fast {
     uint64_t hash;
     uint32_t len;
-    const char *pass;
+    const char *pass; /* NULL: the name itself */
     char name[];
 };
 
@@ -126,6 +126,8 @@ static inline int same_bytes(const char *x, const char *y, size_t n)
     return 1;
 }
 
+/* What to hand to glibc for name: the caller's own string when the entry says "the name itself"
+ * (so glibc compares exactly what it would compare without the shim), else the entry's path. */
 static const char *fast_lookup(const char *name)
 {
     size_t len;
@@ -134,15 +136,20 @@ static const char *fast_lookup(const char *name)
     for (i = 0; i < FAST_PROBES; i++) {
         const struct fast *e = __atomic_load_n(&fast_slot[(h + (uint64_t)i) % FAST_SLOTS], __ATOMIC_ACQUIRE);
         if (!e) return 0;
-        if (e->hash == h && e->len == len && same_bytes(e->name, name, len)) return e->pass;
+        if (e->hash == h && e->len == len && same_bytes(e->name, name, len)) return e->pass ? e->pass : name;
     }
     return 0;
 }
 
-static void *fast_alloc(size_t n)
+/* n bytes from the reserve. A string handed to glibc must not start in the last 128 bytes of a page:
+ * its strcmp (AVX2) takes a slow path there, for each of the ~30 names it compares per dlopen
+ * (measured: +40 ns per call). */
+#define PAGE_TAIL 128
+
+static void *fast_alloc(size_t n, int for_glibc)
 {
     char *mem = __atomic_load_n(&fast_mem, __ATOMIC_ACQUIRE);
-    size_t at;
+    size_t at, want;
     n = (n + 15) & ~(size_t)15;
     if (!mem) {
         char *fresh = (char *)ec_syscall6(EC_NR_mmap, 0, FAST_RESERVE, 3, 0x22, -1, 0);
@@ -152,8 +159,13 @@ static void *fast_alloc(size_t n)
         else
             mem = fresh;
     }
-    at = __atomic_fetch_add(&fast_used, n, __ATOMIC_RELAXED);
-    return at + n <= FAST_RESERVE ? mem + at : 0; /* full: no more fast entries, only slow paths */
+    at = __atomic_load_n(&fast_used, __ATOMIC_RELAXED);
+    do {
+        want = at;
+        if (for_glibc && (want & 4095) > 4096 - PAGE_TAIL) want = (want + 4095) & ~(size_t)4095;
+        if (want + n > FAST_RESERVE) return 0; /* full: no more fast entries, only slow paths */
+    } while (!__atomic_compare_exchange_n(&fast_used, &at, want + n, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return mem + want;
 }
 
 static void fast_add(const char *name, const char *pass)
@@ -161,17 +173,14 @@ static void fast_add(const char *name, const char *pass)
     size_t len, plen = ec_strlen(pass);
     uint64_t h = name_hash(name, &len);
     int same = !ec_strcmp(name, pass), i, slot = -1;
-    struct fast *e = fast_alloc(sizeof *e + len + 1 + (same ? 0 : plen + 1));
-    if (!e) return;
+    struct fast *e = fast_alloc(sizeof *e + len + 1, 0);
+    char *copy = same ? 0 : fast_alloc(plen + 1, 1);
+    if (!e || (!same && !copy)) return;
     e->hash = h;
     e->len = (uint32_t)len;
     ec_memcpy(e->name, name, len + 1);
-    if (same) {
-        e->pass = e->name;
-    } else {
-        ec_memcpy(e->name + len + 1, pass, plen + 1);
-        e->pass = e->name + len + 1;
-    }
+    if (copy) ec_memcpy(copy, pass, plen + 1);
+    e->pass = copy; /* NULL: the name itself */
     for (i = 0; i < FAST_PROBES && slot < 0; i++) {
         int k = (int)((h + (uint64_t)i) % FAST_SLOTS);
         const struct fast *o = __atomic_load_n(&fast_slot[k], __ATOMIC_ACQUIRE);
@@ -201,7 +210,7 @@ static void fast_names_of(const char *const *names, int n, const char **extra, s
         const struct fast *e = __atomic_load_n(&fast_slot[i], __ATOMIC_ACQUIRE);
         size_t len;
         uint64_t h;
-        if (!e || e->pass == e->name) continue;
+        if (!e || !e->pass) continue;
         h = name_hash(e->pass, &len);
         for (k = (int)(h & (uint64_t)(cap - 1)); idx[k] >= 0; k = (k + 1) & (cap - 1))
             if (!ec_strcmp(names[idx[k]], e->pass)) {
