@@ -73,6 +73,114 @@ int ec_explain(int fd, int err, struct ec_verdict *v)
     }
 }
 
+/* ---- the exec check in a process with threads ----
+ * On the Linux 6.18 kernel of our machines, an exec attempt that reaches the binary handlers - an
+ * AT_EXECVE_CHECK as much as a failed execve() of a script without #! - made while the process has
+ * other threads that come and go, makes the process crash now and then (a thread's stack is gone
+ * when it is joined; reproduced without execcheck: 8 threads each checking a file 100 times, 20 of
+ * 20 runs crash). Made from a child that shares our memory (CLONE_VM | CLONE_VFORK, a thread group
+ * of its own) it does not (0 of 20). That costs ~95 us instead of ~16 us, so only a process that
+ * has other threads pays it: /proc/self/task has 2 + threads links, and a process with one thread
+ * cannot grow another while that thread is here. The child runs no C code (it shares our stack):
+ * execveat, then _exit with the errno; every signal is blocked around it, and it signals no one
+ * when it ends (exit signal 0, reaped with __WALL), so a program's own SIGCHLD handling never sees
+ * it. Where clone is not allowed (seccomp), the check is made directly. */
+#define EC_CLONE_VM 0x100
+#define EC_CLONE_VFORK 0x4000
+#define EC_WALL 0x40000000
+#define EC_SIG_BLOCK 0
+#define EC_SIG_SETMASK 2
+#define EC_EXEC_CHECK_FLAGS (EC_AT_EMPTY_PATH | EC_AT_EXECVE_CHECK)
+
+static int single_threaded(void)
+{
+    struct ec_statx st;
+    return ec_statx(EC_AT_FDCWD, "/proc/self/task", 0, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_nlink == 3;
+}
+
+/* Returns the child's pid (> 0) in the parent, or -errno when it could not be made. */
+static long spawn_check(int fd, char *const argv[], char *const envp[])
+{
+#if defined(__x86_64__)
+    register long r10 __asm__("r10") = 0;
+    register long r8 __asm__("r8") = 0;
+    register long r12 __asm__("r12") = fd;
+    register long r13 __asm__("r13") = (long)"";
+    register long r14 __asm__("r14") = (long)argv;
+    register long r15 __asm__("r15") = (long)envp;
+    register long rbx __asm__("rbx") = EC_EXEC_CHECK_FLAGS;
+    long ret = EC_NR_fork_clone;
+    __asm__ __volatile__("syscall\n\t" /* clone(CLONE_VM|CLONE_VFORK, stack 0: ours, frozen meanwhile) */
+                         "test %%rax, %%rax\n\t"
+                         "jnz 1f\n\t"
+                         "mov %%r12, %%rdi\n\t" /* the child: execveat(fd, "", argv, envp, flags) */
+                         "mov %%r13, %%rsi\n\t"
+                         "mov %%r14, %%rdx\n\t"
+                         "mov %%r15, %%r10\n\t"
+                         "mov %%rbx, %%r8\n\t"
+                         "mov $322, %%eax\n\t"
+                         "syscall\n\t"
+                         "mov %%eax, %%edi\n\t"
+                         "neg %%edi\n\t" /* _exit(errno) */
+                         "mov $60, %%eax\n\t"
+                         "syscall\n\t"
+                         "ud2\n"
+                         "1:\n\t"
+                         : "+a"(ret), "+r"(r10), "+r"(r8)
+                         : "D"(EC_CLONE_VM | EC_CLONE_VFORK), "S"(0), "d"(0), "r"(r12), "r"(r13), "r"(r14), "r"(r15),
+                           "r"(rbx)
+                         : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x0 __asm__("x0") = EC_CLONE_VM | EC_CLONE_VFORK;
+    register long x1 __asm__("x1") = 0;
+    register long x2 __asm__("x2") = 0;
+    register long x3 __asm__("x3") = 0;
+    register long x4 __asm__("x4") = 0;
+    register long x8 __asm__("x8") = EC_NR_fork_clone;
+    register long x19 __asm__("x19") = fd;
+    register long x20 __asm__("x20") = (long)"";
+    register long x21 __asm__("x21") = (long)argv;
+    register long x22 __asm__("x22") = (long)envp;
+    register long x23 __asm__("x23") = EC_EXEC_CHECK_FLAGS;
+    __asm__ __volatile__("svc 0\n\t"
+                         "cbnz x0, 1f\n\t"
+                         "mov x0, x19\n\t"
+                         "mov x1, x20\n\t"
+                         "mov x2, x21\n\t"
+                         "mov x3, x22\n\t"
+                         "mov x4, x23\n\t"
+                         "mov x8, #281\n\t"
+                         "svc 0\n\t"
+                         "neg x0, x0\n\t"
+                         "mov x8, #93\n\t"
+                         "svc 0\n\t"
+                         "brk #0\n"
+                         "1:\n\t"
+                         : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x8)
+                         : "r"(x19), "r"(x20), "r"(x21), "r"(x22), "r"(x23)
+                         : "memory");
+    return x0;
+#endif
+}
+
+static int exec_check(int fd, char *const argv[], char *const envp[])
+{
+    uint64_t all = ~0ull, old = 0;
+    long pid, w = 0;
+    int status = 0;
+    if (single_threaded() || ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_BLOCK, &all, &old, 8) < 0)
+        return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS);
+    pid = spawn_check(fd, argv, envp);
+    if (pid > 0)
+        do w = ec_sys4(EC_NR_wait4, pid, &status, EC_WALL, 0);
+        while (w == -EC_EINTR);
+    ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_SETMASK, &old, 0, 8);
+    if (pid < 0) return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS); /* no clone here (seccomp) */
+    if (w != pid || (status & 0x7f)) return -EC_EIO;                        /* the child did not say */
+    return -((status >> 8) & 0xff);
+}
+
 static int check_identified(int fd, const char *name, struct ec_verdict *v)
 {
     char *argv[2], *envp[1];
@@ -82,7 +190,7 @@ static int check_identified(int fd, const char *name, struct ec_verdict *v)
     argv[0] = (char *)(base ? base + 1 : name ? name : "execcheck");
     argv[1] = 0;
     envp[0] = 0;
-    r = ec_execveat(fd, "", argv, envp, EC_AT_EMPTY_PATH | EC_AT_EXECVE_CHECK);
+    r = exec_check(fd, argv, envp);
     if (r == 0) {
         v->allowed = 1;
         return 1;

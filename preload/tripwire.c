@@ -201,6 +201,9 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
         seen_adds = adds;
         seen_subs = subs;
     }
+    /* still under the lock: another thread's walk may be using the same maps fd */
+    ec_maps_close(&maps);
+    ec_vcache_clear();
     return 1; /* one call is enough: the walk above covered every namespace */
 }
 
@@ -216,9 +219,8 @@ int ec_tripwire_sweep(int full)
     if (!a.done && &_r_debug) {
         /* no libc (cannot happen in the preload face): walk without the lock */
         walk_namespaces(&sw, &_r_debug, 0);
+        ec_maps_close(&maps);
     }
-    ec_maps_close(&maps);
-    ec_vcache_clear();
     return sw.refused;
 }
 
