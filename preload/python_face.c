@@ -178,15 +178,18 @@ static int is_regular(const struct ec_verdict *v) { return (v->mode & EC_S_IFMT)
 
 /* ---- interactive code and stdin ---- */
 
-static void interactive(const char *what)
+/* Interactive code (what: "(python -c)"...). also_files: refused under RESTRICT_FILE too. */
+static void interactive(const char *what, int also_files)
 {
     struct ec_verdict v;
-    int enforced = enforcing(EC_KIND_INTERACTIVE);
+    int enforced = enforcing(EC_KIND_INTERACTIVE) || (also_files && enforcing(EC_KIND_SCRIPT));
     ec_memset(&v, 0, sizeof v);
     v.reason = EC_REASON_NOT_REGULAR; /* code that is not a file the kernel could vouch for */
     record(EC_KIND_INTERACTIVE, what, &v, enforced);
     if (!enforced) return;
-    say("run interactive code", what, "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
+    say("run interactive code", what,
+        also_files ? "it runs code from files it reads without a check, denied by the exec policy"
+                   : "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
     refuse_exit();
 }
 
@@ -222,17 +225,23 @@ static void stdin_rule(void)
     refuse_exit();
 }
 
-/* `python -m NAME` where NAME's job is to run code from its command line or stdin. */
+/* `python -m NAME` where NAME's job is to run code given on its command line or stdin:
+ * 1, interactive (refused under DENY_INTERACTIVE); 2, it also runs code from files it reads itself
+ * without a check (doctest text files, pickles): refused under either bit; 0, a module like any
+ * other (its file was checked by the import). */
 static int code_running_module(const char *name)
 {
-    static const char *const exact[] = {
+    static const char *const interactive_names[] = {
         "asyncio", "asyncio.__main__", /* the asyncio REPL */
-        "code", "cProfile", "doctest", "pdb", "pickle", "profile", "runpy", "timeit", "trace", 0,
+        "code", "cProfile", "pdb", "profile", "runpy", "timeit", "trace", 0,
     };
-    static const char *const packages[] = {"idlelib", "_pyrepl", 0};
+    static const char *const unchecked_names[] = {"doctest", "pickle", 0};
+    static const char *const packages[] = {"idlelib", "_pyrepl", 0}; /* IDLE's shell, 3.13's REPL */
     int i;
-    for (i = 0; exact[i]; i++)
-        if (!ec_strcmp(name, exact[i])) return 1;
+    for (i = 0; unchecked_names[i]; i++)
+        if (!ec_strcmp(name, unchecked_names[i])) return 2;
+    for (i = 0; interactive_names[i]; i++)
+        if (!ec_strcmp(name, interactive_names[i])) return 1;
     for (i = 0; packages[i]; i++) {
         size_t n = ec_strlen(packages[i]);
         if (!ec_strncmp(name, packages[i], n) && (name[n] == 0 || name[n] == '.')) return 1;
@@ -416,7 +425,7 @@ static int library_file(PyObject *path_obj, int kind)
     if (record(kind, path, &v, enforced) && enforced) say_file("load", path, &v);
     if (enforced) {
         if (kind == EC_KIND_MODULE)
-            raise_import("execcheck: refused to load the extension module (exec policy)", path_obj);
+            raise_import("execcheck: the exec policy refused this extension module", path_obj);
         else
             raise_os(*ec_py.ExcOSError, v.err ? v.err : EC_EACCES, "execcheck: refused by the exec policy", path_obj);
     }
@@ -453,7 +462,7 @@ static int on_cpython(const char *name, PyObject *args)
         return 0;
     }
     if (!ec_strcmp(name, "command")) {
-        interactive("(python -c)");
+        interactive("(python -c)", 0);
         return 0;
     }
     if (!ec_strcmp(name, "module")) {
@@ -461,13 +470,16 @@ static int on_cpython(const char *name, PyObject *args)
         const char *mod = fs_bytes(arg, &keep);
         char what[300];
         struct ec_buf b;
-        if (mod && code_running_module(mod)) {
+        int how = mod ? code_running_module(mod) : 0;
+        /* 3.13 runs its REPL as run_module('_pyrepl') after run_stdin: stdin was judged already */
+        if (how && stdin_decided && !ec_strncmp(mod, "_pyrepl", 7)) how = 0;
+        if (how) {
             ec_buf_init(&b, what, sizeof what);
             ec_buf_puts(&b, "(python -m ");
             ec_buf_puts(&b, mod);
             ec_buf_putc(&b, ')');
             release(keep);
-            interactive(ec_buf_str(&b));
+            interactive(ec_buf_str(&b), how == 2);
             return 0;
         }
         release(keep);

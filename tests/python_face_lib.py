@@ -1,0 +1,115 @@
+"""Helpers for the CPython-face tests: the interpreters on this machine, an executable view of
+their libraries in a private mount namespace, and running cases there through
+python_face_driver.py.
+
+Under enforcement an interpreter's own stdlib must pass the check, but distributions ship it 0644
+(Debian: lib-dynload too). The tests never chmod the machine's files: each interpreter runs in an
+`unshare --mount` namespace where its library directories are overlays (metacopy: a chmod copies
+metadata only) whose code files are made executable, and where a noexec tmpfs holds the noexec
+fixtures. Everything disappears with the namespace.
+"""
+import glob
+import json
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+DRIVER = HERE / "python_face_driver.py"
+
+# The directories whose code files the view makes executable: the stdlib and every sys.path entry
+# of a normal start (site-packages, Debian's dist-packages), outermost only.
+_DIRS_CODE = r"""
+import os, sys, sysconfig
+paths = [p for p in sys.path if p and os.path.isdir(p)] + [sysconfig.get_paths()['stdlib']]
+ds = sorted({os.path.realpath(p) for p in paths})
+print('\n'.join(d for d in ds if not any(d.startswith(o + '/') for o in ds)))
+"""
+
+
+def _version(python):
+    try:
+        out = subprocess.run([python, "-S", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()
+        return tuple(int(x) for x in out.split("."))
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+def interpreters():
+    """[(label, path, version)] of every CPython >= 3.8 on this machine: pyenv's versions and the
+    distribution's /usr/bin/python3.X, one entry per real file."""
+    roots = []
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    roots += sorted(glob.glob(os.path.join(pyenv_root, "versions", "*", "bin", "python3")))
+    roots += sorted(p for p in glob.glob("/usr/bin/python3.*") + glob.glob("/usr/local/bin/python3.*")
+                    if os.path.basename(p)[len("python3."):].isdigit())
+    only = os.environ.get("EXECCHECK_TEST_PYTHONS")  # local debugging: a comma list of labels
+    found, seen = [], set()
+    for p in roots:
+        real = os.path.realpath(p)
+        if real in seen or not os.access(real, os.X_OK):
+            continue
+        seen.add(real)
+        v = _version(real)
+        if not v or v < (3, 8):  # audit hooks and open_code came in 3.8
+            continue
+        label = "%s-%d.%d.%d" % ("pyenv" if real.startswith(pyenv_root) else "system", *v)
+        if only and label not in only.split(","):
+            continue
+        found.append((label, real, v))
+    return sorted(found, key=lambda x: (x[2], x[0]))
+
+
+def library_dirs(python):
+    out = subprocess.run([python, "-c", _DIRS_CODE], capture_output=True, text=True, cwd="/", timeout=60,
+                         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}).stdout
+    return [d for d in out.splitlines() if d]
+
+
+def view_script(lib_dirs, scratch, noexec_dir, copies=()):
+    """Shell lines for the namespace: overlay each library dir with an executable view, mount a
+    noexec tmpfs at noexec_dir, and fill it with `cp -a SRC DST` copies."""
+    def q(x):
+        return shlex.quote(str(x))
+    lines = ["mount -t tmpfs -o mode=0700 tmpfs %s" % q(scratch)]
+    for i, d in enumerate(lib_dirs):
+        up, work = "%s/u%d" % (scratch, i), "%s/w%d" % (scratch, i)
+        lines += ["mkdir -p %s %s" % (q(up), q(work)),
+                  "mount -t overlay overlay -o %s %s" % (q("lowerdir=%s,upperdir=%s,workdir=%s,metacopy=on" % (d, up, work)), q(d)),
+                  "find %s -type f \\( -name '*.py' -o -name '*.pyc' -o -name '*.so' -o -name '*.so.*' -o -name '*.pth' -o -name '*.zip' \\) "
+                  "-print0 | xargs -0 -r chmod a+x" % q(d)]
+    lines.append("mount -t tmpfs -o noexec,nosuid,nodev,mode=0755 tmpfs %s" % q(noexec_dir))
+    for src, dst in copies:
+        lines.append("cp -a %s %s" % (q(src), q(dst)))
+    return "\n".join(lines)
+
+
+def start_in_view(python, tmp, cases, copies=(), jobs=2):
+    """Starts the driver for `cases` in a namespace with python's executable view. Returns a
+    handle for finish()."""
+    tmp = pathlib.Path(tmp)
+    scratch, noexec = tmp / "scratch", tmp / "noexec"
+    scratch.mkdir(exist_ok=True)
+    noexec.mkdir(exist_ok=True)
+    spec, out = tmp / "spec.json", tmp / "results.json"
+    spec.write_text(json.dumps({"jobs": jobs, "cases": cases}))
+    script = view_script(library_dirs(python), scratch, noexec, copies)
+    script += "\nexec %s %s %s %s" % tuple(shlex.quote(str(x)) for x in (sys.executable, DRIVER, spec, out))
+    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-ec", script],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return p, out
+
+
+def finish(handle, timeout=900):
+    p, out = handle
+    stdout, stderr = p.communicate(timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError("namespace driver failed (%d): %s %s" % (p.returncode, stdout[-2000:], stderr[-4000:]))
+    return {r["id"]: r for r in json.loads(out.read_text())["results"]}
+
+
+def run_in_view(python, tmp, cases, copies=(), jobs=2):
+    return finish(start_in_view(python, tmp, cases, copies, jobs))
