@@ -33,6 +33,7 @@ int ec_pyapi_resolve(void)
     ec_py.Str = need("PyObject_Str", &missing);
     ec_py.AsFileDescriptor = need("PyObject_AsFileDescriptor", &missing);
     ec_py.SequenceContains = need("PySequence_Contains", &missing);
+    ec_py.LongAsLong = need("PyLong_AsLong", &missing);
     ec_py.TupleSize = need("PyTuple_Size", &missing);
     ec_py.TupleGetItem = need("PyTuple_GetItem", &missing);
     ec_py.ListGetItem = need("PyList_GetItem", &missing);

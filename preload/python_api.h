@@ -41,6 +41,7 @@ struct ec_pyapi {
     PyObject *(*Str)(PyObject *);
     int (*AsFileDescriptor)(PyObject *);
     int (*SequenceContains)(PyObject *, PyObject *);
+    long (*LongAsLong)(PyObject *);
     Py_ssize_t (*TupleSize)(PyObject *);
     PyObject *(*TupleGetItem)(PyObject *, Py_ssize_t);
     PyObject *(*ListGetItem)(PyObject *, Py_ssize_t);

@@ -348,6 +348,19 @@ out:
 
 /* ---- bytecode caches keep the execute bits of their source ---- */
 
+/* os.rename's dir_fd arguments as the audit event gives them when unused: None or -1 */
+static int no_dir_fd(PyObject *o)
+{
+    long v;
+    if (!o || is_none(o)) return 1;
+    v = ec_py.LongAsLong(o);
+    if (ec_py.ErrOccurred()) {
+        ec_py.ErrClear();
+        return 0;
+    }
+    return v == -1;
+}
+
 /* importlib writes a cache as `<cache>.<id>` (mode & 0o666) and renames it onto `<cache>`; on that
  * rename, add the source's x bits (where the new file has the matching r bit, so the umask still
  * rules), so an executable module keeps importing from its cache under RESTRICT_FILE. Only a
@@ -361,7 +374,7 @@ static void cache_rename(PyObject *args)
     struct ec_statx st_src, st_tmp;
     int fd;
     unsigned add;
-    if (ec_py.TupleSize(args) < 4 || !is_none(ec_py.TupleGetItem(args, 2)) || !is_none(ec_py.TupleGetItem(args, 3)))
+    if (ec_py.TupleSize(args) < 4 || !no_dir_fd(ec_py.TupleGetItem(args, 2)) || !no_dir_fd(ec_py.TupleGetItem(args, 3)))
         return;
     dst = fs_bytes(ec_py.TupleGetItem(args, 1), &kd);
     if (!dst || !ends_with(dst, ".pyc")) goto out;

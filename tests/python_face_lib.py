@@ -10,6 +10,7 @@ fixtures. Everything disappears with the namespace.
 """
 import glob
 import json
+import shutil
 import os
 import pathlib
 import shlex
@@ -92,7 +93,7 @@ def start_in_view(python, tmp, cases, copies=(), jobs=2):
     handle for finish()."""
     tmp = pathlib.Path(tmp)
     scratch, noexec = tmp / "scratch", tmp / "noexec"
-    scratch.mkdir(exist_ok=True)
+    scratch.mkdir(parents=True, exist_ok=True)
     noexec.mkdir(exist_ok=True)
     spec, out = tmp / "spec.json", tmp / "results.json"
     spec.write_text(json.dumps({"jobs": jobs, "cases": cases}))
@@ -113,3 +114,45 @@ def finish(handle, timeout=900):
 
 def run_in_view(python, tmp, cases, copies=(), jobs=2):
     return finish(start_in_view(python, tmp, cases, copies, jobs))
+
+
+def script_in_view(python, tmp, script, copies=(), timeout=600):
+    """Runs a shell script (after the view is set up) in python's namespace; returns the
+    CompletedProcess (text)."""
+    tmp = pathlib.Path(tmp)
+    scratch, noexec = tmp / "scratch", tmp / "noexec"
+    scratch.mkdir(parents=True, exist_ok=True)
+    noexec.mkdir(exist_ok=True)
+    full = view_script(library_dirs(python), scratch, noexec, copies) + "\n" + script
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", full],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def build_tools(d, c_dir):
+    """Compiles the C helpers of the CPython-face tests into d: python_setexec, ecext.abi3.so (an
+    extension module for every CPython >= 3.8, limited API) and libec.so (for ctypes)."""
+    d = pathlib.Path(d)
+    cc = os.environ.get("CC", "cc")
+    inc = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    out = {"setexec": d / "python_setexec", "ext": d / "ecext.abi3.so", "lib": d / "libec.so"}
+    for cmd in ([cc, "-O1", "-o", out["setexec"], c_dir / "python_setexec.c"],
+                [cc, "-O1", "-shared", "-fPIC", "-I", inc, "-o", out["ext"], c_dir / "python_ext.c"],
+                [cc, "-O1", "-shared", "-fPIC", "-o", out["lib"], c_dir / "python_lib.c"]):
+        subprocess.run([str(c) for c in cmd], check=True)
+    return out
+
+
+def shim_path():
+    from execcheck.shim import lib_path
+    return lib_path()
+
+
+def base_env(log=None, **extra):
+    """A clean environment for a case: nothing from the test run leaks in."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "TERM": "xterm",
+           "PYTHONDONTWRITEBYTECODE": "1", "LD_PRELOAD": shim_path()}
+    if log:
+        env["EXECCHECK_LOG_FILE"] = str(log)
+    env.update(extra)
+    return env

@@ -8,17 +8,14 @@ site-packages get an executable overlay view, so under enforcement the interpret
 passes; the noexec fixtures live on a tmpfs mounted there. The namespaces run in parallel.
 """
 import os
-import pathlib
 import shutil
-import stat
 import subprocess
-import sys
 import zipfile
 
 import pytest
 
 from conftest import C_DIR, need, need_check, need_mountns, need_root
-from python_face_lib import finish, interpreters, start_in_view
+from python_face_lib import base_env, build_tools, finish, interpreters, start_in_view
 
 BITS = {"none": [], "f": ["-f"], "i": ["-i"], "fi": ["-f", "-i"]}
 VARIANTS = ("exec", "nox", "noexec")
@@ -173,26 +170,7 @@ def expect(form, variant, bits, V):
 
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pyface-tools")
-    cc = os.environ.get("CC", "cc")
-    inc = subprocess.run([sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    out = {"setexec": d / "python_setexec", "ext": d / "ecext.abi3.so", "lib": d / "libec.so"}
-    for cmd in ([cc, "-O1", "-o", out["setexec"], C_DIR / "python_setexec.c"],
-                [cc, "-O1", "-shared", "-fPIC", "-I", inc, "-o", out["ext"], C_DIR / "python_ext.c"],
-                [cc, "-O1", "-shared", "-fPIC", "-o", out["lib"], C_DIR / "python_lib.c"]):
-        subprocess.run([str(c) for c in cmd], check=True)
-    return out
-
-
-def shim_path():
-    from execcheck.shim import lib_path
-    return lib_path()
-
-
-def base_env(log):
-    return {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8", "TERM": "xterm",
-            "PYTHONDONTWRITEBYTECODE": "1", "LD_PRELOAD": shim_path(), "EXECCHECK_LOG_FILE": str(log)}
+    return build_tools(tmp_path_factory.mktemp("pyface-tools"), C_DIR)
 
 
 def make_cases(label, python, V_of, H, tools, logdir, forms, bitsets=BITS, variants=VARIANTS):
@@ -246,6 +224,8 @@ def check_result(r, form, variant, bits, V):
             problems.append("%r missing" % m)
     if (REFUSED_LINE in out) != exp["line"]:
         problems.append("refusal line %s" % ("missing" if exp["line"] else "unexpected"))
+    if not exp["line"] and "execcheck" in out:
+        problems.append("the shim spoke although nothing was refused")
     if exp["line"] and out.count(REFUSED_LINE) != 1:
         problems.append("%d refusal lines, expected one" % out.count(REFUSED_LINE))
     if exp.get("kernel") and "Permission denied" not in out:
