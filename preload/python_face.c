@@ -38,7 +38,7 @@ static int open_code_taken;    /* someone else's open_code hook came first: impo
 static int audit_installed;    /* the audit hook is in CPython's list (cleared at finalization) */
 static int entry_seen;         /* a cpython.run_* event came: the main entry is decided */
 static int stdin_decided;      /* stdin was judged once */
-static int exiting;            /* Py_Exit is running: let everything through */
+static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
 static long long patched_interp = -1; /* the interpreter whose importlib was examined last */
 
 /* ---- small helpers ---- */
@@ -519,15 +519,10 @@ static void on_compile(PyObject *args)
 static int audit_hook(const char *event, PyObject *args, void *data)
 {
     (void)data;
-    if (exiting || !event) return 0;
+    if (!event) return 0;
     if (ec_pyfopen_armed() && ec_strcmp(event, "open")) ec_pyfopen_event();
     switch (event[0]) {
     case 'c':
-        if (!ec_strncmp(event, "cpython.", 8)) return on_cpython(event + 8, args);
-        if (!ec_strcmp(event, "compile")) {
-            on_compile(args);
-            return 0;
-        }
         if (!ec_strcmp(event, "ctypes.dlopen")) {
             PyObject *keep, *name = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
             const char *s = fs_bytes(name, &keep);
@@ -536,6 +531,9 @@ static int audit_hook(const char *event, PyObject *args, void *data)
             /* a bare name is found by ld.so's search: the audit and preload faces judge it */
             return slash ? library_file(name, EC_KIND_LIBRARY) : 0;
         }
+        if (exiting) return 0; /* finalizing after a refusal: no new entry is judged */
+        if (!ec_strncmp(event, "cpython.", 8)) return on_cpython(event + 8, args);
+        if (!ec_strcmp(event, "compile")) on_compile(args);
         return 0;
     case 'i':
         if (!ec_strcmp(event, "import")) {
@@ -595,7 +593,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     if (!io) return 0;
     f = ec_py.CallMethod(io, "open", "Os", path, "rb");
     ec_py.DecRef(io);
-    if (!f || exiting) return f;
+    if (!f) return 0;
     fd = ec_py.AsFileDescriptor(f);
     if (fd < 0) {
         ec_py.ErrClear();
