@@ -22,6 +22,8 @@ int ec_pyapi_resolve(void)
     ec_py.SetOpenCodeHook = need("PyFile_SetOpenCodeHook", &missing);
     if (missing) return 0;
     ec_py.IsInitialized = need("Py_IsInitialized", &missing);
+    ec_py.IsFinalizing = dlsym(EC_RTLD_DEFAULT, "Py_IsFinalizing"); /* 3.13; private before */
+    if (!ec_py.IsFinalizing) ec_py.IsFinalizing = dlsym(EC_RTLD_DEFAULT, "_Py_IsFinalizing");
     ec_py.IncRef = need("Py_IncRef", &missing);
     ec_py.DecRef = need("Py_DecRef", &missing);
     ec_py.IsInstance = need("PyObject_IsInstance", &missing);

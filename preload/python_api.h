@@ -29,6 +29,7 @@ struct ec_pyapi {
     int (*AddAuditHook)(ec_audit_hook_fn, void *);
     int (*SetOpenCodeHook)(ec_open_code_hook_fn, void *);
     int (*IsInitialized)(void);
+    int (*IsFinalizing)(void); /* may be NULL */
     /* objects */
     void (*IncRef)(PyObject *);
     void (*DecRef)(PyObject *);

@@ -36,6 +36,7 @@
 
 static int open_code_taken;    /* someone else's open_code hook came first: imports are unchecked */
 static int audit_installed;    /* the audit hook is in CPython's list (cleared at finalization) */
+static int hooks_cleared;      /* CPython's finalization freed its hook list */
 static int entry_seen;         /* a cpython.run_* event came: the main entry is decided */
 static int stdin_decided;      /* stdin was judged once */
 static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
@@ -176,6 +177,13 @@ static int open_and_check(const char *path, struct ec_verdict *v)
 
 static int is_regular(const struct ec_verdict *v) { return (v->mode & EC_S_IFMT) == EC_S_IFREG; }
 
+/* A pipe, a terminal, a socket: input typed or streamed, not a file anyone could vet. */
+static int is_stream(const struct ec_verdict *v)
+{
+    unsigned t = v->mode & EC_S_IFMT;
+    return t == 0010000 /* fifo */ || t == 0020000 /* char device */ || t == 0140000 /* socket */;
+}
+
 /* ---- interactive code and stdin ---- */
 
 /* Interactive code (what: "(python -c)"...). also_files: refused under RESTRICT_FILE too. */
@@ -267,7 +275,7 @@ static int entry_file(PyObject *path_obj, int startup)
     }
     if (!v.allowed) {
         /* a path naming a pipe or a terminal (/dev/stdin, <(cmd)) is interactive input */
-        kind = is_regular(&v) ? EC_KIND_SCRIPT : EC_KIND_INTERACTIVE;
+        kind = is_stream(&v) ? EC_KIND_INTERACTIVE : EC_KIND_SCRIPT;
         enforced = enforcing(EC_KIND_SCRIPT) || (kind == EC_KIND_INTERACTIVE && enforcing(EC_KIND_INTERACTIVE));
         record(kind, path, &v, enforced);
         if (enforced) {
@@ -453,6 +461,7 @@ static int on_cpython(const char *name, PyObject *args)
     PyObject *arg = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
     if (!ec_strcmp(name, "_PySys_ClearAuditHooks")) {
         audit_installed = 0; /* CPython frees its list now; a later Py_Initialize re-adds us */
+        hooks_cleared = 1;
         stdin_decided = entry_seen = 0;
         patched_interp = -1;
         ec_pyfopen_disarm();
@@ -531,6 +540,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
             /* a bare name is found by ld.so's search: the audit and preload faces judge it */
             return slash ? library_file(name, EC_KIND_LIBRARY) : 0;
         }
+        if (!ec_strcmp(event, "cpython._PySys_ClearAuditHooks")) return on_cpython(event + 8, args);
         if (exiting) return 0; /* finalizing after a refusal: no new entry is judged */
         if (!ec_strncmp(event, "cpython.", 8)) return on_cpython(event + 8, args);
         if (!ec_strcmp(event, "compile")) on_compile(args);
@@ -552,6 +562,9 @@ static int audit_hook(const char *event, PyObject *args, void *data)
 static void add_audit_hook(void)
 {
     if (audit_installed) return;
+    /* CPython cleared its hooks while finalizing: a hook added now would run on a dying
+     * interpreter. A later Py_Initialize (embedders) re-adds it from its first open_code. */
+    if (hooks_cleared && (!ec_py.IsFinalizing || ec_py.IsFinalizing())) return;
     audit_installed = 1;
     if (ec_py.AddAuditHook(audit_hook, 0) < 0) {
         audit_installed = 0;

@@ -337,3 +337,19 @@ def test_busy_module_is_reported(tmp_path):
     assert r.returncode == 0, r.stderr
     got = [(x["kind"], x["path"], x["reason"], x["action"]) for x in records(log)]
     assert ("module", str(mod), "busy", "logged") in got, got
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_script_path_naming_a_pipe_is_interactive(python, tools, tmp_path):
+    """`python /dev/stdin` (or `<(cmd)`) with a pipe behind the name reads streamed code: refused
+    under DENY_INTERACTIVE like `cat f | python`, run (and recorded) otherwise."""
+    need_check()
+    log = tmp_path / "log.jsonl"
+    code = "print('RAN', 'piped')\n"
+    r = run([str(tools["setexec"]), "-i", "--", python, "/dev/stdin"], input=code, env=base_env(log))
+    assert r.returncode == 126 and "RAN piped" not in r.stdout and r.stderr.count("execcheck: refused to run /dev/stdin") == 1, r
+    r = run([str(tools["setexec"]), "--", python, "/dev/stdin"], input=code, env=base_env(log))
+    assert r.returncode == 0 and "RAN piped" in r.stdout and r.stderr == "", r
+    got = {(x["kind"], x["path"], x["reason"], x["action"]) for x in records(log) if x["path"] == "/dev/stdin"}
+    assert got == {("interactive", "/dev/stdin", "not-regular", "refused"),
+                   ("interactive", "/dev/stdin", "not-regular", "logged")}, got
