@@ -353,3 +353,15 @@ def test_script_path_naming_a_pipe_is_interactive(python, tools, tmp_path):
     got = {(x["kind"], x["path"], x["reason"], x["action"]) for x in records(log) if x["path"] == "/dev/stdin"}
     assert got == {("interactive", "/dev/stdin", "not-regular", "refused"),
                    ("interactive", "/dev/stdin", "not-regular", "logged")}, got
+
+
+def test_fopen_interposers_are_exported_unversioned():
+    """The main-script hand-off works only if the shim's fopen/fopen64 interpose on libpython's
+    fopen64@GLIBC_2.2.5: they must be defined dynamic symbols carrying no version of their own
+    (an unversioned definition satisfies any versioned reference; a named version node would not).
+    A version script added to the shim must keep them so."""
+    out = subprocess.run(["readelf", "--dyn-syms", "-W", shim_path()], capture_output=True, text=True, check=True).stdout
+    for name in ("fopen", "fopen64"):
+        rows = [line.split() for line in out.splitlines() if line.split()[-1:] and line.split()[-1].split("@")[0] == name]
+        assert rows, "%s is not exported" % name
+        assert rows[0][6] != "UND" and "@" not in rows[0][-1], rows[0]
