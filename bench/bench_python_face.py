@@ -136,6 +136,32 @@ def startup_checks(python, env):
         return sum("AT_EXECVE_CHECK" in line or "0x10000" in line for line in open(log.name))
 
 
+NOP_HOOK = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+static int hook(const char *e, void *a, void *u) { (void)e; (void)a; (void)u; return 0; }
+__attribute__((constructor)) static void start(void)
+{
+    int (*add)(int (*)(const char *, void *, void *), void *) = (int (*)(int (*)(const char *, void *, void *), void *))dlsym(RTLD_DEFAULT, "PySys_AddAuditHook");
+    if (add) add(hook, 0);
+}
+"""
+
+
+def build_nop_hook(d):
+    """A preload that only adds a C audit hook doing nothing: the floor any audit-hook design pays
+    (CPython builds each event's arguments once a hook exists). None without a C compiler."""
+    cc = os.environ.get("CC", "cc")
+    src, out = os.path.join(d, "nop.c"), os.path.join(d, "nophook.so")
+    with open(src, "w") as f:
+        f.write(NOP_HOOK)
+    try:
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", out, src], check=True, capture_output=True)
+        return out
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def measure(columns, runs, one):
     """Median of `one(cmd, env, preexec)` per column, the columns interleaved (rotating order) so
     that drift on a busy machine hits them alike."""
@@ -190,10 +216,15 @@ def main():
 
     costs = check_cost()
     n_checks = startup_checks(python, with_shim)
+    tools = tempfile.mkdtemp(prefix="ec-bench-")
+    nop = build_nop_hook(tools)
     cmd = [python, "-c", "pass"]
     columns = [(cmd, base, _real), (cmd, with_shim, _fake), (cmd, with_shim, _real)]
+    if nop:
+        columns.append((cmd, dict(base, LD_PRELOAD=nop), _real))
     measure(columns, 5, cpu)  # warm the page cache
-    s_plain, s_twin, s_shim = measure(columns, args.runs, cpu)
+    s_plain, s_twin, s_shim, *s_nop = measure(columns, args.runs, cpu)
+    shutil.rmtree(tools)
 
     d = tempfile.mkdtemp(prefix="ec-bench-mods-")
     try:
@@ -238,6 +269,9 @@ def main():
     rest = s_twin - s_plain
     print("start-up: +%.3f ms = %s checks of the interpreter's own files %.3f ms + the face %.3f ms (goal: <= 0.5 ms)"
           % (s_shim - s_plain, n_checks if n_checks is not None else "?", s_shim - s_twin, rest))
+    if s_nop:
+        print("  of which CPython's audit machinery with a no-op C hook (median of %d): %+.3f ms"
+              % (args.runs, s_nop[0] - s_plain))
     return 0
 
 
