@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SOURCES := $(shell find csrc preload pyapi -name '*.[ch]' -o -name '*.cdef' -o -name '*.py' -o -name '*.map' 2>/dev/null) \
            pyproject.toml setup.py
 
-.PHONY: all install test inplace bench clean distclean
+.PHONY: all install test test-deps inplace bench clean distclean
 
 all: install
 	$(BIN)/execcheck status
@@ -19,8 +19,16 @@ $(VENV)/.installed: $(SOURCES)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[test]'
 	touch $@
 
-test: install
+test: install test-deps
 	$(BIN)/python -m pytest tests
+
+# System tools some tests need. CI (a clean root machine) gets them here; elsewhere those tests
+# say what is missing and skip.
+test-deps:
+ifeq ($(CI),true)
+	command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q debootstrap >/dev/null)
+endif
 
 # In-tree build for hacking without a venv: PYTHONPATH=pyapi python3 -m execcheck ...
 inplace:

@@ -4,17 +4,22 @@
 #include "sys.h"
 #include "text.h"
 
+static void identity_from_statx(const struct ec_statx *st, struct ec_verdict *v)
+{
+    v->mode = st->stx_mode;
+    v->uid = st->stx_uid;
+    v->dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    v->ino = st->stx_ino;
+    v->ctime_sec = st->stx_ctime.tv_sec;
+    v->ctime_nsec = st->stx_ctime.tv_nsec;
+}
+
 int ec_identify_fd(int fd, struct ec_verdict *v)
 {
     struct ec_statx st;
     int r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st);
     if (r < 0) return r;
-    v->mode = st.stx_mode;
-    v->uid = st.stx_uid;
-    v->dev = ec_makedev(st.stx_dev_major, st.stx_dev_minor);
-    v->ino = st.stx_ino;
-    v->ctime_sec = st.stx_ctime.tv_sec;
-    v->ctime_nsec = st.stx_ctime.tv_nsec;
+    identity_from_statx(&st, v);
     return 0;
 }
 
@@ -68,14 +73,12 @@ int ec_explain(int fd, int err, struct ec_verdict *v)
     }
 }
 
-int ec_check_fd(int fd, const char *name, struct ec_verdict *v)
+static int check_identified(int fd, const char *name, struct ec_verdict *v)
 {
     char *argv[2], *envp[1];
     const char *base = name ? ec_strrchr(name, '/') : 0;
     int r;
 
-    ec_memset(v, 0, sizeof *v);
-    ec_identify_fd(fd, v);
     argv[0] = (char *)(base ? base + 1 : name ? name : "execcheck");
     argv[1] = 0;
     envp[0] = 0;
@@ -87,6 +90,20 @@ int ec_check_fd(int fd, const char *name, struct ec_verdict *v)
     v->err = -r;
     v->reason = ec_explain(fd, v->err, v);
     return 0;
+}
+
+int ec_check_fd(int fd, const char *name, struct ec_verdict *v)
+{
+    ec_memset(v, 0, sizeof *v);
+    ec_identify_fd(fd, v);
+    return check_identified(fd, name, v);
+}
+
+int ec_check_fd_stat(int fd, const char *name, const struct ec_statx *st, struct ec_verdict *v)
+{
+    ec_memset(v, 0, sizeof *v);
+    identity_from_statx(st, v);
+    return check_identified(fd, name, v);
 }
 
 int ec_check_path(int dirfd, const char *path, int flags, struct ec_verdict *v)

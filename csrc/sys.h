@@ -27,6 +27,7 @@
 #define EC_NR_connect 42
 #define EC_NR_sendto 44
 #define EC_NR_wait4 61
+#define EC_NR_execve 59
 #define EC_NR_kill 62
 #define EC_NR_uname 63
 #define EC_NR_fcntl 72
@@ -45,6 +46,7 @@
 #define EC_NR_exit_group 231
 #define EC_NR_openat 257
 #define EC_NR_readlinkat 267
+#define EC_NR_getcwd 79
 #define EC_NR_unshare 272
 #define EC_NR_execveat 322
 #define EC_NR_statx 332
@@ -69,6 +71,7 @@
 #define EC_NR_connect 203
 #define EC_NR_sendto 206
 #define EC_NR_wait4 260
+#define EC_NR_execve 221
 #define EC_NR_kill 129
 #define EC_NR_uname 160
 #define EC_NR_fcntl 25
@@ -87,6 +90,7 @@
 #define EC_NR_exit_group 94
 #define EC_NR_openat 56
 #define EC_NR_readlinkat 78
+#define EC_NR_getcwd 17
 #define EC_NR_unshare 97
 #define EC_NR_execveat 281
 #define EC_NR_statx 291

@@ -4,6 +4,7 @@
  * mapping a second libc. Where a face needs libc (preload, CPython), it reaches it through weak
  * references that are NULL in the audit namespace. */
 #include "shim.h"
+#include "mapped.h"
 #include "securebits.h"
 #include "sys.h"
 #include "text.h"
@@ -19,21 +20,11 @@ extern void *dlsym(void *, const char *) __attribute__((weak));
 
 #define EC_AT_SECURE 23
 
-/* AT_SECURE from /proc/self/auxv; unreadable counts as secure (distrust the environment). */
+/* AT_SECURE from the auxiliary vector; unreadable counts as secure (distrust the environment). */
 static int read_at_secure(void)
 {
-    unsigned long aux[128];
-    long n, i;
-    int fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);
-    if (fd < 0) return 1;
-    n = ec_read(fd, aux, sizeof aux);
-    ec_close(fd);
-    if (n <= 0) return 1;
-    for (i = 0; i + 1 < n / (long)sizeof(unsigned long); i += 2) {
-        if (aux[i] == 0) break;
-        if (aux[i] == EC_AT_SECURE) return aux[i + 1] != 0;
-    }
-    return 1;
+    unsigned long v = 1;
+    return ec_auxv_get(EC_AT_SECURE, &v) == 1 ? v != 0 : 1;
 }
 
 static int policy_ready; /* 0 no, 1 being resolved, 2 ready */
@@ -62,16 +53,23 @@ int ec_shim_enforcing(int kind)
     return p->files == EC_MODE_ENFORCE || (bits & EC_SECBIT_EXEC_RESTRICT_FILE);
 }
 
-int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *v)
+int ec_shim_deny_once(int kind, int face, const char *path, const struct ec_verdict *v, int *first)
 {
     struct ec_record r;
+    int fresh;
     r.kind = kind;
     r.face = face;
     r.enforced = ec_shim_enforcing(kind);
     r.path = path;
     r.verdict = v;
-    ec_record_emit(ec_shim_policy(), &r);
+    fresh = ec_record_emit(ec_shim_policy(), &r);
+    if (first) *first = fresh;
     return r.enforced;
+}
+
+int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *v)
+{
+    return ec_shim_deny_once(kind, face, path, v, 0);
 }
 
 /* glibc calls ELF constructors with (argc, argv, envp), also for audit modules (dlmopen'ed by

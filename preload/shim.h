@@ -41,6 +41,9 @@ int ec_shim_enforcing(int kind) EC_HIDDEN;
 /* A failed check: records it (once per pid/dev/ino) and returns 1 when it must be refused,
  * 0 when the policy only audits. Does not print: the face says what it refused. */
 int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *v) EC_HIDDEN;
+/* The same; *first (may be NULL) is 1 when this was the first record of that file in this
+ * process, so a face that goes on running can say so once instead of at every attempt. */
+int ec_shim_deny_once(int kind, int face, const char *path, const struct ec_verdict *v, int *first) EC_HIDDEN;
 
 /* Faces' start hooks, called by the shim's constructor when the face is linked in. Weak, so a
  * face can be absent from a build. (has_libc is known by then.) */

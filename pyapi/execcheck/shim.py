@@ -35,3 +35,24 @@ def names_shim(entry: str, shim: str) -> bool:
         return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
     except OSError:
         return os.path.basename(entry) == os.path.basename(shim) and "/" not in entry
+
+
+def faces_in_process(pid="self", shim: str = None) -> dict:
+    """Which copies of the shim a process has mapped: the audit face lives in a namespace of its
+    own, the preload face in the main one, so two copies of the file mean both. Read from
+    /proc/PID/maps by the shim's (dev, ino)."""
+    shim = shim or lib_path()
+    try:
+        st = os.stat(shim)
+        with open("/proc/%s/maps" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {"copies": None}
+    want = "%02x:%02x" % (os.major(st.st_dev), os.minor(st.st_dev))
+    copies = 0
+    for line in lines:
+        fields = line.split(None, 5)
+        if len(fields) >= 5 and fields[3] == want and fields[4] == str(st.st_ino) and int(fields[2], 16) == 0:
+            copies += 1  # each load maps the file's first page once, at offset 0
+    env_audit = os.environ.get("LD_AUDIT", "").split(":")[0]
+    return {"copies": copies, "ld_audit_first": bool(env_audit) and names_shim(env_audit, shim)}

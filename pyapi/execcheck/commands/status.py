@@ -4,7 +4,7 @@ import os
 
 from .. import kernel
 from ..core import Securebits, check, policy, securebits
-from ..shim import LD_SO_PRELOAD, lib_path, names_shim, read_ld_so_preload
+from ..shim import LD_SO_PRELOAD, faces_in_process, lib_path, names_shim, read_ld_so_preload
 from .output import print_json
 
 ORDER = 20
@@ -44,8 +44,16 @@ def gather() -> dict:
     pol = policy()
     fail_open = []
     for e in preload.get("entries", []):
-        if names_shim(e, shim) and not os.path.exists(e):
-            fail_open.append("%s names a missing file: glibc warns and runs every program unchecked" % LD_SO_PRELOAD)
+        if "/" in e and not os.path.exists(e):
+            what = "the shim" if os.path.basename(e) == os.path.basename(shim) else "a library"
+            fail_open.append("%s names %s that is missing (%s): glibc prints a warning and runs every "
+                             "program without it" % (LD_SO_PRELOAD, what, e))
+    faces = faces_in_process()
+    shim_info["this_process"] = faces
+    if preload.get("names_shim"):
+        fail_open.append("setuid/setgid programs get only the preload face: ld.so ignores LD_AUDIT paths in "
+                         "secure mode (their children are put back under the audit face)")
+    fail_open.append("static programs and musl programs run no glibc loader: no loader shim covers them")
     if userns:
         fail_open.append("unprivileged user namespaces reset the exec securebits: locks do not hold")
     if not supported:
@@ -88,6 +96,10 @@ def run(args) -> int:
     if sh["exists"]:
         shim_line += "" if sh["passes_check"] else "  (fails the check itself: %s)" % sh["reason"]
     lines.append("shim            %s" % shim_line)
+    tp = sh.get("this_process", {})
+    if tp.get("copies") is not None:
+        lines.append("this process    %s" % ({0: "not shimmed", 1: "one copy of the shim (audit face)" if tp.get(
+            "ld_audit_first") else "one copy of the shim (preload face)"}.get(tp["copies"], "audit and preload faces")))
     pre = s["ld_so_preload"]
     if "error" in pre:
         lines.append("ld.so.preload   %s: %s" % (pre["path"], pre["error"]))
@@ -107,6 +119,6 @@ def run(args) -> int:
     lines.append("records to      %s" % (", ".join(
         (("file " + pol["log_file"]) if x == "file" else x) for x in pol["sinks"]) or "nowhere"))
     for warning in s["fail_open"]:
-        lines.append("warning         " + warning)
+        lines.append("not covered     " + warning)
     print("\n".join(lines))
     return 0

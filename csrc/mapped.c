@@ -1,0 +1,359 @@
+/* Which file is mapped at an address (see mapped.h). */
+#include "mapped.h"
+#include "reason.h"
+#include "sys.h"
+#include "text.h"
+#include "vcache.h"
+
+/* ioctl(PROCMAP_QUERY) on /proc/PID/maps, Linux 6.11 (include/uapi/linux/fs.h). */
+struct ec_procmap_query {
+    uint64_t size, query_flags, query_addr;
+    uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+    uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+    uint64_t vma_name_addr, build_id_addr;
+};
+#define EC_PROCMAP_QUERY 0xc0686611ul /* _IOWR('f', 17, struct procmap_query), 104 bytes */
+#define EC_ENOTTY 25
+#define EC_SEEK_SET 0
+#define EC_PATH_MAX 4096
+
+/* Is m->fd still the maps file this struct opened? */
+static int still_ours(const struct ec_maps *m)
+{
+    struct ec_statx st;
+    return ec_statx(m->fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == m->ino &&
+           ec_makedev(st.stx_dev_major, st.stx_dev_minor) == m->dev;
+}
+
+int ec_maps_open(struct ec_maps *m)
+{
+    struct ec_statx st;
+    int pid = ec_getpid(), fd;
+    if (m->fd >= 0) {
+        if (m->pid == pid) return 0; /* ec_maps_query notices an fd that is no longer ours */
+        /* after fork the inherited fd still shows the parent's memory: drop this copy of it */
+        if (still_ours(m)) ec_close(m->fd);
+        m->fd = -1;
+    }
+    fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0) {
+        ec_close(fd);
+        return -EC_EIO;
+    }
+    m->fd = fd;
+    m->pid = pid;
+    m->dev = ec_makedev(st.stx_dev_major, st.stx_dev_minor);
+    m->ino = st.stx_ino;
+    return 0;
+}
+
+void ec_maps_close(struct ec_maps *m)
+{
+    if (m->fd >= 0 && still_ours(m)) ec_close(m->fd);
+    m->fd = -1;
+}
+
+void ec_maps_force_text(struct ec_maps *m, int on) { m->text = on; }
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Parses hex digits at *p; advances *p. */
+static uint64_t parse_hex(const char **p)
+{
+    uint64_t v = 0;
+    int d;
+    while ((d = hexval(**p)) >= 0) v = v * 16 + (uint64_t)d, (*p)++;
+    return v;
+}
+
+static uint64_t parse_dec(const char **p)
+{
+    uint64_t v = 0;
+    while (**p >= '0' && **p <= '9') v = v * 10 + (uint64_t)(**p - '0'), (*p)++;
+    return v;
+}
+
+/* One line of /proc/self/maps: "start-end perms offset maj:min inode   path".
+ * Returns 1 and fills vma/name when the line covers addr. */
+static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+{
+    const char *p = s;
+    uint64_t start, end, major, minor;
+    start = parse_hex(&p);
+    if (*p++ != '-') return 0;
+    end = parse_hex(&p);
+    if (addr < start || addr >= end) return 0;
+    vma->start = start;
+    vma->end = end;
+    while (*p == ' ') p++;
+    while (*p && *p != ' ') p++; /* perms */
+    while (*p == ' ') p++;
+    vma->offset = parse_hex(&p);
+    while (*p == ' ') p++;
+    major = parse_hex(&p);
+    if (*p == ':') p++;
+    minor = parse_hex(&p);
+    vma->dev = ec_makedev((uint32_t)major, (uint32_t)minor);
+    while (*p == ' ') p++;
+    vma->ino = parse_dec(&p);
+    while (*p == ' ') p++;
+    if (name && cap) {
+        /* the kernel writes '\n' in a name as "\012" (mangle_path); undo only that */
+        size_t n = 0;
+        while (*p && n + 1 < cap) {
+            if (p[0] == '\\' && p[1] == '0' && p[2] == '1' && p[3] == '2') {
+                name[n++] = '\n';
+                p += 4;
+            } else
+                name[n++] = *p++;
+        }
+        name[n] = 0;
+    }
+    return 1;
+}
+
+static int query_text(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+{
+    char buf[2048], line[EC_PATH_MAX + 128];
+    size_t len = 0;
+    long n, i;
+    if (ec_sys3(EC_NR_lseek, m->fd, 0, EC_SEEK_SET) < 0) return -EC_EIO;
+    while ((n = ec_read(m->fd, buf, sizeof buf)) > 0) {
+        for (i = 0; i < n; i++) {
+            if (buf[i] != '\n') {
+                if (len + 1 < sizeof line) line[len++] = buf[i]; /* an overlong name is cut */
+                continue;
+            }
+            line[len] = 0;
+            len = 0;
+            if (parse_line(line, addr, vma, name, cap)) return 0;
+        }
+    }
+    if (n < 0) return (int)n;
+    return -EC_ENOENT;
+}
+
+int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+{
+    struct ec_procmap_query q;
+    long r;
+    int o = ec_maps_open(m);
+    if (o < 0) return o;
+    if (name && cap) name[0] = 0;
+    if (!m->text) {
+        ec_memset(&q, 0, sizeof q);
+        q.size = sizeof q;
+        q.query_addr = addr; /* flags 0: the VMA that covers addr, or ENOENT */
+        if (name && cap) {
+            q.vma_name_addr = (uint64_t)(uintptr_t)name;
+            q.vma_name_size = (uint32_t)(cap > 0xffffffffu ? 0xffffffffu : cap);
+        }
+        r = ec_sys3(EC_NR_ioctl, m->fd, EC_PROCMAP_QUERY, &q);
+        if (r < 0 && r != -EC_ENOENT && !still_ours(m)) {
+            /* Code that ran since we opened it (an IFUNC resolver) closed our fd and the number
+             * now names something else: only procfs maps files answer PROCMAP_QUERY, so a
+             * success above was still a maps file; reopen and ask again. */
+            m->fd = -1;
+            if ((o = ec_maps_open(m)) < 0) return o;
+            r = ec_sys3(EC_NR_ioctl, m->fd, EC_PROCMAP_QUERY, &q);
+        }
+        if (r == 0) {
+            vma->start = q.vma_start;
+            vma->end = q.vma_end;
+            vma->offset = q.vma_offset;
+            vma->ino = q.inode;
+            vma->dev = ec_makedev(q.dev_major, q.dev_minor);
+            return 0;
+        }
+        if (r != -EC_ENOTTY && r != -EC_EINVAL) return (int)r;
+        m->text = 1; /* kernel before 6.11 */
+    }
+    return query_text(m, addr, vma, name, cap);
+}
+
+/* The auxiliary vector, read once: a few values are all anyone here needs. */
+static unsigned long auxv_words[2 * 48];
+static int auxv_state; /* 0 unread, 1 read, -errno unreadable */
+
+int ec_auxv_get(unsigned long type, unsigned long *value)
+{
+    int state = __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE);
+    long n, got = 0, i;
+    if (!state) {
+        /* racing first readers all fill the same words: harmless */
+        int fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);
+        if (fd < 0) {
+            state = fd;
+        } else {
+            /* procfs hands the whole vector over in one read: a short read is the end */
+            while (got < (long)sizeof auxv_words &&
+                   (n = ec_read(fd, (char *)auxv_words + got, sizeof auxv_words - (size_t)got)) > 0) {
+                got += n;
+                if (got % (long)(2 * sizeof auxv_words[0]) == 0 && auxv_words[got / sizeof auxv_words[0] - 2] == 0)
+                    break; /* AT_NULL reached */
+            }
+            ec_close(fd);
+            state = got > 0 ? 1 : -EC_EIO;
+        }
+        __atomic_store_n(&auxv_state, state, __ATOMIC_RELEASE);
+    }
+    if (state < 0) return state;
+    for (i = 0; i + 1 < (long)(sizeof auxv_words / sizeof auxv_words[0]); i += 2) {
+        if (auxv_words[i] == 0) break;
+        if (auxv_words[i] == type) {
+            *value = auxv_words[i + 1];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define EC_AT_PHDR 3
+#define EC_AT_BASE 7
+#define EC_AT_SYSINFO_EHDR 33
+
+uintptr_t ec_vdso_base(void)
+{
+    unsigned long v = 0;
+    return ec_auxv_get(EC_AT_SYSINFO_EHDR, &v) == 1 ? v : 0;
+}
+
+/* The inodes the kernel itself opened for execve(): the program (its headers are at AT_PHDR)
+ * and its interpreter (loaded at AT_BASE; 0 when ld.so was run directly, being the program).
+ * The kernel checked both as executables then. Taken from the maps at the first call, which
+ * for the audit face is before any code of the process has run; later calls reuse it. */
+static struct { int state; uint64_t dev[2], ino[2]; } execd;
+
+static void learn_execd(struct ec_maps *m)
+{
+    unsigned long addr[2] = {0, 0};
+    struct ec_vma vma;
+    int i;
+    ec_auxv_get(EC_AT_PHDR, &addr[0]);
+    ec_auxv_get(EC_AT_BASE, &addr[1]);
+    for (i = 0; i < 2; i++) {
+        execd.dev[i] = execd.ino[i] = 0;
+        if (addr[i] && ec_maps_query(m, addr[i], &vma, 0, 0) == 0) {
+            execd.dev[i] = vma.dev;
+            execd.ino[i] = vma.ino;
+        }
+    }
+    execd.state = 1;
+}
+
+int ec_mapped_is_execd(struct ec_maps *m, uint64_t dev, uint64_t ino)
+{
+    if (!execd.state) learn_execd(m);
+    return ino && ((execd.ino[0] == ino && execd.dev[0] == dev) || (execd.ino[1] == ino && execd.dev[1] == dev));
+}
+
+static void deny(struct ec_verdict *v, const struct ec_vma *vma, int reason, int err)
+{
+    ec_memset(v, 0, sizeof *v);
+    v->dev = vma->dev;
+    v->ino = vma->ino;
+    v->reason = reason;
+    v->err = err;
+}
+
+/* Opens path O_PATH and, if it is the mapped file, checks it. Returns 1/0 (allowed/denied) when
+ * it was the file, -1 when it could not be opened or is another file. */
+static int check_if_same(const char *path, const struct ec_vma *vma, int flags, struct ec_verdict *v, int *cached)
+{
+    struct ec_statx st;
+    int fd, r = -1;
+    if (!path || !path[0]) return -1;
+    fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    ec_memset(&st, 0, sizeof st);
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
+        st.stx_ino == vma->ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev) {
+        if (flags & EC_MAPPED_USE_CACHE)
+            r = ec_vcache_check_fd(fd, path, &st, v, cached);
+        else
+            r = ec_check_fd_stat(fd, path, &st, v);
+    }
+    ec_close(fd);
+    return r;
+}
+
+int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
+                    struct ec_mapped *out)
+{
+    char kname[EC_PATH_MAX];
+    int r, tries;
+
+    ec_memset(out, 0, sizeof *out - sizeof out->path);
+    out->path[0] = 0;
+    if (name) ec_strlcpy(out->path, name, sizeof out->path);
+
+    r = ec_maps_query(m, (uintptr_t)addr, &out->vma, 0, 0);
+    if (r < 0) {
+        out->what = EC_MAPPED_UNKNOWN;
+        if (r == -EC_ENOENT)
+            deny(v, &out->vma, EC_REASON_MISMATCH, 0);
+        else
+            deny(v, &out->vma, EC_REASON_ERROR, -r); /* no /proc: fail closed */
+        return 0;
+    }
+    if (!out->vma.ino) {
+        uintptr_t vdso = ec_vdso_base();
+        if (vdso && vdso >= out->vma.start && vdso < out->vma.end) {
+            out->what = EC_MAPPED_VDSO;
+            ec_memset(v, 0, sizeof *v);
+            v->allowed = 1;
+            return 1;
+        }
+        out->what = EC_MAPPED_UNKNOWN; /* anonymous memory posing as an object */
+        deny(v, &out->vma, EC_REASON_MISMATCH, 0);
+        return 0;
+    }
+    if (ec_mapped_is_execd(m, out->vma.dev, out->vma.ino)) {
+        /* the kernel itself executed this inode (ld.so run directly shows up as not so) */
+        out->what = EC_MAPPED_EXE;
+        ec_memset(v, 0, sizeof *v);
+        v->allowed = 1;
+        v->dev = out->vma.dev;
+        v->ino = out->vma.ino;
+        return 1;
+    }
+    out->what = EC_MAPPED_FILE;
+    if ((flags & EC_MAPPED_USE_CACHE) && name && name[0]) {
+        /* Checked a moment ago while ld.so searched for it? Then the name still leads to the
+         * mapped inode in the same state (ctime, mount), and no fd is needed. */
+        struct ec_statx st;
+        ec_memset(&st, 0, sizeof st);
+        if (ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
+            st.stx_ino == out->vma.ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == out->vma.dev &&
+            ec_vcache_lookup(&st, v)) {
+            out->cached = 1;
+            return v->allowed;
+        }
+    }
+    r = check_if_same(name, &out->vma, flags, v, &out->cached);
+    if (r >= 0) return r;
+    /* The name no longer leads to the mapped file (renamed, replaced, relative to an old cwd,
+     * or empty for the main program): try the kernel's own path of the mapping. A file being
+     * renamed over and over can move between that answer and the open: ask a few times. */
+    for (tries = 0; tries < 16; tries++) {
+        /* its dentry may be deleted while the inode lives on under the loader's name again */
+        if (tries && (r = check_if_same(name, &out->vma, flags, v, &out->cached)) >= 0) return r;
+        if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, sizeof kname) < 0 || kname[0] != '/') continue;
+        r = check_if_same(kname, &out->vma, flags, v, &out->cached);
+        if (r >= 0) {
+            out->via_maps_name = 1;
+            ec_strlcpy(out->path, kname, sizeof out->path);
+            return r;
+        }
+        if (!out->path[0]) ec_strlcpy(out->path, kname, sizeof out->path);
+    }
+    deny(v, &out->vma, EC_REASON_MISMATCH, 0);
+    return 0;
+}

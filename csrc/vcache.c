@@ -1,0 +1,99 @@
+/* Verdict cache (see vcache.h). */
+#include "vcache.h"
+#include "text.h"
+
+#define SLOTS 64
+
+struct entry {
+    uint64_t dev, ino, mnt;
+    int64_t ctime_sec;
+    uint32_t ctime_nsec;
+    unsigned gen;           /* valid only while it equals the cache's generation */
+    struct ec_verdict v;
+};
+
+static struct entry table[SLOTS];
+static unsigned generation = 1;
+static unsigned next_slot; /* round-robin replacement: entries live for one load operation */
+static int busy;
+
+static int lock(void)
+{
+    int expected = 0;
+    return __atomic_compare_exchange_n(&busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static void unlock(void) { __atomic_store_n(&busy, 0, __ATOMIC_RELEASE); }
+
+void ec_vcache_clear(void)
+{
+    /* Without the lock the bump still happens: readers compare generations, so a clear can
+     * never be lost, only an insert that races it. */
+    __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
+}
+
+static int same_key(const struct entry *e, const struct ec_statx *st, uint64_t dev)
+{
+    return e->dev == dev && e->ino == st->stx_ino && e->mnt == EC_STX_MNT_ID(st) &&
+           e->ctime_sec == st->stx_ctime.tv_sec && e->ctime_nsec == st->stx_ctime.tv_nsec;
+}
+
+int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
+{
+    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    unsigned gen, i;
+    int found = 0;
+    if (!(st->stx_mask & EC_STATX_MNT_ID) || !lock()) return 0;
+    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    for (i = 0; i < SLOTS && !found; i++) {
+        if (table[i].gen == gen && same_key(&table[i], st, dev)) {
+            *v = table[i].v;
+            found = 1;
+        }
+    }
+    unlock();
+    return found;
+}
+
+static void store(const struct ec_statx *st, const struct ec_verdict *v)
+{
+    struct entry *e;
+    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    if (!(st->stx_mask & EC_STATX_MNT_ID)) return; /* key incomplete */
+    /* a verdict about another state of the file than the key (chmod in between) is not stored */
+    if (v->dev != dev || v->ino != st->stx_ino || v->ctime_sec != st->stx_ctime.tv_sec ||
+        v->ctime_nsec != st->stx_ctime.tv_nsec)
+        return;
+    if (!lock()) return;
+    e = &table[next_slot++ % SLOTS];
+    e->dev = dev;
+    e->ino = st->stx_ino;
+    e->mnt = EC_STX_MNT_ID(st);
+    e->ctime_sec = st->stx_ctime.tv_sec;
+    e->ctime_nsec = st->stx_ctime.tv_nsec;
+    e->v = *v;
+    e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    unlock();
+}
+
+int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, struct ec_verdict *v, int *cached)
+{
+    struct ec_statx own;
+    const struct ec_statx *st = given;
+    int r;
+
+    if (cached) *cached = 0;
+    if (!st) {
+        ec_memset(&own, 0, sizeof own);
+        if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &own) < 0)
+            return ec_check_fd(fd, name, v); /* no key: no cache */
+        st = &own;
+    }
+    if (ec_vcache_lookup(st, v)) {
+        if (cached) *cached = 1;
+        return v->allowed;
+    }
+    r = ec_check_fd_stat(fd, name, st, v);
+    store(st, v);
+    return r;
+}

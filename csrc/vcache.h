@@ -1,0 +1,34 @@
+/* A small cache of check verdicts keyed by the file: (dev, ino, ctime, mount id).
+ *
+ * The audit face checks a library once while ld.so searches for it (la_objsearch) and must not
+ * pay a second kernel check when the same file is mapped a moment later (la_objopen). A chmod
+ * changes ctime and a different mount of the same inode (a noexec bind mount) has another mount
+ * id, so either is a new key. What the key cannot see - a Landlock domain tightened later, a
+ * hard link in another hierarchy - is why callers keep entries short-lived: the audit face clears
+ * the cache at the end of each load operation (la_activity).
+ *
+ * Lock-free for callers: a busy cache (another thread inside) is skipped, never waited for, so it
+ * cannot deadlock across fork() or in a signal handler. Raw syscalls only. */
+#ifndef EXECCHECK_VCACHE_H
+#define EXECCHECK_VCACHE_H
+
+#include "check.h"
+#include "sys.h"
+
+/* Checks fd like ec_check_fd, answering from the cache when the same file was checked since the
+ * last clear. st: the fd's statx if the caller already has it (with EC_STATX_MNT_ID asked), or
+ * NULL. *cached (may be NULL) tells whether the verdict came from the cache. 1 allowed, 0 denied. */
+int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *st, struct ec_verdict *v, int *cached);
+
+/* The verdict stored for the file st describes (st from statx with EC_STATX_MNT_ID), without
+ * checking anything: 1 found (*v filled), 0 not. */
+int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v);
+
+/* Forgets every entry. */
+void ec_vcache_clear(void);
+
+#define EC_STATX_MNT_ID 0x1000u
+/* struct statx's stx_mnt_id is the first word after the device numbers (spare2[0] in sys.h). */
+#define EC_STX_MNT_ID(st) ((st)->spare2[0])
+
+#endif

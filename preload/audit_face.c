@@ -1,0 +1,105 @@
+/* The rtld-audit face of libexeccheck.so: LD_AUDIT=libexeccheck.so, ld.so --audit.
+ *
+ * ld.so calls this module around every object it loads, in every namespace
+ * (research/glibc-loader.md §1):
+ *   la_objsearch  each candidate path before ld.so opens it. A refused candidate is answered with
+ *                 a name that cannot be opened, so ld.so goes on to the next candidate and a
+ *                 dlopen() that finds nothing else fails cleanly.
+ *   la_objopen    each object after mapping and before relocation, IFUNC resolvers and
+ *                 constructors: the authoritative decision, on the file actually mapped. It cannot
+ *                 fail one load, so an enforced denial ends the process (exit 126).
+ *   la_activity   the end of a load operation: verdicts and the maps fd are dropped there.
+ * ld.so calls all of them under its load lock, one at a time. This copy of the shim has no libc:
+ * raw syscalls only. */
+#define _GNU_SOURCE /* <link.h> declares the audit interface (LAV_CURRENT, Lmid_t) only then */
+#include <link.h>
+#include "mapped.h"
+#include "reason.h"
+#include "shim.h"
+#include "sys.h"
+#include "text.h"
+#include "vcache.h"
+
+static struct ec_maps maps = EC_MAPS_INIT;
+
+EC_EXPORT unsigned int la_version(unsigned int version)
+{
+    /* we use nothing beyond version 1 (no symbind): accept whatever ld.so speaks up to ours */
+    return version < LAV_CURRENT ? version : LAV_CURRENT;
+}
+
+/* "/proc/self/execcheck refused PATH (REASON)": ld.so's open() of it fails with ENOENT for
+ * certain (procfs has no such entry), and ENOENT is the one error after which open_path() tries
+ * the next directory of LD_LIBRARY_PATH/RUNPATH (a NULL return would leave a stale errno that can
+ * end the walk: dl-load.c, open_path). The text ends up in dlerror() for a refused path.
+ * Two buffers alternate: ld.so may still hold the previous answer while it asks again. */
+static char *refusal_name(const char *path, int reason)
+{
+    static char names[2][1200];
+    static unsigned turn;
+    char *out = names[turn++ & 1];
+    struct ec_buf b;
+    size_t i;
+    ec_buf_init(&b, out, sizeof names[0]);
+    ec_buf_puts(&b, "/proc/self/execcheck refused ");
+    ec_buf_puts(&b, path);
+    ec_buf_puts(&b, " (");
+    ec_buf_puts(&b, ec_reason_name(reason));
+    ec_buf_putc(&b, ')');
+    /* ld.so expands $ORIGIN & co. in names with '/': keep none */
+    for (i = 0; out[i]; i++)
+        if (out[i] == '$') out[i] = '_';
+    return out;
+}
+
+EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
+{
+    struct ec_verdict v;
+    int fd, first = 0;
+    (void)cookie;
+    if (!name) return 0;
+    if (flag == LA_SER_ORIG) {
+        /* a bare name: the candidates it expands to come next, one call each */
+        if (!ec_strchr(name, '/')) return (char *)name;
+        /* "$ORIGIN/..." from dlopen is expanded after this call: la_objopen decides on it */
+        if (ec_strchr(name, '$')) return (char *)name;
+    }
+    fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if (fd < 0) return (char *)name; /* ld.so's own open fails the same way */
+    if (ec_vcache_check_fd(fd, name, 0, &v, 0)) {
+        ec_close(fd);
+        return (char *)name;
+    }
+    ec_close(fd);
+    if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return (char *)name;
+    if (first) ec_say_refused("load", name, v.reason);
+    return refusal_name(name, v.reason);
+}
+
+EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
+{
+    struct ec_verdict v;
+    struct ec_mapped found;
+    const char *path;
+    int main_map = lmid == LM_ID_BASE && !map->l_prev && (!map->l_name || !map->l_name[0]);
+    (void)cookie;
+
+    if (ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found)) return 0;
+    path = found.path[0] ? found.path : "(unnamed object)";
+    if (!ec_shim_deny(main_map ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v)) return 0;
+    /* Not one instruction of this object has run yet: relocation (IFUNC resolvers) and
+     * constructors come after this callback. exit_group skips atexit handlers and stdio, which
+     * belong to code that must not run now. */
+    ec_say_refused("load", path, v.reason);
+    ec_maps_close(&maps);
+    ec_exit_group(126);
+}
+
+EC_EXPORT void la_activity(uintptr_t *cookie, unsigned int flag)
+{
+    (void)cookie;
+    if (flag != LA_ACT_CONSISTENT) return;
+    /* one load operation is over: no fd stays open in the program, no verdict outlives it */
+    ec_maps_close(&maps);
+    ec_vcache_clear();
+}

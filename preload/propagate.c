@@ -1,0 +1,353 @@
+/* Propagation: every program started from a shimmed process starts under the shim again.
+ *
+ * A preload runs too late to stop what was loaded before it (DESIGN.md "The loader"), but it can
+ * make sure every child is loaded by an ld.so that runs the audit face first: LD_AUDIT starts
+ * with this shim, and LD_PRELOAD names it too (the preload and CPython faces live there). So:
+ *   - at start, `environ` is rewritten, for system(), popen() and raw execs that pass environ;
+ *   - every exec*()/posix_spawn*() entry point that takes or implies an envp rewrites it on the
+ *     way, whatever the caller removed (env -u LD_AUDIT, env -i, a custom envp).
+ * An LD_AUDIT list that came from the environment is kept, after ours, so ours checks it.
+ *
+ * The rewrite runs between fork/vfork and exec, so it is async-signal-safe: no malloc (a stack
+ * buffer, else an anonymous mapping from a raw syscall), no locks. If memory cannot be had, the
+ * exec fails with ENOMEM rather than run the child unshimmed. */
+#include <stdarg.h>
+#include "propagate.h"
+#include "shim.h"
+#include "sys.h"
+#include "text.h"
+
+#define RTLD_NEXT ((void *)-1l)
+extern void *dlsym(void *, const char *) __attribute__((weak));
+extern char **environ __attribute__((weak));
+extern int *__errno_location(void) __attribute__((weak));
+/* Present only when the audit face is built in: without it, LD_AUDIT=shim would make every
+ * child's ld.so complain "undefined symbol: la_version". */
+extern unsigned int la_version(unsigned int) __attribute__((weak));
+
+static char self_path[4096];
+static size_t self_len;
+
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*spawn_fn)(int *, const char *, const void *, const void *, char *const[], char *const[]);
+static execvpe_fn real_execvpe;
+static spawn_fn real_posix_spawn, real_posix_spawnp;
+
+static int fail(int err)
+{
+    if (__errno_location) *__errno_location() = err;
+    return -1;
+}
+
+static int is_sep(char c, const char *seps) { return ec_strchr(seps, c) && c; }
+
+/* Appends the entries of a list, except our own path, each preceded by ':'. */
+static char *append_entries(char *out, const char *list, const char *seps)
+{
+    while (*list) {
+        const char *start;
+        size_t n;
+        while (*list && is_sep(*list, seps)) list++;
+        start = list;
+        while (*list && !is_sep(*list, seps)) list++;
+        n = (size_t)(list - start);
+        if (!n || (n == self_len && !ec_memcmp(start, self_path, n))) continue;
+        *out++ = ':';
+        ec_memcpy(out, start, n);
+        out += n;
+    }
+    return out;
+}
+
+static int has_prefix(const char *s, const char *p) { return !ec_strncmp(s, p, ec_strlen(p)); }
+
+/* Bytes a fixed copy of envp needs (pointers and the two rewritten strings). */
+static size_t fixed_size(char *const *envp, size_t *count)
+{
+    size_t n = 0, bytes = 0;
+    if (envp)
+        for (; envp[n]; n++)
+            if (has_prefix(envp[n], "LD_AUDIT=") || has_prefix(envp[n], "LD_PRELOAD="))
+                bytes += ec_strlen(envp[n]) + 1;
+    *count = n;
+    return (n + 3) * sizeof(char *) + bytes + 2 * (self_len + 16) + 16;
+}
+
+/* Writes the fixed environment into mem (size from fixed_size) and returns it. */
+static char **fix_into(char *const *envp, size_t n, void *mem)
+{
+    char **out = mem, **o = out;
+    char *text = (char *)(out + n + 3), *p;
+    const char *last_preload = 0;
+    size_t i;
+    int audit = la_version != 0;
+
+    if (audit) {
+        /* LD_AUDIT=ours:every entry of every LD_AUDIT (ld.so loads all of them, in order) */
+        *o++ = p = text;
+        ec_memcpy(p, "LD_AUDIT=", 9);
+        ec_memcpy(p + 9, self_path, self_len);
+        p += 9 + self_len;
+        for (i = 0; i < n; i++)
+            if (has_prefix(envp[i], "LD_AUDIT=")) p = append_entries(p, envp[i] + 9, ":");
+        *p++ = 0;
+        text = p;
+    }
+    /* LD_PRELOAD=ours:the entries of the last LD_PRELOAD (the one ld.so uses) */
+    for (i = 0; i < n; i++)
+        if (has_prefix(envp[i], "LD_PRELOAD=")) last_preload = envp[i] + 11;
+    *o++ = p = text;
+    ec_memcpy(p, "LD_PRELOAD=", 11);
+    ec_memcpy(p + 11, self_path, self_len);
+    p += 11 + self_len;
+    if (last_preload) p = append_entries(p, last_preload, " \t:");
+    *p = 0;
+    for (i = 0; i < n; i++) {
+        if (has_prefix(envp[i], "LD_PRELOAD=")) continue;
+        if (audit && has_prefix(envp[i], "LD_AUDIT=")) continue;
+        *o++ = envp[i];
+    }
+    *o = 0;
+    return out;
+}
+
+#define STACK_ENV 6144
+#define EC_PROT_RW 3
+#define EC_MAP_PRIVATE_ANON 0x22
+
+/* The fixed envp in `stack` if it fits, else in a fresh mapping (left to exec to reclaim; on a
+ * failed exec it is unmapped by release_env). NULL when no memory could be had. */
+struct fixed_env {
+    char **envp;
+    void *map;
+    size_t maplen;
+};
+
+static void make_env(char *const *envp, void *stack, struct fixed_env *f)
+{
+    size_t n, need = fixed_size(envp, &n);
+    f->map = 0;
+    f->maplen = 0;
+    if (!self_len) { /* propagation disabled: we do not know our own path */
+        f->envp = (char **)envp;
+        return;
+    }
+    if (need <= STACK_ENV) {
+        f->envp = fix_into(envp, n, stack);
+        return;
+    }
+    f->maplen = (need + 4095) & ~(size_t)4095;
+    f->map = (void *)ec_syscall6(EC_NR_mmap, 0, (long)f->maplen, EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
+    if ((unsigned long)f->map > (unsigned long)-4096l) {
+        f->map = 0;
+        f->envp = 0;
+        return;
+    }
+    f->envp = fix_into(envp, n, f->map);
+}
+
+static void release_env(struct fixed_env *f)
+{
+    if (f->map) ec_sys2(EC_NR_munmap, f->map, f->maplen);
+}
+
+#define WITH_FIXED_ENV(envp_in, f)                                                          \
+    long stack_env_[STACK_ENV / sizeof(long)];                                              \
+    struct fixed_env f;                                                                     \
+    make_env((envp_in), stack_env_, &f);                                                    \
+    if (!f.envp) return fail(EC_ENOMEM)
+
+static char *const empty_env[] = {0};
+/* environ is a weak reference: its address is NULL where libc is absent */
+static char *const *current_environ(void) { return &environ && environ ? environ : empty_env; }
+
+/* ---- the exec family: each rewrites the envp, then calls the next definition (libc's, or
+ * another preload's), so nothing else about the call changes ---- */
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execveat_fn)(int, const char *, char *const[], char *const[], int);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+static execve_fn real_execve;
+static execveat_fn real_execveat;
+static fexecve_fn real_fexecve;
+
+EC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    int r;
+    WITH_FIXED_ENV(envp, f);
+    r = real_execve ? real_execve(path, argv, f.envp) : fail((int)-ec_sys3(EC_NR_execve, path, argv, f.envp));
+    release_env(&f);
+    return r;
+}
+
+EC_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+    int r;
+    if (flags & EC_AT_EXECVE_CHECK) /* a check, not an exec: nothing is started */
+        return real_execveat ? real_execveat(dirfd, path, argv, envp, flags)
+                             : fail((int)-ec_syscall6(EC_NR_execveat, dirfd, (long)path, (long)argv, (long)envp, flags, 0));
+    {
+        WITH_FIXED_ENV(envp, f);
+        r = real_execveat ? real_execveat(dirfd, path, argv, f.envp, flags)
+                          : fail((int)-ec_syscall6(EC_NR_execveat, dirfd, (long)path, (long)argv, (long)f.envp, flags, 0));
+        release_env(&f);
+    }
+    return r;
+}
+
+EC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    int r;
+    WITH_FIXED_ENV(envp, f);
+    r = real_fexecve ? real_fexecve(fd, argv, f.envp)
+                     : fail((int)-ec_syscall6(EC_NR_execveat, fd, (long)"", (long)argv, (long)f.envp, EC_AT_EMPTY_PATH, 0));
+    release_env(&f);
+    return r;
+}
+
+EC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    int r;
+    if (!real_execvpe) return fail(EC_ENOSYS);
+    {
+        WITH_FIXED_ENV(envp, f);
+        r = real_execvpe(file, argv, f.envp);
+        release_env(&f);
+    }
+    return r;
+}
+
+EC_EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, current_environ()); }
+EC_EXPORT int execvp(const char *file, char *const argv[]) { return execvpe(file, argv, current_environ()); }
+
+/* execl*: count the variadic arguments, then gather them into an argv sized to fit on the
+ * stack, as glibc does (bounded: a runaway list is E2BIG, not a stack overflow). */
+#define MAX_LIST_ARGS 65536
+static size_t count_args(const char *first, va_list ap)
+{
+    size_t n = 1;
+    if (!first) return 1;
+    while (n < MAX_LIST_ARGS && va_arg(ap, char *)) n++;
+    return n + 1;
+}
+
+#define GATHER_ARGS(first, ap, argv, n)        \
+    do {                                       \
+        (argv)[0] = (char *)(first);           \
+        for ((n) = 1; (argv)[(n) - 1]; (n)++)  \
+            (argv)[(n)] = va_arg(ap, char *);  \
+    } while (0)
+
+#define COUNTED_ARGV(first, last_named, argv)                \
+    va_list ap;                                              \
+    size_t n_;                                               \
+    va_start(ap, last_named);                                \
+    n_ = count_args((first), ap);                            \
+    va_end(ap);                                              \
+    if (n_ > MAX_LIST_ARGS) return fail(EC_E2BIG);           \
+    char *argv[n_];                                          \
+    va_start(ap, last_named);                                \
+    GATHER_ARGS((first), ap, argv, n_)
+
+EC_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    COUNTED_ARGV(arg, arg, argv);
+    va_end(ap);
+    return execve(path, argv, current_environ());
+}
+
+EC_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    COUNTED_ARGV(arg, arg, argv);
+    va_end(ap);
+    return execvpe(file, argv, current_environ());
+}
+
+EC_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    char *const *envp;
+    COUNTED_ARGV(arg, arg, argv);
+    envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return execve(path, argv, envp);
+}
+
+EC_EXPORT int posix_spawn(int *pid, const char *path, const void *actions, const void *attr, char *const argv[],
+                          char *const envp[])
+{
+    int r;
+    if (!real_posix_spawn) return EC_ENOSYS;
+    {
+        WITH_FIXED_ENV(envp, f);
+        r = real_posix_spawn(pid, path, actions, attr, argv, f.envp);
+        release_env(&f);
+    }
+    return r;
+}
+
+EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, const void *attr, char *const argv[],
+                           char *const envp[])
+{
+    int r;
+    if (!real_posix_spawnp) return EC_ENOSYS;
+    {
+        WITH_FIXED_ENV(envp, f);
+        r = real_posix_spawnp(pid, file, actions, attr, argv, f.envp);
+        release_env(&f);
+    }
+    return r;
+}
+
+/* ---- start ---- */
+
+/* Our own absolute path, from the link map glibc keeps (dladdr): the name the loader used, made
+ * absolute against the start-up cwd (which is what a relative LD_PRELOAD entry was resolved in). */
+struct dl_info_ { const char *dli_fname; void *dli_fbase; const char *dli_sname; void *dli_saddr; };
+extern int dladdr(const void *, struct dl_info_ *) __attribute__((weak));
+
+static int find_self_path(void)
+{
+    struct dl_info_ info;
+    size_t n;
+    if (!dladdr || !dladdr((const void *)find_self_path, &info) || !info.dli_fname || !info.dli_fname[0]) return -1;
+    n = ec_strlen(info.dli_fname);
+    if (info.dli_fname[0] == '/') {
+        if (n >= sizeof self_path) return -1;
+        ec_memcpy(self_path, info.dli_fname, n + 1);
+    } else {
+        long c = ec_sys2(EC_NR_getcwd, self_path, sizeof self_path);
+        size_t cl;
+        if (c < 0) return -1;
+        cl = ec_strlen(self_path);
+        if (cl + 1 + n >= sizeof self_path) return -1;
+        self_path[cl] = '/';
+        ec_memcpy(self_path + cl + 1, info.dli_fname, n + 1);
+    }
+    /* a path with a separator in it cannot be put in LD_AUDIT/LD_PRELOAD unambiguously */
+    if (ec_strchr(self_path, ':') || ec_strchr(self_path, ' ') || ec_strchr(self_path, '\t')) return -1;
+    self_len = ec_strlen(self_path);
+    return 0;
+}
+
+const char *ec_propagate_self_path(void) { return self_len ? self_path : 0; }
+
+void ec_propagate_start(void)
+{
+    struct fixed_env f;
+    if (!dlsym || find_self_path() < 0) return;
+    real_execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
+    real_execveat = (execveat_fn)dlsym(RTLD_NEXT, "execveat");
+    real_fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve");
+    real_execvpe = (execvpe_fn)dlsym(RTLD_NEXT, "execvpe");
+    real_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+    real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+    if (!&environ || !environ) return;
+    /* environ lives for the whole process: always in a mapping of its own, never on our stack */
+    {
+        size_t n, need = fixed_size(environ, &n);
+        f.maplen = (need + 4095) & ~(size_t)4095;
+        f.map = (void *)ec_syscall6(EC_NR_mmap, 0, (long)f.maplen, EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
+        if ((unsigned long)f.map > (unsigned long)-4096l) return;
+        environ = fix_into(environ, n, f.map);
+    }
+}

@@ -1,0 +1,135 @@
+"""execcheck image prepare|revert|install|uninstall ROOT: harden a root filesystem, reversibly."""
+import argparse
+import os
+import sys
+
+from ..errors import UsageError
+from ..image import install as inst
+from ..image import ldconf, prepare
+from .output import print_json, printable
+
+ORDER = 60
+HELP = "prepare a root filesystem for enforcement and install the shim in it (reversibly)"
+DESCRIPTION = """\
+Steps for a hardened image (run them on the image's root directory, e.g. in a container build):
+
+  execcheck image prepare ROOT [--apply]   show (default) or make the mode changes enforcement
+                                           needs: x where r on the image's shared libraries and
+                                           Python code; never a write bit, never data files
+  execcheck image revert ROOT              restore the exact modes prepare changed
+  execcheck image install ROOT [...]       the shim beside the image's libc (0755, root), its
+                                           /etc/execcheck.conf, an /etc/ld.so.preload entry,
+                                           optional systemd drop-ins (--service)
+  execcheck image uninstall ROOT           remove exactly what install added
+
+Each step records what it changed in ROOT/var/lib/execcheck/ so it can be undone bit for bit;
+repeating a step changes nothing more."""
+
+
+def add_parser(sub):
+    p = sub.add_parser("image", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = p.add_subparsers(dest="step", metavar="STEP")
+    pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs")
+    pp.add_argument("root", metavar="ROOT")
+    pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
+    pp.add_argument("--json", action="store_true")
+    pp.set_defaults(run=run_prepare)
+    pr = steps.add_parser("revert", help="restore the modes prepare changed")
+    pr.add_argument("root", metavar="ROOT")
+    pr.set_defaults(run=run_revert)
+    pi = steps.add_parser("install", help="install the shim, its config and /etc/ld.so.preload entry")
+    pi.add_argument("root", metavar="ROOT")
+    pi.add_argument("--enforce", action="store_true", help="config: files = enforce (default: audit)")
+    pi.add_argument("--deny-interactive", action="store_true", help="config: interactive = deny")
+    pi.add_argument("--log-file", default="/var/log/execcheck.jsonl", metavar="PATH",
+                    help="config: where records go (default %(default)s; '' for syslog only)")
+    pi.add_argument("--service", action="append", default=[], metavar="UNIT",
+                    help="add a systemd drop-in starting UNIT under the audit face (repeatable)")
+    pi.add_argument("--dry-run", action="store_true", help="show what would be written")
+    pi.set_defaults(run=run_install)
+    pu = steps.add_parser("uninstall", help="remove exactly what install added")
+    pu.add_argument("root", metavar="ROOT")
+    pu.set_defaults(run=run_uninstall)
+    for step in (pp, pr, pi, pu):
+        step.add_argument("--this-system", action="store_true",
+                          help="allow ROOT to be / (inside a container build, where / is the image)")
+    p.set_defaults(run=lambda args: (p.print_help(sys.stderr), 2)[1])
+
+
+def _root(args):
+    path = args.root
+    if not os.path.isdir(path):
+        raise UsageError("%s is not a directory" % path)
+    if os.path.realpath(path) == "/" and not args.this_system:
+        raise UsageError("refusing to change / : pass --this-system if this system is the image being built "
+                         "(a container build step), or give the image's root directory")
+    return os.path.abspath(path)
+
+
+def _need_root_user():
+    if os.geteuid() != 0:
+        raise UsageError("this step changes an image's files and owners: run it as root")
+
+
+def run_prepare(args) -> int:
+    root = _root(args)
+    try:
+        tuple_ = ldconf.MULTIARCH.get(inst.elf_identity(inst.lib_path())["machine"], "")
+        changes = prepare.plan(root, tuple_)
+    except OSError as e:
+        raise UsageError("cannot read the image: %s" % e)
+    if args.apply:
+        _need_root_user()
+        prepare.apply(root, changes)
+    if args.json:
+        print_json({"root": root, "applied": args.apply,
+                    "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
+                                for p, o, n, w in changes]})
+        return 0
+    for p, o, n, w in changes:
+        print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
+    kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
+    verb = "changed" if args.apply else "to change (run with --apply)"
+    print("%d files %s: %d libraries, %d Python files" % (len(changes), verb, kinds["library"], kinds["python"]),
+          file=sys.stderr)
+    return 0
+
+
+def run_revert(args) -> int:
+    root = _root(args)
+    _need_root_user()
+    n = prepare.revert(root)
+    if n is None:
+        raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
+    print("restored the modes of %d files" % n, file=sys.stderr)
+    return 0
+
+
+def run_install(args) -> int:
+    root = _root(args)
+    if args.log_file and not args.log_file.startswith("/"):
+        raise UsageError("--log-file must be an absolute path inside the image")
+    try:
+        files, info = inst.plan(root, args.enforce, args.deny_interactive, args.log_file, args.service)
+    except inst.InstallError as e:
+        raise UsageError(str(e))
+    if args.dry_run:
+        for path, data, mode in files:
+            print("%04o %s (%d bytes)" % (mode, path, len(data)))
+        return 0
+    _need_root_user()
+    n = inst.install(root, files)
+    print("installed %s (%d files written%s)" % (info["shim"], n,
+          "" if not args.service else "; systemd %s" % (info["systemd"] or "not found")), file=sys.stderr)
+    return 0
+
+
+def run_uninstall(args) -> int:
+    root = _root(args)
+    _need_root_user()
+    notes = inst.uninstall(root)
+    if notes is None:
+        raise UsageError("nothing to uninstall: %s has no record of `image install`" % root)
+    for n in notes:
+        print("execcheck: " + n, file=sys.stderr)
+    return 0

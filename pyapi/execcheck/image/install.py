@@ -1,0 +1,197 @@
+"""Installing the shim into an image, and removing exactly what was installed.
+
+install: the shim into the image's library directory (root-owned, 0755), /etc/execcheck.conf,
+the shim's path appended to /etc/ld.so.preload (existing entries kept, no duplicate), optional
+systemd drop-ins. Every file it creates or changes is noted, with the previous content of what it
+changed, in /var/lib/execcheck/install.json; uninstall puts each back.
+"""
+import base64
+import glob
+import hashlib
+import os
+import re
+
+from elftools.elf.elffile import ELFFile
+
+from . import ldconf, manifest, rootfs
+from ..shim import lib_path, read_ld_so_preload
+
+STEP = "install"
+SHIM_NAME = "libexeccheck.so"
+SYSTEMD_EXEC_SECUREBITS = 262  # first systemd whose SecureBits= knows exec-restrict-file (PR #43376)
+
+
+class InstallError(Exception):
+    pass
+
+
+def elf_identity(path: str):
+    with open(path, "rb") as f:
+        e = ELFFile(f)
+        needed = []
+        dyn = e.get_section_by_name(".dynamic")
+        if dyn is not None:
+            needed = [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+        return {"class": e.elfclass, "machine": e["e_machine"], "little_endian": e.little_endian, "needed": needed}
+
+
+def find_libc(root: str):
+    """(image dir of the image's libc.so.6, its ELF identity) — where the shim goes beside it."""
+    shim = elf_identity(lib_path())
+    tuple_ = ldconf.MULTIARCH.get(shim["machine"], "")
+    found = []
+    for d in ldconf.default_dirs(tuple_) + ldconf.conf_dirs(root):
+        host = rootfs.resolve(root, d + "/libc.so.6")
+        if os.path.isfile(host):
+            found.append(d)
+            # prefer the directory's own name over a way into it through a symlink (/lib -> usr/lib)
+            if rootfs.resolve(root, d) == os.path.join(os.path.abspath(root), d.lstrip("/")):
+                return d, elf_identity(host)
+    if found:
+        return found[0], elf_identity(rootfs.resolve(root, found[0] + "/libc.so.6"))
+    raise InstallError("no libc.so.6 in the image's library directories: is %s a root filesystem?" % root)
+
+
+def systemd_version(root: str):
+    for pattern in ("/usr/lib/systemd/libsystemd-shared-*.so", "/lib/systemd/libsystemd-shared-*.so",
+                    "/usr/lib/*/systemd/libsystemd-shared-*.so"):
+        host = os.path.join(root, pattern.lstrip("/"))
+        for m in sorted(glob.glob(host)):
+            v = re.match(r"libsystemd-shared-(\d+)", os.path.basename(m))
+            if v:
+                return int(v.group(1))
+    return None
+
+
+def config_text(enforce: bool, deny_interactive: bool, log_file: str) -> str:
+    lines = ["# written by `execcheck image install`; see `execcheck status`",
+             "files = %s" % ("enforce" if enforce else "audit"),
+             "interactive = %s" % ("deny" if deny_interactive else "allow")]
+    if log_file:
+        lines.append("log_file = %s" % log_file)
+    return "\n".join(lines) + "\n"
+
+
+def dropin_text(shim_path: str, enforce: bool, deny_interactive: bool, sd_version) -> str:
+    lines = ["# written by `execcheck image install`", "[Service]",
+             # the service's first process already runs under the audit face, not only the preload
+             'Environment="LD_AUDIT=%s"' % shim_path]
+    bits = []
+    if sd_version is not None and sd_version >= SYSTEMD_EXEC_SECUREBITS:
+        if enforce:
+            bits += ["exec-restrict-file", "exec-restrict-file-locked"]
+        if deny_interactive:
+            bits += ["exec-deny-interactive", "exec-deny-interactive-locked"]
+    if bits:
+        lines.append("SecureBits=" + " ".join(bits))
+    return "\n".join(lines) + "\n"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(host: str):
+    try:
+        with open(host, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def plan(root: str, enforce=False, deny_interactive=False, log_file="", services=()):
+    """[(image_path, new_bytes, mode)] of what install writes, after checking the shim fits."""
+    root = os.path.abspath(root)
+    shim_id = elf_identity(lib_path())
+    libdir, libc_id = find_libc(root)
+    for key in ("class", "machine", "little_endian"):
+        if shim_id[key] != libc_id[key]:
+            raise InstallError("the shim is %s/%s-bit but the image's libc is %s/%s-bit" % (
+                shim_id["machine"], shim_id["class"], libc_id["machine"], libc_id["class"]))
+    if shim_id["needed"]:  # built freestanding: anything here would have to resolve in the image
+        for name in shim_id["needed"]:
+            if not os.path.exists(rootfs.resolve(root, "%s/%s" % (libdir, name))):
+                raise InstallError("the shim needs %s, which the image lacks" % name)
+    shim_path = "%s/%s" % (libdir, SHIM_NAME)
+    with open(lib_path(), "rb") as f:
+        files = [(shim_path, f.read(), 0o755)]
+    files.append(("/etc/execcheck.conf", config_text(enforce, deny_interactive, log_file).encode(), 0o644))
+    preload_host = rootfs.resolve(root, "/etc/ld.so.preload")
+    old = _read(preload_host) or b""
+    if shim_path not in read_ld_so_preload(preload_host):
+        new = old + (b"" if not old or old.endswith(b"\n") else b"\n") + shim_path.encode() + b"\n"
+        files.append(("/etc/ld.so.preload", new, 0o644))
+    sd = systemd_version(root)
+    for svc in services:
+        if not re.fullmatch(r"[A-Za-z0-9:_.@\\-]+", svc):
+            raise InstallError("not a systemd unit name: %r" % svc)
+        unit = svc if "." in svc else svc + ".service"
+        files.append(("/etc/systemd/system/%s.d/execcheck.conf" % unit,
+                      dropin_text(shim_path, enforce, deny_interactive, sd).encode(), 0o644))
+    return files, {"shim": shim_path, "systemd": sd}
+
+
+def install(root: str, files):
+    """Writes the planned files, recording what each replaced. Idempotent: a second install with
+    the same plan changes nothing and keeps the first record (the true original)."""
+    root = os.path.abspath(root)
+    record = manifest.load(root, STEP) or {"files": {}, "created_dirs": []}
+    changed = []
+    for path, data, mode in files:
+        host = rootfs.resolve(root, path)
+        before = _read(host)
+        if before == data:
+            continue
+        if path not in record["files"]:
+            st = os.stat(host) if before is not None else None
+            record["files"][path] = {"previous": None if before is None else base64.b64encode(before).decode(),
+                                     "previous_mode": st.st_mode & 0o7777 if st else None,
+                                     "previous_owner": [st.st_uid, st.st_gid] if st else None}
+        record["files"][path]["written_sha256"] = _sha(data)
+        changed.append((host, data, mode))
+    if not changed:
+        return 0
+    manifest.save(root, STEP, record)
+    for host, data, mode in changed:
+        manifest.makedirs_recorded(os.path.dirname(host), record["created_dirs"])
+        manifest.atomic_write(host, data, mode)
+    manifest.save(root, STEP, record)  # now with the directories it made
+    return len(changed)
+
+
+def uninstall(root: str):
+    """Puts back what install replaced, removes what it created. Returns a list of notes (files
+    that were changed by someone else after install are restored anyway, and said so)."""
+    root = os.path.abspath(root)
+    record = manifest.load(root, STEP)
+    if record is None:
+        return None
+    notes = []
+    for path, info in sorted(record["files"].items()):
+        host = rootfs.resolve(root, path)
+        now = _read(host)
+        if now is not None and _sha(now) != info.get("written_sha256"):
+            if path == "/etc/ld.so.preload":
+                # changed since install: take out only our line, keep the rest
+                shim_line = record_shim_line(record)
+                kept = b"".join(l for l in now.splitlines(True) if l.strip() != shim_line)
+                st = os.stat(host)
+                manifest.atomic_write(host, kept, st.st_mode & 0o7777, st.st_uid, st.st_gid)
+                notes.append("%s changed since install: removed only the shim's entry" % path)
+                continue
+            notes.append("%s changed since install: restored to its state before install anyway" % path)
+        if info["previous"] is None:
+            if now is not None:
+                os.unlink(host)
+        else:
+            uid, gid = info.get("previous_owner") or (0, 0)
+            manifest.atomic_write(host, base64.b64decode(info["previous"]), info["previous_mode"], uid, gid)
+    manifest.remove(root, STEP, record["created_dirs"])
+    return notes
+
+
+def record_shim_line(record) -> bytes:
+    for path in record["files"]:
+        if path.endswith("/" + SHIM_NAME):
+            return path.encode()
+    return b""

@@ -1,0 +1,61 @@
+"""The image's library directories, as its ldconfig and ld.so see them."""
+import glob
+import os
+
+from . import rootfs
+
+# Debian-style multiarch tuples by ELF e_machine name
+MULTIARCH = {"EM_X86_64": "x86_64-linux-gnu", "EM_AARCH64": "aarch64-linux-gnu", "EM_386": "i386-linux-gnu",
+             "EM_ARM": "arm-linux-gnueabihf", "EM_RISCV": "riscv64-linux-gnu", "EM_PPC64": "powerpc64le-linux-gnu",
+             "EM_S390": "s390x-linux-gnu"}
+
+
+def default_dirs(tuple_: str):
+    """The loader's built-in directories (both the Debian multiarch and the lib64 layouts)."""
+    dirs = []
+    if tuple_:
+        dirs += ["/lib/" + tuple_, "/usr/lib/" + tuple_]
+    return dirs + ["/lib64", "/usr/lib64", "/lib", "/usr/lib"]
+
+
+def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0):
+    """Directories named by an ld.so.conf, following `include` globs (relative to the including
+    file's directory) as ldconfig does; `hwcap` lines are obsolete and skipped. Image paths."""
+    if _depth > 16:  # an include loop
+        return []
+    host = rootfs.resolve(root, conf)
+    try:
+        with open(host, "rb") as f:
+            text = f.read(1 << 20).decode("utf-8", "surrogateescape")
+    except OSError:
+        return []
+    dirs = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        word, _, rest = line.partition(" ")
+        if word == "include":
+            for pattern in rest.split():
+                if not pattern.startswith("/"):
+                    pattern = os.path.join(os.path.dirname(conf), pattern)
+                host_pattern = os.path.join(rootfs.resolve(root, os.path.dirname(pattern)), os.path.basename(pattern))
+                for match in sorted(glob.glob(host_pattern)):
+                    dirs += conf_dirs(root, rootfs.image_path(root, match), _depth + 1)
+        elif word == "hwcap":
+            continue
+        else:
+            d = line.rstrip("/") or "/"
+            if "=" in d:  # legacy "dir=TYPE"
+                d = d.split("=", 1)[0]
+            dirs.append(d)
+    return dirs
+
+
+def library_dirs(root: str, tuple_: str):
+    """conf dirs first, then the default dirs; each once, only those that exist in the image."""
+    out = []
+    for d in conf_dirs(root) + default_dirs(tuple_):
+        if d not in out and os.path.isdir(rootfs.resolve(root, d)):
+            out.append(d)
+    return out

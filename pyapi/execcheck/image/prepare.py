@@ -1,0 +1,133 @@
+"""The mode changes enforcement needs, made and undone exactly.
+
+Under SECBIT_EXEC_RESTRICT_FILE (or an enforcing config) every library ld.so maps and every
+Python file the interpreter runs must pass AT_EXECVE_CHECK, i.e. carry an x bit. Debian ships
+them 0644. prepare adds x exactly where r is (u+x if u+r, ...): it never adds a write bit, never
+touches a file that is not code (ELF shared objects in library directories; .py, .pyc, .so, .pth
+and .zip under the image's Python installs), never follows a symlink.
+"""
+import os
+import stat
+
+from . import ldconf, manifest, rootfs
+
+STEP = "prepare"
+PY_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".zip")
+
+
+def code_mode(mode: int) -> int:
+    """mode with an x bit for each class that may read the file."""
+    return mode | ((mode & 0o444) >> 2)
+
+
+def _is_elf_shared(path: str) -> bool:
+    try:
+        with open(path, "rb", buffering=0) as f:
+            head = f.read(18)
+    except OSError:
+        return False
+    if len(head) < 18 or head[:4] != b"\x7fELF":
+        return False
+    e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
+    return e_type == 3  # ET_DYN: shared objects (and PIE programs, which need x anyway)
+
+
+def python_dirs(root: str):
+    """The image's Python library trees, as image paths: every <prefix>/lib/python3.X (the stdlib
+    when it holds os.py, else its site-/dist-packages: a virtual environment, /usr/local) under /usr, /usr/local
+    and /opt, and Debian's /usr/lib/python3/dist-packages."""
+    found = []
+    for prefix in ("/usr", "/usr/local", "/opt"):
+        host = rootfs.resolve(root, prefix)
+        for dirpath, dirnames, filenames in os.walk(host):
+            rel = dirpath[len(host):]
+            name = os.path.basename(dirpath)
+            if name.startswith("python3") and os.path.basename(os.path.dirname(dirpath)) in ("lib", "lib64"):
+                if "os.py" in filenames:
+                    found.append(rootfs.image_path(root, dirpath))
+                else:
+                    found += [rootfs.image_path(root, os.path.join(dirpath, d))
+                              for d in ("site-packages", "dist-packages") if d in dirnames]
+                dirnames[:] = []
+                continue
+            # /usr/lib/pythonX, /usr/local/lib/..., /opt/<app>/[venv/]lib/... : not deeper than that
+            depth = rel.count(os.sep)
+            if depth >= (5 if prefix == "/opt" else 2):
+                dirnames[:] = []
+            elif prefix != "/opt" and depth == 0:
+                dirnames[:] = [d for d in dirnames if d in ("lib", "lib64")]
+    dist = "/usr/lib/python3/dist-packages"
+    if os.path.isdir(rootfs.resolve(root, dist)):
+        found.append(dist)
+    return sorted(set(found))
+
+
+def _walk_files(host_dir: str):
+    for dirpath, dirnames, filenames in os.walk(host_dir):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield os.path.join(dirpath, name)
+
+
+def plan(root: str, tuple_: str):
+    """[(image_path, old_mode, new_mode, why)] for every file that needs an x bit, in path order."""
+    root = os.path.abspath(root)
+    seen = set()
+    changes = {}
+
+    def consider(host_path, why, want):
+        try:
+            st = os.lstat(host_path)
+        except OSError:
+            return
+        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        new = code_mode(st.st_mode)
+        if new != st.st_mode and want(host_path):
+            changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why)
+
+    for d in python_dirs(root):
+        for f in _walk_files(rootfs.resolve(root, d)):
+            if f.endswith(PY_SUFFIXES):
+                consider(f, "python", lambda p: True)
+    for d in ldconf.library_dirs(root, tuple_):
+        for f in _walk_files(rootfs.resolve(root, d)):
+            consider(f, "library", _is_elf_shared)
+    return [(p,) + changes[p] for p in sorted(changes)]
+
+
+def apply(root: str, changes) -> int:
+    """Records the current modes (the first record of a file wins, so revert restores the true
+    original after repeated prepares), then chmods. Returns the number of files changed."""
+    record = manifest.load(root, STEP) or {"modes": {}, "created_dirs": []}
+    for path, old, _new, _why in changes:
+        record["modes"].setdefault(path, old)
+    manifest.save(root, STEP, record)
+    for path, _old, new, _why in changes:
+        host = os.path.join(root, path.lstrip("/"))
+        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.chmod("/proc/self/fd/%d" % fd, new)  # chmod the file we looked at, not a swapped-in symlink
+        finally:
+            os.close(fd)
+    return len(changes)
+
+
+def revert(root: str):
+    """Restores every mode prepare recorded; returns how many files were restored."""
+    record = manifest.load(root, STEP)
+    if record is None:
+        return None
+    n = 0
+    for path, mode in sorted(record["modes"].items()):
+        host = os.path.join(root, path.lstrip("/"))
+        try:
+            st = os.lstat(host)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != mode:
+            os.chmod(host, mode)
+            n += 1
+    manifest.remove(root, STEP, record["created_dirs"])
+    return n

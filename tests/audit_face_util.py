@@ -1,0 +1,163 @@
+"""Helpers of the audit-face tests: build test libraries and the driver program, run a command
+under the face in each policy mode, read the decision records it left.
+
+Modes:
+  off      no audit face at all (the baseline a good case must match)
+  audit    LD_AUDIT=libexeccheck.so, policy audit: nothing may change, records only
+  secbits  the same, enforcing because SECBIT_EXEC_RESTRICT_FILE is set in the child
+  config   the same, enforcing because /etc/execcheck.conf says `files = enforce`: a root-owned
+           test config is laid over /etc inside a private mount namespace (the host's /etc is
+           never written)
+"""
+import itertools
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import textwrap
+
+import execcheck
+from conftest import C_DIR, in_mountns, run
+
+SHIM = execcheck.lib_path()
+LDSO = "/lib64/ld-linux-x86-64.so.2"
+ENFORCING = ("secbits", "config")
+MODES = ("audit",) + ENFORCING
+
+_counter = itertools.count()
+
+
+class Kit:
+    """Builds the test's libraries and programs in its tmp dir."""
+
+    def __init__(self, tmp_path: pathlib.Path):
+        self.dir = pathlib.Path(tmp_path)
+
+    def _cc(self, out, *args):
+        out = self.dir / out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([os.environ.get("CC", "cc"), "-O1", "-o", str(out), *map(str, args)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return out
+
+    def lib(self, out, tag, mode=0o755, fn="libfn", calls=None, needs=(), runpath=None, gconv=False, audit=False):
+        """A library from tests/c/audit_lib.c that prints "IFUNC tag" and "CTOR tag" when its
+        code runs. needs: (dir, name) pairs to link against (DT_NEEDED)."""
+        flags = ["-shared", "-fPIC", "-DTAG=\"%s\"" % tag, "-DFN=%s" % fn]
+        if calls:
+            flags.append("-DCALLS=%s" % calls)
+        if gconv:
+            flags.append("-DGCONV")
+        if audit:
+            flags.append("-DAUDIT")
+        for d, name in needs:
+            flags += ["-L%s" % d, "-l:%s" % name]
+        if runpath:
+            flags.append("-Wl,--enable-new-dtags,-rpath,%s" % runpath)
+        path = self._cc(out, C_DIR / "audit_lib.c", *flags)
+        os.chmod(path, mode)
+        return path
+
+    def prog(self, out="bin/prog", needs=(), runpath=None, mode=0o755):
+        """The driver (tests/c/audit_prog.c); with needs it also calls libfn() of a DT_NEEDED lib."""
+        flags = ["-pthread"]
+        if needs:
+            flags.append("-DNEEDS")
+        for d, name in needs:
+            flags += ["-L%s" % d, "-l:%s" % name]
+        if runpath:
+            flags.append("-Wl,--enable-new-dtags,-rpath,%s" % runpath)
+        path = self._cc(out, C_DIR / "audit_prog.c", *flags)
+        os.chmod(path, mode)
+        return path
+
+    def tool(self, name):
+        return self._cc("tools/" + name, C_DIR / (name + ".c"))
+
+
+class Result:
+    def __init__(self, proc, records):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+        self.records = records
+        self.lines = proc.stdout.splitlines()
+
+    def __repr__(self):
+        return "rc=%s\n--- stdout\n%s--- stderr\n%s--- records\n%s" % (
+            self.rc, self.out, self.err, "\n".join(map(json.dumps, self.records)))
+
+    def refused_lines(self):
+        return [l for l in self.err.splitlines() if l.startswith("execcheck: refused")]
+
+    def records_for(self, path):
+        st = os.stat(path)
+        return [r for r in self.records if (r["dev"], r["ino"]) == (st.st_dev, st.st_ino)]
+
+
+def clean_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "EXECCHECK_", "GCONV_"))}
+    env.update(extra or {})
+    return env
+
+
+def _set_restrict_file():
+    execcheck.set_securebits(restrict_file=True)
+
+
+ENV_EXPORT = textwrap.dedent("""\
+    # only the program under test gets the loader variables: not sh, mount or cp before it
+    for var in $(env | sed -n 's/^FACEENV_\\([A-Za-z0-9_]*\\)=.*/\\1/p'); do
+        eval "export $var=\\"\\$FACEENV_$var\\""
+        unset "FACEENV_$var"
+    done
+    exec "$@"
+""")
+
+# $1: a directory holding a root-owned execcheck.conf, laid over /etc by a read-only overlay (the
+# file need not exist on the host); the mount dies with the namespace
+CONFIG_OVERLAY = 'mount -t overlay overlay -o "lowerdir=$1:/etc" /etc'
+
+
+def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None):
+    """Runs argv under the audit face in `mode` (see the module doc). audit: the LD_AUDIT value
+    (default: the shim alone). setup: shell commands run first in a private mount namespace
+    (the program then runs in it too). Returns a Result with the records of this run."""
+    tmp_path = pathlib.Path(tmp_path)
+    log = tmp_path / ("records-%d.jsonl" % next(_counter))
+    env = clean_env(env)
+    if mode != "off":
+        env["LD_AUDIT"] = audit or SHIM
+        env["EXECCHECK_LOG_FILE"] = str(log)
+    argv = [str(a) for a in argv]
+    kw = dict(env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    assert mode in ("off", "audit", "secbits", "config"), mode
+    if mode == "secbits":
+        kw["preexec_fn"] = _set_restrict_file
+    if setup or mode == "config":
+        conf = "-"
+        if mode == "config":
+            conf = tmp_path / ("conf-%d" % next(_counter))
+            conf.mkdir()
+            (conf / "execcheck.conf").write_text("files = enforce\nsyslog = no\n")
+            os.chmod(conf / "execcheck.conf", 0o644)
+        for k in [k for k in env if k.startswith(("LD_", "EXECCHECK_", "GCONV_"))]:
+            env["FACEENV_" + k] = env.pop(k)
+        script = "\n".join([CONFIG_OVERLAY if mode == "config" else ":", setup or ":", "shift", ENV_EXPORT])
+        proc = in_mountns(script, conf, *argv, **kw)
+    else:
+        proc = run(argv, **kw)
+    records = []
+    if log.exists():
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+    return Result(proc, records)
+
+
+def copy_lib(src, dst, mode):
+    dst = pathlib.Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    os.chmod(dst, mode)
+    return dst

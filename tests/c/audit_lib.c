@@ -1,0 +1,55 @@
+/* A test library that says so the moment any of its code runs: its IFUNC resolver (run while
+ * ld.so relocates it, before its constructor) and its constructor. Each says it with one raw
+ * write(2), so nothing of libc needs to be ready.
+ *   -DTAG='"name"'   what it calls itself ("IFUNC name", "CTOR name")
+ *   -DFN=name        the function it exports (default libfn), returning 42 (+ CALLS())
+ *   -DCALLS=name     a function of a dependency it calls from FN
+ *   -DGCONV          also a gconv module (gconv_init, gconv), for iconv_open() through GCONV_PATH
+ *   -DAUDIT          also an rtld-audit module (la_version) */
+#include <stddef.h>
+#ifndef TAG
+#define TAG "lib"
+#endif
+#ifndef FN
+#define FN libfn
+#endif
+
+static long raw_write(int fd, const void *buf, unsigned long n)
+{
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "a"(1), "D"(fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+    return r;
+}
+#define SAY(msg) raw_write(1, msg, sizeof msg - 1)
+
+static int impl(void) { return 42; }
+static int (*resolve_probe(void))(void)
+{
+    SAY("IFUNC " TAG "\n");
+    return impl;
+}
+int audit_probe(void) __attribute__((ifunc("resolve_probe")));
+
+__attribute__((constructor)) static void ctor(void) { SAY("CTOR " TAG "\n"); }
+
+#ifdef CALLS
+int CALLS(void);
+int FN(void) { return audit_probe() + CALLS(); }
+#else
+int FN(void) { return audit_probe(); }
+#endif
+
+#ifdef GCONV
+/* the least glibc's gconv loader needs: a "gconv" symbol, and an init that says OK */
+int gconv_init(void *step) { (void)step; return 0; }
+int gconv(void *step, void *data, const unsigned char **in, const unsigned char *end, unsigned char **out,
+          size_t *irreversible, int flush, int incomplete)
+{
+    (void)step, (void)data, (void)in, (void)end, (void)out, (void)irreversible, (void)flush, (void)incomplete;
+    return 6; /* __GCONV_ILLEGAL_INPUT: never used by the tests */
+}
+#endif
+
+#ifdef AUDIT
+unsigned int la_version(unsigned int v) { return v; }
+#endif

@@ -1,0 +1,175 @@
+/* The test driver of the audit face: it runs, says so, and does what its arguments ask, printing
+ * one line per outcome. Built with -DNEEDS it also calls libfn() of a DT_NEEDED library.
+ *   dlopen:PATH  dlmopen-new:PATH  dlmopen-base:PATH   one load, "... ok" or "... failed: dlerror"
+ *   iconv:CHARSET          iconv_open(CHARSET, "UTF-8") (gconv modules are loaded by libc)
+ *   getpwnam:NAME          a passwd lookup (NSS modules are loaded by libc)
+ *   loop:N:PATH            N x (dlopen + dlclose), one line per attempt
+ *   threads:T:N:PATH,...   T threads, each N x (dlopen + dlclose) over the paths; "threads ok=.. failed=.."
+ *   forkexec:N:PROG        N x (fork, exec PROG, wait) while 2 threads dlopen/dlclose PROG's
+ *                          neighbour libgood.so; "forkexec ok=.."
+ *   fds                    "fds N": open file descriptors
+ *   maps:SUBSTR            each distinct mapped path containing SUBSTR, one line each */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <dlfcn.h>
+#include <iconv.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifdef NEEDS
+int libfn(void);
+#endif
+
+static int count_fds(void)
+{
+    int n = 0;
+    struct dirent *e;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1; /* the directory's own fd */
+}
+
+static void show_maps(const char *substr)
+{
+    char line[4096], seen[64][512];
+    int nseen = 0, i;
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (f && fgets(line, sizeof line, f)) {
+        char *path = strchr(line, '/');
+        if (!path || !strstr(path, substr)) continue;
+        path[strcspn(path, "\n")] = 0;
+        for (i = 0; i < nseen && strcmp(seen[i], path); i++) {}
+        if (i < nseen || nseen == 64) continue;
+        snprintf(seen[nseen++], sizeof seen[0], "%s", path);
+        printf("mapped %s\n", path);
+    }
+    if (f) fclose(f);
+}
+
+struct job { int n, ok, failed; char *paths; };
+
+static void *churn(void *arg)
+{
+    struct job *j = arg;
+    int i;
+    for (i = 0; i < j->n; i++) {
+        char list[4096], *save = 0, *p;
+        snprintf(list, sizeof list, "%s", j->paths);
+        for (p = strtok_r(list, ",", &save); p; p = strtok_r(0, ",", &save)) {
+            void *h = dlopen(p, RTLD_NOW);
+            if (h) {
+                j->ok++;
+                dlclose(h);
+            } else
+                j->failed++;
+        }
+    }
+    return 0;
+}
+
+static int run_threads(int t, int n, char *paths, int *failed)
+{
+    pthread_t th[64];
+    struct job jobs[64];
+    int i, ok = 0;
+    *failed = 0;
+    for (i = 0; i < t; i++) {
+        jobs[i] = (struct job){n, 0, 0, paths};
+        pthread_create(&th[i], 0, churn, &jobs[i]);
+    }
+    for (i = 0; i < t; i++) {
+        pthread_join(th[i], 0);
+        ok += jobs[i].ok;
+        *failed += jobs[i].failed;
+    }
+    return ok;
+}
+
+static volatile int stop_churn;
+static void *churn_until(void *arg)
+{
+    while (!stop_churn) {
+        void *h = dlopen((char *)arg, RTLD_NOW);
+        if (h) dlclose(h);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int i;
+    setvbuf(stdout, 0, _IONBF, 0); /* keep order with the libraries' raw writes */
+    printf("main\n");
+#ifdef NEEDS
+    printf("libfn %d\n", libfn());
+#endif
+    for (i = 1; i < argc; i++) {
+        char *op = argv[i], *arg = strchr(op, ':');
+        if (arg) *arg++ = 0;
+        if (!strcmp(op, "dlopen") || !strcmp(op, "dlmopen-new") || !strcmp(op, "dlmopen-base")) {
+            void *h = !strcmp(op, "dlopen") ? dlopen(arg, RTLD_NOW)
+                                             : dlmopen(!strcmp(op, "dlmopen-new") ? LM_ID_NEWLM : LM_ID_BASE, arg, RTLD_NOW);
+            if (h)
+                printf("%s ok\n", op);
+            else
+                printf("%s failed: %s\n", op, dlerror());
+        } else if (!strcmp(op, "iconv")) {
+            iconv_t cd = iconv_open(arg, "UTF-8");
+            printf("iconv %s\n", cd == (iconv_t)-1 ? "failed" : "ok");
+        } else if (!strcmp(op, "getpwnam")) {
+            struct passwd *pw = getpwnam(arg);
+            printf("getpwnam %s\n", pw ? "ok" : "failed");
+        } else if (!strcmp(op, "loop")) {
+            int n = atoi(arg), k;
+            char *path = strchr(arg, ':') + 1;
+            for (k = 0; k < n; k++) {
+                void *h = dlopen(path, RTLD_NOW);
+                printf("attempt %s\n", h ? "ok" : "failed");
+                if (h) dlclose(h);
+            }
+        } else if (!strcmp(op, "threads")) {
+            int t = atoi(arg), n = atoi(strchr(arg, ':') + 1), failed, ok;
+            char *paths = strchr(strchr(arg, ':') + 1, ':') + 1;
+            ok = run_threads(t, n, paths, &failed);
+            printf("threads ok=%d failed=%d\n", ok, failed);
+        } else if (!strcmp(op, "forkexec")) {
+            int n = atoi(arg), k, ok = 0;
+            char *prog = strchr(arg, ':') + 1, lib[4096];
+            pthread_t th[2];
+            snprintf(lib, sizeof lib, "%.*s/libgood.so", (int)(strrchr(prog, '/') - prog), prog);
+            for (k = 0; k < 2; k++) pthread_create(&th[k], 0, churn_until, lib);
+            for (k = 0; k < n; k++) {
+                int st;
+                pid_t pid = fork();
+                if (pid == 0) {
+                    char *av[] = {prog, 0};
+                    int null = open("/dev/null", 1);
+                    dup2(null, 1);
+                    execv(prog, av);
+                    _exit(127);
+                }
+                if (pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) ok++;
+            }
+            stop_churn = 1;
+            for (k = 0; k < 2; k++) pthread_join(th[k], 0);
+            printf("forkexec ok=%d\n", ok);
+        } else if (!strcmp(op, "fds")) {
+            printf("fds %d\n", count_fds());
+        } else if (!strcmp(op, "maps")) {
+            show_maps(arg);
+        } else {
+            printf("unknown op %s\n", op);
+            return 2;
+        }
+    }
+    printf("end\n");
+    return 0;
+}

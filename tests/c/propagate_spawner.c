@@ -1,0 +1,67 @@
+/* propagate_spawner ROUTE: starts /usr/bin/env (which prints its environment) by one exec route,
+ * with an envp that has no LD_AUDIT / LD_PRELOAD where the route takes an envp. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+    char *child_argv[] = {"env", NULL};
+    char *clean_env[] = {"PATH=/usr/bin:/bin", "MARK=1", NULL};
+    const char *r = argc > 1 ? argv[1] : "";
+    pid_t pid;
+    int status;
+
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (!strcmp(r, "unsetenv")) { /* the program itself drops the variables, then execs with environ */
+        unsetenv("LD_AUDIT");
+        unsetenv("LD_PRELOAD");
+        execv("/usr/bin/env", child_argv);
+    }
+    if (!strcmp(r, "clearenv")) {
+        clearenv();
+        execv("/usr/bin/env", child_argv);
+    }
+    if (!strcmp(r, "execve")) execve("/usr/bin/env", child_argv, clean_env);
+    if (!strcmp(r, "execve-null")) execve("/usr/bin/env", child_argv, NULL);
+    if (!strcmp(r, "execv")) execv("/usr/bin/env", child_argv);
+    if (!strcmp(r, "execvp")) execvp("env", child_argv);
+    if (!strcmp(r, "execvpe")) execvpe("env", child_argv, clean_env);
+    if (!strcmp(r, "execl")) execl("/usr/bin/env", "env", (char *)NULL);
+    if (!strcmp(r, "execlp")) execlp("env", "env", (char *)NULL);
+    if (!strcmp(r, "execle")) execle("/usr/bin/env", "env", (char *)NULL, clean_env);
+    if (!strcmp(r, "fexecve")) fexecve(open("/usr/bin/env", O_RDONLY | O_CLOEXEC), child_argv, clean_env);
+    if (!strcmp(r, "execveat")) execveat(AT_FDCWD, "/usr/bin/env", child_argv, clean_env, 0);
+    if (!strcmp(r, "vfork")) {
+        if ((pid = vfork()) == 0) {
+            execve("/usr/bin/env", child_argv, clean_env);
+            _exit(127);
+        }
+        waitpid(pid, &status, 0);
+        return WEXITSTATUS(status);
+    }
+    if (!strcmp(r, "posix_spawn") || !strcmp(r, "posix_spawnp")) {
+        int e = r[11] ? posix_spawnp(&pid, "env", NULL, NULL, child_argv, clean_env)
+                      : posix_spawn(&pid, "/usr/bin/env", NULL, NULL, child_argv, clean_env);
+        if (e) return 126;
+        waitpid(pid, &status, 0);
+        return WEXITSTATUS(status);
+    }
+    if (!strcmp(r, "system")) return system("env") == 0 ? 0 : 1;
+    if (!strcmp(r, "popen")) {
+        char buf[4096];
+        size_t n;
+        FILE *p = popen("env", "r");
+        while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) fwrite(buf, 1, n, stdout);
+        return p && pclose(p) == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "spawner: route %s failed or unknown\n", r);
+    return 99;
+}

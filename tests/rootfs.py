@@ -1,0 +1,126 @@
+"""A small root filesystem assembled from this machine's own files (fast, offline), for image tests.
+
+Programs are copied with the libraries ld.so really loads for them (LD_TRACE_LOADED_OBJECTS=1),
+Debian's python3.11 with the stdlib it needs, an ld.so.conf with an include, and an ld.so.cache made
+by `ldconfig -r ROOT` (which writes inside ROOT only). Everything is copied, never hard-linked: a
+chmod inside the image must never reach the host's files.
+"""
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+
+from conftest import in_mountns
+
+PROGRAMS = ["/bin/sh", "/bin/true", "/bin/false", "/bin/cat", "/usr/bin/env", "/bin/ls", "/usr/bin/python3.11"]
+PY_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "__pycache__",
+           "site-packages", "dist-packages", "config-3.11-x86_64-linux-gnu"}
+
+
+def loaded_objects(program):
+    env = {"LD_TRACE_LOADED_OBJECTS": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([program], env=env, capture_output=True, text=True, check=True).stdout
+    paths = []
+    for line in out.splitlines():
+        parts = line.split()
+        if "=>" in parts:
+            target = parts[parts.index("=>") + 1]
+            if target.startswith("/"):
+                paths.append(target)
+        elif parts and parts[0].startswith("/"):
+            paths.append(parts[0])  # the interpreter
+    return paths
+
+
+def copy_in(root, path):
+    """Copies path (following the chain of symlinks, each recreated) into root at the same place."""
+    while True:
+        dest = os.path.join(root, path.lstrip("/"))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if os.path.islink(path):
+            target = os.readlink(path)
+            if not os.path.lexists(dest):
+                os.symlink(target, dest)
+            path = os.path.normpath(os.path.join(os.path.dirname(path), target))
+            continue
+        if not os.path.exists(dest):
+            shutil.copy2(path, dest)
+        return
+
+
+def build(root, python=True):
+    os.makedirs(root, exist_ok=True)
+    for d in ("tmp", "proc", "dev", "etc/ld.so.conf.d", "var/cache/ldconfig", "usr/bin", "usr/lib", "root"):
+        os.makedirs(os.path.join(root, d), exist_ok=True)
+    os.chmod(os.path.join(root, "tmp"), 0o1777)
+    # Debian's merged /usr: /bin, /lib, /lib64 are symlinks into /usr
+    for link, target in (("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("sbin", "usr/sbin")):
+        if os.path.islink("/" + link) and not os.path.lexists(os.path.join(root, link)):
+            os.makedirs(os.path.join(root, target), exist_ok=True)
+            os.symlink(target, os.path.join(root, link))
+    for prog in PROGRAMS if python else PROGRAMS[:-1]:
+        copy_in(root, prog)
+        for lib in loaded_objects(prog):
+            copy_in(root, lib)
+    if python:
+        src = "/usr/lib/python3.11"
+        for dirpath, dirnames, filenames in os.walk(src):
+            dirnames[:] = [d for d in dirnames if d not in PY_SKIP]
+            for name in filenames:
+                copy_in(root, os.path.join(dirpath, name))
+        for lib in ("libz.so.1", "libbz2.so.1.0", "liblzma.so.5", "libffi.so.8", "libcrypto.so.3", "libssl.so.3"):
+            p = "/usr/lib/x86_64-linux-gnu/" + lib
+            if os.path.exists(p):
+                copy_in(root, p)
+        os.symlink("python3.11", os.path.join(root, "usr/bin/python3"))
+    with open(os.path.join(root, "etc/ld.so.conf"), "w") as f:
+        f.write("include /etc/ld.so.conf.d/*.conf\n")
+    with open(os.path.join(root, "etc/ld.so.conf.d/x86_64-linux-gnu.conf"), "w") as f:
+        f.write("# Multiarch support\n/usr/local/lib/x86_64-linux-gnu\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n")
+    subprocess.run(["ldconfig", "-r", root], check=True, capture_output=True)
+    return root
+
+
+def listing(root):
+    """{path: (type, mode, uid, gid, content digest or link target)} of every entry under root
+    except directories' mtimes: what "bit for bit as before" compares."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            if stat.S_ISLNK(st.st_mode):
+                what = os.readlink(p)
+            elif stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    what = hashlib.sha256(f.read()).hexdigest()
+            else:
+                what = ""
+            out[rel] = (stat.S_IFMT(st.st_mode), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, what)
+    return out
+
+
+CHROOT_SCRIPT = r"""
+root=$1; shift
+mount -t tmpfs -o noexec,nosuid,nodev,size=4m none "$root/tmp"
+[ ! -d "$root/tmp-files" ] || cp -p "$root"/tmp-files/* "$root/tmp/"
+mount -t proc proc "$root/proc"
+exec chroot "$root" /bin/sh -c "$1"
+"""
+
+
+def in_image(root, command, log="/var/log/execcheck.jsonl"):
+    """Runs a shell command chrooted into root, inside a private mount namespace where /tmp is a
+    noexec tmpfs (seeded from root/tmp-files) and /proc is mounted; both vanish with it. Returns
+    (CompletedProcess, the records the image's log file received, which is then emptied)."""
+    import json
+    r = in_mountns(CHROOT_SCRIPT, root, command, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
+    host_log = os.path.join(root, log.lstrip("/"))
+    records = []
+    if os.path.exists(host_log):
+        with open(host_log) as f:
+            records = [json.loads(x) for x in f]
+        os.unlink(host_log)
+    return r, records

@@ -1,0 +1,374 @@
+"""The audit face (LD_AUDIT=libexeccheck.so): every object the loader maps is decided before any
+of its code runs (issue 3).
+
+Each case runs in three modes (audit_face_util): audit (nothing changes, one record per
+would-be denial), and enforcing through SECBIT_EXEC_RESTRICT_FILE or through the config file.
+A "bad" file fails the kernel's check (mode 0644, a noexec mount, outside a Landlock execute
+hierarchy); every test library prints "IFUNC tag" and "CTOR tag" the moment its code runs, so
+"not one instruction ran" is visible in the output."""
+import os
+import pathlib
+import sys
+
+import pytest
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+from audit_face_util import ENFORCING, LDSO, MODES, SHIM, Kit, copy_lib, run_face
+from conftest import need_check, need_landlock, need_mountns
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    if request.param == "config":
+        need_mountns()
+    return request.param
+
+
+@pytest.fixture
+def kit(tmp_path):
+    return Kit(tmp_path)
+
+
+def ran(result, tag):
+    """Did any code of the library called tag run (its IFUNC resolver or its constructor)?"""
+    return any(line in ("IFUNC " + tag, "CTOR " + tag) for line in result.lines)
+
+
+def assert_audit_unchanged(res, base, bad_files=(), kind="library"):
+    """Audit mode: the very same program behaviour, no word from execcheck, one record per bad file."""
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
+    assert not res.refused_lines()
+    assert len(res.records) == len(bad_files), res
+    for f in bad_files:
+        recs = res.records_for(f)
+        assert len(recs) == 1, res
+        assert recs[0]["action"] == "logged" and recs[0]["mode"] == "audit" and recs[0]["face"] == "audit"
+        assert recs[0]["kind"] == kind
+
+
+def assert_refused(res, bad, reason="x-bit", kind="library"):
+    """Enforcing: the file was named on stderr, once, and recorded as refused."""
+    lines = [l for l in res.refused_lines() if str(bad) in l or os.path.basename(str(bad)) in l]
+    assert len(lines) == 1, res
+    assert lines[0].startswith("execcheck: refused to load ") and lines[0].endswith(": " + reason), res
+    recs = res.records_for(bad)
+    assert len(recs) == 1, res
+    r = recs[0]
+    assert (r["action"], r["mode"], r["face"], r["kind"], r["reason"]) == ("refused", "enforce", "audit", kind, reason)
+
+
+# ---------------------------------------------------------------------------------------------
+# the module itself
+
+
+def test_shim_has_no_libc_and_exports_the_audit_interface():
+    with open(SHIM, "rb") as f:
+        elf = ELFFile(f)
+        dyn = next(s for s in elf.iter_sections() if isinstance(s, DynamicSection))
+        assert [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"] == []
+        syms = elf.get_section_by_name(".dynsym")
+        # what the other faces take from libc must stay weak: NULL in the audit namespace
+        strong = [s.name for s in syms.iter_symbols()
+                  if s.name and s["st_shndx"] == "SHN_UNDEF" and s["st_info"]["bind"] != "STB_WEAK"]
+        assert strong == []
+        defined = {s.name for s in syms.iter_symbols() if s["st_shndx"] != "SHN_UNDEF"}
+        assert {"la_version", "la_objsearch", "la_objopen", "la_activity"} <= defined
+
+
+def test_one_libc_in_the_process(kit, tmp_path):
+    prog = kit.prog()
+    res = run_face("audit", [prog, "maps:libc.so", "maps:libexeccheck"], tmp_path)
+    mapped = [l.split(" ", 1)[1] for l in res.lines if l.startswith("mapped ")]
+    assert len([m for m in mapped if "libc.so" in m]) == 1, res
+    assert any(os.path.samefile(m, SHIM) for m in mapped if "libexeccheck" in m), res
+
+
+# ---------------------------------------------------------------------------------------------
+# good programs run exactly as without the face
+
+
+def test_good_program_runs_unchanged(kit, tmp_path, mode):
+    libdir = tmp_path / "lib"
+    kit.lib("lib/libgood.so", "good")
+    kit.lib("lib/libdl.so", "dl")
+    prog = kit.prog(needs=[(libdir, "libgood.so")], runpath="$ORIGIN/../lib")
+    argv = [prog, "fds", "dlopen:libdl.so", "dlopen:%s" % (libdir / "libdl.so"),
+            "dlmopen-new:%s" % (libdir / "libgood.so"), "fds"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "CTOR good" in base.lines and "dlmopen-new ok" in base.lines, base
+    res = run_face(mode, argv, tmp_path)
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err)
+    assert res.records == []
+    fds = [l for l in res.lines if l.startswith("fds ")]
+    assert fds[0] == fds[1], res  # no descriptor left behind by the loads
+
+
+# ---------------------------------------------------------------------------------------------
+# start-up: DT_NEEDED, dependencies of dependencies, LD_PRELOAD, search paths
+
+
+def test_dt_needed_bad_library(kit, tmp_path, mode):
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    prog = kit.prog(needs=[(bad.parent, "libbad.so")], runpath="$ORIGIN/../lib")
+    base = run_face("off", [prog], tmp_path)
+    assert base.rc == 0 and ran(base, "bad") and "main" in base.lines
+    res = run_face(mode, [prog], tmp_path)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 127 and res.out == "", res  # ld.so: cannot open shared object file
+    assert_refused(res, bad)
+
+
+def test_bad_dependency_of_a_good_dependency(kit, tmp_path, mode):
+    dep = kit.lib("lib/libdep.so", "dep", mode=0o644, fn="dep_fn")
+    good = kit.lib("lib/libgood.so", "good", calls="dep_fn", needs=[(dep.parent, "libdep.so")], runpath="$ORIGIN")
+    prog = kit.prog(needs=[(good.parent, "libgood.so")], runpath="$ORIGIN/../lib")
+    base = run_face("off", [prog], tmp_path)
+    assert base.rc == 0 and ran(base, "dep") and ran(base, "good")
+    res = run_face(mode, [prog], tmp_path)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [dep])
+    assert res.rc == 127 and not ran(res, "dep") and not ran(res, "good") and "main" not in res.lines, res
+    assert_refused(res, dep)
+    assert res.records_for(good) == []
+
+
+@pytest.mark.parametrize("form", ["bare", "path"])
+def test_ld_preload_bad_library(kit, tmp_path, mode, form):
+    pre = kit.lib("pre/libpre.so", "pre", mode=0o644)
+    prog = kit.prog()
+    env = {"LD_PRELOAD": "libpre.so", "LD_LIBRARY_PATH": str(pre.parent)} if form == "bare" else {"LD_PRELOAD": str(pre)}
+    base = run_face("off", [prog], tmp_path, env=env)
+    assert base.rc == 0 and ran(base, "pre")
+    res = run_face(mode, [prog], tmp_path, env=env)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [pre])
+    # glibc ignores a preload it cannot open and runs the program without it
+    assert res.rc == 0 and not ran(res, "pre") and res.lines == ["main", "end"], res
+    assert "cannot be preloaded" in res.err
+    assert_refused(res, pre)
+
+
+def test_ld_library_path_lookalike_of_a_system_library(kit, tmp_path, mode):
+    """LD_LIBRARY_PATH=lp with lp/libc.so.6 a 0644 copy of the real libc: enforcing, the look-alike
+    is never mapped and the system's own (0755 here) libc.so.6 is used instead."""
+    real = pathlib.Path("/lib/x86_64-linux-gnu/libc.so.6")
+    if not os.access(real, os.X_OK):
+        pytest.skip("this system's libc.so.6 is not executable: no good copy to fall back to")
+    fake = copy_lib(real, tmp_path / "lp" / "libc.so.6", 0o644)
+    prog = kit.prog()
+    env = {"LD_LIBRARY_PATH": str(fake.parent)}
+    argv = [prog, "maps:libc.so.6"]
+
+    def mapped(res):
+        return [l.split(" ", 1)[1] for l in res.lines if l.startswith("mapped ")]
+
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and [os.path.samefile(m, fake) for m in mapped(base)] == [True], base
+    res = run_face(mode, argv, tmp_path, env=env)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [fake])
+    assert res.rc == 0 and res.lines[0] == "main" and res.lines[-1] == "end", res
+    assert [os.path.samefile(m, real) for m in mapped(res)] == [True], res  # the good copy was used
+    assert_refused(res, fake)
+
+
+def test_ld_library_path_refusal_goes_on_to_the_next_directory(kit, tmp_path, mode):
+    """A refused candidate must not end the walk of LD_LIBRARY_PATH (glibc's stale-errno trap)."""
+    bad = kit.lib("bad/libx.so", "bad", mode=0o644)
+    kit.lib("good/libx.so", "good")
+    prog = kit.prog(needs=[(tmp_path / "good", "libx.so")])
+    env = {"LD_LIBRARY_PATH": "%s:%s" % (tmp_path / "bad", tmp_path / "good")}
+    base = run_face("off", [prog], tmp_path, env=env)
+    assert base.rc == 0 and ran(base, "bad") and not ran(base, "good")
+    res = run_face(mode, [prog], tmp_path, env=env)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and ran(res, "good") and not ran(res, "bad") and "libfn 42" in res.lines, res
+    assert_refused(res, bad)
+
+
+@pytest.mark.parametrize("good_copy", [True, False], ids=["then-good-copy", "bad-only"])
+def test_runpath_origin_pointing_at_a_bad_copy(kit, tmp_path, mode, good_copy):
+    bad = kit.lib("bad/libx.so", "bad", mode=0o644)
+    kit.lib("good/libx.so", "good")
+    runpath = "$ORIGIN/../bad" + (":$ORIGIN/../good" if good_copy else "")
+    prog = kit.prog(needs=[(tmp_path / "good", "libx.so")], runpath=runpath)
+    base = run_face("off", [prog], tmp_path)
+    assert base.rc == 0 and ran(base, "bad")
+    res = run_face(mode, [prog], tmp_path)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert not ran(res, "bad"), res
+    if good_copy:
+        assert res.rc == 0 and ran(res, "good") and "libfn 42" in res.lines, res
+    else:
+        assert res.rc == 127 and res.out == "", res
+    assert_refused(res, bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# run time: dlopen, dlmopen, libc's own loads
+
+
+@pytest.mark.parametrize("how", ["name", "path"])
+def test_dlopen_bad_library(kit, tmp_path, mode, how):
+    bad = kit.lib("dl/libdl.so", "dl", mode=0o644)
+    prog = kit.prog(runpath="$ORIGIN/../dl")
+    argv = [prog, "fds", "dlopen:" + ("libdl.so" if how == "name" else str(bad)), "fds"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "dlopen ok" in base.lines and ran(base, "dl")
+    res = run_face(mode, argv, tmp_path)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    # dlopen fails cleanly, the program goes on, and nothing of the library ran
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "dl"), res
+    failed = [l for l in res.lines if l.startswith("dlopen failed: ")]
+    assert len(failed) == 1, res
+    if how == "path":
+        assert "execcheck refused %s (x-bit)" % bad in failed[0]  # dlerror says what happened
+    fds = [l for l in res.lines if l.startswith("fds ")]
+    assert fds[0] == fds[1], res
+    assert_refused(res, bad)
+
+
+@pytest.mark.parametrize("ns", ["new", "base"])
+def test_dlmopen_bad_library(kit, tmp_path, mode, ns):
+    """dlmopen() of a path never reaches la_objsearch: la_objopen stops the process (126) before
+    the object's IFUNC resolver or constructor runs."""
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    argv = [prog, "dlmopen-%s:%s" % (ns, bad)]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "dlmopen-%s ok" % ns in base.lines and ran(base, "bad")
+    res = run_face(mode, argv, tmp_path)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 126 and res.lines == ["main"], res
+    assert_refused(res, bad)
+
+
+@pytest.mark.parametrize("module_mode", [0o644, 0o755], ids=["bad", "good"])
+def test_gconv_module_loaded_by_iconv_open(kit, tmp_path, mode, module_mode):
+    """libc loads gconv modules itself (no dlopen() call in the program): GCONV_PATH points it at
+    ours."""
+    gdir = tmp_path / "gconv"
+    module = kit.lib("gconv/libtestgconv.so", "gconv", mode=module_mode, gconv=True)
+    (gdir / "gconv-modules").write_text(
+        "module  INTERNAL          EXECCHECKTEST//   libtestgconv  1\n"
+        "module  EXECCHECKTEST//   INTERNAL          libtestgconv  1\n")
+    prog = kit.prog()
+    argv = [prog, "iconv:EXECCHECKTEST//"]
+    env = {"GCONV_PATH": str(gdir)}
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and "iconv ok" in base.lines and ran(base, "gconv"), base
+    res = run_face(mode, argv, tmp_path, env=env)
+    if mode == "audit" or module_mode == 0o755:
+        return assert_audit_unchanged(res, base, [module] if module_mode == 0o644 else [])
+    assert res.rc == 0 and "iconv failed" in res.lines and res.lines[-1] == "end" and not ran(res, "gconv"), res
+    assert_refused(res, module)
+
+
+NSS_SETUP = 'mount --bind "$NSS_CONF" /etc/nsswitch.conf'
+
+
+def test_nss_module_loaded_by_getpwnam(kit, tmp_path, mode):
+    """libc loads NSS modules by bare name (searched like a DT_NEEDED, LD_LIBRARY_PATH first):
+    refused, the module is skipped and the lookup falls back to the next source, `files`."""
+    need_mountns()
+    module = kit.lib("nss/libnss_execchecktest.so.2", "nss", mode=0o644)
+    conf = tmp_path / "nsswitch.conf"
+    conf.write_text("passwd: execchecktest files\ngroup: files\nshadow: files\n")
+    prog = kit.prog()
+    argv = [prog, "getpwnam:root"]
+    env = {"LD_LIBRARY_PATH": str(module.parent), "NSS_CONF": str(conf)}
+    base = run_face("off", argv, tmp_path, env=env, setup=NSS_SETUP)
+    assert base.rc == 0 and "getpwnam ok" in base.lines and ran(base, "nss"), base
+    res = run_face(mode, argv, tmp_path, env=env, setup=NSS_SETUP)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [module])
+    assert res.rc == 0 and "getpwnam ok" in res.lines and not ran(res, "nss"), res
+    assert_refused(res, module)
+
+
+@pytest.mark.parametrize("second_mode", [0o644, 0o755], ids=["bad", "good"])
+def test_second_audit_module_after_ours(kit, tmp_path, mode, second_mode):
+    second = kit.lib("audit/libsecond.so", "second-auditor", mode=second_mode, audit=True)
+    prog = kit.prog()
+    base = run_face("off", [prog], tmp_path, env={"LD_AUDIT": str(second)})
+    assert base.rc == 0 and "CTOR second-auditor" in base.lines and "main" in base.lines, base
+    res = run_face(mode, [prog], tmp_path, audit="%s:%s" % (SHIM, second))
+    if mode == "audit" or second_mode == 0o755:
+        return assert_audit_unchanged(res, base, [second] if second_mode == 0o644 else [])
+    assert res.rc == 126 and res.out == "", res  # stopped before its constructor, before main
+    assert_refused(res, second)
+
+
+@pytest.mark.parametrize("prog_mode", [0o644, 0o755], ids=["0644", "0755"])
+def test_ld_so_run_directly(kit, tmp_path, mode, prog_mode):
+    """`ld.so ./prog` opens the program without the kernel's exec check: the face checks it."""
+    prog = kit.prog(mode=prog_mode)
+    argv = [LDSO, prog]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines == ["main", "end"]
+    res = run_face(mode, argv, tmp_path)
+    if mode == "audit" or prog_mode == 0o755:
+        return assert_audit_unchanged(res, base, [prog] if prog_mode == 0o644 else [], kind="program")
+    assert res.rc == 126 and res.out == "", res
+    assert_refused(res, prog, kind="program")
+
+
+# ---------------------------------------------------------------------------------------------
+# what the kernel refuses for other reasons than the mode bits
+
+
+NOEXEC_SETUP = 'mkdir -p "$NOEXEC_DIR" && mount -t tmpfs -o noexec,mode=755 none "$NOEXEC_DIR" && cp "$NOEXEC_SRC" "$NOEXEC_DIR/libne.so"'
+
+
+def test_library_on_a_noexec_mount(kit, tmp_path, mode):
+    """ld.so itself fails to map it ("failed to map segment"); the face refuses it before that,
+    and in audit mode records why the load failed."""
+    need_mountns()
+    src = kit.lib("src/libne.so", "ne")
+    prog = kit.prog()
+    target = tmp_path / "noexec" / "libne.so"
+    argv = [prog, "dlopen:%s" % target]
+    env = {"NOEXEC_DIR": str(target.parent), "NOEXEC_SRC": str(src)}
+    base = run_face("off", argv, tmp_path, env=env, setup=NOEXEC_SETUP)
+    assert base.rc == 0 and any("failed to map segment" in l for l in base.lines), base
+    res = run_face(mode, argv, tmp_path, env=env, setup=NOEXEC_SETUP)
+    if mode == "audit":
+        assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err)
+        assert [(r["path"], r["reason"], r["action"]) for r in res.records] == [(str(target), "noexec", "logged")]
+        return
+    assert res.rc == 0 and not ran(res, "ne") and "dlopen failed: /proc/self/execcheck refused %s (noexec): " \
+        "cannot open shared object file: No such file or directory" % target in res.lines, res
+    assert [(r["path"], r["reason"], r["action"]) for r in res.records] == [(str(target), "noexec", "refused")]
+    assert res.refused_lines() == ["execcheck: refused to load %s: noexec" % target]
+
+
+def test_library_outside_a_landlock_execute_hierarchy(kit, tmp_path, mode):
+    """Landlock's EXECUTE right gates the kernel's check but not mmap(PROT_EXEC): without the face
+    a sandboxed process can still dlopen() a library from outside its execute hierarchy."""
+    need_landlock()
+    lib = kit.lib("outside/libll.so", "ll")
+    prog = kit.prog("bin/prog")
+    tool = kit.tool("landlock_exec")
+    allowed = [prog.parent, tool.parent, "/usr", "/lib", "/lib64", "/bin", os.path.dirname(SHIM),
+               sys.prefix, sys.base_prefix]
+    argv = [tool, *dict.fromkeys(str(a) for a in allowed if os.path.exists(a)), "--", prog, "dlopen:%s" % lib]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "dlopen ok" in base.lines and ran(base, "ll"), base  # Landlock alone lets it in
+    res = run_face(mode, argv, tmp_path)
+    if mode == "audit":
+        assert_audit_unchanged(res, base, [lib])
+        assert res.records[0]["reason"] == "lsm"
+        return
+    assert res.rc == 0 and not ran(res, "ll") and any(l.startswith("dlopen failed") for l in res.lines), res
+    assert_refused(res, lib, reason="lsm")

@@ -1,0 +1,150 @@
+"""csrc/mapped.c through cffi: which file is mapped at an address, and the check of exactly that
+file - the identity logic the audit face stands on, exercised in this very process."""
+import ctypes
+import mmap
+import os
+import shutil
+
+import pytest
+
+from conftest import C_DIR, need_check
+from execcheck._native import ffi, lib
+
+AT_PHDR = 3
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+@pytest.fixture
+def maps():
+    m = ffi.new("struct ec_maps *", {"fd": -1})
+    yield m
+    lib.ec_maps_close(m)
+
+
+def build_lib(cc, tmp_path, name, tag):
+    return cc(C_DIR / "audit_lib.c", name, "-shared", "-fPIC", "-DTAG=\"%s\"" % tag)
+
+
+def fn_address(path):
+    """Loads path into this process and returns the address of its libfn (inside its text)."""
+    handle = ctypes.CDLL(str(path))
+    return ctypes.cast(handle.libfn, ctypes.c_void_p).value
+
+
+def query(maps, addr, text=False):
+    lib.ec_maps_force_text(maps, 1 if text else 0)
+    vma = ffi.new("struct ec_vma *")
+    name = ffi.new("char[4096]")
+    r = lib.ec_maps_query(maps, addr, vma, name, 4096)
+    return r, vma, ffi.string(name).decode()
+
+
+def test_query_names_the_mapped_file_both_ways(cc, tmp_path, maps):
+    path = build_lib(cc, tmp_path, "libq.so", "q")
+    addr = fn_address(path)
+    st = os.stat(path)
+    for text in (False, True):  # PROCMAP_QUERY, then the text of /proc/self/maps
+        r, vma, name = query(maps, addr, text)
+        assert r == 0
+        assert (vma.dev, vma.ino) == (st.st_dev, st.st_ino)
+        assert vma.start <= addr < vma.end
+        assert name == str(path)
+
+
+def test_query_unmapped_address_is_enoent(maps):
+    import errno
+    for text in (False, True):
+        r, _, _ = query(maps, 8, text)  # page 0 is never mapped
+        assert r == -errno.ENOENT
+
+
+def check(maps, addr, name):
+    v = ffi.new("struct ec_verdict *")
+    out = ffi.new("struct ec_mapped *")
+    allowed = lib.ec_mapped_check(maps, ffi.cast("void *", addr), name.encode() if name is not None else ffi.NULL,
+                                  0, v, out)
+    return allowed, v, out
+
+
+def reason(v):
+    return ffi.string(lib.ec_reason_name(v.reason)).decode()
+
+
+def test_check_follows_the_mapped_inode_not_the_name(cc, tmp_path, maps):
+    good = build_lib(cc, tmp_path, "libgood.so", "good")
+    addr = fn_address(good)
+    allowed, v, out = check(maps, addr, str(good))
+    assert allowed and out.what == lib.EC_MAPPED_FILE and not out.via_maps_name
+
+    # the name now leads to another (0644) file; the mapped one lives on under a new name
+    moved = tmp_path / "moved.so"
+    os.rename(good, moved)
+    shutil.copyfile(moved, good)
+    os.chmod(good, 0o644)
+    allowed, v, out = check(maps, addr, str(good))
+    assert allowed and out.via_maps_name
+    assert ffi.string(out.path).decode() == str(moved)
+    st = os.stat(moved)
+    assert (v.dev, v.ino) == (st.st_dev, st.st_ino)
+
+    # gone from every name: nothing can be opened as the mapped file, so it is refused
+    os.unlink(moved)
+    allowed, v, out = check(maps, addr, str(good))
+    assert not allowed and reason(v) == "mismatch"
+    assert (v.dev, v.ino) == (st.st_dev, st.st_ino)
+
+
+def test_check_of_a_0644_mapping_is_denied(cc, tmp_path, maps):
+    path = build_lib(cc, tmp_path, "libnox.so", "nox")
+    os.chmod(path, 0o644)
+    allowed, v, out = check(maps, fn_address(path), str(path))
+    assert not allowed and reason(v) == "x-bit" and out.what == lib.EC_MAPPED_FILE
+
+
+def test_vdso_allowed_by_address(maps):
+    base = lib.ec_vdso_base()
+    assert base
+    allowed, v, out = check(maps, base, "linux-vdso.so.1")
+    assert allowed and out.what == lib.EC_MAPPED_VDSO and out.vma.ino == 0
+
+
+def test_anonymous_memory_is_not_an_object(maps):
+    private = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    shared = mmap.mmap(-1, 4096)  # shared anonymous memory has a shmem inode ("/dev/zero (deleted)")
+    try:
+        allowed, v, out = check(maps, ctypes.addressof(ctypes.c_char.from_buffer(private)), "fake.so")
+        assert not allowed and out.what == lib.EC_MAPPED_UNKNOWN and reason(v) == "mismatch"
+        allowed, v, out = check(maps, ctypes.addressof(ctypes.c_char.from_buffer(shared)), "fake.so")
+        assert not allowed and out.what == lib.EC_MAPPED_FILE and reason(v) == "mismatch"
+    finally:
+        import gc
+        gc.collect()  # the ctypes views must go before the maps can close
+
+
+def test_program_is_known_as_executed_by_the_kernel(maps):
+    phdr = ffi.new("unsigned long *")
+    assert lib.ec_auxv_get(AT_PHDR, phdr) == 1
+    allowed, v, out = check(maps, phdr[0], "")
+    assert allowed and out.what == lib.EC_MAPPED_EXE
+    st = os.stat("/proc/self/exe")
+    assert (v.dev, v.ino) == (st.st_dev, st.st_ino)
+
+
+def test_after_fork_the_child_reads_its_own_maps(cc, tmp_path, maps):
+    path = build_lib(cc, tmp_path, "libchild.so", "child")
+    r, _, _ = query(maps, 8)  # opens the maps fd in the parent
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            addr = fn_address(path)  # mapped only in the child
+            r, vma, _ = query(maps, addr)
+            code = 0 if r == 0 and vma.ino == os.stat(path).st_ino else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -1,0 +1,184 @@
+"""The `execcheck` command: exit statuses, output forms, and no traceback for bad input."""
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+import execcheck
+from conftest import execcheck_cmd, in_mountns, need_check, need_landlock, need_mountns, run
+from execcheck.core import format_record
+
+
+def ec(*args, **kw):
+    return run(execcheck_cmd() + list(args), **kw)
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+@pytest.fixture
+def files(tmp_path):
+    good = tmp_path / "good"
+    good.write_text("#!/bin/sh\n")
+    os.chmod(good, 0o755)
+    bad = tmp_path / "bad.so"
+    bad.write_text("x")
+    os.chmod(bad, 0o644)
+    return good, bad
+
+
+def no_traceback(r):
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
+
+
+def test_check_exit_statuses(files, tmp_path):
+    good, bad = files
+    r = ec("check", str(good))
+    assert r.returncode == 0 and "allowed" in r.stdout
+    r = ec("check", str(good), str(bad))
+    assert r.returncode == 1
+    line = [x for x in r.stdout.splitlines() if str(bad) in x][0]
+    assert line.split()[:3] == ["denied", "x-bit", "-rw-r--r--"]
+    r = ec("check", str(tmp_path))
+    assert r.returncode == 1 and "not-regular" in r.stdout
+    r = ec("check", str(bad), str(tmp_path / "missing"))
+    assert r.returncode == 2 and "No such file or directory" in r.stderr
+    no_traceback(r)
+
+
+def test_check_json(files, tmp_path):
+    good, bad = files
+    r = ec("check", "--json", str(good), str(bad), str(tmp_path / "missing"))
+    assert r.returncode == 2
+    out = json.loads(r.stdout)
+    assert [o["allowed"] for o in out] == [True, False, None]
+    assert out[1]["reason"] == "x-bit" and out[1]["errno"] == 13 and out[1]["mode"] == "100644"
+    assert out[2]["error"] == "No such file or directory"
+
+
+def test_check_no_follow(files, tmp_path):
+    good, _ = files
+    os.symlink(good, tmp_path / "link")
+    assert ec("check", str(tmp_path / "link")).returncode == 0
+    r = ec("check", "--no-follow", str(tmp_path / "link"))
+    assert r.returncode == 1 and "not-regular" in r.stdout
+
+
+def test_check_noexec_mount(files, tmp_path):
+    need_mountns()
+    good, _ = files
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = in_mountns('mount -t tmpfs -o noexec,size=1m none "$1"; cp -p "$2" "$1/prog"; shift 2; "$@"',
+                   mnt, good, *execcheck_cmd(), "check", str(mnt / "prog"))
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines()[1].split()[:2] == ["denied", "noexec"]
+
+
+def test_check_landlock_is_lsm(files, landlock_run):
+    need_landlock()
+    good, _ = files
+    r = landlock_run([], execcheck_cmd() + ["check", str(good)])
+    assert r.returncode == 1, r.stderr
+    assert r.stdout.splitlines()[1].split()[:2] == ["denied", "lsm"]
+
+
+def test_usage_errors_exit_2_without_traceback():
+    for args in ([], ["check"], ["nosuchcommand"], ["check", "--bogus", "/bin/true"], ["log", "--top", "-1", "-"]):
+        r = ec(*args, input="")
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        no_traceback(r)
+
+
+def test_version_and_help():
+    r = ec("--version")
+    assert r.returncode == 0 and r.stdout.strip() == "execcheck %s" % execcheck.__version__
+    r = ec("check", "--help")
+    assert r.returncode == 0 and "x-bit" in r.stdout and "noexec" in r.stdout and "exit status" in r.stdout
+
+
+def test_status(tmp_path):
+    r = ec("status")
+    assert r.returncode == 0, r.stderr
+    assert "AT_EXECVE_CHECK supported" in r.stdout
+    for label in ("securebits", "LSMs", "Landlock", "user namespaces", "vm.memfd_noexec", "shim", "ld.so.preload",
+                  "config", "files", "interactive", "records to"):
+        assert any(line.startswith(label) for line in r.stdout.splitlines()), label
+    s = json.loads(ec("status", "--json").stdout)
+    assert s["kernel"]["execve_check"] is True
+    assert s["lsm"]["active"] and "capability" in s["lsm"]["active"]
+    assert s["shim"]["exists"] and s["shim"]["passes_check"]
+    assert s["policy"]["files"] in ("audit", "enforce")
+    with open("/proc/sys/vm/memfd_noexec") as f:
+        assert s["memfd_noexec"]["value"] == int(f.read())
+
+
+def test_status_reports_securebits_of_the_calling_process():
+    code = ("import execcheck, os, sys\nexeccheck.set_securebits(restrict_file=True)\n"
+            "os.execv(sys.executable, [sys.executable, '-m', 'execcheck', 'status', '--json'])")
+    r = run([sys.executable, "-c", code])
+    s = json.loads(r.stdout)
+    assert s["securebits"]["names"] == ["exec_restrict_file"]
+    assert s["policy"]["files"] == "enforce" and s["policy"]["files_sources"] == ["securebits"]
+
+
+def test_lib_is_a_libc_free_shim_usable_as_preload():
+    r = ec("lib")
+    assert r.returncode == 0
+    shim = r.stdout.strip()
+    assert os.path.isabs(shim) and shim == execcheck.lib_path()
+    assert stat.S_IMODE(os.stat(shim).st_mode) == 0o755 and execcheck.check(shim).allowed
+    from elftools.elf.elffile import ELFFile
+    with open(shim, "rb") as f:
+        dyn = ELFFile(f).get_section_by_name(".dynamic")
+        needed = [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+    assert needed == []  # no libc of its own (DESIGN.md: one libc per process)
+    p = subprocess.run(["sh", "-c", "echo hello"], env=dict(os.environ, LD_PRELOAD=shim), capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout == "hello\n" and p.stderr == ""
+
+
+def test_log_summary(tmp_path):
+    v = execcheck.check("/etc/passwd")
+    log = tmp_path / "log.jsonl"
+    log.write_text(format_record("library", "audit", "/x.so", v, False) * 2 +
+                   format_record("script", "python", "/s.py", v, True) + "garbage\n")
+    r = ec("log", str(log))
+    assert r.returncode == 0, r.stderr
+    assert "3 records, 1 lines not understood" in r.stdout
+    s = json.loads(ec("log", "--json", str(log)).stdout)
+    assert s["records"] == 3 and s["by_file"][0] == {"name": "/x.so", "count": 2}
+    r = ec("log", "-", input=log.read_text())
+    assert r.returncode == 0 and "3 records" in r.stdout
+    r = ec("log", str(tmp_path / "missing.jsonl"))
+    assert r.returncode == 2 and "cannot read" in r.stderr
+    no_traceback(r)
+    r = ec("log", str(tmp_path))
+    assert r.returncode == 2
+    no_traceback(r)
+
+
+def test_status_sees_the_shim_in_its_own_process():
+    r = run(execcheck_cmd() + ["status", "--json"], env=dict(os.environ, LD_PRELOAD=execcheck.lib_path()))
+    assert json.loads(r.stdout)["shim"]["this_process"]["copies"] == 1
+    assert json.loads(ec("status", "--json").stdout)["shim"]["this_process"]["copies"] == 0
+
+
+def test_status_reports_a_missing_preload_entry(tmp_path):
+    """/etc/ld.so.preload naming a shim that is gone: glibc warns and runs everything unchecked.
+    Seen through an /etc overlay in a private mount namespace (the host's file is never written)."""
+    need_mountns()
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir(), work.mkdir()
+    r = in_mountns('mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc\n'
+                   'printf "/nonexistent/libexeccheck.so\\n" > /etc/ld.so.preload\nshift 2\n"$@"',
+                   upper, work, *execcheck_cmd(), "status", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["ld_so_preload"]["entries"] == ["/nonexistent/libexeccheck.so"]
+    assert any("names the shim that is missing" in w for w in s["fail_open"])
+    assert "cannot be preloaded" in r.stderr  # glibc's own warning: exactly the fail-open case

@@ -1,0 +1,147 @@
+"""execcheck image prepare/revert/install/uninstall on a root filesystem built by the test."""
+import json
+import os
+import stat
+
+import pytest
+
+import execcheck
+import rootfs
+from conftest import execcheck_cmd, need_root, run
+
+
+def ec(*args, **kw):
+    return run(execcheck_cmd() + list(args), **kw)
+
+
+@pytest.fixture
+def image(tmp_path):
+    need_root()  # owners and modes of an image's files are root's business
+    root = str(tmp_path / "root")
+    rootfs.build(root)
+    # planted: a data file and a non-ELF "library" in a library dir, an existing preload entry
+    libdir = os.path.join(root, "usr/lib/x86_64-linux-gnu")
+    with open(os.path.join(libdir, "README.txt"), "w") as f:
+        f.write("data\n")
+    with open(os.path.join(libdir, "libfake.so"), "w") as f:
+        f.write("INPUT(-lc)\n")  # a linker script named like a library
+    os.chmod(os.path.join(libdir, "libfake.so"), 0o644)
+    with open(os.path.join(root, "etc/ld.so.preload"), "w") as f:
+        f.write("# site entries\n/usr/lib/x86_64-linux-gnu/libm.so.6\n")
+    # an application's virtual environment under /opt, with a data file beside its code
+    site = os.path.join(root, "opt/app/venv/lib/python3.11/site-packages/app")
+    os.makedirs(site)
+    for name in ("__init__.py", "data.json"):
+        with open(os.path.join(site, name), "w") as f:
+            f.write("{}\n")
+        os.chmod(os.path.join(site, name), 0o644)
+    return root
+
+
+def test_prepare_shows_then_applies_then_is_idempotent(image):
+    before = rootfs.listing(image)
+    r = ec("image", "prepare", "--json", image)
+    assert r.returncode == 0, r.stderr
+    changes = {c["path"]: c for c in json.loads(r.stdout)["changes"]}
+    assert rootfs.listing(image) == before  # showing changes nothing
+    libm = [p for p in changes if p.endswith("/libm.so.6")]
+    assert libm and changes[libm[0]]["old_mode"] == "0644" and changes[libm[0]]["new_mode"] == "0755"
+    assert "/usr/lib/python3.11/os.py" in changes
+    assert "/opt/app/venv/lib/python3.11/site-packages/app/__init__.py" in changes
+    assert not any(p.endswith("data.json") for p in changes)
+    assert any(p.endswith(".cpython-311-x86_64-linux-gnu.so") for p in changes)  # lib-dynload
+    assert not any(p.endswith(("README.txt", "libfake.so", "ld.so.cache")) for p in changes)  # data untouched
+
+    r = ec("image", "prepare", "--apply", image)
+    assert r.returncode == 0, r.stderr
+    after = rootfs.listing(image)
+    for path, c in changes.items():
+        rel = path.lstrip("/")
+        assert "%04o" % after[rel][1] == c["new_mode"]
+        assert execcheck.check(os.path.join(image, rel)).allowed
+    for rel, entry in before.items():  # never a write bit added, only the planned files changed
+        if rel in after and after[rel][1] != entry[1]:
+            assert "/" + rel in changes
+            assert after[rel][1] & 0o222 == entry[1] & 0o222
+    r = ec("image", "prepare", "--json", image)
+    assert json.loads(r.stdout)["changes"] == []  # idempotent
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+
+    assert ec("image", "revert", image).returncode == 0
+    assert rootfs.listing(image) == before
+
+
+def test_install_is_atomic_idempotent_and_uninstall_exact(image):
+    before = rootfs.listing(image)
+    r = ec("image", "install", "--enforce", "--service", "web", "--service", "db.service", image)
+    assert r.returncode == 0, r.stderr
+    shim = os.path.join(image, "usr/lib/x86_64-linux-gnu/libexeccheck.so")
+    st = os.stat(shim)
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o755, 0, 0)
+    with open(shim, "rb") as a, open(execcheck.lib_path(), "rb") as b:
+        assert a.read() == b.read()
+    with open(os.path.join(image, "etc/ld.so.preload")) as f:
+        preload = f.read()
+    assert preload == "# site entries\n/usr/lib/x86_64-linux-gnu/libm.so.6\n/usr/lib/x86_64-linux-gnu/libexeccheck.so\n"
+    with open(os.path.join(image, "etc/execcheck.conf")) as f:
+        conf = f.read()
+    assert "files = enforce" in conf and "log_file = /var/log/execcheck.jsonl" in conf
+    p = execcheck.policy(config_path=os.path.join(image, "etc/execcheck.conf"), environ={})
+    assert p.config_state == "loaded" and p.files == "enforce"  # the core accepts what install wrote
+    with open(os.path.join(image, "etc/systemd/system/web.service.d/execcheck.conf")) as f:
+        dropin = f.read()
+    assert 'Environment="LD_AUDIT=/usr/lib/x86_64-linux-gnu/libexeccheck.so"' in dropin
+    assert "SecureBits" not in dropin  # no systemd in this image that knows the exec bits
+    assert os.path.exists(os.path.join(image, "etc/systemd/system/db.service.d/execcheck.conf"))
+    installed = rootfs.listing(image)
+    assert ec("image", "install", "--enforce", "--service", "web", "--service", "db.service", image).returncode == 0
+    assert rootfs.listing(image) == installed  # idempotent: no second entry, nothing rewritten
+
+    assert ec("image", "uninstall", image).returncode == 0
+    assert rootfs.listing(image) == before
+
+
+def test_prepare_install_then_undo_in_either_order(image):
+    before = rootfs.listing(image)
+    for args in (["prepare", "--apply"], ["install"]):
+        assert ec("image", *args, image).returncode == 0
+    assert ec("image", "revert", image).returncode == 0
+    assert ec("image", "uninstall", image).returncode == 0
+    assert rootfs.listing(image) == before
+
+
+def test_uninstall_keeps_entries_added_after_install(image):
+    assert ec("image", "install", image).returncode == 0
+    with open(os.path.join(image, "etc/ld.so.preload"), "a") as f:
+        f.write("/usr/lib/x86_64-linux-gnu/libz.so.1\n")
+    r = ec("image", "uninstall", image)
+    assert r.returncode == 0 and "removed only the shim's entry" in r.stderr
+    with open(os.path.join(image, "etc/ld.so.preload")) as f:
+        assert f.read() == "# site entries\n/usr/lib/x86_64-linux-gnu/libm.so.6\n/usr/lib/x86_64-linux-gnu/libz.so.1\n"
+
+
+def test_systemd_that_knows_the_exec_bits_gets_securebits(image):
+    os.makedirs(os.path.join(image, "usr/lib/systemd"))
+    open(os.path.join(image, "usr/lib/systemd/libsystemd-shared-262.so"), "w").close()
+    assert ec("image", "install", "--enforce", "--deny-interactive", "--service", "web", image).returncode == 0
+    with open(os.path.join(image, "etc/systemd/system/web.service.d/execcheck.conf")) as f:
+        assert "SecureBits=exec-restrict-file exec-restrict-file-locked exec-deny-interactive " \
+               "exec-deny-interactive-locked" in f.read()
+
+
+def test_refusals_are_one_line(image, tmp_path):
+    for args in (["prepare", "/"], ["install", "/"], ["revert", image], ["uninstall", image],
+                 ["install", str(tmp_path / "missing")], ["install", str(tmp_path)],
+                 ["install", "--service", "bad/../name", image], ["install", "--log-file", "rel", image]):
+        r = ec("image", *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert "Traceback" not in r.stderr and r.stderr.startswith("execcheck: ") and r.stderr.count("\n") == 1, args
+
+
+def test_install_refuses_a_foreign_architecture(image):
+    libc = os.path.join(image, "usr/lib/x86_64-linux-gnu/libc.so.6")
+    with open(libc, "r+b") as f:
+        f.seek(18)
+        f.write((183).to_bytes(2, "little"))  # EM_AARCH64
+    r = ec("image", "install", image)
+    assert r.returncode == 2 and "EM_AARCH64" in r.stderr

@@ -1,0 +1,125 @@
+"""Policy resolution in the core: securebits, the root-owned config, the environment (tighten only)."""
+import os
+import sys
+
+import pytest
+
+import execcheck
+from conftest import in_mountns, need_check, need_mountns, need_root, run
+
+pytestmark = pytest.mark.usefixtures("_kernel")
+
+
+@pytest.fixture
+def _kernel():
+    need_check()
+
+
+def conf(tmp_path, text, mode=0o644, name="execcheck.conf"):
+    p = tmp_path / name
+    p.write_text(text)
+    os.chmod(p, mode)
+    return str(p)
+
+
+def test_defaults_audit_everything(tmp_path):
+    p = execcheck.policy(config_path=str(tmp_path / "absent.conf"), environ={})
+    assert (p.files, p.interactive) == ("audit", "allow")
+    assert p.files_sources == [] and p.config_state == "absent"
+    assert p.sinks == ["syslog"] and not p.sinks_configured
+
+
+def test_root_owned_config_enforces(tmp_path):
+    need_root()
+    path = conf(tmp_path, "# comment\nfiles = enforce\ninteractive = deny   # trailing comment\n"
+                          "log_file = /var/log/x.jsonl\nsyslog = no\nstderr = yes\n")
+    p = execcheck.policy(config_path=path, environ={})
+    assert p.config_state == "loaded" and p.config_problem == ""
+    assert (p.files, p.files_sources) == ("enforce", ["config"])
+    assert (p.interactive, p.interactive_sources) == ("deny", ["config"])
+    assert p.sinks == ["file", "stderr"] and p.log_file == "/var/log/x.jsonl"
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o646, 0o666])
+def test_group_or_other_writable_config_ignored(tmp_path, mode):
+    path = conf(tmp_path, "files = enforce\n", mode)
+    p = execcheck.policy(config_path=path, environ={})
+    assert p.files == "audit" and p.config_state.startswith("ignored") and "writable" in p.config_problem
+
+
+def test_config_not_owned_by_root_ignored(tmp_path):
+    need_root()
+    path = conf(tmp_path, "files = enforce\n")
+    os.chown(path, 65534, 65534)
+    p = execcheck.policy(config_path=path, environ={})
+    assert p.files == "audit" and "not owned by root" in p.config_problem
+
+
+def test_symlinked_or_non_regular_config_ignored(tmp_path):
+    target = conf(tmp_path, "files = enforce\n", name="real.conf")
+    os.symlink(target, tmp_path / "link.conf")
+    p = execcheck.policy(config_path=str(tmp_path / "link.conf"), environ={})
+    assert p.files == "audit" and "symlink" in p.config_problem
+    os.mkdir(tmp_path / "dir.conf")
+    p = execcheck.policy(config_path=str(tmp_path / "dir.conf"), environ={})
+    assert p.files == "audit" and "not a regular file" in p.config_problem
+
+
+def test_oversized_config_ignored(tmp_path):
+    path = conf(tmp_path, "files = enforce\n" + "#" * 20000 + "\n")
+    p = execcheck.policy(config_path=path, environ={})
+    assert p.files == "audit" and "larger" in p.config_problem
+
+
+def test_bad_lines_reported_good_lines_applied(tmp_path):
+    need_root()
+    path = conf(tmp_path, "files = enforce\nfiles = sometimes\nbogus\ninteractive = deny\n\0\n")
+    p = execcheck.policy(config_path=path, environ={})
+    assert p.files == "enforce" and p.interactive == "deny"
+    assert p.config_problem.startswith("line 2 not understood")
+
+
+def test_environment_only_tightens(tmp_path):
+    need_root()
+    absent = str(tmp_path / "absent.conf")
+    p = execcheck.policy(config_path=absent, environ={"EXECCHECK_FILES": "enforce", "EXECCHECK_INTERACTIVE": "deny"})
+    assert (p.files, p.files_sources, p.interactive) == ("enforce", ["environment"], "deny")
+    enforcing = conf(tmp_path, "files = enforce\n")
+    p = execcheck.policy(config_path=enforcing, environ={"EXECCHECK_FILES": "audit", "EXECCHECK_INTERACTIVE": "allow"})
+    assert p.files == "enforce" and p.interactive == "allow"
+    p = execcheck.policy(config_path=absent, environ={"EXECCHECK_FILES": "Enforce!", "EXECCHECK_LOG_FILE": "relative"})
+    assert p.files == "audit" and "file" not in p.sinks
+
+
+def test_environment_adds_sinks_but_not_in_secure_mode(tmp_path):
+    absent = str(tmp_path / "absent.conf")
+    env = {"EXECCHECK_LOG_FILE": "/tmp/x.jsonl", "EXECCHECK_LOG_STDERR": "1"}
+    p = execcheck.policy(config_path=absent, environ=env)
+    assert p.sinks == ["file", "syslog", "stderr"] and p.log_file == "/tmp/x.jsonl"
+    p = execcheck.policy(config_path=absent, environ=env, secure=True)
+    assert "file" not in p.sinks and p.log_file is None
+
+
+def test_config_cannot_loosen_securebits(tmp_path):
+    need_root()
+    path = conf(tmp_path, "files = audit\ninteractive = allow\n")
+    code = ("import execcheck, sys\nexeccheck.set_securebits(restrict_file=True, deny_interactive=True)\n"
+            "p = execcheck.policy(config_path=sys.argv[1], environ={})\nprint(p.files, p.files_sources, p.interactive)")
+    r = run([sys.executable, "-c", code, path])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "enforce ['securebits'] deny"
+
+
+def test_the_real_config_path_inside_a_mount_namespace(tmp_path):
+    """The shim's fixed path, /etc/execcheck.conf, seen through an overlay of /etc that exists only
+    inside a private mount namespace (the host's /etc is never written)."""
+    need_mountns()
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir(), work.mkdir()
+    r = in_mountns('mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc\n'
+                   'printf "files = enforce\\n" > /etc/execcheck.conf\nchmod 0644 /etc/execcheck.conf\n'
+                   '"$3" -c "import execcheck; p = execcheck.policy(); print(p.config_path, p.config_state, p.files)"',
+                   upper, work, sys.executable)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["/etc/execcheck.conf", "loaded", "enforce"]
+    assert not os.path.exists("/etc/execcheck.conf") or open("/etc/execcheck.conf").read() != "files = enforce\n"

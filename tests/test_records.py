@@ -1,0 +1,130 @@
+"""Decision records: their JSON, deduplication, and sinks that never block or kill the caller."""
+import json
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+import execcheck
+from execcheck.core import format_record, record_decision
+from execcheck.records import FIELDS, summarize
+from conftest import need_check, run
+
+pytestmark = pytest.mark.usefixtures("_kernel")
+
+
+@pytest.fixture
+def _kernel():
+    need_check()
+
+
+@pytest.fixture
+def denied(tmp_path):
+    p = tmp_path / "lib.so"
+    p.write_bytes(b"\x7fELF")
+    os.chmod(p, 0o644)
+    return execcheck.check(p)
+
+
+def test_record_has_every_field(denied):
+    line = format_record("library", "audit", denied.path, denied, enforced=False)
+    assert line.endswith("\n") and line.count("\n") == 1
+    rec = json.loads(line)
+    assert tuple(rec) == FIELDS
+    st = os.stat(denied.path)
+    assert rec["pid"] == os.getpid() and rec["uid"] == os.getuid()
+    assert rec["exe"] == os.path.realpath(sys.executable)
+    assert (rec["dev"], rec["ino"]) == (st.st_dev, st.st_ino)
+    assert (rec["kind"], rec["reason"], rec["errno"], rec["mode"], rec["action"], rec["face"]) == \
+        ("library", "x-bit", 13, "audit", "logged", "audit")
+    assert rec["time"].endswith("Z") and rec["time"][:4] == time.strftime("%Y", time.gmtime())
+    enforced = json.loads(format_record("script", "python", denied.path, denied, enforced=True))
+    assert (enforced["mode"], enforced["action"], enforced["kind"], enforced["face"]) == \
+        ("enforce", "refused", "script", "python")
+
+
+@pytest.mark.parametrize("path", [
+    "/tmp/new\nline\"quote\\back\tslash",
+    "/tmp/\x01\x1f\x7fcontrol",
+    "/tmp/caf\u00e9-\u6f22\u5b57-\U0001f600",
+    os.fsdecode(b"/tmp/not-utf8-\xff\xfe-\xc3("),
+    "/tmp/" + "x" * 5000,
+    "/tmp/" + "\x01" * 3000,
+])
+def test_hostile_paths_stay_one_valid_json_line(denied, path):
+    line = format_record("library", "audit", path, denied, enforced=False)
+    assert line.count("\n") == 1 and len(line) < 2048
+    rec = json.loads(line)
+    assert rec["reason"] == "x-bit" and rec["face"] == "audit"  # fields after the path survived
+    if len(path) > 900:
+        assert rec["path"].endswith("...") and len(rec["path"]) < 1100
+    elif "not-utf8" in path:
+        assert rec["path"] == "/tmp/not-utf8-\u00ff\u00fe-\u00c3("  # one \u00XX per raw byte
+    else:
+        assert rec["path"] == path
+
+
+def test_once_per_pid_dev_ino(tmp_path, denied):
+    log = tmp_path / "log.jsonl"
+    env = {"EXECCHECK_LOG_FILE": str(log)}
+    absent = str(tmp_path / "absent.conf")
+    code = ("import execcheck, os, sys\nfrom execcheck.core import record_decision\n"
+            "v = execcheck.check(sys.argv[1]); env = {'EXECCHECK_LOG_FILE': sys.argv[2]}\n"
+            "print(record_decision('library', 'audit', v.path, v, False, sys.argv[3], env),"
+            " record_decision('library', 'audit', v.path, v, True, sys.argv[3], env))\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    print(record_decision('library', 'audit', v.path, v, False, sys.argv[3], env), flush=True); os._exit(0)\n"
+            "os.waitpid(pid, 0)")
+    r = run([sys.executable, "-c", code, denied.path, str(log), absent])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "False", "True"]  # the forked child is a new pid: recorded again
+    recs = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(recs) == 2 and recs[0]["pid"] != recs[1]["pid"]
+    assert oct(os.stat(log).st_mode & 0o777) == "0o600"
+
+
+def test_file_sink_that_is_a_fifo_does_not_block(tmp_path, denied):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code = ("import execcheck, sys\nfrom execcheck.core import record_decision\n"
+            "v = execcheck.check(sys.argv[1])\n"
+            "print(record_decision('library', 'audit', v.path, v, False, '/nonexistent.conf',"
+            " {'EXECCHECK_LOG_FILE': sys.argv[2]}))")
+    r = run([sys.executable, "-c", code, denied.path, str(fifo)], timeout=20)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
+
+
+def test_missing_log_directory_is_harmless(tmp_path, denied):
+    assert record_decision("library", "audit", denied.path, denied, False, str(tmp_path / "absent.conf"),
+                           {"EXECCHECK_LOG_FILE": str(tmp_path / "no" / "such" / "dir.jsonl")}) in (True, False)
+    assert not (tmp_path / "no").exists()
+
+
+def test_stderr_sink_to_a_closed_pipe_does_not_kill(tmp_path, denied):
+    """With SIGPIPE at its default (a C program's usual state), writing a record to a stderr whose
+    reader is gone must fail quietly, not kill the process."""
+    code = ("import execcheck, os, signal, sys\nfrom execcheck.core import record_decision\n"
+            "signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n"
+            "r, w = os.pipe(); os.close(r); os.dup2(w, 2)\n"
+            "v = execcheck.check(sys.argv[1])\n"
+            "record_decision('library', 'audit', v.path, v, False, '/nonexistent.conf', {'EXECCHECK_LOG_STDERR': '1'})\n"
+            "print('alive', signal.sigpending())")
+    r = run([sys.executable, "-c", code, denied.path])
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert r.stdout.strip() == "alive set()"
+
+
+def test_summarize_counts_and_survives_garbage(tmp_path, denied):
+    lines = [format_record(k, f, p, denied, e) for k, f, p, e in [
+        ("library", "audit", "/a.so", False), ("library", "audit", "/a.so", True),
+        ("script", "python", "/s.py", True)]]
+    data = ("".join(lines) + "not json\n{\"truncated\": \n[1,2]\n\n").encode()
+    import io
+    s = summarize(io.BytesIO(data))
+    assert s["records"] == 3 and s["unparsed_lines"] == 3
+    assert s["by_file"][0] == {"name": "/a.so", "count": 2}
+    assert {e["name"]: e["count"] for e in s["by_mode"]} == {"audit": 1, "enforce": 2}
+    assert {e["name"]: e["count"] for e in s["by_reason"]} == {"x-bit": 3}
