@@ -131,8 +131,11 @@ def startup_checks(python, env):
     if not shutil.which("strace"):
         return None
     with tempfile.NamedTemporaryFile("r") as log:
-        subprocess.run(["strace", "-f", "-e", "trace=execveat", "-o", log.name, python, "-c", "pass"],
-                       env=env, capture_output=True)
+        # the shim goes to the traced program only: preloaded into strace, it would hand python the
+        # audit face too (the preload face propagates), and its library checks would be counted
+        plain = {k: v for k, v in env.items() if k != "LD_PRELOAD"}
+        subprocess.run(["strace", "-f", "-E", "LD_PRELOAD=" + env["LD_PRELOAD"], "-e", "trace=execveat", "-o", log.name,
+                        python, "-c", "pass"], env=plain, capture_output=True)
         return sum("AT_EXECVE_CHECK" in line or "0x10000" in line for line in open(log.name))
 
 

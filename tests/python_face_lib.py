@@ -19,6 +19,7 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 DRIVER = HERE / "python_face_driver.py"
+HELPERS = ("sh", "cat", "xargs", "env", "stat")  # programs the cases exec besides the interpreters
 
 # The directories whose code files the view makes executable: the stdlib and every sys.path entry
 # of a normal start (site-packages, Debian's dist-packages), outermost only.
@@ -70,9 +71,28 @@ def library_dirs(python):
     return [d for d in out.splitlines() if d]
 
 
-def view_script(lib_dirs, scratch, noexec_dir, copies=()):
-    """Shell lines for the namespace: overlay each library dir with an executable view, mount a
-    noexec tmpfs at noexec_dir, and fill it with `cp -a SRC DST` copies."""
+def mapped_libraries(python, programs=()):
+    """Every shared object the interpreter may map: its lib-dynload modules and the ldd closure
+    of the interpreter, of those modules and of the helper programs the tests exec."""
+    platstdlib = subprocess.run([python, "-S", "-c", "import sysconfig; print(sysconfig.get_path('platstdlib'))"],
+                                capture_output=True, text=True, cwd="/").stdout.strip()
+    files = set(glob.glob(os.path.join(platstdlib, "lib-dynload", "*.so")))
+    targets = [python, *sorted(files)] + [shutil.which(p) or p for p in programs]
+    out = subprocess.run(["ldd", *targets], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split("=>")
+        if len(parts) == 2 and parts[1].strip().startswith("/"):
+            files.add(parts[1].split()[0])
+    return sorted({os.path.realpath(f) for f in files if os.path.isfile(f)})
+
+
+def view_script(lib_dirs, scratch, noexec_dir, copies=(), libraries=()):
+    """Shell lines for the namespace: an executable view of the interpreter's library dirs
+    (overlays: only the CPython face reads .py/.pyc/.pth, through checked fds), executable copies
+    of the shared objects it maps bind-mounted over the originals (a mapped overlay file shows
+    another (dev, ino) in /proc/self/maps than stat gives, which the audit face calls a
+    mismatch: bind mounts keep the two equal), and a noexec tmpfs at noexec_dir, filled with
+    `cp -a SRC DST` copies."""
     def q(x):
         return shlex.quote(str(x))
     lines = ["mount -t tmpfs -o mode=0700 tmpfs %s" % q(scratch)]
@@ -80,8 +100,12 @@ def view_script(lib_dirs, scratch, noexec_dir, copies=()):
         up, work = "%s/u%d" % (scratch, i), "%s/w%d" % (scratch, i)
         lines += ["mkdir -p %s %s" % (q(up), q(work)),
                   "mount -t overlay overlay -o %s %s" % (q("lowerdir=%s,upperdir=%s,workdir=%s,metacopy=on" % (d, up, work)), q(d)),
-                  "find %s -type f \\( -name '*.py' -o -name '*.pyc' -o -name '*.so' -o -name '*.so.*' -o -name '*.pth' -o -name '*.zip' \\) "
+                  "find %s -type f \\( -name '*.py' -o -name '*.pyc' -o -name '*.so' -o -name '*.pth' -o -name '*.zip' \\) "
                   "-print0 | xargs -0 -r chmod a+x" % q(d)]
+    lines.append("mkdir -p %s/libs" % q(scratch))
+    for i, f in enumerate(libraries):
+        copy = "%s/libs/%d" % (scratch, i)
+        lines += ["cp %s %s && chmod a+x %s" % (q(f), q(copy), q(copy)), "mount --bind %s %s" % (q(copy), q(f))]
     lines.append("mount -t tmpfs -o noexec,nosuid,nodev,mode=0755 tmpfs %s" % q(noexec_dir))
     for src, dst in copies:
         lines.append("cp -a %s %s" % (q(src), q(dst)))
@@ -97,9 +121,10 @@ def start_in_view(python, tmp, cases, copies=(), jobs=2):
     noexec.mkdir(exist_ok=True)
     spec, out = tmp / "spec.json", tmp / "results.json"
     spec.write_text(json.dumps({"jobs": jobs, "cases": cases}))
-    script = view_script(library_dirs(python), scratch, noexec, copies)
+    script = view_script(library_dirs(python), scratch, noexec, copies, mapped_libraries(python, HELPERS))
     script += "\nexec %s %s %s %s" % tuple(shlex.quote(str(x)) for x in (sys.executable, DRIVER, spec, out))
-    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-ec", script],
+    (tmp / "view.sh").write_text(script)  # a file: the bind mounts make it longer than one argv string may be
+    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-e", str(tmp / "view.sh")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return p, out
 
@@ -116,15 +141,17 @@ def run_in_view(python, tmp, cases, copies=(), jobs=2):
     return finish(start_in_view(python, tmp, cases, copies, jobs))
 
 
-def script_in_view(python, tmp, script, copies=(), timeout=600):
+def script_in_view(python, tmp, script, copies=(), timeout=600, others=()):
     """Runs a shell script (after the view is set up) in python's namespace; returns the
-    CompletedProcess (text)."""
+    CompletedProcess (text). others: more interpreters whose shared objects the view must cover."""
     tmp = pathlib.Path(tmp)
     scratch, noexec = tmp / "scratch", tmp / "noexec"
     scratch.mkdir(parents=True, exist_ok=True)
     noexec.mkdir(exist_ok=True)
-    full = view_script(library_dirs(python), scratch, noexec, copies) + "\n" + script
-    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", full],
+    libs = sorted(set(mapped_libraries(python, HELPERS)).union(*(mapped_libraries(o) for o in others)))
+    full = view_script(library_dirs(python), scratch, noexec, copies, libs) + "\n" + script
+    (tmp / "view.sh").write_text(full)
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-e", str(tmp / "view.sh")],
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -57,6 +57,7 @@ def test_debian_minbase_hardened_and_restored(debian, tmp_path):
     os.chmod(os.path.join(root, "var/tmp/libinject.so"), 0o644)
     with open(os.path.join(root, "root/script.py"), "w") as f:
         f.write("import os, sys\nprint('SCRIPT', sys.version_info[0], len(os.listdir('/etc')) > 0)\n")  # python3-minimal: no json
+    os.chmod(os.path.join(root, "root/script.py"), 0o755)  # the CPython face checks the script too
     before = listing(root)
 
     # Debian ships its libraries and stdlib 0644: enforcing before prepare breaks the system

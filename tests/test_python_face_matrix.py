@@ -15,13 +15,15 @@ import zipfile
 import pytest
 
 from conftest import C_DIR, need, need_check, need_mountns, need_root
-from python_face_lib import base_env, build_tools, finish, interpreters, start_in_view
+from execcheck.commands.run import has_audit_face
+from python_face_lib import base_env, build_tools, finish, interpreters, shim_path, start_in_view
 
 BITS = {"none": [], "f": ["-f"], "i": ["-i"], "fi": ["-f", "-i"]}
 VARIANTS = ("exec", "nox", "noexec")
 REASON = {"nox": "x-bit", "noexec": "noexec"}
 REFUSED_LINE = "execcheck: refused to"
 PYVER = {}  # fixture dir -> "pythonX.Y" (its user site-packages)
+AUDIT_FACE = has_audit_face(shim_path())  # the shim also comes as an rtld-audit module
 
 # ---- fixtures -------------------------------------------------------------------------------
 
@@ -141,7 +143,8 @@ INTERACTIVE_PATH = {"repl_tty": "<stdin>", "pipe": "<stdin>", "command": "(pytho
 
 
 def expect(form, variant, bits, V):
-    """-> dict(rc, ran: bool, line: bool, records: {(kind, path, reason, action)})"""
+    """-> dict(rc, ran: bool, line: bool, records: {(kind, path, reason, action)} of the python face,
+    audit: the same of the audit face)"""
     f, i = "f" in bits, "i" in bits
     if form in INTERACTIVE_FORMS:
         refused = i
@@ -158,10 +161,14 @@ def expect(form, variant, bits, V):
     path = str(fixture_path(form, V))
     enforced = (f or i) if form == "stdin" else f
     rec = {(kind, path, reason, "refused" if enforced else "logged")}
+    # not refused here, an extension module or a ctypes library reaches dlopen, where the audit
+    # face (propagated into the interpreter by the preload face of the process that started it)
+    # records it too, as a library
+    audit = {("library", path, reason, "logged")} if AUDIT_FACE and form in ("ext", "ctypes") and not enforced else set()
     if form in ("ext", "ctypes") and variant == "noexec":  # the kernel refuses the mapping anyway
-        return {"rc": 1, "ran": False, "line": enforced, "records": rec}
+        return {"rc": 1, "ran": False, "line": enforced, "records": rec, "audit": audit}
     if not enforced:
-        return {"rc": 0, "ran": True, "line": False, "records": rec}
+        return {"rc": 0, "ran": True, "line": False, "records": rec, "audit": audit}
     rc = {"arg": 126, "stdin": 126, "pyz": 126, "pth": 0, "startup": 0}.get(form, 1)
     return {"rc": rc, "ran": False, "line": True, "records": rec}
 
@@ -230,11 +237,12 @@ def check_result(r, form, variant, bits, V):
         problems.append("%d refusal lines, expected one" % out.count(REFUSED_LINE))
     if exp.get("kernel") and "Permission denied" not in out:
         problems.append("the kernel's refusal is not reported")
-    got = {(x["kind"], x["path"], x["reason"], x["action"]) for x in r["records"]}
-    if got != exp["records"]:
-        problems.append("records %r, expected %r" % (sorted(got), sorted(exp["records"])))
-    if any(x["face"] != "python" for x in r["records"]):
-        problems.append("a record not from the python face")
+    for face, want in (("python", exp["records"]), ("audit", exp.get("audit", set()))):
+        got = {(x["kind"], x["path"], x["reason"], x["action"]) for x in r["records"] if x["face"] == face}
+        if got != want:
+            problems.append("%s-face records %r, expected %r" % (face, sorted(got), sorted(want)))
+    if any(x["face"] not in ("python", "audit") for x in r["records"]):
+        problems.append("a record from another face")
     return problems
 
 
