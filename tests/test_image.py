@@ -1,6 +1,7 @@
 """execcheck image prepare/revert/install/uninstall on a root filesystem built by the test."""
 import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -161,6 +162,18 @@ def test_verify_says_when_an_image_is_ready(image):
     r = ec("image", "verify", image)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().endswith("code files audited)") and "ready to enforce" in r.stdout
+
+    # a stray 0644 library nothing loads (an attacker's leftover) is noted, not a reason to fail
+    os.makedirs(os.path.join(image, "var/tmp"), exist_ok=True)
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), os.path.join(image, "var/tmp/libx.so"))
+    os.chmod(os.path.join(image, "var/tmp/libx.so"), 0o644)
+    r = ec("image", "verify", image)
+    assert r.returncode == 0 and "note     /var/tmp/libx.so" in r.stdout, r.stdout
+    # the same file in a library directory is a plugin the image may load: not ready
+    shutil.copy(os.path.join(image, "var/tmp/libx.so"), os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "refused  /usr/lib/x86_64-linux-gnu/libplugin.so" in r.stdout, r.stdout
+    os.remove(os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
 
     # what the image would refuse once booted: a noexec /usr, a library made 0600 again
     r = ec("image", "verify", "--noexec-mount", "/usr", image)

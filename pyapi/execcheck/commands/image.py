@@ -147,12 +147,13 @@ def run_verify(args) -> int:
     from ..image import verify
     root = _root(args)
     try:
-        result, refusals, shim_problems = verify.verify(root, args.noexec_mount)
+        result, refusals, stray, shim_problems = verify.verify(root, args.noexec_mount)
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % e)
     ok = not refusals and not shim_problems
     if args.json:
         print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
+                    "not_run_but_refused": [f.as_dict() for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files)})
         return 0 if ok else 1
     for f in refusals:
@@ -160,6 +161,8 @@ def run_verify(args) -> int:
         if f.programs:
             print("         used by %s" % ", ".join(printable(p) for p in sorted(f.programs)[:5]) +
                   (" and %d more" % (len(f.programs) - 5) if len(f.programs) > 5 else ""))
+    for f in stray:
+        print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:
         print("shim     %s" % p)
     print("%s: %s (%d code files audited)" % (root, "ready to enforce" if ok else "NOT ready to enforce",

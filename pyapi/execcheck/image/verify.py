@@ -37,10 +37,35 @@ def shim_state(root: str) -> list:
     return problems
 
 
+def _would_run(finding, records, lib_dirs) -> bool:
+    """Is the refused file something the image runs: a program, its loader, a preload, a library
+    a program loads, or a library in a library directory (a plugin someone may dlopen)? A stray
+    shared object elsewhere (an attacker's file in /var/tmp) is reported, but is not the image's."""
+    if finding.programs:
+        return True
+    rec = records.get(finding.path)
+    if rec is not None and rec.roles & {"program", "interp", "preload"}:
+        return True
+    where = os.path.dirname(rec.realpath if rec is not None and rec.realpath else finding.path)
+    return any(where == d or where.startswith(d.rstrip("/") + "/") for d in lib_dirs)
+
+
 def verify(root: str, noexec_mounts=()):
-    """(audit result, the findings that are policy refusals, shim problems)."""
+    """(audit result, the refusals of what the image would run, other refused files, shim problems)."""
     from ..audit.engine import Audit, Options
-    result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts))).run()
     from ..audit.findings import RULES
-    refusals = [f for f in result.findings if RULES[f.rule].name in POLICY_RULES]
-    return result, refusals, shim_state(root)
+    from . import ldconf
+    result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts))).run()
+    records = {rec.path: rec for rec in result.files.values()}
+    machine = install.elf_identity(install.lib_path())["machine"]
+    lib_dirs = [os.path.realpath(rootfs.resolve(root, d))[len(os.path.realpath(root)):] or "/"
+                for d in ldconf.library_dirs(root, ldconf.MULTIARCH.get(machine, ""))]
+    lib_dirs += ldconf.library_dirs(root, ldconf.MULTIARCH.get(machine, ""))
+    refusals, stray = [], []
+    for f in result.findings:
+        name = RULES[f.rule].name
+        if name == "python-code-denied" or (name == "exec-denied" and _would_run(f, records, lib_dirs)):
+            refusals.append(f)
+        elif name == "exec-denied":
+            stray.append(f)
+    return result, refusals, stray, shim_state(root)
