@@ -51,6 +51,7 @@
 #define EC_NR_execveat 322
 #define EC_NR_statx 332
 #define EC_NR_clone3 435
+#define EC_NR_openat2 437
 #define EC_NR_landlock_create_ruleset 444
 #define EC_NR_lsm_list_modules 461
 #define EC_NR_fork_clone 56 /* clone */
@@ -95,6 +96,7 @@
 #define EC_NR_execveat 281
 #define EC_NR_statx 291
 #define EC_NR_clone3 435
+#define EC_NR_openat2 437
 #define EC_NR_landlock_create_ruleset 444
 #define EC_NR_lsm_list_modules 461
 #define EC_NR_fork_clone 220 /* clone */
@@ -142,6 +144,7 @@
 #define EC_ESRCH 3
 #define EC_EINTR 4
 #define EC_EIO 5
+#define EC_ENXIO 6
 #define EC_E2BIG 7
 #define EC_ENOEXEC 8
 #define EC_EBADF 9
@@ -173,10 +176,18 @@
 #define EC_S_IFREG 0100000
 #define EC_S_IFDIR 0040000
 #define EC_S_IFLNK 0120000
+#define EC_S_IFIFO 0010000
+#define EC_S_IFSOCK 0140000
 #define EC_S_ISUID 04000
 #define EC_S_ISGID 02000
 
 #define EC_ST_NOEXEC 8 /* statfs f_flags */
+
+/* openat2 (Linux 5.6): RESOLVE_IN_ROOT makes dirfd the root of every lookup, absolute symlinks
+ * included, which is how a chrooted loader would see an image (include/uapi/linux/openat2.h). */
+struct ec_open_how { uint64_t flags, mode, resolve; };
+#define EC_RESOLVE_IN_ROOT 0x10
+#define EC_RESOLVE_NO_MAGICLINKS 0x02
 
 /* struct statx, the stable kernel ABI (include/uapi/linux/stat.h). */
 struct ec_statx_timestamp { int64_t tv_sec; uint32_t tv_nsec; int32_t reserved; };
@@ -254,6 +265,8 @@ static inline long ec_syscall6(long n, long a, long b, long c, long d, long e, l
 /* Thin typed wrappers: each returns the kernel's result, negative errno on failure. */
 static inline int ec_openat(int dirfd, const char *path, int flags, int mode)
 { return (int)ec_sys4(EC_NR_openat, dirfd, path, flags, mode); }
+static inline int ec_openat2(int dirfd, const char *path, struct ec_open_how *how)
+{ return (int)ec_sys4(EC_NR_openat2, dirfd, path, how, sizeof *how); }
 static inline int ec_close(int fd) { return (int)ec_sys1(EC_NR_close, fd); }
 static inline long ec_read(int fd, void *buf, size_t n) { return ec_sys3(EC_NR_read, fd, buf, n); }
 static inline long ec_pread(int fd, void *buf, size_t n, long off) { return ec_sys4(EC_NR_pread64, fd, buf, n, off); }

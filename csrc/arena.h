@@ -1,0 +1,34 @@
+/* A bump allocator over anonymous mmap chunks, for code that may not call malloc.
+ *
+ * The resolver runs inside the libc-free shim (DESIGN.md) as well as behind cffi, so its memory
+ * comes from mmap through raw syscalls. Allocations are zeroed and live until the arena is
+ * released to a mark or freed; a hard limit bounds what hostile input can make it take. */
+#ifndef EXECCHECK_ARENA_H
+#define EXECCHECK_ARENA_H
+
+#include <stddef.h>
+
+struct ec_arena_chunk;
+
+struct ec_arena {
+    struct ec_arena_chunk *head;  /* newest chunk first */
+    size_t total;                 /* bytes mapped */
+    size_t limit;                 /* never map more than this */
+};
+
+/* A position to come back to: everything allocated after it is dropped by ec_arena_release. */
+struct ec_arena_mark {
+    struct ec_arena_chunk *chunk;
+    size_t used;
+};
+
+void ec_arena_init(struct ec_arena *a, size_t limit);
+/* n zeroed bytes, 16-aligned; NULL when the limit would be passed or mmap fails. */
+void *ec_arena_alloc(struct ec_arena *a, size_t n);
+char *ec_arena_strndup(struct ec_arena *a, const char *s, size_t n);
+char *ec_arena_strdup(struct ec_arena *a, const char *s);
+struct ec_arena_mark ec_arena_mark(const struct ec_arena *a);
+void ec_arena_release(struct ec_arena *a, struct ec_arena_mark m);
+void ec_arena_free(struct ec_arena *a);
+
+#endif

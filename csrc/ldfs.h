@@ -1,0 +1,64 @@
+/* Files as a loader running inside an image would see them, looked up once per session.
+ *
+ * With a root, every lookup is openat2(root, path, RESOLVE_IN_ROOT): absolute symlinks and ".."
+ * stay inside the image, as under chroot. Without one, paths are the host's. A relative path is
+ * taken from the process's current directory (cwd). Results are cached by path and files by
+ * (dev, ino): a session assumes the files do not change while it runs. */
+#ifndef EXECCHECK_LDFS_H
+#define EXECCHECK_LDFS_H
+
+#include <stdint.h>
+#include "arena.h"
+#include "elfinfo.h"
+
+struct ec_ldfs_file {            /* one inode */
+    uint64_t dev, ino, size;
+    uint32_t mode, uid, gid;
+    int read_err;                /* errno of opening it for reading (EACCES...), 0 */
+    int parsed;                  /* elf is valid */
+    struct ec_elf elf;
+    struct ec_ldfs_file *next;
+};
+
+struct ec_ldfs_path {            /* one path looked up */
+    const char *path;            /* the key: absolute in the image */
+    int err;                     /* errno of the lookup, 0 when it names something */
+    uint32_t mode;               /* what it names: st_mode */
+    int noexec;                  /* on a noexec mount of this host */
+    struct ec_ldfs_file *file;   /* regular files only */
+    const char *realpath;        /* computed on demand: the path with every symlink resolved, in the image */
+    struct ec_ldfs_path *next;
+};
+
+struct ec_ldfs {
+    struct ec_arena *arena;      /* where records live */
+    int rootfd;                  /* -1: the host root */
+    const char *root;            /* the root's real path on this host ("" for the host) */
+    const char *cwd;             /* absolute, in the image */
+    struct ec_ldfs_path **paths;
+    uint32_t npaths, paths_cap;
+    struct ec_ldfs_file **files;
+    uint32_t nfiles, files_cap;
+};
+
+/* root: NULL or "" for the host. cwd: NULL for "/" under a root, the real cwd on the host.
+ * Returns 0 or -errno (the root cannot be opened, no memory). */
+int ec_ldfs_init(struct ec_ldfs *fs, struct ec_arena *a, const char *root, const char *cwd);
+void ec_ldfs_close(struct ec_ldfs *fs);
+
+/* The cached lookup of path (following symlinks); NULL only when memory runs out. */
+struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path);
+/* The ELF reading of a regular file found by lookup (read once per inode); NULL if it cannot be read
+ * (p->file->read_err says why) or memory runs out. */
+const struct ec_elf *ec_ldfs_elf(struct ec_ldfs *fs, struct ec_ldfs_path *p);
+/* The real path in the image of a path that was found (cached), or NULL. */
+const char *ec_ldfs_realpath(struct ec_ldfs *fs, struct ec_ldfs_path *p);
+/* Opens path in the image (flags as for openat). Returns an fd or -errno. */
+int ec_ldfs_open(struct ec_ldfs *fs, const char *path, int flags);
+/* Reads a whole regular file of at most max bytes into the arena. Returns its length or -errno
+ * (-EFBIG when larger than max). */
+long ec_ldfs_read(struct ec_ldfs *fs, const char *path, size_t max, const char **data);
+/* path made absolute against cwd (not normalised), in the arena */
+const char *ec_ldfs_absolute(struct ec_ldfs *fs, const char *path);
+
+#endif

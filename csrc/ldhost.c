@@ -1,0 +1,102 @@
+/* CPU facts as ld.so sees them (see ldhost.h). */
+#include "ldhost.h"
+#include "sys.h"
+#include "text.h"
+
+#if defined(__x86_64__)
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ __volatile__("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
+static uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t)hi << 32 | lo;
+}
+
+#define BIT(x, n) (((x) >> (n)) & 1u)
+
+static void probe_cpu(struct ec_ld_host *h)
+{
+    uint32_t r0[4], r1[4], r7[4] = {0, 0, 0, 0}, rx[4] = {0, 0, 0, 0}, maxext[4];
+    uint64_t xcr0 = 0;
+    int avx_os, avx512_os, v2, v3, v4, avx, avx2, fma, f16c, bmi1, bmi2, lzcnt, movbe, popcnt;
+    int a512f, a512bw, a512cd, a512dq, a512vl, a512er, a512pf;
+    cpuid(0, 0, r0);
+    h->intel = r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e; /* GenuineIntel */
+    cpuid(1, 0, r1);
+    if (r0[0] >= 7) cpuid(7, 0, r7);
+    cpuid(0x80000000u, 0, maxext);
+    if (maxext[0] >= 0x80000001u) cpuid(0x80000001u, 0, rx);
+    if (BIT(r1[2], 27)) xcr0 = xgetbv0(); /* OSXSAVE */
+    avx_os = (xcr0 & 6) == 6;
+    avx512_os = avx_os && (xcr0 & 0xe0) == 0xe0;
+    /* "usable" as glibc means it: the CPU has it and the OS saves the registers it needs */
+    avx = avx_os && BIT(r1[2], 28);
+    avx2 = avx && BIT(r7[1], 5);
+    fma = avx && BIT(r1[2], 12);
+    f16c = avx && BIT(r1[2], 29);
+    bmi1 = BIT(r7[1], 3);
+    bmi2 = BIT(r7[1], 8);
+    lzcnt = BIT(rx[2], 5);
+    movbe = BIT(r1[2], 22);
+    popcnt = BIT(r1[2], 23);
+    a512f = avx512_os && BIT(r7[1], 16);
+    a512dq = a512f && BIT(r7[1], 17);
+    a512pf = a512f && BIT(r7[1], 26);
+    a512er = a512f && BIT(r7[1], 27);
+    a512cd = a512f && BIT(r7[1], 28);
+    a512bw = a512f && BIT(r7[1], 30);
+    a512vl = a512f && BIT(r7[1], 31);
+    v2 = BIT(r1[2], 13) && BIT(rx[2], 0) && popcnt && BIT(r1[2], 0) && BIT(r1[2], 9) && BIT(r1[2], 19) &&
+         BIT(r1[2], 20);
+    v3 = v2 && avx && avx2 && bmi1 && bmi2 && f16c && fma && lzcnt && movbe;
+    v4 = v3 && a512f && a512bw && a512cd && a512dq && a512vl;
+    h->isa_level = v4 ? 4 : v3 ? 3 : v2 ? 2 : 1;
+    h->hwcap = EC_HWCAP_X86_64;
+    if (h->intel) {
+        const char *platform = 0;
+        if (a512cd) {
+            if (a512er) {
+                if (a512pf) platform = "xeon_phi";
+            } else if (a512bw && a512dq && a512vl) {
+                h->hwcap |= EC_HWCAP_X86_AVX512_1;
+            }
+        }
+        if (!platform && avx2 && fma && bmi1 && bmi2 && lzcnt && movbe && popcnt) platform = "haswell";
+        if (platform) ec_strlcpy(h->platform, platform, sizeof h->platform);
+    }
+}
+#else
+static void probe_cpu(struct ec_ld_host *h) { (void)h; }
+#endif
+
+/* AT_PLATFORM: the kernel's string, as ld.so gets it before refining it for x86. */
+static int at_platform(char *out, size_t cap)
+{
+    unsigned long aux[2 * 64];
+    long n, i;
+    int fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    n = ec_read(fd, aux, sizeof aux);
+    ec_close(fd);
+    if (n < 0) return (int)n;
+    for (i = 0; i + 1 < n / (long)sizeof(unsigned long); i += 2) {
+        if (aux[i] == 15 /* AT_PLATFORM */ && aux[i + 1]) {
+            ec_strlcpy(out, (const char *)aux[i + 1], cap);
+            return 0;
+        }
+        if (aux[i] == 0) break;
+    }
+    return -EC_ENOENT;
+}
+
+int ec_ld_host_probe(struct ec_ld_host *h)
+{
+    ec_memset(h, 0, sizeof *h);
+    probe_cpu(h);
+    if (h->platform[0]) return 0;
+    return at_platform(h->platform, sizeof h->platform);
+}

@@ -1,0 +1,25 @@
+/* What glibc 2.36's ld.so on this CPU would compute for library search: the x86-64 ISA level
+ * (glibc-hwcaps subdirectories and cache entries), the legacy hwcap bits and the platform string
+ * ($PLATFORM, legacy subdirectories). From cpuid/xgetbv and AT_PLATFORM, as
+ * sysdeps/x86/cpu-features.c and get-isa-level.h decide them. GLIBC_TUNABLES masks are not read. */
+#ifndef EXECCHECK_LDHOST_H
+#define EXECCHECK_LDHOST_H
+
+#include <stdint.h>
+
+#define EC_HWCAP_X86_SSE2 (1u << 0)
+#define EC_HWCAP_X86_64 (1u << 1)
+#define EC_HWCAP_X86_AVX512_1 (1u << 2)
+
+struct ec_ld_host {
+    int isa_level;       /* highest x86-64 level: 1 baseline, 2 v2, 3 v3, 4 v4 (0: not x86-64) */
+    uint64_t hwcap;      /* legacy hwcap bits ld.so sets (EC_HWCAP_X86_*) */
+    int intel;           /* GenuineIntel: glibc derives a platform only there */
+    char platform[32];   /* dl_platform: "haswell", "xeon_phi", or AT_PLATFORM ("x86_64") */
+};
+
+/* Fills h for the running machine. Returns 0, or -errno if AT_PLATFORM could not be read
+ * (h is still filled; platform is then empty). */
+int ec_ld_host_probe(struct ec_ld_host *h);
+
+#endif

@@ -1,0 +1,231 @@
+/* glibc 2.36's dynamic loader, as a function: which files a program (or a dlopen) would load.
+ *
+ * One implementation (DESIGN.md, "One ld.so resolver"), used by `execcheck audit` through cffi and
+ * by the shim to predict a dlopen. It follows elf/rtld.c, dl-deps.c, dl-load.c and dl-cache.c:
+ * preloads (LD_PRELOAD, ld.so --preload, /etc/ld.so.preload), the breadth-first load order, reuse
+ * by name, SONAME and (dev, ino), the RPATH chain unless the loader has RUNPATH, LD_LIBRARY_PATH
+ * (ignored in secure mode), RUNPATH, ld.so.cache with its hwcaps entries, the default directories,
+ * DF_1_NODEFLIB, glibc-hwcaps and legacy hwcaps subdirectories, $ORIGIN/$LIB/$PLATFORM, which
+ * defects of a candidate are skipped and which stop the program, and the symbol-version check.
+ * Everything happens under an optional root (an image), as a chrooted loader would see it.
+ *
+ * Freestanding: raw syscalls, memory from mmap (arena.h). A session is used by one thread at a
+ * time; sessions share nothing. A result stays valid until the next call on its session. */
+#ifndef EXECCHECK_LDRESOLVE_H
+#define EXECCHECK_LDRESOLVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "check.h"
+#include "elfinfo.h"
+
+/* What loader to model. Zero/NULL fields take the defaults in brackets. */
+struct ec_ld_config {
+    const char *root;          /* the image's root on this host [the host's /] */
+    const char *cwd;           /* the process's working directory in the image ["/" under a root, else ours] */
+    const char *cache;         /* ld.so.cache in the image; "" for none (ld.so --inhibit-cache) [/etc/ld.so.cache] */
+    const char *preload_file;  /* "" for none [/etc/ld.so.preload] */
+    const char *system_dirs;   /* ':'-separated [/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib] */
+    const char *lib;           /* $LIB [lib/x86_64-linux-gnu] */
+    const char *platform;      /* $PLATFORM [this CPU's, as ld.so computes it] */
+    int isa_level;             /* glibc-hwcaps level 1..4 [this CPU's] */
+    int legacy_hwcap;          /* legacy hwcap bits (2 x86_64, 4 avx512_1) [this CPU's] */
+    const char *interp;        /* the loader of shared objects resolved as roots [/lib64/ld-linux-x86-64.so.2] */
+    int no_vdso;               /* 1: no linux-vdso.so.1 in the process */
+    size_t memory_limit;       /* [1 GiB] */
+};
+
+/* One resolution. */
+struct ec_ld_request {
+    const char *path;          /* the program (or shared object) in the image */
+    int as_library;            /* 0: executed by the kernel ($ORIGIN from its real path);
+                                  1: as `ld.so --list PATH` does ($ORIGIN from PATH as given) */
+    int secure;                /* AT_SECURE: 1, 0, or -1 from the file's setuid/setgid bits */
+    const char *library_path;  /* LD_LIBRARY_PATH or ld.so --library-path; NULL for none */
+    const char *preload;       /* LD_PRELOAD; NULL for none */
+    const char *preload_opt;   /* ld.so --preload; NULL for none */
+    int trace;                 /* 1: keep every candidate tried (result.tries) */
+    int check_alone;           /* 1: for a name satisfied by an object already loaded, search as if it were not */
+};
+
+enum ec_ld_kind {
+    EC_LD_MAIN, EC_LD_VDSO, EC_LD_INTERP, EC_LD_PRELOAD, EC_LD_NEEDED, EC_LD_FILTEE,
+    EC_LD_MISSING,             /* a name that failed to load (ld.so's trace mode shows it "not found") */
+    EC_LD_DLOPEN,              /* the object a dlopen prediction is about */
+    EC_LD_KIND_COUNT
+};
+
+enum ec_ld_via {               /* how a name was satisfied */
+    EC_LD_VIA_NONE, EC_LD_VIA_EXEC, EC_LD_VIA_KERNEL,
+    EC_LD_VIA_LOADED,          /* already loaded under that name or SONAME: no search */
+    EC_LD_VIA_SAME_FILE,       /* found a file that is already loaded (same dev, ino) */
+    EC_LD_VIA_PATH,            /* the name has a '/': opened as is */
+    EC_LD_VIA_RPATH, EC_LD_VIA_LIBRARY_PATH, EC_LD_VIA_RUNPATH, EC_LD_VIA_CACHE, EC_LD_VIA_DEFAULT,
+    EC_LD_VIA_COUNT
+};
+
+enum ec_ld_error {
+    EC_LDE_NONE,
+    EC_LDE_NOT_FOUND,          /* cannot open shared object file */
+    EC_LDE_WRONG_CLASS,        /* not found, but a file of the other ELF class was */
+    EC_LDE_TOO_SHORT,          /* file too short */
+    EC_LDE_READ,               /* cannot read file data (directories: EISDIR) */
+    EC_LDE_BAD_MAGIC,          /* invalid ELF header */
+    EC_LDE_ENDIAN,             /* ELF file data encoding not little-endian */
+    EC_LDE_IDENT_VERSION,      /* ELF file version ident does not match current one */
+    EC_LDE_OSABI,              /* ELF file OS ABI invalid */
+    EC_LDE_ABIVERSION,         /* ELF file ABI version invalid */
+    EC_LDE_PAD,                /* nonzero padding in e_ident */
+    EC_LDE_VERSION,            /* ELF file version does not match current one */
+    EC_LDE_TYPE,               /* only ET_DYN and ET_EXEC can be loaded */
+    EC_LDE_PHENTSIZE,          /* ELF file's phentsize not the expected size */
+    EC_LDE_LOAD_ALIGN,         /* ELF load command address/offset not page-aligned */
+    EC_LDE_NO_LOAD,            /* object file has no loadable segments */
+    EC_LDE_EXEC,               /* cannot dynamically load executable */
+    EC_LDE_NO_DYNAMIC,         /* object file has no dynamic section */
+    EC_LDE_MAP,                /* failed to map segment from shared object (noexec mount) */
+    EC_LDE_PIE,                /* cannot dynamically load position-independent executable */
+    EC_LDE_FIFO,               /* a FIFO: ld.so would block opening it */
+    EC_LDE_NOT_REGULAR,        /* a device: what ld.so would read is unknown */
+    EC_LDE_CORRUPT,            /* the file defeats this reader (see the object's elf.defect) */
+    EC_LDE_DST_SECURE,         /* DST not allowed in SUID/SGID programs */
+    EC_LDE_DST_EMPTY,          /* empty dynamic string token substitution */
+    EC_LDE_VERSION_NOT_FOUND,  /* version `X' not found (required by Y) */
+    EC_LDE_VERNEED_RECORD,     /* unsupported version of Verneed record */
+    EC_LDE_VERDEF_RECORD,      /* unsupported version of Verdef record */
+    EC_LDE_RELR,               /* DT_RELR without GLIBC_ABI_DT_RELR dependency */
+    EC_LDE_NO_VERSION_INFO,    /* warning: no version information available */
+    EC_LDE_WEAK_VERSION,       /* warning: weak version `X' not found */
+    EC_LDE_PRELOAD_NAME,       /* a preload name refused in secure mode (has '/' or is too long) */
+    EC_LDE_NOMEM,              /* the session's memory limit was reached */
+    EC_LDE_COUNT
+};
+
+enum ec_ld_main_status {       /* can the kernel start the program at all */
+    EC_LD_MAIN_OK,
+    EC_LD_MAIN_NOT_FOUND,      /* the path does not name a readable regular file (main_err) */
+    EC_LD_MAIN_NOT_ELF,        /* not an ELF file (a script, or data) */
+    EC_LD_MAIN_CORRUPT,        /* an ELF file this reader cannot make sense of (elf.defect) */
+    EC_LD_MAIN_FOREIGN,        /* another class or machine: this loader does not run it */
+    EC_LD_MAIN_STATIC,         /* no PT_INTERP: no dynamic loader, nothing to resolve */
+    EC_LD_MAIN_INTERP_MISSING, /* PT_INTERP names nothing in the image: exec fails (ENOENT) */
+    EC_LD_MAIN_MUSL,           /* PT_INTERP is musl's loader: glibc rules do not apply */
+    EC_LD_MAIN_NOT_LOADABLE,   /* not an executable or shared object (ET_REL, core...) */
+    EC_LD_MAIN_STATUS_COUNT
+};
+
+struct ec_ld_object {
+    const char *path;          /* l_name: where the loader opened it, as the loader spelled it; "" for the
+                                  executed program, the SONAME for the vDSO, NULL for a missing name */
+    const char *name;          /* the name it was first asked for */
+    const char *realpath;      /* every symlink resolved, in the image; NULL without a file */
+    int kind;                  /* enum ec_ld_kind */
+    int loader;                /* the object whose entry loaded it (l_loader), -1 */
+    int via, via_object;       /* enum ec_ld_via, and whose RPATH/RUNPATH it was */
+    int depth;                 /* BFS depth: 0 main, 1 its direct dependencies... */
+    int searchlist;            /* place in the main search list (load order), -1 if not in it */
+    uint64_t dev, ino, size;
+    uint32_t mode, uid, gid;
+    int noexec;                /* on a noexec mount of this host */
+    const struct ec_elf *elf;  /* NULL without a file (vDSO, missing) */
+};
+
+struct ec_ld_edge {            /* one DT_NEEDED / DT_FILTER / DT_AUXILIARY / preload entry */
+    int from;                  /* the object it belongs to (main for preloads) */
+    int64_t tag;               /* EC_DT_NEEDED, EC_DT_FILTER, EC_DT_AUXILIARY, or an EC_LD_TAG_PRELOAD_* */
+    const char *name;          /* as written */
+    const char *expanded;      /* after dynamic string tokens */
+    int to;                    /* the object it resolved to, -1 */
+    int via, via_object;
+    int error;                 /* enum ec_ld_error; EC_LDE_NONE when it loaded */
+    int err;                   /* errno behind a not-found or read error */
+    const char *error_path;    /* the file an error is about */
+    int fatal;                 /* 1: ld.so stops the program here (0: ignored, as for a bad preload) */
+    int alone;                 /* for via LOADED with check_alone: 1 the search alone finds a file, 0 not, -1 not asked */
+    int first_try, ntries;     /* its candidates in result.tries (with trace) */
+};
+
+#define EC_LD_TAG_PRELOAD_ENV (-1)   /* LD_PRELOAD */
+#define EC_LD_TAG_PRELOAD_OPT (-2)   /* ld.so --preload */
+#define EC_LD_TAG_PRELOAD_FILE (-3)  /* /etc/ld.so.preload */
+#define EC_LD_TAG_DLOPEN (-4)        /* the name given to dlopen */
+
+struct ec_ld_problem {         /* found by the symbol-version check, after loading */
+    int object;                /* whose requirement */
+    int target;                /* the object asked (-1) */
+    int error;                 /* EC_LDE_VERSION_NOT_FOUND ... */
+    int fatal;
+    const char *file;          /* vn_file */
+    const char *version;       /* the version name */
+};
+
+struct ec_ld_try {             /* one candidate path tried (trace) */
+    const char *path;
+    int via, via_object;       /* which search list */
+    int outcome;               /* 0 taken; >0 errno (skipped); <0 -ec_ld_error (fatal or skipped class/machine) */
+};
+
+struct ec_ld_result {
+    int status;                /* 0, or -errno when nothing could be resolved (no memory, bad root) */
+    int main_status;           /* enum ec_ld_main_status */
+    int main_err;              /* errno for EC_LD_MAIN_NOT_FOUND */
+    const char *interp;        /* PT_INTERP (or config.interp for shared objects) */
+    int secure;
+    int starts;                /* 1: the loader would get the program to main() */
+    int failure_edge;          /* the first fatal edge, -1 */
+    int failure_problem;       /* the first fatal version problem, -1 (only when no edge failed) */
+    int nobjects;
+    struct ec_ld_object *objects;   /* in the loader's link-map order */
+    int nedges;
+    struct ec_ld_edge *edges;
+    int nproblems;
+    struct ec_ld_problem *problems;
+    int ntries;
+    struct ec_ld_try *tries;
+    int first_new;             /* ec_ld_predict_dlopen: objects[first_new..] are what the dlopen would add */
+};
+
+struct ec_ld_session;
+
+/* A session with its own memory and caches. Returns NULL and *err = -errno on failure. */
+struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err);
+void ec_ld_session_free(struct ec_ld_session *s);
+
+/* Resolves req. Never NULL (unless s is): result.status says whether it ran. */
+const struct ec_ld_result *ec_ld_resolve(struct ec_ld_session *s, const struct ec_ld_request *req);
+
+/* What a process would load for dlopen(name) called from the object at index `caller` (-1: the main
+ * program). The process is described by `loaded`: the l_name of every object it has, in link-map
+ * order, starting with the main program ("" or its path); names[i] is an extra name object i was
+ * opened under (NULL if unknown). The startup of req->path is replayed to recover who loaded whom;
+ * objects not explained by it count as dlopened. result.objects then lists the process objects
+ * first (kind as replayed), followed by what the dlopen would add; edge 0 is the dlopen itself. */
+const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const struct ec_ld_request *req,
+                                                const char *const *loaded, const char *const *names, int nloaded,
+                                                int caller, const char *name);
+
+/* Looks a path up in the session's image: file identity and mode in v (its check fields zero).
+ * Returns 0 or -errno. */
+int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, int *noexec);
+/* The ELF reading of path in the image, cached per inode for the session (valid until it is freed).
+ * NULL with *err = errno when it cannot be read (ENOENT, EACCES, EINVAL for a non-regular file). */
+const struct ec_elf *ec_ld_elf(struct ec_ld_session *s, const char *path, int *err);
+/* Runs AT_EXECVE_CHECK on path opened in the image. Returns 1 allowed, 0 denied, -errno. */
+int ec_ld_check(struct ec_ld_session *s, const char *path, struct ec_verdict *v);
+/* The real path of path in the image into out. Returns 0 or -errno. */
+int ec_ld_realpath(struct ec_ld_session *s, const char *path, char *out, size_t cap);
+
+/* The search-list facts of the session: glibc-hwcaps and legacy subdirectories in order, the platform. */
+int ec_ld_capstr_count(const struct ec_ld_session *s);
+const char *ec_ld_capstr(const struct ec_ld_session *s, int i);
+const char *ec_ld_platform(const struct ec_ld_session *s);
+int ec_ld_isa_level(const struct ec_ld_session *s);
+/* The session's cache as parsed (NULL if none could be read). */
+const struct ec_ldcache *ec_ld_cache(struct ec_ld_session *s);
+
+const char *ec_ld_error_text(int error);
+const char *ec_ld_via_name(int via);
+const char *ec_ld_kind_name(int kind);
+const char *ec_ld_main_status_name(int status);
+
+#endif

@@ -1,0 +1,570 @@
+"""The audit: resolve every program and shared object given, then judge what would load.
+
+Two verdicts per file, kept apart: will it load (the resolver: found, right class and machine,
+symbol versions), and would the exec policy allow it (policy_view: the live check on this host,
+and for an image the image's own view). Findings come out of both, once per problem.
+"""
+import dataclasses
+import os
+import stat
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from .findings import Findings
+from .policy_view import ImageMounts, View, image_view, live_view, parse_fstab
+from .resolver import Resolution, Session
+from . import scan
+
+ET_EXEC, ET_DYN = 2, 3
+LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
+
+
+@dataclasses.dataclass
+class Options:
+    paths: Sequence[str] = ()
+    root: Optional[str] = None
+    library_path: Optional[str] = None
+    preload: Optional[str] = None
+    platform: Optional[str] = None
+    isa_level: int = 0
+    secure: Optional[bool] = None         # None: from each file's setuid/setgid bits
+    noexec_mounts: Sequence[str] = ()
+    python_dirs: Sequence[str] = ()
+    cwd: Optional[str] = None
+    explain: bool = False                 # keep the candidates tried for each failure
+
+
+@dataclasses.dataclass
+class FileRecord:
+    """One code file (inode) the audit met."""
+    path: str                  # first image path it was met under
+    realpath: Optional[str]
+    dev: int
+    ino: int
+    mode: int
+    uid: int
+    gid: int
+    roles: set                 # program, library, interp, preload, python
+    users: set                 # programs whose startup maps it
+    live: Optional[View] = None
+    image: Optional[View] = None
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "realpath": self.realpath, "dev": self.dev, "ino": self.ino,
+                "mode": "%o" % self.mode, "uid": self.uid, "gid": self.gid, "roles": sorted(self.roles),
+                "used_by": len(self.users), "policy": {"live": self.live.as_dict() if self.live else None,
+                                                       "image": self.image.as_dict() if self.image else None}}
+
+
+@dataclasses.dataclass
+class Entry:
+    """One input: a program or shared object and its resolution."""
+    path: str
+    role: str                  # "program" or "library"
+    resolution: Optional[Resolution]
+
+
+@dataclasses.dataclass
+class Result:
+    options: Options
+    loader: dict
+    entries: List[Entry]
+    files: Dict[tuple, FileRecord]
+    findings: list
+    python: List[dict]
+    skipped: Dict[str, int]
+    outcome: Dict[str, str]
+    elapsed: float
+
+
+class Progress:
+    """A one-line counter on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.last = 0.0
+
+    def __call__(self, done, total, what):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if now - self.last > 0.1 or done == total:
+            self.last = now
+            sys.stderr.write("\r\033[K[%d/%d] %s" % (done, total, what[-60:]))
+            if done == total:
+                sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+class Audit:
+    def __init__(self, opts: Options, progress: Optional[Progress] = None):
+        self.o = opts
+        self.root = os.path.realpath(opts.root) if opts.root else ""
+        self.session = Session(root=self.root or None, cwd=opts.cwd, platform=opts.platform, isa_level=opts.isa_level)
+        self.findings = Findings()
+        self.files: Dict[tuple, FileRecord] = {}
+        self.entries: List[Entry] = []
+        self.skipped: Dict[str, int] = {}
+        self.outcome: Dict[str, str] = {}   # what became of each ELF or library-named input
+        self.progress = progress or Progress(False)
+        self.mounts = self._mounts()
+        self._dirstat = {}
+
+    # ------------------------------------------------------------------ inputs
+    def _mounts(self) -> ImageMounts:
+        fstab = []
+        if self.root:
+            try:
+                with open(scan.host_path(self.root, self.session.realpath("/etc/fstab")), encoding="utf-8",
+                          errors="replace") as f:
+                    fstab = parse_fstab(f.read())
+            except OSError:
+                pass
+        return ImageMounts(fstab, self.o.noexec_mounts)
+
+    def _realpath(self, path) -> Optional[str]:
+        try:
+            return self.session.realpath(path)
+        except OSError:
+            return None
+
+    def inputs(self) -> List[str]:
+        """Image paths of the files to audit, each inode once, in path order."""
+        paths = list(self.o.paths) or (["/"] if self.root else [])
+        seen, out = set(), []
+        for p in paths:
+            p = p if p.startswith("/") else os.path.join(self.o.cwd or ("/" if self.root else os.getcwd()), p)
+            rp = self._realpath(p)
+            if rp is None:
+                self.findings.add("unreadable", p, "%s: does not exist in the %s" % (p, "image" if self.root else "system"))
+                continue
+            if os.path.isdir(scan.host_path(self.root, rp)):
+                candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/")
+                explicit = False
+            else:
+                candidates = [p]
+                explicit = True
+            for c in candidates:
+                self._consider(c, explicit, seen, out)
+        return out
+
+    def _consider(self, path, explicit, seen, out):
+        rp = self._realpath(path)
+        if rp is None:
+            if explicit:
+                self.findings.add("unreadable", path, "%s: cannot be followed (broken symlink or loop)" % path)
+            return
+        kind, head = scan.sniff(scan.host_path(self.root, rp))
+        name = os.path.basename(path)
+        if kind == "elf":
+            try:
+                st, _ = self.session.stat(rp)
+            except OSError as e:
+                self.findings.add("unreadable", path, "%s: %s" % (path, e.strerror))
+                return
+            if (st.dev, st.ino) not in seen:
+                seen.add((st.dev, st.ino))
+                out.append(path)
+            else:
+                self.outcome[path] = "same-file"
+        elif kind.startswith("unreadable"):
+            if explicit or scan.looks_like_library(name):
+                self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(int(kind.split(":")[1]))))
+                self.outcome[path] = "unreadable"
+        elif kind == "other" and (explicit or scan.looks_like_library(name)) and not scan.is_linker_script(head):
+            self.findings.add("bad-elf", path, "%s: not an ELF file%s" % (
+                path, ", though named like a shared library" if scan.looks_like_library(name) else ""))
+            self.outcome[path] = "bad-elf"
+        else:
+            if explicit or scan.looks_like_library(name):
+                self.outcome[path] = kind
+            self.skipped[kind] = self.skipped.get(kind, 0) + 1
+
+    # ------------------------------------------------------------------ files and roles
+    def _record(self, path, obj=None, role=None, program=None) -> Optional[FileRecord]:
+        if obj is not None:
+            key = (obj.dev, obj.ino)
+            rec = self.files.get(key)
+            if rec is None:
+                rec = self.files[key] = FileRecord(path=obj.realpath or path, realpath=obj.realpath, dev=obj.dev,
+                                                   ino=obj.ino, mode=obj.mode, uid=obj.uid, gid=obj.gid,
+                                                   roles=set(), users=set())
+        else:
+            try:
+                st, _ = self.session.stat(path)
+            except OSError:
+                return None
+            key = (st.dev, st.ino)
+            rec = self.files.get(key)
+            if rec is None:
+                rec = self.files[key] = FileRecord(path=path, realpath=self._realpath(path), dev=st.dev, ino=st.ino,
+                                                   mode=st.mode, uid=st.uid, gid=0, roles=set(), users=set())
+        if role:
+            rec.roles.add(role)
+        if program:
+            rec.users.add(program)
+        return rec
+
+    # ------------------------------------------------------------------ one input
+    def audit_one(self, path):
+        try:
+            e = self.session.elf(path)
+        except OSError as err:
+            self.findings.add("unreadable", path, "%s: %s" % (path, err.strerror))
+            self.outcome[path] = "unreadable"
+            return
+        if e.elfclass == 0 or e.defect in ("file too short", "not an ELF file", "invalid ELF class",
+                                           "invalid ELF data encoding", "program header size not as expected",
+                                           "program headers outside the file", "read error"):
+            self.findings.add("bad-elf", path, "%s: %s" % (path, e.defect))
+            self.outcome[path] = "bad-elf"
+            return
+        if e.type not in (ET_EXEC, ET_DYN):
+            self.skipped["elf-not-loadable"] = self.skipped.get("elf-not-loadable", 0) + 1
+            self.outcome[path] = "elf-not-loadable"
+            return
+        program = e.interp is not None or e.type == ET_EXEC
+        role = "program" if program else "library"
+        if e.machine != 62 or e.elfclass != 2 or e.msb:
+            self.findings.add("foreign-program", path, "%s: ELF%d %s machine %d: not for this loader (x86-64)" % (
+                path, 32 if e.elfclass == 1 else 64, "big-endian" if e.msb else "little-endian", e.machine))
+            self.entries.append(Entry(path, role, None))
+            self.outcome[path] = "foreign"
+            return
+        res = self.session.resolve(path, as_library=not program, secure=self._secure(path, program),
+                                   library_path=self.o.library_path, preload=self.o.preload,
+                                   trace=self.o.explain, check_alone=True)
+        self.entries.append(Entry(path, role, res))
+        self.outcome[path] = "%s:%s" % (role, res.main_status if res.status == 0 else "error")
+        self._judge(path, role, res)
+
+    def _secure(self, path, program) -> Optional[bool]:
+        """AT_SECURE: the option if given; else setuid/setgid bits (the resolver reads those) or
+        file capabilities, which the kernel also runs in secure mode."""
+        if self.o.secure is not None or not program:
+            return self.o.secure
+        rp = self._realpath(path)
+        try:
+            if rp and os.getxattr(scan.host_path(self.root, rp), "security.capability", follow_symlinks=False):
+                return True
+        except OSError:
+            pass
+        return None
+
+    def _judge(self, path, role, res: Resolution):
+        ms = res.main_status
+        if ms == "static":
+            self.findings.add("static-program", path, "%s: statically linked" % path)
+        elif ms == "musl":
+            self.findings.add("musl-program", path, "%s: uses musl's loader %s" % (path, res.interp))
+        elif ms in ("not-elf", "corrupt"):
+            self.findings.add("bad-elf", path, "%s: %s" % (path, "corrupt ELF file" if ms == "corrupt" else "not ELF"))
+        elif ms == "not-found":
+            self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(res.main_errno)))
+        elif ms == "interp-missing":
+            self.findings.add("interpreter-missing", path, "%s: its loader %s does not exist%s" % (
+                path, res.interp, " in the image" if self.root else ""), key_extra=(res.interp,))
+        if not res.objects:
+            return
+        main = res.objects[0]
+        self._record(path, main, role)
+        if ms not in ("ok", "interp-missing"):
+            return
+        for o in res.objects[1:]:
+            if o.kind in ("vdso", "missing") or not o.realpath:
+                continue
+            self._record(o.path, o, "interp" if o.kind == "interp" else "preload" if o.kind == "preload" else "library",
+                         program=path)
+        for e in res.edges:
+            self._edge_finding(path, role, res, e)
+        for p in res.problems:
+            if p.error in ("no-version-info", "weak-version"):
+                continue
+            obj = res.objects[p.obj]
+            where = obj.realpath or path
+            msg = "%s: %s (required by %s)" % (res.objects[p.target].path if p.target >= 0 else where, p.message, where)
+            if p.error == "relr":
+                msg = "%s: %s" % (where, p.message)
+            self.findings.add("symbol-version", where, msg, key_extra=(p.file, p.version, p.error),
+                              details={"file": p.file, "version": p.version}, program=path)
+
+    def _who(self, res, idx, path):
+        o = res.objects[idx]
+        return path if o.kind == "main" else (o.realpath or o.path)
+
+    def _edge_finding(self, path, role, res, e):
+        src = self._who(res, e.source, path)
+        if e.error == "none":
+            if e.alone is False:
+                t = res.objects[e.target]
+                by = "a preload" if t.kind == "preload" else "the loader" if t.kind == "interp" else "another object"
+                self.findings.add("loaded-by-luck", src, "%s: needs %s, found only because %s (%s) is already loaded" % (
+                    src, e.name, t.path or e.name, by), key_extra=(e.name,), program=path)
+            return
+        if e.tag in ("LD_PRELOAD", "--preload", "/etc/ld.so.preload"):
+            what = "/etc/ld.so.preload" if e.tag == "/etc/ld.so.preload" else e.tag
+            self.findings.add("preload-ignored", what, "%s: %s cannot be preloaded (%s): ignored" % (
+                what, e.name, e.message), key_extra=(e.name,), program=path)
+            return
+        if e.tag == "auxiliary":
+            return  # ld.so ignores a missing auxiliary filtee by design
+        if e.error in ("dst-secure", "dst-empty"):
+            self.findings.add("dynamic-string-token", src, "%s: %s: %s" % (src, e.name, e.message),
+                              key_extra=(e.name,), program=path)
+            return
+        details = {"needed": e.name, "expanded": e.expanded}
+        if e.tries:
+            details["tried"] = [{"path": t[0], "via": t[1], "outcome": _outcome(t[2])} for t in e.tries]
+        if e.error in LOAD_ERRORS_NOT_FOUND:
+            hint = self._stale_cache_hint(e.expanded or e.name)
+            if hint:
+                details["hint"] = hint
+            if role == "program":
+                self.findings.add("missing-library", src, "%s: needs %s, which is not found%s%s" % (
+                    src, e.name, " (only a file of the other ELF class)" if e.error == "wrong-class" else "",
+                    ("; " + hint) if hint else ""), key_extra=(e.name,), details=details, program=path)
+            elif not self.findings.has("missing-library", src, (e.name,)):
+                self.findings.add("unresolvable-alone", src, "%s: needs %s, which is not found from it%s" % (
+                    src, e.name, ("; " + hint) if hint else ""), key_extra=(e.name,), details=details, program=path)
+            return
+        bad = e.error_path or e.expanded or e.name
+        self.findings.add("library-load-error", bad, "%s: %s (while loading %s for %s)" % (bad, e.message, e.name, src),
+                          key_extra=(e.error,), details=details, program=path)
+
+    def _stale_cache_hint(self, name) -> Optional[str]:
+        """A missing library present in an ld.so.conf directory: the cache is stale."""
+        if "/" in name:
+            return None
+        for d in self._conf_dirs():
+            try:
+                self.session.stat(os.path.join(d, name))
+            except OSError:
+                continue
+            return "%s exists in %s (listed in ld.so.conf) but not in ld.so.cache: run ldconfig" % (name, d)
+        return None
+
+    def _conf_dirs(self):
+        if not hasattr(self, "_confdirs"):
+            self._confdirs = read_ld_so_conf(self.root, self._realpath)
+        return self._confdirs
+
+    # ------------------------------------------------------------------ per file
+    def judge_files(self):
+        for rec in sorted(self.files.values(), key=lambda r: r.path):
+            users = sorted(rec.users)
+            try:
+                rec.live = live_view(self.session.check(rec.realpath or rec.path))
+            except OSError as e:
+                rec.live = View(False, ["error"], e.strerror or str(e))
+            rec.image = image_view(rec.mode, rec.uid, rec.realpath, self.mounts)
+            view = rec.image if self.root else rec.live
+            if not view.allowed:
+                what = "program" if "program" in rec.roles else "loader" if "interp" in rec.roles else "library"
+                f = self.findings.add("exec-denied", rec.path, "%s: the exec check would refuse this %s: %s" % (
+                    rec.path, what, view.detail or ", ".join(view.reasons)),
+                    details={"reasons": view.reasons, "live": rec.live.as_dict(), "image": rec.image.as_dict()})
+                f.programs.extend(u for u in users if u not in f.programs)
+            self._writable(rec)
+            self._rpaths(rec)
+
+    def _stat_dir(self, path):
+        if path not in self._dirstat:
+            try:
+                st, _ = self.session.stat(path)
+                self._dirstat[path] = (st.mode, st.uid)
+            except OSError:
+                self._dirstat[path] = None
+        return self._dirstat[path]
+
+    def _writable(self, rec):
+        why = []
+        if rec.mode & 0o022:
+            why.append("the file is writable by %s (mode %04o)" % (_who_writes(rec.mode), stat.S_IMODE(rec.mode)))
+        if rec.uid != 0:
+            why.append("the file is owned by uid %d" % rec.uid)
+        if rec.realpath:
+            d = os.path.dirname(rec.realpath)
+            st = self._stat_dir(d)
+            if st and (st[0] & 0o022 or st[1] != 0):
+                why.append("its directory %s is %s" % (
+                    d, "writable by %s (mode %04o)" % (_who_writes(st[0]), stat.S_IMODE(st[0])) if st[0] & 0o022
+                    else "owned by uid %d" % st[1]))
+        if why:
+            self.findings.add("writable-code", rec.path, "%s: %s" % (rec.path, "; ".join(why)))
+
+    def _rpaths(self, rec):
+        if not rec.realpath:
+            return
+        try:
+            e = self.session.elf(rec.realpath)
+        except OSError:
+            return
+        setid = bool(rec.mode & (stat.S_ISUID | stat.S_ISGID)) or (
+            "program" in rec.roles and self.o.secure is None and self._secure(rec.realpath, True) is True)
+        for what, value in (("RPATH", e.rpath if e.runpath is None else None), ("RUNPATH", e.runpath)):
+            if not value:
+                continue
+            for el in value.split(":"):
+                self._rpath_element(rec, what, value, el, setid)
+
+    def _rpath_element(self, rec, what, value, el, setid):
+        where = "%s %s" % (what, value)
+        if el == "":
+            self.findings.add("rpath-empty", rec.path, "%s: %s has an empty element: the current directory" % (
+                rec.path, where), key_extra=(what,))
+            return
+        origin = el.startswith(("$ORIGIN", "${ORIGIN}"))
+        if origin and setid:
+            self.findings.add("rpath-origin-setuid", rec.path, "%s: setuid/setgid/capability program with $ORIGIN in its %s" % (
+                rec.path, where), key_extra=(what, el))
+        if not origin and not el.startswith("/"):
+            self.findings.add("rpath-relative", rec.path, "%s: %s element %r is relative to the current directory" % (
+                rec.path, what, el), key_extra=(what, el))
+            return
+        d = self._expand(el, rec)
+        if d is None:
+            return
+        bad = self._insecure_dir(d)
+        if bad:
+            self.findings.add("rpath-insecure-dir", rec.path, "%s: %s element %r: %s" % (rec.path, what, el, bad),
+                              key_extra=(what, el))
+
+    def _expand(self, el, rec):
+        origin = os.path.dirname(rec.realpath)
+        out = el
+        for tok, val in (("${ORIGIN}", origin), ("$ORIGIN", origin), ("${LIB}", "lib/x86_64-linux-gnu"),
+                         ("$LIB", "lib/x86_64-linux-gnu"), ("${PLATFORM}", self.session.platform),
+                         ("$PLATFORM", self.session.platform)):
+            out = out.replace(tok, val)
+        return os.path.normpath(out) if out.startswith("/") else None
+
+    def _insecure_dir(self, d) -> Optional[str]:
+        """Why directory d (or the ancestor that would hold it) lets others plant code, else None."""
+        path = d
+        while True:
+            st = self._stat_dir(path)
+            if st is not None:
+                break
+            parent = os.path.dirname(path)
+            if parent == path:
+                return None
+            path = parent
+        rp = self._realpath(path) or path
+        chain = [rp]
+        while chain[-1] != "/":
+            chain.append(os.path.dirname(chain[-1]))
+        for p in chain:
+            st = self._stat_dir(p)
+            if st is None:
+                continue
+            mode, uid = st
+            note = "" if p == d else " (%s %s)" % ("which would hold" if path != d else "an ancestor of", d)
+            if mode & 0o022:
+                return "%s is writable by %s (mode %04o)%s" % (p, _who_writes(mode), stat.S_IMODE(mode), note)
+            if uid != 0:
+                return "%s is owned by uid %d%s" % (p, uid, note)
+        return None
+
+    # ------------------------------------------------------------------ Python code
+    def python(self) -> List[dict]:
+        trees = list(self.o.python_dirs)
+        if self.root and not self.o.paths:
+            trees += scan.python_installs(self.root)
+        out = []
+        for tree in trees:
+            rp = self._realpath(tree)
+            if rp is None or not os.path.isdir(scan.host_path(self.root, rp)):
+                self.findings.add("unreadable", tree, "%s: no such Python tree" % tree)
+                continue
+            total, denied, reasons = 0, [], {}
+            for f in scan.python_code(self.root, rp):
+                try:
+                    st, _ = self.session.stat(f)
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.mode):
+                    continue
+                total += 1
+                frp = self._realpath(f)
+                view = image_view(st.mode, st.uid, frp, self.mounts) if self.root else live_view(self.session.check(f))
+                if not view.allowed:
+                    denied.append(f)
+                    for r in view.reasons:
+                        reasons[r] = reasons.get(r, 0) + 1
+            out.append({"tree": tree, "files": total, "denied": len(denied), "reasons": reasons})
+            if denied:
+                self.findings.add("python-code-denied", tree, "%s: the exec check would refuse %d of %d Python code "
+                                  "files (%s)" % (tree, len(denied), total,
+                                                  ", ".join("%s %d" % kv for kv in sorted(reasons.items()))),
+                                  details={"files": sorted(denied), "reasons": reasons, "total": total})
+        return out
+
+    # ------------------------------------------------------------------ all
+    def run(self) -> Result:
+        t0 = time.monotonic()
+        paths = self.inputs()
+        for i, p in enumerate(paths):
+            self.progress(i + 1, len(paths), p)
+            self.audit_one(p)
+        self.judge_files()
+        # a library that cannot find a dependency on its own, where a program meets the same gap
+        self.findings.supersede("unresolvable-alone", ("missing-library", "loaded-by-luck"))
+        py = self.python()
+        loader = {"root": self.root or "/", "platform": self.session.platform, "isa_level": self.session.isa_level,
+                  "subdirectories": self.session.capstrs(), "secure": self.o.secure,
+                  "library_path": self.o.library_path, "preload": self.o.preload,
+                  "noexec_mounts": sorted(mp for mp, n in self.mounts.mounts.items() if n)}
+        return Result(options=self.o, loader=loader, entries=self.entries, files=self.files,
+                      findings=self.findings.sorted(), python=py, skipped=self.skipped, outcome=self.outcome,
+                      elapsed=time.monotonic() - t0)
+
+
+def _who_writes(mode):
+    who = [w for bit, w in ((0o020, "group"), (0o002, "others")) if mode & bit]
+    return " and ".join(who)
+
+
+def _outcome(code):
+    if code == 0:
+        return "taken"
+    if code > 0:
+        return os.strerror(code)
+    from .resolver import ERRORS
+    return ERRORS[-code]
+
+
+def read_ld_so_conf(root, realpath) -> List[str]:
+    """Directories of /etc/ld.so.conf with its includes (globs), in the image: only to explain a
+    stale cache; ld.so itself never reads this file."""
+    import glob
+    out, seen = [], set()
+
+    def read(path, depth):
+        rp = realpath(path)
+        if rp is None or rp in seen or depth > 8:
+            return
+        seen.add(rp)
+        try:
+            with open(scan.host_path(root, rp), encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return
+        for line in lines:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if line.startswith("include"):
+                for pat in line.split()[1:]:
+                    pat = pat if pat.startswith("/") else os.path.join(os.path.dirname(path), pat)
+                    for m in sorted(glob.glob(scan.host_path(root, pat))):
+                        read(scan.image_path(root, m), depth + 1)
+            elif line.startswith("hwcap"):
+                continue
+            else:
+                d = line.split("=")[0].strip()
+                if d not in out:
+                    out.append(d)
+
+    read("/etc/ld.so.conf", 0)
+    return out

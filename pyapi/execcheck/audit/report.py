@@ -1,0 +1,188 @@
+"""Rendering an audit: a readable tree and summary, JSON, and SARIF 2.1.0 for code-scanning tools.
+
+Everything is in a deterministic order (inputs by path, findings by severity, rule, path), so two
+runs over the same files give the same bytes, and diffs between runs mean something.
+"""
+import collections
+from typing import List
+
+from .._version import __version__
+from ..commands.output import printable
+from .findings import RULES, SEVERITIES
+from .engine import Result
+
+SARIF_LEVEL = {"error": "error", "warning": "warning", "note": "note"}
+
+
+def _object_dict(o) -> dict:
+    d = {"kind": o.kind, "name": o.name, "path": o.path, "realpath": o.realpath, "via": o.via,
+         "loader": o.loader, "depth": o.depth}
+    if o.via_object >= 0:
+        d["via_object"] = o.via_object
+    return d
+
+
+def _edge_dict(e) -> dict:
+    d = {"from": e.source, "tag": e.tag, "name": e.name, "to": e.target, "via": e.via}
+    if e.expanded != e.name:
+        d["expanded"] = e.expanded
+    if e.error != "none":
+        d.update(error=e.error, message=e.message, fatal=e.fatal)
+        if e.error_path:
+            d["error_path"] = e.error_path
+    if e.alone is False:
+        d["found_only_because_loaded"] = True
+    return d
+
+
+def as_json(r: Result) -> dict:
+    entries = []
+    for en in sorted(r.entries, key=lambda x: x.path):
+        d = {"path": en.path, "role": en.role}
+        res = en.resolution
+        if res is not None:
+            d.update(status=res.main_status, starts=res.starts, failure=res.failure(), interp=res.interp,
+                     secure=res.secure, objects=[_object_dict(o) for o in res.objects],
+                     edges=[_edge_dict(e) for e in res.edges],
+                     problems=[{"object": p.obj, "target": p.target, "error": p.error, "message": p.message,
+                                "fatal": p.fatal, "file": p.file, "version": p.version} for p in res.problems])
+        else:
+            d["status"] = "foreign"
+        entries.append(d)
+    counts = collections.Counter(f.severity for f in r.findings)
+    return {
+        "tool": "execcheck audit", "version": __version__, "loader": r.loader,
+        "summary": summary(r),
+        "entries": entries,
+        "files": [rec.as_dict() for rec in sorted(r.files.values(), key=lambda x: x.path)],
+        "python": r.python,
+        "inputs": dict(sorted(r.outcome.items())),
+        "findings": [f.as_dict() for f in r.findings],
+        "counts": {s: counts.get(s, 0) for s in SEVERITIES},
+    }
+
+
+def policy_view(r: Result, rec):
+    """The view findings are made from: the image's own under --root, the live check otherwise."""
+    return rec.image if r.loader["root"] != "/" else rec.live
+
+
+def summary(r: Result) -> dict:
+    denied = [rec for rec in r.files.values() if not policy_view(r, rec).allowed]
+    reasons = collections.Counter(x for rec in denied for x in policy_view(r, rec).reasons)
+    return {"programs": sum(1 for e in r.entries if e.role == "program"),
+            "libraries": sum(1 for e in r.entries if e.role == "library"),
+            "would_not_start": sorted(e.path for e in r.entries
+                                      if e.role == "program" and e.resolution is not None
+                                      and e.resolution.main_status in ("ok", "interp-missing")
+                                      and not e.resolution.starts),
+            "code_files": len(r.files), "exec_denied": len(denied), "exec_denied_reasons": dict(sorted(reasons.items())),
+            "skipped": dict(sorted(r.skipped.items())), "seconds": round(r.elapsed, 3)}
+
+
+def as_sarif(r: Result) -> dict:
+    used = sorted({f.rule for f in r.findings})
+    rules = [RULES[i] for i in sorted(RULES)]
+    index = {rule.id: n for n, rule in enumerate(rules)}
+    root = r.loader["root"]
+    results = []
+    for f in r.findings:
+        res = {"ruleId": f.rule, "ruleIndex": index[f.rule], "level": SARIF_LEVEL[f.severity],
+               "message": {"text": f.message},
+               "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path),
+                                                                        "uriBaseId": "ROOT"}}}],
+               "partialFingerprints": {"execcheck/v1": "/".join(map(str, f.key))}}
+        if f.programs:
+            res["properties"] = {"programs": sorted(f.programs)}
+        results.append(res)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "execcheck", "version": __version__, "informationUri": "https://example.invalid/execcheck",
+                "rules": [{"id": rule.id, "name": rule.name, "shortDescription": {"text": rule.summary},
+                           "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]}} for rule in rules]}},
+            "originalUriBaseIds": {"ROOT": {"uri": "file://" + (root.rstrip("/") + "/")}},
+            "results": results,
+            "properties": {"rulesUsed": used},
+        }],
+    }
+
+
+def _uri(path: str) -> str:
+    from urllib.parse import quote
+    return quote(path.lstrip("/"), safe="/")
+
+
+def text(r: Result, tree: bool = False) -> str:
+    out: List[str] = []
+    root = r.loader["root"]
+    s = summary(r)
+    out.append("execcheck audit of %s: %d programs, %d shared objects, %d code files" % (
+        "image " + root if root != "/" else "this system", s["programs"], s["libraries"], s["code_files"]))
+    out.append("loader model: glibc 2.36, platform %s, x86-64-v%d%s" % (
+        r.loader["platform"], r.loader["isa_level"],
+        (", noexec mounts: " + ", ".join(r.loader["noexec_mounts"])) if r.loader["noexec_mounts"] else ""))
+    if tree:
+        for en in sorted(r.entries, key=lambda x: x.path):
+            out.append("")
+            out.extend(_tree(en))
+    out.append("")
+    if r.findings:
+        out.append("findings:")
+        for f in r.findings:
+            out.append("  %-7s %s %-21s %s" % (f.severity, f.rule, RULES[f.rule].name, printable(f.message)))
+            if f.programs and len(f.programs) <= 3:
+                out.append("  %s  for: %s" % (" " * 37, ", ".join(printable(p) for p in sorted(f.programs))))
+            elif f.programs:
+                out.append("  %s  for %d programs" % (" " * 37, len(f.programs)))
+            hint = f.details.get("tried")
+            if hint:
+                for t in hint:
+                    out.append("  %s    tried %s (%s): %s" % (" " * 37, printable(t["path"]), t["via"], t["outcome"]))
+    else:
+        out.append("no findings")
+    counts = collections.Counter(f.severity for f in r.findings)
+    out.append("")
+    out.append("summary: %d errors, %d warnings, %d notes; %d of %d code files would be refused by the exec "
+               "check%s%s" % (counts.get("error", 0), counts.get("warning", 0), counts.get("note", 0),
+                              s["exec_denied"], s["code_files"],
+                              (" (" + ", ".join("%s %d" % kv for kv in s["exec_denied_reasons"].items()) + ")")
+                              if s["exec_denied_reasons"] else "",
+                              ("; would not start: %d" % len(s["would_not_start"])) if s["would_not_start"] else ""))
+    if root != "/":
+        out.append("(the exec check's view is the image's: mode bits and its fstab; LSM policies are not modelled)")
+    return "\n".join(out)
+
+
+def _tree(en) -> List[str]:
+    res = en.resolution
+    head = printable(en.path)
+    if res is None:
+        return [head + "  [foreign: not resolved]"]
+    if res.main_status not in ("ok", "interp-missing"):
+        return [head + "  [%s]" % res.main_status]
+    lines = [head + ("" if res.starts else "  [would not start: %s]" % printable(res.failure() or "?"))]
+    children = collections.defaultdict(list)
+    for e in res.edges:
+        children[e.source].append(e)
+    shown = set()
+
+    def walk(idx, depth):
+        for e in children.get(idx, []):
+            pad = "    " * depth
+            if e.target < 0 or e.error != "none":
+                lines.append("%s%s => %s" % (pad, printable(e.name), e.message))
+                continue
+            o = res.objects[e.target]
+            again = e.target in shown
+            lines.append("%s%s => %s [%s]%s" % (pad, printable(e.name), printable(o.path or "?"), e.via,
+                                               " (see above)" if again and e.via != "loaded" else ""))
+            if not again:
+                shown.add(e.target)
+                walk(e.target, depth + 1)
+
+    shown.add(0)
+    walk(0, 1)
+    return lines

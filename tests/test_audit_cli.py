@@ -1,0 +1,191 @@
+"""`execcheck audit` on bad input: every case a finding (or a one-line usage error), never a
+traceback; and the command-line contract (exit status, --fail-on, JSON, --explain)."""
+import json
+import os
+import struct
+
+import pytest
+
+from conftest import execcheck_cmd, need_root, run
+from ldfixtures import Tree
+
+
+def audit(*args, **kw):
+    r = run(execcheck_cmd() + ["audit"] + [str(a) for a in args], **kw)
+    assert "Traceback" not in r.stderr, r.stderr
+    return r
+
+
+def audit_json(*args):
+    r = audit("--json", "--fail-on", "none", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def findings(doc, rule=None):
+    return [(f["rule"], f["path"]) for f in doc["findings"] if rule is None or f["rule"] == rule]
+
+
+def elf32(path, interp=b"/lib/ld-linux.so.2"):
+    """A minimal 32-bit i386 executable with a PT_INTERP (never run)."""
+    ehdr_size, ph_size = 52, 32
+    interp_off = ehdr_size + 2 * ph_size
+    data = bytearray(interp_off + len(interp) + 1 + 64)
+    data[0:16] = b"\x7fELF\x01\x01\x01" + bytes(9)
+    struct.pack_into("<HHIIIIIHHHHHH", data, 16, 2, 3, 1, 0x8048000, ehdr_size, 0, 0, ehdr_size, ph_size, 2, 40, 0, 0)
+    struct.pack_into("<IIIIIIII", data, ehdr_size, 3, interp_off, 0x8048000 + interp_off, 0, len(interp) + 1,
+                     len(interp) + 1, 4, 1)
+    struct.pack_into("<IIIIIIII", data, ehdr_size + ph_size, 1, 0, 0x8048000, 0, len(data), len(data), 5, 0x1000)
+    data[interp_off:interp_off + len(interp)] = interp
+    path.write_bytes(bytes(data))
+    os.chmod(path, 0o755)
+    return path
+
+
+@pytest.fixture
+def bad(tmp_path):
+    t = Tree(tmp_path / "fx")
+    good = t.lib("lib/libgood.so", "good", soname="libgood.so")
+    prog = t.prog("bin/prog", needed=[good], runpath=str(t.p("lib")))
+    d = t.p("bad")
+    d.mkdir()
+    (d / "libtrunc.so.1").write_bytes(good.read_bytes()[:200])                 # truncated ELF
+    (d / "libtext.so").write_text("this is not an ELF file at all\n")           # non-ELF named like a library
+    os.symlink("libloop.so", d / "libloop.so")                                   # symlink loop
+    (d / "libdir.so").mkdir()                                                    # a directory named like one
+    os.mkfifo(d / "libfifo.so")                                                  # a FIFO named like one
+    with open(d / "libhuge.so", "wb") as f:                                      # huge (sparse) ELF
+        f.write(good.read_bytes()[:4096])
+        f.truncate(1 << 34)
+    elf32(d / "prog32")                                                          # 32-bit program
+    arm = bytearray(prog.read_bytes())
+    arm[18:20] = (183).to_bytes(2, "little")
+    (d / "prog-aarch64").write_bytes(bytes(arm))                                 # other architecture
+    os.chmod(d / "prog-aarch64", 0o755)
+    corrupt = bytearray(good.read_bytes())
+    struct.pack_into("<Q", corrupt, 32, 1 << 62)                                 # e_phoff far away
+    (d / "libcorrupt.so").write_bytes(bytes(corrupt))
+    return t, d
+
+
+def test_bad_inputs_are_findings(bad):
+    t, d = bad
+    doc = audit_json(d)
+    f = dict(((rule, os.path.basename(path)), True) for rule, path in findings(doc))
+    assert ("bad-elf", "libtrunc.so.1") in f
+    assert ("bad-elf", "libtext.so") in f
+    assert ("bad-elf", "libcorrupt.so") in f
+    assert ("foreign-program", "prog32") in f
+    assert ("foreign-program", "prog-aarch64") in f
+    assert doc["inputs"][str(d / "libhuge.so")].startswith("library:")   # read, not slurped: 16 GiB sparse
+    assert doc["inputs"][str(d / "libfifo.so")] == "not-regular"
+    # named explicitly, the loop and the directory's contents are findings or skipped, no traceback
+    doc2 = audit_json(d / "libloop.so", d / "nonexistent.so", d / "libfifo.so")
+    rules = findings(doc2, "unreadable")
+    assert {os.path.basename(p) for _r, p in rules} == {"libloop.so", "nonexistent.so"}
+
+
+def test_bad_candidates_on_a_search_path_are_load_errors(bad, tmp_path):
+    t, d = bad
+    for name in ("libtrunc.so.1", "libtext.so", "libdir.so", "libcorrupt.so"):
+        lib_ = t.lib("l/%s" % name, name, soname=name)
+        prog = t.prog("bin/p_%s" % name, needed=[lib_], runpath="%s:%s" % (d, t.p("l")))
+        doc = audit_json(prog)
+        errs = [x for x in doc["findings"] if x["rule"] == "library-load-error"]
+        assert [os.path.basename(x["path"]) for x in errs] == [name], doc["findings"]
+        assert doc["summary"]["would_not_start"] == [str(prog)]
+
+
+def test_unreadable_files_as_nobody(bad, open_tmp):
+    """Run as nobody (a forked child: the venv is not readable to nobody) on a 0600 file."""
+    need_root()
+    import sys
+    from execcheck import cli
+    t, _ = bad
+    f = open_tmp / "libsecret.so"
+    f.write_bytes(t.p("lib/libgood.so").read_bytes())
+    os.chmod(f, 0o600)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            sys.stdout = os.fdopen(wfd, "w")  # pytest has its own sys.stdout
+            code = cli.main(["audit", "--json", "--fail-on", "none", str(open_tmp)])
+            sys.stdout.flush()
+        finally:
+            os._exit(code if "code" in dir() else 99)
+    os.close(wfd)
+    out = b""
+    while True:
+        chunk = os.read(rfd, 1 << 16)
+        if not chunk:
+            break
+        out += chunk
+    os.close(rfd)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    doc = json.loads(out)
+    assert ("unreadable", str(f)) in findings(doc)
+
+
+def test_corrupt_image_cache_is_not_a_crash(tmp_path):
+    need_root()
+    from imagefixture import base_root
+    img = base_root(tmp_path / "root")
+    img.lib("/opt/lib/libx.so", "x", "libx.so")
+    img.prog("/usr/bin/px", link=["/opt/lib/libx.so"], runpath="/opt/lib")
+    (img.root / "etc/ld.so.cache").write_bytes(b"glibc-ld.so.cache1.1" + b"\xff" * 200)
+    doc = audit_json("--root", img.root)
+    assert doc["inputs"]["/usr/bin/px"] == "program:ok"
+    assert not [x for x in doc["findings"] if x["severity"] == "error"]
+
+
+def test_usage_errors_are_one_line():
+    r = audit()
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "give a PATH or --root" in r.stderr
+    r = audit("--root", "/nonexistent-execcheck-root")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_exit_status_and_explain(tmp_path):
+    t = Tree(tmp_path / "fx")
+    lib_ = t.lib("lib/libgone.so", "gone", soname="libgone.so")
+    prog = t.prog("prog", needed=[lib_], runpath="/nonexistent-execcheck:%s" % t.p("empty"))
+    os.unlink(lib_)
+    r = audit(prog, "--explain")
+    assert r.returncode == 1                      # an error finding, default --fail-on error
+    assert "missing-library" in r.stdout and "libgone.so" in r.stdout
+    assert "tried /nonexistent-execcheck/libgone.so" in r.stdout or "tried" in r.stdout
+    assert audit(prog, "--fail-on", "none").returncode == 0
+    doc = audit_json(prog, "--explain")
+    miss = [x for x in doc["findings"] if x["rule"] == "missing-library"][0]
+    tried = [x["path"] for x in miss["details"]["tried"]]
+    assert tried[-1].endswith("/usr/lib/libgone.so")          # the search ends in the default dirs
+    assert any(p.startswith("/nonexistent-execcheck/glibc-hwcaps/") for p in tried)
+    ok = audit("/usr/bin/true", "--fail-on", "error")
+    assert ok.returncode == 0
+
+
+def test_file_capabilities_mean_secure_mode(tmp_path):
+    """A program with file capabilities runs with AT_SECURE: $ORIGIN outside trusted directories is
+    dropped, so its library is not found (the resolver is told so by the audit)."""
+    need_root()
+    import shutil
+    t = Tree(tmp_path / "fx")
+    lib_ = t.lib("lib/libo.so", "o", soname="libo.so")
+    prog = t.prog("prog", needed=[lib_], rpath="$ORIGIN/lib")
+    before = audit_json(prog)
+    assert before["entries"][0]["secure"] is False and before["entries"][0]["starts"] is True
+    r = run([shutil.which("setcap") or "/usr/sbin/setcap", "cap_net_raw+ep", str(prog)])
+    assert r.returncode == 0, r.stderr
+    try:
+        after = audit_json(prog)
+    finally:
+        run([shutil.which("setcap") or "/usr/sbin/setcap", "-r", str(prog)])  # no privileged file left in tmp
+    assert after["entries"][0]["secure"] is True and after["entries"][0]["starts"] is False
+    errors = {f["rule"] for f in after["findings"] if f["severity"] == "error"}
+    assert {"missing-library", "rpath-origin-setuid"} <= errors
+    assert "rpath-origin-setuid" not in {f["rule"] for f in before["findings"]}

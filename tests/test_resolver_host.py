@@ -1,0 +1,122 @@
+"""The loader facts the resolver computes for this CPU, against ld.so's own account of them, and
+the dlopen prediction the shim's preload face will use."""
+import os
+import re
+import subprocess
+
+from execcheck._native import ffi, lib
+from execcheck.audit.resolver import Session
+from ldfixtures import Tree
+
+
+def ld_so_help():
+    return subprocess.run(["/lib64/ld-linux-x86-64.so.2", "--help"], capture_output=True, text=True).stdout
+
+
+def test_glibc_hwcaps_levels_are_ld_sos():
+    text = ld_so_help()
+    block = text.split("Subdirectories of glibc-hwcaps directories, in priority order:")[1].split("\n\n")[0]
+    supported = [l.split()[0] for l in block.strip().splitlines() if "supported" in l]
+    ours = [c.split("/")[1] for c in Session().capstrs() if c.startswith("glibc-hwcaps/")]
+    assert ours == supported
+
+
+def test_platform_is_ld_sos():
+    text = ld_so_help()
+    m = re.search(r"^\s+(\S+) \(AT_PLATFORM; supported, searched\)", text, re.M)
+    h = ffi.new("struct ec_ld_host *")
+    lib.ec_ld_host_probe(h)
+    if m:  # not Intel: the kernel's AT_PLATFORM
+        assert Session().platform == m.group(1) == ffi.string(h.platform).decode()
+    else:
+        assert Session().platform in ("haswell", "xeon_phi")
+
+
+def test_every_subdirectory_in_ld_sos_order(tmp_path):
+    """The full list, as LD_DEBUG=libs prints it for a RUNPATH directory that does not exist."""
+    t = Tree(tmp_path / "fx")
+    lib_ = t.lib("d/libq.so", "q", soname="libq.so")
+    prog = t.prog("prog", needed=[lib_], runpath="/nonexistent-execcheck-dir")
+    r = subprocess.run([str(prog)], env={"LD_DEBUG": "libs", "PATH": "/usr/bin"}, capture_output=True, text=True)
+    line = [l for l in r.stderr.splitlines() if "search path=" in l and "RUNPATH" in l][0]
+    paths = line.split("search path=")[1].split("\t")[0].split(":")
+    prefix = "/nonexistent-execcheck-dir/"
+    theirs = [p[len(prefix):] + "/" if p != prefix[:-1] else "" for p in paths]
+    assert Session().capstrs() == theirs
+
+
+def test_dlopen_prediction_for_a_live_process(tmp_path):
+    """What a dlopen(name) from a library would load, given the process's link map: the caller's
+    RUNPATH applies, objects already loaded are reused, the new object's dependencies follow."""
+    t = Tree(tmp_path / "fx")
+    dep = t.lib("plug/libdep.so", "dep", soname="libdep.so")
+    t.lib("plug/libplugin.so", "plugin", soname="libplugin.so", needed=[dep], runpath="$ORIGIN")
+    host = t.lib("app/libhost.so", "host", soname="libhost.so", runpath=str(t.p("plug")))
+    prog = t.prog("app/prog", needed=[host], runpath=str(t.p("app")))
+    s = Session()
+    start = s.resolve(str(prog))
+    loaded = [o.path for o in start.objects if o.kind not in ("missing",)]
+    caller = [i for i, o in enumerate(start.objects) if o.name == "libhost.so"][0]
+    res = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=caller)
+    new = res.objects[res.first_new:]
+    assert [os.path.basename(o.path) for o in new] == ["libplugin.so", "libdep.so"]
+    assert [o.kind for o in new] == ["dlopen", "needed"]
+    assert res.edges[0].via == "runpath" and res.objects[res.edges[0].via_object].name == "libhost.so"
+    # from the program instead, libhost's RUNPATH does not apply: not found
+    res2 = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=0)
+    assert res2.edges[0].error == "not-found"
+    # a name already loaded is not searched again
+    res3 = s.predict_dlopen(str(prog), loaded, "libhost.so", caller=0)
+    assert res3.edges[0].via == "loaded" and res3.edges[0].target == caller
+    # and what a real dlopen does agrees (a tiny C program that dlopens from libhost's RUNPATH)
+    src = t.base / "dl.c"
+    src.write_text('#include <dlfcn.h>\n#include <stdio.h>\nint main(int c, char **v){ void *h = dlopen(v[1], RTLD_NOW);'
+                   ' fprintf(stderr, "RESULT %s\\n", h ? "ok" : dlerror()); return !h; }\n')
+    dl = t.base / "dlprog"
+    subprocess.run(["cc", "-o", str(dl), str(src), "-ldl"], check=True)
+    r = subprocess.run([str(dl), "libplugin.so"], capture_output=True, text=True)
+    assert "RESULT" in r.stderr and r.returncode == 1  # from the program: not found, as predicted
+    res4 = s.predict_dlopen(str(dl), [o.path for o in s.resolve(str(dl)).objects], "libplugin.so")
+    assert res4.edges[0].error == "not-found"
+
+
+def test_dlopen_prediction_matches_a_real_dlopen_from_a_library(tmp_path):
+    """libhost calls dlopen("libplugin.so"): its RUNPATH is searched (glibc finds the caller by
+    return address); the constructors that run are those of what the prediction adds."""
+    t = Tree(tmp_path / "fx")
+    dep = t.lib("plug/libdep.so", "dep", soname="libdep.so")
+    t.lib("plug/libplugin.so", "plugin", soname="libplugin.so", needed=[dep], runpath="$ORIGIN")
+    src = t.base / "host.c"
+    src.write_text('#include <dlfcn.h>\nvoid *host_open(const char *n) { return dlopen(n, RTLD_NOW); }\n')
+    host = t.p("app/libhost.so")
+    host.parent.mkdir(parents=True)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(host), str(src), "-Wl,-soname,libhost.so", "-ldl",
+                    "-Wl,--enable-new-dtags", "-Wl,-rpath," + str(t.p("plug"))], check=True)
+    main = t.base / "main.c"
+    main.write_text('#include <stdio.h>\nvoid *host_open(const char *);\n'
+                    'int main(int c, char **v){ fprintf(stderr, "RESULT %s\\n", host_open(v[1]) ? "ok" : "fail");'
+                    ' return 0; }\n')
+    prog = t.p("app/prog")
+    subprocess.run(["cc", "-o", str(prog), str(main), str(host), "-Wl,--enable-new-dtags", "-Wl,-rpath," +
+                    str(t.p("app"))], check=True)
+    r = subprocess.run([str(prog), "libplugin.so"], capture_output=True, text=True)
+    ran = [l[7:] for l in r.stderr.splitlines() if l.startswith("LOADED ")]
+    assert "RESULT ok" in r.stderr
+    s = Session()
+    start = s.resolve(str(prog))
+    loaded = [o.path for o in start.objects]
+    caller = [i for i, o in enumerate(start.objects) if o.name == "libhost.so"][0]
+    res = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=caller)
+    added = [t.tag_of(o.realpath) for o in res.objects[res.first_new:]]
+    assert sorted(added) == sorted(ran) == ["dep", "plugin"]
+
+
+def test_long_platform_and_names_stay_in_bounds(tmp_path):
+    """--platform and names are caller input: candidate paths are sized from them, not guessed."""
+    s = Session(platform="p" * 300)
+    assert any(c.startswith("tls/" + "p" * 300) for c in s.capstrs())
+    res = s.resolve("/usr/bin/true", library_path="%s:%s" % (tmp_path, "d" * 3000), trace=True,
+                    preload="x" * 1000 + ".so")
+    assert res.starts
+    longest = max(len(t[0]) for e in res.edges for t in e.tries)
+    assert longest > 3000
