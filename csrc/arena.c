@@ -24,13 +24,12 @@ void ec_arena_init(struct ec_arena *a, size_t limit)
 static struct ec_arena_chunk *new_chunk(struct ec_arena *a, size_t need)
 {
     size_t size = need + HDR > CHUNK_MIN ? need + HDR : CHUNK_MIN;
-    long p;
+    void *p;
     struct ec_arena_chunk *c;
     size = (size + PAGE - 1) & ~(size_t)(PAGE - 1);
     if (size < need || a->total + size > a->limit) return 0;
-    p = ec_syscall6(EC_NR_mmap, 0, (long)size, 3 /* PROT_READ|PROT_WRITE */, 0x22 /* MAP_PRIVATE|MAP_ANONYMOUS */,
-                    -1, 0);
-    if (p < 0 && p > -4096) return 0;
+    p = ec_mmap(0, size, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+    if (ec_mmap_failed(p)) return 0;
     c = (struct ec_arena_chunk *)p;
     c->size = size;
     c->used = HDR;
@@ -81,7 +80,7 @@ void ec_arena_release(struct ec_arena *a, struct ec_arena_mark m)
         struct ec_arena_chunk *c = a->head;
         a->head = c->next;
         a->total -= c->size;
-        ec_syscall6(EC_NR_munmap, (long)c, (long)c->size, 0, 0, 0, 0);
+        ec_munmap(c, c->size);
     }
     if (a->head) a->head->used = m.used;
 }

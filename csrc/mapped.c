@@ -269,9 +269,35 @@ static void deny(struct ec_verdict *v, const struct ec_vma *vma, int reason, int
     v->err = err;
 }
 
+/* Is the file open as fd (O_PATH) the one behind the mapping, although stat says another (dev,
+ * ino)? That is how a stacking filesystem looks: on overlayfs (every container root) the maps
+ * report the backing file of the lower or upper layer, stat the overlay's own inode. Map the first
+ * page of the same file read-only and ask the kernel what backs that mapping: both answers then
+ * come from the same translation. */
+static int backs_mapping(struct ec_maps *m, int fd, const struct ec_vma *vma)
+{
+    struct ec_vma mine;
+    char self_fd[32];
+    struct ec_buf b;
+    void *p;
+    int same = 0, rfd;
+    ec_buf_init(&b, self_fd, sizeof self_fd);
+    ec_buf_puts(&b, "/proc/self/fd/"); /* reopen this very file for reading (an O_PATH fd cannot be mapped) */
+    ec_buf_putu(&b, (unsigned)fd);
+    rfd = ec_openat(EC_AT_FDCWD, self_fd, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOCTTY | EC_O_NONBLOCK, 0);
+    if (rfd < 0) return 0;
+    p = ec_mmap(0, 4096, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
+    ec_close(rfd);
+    if (ec_mmap_failed(p)) return 0;
+    if (ec_maps_query(m, (uintptr_t)p, &mine, 0, 0) == 0) same = mine.ino == vma->ino && mine.dev == vma->dev;
+    ec_munmap(p, 4096);
+    return same;
+}
+
 /* Opens path O_PATH and, if it is the mapped file, checks it. Returns 1/0 (allowed/denied) when
  * it was the file, -1 when it could not be opened or is another file. */
-static int check_if_same(const char *path, const struct ec_vma *vma, int flags, struct ec_verdict *v, int *cached)
+static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vma *vma, int flags,
+                         struct ec_verdict *v, int *cached)
 {
     struct ec_statx st;
     int fd, r = -1;
@@ -280,7 +306,8 @@ static int check_if_same(const char *path, const struct ec_vma *vma, int flags, 
     if (fd < 0) return -1;
     ec_memset(&st, 0, sizeof st);
     if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
-        st.stx_ino == vma->ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev) {
+        ((st.stx_ino == vma->ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev) ||
+         ((st.stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma)))) {
         if (flags & EC_MAPPED_USE_CACHE)
             r = ec_vcache_check_fd(fd, path, &st, v, cached);
         else
@@ -343,16 +370,16 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
             return v->allowed;
         }
     }
-    r = check_if_same(name, &out->vma, flags, v, &out->cached);
+    r = check_if_same(m, name, &out->vma, flags, v, &out->cached);
     if (r >= 0) return r;
     /* The name no longer leads to the mapped file (renamed, replaced, relative to an old cwd,
      * or empty for the main program): try the kernel's own path of the mapping. A file being
      * renamed over and over can move between that answer and the open: ask a few times. */
     for (tries = 0; tries < 16; tries++) {
         /* its dentry may be deleted while the inode lives on under the loader's name again */
-        if (tries && (r = check_if_same(name, &out->vma, flags, v, &out->cached)) >= 0) return r;
+        if (tries && (r = check_if_same(m, name, &out->vma, flags, v, &out->cached)) >= 0) return r;
         if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, sizeof kname) < 0 || kname[0] != '/') continue;
-        r = check_if_same(kname, &out->vma, flags, v, &out->cached);
+        r = check_if_same(m, kname, &out->vma, flags, v, &out->cached);
         if (r >= 0) {
             out->via_maps_name = 1;
             ec_strlcpy(out->path, kname, sizeof out->path);

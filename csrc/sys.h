@@ -284,6 +284,15 @@ static inline long ec_readlinkat(int dirfd, const char *path, char *buf, size_t 
 { return ec_sys4(EC_NR_readlinkat, dirfd, path, buf, n); }
 static inline int ec_execveat(int fd, const char *path, char *const argv[], char *const envp[], int flags)
 { return (int)ec_sys5(EC_NR_execveat, fd, path, argv, envp, flags); }
+#define EC_PROT_READ 1
+#define EC_PROT_WRITE 2
+#define EC_MAP_PRIVATE 0x02
+#define EC_MAP_ANONYMOUS 0x20
+/* mmap: the address, or a value in [-4095, -1] (-errno): test with ec_mmap_failed() */
+static inline void *ec_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
+{ return (void *)ec_syscall6(EC_NR_mmap, (long)addr, (long)len, prot, flags, fd, off); }
+static inline int ec_mmap_failed(const void *p) { return (unsigned long)p > (unsigned long)-4096l; }
+static inline int ec_munmap(void *addr, size_t len) { return (int)ec_sys2(EC_NR_munmap, addr, len); }
 static inline __attribute__((noreturn)) void ec_exit_group(int status)
 {
     for (;;) ec_sys1(EC_NR_exit_group, status);

@@ -152,10 +152,10 @@ static void *fast_alloc(size_t n, int for_glibc)
     size_t at, want;
     n = (n + 15) & ~(size_t)15;
     if (!mem) {
-        char *fresh = (char *)ec_syscall6(EC_NR_mmap, 0, FAST_RESERVE, 3, 0x22, -1, 0);
-        if ((unsigned long)fresh > (unsigned long)-4096l) return 0;
+        char *fresh = ec_mmap(0, FAST_RESERVE, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+        if (ec_mmap_failed(fresh)) return 0;
         if (!__atomic_compare_exchange_n(&fast_mem, &mem, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            ec_sys2(EC_NR_munmap, fresh, FAST_RESERVE);
+            ec_munmap(fresh, FAST_RESERVE);
         else
             mem = fresh;
     }

@@ -4,13 +4,59 @@
  * be the guard of its own process. It is a tripwire (tripwire.c: nothing unchecked reaches
  * main()), a guard of later dlopen() calls (dlopen_guard.c) and a propagator (propagate.c: every
  * process started from here runs under the audit face). Under the audit face only propagation is
- * left to do: the audit copy decides on every object itself, each before it runs. */
+ * left to do: the audit copy decides on every object itself, each before it runs.
+ *
+ * Only as a preload: a shim dlopen()ed into a running program (ctypes.CDLL) comes too late to be a
+ * boundary of anything, and that program's state is not ours to change; it stays out. */
+#define _GNU_SOURCE
+#include <link.h>
 #include "preload_face.h"
 #include "propagate.h"
 #include "shim.h"
 
+extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
+
+struct order {
+    uintptr_t self, libc;
+    int first; /* 1: this shim comes first in the link maps, 2: libc does */
+};
+
+static int holds(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    int i;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= lo && addr < lo + ph->p_memsz) return 1;
+    }
+    return 0;
+}
+
+static int order_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct order *o = data;
+    (void)size;
+    if (holds(info, o->self)) o->first = 1;
+    else if (holds(info, o->libc)) o->first = 2;
+    return o->first != 0;
+}
+
+/* ld.so maps every preload (LD_PRELOAD, --preload, /etc/ld.so.preload) before any DT_NEEDED
+ * library, libc included: a shim that comes before libc in the link maps was preloaded. */
+static int preloaded(void)
+{
+    struct order o;
+    if (!dl_iterate_phdr) return 0;
+    o.self = (uintptr_t)&preloaded;
+    o.libc = (uintptr_t)dl_iterate_phdr;
+    o.first = 0;
+    dl_iterate_phdr(order_cb, &o);
+    return o.first == 1;
+}
+
 void ec_preload_face_start(void)
 {
+    if (!preloaded()) return;
     if (!ec_shim_under_audit_face()) {
         ec_tripwire_start();
         ec_dlopen_guard_start();

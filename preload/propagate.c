@@ -135,8 +135,6 @@ static char **fix_into(char *const *envp, size_t n, void *mem, int self)
 }
 
 #define STACK_ENV 6144
-#define EC_PROT_RW 3
-#define EC_MAP_PRIVATE_ANON 0x22
 
 /* The fixed envp in `stack` if it fits, else in a fresh mapping (left to exec to reclaim; on a
  * failed exec it is unmapped by release_env). envp NULL: the exec must fail with err. */
@@ -198,8 +196,8 @@ static void make_env(char *const *envp, void *stack, struct fixed_env *f)
         return;
     }
     f->maplen = (need + 4095) & ~(size_t)4095;
-    f->map = (void *)ec_syscall6(EC_NR_mmap, 0, (long)f->maplen, EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
-    if ((unsigned long)f->map > (unsigned long)-4096l) {
+    f->map = ec_mmap(0, f->maplen, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+    if (ec_mmap_failed(f->map)) {
         f->map = 0;
         f->envp = 0;
         f->err = EC_ENOMEM;
@@ -210,7 +208,7 @@ static void make_env(char *const *envp, void *stack, struct fixed_env *f)
 
 static void release_env(struct fixed_env *f)
 {
-    if (f->map) ec_sys2(EC_NR_munmap, f->map, f->maplen);
+    if (f->map) ec_munmap(f->map, f->maplen);
 }
 
 #define WITH_FIXED_ENV_OR(envp_in, f, on_error)                                             \
@@ -409,8 +407,8 @@ void ec_propagate_start(void)
     {
         size_t n, need = fixed_size(environ, &n);
         f.maplen = (need + 4095) & ~(size_t)4095;
-        f.map = (void *)ec_syscall6(EC_NR_mmap, 0, (long)f.maplen, EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
-        if ((unsigned long)f.map > (unsigned long)-4096l) return;
+        f.map = ec_mmap(0, f.maplen, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+        if (ec_mmap_failed(f.map)) return;
         environ = fix_into(environ, n, f.map, 1);
     }
 }

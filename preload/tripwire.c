@@ -38,9 +38,6 @@ static struct seen *seen;      /* open addressing by map address, at most half f
 static size_t seen_cap, seen_n;
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
 
-#define EC_PROT_RW 3
-#define EC_MAP_PRIVATE_ANON 0x22
-
 static size_t seen_slot(uintptr_t map, size_t cap)
 {
     uint64_t h = (uint64_t)map * 0x9e3779b97f4a7c15ull;
@@ -57,15 +54,15 @@ static void seen_put(struct seen *table, size_t cap, const struct seen *e)
 /* A table of cap slots holding the live entries of the current one (keep_all: every entry). */
 static int seen_rebuild(size_t cap, int keep_all)
 {
-    struct seen *n = (struct seen *)ec_syscall6(EC_NR_mmap, 0, (long)(cap * sizeof *n), EC_PROT_RW, EC_MAP_PRIVATE_ANON, -1, 0);
+    struct seen *n = ec_mmap(0, cap * sizeof *n, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
     size_t i, count = 0;
-    if ((unsigned long)n > (unsigned long)-4096l) return -1;
+    if (ec_mmap_failed(n)) return -1;
     for (i = 0; i < seen_cap; i++)
         if (seen[i].map && (keep_all || seen[i].live)) {
             seen_put(n, cap, &seen[i]);
             count++;
         }
-    if (seen) ec_sys2(EC_NR_munmap, seen, seen_cap * sizeof *seen);
+    if (seen) ec_munmap(seen, seen_cap * sizeof *seen);
     seen = n;
     seen_cap = cap;
     seen_n = count;

@@ -372,3 +372,33 @@ def test_library_outside_a_landlock_execute_hierarchy(kit, tmp_path, mode):
         return
     assert res.rc == 0 and not ran(res, "ll") and any(l.startswith("dlopen failed") for l in res.lines), res
     assert_refused(res, lib, reason="lsm")
+
+
+# the writable layer on a tmpfs, the lower one on disk: layers on different filesystems, as a
+# container's image layers and its writable layer usually are (overlayfs then reports its own
+# st_dev for files, while the maps show the layer's)
+OVERLAY_SETUP = ('mkdir -p "$OV/rw" "$OV/merged" && mount -t tmpfs none "$OV/rw" && mkdir "$OV/rw/upper" "$OV/rw/work" && '
+                 'mount -t overlay overlay -o "lowerdir=$OV/lower,upperdir=$OV/rw/upper,workdir=$OV/rw/work" "$OV/merged"')
+
+
+def test_libraries_on_overlayfs(kit, tmp_path, mode):
+    """A container's root is overlayfs: the maps name the backing file of a layer, stat the
+    overlay's own inode. A good library there must load quietly, a bad one be refused for what it
+    is (x-bit), never as a "mismatch"."""
+    need_mountns()
+    kit.lib("ov/lower/libgood.so", "good")
+    kit.lib("ov/lower/libbad.so", "bad", mode=0o644)
+    prog = kit.prog("ov/lower/prog")
+    merged = tmp_path / "ov" / "merged"
+    argv = [merged / "prog", "dlopen:%s" % (merged / "libgood.so"), "dlopen:%s" % (merged / "libbad.so")]
+    env = {"OV": str(tmp_path / "ov")}
+    base = run_face("off", argv, tmp_path, env=env, setup=OVERLAY_SETUP)
+    assert base.rc == 0 and ran(base, "good") and ran(base, "bad"), base
+    assert prog.exists()
+    res = run_face(mode, argv, tmp_path, env=env, setup=OVERLAY_SETUP)
+    assert ran(res, "good"), res
+    assert [(r["path"], r["reason"]) for r in res.records] == [(str(merged / "libbad.so"), "x-bit")], res
+    if mode == "audit":
+        assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err)
+    else:
+        assert res.rc == 0 and not ran(res, "bad")

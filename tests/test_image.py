@@ -1,6 +1,7 @@
 """execcheck image prepare/revert/install/uninstall on a root filesystem built by the test."""
 import json
 import os
+import shutil
 import stat
 
 import pytest
@@ -145,3 +146,41 @@ def test_install_refuses_a_foreign_architecture(image):
         f.write((183).to_bytes(2, "little"))  # EM_AARCH64
     r = ec("image", "install", image)
     assert r.returncode == 2 and "EM_AARCH64" in r.stderr
+
+
+def test_verify_says_when_an_image_is_ready(image):
+    r = ec("image", "verify", "--json", image)
+    assert r.returncode == 1
+    v = json.loads(r.stdout)
+    assert not v["ready"]
+    assert any(f["rule"] == "exec-denied" and f["path"].endswith("libm.so.6") for f in v["refusals"])
+    assert any(f["rule"] == "python-code-denied" for f in v["refusals"])
+    assert any("does not name libexeccheck.so" in p for p in v["shim_problems"])
+
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    r = ec("image", "verify", image)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().endswith("code files audited)") and "ready to enforce" in r.stdout
+
+    # a stray 0644 library nothing loads (an attacker's leftover) is noted, not a reason to fail
+    os.makedirs(os.path.join(image, "var/tmp"), exist_ok=True)
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), os.path.join(image, "var/tmp/libx.so"))
+    os.chmod(os.path.join(image, "var/tmp/libx.so"), 0o644)
+    r = ec("image", "verify", image)
+    assert r.returncode == 0 and "note     /var/tmp/libx.so" in r.stdout, r.stdout
+    # the same file in a library directory is a plugin the image may load: not ready
+    shutil.copy(os.path.join(image, "var/tmp/libx.so"), os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "refused  /usr/lib/x86_64-linux-gnu/libplugin.so" in r.stdout, r.stdout
+    os.remove(os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
+
+    # what the image would refuse once booted: a noexec /usr, a library made 0600 again
+    r = ec("image", "verify", "--noexec-mount", "/usr", image)
+    assert r.returncode == 1 and "noexec" in r.stdout
+    os.chmod(os.path.join(image, "usr/lib/x86_64-linux-gnu/libz.so.1.2.13"), 0o600)
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "libz.so.1" in r.stdout and "used by /usr/bin/python3" in r.stdout
+    os.remove(os.path.join(image, "usr/lib/x86_64-linux-gnu/libexeccheck.so"))
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "which is missing" in r.stdout

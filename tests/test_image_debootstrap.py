@@ -57,6 +57,7 @@ def test_debian_minbase_hardened_and_restored(debian, tmp_path):
     os.chmod(os.path.join(root, "var/tmp/libinject.so"), 0o644)
     with open(os.path.join(root, "root/script.py"), "w") as f:
         f.write("import os, sys\nprint('SCRIPT', sys.version_info[0], len(os.listdir('/etc')) > 0)\n")  # python3-minimal: no json
+    os.chmod(os.path.join(root, "root/script.py"), 0o755)  # the CPython face checks the script too
     before = listing(root)
 
     # Debian ships its libraries and stdlib 0644: enforcing before prepare breaks the system
@@ -65,7 +66,10 @@ def test_debian_minbase_hardened_and_restored(debian, tmp_path):
     assert r.returncode != 0 and "execcheck: refused to load" in r.stderr
     assert any(x["reason"] == "x-bit" and x["action"] == "refused" for x in records)
 
+    r = run(execcheck_cmd() + ["image", "verify", root], timeout=600)
+    assert r.returncode == 1 and "NOT ready to enforce" in r.stdout  # verify saw it coming
     ec("image", "prepare", "--apply", root)
+    ec("image", "verify", root)
     r, records = in_image(root, "ls / >/dev/null && python3 /root/script.py && "
                                 "LD_PRELOAD=/tmp/libinject.so /bin/true; LD_PRELOAD=/var/tmp/libinject.so /bin/true")
     assert r.returncode == 0, r.stderr

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <iconv.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -82,8 +83,14 @@ static int run_threads(int t, int n, char *paths, int *failed)
     int i, ok = 0;
     *failed = 0;
     for (i = 0; i < t; i++) {
+        int e, tries = 0;
         jobs[i] = (struct job){n, 0, 0, paths};
-        pthread_create(&th[i], 0, churn, &jobs[i]);
+        /* a loaded machine can refuse a thread for a moment (EAGAIN): retry, and say so if not */
+        while ((e = pthread_create(&th[i], 0, churn, &jobs[i])) == EAGAIN && ++tries < 100) usleep(10000);
+        if (e) {
+            fprintf(stderr, "pthread_create: %s\n", strerror(e));
+            exit(3);
+        }
     }
     for (i = 0; i < t; i++) {
         pthread_join(th[i], 0);

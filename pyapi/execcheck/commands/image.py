@@ -21,6 +21,8 @@ Steps for a hardened image (run them on the image's root directory, e.g. in a co
                                            /etc/execcheck.conf, an /etc/ld.so.preload entry,
                                            optional systemd drop-ins (--service)
   execcheck image uninstall ROOT           remove exactly what install added
+  execcheck image verify ROOT              audit the image in the policy's view: exit 1 if anything
+                                           it would run would be refused, or the shim is not sound
 
 Each step records what it changed in ROOT/var/lib/execcheck/ so it can be undone bit for bit;
 repeating a step changes nothing more."""
@@ -50,7 +52,13 @@ def add_parser(sub):
     pu = steps.add_parser("uninstall", help="remove exactly what install added")
     pu.add_argument("root", metavar="ROOT")
     pu.set_defaults(run=run_uninstall)
-    for step in (pp, pr, pi, pu):
+    pv = steps.add_parser("verify", help="exit 1 if anything the image would run would be refused")
+    pv.add_argument("root", metavar="ROOT")
+    pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
+                    help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")
+    pv.add_argument("--json", action="store_true")
+    pv.set_defaults(run=run_verify)
+    for step in (pp, pr, pi, pu, pv):
         step.add_argument("--this-system", action="store_true",
                           help="allow ROOT to be / (inside a container build, where / is the image)")
     p.set_defaults(run=lambda args: (p.print_help(sys.stderr), 2)[1])
@@ -133,3 +141,30 @@ def run_uninstall(args) -> int:
     for n in notes:
         print("execcheck: " + n, file=sys.stderr)
     return 0
+
+
+def run_verify(args) -> int:
+    from ..image import verify
+    root = _root(args)
+    try:
+        result, refusals, stray, shim_problems = verify.verify(root, args.noexec_mount)
+    except OSError as e:
+        raise UsageError("cannot audit the image: %s" % e)
+    ok = not refusals and not shim_problems
+    if args.json:
+        print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
+                    "not_run_but_refused": [f.as_dict() for f in stray],
+                    "shim_problems": shim_problems, "code_files": len(result.files)})
+        return 0 if ok else 1
+    for f in refusals:
+        print("refused  %s" % printable(f.message))
+        if f.programs:
+            print("         used by %s" % ", ".join(printable(p) for p in sorted(f.programs)[:5]) +
+                  (" and %d more" % (len(f.programs) - 5) if len(f.programs) > 5 else ""))
+    for f in stray:
+        print("note     %s (nothing in the image loads it)" % printable(f.message))
+    for p in shim_problems:
+        print("shim     %s" % p)
+    print("%s: %s (%d code files audited)" % (root, "ready to enforce" if ok else "NOT ready to enforce",
+                                                len(result.files)))
+    return 0 if ok else 1

@@ -4,7 +4,7 @@ Under SECBIT_EXEC_RESTRICT_FILE (or an enforcing config) every library ld.so map
 Python file the interpreter runs must pass AT_EXECVE_CHECK, i.e. carry an x bit. Debian ships
 them 0644. prepare adds x exactly where r is (u+x if u+r, ...): it never adds a write bit, never
 touches a file that is not code (ELF shared objects in library directories; .py, .pyc, .so, .pth
-and .zip under the image's Python installs), never follows a symlink.
+and .zip under the image's Python installs); a symlink is followed only inside the image.
 """
 import os
 import stat
@@ -78,6 +78,11 @@ def plan(root: str, tuple_: str):
     def consider(host_path, why, want):
         try:
             st = os.lstat(host_path)
+            if stat.S_ISLNK(st.st_mode):
+                # a code file can be a link to elsewhere in the image (Debian's sitecustomize.py ->
+                # /etc/python3.11/): mark the target, resolved inside the image, never outside
+                host_path = rootfs.resolve(root, rootfs.image_path(root, host_path))
+                st = os.lstat(host_path)
         except OSError:
             return
         if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:

@@ -1,0 +1,282 @@
+"""What the CPython face costs: `python -c pass` start-up and importing 200 small modules, with and
+without the shim, measured side by side (interleaved) in one run, next to the kernel check's own
+cost.
+
+Goal (issue 5): start-up at most +0.5 ms beyond the checks of the files the interpreter itself
+loads; per imported module one kernel check plus at most 3 us.
+
+To tell the checks from the rest, a third column runs the same shim with the kernel check faked:
+a seccomp filter answers execveat(AT_EXECVE_CHECK) with 0 without doing it. "shim - twin" is
+then what the checks cost in place (an allowed check builds and tears down a new mm: its cost in
+a real process exceeds a back-to-back loop's), "twin - no shim" what everything else costs. The
+same filter is installed in all three columns, so its own small per-syscall cost cancels.
+
+As root, the runs happen in a private mount namespace where the interpreter's library is given an
+executable overlay view (as on a system prepared for enforcement): every check then passes, which
+is the expensive case (~9 us; a failing check is ~0.3 us but writes a record). Otherwise the
+stock 0644 stdlib fails its checks and the figures say so.
+
+usage: python bench/bench_python_face.py [--python PATH] [--runs N] [--import-runs N]
+(run with the Python that has execcheck installed: .venv/bin/python bench/bench_python_face.py)
+"""
+import argparse
+import ctypes
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+INSIDE = "EXECCHECK_BENCH_INSIDE_VIEW"
+DIRS_CODE = r"""
+import os, sys, sysconfig
+paths = [p for p in sys.path if p and os.path.isdir(p)] + [sysconfig.get_paths()['stdlib']]
+ds = sorted({os.path.realpath(p) for p in paths})
+print('\n'.join(d for d in ds if not any(d.startswith(o + '/') for o in ds)))
+"""
+
+
+def reexec_in_view(python):
+    """Re-runs this script in a mount namespace with python's library made executable (overlay,
+    metacopy: nothing on the machine changes). Returns its exit status, or None if not possible."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return None
+    dirs = subprocess.run([python, "-c", DIRS_CODE], capture_output=True, text=True, cwd="/").stdout.split()
+    scratch = tempfile.mkdtemp(prefix="ec-bench-")
+    q = shlex.quote
+    lines = ["mount -t tmpfs tmpfs %s" % q(scratch)]
+    for i, d in enumerate(dirs):
+        lines += ["mkdir -p %s/u%d %s/w%d" % (q(scratch), i, q(scratch), i),
+                  "mount -t overlay overlay -o lowerdir=%s,upperdir=%s/u%d,workdir=%s/w%d,metacopy=on %s"
+                  % (q(d), q(scratch), i, q(scratch), i, q(d)),
+                  "find %s -type f \\( -name '*.py' -o -name '*.pyc' -o -name '*.so' -o -name '*.pth' \\) -print0 "
+                  "| xargs -0 -r chmod a+x" % q(d)]
+    lines.append("exec %s" % " ".join(q(a) for a in [sys.executable] + sys.argv))
+    env = dict(os.environ, **{INSIDE: "1"})
+    try:
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", "\n".join(lines)],
+                              env=env).returncode
+    finally:
+        os.rmdir(scratch)
+
+
+def _seccomp_program(fake):
+    """A seccomp filter that, when fake, makes execveat(..., AT_EXECVE_CHECK) return 0 without
+    running it (otherwise it matches no syscall); every other syscall is allowed. The same program
+    runs in every column, so its per-syscall cost cancels."""
+    import platform
+    import struct
+    arch, nr = {"x86_64": (0xc000003e, 322), "aarch64": (0xc00000b7, 281)}[platform.machine()]
+    ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
+    allow, errno0 = 0x7fff0000, 0x00050000
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, allow),
+            (ld, 0, 0, 0), (jeq, 0, 3, nr if fake else 0x7fffffff),
+            (ld, 0, 0, 16 + 8 * 4), (jset, 0, 1, 0x10000), (ret, 0, 0, errno0),
+            (ret, 0, 0, allow)]
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in prog))
+    fprog = ctypes.create_string_buffer(struct.pack("HxxxxxxP", len(prog), ctypes.addressof(code)))
+    return code, fprog
+
+
+# built once in the parent: the child only makes two prctl calls between fork and exec
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+_PROGRAMS = {True: _seccomp_program(True), False: _seccomp_program(False)}
+
+
+def _install(fake):
+    if _LIBC.prctl(38, 1, None, 0, 0) or _LIBC.prctl(22, 2, _PROGRAMS[fake][1], 0, 0):  # NO_NEW_PRIVS, SECCOMP
+        os._exit(125)
+
+
+def _fake():
+    _install(True)
+
+
+def _real():
+    _install(False)
+
+
+def check_cost(n=4000):
+    """us (CPU time) per AT_EXECVE_CHECK (through the core, via cffi) on an allowed and a denied file."""
+    from execcheck import check
+    out = {}
+    d = tempfile.mkdtemp(prefix="ec-bench-")
+    try:
+        for name, mode in (("allowed", 0o755), ("denied", 0o644)):
+            p = os.path.join(d, name)
+            with open(p, "w") as f:
+                f.write("pass\n")
+            os.chmod(p, mode)
+            fd = os.open(p, os.O_RDONLY)
+            samples = []
+            for _ in range(5):
+                t = time.process_time()
+                for _ in range(n // 5):
+                    check(fd)
+                samples.append((time.process_time() - t) / (n // 5) * 1e6)
+            os.close(fd)
+            out[name] = statistics.median(samples)
+    finally:
+        shutil.rmtree(d)
+    return out
+
+
+def startup_checks(python, env):
+    """How many files the interpreter checks during `python -c pass` (strace counts the
+    execveat(AT_EXECVE_CHECK) calls), or None without strace."""
+    if not shutil.which("strace"):
+        return None
+    with tempfile.NamedTemporaryFile("r") as log:
+        # the shim goes to the traced program only: preloaded into strace, it would hand python the
+        # audit face too (the preload face propagates), and its library checks would be counted
+        plain = {k: v for k, v in env.items() if k != "LD_PRELOAD"}
+        subprocess.run(["strace", "-f", "-E", "LD_PRELOAD=" + env["LD_PRELOAD"], "-e", "trace=execveat", "-o", log.name,
+                        python, "-c", "pass"], env=plain, capture_output=True)
+        return sum("AT_EXECVE_CHECK" in line or "0x10000" in line for line in open(log.name))
+
+
+NOP_HOOK = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+static int hook(const char *e, void *a, void *u) { (void)e; (void)a; (void)u; return 0; }
+__attribute__((constructor)) static void start(void)
+{
+    int (*add)(int (*)(const char *, void *, void *), void *) = (int (*)(int (*)(const char *, void *, void *), void *))dlsym(RTLD_DEFAULT, "PySys_AddAuditHook");
+    if (add) add(hook, 0);
+}
+"""
+
+
+def build_nop_hook(d):
+    """A preload that only adds a C audit hook doing nothing: the floor any audit-hook design pays
+    (CPython builds each event's arguments once a hook exists). None without a C compiler."""
+    cc = os.environ.get("CC", "cc")
+    src, out = os.path.join(d, "nop.c"), os.path.join(d, "nophook.so")
+    with open(src, "w") as f:
+        f.write(NOP_HOOK)
+    try:
+        subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", out, src], check=True, capture_output=True)
+        return out
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def measure(columns, runs, one):
+    """Median of `one(cmd, env, preexec)` per column, the columns interleaved (rotating order) so
+    that drift on a busy machine hits them alike."""
+    acc = [[] for _ in columns]
+    for i in range(runs):
+        for k in range(len(columns)):
+            j = (i + k) % len(columns)
+            acc[j].append(one(*columns[j]))
+    return [statistics.median(a) for a in acc]
+
+
+def cpu(cmd, env, preexec):
+    """CPU time (user + system) of one run of cmd, in ms: on a shared machine it is far steadier
+    than wall time, and it contains the kernel's work for the checks."""
+    p = subprocess.Popen(cmd, env=env, preexec_fn=preexec, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return (ru.ru_utime + ru.ru_stime) * 1e3
+
+
+def reported(cmd, env, preexec):
+    out = subprocess.run(cmd, env=env, preexec_fn=preexec, capture_output=True, text=True).stdout
+    return float(out.split()[-1]) * 1e3
+
+
+IMPORTER = """import sys, time
+sys.path.insert(0, sys.argv[1])
+t = time.process_time()
+for i in range(200):
+    __import__("ecbench_m%d" % i)
+print(time.process_time() - t)
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--python", default=os.path.realpath(shutil.which("python3", path="/usr/bin:/bin") or sys.executable),
+                    help="the CPython to measure (default: the system's python3)")
+    ap.add_argument("--runs", type=int, default=150, help="python -c pass runs per column")
+    ap.add_argument("--import-runs", type=int, default=30, help="200-import runs per column")
+    args = ap.parse_args()
+    if not os.environ.get(INSIDE):
+        rc = reexec_in_view(args.python)
+        if rc is not None:
+            return rc
+    from execcheck.shim import lib_path
+    shim = lib_path()
+    python = args.python
+    view = bool(os.environ.get(INSIDE))
+    base = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    with_shim = dict(base, LD_PRELOAD=shim)
+
+    costs = check_cost()
+    n_checks = startup_checks(python, with_shim)
+    tools = tempfile.mkdtemp(prefix="ec-bench-")
+    nop = build_nop_hook(tools)
+    cmd = [python, "-c", "pass"]
+    columns = [(cmd, base, _real), (cmd, with_shim, _fake), (cmd, with_shim, _real)]
+    if nop:
+        columns.append((cmd, dict(base, LD_PRELOAD=nop), _real))
+    measure(columns, 5, cpu)  # warm the page cache
+    s_plain, s_twin, s_shim, *s_nop = measure(columns, args.runs, cpu)
+    shutil.rmtree(tools)
+
+    d = tempfile.mkdtemp(prefix="ec-bench-mods-")
+    try:
+        for i in range(200):
+            p = os.path.join(d, "ecbench_m%d.py" % i)
+            with open(p, "w") as f:
+                f.write("X = %d\ndef f(a):\n    return a + X\n" % i)
+            os.chmod(p, 0o755)
+        subprocess.run([python, "-m", "compileall", "-q", d], check=True, env={"PATH": base["PATH"]})
+        for root, _, files in os.walk(d):
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o755)  # executable caches, as the shim writes them
+        importer = os.path.join(d, "importer.py")
+        with open(importer, "w") as f:
+            f.write(IMPORTER)
+        os.chmod(importer, 0o755)
+        icmd = [python, importer, d]
+        icolumns = [(icmd, base, _real), (icmd, with_shim, _fake), (icmd, with_shim, _real)]
+        i_plain, i_twin, i_shim = measure(icolumns, args.import_runs, reported)
+    finally:
+        shutil.rmtree(d)
+
+    ver = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                         text=True).stdout.strip()
+    print("CPython face bench: %s (%s), %s" % (python, ver, "executable library view (every check passes)" if view
+                                                else "stock library: its checks fail and are recorded"))
+    print("kernel check, back to back through the core: allowed %.2f us, denied %.2f us"
+          % (costs["allowed"], costs["denied"]))
+    print()
+    head = ("", "no shim", "twin", "shim", "shim/none", "twin-none", "shim-twin")
+    print("%-32s %10s %10s %10s %9s %10s %10s" % head)
+    for label, a, t, b, unit in (("python -c pass (median of %d)" % args.runs, s_plain, s_twin, s_shim, "ms"),
+                                 ("import 200 modules (median of %d)" % args.import_runs, i_plain, i_twin, i_shim, "ms")):
+        print("%-32s %7.2f %s %7.2f %s %7.2f %s %9.3f %+7.3f %s %+7.3f %s"
+              % (label, a, unit, t, unit, b, unit, b / a, t - a, unit, b - t, unit))
+    print("  CPU time (user + system, kernel work of the checks included); twin: the shim with the check faked")
+    print()
+    face = (i_twin - i_plain) * 1e3 / 200
+    check = (i_shim - i_twin) * 1e3 / 200
+    print("per imported module: +%.2f us = one check in place %.2f us + the face %.2f us (goal: <= 3 us)"
+          % ((i_shim - i_plain) * 1e3 / 200, check, face))
+    rest = s_twin - s_plain
+    print("start-up: +%.3f ms = %s checks of the interpreter's own files %.3f ms + the face %.3f ms (goal: <= 0.5 ms)"
+          % (s_shim - s_plain, n_checks if n_checks is not None else "?", s_shim - s_twin, rest))
+    if s_nop:
+        print("  of which CPython's audit machinery with a no-op C hook (median of %d): %+.3f ms"
+              % (args.runs, s_nop[0] - s_plain))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

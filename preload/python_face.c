@@ -1,0 +1,647 @@
+/* The CPython face: a stock CPython (3.8+) behaves as an enlightened interpreter when the shim is
+ * in its process (DESIGN.md "CPython", research/python-enlightenment.md).
+ *
+ * From the shim's constructor, before main() and so before Py_Initialize, it installs a C
+ * open_code hook (every import, .pyc, zip archive, .pth, runpy and pdb/profile target is read
+ * through it: it opens, checks that same fd, returns it). Nothing in site, sitecustomize or the
+ * environment runs first, so -S, -I, -E, a PYTHONPATH shadowing `encodings` or a .pth cannot skip
+ * it. The C audit hook is added on the first open_code call (the `encodings` import, which every
+ * start-up makes): by then CPython has chosen its memory allocator, and PySys_AddAuditHook's entry
+ * is freed at exit with the allocator that made it (added from the constructor, it crashes
+ * PYTHONMALLOC=debug and -X dev runs at exit). The audit hook covers what open_code does not:
+ *   cpython.run_file / run_startup  the main script, PYTHONSTARTUP: opened and checked here, and
+ *                                   handed to CPython's fopen (python_fopen.c): race-free
+ *   cpython.run_stdin, run_interactivehook, compile(None, '<stdin>')
+ *                                   stdin: a regular file is checked like a script; a pipe or a
+ *                                   tty is interactive
+ *   cpython.run_command, run_module of a code-running stdlib module: interactive
+ *   import with a file name         an extension module, before dlopen (by path)
+ *   ctypes.dlopen with a path       a library (by path)
+ *   os.rename of a bytecode cache   the cache keeps the execute bits of its source
+ * Refusing the main entry prints one line and ends the process with status 126 through Py_Exit
+ * (CPython itself ignores some denials: run_interactivehook, and the REPL's run_stdin on 3.13). */
+#include "python_api.h"
+#include "reason.h"
+#include "sinks.h"
+#include "sys.h"
+#include "text.h"
+
+#if defined(__x86_64__)
+#define EC_NR_fchmod 91
+#elif defined(__aarch64__)
+#define EC_NR_fchmod 52
+#endif
+
+#define REFUSED_STATUS 126 /* like a shell's "found but cannot execute" */
+
+static int open_code_taken;    /* someone else's open_code hook came first: imports are unchecked */
+static int audit_installed;    /* the audit hook is in CPython's list (cleared at finalization) */
+static int hooks_cleared;      /* CPython's finalization freed its hook list */
+static int entry_seen;         /* a cpython.run_* event came: the main entry is decided */
+static int stdin_decided;      /* stdin was judged once */
+static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
+static long long patched_interp = -1; /* the interpreter whose importlib was examined last */
+
+/* ---- small helpers ---- */
+
+static int is_none(PyObject *o) { return o == ec_py.None; }
+
+static int is_str(PyObject *o)
+{
+    int r;
+    if (!o || is_none(o)) return 0;
+    r = ec_py.IsInstance(o, ec_py.UnicodeType);
+    if (r < 0) ec_py.ErrClear();
+    return r > 0;
+}
+
+/* The file-system bytes of a str (new reference in *keep), or NULL. Never leaves an exception. */
+static const char *fs_bytes(PyObject *str, PyObject **keep)
+{
+    PyObject *b;
+    const char *s;
+    *keep = 0;
+    if (!is_str(str)) return 0;
+    b = ec_py.EncodeFSDefault(str);
+    if (!b) {
+        ec_py.ErrClear();
+        return 0;
+    }
+    s = ec_py.BytesAsString(b);
+    if (!s || (size_t)ec_py.BytesSize(b) != ec_strlen(s)) { /* embedded NUL: not a path */
+        ec_py.ErrClear();
+        ec_py.DecRef(b);
+        return 0;
+    }
+    *keep = b;
+    return s;
+}
+
+static void release(PyObject *o)
+{
+    if (o) ec_py.DecRef(o);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = ec_strlen(s), m = ec_strlen(suffix);
+    return n >= m && !ec_memcmp(s + n - m, suffix, m);
+}
+
+static int contains(const char *s, const char *needle)
+{
+    size_t n = ec_strlen(needle);
+    for (; *s; s++)
+        if (!ec_strncmp(s, needle, n)) return 1;
+    return 0;
+}
+
+static int enforcing(int kind) { return ec_shim_enforcing(kind); }
+
+/* Records the decision; returns 1 the first time this process records this file (so a refusal
+ * CPython meets again and again, e.g. while printing a traceback, is said once). */
+static int record(int kind, const char *path, const struct ec_verdict *v, int enforced)
+{
+    struct ec_record r;
+    r.kind = kind;
+    r.face = EC_FACE_PYTHON;
+    r.enforced = enforced;
+    r.path = path;
+    r.verdict = v;
+    return ec_record_emit(ec_shim_policy(), &r);
+}
+
+/* "execcheck: refused to <verb> <what>: <reason>" on stderr, one write. */
+static void say(const char *verb, const char *what, const char *why)
+{
+    char line[1400];
+    struct ec_buf b;
+    ec_buf_init(&b, line, sizeof line - 1);
+    ec_buf_puts(&b, "execcheck: refused to ");
+    ec_buf_puts(&b, verb);
+    ec_buf_putc(&b, ' ');
+    ec_buf_puts(&b, what);
+    ec_buf_puts(&b, ": ");
+    ec_buf_puts(&b, why);
+    if (b.truncated) b.len = sizeof line - 2;
+    line[b.len++] = '\n';
+    ec_sink_stderr(line, b.len);
+}
+
+static void say_file(const char *verb, const char *path, const struct ec_verdict *v)
+{
+    char why[160];
+    struct ec_buf b;
+    ec_buf_init(&b, why, sizeof why);
+    ec_buf_puts(&b, ec_reason_name(v->reason));
+    ec_buf_puts(&b, " (");
+    ec_buf_puts(&b, ec_reason_text(v->reason));
+    ec_buf_putc(&b, ')');
+    say(verb, path, ec_buf_str(&b));
+}
+
+static __attribute__((noreturn)) void refuse_exit(void)
+{
+    exiting = 1;
+    ec_pyfopen_disarm();
+    ec_py.Exit(REFUSED_STATUS); /* finalizes: flushes stdout, runs atexit, then exit() */
+}
+
+/* Sets exc_type(errno, message, path) as the current exception. */
+static void raise_os(PyObject *exc_type, int err, const char *message, PyObject *path)
+{
+    PyObject *e = ec_py.CallFunction(exc_type, "isO", err, message, path ? path : ec_py.None);
+    if (!e) return; /* CallFunction left its own exception: still an error for the caller */
+    ec_py.ErrSetObject(exc_type, e);
+    ec_py.DecRef(e);
+}
+
+static void raise_import(const char *message, PyObject *path)
+{
+    PyObject *e = ec_py.CallFunction(*ec_py.ExcImportError, "s", message);
+    if (!e) return;
+    if (path) ec_py.SetAttrString(e, "path", path);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    ec_py.ErrSetObject(*ec_py.ExcImportError, e);
+    ec_py.DecRef(e);
+}
+
+/* Opens path read-only and checks that fd. Returns the fd (>= 0, the verdict in *v) or -errno. */
+static int open_and_check(const char *path, struct ec_verdict *v)
+{
+    int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC, 0);
+    if (fd < 0) return fd;
+    ec_check_fd(fd, path, v);
+    return fd;
+}
+
+static int is_regular(const struct ec_verdict *v) { return (v->mode & EC_S_IFMT) == EC_S_IFREG; }
+
+/* A pipe, a terminal, a socket: input typed or streamed, not a file anyone could vet. */
+static int is_stream(const struct ec_verdict *v)
+{
+    unsigned t = v->mode & EC_S_IFMT;
+    return t == 0010000 /* fifo */ || t == 0020000 /* char device */ || t == 0140000 /* socket */;
+}
+
+/* ---- interactive code and stdin ---- */
+
+/* Interactive code (what: "(python -c)"...). also_files: refused under RESTRICT_FILE too. */
+static void interactive(const char *what, int also_files)
+{
+    struct ec_verdict v;
+    int enforced = enforcing(EC_KIND_INTERACTIVE) || (also_files && enforcing(EC_KIND_SCRIPT));
+    ec_memset(&v, 0, sizeof v);
+    v.reason = EC_REASON_NOT_REGULAR; /* code that is not a file the kernel could vouch for */
+    record(EC_KIND_INTERACTIVE, what, &v, enforced);
+    if (!enforced) return;
+    say("run interactive code", what,
+        also_files ? "it runs code from files it reads without a check, denied by the exec policy"
+                   : "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
+    refuse_exit();
+}
+
+/* Code is about to be read from fd 0. A regular file is judged like a script, under either bit:
+ * RESTRICT_FILE because it is a file (`python < f` is `python f`), DENY_INTERACTIVE because the
+ * kernel's rule for stdin asks the check to pass. Anything else (pipe, tty, socket) is interactive. */
+static void stdin_rule(void)
+{
+    struct ec_verdict v;
+    char path[512];
+    long n;
+    int enforced, kind;
+    if (stdin_decided) return;
+    stdin_decided = 1;
+    if (ec_check_fd(0, "<stdin>", &v)) return;
+    if (is_regular(&v)) {
+        kind = EC_KIND_SCRIPT;
+        enforced = enforcing(EC_KIND_SCRIPT) || enforcing(EC_KIND_INTERACTIVE);
+        n = ec_readlinkat(EC_AT_FDCWD, "/proc/self/fd/0", path, sizeof path - 1);
+        if (n <= 0) n = 0, ec_strlcpy(path, "<stdin>", sizeof path);
+        else path[n] = 0;
+    } else {
+        kind = EC_KIND_INTERACTIVE;
+        enforced = enforcing(EC_KIND_INTERACTIVE);
+        ec_strlcpy(path, "<stdin>", sizeof path);
+    }
+    record(kind, path, &v, enforced);
+    if (!enforced) return;
+    if (kind == EC_KIND_SCRIPT)
+        say_file("run code from stdin", path, &v);
+    else
+        say("run interactive code", "from stdin", "a pipe or terminal is interactive, denied by the exec policy (DENY_INTERACTIVE)");
+    refuse_exit();
+}
+
+/* `python -m NAME` where NAME's job is to run code given on its command line or stdin:
+ * 1, interactive (refused under DENY_INTERACTIVE); 2, it also runs code from files it reads itself
+ * without a check (doctest text files, pickles): refused under either bit; 0, a module like any
+ * other (its file was checked by the import). */
+static int code_running_module(const char *name)
+{
+    static const char *const interactive_names[] = {
+        "asyncio", "asyncio.__main__", /* the asyncio REPL */
+        "code", "cProfile", "pdb", "profile", "runpy", "timeit", "trace", 0,
+    };
+    static const char *const unchecked_names[] = {"doctest", "pickle", 0};
+    static const char *const packages[] = {"idlelib", "_pyrepl", 0}; /* IDLE's shell, 3.13's REPL */
+    int i;
+    for (i = 0; unchecked_names[i]; i++)
+        if (!ec_strcmp(name, unchecked_names[i])) return 2;
+    for (i = 0; interactive_names[i]; i++)
+        if (!ec_strcmp(name, interactive_names[i])) return 1;
+    for (i = 0; packages[i]; i++) {
+        size_t n = ec_strlen(packages[i]);
+        if (!ec_strncmp(name, packages[i], n) && (name[n] == 0 || name[n] == '.')) return 1;
+    }
+    return 0;
+}
+
+/* ---- the main script and PYTHONSTARTUP ---- */
+
+/* Checks the file CPython is about to fopen and hands it the checked fd. Returns 0, or -1 with an
+ * exception set (a refused PYTHONSTARTUP: CPython reports it and goes on to the REPL). */
+static int entry_file(PyObject *path_obj, int startup)
+{
+    PyObject *keep;
+    const char *path = fs_bytes(path_obj, &keep);
+    struct ec_verdict v;
+    int fd, kind, enforced;
+    if (!path) return 0; /* not a path CPython could open either */
+    fd = open_and_check(path, &v);
+    if (fd < 0) { /* missing, unreadable: CPython says so itself */
+        release(keep);
+        return 0;
+    }
+    if (!v.allowed) {
+        /* a path naming a pipe or a terminal (/dev/stdin, <(cmd)) is interactive input */
+        kind = is_stream(&v) ? EC_KIND_INTERACTIVE : EC_KIND_SCRIPT;
+        enforced = enforcing(EC_KIND_SCRIPT) || (kind == EC_KIND_INTERACTIVE && enforcing(EC_KIND_INTERACTIVE));
+        record(kind, path, &v, enforced);
+        if (enforced) {
+            ec_close(fd);
+            say_file(startup ? "run PYTHONSTARTUP" : "run", path, &v);
+            if (!startup) {
+                release(keep);
+                refuse_exit();
+            }
+            raise_os(*ec_py.ExcPermissionError, v.err ? v.err : EC_EACCES,
+                     "execcheck: refused by the exec policy", path_obj);
+            release(keep);
+            return -1;
+        }
+    }
+    ec_pyfopen_arm(fd, path);
+    release(keep);
+    return 0;
+}
+
+/* ---- importlib: sourceless .pyc files through open_code ---- */
+
+/* FileLoader.get_data replacement: read through io.open_code, as CPython does since the fix for
+ * CVE-2026-2297 (before it, a sourceless .pyc was read with FileIO and skipped the open_code hook).
+ * self is the original function, used for anything but a str path. */
+static PyObject *get_data(PyObject *self, PyObject *args)
+{
+    PyObject *path, *f, *data, *r, *t, *val, *tb;
+    if (ec_py.TupleSize(args) != 2) return ec_py.CallObject(self, args);
+    path = ec_py.TupleGetItem(args, 1);
+    if (!is_str(path)) return ec_py.CallObject(self, args);
+    f = ec_py.OpenCodeObject(path);
+    if (!f) return 0;
+    data = ec_py.CallMethod(f, "read", 0);
+    ec_py.ErrFetch(&t, &val, &tb);
+    r = ec_py.CallMethod(f, "close", 0);
+    if (r) ec_py.DecRef(r);
+    if (data) ec_py.ErrRestore(t, val, tb);
+    else if (t) ec_py.ErrRestore(t, val, tb); /* the read error wins over the close's */
+    ec_py.DecRef(f);
+    if (data && !r) { /* close failed: report it like `with` would */
+        ec_py.DecRef(data);
+        return 0;
+    }
+    return data;
+}
+
+static struct ec_pymethoddef get_data_def = {"get_data", get_data, EC_METH_VARARGS, 0};
+
+/* Once per interpreter: if importlib's FileLoader.get_data still reads sourceless files with FileIO
+ * (CPython before the CVE-2026-2297 fix: all of 3.8-3.13 here), route it through open_code. */
+static void patch_importlib(void)
+{
+    PyObject *modules, *ext, *loader = 0, *cur = 0, *code = 0, *names = 0, *fileio = 0, *fn = 0, *meth = 0;
+    void *interp = ec_py.InterpreterGet();
+    long long id = interp ? ec_py.InterpreterGetID(interp) : -1;
+    if (id < 0 || id == patched_interp) return;
+    modules = ec_py.GetModuleDict();
+    ext = modules ? ec_py.DictGetItemString(modules, "_frozen_importlib_external") : 0;
+    if (!ext) return; /* not set up yet: try again at the next import */
+    patched_interp = id;
+    loader = ec_py.GetAttrString(ext, "FileLoader");
+    cur = loader ? ec_py.GetAttrString(loader, "get_data") : 0;
+    if (!cur) goto out;
+    if (ec_py.IsInstance(cur, ec_py.CFunctionType) > 0 && ec_py.CFunctionGetFunction(cur) == (void *)get_data)
+        goto out;
+    code = ec_py.GetAttrString(cur, "__code__");
+    names = code ? ec_py.GetAttrString(code, "co_names") : 0;
+    fileio = ec_py.UnicodeFromString("FileIO");
+    if (!names || !fileio || ec_py.SequenceContains(names, fileio) != 1) goto out; /* fixed CPython */
+    fn = ec_py.CFunctionNewEx(&get_data_def, cur, 0);
+    meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
+    if (meth) ec_py.SetAttrString(loader, "get_data", meth);
+out:
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    release(meth), release(fn), release(fileio), release(names), release(code), release(cur), release(loader);
+}
+
+/* ---- bytecode caches keep the execute bits of their source ---- */
+
+/* os.rename's dir_fd arguments as the audit event gives them when unused: None or -1 */
+static int no_dir_fd(PyObject *o)
+{
+    long v;
+    if (!o || is_none(o)) return 1;
+    v = ec_py.LongAsLong(o);
+    if (ec_py.ErrOccurred()) {
+        ec_py.ErrClear();
+        return 0;
+    }
+    return v == -1;
+}
+
+/* importlib writes a cache as `<cache>.<id>` (mode & 0o666) and renames it onto `<cache>`; on that
+ * rename, add the source's x bits (where the new file has the matching r bit, so the umask still
+ * rules), so an executable module keeps importing from its cache under RESTRICT_FILE. Only a
+ * regular, single-link file of ours is touched, opened without following symlinks. */
+static void cache_rename(PyObject *args)
+{
+    PyObject *ks = 0, *kd = 0;
+    const char *src, *dst, *base, *slash;
+    char source[4096];
+    size_t n, dlen, dir_len;
+    struct ec_statx st_src, st_tmp;
+    int fd;
+    unsigned add;
+    if (ec_py.TupleSize(args) < 4 || !no_dir_fd(ec_py.TupleGetItem(args, 2)) || !no_dir_fd(ec_py.TupleGetItem(args, 3)))
+        return;
+    dst = fs_bytes(ec_py.TupleGetItem(args, 1), &kd);
+    if (!dst || !ends_with(dst, ".pyc")) goto out;
+    src = fs_bytes(ec_py.TupleGetItem(args, 0), &ks);
+    dlen = ec_strlen(dst);
+    if (!src || ec_strncmp(src, dst, dlen) || src[dlen] != '.' || !src[dlen + 1]) goto out;
+    for (n = dlen + 1; src[n]; n++)
+        if (src[n] < '0' || src[n] > '9') goto out;
+    /* the source: dir/__pycache__/name.tag[.opt-N].pyc -> dir/name.py; legacy dir/name.pyc -> dir/name.py */
+    slash = ec_strrchr(dst, '/');
+    base = slash ? slash + 1 : dst;
+    dir_len = (size_t)(base - dst);
+    if (dir_len >= 12 && !ec_strncmp(base - 12, "__pycache__/", 12)) {
+        size_t stem = 0, head = dir_len - 12;
+        while (base[stem] && base[stem] != '.') stem++;
+        if (head + stem + 4 > sizeof source) goto out;
+        ec_memcpy(source, dst, head);
+        ec_memcpy(source + head, base, stem);
+        ec_memcpy(source + head + stem, ".py", 4);
+    } else {
+        if (dlen >= sizeof source) goto out;
+        ec_memcpy(source, dst, dlen - 1);
+        source[dlen - 1] = 0;
+    }
+    if (ec_statx(EC_AT_FDCWD, source, 0, EC_STATX_BASIC_STATS, &st_src) < 0 || !(st_src.stx_mode & 0111)) goto out;
+    fd = ec_openat(EC_AT_FDCWD, src, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOFOLLOW | EC_O_NONBLOCK, 0);
+    if (fd < 0) goto out;
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st_tmp) == 0 &&
+        (st_tmp.stx_mode & EC_S_IFMT) == EC_S_IFREG && st_tmp.stx_nlink == 1 &&
+        st_tmp.stx_uid == (uint32_t)ec_geteuid()) {
+        add = st_src.stx_mode & 0111 & ((st_tmp.stx_mode & 0444) >> 2);
+        if (add & ~st_tmp.stx_mode) ec_sys2(EC_NR_fchmod, fd, (st_tmp.stx_mode & 07777) | add);
+    }
+    ec_close(fd);
+out:
+    release(ks), release(kd);
+}
+
+/* ---- extension modules, ctypes ---- */
+
+/* A file about to be dlopen'ed by path: checked by path (CPython passes only the path to dlopen;
+ * under the audit face the mapping itself is checked race-free). Returns 0 or -1 (exception set). */
+static int library_file(PyObject *path_obj, int kind)
+{
+    PyObject *keep;
+    const char *path = fs_bytes(path_obj, &keep);
+    struct ec_verdict v;
+    int fd, enforced;
+    if (!path) return 0;
+    fd = open_and_check(path, &v);
+    if (fd < 0) {
+        release(keep);
+        return 0; /* dlopen will fail on its own */
+    }
+    ec_close(fd);
+    if (v.allowed) {
+        release(keep);
+        return 0;
+    }
+    enforced = enforcing(kind);
+    if (record(kind, path, &v, enforced) && enforced) say_file("load", path, &v);
+    if (enforced) {
+        if (kind == EC_KIND_MODULE)
+            raise_import("execcheck: the exec policy refused this extension module", path_obj);
+        else
+            raise_os(*ec_py.ExcOSError, v.err ? v.err : EC_EACCES, "execcheck: refused by the exec policy", path_obj);
+    }
+    release(keep);
+    return enforced ? -1 : 0;
+}
+
+/* ---- the hooks ---- */
+
+static int on_cpython(const char *name, PyObject *args)
+{
+    PyObject *arg = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
+    if (!ec_strcmp(name, "_PySys_ClearAuditHooks")) {
+        audit_installed = 0; /* CPython frees its list now; a later Py_Initialize re-adds us */
+        hooks_cleared = 1;
+        stdin_decided = entry_seen = 0;
+        patched_interp = -1;
+        ec_pyfopen_disarm();
+        return 0;
+    }
+    if (ec_strncmp(name, "run_", 4)) return 0;
+    name += 4;
+    entry_seen = 1;
+    if (open_code_taken && enforcing(EC_KIND_MODULE)) {
+        say("run", "Python", "another open_code hook was installed first: imports cannot be checked");
+        refuse_exit();
+    }
+    if (!ec_strcmp(name, "file")) return entry_file(arg, 0);
+    if (!ec_strcmp(name, "startup")) {
+        stdin_rule(); /* PYTHONSTARTUP runs only before a REPL */
+        return entry_file(arg, 1);
+    }
+    if (!ec_strcmp(name, "stdin") || !ec_strcmp(name, "interactivehook")) {
+        stdin_rule();
+        return 0;
+    }
+    if (!ec_strcmp(name, "command")) {
+        interactive("(python -c)", 0);
+        return 0;
+    }
+    if (!ec_strcmp(name, "module")) {
+        PyObject *keep;
+        const char *mod = fs_bytes(arg, &keep);
+        char what[300];
+        struct ec_buf b;
+        int how = mod ? code_running_module(mod) : 0;
+        /* 3.13 runs its REPL as run_module('_pyrepl') after run_stdin: stdin was judged already */
+        if (how && stdin_decided && !ec_strncmp(mod, "_pyrepl", 7)) how = 0;
+        if (how) {
+            ec_buf_init(&b, what, sizeof what);
+            ec_buf_puts(&b, "(python -m ");
+            ec_buf_puts(&b, mod);
+            ec_buf_putc(&b, ')');
+            release(keep);
+            interactive(ec_buf_str(&b), how == 2);
+            return 0;
+        }
+        release(keep);
+    }
+    return 0;
+}
+
+/* compile(None, '<stdin>'): CPython parses stdin itself. The REPL after -i or PYTHONINSPECT raises
+ * no run_stdin on 3.8-3.12 (nor run_interactivehook without site): this is the one sign of it. */
+static void on_compile(PyObject *args)
+{
+    PyObject *keep;
+    const char *name;
+    if (stdin_decided || ec_py.TupleSize(args) < 2 || !is_none(ec_py.TupleGetItem(args, 0))) return;
+    name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
+    if (name && !ec_strcmp(name, "<stdin>")) {
+        release(keep);
+        stdin_rule();
+        return;
+    }
+    release(keep);
+}
+
+static int audit_hook(const char *event, PyObject *args, void *data)
+{
+    (void)data;
+    if (!event) return 0;
+    if (ec_pyfopen_armed() && ec_strcmp(event, "open")) ec_pyfopen_event();
+    switch (event[0]) {
+    case 'c':
+        if (!ec_strcmp(event, "ctypes.dlopen")) {
+            PyObject *keep, *name = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
+            const char *s = fs_bytes(name, &keep);
+            int slash = s && ec_strchr(s, '/');
+            release(keep);
+            /* a bare name is found by ld.so's search: the audit and preload faces judge it */
+            return slash ? library_file(name, EC_KIND_LIBRARY) : 0;
+        }
+        if (!ec_strcmp(event, "cpython._PySys_ClearAuditHooks")) return on_cpython(event + 8, args);
+        if (exiting) return 0; /* finalizing after a refusal: no new entry is judged */
+        if (!ec_strncmp(event, "cpython.", 8)) return on_cpython(event + 8, args);
+        if (!ec_strcmp(event, "compile")) on_compile(args);
+        return 0;
+    case 'i':
+        if (!ec_strcmp(event, "import")) {
+            PyObject *file = ec_py.TupleSize(args) > 1 ? ec_py.TupleGetItem(args, 1) : 0;
+            if (file && !is_none(file)) return library_file(file, EC_KIND_MODULE);
+            patch_importlib();
+        }
+        return 0;
+    case 'o':
+        if (!ec_strcmp(event, "os.rename")) cache_rename(args);
+        return 0;
+    }
+    return 0;
+}
+
+static void add_audit_hook(void)
+{
+    if (audit_installed) return;
+    /* CPython cleared its hooks while finalizing: a hook added now would run on a dying
+     * interpreter. A later Py_Initialize (embedders) re-adds it from its first open_code. */
+    if (hooks_cleared && (!ec_py.IsFinalizing || ec_py.IsFinalizing())) return;
+    audit_installed = 1;
+    if (ec_py.AddAuditHook(audit_hook, 0) < 0) {
+        audit_installed = 0;
+        if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    }
+}
+
+/* Is the file behind fd the script named on the command line (sys.argv[0])? Only asked for a
+ * failed check before any run event: the zipimport probe of the main file. */
+static int is_main_file(const struct ec_verdict *v)
+{
+    PyObject *argv = ec_py.SysGetObject("argv"), *keep, *first;
+    const char *path;
+    struct ec_statx st;
+    int same = 0;
+    if (!argv) return 0;
+    first = ec_py.ListGetItem(argv, 0);
+    if (!first) {
+        ec_py.ErrClear();
+        return 0;
+    }
+    path = fs_bytes(first, &keep);
+    if (path && ec_statx(EC_AT_FDCWD, path, 0, EC_STATX_BASIC_STATS, &st) == 0)
+        same = ec_makedev(st.stx_dev_major, st.stx_dev_minor) == v->dev && st.stx_ino == v->ino;
+    release(keep);
+    return same;
+}
+
+/* io.open_code: open as CPython would (io.open(path, 'rb')), then check that very fd. */
+static PyObject *open_code_hook(PyObject *path, void *data)
+{
+    PyObject *io, *f, *keep, *r;
+    const char *p;
+    struct ec_verdict v;
+    int fd, kind, enforced, first;
+    (void)data;
+    add_audit_hook();
+    io = ec_py.ImportModule("_io");
+    if (!io) return 0;
+    f = ec_py.CallMethod(io, "open", "Os", path, "rb");
+    ec_py.DecRef(io);
+    if (!f) return 0;
+    fd = ec_py.AsFileDescriptor(f);
+    if (fd < 0) {
+        ec_py.ErrClear();
+        return f;
+    }
+    if (ec_check_fd(fd, 0, &v)) return f;
+    p = fs_bytes(path, &keep);
+    kind = !entry_seen && is_main_file(&v) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
+    enforced = enforcing(kind);
+    first = record(kind, p ? p : "?", &v, enforced);
+    if (!enforced) {
+        release(keep);
+        return f;
+    }
+    /* A refused main file is reported by run_file; a refused cache falls back to its source. Any
+     * other refusal is said here too: site drops an unreadable .pth without a word. */
+    if (first && kind == EC_KIND_MODULE && p && !(contains(p, "/__pycache__/") && ends_with(p, ".pyc")))
+        say_file(ends_with(p, ".pth") ? "read" : "import", p, &v);
+    release(keep);
+    r = ec_py.CallMethod(f, "close", 0);
+    release(r);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    ec_py.DecRef(f);
+    raise_os(*ec_py.ExcPermissionError, v.err ? v.err : EC_EACCES, "execcheck: refused by the exec policy", path);
+    return 0;
+}
+
+void ec_python_face_start(void)
+{
+    if (!ec_pyapi_resolve()) return; /* not CPython, or older than 3.8 (no hooks) */
+    /* Loaded into a running interpreter (dlopen, ctypes): too late to be a boundary, stay out. */
+    if (ec_py.IsInitialized()) return;
+    if (ec_py.SetOpenCodeHook(open_code_hook, 0) == 0) return;
+    /* Another library's constructor took open_code first. Imports cannot be checked: enforcing
+     * runs are refused at their entry. The audit hook must then be added now. */
+    open_code_taken = 1;
+    add_audit_hook();
+}

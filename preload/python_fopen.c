@@ -1,0 +1,102 @@
+/* fopen interposition: CPython reads the main script (and PYTHONSTARTUP) with fopen(path) after
+ * the cpython.run_file (run_startup) audit event, so a check made from the event is about a file
+ * that can be swapped before the read. The face opens and checks the file itself, then arms this
+ * wrapper with that fd: the next fopen of the same path, in read mode, by the same thread, gets a
+ * FILE on the checked fd instead of a second open. The file Python reads is the file checked.
+ *
+ * In every other case (not armed, another path or thread, a write mode) the wrapper is a tail call
+ * to libc's fopen: a process without CPython, or CPython outside that instant, sees no change. */
+#include "python_api.h"
+#include "sys.h"
+#include "text.h"
+
+extern void *dlsym(void *, const char *) __attribute__((weak));
+extern void *fdopen(int, const char *) __attribute__((weak));
+#define EC_RTLD_NEXT ((void *)-1l)
+
+typedef void *(*fopen_fn)(const char *, const char *);
+static fopen_fn real_fopen, real_fopen64;
+
+static int armed_fd = -1; /* the checked fd waiting for CPython's fopen, or -1 */
+static int armed_tid;
+static char armed_path[4096];
+
+void ec_pyfopen_arm(int fd, const char *path)
+{
+    ec_pyfopen_disarm();
+    if (ec_strlen(path) >= sizeof armed_path) { /* cannot match it: keep the plain open */
+        ec_close(fd);
+        return;
+    }
+    ec_strlcpy(armed_path, path, sizeof armed_path);
+    armed_tid = (int)ec_sys0(EC_NR_gettid);
+    __atomic_store_n(&armed_fd, fd, __ATOMIC_RELEASE);
+}
+
+void ec_pyfopen_disarm(void)
+{
+    int fd = __atomic_exchange_n(&armed_fd, -1, __ATOMIC_ACQ_REL);
+    if (fd >= 0) ec_close(fd);
+}
+
+int ec_pyfopen_armed(void) { return __atomic_load_n(&armed_fd, __ATOMIC_ACQUIRE) >= 0; }
+
+void ec_pyfopen_event(void)
+{
+    if (ec_pyfopen_armed() && armed_tid == (int)ec_sys0(EC_NR_gettid)) ec_pyfopen_disarm();
+}
+
+static int read_only(const char *mode)
+{
+    if (!mode || mode[0] != 'r') return 0;
+    for (; *mode; mode++)
+        if (*mode == '+' || *mode == ',') return 0; /* update, or ",ccs=": not CPython's own call */
+    return 1;
+}
+
+/* The FILE for this open if it is the armed one; NULL (with *taken 0) otherwise. */
+static void *take_armed(const char *path, const char *mode, int *taken)
+{
+    int fd;
+    void *fp;
+    *taken = 0;
+    if (__atomic_load_n(&armed_fd, __ATOMIC_ACQUIRE) < 0) return 0;
+    if (!path || !read_only(mode) || !fdopen) return 0;
+    if (armed_tid != (int)ec_sys0(EC_NR_gettid) || ec_strcmp(path, armed_path)) return 0;
+    fd = __atomic_exchange_n(&armed_fd, -1, __ATOMIC_ACQ_REL);
+    if (fd < 0) return 0;
+    *taken = 1;
+    fp = fdopen(fd, mode);
+    if (!fp) ec_close(fd); /* fdopen set errno; failing is better than reading an unchecked file */
+    return fp;
+}
+
+static fopen_fn resolve(fopen_fn *slot, const char *name)
+{
+    fopen_fn f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f && dlsym) {
+        f = (fopen_fn)dlsym(EC_RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
+EC_EXPORT void *fopen64(const char *path, const char *mode)
+{
+    int taken;
+    void *fp = take_armed(path, mode, &taken);
+    fopen_fn f;
+    if (taken) return fp;
+    f = resolve(&real_fopen64, "fopen64");
+    return f ? f(path, mode) : 0;
+}
+
+EC_EXPORT void *fopen(const char *path, const char *mode)
+{
+    int taken;
+    void *fp = take_armed(path, mode, &taken);
+    fopen_fn f;
+    if (taken) return fp;
+    f = resolve(&real_fopen, "fopen");
+    return f ? f(path, mode) : 0;
+}

@@ -1,0 +1,131 @@
+"""execcheck run: start a command under the exec policy, with the shim loaded."""
+import argparse
+import os
+import sys
+
+from .. import kernel
+from ..core import SecurebitsError, securebits, set_securebits
+from ..errors import UsageError
+from ..shim import lib_path
+
+ORDER = 25
+HELP = "run a command with the exec securebits set and libexeccheck.so loaded"
+DESCRIPTION = """\
+Sets the exec securebits asked for, puts the shim first in LD_PRELOAD (and first in LD_AUDIT when
+the shim has an rtld-audit face), and replaces itself with CMD: the exit status is CMD's.
+
+  --restrict-file     SECBIT_EXEC_RESTRICT_FILE: a file that fails the kernel's check is not
+                      run, imported or loaded (Python scripts and modules, libraries)
+  --deny-interactive  SECBIT_EXEC_DENY_INTERACTIVE: no interactive code (python -c, a REPL,
+                      piped code, python -m pdb/code/timeit...)
+  --lock              lock the bits set: CMD and its children cannot clear them (a process that
+                      can create a user namespace still can: see `execcheck status`)
+
+The bits are inherited by every child; LD_PRELOAD/LD_AUDIT are inherited unless a program clears
+its environment (setuid programs ignore them).
+
+exit status: CMD's; 125 the policy could not be set up (kernel without the exec securebits, a
+locked bit, the shim missing); 126 CMD cannot be executed; 127 CMD not found; 2 bad usage."""
+
+
+def add_parser(sub):
+    p = sub.add_parser("run", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                       usage="execcheck run [--restrict-file] [--deny-interactive] [--lock] -- CMD [ARGS...]")
+    p.add_argument("--restrict-file", action="store_true", help="set SECBIT_EXEC_RESTRICT_FILE")
+    p.add_argument("--deny-interactive", action="store_true", help="set SECBIT_EXEC_DENY_INTERACTIVE")
+    p.add_argument("--lock", action="store_true", help="lock the bits set")
+    p.add_argument("command", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(run=run)
+
+
+class SetupError(Exception):
+    """The policy could not be put in place: CMD is not started (exit 125)."""
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        sa, sb = os.stat(a), os.stat(b)
+        return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+    except OSError:
+        return a == b
+
+
+def with_first(value, shim: str, separators: str) -> str:
+    """value (an LD_PRELOAD or LD_AUDIT list) with shim first and no other entry naming it."""
+    items = [value or ""]
+    for sep in separators:
+        items = [part for item in items for part in item.split(sep)]
+    rest = [x for x in items if x and not _same_file(x, shim)]
+    return ":".join([shim] + rest)
+
+
+def has_audit_face(path: str) -> bool:
+    """Does this shim export la_version (defined, in .dynsym)? glibc ignores an LD_AUDIT module
+    without it, with an error message in every process: so only then is LD_AUDIT set."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+    try:
+        with open(path, "rb") as f:
+            dynsym = ELFFile(f).get_section_by_name(".dynsym")
+            syms = dynsym.get_symbol_by_name("la_version") if dynsym else None
+            return any(s["st_shndx"] != "SHN_UNDEF" for s in syms or [])
+    except (OSError, ELFError):
+        return False
+
+
+def child_environment(environ, shim: str, audit: bool) -> dict:
+    """The environment CMD starts with: the shim first in LD_PRELOAD (glibc splits it on spaces
+    and colons) and, when it has an audit face, first in LD_AUDIT (colons)."""
+    env = dict(environ)
+    env["LD_PRELOAD"] = with_first(env.get("LD_PRELOAD"), shim, ": \t")
+    if audit:
+        env["LD_AUDIT"] = with_first(env.get("LD_AUDIT"), shim, ":")
+    return env
+
+
+def set_policy(restrict_file: bool, deny_interactive: bool, lock: bool) -> None:
+    if not (restrict_file or deny_interactive):
+        return
+    supported, why = kernel.execve_check_support()
+    if not supported:
+        raise SetupError("the kernel cannot enforce an exec policy: AT_EXECVE_CHECK is %s" % why)
+    try:
+        set_securebits(restrict_file=True if restrict_file else None,
+                       deny_interactive=True if deny_interactive else None, lock=lock)
+    except SecurebitsError as e:
+        raise SetupError("cannot set the exec securebits: %s" % e.strerror)
+    bits = securebits()  # the kernel's word, not our intent
+    if (restrict_file and not bits.restrict_file) or (deny_interactive and not bits.deny_interactive):
+        raise SetupError("the exec securebits did not stick (securebits are now 0x%x)" % int(bits))
+
+
+def run(args) -> int:
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise UsageError("run: no command given (execcheck run [options] -- CMD [ARGS...])")
+    if args.lock and not (args.restrict_file or args.deny_interactive):
+        raise UsageError("run: --lock locks the bits set: add --restrict-file and/or --deny-interactive")
+    shim = lib_path()
+    try:
+        if not os.path.exists(shim):
+            raise SetupError("the shim is missing at %s (reinstall execcheck)" % shim)
+        # Everything that loads code comes before the bits: this process may itself be under the
+        # shim (a nested run), and after RESTRICT_FILE it could not import what it needs.
+        env = child_environment(os.environ, shim, has_audit_face(shim))
+        set_policy(args.restrict_file, args.deny_interactive, args.lock)
+    except SetupError as e:
+        print("execcheck: run: %s; %s not started" % (e, command[0]), file=sys.stderr)
+        return 125
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        print("execcheck: run: %s: command not found" % command[0], file=sys.stderr)
+        return 127
+    except OSError as e:
+        print("execcheck: run: %s: %s" % (command[0], e.strerror), file=sys.stderr)
+        return 126
+    return 126  # not reached

@@ -1,0 +1,71 @@
+"""Is an image ready to enforce? The audit of the whole image in the policy's view (its own mode
+bits and noexec mounts), plus the state of the installed shim."""
+import os
+import stat
+
+from . import install, rootfs
+from ..core import check, policy
+from ..shim import read_ld_so_preload
+
+POLICY_RULES = ("exec-denied", "python-code-denied")
+
+
+def shim_state(root: str) -> list:
+    """Problems with the installed shim, as sentences ([] when install is complete and sound)."""
+    problems = []
+    entries = read_ld_so_preload(rootfs.resolve(root, "/etc/ld.so.preload"))
+    shims = [e for e in entries if os.path.basename(e) == install.SHIM_NAME]
+    if not shims:
+        problems.append("/etc/ld.so.preload does not name %s: run `execcheck image install`" % install.SHIM_NAME)
+    for e in shims:
+        host = rootfs.resolve(root, e)
+        try:
+            st = os.stat(host)
+        except OSError:
+            problems.append("/etc/ld.so.preload names %s, which is missing: glibc would warn and run everything "
+                            "unchecked" % e)
+            continue
+        if st.st_uid != 0 or st.st_mode & 0o022 or not st.st_mode & 0o111 or not stat.S_ISREG(st.st_mode):
+            problems.append("%s must be a root-owned file, executable, not writable by group or others (mode %04o, "
+                            "uid %d)" % (e, stat.S_IMODE(st.st_mode), st.st_uid))
+    conf = rootfs.resolve(root, "/etc/execcheck.conf")
+    if os.path.lexists(conf):
+        p = policy(config_path=conf, environ={})
+        if p.config_state != "loaded" or p.config_problem:
+            problems.append("/etc/execcheck.conf: %s%s" % (p.config_state, " (%s)" % p.config_problem
+                                                             if p.config_problem else ""))
+    return problems
+
+
+def _would_run(finding, records, lib_dirs) -> bool:
+    """Is the refused file something the image runs: a program, its loader, a preload, a library
+    a program loads, or a library in a library directory (a plugin someone may dlopen)? A stray
+    shared object elsewhere (an attacker's file in /var/tmp) is reported, but is not the image's."""
+    if finding.programs:
+        return True
+    rec = records.get(finding.path)
+    if rec is not None and rec.roles & {"program", "interp", "preload"}:
+        return True
+    where = os.path.dirname(rec.realpath if rec is not None and rec.realpath else finding.path)
+    return any(where == d or where.startswith(d.rstrip("/") + "/") for d in lib_dirs)
+
+
+def verify(root: str, noexec_mounts=()):
+    """(audit result, the refusals of what the image would run, other refused files, shim problems)."""
+    from ..audit.engine import Audit, Options
+    from ..audit.findings import RULES
+    from . import ldconf
+    result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts))).run()
+    records = {rec.path: rec for rec in result.files.values()}
+    machine = install.elf_identity(install.lib_path())["machine"]
+    lib_dirs = [os.path.realpath(rootfs.resolve(root, d))[len(os.path.realpath(root)):] or "/"
+                for d in ldconf.library_dirs(root, ldconf.MULTIARCH.get(machine, ""))]
+    lib_dirs += ldconf.library_dirs(root, ldconf.MULTIARCH.get(machine, ""))
+    refusals, stray = [], []
+    for f in result.findings:
+        name = RULES[f.rule].name
+        if name == "python-code-denied" or (name == "exec-denied" and _would_run(f, records, lib_dirs)):
+            refusals.append(f)
+        elif name == "exec-denied":
+            stray.append(f)
+    return result, refusals, stray, shim_state(root)

@@ -1,0 +1,372 @@
+"""The CPython face beyond the matrix: the main-script race, options and environments that must
+not skip it, bytecode caches, CPython's debug allocators, code-running -m modules, and the shim
+staying out of the way where it has nothing to do (other programs, old Pythons, a late load)."""
+import json
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import C_DIR, need, need_check, need_mountns, need_root, run
+from python_face_lib import base_env, build_tools, interpreters, run_in_view, script_in_view, shim_path
+
+PYTHONS = interpreters()
+IDS = [label for label, _, _ in PYTHONS]
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory):
+    return build_tools(tmp_path_factory.mktemp("pyface-tools"), C_DIR)
+
+
+@pytest.fixture
+def enforcing_env():
+    need_root()
+    need_mountns()
+    need_check()
+    need(bool(PYTHONS), "no CPython >= 3.8 found")
+
+
+def records(path):
+    try:
+        return [json.loads(line) for line in open(path) if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def write(path, text, mode=0o755):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+# ---- the main script is race-free -----------------------------------------------------------
+
+SWAPPER = r"""
+import os, sys
+good, bad, target = sys.argv[1:4]
+tmp = target + ".swap"
+while True:  # hard links keep each file's own mode: good is 0755, bad 0644
+    for src in (good, bad):
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        os.link(src, tmp)
+        os.rename(tmp, target)
+"""
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_race_swapped_script_never_runs(python, tools, tmp_path, enforcing_env):
+    """A loop renames a good (0755) and a bad (0644) script over the same name while CPython runs
+    that name under RESTRICT_FILE: the bad one never runs; both outcomes are seen, so the swap was
+    live during the runs."""
+    d = tmp_path / "race"
+    good = write(d / "good.py", "print('RAN', 'good')\n", 0o755)
+    bad = write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    target = d / "target.py"
+    os.link(good, target)
+    cases = [{"id": str(n), "argv": [str(tools["setexec"]), "-f", "--", python, str(target)],
+              "env": base_env(), "cwd": str(d), "stdin": None, "timeout": 60} for n in range(160)]
+    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(good), str(bad), str(target)])
+    try:
+        results = run_in_view(python, tmp_path / "ns", cases)
+    finally:
+        swapper.kill()
+        swapper.wait()
+    outs = [r["out"] + r["err"] for r in results.values()]
+    ran_bad = sum("RAN bad" in o for o in outs)
+    ran_good = sum("RAN good" in o for o in outs)
+    refused = sum("execcheck: refused to run" in o for o in outs)
+    assert ran_bad == 0, "the swapped-in 0644 script ran %d times" % ran_bad
+    assert ran_good > 0 and refused > 0, (ran_good, refused, outs[:3])
+    for r in results.values():
+        assert r["rc"] in (0, 126, 2), r  # 2: CPython could not open the name mid-rename
+
+
+# ---- cannot be skipped ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_options_and_shadowed_encodings_do_not_skip(python, tools, tmp_path, enforcing_env):
+    d = tmp_path / "fx"
+    nox = write(d / "nox.py", "print('RAN', 'nox')\n", 0o644)
+    write(d / "evil644" / "encodings" / "__init__.py", "import posix; posix.write(1, b'RAN EVIL\\n')\n", 0o644)
+    write(d / "evilx" / "encodings" / "__init__.py", "import posix; posix.write(1, b'RAN EVIL\\n')\n", 0o755)  # copied to the noexec tmpfs
+    weird = str(write(d / b"w\xff\xfe.py".decode("utf-8", "surrogateescape"), "print('RAN', 'weird')\n", 0o755))
+    weird_nox = str(write(d / b"n\xff.py".decode("utf-8", "surrogateescape"), "print('RAN', 'weird')\n", 0o644))
+    noexec = tmp_path / "ns" / "noexec"
+    se = str(tools["setexec"])
+    cases, expect = [], {}
+
+    def case(name, bits, argv, rc, ran, record=None, **env):
+        log = tmp_path / ("%s.jsonl" % name)
+        cases.append({"id": name, "argv": [se, *bits, "--", python, *argv], "env": base_env(log, **env),
+                      "cwd": str(d), "stdin": None, "timeout": 60})
+        expect[name] = (rc, ran, record, log)
+
+    for opt in (["-S"], ["-I"], ["-E"], ["-s"], ["-S", "-I", "-E"], ["-X", "frozen_modules=off"]):
+        case("rf%s" % "".join(opt), ["-f"], [*opt, str(nox)], 126, None,
+             ("script", str(nox), "x-bit", "refused"))
+        case("di%s" % "".join(opt), ["-i"], [*opt, "-c", "print('RAN', 'c')"], 126, None,
+             ("interactive", "(python -c)", "not-regular", "refused"))
+    # PYTHONPATH shadowing encodings: imported during init, before site and before any .pth
+    case("shadow644", ["-f"], [str(d / "weird-missing.py")], 1, None,
+         ("module", str(d / "evil644" / "encodings" / "__init__.py"), "x-bit", "refused"),
+         PYTHONPATH=str(d / "evil644"))
+    case("shadow-noexec", ["-f", "-i"], ["-c", "pass"], 1, None,
+         ("module", str(noexec / "evilx" / "encodings" / "__init__.py"), "noexec", "refused"),
+         PYTHONPATH=str(noexec / "evilx"))
+    case("shadow-audit", [], ["-c", "pass"], None, "RAN EVIL",
+         ("module", str(d / "evil644" / "encodings" / "__init__.py"), "x-bit", "logged"),
+         PYTHONPATH=str(d / "evil644"))
+    # names that are not UTF-8: the checked fd still reaches CPython's fopen
+    case("weird-ok", ["-f"], [weird], 0, "RAN weird")
+    case("weird-nox", ["-f"], [weird_nox], 126, None)
+
+    results = run_in_view(python, tmp_path / "ns", cases, copies=[(d / "evilx", noexec / "evilx")])
+    failures = []
+    for name, (rc, ran, record, log) in expect.items():
+        r = results[name]
+        out = r["out"] + r["err"]
+        if rc is not None and r["rc"] != rc:
+            failures.append("%s: status %r, expected %r: %s" % (name, r["rc"], rc, out[-400:]))
+        if "EVIL" in out and ran != "RAN EVIL" or "RAN nox" in out or "RAN c" in out:
+            failures.append("%s: refused code ran: %s" % (name, out[-400:]))
+        if ran and ran not in out:
+            failures.append("%s: %r missing: %s" % (name, ran, out[-400:]))
+        got = {(x["kind"], x["path"], x["reason"], x["action"]) for x in records(log)}
+        if record and record not in got:
+            failures.append("%s: record %r not in %r" % (name, record, got))
+    assert not failures, "\n".join(failures)
+
+
+# ---- bytecode caches ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_bytecode_cache_keeps_exec_bits(python, tools, tmp_path, enforcing_env):
+    """Caches written under the shim keep the x bits of their source (where umask 022 lets the
+    r bit through), so an executable module imports from its cache under RESTRICT_FILE; without
+    the shim CPython writes 0644. Legacy caches (compileall -b) too."""
+    d = tmp_path / "mods"
+    write(d / "mx.py", "print('RAN', 'mx')\n", 0o755)
+    write(d / "mn.py", "print('RAN', 'mn')\n", 0o644)
+    write(d / "plain.py", "print('RAN', 'plain')\n", 0o755)
+    write(d / "legacy" / "lg.py", "X = 1\n", 0o755)
+    host = write(d / "host.py", "import mx, sys\nprint('CACHED', sys.modules['mx'].__cached__)\n", 0o755)
+    log = tmp_path / "rf.jsonl"
+    q = shlex.quote
+    env_shim = "env -u PYTHONDONTWRITEBYTECODE LD_PRELOAD=%s PYTHONPATH=%s" % (q(shim_path()), q(str(d)))
+    script = "\n".join([
+        "umask 022",
+        "cd %s" % q(str(d)),
+        "%s %s -c 'import mx, mn'" % (env_shim, q(python)),
+        "env -u PYTHONDONTWRITEBYTECODE -u LD_PRELOAD PYTHONPATH=%s %s -c 'import plain'" % (q(str(d)), q(python)),
+        "%s %s -m compileall -q -b legacy" % (env_shim, q(python)),
+        "stat -c '%n %a' __pycache__/*.pyc legacy/*.pyc",
+        # under RESTRICT_FILE: the executable cache is used as is, nothing refused
+        "%s EXECCHECK_LOG_FILE=%s PYTHONDONTWRITEBYTECODE=1 %s -f -- %s %s"
+        % (env_shim, q(str(log)), q(str(tools["setexec"])), q(python), q(str(host))),
+    ])
+    r = script_in_view(python, tmp_path / "ns", script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    modes = {pathlib.Path(line.split()[0]).name.split(".")[0]: line.split()[1]
+             for line in r.stdout.splitlines() if line.endswith(("644", "755"))}
+    assert modes == {"mx": "755", "mn": "644", "plain": "644", "lg": "755"}, r.stdout
+    assert "CACHED" in r.stdout and "RAN mx" in r.stdout
+    assert [(x["path"], x["reason"]) for x in records(log)] == [], records(log)
+
+
+def test_cache_mode_never_follows_symlinks_or_foreign_files(tmp_path):
+    """The chmod on rename only touches the regular, single-link temporary file CPython made."""
+    python = sys.executable
+    d = tmp_path / "m"
+    write(d / "mx.py", "X = 1\n", 0o755)
+    victim = write(tmp_path / "victim", "data\n", 0o600)
+    code = ("import os, importlib._bootstrap_external as be\n"
+            "p = be.cache_from_source(%r)\n"
+            "os.makedirs(os.path.dirname(p), exist_ok=True)\n"
+            "os.symlink(%r, p + '.123')\n"
+            "os.rename(p + '.123', p)\n" % (str(d / "mx.py"), str(victim)))
+    r = run([python, "-c", code], env=base_env())
+    assert r.returncode == 0, r.stderr
+    assert oct(os.stat(victim).st_mode & 0o7777) == oct(0o600)
+
+
+# ---- CPython's own allocators and shutdown --------------------------------------------------
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_debug_allocators_and_dev_mode(python, tools, tmp_path):
+    """PySys_AddAuditHook's entry is freed at exit by the raw allocator in force then: the face
+    adds it once CPython chose one. PYTHONMALLOC=debug and -X dev must exit cleanly."""
+    script = write(tmp_path / "ok.py", "print('RAN', 'ok')\n")
+    for argv, extra in (([python, str(script)], {"PYTHONMALLOC": "debug"}),
+                        ([python, "-X", "dev", str(script)], {}),
+                        ([python, "-X", "dev", "-c", "print('RAN', 'ok')"], {}),
+                        ([python, "-c", "print('RAN', 'ok')"], {"PYTHONMALLOC": "malloc_debug"})):
+        r = run(argv, env=base_env(**extra))
+        assert r.returncode == 0 and "RAN ok" in r.stdout, (argv, extra, r.stderr)
+        assert "Fatal Python error" not in r.stderr and "Debug memory block" not in r.stderr
+    r = run([str(tools["setexec"]), "-i", "--", python, "-X", "dev", "-c", "print('RAN', 'x')"], env=base_env())
+    assert r.returncode == 126 and "RAN x" not in r.stdout and "Fatal" not in r.stderr, r.stderr
+
+
+# ---- code-running -m modules ----------------------------------------------------------------
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_modules_that_run_unchecked_files(python, tools, tmp_path, enforcing_env):
+    """doctest runs examples from text files it opens itself, pickle runs a pickle's callables:
+    no check is possible, so they are refused under either bit; timeit under DENY_INTERACTIVE only."""
+    d = tmp_path / "fx"
+    write(d / "ex.txt", ">>> print('RAN', 'doctest')\nRAN doctest\n", 0o755)
+    pkl = d / "ex.pkl"
+    subprocess.run([python, "-c", "import pickle, sys; open(sys.argv[1], 'wb').write(pickle.dumps(print))", str(pkl)],
+                   check=True, env={"PATH": "/usr/bin:/bin"})
+    se = str(tools["setexec"])
+    cases = []
+    for bits in ([], ["-f"], ["-i"]):
+        for name, argv in (("doctest", ["-m", "doctest", "-v", str(d / "ex.txt")]),
+                           ("pickle", ["-m", "pickle", str(pkl)]),
+                           ("timeit", ["-m", "timeit", "-n", "1", "-r", "1", "pass"]),
+                           ("runpy", ["-m", "runpy", "timeit", "-n", "1", "-r", "1", "pass"])):
+            cases.append({"id": "%s%s" % (name, "".join(bits)), "argv": [se, *bits, "--", python, *argv],
+                          "env": base_env(), "cwd": str(d), "stdin": None, "timeout": 60})
+    res = run_in_view(python, tmp_path / "ns", cases)
+    for cid, r in res.items():
+        name, bits = cid.rstrip("-fi"), cid[len(cid.rstrip("-fi")):]
+        refused = bits == "-i" or (bits == "-f" and name in ("doctest", "pickle"))
+        assert (r["rc"] == 126) == refused, (cid, r)
+        assert ("execcheck: refused to run interactive code (python -m %s)" % name in r["err"]) == refused, (cid, r)
+
+
+# ---- out of the way -------------------------------------------------------------------------
+
+FOPEN_PROG = r"""
+#define _GNU_SOURCE
+#include <stdio.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        FILE *f = (i % 2) ? fopen(argv[i], "r") : fopen64(argv[i], "re");
+        if (!f) { perror(argv[i]); continue; }
+        int c, n = 0; while ((c = fgetc(f)) != EOF) n += c;
+        printf("%s %d\n", argv[i], n); fclose(f);
+    }
+    FILE *w = fopen(argv[1], "a"); printf("append %s\n", w ? "ok" : "failed"); if (w) fclose(w);
+    return 0;
+}
+"""
+
+
+def test_other_programs_see_no_change(cc, tmp_path):
+    """fopen/fopen64 pass straight to libc outside CPython's one instant; shells and tools run as
+    before; nothing is printed or recorded."""
+    prog = cc(FOPEN_PROG, "fopen_prog")
+    f1 = write(tmp_path / "a.txt", "hello\n", 0o644)
+    log = tmp_path / "log.jsonl"
+    args = [str(prog), str(f1), "/etc/hostname", str(tmp_path / "missing")]
+    plain = run(args, env={"PATH": "/usr/bin:/bin"})
+    shimmed = run(args, env=base_env(log))
+    assert (shimmed.returncode, shimmed.stdout, shimmed.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    for argv in (["sh", "-c", "echo hi; cat /etc/hostname"], ["ls", "/"], ["env"]):
+        a = run(argv, env={"PATH": "/usr/bin:/bin"})
+        b = run(argv, env=base_env(log))
+        if argv != ["env"]:
+            assert (a.stdout, a.stderr, a.returncode) == (b.stdout, b.stderr, b.returncode)
+    # the preload face's tripwire records the 0644 libraries ls loads (audit mode: recorded, not
+    # refused); the python face must leave no trace in programs that are not CPython
+    assert [r for r in records(log) if r["face"] != "preload" or r["kind"] != "library"] == []
+
+
+def test_pythons_without_audit_hooks_run_unchanged(tmp_path, tools, enforcing_env):
+    """CPython < 3.8 has neither hook: the face stays out (an honest limit: not covered). Under
+    both bits a 0644 script still runs, nothing is said, the python face records nothing."""
+    old = sorted(str(p) for p in pathlib.Path(os.path.expanduser("~/.pyenv/versions")).glob("*/bin/python")
+                 if p.parent.parent.name.split(".")[:2] in (["2", "7"], ["3", "6"], ["3", "7"]))
+    if not old:
+        pytest.skip("no CPython older than 3.8 on this machine")
+    nox = write(tmp_path / "nox.py", "print('RAN old')\n", 0o644)
+    log = tmp_path / "log.jsonl"
+    env = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in base_env(log).items())
+    script = "\n".join("env -i %s %s -f -i -- %s %s; echo rc=$?" % (env, tools["setexec"], p, nox) for p in old)
+    r = script_in_view(PYTHONS[-1][1], tmp_path / "ns", script, others=old)
+    assert r.stdout.count("RAN old") == len(old) and r.stdout.count("rc=0") == len(old), (r.stdout, r.stderr)
+    assert "execcheck" not in r.stderr, r.stderr
+    assert [x for x in records(log) if x["face"] == "python"] == []
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_same_fds_and_results_when_allowed(python, tmp_path):
+    """Under an allowing policy the shim changes nothing a script can see: same fds (the handed-over
+    script fd is closed like CPython's own), same output, same status, for script, stdin and -i."""
+    d = tmp_path / "fx"
+    probe = "import os, sys\nprint(sorted(os.listdir('/proc/self/fd')), sys.argv, __file__ if '__file__' in dir() else None)\n"
+    s = write(d / "probe.py", probe, 0o755)
+    startup = write(d / "startup.py", "print('startup')\n", 0o644)
+    for argv, stdin in (([python, str(s)], None), ([python], s), ([python, "-i", str(s)], s)):
+        outs = []
+        for env in ({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONSTARTUP": str(startup)},
+                    base_env(PYTHONSTARTUP=str(startup))):
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            with open(stdin if stdin else os.devnull) as f:
+                r = subprocess.run(argv, env=env, stdin=f, capture_output=True, text=True, cwd=str(d), timeout=60)
+            outs.append((r.returncode, r.stdout, r.stderr))
+        assert outs[0] == outs[1], (argv, outs)
+
+
+def test_loaded_into_a_running_interpreter_stays_out(tmp_path):
+    """dlopen of the shim after Py_Initialize (ctypes) must not install hooks: it is too late to be
+    a boundary, and CPython's state is not ours to change then."""
+    nox = write(tmp_path / "nox.py", "print('RAN', 'late')\n", 0o644)
+    log = tmp_path / "log.jsonl"
+    code = "import ctypes, runpy, sys; ctypes.CDLL(sys.argv[1]); runpy.run_path(sys.argv[2])"
+    env = dict(base_env(log))
+    del env["LD_PRELOAD"]
+    r = run([sys.executable, "-c", code, shim_path(), str(nox)], env=env)
+    assert r.returncode == 0 and "RAN late" in r.stdout, r.stderr
+    assert records(log) == []
+
+
+def test_busy_module_is_reported(tmp_path):
+    """A module open for writing somewhere fails the check with ETXTBSY: reason busy."""
+    d = tmp_path / "m"
+    mod = write(d / "busy_mod.py", "X = 1\n", 0o755)
+    log = tmp_path / "log.jsonl"
+    with open(mod, "a"):
+        r = run([sys.executable, "-c", "import busy_mod"], env=base_env(log, PYTHONPATH=str(d)))
+    assert r.returncode == 0, r.stderr
+    got = [(x["kind"], x["path"], x["reason"], x["action"]) for x in records(log)]
+    assert ("module", str(mod), "busy", "logged") in got, got
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_script_path_naming_a_pipe_is_interactive(python, tools, tmp_path):
+    """`python /dev/stdin` (or `<(cmd)`) with a pipe behind the name reads streamed code: refused
+    under DENY_INTERACTIVE like `cat f | python`, run (and recorded) otherwise."""
+    need_check()
+    log = tmp_path / "log.jsonl"
+    code = "print('RAN', 'piped')\n"
+    r = run([str(tools["setexec"]), "-i", "--", python, "/dev/stdin"], input=code, env=base_env(log))
+    assert r.returncode == 126 and "RAN piped" not in r.stdout and r.stderr.count("execcheck: refused to run /dev/stdin") == 1, r
+    r = run([str(tools["setexec"]), "--", python, "/dev/stdin"], input=code, env=base_env(log))
+    assert r.returncode == 0 and "RAN piped" in r.stdout and r.stderr == "", r
+    got = {(x["kind"], x["path"], x["reason"], x["action"]) for x in records(log) if x["path"] == "/dev/stdin"}
+    assert got == {("interactive", "/dev/stdin", "not-regular", "refused"),
+                   ("interactive", "/dev/stdin", "not-regular", "logged")}, got
+
+
+def test_fopen_interposers_are_exported_unversioned():
+    """The main-script hand-off works only if the shim's fopen/fopen64 interpose on libpython's
+    fopen64@GLIBC_2.2.5: they must be defined dynamic symbols carrying no version of their own
+    (an unversioned definition satisfies any versioned reference; a named version node would not).
+    A version script added to the shim must keep them so."""
+    out = subprocess.run(["readelf", "--dyn-syms", "-W", shim_path()], capture_output=True, text=True, check=True).stdout
+    for name in ("fopen", "fopen64"):
+        rows = [line.split() for line in out.splitlines() if line.split()[-1:] and line.split()[-1].split("@")[0] == name]
+        assert rows, "%s is not exported" % name
+        assert rows[0][6] != "UND" and "@" not in rows[0][-1], rows[0]
