@@ -74,17 +74,20 @@ int ec_explain(int fd, int err, struct ec_verdict *v)
 }
 
 /* ---- the exec check in a process with threads ----
- * On the Linux 6.18 kernel of our machines, an exec attempt that reaches the binary handlers - an
- * AT_EXECVE_CHECK as much as a failed execve() of a script without #! - made while the process has
- * other threads that come and go, makes the process crash now and then (a thread's stack is gone
- * when it is joined; reproduced without execcheck: 8 threads each checking a file 100 times, 20 of
- * 20 runs crash). Made from a child that shares our memory (CLONE_VM | CLONE_VFORK, a thread group
- * of its own) it does not (0 of 20). That costs ~95 us instead of ~16 us, so only a process that
- * has other threads pays it: /proc/self/task has 2 + threads links, and a process with one thread
- * cannot grow another while that thread is here. The child runs no C code (it shares our stack):
- * execveat, then _exit with the errno; every signal is blocked around it, and it signals no one
- * when it ends (exit signal 0, reaped with __WALL), so a program's own SIGCHLD handling never sees
- * it. Where clone is not allowed (seccomp), the check is made directly. */
+ * An exec attempt, AT_EXECVE_CHECK included, marks the process's fs_struct "in exec"
+ * (check_unsafe_exec() sets fs->in_exec when no other process shares it) until it returns, and
+ * meanwhile the kernel refuses every CLONE_FS clone with EAGAIN (copy_fs()): a pthread_create() in
+ * another thread fails. Measured here: a thread checking in a loop makes ~47% of the main thread's
+ * pthread_create() calls fail; programs that do not expect that crash (8 threads checking a file 100
+ * times each, joining threads that were never made: 20 crashes in 20 runs). A check from inside the
+ * shim must not change what the host program sees, so in a process with other threads it is made
+ * from a child that shares our memory but not our fs_struct (CLONE_VM | CLONE_VFORK, no CLONE_FS):
+ * the child's own copy is the one marked. That costs ~95 us instead of ~16 us, so only a process
+ * that has other threads pays it: /proc/self/task has 2 + threads links, and a process with one
+ * thread cannot grow another while that thread is here. The child runs no C code (it shares our
+ * stack): execveat, then _exit with the errno; every signal is blocked around it, and it signals no
+ * one when it ends (exit signal 0, reaped with __WALL), so a program's own SIGCHLD handling never
+ * sees it. Where clone is not allowed (seccomp), the check is made directly. */
 #define EC_CLONE_VM 0x100
 #define EC_CLONE_VFORK 0x4000
 #define EC_WALL 0x40000000
