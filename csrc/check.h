@@ -37,6 +37,11 @@ int ec_check_path(int dirfd, const char *path, int flags, struct ec_verdict *v);
 /* The reason for a failed check with errno `err` on fd, from the file's own state. */
 int ec_explain(int fd, int err, struct ec_verdict *v);
 
+/* The caller knows the process has one thread for now (the audit face while ld.so maps the
+ * program's start-up objects, before any of their code ran): checks skip asking /proc how many
+ * threads there are. Clear it (0) as soon as code of the process may have run. */
+void ec_check_single_threaded(int known);
+
 /* Reads the file identity (dev, ino, mode, uid, ctime) of fd into v. Returns 0 or -errno. */
 int ec_identify_fd(int fd, struct ec_verdict *v);
 

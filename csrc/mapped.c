@@ -358,17 +358,12 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         return 1;
     }
     out->what = EC_MAPPED_FILE;
-    if ((flags & EC_MAPPED_USE_CACHE) && name && name[0]) {
-        /* Checked a moment ago while ld.so searched for it? Then the name still leads to the
-         * mapped inode in the same state (ctime, mount), and no fd is needed. */
-        struct ec_statx st;
-        ec_memset(&st, 0, sizeof st);
-        if (ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
-            st.stx_ino == out->vma.ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == out->vma.dev &&
-            ec_vcache_lookup(&st, v)) {
-            out->cached = 1;
-            return v->allowed;
-        }
+    if ((flags & EC_MAPPED_USE_CACHE) && ec_vcache_lookup_id(out->vma.dev, out->vma.ino, v)) {
+        /* The very inode the kernel says is mapped was checked a moment ago, on an fd, while
+         * ld.so searched for it (this load operation): that verdict is about this file, and no
+         * name needs to be opened again. */
+        out->cached = 1;
+        return v->allowed;
     }
     r = check_if_same(m, name, &out->vma, flags, v, &out->cached);
     if (r >= 0) return r;

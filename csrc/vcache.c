@@ -55,6 +55,22 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
     return found;
 }
 
+int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
+{
+    unsigned gen, i;
+    int found = 0, agree = 1;
+    if (!lock()) return 0;
+    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    for (i = 0; i < SLOTS; i++) {
+        if (table[i].gen != gen || table[i].dev != dev || table[i].ino != ino) continue;
+        if (found && table[i].v.allowed != v->allowed) agree = 0;
+        *v = table[i].v;
+        found = 1;
+    }
+    unlock();
+    return found && agree;
+}
+
 static void store(const struct ec_statx *st, const struct ec_verdict *v)
 {
     struct entry *e;

@@ -24,6 +24,11 @@ int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *st, stru
  * checking anything: 1 found (*v filled), 0 not. */
 int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v);
 
+/* The verdict stored for the inode (dev, ino) - the identity the kernel reports for a mapping -
+ * when every entry for it agrees (two mounts of one inode with different verdicts: 0, ask the
+ * file itself). 1 found (*v filled), 0 not. */
+int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v);
+
 /* Forgets every entry. */
 void ec_vcache_clear(void);
 

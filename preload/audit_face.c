@@ -24,6 +24,10 @@ static struct ec_maps maps = EC_MAPS_INIT;
 
 EC_EXPORT unsigned int la_version(unsigned int version)
 {
+    /* Audit modules are loaded only at start-up, before any code of the program: until its
+     * start-up objects are in place (the first consistent state) the process has one thread,
+     * so checks need not ask /proc whether they must run from a helper child (check.c). */
+    ec_check_single_threaded(1);
     /* we use nothing beyond version 1 (no symbind): accept whatever ld.so speaks up to ours */
     return version < LAV_CURRENT ? version : LAV_CURRENT;
 }
@@ -132,6 +136,7 @@ EC_EXPORT void la_activity(uintptr_t *cookie, unsigned int flag)
 {
     (void)cookie;
     if (flag != LA_ACT_CONSISTENT) return;
+    ec_check_single_threaded(0); /* code of the program may run from now on, threads too */
     /* one load operation is over: no fd stays open in the program, no verdict outlives it */
     ec_maps_close(&maps);
     ec_vcache_clear();
