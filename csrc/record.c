@@ -114,35 +114,37 @@ int ec_record_first_time(unsigned long long dev, unsigned long long ino)
 {
     int pid = ec_getpid();
     unsigned long long h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
-    unsigned i, probe;
+    unsigned probe;
     for (probe = 0; probe < SEEN_SLOTS; probe++) {
-        struct seen *s;
-        int owner;
-        i = (unsigned)((h + probe) % SEEN_SLOTS);
-        s = &seen_table[i];
-        owner = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
-        if (owner == pid) {
-            if (__atomic_load_n(&s->dev, __ATOMIC_ACQUIRE) == dev && __atomic_load_n(&s->ino, __ATOMIC_ACQUIRE) == ino)
-                return 0;
-            continue;
-        }
-        /* free (0) or left over from the parent before a fork: claim it for this pid. A slot
-         * is claimed by writing -1 first so no reader sees a half-written key. */
-        if (__atomic_compare_exchange_n(&s->pid, &owner, -1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            __atomic_store_n(&s->dev, dev, __ATOMIC_RELEASE);
-            __atomic_store_n(&s->ino, ino, __ATOMIC_RELEASE);
-            __atomic_store_n(&s->pid, pid, __ATOMIC_RELEASE);
-            return 1;
-        }
-        if (owner == -1) {
-            /* another thread is writing this slot: it may be our key; wait for it briefly */
-            int spins;
-            for (spins = 0; spins < 1000 && __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == -1; spins++)
+        struct seen *s = &seen_table[(h + probe) % SEEN_SLOTS];
+        long spins = 0;
+        for (;;) {
+            int owner = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+            if (owner == pid) {
+                if (__atomic_load_n(&s->dev, __ATOMIC_ACQUIRE) == dev && __atomic_load_n(&s->ino, __ATOMIC_ACQUIRE) == ino)
+                    return 0;
+                break; /* another key: next slot */
+            }
+            if (owner == -pid) {
+                /* a thread of this process is writing this slot (it may be our key): wait for
+                 * it. Bounded, so a signal handler that interrupted the writer cannot hang: then
+                 * record again rather than lose the record. */
+                if (spins++ > 1000000) return 1;
                 ec_sys0(EC_NR_sched_yield);
-            if (__atomic_load_n(&s->pid, __ATOMIC_ACQUIRE) == pid && s->dev == dev && s->ino == ino) return 0;
+                continue;
+            }
+            /* free (0), or left by the parent before a fork (its pid, or -its pid mid-write):
+             * claim it, marked -pid until the key is whole. A failed claim looks again at the
+             * same slot: whoever won it may have written our very key. */
+            if (__atomic_compare_exchange_n(&s->pid, &owner, -pid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+                __atomic_store_n(&s->dev, dev, __ATOMIC_RELEASE);
+                __atomic_store_n(&s->ino, ino, __ATOMIC_RELEASE);
+                __atomic_store_n(&s->pid, pid, __ATOMIC_RELEASE);
+                return 1;
+            }
         }
     }
-    return 1;
+    return 1; /* full: record again rather than lose one */
 }
 
 int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)

@@ -128,3 +128,23 @@ def test_summarize_counts_and_survives_garbage(tmp_path, denied):
     assert s["by_file"][0] == {"name": "/a.so", "count": 2}
     assert {e["name"]: e["count"] for e in s["by_mode"]} == {"audit": 1, "enforce": 2}
     assert {e["name"]: e["count"] for e in s["by_reason"]} == {"x-bit": 3}
+
+
+def test_once_even_when_threads_race(tmp_path, denied):
+    """16 threads recording the same file at once: one record, one True (the others saw it)."""
+    log = tmp_path / "log.jsonl"
+    code = ("import execcheck, sys, threading\nfrom execcheck.core import record_decision\n"
+            "v = execcheck.check(sys.argv[1]); env = {'EXECCHECK_LOG_FILE': sys.argv[2]}\n"
+            "firsts = []\ngo = threading.Barrier(16)\n"
+            "def work():\n    go.wait()\n"
+            "    for _ in range(200):\n"
+            "        if record_decision('library', 'audit', v.path, v, False, '/nonexistent.conf', env):\n"
+            "            firsts.append(1)\n"
+            "ts = [threading.Thread(target=work) for _ in range(16)]\n"
+            "[t.start() for t in ts]; [t.join() for t in ts]\nprint(len(firsts))")
+    for _ in range(5):
+        if log.exists():
+            log.unlink()
+        r = run([sys.executable, "-c", code, denied.path, str(log)])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "1" and len(log.read_text().splitlines()) == 1
