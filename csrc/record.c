@@ -163,18 +163,22 @@ int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
     return 1;
 }
 
-void ec_say_refused(const char *verb, const char *path, int reason)
+void ec_say_refused_why(const char *verb, const char *what, const char *why)
 {
-    char line[1200];
+    char line[1400];
     struct ec_buf b;
-    ec_buf_init(&b, line, sizeof line - 1);
+    ec_buf_init(&b, line, sizeof line - 1); /* one byte kept for the '\n', even when cut */
     ec_buf_puts(&b, "execcheck: refused to ");
     ec_buf_puts(&b, verb);
     ec_buf_putc(&b, ' ');
-    ec_buf_puts(&b, path);
+    ec_buf_puts(&b, what);
     ec_buf_puts(&b, ": ");
-    ec_buf_puts(&b, ec_reason_name(reason));
-    ec_buf_putc(&b, '\n');
-    if (b.truncated) line[b.len - 1] = '\n';
+    ec_buf_puts(&b, why);
+    line[b.len++] = '\n';
     ec_sink_stderr(line, b.len);
+}
+
+void ec_say_refused(const char *verb, const char *path, int reason)
+{
+    ec_say_refused_why(verb, path, ec_reason_name(reason));
 }

@@ -42,5 +42,7 @@ int ec_record_emit(const struct ec_policy *p, const struct ec_record *r);
 
 /* Writes "execcheck: refused to <verb> <path>: <reason text>\n" to fd 2 in one write. */
 void ec_say_refused(const char *verb, const char *path, int reason);
+/* The same line with the reason in words: "execcheck: refused to <verb> <what>: <why>\n". */
+void ec_say_refused_why(const char *verb, const char *what, const char *why);
 
 #endif

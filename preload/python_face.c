@@ -111,23 +111,6 @@ static int record(int kind, const char *path, const struct ec_verdict *v, int en
     return ec_record_emit(ec_shim_policy(), &r);
 }
 
-/* "execcheck: refused to <verb> <what>: <reason>" on stderr, one write. */
-static void say(const char *verb, const char *what, const char *why)
-{
-    char line[1400];
-    struct ec_buf b;
-    ec_buf_init(&b, line, sizeof line - 1);
-    ec_buf_puts(&b, "execcheck: refused to ");
-    ec_buf_puts(&b, verb);
-    ec_buf_putc(&b, ' ');
-    ec_buf_puts(&b, what);
-    ec_buf_puts(&b, ": ");
-    ec_buf_puts(&b, why);
-    if (b.truncated) b.len = sizeof line - 2;
-    line[b.len++] = '\n';
-    ec_sink_stderr(line, b.len);
-}
-
 static void say_file(const char *verb, const char *path, const struct ec_verdict *v)
 {
     char why[160];
@@ -137,7 +120,7 @@ static void say_file(const char *verb, const char *path, const struct ec_verdict
     ec_buf_puts(&b, " (");
     ec_buf_puts(&b, ec_reason_text(v->reason));
     ec_buf_putc(&b, ')');
-    say(verb, path, ec_buf_str(&b));
+    ec_say_refused_why(verb, path, ec_buf_str(&b));
 }
 
 static __attribute__((noreturn)) void refuse_exit(void)
@@ -195,7 +178,7 @@ static void interactive(const char *what, int also_files)
     v.reason = EC_REASON_NOT_REGULAR; /* code that is not a file the kernel could vouch for */
     record(EC_KIND_INTERACTIVE, what, &v, enforced);
     if (!enforced) return;
-    say("run interactive code", what,
+    ec_say_refused_why("run interactive code", what,
         also_files ? "it runs code from files it reads without a check, denied by the exec policy"
                    : "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
     refuse_exit();
@@ -229,7 +212,7 @@ static void stdin_rule(void)
     if (kind == EC_KIND_SCRIPT)
         say_file("run code from stdin", path, &v);
     else
-        say("run interactive code", "from stdin", "a pipe or terminal is interactive, denied by the exec policy (DENY_INTERACTIVE)");
+        ec_say_refused_why("run interactive code", "from stdin", "a pipe or terminal is interactive, denied by the exec policy (DENY_INTERACTIVE)");
     refuse_exit();
 }
 
@@ -471,7 +454,7 @@ static int on_cpython(const char *name, PyObject *args)
     name += 4;
     entry_seen = 1;
     if (open_code_taken && enforcing(EC_KIND_MODULE)) {
-        say("run", "Python", "another open_code hook was installed first: imports cannot be checked");
+        ec_say_refused_why("run", "Python", "another open_code hook was installed first: imports cannot be checked");
         refuse_exit();
     }
     if (!ec_strcmp(name, "file")) return entry_file(arg, 0);

@@ -17,8 +17,10 @@ import shutil
 import subprocess
 import textwrap
 
+import pytest
+
 import execcheck
-from conftest import C_DIR, in_mountns, run
+from conftest import C_DIR, in_mountns, need_mountns, run
 
 SHIM = execcheck.lib_path()
 LDSO = "/lib64/ld-linux-x86-64.so.2"
@@ -165,3 +167,25 @@ def copy_lib(src, dst, mode):
     shutil.copyfile(src, dst)
     os.chmod(dst, mode)
     return dst
+
+
+# ---- shared by the face tests: import them by name (pytest finds fixtures in the module) ----
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    """Each of audit, securebits-enforce and config-enforce."""
+    if request.param == "config":
+        need_mountns()
+    return request.param
+
+
+@pytest.fixture
+def kit(tmp_path):
+    return Kit(tmp_path)
+
+
+def ran(result, tag):
+    """Did any code of the library called tag run (its IFUNC resolver or its constructor)?
+    result: a Result or its lines."""
+    lines = getattr(result, "lines", result)
+    return any(line in ("IFUNC " + tag, "CTOR " + tag) for line in lines)

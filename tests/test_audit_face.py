@@ -14,30 +14,13 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from audit_face_util import ENFORCING, LDSO, MODES, SHIM, Kit, copy_lib, run_face
+from audit_face_util import LDSO, SHIM, copy_lib, kit, mode, ran, run_face  # noqa: F401 (fixtures)
 from conftest import need_check, need_landlock, need_mountns
 
 
 @pytest.fixture(autouse=True)
 def _kernel():
     need_check()
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    if request.param == "config":
-        need_mountns()
-    return request.param
-
-
-@pytest.fixture
-def kit(tmp_path):
-    return Kit(tmp_path)
-
-
-def ran(result, tag):
-    """Did any code of the library called tag run (its IFUNC resolver or its constructor)?"""
-    return any(line in ("IFUNC " + tag, "CTOR " + tag) for line in result.lines)
 
 
 def assert_audit_unchanged(res, base, bad_files=(), kind="library"):

@@ -6,29 +6,13 @@ import subprocess
 
 import pytest
 
-from audit_face_util import MODES, Kit, run_face
-from conftest import need_check, need_mountns
+from audit_face_util import kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from conftest import need_check
 
 
 @pytest.fixture(autouse=True)
 def _kernel():
     need_check()
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    if request.param == "config":
-        need_mountns()
-    return request.param
-
-
-@pytest.fixture
-def kit(tmp_path):
-    return Kit(tmp_path)
-
-
-def ran(lines, tag):
-    return any(line in ("IFUNC " + tag, "CTOR " + tag) for line in lines)
 
 
 def test_rename_race_bad_constructor_never_runs(kit, tmp_path, mode):

@@ -10,29 +10,13 @@ import os
 
 import pytest
 
-from audit_face_util import LDSO, MODES, SHIM, Kit, run_face
-from conftest import C_DIR, need_check, need_mountns
+from audit_face_util import LDSO, SHIM, kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from conftest import C_DIR, need_check
 
 
 @pytest.fixture(autouse=True)
 def _kernel():
     need_check()
-
-
-@pytest.fixture(params=MODES)
-def mode(request):
-    if request.param == "config":
-        need_mountns()
-    return request.param
-
-
-@pytest.fixture
-def kit(tmp_path):
-    return Kit(tmp_path)
-
-
-def ran(res, tag):
-    return any(line in ("IFUNC " + tag, "CTOR " + tag) for line in res.lines)
 
 
 def assert_audit_unchanged(res, base, bad_files=(), kind="library"):
