@@ -123,3 +123,29 @@ def test_the_real_config_path_inside_a_mount_namespace(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["/etc/execcheck.conf", "loaded", "enforce"]
     assert not os.path.exists("/etc/execcheck.conf") or open("/etc/execcheck.conf").read() != "files = enforce\n"
+
+
+def test_hostile_config_text_never_breaks_the_parser():
+    """Random bytes, huge lines, NULs, '=' storms, long values: the parser (the shim's own, through
+    cffi) never crashes, never overruns its fields, and only 'enforce'/'deny' tighten."""
+    import random
+    from execcheck._native import ffi, lib
+    rng = random.Random(1234)
+    pieces = [b"files", b"interactive", b"log_file", b"syslog", b"stderr", b"mode", b"=", b" ", b"\t", b"#", b"\n",
+              b"\r\n", b"\0", b"enforce", b"deny", b"audit", b"allow", b"/" + b"a" * 300, b"yes", b"no", b"\xff\xfe",
+              b"=" * 50, b"x" * 600]
+    for i in range(3000):
+        if i % 3:
+            text = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 40)))
+        else:
+            text = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 2000)))
+        p = ffi.new("struct ec_policy *")
+        lib.ec_policy_apply_config(p, text, len(text))
+        assert p.files in (0, 1) and p.interactive in (0, 1)
+        if p.files:
+            assert b"enforce" in text
+        if p.interactive:
+            assert b"deny" in text
+        log = ffi.string(p.log_file)
+        assert len(log) < 256 and (not log or log.startswith(b"/"))
+        assert len(ffi.string(p.config_problem)) < 200

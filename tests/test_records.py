@@ -148,3 +148,16 @@ def test_once_even_when_threads_race(tmp_path, denied):
         r = run([sys.executable, "-c", code, denied.path, str(log)])
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == "1" and len(log.read_text().splitlines()) == 1
+
+
+def test_random_paths_always_make_one_valid_json_line(denied):
+    import random
+    rng = random.Random(99)
+    for _ in range(2000):
+        raw = bytes(rng.choice((rng.getrandbits(8), rng.getrandbits(7), 0x5c, 0x22, 0xc3, 0xe2))
+                    for _ in range(rng.randint(1, 1500)))
+        path = os.fsdecode(raw.replace(b"\0", b"_"))
+        line = format_record("library", "audit", path, denied, enforced=False)
+        assert line.endswith("\n") and line.count("\n") == 1 and len(line) <= 2048
+        rec = json.loads(line)
+        assert rec["reason"] == "x-bit" and rec["face"] == "audit"
