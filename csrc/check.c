@@ -99,10 +99,16 @@ static int known_single_threaded;
 
 void ec_check_single_threaded(int known) { __atomic_store_n(&known_single_threaded, known, __ATOMIC_RELEASE); }
 
+/* glibc's own answer (2.32+): 1 until the process first creates a thread, cleared by
+ * pthread_create before the new thread exists, never set again. A weak reference: where there is
+ * no libc (the audit namespace) its address is NULL and /proc is asked instead. */
+extern char __libc_single_threaded __attribute__((weak));
+
 static int single_threaded(void)
 {
     struct ec_statx st;
     if (__atomic_load_n(&known_single_threaded, __ATOMIC_ACQUIRE)) return 1;
+    if (&__libc_single_threaded && __atomic_load_n(&__libc_single_threaded, __ATOMIC_ACQUIRE)) return 1;
     return ec_statx(EC_AT_FDCWD, "/proc/self/task", 0, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_nlink == 3;
 }
 
