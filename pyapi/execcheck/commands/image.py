@@ -5,7 +5,7 @@ import sys
 
 from ..errors import UsageError
 from ..image import install as inst
-from ..image import ldconf, prepare
+from ..image import prepare
 from .output import print_json, printable
 
 ORDER = 60
@@ -82,8 +82,7 @@ def _need_root_user():
 def run_prepare(args) -> int:
     root = _root(args)
     try:
-        tuple_ = ldconf.MULTIARCH.get(inst.elf_identity(inst.lib_path())["machine"], "")
-        changes = prepare.plan(root, tuple_)
+        changes = prepare.plan(root, inst.shim_multiarch())
     except OSError as e:
         raise UsageError("cannot read the image: %s" % e)
     if args.apply:

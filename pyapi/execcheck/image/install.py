@@ -35,10 +35,14 @@ def elf_identity(path: str):
         return {"class": e.elfclass, "machine": e["e_machine"], "little_endian": e.little_endian, "needed": needed}
 
 
+def shim_multiarch() -> str:
+    """The multiarch tuple of the shim's architecture ("x86_64-linux-gnu"), "" if not Debian-known."""
+    return ldconf.MULTIARCH.get(elf_identity(lib_path())["machine"], "")
+
+
 def find_libc(root: str):
     """(image dir of the image's libc.so.6, its ELF identity) — where the shim goes beside it."""
-    shim = elf_identity(lib_path())
-    tuple_ = ldconf.MULTIARCH.get(shim["machine"], "")
+    tuple_ = shim_multiarch()
     found = []
     for d in ldconf.default_dirs(tuple_) + ldconf.conf_dirs(root):
         host = rootfs.resolve(root, d + "/libc.so.6")

@@ -57,10 +57,11 @@ def verify(root: str, noexec_mounts=()):
     from . import ldconf
     result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts))).run()
     records = {rec.path: rec for rec in result.files.values()}
-    machine = install.elf_identity(install.lib_path())["machine"]
-    lib_dirs = [os.path.realpath(rootfs.resolve(root, d))[len(os.path.realpath(root)):] or "/"
-                for d in ldconf.library_dirs(root, ldconf.MULTIARCH.get(machine, ""))]
-    lib_dirs += ldconf.library_dirs(root, ldconf.MULTIARCH.get(machine, ""))
+    # each library directory by its own name and by its real place in the image (/lib -> usr/lib)
+    real_root = os.path.realpath(root)
+    lib_dirs = []
+    for d in ldconf.library_dirs(root, install.shim_multiarch()):
+        lib_dirs += [d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"]
     refusals, stray = [], []
     for f in result.findings:
         name = RULES[f.rule].name
