@@ -88,6 +88,16 @@ def run_pty(case):
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
         rc = "timeout"
+    # the child may have exited between a quiet select() and poll(): what it wrote last (the
+    # refusal line) can still be in the terminal's buffer
+    while select.select([master], [], [], 0)[0]:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
     os.close(master)
     return rc, ANSI.sub(b"", out).decode(errors="replace"), ""
 
