@@ -347,22 +347,27 @@ static void set_dlerror(const char *path, int reason, const char *needed_by)
     ((dlopen_fn)ec_real_dlopen)(name, 2 /* RTLD_NOW */);
 }
 
+/* A failed check of a file ld.so is about to open: recorded once; refused when enforcing (the
+ * line on stderr, dlerror set). Returns 1 to go on, 0 refused. */
+static int judge_denied(const char *path, const struct ec_verdict *v, const char *needed_by)
+{
+    int first = 0;
+    if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, v, &first)) return 1;
+    if (first) ec_say_refused("load", path, v->reason);
+    set_dlerror(path, v->reason, needed_by);
+    return 0;
+}
+
 /* Checks one file ld.so is about to open. Returns 1 to go on, 0 refused (enforcing). */
 static int check_file(const char *path, const char *needed_by)
 {
     struct ec_verdict v;
-    int fd, first = 0;
+    int fd, allowed;
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return 1; /* ld.so's own open fails too, or finds what the sweep will check */
-    if (ec_vcache_check_fd(fd, path, 0, &v, 0)) {
-        ec_close(fd);
-        return 1;
-    }
+    allowed = ec_vcache_check_fd(fd, path, 0, &v, 0);
     ec_close(fd);
-    if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, &v, &first)) return 1;
-    if (first) ec_say_refused("load", path, v.reason);
-    set_dlerror(path, v.reason, needed_by);
-    return 0;
+    return allowed || judge_denied(path, &v, needed_by);
 }
 
 enum { PASS = 0, RETURN = 1 };
@@ -576,6 +581,78 @@ static int prediction_fresh(const struct ec_ld_result *res, int shared)
     return 1;
 }
 
+/* ---- the lean path: dlopen(path) of a library whose dependencies are all loaded ----
+ * The usual dlopen of a plugin or a Python extension module: a path, and DT_NEEDED names that
+ * are all in the process already (libc, libpython...). ld.so then maps that one file and searches
+ * nothing (loaded_deps.c), so the file is read and checked on one fd, without asking the resolver
+ * to replay the process. Anything else - a dependency to search for, a filter, a dynamic string
+ * token, a file ld.so would reject - is left to the full prediction. */
+
+#define LEAN_MAX_NEEDED 64
+
+static struct {
+    int busy;
+    int ready;
+    struct ec_arena arena;
+    struct ec_arena_mark empty;
+} lean;
+
+#if defined(__x86_64__)
+#define EC_EM_NATIVE EC_EM_X86_64
+#elif defined(__aarch64__)
+#define EC_EM_NATIVE EC_EM_AARCH64
+#endif
+
+/* What ld.so would map without complaint: a clean native ELF64 shared object (not a PIE). */
+static int plainly_loadable(const struct ec_elf *e)
+{
+    return e->defect == EC_ELF_OK && e->elfclass == 2 && !e->msb && e->machine == EC_EM_NATIVE &&
+           e->type == EC_ET_DYN && !(e->flags_1 & EC_DF_1_PIE) && e->has_dynamic && !e->dynamic_empty &&
+           e->nload && !e->load_misaligned;
+}
+
+/* Returns 1 when it decided (*result set), 0 when the full prediction must. */
+static int lean_guard(const char *name, int mode, void **result)
+{
+    const char *needed[LEAN_MAX_NEEDED];
+    struct ec_statx st;
+    struct ec_elf e;
+    struct ec_verdict v;
+    int fd, expected = 0, n = 0, simple, allowed;
+    uint32_t i;
+    if (!ec_strchr(name, '/') || has_dst(name)) return 0;
+    if (!__atomic_compare_exchange_n(&lean.busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+    if (!lean.ready) {
+        ec_arena_init(&lean.arena, (size_t)16 << 20);
+        ec_arena_alloc(&lean.arena, 16); /* map the first chunk: every lean path reuses it */
+        lean.empty = ec_arena_mark(&lean.arena);
+        lean.ready = 1;
+    }
+    fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
+    simple = fd >= 0 &&
+             ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
+             (st.stx_mode & EC_S_IFMT) == EC_S_IFREG && ec_elf_read(fd, st.stx_size, &lean.arena, &e) == EC_ELF_OK &&
+             plainly_loadable(&e);
+    for (i = 0; simple && i < e.ndeps; i++) {
+        if (e.deps[i].tag != EC_DT_NEEDED || has_dst(e.deps[i].name) || n == LEAN_MAX_NEEDED) simple = 0;
+        else needed[n++] = e.deps[i].name;
+    }
+    simple = simple && ec_loaded_satisfies(name, needed, n);
+    ec_arena_release(&lean.arena, lean.empty);
+    allowed = simple && ec_vcache_check_fd(fd, name, &st, &v, 0);
+    if (fd >= 0) ec_close(fd);
+    __atomic_store_n(&lean.busy, 0, __ATOMIC_RELEASE);
+    if (!simple) return 0;
+    if (!allowed && !judge_denied(name, &v, 0)) {
+        ec_vcache_clear(); /* verdicts live for one load operation */
+        *result = 0;
+        return 1;
+    }
+    *result = real_load(GUARD_DLOPEN, name, mode);
+    if (*result) fast_add(name, name);
+    return 1;
+}
+
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
@@ -593,6 +670,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         return RETURN;
     }
     if (ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result)) return RETURN;
     boot_snapshot();
     if (slow_begin(&c) < 0) {
         slow_end(&c);

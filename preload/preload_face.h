@@ -13,4 +13,9 @@ void ec_tripwire_start(void) __attribute__((visibility("hidden")));
  * (LD_LIBRARY_PATH, LD_PRELOAD, the program's path), before main() can change the environment. */
 void ec_dlopen_guard_start(void) __attribute__((visibility("hidden")));
 
+/* 1 when each of needed[0..n-1] (n <= 64) names an object of the main namespace by its l_name or
+ * SONAME - ld.so would load none of them - and target is no object's l_name; 0 otherwise
+ * (loaded_deps.c). Serialized by ld.so's dl_load_write_lock. */
+int ec_loaded_satisfies(const char *target, const char *const *needed, int n) __attribute__((visibility("hidden")));
+
 #endif

@@ -44,10 +44,13 @@ class Kit:
         assert r.returncode == 0, r.stderr
         return out
 
-    def lib(self, out, tag, mode=0o755, fn="libfn", calls=None, needs=(), runpath=None, gconv=False, audit=False):
+    def lib(self, out, tag, mode=0o755, fn="libfn", calls=None, needs=(), runpath=None, gconv=False, audit=False,
+            soname=None):
         """A library from tests/c/audit_lib.c that prints "IFUNC tag" and "CTOR tag" when its
         code runs. needs: (dir, name) pairs to link against (DT_NEEDED)."""
         flags = ["-shared", "-fPIC", "-DTAG=\"%s\"" % tag, "-DFN=%s" % fn]
+        if soname:
+            flags.append("-Wl,-soname,%s" % soname)
         if calls:
             flags.append("-DCALLS=%s" % calls)
         if gconv:

@@ -110,6 +110,70 @@ def test_dlmopen_bad_library_fails_cleanly(kit, tmp_path, mode, ns):
 
 
 # ---------------------------------------------------------------------------------------------
+# the lean path: dlopen(path) of a library whose dependencies are all loaded is decided from the
+# live link maps (l_name, SONAME) without the resolver; anything it cannot vouch for goes to the
+# full prediction
+
+
+def test_dependency_loaded_only_in_another_namespace_is_still_checked(kit, tmp_path, mode):
+    """dl_iterate_phdr reports the caller's namespace only: a dependency that is loaded, but in a
+    dlmopen() namespace, does not count - ld.so searches for it in the main one and finds the bad
+    copy, which must be refused before the library that needs it runs."""
+    good = kit.lib("dl/good/libdep.so", "depgood", fn="dep_fn", soname="libdep.so")
+    bad = kit.lib("dl/bad/libdep.so", "depbad", fn="dep_fn", soname="libdep.so", mode=0o644)
+    plug = kit.lib("dl/libplug.so", "plug", calls="dep_fn", needs=[(good.parent, "libdep.so")])
+    prog = kit.prog()
+    argv = [prog, "dlmopen-new:%s" % good, "dlopen:%s" % plug]
+    env = {"LD_LIBRARY_PATH": str(bad.parent)}
+    base = run_face("off", argv, tmp_path, env=env)
+    assert "dlmopen-new ok" in base.lines and "dlopen ok" in base.lines and ran(base, "depbad"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert "dlmopen-new ok" in res.lines and ran(res, "depgood"), res
+    assert not ran(res, "depbad") and not ran(res, "plug") and res.lines[-1] == "end", res
+    assert dlerrors(res) == ["/proc/self/execcheck refused %s (x-bit) needed by %s: cannot open shared object "
+                             "file: No such file or directory" % (bad, plug)], res
+    assert_refused(res, bad)
+
+
+def test_dependency_matched_by_soname_is_not_searched(kit, tmp_path, mode):
+    """A dependency name that is the SONAME of a loaded object (loaded by path, under another file
+    name) is that object for ld.so: the look-alike in LD_LIBRARY_PATH is never opened, never
+    checked, never recorded - with the shim exactly as without it."""
+    real = kit.lib("dl/real/libreal-1.2.so", "real", fn="dep_fn", soname="libalias.so.1")
+    decoy = kit.lib("dl/decoy/libalias.so.1", "decoy", fn="dep_fn", mode=0o644)
+    plug = kit.lib("dl/libplug.so", "plug", calls="dep_fn", needs=[(real.parent, real.name)])
+    assert "libalias.so.1" in run(["readelf", "-d", str(plug)]).stdout
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % real, "dlopen:%s" % plug]
+    env = {"LD_LIBRARY_PATH": str(decoy.parent)}
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.lines.count("dlopen ok") == 2 and ran(base, "plug") and not ran(base, "decoy"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    assert (res.rc, res.lines) == (base.rc, base.lines) and res.records == [], res
+
+
+def test_dlopen_by_path_with_loaded_dependencies_reads_that_file_only(kit, tmp_path):
+    """The lean path: the library is opened, read and checked on one descriptor; the process is not
+    replayed (no /proc/self/exe, no ld.so.cache, no other library file is opened)."""
+    lib = kit.lib("dl/libgood.so", "good")
+    prog = kit.prog()
+    trace = tmp_path / "strace.txt"
+    r = run(["strace", "-f", "-e", "trace=openat,execveat", "-o", str(trace), "-E", "LD_PRELOAD=%s" % SHIM,
+             str(prog), "dlopen:%s" % lib], env=clean_env())
+    assert r.returncode == 0 and "dlopen ok" in r.stdout, r
+    calls = [re.sub(r"^\d+\s+", "", l) for l in trace.read_text().splitlines()]
+    first = next(i for i, c in enumerate(calls) if c.startswith("openat") and str(lib) in c)
+    after = [c for c in calls[first:] if c.startswith("openat")]
+    opened = {re.match(r'openat\([^,]+, "([^"]*)"', c).group(1) for c in after}
+    assert opened == {str(lib), "/proc/self/maps"}, after
+    checks = [c for c in calls[first:] if c.startswith("execveat")]
+    assert len(checks) == 1 and "AT_EXECVE_CHECK" in checks[0] or "0x10000" in checks[0], checks
+    assert sum(str(lib) in c for c in after) == 2, after  # the guard's read-and-check, then ld.so's own
+
+
+# ---------------------------------------------------------------------------------------------
 # what must keep working
 
 
