@@ -26,8 +26,9 @@ test: install test-deps
 # say what is missing and skip.
 test-deps:
 ifeq ($(CI),true)
-	command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >/dev/null || \
-	  (apt-get update -q >/dev/null && apt-get install -y -q debootstrap >/dev/null)
+	command -v debootstrap >/dev/null && command -v valgrind >/dev/null || \
+	  apt-get install -y -q debootstrap valgrind >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q debootstrap valgrind >/dev/null)
 endif
 
 # In-tree build for hacking without a venv: PYTHONPATH=pyapi python3 -m execcheck ...

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from audit_face_util import SHIM, Kit, _set_restrict_file, clean_env, run_face
-from conftest import in_mountns, need_check, need_mountns, need_root, run
+from conftest import in_mountns, need, need_check, need_mountns, need_root, run
 
 
 @pytest.fixture(autouse=True)
@@ -153,3 +153,27 @@ def test_shim_gone_enforcing_refuses_the_exec(tmp_path):
     r = run(gone_script(copy), env=clean_env({"LD_PRELOAD": str(copy)}), preexec_fn=_set_restrict_file)
     assert "rc=126" in r.stdout.splitlines() and "LD_PRELOAD=" not in r.stdout, r
     assert r.stderr.count("execcheck: refused to start a program: the shim %s is gone" % copy) == 1, r
+
+
+# ---------------------------------------------------------------------------------------------
+# Valgrind: it emulates execveat without knowing AT_EXECVE_CHECK (a check would become a real exec
+# of the library); the shim asks Valgrind whether it runs there and then makes no check
+
+
+@pytest.mark.parametrize("face", ["preload", "audit"])
+def test_valgrind_runs_shimmed_programs(kit, tmp_path, face):
+    need(shutil.which("valgrind") is not None, "needs valgrind (make test-deps installs it under CI)")
+    prog = kit.prog()
+    argv = ["valgrind", "-q", "--tool=none", prog, "fds"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines[0] == "main", base
+    res = run_face("audit", argv, tmp_path, **({"preload": SHIM} if face == "preload" else {}))
+    assert (res.rc, res.lines) == (base.rc, base.lines), res
+    assert res.records and {r["reason"] for r in res.records} == {"unsupported"}, res
+    # enforcing, nothing can be vouched for: refused, never crashed
+    res = run_face("secbits", argv, tmp_path, **({"preload": SHIM} if face == "preload" else {}))
+    assert res.rc in (126, 127) and "main" not in res.lines, res
+    assert "execcheck: refused to load " in res.err and res.err.count(": unsupported") >= 1, res
+    # outside Valgrind the same shim checks as always
+    res = run_face("secbits", [prog, "dlopen:%s" % kit.lib("dl/libbad.so", "bad", mode=0o644)], tmp_path)
+    assert res.records_for(tmp_path / "dl/libbad.so")[0]["reason"] == "x-bit", res
