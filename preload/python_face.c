@@ -25,6 +25,7 @@
 #include "sinks.h"
 #include "sys.h"
 #include "text.h"
+#include "vcache.h"
 
 #if defined(__x86_64__)
 #define EC_NR_fchmod 91
@@ -407,7 +408,10 @@ out:
 /* ---- extension modules, ctypes ---- */
 
 /* A file about to be dlopen'ed by path: checked by path (CPython passes only the path to dlopen;
- * under the audit face the mapping itself is checked race-free). Returns 0 or -1 (exception set). */
+ * under the audit face the mapping itself is checked race-free). The verdict goes to the shim's
+ * verdict cache, where the dlopen guard or the audit face finds it a moment later (it is cleared
+ * when that load operation ends): one kernel check per extension module, not two. Returns 0 or
+ * -1 (exception set). */
 static int library_file(PyObject *path_obj, int kind)
 {
     PyObject *keep;
@@ -415,11 +419,12 @@ static int library_file(PyObject *path_obj, int kind)
     struct ec_verdict v;
     int fd, enforced;
     if (!path) return 0;
-    fd = open_and_check(path, &v);
+    fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC, 0);
     if (fd < 0) {
         release(keep);
         return 0; /* dlopen will fail on its own */
     }
+    ec_vcache_check_fd(fd, path, 0, &v, 0);
     ec_close(fd);
     if (v.allowed) {
         release(keep);
