@@ -19,9 +19,12 @@ struct rd {
     int msb;
     struct ec_arena *a;
     struct ec_elf *e;
-    unsigned char win[WINDOW]; /* a cached window of the file, for strings and small records */
-    uint64_t win_off;
-    uint32_t win_len;
+    /* two cached windows of the file, for strings and small records: version records and the
+     * strings they name live apart, and one window would move between them at every entry */
+    unsigned char win[2][WINDOW];
+    uint64_t win_off[2];
+    uint32_t win_len[2];
+    int recent;                /* the window used last; the other one is replaced on a miss */
 };
 
 static void defect(struct rd *r, int d)
@@ -50,28 +53,35 @@ static int read_at(struct rd *r, void *buf, uint64_t n, uint64_t off, int range_
     return 0;
 }
 
-/* A pointer to n bytes at off through the window (n <= WINDOW), or NULL. */
-static const unsigned char *peek(struct rd *r, uint64_t off, uint32_t n, int range_defect)
+/* A pointer to n bytes at off through a window (n <= WINDOW), or NULL; *avail: the bytes readable
+ * from it (>= n). */
+static const unsigned char *peek(struct rd *r, uint64_t off, uint32_t n, int range_defect, uint32_t *avail)
 {
-    if (off < r->win_off || off + n > r->win_off + r->win_len) {
+    int w;
+    for (w = 0; w < 2; w++)
+        if (off >= r->win_off[w] && off + n <= r->win_off[w] + r->win_len[w]) break;
+    if (w == 2) {
         uint64_t len;
         long k;
         if (off > r->size || n > r->size - off) {
             defect(r, range_defect);
             return 0;
         }
+        w = !r->recent;
         len = r->size - off < WINDOW ? r->size - off : WINDOW;
-        k = ec_pread(r->fd, r->win, (size_t)len, (long)off);
+        k = ec_pread(r->fd, r->win[w], (size_t)len, (long)off);
         if (k < (long)n) {
             if (k < 0) r->e->read_err = (int)-k;
             defect(r, k < 0 ? EC_ELF_READ_ERROR : range_defect);
-            r->win_len = 0;
+            r->win_len[w] = 0;
             return 0;
         }
-        r->win_off = off;
-        r->win_len = (uint32_t)k;
+        r->win_off[w] = off;
+        r->win_len[w] = (uint32_t)k;
     }
-    return r->win + (off - r->win_off);
+    r->recent = w;
+    if (avail) *avail = (uint32_t)(r->win_off[w] + r->win_len[w] - off);
+    return r->win[w] + (off - r->win_off[w]);
 }
 
 static uint16_t get16(const struct rd *r, const unsigned char *p)
@@ -125,9 +135,8 @@ static const char *string_at(struct rd *r, uint64_t off)
             defect(r, EC_ELF_STRING_RANGE);
             return 0;
         }
-        p = peek(r, end, 1, EC_ELF_STRING_RANGE);
+        p = peek(r, end, 1, EC_ELF_STRING_RANGE, &avail);
         if (!p) return 0;
-        avail = (uint32_t)(r->win_off + r->win_len - end);
         for (i = 0; i < avail; i++)
             if (!p[i]) break;
         end += i;
@@ -143,7 +152,7 @@ static const char *string_at(struct rd *r, uint64_t off)
         uint64_t at = off;
         while (at < end) {
             uint32_t n = end - at > WINDOW ? WINDOW : (uint32_t)(end - at);
-            p = peek(r, at, n, EC_ELF_STRING_RANGE);
+            p = peek(r, at, n, EC_ELF_STRING_RANGE, 0);
             if (!p) return 0;
             ec_memcpy(s + (at - off), p, n);
             at += n;
@@ -367,7 +376,7 @@ static void read_verneed(struct rd *r, uint64_t addr, uint64_t strtab, int have_
         return;
     }
     for (;;) {
-        const unsigned char *p = peek(r, off, 16, EC_ELF_VERSION_RANGE);
+        const unsigned char *p = peek(r, off, 16, EC_ELF_VERSION_RANGE, 0);
         struct ec_elf_verneed *v;
         uint32_t acap = 0, vn_next, file;
         uint64_t aoff;
@@ -380,7 +389,7 @@ static void read_verneed(struct rd *r, uint64_t addr, uint64_t strtab, int have_
         vn_next = get32(r, p + 12);
         v->file = dynstr(r, strtab, have_strtab, file);
         for (;;) {
-            const unsigned char *q = peek(r, aoff, 16, EC_ELF_VERSION_RANGE);
+            const unsigned char *q = peek(r, aoff, 16, EC_ELF_VERSION_RANGE, 0);
             struct ec_elf_vernaux *x;
             uint32_t next, name;
             if (!q || ++total_aux > MAX_VERAUX || room(r, (void **)&v->aux, v->naux, &acap, sizeof *x, MAX_VERAUX)) {
@@ -414,7 +423,7 @@ static void read_verdef(struct rd *r, uint64_t addr, uint64_t strtab, int have_s
         return;
     }
     for (;;) {
-        const unsigned char *p = peek(r, off, 20, EC_ELF_VERSION_RANGE), *q;
+        const unsigned char *p = peek(r, off, 20, EC_ELF_VERSION_RANGE, 0), *q;
         struct ec_elf_verdef *d;
         uint32_t vd_aux, vd_next;
         if (!p || room(r, (void **)&e->verdef, e->nverdef, &cap, sizeof *d, MAX_VERDEF)) break;
@@ -425,7 +434,7 @@ static void read_verdef(struct rd *r, uint64_t addr, uint64_t strtab, int have_s
         d->hash = get32(r, p + 8);
         vd_aux = get32(r, p + 12);
         vd_next = get32(r, p + 16);
-        q = peek(r, off + vd_aux, 8, EC_ELF_VERSION_RANGE);
+        q = peek(r, off + vd_aux, 8, EC_ELF_VERSION_RANGE, 0);
         if (q) d->name = dynstr(r, strtab, have_strtab, get32(r, q));
         if (!vd_next || e->defect == EC_ELF_NOMEM || e->defect == EC_ELF_TOO_MANY) break;
         off += vd_next;
@@ -507,13 +516,16 @@ static void read_dynamic(struct rd *r, const struct dyninfo *dyn)
 
 int ec_elf_read(int fd, uint64_t size, struct ec_arena *a, struct ec_elf *out)
 {
-    /* on the stack (a 2 KiB window): the arena keeps only what the reading found */
+    /* on the stack (two 2 KiB windows, left uncleared: an empty window has length 0): the arena
+     * keeps only what the reading found */
     struct rd rd, *r = &rd;
     struct dyninfo dyn = {0, 0, 0};
     ec_memset(out, 0, sizeof *out);
-    ec_memset(r, 0, sizeof *r);
+    r->fd = fd, r->size = size, r->msb = 0, r->a = a, r->e = out;
+    r->win_off[0] = r->win_off[1] = 0;
+    r->win_len[0] = r->win_len[1] = 0;
+    r->recent = 0;
     out->size = size;
-    r->fd = fd, r->size = size, r->a = a, r->e = out;
     if (read_ehdr(r) == 0 && read_phdrs(r, &dyn) == 0 && dyn.found) read_dynamic(r, &dyn);
     return out->defect;
 }
