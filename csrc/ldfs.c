@@ -142,6 +142,18 @@ static struct ec_ldfs_file *file_for(struct ec_ldfs *fs, const struct ec_statx *
     return f;
 }
 
+/* p->realpath from fd, an open descriptor of p's file: the kernel's name for it, made relative to
+ * the image's root (left NULL when it is outside that root or cannot be named). */
+static void realpath_of_fd(struct ec_ldfs *fs, struct ec_ldfs_path *p, int fd)
+{
+    char buf[4096];
+    size_t rl = ec_strlen(fs->root);
+    long n = readlink_fd(fd, buf, sizeof buf);
+    if (n < 0 || (size_t)n < rl || ec_memcmp(buf, fs->root, rl) != 0) return;
+    if (buf[rl] == 0) p->realpath = "/";
+    else if (buf[rl] == '/') p->realpath = ec_arena_strdup(fs->arena, buf + rl);
+}
+
 struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
 {
     const char *abs = ec_ldfs_absolute(fs, path);
@@ -165,9 +177,12 @@ struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
         } else {
             p->mode = st.stx_mode;
             if (ec_fstatfs(fd, &sf) == 0 && (sf.f_flags & EC_ST_NOEXEC)) p->noexec = 1;
-            if ((st.stx_mode & EC_S_IFMT) == EC_S_IFREG && !(p->file = file_for(fs, &st))) {
-                ec_close(fd);
-                return 0;
+            if ((st.stx_mode & EC_S_IFMT) == EC_S_IFREG) {
+                if (!(p->file = file_for(fs, &st))) {
+                    ec_close(fd);
+                    return 0;
+                }
+                realpath_of_fd(fs, p, fd); /* a file found is about to be an object: named now, on this fd */
             }
         }
         ec_close(fd);
@@ -208,18 +223,12 @@ const struct ec_elf *ec_ldfs_elf(struct ec_ldfs *fs, struct ec_ldfs_path *p)
 
 const char *ec_ldfs_realpath(struct ec_ldfs *fs, struct ec_ldfs_path *p)
 {
-    char buf[4096];
-    size_t rl = ec_strlen(fs->root);
-    long n;
     int fd;
     if (p->realpath || p->err) return p->realpath;
     fd = ec_ldfs_open(fs, p->path, EC_O_PATH);
     if (fd < 0) return 0;
-    n = readlink_fd(fd, buf, sizeof buf);
+    realpath_of_fd(fs, p, fd);
     ec_close(fd);
-    if (n < 0 || (size_t)n < rl || ec_memcmp(buf, fs->root, rl) != 0) return 0;
-    if (buf[rl] == 0) p->realpath = "/";
-    else if (buf[rl] == '/') p->realpath = ec_arena_strdup(fs->arena, buf + rl);
     return p->realpath;
 }
 

@@ -26,7 +26,7 @@ struct ec_ldfs_path {            /* one path looked up */
     uint32_t mode;               /* what it names: st_mode */
     int noexec;                  /* on a noexec mount of this host */
     struct ec_ldfs_file *file;   /* regular files only */
-    const char *realpath;        /* computed on demand: the path with every symlink resolved, in the image */
+    const char *realpath;        /* the path with every symlink resolved, in the image (regular files: at lookup) */
     struct ec_ldfs_path *next;
 };
 
