@@ -25,12 +25,55 @@ static int still_ours(const struct ec_maps *m)
            ec_makedev(st.stx_dev_major, st.stx_dev_minor) == m->dev;
 }
 
+/* ---- has this process forked since? ----
+ * After fork() an inherited maps fd still shows the parent's memory, so every query used to ask
+ * getpid() first: a system call per query, two per library in the audit face. A page marked
+ * MADV_WIPEONFORK reads as zeros in a child made by fork(), so a nonzero epoch written there is
+ * gone in the child: comparing it is a memory read. (vfork and CLONE_VM children share our memory
+ * and the fd sees that same memory: nothing to redo.) Without the page (kernel < 4.14, no memory)
+ * getpid() decides, as before. */
+#define EC_MADV_WIPEONFORK 18
+static uint64_t *volatile fork_page;
+static uint64_t epochs;          /* ordinary memory: a child continues its parent's count */
+static int fork_page_failed;
+
+static uint64_t fork_epoch(void)
+{
+    uint64_t *page = fork_page, e;
+    if (!page) {
+        uint64_t *fresh;
+        if (__atomic_load_n(&fork_page_failed, __ATOMIC_RELAXED)) return 0;
+        fresh = ec_mmap(0, 4096, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+        if (ec_mmap_failed(fresh)) {
+            __atomic_store_n(&fork_page_failed, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        if (ec_sys3(EC_NR_madvise, fresh, 4096, EC_MADV_WIPEONFORK) < 0) {
+            ec_munmap(fresh, 4096);
+            __atomic_store_n(&fork_page_failed, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        page = 0;
+        if (!__atomic_compare_exchange_n(&fork_page, &page, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            ec_munmap(fresh, 4096); /* another thread made one first: use it */
+        else
+            page = fresh;
+    }
+    e = __atomic_load_n(page, __ATOMIC_ACQUIRE);
+    if (!e) { /* a new page, or the first look after fork(): a new epoch */
+        uint64_t mine = __atomic_add_fetch(&epochs, 1, __ATOMIC_RELAXED), zero = 0;
+        e = __atomic_compare_exchange_n(page, &zero, mine, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ? mine : zero;
+    }
+    return e;
+}
+
 int ec_maps_open(struct ec_maps *m)
 {
     struct ec_statx st;
-    int pid = ec_getpid(), fd;
+    uint64_t epoch = fork_epoch();
+    int pid = epoch ? 0 : ec_getpid(), fd;
     if (m->fd >= 0) {
-        if (m->pid == pid) return 0; /* ec_maps_query notices an fd that is no longer ours */
+        if (epoch ? m->epoch == epoch : m->pid == pid) return 0; /* ec_maps_query notices an fd that is no longer ours */
         /* after fork the inherited fd still shows the parent's memory: drop this copy of it */
         if (still_ours(m)) ec_close(m->fd);
         m->fd = -1;
@@ -43,6 +86,7 @@ int ec_maps_open(struct ec_maps *m)
     }
     m->fd = fd;
     m->pid = pid;
+    m->epoch = epoch;
     m->dev = ec_makedev(st.stx_dev_major, st.stx_dev_minor);
     m->ino = st.stx_ino;
     return 0;

@@ -23,7 +23,8 @@
  * the parent's address space, so it is reopened when the pid changed. */
 struct ec_maps {
     int fd;     /* -1: not open */
-    int pid;    /* who opened fd */
+    int pid;    /* who opened fd (when the fork epoch is unavailable) */
+    uint64_t epoch; /* the fork epoch fd was opened in (mapped.c), 0 none */
     int text;   /* 1: PROCMAP_QUERY is unavailable here, parse the text */
     uint64_t dev, ino; /* identity of fd: code that ran meanwhile (an IFUNC resolver) may have
                         * closed it and reused the number; such an fd is neither used nor closed */
@@ -40,7 +41,7 @@ struct ec_vma {
 #define EC_VMA_EXEC 4
 #define EC_VMA_SHARED 8
 
-#define EC_MAPS_INIT {-1, 0, 0, 0, 0}
+#define EC_MAPS_INIT {-1, 0, 0, 0, 0, 0}
 
 /* Opens (or reopens after fork) the maps file. 0 or -errno. */
 int ec_maps_open(struct ec_maps *m);

@@ -17,6 +17,7 @@
 #define EC_NR_lseek 8
 #define EC_NR_mmap 9
 #define EC_NR_munmap 11
+#define EC_NR_madvise 28
 #define EC_NR_rt_sigprocmask 14
 #define EC_NR_rt_sigtimedwait 128
 #define EC_NR_ioctl 16
@@ -62,6 +63,7 @@
 #define EC_NR_lseek 62
 #define EC_NR_mmap 222
 #define EC_NR_munmap 215
+#define EC_NR_madvise 233
 #define EC_NR_rt_sigprocmask 135
 #define EC_NR_rt_sigtimedwait 137
 #define EC_NR_ioctl 29
