@@ -298,6 +298,52 @@ static void learn_execd(struct ec_maps *m)
     execd.state = 1;
 }
 
+/* The ELF64 header and program header fields read here (both supported machines are 64-bit). */
+typedef struct {
+    unsigned char e_ident[16];
+    uint16_t e_type, e_machine;
+    uint32_t e_version;
+    uint64_t e_entry, e_phoff, e_shoff;
+    uint32_t e_flags;
+    uint16_t e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx;
+} ElfW_Ehdr;
+typedef struct {
+    uint32_t p_type, p_flags;
+    uint64_t p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align;
+} ElfW_Phdr;
+
+/* Does addr lie in the ELF image the kernel mapped at base (its header is there)? Read from memory:
+ * the header and program headers of an image the kernel put in place, never a file. */
+static int inside_image(uintptr_t base, uintptr_t addr)
+{
+    const unsigned char *ident = (const unsigned char *)base;
+    const ElfW_Ehdr *eh = (const ElfW_Ehdr *)base;
+    const ElfW_Phdr *ph;
+    uintptr_t lo = ~(uintptr_t)0, hi = 0, bias;
+    int i, first = -1;
+    if (!base || ident[0] != 0x7f || ident[1] != 'E' || ident[2] != 'L' || ident[3] != 'F' ||
+        eh->e_phentsize != sizeof *ph || !eh->e_phnum || eh->e_phnum > 64)
+        return 0;
+    ph = (const ElfW_Phdr *)(base + eh->e_phoff);
+    for (i = 0; i < eh->e_phnum; i++) {
+        if (ph[i].p_type != 1 /* PT_LOAD */) continue;
+        if (first < 0) first = i;
+        if (ph[i].p_vaddr < lo) lo = ph[i].p_vaddr;
+        if (ph[i].p_vaddr + ph[i].p_memsz > hi) hi = ph[i].p_vaddr + ph[i].p_memsz;
+    }
+    if (first < 0 || ph[first].p_offset != 0) return 0; /* the header is not where the image starts */
+    bias = base - ph[first].p_vaddr;
+    return addr >= bias + lo && addr < bias + hi;
+}
+
+int ec_mapped_by_kernel(uintptr_t l_ld, int main_head)
+{
+    unsigned long interp = 0;
+    int direct = ec_auxv_get(EC_AT_BASE, &interp) != 1 || !interp; /* ld.so ran as the program */
+    if (main_head && !direct) return 1;
+    return (!direct && inside_image(interp, l_ld)) || inside_image(ec_vdso_base(), l_ld);
+}
+
 int ec_mapped_is_execd(struct ec_maps *m, uint64_t dev, uint64_t ino)
 {
     if (!execd.state) learn_execd(m);
@@ -392,6 +438,14 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         deny(v, &out->vma, EC_REASON_MISMATCH, 0);
         return 0;
     }
+    out->what = EC_MAPPED_FILE;
+    if ((flags & EC_MAPPED_USE_CACHE) && ec_vcache_lookup_id(out->vma.dev, out->vma.ino, v)) {
+        /* The very inode the kernel says is mapped was checked a moment ago, on an fd, while
+         * ld.so searched for it (this load operation): that verdict is about this file, and no
+         * name needs to be opened again. */
+        out->cached = 1;
+        return v->allowed;
+    }
     if (ec_mapped_is_execd(m, out->vma.dev, out->vma.ino)) {
         /* the kernel itself executed this inode (ld.so run directly shows up as not so) */
         out->what = EC_MAPPED_EXE;
@@ -400,14 +454,6 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         v->dev = out->vma.dev;
         v->ino = out->vma.ino;
         return 1;
-    }
-    out->what = EC_MAPPED_FILE;
-    if ((flags & EC_MAPPED_USE_CACHE) && ec_vcache_lookup_id(out->vma.dev, out->vma.ino, v)) {
-        /* The very inode the kernel says is mapped was checked a moment ago, on an fd, while
-         * ld.so searched for it (this load operation): that verdict is about this file, and no
-         * name needs to be opened again. */
-        out->cached = 1;
-        return v->allowed;
     }
     r = check_if_same(m, name, &out->vma, flags, v, &out->cached);
     if (r >= 0) return r;

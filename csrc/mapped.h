@@ -62,6 +62,12 @@ int ec_auxv_get(unsigned long type, unsigned long *value);
 
 /* AT_SYSINFO_EHDR (the vDSO's ELF header), 0 when there is none or it cannot be read. */
 uintptr_t ec_vdso_base(void);
+/* Is the object whose dynamic section is at l_ld one the kernel mapped itself: the program it
+ * executed (main_head: the first object of the main namespace, unless ld.so was run as the
+ * program), its interpreter, or the vDSO? Decided from the auxiliary vector and the images in
+ * memory, without /proc. The first two passed execve's own permission check - the rule
+ * AT_EXECVE_CHECK applies - and the vDSO is the kernel's. */
+int ec_mapped_by_kernel(uintptr_t l_ld, int main_head);
 
 /* Is (dev, ino) a file the kernel itself opened for execve() - the program or its interpreter?
  * Learned from the mappings at AT_PHDR and AT_BASE on the first call: make that call before

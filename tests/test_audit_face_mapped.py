@@ -148,3 +148,35 @@ def test_after_fork_the_child_reads_its_own_maps(cc, tmp_path, maps):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def _dynamic_of(path_suffix):
+    """The address of the dynamic section of this process's object whose name ends so (ld.so,
+    the vDSO, libc), through dl_iterate_phdr."""
+    class Info(ctypes.Structure):
+        _fields_ = [("addr", ctypes.c_void_p), ("name", ctypes.c_char_p), ("phdr", ctypes.c_void_p),
+                    ("phnum", ctypes.c_uint16)]
+    found = []
+    CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(Info), ctypes.c_size_t, ctypes.c_void_p)
+
+    def cb(info, size, data):
+        name = (info.contents.name or b"").decode()
+        if name.endswith(path_suffix):
+            for i in range(info.contents.phnum):
+                ph = info.contents.phdr + 56 * i
+                if ctypes.c_uint32.from_address(ph).value == 2:  # PT_DYNAMIC
+                    found.append((info.contents.addr or 0) + ctypes.c_uint64.from_address(ph + 16).value)
+        return 0
+    ctypes.CDLL(None).dl_iterate_phdr(CB(cb), None)
+    return found[0]
+
+
+def test_kernel_mapped_objects_are_known_without_proc():
+    """The interpreter and the vDSO are recognised by their images in memory, the program as the
+    head of the main namespace; a library ld.so mapped itself is not."""
+    assert lib.ec_mapped_by_kernel(_dynamic_of("ld-linux-x86-64.so.2" if os.uname().machine == "x86_64"
+                                               else "ld-linux-aarch64.so.1"), 0) == 1
+    assert lib.ec_mapped_by_kernel(_dynamic_of("linux-vdso.so.1"), 0) == 1
+    assert lib.ec_mapped_by_kernel(_dynamic_of("libc.so.6"), 0) == 0
+    assert lib.ec_mapped_by_kernel(_dynamic_of("libc.so.6"), 1) == 1  # the head of the namespace: the program
+    assert lib.ec_mapped_by_kernel(0, 0) == 0
