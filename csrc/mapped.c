@@ -232,10 +232,47 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
 static unsigned long auxv_words[2 * 48];
 static int auxv_state; /* 0 unread, 1 read, -errno unreadable */
 
+#define EC_AT_PAGESZ 6
+#define AUXV_MAX_TYPE 64 /* every type Linux defines is below this; pointers are far above */
+
+void ec_auxv_adopt(char *const *envp)
+{
+    const unsigned long *w;
+    unsigned long page = 0, phdr = 0;
+    size_t i, skipped = 0;
+    if (!envp || __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE)) return;
+    while (*envp) envp++;
+    w = (const unsigned long *)(envp + 1);
+    /* in secure mode ld.so unsets variables by moving the later ones down: the words up to the
+     * array's original end are stale pointers, never small auxiliary types */
+    if (*w > AUXV_MAX_TYPE) {
+        while (*w && skipped++ < 4096) w++;
+        if (*w) return;
+        w++;
+    }
+    for (i = 0; i + 1 < sizeof auxv_words / sizeof auxv_words[0]; i += 2) {
+        if (w[i] > AUXV_MAX_TYPE) return; /* not an auxiliary vector: /proc will tell */
+        if (w[i] == 0) break;
+        if (w[i] == EC_AT_PAGESZ) page = w[i + 1];
+        if (w[i] == 3 /* AT_PHDR */) phdr = w[i + 1];
+    }
+    if (i + 1 >= sizeof auxv_words / sizeof auxv_words[0] || !phdr || page < 4096 || (page & (page - 1))) return;
+    ec_memcpy(auxv_words, w, (i + 2) * sizeof auxv_words[0]);
+    __atomic_store_n(&auxv_state, 1, __ATOMIC_RELEASE);
+}
+
+/* libc's copy of the vector, where there is a libc (a weak reference: NULL in the audit
+ * namespace). It answers 0 for an absent entry, which every caller here treats like 0. */
+extern unsigned long getauxval(unsigned long) __attribute__((weak));
+
 int ec_auxv_get(unsigned long type, unsigned long *value)
 {
     int state = __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE);
     long n, got = 0, i;
+    if (!state && getauxval) {
+        *value = getauxval(type);
+        return *value != 0;
+    }
     if (!state) {
         /* racing first readers all fill the same words: harmless */
         int fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);

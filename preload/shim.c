@@ -82,6 +82,7 @@ __attribute__((constructor)) static void shim_start(int argc, char **argv, char 
     ec_shim.argv = argv;
     ec_shim.envp = envp;
     ec_shim.has_libc = dlsym != 0;
+    if (!ec_shim.has_libc) ec_auxv_adopt(envp); /* the audit namespace: envp is the start-up stack's */
     ec_shim_policy();
     ec_shim.started = 1;
     if (ec_audit_face_start) ec_audit_face_start();

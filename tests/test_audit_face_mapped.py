@@ -180,3 +180,29 @@ def test_kernel_mapped_objects_are_known_without_proc():
     assert lib.ec_mapped_by_kernel(_dynamic_of("libc.so.6"), 0) == 0
     assert lib.ec_mapped_by_kernel(_dynamic_of("libc.so.6"), 1) == 1  # the head of the namespace: the program
     assert lib.ec_mapped_by_kernel(0, 0) == 0
+
+
+def test_auxv_is_read_from_the_start_up_stack():
+    """The audit namespace's copy takes the auxiliary vector from after the environment: as the
+    kernel laid it out, and as ld.so leaves it in secure mode (variables removed by moving the later
+    ones down, stale pointers up to the old end). Anything else is refused (then /proc answers)."""
+    raw = open("/proc/self/auxv", "rb").read()
+    words = list(memoryview(raw).cast("Q"))
+    keep = []
+    def arr(values):
+        a = ffi.new("unsigned long[]", values)
+        keep.append(a)
+        return ffi.cast("char *const *", a)
+    env = [ffi.cast("unsigned long", ffi.new("char[]", b"A=1")) for _ in range(2)]
+    keep.append(env)
+    marker = [47, 424242]  # an extra entry of a type nothing here reads: proves which vector answers
+    bogus = [int(env[0]), 0, 1 << 40] + marker + words  # a pointer after the NULL, then no second NULL
+    lib.ec_auxv_adopt(arr(bogus))
+    value = ffi.new("unsigned long *")
+    assert not (lib.ec_auxv_get(47, value) == 1 and value[0] == 424242)  # refused: libc or /proc answers
+    secure = [int(env[0]), 0, int(env[1]), int(env[0]), 0] + marker + words
+    lib.ec_auxv_adopt(arr(secure))
+    assert lib.ec_auxv_get(47, value) == 1 and value[0] == 424242
+    for t, v in zip(words[0::2], words[1::2]):
+        if t in (3, 6, 7, 33):  # AT_PHDR, AT_PAGESZ, AT_BASE, AT_SYSINFO_EHDR: as the kernel said
+            assert lib.ec_auxv_get(t, value) == (1 if v else 0) and value[0] == v, t
