@@ -233,12 +233,13 @@ static unsigned long auxv_words[2 * 48];
 static int auxv_state; /* 0 unread, 1 read, -errno unreadable */
 
 #define EC_AT_PAGESZ 6
+#define EC_AT_BASE_TYPE 7
 #define AUXV_MAX_TYPE 64 /* every type Linux defines is below this; pointers are far above */
 
 void ec_auxv_adopt(char *const *envp)
 {
     const unsigned long *w;
-    unsigned long page = 0, phdr = 0;
+    unsigned long page = 0, phdr = 0, base = 0;
     size_t i, skipped = 0;
     if (!envp || __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE)) return;
     while (*envp) envp++;
@@ -255,23 +256,29 @@ void ec_auxv_adopt(char *const *envp)
         if (w[i] == 0) break;
         if (w[i] == EC_AT_PAGESZ) page = w[i + 1];
         if (w[i] == 3 /* AT_PHDR */) phdr = w[i + 1];
+        if (w[i] == EC_AT_BASE_TYPE) base = w[i + 1];
     }
     if (i + 1 >= sizeof auxv_words / sizeof auxv_words[0] || !phdr || page < 4096 || (page & (page - 1))) return;
+    if (!base) return; /* ld.so ran as the program and rewrote the vector: /proc has the kernel's */
     ec_memcpy(auxv_words, w, (i + 2) * sizeof auxv_words[0]);
     __atomic_store_n(&auxv_state, 1, __ATOMIC_RELEASE);
 }
 
 /* libc's copy of the vector, where there is a libc (a weak reference: NULL in the audit
- * namespace). It answers 0 for an absent entry, which every caller here treats like 0. */
+ * namespace). It cannot tell an absent entry from a zero one, so its answers count as found:
+ * the types asked here (AT_SECURE, AT_PHDR, AT_BASE, AT_SYSINFO_EHDR) are always there, or mean
+ * the same when 0. It is the kernel's vector unless ld.so was run as the program (AT_BASE 0):
+ * ld.so then rewrote AT_PHDR, AT_ENTRY... to the program it loaded itself, and only /proc still
+ * tells what the kernel executed. */
 extern unsigned long getauxval(unsigned long) __attribute__((weak));
 
 int ec_auxv_get(unsigned long type, unsigned long *value)
 {
     int state = __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE);
     long n, got = 0, i;
-    if (!state && getauxval) {
+    if (!state && getauxval && getauxval(EC_AT_BASE_TYPE)) {
         *value = getauxval(type);
-        return *value != 0;
+        return 1;
     }
     if (!state) {
         /* racing first readers all fill the same words: harmless */
