@@ -40,7 +40,7 @@ SPAWN_C = r"""
 #include <time.h>
 /* spawn ROUNDS BATCH NCFG ENV1 ... ENVn -- ARGV...: each round runs ARGV BATCH times under each
  * environment in turn (ENV is "KEY=V;KEY=V" or "-" for empty), and prints, per environment, the
- * median over rounds of wall and child-CPU microseconds per run. Interleaving in small batches
+ * wall and child-CPU microseconds per run of every round. Interleaving in small batches
  * spreads this noisy machine's drift over all environments alike. */
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
 static double cpu(void)
@@ -49,7 +49,6 @@ static double cpu(void)
     getrusage(RUSAGE_CHILDREN, &u);
     return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
 }
-static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 /* With EC_BENCH_FAKE_CHECK set, every execveat(..., AT_EXECVE_CHECK) of this process and its
  * children returns 0 without running: the twin run, where the shim does all its work but the check. */
 static int fake_check(void)
@@ -91,10 +90,10 @@ int main(int argc, char **argv)
             wall[c][r] = (now() - t0) / batch;
             used[c][r] = (cpu() - c0) / batch;
         }
+    /* per configuration: the rounds' wall times on one line, their child CPU times on the next */
     for (c = 0; c < ncfg; c++) {
-        qsort(wall[c], rounds, sizeof(double), cmp);
-        qsort(used[c], rounds, sizeof(double), cmp);
-        printf("%.1f %.1f\n", wall[c][rounds / 2], used[c][rounds / 2]);
+        for (r = 0; r < rounds; r++) printf("%.1f%c", wall[c][r], r + 1 < rounds ? ' ' : '\n');
+        for (r = 0; r < rounds; r++) printf("%.1f%c", used[c][r], r + 1 < rounds ? ' ' : '\n');
     }
     return 0;
 }
@@ -183,6 +182,12 @@ def build(work):
     # the cost of being an audit module at all: ld.so's own work for one that does nothing
     (w / "empty.c").write_text("unsigned int la_version(unsigned int v) { return v; }\n")
     sh(["cc", "-O2", "-shared", "-fPIC", "-nostdlib", "-o", str(w / "empty.so"), str(w / "empty.c")])
+    # ld.so's own work for a module that has the face's two callbacks and does nothing in them
+    (w / "hooks.c").write_text("#include <stdint.h>\nstruct link_map;\n"
+                               "unsigned int la_version(unsigned int v) { return v; }\n"
+                               "char *la_objsearch(const char *n, uintptr_t *c, unsigned int f) { return (char *)n; }\n"
+                               "unsigned int la_objopen(struct link_map *m, long l, uintptr_t *c) { return 0; }\n")
+    sh(["cc", "-O2", "-shared", "-fPIC", "-nostdlib", "-o", str(w / "hooks.so"), str(w / "hooks.c")])
     for i in range(NLIBS):
         src = w / ("l%d.c" % i)
         src.write_text("int f%d(void) { return %d; }\n" % (i, i))
@@ -211,8 +216,8 @@ def env_for(config):
     """The environment of a configuration, in the spawn helper's "K=V;K=V" form."""
     keep = {k: v for k, v in os.environ.items()
             if k in ("PATH", "HOME", "LANG") and ";" not in v}
-    if config == "empty":
-        keep["LD_AUDIT"] = str(WORK / "empty.so")
+    if config in ("empty", "hooks"):
+        keep["LD_AUDIT"] = str(WORK / (config + ".so"))
     elif config != "none":
         keep["LD_AUDIT"] = SHIM
     if config == "enforce":
@@ -224,7 +229,25 @@ def startup(w, argv, configs, rounds, batch, twin=False):
     env = dict(os.environ, EC_BENCH_FAKE_CHECK="1") if twin else None
     out = sh([str(w / "spawn"), str(rounds), str(batch), str(len(configs)), *(env_for(c) for c in configs),
               "--", *argv], env=env).stdout.split("\n")
-    return {c: tuple(map(float, line.split())) for c, line in zip(configs, out)}
+    res = {}
+    for i, c in enumerate(configs):
+        wall, cpu = [float(x) for x in out[2 * i].split()], [float(x) for x in out[2 * i + 1].split()]
+        res[c] = Runs(statistics.median(wall), statistics.median(cpu), cpu)
+    return res
+
+
+class Runs(tuple):
+    """(median wall, median child CPU, child CPU per round): indexable like the old pair."""
+    def __new__(cls, wall, cpu, rounds):
+        self = super().__new__(cls, (wall, cpu))
+        self.rounds = rounds
+        return self
+
+
+def paired(a, b):
+    """Median over rounds of b - a (child CPU): within each round the configurations ran side by
+    side, so this cancels what the machine did between rounds."""
+    return statistics.median(y - x for x, y in zip(a.rounds, b.rounds))
 
 
 def main():
@@ -249,7 +272,8 @@ def main():
         # the twin run: the same, with the kernel check faked (x86_64 only), for what the face itself costs
         twin = None
         if os.uname().machine == "x86_64":
-            twin = {label: startup(w, argv, ("none", "empty", "audit", "enforce"), args.rounds, batch, twin=True)
+            twin = {label: startup(w, argv, ("none", "empty", "hooks", "audit", "enforce"), args.rounds, batch,
+                                   twin=True)
                     for label, argv, _, batch in cases[:2]}
         dl_new = {c: [] for c in ("none", "audit")}
         dl_old = {c: [] for c in ("none", "audit")}
@@ -283,25 +307,29 @@ def main():
         t, p = res["/bin/true"], res["prog50 (50 DT_NEEDED)"]
         # Derived costs from child CPU time: unlike wall time it does not count waiting for a CPU,
         # which dominates the noise when other work shares this machine.
+        # (medians of within-round differences, see paired())
         for mode in ("audit", "enforce"):
-            d_true = t[mode][1] - t["none"][1]
-            per_obj = ((p[mode][1] - p["none"][1]) - d_true) / NLIBS
+            d_true = paired(t["none"], t[mode])
+            per_obj = (paired(p["none"], p[mode]) - d_true) / NLIBS
             # /bin/true under the face: libc.so.6 is checked; main program, ld.so and vDSO are not
             fixed = d_true - per_obj
             print("%-7s per library %.1f us (check %.1f + %.1f), fixed per process %.0f us"
                   " (of which %.0f us for any audit module: an empty one)  [child CPU]" %
-                  (mode, per_obj, check_us, per_obj - check_us, fixed, t["empty"][1] - t["none"][1]))
+                  (mode, per_obj, check_us, per_obj - check_us, fixed, paired(t["none"], t["empty"])))
         if twin:
             # The twin run, interleaved within itself: the face's own cost, without the kernel's
             # check (which the real run minus the twin gives, in place).
             tt, tp = twin["/bin/true"], twin["prog50 (50 DT_NEEDED)"]
+            hooks = (paired(tp["none"], tp["hooks"]) - paired(tt["none"], tt["hooks"])) / NLIBS
+            print("ld.so's own work per library for any module with la_objsearch and la_objopen (doing"
+                  " nothing): %.1f us [twin run]" % hooks)
             for mode in ("audit", "enforce"):
-                d_true = tt[mode][1] - tt["none"][1]
-                face = ((tp[mode][1] - tp["none"][1]) - d_true) / NLIBS
-                real = ((p[mode][1] - p["none"][1]) - (t[mode][1] - t["none"][1])) / NLIBS
+                d_true = paired(tt["none"], tt[mode])
+                face = (paired(tp["none"], tp[mode]) - d_true) / NLIBS
+                real = (paired(p["none"], p[mode]) - paired(t["none"], t[mode])) / NLIBS
                 print("%-7s twin (check faked): per library the face %.1f us + one check in place %.1f us (goal: face"
                       " <= 3 us); fixed per process %.0f us (goal <= 80), of which %.0f us for any audit module"
-                      % (mode, face, real - face, d_true - face, tt["empty"][1] - tt["none"][1]))
+                      % (mode, face, real - face, d_true - face, paired(tt["none"], tt["empty"])))
         n_new, a_new = statistics.median(dl_new["none"]), statistics.median(dl_new["audit"])
         n_old, a_old = statistics.median(dl_old["none"]), statistics.median(dl_old["audit"])
         print("dlopen of a new library:     none %.1f us, audit %.1f us, ratio %.2f (+%.1f us)" %

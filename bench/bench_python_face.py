@@ -166,14 +166,21 @@ def build_nop_hook(d):
 
 
 def measure(columns, runs, one):
-    """Median of `one(cmd, env, preexec)` per column, the columns interleaved (rotating order) so
-    that drift on a busy machine hits them alike."""
+    """`one(cmd, env, preexec)` per column, `runs` rounds, each round running every column once in
+    a rotating order so that drift on a busy machine hits them alike. Returns the samples per
+    column, round by round."""
     acc = [[] for _ in columns]
     for i in range(runs):
         for k in range(len(columns)):
             j = (i + k) % len(columns)
             acc[j].append(one(*columns[j]))
-    return [statistics.median(a) for a in acc]
+    return acc
+
+
+def paired(a, b):
+    """Median over rounds of b - a: two columns compared within each round, which cancels what the
+    machine did between rounds (far steadier here than the difference of two medians)."""
+    return statistics.median(y - x for x, y in zip(a, b))
 
 
 def cpu(cmd, env, preexec):
@@ -226,7 +233,10 @@ def main():
     if nop:
         columns.append((cmd, dict(base, LD_PRELOAD=nop), _real))
     measure(columns, 5, cpu)  # warm the page cache
-    s_plain, s_twin, s_shim, *s_nop = measure(columns, args.runs, cpu)
+    runs_s = measure(columns, args.runs, cpu)
+    s_plain, s_twin, s_shim, *s_nop = [statistics.median(a) for a in runs_s]
+    d_face, d_checks = paired(runs_s[0], runs_s[1]), paired(runs_s[1], runs_s[2])
+    d_nop = paired(runs_s[0], runs_s[3]) if s_nop else None
     shutil.rmtree(tools)
 
     d = tempfile.mkdtemp(prefix="ec-bench-mods-")
@@ -246,7 +256,9 @@ def main():
         os.chmod(importer, 0o755)
         icmd = [python, importer, d]
         icolumns = [(icmd, base, _real), (icmd, with_shim, _fake), (icmd, with_shim, _real)]
-        i_plain, i_twin, i_shim = measure(icolumns, args.import_runs, reported)
+        runs_i = measure(icolumns, args.import_runs, reported)
+        i_plain, i_twin, i_shim = [statistics.median(a) for a in runs_i]
+        i_face, i_checks = paired(runs_i[0], runs_i[1]), paired(runs_i[1], runs_i[2])
     finally:
         shutil.rmtree(d)
 
@@ -265,16 +277,15 @@ def main():
               % (label, a, unit, t, unit, b, unit, b / a, t - a, unit, b - t, unit))
     print("  CPU time (user + system, kernel work of the checks included); twin: the shim with the check faked")
     print()
-    face = (i_twin - i_plain) * 1e3 / 200
-    check = (i_shim - i_twin) * 1e3 / 200
+    # the derived figures are medians of within-round differences (see paired())
+    face, check = i_face * 1e3 / 200, i_checks * 1e3 / 200
     print("per imported module: +%.2f us = one check in place %.2f us + the face %.2f us (goal: <= 3 us)"
-          % ((i_shim - i_plain) * 1e3 / 200, check, face))
-    rest = s_twin - s_plain
+          % (face + check, check, face))
     print("start-up: +%.3f ms = %s checks of the interpreter's own files %.3f ms + the face %.3f ms (goal: <= 0.5 ms)"
-          % (s_shim - s_plain, n_checks if n_checks is not None else "?", s_shim - s_twin, rest))
+          % (d_face + d_checks, n_checks if n_checks is not None else "?", d_checks, d_face))
     if s_nop:
-        print("  of which CPython's audit machinery with a no-op C hook (median of %d): %+.3f ms"
-              % (args.runs, s_nop[0] - s_plain))
+        print("  of which CPython's audit machinery with a no-op C hook: %+.3f ms" % d_nop)
+    print("  (medians over rounds of the within-round differences)")
     return 0
 
 
