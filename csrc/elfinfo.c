@@ -32,13 +32,22 @@ static void defect(struct rd *r, int d)
     if (!r->e->defect) r->e->defect = d;
 }
 
-/* Exactly n bytes at off, or a defect (range when the file is shorter). */
+static const unsigned char *peek(struct rd *r, uint64_t off, uint32_t n, int range_defect, uint32_t *avail);
+
+/* Exactly n bytes at off, or a defect (range when the file is shorter). Small reads go through a
+ * window: the header and the program headers then come from one read. */
 static int read_at(struct rd *r, void *buf, uint64_t n, uint64_t off, int range_defect)
 {
     uint64_t done = 0;
     if (off > r->size || n > r->size - off) {
         defect(r, range_defect);
         return -1;
+    }
+    if (n && n <= WINDOW) {
+        const unsigned char *p = peek(r, off, (uint32_t)n, range_defect, 0);
+        if (!p) return -1;
+        ec_memcpy(buf, p, (size_t)n);
+        return 0;
     }
     while (done < n) {
         long k = ec_pread(r->fd, (char *)buf + done, (size_t)(n - done), (long)(off + done));
