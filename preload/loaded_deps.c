@@ -62,6 +62,14 @@ static const char *soname_of(const struct dl_phdr_info *info)
     if (unrelocated && !relocated) strtab += base;
     else if (!relocated) return 0;
     if (strtab + strsz > base + hi || strtab + strsz < strtab) return 0;
+    /* the table must lie in one readable segment: between segments ld.so leaves PROT_NONE gaps */
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && strtab >= base + ph->p_vaddr &&
+            strtab + strsz <= base + ph->p_vaddr + ph->p_memsz)
+            break;
+    }
+    if (i == info->dlpi_phnum) return 0;
     /* a string that does not end inside the table is no SONAME ld.so would compare either */
     for (i = 0; (uint64_t)soname + (uint64_t)i < strsz; i++)
         if (!((const char *)strtab)[soname + (uint64_t)i]) return (const char *)strtab + soname;

@@ -152,6 +152,21 @@ def test_dependency_matched_by_soname_is_not_searched(kit, tmp_path, mode):
     assert base.lines.count("dlopen ok") == 2 and ran(base, "plug") and not ran(base, "decoy"), base
     res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
     assert (res.rc, res.lines) == (base.rc, base.lines) and res.records == [], res
+    if mode == "audit":  # and it was decided from the SONAME in memory: the lean path opened nothing else
+        after = opened_after(tmp_path, [prog, "dlopen:%s" % real, "dlopen:%s" % plug], plug, env)
+        assert after == {str(plug), "/proc/self/maps"}, after
+
+
+def opened_after(tmp_path, argv, first, env=None):
+    """The paths the process opened from its first openat of `first` on (strace), with the shim
+    preloaded."""
+    trace = tmp_path / "strace-open.txt"
+    r = run(["strace", "-f", "-e", "trace=openat", "-o", str(trace), "-E", "LD_PRELOAD=%s" % SHIM,
+             *map(str, argv)], env=clean_env(env))
+    assert r.returncode == 0, r
+    calls = [re.sub(r"^\d+\s+", "", l) for l in trace.read_text().splitlines()]
+    at = next(i for i, c in enumerate(calls) if c.startswith("openat") and str(first) in c)
+    return {m.group(1) for m in (re.match(r'openat\([^,]+, "([^"]*)"', c) for c in calls[at:]) if m}
 
 
 def test_dlopen_by_path_with_loaded_dependencies_reads_that_file_only(kit, tmp_path):
