@@ -236,32 +236,42 @@ static int auxv_state; /* 0 unread, 1 read, -errno unreadable */
 #define EC_AT_BASE_TYPE 7
 #define AUXV_MAX_TYPE 64 /* every type Linux defines is below this; pointers are far above */
 
-void ec_auxv_adopt(char *const *envp)
+int ec_auxv_take(char *const *envp)
 {
     const unsigned long *w;
     unsigned long page = 0, phdr = 0, base = 0;
     size_t i, skipped = 0;
-    if (!envp || __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE)) return;
+    if (!envp || __atomic_load_n(&auxv_state, __ATOMIC_ACQUIRE)) return 0;
     while (*envp) envp++;
     w = (const unsigned long *)(envp + 1);
     /* in secure mode ld.so unsets variables by moving the later ones down: the words up to the
      * array's original end are stale pointers, never small auxiliary types */
     if (*w > AUXV_MAX_TYPE) {
         while (*w && skipped++ < 4096) w++;
-        if (*w) return;
+        if (*w) return 0;
         w++;
     }
     for (i = 0; i + 1 < sizeof auxv_words / sizeof auxv_words[0]; i += 2) {
-        if (w[i] > AUXV_MAX_TYPE) return; /* not an auxiliary vector: /proc will tell */
+        if (w[i] > AUXV_MAX_TYPE) return 0; /* not an auxiliary vector: /proc will tell */
         if (w[i] == 0) break;
         if (w[i] == EC_AT_PAGESZ) page = w[i + 1];
         if (w[i] == 3 /* AT_PHDR */) phdr = w[i + 1];
         if (w[i] == EC_AT_BASE_TYPE) base = w[i + 1];
     }
-    if (i + 1 >= sizeof auxv_words / sizeof auxv_words[0] || !phdr || page < 4096 || (page & (page - 1))) return;
-    if (!base) return; /* ld.so ran as the program and rewrote the vector: /proc has the kernel's */
+    if (i + 1 >= sizeof auxv_words / sizeof auxv_words[0] || !phdr || page < 4096 || (page & (page - 1))) return 0;
+    if (!base) return 0; /* ld.so ran as the program and rewrote the vector: /proc has the kernel's */
     ec_memcpy(auxv_words, w, (i + 2) * sizeof auxv_words[0]);
     __atomic_store_n(&auxv_state, 1, __ATOMIC_RELEASE);
+    return 1;
+}
+
+void ec_auxv_adopt(char *const *envp)
+{
+    uintptr_t here = (uintptr_t)&envp;
+    /* only the array of the initial stack, which lies just above this frame at start-up (a copy of
+     * the shim brought in later by dlmopen gets the current environ, maybe a heap array whose end
+     * is no place to read past) */
+    if (envp && (uintptr_t)envp > here && (uintptr_t)envp - here < ((uintptr_t)1 << 20)) ec_auxv_take(envp);
 }
 
 /* libc's copy of the vector, where there is a libc (a weak reference: NULL in the audit

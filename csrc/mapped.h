@@ -67,6 +67,8 @@ uintptr_t ec_vdso_base(void);
  * are loaded at start-up only). Taken only if it reads as one; otherwise ec_auxv_get reads
  * /proc/self/auxv. Saves that open/read/close per process. (With a libc, its getauxval answers.) */
 void ec_auxv_adopt(char *const *envp);
+/* The parsing alone, for an envp known to be the initial stack's (and for tests): 1 if taken. */
+int ec_auxv_take(char *const *envp);
 /* Is the object whose dynamic section is at l_ld one the kernel mapped itself: the program it
  * executed (main_head: the first object of the main namespace, unless ld.so was run as the
  * program), its interpreter, or the vDSO? Decided from the auxiliary vector and the images in

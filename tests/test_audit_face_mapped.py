@@ -197,11 +197,13 @@ def test_auxv_is_read_from_the_start_up_stack():
     keep.append(env)
     marker = [47, 424242]  # an extra entry of a type nothing here reads: proves which vector answers
     bogus = [int(env[0]), 0, 1 << 40] + marker + words  # a pointer after the NULL, then no second NULL
-    lib.ec_auxv_adopt(arr(bogus))
+    assert lib.ec_auxv_take(arr(bogus)) == 0
     value = ffi.new("unsigned long *")
     assert not (lib.ec_auxv_get(47, value) == 1 and value[0] == 424242)  # refused: libc or /proc answers
     secure = [int(env[0]), 0, int(env[1]), int(env[0]), 0] + marker + words
-    lib.ec_auxv_adopt(arr(secure))
+    assert lib.ec_auxv_adopt(arr(secure)) is None  # a heap array: not the start-up stack, left alone
+    assert not (lib.ec_auxv_get(47, value) == 1 and value[0] == 424242)
+    assert lib.ec_auxv_take(arr(secure)) == 1
     assert lib.ec_auxv_get(47, value) == 1 and value[0] == 424242
     for t, v in zip(words[0::2], words[1::2]):
         if t in (3, 6, 7, 33):  # AT_PHDR, AT_PAGESZ, AT_BASE, AT_SYSINFO_EHDR: as the kernel said
