@@ -128,6 +128,17 @@ static inline int same_bytes(const char *x, const char *y, size_t n)
 
 /* What to hand to glibc for name: the caller's own string when the entry says "the name itself"
  * (so glibc compares exactly what it would compare without the shim), else the entry's path. */
+/* Caller strings (by address) whose entry said "the name itself". Handed over with RTLD_NOLOAD,
+ * any string is safe: glibc then only answers for an object already loaded under that name (and
+ * every loaded object was checked: tripwire, guard, sweep), exactly as it would without the shim,
+ * and loads nothing. So a program reopening a name from the same string (a literal, usually)
+ * skips the hash and the byte compare; a string since rewritten in place costs at most a failed
+ * RTLD_NOLOAD and the slow path. A path entry is not kept here: it maps a name to another string. */
+#define SELF_SLOTS 64
+static const char *self_slot[SELF_SLOTS];
+
+static inline unsigned self_hash(const char *name) { return (unsigned)(((uintptr_t)name >> 3) % SELF_SLOTS); }
+
 static const char *fast_lookup(const char *name)
 {
     size_t len;
@@ -136,7 +147,11 @@ static const char *fast_lookup(const char *name)
     for (i = 0; i < FAST_PROBES; i++) {
         const struct fast *e = __atomic_load_n(&fast_slot[(h + (uint64_t)i) % FAST_SLOTS], __ATOMIC_ACQUIRE);
         if (!e) return 0;
-        if (e->hash == h && e->len == len && same_bytes(e->name, name, len)) return e->pass ? e->pass : name;
+        if (e->hash == h && e->len == len && same_bytes(e->name, name, len)) {
+            if (e->pass) return e->pass;
+            __atomic_store_n(&self_slot[self_hash(name)], name, __ATOMIC_RELAXED);
+            return name;
+        }
     }
     return 0;
 }
@@ -772,7 +787,8 @@ EC_HIDDEN int ec_dlopen_guard(const char **file, int mode, void *caller, void **
     dlopen_fn real = (dlopen_fn)__atomic_load_n(&ec_real_dlopen, __ATOMIC_ACQUIRE);
     const char *name = *file, *pass;
     if (__builtin_expect(real && name && !(mode & EC_RTLD_NOLOAD) && !ec_shim_under_audit_face(), 1) &&
-        (pass = fast_lookup(name))) {
+        ((pass = __atomic_load_n(&self_slot[self_hash(name)], __ATOMIC_RELAXED)) == name ||
+         (pass = fast_lookup(name)))) {
         void *h = real(pass, mode | EC_RTLD_NOLOAD);
         if (h) {
             *result = h;

@@ -259,6 +259,33 @@ def test_already_loaded_names_cost_no_system_call(kit, tmp_path):
     assert any(c in ("openat", "statx", "execveat") for c in phases[3]), phases[3]  # the first, by path, checked
 
 
+def test_a_name_buffer_rewritten_in_place_is_not_trusted(kit, tmp_path, mode):
+    """The fast path remembers the address of a caller's string that named a loaded object: the
+    same buffer, rewritten to name a bad library, must still reach the guard's full check."""
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    src = tmp_path / "reuse.c"
+    src.write_text(
+        '#include <dlfcn.h>\n#include <stdio.h>\n#include <string.h>\n'
+        'int main(int c, char **v) {\n'
+        '  static char name[4096];\n'
+        '  strcpy(name, "libc.so.6");\n'
+        '  for (int i = 0; i < 3; i++) printf("libc %s\\n", dlopen(name, RTLD_NOW) ? "ok" : "failed");\n'
+        '  strcpy(name, v[1]);\n'
+        '  void *h = dlopen(name, RTLD_NOW);\n'
+        '  printf("bad %s\\n", h ? "ok" : dlerror());\n'
+        '  return 0; }\n')
+    prog = tmp_path / "reuse"
+    subprocess.run([os.environ.get("CC", "cc"), "-o", str(prog), str(src), "-ldl"], check=True)
+    base = run_face("off", [prog, bad], tmp_path)
+    assert base.lines[-1] == "bad ok" and ran(base, "bad"), base
+    res = run_face(mode, [prog, bad], tmp_path, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.lines[:3] == ["libc ok"] * 3 and not ran(res, "bad"), res
+    assert res.lines[-1].startswith("bad /proc/self/execcheck refused ") and "(x-bit)" in res.lines[-1], res
+    assert_refused(res, bad)
+
+
 def test_old_symbol_versions_are_intercepted(kit, tmp_path):
     """A program linked against dlopen@GLIBC_2.2.5 and dlmopen@GLIBC_2.3.4 (glibc before 2.34)."""
     bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
