@@ -8,8 +8,9 @@ A C driver, in a process with 50 other libraries loaded (DT_NEEDED) and in one w
   loaded/name  dlopen()+dlclose() of a start-up library by its bare name (a DT_NEEDED one)
 The loaded cases are ns per pair, best of 20 rounds of many calls (the least disturbed figure).
 Configurations: none (no preload), empty (an empty library in LD_PRELOAD: what any preload costs:
-one more object in the process changes where glibc's own name matching spends its time, by
-+-20 % on this machine, either way) and shim (LD_PRELOAD=libexeccheck.so, audit mode). They run
+one more object in the process changes where glibc's own name matching spends its time, by up to
+50 % on this machine, either way, with the length of the preload's path) and shim (a copy of
+libexeccheck.so, audit mode; both preloads have paths of the same length). They run
 in turn, round after round, and each figure is the median of the rounds. In the shim's process
 the loaded cases are also timed through libc's own dlopen (dlsym on libc's handle), alternating with
 the shim's round by round: that ratio is the guard's own cost, free of the layout effect.
@@ -92,8 +93,16 @@ def build(w):
     (w / "libs").mkdir()
     (w / "new").mkdir()
     (w / "driver.c").write_text(DRIVER_C)
+    # The empty preload and the shim under paths of the same length, with the same file name and
+    # SONAME: glibc's own by-name matching is sensitive to where its strings land (an extra preload
+    # alone moves it by up to 50 % here, either way, with the length of its path), so the two
+    # processes must be laid out alike for their difference to be the shim's.
+    (w / "e").mkdir()
+    (w / "s").mkdir()
     (w / "empty.c").write_text("int execcheck_bench_empty;\n")
-    sh(["cc", "-O2", "-shared", "-fPIC", "-o", str(w / "libempty.so"), str(w / "empty.c")])
+    sh(["cc", "-O2", "-shared", "-fPIC", "-Wl,-soname,libexeccheck.so", "-o", str(w / "e" / "libexeccheck.so"),
+        str(w / "empty.c")])
+    shutil.copy2(SHIM, w / "s" / "libexeccheck.so")
     for i in range(NLIBS):
         src = w / ("l%d.c" % i)
         src.write_text("int f%d(void) { return %d; }\n" % (i, i))
@@ -118,9 +127,9 @@ def new_libs(w, tag):
 def env_for(w, config):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "EXECCHECK_"))}
     if config == "empty":
-        env["LD_PRELOAD"] = str(w / "libempty.so")
+        env["LD_PRELOAD"] = str(w / "e" / "libexeccheck.so")
     elif config == "shim":
-        env["LD_PRELOAD"] = SHIM
+        env["LD_PRELOAD"] = str(w / "s" / "libexeccheck.so")  # the shim, laid out like the empty one
     return env
 
 
