@@ -133,6 +133,7 @@ static void check_one(struct sweep *sw, const struct link_map *l, int is_main)
     const char *path;
     int first = 0;
     sw->checked++;
+    if (ec_mapped_by_kernel((uintptr_t)l->l_ld, is_main)) return; /* the program, ld.so, the vDSO */
     if (ec_mapped_check(&maps, (const void *)l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &v, &found)) return;
     path = found.path[0] ? found.path : "(unnamed object)";
     if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, &v, &first)) return;
