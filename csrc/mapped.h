@@ -56,19 +56,9 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
 /* Forces text parsing (tests: compare both ways; kernels before 6.11 do this on their own). */
 void ec_maps_force_text(struct ec_maps *m, int on);
 
-/* A value of this process's auxiliary vector (/proc/self/auxv, read once): 1 found, 0 absent,
- * -errno unreadable. */
-int ec_auxv_get(unsigned long type, unsigned long *value);
 
 /* AT_SYSINFO_EHDR (the vDSO's ELF header), 0 when there is none or it cannot be read. */
 uintptr_t ec_vdso_base(void);
-/* The auxiliary vector from the initial stack, where it follows the environment: for the audit
- * namespace's copy, whose constructor ld.so calls at start-up with that very array (audit modules
- * are loaded at start-up only). Taken only if it reads as one; otherwise ec_auxv_get reads
- * /proc/self/auxv. Saves that open/read/close per process. (With a libc, its getauxval answers.) */
-void ec_auxv_adopt(char *const *envp);
-/* The parsing alone, for an envp known to be the initial stack's (and for tests): 1 if taken. */
-int ec_auxv_take(char *const *envp);
 /* Is the object whose dynamic section is at l_ld one the kernel mapped itself: the program it
  * executed (main_head: the first object of the main namespace, unless ld.so was run as the
  * program), its interpreter, or the vDSO? Decided from the auxiliary vector and the images in

@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include <link.h>
 #include "arena.h"
+#include "auxv.h"
 #include "ldresolve.h"
 #include "mapped.h"
 #include "preload_face.h"
@@ -268,7 +269,6 @@ static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1; /* the first object is the program */
 }
 
-#define EC_AT_BASE 7
 
 static void boot_snapshot(void)
 {

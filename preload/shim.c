@@ -4,7 +4,7 @@
  * mapping a second libc. Where a face needs libc (preload, CPython), it reaches it through weak
  * references that are NULL in the audit namespace. */
 #include "shim.h"
-#include "mapped.h"
+#include "auxv.h"
 #include "securebits.h"
 #include "sys.h"
 #include "text.h"
@@ -19,7 +19,6 @@ EC_EXPORT const char execcheck_shim_version[] = EXECCHECK_VERSION;
  * this library and ld.so exist. */
 extern void *dlsym(void *, const char *) __attribute__((weak));
 
-#define EC_AT_SECURE 23
 
 /* AT_SECURE from the auxiliary vector; unreadable counts as secure (distrust the environment). */
 static int read_at_secure(void)
