@@ -325,24 +325,73 @@ static void deny(struct ec_verdict *v, const struct ec_vma *vma, int reason, int
  * report the backing file of the lower or upper layer, stat the overlay's own inode. Map the first
  * page of the same file read-only and ask the kernel what backs that mapping: both answers then
  * come from the same translation. */
+/* What the kernel reports for a mapping of the file open (readable) as rfd: map its first page
+ * read-only and ask. Returns 0 with *out filled, or -1. */
+static int backing_of(struct ec_maps *m, int rfd, struct ec_vma *out)
+{
+    void *p = ec_mmap(0, 4096, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
+    int r;
+    if (ec_mmap_failed(p)) return -1;
+    r = ec_maps_query(m, (uintptr_t)p, out, 0, 0);
+    ec_munmap(p, 4096);
+    return r == 0 ? 0 : -1;
+}
+
+/* This very file, reopened for reading (an O_PATH fd cannot be mapped). */
+static int reopen_readable(int fd)
+{
+    char self_fd[32];
+    struct ec_buf b;
+    ec_buf_init(&b, self_fd, sizeof self_fd);
+    ec_buf_puts(&b, "/proc/self/fd/");
+    ec_buf_putu(&b, (unsigned)fd);
+    return ec_openat(EC_AT_FDCWD, self_fd, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOCTTY | EC_O_NONBLOCK, 0);
+}
+
 static int backs_mapping(struct ec_maps *m, int fd, const struct ec_vma *vma)
 {
     struct ec_vma mine;
-    char self_fd[32];
-    struct ec_buf b;
-    void *p;
-    int same = 0, rfd;
-    ec_buf_init(&b, self_fd, sizeof self_fd);
-    ec_buf_puts(&b, "/proc/self/fd/"); /* reopen this very file for reading (an O_PATH fd cannot be mapped) */
-    ec_buf_putu(&b, (unsigned)fd);
-    rfd = ec_openat(EC_AT_FDCWD, self_fd, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOCTTY | EC_O_NONBLOCK, 0);
+    int same = 0, rfd = reopen_readable(fd);
     if (rfd < 0) return 0;
-    p = ec_mmap(0, 4096, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
+    if (backing_of(m, rfd, &mine) == 0) same = mine.ino == vma->ino && mine.dev == vma->dev;
     ec_close(rfd);
-    if (ec_mmap_failed(p)) return 0;
-    if (ec_maps_query(m, (uintptr_t)p, &mine, 0, 0) == 0) same = mine.ino == vma->ino && mine.dev == vma->dev;
-    ec_munmap(p, 4096);
     return same;
+}
+
+/* ---- a verdict known under the mapped identity before the load ----
+ * On overlayfs (every container root) a mapping shows the backing layer's inode while statx shows
+ * the overlay's, so after a load the faces would have to re-open and re-map the file to connect
+ * the two (backs_mapping). A caller that holds the checked file open for reading does it once,
+ * before the load, on that very descriptor. Whether a device is overlayfs is remembered. */
+#define EC_OVERLAYFS_MAGIC 0x794c7630
+static struct { uint64_t dev; int overlay; } fs_kinds[8];
+static unsigned fs_next;
+
+static int on_overlayfs(int fd, uint64_t dev)
+{
+    struct ec_statfs sf;
+    int i, overlay;
+    for (i = 0; i < 8; i++) /* racing threads can only cost a statfs or a needless map */
+        if (fs_kinds[i].dev == dev + 1) return fs_kinds[i].overlay;
+    overlay = ec_fstatfs(fd, &sf) == 0 && sf.f_type == EC_OVERLAYFS_MAGIC;
+    i = (int)(fs_next++ % 8);
+    fs_kinds[i].overlay = overlay;
+    fs_kinds[i].dev = dev + 1;
+    return overlay;
+}
+
+void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struct ec_statx *st,
+                            const struct ec_verdict *v)
+{
+    struct ec_vma vma;
+    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    int rfd, r;
+    if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !on_overlayfs(fd, dev)) return;
+    rfd = readable ? fd : reopen_readable(fd);
+    if (rfd < 0) return;
+    r = backing_of(m, rfd, &vma);
+    if (!readable) ec_close(rfd);
+    if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, v);
 }
 
 /* Opens path O_PATH and, if it is the mapped file, checks it. Returns 1/0 (allowed/denied) when

@@ -92,6 +92,21 @@ static void store(const struct ec_statx *st, const struct ec_verdict *v)
     unlock();
 }
 
+void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_verdict *v)
+{
+    struct entry *e;
+    if (!ino || !lock()) return;
+    e = &table[next_slot++ % SLOTS];
+    e->dev = dev;
+    e->ino = ino;
+    e->mnt = ~0ull;        /* never a statx key: found by ec_vcache_lookup_id only */
+    e->ctime_sec = -1;
+    e->ctime_nsec = ~0u;
+    e->v = *v;
+    e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    unlock();
+}
+
 int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, struct ec_verdict *v, int *cached)
 {
     struct ec_statx own;

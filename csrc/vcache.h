@@ -29,6 +29,10 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v);
  * file itself). 1 found (*v filled), 0 not. */
 int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v);
 
+/* Stores v under the identity the kernel reports for a mapping of the file (the backing inode on
+ * a stacking filesystem), for ec_vcache_lookup_id alone. */
+void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_verdict *v);
+
 /* Forgets every entry. */
 void ec_vcache_clear(void);
 

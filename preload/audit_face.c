@@ -59,6 +59,7 @@ static char *refusal_name(const char *path, int reason)
 EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
 {
     struct ec_verdict v;
+    struct ec_statx st;
     int fd, first = 0;
     (void)cookie;
     if (!name) return 0;
@@ -70,11 +71,16 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
     }
     fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return (char *)name; /* ld.so's own open fails the same way */
-    if (ec_vcache_check_fd(fd, name, 0, &v, 0)) {
+    ec_memset(&st, 0, sizeof st);
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) < 0) {
+        ec_check_fd(fd, name, &v); /* no identity: no cache either */
         ec_close(fd);
-        return (char *)name;
+    } else {
+        ec_vcache_check_fd(fd, name, &st, &v, 0);
+        ec_mapped_note_backing(&maps, fd, 0, &st, &v); /* overlayfs: known by the layer's inode too */
+        ec_close(fd);
     }
-    ec_close(fd);
+    if (v.allowed) return (char *)name;
     if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return (char *)name;
     if (first) ec_say_refused("load", name, v.reason);
     return refusal_name(name, v.reason);

@@ -385,3 +385,21 @@ def test_libraries_on_overlayfs(kit, tmp_path, mode):
         assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err)
     else:
         assert res.rc == 0 and not ran(res, "bad")
+
+
+def test_overlayfs_library_is_opened_once(kit, tmp_path):
+    """On overlayfs the face learns the layer's inode of a library while it checks it (one page
+    mapped from that very file), so after the load it finds the verdict by the mapped inode: the
+    library is opened by name once by the face (O_PATH), not again in la_objopen."""
+    need_mountns()
+    kit.lib("ov/lower/libgood.so", "good")
+    kit.prog("ov/lower/prog")
+    merged = tmp_path / "ov" / "merged"
+    trace = tmp_path / "trace.txt"
+    argv = ["strace", "-f", "-e", "trace=openat", "-o", trace, "-E", "LD_AUDIT=%s" % SHIM,
+            merged / "prog", "dlopen:%s" % (merged / "libgood.so")]
+    res = run_face("off", argv, tmp_path, env={"OV": str(tmp_path / "ov")}, setup=OVERLAY_SETUP)
+    assert res.rc == 0 and ran(res, "good") and "dlopen ok" in res.lines, res
+    opens = [l for l in trace.read_text().splitlines() if '"%s"' % (merged / "libgood.so") in l]
+    assert len([l for l in opens if "O_PATH" in l]) == 1, opens  # the face's check
+    assert len([l for l in opens if "O_PATH" not in l]) == 1, opens  # ld.so's own open
