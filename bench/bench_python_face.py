@@ -125,18 +125,19 @@ def check_cost(n=4000):
     return out
 
 
-def startup_checks(python, env):
-    """How many files the interpreter checks during `python -c pass` (strace counts the
-    execveat(AT_EXECVE_CHECK) calls), or None without strace."""
+def startup_syscalls(python, env):
+    """System calls of `python -c pass` (strace -f): (all, the checks among them), or None without
+    strace. A count does not move with the machine's load, unlike a time."""
     if not shutil.which("strace"):
         return None
     with tempfile.NamedTemporaryFile("r") as log:
         # the shim goes to the traced program only: preloaded into strace, it would hand python the
         # audit face too (the preload face propagates), and its library checks would be counted
         plain = {k: v for k, v in env.items() if k != "LD_PRELOAD"}
-        subprocess.run(["strace", "-f", "-E", "LD_PRELOAD=" + env["LD_PRELOAD"], "-e", "trace=execveat", "-o", log.name,
-                        python, "-c", "pass"], env=plain, capture_output=True)
-        return sum("AT_EXECVE_CHECK" in line or "0x10000" in line for line in open(log.name))
+        pre = ["-E", "LD_PRELOAD=" + env["LD_PRELOAD"]] if "LD_PRELOAD" in env else []
+        subprocess.run(["strace", "-f", *pre, "-o", log.name, python, "-c", "pass"], env=plain, capture_output=True)
+        lines = [line for line in open(log.name) if "(" in line and not line.split(None, 1)[-1].startswith(("+++", "---"))]
+        return len(lines), sum("execveat(" in line and ("AT_EXECVE_CHECK" in line or "0x10000" in line) for line in lines)
 
 
 NOP_HOOK = r"""
@@ -225,7 +226,8 @@ def main():
     with_shim = dict(base, LD_PRELOAD=shim)
 
     costs = check_cost()
-    n_checks = startup_checks(python, with_shim)
+    counted = startup_syscalls(python, with_shim), startup_syscalls(python, base)
+    n_checks = counted[0][1] if counted[0] else None
     tools = tempfile.mkdtemp(prefix="ec-bench-")
     nop = build_nop_hook(tools)
     cmd = [python, "-c", "pass"]
@@ -285,6 +287,9 @@ def main():
           % (d_face + d_checks, n_checks if n_checks is not None else "?", d_checks, d_face))
     if s_nop:
         print("  of which CPython's audit machinery with a no-op C hook: %+.3f ms" % d_nop)
+    if counted[0] and counted[1]:
+        print("  system calls of one start-up (strace -f): %d without the shim, %d with it (%+d, of which %d checks)"
+              % (counted[1][0], counted[0][0], counted[0][0] - counted[1][0], n_checks))
     print("  (medians over rounds of the within-round differences)")
     return 0
 
