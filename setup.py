@@ -48,7 +48,13 @@ def build_shim(out_path):
     if version_script.exists():
         ldflags.append("-Wl,--version-script=%s" % version_script)
     tmp = out_path.with_name(out_path.name + ".tmp")
-    cmd = cc + SHIM_CFLAGS + ["-I", str(TOP / "csrc"), "-I", str(TOP / "preload")]
+    cflags = list(SHIM_CFLAGS)
+    target = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True).stdout
+    if target.startswith("aarch64"):
+        # gcc's default outline atomics call libgcc helpers whose set-up needs libc's __getauxval:
+        # an undefined symbol that makes ld.so refuse the shim as an audit module (no libc there)
+        cflags.append("-mno-outline-atomics")
+    cmd = cc + cflags + ["-I", str(TOP / "csrc"), "-I", str(TOP / "preload")]
     cmd += [str(p) for p in shim_sources()] + ldflags + ["-o", str(tmp), "-lgcc"]
     print(" ".join(shlex.quote(c) for c in cmd))
     subprocess.run(cmd, check=True)

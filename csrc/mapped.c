@@ -223,8 +223,8 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
             vma->prot = (uint32_t)q.vma_flags & 15u; /* PROCMAP_QUERY_VMA_READABLE... */
             return 0;
         }
-        if (r != -EC_ENOTTY && r != -EC_EINVAL) return (int)r;
-        m->text = 1; /* kernel before 6.11 */
+        if (r != -EC_ENOTTY && r != -EC_EINVAL && r != -EC_ENOSYS) return (int)r;
+        m->text = 1; /* kernel before 6.11, or an emulator without the ioctl (qemu-user: ENOSYS) */
     }
     return query_text(m, addr, vma, name, cap);
 }

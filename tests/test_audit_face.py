@@ -15,7 +15,7 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
 from audit_face_util import LDSO, SHIM, copy_lib, kit, mode, ran, run_face  # noqa: F401 (fixtures)
-from conftest import need_check, need_landlock, need_mountns
+from conftest import need_check, need_landlock, need_mountns, run
 
 
 @pytest.fixture(autouse=True)
@@ -403,3 +403,12 @@ def test_overlayfs_library_is_opened_once(kit, tmp_path):
     opens = [l for l in trace.read_text().splitlines() if '"%s"' % (merged / "libgood.so") in l]
     assert len([l for l in opens if "O_PATH" in l]) == 1, opens  # the face's check
     assert len([l for l in opens if "O_PATH" not in l]) == 1, opens  # ld.so's own open
+
+
+def test_the_shim_needs_nothing_from_a_libc():
+    """In the audit namespace there is no libc: a single strong undefined symbol (a libgcc helper
+    asking libc's __getauxval, as aarch64's outline atomics do) makes ld.so refuse the module.
+    Everything the shim takes from a libc is a weak reference."""
+    out = run(["nm", "-D", "--undefined-only", SHIM]).stdout.split("\n")
+    strong = [l for l in out if l.strip() and l.split()[0] not in ("w", "v")]
+    assert strong == [], strong
