@@ -234,16 +234,20 @@ static int under_valgrind(void)
     return k == 2;
 }
 
-static int check_identified(int fd, const char *name, struct ec_verdict *v)
+/* The check itself: 0 allowed, or -errno. */
+static int check_only(int fd, const char *name)
 {
     char *argv[2], *envp[1];
     const char *base = name ? ec_strrchr(name, '/') : 0;
-    int r;
-
     argv[0] = (char *)(base ? base + 1 : name ? name : "execcheck");
     argv[1] = 0;
     envp[0] = 0;
-    r = under_valgrind() ? -EC_ENOSYS : exec_check(fd, argv, envp);
+    return under_valgrind() ? -EC_ENOSYS : exec_check(fd, argv, envp);
+}
+
+/* The verdict of check_only's answer r; v's identity fields are what ec_explain reads. */
+static int verdict_of(int fd, int r, struct ec_verdict *v)
+{
     if (r == 0) {
         v->allowed = 1;
         return 1;
@@ -251,6 +255,20 @@ static int check_identified(int fd, const char *name, struct ec_verdict *v)
     v->err = -r;
     v->reason = ec_explain(fd, v->err, v);
     return 0;
+}
+
+static int check_identified(int fd, const char *name, struct ec_verdict *v)
+{
+    return verdict_of(fd, check_only(fd, name), v);
+}
+
+int ec_check_fd_quick(int fd, const char *name, struct ec_verdict *v)
+{
+    int r;
+    ec_memset(v, 0, sizeof *v);
+    r = check_only(fd, name);
+    if (r) ec_identify_fd(fd, v); /* a refusal is explained and recorded with the file's identity */
+    return verdict_of(fd, r, v);
 }
 
 int ec_check_fd(int fd, const char *name, struct ec_verdict *v)

@@ -23,6 +23,9 @@ struct ec_verdict {
 /* Checks an open fd (any kind, O_PATH included). `name` becomes argv[0] (may be NULL).
  * Always fills *v; returns 1 allowed, 0 denied. */
 int ec_check_fd(int fd, const char *name, struct ec_verdict *v);
+/* Like ec_check_fd, but an allowed verdict carries no identity (dev, ino, mode, ctime left 0):
+ * one system call less, for callers that only look at the file when it is refused. */
+int ec_check_fd_quick(int fd, const char *name, struct ec_verdict *v);
 
 struct ec_statx;
 /* The same when the caller already has the fd's statx (saves one syscall on hot paths). */

@@ -155,7 +155,7 @@ static int open_and_check(const char *path, struct ec_verdict *v)
 {
     int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC, 0);
     if (fd < 0) return fd;
-    ec_check_fd(fd, path, v);
+    ec_check_fd_quick(fd, path, v);
     return fd;
 }
 
@@ -196,7 +196,7 @@ static void stdin_rule(void)
     int enforced, kind;
     if (stdin_decided) return;
     stdin_decided = 1;
-    if (ec_check_fd(0, "<stdin>", &v)) return;
+    if (ec_check_fd_quick(0, "<stdin>", &v)) return;
     if (is_regular(&v)) {
         kind = EC_KIND_SCRIPT;
         enforced = enforcing(EC_KIND_SCRIPT) || enforcing(EC_KIND_INTERACTIVE);
@@ -600,7 +600,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
         ec_py.ErrClear();
         return f;
     }
-    if (ec_check_fd(fd, 0, &v)) return f;
+    if (ec_check_fd_quick(fd, 0, &v)) return f;
     p = fs_bytes(path, &keep);
     kind = !entry_seen && is_main_file(&v) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
     enforced = enforcing(kind);
