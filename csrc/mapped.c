@@ -229,7 +229,6 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
     return query_text(m, addr, vma, name, cap);
 }
 
-
 uintptr_t ec_vdso_base(void)
 {
     unsigned long v = 0;
