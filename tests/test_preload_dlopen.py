@@ -9,7 +9,6 @@ keep working. A name already let in costs no system call at all.
 Modes as in audit_face_util: audit (nothing changes but records), secbits and config (enforcing)."""
 import os
 import re
-import subprocess
 
 import pytest
 
@@ -153,20 +152,25 @@ def test_dependency_matched_by_soname_is_not_searched(kit, tmp_path, mode):
     res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
     assert (res.rc, res.lines) == (base.rc, base.lines) and res.records == [], res
     if mode == "audit":  # and it was decided from the SONAME in memory: the lean path opened nothing else
-        after = opened_after(tmp_path, [prog, "dlopen:%s" % real, "dlopen:%s" % plug], plug, env)
+        after = opened(calls_after(tmp_path, [prog, "dlopen:%s" % real, "dlopen:%s" % plug], plug, env)[1])
         assert after == {str(plug), "/proc/self/maps"}, after
 
 
-def opened_after(tmp_path, argv, first, env=None):
-    """The paths the process opened from its first openat of `first` on (strace), with the shim
-    preloaded."""
-    trace = tmp_path / "strace-open.txt"
-    r = run(["strace", "-f", "-e", "trace=openat", "-o", str(trace), "-E", "LD_PRELOAD=%s" % SHIM,
+def calls_after(tmp_path, argv, first, env=None, trace="openat"):
+    """The process (run with the shim preloaded, under strace -e trace=...) and the system calls it
+    made from its first openat of `first` on."""
+    log = tmp_path / "strace-after.txt"
+    r = run(["strace", "-f", "-e", "trace=" + trace, "-o", str(log), "-E", "LD_PRELOAD=%s" % SHIM,
              *map(str, argv)], env=clean_env(env))
     assert r.returncode == 0, r
-    calls = [re.sub(r"^\d+\s+", "", l) for l in trace.read_text().splitlines()]
+    calls = [re.sub(r"^\d+\s+", "", l) for l in log.read_text().splitlines()]
     at = next(i for i, c in enumerate(calls) if c.startswith("openat") and str(first) in c)
-    return {m.group(1) for m in (re.match(r'openat\([^,]+, "([^"]*)"', c) for c in calls[at:]) if m}
+    return r, calls[at:]
+
+
+def opened(calls):
+    """The paths of the openat calls among calls."""
+    return {m.group(1) for m in (re.match(r'openat\([^,]+, "([^"]*)"', c) for c in calls) if m}
 
 
 def test_dlopen_by_path_with_loaded_dependencies_reads_that_file_only(kit, tmp_path):
@@ -174,17 +178,12 @@ def test_dlopen_by_path_with_loaded_dependencies_reads_that_file_only(kit, tmp_p
     replayed (no /proc/self/exe, no ld.so.cache, no other library file is opened)."""
     lib = kit.lib("dl/libgood.so", "good")
     prog = kit.prog()
-    trace = tmp_path / "strace.txt"
-    r = run(["strace", "-f", "-e", "trace=openat,execveat", "-o", str(trace), "-E", "LD_PRELOAD=%s" % SHIM,
-             str(prog), "dlopen:%s" % lib], env=clean_env())
-    assert r.returncode == 0 and "dlopen ok" in r.stdout, r
-    calls = [re.sub(r"^\d+\s+", "", l) for l in trace.read_text().splitlines()]
-    first = next(i for i, c in enumerate(calls) if c.startswith("openat") and str(lib) in c)
-    after = [c for c in calls[first:] if c.startswith("openat")]
-    opened = {re.match(r'openat\([^,]+, "([^"]*)"', c).group(1) for c in after}
-    assert opened == {str(lib), "/proc/self/maps"}, after
-    checks = [c for c in calls[first:] if c.startswith("execveat")]
-    assert len(checks) == 1 and "AT_EXECVE_CHECK" in checks[0] or "0x10000" in checks[0], checks
+    r, calls = calls_after(tmp_path, [prog, "dlopen:%s" % lib], lib, trace="openat,execveat")
+    assert "dlopen ok" in r.stdout, r
+    after = [c for c in calls if c.startswith("openat")]
+    assert opened(after) == {str(lib), "/proc/self/maps"}, after
+    checks = [c for c in calls if c.startswith("execveat")]
+    assert len(checks) == 1 and ("AT_EXECVE_CHECK" in checks[0] or "0x10000" in checks[0]), checks
     assert sum(str(lib) in c for c in after) == 2, after  # the guard's read-and-check, then ld.so's own
 
 
@@ -274,8 +273,7 @@ def test_a_name_buffer_rewritten_in_place_is_not_trusted(kit, tmp_path, mode):
         '  void *h = dlopen(name, RTLD_NOW);\n'
         '  printf("bad %s\\n", h ? "ok" : dlerror());\n'
         '  return 0; }\n')
-    prog = tmp_path / "reuse"
-    subprocess.run([os.environ.get("CC", "cc"), "-o", str(prog), str(src), "-ldl"], check=True)
+    prog = kit._cc("bin/reuse", src, "-ldl")
     base = run_face("off", [prog, bad], tmp_path)
     assert base.lines[-1] == "bad ok" and ran(base, "bad"), base
     res = run_face(mode, [prog, bad], tmp_path, preload=SHIM)
@@ -298,8 +296,7 @@ def test_old_symbol_versions_are_intercepted(kit, tmp_path):
         '  printf("dlopen %s\\n", dlopen(v[1], RTLD_NOW) ? "ok" : "failed");\n'
         '  printf("dlmopen %s\\n", dlmopen(LM_ID_NEWLM, v[1], RTLD_NOW) ? "ok" : "failed");\n'
         '  return 0; }\n')
-    prog = tmp_path / "old"
-    subprocess.run([os.environ.get("CC", "cc"), "-o", str(prog), str(src), "-ldl"], check=True)
+    prog = kit._cc("bin/old", src, "-ldl")
     syms = run(["readelf", "--dyn-syms", "-W", str(prog)]).stdout
     assert "dlopen@GLIBC_2.2.5" in syms and "dlmopen@GLIBC_2.3.4" in syms, syms
     res = run_face("secbits", [prog, bad], tmp_path, preload=SHIM)
