@@ -60,7 +60,7 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
 {
     struct ec_verdict v;
     struct ec_statx st;
-    int fd, first = 0;
+    int fd, known, first = 0;
     (void)cookie;
     if (!name) return 0;
     if (flag == LA_SER_ORIG) {
@@ -72,14 +72,10 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
     fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return (char *)name; /* ld.so's own open fails the same way */
     ec_memset(&st, 0, sizeof st);
-    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) < 0) {
-        ec_check_fd(fd, name, &v); /* no identity: no cache either */
-        ec_close(fd);
-    } else {
-        ec_vcache_check_fd(fd, name, &st, &v, 0);
-        ec_mapped_note_backing(&maps, fd, 0, &st, &v); /* overlayfs: known by the layer's inode too */
-        ec_close(fd);
-    }
+    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
+    ec_vcache_check_fd(fd, name, known ? &st : 0, &v, 0); /* without an identity: checked, not cached */
+    if (known) ec_mapped_note_backing(&maps, fd, 0, &st, &v); /* overlayfs: known by the layer's inode too */
+    ec_close(fd);
     if (v.allowed) return (char *)name;
     if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return (char *)name;
     if (first) ec_say_refused("load", name, v.reason);
