@@ -20,7 +20,6 @@ usage: python bench/bench_python_face.py [--python PATH] [--runs N] [--import-ru
 (run with the Python that has execcheck installed: .venv/bin/python bench/bench_python_face.py)
 """
 import argparse
-import ctypes
 import os
 import shlex
 import shutil
@@ -63,41 +62,7 @@ def reexec_in_view(python):
         os.rmdir(scratch)
 
 
-def _seccomp_program(fake):
-    """A seccomp filter that, when fake, makes execveat(..., AT_EXECVE_CHECK) return 0 without
-    running it (otherwise it matches no syscall); every other syscall is allowed. The same program
-    runs in every column, so its per-syscall cost cancels."""
-    import platform
-    import struct
-    arch, nr = {"x86_64": (0xc000003e, 322), "aarch64": (0xc00000b7, 281)}[platform.machine()]
-    ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
-    allow, errno0 = 0x7fff0000, 0x00050000
-    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, allow),
-            (ld, 0, 0, 0), (jeq, 0, 3, nr if fake else 0x7fffffff),
-            (ld, 0, 0, 16 + 8 * 4), (jset, 0, 1, 0x10000), (ret, 0, 0, errno0),
-            (ret, 0, 0, allow)]
-    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *i) for i in prog))
-    fprog = ctypes.create_string_buffer(struct.pack("HxxxxxxP", len(prog), ctypes.addressof(code)))
-    return code, fprog
-
-
-# built once in the parent: the child only makes two prctl calls between fork and exec
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_LIBC.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-_PROGRAMS = {True: _seccomp_program(True), False: _seccomp_program(False)}
-
-
-def _install(fake):
-    if _LIBC.prctl(38, 1, None, 0, 0) or _LIBC.prctl(22, 2, _PROGRAMS[fake][1], 0, 0):  # NO_NEW_PRIVS, SECCOMP
-        os._exit(125)
-
-
-def _fake():
-    _install(True)
-
-
-def _real():
-    _install(False)
+from fakecheck import fake as _fake, real as _real  # noqa: E402 (bench/ is this script's path)
 
 
 def check_cost(n=4000):
