@@ -49,8 +49,8 @@ void ec_auxv_adopt(char *const *envp)
 
 /* libc's copy of the vector, where there is a libc (a weak reference: NULL in the audit
  * namespace). It cannot tell an absent entry from a zero one, so its answers count as found:
- * the types asked here (AT_SECURE, AT_PHDR, AT_BASE, AT_SYSINFO_EHDR) are always there, or mean
- * the same when 0. It is the kernel's vector unless ld.so was run as the program (AT_BASE 0):
+ * the types asked here (AT_SECURE, AT_PHDR, AT_BASE, AT_SYSINFO_EHDR, AT_PLATFORM) are always
+ * there, or mean the same when 0. It is the kernel's vector unless ld.so was run as the program (AT_BASE 0):
  * ld.so then rewrote AT_PHDR, AT_ENTRY... to the program it loaded itself, and only /proc still
  * tells what the kernel executed. */
 extern unsigned long getauxval(unsigned long) __attribute__((weak));

@@ -7,6 +7,7 @@
 #define EC_AT_PHDR 3
 #define EC_AT_PAGESZ 6
 #define EC_AT_BASE 7
+#define EC_AT_PLATFORM 15
 #define EC_AT_SECURE 23
 #define EC_AT_SYSINFO_EHDR 33
 

@@ -1,5 +1,6 @@
 /* CPU facts as ld.so sees them (see ldhost.h). */
 #include "ldhost.h"
+#include "auxv.h"
 #include "sys.h"
 #include "text.h"
 
@@ -76,27 +77,34 @@ static void probe_cpu(struct ec_ld_host *h) { (void)h; }
 /* AT_PLATFORM: the kernel's string, as ld.so gets it before refining it for x86. */
 static int at_platform(char *out, size_t cap)
 {
-    unsigned long aux[2 * 64];
-    long n, i;
-    int fd = ec_openat(EC_AT_FDCWD, "/proc/self/auxv", EC_O_RDONLY | EC_O_CLOEXEC, 0);
-    if (fd < 0) return fd;
-    n = ec_read(fd, aux, sizeof aux);
-    ec_close(fd);
-    if (n < 0) return (int)n;
-    for (i = 0; i + 1 < n / (long)sizeof(unsigned long); i += 2) {
-        if (aux[i] == 15 /* AT_PLATFORM */ && aux[i + 1]) {
-            ec_strlcpy(out, (const char *)aux[i + 1], cap);
-            return 0;
-        }
-        if (aux[i] == 0) break;
-    }
-    return -EC_ENOENT;
+    unsigned long v = 0;
+    int r = ec_auxv_get(EC_AT_PLATFORM, &v);
+    if (r < 0) return r;
+    if (r == 0 || !v) return -EC_ENOENT;
+    ec_strlcpy(out, (const char *)v, cap);
+    return 0;
 }
+
+/* The machine does not change under a process: probed once (cpuid traps to the hypervisor in a
+ * VM, and every resolver session asked again). Racing first callers each probe: same answer. */
+static struct ec_ld_host probed;
+static int probed_err;
+static int probed_state; /* 0 not yet, 1 being stored, 2 stored */
 
 int ec_ld_host_probe(struct ec_ld_host *h)
 {
+    int expected = 0, err;
+    if (__atomic_load_n(&probed_state, __ATOMIC_ACQUIRE) == 2) {
+        *h = probed;
+        return probed_err;
+    }
     ec_memset(h, 0, sizeof *h);
     probe_cpu(h);
-    if (h->platform[0]) return 0;
-    return at_platform(h->platform, sizeof h->platform);
+    err = h->platform[0] ? 0 : at_platform(h->platform, sizeof h->platform);
+    if (__atomic_compare_exchange_n(&probed_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        probed = *h;
+        probed_err = err;
+        __atomic_store_n(&probed_state, 2, __ATOMIC_RELEASE);
+    }
+    return err;
 }
