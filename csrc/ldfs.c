@@ -154,13 +154,29 @@ static void realpath_of_fd(struct ec_ldfs *fs, struct ec_ldfs_path *p, int fd)
     else if (buf[rl] == '/') p->realpath = ec_arena_strdup(fs->arena, buf + rl);
 }
 
+/* Is fd (st: its statx) on a noexec mount? noexec belongs to the mount, so the answer is kept
+ * by mount id (when the kernel reports one) instead of asking statfs for every file. */
+static int on_noexec_mount(struct ec_ldfs *fs, int fd, const struct ec_statx *st)
+{
+    struct ec_statfs sf;
+    int known = (st->stx_mask & EC_STATX_MNT_ID) != 0, noexec;
+    uint32_t i;
+    for (i = 0; known && i < fs->nmounts; i++)
+        if (fs->mounts[i].mnt == EC_STX_MNT_ID(st)) return fs->mounts[i].noexec;
+    noexec = ec_fstatfs(fd, &sf) == 0 && (sf.f_flags & EC_ST_NOEXEC);
+    if (known && fs->nmounts < sizeof fs->mounts / sizeof fs->mounts[0]) {
+        fs->mounts[fs->nmounts].mnt = EC_STX_MNT_ID(st);
+        fs->mounts[fs->nmounts++].noexec = noexec;
+    }
+    return noexec;
+}
+
 struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
 {
     const char *abs = ec_ldfs_absolute(fs, path);
     uint64_t h = hash_str(abs);
     struct ec_ldfs_path *p;
     struct ec_statx st;
-    struct ec_statfs sf;
     int fd;
     for (p = fs->paths[h & (fs->paths_cap - 1)]; p; p = p->next)
         if (!ec_strcmp(p->path, abs)) return p;
@@ -171,18 +187,19 @@ struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
     if (fd < 0) {
         p->err = -fd;
     } else {
-        int r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st);
+        int r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st);
         if (r < 0) {
             p->err = -r;
         } else {
             p->mode = st.stx_mode;
-            if (ec_fstatfs(fd, &sf) == 0 && (sf.f_flags & EC_ST_NOEXEC)) p->noexec = 1;
+            p->noexec = on_noexec_mount(fs, fd, &st);
             if ((st.stx_mode & EC_S_IFMT) == EC_S_IFREG) {
                 if (!(p->file = file_for(fs, &st))) {
                     ec_close(fd);
                     return 0;
                 }
-                realpath_of_fd(fs, p, fd); /* a file found is about to be an object: named now, on this fd */
+                /* a file found is about to be an object: named now, on this fd */
+                if (!fs->lazy_realpath) realpath_of_fd(fs, p, fd);
             }
         }
         ec_close(fd);

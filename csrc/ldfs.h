@@ -39,6 +39,9 @@ struct ec_ldfs {
     uint32_t npaths, paths_cap;
     struct ec_ldfs_file **files;
     uint32_t nfiles, files_cap;
+    int lazy_realpath;           /* 1: a file's realpath is read only when asked for */
+    struct { uint64_t mnt; int noexec; } mounts[16]; /* noexec by mount id: one statfs per mount */
+    uint32_t nmounts;
 };
 
 /* root: NULL or "" for the host. cwd: NULL for "/" under a root, the real cwd on the host.
@@ -51,7 +54,8 @@ struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path);
 /* The ELF reading of a regular file found by lookup (read once per inode); NULL if it cannot be read
  * (p->file->read_err says why) or memory runs out. */
 const struct ec_elf *ec_ldfs_elf(struct ec_ldfs *fs, struct ec_ldfs_path *p);
-/* The real path in the image of a path that was found (cached), or NULL. */
+/* The real path in the image of a path that was found (cached), or NULL. Taken at lookup, on the
+ * lookup's own descriptor, unless lazy_realpath: then it opens the path again. */
 const char *ec_ldfs_realpath(struct ec_ldfs *fs, struct ec_ldfs_path *p);
 /* Opens path in the image (flags as for openat). Returns an fd or -errno. */
 int ec_ldfs_open(struct ec_ldfs *fs, const char *path, int flags);

@@ -33,6 +33,8 @@ struct ec_ld_config {
     const char *interp;        /* the loader of shared objects resolved as roots [/lib64/ld-linux-x86-64.so.2] */
     int no_vdso;               /* 1: no linux-vdso.so.1 in the process */
     size_t memory_limit;       /* [1 GiB] */
+    int no_realpath;           /* 1: objects' realpath stays NULL (the shim's dlopen predictions use
+                                  none): no readlink per file found [0] */
 };
 
 /* One resolution. */

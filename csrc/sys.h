@@ -204,6 +204,9 @@ struct ec_statx {
     uint64_t spare2[14];
 };
 #define EC_STATX_BASIC_STATS 0x7ffu
+#define EC_STATX_MNT_ID 0x1000u
+/* stx_mnt_id is the first word after the device numbers; valid when stx_mask has EC_STATX_MNT_ID */
+#define EC_STX_MNT_ID(st) ((st)->spare2[0])
 
 /* struct statfs of the 64-bit generic and x86_64 ABIs. */
 struct ec_statfs {

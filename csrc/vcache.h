@@ -36,8 +36,4 @@ void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_verdict *v);
 /* Forgets every entry. */
 void ec_vcache_clear(void);
 
-#define EC_STATX_MNT_ID 0x1000u
-/* struct statx's stx_mnt_id is the first word after the device numbers (spare2[0] in sys.h). */
-#define EC_STX_MNT_ID(st) ((st)->spare2[0])
-
 #endif

@@ -416,6 +416,10 @@ static void *real_load(long lmid, const char *path, int mode)
 #define SESSION_USES 256
 #define MISSING_DIRS 256
 
+/* the host's loader, as every session models it; the predictions name files by the path ld.so
+ * will open, so no object's real path is needed */
+static const struct ec_ld_config guard_config = {.no_realpath = 1};
+
 static struct {
     int busy;
     struct ec_ld_session *sess;
@@ -474,14 +478,14 @@ static int slow_begin(struct slow_ctx *c)
         }
         if (!slow.sess) {
             cache_changed();
-            slow.sess = ec_ld_session_new(0, &err);
+            slow.sess = ec_ld_session_new(&guard_config, &err);
             slow.uses = 0;
         }
         c->sess = slow.sess;
     } else {
         ec_arena_init(&c->own, (size_t)64 << 20);
         c->a = &c->own;
-        c->sess = ec_ld_session_new(0, &err);
+        c->sess = ec_ld_session_new(&guard_config, &err);
     }
     return c->sess ? 0 : -1;
 }
@@ -502,7 +506,7 @@ static int slow_renew_session(struct slow_ctx *c)
 {
     int err = 0;
     slow_release_session(c, 1);
-    c->sess = ec_ld_session_new(0, &err);
+    c->sess = ec_ld_session_new(&guard_config, &err);
     if (c->shared) slow.sess = c->sess, slow.uses = 0;
     return c->sess ? 0 : -1;
 }

@@ -397,6 +397,34 @@ print(json.dumps([r.starts, r.failure()]))' "$3"
     assert lines[-1] == "rc=127" and failure in r.stderr
 
 
+def test_noexec_is_told_per_mount_not_per_filesystem(tree):
+    """c19b: one filesystem mounted twice, once noexec (a bind mount): noexec belongs to the mount.
+    One session resolves a program through the executable mount, then through the noexec one."""
+    need_mountns()
+    good = tree.lib("d2/libv.so", "v", soname="libv.so")
+    tree.p("d1").mkdir()
+    tree.p("d3").mkdir()
+    prog = tree.prog("prog", needed=[good], runpath=str(tree.p("d1")))
+    prog_noexec = tree.prog("prog-noexec", needed=[good], runpath=str(tree.p("d3")))
+    script = """
+mount -t tmpfs tmpfs "$1"
+cp "$2" "$1/libv.so"
+mount --bind "$1" "$3"
+mount -o remount,bind,noexec "$3"
+"$6" -c 'import sys, json
+from execcheck.audit.resolver import Session
+s = Session()
+print(json.dumps([[r.starts, r.failure()] for r in (s.resolve(sys.argv[1]), s.resolve(sys.argv[2]))]))' "$4" "$5"
+"""
+    import json
+    import sys
+    r = in_mountns(script, tree.p("d1"), good, tree.p("d3"), prog, prog_noexec, sys.executable)
+    assert r.returncode == 0, r.stderr
+    (starts_exec, failure_exec), (starts_noexec, failure_noexec) = json.loads(r.stdout.strip().splitlines()[-1])
+    assert starts_exec and not failure_exec
+    assert not starts_noexec and "failed to map segment from shared object" in failure_noexec
+
+
 # --------------------------------------------------------------------------- 8. dynamic string tokens
 
 def test_lib_and_platform_tokens(tree):
