@@ -377,10 +377,13 @@ static int judge_denied(const char *path, const struct ec_verdict *v, const char
 static int check_file(const char *path, const char *needed_by)
 {
     struct ec_verdict v;
-    int fd, allowed;
+    struct ec_statx st;
+    int fd, allowed, known;
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return 1; /* ld.so's own open fails too, or finds what the sweep will check */
-    allowed = ec_vcache_check_fd(fd, path, 0, &v, 0);
+    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
+    allowed = ec_vcache_check_fd(fd, path, known ? &st : 0, &v, 0);
+    if (known) ec_tripwire_note_backing(fd, 0, &st, &v);
     ec_close(fd);
     return allowed || judge_denied(path, &v, needed_by);
 }
@@ -659,11 +662,12 @@ static int lean_guard(const char *name, int mode, void **result)
     simple = simple && ec_loaded_satisfies(name, needed, n);
     ec_arena_release(&lean.arena, lean.empty);
     allowed = simple && ec_vcache_check_fd(fd, name, &st, &v, 0);
+    if (simple) ec_tripwire_note_backing(fd, 1, &st, &v);
     if (fd >= 0) ec_close(fd);
     __atomic_store_n(&lean.busy, 0, __ATOMIC_RELEASE);
     if (!simple) return 0;
     if (!allowed && !judge_denied(name, &v, 0)) {
-        ec_vcache_clear(); /* verdicts live for one load operation */
+        ec_tripwire_no_sweep(); /* verdicts live for one load operation */
         *result = 0;
         return 1;
     }
@@ -750,7 +754,6 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     if (refused) {
         decided = RETURN;
         *result = 0;
-        ec_vcache_clear(); /* verdicts live for one load operation, refused or not */
     } else if (!nnew && e0->via == EC_LD_VIA_LOADED) {
         /* glibc matches the name to a loaded object: nothing can come in */
         if (lmid == GUARD_DLOPEN) fast_add(name, name);
@@ -773,9 +776,11 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         return RETURN;
     }
     slow_end(&c);
+    if (nnew) ec_tripwire_no_sweep(); /* verdicts live for one load operation, refused or not */
     return decided;
 
 unpredictable:
+    if (nnew) ec_tripwire_no_sweep();
     /* no prediction (no memory, no /proc, a program the resolver cannot read): enforcing, a
      * load that cannot be checked is refused; otherwise glibc goes on as without the shim */
     if (!ec_shim_enforcing(EC_KIND_LIBRARY)) return PASS;

@@ -126,6 +126,11 @@ ENV_EXPORT = textwrap.dedent("""\
 CONFIG_OVERLAY = 'mount -t overlay overlay -o "lowerdir=$1:/etc" /etc'
 
 
+# run_face setup for a container-like root: $OV/lower seen through an overlay at $OV/merged
+OVERLAY_SETUP = ('mkdir -p "$OV/rw" "$OV/merged" && mount -t tmpfs none "$OV/rw" && mkdir "$OV/rw/upper" "$OV/rw/work" && '
+                 'mount -t overlay overlay -o "lowerdir=$OV/lower,upperdir=$OV/rw/upper,workdir=$OV/rw/work" "$OV/merged"')
+
+
 def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None, preload=None):
     """Runs argv under the audit face in `mode` (see the module doc). audit: the LD_AUDIT value
     (default: the shim alone). preload: run under the preload face instead, with this LD_PRELOAD

@@ -14,7 +14,7 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from audit_face_util import LDSO, SHIM, copy_lib, kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from audit_face_util import LDSO, OVERLAY_SETUP, SHIM, copy_lib, kit, mode, ran, run_face  # noqa: F401 (fixtures)
 from conftest import need_check, need_landlock, need_mountns, run
 
 
@@ -360,10 +360,6 @@ def test_library_outside_a_landlock_execute_hierarchy(kit, tmp_path, mode):
 # the writable layer on a tmpfs, the lower one on disk: layers on different filesystems, as a
 # container's image layers and its writable layer usually are (overlayfs then reports its own
 # st_dev for files, while the maps show the layer's)
-OVERLAY_SETUP = ('mkdir -p "$OV/rw" "$OV/merged" && mount -t tmpfs none "$OV/rw" && mkdir "$OV/rw/upper" "$OV/rw/work" && '
-                 'mount -t overlay overlay -o "lowerdir=$OV/lower,upperdir=$OV/rw/upper,workdir=$OV/rw/work" "$OV/merged"')
-
-
 def test_libraries_on_overlayfs(kit, tmp_path, mode):
     """A container's root is overlayfs: the maps name the backing file of a layer, stat the
     overlay's own inode. A good library there must load quietly, a bad one be refused for what it

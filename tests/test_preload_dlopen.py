@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from audit_face_util import SHIM, clean_env, kit, mode, ran, run_face  # noqa: F401 (fixtures)
-from conftest import C_DIR, need_check, run
+from audit_face_util import OVERLAY_SETUP, SHIM, clean_env, kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from conftest import C_DIR, need_check, need_mountns, run
 
 
 @pytest.fixture(autouse=True)
@@ -185,6 +185,57 @@ def test_dlopen_by_path_with_loaded_dependencies_reads_that_file_only(kit, tmp_p
     checks = [c for c in calls if c.startswith("execveat")]
     assert len(checks) == 1 and ("AT_EXECVE_CHECK" in checks[0] or "0x10000" in checks[0]), checks
     assert sum(str(lib) in c for c in after) == 2, after  # the guard's read-and-check, then ld.so's own
+
+
+def overlay_libraries(kit, tmp_path):
+    """A container-like root: libraries in $OV/lower, used through the overlay at $OV/merged.
+    libplain (dependencies loaded: the lean path), libtop (a dependency to find: the full
+    prediction), libbad (0644). Returns (the program, merged)."""
+    kit.lib("ov/lower/libplain.so", "plain")
+    dep = kit.lib("ov/lower/libdep.so", "dep", fn="dep_fn")
+    kit.lib("ov/lower/libtop.so", "top", calls="dep_fn", needs=[(dep.parent, "libdep.so")], runpath="$ORIGIN")
+    kit.lib("ov/lower/libbad.so", "bad", mode=0o644)
+    return kit.prog("ov/lower/prog"), tmp_path / "ov" / "merged"
+
+
+def test_libraries_on_overlayfs(kit, tmp_path, mode):
+    """On overlayfs a mapping shows the layer's inode, statx the overlay's: good libraries load
+    quietly by either path of the guard, a bad one is refused for what it is (x-bit)."""
+    need_mountns()
+    overlay_libraries(kit, tmp_path)
+    merged = tmp_path / "ov" / "merged"
+    argv = [merged / "prog", "dlopen:%s" % (merged / "libplain.so"), "dlopen:%s" % (merged / "libtop.so"),
+            "dlopen:%s" % (merged / "libbad.so")]
+    env = {"OV": str(tmp_path / "ov")}
+    res = run_face(mode, argv, tmp_path, env=env, setup=OVERLAY_SETUP, preload=SHIM)
+    assert res.rc == 0 and ran(res, "plain") and ran(res, "dep") and ran(res, "top"), res
+    assert [r["path"] for r in res.records] == [str(merged / "libbad.so")], res
+    assert res.records[0]["reason"] == "x-bit", res
+    if mode == "audit":
+        assert ran(res, "bad") and res.lines.count("dlopen ok") == 3 and not res.refused_lines(), res
+    else:
+        assert not ran(res, "bad") and res.lines.count("dlopen ok") == 2, res
+        assert len(dlerrors(res)) == 1 and "(x-bit)" in dlerrors(res)[0], res
+
+
+@pytest.mark.parametrize("lib", ["libplain.so", "libtop.so"], ids=["lean", "predicted"])
+def test_overlayfs_library_is_not_reopened_after_the_load(kit, tmp_path, lib):
+    """The guard learns the layer's inode of each library while it holds the file it checked, so
+    the sweep after the load finds the verdicts by the mapped inodes: from ld.so's own open of the
+    library on, the only files opened are ld.so's (nothing O_PATH, nothing under /proc)."""
+    need_mountns()
+    overlay_libraries(kit, tmp_path)
+    merged = tmp_path / "ov" / "merged"
+    trace = tmp_path / "trace.txt"
+    argv = ["strace", "-f", "-e", "trace=openat", "-o", trace, "-E", "LD_PRELOAD=%s" % SHIM, merged / "prog",
+            "dlopen:%s" % (merged / lib)]
+    res = run_face("off", argv, tmp_path, env={"OV": str(tmp_path / "ov")}, setup=OVERLAY_SETUP)
+    assert res.rc == 0 and "dlopen ok" in res.lines and ran(res, lib[3:-3]), res
+    calls = [re.sub(r"^\d+\s+", "", l) for l in trace.read_text().splitlines()]
+    at = [i for i, c in enumerate(calls) if '"%s", O_RDONLY|O_CLOEXEC)' % (merged / lib) in c]
+    assert len(at) == 1, calls  # ld.so's own open
+    after = [c for c in calls[at[0]:] if c.startswith("openat")]
+    assert not [c for c in after if "O_PATH" in c or '"/proc/' in c], after
 
 
 # ---------------------------------------------------------------------------------------------
