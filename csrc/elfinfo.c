@@ -70,22 +70,27 @@ static const unsigned char *peek(struct rd *r, uint64_t off, uint32_t n, int ran
     for (w = 0; w < 2; w++)
         if (off >= r->win_off[w] && off + n <= r->win_off[w] + r->win_len[w]) break;
     if (w == 2) {
-        uint64_t len;
+        uint64_t len, start;
         long k;
         if (off > r->size || n > r->size - off) {
             defect(r, range_defect);
             return 0;
         }
         w = !r->recent;
-        len = r->size - off < WINDOW ? r->size - off : WINDOW;
-        k = ec_pread(r->fd, r->win[w], (size_t)len, (long)off);
-        if (k < (long)n) {
+        /* from an aligned start when n still fits: records and strings are read in no particular
+         * order (a library's RUNPATH, then its DT_NEEDED names just before it), and a window
+         * that also covers a little of what precedes off saves reading them apart */
+        start = off & ~(uint64_t)(WINDOW / 2 - 1);
+        if (off + n > start + WINDOW) start = off;
+        len = r->size - start < WINDOW ? r->size - start : WINDOW;
+        k = ec_pread(r->fd, r->win[w], (size_t)len, (long)start);
+        if (k < (long)(off - start + n)) {
             if (k < 0) r->e->read_err = (int)-k;
             defect(r, k < 0 ? EC_ELF_READ_ERROR : range_defect);
             r->win_len[w] = 0;
             return 0;
         }
-        r->win_off[w] = off;
+        r->win_off[w] = start;
         r->win_len[w] = (uint32_t)k;
     }
     r->recent = w;

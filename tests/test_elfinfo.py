@@ -84,3 +84,32 @@ def test_reader_on_the_files_that_matter_most():
     assert "GLIBC_2.2.5" in names and "GLIBC_2.34" in names
     from execcheck._native import lib
     assert all(lib.ec_elf_hash(n.encode()) == h for n, h, _f, _v in libc.verdef if n)
+
+
+def test_strings_read_out_of_order_share_one_read(tmp_path):
+    """A library's RUNPATH is read before its DT_NEEDED names, which lie just before it in the
+    string table: a window that starts at an aligned offset covers both. Header and program
+    headers, the dynamic section, the strings: three reads (four when the window starts at the
+    RUNPATH string itself)."""
+    import shutil
+    import subprocess
+    import sys
+    from conftest import need
+    need(shutil.which("strace") is not None and shutil.which("cc") is not None, "needs strace and cc")
+    src = tmp_path / "many.c"
+    src.write_text("\n".join("int fn_%d(void) { return %d; }" % (i, i) for i in range(200)))
+    lib = tmp_path / "libmany.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src), "-Wl,--enable-new-dtags,-rpath,/opt/x",
+                    "-Wl,--no-as-needed", "-lm", "-lz"], check=True)
+    got = read_elf(str(lib))
+    assert got.runpath == "/opt/x" and got.needed == ["libm.so.6", "libz.so.1", "libc.so.6"], got
+    from elftools.elf.elffile import ELFFile
+    with open(lib, "rb") as f:
+        dynstr = ELFFile(f).get_section_by_name(".dynstr")
+        assert dynstr["sh_offset"] > 2048  # the strings lie beyond the first window
+    log = tmp_path / "reads.txt"
+    code = "from execcheck.audit.resolver import read_elf; read_elf(%r)" % str(lib)
+    subprocess.run(["strace", "-f", "-e", "trace=pread64", "-P", str(lib), "-o", str(log), sys.executable, "-c", code],
+                   check=True)
+    reads = [l for l in log.read_text().splitlines() if "pread64(" in l]
+    assert len(reads) == 3, reads
