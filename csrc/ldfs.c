@@ -183,6 +183,7 @@ struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
     if (grow(fs->arena, (void ***)&fs->paths, &fs->paths_cap, fs->npaths * 2, 1)) return 0;
     p = ec_arena_alloc(fs->arena, sizeof *p);
     if (!p || !(p->path = abs == path ? ec_arena_strdup(fs->arena, abs) : abs)) return 0;
+    p->gen = fs->gen;
     fd = ec_ldfs_open(fs, abs, EC_O_PATH);
     if (fd < 0) {
         p->err = -fd;

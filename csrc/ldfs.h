@@ -27,6 +27,7 @@ struct ec_ldfs_path {            /* one path looked up */
     int noexec;                  /* on a noexec mount of this host */
     struct ec_ldfs_file *file;   /* regular files only */
     const char *realpath;        /* the path with every symlink resolved, in the image (regular files: at lookup) */
+    uint32_t gen;                /* fs->gen when it was looked up */
     struct ec_ldfs_path *next;
 };
 
@@ -39,6 +40,7 @@ struct ec_ldfs {
     uint32_t npaths, paths_cap;
     struct ec_ldfs_file **files;
     uint32_t nfiles, files_cap;
+    uint32_t gen;                /* a caller's count of its uses (ec_ldfs_path.gen) */
     int lazy_realpath;           /* 1: a file's realpath is read only when asked for */
     struct { uint64_t mnt; int noexec; } mounts[16]; /* noexec by mount id: one statfs per mount */
     uint32_t nmounts;

@@ -487,13 +487,16 @@ static int cache_rpath(struct run *r, int idx, int runpath)
 
 /* ---------------------------------------------------------------- candidates */
 
-static void add_try(struct run *r, const char *path, int via, int via_object, int outcome)
+/* p: the lookup of path (NULL if none was made) */
+static void add_try(struct run *r, const char *path, const struct ec_ldfs_path *p, int via, int via_object,
+                    int outcome)
 {
     struct ec_ld_try *t;
     if (!r->req->trace || grow_array(r, (void **)&r->tries, &r->captries, r->ntries, sizeof *r->tries)) return;
     t = &r->tries[r->ntries++];
     t->path = rdup(r, path, ec_strlen(path));
     t->via = via, t->via_object = via_object, t->outcome = outcome;
+    t->fresh = p && p->gen == r->s->fs.gen;
 }
 
 enum { V_OK, V_SKIP, V_FATAL };
@@ -632,7 +635,7 @@ static int open_path(struct run *r, const char *name, int mode, struct list *sps
             buflen = d->len + s->caplen[cnt] + namelen;
             v = open_verify(r, buf, &p, &err, other_class, f);
             if (v == V_FATAL) {
-                add_try(r, buf, via, via_object, -f->error);
+                add_try(r, buf, p, via, via_object, -f->error);
                 f->path = rdup(r, buf, buflen);
                 return V_FATAL;
             }
@@ -664,7 +667,7 @@ static int open_path(struct run *r, const char *name, int mode, struct list *sps
                 v = V_SKIP; /* preloads in secure mode: setuid files only */
                 err = EC_ENOENT;
             }
-            add_try(r, buf, via, via_object, v == V_OK ? 0 : err);
+            add_try(r, buf, p, via, via_object, v == V_OK ? 0 : err);
             if (v == V_OK) {
                 *found = p;
                 *realname = rdup(r, buf, buflen);
@@ -758,10 +761,10 @@ static int search(struct run *r, int loader, const char *name, int mode, int dry
             *via = EC_LD_VIA_CACHE, *via_object = -1;
             v = open_verify(r, cached, &p, &err, other_class, f);
             if (v == V_FATAL) {
-                add_try(r, cached, EC_LD_VIA_CACHE, -1, -f->error);
+                add_try(r, cached, p, EC_LD_VIA_CACHE, -1, -f->error);
                 return V_FATAL;
             }
-            add_try(r, cached, EC_LD_VIA_CACHE, -1, v == V_OK ? 0 : err);
+            add_try(r, cached, p, EC_LD_VIA_CACHE, -1, v == V_OK ? 0 : err);
             if (v == V_OK) {
                 *found = p;
                 *realname = rdup(r, cached, ec_strlen(cached));
@@ -819,7 +822,7 @@ static int map_object(struct run *r, int loader, const char *name, int mode, int
         const char *rn = loader >= 0 ? expand_dst(r, O(r, loader), name) : name;
         *via = EC_LD_VIA_PATH;
         v = open_verify(r, rn, &p, &err, &other_class, f);
-        add_try(r, rn, EC_LD_VIA_PATH, -1, v == V_OK ? 0 : v == V_FATAL ? -f->error : err);
+        add_try(r, rn, p, EC_LD_VIA_PATH, -1, v == V_OK ? 0 : v == V_FATAL ? -f->error : err);
         if (v == V_OK) {
             realname = rdup(r, rn, ec_strlen(rn));
             v = 1;
@@ -1241,6 +1244,7 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
     ec_arena_release(&s->scratch, s->scratch_start);
     ec_memset(res, 0, sizeof *res);
     ec_memset(r, 0, sizeof *r);
+    s->fs.gen++; /* what this run looks up is fresh (ec_ld_try.fresh) */
     r->s = s, r->a = &s->scratch, r->req = req, r->rtld = -1;
     res->failure_edge = res->failure_problem = -1;
 

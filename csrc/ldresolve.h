@@ -165,6 +165,7 @@ struct ec_ld_try {             /* one candidate path tried (trace) */
     const char *path;
     int via, via_object;       /* which search list */
     int outcome;               /* 0 taken; >0 errno (skipped); <0 -ec_ld_error (fatal or skipped class/machine) */
+    int fresh;                 /* 1: looked at by this very call; 0: known to the session from before */
 };
 
 struct ec_ld_result {

@@ -588,7 +588,7 @@ static int prediction_fresh(const struct ec_ld_result *res, int shared)
         const struct ec_ld_edge *e = &res->edges[i];
         for (t = e->first_try; t < e->first_try + e->ntries && t < res->ntries; t++) {
             const struct ec_ld_try *try = &res->tries[t];
-            if (!try->path) continue;
+            if (!try->path || try->fresh) continue; /* looked at a moment ago, by this prediction */
             if (try->outcome == EC_ENOENT || try->outcome == EC_ENOTDIR) {
                 if (candidate_appeared(try->path, shared)) return 0;
             } else if (try->outcome == 0 && e->to >= 0 && res->objects[e->to].elf) {

@@ -382,6 +382,20 @@ def test_a_file_that_appears_later_is_seen(kit, tmp_path, mode):
         assert_refused(res, target)
 
 
+def test_what_a_prediction_just_looked_at_is_not_looked_at_again(kit, tmp_path):
+    """The staleness test of a reused session re-examines what earlier predictions saw; the paths
+    this very prediction looked up are as fresh as a second look: the dependency it found, and
+    the candidate it did not, are not stat()ed again by name."""
+    dep = kit.lib("dl/libdep.so", "dep", fn="dep_fn")
+    top = kit.lib("dl/libtop.so", "top", calls="dep_fn", needs=[(dep.parent, "libdep.so")],
+                  runpath="%s:$ORIGIN" % (tmp_path / "nowhere"))
+    prog = kit.prog()
+    r, calls = calls_after(tmp_path, [prog, "dlopen:%s" % top], top, trace="openat,statx")
+    assert "dlopen ok" in r.stdout and "CTOR dep" in r.stdout, r
+    by_name = [c for c in calls if c.startswith("statx(AT_FDCWD")]  # the shim's (ld.so uses newfstatat)
+    assert not [c for c in by_name if str(dep) in c or str(tmp_path / "nowhere") in c], by_name
+
+
 # ---------------------------------------------------------------------------------------------
 # what only a preload cannot stop in time: the sweep after the next load
 
