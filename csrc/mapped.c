@@ -44,7 +44,8 @@ static uint64_t fork_epoch(void)
     if (!page) {
         uint64_t *fresh;
         if (__atomic_load_n(&fork_page_failed, __ATOMIC_RELAXED)) return 0;
-        fresh = ec_mmap(0, 4096, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+        /* populated now: a read then a write of a new page would be two page faults */
+        fresh = ec_mmap(0, 4096, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS | EC_MAP_POPULATE, -1, 0);
         if (ec_mmap_failed(fresh)) {
             __atomic_store_n(&fork_page_failed, 1, __ATOMIC_RELAXED);
             return 0;
@@ -370,6 +371,8 @@ static int on_overlayfs(int fd, uint64_t dev)
 {
     struct ec_statfs sf;
     int i, overlay;
+    /* overlayfs has an anonymous device (major 0), as tmpfs and others: a disk's is not one */
+    if (((dev >> 8) & 0xfff) | ((dev >> 32) & 0xfffff000u)) return 0;
     for (i = 0; i < 8; i++) /* racing threads can only cost a statfs or a needless map */
         if (fs_kinds[i].dev == dev + 1) return fs_kinds[i].overlay;
     overlay = ec_fstatfs(fd, &sf) == 0 && sf.f_type == EC_OVERLAYFS_MAGIC;
@@ -416,11 +419,35 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
     return r;
 }
 
-int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
-                    struct ec_mapped *out)
+/* The name no longer leads to the mapped file (renamed, replaced, relative to an old cwd, or empty
+ * for the main program): try the kernel's own path of the mapping. A file being renamed over and
+ * over can move between that answer and the open: ask a few times. Out of line: its path buffer
+ * would otherwise deepen every check's stack by a page. */
+static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, const void *addr, const char *name,
+                                                          int flags, struct ec_verdict *v, struct ec_mapped *out)
 {
     char kname[EC_PATH_MAX];
     int r, tries;
+    for (tries = 0; tries < 16; tries++) {
+        /* its dentry may be deleted while the inode lives on under the loader's name again */
+        if (tries && (r = check_if_same(m, name, &out->vma, flags, v, &out->cached)) >= 0) return r;
+        if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, sizeof kname) < 0 || kname[0] != '/') continue;
+        r = check_if_same(m, kname, &out->vma, flags, v, &out->cached);
+        if (r >= 0) {
+            out->via_maps_name = 1;
+            ec_strlcpy(out->path, kname, sizeof out->path);
+            return r;
+        }
+        if (!out->path[0]) ec_strlcpy(out->path, kname, sizeof out->path);
+    }
+    deny(v, &out->vma, EC_REASON_MISMATCH, 0);
+    return 0;
+}
+
+int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
+                    struct ec_mapped *out)
+{
+    int r;
 
     ec_memset(out, 0, sizeof *out - sizeof out->path);
     out->path[0] = 0;
@@ -466,21 +493,5 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     }
     r = check_if_same(m, name, &out->vma, flags, v, &out->cached);
     if (r >= 0) return r;
-    /* The name no longer leads to the mapped file (renamed, replaced, relative to an old cwd,
-     * or empty for the main program): try the kernel's own path of the mapping. A file being
-     * renamed over and over can move between that answer and the open: ask a few times. */
-    for (tries = 0; tries < 16; tries++) {
-        /* its dentry may be deleted while the inode lives on under the loader's name again */
-        if (tries && (r = check_if_same(m, name, &out->vma, flags, v, &out->cached)) >= 0) return r;
-        if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, sizeof kname) < 0 || kname[0] != '/') continue;
-        r = check_if_same(m, kname, &out->vma, flags, v, &out->cached);
-        if (r >= 0) {
-            out->via_maps_name = 1;
-            ec_strlcpy(out->path, kname, sizeof out->path);
-            return r;
-        }
-        if (!out->path[0]) ec_strlcpy(out->path, kname, sizeof out->path);
-    }
-    deny(v, &out->vma, EC_REASON_MISMATCH, 0);
-    return 0;
+    return check_by_kernel_name(m, addr, name, flags, v, out);
 }

@@ -293,6 +293,7 @@ static inline int ec_execveat(int fd, const char *path, char *const argv[], char
 #define EC_PROT_WRITE 2
 #define EC_MAP_PRIVATE 0x02
 #define EC_MAP_ANONYMOUS 0x20
+#define EC_MAP_POPULATE 0x8000
 /* mmap: the address, or a value in [-4095, -1] (-errno): test with ec_mmap_failed() */
 static inline void *ec_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
 { return (void *)ec_syscall6(EC_NR_mmap, (long)addr, (long)len, prot, flags, fd, off); }

@@ -15,6 +15,21 @@ struct entry {
 static struct entry table[SLOTS];
 static unsigned generation = 1;
 static unsigned next_slot; /* round-robin replacement: entries live for one load operation */
+/* How many of the slots before next_slot were stored in generation live_gen: a lookup reads those
+ * alone, newest first. A process usually stores a few verdicts between clears, and reading all
+ * 64 slots touched two pages of memory (a page fault each, in every process). */
+static unsigned live, live_gen;
+
+static unsigned live_count(unsigned gen) { return live_gen == gen ? live : 0; }
+
+static struct entry *slot_back(unsigned k) { return &table[(next_slot - 1 - k) % SLOTS]; }
+
+static struct entry *take_slot(unsigned gen)
+{
+    if (live_gen != gen) live = 0, live_gen = gen;
+    if (live < SLOTS) live++;
+    return &table[next_slot++ % SLOTS];
+}
 static int busy;
 
 static int lock(void)
@@ -41,13 +56,15 @@ static int same_key(const struct entry *e, const struct ec_statx *st, uint64_t d
 int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
 {
     uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
-    unsigned gen, i;
+    unsigned gen, i, n;
     int found = 0;
     if (!(st->stx_mask & EC_STATX_MNT_ID) || !lock()) return 0;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    for (i = 0; i < SLOTS && !found; i++) {
-        if (table[i].gen == gen && same_key(&table[i], st, dev)) {
-            *v = table[i].v;
+    n = live_count(gen);
+    for (i = 0; i < n && !found; i++) {
+        const struct entry *e = slot_back(i);
+        if (e->gen == gen && same_key(e, st, dev)) {
+            *v = e->v;
             found = 1;
         }
     }
@@ -57,14 +74,16 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
 
 int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
 {
-    unsigned gen, i;
+    unsigned gen, i, n;
     int found = 0, agree = 1;
     if (!lock()) return 0;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    for (i = 0; i < SLOTS; i++) {
-        if (table[i].gen != gen || table[i].dev != dev || table[i].ino != ino) continue;
-        if (found && table[i].v.allowed != v->allowed) agree = 0;
-        *v = table[i].v;
+    n = live_count(gen);
+    for (i = 0; i < n; i++) {
+        const struct entry *e = slot_back(i);
+        if (e->gen != gen || e->dev != dev || e->ino != ino) continue;
+        if (found && e->v.allowed != v->allowed) agree = 0;
+        if (!found) *v = e->v; /* the newest */
         found = 1;
     }
     unlock();
@@ -74,6 +93,7 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
 static void store(const struct ec_statx *st, const struct ec_verdict *v)
 {
     struct entry *e;
+    unsigned gen;
     uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
     if (!(st->stx_mask & EC_STATX_MNT_ID)) return; /* key incomplete */
     /* a verdict about another state of the file than the key (chmod in between) is not stored */
@@ -81,29 +101,32 @@ static void store(const struct ec_statx *st, const struct ec_verdict *v)
         v->ctime_nsec != st->stx_ctime.tv_nsec)
         return;
     if (!lock()) return;
-    e = &table[next_slot++ % SLOTS];
+    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    e = take_slot(gen);
     e->dev = dev;
     e->ino = st->stx_ino;
     e->mnt = EC_STX_MNT_ID(st);
     e->ctime_sec = st->stx_ctime.tv_sec;
     e->ctime_nsec = st->stx_ctime.tv_nsec;
     e->v = *v;
-    e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    e->gen = gen;
     unlock();
 }
 
 void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_verdict *v)
 {
     struct entry *e;
+    unsigned gen;
     if (!ino || !lock()) return;
-    e = &table[next_slot++ % SLOTS];
+    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    e = take_slot(gen);
     e->dev = dev;
     e->ino = ino;
     e->mnt = ~0ull;        /* never a statx key: found by ec_vcache_lookup_id only */
     e->ctime_sec = -1;
     e->ctime_nsec = ~0u;
     e->v = *v;
-    e->gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    e->gen = gen;
     unlock();
 }
 

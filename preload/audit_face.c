@@ -89,11 +89,17 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
  * only if that address is in a private writable mapping of the same file. */
 static struct { int state; uint64_t dev, ino; } self_id; /* 0 unknown, 1 known, -1 unknowable */
 
+/* The linker's symbol at this file's ELF header: our load address (the headers are mapped). */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+
 static void mark_other_copy(const struct link_map *map, const struct ec_mapped *found)
 {
     struct ec_vma vma;
     uintptr_t target;
     if (found->what != EC_MAPPED_FILE || !map->l_ld) return;
+    /* a copy of this file has its dynamic section where ours is, from its load address: anything
+     * else is not one, and costs no query (nor a first touch of self_id's page) */
+    if ((uintptr_t)map->l_ld - map->l_addr != (uintptr_t)_DYNAMIC - (uintptr_t)__ehdr_start) return;
     if (!self_id.state) {
         self_id.state = -1;
         if (ec_maps_query(&maps, (uintptr_t)_DYNAMIC, &vma, 0, 0) == 0 && vma.ino) {
