@@ -149,6 +149,46 @@ int main(int argc, char **argv)
 }
 """
 
+FLOOR_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+/* floor N FILE: ns per system call the audit face makes for each library besides the check
+ * (open O_PATH + close, statx of that fd, PROCMAP_QUERY of a mapped address), N times each */
+int main(int argc, char **argv)
+{
+    int n = atoi(argv[1]), i, fd, maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    struct statx sx;
+    uint64_t q[13];
+    double t0, open_close, stx, query;
+    t0 = now();
+    for (i = 0; i < n; i++) close(open(argv[2], O_PATH | O_CLOEXEC));
+    open_close = (now() - t0) / n;
+    fd = open(argv[2], O_PATH | O_CLOEXEC);
+    t0 = now();
+    for (i = 0; i < n; i++) statx(fd, "", AT_EMPTY_PATH, 0x7ff | 0x1000, &sx);
+    stx = (now() - t0) / n;
+    t0 = now();
+    for (i = 0; i < n; i++) {
+        memset(q, 0, sizeof q);
+        q[0] = sizeof q; /* struct procmap_query: size, flags, address */
+        q[2] = (uintptr_t)&main;
+        if (ioctl(maps, 0xc0686611ul, q)) return 2;
+    }
+    query = (now() - t0) / n;
+    printf("%.0f %.0f %.0f\n", open_close, stx, query);
+    return 0;
+}
+"""
+
 
 def sh(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
@@ -158,7 +198,7 @@ def build(work):
     w = pathlib.Path(work)
     (w / "libs").mkdir()
     (w / "new").mkdir()
-    for name, text in (("spawn", SPAWN_C), ("dl", DLOPEN_C), ("chk", CHECK_C)):
+    for name, text in (("spawn", SPAWN_C), ("dl", DLOPEN_C), ("chk", CHECK_C), ("floor", FLOOR_C)):
         (w / (name + ".c")).write_text(text)
         sh(["cc", "-O2", "-o", str(w / name), str(w / (name + ".c"))])
     # the cost of being an audit module at all: ld.so's own work for one that does nothing
@@ -272,6 +312,8 @@ def main():
         chk = [sh([str(w / "chk"), "20000", *libs]).stdout.split() for _ in range(9)]
         check_us = statistics.median(float(c[0]) for c in chk) / 1000  # once per file, open+close included
         check_loop_us = statistics.median(float(c[1]) for c in chk) / 1000
+        floor = [sh([str(w / "floor"), "20000", libs[0]]).stdout.split() for _ in range(9)]
+        open_us, statx_us, query_us = (statistics.median(float(f[k]) for f in floor) / 1000 for k in range(3))
 
         print("audit face (LD_AUDIT=%s), load average %s" % (SHIM, " ".join(open("/proc/loadavg").read().split()[:3])))
         print("medians of %d rounds, configurations interleaved in batches of %d execs; us per exec" %
@@ -312,6 +354,9 @@ def main():
                 print("%-7s twin (check faked): per library the face %.1f us + one check in place %.1f us (goal: face"
                       " <= 3 us); fixed per process %.0f us (goal <= 80), of which %.0f us for any audit module"
                       % (mode, face, real - face, d_true - face, paired(tt["none"], tt["empty"])))
+        print("system calls the face makes per library besides the check, on their own: %.1f us = open O_PATH +"
+              " close %.1f, statx %.1f, PROCMAP_QUERY %.1f (a loop of each)" %
+              (open_us + statx_us + query_us, open_us, statx_us, query_us))
         n_new, a_new = statistics.median(dl_new["none"]), statistics.median(dl_new["audit"])
         n_old, a_old = statistics.median(dl_old["none"]), statistics.median(dl_old["audit"])
         print("dlopen of a new library:     none %.1f us, audit %.1f us, ratio %.2f (+%.1f us)" %
