@@ -100,6 +100,11 @@ void ec_maps_close(struct ec_maps *m)
     m->fd = -1;
 }
 
+void ec_maps_revalidate(struct ec_maps *m)
+{
+    if (m->fd >= 0 && !still_ours(m)) m->fd = -1;
+}
+
 void ec_maps_force_text(struct ec_maps *m, int on) { m->text = on; }
 
 static int hexval(char c)

@@ -47,6 +47,9 @@ struct ec_vma {
 int ec_maps_open(struct ec_maps *m);
 /* Closes it; the struct can be opened again. */
 void ec_maps_close(struct ec_maps *m);
+/* For a descriptor kept open while other code ran (it may have closed it, and the number may name
+ * something else now): forgets it, without closing it, unless it is still the maps file opened. */
+void ec_maps_revalidate(struct ec_maps *m);
 
 /* The VMA covering addr; name (if not NULL, cap > 0) gets the kernel's path of the mapped file
  * ("" for none; " (deleted)" and other decorations are left as the kernel wrote them).

@@ -187,8 +187,15 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
         subs = info->dlpi_subs;
     }
     a->done = 1;
+    /* a maps fd the guard's notes left open: the load's constructors ran since, and may have
+     * closed it (the number then names something else, which must not get our ioctl) */
+    ec_maps_revalidate(&maps);
     /* nothing loaded or unloaded since the last walk: every object has been seen */
-    if (!sw->full && counters && adds == seen_adds && subs == seen_subs) return 1;
+    if (!sw->full && counters && adds == seen_adds && subs == seen_subs) {
+        ec_maps_close(&maps); /* open only if a note left it so */
+        ec_vcache_clear();
+        return 1;
+    }
     for (i = 0; i < seen_cap; i++) seen[i].live = 0;
     /* the first object dl_iterate_phdr reports is the program; its link map is the list head */
     if (&_r_debug && _r_debug.r_map) main_map = _r_debug.r_map;

@@ -218,6 +218,49 @@ def test_libraries_on_overlayfs(kit, tmp_path, mode):
         assert len(dlerrors(res)) == 1 and "(x-bit)" in dlerrors(res)[0], res
 
 
+def test_overlayfs_notes_leave_no_descriptor(kit, tmp_path):
+    """The maps descriptor a note opens is closed by the sweep after the load, also when the load
+    adds nothing: a second name (a symlink) of a library already loaded, which glibc matches by
+    its inode after the guard checked and noted it."""
+    need_mountns()
+    overlay_libraries(kit, tmp_path)
+    os.symlink("libplain.so", tmp_path / "ov" / "lower" / "libalias.so")
+    merged = tmp_path / "ov" / "merged"
+    argv = [merged / "prog", "fds", "dlopen:%s" % (merged / "libplain.so"), "fds",
+            "dlopen:%s" % (merged / "libalias.so"), "fds", "dlopen:%s" % (merged / "libtop.so"), "fds"]
+    res = run_face("audit", argv, tmp_path, env={"OV": str(tmp_path / "ov")}, setup=OVERLAY_SETUP, preload=SHIM)
+    assert res.rc == 0 and res.lines.count("dlopen ok") == 3, res
+    fds = [l for l in res.lines if l.startswith("fds ")]
+    assert len(fds) == 4 and len(set(fds)) == 1, res
+
+
+def test_a_constructor_that_closes_every_descriptor(kit, tmp_path):
+    """Between the note and the sweep the new library's constructor runs: one that closes every
+    descriptor and opens a file of its own under the freed number must not get the sweep's
+    PROCMAP_QUERY on that file; the sweep opens the maps file again, and the load goes on."""
+    need_mountns()
+    overlay_libraries(kit, tmp_path)
+    src = tmp_path / "closer.c"
+    src.write_text('#define _GNU_SOURCE\n#include <fcntl.h>\n#include <stdio.h>\n#include <unistd.h>\n'
+                   '__attribute__((constructor)) static void start(void) {\n'
+                   '  for (int fd = 3; fd < 64; fd++) close(fd);\n'
+                   '  for (int i = 0; i < 6; i++) open("/dev/null", O_RDONLY); /* 3..8: the freed numbers */\n'
+                   '  printf("CTOR closer\\n"); fflush(stdout); }\n')
+    kit._cc("ov/lower/libcloser.so", src, "-shared", "-fPIC")
+    merged = tmp_path / "ov" / "merged"
+    trace = tmp_path / "trace.txt"
+    argv = ["strace", "-f", "-e", "trace=openat,ioctl,close", "-o", trace, "-E", "LD_PRELOAD=%s" % SHIM,
+            merged / "prog", "dlopen:%s" % (merged / "libcloser.so"), "dlopen:%s" % (merged / "libplain.so")]
+    res = run_face("off", argv, tmp_path, env={"OV": str(tmp_path / "ov")}, setup=OVERLAY_SETUP)
+    assert res.rc == 0 and res.lines.count("dlopen ok") == 2 and ran(res, "plain"), res
+    calls = [re.sub(r"^\d+\s+", "", l) for l in trace.read_text().splitlines()]
+    nulls = [i for i, c in enumerate(calls) if c.startswith('openat(AT_FDCWD, "/dev/null"')]
+    assert len(nulls) == 6, calls
+    null_fds = {calls[i].rsplit("= ", 1)[1] for i in nulls}
+    queried = [c for c in calls[nulls[0]:] if c.startswith("ioctl(") and "0x66, 0x11" in c]
+    assert queried and not [c for c in queried if c[len("ioctl("):].split(",")[0] in null_fds], queried
+
+
 @pytest.mark.parametrize("lib", ["libplain.so", "libtop.so"], ids=["lean", "predicted"])
 def test_overlayfs_library_is_not_reopened_after_the_load(kit, tmp_path, lib):
     """The guard learns the layer's inode of each library while it holds the file it checked, so
