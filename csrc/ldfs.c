@@ -171,19 +171,54 @@ static int on_noexec_mount(struct ec_ldfs *fs, int fd, const struct ec_statx *st
     return noexec;
 }
 
-struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
+/* What p names, from fd, an open descriptor of it (st: its statx). 0, or -1 out of memory. */
+static int describe(struct ec_ldfs *fs, struct ec_ldfs_path *p, int fd, const struct ec_statx *st)
 {
-    const char *abs = ec_ldfs_absolute(fs, path);
-    uint64_t h = hash_str(abs);
+    p->mode = st->stx_mode;
+    p->noexec = on_noexec_mount(fs, fd, st);
+    if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG) return 0;
+    if (!(p->file = file_for(fs, st))) return -1;
+    /* a file found is about to be an object: named now, on this fd */
+    if (!fs->lazy_realpath) realpath_of_fd(fs, p, fd);
+    return 0;
+}
+
+/* A new record for abs (hash h), not in the table yet; NULL when memory runs out. */
+static struct ec_ldfs_path *new_path(struct ec_ldfs *fs, const char *path, const char *abs)
+{
     struct ec_ldfs_path *p;
-    struct ec_statx st;
-    int fd;
-    for (p = fs->paths[h & (fs->paths_cap - 1)]; p; p = p->next)
-        if (!ec_strcmp(p->path, abs)) return p;
     if (grow(fs->arena, (void ***)&fs->paths, &fs->paths_cap, fs->npaths * 2, 1)) return 0;
     p = ec_arena_alloc(fs->arena, sizeof *p);
     if (!p || !(p->path = abs == path ? ec_arena_strdup(fs->arena, abs) : abs)) return 0;
     p->gen = fs->gen;
+    return p;
+}
+
+static void insert(struct ec_ldfs *fs, struct ec_ldfs_path *p, uint64_t h)
+{
+    h &= fs->paths_cap - 1;
+    p->next = fs->paths[h];
+    fs->paths[h] = p;
+    fs->npaths++;
+}
+
+static struct ec_ldfs_path *cached(struct ec_ldfs *fs, const char *abs, uint64_t h)
+{
+    struct ec_ldfs_path *p;
+    for (p = fs->paths[h & (fs->paths_cap - 1)]; p; p = p->next)
+        if (!ec_strcmp(p->path, abs)) return p;
+    return 0;
+}
+
+struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
+{
+    const char *abs = ec_ldfs_absolute(fs, path);
+    uint64_t h = hash_str(abs);
+    struct ec_ldfs_path *p = cached(fs, abs, h);
+    struct ec_statx st;
+    int fd;
+    if (p) return p;
+    if (!(p = new_path(fs, path, abs))) return 0;
     fd = ec_ldfs_open(fs, abs, EC_O_PATH);
     if (fd < 0) {
         p->err = -fd;
@@ -191,25 +226,33 @@ struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
         int r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st);
         if (r < 0) {
             p->err = -r;
-        } else {
-            p->mode = st.stx_mode;
-            p->noexec = on_noexec_mount(fs, fd, &st);
-            if ((st.stx_mode & EC_S_IFMT) == EC_S_IFREG) {
-                if (!(p->file = file_for(fs, &st))) {
-                    ec_close(fd);
-                    return 0;
-                }
-                /* a file found is about to be an object: named now, on this fd */
-                if (!fs->lazy_realpath) realpath_of_fd(fs, p, fd);
-            }
+        } else if (describe(fs, p, fd, &st) < 0) {
+            ec_close(fd);
+            return 0;
         }
         ec_close(fd);
     }
-    h &= fs->paths_cap - 1;
-    p->next = fs->paths[h];
-    fs->paths[h] = p;
-    fs->npaths++;
+    insert(fs, p, h);
     return p;
+}
+
+int ec_ldfs_adopt(struct ec_ldfs *fs, const char *path, int fd, const struct ec_statx *st)
+{
+    const char *abs;
+    uint64_t h;
+    struct ec_ldfs_path *p;
+    if (fs->rootfd >= 0) return -EC_EINVAL; /* a path in an image is not the host's file */
+    abs = ec_ldfs_absolute(fs, path);
+    h = hash_str(abs);
+    if (cached(fs, abs, h)) return 0;
+    if (!(p = new_path(fs, path, abs)) || describe(fs, p, fd, st) < 0) return -EC_ENOMEM;
+    p->gen = fs->gen + 1; /* handed over for the next resolution: as fresh as its own lookups */
+    if (p->file && !p->file->parsed && !p->file->read_err) {
+        ec_elf_read(fd, p->file->size, fs->arena, &p->file->elf);
+        p->file->parsed = p->file->elf.defect != EC_ELF_NOMEM;
+    }
+    insert(fs, p, h);
+    return 0;
 }
 
 const struct ec_elf *ec_ldfs_elf(struct ec_ldfs *fs, struct ec_ldfs_path *p)

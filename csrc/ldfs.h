@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "arena.h"
 #include "elfinfo.h"
+#include "sys.h"
 
 struct ec_ldfs_file {            /* one inode */
     uint64_t dev, ino, size;
@@ -53,6 +54,11 @@ void ec_ldfs_close(struct ec_ldfs *fs);
 
 /* The cached lookup of path (following symlinks); NULL only when memory runs out. */
 struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path);
+/* Records that path names the file open as fd (readable; st: its statx with EC_STATX_MNT_ID), and
+ * reads its ELF headers from fd: a caller that already holds the file spares the lookup opening it
+ * twice more. Counts as looked up by the next resolution (gen + 1). Nothing if path is known
+ * already. Host only (no root). Returns 0 or -errno. */
+int ec_ldfs_adopt(struct ec_ldfs *fs, const char *path, int fd, const struct ec_statx *st);
 /* The ELF reading of a regular file found by lookup (read once per inode); NULL if it cannot be read
  * (p->file->read_err says why) or memory runs out. */
 const struct ec_elf *ec_ldfs_elf(struct ec_ldfs *fs, struct ec_ldfs_path *p);

@@ -1567,6 +1567,11 @@ void ec_ld_session_free(struct ec_ld_session *s)
     ec_arena_free(&a);
 }
 
+int ec_ld_adopt(struct ec_ld_session *s, const char *path, int fd, const struct ec_statx *st)
+{
+    return s ? ec_ldfs_adopt(&s->fs, path, fd, st) : -EC_EINVAL;
+}
+
 int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, int *noexec)
 {
     struct ec_ldfs_path *p = ec_ldfs_lookup(&s->fs, path);

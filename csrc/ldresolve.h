@@ -207,6 +207,10 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
                                                 const char *const *loaded, const char *const *names, int nloaded,
                                                 int caller, const char *name);
 
+/* The caller holds path open as fd (readable; st its statx with EC_STATX_MNT_ID): the session
+ * takes what it needs of the file from fd instead of opening the path again (ldfs.h,
+ * ec_ldfs_adopt). Host sessions only. Returns 0 or -errno. */
+int ec_ld_adopt(struct ec_ld_session *s, const char *path, int fd, const struct ec_statx *st);
 /* Looks a path up in the session's image: file identity and mode in v (its check fields zero).
  * Returns 0 or -errno. */
 int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, int *noexec);

@@ -373,12 +373,34 @@ static int judge_denied(const char *path, const struct ec_verdict *v, const char
     return 0;
 }
 
-/* Checks one file ld.so is about to open. Returns 1 to go on, 0 refused (enforcing). */
-static int check_file(const char *path, const char *needed_by)
+/* The file the lean path read and could not decide on (a dependency to search for), still open
+ * for the prediction that follows: the session takes its ELF headers from it, and its check is
+ * made on it. Closed before the real load. */
+struct held {
+    int fd;                /* -1: none */
+    const char *path;      /* the name given to dlopen */
+    struct ec_statx st;
+};
+
+static void held_close(struct held *h)
+{
+    if (h->fd >= 0) ec_close(h->fd);
+    h->fd = -1;
+}
+
+/* Checks one file ld.so is about to open (h: the file already held, if it is that one). Returns 1
+ * to go on, 0 refused (enforcing). */
+static int check_file(const char *path, uint64_t dev, uint64_t ino, const struct held *h, const char *needed_by)
 {
     struct ec_verdict v;
     struct ec_statx st;
     int fd, allowed, known;
+    if (h->fd >= 0 && !ec_strcmp(path, h->path) && h->st.stx_ino == ino &&
+        ec_makedev(h->st.stx_dev_major, h->st.stx_dev_minor) == dev) {
+        allowed = ec_vcache_check_fd(h->fd, path, &h->st, &v, 0);
+        ec_tripwire_note_backing(h->fd, 1, &h->st, &v);
+        return allowed || judge_denied(path, &v, needed_by);
+    }
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return 1; /* ld.so's own open fails too, or finds what the sweep will check */
     known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
@@ -633,14 +655,15 @@ static int plainly_loadable(const struct ec_elf *e)
            e->nload && !e->load_misaligned;
 }
 
-/* Returns 1 when it decided (*result set), 0 when the full prediction must. */
-static int lean_guard(const char *name, int mode, void **result)
+/* Returns 1 when it decided (*result set), 0 when the full prediction must; then *held is the
+ * file, still open, if it was one ld.so would map and only its dependencies need a search. */
+static int lean_guard(const char *name, int mode, void **result, struct held *held)
 {
     const char *needed[LEAN_MAX_NEEDED];
     struct ec_statx st;
     struct ec_elf e;
     struct ec_verdict v;
-    int fd, expected = 0, n = 0, simple, allowed;
+    int fd, expected = 0, n = 0, simple, allowed, loadable;
     uint32_t i;
     if (!ec_strchr(name, '/') || has_dst(name)) return 0;
     if (!__atomic_compare_exchange_n(&lean.busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
@@ -659,11 +682,18 @@ static int lean_guard(const char *name, int mode, void **result)
         if (e.deps[i].tag != EC_DT_NEEDED || has_dst(e.deps[i].name) || n == LEAN_MAX_NEEDED) simple = 0;
         else needed[n++] = e.deps[i].name;
     }
+    loadable = simple;
     simple = simple && ec_loaded_satisfies(name, needed, n);
     ec_arena_release(&lean.arena, lean.empty);
     allowed = simple && ec_vcache_check_fd(fd, name, &st, &v, 0);
     if (simple) ec_tripwire_note_backing(fd, 1, &st, &v);
-    if (fd >= 0) ec_close(fd);
+    if (loadable && !simple) { /* dependencies to search for: the prediction takes the file over */
+        held->fd = fd;
+        held->path = name;
+        held->st = st;
+    } else if (fd >= 0) {
+        ec_close(fd);
+    }
     __atomic_store_n(&lean.busy, 0, __ATOMIC_RELEASE);
     if (!simple) return 0;
     if (!allowed && !judge_denied(name, &v, 0)) {
@@ -679,6 +709,7 @@ static int lean_guard(const char *name, int mode, void **result)
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
+    struct held held;
     struct slow_ctx c;
     struct snap s;
     struct ec_ld_request req;
@@ -693,12 +724,14 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         return RETURN;
     }
     if (ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
-    if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result)) return RETURN;
+    held.fd = -1;
+    if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
     boot_snapshot();
     if (slow_begin(&c) < 0) {
         slow_end(&c);
         goto unpredictable;
     }
+    if (held.fd >= 0) ec_ld_adopt(c.sess, name, held.fd, &held.st); /* an error: it looks the path up itself */
     ec_memset(&s, 0, sizeof s);
     s.a = c.a;
     s.caller = (uintptr_t)caller;
@@ -739,6 +772,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
          * the caller's directories, so nothing is found that the caller would not find; a name
          * with a dynamic string token must be expanded from the caller: handed over as is. */
         slow_end(&c);
+        held_close(&held);
         if (has_dst(name)) return PASS;
         *result = real_load(lmid, name, mode);
         return RETURN;
@@ -748,8 +782,9 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         const struct ec_ld_object *o = &res->objects[i];
         if (!o->path || o->kind == EC_LD_MISSING) continue; /* a name not found: glibc fails the load */
         nnew++;
-        if (!check_file(o->path, i != e0->to ? res->objects[e0->to].path : 0)) refused = 1;
+        if (!check_file(o->path, o->dev, o->ino, &held, i != e0->to ? res->objects[e0->to].path : 0)) refused = 1;
     }
+    held_close(&held); /* before anything of the load runs */
     target_path = res->objects[e0->to].path;
     if (refused) {
         decided = RETURN;
@@ -780,6 +815,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     return decided;
 
 unpredictable:
+    held_close(&held);
     if (nnew) ec_tripwire_no_sweep();
     /* no prediction (no memory, no /proc, a program the resolver cannot read): enforcing, a
      * load that cannot be checked is refused; otherwise glibc goes on as without the shim */

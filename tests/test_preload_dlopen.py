@@ -425,6 +425,32 @@ def test_a_file_that_appears_later_is_seen(kit, tmp_path, mode):
         assert_refused(res, target)
 
 
+def test_a_library_whose_dependency_must_be_found_is_opened_once_by_the_guard(kit, tmp_path, mode):
+    """The lean path reads the library and finds a dependency to search for: the prediction takes
+    its descriptor over (its ELF headers and its check come from it), so the guard opens the file
+    by name once, and ld.so once. The dependency is still found, checked and loaded (refused when
+    it is bad)."""
+    dep = kit.lib("dl/libdep.so", "dep", fn="dep_fn", mode=0o755 if mode == "audit" else 0o644)
+    top = kit.lib("dl/libtop.so", "top", calls="dep_fn", needs=[(dep.parent, "libdep.so")], runpath="$ORIGIN")
+    prog = kit.prog()
+    if mode == "audit":
+        r, calls = calls_after(tmp_path, [prog, "dlopen:%s" % top], top)
+        assert "dlopen ok" in r.stdout and "CTOR dep" in r.stdout and "CTOR top" in r.stdout, r
+        opens = [c for c in calls if c.startswith("openat") and '"%s"' % top in c]
+        assert len(opens) == 2 and "O_NONBLOCK" in opens[0] and "O_PATH" not in "".join(opens), opens
+        return
+    gone = kit.lib("dl/libgone.so", "gone", fn="gone_fn")
+    orphan = kit.lib("dl/liborphan.so", "orphan", calls="gone_fn", needs=[(gone.parent, "libgone.so")],
+                     runpath="$ORIGIN")
+    gone.unlink()  # a dependency nobody can find: glibc fails the load after the guard let it by
+    res = run_face(mode, [prog, "fds", "dlopen:%s" % top, "fds", "dlopen:%s" % orphan, "fds"], tmp_path, preload=SHIM)
+    assert res.rc == 0 and not ran(res, "dep") and not ran(res, "top") and not ran(res, "orphan"), res
+    assert_refused(res, dep)
+    assert "libgone.so" in dlerrors(res)[-1], res
+    fds = [l for l in res.lines if l.startswith("fds ")]
+    assert len(fds) == 3 and len(set(fds)) == 1, res  # the held descriptor is let go, refused or not
+
+
 def test_what_a_prediction_just_looked_at_is_not_looked_at_again(kit, tmp_path):
     """The staleness test of a reused session re-examines what earlier predictions saw; the paths
     this very prediction looked up are as fresh as a second look: the dependency it found, and
