@@ -731,7 +731,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         slow_end(&c);
         goto unpredictable;
     }
-    if (held.fd >= 0) ec_ld_adopt(c.sess, name, held.fd, &held.st); /* an error: it looks the path up itself */
+    if (held.fd >= 0) ec_ld_adopt(c.sess, name, held.fd, &held.st); /* failing, it looks the path up itself */
     ec_memset(&s, 0, sizeof s);
     s.a = c.a;
     s.caller = (uintptr_t)caller;
