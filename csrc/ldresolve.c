@@ -604,6 +604,19 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
     return V_OK;
 }
 
+/* The lookup of the directory that the first n bytes of buf name (buf is left as it was); NULL,
+ * with r->nomem set, when memory runs out. */
+static struct ec_ldfs_path *lookup_dir(struct run *r, char *buf, size_t n)
+{
+    struct ec_ldfs_path *dp;
+    char save = buf[n];
+    buf[n] = 0;
+    dp = ec_ldfs_lookup(&r->s->fs, buf);
+    buf[n] = save;
+    if (!dp) r->nomem = 1;
+    return dp;
+}
+
 /* open_path: 1 found (*found set), 0 not found (the list may be abandoned), V_FATAL */
 static int open_path(struct run *r, const char *name, int mode, struct list *sps, int via, int via_object, int dry,
                      struct ec_ldfs_path **found, char **realname, int *other_class, int *last_err, struct failure *f)
@@ -633,6 +646,23 @@ static int open_path(struct run *r, const char *name, int mode, struct list *sps
             ec_memcpy(buf + d->len, s->capstr[cnt], s->caplen[cnt]);
             ec_memcpy(buf + d->len + s->caplen[cnt], name, namelen + 1);
             buflen = d->len + s->caplen[cnt] + namelen;
+            if (s->caplen[cnt] && d->status[cnt] == UNKNOWN) {
+                /* A glibc-hwcaps, tls or platform subdirectory, missing as a rule: looked at
+                 * first, it spares opening the file in it. ld.so opens the file, then stats the
+                 * directory; the outcome is the same: the stat's errno, or ENOTDIR from the open
+                 * for something that is not a directory. */
+                struct ec_ldfs_path *dp = lookup_dir(r, buf, buflen - namelen);
+                if (!dp) {
+                    f->error = EC_LDE_NOMEM;
+                    return V_FATAL;
+                }
+                if (dp->err || (dp->mode & EC_S_IFMT) != EC_S_IFDIR) {
+                    err = dp->err ? dp->err : EC_ENOTDIR;
+                    if (!dry) d->status[cnt] = NONEXISTING;
+                    add_try(r, buf, dp, via, via_object, err);
+                    continue;
+                }
+            }
             v = open_verify(r, buf, &p, &err, other_class, f);
             if (v == V_FATAL) {
                 add_try(r, buf, p, via, via_object, -f->error);
@@ -645,13 +675,8 @@ static int open_path(struct run *r, const char *name, int mode, struct list *sps
                     st = EXISTING;
                 } else {
                     /* did the directory exist at all? (stat of dir + capstr) */
-                    struct ec_ldfs_path *dp;
-                    char save = buf[buflen - namelen];
-                    buf[buflen - namelen] = 0;
-                    dp = ec_ldfs_lookup(&s->fs, buf);
-                    buf[buflen - namelen] = save;
+                    struct ec_ldfs_path *dp = lookup_dir(r, buf, buflen - namelen);
                     if (!dp) {
-                        r->nomem = 1;
                         f->error = EC_LDE_NOMEM;
                         return V_FATAL;
                     }

@@ -299,6 +299,29 @@ def test_legacy_hwcaps_subdirectories(tree):
     assert predicted_tags(tree, res) == ["h-tls" if legacy[first] == "tls/" else "h-platform"]
 
 
+def test_missing_subdirectories_are_looked_at_not_searched(tree, tmp_path):
+    """c13b: a RUNPATH directory with no glibc-hwcaps or legacy subdirectory, and a regular file
+    named tls. ld.so opens the library in each subdirectory, then stats the directory; the
+    resolver looks at the directory first and opens nothing in it, with ld.so's outcome for each
+    candidate (ENOENT, ENOTDIR under the file named tls) and the same search."""
+    import subprocess
+    import sys
+    need(shutil.which("strace") is not None, "needs strace")
+    tree.lib("d/libh.so", "h", soname="libh.so")
+    (tree.p("d") / "tls").write_text("a regular file, not a directory\n")
+    prog = tree.prog("prog", needed=[tree.p("d/libh.so")], runpath=str(tree.p("d")))
+    res = check(tree, prog, trace=True)  # agrees with the real ld.so, its search trace included
+    assert predicted_tags(tree, res) == ["h"]
+    subdir_tries = {p: outcome for p, _via, outcome in res.edges[0].tries if p != str(tree.p("d/libh.so"))}
+    assert subdir_tries and set(subdir_tries.values()) <= {2, 20}, subdir_tries  # ENOENT, ENOTDIR
+    assert all(v == 20 for p, v in subdir_tries.items() if p.startswith(str(tree.p("d/tls")) + "/")), subdir_tries
+    log = tmp_path / "opens.txt"
+    code = "from execcheck.audit.resolver import Session; Session().resolve(%r)" % str(prog)
+    subprocess.run(["strace", "-f", "-e", "trace=openat", "-o", str(log), sys.executable, "-c", code], check=True)
+    ours = [l for l in log.read_text().splitlines() if "O_PATH" in l and str(tree.p("d")) + "/" in l]
+    assert not [l for l in ours if "/libh.so" in l and str(tree.p("d/libh.so")) + '"' not in l], ours
+
+
 # --------------------------------------------------------------------------- 7. fatal or skipped candidates
 
 def test_non_elf_candidate_stops_the_program(tree):
