@@ -210,6 +210,46 @@ static struct ec_ldfs_path *cached(struct ec_ldfs *fs, const char *abs, uint64_t
     return 0;
 }
 
+/* The ELF reading of p's file from fd, if not read yet. */
+static void read_elf_from(struct ec_ldfs *fs, struct ec_ldfs_path *p, int fd)
+{
+    if (!p->file || p->file->parsed || p->file->read_err) return;
+    ec_elf_read(fd, p->file->size, fs->arena, &p->file->elf);
+    p->file->parsed = p->file->elf.defect != EC_ELF_NOMEM;
+}
+
+/* The lookup of fs->like_loader: what p names is looked at by path, and a regular file is then
+ * opened for reading and read at once, as this process's ld.so opens it itself next (no O_PATH
+ * look first, no second open to read it). If the path is replaced in between, the file opened
+ * is the one described. Returns 0, or -1 when memory runs out. */
+static int lookup_like_loader(struct ec_ldfs *fs, struct ec_ldfs_path *p)
+{
+    struct ec_statx st;
+    int r = ec_statx(EC_AT_FDCWD, p->path, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st), fd;
+    if (r < 0) {
+        p->err = -r;
+        return 0;
+    }
+    p->mode = st.stx_mode;
+    if ((st.stx_mode & EC_S_IFMT) != EC_S_IFREG) return 0; /* a directory: its noexec is never asked */
+    fd = ec_openat(EC_AT_FDCWD, p->path, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_NOCTTY | EC_O_CLOEXEC, 0);
+    if (fd < 0) {
+        if (!(p->file = file_for(fs, &st))) return -1;
+        if (!p->file->parsed) p->file->read_err = -fd;
+        return 0;
+    }
+    r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st);
+    if (r < 0) {
+        p->err = -r;
+    } else if (describe(fs, p, fd, &st) < 0) {
+        ec_close(fd);
+        return -1;
+    }
+    read_elf_from(fs, p, fd);
+    ec_close(fd);
+    return 0;
+}
+
 struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
 {
     const char *abs = ec_ldfs_absolute(fs, path);
@@ -219,6 +259,11 @@ struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
     int fd;
     if (p) return p;
     if (!(p = new_path(fs, path, abs))) return 0;
+    if (fs->like_loader && fs->rootfd < 0) {
+        if (lookup_like_loader(fs, p) < 0) return 0;
+        insert(fs, p, h);
+        return p;
+    }
     fd = ec_ldfs_open(fs, abs, EC_O_PATH);
     if (fd < 0) {
         p->err = -fd;
@@ -247,10 +292,7 @@ int ec_ldfs_adopt(struct ec_ldfs *fs, const char *path, int fd, const struct ec_
     if (cached(fs, abs, h)) return 0;
     if (!(p = new_path(fs, path, abs)) || describe(fs, p, fd, st) < 0) return -EC_ENOMEM;
     p->gen = fs->gen + 1; /* handed over for the next resolution: as fresh as its own lookups */
-    if (p->file && !p->file->parsed && !p->file->read_err) {
-        ec_elf_read(fd, p->file->size, fs->arena, &p->file->elf);
-        p->file->parsed = p->file->elf.defect != EC_ELF_NOMEM;
-    }
+    read_elf_from(fs, p, fd);
     insert(fs, p, h);
     return 0;
 }

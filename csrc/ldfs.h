@@ -43,6 +43,8 @@ struct ec_ldfs {
     uint32_t nfiles, files_cap;
     uint32_t gen;                /* a caller's count of its uses (ec_ldfs_path.gen) */
     int lazy_realpath;           /* 1: a file's realpath is read only when asked for */
+    int like_loader;             /* 1 (host only): look up as this process's ld.so is about to open
+                                    (lookup_like_loader in ldfs.c) */
     struct { uint64_t mnt; int noexec; } mounts[16]; /* noexec by mount id: one statfs per mount */
     uint32_t nmounts;
 };

@@ -1544,6 +1544,7 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
         return 0;
     }
     s->fs.lazy_realpath = cfg->no_realpath;
+    s->fs.like_loader = cfg->like_loader;
     s->no_realpath = cfg->no_realpath;
     ec_ld_host_probe(&s->host);
     s->cache_path = dup_or(&s->persist, cfg->cache, "/etc/ld.so.cache");

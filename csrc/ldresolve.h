@@ -35,6 +35,9 @@ struct ec_ld_config {
     size_t memory_limit;       /* [1 GiB] */
     int no_realpath;           /* 1: objects' realpath stays NULL (the shim's dlopen predictions use
                                   none): no readlink per file found [0] */
+    int like_loader;           /* 1: the files are those this process's own ld.so opens next (the
+                                  shim's predictions, no root): a regular file is opened for reading
+                                  at once, as ld.so does, not first looked at through O_PATH [0] */
 };
 
 /* One resolution. */

@@ -442,8 +442,9 @@ static void *real_load(long lmid, const char *path, int mode)
 #define MISSING_DIRS 256
 
 /* the host's loader, as every session models it; the predictions name files by the path ld.so
- * will open, so no object's real path is needed */
-static const struct ec_ld_config guard_config = {.no_realpath = 1};
+ * will open, so no object's real path is needed, and the files looked at are those ld.so itself
+ * opens next in this process */
+static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader = 1};
 
 static struct {
     int busy;
