@@ -231,7 +231,7 @@ static int lookup_like_loader(struct ec_ldfs *fs, struct ec_ldfs_path *p)
         return 0;
     }
     p->mode = st.stx_mode;
-    if ((st.stx_mode & EC_S_IFMT) != EC_S_IFREG) return 0; /* a directory: its noexec is never asked */
+    if ((st.stx_mode & EC_S_IFMT) != EC_S_IFREG) return 0; /* never opened; noexec is asked of files only */
     fd = ec_openat(EC_AT_FDCWD, p->path, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_NOCTTY | EC_O_CLOEXEC, 0);
     if (fd < 0) {
         if (!(p->file = file_for(fs, &st))) return -1;
