@@ -16,7 +16,10 @@ executable overlay view (as on a system prepared for enforcement): every check t
 is the expensive case (~9 us; a failing check is ~0.3 us but writes a record). Otherwise the
 stock 0644 stdlib fails its checks and the figures say so.
 
-usage: python bench/bench_python_face.py [--python PATH] [--runs N] [--import-runs N]
+usage: python bench/bench_python_face.py [--python PATH] [--runs N] [--import-runs N] [--against SHIM]
+
+--against: another build of libexeccheck.so (an older checkout's, made with `make` there) measured
+in the same rounds, with the check faked as well: the start-up face of this build against that one.
 (run with the Python that has execcheck installed: .venv/bin/python bench/bench_python_face.py)
 """
 import argparse
@@ -178,6 +181,7 @@ def main():
                     help="the CPython to measure (default: the system's python3)")
     ap.add_argument("--runs", type=int, default=150, help="python -c pass runs per column")
     ap.add_argument("--import-runs", type=int, default=30, help="200-import runs per column")
+    ap.add_argument("--against", metavar="SHIM", help="another libexeccheck.so to compare this one with, side by side")
     args = ap.parse_args()
     if not os.environ.get(INSIDE):
         rc = reexec_in_view(args.python)
@@ -199,11 +203,16 @@ def main():
     columns = [(cmd, base, _real), (cmd, with_shim, _fake), (cmd, with_shim, _real)]
     if nop:
         columns.append((cmd, dict(base, LD_PRELOAD=nop), _real))
+    against = os.path.realpath(args.against) if args.against else None
+    if against:
+        columns.append((cmd, dict(base, LD_PRELOAD=against), _fake))
     measure(columns, 5, cpu)  # warm the page cache
     runs_s = measure(columns, args.runs, cpu)
-    s_plain, s_twin, s_shim, *s_nop = [statistics.median(a) for a in runs_s]
+    s_plain, s_twin, s_shim = [statistics.median(a) for a in runs_s[:3]]
+    s_nop = [statistics.median(runs_s[3])] if nop else []
     d_face, d_checks = paired(runs_s[0], runs_s[1]), paired(runs_s[1], runs_s[2])
     d_nop = paired(runs_s[0], runs_s[3]) if s_nop else None
+    d_against = paired(runs_s[0], runs_s[-1]) if against else None
     shutil.rmtree(tools)
 
     d = tempfile.mkdtemp(prefix="ec-bench-mods-")
@@ -252,6 +261,9 @@ def main():
           % (d_face + d_checks, n_checks if n_checks is not None else "?", d_checks, d_face))
     if s_nop:
         print("  of which CPython's audit machinery with a no-op C hook: %+.3f ms" % d_nop)
+    if against:
+        print("  the face of --against %s: %+.3f ms; this build's minus that one's: %+.3f ms (paired)"
+              % (against, d_against, paired(runs_s[-1], runs_s[1])))
     if counted[0] and counted[1]:
         print("  system calls of one start-up (strace -f): %d without the shim, %d with it (%+d, of which %d checks)"
               % (counted[1][0], counted[0][0], counted[0][0] - counted[1][0], n_checks))
