@@ -6,7 +6,10 @@ new library and of an already-loaded one; and the kernel check itself, which is 
 Configurations are interleaved round by round and each figure is the median of the rounds, so
 drift of this noisy machine hits all of them alike.
 
-    python bench/bench_audit_face.py [--rounds 31] [--batch 20]
+    python bench/bench_audit_face.py [--rounds 31] [--batch 20] [--against SHIM]
+
+--against: another build of libexeccheck.so (an older checkout's, made with `make` there) in the
+twin run's rounds too: this build's per-library and fixed costs against that one's, paired.
 """
 import argparse
 import os
@@ -27,6 +30,7 @@ except ImportError:  # run from the source tree without an install
 
 NLIBS = 50
 WORK = None  # the temp dir of this run
+AGAINST = None  # --against
 
 SPAWN_C = r"""
 #include <spawn.h>
@@ -240,6 +244,8 @@ def env_for(config):
             if k in ("PATH", "HOME", "LANG") and ";" not in v}
     if config in ("empty", "hooks"):
         keep["LD_AUDIT"] = str(WORK / (config + ".so"))
+    elif config == "against":
+        keep["LD_AUDIT"] = AGAINST
     elif config != "none":
         keep["LD_AUDIT"] = SHIM
     if config == "enforce":
@@ -276,11 +282,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=31)
     ap.add_argument("--batch", type=int, default=20, help="execs per configuration per round")
+    ap.add_argument("--against", metavar="SHIM", help="another libexeccheck.so to compare this one with (twin run)")
     args = ap.parse_args()
     if not os.path.exists(SHIM):
         sys.exit("no shim at %s: build first (make install or make inplace)" % SHIM)
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    global WORK
+    global WORK, AGAINST
+    AGAINST = os.path.realpath(args.against) if args.against else None
     work = tempfile.mkdtemp(prefix="bench-audit-")
     try:
         w = WORK = build(work)
@@ -294,8 +302,8 @@ def main():
         # the twin run: the same, with the kernel check faked (x86_64 only), for what the face itself costs
         twin = None
         if os.uname().machine == "x86_64":
-            twin = {label: startup(w, argv, ("none", "empty", "hooks", "audit", "enforce"), args.rounds, batch,
-                                   twin=True)
+            twin_cfgs = ("none", "empty", "hooks", "audit", "enforce") + (("against",) if AGAINST else ())
+            twin = {label: startup(w, argv, twin_cfgs, args.rounds, batch, twin=True)
                     for label, argv, _, batch in cases[:2]}
         dl_new = {c: [] for c in ("none", "audit")}
         dl_old = {c: [] for c in ("none", "audit")}
@@ -354,6 +362,13 @@ def main():
                 print("%-7s twin (check faked): per library the face %.1f us + one check in place %.1f us (goal: face"
                       " <= 3 us); fixed per process %.0f us (goal <= 80), of which %.0f us for any audit module"
                       % (mode, face, real - face, d_true - face, paired(tt["none"], tt["empty"])))
+            if AGAINST:
+                d_true = paired(tt["none"], tt["against"])
+                face = (paired(tp["none"], tp["against"]) - d_true) / NLIBS
+                print("against %s (audit mode, twin): per library the face %.1f us, fixed per process %.0f us;"
+                      " this build's minus that one's: /bin/true %+.1f us, prog50 %+.1f us (paired)"
+                      % (AGAINST, face, d_true - face, paired(tt["against"], tt["audit"]),
+                         paired(tp["against"], tp["audit"])))
         print("system calls the face makes per library besides the check, on their own: %.1f us = open O_PATH +"
               " close %.1f, statx %.1f, PROCMAP_QUERY %.1f (a loop of each)" %
               (open_us + statx_us + query_us, open_us, statx_us, query_us))
