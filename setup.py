@@ -34,8 +34,17 @@ SHIM_LDFLAGS = [
 ]
 
 
+# Linked first: .text and .bss follow the link order, and these files' code and state are touched
+# in every process the audit face is in. Together their data shares the page ld.so clears at the
+# end of .data, and their code fewer pages: each page first touched is a page fault.
+HOT_FIRST = ("preload/shim.c", "preload/audit_face.c", "csrc/mapped.c", "csrc/auxv.c", "csrc/policy.c",
+             "csrc/securebits.c", "csrc/check.c", "csrc/vcache.c")
+
+
 def shim_sources():
-    return sorted(TOP.glob("csrc/*.c")) + sorted(TOP.glob("preload/*.c"))
+    every = sorted(TOP.glob("csrc/*.c")) + sorted(TOP.glob("preload/*.c"))
+    hot = [TOP / h for h in HOT_FIRST]
+    return hot + [p for p in every if p not in hot]
 
 
 def build_shim(out_path):
