@@ -111,6 +111,14 @@ struct sweep {
 
 static struct ec_maps maps = EC_MAPS_INIT;
 
+/* A load operation is over: its maps fd and its verdicts go. Under ld.so's lock: another thread's
+ * walk may be using the same maps fd. */
+static void operation_over(void)
+{
+    ec_maps_close(&maps);
+    ec_vcache_clear();
+}
+
 /* ld.so's own r_debug (r_debug_extended since glibc 2.35: r_next links the namespaces). The
  * program's DT_DEBUG entry points at it even when the program has a copy-relocated _r_debug of
  * the old size; fall back to the symbol. */
@@ -192,8 +200,7 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
     ec_maps_revalidate(&maps);
     /* nothing loaded or unloaded since the last walk: every object has been seen */
     if (!sw->full && counters && adds == seen_adds && subs == seen_subs) {
-        ec_maps_close(&maps); /* open only if a note left it so */
-        ec_vcache_clear();
+        operation_over(); /* a maps fd open only if a note left it so */
         return 1;
     }
     for (i = 0; i < seen_cap; i++) seen[i].live = 0;
@@ -206,9 +213,7 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
         seen_adds = adds;
         seen_subs = subs;
     }
-    /* still under the lock: another thread's walk may be using the same maps fd */
-    ec_maps_close(&maps);
-    ec_vcache_clear();
+    operation_over();
     return 1; /* one call is enough: the walk above covered every namespace */
 }
 
@@ -242,19 +247,19 @@ void ec_tripwire_note_backing(int fd, int readable, const struct ec_statx *st, c
     if (dl_iterate_phdr) dl_iterate_phdr(note_cb, &n);
 }
 
-static int close_cb(struct dl_phdr_info *info, size_t size, void *data)
+static int over_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)info;
     (void)size;
     (void)data;
-    ec_maps_close(&maps);
+    operation_over();
     return 1;
 }
 
 void ec_tripwire_no_sweep(void)
 {
-    if (dl_iterate_phdr) dl_iterate_phdr(close_cb, 0);
-    ec_vcache_clear();
+    if (dl_iterate_phdr) dl_iterate_phdr(over_cb, 0);
+    else ec_vcache_clear();
 }
 
 int ec_tripwire_sweep(int full)
