@@ -90,44 +90,40 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
     return found && agree;
 }
 
-static void store(const struct ec_statx *st, const struct ec_verdict *v)
+/* Stores v under the key (dev, ino, mnt, ctime), in the slot of the current generation. */
+static void put(uint64_t dev, uint64_t ino, uint64_t mnt, int64_t ctime_sec, uint32_t ctime_nsec,
+                const struct ec_verdict *v)
 {
     struct entry *e;
     unsigned gen;
+    if (!lock()) return;
+    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    e = take_slot(gen);
+    e->dev = dev;
+    e->ino = ino;
+    e->mnt = mnt;
+    e->ctime_sec = ctime_sec;
+    e->ctime_nsec = ctime_nsec;
+    e->v = *v;
+    e->gen = gen;
+    unlock();
+}
+
+static void store(const struct ec_statx *st, const struct ec_verdict *v)
+{
     uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
     if (!(st->stx_mask & EC_STATX_MNT_ID)) return; /* key incomplete */
     /* a verdict about another state of the file than the key (chmod in between) is not stored */
     if (v->dev != dev || v->ino != st->stx_ino || v->ctime_sec != st->stx_ctime.tv_sec ||
         v->ctime_nsec != st->stx_ctime.tv_nsec)
         return;
-    if (!lock()) return;
-    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    e = take_slot(gen);
-    e->dev = dev;
-    e->ino = st->stx_ino;
-    e->mnt = EC_STX_MNT_ID(st);
-    e->ctime_sec = st->stx_ctime.tv_sec;
-    e->ctime_nsec = st->stx_ctime.tv_nsec;
-    e->v = *v;
-    e->gen = gen;
-    unlock();
+    put(dev, st->stx_ino, EC_STX_MNT_ID(st), st->stx_ctime.tv_sec, st->stx_ctime.tv_nsec, v);
 }
 
 void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_verdict *v)
 {
-    struct entry *e;
-    unsigned gen;
-    if (!ino || !lock()) return;
-    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
-    e = take_slot(gen);
-    e->dev = dev;
-    e->ino = ino;
-    e->mnt = ~0ull;        /* never a statx key: found by ec_vcache_lookup_id only */
-    e->ctime_sec = -1;
-    e->ctime_nsec = ~0u;
-    e->v = *v;
-    e->gen = gen;
-    unlock();
+    /* a mount id of ~0 is never a statx key: found by ec_vcache_lookup_id only */
+    if (ino) put(dev, ino, ~0ull, -1, ~0u, v);
 }
 
 int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, struct ec_verdict *v, int *cached)
