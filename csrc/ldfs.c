@@ -210,7 +210,7 @@ static struct ec_ldfs_path *cached(struct ec_ldfs *fs, const char *abs, uint64_t
     return 0;
 }
 
-/* The ELF reading of p's file from fd, if not read yet. */
+/* The ELF reading of p's file from fd, if not read yet; left unread (parsed 0) when memory ran out. */
 static void read_elf_from(struct ec_ldfs *fs, struct ec_ldfs_path *p, int fd)
 {
     if (!p->file || p->file->parsed || p->file->read_err) return;
@@ -317,11 +317,9 @@ const struct ec_elf *ec_ldfs_elf(struct ec_ldfs *fs, struct ec_ldfs_path *p)
         f->read_err = EC_EIO;
         return 0;
     }
-    ec_elf_read(fd, f->size, fs->arena, &f->elf);
+    read_elf_from(fs, p, fd);
     ec_close(fd);
-    if (f->elf.defect == EC_ELF_NOMEM) return 0; /* not cached: a bigger arena may read it */
-    f->parsed = 1;
-    return &f->elf;
+    return f->parsed ? &f->elf : 0; /* out of memory: not cached, a bigger arena may read it */
 }
 
 const char *ec_ldfs_realpath(struct ec_ldfs *fs, struct ec_ldfs_path *p)

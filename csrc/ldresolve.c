@@ -71,7 +71,6 @@ struct ec_ld_session {
     struct ec_ld_host host;
     const char *cache_path, *preload_path, *lib, *platform, *interp;
     int vdso;
-    int no_realpath;                /* config.no_realpath */
     int isa_level;
     uint64_t hwcap;
     int nsys;
@@ -232,7 +231,7 @@ static void set_file(struct run *r, struct obj *o, struct ec_ldfs_path *p, const
         o->pub.dev = p->file->dev, o->pub.ino = p->file->ino, o->pub.size = p->file->size;
         o->pub.mode = p->file->mode, o->pub.uid = p->file->uid, o->pub.gid = p->file->gid;
         o->pub.noexec = p->noexec;
-        o->pub.realpath = r->s->no_realpath ? 0 : ec_ldfs_realpath(&r->s->fs, p);
+        o->pub.realpath = r->s->fs.lazy_realpath ? 0 : ec_ldfs_realpath(&r->s->fs, p);
     }
     if (e) {
         o->soname = e->soname;
@@ -1545,7 +1544,6 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     }
     s->fs.lazy_realpath = cfg->no_realpath;
     s->fs.like_loader = cfg->like_loader;
-    s->no_realpath = cfg->no_realpath;
     ec_ld_host_probe(&s->host);
     s->cache_path = dup_or(&s->persist, cfg->cache, "/etc/ld.so.cache");
     s->preload_path = dup_or(&s->persist, cfg->preload_file, "/etc/ld.so.preload");
