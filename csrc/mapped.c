@@ -27,23 +27,29 @@ static int still_ours(const struct ec_maps *m)
 }
 
 /* ---- has this process forked since? ----
- * After fork() an inherited maps fd still shows the parent's memory, so every query used to ask
- * getpid() first: a system call per query, two per library in the audit face. A page marked
+ * After fork() an inherited maps fd still shows the parent's memory, so a query must know whether
+ * this is still the process that opened it. getpid() tells, for a system call. A page marked
  * MADV_WIPEONFORK reads as zeros in a child made by fork(), so a nonzero epoch written there is
- * gone in the child: comparing it is a memory read. (vfork and CLONE_VM children share our memory
- * and the fd sees that same memory: nothing to redo.) Without the page (kernel < 4.14, no memory)
- * getpid() decides, as before. */
+ * gone in the child: comparing it is a memory read. But making the page (mmap, madvise, its first
+ * touch) costs as much as some twenty getpid() calls, more than a short-lived process ever asks:
+ * the first EC_GETPID_LOOKS looks ask getpid(), and only a process that goes on asking gets the
+ * page. (vfork and CLONE_VM children share our memory and the fd sees that same memory: nothing
+ * to redo.) Without the page (kernel < 4.14, no memory) getpid() decides throughout. */
 #define EC_MADV_WIPEONFORK 18
+#define EC_GETPID_LOOKS 16
 static uint64_t *volatile fork_page;
 static uint64_t epochs;          /* ordinary memory: a child continues its parent's count */
+static unsigned looks;           /* looks answered by getpid() so far */
 static int fork_page_failed;
 
+/* This process's fork epoch, or 0: ask getpid() instead. */
 static uint64_t fork_epoch(void)
 {
     uint64_t *page = fork_page, e;
     if (!page) {
         uint64_t *fresh;
         if (__atomic_load_n(&fork_page_failed, __ATOMIC_RELAXED)) return 0;
+        if (__atomic_fetch_add(&looks, 1, __ATOMIC_RELAXED) < EC_GETPID_LOOKS) return 0;
         /* populated now: a read then a write of a new page would be two page faults */
         fresh = ec_mmap(0, 4096, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS | EC_MAP_POPULATE, -1, 0);
         if (ec_mmap_failed(fresh)) {
@@ -69,13 +75,22 @@ static uint64_t fork_epoch(void)
     return e;
 }
 
+/* Was m->fd opened by this process (not inherited through fork)? */
+static int opened_here(struct ec_maps *m)
+{
+    if (m->epoch) return m->epoch == fork_epoch();
+    if (m->pid != ec_getpid()) return 0;
+    m->epoch = fork_epoch(); /* this process, so its epoch from now on: once the page is made, no more getpid() */
+    return 1;
+}
+
 int ec_maps_open(struct ec_maps *m)
 {
     struct ec_statx st;
-    uint64_t epoch = fork_epoch();
-    int pid = epoch ? 0 : ec_getpid(), fd;
+    uint64_t epoch;
+    int fd;
     if (m->fd >= 0) {
-        if (epoch ? m->epoch == epoch : m->pid == pid) return 0; /* ec_maps_query notices an fd that is no longer ours */
+        if (opened_here(m)) return 0; /* ec_maps_query notices an fd that is no longer ours */
         /* after fork the inherited fd still shows the parent's memory: drop this copy of it */
         if (still_ours(m)) ec_close(m->fd);
         m->fd = -1;
@@ -86,8 +101,9 @@ int ec_maps_open(struct ec_maps *m)
         ec_close(fd);
         return -EC_EIO;
     }
+    epoch = fork_epoch();
     m->fd = fd;
-    m->pid = pid;
+    m->pid = epoch ? 0 : ec_getpid();
     m->epoch = epoch;
     m->dev = ec_makedev(st.stx_dev_major, st.stx_dev_minor);
     m->ino = st.stx_ino;

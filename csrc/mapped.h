@@ -23,7 +23,7 @@
  * the parent's address space, so it is reopened when the pid changed. */
 struct ec_maps {
     int fd;     /* -1: not open */
-    int pid;    /* who opened fd (when the fork epoch is unavailable) */
+    int pid;    /* who opened fd, while it has no fork epoch */
     uint64_t epoch; /* the fork epoch fd was opened in (mapped.c), 0 none */
     int text;   /* 1: PROCMAP_QUERY is unavailable here, parse the text */
     uint64_t dev, ino; /* identity of fd: code that ran meanwhile (an IFUNC resolver) may have

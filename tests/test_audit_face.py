@@ -401,6 +401,30 @@ def test_overlayfs_library_is_opened_once(kit, tmp_path):
     assert len([l for l in opens if "O_PATH" not in l]) == 1, opens  # ld.so's own open
 
 
+def test_a_short_process_makes_no_fork_page(kit, tmp_path):
+    """The face learns of a fork() by getpid() until a process has asked some 16 times; only then
+    does it make its MADV_WIPEONFORK page (mmap, madvise, a page fault: some 10 us at exit and
+    start here, against 0.2 us a getpid). /bin/true asks once; a process that loads 30 libraries
+    one by one makes the page once and stops calling getpid()."""
+    copies = [copy_lib(kit.lib("libs/libl.so", "l"), tmp_path / "libs" / ("libl%d.so" % i), 0o755)
+              for i in range(30)]
+    prog = kit.prog()
+
+    def traced(argv):
+        trace = tmp_path / "trace.txt"
+        res = run_face("off", ["strace", "-f", "-e", "trace=getpid,madvise", "-o", trace,
+                               "-E", "LD_AUDIT=%s" % SHIM, *argv], tmp_path)
+        lines = trace.read_text().splitlines()
+        return (res, len([l for l in lines if "getpid()" in l]),
+                len([l for l in lines if "MADV_WIPEONFORK" in l or "madvise(" in l and ", 18)" in l]))
+
+    res, getpids, pages = traced(["/bin/true"])
+    assert res.rc == 0 and (getpids, pages) == (1, 0), res
+    res, getpids, pages = traced([prog] + ["dlopen:%s" % c for c in copies])
+    assert res.rc == 0 and res.lines.count("dlopen ok") == 30, res
+    assert pages == 1 and 16 <= getpids <= 20, (getpids, pages)
+
+
 def test_the_shim_needs_nothing_from_a_libc():
     """In the audit namespace there is no libc: a single strong undefined symbol (a libgcc helper
     asking libc's __getauxval, as aarch64's outline atomics do) makes ld.so refuse the module.

@@ -150,6 +150,45 @@ def test_after_fork_the_child_reads_its_own_maps(cc, tmp_path, maps):
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
+FORK_BOTH_WAYS = r"""
+import ctypes, os, sys
+from execcheck._native import ffi, lib
+path = sys.argv[1]  # mapped only in the children
+m = ffi.new("struct ec_maps *", {"fd": -1})
+vma = ffi.new("struct ec_vma *")
+
+def child_reads_its_own_maps():
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            addr = ctypes.cast(ctypes.CDLL(path).libfn, ctypes.c_void_p).value
+            r = lib.ec_maps_query(m, addr, vma, ffi.NULL, 0)
+            code = 0 if r == 0 and vma.ino == os.stat(path).st_ino else 2
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+lib.ec_maps_query(m, 8, vma, ffi.NULL, 0)
+print(m.epoch, child_reads_its_own_maps())  # a new process: told by getpid()
+for _ in range(40):
+    lib.ec_maps_query(m, 8, vma, ffi.NULL, 0)
+print(m.epoch != 0, child_reads_its_own_maps())  # one that went on asking: told by the fork page
+"""
+
+
+def test_fork_is_noticed_before_and_after_the_fork_page(cc, tmp_path):
+    """A process that asks little is told fork() by getpid(): making the MADV_WIPEONFORK page
+    costs more than such a process saves by it. One that goes on asking gets the page. A forked
+    child must read its own maps either way, never the parent's through the inherited fd."""
+    import subprocess
+    import sys
+    path = build_lib(cc, tmp_path, "libforked.so", "forked")
+    r = subprocess.run([sys.executable, "-c", FORK_BOTH_WAYS, str(path)], capture_output=True, text=True)
+    said = [l for l in r.stdout.splitlines() if not l.startswith(("IFUNC ", "CTOR "))]  # the library's own
+    assert r.returncode == 0 and said == ["0 0", "True 0"], r
+
+
 def _dynamic_of(path_suffix):
     """The address of the dynamic section of this process's object whose name ends so (ld.so,
     the vDSO, libc), through dl_iterate_phdr."""
