@@ -53,7 +53,7 @@ def build_shim(out_path):
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     version_script = TOP / "preload" / "exports.map"
-    ldflags = list(SHIM_LDFLAGS)
+    ldflags = list(SHIM_LDFLAGS) + ["-Wl,-T,%s" % (TOP / "preload" / "no_bss.ld")]
     if version_script.exists():
         ldflags.append("-Wl,--version-script=%s" % version_script)
     tmp = out_path.with_name(out_path.name + ".tmp")

@@ -31,4 +31,10 @@ struct ec_arena_mark ec_arena_mark(const struct ec_arena *a);
 void ec_arena_release(struct ec_arena *a, struct ec_arena_mark m);
 void ec_arena_free(struct ec_arena *a);
 
+/* len zeroed bytes mapped on the first call and kept for the process, *slot holding them: for
+ * state that most processes never touch. A static buffer of that size would cost every process
+ * that maps the shim an anonymous mapping (setup.py, no_bss.ld). Thread-safe (the first to
+ * publish wins); NULL when mmap fails. */
+void *ec_map_once(void **slot, size_t len);
+
 #endif

@@ -1,5 +1,6 @@
 /* Decision records (see record.h). */
 #include "record.h"
+#include "arena.h"
 #include "reason.h"
 #include "sinks.h"
 #include "sys.h"
@@ -108,13 +109,15 @@ size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
 /* ---- once per (pid, dev, ino): a small lock-free open-addressing set ---- */
 #define SEEN_SLOTS 1024
 struct seen { int pid; unsigned long long dev, ino; };
-static struct seen seen_table[SEEN_SLOTS];
+static void *seen_mem; /* struct seen[SEEN_SLOTS], mapped by the first record of the process */
 
 int ec_record_first_time(unsigned long long dev, unsigned long long ino)
 {
     int pid = ec_getpid();
     unsigned long long h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
+    struct seen *seen_table = ec_map_once(&seen_mem, SEEN_SLOTS * sizeof(struct seen));
     unsigned probe;
+    if (!seen_table) return 1; /* no memory: record again rather than lose one */
     for (probe = 0; probe < SEEN_SLOTS; probe++) {
         struct seen *s = &seen_table[(h + probe) % SEEN_SLOTS];
         long spins = 0;

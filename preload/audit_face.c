@@ -13,6 +13,7 @@
  * raw syscalls only. */
 #define _GNU_SOURCE /* <link.h> declares the audit interface (LAV_CURRENT, Lmid_t) only then */
 #include <link.h>
+#include "arena.h"
 #include "mapped.h"
 #include "reason.h"
 #include "shim.h"
@@ -37,14 +38,17 @@ EC_EXPORT unsigned int la_version(unsigned int version)
  * the next directory of LD_LIBRARY_PATH/RUNPATH (a NULL return would leave a stale errno that can
  * end the walk: dl-load.c, open_path). The text ends up in dlerror() for a refused path.
  * Two buffers alternate: ld.so may still hold the previous answer while it asks again. */
+#define REFUSAL_MAX 1200
 static char *refusal_name(const char *path, int reason)
 {
-    static char names[2][1200];
+    static void *names; /* char[2][REFUSAL_MAX], mapped by the first refusal */
     static unsigned turn;
-    char *out = names[turn++ & 1];
+    char *mem = ec_map_once(&names, 2 * REFUSAL_MAX), *out;
     struct ec_buf b;
     size_t i;
-    ec_buf_init(&b, out, sizeof names[0]);
+    if (!mem) return (char *)"/proc/self/execcheck refused it"; /* no memory for the details */
+    out = mem + (turn++ & 1) * REFUSAL_MAX;
+    ec_buf_init(&b, out, REFUSAL_MAX);
     ec_buf_puts(&b, "/proc/self/execcheck refused ");
     ec_buf_puts(&b, path);
     ec_buf_puts(&b, " (");

@@ -88,10 +88,15 @@ struct fast {
 #define FAST_SLOTS 512
 #define FAST_PROBES 4
 #define FAST_RESERVE (512u << 10)
+#define FAST_TABLE (FAST_SLOTS * sizeof(struct fast *)) /* one page, so the page arithmetic below holds */
 
-static struct fast *fast_slot[FAST_SLOTS];
-static char *fast_mem;       /* one reserve, handed out by an atomic bump: never a lock (fork) */
-static size_t fast_used;
+/* One reserve, mapped by the first entry: the table of FAST_SLOTS slots, then the entries, handed
+ * out by an atomic bump (never a lock: fork). */
+static void *fast_mem;
+static size_t fast_used; /* bytes handed out after the table */
+
+/* The table, or NULL before the first entry. */
+static inline struct fast **fast_slots(void) { return __atomic_load_n((struct fast ***)&fast_mem, __ATOMIC_ACQUIRE); }
 
 /* Hot path: a few nanoseconds is the budget (a dlopen of a loaded object costs ~100 ns), so the
  * hash reads words, not a byte at a time: the length, the first and the last 8 bytes. */
@@ -142,11 +147,14 @@ static inline unsigned self_hash(const char *name) { return (unsigned)(((uintptr
 
 static const char *fast_lookup(const char *name)
 {
+    struct fast **slots = fast_slots();
     size_t len;
-    uint64_t h = name_hash(name, &len);
+    uint64_t h;
     int i;
+    if (!slots) return 0;
+    h = name_hash(name, &len);
     for (i = 0; i < FAST_PROBES; i++) {
-        const struct fast *e = __atomic_load_n(&fast_slot[(h + (uint64_t)i) % FAST_SLOTS], __ATOMIC_ACQUIRE);
+        const struct fast *e = __atomic_load_n(&slots[(h + (uint64_t)i) % FAST_SLOTS], __ATOMIC_ACQUIRE);
         if (!e) return 0;
         if (e->hash == h && e->len == len && same_bytes(e->name, name, len)) {
             if (e->pass) return e->pass;
@@ -164,24 +172,17 @@ static const char *fast_lookup(const char *name)
 
 static void *fast_alloc(size_t n, int for_glibc)
 {
-    char *mem = __atomic_load_n(&fast_mem, __ATOMIC_ACQUIRE);
+    char *mem = ec_map_once(&fast_mem, FAST_RESERVE);
     size_t at, want;
+    if (!mem) return 0;
     n = (n + 15) & ~(size_t)15;
-    if (!mem) {
-        char *fresh = ec_mmap(0, FAST_RESERVE, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
-        if (ec_mmap_failed(fresh)) return 0;
-        if (!__atomic_compare_exchange_n(&fast_mem, &mem, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            ec_munmap(fresh, FAST_RESERVE);
-        else
-            mem = fresh;
-    }
     at = __atomic_load_n(&fast_used, __ATOMIC_RELAXED);
     do {
         want = at;
         if (for_glibc && (want & 4095) > 4096 - PAGE_TAIL) want = (want + 4095) & ~(size_t)4095;
-        if (want + n > FAST_RESERVE) return 0; /* full: no more fast entries, only slow paths */
+        if (FAST_TABLE + want + n > FAST_RESERVE) return 0; /* full: no more fast entries, only slow paths */
     } while (!__atomic_compare_exchange_n(&fast_used, &at, want + n, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-    return mem + want;
+    return mem + FAST_TABLE + want;
 }
 
 static void fast_add(const char *name, const char *pass)
@@ -191,7 +192,8 @@ static void fast_add(const char *name, const char *pass)
     int same = !ec_strcmp(name, pass), i, slot = -1;
     struct fast *e = fast_alloc(sizeof *e + len + 1, 0);
     char *copy = same ? 0 : fast_alloc(plen + 1, 1);
-    if (!e || (!same && !copy)) return;
+    struct fast **slots = fast_slots();
+    if (!e || (!same && !copy) || !slots) return;
     e->hash = h;
     e->len = (uint32_t)len;
     ec_memcpy(e->name, name, len + 1);
@@ -199,10 +201,10 @@ static void fast_add(const char *name, const char *pass)
     e->pass = copy; /* NULL: the name itself */
     for (i = 0; i < FAST_PROBES && slot < 0; i++) {
         int k = (int)((h + (uint64_t)i) % FAST_SLOTS);
-        const struct fast *o = __atomic_load_n(&fast_slot[k], __ATOMIC_ACQUIRE);
+        const struct fast *o = __atomic_load_n(&slots[k], __ATOMIC_ACQUIRE);
         if (!o || (o->hash == h && o->len == len && same_bytes(o->name, name, len))) slot = k;
     }
-    __atomic_store_n(&fast_slot[slot >= 0 ? slot : (int)(h % FAST_SLOTS)], e, __ATOMIC_RELEASE);
+    __atomic_store_n(&slots[slot >= 0 ? slot : (int)(h % FAST_SLOTS)], e, __ATOMIC_RELEASE);
 }
 
 /* The names loaded objects were dlopen()ed under through this guard: the resolver must know them
@@ -210,8 +212,10 @@ static void fast_add(const char *name, const char *pass)
  * names[i]; one pass over the table, objects found through a hash of their names. */
 static void fast_names_of(const char *const *names, int n, const char **extra, struct ec_arena *a)
 {
+    struct fast **slots = fast_slots();
     int cap = 16, i, k;
     int *idx;
+    if (!slots) return; /* no entry yet */
     while (cap < 2 * n) cap *= 2;
     idx = ec_arena_alloc(a, sizeof *idx * (size_t)cap);
     if (!idx) return;
@@ -223,7 +227,7 @@ static void fast_names_of(const char *const *names, int n, const char **extra, s
         idx[k] = i;
     }
     for (i = 0; i < FAST_SLOTS; i++) {
-        const struct fast *e = __atomic_load_n(&fast_slot[i], __ATOMIC_ACQUIRE);
+        const struct fast *e = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
         size_t len;
         uint64_t h;
         if (!e || !e->pass) continue;
@@ -241,20 +245,25 @@ static void fast_names_of(const char *const *names, int n, const char **extra, s
 static struct {
     int ready;
     const char *library_path, *preload; /* copies of the start-up values (NULL: unset) */
-    char exe[4096];                     /* the program, as the resolver should open it */
+    const char *exe;                    /* the program, as the resolver should open it */
     int direct;                         /* ld.so was run directly: the program is not /proc/self/exe */
 } boot;
 
-static char boot_mem[2 * 8192];
+/* The memory of the copies, mapped by the snapshot: a process under the audit face never takes
+ * one. The program's path first, then the variables. */
+#define BOOT_EXE 4096
+#define BOOT_MEM (BOOT_EXE + 2 * 8192)
+static void *boot_mem;
 
-static const char *boot_copy(const char *s, size_t *used)
+static const char *boot_copy(char *mem, const char *s, size_t *used)
 {
     size_t n;
     char *out;
     if (!s) return 0;
     n = ec_strlen(s);
-    if (*used + n + 1 > sizeof boot_mem) return ""; /* absurdly long: the prediction will miss, the sweep will not */
-    out = boot_mem + *used;
+    /* absurdly long, or no memory: the prediction will miss, the sweep will not */
+    if (!mem || *used + n + 1 > BOOT_MEM) return "";
+    out = mem + *used;
     ec_memcpy(out, s, n + 1);
     *used += n + 1;
     return out;
@@ -273,22 +282,26 @@ static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 static void boot_snapshot(void)
 {
     char *const *env = ec_shim.envp ? ec_shim.envp : (&environ ? environ : 0);
+    char *mem;
     unsigned long base = 0;
-    size_t used = 0;
+    size_t used = BOOT_EXE;
     if (__atomic_load_n(&boot.ready, __ATOMIC_ACQUIRE)) return;
-    boot.library_path = ec_shim.secure ? 0 : boot_copy(env ? ec_env_get(env, "LD_LIBRARY_PATH") : 0, &used);
-    boot.preload = boot_copy(env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
+    mem = ec_map_once(&boot_mem, BOOT_MEM);
+    boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, env ? ec_env_get(env, "LD_LIBRARY_PATH") : 0, &used);
+    boot.preload = boot_copy(mem, env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
     /* /proc/self/exe opens the program even when its file was replaced since (an upgrade), and
      * gives ld.so's $ORIGIN; when ld.so was run directly it is ld.so, and the program is the file
      * mapped at its dynamic section */
-    ec_strlcpy(boot.exe, "/proc/self/exe", sizeof boot.exe);
-    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base == 0 && dl_iterate_phdr) {
+    boot.exe = "/proc/self/exe";
+    if (mem && ec_auxv_get(EC_AT_BASE, &base) == 1 && base == 0 && dl_iterate_phdr) {
         struct ec_maps m = EC_MAPS_INIT;
         struct ec_vma vma;
         uintptr_t dyn = 0;
         dl_iterate_phdr(main_phdr_cb, &dyn);
-        if (dyn && ec_maps_query(&m, dyn, &vma, boot.exe, sizeof boot.exe) == 0 && boot.exe[0] == '/') boot.direct = 1;
-        else ec_strlcpy(boot.exe, "/proc/self/exe", sizeof boot.exe);
+        if (dyn && ec_maps_query(&m, dyn, &vma, mem, BOOT_EXE) == 0 && mem[0] == '/') {
+            boot.exe = mem;
+            boot.direct = 1;
+        }
         ec_maps_close(&m);
     }
     __atomic_store_n(&boot.ready, 1, __ATOMIC_RELEASE);
@@ -454,8 +467,10 @@ static struct {
     int arena_ready;
     struct ec_arena_mark empty;
     struct { uint64_t dev, ino, size; int64_t mtime; uint32_t mtime_ns; int known; } cache_id;
-    struct { uint64_t hash; uint32_t len; char dir[244]; } missing[MISSING_DIRS];
+    void *missing; /* struct missing_dir[MISSING_DIRS], mapped when the first is found */
 } slow;
+
+struct missing_dir { uint64_t hash; uint32_t len; char dir[244]; };
 
 struct slow_ctx {
     int shared;
@@ -557,25 +572,27 @@ static uint64_t dir_hash(const char *d, size_t n)
 
 static int missing_dir_known(const char *d, size_t n, uint64_t h)
 {
+    const struct missing_dir *m = slow.missing;
     int i;
-    for (i = 0; i < MISSING_DIRS; i++) {
-        int k = (int)((h + (uint64_t)i) % MISSING_DIRS);
-        if (!slow.missing[k].len) return 0;
-        if (slow.missing[k].hash == h && slow.missing[k].len == n && same_bytes(slow.missing[k].dir, d, n)) return 1;
+    for (i = 0; m && i < MISSING_DIRS; i++) {
+        const struct missing_dir *e = &m[(h + (uint64_t)i) % MISSING_DIRS];
+        if (!e->len) return 0;
+        if (e->hash == h && e->len == n && same_bytes(e->dir, d, n)) return 1;
     }
     return 0;
 }
 
 static void missing_dir_add(const char *d, size_t n, uint64_t h)
 {
+    struct missing_dir *m;
     int i;
-    if (n >= sizeof slow.missing[0].dir) return;
+    if (n >= sizeof m->dir || !(m = ec_map_once(&slow.missing, MISSING_DIRS * sizeof *m))) return;
     for (i = 0; i < MISSING_DIRS; i++) {
-        int k = (int)((h + (uint64_t)i) % MISSING_DIRS);
-        if (slow.missing[k].len) continue;
-        ec_memcpy(slow.missing[k].dir, d, n);
-        slow.missing[k].hash = h;
-        slow.missing[k].len = (uint32_t)n;
+        struct missing_dir *e = &m[(h + (uint64_t)i) % MISSING_DIRS];
+        if (e->len) continue;
+        ec_memcpy(e->dir, d, n);
+        e->hash = h;
+        e->len = (uint32_t)n;
         return;
     }
 }

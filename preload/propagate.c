@@ -13,6 +13,7 @@
  * exec fails with ENOMEM rather than run the child unshimmed. */
 #include <stdarg.h>
 #include "propagate.h"
+#include "arena.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
@@ -25,8 +26,10 @@ extern int *__errno_location(void) __attribute__((weak));
  * child's ld.so complain "undefined symbol: la_version". */
 extern unsigned int la_version(unsigned int) __attribute__((weak));
 
-static char self_path[4096];
+static const char *self_path = ""; /* ld.so's name of this object when absolute, else a copy made absolute */
 static size_t self_len;
+static void *self_mem;
+#define SELF_MAX 4096
 
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*spawn_fn)(int *, const char *, const void *, const void *, char *const[], char *const[]);
@@ -372,17 +375,19 @@ static int find_self_path(void)
     size_t n;
     if (!dladdr || !dladdr((const void *)find_self_path, &info) || !info.dli_fname || !info.dli_fname[0]) return -1;
     n = ec_strlen(info.dli_fname);
+    if (n >= SELF_MAX) return -1;
     if (info.dli_fname[0] == '/') {
-        if (n >= sizeof self_path) return -1;
-        ec_memcpy(self_path, info.dli_fname, n + 1);
+        self_path = info.dli_fname; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
     } else {
-        long c = ec_sys2(EC_NR_getcwd, self_path, sizeof self_path);
+        char *abs = ec_map_once(&self_mem, SELF_MAX);
+        long c;
         size_t cl;
-        if (c < 0) return -1;
-        cl = ec_strlen(self_path);
-        if (cl + 1 + n >= sizeof self_path) return -1;
-        self_path[cl] = '/';
-        ec_memcpy(self_path + cl + 1, info.dli_fname, n + 1);
+        if (!abs || (c = ec_sys2(EC_NR_getcwd, abs, SELF_MAX)) < 0) return -1;
+        cl = ec_strlen(abs);
+        if (cl + 1 + n >= SELF_MAX) return -1;
+        abs[cl] = '/';
+        ec_memcpy(abs + cl + 1, info.dli_fname, n + 1);
+        self_path = abs;
     }
     /* a path with a separator in it cannot be put in LD_AUDIT/LD_PRELOAD unambiguously */
     if (ec_strchr(self_path, ':') || ec_strchr(self_path, ' ') || ec_strchr(self_path, '\t')) return -1;

@@ -7,6 +7,7 @@
  * In every other case (not armed, another path or thread, a write mode) the wrapper is a tail call
  * to libc's fopen: a process without CPython, or CPython outside that instant, sees no change. */
 #include "python_api.h"
+#include "arena.h"
 #include "sys.h"
 #include "text.h"
 
@@ -19,16 +20,18 @@ static fopen_fn real_fopen, real_fopen64;
 
 static int armed_fd = -1; /* the checked fd waiting for CPython's fopen, or -1 */
 static int armed_tid;
-static char armed_path[4096];
+static char *armed_path; /* [ARMED_MAX], mapped by the first arming: CPython processes only */
+static void *armed_mem;
+#define ARMED_MAX 4096
 
 void ec_pyfopen_arm(int fd, const char *path)
 {
     ec_pyfopen_disarm();
-    if (ec_strlen(path) >= sizeof armed_path) { /* cannot match it: keep the plain open */
-        ec_close(fd);
+    if (ec_strlen(path) >= ARMED_MAX || !(armed_path = ec_map_once(&armed_mem, ARMED_MAX))) {
+        ec_close(fd); /* cannot match it: keep the plain open */
         return;
     }
-    ec_strlcpy(armed_path, path, sizeof armed_path);
+    ec_strlcpy(armed_path, path, ARMED_MAX);
     armed_tid = (int)ec_sys0(EC_NR_gettid);
     __atomic_store_n(&armed_fd, fd, __ATOMIC_RELEASE);
 }

@@ -9,7 +9,9 @@
 #include "sys.h"
 #include "text.h"
 
-struct ec_shim ec_shim;
+/* In .ec_zeroed: the first input of the shim's zeroed data section (no_bss.ld), which makes it
+ * part of the file. */
+struct ec_shim ec_shim __attribute__((section(".ec_zeroed")));
 volatile unsigned long ec_audit_mark = EC_AUDIT_MARK_UNSET;
 
 /* Lets `execcheck status` and the tests identify a file as this shim, and its version. */
