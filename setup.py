@@ -52,10 +52,7 @@ def build_shim(out_path):
     cc = shlex.split(os.environ.get("CC", "cc"))
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    version_script = TOP / "preload" / "exports.map"
     ldflags = list(SHIM_LDFLAGS) + ["-Wl,-T,%s" % (TOP / "preload" / "no_bss.ld")]
-    if version_script.exists():
-        ldflags.append("-Wl,--version-script=%s" % version_script)
     tmp = out_path.with_name(out_path.name + ".tmp")
     cflags = list(SHIM_CFLAGS)
     target = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True).stdout
