@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include <link.h>
 #include "arena.h"
+#include "handoff.h"
 #include "auxv.h"
 #include "ldresolve.h"
 #include "mapped.h"
@@ -681,7 +682,7 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     struct ec_statx st;
     struct ec_elf e;
     struct ec_verdict v;
-    int fd, expected = 0, n = 0, simple, allowed, loadable;
+    int fd, expected = 0, n = 0, simple, allowed, loadable, handed;
     uint32_t i;
     if (!ec_strchr(name, '/') || has_dst(name)) return 0;
     if (!__atomic_compare_exchange_n(&lean.busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
@@ -691,9 +692,11 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
         lean.empty = ec_arena_mark(&lean.arena);
         lean.ready = 1;
     }
-    fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
+    /* the CPython face's checked descriptor of an extension module, if it handed one over */
+    handed = (fd = ec_handoff_take(name, &st)) >= 0;
+    if (!handed) fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
     simple = fd >= 0 &&
-             ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
+             (handed || ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0) &&
              (st.stx_mode & EC_S_IFMT) == EC_S_IFREG && ec_elf_read(fd, st.stx_size, &lean.arena, &e) == EC_ELF_OK &&
              plainly_loadable(&e);
     for (i = 0; simple && i < e.ndeps; i++) {

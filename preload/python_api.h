@@ -83,11 +83,4 @@ extern struct ec_pyapi ec_py EC_HIDDEN;
  * hooks (3.8+) and every function was found, 0 otherwise (not Python, or too old). */
 int ec_pyapi_resolve(void) EC_HIDDEN;
 
-/* fopen interposition (python_fopen.c): lets the face hand CPython the very fd it checked. */
-void ec_pyfopen_arm(int fd, const char *path) EC_HIDDEN;
-void ec_pyfopen_disarm(void) EC_HIDDEN;
-int ec_pyfopen_armed(void) EC_HIDDEN;
-/* Another audit event came on the arming thread: CPython did not fopen the file; drop it. */
-void ec_pyfopen_event(void) EC_HIDDEN;
-
 #endif

@@ -21,6 +21,7 @@
  * Refusing the main entry prints one line and ends the process with status 126 through Py_Exit
  * (CPython itself ignores some denials: run_interactivehook, and the REPL's run_stdin on 3.13). */
 #include "python_api.h"
+#include "handoff.h"
 #include "reason.h"
 #include "sinks.h"
 #include "sys.h"
@@ -127,7 +128,7 @@ static void say_file(const char *verb, const char *path, const struct ec_verdict
 static __attribute__((noreturn)) void refuse_exit(void)
 {
     exiting = 1;
-    ec_pyfopen_disarm();
+    ec_handoff_drop();
     ec_py.Exit(REFUSED_STATUS); /* finalizes: flushes stdout, runs atexit, then exit() */
 }
 
@@ -275,7 +276,7 @@ static int entry_file(PyObject *path_obj, int startup)
             return -1;
         }
     }
-    ec_pyfopen_arm(fd, path);
+    ec_handoff_put(fd, path, 0); /* for CPython's fopen of it, next */
     release(keep);
     return 0;
 }
@@ -410,26 +411,32 @@ out:
 /* A file about to be dlopen'ed by path: checked by path (CPython passes only the path to dlopen;
  * under the audit face the mapping itself is checked race-free). The verdict goes to the shim's
  * verdict cache, where the dlopen guard or the audit face finds it a moment later (it is cleared
- * when that load operation ends): one kernel check per extension module, not two. Returns 0 or
- * -1 (exception set). */
+ * when that load operation ends): one kernel check per extension module, not two. The dlopen
+ * guard also takes the descriptor (handoff.c), to read the file's headers without opening it
+ * again. Returns 0 or -1 (exception set). */
 static int library_file(PyObject *path_obj, int kind)
 {
     PyObject *keep;
     const char *path = fs_bytes(path_obj, &keep);
     struct ec_verdict v;
-    int fd, enforced;
+    struct ec_statx st;
+    int fd, enforced, known;
     if (!path) return 0;
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC, 0);
     if (fd < 0) {
         release(keep);
         return 0; /* dlopen will fail on its own */
     }
-    ec_vcache_check_fd(fd, path, 0, &v, 0);
-    ec_close(fd);
+    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
+    ec_vcache_check_fd(fd, path, known ? &st : 0, &v, 0);
     if (v.allowed) {
+        /* under the audit face the guard lets dlopen through untouched: nobody would take it */
+        if (known && !ec_shim_under_audit_face()) ec_handoff_put(fd, path, &st);
+        else ec_close(fd);
         release(keep);
         return 0;
     }
+    ec_close(fd);
     enforced = enforcing(kind);
     if (record(kind, path, &v, enforced) && enforced) say_file("load", path, &v);
     if (enforced) {
@@ -452,7 +459,7 @@ static int on_cpython(const char *name, PyObject *args)
         hooks_cleared = 1;
         stdin_decided = entry_seen = 0;
         patched_interp = -1;
-        ec_pyfopen_disarm();
+        ec_handoff_drop();
         return 0;
     }
     if (ec_strncmp(name, "run_", 4)) return 0;
@@ -517,7 +524,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
 {
     (void)data;
     if (!event) return 0;
-    if (ec_pyfopen_armed() && ec_strcmp(event, "open")) ec_pyfopen_event();
+    if (ec_handoff_pending() && ec_strcmp(event, "open")) ec_handoff_event();
     switch (event[0]) {
     case 'c':
         if (!ec_strcmp(event, "ctypes.dlopen")) {

@@ -1,13 +1,13 @@
 /* fopen interposition: CPython reads the main script (and PYTHONSTARTUP) with fopen(path) after
  * the cpython.run_file (run_startup) audit event, so a check made from the event is about a file
- * that can be swapped before the read. The face opens and checks the file itself, then arms this
- * wrapper with that fd: the next fopen of the same path, in read mode, by the same thread, gets a
+ * that can be swapped before the read. The face opens and checks the file itself, then hands that
+ * fd over (handoff.c): the next fopen of the same path, in read mode, by the same thread, gets a
  * FILE on the checked fd instead of a second open. The file Python reads is the file checked.
  *
- * In every other case (not armed, another path or thread, a write mode) the wrapper is a tail call
+ * In every other case (nothing handed over, another path or thread, a write mode) the wrapper is a tail call
  * to libc's fopen: a process without CPython, or CPython outside that instant, sees no change. */
 #include "python_api.h"
-#include "arena.h"
+#include "handoff.h"
 #include "sys.h"
 #include "text.h"
 
@@ -18,37 +18,6 @@ extern void *fdopen(int, const char *) __attribute__((weak));
 typedef void *(*fopen_fn)(const char *, const char *);
 static fopen_fn real_fopen, real_fopen64;
 
-static int armed_fd = -1; /* the checked fd waiting for CPython's fopen, or -1 */
-static int armed_tid;
-static char *armed_path; /* [ARMED_MAX], mapped by the first arming: CPython processes only */
-static void *armed_mem;
-#define ARMED_MAX 4096
-
-void ec_pyfopen_arm(int fd, const char *path)
-{
-    ec_pyfopen_disarm();
-    if (ec_strlen(path) >= ARMED_MAX || !(armed_path = ec_map_once(&armed_mem, ARMED_MAX))) {
-        ec_close(fd); /* cannot match it: keep the plain open */
-        return;
-    }
-    ec_strlcpy(armed_path, path, ARMED_MAX);
-    armed_tid = (int)ec_sys0(EC_NR_gettid);
-    __atomic_store_n(&armed_fd, fd, __ATOMIC_RELEASE);
-}
-
-void ec_pyfopen_disarm(void)
-{
-    int fd = __atomic_exchange_n(&armed_fd, -1, __ATOMIC_ACQ_REL);
-    if (fd >= 0) ec_close(fd);
-}
-
-int ec_pyfopen_armed(void) { return __atomic_load_n(&armed_fd, __ATOMIC_ACQUIRE) >= 0; }
-
-void ec_pyfopen_event(void)
-{
-    if (ec_pyfopen_armed() && armed_tid == (int)ec_sys0(EC_NR_gettid)) ec_pyfopen_disarm();
-}
-
 static int read_only(const char *mode)
 {
     if (!mode || mode[0] != 'r') return 0;
@@ -57,17 +26,14 @@ static int read_only(const char *mode)
     return 1;
 }
 
-/* The FILE for this open if it is the armed one; NULL (with *taken 0) otherwise. */
+/* The FILE for this open if a checked fd was handed over for it; NULL (with *taken 0) otherwise. */
 static void *take_armed(const char *path, const char *mode, int *taken)
 {
     int fd;
     void *fp;
     *taken = 0;
-    if (__atomic_load_n(&armed_fd, __ATOMIC_ACQUIRE) < 0) return 0;
-    if (!path || !read_only(mode) || !fdopen) return 0;
-    if (armed_tid != (int)ec_sys0(EC_NR_gettid) || ec_strcmp(path, armed_path)) return 0;
-    fd = __atomic_exchange_n(&armed_fd, -1, __ATOMIC_ACQ_REL);
-    if (fd < 0) return 0;
+    if (!ec_handoff_pending() || !path || !read_only(mode) || !fdopen) return 0;
+    if ((fd = ec_handoff_take(path, 0)) < 0) return 0;
     *taken = 1;
     fp = fdopen(fd, mode);
     if (!fp) ec_close(fd); /* fdopen set errno; failing is better than reading an unchecked file */

@@ -319,6 +319,33 @@ def test_same_fds_and_results_when_allowed(python, tmp_path):
         assert outs[0] == outs[1], (argv, outs)
 
 
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_extension_modules_and_ctypes_libraries_are_opened_once_by_the_shim(python, tools, tmp_path):
+    """The face checks an extension module or a ctypes library on its own descriptor before
+    CPython's dlopen; the dlopen guard then reads the file's headers from that same descriptor
+    (handoff.c) instead of opening it again. So each file is opened twice in all, once by the
+    face and once by ld.so, and the guard still decides: the module imports, the library answers."""
+    need_check()
+    d = tmp_path / "once"
+    (d / "ext").mkdir(parents=True)
+    ext = d / "ext" / "ecext.abi3.so"
+    lib = d / "libec.so"
+    for src, dst in ((tools["ext"], ext), (tools["lib"], lib)):
+        dst.write_bytes(pathlib.Path(src).read_bytes())
+        os.chmod(dst, 0o755)
+    host = write(d / "host.py", "import ctypes, sys\nimport ecext\nprint('answer', ctypes.CDLL(sys.argv[1]).ec_answer())\n")
+    trace = tmp_path / "trace.txt"
+    env = base_env(PYTHONPATH=str(d / "ext"))
+    preload = env.pop("LD_PRELOAD")  # for Python alone: a shimmed strace would propagate the audit face
+    r = subprocess.run(["strace", "-f", "-e", "trace=openat", "-o", str(trace), "-E", "LD_PRELOAD=" + preload,
+                        python, str(host), str(lib)], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "answer 42" in r.stdout, r
+    lines = trace.read_text().splitlines()
+    for f in (ext, lib):
+        opens = [l for l in lines if '"%s"' % f in l and "= -1" not in l]
+        assert len(opens) == 2 and not [l for l in opens if "O_PATH" in l], opens
+
+
 def test_loaded_into_a_running_interpreter_stays_out(tmp_path):
     """dlopen of the shim after Py_Initialize (ctypes) must not install hooks: it is too late to be
     a boundary, and CPython's state is not ours to change then."""

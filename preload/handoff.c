@@ -1,0 +1,110 @@
+/* One checked descriptor waiting for the next open of its path (see handoff.h). Its takers:
+ *   CPython's fopen of the main script and PYTHONSTARTUP (python_fopen.c): without it, the file
+ *   read could be swapped after the check;
+ *   the dlopen guard's read of an extension module or ctypes library (dlopen_guard.c): without
+ *   it, the guard opens and stats the file a second time.
+ * Only the thread that handed it over takes it, by the same path; any other audit event on that
+ * thread drops it (python_face.c), so a descriptor nobody took is closed at once. */
+#include "handoff.h"
+#include "arena.h"
+#include "sys.h"
+#include "text.h"
+
+#define HANDOFF_PATH_MAX 4096
+
+/* The slot. Threads and signal handlers may meet here: whoever finds it busy does without it (a
+ * put closes its fd, a take opens as usual), so nothing ever waits. */
+static int busy;
+static int handed_fd = -1;
+static uintptr_t handed_by; /* the handing thread (this_thread) */
+static int handed_has_st;
+static struct ec_statx handed_st;
+static char *handed_path; /* [HANDOFF_PATH_MAX], mapped by the first hand-off: CPython processes only */
+static void *handed_mem;
+
+/* The calling thread: its thread pointer, which libc points at the thread's own control block, so
+ * it tells threads apart for a register read where gettid() is a system call. */
+static uintptr_t this_thread(void)
+{
+    uintptr_t tp;
+#if defined(__x86_64__)
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+#elif defined(__aarch64__)
+    __asm__("mrs %0, tpidr_el0" : "=r"(tp));
+#else
+    tp = (uintptr_t)ec_sys0(EC_NR_gettid);
+#endif
+    return tp;
+}
+
+static int lock(void)
+{
+    int expected = 0;
+    return __atomic_compare_exchange_n(&busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+static void unlock(void) { __atomic_store_n(&busy, 0, __ATOMIC_RELEASE); }
+
+/* The slot's fd, now the caller's (locked). */
+static int empty_slot(void)
+{
+    int fd = handed_fd;
+    __atomic_store_n(&handed_fd, -1, __ATOMIC_RELEASE);
+    return fd;
+}
+
+void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
+{
+    int old;
+    if (!lock()) {
+        ec_close(fd); /* somebody else is at the slot: the open goes on as usual */
+        return;
+    }
+    old = empty_slot();
+    if (old >= 0) ec_close(old);
+    if (ec_strlen(path) >= HANDOFF_PATH_MAX || !(handed_path = ec_map_once(&handed_mem, HANDOFF_PATH_MAX))) {
+        unlock();
+        ec_close(fd); /* cannot match it: the open goes on as usual */
+        return;
+    }
+    ec_strlcpy(handed_path, path, HANDOFF_PATH_MAX);
+    handed_has_st = st != 0;
+    if (st) handed_st = *st;
+    handed_by = this_thread();
+    __atomic_store_n(&handed_fd, fd, __ATOMIC_RELEASE);
+    unlock();
+}
+
+/* Closes what the slot holds, if thread `by` (0: any) handed it over. */
+static void drop(uintptr_t by)
+{
+    int fd = -1;
+    if (!lock()) return; /* the next put or drop closes it */
+    if (!by || handed_by == by) fd = empty_slot();
+    unlock();
+    if (fd >= 0) ec_close(fd);
+}
+
+void ec_handoff_drop(void) { drop(0); }
+
+int ec_handoff_pending(void) { return __atomic_load_n(&handed_fd, __ATOMIC_ACQUIRE) >= 0; }
+
+void ec_handoff_event(void)
+{
+    if (ec_handoff_pending()) drop(this_thread());
+}
+
+int ec_handoff_take(const char *path, struct ec_statx *st)
+{
+    int fd = -1;
+    if (!ec_handoff_pending() || !path || !lock()) return -1;
+    /* only the handing thread, the same path; a taker that needs the identity only a hand-off
+     * that came with one */
+    if (handed_fd >= 0 && handed_by == this_thread() && !ec_strcmp(path, handed_path) &&
+        (!st || handed_has_st)) {
+        if (st) *st = handed_st;
+        fd = empty_slot();
+    }
+    unlock();
+    return fd;
+}

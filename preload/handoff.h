@@ -1,0 +1,24 @@
+/* One checked descriptor waiting for the next open of its path (handoff.c).
+ *
+ * A face that checked a file on its own descriptor hands the descriptor on, so that the open
+ * which follows, in the same thread and by the same path, gets the very file checked instead of
+ * opening the path again. */
+#ifndef EXECCHECK_HANDOFF_H
+#define EXECCHECK_HANDOFF_H
+
+#include "shim.h"
+#include "sys.h"
+
+/* Hands fd over for path (st: its statx with EC_STATX_MNT_ID, or NULL). Ownership of fd passes
+ * here: it is closed if nobody takes it. A previous hand-off is dropped. */
+void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) EC_HIDDEN;
+/* Closes a descriptor nobody took. */
+void ec_handoff_drop(void) EC_HIDDEN;
+int ec_handoff_pending(void) EC_HIDDEN;
+/* Something else happened on the handing thread: drop what it handed over. */
+void ec_handoff_event(void) EC_HIDDEN;
+/* The descriptor handed over for path by this thread, now the caller's; st (if not NULL) gets
+ * its statx, and then only a hand-off that came with one is taken. -1: none. */
+int ec_handoff_take(const char *path, struct ec_statx *st) EC_HIDDEN;
+
+#endif
