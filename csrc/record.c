@@ -59,16 +59,38 @@ static void put_key(struct ec_buf *b, const char *key)
     ec_buf_putc(b, ':');
 }
 
-size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
+/* The program's path, into exe (cap bytes). Asked of /proc once per process: a record names the
+ * same program every time (an exec starts a new copy of this code), and audit mode can make one
+ * record per library a program loads. (prctl PR_SET_MM_EXE_FILE, which checkpoint/restore tools
+ * use, can rename it later; records then keep the first name.) */
+static void program_path(int pid, char *exe, size_t cap)
+{
+    static char cached[512];
+    static int cached_pid, state; /* 0 empty, 1 being filled, 2 holds cached_pid's path */
+    int empty = 0;
+    long n;
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == 2 && cached_pid == pid) {
+        ec_strlcpy(exe, cached, cap);
+        return;
+    }
+    n = ec_readlinkat(EC_AT_FDCWD, "/proc/self/exe", exe, cap - 1);
+    exe[n > 0 ? n : 0] = 0;
+    /* the first to get here fills the cache; a forked child (another pid) just asks again */
+    if (n > 0 && (size_t)n < sizeof cached && __atomic_compare_exchange_n(&state, &empty, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        ec_strlcpy(cached, exe, sizeof cached);
+        cached_pid = pid;
+        __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
+    }
+}
+
+static size_t format_as(char *buf, size_t cap, const struct ec_record *r, int pid)
 {
     char exe[512];
     struct ec_buf b;
-    long n;
     const struct ec_verdict *v = r->verdict;
 
     if (cap < 64) return 0;
-    n = ec_readlinkat(EC_AT_FDCWD, "/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = 0;
+    program_path(pid, exe, sizeof exe);
 
     ec_buf_init(&b, buf, cap - 2); /* room for "}\n" */
     ec_buf_putc(&b, '{');
@@ -77,7 +99,7 @@ size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
     put_time(&b);
     ec_buf_putc(&b, '"');
     put_key(&b, "pid");
-    ec_buf_putu(&b, (unsigned)ec_getpid());
+    ec_buf_putu(&b, (unsigned)pid);
     put_key(&b, "exe");
     ec_buf_put_json_str_max(&b, exe, 600);
     put_key(&b, "uid");
@@ -106,14 +128,18 @@ size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
     return b.truncated ? 0 : b.len;
 }
 
+size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
+{
+    return format_as(buf, cap, r, ec_getpid());
+}
+
 /* ---- once per (pid, dev, ino): a small lock-free open-addressing set ---- */
 #define SEEN_SLOTS 1024
 struct seen { int pid; unsigned long long dev, ino; };
 static void *seen_mem; /* struct seen[SEEN_SLOTS], mapped by the first record of the process */
 
-int ec_record_first_time(unsigned long long dev, unsigned long long ino)
+static int first_time_for(int pid, unsigned long long dev, unsigned long long ino)
 {
-    int pid = ec_getpid();
     unsigned long long h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
     struct seen *seen_table = ec_map_once(&seen_mem, SEEN_SLOTS * sizeof(struct seen));
     unsigned probe;
@@ -150,6 +176,11 @@ int ec_record_first_time(unsigned long long dev, unsigned long long ino)
     return 1; /* full: record again rather than lose one */
 }
 
+int ec_record_first_time(unsigned long long dev, unsigned long long ino)
+{
+    return first_time_for(ec_getpid(), dev, ino);
+}
+
 int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
 {
     char line[2048];
@@ -157,11 +188,12 @@ int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
     const struct ec_verdict *v = r->verdict;
     /* interactive records have no file: key them by kind so each kind is recorded once */
     unsigned long long dev = v ? v->dev : 0, ino = v && (v->dev || v->ino) ? v->ino : (unsigned long long)r->kind + 1;
-    if (!ec_record_first_time(dev, ino)) return 0;
-    len = ec_record_format(line, sizeof line, r);
+    int pid = ec_getpid(); /* once for the record: the set, the line and the syslog header */
+    if (!first_time_for(pid, dev, ino)) return 0;
+    len = format_as(line, sizeof line, r, pid);
     if (!len) return 1;
     if (p->sinks & EC_SINK_FILE) ec_sink_file(p->log_file, line, len);
-    if (p->sinks & EC_SINK_SYSLOG) ec_sink_syslog(r->enforced ? 83 : 84, line, len); /* authpriv.err / .warning */
+    if (p->sinks & EC_SINK_SYSLOG) ec_sink_syslog(r->enforced ? 83 : 84, pid, line, len); /* authpriv.err / .warning */
     if (p->sinks & EC_SINK_STDERR) ec_sink_stderr(line, len);
     return 1;
 }

@@ -29,7 +29,7 @@ int ec_sink_file(const char *path, const char *line, size_t len)
 
 struct ec_sockaddr_un { unsigned short sun_family; char sun_path[108]; };
 
-int ec_sink_syslog(int priority, const char *line, size_t len)
+int ec_sink_syslog(int priority, int pid, const char *line, size_t len)
 {
     static const char dev_log[] = "/dev/log";
     struct ec_sockaddr_un addr;
@@ -45,7 +45,7 @@ int ec_sink_syslog(int priority, const char *line, size_t len)
     ec_buf_putc(&b, '<');
     ec_buf_putu(&b, (unsigned)priority);
     ec_buf_puts(&b, ">execcheck[");
-    ec_buf_putu(&b, (unsigned)ec_getpid());
+    ec_buf_putu(&b, (unsigned)pid);
     ec_buf_puts(&b, "]: ");
     if (len && line[len - 1] == '\n') len--;
     ec_buf_putn(&b, line, len);

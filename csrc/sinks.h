@@ -8,8 +8,9 @@
 
 /* Appends line to path: O_APPEND|O_CREAT(0600)|O_NOFOLLOW|O_NONBLOCK, regular files only. 0 or -errno. */
 int ec_sink_file(const char *path, const char *line, size_t len);
-/* Sends "<pri>execcheck[pid]: line" to /dev/log as one datagram. 0 or -errno. */
-int ec_sink_syslog(int priority, const char *line, size_t len);
+/* Sends "<pri>execcheck[pid]: line" to /dev/log as one datagram (pid: this process's, as the
+ * caller already knows it). 0 or -errno. */
+int ec_sink_syslog(int priority, int pid, const char *line, size_t len);
 /* Writes line to fd 2. 0 or -errno. */
 int ec_sink_stderr(const char *line, size_t len);
 

@@ -425,6 +425,35 @@ def test_a_short_process_makes_no_fork_page(kit, tmp_path):
     assert pages == 1 and 16 <= getpids <= 20, (getpids, pages)
 
 
+def test_records_ask_for_the_program_once(kit, tmp_path):
+    """In audit mode a program makes a record per library that fails the check. Each record names
+    the program and the pid: the face asks /proc for the program's path once per process, and
+    getpid() once per record (for the seen-set, the line and the syslog header alike)."""
+    import json
+    prog = kit.prog()
+
+    def traced(mode):
+        libs = [kit.lib("%s/libl%d.so" % (oct(mode), i), "l%d" % i, mode=mode) for i in range(3)]
+        trace, log = tmp_path / ("trace-%o.txt" % mode), tmp_path / ("records-%o.jsonl" % mode)
+        res = run_face("off", ["strace", "-f", "-e", "trace=readlinkat,getpid", "-o", trace, "-E", "LD_AUDIT=%s" % SHIM,
+                               "-E", "EXECCHECK_LOG_FILE=%s" % log, prog] + ["dlopen:%s" % l for l in libs], tmp_path)
+        assert res.rc == 0 and res.lines.count("dlopen ok") == 3, res
+        recs = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+        return libs, recs, trace.read_text().splitlines()
+
+    _, none, quiet = traced(0o755)  # the same loads, every check passing: no record
+    bads, recs, lines = traced(0o644)
+    assert none == [] and sorted(r["path"] for r in recs) == sorted(str(b) for b in bads), recs
+    pid = int(lines[0].split()[0])
+    assert {r["pid"] for r in recs} == {pid} and {r["exe"] for r in recs} == {str(prog)}, recs
+    assert len([l for l in lines if '"/proc/self/exe"' in l]) == 1, lines
+    # each bad library is denied twice, in la_objsearch and in la_objopen, and the seen-set (which
+    # needs the pid) drops the second: one getpid() each, where the line and the header used to
+    # ask again
+    getpids = [len([l for l in t if "getpid()" in l]) for t in (quiet, lines)]
+    assert getpids[1] - getpids[0] == 2 * len(recs), getpids
+
+
 def test_the_shim_asks_ld_so_for_no_anonymous_memory():
     """ld.so maps the part of a writable segment beyond its file contents (a .bss past the last
     page of .data) with an anonymous mmap of its own, in every process the shim is in: 5-9 us at
