@@ -52,7 +52,13 @@ def build_shim(out_path):
     cc = shlex.split(os.environ.get("CC", "cc"))
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    ldflags = list(SHIM_LDFLAGS) + ["-Wl,-T,%s" % (TOP / "preload" / "no_bss.ld")]
+    ldflags = list(SHIM_LDFLAGS)
+    linker = subprocess.run(cc + ["-Wl,--version"], capture_output=True, text=True).stdout
+    if "GNU gold" in linker:
+        # gold has no INSERT: the same shim, with a .bss that ld.so maps in every process (~5 us)
+        print("note: %s links with gold, which cannot take preload/no_bss.ld" % cc[0])
+    else:
+        ldflags.append("-Wl,-T,%s" % (TOP / "preload" / "no_bss.ld"))
     tmp = out_path.with_name(out_path.name + ".tmp")
     cflags = list(SHIM_CFLAGS)
     target = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True).stdout

@@ -461,7 +461,10 @@ def test_the_shim_asks_ld_so_for_no_anonymous_memory():
     (preload/no_bss.ld) and its big buffers are mapped when first used (ec_map_once): every
     loadable segment has all its memory in the file."""
     with open(SHIM, "rb") as f:
-        loads = [s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD"]
+        elf = ELFFile(f)
+        if elf.get_section_by_name(".note.gnu.gold-version"):
+            pytest.skip("the shim was linked by gold, which cannot take preload/no_bss.ld (setup.py)")
+        loads = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"]
         assert any(s["p_flags"] & 2 for s in loads)  # PF_W: the data segment is there
         assert [(s["p_vaddr"], s["p_memsz"]) for s in loads if s["p_memsz"] != s["p_filesz"]] == []
 
