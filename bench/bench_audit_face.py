@@ -42,20 +42,21 @@ SPAWN_C = r"""
 #include <time.h>
 /* spawn ROUNDS BATCH NCFG ENV1 ... ENVn -- ARGV...: each round runs ARGV BATCH times under each
  * environment in turn (ENV is "KEY=V;KEY=V" or "-" for empty), and prints, per environment, the
- * wall and child-CPU microseconds per run of every round. Interleaving in small batches
- * spreads this noisy machine's drift over all environments alike. */
+ * wall and child-CPU microseconds and the child page faults per run of every round. Interleaving in
+ * small batches spreads this noisy machine's drift over all environments alike. */
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e6 + t.tv_nsec / 1e3; }
-static double cpu(void)
+static double cpu(double *faults)
 {
     struct rusage u;
     getrusage(RUSAGE_CHILDREN, &u);
+    *faults = (double)u.ru_minflt + (double)u.ru_majflt;
     return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + u.ru_utime.tv_usec + u.ru_stime.tv_usec;
 }
 int main(int argc, char **argv)
 {
     int rounds = atoi(argv[1]), batch = atoi(argv[2]), ncfg = atoi(argv[3]), r, c, i;
     char **av = argv + 4 + ncfg + 1, *envs[8][16];
-    static double wall[8][1000], used[8][1000];
+    static double wall[8][1000], used[8][1000], faulted[8][1000];
     for (c = 0; c < ncfg; c++) {
         int k = 0;
         char *s = strdup(argv[4 + c]), *tok;
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
     }
     for (r = 0; r < rounds; r++)
         for (c = 0; c < ncfg; c++) {
-            double t0 = now(), c0 = cpu();
+            double f0, f1, t0 = now(), c0 = cpu(&f0);
             for (i = 0; i < batch; i++) {
                 pid_t pid;
                 int st;
@@ -74,12 +75,15 @@ int main(int argc, char **argv)
                 if (!WIFEXITED(st) || WEXITSTATUS(st)) { fprintf(stderr, "run failed: %d (cfg %d)\n", st, c); return 3; }
             }
             wall[c][r] = (now() - t0) / batch;
-            used[c][r] = (cpu() - c0) / batch;
+            used[c][r] = (cpu(&f1) - c0) / batch;
+            faulted[c][r] = (f1 - f0) / batch;
         }
-    /* per configuration: the rounds' wall times on one line, their child CPU times on the next */
+    /* per configuration: the rounds' wall times on one line, their child CPU times on the next,
+     * then their child page faults */
     for (c = 0; c < ncfg; c++) {
         for (r = 0; r < rounds; r++) printf("%.1f%c", wall[c][r], r + 1 < rounds ? ' ' : '\n');
         for (r = 0; r < rounds; r++) printf("%.1f%c", used[c][r], r + 1 < rounds ? ' ' : '\n');
+        for (r = 0; r < rounds; r++) printf("%.2f%c", faulted[c][r], r + 1 < rounds ? ' ' : '\n');
     }
     return 0;
 }
@@ -259,16 +263,18 @@ def startup(w, argv, configs, rounds, batch, twin=False):
               "--", *argv], preexec_fn=fakecheck.fake if twin else None).stdout.split("\n")
     res = {}
     for i, c in enumerate(configs):
-        wall, cpu = [float(x) for x in out[2 * i].split()], [float(x) for x in out[2 * i + 1].split()]
-        res[c] = Runs(statistics.median(wall), statistics.median(cpu), cpu)
+        wall, cpu, faults = ([float(x) for x in out[3 * i + k].split()] for k in range(3))
+        res[c] = Runs(statistics.median(wall), statistics.median(cpu), cpu, statistics.median(faults))
     return res
 
 
 class Runs(tuple):
-    """(median wall, median child CPU, child CPU per round): indexable like the old pair."""
-    def __new__(cls, wall, cpu, rounds):
+    """(median wall, median child CPU), indexable like the old pair; .rounds: child CPU per round;
+    .faults: median page faults per run (a count, steadier than any time on this machine)."""
+    def __new__(cls, wall, cpu, rounds, faults):
         self = super().__new__(cls, (wall, cpu))
         self.rounds = rounds
+        self.faults = faults
         return self
 
 
@@ -336,6 +342,9 @@ def main():
             line += (" %9.0f %6.2f" % (r["enforce"][0], r["enforce"][0] / r["none"][0])) if "enforce" in r else " " * 17
             line += "   " + " ".join("%s %.0f" % (c, r[c][1]) for c in cfgs)
             print(line)
+        for label, _, cfgs, _ in cases[:2]:
+            print("page faults per start (child, median of rounds), %s: %s" % (
+                label, ", ".join("%s %.1f" % (c, res[label][c].faults) for c in cfgs)))
         t, p = res["/bin/true"], res["prog50 (50 DT_NEEDED)"]
         # Derived costs from child CPU time: unlike wall time it does not count waiting for a CPU,
         # which dominates the noise when other work shares this machine.
