@@ -402,6 +402,13 @@ static void held_close(struct held *h)
     h->fd = -1;
 }
 
+/* A descriptor the CPython face handed over for name that no path of the guard will read. */
+static void close_handed(const char *name)
+{
+    int fd = ec_handoff_take(name, 0);
+    if (fd >= 0) ec_close(fd);
+}
+
 /* Checks one file ld.so is about to open (h: the file already held, if it is that one). Returns 1
  * to go on, 0 refused (enforcing). */
 static int check_file(const char *path, uint64_t dev, uint64_t ino, const struct held *h, const char *needed_by)
@@ -747,6 +754,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     if (ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
     held.fd = -1;
     if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
+    if (held.fd < 0 && ec_handoff_pending()) close_handed(name); /* the lean path was busy or passed */
     boot_snapshot();
     if (slow_begin(&c) < 0) {
         slow_end(&c);
@@ -857,6 +865,8 @@ EC_HIDDEN int ec_dlopen_guard(const char **file, int mode, void *caller, void **
          (pass = fast_lookup(name)))) {
         void *h = real(pass, mode | EC_RTLD_NOLOAD);
         if (h) {
+            /* loaded already: a descriptor the CPython face handed over for it is not needed */
+            if (__builtin_expect(ec_handoff_pending(), 0)) close_handed(name);
             *result = h;
             return RETURN;
         }

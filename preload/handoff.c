@@ -3,8 +3,8 @@
  *   read could be swapped after the check;
  *   the dlopen guard's read of an extension module or ctypes library (dlopen_guard.c): without
  *   it, the guard opens and stats the file a second time.
- * Only the thread that handed it over takes it, by the same path; any other audit event on that
- * thread drops it (python_face.c), so a descriptor nobody took is closed at once. */
+ * Only the thread that handed it over takes it, by the same path; the next audit event drops it
+ * (python_face.c, ec_handoff_event), so a descriptor nobody took is closed at once. */
 #include "handoff.h"
 #include "arena.h"
 #include "sys.h"
@@ -75,23 +75,28 @@ void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
     unlock();
 }
 
-/* Closes what the slot holds, if thread `by` (0: any) handed it over. */
-static void drop(uintptr_t by)
+void ec_handoff_drop(void)
 {
-    int fd = -1;
+    int fd;
     if (!lock()) return; /* the next put or drop closes it */
-    if (!by || handed_by == by) fd = empty_slot();
+    fd = empty_slot();
     unlock();
     if (fd >= 0) ec_close(fd);
 }
-
-void ec_handoff_drop(void) { drop(0); }
 
 int ec_handoff_pending(void) { return __atomic_load_n(&handed_fd, __ATOMIC_ACQUIRE) >= 0; }
 
 void ec_handoff_event(void)
 {
-    if (ec_handoff_pending()) drop(this_thread());
+    int fd = -1;
+    if (!ec_handoff_pending() || !lock()) return;
+    /* A library's hand-off goes at any thread's event: its opener may have taken another way
+     * (the guard's fast path takes nothing) and ended, and the descriptor must not outlive the
+     * next event; its open follows the hand-off with no event in between, the GIL held. The main
+     * script's goes only at its own thread's: losing it would let CPython read a file unchecked. */
+    if (handed_has_st || handed_by == this_thread()) fd = empty_slot();
+    unlock();
+    if (fd >= 0) ec_close(fd);
 }
 
 int ec_handoff_take(const char *path, struct ec_statx *st)

@@ -15,7 +15,8 @@ void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) EC_HIDD
 /* Closes a descriptor nobody took. */
 void ec_handoff_drop(void) EC_HIDDEN;
 int ec_handoff_pending(void) EC_HIDDEN;
-/* Something else happened on the handing thread: drop what it handed over. */
+/* Another audit event came: what was handed over and not taken yet never will be; drop it (a
+ * library's at any thread's event, the main script's at its own thread's). */
 void ec_handoff_event(void) EC_HIDDEN;
 /* The descriptor handed over for path by this thread, now the caller's; st (if not NULL) gets
  * its statx, and then only a hand-off that came with one is taken. -1: none. */

@@ -346,6 +346,50 @@ def test_extension_modules_and_ctypes_libraries_are_opened_once_by_the_shim(pyth
         assert len(opens) == 2 and not [l for l in opens if "O_PATH" in l], opens
 
 
+THREADS_LOADING = r"""
+import ctypes, os, shutil, sys, threading
+src, d = sys.argv[1], sys.argv[2]
+paths = []
+for i in range(32):
+    p = os.path.join(d, "lib%d.so" % i)
+    shutil.copy(src, p)
+    os.chmod(p, 0o755)
+    paths.append(p)
+before = sorted(os.listdir("/proc/self/fd"))
+errors = []
+
+def work(k):
+    for i in range(k, 32, 8):
+        try:
+            if ctypes.CDLL(paths[i]).ec_answer() != 42:
+                errors.append(i)
+            ctypes.CDLL(paths[i])  # loaded already: the guard's fast path, which takes no hand-off
+        except OSError as e:
+            errors.append(repr(e))
+
+threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("errors", len(errors), "same fds", sorted(os.listdir("/proc/self/fd")) == before)
+"""
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_threads_loading_libraries_leave_no_descriptor(python, tools, tmp_path):
+    """Eight threads load 32 libraries through ctypes, each twice. The CPython face hands each
+    checked descriptor to the guard; a second load of the same library goes by the guard's fast
+    path and takes nothing. A descriptor nobody took is closed at the next audit event, whichever
+    thread raises it, so none is left open when the threads are done."""
+    need_check()
+    d = tmp_path / "libs"
+    d.mkdir()
+    r = subprocess.run([python, "-c", THREADS_LOADING, str(tools["lib"]), str(d)], env=base_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.split() == ["errors", "0", "same", "fds", "True"], r
+
+
 def test_loaded_into_a_running_interpreter_stays_out(tmp_path):
     """dlopen of the shim after Py_Initialize (ctypes) must not install hooks: it is too late to be
     a boundary, and CPython's state is not ours to change then."""
