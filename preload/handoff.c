@@ -12,8 +12,9 @@
 
 #define HANDOFF_PATH_MAX 4096
 
-/* The slot. Threads and signal handlers may meet here: whoever finds it busy does without it (a
- * put closes its fd, a take opens as usual), so nothing ever waits. */
+/* The slot. Threads and signal handlers may meet here: a take or a drop that finds it busy does
+ * without it (the open goes on as usual; the next put or drop closes what it held), so only a put
+ * ever waits, and briefly. */
 static int busy;
 static int handed_fd = -1;
 static uintptr_t handed_by; /* the handing thread (this_thread) */
@@ -55,10 +56,15 @@ static int empty_slot(void)
 
 void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
 {
-    int old;
-    if (!lock()) {
-        ec_close(fd); /* somebody else is at the slot: the open goes on as usual */
-        return;
+    int old, spins = 0;
+    /* An audit hook, never a signal handler, hands over, so it may wait the few instructions
+     * another thread holds the slot for: the main script's hand-off is what keeps it race-free. */
+    while (!lock()) {
+        if (++spins > 10000) {
+            ec_close(fd); /* held this long: something is wrong; the open goes on as usual */
+            return;
+        }
+        ec_sys0(EC_NR_sched_yield);
     }
     old = empty_slot();
     if (old >= 0) ec_close(old);
