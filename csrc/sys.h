@@ -299,6 +299,17 @@ static inline void *ec_mmap(void *addr, size_t len, int prot, int flags, int fd,
 { return (void *)ec_syscall6(EC_NR_mmap, (long)addr, (long)len, prot, flags, fd, off); }
 static inline int ec_mmap_failed(const void *p) { return (unsigned long)p > (unsigned long)-4096l; }
 static inline int ec_munmap(void *addr, size_t len) { return (int)ec_sys2(EC_NR_munmap, addr, len); }
+/* A lock with no waiting in it: code here runs inside signal handlers, constructors and forked
+ * children of other people's programs, where waiting can deadlock, so a caller that finds it
+ * taken does without, or retries a bounded number of times. *busy is 0 when free. Returns 1 when
+ * taken: release it with ec_unlock. */
+static inline int ec_try_lock(int *busy)
+{
+    int expected = 0;
+    return __atomic_compare_exchange_n(busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+static inline void ec_unlock(int *busy) { __atomic_store_n(busy, 0, __ATOMIC_RELEASE); }
+
 static inline __attribute__((noreturn)) void ec_exit_group(int status)
 {
     for (;;) ec_sys1(EC_NR_exit_group, status);

@@ -30,15 +30,8 @@ static struct entry *take_slot(unsigned gen)
     if (live < SLOTS) live++;
     return &table[next_slot++ % SLOTS];
 }
-static int busy;
 
-static int lock(void)
-{
-    int expected = 0;
-    return __atomic_compare_exchange_n(&busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
-
-static void unlock(void) { __atomic_store_n(&busy, 0, __ATOMIC_RELEASE); }
+static int busy; /* ec_try_lock: a caller that finds it taken does without the cache */
 
 void ec_vcache_clear(void)
 {
@@ -58,7 +51,7 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
     uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
     unsigned gen, i, n;
     int found = 0;
-    if (!(st->stx_mask & EC_STATX_MNT_ID) || !lock()) return 0;
+    if (!(st->stx_mask & EC_STATX_MNT_ID) || !ec_try_lock(&busy)) return 0;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     n = live_count(gen);
     for (i = 0; i < n && !found; i++) {
@@ -68,7 +61,7 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
             found = 1;
         }
     }
-    unlock();
+    ec_unlock(&busy);
     return found;
 }
 
@@ -76,7 +69,7 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
 {
     unsigned gen, i, n;
     int found = 0, agree = 1;
-    if (!lock()) return 0;
+    if (!ec_try_lock(&busy)) return 0;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     n = live_count(gen);
     for (i = 0; i < n; i++) {
@@ -86,7 +79,7 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
         if (!found) *v = e->v; /* the newest */
         found = 1;
     }
-    unlock();
+    ec_unlock(&busy);
     return found && agree;
 }
 
@@ -96,7 +89,7 @@ static void put(uint64_t dev, uint64_t ino, uint64_t mnt, int64_t ctime_sec, uin
 {
     struct entry *e;
     unsigned gen;
-    if (!lock()) return;
+    if (!ec_try_lock(&busy)) return;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     e = take_slot(gen);
     e->dev = dev;
@@ -106,7 +99,7 @@ static void put(uint64_t dev, uint64_t ino, uint64_t mnt, int64_t ctime_sec, uin
     e->ctime_nsec = ctime_nsec;
     e->v = *v;
     e->gen = gen;
-    unlock();
+    ec_unlock(&busy);
 }
 
 static void store(const struct ec_statx *st, const struct ec_verdict *v)

@@ -510,9 +510,9 @@ static int cache_changed(void)
 /* Memory and a session for one slow path. Returns 0, or -1 when none could be had. */
 static int slow_begin(struct slow_ctx *c)
 {
-    int expected = 0, err = 0;
+    int err = 0;
     ec_memset(c, 0, sizeof *c);
-    if (__atomic_compare_exchange_n(&slow.busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    if (ec_try_lock(&slow.busy)) {
         c->shared = 1;
         if (!slow.arena_ready) {
             ec_arena_init(&slow.arena, (size_t)64 << 20);
@@ -565,7 +565,7 @@ static void slow_end(struct slow_ctx *c)
     slow_release_session(c, 0);
     if (c->shared) {
         ec_arena_release(&slow.arena, slow.empty);
-        __atomic_store_n(&slow.busy, 0, __ATOMIC_RELEASE);
+        ec_unlock(&slow.busy);
     } else {
         ec_arena_free(&c->own);
     }
@@ -689,10 +689,10 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     struct ec_statx st;
     struct ec_elf e;
     struct ec_verdict v;
-    int fd, expected = 0, n = 0, simple, allowed, loadable, handed;
+    int fd, n = 0, simple, allowed, loadable, handed;
     uint32_t i;
     if (!ec_strchr(name, '/') || has_dst(name)) return 0;
-    if (!__atomic_compare_exchange_n(&lean.busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+    if (!ec_try_lock(&lean.busy)) return 0;
     if (!lean.ready) {
         ec_arena_init(&lean.arena, (size_t)16 << 20);
         ec_arena_alloc(&lean.arena, 16); /* map the first chunk: every lean path reuses it */
@@ -722,7 +722,7 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     } else if (fd >= 0) {
         ec_close(fd);
     }
-    __atomic_store_n(&lean.busy, 0, __ATOMIC_RELEASE);
+    ec_unlock(&lean.busy);
     if (!simple) return 0;
     if (!allowed && !judge_denied(name, &v, 0)) {
         ec_tripwire_no_sweep(); /* verdicts live for one load operation */

@@ -38,13 +38,6 @@ static uintptr_t this_thread(void)
     return tp;
 }
 
-static int lock(void)
-{
-    int expected = 0;
-    return __atomic_compare_exchange_n(&busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
-
-static void unlock(void) { __atomic_store_n(&busy, 0, __ATOMIC_RELEASE); }
 
 /* The slot's fd, now the caller's (locked). */
 static int empty_slot(void)
@@ -59,7 +52,7 @@ void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
     int old, spins = 0;
     /* An audit hook, never a signal handler, hands over, so it may wait the few instructions
      * another thread holds the slot for: the main script's hand-off is what keeps it race-free. */
-    while (!lock()) {
+    while (!ec_try_lock(&busy)) {
         if (++spins > 10000) {
             ec_close(fd); /* held this long: something is wrong; the open goes on as usual */
             return;
@@ -69,7 +62,7 @@ void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
     old = empty_slot();
     if (old >= 0) ec_close(old);
     if (ec_strlen(path) >= HANDOFF_PATH_MAX || !(handed_path = ec_map_once(&handed_mem, HANDOFF_PATH_MAX))) {
-        unlock();
+        ec_unlock(&busy);
         ec_close(fd); /* cannot match it: the open goes on as usual */
         return;
     }
@@ -78,15 +71,15 @@ void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
     if (st) handed_st = *st;
     handed_by = this_thread();
     __atomic_store_n(&handed_fd, fd, __ATOMIC_RELEASE);
-    unlock();
+    ec_unlock(&busy);
 }
 
 void ec_handoff_drop(void)
 {
     int fd;
-    if (!lock()) return; /* the next put or drop closes it */
+    if (!ec_try_lock(&busy)) return; /* the next put or drop closes it */
     fd = empty_slot();
-    unlock();
+    ec_unlock(&busy);
     if (fd >= 0) ec_close(fd);
 }
 
@@ -95,20 +88,20 @@ int ec_handoff_pending(void) { return __atomic_load_n(&handed_fd, __ATOMIC_ACQUI
 void ec_handoff_event(void)
 {
     int fd = -1;
-    if (!ec_handoff_pending() || !lock()) return;
+    if (!ec_handoff_pending() || !ec_try_lock(&busy)) return;
     /* A library's hand-off goes at any thread's event: its opener may have taken another way
      * (the guard's fast path takes nothing) and ended, and the descriptor must not outlive the
      * next event; its open follows the hand-off with no event in between, the GIL held. The main
      * script's goes only at its own thread's: losing it would let CPython read a file unchecked. */
     if (handed_has_st || handed_by == this_thread()) fd = empty_slot();
-    unlock();
+    ec_unlock(&busy);
     if (fd >= 0) ec_close(fd);
 }
 
 int ec_handoff_take(const char *path, struct ec_statx *st)
 {
     int fd = -1;
-    if (!ec_handoff_pending() || !path || !lock()) return -1;
+    if (!ec_handoff_pending() || !path || !ec_try_lock(&busy)) return -1;
     /* only the handing thread, the same path; a taker that needs the identity only a hand-off
      * that came with one */
     if (handed_fd >= 0 && handed_by == this_thread() && !ec_strcmp(path, handed_path) &&
@@ -116,6 +109,6 @@ int ec_handoff_take(const char *path, struct ec_statx *st)
         if (st) *st = handed_st;
         fd = empty_slot();
     }
-    unlock();
+    ec_unlock(&busy);
     return fd;
 }
