@@ -34,9 +34,9 @@ SHIM_LDFLAGS = [
 ]
 
 
-# Linked first: .text and .bss follow the link order, and these files' code and state are touched
-# in every process the audit face is in. Together their data shares the page ld.so clears at the
-# end of .data, and their code fewer pages: each page first touched is a page fault.
+# Linked first: code and zeroed state follow the link order, and these files' are touched in
+# every process the audit face is in. Together they take fewer pages: each page first touched is a
+# page fault.
 HOT_FIRST = ("preload/shim.c", "preload/audit_face.c", "csrc/mapped.c", "csrc/auxv.c", "csrc/policy.c",
              "csrc/securebits.c", "csrc/check.c", "csrc/vcache.c")
 

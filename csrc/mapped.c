@@ -33,8 +33,9 @@ static int still_ours(const struct ec_maps *m)
  * gone in the child: comparing it is a memory read. But the page (mmap, madvise, its first touch,
  * its teardown at exit) costs a process 8-15 us here, dozens of getpid() calls, more than a
  * short-lived process ever asks: the first EC_GETPID_LOOKS looks ask getpid(), and only a process
- * that goes on asking gets the page. (vfork and CLONE_VM children share our memory and the fd sees that same memory: nothing
- * to redo.) Without the page (kernel < 4.14, no memory) getpid() decides throughout. */
+ * that goes on asking gets the page. (vfork and CLONE_VM children share our memory and the fd sees
+ * that same memory: nothing to redo.) Without the page (kernel < 4.14, no memory) getpid()
+ * decides throughout. */
 #define EC_MADV_WIPEONFORK 18
 #define EC_GETPID_LOOKS 16
 static uint64_t *volatile fork_page;

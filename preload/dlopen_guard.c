@@ -754,7 +754,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     if (ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
     held.fd = -1;
     if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
-    if (held.fd < 0 && ec_handoff_pending()) close_handed(name); /* the lean path was busy or passed */
+    if (held.fd < 0) close_handed(name); /* the lean path was busy or passed */
     boot_snapshot();
     if (slow_begin(&c) < 0) {
         slow_end(&c);

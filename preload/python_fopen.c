@@ -4,8 +4,9 @@
  * fd over (handoff.c): the next fopen of the same path, in read mode, by the same thread, gets a
  * FILE on the checked fd instead of a second open. The file Python reads is the file checked.
  *
- * In every other case (nothing handed over, another path or thread, a write mode) the wrapper is a tail call
- * to libc's fopen: a process without CPython, or CPython outside that instant, sees no change. */
+ * In every other case (nothing handed over, another path or thread, a write mode) the wrapper is
+ * a tail call to libc's fopen: a process without CPython, or CPython outside that instant, sees no
+ * change. */
 #include "python_api.h"
 #include "handoff.h"
 #include "sys.h"
@@ -27,7 +28,7 @@ static int read_only(const char *mode)
 }
 
 /* The FILE for this open if a checked fd was handed over for it; NULL (with *taken 0) otherwise. */
-static void *take_armed(const char *path, const char *mode, int *taken)
+static void *take_handed(const char *path, const char *mode, int *taken)
 {
     int fd;
     void *fp;
@@ -53,7 +54,7 @@ static fopen_fn resolve(fopen_fn *slot, const char *name)
 EC_EXPORT void *fopen64(const char *path, const char *mode)
 {
     int taken;
-    void *fp = take_armed(path, mode, &taken);
+    void *fp = take_handed(path, mode, &taken);
     fopen_fn f;
     if (taken) return fp;
     f = resolve(&real_fopen64, "fopen64");
@@ -63,7 +64,7 @@ EC_EXPORT void *fopen64(const char *path, const char *mode)
 EC_EXPORT void *fopen(const char *path, const char *mode)
 {
     int taken;
-    void *fp = take_armed(path, mode, &taken);
+    void *fp = take_handed(path, mode, &taken);
     fopen_fn f;
     if (taken) return fp;
     f = resolve(&real_fopen, "fopen");
