@@ -16,7 +16,14 @@ executable overlay view (as on a system prepared for enforcement): every check t
 is the expensive case (~9 us; a failing check is ~0.3 us but writes a record). Otherwise the
 stock 0644 stdlib fails its checks and the figures say so.
 
-usage: python bench/bench_python_face.py [--python PATH] [--runs N] [--import-runs N] [--against SHIM]
+usage: python bench/bench_python_face.py [--python PATH] [--clean-venv] [--runs N] [--import-runs N]
+                                         [--against SHIM]
+
+--clean-venv: measure through a fresh venv of that interpreter (python -m venv --without-pip), whose
+start-up reads no .pth file of the installation's own site-packages. What such a file imports at
+every start (this sandbox's _sandboxing_egress_ca.pth imports certifi: ~70 modules and 11 extension
+modules) is paid at start-up per module and per extension module; the venv shows the interpreter's
+own start-up.
 
 --against: another build of libexeccheck.so (an older checkout's, made with `make` there) measured
 in the same rounds, with the check faked as well: the start-up face of this build against that one.
@@ -33,6 +40,7 @@ import tempfile
 import time
 
 INSIDE = "EXECCHECK_BENCH_INSIDE_VIEW"
+VENV_OF = "EXECCHECK_BENCH_VENV_OF"  # --clean-venv: the interpreter the venv was made from
 DIRS_CODE = r"""
 import os, sys, sysconfig
 paths = [p for p in sys.path if p and os.path.isdir(p)] + [sysconfig.get_paths()['stdlib']]
@@ -66,6 +74,30 @@ def reexec_in_view(python):
 
 
 from fakecheck import fake as _fake, real as _real  # noqa: E402 (bench/ is this script's path)
+
+
+def in_clean_venv(python):
+    """Runs this script again with --python the interpreter of a fresh venv of python."""
+    d = tempfile.mkdtemp(prefix="ec-bench-venv-")
+    try:
+        r = subprocess.run([python, "-m", "venv", "--without-pip", os.path.join(d, "venv")], capture_output=True, text=True)
+        if r.returncode:
+            sys.exit("cannot make a venv of %s: %s" % (python, (r.stderr.strip().splitlines() or ["?"])[-1]))
+        argv, skip = [], False
+        for a in sys.argv[1:]:  # the same options, with --python the venv's
+            if skip or a == "--clean-venv":
+                skip = False
+                continue
+            if a == "--python":
+                skip = True
+                continue
+            if not a.startswith("--python="):
+                argv.append(a)
+        venv_python = os.path.join(d, "venv", "bin", "python")
+        env = dict(os.environ, **{VENV_OF: python})
+        return subprocess.run([sys.executable, os.path.abspath(__file__), "--python", venv_python, *argv], env=env).returncode
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def check_cost(n=4000):
@@ -181,8 +213,12 @@ def main():
                     help="the CPython to measure (default: the system's python3)")
     ap.add_argument("--runs", type=int, default=150, help="python -c pass runs per column")
     ap.add_argument("--import-runs", type=int, default=30, help="200-import runs per column")
+    ap.add_argument("--clean-venv", action="store_true",
+                    help="measure through a fresh venv of --python: no .pth of its own site-packages runs")
     ap.add_argument("--against", metavar="SHIM", help="another libexeccheck.so to compare this one with, side by side")
     args = ap.parse_args()
+    if args.clean_venv and not os.environ.get(VENV_OF):
+        return in_clean_venv(args.python)
     if not os.environ.get(INSIDE):
         rc = reexec_in_view(args.python)
         if rc is not None:
@@ -240,7 +276,9 @@ def main():
 
     ver = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
                          text=True).stdout.strip()
-    print("CPython face bench: %s (%s), %s" % (python, ver, "executable library view (every check passes)" if view
+    venv_of = os.environ.get(VENV_OF)
+    print("CPython face bench: %s (%s)%s, %s" % (python, ver, ", a fresh venv of " + venv_of if venv_of else "",
+                                                "executable library view (every check passes)" if view
                                                 else "stock library: its checks fail and are recorded"))
     print("kernel check, back to back through the core: allowed %.2f us, denied %.2f us"
           % (costs["allowed"], costs["denied"]))
