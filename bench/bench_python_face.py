@@ -217,6 +217,8 @@ def main():
                     help="measure through a fresh venv of --python: no .pth of its own site-packages runs")
     ap.add_argument("--against", metavar="SHIM", help="another libexeccheck.so to compare this one with, side by side")
     args = ap.parse_args()
+    if not (os.path.isfile(args.python) and os.access(args.python, os.X_OK)):
+        sys.exit("no interpreter at %s (--python)" % args.python)
     if args.clean_venv and not os.environ.get(VENV_OF):
         return in_clean_venv(args.python)
     if not os.environ.get(INSIDE):
