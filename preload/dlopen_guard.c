@@ -146,7 +146,7 @@ static const char *self_slot[SELF_SLOTS];
 
 static inline unsigned self_hash(const char *name) { return (unsigned)(((uintptr_t)name >> 3) % SELF_SLOTS); }
 
-static const char *fast_lookup(const char *name)
+static __attribute__((noinline)) const char *fast_lookup(const char *name)
 {
     struct fast **slots = fast_slots();
     size_t len;
@@ -855,23 +855,49 @@ unpredictable:
     return RETURN;
 }
 
-EC_HIDDEN int ec_dlopen_guard(const char **file, int mode, void *caller, void **result)
+/* The dlopen stub's stack frame, as the stub below lays it out: the arguments saved for the
+ * jump to libc's dlopen, the result slot and our caller's return address. The fast path keeps
+ * only a pointer to it across its call of libc's dlopen, so it saves no registers of its own. */
+struct dlopen_frame {
+#if defined(__x86_64__)
+    void *result;
+    long unused;
+    const char *file;
+    long mode; /* the int in its low half */
+    long pad;
+    void *caller; /* pushed by the call to the stub */
+#elif defined(__aarch64__)
+    void *fp;
+    void *caller; /* x30, saved by the stub */
+    const char *file;
+    long mode;
+    void *result;
+#endif
+};
+
+static __attribute__((noinline)) int dlopen_slow(struct dlopen_frame *f)
+{
+    return guard(GUARD_DLOPEN, &f->file, (int)f->mode, f->caller, &f->result);
+}
+
+EC_HIDDEN int ec_dlopen_guard(struct dlopen_frame *f)
 {
     /* the fast path first, with as little as possible before it */
     dlopen_fn real = (dlopen_fn)__atomic_load_n(&ec_real_dlopen, __ATOMIC_ACQUIRE);
-    const char *name = *file, *pass;
+    const char *name = f->file, *pass;
+    int mode = (int)f->mode;
     if (__builtin_expect(real && name && !(mode & EC_RTLD_NOLOAD) && !ec_shim_under_audit_face(), 1) &&
         ((pass = __atomic_load_n(&self_slot[self_hash(name)], __ATOMIC_RELAXED)) == name ||
          (pass = fast_lookup(name)))) {
         void *h = real(pass, mode | EC_RTLD_NOLOAD);
         if (h) {
             /* loaded already: a descriptor the CPython face handed over for it is not needed */
-            if (__builtin_expect(ec_handoff_pending(), 0)) close_handed(name);
-            *result = h;
+            if (__builtin_expect(ec_handoff_pending(), 0)) close_handed(f->file);
+            f->result = h;
             return RETURN;
         }
     }
-    return guard(GUARD_DLOPEN, file, mode, caller, result);
+    return dlopen_slow(f);
 }
 
 EC_HIDDEN int ec_dlmopen_guard(long lmid, const char **file, int mode, void *caller, void **result)
@@ -902,13 +928,11 @@ __asm__(".text\n"
         ".p2align 4\n"
         "dlopen:\n"
         ".cfi_startproc\n" EC_ENDBR
-        "subq $40, %rsp\n" /* 16-aligned for the call; 0: result, 16: file, 24: mode */
+        "subq $40, %rsp\n" /* 16-aligned for the call; struct dlopen_frame */
         ".cfi_def_cfa_offset 48\n"
         "movq %rdi, 16(%rsp)\n"
         "movq %rsi, 24(%rsp)\n"
-        "leaq 16(%rsp), %rdi\n"
-        "movq 40(%rsp), %rdx\n" /* our caller's return address */
-        "movq %rsp, %rcx\n"
+        "movq %rsp, %rdi\n"
         "call ec_dlopen_guard\n"
         "testl %eax, %eax\n"
         "jnz 1f\n"
@@ -965,16 +989,14 @@ __asm__(".text\n"
         ".p2align 4\n"
         "dlopen:\n"
         ".cfi_startproc\n"
-        "stp x29, x30, [sp, #-48]!\n" /* 16: file, 24: mode, 32: result */
+        "stp x29, x30, [sp, #-48]!\n" /* struct dlopen_frame */
         ".cfi_def_cfa_offset 48\n"
         ".cfi_offset 29, -48\n"
         ".cfi_offset 30, -40\n"
         "mov x29, sp\n"
         "str x0, [sp, #16]\n"
         "str x1, [sp, #24]\n"
-        "add x0, sp, #16\n"
-        "mov x2, x30\n" /* our caller's return address */
-        "add x3, sp, #32\n"
+        "mov x0, sp\n"
         "bl ec_dlopen_guard\n"
         "cbnz w0, 1f\n"
         "ldr x0, [sp, #16]\n"

@@ -16,7 +16,7 @@
  * without it (the open goes on as usual; the next put or drop closes what it held), so only a put
  * ever waits, and briefly. */
 static int busy;
-static int handed_fd = -1;
+int ec_handoff_fd = -1; /* the slot's descriptor, or -1 (handoff.h) */
 static uintptr_t handed_by; /* the handing thread (this_thread) */
 static int handed_has_st;
 static struct ec_statx handed_st;
@@ -42,8 +42,8 @@ static uintptr_t this_thread(void)
 /* The slot's fd, now the caller's (locked). */
 static int empty_slot(void)
 {
-    int fd = handed_fd;
-    __atomic_store_n(&handed_fd, -1, __ATOMIC_RELEASE);
+    int fd = ec_handoff_fd;
+    __atomic_store_n(&ec_handoff_fd, -1, __ATOMIC_RELEASE);
     return fd;
 }
 
@@ -70,7 +70,7 @@ void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
     handed_has_st = st != 0;
     if (st) handed_st = *st;
     handed_by = this_thread();
-    __atomic_store_n(&handed_fd, fd, __ATOMIC_RELEASE);
+    __atomic_store_n(&ec_handoff_fd, fd, __ATOMIC_RELEASE);
     ec_unlock(&busy);
 }
 
@@ -82,8 +82,6 @@ void ec_handoff_drop(void)
     ec_unlock(&busy);
     if (fd >= 0) ec_close(fd);
 }
-
-int ec_handoff_pending(void) { return __atomic_load_n(&handed_fd, __ATOMIC_ACQUIRE) >= 0; }
 
 void ec_handoff_event(void)
 {
@@ -104,7 +102,7 @@ int ec_handoff_take(const char *path, struct ec_statx *st)
     if (!ec_handoff_pending() || !path || !ec_try_lock(&busy)) return -1;
     /* only the handing thread, the same path; a taker that needs the identity only a hand-off
      * that came with one */
-    if (handed_fd >= 0 && handed_by == this_thread() && !ec_strcmp(path, handed_path) &&
+    if (ec_handoff_fd >= 0 && handed_by == this_thread() && !ec_strcmp(path, handed_path) &&
         (!st || handed_has_st)) {
         if (st) *st = handed_st;
         fd = empty_slot();

@@ -14,7 +14,9 @@
 void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) EC_HIDDEN;
 /* Closes a descriptor nobody took. */
 void ec_handoff_drop(void) EC_HIDDEN;
-int ec_handoff_pending(void) EC_HIDDEN;
+/* Is a descriptor waiting? Inline: the dlopen guard's fast path asks on every call. */
+extern int ec_handoff_fd EC_HIDDEN; /* the waiting descriptor, or -1 (handoff.c's alone to change) */
+static inline int ec_handoff_pending(void) { return __atomic_load_n(&ec_handoff_fd, __ATOMIC_ACQUIRE) >= 0; }
 /* Another audit event came: what was handed over and not taken yet never will be; drop it (a
  * library's at any thread's event, the main script's at its own thread's). */
 void ec_handoff_event(void) EC_HIDDEN;
