@@ -18,45 +18,101 @@ static uint64_t xgetbv0(void)
 }
 
 #define BIT(x, n) (((x) >> (n)) & 1u)
+#define CLEAR(x, n) ((x) &= ~(1u << (n)))
+
+/* The feature words ld.so decides from: CPUID leaves 1, 7 (subleaf 0) and 0x80000001, each
+ * eax/ebx/ecx/edx, holding only the bits glibc calls usable (the CPU has the feature and the OS
+ * saves the registers it needs). */
+struct cpu_words {
+    uint32_t l1[4], l7[4], lx[4];
+};
+
+static ec_cpuid_leaf_fn glibc_leaf; /* ec_ld_host_use_glibc */
+
+void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn) { __atomic_store_n(&glibc_leaf, fn, __ATOMIC_RELEASE); }
+
+/* From ld.so's own record, through glibc's __x86_get_cpuid_feature_leaf: its active words are
+ * exactly what ld.so tested (GLIBC_TUNABLES masks included), and reading them costs no cpuid,
+ * each of which traps to the hypervisor in a VM (~6 us here). */
+static int words_from_glibc(struct cpu_words *w)
+{
+    ec_cpuid_leaf_fn leaf = __atomic_load_n(&glibc_leaf, __ATOMIC_ACQUIRE);
+    const uint32_t *f;
+    int i;
+    if (!leaf) return 0;
+    for (i = 0; i < 3; i++) {
+        /* struct cpuid_feature { cpuid_array[4]; active_array[4]; }, leaves CPUID_INDEX_1, _7,
+         * _80000001 (<bits/platform/x86.h>) */
+        if (!(f = leaf((unsigned)i))) return 0;
+        ec_memcpy(i == 0 ? w->l1 : i == 1 ? w->l7 : w->lx, f + 4, 4 * sizeof *f);
+    }
+    return 1;
+}
+
+/* From the CPU, with glibc's rules for what the OS must enable (sysdeps/x86/cpu-features.c). */
+static void words_from_cpuid(struct cpu_words *w)
+{
+    uint32_t r0[4], maxext[4];
+    uint64_t xcr0 = 0;
+    int avx_os, avx512_os;
+    ec_memset(w, 0, sizeof *w);
+    cpuid(0, 0, r0);
+    cpuid(1, 0, w->l1);
+    if (r0[0] >= 7) cpuid(7, 0, w->l7);
+    cpuid(0x80000000u, 0, maxext);
+    if (maxext[0] >= 0x80000001u) cpuid(0x80000001u, 0, w->lx);
+    if (BIT(w->l1[2], 27)) xcr0 = xgetbv0(); /* OSXSAVE */
+    avx_os = (xcr0 & 6) == 6;
+    avx512_os = avx_os && (xcr0 & 0xe0) == 0xe0;
+    if (!avx_os || !BIT(w->l1[2], 28)) {
+        CLEAR(w->l1[2], 28); /* AVX, and what needs it: FMA, F16C, AVX2 */
+        CLEAR(w->l1[2], 12);
+        CLEAR(w->l1[2], 29);
+        CLEAR(w->l7[1], 5);
+    }
+    if (!avx512_os) w->l7[1] &= ~0xdc030000u; /* AVX512F, DQ, PF, ER, CD, BW, VL */
+}
+
+static int is_intel(void)
+{
+    uint32_t r0[4];
+    cpuid(0, 0, r0);
+    return r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e; /* GenuineIntel */
+}
 
 static void probe_cpu(struct ec_ld_host *h)
 {
-    uint32_t r0[4], r1[4], r7[4] = {0, 0, 0, 0}, rx[4] = {0, 0, 0, 0}, maxext[4];
-    uint64_t xcr0 = 0;
-    int avx_os, avx512_os, v2, v3, v4, avx, avx2, fma, f16c, bmi1, bmi2, lzcnt, movbe, popcnt;
+    struct cpu_words w;
+    const uint32_t *l1 = w.l1, *l7 = w.l7, *lx = w.lx;
+    int v2, v3, v4, avx, avx2, fma, f16c, bmi1, bmi2, lzcnt, movbe, popcnt, haswell;
     int a512f, a512bw, a512cd, a512dq, a512vl, a512er, a512pf;
-    cpuid(0, 0, r0);
-    h->intel = r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e; /* GenuineIntel */
-    cpuid(1, 0, r1);
-    if (r0[0] >= 7) cpuid(7, 0, r7);
-    cpuid(0x80000000u, 0, maxext);
-    if (maxext[0] >= 0x80000001u) cpuid(0x80000001u, 0, rx);
-    if (BIT(r1[2], 27)) xcr0 = xgetbv0(); /* OSXSAVE */
-    avx_os = (xcr0 & 6) == 6;
-    avx512_os = avx_os && (xcr0 & 0xe0) == 0xe0;
-    /* "usable" as glibc means it: the CPU has it and the OS saves the registers it needs */
-    avx = avx_os && BIT(r1[2], 28);
-    avx2 = avx && BIT(r7[1], 5);
-    fma = avx && BIT(r1[2], 12);
-    f16c = avx && BIT(r1[2], 29);
-    bmi1 = BIT(r7[1], 3);
-    bmi2 = BIT(r7[1], 8);
-    lzcnt = BIT(rx[2], 5);
-    movbe = BIT(r1[2], 22);
-    popcnt = BIT(r1[2], 23);
-    a512f = avx512_os && BIT(r7[1], 16);
-    a512dq = a512f && BIT(r7[1], 17);
-    a512pf = a512f && BIT(r7[1], 26);
-    a512er = a512f && BIT(r7[1], 27);
-    a512cd = a512f && BIT(r7[1], 28);
-    a512bw = a512f && BIT(r7[1], 30);
-    a512vl = a512f && BIT(r7[1], 31);
-    v2 = BIT(r1[2], 13) && BIT(rx[2], 0) && popcnt && BIT(r1[2], 0) && BIT(r1[2], 9) && BIT(r1[2], 19) &&
-         BIT(r1[2], 20);
+    if (!words_from_glibc(&w)) words_from_cpuid(&w);
+    avx = BIT(l1[2], 28);
+    avx2 = avx && BIT(l7[1], 5);
+    fma = avx && BIT(l1[2], 12);
+    f16c = avx && BIT(l1[2], 29);
+    bmi1 = BIT(l7[1], 3);
+    bmi2 = BIT(l7[1], 8);
+    lzcnt = BIT(lx[2], 5);
+    movbe = BIT(l1[2], 22);
+    popcnt = BIT(l1[2], 23);
+    a512f = BIT(l7[1], 16);
+    a512dq = a512f && BIT(l7[1], 17);
+    a512pf = a512f && BIT(l7[1], 26);
+    a512er = a512f && BIT(l7[1], 27);
+    a512cd = a512f && BIT(l7[1], 28);
+    a512bw = a512f && BIT(l7[1], 30);
+    a512vl = a512f && BIT(l7[1], 31);
+    /* glibc-hwcaps levels (sysdeps/x86_64/dl-hwcaps-subdirs.c; v3 also wants OSXSAVE, which AVX implies) */
+    v2 = BIT(l1[2], 13) && BIT(lx[2], 0) && popcnt && BIT(l1[2], 0) && BIT(l1[2], 9) && BIT(l1[2], 19) &&
+         BIT(l1[2], 20);
     v3 = v2 && avx && avx2 && bmi1 && bmi2 && f16c && fma && lzcnt && movbe;
     v4 = v3 && a512f && a512bw && a512cd && a512dq && a512vl;
     h->isa_level = v4 ? 4 : v3 ? 3 : v2 ? 2 : 1;
     h->hwcap = EC_HWCAP_X86_64;
+    /* glibc refines the platform on Intel only: the vendor is asked only when it matters */
+    haswell = avx2 && fma && bmi1 && bmi2 && lzcnt && movbe && popcnt;
+    h->intel = (a512cd || haswell) && is_intel();
     if (h->intel) {
         const char *platform = 0;
         if (a512cd) {
@@ -66,11 +122,12 @@ static void probe_cpu(struct ec_ld_host *h)
                 h->hwcap |= EC_HWCAP_X86_AVX512_1;
             }
         }
-        if (!platform && avx2 && fma && bmi1 && bmi2 && lzcnt && movbe && popcnt) platform = "haswell";
+        if (!platform && haswell) platform = "haswell";
         if (platform) ec_strlcpy(h->platform, platform, sizeof h->platform);
     }
 }
 #else
+void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn) { (void)fn; }
 static void probe_cpu(struct ec_ld_host *h) { (void)h; }
 #endif
 

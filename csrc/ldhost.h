@@ -1,7 +1,8 @@
 /* What glibc 2.36's ld.so on this CPU would compute for library search: the x86-64 ISA level
  * (glibc-hwcaps subdirectories and cache entries), the legacy hwcap bits and the platform string
  * ($PLATFORM, legacy subdirectories). From cpuid/xgetbv and AT_PLATFORM, as
- * sysdeps/x86/cpu-features.c and get-isa-level.h decide them. GLIBC_TUNABLES masks are not read. */
+ * sysdeps/x86/cpu-features.c and dl-hwcaps-subdirs.c decide them; GLIBC_TUNABLES masks are read
+ * only through glibc's own record (ec_ld_host_use_glibc). */
 #ifndef EXECCHECK_LDHOST_H
 #define EXECCHECK_LDHOST_H
 
@@ -14,12 +15,20 @@
 struct ec_ld_host {
     int isa_level;       /* highest x86-64 level: 1 baseline, 2 v2, 3 v3, 4 v4 (0: not x86-64) */
     uint64_t hwcap;      /* legacy hwcap bits ld.so sets (EC_HWCAP_X86_*) */
-    int intel;           /* GenuineIntel: glibc derives a platform only there */
+    int intel;           /* GenuineIntel: glibc derives a platform only there (asked only then: 0 where
+                          * no platform could be derived) */
     char platform[32];   /* dl_platform: "haswell", "xeon_phi", or AT_PLATFORM ("x86_64") */
 };
 
 /* Fills h for the running machine. Returns 0, or -errno if AT_PLATFORM could not be read
  * (h is still filled; platform is then empty). */
 int ec_ld_host_probe(struct ec_ld_host *h);
+
+/* glibc's __x86_get_cpuid_feature_leaf (2.33+, x86_64): where the process has it, the probe reads
+ * the CPU features ld.so itself recorded at start-up, GLIBC_TUNABLES masks included, instead of
+ * asking the CPU (one cpuid instead of six; each traps to the hypervisor in a VM). Set it before
+ * the first probe; the dlopen guard does. Elsewhere a no-op. */
+typedef const void *(*ec_cpuid_leaf_fn)(unsigned int index);
+void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn);
 
 #endif

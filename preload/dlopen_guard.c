@@ -27,6 +27,7 @@
 #include "arena.h"
 #include "handoff.h"
 #include "auxv.h"
+#include "ldhost.h"
 #include "ldresolve.h"
 #include "mapped.h"
 #include "preload_face.h"
@@ -507,11 +508,24 @@ static int cache_changed(void)
     return changed;
 }
 
+/* The resolver's CPU facts (hwcaps levels, platform) from the record ld.so made at start-up,
+ * through libc, rather than from six cpuid instructions (ldhost.h): once, before the first session. */
+static void host_from_glibc(void)
+{
+#if defined(__x86_64__)
+    static int done;
+    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE) || !dlsym) return;
+    ec_ld_host_use_glibc((ec_cpuid_leaf_fn)dlsym(EC_RTLD_NEXT, "__x86_get_cpuid_feature_leaf"));
+    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+#endif
+}
+
 /* Memory and a session for one slow path. Returns 0, or -1 when none could be had. */
 static int slow_begin(struct slow_ctx *c)
 {
     int err = 0;
     ec_memset(c, 0, sizeof *c);
+    host_from_glibc();
     if (ec_try_lock(&slow.busy)) {
         c->shared = 1;
         if (!slow.arena_ready) {

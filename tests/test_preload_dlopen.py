@@ -9,10 +9,11 @@ keep working. A name already let in costs no system call at all.
 Modes as in audit_face_util: audit (nothing changes but records), secbits and config (enforcing)."""
 import os
 import re
+import subprocess
 
 import pytest
 
-from audit_face_util import OVERLAY_SETUP, SHIM, clean_env, kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from audit_face_util import LDSO, OVERLAY_SETUP, SHIM, clean_env, kit, mode, ran, run_face  # noqa: F401 (fixtures)
 from conftest import C_DIR, need_check, need_mountns, run
 
 
@@ -71,6 +72,36 @@ def test_bad_library_refused(kit, tmp_path, mode, how):
     fds = [l for l in res.lines if l.startswith("fds ")]
     assert fds[0] == fds[1], res
     assert_refused(res, bad)
+
+
+def ld_so_hwcaps(env=None):
+    """The glibc-hwcaps subdirectories ld.so searches, as it lists them (--help)."""
+    text = subprocess.run([LDSO, "--help"], capture_output=True, text=True, env=env).stdout
+    block = text.split("Subdirectories of glibc-hwcaps directories, in priority order:")[1].split("\n\n")[0]
+    return [l.split()[0] for l in block.strip().splitlines() if "searched" in l]
+
+
+def test_hwcaps_level_is_ld_sos_own_under_tunables(kit, tmp_path, mode):
+    """The guard's prediction takes the CPU features from the record ld.so made at start-up
+    (glibc's __x86_get_cpuid_feature_leaf), not from the CPU: a GLIBC_TUNABLES mask that takes
+    x86-64-v3 away from ld.so takes it away from the prediction too, so the file checked is the one
+    ld.so loads. Asking the CPU, the guard would check (and refuse) the v3 copy ld.so never opens."""
+    tunables = {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2"}
+    if os.uname().machine != "x86_64" or "x86-64-v3" not in ld_so_hwcaps():
+        pytest.skip("needs an x86-64-v3 CPU (ld.so --help lists which levels it searches)")
+    assert "x86-64-v3" not in ld_so_hwcaps(dict(os.environ, **tunables))
+    base_copy = kit.lib("dl/libq.so", "qbase", soname="libq.so")
+    v3_copy = kit.lib("dl/glibc-hwcaps/x86-64-v3/libq.so", "qv3", mode=0o644, soname="libq.so")
+    prog = kit.prog()
+    env = dict(tunables, LD_LIBRARY_PATH=str(base_copy.parent))
+    argv = [prog, "dlopen:libq.so"]
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and ran(base, "qbase") and not ran(base, "qv3"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base)
+    assert res.rc == 0 and "dlopen ok" in res.lines and ran(res, "qbase"), res
+    assert not res.refused_lines() and not res.records_for(v3_copy), res
 
 
 def test_good_library_with_a_bad_dependency(kit, tmp_path, mode):
