@@ -10,6 +10,7 @@ struct ec_arena_chunk {
     struct ec_arena_chunk *next;
     size_t size;  /* bytes mapped, header included */
     size_t used;  /* bytes handed out, header included */
+    size_t dirty; /* bytes ever handed out: beyond them the mapping is still as mmap made it, zero */
 };
 
 #define HDR ((sizeof(struct ec_arena_chunk) + 15) & ~(size_t)15)
@@ -33,6 +34,7 @@ static struct ec_arena_chunk *new_chunk(struct ec_arena *a, size_t need)
     c = (struct ec_arena_chunk *)p;
     c->size = size;
     c->used = HDR;
+    c->dirty = HDR;
     c->next = a->head;
     a->head = c;
     a->total += size;
@@ -50,8 +52,11 @@ void *ec_arena_alloc(struct ec_arena *a, size_t n)
         if (!c) return 0;
     }
     p = (char *)c + c->used;
+    /* fresh mappings are zero, but released memory is reused: zero only what was handed out
+     * before (a big buffer that is only partly written then costs no page it does not touch) */
+    if (c->used < c->dirty) ec_memset(p, 0, c->dirty - c->used < n ? c->dirty - c->used : n);
     c->used += n;
-    ec_memset(p, 0, n); /* fresh mappings are zero, but released memory is reused */
+    if (c->used > c->dirty) c->dirty = c->used;
     return p;
 }
 
