@@ -135,7 +135,14 @@ void ec_buf_putc(struct ec_buf *b, char c)
 
 void ec_buf_putn(struct ec_buf *b, const char *s, size_t n)
 {
-    while (n--) ec_buf_putc(b, *s++);
+    size_t room = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
+    if (n > room) {
+        n = room;
+        b->truncated = 1;
+    }
+    ec_memcpy(b->data + b->len, s, n);
+    b->len += n;
+    if (b->cap) b->data[b->len] = 0;
 }
 
 void ec_buf_puts(struct ec_buf *b, const char *s) { ec_buf_putn(b, s, ec_strlen(s)); }
@@ -193,7 +200,24 @@ void ec_buf_put_json_str_max(struct ec_buf *b, const char *s, size_t max)
     size_t start = b->len;
     ec_buf_putc(b, '"');
     while (*p) {
-        int n = utf8_len(p);
+        const unsigned char *q = p;
+        int n;
+        /* a run of printable ASCII goes out as it is, in one copy (a record's paths are mostly
+         * that); each of its bytes is a unit that passes the limit check below while
+         * b->len - start + 10 <= max */
+        while (*q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') q++;
+        if (q > p) {
+            size_t used = b->len - start, pass = used + 10 > max ? 0 : max - 10 - used + 1;
+            if ((size_t)(q - p) > pass) {
+                ec_buf_putn(b, (const char *)p, pass);
+                ec_buf_puts(b, "...");
+                break;
+            }
+            ec_buf_putn(b, (const char *)p, (size_t)(q - p));
+            p = q;
+            continue;
+        }
+        n = utf8_len(p);
         /* stop before a unit (at most 6 output bytes) that would pass the limit: cut between
          * units, never inside an escape or a UTF-8 sequence */
         if (b->len - start + 6 + 4 > max) {
