@@ -132,9 +132,10 @@ def startup_syscalls(python, env):
         return None
     with tempfile.NamedTemporaryFile("r") as log:
         # the shim goes to the traced program only: preloaded into strace, it would hand python the
-        # audit face too (the preload face propagates), and its library checks would be counted
-        plain = {k: v for k, v in env.items() if k != "LD_PRELOAD"}
-        pre = ["-E", "LD_PRELOAD=" + env["LD_PRELOAD"]] if "LD_PRELOAD" in env else []
+        # audit face too (the preload face propagates), and strace's own checks would be counted
+        faces = ("LD_PRELOAD", "LD_AUDIT")
+        plain = {k: v for k, v in env.items() if k not in faces}
+        pre = [a for k in faces if k in env for a in ("-E", "%s=%s" % (k, env[k]))]
         subprocess.run(["strace", "-f", *pre, "-o", log.name, python, "-c", "pass"], env=plain, capture_output=True)
         lines = [line for line in open(log.name) if "(" in line and not line.split(None, 1)[-1].startswith(("+++", "---"))]
         return len(lines), sum("execveat(" in line and ("AT_EXECVE_CHECK" in line or "0x10000" in line) for line in lines)
@@ -238,18 +239,23 @@ def main():
     tools = tempfile.mkdtemp(prefix="ec-bench-")
     nop = build_nop_hook(tools)
     cmd = [python, "-c", "pass"]
-    columns = [(cmd, base, _real), (cmd, with_shim, _fake), (cmd, with_shim, _real)]
+    # as `execcheck run` and every process the shim propagates to start it: the audit face too
+    with_both = dict(with_shim, LD_AUDIT=shim)
+    columns = [(cmd, base, _real), (cmd, with_shim, _fake), (cmd, with_shim, _real),
+               (cmd, with_both, _fake), (cmd, with_both, _real)]
     if nop:
         columns.append((cmd, dict(base, LD_PRELOAD=nop), _real))
     against = os.path.realpath(args.against) if args.against else None
     if against:
         columns.append((cmd, dict(base, LD_PRELOAD=against), _fake))
+    counted_both = startup_syscalls(python, with_both)
     measure(columns, 5, cpu)  # warm the page cache
     runs_s = measure(columns, args.runs, cpu)
     s_plain, s_twin, s_shim = [statistics.median(a) for a in runs_s[:3]]
-    s_nop = [statistics.median(runs_s[3])] if nop else []
     d_face, d_checks = paired(runs_s[0], runs_s[1]), paired(runs_s[1], runs_s[2])
-    d_nop = paired(runs_s[0], runs_s[3]) if s_nop else None
+    d_both_face, d_both_checks = paired(runs_s[0], runs_s[3]), paired(runs_s[3], runs_s[4])
+    s_nop = [statistics.median(runs_s[5])] if nop else []
+    d_nop = paired(runs_s[0], runs_s[5]) if s_nop else None
     d_against = paired(runs_s[0], runs_s[-1]) if against else None
     shutil.rmtree(tools)
 
@@ -301,12 +307,17 @@ def main():
           % (d_face + d_checks, n_checks if n_checks is not None else "?", d_checks, d_face))
     if s_nop:
         print("  of which CPython's audit machinery with a no-op C hook: %+.3f ms" % d_nop)
+    print("start-up under `execcheck run` (the audit face too, as every process the shim propagates to): +%.3f ms"
+          " = %s checks %.3f ms + the faces %.3f ms" % (d_both_face + d_both_checks,
+                                                      counted_both[1] if counted_both else "?", d_both_checks,
+                                                      d_both_face))
     if against:
         print("  the face of --against %s: %+.3f ms; this build's minus that one's: %+.3f ms (paired)"
               % (against, d_against, paired(runs_s[-1], runs_s[1])))
     if counted[0] and counted[1]:
         print("  system calls of one start-up (strace -f): %d without the shim, %d with it (%+d, of which %d checks)"
-              % (counted[1][0], counted[0][0], counted[0][0] - counted[1][0], n_checks))
+              % (counted[1][0], counted[0][0], counted[0][0] - counted[1][0], n_checks)
+              + ("; %d with both faces" % counted_both[0] if counted_both else ""))
     print("  (medians over rounds of the within-round differences)")
     return 0
 
