@@ -11,10 +11,13 @@ then what the checks cost in place (an allowed check builds and tears down a new
 a real process exceeds a back-to-back loop's), "twin - no shim" what everything else costs. The
 same filter is installed in all three columns, so its own small per-syscall cost cancels.
 
-As root, the runs happen in a private mount namespace where the interpreter's library is given an
-executable overlay view (as on a system prepared for enforcement): every check then passes, which
-is the expensive case (~9 us; a failing check is ~0.3 us but writes a record). Otherwise the
-stock 0644 stdlib fails its checks and the figures say so.
+As root, the runs happen in a private mount namespace with an executable view of the interpreter's
+code, as on a system prepared for enforcement: its library directories through an overlay (.py,
+.pyc, .pth), and each shared object it maps (libpython, extension modules, and the libraries its
+start-up maps: Debian's libm, libz, libexpat are 0644) as an executable copy bound over the file,
+so that a mapping shows the very inode that was checked. Every check then passes, which is the
+expensive case (~9 us; a failing check is ~0.3 us but writes a record). Otherwise the stock 0644
+stdlib fails its checks and the figures say so.
 
 usage: python bench/bench_python_face.py [--python PATH] [--clean-venv] [--runs N] [--import-runs N]
                                          [--against SHIM]
@@ -41,11 +44,22 @@ import time
 
 INSIDE = "EXECCHECK_BENCH_INSIDE_VIEW"
 VENV_OF = "EXECCHECK_BENCH_VENV_OF"  # --clean-venv: the interpreter the venv was made from
-DIRS_CODE = r"""
-import os, sys, sysconfig
+VIEW_CODE = r"""
+import glob, os, sys, sysconfig
 paths = [p for p in sys.path if p and os.path.isdir(p)] + [sysconfig.get_paths()['stdlib']]
 ds = sorted({os.path.realpath(p) for p in paths})
-print('\n'.join(d for d in ds if not any(d.startswith(o + '/') for o in ds)))
+for d in ds:
+    if not any(d.startswith(o + '/') for o in ds):
+        print('dir', d)
+# the shared objects its start-up maps (libpython, Debian's 0644 libm, libz, libexpat...) and the
+# extension modules it may load
+files = set(glob.glob(os.path.join(sysconfig.get_paths()['platstdlib'], 'lib-dynload', '*.so')))
+for line in open('/proc/self/maps'):
+    f = line.split(None, 5)
+    if len(f) == 6 and f[5].startswith('/') and '.so' in os.path.basename(f[5].strip()):
+        files.add(f[5].strip())
+for f in sorted({os.path.realpath(f) for f in files}):
+    print('file', f)
 """
 
 
@@ -54,16 +68,25 @@ def reexec_in_view(python):
     metacopy: nothing on the machine changes). Returns its exit status, or None if not possible."""
     if os.geteuid() != 0 or not shutil.which("unshare"):
         return None
-    dirs = subprocess.run([python, "-c", DIRS_CODE], capture_output=True, text=True, cwd="/").stdout.split()
+    out = subprocess.run([python, "-c", VIEW_CODE], capture_output=True, text=True, cwd="/").stdout.splitlines()
+    dirs = [l[4:] for l in out if l.startswith("dir ")]
+    files = [l[5:] for l in out if l.startswith("file ")]
     scratch = tempfile.mkdtemp(prefix="ec-bench-")
     q = shlex.quote
-    lines = ["mount -t tmpfs tmpfs %s" % q(scratch)]
+    lines = ["mount -t tmpfs tmpfs %s" % q(scratch), "mkdir %s/so" % q(scratch)]
+    # code that is read (.py, .pyc, .pth): an overlay with the bits set
     for i, d in enumerate(dirs):
         lines += ["mkdir -p %s/u%d %s/w%d" % (q(scratch), i, q(scratch), i),
                   "mount -t overlay overlay -o lowerdir=%s,upperdir=%s/u%d,workdir=%s/w%d,metacopy=on %s"
                   % (q(d), q(scratch), i, q(scratch), i, q(d)),
-                  "find %s -type f \\( -name '*.py' -o -name '*.pyc' -o -name '*.so' -o -name '*.pth' \\) -print0 "
+                  "find %s -type f \\( -name '*.py' -o -name '*.pyc' -o -name '*.pth' \\) -print0 "
                   "| xargs -0 -r chmod a+x" % q(d)]
+    # code that is mapped: an executable copy bound over each file, so that the mapped inode is the
+    # one the faces check, as on a chmod-ed system (on overlayfs a mapping shows the layer's inode,
+    # which costs the faces a lookup per file that a prepared system does not have)
+    for i, f in enumerate(files):
+        lines += ["cp %s %s/so/%d && chmod a+x %s/so/%d && mount --bind %s/so/%d %s"
+                  % (q(f), q(scratch), i, q(scratch), i, q(scratch), i, q(f))]
     lines.append("exec %s" % " ".join(q(a) for a in [sys.executable] + sys.argv))
     env = dict(os.environ, **{INSIDE: "1"})
     try:
