@@ -207,8 +207,10 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
     /* the first object dl_iterate_phdr reports is the program; its link map is the list head */
     if (&_r_debug && _r_debug.r_map) main_map = _r_debug.r_map;
     walk_namespaces(sw, find_r_debug(info), main_map);
-    if (counters && subs != seen_subs && seen_cap)
-        seen_rebuild(seen_cap, 0); /* something may be gone: forget the maps not met (memory reused) */
+    /* something may be gone: forget the maps not met (memory reused). Not after the first walk,
+     * which met every entry it made (a new table, and the old one unmapped, in every process) */
+    if (counters && subs != seen_subs && seen_subs != ~0ull && seen_cap)
+        seen_rebuild(seen_cap, 0);
     if (counters) {
         seen_adds = adds;
         seen_subs = subs;

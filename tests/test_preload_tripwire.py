@@ -139,3 +139,17 @@ def test_no_descriptor_or_output_left_behind(kit, tmp_path):
     base = run_face("off", [prog, "fds"], tmp_path, env={"LD_PRELOAD": str(bad)})
     res = run_face("audit", [prog, "fds"], tmp_path, preload="%s %s" % (bad, SHIM))
     assert_audit_unchanged(res, base, [bad])
+
+
+def test_the_start_walk_keeps_its_table(kit, tmp_path):
+    """The tripwire remembers the objects it has checked in a table it maps on first use. The first
+    walk met every entry it made, so it keeps that table: a preloaded /bin/true unmaps nothing
+    beyond what ld.so unmaps without the shim (it once made a second table and dropped the first,
+    in every process)."""
+    def munmaps(env_arg):
+        trace = tmp_path / "trace.txt"
+        res = run_face("off", ["strace", "-e", "trace=munmap", "-o", trace, *env_arg, "/bin/true"], tmp_path)
+        assert res.rc == 0, res
+        return len([l for l in trace.read_text().splitlines() if l.startswith("munmap(")])
+
+    assert munmaps(["-E", "LD_PRELOAD=%s" % SHIM]) == munmaps([])
