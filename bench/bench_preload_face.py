@@ -21,6 +21,7 @@ Goal (issue 4): an already-loaded dlopen within 5% of no shim.
 import argparse
 import os
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -133,6 +134,14 @@ def env_for(w, config):
     return env
 
 
+def start_faults(env, n=200):
+    """Page faults per start of /bin/true under env: what a process pays at start for the preload."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+    for _ in range(n):
+        os.waitpid(os.posix_spawn("/bin/true", ["/bin/true"], env), 0)
+    return (resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before) / n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=9)
@@ -171,6 +180,9 @@ def main():
                     label if i == 0 else "", what, m["none"], m["empty"], m["shim"], m["shim"] / m["none"],
                     m["shim"] / m["empty"], own))
         print("goal: an already-loaded dlopen within 5% of no shim (issue 4)")
+        faults = {c: start_faults(env_for(w, c)) for c in configs}
+        print("page faults per /bin/true start (the children's rusage, 200 starts; a count, steady where"
+              " times are not): %s" % ", ".join("%s %.1f" % (c, faults[c]) for c in configs))
     finally:
         shutil.rmtree(w, ignore_errors=True)
 
