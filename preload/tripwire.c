@@ -35,6 +35,8 @@ struct seen {
 };
 
 static struct seen *seen;      /* open addressing by map address, at most half full */
+/* 64 slots, a page: a process starts with a handful of objects; one with more doubles it */
+#define SEEN_FIRST 64
 static size_t seen_cap, seen_n;
 static unsigned long long seen_adds = ~0ull, seen_subs = ~0ull;
 
@@ -54,7 +56,9 @@ static void seen_put(struct seen *table, size_t cap, const struct seen *e)
 /* A table of cap slots holding the live entries of the current one (keep_all: every entry). */
 static int seen_rebuild(size_t cap, int keep_all)
 {
-    struct seen *n = ec_mmap(0, cap * sizeof *n, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+    /* populated now: the walk reads a slot before it writes it, two page faults per fresh page */
+    struct seen *n = ec_mmap(0, cap * sizeof *n, EC_PROT_READ | EC_PROT_WRITE,
+                             EC_MAP_PRIVATE | EC_MAP_ANONYMOUS | EC_MAP_POPULATE, -1, 0);
     size_t i, count = 0;
     if (ec_mmap_failed(n)) return -1;
     for (i = 0; i < seen_cap; i++)
@@ -85,7 +89,7 @@ static struct seen *seen_find(const struct link_map *l)
 static void seen_add(const struct link_map *l)
 {
     struct seen e;
-    if ((seen_n + 1) * 2 > seen_cap && seen_rebuild(seen_cap ? seen_cap * 2 : 256, 1) < 0)
+    if ((seen_n + 1) * 2 > seen_cap && seen_rebuild(seen_cap ? seen_cap * 2 : SEEN_FIRST, 1) < 0)
         return; /* not remembered: checked again next time */
     e.map = (uintptr_t)l;
     e.addr = (uintptr_t)l->l_addr;
