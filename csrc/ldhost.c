@@ -25,6 +25,7 @@ static uint64_t xgetbv0(void)
  * saves the registers it needs). */
 struct cpu_words {
     uint32_t l1[4], l7[4], lx[4];
+    int intel; /* GenuineIntel: 1 or 0, -1 not asked */
 };
 
 static ec_cpuid_leaf_fn glibc_leaf; /* ec_ld_host_use_glibc */
@@ -40,6 +41,7 @@ static int words_from_glibc(struct cpu_words *w)
     const uint32_t *f;
     int i;
     if (!leaf) return 0;
+    w->intel = -1;
     for (i = 0; i < 3; i++) {
         /* struct cpuid_feature { cpuid_array[4]; active_array[4]; }, leaves CPUID_INDEX_1, _7,
          * _80000001 (<bits/platform/x86.h>) */
@@ -57,6 +59,7 @@ static void words_from_cpuid(struct cpu_words *w)
     int avx_os, avx512_os;
     ec_memset(w, 0, sizeof *w);
     cpuid(0, 0, r0);
+    w->intel = r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e; /* GenuineIntel */
     cpuid(1, 0, w->l1);
     if (r0[0] >= 7) cpuid(7, 0, w->l7);
     cpuid(0x80000000u, 0, maxext);
@@ -73,9 +76,10 @@ static void words_from_cpuid(struct cpu_words *w)
     if (!avx512_os) w->l7[1] &= ~0xdc030000u; /* AVX512F, DQ, PF, ER, CD, BW, VL */
 }
 
-static int is_intel(void)
+static int is_intel(const struct cpu_words *w)
 {
     uint32_t r0[4];
+    if (w->intel >= 0) return w->intel;
     cpuid(0, 0, r0);
     return r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e; /* GenuineIntel */
 }
@@ -112,7 +116,7 @@ static void probe_cpu(struct ec_ld_host *h)
     h->hwcap = EC_HWCAP_X86_64;
     /* glibc refines the platform on Intel only: the vendor is asked only when it matters */
     haswell = avx2 && fma && bmi1 && bmi2 && lzcnt && movbe && popcnt;
-    h->intel = (a512cd || haswell) && is_intel();
+    h->intel = (a512cd || haswell) && is_intel(&w);
     if (h->intel) {
         const char *platform = 0;
         if (a512cd) {
