@@ -889,6 +889,17 @@ struct dlopen_frame {
 #endif
 };
 
+/* the offsets the stubs below store at and load from */
+#define FRAME_AT(member) __builtin_offsetof(struct dlopen_frame, member)
+#if defined(__x86_64__)
+_Static_assert(FRAME_AT(result) == 0 && FRAME_AT(file) == 16 && FRAME_AT(mode) == 24 && FRAME_AT(caller) == 40,
+               "the x86_64 dlopen stub's frame");
+#elif defined(__aarch64__)
+_Static_assert(FRAME_AT(caller) == 8 && FRAME_AT(file) == 16 && FRAME_AT(mode) == 24 && FRAME_AT(result) == 32,
+               "the aarch64 dlopen stub's frame");
+#endif
+
+/* Out of line, so that what guard() needs does not cost the fast path's frame anything. */
 static __attribute__((noinline)) int dlopen_slow(struct dlopen_frame *f)
 {
     return guard(GUARD_DLOPEN, &f->file, (int)f->mode, f->caller, &f->result);
