@@ -162,6 +162,33 @@ def test_log_summary(tmp_path):
     no_traceback(r)
 
 
+def test_status_says_when_records_have_nowhere_to_go(tmp_path):
+    """The default sink is syslog. Where nothing listens on /dev/log, every record is lost (the shim
+    prints nothing in other people's processes), so status says so, and stops saying it once a
+    socket is there or another sink is set. /dev is overlaid in a private mount namespace."""
+    need_mountns()
+    if execcheck.core.policy().as_dict()["sinks"] != ["syslog"]:
+        pytest.skip("this machine's /etc/execcheck.conf names its own record sinks")
+    host_had = os.path.lexists("/dev/log")
+    cmd = " ".join(execcheck_cmd())
+    script = (
+        'mkdir -p "$1/u" "$1/w"\n'
+        'mount -t overlay overlay -o lowerdir=/dev,upperdir="$1/u",workdir="$1/w" /dev\n'
+        'rm -f /dev/log\n'
+        '%s status --json > "$1/absent.json"\n'
+        'EXECCHECK_LOG_FILE="$1/rec.jsonl" %s status --json > "$1/file.json"\n'
+        '%s status > "$1/absent.txt"\n'
+        '%s -c "import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).bind(\'/dev/log\')"\n'
+        '%s status --json > "$1/socket.json"\n' % (cmd, cmd, cmd, sys.executable, cmd))
+    r = in_mountns(script, tmp_path, env={k: v for k, v in os.environ.items() if not k.startswith("EXECCHECK_")})
+    assert r.returncode == 0, r.stderr
+    got = {name: json.loads((tmp_path / (name + ".json")).read_text())["records_lost"]
+           for name in ("absent", "file", "socket")}
+    assert got == {"absent": True, "file": False, "socket": False}
+    assert "no /dev/log here: records are lost" in (tmp_path / "absent.txt").read_text()
+    assert os.path.lexists("/dev/log") == host_had  # the host's /dev is untouched
+
+
 def test_status_sees_the_shim_in_its_own_process():
     r = run(execcheck_cmd() + ["status", "--json"], env=dict(os.environ, LD_PRELOAD=execcheck.lib_path()))
     assert json.loads(r.stdout)["shim"]["this_process"]["copies"] == 1

@@ -1,6 +1,7 @@
 """execcheck status: what this kernel, this process and this system enforce."""
 import argparse
 import os
+import stat
 
 from .. import kernel
 from ..core import Securebits, check, policy, securebits
@@ -9,6 +10,14 @@ from .output import print_json
 
 ORDER = 20
 HELP = "show kernel support, securebits, LSMs, the shim and the policy in force"
+SYSLOG_SOCKET = "/dev/log"  # where csrc/sinks.c sends syslog records
+
+
+def _is_socket(path) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def add_parser(sub):
@@ -60,7 +69,12 @@ def gather() -> dict:
     if not supported:
         fail_open.append("the kernel cannot check files: every check fails as 'unsupported'")
 
+    sinks = pol.as_dict()["sinks"]
+    # records whose only sink is a syslog nobody listens on are lost, silently by design (the shim
+    # prints nothing in other people's processes): say so here
+    records_lost = sinks == ["syslog"] and not _is_socket(SYSLOG_SOCKET)
     return {
+        "records_lost": records_lost,
         "kernel": {"release": os.uname().release, "execve_check": supported, "execve_check_text": support_text},
         "securebits": bits_info,
         "lsm": {"active": kernel.active_lsms(), "landlock_abi": ll_abi, "landlock": ll_text},
@@ -141,6 +155,9 @@ def run(args) -> int:
                                            if pol["interactive_sources"] else ""))
     lines.append("records to      %s" % (", ".join(
         (("file " + pol["log_file"]) if x == "file" else x) for x in pol["sinks"]) or "nowhere"))
+    if s["records_lost"]:
+        lines.append("                no %s here: records are lost (log_file = PATH in %s, or EXECCHECK_LOG_FILE,"
+                     " keeps them)" % (SYSLOG_SOCKET, pol["config_path"]))
     for warning in s["fail_open"]:
         lines.append("not covered     " + warning)
     print("\n".join(lines))
