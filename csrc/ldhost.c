@@ -47,6 +47,9 @@ static int words_from_glibc(struct cpu_words *w)
          * _80000001 (<bits/platform/x86.h>) */
         if (!(f = leaf((unsigned)i))) return 0;
         ec_memcpy(i == 0 ? w->l1 : i == 1 ? w->l7 : w->lx, f + 4, 4 * sizeof *f);
+        /* the record has no vendor, but SSE4A (0x80000001 ecx bit 6, as the CPU reports it) is
+         * AMD's and Hygon's: Intel documents the bit as reserved. One trap fewer on those. */
+        if (i == 2 && BIT(f[2], 6)) w->intel = 0;
     }
     return 1;
 }

@@ -104,6 +104,33 @@ def test_hwcaps_level_is_ld_sos_own_under_tunables(kit, tmp_path, mode):
     assert not res.refused_lines() and not res.records_for(v3_copy), res
 
 
+def test_platform_subdirectory_is_ld_sos_own(kit, tmp_path, mode):
+    """The guard's platform - the legacy subdirectory ld.so searches under each directory: the
+    kernel's AT_PLATFORM, or glibc's haswell/xeon_phi on Intel - is ld.so's own. A bad library in
+    that subdirectory is what ld.so would load, so it is refused before its constructor runs; good
+    decoys wait where a guard with another platform would look first (haswell/, and the directory
+    itself, which comes after every subdirectory)."""
+    text = subprocess.run([LDSO, "--help"], capture_output=True, text=True).stdout
+    m = re.search(r"^\s+(\S+) \(AT_PLATFORM; supported, searched\)", text, re.M)
+    if not m:
+        pytest.skip("ld.so --help lists no searched AT_PLATFORM subdirectory")
+    platform = m.group(1)
+    bad = kit.lib("dl/%s/libp.so" % platform, "plat", mode=0o644, soname="libp.so")
+    kit.lib("dl/libp.so", "decoy", soname="libp.so")
+    if platform != "haswell":
+        kit.lib("dl/haswell/libp.so", "decoy", soname="libp.so")
+    prog = kit.prog()
+    env = {"LD_LIBRARY_PATH": str(bad.parent.parent)}
+    argv = [prog, "dlopen:libp.so"]
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and ran(base, "plat") and not ran(base, "decoy"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and "dlopen ok" not in res.lines and not ran(res, "plat") and not ran(res, "decoy"), res
+    assert_refused(res, bad)
+
+
 def test_good_library_with_a_bad_dependency(kit, tmp_path, mode):
     """Neither the dependency nor the library that needs it runs one instruction."""
     dep = kit.lib("dl/libdep.so", "dep", mode=0o644, fn="dep_fn")
