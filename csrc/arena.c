@@ -96,13 +96,17 @@ void ec_arena_free(struct ec_arena *a)
     ec_arena_release(a, none);
 }
 
-void *ec_map_once(void **slot, size_t len)
+static void *map_once(void **slot, size_t len, int flags)
 {
     void *have = __atomic_load_n(slot, __ATOMIC_ACQUIRE), *fresh;
     if (have) return have;
-    fresh = ec_mmap(0, len, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+    fresh = ec_mmap(0, len, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS | flags, -1, 0);
     if (ec_mmap_failed(fresh)) return 0;
     if (__atomic_compare_exchange_n(slot, &have, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return fresh;
     ec_munmap(fresh, len); /* another thread's is in place: use it */
     return have;
 }
+
+void *ec_map_once(void **slot, size_t len) { return map_once(slot, len, 0); }
+
+void *ec_map_once_populated(void **slot, size_t len) { return map_once(slot, len, EC_MAP_POPULATE); }

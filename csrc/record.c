@@ -141,7 +141,7 @@ static void *seen_mem; /* struct seen[SEEN_SLOTS], mapped by the first record of
 static int first_time_for(int pid, unsigned long long dev, unsigned long long ino)
 {
     unsigned long long h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
-    struct seen *seen_table = ec_map_once(&seen_mem, SEEN_SLOTS * sizeof(struct seen));
+    struct seen *seen_table = ec_map_once_populated(&seen_mem, SEEN_SLOTS * sizeof(struct seen));
     unsigned probe;
     if (!seen_table) return 1; /* no memory: record again rather than lose one */
     for (probe = 0; probe < SEEN_SLOTS; probe++) {
