@@ -1,4 +1,5 @@
-/* Would ld.so take every dependency of a file from the objects already loaded?
+/* What the objects already loaded provide: would ld.so take every dependency of a file from them
+ * (the dlopen guard), and does one of them define a symbol (the CPython face)?
  *
  * The dlopen guard's cheap question (dlopen_guard.c, "the lean path"): for dlopen(path) of a
  * library whose DT_NEEDED names all match objects of the main namespace, ld.so maps exactly one
@@ -28,51 +29,68 @@ struct match {
     int unsure;
 };
 
-/* The SONAME of an object in memory, or NULL. ld.so adds the load address to DT_STRTAB in the
- * dynamic section when that section is writable (x86_64, aarch64), not when it is read-only (the
- * vDSO): the address is taken as whichever reading lands inside the object's segments, and an
- * object where both could (loaded near address 0) has no SONAME to offer. */
-static const char *soname_of(const struct dl_phdr_info *info)
+/* Where a d_ptr of the dynamic section points in memory, if len bytes from there lie in one
+ * readable segment of the object; else 0. ld.so adds the load address to some d_ptr entries when
+ * the dynamic section is writable (x86_64, aarch64), not when it is read-only (the vDSO): the
+ * address is taken as whichever reading lands inside the object's segments, and an object where
+ * both could (loaded near address 0) gives none. Between segments ld.so leaves PROT_NONE gaps. */
+static uintptr_t in_memory(const struct dl_phdr_info *info, uintptr_t ptr, uint64_t len)
 {
-    const ElfW(Dyn) *d = 0, *end = 0;
-    uintptr_t lo = ~(uintptr_t)0, hi = 0, strtab = 0, relocated, unrelocated, base;
-    uint64_t soname = ~(uint64_t)0, strsz = 0;
+    uintptr_t lo = ~(uintptr_t)0, hi = 0, base = info->dlpi_addr;
+    int i, relocated, unrelocated;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        if (ph->p_vaddr < lo) lo = ph->p_vaddr;
+        if (ph->p_vaddr + ph->p_memsz > hi) hi = ph->p_vaddr + ph->p_memsz;
+    }
+    if (lo >= hi) return 0;
+    relocated = ptr >= base + lo && ptr < base + hi;
+    unrelocated = ptr >= lo && ptr < hi;
+    if (relocated && unrelocated && base) return 0;
+    if (unrelocated && !relocated) ptr += base;
+    else if (!relocated) return 0;
+    if (ptr + len < ptr) return 0;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && ptr >= base + ph->p_vaddr &&
+            ptr + len <= base + ph->p_vaddr + ph->p_memsz)
+            return ptr;
+    }
+    return 0;
+}
+
+/* The object's dynamic section in memory, or NULL; *end past its last entry. */
+static const ElfW(Dyn) *dynamic_of(const struct dl_phdr_info *info, const ElfW(Dyn) **end)
+{
     int i;
     for (i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD) {
-            if (ph->p_vaddr < lo) lo = ph->p_vaddr;
-            if (ph->p_vaddr + ph->p_memsz > hi) hi = ph->p_vaddr + ph->p_memsz;
-        } else if (ph->p_type == PT_DYNAMIC) {
-            d = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
-            end = d + ph->p_memsz / sizeof *d;
+        if (ph->p_type == PT_DYNAMIC) {
+            const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
+            *end = d + ph->p_memsz / sizeof *d;
+            return d;
         }
     }
-    if (!d || lo >= hi) return 0;
+    return 0;
+}
+
+/* The SONAME of an object in memory, or NULL. */
+static const char *soname_of(const struct dl_phdr_info *info)
+{
+    const ElfW(Dyn) *d, *end = 0;
+    uintptr_t strtab = 0;
+    uint64_t soname = ~(uint64_t)0, strsz = 0, i;
+    if (!(d = dynamic_of(info, &end))) return 0;
     for (; d < end && d->d_tag != DT_NULL; d++) {
         if (d->d_tag == DT_STRTAB) strtab = d->d_un.d_ptr;
         else if (d->d_tag == DT_SONAME) soname = d->d_un.d_val;
         else if (d->d_tag == DT_STRSZ) strsz = d->d_un.d_val;
     }
-    if (soname == ~(uint64_t)0 || soname >= strsz) return 0;
-    base = info->dlpi_addr;
-    relocated = strtab >= base + lo && strtab < base + hi;
-    unrelocated = strtab >= lo && strtab < hi;
-    if (relocated && unrelocated && base) return 0;
-    if (unrelocated && !relocated) strtab += base;
-    else if (!relocated) return 0;
-    if (strtab + strsz > base + hi || strtab + strsz < strtab) return 0;
-    /* the table must lie in one readable segment: between segments ld.so leaves PROT_NONE gaps */
-    for (i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_R) && strtab >= base + ph->p_vaddr &&
-            strtab + strsz <= base + ph->p_vaddr + ph->p_memsz)
-            break;
-    }
-    if (i == info->dlpi_phnum) return 0;
+    if (soname == ~(uint64_t)0 || soname >= strsz || !(strtab = in_memory(info, strtab, strsz))) return 0;
     /* a string that does not end inside the table is no SONAME ld.so would compare either */
-    for (i = 0; (uint64_t)soname + (uint64_t)i < strsz; i++)
-        if (!((const char *)strtab)[soname + (uint64_t)i]) return (const char *)strtab + soname;
+    for (i = soname; i < strsz; i++)
+        if (!((const char *)strtab)[i]) return (const char *)strtab + soname;
     return 0;
 }
 
@@ -106,4 +124,107 @@ int ec_loaded_satisfies(const char *target, const char *const *needed, int n)
     dl_iterate_phdr(match_cb, &m);
     if (m.unsure || !m.objects) return 0;
     return m.matched == (n == 64 ? ~0ull : (1ull << n) - 1);
+}
+
+/* ---- does a loaded object define a symbol? ----
+ * For the CPython face's question "is this CPython?": dlsym() of a missing name has glibc build an
+ * error with malloc() (the first malloc of a program that may never call it) and leaves that error
+ * for the program's next dlerror(). This reads the objects' own hash tables instead, as ld.so does
+ * (GNU hash, else SysV hash), and asks nothing of libc. */
+
+struct sym_query {
+    const char *name;
+    uint32_t gnu, sysv; /* the name's two hashes */
+    int found;
+};
+
+/* A defined (not undefined, not absolute-zero) symbol of that name at index i of symtab? */
+static int defines(uintptr_t symtab, uintptr_t strtab, uint64_t strsz, uint32_t i, const char *name)
+{
+    const ElfW(Sym) *sym = (const ElfW(Sym) *)symtab + i;
+    uint64_t k;
+    if (sym->st_shndx == SHN_UNDEF || sym->st_name >= strsz) return 0;
+    for (k = 0; name[k]; k++)
+        if (sym->st_name + k >= strsz || ((const char *)strtab)[sym->st_name + k] != name[k]) return 0;
+    return sym->st_name + k < strsz && !((const char *)strtab)[sym->st_name + k];
+}
+
+#define SYM_MAX_STEPS (1u << 20) /* a bound on any chain walk: ld.so's tables, read as ld.so reads them */
+
+static int symbol_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct sym_query *q = data;
+    const ElfW(Dyn) *d, *end = 0;
+    uintptr_t strtab = 0, symtab = 0, gnu = 0, sysv = 0;
+    uint64_t strsz = 0;
+    uint32_t steps;
+    (void)size;
+    if (!(d = dynamic_of(info, &end))) return 0;
+    for (; d < end && d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB) strtab = d->d_un.d_ptr;
+        else if (d->d_tag == DT_STRSZ) strsz = d->d_un.d_val;
+        else if (d->d_tag == DT_SYMTAB) symtab = d->d_un.d_ptr;
+        else if (d->d_tag == DT_GNU_HASH) gnu = d->d_un.d_ptr;
+        else if (d->d_tag == DT_HASH) sysv = d->d_un.d_ptr;
+    }
+    if (!(strtab = in_memory(info, strtab, strsz)) || !(symtab = in_memory(info, symtab, sizeof(ElfW(Sym)))))
+        return 0;
+    if (gnu && (gnu = in_memory(info, gnu, 16))) {
+        const uint32_t *h = (const uint32_t *)gnu;
+        uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2], shift = h[3], i;
+        const ElfW(Addr) *bloom = (const ElfW(Addr) *)(h + 4);
+        const uint32_t *buckets, *chain;
+        ElfW(Addr) word, bits = sizeof(ElfW(Addr)) * 8;
+        if (!nbuckets || !bloom_size ||
+            !in_memory(info, gnu, 16 + (uint64_t)bloom_size * sizeof *bloom + (uint64_t)nbuckets * 4))
+            return 0;
+        word = bloom[(q->gnu / bits) % bloom_size];
+        if (!((word >> (q->gnu % bits)) & (word >> ((q->gnu >> shift) % bits)) & 1)) return 0;
+        buckets = (const uint32_t *)(bloom + bloom_size);
+        chain = buckets + nbuckets;
+        i = buckets[q->gnu % nbuckets];
+        if (i < symoffset) return 0;
+        for (steps = 0; steps < SYM_MAX_STEPS; steps++, i++) {
+            uint32_t hv;
+            if (!in_memory(info, (uintptr_t)(chain + (i - symoffset)), 4) ||
+                !in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))))
+                return 0;
+            hv = chain[i - symoffset];
+            if ((hv | 1) == (q->gnu | 1) && defines(symtab, strtab, strsz, i, q->name)) return q->found = 1;
+            if (hv & 1) return 0;
+        }
+        return 0;
+    }
+    if (sysv && (sysv = in_memory(info, sysv, 8))) {
+        const uint32_t *h = (const uint32_t *)sysv;
+        uint32_t nbucket = h[0], nchain = h[1], i;
+        if (!nbucket || !in_memory(info, sysv, 8 + ((uint64_t)nbucket + nchain) * 4)) return 0;
+        for (i = h[2 + q->sysv % nbucket], steps = 0; i && i < nchain && steps < SYM_MAX_STEPS;
+             i = h[2 + nbucket + i], steps++) {
+            if (!in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym)))) return 0;
+            if (defines(symtab, strtab, strsz, i, q->name)) return q->found = 1;
+        }
+    }
+    return 0;
+}
+
+int ec_loaded_defines(const char *name)
+{
+    struct sym_query q;
+    const unsigned char *p;
+    if (!dl_iterate_phdr || !name) return 0;
+    q.name = name;
+    q.gnu = 5381;
+    q.sysv = 0;
+    q.found = 0;
+    for (p = (const unsigned char *)name; *p; p++) {
+        uint32_t g;
+        q.gnu = q.gnu * 33 + *p;
+        q.sysv = (q.sysv << 4) + *p;
+        g = q.sysv & 0xf0000000u;
+        if (g) q.sysv ^= g >> 24;
+        q.sysv &= ~g;
+    }
+    dl_iterate_phdr(symbol_cb, &q);
+    return q.found;
 }

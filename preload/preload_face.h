@@ -27,5 +27,8 @@ void ec_dlopen_guard_start(void) __attribute__((visibility("hidden")));
  * SONAME - ld.so would load none of them - and target is no object's l_name; 0 otherwise
  * (loaded_deps.c). Serialized by ld.so's dl_load_write_lock. */
 int ec_loaded_satisfies(const char *target, const char *const *needed, int n) __attribute__((visibility("hidden")));
+/* Does an object of this namespace define the symbol (its own hash tables read in memory)? Unlike
+ * a dlsym() that fails, it leaves no dlerror() and makes glibc allocate nothing (loaded_deps.c). */
+int ec_loaded_defines(const char *name) __attribute__((visibility("hidden")));
 
 #endif

@@ -1,5 +1,6 @@
 /* Resolution of the CPython API used by the face (see python_api.h). */
 #include "python_api.h"
+#include "preload_face.h"
 
 struct ec_pyapi ec_py;
 
@@ -13,17 +14,23 @@ static void *need(const char *name, int *missing)
     return p;
 }
 
+/* dlsym() of a name that may be missing, only once the objects' own tables say it is there: a
+ * failed dlsym() would leave an error for the program's next dlerror() (loaded_deps.c). */
+static void *maybe(const char *name) { return ec_loaded_defines(name) ? dlsym(EC_RTLD_DEFAULT, name) : 0; }
+
 int ec_pyapi_resolve(void)
 {
     int missing = 0;
     if (!dlsym) return 0;
-    /* 3.8 introduced both hooks: their absence means "not CPython, or too old" */
+    /* 3.8 introduced both hooks: their absence means "not CPython, or too old" (every process the
+     * shim is preloaded into asks, so the answer must cost the others nothing) */
+    if (!ec_loaded_defines("PySys_AddAuditHook") || !ec_loaded_defines("PyFile_SetOpenCodeHook")) return 0;
     ec_py.AddAuditHook = need("PySys_AddAuditHook", &missing);
     ec_py.SetOpenCodeHook = need("PyFile_SetOpenCodeHook", &missing);
     if (missing) return 0;
     ec_py.IsInitialized = need("Py_IsInitialized", &missing);
-    ec_py.IsFinalizing = dlsym(EC_RTLD_DEFAULT, "Py_IsFinalizing"); /* 3.13; private before */
-    if (!ec_py.IsFinalizing) ec_py.IsFinalizing = dlsym(EC_RTLD_DEFAULT, "_Py_IsFinalizing");
+    ec_py.IsFinalizing = maybe("Py_IsFinalizing"); /* 3.13; private before */
+    if (!ec_py.IsFinalizing) ec_py.IsFinalizing = maybe("_Py_IsFinalizing");
     ec_py.IncRef = need("Py_IncRef", &missing);
     ec_py.DecRef = need("Py_DecRef", &missing);
     ec_py.IsInstance = need("PyObject_IsInstance", &missing);
@@ -57,7 +64,7 @@ int ec_pyapi_resolve(void)
     ec_py.ErrFetch = need("PyErr_Fetch", &missing);
     ec_py.ErrRestore = need("PyErr_Restore", &missing);
     /* 3.9 made it public; 3.8 exports the same function under its private name */
-    ec_py.InterpreterGet = dlsym(EC_RTLD_DEFAULT, "PyInterpreterState_Get");
+    ec_py.InterpreterGet = maybe("PyInterpreterState_Get");
     if (!ec_py.InterpreterGet) ec_py.InterpreterGet = need("_PyInterpreterState_Get", &missing);
     ec_py.InterpreterGetID = need("PyInterpreterState_GetID", &missing);
     ec_py.Exit = need("Py_Exit", &missing);

@@ -177,3 +177,46 @@ def test_valgrind_runs_shimmed_programs(kit, tmp_path, face):
     # outside Valgrind the same shim checks as always
     res = run_face("secbits", [prog, "dlopen:%s" % kit.lib("dl/libbad.so", "bad", mode=0o644)], tmp_path)
     assert res.records_for(tmp_path / "dl/libbad.so")[0]["reason"] == "x-bit", res
+
+
+# ---------------------------------------------------------------------------------------------
+# nothing of the program's own state changes: dlerror(), malloc
+
+
+QUIET_C = """
+#include <dlfcn.h>
+#include <string.h>
+#include <unistd.h>
+/* prints what dlerror() holds at the start of main, with write(2) alone: nothing here mallocs */
+int main(void) {
+    const char *e = dlerror();
+    if (!e) e = "none";
+    return write(1, e, strlen(e)) < 0 || write(1, "\\n", 1) < 0;
+}
+"""
+
+
+@pytest.mark.parametrize("faces", ["preload", "both"])
+def test_the_program_finds_no_error_and_no_heap_of_ours(kit, tmp_path, faces):
+    """The shim asks at start whether the process is CPython. Asked through a dlsym() that fails,
+    glibc left "undefined symbol: PySys_AddAuditHook" for the program's first dlerror() and set up
+    malloc (getrandom, brk) in a program that never calls it. Now the objects' own hash tables
+    answer: the program's dlerror() is empty and its system calls for the heap are its own."""
+    need(shutil.which("strace") is not None, "needs strace")
+    src = tmp_path / "quiet.c"
+    src.write_text(QUIET_C)
+    prog = kit._cc("bin/quiet", src)
+    env = {"LD_PRELOAD": SHIM} if faces == "preload" else {"LD_PRELOAD": SHIM, "LD_AUDIT": SHIM}
+
+    def traced(extra):
+        trace = tmp_path / "trace.txt"
+        args = [a for k, v in extra.items() for a in ("-E", "%s=%s" % (k, v))]
+        r = run(["strace", "-f", "-e", "trace=brk,getrandom", "-o", str(trace), *args, str(prog)], env=clean_env())
+        calls = [l.split("(")[0].split()[-1] for l in trace.read_text().splitlines() if "(" in l]
+        return r, sorted(calls)
+
+    base, base_calls = traced({})
+    res, calls = traced(env)
+    assert base.returncode == 0 and base.stdout == "none\n", base.stderr
+    assert res.returncode == 0 and res.stdout == "none\n", (res.stdout, res.stderr)
+    assert calls == base_calls, (calls, base_calls)
