@@ -142,7 +142,7 @@ int ec_elf_read_path(const char *path, struct ec_arena *a, struct ec_elf *out);
 
 const char *ec_elf_defect_text(int defect);
 
-/* The SysV hash ld.so uses for version names (vna_hash / vd_hash). */
+/* The SysV hash ld.so uses for version names (vna_hash / vd_hash) and DT_HASH tables. */
 uint32_t ec_elf_hash(const char *name);
 
 #endif

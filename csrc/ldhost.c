@@ -28,6 +28,12 @@ struct cpu_words {
     int intel; /* GenuineIntel: 1 or 0, -1 not asked */
 };
 
+/* cpuid leaf 0's vendor string, "GenuineIntel", in ebx, edx, ecx */
+static int genuine_intel(const uint32_t r0[4])
+{
+    return r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e;
+}
+
 static ec_cpuid_leaf_fn glibc_leaf; /* ec_ld_host_use_glibc */
 
 void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn) { __atomic_store_n(&glibc_leaf, fn, __ATOMIC_RELEASE); }
@@ -62,7 +68,7 @@ static void words_from_cpuid(struct cpu_words *w)
     int avx_os, avx512_os;
     ec_memset(w, 0, sizeof *w);
     cpuid(0, 0, r0);
-    w->intel = r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e; /* GenuineIntel */
+    w->intel = genuine_intel(r0);
     cpuid(1, 0, w->l1);
     if (r0[0] >= 7) cpuid(7, 0, w->l7);
     cpuid(0x80000000u, 0, maxext);
@@ -84,7 +90,7 @@ static int is_intel(const struct cpu_words *w)
     uint32_t r0[4];
     if (w->intel >= 0) return w->intel;
     cpuid(0, 0, r0);
-    return r0[1] == 0x756e6547 && r0[3] == 0x49656e69 && r0[2] == 0x6c65746e; /* GenuineIntel */
+    return genuine_intel(r0);
 }
 
 static void probe_cpu(struct ec_ld_host *h)

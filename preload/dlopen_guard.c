@@ -25,8 +25,8 @@
 #define _GNU_SOURCE
 #include <link.h>
 #include "arena.h"
-#include "handoff.h"
 #include "auxv.h"
+#include "handoff.h"
 #include "ldhost.h"
 #include "ldresolve.h"
 #include "mapped.h"

@@ -38,7 +38,6 @@ static uintptr_t this_thread(void)
     return tp;
 }
 
-
 /* The slot's fd, now the caller's (locked). */
 static int empty_slot(void)
 {

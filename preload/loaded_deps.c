@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <link.h>
 #include <stddef.h>
+#include "elfinfo.h"
 #include "preload_face.h"
 #include "text.h"
 
@@ -215,16 +216,9 @@ int ec_loaded_defines(const char *name)
     if (!dl_iterate_phdr || !name) return 0;
     q.name = name;
     q.gnu = 5381;
-    q.sysv = 0;
     q.found = 0;
-    for (p = (const unsigned char *)name; *p; p++) {
-        uint32_t g;
-        q.gnu = q.gnu * 33 + *p;
-        q.sysv = (q.sysv << 4) + *p;
-        g = q.sysv & 0xf0000000u;
-        if (g) q.sysv ^= g >> 24;
-        q.sysv &= ~g;
-    }
+    for (p = (const unsigned char *)name; *p; p++) q.gnu = q.gnu * 33 + *p;
+    q.sysv = ec_elf_hash(name);
     dl_iterate_phdr(symbol_cb, &q);
     return q.found;
 }

@@ -69,7 +69,8 @@ def gather() -> dict:
     if not supported:
         fail_open.append("the kernel cannot check files: every check fails as 'unsupported'")
 
-    sinks = pol.as_dict()["sinks"]
+    policy_info = pol.as_dict()
+    sinks = policy_info["sinks"]
     # records whose only sink is a syslog nobody listens on are lost, silently by design (the shim
     # prints nothing in other people's processes): say so here
     records_lost = sinks == ["syslog"] and not _is_socket(SYSLOG_SOCKET)
@@ -82,7 +83,7 @@ def gather() -> dict:
         "memfd_noexec": {"value": memfd, "text": memfd_text},
         "shim": shim_info,
         "ld_so_preload": preload,
-        "policy": pol.as_dict(),
+        "policy": policy_info,
         "fail_open": fail_open,
     }
 
