@@ -138,6 +138,9 @@ size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
 struct seen { int pid; unsigned long long dev, ino; };
 static void *seen_mem; /* struct seen[SEEN_SLOTS], mapped by the first record of the process */
 
+/* 1 if (pid, dev, ino) has not been recorded yet and is now marked; 0 if it was. Lock-free,
+ * fork-aware (a child's pid finds nothing of its parent's). If the table is full, or cannot be
+ * mapped, 1 (record again rather than lose one). */
 static int first_time_for(int pid, unsigned long long dev, unsigned long long ino)
 {
     unsigned long long h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
@@ -174,11 +177,6 @@ static int first_time_for(int pid, unsigned long long dev, unsigned long long in
         }
     }
     return 1; /* full: record again rather than lose one */
-}
-
-int ec_record_first_time(unsigned long long dev, unsigned long long ino)
-{
-    return first_time_for(ec_getpid(), dev, ino);
 }
 
 int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)

@@ -31,11 +31,6 @@ const char *ec_face_name(int face);
  * to hold even a truncated record. Long paths are cut, never the JSON structure. */
 size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r);
 
-/* 1 if (this pid, dev, ino) has not been recorded yet and is now marked; 0 if it was. Lock-free,
- * fork-aware (a child starts with an empty set). If the table is full, returns 1 (record again
- * rather than lose one). */
-int ec_record_first_time(unsigned long long dev, unsigned long long ino);
-
 /* Formats and delivers r to the sinks of p, once per (pid, dev, ino). Returns 1 if delivered,
  * 0 if it was a duplicate. Never blocks, never fails the caller. */
 int ec_record_emit(const struct ec_policy *p, const struct ec_record *r);
