@@ -94,14 +94,14 @@ def build(w):
     (w / "libs").mkdir()
     (w / "new").mkdir()
     (w / "driver.c").write_text(DRIVER_C)
-    # The empty preload and the shim under paths of the same length, with the same file name and
-    # SONAME: glibc's own by-name matching is sensitive to where its strings land (an extra preload
+    # The empty preload and the shim under paths of the same length, with the same file name and no
+    # SONAME (the shim has none): glibc's own by-name matching is sensitive to where its strings land (an extra preload
     # alone moves it by up to 50 % here, either way, with the length of its path), so the two
     # processes must be laid out alike for their difference to be the shim's.
     (w / "e").mkdir()
     (w / "s").mkdir()
     (w / "empty.c").write_text("int execcheck_bench_empty;\n")
-    sh(["cc", "-O2", "-shared", "-fPIC", "-Wl,-soname,libexeccheck.so", "-o", str(w / "e" / "libexeccheck.so"),
+    sh(["cc", "-O2", "-shared", "-fPIC", "-o", str(w / "e" / "libexeccheck.so"),
         str(w / "empty.c")])
     shutil.copy2(SHIM, w / "s" / "libexeccheck.so")
     for i in range(NLIBS):
