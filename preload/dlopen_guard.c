@@ -43,8 +43,6 @@
 #define EC_LM_ID_BASE 0
 #define GUARD_DLOPEN (-1000) /* "lmid" of a dlopen(): the caller's namespace */
 
-extern void *dlsym(void *, const char *) __attribute__((weak));
-extern void *dlvsym(void *, const char *, const char *) __attribute__((weak));
 extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
 extern char **environ __attribute__((weak));
 
@@ -54,21 +52,14 @@ typedef void *(*dlmopen_fn)(long, const char *, int);
 /* libc's definitions; the stubs jump through these */
 EC_HIDDEN void *ec_real_dlopen, *ec_real_dlmopen;
 
-static void *next_symbol(const char *name)
-{
-    void *p = 0;
-    if (dlvsym) p = dlvsym(EC_RTLD_NEXT, name, "GLIBC_2.34");
-    if (!p && dlsym) p = dlsym(EC_RTLD_NEXT, name); /* glibc before 2.34: libdl.so.2 */
-    return p;
-}
-
 static int resolve_real(void)
 {
     void *p;
     if (__atomic_load_n(&ec_real_dlopen, __ATOMIC_ACQUIRE) && __atomic_load_n(&ec_real_dlmopen, __ATOMIC_ACQUIRE))
         return 0;
-    if ((p = next_symbol("dlmopen"))) __atomic_store_n(&ec_real_dlmopen, p, __ATOMIC_RELEASE);
-    if ((p = next_symbol("dlopen"))) __atomic_store_n(&ec_real_dlopen, p, __ATOMIC_RELEASE);
+    /* the default versions: dlopen@@GLIBC_2.34 in libc, or libdl's before 2.34 (loaded_deps.c) */
+    if ((p = ec_loaded_next("dlmopen"))) __atomic_store_n(&ec_real_dlmopen, p, __ATOMIC_RELEASE);
+    if ((p = ec_loaded_next("dlopen"))) __atomic_store_n(&ec_real_dlopen, p, __ATOMIC_RELEASE);
     return ec_real_dlopen && ec_real_dlmopen ? 0 : -1;
 }
 
@@ -514,8 +505,8 @@ static void host_from_glibc(void)
 {
 #if defined(__x86_64__)
     static int done;
-    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE) || !dlsym) return;
-    ec_ld_host_use_glibc((ec_cpuid_leaf_fn)dlsym(EC_RTLD_NEXT, "__x86_get_cpuid_feature_leaf"));
+    if (__atomic_load_n(&done, __ATOMIC_ACQUIRE)) return;
+    ec_ld_host_use_glibc((ec_cpuid_leaf_fn)ec_loaded_next("__x86_get_cpuid_feature_leaf")); /* glibc 2.33+ */
     __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 #endif
 }

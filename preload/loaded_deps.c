@@ -1,5 +1,7 @@
 /* What the objects already loaded provide: would ld.so take every dependency of a file from them
- * (the dlopen guard), and does one of them define a symbol (the CPython face)?
+ * (the dlopen guard)? Which object holds an address (is the shim preloaded, and under what name)?
+ * Where is a symbol defined, as dlsym() would find it (libc's functions for the interposers, the
+ * CPython API for the CPython face)?
  *
  * The dlopen guard's cheap question (dlopen_guard.c, "the lean path"): for dlopen(path) of a
  * library whose DT_NEEDED names all match objects of the main namespace, ld.so maps exactly one
@@ -127,27 +129,83 @@ int ec_loaded_satisfies(const char *target, const char *const *needed, int n)
     return m.matched == (n == 64 ? ~0ull : (1ull << n) - 1);
 }
 
-/* ---- does a loaded object define a symbol? ----
- * For the CPython face's question "is this CPython?": dlsym() of a missing name has glibc build an
- * error with malloc() (the first malloc of a program that may never call it) and leaves that error
- * for the program's next dlerror(). This reads the objects' own hash tables instead, as ld.so does
- * (GNU hash, else SysV hash), and asks nothing of libc. */
+/* ---- which loaded object holds an address ---- */
+
+int ec_object_holds(const struct dl_phdr_info *info, uintptr_t addr)
+{
+    int i;
+    for (i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && addr >= lo && addr < lo + ph->p_memsz) return 1;
+    }
+    return 0;
+}
+
+struct name_query {
+    uintptr_t addr;
+    const char *name;
+};
+
+static int name_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct name_query *q = data;
+    (void)size;
+    if (!ec_object_holds(info, q->addr)) return 0;
+    q->name = info->dlpi_name;
+    return 1;
+}
+
+const char *ec_loaded_name_of(const void *addr)
+{
+    struct name_query q;
+    if (!dl_iterate_phdr) return 0;
+    q.addr = (uintptr_t)addr;
+    q.name = 0;
+    dl_iterate_phdr(name_cb, &q);
+    return q.name;
+}
+
+/* ---- symbols of the loaded objects, read as ld.so reads them ----
+ * dlsym() is no answer everywhere: before glibc 2.34 it is in libdl.so.2, which most programs
+ * (dash, coreutils) do not load, and a dlsym() of a missing name has glibc build an error with
+ * malloc() (the first malloc of a program that may never call it) and leaves that error for the
+ * program's next dlerror(). This reads the objects' own hash tables instead (GNU hash, else SysV
+ * hash) and asks nothing of libc. Like dlsym() (dl-lookup.c, check_match), it takes a symbol's
+ * default version and skips hidden ones (a libc's compat definitions), undefined entries and
+ * zero values. An IFUNC is found but has no address here: its resolver is ld.so's to call. */
 
 struct sym_query {
     const char *name;
-    uint32_t gnu, sysv; /* the name's two hashes */
-    int found;
+    uint32_t gnu, sysv;  /* the name's two hashes */
+    uintptr_t after;     /* RTLD_NEXT: only objects after the one holding this address; 0: all */
+    int passed;          /* the object holding `after` has gone by */
+    void *addr;          /* the definition's address, NULL for an IFUNC or TLS */
 };
 
-/* A defined (not undefined, not absolute-zero) symbol of that name at index i of symtab? */
-static int defines(uintptr_t symtab, uintptr_t strtab, uint64_t strsz, uint32_t i, const char *name)
+/* The definition of that name at index i of symtab, as dlsym() takes it? */
+static int defines(uintptr_t symtab, uintptr_t strtab, uint64_t strsz, const uint16_t *versym, uint32_t i,
+                   const char *name)
 {
     const ElfW(Sym) *sym = (const ElfW(Sym) *)symtab + i;
+    unsigned type = ELF64_ST_TYPE(sym->st_info);
     uint64_t k;
     if (sym->st_shndx == SHN_UNDEF || sym->st_name >= strsz) return 0;
+    if (sym->st_value == 0 && type != STT_TLS) return 0;
+    if (ELF64_ST_BIND(sym->st_info) == STB_LOCAL) return 0;
+    if (versym && (versym[i] & 0x8000)) return 0; /* a hidden version: only dlvsym() names it */
     for (k = 0; name[k]; k++)
         if (sym->st_name + k >= strsz || ((const char *)strtab)[sym->st_name + k] != name[k]) return 0;
     return sym->st_name + k < strsz && !((const char *)strtab)[sym->st_name + k];
+}
+
+/* The definition dlsym() would take: the walk stops here (1), with its address. */
+static int take(struct sym_query *q, const struct dl_phdr_info *info, uintptr_t symtab, uint32_t i)
+{
+    const ElfW(Sym) *sym = (const ElfW(Sym) *)symtab + i;
+    unsigned type = ELF64_ST_TYPE(sym->st_info);
+    q->addr = type == STT_GNU_IFUNC || type == STT_TLS ? 0 : (void *)(info->dlpi_addr + sym->st_value);
+    return 1;
 }
 
 #define SYM_MAX_STEPS (1u << 20) /* a bound on any chain walk: ld.so's tables, read as ld.so reads them */
@@ -156,10 +214,15 @@ static int symbol_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct sym_query *q = data;
     const ElfW(Dyn) *d, *end = 0;
-    uintptr_t strtab = 0, symtab = 0, gnu = 0, sysv = 0;
+    uintptr_t strtab = 0, symtab = 0, gnu = 0, sysv = 0, vers = 0;
+    const uint16_t *versym = 0;
     uint64_t strsz = 0;
     uint32_t steps;
     (void)size;
+    if (q->after && !q->passed) {
+        q->passed = ec_object_holds(info, q->after);
+        return 0;
+    }
     if (!(d = dynamic_of(info, &end))) return 0;
     for (; d < end && d->d_tag != DT_NULL; d++) {
         if (d->d_tag == DT_STRTAB) strtab = d->d_un.d_ptr;
@@ -167,9 +230,14 @@ static int symbol_cb(struct dl_phdr_info *info, size_t size, void *data)
         else if (d->d_tag == DT_SYMTAB) symtab = d->d_un.d_ptr;
         else if (d->d_tag == DT_GNU_HASH) gnu = d->d_un.d_ptr;
         else if (d->d_tag == DT_HASH) sysv = d->d_un.d_ptr;
+        else if (d->d_tag == DT_VERSYM) vers = d->d_un.d_ptr;
     }
     if (!(strtab = in_memory(info, strtab, strsz)) || !(symtab = in_memory(info, symtab, sizeof(ElfW(Sym)))))
         return 0;
+    /* the version table has an entry per symbol; each index is checked against it below */
+    if (vers) vers = in_memory(info, vers, 2);
+    versym = (const uint16_t *)vers;
+#define VERSYM_OK(i) (!versym || in_memory(info, vers + (uint64_t)(i) * 2, 2))
     if (gnu && (gnu = in_memory(info, gnu, 16))) {
         const uint32_t *h = (const uint32_t *)gnu;
         uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2], shift = h[3], i;
@@ -188,10 +256,11 @@ static int symbol_cb(struct dl_phdr_info *info, size_t size, void *data)
         for (steps = 0; steps < SYM_MAX_STEPS; steps++, i++) {
             uint32_t hv;
             if (!in_memory(info, (uintptr_t)(chain + (i - symoffset)), 4) ||
-                !in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))))
+                !in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
                 return 0;
             hv = chain[i - symoffset];
-            if ((hv | 1) == (q->gnu | 1) && defines(symtab, strtab, strsz, i, q->name)) return q->found = 1;
+            if ((hv | 1) == (q->gnu | 1) && defines(symtab, strtab, strsz, versym, i, q->name))
+                return take(q, info, symtab, i);
             if (hv & 1) return 0;
         }
         return 0;
@@ -202,23 +271,37 @@ static int symbol_cb(struct dl_phdr_info *info, size_t size, void *data)
         if (!nbucket || !in_memory(info, sysv, 8 + ((uint64_t)nbucket + nchain) * 4)) return 0;
         for (i = h[2 + q->sysv % nbucket], steps = 0; i && i < nchain && steps < SYM_MAX_STEPS;
              i = h[2 + nbucket + i], steps++) {
-            if (!in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym)))) return 0;
-            if (defines(symtab, strtab, strsz, i, q->name)) return q->found = 1;
+            if (!in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
+                return 0;
+            if (defines(symtab, strtab, strsz, versym, i, q->name)) return take(q, info, symtab, i);
         }
     }
+#undef VERSYM_OK
     return 0;
 }
 
-int ec_loaded_defines(const char *name)
+static struct sym_query *lookup(struct sym_query *q, const char *name, const void *after)
+{
+    const unsigned char *p;
+    ec_memset(q, 0, sizeof *q);
+    if (!dl_iterate_phdr || !name) return q;
+    q->name = name;
+    q->after = (uintptr_t)after;
+    q->gnu = 5381;
+    for (p = (const unsigned char *)name; *p; p++) q->gnu = q->gnu * 33 + *p;
+    q->sysv = ec_elf_hash(name);
+    dl_iterate_phdr(symbol_cb, q);
+    return q;
+}
+
+void *ec_loaded_symbol(const char *name)
 {
     struct sym_query q;
-    const unsigned char *p;
-    if (!dl_iterate_phdr || !name) return 0;
-    q.name = name;
-    q.gnu = 5381;
-    q.found = 0;
-    for (p = (const unsigned char *)name; *p; p++) q.gnu = q.gnu * 33 + *p;
-    q.sysv = ec_elf_hash(name);
-    dl_iterate_phdr(symbol_cb, &q);
-    return q.found;
+    return lookup(&q, name, 0)->addr;
+}
+
+void *ec_loaded_next(const char *name)
+{
+    struct sym_query q;
+    return lookup(&q, name, (const void *)ec_loaded_next)->addr;
 }

@@ -21,23 +21,12 @@ struct order {
     int first; /* 1: this shim comes first in the link maps, 2: libc does */
 };
 
-static int holds(const struct dl_phdr_info *info, uintptr_t addr)
-{
-    int i;
-    for (i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && addr >= lo && addr < lo + ph->p_memsz) return 1;
-    }
-    return 0;
-}
-
 static int order_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct order *o = data;
     (void)size;
-    if (holds(info, o->self)) o->first = 1;
-    else if (holds(info, o->libc)) o->first = 2;
+    if (ec_object_holds(info, o->self)) o->first = 1;
+    else if (ec_object_holds(info, o->libc)) o->first = 2;
     return o->first != 0;
 }
 
@@ -57,6 +46,7 @@ static int preloaded(void)
 void ec_preload_face_start(void)
 {
     if (!preloaded()) return;
+    ec_fopen_start();
     if (!ec_shim_under_audit_face()) {
         ec_tripwire_start();
         ec_dlopen_guard_start();

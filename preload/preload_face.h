@@ -23,12 +23,24 @@ void ec_tripwire_start(void) __attribute__((visibility("hidden")));
  * (LD_LIBRARY_PATH, LD_PRELOAD, the program's path), before main() can change the environment. */
 void ec_dlopen_guard_start(void) __attribute__((visibility("hidden")));
 
+/* Finds libc's fopen and fopen64 for the wrappers of python_fopen.c, once, at start. */
+void ec_fopen_start(void) __attribute__((visibility("hidden")));
+
 /* 1 when each of needed[0..n-1] (n <= 64) names an object of the main namespace by its l_name or
  * SONAME - ld.so would load none of them - and target is no object's l_name; 0 otherwise
  * (loaded_deps.c). Serialized by ld.so's dl_load_write_lock. */
 int ec_loaded_satisfies(const char *target, const char *const *needed, int n) __attribute__((visibility("hidden")));
-/* Does an object of this namespace define the symbol (its own hash tables read in memory)? Unlike
- * a dlsym() that fails, it leaves no dlerror() and makes glibc allocate nothing (loaded_deps.c). */
-int ec_loaded_defines(const char *name) __attribute__((visibility("hidden")));
+/* dlsym(RTLD_DEFAULT, name) without dlsym(): the default-version definition in the first object of
+ * the link maps that has one, read from the objects' own hash tables in memory (loaded_deps.c).
+ * NULL where there is none (or an IFUNC, or TLS). Unlike a dlsym() that fails, it leaves no
+ * dlerror() and makes glibc allocate nothing, and it needs no libdl (before glibc 2.34). */
+void *ec_loaded_symbol(const char *name) __attribute__((visibility("hidden")));
+/* dlsym(RTLD_NEXT, name) from this shim, read the same way: from the objects after this one. */
+void *ec_loaded_next(const char *name) __attribute__((visibility("hidden")));
+/* The link-map name (l_name) of the object that holds addr, NULL if none does. */
+const char *ec_loaded_name_of(const void *addr) __attribute__((visibility("hidden")));
+struct dl_phdr_info;
+/* Does one of the object's loadable segments hold addr? */
+int ec_object_holds(const struct dl_phdr_info *info, uintptr_t addr) __attribute__((visibility("hidden")));
 
 #endif

@@ -13,13 +13,12 @@
  * exec fails with ENOMEM rather than run the child unshimmed. */
 #include <stdarg.h>
 #include "propagate.h"
+#include "preload_face.h"
 #include "arena.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
 
-#define RTLD_NEXT ((void *)-1l)
-extern void *dlsym(void *, const char *) __attribute__((weak));
 extern char **environ __attribute__((weak));
 extern int *__errno_location(void) __attribute__((weak));
 /* Present only when the audit face is built in: without it, LD_AUDIT=shim would make every
@@ -364,20 +363,17 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
 
 /* ---- start ---- */
 
-/* Our own absolute path, from the link map glibc keeps (dladdr): the name the loader used, made
- * absolute against the start-up cwd (which is what a relative LD_PRELOAD entry was resolved in). */
-struct dl_info_ { const char *dli_fname; void *dli_fbase; const char *dli_sname; void *dli_saddr; };
-extern int dladdr(const void *, struct dl_info_ *) __attribute__((weak));
-
+/* Our own absolute path, from the link map glibc keeps: the name the loader used, made absolute
+ * against the start-up cwd (which is what a relative LD_PRELOAD entry was resolved in). */
 static int find_self_path(void)
 {
-    struct dl_info_ info;
+    const char *name = ec_loaded_name_of((const void *)find_self_path);
     size_t n;
-    if (!dladdr || !dladdr((const void *)find_self_path, &info) || !info.dli_fname || !info.dli_fname[0]) return -1;
-    n = ec_strlen(info.dli_fname);
+    if (!name || !name[0]) return -1;
+    n = ec_strlen(name);
     if (n >= SELF_MAX) return -1;
-    if (info.dli_fname[0] == '/') {
-        self_path = info.dli_fname; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
+    if (name[0] == '/') {
+        self_path = name; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
     } else {
         char *abs = ec_map_once(&self_mem, SELF_MAX);
         long c;
@@ -386,7 +382,7 @@ static int find_self_path(void)
         cl = ec_strlen(abs);
         if (cl + 1 + n >= SELF_MAX) return -1;
         abs[cl] = '/';
-        ec_memcpy(abs + cl + 1, info.dli_fname, n + 1);
+        ec_memcpy(abs + cl + 1, name, n + 1);
         self_path = abs;
     }
     /* a path with a separator in it cannot be put in LD_AUDIT/LD_PRELOAD unambiguously */
@@ -400,13 +396,15 @@ const char *ec_propagate_self_path(void) { return self_len ? self_path : 0; }
 void ec_propagate_start(void)
 {
     struct fixed_env f;
-    if (!dlsym || find_self_path() < 0) return;
-    real_execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
-    real_execveat = (execveat_fn)dlsym(RTLD_NEXT, "execveat");
-    real_fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve");
-    real_execvpe = (execvpe_fn)dlsym(RTLD_NEXT, "execvpe");
-    real_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
-    real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+    /* the next definitions, read from the link maps rather than asked of dlsym(): before glibc
+     * 2.34 dlsym is in libdl, which most programs do not load, and execveat is not there at all */
+    real_execve = (execve_fn)ec_loaded_next("execve");
+    real_execveat = (execveat_fn)ec_loaded_next("execveat");
+    real_fexecve = (fexecve_fn)ec_loaded_next("fexecve");
+    real_execvpe = (execvpe_fn)ec_loaded_next("execvpe");
+    real_posix_spawn = (spawn_fn)ec_loaded_next("posix_spawn");
+    real_posix_spawnp = (spawn_fn)ec_loaded_next("posix_spawnp");
+    if (find_self_path() < 0) return;
     if (!&environ || !environ) return;
     /* environ lives for the whole process: always in a mapping of its own, never on our stack */
     {

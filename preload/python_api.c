@@ -4,28 +4,24 @@
 
 struct ec_pyapi ec_py;
 
-extern void *dlsym(void *, const char *) __attribute__((weak));
-#define EC_RTLD_DEFAULT ((void *)0)
-
+/* Read from the objects' own symbol tables (loaded_deps.c), as dlsym(RTLD_DEFAULT) would find
+ * them, without dlsym(): a name that is missing leaves no error for the program's dlerror(). */
 static void *need(const char *name, int *missing)
 {
-    void *p = dlsym(EC_RTLD_DEFAULT, name);
+    void *p = ec_loaded_symbol(name);
     if (!p) *missing = 1;
     return p;
 }
 
-/* dlsym() of a name that may be missing, only once the objects' own tables say it is there: a
- * failed dlsym() would leave an error for the program's next dlerror() (loaded_deps.c). */
-static void *maybe(const char *name) { return ec_loaded_defines(name) ? dlsym(EC_RTLD_DEFAULT, name) : 0; }
+static void *maybe(const char *name) { return ec_loaded_symbol(name); }
 
 int ec_pyapi_resolve(void)
 {
     int missing = 0;
-    if (!dlsym) return 0;
     /* 3.8 introduced both hooks: their absence means "not CPython, or too old" (every process the
      * shim is preloaded into asks, so the answer must cost the others nothing) */
-    if (!ec_loaded_defines("PySys_AddAuditHook") || !ec_loaded_defines("PyFile_SetOpenCodeHook")) return 0;
     ec_py.AddAuditHook = need("PySys_AddAuditHook", &missing);
+    if (missing) return 0;
     ec_py.SetOpenCodeHook = need("PyFile_SetOpenCodeHook", &missing);
     if (missing) return 0;
     ec_py.IsInitialized = need("Py_IsInitialized", &missing);

@@ -9,12 +9,11 @@
  * change. */
 #include "python_api.h"
 #include "handoff.h"
+#include "preload_face.h"
 #include "sys.h"
 #include "text.h"
 
-extern void *dlsym(void *, const char *) __attribute__((weak));
 extern void *fdopen(int, const char *) __attribute__((weak));
-#define EC_RTLD_NEXT ((void *)-1l)
 
 typedef void *(*fopen_fn)(const char *, const char *);
 static fopen_fn real_fopen, real_fopen64;
@@ -41,14 +40,24 @@ static void *take_handed(const char *path, const char *mode, int *taken)
     return fp;
 }
 
+/* libc's function, from the link maps (no libdl needed: loaded_deps.c). Found at start
+ * (ec_fopen_start), while the process has one thread: dl_iterate_phdr takes a lock of ld.so that
+ * fork() does not reset, so a lookup in the child of a threaded parent could wait forever. The
+ * lookup here is for a fopen() that comes first, from another library's constructor. */
 static fopen_fn resolve(fopen_fn *slot, const char *name)
 {
     fopen_fn f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (!f && dlsym) {
-        f = (fopen_fn)dlsym(EC_RTLD_NEXT, name);
+    if (!f) {
+        f = (fopen_fn)ec_loaded_next(name);
         __atomic_store_n(slot, f, __ATOMIC_RELEASE);
     }
     return f;
+}
+
+void ec_fopen_start(void)
+{
+    resolve(&real_fopen, "fopen");
+    resolve(&real_fopen64, "fopen64");
 }
 
 EC_EXPORT void *fopen64(const char *path, const char *mode)

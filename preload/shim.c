@@ -17,9 +17,11 @@ volatile unsigned long ec_audit_mark = EC_AUDIT_MARK_UNSET;
 /* Lets `execcheck status` and the tests identify a file as this shim, and its version. */
 EC_EXPORT const char execcheck_shim_version[] = EXECCHECK_VERSION;
 
-/* Resolves to libc's dlsym in the main namespace; stays NULL in the audit namespace, where only
- * this library and ld.so exist. */
-extern void *dlsym(void *, const char *) __attribute__((weak));
+/* Resolves to libc's dl_iterate_phdr in the main namespace; stays NULL in the audit namespace,
+ * where only this library and ld.so exist. (Not dlsym: before glibc 2.34 that is in libdl, which
+ * most programs do not load; dl_iterate_phdr has been in libc since 2.2.4.) */
+struct dl_phdr_info;
+extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
 
 
 /* AT_SECURE from the auxiliary vector; unreadable counts as secure (distrust the environment). */
@@ -82,7 +84,7 @@ __attribute__((constructor)) static void shim_start(int argc, char **argv, char 
     ec_shim.argc = argc;
     ec_shim.argv = argv;
     ec_shim.envp = envp;
-    ec_shim.has_libc = dlsym != 0;
+    ec_shim.has_libc = dl_iterate_phdr != 0;
     if (!ec_shim.has_libc) ec_auxv_adopt(envp); /* the audit namespace: envp is the start-up stack's */
     ec_shim_policy();
     ec_shim.started = 1;

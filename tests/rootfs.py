@@ -82,6 +82,35 @@ def build(root, python=True):
     return root
 
 
+def debian_mirror():
+    """The Debian mirror this machine's apt uses (deb.debian.org if it says none)."""
+    import re
+    try:
+        with open("/etc/apt/sources.list.d/debian.sources") as f:
+            m = re.search(r"^URIs:\s*(\S+/debian)\s*$", f.read(), re.M)
+            if m:
+                return m.group(1)
+    except OSError:
+        pass
+    return "http://deb.debian.org/debian"
+
+
+def debootstrap(tmp_path_factory, suite):
+    """A Debian minbase root of that suite with python3-minimal, made by debootstrap from Debian's
+    package registry (the network; ~1 min). Skips where root, a mount namespace, the kernel's
+    check or debootstrap are missing."""
+    from conftest import need, need_check, need_mountns, need_root
+    need_root()
+    need_mountns()
+    need_check()
+    need(shutil.which("debootstrap") is not None, "needs debootstrap (apt-get install debootstrap)")
+    root = str(tmp_path_factory.mktemp(suite) / "root")
+    r = subprocess.run(["debootstrap", "--variant=minbase", "--include=python3-minimal", suite, root, debian_mirror()],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return root
+
+
 def listing(root):
     """{path: (type, mode, uid, gid, content digest or link target)} of every entry under root
     except directories' mtimes: what "bit for bit as before" compares."""
@@ -107,16 +136,20 @@ root=$1; shift
 mount -t tmpfs -o noexec,nosuid,nodev,size=4m none "$root/tmp"
 [ ! -d "$root/tmp-files" ] || cp -p "$root"/tmp-files/* "$root/tmp/"
 mount -t proc proc "$root/proc"
-exec chroot "$root" /bin/sh -c "$1"
+command=$1; shift
+exec env "$@" chroot "$root" /bin/sh -c "$command"
 """
 
 
-def in_image(root, command, log="/var/log/execcheck.jsonl"):
+def in_image(root, command, log="/var/log/execcheck.jsonl", first_env=None):
     """Runs a shell command chrooted into root, inside a private mount namespace where /tmp is a
-    noexec tmpfs (seeded from root/tmp-files) and /proc is mounted; both vanish with it. Returns
-    (CompletedProcess, the records the image's log file received, which is then emptied)."""
+    noexec tmpfs (seeded from root/tmp-files) and /proc is mounted; both vanish with it. first_env:
+    more variables for the image's first shell (the host's chroot, which starts it, sees them too).
+    Returns (CompletedProcess, the records the image's log file received, which is then emptied)."""
     import json
-    r = in_mountns(CHROOT_SCRIPT, root, command, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"})
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+    extra = ["%s=%s" % kv for kv in (first_env or {}).items()]
+    r = in_mountns(CHROOT_SCRIPT, root, command, *extra, env=env)
     host_log = os.path.join(root, log.lstrip("/"))
     records = []
     if os.path.exists(host_log):

@@ -2,29 +2,16 @@
 registry (marker `debootstrap`: slow, needs the network; CI runs it, `-m "not debootstrap"` skips
 it locally)."""
 import os
-import re
 import shutil
 import subprocess
 
 import pytest
 
 from audit_face_util import Kit
-from conftest import execcheck_cmd, need, need_check, need_mountns, need_root, run
-from rootfs import in_image, listing
+from conftest import execcheck_cmd, run
+from rootfs import debootstrap, in_image, listing
 
 pytestmark = pytest.mark.debootstrap
-
-
-def mirror():
-    """The Debian mirror this machine's apt uses (deb.debian.org if it says none)."""
-    try:
-        with open("/etc/apt/sources.list.d/debian.sources") as f:
-            m = re.search(r"^URIs:\s*(\S+/debian)\s*$", f.read(), re.M)
-            if m:
-                return m.group(1)
-    except OSError:
-        pass
-    return "http://deb.debian.org/debian"
 
 
 def ec(*args):
@@ -35,14 +22,7 @@ def ec(*args):
 
 @pytest.fixture(scope="module")
 def debian(tmp_path_factory):
-    need_root()
-    need_mountns()
-    need_check()
-    need(shutil.which("debootstrap") is not None, "needs debootstrap (apt-get install debootstrap)")
-    root = str(tmp_path_factory.mktemp("debian") / "root")
-    r = subprocess.run(["debootstrap", "--variant=minbase", "--include=python3-minimal", "bookworm", root, mirror()],
-                       capture_output=True, text=True, timeout=1200)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    root = debootstrap(tmp_path_factory, "bookworm")
     yield root
     subprocess.run(["umount", "-R", os.path.join(root, "proc")], capture_output=True)
 

@@ -1,0 +1,145 @@
+"""The shim in a root of an older glibc: Debian 11 (bullseye, glibc 2.31), made with debootstrap
+(marker `debootstrap`: slow, needs the network; CI runs it). Containers of older distributions run
+on kernels new enough for AT_EXECVE_CHECK.
+
+Before glibc 2.34, dlsym, dladdr, dlvsym and dlopen live in libdl.so.2, which most programs (dash,
+coreutils' env, base64, dpkg) do not load. The shim must neither break those programs (its
+interposed fopen, execvp, posix_spawn must reach libc's) nor lose its preload face in them (the
+tripwire, and propagation to the audit face in every child)."""
+import os
+import shutil
+import subprocess
+
+import pytest
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
+from audit_face_util import Kit
+from conftest import execcheck_cmd, run
+from rootfs import debootstrap, in_image
+
+pytestmark = pytest.mark.debootstrap
+
+
+@pytest.fixture(scope="module")
+def bullseye(tmp_path_factory):
+    root = debootstrap(tmp_path_factory, "bullseye")
+    yield root
+    subprocess.run(["umount", "-R", os.path.join(root, "proc")], capture_output=True)
+
+
+def ec(*args):
+    r = run(execcheck_cmd() + list(args), timeout=600)
+    assert r.returncode == 0, (args, r.stderr)
+    return r
+
+
+def needed(root, path):
+    """The DT_NEEDED names of an image's program (its symlinks followed inside the image)."""
+    p = os.path.join(root, path.lstrip("/"))
+    while os.path.islink(p):
+        t = os.readlink(p)
+        p = os.path.join(root, t.lstrip("/")) if t.startswith("/") else os.path.join(os.path.dirname(p), t)
+    with open(p, "rb") as f:
+        dyn = next(s for s in ELFFile(f).iter_sections() if isinstance(s, DynamicSection))
+        return [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
+
+
+def shim_in(root):
+    with open(os.path.join(root, "etc/ld.so.preload")) as f:
+        return [l.strip() for l in f if "libexeccheck" in l][0]
+
+
+def test_it_is_glibc_2_31_and_its_programs_have_no_libdl(bullseye):
+    """What the other tests rely on: the root's glibc predates 2.34, and the programs they run
+    through the shim do not load libdl (so no dlsym, dladdr or dlopen there)."""
+    libc = os.path.realpath(os.path.join(bullseye, "lib/x86_64-linux-gnu/libc.so.6"))
+    assert os.path.basename(libc) == "libc-2.31.so", libc
+    for prog in ("/bin/sh", "/usr/bin/env", "/usr/bin/base64", "/usr/bin/dpkg-query"):
+        names = needed(bullseye, prog)
+        assert "libc.so.6" in names and "libdl.so.2" not in names, (prog, names)
+    assert "libdl.so.2" in needed(bullseye, "/usr/bin/python3")
+
+
+def test_programs_without_libdl_run_as_before_and_propagate(bullseye):
+    """Audit mode through /etc/ld.so.preload: fopen (base64, dpkg-query), execvp with a custom
+    environment (env -i) and posix_spawn (python3) work, and each child starts with the shim in
+    LD_AUDIT. Before, the shim's fopen and execvp had no libc function to call in these programs
+    (fopen failed with ENOENT, execvp with ENOSYS), and dash propagated nothing."""
+    root = bullseye
+    script = ("echo hello > /tmp/h && base64 /tmp/h && dpkg-query -W -f='${Package}\\n' libc6 && "
+              "env -i /bin/sh -c 'echo \"child [$LD_AUDIT]\"' && "
+              "python3 -c \"import os; os.waitpid(os.posix_spawn('/bin/sh', ['sh', '-c', 'echo spawned [$LD_AUDIT]'], "
+              "{}), 0)\" && echo \"shell [$LD_AUDIT]\"")
+    r, _ = in_image(root, script)
+    assert r.returncode == 0, r.stderr
+    expected_without = r.stdout
+    ec("image", "install", root)
+    try:
+        shim = shim_in(root)
+        r, _ = in_image(root, script)
+        assert r.returncode == 0, r.stderr
+        assert "execcheck:" not in r.stderr, r.stderr
+        out = r.stdout.splitlines()
+        assert out[:2] == ["aGVsbG8K", "libc6"], r.stdout
+        assert "child [%s]" % shim in out and "spawned [%s]" % shim in out, r.stdout
+        # the first shell was started by the host's chroot without LD_AUDIT: its environ was fixed up
+        assert "shell [%s]" % shim in out, r.stdout
+        assert expected_without.splitlines()[:2] == out[:2]
+    finally:
+        ec("image", "uninstall", root)
+
+
+def test_enforced_on_glibc_2_31(bullseye, tmp_path):
+    """Enforcing, after `image prepare`: an injected library is refused in children of a shell
+    that has no libdl (they run under the audit face, which the shell's exec wrappers put in
+    LD_AUDIT), also through env -i, and so is a dlopen() of it from python3; a good library still
+    runs. The tripwire of a preloaded program without libdl stops it before main(): before, the
+    shim took a missing dlsym for the audit namespace and started no preload face there."""
+    root = bullseye
+    kit = Kit(tmp_path)
+    os.makedirs(os.path.join(root, "tmp-files"), exist_ok=True)
+    bad = kit.lib("libinject.so", "INJECT")
+    good = kit.lib("libgood.so", "GOOD")
+    shutil.copy2(bad, os.path.join(root, "tmp-files/libinject.so"))  # 0755, on the noexec /tmp
+    shutil.copy2(bad, os.path.join(root, "var/tmp/libinject.so"))
+    os.chmod(os.path.join(root, "var/tmp/libinject.so"), 0o644)
+    shutil.copy2(good, os.path.join(root, "var/tmp/libgood.so"))
+    os.chmod(os.path.join(root, "var/tmp/libgood.so"), 0o755)
+    ec("image", "prepare", "--apply", root)
+    ec("image", "install", "--enforce", root)
+    try:
+        r, records = in_image(
+            root,
+            "LD_PRELOAD=/var/tmp/libgood.so /bin/true; echo good=$?; "
+            "LD_PRELOAD=/var/tmp/libinject.so /bin/true; echo preload=$?; "
+            "LD_PRELOAD=/tmp/libinject.so /bin/true; echo noexec=$?; "
+            "env -i LD_PRELOAD=/var/tmp/libinject.so /bin/true; echo envi=$?; "
+            # python3-minimal has no ctypes: the extension-module loader dlopen()s the file
+            "python3 -c \"import importlib.util as u\ntry:\n"
+            "    u.module_from_spec(u.spec_from_file_location('libinject', '/var/tmp/libinject.so'))\n"
+            "except ImportError as e:\n    print('dlopen refused:', e)\"; echo python=$?")
+        out = r.stdout.splitlines()
+        assert "CTOR GOOD" in out and "good=0" in out, (r.stdout, r.stderr)
+        assert "INJECT" not in r.stdout, r.stdout
+        # refused in la_objsearch: glibc then says the preload "cannot be preloaded" and goes on
+        assert "preload=0" in out and "noexec=0" in out and "envi=0" in out, (r.stdout, r.stderr)
+        assert "python=0" in out and any(l.startswith("dlopen refused: ") for l in out), (r.stdout, r.stderr)
+        assert r.stderr.count("execcheck: refused to load /tmp/libinject.so: noexec") == 1, r.stderr
+        assert sorted((x["exe"], x["path"], x["reason"], x["action"]) for x in records if "libinject" in x["path"]) == [
+            ("/usr/bin/python3.9", "/var/tmp/libinject.so", "x-bit", "refused"),
+            ("/usr/bin/true", "/tmp/libinject.so", "noexec", "refused"),
+            ("/usr/bin/true", "/var/tmp/libinject.so", "x-bit", "refused"),
+            ("/usr/bin/true", "/var/tmp/libinject.so", "x-bit", "refused")], records
+
+        # the tripwire, in the image's first shell (dash, no libdl), which the host's chroot
+        # starts with the injected library preloaded and without the audit face
+        r, records = in_image(root, "echo main ran", first_env={"LD_PRELOAD": "/var/tmp/libinject.so"})
+        assert r.returncode == 126, (r.returncode, r.stdout, r.stderr)
+        assert "main ran" not in r.stdout
+        assert "execcheck: refused to run with /var/tmp/libinject.so: x-bit" in r.stderr, r.stderr
+        assert [(x["path"], x["action"], x["face"]) for x in records] == [("/var/tmp/libinject.so", "refused",
+                                                                           "preload")], records
+    finally:
+        ec("image", "uninstall", root)
+        ec("image", "revert", root)
