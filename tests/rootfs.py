@@ -136,20 +136,21 @@ root=$1; shift
 mount -t tmpfs -o noexec,nosuid,nodev,size=4m none "$root/tmp"
 [ ! -d "$root/tmp-files" ] || cp -p "$root"/tmp-files/* "$root/tmp/"
 mount -t proc proc "$root/proc"
-command=$1; shift
-exec env "$@" chroot "$root" /bin/sh -c "$command"
+program=$1; command=$2; shift 2
+exec env "$@" chroot "$root" "$program" -c "$command"
 """
 
 
-def in_image(root, command, log="/var/log/execcheck.jsonl", first_env=None):
-    """Runs a shell command chrooted into root, inside a private mount namespace where /tmp is a
-    noexec tmpfs (seeded from root/tmp-files) and /proc is mounted; both vanish with it. first_env:
-    more variables for the image's first shell (the host's chroot, which starts it, sees them too).
-    Returns (CompletedProcess, the records the image's log file received, which is then emptied)."""
+def in_image(root, command, log="/var/log/execcheck.jsonl", first_env=None, program="/bin/sh"):
+    """Runs `program -c command` (a shell command by default) chrooted into root, inside a private
+    mount namespace where /tmp is a noexec tmpfs (seeded from root/tmp-files) and /proc is mounted;
+    both vanish with it. first_env: more variables for that first process (the host's chroot, which
+    starts it, sees them too). Returns (CompletedProcess, the records the image's log file
+    received, which is then emptied)."""
     import json
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
     extra = ["%s=%s" % kv for kv in (first_env or {}).items()]
-    r = in_mountns(CHROOT_SCRIPT, root, command, *extra, env=env)
+    r = in_mountns(CHROOT_SCRIPT, root, program, command, *extra, env=env)
     host_log = os.path.join(root, log.lstrip("/"))
     records = []
     if os.path.exists(host_log):

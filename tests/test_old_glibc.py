@@ -143,3 +143,47 @@ def test_enforced_on_glibc_2_31(bullseye, tmp_path):
     finally:
         ec("image", "uninstall", root)
         ec("image", "revert", root)
+
+
+def test_the_dlopen_guard_on_glibc_2_31(bullseye, tmp_path):
+    """The preload face alone (python3 is the first process, started by the host's chroot, so not
+    under the audit face), enforcing: a dlopen() through libdl's dlopen, of a good extension whose
+    dependency (found through RUNPATH $ORIGIN/dep) is 0644, is refused before the dependency's
+    code runs; with an executable dependency the same load goes through."""
+    root = bullseye
+    kit = Kit(tmp_path)
+    bad_dep = kit.lib("bad/dep/libdep.so", "BADDEP", fn="dep_fn", mode=0o644)
+    good_dep = kit.lib("good/dep/libdep.so", "GOODDEP", fn="dep_fn")
+    for d, dep in (("bad", bad_dep), ("good", good_dep)):
+        ext = kit.lib("%s/ext.so" % d, "EXT" + d.upper(), calls="dep_fn", needs=[(dep.parent, "libdep.so")],
+                      runpath="$ORIGIN/dep")
+        os.makedirs(os.path.join(root, "var/tmp/g", d, "dep"), exist_ok=True)
+        shutil.copy2(ext, os.path.join(root, "var/tmp/g", d, "ext.so"))
+        shutil.copy2(dep, os.path.join(root, "var/tmp/g", d, "dep/libdep.so"))
+    ec("image", "prepare", "--apply", root)
+    ec("image", "install", "--enforce", root)
+    try:
+        code = ("import importlib.util as u, os, sys\n"
+                "print('audit face:', b'LD_AUDIT=' in open('/proc/self/environ', 'rb').read())\n"
+                "for d in ('bad', 'good'):\n"
+                "    p = '/var/tmp/g/%s/ext.so' % d\n"
+                "    try:\n"
+                "        u.module_from_spec(u.spec_from_file_location('ext', p))\n"
+                "    except ImportError as e:\n"
+                "        print(d, 'ImportError:', e)\n"
+                "    sys.stdout.flush()\n")
+        r, records = in_image(root, code, program="/usr/bin/python3")
+        out = r.stdout.splitlines()
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        # ld.so saw no LD_AUDIT (/proc shows the environment the process started with): the guard decides
+        assert "audit face: False" in out, r.stdout
+        assert "BADDEP" not in r.stdout and "EXTBAD" not in r.stdout, r.stdout
+        bad = [l for l in out if l.startswith("bad ImportError:")]
+        assert bad and "execcheck" in bad[0] and "/var/tmp/g/bad/dep/libdep.so" in bad[0], r.stdout
+        # the good one loads (its constructors run; it is no Python module, hence the ImportError)
+        assert "CTOR GOODDEP" in out and "CTOR EXTGOOD" in out, r.stdout
+        assert [(x["path"], x["reason"], x["action"], x["face"]) for x in records if x["kind"] == "library"] == [
+            ("/var/tmp/g/bad/dep/libdep.so", "x-bit", "refused", "preload")], records
+    finally:
+        ec("image", "uninstall", root)
+        ec("image", "revert", root)
