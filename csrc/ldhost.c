@@ -35,8 +35,13 @@ static int genuine_intel(const uint32_t r0[4])
 }
 
 static ec_cpuid_leaf_fn glibc_leaf; /* ec_ld_host_use_glibc */
+static int glibc_before_hwcaps;    /* told: the process's glibc has no such function (before 2.33) */
 
-void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn) { __atomic_store_n(&glibc_leaf, fn, __ATOMIC_RELEASE); }
+void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn)
+{
+    __atomic_store_n(&glibc_leaf, fn, __ATOMIC_RELEASE);
+    __atomic_store_n(&glibc_before_hwcaps, !fn, __ATOMIC_RELEASE);
+}
 
 /* From ld.so's own record, through glibc's __x86_get_cpuid_feature_leaf: its active words are
  * exactly what ld.so tested (GLIBC_TUNABLES masks included), and reading them costs no cpuid,
@@ -122,6 +127,8 @@ static void probe_cpu(struct ec_ld_host *h)
     v3 = v2 && avx && avx2 && bmi1 && bmi2 && f16c && fma && lzcnt && movbe;
     v4 = v3 && a512f && a512bw && a512cd && a512dq && a512vl;
     h->isa_level = v4 ? 4 : v3 ? 3 : v2 ? 2 : 1;
+    /* glibc-hwcaps subdirectories came with 2.33, with that function: an older ld.so searches none */
+    if (__atomic_load_n(&glibc_before_hwcaps, __ATOMIC_ACQUIRE)) h->isa_level = 1;
     h->hwcap = EC_HWCAP_X86_64;
     /* glibc refines the platform on Intel only: the vendor is asked only when it matters */
     haswell = avx2 && fma && bmi1 && bmi2 && lzcnt && movbe && popcnt;

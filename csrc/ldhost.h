@@ -26,8 +26,10 @@ int ec_ld_host_probe(struct ec_ld_host *h);
 
 /* glibc's __x86_get_cpuid_feature_leaf (2.33+, x86_64): where the process has it, the probe reads
  * the CPU features ld.so itself recorded at start-up, GLIBC_TUNABLES masks included, instead of
- * asking the CPU (one cpuid instead of six; each traps to the hypervisor in a VM). Set it before
- * the first probe; the dlopen guard does. Elsewhere a no-op. */
+ * asking the CPU (one cpuid instead of six; each traps to the hypervisor in a VM). NULL says the
+ * process's glibc has none: it predates 2.33, whose ld.so was the first to search glibc-hwcaps
+ * subdirectories, so the probe reports the baseline level (none searched). Set it before the first
+ * probe; the dlopen guard does, the CLI does not (it describes the machine). Elsewhere a no-op. */
 typedef const void *(*ec_cpuid_leaf_fn)(unsigned int index);
 void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn);
 

@@ -187,3 +187,42 @@ def test_the_dlopen_guard_on_glibc_2_31(bullseye, tmp_path):
     finally:
         ec("image", "uninstall", root)
         ec("image", "revert", root)
+
+
+def test_the_guard_searches_no_glibc_hwcaps_before_2_33(bullseye, tmp_path):
+    """glibc-hwcaps subdirectories came with glibc 2.33: ld.so 2.31 takes dep/libdep.so and never
+    looks in dep/glibc-hwcaps/x86-64-v2/. The guard, whose resolver models 2.36, must predict the
+    same: it knows an older glibc by the missing __x86_get_cpuid_feature_leaf. A 0644 copy in the
+    glibc-hwcaps subdirectory, which only a wrong prediction would consider, must not get the good
+    load refused (it was, before)."""
+    flags = open("/proc/cpuinfo").read()
+    need_v2 = all(f in flags.split() for f in ("sse4_2", "popcnt", "ssse3", "cx16", "lahf_lm"))
+    if not need_v2:
+        pytest.skip("this CPU is below x86-64-v2: a 2.36 ld.so would not search that subdirectory either")
+    root = bullseye
+    kit = Kit(tmp_path)
+    plain = kit.lib("h/dep/libdep.so", "PLAINDEP", fn="dep_fn")
+    hw = kit.lib("h/dep/glibc-hwcaps/x86-64-v2/libdep.so", "HWCAPSDEP", fn="dep_fn", mode=0o644)
+    ext = kit.lib("h/ext.so", "EXTHW", calls="dep_fn", needs=[(plain.parent, "libdep.so")], runpath="$ORIGIN/dep")
+    d = os.path.join(root, "var/tmp/h")
+    os.makedirs(os.path.join(d, "dep/glibc-hwcaps/x86-64-v2"), exist_ok=True)
+    shutil.copy2(ext, os.path.join(d, "ext.so"))
+    shutil.copy2(plain, os.path.join(d, "dep/libdep.so"))
+    shutil.copy2(hw, os.path.join(d, "dep/glibc-hwcaps/x86-64-v2/libdep.so"))
+    ec("image", "prepare", "--apply", root)
+    ec("image", "install", "--enforce", root)
+    try:
+        code = ("import importlib.util as u, sys\n"
+                "try:\n"
+                "    u.module_from_spec(u.spec_from_file_location('ext', '/var/tmp/h/ext.so'))\n"
+                "except ImportError as e:\n"
+                "    print('ImportError:', e)\n")
+        r, records = in_image(root, code, program="/usr/bin/python3")
+        out = r.stdout.splitlines()
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "CTOR PLAINDEP" in out and "CTOR EXTHW" in out and "HWCAPSDEP" not in r.stdout, (r.stdout, r.stderr)
+        assert "execcheck" not in r.stdout + r.stderr, (r.stdout, r.stderr)
+        assert [x for x in records if x["kind"] == "library"] == [], records
+    finally:
+        ec("image", "uninstall", root)
+        ec("image", "revert", root)
