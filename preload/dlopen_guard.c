@@ -52,15 +52,16 @@ typedef void *(*dlmopen_fn)(long, const char *, int);
 /* libc's definitions; the stubs jump through these */
 EC_HIDDEN void *ec_real_dlopen, *ec_real_dlmopen;
 
-static int resolve_real(void)
+/* The default versions: dlopen@@GLIBC_2.34 in libc, or libdl's before 2.34 (loaded_deps.c). A
+ * libc may lack dlmopen (musl): each is looked for on its own. */
+void ec_dlopen_guard_resolve(void)
 {
+    static int looked;
     void *p;
-    if (__atomic_load_n(&ec_real_dlopen, __ATOMIC_ACQUIRE) && __atomic_load_n(&ec_real_dlmopen, __ATOMIC_ACQUIRE))
-        return 0;
-    /* the default versions: dlopen@@GLIBC_2.34 in libc, or libdl's before 2.34 (loaded_deps.c) */
+    if (__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) return;
     if ((p = ec_loaded_next("dlmopen"))) __atomic_store_n(&ec_real_dlmopen, p, __ATOMIC_RELEASE);
     if ((p = ec_loaded_next("dlopen"))) __atomic_store_n(&ec_real_dlopen, p, __ATOMIC_RELEASE);
-    return ec_real_dlopen && ec_real_dlmopen ? 0 : -1;
+    __atomic_store_n(&looked, 1, __ATOMIC_RELEASE); /* racing first callers find the same */
 }
 
 /* ---- the fast path: names already let in --------------------------------------------------
@@ -752,11 +753,12 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     char *path = 0;
     int i, decided = PASS, nnew = 0, refused = 0, attempt;
 
-    if (resolve_real() < 0) {
-        *result = 0; /* no libc dlopen to call (cannot happen where libc is) */
+    ec_dlopen_guard_resolve();
+    if (!__atomic_load_n(lmid == GUARD_DLOPEN ? &ec_real_dlopen : &ec_real_dlmopen, __ATOMIC_ACQUIRE)) {
+        *result = 0; /* no such function in this libc to call */
         return RETURN;
     }
-    if (ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    if (ec_shim.inert || ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
     held.fd = -1;
     if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
     if (held.fd < 0) close_handed(name); /* the lean path was busy or passed */
@@ -923,7 +925,7 @@ EC_HIDDEN int ec_dlmopen_guard(long lmid, const char **file, int mode, void *cal
 
 void ec_dlopen_guard_start(void)
 {
-    resolve_real();
+    ec_dlopen_guard_resolve();
     boot_snapshot();
 }
 

@@ -46,10 +46,18 @@ static int preloaded(void)
 void ec_preload_face_start(void)
 {
     if (!preloaded()) return;
+    ec_propagate_resolve();
     ec_fopen_start();
     if (!ec_shim_under_audit_face()) {
         ec_tripwire_start();
         ec_dlopen_guard_start();
     }
     ec_propagate_start();
+}
+
+void ec_preload_passthrough(void)
+{
+    ec_propagate_resolve();
+    ec_fopen_start();
+    ec_dlopen_guard_resolve();
 }

@@ -393,17 +393,21 @@ static int find_self_path(void)
 
 const char *ec_propagate_self_path(void) { return self_len ? self_path : 0; }
 
-void ec_propagate_start(void)
+/* the next definitions, read from the link maps rather than asked of dlsym(): before glibc 2.34
+ * dlsym is in libdl, which most programs do not load, and execveat is not there at all */
+void ec_propagate_resolve(void)
 {
-    struct fixed_env f;
-    /* the next definitions, read from the link maps rather than asked of dlsym(): before glibc
-     * 2.34 dlsym is in libdl, which most programs do not load, and execveat is not there at all */
     real_execve = (execve_fn)ec_loaded_next("execve");
     real_execveat = (execveat_fn)ec_loaded_next("execveat");
     real_fexecve = (fexecve_fn)ec_loaded_next("fexecve");
     real_execvpe = (execvpe_fn)ec_loaded_next("execvpe");
     real_posix_spawn = (spawn_fn)ec_loaded_next("posix_spawn");
     real_posix_spawnp = (spawn_fn)ec_loaded_next("posix_spawnp");
+}
+
+void ec_propagate_start(void)
+{
+    struct fixed_env f;
     if (find_self_path() < 0) return;
     if (!&environ || !environ) return;
     /* environ lives for the whole process: always in a mapping of its own, never on our stack */

@@ -22,6 +22,8 @@ EC_EXPORT const char execcheck_shim_version[] = EXECCHECK_VERSION;
  * most programs do not load; dl_iterate_phdr has been in libc since 2.2.4.) */
 struct dl_phdr_info;
 extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
+/* glibc's own, in every glibc: tells it from another libc beside us (musl) */
+extern const char *gnu_get_libc_version(void) __attribute__((weak));
 
 
 /* AT_SECURE from the auxiliary vector; unreadable counts as secure (distrust the environment). */
@@ -78,13 +80,22 @@ int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *
 
 /* glibc calls ELF constructors with (argc, argv, envp), also for audit modules (dlmopen'ed by
  * rtld with its own _environ). In secure mode the environment is still kept for propagation
- * decisions, but the policy does not read it (see ec_shim_policy). */
+ * decisions, but the policy does not read it (see ec_shim_policy).
+ * Beside another libc (musl: a glibc process's LD_PRELOAD reaches its musl children) the shim
+ * stays inert. That libc calls constructors without arguments, has no rtld-audit, and its loader
+ * follows other rules than the ones the faces model; what the shim interposes (exec, fopen,
+ * dlopen) then goes straight to that libc's own functions. */
 __attribute__((constructor)) static void shim_start(int argc, char **argv, char **envp)
 {
+    ec_shim.has_libc = dl_iterate_phdr != 0;
+    if (ec_shim.has_libc && !gnu_get_libc_version) {
+        ec_shim.inert = 1;
+        if (ec_preload_passthrough) ec_preload_passthrough();
+        return;
+    }
     ec_shim.argc = argc;
     ec_shim.argv = argv;
     ec_shim.envp = envp;
-    ec_shim.has_libc = dl_iterate_phdr != 0;
     if (!ec_shim.has_libc) ec_auxv_adopt(envp); /* the audit namespace: envp is the start-up stack's */
     ec_shim_policy();
     ec_shim.started = 1;

@@ -23,6 +23,7 @@ struct ec_shim {
     int started;     /* the constructor ran */
     int secure;      /* AT_SECURE (setuid/setgid/capabilities): the environment is not trusted */
     int has_libc;    /* this copy lives beside libc (main namespace), so libc may be called */
+    int inert;       /* beside a libc that is not glibc (musl): every interposed call passes through */
     int argc;
     char **argv;
     char **envp;     /* the environment at start */
@@ -58,6 +59,9 @@ static inline int ec_shim_under_audit_face(void) { return ec_audit_mark == EC_AU
 /* Faces' start hooks, called by the shim's constructor when the face is linked in. Weak, so a
  * face can be absent from a build. (has_libc is known by then.) */
 void ec_audit_face_start(void) __attribute__((weak)) EC_HIDDEN;
+/* Beside a libc other than glibc: finds that libc's functions for what the shim interposes, and
+ * starts nothing. */
+void ec_preload_passthrough(void) __attribute__((weak)) EC_HIDDEN;
 void ec_preload_face_start(void) __attribute__((weak)) EC_HIDDEN;
 void ec_python_face_start(void) __attribute__((weak)) EC_HIDDEN;
 

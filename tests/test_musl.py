@@ -1,0 +1,101 @@
+"""The shim beside musl: a glibc process's LD_PRELOAD (which propagation keeps putting the shim in)
+reaches its musl children. musl calls constructors without (argc, argv, envp), has no rtld-audit,
+and its loader follows its own rules, so there the shim is inert: every call it interposes goes to
+musl's own function. Before, reading the environment from a constructor argument musl never
+passed, it crashed every musl program it was preloaded into.
+
+musl and its headers come from Debian's package registry (`apt-get download musl musl-dev`, marker
+`debootstrap`: the network; CI runs it). The program is built here with this machine's compiler and
+runs with the downloaded musl loader as its interpreter."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from audit_face_util import SHIM, run_face
+
+pytestmark = pytest.mark.debootstrap
+
+PROG_C = r"""
+#include <dlfcn.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char **environ;
+int main(int argc, char **argv)
+{
+    char buf[64] = "";
+    FILE *f = fopen(argv[1], "r");
+    if (f) { fgets(buf, sizeof buf, f); fclose(f); }
+    printf("fopen: %s", f ? buf : "FAILED\n");
+    void *h = dlopen(argv[2], RTLD_NOW);
+    printf("dlopen: %s\n", h ? "ok" : dlerror());
+    int (*fn)(void) = h ? (int (*)(void))dlsym(h, "libfn") : 0;
+    printf("libfn: %d\n", fn ? fn() : -1);
+    fflush(stdout);
+    pid_t pid;
+    char *args[] = {"true", 0};
+    int st = -1;
+    if (posix_spawnp(&pid, "true", 0, 0, args, environ) == 0) waitpid(pid, &st, 0);
+    printf("posix_spawnp: %d\n", st);
+    fflush(stdout);
+    execlp("true", "true", (char *)0);
+    printf("execlp: FAILED\n");
+    return 1;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def musl(tmp_path_factory):
+    """(loader, libc.so, include dir, lib dir) of Debian's musl, unpacked in a temp dir."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("needs apt-get and dpkg-deb (Debian) to fetch musl")
+    d = tmp_path_factory.mktemp("musl")
+    r = subprocess.run(["apt-get", "download", "musl", "musl-dev"], cwd=d, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    for deb in d.glob("*.deb"):
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(d / "root")], check=True)
+    root = d / "root"
+    loader = next(root.glob("lib/ld-musl-*.so.1"))
+    libc = next(p for p in root.glob("**/libc.so") if "musl" in str(p) and p.is_file() and not p.is_symlink())
+    inc = next(p for p in root.glob("usr/include/*-linux-musl") if p.is_dir())
+    lib = next(p for p in root.glob("usr/lib/*-linux-musl") if (p / "crt1.o").exists())
+    return loader, libc, inc, lib
+
+
+def build_prog(musl, out):
+    loader, libc, inc, lib = musl
+    src = out.with_suffix(".c")
+    src.write_text(PROG_C)
+    gcc_inc = subprocess.run(["cc", "-print-file-name=include"], capture_output=True, text=True).stdout.strip()
+    r = subprocess.run(["cc", "-O1", "-nostdinc", "-isystem", str(inc), "-isystem", gcc_inc, "-nostdlib", "-o", str(out),
+                        str(lib / "Scrt1.o"), str(lib / "crti.o"), str(src), str(libc), str(lib / "crtn.o"),
+                        "-Wl,-dynamic-linker=%s" % loader, "-pie"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("mode", ["audit", "secbits"])
+def test_a_musl_program_runs_as_without_the_shim(musl, tmp_path, mode):
+    """fopen, dlopen+dlsym, posix_spawnp and execlp of a musl program behave as without the shim,
+    audit mode or enforcing, and the shim records nothing there: it does not cover musl programs
+    (README), and it must not break them."""
+    prog = build_prog(musl, tmp_path / "mprog")
+    with open(prog, "rb") as f:
+        assert b"ld-musl-" in f.read(4096)  # its interpreter is musl's loader
+    lib = tmp_path / "libm1.so"  # no IFUNC (musl has none) and nothing of a libc
+    (tmp_path / "m1.c").write_text("int libfn(void) { return 42; }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-nostdlib", "-o", str(lib), str(tmp_path / "m1.c")], check=True)
+    note = tmp_path / "note.txt"
+    note.write_text("hello musl\n")
+    argv = [prog, note, lib]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines == ["fopen: hello musl", "dlopen: ok", "libfn: 42", "posix_spawnp: 0"], base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
+    assert res.records == [], res
