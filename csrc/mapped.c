@@ -478,10 +478,12 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     r = ec_maps_query(m, (uintptr_t)addr, &out->vma, 0, 0);
     if (r < 0) {
         out->what = EC_MAPPED_UNKNOWN;
-        if (r == -EC_ENOENT)
+        if (m->fd < 0) /* /proc/self/maps could not be opened (a chroot without /proc): fail closed */
+            deny(v, &out->vma, EC_REASON_NO_PROC, -r);
+        else if (r == -EC_ENOENT) /* no mapping there */
             deny(v, &out->vma, EC_REASON_MISMATCH, 0);
         else
-            deny(v, &out->vma, EC_REASON_ERROR, -r); /* no /proc: fail closed */
+            deny(v, &out->vma, EC_REASON_ERROR, -r);
         return 0;
     }
     if (!out->vma.ino) {

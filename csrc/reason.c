@@ -12,6 +12,7 @@ static const char *const names[EC_REASON_COUNT] = {
     [EC_REASON_LSM] = "lsm",
     [EC_REASON_ERROR] = "error",
     [EC_REASON_MISMATCH] = "mismatch",
+    [EC_REASON_NO_PROC] = "no-proc",
 };
 
 static const char *const texts[EC_REASON_COUNT] = {
@@ -24,6 +25,7 @@ static const char *const texts[EC_REASON_COUNT] = {
     [EC_REASON_LSM] = "refused by a security module (Landlock, IPE, IMA...)",
     [EC_REASON_ERROR] = "the check failed",
     [EC_REASON_MISMATCH] = "the file changed after it was mapped",
+    [EC_REASON_NO_PROC] = "/proc is not mounted: which file is mapped cannot be known",
 };
 
 const char *ec_reason_name(int reason)

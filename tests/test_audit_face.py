@@ -336,6 +336,30 @@ def test_library_on_a_noexec_mount(kit, tmp_path, mode):
     assert res.refused_lines() == ["execcheck: refused to load %s: noexec" % target]
 
 
+@pytest.mark.parametrize("face", ["audit", "preload"])
+def test_without_proc_nothing_can_be_identified(kit, tmp_path, mode, face):
+    """Which file backs a mapping only /proc tells (PROCMAP_QUERY on /proc/self/maps, or its text).
+    In a chroot or namespace without it no object can be identified: enforcing, the face fails
+    closed and says why (`no-proc`, not `mismatch`); in audit mode the program runs as without the
+    shim and each object is recorded so."""
+    need_mountns()
+    prog = kit.prog()
+    setup = "mount -t tmpfs -o mode=555 none /proc"
+    base = run_face("off", [prog], tmp_path, setup=setup)
+    assert base.rc == 0 and base.lines == ["main", "end"], base
+    res = run_face(mode, [prog], tmp_path, setup=setup, preload=SHIM if face == "preload" else None)
+    assert res.records, res
+    assert {r["reason"] for r in res.records} == {"no-proc"}, res
+    assert len({r["path"] for r in res.records}) == len(res.records), res  # once per object
+    if mode == "audit":
+        assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
+        assert {r["action"] for r in res.records} == {"logged"}, res
+        return
+    assert res.rc == 126 and "main" not in res.lines, res
+    assert {r["action"] for r in res.records} == {"refused"}, res
+    assert res.refused_lines() and all(l.endswith(": no-proc") for l in res.refused_lines()), res
+
+
 def test_library_outside_a_landlock_execute_hierarchy(kit, tmp_path, mode):
     """Landlock's EXECUTE right gates the kernel's check but not mmap(PROT_EXEC): without the face
     a sandboxed process can still dlopen() a library from outside its execute hierarchy."""
