@@ -189,6 +189,24 @@ def test_status_says_when_records_have_nowhere_to_go(tmp_path):
     assert os.path.lexists("/dev/log") == host_had  # the host's /dev is untouched
 
 
+def test_status_says_when_proc_is_not_mounted(tmp_path):
+    """Without /proc (a bare chroot) the shim cannot identify mapped files and refuses every program
+    when enforcing (test_audit_face: no-proc): status says so, and does not blame the kernel for
+    the sysctl it cannot read. /proc is hidden by a tmpfs in a private mount namespace."""
+    need_mountns()
+    cmd = " ".join(execcheck_cmd())
+    script = ('mount -t tmpfs -o mode=555 none /proc\n'
+              '%s status --json > "$1/s.json"\n%s status > "$1/s.txt"\n' % (cmd, cmd))
+    r = in_mountns(script, tmp_path)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["proc_mounted"] is False and s["memfd_noexec"]["text"] == "unknown (/proc is not mounted)", s
+    text = (tmp_path / "s.txt").read_text()
+    assert "/proc           not mounted here: " in text and "(no-proc)" in text, text
+    assert json.loads(ec("status", "--json").stdout)["proc_mounted"] is True
+    assert "not mounted here" not in ec("status").stdout
+
+
 def test_status_sees_the_shim_in_its_own_process():
     r = run(execcheck_cmd() + ["status", "--json"], env=dict(os.environ, LD_PRELOAD=execcheck.lib_path()))
     assert json.loads(r.stdout)["shim"]["this_process"]["copies"] == 1

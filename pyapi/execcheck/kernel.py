@@ -52,6 +52,11 @@ def userns_reset() -> Tuple[Optional[bool], str]:
     return None, "unknown: the probe could not run (%s)" % os.strerror(-r)
 
 
+def proc_mounted() -> bool:
+    """Is procfs at /proc? The shim asks it which file backs each mapping (/proc/self/maps)."""
+    return os.path.exists("/proc/self/maps")
+
+
 def memfd_noexec() -> Tuple[Optional[int], str]:
     meaning = {
         0: "memfds are executable by default (a copy of any program can run from memory)",
@@ -62,5 +67,7 @@ def memfd_noexec() -> Tuple[Optional[int], str]:
         with open("/proc/sys/vm/memfd_noexec") as f:
             v = int(f.read().strip())
     except (OSError, ValueError):
+        if not proc_mounted():
+            return None, "unknown (/proc is not mounted)"
         return None, "unknown (no vm.memfd_noexec: kernel < 6.3)"
     return v, meaning.get(v, "unknown value")

@@ -68,6 +68,7 @@ def gather() -> dict:
         fail_open.append("unprivileged user namespaces reset the exec securebits: locks do not hold")
     if not supported:
         fail_open.append("the kernel cannot check files: every check fails as 'unsupported'")
+    proc = kernel.proc_mounted()
 
     policy_info = pol.as_dict()
     sinks = policy_info["sinks"]
@@ -76,6 +77,7 @@ def gather() -> dict:
     records_lost = sinks == ["syslog"] and not _is_socket(SYSLOG_SOCKET)
     return {
         "records_lost": records_lost,
+        "proc_mounted": proc,
         "kernel": {"release": os.uname().release, "execve_check": supported, "execve_check_text": support_text},
         "securebits": bits_info,
         "lsm": {"active": kernel.active_lsms(), "landlock_abi": ll_abi, "landlock": ll_text},
@@ -159,6 +161,9 @@ def run(args) -> int:
     if s["records_lost"]:
         lines.append("                no %s here: records are lost (log_file = PATH in %s, or EXECCHECK_LOG_FILE,"
                      " keeps them)" % (SYSLOG_SOCKET, pol["config_path"]))
+    if not s["proc_mounted"]:
+        lines.append("/proc           not mounted here: the shim cannot tell which file backs a mapping, so enforcing"
+                     " refuses every shimmed program (no-proc); mount /proc first")
     for warning in s["fail_open"]:
         lines.append("not covered     " + warning)
     print("\n".join(lines))
