@@ -121,6 +121,22 @@ def spawn_tool(tmp_path_factory):
     return str(out)
 
 
+@pytest.mark.parametrize("route", ["posix_spawn", "posix_spawnp"])
+def test_the_wrappers_call_libcs_current_posix_spawn(spawn_tool, tmp_path, route):
+    """libc has two of each posix_spawn: the default (GLIBC_2.15) refuses an executable file that
+    is neither ELF nor a script with ENOEXEC; the compat one (GLIBC_2.2.5) runs it with /bin/sh.
+    The wrappers find libc's functions in its symbol tables (loaded_deps.c), taking default versions
+    as dlsym does: the file is refused as without the shim."""
+    text = tmp_path / "no-shebang"
+    text.write_text("echo ran-by-sh\n")
+    os.chmod(text, 0o755)
+    argv = [spawn_tool, route, str(text)]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 127 and base.err == "%s: Exec format error\n" % route and base.out == "", base
+    res = run_face("audit", argv, tmp_path, preload=SHIM)
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
+
+
 def bad_gconv(tmp_path):
     kit = Kit(tmp_path)
     module = kit.lib("gconv/libtestgconv.so", "gconv", mode=0o644, gconv=True)

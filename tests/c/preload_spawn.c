@@ -32,7 +32,10 @@ int main(int argc, char **argv)
     if (!strcmp(argv[1], "posix_spawn") || !strcmp(argv[1], "posix_spawnp")) {
         int e = argv[1][11] ? posix_spawnp(&pid, argv[2], NULL, NULL, argv + 2, envp)
                             : posix_spawn(&pid, argv[2], NULL, NULL, argv + 2, envp);
-        if (e) return 127;
+        if (e) {
+            fprintf(stderr, "%s: %s\n", argv[1], strerror(e));
+            return 127;
+        }
         if (waitpid(pid, &st, 0) != pid) return 98;
         return status_of(st);
     }
