@@ -25,7 +25,7 @@ static const char *const texts[EC_REASON_COUNT] = {
     [EC_REASON_LSM] = "refused by a security module (Landlock, IPE, IMA...)",
     [EC_REASON_ERROR] = "the check failed",
     [EC_REASON_MISMATCH] = "the file changed after it was mapped",
-    [EC_REASON_NO_PROC] = "/proc is not mounted: which file is mapped cannot be known",
+    [EC_REASON_NO_PROC] = "/proc/self/maps cannot be read (no /proc): which file is mapped cannot be known",
 };
 
 const char *ec_reason_name(int reason)

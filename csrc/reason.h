@@ -12,7 +12,8 @@ enum ec_reason {
     EC_REASON_LSM,         /* refused for another reason: Landlock, IPE, IMA, SELinux... */
     EC_REASON_ERROR,       /* the check failed for a transient reason (ENOMEM, EAGAIN, E2BIG...) */
     EC_REASON_MISMATCH,    /* the file on disk is not the one mapped or read (swapped): set by the faces */
-    EC_REASON_NO_PROC,     /* /proc is not mounted: no way to know which file is mapped (the faces) */
+    EC_REASON_NO_PROC,     /* /proc/self/maps cannot be opened (no /proc, or a sandbox hides it): no way
+                            * to know which file is mapped (the faces) */
     EC_REASON_COUNT
 };
 
