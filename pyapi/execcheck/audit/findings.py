@@ -55,9 +55,11 @@ RULES = {r.id: r for r in (
          "A statically linked program: no dynamic loader, so no loader shim checks its code; only the "
          "kernel's exec check applies."),
     Rule("EXC041", "musl-program", "note",
-         "A musl program: its loader follows other rules and no glibc loader shim covers it."),
+         "A musl program: its loader follows other rules and no glibc loader shim covers it (the shim "
+         "stays inert in it)."),
     Rule("EXC042", "foreign-program", "note",
-         "Another architecture or ELF class than this loader's: not resolved."),
+         "Another architecture or ELF class than this loader's: not resolved, and the shim cannot load "
+         "into it (its ld.so warns and runs it unchecked)."),
     Rule("EXC050", "bad-elf", "warning",
          "A file named or used like a library or program is not a valid ELF file (truncated, corrupt, not ELF)."),
     Rule("EXC051", "unreadable", "warning", "A file could not be examined."),
