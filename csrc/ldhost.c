@@ -35,13 +35,8 @@ static int genuine_intel(const uint32_t r0[4])
 }
 
 static ec_cpuid_leaf_fn glibc_leaf; /* ec_ld_host_use_glibc */
-static int glibc_before_hwcaps;    /* told: the process's glibc has no such function (before 2.33) */
 
-void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn)
-{
-    __atomic_store_n(&glibc_leaf, fn, __ATOMIC_RELEASE);
-    __atomic_store_n(&glibc_before_hwcaps, !fn, __ATOMIC_RELEASE);
-}
+void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn) { __atomic_store_n(&glibc_leaf, fn, __ATOMIC_RELEASE); }
 
 /* From ld.so's own record, through glibc's __x86_get_cpuid_feature_leaf: its active words are
  * exactly what ld.so tested (GLIBC_TUNABLES masks included), and reading them costs no cpuid,
@@ -127,8 +122,6 @@ static void probe_cpu(struct ec_ld_host *h)
     v3 = v2 && avx && avx2 && bmi1 && bmi2 && f16c && fma && lzcnt && movbe;
     v4 = v3 && a512f && a512bw && a512cd && a512dq && a512vl;
     h->isa_level = v4 ? 4 : v3 ? 3 : v2 ? 2 : 1;
-    /* glibc-hwcaps subdirectories came with 2.33, with that function: an older ld.so searches none */
-    if (__atomic_load_n(&glibc_before_hwcaps, __ATOMIC_ACQUIRE)) h->isa_level = 1;
     h->hwcap = EC_HWCAP_X86_64;
     /* glibc refines the platform on Intel only: the vendor is asked only when it matters */
     haswell = avx2 && fma && bmi1 && bmi2 && lzcnt && movbe && popcnt;
@@ -167,6 +160,26 @@ static int at_platform(char *out, size_t cap)
 static struct ec_ld_host probed;
 static int probed_err;
 static int probed_state; /* 0 not yet, 1 being stored, 2 stored */
+static int glibc_minor;   /* ec_ld_host_glibc_release: 2.<minor>, 0 unknown */
+
+void ec_ld_host_glibc_release(const char *v)
+{
+    int minor = 0;
+    if (v && v[0] == '2' && v[1] == '.')
+        for (v += 2; *v >= '0' && *v <= '9' && minor < 1000; v++) minor = minor * 10 + (*v - '0');
+    __atomic_store_n(&glibc_minor, minor, __ATOMIC_RELEASE);
+}
+
+/* What the release changes (NEWS): glibc-hwcaps subdirectories came with 2.33, and 2.37 dropped
+ * the legacy hwcap, platform and tls ones. */
+static void release_rules(struct ec_ld_host *h)
+{
+    int minor = __atomic_load_n(&glibc_minor, __ATOMIC_ACQUIRE);
+    h->legacy_subdirs = 1;
+    if (!minor) return;
+    if (minor < 33 && h->isa_level > 1) h->isa_level = 1;
+    if (minor >= 37) h->legacy_subdirs = 0;
+}
 
 int ec_ld_host_probe(struct ec_ld_host *h)
 {
@@ -178,6 +191,7 @@ int ec_ld_host_probe(struct ec_ld_host *h)
     ec_memset(h, 0, sizeof *h);
     probe_cpu(h);
     err = h->platform[0] ? 0 : at_platform(h->platform, sizeof h->platform);
+    release_rules(h);
     if (__atomic_compare_exchange_n(&probed_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
         probed = *h;
         probed_err = err;

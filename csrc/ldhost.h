@@ -18,6 +18,8 @@ struct ec_ld_host {
     int intel;           /* GenuineIntel: glibc derives a platform only there (asked only then: 0 where
                           * no platform could be derived) */
     char platform[32];   /* dl_platform: "haswell", "xeon_phi", or AT_PLATFORM ("x86_64") */
+    int legacy_subdirs;  /* 1: ld.so searches the legacy hwcap, platform and tls subdirectories
+                          * (glibc before 2.37, and 2.36 is what is modelled); 0: it does not */
 };
 
 /* Fills h for the running machine. Returns 0, or -errno if AT_PLATFORM could not be read
@@ -26,11 +28,16 @@ int ec_ld_host_probe(struct ec_ld_host *h);
 
 /* glibc's __x86_get_cpuid_feature_leaf (2.33+, x86_64): where the process has it, the probe reads
  * the CPU features ld.so itself recorded at start-up, GLIBC_TUNABLES masks included, instead of
- * asking the CPU (one cpuid instead of six; each traps to the hypervisor in a VM). NULL says the
- * process's glibc has none: it predates 2.33, whose ld.so was the first to search glibc-hwcaps
- * subdirectories, so the probe reports the baseline level (none searched). Set it before the first
- * probe; the dlopen guard does, the CLI does not (it describes the machine). Elsewhere a no-op. */
+ * asking the CPU (one cpuid instead of six; each traps to the hypervisor in a VM). Set it before
+ * the first probe; the dlopen guard does, the CLI does not (it describes the machine). Elsewhere a
+ * no-op. */
 typedef const void *(*ec_cpuid_leaf_fn)(unsigned int index);
 void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn);
+
+/* The running glibc's release ("2.41", gnu_get_libc_version()), where the probe is about this
+ * process's own ld.so (the dlopen guard): before 2.33 it searches no glibc-hwcaps subdirectories
+ * (the baseline level is reported), from 2.37 on no legacy ones (legacy_subdirs 0). NULL or
+ * unparsable: 2.36's rules. Set it before the first probe. */
+void ec_ld_host_glibc_release(const char *version);
 
 #endif

@@ -1479,11 +1479,14 @@ static void build_capstr(struct ec_ld_session *s)
             s->hwcaps_active[nact++] = levels[i];
         }
     /* the legacy power set of glibc 2.36 (_dl_important_hwcaps): hwcap names by bit, the platform,
-     * then "tls"; the last one is the outermost directory */
-    if (s->hwcap & 2) temp[cnt++] = "x86_64";
-    if (s->hwcap & 4) temp[cnt++] = "avx512_1";
-    if (s->platform[0]) temp[cnt++] = s->platform;
-    temp[cnt++] = "tls";
+     * then "tls"; the last one is the outermost directory. Since 2.37 only its empty member, the
+     * directory itself, is left. */
+    if (s->host.legacy_subdirs) {
+        if (s->hwcap & 2) temp[cnt++] = "x86_64";
+        if (s->hwcap & 4) temp[cnt++] = "avx512_1";
+        if (s->platform[0]) temp[cnt++] = s->platform;
+        temp[cnt++] = "tls";
+    }
     for (m = (1 << cnt) - 1; m >= 0 && s->ncap < MAX_CAPSTR; m--) {
         size_t len = 0;
         char *c;
@@ -1506,9 +1509,10 @@ static void build_capstr(struct ec_ld_session *s)
         if (s->caplen[i] > s->maxcaplen) s->maxcaplen = s->caplen[i];
     }
     s->cache_params.flags = 0x0303; /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */
-    s->cache_params.hwcap = s->hwcap & (2 | 4); /* HWCAP_IMPORTANT */
+    s->cache_params.hwcap = s->host.legacy_subdirs ? s->hwcap & (2 | 4) : 0; /* HWCAP_IMPORTANT */
     s->cache_params.platform_mask = 3ull << 48;
-    s->cache_params.platform_bit = !ec_strcmp(s->platform, "haswell") ? 48 : !ec_strcmp(s->platform, "xeon_phi") ? 49 : -1;
+    s->cache_params.platform_bit = !s->host.legacy_subdirs ? -1 : !ec_strcmp(s->platform, "haswell") ? 48
+                                   : !ec_strcmp(s->platform, "xeon_phi") ? 49 : -1;
     s->cache_params.isa_levels = 1u | (s->isa_level >= 2 ? 2u : 0) | (s->isa_level >= 3 ? 4u : 0) | (s->isa_level >= 4 ? 8u : 0);
     s->cache_params.hwcaps_active = s->hwcaps_active;
     s->cache_params.nhwcaps_active = nact;

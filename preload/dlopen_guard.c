@@ -44,6 +44,7 @@
 #define GUARD_DLOPEN (-1000) /* "lmid" of a dlopen(): the caller's namespace */
 
 extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
+extern const char *gnu_get_libc_version(void) __attribute__((weak));
 extern char **environ __attribute__((weak));
 
 typedef void *(*dlopen_fn)(const char *, int);
@@ -500,16 +501,18 @@ static int cache_changed(void)
     return changed;
 }
 
-/* The resolver's CPU facts (hwcaps levels, platform) from the record ld.so made at start-up,
- * through libc, rather than from six cpuid instructions (ldhost.h): once, before the first session. */
+/* The resolver's host facts from this process's own glibc (ldhost.h), once, before the first
+ * session: its release, which decides the subdirectories its ld.so searches, and on x86_64 the CPU
+ * features ld.so recorded at start-up, rather than six cpuid instructions. */
 static void host_from_glibc(void)
 {
-#if defined(__x86_64__)
     static int done;
     if (__atomic_load_n(&done, __ATOMIC_ACQUIRE)) return;
+    ec_ld_host_glibc_release(gnu_get_libc_version ? gnu_get_libc_version() : 0);
+#if defined(__x86_64__)
     ec_ld_host_use_glibc((ec_cpuid_leaf_fn)ec_loaded_next("__x86_get_cpuid_feature_leaf")); /* glibc 2.33+ */
-    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 #endif
+    __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
 }
 
 /* Memory and a session for one slow path. Returns 0, or -1 when none could be had. */

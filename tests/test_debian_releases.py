@@ -1,11 +1,14 @@
-"""The shim in a root of an older glibc: Debian 11 (bullseye, glibc 2.31), made with debootstrap
-(marker `debootstrap`: slow, needs the network; CI runs it). Containers of older distributions run
-on kernels new enough for AT_EXECVE_CHECK.
+"""The shim in roots of other Debian releases than this machine's, made with debootstrap (marker
+`debootstrap`: slow, needs the network; CI runs it): Debian 11 (bullseye, glibc 2.31) and Debian 13
+(trixie, glibc 2.41). Containers of other releases run on kernels new enough for AT_EXECVE_CHECK,
+and the shim runs against their glibc, not the one it was built with.
 
 Before glibc 2.34, dlsym, dladdr, dlvsym and dlopen live in libdl.so.2, which most programs (dash,
 coreutils' env, base64, dpkg) do not load. The shim must neither break those programs (its
 interposed fopen, execvp, posix_spawn must reach libc's) nor lose its preload face in them (the
-tripwire, and propagation to the audit face in every child)."""
+tripwire, and propagation to the audit face in every child). The dlopen guard's resolver models
+glibc 2.36's ld.so: it must follow the running release where the search differs (glibc-hwcaps
+subdirectories came with 2.33; 2.37 dropped the legacy ones)."""
 import os
 import shutil
 import subprocess
@@ -21,11 +24,29 @@ from rootfs import debootstrap, in_image
 pytestmark = pytest.mark.debootstrap
 
 
+_roots = {}
+
+
+def release_root(tmp_path_factory, suite):
+    """One root per suite for the whole module (each test undoes what it installs)."""
+    if suite not in _roots:
+        _roots[suite] = debootstrap(tmp_path_factory, suite)
+    return _roots[suite]
+
+
 @pytest.fixture(scope="module")
 def bullseye(tmp_path_factory):
-    root = debootstrap(tmp_path_factory, "bullseye")
-    yield root
-    subprocess.run(["umount", "-R", os.path.join(root, "proc")], capture_output=True)
+    return release_root(tmp_path_factory, "bullseye")
+
+
+@pytest.fixture(scope="module")
+def trixie(tmp_path_factory):
+    return release_root(tmp_path_factory, "trixie")
+
+
+@pytest.fixture(scope="module", params=["bullseye", "trixie"])
+def release(request, tmp_path_factory):
+    return release_root(tmp_path_factory, request.param)
 
 
 def ec(*args):
@@ -61,12 +82,12 @@ def test_it_is_glibc_2_31_and_its_programs_have_no_libdl(bullseye):
     assert "libdl.so.2" in needed(bullseye, "/usr/bin/python3")
 
 
-def test_programs_without_libdl_run_as_before_and_propagate(bullseye):
+def test_programs_run_as_before_and_propagate(release):
     """Audit mode through /etc/ld.so.preload: fopen (base64, dpkg-query), execvp with a custom
     environment (env -i) and posix_spawn (python3) work, and each child starts with the shim in
-    LD_AUDIT. Before, the shim's fopen and execvp had no libc function to call in these programs
-    (fopen failed with ENOENT, execvp with ENOSYS), and dash propagated nothing."""
-    root = bullseye
+    LD_AUDIT. Before, on bullseye, the shim's fopen and execvp had no libc function to call in these
+    programs (fopen failed with ENOENT, execvp with ENOSYS), and dash propagated nothing."""
+    root = release
     script = ("echo hello > /tmp/h && base64 /tmp/h && dpkg-query -W -f='${Package}\\n' libc6 && "
               "env -i /bin/sh -c 'echo \"child [$LD_AUDIT]\"' && "
               "python3 -c \"import os; os.waitpid(os.posix_spawn('/bin/sh', ['sh', '-c', 'echo spawned [$LD_AUDIT]'], "
@@ -90,13 +111,13 @@ def test_programs_without_libdl_run_as_before_and_propagate(bullseye):
         ec("image", "uninstall", root)
 
 
-def test_enforced_on_glibc_2_31(bullseye, tmp_path):
+def test_enforced(release, tmp_path):
     """Enforcing, after `image prepare`: an injected library is refused in children of a shell
     that has no libdl (they run under the audit face, which the shell's exec wrappers put in
     LD_AUDIT), also through env -i, and so is a dlopen() of it from python3; a good library still
     runs. The tripwire of a preloaded program without libdl stops it before main(): before, the
-    shim took a missing dlsym for the audit namespace and started no preload face there."""
-    root = bullseye
+    shim took a missing dlsym for the audit namespace and started no preload face there (bullseye)."""
+    root = release
     kit = Kit(tmp_path)
     os.makedirs(os.path.join(root, "tmp-files"), exist_ok=True)
     bad = kit.lib("libinject.so", "INJECT")
@@ -126,8 +147,9 @@ def test_enforced_on_glibc_2_31(bullseye, tmp_path):
         assert "preload=0" in out and "noexec=0" in out and "envi=0" in out, (r.stdout, r.stderr)
         assert "python=0" in out and any(l.startswith("dlopen refused: ") for l in out), (r.stdout, r.stderr)
         assert r.stderr.count("execcheck: refused to load /tmp/libinject.so: noexec") == 1, r.stderr
+        python = [x["exe"] for x in records if "/python3" in x["exe"]][:1] or ["(python3 made no record)"]
         assert sorted((x["exe"], x["path"], x["reason"], x["action"]) for x in records if "libinject" in x["path"]) == [
-            ("/usr/bin/python3.9", "/var/tmp/libinject.so", "x-bit", "refused"),
+            (python[0], "/var/tmp/libinject.so", "x-bit", "refused"),
             ("/usr/bin/true", "/tmp/libinject.so", "noexec", "refused"),
             ("/usr/bin/true", "/var/tmp/libinject.so", "x-bit", "refused"),
             ("/usr/bin/true", "/var/tmp/libinject.so", "x-bit", "refused")], records
@@ -145,12 +167,12 @@ def test_enforced_on_glibc_2_31(bullseye, tmp_path):
         ec("image", "revert", root)
 
 
-def test_the_dlopen_guard_on_glibc_2_31(bullseye, tmp_path):
+def test_the_dlopen_guard(release, tmp_path):
     """The preload face alone (python3 is the first process, started by the host's chroot, so not
-    under the audit face), enforcing: a dlopen() through libdl's dlopen, of a good extension whose
+    under the audit face), enforcing: a dlopen() (libdl's on bullseye), of a good extension whose
     dependency (found through RUNPATH $ORIGIN/dep) is 0644, is refused before the dependency's
     code runs; with an executable dependency the same load goes through."""
-    root = bullseye
+    root = release
     kit = Kit(tmp_path)
     bad_dep = kit.lib("bad/dep/libdep.so", "BADDEP", fn="dep_fn", mode=0o644)
     good_dep = kit.lib("good/dep/libdep.so", "GOODDEP", fn="dep_fn")
@@ -221,6 +243,43 @@ def test_the_guard_searches_no_glibc_hwcaps_before_2_33(bullseye, tmp_path):
         out = r.stdout.splitlines()
         assert r.returncode == 0, (r.stdout, r.stderr)
         assert "CTOR PLAINDEP" in out and "CTOR EXTHW" in out and "HWCAPSDEP" not in r.stdout, (r.stdout, r.stderr)
+        assert "execcheck" not in r.stdout + r.stderr, (r.stdout, r.stderr)
+        assert [x for x in records if x["kind"] == "library"] == [], records
+    finally:
+        ec("image", "uninstall", root)
+        ec("image", "revert", root)
+
+
+def test_the_guard_searches_no_legacy_subdirectories_since_2_37(trixie, tmp_path):
+    """glibc 2.37 dropped the legacy hwcap, platform and tls subdirectories: ld.so 2.41 takes
+    dep/libdep.so and never looks in dep/x86_64/ or dep/tls/, where glibc 2.36 (the resolver's
+    model) looks first. The guard follows the running release (gnu_get_libc_version): 0644 copies
+    there must not get the good load refused (they did, before)."""
+    root = trixie
+    r, _ = in_image(root, "/lib64/ld-linux-x86-64.so.2 --help")
+    assert r.returncode == 0 and "x86-64-v2" in r.stdout and "Legacy HWCAP" not in r.stdout, r.stdout  # 2.37+
+    kit = Kit(tmp_path)
+    plain = kit.lib("l/dep/libdep.so", "PLAINDEP", fn="dep_fn")
+    legacy = [kit.lib("l/dep/%s/libdep.so" % sub, "LEGACYDEP", fn="dep_fn", mode=0o644)
+              for sub in ("x86_64", "tls", "tls/x86_64")]
+    ext = kit.lib("l/ext.so", "EXTLEGACY", calls="dep_fn", needs=[(plain.parent, "libdep.so")], runpath="$ORIGIN/dep")
+    d = os.path.join(root, "var/tmp/l")
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(str(ext.parent), d)
+    for p in legacy:
+        os.chmod(os.path.join(d, os.path.relpath(str(p), str(ext.parent))), 0o644)
+    ec("image", "prepare", "--apply", root)
+    ec("image", "install", "--enforce", root)
+    try:
+        code = ("import importlib.util as u\n"
+                "try:\n"
+                "    u.module_from_spec(u.spec_from_file_location('ext', '/var/tmp/l/ext.so'))\n"
+                "except ImportError as e:\n"
+                "    print('ImportError:', e)\n")
+        r, records = in_image(root, code, program="/usr/bin/python3")
+        out = r.stdout.splitlines()
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        assert "CTOR PLAINDEP" in out and "CTOR EXTLEGACY" in out and "LEGACYDEP" not in r.stdout, (r.stdout, r.stderr)
         assert "execcheck" not in r.stdout + r.stderr, (r.stdout, r.stderr)
         assert [x for x in records if x["kind"] == "library"] == [], records
     finally:
