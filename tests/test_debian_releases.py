@@ -285,3 +285,28 @@ def test_the_guard_searches_no_legacy_subdirectories_since_2_37(trixie, tmp_path
     finally:
         ec("image", "uninstall", root)
         ec("image", "revert", root)
+
+
+def test_the_cpython_face_in_the_releases_python(release):
+    """The release's own CPython (3.9 on bullseye, 3.13 on trixie), audit mode: a 0644 script, -c
+    and piped stdin run as without the shim and are recorded as the face sees them."""
+    root = release
+    script = os.path.join(root, "root/s.py")
+    with open(script, "w") as f:
+        f.write("print('script ran')\n")
+    os.chmod(script, 0o644)
+    cmd = "python3 /root/s.py; python3 -c 'print(1)'; echo 'print(2)' | python3"
+    base, _ = in_image(root, cmd)
+    assert base.returncode == 0 and base.stdout.split() == ["script", "ran", "1", "2"], (base.stdout, base.stderr)
+    ec("image", "install", root)
+    try:
+        r, records = in_image(root, cmd)
+        assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
+        got = [(x["kind"], x["path"], x["reason"], x["action"], x["face"]) for x in records
+               if x["kind"] in ("script", "interactive")]
+        assert got == [("script", "/root/s.py", "x-bit", "logged", "python"),
+                       ("interactive", "(python -c)", "not-regular", "logged", "python"),
+                       ("interactive", "<stdin>", "not-regular", "logged", "python")], records
+    finally:
+        ec("image", "uninstall", root)
+        os.unlink(script)
