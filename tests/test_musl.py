@@ -55,8 +55,12 @@ def musl(tmp_path_factory):
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb (Debian) to fetch musl")
     d = tmp_path_factory.mktemp("musl")
-    r = subprocess.run(["apt-get", "download", "musl", "musl-dev"], cwd=d, capture_output=True, text=True,
-                       timeout=300)
+    get = ["apt-get", "download", "musl", "musl-dev"]
+    r = subprocess.run(get, cwd=d, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0 and "Unable to locate" in r.stderr:
+        # a fresh machine may have no package lists yet (the Makefile's CI set-up updates them too)
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, timeout=600)
+        r = subprocess.run(get, cwd=d, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     for deb in d.glob("*.deb"):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(d / "root")], check=True)
