@@ -167,124 +167,98 @@ def test_enforced(release, tmp_path):
         ec("image", "revert", root)
 
 
-def test_the_dlopen_guard(release, tmp_path):
-    """The preload face alone (python3 is the first process, started by the host's chroot, so not
-    under the audit face), enforcing: a dlopen() (libdl's on bullseye), of a good extension whose
-    dependency (found through RUNPATH $ORIGIN/dep) is 0644, is refused before the dependency's
-    code runs; with an executable dependency the same load goes through."""
-    root = release
-    kit = Kit(tmp_path)
-    bad_dep = kit.lib("bad/dep/libdep.so", "BADDEP", fn="dep_fn", mode=0o644)
-    good_dep = kit.lib("good/dep/libdep.so", "GOODDEP", fn="dep_fn")
-    for d, dep in (("bad", bad_dep), ("good", good_dep)):
-        ext = kit.lib("%s/ext.so" % d, "EXT" + d.upper(), calls="dep_fn", needs=[(dep.parent, "libdep.so")],
-                      runpath="$ORIGIN/dep")
-        os.makedirs(os.path.join(root, "var/tmp/g", d, "dep"), exist_ok=True)
-        shutil.copy2(ext, os.path.join(root, "var/tmp/g", d, "ext.so"))
-        shutil.copy2(dep, os.path.join(root, "var/tmp/g", d, "dep/libdep.so"))
+def load_under_the_guard(root, paths):
+    """Enforcing (after `image prepare`): python3 as the image's first process, started by the
+    host's chroot without LD_AUDIT, so under the preload face alone, loads each extension path
+    with CPython's loader (dlopen; libdl's on bullseye). Prints 'audit face: BOOL', and
+    'PATH ImportError: ...' for each load that fails. Returns (CompletedProcess, records)."""
+    code = ("import importlib.util as u, sys\n"
+            "print('audit face:', b'LD_AUDIT=' in open('/proc/self/environ', 'rb').read(), flush=True)\n"
+            "for p in %r:\n"
+            "    try:\n"
+            "        u.module_from_spec(u.spec_from_file_location('ext', p))\n"
+            "    except ImportError as e:\n"
+            "        print(p, 'ImportError:', e)\n"
+            "    sys.stdout.flush()\n" % (list(paths),))
     ec("image", "prepare", "--apply", root)
     ec("image", "install", "--enforce", root)
     try:
-        code = ("import importlib.util as u, os, sys\n"
-                "print('audit face:', b'LD_AUDIT=' in open('/proc/self/environ', 'rb').read())\n"
-                "for d in ('bad', 'good'):\n"
-                "    p = '/var/tmp/g/%s/ext.so' % d\n"
-                "    try:\n"
-                "        u.module_from_spec(u.spec_from_file_location('ext', p))\n"
-                "    except ImportError as e:\n"
-                "        print(d, 'ImportError:', e)\n"
-                "    sys.stdout.flush()\n")
         r, records = in_image(root, code, program="/usr/bin/python3")
-        out = r.stdout.splitlines()
-        assert r.returncode == 0, (r.stdout, r.stderr)
-        # ld.so saw no LD_AUDIT (/proc shows the environment the process started with): the guard decides
-        assert "audit face: False" in out, r.stdout
-        assert "BADDEP" not in r.stdout and "EXTBAD" not in r.stdout, r.stdout
-        bad = [l for l in out if l.startswith("bad ImportError:")]
-        assert bad and "execcheck" in bad[0] and "/var/tmp/g/bad/dep/libdep.so" in bad[0], r.stdout
-        # the good one loads (its constructors run; it is no Python module, hence the ImportError)
-        assert "CTOR GOODDEP" in out and "CTOR EXTGOOD" in out, r.stdout
-        assert [(x["path"], x["reason"], x["action"], x["face"]) for x in records if x["kind"] == "library"] == [
-            ("/var/tmp/g/bad/dep/libdep.so", "x-bit", "refused", "preload")], records
     finally:
         ec("image", "uninstall", root)
         ec("image", "revert", root)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    # ld.so saw no LD_AUDIT (/proc shows the environment the process started with): the guard decides
+    assert "audit face: False" in r.stdout.splitlines(), r.stdout
+    return r, records
+
+
+def test_the_dlopen_guard(release, tmp_path):
+    """The guard alone refuses a good extension whose dependency (found through RUNPATH
+    $ORIGIN/dep) is 0644, before the dependency's code runs; with an executable dependency the
+    same load goes through (its constructors run; it is no Python module, hence an ImportError)."""
+    root = release
+    kit = Kit(tmp_path)
+    for d, mode in (("bad", 0o644), ("good", 0o755)):
+        dep = kit.lib("g/%s/dep/libdep.so" % d, d.upper() + "DEP", fn="dep_fn", mode=mode)
+        kit.lib("g/%s/ext.so" % d, "EXT" + d.upper(), calls="dep_fn", needs=[(dep.parent, "libdep.so")],
+                runpath="$ORIGIN/dep")
+    g = os.path.join(root, "var/tmp/g")
+    shutil.rmtree(g, ignore_errors=True)
+    shutil.copytree(str(tmp_path / "g"), g)  # copytree keeps the modes
+    try:
+        r, records = load_under_the_guard(root, ["/var/tmp/g/bad/ext.so", "/var/tmp/g/good/ext.so"])
+    finally:
+        shutil.rmtree(g, ignore_errors=True)
+    out = r.stdout.splitlines()
+    assert "BADDEP" not in r.stdout and "EXTBAD" not in r.stdout, r.stdout
+    bad = [l for l in out if l.startswith("/var/tmp/g/bad/ext.so ImportError:")]
+    assert bad and "execcheck" in bad[0] and "/var/tmp/g/bad/dep/libdep.so" in bad[0], r.stdout
+    assert "CTOR GOODDEP" in out and "CTOR EXTGOOD" in out, r.stdout
+    assert [(x["path"], x["reason"], x["action"], x["face"]) for x in records if x["kind"] == "library"] == [
+        ("/var/tmp/g/bad/dep/libdep.so", "x-bit", "refused", "preload")], records
+
+
+def assert_unsearched_copies_change_nothing(root, tmp_path, subdirs):
+    """A good extension needs libdep.so, found by ld.so in dep/ through RUNPATH $ORIGIN/dep; 0644
+    copies wait in subdirectories of dep/ that this release's ld.so does not search but glibc 2.36
+    (the resolver's model) searches first. Only a wrong prediction would consider them: under the
+    guard, the good load must go through."""
+    kit = Kit(tmp_path)
+    plain = kit.lib("x/dep/libdep.so", "PLAINDEP", fn="dep_fn")
+    for sub in subdirs:
+        kit.lib("x/dep/%s/libdep.so" % sub, "UNSEARCHED", fn="dep_fn", mode=0o644)
+    kit.lib("x/ext.so", "EXTX", calls="dep_fn", needs=[(plain.parent, "libdep.so")], runpath="$ORIGIN/dep")
+    x = os.path.join(root, "var/tmp/x")
+    shutil.rmtree(x, ignore_errors=True)
+    shutil.copytree(str(tmp_path / "x"), x)  # copytree keeps the modes
+    try:
+        r, records = load_under_the_guard(root, ["/var/tmp/x/ext.so"])
+    finally:
+        shutil.rmtree(x, ignore_errors=True)
+    out = r.stdout.splitlines()
+    assert "CTOR PLAINDEP" in out and "CTOR EXTX" in out and "UNSEARCHED" not in r.stdout, (r.stdout, r.stderr)
+    assert "execcheck" not in r.stdout + r.stderr, (r.stdout, r.stderr)
+    assert [x for x in records if x["kind"] == "library"] == [], records
 
 
 def test_the_guard_searches_no_glibc_hwcaps_before_2_33(bullseye, tmp_path):
-    """glibc-hwcaps subdirectories came with glibc 2.33: ld.so 2.31 takes dep/libdep.so and never
-    looks in dep/glibc-hwcaps/x86-64-v2/. The guard, whose resolver models 2.36, must predict the
-    same: it knows an older glibc by the missing __x86_get_cpuid_feature_leaf. A 0644 copy in the
-    glibc-hwcaps subdirectory, which only a wrong prediction would consider, must not get the good
-    load refused (it was, before)."""
-    flags = open("/proc/cpuinfo").read()
-    need_v2 = all(f in flags.split() for f in ("sse4_2", "popcnt", "ssse3", "cx16", "lahf_lm"))
-    if not need_v2:
+    """glibc-hwcaps subdirectories came with glibc 2.33: ld.so 2.31 never looks in
+    dep/glibc-hwcaps/x86-64-v2/. The guard follows the running release (gnu_get_libc_version);
+    before, a 0644 copy there got a good load refused."""
+    flags = open("/proc/cpuinfo").read().split()
+    if not all(f in flags for f in ("sse4_2", "popcnt", "ssse3", "cx16", "lahf_lm")):
         pytest.skip("this CPU is below x86-64-v2: a 2.36 ld.so would not search that subdirectory either")
-    root = bullseye
-    kit = Kit(tmp_path)
-    plain = kit.lib("h/dep/libdep.so", "PLAINDEP", fn="dep_fn")
-    hw = kit.lib("h/dep/glibc-hwcaps/x86-64-v2/libdep.so", "HWCAPSDEP", fn="dep_fn", mode=0o644)
-    ext = kit.lib("h/ext.so", "EXTHW", calls="dep_fn", needs=[(plain.parent, "libdep.so")], runpath="$ORIGIN/dep")
-    d = os.path.join(root, "var/tmp/h")
-    os.makedirs(os.path.join(d, "dep/glibc-hwcaps/x86-64-v2"), exist_ok=True)
-    shutil.copy2(ext, os.path.join(d, "ext.so"))
-    shutil.copy2(plain, os.path.join(d, "dep/libdep.so"))
-    shutil.copy2(hw, os.path.join(d, "dep/glibc-hwcaps/x86-64-v2/libdep.so"))
-    ec("image", "prepare", "--apply", root)
-    ec("image", "install", "--enforce", root)
-    try:
-        code = ("import importlib.util as u, sys\n"
-                "try:\n"
-                "    u.module_from_spec(u.spec_from_file_location('ext', '/var/tmp/h/ext.so'))\n"
-                "except ImportError as e:\n"
-                "    print('ImportError:', e)\n")
-        r, records = in_image(root, code, program="/usr/bin/python3")
-        out = r.stdout.splitlines()
-        assert r.returncode == 0, (r.stdout, r.stderr)
-        assert "CTOR PLAINDEP" in out and "CTOR EXTHW" in out and "HWCAPSDEP" not in r.stdout, (r.stdout, r.stderr)
-        assert "execcheck" not in r.stdout + r.stderr, (r.stdout, r.stderr)
-        assert [x for x in records if x["kind"] == "library"] == [], records
-    finally:
-        ec("image", "uninstall", root)
-        ec("image", "revert", root)
+    assert_unsearched_copies_change_nothing(bullseye, tmp_path, ["glibc-hwcaps/x86-64-v2"])
 
 
 def test_the_guard_searches_no_legacy_subdirectories_since_2_37(trixie, tmp_path):
-    """glibc 2.37 dropped the legacy hwcap, platform and tls subdirectories: ld.so 2.41 takes
-    dep/libdep.so and never looks in dep/x86_64/ or dep/tls/, where glibc 2.36 (the resolver's
-    model) looks first. The guard follows the running release (gnu_get_libc_version): 0644 copies
-    there must not get the good load refused (they did, before)."""
-    root = trixie
-    r, _ = in_image(root, "/lib64/ld-linux-x86-64.so.2 --help")
+    """glibc 2.37 dropped the legacy hwcap, platform and tls subdirectories: ld.so 2.41 never looks
+    in dep/x86_64/, dep/tls/ or dep/tls/x86_64/, where glibc 2.36 looks first. Before, 0644 copies
+    there got a good load refused."""
+    r, _ = in_image(trixie, "/lib64/ld-linux-x86-64.so.2 --help")
     assert r.returncode == 0 and "x86-64-v2" in r.stdout and "Legacy HWCAP" not in r.stdout, r.stdout  # 2.37+
-    kit = Kit(tmp_path)
-    plain = kit.lib("l/dep/libdep.so", "PLAINDEP", fn="dep_fn")
-    legacy = [kit.lib("l/dep/%s/libdep.so" % sub, "LEGACYDEP", fn="dep_fn", mode=0o644)
-              for sub in ("x86_64", "tls", "tls/x86_64")]
-    ext = kit.lib("l/ext.so", "EXTLEGACY", calls="dep_fn", needs=[(plain.parent, "libdep.so")], runpath="$ORIGIN/dep")
-    d = os.path.join(root, "var/tmp/l")
-    shutil.rmtree(d, ignore_errors=True)
-    shutil.copytree(str(ext.parent), d)
-    for p in legacy:
-        os.chmod(os.path.join(d, os.path.relpath(str(p), str(ext.parent))), 0o644)
-    ec("image", "prepare", "--apply", root)
-    ec("image", "install", "--enforce", root)
-    try:
-        code = ("import importlib.util as u\n"
-                "try:\n"
-                "    u.module_from_spec(u.spec_from_file_location('ext', '/var/tmp/l/ext.so'))\n"
-                "except ImportError as e:\n"
-                "    print('ImportError:', e)\n")
-        r, records = in_image(root, code, program="/usr/bin/python3")
-        out = r.stdout.splitlines()
-        assert r.returncode == 0, (r.stdout, r.stderr)
-        assert "CTOR PLAINDEP" in out and "CTOR EXTLEGACY" in out and "LEGACYDEP" not in r.stdout, (r.stdout, r.stderr)
-        assert "execcheck" not in r.stdout + r.stderr, (r.stdout, r.stderr)
-        assert [x for x in records if x["kind"] == "library"] == [], records
-    finally:
-        ec("image", "uninstall", root)
-        ec("image", "revert", root)
+    assert_unsearched_copies_change_nothing(trixie, tmp_path, ["x86_64", "tls", "tls/x86_64"])
 
 
 def test_the_cpython_face_in_the_releases_python(release):
