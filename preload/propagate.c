@@ -34,6 +34,15 @@ typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*spawn_fn)(int *, const char *, const void *, const void *, char *const[], char *const[]);
 static execvpe_fn real_execvpe;
 static spawn_fn real_posix_spawn, real_posix_spawnp;
+static int resolved; /* ec_propagate_resolve has run */
+
+/* The constructors of a program's libraries run before the shim's (glibc initializes the
+ * dependencies first): one that starts a program finds the wrappers before ec_propagate_resolve
+ * ran, and they look the functions up then (at start, one thread). */
+static void resolve_if_early(void)
+{
+    if (!__atomic_load_n(&resolved, __ATOMIC_ACQUIRE)) ec_propagate_resolve();
+}
 
 static int fail(int err)
 {
@@ -237,6 +246,7 @@ static fexecve_fn real_fexecve;
 EC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
     int r;
+    resolve_if_early();
     WITH_FIXED_ENV(envp, f);
     r = real_execve ? real_execve(path, argv, f.envp) : fail((int)-ec_sys3(EC_NR_execve, path, argv, f.envp));
     release_env(&f);
@@ -246,6 +256,7 @@ EC_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 EC_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
 {
     int r;
+    resolve_if_early();
     if (flags & EC_AT_EXECVE_CHECK) /* a check, not an exec: nothing is started */
         return real_execveat ? real_execveat(dirfd, path, argv, envp, flags)
                              : fail((int)-ec_syscall6(EC_NR_execveat, dirfd, (long)path, (long)argv, (long)envp, flags, 0));
@@ -261,6 +272,7 @@ EC_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 EC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
     int r;
+    resolve_if_early();
     WITH_FIXED_ENV(envp, f);
     r = real_fexecve ? real_fexecve(fd, argv, f.envp)
                      : fail((int)-ec_syscall6(EC_NR_execveat, fd, (long)"", (long)argv, (long)f.envp, EC_AT_EMPTY_PATH, 0));
@@ -271,6 +283,7 @@ EC_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 EC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     int r;
+    resolve_if_early();
     if (!real_execvpe) return fail(EC_ENOSYS);
     {
         WITH_FIXED_ENV(envp, f);
@@ -339,6 +352,7 @@ EC_EXPORT int posix_spawn(int *pid, const char *path, const void *actions, const
                           char *const envp[])
 {
     int r;
+    resolve_if_early();
     if (!real_posix_spawn) return EC_ENOSYS;
     {
         WITH_FIXED_ENV_OR(envp, f, f.err); /* posix_spawn returns the error number */
@@ -352,6 +366,7 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
                            char *const envp[])
 {
     int r;
+    resolve_if_early();
     if (!real_posix_spawnp) return EC_ENOSYS;
     {
         WITH_FIXED_ENV_OR(envp, f, f.err);
@@ -403,6 +418,7 @@ void ec_propagate_resolve(void)
     real_execvpe = (execvpe_fn)ec_loaded_next("execvpe");
     real_posix_spawn = (spawn_fn)ec_loaded_next("posix_spawn");
     real_posix_spawnp = (spawn_fn)ec_loaded_next("posix_spawnp");
+    __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 
 void ec_propagate_start(void)

@@ -220,3 +220,54 @@ def test_the_program_finds_no_error_and_no_heap_of_ours(kit, tmp_path, faces):
     assert base.returncode == 0 and base.stdout == "none\n", base.stderr
     assert res.returncode == 0 and res.stdout == "none\n", (res.stdout, res.stderr)
     assert calls == base_calls, (calls, base_calls)
+
+
+CTOR_SPAWNS_C = r"""
+#include <spawn.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char **environ;
+static void show(const char *how, int err, int st)
+{
+    printf("%s: %s, status %d\n", how, err ? strerror(err) : "started", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+__attribute__((constructor)) static void ctor(void)
+{
+    char *argv[] = {"true", 0};
+    pid_t pid;
+    int st = -1, e = posix_spawnp(&pid, "true", 0, 0, argv, environ);
+    if (!e) waitpid(pid, &st, 0);
+    show("posix_spawnp", e, st);
+    e = posix_spawn(&pid, "/bin/true", 0, 0, argv, environ);
+    if (!e) waitpid(pid, &st, 0);
+    show("posix_spawn", e, st);
+    if (!(pid = fork())) { execvp("true", argv); _exit(99); }
+    waitpid(pid, &st, 0);
+    show("execvp", 0, st);
+    if (!(pid = fork())) { execve("/bin/true", argv, environ); _exit(99); }
+    waitpid(pid, &st, 0);
+    show("execve", 0, st);
+    fflush(stdout);
+}
+int ctor_lib_fn(void) { return 0; }
+"""
+
+
+@pytest.mark.parametrize("faces", ["preload", "both"])
+def test_a_library_constructor_before_ours_starts_programs(kit, tmp_path, faces):
+    """glibc runs the constructors of a program's libraries before the preloaded shim's: one that
+    starts a program (posix_spawn, execvp) found the shim's wrappers with no libc function yet and
+    got ENOSYS. The wrappers now look libc's up when called that early."""
+    src = tmp_path / "ctor_spawns.c"
+    src.write_text(CTOR_SPAWNS_C)
+    lib = kit._cc("lib/libctorspawns.so", "-shared", "-fPIC", src)
+    main_c = tmp_path / "main.c"
+    main_c.write_text("int ctor_lib_fn(void);\nint main(void) { return ctor_lib_fn(); }\n")
+    prog = kit._cc("bin/ctorprog", main_c, "-L%s" % lib.parent, "-lctorspawns", "-Wl,-rpath,%s" % lib.parent)
+    base = run_face("off", [prog], tmp_path)
+    assert base.rc == 0 and base.lines == ["%s: started, status 0" % how for how in
+                                           ("posix_spawnp", "posix_spawn", "execvp", "execve")], base
+    res = run_face("audit", [prog], tmp_path, preload=SHIM, env={"LD_AUDIT": SHIM} if faces == "both" else None)
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
