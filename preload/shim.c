@@ -24,6 +24,10 @@ struct dl_phdr_info;
 extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
 /* glibc's own, in every glibc: tells it from another libc beside us (musl) */
 extern const char *gnu_get_libc_version(void) __attribute__((weak));
+/* libc's environment (NULL in the audit namespace): glibc runs the constructors of a program's
+ * libraries before ours, and one that loads a library or starts a program needs the policy before
+ * our constructor has stored envp. libc has set environ by then. */
+extern char **environ __attribute__((weak));
 
 
 /* AT_SECURE from the auxiliary vector; unreadable counts as secure (distrust the environment). */
@@ -40,8 +44,9 @@ const struct ec_policy *ec_shim_policy(void)
     int expected = 0;
     if (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) == 2) return &ec_shim.policy;
     if (__atomic_compare_exchange_n(&policy_ready, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        char **envp = ec_shim.envp ? ec_shim.envp : &environ ? environ : 0;
         ec_shim.secure = read_at_secure();
-        ec_policy_resolve(&ec_shim.policy, 0, ec_shim.secure ? 0 : ec_shim.envp, ec_shim.secure);
+        ec_policy_resolve(&ec_shim.policy, 0, ec_shim.secure ? 0 : envp, ec_shim.secure);
         __atomic_store_n(&policy_ready, 2, __ATOMIC_RELEASE);
     } else {
         while (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) != 2) ec_sys0(EC_NR_sched_yield);

@@ -564,3 +564,40 @@ def test_threads_and_descriptors(kit, tmp_path, mode):
     assert res.rc == 0 and "threads ok=800 failed=0" in res.lines, res
     fds = [l for l in res.lines if l.startswith("fds ")]
     assert fds[0] == fds[1] and res.records == [], res
+
+
+CTOR_DLOPEN_C = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+__attribute__((constructor)) static void ctor(void)
+{
+    void *h = dlopen("libearly.so", RTLD_NOW);
+    printf("ctor dlopen %s\n", h ? "ok" : dlerror());
+    fflush(stdout);
+}
+int ctor_dlopen_fn(void) { return 0; }
+"""
+
+
+def test_a_library_constructor_before_ours_is_guarded(kit, tmp_path, mode):
+    """glibc runs the constructors of a program's libraries before the preloaded shim's. A dlopen()
+    from one of them reaches the guard before the shim's constructor ran: the policy it resolves
+    then must be the whole one (the environment's part came from the constructor's envp, so it was
+    missing: the log file, EXECCHECK_FILES), and a 0644 library found by name is judged as later."""
+    bad = kit.lib("lp/libearly.so", "early", mode=0o644)
+    src = tmp_path / "ctor_dlopen.c"
+    src.write_text(CTOR_DLOPEN_C)
+    lib = kit._cc("lib/libctordlopen.so", "-shared", "-fPIC", src)
+    main_c = tmp_path / "main.c"
+    main_c.write_text("int ctor_dlopen_fn(void);\nint main(void) { return ctor_dlopen_fn(); }\n")
+    prog = kit._cc("bin/ctorprog", main_c, "-L%s" % lib.parent, "-lctordlopen", "-Wl,-rpath,%s" % lib.parent)
+    env = {"LD_LIBRARY_PATH": str(bad.parent)}
+    base = run_face("off", [prog], tmp_path, env=env)
+    assert base.rc == 0 and base.lines == ["IFUNC early", "CTOR early", "ctor dlopen ok"], base
+    res = run_face(mode, [prog], tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and not ran(res, "early"), res
+    assert res.lines == ["ctor dlopen /proc/self/execcheck refused %s (x-bit): cannot open shared object file: "
+                         "No such file or directory" % bad], res
+    assert_refused(res, bad)
