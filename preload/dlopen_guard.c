@@ -761,7 +761,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         *result = 0; /* no such function in this libc to call */
         return RETURN;
     }
-    if (ec_shim.inert || ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    if (ec_shim_beside_other_libc() || ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
     held.fd = -1;
     if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
     if (held.fd < 0) close_handed(name); /* the lean path was busy or passed */

@@ -83,6 +83,8 @@ int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *
     return ec_shim_deny_once(kind, face, path, v, 0);
 }
 
+int ec_shim_beside_other_libc(void) { return dl_iterate_phdr && !gnu_get_libc_version; }
+
 /* glibc calls ELF constructors with (argc, argv, envp), also for audit modules (dlmopen'ed by
  * rtld with its own _environ). In secure mode the environment is still kept for propagation
  * decisions, but the policy does not read it (see ec_shim_policy).
@@ -93,8 +95,7 @@ int ec_shim_deny(int kind, int face, const char *path, const struct ec_verdict *
 __attribute__((constructor)) static void shim_start(int argc, char **argv, char **envp)
 {
     ec_shim.has_libc = dl_iterate_phdr != 0;
-    if (ec_shim.has_libc && !gnu_get_libc_version) {
-        ec_shim.inert = 1;
+    if (ec_shim_beside_other_libc()) {
         if (ec_preload_passthrough) ec_preload_passthrough();
         return;
     }

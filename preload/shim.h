@@ -23,7 +23,6 @@ struct ec_shim {
     int started;     /* the constructor ran */
     int secure;      /* AT_SECURE (setuid/setgid/capabilities): the environment is not trusted */
     int has_libc;    /* this copy lives beside libc (main namespace), so libc may be called */
-    int inert;       /* beside a libc that is not glibc (musl): every interposed call passes through */
     int argc;
     char **argv;
     char **envp;     /* the environment at start */
@@ -55,6 +54,10 @@ int ec_shim_deny_once(int kind, int face, const char *path, const struct ec_verd
 #define EC_AUDIT_MARK_SET 0x6563636b61756469ul
 extern volatile unsigned long ec_audit_mark EC_HIDDEN;
 static inline int ec_shim_under_audit_face(void) { return ec_audit_mark == EC_AUDIT_MARK_SET; }
+
+/* Beside a libc that is not glibc (musl)? Then the shim is inert: every interposed call passes
+ * through. Known from the moment the shim is relocated, before any constructor runs. */
+int ec_shim_beside_other_libc(void) EC_HIDDEN;
 
 /* Faces' start hooks, called by the shim's constructor when the face is linked in. Weak, so a
  * face can be absent from a build. (has_libc is known by then.) */

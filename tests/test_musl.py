@@ -72,16 +72,46 @@ def musl(tmp_path_factory):
     return loader, libc, inc, lib
 
 
-def build_prog(musl, out):
+EARLY_C = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void early(void)
+{
+    void *h = dlopen(getenv("EARLY_LIB"), RTLD_NOW);
+    printf("early dlopen: %s\n", h ? "ok" : dlerror());
+    fflush(stdout);
+}
+int early_fn(void) { return 0; }
+"""
+
+
+def musl_cc(musl, out, src, first=(), libs=(), last=(), flags=()):
+    """Compiles and links against musl, in the linker's order: first, src, libs, musl's libc, last."""
     loader, libc, inc, lib = musl
-    src = out.with_suffix(".c")
-    src.write_text(PROG_C)
     gcc_inc = subprocess.run(["cc", "-print-file-name=include"], capture_output=True, text=True).stdout.strip()
     r = subprocess.run(["cc", "-O1", "-nostdinc", "-isystem", str(inc), "-isystem", gcc_inc, "-nostdlib", "-o", str(out),
-                        str(lib / "Scrt1.o"), str(lib / "crti.o"), str(src), str(libc), str(lib / "crtn.o"),
-                        "-Wl,-dynamic-linker=%s" % loader, "-pie"], capture_output=True, text=True)
+                        *map(str, first), str(src), *map(str, libs), str(libc), *map(str, last), *flags],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return out
+
+
+def build_prog(musl, out, early=False):
+    """The test program; with early, it also needs a library whose constructor dlopen()s
+    $EARLY_LIB."""
+    loader, libc, inc, lib = musl
+    src = out.with_suffix(".c")
+    src.write_text(PROG_C if not early else PROG_C.replace("int main(", "int early_fn(void);\nint main(")
+                   .replace("    char buf[64]", "    early_fn();\n    char buf[64]"))
+    libs, flags = [], ["-Wl,-dynamic-linker=%s" % loader, "-pie"]
+    if early:
+        esrc = out.parent / "early.c"
+        esrc.write_text(EARLY_C)
+        libs.append(musl_cc(musl, out.parent / "libearly.so", esrc, flags=["-shared", "-fPIC"]))
+        flags.append("-Wl,-rpath,%s" % out.parent)
+    return musl_cc(musl, out, src, first=[lib / "Scrt1.o", lib / "crti.o"], libs=libs, last=[lib / "crtn.o"],
+                   flags=flags)
 
 
 @pytest.mark.parametrize("mode", ["audit", "secbits"])
@@ -101,5 +131,27 @@ def test_a_musl_program_runs_as_without_the_shim(musl, tmp_path, mode):
     base = run_face("off", argv, tmp_path)
     assert base.rc == 0 and base.lines == ["fopen: hello musl", "dlopen: ok", "libfn: 42", "posix_spawnp: 0"], base
     res = run_face(mode, argv, tmp_path, preload=SHIM)
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
+    assert res.records == [], res
+
+
+@pytest.mark.parametrize("mode", ["audit", "secbits"])
+def test_a_musl_library_constructor_before_ours(musl, tmp_path, mode):
+    """A musl library's constructor dlopen()s a 0644 library. The shim knows it is beside musl from
+    the moment it is relocated, not only once its own constructor ran, so the call passes through
+    whatever order musl runs the constructors in (no glibc rules applied, nothing recorded or
+    refused)."""
+    prog = build_prog(musl, tmp_path / "mprog", early=True)
+    bad = tmp_path / "lib0644.so"
+    (tmp_path / "b.c").write_text("int libfn(void) { return 42; }\n")
+    subprocess.run(["cc", "-shared", "-fPIC", "-nostdlib", "-o", str(bad), str(tmp_path / "b.c")], check=True)
+    os.chmod(bad, 0o644)
+    note = tmp_path / "note.txt"
+    note.write_text("hello musl\n")
+    argv = [prog, note, bad]
+    env = {"EARLY_LIB": str(bad)}
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and base.lines[0] == "early dlopen: ok" and "libfn: 42" in base.lines, base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
     assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
     assert res.records == [], res
