@@ -45,9 +45,11 @@ static int preloaded(void)
 
 void ec_preload_face_start(void)
 {
-    if (!preloaded()) return;
+    /* the interposers' libc functions, found now, in one thread, whatever else starts: a lookup
+     * made later in the child of a threaded fork() could wait on a lock fork() did not reset */
     ec_propagate_resolve();
     ec_fopen_start();
+    if (!preloaded()) return;
     if (!ec_shim_under_audit_face()) {
         ec_tripwire_start();
         ec_dlopen_guard_start();
