@@ -262,8 +262,9 @@ def test_the_guard_searches_no_legacy_subdirectories_since_2_37(trixie, tmp_path
 
 
 def test_the_cpython_face_in_the_releases_python(release):
-    """The release's own CPython (3.9 on bullseye, 3.13 on trixie), audit mode: a 0644 script, -c
-    and piped stdin run as without the shim and are recorded as the face sees them."""
+    """The release's own CPython (3.9 on bullseye, 3.13 on trixie). Audit mode: a 0644 script, -c
+    and piped stdin run as without the shim and are recorded as the face sees them. With
+    `interactive = deny` in the image's config, -c, piped stdin and `-m timeit` are refused."""
     root = release
     script = os.path.join(root, "root/s.py")
     with open(script, "w") as f:
@@ -284,3 +285,14 @@ def test_the_cpython_face_in_the_releases_python(release):
     finally:
         ec("image", "uninstall", root)
         os.unlink(script)
+    # interactive code denied by the image's config: one line each, status 126
+    ec("image", "install", "--deny-interactive", root)
+    try:
+        r, _ = in_image(root, "python3 -c 'print(1)'; echo rc=$?; echo 'print(2)' | python3; echo rc=$?; "
+                              "python3 -m timeit pass; echo rc=$?")
+    finally:
+        ec("image", "uninstall", root)
+    assert r.stdout.split() == ["rc=126"] * 3, (r.stdout, r.stderr)
+    assert [l.split(":")[1].strip() for l in r.stderr.splitlines()] == [
+        "refused to run interactive code (python -c)", "refused to run interactive code from stdin",
+        "refused to run interactive code (python -m timeit)"], r.stderr
