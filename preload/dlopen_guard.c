@@ -58,10 +58,12 @@ EC_HIDDEN void *ec_real_dlopen, *ec_real_dlmopen;
 void ec_dlopen_guard_resolve(void)
 {
     static int looked;
-    void *p;
+    static const char *const names[] = {"dlmopen", "dlopen"};
+    void *f[2];
     if (__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) return;
-    if ((p = ec_loaded_next("dlmopen"))) __atomic_store_n(&ec_real_dlmopen, p, __ATOMIC_RELEASE);
-    if ((p = ec_loaded_next("dlopen"))) __atomic_store_n(&ec_real_dlopen, p, __ATOMIC_RELEASE);
+    ec_loaded_next_many(names, f, 2);
+    if (f[0]) __atomic_store_n(&ec_real_dlmopen, f[0], __ATOMIC_RELEASE);
+    if (f[1]) __atomic_store_n(&ec_real_dlopen, f[1], __ATOMIC_RELEASE);
     __atomic_store_n(&looked, 1, __ATOMIC_RELEASE); /* racing first callers find the same */
 }
 

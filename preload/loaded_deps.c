@@ -177,10 +177,9 @@ const char *ec_loaded_name_of(const void *addr)
 
 struct sym_query {
     const char *name;
-    uint32_t gnu, sysv;  /* the name's two hashes */
-    uintptr_t after;     /* RTLD_NEXT: only objects after the one holding this address; 0: all */
-    int passed;          /* the object holding `after` has gone by */
-    void *addr;          /* the definition's address, NULL for an IFUNC or TLS */
+    uint32_t gnu, sysv; /* the name's two hashes */
+    int done;           /* a definition was found (addr may still be NULL: IFUNC, TLS) */
+    void *addr;         /* the definition's address, NULL for an IFUNC or TLS */
 };
 
 /* The definition of that name at index i of symtab, as dlsym() takes it? */
@@ -199,53 +198,61 @@ static int defines(uintptr_t symtab, uintptr_t strtab, uint64_t strsz, const uin
     return sym->st_name + k < strsz && !((const char *)strtab)[sym->st_name + k];
 }
 
-/* The definition dlsym() would take: the walk stops here (1), with its address. */
+/* The definition dlsym() would take: the query is answered (1), with its address. */
 static int take(struct sym_query *q, const struct dl_phdr_info *info, uintptr_t symtab, uint32_t i)
 {
     const ElfW(Sym) *sym = (const ElfW(Sym) *)symtab + i;
     unsigned type = ELF64_ST_TYPE(sym->st_info);
     q->addr = type == STT_GNU_IFUNC || type == STT_TLS ? 0 : (void *)(info->dlpi_addr + sym->st_value);
-    return 1;
+    return q->done = 1;
 }
 
 #define SYM_MAX_STEPS (1u << 20) /* a bound on any chain walk: ld.so's tables, read as ld.so reads them */
 
-static int symbol_cb(struct dl_phdr_info *info, size_t size, void *data)
+/* One object's symbol tables in memory, read once for all the names asked of it. */
+struct sym_tables {
+    uintptr_t strtab, symtab, gnu, sysv, vers;
+    uint64_t strsz;
+    const uint16_t *versym;
+};
+
+static int tables_of(const struct dl_phdr_info *info, struct sym_tables *t)
 {
-    struct sym_query *q = data;
     const ElfW(Dyn) *d, *end = 0;
-    uintptr_t strtab = 0, symtab = 0, gnu = 0, sysv = 0, vers = 0;
-    const uint16_t *versym = 0;
-    uint64_t strsz = 0;
-    uint32_t steps;
-    (void)size;
-    if (q->after && !q->passed) {
-        q->passed = ec_object_holds(info, q->after);
-        return 0;
-    }
+    ec_memset(t, 0, sizeof *t);
     if (!(d = dynamic_of(info, &end))) return 0;
     for (; d < end && d->d_tag != DT_NULL; d++) {
-        if (d->d_tag == DT_STRTAB) strtab = d->d_un.d_ptr;
-        else if (d->d_tag == DT_STRSZ) strsz = d->d_un.d_val;
-        else if (d->d_tag == DT_SYMTAB) symtab = d->d_un.d_ptr;
-        else if (d->d_tag == DT_GNU_HASH) gnu = d->d_un.d_ptr;
-        else if (d->d_tag == DT_HASH) sysv = d->d_un.d_ptr;
-        else if (d->d_tag == DT_VERSYM) vers = d->d_un.d_ptr;
+        if (d->d_tag == DT_STRTAB) t->strtab = d->d_un.d_ptr;
+        else if (d->d_tag == DT_STRSZ) t->strsz = d->d_un.d_val;
+        else if (d->d_tag == DT_SYMTAB) t->symtab = d->d_un.d_ptr;
+        else if (d->d_tag == DT_GNU_HASH) t->gnu = d->d_un.d_ptr;
+        else if (d->d_tag == DT_HASH) t->sysv = d->d_un.d_ptr;
+        else if (d->d_tag == DT_VERSYM) t->vers = d->d_un.d_ptr;
     }
-    if (!(strtab = in_memory(info, strtab, strsz)) || !(symtab = in_memory(info, symtab, sizeof(ElfW(Sym)))))
+    if (!(t->strtab = in_memory(info, t->strtab, t->strsz)) ||
+        !(t->symtab = in_memory(info, t->symtab, sizeof(ElfW(Sym)))))
         return 0;
     /* the version table has an entry per symbol; each index is checked against it below */
-    if (vers) vers = in_memory(info, vers, 2);
-    versym = (const uint16_t *)vers;
-#define VERSYM_OK(i) (!versym || in_memory(info, vers + (uint64_t)(i) * 2, 2))
-    if (gnu && (gnu = in_memory(info, gnu, 16))) {
-        const uint32_t *h = (const uint32_t *)gnu;
+    if (t->vers) t->vers = in_memory(info, t->vers, 2);
+    t->versym = (const uint16_t *)t->vers;
+    if (t->gnu) t->gnu = in_memory(info, t->gnu, 16);
+    if (t->sysv) t->sysv = in_memory(info, t->sysv, 8);
+    return 1;
+}
+
+/* Looks q's name up in one object's tables (GNU hash, else SysV hash); 1 when found. */
+static int find_in(const struct dl_phdr_info *info, const struct sym_tables *t, struct sym_query *q)
+{
+    uint32_t steps;
+#define VERSYM_OK(i) (!t->versym || in_memory(info, t->vers + (uint64_t)(i) * 2, 2))
+    if (t->gnu) {
+        const uint32_t *h = (const uint32_t *)t->gnu;
         uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2], shift = h[3], i;
         const ElfW(Addr) *bloom = (const ElfW(Addr) *)(h + 4);
         const uint32_t *buckets, *chain;
         ElfW(Addr) word, bits = sizeof(ElfW(Addr)) * 8;
         if (!nbuckets || !bloom_size ||
-            !in_memory(info, gnu, 16 + (uint64_t)bloom_size * sizeof *bloom + (uint64_t)nbuckets * 4))
+            !in_memory(info, t->gnu, 16 + (uint64_t)bloom_size * sizeof *bloom + (uint64_t)nbuckets * 4))
             return 0;
         word = bloom[(q->gnu / bits) % bloom_size];
         if (!((word >> (q->gnu % bits)) & (word >> ((q->gnu >> shift) % bits)) & 1)) return 0;
@@ -256,52 +263,92 @@ static int symbol_cb(struct dl_phdr_info *info, size_t size, void *data)
         for (steps = 0; steps < SYM_MAX_STEPS; steps++, i++) {
             uint32_t hv;
             if (!in_memory(info, (uintptr_t)(chain + (i - symoffset)), 4) ||
-                !in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
+                !in_memory(info, t->symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
                 return 0;
             hv = chain[i - symoffset];
-            if ((hv | 1) == (q->gnu | 1) && defines(symtab, strtab, strsz, versym, i, q->name))
-                return take(q, info, symtab, i);
+            if ((hv | 1) == (q->gnu | 1) && defines(t->symtab, t->strtab, t->strsz, t->versym, i, q->name))
+                return take(q, info, t->symtab, i);
             if (hv & 1) return 0;
         }
         return 0;
     }
-    if (sysv && (sysv = in_memory(info, sysv, 8))) {
-        const uint32_t *h = (const uint32_t *)sysv;
+    if (t->sysv) {
+        const uint32_t *h = (const uint32_t *)t->sysv;
         uint32_t nbucket = h[0], nchain = h[1], i;
-        if (!nbucket || !in_memory(info, sysv, 8 + ((uint64_t)nbucket + nchain) * 4)) return 0;
+        if (!nbucket || !in_memory(info, t->sysv, 8 + ((uint64_t)nbucket + nchain) * 4)) return 0;
         for (i = h[2 + q->sysv % nbucket], steps = 0; i && i < nchain && steps < SYM_MAX_STEPS;
              i = h[2 + nbucket + i], steps++) {
-            if (!in_memory(info, symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
+            if (!in_memory(info, t->symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
                 return 0;
-            if (defines(symtab, strtab, strsz, versym, i, q->name)) return take(q, info, symtab, i);
+            if (defines(t->symtab, t->strtab, t->strsz, t->versym, i, q->name)) return take(q, info, t->symtab, i);
         }
     }
 #undef VERSYM_OK
     return 0;
 }
 
-static struct sym_query *lookup(struct sym_query *q, const char *name, const void *after)
+/* Several names in one walk of the link maps: each object's tables are read once. */
+struct sym_batch {
+    struct sym_query *q;
+    int n, left;
+    uintptr_t after; /* RTLD_NEXT: only objects after the one holding this address; 0: all */
+    int passed;      /* the object holding `after` has gone by */
+};
+
+static int batch_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
+    struct sym_batch *b = data;
+    struct sym_tables t;
+    int i;
+    (void)size;
+    if (b->after && !b->passed) {
+        b->passed = ec_object_holds(info, b->after);
+        return 0;
+    }
+    if (!tables_of(info, &t)) return 0;
+    for (i = 0; i < b->n; i++)
+        if (!b->q[i].done && find_in(info, &t, &b->q[i])) b->left--;
+    return b->left == 0;
+}
+
+static void lookup_many(const char *const *names, void **out, int n, const void *after)
+{
+    struct sym_query q[16];
+    struct sym_batch b;
     const unsigned char *p;
-    ec_memset(q, 0, sizeof *q);
-    if (!dl_iterate_phdr || !name) return q;
-    q->name = name;
-    q->after = (uintptr_t)after;
-    q->gnu = 5381;
-    for (p = (const unsigned char *)name; *p; p++) q->gnu = q->gnu * 33 + *p;
-    q->sysv = ec_elf_hash(name);
-    dl_iterate_phdr(symbol_cb, q);
-    return q;
+    int i;
+    for (i = 0; i < n; i++) out[i] = 0;
+    if (!dl_iterate_phdr || n <= 0 || n > 16) return;
+    ec_memset(q, 0, sizeof q);
+    for (i = 0; i < n; i++) {
+        q[i].name = names[i];
+        q[i].gnu = 5381;
+        for (p = (const unsigned char *)names[i]; *p; p++) q[i].gnu = q[i].gnu * 33 + *p;
+        q[i].sysv = ec_elf_hash(names[i]);
+    }
+    b.q = q;
+    b.n = b.left = n;
+    b.after = (uintptr_t)after;
+    b.passed = 0;
+    dl_iterate_phdr(batch_cb, &b);
+    for (i = 0; i < n; i++) out[i] = q[i].addr;
 }
 
 void *ec_loaded_symbol(const char *name)
 {
-    struct sym_query q;
-    return lookup(&q, name, 0)->addr;
+    void *addr;
+    lookup_many(&name, &addr, 1, 0);
+    return addr;
+}
+
+void ec_loaded_next_many(const char *const *names, void **out, int n)
+{
+    lookup_many(names, out, n, (const void *)ec_loaded_next_many);
 }
 
 void *ec_loaded_next(const char *name)
 {
-    struct sym_query q;
-    return lookup(&q, name, (const void *)ec_loaded_next)->addr;
+    void *addr;
+    ec_loaded_next_many(&name, &addr, 1);
+    return addr;
 }

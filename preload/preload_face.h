@@ -39,6 +39,8 @@ int ec_loaded_satisfies(const char *target, const char *const *needed, int n) __
 void *ec_loaded_symbol(const char *name) __attribute__((visibility("hidden")));
 /* dlsym(RTLD_NEXT, name) from this shim, read the same way: from the objects after this one. */
 void *ec_loaded_next(const char *name) __attribute__((visibility("hidden")));
+/* The same for n <= 16 names in one walk (each object's tables read once): out[i] for names[i]. */
+void ec_loaded_next_many(const char *const *names, void **out, int n) __attribute__((visibility("hidden")));
 /* The link-map name (l_name) of the object that holds addr, NULL if none does. */
 const char *ec_loaded_name_of(const void *addr) __attribute__((visibility("hidden")));
 struct dl_phdr_info;

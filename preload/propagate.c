@@ -412,12 +412,15 @@ const char *ec_propagate_self_path(void) { return self_len ? self_path : 0; }
  * dlsym is in libdl, which most programs do not load, and execveat is not there at all */
 void ec_propagate_resolve(void)
 {
-    real_execve = (execve_fn)ec_loaded_next("execve");
-    real_execveat = (execveat_fn)ec_loaded_next("execveat");
-    real_fexecve = (fexecve_fn)ec_loaded_next("fexecve");
-    real_execvpe = (execvpe_fn)ec_loaded_next("execvpe");
-    real_posix_spawn = (spawn_fn)ec_loaded_next("posix_spawn");
-    real_posix_spawnp = (spawn_fn)ec_loaded_next("posix_spawnp");
+    static const char *const names[] = {"execve", "execveat", "fexecve", "execvpe", "posix_spawn", "posix_spawnp"};
+    void *f[6];
+    ec_loaded_next_many(names, f, 6); /* one walk: a program's libraries often come before libc */
+    real_execve = (execve_fn)f[0];
+    real_execveat = (execveat_fn)f[1];
+    real_fexecve = (fexecve_fn)f[2];
+    real_execvpe = (execvpe_fn)f[3];
+    real_posix_spawn = (spawn_fn)f[4];
+    real_posix_spawnp = (spawn_fn)f[5];
     __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 

@@ -56,8 +56,11 @@ static fopen_fn resolve(fopen_fn *slot, const char *name)
 
 void ec_fopen_start(void)
 {
-    resolve(&real_fopen, "fopen");
-    resolve(&real_fopen64, "fopen64");
+    static const char *const names[] = {"fopen", "fopen64"};
+    void *f[2];
+    ec_loaded_next_many(names, f, 2);
+    __atomic_store_n(&real_fopen, (fopen_fn)f[0], __ATOMIC_RELEASE);
+    __atomic_store_n(&real_fopen64, (fopen_fn)f[1], __ATOMIC_RELEASE);
 }
 
 EC_EXPORT void *fopen64(const char *path, const char *mode)
