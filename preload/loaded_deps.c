@@ -341,6 +341,8 @@ void *ec_loaded_symbol(const char *name)
     return addr;
 }
 
+void ec_loaded_symbol_many(const char *const *names, void **out, int n) { lookup_many(names, out, n, 0); }
+
 void ec_loaded_next_many(const char *const *names, void **out, int n)
 {
     lookup_many(names, out, n, (const void *)ec_loaded_next_many);

@@ -37,6 +37,8 @@ int ec_loaded_satisfies(const char *target, const char *const *needed, int n) __
  * NULL where there is none (or an IFUNC, or TLS). Unlike a dlsym() that fails, it leaves no
  * dlerror() and makes glibc allocate nothing, and it needs no libdl (before glibc 2.34). */
 void *ec_loaded_symbol(const char *name) __attribute__((visibility("hidden")));
+/* The same for n <= 16 names in one walk (each object's tables read once): out[i] for names[i]. */
+void ec_loaded_symbol_many(const char *const *names, void **out, int n) __attribute__((visibility("hidden")));
 /* dlsym(RTLD_NEXT, name) from this shim, read the same way: from the objects after this one. */
 void *ec_loaded_next(const char *name) __attribute__((visibility("hidden")));
 /* The same for n <= 16 names in one walk (each object's tables read once): out[i] for names[i]. */

@@ -1,74 +1,63 @@
 /* Resolution of the CPython API used by the face (see python_api.h). */
+#include <stddef.h>
 #include "python_api.h"
 #include "preload_face.h"
 
 struct ec_pyapi ec_py;
 
-/* Read from the objects' own symbol tables (loaded_deps.c), as dlsym(RTLD_DEFAULT) would find
- * them, without dlsym(): a name that is missing leaves no error for the program's dlerror(). */
-static void *need(const char *name, int *missing)
-{
-    void *p = ec_loaded_symbol(name);
-    if (!p) *missing = 1;
-    return p;
-}
+/* The CPython API the face calls, read from the objects' own symbol tables (loaded_deps.c) as
+ * dlsym(RTLD_DEFAULT) would find it, without dlsym(): a name that is missing leaves no error for the
+ * program's next dlerror(). Looked up 16 names per walk of the link maps. */
+#define API(field, name) {name, offsetof(struct ec_pyapi, field)}
+static const struct api_entry {
+    const char *name;
+    size_t off;
+} api[] = {
+    API(IsInitialized, "Py_IsInitialized"), API(IncRef, "Py_IncRef"), API(DecRef, "Py_DecRef"),
+    API(IsInstance, "PyObject_IsInstance"), API(GetAttrString, "PyObject_GetAttrString"),
+    API(SetAttrString, "PyObject_SetAttrString"), API(CallMethod, "PyObject_CallMethod"),
+    API(CallFunction, "PyObject_CallFunction"), API(CallObject, "PyObject_CallObject"), API(Str, "PyObject_Str"),
+    API(AsFileDescriptor, "PyObject_AsFileDescriptor"), API(SequenceContains, "PySequence_Contains"),
+    API(LongAsLong, "PyLong_AsLong"), API(TupleSize, "PyTuple_Size"), API(TupleGetItem, "PyTuple_GetItem"),
+    API(ListGetItem, "PyList_GetItem"), API(DictGetItemString, "PyDict_GetItemString"),
+    API(EncodeFSDefault, "PyUnicode_EncodeFSDefault"), API(UnicodeFromString, "PyUnicode_FromString"),
+    API(BytesAsString, "PyBytes_AsString"), API(BytesSize, "PyBytes_Size"), API(CFunctionNewEx, "PyCFunction_NewEx"),
+    API(InstanceMethodNew, "PyInstanceMethod_New"), API(CFunctionGetFunction, "PyCFunction_GetFunction"),
+    API(ImportModule, "PyImport_ImportModule"), API(GetModuleDict, "PyImport_GetModuleDict"),
+    API(SysGetObject, "PySys_GetObject"), API(OpenCodeObject, "PyFile_OpenCodeObject"),
+    API(ErrOccurred, "PyErr_Occurred"), API(ErrClear, "PyErr_Clear"), API(ErrSetObject, "PyErr_SetObject"),
+    API(ErrFetch, "PyErr_Fetch"), API(ErrRestore, "PyErr_Restore"),
+    API(InterpreterGetID, "PyInterpreterState_GetID"), API(Exit, "Py_Exit"), API(None, "_Py_NoneStruct"),
+    API(UnicodeType, "PyUnicode_Type"), API(CFunctionType, "PyCFunction_Type"),
+    API(ExcPermissionError, "PyExc_PermissionError"), API(ExcImportError, "PyExc_ImportError"),
+    API(ExcOSError, "PyExc_OSError"),
+    /* renamed between versions: the current name first, the old one as its fallback */
+    API(IsFinalizing, "Py_IsFinalizing"),            /* 3.13; _Py_IsFinalizing before (optional) */
+    API(InterpreterGet, "PyInterpreterState_Get"),   /* 3.9; 3.8 exports it as _PyInterpreterState_Get */
+};
+#undef API
+#define NAPI (sizeof api / sizeof *api)
 
-static void *maybe(const char *name) { return ec_loaded_symbol(name); }
+static void **slot(size_t off) { return (void **)((char *)&ec_py + off); }
 
 int ec_pyapi_resolve(void)
 {
-    int missing = 0;
+    const char *names[16];
+    void *found[16];
+    size_t i, j, n;
     /* 3.8 introduced both hooks: their absence means "not CPython, or too old" (every process the
-     * shim is preloaded into asks, so the answer must cost the others nothing) */
-    ec_py.AddAuditHook = need("PySys_AddAuditHook", &missing);
-    if (missing) return 0;
-    ec_py.SetOpenCodeHook = need("PyFile_SetOpenCodeHook", &missing);
-    if (missing) return 0;
-    ec_py.IsInitialized = need("Py_IsInitialized", &missing);
-    ec_py.IsFinalizing = maybe("Py_IsFinalizing"); /* 3.13; private before */
-    if (!ec_py.IsFinalizing) ec_py.IsFinalizing = maybe("_Py_IsFinalizing");
-    ec_py.IncRef = need("Py_IncRef", &missing);
-    ec_py.DecRef = need("Py_DecRef", &missing);
-    ec_py.IsInstance = need("PyObject_IsInstance", &missing);
-    ec_py.GetAttrString = need("PyObject_GetAttrString", &missing);
-    ec_py.SetAttrString = need("PyObject_SetAttrString", &missing);
-    ec_py.CallMethod = need("PyObject_CallMethod", &missing);
-    ec_py.CallFunction = need("PyObject_CallFunction", &missing);
-    ec_py.CallObject = need("PyObject_CallObject", &missing);
-    ec_py.Str = need("PyObject_Str", &missing);
-    ec_py.AsFileDescriptor = need("PyObject_AsFileDescriptor", &missing);
-    ec_py.SequenceContains = need("PySequence_Contains", &missing);
-    ec_py.LongAsLong = need("PyLong_AsLong", &missing);
-    ec_py.TupleSize = need("PyTuple_Size", &missing);
-    ec_py.TupleGetItem = need("PyTuple_GetItem", &missing);
-    ec_py.ListGetItem = need("PyList_GetItem", &missing);
-    ec_py.DictGetItemString = need("PyDict_GetItemString", &missing);
-    ec_py.EncodeFSDefault = need("PyUnicode_EncodeFSDefault", &missing);
-    ec_py.UnicodeFromString = need("PyUnicode_FromString", &missing);
-    ec_py.BytesAsString = need("PyBytes_AsString", &missing);
-    ec_py.BytesSize = need("PyBytes_Size", &missing);
-    ec_py.CFunctionNewEx = need("PyCFunction_NewEx", &missing);
-    ec_py.InstanceMethodNew = need("PyInstanceMethod_New", &missing);
-    ec_py.CFunctionGetFunction = need("PyCFunction_GetFunction", &missing);
-    ec_py.ImportModule = need("PyImport_ImportModule", &missing);
-    ec_py.GetModuleDict = need("PyImport_GetModuleDict", &missing);
-    ec_py.SysGetObject = need("PySys_GetObject", &missing);
-    ec_py.OpenCodeObject = need("PyFile_OpenCodeObject", &missing);
-    ec_py.ErrOccurred = need("PyErr_Occurred", &missing);
-    ec_py.ErrClear = need("PyErr_Clear", &missing);
-    ec_py.ErrSetObject = need("PyErr_SetObject", &missing);
-    ec_py.ErrFetch = need("PyErr_Fetch", &missing);
-    ec_py.ErrRestore = need("PyErr_Restore", &missing);
-    /* 3.9 made it public; 3.8 exports the same function under its private name */
-    ec_py.InterpreterGet = maybe("PyInterpreterState_Get");
-    if (!ec_py.InterpreterGet) ec_py.InterpreterGet = need("_PyInterpreterState_Get", &missing);
-    ec_py.InterpreterGetID = need("PyInterpreterState_GetID", &missing);
-    ec_py.Exit = need("Py_Exit", &missing);
-    ec_py.None = need("_Py_NoneStruct", &missing);
-    ec_py.UnicodeType = need("PyUnicode_Type", &missing);
-    ec_py.CFunctionType = need("PyCFunction_Type", &missing);
-    ec_py.ExcPermissionError = need("PyExc_PermissionError", &missing);
-    ec_py.ExcImportError = need("PyExc_ImportError", &missing);
-    ec_py.ExcOSError = need("PyExc_OSError", &missing);
-    return !missing;
+     * shim is preloaded into asks, so the answer must cost the others nothing: one walk) */
+    if (!(ec_py.AddAuditHook = ec_loaded_symbol("PySys_AddAuditHook"))) return 0;
+    if (!(ec_py.SetOpenCodeHook = ec_loaded_symbol("PyFile_SetOpenCodeHook"))) return 0;
+    for (i = 0; i < NAPI; i += n) {
+        n = NAPI - i < 16 ? NAPI - i : 16;
+        for (j = 0; j < n; j++) names[j] = api[i + j].name;
+        ec_loaded_symbol_many(names, found, (int)n);
+        for (j = 0; j < n; j++) *slot(api[i + j].off) = found[j];
+    }
+    if (!ec_py.IsFinalizing) ec_py.IsFinalizing = ec_loaded_symbol("_Py_IsFinalizing");
+    if (!ec_py.InterpreterGet) ec_py.InterpreterGet = ec_loaded_symbol("_PyInterpreterState_Get");
+    for (i = 0; i < NAPI; i++) /* each is needed but IsFinalizing, which a CPython may not export */
+        if (!*slot(api[i].off) && api[i].off != offsetof(struct ec_pyapi, IsFinalizing)) return 0;
+    return 1;
 }
