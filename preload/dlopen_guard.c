@@ -318,7 +318,6 @@ struct snap {
 static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct snap *s = data;
-    int i;
     (void)size;
     if (s->n == s->cap) {
         int cap = s->cap ? s->cap * 2 : 64;
@@ -337,11 +336,7 @@ static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
         s->nomem = 1;
         return 1;
     }
-    for (i = 0; i < info->dlpi_phnum && s->caller_idx < 0; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_LOAD && s->caller >= lo && s->caller < lo + ph->p_memsz) s->caller_idx = s->n;
-    }
+    if (s->caller_idx < 0 && ec_object_holds(info, s->caller)) s->caller_idx = s->n;
     s->n++;
     return 0;
 }
@@ -928,11 +923,7 @@ EC_HIDDEN int ec_dlmopen_guard(long lmid, const char **file, int mode, void *cal
     return guard(lmid, file, mode, caller, result);
 }
 
-void ec_dlopen_guard_start(void)
-{
-    ec_dlopen_guard_resolve();
-    boot_snapshot();
-}
+void ec_dlopen_guard_start(void) { boot_snapshot(); }
 
 /* ---- the entry points ----
  * Unversioned definitions: they satisfy references to every version binaries link against

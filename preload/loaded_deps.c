@@ -211,9 +211,8 @@ static int take(struct sym_query *q, const struct dl_phdr_info *info, uintptr_t 
 
 /* One object's symbol tables in memory, read once for all the names asked of it. */
 struct sym_tables {
-    uintptr_t strtab, symtab, gnu, sysv, vers;
+    uintptr_t strtab, symtab, gnu, sysv, vers; /* vers: DT_VERSYM, one uint16_t per symbol, or 0 */
     uint64_t strsz;
-    const uint16_t *versym;
 };
 
 static int tables_of(const struct dl_phdr_info *info, struct sym_tables *t)
@@ -234,7 +233,6 @@ static int tables_of(const struct dl_phdr_info *info, struct sym_tables *t)
         return 0;
     /* the version table has an entry per symbol; each index is checked against it below */
     if (t->vers) t->vers = in_memory(info, t->vers, 2);
-    t->versym = (const uint16_t *)t->vers;
     if (t->gnu) t->gnu = in_memory(info, t->gnu, 16);
     if (t->sysv) t->sysv = in_memory(info, t->sysv, 8);
     return 1;
@@ -244,7 +242,8 @@ static int tables_of(const struct dl_phdr_info *info, struct sym_tables *t)
 static int find_in(const struct dl_phdr_info *info, const struct sym_tables *t, struct sym_query *q)
 {
     uint32_t steps;
-#define VERSYM_OK(i) (!t->versym || in_memory(info, t->vers + (uint64_t)(i) * 2, 2))
+    const uint16_t *versym = (const uint16_t *)t->vers;
+#define VERSYM_OK(i) (!versym || in_memory(info, t->vers + (uint64_t)(i) * 2, 2))
     if (t->gnu) {
         const uint32_t *h = (const uint32_t *)t->gnu;
         uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2], shift = h[3], i;
@@ -266,7 +265,7 @@ static int find_in(const struct dl_phdr_info *info, const struct sym_tables *t, 
                 !in_memory(info, t->symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
                 return 0;
             hv = chain[i - symoffset];
-            if ((hv | 1) == (q->gnu | 1) && defines(t->symtab, t->strtab, t->strsz, t->versym, i, q->name))
+            if ((hv | 1) == (q->gnu | 1) && defines(t->symtab, t->strtab, t->strsz, versym, i, q->name))
                 return take(q, info, t->symtab, i);
             if (hv & 1) return 0;
         }
@@ -280,7 +279,7 @@ static int find_in(const struct dl_phdr_info *info, const struct sym_tables *t, 
              i = h[2 + nbucket + i], steps++) {
             if (!in_memory(info, t->symtab + (uint64_t)i * sizeof(ElfW(Sym)), sizeof(ElfW(Sym))) || !VERSYM_OK(i))
                 return 0;
-            if (defines(t->symtab, t->strtab, t->strsz, t->versym, i, q->name)) return take(q, info, t->symtab, i);
+            if (defines(t->symtab, t->strtab, t->strsz, versym, i, q->name)) return take(q, info, t->symtab, i);
         }
     }
 #undef VERSYM_OK

@@ -43,12 +43,19 @@ static int preloaded(void)
     return o.first == 1;
 }
 
-void ec_preload_face_start(void)
+/* The libc functions behind what the shim interposes (exec, fopen, dlopen), found at start, in one
+ * thread, whatever else starts: a lookup made later in the child of a threaded fork() could wait on
+ * a lock fork() did not reset. */
+static void find_libc_functions(void)
 {
-    /* the interposers' libc functions, found now, in one thread, whatever else starts: a lookup
-     * made later in the child of a threaded fork() could wait on a lock fork() did not reset */
     ec_propagate_resolve();
     ec_fopen_start();
+    ec_dlopen_guard_resolve();
+}
+
+void ec_preload_face_start(void)
+{
+    find_libc_functions();
     if (!preloaded()) return;
     if (!ec_shim_under_audit_face()) {
         ec_tripwire_start();
@@ -57,9 +64,4 @@ void ec_preload_face_start(void)
     ec_propagate_start();
 }
 
-void ec_preload_passthrough(void)
-{
-    ec_propagate_resolve();
-    ec_fopen_start();
-    ec_dlopen_guard_resolve();
-}
+void ec_preload_passthrough(void) { find_libc_functions(); }

@@ -19,10 +19,11 @@ void ec_tripwire_no_sweep(void) __attribute__((visibility("hidden")));
 /* The start-up tripwire: a full sweep, exit 126 on an enforced denial. Nothing under the audit face. */
 void ec_tripwire_start(void) __attribute__((visibility("hidden")));
 
-/* The dlopen guard (dlopen_guard.c): finds libc's functions and freezes what ld.so froze at start
- * (LD_LIBRARY_PATH, LD_PRELOAD, the program's path), before main() can change the environment. */
+/* The dlopen guard (dlopen_guard.c): freezes what ld.so froze at start (LD_LIBRARY_PATH,
+ * LD_PRELOAD, the program's path), before main() can change the environment. */
 void ec_dlopen_guard_start(void) __attribute__((visibility("hidden")));
-/* Finds libc's dlopen and dlmopen (each may be missing: musl has no dlmopen). */
+/* Finds libc's dlopen and dlmopen (each may be missing: musl has no dlmopen), once: at start, or at
+ * the first dlopen() if that comes from a library's constructor first. */
 void ec_dlopen_guard_resolve(void) __attribute__((visibility("hidden")));
 
 /* Finds libc's fopen and fopen64 for the wrappers of python_fopen.c, once, at start. */
