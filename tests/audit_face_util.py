@@ -78,6 +78,17 @@ class Kit:
         os.chmod(path, mode)
         return path
 
+    def prog_with_ctor_lib(self, name, lib_c, fn):
+        """A program whose only library is built from lib_c (C source, whose constructor does the
+        work) and exports fn, which main() calls: glibc runs that constructor before a preloaded
+        shim's. Returns the program's path."""
+        src = self.dir / ("%s.c" % name)
+        src.write_text(lib_c)
+        lib = self._cc("lib/lib%s.so" % name, "-shared", "-fPIC", src)
+        main_c = self.dir / ("%s_main.c" % name)
+        main_c.write_text("int %s(void);\nint main(void) { return %s(); }\n" % (fn, fn))
+        return self._cc("bin/%s" % name, main_c, "-L%s" % lib.parent, "-l%s" % name, "-Wl,-rpath,%s" % lib.parent)
+
     def tool(self, name):
         return self._cc("tools/" + name, C_DIR / (name + ".c"))
 

@@ -585,12 +585,7 @@ def test_a_library_constructor_before_ours_is_guarded(kit, tmp_path, mode):
     then must be the whole one (the environment's part came from the constructor's envp, so it was
     missing: the log file, EXECCHECK_FILES), and a 0644 library found by name is judged as later."""
     bad = kit.lib("lp/libearly.so", "early", mode=0o644)
-    src = tmp_path / "ctor_dlopen.c"
-    src.write_text(CTOR_DLOPEN_C)
-    lib = kit._cc("lib/libctordlopen.so", "-shared", "-fPIC", src)
-    main_c = tmp_path / "main.c"
-    main_c.write_text("int ctor_dlopen_fn(void);\nint main(void) { return ctor_dlopen_fn(); }\n")
-    prog = kit._cc("bin/ctorprog", main_c, "-L%s" % lib.parent, "-lctordlopen", "-Wl,-rpath,%s" % lib.parent)
+    prog = kit.prog_with_ctor_lib("ctordlopen", CTOR_DLOPEN_C, "ctor_dlopen_fn")
     env = {"LD_LIBRARY_PATH": str(bad.parent)}
     base = run_face("off", [prog], tmp_path, env=env)
     assert base.rc == 0 and base.lines == ["IFUNC early", "CTOR early", "ctor dlopen ok"], base

@@ -260,12 +260,7 @@ def test_a_library_constructor_before_ours_starts_programs(kit, tmp_path, faces)
     """glibc runs the constructors of a program's libraries before the preloaded shim's: one that
     starts a program (posix_spawn, execvp) found the shim's wrappers with no libc function yet and
     got ENOSYS. The wrappers now look libc's up when called that early."""
-    src = tmp_path / "ctor_spawns.c"
-    src.write_text(CTOR_SPAWNS_C)
-    lib = kit._cc("lib/libctorspawns.so", "-shared", "-fPIC", src)
-    main_c = tmp_path / "main.c"
-    main_c.write_text("int ctor_lib_fn(void);\nint main(void) { return ctor_lib_fn(); }\n")
-    prog = kit._cc("bin/ctorprog", main_c, "-L%s" % lib.parent, "-lctorspawns", "-Wl,-rpath,%s" % lib.parent)
+    prog = kit.prog_with_ctor_lib("ctorspawns", CTOR_SPAWNS_C, "ctor_lib_fn")
     base = run_face("off", [prog], tmp_path)
     assert base.rc == 0 and base.lines == ["%s: started, status 0" % how for how in
                                            ("posix_spawnp", "posix_spawn", "execvp", "execve")], base
