@@ -376,6 +376,196 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
     return r;
 }
 
+/* ---- system(), popen(), wordexp(): libc starts their shell itself, from environ ----
+ *
+ * No wrapper of ours sees that exec (glibc calls its internal posix_spawn or execve). The start
+ * put our entries in environ, but the program may have taken them out since (clearenv, unsetenv,
+ * environ = its own array): each of these calls puts them back first. The fixed array is a new
+ * one, published with one atomic store, and never freed: the program may hold the old one (a
+ * saved environ), and another thread may be reading either. */
+
+typedef int (*system_fn)(const char *);
+typedef void *(*popen_fn)(const char *, const char *);
+typedef int (*wordexp_fn)(const char *, void *, int);
+static system_fn real_system;
+static popen_fn real_popen;
+static wordexp_fn real_wordexp;
+
+/* Does the list value start with our path, as one entry? Does it hold our path anywhere? */
+static int starts_with_self(const char *list, const char *seps)
+{
+    return !ec_strncmp(list, self_path, self_len) && (!list[self_len] || is_sep(list[self_len], seps));
+}
+
+static int holds_self(const char *list, const char *seps)
+{
+    while (*list) {
+        while (*list && is_sep(*list, seps)) list++;
+        if (*list && starts_with_self(list, seps)) return 1;
+        while (*list && !is_sep(*list, seps)) list++;
+    }
+    return 0;
+}
+
+/* What fix_into would make of env is already there: ours first in the first LD_AUDIT (ld.so reads
+ * them all, in order) and in the last LD_PRELOAD (the one ld.so uses); with the shim gone, ours
+ * nowhere. */
+static int fixed_already(char *const *env, int self)
+{
+    const char *audit = 0, *preload = 0;
+    size_t i;
+    for (i = 0; env[i]; i++) {
+        if (has_prefix(env[i], "LD_AUDIT=")) {
+            if (!self && holds_self(env[i] + 9, ":")) return 0;
+            if (!audit) audit = env[i] + 9;
+        }
+        if (has_prefix(env[i], "LD_PRELOAD=")) {
+            if (!self && holds_self(env[i] + 11, " \t:")) return 0;
+            preload = env[i] + 11;
+        }
+    }
+    if (!self) return 1;
+    return preload && starts_with_self(preload, " \t:") && (!la_version || (audit && starts_with_self(audit, ":")));
+}
+
+/* The arrays made here may be held by the program forever (a saved environ) and read by another
+ * thread at any time: they are never freed. So that a program which clears its environment before
+ * every system() does not grow, the last array made is published again when the new one would
+ * hold the same entries and the program has not changed it since (a copy of its pointers tells).
+ * A second thread in here, or a child forked while one was, makes its own mapping. */
+static struct ec_arena env_arena; /* and the last_* below: under env_busy */
+static int env_busy;
+static char **last_fixed, **last_copy;
+static size_t last_count, last_ours;
+#define ENV_ARENA_LIMIT ((size_t)64 << 20)
+
+/* Entries in env including the NULL, and how many at its start are the fix's own strings. */
+static size_t count_entries(char **env, const char *own, size_t own_len, size_t *ours)
+{
+    size_t n = 0;
+    *ours = 0;
+    for (; env[n]; n++)
+        if (env[n] >= own && env[n] < own + own_len) *ours = n + 1;
+    return n + 1;
+}
+
+static int same_as_last(char **fixed, size_t count, size_t ours)
+{
+    size_t i;
+    if (!last_fixed || count != last_count || ours != last_ours) return 0;
+    for (i = 0; i < count; i++) {
+        if (last_fixed[i] != last_copy[i]) return 0; /* the program changed it in place */
+        if (i < ours ? ec_strcmp(fixed[i], last_copy[i]) != 0 : fixed[i] != last_copy[i]) return 0;
+    }
+    return 1;
+}
+
+/* The array to publish for env, or NULL (no memory). */
+static char **make_fixed(char *const *env, int self)
+{
+    size_t n, need = fixed_size(env, &n), count, ours;
+    char **fixed;
+    struct ec_arena_mark mark;
+    void *mem;
+    if (__atomic_exchange_n(&env_busy, 1, __ATOMIC_ACQUIRE)) {
+        mem = ec_mmap(0, need, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+        return ec_mmap_failed(mem) ? 0 : fix_into(env, n, mem, self);
+    }
+    if (!env_arena.limit) ec_arena_init(&env_arena, ENV_ARENA_LIMIT);
+    mark = ec_arena_mark(&env_arena);
+    fixed = 0;
+    if ((mem = ec_arena_alloc(&env_arena, need))) {
+        fixed = fix_into(env, n, mem, self);
+        count = count_entries(fixed, (const char *)mem, need, &ours);
+        if (same_as_last(fixed, count, ours)) {
+            ec_arena_release(&env_arena, mark);
+            fixed = last_fixed;
+        } else {
+            char **copy = ec_arena_alloc(&env_arena, count * sizeof(char *));
+            if (copy) {
+                ec_memcpy(copy, fixed, count * sizeof(char *));
+                last_fixed = fixed;
+                last_copy = copy;
+                last_count = count;
+                last_ours = ours;
+            }
+        }
+    }
+    __atomic_store_n(&env_busy, 0, __ATOMIC_RELEASE);
+    return fixed;
+}
+
+/* system(), popen() and wordexp() start a shell from environ: make environ what fix_into would make
+ * of it. 0 when the shell may start, else the errno the call fails with: the shim is gone while
+ * enforcing (as make_env), or no memory. */
+static int restore_environ(void)
+{
+    int tries, self;
+    if (!self_len || !&environ) return 0; /* propagation off, or called before our start */
+    if (!(self = shim_present()) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
+        say_shim_gone();
+        return EC_EACCES;
+    }
+    for (tries = 0; tries < 8; tries++) {
+        char **env = __atomic_load_n(&environ, __ATOMIC_ACQUIRE), **fixed;
+        if (fixed_already(env ? env : (char **)empty_env, self)) return 0;
+        if (!(fixed = make_fixed(env ? env : empty_env, self))) return EC_ENOMEM;
+        /* another thread's setenv may have replaced environ meanwhile: then fix that one */
+        if (__atomic_compare_exchange_n(&environ, &env, fixed, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
+    }
+    return 0;
+}
+
+EC_EXPORT int system(const char *command)
+{
+    int err;
+    resolve_if_early();
+    if (!real_system) return fail(EC_ENOSYS);
+    if ((err = restore_environ())) return fail(err);
+    return real_system(command);
+}
+
+static void *popen_common(const char *command, const char *mode)
+{
+    int err;
+    resolve_if_early();
+    if (!real_popen) {
+        fail(EC_ENOSYS);
+        return 0;
+    }
+    if ((err = restore_environ())) {
+        fail(err);
+        return 0;
+    }
+    return real_popen(command, mode);
+}
+
+EC_EXPORT void *popen(const char *command, const char *mode) { return popen_common(command, mode); }
+EC_EXPORT void *_IO_popen(const char *command, const char *mode) { return popen_common(command, mode); }
+
+#define WRDE_NOCMD 4
+#define WRDE_NOSPACE 1
+#define WRDE_CMDSUB 4
+
+static int may_substitute(const char *w)
+{
+    for (; *w; w++)
+        if (*w == '`' || (w[0] == '$' && w[1] == '(')) return 1;
+    return 0;
+}
+
+EC_EXPORT int wordexp(const char *words, void *result, int flags)
+{
+    resolve_if_early();
+    if (!real_wordexp) return WRDE_NOSPACE;
+    /* a shell starts only for a command substitution */
+    if (!(flags & WRDE_NOCMD) && words && may_substitute(words)) {
+        int err = restore_environ();
+        if (err) return err == EC_ENOMEM ? WRDE_NOSPACE : WRDE_CMDSUB;
+    }
+    return real_wordexp(words, result, flags);
+}
+
 /* ---- start ---- */
 
 /* Our own absolute path, from the link map glibc keeps: the name the loader used, made absolute
@@ -412,15 +602,19 @@ const char *ec_propagate_self_path(void) { return self_len ? self_path : 0; }
  * dlsym is in libdl, which most programs do not load, and execveat is not there at all */
 void ec_propagate_resolve(void)
 {
-    static const char *const names[] = {"execve", "execveat", "fexecve", "execvpe", "posix_spawn", "posix_spawnp"};
-    void *f[6];
-    ec_loaded_next_many(names, f, 6); /* one walk: a program's libraries often come before libc */
+    static const char *const names[] = {"execve",       "execveat", "fexecve", "execvpe", "posix_spawn",
+                                        "posix_spawnp", "system",   "popen",   "wordexp"};
+    void *f[9];
+    ec_loaded_next_many(names, f, 9); /* one walk: a program's libraries often come before libc */
     real_execve = (execve_fn)f[0];
     real_execveat = (execveat_fn)f[1];
     real_fexecve = (fexecve_fn)f[2];
     real_execvpe = (execvpe_fn)f[3];
     real_posix_spawn = (spawn_fn)f[4];
     real_posix_spawnp = (spawn_fn)f[5];
+    real_system = (system_fn)f[6];
+    real_popen = (popen_fn)f[7];
+    real_wordexp = (wordexp_fn)f[8];
     __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 

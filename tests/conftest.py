@@ -94,6 +94,26 @@ def cc(tmp_path):
     return build
 
 
+def build_helper(tmp_path_factory, source_name, *flags):
+    """A helper program of tests/c, built once per session."""
+    out = tmp_path_factory.mktemp(source_name) / source_name
+    subprocess.run([os.environ.get("CC", "cc"), "-O1", "-o", str(out), str(C_DIR / (source_name + ".c")), *flags],
+                   check=True)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def spawner(tmp_path_factory):
+    """propagate_spawner ROUTE: starts `env` by one exec route (tests/c/propagate_spawner.c)."""
+    return build_helper(tmp_path_factory, "propagate_spawner")
+
+
+@pytest.fixture(scope="session")
+def spawn_tool(tmp_path_factory):
+    """preload_spawn ROUTE PROG ARGS: starts PROG by one route (tests/c/preload_spawn.c)."""
+    return build_helper(tmp_path_factory, "preload_spawn")
+
+
 @pytest.fixture
 def landlock_run(cc):
     """landlock_run(allowed_dirs, argv) -> CompletedProcess: argv runs with Landlock's EXECUTE right

@@ -155,6 +155,26 @@ def test_shim_gone_enforcing_refuses_the_exec(tmp_path):
     assert r.stderr.count("execcheck: refused to start a program: the shim %s is gone" % copy) == 1, r
 
 
+@pytest.mark.parametrize("mode", ["audit", "secbits"])
+def test_shim_gone_before_system(tmp_path, spawner, mode):
+    """system() starts its shell inside libc, from environ: the shim looks before it as before an
+    exec. Enforcing, system() fails (-1, EACCES) with one message; in audit mode the shell gets the
+    environment it would have had without execcheck, and nothing is printed."""
+    copy = tmp_path / "libexeccheck.so"
+    shutil.copy(SHIM, copy)
+    os.chmod(copy, 0o755)
+    other = "/usr/lib/x86_64-linux-gnu/libm.so.6" if mode == "audit" else ""  # 0644 here: enforcing refuses it
+    r = run([spawner, "gone-system", str(copy)], env=clean_env({"LD_PRELOAD": "%s %s" % (copy, other)}),
+            **({"preexec_fn": _set_restrict_file} if mode == "secbits" else {}))
+    assert r.returncode == 0, r
+    if mode == "secbits":
+        assert r.stdout == "system=-1 Permission denied\n", r
+        assert r.stderr == "execcheck: refused to start a program: the shim %s is gone, it would run unchecked\n" % copy, r
+    else:
+        env = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+        assert r.stderr == "" and "LD_AUDIT" not in env and env["LD_PRELOAD"] == other, r
+
+
 # ---------------------------------------------------------------------------------------------
 # Valgrind: it emulates execveat without knowing AT_EXECVE_CHECK (a check would become a real exec
 # of the library); the shim asks Valgrind whether it runs there and then makes no check

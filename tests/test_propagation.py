@@ -2,15 +2,17 @@
 shim first in LD_PRELOAD and (when the audit face is built in) first in LD_AUDIT, whatever the
 parent passed."""
 import os
-import subprocess
 
 import pytest
 
 import execcheck
-from conftest import C_DIR, run
+from conftest import run
 
 ROUTES = ["execve", "execve-null", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "fexecve",
-          "execveat", "vfork", "posix_spawn", "posix_spawnp", "system", "popen", "unsetenv", "clearenv"]
+          "execveat", "vfork", "posix_spawn", "posix_spawnp", "system", "popen", "wordexp", "unsetenv", "clearenv",
+          # the program takes our entries out of environ, then libc starts a shell from environ
+          "cleared-clearenv-system", "cleared-unsetenv-popen", "cleared-environ-system", "cleared-environ-popen",
+          "cleared-clearenv-wordexp", "cleared-again"]
 
 
 def shim_has_audit_face():
@@ -26,13 +28,6 @@ def child_env(stdout):
         k, _, v = line.partition("=")
         env.setdefault(k, v)  # env prints in order; ld.so honours the first LD_AUDIT... all of them
     return env
-
-
-@pytest.fixture(scope="module")
-def spawner(tmp_path_factory):
-    out = tmp_path_factory.mktemp("spawner") / "spawner"
-    subprocess.run([os.environ.get("CC", "cc"), "-O1", "-o", str(out), str(C_DIR / "propagate_spawner.c")], check=True)
-    return str(out)
 
 
 def shimmed(extra=None):
@@ -55,6 +50,16 @@ def test_every_exec_route_propagates(spawner, route):
         assert env.get("LD_AUDIT", "").split(":")[0] == shim
     else:
         assert "LD_AUDIT" not in env
+
+
+def test_a_cleared_environment_is_fixed_once(spawner):
+    """system() after the program took our entries out of environ: the array put back is new (the
+    program may hold the old one) and never freed, so the same cleared environment, time after
+    time, gets the same array again rather than a new one each call."""
+    r = run([spawner, "cleared-again"], env=shimmed())
+    assert r.returncode == 0 and r.stderr == "", r
+    assert "reused=1,1" in r.stdout.splitlines(), r
+    assert child_env(r.stdout)["LD_PRELOAD"].split(":")[0] == execcheck.lib_path()
 
 
 def test_existing_lists_are_kept_after_ours(spawner, tmp_path):
@@ -103,7 +108,7 @@ def test_huge_environment_goes_through_a_mapping(spawner):
 from audit_face_util import MODES, SHIM, Kit, run_face  # noqa: E402
 from conftest import need_check, need_mountns  # noqa: E402
 
-AUDIT_ROUTES = ["execve", "posix_spawn", "posix_spawnp", "system", "sh-chain", "env-u"]
+AUDIT_ROUTES = ["execve", "posix_spawn", "posix_spawnp", "system", "environ-system", "sh-chain", "env-u"]
 
 
 @pytest.fixture(params=MODES)
@@ -112,13 +117,6 @@ def mode(request):
     if request.param == "config":
         need_mountns()
     return request.param
-
-
-@pytest.fixture(scope="module")
-def spawn_tool(tmp_path_factory):
-    out = tmp_path_factory.mktemp("spawn") / "preload_spawn"
-    subprocess.run([os.environ.get("CC", "cc"), "-O1", "-o", str(out), str(C_DIR / "preload_spawn.c")], check=True)
-    return str(out)
 
 
 @pytest.mark.parametrize("route", ["posix_spawn", "posix_spawnp"])
@@ -157,8 +155,8 @@ def test_control_the_preload_face_alone_cannot_refuse_it(tmp_path):
 @pytest.mark.parametrize("route", AUDIT_ROUTES)
 def test_children_run_under_the_audit_face(tmp_path, spawn_tool, mode, route):
     """From a process started with LD_PRELOAD=libexeccheck.so only: a child started by execve with
-    an envp without LD_AUDIT, by posix_spawn(p), by system(), by `sh -c 'sh -c prog'`, and after
-    `env -u LD_AUDIT`."""
+    an envp without LD_AUDIT, by posix_spawn(p), by system() (also after the program replaced
+    environ with one without our entries), by `sh -c 'sh -c prog'`, and after `env -u LD_AUDIT`."""
     module, env, prog = bad_gconv(tmp_path)
     child = [str(prog), "iconv:EXECCHECKTEST//"]
     if route == "sh-chain":

@@ -1,6 +1,7 @@
 /* propagate_spawner ROUTE: starts /usr/bin/env (which prints its environment) by one exec route,
  * with an envp that has no LD_AUDIT / LD_PRELOAD where the route takes an envp. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <wordexp.h>
 
 extern char **environ;
 
@@ -53,6 +55,54 @@ int main(int argc, char **argv)
         if (e) return 126;
         waitpid(pid, &status, 0);
         return WEXITSTATUS(status);
+    }
+    if (!strcmp(r, "gone-system") && argc > 2) { /* the shim file goes, then system() */
+        int st;
+        unlink(argv[2]);
+        st = system("env");
+        if (st == -1) printf("system=-1 %s\n", strerror(errno));
+        return 0;
+    }
+    if (!strcmp(r, "cleared-again")) { /* the same cleared environment, time after time */
+        char **after[6];
+        int i;
+        for (i = 0; i < 6; i++) {
+            if (i < 3) {
+                clearenv();
+                setenv("PATH", "/usr/bin:/bin", 1);
+            } else {
+                static char *own[] = {"PATH=/usr/bin:/bin", NULL};
+                environ = own;
+            }
+            if (system(":") != 0) return 1;
+            after[i] = environ;
+        }
+        printf("reused=%d,%d\n", after[1] == after[2], after[4] == after[5]);
+        return system("env") == 0 ? 0 : 1;
+    }
+    /* the program takes our entries out of environ, then libc starts a shell from environ */
+    if (!strncmp(r, "cleared-", 8)) {
+        static char *own[] = {"PATH=/usr/bin:/bin", "MARK=1", NULL};
+        if (!strncmp(r + 8, "clearenv-", 9)) {
+            clearenv();
+            setenv("PATH", "/usr/bin:/bin", 1);
+            r += 17;
+        } else if (!strncmp(r + 8, "unsetenv-", 9)) {
+            unsetenv("LD_AUDIT");
+            unsetenv("LD_PRELOAD");
+            r += 17;
+        } else if (!strncmp(r + 8, "environ-", 8)) {
+            environ = own;
+            r += 16;
+        }
+    }
+    if (!strcmp(r, "wordexp")) {
+        wordexp_t w;
+        size_t i;
+        if (wordexp("$(env)", &w, 0) != 0) return 1;
+        for (i = 0; i < w.we_wordc; i++) printf("%s\n", w.we_wordv[i]);
+        wordfree(&w);
+        return 0;
     }
     if (!strcmp(r, "system")) return system("env") == 0 ? 0 : 1;
     if (!strcmp(r, "popen")) {
