@@ -141,14 +141,15 @@ def run_in_view(python, tmp, cases, copies=(), jobs=2):
     return finish(start_in_view(python, tmp, cases, copies, jobs))
 
 
-def script_in_view(python, tmp, script, copies=(), timeout=600, others=()):
+def script_in_view(python, tmp, script, copies=(), timeout=600, others=(), programs=()):
     """Runs a shell script (after the view is set up) in python's namespace; returns the
-    CompletedProcess (text). others: more interpreters whose shared objects the view must cover."""
+    CompletedProcess (text). others: more interpreters whose shared objects the view must cover;
+    programs: more programs whose libraries it must cover."""
     tmp = pathlib.Path(tmp)
     scratch, noexec = tmp / "scratch", tmp / "noexec"
     scratch.mkdir(parents=True, exist_ok=True)
     noexec.mkdir(exist_ok=True)
-    libs = sorted(set(mapped_libraries(python, HELPERS)).union(*(mapped_libraries(o) for o in others)))
+    libs = sorted(set(mapped_libraries(python, HELPERS + tuple(programs))).union(*(mapped_libraries(o) for o in others)))
     full = view_script(library_dirs(python), scratch, noexec, copies, libs) + "\n" + script
     (tmp / "view.sh").write_text(full)
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-e", str(tmp / "view.sh")],

@@ -245,6 +245,71 @@ def test_modules_that_run_unchecked_files(python, tools, tmp_path, enforcing_env
         assert ("execcheck: refused to run interactive code (python -m %s)" % name in r["err"]) == refused, (cid, r)
 
 
+# ---- an interpreter embedded in another program ---------------------------------------------
+
+def build_embedder(python, out):
+    """tests/c/python_embed.c linked against python's shared libpython."""
+    cfg = subprocess.run([python, "-c", "import sys, sysconfig as s; print(s.get_config_var('INCLUDEPY'), "
+                          "s.get_config_var('LIBDIR'), s.get_config_var('LDVERSION'), sys.prefix)"],
+                         capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout.split()
+    inc, libdir, ldversion, prefix = cfg
+    subprocess.run([os.environ.get("CC", "cc"), "-O1", "-o", str(out), str(C_DIR / "python_embed.c"), "-I", inc,
+                    "-L", libdir, "-lpython" + ldversion, "-Wl,-rpath," + libdir], check=True)
+    return out, prefix
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_an_interpreter_embedded_in_another_program(python, tools, tmp_path, enforcing_env):
+    """A program that embeds CPython (gdb, vim, plugin hosts) gets the face from the shim like
+    python itself, in every life of the interpreter (Py_Initialize .. Py_FinalizeEx, twice): a 0644
+    module and a 0644 extension module are recorded once (audit) or refused in each life (RESTRICT_FILE) while an
+    executable one imports. The code the host hands CPython itself (PyRun_SimpleString) is the
+    host's own code, with no event to tell it from a library's exec(): it runs under
+    DENY_INTERACTIVE (README limit)."""
+    d = tmp_path / "mods"
+    write(d / "good.py", "print('RAN', 'good')\n", 0o755)
+    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    ext = d / "ecext.abi3.so"
+    ext.write_bytes(tools["ext"].read_bytes())
+    os.chmod(ext, 0o644)
+    emb, prefix = build_embedder(python, tmp_path / "python_embed")
+    q = shlex.quote
+    logs = {m: tmp_path / ("%s.jsonl" % m) for m in ("audit", "restrict", "deny")}
+
+    def case(name, bits, lives):
+        env = " ".join("%s=%s" % (k, q(v)) for k, v in base_env(logs[name], PYTHONHOME=prefix).items())
+        return "echo '== %s'; env -i %s %s %s -- %s %s %d; echo rc=$?" % (
+            name, env, q(str(tools["setexec"])), bits, q(str(emb)), q(str(d)), lives)
+
+    script = "\n".join([case("audit", "", 2), case("restrict", "-f", 2), case("deny", "-i", 1)])
+    r = script_in_view(python, tmp_path / "ns", script, programs=[str(emb)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = {}
+    for block in r.stdout.split("== ")[1:]:
+        name, _, rest = block.partition("\n")
+        out[name] = [line for line in rest.splitlines() if line]
+    def outcome(name):
+        return [line for line in out[name] if line.startswith(("life", "rc="))]
+
+    def lives(n, bad, ext):
+        return ["life %d: %s" % (i, what) for i in range(n)
+                for what in ("good imported", "bad " + bad, "ecext " + ext, "host code ran")] + ["rc=0"]
+
+    assert outcome("audit") == lives(2, "imported", "imported"), r
+    assert outcome("restrict") == lives(2, "PermissionError", "ImportError"), r
+    assert "RAN bad" not in out["restrict"] and "RAN ecext" not in out["restrict"], r
+    assert out["restrict"].count("RAN good") == 2, r
+    assert "life 0: host code ran" in out["deny"] and "rc=0" in out["deny"], r
+
+    def mine(log):  # the CPython face's records (the audit face, propagated by setexec, adds its own)
+        return sorted((pathlib.Path(x["path"]).name, x["action"]) for x in records(log)
+                      if x["path"].startswith(str(d)) and x["face"] == "python")
+
+    assert mine(logs["audit"]) == [("bad.py", "logged"), ("ecext.abi3.so", "logged")], records(logs["audit"])
+    assert mine(logs["restrict"]) == [("bad.py", "refused"), ("ecext.abi3.so", "refused")], records(logs["restrict"])
+    assert r.stderr.count("execcheck: refused to import %s" % (d / "bad.py")) == 1, r.stderr  # said once, as recorded
+
+
 # ---- out of the way -------------------------------------------------------------------------
 
 FOPEN_PROG = r"""
