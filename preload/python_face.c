@@ -90,13 +90,6 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !ec_memcmp(s + n - m, suffix, m);
 }
 
-static int contains(const char *s, const char *needle)
-{
-    size_t n = ec_strlen(needle);
-    for (; *s; s++)
-        if (!ec_strncmp(s, needle, n)) return 1;
-    return 0;
-}
 
 static int enforcing(int kind) { return ec_shim_enforcing(kind); }
 
@@ -354,6 +347,43 @@ static int no_dir_fd(PyObject *o)
     return v == -1;
 }
 
+/* The source file a bytecode cache belongs to, written to out: dir/__pycache__/name.tag[.opt-N].pyc
+ * and, under sys.pycache_prefix (PYTHONPYCACHEPREFIX, -X pycache_prefix), prefix/dir/name.tag...pyc,
+ * both for /dir/name.py; with `legacy`, dir/name.pyc (compileall -b) for dir/name.py too. Returns 0
+ * when the path is none of these. */
+static int cache_source(const char *path, int legacy, char *out, size_t size)
+{
+    PyObject *kp = 0;
+    const char *base, *slash, *prefix, *dir = path;
+    size_t len = ec_strlen(path), dir_len, stem = 0, plen = 0;
+    if (!ends_with(path, ".pyc")) return 0;
+    slash = ec_strrchr(path, '/');
+    base = slash ? slash + 1 : path;
+    dir_len = (size_t)(base - path);
+    prefix = fs_bytes(ec_py.SysGetObject("pycache_prefix"), &kp); /* importlib joins it without its trailing '/' */
+    if (prefix)
+        for (plen = ec_strlen(prefix); plen && prefix[plen - 1] == '/'; plen--) continue;
+    if (plen && !ec_strncmp(path, prefix, plen) && path[plen] == '/') {
+        dir = path + plen; /* the source's absolute directory, with its '/' */
+        dir_len -= plen;
+    } else if (dir_len >= 12 && !ec_strncmp(base - 12, "__pycache__/", 12)) {
+        dir_len -= 12;
+    } else {
+        release(kp);
+        if (!legacy || len >= size) return 0;
+        ec_memcpy(out, path, len - 1);
+        out[len - 1] = 0;
+        return 1;
+    }
+    release(kp);
+    while (base[stem] && base[stem] != '.') stem++;
+    if (dir_len + stem + 4 > size) return 0;
+    ec_memcpy(out, dir, dir_len);
+    ec_memcpy(out + dir_len, base, stem);
+    ec_memcpy(out + dir_len + stem, ".py", 4);
+    return 1;
+}
+
 /* importlib writes a cache as `<cache>.<id>` (mode & 0o666) and renames it onto `<cache>`; on that
  * rename, add the source's x bits (where the new file has the matching r bit, so the umask still
  * rules), so an executable module keeps importing from its cache under RESTRICT_FILE. Only a
@@ -361,9 +391,9 @@ static int no_dir_fd(PyObject *o)
 static void cache_rename(PyObject *args)
 {
     PyObject *ks = 0, *kd = 0;
-    const char *src, *dst, *base, *slash;
+    const char *src, *dst;
     char source[4096];
-    size_t n, dlen, dir_len;
+    size_t n, dlen;
     struct ec_statx st_src, st_tmp;
     int fd;
     unsigned add;
@@ -376,22 +406,7 @@ static void cache_rename(PyObject *args)
     if (!src || ec_strncmp(src, dst, dlen) || src[dlen] != '.' || !src[dlen + 1]) goto out;
     for (n = dlen + 1; src[n]; n++)
         if (src[n] < '0' || src[n] > '9') goto out;
-    /* the source: dir/__pycache__/name.tag[.opt-N].pyc -> dir/name.py; legacy dir/name.pyc -> dir/name.py */
-    slash = ec_strrchr(dst, '/');
-    base = slash ? slash + 1 : dst;
-    dir_len = (size_t)(base - dst);
-    if (dir_len >= 12 && !ec_strncmp(base - 12, "__pycache__/", 12)) {
-        size_t stem = 0, head = dir_len - 12;
-        while (base[stem] && base[stem] != '.') stem++;
-        if (head + stem + 4 > sizeof source) goto out;
-        ec_memcpy(source, dst, head);
-        ec_memcpy(source + head, base, stem);
-        ec_memcpy(source + head + stem, ".py", 4);
-    } else {
-        if (dlen >= sizeof source) goto out;
-        ec_memcpy(source, dst, dlen - 1);
-        source[dlen - 1] = 0;
-    }
+    if (!cache_source(dst, 1, source, sizeof source)) goto out;
     if (ec_statx(EC_AT_FDCWD, source, 0, EC_STATX_BASIC_STATS, &st_src) < 0 || !(st_src.stx_mode & 0111)) goto out;
     fd = ec_openat(EC_AT_FDCWD, src, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOFOLLOW | EC_O_NONBLOCK, 0);
     if (fd < 0) goto out;
@@ -593,6 +608,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
 {
     PyObject *io, *f, *keep, *r;
     const char *p;
+    char source[4096];
     struct ec_verdict v;
     int fd, kind, enforced, first;
     (void)data;
@@ -618,7 +634,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     }
     /* A refused main file is reported by run_file; a refused cache falls back to its source. Any
      * other refusal is said here too: site drops an unreadable .pth without a word. */
-    if (first && kind == EC_KIND_MODULE && p && !(contains(p, "/__pycache__/") && ends_with(p, ".pyc")))
+    if (first && kind == EC_KIND_MODULE && p && !cache_source(p, 0, source, sizeof source))
         say_file(ends_with(p, ".pth") ? "read" : "import", p, &v);
     release(keep);
     r = ec_py.CallMethod(f, "close", 0);

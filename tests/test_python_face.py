@@ -16,6 +16,7 @@ from python_face_lib import base_env, build_tools, interpreters, run_in_view, sc
 
 PYTHONS = interpreters()
 IDS = [label for label, _, _ in PYTHONS]
+PYVERSION = {path: version for _, path, version in PYTHONS}
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +182,42 @@ def test_bytecode_cache_keeps_exec_bits(python, tools, tmp_path, enforcing_env):
     assert modes == {"mx": "755", "mn": "644", "plain": "644", "lg": "755"}, r.stdout
     assert "CACHED" in r.stdout and "RAN mx" in r.stdout
     assert [(x["path"], x["reason"]) for x in records(log)] == [], records(log)
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_bytecode_cache_under_a_pycache_prefix(python, tools, tmp_path, enforcing_env):
+    """PYTHONPYCACHEPREFIX puts caches in a tree of their own (prefix/<source dir>/name.tag.pyc): they
+    keep the x bits of their source too, and a refused one falls back to its source without a word,
+    as in __pycache__. Before, every cache there was 0644 and every import said it refused it."""
+    d = tmp_path / "mods"
+    write(d / "mx.py", "print('RAN', 'mx')\n", 0o755)
+    write(d / "mn.py", "print('RAN', 'mn')\n", 0o644)
+    prefix = tmp_path / "pyc-prefix/"
+    log = tmp_path / "rf.jsonl"
+    q = shlex.quote
+    env_shim = "env -u PYTHONDONTWRITEBYTECODE LD_PRELOAD=%s PYTHONPATH=%s PYTHONPYCACHEPREFIX=%s" % (
+        q(shim_path()), q(str(d)), q(str(prefix) + "/"))
+    script = "\n".join([
+        "set +e",
+        "umask 022",
+        "cd /",
+        "%s %s -c 'import mx, mn'" % (env_shim, q(python)),
+        "find %s -name 'm?.*.pyc' -exec stat -c '%%n %%a' {} +" % q(str(prefix)),
+        "%s EXECCHECK_LOG_FILE=%s %s -f -- %s -c 'import mx'; echo rc=$?" % (env_shim, q(str(log)), q(str(tools["setexec"])), q(python)),
+        "%s EXECCHECK_LOG_FILE=%s %s -f -- %s -c 'import mn'; echo rc=$?" % (env_shim, q(str(log)), q(str(tools["setexec"])), q(python)),
+    ])
+    r = script_in_view(python, tmp_path / "ns", script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    modes = {pathlib.Path(line.split()[0]).name.split(".")[0]: line.split()[1]
+             for line in r.stdout.splitlines() if line.startswith(str(prefix))}
+    assert modes == {"mx": "755", "mn": "644"}, r.stdout
+    assert str(prefix / str(d).lstrip("/")) in r.stdout, r.stdout  # the cache is where importlib puts it
+    assert r.stdout.count("rc=0") == 1 and r.stdout.count("rc=1") == 1 and r.stdout.count("RAN mx") == 2, r
+    mine = [(pathlib.Path(x["path"]).name, x["action"]) for x in records(log)  # not Debian's 0644 sitecustomize's
+            if x["path"].startswith(str(tmp_path)) and pathlib.Path(x["path"]).name.startswith("m")]
+    assert sorted(mine) == [("mn.cpython-%d%d.pyc" % tuple(PYVERSION[python][:2]), "refused"), ("mn.py", "refused")], mine
+    said = [line for line in r.stderr.splitlines() if line.startswith("execcheck: refused") and str(tmp_path) in line]
+    assert said == ["execcheck: refused to import %s: x-bit (no execute permission (mode bits))" % (d / "mn.py")], r.stderr
 
 
 def test_cache_mode_never_follows_symlinks_or_foreign_files(tmp_path):
