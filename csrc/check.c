@@ -87,7 +87,8 @@ int ec_explain(int fd, int err, struct ec_verdict *v)
  * thread cannot grow another while that thread is here. The child runs no C code (it shares our
  * stack): execveat, then _exit with the errno; every signal is blocked around it, and it signals no
  * one when it ends (exit signal 0, reaped with __WALL), so a program's own SIGCHLD handling never
- * sees it. Where clone is not allowed (seccomp), the check is made directly. */
+ * sees it. Where clone is not allowed (seccomp), the check is made directly. The child first sets its
+ * own RLIMIT_CORE to 0: if a seccomp filter kills it for the execveat (below), no core is dumped. */
 #define EC_CLONE_VM 0x100
 #define EC_CLONE_VFORK 0x4000
 #define EC_WALL 0x40000000
@@ -112,12 +113,17 @@ static int single_threaded(void)
     return ec_statx(EC_AT_FDCWD, "/proc/self/task", 0, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_nlink == 3;
 }
 
+static const struct {
+    unsigned long cur, max;
+} no_core = {0, 0};
+
 /* Returns the child's pid (> 0) in the parent, or -errno when it could not be made. */
 static long spawn_check(int fd, char *const argv[], char *const envp[])
 {
 #if defined(__x86_64__)
     register long r10 __asm__("r10") = 0;
     register long r8 __asm__("r8") = 0;
+    register long r9 __asm__("r9") = (long)&no_core;
     register long r12 __asm__("r12") = fd;
     register long r13 __asm__("r13") = (long)"";
     register long r14 __asm__("r14") = (long)argv;
@@ -127,7 +133,13 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
     __asm__ __volatile__("syscall\n\t" /* clone(CLONE_VM|CLONE_VFORK, stack 0: ours, frozen meanwhile) */
                          "test %%rax, %%rax\n\t"
                          "jnz 1f\n\t"
-                         "mov %%r12, %%rdi\n\t" /* the child: execveat(fd, "", argv, envp, flags) */
+                         "xor %%edi, %%edi\n\t" /* the child: prlimit64(0, RLIMIT_CORE, &no_core, 0) */
+                         "mov $4, %%esi\n\t"
+                         "mov %%r9, %%rdx\n\t"
+                         "xor %%r10d, %%r10d\n\t"
+                         "mov $302, %%eax\n\t"
+                         "syscall\n\t"
+                         "mov %%r12, %%rdi\n\t" /* then execveat(fd, "", argv, envp, flags) */
                          "mov %%r13, %%rsi\n\t"
                          "mov %%r14, %%rdx\n\t"
                          "mov %%r15, %%r10\n\t"
@@ -141,8 +153,8 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
                          "ud2\n"
                          "1:\n\t"
                          : "+a"(ret), "+r"(r10), "+r"(r8)
-                         : "D"(EC_CLONE_VM | EC_CLONE_VFORK), "S"(0), "d"(0), "r"(r12), "r"(r13), "r"(r14), "r"(r15),
-                           "r"(rbx)
+                         : "D"(EC_CLONE_VM | EC_CLONE_VFORK), "S"(0), "d"(0), "r"(r9), "r"(r12), "r"(r13), "r"(r14),
+                           "r"(r15), "r"(rbx)
                          : "rcx", "r11", "memory");
     return ret;
 #elif defined(__aarch64__)
@@ -157,8 +169,15 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
     register long x21 __asm__("x21") = (long)argv;
     register long x22 __asm__("x22") = (long)envp;
     register long x23 __asm__("x23") = EC_EXEC_CHECK_FLAGS;
+    register long x24 __asm__("x24") = (long)&no_core;
     __asm__ __volatile__("svc 0\n\t"
                          "cbnz x0, 1f\n\t"
+                         "mov x0, #0\n\t" /* the child: prlimit64(0, RLIMIT_CORE, &no_core, 0) */
+                         "mov x1, #4\n\t"
+                         "mov x2, x24\n\t"
+                         "mov x3, #0\n\t"
+                         "mov x8, #261\n\t"
+                         "svc 0\n\t"
                          "mov x0, x19\n\t"
                          "mov x1, x20\n\t"
                          "mov x2, x21\n\t"
@@ -172,18 +191,56 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
                          "brk #0\n"
                          "1:\n\t"
                          : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x8)
-                         : "r"(x19), "r"(x20), "r"(x21), "r"(x22), "r"(x23)
+                         : "r"(x19), "r"(x20), "r"(x21), "r"(x22), "r"(x23), "r"(x24)
                          : "memory");
     return x0;
 #endif
+}
+
+/* ---- under seccomp ----
+ * A seccomp filter may kill a process for execveat: systemd's SystemCallFilter= without @process
+ * sends SIGSYS, sandboxes trap it. A check made from inside the shim must not do that to its host.
+ * So the first check in a process under a filter (PR_GET_SECCOMP says 2) is made from a child, as
+ * for threads. If the child dies of a signal, no check can be made in this process (a filter is
+ * never removed): every later check answers ENOSYS at once (reason "unsupported": enforcing refuses,
+ * audit mode records). If it came back (allowed, or an errno), checks are made as anywhere else.
+ * The filter mode is asked before each check once the program's code may run (it may install a
+ * filter then); during the start-up under the audit face, once. A filter added to a process that
+ * already had one is not seen (README). */
+enum { SC_UNKNOWN, SC_NONE, SC_FILTER_UNPROBED, SC_FILTER_CHECKS, SC_FILTER_KILLS };
+static int sc_state;
+
+static int seccomp_state(void)
+{
+    int s = __atomic_load_n(&sc_state, __ATOMIC_ACQUIRE);
+    if (s == SC_FILTER_CHECKS || s == SC_FILTER_KILLS || s == SC_FILTER_UNPROBED) return s;
+    if (s == SC_NONE && __atomic_load_n(&known_single_threaded, __ATOMIC_ACQUIRE)) return s; /* no code ran since */
+    s = ec_prctl(EC_PR_GET_SECCOMP, 0) == 2 ? SC_FILTER_UNPROBED : SC_NONE;
+    if (s == SC_FILTER_UNPROBED) {
+        int expect = SC_UNKNOWN;
+        if (!__atomic_compare_exchange_n(&sc_state, &expect, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            expect = SC_NONE;
+            if (!__atomic_compare_exchange_n(&sc_state, &expect, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return expect;
+        }
+    } else {
+        __atomic_store_n(&sc_state, s, __ATOMIC_RELEASE);
+    }
+    return s;
+}
+
+static void seccomp_probed(int from, int to)
+{
+    __atomic_compare_exchange_n(&sc_state, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
 static int exec_check(int fd, char *const argv[], char *const envp[])
 {
     uint64_t all = ~0ull, old = 0;
     long pid, w = 0;
-    int status = 0;
-    if (single_threaded() || ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_BLOCK, &all, &old, 8) < 0)
+    int status = 0, sc = seccomp_state();
+    if (sc == SC_FILTER_KILLS) return -EC_ENOSYS;
+    if ((sc != SC_FILTER_UNPROBED && single_threaded()) ||
+        ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_BLOCK, &all, &old, 8) < 0)
         return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS);
     pid = spawn_check(fd, argv, envp);
     if (pid > 0)
@@ -191,7 +248,13 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
         while (w == -EC_EINTR);
     ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_SETMASK, &old, 0, 8);
     if (pid < 0) return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS); /* no clone here (seccomp) */
-    if (w != pid || (status & 0x7f)) return -EC_EIO;                        /* the child did not say */
+    if (w != pid) return -EC_EIO;                                              /* the child did not say */
+    if (status & 0x7f) {
+        if (sc < SC_FILTER_UNPROBED) return -EC_EIO;
+        seccomp_probed(sc, SC_FILTER_KILLS); /* killed for the execveat: no check can be made here */
+        return -EC_ENOSYS;
+    }
+    if (sc == SC_FILTER_UNPROBED) seccomp_probed(sc, SC_FILTER_CHECKS);
     return -((status >> 8) & 0xff);
 }
 

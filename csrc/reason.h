@@ -8,7 +8,8 @@ enum ec_reason {
     EC_REASON_NOEXEC,      /* the file lives on a noexec mount */
     EC_REASON_NOT_REGULAR, /* directory, fifo, socket, device, symlink (not followed) */
     EC_REASON_BUSY,        /* ETXTBSY: someone has the file open for writing */
-    EC_REASON_UNSUPPORTED, /* the check could not be made: kernel < 6.14 (EINVAL) or filtered (ENOSYS) */
+    EC_REASON_UNSUPPORTED, /* the check could not be made: kernel < 6.14 (EINVAL), filtered (ENOSYS), or a
+                            * seccomp filter kills the process for it (the shim: check.c) */
     EC_REASON_LSM,         /* refused for another reason: Landlock, IPE, IMA, SELinux... */
     EC_REASON_ERROR,       /* the check failed for a transient reason (ENOMEM, EAGAIN, E2BIG...) */
     EC_REASON_MISMATCH,    /* the file on disk is not the one mapped or read (swapped): set by the faces */

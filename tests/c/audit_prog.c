@@ -8,7 +8,12 @@
  *   forkexec:N:PROG        N x (fork, exec PROG, wait) while 2 threads dlopen/dlclose PROG's
  *                          neighbour libgood.so; "forkexec ok=.."
  *   fds                    "fds N": open file descriptors
- *   maps:SUBSTR            each distinct mapped path containing SUBSTR, one line each */
+ *   maps:SUBSTR            each distinct mapped path containing SUBSTR, one line each
+ *   seccomp:ACTION         a seccomp filter for execveat: kill (SIGSYS, the process), trap (SIGSYS
+ *                          to a handler that prints "SIGSYS caught" and exits 99), errno (EPERM),
+ *                          or other (EPERM for acct(): a filter that leaves execveat alone)
+ *   thread                 one more thread, idle: the process is multi-threaded from then on
+ *   exec:PROG              execv(PROG, PROG + the remaining arguments) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
@@ -19,6 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -100,6 +111,38 @@ static int run_threads(int t, int n, char *paths, int *failed)
     return ok;
 }
 
+static void on_sigsys(int sig)
+{
+    (void)sig;
+    write(1, "SIGSYS caught\n", 14);
+    _exit(99);
+}
+
+static int install_seccomp(const char *action)
+{
+    unsigned ret = SECCOMP_RET_ERRNO | EPERM;
+    int nr = SYS_execveat;
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {4, f};
+    if (!strcmp(action, "kill")) ret = SECCOMP_RET_KILL_PROCESS;
+    else if (!strcmp(action, "trap")) ret = SECCOMP_RET_TRAP, signal(SIGSYS, on_sigsys);
+    else if (!strcmp(action, "other")) nr = SYS_acct;
+    f[1].k = (unsigned)nr;
+    f[2].k = ret;
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
+}
+
+static void *idle(void *arg)
+{
+    for (;;) pause();
+    return arg;
+}
+
 static volatile int stop_churn;
 static void *churn_until(void *arg)
 {
@@ -172,6 +215,16 @@ int main(int argc, char **argv)
             printf("fds %d\n", count_fds());
         } else if (!strcmp(op, "maps")) {
             show_maps(arg);
+        } else if (!strcmp(op, "seccomp")) {
+            printf("seccomp %s\n", install_seccomp(arg) ? strerror(errno) : "ok");
+        } else if (!strcmp(op, "thread")) {
+            pthread_t th;
+            printf("thread %s\n", pthread_create(&th, 0, idle, 0) ? "failed" : "ok");
+        } else if (!strcmp(op, "exec")) {
+            argv[i] = arg;
+            execv(arg, argv + i);
+            printf("exec failed: %s\n", strerror(errno));
+            return 1;
         } else {
             printf("unknown op %s\n", op);
             return 2;

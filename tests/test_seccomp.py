@@ -1,0 +1,83 @@
+"""The faces in a process under a seccomp filter.
+
+A filter may kill a process for execveat (systemd's SystemCallFilter= without @process: SIGSYS) or
+trap it to the program's own handler (sandboxes). The check is an execveat: made from inside the
+shim, it must not do that to its host. The first check under a filter is made from a child; if the
+child dies of it, no check can be made in that process and every file is `unsupported` (enforcing
+refuses, audit mode records), the program otherwise unchanged. A filter that leaves execveat alone
+(container runtimes' profiles) changes nothing."""
+import pytest
+
+from audit_face_util import SHIM, Kit, run_face
+from conftest import need_check
+
+KILLING = ("kill", "trap")
+
+
+@pytest.fixture
+def kit(tmp_path):
+    need_check()
+    return Kit(tmp_path)
+
+
+def face_kw(face):
+    return {"preload": SHIM} if face == "preload" else {}
+
+
+def libs(kit):
+    return (kit.lib("lib/libgood1.so", "good1"), kit.lib("lib/libgood2.so", "good2"),
+            kit.lib("lib/libbad.so", "bad", mode=0o644))
+
+
+@pytest.mark.parametrize("face", ["audit", "preload"])
+@pytest.mark.parametrize("threads", [False, True], ids=["one-thread", "threads"])
+@pytest.mark.parametrize("action", KILLING)
+def test_a_filter_installed_at_run_time(kit, tmp_path, face, threads, action):
+    good1, good2, bad = libs(kit)
+    prog = kit.prog()
+    argv = [prog] + (["thread"] if threads else []) + [
+        "dlopen:%s" % good1, "seccomp:%s" % action, "dlopen:%s" % good2, "dlopen:%s" % bad]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines[-1] == "end" and "CTOR bad" in base.lines, base
+    res = run_face("audit", argv, tmp_path, **face_kw(face))
+    assert (res.rc, res.lines) == (base.rc, base.lines) and res.err == "", res
+    assert [] == res.records_for(good1), res  # checked before the filter came
+    for lib in (good2, bad):
+        assert [r["reason"] for r in res.records_for(lib)] == ["unsupported"], res
+    res = run_face("secbits", argv, tmp_path, **face_kw(face))
+    assert res.rc == 0 and "SIGSYS caught" not in res.lines, res
+    opened = [l for l in res.lines if l.startswith("dlopen")]
+    assert opened[0] == "dlopen ok" and all(l.startswith("dlopen failed") for l in opened[1:]), res
+    assert "CTOR good2" not in res.lines and "CTOR bad" not in res.lines and res.lines[-1] == "end", res
+
+
+@pytest.mark.parametrize("action", KILLING)
+def test_a_filter_inherited_from_the_parent(kit, tmp_path, action):
+    """The program is started under the filter (exec after it): the audit face's first check, at
+    start-up, is the one made from a child."""
+    good1, good2, bad = libs(kit)
+    prog = kit.prog()
+    argv = [prog, "seccomp:%s" % action, "exec:%s" % prog, "dlopen:%s" % good1, "dlopen:%s" % bad]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines.count("main") == 2 and base.lines[-1] == "end", base
+    res = run_face("audit", argv, tmp_path)
+    assert (res.rc, res.lines) == (base.rc, base.lines) and res.err == "", res
+    assert res.records and {r["reason"] for r in res.records} == {"unsupported"}, res
+    assert [r["reason"] for r in res.records_for(bad)] == ["unsupported"], res
+    res = run_face("secbits", argv, tmp_path)
+    # the first program runs (its checks came before the filter); the second is refused at start
+    # (its libc skipped as a search candidate: ld.so finds none and exits 127)
+    assert res.rc in (126, 127) and res.lines == ["main", "seccomp ok"], res
+    assert any(l.endswith(": unsupported") for l in res.refused_lines()), res
+
+
+@pytest.mark.parametrize("face", ["audit", "preload"])
+def test_a_filter_that_leaves_the_check_alone(kit, tmp_path, face):
+    """Filter mode without a rule for execveat: checks are made and decide as anywhere else."""
+    good1, good2, bad = libs(kit)
+    prog = kit.prog()
+    argv = [prog, "seccomp:other", "thread", "dlopen:%s" % good2, "dlopen:%s" % bad]
+    res = run_face("secbits", argv, tmp_path, **face_kw(face))
+    assert res.rc == 0 and "CTOR good2" in res.lines and "CTOR bad" not in res.lines, res
+    assert [l for l in res.lines if l.startswith("dlopen")][0] == "dlopen ok", res
+    assert [r["reason"] for r in res.records_for(bad)] == ["x-bit"] and not res.records_for(good2), res
