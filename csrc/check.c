@@ -233,6 +233,16 @@ static void seccomp_probed(int from, int to)
     __atomic_compare_exchange_n(&sc_state, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
+int ec_check_seccomp(void)
+{
+    switch (seccomp_state()) {
+    case SC_FILTER_CHECKS: return EC_SECCOMP_CHECKS;
+    case SC_FILTER_KILLS: return EC_SECCOMP_KILLS;
+    case SC_FILTER_UNPROBED: return EC_SECCOMP_UNPROBED;
+    default: return EC_SECCOMP_NONE;
+    }
+}
+
 static int exec_check(int fd, char *const argv[], char *const envp[])
 {
     uint64_t all = ~0ull, old = 0;
@@ -307,6 +317,8 @@ static int check_only(int fd, const char *name)
     envp[0] = 0;
     return under_valgrind() ? -EC_ENOSYS : exec_check(fd, argv, envp);
 }
+
+int ec_check_raw(int fd) { return check_only(fd, 0); }
 
 /* The verdict of check_only's answer r; v's identity fields are what ec_explain reads. */
 static int verdict_of(int fd, int r, struct ec_verdict *v)

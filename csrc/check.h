@@ -45,6 +45,19 @@ int ec_explain(int fd, int err, struct ec_verdict *v);
  * threads there are. Clear it (0) as soon as code of the process may have run. */
 void ec_check_single_threaded(int known);
 
+/* This process and seccomp, as the checks found it: EC_SECCOMP_NONE (no filter), _CHECKS (a filter
+ * that lets the check through), _KILLS (a filter that kills for execveat: every check answers
+ * ENOSYS), _UNPROBED (a filter, and no check was made since it came). */
+#define EC_SECCOMP_NONE 0
+#define EC_SECCOMP_CHECKS 1
+#define EC_SECCOMP_KILLS 2
+#define EC_SECCOMP_UNPROBED 3
+int ec_check_seccomp(void);
+
+/* The bare check of fd (no identity, no explanation), made as every check is (from a child where
+ * threads or a seccomp filter call for it): 0 allowed or -errno. */
+int ec_check_raw(int fd);
+
 /* Reads the file identity (dev, ino, mode, uid, ctime) of fd into v. Returns 0 or -errno. */
 int ec_identify_fd(int fd, struct ec_verdict *v);
 

@@ -6,6 +6,9 @@ shim, it must not do that to its host. The first check under a filter is made fr
 child dies of it, no check can be made in that process and every file is `unsupported` (enforcing
 refuses, audit mode records), the program otherwise unchanged. A filter that leaves execveat alone
 (container runtimes' profiles) changes nothing."""
+import json
+import sys
+
 import pytest
 
 from audit_face_util import SHIM, Kit, run_face
@@ -81,3 +84,24 @@ def test_a_filter_that_leaves_the_check_alone(kit, tmp_path, face):
     assert res.rc == 0 and "CTOR good2" in res.lines and "CTOR bad" not in res.lines, res
     assert [l for l in res.lines if l.startswith("dlopen")][0] == "dlopen ok", res
     assert [r["reason"] for r in res.records_for(bad)] == ["x-bit"] and not res.records_for(good2), res
+
+
+@pytest.mark.parametrize("action,state", [("kill", "kills"), ("trap", "kills"), ("other", "checks"), (None, "none")])
+def test_status_and_check_under_a_filter(kit, tmp_path, action, state):
+    """`execcheck status` says what a filter does to the check (and lives through it); `execcheck
+    check` under a filter that kills for execveat answers `unsupported` for every file."""
+    prog = kit.prog()
+    good = kit.lib("lib/libgood1.so", "good1")
+    cli = [sys.executable, "-m", "execcheck"]
+    pre = [prog] + (["seccomp:%s" % action] if action else [])
+    res = run_face("off", pre + ["exec:%s" % sys.executable, *cli[1:], "status", "--json"], tmp_path)
+    assert res.rc == 0, res
+    status = json.loads(res.out[res.out.index("{"):])
+    assert status["seccomp"]["value"] == state, status["seccomp"]
+    assert status["kernel"]["execve_check"] == (state != "kills"), status["kernel"]
+    res = run_face("off", pre + ["exec:%s" % sys.executable, *cli[1:], "check", "--json", str(good)], tmp_path)
+    verdict = json.loads(res.out[res.out.index("["):] if "[" in res.out else "[]")
+    if state == "kills":
+        assert res.rc == 1 and [v["reason"] for v in verdict] == ["unsupported"], res
+    else:
+        assert res.rc == 0 and [v["allowed"] for v in verdict] == [True], res

@@ -27,6 +27,7 @@ def add_parser(sub):
 
 
 def gather() -> dict:
+    sc, sc_text = kernel.seccomp()  # first: under a filter that kills for execveat, checks are then made safely
     supported, support_text = kernel.execve_check_support()
     try:
         bits = securebits()
@@ -83,6 +84,7 @@ def gather() -> dict:
         "lsm": {"active": kernel.active_lsms(), "landlock_abi": ll_abi, "landlock": ll_text},
         "userns_resets_securebits": {"value": userns, "text": userns_text},
         "memfd_noexec": {"value": memfd, "text": memfd_text},
+        "seccomp": {"value": sc, "text": sc_text},
         "shim": shim_info,
         "ld_so_preload": preload,
         "policy": policy_info,
@@ -130,6 +132,7 @@ def run(args) -> int:
         "Landlock        %s" % l["landlock"],
         "user namespaces %s" % s["userns_resets_securebits"]["text"],
         "vm.memfd_noexec %s: %s" % (s["memfd_noexec"]["value"], s["memfd_noexec"]["text"]),
+        "seccomp         %s" % s["seccomp"]["text"],
     ]
     sh = s["shim"]
     shim_line = sh["path"] + ("" if sh["exists"] else " (MISSING)")
