@@ -71,12 +71,21 @@ def library_dirs(python):
     return [d for d in out.splitlines() if d]
 
 
+def _on_demand_libraries():
+    """What glibc itself dlopen()s when a thread exits or is cancelled (pthread_exit unwinds with
+    libgcc_s): ldd lists none of it."""
+    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    return [line.split("=>")[1].strip() for line in out.splitlines()
+            if line.strip().startswith("libgcc_s.so.1 ") and "x86-64" in line and "=>" in line]
+
+
 def mapped_libraries(python, programs=()):
-    """Every shared object the interpreter may map: its lib-dynload modules and the ldd closure
-    of the interpreter, of those modules and of the helper programs the tests exec."""
+    """Every shared object the interpreter may map: its lib-dynload modules, the ldd closure
+    of the interpreter, of those modules and of the helper programs the tests exec, and what
+    glibc loads on demand."""
     platstdlib = subprocess.run([python, "-S", "-c", "import sysconfig; print(sysconfig.get_path('platstdlib'))"],
                                 capture_output=True, text=True, cwd="/").stdout.strip()
-    files = set(glob.glob(os.path.join(platstdlib, "lib-dynload", "*.so")))
+    files = set(glob.glob(os.path.join(platstdlib, "lib-dynload", "*.so"))) | set(_on_demand_libraries())
     targets = [python, *sorted(files)] + [shutil.which(p) or p for p in programs]
     out = subprocess.run(["ldd", *targets], capture_output=True, text=True).stdout
     for line in out.splitlines():

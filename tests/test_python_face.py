@@ -282,6 +282,50 @@ def test_modules_that_run_unchecked_files(python, tools, tmp_path, enforcing_env
         assert ("execcheck: refused to run interactive code (python -m %s)" % name in r["err"]) == refused, (cid, r)
 
 
+# ---- sub-interpreters -----------------------------------------------------------------------
+
+SUBINTERPRETERS = r"""
+import sys, threading
+try:
+    import _interpreters as I          # 3.13: isolated interpreters, each with its own GIL
+except ImportError:
+    import _xxsubinterpreters as I     # 3.8-3.12
+run = getattr(I, "exec", None) or I.run_string
+code = "import sys; sys.path.insert(0, %r); import %s"
+results = {}
+def go(n, module):
+    interp = I.create()
+    try:  # 3.13 returns the exception's description, earlier ones raise RunFailedError
+        r = run(interp, code % (sys.argv[1], module))
+    except Exception as e:
+        r = e
+    results[n] = "imported" if r is None else "refused" if "PermissionError" in str(r) else "other: %r" % (r,)
+    I.destroy(interp)  # in its own thread: 3.11's shutdown hangs on one made and left by another
+threads = [threading.Thread(target=go, args=(n, "good" if n % 2 else "bad")) for n in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sorted(results.items()))
+"""
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_imports_in_subinterpreters(python, tools, tmp_path, enforcing_env):
+    """Sub-interpreters, four at once in threads (3.13: each with its own GIL) share the process's
+    open_code hook: under RESTRICT_FILE a 0644 module is refused in each, an executable one imports."""
+    d = tmp_path / "mods"
+    write(d / "good.py", "X = 1\n", 0o755)
+    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    host = write(tmp_path / "host.py", SUBINTERPRETERS, 0o755)
+    env = " ".join("%s=%s" % (k, shlex.quote(v)) for k, v in base_env(tmp_path / "rf.jsonl").items())
+    script = "env -i %s %s -f -- %s %s %s" % (env, shlex.quote(str(tools["setexec"])), shlex.quote(python),
+                                             shlex.quote(str(host)), shlex.quote(str(d)))
+    r = script_in_view(python, tmp_path / "ns", script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1] == str([(0, "refused"), (1, "imported"), (2, "refused"), (3, "imported")]), r.stdout
+    assert "RAN bad" not in r.stdout
+    assert r.stderr.count("execcheck: refused to import %s" % (d / "bad.py")) == 1, r.stderr
+
+
 # ---- an interpreter embedded in another program ---------------------------------------------
 
 def build_embedder(python, out):
