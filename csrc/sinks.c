@@ -28,12 +28,26 @@ int ec_sink_file(const char *path, const char *line, size_t len)
 #define EC_MSG_NOSIGNAL 0x4000
 
 struct ec_sockaddr_un { unsigned short sun_family; char sun_path[108]; };
+struct ec_iovec { const void *base; size_t len; };
+struct ec_msghdr {
+    void *name;
+    unsigned namelen;
+    struct ec_iovec *iov;
+    size_t iovlen;
+    void *control;
+    size_t controllen;
+    int flags;
+};
 
+/* The header and the line go out as two pieces of one datagram (sendmsg): no copy of the line, so
+ * no line-sized buffer on a stack that may be a small thread's, deep under glibc's dlopen. */
 int ec_sink_syslog(int priority, int pid, const char *line, size_t len)
 {
     static const char dev_log[] = "/dev/log";
     struct ec_sockaddr_un addr;
-    char msg[4096];
+    struct ec_iovec iov[2];
+    struct ec_msghdr msg;
+    char head[48];
     struct ec_buf b;
     long r;
     int fd = (int)ec_sys3(EC_NR_socket, EC_AF_UNIX, EC_SOCK_DGRAM | EC_SOCK_NONBLOCK | EC_SOCK_CLOEXEC, 0);
@@ -41,16 +55,23 @@ int ec_sink_syslog(int priority, int pid, const char *line, size_t len)
     ec_memset(&addr, 0, sizeof addr);
     addr.sun_family = EC_AF_UNIX;
     ec_memcpy(addr.sun_path, dev_log, sizeof dev_log);
-    ec_buf_init(&b, msg, sizeof msg);
+    ec_buf_init(&b, head, sizeof head);
     ec_buf_putc(&b, '<');
     ec_buf_putu(&b, (unsigned)priority);
     ec_buf_puts(&b, ">execcheck[");
     ec_buf_putu(&b, (unsigned)pid);
     ec_buf_puts(&b, "]: ");
     if (len && line[len - 1] == '\n') len--;
-    ec_buf_putn(&b, line, len);
-    r = ec_syscall6(EC_NR_sendto, fd, (long)msg, (long)b.len, EC_MSG_DONTWAIT | EC_MSG_NOSIGNAL, (long)&addr,
-                    (long)sizeof addr);
+    iov[0].base = head;
+    iov[0].len = b.len;
+    iov[1].base = line;
+    iov[1].len = len;
+    ec_memset(&msg, 0, sizeof msg);
+    msg.name = &addr;
+    msg.namelen = sizeof addr;
+    msg.iov = iov;
+    msg.iovlen = 2;
+    r = ec_sys3(EC_NR_sendmsg, fd, &msg, EC_MSG_DONTWAIT | EC_MSG_NOSIGNAL);
     ec_close(fd);
     return r < 0 ? (int)r : 0;
 }

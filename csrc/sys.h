@@ -27,6 +27,7 @@
 #define EC_NR_socket 41
 #define EC_NR_connect 42
 #define EC_NR_sendto 44
+#define EC_NR_sendmsg 46
 #define EC_NR_wait4 61
 #define EC_NR_execve 59
 #define EC_NR_kill 62
@@ -73,6 +74,7 @@
 #define EC_NR_socket 198
 #define EC_NR_connect 203
 #define EC_NR_sendto 206
+#define EC_NR_sendmsg 211
 #define EC_NR_wait4 260
 #define EC_NR_execve 221
 #define EC_NR_kill 129

@@ -750,7 +750,6 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     const struct ec_ld_result *res = 0;
     const struct ec_ld_edge *e0;
     const char **extra;
-    char *path = 0;
     int i, decided = PASS, nnew = 0, refused = 0, attempt;
 
     ec_dlopen_guard_resolve();
@@ -833,17 +832,20 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         decided = PASS; /* cannot be named by path (a directory literally called $ORIGIN...) */
     } else {
         /* copied out of the session, which is given back before the load: a constructor may
-         * dlopen as well */
+         * dlopen as well. To its size: this frame stays on the stack under glibc's dlopen, whose
+         * own use grows with the dependencies (a thread with a small stack loads hundreds) */
         size_t n = ec_strlen(target_path);
-        char buf[4096];
-        if (n < sizeof buf) {
-            ec_memcpy(buf, target_path, n + 1);
-            path = buf;
+        if (n >= 4096) {
+            slow_end(&c);
+            goto unpredictable;
         }
-        slow_end(&c);
-        if (!path) goto unpredictable;
-        *result = real_load(lmid, path, mode);
-        if (*result && lmid == GUARD_DLOPEN) fast_add(name, path);
+        {
+            char path[n + 1];
+            ec_memcpy(path, target_path, n + 1);
+            slow_end(&c);
+            *result = real_load(lmid, path, mode);
+            if (*result && lmid == GUARD_DLOPEN) fast_add(name, path);
+        }
         return RETURN;
     }
     slow_end(&c);

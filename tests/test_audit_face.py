@@ -14,8 +14,8 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from audit_face_util import LDSO, OVERLAY_SETUP, SHIM, copy_lib, kit, mode, ran, run_face  # noqa: F401 (fixtures)
-from conftest import need_check, need_landlock, need_mountns, run
+from audit_face_util import LDSO, OVERLAY_SETUP, SHIM, clean_env, copy_lib, kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from conftest import in_mountns, need_check, need_landlock, need_mountns, run
 
 
 @pytest.fixture(autouse=True)
@@ -476,6 +476,47 @@ def test_records_ask_for_the_program_once(kit, tmp_path):
     # ask again
     getpids = [len([l for l in t if "getpid()" in l]) for t in (quiet, lines)]
     assert getpids[1] - getpids[0] == 2 * len(recs), getpids
+
+
+SYSLOG_RECEIVER = r"""
+import os, socket, subprocess, sys
+os.mknod("/dev/null", 0o20666, os.makedev(1, 3))  # /dev is a fresh tmpfs in this namespace
+rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+rx.bind("/dev/log")
+rx.settimeout(5)
+r = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+print("rc", r.returncode, flush=True)
+rx.settimeout(0.5)
+try:
+    while True:
+        print("DATAGRAM " + rx.recv(65536).decode("utf-8", "replace"), flush=True)
+except socket.timeout:
+    pass
+"""
+
+
+def test_records_reach_syslog(kit, tmp_path):
+    """The default sink: one datagram per record to /dev/log, `<84>execcheck[PID]: ` and the JSON
+    line (authpriv.warning in audit mode). A receiver is bound at /dev/log on a tmpfs over /dev in a
+    private mount namespace."""
+    need_mountns()
+    import json
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    long_dir = tmp_path / ("d" * 200) / ("e" * 200)
+    long_bad = kit.lib(str(long_dir.relative_to(tmp_path) / "liblong.so"), "long", mode=0o644)
+    prog = kit.prog()
+    receiver = tmp_path / "receiver.py"
+    receiver.write_text(SYSLOG_RECEIVER)
+    env = clean_env({"LD_AUDIT": SHIM})
+    r = in_mountns('mount -t tmpfs -o mode=0755 tmpfs /dev; exec "$@"', sys.executable, receiver,
+                   prog, "dlopen:%s" % bad, "dlopen:%s" % long_bad, env=env)
+    assert r.returncode == 0 and "rc 0" in r.stdout.splitlines(), r
+    grams = [l[len("DATAGRAM "):] for l in r.stdout.splitlines() if l.startswith("DATAGRAM ")]
+    heads = {g.split(": ", 1)[0] for g in grams}
+    assert len(grams) == 2 and len(heads) == 1 and heads.pop().startswith("<84>execcheck["), grams
+    recs = [json.loads(g.split(": ", 1)[1]) for g in grams]
+    assert sorted(x["path"] for x in recs) == sorted([str(bad), str(long_bad)]), recs
+    assert {x["action"] for x in recs} == {"logged"}, recs
 
 
 def test_the_shim_asks_ld_so_for_no_anonymous_memory():

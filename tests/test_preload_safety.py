@@ -286,3 +286,38 @@ def test_a_library_constructor_before_ours_starts_programs(kit, tmp_path, faces)
                                            ("posix_spawnp", "posix_spawn", "execvp", "execve")], base
     res = run_face("audit", [prog], tmp_path, preload=SHIM, env={"LD_AUDIT": SHIM} if faces == "both" else None)
     assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
+
+
+# ---------------------------------------------------------------------------------------------
+# Small thread stacks: the faces run on the stack of whoever loads, deep under glibc's dlopen
+
+
+def deepest_use(prog, lib, tmp_path, face):
+    """How much of a 64 KiB thread stack may be used already with dlopen(lib) still working:
+    bisected to 256 bytes (a stack too small dies of SIGSEGV)."""
+    kw = {"off": {}, "audit": {}, "preload": {"preload": SHIM}, "both": {"preload": SHIM, "audit": SHIM}}[face]
+    lo, hi = 0, 65536
+    while hi - lo > 256:
+        mid = (lo + hi) // 2 // 16 * 16
+        res = run_face("off" if face == "off" else "audit", [prog, "stack:%d:%s" % (mid, lib)], tmp_path, **kw)
+        if res.rc == 0 and "stack ok" in res.lines:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def test_small_thread_stacks(kit, tmp_path):
+    """A library with 24 dependencies, 8 of them 0644 (each a record, in audit mode), loaded from a
+    thread: each face needs at most one page of stack more than glibc alone. Before, the guard kept
+    a 4 KiB path buffer on the stack under glibc's dlopen and the syslog sink copied the record
+    into another: a thread with a stack glibc alone was content with died of SIGSEGV."""
+    deps = [kit.lib("dep/libd%d.so" % i, "d%d" % i, fn="d%d_fn" % i, mode=0o644 if i % 3 == 0 else 0o755)
+            for i in range(24)]
+    top = kit.lib("top/libtop.so", "top", needs=[(d.parent, d.name) for d in deps], runpath=str(deps[0].parent))
+    prog = kit.prog()
+    base = deepest_use(prog, top, tmp_path, "off")
+    assert 16384 < base < 65536, base
+    for face in ("audit", "preload", "both"):
+        used = deepest_use(prog, top, tmp_path, face)
+        assert base - used <= 4096, (face, base, used)

@@ -13,7 +13,9 @@
  *                          to a handler that prints "SIGSYS caught" and exits 99), errno (EPERM),
  *                          or other (EPERM for acct(): a filter that leaves execveat alone)
  *   thread                 one more thread, idle: the process is multi-threaded from then on
- *   exec:PROG              execv(PROG, PROG + the remaining arguments) */
+ *   exec:PROG              execv(PROG, PROG + the remaining arguments)
+ *   stack:USED:PATH        dlopen(PATH) in a thread with a 64 KiB stack of which USED bytes are
+ *                          taken first: "stack ok" (a stack too small dies of SIGSEGV) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
@@ -143,6 +145,23 @@ static void *idle(void *arg)
     return arg;
 }
 
+struct deep {
+    size_t used;
+    const char *path;
+    void *handle;
+};
+
+static void *dlopen_deep(void *arg)
+{
+    struct deep *d = arg;
+    volatile char *taken = __builtin_alloca(d->used + 1);
+    taken[0] = 0;
+    taken[d->used] = 0; /* the whole of it is below us now */
+    d->handle = dlopen(d->path, RTLD_NOW);
+    __asm__ __volatile__("" : : "r"(taken) : "memory");
+    return 0;
+}
+
 static volatile int stop_churn;
 static void *churn_until(void *arg)
 {
@@ -220,6 +239,14 @@ int main(int argc, char **argv)
         } else if (!strcmp(op, "thread")) {
             pthread_t th;
             printf("thread %s\n", pthread_create(&th, 0, idle, 0) ? "failed" : "ok");
+        } else if (!strcmp(op, "stack")) {
+            struct deep d = {strtoul(arg, 0, 10), strchr(arg, ':') + 1, 0};
+            pthread_attr_t at;
+            pthread_t th;
+            pthread_attr_init(&at);
+            pthread_attr_setstacksize(&at, 65536);
+            if (pthread_create(&th, &at, dlopen_deep, &d) || pthread_join(th, 0)) return 3;
+            printf("stack %s\n", d.handle ? "ok" : "failed");
         } else if (!strcmp(op, "exec")) {
             argv[i] = arg;
             execv(arg, argv + i);
