@@ -119,9 +119,11 @@ void ec_policy_apply_config(struct ec_policy *p, const char *text, unsigned long
     }
 }
 
+/* The text is read into a mapping of its own, not onto the stack: the policy is resolved at the
+ * first decision, which may be on a small thread's stack deep under glibc's dlopen. */
 static void load_config(struct ec_policy *p, const char *path)
 {
-    char text[EC_CONFIG_MAX];
+    char *text;
     struct ec_statx st;
     long n, total = 0;
     int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOFOLLOW | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
@@ -154,6 +156,10 @@ static void load_config(struct ec_policy *p, const char *path)
     } else if (st.stx_size > EC_CONFIG_MAX) {
         p->config_state = EC_CONFIG_IGNORED_SIZE;
         set_problem(p, path, " is larger than 16 KiB: ignored");
+    } else if (ec_mmap_failed(text = ec_mmap(0, EC_CONFIG_MAX, EC_PROT_READ | EC_PROT_WRITE,
+                                             EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0))) {
+        p->config_state = EC_CONFIG_UNREADABLE;
+        set_problem(p, path, " cannot be read (no memory): ignored");
     } else {
         while (total < EC_CONFIG_MAX && (n = ec_read(fd, text + total, (size_t)(EC_CONFIG_MAX - total))) > 0)
             total += n;
@@ -164,6 +170,7 @@ static void load_config(struct ec_policy *p, const char *path)
             p->config_state = EC_CONFIG_LOADED;
             ec_policy_apply_config(p, text, (unsigned long)total);
         }
+        ec_munmap(text, EC_CONFIG_MAX);
     }
     ec_close(fd);
 }
