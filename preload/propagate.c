@@ -145,7 +145,10 @@ static char **fix_into(char *const *envp, size_t n, void *mem, int self)
     return out;
 }
 
-#define STACK_ENV 6144
+/* The rewritten envp holds the pointers and the two rewritten variables (~600 bytes for 40
+ * variables): on the caller's stack up to this size, which may be a small thread's; beyond it, in
+ * a mapping (two system calls more per exec). */
+#define STACK_ENV 2048
 
 /* The fixed envp in `stack` if it fits, else in a fresh mapping (left to exec to reclaim; on a
  * failed exec it is unmapped by release_env). envp NULL: the exec must fail with err. */
