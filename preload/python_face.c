@@ -350,7 +350,7 @@ static int no_dir_fd(PyObject *o)
 /* The source file a bytecode cache belongs to, written to out: dir/__pycache__/name.tag[.opt-N].pyc
  * and, under sys.pycache_prefix (PYTHONPYCACHEPREFIX, -X pycache_prefix), prefix/dir/name.tag...pyc,
  * both for /dir/name.py; with `legacy`, dir/name.pyc (compileall -b) for dir/name.py too. Returns 0
- * when the path is none of these. */
+ * when the path is none of these. out NULL: only says whether it is one. */
 static int cache_source(const char *path, int legacy, char *out, size_t size)
 {
     PyObject *kp = 0;
@@ -370,12 +370,15 @@ static int cache_source(const char *path, int legacy, char *out, size_t size)
         dir_len -= 12;
     } else {
         release(kp);
-        if (!legacy || len >= size) return 0;
-        ec_memcpy(out, path, len - 1);
-        out[len - 1] = 0;
+        if (!legacy || (out && len >= size)) return 0;
+        if (out) {
+            ec_memcpy(out, path, len - 1);
+            out[len - 1] = 0;
+        }
         return 1;
     }
     release(kp);
+    if (!out) return 1;
     while (base[stem] && base[stem] != '.') stem++;
     if (dir_len + stem + 4 > size) return 0;
     ec_memcpy(out, dir, dir_len);
@@ -608,7 +611,6 @@ static PyObject *open_code_hook(PyObject *path, void *data)
 {
     PyObject *io, *f, *keep, *r;
     const char *p;
-    char source[4096];
     struct ec_verdict v;
     int fd, kind, enforced, first;
     (void)data;
@@ -634,7 +636,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     }
     /* A refused main file is reported by run_file; a refused cache falls back to its source. Any
      * other refusal is said here too: site drops an unreadable .pth without a word. */
-    if (first && kind == EC_KIND_MODULE && p && !cache_source(p, 0, source, sizeof source))
+    if (first && kind == EC_KIND_MODULE && p && !cache_source(p, 0, 0, 0))
         say_file(ends_with(p, ".pth") ? "read" : "import", p, &v);
     release(keep);
     r = ec_py.CallMethod(f, "close", 0);
