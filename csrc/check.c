@@ -198,34 +198,34 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
 }
 
 /* ---- under seccomp ----
- * A seccomp filter may kill a process for execveat: systemd's SystemCallFilter= without @process
- * sends SIGSYS, sandboxes trap it. A check made from inside the shim must not do that to its host.
- * So the first check in a process under a filter (PR_GET_SECCOMP says 2) is made from a child, as
- * for threads. If the child dies of a signal, no check can be made in this process (a filter is
- * never removed): every later check answers ENOSYS at once (reason "unsupported": enforcing refuses,
- * audit mode records). If it came back (allowed, or an errno), checks are made as anywhere else.
- * The filter mode is asked before each check once the program's code may run (it may install a
- * filter then); during the start-up under the audit face, once. A filter added to a process that
- * already had one is not seen (README). */
-enum { SC_UNKNOWN, SC_NONE, SC_FILTER_UNPROBED, SC_FILTER_CHECKS, SC_FILTER_KILLS };
+ * A seccomp filter may kill a process for execveat (a sandbox that forbids exec: SIGSYS, or a trap
+ * to its own handler), and the check is an execveat: made from inside the shim, it would kill its
+ * host. Finding out costs a child (~70 us here), which every process of a container would pay if
+ * it were asked of every filter. So:
+ *   - a filter the process started with (the shim's constructor takes the first look: a container
+ *     runtime's, a systemd unit's, a parent's) is trusted to let execveat through, as container
+ *     runtimes' default profiles and systemd's @system-service do; checks are made directly (a
+ *     filter that kills for it kills the program: README; `execcheck status` tells);
+ *   - a filter the program installs while it runs (browsers' and daemons' own sandboxes, installed
+ *     after start-up) is found by asking the filter mode before each check once program code may
+ *     run, and the first check after it is made from a child. If the child dies of it, no check can
+ *     be made in this process any more (a filter is never removed): every later check answers
+ *     ENOSYS at once (reason "unsupported": enforcing refuses, audit mode records). If it came back,
+ *     checks go on directly.
+ * A filter added to a process that already had one is not seen. */
+enum { SC_UNKNOWN, SC_NONE, SC_INHERITED, SC_FILTER_UNPROBED, SC_FILTER_CHECKS, SC_FILTER_KILLS };
 static int sc_state;
 
 static int seccomp_state(void)
 {
-    int s = __atomic_load_n(&sc_state, __ATOMIC_ACQUIRE);
-    if (s == SC_FILTER_CHECKS || s == SC_FILTER_KILLS || s == SC_FILTER_UNPROBED) return s;
+    int s = __atomic_load_n(&sc_state, __ATOMIC_ACQUIRE), next;
+    if (s >= SC_INHERITED) return s; /* a filter is never removed */
     if (s == SC_NONE && __atomic_load_n(&known_single_threaded, __ATOMIC_ACQUIRE)) return s; /* no code ran since */
-    s = ec_prctl(EC_PR_GET_SECCOMP, 0) == 2 ? SC_FILTER_UNPROBED : SC_NONE;
-    if (s == SC_FILTER_UNPROBED) {
-        int expect = SC_UNKNOWN;
-        if (!__atomic_compare_exchange_n(&sc_state, &expect, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-            expect = SC_NONE;
-            if (!__atomic_compare_exchange_n(&sc_state, &expect, s, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return expect;
-        }
-    } else {
-        __atomic_store_n(&sc_state, s, __ATOMIC_RELEASE);
-    }
-    return s;
+    if (ec_prctl(EC_PR_GET_SECCOMP, 0) != 2) next = SC_NONE;
+    else next = s == SC_UNKNOWN ? SC_INHERITED : SC_FILTER_UNPROBED; /* the first look is the start's */
+    if (next != s && !__atomic_compare_exchange_n(&sc_state, &s, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return s; /* another thread looked first */
+    return next;
 }
 
 static void seccomp_probed(int from, int to)
@@ -233,9 +233,18 @@ static void seccomp_probed(int from, int to)
     __atomic_compare_exchange_n(&sc_state, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
 
-int ec_check_seccomp(void)
+static int check_only(int fd, const char *name);
+
+int ec_check_seccomp(int probe)
 {
-    switch (seccomp_state()) {
+    int s = seccomp_state();
+    if (probe && (s == SC_INHERITED || s == SC_FILTER_UNPROBED)) {
+        seccomp_probed(s, SC_FILTER_UNPROBED);
+        check_only(-1, 0); /* from a child: EBADF if it comes back */
+        s = seccomp_state();
+    }
+    switch (s) {
+    case SC_INHERITED: return EC_SECCOMP_INHERITED;
     case SC_FILTER_CHECKS: return EC_SECCOMP_CHECKS;
     case SC_FILTER_KILLS: return EC_SECCOMP_KILLS;
     case SC_FILTER_UNPROBED: return EC_SECCOMP_UNPROBED;
@@ -260,7 +269,7 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
     if (pid < 0) return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS); /* no clone here (seccomp) */
     if (w != pid) return -EC_EIO;                                              /* the child did not say */
     if (status & 0x7f) {
-        if (sc < SC_FILTER_UNPROBED) return -EC_EIO;
+        if (sc < SC_INHERITED) return -EC_EIO;
         seccomp_probed(sc, SC_FILTER_KILLS); /* killed for the execveat: no check can be made here */
         return -EC_ENOSYS;
     }

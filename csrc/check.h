@@ -45,14 +45,18 @@ int ec_explain(int fd, int err, struct ec_verdict *v);
  * threads there are. Clear it (0) as soon as code of the process may have run. */
 void ec_check_single_threaded(int known);
 
-/* This process and seccomp, as the checks found it: EC_SECCOMP_NONE (no filter), _CHECKS (a filter
- * that lets the check through), _KILLS (a filter that kills for execveat: every check answers
- * ENOSYS), _UNPROBED (a filter, and no check was made since it came). */
+/* This process and seccomp (check.c "under seccomp"): EC_SECCOMP_NONE (no filter), _INHERITED (a
+ * filter it started with: checks are made directly), _UNPROBED (a filter installed since: the next
+ * check is made from a child), _CHECKS (a filter that lets the check through), _KILLS (a filter that
+ * kills for execveat: every check answers ENOSYS). probe: find out now, from a child, what an
+ * _INHERITED or _UNPROBED filter does. The shim's constructor calls it first (probe 0): the filter
+ * mode at start is told apart from one installed later. */
 #define EC_SECCOMP_NONE 0
 #define EC_SECCOMP_CHECKS 1
 #define EC_SECCOMP_KILLS 2
 #define EC_SECCOMP_UNPROBED 3
-int ec_check_seccomp(void);
+#define EC_SECCOMP_INHERITED 4
+int ec_check_seccomp(int probe);
 
 /* The bare check of fd (no identity, no explanation), made as every check is (from a child where
  * threads or a seccomp filter call for it): 0 allowed or -errno. */

@@ -4,6 +4,7 @@
  * mapping a second libc. Where a face needs libc (preload, CPython), it reaches it through weak
  * references that are NULL in the audit namespace. */
 #include "shim.h"
+#include "check.h"
 #include "auxv.h"
 #include "securebits.h"
 #include "sys.h"
@@ -103,6 +104,7 @@ __attribute__((constructor)) static void shim_start(int argc, char **argv, char 
     ec_shim.argv = argv;
     ec_shim.envp = envp;
     if (!ec_shim.has_libc) ec_auxv_adopt(envp); /* the audit namespace: envp is the start-up stack's */
+    ec_check_seccomp(0); /* a filter seen now was inherited; one seen later, the program installed */
     ec_shim_policy();
     ec_shim.started = 1;
     if (ec_audit_face_start) ec_audit_face_start();

@@ -1,11 +1,12 @@
 """The faces in a process under a seccomp filter.
 
-A filter may kill a process for execveat (systemd's SystemCallFilter= without @process: SIGSYS) or
-trap it to the program's own handler (sandboxes). The check is an execveat: made from inside the
-shim, it must not do that to its host. The first check under a filter is made from a child; if the
-child dies of it, no check can be made in that process and every file is `unsupported` (enforcing
-refuses, audit mode records), the program otherwise unchanged. A filter that leaves execveat alone
-(container runtimes' profiles) changes nothing."""
+A filter may kill a process for execveat or trap it to the program's own handler (sandboxes that
+forbid exec). The check is an execveat: made from inside the shim, it must not do that to its host.
+The first check after the program installed a filter is made from a child; if the child dies of it,
+no check can be made in that process and every file is `unsupported` (enforcing refuses, audit mode
+records), the program otherwise unchanged. A filter the process started with is trusted to let
+execveat through (container runtimes' profiles do; finding out would cost every process a child):
+`execcheck status` says what it does."""
 import json
 import sys
 
@@ -52,26 +53,6 @@ def test_a_filter_installed_at_run_time(kit, tmp_path, face, threads, action):
     opened = [l for l in res.lines if l.startswith("dlopen")]
     assert opened[0] == "dlopen ok" and all(l.startswith("dlopen failed") for l in opened[1:]), res
     assert "CTOR good2" not in res.lines and "CTOR bad" not in res.lines and res.lines[-1] == "end", res
-
-
-@pytest.mark.parametrize("action", KILLING)
-def test_a_filter_inherited_from_the_parent(kit, tmp_path, action):
-    """The program is started under the filter (exec after it): the audit face's first check, at
-    start-up, is the one made from a child."""
-    good1, good2, bad = libs(kit)
-    prog = kit.prog()
-    argv = [prog, "seccomp:%s" % action, "exec:%s" % prog, "dlopen:%s" % good1, "dlopen:%s" % bad]
-    base = run_face("off", argv, tmp_path)
-    assert base.rc == 0 and base.lines.count("main") == 2 and base.lines[-1] == "end", base
-    res = run_face("audit", argv, tmp_path)
-    assert (res.rc, res.lines) == (base.rc, base.lines) and res.err == "", res
-    assert res.records and {r["reason"] for r in res.records} == {"unsupported"}, res
-    assert [r["reason"] for r in res.records_for(bad)] == ["unsupported"], res
-    res = run_face("secbits", argv, tmp_path)
-    # the first program runs (its checks came before the filter); the second is refused at start
-    # (its libc skipped as a search candidate: ld.so finds none and exits 127)
-    assert res.rc in (126, 127) and res.lines == ["main", "seccomp ok"], res
-    assert any(l.endswith(": unsupported") for l in res.refused_lines()), res
 
 
 @pytest.mark.parametrize("face", ["audit", "preload"])

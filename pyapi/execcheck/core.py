@@ -61,6 +61,18 @@ def _verdict(path, v) -> Verdict:
     )
 
 
+_seccomp_probed = False
+
+
+def _probe_seccomp() -> None:
+    """Under a seccomp filter this process started with, find out once (from a child) whether it
+    kills for execveat: then every check answers 'unsupported' instead of killing us."""
+    global _seccomp_probed
+    if not _seccomp_probed:
+        lib.ec_check_seccomp(1)
+        _seccomp_probed = True
+
+
 def check(target: Union[int, str, bytes, os.PathLike], follow_symlinks: bool = True) -> Verdict:
     """Runs AT_EXECVE_CHECK on an open fd or on a path.
 
@@ -68,6 +80,7 @@ def check(target: Union[int, str, bytes, os.PathLike], follow_symlinks: bool = T
     False, in which case a symlink is reported "not-regular") and that fd is checked.
     Raises OSError when the path cannot be opened at all (ENOENT, EACCES on a parent...).
     """
+    _probe_seccomp()
     v = ffi.new("struct ec_verdict *")
     if isinstance(target, int) and not isinstance(target, bool):
         lib.ec_check_fd(target, ffi.NULL, v)

@@ -1,20 +1,19 @@
 """Facts about the running kernel that decide how much the exec policy can hold."""
 import os
-import sys
 from typing import List, Optional, Tuple
 
 from ._native import ffi, lib
-from .core import check
 
 
 def execve_check_support() -> Tuple[bool, str]:
     """(supported, explanation) for AT_EXECVE_CHECK on this kernel."""
+    lib.ec_check_seccomp(1)  # under a filter that kills for execveat, the question below is not asked
     r = lib.ec_kernel_has_execve_check()
     if r == 1:
         return True, "supported (Linux 6.14+)"
     if r == 0:
         return False, "not supported: this kernel rejects AT_EXECVE_CHECK (Linux 6.14 or later is needed)"
-    if lib.ec_check_seccomp() == lib.EC_SECCOMP_KILLS:
+    if lib.ec_check_seccomp(0) == lib.EC_SECCOMP_KILLS:
         return False, "cannot tell: a seccomp filter kills a process for execveat"
     return False, "cannot tell: execveat is refused (%s); a seccomp filter?" % os.strerror(-r)
 
@@ -57,21 +56,14 @@ def userns_reset() -> Tuple[Optional[bool], str]:
 
 
 def seccomp() -> Tuple[str, str]:
-    """This process's seccomp filter and the exec check, as the core finds it (a check is made to
-    probe a filter that no check met yet): (none|checks|kills, text)."""
-    state = lib.ec_check_seccomp()
-    if state == lib.EC_SECCOMP_UNPROBED:
-        try:
-            check(sys.executable)
-        except OSError:
-            pass
-        state = lib.ec_check_seccomp()
+    """This process's seccomp filter and what it does to the exec check, found out from a child
+    (the core's probe): (none|checks|kills, text)."""
+    state = lib.ec_check_seccomp(1)
     if state == lib.EC_SECCOMP_KILLS:
-        return "kills", ("a filter is in force and kills a process for execveat: no check can be made here nor in "
-                         "what starts from here (they inherit it): every file is 'unsupported', enforcing refuses it")
+        return "kills", ("a filter is in force and kills a process for execveat: programs started from here inherit "
+                         "it and die of SIGSYS at the shim's first check; `execcheck check` answers 'unsupported'")
     if state == lib.EC_SECCOMP_CHECKS:
-        return "checks", "a filter is in force and does not kill for execveat (the first check of each process is " \
-                         "made from a child, in case it would)"
+        return "checks", "a filter is in force and does not kill for execveat: checks are made as without it"
     return "none", "no filter"
 
 
