@@ -86,3 +86,16 @@ def test_status_and_check_under_a_filter(kit, tmp_path, action, state):
         assert res.rc == 1 and [v["reason"] for v in verdict] == ["unsupported"], res
     else:
         assert res.rc == 0 and [v["allowed"] for v in verdict] == [True], res
+
+
+def test_run_refuses_under_a_filter_that_kills_the_check(kit, tmp_path):
+    """`execcheck run` under an inherited filter that kills for execveat: the command would die of
+    SIGSYS at the shim's first check, so it is not started (125, one line); under a filter that
+    leaves execveat alone it runs."""
+    prog = kit.prog()
+    for action, rc in (("kill", 125), ("other", 0)):
+        res = run_face("off", [prog, "seccomp:%s" % action, "exec:%s" % sys.executable, "-m", "execcheck", "run",
+                               "--", "/bin/true"], tmp_path)
+        assert res.rc == rc, (action, res)
+        if rc:
+            assert "seccomp filter here kills" in res.err and "not started" in res.err, res

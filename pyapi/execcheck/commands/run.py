@@ -114,6 +114,9 @@ def run(args) -> int:
         # Everything that loads code comes before the bits: this process may itself be under the
         # shim (a nested run), and after RESTRICT_FILE it could not import what it needs.
         env = child_environment(os.environ, shim, has_audit_face(shim))
+        if kernel.seccomp()[0] == "kills":  # CMD inherits the filter, and the shim trusts inherited ones
+            raise SetupError("a seccomp filter here kills a process for execveat (the check): under the shim "
+                             "the command would die of SIGSYS (`execcheck status`)")
         set_policy(args.restrict_file, args.deny_interactive, args.lock)
     except SetupError as e:
         print("execcheck: run: %s; %s not started" % (e, command[0]), file=sys.stderr)
