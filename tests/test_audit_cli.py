@@ -189,3 +189,19 @@ def test_file_capabilities_mean_secure_mode(tmp_path):
     errors = {f["rule"] for f in after["findings"] if f["severity"] == "error"}
     assert {"missing-library", "rpath-origin-setuid"} <= errors
     assert "rpath-origin-setuid" not in {f["rule"] for f in before["findings"]}
+
+
+def test_asan_programs_are_named(tmp_path):
+    """A program built with -fsanitize=address loads libasan, which stops it at start behind any
+    preload (README "Edges"): the audit says so, once for the runtime, with the program listed."""
+    src = tmp_path / "a.c"
+    src.write_text("int main(void) { return 0; }\n")
+    prog, plain = tmp_path / "asan_prog", tmp_path / "plain_prog"
+    r = run([os.environ.get("CC", "cc"), "-fsanitize=address", "-o", str(prog), str(src)])
+    if r.returncode != 0:
+        pytest.skip("this compiler cannot build with -fsanitize=address: %s" % r.stderr[-200:])
+    assert run([os.environ.get("CC", "cc"), "-o", str(plain), str(src)]).returncode == 0
+    doc = audit_json(prog, plain)
+    found = [f for f in doc["findings"] if f["rule"] == "sanitizer-runtime"]
+    assert len(found) == 1 and os.path.basename(found[0]["path"]).startswith("libasan.so"), found
+    assert found[0]["id"] == "EXC043" and found[0]["programs"] == [str(prog)], found

@@ -18,6 +18,8 @@ from . import scan
 
 ET_EXEC, ET_DYN = 2, 3
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
+# AddressSanitizer's runtimes (gcc's, clang's): they insist on coming first among the loaded objects
+ASAN_RUNTIMES = ("libasan.so", "libclang_rt.asan")
 
 
 @dataclasses.dataclass
@@ -276,6 +278,11 @@ class Audit:
                 continue
             self._record(o.path, o, "interp" if o.kind == "interp" else "preload" if o.kind == "preload" else "library",
                          program=path)
+            if role == "program" and os.path.basename(o.realpath).startswith(ASAN_RUNTIMES):
+                self.findings.add("sanitizer-runtime", o.realpath,
+                                  "%s: AddressSanitizer's runtime: a program that loads it stops at start behind a "
+                                  "preloaded shim unless ASAN_OPTIONS=verify_asan_link_order=0" % o.realpath,
+                                  program=path)
         for e in res.edges:
             self._edge_finding(path, role, res, e)
         for p in res.problems:

@@ -60,6 +60,10 @@ RULES = {r.id: r for r in (
     Rule("EXC042", "foreign-program", "note",
          "Another architecture or ELF class than this loader's: not resolved, and the shim cannot load "
          "into it (its ld.so warns and runs it unchecked)."),
+    Rule("EXC043", "sanitizer-runtime", "note",
+         "The program loads AddressSanitizer's runtime, which stops it at start when any object is preloaded "
+         "before it (the shim in /etc/ld.so.preload or LD_PRELOAD): ASAN_OPTIONS=verify_asan_link_order=0 lets "
+         "it run."),
     Rule("EXC050", "bad-elf", "warning",
          "A file named or used like a library or program is not a valid ELF file (truncated, corrupt, not ELF)."),
     Rule("EXC051", "unreadable", "warning", "A file could not be examined."),
