@@ -266,7 +266,15 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
         do w = ec_sys4(EC_NR_wait4, pid, &status, EC_WALL, 0);
         while (w == -EC_EINTR);
     ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_SETMASK, &old, 0, 8);
-    if (pid < 0) return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS); /* no clone here (seccomp) */
+    if (pid < 0) {
+        /* no clone here (seccomp): a filter that refuses it may kill for execveat too, so a
+         * filter not probed yet counts as one that does */
+        if (sc == SC_FILTER_UNPROBED) {
+            seccomp_probed(sc, SC_FILTER_KILLS);
+            return -EC_ENOSYS;
+        }
+        return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS);
+    }
     if (w != pid) return -EC_EIO;                                              /* the child did not say */
     if (status & 0x7f) {
         if (sc < SC_INHERITED) return -EC_EIO;

@@ -64,6 +64,8 @@ def seccomp() -> Tuple[str, str]:
                          "it and die of SIGSYS at the shim's first check; `execcheck check` answers 'unsupported'")
     if state == lib.EC_SECCOMP_CHECKS:
         return "checks", "a filter is in force and does not kill for execveat: checks are made as without it"
+    if state != lib.EC_SECCOMP_NONE:
+        return "unknown", "a filter is in force; what it does to execveat could not be found out"
     return "none", "no filter"
 
 
