@@ -15,7 +15,7 @@ import pytest
 from audit_face_util import SHIM, Kit, run_face
 from conftest import need_check
 
-KILLING = ("kill", "trap")
+KILLING = ("kill", "trap", "noclone")
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@
  *   maps:SUBSTR            each distinct mapped path containing SUBSTR, one line each
  *   seccomp:ACTION         a seccomp filter for execveat: kill (SIGSYS, the process), trap (SIGSYS
  *                          to a handler that prints "SIGSYS caught" and exits 99), errno (EPERM),
- *                          or other (EPERM for acct(): a filter that leaves execveat alone)
+ *                          other (EPERM for acct(): a filter that leaves execveat alone), or
+ *                          noclone (kill for execveat, EPERM for clone: no child can find out)
  *   thread                 one more thread, idle: the process is multi-threaded from then on
  *   exec:PROG              execv(PROG, PROG + the remaining arguments)
  *   stack:USED:PATH        dlopen(PATH) in a thread with a 64 KiB stack of which USED bytes are
@@ -122,20 +123,24 @@ static void on_sigsys(int sig)
 
 static int install_seccomp(const char *action)
 {
-    unsigned ret = SECCOMP_RET_ERRNO | EPERM;
+    unsigned ret = SECCOMP_RET_ERRNO | EPERM, also = SECCOMP_RET_ALLOW;
     int nr = SYS_execveat;
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {4, f};
+    struct sock_fprog prog = {6, f};
     if (!strcmp(action, "kill")) ret = SECCOMP_RET_KILL_PROCESS;
     else if (!strcmp(action, "trap")) ret = SECCOMP_RET_TRAP, signal(SIGSYS, on_sigsys);
     else if (!strcmp(action, "other")) nr = SYS_acct;
+    else if (!strcmp(action, "noclone")) ret = SECCOMP_RET_KILL_PROCESS, also = SECCOMP_RET_ERRNO | EPERM;
     f[1].k = (unsigned)nr;
     f[2].k = ret;
+    f[4].k = also;
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) ? -1 : 0;
 }
 
