@@ -3,7 +3,9 @@
  * A preload runs too late to stop what was loaded before it (DESIGN.md "The loader"), but it can
  * make sure every child is loaded by an ld.so that runs the audit face first: LD_AUDIT starts
  * with this shim, and LD_PRELOAD names it too (the preload and CPython faces live there). So:
- *   - at start, `environ` is rewritten, for system(), popen() and raw execs that pass environ;
+ *   - at start, `environ` is rewritten, for raw execs that pass environ;
+ *   - system(), popen() and wordexp(), whose shell libc starts from environ, put the entries back
+ *     if the program took them out since;
  *   - every exec*()/posix_spawn*() entry point that takes or implies an envp rewrites it on the
  *     way, whatever the caller removed (env -u LD_AUDIT, env -i, a custom envp).
  * An LD_AUDIT list that came from the environment is kept, after ours, so ours checks it.
@@ -384,7 +386,7 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
  * No wrapper of ours sees that exec (glibc calls its internal posix_spawn or execve). The start
  * put our entries in environ, but the program may have taken them out since (clearenv, unsetenv,
  * environ = its own array): each of these calls puts them back first. The fixed array is a new
- * one, published with one atomic store, and never freed: the program may hold the old one (a
+ * one, published with one compare-and-swap, and never freed: the program may hold the old one (a
  * saved environ), and another thread may be reading either. */
 
 typedef int (*system_fn)(const char *);
