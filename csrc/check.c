@@ -212,6 +212,9 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
  *     be made in this process any more (a filter is never removed): every later check answers
  *     ENOSYS at once (reason "unsupported": enforcing refuses, audit mode records). If it came back,
  *     checks go on directly.
+ * A program that starts another after installing such a filter tells it so (EXECCHECK_SECCOMP=kills,
+ * propagate.c): an inherited filter is trusted only when no such word came with it; the word can
+ * only make checks answer "unsupported", never let one through.
  * A filter added to a process that already had one is not seen. */
 enum { SC_UNKNOWN, SC_NONE, SC_INHERITED, SC_FILTER_UNPROBED, SC_FILTER_CHECKS, SC_FILTER_KILLS };
 static int sc_state;
@@ -235,10 +238,15 @@ static void seccomp_probed(int from, int to)
 
 static int check_only(int fd, const char *name);
 
+void ec_check_seccomp_kills(void)
+{
+    seccomp_probed(SC_INHERITED, SC_FILTER_KILLS);
+}
+
 int ec_check_seccomp(int probe)
 {
     int s = seccomp_state();
-    if (probe && (s == SC_INHERITED || s == SC_FILTER_UNPROBED)) {
+    if ((probe == EC_SECCOMP_PROBE_ALL && s == SC_INHERITED) || (probe && s == SC_FILTER_UNPROBED)) {
         seccomp_probed(s, SC_FILTER_UNPROBED);
         check_only(-1, 0); /* from a child: EBADF if it comes back */
         s = seccomp_state();

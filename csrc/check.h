@@ -49,14 +49,20 @@ void ec_check_single_threaded(int known);
  * filter it started with: checks are made directly), _UNPROBED (a filter installed since: the next
  * check is made from a child), _CHECKS (a filter that lets the check through), _KILLS (a filter that
  * kills for execveat: every check answers ENOSYS). probe: find out now, from a child, what an
- * _INHERITED or _UNPROBED filter does. The shim's constructor calls it first (probe 0): the filter
- * mode at start is told apart from one installed later. */
+ * _UNPROBED filter does (EC_SECCOMP_PROBE_NEW), or an _INHERITED one too (EC_SECCOMP_PROBE_ALL).
+ * The shim's constructor calls it first (probe 0): the filter mode at start is told apart from one
+ * installed later. */
+#define EC_SECCOMP_PROBE_ALL 1
+#define EC_SECCOMP_PROBE_NEW 2
 #define EC_SECCOMP_NONE 0
 #define EC_SECCOMP_CHECKS 1
 #define EC_SECCOMP_KILLS 2
 #define EC_SECCOMP_UNPROBED 3
 #define EC_SECCOMP_INHERITED 4
 int ec_check_seccomp(int probe);
+/* The process that started this one found that the filter it passed on kills for execveat
+ * (EXECCHECK_SECCOMP=kills): an _INHERITED filter becomes _KILLS. */
+void ec_check_seccomp_kills(void);
 
 /* The bare check of fd (no identity, no explanation), made as every check is (from a child where
  * threads or a seccomp filter call for it): 0 allowed or -errno. */

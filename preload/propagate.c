@@ -17,6 +17,7 @@
 #include "propagate.h"
 #include "preload_face.h"
 #include "arena.h"
+#include "check.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
@@ -83,7 +84,7 @@ static size_t fixed_size(char *const *envp, size_t *count)
             if (has_prefix(envp[n], "LD_AUDIT=") || has_prefix(envp[n], "LD_PRELOAD="))
                 bytes += ec_strlen(envp[n]) + 1;
     *count = n;
-    return (n + 3) * sizeof(char *) + bytes + 2 * (self_len + 16) + 16;
+    return (n + 4) * sizeof(char *) + bytes + 2 * (self_len + 16) + 16;
 }
 
 /* Without our entry in front, a rewritten list starts with the ':' of its first entry: drop it.
@@ -96,12 +97,22 @@ static char *drop_first_sep(char *list, char *end)
     return end - 1;
 }
 
+/* The word a child is told when the seccomp filter it inherits kills for execveat (check.c): its
+ * shim then answers "unsupported" instead of making the check that would kill it. */
+#define SECCOMP_WORD "EXECCHECK_SECCOMP="
+static char kills_word[] = SECCOMP_WORD "kills";
+
+/* Does this process's filter, which every child inherits, kill for execveat? A filter installed
+ * since the start is found out now, from a child (check.c), once. */
+static int children_inherit_a_killing_filter(void) { return ec_check_seccomp(EC_SECCOMP_PROBE_NEW) == EC_SECCOMP_KILLS; }
+
 /* Writes the fixed environment into mem (size from fixed_size) and returns it. With self = 0
- * our own entries are left out (and a list left empty is dropped): the shim file is gone. */
-static char **fix_into(char *const *envp, size_t n, void *mem, int self)
+ * our own entries are left out (and a list left empty is dropped): the shim file is gone. With
+ * kills, the child is told that its filter kills for execveat. */
+static char **fix_into(char *const *envp, size_t n, void *mem, int self, int kills)
 {
     char **out = mem, **o = out;
-    char *text = (char *)(out + n + 3), *p, *start;
+    char *text = (char *)(out + n + 4), *p, *start;
     const char *last_preload = 0;
     size_t i;
     int audit = la_version != 0;
@@ -138,9 +149,11 @@ static char **fix_into(char *const *envp, size_t n, void *mem, int self)
     if (!self) p = drop_first_sep(start + 11, p);
     *p++ = 0;
     if (p > start + 12) *o++ = start;
+    if (kills) *o++ = kills_word;
     for (i = 0; i < n; i++) {
         if (has_prefix(envp[i], "LD_PRELOAD=")) continue;
         if (audit && has_prefix(envp[i], "LD_AUDIT=")) continue;
+        if (kills && has_prefix(envp[i], SECCOMP_WORD)) continue;
         *o++ = envp[i];
     }
     *o = 0;
@@ -190,7 +203,7 @@ static void say_shim_gone(void)
 static void make_env(char *const *envp, void *stack, struct fixed_env *f)
 {
     size_t n, need = fixed_size(envp, &n);
-    int self = 1;
+    int self = 1, kills;
     f->map = 0;
     f->maplen = 0;
     f->err = 0;
@@ -207,8 +220,9 @@ static void make_env(char *const *envp, void *stack, struct fixed_env *f)
         }
         self = 0;
     }
+    kills = children_inherit_a_killing_filter();
     if (need <= STACK_ENV) {
-        f->envp = fix_into(envp, n, stack, self);
+        f->envp = fix_into(envp, n, stack, self, kills);
         return;
     }
     f->maplen = (need + 4095) & ~(size_t)4095;
@@ -219,7 +233,7 @@ static void make_env(char *const *envp, void *stack, struct fixed_env *f)
         f->err = EC_ENOMEM;
         return;
     }
-    f->envp = fix_into(envp, n, f->map, self);
+    f->envp = fix_into(envp, n, f->map, self, kills);
 }
 
 static void release_env(struct fixed_env *f)
@@ -414,12 +428,14 @@ static int holds_self(const char *list, const char *seps)
 
 /* What fix_into would make of env is already there: ours first in the first LD_AUDIT (ld.so reads
  * them all, in order) and in the last LD_PRELOAD (the one ld.so uses); with the shim gone, ours
- * nowhere. */
-static int fixed_already(char *const *env, int self)
+ * nowhere; with kills, the word for the child. */
+static int fixed_already(char *const *env, int self, int kills)
 {
     const char *audit = 0, *preload = 0;
     size_t i;
+    int told = 0;
     for (i = 0; env[i]; i++) {
+        if (has_prefix(env[i], SECCOMP_WORD)) told = !ec_strcmp(env[i], kills_word);
         if (has_prefix(env[i], "LD_AUDIT=")) {
             if (!self && holds_self(env[i] + 9, ":")) return 0;
             if (!audit) audit = env[i] + 9;
@@ -429,6 +445,7 @@ static int fixed_already(char *const *env, int self)
             preload = env[i] + 11;
         }
     }
+    if (kills && !told) return 0;
     if (!self) return 1;
     return preload && starts_with_self(preload, " \t:") && (!la_version || (audit && starts_with_self(audit, ":")));
 }
@@ -466,7 +483,7 @@ static int same_as_last(char **fixed, size_t count, size_t ours)
 }
 
 /* The array to publish for env, or NULL (no memory). */
-static char **make_fixed(char *const *env, int self)
+static char **make_fixed(char *const *env, int self, int kills)
 {
     size_t n, need = fixed_size(env, &n), count, ours;
     char **fixed;
@@ -474,13 +491,13 @@ static char **make_fixed(char *const *env, int self)
     void *mem;
     if (__atomic_exchange_n(&env_busy, 1, __ATOMIC_ACQUIRE)) {
         mem = ec_mmap(0, need, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
-        return ec_mmap_failed(mem) ? 0 : fix_into(env, n, mem, self);
+        return ec_mmap_failed(mem) ? 0 : fix_into(env, n, mem, self, kills);
     }
     if (!env_arena.limit) ec_arena_init(&env_arena, ENV_ARENA_LIMIT);
     mark = ec_arena_mark(&env_arena);
     fixed = 0;
     if ((mem = ec_arena_alloc(&env_arena, need))) {
-        fixed = fix_into(env, n, mem, self);
+        fixed = fix_into(env, n, mem, self, kills);
         count = count_entries(fixed, (const char *)mem, need, &ours);
         if (same_as_last(fixed, count, ours)) {
             ec_arena_release(&env_arena, mark);
@@ -505,16 +522,17 @@ static char **make_fixed(char *const *env, int self)
  * enforcing (as make_env), or no memory. */
 static int restore_environ(void)
 {
-    int tries, self;
+    int tries, self, kills;
     if (!self_len || !&environ) return 0; /* propagation off, or called before our start */
     if (!(self = shim_present()) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
         say_shim_gone();
         return EC_EACCES;
     }
+    kills = children_inherit_a_killing_filter();
     for (tries = 0; tries < 8; tries++) {
         char **env = __atomic_load_n(&environ, __ATOMIC_ACQUIRE), **fixed;
-        if (fixed_already(env ? env : (char **)empty_env, self)) return 0;
-        if (!(fixed = make_fixed(env ? env : empty_env, self))) return EC_ENOMEM;
+        if (fixed_already(env ? env : (char **)empty_env, self, kills)) return 0;
+        if (!(fixed = make_fixed(env ? env : empty_env, self, kills))) return EC_ENOMEM;
         /* another thread's setenv may have replaced environ meanwhile: then fix that one */
         if (__atomic_compare_exchange_n(&environ, &env, fixed, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
     }
@@ -634,6 +652,6 @@ void ec_propagate_start(void)
         f.maplen = (need + 4095) & ~(size_t)4095;
         f.map = ec_mmap(0, f.maplen, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
         if (ec_mmap_failed(f.map)) return;
-        environ = fix_into(environ, n, f.map, 1);
+        environ = fix_into(environ, n, f.map, 1, children_inherit_a_killing_filter());
     }
 }

@@ -5,8 +5,9 @@ forbid exec). The check is an execveat: made from inside the shim, it must not d
 The first check after the program installed a filter is made from a child; if the child dies of it,
 no check can be made in that process and every file is `unsupported` (enforcing refuses, audit mode
 records), the program otherwise unchanged. A filter the process started with is trusted to let
-execveat through (container runtimes' profiles do; finding out would cost every process a child):
-`execcheck status` says what it does."""
+execveat through (container runtimes' profiles do; finding out would cost every process a child),
+unless the process that started this one found that it kills for execveat and said so.
+`execcheck status` says what a filter does."""
 import json
 import sys
 
@@ -53,6 +54,37 @@ def test_a_filter_installed_at_run_time(kit, tmp_path, face, threads, action):
     opened = [l for l in res.lines if l.startswith("dlopen")]
     assert opened[0] == "dlopen ok" and all(l.startswith("dlopen failed") for l in opened[1:]), res
     assert "CTOR good2" not in res.lines and "CTOR bad" not in res.lines and res.lines[-1] == "end", res
+
+
+@pytest.mark.parametrize("action", KILLING)
+def test_a_program_started_after_the_filter_is_told(kit, tmp_path, action):
+    """A launcher installs a filter, then starts a program (bwrap, systemd's forked child): the
+    program inherits the filter, and inherited filters are trusted. The launcher's exec wrapper
+    finds out (its filter is new, so it probes) and tells the program (EXECCHECK_SECCOMP=kills):
+    the program's checks answer `unsupported` instead of killing it."""
+    good1, good2, bad = libs(kit)
+    prog = kit.prog()
+    argv = [prog, "seccomp:%s" % action, "exec:%s" % prog, "dlopen:%s" % good1, "dlopen:%s" % bad]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines.count("main") == 2 and base.lines[-1] == "end", base
+    res = run_face("audit", argv, tmp_path, preload=SHIM)
+    assert (res.rc, res.lines) == (base.rc, base.lines) and res.err == "", res
+    assert [r["reason"] for r in res.records_for(bad)] == ["unsupported"], res
+    res = run_face("secbits", argv, tmp_path, preload=SHIM)
+    assert res.rc in (126, 127) and res.lines == ["main", "seccomp ok"], res  # refused at start, not killed
+    assert any(l.endswith(": unsupported") for l in res.refused_lines()), res
+
+
+def test_the_word_never_lets_a_check_through(kit, tmp_path):
+    """EXECCHECK_SECCOMP=kills in the environment of a process without a filter changes nothing,
+    and with one it can only make checks answer `unsupported`: the good library still loads and
+    the 0644 one is refused for its mode bits."""
+    good1, good2, bad = libs(kit)
+    prog = kit.prog()
+    res = run_face("secbits", [prog, "dlopen:%s" % good2, "dlopen:%s" % bad], tmp_path,
+                   env={"EXECCHECK_SECCOMP": "kills"}, preload=SHIM)
+    assert res.rc == 0 and "CTOR good2" in res.lines and "CTOR bad" not in res.lines, res
+    assert [r["reason"] for r in res.records_for(bad)] == ["x-bit"], res
 
 
 @pytest.mark.parametrize("face", ["audit", "preload"])

@@ -69,7 +69,7 @@ def _probe_seccomp() -> None:
     kills for execveat: then every check answers 'unsupported' instead of killing us."""
     global _seccomp_probed
     if not _seccomp_probed:
-        lib.ec_check_seccomp(1)
+        lib.ec_check_seccomp(lib.EC_SECCOMP_PROBE_ALL)
         _seccomp_probed = True
 
 

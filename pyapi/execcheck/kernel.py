@@ -7,7 +7,7 @@ from ._native import ffi, lib
 
 def execve_check_support() -> Tuple[bool, str]:
     """(supported, explanation) for AT_EXECVE_CHECK on this kernel."""
-    lib.ec_check_seccomp(1)  # under a filter that kills for execveat, the question below is not asked
+    lib.ec_check_seccomp(lib.EC_SECCOMP_PROBE_ALL)  # under a filter that kills for execveat, the question below is not asked
     r = lib.ec_kernel_has_execve_check()
     if r == 1:
         return True, "supported (Linux 6.14+)"
@@ -58,7 +58,7 @@ def userns_reset() -> Tuple[Optional[bool], str]:
 def seccomp() -> Tuple[str, str]:
     """This process's seccomp filter and what it does to the exec check, found out from a child
     (the core's probe): (none|checks|kills, text)."""
-    state = lib.ec_check_seccomp(1)
+    state = lib.ec_check_seccomp(lib.EC_SECCOMP_PROBE_ALL)
     if state == lib.EC_SECCOMP_KILLS:
         return "kills", ("a filter is in force and kills a process for execveat: programs started from here inherit "
                          "it and die of SIGSYS at the shim's first check; `execcheck check` answers 'unsupported'")
