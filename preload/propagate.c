@@ -103,7 +103,9 @@ static char *drop_first_sep(char *list, char *end)
 static char kills_word[] = SECCOMP_WORD "kills";
 
 /* Does this process's filter, which every child inherits, kill for execveat? A filter installed
- * since the start is found out now, from a child (check.c), once. */
+ * since the start is found out now, from a child (check.c), once. (In a vfork child the answer
+ * lands in the parent's memory too: a filter the vfork child added itself would then make the
+ * parent's checks answer "unsupported", which fails closed.) */
 static int children_inherit_a_killing_filter(void) { return ec_check_seccomp(EC_SECCOMP_PROBE_NEW) == EC_SECCOMP_KILLS; }
 
 /* Writes the fixed environment into mem (size from fixed_size) and returns it. With self = 0
