@@ -15,7 +15,8 @@ explains a denial:
   noexec       the file is on a noexec mount
   not-regular  directory, fifo, socket, device (or a symlink with --no-follow)
   busy         the file is open for writing somewhere (ETXTBSY)
-  unsupported  the kernel cannot check (Linux < 6.14, or execveat filtered)
+  unsupported  the kernel cannot check (Linux < 6.14, execveat filtered, or a seccomp filter
+               that kills for it: see `execcheck status`)
   lsm          refused by a security module (Landlock, IPE, IMA, SELinux...)
   error        the check failed for another reason (ENOMEM, E2BIG...)
 

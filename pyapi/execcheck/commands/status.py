@@ -20,8 +20,19 @@ def _is_socket(path) -> bool:
         return False
 
 
+DESCRIPTION = """Shows, one line each: the kernel's AT_EXECVE_CHECK support; this process's securebits; the
+active LSMs and Landlock ABI; whether user namespaces can reset the securebits; vm.memfd_noexec;
+the seccomp filter this process runs under and what it does to the check (probed from a child);
+the shim, which copies of it this process has, and /etc/ld.so.preload; the config and the policy
+in force, with where each setting came from; where records go (and whether they are lost); the
+fail-open cases it can see; and a missing /proc (which makes an enforcing shim refuse everything).
+
+exit status: 0 (it reports; it does not judge)."""
+
+
 def add_parser(sub):
-    p = sub.add_parser("status", help=HELP, description=HELP + ".")
+    p = sub.add_parser("status", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run)
 
