@@ -212,7 +212,7 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
  *     be made in this process any more (a filter is never removed): every later check answers
  *     ENOSYS at once (reason "unsupported": enforcing refuses, audit mode records). If it came back,
  *     checks go on directly.
- * A program that starts another after installing such a filter tells it so (EXECCHECK_SECCOMP=kills,
+ * A program that starts another after installing such a filter tells it so (EC_SECCOMP_ENV_KILLS,
  * propagate.c): an inherited filter is trusted only when no such word came with it; the word can
  * only make checks answer "unsupported", never let one through.
  * A filter added to a process that already had one is not seen. */
@@ -238,9 +238,12 @@ static void seccomp_probed(int from, int to)
 
 static int check_only(int fd, const char *name);
 
-void ec_check_seccomp_kills(void)
+void ec_check_seccomp_start(char *const *envp)
 {
-    seccomp_probed(SC_INHERITED, SC_FILTER_KILLS);
+    const char *word;
+    if (seccomp_state() == SC_INHERITED && (word = ec_env_get(envp, EC_SECCOMP_ENV_NAME)) &&
+        !ec_strcmp(word, EC_SECCOMP_ENV_KILLS_VALUE))
+        seccomp_probed(SC_INHERITED, SC_FILTER_KILLS);
 }
 
 int ec_check_seccomp(int probe)

@@ -60,9 +60,16 @@ void ec_check_single_threaded(int known);
 #define EC_SECCOMP_UNPROBED 3
 #define EC_SECCOMP_INHERITED 4
 int ec_check_seccomp(int probe);
-/* The process that started this one found that the filter it passed on kills for execveat
- * (EXECCHECK_SECCOMP=kills): an _INHERITED filter becomes _KILLS. */
-void ec_check_seccomp_kills(void);
+
+/* The word a shimmed process puts in the environment of a child whose inherited filter kills for
+ * execveat (propagate.c), and reads at start (ec_check_seccomp_start). */
+#define EC_SECCOMP_ENV_NAME "EXECCHECK_SECCOMP"
+#define EC_SECCOMP_ENV EC_SECCOMP_ENV_NAME "="
+#define EC_SECCOMP_ENV_KILLS_VALUE "kills"
+#define EC_SECCOMP_ENV_KILLS EC_SECCOMP_ENV EC_SECCOMP_ENV_KILLS_VALUE
+/* The first look, from the shim's constructor: a filter seen now was inherited (one seen later,
+ * the program installed), and it kills for execveat if envp says so. */
+void ec_check_seccomp_start(char *const *envp);
 
 /* The bare check of fd (no identity, no explanation), made as every check is (from a child where
  * threads or a seccomp filter call for it): 0 allowed or -errno. */

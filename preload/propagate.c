@@ -97,10 +97,9 @@ static char *drop_first_sep(char *list, char *end)
     return end - 1;
 }
 
-/* The word a child is told when the seccomp filter it inherits kills for execveat (check.c): its
+/* The word a child is told when the seccomp filter it inherits kills for execveat (check.h): its
  * shim then answers "unsupported" instead of making the check that would kill it. */
-#define SECCOMP_WORD "EXECCHECK_SECCOMP="
-static char kills_word[] = SECCOMP_WORD "kills";
+static char kills_word[] = EC_SECCOMP_ENV_KILLS;
 
 /* Does this process's filter, which every child inherits, kill for execveat? A filter installed
  * since the start is found out now, from a child (check.c), once. (In a vfork child the answer
@@ -155,7 +154,7 @@ static char **fix_into(char *const *envp, size_t n, void *mem, int self, int kil
     for (i = 0; i < n; i++) {
         if (has_prefix(envp[i], "LD_PRELOAD=")) continue;
         if (audit && has_prefix(envp[i], "LD_AUDIT=")) continue;
-        if (kills && has_prefix(envp[i], SECCOMP_WORD)) continue;
+        if (kills && has_prefix(envp[i], EC_SECCOMP_ENV)) continue;
         *o++ = envp[i];
     }
     *o = 0;
@@ -437,7 +436,7 @@ static int fixed_already(char *const *env, int self, int kills)
     size_t i;
     int told = 0;
     for (i = 0; env[i]; i++) {
-        if (has_prefix(env[i], SECCOMP_WORD)) told = !ec_strcmp(env[i], kills_word);
+        if (has_prefix(env[i], EC_SECCOMP_ENV)) told = !ec_strcmp(env[i], kills_word);
         if (has_prefix(env[i], "LD_AUDIT=")) {
             if (!self && holds_self(env[i] + 9, ":")) return 0;
             if (!audit) audit = env[i] + 9;
@@ -654,6 +653,7 @@ void ec_propagate_start(void)
         f.maplen = (need + 4095) & ~(size_t)4095;
         f.map = ec_mmap(0, f.maplen, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
         if (ec_mmap_failed(f.map)) return;
-        environ = fix_into(environ, n, f.map, 1, children_inherit_a_killing_filter());
+        /* kills 0: a filter seen at start is inherited, and any word about it came in environ */
+        environ = fix_into(environ, n, f.map, 1, 0);
     }
 }

@@ -90,7 +90,6 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && !ec_memcmp(s + n - m, suffix, m);
 }
 
-
 static int enforcing(int kind) { return ec_shim_enforcing(kind); }
 
 /* Records the decision; returns 1 the first time this process records this file (so a refusal

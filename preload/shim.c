@@ -95,7 +95,6 @@ int ec_shim_beside_other_libc(void) { return dl_iterate_phdr && !gnu_get_libc_ve
  * dlopen) then goes straight to that libc's own functions. */
 __attribute__((constructor)) static void shim_start(int argc, char **argv, char **envp)
 {
-    const char *seccomp_word;
     ec_shim.has_libc = dl_iterate_phdr != 0;
     if (ec_shim_beside_other_libc()) {
         if (ec_preload_passthrough) ec_preload_passthrough();
@@ -105,10 +104,7 @@ __attribute__((constructor)) static void shim_start(int argc, char **argv, char 
     ec_shim.argv = argv;
     ec_shim.envp = envp;
     if (!ec_shim.has_libc) ec_auxv_adopt(envp); /* the audit namespace: envp is the start-up stack's */
-    /* a filter seen now was inherited; one seen later, the program installed */
-    if (ec_check_seccomp(0) == EC_SECCOMP_INHERITED && envp && (seccomp_word = ec_env_get(envp, "EXECCHECK_SECCOMP")) &&
-        !ec_strcmp(seccomp_word, "kills"))
-        ec_check_seccomp_kills();
+    ec_check_seccomp_start(envp);
     ec_shim_policy();
     ec_shim.started = 1;
     if (ec_audit_face_start) ec_audit_face_start();
