@@ -44,6 +44,7 @@
 #define EC_NR_fstatfs 138
 #define EC_NR_prctl 157
 #define EC_NR_gettid 186
+#define EC_NR_set_tid_address 218
 #define EC_NR_clock_gettime 228
 #define EC_NR_exit_group 231
 #define EC_NR_openat 257
@@ -91,6 +92,7 @@
 #define EC_NR_fstatfs 44
 #define EC_NR_prctl 167
 #define EC_NR_gettid 178
+#define EC_NR_set_tid_address 96
 #define EC_NR_clock_gettime 113
 #define EC_NR_exit_group 94
 #define EC_NR_openat 56
@@ -123,6 +125,7 @@
 #define EC_PR_GET_SECCOMP 21
 #define EC_PR_GET_SECUREBITS 27
 #define EC_PR_SET_SECUREBITS 28
+#define EC_PR_GET_TID_ADDRESS 40
 
 /* ---- open flags, errno values (asm-generic; identical on x86_64 and aarch64 except where noted) ---- */
 #define EC_O_RDONLY 0

@@ -166,12 +166,68 @@ static char **fix_into(char *const *envp, size_t n, void *mem, int self, int kil
  * a mapping (two system calls more per exec). */
 #define STACK_ENV 2048
 
-/* The fixed envp in `stack` if it fits, else in a fresh mapping (left to exec to reclaim; on a
- * failed exec it is unmapped by release_env). envp NULL: the exec must fail with err. */
+/* ---- memory for an envp beyond the stack buffer ----
+ * A process that execs gives its memory back by the exec, and a failed exec unmaps on return. But
+ * a vfork() child (Python's subprocess since 3.10, make, busybox) runs in its parent's memory: a
+ * mapping it makes and then execs stays in the parent, one per child, for good (a 400-variable
+ * environment leaked 4 KiB per subprocess). So an exec that happens here takes one of a few kept
+ * buffers, claimed by a busy word, and hands the claim to the kernel: set_tid_address() on the
+ * word makes the exec itself write 0 to it in the memory the child leaves behind (mm_release, when
+ * another process still uses that memory), which is the moment the buffer is free again. A
+ * failed exec restores the thread's own clear_child_tid (PR_GET_TID_ADDRESS) and releases the
+ * buffer. Without that prctl (a kernel without CONFIG_CHECKPOINT_RESTORE), or with every buffer
+ * busy, a fresh mapping as before. (A signal handler that longjmps out of an exec wrapper leaves
+ * its buffer claimed until the thread exits, and that thread unjoinable: not supported.) */
+#define ENV_BUFFERS 8
+static struct env_buffer {
+    int busy; /* a clear_child_tid word: the kernel's 0 on exec releases the buffer */
+    size_t len;
+    void *mem;
+} env_buffers[ENV_BUFFERS];
+
+/* A kept buffer of at least need bytes, claimed and handed to the kernel; *old_tid gets the
+ * thread's clear_child_tid to restore. NULL: none to be had. */
+static struct env_buffer *claim_env_buffer(size_t need, int **old_tid)
+{
+    int i;
+    if (ec_prctl(EC_PR_GET_TID_ADDRESS, (unsigned long)old_tid) < 0) return 0;
+    for (i = 0; i < ENV_BUFFERS; i++) {
+        struct env_buffer *b = &env_buffers[i];
+        int idle = 0;
+        if (!__atomic_compare_exchange_n(&b->busy, &idle, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
+        if (b->len < need) { /* ours alone while busy: grow it */
+            size_t len = (need + 4095) & ~(size_t)4095;
+            void *mem = ec_mmap(0, len, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+            if (ec_mmap_failed(mem)) {
+                __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
+                return 0;
+            }
+            if (b->mem) ec_munmap(b->mem, b->len);
+            b->mem = mem;
+            b->len = len;
+        }
+        ec_sys1(EC_NR_set_tid_address, &b->busy);
+        return b;
+    }
+    return 0;
+}
+
+/* The exec did not happen: the thread's clear_child_tid is its own again, the buffer free. */
+static void release_env_buffer(struct env_buffer *b, int *old_tid)
+{
+    ec_sys1(EC_NR_set_tid_address, old_tid);
+    __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* The fixed envp in `stack` if it fits, else in a kept buffer (an exec in this thread) or a fresh
+ * mapping (posix_spawn, or no buffer to be had: left to exec to reclaim); release_env gives either
+ * back after a failed exec or a spawn. envp NULL: the exec must fail with err. */
 struct fixed_env {
     char **envp;
     void *map;
     size_t maplen;
+    struct env_buffer *buf;
+    int *old_tid;
     int err;
 };
 
@@ -201,12 +257,13 @@ static void say_shim_gone(void)
     ec_write(2, buf, b.len);
 }
 
-static void make_env(char *const *envp, void *stack, struct fixed_env *f)
+static void make_env(char *const *envp, void *stack, int execs_here, struct fixed_env *f)
 {
     size_t n, need = fixed_size(envp, &n);
     int self = 1, kills;
     f->map = 0;
     f->maplen = 0;
+    f->buf = 0;
     f->err = 0;
     if (!self_len) { /* propagation disabled: we do not know our own path */
         f->envp = (char **)envp;
@@ -226,6 +283,10 @@ static void make_env(char *const *envp, void *stack, struct fixed_env *f)
         f->envp = fix_into(envp, n, stack, self, kills);
         return;
     }
+    if (execs_here && (f->buf = claim_env_buffer(need, &f->old_tid))) {
+        f->envp = fix_into(envp, n, f->buf->mem, self, kills);
+        return;
+    }
     f->maplen = (need + 4095) & ~(size_t)4095;
     f->map = ec_mmap(0, f->maplen, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
     if (ec_mmap_failed(f->map)) {
@@ -239,15 +300,17 @@ static void make_env(char *const *envp, void *stack, struct fixed_env *f)
 
 static void release_env(struct fixed_env *f)
 {
+    if (f->buf) release_env_buffer(f->buf, f->old_tid);
     if (f->map) ec_munmap(f->map, f->maplen);
 }
 
-#define WITH_FIXED_ENV_OR(envp_in, f, on_error)                                             \
+/* execs_here: this thread execs with the envp (exec*), rather than a child it waits for (spawn) */
+#define WITH_FIXED_ENV_OR(envp_in, f, execs_here, on_error)                                 \
     long stack_env_[STACK_ENV / sizeof(long)];                                              \
     struct fixed_env f;                                                                     \
-    make_env((envp_in), stack_env_, &f);                                                    \
+    make_env((envp_in), stack_env_, (execs_here), &f);                                      \
     if (!f.envp) return (on_error)
-#define WITH_FIXED_ENV(envp_in, f) WITH_FIXED_ENV_OR(envp_in, f, fail(f.err))
+#define WITH_FIXED_ENV(envp_in, f) WITH_FIXED_ENV_OR(envp_in, f, 1, fail(f.err))
 
 static char *const empty_env[] = {0};
 /* environ is a weak reference: its address is NULL where libc is absent */
@@ -375,7 +438,7 @@ EC_EXPORT int posix_spawn(int *pid, const char *path, const void *actions, const
     resolve_if_early();
     if (!real_posix_spawn) return EC_ENOSYS;
     {
-        WITH_FIXED_ENV_OR(envp, f, f.err); /* posix_spawn returns the error number */
+        WITH_FIXED_ENV_OR(envp, f, 0, f.err); /* posix_spawn returns the error number */
         r = real_posix_spawn(pid, path, actions, attr, argv, f.envp);
         release_env(&f);
     }
@@ -389,7 +452,7 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
     resolve_if_early();
     if (!real_posix_spawnp) return EC_ENOSYS;
     {
-        WITH_FIXED_ENV_OR(envp, f, f.err);
+        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
         r = real_posix_spawnp(pid, file, actions, attr, argv, f.envp);
         release_env(&f);
     }
