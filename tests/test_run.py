@@ -153,3 +153,23 @@ def test_python_under_run_end_to_end(tmp_path):
     assert [x for x in lines if x.startswith("rc=")] == ["rc=126", "rc=126", "rc=0", "rc=0"], (r.stdout, r.stderr)
     assert "RAN nox" in lines[-2] and "RAN ok" in r.stdout and r.stdout.count("RAN nox") == 1
     assert r.stderr.count("execcheck: refused to") == 2, r.stderr
+
+
+def test_a_shim_path_glibc_would_split(tmp_path, probe):
+    """execcheck installed under a path with a space (a venv in "My Projects"): glibc splits
+    LD_PRELOAD there, so every process would print an error and run without the shim. run refuses
+    (125, one line naming the path), and status lists it among the fail-open cases."""
+    import execcheck
+    import shutil
+    copy = tmp_path / "My Projects"
+    shutil.copytree(os.path.dirname(execcheck.__file__), copy / "execcheck")
+    env = dict(os.environ, PYTHONPATH=str(copy))
+    r = run([sys.executable, "-m", "execcheck", "run", "--", probe], env=env)
+    assert r.returncode == 125 and r.stdout == "", r
+    assert r.stderr.count("\n") == 1 and "My Projects" in r.stderr and "space" in r.stderr, r.stderr
+    r = run([sys.executable, "-m", "execcheck", "status", "--json"], env=env)
+    import json
+    fail_open = json.loads(r.stdout)["fail_open"]
+    assert any("space" in f and "LD_PRELOAD" in f for f in fail_open), fail_open
+    r = run([sys.executable, "-m", "execcheck", "run", "--", probe])  # the real install: a plain path
+    assert r.returncode == 0 and parse(r.stdout)["preload"].startswith(execcheck.lib_path())

@@ -12,6 +12,16 @@ def lib_path() -> str:
     return str(_HERE / "libexeccheck.so")
 
 
+def list_separator_in(path: str) -> str:
+    """The name of a character in path where glibc splits LD_PRELOAD (space, colon, tab; LD_AUDIT
+    only on colons), or "": such a path cannot be named in those lists, and the shim then does not
+    put itself in its children's (propagate.c)."""
+    for ch, name in ((" ", "space"), (":", "colon"), ("\t", "tab")):
+        if ch in path:
+            return name
+    return ""
+
+
 def read_ld_so_preload(path: str = LD_SO_PRELOAD) -> List[str]:
     """The entries of an ld.so.preload file as glibc's rtld.c reads them: separated by whitespace
     or ':', '#' to the end of the line is a comment. A missing file gives []."""

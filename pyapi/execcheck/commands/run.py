@@ -6,7 +6,7 @@ import sys
 from .. import kernel
 from ..core import SecurebitsError, securebits, set_securebits
 from ..errors import UsageError
-from ..shim import lib_path
+from ..shim import lib_path, list_separator_in
 
 ORDER = 25
 HELP = "run a command with the exec securebits set and libexeccheck.so loaded"
@@ -111,6 +111,10 @@ def run(args) -> int:
     try:
         if not os.path.exists(shim):
             raise SetupError("the shim is missing at %s (reinstall execcheck)" % shim)
+        sep = list_separator_in(shim)
+        if sep:  # glibc would split the path: an error in every process and no shim in it
+            raise SetupError("the shim's path %s has a %s in it, where glibc splits LD_PRELOAD: install "
+                             "execcheck under a path without one" % (shim, sep))
         # Everything that loads code comes before the bits: this process may itself be under the
         # shim (a nested run), and after RESTRICT_FILE it could not import what it needs.
         env = child_environment(os.environ, shim, has_audit_face(shim))

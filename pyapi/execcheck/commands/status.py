@@ -5,7 +5,7 @@ import stat
 
 from .. import kernel
 from ..core import Securebits, check, policy, securebits
-from ..shim import LD_SO_PRELOAD, faces_in_process, lib_path, names_shim, read_ld_so_preload
+from ..shim import LD_SO_PRELOAD, faces_in_process, lib_path, list_separator_in, names_shim, read_ld_so_preload
 from .output import print_json
 
 ORDER = 20
@@ -69,6 +69,10 @@ def gather() -> dict:
             what = "the shim" if os.path.basename(e) == os.path.basename(shim) else "a library"
             fail_open.append("%s names %s that is missing (%s): glibc prints a warning and runs every "
                              "program without it" % (LD_SO_PRELOAD, what, e))
+    sep = list_separator_in(shim)
+    if sep:
+        fail_open.append("the shim's path has a %s in it, where glibc splits LD_PRELOAD: `execcheck run` "
+                         "refuses, and a shim loaded from there does not put itself in its children" % sep)
     faces = faces_in_process()
     shim_info["this_process"] = faces
     fail_open += _environment_fail_open(shim, faces)
