@@ -461,11 +461,15 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
 
 /* ---- system(), popen(), wordexp(): libc starts their shell itself, from environ ----
  *
- * No wrapper of ours sees that exec (glibc calls its internal posix_spawn or execve). The start
- * put our entries in environ, but the program may have taken them out since (clearenv, unsetenv,
- * environ = its own array): each of these calls puts them back first. The fixed array is a new
- * one, published with one compare-and-swap, and never freed: the program may hold the old one (a
- * saved environ), and another thread may be reading either. */
+ * No wrapper of ours sees that exec (glibc calls its internal posix_spawn, or fork and execve).
+ * The start put our entries in environ, but the program may have taken them out since (clearenv,
+ * unsetenv, environ = its own array): then each of these calls publishes a fixed copy of environ
+ * for its duration, and puts the program's own array back when the last such call in flight
+ * returns (the shell has its environment by then: system() waited for it, popen() and wordexp()
+ * spawned it). So the program never holds an array of ours and finds what it set as it set it;
+ * and memory does not grow with the calls: publishing for good, as this did before, made a new
+ * array whenever the program had changed a value (a counter set before each hook), never to be
+ * freed, since the program may have saved environ - until system() failed with ENOMEM. */
 
 typedef int (*system_fn)(const char *);
 typedef void *(*popen_fn)(const char *, const char *);
@@ -514,16 +518,39 @@ static int fixed_already(char *const *env, int self, int kills)
     return preload && starts_with_self(preload, " \t:") && (!la_version || (audit && starts_with_self(audit, ":")));
 }
 
-/* The arrays made here may be held by the program forever (a saved environ) and read by another
- * thread at any time: they are never freed. So that a program which clears its environment before
- * every system() does not grow, the last array made is published again when the new one would
- * hold the same entries and the program has not changed it since (a copy of its pointers tells).
- * A second thread in here, or a child forked while one was, makes its own mapping. */
-static struct ec_arena env_arena; /* and the last_* below: under env_busy */
+/* The arrays: the last one is kept and published again while the fix would be the same, so a
+ * program that clears its environment once makes one array for all its calls. An older one may
+ * still be read by a thread that loaded environ during a call, so it is unmapped only after
+ * RETIRED more (never while it is environ). All of it under env_busy, a lock taken by spinning a
+ * bounded while: a child forked while another thread held it would wait forever, so after that
+ * a call publishes a fresh array for good, as a fallback. */
+struct env_array {
+    char **env;   /* the fixed array, at the start of its own mapping */
+    char **copy;  /* its pointers as published: tells whether anyone changed it in place */
+    size_t count; /* entries, the NULL included */
+    size_t ours;  /* how many at its start are our own strings */
+    size_t len;   /* the mapping's length */
+};
+#define RETIRED 8
+static struct env_array last, retired[RETIRED];
+static unsigned retired_next;
+static struct env_array pub;         /* the array of ours in environ now (pub.env), or none */
+static char **replaced;              /* the program's array it stands for */
+static int keep;                     /* pub stays: it stands for an array of ours the program changed */
+static int inflight;                 /* calls between fix_environ and unfix_environ that count */
 static int env_busy;
-static char **last_fixed, **last_copy;
-static size_t last_count, last_ours;
-#define ENV_ARENA_LIMIT ((size_t)64 << 20)
+
+static int lock_env(void)
+{
+    int spins;
+    for (spins = 0; spins < 1000; spins++) {
+        if (!__atomic_exchange_n(&env_busy, 1, __ATOMIC_ACQUIRE)) return 1;
+        ec_sys0(EC_NR_sched_yield);
+    }
+    return 0;
+}
+
+static void unlock_env(void) { __atomic_store_n(&env_busy, 0, __ATOMIC_RELEASE); }
 
 /* Entries in env including the NULL, and how many at its start are the fix's own strings. */
 static size_t count_entries(char **env, const char *own, size_t own_len, size_t *ours)
@@ -538,93 +565,190 @@ static size_t count_entries(char **env, const char *own, size_t own_len, size_t 
 static int same_as_last(char **fixed, size_t count, size_t ours)
 {
     size_t i;
-    if (!last_fixed || count != last_count || ours != last_ours) return 0;
+    if (!last.env || count != last.count || ours != last.ours) return 0;
     for (i = 0; i < count; i++) {
-        if (last_fixed[i] != last_copy[i]) return 0; /* the program changed it in place */
-        if (i < ours ? ec_strcmp(fixed[i], last_copy[i]) != 0 : fixed[i] != last_copy[i]) return 0;
+        if (last.env[i] != last.copy[i]) return 0; /* changed in place */
+        if (i < ours ? ec_strcmp(fixed[i], last.copy[i]) != 0 : fixed[i] != last.copy[i]) return 0;
     }
     return 1;
 }
 
-/* The array to publish for env, or NULL (no memory). */
-static char **make_fixed(char *const *env, int self, int kills)
+/* Our own strings (LD_AUDIT=..., LD_PRELOAD=...) must outlive the array that published them:
+ * glibc's setenv copies environ's pointers, not the strings, into an array of its own, so they may
+ * stay in the program's environment after ours is unmapped. They are kept for the process, each
+ * distinct one once (a program gives few LD_PRELOAD values, if more than none). */
+#define INTERNED_MAX 32
+static struct ec_arena interned_arena;
+static const char *interned[INTERNED_MAX];
+static unsigned n_interned;
+
+static char *intern(const char *s)
 {
-    size_t n, need = fixed_size(env, &n), count, ours;
-    char **fixed;
-    struct ec_arena_mark mark;
+    unsigned i;
+    char *copy;
+    for (i = 0; i < n_interned; i++)
+        if (!ec_strcmp(interned[i], s)) return (char *)interned[i];
+    if (!interned_arena.limit) ec_arena_init(&interned_arena, (size_t)1 << 20);
+    if ((copy = ec_arena_strdup(&interned_arena, s)) && n_interned < INTERNED_MAX) interned[n_interned++] = copy;
+    return copy;
+}
+
+/* The fix of env in a mapping of its own (our strings interned, unless it is never unmapped),
+ * with the copy of its pointers; 0 when there is no memory. */
+static int map_array(char *const *env, int self, int kills, int interned_strings, struct env_array *a)
+{
+    size_t n, i, need = (fixed_size(env, &n) + 15) & ~(size_t)15;
     void *mem;
-    if (__atomic_exchange_n(&env_busy, 1, __ATOMIC_ACQUIRE)) {
-        mem = ec_mmap(0, need, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
-        return ec_mmap_failed(mem) ? 0 : fix_into(env, n, mem, self, kills);
-    }
-    if (!env_arena.limit) ec_arena_init(&env_arena, ENV_ARENA_LIMIT);
-    mark = ec_arena_mark(&env_arena);
-    fixed = 0;
-    if ((mem = ec_arena_alloc(&env_arena, need))) {
-        fixed = fix_into(env, n, mem, self, kills);
-        count = count_entries(fixed, (const char *)mem, need, &ours);
-        if (same_as_last(fixed, count, ours)) {
-            ec_arena_release(&env_arena, mark);
-            fixed = last_fixed;
-        } else {
-            char **copy = ec_arena_alloc(&env_arena, count * sizeof(char *));
-            if (copy) {
-                ec_memcpy(copy, fixed, count * sizeof(char *));
-                last_fixed = fixed;
-                last_copy = copy;
-                last_count = count;
-                last_ours = ours;
-            }
+    a->len = (need + (n + 4) * sizeof(char *) + 4095) & ~(size_t)4095;
+    mem = ec_mmap(0, a->len, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+    if (ec_mmap_failed(mem)) return 0;
+    a->env = fix_into(env, n, mem, self, kills);
+    a->count = count_entries(a->env, (const char *)mem, need, &a->ours);
+    for (i = 0; interned_strings && i < a->ours; i++)
+        if (a->env[i] != kills_word && !(a->env[i] = intern(a->env[i]))) {
+            ec_munmap(mem, a->len);
+            return 0;
         }
+    a->copy = (char **)((char *)mem + need);
+    ec_memcpy(a->copy, a->env, a->count * sizeof(char *));
+    return 1;
+}
+
+static void retire(const struct env_array *a)
+{
+    struct env_array *old = &retired[retired_next++ % RETIRED];
+    char **now = __atomic_load_n(&environ, __ATOMIC_ACQUIRE);
+    /* one still in environ stays mapped for good: the program (or a call that could not take the
+     * lock) left it there */
+    if (old->env && old->env != now && old->env != pub.env) ec_munmap(old->env, old->len);
+    *old = *a;
+}
+
+/* The array to publish for env: the last one if the fix would be the same, else a new one (the
+ * last retired). NULL: no memory. */
+static const struct env_array *array_for(char *const *env, int self, int kills)
+{
+    struct env_array fresh;
+    if (!map_array(env, self, kills, 1, &fresh)) return 0;
+    if (same_as_last(fresh.env, fresh.count, fresh.ours)) {
+        ec_munmap(fresh.env, fresh.len);
+        return &last;
     }
-    __atomic_store_n(&env_busy, 0, __ATOMIC_RELEASE);
-    return fixed;
+    if (last.env) retire(&last);
+    last = fresh;
+    return &last;
+}
+
+/* Has anyone changed the published array in place (setenv of a variable it holds, unsetenv)? */
+static int changed_in_place(const struct env_array *a)
+{
+    size_t i;
+    for (i = 0; i < a->count; i++)
+        if (a->env[i] != a->copy[i]) return 1;
+    return 0;
+}
+
+/* Without the lock: a fresh array published for good (the behaviour before arrays were taken back). */
+static int fix_for_good(int self, int kills)
+{
+    int tries;
+    for (tries = 0; tries < 8; tries++) {
+        char **env = __atomic_load_n(&environ, __ATOMIC_ACQUIRE);
+        struct env_array a;
+        if (fixed_already(env ? env : (char **)empty_env, self, kills)) return 0;
+        if (!map_array(env ? env : empty_env, self, kills, 0, &a)) return EC_ENOMEM; /* not interned: no lock */
+        if (__atomic_compare_exchange_n(&environ, &env, a.env, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
+        ec_munmap(a.env, a.len);
+    }
+    return 0;
 }
 
 /* system(), popen() and wordexp() start a shell from environ: make environ what fix_into would make
- * of it. 0 when the shell may start, else the errno the call fails with: the shim is gone while
- * enforcing (as make_env), or no memory. */
-static int restore_environ(void)
+ * of it, for the call (*counted: unfix_environ must take it back). 0 when the shell may start, else
+ * the errno the call fails with: the shim is gone while enforcing (as make_env), or no memory. */
+static int fix_environ(int *counted)
 {
-    int tries, self, kills;
+    int tries, self, kills, err = 0;
+    *counted = 0;
     if (!self_len || !&environ) return 0; /* propagation off, or called before our start */
     if (!(self = shim_present()) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
         say_shim_gone();
         return EC_EACCES;
     }
     kills = children_inherit_a_killing_filter();
+    if (!lock_env()) return fix_for_good(self, kills);
     for (tries = 0; tries < 8; tries++) {
-        char **env = __atomic_load_n(&environ, __ATOMIC_ACQUIRE), **fixed;
-        if (fixed_already(env ? env : (char **)empty_env, self, kills)) return 0;
-        if (!(fixed = make_fixed(env ? env : empty_env, self, kills))) return EC_ENOMEM;
+        char **env = __atomic_load_n(&environ, __ATOMIC_ACQUIRE);
+        const struct env_array *fixed;
+        if (fixed_already(env ? env : (char **)empty_env, self, kills)) {
+            if (env && env == pub.env) inflight++, *counted = 1; /* another call's, still in place */
+            break;
+        }
+        if (!(fixed = array_for(env ? env : empty_env, self, kills))) {
+            err = EC_ENOMEM;
+            break;
+        }
         /* another thread's setenv may have replaced environ meanwhile: then fix that one */
-        if (__atomic_compare_exchange_n(&environ, &env, fixed, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
+        if (__atomic_compare_exchange_n(&environ, &env, fixed->env, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            if (pub.env && env == pub.env) {
+                keep |= changed_in_place(&pub); /* the program's change to ours must not be undone */
+            } else {
+                replaced = env;
+                keep = 0;
+            }
+            pub = *fixed;
+            inflight++;
+            *counted = 1;
+            break;
+        }
     }
-    return 0;
+    unlock_env();
+    return err;
+}
+
+/* The call is over: the last one in flight puts the program's array back, if ours is still there
+ * as it was published. A program thread that changed it in place meanwhile (setenv of a variable
+ * it holds, unsetenv) would lose that change: then ours stays in environ, for good. */
+static void unfix_environ(int counted)
+{
+    if (!counted || !lock_env()) return; /* no lock: ours stays, for good */
+    if (--inflight == 0 && pub.env) {
+        char **ours = pub.env;
+        if (!keep && !changed_in_place(&pub))
+            __atomic_compare_exchange_n(&environ, &ours, replaced, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        pub.env = replaced = 0;
+        keep = 0;
+    }
+    unlock_env();
 }
 
 EC_EXPORT int system(const char *command)
 {
-    int err;
+    int err, counted, r;
     resolve_if_early();
     if (!real_system) return fail(EC_ENOSYS);
-    if ((err = restore_environ())) return fail(err);
-    return real_system(command);
+    if ((err = fix_environ(&counted))) return fail(err);
+    r = real_system(command);
+    unfix_environ(counted);
+    return r;
 }
 
 static void *popen_common(const char *command, const char *mode)
 {
-    int err;
+    int err, counted;
+    void *r;
     resolve_if_early();
     if (!real_popen) {
         fail(EC_ENOSYS);
         return 0;
     }
-    if ((err = restore_environ())) {
+    if ((err = fix_environ(&counted))) {
         fail(err);
         return 0;
     }
-    return real_popen(command, mode);
+    r = real_popen(command, mode);
+    unfix_environ(counted);
+    return r;
 }
 
 EC_EXPORT void *popen(const char *command, const char *mode) { return popen_common(command, mode); }
@@ -647,8 +771,11 @@ EC_EXPORT int wordexp(const char *words, void *result, int flags)
     if (!real_wordexp) return WRDE_NOSPACE;
     /* a shell starts only for a command substitution */
     if (!(flags & WRDE_NOCMD) && words && may_substitute(words)) {
-        int err = restore_environ();
+        int counted, r, err = fix_environ(&counted);
         if (err) return err == EC_ENOMEM ? WRDE_NOSPACE : WRDE_CMDSUB;
+        r = real_wordexp(words, result, flags);
+        unfix_environ(counted);
+        return r;
     }
     return real_wordexp(words, result, flags);
 }

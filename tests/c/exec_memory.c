@@ -9,7 +9,25 @@
  *   failed N   N failed execve() of a missing file (ENOENT each time), then one in a thread,
  *              which must still be joinable afterwards; prints "grew=KB".
  *   verify     (the child) exit 0 if LD_PRELOAD starts with $EXPECT_SHIM and every BIG
- *              variable arrived intact, else 3. */
+ *              variable arrived intact, else 3.
+ * And what system() and popen() cost over many calls when the program takes the shim's entries
+ * out of environ each time (the shim puts them back for the call):
+ *   cleared N  N times clearenv(), setenv of PATH and of a counter (mod 10), system("exit 0"), then a
+ *              popen("env") whose output must name the shim first in LD_PRELOAD, and environ
+ *              must be the program's own again (no shim entry); prints "grew=KB".
+ *   swapped N  N times environ = an array of the program's with a different value each time,
+ *              system("exit 0"), environ = the saved one (a common way to give system() an
+ *              environment), which must still be intact; prints "grew=KB".
+ *   popen-threads N  the program unsets LD_PRELOAD and LD_AUDIT once, then THREADS threads call
+ *              popen("env") N times each at once, twice over: every shell must get the shim
+ *              first, and environ must be the program's own again at the end; prints "grew=KB"
+ *              over the second round.
+ *   setenv-during  the program unsets LD_PRELOAD and LD_AUDIT; while one thread's system()
+ *              runs, another thread sets a variable environ holds (which must keep its new value
+ *              after the call), then in a second call adds one (glibc's setenv copies environ's pointers, the
+ *              shim's strings among them, into an array of its own); then N more calls with
+ *              environments of their own, so that the shim's arrays of then are long gone: the
+ *              program's environment must still read the shim's entry intact. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -93,6 +111,36 @@ static void *spawner_thread(void *arg)
     return (void *)bad;
 }
 
+static const char *popen_shim;
+static int popen_bad;
+
+/* Does popen("env") show LD_PRELOAD starting with shim? */
+static int shell_has_shim(const char *shim)
+{
+    char line[8192];
+    int found = 0;
+    FILE *p = popen("env", "r");
+    if (!p) return 0;
+    while (fgets(line, sizeof line, p))
+        if (!strncmp(line, "LD_PRELOAD=", 11)) found = !strncmp(line + 11, shim, strlen(shim));
+    return pclose(p) == 0 && found;
+}
+
+static void *popen_thread(void *arg)
+{
+    int i;
+    (void)arg;
+    for (i = 0; i < per_thread; i++)
+        if (!shell_has_shim(popen_shim)) __atomic_add_fetch(&popen_bad, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void *slow_system_thread(void *arg)
+{
+    (void)arg;
+    return (void *)(long)(system("sleep 0.5") == 0);
+}
+
 static void *failed_exec_thread(void *arg)
 {
     char *argv[] = {"missing", NULL};
@@ -104,7 +152,7 @@ int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     int n = argc > 2 ? atoi(argv[2]) : 0, i, bad = 0;
-    long before, after;
+    long before = 0, after = 0;
     self = argv[0];
     if (!strcmp(mode, "verify")) return verify();
     make_env();
@@ -151,6 +199,92 @@ int main(int argc, char **argv)
         if (pthread_create(&t, NULL, failed_exec_thread, NULL) || pthread_join(t, &ok) || !ok) bad++;
         alarm(0);
         printf("grew=%ld failed-execs=%d\n", after - before, bad);
+        return bad ? 1 : 0;
+    }
+    if (!strcmp(mode, "cleared") || !strcmp(mode, "swapped")) {
+        extern char **environ;
+        char **saved = environ, counter[32], *own[] = {"PATH=/usr/bin:/bin", counter, NULL};
+        const char *shim = big_env[BIG_VARS] + strlen("EXPECT_SHIM="), *v;
+        for (i = 0; i < n + WARMUP; i++) {
+            if (i == WARMUP) before = vm_size_kb();
+            /* ten values: glibc keeps every value setenv was given, for good (its own growth) */
+            snprintf(counter, sizeof counter, "COUNTER=%d", i % 10);
+            if (mode[0] == 'c') {
+                clearenv();
+                setenv("PATH", "/usr/bin:/bin", 1);
+                setenv("COUNTER", counter + 8, 1);
+            } else {
+                environ = own;
+            }
+            if (system("exit 0") != 0) bad++;
+            if (mode[0] == 'c' && (getenv("LD_PRELOAD") || getenv("LD_AUDIT"))) bad++; /* the program's own again */
+            if (mode[0] == 's') {
+                if (environ != own) bad++;
+                environ = saved;
+            }
+        }
+        after = vm_size_kb();
+        if (mode[0] == 'c') { /* the last child still got the shim */
+            clearenv();
+            setenv("PATH", "/usr/bin:/bin", 1);
+            if (!shell_has_shim(shim)) bad++;
+        } else if (!(v = getenv("LD_PRELOAD")) || strncmp(v, shim, strlen(shim))) {
+            bad++; /* the saved environment is intact: the shim first, as the start put it */
+        }
+        printf("grew=%ld failed-calls=%d\n", after - before, bad);
+        return bad ? 1 : 0;
+    }
+    if (!strcmp(mode, "popen-threads")) {
+        pthread_t t[THREADS];
+        int round;
+        popen_shim = big_env[BIG_VARS] + strlen("EXPECT_SHIM=");
+        per_thread = n;
+        unsetenv("LD_PRELOAD");
+        unsetenv("LD_AUDIT");
+        for (round = 0; round < 2; round++) { /* measured from the second: the threads' stacks and
+                                                * malloc arenas are in place by then */
+            before = after;
+            for (i = 0; i < THREADS; i++)
+                if (pthread_create(&t[i], NULL, popen_thread, NULL)) return 2;
+            for (i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+            after = vm_size_kb();
+        }
+        bad = popen_bad + (getenv("LD_PRELOAD") != NULL || getenv("LD_AUDIT") != NULL);
+        printf("grew=%ld failed-calls=%d\n", after - before, bad);
+        return bad ? 1 : 0;
+    }
+    if (!strcmp(mode, "setenv-during")) {
+        extern char **environ;
+        const char *shim = big_env[BIG_VARS] + strlen("EXPECT_SHIM="), *v;
+        char counter[32], *own[] = {"PATH=/usr/bin:/bin", NULL, NULL}, **mine;
+        pthread_t t;
+        void *ok = 0;
+        unsetenv("LD_PRELOAD");
+        unsetenv("LD_AUDIT");
+        setenv("CHANGED", "before", 1);
+        /* a variable the array holds, set while the shim's array stands in: glibc changes that
+         * array in place, and the change must stay after the call */
+        if (pthread_create(&t, NULL, slow_system_thread, NULL)) return 2;
+        usleep(200000);
+        setenv("CHANGED", "during", 1);
+        if (pthread_join(t, &ok) || !ok || !(v = getenv("CHANGED")) || strcmp(v, "during")) bad++;
+        unsetenv("LD_PRELOAD");
+        unsetenv("LD_AUDIT");
+        if (pthread_create(&t, NULL, slow_system_thread, NULL)) return 2;
+        usleep(200000);
+        setenv("ADDED", "1", 1); /* environ is the shim's array now: glibc copies its pointers */
+        if (pthread_join(t, &ok) || !ok) bad++;
+        mine = environ;
+        for (i = 0; i < n; i++) {
+            snprintf(counter, sizeof counter, "COUNTER=%d", i);
+            own[1] = strdup(counter); /* a new string each time: a new array of the shim's */
+            environ = own;
+            if (system("exit 0") != 0) bad++;
+        }
+        environ = mine;
+        v = getenv("LD_PRELOAD"); /* the shim's string, from the array of the first call */
+        if (!v || strncmp(v, shim, strlen(shim)) || !getenv("ADDED")) bad++;
+        printf("grew=0 failed-calls=%d\n", bad);
         return bad ? 1 : 0;
     }
     fprintf(stderr, "exec_memory: unknown mode %s\n", mode);

@@ -63,23 +63,6 @@ int main(int argc, char **argv)
         if (st == -1) printf("system=-1 %s\n", strerror(errno));
         return 0;
     }
-    if (!strcmp(r, "cleared-again")) { /* the same cleared environment, time after time */
-        char **after[6];
-        int i;
-        for (i = 0; i < 6; i++) {
-            if (i < 3) {
-                clearenv();
-                setenv("PATH", "/usr/bin:/bin", 1);
-            } else {
-                static char *own[] = {"PATH=/usr/bin:/bin", NULL};
-                environ = own;
-            }
-            if (system(":") != 0) return 1;
-            after[i] = environ;
-        }
-        printf("reused=%d,%d\n", after[1] == after[2], after[4] == after[5]);
-        return system("env") == 0 ? 0 : 1;
-    }
     /* the program takes our entries out of environ, then libc starts a shell from environ */
     if (!strncmp(r, "cleared-", 8)) {
         static char *own[] = {"PATH=/usr/bin:/bin", "MARK=1", NULL};
