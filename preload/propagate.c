@@ -521,9 +521,7 @@ static int fixed_already(char *const *env, int self, int kills)
 /* The arrays: the last one is kept and published again while the fix would be the same, so a
  * program that clears its environment once makes one array for all its calls. An older one may
  * still be read by a thread that loaded environ during a call, so it is unmapped only after
- * RETIRED more (never while it is environ). All of it under env_busy, a lock taken by spinning a
- * bounded while: a child forked while another thread held it would wait forever, so after that
- * a call publishes a fresh array for good, as a fallback. */
+ * RETIRED more (never while it is environ). All of it under env_lock (but inflight, atomic). */
 struct env_array {
     char **env;   /* the fixed array, at the start of its own mapping */
     char **copy;  /* its pointers as published: tells whether anyone changed it in place */
@@ -538,19 +536,39 @@ static struct env_array pub;         /* the array of ours in environ now (pub.en
 static char **replaced;              /* the program's array it stands for */
 static int keep;                     /* pub stays: it stands for an array of ours the program changed */
 static int inflight;                 /* calls between fix_environ and unfix_environ that count */
-static int env_busy;
+static int env_lock;                 /* 0, or the pid of the process one of whose threads holds it */
+
+/* A child forked while another thread held the lock finds its parent's pid there: nobody in this
+ * process will release it, and what it guards may be half-written. It takes the lock over and
+ * forgets every array (those stay mapped for good: one may be its environ). Within one process the
+ * wait is bounded (a signal handler calling system() while its own thread holds the lock): then
+ * the caller does without. */
+static void forget_arrays(void)
+{
+    ec_memset(&last, 0, sizeof last);
+    ec_memset(retired, 0, sizeof retired);
+    ec_memset(&pub, 0, sizeof pub);
+    replaced = 0;
+    keep = 0;
+    __atomic_store_n(&inflight, 0, __ATOMIC_RELAXED);
+}
 
 static int lock_env(void)
 {
-    int spins;
-    for (spins = 0; spins < 1000; spins++) {
-        if (!__atomic_exchange_n(&env_busy, 1, __ATOMIC_ACQUIRE)) return 1;
+    int me = ec_getpid(), spins;
+    for (spins = 0; spins < 100000; spins++) {
+        int owner = 0;
+        if (__atomic_compare_exchange_n(&env_lock, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
+        if (owner != me && __atomic_compare_exchange_n(&env_lock, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            forget_arrays();
+            return 1;
+        }
         ec_sys0(EC_NR_sched_yield);
     }
     return 0;
 }
 
-static void unlock_env(void) { __atomic_store_n(&env_busy, 0, __ATOMIC_RELEASE); }
+static void unlock_env(void) { __atomic_store_n(&env_lock, 0, __ATOMIC_RELEASE); }
 
 /* Entries in env including the NULL, and how many at its start are the fix's own strings. */
 static size_t count_entries(char **env, const char *own, size_t own_len, size_t *ours)
@@ -648,7 +666,8 @@ static int changed_in_place(const struct env_array *a)
     return 0;
 }
 
-/* Without the lock: a fresh array published for good (the behaviour before arrays were taken back). */
+/* Without the lock (a call from a signal handler whose thread holds it): a fresh array published for
+ * good, the behaviour before arrays were taken back. */
 static int fix_for_good(int self, int kills)
 {
     int tries;
@@ -681,7 +700,10 @@ static int fix_environ(int *counted)
         char **env = __atomic_load_n(&environ, __ATOMIC_ACQUIRE);
         const struct env_array *fixed;
         if (fixed_already(env ? env : (char **)empty_env, self, kills)) {
-            if (env && env == pub.env) inflight++, *counted = 1; /* another call's, still in place */
+            if (env && env == pub.env) { /* another call's, still in place */
+                __atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED);
+                *counted = 1;
+            }
             break;
         }
         if (!(fixed = array_for(env ? env : empty_env, self, kills))) {
@@ -697,7 +719,7 @@ static int fix_environ(int *counted)
                 keep = 0;
             }
             pub = *fixed;
-            inflight++;
+            __atomic_add_fetch(&inflight, 1, __ATOMIC_RELAXED);
             *counted = 1;
             break;
         }
@@ -711,8 +733,9 @@ static int fix_environ(int *counted)
  * it holds, unsetenv) would lose that change: then ours stays in environ, for good. */
 static void unfix_environ(int counted)
 {
-    if (!counted || !lock_env()) return; /* no lock: ours stays, for good */
-    if (--inflight == 0 && pub.env) {
+    if (!counted || __atomic_sub_fetch(&inflight, 1, __ATOMIC_ACQ_REL) != 0) return;
+    if (!lock_env()) return; /* ours stays until another call ends */
+    if (!__atomic_load_n(&inflight, __ATOMIC_ACQUIRE) && pub.env) {
         char **ours = pub.env;
         if (!keep && !changed_in_place(&pub))
             __atomic_compare_exchange_n(&environ, &ours, replaced, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);

@@ -105,7 +105,7 @@ def test_a_large_envp_costs_its_parent_nothing(exec_memory, mode):
     _calls_cost_nothing(exec_memory, mode, {"vfork": 300, "threads": 100, "failed": 300}[mode])
 
 
-@pytest.mark.parametrize("mode", ["cleared", "swapped", "popen-threads", "setenv-during"])
+@pytest.mark.parametrize("mode", ["cleared", "swapped", "popen-threads", "setenv-during", "mixed"])
 def test_system_after_the_program_changed_its_environment(exec_memory, mode):
     """The program takes the shim's entries out before each system() (clearenv and setenv of a
     counter; environ = an array of its own, then the saved one back): the shell still gets the
@@ -117,8 +117,9 @@ def test_system_after_the_program_changed_its_environment(exec_memory, mode):
     setenv-during: a variable the program sets while the shim's array stands in keeps its new
     value after the call (glibc changed the shim's array in place: it stays); a variable added
     then copies the array's pointers, the shim's strings among them, into glibc's new array: those
-    strings outlive the array (a build that unmapped them with it read garbage there)."""
-    _calls_cost_nothing(exec_memory, mode, {"popen-threads": 50, "setenv-during": 30}.get(mode, 2000))
+    strings outlive the array (a build that unmapped them with it read garbage there).
+    mixed: system, popen, fork and vfork with exec, from four threads at once."""
+    _calls_cost_nothing(exec_memory, mode, {"popen-threads": 50, "setenv-during": 30, "mixed": 400}.get(mode, 2000))
 
 
 def _calls_cost_nothing(exec_memory, mode, n):

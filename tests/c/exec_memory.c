@@ -27,7 +27,11 @@
  *              after the call), then in a second call adds one (glibc's setenv copies environ's pointers, the
  *              shim's strings among them, into an array of its own); then N more calls with
  *              environments of their own, so that the shim's arrays of then are long gone: the
- *              program's environment must still read the shim's entry intact. */
+ *              program's environment must still read the shim's entry intact.
+ *   mixed N    the program unsets LD_PRELOAD and LD_AUDIT, then four threads at once, N times
+ *              each: system(), popen("env") (the shim first), fork() + execve() and vfork() +
+ *              execve() of this program in "verify" mode with the large envp. Every call must succeed, and environ must
+ *              be the program's own again at the end. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -133,6 +137,30 @@ static void *popen_thread(void *arg)
     for (i = 0; i < per_thread; i++)
         if (!shell_has_shim(popen_shim)) __atomic_add_fetch(&popen_bad, 1, __ATOMIC_RELAXED);
     return 0;
+}
+
+static void *mixed_thread(void *arg)
+{
+    long kind = (long)arg, bad = 0;
+    int i, status;
+    pid_t pid;
+    for (i = 0; i < per_thread; i++) {
+        switch (kind) {
+        case 0: bad += system("true") != 0; break;
+        case 1: bad += !shell_has_shim(popen_shim); break;
+        case 2: { /* only async-signal-safe calls in the child of a threaded process: an exec */
+            char *argv[] = {self, "verify", NULL};
+            if ((pid = fork()) == 0) {
+                execve(self, argv, big_env);
+                _exit(127);
+            }
+            bad += pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status);
+            break;
+        }
+        default: bad += vfork_one() != 0;
+        }
+    }
+    return (void *)bad;
 }
 
 static void *slow_system_thread(void *arg)
@@ -251,6 +279,24 @@ int main(int argc, char **argv)
         }
         bad = popen_bad + (getenv("LD_PRELOAD") != NULL || getenv("LD_AUDIT") != NULL);
         printf("grew=%ld failed-calls=%d\n", after - before, bad);
+        return bad ? 1 : 0;
+    }
+    if (!strcmp(mode, "mixed")) {
+        pthread_t t[4];
+        void *r;
+        long k;
+        popen_shim = big_env[BIG_VARS] + strlen("EXPECT_SHIM=");
+        per_thread = n;
+        unsetenv("LD_PRELOAD");
+        unsetenv("LD_AUDIT");
+        for (k = 0; k < 4; k++)
+            if (pthread_create(&t[k], NULL, mixed_thread, (void *)k)) return 2;
+        for (k = 0; k < 4; k++) {
+            pthread_join(t[k], &r);
+            bad += (int)(long)r;
+        }
+        bad += getenv("LD_PRELOAD") != NULL || getenv("LD_AUDIT") != NULL;
+        printf("grew=0 failed-calls=%d\n", bad);
         return bad ? 1 : 0;
     }
     if (!strcmp(mode, "setenv-during")) {
