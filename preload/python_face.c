@@ -43,6 +43,9 @@ static int entry_seen;         /* a cpython.run_* event came: the main entry is 
 static int stdin_decided;      /* stdin was judged once */
 static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
 static long long patched_interp = -1; /* the interpreter whose importlib was examined last */
+/* 3.14's sys.remote_exec: another process had this interpreter run a script file at its next safe
+ * point (audit event cpython.remote_debugger_script, then io.open_code of it) */
+static char remote_script[1024];
 
 /* ---- small helpers ---- */
 
@@ -479,6 +482,13 @@ static int on_cpython(const char *name, PyObject *args)
         ec_handoff_drop();
         return 0;
     }
+    if (!ec_strcmp(name, "remote_debugger_script")) {
+        PyObject *keep;
+        const char *path = fs_bytes(arg, &keep);
+        ec_strlcpy(remote_script, path ? path : "", sizeof remote_script);
+        release(keep);
+        return 0;
+    }
     if (ec_strncmp(name, "run_", 4)) return 0;
     name += 4;
     entry_seen = 1;
@@ -611,7 +621,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     PyObject *io, *f, *keep, *r;
     const char *p;
     struct ec_verdict v;
-    int fd, kind, enforced, first;
+    int fd, kind, enforced, first, remote;
     (void)data;
     add_audit_hook();
     io = ec_py.ImportModule("_io");
@@ -624,9 +634,15 @@ static PyObject *open_code_hook(PyObject *path, void *data)
         ec_py.ErrClear();
         return f;
     }
+    remote = 0;
+    if (remote_script[0]) { /* rare: only after a remote_debugger_script event */
+        p = fs_bytes(path, &keep);
+        if ((remote = p && !ec_strcmp(p, remote_script))) remote_script[0] = 0;
+        release(keep);
+    }
     if (ec_check_fd_quick(fd, 0, &v)) return f;
     p = fs_bytes(path, &keep);
-    kind = !entry_seen && is_main_file(&v) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
+    kind = remote || (!entry_seen && is_main_file(&v)) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
     enforced = enforcing(kind);
     first = record(kind, p ? p : "?", &v, enforced);
     if (!enforced) {
@@ -635,6 +651,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     }
     /* A refused main file is reported by run_file; a refused cache falls back to its source. Any
      * other refusal is said here too: site drops an unreadable .pth without a word. */
+    if (first && remote) say_file("run the remote debugger script", p, &v);
     if (first && kind == EC_KIND_MODULE && p && !cache_source(p, 0, 0, 0))
         say_file(ends_with(p, ".pth") ? "read" : "import", p, &v);
     release(keep);

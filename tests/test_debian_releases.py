@@ -1,7 +1,8 @@
 """The shim in roots of other Debian releases than this machine's, made with debootstrap (marker
-`debootstrap`: slow, needs the network; CI runs it): Debian 11 (bullseye, glibc 2.31) and Debian 13
-(trixie, glibc 2.41). Containers of other releases run on kernels new enough for AT_EXECVE_CHECK,
-and the shim runs against their glibc, not the one it was built with.
+`debootstrap`: slow, needs the network; CI runs it): Debian 11 (bullseye, glibc 2.31), Debian 13
+(trixie, glibc 2.41) and Debian testing (forky: glibc 2.43, CPython 3.14 and 3.15). Containers of
+other releases run on kernels new enough for AT_EXECVE_CHECK, and the shim runs against their
+glibc, not the one it was built with.
 
 Before glibc 2.34, dlsym, dladdr, dlvsym and dlopen live in libdl.so.2, which most programs (dash,
 coreutils' env, base64, dpkg) do not load. The shim must neither break those programs (its
@@ -27,10 +28,14 @@ pytestmark = pytest.mark.debootstrap
 _roots = {}
 
 
+# what each root has beyond python3-minimal: forky's next CPython too
+EXTRA_PACKAGES = {"forky": ("python3.15-minimal",)}
+
+
 def release_root(tmp_path_factory, suite):
     """One root per suite for the whole module (each test undoes what it installs)."""
     if suite not in _roots:
-        _roots[suite] = debootstrap(tmp_path_factory, suite)
+        _roots[suite] = debootstrap(tmp_path_factory, suite, EXTRA_PACKAGES.get(suite, ()))
     return _roots[suite]
 
 
@@ -44,7 +49,12 @@ def trixie(tmp_path_factory):
     return release_root(tmp_path_factory, "trixie")
 
 
-@pytest.fixture(scope="module", params=["bullseye", "trixie"])
+@pytest.fixture(scope="module")
+def forky(tmp_path_factory):
+    return release_root(tmp_path_factory, "forky")
+
+
+@pytest.fixture(scope="module", params=["bullseye", "trixie", "forky"])
 def release(request, tmp_path_factory):
     return release_root(tmp_path_factory, request.param)
 
@@ -296,3 +306,79 @@ def test_the_cpython_face_in_the_releases_python(release):
     assert [l.split(":")[1].strip() for l in r.stderr.splitlines()] == [
         "refused to run interactive code (python -c)", "refused to run interactive code from stdin",
         "refused to run interactive code (python -m timeit)"], r.stderr
+
+
+CPYTHON_CASES = r"""
+t=/var/tmp/py
+for py in python3.14 python3.15; do
+  v=${py#python}
+  $py $t/good.py; echo "$v good=$?"
+  $py $t/bad.py; echo "$v bad=$?"
+  $py $t/imports.py; echo "$v imports=$?"
+  $py -c 'print("c ran")'; echo "$v c=$?"
+  echo 'print("pipe ran")' | $py; echo "$v pipe=$?"
+  $py -m pdb -c continue $t/good.py < /dev/null; echo "$v m-pdb=$?"
+  $py -I -S -E $t/bad.py; echo "$v ISE-bad=$?"
+  $py $t/target.py & pid=$!
+  sleep 0.3
+  $py -X disable_remote_debug $t/remote.py $pid $t/inject_bad.py; echo "$v remote-bad=$?"
+  sleep 0.3  # the target takes one script per safe point: a second one sent at once replaces the first
+  $py -X disable_remote_debug $t/remote.py $pid $t/inject_good.py; echo "$v remote-good=$?"
+  wait $pid; echo "$v target=$?"
+done
+ls $t | grep INJ
+"""
+
+
+def test_current_cpythons(forky):
+    """The CPython face on Debian testing's CPython 3.14 and 3.15 (the host has 3.8-3.13), enforcing
+    after `image prepare` with interactive code denied: an executable script runs and a 0644 one is
+    refused, also under -I -S -E; an import of a 0644 module is refused and one of an executable
+    module goes through; -c, a pipe on stdin and -m pdb are refused; and 3.14's sys.remote_exec,
+    which makes another interpreter run a script file at its next safe point, runs an executable
+    script and not a 0644 one (the target reads it through io.open_code)."""
+    root = forky
+    t = os.path.join(root, "var/tmp/py")
+    shutil.rmtree(t, ignore_errors=True)
+    os.makedirs(os.path.join(t, "pk"))
+    files = {
+        "good.py": ("import sys\nprint('good ran', sys.version_info[:2])\n", 0o755),
+        "bad.py": ("print('bad ran')\n", 0o644),
+        "pk/mgood.py": ("X = 1\n", 0o755),
+        "pk/mbad.py": ("X = 2\n", 0o644),
+        "imports.py": ("import sys\nsys.path.insert(0, '/var/tmp/py/pk')\nimport mgood\nprint('mgood', mgood.X)\n"
+                       "try:\n    import mbad\n    print('mbad imported')\nexcept PermissionError:\n"
+                       "    print('mbad refused')\n", 0o755),
+        "target.py": ("import time\nfor i in range(40):\n    time.sleep(0.05)\n", 0o755),
+        "remote.py": ("import sys\nsys.remote_exec(int(sys.argv[1]), sys.argv[2])\n", 0o755),
+        "inject_bad.py": ("import sys\nopen('/var/tmp/py/INJBAD%d' % sys.version_info[1], 'w').close()\n", 0o644),
+        "inject_good.py": ("import sys\nopen('/var/tmp/py/INJGOOD%d' % sys.version_info[1], 'w').close()\n", 0o755),
+    }
+    for name, (text, mode) in files.items():
+        with open(os.path.join(t, name), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(t, name), mode)
+    ec("image", "prepare", "--apply", root)
+    ec("image", "install", "--enforce", "--deny-interactive", root)
+    try:
+        r, records = in_image(root, CPYTHON_CASES)
+    finally:
+        ec("image", "uninstall", root)
+        ec("image", "revert", root)
+        shutil.rmtree(t, ignore_errors=True)
+    out = r.stdout.splitlines()
+    for v in ("3.14", "3.15"):
+        want = ["good ran (3, %s)" % v[2:], "%s good=0" % v, "%s bad=126" % v, "mgood 1", "mbad refused",
+                "%s imports=0" % v, "%s c=126" % v, "%s pipe=126" % v, "%s m-pdb=126" % v, "%s ISE-bad=126" % v,
+                "%s remote-bad=0" % v, "%s remote-good=0" % v, "%s target=0" % v, "INJGOOD" + v[2:]]
+        assert all(w in out for w in want), (v, [w for w in want if w not in out], r.stdout, r.stderr)
+    assert "bad ran" not in r.stdout and "c ran" not in r.stdout and "pipe ran" not in r.stdout, r.stdout
+    assert not any(l.startswith("INJBAD") for l in out), r.stdout
+    assert r.stderr.count("execcheck: refused to run the remote debugger script /var/tmp/py/inject_bad.py: x-bit") == 2, \
+        r.stderr
+    refused = sorted({(x["exe"].rsplit("/", 1)[1], x["kind"], x["path"]) for x in records if x["action"] == "refused"})
+    for py in ("python3.14", "python3.15"):
+        assert (py, "script", "/var/tmp/py/inject_bad.py") in refused, refused
+        assert (py, "module", "/var/tmp/py/pk/mbad.py") in refused, refused
+        assert (py, "script", "/var/tmp/py/bad.py") in refused, refused
+        assert (py, "interactive", "(python -c)") in refused, refused
