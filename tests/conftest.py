@@ -115,6 +115,30 @@ def spawn_tool(tmp_path_factory):
 
 
 @pytest.fixture
+def deep_dirs():
+    """deep_dirs(base, depth) -> the innermost of depth nested directories "d" made under base,
+    iteratively (os.makedirs and shutil.rmtree of CPython 3.11 recurse once per level, as did
+    os.walk); they and the files in them are removed the same way afterwards."""
+    made = []
+
+    def make(base, depth):
+        path = str(base)
+        for _ in range(depth):
+            path = os.path.join(path, "d")
+            os.mkdir(path)
+        made.append((str(base), depth))
+        return path
+    yield make
+    for base, depth in made:
+        path = os.path.join(base, *["d"] * depth)
+        for _ in range(depth):
+            for name in os.listdir(path):
+                os.unlink(os.path.join(path, name))
+            os.rmdir(path)
+            path = os.path.dirname(path)
+
+
+@pytest.fixture
 def landlock_run(cc):
     """landlock_run(allowed_dirs, argv) -> CompletedProcess: argv runs with Landlock's EXECUTE right
     granted only beneath allowed_dirs (plus what the interpreter of argv needs)."""

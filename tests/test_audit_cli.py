@@ -205,3 +205,18 @@ def test_asan_programs_are_named(tmp_path):
     found = [f for f in doc["findings"] if f["rule"] == "sanitizer-runtime"]
     assert len(found) == 1 and os.path.basename(found[0]["path"]).startswith("libasan.so"), found
     assert found[0]["id"] == "EXC043" and found[0]["programs"] == [str(prog)], found
+
+
+
+def test_a_deep_tree_is_walked_not_a_traceback(tmp_path, deep_dirs):
+    """An image with a library 1,100 directories deep: CPython 3.11's os.walk recursed once per
+    level and the audit ended in a RecursionError traceback; now the library is found and judged."""
+    need_root()
+    from imagefixture import base_root
+    img = base_root(tmp_path / "root")
+    built = img.lib("/usr/lib/libdeep.so", "deep", "libdeep.so")
+    bottom = deep_dirs(img.root / "usr/lib", 1100)
+    os.rename(built, os.path.join(bottom, "libdeep.so"))
+    os.chmod(os.path.join(bottom, "libdeep.so"), 0o644)
+    doc = audit_json("--root", img.root)
+    assert ("exec-denied", "/" + os.path.relpath(bottom, img.root) + "/libdeep.so") in findings(doc), findings(doc)

@@ -184,3 +184,16 @@ def test_verify_says_when_an_image_is_ready(image):
     os.remove(os.path.join(image, "usr/lib/x86_64-linux-gnu/libexeccheck.so"))
     r = ec("image", "verify", image)
     assert r.returncode == 1 and "which is missing" in r.stdout
+
+
+
+def test_a_deep_tree_is_walked_not_a_traceback(image, deep_dirs):
+    """Before, `image prepare` (and `audit --root`, tests/test_audit_cli.py) ended in a
+    RecursionError traceback in a tree 1,100 directories deep."""
+    bottom = deep_dirs(os.path.join(image, "usr/lib"), 1100)
+    lib = os.path.join(bottom, "libdeep.so")
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), lib)
+    os.chmod(lib, 0o644)
+    r = ec("image", "prepare", "--json", image)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "/" + os.path.relpath(lib, image) in [c["path"] for c in json.loads(r.stdout)["changes"]], r.stdout[-2000:]

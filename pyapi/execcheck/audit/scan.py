@@ -9,6 +9,8 @@ import re
 import stat
 from typing import Iterator, List, Tuple
 
+from ..walk import walk as walk_tree
+
 ELF_MAGIC = b"\x7fELF"
 PSEUDO = ("/proc", "/sys", "/dev", "/run")
 LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$|\.so(\.[0-9.]+)?$")
@@ -31,7 +33,7 @@ def image_path(root: str, host: str) -> str:
 def walk(root: str, start_realpath: str, skip_pseudo: bool) -> Iterator[str]:
     """Image paths of the files and symlinks under start_realpath (an image real path), sorted."""
     top = host_path(root, start_realpath)
-    for dirpath, dirnames, filenames in os.walk(top, onerror=lambda e: None):
+    for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: None):
         dirnames.sort()
         ipath = image_path(root, dirpath)
         if skip_pseudo:

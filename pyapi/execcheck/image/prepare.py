@@ -10,6 +10,7 @@ import os
 import stat
 
 from . import ldconf, manifest, rootfs
+from ..walk import walk as walk_tree
 
 STEP = "prepare"
 PY_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".zip")
@@ -39,7 +40,7 @@ def python_dirs(root: str):
     found = []
     for prefix in ("/usr", "/usr/local", "/opt"):
         host = rootfs.resolve(root, prefix)
-        for dirpath, dirnames, filenames in os.walk(host):
+        for dirpath, dirnames, filenames in walk_tree(host):
             rel = dirpath[len(host):]
             name = os.path.basename(dirpath)
             if name.startswith("python3") and os.path.basename(os.path.dirname(dirpath)) in ("lib", "lib64"):
@@ -63,7 +64,7 @@ def python_dirs(root: str):
 
 
 def _walk_files(host_dir: str):
-    for dirpath, dirnames, filenames in os.walk(host_dir):
+    for dirpath, dirnames, filenames in walk_tree(host_dir):
         dirnames.sort()
         for name in sorted(filenames):
             yield os.path.join(dirpath, name)
