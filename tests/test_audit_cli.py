@@ -220,3 +220,30 @@ def test_a_deep_tree_is_walked_not_a_traceback(tmp_path, deep_dirs):
     os.chmod(os.path.join(bottom, "libdeep.so"), 0o644)
     doc = audit_json("--root", img.root)
     assert ("exec-denied", "/" + os.path.relpath(bottom, img.root) + "/libdeep.so") in findings(doc), findings(doc)
+
+
+def test_a_deep_chain_of_dependencies_in_the_tree(tmp_path, cc):
+    """1,100 libraries, each needing the next (copies of one, their names patched): ld.so follows
+    such a chain, and `audit --tree` printed it by recursion, one Python frame per level, until a
+    RecursionError traceback. Now the whole chain is printed, each level one step further in."""
+    src = tmp_path / "s.c"
+    src.write_text("int f(void) { return 1; }\n")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for soname, out in (("lchainBBBB.so", lib / "b.so"), ("lchainAAAA.so", tmp_path / "tmpl.so")):
+        cmd = ["cc", "-shared", "-fPIC", "-o", str(out), str(src), "-Wl,-soname," + soname, "-Wl,--no-as-needed"]
+        run(cmd + ([str(lib / "b.so")] if soname.startswith("lchainA") else []), check=True)
+    template = (tmp_path / "tmpl.so").read_bytes()
+    n = 1100
+    for i in range(n):
+        (lib / ("lchain%04d.so" % i)).write_bytes(
+            template.replace(b"lchainAAAA", b"lchain%04d" % i).replace(b"lchainBBBB", b"lchain%04d" % (i + 1)))
+        os.chmod(lib / ("lchain%04d.so" % i), 0o755)
+    (lib / "b.so").unlink()
+    prog = cc("int main(void) { return 0; }\n", "prog", "-Wl,--no-as-needed", str(lib / "lchain0000.so"))
+    r = audit("--tree", "--fail-on", "none", "--ld-library-path", str(lib), str(prog))
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    deepest = "    " * n + "lchain%04d.so => %s/lchain%04d.so [ld-library-path]" % (n - 1, lib, n - 1)
+    assert deepest in lines, lines[:5]
+    assert "    " * (n + 1) + "lchain%04d.so => cannot open shared object file" % n in lines

@@ -167,22 +167,25 @@ def _tree(en) -> List[str]:
     children = collections.defaultdict(list)
     for e in res.edges:
         children[e.source].append(e)
-    shown = set()
-
-    def walk(idx, depth):
-        for e in children.get(idx, []):
-            pad = "    " * depth
-            if e.target < 0 or e.error != "none":
-                lines.append("%s%s => %s" % (pad, printable(e.name), e.message))
-                continue
-            o = res.objects[e.target]
-            again = e.target in shown
-            lines.append("%s%s => %s [%s]%s" % (pad, printable(e.name), printable(o.path or "?"), e.via,
-                                               " (see above)" if again and e.via != "loaded" else ""))
-            if not again:
-                shown.add(e.target)
-                walk(e.target, depth + 1)
-
-    shown.add(0)
-    walk(0, 1)
+    shown = {0}
+    # depth first, each object's dependencies in order; a stack of its own, not recursion: a chain
+    # of dependencies can be deeper than Python's recursion limit (a hostile image)
+    stack = [(iter(children.get(0, [])), 1)]
+    while stack:
+        edges, depth = stack[-1]
+        e = next(edges, None)
+        if e is None:
+            stack.pop()
+            continue
+        pad = "    " * depth
+        if e.target < 0 or e.error != "none":
+            lines.append("%s%s => %s" % (pad, printable(e.name), e.message))
+            continue
+        o = res.objects[e.target]
+        again = e.target in shown
+        lines.append("%s%s => %s [%s]%s" % (pad, printable(e.name), printable(o.path or "?"), e.via,
+                                           " (see above)" if again and e.via != "loaded" else ""))
+        if not again:
+            shown.add(e.target)
+            stack.append((iter(children.get(e.target, [])), depth + 1))
     return lines
