@@ -130,6 +130,21 @@ def test_summarize_counts_and_survives_garbage(tmp_path, denied):
     assert {e["name"]: e["count"] for e in s["by_reason"]} == {"x-bit": 3}
 
 
+def test_log_of_hostile_lines_is_no_traceback(tmp_path, denied):
+    """Every shimmed process appends to the log, so any user can write lines there. JSON nested
+    100,000 deep made json.loads raise RecursionError (not ValueError): `execcheck log` ended in a
+    traceback. A line far longer than any record is read past, never held whole."""
+    good = format_record("library", "audit", "/a.so", denied, True)
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"[" * 100000 + b"\n" + b'{"a":' * 50000 + b"1" + b"}" * 50000 + b"\n" +
+                    good.encode() + b"x" * 300000 + b"\n" + b"\n  \n" + b"y" * 65536 + b"\n" +
+                    b'{"path": "/b.so", "reason": "x-bit"}' + b" " * 70000 + b"\n" + good.encode())
+    r = run([sys.executable, "-m", "execcheck", "log", "--json", str(log)])
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    s = json.loads(r.stdout)
+    assert s["records"] == 2 and s["unparsed_lines"] == 5, s
+
+
 def test_once_even_when_threads_race(tmp_path, denied):
     """16 threads recording the same file at once: one record, one True (the others saw it)."""
     log = tmp_path / "log.jsonl"

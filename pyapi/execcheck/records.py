@@ -6,16 +6,42 @@ from typing import IO, Iterator, Tuple
 FIELDS = ("time", "pid", "exe", "uid", "kind", "path", "dev", "ino", "reason", "errno", "mode", "action", "face")
 
 
+# The shim writes a record as one line of at most 2 KiB (record.c): a longer line is not one, and
+# is neither kept in memory whole nor parsed. (A log every shimmed process appends to can hold
+# anything a user wrote there.)
+MAX_LINE = 1 << 16
+
+
+def _lines(stream: IO[bytes]) -> Iterator[Tuple[int, bytes]]:
+    """(line_number, line), b"" for a line longer than MAX_LINE (read past, not kept)."""
+    n = 0
+    while True:
+        raw = stream.readline(MAX_LINE)
+        if not raw:
+            return
+        n += 1
+        if len(raw) == MAX_LINE and not raw.endswith(b"\n"):
+            while True:
+                more = stream.readline(MAX_LINE)
+                if not more or more.endswith(b"\n"):
+                    break
+            raw = b""
+        yield n, raw
+
+
 def read_records(stream: IO[bytes]) -> Iterator[Tuple[int, object]]:
     """Yields (line_number, record dict) for good lines and (line_number, None) for lines that are
-    not a record (garbage, a truncated write, another program's output)."""
-    for n, raw in enumerate(stream, 1):
-        raw = raw.strip()
-        if not raw:
+    not a record (garbage, a truncated write, another program's output, JSON nested deeper than
+    the parser recurses, a line far longer than any record)."""
+    for n, raw in _lines(stream):
+        if raw and not raw.strip():
             continue
+        raw = raw.strip()
         try:
+            if not raw:
+                raise ValueError("overlong line")
             rec = json.loads(raw.decode("utf-8", "surrogateescape"))
-        except ValueError:
+        except (ValueError, RecursionError):
             yield n, None
             continue
         if not isinstance(rec, dict) or "path" not in rec or "reason" not in rec:
