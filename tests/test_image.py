@@ -197,3 +197,46 @@ def test_a_deep_tree_is_walked_not_a_traceback(image, deep_dirs):
     r = ec("image", "prepare", "--json", image)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "/" + os.path.relpath(lib, image) in [c["path"] for c in json.loads(r.stdout)["changes"]], r.stdout[-2000:]
+
+
+def test_a_record_never_reaches_outside_the_image(image, tmp_path):
+    """The undo records are files of the image, and an image from elsewhere may hold anything there.
+    Before, `image revert` joined a recorded path to ROOT as it was: '/../victim' made a file
+    outside the image setuid and world-writable, and a recorded directory anywhere was removed if
+    empty. Now paths are walked inside the image, a mode is restored only as prepare's change
+    undone (x bits taken away), directories only inside it go; a record of the wrong shape is
+    refused in one line, and nothing changes."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim"
+    victim.write_text("x")
+    os.chmod(victim, 0o600)
+    (outside / "empty").mkdir()
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    state = os.path.join(image, "var/lib/execcheck/prepare.json")
+    with open(state) as f:
+        record = json.load(f)
+    libm = next(p for p in record["modes"] if p.endswith("/libm.so.6"))
+    record["modes"][libm] = 0o4755  # the file is 0755 now: setuid is no undoing of prepare
+    up = os.path.relpath(victim, image).count("..")
+    record["modes"]["/" + "../" * (up + 2) + str(victim).lstrip("/")] = 0o4777
+    record["created_dirs"].append(str(outside / "empty"))
+    with open(state, "w") as f:
+        json.dump(record, f)
+    r = ec("image", "revert", image)
+    assert r.returncode == 0, r.stderr
+    assert "execcheck: left %s as it is" % libm in r.stderr, r.stderr
+    assert stat.S_IMODE(os.stat(victim).st_mode) == 0o600 and (outside / "empty").is_dir()
+    assert stat.S_IMODE(os.stat(os.path.join(image, libm.lstrip("/"))).st_mode) == 0o755
+
+    os.makedirs(os.path.dirname(state), exist_ok=True)
+    for bad in (b"[[[[", b'{"modes": [1, 2]}', b"\xff\xfe", b'{"modes": {"/x": "0755"}, "created_dirs": []}'):
+        with open(state, "wb") as f:
+            f.write(bad)
+        before = rootfs.listing(image)
+        for step in (["revert"], ["prepare", "--apply"]):
+            r = ec("image", *step, image)
+            assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, step, r.stderr)
+            assert "is not a record execcheck wrote" in r.stderr and "Traceback" not in r.stderr
+            assert rootfs.listing(image) == before
+    os.unlink(state)

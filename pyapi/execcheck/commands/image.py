@@ -105,10 +105,14 @@ def run_prepare(args) -> int:
 def run_revert(args) -> int:
     root = _root(args)
     _need_root_user()
-    n = prepare.revert(root)
-    if n is None:
+    done = prepare.revert(root)
+    if done is None:
         raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
+    n, left = done
     print("restored the modes of %d files" % n, file=sys.stderr)
+    for path in left:
+        print("execcheck: left %s as it is: its mode changed since prepare, which only added x bits" % path,
+              file=sys.stderr)
     return 0
 
 

@@ -135,11 +135,31 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     return files, {"shim": shim_path, "systemd": sd}
 
 
+def _record_problem(record) -> str:
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        return "no files"
+    for path, info in record["files"].items():
+        if not path.startswith("/") or not isinstance(info, dict):
+            return "a file entry that is not one"
+        prev, mode, owner = info.get("previous"), info.get("previous_mode"), info.get("previous_owner")
+        if not (prev is None or isinstance(prev, str)) or not (mode is None or (isinstance(mode, int) and 0 <= mode <= 0o7777)):
+            return "a file entry that is not one"
+        if prev is not None and mode is None:
+            return "a file entry that is not one"
+        if not (owner is None or (isinstance(owner, list) and len(owner) == 2 and all(isinstance(x, int) and x >= 0 for x in owner))):
+            return "a file entry that is not one"
+        try:
+            base64.b64decode(prev or "", validate=True)
+        except ValueError:
+            return "a file entry that is not one"
+    return manifest.dirs_problem(record)
+
+
 def install(root: str, files):
     """Writes the planned files, recording what each replaced. Idempotent: a second install with
     the same plan changes nothing and keeps the first record (the true original)."""
     root = os.path.abspath(root)
-    record = manifest.load(root, STEP) or {"files": {}, "created_dirs": []}
+    record = manifest.load(root, STEP, _record_problem) or {"files": {}, "created_dirs": []}
     changed = []
     for path, data, mode in files:
         host = rootfs.resolve(root, path)
@@ -167,7 +187,7 @@ def uninstall(root: str):
     """Puts back what install replaced, removes what it created. Returns a list of notes (files
     that were changed by someone else after install are restored anyway, and said so)."""
     root = os.path.abspath(root)
-    record = manifest.load(root, STEP)
+    record = manifest.load(root, STEP, _record_problem)
     if record is None:
         return None
     notes = []

@@ -7,7 +7,14 @@ sees the old or the new file, never half of one.
 import json
 import os
 
+from ..errors import UsageError
+
 STATE_DIR = "/var/lib/execcheck"
+
+
+class CorruptRecord(UsageError):
+    """A step's record is not one execcheck wrote (an image from elsewhere may hold anything
+    there): nothing is changed on its account."""
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
@@ -47,12 +54,37 @@ def path_of(root: str, step: str) -> str:
     return os.path.join(root, STATE_DIR.lstrip("/"), step + ".json")
 
 
-def load(root: str, step: str):
+def load(root: str, step: str, problem):
+    """The step's record, or None if there is none. problem(record) says what is wrong with a
+    record that does not have the step's shape (or returns None): then CorruptRecord."""
+    p = path_of(root, step)
     try:
-        with open(path_of(root, step), "rb") as f:
-            return json.loads(f.read().decode())
+        with open(p, "rb") as f:
+            data = f.read()
     except FileNotFoundError:
         return None
+    try:
+        record = json.loads(data.decode())
+        why = problem(record)
+    except (ValueError, RecursionError) as e:  # bad UTF-8 is a ValueError too
+        why = "not JSON: %s" % e.__class__.__name__
+    if why:
+        raise CorruptRecord("%s is not a record execcheck wrote (%s): nothing was changed" % (p, why))
+    return record
+
+
+def dirs_problem(record) -> str:
+    """What is wrong with record["created_dirs"], or ''."""
+    dirs = record.get("created_dirs")
+    if not isinstance(dirs, list) or not all(isinstance(d, str) and d.startswith("/") for d in dirs):
+        return "created_dirs is not a list of absolute paths"
+    return ""
+
+
+def inside(root: str, path: str) -> bool:
+    """Is path, with every symlink followed, within root (root itself excluded)?"""
+    base = os.path.realpath(root)
+    return os.path.realpath(path).startswith(base.rstrip("/") + "/")
 
 
 CREATED = ".created-dirs"  # the state directory's own record: which of its parents were made for it
@@ -68,8 +100,10 @@ def save(root: str, step: str, record: dict) -> None:
     atomic_write(p, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
 
 
-def _rmdirs(dirs) -> None:
+def _rmdirs(root: str, dirs) -> None:
     for d in sorted(set(dirs), key=len, reverse=True):
+        if not isinstance(d, str) or not inside(root, d):
+            continue  # a record's word never reaches outside the image
         try:
             os.rmdir(d)
         except OSError:
@@ -84,13 +118,13 @@ def remove(root: str, step: str, created_dirs: list) -> None:
         os.unlink(p)
     except FileNotFoundError:
         pass
-    _rmdirs(created_dirs)
+    _rmdirs(root, created_dirs)
     state = os.path.dirname(p)
     try:
         if os.listdir(state) == [CREATED]:
             with open(os.path.join(state, CREATED), "rb") as f:
                 made = json.loads(f.read().decode())
             os.unlink(os.path.join(state, CREATED))
-            _rmdirs(made)
-    except (OSError, ValueError):
+            _rmdirs(root, made if isinstance(made, list) else [])
+    except (OSError, ValueError, RecursionError):
         pass

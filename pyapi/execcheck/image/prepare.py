@@ -103,37 +103,60 @@ def plan(root: str, tuple_: str):
     return [(p,) + changes[p] for p in sorted(changes)]
 
 
+def _record_problem(record) -> str:
+    if not isinstance(record, dict) or not isinstance(record.get("modes"), dict):
+        return "no modes"
+    for path, mode in record["modes"].items():
+        if not path.startswith("/") or not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
+            return "a mode that is not one"
+    return manifest.dirs_problem(record)
+
+
 def apply(root: str, changes) -> int:
     """Records the current modes (the first record of a file wins, so revert restores the true
     original after repeated prepares), then chmods. Returns the number of files changed."""
-    record = manifest.load(root, STEP) or {"modes": {}, "created_dirs": []}
+    record = manifest.load(root, STEP, _record_problem) or {"modes": {}, "created_dirs": []}
     for path, old, _new, _why in changes:
         record["modes"].setdefault(path, old)
     manifest.save(root, STEP, record)
     for path, _old, new, _why in changes:
-        host = os.path.join(root, path.lstrip("/"))
-        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            os.chmod("/proc/self/fd/%d" % fd, new)  # chmod the file we looked at, not a swapped-in symlink
-        finally:
-            os.close(fd)
+        _chmod(os.path.join(root, path.lstrip("/")), new)
     return len(changes)
 
 
+def _chmod(host: str, mode: int) -> None:
+    fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.chmod("/proc/self/fd/%d" % fd, mode)  # chmod the file we looked at, not a swapped-in symlink
+    finally:
+        os.close(fd)
+
+
 def revert(root: str):
-    """Restores every mode prepare recorded; returns how many files were restored."""
-    record = manifest.load(root, STEP)
+    """Restores every mode prepare recorded, as far as undoing prepare's change explains it.
+    Returns (files restored, image paths left as they are), or None without a record.
+
+    The record is the image's: each path is walked inside the image (symlinks followed only
+    there, the last one not at all), and a mode is restored only if it is the file's mode now
+    with x bits taken away, all prepare ever adds. Anything else (a mode changed since, or a
+    record that would make a file setuid) is left and named."""
+    record = manifest.load(root, STEP, _record_problem)
     if record is None:
         return None
-    n = 0
+    n, left = 0, []
     for path, mode in sorted(record["modes"].items()):
-        host = os.path.join(root, path.lstrip("/"))
         try:
+            host = rootfs.resolve(root, path, follow_last=False)
             st = os.lstat(host)
-        except FileNotFoundError:
+        except OSError:  # gone, or a path that leaves the image
             continue
-        if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != mode:
-            os.chmod(host, mode)
-            n += 1
+        now = stat.S_IMODE(st.st_mode)
+        if not stat.S_ISREG(st.st_mode) or now == mode:
+            continue
+        if mode & ~now or (now ^ mode) & ~0o111:
+            left.append(path)
+            continue
+        _chmod(host, mode)
+        n += 1
     manifest.remove(root, STEP, record["created_dirs"])
-    return n
+    return n, left
