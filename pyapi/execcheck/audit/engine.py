@@ -15,6 +15,7 @@ from .findings import Findings
 from .policy_view import ImageMounts, View, image_view, live_view, parse_fstab
 from .resolver import Resolution, Session
 from . import scan
+from ..image import ldconf
 
 ET_EXEC, ET_DYN = 2, 3
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
@@ -352,8 +353,11 @@ class Audit:
         return None
 
     def _conf_dirs(self):
+        """Directories of /etc/ld.so.conf with its includes, in the image: only to explain a stale
+        cache; ld.so itself never reads this file."""
         if not hasattr(self, "_confdirs"):
-            self._confdirs = read_ld_so_conf(self.root, self._realpath)
+            dirs = ldconf.conf_dirs(self.root or "/")
+            self._confdirs = [d for i, d in enumerate(dirs) if d not in dirs[:i]]
         return self._confdirs
 
     # ------------------------------------------------------------------ per file
@@ -539,39 +543,3 @@ def _outcome(code):
         return os.strerror(code)
     from .resolver import ERRORS
     return ERRORS[-code]
-
-
-def read_ld_so_conf(root, realpath) -> List[str]:
-    """Directories of /etc/ld.so.conf with its includes (globs), in the image: only to explain a
-    stale cache; ld.so itself never reads this file."""
-    import glob
-    out, seen = [], set()
-
-    def read(path, depth):
-        rp = realpath(path)
-        if rp is None or rp in seen or depth > 8:
-            return
-        seen.add(rp)
-        try:
-            with open(scan.host_path(root, rp), encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return
-        for line in lines:
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.startswith("include"):
-                for pat in line.split()[1:]:
-                    pat = pat if pat.startswith("/") else os.path.join(os.path.dirname(path), pat)
-                    for m in sorted(glob.glob(scan.host_path(root, pat))):
-                        read(scan.image_path(root, m), depth + 1)
-            elif line.startswith("hwcap"):
-                continue
-            else:
-                d = line.split("=")[0].strip()
-                if d not in out:
-                    out.append(d)
-
-    read("/etc/ld.so.conf", 0)
-    return out

@@ -18,12 +18,21 @@ def default_dirs(tuple_: str):
     return dirs + ["/lib64", "/usr/lib64", "/lib", "/usr/lib"]
 
 
-def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0):
+def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=None):
     """Directories named by an ld.so.conf, following `include` globs (relative to the including
-    file's directory) as ldconfig does; `hwcap` lines are obsolete and skipped. Image paths."""
-    if _depth > 16:  # an include loop
+    file's directory) as ldconfig does; `hwcap` lines are obsolete and skipped. Image paths.
+    Each file is read once (files that include each other, ten a level, made this walk take 10^16
+    steps), at most 1 MiB of it, at most 16 includes deep."""
+    _seen = set() if _seen is None else _seen
+    if _depth > 16:
         return []
-    host = rootfs.resolve(root, conf)
+    try:
+        host = os.path.realpath(rootfs.resolve(root, conf))
+    except OSError:
+        return []
+    if host in _seen:
+        return []
+    _seen.add(host)
     try:
         with open(host, "rb") as f:
             text = f.read(1 << 20).decode("utf-8", "surrogateescape")
@@ -41,7 +50,7 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0):
                     pattern = os.path.join(os.path.dirname(conf), pattern)
                 host_pattern = os.path.join(rootfs.resolve(root, os.path.dirname(pattern)), os.path.basename(pattern))
                 for match in sorted(glob.glob(host_pattern)):
-                    dirs += conf_dirs(root, rootfs.image_path(root, match), _depth + 1)
+                    dirs += conf_dirs(root, rootfs.image_path(root, match), _depth + 1, _seen)
         elif word == "hwcap":
             continue
         else:
