@@ -257,3 +257,23 @@ def test_ld_so_conf_files_that_include_each_other(image):
     r = ec("image", "prepare", "--json", image, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "/opt/fan/lib/libfan.so" in [c["path"] for c in json.loads(r.stdout)["changes"]]
+
+
+def test_fifos_in_place_of_the_image_files_block_nothing(image):
+    """An image with FIFOs where /etc/ld.so.conf, /etc/fstab, /etc/ld.so.preload and the ld.so
+    cache go: prepare, audit --root, install and verify each blocked forever on an open() of
+    one of them. Now they read only regular files: prepare and audit go on without those files,
+    install and verify stop with one line."""
+    for p in ("etc/ld.so.conf", "etc/fstab", "etc/ld.so.preload", "etc/ld.so.cache"):
+        f = os.path.join(image, p)
+        if os.path.lexists(f):
+            os.unlink(f)
+        os.mkfifo(f)
+    r = ec("image", "prepare", image, timeout=60)
+    assert r.returncode == 0 and "files to change" in r.stderr, r.stderr
+    r = ec("audit", "--root", image, "--fail-on", "none", timeout=60)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    for step in (["image", "install"], ["image", "verify"]):
+        r = ec(*step, image, timeout=60)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (step, r.stderr)
+        assert "/etc/ld.so.preload" in r.stderr and "not a regular file" in r.stderr, (step, r.stderr)

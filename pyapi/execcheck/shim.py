@@ -3,6 +3,8 @@ import os
 import pathlib
 from typing import List
 
+from .safeio import read_regular
+
 _HERE = pathlib.Path(__file__).resolve().parent
 LD_SO_PRELOAD = "/etc/ld.so.preload"
 
@@ -26,8 +28,7 @@ def read_ld_so_preload(path: str = LD_SO_PRELOAD) -> List[str]:
     """The entries of an ld.so.preload file as glibc's rtld.c reads them: separated by whitespace
     or ':', '#' to the end of the line is a comment. A missing file gives []."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(1 << 20)
+        data = read_regular(path, 1 << 20)
     except FileNotFoundError:
         return []
     entries = []

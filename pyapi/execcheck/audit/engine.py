@@ -16,6 +16,7 @@ from .policy_view import ImageMounts, View, image_view, live_view, parse_fstab
 from .resolver import Resolution, Session
 from . import scan
 from ..image import ldconf
+from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
@@ -119,9 +120,8 @@ class Audit:
         fstab = []
         if self.root:
             try:
-                with open(scan.host_path(self.root, self.session.realpath("/etc/fstab")), encoding="utf-8",
-                          errors="replace") as f:
-                    fstab = parse_fstab(f.read())
+                text = read_regular(scan.host_path(self.root, self.session.realpath("/etc/fstab")), 1 << 20)
+                fstab = parse_fstab(text.decode("utf-8", "replace"))
             except OSError:
                 pass
         return ImageMounts(fstab, self.o.noexec_mounts)

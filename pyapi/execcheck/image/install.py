@@ -14,6 +14,8 @@ import re
 from elftools.elf.elffile import ELFFile
 
 from . import ldconf, manifest, rootfs
+from ..errors import UsageError
+from ..safeio import open_regular, read_regular
 from ..shim import lib_path, read_ld_so_preload
 
 STEP = "install"
@@ -21,12 +23,12 @@ SHIM_NAME = "libexeccheck.so"
 SYSTEMD_EXEC_SECUREBITS = 262  # first systemd whose SecureBits= knows exec-restrict-file (PR #43376)
 
 
-class InstallError(Exception):
+class InstallError(UsageError):
     pass
 
 
 def elf_identity(path: str):
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         e = ELFFile(f)
         needed = []
         dyn = e.get_section_by_name(".dynamic")
@@ -59,7 +61,9 @@ def find_libc(root: str):
 def systemd_version(root: str):
     for pattern in ("/usr/lib/systemd/libsystemd-shared-*.so", "/lib/systemd/libsystemd-shared-*.so",
                     "/usr/lib/*/systemd/libsystemd-shared-*.so"):
-        host = os.path.join(root, pattern.lstrip("/"))
+        # the fixed part walked inside the image (its /usr/lib may be a symlink), the rest a glob
+        fixed = pattern.split("*")[0].rsplit("/", 1)[0]
+        host = os.path.join(rootfs.resolve(root, fixed), pattern[len(fixed) + 1:])
         for m in sorted(glob.glob(host)):
             v = re.match(r"libsystemd-shared-(\d+)", os.path.basename(m))
             if v:
@@ -97,10 +101,11 @@ def _sha(data: bytes) -> str:
 
 def _read(host: str):
     try:
-        with open(host, "rb") as f:
-            return f.read()
+        return read_regular(host, 1 << 26)
     except FileNotFoundError:
         return None
+    except OSError as e:  # a FIFO or a device where a file of ours goes
+        raise InstallError("%s: %s" % (host, e.strerror))
 
 
 def plan(root: str, enforce=False, deny_interactive=False, log_file="", services=()):

@@ -3,6 +3,7 @@ import glob
 import os
 
 from . import rootfs
+from ..safeio import read_regular
 
 # Debian-style multiarch tuples by ELF e_machine name
 MULTIARCH = {"EM_X86_64": "x86_64-linux-gnu", "EM_AARCH64": "aarch64-linux-gnu", "EM_386": "i386-linux-gnu",
@@ -34,8 +35,7 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
         return []
     _seen.add(host)
     try:
-        with open(host, "rb") as f:
-            text = f.read(1 << 20).decode("utf-8", "surrogateescape")
+        text = read_regular(host, 1 << 20).decode("utf-8", "surrogateescape")
     except OSError:
         return []
     dirs = []

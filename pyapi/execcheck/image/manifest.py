@@ -8,6 +8,7 @@ import json
 import os
 
 from ..errors import UsageError
+from ..safeio import read_regular
 
 STATE_DIR = "/var/lib/execcheck"
 
@@ -59,10 +60,11 @@ def load(root: str, step: str, problem):
     record that does not have the step's shape (or returns None): then CorruptRecord."""
     p = path_of(root, step)
     try:
-        with open(p, "rb") as f:
-            data = f.read()
+        data = read_regular(p)
     except FileNotFoundError:
         return None
+    except OSError as e:
+        raise CorruptRecord("%s is not a record execcheck wrote (%s): nothing was changed" % (p, e.strerror))
     try:
         record = json.loads(data.decode())
         why = problem(record)
@@ -122,8 +124,7 @@ def remove(root: str, step: str, created_dirs: list) -> None:
     state = os.path.dirname(p)
     try:
         if os.listdir(state) == [CREATED]:
-            with open(os.path.join(state, CREATED), "rb") as f:
-                made = json.loads(f.read().decode())
+            made = json.loads(read_regular(os.path.join(state, CREATED)).decode())
             os.unlink(os.path.join(state, CREATED))
             _rmdirs(root, made if isinstance(made, list) else [])
     except (OSError, ValueError, RecursionError):
