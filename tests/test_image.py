@@ -277,3 +277,17 @@ def test_fifos_in_place_of_the_image_files_block_nothing(image):
         r = ec(*step, image, timeout=60)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (step, r.stderr)
         assert "/etc/ld.so.preload" in r.stderr and "not a regular file" in r.stderr, (step, r.stderr)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x7fELF", b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\xff" * 200, b"text" * 100])
+def test_install_with_a_corrupt_libc_is_one_line(image, content):
+    """install reads the image's libc to match the shim's architecture. It parsed it with
+    pyelftools, whose exceptions on a corrupt file ended in a traceback; the core's ELF reader
+    (csrc/elfinfo.c, the one the audit uses) now says what is wrong with it."""
+    libc = os.path.realpath(os.path.join(image, "usr/lib/x86_64-linux-gnu/libc.so.6"))
+    os.unlink(libc)
+    with open(libc, "wb") as f:
+        f.write(content)
+    r = ec("image", "install", image)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "libc.so.6 is no ELF file a loader could use: " in r.stderr

@@ -11,11 +11,9 @@ import hashlib
 import os
 import re
 
-from elftools.elf.elffile import ELFFile
-
 from . import ldconf, manifest, rootfs
 from ..errors import UsageError
-from ..safeio import open_regular, read_regular
+from ..safeio import read_regular
 from ..shim import lib_path, read_ld_so_preload
 
 STEP = "install"
@@ -28,18 +26,23 @@ class InstallError(UsageError):
 
 
 def elf_identity(path: str):
-    with open_regular(path) as f:
-        e = ELFFile(f)
-        needed = []
-        dyn = e.get_section_by_name(".dynamic")
-        if dyn is not None:
-            needed = [t.needed for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]
-        return {"class": e.elfclass, "machine": e["e_machine"], "little_endian": e.little_endian, "needed": needed}
+    """Class, machine (its name), byte order and DT_NEEDED of an ELF file, read by the core's reader
+    (csrc/elfinfo.c); InstallError for a file the loader could not use (an image's may be anything)."""
+    from ..audit.resolver import read_elf
+    try:
+        e = read_elf(path)
+    except OSError as err:
+        raise InstallError("%s: %s" % (path, err.strerror))
+    if e.defect != "ok" or e.elfclass not in (1, 2):
+        raise InstallError("%s is no ELF file a loader could use: %s" % (path, e.defect))
+    name = ldconf.MACHINES.get(e.machine, ("machine %d" % e.machine,))[0]
+    return {"class": 32 * e.elfclass, "machine": name, "little_endian": not e.msb, "needed": e.needed}
 
 
 def shim_multiarch() -> str:
     """The multiarch tuple of the shim's architecture ("x86_64-linux-gnu"), "" if not Debian-known."""
-    return ldconf.MULTIARCH.get(elf_identity(lib_path())["machine"], "")
+    name = elf_identity(lib_path())["machine"]
+    return next((t for n, t in ldconf.MACHINES.values() if n == name), "")
 
 
 def find_libc(root: str):

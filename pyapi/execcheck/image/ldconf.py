@@ -5,10 +5,11 @@ import os
 from . import rootfs
 from ..safeio import read_regular
 
-# Debian-style multiarch tuples by ELF e_machine name
-MULTIARCH = {"EM_X86_64": "x86_64-linux-gnu", "EM_AARCH64": "aarch64-linux-gnu", "EM_386": "i386-linux-gnu",
-             "EM_ARM": "arm-linux-gnueabihf", "EM_RISCV": "riscv64-linux-gnu", "EM_PPC64": "powerpc64le-linux-gnu",
-             "EM_S390": "s390x-linux-gnu"}
+# ELF e_machine: (its name, the Debian multiarch tuple)
+MACHINES = {62: ("EM_X86_64", "x86_64-linux-gnu"), 183: ("EM_AARCH64", "aarch64-linux-gnu"),
+            3: ("EM_386", "i386-linux-gnu"), 40: ("EM_ARM", "arm-linux-gnueabihf"),
+            243: ("EM_RISCV", "riscv64-linux-gnu"), 21: ("EM_PPC64", "powerpc64le-linux-gnu"),
+            22: ("EM_S390", "s390x-linux-gnu")}
 
 
 def default_dirs(tuple_: str):
