@@ -133,10 +133,17 @@ def test_systemd_that_knows_the_exec_bits_gets_securebits(image):
 def test_refusals_are_one_line(image, tmp_path):
     for args in (["prepare", "/"], ["install", "/"], ["revert", image], ["uninstall", image],
                  ["install", str(tmp_path / "missing")], ["install", str(tmp_path)],
-                 ["install", "--service", "bad/../name", image], ["install", "--log-file", "rel", image]):
+                 ["install", "--service", "bad/../name", image], ["install", "--log-file", "rel", image],
+                 # a value /etc/execcheck.conf cannot carry: the newline one wrote `files = audit`
+                 # as a line of its own after `files = enforce`, and enforcement was off
+                 ["install", "--enforce", "--log-file", "/var/log/x\nfiles = audit", image],
+                 ["install", "--log-file", "/var/log/a#b", image], ["install", "--log-file", "/var/log/x ", image],
+                 ["install", "--log-file", "/" + "x" * 600, image]):
+        before = rootfs.listing(image)
         r = ec("image", *args)
         assert r.returncode == 2, (args, r.stderr)
         assert "Traceback" not in r.stderr and r.stderr.startswith("execcheck: ") and r.stderr.count("\n") == 1, args
+        assert rootfs.listing(image) == before, args
 
 
 def test_install_refuses_a_foreign_architecture(image):

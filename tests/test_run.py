@@ -101,8 +101,9 @@ def test_not_found_not_executable_usage(tmp_path):
     f.write_text("x")
     r = ec_run("--", str(f))
     assert r.returncode == 126 and "Permission denied" in r.stderr
-    r = ec_run()
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no command" in r.stderr
+    for args in ((), ("--", "")):  # an empty name was a ValueError traceback from os.execvpe
+        r = ec_run(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no command" in r.stderr, r.stderr
     r = ec_run("--lock", "--", "true")
     assert r.returncode == 2 and "--lock" in r.stderr
 

@@ -103,7 +103,7 @@ def run(args) -> int:
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
-    if not command:
+    if not command or not command[0]:
         raise UsageError("run: no command given (execcheck run [options] -- CMD [ARGS...])")
     if args.lock and not (args.restrict_file or args.deny_interactive):
         raise UsageError("run: --lock locks the bits set: add --restrict-file and/or --deny-interactive")

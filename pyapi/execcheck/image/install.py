@@ -111,9 +111,27 @@ def _read(host: str):
         raise InstallError("%s: %s" % (host, e.strerror))
 
 
+def config_value_problem(value: str) -> str:
+    """Why value cannot be one config line's value as csrc/policy.c reads it back, or ''. A newline
+    would start a line of its own (`--log-file $'/x\\nfiles = audit'` turned enforcement off), '#'
+    starts a comment, whitespace at either end is trimmed, and a line is at most 511 bytes."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
+        return "a control character"
+    if "#" in value:
+        return "a '#' (which starts a comment)"
+    if value != value.strip():
+        return "whitespace at an end"
+    if len(value.encode()) > 480:
+        return "more than 480 bytes"
+    return ""
+
+
 def plan(root: str, enforce=False, deny_interactive=False, log_file="", services=()):
     """[(image_path, new_bytes, mode)] of what install writes, after checking the shim fits."""
     root = os.path.abspath(root)
+    why = config_value_problem(log_file)
+    if why:
+        raise InstallError("--log-file %r has %s: /etc/execcheck.conf could not carry it" % (log_file, why))
     shim_id = elf_identity(lib_path())
     libdir, libc_id = find_libc(root)
     for key in ("class", "machine", "little_endian"):
