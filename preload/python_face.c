@@ -224,7 +224,8 @@ static int code_running_module(const char *name)
         "code", "cProfile", "pdb", "profile", "runpy", "timeit", "trace", 0,
     };
     static const char *const unchecked_names[] = {"doctest", "pickle", 0};
-    static const char *const packages[] = {"idlelib", "_pyrepl", 0}; /* IDLE's shell, 3.13's REPL */
+    /* IDLE's shell, 3.13's REPL, 3.15's profilers (cProfile is profiling.tracing there) */
+    static const char *const packages[] = {"idlelib", "_pyrepl", "profiling", 0};
     int i;
     for (i = 0; unchecked_names[i]; i++)
         if (!ec_strcmp(name, unchecked_names[i])) return 2;

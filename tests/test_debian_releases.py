@@ -29,7 +29,7 @@ _roots = {}
 
 
 # what each root has beyond python3-minimal: forky's next CPython too
-EXTRA_PACKAGES = {"forky": ("python3.15-minimal",)}
+EXTRA_PACKAGES = {"forky": ("python3.15-minimal", "libpython3.15-stdlib")}
 
 
 def release_root(tmp_path_factory, suite):
@@ -318,6 +318,7 @@ for py in python3.14 python3.15; do
   $py -c 'print("c ran")'; echo "$v c=$?"
   echo 'print("pipe ran")' | $py; echo "$v pipe=$?"
   $py -m pdb -c continue $t/good.py < /dev/null; echo "$v m-pdb=$?"
+  [ $py = python3.14 ] || { $py -m profiling.tracing $t/good.py; echo "$v m-profiling=$?"; }
   $py -I -S -E $t/bad.py; echo "$v ISE-bad=$?"
   $py $t/target.py & pid=$!
   sleep 0.3
@@ -334,7 +335,8 @@ def test_current_cpythons(forky):
     """The CPython face on Debian testing's CPython 3.14 and 3.15 (the host has 3.8-3.13), enforcing
     after `image prepare` with interactive code denied: an executable script runs and a 0644 one is
     refused, also under -I -S -E; an import of a 0644 module is refused and one of an executable
-    module goes through; -c, a pipe on stdin and -m pdb are refused; and 3.14's sys.remote_exec,
+    module goes through; -c, a pipe on stdin, -m pdb and 3.15's -m profiling.tracing (cProfile
+    under its new name, which the face did not know) are refused; and 3.14's sys.remote_exec,
     which makes another interpreter run a script file at its next safe point, runs an executable
     script and not a 0644 one (the target reads it through io.open_code)."""
     root = forky
@@ -371,6 +373,7 @@ def test_current_cpythons(forky):
         want = ["good ran (3, %s)" % v[2:], "%s good=0" % v, "%s bad=126" % v, "mgood 1", "mbad refused",
                 "%s imports=0" % v, "%s c=126" % v, "%s pipe=126" % v, "%s m-pdb=126" % v, "%s ISE-bad=126" % v,
                 "%s remote-bad=0" % v, "%s remote-good=0" % v, "%s target=0" % v, "INJGOOD" + v[2:]]
+        want += ["3.15 m-profiling=126"] if v == "3.15" else []  # 3.15's cProfile, under a new name
         assert all(w in out for w in want), (v, [w for w in want if w not in out], r.stdout, r.stderr)
     assert "bad ran" not in r.stdout and "c ran" not in r.stdout and "pipe ran" not in r.stdout, r.stdout
     assert not any(l.startswith("INJBAD") for l in out), r.stdout
