@@ -307,7 +307,7 @@ static PyObject *get_data(PyObject *self, PyObject *args)
 static struct ec_pymethoddef get_data_def = {"get_data", get_data, EC_METH_VARARGS, 0};
 
 /* Once per interpreter: if importlib's FileLoader.get_data still reads sourceless files with FileIO
- * (CPython before the CVE-2026-2297 fix: all of 3.8-3.13 here), route it through open_code. */
+ * (CPython before the CVE-2026-2297 fix: all of 3.8-3.15 here), route it through open_code. */
 static void patch_importlib(void)
 {
     PyObject *modules, *ext, *loader = 0, *cur = 0, *code = 0, *names = 0, *fileio = 0, *fn = 0, *meth = 0;

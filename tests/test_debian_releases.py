@@ -315,6 +315,7 @@ for py in python3.14 python3.15; do
   $py $t/good.py; echo "$v good=$?"
   $py $t/bad.py; echo "$v bad=$?"
   $py $t/imports.py; echo "$v imports=$?"
+  $py $t/sourceless.py; echo "$v sourceless=$?"
   $py -c 'print("c ran")'; echo "$v c=$?"
   echo 'print("pipe ran")' | $py; echo "$v pipe=$?"
   $py -m pdb -c continue $t/good.py < /dev/null; echo "$v m-pdb=$?"
@@ -335,7 +336,8 @@ def test_current_cpythons(forky):
     """The CPython face on Debian testing's CPython 3.14 and 3.15 (the host has 3.8-3.13), enforcing
     after `image prepare` with interactive code denied: an executable script runs and a 0644 one is
     refused, also under -I -S -E; an import of a 0644 module is refused and one of an executable
-    module goes through; -c, a pipe on stdin, -m pdb and 3.15's -m profiling.tracing (cProfile
+    module goes through, also for sourceless .pyc files (importlib still reads those with FileIO in
+    3.14 and 3.15: the face points it at io.open_code); -c, a pipe on stdin, -m pdb and 3.15's -m profiling.tracing (cProfile
     under its new name, which the face did not know) are refused; and 3.14's sys.remote_exec,
     which makes another interpreter run a script file at its next safe point, runs an executable
     script and not a 0644 one (the target reads it through io.open_code)."""
@@ -352,6 +354,10 @@ def test_current_cpythons(forky):
                        "try:\n    import mbad\n    print('mbad imported')\nexcept PermissionError:\n"
                        "    print('mbad refused')\n", 0o755),
         "target.py": ("import time\nfor i in range(40):\n    time.sleep(0.05)\n", 0o755),
+        "slsrc.py": ("X = 3\n", 0o644),
+        "sourceless.py": ("import sys\nsys.path.insert(0, '/var/tmp/py/sl%d' % sys.version_info[1])\nimport slgood\n"
+                          "print('slgood', slgood.X)\ntry:\n    import slbad\n    print('slbad imported')\n"
+                          "except PermissionError:\n    print('slbad refused')\n", 0o755),
         "remote.py": ("import sys\nsys.remote_exec(int(sys.argv[1]), sys.argv[2])\n", 0o755),
         "inject_bad.py": ("import sys\nopen('/var/tmp/py/INJBAD%d' % sys.version_info[1], 'w').close()\n", 0o644),
         "inject_good.py": ("import sys\nopen('/var/tmp/py/INJGOOD%d' % sys.version_info[1], 'w').close()\n", 0o755),
@@ -360,6 +366,11 @@ def test_current_cpythons(forky):
         with open(os.path.join(t, name), "w") as f:
             f.write(text)
         os.chmod(os.path.join(t, name), mode)
+    # sourceless .pyc files, one executable, one 0644, compiled by each interpreter (before enforcing)
+    r, _ = in_image(root, "for v in 14 15; do mkdir -p /var/tmp/py/sl$v; for m in slgood slbad; do python3.$v -c "
+                          "\"import py_compile; py_compile.compile('/var/tmp/py/slsrc.py', cfile='/var/tmp/py/sl$v/$m.pyc')\""
+                          " || exit 1; done; chmod 755 /var/tmp/py/sl$v/slgood.pyc; chmod 644 /var/tmp/py/sl$v/slbad.pyc; done")
+    assert r.returncode == 0, r.stderr
     ec("image", "prepare", "--apply", root)
     ec("image", "install", "--enforce", "--deny-interactive", root)
     try:
@@ -371,7 +382,7 @@ def test_current_cpythons(forky):
     out = r.stdout.splitlines()
     for v in ("3.14", "3.15"):
         want = ["good ran (3, %s)" % v[2:], "%s good=0" % v, "%s bad=126" % v, "mgood 1", "mbad refused",
-                "%s imports=0" % v, "%s c=126" % v, "%s pipe=126" % v, "%s m-pdb=126" % v, "%s ISE-bad=126" % v,
+                "%s imports=0" % v, "slgood 3", "slbad refused", "%s sourceless=0" % v, "%s c=126" % v, "%s pipe=126" % v, "%s m-pdb=126" % v, "%s ISE-bad=126" % v,
                 "%s remote-bad=0" % v, "%s remote-good=0" % v, "%s target=0" % v, "INJGOOD" + v[2:]]
         want += ["3.15 m-profiling=126"] if v == "3.15" else []  # 3.15's cProfile, under a new name
         assert all(w in out for w in want), (v, [w for w in want if w not in out], r.stdout, r.stderr)
@@ -383,5 +394,6 @@ def test_current_cpythons(forky):
     for py in ("python3.14", "python3.15"):
         assert (py, "script", "/var/tmp/py/inject_bad.py") in refused, refused
         assert (py, "module", "/var/tmp/py/pk/mbad.py") in refused, refused
+        assert (py, "module", "/var/tmp/py/sl%s/slbad.pyc" % py[-2:]) in refused, refused
         assert (py, "script", "/var/tmp/py/bad.py") in refused, refused
         assert (py, "interactive", "(python -c)") in refused, refused
