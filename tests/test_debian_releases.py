@@ -329,6 +329,8 @@ for py in python3.14 python3.15; do
   wait $pid; echo "$v target=$?"
 done
 ls $t | grep INJ
+for f in $t/pk/__pycache__/mgood.*.pyc; do echo "cache $(stat -c %a $f) $(basename $f)"; done
+for py in python3.14 python3.15; do $py $t/imports.py > /dev/null; echo "${py#python} from-cache=$?"; done
 """
 
 
@@ -340,7 +342,8 @@ def test_current_cpythons(forky):
     3.14 and 3.15: the face points it at io.open_code); -c, a pipe on stdin, -m pdb and 3.15's -m profiling.tracing (cProfile
     under its new name, which the face did not know) are refused; and 3.14's sys.remote_exec,
     which makes another interpreter run a script file at its next safe point, runs an executable
-    script and not a 0644 one (the target reads it through io.open_code)."""
+    script and not a 0644 one (the target reads it through io.open_code). The bytecode caches
+    written meanwhile keep their source's x bits and import again under the policy."""
     root = forky
     t = os.path.join(root, "var/tmp/py")
     shutil.rmtree(t, ignore_errors=True)
@@ -388,6 +391,10 @@ def test_current_cpythons(forky):
         assert all(w in out for w in want), (v, [w for w in want if w not in out], r.stdout, r.stderr)
     assert "bad ran" not in r.stdout and "c ran" not in r.stdout and "pipe ran" not in r.stdout, r.stdout
     assert not any(l.startswith("INJBAD") for l in out), r.stdout
+    # the caches importlib wrote under the shim keep their source's x bits, so they import again
+    caches = sorted(l.split()[1:] for l in out if l.startswith("cache "))
+    assert caches == [["755", "mgood.cpython-314.pyc"], ["755", "mgood.cpython-315.pyc"]], r.stdout
+    assert "3.14 from-cache=0" in out and "3.15 from-cache=0" in out, r.stdout
     assert r.stderr.count("execcheck: refused to run the remote debugger script /var/tmp/py/inject_bad.py: x-bit") == 2, \
         r.stderr
     refused = sorted({(x["exe"].rsplit("/", 1)[1], x["kind"], x["path"]) for x in records if x["action"] == "refused"})
