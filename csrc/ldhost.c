@@ -172,13 +172,17 @@ void ec_ld_host_glibc_release(const char *v)
 
 /* What the release changes (NEWS): glibc-hwcaps subdirectories came with 2.33, and 2.37 dropped
  * the legacy hwcap, platform and tls ones. */
-static void release_rules(struct ec_ld_host *h)
+void ec_ld_host_apply_release(struct ec_ld_host *h, int minor)
 {
-    int minor = __atomic_load_n(&glibc_minor, __ATOMIC_ACQUIRE);
-    h->legacy_subdirs = 1;
     if (!minor) return;
     if (minor < 33 && h->isa_level > 1) h->isa_level = 1;
-    if (minor >= 37) h->legacy_subdirs = 0;
+    h->legacy_subdirs = minor < 37;
+}
+
+static void release_rules(struct ec_ld_host *h)
+{
+    h->legacy_subdirs = 1;
+    ec_ld_host_apply_release(h, __atomic_load_n(&glibc_minor, __ATOMIC_ACQUIRE));
 }
 
 int ec_ld_host_probe(struct ec_ld_host *h)

@@ -40,4 +40,8 @@ void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn);
  * unparsable: 2.36's rules. Set it before the first probe. */
 void ec_ld_host_glibc_release(const char *version);
 
+/* Those rules for glibc 2.<minor> applied to a probe's result (a session that models another
+ * release's ld.so: an image's). minor 0: unchanged. */
+void ec_ld_host_apply_release(struct ec_ld_host *h, int minor);
+
 #endif

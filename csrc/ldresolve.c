@@ -1549,6 +1549,7 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     s->fs.lazy_realpath = cfg->no_realpath;
     s->fs.like_loader = cfg->like_loader;
     ec_ld_host_probe(&s->host);
+    ec_ld_host_apply_release(&s->host, cfg->glibc_minor);
     s->cache_path = dup_or(&s->persist, cfg->cache, "/etc/ld.so.cache");
     s->preload_path = dup_or(&s->persist, cfg->preload_file, "/etc/ld.so.preload");
     s->lib = dup_or(&s->persist, cfg->lib, "lib/x86_64-linux-gnu");

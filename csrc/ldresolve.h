@@ -38,6 +38,9 @@ struct ec_ld_config {
     int like_loader;           /* 1: the files are those this process's own ld.so opens next (the
                                   shim's predictions, no root): a regular file is opened for reading
                                   at once, as ld.so does, not first looked at through O_PATH [0] */
+    int glibc_minor;           /* the modelled ld.so's glibc is 2.<minor>: its search rules (no
+                                  glibc-hwcaps before 33, no legacy subdirectories from 37), else
+                                  2.36's (an image's libc tells its release: the audit) [0] */
 };
 
 /* One resolution. */

@@ -404,3 +404,31 @@ def test_current_cpythons(forky):
         assert (py, "module", "/var/tmp/py/sl%s/slbad.pyc" % py[-2:]) in refused, refused
         assert (py, "script", "/var/tmp/py/bad.py") in refused, refused
         assert (py, "interactive", "(python -c)") in refused, refused
+
+
+@pytest.mark.parametrize("suite", ["trixie", "forky"])
+def test_the_audit_follows_the_images_glibc(suite, tmp_path, request):
+    """`audit --root` models ld.so 2.36 but takes the search rules of the image's own glibc (read
+    from its libc's banner): 2.41 and 2.43 no longer search the legacy hwcap, platform and tls
+    subdirectories. A program whose RUNPATH directory holds its library and a 0644 copy in x86_64/
+    (searched first by 2.36): the audit said the copy would be loaded and refused; the image's
+    ld.so loads the good one, and so the audit says now."""
+    root = request.getfixturevalue(suite)
+    kit = Kit(tmp_path)
+    dep = kit.lib("au/dep/libdep.so", "AUDEP", fn="libfn")
+    kit.lib("au/dep/x86_64/libdep.so", "LEGACY", fn="libfn", mode=0o644)
+    kit.prog("au/prog", needs=[(dep.parent, "libdep.so")], runpath="/var/tmp/au/dep")
+    au = os.path.join(root, "var/tmp/au")
+    shutil.rmtree(au, ignore_errors=True)
+    shutil.copytree(str(tmp_path / "au"), au)  # copytree keeps the modes
+    try:
+        r = run(execcheck_cmd() + ["audit", "--root", root, "--json", "--fail-on", "none", "/var/tmp/au/prog"])
+    finally:
+        shutil.rmtree(au, ignore_errors=True)
+    assert r.returncode == 0, r.stderr
+    import json
+    doc = json.loads(r.stdout)
+    assert doc["loader"]["glibc"] == {"trixie": "2.41", "forky": "2.43"}[suite]
+    assert not any(d.startswith(("x86_64", "tls")) for d in doc["loader"]["subdirectories"]), doc["loader"]
+    assert not [f for f in doc["findings"] if "x86_64/libdep.so" in f["path"] or "x86_64/libdep.so" in f["message"]], \
+        doc["findings"]

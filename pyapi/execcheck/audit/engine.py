@@ -15,7 +15,7 @@ from .findings import Findings
 from .policy_view import ImageMounts, View, image_view, live_view, parse_fstab
 from .resolver import Resolution, Session
 from . import scan
-from ..image import ldconf
+from ..image import ldconf, rootfs
 from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
@@ -101,11 +101,33 @@ class Progress:
             sys.stderr.flush()
 
 
+LIBC_PLACES = ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6",
+               "/usr/lib64/libc.so.6", "/lib/libc.so.6", "/usr/lib/libc.so.6")
+
+
+def glibc_minor(root: str) -> int:
+    """N of the image's (or this system's) glibc 2.N, from its libc's own banner ("... release
+    version 2.43."); 0 if there is no libc to tell. The search rules of ld.so changed with the
+    release (glibc-hwcaps subdirectories since 2.33, no legacy ones since 2.37)."""
+    import re
+    for place in LIBC_PLACES:
+        try:
+            data = read_regular(rootfs.resolve(root or "/", place), 1 << 24)
+        except OSError:
+            continue
+        m = re.search(rb"GNU C Library [^\n\0]{0,200}release version 2\.(\d{1,3})\b", data)
+        if m:
+            return int(m.group(1))
+    return 0
+
+
 class Audit:
     def __init__(self, opts: Options, progress: Optional[Progress] = None):
         self.o = opts
         self.root = os.path.realpath(opts.root) if opts.root else ""
-        self.session = Session(root=self.root or None, cwd=opts.cwd, platform=opts.platform, isa_level=opts.isa_level)
+        self.glibc_minor = glibc_minor(self.root)
+        self.session = Session(root=self.root or None, cwd=opts.cwd, platform=opts.platform, isa_level=opts.isa_level,
+                               glibc_minor=self.glibc_minor)
         self.findings = Findings()
         self.files: Dict[tuple, FileRecord] = {}
         self.entries: List[Entry] = []
@@ -522,7 +544,8 @@ class Audit:
         # a library that cannot find a dependency on its own, where a program meets the same gap
         self.findings.supersede("unresolvable-alone", ("missing-library", "loaded-by-luck"))
         py = self.python()
-        loader = {"root": self.root or "/", "platform": self.session.platform, "isa_level": self.session.isa_level,
+        loader = {"root": self.root or "/", "glibc": "2.%d" % self.glibc_minor if self.glibc_minor else None,
+                  "platform": self.session.platform, "isa_level": self.session.isa_level,
                   "subdirectories": self.session.capstrs(), "secure": self.o.secure,
                   "library_path": self.o.library_path, "preload": self.o.preload,
                   "noexec_mounts": sorted(mp for mp, n in self.mounts.mounts.items() if n)}

@@ -121,8 +121,10 @@ def text(r: Result, tree: bool = False) -> str:
     s = summary(r)
     out.append("execcheck audit of %s: %d programs, %d shared objects, %d code files" % (
         "image " + root if root != "/" else "this system", s["programs"], s["libraries"], s["code_files"]))
-    out.append("loader model: glibc 2.36, platform %s, x86-64-v%d%s" % (
-        r.loader["platform"], r.loader["isa_level"],
+    glibc = r.loader.get("glibc")
+    out.append("loader model: glibc 2.36%s, platform %s, x86-64-v%d%s" % (
+        " with the search rules of %s's glibc %s" % ("the image" if root != "/" else "this system", glibc)
+        if glibc and glibc != "2.36" else "", r.loader["platform"], r.loader["isa_level"],
         (", noexec mounts: " + ", ".join(r.loader["noexec_mounts"])) if r.loader["noexec_mounts"] else ""))
     if tree:
         for en in sorted(r.entries, key=lambda x: x.path):

@@ -194,7 +194,8 @@ class Session:
     loader would be given; None means "as on this machine"."""
 
     def __init__(self, root=None, cwd=None, cache=None, preload_file=None, platform=None, isa_level=0,
-                 legacy_hwcap=0, system_dirs=None, lib_dir=None, interp=None, vdso=True, memory_limit=0):
+                 legacy_hwcap=0, system_dirs=None, lib_dir=None, interp=None, vdso=True, memory_limit=0,
+                 glibc_minor=0):
         self._keep = []
         cfg = ffi.new("struct ec_ld_config *")
         for field, value in (("root", root), ("cwd", cwd), ("cache", cache), ("preload_file", preload_file),
@@ -208,6 +209,7 @@ class Session:
         cfg.legacy_hwcap = legacy_hwcap
         cfg.no_vdso = 0 if vdso else 1
         cfg.memory_limit = memory_limit
+        cfg.glibc_minor = glibc_minor  # the search rules of glibc 2.<minor> (0: 2.36's)
         err = ffi.new("int *")
         s = lib.ec_ld_session_new(cfg, err)
         if s == ffi.NULL:
