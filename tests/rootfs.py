@@ -142,6 +142,11 @@ root=$1; shift
 mount -t tmpfs -o noexec,nosuid,nodev,size=4m none "$root/tmp"
 [ ! -d "$root/tmp-files" ] || cp -p "$root"/tmp-files/* "$root/tmp/"
 mount -t proc proc "$root/proc"
+# terminals of its own for `script` (a REPL on a tty), where the image has the places for them
+if [ -d "$root/dev/pts" ] && [ -e "$root/dev/ptmx" ]; then
+    mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts"
+    mount --bind "$root/dev/pts/ptmx" "$root/dev/ptmx"
+fi
 program=$1; command=$2; shift 2
 exec env "$@" chroot "$root" "$program" -c "$command"
 """
@@ -149,7 +154,8 @@ exec env "$@" chroot "$root" "$program" -c "$command"
 
 def in_image(root, command, log="/var/log/execcheck.jsonl", first_env=None, program="/bin/sh"):
     """Runs `program -c command` (a shell command by default) chrooted into root, inside a private
-    mount namespace where /tmp is a noexec tmpfs (seeded from root/tmp-files) and /proc is mounted;
+    mount namespace where /tmp is a noexec tmpfs (seeded from root/tmp-files), /proc is mounted and
+    a devpts instance of its own gives terminals (where the image has /dev/pts and /dev/ptmx);
     both vanish with it. first_env: more variables for that first process (the host's chroot, which
     starts it, sees them too). Returns (CompletedProcess, the records the image's log file
     received, which is then emptied)."""

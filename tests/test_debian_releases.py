@@ -318,6 +318,8 @@ for py in python3.14 python3.15; do
   $py $t/sourceless.py; echo "$v sourceless=$?"
   $py -c 'print("c ran")'; echo "$v c=$?"
   echo 'print("pipe ran")' | $py; echo "$v pipe=$?"
+  echo 'print("tty ran")' | script -qec "$py" /dev/null > /dev/null; echo "$v tty=$?"
+  echo 'print("tty ran")' | script -qec "env PYTHON_BASIC_REPL=1 $py" /dev/null > /dev/null; echo "$v tty-basic=$?"
   $py -m pdb -c continue $t/good.py < /dev/null; echo "$v m-pdb=$?"
   [ $py = python3.14 ] || { $py -m profiling.tracing $t/good.py; echo "$v m-profiling=$?"; }
   $py -I -S -E $t/bad.py; echo "$v ISE-bad=$?"
@@ -339,7 +341,8 @@ def test_current_cpythons(forky):
     after `image prepare` with interactive code denied: an executable script runs and a 0644 one is
     refused, also under -I -S -E; an import of a 0644 module is refused and one of an executable
     module goes through, also for sourceless .pyc files (importlib still reads those with FileIO in
-    3.14 and 3.15: the face points it at io.open_code); -c, a pipe on stdin, -m pdb and 3.15's -m profiling.tracing (cProfile
+    3.14 and 3.15: the face points it at io.open_code); -c, a pipe on stdin, the REPL on a terminal
+    (the new one and PYTHON_BASIC_REPL's, through `script`), -m pdb and 3.15's -m profiling.tracing (cProfile
     under its new name, which the face did not know) are refused; and 3.14's sys.remote_exec,
     which makes another interpreter run a script file at its next safe point, runs an executable
     script and not a 0644 one (the target reads it through io.open_code). The bytecode caches
@@ -385,7 +388,8 @@ def test_current_cpythons(forky):
     out = r.stdout.splitlines()
     for v in ("3.14", "3.15"):
         want = ["good ran (3, %s)" % v[2:], "%s good=0" % v, "%s bad=126" % v, "mgood 1", "mbad refused",
-                "%s imports=0" % v, "slgood 3", "slbad refused", "%s sourceless=0" % v, "%s c=126" % v, "%s pipe=126" % v, "%s m-pdb=126" % v, "%s ISE-bad=126" % v,
+                "%s imports=0" % v, "slgood 3", "slbad refused", "%s sourceless=0" % v, "%s c=126" % v,
+                "%s tty=126" % v, "%s tty-basic=126" % v, "%s pipe=126" % v, "%s m-pdb=126" % v, "%s ISE-bad=126" % v,
                 "%s remote-bad=0" % v, "%s remote-good=0" % v, "%s target=0" % v, "INJGOOD" + v[2:]]
         want += ["3.15 m-profiling=126"] if v == "3.15" else []  # 3.15's cProfile, under a new name
         assert all(w in out for w in want), (v, [w for w in want if w not in out], r.stdout, r.stderr)
