@@ -12,7 +12,6 @@ glibc 2.36's ld.so: it must follow the running release where the search differs 
 subdirectories came with 2.33; 2.37 dropped the legacy ones)."""
 import os
 import shutil
-import subprocess
 
 import pytest
 from elftools.elf.dynamic import DynamicSection

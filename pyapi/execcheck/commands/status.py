@@ -4,7 +4,7 @@ import os
 import stat
 
 from .. import kernel
-from ..core import Securebits, check, policy, securebits
+from ..core import check, policy, securebits
 from ..shim import LD_SO_PRELOAD, faces_in_process, lib_path, list_separator_in, names_shim, read_ld_so_preload
 from .output import print_json
 
