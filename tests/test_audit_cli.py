@@ -83,6 +83,9 @@ def test_bad_inputs_are_findings(bad):
     doc2 = audit_json(d / "libloop.so", d / "nonexistent.so", d / "libfifo.so")
     rules = findings(doc2, "unreadable")
     assert {os.path.basename(p) for _r, p in rules} == {"libloop.so", "nonexistent.so"}
+    # the text report says what it did not read (it said nothing of the FIFO)
+    r = audit("--fail-on", "none", str(d / "libfifo.so"))
+    assert "not audited, not a regular file: %s" % (d / "libfifo.so") in r.stdout.splitlines(), r.stdout
 
 
 def test_bad_candidates_on_a_search_path_are_load_errors(bad, tmp_path):

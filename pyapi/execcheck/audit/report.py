@@ -145,6 +145,12 @@ def text(r: Result, tree: bool = False) -> str:
                     out.append("  %s    tried %s (%s): %s" % (" " * 37, printable(t["path"]), t["via"], t["outcome"]))
     else:
         out.append("no findings")
+    # a FIFO, socket or device named (or named like a library): not read, and said so
+    odd = [p for p, o in sorted(r.outcome.items()) if o == "not-regular"]
+    if odd:
+        out.append("")
+        out.append("not audited, not a regular file: %s%s" % (", ".join(printable(p) for p in odd[:10]),
+                                                           " and %d more" % (len(odd) - 10) if len(odd) > 10 else ""))
     counts = collections.Counter(f.severity for f in r.findings)
     out.append("")
     out.append("summary: %d errors, %d warnings, %d notes; %d of %d code files would be refused by the exec "
