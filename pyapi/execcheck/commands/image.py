@@ -84,7 +84,7 @@ def run_prepare(args) -> int:
     try:
         changes = prepare.plan(root, inst.shim_multiarch())
     except OSError as e:
-        raise UsageError("cannot read the image: %s" % e)
+        raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
         _need_root_user()
         prepare.apply(root, changes)
@@ -100,6 +100,11 @@ def run_prepare(args) -> int:
     print("%d files %s: %d libraries, %d Python files" % (len(changes), verb, kinds["library"], kinds["python"]),
           file=sys.stderr)
     return 0
+
+
+def _os_error(e: OSError) -> str:
+    """'PATH: reason', not Python's '[Errno N] reason: 'PATH''."""
+    return "%s: %s" % (e.filename, e.strerror) if e.filename and e.strerror else str(e)
 
 
 def run_revert(args) -> int:
@@ -152,7 +157,7 @@ def run_verify(args) -> int:
     try:
         result, refusals, stray, shim_problems = verify.verify(root, args.noexec_mount)
     except OSError as e:
-        raise UsageError("cannot audit the image: %s" % e)
+        raise UsageError("cannot audit the image: %s" % _os_error(e))
     ok = not refusals and not shim_problems
     if args.json:
         print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
