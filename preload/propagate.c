@@ -166,6 +166,15 @@ static char **fix_into(char *const *envp, size_t n, void *mem, int self, int kil
  * a mapping (two system calls more per exec). */
 #define STACK_ENV 2048
 
+/* need bytes (rounded up to pages, in *len) of fresh anonymous memory, or NULL */
+static void *map_pages(size_t need, size_t *len)
+{
+    void *mem;
+    *len = (need + 4095) & ~(size_t)4095;
+    mem = ec_mmap(0, *len, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+    return ec_mmap_failed(mem) ? 0 : mem;
+}
+
 /* ---- memory for an envp beyond the stack buffer ----
  * A process that execs gives its memory back by the exec, and a failed exec unmaps on return. But
  * a vfork() child (Python's subprocess since 3.10, make, busybox) runs in its parent's memory: a
@@ -196,9 +205,9 @@ static struct env_buffer *claim_env_buffer(size_t need, int **old_tid)
         int idle = 0;
         if (!__atomic_compare_exchange_n(&b->busy, &idle, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
         if (b->len < need) { /* ours alone while busy: grow it */
-            size_t len = (need + 4095) & ~(size_t)4095;
-            void *mem = ec_mmap(0, len, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
-            if (ec_mmap_failed(mem)) {
+            size_t len;
+            void *mem = map_pages(need, &len);
+            if (!mem) {
                 __atomic_store_n(&b->busy, 0, __ATOMIC_RELEASE);
                 return 0;
             }
@@ -287,10 +296,7 @@ static void make_env(char *const *envp, void *stack, int execs_here, struct fixe
         f->envp = fix_into(envp, n, f->buf->mem, self, kills);
         return;
     }
-    f->maplen = (need + 4095) & ~(size_t)4095;
-    f->map = ec_mmap(0, f->maplen, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
-    if (ec_mmap_failed(f->map)) {
-        f->map = 0;
+    if (!(f->map = map_pages(need, &f->maplen))) {
         f->envp = 0;
         f->err = EC_ENOMEM;
         return;
@@ -580,14 +586,21 @@ static size_t count_entries(char **env, const char *own, size_t own_len, size_t 
     return n + 1;
 }
 
+/* Has anyone changed the array in place since it was made (setenv of a variable it holds, unsetenv)? */
+static int changed_in_place(const struct env_array *a)
+{
+    size_t i;
+    for (i = 0; i < a->count; i++)
+        if (a->env[i] != a->copy[i]) return 1;
+    return 0;
+}
+
 static int same_as_last(char **fixed, size_t count, size_t ours)
 {
     size_t i;
-    if (!last.env || count != last.count || ours != last.ours) return 0;
-    for (i = 0; i < count; i++) {
-        if (last.env[i] != last.copy[i]) return 0; /* changed in place */
+    if (!last.env || count != last.count || ours != last.ours || changed_in_place(&last)) return 0;
+    for (i = 0; i < count; i++)
         if (i < ours ? ec_strcmp(fixed[i], last.copy[i]) != 0 : fixed[i] != last.copy[i]) return 0;
-    }
     return 1;
 }
 
@@ -616,14 +629,12 @@ static char *intern(const char *s)
 static int map_array(char *const *env, int self, int kills, int interned_strings, struct env_array *a)
 {
     size_t n, i, need = (fixed_size(env, &n) + 15) & ~(size_t)15;
-    void *mem;
-    a->len = (need + (n + 4) * sizeof(char *) + 4095) & ~(size_t)4095;
-    mem = ec_mmap(0, a->len, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
-    if (ec_mmap_failed(mem)) return 0;
+    void *mem = map_pages(need + (n + 4) * sizeof(char *), &a->len);
+    if (!mem) return 0;
     a->env = fix_into(env, n, mem, self, kills);
-    a->count = count_entries(a->env, (const char *)mem, need, &a->ours);
+    a->count = count_entries(a->env, (const char *)mem, need, &a->ours); /* the kills word comes after */
     for (i = 0; interned_strings && i < a->ours; i++)
-        if (a->env[i] != kills_word && !(a->env[i] = intern(a->env[i]))) {
+        if (!(a->env[i] = intern(a->env[i]))) {
             ec_munmap(mem, a->len);
             return 0;
         }
@@ -655,15 +666,6 @@ static const struct env_array *array_for(char *const *env, int self, int kills)
     if (last.env) retire(&last);
     last = fresh;
     return &last;
-}
-
-/* Has anyone changed the published array in place (setenv of a variable it holds, unsetenv)? */
-static int changed_in_place(const struct env_array *a)
-{
-    size_t i;
-    for (i = 0; i < a->count; i++)
-        if (a->env[i] != a->copy[i]) return 1;
-    return 0;
 }
 
 /* Without the lock (a call from a signal handler whose thread holds it): a fresh array published for
@@ -863,9 +865,7 @@ void ec_propagate_start(void)
     /* environ lives for the whole process: always in a mapping of its own, never on our stack */
     {
         size_t n, need = fixed_size(environ, &n);
-        f.maplen = (need + 4095) & ~(size_t)4095;
-        f.map = ec_mmap(0, f.maplen, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
-        if (ec_mmap_failed(f.map)) return;
+        if (!(f.map = map_pages(need, &f.maplen))) return;
         /* kills 0: a filter seen at start is inherited, and any word about it came in environ */
         environ = fix_into(environ, n, f.map, 1, 0);
     }

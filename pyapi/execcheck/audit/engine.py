@@ -101,18 +101,14 @@ class Progress:
             sys.stderr.flush()
 
 
-LIBC_PLACES = ("/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6",
-               "/usr/lib64/libc.so.6", "/lib/libc.so.6", "/usr/lib/libc.so.6")
-
-
 def glibc_minor(root: str) -> int:
     """N of the image's (or this system's) glibc 2.N, from its libc's own banner ("... release
     version 2.43."); 0 if there is no libc to tell. The search rules of ld.so changed with the
     release (glibc-hwcaps subdirectories since 2.33, no legacy ones since 2.37)."""
     import re
-    for place in LIBC_PLACES:
+    for d in ldconf.default_dirs("x86_64-linux-gnu"):  # the loader's own directories, in its order
         try:
-            data = read_regular(rootfs.resolve(root or "/", place), 1 << 24)
+            data = read_regular(rootfs.resolve(root or "/", d + "/libc.so.6"), 1 << 24)
         except OSError:
             continue
         m = re.search(rb"GNU C Library [^\n\0]{0,200}release version 2\.(\d{1,3})\b", data)
@@ -378,8 +374,7 @@ class Audit:
         """Directories of /etc/ld.so.conf with its includes, in the image: only to explain a stale
         cache; ld.so itself never reads this file."""
         if not hasattr(self, "_confdirs"):
-            dirs = ldconf.conf_dirs(self.root or "/")
-            self._confdirs = [d for i, d in enumerate(dirs) if d not in dirs[:i]]
+            self._confdirs = list(dict.fromkeys(ldconf.conf_dirs(self.root or "/")))  # each once, in order
         return self._confdirs
 
     # ------------------------------------------------------------------ per file

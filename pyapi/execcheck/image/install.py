@@ -165,20 +165,27 @@ def _record_problem(record) -> str:
     if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
         return "no files"
     for path, info in record["files"].items():
-        if not path.startswith("/") or not isinstance(info, dict):
-            return "a file entry that is not one"
-        prev, mode, owner = info.get("previous"), info.get("previous_mode"), info.get("previous_owner")
-        if not (prev is None or isinstance(prev, str)) or not (mode is None or (isinstance(mode, int) and 0 <= mode <= 0o7777)):
-            return "a file entry that is not one"
-        if prev is not None and mode is None:
-            return "a file entry that is not one"
-        if not (owner is None or (isinstance(owner, list) and len(owner) == 2 and all(isinstance(x, int) and x >= 0 for x in owner))):
-            return "a file entry that is not one"
-        try:
-            base64.b64decode(prev or "", validate=True)
-        except ValueError:
+        if not path.startswith("/") or not isinstance(info, dict) or not _file_entry_ok(info):
             return "a file entry that is not one"
     return manifest.dirs_problem(record)
+
+
+def _file_entry_ok(info: dict) -> bool:
+    """What install records of a file: its previous content (base64, None for a file it created),
+    that content's mode (needed with it) and owner."""
+    prev, mode, owner = info.get("previous"), info.get("previous_mode"), info.get("previous_owner")
+    if not (prev is None or isinstance(prev, str)):
+        return False
+    if not (mode is None or (isinstance(mode, int) and 0 <= mode <= 0o7777)) or (prev is not None and mode is None):
+        return False
+    if not (owner is None or (isinstance(owner, list) and len(owner) == 2 and
+                              all(isinstance(x, int) and x >= 0 for x in owner))):
+        return False
+    try:
+        base64.b64decode(prev or "", validate=True)
+    except ValueError:
+        return False
+    return True
 
 
 def install(root: str, files):

@@ -60,14 +60,12 @@ def load(root: str, step: str, problem):
     record that does not have the step's shape (or returns None): then CorruptRecord."""
     p = path_of(root, step)
     try:
-        data = read_regular(p)
+        record = json.loads(read_regular(p).decode())
+        why = problem(record)
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise CorruptRecord("%s is not a record execcheck wrote (%s): nothing was changed" % (p, e.strerror))
-    try:
-        record = json.loads(data.decode())
-        why = problem(record)
+        why = e.strerror
     except (ValueError, RecursionError) as e:  # bad UTF-8 is a ValueError too
         why = "not JSON: %s" % e.__class__.__name__
     if why:
