@@ -114,8 +114,66 @@ static int single_threaded(void)
 }
 
 static const struct {
-    unsigned long cur, max;
+    uint64_t cur, max; /* struct rlimit64 */
 } no_core = {0, 0};
+
+#if defined(__i386__)
+/* i386 has too few registers to keep the child's arguments in registers across clone: they stay
+ * in this block, which the child reads through ebp (its memory is ours, frozen meanwhile). */
+struct spawn_args {
+    long fd;
+    const char *path;
+    char *const *argv, *const *envp;
+    long flags;
+    const void *no_core;
+};
+_Static_assert(sizeof(struct spawn_args) == 24, "the i386 spawn stub reads these offsets");
+long ec_i386_spawn_check(const struct spawn_args *a) __attribute__((visibility("hidden")));
+__asm__(".text\n"
+        ".globl ec_i386_spawn_check\n"
+        ".hidden ec_i386_spawn_check\n"
+        ".type ec_i386_spawn_check, @function\n"
+        "ec_i386_spawn_check:\n\t"
+        "push %ebp\n\t"
+        "push %edi\n\t"
+        "push %esi\n\t"
+        "push %ebx\n\t"
+        "mov 20(%esp), %ebp\n\t"
+        "mov $0x4100, %ebx\n\t" /* clone(CLONE_VM|CLONE_VFORK, stack 0: ours, frozen meanwhile) */
+        "xor %ecx, %ecx\n\t"
+        "xor %edx, %edx\n\t"
+        "xor %esi, %esi\n\t"
+        "xor %edi, %edi\n\t"
+        "mov $120, %eax\n\t"
+        "int $0x80\n\t"
+        "test %eax, %eax\n\t"
+        "jnz 1f\n\t"
+        "xor %ebx, %ebx\n\t" /* the child: prlimit64(0, RLIMIT_CORE, &no_core, 0) */
+        "mov $4, %ecx\n\t"
+        "mov 20(%ebp), %edx\n\t"
+        "xor %esi, %esi\n\t"
+        "mov $340, %eax\n\t"
+        "int $0x80\n\t"
+        "mov 0(%ebp), %ebx\n\t" /* then execveat(fd, "", argv, envp, flags) */
+        "mov 4(%ebp), %ecx\n\t"
+        "mov 8(%ebp), %edx\n\t"
+        "mov 12(%ebp), %esi\n\t"
+        "mov 16(%ebp), %edi\n\t"
+        "mov $358, %eax\n\t"
+        "int $0x80\n\t"
+        "mov %eax, %ebx\n\t"
+        "neg %ebx\n\t" /* _exit(errno) */
+        "mov $1, %eax\n\t"
+        "int $0x80\n\t"
+        "ud2\n"
+        "1:\n\t"
+        "pop %ebx\n\t"
+        "pop %esi\n\t"
+        "pop %edi\n\t"
+        "pop %ebp\n\t"
+        "ret\n"
+        ".size ec_i386_spawn_check, .-ec_i386_spawn_check\n");
+#endif
 
 /* Returns the child's pid (> 0) in the parent, or -errno when it could not be made. */
 static long spawn_check(int fd, char *const argv[], char *const envp[])
@@ -194,6 +252,9 @@ static long spawn_check(int fd, char *const argv[], char *const envp[])
                          : "r"(x19), "r"(x20), "r"(x21), "r"(x22), "r"(x23), "r"(x24)
                          : "memory");
     return x0;
+#elif defined(__i386__)
+    struct spawn_args a = {fd, "", argv, envp, EC_EXEC_CHECK_FLAGS, &no_core};
+    return ec_i386_spawn_check(&a);
 #endif
 }
 
@@ -320,6 +381,12 @@ static unsigned long valgrind_request(unsigned long request)
                          : "=r"(result)
                          : "r"(result), "r"(&args[0])
                          : "cc", "memory", "x3", "x4");
+#elif defined(__i386__)
+    __asm__ __volatile__("roll $3, %%edi\n\troll $13, %%edi\n\troll $29, %%edi\n\troll $19, %%edi\n\t"
+                         "xchgl %%ebx, %%ebx"
+                         : "+d"(result)
+                         : "a"(&args[0])
+                         : "cc", "memory");
 #endif
     return result;
 }

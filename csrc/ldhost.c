@@ -141,7 +141,13 @@ static void probe_cpu(struct ec_ld_host *h)
 }
 #else
 void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn) { (void)fn; }
+#if defined(__i386__)
+/* glibc's i386 ld.so sets one hwcap bit, SSE2, which every CPU that runs an x86_64 kernel has
+ * (the only kernels a 32-bit shim is built for); no glibc-hwcaps levels exist for i386. */
+static void probe_cpu(struct ec_ld_host *h) { h->hwcap = EC_HWCAP_X86_SSE2; }
+#else
 static void probe_cpu(struct ec_ld_host *h) { (void)h; }
+#endif
 #endif
 
 /* AT_PLATFORM: the kernel's string, as ld.so gets it before refining it for x86. */

@@ -21,6 +21,33 @@
 #define MAX_OBJECTS 65536
 #define LIBC_ABI_MAX 4 /* glibc 2.36: default, UNIQUE, IFUNC, ABSOLUTE */
 
+/* The loader modelled: x86_64's (the CLI audits x86_64 images; the shim's guard models its own
+ * process), or i386's in a 32-bit build of the shim, where the defaults are Debian's multiarch ones
+ * and the guard passes the directories of the libc it runs with (biarch /lib32 or multiarch). */
+#if defined(__i386__)
+#define NATIVE_CLASS 1
+#define NATIVE_MACHINE EC_EM_386
+#define NATIVE_PHENTSIZE 32
+#define NATIVE_EHDR_SIZE 52
+#define NATIVE_VDSO "linux-gate.so.1"
+#define NATIVE_CACHE_FLAGS 0x0003 /* FLAG_ELF_LIBC6: no architecture bits for i386 */
+#define NATIVE_LIB "lib/i386-linux-gnu"
+#define NATIVE_INTERP "/lib/ld-linux.so.2"
+#define NATIVE_SYSDIRS "/lib/i386-linux-gnu:/usr/lib/i386-linux-gnu:/lib:/usr/lib"
+#define NATIVE_HWCAP_NAMES {"sse2", 0, "avx512_1"} /* by bit: HWCAP_IMPORTANT is SSE2 | AVX512_1 */
+#else
+#define NATIVE_CLASS 2
+#define NATIVE_MACHINE EC_EM_X86_64
+#define NATIVE_PHENTSIZE 56
+#define NATIVE_EHDR_SIZE 64
+#define NATIVE_VDSO "linux-vdso.so.1"
+#define NATIVE_CACHE_FLAGS 0x0303 /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */
+#define NATIVE_LIB "lib/x86_64-linux-gnu"
+#define NATIVE_INTERP "/lib64/ld-linux-x86-64.so.2"
+#define NATIVE_SYSDIRS "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib"
+#define NATIVE_HWCAP_NAMES {0, "x86_64", "avx512_1"} /* HWCAP_IMPORTANT is X86_64 | AVX512_1 */
+#endif
+
 #define RTLD_SECURE 1  /* __RTLD_SECURE: a preload (cache skipped and setuid files only, in secure mode) */
 #define RTLD_OPENEXEC 2
 #define RTLD_CALLMAP 4
@@ -552,7 +579,7 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         return V_FATAL;
     }
     /* the order of elf/dl-load.c:open_verify */
-    if (e->size < 64) {
+    if (e->size < NATIVE_EHDR_SIZE) {
         f->error = EC_LDE_TOO_SHORT;
         return V_FATAL;
     }
@@ -561,10 +588,10 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         f->error = EC_LDE_BAD_MAGIC;
         return V_FATAL;
     }
-    if (!((id[7] == 0 || id[7] == 3) && id[4] == 2 && id[5] == 1 && id[6] == 1) ||
+    if (!((id[7] == 0 || id[7] == 3) && id[4] == NATIVE_CLASS && id[5] == 1 && id[6] == 1) ||
         !(id[8] == 0 || (id[7] == 3 && id[8] < LIBC_ABI_MAX)) || id[9] || id[10] || id[11] || id[12] || id[13] ||
         id[14] || id[15]) {
-        if (id[4] != 2) {
+        if (id[4] != NATIVE_CLASS) {
             *other_class = 1;
             *err = EC_ENOENT;
             return V_SKIP;
@@ -580,7 +607,7 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         f->error = EC_LDE_VERSION;
         return V_FATAL;
     }
-    if (e->machine != EC_EM_X86_64) {
+    if (e->machine != NATIVE_MACHINE) {
         *err = EC_ENOENT;
         return V_SKIP;
     }
@@ -588,7 +615,7 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         f->error = EC_LDE_TYPE;
         return V_FATAL;
     }
-    if (e->phentsize != 56) {
+    if (e->phentsize != NATIVE_PHENTSIZE) {
         f->error = EC_LDE_PHENTSIZE;
         return V_FATAL;
     }
@@ -1293,7 +1320,7 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
         res->main_status = EC_LD_MAIN_CORRUPT;
         return res;
     }
-    if (me->elfclass != 2 || me->msb || me->machine != EC_EM_X86_64) {
+    if (me->elfclass != NATIVE_CLASS || me->msb || me->machine != NATIVE_MACHINE) {
         res->main_status = EC_LD_MAIN_FOREIGN;
         return res;
     }
@@ -1335,8 +1362,8 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
     }
 
     if (s->vdso) {
-        int v = new_object(r, "linux-vdso.so.1", "linux-vdso.so.1", LT_VDSO, -1, EC_LD_VDSO);
-        if (v >= 0) O(r, v)->soname = "linux-vdso.so.1", O(r, v)->pub.via = EC_LD_VIA_KERNEL;
+        int v = new_object(r, NATIVE_VDSO, NATIVE_VDSO, LT_VDSO, -1, EC_LD_VDSO);
+        if (v >= 0) O(r, v)->soname = NATIVE_VDSO, O(r, v)->pub.via = EC_LD_VIA_KERNEL;
     }
     {
         /* ld.so itself: known by its PT_INTERP name and its SONAME, with no file id */
@@ -1482,8 +1509,9 @@ static void build_capstr(struct ec_ld_session *s)
      * then "tls"; the last one is the outermost directory. Since 2.37 only its empty member, the
      * directory itself, is left. */
     if (s->host.legacy_subdirs) {
-        if (s->hwcap & 2) temp[cnt++] = "x86_64";
-        if (s->hwcap & 4) temp[cnt++] = "avx512_1";
+        static const char *const names[] = NATIVE_HWCAP_NAMES;
+        for (i = 0; i < 3; i++)
+            if (names[i] && (s->hwcap & (1u << i))) temp[cnt++] = names[i];
         if (s->platform[0]) temp[cnt++] = s->platform;
         temp[cnt++] = "tls";
     }
@@ -1508,10 +1536,10 @@ static void build_capstr(struct ec_ld_session *s)
         s->caplen[i] = ec_strlen(s->capstr[i]);
         if (s->caplen[i] > s->maxcaplen) s->maxcaplen = s->caplen[i];
     }
-    s->cache_params.flags = 0x0303; /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */
-    s->cache_params.hwcap = s->host.legacy_subdirs ? s->hwcap & (2 | 4) : 0; /* HWCAP_IMPORTANT */
+    s->cache_params.flags = NATIVE_CACHE_FLAGS;
+    s->cache_params.hwcap = s->host.legacy_subdirs ? s->hwcap & (NATIVE_CLASS == 2 ? 2 | 4 : 1 | 4) : 0; /* HWCAP_IMPORTANT */
     s->cache_params.platform_mask = 3ull << 48;
-    s->cache_params.platform_bit = !s->host.legacy_subdirs ? -1 : !ec_strcmp(s->platform, "haswell") ? 48
+    s->cache_params.platform_bit = !s->host.legacy_subdirs || NATIVE_CLASS != 2 ? -1 : !ec_strcmp(s->platform, "haswell") ? 48
                                    : !ec_strcmp(s->platform, "xeon_phi") ? 49 : -1;
     s->cache_params.isa_levels = 1u | (s->isa_level >= 2 ? 2u : 0) | (s->isa_level >= 3 ? 4u : 0) | (s->isa_level >= 4 ? 8u : 0);
     s->cache_params.hwcaps_active = s->hwcaps_active;
@@ -1552,13 +1580,13 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     ec_ld_host_apply_release(&s->host, cfg->glibc_minor);
     s->cache_path = dup_or(&s->persist, cfg->cache, "/etc/ld.so.cache");
     s->preload_path = dup_or(&s->persist, cfg->preload_file, "/etc/ld.so.preload");
-    s->lib = dup_or(&s->persist, cfg->lib, "lib/x86_64-linux-gnu");
+    s->lib = dup_or(&s->persist, cfg->lib, NATIVE_LIB);
     s->platform = dup_or(&s->persist, cfg->platform, s->host.platform);
-    s->interp = dup_or(&s->persist, cfg->interp, "/lib64/ld-linux-x86-64.so.2");
+    s->interp = dup_or(&s->persist, cfg->interp, NATIVE_INTERP);
     s->vdso = !cfg->no_vdso;
     s->isa_level = cfg->isa_level > 0 ? cfg->isa_level : s->host.isa_level;
     s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : s->host.hwcap;
-    sysdirs = cfg->system_dirs ? cfg->system_dirs : "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib";
+    sysdirs = cfg->system_dirs ? cfg->system_dirs : NATIVE_SYSDIRS;
     for (p = sysdirs; *p && s->nsys < MAX_SYSDIRS;) {
         size_t elen = 0, n;
         char *d;

@@ -281,7 +281,18 @@ static void learn_execd(struct ec_maps *m)
     execd.state = 1;
 }
 
-/* The ELF64 header and program header fields read here (both supported machines are 64-bit). */
+/* The ELF header and program header fields read here, of this process's own class. */
+#if defined(__i386__)
+typedef struct {
+    unsigned char e_ident[16];
+    uint16_t e_type, e_machine;
+    uint32_t e_version, e_entry, e_phoff, e_shoff, e_flags;
+    uint16_t e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx;
+} ElfW_Ehdr;
+typedef struct {
+    uint32_t p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, p_align;
+} ElfW_Phdr;
+#else
 typedef struct {
     unsigned char e_ident[16];
     uint16_t e_type, e_machine;
@@ -294,6 +305,7 @@ typedef struct {
     uint32_t p_type, p_flags;
     uint64_t p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align;
 } ElfW_Phdr;
+#endif
 
 /* Does addr lie in the ELF image the kernel mapped at base (its header is there)? Read from memory:
  * the header and program headers of an image the kernel put in place, never a file. */
@@ -307,7 +319,7 @@ static int inside_image(uintptr_t base, uintptr_t addr)
     if (!base || ident[0] != 0x7f || ident[1] != 'E' || ident[2] != 'L' || ident[3] != 'F' ||
         eh->e_phentsize != sizeof *ph || !eh->e_phnum || eh->e_phnum > 64)
         return 0;
-    ph = (const ElfW_Phdr *)(base + eh->e_phoff);
+    ph = (const ElfW_Phdr *)(base + (uintptr_t)eh->e_phoff);
     for (i = 0; i < eh->e_phnum; i++) {
         if (ph[i].p_type != 1 /* PT_LOAD */) continue;
         if (first < 0) first = i;

@@ -106,8 +106,58 @@
 #define EC_NR_landlock_create_ruleset 444
 #define EC_NR_lsm_list_modules 461
 #define EC_NR_fork_clone 220 /* clone */
+#elif defined(__i386__)
+/* i386 (32-bit programs on x86_64 kernels): the *32 uid calls, mmap2, fstatfs64 and pread64 take
+ * the place of the calls whose 32-bit forms are legacy or narrower. */
+#define EC_NR_read 3
+#define EC_NR_write 4
+#define EC_NR_close 6
+#define EC_NR_lseek 19
+#define EC_NR_mmap 192 /* mmap2: the offset in pages */
+#define EC_NR_munmap 91
+#define EC_NR_madvise 219
+#define EC_NR_rt_sigprocmask 175
+#define EC_NR_rt_sigtimedwait 177
+#define EC_NR_ioctl 54
+#define EC_NR_pread64 180
+#define EC_NR_sched_yield 158
+#define EC_NR_getpid 20
+#define EC_NR_socket 359
+#define EC_NR_connect 362
+#define EC_NR_sendto 369
+#define EC_NR_sendmsg 370
+#define EC_NR_wait4 114
+#define EC_NR_execve 11
+#define EC_NR_kill 37
+#define EC_NR_uname 122
+#define EC_NR_fcntl 221 /* fcntl64 */
+#define EC_NR_getuid 199
+#define EC_NR_getgid 200
+#define EC_NR_setuid 213
+#define EC_NR_setgid 214
+#define EC_NR_geteuid 201
+#define EC_NR_getegid 202
+#define EC_NR_getgroups 205
+#define EC_NR_setgroups 206
+#define EC_NR_fstatfs 269 /* fstatfs64(fd, size, buf) */
+#define EC_NR_prctl 172
+#define EC_NR_gettid 224
+#define EC_NR_set_tid_address 258
+#define EC_NR_clock_gettime 265
+#define EC_NR_exit_group 252
+#define EC_NR_openat 295
+#define EC_NR_readlinkat 305
+#define EC_NR_getcwd 183
+#define EC_NR_unshare 310
+#define EC_NR_execveat 358
+#define EC_NR_statx 383
+#define EC_NR_clone3 435
+#define EC_NR_openat2 437
+#define EC_NR_landlock_create_ruleset 444
+#define EC_NR_lsm_list_modules 461
+#define EC_NR_fork_clone 120 /* clone */
 #else
-#error "execcheck: raw syscall numbers are defined for x86_64 and aarch64 only"
+#error "execcheck: raw syscall numbers are defined for x86_64, aarch64 and i386 only"
 #endif
 
 /* ---- the exec-check contract (Linux 6.14, include/uapi/linux/{fcntl,securebits}.h) ---- */
@@ -214,7 +264,8 @@ struct ec_statx {
 /* stx_mnt_id is the first word after the device numbers; valid when stx_mask has EC_STATX_MNT_ID */
 #define EC_STX_MNT_ID(st) ((st)->spare2[0])
 
-/* struct statfs of the 64-bit generic and x86_64 ABIs. */
+/* struct statfs of the 64-bit generic and x86_64 ABIs; on i386 the same declaration is struct
+ * statfs64 (32-bit longs, 64-bit counts aligned to 4), which fstatfs64 fills. */
 struct ec_statfs {
     long f_type, f_bsize;
     uint64_t f_blocks, f_bfree, f_bavail, f_files, f_ffree;
@@ -264,6 +315,14 @@ static inline long ec_syscall6(long n, long a, long b, long c, long d, long e, l
                          : "memory");
     return x0;
 }
+#elif defined(__i386__)
+/* The sixth argument goes in ebp, which inline asm cannot name in every frame: one call to
+ * csrc/syscall_i386.c's int $0x80 entry, hidden, so it stays inside the shim. */
+long ec_i386_syscall6(long n, long a, long b, long c, long d, long e, long f) __attribute__((visibility("hidden")));
+static inline long ec_syscall6(long n, long a, long b, long c, long d, long e, long f)
+{
+    return ec_i386_syscall6(n, a, b, c, d, e, f);
+}
 #endif
 
 #define ec_sys0(n) ec_syscall6((n), 0, 0, 0, 0, 0, 0)
@@ -280,11 +339,16 @@ static inline int ec_openat2(int dirfd, const char *path, struct ec_open_how *ho
 { return (int)ec_sys4(EC_NR_openat2, dirfd, path, how, sizeof *how); }
 static inline int ec_close(int fd) { return (int)ec_sys1(EC_NR_close, fd); }
 static inline long ec_read(int fd, void *buf, size_t n) { return ec_sys3(EC_NR_read, fd, buf, n); }
+#if defined(__i386__)
+static inline long ec_pread(int fd, void *buf, size_t n, long off) { return ec_sys5(EC_NR_pread64, fd, buf, n, off, 0); }
+static inline int ec_fstatfs(int fd, struct ec_statfs *st) { return (int)ec_sys3(EC_NR_fstatfs, fd, sizeof *st, st); }
+#else
 static inline long ec_pread(int fd, void *buf, size_t n, long off) { return ec_sys4(EC_NR_pread64, fd, buf, n, off); }
+static inline int ec_fstatfs(int fd, struct ec_statfs *st) { return (int)ec_sys2(EC_NR_fstatfs, fd, st); }
+#endif
 static inline long ec_write(int fd, const void *buf, size_t n) { return ec_sys3(EC_NR_write, fd, buf, n); }
 static inline int ec_statx(int dirfd, const char *path, int flags, unsigned mask, struct ec_statx *st)
 { return (int)ec_sys5(EC_NR_statx, dirfd, path, flags, mask, st); }
-static inline int ec_fstatfs(int fd, struct ec_statfs *st) { return (int)ec_sys2(EC_NR_fstatfs, fd, st); }
 static inline long ec_prctl(int op, unsigned long a) { return ec_sys5(EC_NR_prctl, op, a, 0, 0, 0); }
 static inline int ec_getpid(void) { return (int)ec_sys0(EC_NR_getpid); }
 static inline int ec_getuid(void) { return (int)ec_sys0(EC_NR_getuid); }
@@ -302,7 +366,12 @@ static inline int ec_execveat(int fd, const char *path, char *const argv[], char
 #define EC_MAP_POPULATE 0x8000
 /* mmap: the address, or a value in [-4095, -1] (-errno): test with ec_mmap_failed() */
 static inline void *ec_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
-{ return (void *)ec_syscall6(EC_NR_mmap, (long)addr, (long)len, prot, flags, fd, off); }
+{
+#if defined(__i386__)
+    off /= 4096; /* mmap2 */
+#endif
+    return (void *)ec_syscall6(EC_NR_mmap, (long)addr, (long)len, prot, flags, fd, off);
+}
 static inline int ec_mmap_failed(const void *p) { return (unsigned long)p > (unsigned long)-4096l; }
 static inline int ec_munmap(void *addr, size_t len) { return (int)ec_sys2(EC_NR_munmap, addr, len); }
 /* A lock with no waiting in it: code here runs inside signal handlers, constructors and forked

@@ -114,11 +114,11 @@ static void mark_other_copy(const struct link_map *map, const struct ec_mapped *
     }
     if (self_id.state != 1 || found->vma.ino != self_id.ino || found->vma.dev != self_id.dev) return;
     target = (uintptr_t)map->l_ld + ((uintptr_t)&ec_audit_mark - (uintptr_t)_DYNAMIC);
-    if (target % sizeof(unsigned long) || ec_maps_query(&maps, target, &vma, 0, 0) || vma.ino != self_id.ino ||
+    if (target % sizeof(uint64_t) || ec_maps_query(&maps, target, &vma, 0, 0) || vma.ino != self_id.ino ||
         vma.dev != self_id.dev || (vma.prot & (EC_VMA_WRITE | EC_VMA_SHARED)) != EC_VMA_WRITE ||
-        target + sizeof(unsigned long) > vma.end)
+        target + sizeof(uint64_t) > vma.end)
         return;
-    if (*(volatile unsigned long *)target == EC_AUDIT_MARK_UNSET) *(volatile unsigned long *)target = EC_AUDIT_MARK_SET;
+    if (*(volatile uint64_t *)target == EC_AUDIT_MARK_UNSET) *(volatile uint64_t *)target = EC_AUDIT_MARK_SET;
 }
 
 EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)

@@ -458,6 +458,62 @@ static void *real_load(long lmid, const char *path, int mode)
  * opens next in this process */
 static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader = 1};
 
+#if defined(__i386__)
+/* A 32-bit libc lives in /lib32 (Debian's biarch libc6-i386) or /lib/i386-linux-gnu (multiarch),
+ * and the ld.so built with it searches that directory, its /usr twin, /lib and /usr/lib, with
+ * $LIB the first one's name (ld.so --help of both). Named as the libc this process runs with. */
+struct libc_dir { char dir[200]; size_t len; };
+
+static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct libc_dir *d = data;
+    const char *name = info->dlpi_name, *base;
+    size_t n;
+    (void)size;
+    if (!name || name[0] != '/' || !(base = ec_strrchr(name, '/')) || ec_strcmp(base, "/libc.so.6")) return 0;
+    n = (size_t)(base - name);
+    if (n >= 4 && !ec_memcmp(name, "/usr", 4) && n > 4 && name[4] == '/') name += 4, n -= 4; /* merged /usr */
+    if (n == 0 || n >= sizeof d->dir) return 0;
+    ec_memcpy(d->dir, name, n);
+    d->dir[n] = 0;
+    d->len = n;
+    return 1;
+}
+
+/* cfg with the system directories of this process's ld.so, in buf; guard_config when unknown */
+static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg, char *buf, size_t cap)
+{
+    struct libc_dir d;
+    char *lib;
+    d.len = 0;
+    if (!dl_iterate_phdr || !dl_iterate_phdr(libc_dir_cb, &d) || 2 * d.len + 24 > cap) return &guard_config;
+    *cfg = guard_config;
+    ec_memcpy(buf, d.dir, d.len);
+    ec_memcpy(buf + d.len, ":/usr", 5);
+    ec_memcpy(buf + d.len + 5, d.dir, d.len);
+    ec_memcpy(buf + 2 * d.len + 5, ":/lib:/usr/lib", 15);
+    lib = buf + 2 * d.len + 5 + 15; /* "lib32" or "lib/i386-linux-gnu", after the list */
+    ec_memcpy(lib, d.dir + 1, d.len);
+    cfg->system_dirs = buf;
+    cfg->lib = lib;
+    return cfg;
+}
+#else
+static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg, char *buf, size_t cap)
+{
+    (void)cfg, (void)buf, (void)cap;
+    return &guard_config;
+}
+#endif
+
+/* A session modelling this process's loader. */
+static struct ec_ld_session *guard_session(int *err)
+{
+    struct ec_ld_config cfg;
+    char buf[512];
+    return ec_ld_session_new(guard_config_here(&cfg, buf, sizeof buf), err);
+}
+
 static struct {
     int busy;
     struct ec_ld_session *sess;
@@ -533,14 +589,14 @@ static int slow_begin(struct slow_ctx *c)
         }
         if (!slow.sess) {
             cache_changed();
-            slow.sess = ec_ld_session_new(&guard_config, &err);
+            slow.sess = guard_session(&err);
             slow.uses = 0;
         }
         c->sess = slow.sess;
     } else {
         ec_arena_init(&c->own, (size_t)64 << 20);
         c->a = &c->own;
-        c->sess = ec_ld_session_new(&guard_config, &err);
+        c->sess = guard_session(&err);
     }
     return c->sess ? 0 : -1;
 }
@@ -561,7 +617,7 @@ static int slow_renew_session(struct slow_ctx *c)
 {
     int err = 0;
     slow_release_session(c, 1);
-    c->sess = ec_ld_session_new(&guard_config, &err);
+    c->sess = guard_session(&err);
     if (c->shared) slow.sess = c->sess, slow.uses = 0;
     return c->sess ? 0 : -1;
 }
@@ -677,12 +733,15 @@ static struct {
 #define EC_EM_NATIVE EC_EM_X86_64
 #elif defined(__aarch64__)
 #define EC_EM_NATIVE EC_EM_AARCH64
+#elif defined(__i386__)
+#define EC_EM_NATIVE EC_EM_386
 #endif
+#define EC_ELFCLASS_NATIVE (sizeof(void *) == 8 ? 2 : 1)
 
-/* What ld.so would map without complaint: a clean native ELF64 shared object (not a PIE). */
+/* What ld.so would map without complaint: a clean native ELF shared object (not a PIE). */
 static int plainly_loadable(const struct ec_elf *e)
 {
-    return e->defect == EC_ELF_OK && e->elfclass == 2 && !e->msb && e->machine == EC_EM_NATIVE &&
+    return e->defect == EC_ELF_OK && e->elfclass == EC_ELFCLASS_NATIVE && !e->msb && e->machine == EC_EM_NATIVE &&
            e->type == EC_ET_DYN && !(e->flags_1 & EC_DF_1_PIE) && e->has_dynamic && !e->dynamic_empty &&
            e->nload && !e->load_misaligned;
 }
@@ -695,11 +754,15 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     struct ec_statx st;
     struct ec_elf e;
     struct ec_verdict v;
-    int fd, n = 0, simple, allowed, loadable, handed;
+    struct ec_arena own, *a = &lean.arena;
+    int fd, n = 0, simple, allowed, loadable, handed, shared;
     uint32_t i;
     if (!ec_strchr(name, '/') || has_dst(name)) return 0;
-    if (!ec_try_lock(&lean.busy)) return 0;
-    if (!lean.ready) {
+    shared = ec_try_lock(&lean.busy);
+    if (!shared) { /* another thread's: memory of our own (one mapping) rather than the slow path */
+        ec_arena_init(&own, (size_t)16 << 20);
+        a = &own;
+    } else if (!lean.ready) {
         ec_arena_init(&lean.arena, (size_t)16 << 20);
         ec_arena_alloc(&lean.arena, 16); /* map the first chunk: every lean path reuses it */
         lean.empty = ec_arena_mark(&lean.arena);
@@ -710,7 +773,7 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     if (!handed) fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
     simple = fd >= 0 &&
              (handed || ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0) &&
-             (st.stx_mode & EC_S_IFMT) == EC_S_IFREG && ec_elf_read(fd, st.stx_size, &lean.arena, &e) == EC_ELF_OK &&
+             (st.stx_mode & EC_S_IFMT) == EC_S_IFREG && ec_elf_read(fd, st.stx_size, a, &e) == EC_ELF_OK &&
              plainly_loadable(&e);
     for (i = 0; simple && i < e.ndeps; i++) {
         if (e.deps[i].tag != EC_DT_NEEDED || has_dst(e.deps[i].name) || n == LEAN_MAX_NEEDED) simple = 0;
@@ -718,7 +781,8 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     }
     loadable = simple;
     simple = simple && ec_loaded_satisfies(name, needed, n);
-    ec_arena_release(&lean.arena, lean.empty);
+    if (shared) ec_arena_release(&lean.arena, lean.empty);
+    else ec_arena_free(&own);
     allowed = simple && ec_vcache_check_fd(fd, name, &st, &v, 0);
     if (simple) ec_tripwire_note_backing(fd, 1, &st, &v);
     if (loadable && !simple) { /* dependencies to search for: the prediction takes the file over */
@@ -728,7 +792,7 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     } else if (fd >= 0) {
         ec_close(fd);
     }
-    ec_unlock(&lean.busy);
+    if (shared) ec_unlock(&lean.busy);
     if (!simple) return 0;
     if (!allowed && !judge_denied(name, &v, 0)) {
         ec_tripwire_no_sweep(); /* verdicts live for one load operation */
@@ -881,6 +945,11 @@ struct dlopen_frame {
     const char *file;
     long mode;
     void *result;
+#elif defined(__i386__)
+    void *result; /* the slot the stub pushes below our caller's return address */
+    void *caller;
+    const char *file; /* the arguments, where our caller put them */
+    long mode;
 #endif
 };
 
@@ -892,6 +961,9 @@ _Static_assert(FRAME_AT(result) == 0 && FRAME_AT(file) == 16 && FRAME_AT(mode) =
 #elif defined(__aarch64__)
 _Static_assert(FRAME_AT(caller) == 8 && FRAME_AT(file) == 16 && FRAME_AT(mode) == 24 && FRAME_AT(result) == 32,
                "the aarch64 dlopen stub's frame");
+#elif defined(__i386__)
+_Static_assert(FRAME_AT(result) == 0 && FRAME_AT(caller) == 4 && FRAME_AT(file) == 8 && FRAME_AT(mode) == 12,
+               "the i386 dlopen stub's frame");
 #endif
 
 /* Out of line, so that what guard() needs does not cost the fast path's frame anything. */
@@ -1075,6 +1147,96 @@ __asm__(".text\n"
         "ret\n"
         ".cfi_endproc\n"
         ".size dlmopen, .-dlmopen\n");
+#elif defined(__i386__)
+/* cdecl: the arguments are on the stack already, so the frame is the caller's own plus a result
+ * slot; PASS drops the slot and jumps with the stack exactly as our caller left it. The stack is
+ * 16-aligned at each call (the i386 psABI as gcc keeps it). The jump loads libc's function
+ * relative to the GOT, whose address a pc thunk gives (no pc-relative loads on i386; ecx is free). */
+#if defined(__CET__) && (__CET__ & 1)
+#define EC_ENDBR "endbr32\n"
 #else
-#error "execcheck: the dlopen stubs exist for x86_64 and aarch64 only"
+#define EC_ENDBR ""
+#endif
+__asm__(".text\n"
+        ".globl dlopen\n"
+        ".type dlopen, @function\n"
+        ".p2align 4\n"
+        "dlopen:\n"
+        ".cfi_startproc\n" EC_ENDBR
+        "subl $4, %esp\n" /* struct dlopen_frame: result, caller, file, mode */
+        ".cfi_def_cfa_offset 8\n"
+        "movl %esp, %eax\n"
+        "subl $4, %esp\n"
+        ".cfi_def_cfa_offset 12\n"
+        "pushl %eax\n"
+        ".cfi_def_cfa_offset 16\n"
+        "call ec_dlopen_guard\n"
+        "addl $8, %esp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "testl %eax, %eax\n"
+        "jnz 1f\n"
+        "addl $4, %esp\n"
+        ".cfi_remember_state\n"
+        ".cfi_def_cfa_offset 4\n"
+        "call ec_i386_pc_ecx\n"
+        "addl $_GLOBAL_OFFSET_TABLE_, %ecx\n"
+        "jmp *ec_real_dlopen@GOTOFF(%ecx)\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "movl (%esp), %eax\n"
+        "addl $4, %esp\n"
+        ".cfi_def_cfa_offset 4\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size dlopen, .-dlopen\n"
+
+        ".globl dlmopen\n"
+        ".type dlmopen, @function\n"
+        ".p2align 4\n"
+        "dlmopen:\n"
+        ".cfi_startproc\n" EC_ENDBR
+        "subl $4, %esp\n" /* 0: result, 4: caller, 8: lmid, 12: file, 16: mode */
+        ".cfi_def_cfa_offset 8\n"
+        "movl %esp, %eax\n"
+        "subl $4, %esp\n"
+        ".cfi_def_cfa_offset 12\n"
+        "pushl %eax\n" /* result */
+        ".cfi_def_cfa_offset 16\n"
+        "pushl 4(%eax)\n" /* caller */
+        ".cfi_def_cfa_offset 20\n"
+        "pushl 16(%eax)\n" /* mode */
+        ".cfi_def_cfa_offset 24\n"
+        "leal 12(%eax), %edx\n"
+        "pushl %edx\n" /* &file */
+        ".cfi_def_cfa_offset 28\n"
+        "pushl 8(%eax)\n" /* lmid */
+        ".cfi_def_cfa_offset 32\n"
+        "call ec_dlmopen_guard\n"
+        "addl $24, %esp\n"
+        ".cfi_def_cfa_offset 8\n"
+        "testl %eax, %eax\n"
+        "jnz 1f\n"
+        "addl $4, %esp\n"
+        ".cfi_remember_state\n"
+        ".cfi_def_cfa_offset 4\n"
+        "call ec_i386_pc_ecx\n"
+        "addl $_GLOBAL_OFFSET_TABLE_, %ecx\n"
+        "jmp *ec_real_dlmopen@GOTOFF(%ecx)\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "movl (%esp), %eax\n"
+        "addl $4, %esp\n"
+        ".cfi_def_cfa_offset 4\n"
+        "ret\n"
+        ".cfi_endproc\n"
+        ".size dlmopen, .-dlmopen\n"
+
+        ".hidden ec_i386_pc_ecx\n" /* ecx = the address after the call: the GOT is an addl away */
+        ".type ec_i386_pc_ecx, @function\n"
+        "ec_i386_pc_ecx:\n"
+        "movl (%esp), %ecx\n"
+        "ret\n"
+        ".size ec_i386_pc_ecx, .-ec_i386_pc_ecx\n");
+#else
+#error "execcheck: the dlopen stubs exist for x86_64, aarch64 and i386 only"
 #endif

@@ -32,6 +32,8 @@ static uintptr_t this_thread(void)
     __asm__("mov %%fs:0, %0" : "=r"(tp));
 #elif defined(__aarch64__)
     __asm__("mrs %0, tpidr_el0" : "=r"(tp));
+#elif defined(__i386__)
+    __asm__("mov %%gs:0, %0" : "=r"(tp));
 #else
     tp = (uintptr_t)ec_sys0(EC_NR_gettid);
 #endif

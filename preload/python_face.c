@@ -32,6 +32,8 @@
 #define EC_NR_fchmod 91
 #elif defined(__aarch64__)
 #define EC_NR_fchmod 52
+#elif defined(__i386__)
+#define EC_NR_fchmod 94
 #endif
 
 #define REFUSED_STATUS 126 /* like a shell's "found but cannot execute" */

@@ -13,7 +13,7 @@
 /* In .ec_zeroed: the first input of the shim's zeroed data section (no_bss.ld), which makes it
  * part of the file. */
 struct ec_shim ec_shim __attribute__((section(".ec_zeroed")));
-volatile unsigned long ec_audit_mark = EC_AUDIT_MARK_UNSET;
+volatile uint64_t ec_audit_mark __attribute__((aligned(8))) = EC_AUDIT_MARK_UNSET;
 
 /* Lets `execcheck status` and the tests identify a file as this shim, and its version. */
 EC_EXPORT const char execcheck_shim_version[] = EXECCHECK_VERSION;

@@ -50,9 +50,9 @@ int ec_shim_deny_once(int kind, int face, const char *path, const struct ec_verd
  * relocated and long before its constructor: a copy that finds itself marked knows that every
  * object of the process was decided by the audit face. Only code running in the process can fake
  * the mark, and such code could as well patch the shim. */
-#define EC_AUDIT_MARK_UNSET 0x6563636b756e7365ul /* in .data (file-backed, writable), never .bss */
-#define EC_AUDIT_MARK_SET 0x6563636b61756469ul
-extern volatile unsigned long ec_audit_mark EC_HIDDEN;
+#define EC_AUDIT_MARK_UNSET 0x6563636b756e7365ull /* in .data (file-backed, writable), never .bss */
+#define EC_AUDIT_MARK_SET 0x6563636b61756469ull
+extern volatile uint64_t ec_audit_mark EC_HIDDEN;
 static inline int ec_shim_under_audit_face(void) { return ec_audit_mark == EC_AUDIT_MARK_SET; }
 
 /* Beside a libc that is not glibc (musl)? Then the shim is inert: every interposed call passes
