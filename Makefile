@@ -19,16 +19,18 @@ $(VENV)/.installed: $(SOURCES)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[test]'
 	touch $@
 
-test: install test-deps
+test: test-deps install
 	$(BIN)/python -m pytest tests
 
-# System tools some tests need. CI (a clean root machine) gets them here; elsewhere those tests
-# say what is missing and skip.
+# System tools some tests need. CI (a clean root machine) gets them here, before the install, which
+# builds the 32-bit shim only where gcc-multilib (and with it libc6-i386) is there; elsewhere
+# those tests say what is missing and skip.
+TEST_PACKAGES := debootstrap valgrind gcc-multilib
 test-deps:
 ifeq ($(CI),true)
-	command -v debootstrap >/dev/null && command -v valgrind >/dev/null || \
-	  apt-get install -y -q debootstrap valgrind >/dev/null || \
-	  (apt-get update -q >/dev/null && apt-get install -y -q debootstrap valgrind >/dev/null)
+	command -v debootstrap >/dev/null && command -v valgrind >/dev/null && ls /usr/lib/gcc/*/*/32/libgcc.a >/dev/null 2>&1 || \
+	  apt-get install -y -q $(TEST_PACKAGES) >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q $(TEST_PACKAGES) >/dev/null)
 endif
 
 # In-tree build for hacking without a venv: PYTHONPATH=pyapi python3 -m execcheck ...
@@ -40,7 +42,7 @@ bench: install
 
 clean:
 	rm -rf build pyapi/*.egg-info pyapi/execcheck/_native*.so pyapi/execcheck/_native.c \
-	       pyapi/execcheck/libexeccheck.so .pytest_cache
+	       pyapi/execcheck/shim .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean

@@ -6,6 +6,7 @@ rtld-audit module without mapping a second libc (DESIGN.md, "The loader").
 """
 import os
 import pathlib
+import re
 import shlex
 import subprocess
 
@@ -51,9 +52,9 @@ def shim_sources():
     return hot + [p for p in every if p not in hot]
 
 
-def build_shim(out_path):
+def build_shim(out_path, extra_cflags=()):
     """Compiles and links libexeccheck.so at out_path (mode 0755: the shim must pass the check)."""
-    cc = shlex.split(os.environ.get("CC", "cc"))
+    cc = shlex.split(os.environ.get("CC", "cc")) + list(extra_cflags)
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     ldflags = list(SHIM_LDFLAGS)
@@ -78,20 +79,66 @@ def build_shim(out_path):
     os.replace(tmp, out_path)  # atomic: a running process never maps a half-written shim
 
 
+# The shims live at execcheck/shim/<$LIB>/libexeccheck.so, <$LIB> being what each class's ld.so
+# expands the token to, so that one entry, execcheck/shim/$LIB/libexeccheck.so, names the right
+# shim for 64- and 32-bit programs alike (README, "32-bit programs"). shim/layout says which.
+LOADERS = {"x86_64": "/lib64/ld-linux-x86-64.so.2", "i386": "/lib/ld-linux.so.2",
+           "aarch64": "/lib/ld-linux-aarch64.so.1"}
+
+
+def loader_lib_dir(loader):
+    """What a loader expands $LIB to, from its --list-diagnostics (glibc 2.33+), or None."""
+    try:
+        out = subprocess.run([loader, "--list-diagnostics"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'^dl_dst_lib="([A-Za-z0-9_./+-]+)"$', out, re.M)
+    if not m or m.group(1).startswith("/") or ".." in m.group(1).split("/"):
+        return None
+    return m.group(1)
+
+
+def can_build_32(cc):
+    """Can cc -m32 link a shared object with libgcc (gcc-multilib)?"""
+    probe = subprocess.run(cc + ["-m32", "-shared", "-nostdlib", "-x", "c", "-", "-o", "/dev/null", "-lgcc"],
+                           input="int f(void) { return 0; }\n", capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+def build_shims(pkg_dir):
+    """Builds the native shim and, on x86_64 where a 32-bit compiler and loader are there, the
+    i386 one; writes shim/layout. Returns the files written."""
+    cc = shlex.split(os.environ.get("CC", "cc"))
+    machine = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True).stdout.split("-")[0]
+    shim_dir = pathlib.Path(pkg_dir) / "shim"
+    native = LOADERS.get(machine) and loader_lib_dir(LOADERS[machine])
+    layout = [(machine, native or "native")]
+    if machine == "x86_64" and native:
+        lib32 = loader_lib_dir(LOADERS["i386"]) if os.path.exists(LOADERS["i386"]) else None
+        if not lib32 or lib32 == native:
+            print("note: no 32-bit loader (libc6-i386): no 32-bit shim is built")
+        elif not can_build_32(cc):
+            print("note: %s -m32 cannot link (gcc-multilib): no 32-bit shim is built" % cc[0])
+        else:
+            layout.append(("i386", lib32))
+    outs = []
+    for m, d in layout:
+        out = shim_dir / d / "libexeccheck.so"
+        build_shim(out, extra_cflags=["-m32"] if m != machine else [])
+        outs.append(out)
+    (shim_dir / "layout").write_text("".join("%s %s\n" % e for e in layout))
+    outs.append(shim_dir / "layout")
+    return [str(o) for o in outs]
+
+
 class BuildExtWithShim(build_ext):
     def run(self):
         super().run()
-        if self.inplace:
-            target = TOP / "pyapi" / "execcheck" / "libexeccheck.so"
-        else:
-            target = pathlib.Path(self.build_lib) / "execcheck" / "libexeccheck.so"
-        build_shim(target)
+        pkg = TOP / "pyapi" / "execcheck" if self.inplace else pathlib.Path(self.build_lib) / "execcheck"
+        self._shims = build_shims(pkg)
 
     def get_outputs(self):
-        outs = super().get_outputs()
-        if not self.inplace:
-            outs.append(os.path.join(self.build_lib, "execcheck", "libexeccheck.so"))
-        return outs
+        return super().get_outputs() + ([] if self.inplace else getattr(self, "_shims", []))
 
 
 setup(

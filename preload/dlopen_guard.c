@@ -461,39 +461,23 @@ static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader 
 #if defined(__i386__)
 /* A 32-bit libc lives in /lib32 (Debian's biarch libc6-i386) or /lib/i386-linux-gnu (multiarch),
  * and the ld.so built with it searches that directory, its /usr twin, /lib and /usr/lib, with
- * $LIB the first one's name (ld.so --help of both). Named as the libc this process runs with. */
-struct libc_dir { char dir[200]; size_t len; };
-
-static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    struct libc_dir *d = data;
-    const char *name = info->dlpi_name, *base;
-    size_t n;
-    (void)size;
-    if (!name || name[0] != '/' || !(base = ec_strrchr(name, '/')) || ec_strcmp(base, "/libc.so.6")) return 0;
-    n = (size_t)(base - name);
-    if (n >= 4 && !ec_memcmp(name, "/usr", 4) && n > 4 && name[4] == '/') name += 4, n -= 4; /* merged /usr */
-    if (n == 0 || n >= sizeof d->dir) return 0;
-    ec_memcpy(d->dir, name, n);
-    d->dir[n] = 0;
-    d->len = n;
-    return 1;
-}
-
-/* cfg with the system directories of this process's ld.so, in buf; guard_config when unknown */
+ * $LIB the first one's name (ld.so --list-diagnostics of both). Named as the libc this process
+ * runs with (a merged-/usr name is taken back to the / one). */
 static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg, char *buf, size_t cap)
 {
-    struct libc_dir d;
-    char *lib;
-    d.len = 0;
-    if (!dl_iterate_phdr || !dl_iterate_phdr(libc_dir_cb, &d) || 2 * d.len + 24 > cap) return &guard_config;
+    char dir[200], *d = dir, *lib;
+    size_t n = ec_loaded_libc_dir(dir, sizeof dir);
+    if (n > 4 && !ec_memcmp(d, "usr/", 4)) d += 4, n -= 4;
+    if (!n || 2 * n + 24 > cap) return &guard_config;
     *cfg = guard_config;
-    ec_memcpy(buf, d.dir, d.len);
-    ec_memcpy(buf + d.len, ":/usr", 5);
-    ec_memcpy(buf + d.len + 5, d.dir, d.len);
-    ec_memcpy(buf + 2 * d.len + 5, ":/lib:/usr/lib", 15);
-    lib = buf + 2 * d.len + 5 + 15; /* "lib32" or "lib/i386-linux-gnu", after the list */
-    ec_memcpy(lib, d.dir + 1, d.len);
+    buf[0] = '/';
+    ec_memcpy(buf + 1, d, n);
+    ec_memcpy(buf + 1 + n, ":/usr/", 6);
+    ec_memcpy(buf + 7 + n, d, n);
+    ec_memcpy(buf + 7 + 2 * n, ":/lib:/usr/lib", 15);
+    lib = buf + 7 + 2 * n + 15; /* "lib32" or "lib/i386-linux-gnu", after the list */
+    ec_memcpy(lib, d, n);
+    lib[n] = 0;
     cfg->system_dirs = buf;
     cfg->lib = lib;
     return cfg;

@@ -166,6 +166,33 @@ const char *ec_loaded_name_of(const void *addr)
     return q.name;
 }
 
+/* The directory of the libc.so.6 this process runs with, as ld.so named it, without its leading
+ * '/': ld.so's $LIB where glibc's layout puts libc in the directory $LIB names (Debian's
+ * "lib/x86_64-linux-gnu", "lib32" and "lib/i386-linux-gnu" alike). */
+struct libc_dir { char *out; size_t cap, len; };
+
+static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct libc_dir *d = data;
+    const char *name = info->dlpi_name, *base;
+    size_t n;
+    (void)size;
+    if (!name || name[0] != '/' || !(base = ec_strrchr(name, '/')) || ec_strcmp(base, "/libc.so.6")) return 0;
+    n = (size_t)(base - name) - 1;
+    if (n == 0 || n >= d->cap) return 1;
+    ec_memcpy(d->out, name + 1, n);
+    d->out[n] = 0;
+    d->len = n;
+    return 1;
+}
+
+size_t ec_loaded_libc_dir(char *out, size_t cap)
+{
+    struct libc_dir d = {out, cap, 0};
+    if (dl_iterate_phdr) dl_iterate_phdr(libc_dir_cb, &d);
+    return d.len;
+}
+
 /* ---- symbols of the loaded objects, read as ld.so reads them ----
  * dlsym() is no answer everywhere: before glibc 2.34 it is in libdl.so.2, which most programs
  * (dash, coreutils) do not load, and a dlsym() of a missing name has glibc build an error with

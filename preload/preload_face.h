@@ -46,6 +46,9 @@ void *ec_loaded_next(const char *name) __attribute__((visibility("hidden")));
 void ec_loaded_next_many(const char *const *names, void **out, int n) __attribute__((visibility("hidden")));
 /* The link-map name (l_name) of the object that holds addr, NULL if none does. */
 const char *ec_loaded_name_of(const void *addr) __attribute__((visibility("hidden")));
+/* The directory of the process's libc.so.6 without its leading '/' ("lib/x86_64-linux-gnu") in
+ * out, NUL-terminated; returns its length, 0 when unknown or longer than cap - 1. */
+size_t ec_loaded_libc_dir(char *out, size_t cap) __attribute__((visibility("hidden")));
 struct dl_phdr_info;
 /* Does one of the object's loadable segments hold addr? */
 int ec_object_holds(const struct dl_phdr_info *info, uintptr_t addr) __attribute__((visibility("hidden")));

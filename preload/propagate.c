@@ -28,7 +28,9 @@ extern int *__errno_location(void) __attribute__((weak));
  * child's ld.so complain "undefined symbol: la_version". */
 extern unsigned int la_version(unsigned int) __attribute__((weak));
 
-static const char *self_path = ""; /* ld.so's name of this object when absolute, else a copy made absolute */
+static const char *self_file = ""; /* ld.so's name of this object when absolute, else a copy made absolute */
+static size_t self_file_len;
+static const char *self_path = ""; /* what children are given: self_file, or the $LIB entry naming it */
 static size_t self_len;
 static void *self_mem;
 #define SELF_MAX 4096
@@ -55,17 +57,27 @@ static int fail(int err)
 
 static int is_sep(char c, const char *seps) { return ec_strchr(seps, c) && c; }
 
+/* The next entry of a list (*n bytes, 0 at its end), *list moved past it. */
+static const char *next_entry(const char **list, const char *seps, size_t *n)
+{
+    const char *p = *list, *start;
+    while (*p && is_sep(*p, seps)) p++;
+    start = p;
+    while (*p && !is_sep(*p, seps)) p++;
+    *n = (size_t)(p - start);
+    *list = p;
+    return start;
+}
+
 /* Appends the entries of a list, except our own path, each preceded by ':'. */
 static char *append_entries(char *out, const char *list, const char *seps)
 {
     while (*list) {
-        const char *start;
         size_t n;
-        while (*list && is_sep(*list, seps)) list++;
-        start = list;
-        while (*list && !is_sep(*list, seps)) list++;
-        n = (size_t)(list - start);
-        if (!n || (n == self_len && !ec_memcmp(start, self_path, n))) continue;
+        const char *start = next_entry(&list, seps, &n);
+        if (!n || (n == self_len && !ec_memcmp(start, self_path, n)) ||
+            (n == self_file_len && !ec_memcmp(start, self_file, n)))
+            continue;
         *out++ = ':';
         ec_memcpy(out, start, n);
         out += n;
@@ -247,7 +259,7 @@ struct fixed_env {
 static int shim_present(void)
 {
     struct ec_statx st;
-    return ec_statx(EC_AT_FDCWD, self_path, 0, EC_STATX_BASIC_STATS, &st) == 0 &&
+    return ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st) == 0 &&
            (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
 }
 
@@ -261,7 +273,7 @@ static void say_shim_gone(void)
     said_shim_gone = 1;
     ec_buf_init(&b, buf, sizeof buf);
     ec_buf_puts(&b, "execcheck: refused to start a program: the shim ");
-    ec_buf_puts(&b, self_path);
+    ec_buf_puts(&b, self_file);
     ec_buf_puts(&b, " is gone, it would run unchecked\n");
     ec_write(2, buf, b.len);
 }
@@ -807,28 +819,112 @@ EC_EXPORT int wordexp(const char *words, void *result, int flags)
 
 /* ---- start ---- */
 
+/* Is entry (n bytes) this file named through ld.so's $LIB (or ${LIB}), the token the 64- and
+ * 32-bit loaders expand to their own library directories? Then children get the entry as it is,
+ * so that each loads the shim of its own class (DIR/$LIB/libexeccheck.so). Only where the token
+ * stands for this process's $LIB, the directory of its libc, so that a child of this class finds
+ * this very file: an entry that would send it elsewhere is not taken for ours. */
+static int names_self_through_lib(const char *e, size_t n, const char *lib, size_t lib_len)
+{
+    size_t i, j, tok, suffix;
+    for (i = 0; i < n && e[i] != '$'; i++) continue;
+    if (i == n) return 0;
+    if (n - i >= 6 && !ec_memcmp(e + i, "${LIB}", 6)) tok = 6;
+    else if (n - i >= 4 && !ec_memcmp(e + i, "$LIB", 4) && (n - i == 4 || e[i + 4] == '/')) tok = 4;
+    else return 0;
+    suffix = n - i - tok;
+    for (j = i + tok; j < n; j++)
+        if (e[j] == '$') return 0; /* one token, no other */
+    return lib_len && self_file_len == i + lib_len + suffix && !ec_memcmp(self_file, e, i) &&
+           !ec_memcmp(self_file + i, lib, lib_len) && !ec_memcmp(self_file + i + lib_len, e + i + tok, suffix);
+}
+
+struct lib_search {
+    char lib[256]; /* this process's $LIB, looked up at the first entry with a '$' */
+    size_t lib_len;
+    int lib_known;
+    int named;     /* an entry names this file by its own path */
+};
+
+/* The entry of list that names this file through $LIB, copied to out; 0 if none. */
+static size_t lib_entry_in(const char *list, const char *seps, struct lib_search *ls, char *out, size_t cap)
+{
+    while (*list) {
+        size_t n, i;
+        const char *start = next_entry(&list, seps, &n);
+        if (n == self_file_len && !ec_memcmp(start, self_file, n)) ls->named = 1;
+        for (i = 0; i < n && start[i] != '$'; i++) continue;
+        if (i == n || n >= cap) continue;
+        if (!ls->lib_known) {
+            ls->lib_len = ec_loaded_libc_dir(ls->lib, sizeof ls->lib);
+            ls->lib_known = 1;
+        }
+        if (names_self_through_lib(start, n, ls->lib, ls->lib_len)) {
+            ec_memcpy(out, start, n);
+            out[n] = 0;
+            return n;
+        }
+    }
+    return 0;
+}
+
+#define PRELOAD_FILE_READ 4096
+
+/* The $LIB entry that names this file: in LD_AUDIT or LD_PRELOAD of env, else, when neither names
+ * this file at all (ld.so took it from there: a process whose parent was not shimmed), in
+ * /etc/ld.so.preload, read as ld.so reads it: entries separated by white space or ':', '#' to
+ * the end of the line a comment; its first 4 KiB. No system call where the environment names
+ * the shim by its path, as `LD_PRELOAD=$(execcheck lib)` and the children of a shimmed process do. */
+static size_t self_through_lib(char *const *env, char *out, size_t cap)
+{
+    struct lib_search ls;
+    char file[PRELOAD_FILE_READ + 1];
+    size_t i, t = 0;
+    long got;
+    int fd;
+    ls.lib_known = ls.named = 0;
+    for (i = 0; env && env[i] && !t; i++) {
+        if (has_prefix(env[i], "LD_AUDIT=")) t = lib_entry_in(env[i] + 9, ":", &ls, out, cap);
+        else if (has_prefix(env[i], "LD_PRELOAD=")) t = lib_entry_in(env[i] + 11, " \t:", &ls, out, cap);
+    }
+    if (t || ls.named) return t;
+    if ((fd = ec_openat(EC_AT_FDCWD, "/etc/ld.so.preload", EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK, 0)) < 0) return 0;
+    got = ec_read(fd, file, PRELOAD_FILE_READ);
+    ec_close(fd);
+    if (got <= 0) return 0;
+    file[got] = 0;
+    for (i = 0; i < (size_t)got; i++)
+        if (file[i] == '#')
+            while (i < (size_t)got && file[i] != '\n') file[i++] = ' ';
+    return lib_entry_in(file, " \t\n\r:", &ls, out, cap);
+}
+
 /* Our own absolute path, from the link map glibc keeps: the name the loader used, made absolute
- * against the start-up cwd (which is what a relative LD_PRELOAD entry was resolved in). */
-static int find_self_path(void)
+ * against the start-up cwd (which is what a relative LD_PRELOAD entry was resolved in); and what
+ * children are given, that path or the $LIB entry of env that names it. */
+static int find_self_path(char *const *env)
 {
     const char *name = ec_loaded_name_of((const void *)find_self_path);
-    size_t n;
+    char *mem;
+    size_t n, t;
     if (!name || !name[0]) return -1;
     n = ec_strlen(name);
-    if (n >= SELF_MAX) return -1;
+    if (n >= SELF_MAX || !(mem = ec_map_once(&self_mem, 2 * SELF_MAX))) return -1;
     if (name[0] == '/') {
-        self_path = name; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
+        self_file = name; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
     } else {
-        char *abs = ec_map_once(&self_mem, SELF_MAX);
         long c;
         size_t cl;
-        if (!abs || (c = ec_sys2(EC_NR_getcwd, abs, SELF_MAX)) < 0) return -1;
-        cl = ec_strlen(abs);
+        if ((c = ec_sys2(EC_NR_getcwd, mem, SELF_MAX)) < 0) return -1;
+        cl = ec_strlen(mem);
         if (cl + 1 + n >= SELF_MAX) return -1;
-        abs[cl] = '/';
-        ec_memcpy(abs + cl + 1, name, n + 1);
-        self_path = abs;
+        mem[cl] = '/';
+        ec_memcpy(mem + cl + 1, name, n + 1);
+        self_file = mem;
     }
+    self_file_len = ec_strlen(self_file);
+    t = self_through_lib(env, mem + SELF_MAX, SELF_MAX);
+    self_path = t ? mem + SELF_MAX : self_file;
     /* a path with a separator in it cannot be put in LD_AUDIT/LD_PRELOAD unambiguously */
     if (ec_strchr(self_path, ':') || ec_strchr(self_path, ' ') || ec_strchr(self_path, '\t')) return -1;
     self_len = ec_strlen(self_path);
@@ -860,7 +956,7 @@ void ec_propagate_resolve(void)
 void ec_propagate_start(void)
 {
     struct fixed_env f;
-    if (find_self_path() < 0) return;
+    if (find_self_path(&environ ? environ : 0) < 0) return;
     if (!&environ || !environ) return;
     /* environ lives for the whole process: always in a mapping of its own, never on our stack */
     {

@@ -35,15 +35,15 @@ def assert_audit_unchanged(res, base, bad_files=(), kind="library"):
         assert recs[0]["kind"] == kind
 
 
-def assert_refused(res, bad, reason="x-bit", kind="library"):
-    """Enforcing: the file was named on stderr, once, and recorded as refused."""
+def assert_refused(res, bad, reason="x-bit", kind="library", face="audit"):
+    """Enforcing: the file was named on stderr, once, and recorded as refused (by face)."""
     lines = [l for l in res.refused_lines() if str(bad) in l or os.path.basename(str(bad)) in l]
     assert len(lines) == 1, res
     assert lines[0].startswith("execcheck: refused to load ") and lines[0].endswith(": " + reason), res
     recs = res.records_for(bad)
     assert len(recs) == 1, res
     r = recs[0]
-    assert (r["action"], r["mode"], r["face"], r["kind"], r["reason"]) == ("refused", "enforce", "audit", kind, reason)
+    assert (r["action"], r["mode"], r["face"], r["kind"], r["reason"]) == ("refused", "enforce", face, kind, reason)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,14 @@ import pytest
 
 from conftest import C_DIR, execcheck_cmd, need_check, need_mountns, need_root, run
 from execcheck.commands.run import child_environment, has_audit_face, with_first
+from execcheck.shim import multilib_path
 from python_face_lib import interpreters, script_in_view, shim_path
+
+
+def first_entry():
+    """What run puts first: the $LIB entry where a 32-bit shim was built too (test_i386.py),
+    else the shim's path."""
+    return multilib_path() or shim_path()
 
 PROBE = r"""
 #include <stdio.h>
@@ -62,7 +69,7 @@ def test_shim_first_in_ld_preload(probe, tmp_path):
     env = dict(os.environ, LD_PRELOAD="%s %s" % (other, shim_path()))
     r = ec_run("--", probe, env=env)
     got = parse(r.stdout)
-    assert got["preload"].split(":") == [shim_path(), str(other)]
+    assert got["preload"].split(":") == [first_entry(), str(other)]  # the shim's own path not twice
 
 
 def test_ld_audit_only_with_an_audit_face(probe, cc):
@@ -72,7 +79,7 @@ def test_ld_audit_only_with_an_audit_face(probe, cc):
                                               capture_output=True, text=True, check=True).stdout
     assert has_audit_face(shim_path()) == exported
     r = ec_run("--", probe, env=dict(os.environ, LD_AUDIT="/x/a.so"))
-    assert parse(r.stdout)["audit"] == (shim_path() + ":/x/a.so" if exported else "/x/a.so")
+    assert parse(r.stdout)["audit"] == (first_entry() + ":/x/a.so" if exported else "/x/a.so")
     auditor = cc("unsigned la_version(unsigned v) { return v; }\n", "auditor.so", "-shared", "-fPIC")
     plain = cc("int f(void) { return 1; }\n", "plain.so", "-shared", "-fPIC")
     assert has_audit_face(str(auditor)) and not has_audit_face(str(plain))
@@ -85,6 +92,8 @@ def test_list_editing():
     assert with_first("", "/s.so", ": \t") == "/s.so"
     assert with_first("a.so  b.so:/s.so\tc.so", "/s.so", ": \t") == "/s.so:a.so:b.so:c.so"
     assert with_first("/s.so", "/s.so", ":") == "/s.so"
+    # a $LIB entry first: the files it stands for are not listed again (same inode)
+    assert with_first("a.so:%s:b.so" % shim_path(), "/d/$LIB/s.so", ":", [shim_path()]) == "/d/$LIB/s.so:a.so:b.so"
 
 
 def test_exit_status_is_the_commands():
@@ -173,4 +182,4 @@ def test_a_shim_path_glibc_would_split(tmp_path, probe):
     fail_open = json.loads(r.stdout)["fail_open"]
     assert any("space" in f and "LD_PRELOAD" in f for f in fail_open), fail_open
     r = run([sys.executable, "-m", "execcheck", "run", "--", probe])  # the real install: a plain path
-    assert r.returncode == 0 and parse(r.stdout)["preload"].startswith(execcheck.lib_path())
+    assert r.returncode == 0 and parse(r.stdout)["preload"].startswith(first_entry())

@@ -1,7 +1,8 @@
 """Where the installed shim is, and how the system loader is told to use it."""
 import os
 import pathlib
-from typing import List
+import platform
+from typing import Dict, List, Optional
 
 from .safeio import read_regular
 
@@ -9,9 +10,47 @@ _HERE = pathlib.Path(__file__).resolve().parent
 LD_SO_PRELOAD = "/etc/ld.so.preload"
 
 
-def lib_path() -> str:
-    """Absolute path of the libexeccheck.so installed with this package."""
-    return str(_HERE / "libexeccheck.so")
+_SHIMS = _HERE / "shim"
+_NATIVE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
+
+
+def _layout() -> Dict[str, str]:
+    """shim/layout, which the build writes: machine -> the directory under shim/ of its shim, named
+    as that machine's ld.so expands $LIB ("native" where the build could not ask)."""
+    try:
+        text = (_SHIMS / "layout").read_text()
+    except OSError:
+        return {}
+    return dict(line.split(None, 1) for line in text.splitlines() if len(line.split()) == 2)
+
+
+def lib_path(machine: Optional[str] = None) -> str:
+    """Absolute path of the libexeccheck.so installed with this package for machine (x86_64,
+    i386, aarch64; default: this one's). The path is given even when that build is missing."""
+    machine = machine or _NATIVE.get(platform.machine(), platform.machine())
+    return str(_SHIMS / _layout().get(machine, machine) / "libexeccheck.so")
+
+
+def multilib_path() -> Optional[str]:
+    """shim/$LIB/libexeccheck.so when a 32-bit shim was built beside the 64-bit one: one entry for
+    LD_PRELOAD and LD_AUDIT that each class's ld.so expands to its own shim; else None."""
+    layout = _layout()
+    if len(layout) < 2 or "native" in layout.values() or not all(
+            os.path.exists(_SHIMS / d / "libexeccheck.so") for d in layout.values()):
+        return None
+    return str(_SHIMS / "$LIB" / "libexeccheck.so")
+
+
+def expand_lib(entry: str) -> str:
+    """entry with $LIB / ${LIB} as this machine's ld.so expands it (the build asked it), for
+    looking at the file; unchanged when that is not known."""
+    native = _layout().get(_NATIVE.get(platform.machine(), platform.machine()))
+    if not native or native == "native":
+        return entry
+    return entry.replace("${LIB}", native).replace("$LIB", native)
+
+
+I386_LOADER = "/lib/ld-linux.so.2"
 
 
 def list_separator_in(path: str) -> str:
@@ -42,7 +81,7 @@ def read_ld_so_preload(path: str = LD_SO_PRELOAD) -> List[str]:
 def names_shim(entry: str, shim: str) -> bool:
     """Does this preload entry load the given shim file (same inode, or a bare name that is it)?"""
     try:
-        a, b = os.stat(entry), os.stat(shim)
+        a, b = os.stat(expand_lib(entry)), os.stat(shim)
         return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
     except OSError:
         return os.path.basename(entry) == os.path.basename(shim) and "/" not in entry

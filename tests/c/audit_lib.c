@@ -17,7 +17,11 @@
 static long raw_write(int fd, const void *buf, unsigned long n)
 {
     long r;
+#if defined(__i386__) /* the 32-bit builds of tests/test_i386.py */
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(4), "b"(fd), "c"(buf), "d"(n) : "memory");
+#else
     __asm__ volatile("syscall" : "=a"(r) : "a"(1), "D"(fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
+#endif
     return r;
 }
 #define SAY(msg) raw_write(1, msg, sizeof msg - 1)

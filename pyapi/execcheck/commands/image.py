@@ -135,8 +135,12 @@ def run_install(args) -> int:
         return 0
     _need_root_user()
     n = inst.install(root, files)
-    print("installed %s (%d files written%s)" % (info["shim"], n,
-          "" if not args.service else "; systemd %s" % (info["systemd"] or "not found")), file=sys.stderr)
+    print("installed %s (%d files written%s)" % (
+        info["shim"] + (" and %s, as %s" % (info["shim32"], info["entry"]) if info["shim32"] else ""), n,
+        "" if not args.service else "; systemd %s" % (info["systemd"] or "not found")), file=sys.stderr)
+    if info["unchecked32"]:
+        print("execcheck: the image has a 32-bit libc but no 32-bit shim was built here (gcc-multilib): its "
+              "32-bit programs run unchecked", file=sys.stderr)
     return 0
 
 

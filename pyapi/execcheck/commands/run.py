@@ -6,7 +6,7 @@ import sys
 from .. import kernel
 from ..core import SecurebitsError, securebits, set_securebits
 from ..errors import UsageError
-from ..shim import lib_path, list_separator_in
+from ..shim import lib_path, list_separator_in, multilib_path
 
 ORDER = 25
 HELP = "run a command with the exec securebits set and libexeccheck.so loaded"
@@ -50,12 +50,13 @@ def _same_file(a: str, b: str) -> bool:
         return a == b
 
 
-def with_first(value, shim: str, separators: str) -> str:
-    """value (an LD_PRELOAD or LD_AUDIT list) with shim first and no other entry naming it."""
+def with_first(value, shim: str, separators: str, files=()) -> str:
+    """value (an LD_PRELOAD or LD_AUDIT list) with shim first and no other entry naming it or one
+    of files (the shims a $LIB entry stands for)."""
     items = [value or ""]
     for sep in separators:
         items = [part for item in items for part in item.split(sep)]
-    rest = [x for x in items if x and not _same_file(x, shim)]
+    rest = [x for x in items if x and x != shim and not any(_same_file(x, f) for f in (shim,) + tuple(files))]
     return ":".join([shim] + rest)
 
 
@@ -73,13 +74,14 @@ def has_audit_face(path: str) -> bool:
         return False
 
 
-def child_environment(environ, shim: str, audit: bool) -> dict:
+def child_environment(environ, shim: str, audit: bool, files=()) -> dict:
     """The environment CMD starts with: the shim first in LD_PRELOAD (glibc splits it on spaces
-    and colons) and, when it has an audit face, first in LD_AUDIT (colons)."""
+    and colons) and, when it has an audit face, first in LD_AUDIT (colons). files: the shims a
+    $LIB entry stands for, whose own paths are taken out of the lists."""
     env = dict(environ)
-    env["LD_PRELOAD"] = with_first(env.get("LD_PRELOAD"), shim, ": \t")
+    env["LD_PRELOAD"] = with_first(env.get("LD_PRELOAD"), shim, ": \t", files)
     if audit:
-        env["LD_AUDIT"] = with_first(env.get("LD_AUDIT"), shim, ":")
+        env["LD_AUDIT"] = with_first(env.get("LD_AUDIT"), shim, ":", files)
     return env
 
 
@@ -116,8 +118,11 @@ def run(args) -> int:
             raise SetupError("the shim's path %s has a %s in it, where glibc splits LD_PRELOAD: install "
                              "execcheck under a path without one" % (shim, sep))
         # Everything that loads code comes before the bits: this process may itself be under the
-        # shim (a nested run), and after RESTRICT_FILE it could not import what it needs.
-        env = child_environment(os.environ, shim, has_audit_face(shim))
+        # shim (a nested run), and after RESTRICT_FILE it could not import what it needs. With a
+        # 32-bit shim beside this one, the $LIB entry: each program's ld.so takes its own class's.
+        multilib = multilib_path()
+        env = child_environment(os.environ, multilib or shim, has_audit_face(shim),
+                                (shim, lib_path("i386")) if multilib else ())
         if kernel.seccomp()[0] == "kills":  # CMD inherits the filter, and the shim trusts inherited ones
             raise SetupError("a seccomp filter here kills a process for execveat (the check): under the shim "
                              "the command would die of SIGSYS (`execcheck status`)")

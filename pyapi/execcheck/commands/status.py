@@ -5,7 +5,8 @@ import stat
 
 from .. import kernel
 from ..core import check, policy, securebits
-from ..shim import LD_SO_PRELOAD, faces_in_process, lib_path, list_separator_in, names_shim, read_ld_so_preload
+from ..shim import (I386_LOADER, LD_SO_PRELOAD, expand_lib, faces_in_process, lib_path, list_separator_in,
+                    multilib_path, names_shim, read_ld_so_preload)
 from .output import print_json
 
 ORDER = 20
@@ -50,7 +51,9 @@ def gather() -> dict:
     memfd, memfd_text = kernel.memfd_noexec()
 
     shim = lib_path()
-    shim_info = {"path": shim, "exists": os.path.exists(shim)}
+    shim_info = {"path": shim, "exists": os.path.exists(shim), "i386": None, "multilib": multilib_path()}
+    if os.path.exists(lib_path("i386")):
+        shim_info["i386"] = lib_path("i386")
     if shim_info["exists"]:
         v = check(shim)
         shim_info["passes_check"] = v.allowed
@@ -65,7 +68,7 @@ def gather() -> dict:
     pol = policy()
     fail_open = []
     for e in preload.get("entries", []):
-        if "/" in e and not os.path.exists(e):
+        if "/" in e and not os.path.exists(expand_lib(e)):
             what = "the shim" if os.path.basename(e) == os.path.basename(shim) else "a library"
             fail_open.append("%s names %s that is missing (%s): glibc prints a warning and runs every "
                              "program without it" % (LD_SO_PRELOAD, what, e))
@@ -76,6 +79,7 @@ def gather() -> dict:
     faces = faces_in_process()
     shim_info["this_process"] = faces
     fail_open += _environment_fail_open(shim, faces)
+    fail_open += _i386_fail_open(shim, preload.get("entries", []))
     if preload.get("names_shim"):
         fail_open.append("setuid/setgid programs get only the preload face: ld.so ignores LD_AUDIT paths in "
                          "secure mode (their children are put back under the audit face)")
@@ -117,7 +121,7 @@ def _environment_fail_open(shim, faces) -> list:
             value = value.replace(c, seps[0])
         entries = [e for e in value.split(seps[0]) if e]
         for e in entries:
-            if "/" in e and not os.path.exists(e):
+            if "/" in e and not os.path.exists(expand_lib(e)):
                 out.append("%s names %s, which is missing: glibc prints a warning and runs the program without it"
                            % (var, e))
         if var == "LD_AUDIT" and entries and any(names_shim(e, shim) for e in entries) and \
@@ -127,6 +131,22 @@ def _environment_fail_open(shim, faces) -> list:
         out.append("this process has only the preload face: what was loaded before the shim ran before it was "
                    "checked, and libc's own loads (gconv, NSS) are checked only at the next dlopen")
     return out
+
+
+def _i386_fail_open(shim, preload_entries) -> list:
+    """32-bit programs: their ld.so loads only a 32-bit shim, named through $LIB."""
+    if not os.path.exists(I386_LOADER):
+        return []
+    if not os.path.exists(lib_path("i386")):
+        return ["32-bit programs run unchecked: a 32-bit loader is installed (%s) but no 32-bit shim was built "
+                "(install execcheck with gcc-multilib there)" % I386_LOADER]
+    named = [e for var in ("LD_AUDIT", "LD_PRELOAD") for e in os.environ.get(var, "").replace(" ", ":").split(":")
+             if e and names_shim(e, shim)]
+    named += [e for e in preload_entries if names_shim(e, shim)]
+    if any("$LIB" not in e and "${LIB}" not in e for e in named):
+        return ["32-bit programs started from here run unchecked: the shim is named by its 64-bit path, which "
+                "a 32-bit ld.so cannot load (name it as `execcheck lib --multilib` prints)"]
+    return []
 
 
 def _yes(b):
@@ -154,6 +174,9 @@ def run(args) -> int:
     if sh["exists"]:
         shim_line += "" if sh["passes_check"] else "  (fails the check itself: %s)" % sh["reason"]
     lines.append("shim            %s" % shim_line)
+    if sh.get("i386"):
+        lines.append("32-bit shim     %s" % sh["i386"])
+        lines.append("both, by $LIB   %s" % sh["multilib"])
     tp = sh.get("this_process", {})
     if tp.get("copies") is not None:
         lines.append("this process    %s" % ({0: "not shimmed", 1: "one copy of the shim (preload face)" if tp.get(

@@ -2,7 +2,8 @@
 
 install: the shim into the image's library directory (root-owned, 0755), /etc/execcheck.conf,
 the shim's path appended to /etc/ld.so.preload (existing entries kept, no duplicate), optional
-systemd drop-ins. Every file it creates or changes is noted, with the previous content of what it
+systemd drop-ins. An image with a 32-bit libc as well gets the 32-bit shim in that libc's
+directory, and both are named by one $LIB entry (README, "32-bit programs"). Every file it creates or changes is noted, with the previous content of what it
 changed, in /var/lib/execcheck/install.json; uninstall puts each back.
 """
 import base64
@@ -15,6 +16,9 @@ from . import ldconf, manifest, rootfs
 from ..errors import UsageError
 from ..safeio import read_regular
 from ..shim import lib_path, read_ld_so_preload
+
+# where Debian puts a 32-bit libc on x86_64: biarch libc6-i386, multiarch libc6:i386
+I386_LIBC_DIRS = ("/usr/lib32", "/lib32", "/usr/lib/i386-linux-gnu", "/lib/i386-linux-gnu")
 
 STEP = "install"
 SHIM_NAME = "libexeccheck.so"
@@ -59,6 +63,46 @@ def find_libc(root: str):
     if found:
         return found[0], elf_identity(rootfs.resolve(root, found[0] + "/libc.so.6"))
     raise InstallError("no libc.so.6 in the image's library directories: is %s a root filesystem?" % root)
+
+
+def find_libc32(root: str):
+    """The image dir of its 32-bit (i386) libc.so.6, or None."""
+    for d in I386_LIBC_DIRS:
+        host = rootfs.resolve(root, d + "/libc.so.6")
+        if os.path.isfile(host):
+            try:
+                ident = elf_identity(host)
+            except InstallError:
+                continue
+            if (ident["class"], ident["machine"]) == (32, "EM_386"):
+                return d
+    return None
+
+
+def lib_token(libdir: str) -> str:
+    """What the image's ld.so expands $LIB to, for the loader whose libc lives in libdir: glibc's
+    $LIB is its slibdir ("/lib/x86_64-linux-gnu", "/lib32") without the leading '/', and on a
+    merged-/usr image the libc is found under /usr as well."""
+    d = libdir.strip("/")
+    return d[4:] if d.startswith("usr/") else d
+
+
+def multilib_entry(libdir: str, libdir32: str):
+    """(the $LIB entry, the 32-bit shim's image path) that put each class's shim beside its libc."""
+    token = lib_token(libdir)
+    prefix = libdir[:len(libdir) - len(token)]  # "/usr/" or "/"
+    return prefix + "$LIB/" + SHIM_NAME, prefix + lib_token(libdir32) + "/" + SHIM_NAME
+
+
+def expand_entry(root: str, entry: str) -> list:
+    """The image paths an ld.so.preload entry names: with $LIB, one per class the image has."""
+    if "$LIB" not in entry and "${LIB}" not in entry:
+        return [entry]
+    out = []
+    for d in [find_libc(root)[0], find_libc32(root)]:
+        if d:
+            out.append(entry.replace("${LIB}", lib_token(d)).replace("$LIB", lib_token(d)))
+    return out
 
 
 def systemd_version(root: str):
@@ -145,11 +189,17 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     shim_path = "%s/%s" % (libdir, SHIM_NAME)
     with open(lib_path(), "rb") as f:
         files = [(shim_path, f.read(), 0o755)]
+    entry, shim32 = shim_path, None
+    libdir32 = find_libc32(root) if shim_id["machine"] == "EM_X86_64" else None
+    if libdir32 and os.path.exists(lib_path("i386")):
+        entry, shim32 = multilib_entry(libdir, libdir32)
+        with open(lib_path("i386"), "rb") as f:
+            files.append((shim32, f.read(), 0o755))
     files.append(("/etc/execcheck.conf", config_text(enforce, deny_interactive, log_file).encode(), 0o644))
     preload_host = rootfs.resolve(root, "/etc/ld.so.preload")
     old = _read(preload_host) or b""
-    if shim_path not in read_ld_so_preload(preload_host):
-        new = old + (b"" if not old or old.endswith(b"\n") else b"\n") + shim_path.encode() + b"\n"
+    if entry not in read_ld_so_preload(preload_host):
+        new = old + (b"" if not old or old.endswith(b"\n") else b"\n") + entry.encode() + b"\n"
         files.append(("/etc/ld.so.preload", new, 0o644))
     sd = systemd_version(root)
     for svc in services:
@@ -157,8 +207,9 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
             raise InstallError("not a systemd unit name: %r" % svc)
         unit = svc if "." in svc else svc + ".service"
         files.append(("/etc/systemd/system/%s.d/execcheck.conf" % unit,
-                      dropin_text(shim_path, enforce, deny_interactive, sd).encode(), 0o644))
-    return files, {"shim": shim_path, "systemd": sd}
+                      dropin_text(entry, enforce, deny_interactive, sd).encode(), 0o644))
+    return files, {"shim": shim_path, "shim32": shim32, "entry": entry, "systemd": sd,
+                   "unchecked32": bool(libdir32) and not shim32}
 
 
 def _record_problem(record) -> str:
@@ -230,8 +281,8 @@ def uninstall(root: str):
         if now is not None and _sha(now) != info.get("written_sha256"):
             if path == "/etc/ld.so.preload":
                 # changed since install: take out only our line, keep the rest
-                shim_line = record_shim_line(record)
-                kept = b"".join(l for l in now.splitlines(True) if l.strip() != shim_line)
+                shim_lines = record_shim_lines(record)
+                kept = b"".join(l for l in now.splitlines(True) if l.strip() not in shim_lines)
                 st = os.stat(host)
                 manifest.atomic_write(host, kept, st.st_mode & 0o7777, st.st_uid, st.st_gid)
                 notes.append("%s changed since install: removed only the shim's entry" % path)
@@ -247,8 +298,13 @@ def uninstall(root: str):
     return notes
 
 
-def record_shim_line(record) -> bytes:
-    for path in record["files"]:
-        if path.endswith("/" + SHIM_NAME):
-            return path.encode()
-    return b""
+def record_shim_lines(record) -> set:
+    """The ld.so.preload lines install may have written: each shim's path, and the $LIB entry of
+    two (a 64-bit and a 32-bit one beside their libcs)."""
+    shims = sorted(p for p in record["files"] if p.endswith("/" + SHIM_NAME))
+    lines = {p.encode() for p in shims}
+    for a in shims:
+        for b in shims:
+            if a != b:
+                lines.add(multilib_entry(os.path.dirname(a), os.path.dirname(b))[0].encode())
+    return lines

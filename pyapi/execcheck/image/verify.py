@@ -17,17 +17,20 @@ def shim_state(root: str) -> list:
     shims = [e for e in entries if os.path.basename(e) == install.SHIM_NAME]
     if not shims:
         problems.append("/etc/ld.so.preload does not name %s: run `execcheck image install`" % install.SHIM_NAME)
-    for e in shims:
-        host = rootfs.resolve(root, e)
+    for path in [p for e in shims for p in install.expand_entry(root, e)]:  # a $LIB entry: each class's
+        host = rootfs.resolve(root, path)
         try:
             st = os.stat(host)
         except OSError:
             problems.append("/etc/ld.so.preload names %s, which is missing: glibc would warn and run everything "
-                            "unchecked" % e)
+                            "unchecked" % path)
             continue
         if st.st_uid != 0 or st.st_mode & 0o022 or not st.st_mode & 0o111 or not stat.S_ISREG(st.st_mode):
             problems.append("%s must be a root-owned file, executable, not writable by group or others (mode %04o, "
-                            "uid %d)" % (e, stat.S_IMODE(st.st_mode), st.st_uid))
+                            "uid %d)" % (path, stat.S_IMODE(st.st_mode), st.st_uid))
+    if shims and install.find_libc32(root) and not any("$LIB" in e or "${LIB}" in e for e in shims):
+        problems.append("the image has a 32-bit libc, and /etc/ld.so.preload names the shim by its 64-bit path: "
+                        "32-bit programs would run unchecked")
     conf = rootfs.resolve(root, "/etc/execcheck.conf")
     if os.path.lexists(conf):
         p = policy(config_path=conf, environ={})

@@ -1,0 +1,289 @@
+"""32-bit programs (i386 on x86_64): the 32-bit build of the shim, and the $LIB entry that gives
+each program's ld.so the shim of its own class.
+
+A 32-bit ld.so cannot load the 64-bit shim ("wrong ELF class ... ignored") and ran such programs
+unchecked. Here every case of the faces that matters for a class of its own runs with 32-bit test
+programs and libraries (built with gcc -m32 in the test's tmp dir): the audit face's decisions in
+the three policy modes, the preload face's tripwire and dlopen guard (whose loader model is the
+i386 one), threads (the check from a child, the i386 clone stub), and propagation across classes
+through `execcheck run` and a 64-bit shell."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+import execcheck
+from audit_face_util import Kit, clean_env, mode, ran, run_face  # noqa: F401 (fixtures)
+import rootfs
+from conftest import in_mountns, need_check, need_mountns, run
+from rootfs import in_image
+from execcheck.shim import I386_LOADER, lib_path, multilib_path
+from test_audit_face import SYSLOG_RECEIVER, assert_audit_unchanged, assert_refused
+
+SHIM32 = lib_path("i386")
+SHIM64 = lib_path()
+CLI = [sys.executable, "-m", "execcheck"]
+
+
+def _can_build_32():
+    r = subprocess.run(["cc", "-m32", "-x", "c", "-", "-o", "/dev/null"], input="int main(void){return 0;}\n",
+                       capture_output=True, text=True)
+    return r.returncode == 0
+
+
+@pytest.fixture(autouse=True)
+def _i386():
+    need_check()
+    if not os.path.exists(I386_LOADER):
+        pytest.skip("no 32-bit loader here (%s: libc6-i386)" % I386_LOADER)
+    if not _can_build_32():
+        pytest.skip("cc -m32 cannot build programs here (gcc-multilib)")
+    assert os.path.exists(SHIM32), "a 32-bit loader and compiler are here, so the build makes the 32-bit shim"
+
+
+class Kit32(Kit):
+    def _cc(self, out, *args):
+        return super()._cc(out, "-m32", *args)
+
+
+@pytest.fixture
+def kit(tmp_path):
+    return Kit32(tmp_path)
+
+
+def _dst_lib(loader):
+    out = subprocess.run([loader, "--list-diagnostics"], capture_output=True, text=True).stdout
+    return [l.split("=", 1)[1].strip('"') for l in out.splitlines() if l.startswith("dl_dst_lib=")][0]
+
+
+def test_the_32_bit_shim_and_the_lib_entry():
+    with open(SHIM32, "rb") as f:
+        elf = ELFFile(f)
+        assert (elf.elfclass, elf["e_machine"]) == (32, "EM_386")
+        dyn = elf.get_section_by_name(".dynamic")
+        assert not [t for t in dyn.iter_tags() if t.entry.d_tag == "DT_NEEDED"]  # no libc of its own
+        assert elf.get_section_by_name(".dynsym").get_symbol_by_name("la_version")
+    template = multilib_path()
+    assert template and template.endswith("/$LIB/libexeccheck.so")
+    # what each class's ld.so makes of $LIB is where that class's shim is
+    assert template.replace("$LIB", _dst_lib("/lib64/ld-linux-x86-64.so.2")) == SHIM64
+    assert template.replace("$LIB", _dst_lib(I386_LOADER)) == SHIM32
+    r = run(CLI + ["lib", "--multilib"])
+    assert (r.returncode, r.stdout) == (0, template + "\n")
+    r = run(CLI + ["lib", "--i386"])
+    assert (r.returncode, r.stdout) == (0, SHIM32 + "\n")
+
+
+
+
+def test_dt_needed_bad_library(kit, tmp_path, mode):
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    prog = kit.prog(needs=[(bad.parent, "libbad.so")], runpath="$ORIGIN/../lib")
+    base = run_face("off", [prog], tmp_path)
+    assert base.rc == 0 and ran(base, "bad") and "main" in base.lines
+    res = run_face(mode, [prog], tmp_path, audit=SHIM32)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 127 and res.out == "", res
+    assert_refused(res, bad)
+
+
+@pytest.mark.parametrize("how", ["path", "name"])
+def test_dlopen_bad_library(kit, tmp_path, mode, how):
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    good = kit.lib("lib/libgood.so", "good")
+    prog = kit.prog(runpath="$ORIGIN/../lib")
+    args = [prog] + ["dlopen:" + (str(p) if how == "path" else p.name) for p in (bad, good)]
+    base = run_face("off", args, tmp_path)
+    assert base.rc == 0 and ran(base, "bad") and ran(base, "good")
+    res = run_face(mode, args, tmp_path, audit=SHIM32)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and not ran(res, "bad") and ran(res, "good"), res
+    assert any(l.startswith("dlopen") and "failed" in l and "libbad.so" in l for l in res.lines), res
+    assert_refused(res, bad)
+
+
+def test_ld_preload_bad_library(kit, tmp_path, mode):
+    pre = kit.lib("pre/libpre.so", "pre", mode=0o644)
+    prog = kit.prog()
+    env = {"LD_PRELOAD": str(pre)}
+    base = run_face("off", [prog], tmp_path, env=env)
+    assert base.rc == 0 and ran(base, "pre")
+    res = run_face(mode, [prog], tmp_path, env=env, audit=SHIM32)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [pre])
+    assert res.rc == 0 and not ran(res, "pre") and res.lines == ["main", "end"], res
+    assert_refused(res, pre)
+
+
+def test_preload_face_tripwire(kit, tmp_path):
+    """LD_PRELOAD="bad.so shim" with the preload face alone: main() never runs."""
+    bad = kit.lib("pre/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    res = run_face("secbits", [prog], tmp_path, preload="%s %s" % (bad, SHIM32))
+    assert res.rc == 126 and "main" not in res.lines, res
+    assert any(str(bad) in l for l in res.refused_lines()), res
+
+
+def test_preload_face_dlopen_guard(kit, tmp_path, mode):
+    """The guard's own prediction, with the i386 loader model: by name through the program's
+    RUNPATH, the library's bad dependency through its RUNPATH, and libc's cache."""
+    dep = kit.lib("dep/libdep.so", "dep", mode=0o644, fn="dep_fn")
+    top = kit.lib("sub/libtop.so", "top", calls="dep_fn", needs=[(dep.parent, "libdep.so")],
+                  runpath="$ORIGIN/../dep")
+    alone = kit.lib("sub/libalone.so", "alone")
+    prog = kit.prog(runpath="$ORIGIN/../sub")
+    args = [prog, "dlopen:libalone.so", "dlopen:libtop.so", "dlopen:libc.so.6"]
+    base = run_face("off", args, tmp_path)
+    assert base.rc == 0 and ran(base, "dep") and ran(base, "top") and ran(base, "alone"), base
+    res = run_face(mode, args, tmp_path, preload=SHIM32)
+    if mode == "audit":
+        assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
+        assert [(r["face"], r["action"]) for r in res.records_for(dep)] == [("preload", "logged")], res
+        return
+    assert res.rc == 0 and ran(res, "alone") and not ran(res, "dep") and not ran(res, "top"), res
+    outcomes = [l.split(":")[0] for l in res.lines if l.startswith("dlopen")]
+    assert outcomes == ["dlopen ok", "dlopen failed", "dlopen ok"], res
+    assert_refused(res, dep, face="preload")
+    assert res.records_for(top) == []
+
+
+@pytest.mark.parametrize("face", ["audit", "preload"])
+def test_threads_load_and_refuse(kit, tmp_path, face):
+    """8 threads dlopen/dlclose a good and a bad library: every good load works, every bad one is
+    refused, no descriptor is left; a process with threads checks from a child (the i386 stub)."""
+    good = kit.lib("lib/libgood.so", "good")
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    kw = {"audit": SHIM32} if face == "audit" else {"preload": SHIM32}
+    for lib, want in ((good, "threads ok=400 failed=0"), (bad, "threads ok=0 failed=400")):
+        res = run_face("secbits", [prog, "fds", "threads:8:50:%s" % lib, "fds"], tmp_path, **kw)
+        assert res.rc == 0 and want in res.lines, res
+        fds = [l for l in res.lines if l.startswith("fds")]
+        assert len(fds) == 2 and fds[0] == fds[1], res
+
+
+def _prog_with_bad_preload_constructor(kit):
+    bad = kit.lib("pre/libbad.so", "bad", mode=0o644)
+    return kit.prog(), bad
+
+
+def test_execcheck_run_starts_both_classes_under_their_shim(kit, tmp_path):
+    """`execcheck run` names the shim through $LIB: a 32-bit program it starts, and a 32-bit one
+    a 64-bit shell starts (with env -i too), each run under the 32-bit audit face, which refuses
+    a bad LD_PRELOAD entry before its constructor; a 64-bit program the same under its own."""
+    prog32, bad32 = _prog_with_bad_preload_constructor(kit)
+    k64 = Kit(tmp_path / "k64")
+    prog64 = k64.prog()
+    bad64 = k64.lib("pre/libbad.so", "bad", mode=0o644)
+    env = clean_env({"EXECCHECK_FILES": "enforce"})
+    direct = run(CLI + ["run", "--", "env", "LD_PRELOAD=%s" % bad32, str(prog32)], env=env)
+    assert direct.returncode == 0 and "main" in direct.stdout.split() and not ran(direct.stdout.split("\n"), "bad"), direct
+    assert "refused to load %s" % bad32 in direct.stderr and "wrong ELF class" not in direct.stderr, direct
+    script = ('LD_PRELOAD=%s %s; echo "rc32=$?"; LD_PRELOAD=%s %s; echo "rc64=$?"; '
+              'env -i LD_PRELOAD=%s EXECCHECK_FILES=enforce %s; echo "rc32i=$?"; '
+              'echo "LD_AUDIT=$LD_AUDIT"; echo "LD_PRELOAD=$LD_PRELOAD"'
+              % (bad32, prog32, bad64, prog64, bad32, prog32))
+    r = run(CLI + ["run", "--", "sh", "-c", script], env=env)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and not ran(lines, "bad"), r
+    assert lines.count("main") == 3 and {"rc32=0", "rc64=0", "rc32i=0"} <= set(lines), r
+    assert r.stderr.count("execcheck: refused to load") == 3 and "wrong ELF class" not in r.stderr, r
+    template = multilib_path()
+    assert "LD_AUDIT=%s" % template in lines and "LD_PRELOAD=%s" % template in lines, r
+
+
+def test_execcheck_run_restrict_file_32_bit(kit, tmp_path):
+    """Under SECBIT_EXEC_RESTRICT_FILE set by `execcheck run`, a 32-bit program's dlopen of a 0644
+    library fails with execcheck's reason; its good library loads."""
+    good = kit.lib("lib/libgood.so", "good")
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    r = run(CLI + ["run", "--restrict-file", "--", str(prog), "dlopen:%s" % bad, "dlopen:%s" % good],
+            env=clean_env())
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and not ran(lines, "bad") and ran(lines, "good"), r
+    assert any("failed" in l and "execcheck refused" in l for l in lines if "libbad" in l), r
+
+
+def test_status_names_the_32_bit_shim_and_a_64_bit_only_entry():
+    r = run(CLI + ["status"], env=clean_env({"LD_PRELOAD": SHIM64}))
+    assert "32-bit shim     %s" % SHIM32 in r.stdout, r
+    assert "32-bit programs started from here run unchecked" in r.stdout, r
+    r = run(CLI + ["status"], env=clean_env({"LD_PRELOAD": multilib_path()}))
+    assert "32-bit programs" not in r.stdout.split("not covered", 1)[-1] and "missing" not in r.stdout, r
+
+
+def test_records_reach_syslog(kit, tmp_path):
+    """The syslog sink from a 32-bit process (the i386 socket calls): one datagram per record."""
+    need_mountns()
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    prog = kit.prog()
+    receiver = tmp_path / "receiver.py"
+    receiver.write_text(SYSLOG_RECEIVER)
+    r = in_mountns('mount -t tmpfs -o mode=0755 tmpfs /dev; exec "$@"', sys.executable, receiver,
+                   prog, "dlopen:%s" % bad, env=clean_env({"LD_AUDIT": SHIM32}))
+    assert r.returncode == 0 and "rc 0" in r.stdout.splitlines(), r
+    grams = [l[len("DATAGRAM "):] for l in r.stdout.splitlines() if l.startswith("DATAGRAM ")]
+    assert len(grams) == 1 and grams[0].startswith("<84>execcheck["), grams
+    rec = json.loads(grams[0].split(": ", 1)[1])
+    assert (rec["path"], rec["action"], rec["face"]) == (str(bad), "logged", "audit"), rec
+
+
+def test_an_image_with_a_32_bit_libc(tmp_path):
+    """`image install` into an image that has a 32-bit libc (here the host's libc6-i386, copied
+    in): both shims beside their libcs, one $LIB entry in /etc/ld.so.preload; in the image (chroot,
+    enforcing) a 32-bit program runs under its shim and a 0644 library injected into it never
+    runs; verify finds the shims sound; uninstall leaves the image as it was."""
+    need_mountns()
+    root = str(tmp_path / "root")
+    rootfs.build(root, python=False)
+    for f in ("/usr/lib32/libc.so.6", I386_LOADER):
+        rootfs.copy_in(root, f)
+    kit = Kit32(tmp_path / "kit")
+    kit.dir.mkdir(parents=True)
+    (kit.dir / "hello.c").write_text('#include <stdio.h>\nint main(void) { puts("hello32"); return 0; }\n')
+    hello = kit._cc("hello32", kit.dir / "hello.c")
+    inject = kit.lib("evil/libinject.so", "INJECT")
+    shutil.copy2(hello, os.path.join(root, "usr/bin/hello32"))
+    os.makedirs(os.path.join(root, "var/tmp"), exist_ok=True)
+    shutil.copy2(inject, os.path.join(root, "var/tmp/libinject.so"))
+    os.chmod(os.path.join(root, "var/tmp/libinject.so"), 0o644)
+    os.makedirs(os.path.join(root, "var/log"), exist_ok=True)
+    before = rootfs.listing(root)
+    r = run(CLI + ["image", "install", "--enforce", root])
+    assert r.returncode == 0 and "/usr/lib32/libexeccheck.so, as /usr/$LIB/libexeccheck.so" in r.stderr, r
+    with open(os.path.join(root, "etc/ld.so.preload")) as f:
+        assert f.read() == "/usr/$LIB/libexeccheck.so\n"
+    for path, want in (("usr/lib/x86_64-linux-gnu/libexeccheck.so", SHIM64), ("usr/lib32/libexeccheck.so", SHIM32)):
+        with open(os.path.join(root, path), "rb") as a, open(want, "rb") as b:
+            assert a.read() == b.read(), path
+    r, records = in_image(root, "hello32; echo rc=$?; LD_PRELOAD=/var/tmp/libinject.so hello32; echo rc=$?; "
+                                "echo \"$LD_AUDIT\"")
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["hello32", "rc=0"] and not ran(lines, "INJECT"), r
+    assert lines[-1] == "/usr/$LIB/libexeccheck.so" and "wrong ELF class" not in r.stderr, r
+    assert [(x["path"], x["action"]) for x in records] == [("/var/tmp/libinject.so", "refused")], records
+    r = run(CLI + ["image", "verify", "--json", root])
+    assert json.loads(r.stdout)["shim_problems"] == [], r.stdout
+    assert run(CLI + ["image", "uninstall", root]).returncode == 0
+    assert rootfs.listing(root) == before
+    # changed since install: uninstall takes out only the $LIB entry
+    assert run(CLI + ["image", "install", root]).returncode == 0
+    with open(os.path.join(root, "etc/ld.so.preload"), "a") as f:
+        f.write("/usr/lib/x86_64-linux-gnu/libz.so.1\n")
+    r = run(CLI + ["image", "uninstall", root])
+    assert r.returncode == 0 and "removed only the shim's entry" in r.stderr, r
+    with open(os.path.join(root, "etc/ld.so.preload")) as f:
+        assert f.read() == "/usr/lib/x86_64-linux-gnu/libz.so.1\n"
+    # named by its 64-bit path in such an image, the shim leaves 32-bit programs unchecked: verify says so
+    assert run(CLI + ["image", "install", root]).returncode == 0
+    with open(os.path.join(root, "etc/ld.so.preload"), "w") as f:
+        f.write("/usr/lib/x86_64-linux-gnu/libexeccheck.so\n")
+    problems = json.loads(run(CLI + ["image", "verify", "--json", root]).stdout)["shim_problems"]
+    assert any("32-bit programs would run unchecked" in p for p in problems), problems
