@@ -22,11 +22,9 @@ import tempfile
 
 import fakecheck  # bench/ is this script's path
 
-try:
-    import execcheck
-    SHIM = execcheck.lib_path()
-except ImportError:  # run from the source tree without an install
-    SHIM = str(pathlib.Path(__file__).resolve().parents[1] / "pyapi" / "execcheck" / "libexeccheck.so")
+from installed import shim_path  # bench/ is this script's path
+
+SHIM = shim_path()
 
 NLIBS = 50
 WORK = None  # the temp dir of this run

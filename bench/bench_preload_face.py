@@ -30,11 +30,9 @@ import subprocess
 import sys
 import tempfile
 
-try:
-    import execcheck
-    SHIM = execcheck.lib_path()
-except ImportError:  # run from the source tree without an install
-    SHIM = str(pathlib.Path(__file__).resolve().parents[1] / "pyapi" / "execcheck" / "libexeccheck.so")
+from installed import shim_path  # bench/ is this script's path
+
+SHIM = shim_path()
 
 NLIBS = 50
 NNEW = 50
