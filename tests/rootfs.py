@@ -98,18 +98,19 @@ def debian_mirror():
 DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts"
 
 
-def debootstrap(tmp_path_factory, suite, include=()):
+def debootstrap(tmp_path_factory, suite, include=(), arch=None):
     """A Debian minbase root of that suite with python3-minimal (and the packages of include), made
-    by debootstrap from Debian's package registry (the network; ~1 min). Skips where root, a mount
-    namespace, the kernel's check or debootstrap are missing."""
+    by debootstrap from Debian's package registry (the network; ~1 min); arch: another Debian
+    architecture than this machine's (i386). Skips where root, a mount namespace, the kernel's
+    check or debootstrap are missing."""
     from conftest import need, need_check, need_mountns, need_root
     need_root()
     need_mountns()
     need_check()
     need(shutil.which("debootstrap") is not None, "needs debootstrap (apt-get install debootstrap)")
-    root = str(tmp_path_factory.mktemp(suite) / "root")
-    cmd = ["debootstrap", "--variant=minbase", "--include=" + ",".join(("python3-minimal",) + tuple(include)), suite, root,
-           debian_mirror()]
+    root = str(tmp_path_factory.mktemp(suite + ("-" + arch if arch else "")) / "root")
+    cmd = ["debootstrap", "--variant=minbase"] + (["--arch=" + arch] if arch else []) + [
+        "--include=" + ",".join(("python3-minimal",) + tuple(include)), suite, root, debian_mirror()]
     if not os.path.exists(os.path.join(DEBOOTSTRAP_SCRIPTS, suite)):
         cmd.append(os.path.join(DEBOOTSTRAP_SCRIPTS, "sid"))  # a debootstrap older than the suite: testing is sid's
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)

@@ -287,3 +287,42 @@ def test_an_image_with_a_32_bit_libc(tmp_path):
         f.write("/usr/lib/x86_64-linux-gnu/libexeccheck.so\n")
     problems = json.loads(run(CLI + ["image", "verify", "--json", root]).stdout)["shim_problems"]
     assert any("32-bit programs would run unchecked" in p for p in problems), problems
+
+
+def test_a_debian_i386_image(tmp_path_factory, tmp_path):
+    """A Debian i386 root (debootstrap --arch=i386: multiarch /usr/lib/i386-linux-gnu, 32-bit
+    CPython 3.11), prepared and installed (the 32-bit shim is its shim), enforcing with interactive
+    code denied, run in a chroot: an executable script runs, a 0644 one is refused as a script and
+    as an import, -c is refused, a library injected into CPython never runs."""
+    root = rootfs.debootstrap(tmp_path_factory, "bookworm", arch="i386")
+    files = {"root/ok.py": ("#!/usr/bin/python3\nprint('SCRIPT ok')\n", 0o755),
+             "root/bad.py": ("print('SCRIPT bad')\n", 0o644),
+             "root/imp.py": ("import bad\n", 0o755)}
+    for rel, (text, mode) in files.items():
+        with open(os.path.join(root, rel), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(root, rel), mode)
+    inject = Kit32(tmp_path).lib("evil/libinject.so", "INJECT")
+    shutil.copy2(inject, os.path.join(root, "var/tmp/libinject.so"))
+    os.chmod(os.path.join(root, "var/tmp/libinject.so"), 0o644)
+    for args in (["prepare", "--apply"], ["install", "--enforce", "--deny-interactive"]):
+        r = run(CLI + ["image"] + args + [root])
+        assert r.returncode == 0, r
+    with open(os.path.join(root, "etc/ld.so.preload")) as f:
+        assert f.read() == "/usr/lib/i386-linux-gnu/libexeccheck.so\n"  # no 64-bit libc here: no $LIB entry
+    with open(os.path.join(root, "usr/lib/i386-linux-gnu/libexeccheck.so"), "rb") as a, open(SHIM32, "rb") as b:
+        assert a.read() == b.read()
+    r, records = in_image(root, "cd /root; for c in 'python3 ok.py' 'python3 bad.py' 'python3 imp.py' "
+                                "'python3 -c pass' ./ok.py 'env LD_PRELOAD=/var/tmp/libinject.so python3 ok.py'; "
+                                "do $c; echo \"rc=$?\"; done")
+    lines = r.stdout.splitlines()
+    assert [l for l in lines if l.startswith("rc=")] == ["rc=0", "rc=126", "rc=1", "rc=126", "rc=0", "rc=0"], r
+    assert lines.count("SCRIPT ok") == 3 and "SCRIPT bad" not in lines and not ran(lines, "INJECT"), r
+    assert "refused to run /root/bad.py" in r.stderr and "refused to import /root/bad.py" in r.stderr, r
+    assert "python -c" in r.stderr and "refused to load /var/tmp/libinject.so" in r.stderr, r
+    assert {(x["path"], x["action"]) for x in records} >= {("/root/bad.py", "refused"),
+                                                          ("/var/tmp/libinject.so", "refused")}, records
+    v = json.loads(run(CLI + ["image", "verify", "--json", root]).stdout)
+    assert v["shim_problems"] == [] and v["not_audited_machine"] == "EM_386", v
+    assert run(CLI + ["image", "uninstall", root]).returncode == 0
+    assert not os.path.exists(os.path.join(root, "usr/lib/i386-linux-gnu/libexeccheck.so"))

@@ -163,10 +163,12 @@ def run_verify(args) -> int:
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % _os_error(e))
     ok = not refusals and not shim_problems
+    foreign = verify.foreign_libc(root)
     if args.json:
         print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
                     "not_run_but_refused": [f.as_dict() for f in stray],
-                    "shim_problems": shim_problems, "code_files": len(result.files)})
+                    "shim_problems": shim_problems, "code_files": len(result.files),
+                    "not_audited_machine": foreign or None})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
@@ -177,6 +179,9 @@ def run_verify(args) -> int:
         print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:
         print("shim     %s" % p)
+    if foreign:
+        print("note     the image's libc is %s: the audit models the x86_64 loader, so what its programs load was "
+              "not audited (the shim checks it when they run)" % foreign)
     print("%s: %s (%d code files audited)" % (root, "ready to enforce" if ok else "NOT ready to enforce",
                                                 len(result.files)))
     return 0 if ok else 1

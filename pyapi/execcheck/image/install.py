@@ -176,8 +176,12 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     why = config_value_problem(log_file)
     if why:
         raise InstallError("--log-file %r has %s: /etc/execcheck.conf could not carry it" % (log_file, why))
-    shim_id = elf_identity(lib_path())
+    shim = lib_path()
+    shim_id = elf_identity(shim)
     libdir, libc_id = find_libc(root)
+    if libc_id["machine"] == "EM_386" and shim_id["machine"] == "EM_X86_64" and os.path.exists(lib_path("i386")):
+        shim = lib_path("i386")  # a 32-bit image: the 32-bit shim is its shim
+        shim_id = elf_identity(shim)
     for key in ("class", "machine", "little_endian"):
         if shim_id[key] != libc_id[key]:
             raise InstallError("the shim is %s/%s-bit but the image's libc is %s/%s-bit" % (
@@ -187,7 +191,7 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
             if not os.path.exists(rootfs.resolve(root, "%s/%s" % (libdir, name))):
                 raise InstallError("the shim needs %s, which the image lacks" % name)
     shim_path = "%s/%s" % (libdir, SHIM_NAME)
-    with open(lib_path(), "rb") as f:
+    with open(shim, "rb") as f:
         files = [(shim_path, f.read(), 0o755)]
     entry, shim32 = shim_path, None
     libdir32 = find_libc32(root) if shim_id["machine"] == "EM_X86_64" else None

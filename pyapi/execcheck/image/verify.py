@@ -28,7 +28,8 @@ def shim_state(root: str) -> list:
         if st.st_uid != 0 or st.st_mode & 0o022 or not st.st_mode & 0o111 or not stat.S_ISREG(st.st_mode):
             problems.append("%s must be a root-owned file, executable, not writable by group or others (mode %04o, "
                             "uid %d)" % (path, stat.S_IMODE(st.st_mode), st.st_uid))
-    if shims and install.find_libc32(root) and not any("$LIB" in e or "${LIB}" in e for e in shims):
+    if shims and install.find_libc32(root) and install.find_libc(root)[1]["machine"] == "EM_X86_64" and \
+            not any("$LIB" in e or "${LIB}" in e for e in shims):
         problems.append("the image has a 32-bit libc, and /etc/ld.so.preload names the shim by its 64-bit path: "
                         "32-bit programs would run unchecked")
     conf = rootfs.resolve(root, "/etc/execcheck.conf")
@@ -51,6 +52,15 @@ def _would_run(finding, records, lib_dirs) -> bool:
         return True
     where = os.path.dirname(rec.realpath if rec is not None and rec.realpath else finding.path)
     return any(where == d or where.startswith(d.rstrip("/") + "/") for d in lib_dirs)
+
+
+def foreign_libc(root: str) -> str:
+    """The machine of an image's libc when the audit does not model its loader (x86_64 only), or ""."""
+    try:
+        machine = install.find_libc(root)[1]["machine"]
+    except install.InstallError:
+        return ""
+    return "" if machine == "EM_X86_64" else machine
 
 
 def verify(root: str, noexec_mounts=()):
