@@ -208,3 +208,43 @@ def test_children_run_under_the_audit_face(tmp_path, spawn_tool, mode, route):
         assert res.rc == 0 and "iconv failed" in res.lines and "CTOR gconv" not in res.lines, res
         assert recs[0]["action"] == "refused", res
     assert len(res.records) == 1, res
+
+
+def _lib_dir():
+    """What this machine's ld.so expands $LIB to (its --list-diagnostics)."""
+    import subprocess
+    out = subprocess.run(["/lib64/ld-linux-x86-64.so.2", "--list-diagnostics"], capture_output=True, text=True).stdout
+    return [l.split("=", 1)[1].strip('"') for l in out.splitlines() if l.startswith("dl_dst_lib=")][0]
+
+
+@pytest.mark.parametrize("token", ["$LIB", "${LIB}"])
+def test_a_lib_entry_naming_the_shim_is_what_children_get(spawner, tmp_path, token):
+    """The shim loaded through DIR/$LIB/libexeccheck.so gives children that entry, not its own path
+    (so a child of the other class loads its own class's shim), with its own path not listed again."""
+    import shutil
+    real = tmp_path / _lib_dir() / "libexeccheck.so"
+    real.parent.mkdir(parents=True)
+    shutil.copy2(execcheck.lib_path(), real)
+    entry = "%s/%s/libexeccheck.so" % (tmp_path, token)
+    r = run([spawner, "execv"], env=shimmed({"LD_PRELOAD": "%s %s" % (entry, real)}))
+    assert r.returncode == 0 and r.stderr == "", r
+    env = child_env(r.stdout)
+    assert env["LD_PRELOAD"] == entry and env["LD_AUDIT"].split(":")[0] == entry, env
+    assert str(real) not in r.stdout
+
+
+def test_a_lib_entry_that_would_send_children_elsewhere_is_not_ours(spawner, tmp_path):
+    """Hostile or mistaken $LIB entries are the program's, never taken for the shim: one whose
+    expansion here is another file than the shim (DIR/$LIB/... where the shim is at DIR/a/...), one
+    with a second token, one naming a file that is not ours. Children get the shim's own path first."""
+    import shutil
+    real = tmp_path / "a" / "libexeccheck.so"
+    real.parent.mkdir(parents=True)
+    shutil.copy2(execcheck.lib_path(), real)
+    decoys = ["%s/$LIB/libexeccheck.so" % tmp_path, "%s/$LIB/$LIB/libexeccheck.so" % tmp_path,
+              "/nonexistent/$LIB/libexeccheck.so"]
+    r = run([spawner, "execv"], env=shimmed({"LD_PRELOAD": str(real), "LD_AUDIT": ":".join(decoys)}))
+    assert r.returncode == 0, r  # ld.so names the missing modules on stderr and goes on
+    env = child_env(r.stdout)
+    assert env["LD_PRELOAD"] == str(real), env
+    assert env["LD_AUDIT"] == ":".join([str(real)] + decoys), env
