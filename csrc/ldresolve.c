@@ -21,31 +21,36 @@
 #define MAX_OBJECTS 65536
 #define LIBC_ABI_MAX 4 /* glibc 2.36: default, UNIQUE, IFUNC, ABSOLUTE */
 
-/* The loader modelled: x86_64's (the CLI audits x86_64 images; the shim's guard models its own
- * process), or i386's in a 32-bit build of the shim, where the defaults are Debian's multiarch ones
- * and the guard passes the directories of the libc it runs with (biarch /lib32 or multiarch). */
+/* The loaders modelled: x86_64's, and i386's (32-bit programs: the 32-bit build of the shim models
+ * its own process, the CLI audits them beside 64-bit ones). The defaults are Debian's multiarch
+ * ones; the 32-bit guard passes the directories of the libc it runs with (biarch /lib32). */
+struct ld_abi {
+    int elfclass, machine, phentsize, ehdr_size;
+    uint32_t cache_flags;           /* ld.so.cache entry flags of this loader's libraries */
+    const char *lib, *interp, *sysdirs, *vdso;
+    const char *hwcap_names[3];     /* legacy hwcap subdirectory names by bit (HWCAP_IMPORTANT) */
+    uint64_t hwcap_important;
+    uint64_t hwcap;                 /* the bits ld.so sets where this is not the running loader */
+    const char *platform;           /* likewise, dl_platform */
+    int isa_levels;                 /* 1: glibc-hwcaps x86-64-v2..v4 exist for this loader */
+};
+
+static const struct ld_abi abi_x86_64 = {
+    2, EC_EM_X86_64, 56, 64, 0x0303 /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */,
+    "lib/x86_64-linux-gnu", "/lib64/ld-linux-x86-64.so.2",
+    "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib", "linux-vdso.so.1",
+    {0, "x86_64", "avx512_1"}, 2 | 4, 2, "x86_64", 1};
+
+static const struct ld_abi abi_i386 = {
+    1, EC_EM_386, 32, 52, 0x0003 /* FLAG_ELF_LIBC6: no architecture bits */,
+    "lib/i386-linux-gnu", "/lib/ld-linux.so.2",
+    "/lib/i386-linux-gnu:/usr/lib/i386-linux-gnu:/lib:/usr/lib", "linux-gate.so.1",
+    {"sse2", 0, "avx512_1"}, 1 | 4, 1 /* SSE2: every CPU an x86_64 kernel runs on */, "i686", 0};
+
 #if defined(__i386__)
-#define NATIVE_CLASS 1
-#define NATIVE_MACHINE EC_EM_386
-#define NATIVE_PHENTSIZE 32
-#define NATIVE_EHDR_SIZE 52
-#define NATIVE_VDSO "linux-gate.so.1"
-#define NATIVE_CACHE_FLAGS 0x0003 /* FLAG_ELF_LIBC6: no architecture bits for i386 */
-#define NATIVE_LIB "lib/i386-linux-gnu"
-#define NATIVE_INTERP "/lib/ld-linux.so.2"
-#define NATIVE_SYSDIRS "/lib/i386-linux-gnu:/usr/lib/i386-linux-gnu:/lib:/usr/lib"
-#define NATIVE_HWCAP_NAMES {"sse2", 0, "avx512_1"} /* by bit: HWCAP_IMPORTANT is SSE2 | AVX512_1 */
+#define ABI_NATIVE abi_i386
 #else
-#define NATIVE_CLASS 2
-#define NATIVE_MACHINE EC_EM_X86_64
-#define NATIVE_PHENTSIZE 56
-#define NATIVE_EHDR_SIZE 64
-#define NATIVE_VDSO "linux-vdso.so.1"
-#define NATIVE_CACHE_FLAGS 0x0303 /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */
-#define NATIVE_LIB "lib/x86_64-linux-gnu"
-#define NATIVE_INTERP "/lib64/ld-linux-x86-64.so.2"
-#define NATIVE_SYSDIRS "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib"
-#define NATIVE_HWCAP_NAMES {0, "x86_64", "avx512_1"} /* HWCAP_IMPORTANT is X86_64 | AVX512_1 */
+#define ABI_NATIVE abi_x86_64
 #endif
 
 #define RTLD_SECURE 1  /* __RTLD_SECURE: a preload (cache skipped and setuid files only, in secure mode) */
@@ -96,6 +101,7 @@ struct ec_ld_session {
     struct ec_arena scratch;        /* one resolution's memory */
     struct ec_ldfs fs;
     struct ec_ld_host host;
+    const struct ld_abi *abi;
     const char *cache_path, *preload_path, *lib, *platform, *interp;
     int vdso;
     int isa_level;
@@ -579,7 +585,7 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         return V_FATAL;
     }
     /* the order of elf/dl-load.c:open_verify */
-    if (e->size < NATIVE_EHDR_SIZE) {
+    if (e->size < (uint64_t)r->s->abi->ehdr_size) {
         f->error = EC_LDE_TOO_SHORT;
         return V_FATAL;
     }
@@ -588,10 +594,10 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         f->error = EC_LDE_BAD_MAGIC;
         return V_FATAL;
     }
-    if (!((id[7] == 0 || id[7] == 3) && id[4] == NATIVE_CLASS && id[5] == 1 && id[6] == 1) ||
+    if (!((id[7] == 0 || id[7] == 3) && id[4] == r->s->abi->elfclass && id[5] == 1 && id[6] == 1) ||
         !(id[8] == 0 || (id[7] == 3 && id[8] < LIBC_ABI_MAX)) || id[9] || id[10] || id[11] || id[12] || id[13] ||
         id[14] || id[15]) {
-        if (id[4] != NATIVE_CLASS) {
+        if (id[4] != r->s->abi->elfclass) {
             *other_class = 1;
             *err = EC_ENOENT;
             return V_SKIP;
@@ -607,7 +613,7 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         f->error = EC_LDE_VERSION;
         return V_FATAL;
     }
-    if (e->machine != NATIVE_MACHINE) {
+    if (e->machine != r->s->abi->machine) {
         *err = EC_ENOENT;
         return V_SKIP;
     }
@@ -615,7 +621,7 @@ static int open_verify(struct run *r, const char *path, struct ec_ldfs_path **pp
         f->error = EC_LDE_TYPE;
         return V_FATAL;
     }
-    if (e->phentsize != NATIVE_PHENTSIZE) {
+    if (e->phentsize != r->s->abi->phentsize) {
         f->error = EC_LDE_PHENTSIZE;
         return V_FATAL;
     }
@@ -1320,7 +1326,7 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
         res->main_status = EC_LD_MAIN_CORRUPT;
         return res;
     }
-    if (me->elfclass != NATIVE_CLASS || me->msb || me->machine != NATIVE_MACHINE) {
+    if (me->elfclass != s->abi->elfclass || me->msb || me->machine != s->abi->machine) {
         res->main_status = EC_LD_MAIN_FOREIGN;
         return res;
     }
@@ -1362,8 +1368,8 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
     }
 
     if (s->vdso) {
-        int v = new_object(r, NATIVE_VDSO, NATIVE_VDSO, LT_VDSO, -1, EC_LD_VDSO);
-        if (v >= 0) O(r, v)->soname = NATIVE_VDSO, O(r, v)->pub.via = EC_LD_VIA_KERNEL;
+        int v = new_object(r, s->abi->vdso, s->abi->vdso, LT_VDSO, -1, EC_LD_VDSO);
+        if (v >= 0) O(r, v)->soname = s->abi->vdso, O(r, v)->pub.via = EC_LD_VIA_KERNEL;
     }
     {
         /* ld.so itself: known by its PT_INTERP name and its SONAME, with no file id */
@@ -1509,9 +1515,8 @@ static void build_capstr(struct ec_ld_session *s)
      * then "tls"; the last one is the outermost directory. Since 2.37 only its empty member, the
      * directory itself, is left. */
     if (s->host.legacy_subdirs) {
-        static const char *const names[] = NATIVE_HWCAP_NAMES;
         for (i = 0; i < 3; i++)
-            if (names[i] && (s->hwcap & (1u << i))) temp[cnt++] = names[i];
+            if (s->abi->hwcap_names[i] && (s->hwcap & (1u << i))) temp[cnt++] = s->abi->hwcap_names[i];
         if (s->platform[0]) temp[cnt++] = s->platform;
         temp[cnt++] = "tls";
     }
@@ -1536,10 +1541,10 @@ static void build_capstr(struct ec_ld_session *s)
         s->caplen[i] = ec_strlen(s->capstr[i]);
         if (s->caplen[i] > s->maxcaplen) s->maxcaplen = s->caplen[i];
     }
-    s->cache_params.flags = NATIVE_CACHE_FLAGS;
-    s->cache_params.hwcap = s->host.legacy_subdirs ? s->hwcap & (NATIVE_CLASS == 2 ? 2 | 4 : 1 | 4) : 0; /* HWCAP_IMPORTANT */
+    s->cache_params.flags = s->abi->cache_flags;
+    s->cache_params.hwcap = s->host.legacy_subdirs ? s->hwcap & s->abi->hwcap_important : 0;
     s->cache_params.platform_mask = 3ull << 48;
-    s->cache_params.platform_bit = !s->host.legacy_subdirs || NATIVE_CLASS != 2 ? -1 : !ec_strcmp(s->platform, "haswell") ? 48
+    s->cache_params.platform_bit = !s->host.legacy_subdirs || s->abi != &abi_x86_64 ? -1 : !ec_strcmp(s->platform, "haswell") ? 48
                                    : !ec_strcmp(s->platform, "xeon_phi") ? 49 : -1;
     s->cache_params.isa_levels = 1u | (s->isa_level >= 2 ? 2u : 0) | (s->isa_level >= 3 ? 4u : 0) | (s->isa_level >= 4 ? 8u : 0);
     s->cache_params.hwcaps_active = s->hwcaps_active;
@@ -1552,7 +1557,7 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     struct ec_ld_session *s;
     struct ec_ld_config none;
     const char *sysdirs, *p;
-    int r;
+    int r, foreign;
     if (!cfg) {
         ec_memset(&none, 0, sizeof none);
         cfg = &none;
@@ -1578,15 +1583,19 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     s->fs.like_loader = cfg->like_loader;
     ec_ld_host_probe(&s->host);
     ec_ld_host_apply_release(&s->host, cfg->glibc_minor);
+    /* the other class's loader on this CPU: the facts its ld.so would set, not this process's */
+    s->abi = cfg->machine == EC_EM_386 ? &abi_i386 : cfg->machine == EC_EM_X86_64 ? &abi_x86_64 : &ABI_NATIVE;
+    foreign = s->abi != &ABI_NATIVE;
     s->cache_path = dup_or(&s->persist, cfg->cache, "/etc/ld.so.cache");
     s->preload_path = dup_or(&s->persist, cfg->preload_file, "/etc/ld.so.preload");
-    s->lib = dup_or(&s->persist, cfg->lib, NATIVE_LIB);
-    s->platform = dup_or(&s->persist, cfg->platform, s->host.platform);
-    s->interp = dup_or(&s->persist, cfg->interp, NATIVE_INTERP);
+    s->lib = dup_or(&s->persist, cfg->lib, s->abi->lib);
+    s->platform = dup_or(&s->persist, cfg->platform, foreign ? s->abi->platform : s->host.platform);
+    s->interp = dup_or(&s->persist, cfg->interp, s->abi->interp);
     s->vdso = !cfg->no_vdso;
-    s->isa_level = cfg->isa_level > 0 ? cfg->isa_level : s->host.isa_level;
-    s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : s->host.hwcap;
-    sysdirs = cfg->system_dirs ? cfg->system_dirs : NATIVE_SYSDIRS;
+    s->isa_level = cfg->isa_level > 0 && s->abi->isa_levels ? cfg->isa_level
+                   : foreign ? s->abi->isa_levels : s->host.isa_level;
+    s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : foreign ? s->abi->hwcap : s->host.hwcap;
+    sysdirs = cfg->system_dirs ? cfg->system_dirs : s->abi->sysdirs;
     for (p = sysdirs; *p && s->nsys < MAX_SYSDIRS;) {
         size_t elen = 0, n;
         char *d;
@@ -1688,6 +1697,8 @@ int ec_ld_capstr_count(const struct ec_ld_session *s) { return s->ncap; }
 const char *ec_ld_capstr(const struct ec_ld_session *s, int i) { return i >= 0 && i < s->ncap ? s->capstr[i] : 0; }
 const char *ec_ld_platform(const struct ec_ld_session *s) { return s->platform; }
 int ec_ld_isa_level(const struct ec_ld_session *s) { return s->isa_level; }
+int ec_ld_sysdir_count(const struct ec_ld_session *s) { return s->nsys; }
+const char *ec_ld_sysdir(const struct ec_ld_session *s, int i) { return i >= 0 && i < s->nsys ? s->sys[i] : ""; }
 
 const struct ec_ldcache *ec_ld_cache(struct ec_ld_session *s) { return load_cache(s); }
 

@@ -41,6 +41,8 @@ struct ec_ld_config {
     int glibc_minor;           /* the modelled ld.so's glibc is 2.<minor>: its search rules (no
                                   glibc-hwcaps before 33, no legacy subdirectories from 37), else
                                   2.36's (an image's libc tells its release: the audit) [0] */
+    int machine;               /* EC_EM_X86_64 or EC_EM_386: whose loader (the defaults above are then
+                                  that one's: lib/i386-linux-gnu, /lib/ld-linux.so.2...) [this build's] */
 };
 
 /* One resolution. */
@@ -230,6 +232,8 @@ int ec_ld_realpath(struct ec_ld_session *s, const char *path, char *out, size_t 
 
 /* The search-list facts of the session: glibc-hwcaps and legacy subdirectories in order, the platform. */
 int ec_ld_capstr_count(const struct ec_ld_session *s);
+int ec_ld_sysdir_count(const struct ec_ld_session *s);
+const char *ec_ld_sysdir(const struct ec_ld_session *s, int i); /* each ends in '/' */
 const char *ec_ld_capstr(const struct ec_ld_session *s, int i);
 const char *ec_ld_platform(const struct ec_ld_session *s);
 int ec_ld_isa_level(const struct ec_ld_session *s);

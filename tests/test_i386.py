@@ -17,9 +17,11 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 import execcheck
+import execcheck.image.install
 from audit_face_util import Kit, clean_env, mode, ran, run_face  # noqa: F401 (fixtures)
 import rootfs
-from conftest import in_mountns, need_check, need_mountns, run
+from conftest import C_DIR, in_mountns, need_check, need_mountns, run
+from ldtruth import predicted, trace
 from rootfs import in_image
 from execcheck.shim import I386_LOADER, lib_path, multilib_path
 from test_audit_face import SYSLOG_RECEIVER, assert_audit_unchanged, assert_refused
@@ -323,6 +325,73 @@ def test_a_debian_i386_image(tmp_path_factory, tmp_path):
     assert {(x["path"], x["action"]) for x in records} >= {("/root/bad.py", "refused"),
                                                           ("/var/tmp/libinject.so", "refused")}, records
     v = json.loads(run(CLI + ["image", "verify", "--json", root]).stdout)
-    assert v["shim_problems"] == [] and v["not_audited_machine"] == "EM_386", v
+    assert v["shim_problems"] == [] and v["not_audited_machine"] is None and v["code_files"] > 100, v
+    assert v["ready"], v  # prepared: every library and Python file its programs use passes
     assert run(CLI + ["image", "uninstall", root]).returncode == 0
     assert not os.path.exists(os.path.join(root, "usr/lib/i386-linux-gnu/libexeccheck.so"))
+
+
+def _traced32(argv, env=None):
+    """ld.so's own link map of a 32-bit program, without the vDSO and ld.so (ldtruth.trace)."""
+    entries, rc, err = trace(argv, env=env)
+    assert rc == 0, err
+    return [e for e in entries if e[0] != "linux-gate.so.1" and not e[0].startswith("/lib/ld-linux")]
+
+
+def _predicted32(session, path, **kw):
+    res = session.resolve(str(path), **kw)
+    assert res.status == 0 and res.main_status == "ok", res
+    return [e for e in predicted(res) if e[0] != "linux-gate.so.1" and not e[0].startswith("/lib/ld-linux")]
+
+
+def test_the_i386_loader_model_matches_ld_so(kit, tmp_path):
+    """The resolver with machine=i386 (what `execcheck audit` uses for 32-bit programs and the
+    32-bit shim's guard for its own process) against the 32-bit ld.so's own link map: RUNPATH with
+    $ORIGIN and $LIB, a dependency's RUNPATH, the legacy i686/sse2 subdirectories of glibc 2.36, a
+    64-bit copy skipped for its class, LD_LIBRARY_PATH, and ld.so.cache (libm)."""
+    from execcheck.audit.resolver import Session
+    lib32 = _dst_lib(I386_LOADER)
+    dep = kit.lib("%s/libdep.so" % lib32, "dep", fn="dep_fn")  # found through $ORIGIN/../$LIB
+    kit.lib("sub/i686/libsub.so", "sub-i686")  # legacy platform subdirectory: ld.so 2.36 prefers it
+    kit.lib("sub/libsub.so", "sub")
+    Kit(tmp_path / "k64").lib("first/libfirst.so", "first-64")  # wrong class: skipped
+    os.makedirs(tmp_path / "first", exist_ok=True)
+    shutil.copy2(tmp_path / "k64" / "first" / "libfirst.so", tmp_path / "first" / "libfirst.so")
+    kit.lib("second/libfirst.so", "first-32")
+    top = kit.lib("top/libtop.so", "top", calls="dep_fn", needs=[(dep.parent, "libdep.so")],
+                  runpath="$ORIGIN/../$LIB")
+    prog = kit._cc("bin/prog", C_DIR / "audit_prog.c", "-DNEEDS", "-Wl,--no-as-needed", "-L%s" % top.parent,
+                   "-l:libtop.so",
+                   "-L%s" % (tmp_path / "sub"), "-l:libsub.so", "-L%s" % (tmp_path / "second"), "-l:libfirst.so",
+                   "-lm", "-Wl,-rpath-link,%s" % dep.parent, "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../top:%s:%s:%s" % (
+                       tmp_path / "sub", tmp_path / "first", tmp_path / "second"))
+    d = execcheck.image.install.find_libc32("/")
+    from execcheck.image import ldconf
+    session = Session(machine=3, system_dirs=ldconf.i386_system_dirs(d), lib_dir=ldconf.lib_token(d))
+    truth = _traced32([str(prog)])
+    assert ("libsub.so", str(tmp_path / "sub" / "i686" / "libsub.so")) in truth  # the case is what it claims
+    assert ("libfirst.so", str(tmp_path / "second" / "libfirst.so")) in truth
+    assert _predicted32(session, prog) == truth
+    # LD_LIBRARY_PATH look-alike of libdep.so, before the RUNPATH
+    look = kit.lib("look/libdep.so", "look", fn="dep_fn")
+    env = {"LD_LIBRARY_PATH": str(look.parent)}
+    truth = _traced32([str(prog)], env=env)
+    assert ("libdep.so", str(look)) in truth
+    assert _predicted32(session, prog, library_path=str(look.parent)) == truth
+
+
+def test_audit_of_32_bit_programs(kit, tmp_path):
+    """`execcheck audit` resolves a 32-bit program with the i386 loader's rules: its 0644
+    dependency is an exec-denied finding, its libc the 32-bit one, and the report says which rules."""
+    bad = kit.lib("lib/libbad.so", "bad", mode=0o644)
+    prog = kit.prog(needs=[(bad.parent, "libbad.so")], runpath="$ORIGIN/../lib")
+    r = run(CLI + ["audit", "--json", "--fail-on", "none", str(prog)])
+    doc = json.loads(r.stdout)
+    assert [(f["rule"], f["path"]) for f in doc["findings"] if f["rule"] in ("exec-denied", "foreign-program")] == \
+        [("exec-denied", str(bad))], doc["findings"]
+    assert doc["inputs"][str(prog)] == "program:ok" and doc["loader"]["i386"]["platform"] == "i686", doc
+    r = run(CLI + ["audit", "--tree", "--fail-on", "none", str(prog)])
+    assert "32-bit programs: the i386 loader's rules" in r.stdout, r.stdout
+    libc = r.stdout.split("libc.so.6 => ", 1)[1].split()[0]
+    with open(libc, "rb") as f:
+        assert f.read(5)[4] == 1, libc  # ELFCLASS32: the 32-bit libc

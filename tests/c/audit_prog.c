@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <iconv.h>
 #include <pthread.h>
 #include <pwd.h>

@@ -15,10 +15,11 @@ from .findings import Findings
 from .policy_view import ImageMounts, View, image_view, live_view, parse_fstab
 from .resolver import Resolution, Session
 from . import scan
-from ..image import ldconf, rootfs
+from ..image import install, ldconf, rootfs
 from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
+EM_386, EM_X86_64 = 3, 62
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
 # AddressSanitizer's runtimes (gcc's, clang's): they insist on coming first among the loaded objects
 ASAN_RUNTIMES = ("libasan.so", "libclang_rt.asan")
@@ -124,6 +125,7 @@ class Audit:
         self.glibc_minor = glibc_minor(self.root)
         self.session = Session(root=self.root or None, cwd=opts.cwd, platform=opts.platform, isa_level=opts.isa_level,
                                glibc_minor=self.glibc_minor)
+        self._session32 = None  # the i386 loader's, made at the first 32-bit program
         self.findings = Findings()
         self.files: Dict[tuple, FileRecord] = {}
         self.entries: List[Entry] = []
@@ -247,18 +249,33 @@ class Audit:
             return
         program = e.interp is not None or e.type == ET_EXEC
         role = "program" if program else "library"
-        if e.machine != 62 or e.elfclass != 2 or e.msb:
-            self.findings.add("foreign-program", path, "%s: ELF%d %s machine %d: not for this loader (x86-64)" % (
-                path, 32 if e.elfclass == 1 else 64, "big-endian" if e.msb else "little-endian", e.machine))
+        if (e.machine, e.elfclass, e.msb) == (EM_386, 1, False):
+            session = self.session32()
+        elif (e.machine, e.elfclass, e.msb) == (EM_X86_64, 2, False):
+            session = self.session
+        else:
+            self.findings.add("foreign-program", path, "%s: ELF%d %s machine %d: not for these loaders (x86-64, "
+                              "i386)" % (path, 32 if e.elfclass == 1 else 64, "big-endian" if e.msb else
+                                         "little-endian", e.machine))
             self.entries.append(Entry(path, role, None))
             self.outcome[path] = "foreign"
             return
-        res = self.session.resolve(path, as_library=not program, secure=self._secure(path, program),
+        res = session.resolve(path, as_library=not program, secure=self._secure(path, program),
                                    library_path=self.o.library_path, preload=self.o.preload,
                                    trace=self.o.explain, check_alone=True)
         self.entries.append(Entry(path, role, res))
         self.outcome[path] = "%s:%s" % (role, res.main_status if res.status == 0 else "error")
         self._judge(path, role, res)
+
+    def session32(self) -> Session:
+        """The i386 loader, with the directories of the image's 32-bit libc (Debian's biarch
+        /usr/lib32 or multiarch /usr/lib/i386-linux-gnu; its defaults without one)."""
+        if self._session32 is None:
+            d = install.find_libc32(self.root or "/")
+            where = {"system_dirs": ldconf.i386_system_dirs(d), "lib_dir": ldconf.lib_token(d)} if d else {}
+            self._session32 = Session(root=self.root or None, cwd=self.o.cwd, glibc_minor=self.glibc_minor,
+                                      machine=EM_386, **where)
+        return self._session32
 
     def _secure(self, path, program) -> Optional[bool]:
         """AT_SECURE: the option if given; else setuid/setgid bits (the resolver reads those) or
@@ -544,6 +561,9 @@ class Audit:
                   "subdirectories": self.session.capstrs(), "secure": self.o.secure,
                   "library_path": self.o.library_path, "preload": self.o.preload,
                   "noexec_mounts": sorted(mp for mp, n in self.mounts.mounts.items() if n)}
+        if self._session32 is not None:  # 32-bit programs were resolved by the i386 loader's rules
+            loader["i386"] = {"platform": self._session32.platform, "subdirectories": self._session32.capstrs(),
+                              "system_dirs": self._session32.system_dirs()}
         return Result(options=self.o, loader=loader, entries=self.entries, files=self.files,
                       findings=self.findings.sorted(), python=py, skipped=self.skipped, outcome=self.outcome,
                       elapsed=time.monotonic() - t0)

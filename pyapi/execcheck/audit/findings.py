@@ -58,8 +58,8 @@ RULES = {r.id: r for r in (
          "A musl program: its loader follows other rules and no glibc loader shim covers it (the shim "
          "stays inert in it)."),
     Rule("EXC042", "foreign-program", "note",
-         "Another architecture or ELF class than this loader's: not resolved, and the shim cannot load "
-         "into it (its ld.so warns and runs it unchecked)."),
+         "Another architecture than the loaders modelled (x86_64, i386): not resolved, and no shim is "
+         "built for it (its ld.so warns and runs it unchecked)."),
     Rule("EXC043", "sanitizer-runtime", "note",
          "The program loads AddressSanitizer's runtime, which stops it at start when any object is preloaded "
          "before it (the shim in /etc/ld.so.preload or LD_PRELOAD): ASAN_OPTIONS=verify_asan_link_order=0 lets "

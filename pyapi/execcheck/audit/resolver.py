@@ -191,11 +191,11 @@ class Resolution:
 
 class Session:
     """One modelled loader. root: an image directory (None for this host). Options mirror what the
-    loader would be given; None means "as on this machine"."""
+    loader would be given; None means "as on this machine". machine=3: the i386 loader."""
 
     def __init__(self, root=None, cwd=None, cache=None, preload_file=None, platform=None, isa_level=0,
                  legacy_hwcap=0, system_dirs=None, lib_dir=None, interp=None, vdso=True, memory_limit=0,
-                 glibc_minor=0):
+                 glibc_minor=0, machine=0):
         self._keep = []
         cfg = ffi.new("struct ec_ld_config *")
         for field, value in (("root", root), ("cwd", cwd), ("cache", cache), ("preload_file", preload_file),
@@ -210,6 +210,7 @@ class Session:
         cfg.no_vdso = 0 if vdso else 1
         cfg.memory_limit = memory_limit
         cfg.glibc_minor = glibc_minor  # the search rules of glibc 2.<minor> (0: 2.36's)
+        cfg.machine = machine  # EM_386 (3): the 32-bit loader's rules and defaults (0: x86_64's)
         err = ffi.new("int *")
         s = lib.ec_ld_session_new(cfg, err)
         if s == ffi.NULL:
@@ -226,6 +227,11 @@ class Session:
     @property
     def isa_level(self) -> int:
         return lib.ec_ld_isa_level(self._s)
+
+    def system_dirs(self) -> List[str]:
+        """The loader's built-in directories, in its order, without their trailing '/'."""
+        return [ffi.string(lib.ec_ld_sysdir(self._s, i)).decode().rstrip("/") or "/"
+                for i in range(lib.ec_ld_sysdir_count(self._s))]
 
     def capstrs(self) -> List[str]:
         return [ffi.string(lib.ec_ld_capstr(self._s, i)).decode() for i in range(lib.ec_ld_capstr_count(self._s))]

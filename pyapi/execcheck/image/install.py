@@ -16,9 +16,7 @@ from . import ldconf, manifest, rootfs
 from ..errors import UsageError
 from ..safeio import read_regular
 from ..shim import lib_path, read_ld_so_preload
-
-# where Debian puts a 32-bit libc on x86_64: biarch libc6-i386, multiarch libc6:i386
-I386_LIBC_DIRS = ("/usr/lib32", "/lib32", "/usr/lib/i386-linux-gnu", "/lib/i386-linux-gnu")
+from .ldconf import lib_token
 
 STEP = "install"
 SHIM_NAME = "libexeccheck.so"
@@ -67,7 +65,7 @@ def find_libc(root: str):
 
 def find_libc32(root: str):
     """The image dir of its 32-bit (i386) libc.so.6, or None."""
-    for d in I386_LIBC_DIRS:
+    for d in ldconf.I386_LIBC_DIRS:
         host = rootfs.resolve(root, d + "/libc.so.6")
         if os.path.isfile(host):
             try:
@@ -77,14 +75,6 @@ def find_libc32(root: str):
             if (ident["class"], ident["machine"]) == (32, "EM_386"):
                 return d
     return None
-
-
-def lib_token(libdir: str) -> str:
-    """What the image's ld.so expands $LIB to, for the loader whose libc lives in libdir: glibc's
-    $LIB is its slibdir ("/lib/x86_64-linux-gnu", "/lib32") without the leading '/', and on a
-    merged-/usr image the libc is found under /usr as well."""
-    d = libdir.strip("/")
-    return d[4:] if d.startswith("usr/") else d
 
 
 def multilib_entry(libdir: str, libdir32: str):

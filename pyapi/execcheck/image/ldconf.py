@@ -12,6 +12,25 @@ MACHINES = {62: ("EM_X86_64", "x86_64-linux-gnu"), 183: ("EM_AARCH64", "aarch64-
             22: ("EM_S390", "s390x-linux-gnu")}
 
 
+# where Debian puts a 32-bit libc on x86_64: biarch libc6-i386, multiarch libc6:i386
+I386_LIBC_DIRS = ("/usr/lib32", "/lib32", "/usr/lib/i386-linux-gnu", "/lib/i386-linux-gnu")
+
+
+def lib_token(libdir: str) -> str:
+    """What an image's ld.so expands $LIB to, for the loader whose libc lives in libdir: glibc's
+    $LIB is its slibdir ("/lib/x86_64-linux-gnu", "/lib32") without the leading '/', and on a
+    merged-/usr image the libc is found under /usr as well."""
+    d = libdir.strip("/")
+    return d[4:] if d.startswith("usr/") else d
+
+
+def i386_system_dirs(libdir: str) -> str:
+    """The system directories of the i386 ld.so whose libc lives in libdir, as Debian builds it
+    (`ld.so --list-diagnostics`: /lib32:/usr/lib32:/lib:/usr/lib for the biarch one)."""
+    token = lib_token(libdir)
+    return "/%s:/usr/%s:/lib:/usr/lib" % (token, token)
+
+
 def default_dirs(tuple_: str):
     """The loader's built-in directories (both the Debian multiarch and the lib64 layouts)."""
     dirs = []

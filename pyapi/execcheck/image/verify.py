@@ -55,12 +55,12 @@ def _would_run(finding, records, lib_dirs) -> bool:
 
 
 def foreign_libc(root: str) -> str:
-    """The machine of an image's libc when the audit does not model its loader (x86_64 only), or ""."""
+    """The machine of an image's libc when the audit does not model its loader (x86_64, i386), or ""."""
     try:
         machine = install.find_libc(root)[1]["machine"]
     except install.InstallError:
         return ""
-    return "" if machine == "EM_X86_64" else machine
+    return "" if machine in ("EM_X86_64", "EM_386") else machine
 
 
 def verify(root: str, noexec_mounts=()):
