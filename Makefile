@@ -23,12 +23,14 @@ test: test-deps install
 	$(BIN)/python -m pytest tests
 
 # System tools some tests need. CI (a clean root machine) gets them here, before the install, which
-# builds the 32-bit shim only where gcc-multilib (and with it libc6-i386) is there; elsewhere
-# those tests say what is missing and skip.
-TEST_PACKAGES := debootstrap valgrind gcc-multilib
+# builds the 32-bit shim only where gcc-multilib (and with it libc6-i386) is there; qemu-user and
+# the arm64 cross libraries are the aarch64 loader's ground truth. Elsewhere those tests say what
+# is missing and skip.
+TEST_PACKAGES := debootstrap valgrind gcc-multilib qemu-user libc6-arm64-cross libasan8-arm64-cross
 test-deps:
 ifeq ($(CI),true)
-	command -v debootstrap >/dev/null && command -v valgrind >/dev/null && ls /usr/lib/gcc/*/*/32/libgcc.a >/dev/null 2>&1 || \
+	command -v debootstrap >/dev/null && command -v valgrind >/dev/null && ls /usr/lib/gcc/*/*/32/libgcc.a >/dev/null 2>&1 && \
+	  command -v qemu-aarch64 >/dev/null && test -e /usr/aarch64-linux-gnu/lib/libasan.so.8 || \
 	  apt-get install -y -q $(TEST_PACKAGES) >/dev/null || \
 	  (apt-get update -q >/dev/null && apt-get install -y -q $(TEST_PACKAGES) >/dev/null)
 endif

@@ -145,6 +145,13 @@ void ec_ld_host_use_glibc(ec_cpuid_leaf_fn fn) { (void)fn; }
 /* glibc's i386 ld.so sets one hwcap bit, SSE2, which every CPU that runs an x86_64 kernel has
  * (the only kernels a 32-bit shim is built for); no glibc-hwcaps levels exist for i386. */
 static void probe_cpu(struct ec_ld_host *h) { h->hwcap = EC_HWCAP_X86_SSE2; }
+#elif defined(__aarch64__)
+/* glibc's aarch64 ld.so takes AT_HWCAP; its legacy subdirectories know one bit, HWCAP_ATOMICS */
+static void probe_cpu(struct ec_ld_host *h)
+{
+    unsigned long v = 0;
+    if (ec_auxv_get(16 /* AT_HWCAP */, &v) == 1) h->hwcap = v & (1ul << 8);
+}
 #else
 static void probe_cpu(struct ec_ld_host *h) { (void)h; }
 #endif

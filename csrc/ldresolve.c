@@ -21,14 +21,16 @@
 #define MAX_OBJECTS 65536
 #define LIBC_ABI_MAX 4 /* glibc 2.36: default, UNIQUE, IFUNC, ABSOLUTE */
 
-/* The loaders modelled: x86_64's, and i386's (32-bit programs: the 32-bit build of the shim models
- * its own process, the CLI audits them beside 64-bit ones). The defaults are Debian's multiarch
- * ones; the 32-bit guard passes the directories of the libc it runs with (biarch /lib32). */
+/* The loaders modelled: x86_64's, i386's (32-bit programs: the 32-bit build of the shim models its
+ * own process, the CLI audits them beside 64-bit ones) and aarch64's (the aarch64 build; arm64
+ * images audited from an x86_64 host). The defaults are Debian's multiarch ones (`ld.so --help` and
+ * `--list-diagnostics` of each, glibc 2.36); the 32-bit guard passes the directories of the libc it
+ * runs with (biarch /lib32). */
 struct ld_abi {
     int elfclass, machine, phentsize, ehdr_size;
     uint32_t cache_flags;           /* ld.so.cache entry flags of this loader's libraries */
     const char *lib, *interp, *sysdirs, *vdso;
-    const char *hwcap_names[3];     /* legacy hwcap subdirectory names by bit (HWCAP_IMPORTANT) */
+    struct { int bit; const char *name; } hwcap_names[2]; /* legacy hwcap subdirectories (HWCAP_IMPORTANT), by bit */
     uint64_t hwcap_important;
     uint64_t hwcap;                 /* the bits ld.so sets where this is not the running loader */
     const char *platform;           /* likewise, dl_platform */
@@ -39,16 +41,25 @@ static const struct ld_abi abi_x86_64 = {
     2, EC_EM_X86_64, 56, 64, 0x0303 /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */,
     "lib/x86_64-linux-gnu", "/lib64/ld-linux-x86-64.so.2",
     "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib", "linux-vdso.so.1",
-    {0, "x86_64", "avx512_1"}, 2 | 4, 2, "x86_64", 1};
+    {{1, "x86_64"}, {2, "avx512_1"}}, 2 | 4, 2, "x86_64", 1};
 
 static const struct ld_abi abi_i386 = {
     1, EC_EM_386, 32, 52, 0x0003 /* FLAG_ELF_LIBC6: no architecture bits */,
     "lib/i386-linux-gnu", "/lib/ld-linux.so.2",
     "/lib/i386-linux-gnu:/usr/lib/i386-linux-gnu:/lib:/usr/lib", "linux-gate.so.1",
-    {"sse2", 0, "avx512_1"}, 1 | 4, 1 /* SSE2: every CPU an x86_64 kernel runs on */, "i686", 0};
+    {{0, "sse2"}, {2, "avx512_1"}}, 1 | 4, 1 /* SSE2: every CPU an x86_64 kernel runs on */, "i686", 0};
+
+static const struct ld_abi abi_aarch64 = {
+    2, EC_EM_AARCH64, 56, 64, 0x0a03 /* FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64 */,
+    "lib/aarch64-linux-gnu", "/lib/ld-linux-aarch64.so.1",
+    "/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu:/lib:/usr/lib", "linux-vdso.so.1",
+    {{8, "atomics"}, {-1, 0}}, 1u << 8, 1u << 8 /* LSE atomics (ARMv8.1): assumed of an image's CPU */,
+    "aarch64", 0};
 
 #if defined(__i386__)
 #define ABI_NATIVE abi_i386
+#elif defined(__aarch64__)
+#define ABI_NATIVE abi_aarch64
 #else
 #define ABI_NATIVE abi_x86_64
 #endif
@@ -1515,8 +1526,9 @@ static void build_capstr(struct ec_ld_session *s)
      * then "tls"; the last one is the outermost directory. Since 2.37 only its empty member, the
      * directory itself, is left. */
     if (s->host.legacy_subdirs) {
-        for (i = 0; i < 3; i++)
-            if (s->abi->hwcap_names[i] && (s->hwcap & (1u << i))) temp[cnt++] = s->abi->hwcap_names[i];
+        for (i = 0; i < 2; i++)
+            if (s->abi->hwcap_names[i].name && (s->hwcap >> s->abi->hwcap_names[i].bit & 1))
+                temp[cnt++] = s->abi->hwcap_names[i].name;
         if (s->platform[0]) temp[cnt++] = s->platform;
         temp[cnt++] = "tls";
     }
@@ -1584,7 +1596,8 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     ec_ld_host_probe(&s->host);
     ec_ld_host_apply_release(&s->host, cfg->glibc_minor);
     /* the other class's loader on this CPU: the facts its ld.so would set, not this process's */
-    s->abi = cfg->machine == EC_EM_386 ? &abi_i386 : cfg->machine == EC_EM_X86_64 ? &abi_x86_64 : &ABI_NATIVE;
+    s->abi = cfg->machine == EC_EM_386 ? &abi_i386 : cfg->machine == EC_EM_X86_64 ? &abi_x86_64
+           : cfg->machine == EC_EM_AARCH64 ? &abi_aarch64 : &ABI_NATIVE;
     foreign = s->abi != &ABI_NATIVE;
     s->cache_path = dup_or(&s->persist, cfg->cache, "/etc/ld.so.cache");
     s->preload_path = dup_or(&s->persist, cfg->preload_file, "/etc/ld.so.preload");

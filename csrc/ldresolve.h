@@ -41,8 +41,8 @@ struct ec_ld_config {
     int glibc_minor;           /* the modelled ld.so's glibc is 2.<minor>: its search rules (no
                                   glibc-hwcaps before 33, no legacy subdirectories from 37), else
                                   2.36's (an image's libc tells its release: the audit) [0] */
-    int machine;               /* EC_EM_X86_64 or EC_EM_386: whose loader (the defaults above are then
-                                  that one's: lib/i386-linux-gnu, /lib/ld-linux.so.2...) [this build's] */
+    int machine;               /* EC_EM_X86_64, EC_EM_386 or EC_EM_AARCH64: whose loader (the defaults above
+                                  are then that one's: lib/i386-linux-gnu, /lib/ld-linux.so.2...) [this build's] */
 };
 
 /* One resolution. */

@@ -58,10 +58,11 @@ def bad(tmp_path):
         f.write(good.read_bytes()[:4096])
         f.truncate(1 << 34)
     elf32(d / "prog32")                                                          # 32-bit program
-    arm = bytearray(prog.read_bytes())
-    arm[18:20] = (183).to_bytes(2, "little")
-    (d / "prog-aarch64").write_bytes(bytes(arm))                                 # other architecture
-    os.chmod(d / "prog-aarch64", 0o755)
+    for name, machine in (("prog-aarch64", 183), ("prog-riscv", 243)):            # other architectures
+        other = bytearray(prog.read_bytes())
+        other[18:20] = machine.to_bytes(2, "little")
+        (d / name).write_bytes(bytes(other))
+        os.chmod(d / name, 0o755)
     corrupt = bytearray(good.read_bytes())
     struct.pack_into("<Q", corrupt, 32, 1 << 62)                                 # e_phoff far away
     (d / "libcorrupt.so").write_bytes(bytes(corrupt))
@@ -77,7 +78,9 @@ def test_bad_inputs_are_findings(bad):
     assert ("bad-elf", "libcorrupt.so") in f
     assert ("foreign-program", "prog32") not in f  # i386: resolved by the 32-bit loader's rules
     assert doc["inputs"][str(d / "prog32")].startswith("program:"), doc["inputs"]
-    assert ("foreign-program", "prog-aarch64") in f
+    assert ("foreign-program", "prog-aarch64") not in f  # the aarch64 loader's rules (its libs are missing here)
+    assert doc["inputs"][str(d / "prog-aarch64")].startswith("program:"), doc["inputs"]
+    assert ("foreign-program", "prog-riscv") in f
     assert doc["inputs"][str(d / "libhuge.so")].startswith("library:")   # read, not slurped: 16 GiB sparse
     assert doc["inputs"][str(d / "libfifo.so")] == "not-regular"
     # named explicitly, the loop and the directory's contents are findings or skipped, no traceback

@@ -19,7 +19,9 @@ from ..image import install, ldconf, rootfs
 from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
-EM_386, EM_X86_64 = 3, 62
+EM_386, EM_X86_64, EM_AARCH64 = 3, 62, 183
+# the loaders the resolver models besides x86_64's: (ELF class, machine) -> name in reports
+OTHER_LOADERS = {(1, EM_386): "i386", (2, EM_AARCH64): "aarch64"}
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
 # AddressSanitizer's runtimes (gcc's, clang's): they insist on coming first among the loaded objects
 ASAN_RUNTIMES = ("libasan.so", "libclang_rt.asan")
@@ -107,7 +109,9 @@ def glibc_minor(root: str) -> int:
     version 2.43."); 0 if there is no libc to tell. The search rules of ld.so changed with the
     release (glibc-hwcaps subdirectories since 2.33, no legacy ones since 2.37)."""
     import re
-    for d in ldconf.default_dirs("x86_64-linux-gnu"):  # the loader's own directories, in its order
+    # the loader's own directories, in its order; then those of an arm64 or a 32-bit-only image
+    for d in ldconf.default_dirs("x86_64-linux-gnu") + ldconf.default_dirs("aarch64-linux-gnu")[:2] + \
+            list(ldconf.I386_LIBC_DIRS):
         try:
             data = read_regular(rootfs.resolve(root or "/", d + "/libc.so.6"), 1 << 24)
         except OSError:
@@ -125,7 +129,7 @@ class Audit:
         self.glibc_minor = glibc_minor(self.root)
         self.session = Session(root=self.root or None, cwd=opts.cwd, platform=opts.platform, isa_level=opts.isa_level,
                                glibc_minor=self.glibc_minor)
-        self._session32 = None  # the i386 loader's, made at the first 32-bit program
+        self._sessions = {}  # the i386 and aarch64 loaders', each made at its first program
         self.findings = Findings()
         self.files: Dict[tuple, FileRecord] = {}
         self.entries: List[Entry] = []
@@ -249,14 +253,14 @@ class Audit:
             return
         program = e.interp is not None or e.type == ET_EXEC
         role = "program" if program else "library"
-        if (e.machine, e.elfclass, e.msb) == (EM_386, 1, False):
-            session = self.session32()
+        if (e.elfclass, e.machine) in OTHER_LOADERS and not e.msb:
+            session = self.other_session(e.elfclass, e.machine)
         elif (e.machine, e.elfclass, e.msb) == (EM_X86_64, 2, False):
             session = self.session
         else:
             self.findings.add("foreign-program", path, "%s: ELF%d %s machine %d: not for these loaders (x86-64, "
-                              "i386)" % (path, 32 if e.elfclass == 1 else 64, "big-endian" if e.msb else
-                                         "little-endian", e.machine))
+                              "i386, aarch64)" % (path, 32 if e.elfclass == 1 else 64, "big-endian" if e.msb else
+                                                  "little-endian", e.machine))
             self.entries.append(Entry(path, role, None))
             self.outcome[path] = "foreign"
             return
@@ -267,15 +271,18 @@ class Audit:
         self.outcome[path] = "%s:%s" % (role, res.main_status if res.status == 0 else "error")
         self._judge(path, role, res)
 
-    def session32(self) -> Session:
-        """The i386 loader, with the directories of the image's 32-bit libc (Debian's biarch
-        /usr/lib32 or multiarch /usr/lib/i386-linux-gnu; its defaults without one)."""
-        if self._session32 is None:
-            d = install.find_libc32(self.root or "/")
-            where = {"system_dirs": ldconf.i386_system_dirs(d), "lib_dir": ldconf.lib_token(d)} if d else {}
-            self._session32 = Session(root=self.root or None, cwd=self.o.cwd, glibc_minor=self.glibc_minor,
-                                      machine=EM_386, **where)
-        return self._session32
+    def other_session(self, elfclass, machine) -> Session:
+        """The i386 loader (with the directories of the image's 32-bit libc: Debian's biarch
+        /usr/lib32 or multiarch /usr/lib/i386-linux-gnu), or the aarch64 one (an arm64 image
+        audited from here), each with Debian's defaults otherwise."""
+        if machine not in self._sessions:
+            where = {}
+            if machine == EM_386:
+                d = install.find_libc32(self.root or "/")
+                where = {"system_dirs": ldconf.i386_system_dirs(d), "lib_dir": ldconf.lib_token(d)} if d else {}
+            self._sessions[machine] = Session(root=self.root or None, cwd=self.o.cwd, glibc_minor=self.glibc_minor,
+                                              machine=machine, **where)
+        return self._sessions[machine]
 
     def _secure(self, path, program) -> Optional[bool]:
         """AT_SECURE: the option if given; else setuid/setgid bits (the resolver reads those) or
@@ -561,9 +568,10 @@ class Audit:
                   "subdirectories": self.session.capstrs(), "secure": self.o.secure,
                   "library_path": self.o.library_path, "preload": self.o.preload,
                   "noexec_mounts": sorted(mp for mp, n in self.mounts.mounts.items() if n)}
-        if self._session32 is not None:  # 32-bit programs were resolved by the i386 loader's rules
-            loader["i386"] = {"platform": self._session32.platform, "subdirectories": self._session32.capstrs(),
-                              "system_dirs": self._session32.system_dirs()}
+        for (elfclass, machine), name in OTHER_LOADERS.items():  # programs resolved by those loaders' rules
+            s = self._sessions.get(machine)
+            if s is not None:
+                loader[name] = {"platform": s.platform, "subdirectories": s.capstrs(), "system_dirs": s.system_dirs()}
         return Result(options=self.o, loader=loader, entries=self.entries, files=self.files,
                       findings=self.findings.sorted(), python=py, skipped=self.skipped, outcome=self.outcome,
                       elapsed=time.monotonic() - t0)

@@ -126,9 +126,10 @@ def text(r: Result, tree: bool = False) -> str:
         " with the search rules of %s's glibc %s" % ("the image" if root != "/" else "this system", glibc)
         if glibc and glibc != "2.36" else "", r.loader["platform"], r.loader["isa_level"],
         (", noexec mounts: " + ", ".join(r.loader["noexec_mounts"])) if r.loader["noexec_mounts"] else ""))
-    if r.loader.get("i386"):
-        out.append("32-bit programs: the i386 loader's rules, platform %s, system directories %s" % (
-            r.loader["i386"]["platform"], ":".join(r.loader["i386"]["system_dirs"])))
+    for name, what in (("i386", "32-bit programs"), ("aarch64", "aarch64 programs")):
+        if r.loader.get(name):
+            out.append("%s: the %s loader's rules, platform %s, system directories %s" % (
+                what, name, r.loader[name]["platform"], ":".join(r.loader[name]["system_dirs"])))
     if tree:
         for en in sorted(r.entries, key=lambda x: x.path):
             out.append("")
