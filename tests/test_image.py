@@ -155,6 +155,16 @@ def test_install_refuses_a_foreign_architecture(image):
     assert r.returncode == 2 and "EM_AARCH64" in r.stderr
 
 
+def test_verify_notes_an_image_whose_loader_it_does_not_model(image):
+    libc = os.path.join(image, "usr/lib/x86_64-linux-gnu/libc.so.6")
+    with open(libc, "r+b") as f:
+        f.seek(18)
+        f.write((243).to_bytes(2, "little"))  # EM_RISCV: no model of that loader
+    r = ec("image", "verify", image)
+    assert "note     the image's libc is EM_RISCV" in r.stdout, r.stdout
+    assert json.loads(ec("image", "verify", "--json", image).stdout)["not_audited_machine"] == "EM_RISCV"
+
+
 def test_verify_says_when_an_image_is_ready(image):
     r = ec("image", "verify", "--json", image)
     assert r.returncode == 1

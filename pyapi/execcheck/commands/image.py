@@ -180,8 +180,8 @@ def run_verify(args) -> int:
     for p in shim_problems:
         print("shim     %s" % p)
     if foreign:
-        print("note     the image's libc is %s: the audit models the x86_64 and i386 loaders, so what its programs "
-              "load was not audited (the shim checks it when they run)" % foreign)
+        print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
+              "its programs load was not audited (the shim checks it when they run)" % foreign)
     print("%s: %s (%d code files audited)" % (root, "ready to enforce" if ok else "NOT ready to enforce",
                                                 len(result.files)))
     return 0 if ok else 1

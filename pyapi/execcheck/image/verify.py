@@ -55,12 +55,13 @@ def _would_run(finding, records, lib_dirs) -> bool:
 
 
 def foreign_libc(root: str) -> str:
-    """The machine of an image's libc when the audit does not model its loader (x86_64, i386), or ""."""
+    """The machine of an image's libc when the audit does not model its loader (x86_64, i386,
+    aarch64), or ""."""
     try:
         machine = install.find_libc(root)[1]["machine"]
     except install.InstallError:
         return ""
-    return "" if machine in ("EM_X86_64", "EM_386") else machine
+    return "" if machine in ("EM_X86_64", "EM_386", "EM_AARCH64") else machine
 
 
 def verify(root: str, noexec_mounts=()):
