@@ -8,7 +8,8 @@ from ..errors import UsageError
 ORDER = 40
 HELP = "audit programs, directories or a whole image: libraries ld.so would load, and the exec policy's view"
 DESCRIPTION = """\
-Resolves every program and shared object as glibc 2.36's ld.so would (without running them),
+Resolves every program and shared object as glibc 2.36's ld.so would (without running them):
+x86_64 ones, i386 ones by the 32-bit loader's rules, aarch64 ones (an arm64 image) by its own;
 then reports, once per problem:
   will it load        missing libraries, files that stop the loader, symbol versions, PT_INTERP
   exec policy         code files AT_EXECVE_CHECK would refuse (x-bit, noexec, lsm)
