@@ -1711,6 +1711,7 @@ const char *ec_ld_capstr(const struct ec_ld_session *s, int i) { return i >= 0 &
 const char *ec_ld_platform(const struct ec_ld_session *s) { return s->platform; }
 int ec_ld_isa_level(const struct ec_ld_session *s) { return s->isa_level; }
 int ec_ld_sysdir_count(const struct ec_ld_session *s) { return s->nsys; }
+const char *ec_ld_lib(const struct ec_ld_session *s) { return s->lib; }
 const char *ec_ld_sysdir(const struct ec_ld_session *s, int i) { return i >= 0 && i < s->nsys ? s->sys[i] : ""; }
 
 const struct ec_ldcache *ec_ld_cache(struct ec_ld_session *s) { return load_cache(s); }

@@ -233,6 +233,7 @@ int ec_ld_realpath(struct ec_ld_session *s, const char *path, char *out, size_t 
 /* The search-list facts of the session: glibc-hwcaps and legacy subdirectories in order, the platform. */
 int ec_ld_capstr_count(const struct ec_ld_session *s);
 int ec_ld_sysdir_count(const struct ec_ld_session *s);
+const char *ec_ld_lib(const struct ec_ld_session *s); /* what $LIB expands to */
 const char *ec_ld_sysdir(const struct ec_ld_session *s, int i); /* each ends in '/' */
 const char *ec_ld_capstr(const struct ec_ld_session *s, int i);
 const char *ec_ld_platform(const struct ec_ld_session *s);

@@ -18,6 +18,7 @@ from elftools.elf.elffile import ELFFile
 
 import execcheck
 import execcheck.image.install
+import execcheck.image.ldconf
 from audit_face_util import Kit, clean_env, mode, ran, run_face  # noqa: F401 (fixtures)
 import rootfs
 from conftest import C_DIR, in_mountns, need_check, need_mountns, run
@@ -395,3 +396,24 @@ def test_audit_of_32_bit_programs(kit, tmp_path):
     libc = r.stdout.split("libc.so.6 => ", 1)[1].split()[0]
     with open(libc, "rb") as f:
         assert f.read(5)[4] == 1, libc  # ELFCLASS32: the 32-bit libc
+
+
+def test_lib_in_a_32_bit_runpath_is_the_32_bit_loaders(kit, tmp_path):
+    """An RPATH/RUNPATH element with $LIB is judged as the object's own loader expands it: in an
+    image with a biarch 32-bit libc, where /opt/x/lib32 is world-writable and /opt/x/lib/x86_64-linux-gnu is not, a 32-bit
+    library with RUNPATH /opt/x/$LIB is an rpath-insecure-dir finding, the same 64-bit one not."""
+    root = tmp_path / "root"
+    host32 = execcheck.image.install.find_libc32("/")  # the image's 32-bit libc: this machine's
+    rootfs.copy_in(str(root), host32 + "/libc.so.6")
+    lib32 = execcheck.image.ldconf.lib_token(host32)
+    for d, mode in (("opt/x/" + lib32, 0o777), ("opt/x/lib/x86_64-linux-gnu", 0o755), ("opt/app", 0o755)):
+        (root / d).mkdir(parents=True, exist_ok=True)
+        os.chmod(root / d, mode)
+    for k, name in ((kit, "lib32.so"), (Kit(tmp_path / "k64"), "lib64.so")):
+        built = k.lib("b/" + name, name, runpath="/opt/x/$LIB")
+        shutil.copy2(built, root / "opt/app" / name)
+    doc = json.loads(run(CLI + ["audit", "--root", str(root), "--json", "--fail-on", "none",
+                                "/opt/app/lib32.so", "/opt/app/lib64.so"]).stdout)
+    insecure = [(f["path"], f["message"]) for f in doc["findings"] if f["rule"] == "rpath-insecure-dir"]
+    assert [p for p, _ in insecure] == ["/opt/app/lib32.so"], insecure
+    assert "/opt/x/%s" % lib32 in insecure[0][1], insecure

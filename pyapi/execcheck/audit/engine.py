@@ -457,10 +457,12 @@ class Audit:
         for what, value in (("RPATH", e.rpath if e.runpath is None else None), ("RUNPATH", e.runpath)):
             if not value:
                 continue
+            session = self.other_session(e.elfclass, e.machine) if (e.elfclass, e.machine) in OTHER_LOADERS \
+                else self.session  # whose $LIB and $PLATFORM the element is expanded with
             for el in value.split(":"):
-                self._rpath_element(rec, what, value, el, setid)
+                self._rpath_element(rec, what, value, el, setid, session)
 
-    def _rpath_element(self, rec, what, value, el, setid):
+    def _rpath_element(self, rec, what, value, el, setid, session):
         where = "%s %s" % (what, value)
         if el == "":
             self.findings.add("rpath-empty", rec.path, "%s: %s has an empty element: the current directory" % (
@@ -474,7 +476,7 @@ class Audit:
             self.findings.add("rpath-relative", rec.path, "%s: %s element %r is relative to the current directory" % (
                 rec.path, what, el), key_extra=(what, el))
             return
-        d = self._expand(el, rec)
+        d = self._expand(el, rec, session)
         if d is None:
             return
         bad = self._insecure_dir(d)
@@ -482,12 +484,12 @@ class Audit:
             self.findings.add("rpath-insecure-dir", rec.path, "%s: %s element %r: %s" % (rec.path, what, el, bad),
                               key_extra=(what, el))
 
-    def _expand(self, el, rec):
+    def _expand(self, el, rec, session):
         origin = os.path.dirname(rec.realpath)
         out = el
-        for tok, val in (("${ORIGIN}", origin), ("$ORIGIN", origin), ("${LIB}", "lib/x86_64-linux-gnu"),
-                         ("$LIB", "lib/x86_64-linux-gnu"), ("${PLATFORM}", self.session.platform),
-                         ("$PLATFORM", self.session.platform)):
+        for tok, val in (("${ORIGIN}", origin), ("$ORIGIN", origin), ("${LIB}", session.lib_dir),
+                         ("$LIB", session.lib_dir), ("${PLATFORM}", session.platform),
+                         ("$PLATFORM", session.platform)):
             out = out.replace(tok, val)
         return os.path.normpath(out) if out.startswith("/") else None
 

@@ -228,6 +228,11 @@ class Session:
     def isa_level(self) -> int:
         return lib.ec_ld_isa_level(self._s)
 
+    @property
+    def lib_dir(self) -> str:
+        """What the loader expands $LIB to ("lib/x86_64-linux-gnu")."""
+        return ffi.string(lib.ec_ld_lib(self._s)).decode()
+
     def system_dirs(self) -> List[str]:
         """The loader's built-in directories, in its order, without their trailing '/'."""
         return [ffi.string(lib.ec_ld_sysdir(self._s, i)).decode().rstrip("/") or "/"
