@@ -417,3 +417,21 @@ def test_lib_in_a_32_bit_runpath_is_the_32_bit_loaders(kit, tmp_path):
     insecure = [(f["path"], f["message"]) for f in doc["findings"] if f["rule"] == "rpath-insecure-dir"]
     assert [p for p, _ in insecure] == ["/opt/app/lib32.so"], insecure
     assert "/opt/x/%s" % lib32 in insecure[0][1], insecure
+
+
+def test_an_install_without_the_32_bit_shim(tmp_path):
+    """Built where no 32-bit compiler was (the 32-bit shim missing, the 32-bit loader here): lib
+    --i386 and --multilib say so in one line (exit 2), status lists 32-bit programs as unchecked,
+    run names the 64-bit shim by its path."""
+    pkg = tmp_path / "site" / "execcheck"
+    shutil.copytree(os.path.dirname(execcheck.__file__), pkg)
+    shutil.rmtree(pkg / "shim" / _dst_lib(I386_LOADER))
+    env = dict(clean_env(), PYTHONPATH=str(tmp_path / "site"))
+    for flag, words in (("--i386", "32-bit shim was not built"), ("--multilib", "no 32-bit shim was built")):
+        r = run(CLI + ["lib", flag], env=env)
+        assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1 and words in r.stderr, r
+    r = run(CLI + ["status"], env=env)
+    assert "32-bit programs run unchecked: a 32-bit loader is installed" in r.stdout, r.stdout
+    r = run(CLI + ["run", "--", "sh", "-c", 'echo "$LD_PRELOAD"'], env=env)
+    assert r.returncode == 0 and r.stdout.strip() == str(pkg / "shim" / _dst_lib("/lib64/ld-linux-x86-64.so.2")
+                                                          / "libexeccheck.so"), r
