@@ -30,8 +30,7 @@ struct ld_abi {
     int elfclass, machine, phentsize, ehdr_size;
     uint32_t cache_flags;           /* ld.so.cache entry flags of this loader's libraries */
     const char *lib, *interp, *sysdirs, *vdso;
-    struct { int bit; const char *name; } hwcap_names[2]; /* legacy hwcap subdirectories (HWCAP_IMPORTANT), by bit */
-    uint64_t hwcap_important;
+    struct { int bit; const char *name; } hwcap_names[2]; /* legacy hwcap subdirectories by bit: HWCAP_IMPORTANT */
     uint64_t hwcap;                 /* the bits ld.so sets where this is not the running loader */
     const char *platform;           /* likewise, dl_platform */
     int isa_levels;                 /* 1: glibc-hwcaps x86-64-v2..v4 exist for this loader */
@@ -41,19 +40,19 @@ static const struct ld_abi abi_x86_64 = {
     2, EC_EM_X86_64, 56, 64, 0x0303 /* FLAG_ELF_LIBC6 | FLAG_X8664_LIB64 */,
     "lib/x86_64-linux-gnu", "/lib64/ld-linux-x86-64.so.2",
     "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib", "linux-vdso.so.1",
-    {{1, "x86_64"}, {2, "avx512_1"}}, 2 | 4, 2, "x86_64", 1};
+    {{1, "x86_64"}, {2, "avx512_1"}}, 2, "x86_64", 1};
 
 static const struct ld_abi abi_i386 = {
     1, EC_EM_386, 32, 52, 0x0003 /* FLAG_ELF_LIBC6: no architecture bits */,
     "lib/i386-linux-gnu", "/lib/ld-linux.so.2",
     "/lib/i386-linux-gnu:/usr/lib/i386-linux-gnu:/lib:/usr/lib", "linux-gate.so.1",
-    {{0, "sse2"}, {2, "avx512_1"}}, 1 | 4, 1 /* SSE2: every CPU an x86_64 kernel runs on */, "i686", 0};
+    {{0, "sse2"}, {2, "avx512_1"}}, 1 /* SSE2: every CPU an x86_64 kernel runs on */, "i686", 0};
 
 static const struct ld_abi abi_aarch64 = {
     2, EC_EM_AARCH64, 56, 64, 0x0a03 /* FLAG_ELF_LIBC6 | FLAG_AARCH64_LIB64 */,
     "lib/aarch64-linux-gnu", "/lib/ld-linux-aarch64.so.1",
     "/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu:/lib:/usr/lib", "linux-vdso.so.1",
-    {{8, "atomics"}, {-1, 0}}, 1u << 8, 1u << 8 /* LSE atomics (ARMv8.1): assumed of an image's CPU */,
+    {{8, "atomics"}, {-1, 0}}, 1u << 8 /* LSE atomics (ARMv8.1): assumed of an image's CPU */,
     "aarch64", 0};
 
 #if defined(__i386__)
@@ -1510,6 +1509,7 @@ static void build_capstr(struct ec_ld_session *s)
     static const char *const levels[] = {"x86-64-v4", "x86-64-v3", "x86-64-v2"};
     const char *temp[8];
     int cnt = 0, i, m, nact = 0;
+    uint64_t important = 0; /* HWCAP_IMPORTANT: the bits that have subdirectory names */
     s->ncap = 0;
     for (i = 0; i < 3; i++)
         if (s->isa_level >= 4 - i) {
@@ -1525,6 +1525,8 @@ static void build_capstr(struct ec_ld_session *s)
     /* the legacy power set of glibc 2.36 (_dl_important_hwcaps): hwcap names by bit, the platform,
      * then "tls"; the last one is the outermost directory. Since 2.37 only its empty member, the
      * directory itself, is left. */
+    for (i = 0; i < 2; i++)
+        if (s->abi->hwcap_names[i].name) important |= (uint64_t)1 << s->abi->hwcap_names[i].bit;
     if (s->host.legacy_subdirs) {
         for (i = 0; i < 2; i++)
             if (s->abi->hwcap_names[i].name && (s->hwcap >> s->abi->hwcap_names[i].bit & 1))
@@ -1554,9 +1556,10 @@ static void build_capstr(struct ec_ld_session *s)
         if (s->caplen[i] > s->maxcaplen) s->maxcaplen = s->caplen[i];
     }
     s->cache_params.flags = s->abi->cache_flags;
-    s->cache_params.hwcap = s->host.legacy_subdirs ? s->hwcap & s->abi->hwcap_important : 0;
+    s->cache_params.hwcap = s->host.legacy_subdirs ? s->hwcap & important : 0;
     s->cache_params.platform_mask = 3ull << 48;
-    s->cache_params.platform_bit = !s->host.legacy_subdirs || s->abi != &abi_x86_64 ? -1 : !ec_strcmp(s->platform, "haswell") ? 48
+    s->cache_params.platform_bit = !s->host.legacy_subdirs || s->abi != &abi_x86_64 ? -1
+                                   : !ec_strcmp(s->platform, "haswell") ? 48
                                    : !ec_strcmp(s->platform, "xeon_phi") ? 49 : -1;
     s->cache_params.isa_levels = 1u | (s->isa_level >= 2 ? 2u : 0) | (s->isa_level >= 3 ? 4u : 0) | (s->isa_level >= 4 ? 8u : 0);
     s->cache_params.hwcaps_active = s->hwcaps_active;

@@ -24,10 +24,14 @@ def _layout() -> Dict[str, str]:
     return dict(line.split(None, 1) for line in text.splitlines() if len(line.split()) == 2)
 
 
+def _machine() -> str:
+    return _NATIVE.get(platform.machine(), platform.machine())
+
+
 def lib_path(machine: Optional[str] = None) -> str:
     """Absolute path of the libexeccheck.so installed with this package for machine (x86_64,
     i386, aarch64; default: this one's). The path is given even when that build is missing."""
-    machine = machine or _NATIVE.get(platform.machine(), platform.machine())
+    machine = machine or _machine()
     return str(_SHIMS / _layout().get(machine, machine) / "libexeccheck.so")
 
 
@@ -41,13 +45,18 @@ def multilib_path() -> Optional[str]:
     return str(_SHIMS / "$LIB" / "libexeccheck.so")
 
 
+def substitute_lib(entry: str, lib: str) -> str:
+    """entry with ld.so's $LIB / ${LIB} replaced by lib."""
+    return entry.replace("${LIB}", lib).replace("$LIB", lib)
+
+
 def expand_lib(entry: str) -> str:
     """entry with $LIB / ${LIB} as this machine's ld.so expands it (the build asked it), for
     looking at the file; unchanged when that is not known."""
-    native = _layout().get(_NATIVE.get(platform.machine(), platform.machine()))
+    native = _layout().get(_machine())
     if not native or native == "native":
         return entry
-    return entry.replace("${LIB}", native).replace("$LIB", native)
+    return substitute_lib(entry, native)
 
 
 I386_LOADER = "/lib/ld-linux.so.2"

@@ -253,11 +253,8 @@ class Audit:
             return
         program = e.interp is not None or e.type == ET_EXEC
         role = "program" if program else "library"
-        if (e.elfclass, e.machine) in OTHER_LOADERS and not e.msb:
-            session = self.other_session(e.elfclass, e.machine)
-        elif (e.machine, e.elfclass, e.msb) == (EM_X86_64, 2, False):
-            session = self.session
-        else:
+        session = self.session_for(e)
+        if session is None:
             self.findings.add("foreign-program", path, "%s: ELF%d %s machine %d: not for these loaders (x86-64, "
                               "i386, aarch64)" % (path, 32 if e.elfclass == 1 else 64, "big-endian" if e.msb else
                                                   "little-endian", e.machine))
@@ -265,13 +262,21 @@ class Audit:
             self.outcome[path] = "foreign"
             return
         res = session.resolve(path, as_library=not program, secure=self._secure(path, program),
-                                   library_path=self.o.library_path, preload=self.o.preload,
-                                   trace=self.o.explain, check_alone=True)
+                              library_path=self.o.library_path, preload=self.o.preload,
+                              trace=self.o.explain, check_alone=True)
         self.entries.append(Entry(path, role, res))
         self.outcome[path] = "%s:%s" % (role, res.main_status if res.status == 0 else "error")
         self._judge(path, role, res)
 
-    def other_session(self, elfclass, machine) -> Session:
+    def session_for(self, e) -> Optional[Session]:
+        """The modelled loader of an ELF file's class and machine, None for another architecture."""
+        if e.msb:
+            return None
+        if (e.elfclass, e.machine) in OTHER_LOADERS:
+            return self._other_session(e.machine)
+        return self.session if (e.elfclass, e.machine) == (2, EM_X86_64) else None
+
+    def _other_session(self, machine) -> Session:
         """The i386 loader (with the directories of the image's 32-bit libc: Debian's biarch
         /usr/lib32 or multiarch /usr/lib/i386-linux-gnu), or the aarch64 one (an arm64 image
         audited from here), each with Debian's defaults otherwise."""
@@ -457,8 +462,7 @@ class Audit:
         for what, value in (("RPATH", e.rpath if e.runpath is None else None), ("RUNPATH", e.runpath)):
             if not value:
                 continue
-            session = self.other_session(e.elfclass, e.machine) if (e.elfclass, e.machine) in OTHER_LOADERS \
-                else self.session  # whose $LIB and $PLATFORM the element is expanded with
+            session = self.session_for(e) or self.session  # whose $LIB and $PLATFORM the element takes
             for el in value.split(":"):
                 self._rpath_element(rec, what, value, el, setid, session)
 

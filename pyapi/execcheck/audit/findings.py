@@ -58,7 +58,7 @@ RULES = {r.id: r for r in (
          "A musl program: its loader follows other rules and no glibc loader shim covers it (the shim "
          "stays inert in it)."),
     Rule("EXC042", "foreign-program", "note",
-         "Another architecture than the loaders modelled (x86_64, i386): not resolved, and no shim is "
+         "Another architecture than the loaders modelled (x86_64, i386, aarch64): not resolved, and no shim is "
          "built for it (its ld.so warns and runs it unchecked)."),
     Rule("EXC043", "sanitizer-runtime", "note",
          "The program loads AddressSanitizer's runtime, which stops it at start when any object is preloaded "

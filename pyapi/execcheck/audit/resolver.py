@@ -191,7 +191,8 @@ class Resolution:
 
 class Session:
     """One modelled loader. root: an image directory (None for this host). Options mirror what the
-    loader would be given; None means "as on this machine". machine=3: the i386 loader."""
+    loader would be given; None means "as on this machine". machine: the ELF e_machine of the loader
+    modelled, 3 (i386) or 183 (aarch64); 0 for x86_64's."""
 
     def __init__(self, root=None, cwd=None, cache=None, preload_file=None, platform=None, isa_level=0,
                  legacy_hwcap=0, system_dirs=None, lib_dir=None, interp=None, vdso=True, memory_limit=0,
@@ -210,7 +211,7 @@ class Session:
         cfg.no_vdso = 0 if vdso else 1
         cfg.memory_limit = memory_limit
         cfg.glibc_minor = glibc_minor  # the search rules of glibc 2.<minor> (0: 2.36's)
-        cfg.machine = machine  # EM_386 (3): the 32-bit loader's rules and defaults (0: x86_64's)
+        cfg.machine = machine  # that loader's rules and defaults (csrc/ldresolve.c, struct ld_abi)
         err = ffi.new("int *")
         s = lib.ec_ld_session_new(cfg, err)
         if s == ffi.NULL:

@@ -3,8 +3,9 @@
 install: the shim into the image's library directory (root-owned, 0755), /etc/execcheck.conf,
 the shim's path appended to /etc/ld.so.preload (existing entries kept, no duplicate), optional
 systemd drop-ins. An image with a 32-bit libc as well gets the 32-bit shim in that libc's
-directory, and both are named by one $LIB entry (README, "32-bit programs"). Every file it creates or changes is noted, with the previous content of what it
-changed, in /var/lib/execcheck/install.json; uninstall puts each back.
+directory, and both are named by one $LIB entry (README, "32-bit programs"). Every file it creates
+or changes is noted, with the previous content of what it changed, in
+/var/lib/execcheck/install.json; uninstall puts each back.
 """
 import base64
 import glob
@@ -15,7 +16,7 @@ import re
 from . import ldconf, manifest, rootfs
 from ..errors import UsageError
 from ..safeio import read_regular
-from ..shim import lib_path, read_ld_so_preload
+from ..shim import lib_path, read_ld_so_preload, substitute_lib
 from .ldconf import lib_token
 
 STEP = "install"
@@ -91,7 +92,7 @@ def expand_entry(root: str, entry: str) -> list:
     out = []
     for d in [find_libc(root)[0], find_libc32(root)]:
         if d:
-            out.append(entry.replace("${LIB}", lib_token(d)).replace("$LIB", lib_token(d)))
+            out.append(substitute_lib(entry, lib_token(d)))
     return out
 
 
@@ -168,9 +169,10 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
         raise InstallError("--log-file %r has %s: /etc/execcheck.conf could not carry it" % (log_file, why))
     shim = lib_path()
     shim_id = elf_identity(shim)
+    shim_i386 = lib_path("i386") if shim_id["machine"] == "EM_X86_64" and os.path.exists(lib_path("i386")) else None
     libdir, libc_id = find_libc(root)
-    if libc_id["machine"] == "EM_386" and shim_id["machine"] == "EM_X86_64" and os.path.exists(lib_path("i386")):
-        shim = lib_path("i386")  # a 32-bit image: the 32-bit shim is its shim
+    if libc_id["machine"] == "EM_386" and shim_i386:
+        shim = shim_i386  # a 32-bit image: the 32-bit shim is its shim
         shim_id = elf_identity(shim)
     for key in ("class", "machine", "little_endian"):
         if shim_id[key] != libc_id[key]:
@@ -185,9 +187,9 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
         files = [(shim_path, f.read(), 0o755)]
     entry, shim32 = shim_path, None
     libdir32 = find_libc32(root) if shim_id["machine"] == "EM_X86_64" else None
-    if libdir32 and os.path.exists(lib_path("i386")):
+    if libdir32 and shim_i386:
         entry, shim32 = multilib_entry(libdir, libdir32)
-        with open(lib_path("i386"), "rb") as f:
+        with open(shim_i386, "rb") as f:
             files.append((shim32, f.read(), 0o755))
     files.append(("/etc/execcheck.conf", config_text(enforce, deny_interactive, log_file).encode(), 0o644))
     preload_host = rootfs.resolve(root, "/etc/ld.so.preload")
