@@ -45,6 +45,11 @@ def multilib_path() -> Optional[str]:
     return str(_SHIMS / "$LIB" / "libexeccheck.so")
 
 
+def has_lib_token(entry: str) -> bool:
+    """Does entry name its file through ld.so's $LIB (each class's loader its own)?"""
+    return "$LIB" in entry or "${LIB}" in entry
+
+
 def substitute_lib(entry: str, lib: str) -> str:
     """entry with ld.so's $LIB / ${LIB} replaced by lib."""
     return entry.replace("${LIB}", lib).replace("$LIB", lib)

@@ -5,8 +5,8 @@ import stat
 
 from .. import kernel
 from ..core import check, policy, securebits
-from ..shim import (I386_LOADER, LD_SO_PRELOAD, expand_lib, faces_in_process, lib_path, list_separator_in,
-                    multilib_path, names_shim, read_ld_so_preload)
+from ..shim import (I386_LOADER, LD_SO_PRELOAD, expand_lib, faces_in_process, has_lib_token, lib_path,
+                    list_separator_in, multilib_path, names_shim, read_ld_so_preload)
 from .output import print_json
 
 ORDER = 20
@@ -143,7 +143,7 @@ def _i386_fail_open(shim, preload_entries) -> list:
     named = [e for var in ("LD_AUDIT", "LD_PRELOAD") for e in os.environ.get(var, "").replace(" ", ":").split(":")
              if e and names_shim(e, shim)]
     named += [e for e in preload_entries if names_shim(e, shim)]
-    if any("$LIB" not in e and "${LIB}" not in e for e in named):
+    if any(not has_lib_token(e) for e in named):
         return ["32-bit programs started from here run unchecked: the shim is named by its 64-bit path, which "
                 "a 32-bit ld.so cannot load (name it as `execcheck lib --multilib` prints)"]
     return []

@@ -16,7 +16,7 @@ import re
 from . import ldconf, manifest, rootfs
 from ..errors import UsageError
 from ..safeio import read_regular
-from ..shim import lib_path, read_ld_so_preload, substitute_lib
+from ..shim import has_lib_token, lib_path, read_ld_so_preload, substitute_lib
 from .ldconf import lib_token
 
 STEP = "install"
@@ -87,7 +87,7 @@ def multilib_entry(libdir: str, libdir32: str):
 
 def expand_entry(root: str, entry: str) -> list:
     """The image paths an ld.so.preload entry names: with $LIB, one per class the image has."""
-    if "$LIB" not in entry and "${LIB}" not in entry:
+    if not has_lib_token(entry):
         return [entry]
     out = []
     for d in [find_libc(root)[0], find_libc32(root)]:

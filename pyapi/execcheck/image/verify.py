@@ -5,7 +5,7 @@ import stat
 
 from . import install, rootfs
 from ..core import check, policy
-from ..shim import read_ld_so_preload
+from ..shim import has_lib_token, read_ld_so_preload
 
 POLICY_RULES = ("exec-denied", "python-code-denied")
 
@@ -29,7 +29,7 @@ def shim_state(root: str) -> list:
             problems.append("%s must be a root-owned file, executable, not writable by group or others (mode %04o, "
                             "uid %d)" % (path, stat.S_IMODE(st.st_mode), st.st_uid))
     if shims and install.find_libc32(root) and install.find_libc(root)[1]["machine"] == "EM_X86_64" and \
-            not any("$LIB" in e or "${LIB}" in e for e in shims):
+            not any(has_lib_token(e) for e in shims):
         problems.append("the image has a 32-bit libc, and /etc/ld.so.preload names the shim by its 64-bit path: "
                         "32-bit programs would run unchecked")
     conf = rootfs.resolve(root, "/etc/execcheck.conf")
