@@ -15,7 +15,6 @@ struct ec_procmap_query {
 };
 #define EC_PROCMAP_QUERY 0xc0686611ul /* _IOWR('f', 17, struct procmap_query), 104 bytes */
 #define EC_ENOTTY 25
-#define EC_SEEK_SET 0
 #define EC_PATH_MAX 4096
 
 /* Is m->fd still the maps file this struct opened? */
@@ -192,13 +191,18 @@ static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *n
     return 1;
 }
 
+/* The text is read from a descriptor of its own, opened for this query: qemu-user makes the
+ * guest's /proc/self/maps at open() time, so m->fd read again from its start would show the
+ * memory of when it was opened, without the objects ld.so mapped since. */
 static int query_text(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
 {
     char buf[2048], line[EC_PATH_MAX + 128];
     size_t len = 0;
     long n, i;
-    if (ec_sys3(EC_NR_lseek, m->fd, 0, EC_SEEK_SET) < 0) return -EC_EIO;
-    while ((n = ec_read(m->fd, buf, sizeof buf)) > 0) {
+    int fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0), r = -EC_ENOENT;
+    (void)m;
+    if (fd < 0) return fd;
+    while (r == -EC_ENOENT && (n = ec_read(fd, buf, sizeof buf)) > 0) {
         for (i = 0; i < n; i++) {
             if (buf[i] != '\n') {
                 if (len + 1 < sizeof line) line[len++] = buf[i]; /* an overlong name is cut */
@@ -206,11 +210,15 @@ static int query_text(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, cha
             }
             line[len] = 0;
             len = 0;
-            if (parse_line(line, addr, vma, name, cap)) return 0;
+            if (parse_line(line, addr, vma, name, cap)) {
+                r = 0;
+                break;
+            }
         }
     }
-    if (n < 0) return (int)n;
-    return -EC_ENOENT;
+    if (r == -EC_ENOENT && n < 0) r = (int)n;
+    ec_close(fd);
+    return r;
 }
 
 int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
