@@ -25,10 +25,13 @@ VERSION = _read_version()
 
 SHIM_CFLAGS = [
     "-O2", "-g", "-Wall", "-Wextra", "-fPIC", "-std=gnu11",
-    "-ffreestanding", "-fno-builtin", "-fno-tree-loop-distribute-patterns",
+    "-ffreestanding", "-fno-builtin",
     "-fno-stack-protector", "-fno-plt", "-fvisibility=hidden",
     "-D_FORTIFY_SOURCE=0", '-DEXECCHECK_VERSION="%s"' % VERSION,
 ]
+# gcc turns a copy loop into a call of memcpy even with -fno-builtin, and ours is such a loop
+# (freestanding.c); clang does not with -fno-builtin, and knows no such option.
+GCC_CFLAGS = ["-fno-tree-loop-distribute-patterns"]
 SHIM_LDFLAGS = [
     "-shared", "-nostdlib", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,-z,noexecstack",
     "-Wl,--hash-style=both",
@@ -52,9 +55,9 @@ def shim_sources():
     return hot + [p for p in every if p not in hot]
 
 
-def build_shim(out_path, extra_cflags=()):
+def build_shim(out_path, extra_cflags=(), cc=None):
     """Compiles and links libexeccheck.so at out_path (mode 0755: the shim must pass the check)."""
-    cc = shlex.split(os.environ.get("CC", "cc")) + list(extra_cflags)
+    cc = (cc or shlex.split(os.environ.get("CC", "cc"))) + list(extra_cflags)
     out_path = pathlib.Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     ldflags = list(SHIM_LDFLAGS)
@@ -65,7 +68,7 @@ def build_shim(out_path, extra_cflags=()):
     else:
         ldflags.append("-Wl,-T,%s" % (TOP / "preload" / "no_bss.ld"))
     tmp = out_path.with_name(out_path.name + ".tmp")
-    cflags = list(SHIM_CFLAGS)
+    cflags = list(SHIM_CFLAGS) + ([] if is_clang(cc) else GCC_CFLAGS)
     target = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True).stdout
     if target.startswith("aarch64"):
         # gcc's default outline atomics call libgcc helpers whose set-up needs libc's __getauxval:
@@ -77,6 +80,11 @@ def build_shim(out_path, extra_cflags=()):
     subprocess.run(cmd, check=True)
     os.chmod(tmp, 0o755)
     os.replace(tmp, out_path)  # atomic: a running process never maps a half-written shim
+
+
+def is_clang(cc):
+    return "__clang__" in subprocess.run(cc + ["-dM", "-E", "-x", "c", "/dev/null"],
+                                         capture_output=True, text=True).stdout
 
 
 # The shims live at execcheck/shim/<$LIB>/libexeccheck.so, <$LIB> being what each class's ld.so
@@ -98,16 +106,39 @@ def loader_lib_dir(loader):
     return m.group(1)
 
 
-def can_build_32(cc):
-    """Can cc -m32 link a shared object with libgcc (gcc-multilib)?"""
-    probe = subprocess.run(cc + ["-m32", "-shared", "-nostdlib", "-x", "c", "-", "-o", "/dev/null", "-lgcc"],
-                           input="int f(void) { return 0; }\n", capture_output=True, text=True)
+def can_link(cc):
+    """Can cc build a shared object of the shim's kind: glibc's <link.h>, -nostdlib, libgcc?"""
+    probe = subprocess.run(cc + ["-shared", "-nostdlib", "-x", "c", "-", "-o", "/dev/null", "-lgcc"],
+                           input="#include <link.h>\nint f(void) { return sizeof(struct link_map); }\n",
+                           capture_output=True, text=True)
     return probe.returncode == 0
 
 
+# Shims for images of another architecture: an arm64 image is often prepared on an x86_64 host
+# (`execcheck image install`). Built where a cross compiler can link one; placed at Debian's $LIB
+# for that architecture, as no loader of it can be asked here.
+CROSS = {"aarch64": "lib/aarch64-linux-gnu"}
+
+
+def cross_compiler(machine):
+    """A compiler command for machine: $EXECCHECK_CC_<MACHINE>, else <machine>-linux-gnu-gcc,
+    else clang with lld (Debian's cross libraries give <link.h> and libgcc); None if none links."""
+    given = os.environ.get("EXECCHECK_CC_" + machine.upper())
+    candidates = [shlex.split(given)] if given else [
+        [machine + "-linux-gnu-gcc"], ["clang", "--target=%s-linux-gnu" % machine, "-fuse-ld=lld"]]
+    for cc in candidates:
+        try:
+            if can_link(cc):
+                return cc
+        except OSError:
+            continue
+    return None
+
+
 def build_shims(pkg_dir):
-    """Builds the native shim and, on x86_64 where a 32-bit compiler and loader are there, the
-    i386 one; writes shim/layout. Returns the files written."""
+    """Builds the native shim, on x86_64 where a 32-bit compiler and loader are there the i386
+    one, and the cross shims a cross compiler is there for; writes shim/layout. Returns the
+    files written."""
     cc = shlex.split(os.environ.get("CC", "cc"))
     machine = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True).stdout.split("-")[0]
     shim_dir = pathlib.Path(pkg_dir) / "shim"
@@ -117,7 +148,7 @@ def build_shims(pkg_dir):
         lib32 = loader_lib_dir(LOADERS["i386"]) if os.path.exists(LOADERS["i386"]) else None
         if not lib32 or lib32 == native:
             print("note: no 32-bit loader (libc6-i386): no 32-bit shim is built")
-        elif not can_build_32(cc):
+        elif not can_link(cc + ["-m32"]):
             print("note: %s -m32 cannot link (gcc-multilib): no 32-bit shim is built" % cc[0])
         else:
             layout.append(("i386", lib32))
@@ -125,6 +156,18 @@ def build_shims(pkg_dir):
     for m, d in layout:
         out = shim_dir / d / "libexeccheck.so"
         build_shim(out, extra_cflags=["-m32"] if m != machine else [])
+        outs.append(out)
+    for m, d in CROSS.items():
+        cross = cross_compiler(m) if m != machine else None
+        if not cross:
+            continue
+        out = shim_dir / d / "libexeccheck.so"
+        try:
+            build_shim(out, cc=cross)
+        except subprocess.CalledProcessError:  # optional: the native shims are what this install runs
+            print("note: the %s shim did not build with %s: image install cannot serve %s images" % (m, cross[0], m))
+            continue
+        layout.append((m, d))
         outs.append(out)
     (shim_dir / "layout").write_text("".join("%s %s\n" % e for e in layout))
     outs.append(shim_dir / "layout")

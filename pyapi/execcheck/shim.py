@@ -37,10 +37,12 @@ def lib_path(machine: Optional[str] = None) -> str:
 
 def multilib_path() -> Optional[str]:
     """shim/$LIB/libexeccheck.so when a 32-bit shim was built beside the 64-bit one: one entry for
-    LD_PRELOAD and LD_AUDIT that each class's ld.so expands to its own shim; else None."""
+    LD_PRELOAD and LD_AUDIT that each class's ld.so expands to its own shim; else None. (A cross
+    shim, for images of another architecture, runs in no process here.)"""
     layout = _layout()
-    if len(layout) < 2 or "native" in layout.values() or not all(
-            os.path.exists(_SHIMS / d / "libexeccheck.so") for d in layout.values()):
+    dirs = [layout.get(_machine()), layout.get("i386")]
+    if _machine() != "x86_64" or "native" in dirs or None in dirs or not all(
+            os.path.exists(_SHIMS / d / "libexeccheck.so") for d in dirs):
         return None
     return str(_SHIMS / "$LIB" / "libexeccheck.so")
 

@@ -19,6 +19,11 @@ static long raw_write(int fd, const void *buf, unsigned long n)
     long r;
 #if defined(__i386__) /* the 32-bit builds of tests/test_i386.py */
     __asm__ volatile("int $0x80" : "=a"(r) : "a"(4), "b"(fd), "c"(buf), "d"(n) : "memory");
+#elif defined(__aarch64__) /* the cross builds of tests/test_aarch64.py */
+    register long x0 __asm__("x0") = fd, x1 __asm__("x1") = (long)buf, x2 __asm__("x2") = (long)n;
+    register long x8 __asm__("x8") = 64;
+    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x1), "r"(x2), "r"(x8) : "memory");
+    r = x0;
 #else
     __asm__ volatile("syscall" : "=a"(r) : "a"(1), "D"(fd), "S"(buf), "d"(n) : "rcx", "r11", "memory");
 #endif

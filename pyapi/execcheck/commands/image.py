@@ -82,7 +82,7 @@ def _need_root_user():
 def run_prepare(args) -> int:
     root = _root(args)
     try:
-        changes = prepare.plan(root, inst.shim_multiarch())
+        changes = prepare.plan(root, inst.image_multiarch(root))
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:

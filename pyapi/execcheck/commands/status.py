@@ -54,6 +54,9 @@ def gather() -> dict:
     shim_info = {"path": shim, "exists": os.path.exists(shim), "i386": None, "multilib": multilib_path()}
     if os.path.exists(lib_path("i386")):
         shim_info["i386"] = lib_path("i386")
+    # a cross-built shim runs in no process here: `image install` gives it to arm64 images
+    cross = lib_path("aarch64")
+    shim_info["aarch64_images"] = cross if cross != shim and os.path.exists(cross) else None
     if shim_info["exists"]:
         v = check(shim)
         shim_info["passes_check"] = v.allowed
@@ -177,6 +180,8 @@ def run(args) -> int:
     if sh.get("i386"):
         lines.append("32-bit shim     %s" % sh["i386"])
         lines.append("both, by $LIB   %s" % sh["multilib"])
+    if sh.get("aarch64_images"):
+        lines.append("arm64 images    %s" % sh["aarch64_images"])
     tp = sh.get("this_process", {})
     if tp.get("copies") is not None:
         lines.append("this process    %s" % ({0: "not shimmed", 1: "one copy of the shim (preload face)" if tp.get(

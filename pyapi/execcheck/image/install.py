@@ -42,17 +42,26 @@ def elf_identity(path: str):
     return {"class": 32 * e.elfclass, "machine": name, "little_endian": not e.msb, "needed": e.needed}
 
 
+# the shims a build can make (shim/layout's names), by the ELF machine of the libc they serve
+SHIM_MACHINES = {"EM_X86_64": "x86_64", "EM_386": "i386", "EM_AARCH64": "aarch64"}
+
+
 def shim_multiarch() -> str:
-    """The multiarch tuple of the shim's architecture ("x86_64-linux-gnu"), "" if not Debian-known."""
+    """The multiarch tuple of this machine's shim ("x86_64-linux-gnu"), "" if not Debian-known."""
     name = elf_identity(lib_path())["machine"]
     return next((t for n, t in ldconf.MACHINES.values() if n == name), "")
 
 
 def find_libc(root: str):
-    """(image dir of the image's libc.so.6, its ELF identity) — where the shim goes beside it."""
-    tuple_ = shim_multiarch()
+    """(image dir of the image's libc.so.6, its ELF identity) — where the shim goes beside it. The
+    image may be of another architecture (an arm64 image prepared here): every Debian multiarch
+    directory is looked in, this machine's first."""
+    native = shim_multiarch()
+    dirs = []
+    for t in [native] + [t for _, t in ldconf.MACHINES.values() if t != native]:
+        dirs += ["/lib/" + t, "/usr/lib/" + t]
     found = []
-    for d in ldconf.default_dirs(tuple_) + ldconf.conf_dirs(root):
+    for d in dirs + ldconf.default_dirs("") + ldconf.conf_dirs(root):
         host = rootfs.resolve(root, d + "/libc.so.6")
         if os.path.isfile(host):
             found.append(d)
@@ -62,6 +71,30 @@ def find_libc(root: str):
     if found:
         return found[0], elf_identity(rootfs.resolve(root, found[0] + "/libc.so.6"))
     raise InstallError("no libc.so.6 in the image's library directories: is %s a root filesystem?" % root)
+
+
+def image_multiarch(root: str) -> str:
+    """The multiarch tuple of the image's own libc ("aarch64-linux-gnu"), "" if not Debian-known;
+    this machine's where the image has no libc (yet)."""
+    try:
+        name = find_libc(root)[1]["machine"]
+    except InstallError:
+        return shim_multiarch()
+    return next((t for n, t in ldconf.MACHINES.values() if n == name), "")
+
+
+def shim_for(machine: str) -> str:
+    """The shim built for images whose libc is of that ELF machine; InstallError if none was."""
+    name = SHIM_MACHINES.get(machine)
+    if name is None:
+        raise InstallError("the image's libc is %s: execcheck has no shim for that architecture" % machine)
+    path = lib_path(name)
+    if not os.path.exists(path):
+        how = {"i386": "gcc-multilib", "aarch64": "an aarch64 cross compiler: clang and lld, or "
+               "gcc-aarch64-linux-gnu, with libc6-dev-arm64-cross"}.get(name, "a compiler for it")
+        raise InstallError("the image's libc is %s, and this install has no %s shim (it is built where %s "
+                           "is installed: reinstall execcheck after installing it)" % (machine, name, how))
+    return path
 
 
 def find_libc32(root: str):
@@ -167,13 +200,10 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     why = config_value_problem(log_file)
     if why:
         raise InstallError("--log-file %r has %s: /etc/execcheck.conf could not carry it" % (log_file, why))
-    shim = lib_path()
+    libdir, libc_id = find_libc(root)
+    shim = shim_for(libc_id["machine"])
     shim_id = elf_identity(shim)
     shim_i386 = lib_path("i386") if shim_id["machine"] == "EM_X86_64" and os.path.exists(lib_path("i386")) else None
-    libdir, libc_id = find_libc(root)
-    if libc_id["machine"] == "EM_386" and shim_i386:
-        shim = shim_i386  # a 32-bit image: the 32-bit shim is its shim
-        shim_id = elf_identity(shim)
     for key in ("class", "machine", "little_endian"):
         if shim_id[key] != libc_id[key]:
             raise InstallError("the shim is %s/%s-bit but the image's libc is %s/%s-bit" % (

@@ -74,7 +74,7 @@ def verify(root: str, noexec_mounts=()):
     # each library directory by its own name and by its real place in the image (/lib -> usr/lib)
     real_root = os.path.realpath(root)
     lib_dirs = []
-    for d in ldconf.library_dirs(root, install.shim_multiarch()):
+    for d in ldconf.library_dirs(root, install.image_multiarch(root)):
         lib_dirs += [d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"]
     refusals, stray = [], []
     for f in result.findings:
