@@ -435,3 +435,25 @@ def test_an_install_without_the_32_bit_shim(tmp_path):
     r = run(CLI + ["run", "--", "sh", "-c", 'echo "$LD_PRELOAD"'], env=env)
     assert r.returncode == 0 and r.stdout.strip() == str(pkg / "shim" / _dst_lib("/lib64/ld-linux-x86-64.so.2")
                                                           / "libexeccheck.so"), r
+
+
+def test_a_root_whose_only_libc_is_32_bit_biarch(tmp_path):
+    """A hand-made 32-bit root with its libc in /usr/lib32 and no ld.so.conf (the 32-bit loader
+    searches there by default): install gives it the 32-bit shim beside that libc, and verify
+    checks a $LIB entry there (before, it stopped with "no libc.so.6", exit 2)."""
+    root = str(tmp_path / "root")
+    for f in ("/usr/lib32/libc.so.6", I386_LOADER):
+        rootfs.copy_in(root, f)
+    os.makedirs(os.path.join(root, "etc"))
+    r = run(CLI + ["image", "install", root])
+    assert r.returncode == 0 and "installed /usr/lib32/libexeccheck.so" in r.stderr, r
+    with open(os.path.join(root, "usr/lib32/libexeccheck.so"), "rb") as a, open(SHIM32, "rb") as b:
+        assert a.read() == b.read()
+    with open(os.path.join(root, "etc/ld.so.preload"), "w") as f:
+        f.write("/usr/$LIB/libexeccheck.so\n")
+    r = run(CLI + ["image", "verify", "--json", root])
+    assert r.returncode in (0, 1) and json.loads(r.stdout)["shim_problems"] == [], r
+    os.unlink(os.path.join(root, "usr/lib32/libexeccheck.so"))
+    problems = json.loads(run(CLI + ["image", "verify", "--json", root]).stdout)["shim_problems"]
+    assert problems == ["/etc/ld.so.preload names /usr/lib32/libexeccheck.so, which is missing: glibc would warn "
+                        "and run everything unchecked"], problems

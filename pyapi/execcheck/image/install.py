@@ -61,7 +61,8 @@ def find_libc(root: str):
     for t in [native] + [t for _, t in ldconf.MACHINES.values() if t != native]:
         dirs += ["/lib/" + t, "/usr/lib/" + t]
     found = []
-    for d in dirs + ldconf.default_dirs("") + ldconf.conf_dirs(root):
+    # last, the biarch places of a 32-bit libc: a root whose only libc is there is a 32-bit image
+    for d in dirs + ldconf.default_dirs("") + ldconf.conf_dirs(root) + list(ldconf.I386_LIBC_DIRS):
         host = rootfs.resolve(root, d + "/libc.so.6")
         if os.path.isfile(host):
             found.append(d)
@@ -124,8 +125,9 @@ def expand_entry(root: str, entry: str) -> list:
         return [entry]
     out = []
     for d in [find_libc(root)[0], find_libc32(root)]:
-        if d:
-            out.append(substitute_lib(entry, lib_token(d)))
+        path = substitute_lib(entry, lib_token(d)) if d else None
+        if path and path not in out:  # a 32-bit image's libc is both
+            out.append(path)
     return out
 
 
