@@ -904,8 +904,15 @@ unpredictable:
     held_close(&held);
     if (nnew) ec_tripwire_no_sweep();
     /* no prediction (no memory, no /proc, a program the resolver cannot read): enforcing, a
-     * load that cannot be checked is refused; otherwise glibc goes on as without the shim */
-    if (!ec_shim_enforcing(EC_KIND_LIBRARY)) return PASS;
+     * load that cannot be checked is refused; otherwise glibc goes on as without the shim. Either
+     * way it is recorded, so that audit mode shows what enforcing would refuse (the file is not
+     * known: once per process). */
+    {
+        struct ec_verdict v;
+        ec_memset(&v, 0, sizeof v);
+        v.reason = EC_REASON_ERROR;
+        if (!ec_shim_deny(EC_KIND_LIBRARY, EC_FACE_PRELOAD, name, &v)) return PASS;
+    }
     ec_say_refused("load", name, EC_REASON_ERROR);
     set_dlerror(name, EC_REASON_ERROR, 0);
     *result = 0;

@@ -360,6 +360,26 @@ def test_without_proc_nothing_can_be_identified(kit, tmp_path, mode, face):
     assert res.refused_lines() and all(l.endswith(": no-proc") for l in res.refused_lines()), res
 
 
+def test_a_load_the_guard_cannot_predict_is_recorded_in_audit_mode(kit, tmp_path):
+    """Without /proc the dlopen guard of the preload face cannot read the program (/proc/self/exe)
+    and so cannot predict a load by name: enforcing refuses such a load. Audit mode lets it go
+    on, as without the shim, and records it (reason error, once per name: the file is not known),
+    so that audit mode shows what enforcing would refuse; before, it went unrecorded. (A name found
+    nowhere is such a load too: enforcing refuses it with execcheck's words, not glibc's.)"""
+    need_mountns()
+    kit.lib("lib/libname.so", "NAME")
+    prog = kit.prog(runpath=str(kit.dir / "lib"))
+    setup = "mount -t tmpfs -o mode=555 none /proc"
+    argv = [prog, "dlopen:libname.so", "dlopen:libname2.so", "dlopen:libname.so"]
+    base = run_face("off", argv, tmp_path, setup=setup)
+    assert base.rc == 0 and "dlopen ok" in base.lines and ran(base, "NAME"), base
+    res = run_face("audit", argv, tmp_path, setup=setup, preload=SHIM)
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), res
+    guard = [r for r in res.records if r["reason"] == "error"]
+    assert [(r["path"], r["face"], r["action"]) for r in guard] == [
+        ("libname.so", "preload", "logged"), ("libname2.so", "preload", "logged")], res  # each name once
+
+
 def test_library_outside_a_landlock_execute_hierarchy(kit, tmp_path, mode):
     """Landlock's EXECUTE right gates the kernel's check but not mmap(PROT_EXEC): without the face
     a sandboxed process can still dlopen() a library from outside its execute hierarchy."""
