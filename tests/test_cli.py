@@ -95,6 +95,25 @@ def test_usage_errors_exit_2_without_traceback():
         no_traceback(r)
 
 
+def test_output_that_cannot_be_written_is_an_error():
+    """A full disk or a closed stdout loses the result: exit 2 and one line, never a traceback nor a
+    silent 0; with stderr closed the messages go nowhere, not into the output."""
+    for args in (["status"], ["lib"], ["--version"], ["check", "--json", "/bin/true"]):
+        with open("/dev/full", "w") as full:
+            r = ec(*args, stdout=full, capture_output=False, stderr=subprocess.PIPE)
+        assert r.returncode == 2 and r.stderr == "execcheck: cannot write standard output: No space left on device\n", \
+            (args, r.stderr)
+        r = ec(*args, stdout=None, capture_output=False, stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))
+        assert r.returncode == 2 and r.stderr == "execcheck: cannot write standard output: Bad file descriptor\n", \
+            (args, r.stderr)
+    r = ec("run", "--", "true", stdout=None, capture_output=False, stderr=subprocess.PIPE,
+           preexec_fn=lambda: os.close(1))
+    assert r.returncode == 0 and r.stderr == ""  # nothing written: nothing lost
+    r = ec("check", "/nonexistent", stderr=None, capture_output=False, stdout=subprocess.PIPE,
+           preexec_fn=lambda: os.close(2))
+    assert r.returncode == 2 and "execcheck:" not in r.stdout and "error" in r.stdout
+
+
 def test_version_and_help():
     r = ec("--version")
     assert r.returncode == 0 and r.stdout.strip() == "execcheck %s" % execcheck.__version__

@@ -5,6 +5,7 @@ import sys
 from ._version import __version__
 from .commands import all_commands
 from .errors import UsageError
+from .stdout import Guarded, Nowhere, OutputError, discard
 
 EPILOG = """\
 exit status: 0 success; 1 a file was denied (check) or a finding; 2 usage or I/O error.
@@ -31,13 +32,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help(sys.stderr)
-        return 2
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Guarded(stdout), stderr if stderr is not None else Nowhere()
     try:
-        return args.run(args)
+        return _main(argv, stdout)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _main(argv, stdout) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)  # --help, --version: output too
+        if not getattr(args, "run", None):
+            parser.print_help(sys.stderr)
+            return 2
+        status = args.run(args)
+        sys.stdout.flush()  # here, not at exit: a full disk is this command's failure
+        return status
+    except OutputError as e:
+        print("execcheck: cannot write standard output: %s" % e, file=sys.stderr)
+        if stdout is not None:  # else fd 1 may be a file this process opened since
+            discard()
+        return 2
     except UsageError as e:
         print("execcheck: %s" % e, file=sys.stderr)
         return 2
@@ -47,7 +64,6 @@ def main(argv=None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())
