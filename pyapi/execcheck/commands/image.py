@@ -87,7 +87,10 @@ def run_prepare(args) -> int:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
         _need_root_user()
-        prepare.apply(root, changes)
+        try:
+            prepare.apply(root, changes)
+        except OSError as e:
+            raise UsageError("cannot change the image: %s" % _os_error(e))
     if args.json:
         print_json({"root": root, "applied": args.apply,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
@@ -110,7 +113,10 @@ def _os_error(e: OSError) -> str:
 def run_revert(args) -> int:
     root = _root(args)
     _need_root_user()
-    done = prepare.revert(root)
+    try:
+        done = prepare.revert(root)
+    except OSError as e:
+        raise UsageError("cannot change the image: %s" % _os_error(e))
     if done is None:
         raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
     n, left = done
@@ -129,12 +135,17 @@ def run_install(args) -> int:
         files, info = inst.plan(root, args.enforce, args.deny_interactive, args.log_file, args.service)
     except inst.InstallError as e:
         raise UsageError(str(e))
+    except OSError as e:  # the image's /etc a file, a loop of symlinks in /usr...
+        raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.dry_run:
         for path, data, mode in files:
             print("%04o %s (%d bytes)" % (mode, path, len(data)))
         return 0
     _need_root_user()
-    n = inst.install(root, files)
+    try:
+        n = inst.install(root, files)
+    except OSError as e:
+        raise UsageError("cannot change the image: %s" % _os_error(e))
     print("installed %s (%d files written%s)" % (
         info["shim"] + (" and %s, as %s" % (info["shim32"], info["entry"]) if info["shim32"] else ""), n,
         "" if not args.service else "; systemd %s" % (info["systemd"] or "not found")), file=sys.stderr)
@@ -147,7 +158,10 @@ def run_install(args) -> int:
 def run_uninstall(args) -> int:
     root = _root(args)
     _need_root_user()
-    notes = inst.uninstall(root)
+    try:
+        notes = inst.uninstall(root)
+    except OSError as e:
+        raise UsageError("cannot change the image: %s" % _os_error(e))
     if notes is None:
         raise UsageError("nothing to uninstall: %s has no record of `image install`" % root)
     for n in notes:
