@@ -308,3 +308,47 @@ def test_install_with_a_corrupt_libc_is_one_line(image, content):
     r = ec("image", "install", image)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "libc.so.6 is no ELF file a loader could use: " in r.stderr
+
+
+@pytest.mark.parametrize("damage", ["etc-is-a-file", "etc-loop", "preload-loop", "usr-loop", "systemd-is-a-file"])
+def test_an_image_that_cannot_be_walked_is_one_line(image, damage):
+    """install (and --dry-run) resolved the image's paths with no guard for what the OS says of
+    them: /etc a file, a symlink loop, /etc/systemd a file ended in a traceback. One line now,
+    nothing changed."""
+    etc = os.path.join(image, "etc")
+    args = ["install", image]
+    if damage in ("etc-is-a-file", "etc-loop"):
+        shutil.rmtree(etc)
+        open(etc, "w").close() if damage == "etc-is-a-file" else os.symlink("etc", etc)
+    elif damage == "preload-loop":
+        os.unlink(os.path.join(etc, "ld.so.preload"))
+        os.symlink("ld.so.preload", os.path.join(etc, "ld.so.preload"))
+    elif damage == "usr-loop":
+        shutil.rmtree(os.path.join(image, "usr"))
+        os.symlink("usr", os.path.join(image, "usr"))
+    else:
+        open(os.path.join(etc, "systemd"), "w").close()
+        args = ["install", "--service", "foo", image]
+    before = rootfs.listing(image)
+    # a dry run of that last one only lists what would be written: it is the writing that fails
+    for step in ([] if damage == "systemd-is-a-file" else [args[:1] + ["--dry-run"] + args[1:]]) + [args]:
+        r = ec("image", *step)
+        assert r.returncode == 2 and r.stderr.startswith("execcheck: ") and r.stderr.count("\n") == 1, \
+            (step, r.stderr)
+        assert rootfs.listing(image) == before
+
+
+def test_nul_bytes_in_ld_so_conf_end_the_line(image):
+    """ldconfig reads each line as a C string. A NUL in /etc/ld.so.conf (or in a file an
+    `include` glob matches, such as ld.so.cache) went into os.lstat: a ValueError traceback from
+    prepare and verify. The line ends there now, as for ldconfig."""
+    os.makedirs(os.path.join(image, "opt/nul/lib"))
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), os.path.join(image, "opt/nul/lib/libnul.so"))
+    os.chmod(os.path.join(image, "opt/nul/lib/libnul.so"), 0o644)
+    with open(os.path.join(image, "etc/ld.so.conf"), "ab") as f:
+        f.write(b"/opt/nul/lib\0junk\ninclude /etc/*\n\xff\x00\x01\n")
+    r = ec("image", "prepare", "--json", image, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "/opt/nul/lib/libnul.so" in [c["path"] for c in json.loads(r.stdout)["changes"]]
+    r = ec("image", "verify", image, timeout=60)
+    assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr

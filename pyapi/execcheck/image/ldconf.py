@@ -60,7 +60,9 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
         return []
     dirs = []
     for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+        # ldconfig reads a line as a C string: a NUL byte ends it (binary junk, an `include` glob
+        # that matches ld.so.cache) and would have been a ValueError from every os call here
+        line = line.split("\0", 1)[0].split("#", 1)[0].strip()
         if not line:
             continue
         word, _, rest = line.partition(" ")
