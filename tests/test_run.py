@@ -117,6 +117,21 @@ def test_not_found_not_executable_usage(tmp_path):
     assert r.returncode == 2 and "--lock" in r.stderr
 
 
+def test_a_missing_interpreter_is_not_a_missing_command(tmp_path):
+    """execve says ENOENT for a script whose #! interpreter does not exist: run said 'command not
+    found' of a command that is there, as on PATH. And a name is printed escaped, never raw."""
+    script = tmp_path / "ec-no-interp"
+    script.write_text("#!/nonexistent/interpreter\n")
+    os.chmod(script, 0o755)
+    for cmd, env in ((str(script), None), ("ec-no-interp", dict(os.environ, PATH="%s:/usr/bin:/bin" % tmp_path))):
+        r = ec_run("--", cmd, env=env)
+        assert r.returncode == 127 and "command not found" not in r.stderr, r.stderr
+        assert r.stderr == "execcheck: run: %s: cannot execute: the interpreter it names (#! line or ELF loader) " \
+                           "does not exist\n" % cmd
+    r = ec_run("--", str(tmp_path / "esc\x1b[2Jname"))
+    assert r.returncode == 127 and "\x1b" not in r.stderr and "esc\\x1b[2Jname: command not found" in r.stderr
+
+
 def test_refuses_on_a_kernel_without_the_check(cc, probe):
     """Simulated with seccomp: execveat(AT_EXECVE_CHECK) -> EINVAL as before 6.14. Asking for a
     policy then refuses to start CMD (exit 125, one line); without a bit CMD starts."""

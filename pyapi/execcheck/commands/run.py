@@ -1,12 +1,14 @@
 """execcheck run: start a command under the exec policy, with the shim loaded."""
 import argparse
 import os
+import shutil
 import sys
 
 from .. import kernel
 from ..core import SecurebitsError, securebits, set_securebits
 from ..errors import UsageError
 from ..shim import lib_path, list_separator_in, multilib_path
+from .output import printable
 
 ORDER = 25
 HELP = "run a command with the exec securebits set and libexeccheck.so loaded"
@@ -128,16 +130,21 @@ def run(args) -> int:
                              "the command would die of SIGSYS (`execcheck status`)")
         set_policy(args.restrict_file, args.deny_interactive, args.lock)
     except SetupError as e:
-        print("execcheck: run: %s; %s not started" % (e, command[0]), file=sys.stderr)
+        print("execcheck: run: %s; %s not started" % (e, printable(command[0])), file=sys.stderr)
         return 125
     sys.stdout.flush()
     sys.stderr.flush()
     try:
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
-        print("execcheck: run: %s: command not found" % command[0], file=sys.stderr)
+        # ENOENT also when CMD is there but its #! interpreter or PT_INTERP loader is not
+        if shutil.which(command[0], path=os.pathsep.join(os.get_exec_path(env))):
+            print("execcheck: run: %s: cannot execute: the interpreter it names (#! line or ELF loader) "
+                  "does not exist" % printable(command[0]), file=sys.stderr)
+        else:
+            print("execcheck: run: %s: command not found" % printable(command[0]), file=sys.stderr)
         return 127
     except OSError as e:
-        print("execcheck: run: %s: %s" % (command[0], e.strerror), file=sys.stderr)
+        print("execcheck: run: %s: %s" % (printable(command[0]), e.strerror), file=sys.stderr)
         return 126
     return 126  # not reached
