@@ -254,3 +254,27 @@ def test_a_deep_chain_of_dependencies_in_the_tree(tmp_path, cc):
     deepest = "    " * n + "lchain%04d.so => %s/lchain%04d.so [ld-library-path]" % (n - 1, lib, n - 1)
     assert deepest in lines, lines[:5]
     assert "    " * (n + 1) + "lchain%04d.so => cannot open shared object file" % n in lines
+
+
+def test_a_library_ld_so_cannot_map_is_a_finding_when_named(tmp_path):
+    """A shared object named on the command line is the resolver's main object, whose defects past
+    the program headers it passed over: e_phnum 0xffff (ld.so: 'cannot read file data') or a
+    truncated copy (ld.so: SIGBUS) gave 'no findings', where the same file as a dependency is a
+    load error. Each is bad-elf now; ld.so is asked to confirm it cannot use them."""
+    data = bytearray(open("/lib/x86_64-linux-gnu/libm.so.6", "rb").read())
+    phnum = bytearray(data)
+    struct.pack_into("<H", phnum, 56, 0xFFFF)
+    cases = {"libphnum.so": bytes(phnum), "libtrunc.so": bytes(data[:8192])}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        os.chmod(tmp_path / name, 0o755)
+        r = run(["/lib64/ld-linux-x86-64.so.2", "--list", str(tmp_path / name)])
+        assert r.returncode != 0, (name, r.stdout)
+    doc = audit_json(*(str(tmp_path / n) for n in cases))
+    assert sorted(os.path.basename(p) for _r, p in findings(doc, "bad-elf")) == sorted(cases), doc["findings"]
+    assert {doc["inputs"][str(tmp_path / n)] for n in cases} == {"bad-elf"}
+    # walked in a directory too (named like libraries); a good library beside them is not one
+    (tmp_path / "libgood.so").write_bytes(bytes(data))
+    os.chmod(tmp_path / "libgood.so", 0o755)
+    doc = audit_json(str(tmp_path))
+    assert sorted(os.path.basename(p) for _r, p in findings(doc, "bad-elf")) == sorted(cases), doc["findings"]

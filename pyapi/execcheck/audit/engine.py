@@ -135,6 +135,7 @@ class Audit:
         self.entries: List[Entry] = []
         self.skipped: Dict[str, int] = {}
         self.outcome: Dict[str, str] = {}   # what became of each ELF or library-named input
+        self._named = set()                 # inputs named as files, not found in a directory
         self.progress = progress or Progress(False)
         self.mounts = self._mounts()
         self._dirstat = {}
@@ -172,6 +173,7 @@ class Audit:
             else:
                 candidates = [p]
                 explicit = True
+                self._named.add(p)
             for c in candidates:
                 self._consider(c, explicit, seen, out)
         return out
@@ -253,6 +255,12 @@ class Audit:
             return
         program = e.interp is not None or e.type == ET_EXEC
         role = "program" if program else "library"
+        if not program and not e.loadable and (path in self._named or scan.looks_like_library(os.path.basename(path))):
+            # the resolver maps a library named on its own as its main object and passes over these
+            # defects there; as a dependency the same file is a load error (ld.so fails or crashes)
+            self.findings.add("bad-elf", path, "%s: %s" % (path, e.defect))
+            self.outcome[path] = "bad-elf"
+            return
         session = self.session_for(e)
         if session is None:
             self.findings.add("foreign-program", path, "%s: ELF%d %s machine %d: not for these loaders (x86-64, "
