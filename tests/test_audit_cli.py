@@ -2,6 +2,7 @@
 traceback; and the command-line contract (exit status, --fail-on, JSON, --explain)."""
 import json
 import os
+import shutil
 import struct
 
 import pytest
@@ -278,3 +279,20 @@ def test_a_library_ld_so_cannot_map_is_a_finding_when_named(tmp_path):
     os.chmod(tmp_path / "libgood.so", 0o755)
     doc = audit_json(str(tmp_path))
     assert sorted(os.path.basename(p) for _r, p in findings(doc, "bad-elf")) == sorted(cases), doc["findings"]
+
+
+def test_a_relative_noexec_mount_or_an_empty_path_is_a_usage_error(tmp_path):
+    """--noexec-mount usr matched no real path and was dropped silently (audit and image verify
+    went on as if it had not been given); `audit ""` (an unset variable) audited the working
+    directory. Both are one line and exit 2 now; the absolute form takes effect."""
+    root = tmp_path / "img"
+    (root / "etc").mkdir(parents=True)
+    for args in (["audit", "--root", str(root), "--noexec-mount", "usr"],
+                 ["image", "verify", "--noexec-mount", "usr", str(root)],
+                 ["audit", ""], ["audit", "--root", str(root), ""]):
+        r = run(execcheck_cmd() + args, cwd=str(tmp_path))
+        assert r.returncode == 2 and r.stderr.startswith("execcheck: ") and r.stderr.count("\n") == 1, (args, r.stderr)
+    (root / "usr/bin").mkdir(parents=True)
+    shutil.copy("/bin/true", root / "usr/bin/true")
+    doc = audit_json("--root", root, "--noexec-mount", "/usr")
+    assert [f["path"] for f in doc["findings"] if f["rule"] == "exec-denied"] == ["/usr/bin/true"], doc["findings"]

@@ -49,6 +49,14 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
+def check_noexec_mounts(dirs) -> None:
+    """A mount point is matched against absolute real paths: a relative one matched nothing, and
+    the option was dropped without a word (a verify that should fail passed)."""
+    for d in dirs:
+        if not d.startswith("/"):
+            raise UsageError("--noexec-mount %s: must be an absolute path (in the image)" % d)
+
+
 def run(args) -> int:
     from ..audit.engine import Audit, Options, Progress
     from ..audit.findings import at_least
@@ -58,6 +66,9 @@ def run(args) -> int:
         raise UsageError("audit: give a PATH or --root DIR")
     if args.cwd and not args.cwd.startswith("/"):
         raise UsageError("audit: --cwd must be absolute")
+    if "" in args.paths:  # `audit "$UNSET"` audited the working directory
+        raise UsageError("audit: an empty PATH")
+    check_noexec_mounts(args.noexec_mount)
     opts = Options(paths=args.paths, root=args.root, library_path=args.ld_library_path, preload=args.preload,
                    platform=args.platform, isa_level=args.hwcaps_level,
                    secure=None if args.secure == "auto" else args.secure == "yes",

@@ -171,7 +171,9 @@ def run_uninstall(args) -> int:
 
 def run_verify(args) -> int:
     from ..image import verify
+    from .audit import check_noexec_mounts
     root = _root(args)
+    check_noexec_mounts(args.noexec_mount)
     try:
         result, refusals, stray, shim_problems = verify.verify(root, args.noexec_mount)
     except OSError as e:
