@@ -179,6 +179,9 @@ def test_log_summary(tmp_path):
     r = ec("log", str(tmp_path))
     assert r.returncode == 2
     no_traceback(r)
+    # fd 0 closed: Python has no sys.stdin, and `log -` was an AttributeError traceback
+    r = ec("log", "-", stdin=None, preexec_fn=lambda: os.close(0))
+    assert r.returncode == 2 and r.stderr == "execcheck: cannot read standard input: it is closed\n", r.stderr
 
 
 def test_status_says_when_records_have_nowhere_to_go(tmp_path):

@@ -29,6 +29,8 @@ def run(args) -> int:
         raise UsageError("--top must be 0 or more")
     path = args.file or policy().log_file or DEFAULT_LOG
     if path == "-":
+        if sys.stdin is None:  # fd 0 closed: Python has no sys.stdin at all
+            raise UsageError("cannot read standard input: it is closed")
         summary = summarize(sys.stdin.buffer, args.top)
     else:
         try:
