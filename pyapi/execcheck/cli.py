@@ -65,5 +65,6 @@ def _main(argv, stdout) -> int:
     except KeyboardInterrupt:
         return 130
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -53,8 +53,8 @@ class Nowhere:
 
 
 def discard() -> None:
-    """After a failed write to an open fd 1: points it at /dev/null, so the interpreter's own flush at exit neither fails again nor
-    prints 'Exception ignored' after the one line the command printed."""
+    """After a failed write to an open fd 1: points it at /dev/null, so the interpreter's own flush
+    at exit neither fails again nor prints 'Exception ignored' after the command's one line."""
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 1)
