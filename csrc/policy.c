@@ -175,26 +175,56 @@ static void load_config(struct ec_policy *p, const char *path)
     ec_close(fd);
 }
 
+/* A variable set to what apply_env does not understand is ignored (the environment is the
+ * caller's, anyone's); the first one is named, for `execcheck status`: a typo must not look like
+ * enforcement. */
+static void env_not_understood(struct ec_policy *p, const char *name, const char *why)
+{
+    struct ec_buf b;
+    if (p->env_problem[0]) return;
+    ec_buf_init(&b, p->env_problem, sizeof p->env_problem);
+    ec_buf_puts(&b, name);
+    ec_buf_puts(&b, " ignored: ");
+    ec_buf_puts(&b, why);
+}
+
+static void env_bool(struct ec_policy *p, char *const *envp, const char *name, int sink)
+{
+    const char *v = ec_env_get(envp, name);
+    int on = ec_parse_bool(v);
+    if (on == 1) p->sinks |= sink;
+    else if (v && v[0] && on < 0) env_not_understood(p, name, "not yes or no");
+}
+
 static void apply_env(struct ec_policy *p, char *const *envp, int secure)
 {
     const char *v;
     if ((v = ec_env_get(envp, "EXECCHECK_FILES")) && !ec_strcmp(v, "enforce")) {
         p->files = EC_MODE_ENFORCE;
         p->files_source |= EC_SRC_ENV;
-    }
+    } else if (v && v[0] && ec_strcmp(v, "audit"))
+        env_not_understood(p, "EXECCHECK_FILES", "only \"enforce\" is understood (the environment can only tighten)");
     if ((v = ec_env_get(envp, "EXECCHECK_INTERACTIVE")) && !ec_strcmp(v, "deny")) {
         p->interactive = EC_MODE_ENFORCE;
         p->interactive_source |= EC_SRC_ENV;
-    }
+    } else if (v && v[0] && ec_strcmp(v, "allow"))
+        env_not_understood(p, "EXECCHECK_INTERACTIVE", "only \"deny\" is understood (the environment can only tighten)");
     /* Sinks may be added, never removed. A file named by the environment is refused in secure
      * mode: a setuid program must not append to a path chosen by its caller. */
-    if (!secure && (v = ec_env_get(envp, "EXECCHECK_LOG_FILE")) && v[0] == '/' &&
-        ec_strlen(v) < sizeof p->log_file && !(p->sinks & EC_SINK_FILE)) {
-        ec_strlcpy(p->log_file, v, sizeof p->log_file);
-        p->sinks |= EC_SINK_FILE;
+    if ((v = ec_env_get(envp, "EXECCHECK_LOG_FILE")) && v[0]) {
+        if (secure)
+            env_not_understood(p, "EXECCHECK_LOG_FILE", "a setuid or setgid process takes no log file from its caller");
+        else if (v[0] != '/')
+            env_not_understood(p, "EXECCHECK_LOG_FILE", "not an absolute path");
+        else if (ec_strlen(v) >= sizeof p->log_file)
+            env_not_understood(p, "EXECCHECK_LOG_FILE", "longer than 255 bytes");
+        else if (!(p->sinks & EC_SINK_FILE)) {
+            ec_strlcpy(p->log_file, v, sizeof p->log_file);
+            p->sinks |= EC_SINK_FILE;
+        }
     }
-    if (ec_parse_bool(ec_env_get(envp, "EXECCHECK_LOG_STDERR")) == 1) p->sinks |= EC_SINK_STDERR;
-    if (ec_parse_bool(ec_env_get(envp, "EXECCHECK_SYSLOG")) == 1) p->sinks |= EC_SINK_SYSLOG;
+    env_bool(p, envp, "EXECCHECK_LOG_STDERR", EC_SINK_STDERR);
+    env_bool(p, envp, "EXECCHECK_SYSLOG", EC_SINK_SYSLOG);
 }
 
 void ec_policy_resolve(struct ec_policy *p, const char *config_path, char *const *envp, int secure)

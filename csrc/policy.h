@@ -49,6 +49,7 @@ struct ec_policy {
     int sinks_configured;   /* 0: the default sinks are in use */
     char log_file[256];
     char config_problem[200]; /* a sentence when the config was ignored or had a bad line */
+    char env_problem[200];    /* the first EXECCHECK_* variable set and not understood (ignored) */
 };
 
 /* Resolves the policy. config_path NULL means EC_CONFIG_PATH (other paths: inspection and

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 import execcheck
-from conftest import in_mountns, need_check, need_mountns, need_root, run
+from conftest import execcheck_cmd, in_mountns, need_check, need_mountns, need_root, run
 
 pytestmark = pytest.mark.usefixtures("_kernel")
 
@@ -98,6 +98,35 @@ def test_environment_adds_sinks_but_not_in_secure_mode(tmp_path):
     assert p.sinks == ["file", "syslog", "stderr"] and p.log_file == "/tmp/x.jsonl"
     p = execcheck.policy(config_path=absent, environ=env, secure=True)
     assert "file" not in p.sinks and p.log_file is None
+
+
+@pytest.mark.parametrize("env, problem", [
+    ({"EXECCHECK_FILES": "enforcing"}, 'EXECCHECK_FILES ignored: only "enforce" is understood'),
+    ({"EXECCHECK_INTERACTIVE": "no"}, 'EXECCHECK_INTERACTIVE ignored: only "deny" is understood'),
+    ({"EXECCHECK_LOG_FILE": "relative.jsonl"}, "EXECCHECK_LOG_FILE ignored: not an absolute path"),
+    ({"EXECCHECK_LOG_FILE": "/" + "x" * 300}, "EXECCHECK_LOG_FILE ignored: longer than 255 bytes"),
+    ({"EXECCHECK_SYSLOG": "maybe"}, "EXECCHECK_SYSLOG ignored: not yes or no"),
+    ({"EXECCHECK_FILES": "\x1b[2Jenforce", "EXECCHECK_LOG_STDERR": "2"}, "EXECCHECK_FILES ignored"),
+    ({"EXECCHECK_FILES": "audit", "EXECCHECK_INTERACTIVE": "allow", "EXECCHECK_SYSLOG": "no"}, ""),
+    ({"EXECCHECK_FILES": "", "EXECCHECK_LOG_FILE": ""}, ""),
+])
+def test_an_environment_variable_not_understood_is_named(tmp_path, env, problem):
+    """The environment is anyone's, so what the policy does not understand is ignored; the first
+    such variable is named (never its value: it could be anything) for `execcheck status`, so that
+    a typo does not pass for enforcement."""
+    p = execcheck.policy(config_path=str(tmp_path / "absent.conf"), environ=env)
+    assert p.files == "audit" and p.interactive == "allow" and "file" not in p.sinks
+    assert p.env_problem.startswith(problem) and (problem or p.env_problem == ""), p.env_problem
+    assert "\x1b" not in p.env_problem
+    r = run(execcheck_cmd() + ["status"], env=dict(os.environ, **env))
+    assert r.returncode == 0 and (("environment     " + problem) in r.stdout) == bool(problem), r.stdout
+
+
+def test_a_log_file_from_the_environment_in_secure_mode_is_named(tmp_path):
+    p = execcheck.policy(config_path=str(tmp_path / "absent.conf"), environ={"EXECCHECK_LOG_FILE": "/tmp/x"},
+                         secure=True)
+    assert p.log_file is None and p.env_problem == ("EXECCHECK_LOG_FILE ignored: a setuid or setgid process takes "
+                                                    "no log file from its caller")
 
 
 def test_config_cannot_loosen_securebits(tmp_path):

@@ -185,6 +185,7 @@ class Policy:
     config_path: str
     config_state: str
     config_problem: str
+    env_problem: str  # an EXECCHECK_* variable that was ignored, and why ("" if none)
     sinks: List[str]
     sinks_configured: bool
     log_file: Optional[str]
@@ -217,6 +218,7 @@ def policy(config_path: Optional[str] = None, environ=None, secure: bool = False
         config_path=path,
         config_state=_text(lib.ec_config_state_name(p.config_state)),
         config_problem=_text(p.config_problem),
+        env_problem=_text(p.env_problem),
         sinks=[n for bit, n in _SINKS if p.sinks & bit],
         sinks_configured=bool(p.sinks_configured),
         log_file=_text(p.log_file) or None,

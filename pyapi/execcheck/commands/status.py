@@ -198,6 +198,8 @@ def run(args) -> int:
     if pol["config_problem"]:
         cfg += " (%s)" % pol["config_problem"]
     lines.append("config          %s" % cfg)
+    if pol["env_problem"]:
+        lines.append("environment     %s" % pol["env_problem"])
     lines.append("files           %s%s" % (pol["files"], " (from %s)" % ", ".join(pol["files_sources"])
                                            if pol["files_sources"] else " (nothing asks to enforce)"))
     lines.append("interactive     %s%s" % (pol["interactive"], " (from %s)" % ", ".join(pol["interactive_sources"])
