@@ -1,18 +1,22 @@
 """The aarch64 shim, for arm64 images prepared on this x86_64 host: its cross build, its faces
-running in an arm64 root, and `execcheck image install` into such an image.
+deciding on real verdicts in arm64 processes, and the image steps on an arm64 image.
 
 The arm64 root is assembled from Debian's arm64 cross libraries (libc6-arm64-cross) in the
-multiarch layout of a real arm64 image, with Debian's static qemu-aarch64 copied in (as image
-builders do): `chroot ROOT /usr/bin/qemu-aarch64-static PROG` runs an arm64 program whose paths,
-absolute or relative to a directory descriptor, are all the image's (qemu's -L prefix would send
-the latter to the host's files). Programs and libraries are built with clang for aarch64.
+multiarch layout of a real arm64 image (libc 0644, as Debian ships it), with a static qemu-user
+copied in as image builders do: `chroot ROOT /usr/bin/qemu-aarch64-static PROG` runs an arm64
+program whose paths, absolute or relative to a directory descriptor, are all the image's (qemu's
+-L prefix would send the latter to the host's files). Programs and libraries are built with clang.
 
-What qemu-user cannot show: the kernel check itself. qemu 7.2 answers execveat with ENOSYS, so
-every check here is "unsupported" (README, "Edges"): audit mode must run everything unchanged
-and record each file, enforcing must refuse each before its code runs. The decisions on real
-verdicts are the same code as on x86_64 (tests/test_audit_face.py, test_preload_*.py)."""
+The check is the host kernel's: qemu-user from 8.0 on passes the guest's execveat, flags and all,
+to the kernel, so AT_EXECVE_CHECK answers for arm64 processes as for any other (qemu 7.2, Debian
+12's, answers ENOSYS: every file "unsupported"). Where the machine's own qemu is older, the
+fixture takes Debian 13's static qemu-user from the package registry into the test's tmp dir,
+with a private apt configuration (the machine's apt state is not touched). Not covered under
+qemu: propagation (an arm64 child's exec would need binfmt_misc) and threads (qemu emulates the
+check child's CLONE_VM|CLONE_VFORK as a fork)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,16 +27,16 @@ from elftools.elf.elffile import ELFFile
 import execcheck
 import rootfs
 from audit_face_util import Kit, clean_env, ran
-from conftest import in_mountns, need, need_mountns, need_root, run
+from conftest import in_mountns, need, need_check, need_mountns, need_root, run
 from execcheck.shim import lib_path
 
 SHIM = lib_path("aarch64")
 SYSROOT = "/usr/aarch64-linux-gnu"
-QEMU = "/usr/bin/qemu-aarch64-static"
 CROSS_CC = ["clang", "--target=aarch64-linux-gnu", "-fuse-ld=lld"]
 TUPLE = "aarch64-linux-gnu"
 CLI = [sys.executable, "-m", "execcheck"]
 RUNTIME = ("ld-linux-aarch64.so.1", "libc.so.6", "libpthread.so.0", "libdl.so.2")
+QEMU_SUITE = "trixie"  # Debian 13: qemu 10, static binaries in qemu-user
 
 
 def _cross_cc_links():
@@ -43,13 +47,60 @@ def _cross_cc_links():
     return r.returncode == 0
 
 
+def _usable_qemu(path):
+    """Is path a static qemu-aarch64 of 8.0 or later (execveat passed to the kernel)?"""
+    if not path or not os.path.exists(path):
+        return False
+    try:
+        with open(path, "rb") as f:
+            if any(s["p_type"] == "PT_INTERP" for s in ELFFile(f).iter_segments()):
+                return False  # a dynamic qemu would need the host's libraries inside the image
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    m = re.search(r"version (\d+)\.", out)
+    return bool(m) and int(m.group(1)) >= 8
+
+
+def _fetch_qemu(tmp):
+    """Debian 13's qemu-user package, downloaded and unpacked into tmp with apt's own state kept
+    there too. Returns the path of its qemu-aarch64, or None."""
+    src = os.path.join(tmp, "sources.list")
+    os.makedirs(os.path.join(tmp, "lists", "partial"))
+    os.makedirs(os.path.join(tmp, "cache", "archives", "partial"))
+    with open(src, "w") as f:
+        f.write("deb [arch=amd64] %s %s main\n" % (rootfs.debian_mirror(), QEMU_SUITE))
+    opts = ["-o", "Dir::Etc::SourceList=" + src, "-o", "Dir::Etc::SourceParts=/dev/null",
+            "-o", "Dir::State::Lists=" + os.path.join(tmp, "lists"), "-o", "Dir::Cache=" + os.path.join(tmp, "cache"),
+            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", "-q"]
+    for cmd in (["apt-get"] + opts + ["update"], ["apt-get"] + opts + ["download", "qemu-user"]):
+        if subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600).returncode != 0:
+            return None
+    debs = [n for n in os.listdir(tmp) if n.startswith("qemu-user_") and n.endswith(".deb")]
+    if not debs:
+        return None
+    subprocess.run(["dpkg-deb", "-x", os.path.join(tmp, debs[0]), os.path.join(tmp, "x")], check=True)
+    return os.path.join(tmp, "x", "usr", "bin", "qemu-aarch64")
+
+
+@pytest.fixture(scope="session")
+def qemu(tmp_path_factory):
+    """A static qemu-aarch64 that passes the check to the kernel: the machine's, else Debian 13's."""
+    for own in ("/usr/bin/qemu-aarch64-static", "/usr/bin/qemu-aarch64"):
+        if _usable_qemu(own):
+            return own
+    fetched = _fetch_qemu(str(tmp_path_factory.mktemp("qemu")))
+    need(_usable_qemu(fetched), "needs a static qemu-aarch64 >= 8.0 (Debian 13's qemu-user; fetching it failed)")
+    return fetched
+
+
 @pytest.fixture(autouse=True)
 def _aarch64():
     need_root()
     need_mountns()
+    need_check()
     need(os.path.exists(SYSROOT + "/lib/libc.so.6"), "needs Debian's arm64 cross libc (libc6-arm64-cross)")
     need(_cross_cc_links(), "needs clang and lld to build aarch64 programs (apt-get install clang lld)")
-    need(os.path.exists(QEMU), "needs Debian's static qemu-user (qemu-user-static)")
     assert os.path.exists(SHIM), "a cross compiler is here, so the build makes the aarch64 shim"
 
 
@@ -62,56 +113,64 @@ class KitArm(Kit):
         return out
 
 
-def arm64_root(path):
-    """A merged-/usr arm64 root: the cross libc in /usr/lib/aarch64-linux-gnu, the loader's
-    /lib/ld-linux-aarch64.so.1 link, qemu-aarch64-static, /proc and /tmp to mount on."""
-    root = str(path)
-    for d in ("usr/bin", "usr/lib/" + TUPLE, "etc", "proc", "tmp", "var/log", "var/tmp", "opt"):
-        os.makedirs(os.path.join(root, d), exist_ok=True)
-    os.symlink("usr/bin", os.path.join(root, "bin"))
-    os.symlink("usr/lib", os.path.join(root, "lib"))
-    for name in RUNTIME:
-        shutil.copy2(os.path.realpath(os.path.join(SYSROOT, "lib", name)), os.path.join(root, "usr/lib", TUPLE, name))
-    os.symlink(TUPLE + "/ld-linux-aarch64.so.1", os.path.join(root, "usr/lib/ld-linux-aarch64.so.1"))
-    shutil.copy2(QEMU, os.path.join(root, "usr/bin/qemu-aarch64-static"))
-    return root
-
-
 RUN_SCRIPT = r"""
 root=$1; shift
 mount -t proc proc "$root/proc"
 exec chroot "$root" /usr/bin/qemu-aarch64-static "$@"
 """
 
+PROG = "/opt/t/bin/prog"
+LIBGOOD = "/opt/t/lib/libgood.so"
+LIBPLUG = "/opt/t/lib/libplug.so"
+LIBPLUG2 = "/opt/t/lib/libplug2.so"
+LIBBADDEP = "/opt/t/lib/libbaddep.so"
+EVIL = "/var/tmp/libevil.so"
+SHIM_IN_ROOT = "/opt/libexeccheck.so"
+
 
 class Arm:
-    """An arm64 root with the test programs: /opt/t/bin/prog (needs libgood.so, RUNPATH /opt/t/lib),
-    /opt/t/lib/libplug.so (0644: what an enforcing policy would refuse on a real kernel) and
-    libplug2.so, which needs a libmissing.so that is nowhere."""
+    """A merged-/usr arm64 root: the cross libc (0644) in /usr/lib/aarch64-linux-gnu, the loader's
+    /lib/ld-linux-aarch64.so.1 link, qemu as /usr/bin/qemu-aarch64-static, and the test's files:
+      /opt/t/bin/prog          the driver (tests/c/audit_prog.c), needs libgood.so, RUNPATH /opt/t/lib
+      /opt/t/lib/libgood.so    0755
+      /opt/t/lib/libplug.so    0644: refused by the check
+      /opt/t/lib/libplug2.so   0755, needs libbaddep.so (0644)
+      /var/tmp/libevil.so      0644: an injected library
+      /opt/libexeccheck.so     the aarch64 shim"""
 
-    def __init__(self, tmp_path):
-        self.root = arm64_root(tmp_path / "root")
-        kit = KitArm(os.path.join(self.root, "opt/t"))
+    def __init__(self, path, qemu):
+        self.root = root = str(path)
+        for d in ("usr/bin", "usr/lib/" + TUPLE, "etc", "proc", "tmp", "var/log", "var/tmp", "opt"):
+            os.makedirs(os.path.join(root, d), exist_ok=True)
+        os.symlink("usr/bin", os.path.join(root, "bin"))
+        os.symlink("usr/lib", os.path.join(root, "lib"))
+        for name in RUNTIME:
+            dest = os.path.join(root, "usr/lib", TUPLE, name)
+            shutil.copy2(os.path.realpath(os.path.join(SYSROOT, "lib", name)), dest)
+            os.chmod(dest, 0o755 if name.startswith("ld-") else 0o644)  # Debian's modes
+        os.symlink(TUPLE + "/ld-linux-aarch64.so.1", os.path.join(root, "usr/lib/ld-linux-aarch64.so.1"))
+        shutil.copy2(qemu, os.path.join(root, "usr/bin/qemu-aarch64-static"))
+        kit = KitArm(os.path.join(root, "opt/t"))
         libdir = kit.dir / "lib"
         kit.lib("lib/libgood.so", "GOOD")
         kit.lib("lib/libplug.so", "PLUG", mode=0o644)
-        missing = kit.lib("elsewhere/libmissing.so", "MISSING")
-        kit.lib("lib/libplug2.so", "PLUG2", needs=[(missing.parent, "libmissing.so")])
-        shutil.rmtree(missing.parent)
+        baddep = kit.lib("lib/libbaddep.so", "BADDEP", fn="baddep", mode=0o644)
+        kit.lib("lib/libplug2.so", "PLUG2", calls="baddep", needs=[(baddep.parent, "libbaddep.so")], runpath="/opt/t/lib")
         kit.prog("bin/prog", needs=[(libdir, "libgood.so")], runpath="/opt/t/lib")
-        shutil.copy2(SHIM, os.path.join(self.root, "opt/libexeccheck.so"))
+        evil = kit.lib("evil/libevil.so", "EVIL", mode=0o644)
+        shutil.move(str(evil), os.path.join(root, EVIL.lstrip("/")))
+        shutil.copy2(SHIM, os.path.join(root, SHIM_IN_ROOT.lstrip("/")))
 
-    def run(self, *argv, env=None, log=None):
-        """Runs argv in the root under qemu; returns (CompletedProcess, records of the log file)."""
+    def run(self, *argv, env=None, log="/var/log/ec.jsonl"):
+        """Runs argv in the root under qemu, with env for the arm64 process; returns (the
+        CompletedProcess, the records the log file received, which is then removed)."""
         qemu_env = []
-        for k, v in (env or {}).items():
+        for k, v in dict(env or {}, EXECCHECK_LOG_FILE=log).items():
             qemu_env += ["-E", "%s=%s" % (k, v)]
-        if log:
-            qemu_env += ["-E", "EXECCHECK_LOG_FILE=" + log]
         r = in_mountns(RUN_SCRIPT, self.root, *qemu_env, *argv, env=clean_env({"LANG": "C"}))
+        host_log = os.path.join(self.root, log.lstrip("/"))
         records = []
-        host_log = os.path.join(self.root, log.lstrip("/")) if log else None
-        if host_log and os.path.exists(host_log):
+        if os.path.exists(host_log):
             with open(host_log) as f:
                 records = [json.loads(x) for x in f]
             os.unlink(host_log)
@@ -119,19 +178,26 @@ class Arm:
 
 
 @pytest.fixture
-def arm(tmp_path):
-    return Arm(tmp_path)
+def arm(tmp_path, qemu):
+    return Arm(tmp_path / "root", qemu)
+
+
+def _prepared(arm):
+    """The root's own libraries given x bits, as `image prepare --apply` gives them."""
+    r = run(CLI + ["image", "prepare", "--apply", arm.root])
+    assert r.returncode == 0, r
+    return arm
 
 
 def test_the_aarch64_shim():
     """Built for aarch64 beside the native shims, at Debian's $LIB of arm64 (lib/aarch64-linux-gnu,
     what the arm64 ld.so says it expands), freestanding: no DT_NEEDED, no undefined symbol that
-    is not weak, and the audit interface exported."""
+    is not weak, the audit interface and the interposed functions exported; status lists it."""
     layout = dict(l.split() for l in open(os.path.join(os.path.dirname(execcheck.__file__), "shim/layout")))
     assert layout["aarch64"] == "lib/" + TUPLE and SHIM.endswith("/shim/lib/%s/libexeccheck.so" % TUPLE)
-    out = subprocess.run(["qemu-aarch64", "-L", SYSROOT, SYSROOT + "/lib/ld-linux-aarch64.so.1", "--list-diagnostics"],
-                         capture_output=True, text=True).stdout if shutil.which("qemu-aarch64") else ""
-    if out:
+    if shutil.which("qemu-aarch64"):
+        out = subprocess.run(["qemu-aarch64", "-L", SYSROOT, SYSROOT + "/lib/ld-linux-aarch64.so.1",
+                              "--list-diagnostics"], capture_output=True, text=True).stdout
         assert 'dl_dst_lib="lib/%s"' % TUPLE in out
     with open(SHIM, "rb") as f:
         elf = ELFFile(f)
@@ -146,98 +212,102 @@ def test_the_aarch64_shim():
     assert status["aarch64_images"] == SHIM and status["multilib"] != SHIM  # for images only, never a $LIB entry here
 
 
-PROG = "/opt/t/bin/prog"
-LIBGOOD = "/opt/t/lib/libgood.so"
-LIBPLUG = "/opt/t/lib/libplug.so"
-LIBPLUG2 = "/opt/t/lib/libplug2.so"
+def test_the_kernel_checks_for_arm64_processes(arm):
+    """The premise of the rest: under this qemu the check is the kernel's (an unprepared libc is
+    refused x-bit, a prepared one allowed), not ENOSYS."""
+    r, records = arm.run(PROG, env={"LD_AUDIT": SHIM_IN_ROOT})
+    assert r.returncode == 0 and "libfn 42" in r.stdout, r
+    assert {(x["path"], x["reason"]) for x in records} == {("/lib/%s/libc.so.6" % TUPLE, "x-bit")}, records
+    _prepared(arm)
+    r, records = arm.run(PROG, env={"LD_AUDIT": SHIM_IN_ROOT})
+    assert r.returncode == 0 and records == [], (r, records)
 
 
-@pytest.mark.parametrize("face", ["LD_AUDIT", "LD_PRELOAD"])
-def test_audit_mode_changes_nothing_and_records_each_file(arm, face):
-    """Audit mode: the program's output and exit status as without the shim; one record per file
-    the face saw, each "unsupported" (the check cannot run under qemu). The plugin dlopen()ed by
-    bare name is recorded under the path found through the program's RUNPATH: under the preload
-    face that is the dlopen guard's aarch64 loader model predicting it before the load."""
-    argv = [PROG, "dlopen:libplug.so", "fds"]
-    base, _ = arm.run(*argv)
-    assert base.returncode == 0 and "libfn 42" in base.stdout and "dlopen ok" in base.stdout, base
-    r, records = arm.run(*argv, env={face: "/opt/libexeccheck.so"}, log="/var/log/ec.jsonl")
+FACES = {"audit": "LD_AUDIT", "preload": "LD_PRELOAD"}
+LOADS = ["dlopen:libplug.so", "dlopen:" + LIBPLUG, "dlopen:libplug2.so"]
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_audit_mode_changes_nothing_and_records_each_refusal(arm, face):
+    """Audit mode: the same output and status as without the shim, one record per file enforcing
+    would refuse (the plugin by name and by path, the dependency of a good plugin)."""
+    _prepared(arm)
+    base, _ = arm.run(PROG, *LOADS)
+    assert base.returncode == 0 and base.stdout.count("dlopen ok") == 3 and ran(base.stdout.splitlines(), "PLUG")
+    r, records = arm.run(PROG, *LOADS, env={FACES[face]: SHIM_IN_ROOT})
     assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
-    face_name = "audit" if face == "LD_AUDIT" else "preload"
-    paths = [x["path"] for x in records]
-    for path in (LIBGOOD, LIBPLUG, "/lib/" + TUPLE + "/libc.so.6"):
-        mine = [x for x in records if x["path"] == path]
-        assert mine and all((x["reason"], x["action"], x["mode"], x["face"]) ==
-                            ("unsupported", "logged", "audit", face_name) for x in mine), (path, records)
-    assert len(set(paths)) == len(paths), records  # each file once
+    assert sorted((x["path"], x["reason"], x["action"], x["face"]) for x in records) == [
+        (LIBBADDEP, "x-bit", "logged", face), (LIBPLUG, "x-bit", "logged", face)], records
 
 
-@pytest.mark.parametrize("face", ["LD_AUDIT", "LD_PRELOAD"])
-def test_enforcing_refuses_before_any_code_runs(arm, face):
-    """Enforcing (EXECCHECK_FILES=enforce, which can only tighten): with every check unsupported,
-    main() never runs. The audit face refuses the program's first library before any of its code
-    runs; the preload face's tripwire stops the process before main() (a library's constructor
-    may have run by then: README, "The preload face")."""
-    r, records = arm.run(PROG, env={face: "/opt/libexeccheck.so", "EXECCHECK_FILES": "enforce"},
-                         log="/var/log/ec.jsonl")
+@pytest.mark.parametrize("face", FACES)
+def test_enforcing_refuses_each_load_before_its_code_runs(arm, face):
+    """Enforcing (EXECCHECK_FILES=enforce): the plugin by bare name (found through RUNPATH: the
+    preload face's guard predicts it with the aarch64 loader's rules) and by path, and a good
+    plugin whose dependency is 0644, are refused before any of their code runs (no IFUNC, no
+    constructor); dlopen returns NULL with execcheck's reason and the program goes on."""
+    _prepared(arm)
+    r, records = arm.run(PROG, *LOADS, env={FACES[face]: SHIM_IN_ROOT, "EXECCHECK_FILES": "enforce"})
     lines = r.stdout.splitlines()
-    assert "main" not in lines, r
-    if face == "LD_AUDIT":
-        assert r.returncode == 127 and not ran(lines, "GOOD"), r  # refused in la_objsearch: "cannot open"
+    assert r.returncode == 0 and "libfn 42" in lines and "end" in lines, r
+    assert not any(ran(lines, t) for t in ("PLUG", "PLUG2", "BADDEP")), r
+    assert sum(l.startswith("dlopen failed") for l in lines) == 3, r
+    assert "/proc/self/execcheck refused %s (x-bit)" % LIBPLUG in r.stdout, r
+    assert {(x["path"], x["action"], x["face"]) for x in records} == {
+        (LIBPLUG, "refused", face), (LIBBADDEP, "refused", face)}, records
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_an_injected_preload_never_gets_to_main(arm, face):
+    """LD_PRELOAD of a 0644 library, enforcing: under the audit face it never runs at all; under
+    the preload face (named before the shim) the tripwire stops the process before main()."""
+    _prepared(arm)
+    env = {"EXECCHECK_FILES": "enforce"}
+    if face == "audit":
+        env.update(LD_AUDIT=SHIM_IN_ROOT, LD_PRELOAD=EVIL)
     else:
-        assert r.returncode == 126 and "execcheck: refused to run with /opt/t/lib/libgood.so: unsupported" in r.stderr
-    assert "execcheck: refused to " in r.stderr and ": unsupported" in r.stderr, r
-    assert records and all(x["action"] == "refused" and x["reason"] == "unsupported" for x in records), records
+        env.update(LD_PRELOAD="%s %s" % (EVIL, SHIM_IN_ROOT))
+    r, records = arm.run(PROG, env=env)
+    lines = r.stdout.splitlines()
+    assert "main" not in lines or face == "audit", r
+    if face == "audit":
+        assert not ran(lines, "EVIL") and "main" in lines, r  # glibc warns, the program runs without it
+    else:
+        assert r.returncode == 126 and "execcheck: refused to run with %s: x-bit" % EVIL in r.stderr, r
+    assert [(x["path"], x["action"]) for x in records] == [(EVIL, "refused")], records
 
 
-def test_the_dlopen_guard_predicts_a_load_by_name(arm):
-    """The preload face's dlopen guard in an arm64 process resolves a bare name as the aarch64
-    ld.so would and checks the file before the load: libplug2.so, found through the program's
-    RUNPATH, needs a library that is nowhere, so glibc's dlopen fails (its own message) and
-    unmaps it again; its record can only come from the guard's prediction. A name found nowhere
-    gives glibc's own error too."""
-    r, records = arm.run(PROG, "dlopen:libplug2.so", "dlopen:libnosuch.so",
-                         env={"LD_PRELOAD": "/opt/libexeccheck.so"}, log="/var/log/ec.jsonl")
-    assert r.returncode == 0, r
-    assert "dlopen failed: libmissing.so: cannot open shared object file: No such file or directory" in r.stdout, r
-    assert "dlopen failed: libnosuch.so: cannot open shared object file: No such file or directory" in r.stdout, r
-    mine = [x for x in records if x["path"] == LIBPLUG2]
-    assert [(x["face"], x["reason"]) for x in mine] == [("preload", "unsupported")], records
-    r, records = arm.run(PROG, "dlopen:libplug2.so", env={"LD_AUDIT": "/opt/libexeccheck.so"},
-                         log="/var/log/ec.jsonl")
-    assert [x["face"] for x in records if x["path"] == LIBPLUG2] == ["audit"], records
-
-
-def test_image_install_into_an_arm64_image(arm):
-    """`image install` of an arm64 image from this x86_64 host: the aarch64 shim beside the image's
-    libc, named in its /etc/ld.so.preload; in the image (chroot, qemu) programs run under it:
-    installed for audit, unchanged with records in the image's log; installed enforcing, refused
-    (every check is unsupported under qemu); verify finds the shim sound; uninstall restores."""
+def test_image_steps_on_an_arm64_image(arm):
+    """An arm64 image hardened from this x86_64 host: prepare (x bits on its libraries), install
+    --enforce (the aarch64 shim beside its libc, named in /etc/ld.so.preload), verify (ready); in
+    the image its programs run under the shim from /etc/ld.so.preload, and a 0644 plugin and an
+    injected library are refused there; uninstall and revert give the image back bit for bit."""
     root = arm.root
+    os.unlink(os.path.join(root, "opt/t/lib/libplug2.so"))  # its 0644 dependency is the test's, not the image's
+    os.unlink(os.path.join(root, SHIM_IN_ROOT.lstrip("/")))
     before = rootfs.listing(root)
-    base, _ = arm.run(PROG, "dlopen:libplug.so")
-    r = run(CLI + ["image", "install", root])
-    assert r.returncode == 0, r
-    installed = os.path.join(root, "usr/lib", TUPLE, "libexeccheck.so")
-    with open(installed, "rb") as a, open(SHIM, "rb") as b:
+    assert run(CLI + ["image", "prepare", "--apply", root]).returncode == 0
+    r = run(CLI + ["image", "install", "--enforce", root])
+    assert r.returncode == 0 and "installed /usr/lib/%s/libexeccheck.so" % TUPLE in r.stderr, r
+    with open(os.path.join(root, "usr/lib", TUPLE, "libexeccheck.so"), "rb") as a, open(SHIM, "rb") as b:
         assert a.read() == b.read()
     with open(os.path.join(root, "etc/ld.so.preload")) as f:
         assert f.read() == "/usr/lib/%s/libexeccheck.so\n" % TUPLE
-    r, records = arm.run(PROG, "dlopen:libplug.so", log=None)
-    assert (r.returncode, r.stdout, r.stderr) == (base.returncode, base.stdout, base.stderr)
-    with open(os.path.join(root, "var/log/execcheck.jsonl")) as f:
-        records = [json.loads(x) for x in f]
-    assert {x["path"] for x in records} >= {LIBGOOD, LIBPLUG} and \
-        all(x["face"] == "preload" and x["action"] == "logged" for x in records), records
     r = run(CLI + ["image", "verify", "--json", root])
-    assert json.loads(r.stdout)["shim_problems"] == [], r.stdout
-    r = run(CLI + ["image", "install", "--enforce", root])
-    assert r.returncode == 0, r
-    r, _ = arm.run(PROG)
-    assert r.returncode == 126 and "main" not in r.stdout.splitlines() and \
-        "execcheck: refused to run with" in r.stderr, r
-    assert run(CLI + ["image", "uninstall", root]).returncode == 0
+    v = json.loads(r.stdout)
+    assert v["shim_problems"] == [] and v["refusals"] == [] and v["ready"], r.stdout
+    r, _ = arm.run(PROG, "dlopen:libplug.so", log="/var/log/unused.jsonl")
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and "libfn 42" in lines and "dlopen failed: /proc/self/execcheck refused %s (x-bit): " \
+        "cannot open shared object file: No such file or directory" % LIBPLUG in lines and not ran(lines, "PLUG"), r
+    r, _ = arm.run(PROG, env={"LD_PRELOAD": EVIL}, log="/var/log/unused.jsonl")
+    assert r.returncode == 126 and "main" not in r.stdout.splitlines() and not ran(r.stdout.splitlines(), "EVIL"), r
+    with open(os.path.join(root, "var/log/execcheck.jsonl")) as f:
+        logged = [(x["path"], x["action"], x["face"]) for x in map(json.loads, f)]
+    assert logged == [(LIBPLUG, "refused", "preload"), (EVIL, "refused", "preload")], logged
     os.unlink(os.path.join(root, "var/log/execcheck.jsonl"))
+    assert run(CLI + ["image", "uninstall", root]).returncode == 0
+    assert run(CLI + ["image", "revert", root]).returncode == 0
     assert rootfs.listing(root) == before
 
 
