@@ -2,18 +2,18 @@
 deciding on real verdicts in arm64 processes, and the image steps on an arm64 image.
 
 The arm64 root is assembled from Debian's arm64 cross libraries (libc6-arm64-cross) in the
-multiarch layout of a real arm64 image (libc 0644, as Debian ships it), with a static qemu-user
-copied in as image builders do: `chroot ROOT /usr/bin/qemu-aarch64-static PROG` runs an arm64
-program whose paths, absolute or relative to a directory descriptor, are all the image's (qemu's
--L prefix would send the latter to the host's files). Programs and libraries are built with clang.
+multiarch layout of a real arm64 image (libc 0644, as Debian ships it); programs and libraries are
+built with clang. Its programs run chrooted, each arm64 exec (children's too) going to a static
+qemu-user through a binfmt_misc instance of the test's own user namespace: all their paths,
+absolute or relative to a directory descriptor, are the image's (qemu's -L prefix would send the
+latter to the host's files).
 
 The check is the host kernel's: qemu-user from 8.0 on passes the guest's execveat, flags and all,
 to the kernel, so AT_EXECVE_CHECK answers for arm64 processes as for any other (qemu 7.2, Debian
 12's, answers ENOSYS: every file "unsupported"). Where the machine's own qemu is older, the
 fixture takes Debian 13's static qemu-user from the package registry into the test's tmp dir,
 with a private apt configuration (the machine's apt state is not touched). Not covered under
-qemu: propagation (an arm64 child's exec would need binfmt_misc) and threads (qemu emulates the
-check child's CLONE_VM|CLONE_VFORK as a fork)."""
+qemu: threads (qemu emulates the check child's CLONE_VM|CLONE_VFORK as a fork)."""
 import json
 import os
 import re
@@ -27,7 +27,7 @@ from elftools.elf.elffile import ELFFile
 import execcheck
 import rootfs
 from audit_face_util import Kit, clean_env, ran
-from conftest import in_mountns, need, need_check, need_mountns, need_root, run
+from conftest import need, need_check, need_mountns, need_root, run
 from execcheck.shim import lib_path
 
 SHIM = lib_path("aarch64")
@@ -94,11 +94,19 @@ def qemu(tmp_path_factory):
     return fetched
 
 
+def _userns_binfmt():
+    """Can a user namespace of ours mount a binfmt_misc instance of its own (Linux 6.7)?"""
+    r = subprocess.run(USERNS + ["sh", "-c", "mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && "
+                                 "test -e /proc/sys/fs/binfmt_misc/register"], capture_output=True)
+    return r.returncode == 0
+
+
 @pytest.fixture(autouse=True)
 def _aarch64():
     need_root()
     need_mountns()
     need_check()
+    need(_userns_binfmt(), "needs user namespaces with a binfmt_misc of their own (Linux >= 6.7)")
     need(os.path.exists(SYSROOT + "/lib/libc.so.6"), "needs Debian's arm64 cross libc (libc6-arm64-cross)")
     need(_cross_cc_links(), "needs clang and lld to build aarch64 programs (apt-get install clang lld)")
     assert os.path.exists(SHIM), "a cross compiler is here, so the build makes the aarch64 shim"
@@ -113,11 +121,24 @@ class KitArm(Kit):
         return out
 
 
+# In a user namespace of its own the process has a binfmt_misc instance of its own (Linux 6.7):
+# qemu is registered there for arm64 ELF files with the F flag (opened now, so that it works in
+# the chroot), and every exec of an arm64 program, children's included, runs under it. Nothing of
+# it is seen outside; the host's binfmt_misc is not touched.
+ARM64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
+ARM64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
+USERNS = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"]
 RUN_SCRIPT = r"""
-root=$1; shift
+root=$1; qemu=$2; shift 2
+mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+printf '%s' ":execcheck-aarch64:M::MAGIC:MASK:$qemu:F" > /proc/sys/fs/binfmt_misc/register
 mount -t proc proc "$root/proc"
-exec chroot "$root" /usr/bin/qemu-aarch64-static "$@"
-"""
+exec "$@"
+""".replace("MAGIC", ARM64_MAGIC).replace("MASK", ARM64_MASK)
+# chroot and exec with the arm64 program's own environment: set in a host process, LD_PRELOAD
+# would have that process's ld.so look for the image's shim on the host
+CHROOT_EXEC = "import os, sys; os.chroot(sys.argv[1]); os.chdir('/'); n = int(sys.argv[2]); " \
+              "os.execve(sys.argv[3 + n], sys.argv[3 + n:], dict(a.split('=', 1) for a in sys.argv[3:3 + n]))"
 
 PROG = "/opt/t/bin/prog"
 LIBGOOD = "/opt/t/lib/libgood.so"
@@ -130,7 +151,7 @@ SHIM_IN_ROOT = "/opt/libexeccheck.so"
 
 class Arm:
     """A merged-/usr arm64 root: the cross libc (0644) in /usr/lib/aarch64-linux-gnu, the loader's
-    /lib/ld-linux-aarch64.so.1 link, qemu as /usr/bin/qemu-aarch64-static, and the test's files:
+    /lib/ld-linux-aarch64.so.1 link, and the test's files:
       /opt/t/bin/prog          the driver (tests/c/audit_prog.c), needs libgood.so, RUNPATH /opt/t/lib
       /opt/t/lib/libgood.so    0755
       /opt/t/lib/libplug.so    0644: refused by the check
@@ -140,6 +161,7 @@ class Arm:
 
     def __init__(self, path, qemu):
         self.root = root = str(path)
+        self.qemu = qemu
         for d in ("usr/bin", "usr/lib/" + TUPLE, "etc", "proc", "tmp", "var/log", "var/tmp", "opt"):
             os.makedirs(os.path.join(root, d), exist_ok=True)
         os.symlink("usr/bin", os.path.join(root, "bin"))
@@ -149,7 +171,6 @@ class Arm:
             shutil.copy2(os.path.realpath(os.path.join(SYSROOT, "lib", name)), dest)
             os.chmod(dest, 0o755 if name.startswith("ld-") else 0o644)  # Debian's modes
         os.symlink(TUPLE + "/ld-linux-aarch64.so.1", os.path.join(root, "usr/lib/ld-linux-aarch64.so.1"))
-        shutil.copy2(qemu, os.path.join(root, "usr/bin/qemu-aarch64-static"))
         kit = KitArm(os.path.join(root, "opt/t"))
         libdir = kit.dir / "lib"
         kit.lib("lib/libgood.so", "GOOD")
@@ -162,12 +183,11 @@ class Arm:
         shutil.copy2(SHIM, os.path.join(root, SHIM_IN_ROOT.lstrip("/")))
 
     def run(self, *argv, env=None, log="/var/log/ec.jsonl"):
-        """Runs argv in the root under qemu, with env for the arm64 process; returns (the
+        """Runs argv in the root (arm64 programs under qemu), with env; returns (the
         CompletedProcess, the records the log file received, which is then removed)."""
-        qemu_env = []
-        for k, v in dict(env or {}, EXECCHECK_LOG_FILE=log).items():
-            qemu_env += ["-E", "%s=%s" % (k, v)]
-        r = in_mountns(RUN_SCRIPT, self.root, *qemu_env, *argv, env=clean_env({"LANG": "C"}))
+        env = ["%s=%s" % kv for kv in dict(env or {}, EXECCHECK_LOG_FILE=log).items()]
+        r = run(USERNS + ["sh", "-ec", RUN_SCRIPT, "sh", self.root, self.qemu, sys.executable, "-c", CHROOT_EXEC,
+                          self.root, str(len(env))] + env + list(argv), env=clean_env({"LANG": "C"}))
         host_log = os.path.join(self.root, log.lstrip("/"))
         records = []
         if os.path.exists(host_log):
@@ -275,6 +295,19 @@ def test_an_injected_preload_never_gets_to_main(arm, face):
     else:
         assert r.returncode == 126 and "execcheck: refused to run with %s: x-bit" % EVIL in r.stderr, r
     assert [(x["path"], x["action"]) for x in records] == [(EVIL, "refused")], records
+
+
+def test_children_run_under_the_audit_face(arm):
+    """Propagation in arm64 processes: a program under the preload face alone (LD_PRELOAD=shim)
+    execs a child with its environment; the child runs under the audit face (the shim first in
+    its LD_AUDIT): its refusal of a 0644 plugin is the audit face's."""
+    _prepared(arm)
+    r, records = arm.run(PROG, "exec:" + PROG, "dlopen:libplug.so",
+                         env={"LD_PRELOAD": SHIM_IN_ROOT, "EXECCHECK_FILES": "enforce"})
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and lines.count("main") == 2 and not ran(lines, "PLUG"), r
+    assert "dlopen failed: libplug.so: cannot open shared object file: No such file or directory" in lines, r
+    assert [(x["path"], x["action"], x["face"]) for x in records] == [(LIBPLUG, "refused", "audit")], records
 
 
 def test_image_steps_on_an_arm64_image(arm):
