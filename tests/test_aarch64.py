@@ -35,7 +35,7 @@ SYSROOT = "/usr/aarch64-linux-gnu"
 CROSS_CC = ["clang", "--target=aarch64-linux-gnu", "-fuse-ld=lld"]
 TUPLE = "aarch64-linux-gnu"
 CLI = [sys.executable, "-m", "execcheck"]
-RUNTIME = ("ld-linux-aarch64.so.1", "libc.so.6", "libpthread.so.0", "libdl.so.2")
+RUNTIME = ("ld-linux-aarch64.so.1", "libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2")
 QEMU_SUITE = "trixie"  # Debian 13: qemu 10, static binaries in qemu-user
 
 
@@ -62,25 +62,40 @@ def _usable_qemu(path):
     return bool(m) and int(m.group(1)) >= 8
 
 
-def _fetch_qemu(tmp):
-    """Debian 13's qemu-user package, downloaded and unpacked into tmp with apt's own state kept
-    there too. Returns the path of its qemu-aarch64, or None."""
+def fetch_debs(tmp, suite, arch, packages):
+    """Downloads Debian packages of suite and arch into tmp with a private apt configuration (its
+    lists and cache in tmp: the machine's apt state is not touched). Returns their paths, or None."""
     src = os.path.join(tmp, "sources.list")
     os.makedirs(os.path.join(tmp, "lists", "partial"))
     os.makedirs(os.path.join(tmp, "cache", "archives", "partial"))
     with open(src, "w") as f:
-        f.write("deb [arch=amd64] %s %s main\n" % (rootfs.debian_mirror(), QEMU_SUITE))
+        f.write("deb [arch=%s] %s %s main\n" % (arch, rootfs.debian_mirror(), suite))
     opts = ["-o", "Dir::Etc::SourceList=" + src, "-o", "Dir::Etc::SourceParts=/dev/null",
             "-o", "Dir::State::Lists=" + os.path.join(tmp, "lists"), "-o", "Dir::Cache=" + os.path.join(tmp, "cache"),
-            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", "-q"]
-    for cmd in (["apt-get"] + opts + ["update"], ["apt-get"] + opts + ["download", "qemu-user"]):
+            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", "-o", "APT::Architecture=" + arch,
+            "-o", "APT::Architectures=" + arch, "-q"]
+    for cmd in (["apt-get"] + opts + ["update"], ["apt-get"] + opts + ["download"] + list(packages)):
         if subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600).returncode != 0:
             return None
-    debs = [n for n in os.listdir(tmp) if n.startswith("qemu-user_") and n.endswith(".deb")]
-    if not debs:
-        return None
-    subprocess.run(["dpkg-deb", "-x", os.path.join(tmp, debs[0]), os.path.join(tmp, "x")], check=True)
-    return os.path.join(tmp, "x", "usr", "bin", "qemu-aarch64")
+    return [os.path.join(tmp, n) for n in sorted(os.listdir(tmp)) if n.endswith(".deb")]
+
+
+def unpack(deb, root, scratch):
+    """A package's files into root as dpkg would put them: through the root's own directory
+    symlinks (/lib -> usr/lib), which a plain dpkg-deb -x (tar) would replace by directories."""
+    out = os.path.join(scratch, os.path.basename(deb))
+    os.makedirs(out)
+    subprocess.run(["dpkg-deb", "-x", deb, out], check=True)
+    for dirpath, dirnames, filenames in os.walk(out):
+        rel = os.path.relpath(dirpath, out)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            src, dest = os.path.join(dirpath, name), os.path.join(root, rel, name)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if os.path.islink(src):
+                if not os.path.lexists(dest):
+                    os.symlink(os.readlink(src), dest)
+            else:
+                shutil.copy2(src, dest)
 
 
 @pytest.fixture(scope="session")
@@ -89,9 +104,25 @@ def qemu(tmp_path_factory):
     for own in ("/usr/bin/qemu-aarch64-static", "/usr/bin/qemu-aarch64"):
         if _usable_qemu(own):
             return own
-    fetched = _fetch_qemu(str(tmp_path_factory.mktemp("qemu")))
+    tmp = str(tmp_path_factory.mktemp("qemu"))
+    debs = fetch_debs(tmp, QEMU_SUITE, "amd64", ["qemu-user"])
+    fetched = None
+    if debs:
+        subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(tmp, "x")], check=True)
+        fetched = os.path.join(tmp, "x", "usr", "bin", "qemu-aarch64")
     need(_usable_qemu(fetched), "needs a static qemu-aarch64 >= 8.0 (Debian 13's qemu-user; fetching it failed)")
     return fetched
+
+
+# Debian 12's arm64 CPython and what it needs beyond the (2.36) libc the root has
+PYTHON_DEBS = ("python3.11-minimal", "libpython3.11-minimal", "libexpat1", "zlib1g", "libssl3")
+
+
+@pytest.fixture(scope="session")
+def python_debs(tmp_path_factory):
+    debs = fetch_debs(str(tmp_path_factory.mktemp("pydebs")), "bookworm", "arm64", PYTHON_DEBS)
+    need(debs is not None and len(debs) == len(PYTHON_DEBS), "needs Debian's arm64 python3.11 packages (network)")
+    return debs
 
 
 def _userns_binfmt():
@@ -342,6 +373,43 @@ def test_image_steps_on_an_arm64_image(arm):
     assert run(CLI + ["image", "uninstall", root]).returncode == 0
     assert run(CLI + ["image", "revert", root]).returncode == 0
     assert rootfs.listing(root) == before
+
+
+def test_cpython_in_an_arm64_image(arm, python_debs, tmp_path):
+    """The CPython face in an arm64 process: Debian 12's arm64 python3.11 unpacked into the root,
+    the image prepared and installed enforcing with interactive code denied; an executable script
+    runs, a 0644 one is refused as a script and as an import, -c is refused, a library injected
+    into CPython never runs, an executable module imports."""
+    for deb in python_debs:
+        unpack(deb, arm.root, str(tmp_path / "unpacked"))
+    files = {"root/ok.py": ("print('SCRIPT ok')\n", 0o755), "root/bad.py": ("print('SCRIPT bad')\n", 0o644),
+             "root/imp.py": ("import bad\n", 0o755), "root/imp_ok.py": ("import mod_ok\n", 0o755),
+             "root/mod_ok.py": ("print('MODULE ok')\n", 0o755)}
+    for rel, (text, mode) in files.items():
+        os.makedirs(os.path.join(arm.root, os.path.dirname(rel)), exist_ok=True)
+        with open(os.path.join(arm.root, rel), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(arm.root, rel), mode)
+    for args in (["prepare", "--apply"], ["install", "--enforce", "--deny-interactive"]):
+        r = run(CLI + ["image"] + args + [arm.root])
+        assert r.returncode == 0, r
+    py = "/usr/bin/python3.11"
+    cases = [([py, "/root/ok.py"], {}, 0), ([py, "/root/bad.py"], {}, 126), ([py, "/root/imp.py"], {}, 1),
+             ([py, "/root/imp_ok.py"], {}, 0), ([py, "-c", "print('SCRIPT c')"], {}, 126),
+             ([py, "/root/ok.py"], {"LD_PRELOAD": EVIL}, 126)]
+    out, err = [], []
+    for argv, env, want in cases:
+        r, _ = arm.run(*argv, env=env, log="/var/log/unused.jsonl")
+        assert r.returncode == want, (argv, env, r)
+        out += r.stdout.splitlines()
+        err.append(r.stderr)
+    assert out.count("SCRIPT ok") == 1 and out.count("MODULE ok") == 1, out
+    assert "SCRIPT bad" not in out and "SCRIPT c" not in out and not ran(out, "EVIL"), out
+    assert "refused to run /root/bad.py" in err[1] and "refused to import /root/bad.py" in err[2], err
+    assert "python -c" in err[4] and "refused to run with %s: x-bit" % EVIL in err[5], err
+    with open(os.path.join(arm.root, "var/log/execcheck.jsonl")) as f:
+        logged = {(x["path"], x["action"]) for x in map(json.loads, f)}
+    assert logged >= {("/root/bad.py", "refused"), (EVIL, "refused")}, logged
 
 
 def test_image_install_without_the_aarch64_shim(arm, tmp_path):
