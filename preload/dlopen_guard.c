@@ -788,6 +788,22 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     return 1;
 }
 
+/* No prediction (no memory, no /proc, a program the resolver cannot read): enforcing, a load
+ * that cannot be checked is refused (returns 1); otherwise glibc goes on as without the shim.
+ * Either way it is recorded, so that audit mode shows what enforcing would refuse (the file is
+ * not known: once per name). Out of line: its buffers must not grow guard()'s frame, which stays
+ * on the stack under glibc's dlopen (a thread with a small stack). */
+static __attribute__((noinline)) int refuse_unpredictable(const char *name)
+{
+    struct ec_verdict v;
+    ec_memset(&v, 0, sizeof v);
+    v.reason = EC_REASON_ERROR;
+    if (!ec_shim_deny(EC_KIND_LIBRARY, EC_FACE_PRELOAD, name, &v)) return 0;
+    ec_say_refused("load", name, EC_REASON_ERROR);
+    set_dlerror(name, EC_REASON_ERROR, 0);
+    return 1;
+}
+
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
@@ -903,18 +919,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
 unpredictable:
     held_close(&held);
     if (nnew) ec_tripwire_no_sweep();
-    /* no prediction (no memory, no /proc, a program the resolver cannot read): enforcing, a
-     * load that cannot be checked is refused; otherwise glibc goes on as without the shim. Either
-     * way it is recorded, so that audit mode shows what enforcing would refuse (the file is not
-     * known: once per process). */
-    {
-        struct ec_verdict v;
-        ec_memset(&v, 0, sizeof v);
-        v.reason = EC_REASON_ERROR;
-        if (!ec_shim_deny(EC_KIND_LIBRARY, EC_FACE_PRELOAD, name, &v)) return PASS;
-    }
-    ec_say_refused("load", name, EC_REASON_ERROR);
-    set_dlerror(name, EC_REASON_ERROR, 0);
+    if (!refuse_unpredictable(name)) return PASS;
     *result = 0;
     return RETURN;
 }

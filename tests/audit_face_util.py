@@ -57,6 +57,8 @@ class Kit:
             flags.append("-DGCONV")
         if audit:
             flags.append("-DAUDIT")
+        if needs:  # a DT_NEEDED entry each, used or not (a compiler may link --as-needed by default)
+            flags.append("-Wl,--no-as-needed")
         for d, name in needs:
             flags += ["-L%s" % d, "-l:%s" % name]
         if runpath:

@@ -316,6 +316,9 @@ def test_small_thread_stacks(kit, tmp_path):
             for i in range(24)]
     top = kit.lib("top/libtop.so", "top", needs=[(d.parent, d.name) for d in deps], runpath=str(deps[0].parent))
     prog = kit.prog()
+    res = run_face("audit", [prog, "stack:0:%s" % top], tmp_path)
+    assert "stack ok" in res.lines and all(ran(res.lines, "d%d" % i) for i in range(24)), res  # its 24 are loaded
+    assert len(res.records) == 8, res
     base = deepest_use(prog, top, tmp_path, "off")
     assert 16384 < base < 65536, base
     for face in ("audit", "preload", "both"):
