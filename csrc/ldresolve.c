@@ -1455,7 +1455,11 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
             const struct ec_elf *e = p && !p->err && p->file ? ec_ldfs_elf(&s->fs, p) : 0;
             map[i] = new_object(&r, rdup(&r, ln, ec_strlen(ln)), rdup(&r, ln, ec_strlen(ln)), LT_LIBRARY, -1,
                                 EC_LD_DLOPEN);
-            if (map[i] < 0) break;
+            if (map[i] < 0) {
+                /* out of memory: map[] is unfinished, and map[caller] may be -1 (objs[-1] below) */
+                res->status = -EC_ENOMEM;
+                return res;
+            }
             set_file(&r, O(&r, map[i]), e ? p : 0, e);
             O(&r, map[i])->has_id = e != 0;
         }

@@ -3,6 +3,7 @@ the dlopen prediction the shim's preload face will use."""
 import os
 import re
 import subprocess
+import sys
 
 from execcheck._native import ffi, lib
 from execcheck.audit.resolver import Session
@@ -120,3 +121,44 @@ def test_long_platform_and_names_stay_in_bounds(tmp_path):
     assert res.starts
     longest = max(len(t[0]) for e in res.edges for t in e.tries)
     assert longest > 3000
+
+
+OOM_CHILD = r"""
+from execcheck._native import ffi, lib
+from execcheck.audit.resolver import Session
+
+s = Session(memory_limit=1 << 20)
+keep = [ffi.new("char[]", b""), ffi.new("char[]", b"/nonexistent/x.so"), ffi.new("char[]", b"/usr/bin/true")]
+req = ffi.new("struct ec_ld_request *")
+req.path = keep[2]
+
+
+def predict(n, caller, name):
+    loaded = ffi.new("char *[]", [keep[0]] + [keep[1]] * (n - 1) + [ffi.NULL])
+    return lib.ec_ld_predict_dlopen(s._s, req, loaded, ffi.NULL, n, caller, name), loaded
+
+
+# every live object but the program is a new object (no such file), appended to the replayed
+# ones: the object array grows at 64 << k objects, where the session's memory runs out
+r, _ = predict(2, 1, b"libz.so.1")
+assert r.status == 0 and getattr(r.edges[0], "from") > 0
+replayed = getattr(r.edges[0], "from")
+enomem = 0
+for k in range(7):
+    edge = (64 << k) - replayed + 1
+    for caller in range(max(edge - 2, 1), edge + 3):
+        for name in (b"libz.so.1", b"$ORIGIN/libz.so.1"):
+            r, _ = predict(6000, caller, name)
+            enomem += r.status == -12
+            for i in range(r.nedges):
+                assert getattr(r.edges[i], "from") >= 0, (name, caller, i)
+assert enomem
+print("ok")
+"""
+
+
+def test_dlopen_prediction_out_of_memory_among_the_live_objects():
+    """The session's memory ends while the prediction adds the process's own objects: ENOMEM, not
+    a dlopen attributed to object -1 (whose $ORIGIN was read from before the object array)."""
+    r = subprocess.run([sys.executable, "-c", OOM_CHILD], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("ok"), (r.returncode, r.stdout, r.stderr[-2000:])
