@@ -1593,6 +1593,7 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     s->scratch_start = ec_arena_mark(&s->scratch);
     r = ec_ldfs_init(&s->fs, &s->persist, cfg->root, cfg->cwd);
     if (r < 0) {
+        ec_arena_free(&s->scratch); /* its first chunk (1 MiB) is mapped already */
         a = s->persist;
         ec_arena_free(&a);
         if (err) *err = r;

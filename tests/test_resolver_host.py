@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from execcheck._native import ffi, lib
 from execcheck.audit.resolver import Session
 from ldfixtures import Tree
@@ -162,3 +164,21 @@ def test_dlopen_prediction_out_of_memory_among_the_live_objects():
     a dlopen attributed to object -1 (whose $ORIGIN was read from before the object array)."""
     r = subprocess.run([sys.executable, "-c", OOM_CHILD], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.startswith("ok"), (r.returncode, r.stdout, r.stderr[-2000:])
+
+
+def test_a_session_that_cannot_start_gives_its_memory_back(tmp_path):
+    """A root that cannot be opened fails the session: the memory it had mapped already goes back
+    (each failure kept a 1 MiB mapping before)."""
+    def vm_kib():
+        with open("/proc/self/status") as f:
+            return int(re.search(r"^VmSize:\s+(\d+) kB", f.read(), re.M).group(1))
+
+    missing = str(tmp_path / "no-such-root")
+    for _ in range(4):  # warm-up: lazily made things are made
+        with pytest.raises(OSError):
+            Session(root=missing)
+    before = vm_kib()
+    for _ in range(64):
+        with pytest.raises(OSError):
+            Session(root=missing)
+    assert vm_kib() - before < 8 * 1024
