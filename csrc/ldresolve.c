@@ -1634,12 +1634,12 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
         p += elen;
         if (*p) p++;
     }
-    build_capstr(s);
     if (!s->cache_path || !s->preload_path || !s->lib || !s->platform || !s->interp) {
         ec_ld_session_free(s);
         if (err) *err = -EC_ENOMEM;
         return 0;
     }
+    build_capstr(s); /* after the check: it reads s->platform */
     if (err) *err = 0;
     return s;
 }

@@ -182,3 +182,13 @@ def test_a_session_that_cannot_start_gives_its_memory_back(tmp_path):
         with pytest.raises(OSError):
             Session(root=missing)
     assert vm_kib() - before < 8 * 1024
+
+
+def test_a_session_without_memory_for_its_platform_fails_cleanly():
+    """The configured strings are copied into the session's bounded memory: a $PLATFORM that does
+    not fit fails the session with ENOMEM (the subdirectory list read it before the check)."""
+    code = ("from execcheck.audit.resolver import Session\n"
+            "try:\n    Session(memory_limit=1 << 20, platform='p' * (1 << 20))\n"
+            "except OSError as e:\n    print(e.errno)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "12", (r.returncode, r.stdout, r.stderr[-2000:])
