@@ -227,6 +227,7 @@ static int new_object(struct run *r, const char *l_name, const char *libname, in
 static void add_name(struct run *r, struct obj *o, const char *name)
 {
     struct name *n, *last = 0;
+    if (!name) return; /* a copy that could not be made: out of memory, r->nomem is set */
     for (n = o->names; n; last = n, n = n->next)
         if (!ec_strcmp(n->s, name)) return;
     n = ec_arena_alloc(r->a, sizeof *n);

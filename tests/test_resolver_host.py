@@ -192,3 +192,15 @@ def test_a_session_without_memory_for_its_platform_fails_cleanly():
             "except OSError as e:\n    print(e.errno)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "12", (r.returncode, r.stdout, r.stderr[-2000:])
+
+
+def test_dlopen_prediction_without_memory_for_an_extra_name():
+    """An extra name of a live object that does not fit in the session's memory: ENOMEM, where
+    the name list was compared with the NULL of the failed copy."""
+    code = ("from execcheck.audit.resolver import Session\n"
+            "s = Session(memory_limit=1 << 20)\n"
+            "r = s.predict_dlopen('/usr/bin/true', ['', '/nonexistent/x.so'], 'libz.so.1', caller=1,\n"
+            "                     names=[None, 'n' * (1 << 20)])\n"
+            "print(r.status)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "-12", (r.returncode, r.stdout, r.stderr[-2000:])
