@@ -1361,6 +1361,8 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
         if (rp) {
             const char *slash = ec_strrchr(rp, '/');
             r->main_origin = rdup(r, rp, slash == rp ? 1 : (size_t)(slash - rp));
+            if (!r->main_origin) /* out of memory (nomem is set): no $ORIGIN rather than a NULL one */
+                r->main_origin = ORIGIN_UNKNOWN;
         } else {
             r->main_origin = ORIGIN_UNKNOWN;
         }
