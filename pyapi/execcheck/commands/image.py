@@ -39,8 +39,13 @@ def add_parser(sub):
     pr = steps.add_parser("revert", help="restore the modes prepare changed")
     pr.add_argument("root", metavar="ROOT")
     pr.set_defaults(run=run_revert)
-    pi = steps.add_parser("install", help="install the shim, its config and /etc/ld.so.preload entry")
-    pi.add_argument("root", metavar="ROOT")
+    pi = steps.add_parser("install", help="install the shim, its config and /etc/ld.so.preload entry",
+                          description="Puts the shim of the image's architecture beside its libc (an image "
+                          "with a 32-bit libc too gets both, named by one $LIB entry; an arm64 image the "
+                          "aarch64 shim, where the build made one: `execcheck status`), writes "
+                          "/etc/execcheck.conf and adds the shim to /etc/ld.so.preload. Everything it "
+                          "changes is recorded for `image uninstall`.")
+    pi.add_argument("root", metavar="ROOT", help="the image's root directory")
     pi.add_argument("--enforce", action="store_true", help="config: files = enforce (default: audit)")
     pi.add_argument("--deny-interactive", action="store_true", help="config: interactive = deny")
     pi.add_argument("--log-file", default="/var/log/execcheck.jsonl", metavar="PATH",
