@@ -160,14 +160,19 @@ def in_image(root, command, log="/var/log/execcheck.jsonl", first_env=None, prog
     both vanish with it. first_env: more variables for that first process (the host's chroot, which
     starts it, sees them too). Returns (CompletedProcess, the records the image's log file
     received, which is then emptied)."""
-    import json
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
     extra = ["%s=%s" % kv for kv in (first_env or {}).items()]
     r = in_mountns(CHROOT_SCRIPT, root, program, command, *extra, env=env)
+    return r, take_records(root, log)
+
+
+def take_records(root, log):
+    """The records an image's log file (its path in the image) received; the file is removed."""
+    import json
     host_log = os.path.join(root, log.lstrip("/"))
     records = []
     if os.path.exists(host_log):
         with open(host_log) as f:
             records = [json.loads(x) for x in f]
         os.unlink(host_log)
-    return r, records
+    return records

@@ -219,13 +219,7 @@ class Arm:
         env = ["%s=%s" % kv for kv in dict(env or {}, EXECCHECK_LOG_FILE=log).items()]
         r = run(USERNS + ["sh", "-ec", RUN_SCRIPT, "sh", self.root, self.qemu, sys.executable, "-c", CHROOT_EXEC,
                           self.root, str(len(env))] + env + list(argv), env=clean_env({"LANG": "C"}))
-        host_log = os.path.join(self.root, log.lstrip("/"))
-        records = []
-        if os.path.exists(host_log):
-            with open(host_log) as f:
-                records = [json.loads(x) for x in f]
-            os.unlink(host_log)
-        return r, records
+        return r, rootfs.take_records(self.root, log)
 
 
 @pytest.fixture
