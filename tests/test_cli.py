@@ -95,6 +95,21 @@ def test_usage_errors_exit_2_without_traceback():
         no_traceback(r)
 
 
+@pytest.mark.parametrize("args, usage", [
+    (["run", "--bogus", "--", "true"], "usage: execcheck run "),
+    (["image", "install", "--bogus", "/nonexistent"], "usage: execcheck image install "),
+    (["check", "--bogus", "/bin/true"], "usage: execcheck check "),
+    (["--bogus"], "usage: execcheck [-h]"),
+])
+def test_an_unknown_option_gets_its_commands_usage(args, usage):
+    """argparse leaves unknown options to the top-level parser, which printed the top-level usage
+    for `execcheck run --bogus`: the command's own usage says what it takes."""
+    r = ec(*args)
+    assert r.returncode == 2 and r.stderr.startswith(usage) and "unrecognized arguments: --bogus" in r.stderr, r
+    r = ec("run", "--", "sh", "-c", "echo $0 $1", "--bogus", "x")  # after --, the command's own
+    assert r.returncode == 0 and r.stdout == "--bogus x\n", r
+
+
 def test_output_that_cannot_be_written_is_an_error():
     """A full disk or a closed stdout loses the result: exit 2 and one line, never a traceback nor a
     silent 0; with stderr closed the messages go nowhere, not into the output."""

@@ -28,7 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in all_commands():
         module.add_parser(sub)
+    _know_own_parser(parser)
     return parser
+
+
+def _know_own_parser(parser: argparse.ArgumentParser) -> None:
+    """Each (sub)command's parser puts itself in the namespace, so that an unknown option is
+    reported with that command's usage, not the top level's (argparse leaves extras to the top)."""
+    parser.set_defaults(_parser=parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _know_own_parser(child)
 
 
 def main(argv=None) -> int:
@@ -43,7 +54,9 @@ def main(argv=None) -> int:
 def _main(argv, stdout) -> int:
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)  # --help, --version: output too
+        args, extras = parser.parse_known_args(argv)  # --help, --version: output too
+        if extras:
+            args._parser.error("unrecognized arguments: %s" % " ".join(extras))
         if not getattr(args, "run", None):
             parser.print_help(sys.stderr)
             return 2
