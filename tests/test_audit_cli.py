@@ -296,3 +296,12 @@ def test_a_relative_noexec_mount_or_an_empty_path_is_a_usage_error(tmp_path):
     shutil.copy("/bin/true", root / "usr/bin/true")
     doc = audit_json("--root", root, "--noexec-mount", "/usr")
     assert [f["path"] for f in doc["findings"] if f["rule"] == "exec-denied"] == ["/usr/bin/true"], doc["findings"]
+
+
+def test_a_symlink_loop_is_named_as_one(tmp_path):
+    """A PATH that is a loop of symlinks is unreadable for that reason, not "does not exist"."""
+    os.symlink(str(tmp_path / "b"), str(tmp_path / "a"))
+    os.symlink(str(tmp_path / "a"), str(tmp_path / "b"))
+    r = run(execcheck_cmd() + ["audit", str(tmp_path / "a"), str(tmp_path / "missing")])
+    assert "EXC051 unreadable" in r.stdout and "%s: too many levels of symbolic links" % (tmp_path / "a") in r.stdout, r
+    assert "%s: does not exist in the system" % (tmp_path / "missing") in r.stdout, r

@@ -5,6 +5,7 @@ symbol versions), and would the exec policy allow it (policy_view: the live chec
 and for an image the image's own view). Findings come out of both, once per problem.
 """
 import dataclasses
+import errno
 import os
 import stat
 import sys
@@ -163,9 +164,12 @@ class Audit:
         seen, out = set(), []
         for p in paths:
             p = p if p.startswith("/") else os.path.join(self.o.cwd or ("/" if self.root else os.getcwd()), p)
-            rp = self._realpath(p)
-            if rp is None:
-                self.findings.add("unreadable", p, "%s: does not exist in the %s" % (p, "image" if self.root else "system"))
+            try:
+                rp = self.session.realpath(p)
+            except OSError as e:  # a missing file, a loop of symlinks, a directory it may not search
+                where = "image" if self.root else "system"
+                why = "does not exist in the " + where if e.errno == errno.ENOENT else (e.strerror or str(e)).lower()
+                self.findings.add("unreadable", p, "%s: %s" % (p, why))
                 continue
             if os.path.isdir(scan.host_path(self.root, rp)):
                 candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/")
