@@ -32,9 +32,15 @@ SHIM_CFLAGS = [
 # gcc turns a copy loop into a call of memcpy even with -fno-builtin, and ours is such a loop
 # (freestanding.c); clang does not with -fno-builtin, and knows no such option.
 GCC_CFLAGS = ["-fno-tree-loop-distribute-patterns"]
+# Valgrind (3.19) cannot read clang 14's DWARF 5 and gives up on a program that maps the shim
+CLANG_CFLAGS = ["-gdwarf-4"]
 SHIM_LDFLAGS = [
     "-shared", "-nostdlib", "-Wl,-z,now", "-Wl,-z,relro", "-Wl,-z,noexecstack",
     "-Wl,--hash-style=both",
+    # no undefined symbol but the weak ones it looks up in libc: ld.so refuses an audit module
+    # with one and runs the program anyway (clang -m32 called __atomic_load_8 and others, which
+    # are libatomic's, for 64-bit atomics it could not prove aligned: a shim that failed open)
+    "-Wl,-z,defs",
 ]
 # No SONAME: nothing links against the shim, and glibc's dlopen by name compares the name with the
 # SONAME of every object before its match that has not yet been found by it (dl-load.c,
@@ -68,7 +74,7 @@ def build_shim(out_path, extra_cflags=(), cc=None):
     else:
         ldflags.append("-Wl,-T,%s" % (TOP / "preload" / "no_bss.ld"))
     tmp = out_path.with_name(out_path.name + ".tmp")
-    cflags = list(SHIM_CFLAGS) + ([] if is_clang(cc) else GCC_CFLAGS)
+    cflags = list(SHIM_CFLAGS) + (CLANG_CFLAGS if is_clang(cc) else GCC_CFLAGS)
     target = subprocess.run(cc + ["-dumpmachine"], capture_output=True, text=True).stdout
     if target.startswith("aarch64"):
         # gcc's default outline atomics call libgcc helpers whose set-up needs libc's __getauxval:

@@ -37,7 +37,7 @@ static int still_ours(const struct ec_maps *m)
  * decides throughout. */
 #define EC_MADV_WIPEONFORK 18
 #define EC_GETPID_LOOKS 16
-static uint64_t *volatile fork_page;
+static ec_atomic_u64 *volatile fork_page;
 static uint64_t epochs;          /* ordinary memory: a child continues its parent's count */
 static unsigned looks;           /* looks answered by getpid() so far */
 static int fork_page_failed;
@@ -45,9 +45,10 @@ static int fork_page_failed;
 /* This process's fork epoch, or 0: ask getpid() instead. */
 static uint64_t fork_epoch(void)
 {
-    uint64_t *page = fork_page, e;
+    ec_atomic_u64 *page = fork_page;
+    uint64_t e;
     if (!page) {
-        uint64_t *fresh;
+        ec_atomic_u64 *fresh;
         if (__atomic_load_n(&fork_page_failed, __ATOMIC_RELAXED)) return 0;
         if (__atomic_fetch_add(&looks, 1, __ATOMIC_RELAXED) < EC_GETPID_LOOKS) return 0;
         /* populated now: a read then a write of a new page would be two page faults */

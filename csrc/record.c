@@ -135,7 +135,7 @@ size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
 
 /* ---- once per (pid, dev, ino): a small lock-free open-addressing set ---- */
 #define SEEN_SLOTS 1024
-struct seen { int pid; unsigned long long dev, ino; };
+struct seen { int pid; ec_atomic_u64 dev, ino; };
 static void *seen_mem; /* struct seen[SEEN_SLOTS], mapped by the first record of the process */
 
 /* 1 if (pid, dev, ino) has not been recorded yet and is now marked; 0 if it was. Lock-free,

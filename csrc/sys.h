@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A 64-bit word that atomics touch: 8-aligned on i386 too, where a struct member or what a
+ * pointer points at is only known to be 4-aligned and clang then calls libatomic's helpers,
+ * which the shim does not have (gcc inlines cmpxchg8b either way). */
+typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
+
 #if defined(__x86_64__)
 #define EC_NR_read 0
 #define EC_NR_write 1

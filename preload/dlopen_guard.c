@@ -347,7 +347,7 @@ static int has_dst(const char *s) { return ec_strchr(s, '$') != 0; }
 
 /* A refusal reaches the caller as libc's own dlopen error for a name that says what happened
  * (the audit face's wording): dlerror() is then right per thread and cleared as glibc clears it. */
-static void set_dlerror(const char *path, int reason, const char *needed_by)
+static __attribute__((noinline)) void set_dlerror(const char *path, int reason, const char *needed_by)
 {
     char name[1400];
     struct ec_buf b;
@@ -491,7 +491,7 @@ static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg, ch
 #endif
 
 /* A session modelling this process's loader. */
-static struct ec_ld_session *guard_session(int *err)
+static __attribute__((noinline)) struct ec_ld_session *guard_session(int *err)
 {
     struct ec_ld_config cfg;
     char buf[512];
@@ -652,8 +652,9 @@ static void missing_dir_add(const char *d, size_t n, uint64_t h)
 }
 
 /* Has a candidate that was not there appeared since? (shared: the missing-directory memory may
- * be used.) */
-static int candidate_appeared(const char *path, int shared)
+ * be used.) Out of line, as each function here with a large buffer: inlined (clang does), its
+ * 4 KiB would stay in guard()'s frame under glibc's dlopen, in threads with small stacks. */
+static __attribute__((noinline)) int candidate_appeared(const char *path, int shared)
 {
     struct ec_statx st;
     char dir[4096];
