@@ -194,8 +194,11 @@ static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *n
 
 /* The text is read from a descriptor of its own, opened for this query: qemu-user makes the
  * guest's /proc/self/maps at open() time, so m->fd read again from its start would show the
- * memory of when it was opened, without the objects ld.so mapped since. */
-static int query_text(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+ * memory of when it was opened, without the objects ld.so mapped since. Out of line: its 6 KiB
+ * of buffers are for this fallback only, and ec_maps_query() runs in every la_objopen, deep in
+ * glibc's dlopen (clang inlined it there). */
+static __attribute__((noinline)) int query_text(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name,
+                                                size_t cap)
 {
     char buf[2048], line[EC_PATH_MAX + 128];
     size_t len = 0;
