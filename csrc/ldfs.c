@@ -3,13 +3,6 @@
 #include "sys.h"
 #include "text.h"
 
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-    return h;
-}
-
 static uint64_t hash_id(uint64_t dev, uint64_t ino) { return (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full); }
 
 /* chained tables whose bucket arrays double as they fill (old arrays stay in the arena) */
@@ -28,7 +21,7 @@ static int grow(struct ec_arena *a, void ***table, uint32_t *cap, uint32_t n, in
             uint64_t h;
             if (is_path) {
                 struct ec_ldfs_path *p = e;
-                next = p->next, h = hash_str(p->path);
+                next = p->next, h = ec_hash_str(p->path);
                 p->next = fresh[h & (newcap - 1)];
             } else {
                 struct ec_ldfs_file *f = e;
@@ -253,7 +246,7 @@ static int lookup_like_loader(struct ec_ldfs *fs, struct ec_ldfs_path *p)
 struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
 {
     const char *abs = ec_ldfs_absolute(fs, path);
-    uint64_t h = hash_str(abs);
+    uint64_t h = ec_hash_str(abs);
     struct ec_ldfs_path *p = cached(fs, abs, h);
     struct ec_statx st;
     int fd;
@@ -288,7 +281,7 @@ int ec_ldfs_adopt(struct ec_ldfs *fs, const char *path, int fd, const struct ec_
     struct ec_ldfs_path *p;
     if (fs->rootfd >= 0) return -EC_EINVAL; /* a path in an image is not the host's file */
     abs = ec_ldfs_absolute(fs, path);
-    h = hash_str(abs);
+    h = ec_hash_str(abs);
     if (cached(fs, abs, h)) return 0;
     if (!(p = new_path(fs, path, abs)) || describe(fs, p, fd, st) < 0) return -EC_ENOMEM;
     p->gen = fs->gen + 1; /* handed over for the next resolution: as fresh as its own lookups */

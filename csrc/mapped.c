@@ -197,14 +197,12 @@ static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *n
  * memory of when it was opened, without the objects ld.so mapped since. Out of line: its 6 KiB
  * of buffers are for this fallback only, and ec_maps_query() runs in every la_objopen, deep in
  * glibc's dlopen (clang inlined it there). */
-static __attribute__((noinline)) int query_text(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name,
-                                                size_t cap)
+static __attribute__((noinline)) int query_text(uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
 {
     char buf[2048], line[EC_PATH_MAX + 128];
     size_t len = 0;
     long n, i;
     int fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0), r = -EC_ENOENT;
-    (void)m;
     if (fd < 0) return fd;
     while (r == -EC_ENOENT && (n = ec_read(fd, buf, sizeof buf)) > 0) {
         for (i = 0; i < n; i++) {
@@ -261,7 +259,7 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
         if (r != -EC_ENOTTY && r != -EC_EINVAL && r != -EC_ENOSYS) return (int)r;
         m->text = 1; /* kernel before 6.11, or an emulator without the ioctl (qemu-user: ENOSYS) */
     }
-    return query_text(m, addr, vma, name, cap);
+    return query_text(addr, vma, name, cap);
 }
 
 uintptr_t ec_vdso_base(void)

@@ -184,16 +184,12 @@ int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
     char line[2048];
     size_t len;
     const struct ec_verdict *v = r->verdict;
-    /* interactive records have no file: key them by kind so each kind is recorded once; a file
-     * that could not be identified (no /proc, a load the guard could not predict) by its name */
-    unsigned long long dev = v ? v->dev : 0, ino = v && (v->dev || v->ino) ? v->ino : (unsigned long long)r->kind + 1;
-    if (!(v && (v->dev || v->ino)) && r->kind != EC_KIND_INTERACTIVE && r->path) {
-        const unsigned char *c;
-        dev = ~0ull; /* no device has this number */
-        for (ino = 0xcbf29ce484222325ull, c = (const unsigned char *)r->path; *c; c++)
-            ino = (ino ^ *c) * 0x100000001b3ull; /* FNV-1a */
-    }
+    unsigned long long dev = 0, ino = (unsigned long long)r->kind + 1; /* interactive code: once per kind */
     int pid = ec_getpid(); /* once for the record: the set, the line and the syslog header */
+    if (v && (v->dev || v->ino))
+        dev = v->dev, ino = v->ino;
+    else if (r->kind != EC_KIND_INTERACTIVE && r->path) /* a file not identified (no /proc...): by name */
+        dev = ~0ull /* no device has this number */, ino = ec_hash_str(r->path);
     if (!first_time_for(pid, dev, ino)) return 0;
     len = format_as(line, sizeof line, r, pid);
     if (!len) return 1;

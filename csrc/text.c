@@ -106,6 +106,13 @@ static int word_is(const char *s, const char *w)
     return *s == 0;
 }
 
+uint64_t ec_hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
 int ec_parse_bool(const char *s)
 {
     if (!s) return -1;

@@ -23,6 +23,8 @@ size_t ec_strlcpy(char *dst, const char *src, size_t cap);
 const char *ec_env_get(char *const *envp, const char *name);
 /* "yes"/"1"/"true"/"on" -> 1, "no"/"0"/"false"/"off" -> 0, anything else -> -1 (case-insensitive). */
 int ec_parse_bool(const char *s);
+/* An FNV-1a hash of a string: table keys (ldfs.c), the record key of a file known only by name (record.c). */
+uint64_t ec_hash_str(const char *s);
 
 struct ec_buf {
     char *data;
