@@ -46,10 +46,14 @@ def elf_identity(path: str):
 SHIM_MACHINES = {"EM_X86_64": "x86_64", "EM_386": "i386", "EM_AARCH64": "aarch64"}
 
 
+def multiarch_of(machine: str) -> str:
+    """Debian's multiarch tuple of an ELF machine ("EM_AARCH64" -> "aarch64-linux-gnu"), or ""."""
+    return next((t for n, t in ldconf.MACHINES.values() if n == machine), "")
+
+
 def shim_multiarch() -> str:
     """The multiarch tuple of this machine's shim ("x86_64-linux-gnu"), "" if not Debian-known."""
-    name = elf_identity(lib_path())["machine"]
-    return next((t for n, t in ldconf.MACHINES.values() if n == name), "")
+    return multiarch_of(elf_identity(lib_path())["machine"])
 
 
 def find_libc(root: str):
@@ -78,10 +82,9 @@ def image_multiarch(root: str) -> str:
     """The multiarch tuple of the image's own libc ("aarch64-linux-gnu"), "" if not Debian-known;
     this machine's where the image has no libc (yet)."""
     try:
-        name = find_libc(root)[1]["machine"]
+        return multiarch_of(find_libc(root)[1]["machine"])
     except InstallError:
         return shim_multiarch()
-    return next((t for n, t in ldconf.MACHINES.values() if n == name), "")
 
 
 def shim_for(machine: str) -> str:
