@@ -33,13 +33,15 @@ _counter = itertools.count()
 class Kit:
     """Builds the test's libraries and programs in its tmp dir."""
 
+    COMPILER = None  # a command for another target (test_aarch64.py); else $CC
+
     def __init__(self, tmp_path: pathlib.Path):
         self.dir = pathlib.Path(tmp_path)
 
     def _cc(self, out, *args):
         out = self.dir / out
         out.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run([os.environ.get("CC", "cc"), "-O1", "-o", str(out), *map(str, args)],
+        r = subprocess.run((self.COMPILER or [os.environ.get("CC", "cc")]) + ["-O1", "-o", str(out), *map(str, args)],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         return out

@@ -144,12 +144,7 @@ def _aarch64():
 
 
 class KitArm(Kit):
-    def _cc(self, out, *args):
-        out = self.dir / out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(CROSS_CC + ["-O1", "-o", str(out), *map(str, args)], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        return out
+    COMPILER = CROSS_CC
 
 
 # In a user namespace of its own the process has a binfmt_misc instance of its own (Linux 6.7):
