@@ -1,6 +1,7 @@
 """The `execcheck` command: exit statuses, output forms, and no traceback for bad input."""
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -127,6 +128,27 @@ def test_output_that_cannot_be_written_is_an_error():
     r = ec("check", "/nonexistent", stderr=None, capture_output=False, stdout=subprocess.PIPE,
            preexec_fn=lambda: os.close(2))
     assert r.returncode == 2 and "execcheck:" not in r.stdout and "error" in r.stdout
+
+
+def test_ctrl_c_while_starting_ends_the_command_quietly(tmp_path):
+    """A Ctrl-C in the ~40 ms the command spends importing (cffi, dataclasses) printed Python's
+    KeyboardInterrupt traceback from the middle of an import. Stand-ins for stdlib modules the
+    command imports, early on PYTHONPATH, send the SIGINT from inside their import: the command must
+    end by the signal, silently (the shell sees an interrupted command); where the parent ignores
+    SIGINT, it goes on (the stand-in's exit 99)."""
+    cmd = [os.path.join(os.path.dirname(sys.executable), "execcheck")]  # the installed script
+    for module in ("dataclasses", "argparse"):  # imported by the package, by the command
+        d = tmp_path / module
+        d.mkdir()
+        (d / (module + ".py")).write_text(
+            "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nraise SystemExit(99)  # the signal did not end it\n")
+        env = dict(os.environ, PYTHONPATH=str(d))
+        r = run(cmd + ["status"], env=env)
+        assert r.returncode == -signal.SIGINT and r.stderr == "" and r.stdout == "", (module, r)
+        r = run(cmd + ["status"], env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        assert r.returncode == 99 and r.stderr == "", (module, r)
+    r = run(cmd + ["check", "/bin/true"])  # and without the stand-ins, the command runs as ever
+    assert r.returncode == 0 and "allowed" in r.stdout, r
 
 
 def test_version_and_help():

@@ -1,5 +1,7 @@
+"""`python -m execcheck`: the `execcheck` command (its installed script starts in _execcheck_cli)."""
 import sys
 
-from .cli import main
+from _execcheck_cli import run
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(run())
