@@ -9,6 +9,7 @@
 #include "ldcache.h"
 #include "ldfs.h"
 #include "ldhost.h"
+#include "ldsysdirs.h"
 #include "sys.h"
 #include "text.h"
 
@@ -1573,12 +1574,37 @@ static void build_capstr(struct ec_ld_session *s)
     s->cache_params.nhwcaps_active = nact;
 }
 
+#define LOADER_MAX (16u << 20)
+#define SYSDIRS_MAX 2048
+
+/* The system directories of the loader at s->interp in the image (ldsysdirs.h), into out; 0 when
+ * its file cannot be read or holds no such list (then the modelled ABI's defaults stand). */
+static size_t loader_sysdirs(struct ec_ld_session *s, char *out, size_t cap)
+{
+    struct ec_statx st;
+    size_t n = 0;
+    void *map;
+    int fd = ec_ldfs_open(&s->fs, s->interp, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_NOCTTY);
+    if (fd < 0) return 0;
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 &&
+        (st.stx_mode & EC_S_IFMT) == EC_S_IFREG && st.stx_size > 0 && st.stx_size <= LOADER_MAX) {
+        map = ec_mmap(0, (size_t)st.stx_size, EC_PROT_READ, EC_MAP_PRIVATE, fd, 0);
+        if (!ec_mmap_failed(map)) {
+            n = ec_ld_sysdirs_find(map, (size_t)st.stx_size, out, cap);
+            ec_munmap(map, (size_t)st.stx_size);
+        }
+    }
+    ec_close(fd);
+    return n;
+}
+
 struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err)
 {
     struct ec_arena a;
     struct ec_ld_session *s;
     struct ec_ld_config none;
     const char *sysdirs, *p;
+    char *found, *lib;
     int r, foreign;
     if (!cfg) {
         ec_memset(&none, 0, sizeof none);
@@ -1612,14 +1638,22 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     foreign = s->abi != &ABI_NATIVE;
     s->cache_path = dup_or(&s->persist, cfg->cache, "/etc/ld.so.cache");
     s->preload_path = dup_or(&s->persist, cfg->preload_file, "/etc/ld.so.preload");
-    s->lib = dup_or(&s->persist, cfg->lib, s->abi->lib);
     s->platform = dup_or(&s->persist, cfg->platform, foreign ? s->abi->platform : s->host.platform);
-    s->interp = dup_or(&s->persist, cfg->interp, s->abi->interp);
     s->vdso = !cfg->no_vdso;
     s->isa_level = cfg->isa_level > 0 && s->abi->isa_levels ? cfg->isa_level
                    : foreign ? s->abi->isa_levels : s->host.isa_level;
     s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : foreign ? s->abi->hwcap : s->host.hwcap;
-    sysdirs = cfg->system_dirs ? cfg->system_dirs : s->abi->sysdirs;
+    s->interp = dup_or(&s->persist, cfg->interp, s->abi->interp);
+    /* the loader's own list where the caller gave none and its ld.so tells it; $LIB with it */
+    sysdirs = cfg->system_dirs;
+    found = sysdirs || !s->interp ? 0 : ec_arena_alloc(&s->persist, SYSDIRS_MAX);
+    if (found && loader_sysdirs(s, found, SYSDIRS_MAX)) {
+        sysdirs = found;
+        lib = cfg->lib ? 0 : ec_arena_alloc(&s->persist, SYSDIRS_MAX);
+        if (lib && ec_ld_sysdirs_lib(found, lib, SYSDIRS_MAX)) s->lib = lib;
+    }
+    if (!sysdirs) sysdirs = s->abi->sysdirs;
+    if (!s->lib) s->lib = dup_or(&s->persist, cfg->lib, s->abi->lib);
     for (p = sysdirs; *p && s->nsys < MAX_SYSDIRS;) {
         size_t elen = 0, n;
         char *d;

@@ -29,6 +29,7 @@
 #include "handoff.h"
 #include "ldhost.h"
 #include "ldresolve.h"
+#include "ldsysdirs.h"
 #include "mapped.h"
 #include "preload_face.h"
 #include "reason.h"
@@ -458,44 +459,52 @@ static void *real_load(long lmid, const char *path, int mode)
  * opens next in this process */
 static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader = 1};
 
-#if defined(__i386__)
-/* A 32-bit libc lives in /lib32 (Debian's biarch libc6-i386) or /lib/i386-linux-gnu (multiarch),
- * and the ld.so built with it searches that directory, its /usr twin, /lib and /usr/lib, with
- * $LIB the first one's name (ld.so --list-diagnostics of both). Named as the libc this process
- * runs with (a merged-/usr name is taken back to the / one). */
-static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg, char *buf, size_t cap)
+/* The system directories and $LIB of the ld.so this process runs with, read once from its
+ * read-only segments in memory (ldsysdirs.h): the loader that really searches, even where its file
+ * was replaced since (an upgrade). Debian's x86_64 ld.so searches /lib/x86_64-linux-gnu, its
+ * biarch and Fedora's ones /lib64, a 32-bit one /lib32 or /lib/i386-linux-gnu. Not found (ld.so
+ * run as the program, a list another thread is still reading): the session reads the loader's
+ * file, else takes the modelled ABI's defaults. */
+static char here_dirs[2048], here_lib[256];
+static int here_state; /* 0 not looked, 1 being looked at, 2 found, 3 none */
+
+static void find_here(void)
 {
-    char dir[200], *d = dir, *lib;
-    size_t n = ec_loaded_libc_dir(dir, sizeof dir);
-    if (n > 4 && !ec_memcmp(d, "usr/", 4)) d += 4, n -= 4;
-    if (!n || 2 * n + 24 > cap) return &guard_config;
+    unsigned long base = 0;
+    const ElfW(Ehdr) *eh;
+    const ElfW(Phdr) *ph;
+    int i, found = 0;
+    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base) {
+        eh = (const ElfW(Ehdr) *)base;
+        ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
+        for (i = 0; i < eh->e_phnum && !found; i++)
+            if (ph[i].p_type == PT_LOAD && !(ph[i].p_flags & PF_W))
+                found = ec_ld_sysdirs_find((const void *)(base + ph[i].p_vaddr), ph[i].p_filesz, here_dirs,
+                                           sizeof here_dirs) &&
+                        ec_ld_sysdirs_lib(here_dirs, here_lib, sizeof here_lib);
+    }
+    __atomic_store_n(&here_state, found ? 2 : 3, __ATOMIC_RELEASE);
+}
+
+static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg)
+{
+    int state = __atomic_load_n(&here_state, __ATOMIC_ACQUIRE), zero = 0;
+    if (!state && __atomic_compare_exchange_n(&here_state, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        find_here();
+        state = __atomic_load_n(&here_state, __ATOMIC_ACQUIRE);
+    }
+    if (state != 2) return &guard_config;
     *cfg = guard_config;
-    buf[0] = '/';
-    ec_memcpy(buf + 1, d, n);
-    ec_memcpy(buf + 1 + n, ":/usr/", 6);
-    ec_memcpy(buf + 7 + n, d, n);
-    ec_memcpy(buf + 7 + 2 * n, ":/lib:/usr/lib", 15);
-    lib = buf + 7 + 2 * n + 15; /* "lib32" or "lib/i386-linux-gnu", after the list */
-    ec_memcpy(lib, d, n);
-    lib[n] = 0;
-    cfg->system_dirs = buf;
-    cfg->lib = lib;
+    cfg->system_dirs = here_dirs;
+    cfg->lib = here_lib;
     return cfg;
 }
-#else
-static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg, char *buf, size_t cap)
-{
-    (void)cfg, (void)buf, (void)cap;
-    return &guard_config;
-}
-#endif
 
 /* A session modelling this process's loader. */
 static __attribute__((noinline)) struct ec_ld_session *guard_session(int *err)
 {
     struct ec_ld_config cfg;
-    char buf[512];
-    return ec_ld_session_new(guard_config_here(&cfg, buf, sizeof buf), err);
+    return ec_ld_session_new(guard_config_here(&cfg), err);
 }
 
 static struct {

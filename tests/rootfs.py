@@ -176,3 +176,39 @@ def take_records(root, log):
             records = [json.loads(x) for x in f]
         os.unlink(host_log)
     return records
+
+
+def fetch_debs(tmp, suite, arch, packages):
+    """Downloads Debian packages of suite and arch into tmp with a private apt configuration (its
+    lists and cache in tmp: the machine's apt state is not touched). Returns their paths, or None."""
+    src = os.path.join(tmp, "sources.list")
+    os.makedirs(os.path.join(tmp, "lists", "partial"))
+    os.makedirs(os.path.join(tmp, "cache", "archives", "partial"))
+    with open(src, "w") as f:
+        f.write("deb [arch=%s] %s %s main\n" % (arch, debian_mirror(), suite))
+    opts = ["-o", "Dir::Etc::SourceList=" + src, "-o", "Dir::Etc::SourceParts=/dev/null",
+            "-o", "Dir::State::Lists=" + os.path.join(tmp, "lists"), "-o", "Dir::Cache=" + os.path.join(tmp, "cache"),
+            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", "-o", "APT::Architecture=" + arch,
+            "-o", "APT::Architectures=" + arch, "-q"]
+    for cmd in (["apt-get"] + opts + ["update"], ["apt-get"] + opts + ["download"] + list(packages)):
+        if subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600).returncode != 0:
+            return None
+    return [os.path.join(tmp, n) for n in sorted(os.listdir(tmp)) if n.endswith(".deb")]
+
+
+def unpack(deb, root, scratch):
+    """A package's files into root as dpkg would put them: through the root's own directory
+    symlinks (/lib -> usr/lib), which a plain dpkg-deb -x (tar) would replace by directories."""
+    out = os.path.join(scratch, os.path.basename(deb))
+    os.makedirs(out)
+    subprocess.run(["dpkg-deb", "-x", deb, out], check=True)
+    for dirpath, dirnames, filenames in os.walk(out):
+        rel = os.path.relpath(dirpath, out)
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            src, dest = os.path.join(dirpath, name), os.path.join(root, rel, name)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if os.path.islink(src):
+                if not os.path.lexists(dest):
+                    os.symlink(os.readlink(src), dest)
+            else:
+                shutil.copy2(src, dest)

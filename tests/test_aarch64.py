@@ -62,42 +62,6 @@ def _usable_qemu(path):
     return bool(m) and int(m.group(1)) >= 8
 
 
-def fetch_debs(tmp, suite, arch, packages):
-    """Downloads Debian packages of suite and arch into tmp with a private apt configuration (its
-    lists and cache in tmp: the machine's apt state is not touched). Returns their paths, or None."""
-    src = os.path.join(tmp, "sources.list")
-    os.makedirs(os.path.join(tmp, "lists", "partial"))
-    os.makedirs(os.path.join(tmp, "cache", "archives", "partial"))
-    with open(src, "w") as f:
-        f.write("deb [arch=%s] %s %s main\n" % (arch, rootfs.debian_mirror(), suite))
-    opts = ["-o", "Dir::Etc::SourceList=" + src, "-o", "Dir::Etc::SourceParts=/dev/null",
-            "-o", "Dir::State::Lists=" + os.path.join(tmp, "lists"), "-o", "Dir::Cache=" + os.path.join(tmp, "cache"),
-            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", "-o", "APT::Architecture=" + arch,
-            "-o", "APT::Architectures=" + arch, "-q"]
-    for cmd in (["apt-get"] + opts + ["update"], ["apt-get"] + opts + ["download"] + list(packages)):
-        if subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600).returncode != 0:
-            return None
-    return [os.path.join(tmp, n) for n in sorted(os.listdir(tmp)) if n.endswith(".deb")]
-
-
-def unpack(deb, root, scratch):
-    """A package's files into root as dpkg would put them: through the root's own directory
-    symlinks (/lib -> usr/lib), which a plain dpkg-deb -x (tar) would replace by directories."""
-    out = os.path.join(scratch, os.path.basename(deb))
-    os.makedirs(out)
-    subprocess.run(["dpkg-deb", "-x", deb, out], check=True)
-    for dirpath, dirnames, filenames in os.walk(out):
-        rel = os.path.relpath(dirpath, out)
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            src, dest = os.path.join(dirpath, name), os.path.join(root, rel, name)
-            os.makedirs(os.path.dirname(dest), exist_ok=True)
-            if os.path.islink(src):
-                if not os.path.lexists(dest):
-                    os.symlink(os.readlink(src), dest)
-            else:
-                shutil.copy2(src, dest)
-
-
 @pytest.fixture(scope="session")
 def qemu(tmp_path_factory):
     """A static qemu-aarch64 that passes the check to the kernel: the machine's, else Debian 13's."""
@@ -105,7 +69,7 @@ def qemu(tmp_path_factory):
         if _usable_qemu(own):
             return own
     tmp = str(tmp_path_factory.mktemp("qemu"))
-    debs = fetch_debs(tmp, QEMU_SUITE, "amd64", ["qemu-user"])
+    debs = rootfs.fetch_debs(tmp, QEMU_SUITE, "amd64", ["qemu-user"])
     fetched = None
     if debs:
         subprocess.run(["dpkg-deb", "-x", debs[0], os.path.join(tmp, "x")], check=True)
@@ -120,7 +84,7 @@ PYTHON_DEBS = ("python3.11-minimal", "libpython3.11-minimal", "libexpat1", "zlib
 
 @pytest.fixture(scope="session")
 def python_debs(tmp_path_factory):
-    debs = fetch_debs(str(tmp_path_factory.mktemp("pydebs")), "bookworm", "arm64", PYTHON_DEBS)
+    debs = rootfs.fetch_debs(str(tmp_path_factory.mktemp("pydebs")), "bookworm", "arm64", PYTHON_DEBS)
     need(debs is not None and len(debs) == len(PYTHON_DEBS), "needs Debian's arm64 python3.11 packages (network)")
     return debs
 
@@ -370,7 +334,7 @@ def test_cpython_in_an_arm64_image(arm, python_debs, tmp_path):
     runs, a 0644 one is refused as a script and as an import, -c is refused, a library injected
     into CPython never runs, an executable module imports."""
     for deb in python_debs:
-        unpack(deb, arm.root, str(tmp_path / "unpacked"))
+        rootfs.unpack(deb, arm.root, str(tmp_path / "unpacked"))
     files = {"root/ok.py": ("print('SCRIPT ok')\n", 0o755), "root/bad.py": ("print('SCRIPT bad')\n", 0o644),
              "root/imp.py": ("import bad\n", 0o755), "root/imp_ok.py": ("import mod_ok\n", 0o755),
              "root/mod_ok.py": ("print('MODULE ok')\n", 0o755)}

@@ -91,6 +91,22 @@ def test_it_is_glibc_2_31_and_its_programs_have_no_libdl(bullseye):
     assert "libdl.so.2" in needed(bullseye, "/usr/bin/python3")
 
 
+def test_the_loaders_own_directories_are_read(release):
+    """The default directories and $LIB that the audit (and the guard, from memory) read from each
+    release's ld.so are what that ld.so prints of itself (--list-diagnostics, glibc 2.33 on);
+    glibc 2.31 has no such option: its list is Debian's multiarch one."""
+    from execcheck.audit.resolver import Session
+    s = Session(root=release)
+    r, _ = in_image(release, "/lib64/ld-linux-x86-64.so.2 --list-diagnostics || echo no-diagnostics")
+    out = r.stdout.splitlines()
+    if out == ["no-diagnostics"]:
+        want = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"], "lib/x86_64-linux-gnu"
+    else:
+        want = ([l.split("=", 1)[1].strip('"').rstrip("/") for l in out if l.startswith("path.system_dirs[")],
+                [l.split("=", 1)[1].strip('"') for l in out if l.startswith("dl_dst_lib=")][0])
+    assert (s.system_dirs(), s.lib_dir) == want, r
+
+
 def test_programs_run_as_before_and_propagate(release):
     """Audit mode through /etc/ld.so.preload: fopen (base64, dpkg-query), execvp with a custom
     environment (env -i) and posix_spawn (python3) work, and each child starts with the shim in

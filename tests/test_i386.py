@@ -366,9 +366,8 @@ def test_the_i386_loader_model_matches_ld_so(kit, tmp_path):
                    "-L%s" % (tmp_path / "sub"), "-l:libsub.so", "-L%s" % (tmp_path / "second"), "-l:libfirst.so",
                    "-lm", "-Wl,-rpath-link,%s" % dep.parent, "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../top:%s:%s:%s" % (
                        tmp_path / "sub", tmp_path / "first", tmp_path / "second"))
-    d = execcheck.image.install.find_libc32("/")
-    from execcheck.image import ldconf
-    session = Session(machine=3, system_dirs=ldconf.i386_system_dirs(d), lib_dir=ldconf.lib_token(d))
+    session = Session(machine=3)  # its directories and $LIB from /lib/ld-linux.so.2 itself
+    assert session.lib_dir == lib32 and session.system_dirs() == ["/" + lib32, "/usr/" + lib32, "/lib", "/usr/lib"]
     truth = _traced32([str(prog)])
     assert ("libsub.so", str(tmp_path / "sub" / "i686" / "libsub.so")) in truth  # the case is what it claims
     assert ("libfirst.so", str(tmp_path / "second" / "libfirst.so")) in truth
@@ -405,6 +404,7 @@ def test_lib_in_a_32_bit_runpath_is_the_32_bit_loaders(kit, tmp_path):
     root = tmp_path / "root"
     host32 = execcheck.image.install.find_libc32("/")  # the image's 32-bit libc: this machine's
     rootfs.copy_in(str(root), host32 + "/libc.so.6")
+    rootfs.copy_in(str(root), I386_LOADER)  # whose own list of directories gives $LIB
     lib32 = execcheck.image.ldconf.lib_token(host32)
     for d, mode in (("opt/x/" + lib32, 0o777), ("opt/x/lib/x86_64-linux-gnu", 0o755), ("opt/app", 0o755)):
         (root / d).mkdir(parents=True, exist_ok=True)

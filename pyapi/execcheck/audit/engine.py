@@ -289,16 +289,12 @@ class Audit:
         return self.session if (e.elfclass, e.machine) == (2, EM_X86_64) else None
 
     def _other_session(self, machine) -> Session:
-        """The i386 loader (with the directories of the image's 32-bit libc: Debian's biarch
-        /usr/lib32 or multiarch /usr/lib/i386-linux-gnu), or the aarch64 one (an arm64 image
-        audited from here), each with Debian's defaults otherwise."""
+        """The i386 loader, or the aarch64 one (an arm64 image audited from here): each with the
+        system directories its ld.so in the image holds (Debian's biarch /lib32 or multiarch
+        /lib/i386-linux-gnu...), its ABI's defaults where the image has none."""
         if machine not in self._sessions:
-            where = {}
-            if machine == EM_386:
-                d = install.find_libc32(self.root or "/")
-                where = {"system_dirs": ldconf.i386_system_dirs(d), "lib_dir": ldconf.lib_token(d)} if d else {}
             self._sessions[machine] = Session(root=self.root or None, cwd=self.o.cwd, glibc_minor=self.glibc_minor,
-                                              machine=machine, **where)
+                                              machine=machine)
         return self._sessions[machine]
 
     def _secure(self, path, program) -> Optional[bool]:
@@ -583,7 +579,8 @@ class Audit:
         py = self.python()
         loader = {"root": self.root or "/", "glibc": "2.%d" % self.glibc_minor if self.glibc_minor else None,
                   "platform": self.session.platform, "isa_level": self.session.isa_level,
-                  "subdirectories": self.session.capstrs(), "secure": self.o.secure,
+                  "subdirectories": self.session.capstrs(), "system_dirs": self.session.system_dirs(),
+                  "lib": self.session.lib_dir, "secure": self.o.secure,
                   "library_path": self.o.library_path, "preload": self.o.preload,
                   "noexec_mounts": sorted(mp for mp, n in self.mounts.mounts.items() if n)}
         for (elfclass, machine), name in OTHER_LOADERS.items():  # programs resolved by those loaders' rules

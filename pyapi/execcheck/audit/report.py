@@ -122,9 +122,10 @@ def text(r: Result, tree: bool = False) -> str:
     out.append("execcheck audit of %s: %d programs, %d shared objects, %d code files" % (
         "image " + root if root != "/" else "this system", s["programs"], s["libraries"], s["code_files"]))
     glibc = r.loader.get("glibc")
-    out.append("loader model: glibc 2.36%s, platform %s, x86-64-v%d%s" % (
+    out.append("loader model: glibc 2.36%s, platform %s, x86-64-v%d, system directories %s%s" % (
         " with the search rules of %s's glibc %s" % ("the image" if root != "/" else "this system", glibc)
         if glibc and glibc != "2.36" else "", r.loader["platform"], r.loader["isa_level"],
+        ":".join(r.loader["system_dirs"]),
         (", noexec mounts: " + ", ".join(r.loader["noexec_mounts"])) if r.loader["noexec_mounts"] else ""))
     for name, what in (("i386", "32-bit programs"), ("aarch64", "aarch64 programs")):
         if r.loader.get(name):

@@ -24,13 +24,6 @@ def lib_token(libdir: str) -> str:
     return d[4:] if d.startswith("usr/") else d
 
 
-def i386_system_dirs(libdir: str) -> str:
-    """The system directories of the i386 ld.so whose libc lives in libdir, as Debian builds it
-    (`ld.so --list-diagnostics`: /lib32:/usr/lib32:/lib:/usr/lib for the biarch one)."""
-    token = lib_token(libdir)
-    return "/%s:/usr/%s:/lib:/usr/lib" % (token, token)
-
-
 def default_dirs(tuple_: str):
     """The loader's built-in directories (both the Debian multiarch and the lib64 layouts)."""
     dirs = []
