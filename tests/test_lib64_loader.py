@@ -128,3 +128,41 @@ def test_the_audit_resolves_through_the_images_loader(root):
     assert {f["rule"] for f in doc["findings"]} == {"exec-denied"}, doc["findings"]
     text = run(execcheck_cmd() + ["audit", "--root", str(root), "/usr/bin/needprog"]).stdout
     assert "system directories /lib64:/usr/lib64:/lib:/usr/lib" in text, text
+
+
+def test_an_image_with_this_loader_is_prepared_installed_and_enforced(root, tmp_path):
+    """The image workflow on it: prepare --apply, install --enforce (the shim beside libc in
+    /lib64), verify says ready; then programs started under /etc/ld.so.preload refuse a 0644
+    plugin added to /usr/lib64 since, by name, and an LD_PRELOAD'ed one from a noexec /tmp, before
+    any of their code runs; uninstall and revert leave the tree as it was."""
+    image = tmp_path / "image"
+    shutil.copytree(root, image, symlinks=True)
+    os.unlink(image / "etc/execcheck.conf")
+    before = rootfs.listing(str(image))
+    for args in (["image", "prepare", "--apply"], ["image", "install", "--enforce"], ["image", "verify"]):
+        r = run(execcheck_cmd() + args + [str(image)], timeout=600)
+        assert r.returncode == 0, (args, r)
+    assert "ready to enforce" in r.stdout, r
+    assert (image / "etc/ld.so.preload").read_text() == "/lib64/libexeccheck.so\n"
+    late = image / "usr/lib64/liblate.so"
+    shutil.copy2(image / "usr/lib64/libplug.so", late)
+    os.chmod(late, 0o644)
+    os.makedirs(image / "tmp-files")
+    shutil.copy2(late, image / "tmp-files/libevil.so")
+    r, records = rootfs.in_image(str(image), "/usr/bin/prog dlopen:liblate.so dlopen:libgood.so; echo rc=$?; "
+                                             "LD_PRELOAD=/tmp/libevil.so /usr/bin/prog; echo rc=$?")
+    # the shell started under /etc/ld.so.preload runs its children under the audit face, which
+    # refuses each candidate ld.so is about to open: "not found" for the dlopen, the preload ignored
+    lines = r.stdout.splitlines()
+    assert not ran(lines, "plug") and ran(lines, "good"), r  # liblate.so and libevil.so: copies of libplug.so
+    assert lines[1].startswith("dlopen failed: ") and lines[-2:] == ["end", "rc=0"] and lines.count("main") == 2, r
+    assert r.stderr.splitlines()[:2] == ["execcheck: refused to load /usr/lib64/liblate.so: x-bit",
+                                         "execcheck: refused to load /tmp/libevil.so: noexec"], r
+    assert [(x["path"], x["reason"], x["face"]) for x in records] == [
+        ("/usr/lib64/liblate.so", "x-bit", "audit"), ("/tmp/libevil.so", "noexec", "audit")], records
+    os.unlink(late)
+    shutil.rmtree(image / "tmp-files")
+    for args in (["image", "uninstall"], ["image", "revert"]):
+        r = run(execcheck_cmd() + args + [str(image)], timeout=600)
+        assert r.returncode == 0, (args, r)
+    assert rootfs.listing(str(image)) == before
