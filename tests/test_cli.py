@@ -174,6 +174,17 @@ def test_status(tmp_path):
         assert s["memfd_noexec"]["value"] == int(f.read())
 
 
+def test_status_names_the_loaders_own_directories():
+    """status says where this system's ld.so looks last and what its $LIB is, as that ld.so prints
+    them itself (the dlopen guard and the audit read them from it)."""
+    diag = run(["/lib64/ld-linux-x86-64.so.2", "--list-diagnostics"]).stdout.splitlines()
+    dirs = [l.split("=", 1)[1].strip('"').rstrip("/") for l in diag if l.startswith("path.system_dirs[")]
+    dst = [l.split("=", 1)[1].strip('"') for l in diag if l.startswith("dl_dst_lib=")][0]
+    doc = json.loads(ec("status", "--json").stdout)
+    assert doc["loader"] == {"system_dirs": dirs, "lib": dst}, doc["loader"]
+    assert "loader          searches last %s; $LIB is %s\n" % (":".join(dirs), dst) in ec("status").stdout
+
+
 def test_status_reports_securebits_of_the_calling_process():
     code = ("import execcheck, os, sys\nexeccheck.set_securebits(restrict_file=True)\n"
             "os.execv(sys.executable, [sys.executable, '-m', 'execcheck', 'status', '--json'])")

@@ -92,6 +92,7 @@ def gather() -> dict:
     if not supported:
         fail_open.append("the kernel cannot check files: every check fails as 'unsupported'")
     proc = kernel.proc_mounted()
+    loader = _loader()
 
     policy_info = pol.as_dict()
     sinks = policy_info["sinks"]
@@ -108,6 +109,7 @@ def gather() -> dict:
         "memfd_noexec": {"value": memfd, "text": memfd_text},
         "seccomp": {"value": sc, "text": sc_text},
         "shim": shim_info,
+        "loader": loader,
         "ld_so_preload": preload,
         "policy": policy_info,
         "fail_open": fail_open,
@@ -152,6 +154,17 @@ def _i386_fail_open(shim, preload_entries) -> list:
     return []
 
 
+def _loader() -> dict:
+    """Where this system's ld.so looks last, and its $LIB: what the shim's dlopen guard and the
+    audit take from it (csrc/ldsysdirs.c); an error where it cannot be modelled."""
+    try:
+        from ..audit.resolver import Session
+        s = Session()
+        return {"system_dirs": s.system_dirs(), "lib": s.lib_dir}
+    except OSError as e:
+        return {"error": str(e)}
+
+
 def _yes(b):
     return "yes" if b else "no"
 
@@ -182,6 +195,9 @@ def run(args) -> int:
         lines.append("both, by $LIB   %s" % sh["multilib"])
     if sh.get("aarch64_images"):
         lines.append("arm64 images    %s" % sh["aarch64_images"])
+    ld = s["loader"]
+    lines.append("loader          %s" % (ld["error"] if "error" in ld else "searches last %s; $LIB is %s" % (
+        ":".join(ld["system_dirs"]), ld["lib"])))
     tp = sh.get("this_process", {})
     if tp.get("copies") is not None:
         lines.append("this process    %s" % ({0: "not shimmed", 1: "one copy of the shim (preload face)" if tp.get(
