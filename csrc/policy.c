@@ -196,19 +196,27 @@ static void env_bool(struct ec_policy *p, char *const *envp, const char *name, i
     else if (v && v[0] && on < 0) env_not_understood(p, name, "not yes or no");
 }
 
+/* A mode the environment may only tighten: the tight value enforces, the default one changes
+ * nothing, anything else is named. */
+static void env_mode(struct ec_policy *p, char *const *envp, const char *name, const char *tight,
+                     const char *dflt, const char *why, int *mode, int *source)
+{
+    const char *v = ec_env_get(envp, name);
+    if (v && !ec_strcmp(v, tight)) {
+        *mode = EC_MODE_ENFORCE;
+        *source |= EC_SRC_ENV;
+    } else if (v && v[0] && ec_strcmp(v, dflt))
+        env_not_understood(p, name, why);
+}
+
 static void apply_env(struct ec_policy *p, char *const *envp, int secure)
 {
     const char *v;
-    if ((v = ec_env_get(envp, "EXECCHECK_FILES")) && !ec_strcmp(v, "enforce")) {
-        p->files = EC_MODE_ENFORCE;
-        p->files_source |= EC_SRC_ENV;
-    } else if (v && v[0] && ec_strcmp(v, "audit"))
-        env_not_understood(p, "EXECCHECK_FILES", "only \"enforce\" is understood (the environment can only tighten)");
-    if ((v = ec_env_get(envp, "EXECCHECK_INTERACTIVE")) && !ec_strcmp(v, "deny")) {
-        p->interactive = EC_MODE_ENFORCE;
-        p->interactive_source |= EC_SRC_ENV;
-    } else if (v && v[0] && ec_strcmp(v, "allow"))
-        env_not_understood(p, "EXECCHECK_INTERACTIVE", "only \"deny\" is understood (the environment can only tighten)");
+    env_mode(p, envp, "EXECCHECK_FILES", "enforce", "audit",
+             "only \"enforce\" is understood (the environment can only tighten)", &p->files, &p->files_source);
+    env_mode(p, envp, "EXECCHECK_INTERACTIVE", "deny", "allow",
+             "only \"deny\" is understood (the environment can only tighten)", &p->interactive,
+             &p->interactive_source);
     /* Sinks may be added, never removed. A file named by the environment is refused in secure
      * mode: a setuid program must not append to a path chosen by its caller. */
     if ((v = ec_env_get(envp, "EXECCHECK_LOG_FILE")) && v[0]) {
