@@ -25,7 +25,13 @@ struct rd {
     uint64_t win_off[2];
     uint32_t win_len[2];
     int recent;                /* the window used last; the other one is replaced on a miss */
+    uint64_t copied;           /* string bytes copied so far (STRING_BUDGET) */
 };
+
+/* Strings copied per file at most: twice its size and 64 KiB. Names of a real file are a small
+ * part of it, but entries may all name the same long string: 16384 DT_NEEDED entries pointing at
+ * one 16 KiB name (a 300 KiB file) made a reader copy 256 MiB into the dlopen guard's session. */
+#define STRING_BUDGET(r) (2 * (r)->size + 65536)
 
 static void defect(struct rd *r, int d)
 {
@@ -155,6 +161,11 @@ static const char *string_at(struct rd *r, uint64_t off)
             if (!p[i]) break;
         end += i;
         if (i < avail) break;
+    }
+    r->copied += end - off + 1;
+    if (r->copied > STRING_BUDGET(r)) {
+        defect(r, EC_ELF_TOO_MANY);
+        return 0;
     }
     s = ec_arena_alloc(r->a, (size_t)(end - off) + 1);
     if (!s) {
@@ -539,6 +550,7 @@ int ec_elf_read(int fd, uint64_t size, struct ec_arena *a, struct ec_elf *out)
     r->win_off[0] = r->win_off[1] = 0;
     r->win_len[0] = r->win_len[1] = 0;
     r->recent = 0;
+    r->copied = 0;
     out->size = size;
     if (read_ehdr(r) == 0 && read_phdrs(r, &dyn) == 0 && dyn.found) read_dynamic(r, &dyn);
     return out->defect;

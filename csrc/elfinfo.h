@@ -20,7 +20,8 @@ enum ec_elf_defect {
     EC_ELF_BAD_DATA,        /* EI_DATA is neither little nor big endian */
     EC_ELF_PHENTSIZE,       /* e_phentsize is not the size of a program header */
     EC_ELF_PHDR_RANGE,      /* the program headers are not in the file */
-    EC_ELF_TOO_MANY,        /* a count beyond this reader's bounds (program headers, dynamic entries...) */
+    EC_ELF_TOO_MANY,        /* a count beyond this reader's bounds (program headers, dynamic entries,
+                               string bytes copied...) */
     EC_ELF_INTERP_RANGE,    /* PT_INTERP is not in the file */
     EC_ELF_DYNAMIC_RANGE,   /* PT_DYNAMIC is not backed by file bytes of a PT_LOAD segment */
     EC_ELF_DYNAMIC_NO_NULL, /* the dynamic section has no DT_NULL within its segment */

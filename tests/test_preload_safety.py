@@ -324,3 +324,51 @@ def test_small_thread_stacks(kit, tmp_path):
     for face in ("audit", "preload", "both"):
         used = deepest_use(prog, top, tmp_path, face)
         assert base - used <= 4096, (face, base, used)
+
+
+def hostile_library(n_needed=16384, name_len=16000):
+    """A 280 KiB x86_64 ET_DYN whose n_needed DT_NEEDED entries all name the same long string:
+    glibc maps it and fails on the first name ("File name too long"); a reader that copies each
+    name copies n_needed x name_len bytes. Hand-made (no linker writes this): header, one RW load
+    of the whole file, the dynamic section, strings, the null symbol, a one-bucket DT_HASH."""
+    import struct
+    strtab, symtab, hashtab = b"\0" + b"a" * name_len + b"\0", b"\0" * 24, struct.pack("<IIII", 1, 1, 0, 0)
+    dyn_off = 64 + 56 * 2
+    str_off = dyn_off + 16 * (n_needed + 6)
+    sym_off, hash_off = str_off + len(strtab), str_off + len(strtab) + len(symtab)
+    size = hash_off + len(hashtab)
+    dyn = struct.pack("<qQ", 1, 1) * n_needed + b"".join(struct.pack("<qQ", t, v) for t, v in (
+        (5, str_off), (10, len(strtab)), (6, sym_off), (11, 24), (4, hash_off), (0, 0)))
+    ehdr = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH", 3, 62, 1, 0, 64, 0, 0, 64, 56, 2, 64, 0, 0)
+    phdrs = struct.pack("<IIQQQQQQ", 1, 6, 0, 0, 0, size, size, 0x1000) + \
+        struct.pack("<IIQQQQQQ", 2, 6, dyn_off, dyn_off, dyn_off, len(dyn), len(dyn), 8)
+    return ehdr + phdrs + dyn + strtab + symtab + hashtab
+
+
+MAXRSS = """
+import json, resource, subprocess, sys
+# argv: the child's environment as a JSON object, then its command (this process runs without it)
+r = subprocess.run(sys.argv[2:], env=json.loads(sys.argv[1]), capture_output=True, text=True)
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024,
+      [l[-60:] for l in r.stdout.splitlines() if l.startswith("dlopen")])
+"""
+
+
+@pytest.mark.parametrize("mode", ["audit", "enforce"])
+def test_a_library_that_names_one_long_string_many_times_costs_little_memory(kit, tmp_path, mode):
+    """dlopen() of a 280 KiB library whose 16384 DT_NEEDED entries name one 16 KB string: the
+    guard's ELF reader copied every name into its session, 772 MiB of memory in the program, for a
+    load glibc refuses at once. Strings copied per file are bounded now (twice its size): the
+    program ends as glibc makes it, its peak memory that of an ordinary process."""
+    import sys
+    lib = tmp_path / "libhostile.so"
+    lib.write_bytes(hostile_library())
+    os.chmod(lib, 0o755)
+    from execcheck.audit.resolver import read_elf
+    assert read_elf(str(lib)).defect == "more entries than the reader accepts"
+    prog = kit.prog()
+    env = clean_env({"LD_PRELOAD": SHIM, "EXECCHECK_FILES": mode})
+    r = run([sys.executable, "-c", MAXRSS, json.dumps(env), str(prog), "dlopen:%s" % lib], env=clean_env())
+    status, maxrss_mib, last = r.stdout.split(None, 2)
+    assert status == "0" and last.strip().endswith("aaaa: cannot open shared object file: File name too long']"), r
+    assert int(maxrss_mib) < 64, r
