@@ -15,7 +15,7 @@ in turn, round after round, and each figure is the median of the rounds. In the 
 the loaded cases are also timed through libc's own dlopen (dlsym on libc's handle), alternating with
 the shim's round by round: that ratio is the guard's own cost, free of the layout effect.
 Goal (issue 4): an already-loaded dlopen within 5% of no shim.
-Also printed: the CPU time of starting a program with 50 libraries (the tripwire checks each, and
+Also printed: the cost of reading ld.so's default directories (once per process), the CPU time of starting a program with 50 libraries (the tripwire checks each, and
 the shim's start-up looks past them for libc's functions) and page faults per /bin/true start.
 
     python bench/bench_preload_face.py [--rounds 9] [--repeat 20000]
@@ -160,6 +160,27 @@ def start_faults(env, n=200):
     return (resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before) / n
 
 
+def loader_scan_us(loader="/lib64/ld-linux-x86-64.so.2", n=2000):
+    """us per ec_ld_sysdirs_find over the loader's read-only PT_LOAD segments, as the guard scans
+    them in memory (csrc/ldsysdirs.c, called through cffi)."""
+    import time
+    from elftools.elf.elffile import ELFFile
+    from execcheck._native import ffi, lib
+    with open(loader, "rb") as f:
+        data = f.read()
+        loads = [s for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_LOAD" and not s["p_flags"] & 2]
+        # in the guard's order: read-only data, then code
+        segs = [data[s["p_offset"]:s["p_offset"] + s["p_filesz"]]
+                for s in sorted(loads, key=lambda s: bool(s["p_flags"] & 1))]
+    out = ffi.new("char[2048]")
+    t = time.perf_counter()
+    for _ in range(n):
+        for seg in segs:  # the guard stops at the segment that holds the list
+            if lib.ec_ld_sysdirs_find(seg, len(seg), out, 2048):
+                break
+    return (time.perf_counter() - t) * 1e6 / n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=9)
@@ -201,6 +222,8 @@ def main():
         cpu = start_cpu(str(w / "start50"), {c: env_for(w, c) for c in configs})
         print("start of a program with %d libraries (us of CPU, the kernel's checks included): %s; shim - empty "
               "%.0f us" % (NLIBS, ", ".join("%s %.0f" % (c, cpu[c]) for c in configs), cpu["shim"] - cpu["empty"]))
+        print("reading ld.so's default directories (once per process, at the guard's first prediction): "
+              "%.1f us per scan of its read-only segments" % loader_scan_us())
         faults = {c: start_faults(env_for(w, c)) for c in configs}
         print("page faults per /bin/true start (the children's rusage, 200 starts; a count, steady where"
               " times are not): %s" % ", ".join("%s %.1f" % (c, faults[c]) for c in configs))

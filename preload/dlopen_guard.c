@@ -473,15 +473,18 @@ static void find_here(void)
     unsigned long base = 0;
     const ElfW(Ehdr) *eh;
     const ElfW(Phdr) *ph;
-    int i, found = 0;
+    int i, pass, found = 0;
     if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base) {
         eh = (const ElfW(Ehdr) *)base;
         ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
-        for (i = 0; i < eh->e_phnum && !found; i++)
-            if (ph[i].p_type == PT_LOAD && !(ph[i].p_flags & PF_W))
-                found = ec_ld_sysdirs_find((const void *)(base + ph[i].p_vaddr), ph[i].p_filesz, here_dirs,
-                                           sizeof here_dirs) &&
-                        ec_ld_sysdirs_lib(here_dirs, here_lib, sizeof here_lib);
+        /* read-only data first (x86_64's ld.so: 46 KB), then the code segment, where a linker
+         * without separate code puts the constants (aarch64's: 150 KB) */
+        for (pass = 0; pass < 2 && !found; pass++)
+            for (i = 0; i < eh->e_phnum && !found; i++)
+                if (ph[i].p_type == PT_LOAD && !(ph[i].p_flags & PF_W) && !(ph[i].p_flags & PF_X) == !pass)
+                    found = ec_ld_sysdirs_find((const void *)(base + ph[i].p_vaddr), ph[i].p_filesz, here_dirs,
+                                               sizeof here_dirs) &&
+                            ec_ld_sysdirs_lib(here_dirs, here_lib, sizeof here_lib);
     }
     __atomic_store_n(&here_state, found ? 2 : 3, __ATOMIC_RELEASE);
 }

@@ -166,3 +166,35 @@ def test_an_image_with_this_loader_is_prepared_installed_and_enforced(root, tmp_
         r = run(execcheck_cmd() + args + [str(image)], timeout=600)
         assert r.returncode == 0, (args, r)
     assert rootfs.listing(str(image)) == before
+
+
+RENAME_THEN_DLOPEN_C = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv)
+{
+    /* argv: FROM TO NAME: rename FROM over TO, then dlopen(NAME) */
+    if (argc != 4 || rename(argv[1], argv[2])) return 2;
+    printf("dlopen %s\n", dlopen(argv[3], RTLD_NOW) ? "ok" : dlerror());
+    return 0;
+}
+"""
+
+
+def test_the_guard_reads_the_loader_it_runs_with_not_its_file(root, tmp_path):
+    """An upgrade replaces ld.so under running programs: the guard's list is the one of the ld.so
+    in its memory. The program renames Debian's multiarch ld.so over /lib64's own, then dlopen()s
+    the 0644 libplug.so of /usr/lib64 by name: refused before its code runs (a list read from the
+    file now would be Debian's, the library predicted "not found" and its constructor run)."""
+    image = tmp_path / "image"
+    shutil.copytree(root, image, symlinks=True)
+    shutil.copy2(os.path.realpath(LOADER), image / "lib64/ld-debian.so")
+    src = tmp_path / "rd.c"
+    src.write_text(RENAME_THEN_DLOPEN_C)
+    assert run(["cc", "-o", str(image / "usr/bin/rd"), str(src)]).returncode == 0
+    r, records = rootfs.in_image(str(image), "LD_PRELOAD=/opt/shim/libexeccheck.so /usr/bin/rd "
+                                             "/lib64/ld-debian.so /lib64/ld-linux-x86-64.so.2 libplug.so")
+    assert not ran(r.stdout.splitlines(), "plug") and r.returncode == 0, r
+    assert "execcheck refused /usr/lib64/libplug.so (x-bit)" in r.stdout, r
+    with open(image / LOADER.lstrip("/"), "rb") as f:  # the file now holds Debian's list
+        assert sysdirs_in(f.read())[0][0] == "/lib/x86_64-linux-gnu"
