@@ -468,25 +468,31 @@ static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader 
 static char here_dirs[2048], here_lib[256];
 static int here_state; /* 0 not looked, 1 being looked at, 2 found, 3 none */
 
+/* dl_iterate_phdr callback: in ld.so's own entry (its load address is AT_BASE), the list from its
+ * read-only data first (x86_64's ld.so: 46 KB), then its code segment, where a linker without
+ * separate code puts the constants (aarch64's: 150 KB). Returns 1 once ld.so was looked at. */
+static int find_here_cb(struct dl_phdr_info *info, size_t size, void *base)
+{
+    int i, pass, found = 0;
+    (void)size;
+    if (info->dlpi_addr != *(unsigned long *)base) return 0;
+    for (pass = 0; pass < 2 && !found; pass++)
+        for (i = 0; i < info->dlpi_phnum && !found; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && !(ph->p_flags & PF_X) == !pass)
+                found = ec_ld_sysdirs_find((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_filesz, here_dirs,
+                                           sizeof here_dirs) &&
+                        ec_ld_sysdirs_lib(here_dirs, here_lib, sizeof here_lib);
+        }
+    __atomic_store_n(&here_state, found ? 2 : 3, __ATOMIC_RELEASE);
+    return 1;
+}
+
 static void find_here(void)
 {
     unsigned long base = 0;
-    const ElfW(Ehdr) *eh;
-    const ElfW(Phdr) *ph;
-    int i, pass, found = 0;
-    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base) {
-        eh = (const ElfW(Ehdr) *)base;
-        ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
-        /* read-only data first (x86_64's ld.so: 46 KB), then the code segment, where a linker
-         * without separate code puts the constants (aarch64's: 150 KB) */
-        for (pass = 0; pass < 2 && !found; pass++)
-            for (i = 0; i < eh->e_phnum && !found; i++)
-                if (ph[i].p_type == PT_LOAD && !(ph[i].p_flags & PF_W) && !(ph[i].p_flags & PF_X) == !pass)
-                    found = ec_ld_sysdirs_find((const void *)(base + ph[i].p_vaddr), ph[i].p_filesz, here_dirs,
-                                               sizeof here_dirs) &&
-                            ec_ld_sysdirs_lib(here_dirs, here_lib, sizeof here_lib);
-    }
-    __atomic_store_n(&here_state, found ? 2 : 3, __ATOMIC_RELEASE);
+    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base && dl_iterate_phdr) dl_iterate_phdr(find_here_cb, &base);
+    if (__atomic_load_n(&here_state, __ATOMIC_ACQUIRE) == 1) __atomic_store_n(&here_state, 3, __ATOMIC_RELEASE);
 }
 
 static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg)
