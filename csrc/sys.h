@@ -24,6 +24,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_munmap 11
 #define EC_NR_madvise 28
 #define EC_NR_rt_sigprocmask 14
+#define EC_NR_rt_sigaction 13
 #define EC_NR_rt_sigtimedwait 128
 #define EC_NR_ioctl 16
 #define EC_NR_pread64 17
@@ -72,6 +73,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_munmap 215
 #define EC_NR_madvise 233
 #define EC_NR_rt_sigprocmask 135
+#define EC_NR_rt_sigaction 134
 #define EC_NR_rt_sigtimedwait 137
 #define EC_NR_ioctl 29
 #define EC_NR_pread64 67
@@ -122,6 +124,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_munmap 91
 #define EC_NR_madvise 219
 #define EC_NR_rt_sigprocmask 175
+#define EC_NR_rt_sigaction 174
 #define EC_NR_rt_sigtimedwait 177
 #define EC_NR_ioctl 54
 #define EC_NR_pread64 180
