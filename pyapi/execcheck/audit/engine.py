@@ -16,7 +16,7 @@ from .findings import Findings
 from .policy_view import ImageMounts, View, image_view, live_view, parse_fstab
 from .resolver import Resolution, Session
 from . import scan
-from ..image import install, ldconf, rootfs
+from ..image import ldconf, rootfs
 from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
