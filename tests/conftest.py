@@ -67,6 +67,15 @@ def execcheck_cmd():
     return [sys.executable, "-m", "execcheck"]
 
 
+def loader_says(diagnostics: str):
+    """(its default directories without the trailing '/', its $LIB) from a glibc ld.so's
+    `--list-diagnostics` output (glibc 2.33 on): the truth the loader tests compare with."""
+    lines = diagnostics.splitlines()
+    dirs = [l.split("=", 1)[1].strip('"').rstrip("/") for l in lines if l.startswith("path.system_dirs[")]
+    dst = [l.split("=", 1)[1].strip('"') for l in lines if l.startswith("dl_dst_lib=")]
+    return dirs, dst[0] if dst else None
+
+
 def run(cmd, **kw):
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)

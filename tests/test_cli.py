@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import execcheck
-from conftest import execcheck_cmd, in_mountns, need_check, need_landlock, need_mountns, run
+from conftest import execcheck_cmd, in_mountns, loader_says, need_check, need_landlock, need_mountns, run
 from execcheck.core import format_record
 
 
@@ -177,9 +177,7 @@ def test_status(tmp_path):
 def test_status_names_the_loaders_own_directories():
     """status says where this system's ld.so looks last and what its $LIB is, as that ld.so prints
     them itself (the dlopen guard and the audit read them from it)."""
-    diag = run(["/lib64/ld-linux-x86-64.so.2", "--list-diagnostics"]).stdout.splitlines()
-    dirs = [l.split("=", 1)[1].strip('"').rstrip("/") for l in diag if l.startswith("path.system_dirs[")]
-    dst = [l.split("=", 1)[1].strip('"') for l in diag if l.startswith("dl_dst_lib=")][0]
+    dirs, dst = loader_says(run(["/lib64/ld-linux-x86-64.so.2", "--list-diagnostics"]).stdout)
     doc = json.loads(ec("status", "--json").stdout)
     assert doc["loader"] == {"system_dirs": dirs, "lib": dst}, doc["loader"]
     assert "loader          searches last %s; $LIB is %s\n" % (":".join(dirs), dst) in ec("status").stdout

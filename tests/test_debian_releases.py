@@ -18,7 +18,7 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
 from audit_face_util import Kit
-from conftest import execcheck_cmd, run
+from conftest import execcheck_cmd, loader_says, run
 from rootfs import debootstrap, in_image
 
 pytestmark = pytest.mark.debootstrap
@@ -98,12 +98,10 @@ def test_the_loaders_own_directories_are_read(release):
     from execcheck.audit.resolver import Session
     s = Session(root=release)
     r, _ = in_image(release, "/lib64/ld-linux-x86-64.so.2 --list-diagnostics || echo no-diagnostics")
-    out = r.stdout.splitlines()
-    if out == ["no-diagnostics"]:
+    if r.stdout.splitlines() == ["no-diagnostics"]:
         want = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"], "lib/x86_64-linux-gnu"
     else:
-        want = ([l.split("=", 1)[1].strip('"').rstrip("/") for l in out if l.startswith("path.system_dirs[")],
-                [l.split("=", 1)[1].strip('"') for l in out if l.startswith("dl_dst_lib=")][0])
+        want = loader_says(r.stdout)
     assert (s.system_dirs(), s.lib_dir) == want, r
 
 

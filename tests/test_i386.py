@@ -21,7 +21,7 @@ import execcheck.image.install
 import execcheck.image.ldconf
 from audit_face_util import Kit, clean_env, mode, ran, run_face  # noqa: F401 (fixtures)
 import rootfs
-from conftest import C_DIR, in_mountns, need_check, need_mountns, run
+from conftest import C_DIR, in_mountns, loader_says, need_check, need_mountns, run
 from ldtruth import predicted, trace
 from rootfs import in_image
 from execcheck.shim import I386_LOADER, lib_path, multilib_path
@@ -59,8 +59,7 @@ def kit(tmp_path):
 
 
 def _dst_lib(loader):
-    out = subprocess.run([loader, "--list-diagnostics"], capture_output=True, text=True).stdout
-    return [l.split("=", 1)[1].strip('"') for l in out.splitlines() if l.startswith("dl_dst_lib=")][0]
+    return loader_says(subprocess.run([loader, "--list-diagnostics"], capture_output=True, text=True).stdout)[1]
 
 
 def test_the_32_bit_shim_and_the_lib_entry():

@@ -17,7 +17,7 @@ import pytest
 
 import rootfs
 from audit_face_util import Kit, ran
-from conftest import execcheck_cmd, need_check, need_mountns, need_root, run
+from conftest import execcheck_cmd, loader_says, need_check, need_mountns, need_root, run
 from execcheck._native import ffi, lib
 from execcheck.shim import lib_path
 
@@ -36,11 +36,7 @@ def sysdirs_in(data: bytes):
 
 
 def diagnostics(loader):
-    """(path.system_dirs without their '/', dl_dst_lib) as the loader itself prints them."""
-    out = run([loader, "--list-diagnostics"]).stdout.splitlines()
-    dirs = [l.split("=", 1)[1].strip('"').rstrip("/") for l in out if l.startswith("path.system_dirs[")]
-    dst = [l.split("=", 1)[1].strip('"') for l in out if l.startswith("dl_dst_lib=")]
-    return dirs, dst[0] if dst else None
+    return loader_says(run([loader, "--list-diagnostics"]).stdout)
 
 
 @pytest.fixture(scope="module")
