@@ -527,10 +527,12 @@ static void read_dynamic(struct rd *r, const struct dyninfo *dyn)
             const unsigned char *p = d + i * ent;
             int64_t tag = (int64_t)(e->elfclass == 2 ? get64(r, p) : (uint64_t)(int64_t)(int32_t)get32(r, p));
             if (tag == EC_DT_NEEDED || tag == EC_DT_FILTER || tag == EC_DT_AUXILIARY) {
-                struct ec_elf_dep *dep = &e->deps[e->ndeps++];
+                const char *name = dynstr(r, strtab, have_strtab, getw(r, p + ent / 2));
+                struct ec_elf_dep *dep;
+                if (!name && r->copied > STRING_BUDGET(r)) break; /* past the budget: no more entries, as past MAX_DEPS */
+                dep = &e->deps[e->ndeps++];
                 dep->tag = tag;
-                dep->name = dynstr(r, strtab, have_strtab, getw(r, p + ent / 2));
-                if (!dep->name) dep->name = "";
+                dep->name = name ? name : "";
                 if (tag == EC_DT_NEEDED) e->nneeded++;
             }
         }
