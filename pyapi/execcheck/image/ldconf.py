@@ -3,6 +3,7 @@ import glob
 import os
 
 from . import rootfs
+from .._native import ffi, lib
 from ..safeio import read_regular
 
 # ELF e_machine: (its name, the Debian multiarch tuple)
@@ -19,9 +20,11 @@ I386_LIBC_DIRS = ("/usr/lib32", "/lib32", "/usr/lib/i386-linux-gnu", "/lib/i386-
 def lib_token(libdir: str) -> str:
     """What an image's ld.so expands $LIB to, for the loader whose libc lives in libdir: glibc's
     $LIB is its slibdir ("/lib/x86_64-linux-gnu", "/lib32") without the leading '/', and on a
-    merged-/usr image the libc is found under /usr as well."""
-    d = libdir.strip("/")
-    return d[4:] if d.startswith("usr/") else d
+    merged-/usr image the libc is found under /usr as well. The C core's rule (the one the
+    resolver applies to a loader's first directory)."""
+    out = ffi.new("char[4096]")
+    lib.ec_ld_sysdirs_lib(libdir.rstrip("/").encode(), out, 4096)
+    return ffi.string(out).decode()
 
 
 def default_dirs(tuple_: str):
