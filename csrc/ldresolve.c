@@ -1644,16 +1644,14 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
                    : foreign ? s->abi->isa_levels : s->host.isa_level;
     s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : foreign ? s->abi->hwcap : s->host.hwcap;
     s->interp = dup_or(&s->persist, cfg->interp, s->abi->interp);
-    /* the loader's own list where the caller gave none and its ld.so tells it; $LIB with it */
+    /* the loader's own list where the caller gave none and its ld.so tells it; $LIB from the
+     * list in use (glibc's DL_DST_LIB is its first directory), unless given */
     sysdirs = cfg->system_dirs;
     found = sysdirs || !s->interp ? 0 : ec_arena_alloc(&s->persist, SYSDIRS_MAX);
-    if (found && loader_sysdirs(s, found, SYSDIRS_MAX)) {
-        sysdirs = found;
-        lib = cfg->lib ? 0 : ec_arena_alloc(&s->persist, SYSDIRS_MAX);
-        if (lib && ec_ld_sysdirs_lib(found, lib, SYSDIRS_MAX)) s->lib = lib;
-    }
+    if (found && loader_sysdirs(s, found, SYSDIRS_MAX)) sysdirs = found;
     if (!sysdirs) sysdirs = s->abi->sysdirs;
-    if (!s->lib) s->lib = dup_or(&s->persist, cfg->lib, s->abi->lib);
+    lib = cfg->lib ? 0 : ec_arena_alloc(&s->persist, SYSDIRS_MAX);
+    s->lib = lib && ec_ld_sysdirs_lib(sysdirs, lib, SYSDIRS_MAX) ? lib : dup_or(&s->persist, cfg->lib, s->abi->lib);
     for (p = sysdirs; *p && s->nsys < MAX_SYSDIRS;) {
         size_t elen = 0, n;
         char *d;

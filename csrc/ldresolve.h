@@ -26,7 +26,7 @@ struct ec_ld_config {
     const char *cache;         /* ld.so.cache in the image; "" for none (ld.so --inhibit-cache) [/etc/ld.so.cache] */
     const char *preload_file;  /* "" for none [/etc/ld.so.preload] */
     const char *system_dirs;   /* ':'-separated [/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib] */
-    const char *lib;           /* $LIB [lib/x86_64-linux-gnu] */
+    const char *lib;           /* $LIB [the first system directory without "/" or "/usr/": lib/x86_64-linux-gnu] */
     const char *platform;      /* $PLATFORM [this CPU's, as ld.so computes it] */
     int isa_level;             /* glibc-hwcaps level 1..4 [this CPU's] */
     int legacy_hwcap;          /* legacy hwcap bits (2 x86_64, 4 avx512_1) [this CPU's] */

@@ -459,13 +459,13 @@ static void *real_load(long lmid, const char *path, int mode)
  * opens next in this process */
 static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader = 1};
 
-/* The system directories and $LIB of the ld.so this process runs with, read once from its
+/* The system directories of the ld.so this process runs with ($LIB follows), read once from its
  * read-only segments in memory (ldsysdirs.h): the loader that really searches, even where its file
  * was replaced since (an upgrade). Debian's x86_64 ld.so searches /lib/x86_64-linux-gnu, its
  * biarch and Fedora's ones /lib64, a 32-bit one /lib32 or /lib/i386-linux-gnu. Not found (ld.so
  * run as the program, a list another thread is still reading): the session reads the loader's
  * file, else takes the modelled ABI's defaults. */
-static char here_dirs[2048], here_lib[256];
+static char here_dirs[2048];
 static int here_state; /* 0 not looked, 1 being looked at, 2 found, 3 none */
 
 /* dl_iterate_phdr callback: in ld.so's own entry (its load address is AT_BASE), the list from its
@@ -481,8 +481,7 @@ static int find_here_cb(struct dl_phdr_info *info, size_t size, void *base)
             const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
             if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && !(ph->p_flags & PF_X) == !pass)
                 found = ec_ld_sysdirs_find((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_filesz, here_dirs,
-                                           sizeof here_dirs) &&
-                        ec_ld_sysdirs_lib(here_dirs, here_lib, sizeof here_lib);
+                                           sizeof here_dirs) != 0;
         }
     __atomic_store_n(&here_state, found ? 2 : 3, __ATOMIC_RELEASE);
     return 1;
@@ -504,8 +503,7 @@ static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg)
     }
     if (state != 2) return &guard_config;
     *cfg = guard_config;
-    cfg->system_dirs = here_dirs;
-    cfg->lib = here_lib;
+    cfg->system_dirs = here_dirs; /* the session takes $LIB from it */
     return cfg;
 }
 
