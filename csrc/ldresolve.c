@@ -1578,7 +1578,8 @@ static void build_capstr(struct ec_ld_session *s)
 #define SYSDIRS_MAX 2048
 
 /* The system directories of the loader at s->interp in the image (ldsysdirs.h), into out; 0 when
- * its file cannot be read or holds no such list (then the modelled ABI's defaults stand). */
+ * its file cannot be read or holds no such list (then the modelled ABI's defaults stand). Mapped
+ * for the scan, not read with ec_ldfs_read: that keeps the file's ~200 KB in the session's arena. */
 static size_t loader_sysdirs(struct ec_ld_session *s, char *out, size_t cap)
 {
     struct ec_statx st;
