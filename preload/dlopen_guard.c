@@ -29,7 +29,6 @@
 #include "handoff.h"
 #include "ldhost.h"
 #include "ldresolve.h"
-#include "ldsysdirs.h"
 #include "mapped.h"
 #include "preload_face.h"
 #include "reason.h"
@@ -459,51 +458,15 @@ static void *real_load(long lmid, const char *path, int mode)
  * opens next in this process */
 static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader = 1};
 
-/* The system directories of the ld.so this process runs with ($LIB follows), read once from its
- * read-only segments in memory (ldsysdirs.h): the loader that really searches, even where its file
- * was replaced since (an upgrade). Debian's x86_64 ld.so searches /lib/x86_64-linux-gnu, its
- * biarch and Fedora's ones /lib64, a 32-bit one /lib32 or /lib/i386-linux-gnu. Not found (ld.so
- * run as the program, a list another thread is still reading): the session reads the loader's
- * file, else takes the modelled ABI's defaults. */
-static char here_dirs[2048];
-static int here_state; /* 0 not looked, 1 being looked at, 2 found, 3 none */
-
-/* dl_iterate_phdr callback: in ld.so's own entry (its load address is AT_BASE), the list from its
- * read-only data first (x86_64's ld.so: 46 KB), then its code segment, where a linker without
- * separate code puts the constants (aarch64's: 150 KB). Returns 1 once ld.so was looked at. */
-static int find_here_cb(struct dl_phdr_info *info, size_t size, void *base)
-{
-    int i, pass, found = 0;
-    (void)size;
-    if (info->dlpi_addr != *(unsigned long *)base) return 0;
-    for (pass = 0; pass < 2 && !found; pass++)
-        for (i = 0; i < info->dlpi_phnum && !found; i++) {
-            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-            if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && !(ph->p_flags & PF_X) == !pass)
-                found = ec_ld_sysdirs_find((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_filesz, here_dirs,
-                                           sizeof here_dirs) != 0;
-        }
-    __atomic_store_n(&here_state, found ? 2 : 3, __ATOMIC_RELEASE);
-    return 1;
-}
-
-static void find_here(void)
-{
-    unsigned long base = 0;
-    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base && dl_iterate_phdr) dl_iterate_phdr(find_here_cb, &base);
-    if (__atomic_load_n(&here_state, __ATOMIC_ACQUIRE) == 1) __atomic_store_n(&here_state, 3, __ATOMIC_RELEASE);
-}
-
+/* The session models the ld.so this process runs with: its own directories (and so $LIB), read
+ * from its memory; not found (ld.so run as the program, a list another thread is still reading),
+ * the session reads the loader's file, else takes the modelled ABI's defaults. */
 static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg)
 {
-    int state = __atomic_load_n(&here_state, __ATOMIC_ACQUIRE), zero = 0;
-    if (!state && __atomic_compare_exchange_n(&here_state, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        find_here();
-        state = __atomic_load_n(&here_state, __ATOMIC_ACQUIRE);
-    }
-    if (state != 2) return &guard_config;
+    const char *dirs = ec_loaded_loader_dirs();
+    if (!dirs) return &guard_config;
     *cfg = guard_config;
-    cfg->system_dirs = here_dirs; /* the session takes $LIB from it */
+    cfg->system_dirs = dirs; /* the session takes $LIB from it */
     return cfg;
 }
 

@@ -17,7 +17,9 @@
 #define _GNU_SOURCE
 #include <link.h>
 #include <stddef.h>
+#include "auxv.h"
 #include "elfinfo.h"
+#include "ldsysdirs.h"
 #include "preload_face.h"
 #include "text.h"
 
@@ -166,9 +168,50 @@ const char *ec_loaded_name_of(const void *addr)
     return q.name;
 }
 
-/* The directory of the libc.so.6 this process runs with, as ld.so named it, without its leading
- * '/': ld.so's $LIB where glibc's layout puts libc in the directory $LIB names (Debian's
- * "lib/x86_64-linux-gnu", "lib32" and "lib/i386-linux-gnu" alike). */
+/* ---- the loader's own directories ----
+ * The system directories of the ld.so this process runs with ($LIB follows), read once from its
+ * read-only segments in memory (ldsysdirs.h): the loader that really searches, even where its file
+ * was replaced since (an upgrade). Debian's x86_64 ld.so searches /lib/x86_64-linux-gnu, its
+ * biarch and Fedora's ones /lib64, a 32-bit one /lib32 or /lib/i386-linux-gnu, Arch's /usr/lib. */
+static char loader_dirs[2048];
+static int loader_dirs_state; /* 0 not looked, 1 being looked at, 2 found, 3 none */
+
+/* dl_iterate_phdr callback: in ld.so's own entry (its load address is AT_BASE), the list from its
+ * read-only data first (x86_64's ld.so: 40 KB), then its code segment, where a linker without
+ * separate code puts the constants (aarch64's: 150 KB). Returns 1 once ld.so was looked at. */
+static int loader_dirs_cb(struct dl_phdr_info *info, size_t size, void *base)
+{
+    int i, pass, found = 0;
+    (void)size;
+    if (info->dlpi_addr != *(unsigned long *)base) return 0;
+    for (pass = 0; pass < 2 && !found; pass++)
+        for (i = 0; i < info->dlpi_phnum && !found; i++) {
+            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+            if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && !(ph->p_flags & PF_X) == !pass)
+                found = ec_ld_sysdirs_find((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_filesz, loader_dirs,
+                                           sizeof loader_dirs) != 0;
+        }
+    __atomic_store_n(&loader_dirs_state, found ? 2 : 3, __ATOMIC_RELEASE);
+    return 1;
+}
+
+const char *ec_loaded_loader_dirs(void)
+{
+    int state = __atomic_load_n(&loader_dirs_state, __ATOMIC_ACQUIRE), zero = 0;
+    if (!state && __atomic_compare_exchange_n(&loader_dirs_state, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        unsigned long base = 0;
+        if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base && dl_iterate_phdr) dl_iterate_phdr(loader_dirs_cb, &base);
+        if (__atomic_load_n(&loader_dirs_state, __ATOMIC_ACQUIRE) == 1)
+            __atomic_store_n(&loader_dirs_state, 3, __ATOMIC_RELEASE);
+        state = __atomic_load_n(&loader_dirs_state, __ATOMIC_ACQUIRE);
+    }
+    return state == 2 ? loader_dirs : 0;
+}
+
+/* Where the list is not found, the directory of the libc.so.6 this process runs with, as ld.so
+ * named it: $LIB where glibc's layout puts libc there and ld.so found it by that name (Debian's
+ * "lib/x86_64-linux-gnu", "lib32"), not through another ("usr/lib/x86_64-linux-gnu" from an
+ * LD_LIBRARY_PATH, Arch's "usr/lib" for $LIB "lib"). */
 struct libc_dir { char *out; size_t cap, len; };
 
 static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -186,9 +229,11 @@ static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
-size_t ec_loaded_libc_dir(char *out, size_t cap)
+size_t ec_loaded_lib(char *out, size_t cap)
 {
+    const char *dirs = ec_loaded_loader_dirs();
     struct libc_dir d = {out, cap, 0};
+    if (dirs) return ec_ld_sysdirs_lib(dirs, out, cap);
     if (dl_iterate_phdr) dl_iterate_phdr(libc_dir_cb, &d);
     return d.len;
 }

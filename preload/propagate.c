@@ -822,8 +822,8 @@ EC_EXPORT int wordexp(const char *words, void *result, int flags)
 /* Is entry (n bytes) this file named through ld.so's $LIB (or ${LIB}), the token the 64- and
  * 32-bit loaders expand to their own library directories? Then children get the entry as it is,
  * so that each loads the shim of its own class (DIR/$LIB/libexeccheck.so). Only where the token
- * stands for this process's $LIB, the directory of its libc, so that a child of this class finds
- * this very file: an entry that would send it elsewhere is not taken for ours. */
+ * stands for this process's $LIB (its ld.so's, read from its memory), so that a child of this
+ * class finds this very file: an entry that would send it elsewhere is not taken for ours. */
 static int names_self_through_lib(const char *e, size_t n, const char *lib, size_t lib_len)
 {
     size_t i, j, tok, suffix;
@@ -856,7 +856,7 @@ static size_t lib_entry_in(const char *list, const char *seps, struct lib_search
         for (i = 0; i < n && start[i] != '$'; i++) continue;
         if (i == n || n >= cap) continue;
         if (!ls->lib_known) {
-            ls->lib_len = ec_loaded_libc_dir(ls->lib, sizeof ls->lib);
+            ls->lib_len = ec_loaded_lib(ls->lib, sizeof ls->lib);
             ls->lib_known = 1;
         }
         if (names_self_through_lib(start, n, ls->lib, ls->lib_len)) {

@@ -200,6 +200,26 @@ def test_execcheck_run_starts_both_classes_under_their_shim(kit, tmp_path):
     assert "LD_AUDIT=%s" % template in lines and "LD_PRELOAD=%s" % template in lines, r
 
 
+def test_the_lib_entry_survives_libc_found_by_another_name(kit, tmp_path):
+    """The shell's libc found through LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu is named by that
+    path, but ld.so's $LIB is still lib/x86_64-linux-gnu: the shell's children keep the $LIB entry,
+    so a 32-bit grandchild runs under its own shim (it was given the 64-bit path: "wrong ELF
+    class ... ignored", and its injected LD_PRELOAD ran)."""
+    usr_dir = "/usr/lib/x86_64-linux-gnu"
+    if not os.path.exists(usr_dir + "/libc.so.6"):
+        pytest.skip("no %s/libc.so.6 (not a Debian multiarch x86_64 layout)" % usr_dir)
+    prog32, bad32 = _prog_with_bad_preload_constructor(kit)
+    env = clean_env({"EXECCHECK_FILES": "enforce", "LD_LIBRARY_PATH": usr_dir})
+    script = ('LD_PRELOAD=%s %s; echo "rc32=$?"; env -u LD_AUDIT LD_PRELOAD=%s %s; echo "rc32u=$?"; '
+              'echo "LD_AUDIT=$LD_AUDIT"' % (bad32, prog32, bad32, prog32))
+    r = run(CLI + ["run", "--", "sh", "-c", script], env=env)
+    lines = r.stdout.splitlines()
+    assert "LD_AUDIT=%s" % multilib_path() in lines, r
+    assert r.returncode == 0 and not ran(lines, "bad") and lines.count("main") == 2, r
+    assert {"rc32=0", "rc32u=0"} <= set(lines), r
+    assert r.stderr.count("execcheck: refused to load %s" % bad32) == 2 and "wrong ELF class" not in r.stderr, r
+
+
 def test_execcheck_run_restrict_file_32_bit(kit, tmp_path):
     """Under SECBIT_EXEC_RESTRICT_FILE set by `execcheck run`, a 32-bit program's dlopen of a 0644
     library fails with execcheck's reason; its good library loads."""

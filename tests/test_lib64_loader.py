@@ -83,6 +83,14 @@ def test_the_list_is_read_from_each_loader_as_it_prints_it(root):
                        (b"/lib64/", None),  # unterminated
                        (b"/opt/\0/etc/\0", None)):  # not library directories
         assert sysdirs_in(data)[0] == want, data
+    assert sysdirs_in(b"\0/usr/lib/\0") == (["/usr/lib"], "lib")  # Arch's loader: $LIB "lib"
+    # the scan reads eight and 32 bytes at a time: a list at every offset, after and before
+    # slashes that start no string, and at the very end, is found all the same
+    for pad in (b"ab", b"a/b"):
+        for before in range(0, 70):
+            for after in (b"", b"\0", b"x/y\0" * 9):
+                data = (pad * 40)[:before] + b"\0/lib64/\0/usr/lib64/\0" + after
+                assert sysdirs_in(data) == (["/lib64", "/usr/lib64"], "lib64"), data
 
 
 def test_the_guard_predicts_from_the_loaders_own_directories(root):
