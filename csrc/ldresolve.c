@@ -865,8 +865,13 @@ static int map_checks(struct run *r, struct ec_ldfs_path *p, int mode)
     if (p->noexec) return EC_LDE_MAP;
     if ((e->flags_1 & EC_DF_1_PIE) && !(mode & RTLD_OPENEXEC)) return EC_LDE_PIE;
     /* this reader could not follow the dynamic section: what ld.so does with it is not known */
-    if (e->defect && e->defect != EC_ELF_TOO_MANY) return EC_LDE_CORRUPT;
+    if (!ec_ld_defect_passes(e)) return EC_LDE_CORRUPT;
     return 0;
+}
+
+int ec_ld_defect_passes(const struct ec_elf *e)
+{
+    return !e->defect || (e->defect == EC_ELF_TOO_MANY && e->nload);
 }
 
 /* _dl_map_object: the object for name, loaded by `loader`. Returns its index, or -1 with *f.

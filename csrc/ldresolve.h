@@ -222,6 +222,13 @@ int ec_ld_adopt(struct ec_ld_session *s, const char *path, int fd, const struct 
 /* Looks a path up in the session's image: file identity and mode in v (its check fields zero).
  * Returns 0 or -errno. */
 int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, int *noexec);
+/* Does a dependency get past what this reader found wrong with it (e->defect)? Only where the
+ * reader gave up on a count beyond its bounds after reading the segments (the loader maps such a
+ * file; what it does past that point is the reader's blind spot); any other defect is a file ld.so
+ * fails on, or crashes on, when it maps it as a library. The audit asks the same of a library it
+ * is given on its own. */
+int ec_ld_defect_passes(const struct ec_elf *e);
+
 /* The ELF reading of path in the image, cached per inode for the session (valid until it is freed).
  * NULL with *err = errno when it cannot be read (ENOENT, EACCES, EINVAL for a non-regular file). */
 const struct ec_elf *ec_ld_elf(struct ec_ld_session *s, const char *path, int *err);

@@ -365,7 +365,12 @@ def test_a_library_that_names_one_long_string_many_times_costs_little_memory(kit
     lib.write_bytes(hostile_library())
     os.chmod(lib, 0o755)
     from execcheck.audit.resolver import read_elf
-    assert read_elf(str(lib)).defect == "more entries than the reader accepts"
+    info = read_elf(str(lib))
+    assert info.defect == "more entries than the reader accepts" and info.nload == 1
+    assert info.loadable  # ld.so maps it (the C rule, ec_ld_defect_passes): it fails on the name
+    cut = tmp_path / "libcut.so"  # cut inside its dynamic section: ld.so reads past the file
+    cut.write_bytes(hostile_library()[:64 + 56 * 2 + 64])
+    assert (read_elf(str(cut)).defect, read_elf(str(cut)).loadable) == ("dynamic section not terminated", False)
     prog = kit.prog()
     env = clean_env({"LD_PRELOAD": SHIM, "EXECCHECK_FILES": mode})
     r = run([sys.executable, "-c", MAXRSS, json.dumps(env), str(prog), "dlopen:%s" % lib], env=clean_env())

@@ -68,17 +68,11 @@ class ElfInfo:
     textrel: bool
     stack_flags: Optional[int]  # PT_GNU_STACK p_flags, None if absent
     nload: int                 # PT_LOAD segments read
+    loadable: bool             # no defect ld.so stops (or crashes) on as a library (ec_ld_defect_passes)
 
     @property
     def ok(self) -> bool:
         return self.defect == "ok"
-
-    @property
-    def loadable(self) -> bool:
-        """No defect ld.so stops (or crashes) on when it maps the file as a library: the rule
-        ldresolve.c applies to a dependency (only 'more entries than the reader accepts' with
-        segments read is passed)."""
-        return self.ok or (self.defect == "more entries than the reader accepts" and self.nload > 0)
 
 
 def elf_from_c(e) -> ElfInfo:
@@ -96,6 +90,7 @@ def elf_from_c(e) -> ElfInfo:
                 for i in range(e.nverdef)],
         has_relro=bool(e.has_relro), bind_now=bool(e.has_bind_now), textrel=bool(e.has_textrel),
         stack_flags=e.stack_flags if e.has_stack else None, nload=e.nload,
+        loadable=bool(lib.ec_ld_defect_passes(e)),
     )
 
 
