@@ -311,6 +311,42 @@ def test_an_image_with_a_32_bit_libc(tmp_path):
     assert any("32-bit programs would run unchecked" in p for p in problems), problems
 
 
+def test_a_32_bit_libc_where_only_its_loader_looks(tmp_path):
+    """An image whose 32-bit libc is in /usr/lib (as Fedora keeps glibc.i686), found there by its
+    32-bit ld.so's own last directories, none of Debian's places: install gives it the 32-bit shim
+    where that loader expands /usr/$LIB (Debian's biarch loader here: $LIB is lib32), so a 32-bit
+    program runs under it and an injected library never runs. Install looked only in Debian's
+    places, found no 32-bit libc, and left 32-bit programs unchecked without a word."""
+    need_mountns()
+    root = str(tmp_path / "root")
+    rootfs.build(root, python=False)
+    shutil.copy2(I386_LOADER, os.path.join(root, I386_LOADER.lstrip("/")))  # the file, not Debian's links
+    shutil.copy2("/usr/lib32/libc.so.6", os.path.join(root, "usr/lib/libc.so.6"))
+    assert not any(os.path.exists(os.path.join(root, d.lstrip("/")))
+                   for d in execcheck.image.ldconf.I386_LIBC_DIRS), "the test is about a libc outside them"
+    kit = Kit32(tmp_path / "kit")
+    kit.dir.mkdir(parents=True)
+    (kit.dir / "hello.c").write_text('#include <stdio.h>\nint main(void) { puts("hello32"); return 0; }\n')
+    shutil.copy2(kit._cc("hello32", kit.dir / "hello.c"), os.path.join(root, "usr/bin/hello32"))
+    os.makedirs(os.path.join(root, "var/tmp"), exist_ok=True)
+    shutil.copy2(kit.lib("evil/libinject.so", "INJECT"), os.path.join(root, "var/tmp/libinject.so"))
+    os.chmod(os.path.join(root, "var/tmp/libinject.so"), 0o644)
+    os.makedirs(os.path.join(root, "var/log"), exist_ok=True)
+    before = rootfs.listing(root)
+    r = run(CLI + ["image", "install", "--enforce", root])
+    assert r.returncode == 0 and "/usr/lib32/libexeccheck.so, as /usr/$LIB/libexeccheck.so" in r.stderr, r
+    with open(os.path.join(root, "usr/lib32/libexeccheck.so"), "rb") as a, open(SHIM32, "rb") as b:
+        assert a.read() == b.read()
+    r, records = in_image(root, "hello32; echo rc=$?; LD_PRELOAD=/var/tmp/libinject.so hello32; echo rc=$?")
+    lines = r.stdout.splitlines()
+    assert lines == ["hello32", "rc=0", "hello32", "rc=0"] and "wrong ELF class" not in r.stderr, r
+    assert [(x["path"], x["action"]) for x in records] == [("/var/tmp/libinject.so", "refused")], records
+    r = run(CLI + ["image", "verify", "--json", root])
+    assert json.loads(r.stdout)["shim_problems"] == [], r.stdout
+    assert run(CLI + ["image", "uninstall", root]).returncode == 0
+    assert rootfs.listing(root) == before  # /usr/lib32, made by install, is gone again
+
+
 def test_a_debian_i386_image(tmp_path_factory, tmp_path):
     """A Debian i386 root (debootstrap --arch=i386: multiarch /usr/lib/i386-linux-gnu, 32-bit
     CPython 3.11), prepared and installed (the 32-bit shim is its shim), enforcing with interactive

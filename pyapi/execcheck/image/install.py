@@ -2,8 +2,8 @@
 
 install: the shim into the image's library directory (root-owned, 0755), /etc/execcheck.conf,
 the shim's path appended to /etc/ld.so.preload (existing entries kept, no duplicate), optional
-systemd drop-ins. An image with a 32-bit libc as well gets the 32-bit shim in that libc's
-directory, and both are named by one $LIB entry (README, "32-bit programs"). Every file it creates
+systemd drop-ins. An image with a 32-bit libc as well gets the 32-bit shim where its 32-bit ld.so
+expands $LIB, and both are named by one $LIB entry (README, "32-bit programs"). Every file it creates
 or changes is noted, with the previous content of what it changed, in
 /var/lib/execcheck/install.json; uninstall puts each back.
 """
@@ -16,7 +16,7 @@ import re
 from . import ldconf, manifest, rootfs
 from ..errors import UsageError
 from ..safeio import read_regular
-from ..shim import has_lib_token, lib_path, read_ld_so_preload, substitute_lib
+from ..shim import I386_LOADER, has_lib_token, lib_path, read_ld_so_preload, substitute_lib
 from .ldconf import lib_token
 
 STEP = "install"
@@ -44,6 +44,17 @@ def elf_identity(path: str):
 
 # the shims a build can make (shim/layout's names), by the ELF machine of the libc they serve
 SHIM_MACHINES = {"EM_X86_64": "x86_64", "EM_386": "i386", "EM_AARCH64": "aarch64"}
+# the loaders the resolver models, by the ELF machine of their libc (its `machine`: 0 is x86_64's)
+LOADER_MACHINES = {"EM_X86_64": 0, "EM_386": 3, "EM_AARCH64": 183}
+
+
+def loader_lib(root: str, machine: str) -> str:
+    """What the image's ld.so for libcs of that ELF machine expands $LIB to, read from that loader
+    file in the image (its own last directories, csrc/ldsysdirs.c); "" for a machine not modelled."""
+    from ..audit.resolver import Session
+    if machine not in LOADER_MACHINES:
+        return ""
+    return Session(root=root, machine=LOADER_MACHINES[machine]).lib_dir
 
 
 def multiarch_of(machine: str) -> str:
@@ -102,8 +113,13 @@ def shim_for(machine: str) -> str:
 
 
 def find_libc32(root: str):
-    """The image dir of its 32-bit (i386) libc.so.6, or None."""
-    for d in ldconf.I386_LIBC_DIRS:
+    """The image dir of its 32-bit (i386) libc.so.6, or None: where the image's 32-bit ld.so looks
+    last (its own directories: Fedora's glibc.i686 is in /usr/lib), then Debian's places."""
+    from ..audit.resolver import Session
+    dirs = list(ldconf.I386_LIBC_DIRS)
+    if os.path.isfile(rootfs.resolve(root, I386_LOADER)):
+        dirs = Session(root=root, machine=3).system_dirs() + dirs
+    for d in dict.fromkeys(dirs):
         host = rootfs.resolve(root, d + "/libc.so.6")
         if os.path.isfile(host):
             try:
@@ -115,21 +131,37 @@ def find_libc32(root: str):
     return None
 
 
-def multilib_entry(libdir: str, libdir32: str):
-    """(the $LIB entry, the 32-bit shim's image path) that put each class's shim beside its libc."""
-    token = lib_token(libdir)
-    prefix = libdir[:len(libdir) - len(token)]  # "/usr/" or "/"
-    return prefix + "$LIB/" + SHIM_NAME, prefix + lib_token(libdir32) + "/" + SHIM_NAME
+def multilib_paths(root: str, libdir: str):
+    """(the $LIB entry, the 64-bit shim's image path, the 32-bit one's): each shim where its
+    class's ld.so in the image expands the entry's $LIB (each loader's own, read from its file:
+    Debian's lib/x86_64-linux-gnu and lib32, Fedora's lib64 and lib). The entry starts as the
+    64-bit libc's directory does ("/usr/" or "/"); the 32-bit shim's directory is made if missing."""
+    lib64, lib32 = loader_lib(root, "EM_X86_64"), loader_lib(root, "EM_386")
+    prefix = next((p for p in ("/usr/", "/") if libdir == p + lib64), None)
+    if prefix is None:  # the libc is not where $LIB points: the shim goes where it does
+        prefix = "/usr/" if os.path.isdir(rootfs.resolve(root, "/usr/" + lib64)) else "/"
+    return prefix + "$LIB/" + SHIM_NAME, prefix + lib64 + "/" + SHIM_NAME, prefix + lib32 + "/" + SHIM_NAME
+
+
+def lib_entry(shim_dir: str) -> str:
+    """The $LIB entry install writes for the shim in shim_dir (/usr/lib32 -> /usr/$LIB/...)."""
+    token = lib_token(shim_dir)
+    return shim_dir[:len(shim_dir) - len(token)] + "$LIB/" + SHIM_NAME
 
 
 def expand_entry(root: str, entry: str) -> list:
-    """The image paths an ld.so.preload entry names: with $LIB, one per class the image has."""
+    """The image paths an ld.so.preload entry names: with $LIB, one per class the image has, as
+    that class's ld.so expands it."""
     if not has_lib_token(entry):
         return [entry]
     out = []
-    for d in [find_libc(root)[0], find_libc32(root)]:
-        path = substitute_lib(entry, lib_token(d)) if d else None
-        if path and path not in out:  # a 32-bit image's libc is both
+    libdir, ident = find_libc(root)
+    tokens = [loader_lib(root, ident["machine"]) or lib_token(libdir)]
+    if ident["machine"] == "EM_X86_64" and find_libc32(root):
+        tokens.append(loader_lib(root, "EM_386"))
+    for token in tokens:
+        path = substitute_lib(entry, token)
+        if path not in out:
             out.append(path)
     return out
 
@@ -223,7 +255,8 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     entry, shim32 = shim_path, None
     libdir32 = find_libc32(root) if shim_id["machine"] == "EM_X86_64" else None
     if libdir32 and shim_i386:
-        entry, shim32 = multilib_entry(libdir, libdir32)
+        entry, shim_path, shim32 = multilib_paths(root, libdir)
+        files[0] = (shim_path, files[0][1], 0o755)
         with open(shim_i386, "rb") as f:
             files.append((shim32, f.read(), 0o755))
     files.append(("/etc/execcheck.conf", config_text(enforce, deny_interactive, log_file).encode(), 0o644))
@@ -331,11 +364,9 @@ def uninstall(root: str):
 
 def record_shim_lines(record) -> set:
     """The ld.so.preload lines install may have written: each shim's path, and the $LIB entry of
-    two (a 64-bit and a 32-bit one beside their libcs)."""
+    two (a 64-bit and a 32-bit one, each where its loader expands $LIB)."""
     shims = sorted(p for p in record["files"] if p.endswith("/" + SHIM_NAME))
     lines = {p.encode() for p in shims}
-    for a in shims:
-        for b in shims:
-            if a != b:
-                lines.add(multilib_entry(os.path.dirname(a), os.path.dirname(b))[0].encode())
+    if len(shims) > 1:
+        lines |= {lib_entry(os.path.dirname(p)).encode() for p in shims}
     return lines
