@@ -53,6 +53,8 @@ static void find_libc_functions(void)
     ec_dlopen_guard_resolve();
 }
 
+int ec_preload_face_will_propagate(void) { return dl_iterate_phdr && !ec_shim_beside_other_libc() && preloaded(); }
+
 void ec_preload_face_start(void)
 {
     find_libc_functions();

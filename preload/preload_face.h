@@ -26,6 +26,10 @@ void ec_dlopen_guard_start(void) __attribute__((visibility("hidden")));
  * the first dlopen() if that comes from a library's constructor first. */
 void ec_dlopen_guard_resolve(void) __attribute__((visibility("hidden")));
 
+/* Will the shim's constructor, when it runs, arm propagation (a preloaded shim beside glibc)? For
+ * an exec made before it, from a constructor of a library glibc initializes first. */
+int ec_preload_face_will_propagate(void) __attribute__((visibility("hidden")));
+
 /* Finds libc's fopen and fopen64 for the wrappers of python_fopen.c, once, at start. */
 void ec_fopen_start(void) __attribute__((visibility("hidden")));
 

@@ -28,6 +28,10 @@ extern int *__errno_location(void) __attribute__((weak));
  * child's ld.so complain "undefined symbol: la_version". */
 extern unsigned int la_version(unsigned int) __attribute__((weak));
 
+static char *const empty_env[] = {0};
+/* environ is a weak reference: its address is NULL where libc is absent */
+static char *const *current_environ(void) { return &environ && environ ? environ : empty_env; }
+
 static const char *self_file = ""; /* ld.so's name of this object when absolute, else a copy made absolute */
 static size_t self_file_len;
 static const char *self_path = ""; /* what children are given: self_file, or the $LIB entry naming it */
@@ -56,6 +60,10 @@ static int fail(int err)
 }
 
 static int is_sep(char c, const char *seps) { return ec_strchr(seps, c) && c; }
+
+/* ld.so splits LD_PRELOAD at spaces and colons (rtld.c, handle_preload_list: a tab is part of a
+ * name there), LD_AUDIT at colons, /etc/ld.so.preload at white space and colons. */
+#define PRELOAD_SEPS " :"
 
 /* The next entry of a list (*n bytes, 0 at its end), *list moved past it. */
 static const char *next_entry(const char **list, const char *seps, size_t *n)
@@ -158,7 +166,7 @@ static char **fix_into(char *const *envp, size_t n, void *mem, int self, int kil
         ec_memcpy(p, self_path, self_len);
         p += self_len;
     }
-    if (last_preload) p = append_entries(p, last_preload, " \t:");
+    if (last_preload) p = append_entries(p, last_preload, PRELOAD_SEPS);
     if (!self) p = drop_first_sep(start + 11, p);
     *p++ = 0;
     if (p > start + 12) *o++ = start;
@@ -255,12 +263,15 @@ struct fixed_env {
 /* Is the shim still where children will look for it? If it is gone (removed, or not in the root
  * or mount namespace this process moved to), a child's ld.so would print an error and run the
  * program without it: enforcing, the exec is refused instead; otherwise the child gets what it
- * would have had without execcheck, silently. */
+ * would have had without execcheck, silently. Only a path that names nothing, or something else
+ * than a file, is gone: a statx that a seccomp filter refuses (EPERM from Docker's profiles before
+ * 2020, ENOSYS) tells nothing, and the child is given the shim as before this question was asked. */
 static int shim_present(void)
 {
     struct ec_statx st;
-    return ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st) == 0 &&
-           (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
+    int r = ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st);
+    if (r < 0) return r != -EC_ENOENT && r != -EC_ENOTDIR;
+    return (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
 }
 
 static int said_shim_gone;
@@ -278,6 +289,21 @@ static void say_shim_gone(void)
     ec_write(2, buf, b.len);
 }
 
+static int find_self_path(char *const *env);
+static int early_looked;
+
+/* An exec before the shim's constructor ran: glibc initializes a program's libraries before its
+ * preloads, so a library constructor that starts a program comes first. The shim's path is found
+ * now, as the constructor will find it, so that child gets the shim too (environ itself is fixed
+ * up by the constructor, for system() and popen() after it). */
+static void find_self_if_early(void)
+{
+    int zero = 0;
+    if (ec_shim.started || !__atomic_compare_exchange_n(&early_looked, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;
+    if (ec_preload_face_will_propagate()) find_self_path(current_environ());
+}
+
 static void make_env(char *const *envp, void *stack, int execs_here, struct fixed_env *f)
 {
     size_t n, need = fixed_size(envp, &n);
@@ -286,6 +312,7 @@ static void make_env(char *const *envp, void *stack, int execs_here, struct fixe
     f->maplen = 0;
     f->buf = 0;
     f->err = 0;
+    if (!self_len) find_self_if_early();
     if (!self_len) { /* propagation disabled: we do not know our own path */
         f->envp = (char **)envp;
         return;
@@ -330,9 +357,6 @@ static void release_env(struct fixed_env *f)
     if (!f.envp) return (on_error)
 #define WITH_FIXED_ENV(envp_in, f) WITH_FIXED_ENV_OR(envp_in, f, 1, fail(f.err))
 
-static char *const empty_env[] = {0};
-/* environ is a weak reference: its address is NULL where libc is absent */
-static char *const *current_environ(void) { return &environ && environ ? environ : empty_env; }
 
 /* ---- the exec family: each rewrites the envp, then calls the next definition (libc's, or
  * another preload's), so nothing else about the call changes ---- */
@@ -397,29 +421,30 @@ EC_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 EC_EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, current_environ()); }
 EC_EXPORT int execvp(const char *file, char *const argv[]) { return execvpe(file, argv, current_environ()); }
 
-/* execl*: count the variadic arguments, then gather them into an argv sized to fit on the
- * stack, as glibc does (bounded: a runaway list is E2BIG, not a stack overflow). */
-#define MAX_LIST_ARGS 65536
-static size_t count_args(const char *first, va_list ap)
+/* execl*: count the variadic arguments, then gather them into an argv on the stack, as glibc
+ * does (execl.c): the arguments after the first are read up to a NULL whatever the first is
+ * (execle(path, NULL, NULL, envp) takes envp after that second NULL), at most INT_MAX of them. */
+#define MAX_LIST_ARGS 2147483647
+static size_t count_args(va_list ap)
 {
     size_t n = 1;
-    if (!first) return 1;
     while (n < MAX_LIST_ARGS && va_arg(ap, char *)) n++;
-    return n + 1;
+    return n + 1; /* with the NULL */
 }
 
-#define GATHER_ARGS(first, ap, argv, n)        \
-    do {                                       \
-        (argv)[0] = (char *)(first);           \
-        for ((n) = 1; (argv)[(n) - 1]; (n)++)  \
-            (argv)[(n)] = va_arg(ap, char *);  \
+#define GATHER_ARGS(first, ap, argv, n)       \
+    do {                                      \
+        size_t i_;                            \
+        (argv)[0] = (char *)(first);          \
+        for (i_ = 1; i_ < (n); i_++)          \
+            (argv)[i_] = va_arg(ap, char *);  \
     } while (0)
 
 #define COUNTED_ARGV(first, last_named, argv)                \
     va_list ap;                                              \
     size_t n_;                                               \
     va_start(ap, last_named);                                \
-    n_ = count_args((first), ap);                            \
+    n_ = count_args(ap);                                     \
     va_end(ap);                                              \
     if (n_ > MAX_LIST_ARGS) return fail(EC_E2BIG);           \
     char *argv[n_];                                          \
@@ -527,13 +552,13 @@ static int fixed_already(char *const *env, int self, int kills)
             if (!audit) audit = env[i] + 9;
         }
         if (has_prefix(env[i], "LD_PRELOAD=")) {
-            if (!self && holds_self(env[i] + 11, " \t:")) return 0;
+            if (!self && holds_self(env[i] + 11, PRELOAD_SEPS)) return 0;
             preload = env[i] + 11;
         }
     }
     if (kills && !told) return 0;
     if (!self) return 1;
-    return preload && starts_with_self(preload, " \t:") && (!la_version || (audit && starts_with_self(audit, ":")));
+    return preload && starts_with_self(preload, PRELOAD_SEPS) && (!la_version || (audit && starts_with_self(audit, ":")));
 }
 
 /* The arrays: the last one is kept and published again while the fix would be the same, so a
@@ -885,7 +910,7 @@ static size_t self_through_lib(char *const *env, char *out, size_t cap)
     ls.lib_known = ls.named = 0;
     for (i = 0; env && env[i] && !t; i++) {
         if (has_prefix(env[i], "LD_AUDIT=")) t = lib_entry_in(env[i] + 9, ":", &ls, out, cap);
-        else if (has_prefix(env[i], "LD_PRELOAD=")) t = lib_entry_in(env[i] + 11, " \t:", &ls, out, cap);
+        else if (has_prefix(env[i], "LD_PRELOAD=")) t = lib_entry_in(env[i] + 11, PRELOAD_SEPS, &ls, out, cap);
     }
     if (t || ls.named) return t;
     if ((fd = ec_openat(EC_AT_FDCWD, "/etc/ld.so.preload", EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK, 0)) < 0) return 0;

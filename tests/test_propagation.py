@@ -8,7 +8,8 @@ import pytest
 import execcheck
 from conftest import run
 
-ROUTES = ["execve", "execve-null", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "fexecve",
+ROUTES = ["execve", "execve-null", "execv", "execvp", "execvpe", "execl", "execlp", "execle", "execle-null-arg0",
+          "nostatx", "fexecve",
           "execveat", "vfork", "posix_spawn", "posix_spawnp", "system", "popen", "wordexp", "unsetenv", "clearenv",
           # the program takes our entries out of environ, then libc starts a shell from environ
           "cleared-clearenv-system", "cleared-unsetenv-popen", "cleared-environ-system", "cleared-environ-popen",
@@ -50,6 +51,18 @@ def test_every_exec_route_propagates(spawner, route):
         assert env.get("LD_AUDIT", "").split(":")[0] == shim
     else:
         assert "LD_AUDIT" not in env
+    if route in ("execle", "execle-null-arg0", "nostatx"):  # the program's envp, not environ
+        assert env.get("MARK") == "1", r.stdout
+
+
+def test_a_tab_is_part_of_an_ld_preload_name(spawner):
+    """ld.so splits LD_PRELOAD at spaces and colons only: a tab is part of a name, and the child's
+    list is the program's with ours in front (the wrappers split at tabs too: x:y.so)."""
+    tabbed = "/nonexistent/x\ty.so"
+    r = run([spawner, "execv"], env=shimmed({"LD_PRELOAD": "%s:%s" % (execcheck.lib_path(), tabbed)}))
+    assert r.returncode == 0, r.stderr
+    assert "object '%s' from LD_PRELOAD" % tabbed in r.stderr, r.stderr  # ld.so's own reading of it
+    assert child_env(r.stdout)["LD_PRELOAD"] == "%s:%s" % (execcheck.lib_path(), tabbed), r.stdout
 
 
 def test_existing_lists_are_kept_after_ours(spawner, tmp_path):
@@ -248,3 +261,39 @@ def test_a_lib_entry_that_would_send_children_elsewhere_is_not_ours(spawner, tmp
     env = child_env(r.stdout)
     assert env["LD_PRELOAD"] == str(real), env
     assert env["LD_AUDIT"] == ":".join([str(real)] + decoys), env
+
+
+def test_execl_takes_as_many_arguments_as_glibc(tmp_path):
+    """glibc's execl takes up to INT_MAX arguments; the wrapper stopped at 65536 (E2BIG)."""
+    import subprocess
+    src = tmp_path / "manyargs.c"
+    src.write_text('#include <stdio.h>\n#include <unistd.h>\nint main(void) {\n'
+                   '    execl("/bin/sh", "sh", "-c", "echo argc=$#", %s, (char *)0);\n'
+                   '    perror("execl");\n    return 1;\n}\n' % ", ".join(['"a"'] * 70000))
+    subprocess.run(["cc", "-O0", "-o", str(tmp_path / "manyargs"), str(src)], check=True)
+    r = run([str(tmp_path / "manyargs")], env=shimmed())
+    assert (r.returncode, r.stdout, r.stderr) == (0, "argc=69999\n", ""), r
+
+
+def test_a_program_started_by_a_library_constructor(tmp_path):
+    """glibc runs a program's library constructors before its preloads': one that starts a program
+    with an envp of its own came before the shim's start, and its child ran without the shim."""
+    import subprocess
+    (tmp_path / "ctor.c").write_text(
+        "#include <sys/wait.h>\n#include <unistd.h>\n"
+        "__attribute__((constructor)) static void start_a_program(void)\n{\n"
+        '    char *argv[] = {"env", 0}, *envp[] = {"MARK=ctor", 0};\n'
+        "    pid_t pid = fork();\n"
+        '    if (pid == 0) { execve("/usr/bin/env", argv, envp); _exit(127); }\n'
+        "    waitpid(pid, 0, 0);\n}\n")
+    (tmp_path / "main.c").write_text('#include <stdio.h>\nint main(void) { puts("main"); return 0; }\n')
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "libctor.so"), str(tmp_path / "ctor.c")], check=True)
+    subprocess.run(["cc", "-o", str(tmp_path / "prog"), str(tmp_path / "main.c"), "-Wl,--no-as-needed",
+                    "-L%s" % tmp_path, "-lctor", "-Wl,-rpath,%s" % tmp_path], check=True)
+    r = run([str(tmp_path / "prog")], env=shimmed())
+    assert r.returncode == 0 and r.stdout.splitlines()[-1] == "main", r
+    env = child_env(r.stdout)
+    shim = execcheck.lib_path()
+    assert env.get("MARK") == "ctor" and env.get("LD_PRELOAD", "").split(":")[0] == shim, r.stdout
+    if shim_has_audit_face():
+        assert env.get("LD_AUDIT", "").split(":")[0] == shim, r.stdout

@@ -3,6 +3,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +44,20 @@ int main(int argc, char **argv)
     if (!strcmp(r, "execl")) execl("/usr/bin/env", "env", (char *)NULL);
     if (!strcmp(r, "execlp")) execlp("env", "env", (char *)NULL);
     if (!strcmp(r, "execle")) execle("/usr/bin/env", "env", (char *)NULL, clean_env);
+    /* glibc reads the arguments after the first up to a NULL whatever the first is: envp follows
+     * the second NULL here (the kernel gives env an argv of one empty string) */
+    if (!strcmp(r, "execle-null-arg0")) execle("/usr/bin/env", (char *)NULL, (char *)NULL, clean_env);
+    if (!strcmp(r, "nostatx")) { /* a filter that refuses statx (EPERM), as Docker's did before 2020 */
+        struct sock_filter f[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_statx, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) return 3;
+        execve("/usr/bin/env", child_argv, clean_env);
+    }
     if (!strcmp(r, "fexecve")) fexecve(open("/usr/bin/env", O_RDONLY | O_CLOEXEC), child_argv, clean_env);
     if (!strcmp(r, "execveat")) execveat(AT_FDCWD, "/usr/bin/env", child_argv, clean_env, 0);
     if (!strcmp(r, "vfork")) {
