@@ -352,3 +352,63 @@ def test_nul_bytes_in_ld_so_conf_end_the_line(image):
     assert "/opt/nul/lib/libnul.so" in [c["path"] for c in json.loads(r.stdout)["changes"]]
     r = ec("image", "verify", image, timeout=60)
     assert r.returncode in (0, 1) and "Traceback" not in r.stderr, r.stderr
+
+
+def test_the_state_directory_is_walked_inside_the_image(image, tmp_path):
+    """An image whose /var is an absolute symlink out of it: the steps' undo records went through
+    the host's symlink (ROOT/var/lib/execcheck joined as it was) and were written outside the image,
+    by root. Now the state directory is the image's path (the link's target taken inside ROOT)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(os.path.join(image, "var"), ignore_errors=True)
+    os.symlink(str(outside), os.path.join(image, "var"))
+    before = rootfs.listing(image)
+    for step, undo in ((["prepare", "--apply"], "revert"), (["install"], "uninstall")):
+        assert ec("image", *step, image).returncode == 0
+        assert list(outside.iterdir()) == [], step
+        assert os.path.isfile(os.path.join(image, str(outside).lstrip("/"), "lib/execcheck", step[0] + ".json"))
+        r = ec("image", undo, image)
+        assert r.returncode == 0 and list(outside.iterdir()) == [], (undo, r.stderr)
+        assert rootfs.listing(image) == before, undo
+
+
+def test_verify_reads_the_config_as_the_shim_does(image):
+    """The shim opens /etc/execcheck.conf without following a symlink, and ignores one (so the
+    image would not enforce): verify followed it and said "ready to enforce"."""
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    assert ec("image", "verify", image).returncode == 0
+    etc = os.path.join(image, "etc")
+    os.rename(os.path.join(etc, "execcheck.conf"), os.path.join(etc, "x.conf"))
+    os.symlink("x.conf", os.path.join(etc, "execcheck.conf"))
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "/etc/execcheck.conf: " in r.stdout and "symlink" in r.stdout, r.stdout
+
+
+def test_an_install_that_cannot_be_written_changes_nothing(image):
+    """A systemd unit name too long for a file name: install failed with "File name too long"
+    after writing the shim, the config and the ld.so.preload entry, and uninstall then failed the
+    same way every time. Now the name is refused before anything is written."""
+    before = rootfs.listing(image)
+    r = ec("image", "install", "--service", "a" * 300, image)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "too long" in r.stderr, r.stderr
+    for name in ("..", "a.b", ".service"):  # no unit systemd would load
+        r = ec("image", "install", "--service", name, image)
+        assert r.returncode == 2 and "not a systemd unit name" in r.stderr, (name, r.stderr)
+    assert rootfs.listing(image) == before
+    # a record that names such a path (an older install's) is undone around it
+    os.makedirs(os.path.join(image, "etc/systemd/system"))
+    before = rootfs.listing(image)
+    assert ec("image", "install", image).returncode == 0
+    state = os.path.join(image, "var/lib/execcheck/install.json")
+    with open(state) as f:
+        record = json.load(f)
+    long_path = "/etc/systemd/system/%s.service.d/execcheck.conf" % ("a" * 300)
+    record["files"][long_path] = {"previous": None, "previous_mode": None, "previous_owner": None,
+                                  "written_sha256": "0" * 64}
+    with open(state, "w") as f:
+        json.dump(record, f)
+    r = ec("image", "uninstall", image)
+    assert r.returncode == 0 and "%s: File name too long: nothing to undo there" % long_path in r.stderr, r.stderr
+    assert rootfs.listing(image) == before

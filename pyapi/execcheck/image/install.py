@@ -267,13 +267,30 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
         files.append(("/etc/ld.so.preload", new, 0o644))
     sd = systemd_version(root)
     for svc in services:
-        if not re.fullmatch(r"[A-Za-z0-9:_.@\\-]+", svc):
-            raise InstallError("not a systemd unit name: %r" % svc)
-        unit = svc if "." in svc else svc + ".service"
+        unit = unit_name(svc)
         files.append(("/etc/systemd/system/%s.d/execcheck.conf" % unit,
                       dropin_text(entry, enforce, deny_interactive, sd).encode(), 0o644))
     return files, {"shim": shim_path, "shim32": shim32, "entry": entry, "systemd": sd,
                    "unchecked32": bool(libdir32) and not shim32}
+
+
+# systemd's unit types (systemd.unit(5)); a name's drop-in directory is NAME.d, a file name
+UNIT_TYPES = ("service", "socket", "target", "timer", "mount", "automount", "swap", "path", "slice", "scope",
+              "device")
+NAME_MAX = 255
+
+
+def unit_name(svc: str) -> str:
+    """The unit a --service names ("sshd" is sshd.service); InstallError, before anything is
+    written, for a name systemd would not take or whose drop-in directory no file system could."""
+    unit = svc if "." in svc else svc + ".service"
+    prefix, _, kind = unit.rpartition(".")
+    if not re.fullmatch(r"[A-Za-z0-9:_.@\\-]+", unit) or not prefix or kind not in UNIT_TYPES:
+        raise InstallError("not a systemd unit name: %r (NAME or NAME.TYPE, TYPE one of %s)" % (
+            svc, ", ".join(UNIT_TYPES)))
+    if len(unit) + 2 > NAME_MAX:
+        raise InstallError("systemd unit name too long: %d characters (at most %d)" % (len(unit), NAME_MAX - 2))
+    return unit
 
 
 def _record_problem(record) -> str:
@@ -340,8 +357,12 @@ def uninstall(root: str):
         return None
     notes = []
     for path, info in sorted(record["files"].items()):
-        host = rootfs.resolve(root, path)
-        now = _read(host)
+        try:
+            host = rootfs.resolve(root, path)
+            now = _read(host)
+        except OSError as e:  # a path no install could have written (a record from an older one)
+            notes.append("%s: %s: nothing to undo there" % (path, e.strerror))
+            continue
         if now is not None and _sha(now) != info.get("written_sha256"):
             if path == "/etc/ld.so.preload":
                 # changed since install: take out only our line, keep the rest

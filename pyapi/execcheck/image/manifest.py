@@ -7,6 +7,7 @@ sees the old or the new file, never half of one.
 import json
 import os
 
+from . import rootfs
 from ..errors import UsageError
 from ..safeio import read_regular
 
@@ -52,7 +53,9 @@ def makedirs_recorded(path: str, created: list, mode: int = 0o755) -> None:
 
 
 def path_of(root: str, step: str) -> str:
-    return os.path.join(root, STATE_DIR.lstrip("/"), step + ".json")
+    """The host path of the step's record: the image's STATE_DIR, its symlinks taken inside the
+    image (an image whose /var points out of it must not have root write records there)."""
+    return os.path.join(rootfs.resolve(root, STATE_DIR), step + ".json")
 
 
 def load(root: str, step: str, problem):

@@ -32,7 +32,7 @@ def shim_state(root: str) -> list:
             not any(has_lib_token(e) for e in shims):
         problems.append("the image has a 32-bit libc, and /etc/ld.so.preload names the shim by its 64-bit path: "
                         "32-bit programs would run unchecked")
-    conf = rootfs.resolve(root, "/etc/execcheck.conf")
+    conf = rootfs.resolve(root, "/etc/execcheck.conf", follow_last=False)  # the shim does not follow it
     if os.path.lexists(conf):
         p = policy(config_path=conf, environ={})
         if p.config_state != "loaded" or p.config_problem:
