@@ -198,3 +198,31 @@ def test_a_shim_path_glibc_would_split(tmp_path, probe):
     assert any("space" in f and "LD_PRELOAD" in f for f in fail_open), fail_open
     r = run([sys.executable, "-m", "execcheck", "run", "--", probe])  # the real install: a plain path
     assert r.returncode == 0 and parse(r.stdout)["preload"].startswith(first_entry())
+
+
+def test_a_damaged_shim_is_no_shim(tmp_path):
+    """A truncated shim: ld.so says "cannot be preloaded ... ignored" and runs the program without
+    it. run started CMD anyway (exit 0, a 0644 library loaded under --restrict-file): now it is not
+    started (125), and status lists the shim as a fail-open case."""
+    import shutil
+    import execcheck
+    CLI = [sys.executable, "-m", "execcheck"]
+    pkg = tmp_path / "site" / "execcheck"
+    shutil.copytree(os.path.dirname(execcheck.__file__), pkg)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"))
+    env.pop("LD_PRELOAD", None)
+    shim = run(CLI + ["lib"], env=env).stdout.strip()
+    assert shim.startswith(str(pkg)), shim
+    with open(shim, "r+b") as f:
+        f.truncate(100)
+    r = run(CLI + ["run", "--restrict-file", "--", "true"], env=env)
+    assert r.returncode == 125 and r.stderr.count("\n") == 1, r
+    assert "the shim at %s is damaged (" % shim in r.stderr and "true not started" in r.stderr, r.stderr
+    r = run(CLI + ["status"], env=env)
+    assert "the shim %s is damaged" % shim in r.stdout, r.stdout
+
+
+def test_a_tab_in_ld_preload_is_part_of_a_name():
+    """ld.so splits LD_PRELOAD at spaces and colons, not tabs: run keeps such a name whole."""
+    env = child_environment({"LD_PRELOAD": "/a\tb.so /c.so"}, "/shim.so", False)
+    assert env["LD_PRELOAD"] == "/shim.so:/a\tb.so:/c.so"

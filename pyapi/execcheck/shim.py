@@ -35,6 +35,20 @@ def lib_path(machine: Optional[str] = None) -> str:
     return str(_SHIMS / _layout().get(machine, machine) / "libexeccheck.so")
 
 
+def damage(path: str) -> str:
+    """What in the shim file at path keeps ld.so from loading it, as the core's ELF reader sees it
+    ("" if nothing): ld.so says "cannot be preloaded ... ignored" of a truncated or damaged shim and
+    runs every program without it."""
+    from .audit.resolver import read_elf
+    try:
+        e = read_elf(path)
+    except OSError as err:
+        return err.strerror
+    if not e.ok:
+        return e.defect
+    return "" if e.type == 3 else "not a shared object"
+
+
 def multilib_path() -> Optional[str]:
     """shim/$LIB/libexeccheck.so when a 32-bit shim was built beside the 64-bit one: one entry for
     LD_PRELOAD and LD_AUDIT that each class's ld.so expands to its own shim; else None. (A cross

@@ -7,7 +7,7 @@ import sys
 from .. import kernel
 from ..core import SecurebitsError, securebits, set_securebits
 from ..errors import UsageError
-from ..shim import lib_path, list_separator_in, multilib_path
+from ..shim import damage, lib_path, list_separator_in, multilib_path
 from .output import printable
 
 ORDER = 25
@@ -81,7 +81,7 @@ def child_environment(environ, shim: str, audit: bool, files=()) -> dict:
     and colons) and, when it has an audit face, first in LD_AUDIT (colons). files: the shims a
     $LIB entry stands for, whose own paths are taken out of the lists."""
     env = dict(environ)
-    env["LD_PRELOAD"] = with_first(env.get("LD_PRELOAD"), shim, ": \t", files)
+    env["LD_PRELOAD"] = with_first(env.get("LD_PRELOAD"), shim, ": ", files)
     if audit:
         env["LD_AUDIT"] = with_first(env.get("LD_AUDIT"), shim, ":", files)
     return env
@@ -115,6 +115,10 @@ def run(args) -> int:
     try:
         if not os.path.exists(shim):
             raise SetupError("the shim is missing at %s (reinstall execcheck)" % shim)
+        for path in (shim, lib_path("i386")) if multilib_path() else (shim,):
+            why = damage(path)
+            if why:  # ld.so would ignore it and run CMD unchecked
+                raise SetupError("the shim at %s is damaged (%s): reinstall execcheck" % (path, why))
         sep = list_separator_in(shim)
         if sep:  # glibc would split the path: an error in every process and no shim in it
             raise SetupError("the shim's path %s has a %s in it, where glibc splits LD_PRELOAD: install "

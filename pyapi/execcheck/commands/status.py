@@ -5,7 +5,7 @@ import stat
 
 from .. import kernel
 from ..core import check, policy, securebits
-from ..shim import (I386_LOADER, LD_SO_PRELOAD, expand_lib, faces_in_process, has_lib_token, lib_path,
+from ..shim import (I386_LOADER, LD_SO_PRELOAD, damage, expand_lib, faces_in_process, has_lib_token, lib_path,
                     list_separator_in, multilib_path, names_shim, read_ld_so_preload)
 from .output import print_json
 
@@ -58,6 +58,7 @@ def gather() -> dict:
     cross = lib_path("aarch64")
     shim_info["aarch64_images"] = cross if cross != shim and os.path.exists(cross) else None
     if shim_info["exists"]:
+        shim_info["damage"] = damage(shim) or None
         v = check(shim)
         shim_info["passes_check"] = v.allowed
         if not v.allowed:
@@ -70,6 +71,9 @@ def gather() -> dict:
 
     pol = policy()
     fail_open = []
+    if shim_info.get("damage"):
+        fail_open.append("the shim %s is damaged (%s): ld.so ignores it, and the programs it should check run "
+                         "unchecked (reinstall execcheck)" % (shim, shim_info["damage"]))
     for e in preload.get("entries", []):
         if "/" in e and not os.path.exists(expand_lib(e)):
             what = "the shim" if os.path.basename(e) == os.path.basename(shim) else "a library"
