@@ -86,8 +86,8 @@ def test_bad_inputs_are_findings(bad):
     assert doc["inputs"][str(d / "libfifo.so")] == "not-regular"
     # named explicitly, the loop and the directory's contents are findings or skipped, no traceback
     doc2 = audit_json(d / "libloop.so", d / "nonexistent.so", d / "libfifo.so")
-    rules = findings(doc2, "unreadable")
-    assert {os.path.basename(p) for _r, p in rules} == {"libloop.so", "nonexistent.so"}
+    assert {os.path.basename(p) for _r, p in findings(doc2, "unreadable")} == {"libloop.so"}
+    assert {os.path.basename(p) for _r, p in findings(doc2, "missing-input")} == {"nonexistent.so"}
     # the text report says what it did not read (it said nothing of the FIFO)
     r = audit("--fail-on", "none", str(d / "libfifo.so"))
     assert "not audited, not a regular file: %s" % (d / "libfifo.so") in r.stdout.splitlines(), r.stdout
@@ -305,3 +305,17 @@ def test_a_symlink_loop_is_named_as_one(tmp_path):
     r = run(execcheck_cmd() + ["audit", str(tmp_path / "a"), str(tmp_path / "missing")])
     assert "EXC051 unreadable" in r.stdout and "%s: too many levels of symbolic links" % (tmp_path / "a") in r.stdout, r
     assert "%s: does not exist in the system" % (tmp_path / "missing") in r.stdout, r
+
+
+def test_a_typo_or_a_wrong_root_fails_the_gate(tmp_path):
+    """`audit /nonexistent`, a missing PATH in an image, and a --root that holds no program passed
+    a CI gate (exit 0: a warning, or "no findings"). Each is an error finding now (exit 1)."""
+    r = run(execcheck_cmd() + ["audit", str(tmp_path / "missing")])
+    assert r.returncode == 1 and "error   EXC052 missing-input" in r.stdout, r
+    assert "%s: does not exist in the system" % (tmp_path / "missing") in r.stdout, r
+    (tmp_path / "empty").mkdir()
+    r = run(execcheck_cmd() + ["audit", "--root", str(tmp_path / "empty")])
+    assert r.returncode == 1 and "EXC053 empty-image" in r.stdout and "holds no program" in r.stdout, r
+    r = run(execcheck_cmd() + ["audit", "--root", str(tmp_path / "empty"), "/bin/lss"])
+    assert r.returncode == 1 and "/bin/lss: does not exist in the image" in r.stdout, r
+    assert "EXC053" not in r.stdout, r  # named paths: the image is not judged as a whole

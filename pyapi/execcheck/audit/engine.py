@@ -167,9 +167,11 @@ class Audit:
             try:
                 rp = self.session.realpath(p)
             except OSError as e:  # a missing file, a loop of symlinks, a directory it may not search
-                where = "image" if self.root else "system"
-                why = "does not exist in the " + where if e.errno == errno.ENOENT else (e.strerror or str(e)).lower()
-                self.findings.add("unreadable", p, "%s: %s" % (p, why))
+                if e.errno == errno.ENOENT:
+                    self.findings.add("missing-input", p, "%s: does not exist in the %s" % (
+                        p, "image" if self.root else "system"))
+                else:
+                    self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()))
                 continue
             if os.path.isdir(scan.host_path(self.root, rp)):
                 candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/")
@@ -574,6 +576,8 @@ class Audit:
             self.progress(i + 1, len(paths), p)
             self.audit_one(p)
         self.judge_files()
+        if self.root and not self.o.paths and not any(e.role == "program" for e in self.entries):
+            self.findings.add("empty-image", "/", "%s holds no program: is it a root filesystem?" % self.root)
         # a library that cannot find a dependency on its own, where a program meets the same gap
         self.findings.supersede("unresolvable-alone", ("missing-library", "loaded-by-luck"))
         py = self.python()

@@ -67,6 +67,10 @@ RULES = {r.id: r for r in (
     Rule("EXC050", "bad-elf", "warning",
          "A file named or used like a library or program is not a valid ELF file (truncated, corrupt, not ELF)."),
     Rule("EXC051", "unreadable", "warning", "A file could not be examined."),
+    Rule("EXC052", "missing-input", "error",
+         "A path named on the command line does not exist: a typo, or a path of another root, audits nothing."),
+    Rule("EXC053", "empty-image", "error",
+         "The root (--root) holds no program at all: not a root filesystem, or not the one meant."),
     Rule("EXC060", "python-code-denied", "warning",
          "Python code the exec policy would refuse: an interpreter that obeys the check cannot import it."),
 )}
