@@ -245,14 +245,18 @@ def test_status_says_when_records_have_nowhere_to_go(tmp_path):
         'rm -f /dev/log\n'
         '%s status --json > "$1/absent.json"\n'
         'EXECCHECK_LOG_FILE="$1/rec.jsonl" %s status --json > "$1/file.json"\n'
+        'EXECCHECK_LOG_FILE="$1" %s status --json > "$1/dirfile.json"\n'
+        'EXECCHECK_LOG_FILE="$1" %s status > "$1/dirfile.txt"\n'
         '%s status > "$1/absent.txt"\n'
         '%s -c "import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).bind(\'/dev/log\')"\n'
-        '%s status --json > "$1/socket.json"\n' % (cmd, cmd, cmd, sys.executable, cmd))
+        '%s status --json > "$1/socket.json"\n' % (cmd, cmd, cmd, cmd, cmd, sys.executable, cmd))
     r = in_mountns(script, tmp_path, env={k: v for k, v in os.environ.items() if not k.startswith("EXECCHECK_")})
     assert r.returncode == 0, r.stderr
     got = {name: json.loads((tmp_path / (name + ".json")).read_text())["records_lost"]
-           for name in ("absent", "file", "socket")}
-    assert got == {"absent": True, "file": False, "socket": False}
+           for name in ("absent", "file", "dirfile", "socket")}
+    # a log_file that is a directory takes no record: with no /dev/log either, they are lost
+    assert got == {"absent": True, "file": False, "dirfile": True, "socket": False}
+    assert "%s is not a regular file: no record is written to it" % tmp_path in (tmp_path / "dirfile.txt").read_text()
     assert "no /dev/log here: records are lost" in (tmp_path / "absent.txt").read_text()
     assert os.path.lexists("/dev/log") == host_had  # the host's /dev is untouched
 

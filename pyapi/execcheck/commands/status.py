@@ -7,7 +7,7 @@ from .. import kernel
 from ..core import check, policy, securebits
 from ..shim import (I386_LOADER, LD_SO_PRELOAD, damage, expand_lib, faces_in_process, has_lib_token, lib_path,
                     list_separator_in, multilib_path, names_shim, read_ld_so_preload)
-from .output import print_json
+from .output import print_json, printable
 
 ORDER = 20
 HELP = "show kernel support, securebits, LSMs, the shim and the policy in force"
@@ -19,6 +19,20 @@ def _is_socket(path) -> bool:
         return stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:
         return False
+
+
+def _log_file_problem(path) -> str:
+    """Why the shim could not append a record to path, "" if it could: csrc/sinks.c opens it with
+    O_CREAT | O_NOFOLLOW and writes only to a regular file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "" if os.path.isdir(os.path.dirname(path) or ".") else "its directory does not exist"
+    except OSError as e:
+        return e.strerror.lower()
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink, which the shim does not follow"
+    return "" if stat.S_ISREG(st.st_mode) else "is not a regular file"
 
 
 DESCRIPTION = """Shows, one line each: the kernel's AT_EXECVE_CHECK support; this process's securebits; the
@@ -100,11 +114,14 @@ def gather() -> dict:
 
     policy_info = pol.as_dict()
     sinks = policy_info["sinks"]
-    # records whose only sink is a syslog nobody listens on are lost, silently by design (the shim
-    # prints nothing in other people's processes): say so here
-    records_lost = sinks == ["syslog"] and not _is_socket(SYSLOG_SOCKET)
+    # records whose sinks all fail (a syslog nobody listens on, a log_file that is no file) are
+    # lost, silently by design (the shim prints nothing in other people's processes): say so here
+    log_file_problem = _log_file_problem(policy_info["log_file"]) if "file" in sinks else ""
+    broken = {"syslog": not _is_socket(SYSLOG_SOCKET), "file": bool(log_file_problem)}
+    records_lost = bool(sinks) and all(broken.get(x, False) for x in sinks)
     return {
         "records_lost": records_lost,
+        "log_file_problem": log_file_problem or None,
         "proc_mounted": proc,
         "kernel": {"release": os.uname().release, "execve_check": supported, "execve_check_text": support_text},
         "securebits": bits_info,
@@ -226,9 +243,14 @@ def run(args) -> int:
                                            if pol["interactive_sources"] else ""))
     lines.append("records to      %s" % (", ".join(
         (("file " + pol["log_file"]) if x == "file" else x) for x in pol["sinks"]) or "nowhere"))
-    if s["records_lost"]:
+    if s["log_file_problem"]:
+        lines.append("                %s %s: no record is written to it" % (printable(pol["log_file"]),
+                                                                            s["log_file_problem"]))
+    if s["records_lost"] and pol["sinks"] == ["syslog"]:
         lines.append("                no %s here: records are lost (log_file = PATH in %s, or EXECCHECK_LOG_FILE,"
                      " keeps them)" % (SYSLOG_SOCKET, pol["config_path"]))
+    elif s["records_lost"]:
+        lines.append("                records are lost: no sink can take them")
     if not s["proc_mounted"]:
         lines.append("/proc           not mounted here: the shim cannot tell which file backs a mapping, so enforcing"
                      " refuses every shimmed program (no-proc); mount /proc first")
