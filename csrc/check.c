@@ -297,7 +297,7 @@ static long spawn_check(int fd, char *const argv[], char *const envp[], long clo
  * propagate.c): an inherited filter is trusted only when no such word came with it; the word can
  * only make checks answer "unsupported", never let one through.
  * A filter added to a process that already had one is not seen. */
-enum { SC_UNKNOWN, SC_NONE, SC_INHERITED, SC_FILTER_UNPROBED, SC_FILTER_CHECKS, SC_FILTER_KILLS };
+enum { SC_UNKNOWN, SC_NONE, SC_INHERITED, SC_FILTER_UNPROBED, SC_FILTER_CHECKS, SC_FILTER_KILLS, SC_FILTER_REFUSES };
 static int sc_state;
 
 static int seccomp_state(void)
@@ -319,6 +319,16 @@ static void seccomp_probed(int from, int to)
 
 static int check_only(int fd, const char *name);
 
+/* r: what execveat answered for fd -1 under a filter that did not kill. The kernel says EBADF
+ * (EINVAL before 6.14); anything else is the filter's own errno, which it gives for every file:
+ * no check can be made (as under a filter that kills, every check then answers ENOSYS). */
+static int filter_refuses(int r)
+{
+    if (r == -EC_EBADF || r == -EC_EINVAL || seccomp_state() != SC_FILTER_CHECKS) return 0;
+    seccomp_probed(SC_FILTER_CHECKS, SC_FILTER_REFUSES);
+    return 1;
+}
+
 void ec_check_seccomp_start(char *const *envp)
 {
     const char *word;
@@ -332,13 +342,14 @@ int ec_check_seccomp(int probe)
     int s = seccomp_state();
     if ((probe == EC_SECCOMP_PROBE_ALL && s == SC_INHERITED) || (probe && s == SC_FILTER_UNPROBED)) {
         seccomp_probed(s, SC_FILTER_UNPROBED);
-        check_only(-1, 0); /* from a child: EBADF if it comes back */
+        filter_refuses(check_only(-1, 0)); /* from a child: EBADF if it comes back */
         s = seccomp_state();
     }
     switch (s) {
     case SC_INHERITED: return EC_SECCOMP_INHERITED;
     case SC_FILTER_CHECKS: return EC_SECCOMP_CHECKS;
     case SC_FILTER_KILLS: return EC_SECCOMP_KILLS;
+    case SC_FILTER_REFUSES: return EC_SECCOMP_REFUSES;
     case SC_FILTER_UNPROBED: return EC_SECCOMP_UNPROBED;
     default: return EC_SECCOMP_NONE;
     }
@@ -349,7 +360,7 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
     uint64_t all = ~0ull, old = 0;
     long pid, w = 0;
     int status = 0, sc = seccomp_state();
-    if (sc == SC_FILTER_KILLS) return -EC_ENOSYS;
+    if (sc == SC_FILTER_KILLS || sc == SC_FILTER_REFUSES) return -EC_ENOSYS;
     if ((sc != SC_FILTER_UNPROBED && single_threaded()) ||
         ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_BLOCK, &all, &old, 8) < 0)
         return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS);
@@ -378,7 +389,14 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
         seccomp_probed(sc, SC_FILTER_KILLS); /* killed for the execveat: no check can be made here */
         return -EC_ENOSYS;
     }
-    if (sc == SC_FILTER_UNPROBED) seccomp_probed(sc, SC_FILTER_CHECKS);
+    if (sc == SC_FILTER_UNPROBED) {
+        int r = -((status >> 8) & 0xff);
+        seccomp_probed(sc, SC_FILTER_CHECKS);
+        /* refused: by policy for this file, or by the filter for any? fd -1 tells, made here now
+         * that the filter is known not to kill */
+        if (r && fd != -1 && filter_refuses(ec_execveat(-1, "", argv, envp, EC_EXEC_CHECK_FLAGS))) return -EC_ENOSYS;
+        return r;
+    }
     return -((status >> 8) & 0xff);
 }
 

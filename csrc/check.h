@@ -48,7 +48,8 @@ void ec_check_single_threaded(int known);
 /* This process and seccomp (check.c "under seccomp"): EC_SECCOMP_NONE (no filter), _INHERITED (a
  * filter it started with: checks are made directly), _UNPROBED (a filter installed since: the next
  * check is made from a child), _CHECKS (a filter that lets the check through), _KILLS (a filter that
- * kills for execveat: every check answers ENOSYS). probe: find out now, from a child, what an
+ * kills for execveat: every check answers ENOSYS), _REFUSES (a filter that makes execveat fail
+ * with an errno of its own for any file: every check answers ENOSYS too). probe: find out now, from a child, what an
  * _UNPROBED filter does (EC_SECCOMP_PROBE_NEW), or an _INHERITED one too (EC_SECCOMP_PROBE_ALL).
  * The shim's constructor calls it first (probe 0): the filter mode at start is told apart from one
  * installed later. */
@@ -59,6 +60,7 @@ void ec_check_single_threaded(int known);
 #define EC_SECCOMP_KILLS 2
 #define EC_SECCOMP_UNPROBED 3
 #define EC_SECCOMP_INHERITED 4
+#define EC_SECCOMP_REFUSES 5
 int ec_check_seccomp(int probe);
 
 /* The word a shimmed process puts in the environment of a child whose inherited filter kills for

@@ -125,7 +125,11 @@ static char kills_word[] = EC_SECCOMP_ENV_KILLS;
  * since the start is found out now, from a child (check.c), once. (In a vfork child the answer
  * lands in the parent's memory too: a filter the vfork child added itself would then make the
  * parent's checks answer "unsupported", which fails closed.) */
-static int children_inherit_a_killing_filter(void) { return ec_check_seccomp(EC_SECCOMP_PROBE_NEW) == EC_SECCOMP_KILLS; }
+static int children_inherit_a_killing_filter(void)
+{
+    int s = ec_check_seccomp(EC_SECCOMP_PROBE_NEW);
+    return s == EC_SECCOMP_KILLS || s == EC_SECCOMP_REFUSES; /* either way no check can be made there */
+}
 
 /* Writes the fixed environment into mem (size from fixed_size) and returns it. With self = 0
  * our own entries are left out (and a list left empty is dropped): the shim file is gone. With

@@ -36,7 +36,7 @@ def libs(kit):
 
 @pytest.mark.parametrize("face", ["audit", "preload"])
 @pytest.mark.parametrize("threads", [False, True], ids=["one-thread", "threads"])
-@pytest.mark.parametrize("action", KILLING)
+@pytest.mark.parametrize("action", KILLING + ("errno",))  # errno: EPERM for every file, read as "lsm" before
 def test_a_filter_installed_at_run_time(kit, tmp_path, face, threads, action):
     good1, good2, bad = libs(kit)
     prog = kit.prog()
@@ -56,7 +56,7 @@ def test_a_filter_installed_at_run_time(kit, tmp_path, face, threads, action):
     assert "CTOR good2" not in res.lines and "CTOR bad" not in res.lines and res.lines[-1] == "end", res
 
 
-@pytest.mark.parametrize("action", KILLING)
+@pytest.mark.parametrize("action", KILLING + ("errno",))
 def test_a_program_started_after_the_filter_is_told(kit, tmp_path, action):
     """A launcher installs a filter, then starts a program (bwrap, systemd's forked child): the
     program inherits the filter, and inherited filters are trusted. The launcher's exec wrapper
@@ -99,7 +99,8 @@ def test_a_filter_that_leaves_the_check_alone(kit, tmp_path, face):
     assert [r["reason"] for r in res.records_for(bad)] == ["x-bit"] and not res.records_for(good2), res
 
 
-@pytest.mark.parametrize("action,state", [("kill", "kills"), ("trap", "kills"), ("other", "checks"), (None, "none")])
+@pytest.mark.parametrize("action,state", [("kill", "kills"), ("trap", "kills"), ("errno", "refuses"), ("other", "checks"),
+                                          (None, "none")])
 def test_status_and_check_under_a_filter(kit, tmp_path, action, state):
     """`execcheck status` says what a filter does to the check (and lives through it); `execcheck
     check` under a filter that kills for execveat answers `unsupported` for every file."""
@@ -111,10 +112,10 @@ def test_status_and_check_under_a_filter(kit, tmp_path, action, state):
     assert res.rc == 0, res
     status = json.loads(res.out[res.out.index("{"):])
     assert status["seccomp"]["value"] == state, status["seccomp"]
-    assert status["kernel"]["execve_check"] == (state != "kills"), status["kernel"]
+    assert status["kernel"]["execve_check"] == (state not in ("kills", "refuses")), status["kernel"]
     res = run_face("off", pre + ["exec:%s" % sys.executable, *cli[1:], "check", "--json", str(good)], tmp_path)
     verdict = json.loads(res.out[res.out.index("["):] if "[" in res.out else "[]")
-    if state == "kills":
+    if state in ("kills", "refuses"):  # an EPERM for every file was read as an LSM's refusal ("lsm")
         assert res.rc == 1 and [v["reason"] for v in verdict] == ["unsupported"], res
     else:
         assert res.rc == 0 and [v["allowed"] for v in verdict] == [True], res
@@ -131,3 +132,11 @@ def test_run_refuses_under_a_filter_that_kills_the_check(kit, tmp_path):
         assert res.rc == rc, (action, res)
         if rc:
             assert "seccomp filter here kills" in res.err and "not started" in res.err, res
+    # a filter that fails execveat for any file: enforcing would refuse every library (125); not
+    # enforcing, the command runs
+    for opts, rc in ((["--restrict-file"], 125), ([], 0)):
+        res = run_face("off", [prog, "seccomp:errno", "exec:%s" % sys.executable, "-m", "execcheck", "run", *opts,
+                               "--", "/bin/true"], tmp_path)
+        assert res.rc == rc, (opts, res)
+        if rc:
+            assert "makes execveat (the check) fail for any file" in res.err and res.err.count("\n") == 1, res

@@ -15,6 +15,8 @@ def execve_check_support() -> Tuple[bool, str]:
         return False, "not supported: this kernel rejects AT_EXECVE_CHECK (Linux 6.14 or later is needed)"
     if lib.ec_check_seccomp(0) == lib.EC_SECCOMP_KILLS:
         return False, "cannot tell: a seccomp filter kills a process for execveat"
+    if lib.ec_check_seccomp(0) == lib.EC_SECCOMP_REFUSES:
+        return False, "cannot tell: a seccomp filter makes execveat fail for any file"
     return False, "cannot tell: execveat is refused (%s); a seccomp filter?" % os.strerror(-r)
 
 
@@ -57,11 +59,15 @@ def userns_reset() -> Tuple[Optional[bool], str]:
 
 def seccomp() -> Tuple[str, str]:
     """This process's seccomp filter and what it does to the exec check, found out from a child
-    (the core's probe): (none|checks|kills, text)."""
+    (the core's probe): (none|checks|kills|refuses|unknown, text)."""
     state = lib.ec_check_seccomp(lib.EC_SECCOMP_PROBE_ALL)
     if state == lib.EC_SECCOMP_KILLS:
         return "kills", ("a filter is in force and kills a process for execveat: programs started from here inherit "
                          "it and die of SIGSYS at the shim's first check; `execcheck check` answers 'unsupported'")
+    if state == lib.EC_SECCOMP_REFUSES:
+        return "refuses", ("a filter is in force and makes execveat fail with an error of its own, for any file: no "
+                           "check can be made; `execcheck check` answers 'unsupported' and an enforcing shim refuses "
+                           "every file")
     if state == lib.EC_SECCOMP_CHECKS:
         return "checks", "a filter is in force and does not kill for execveat: checks are made as without it"
     if state != lib.EC_SECCOMP_NONE:

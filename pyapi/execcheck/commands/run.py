@@ -92,7 +92,7 @@ def set_policy(restrict_file: bool, deny_interactive: bool, lock: bool) -> None:
         return
     supported, why = kernel.execve_check_support()
     if not supported:
-        raise SetupError("the kernel cannot enforce an exec policy: AT_EXECVE_CHECK is %s" % why)
+        raise SetupError("the kernel cannot enforce an exec policy: AT_EXECVE_CHECK: %s" % why)
     try:
         set_securebits(restrict_file=True if restrict_file else None,
                        deny_interactive=True if deny_interactive else None, lock=lock)
@@ -129,9 +129,13 @@ def run(args) -> int:
         multilib = multilib_path()
         env = child_environment(os.environ, multilib or shim, has_audit_face(shim),
                                 (shim, lib_path("i386")) if multilib else ())
-        if kernel.seccomp()[0] == "kills":  # CMD inherits the filter, and the shim trusts inherited ones
+        sc = kernel.seccomp()[0]  # CMD inherits the filter, and the shim trusts inherited ones
+        if sc == "kills":
             raise SetupError("a seccomp filter here kills a process for execveat (the check): under the shim "
                              "the command would die of SIGSYS (`execcheck status`)")
+        if sc == "refuses" and (args.restrict_file or args.deny_interactive):
+            raise SetupError("a seccomp filter here makes execveat (the check) fail for any file: enforcing, "
+                             "the shim would refuse every library of the command (`execcheck status`)")
         set_policy(args.restrict_file, args.deny_interactive, args.lock)
     except SetupError as e:
         print("execcheck: run: %s; %s not started" % (e, printable(command[0])), file=sys.stderr)
