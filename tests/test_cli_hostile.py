@@ -1,0 +1,61 @@
+"""The `execcheck` command fed hostile input: files and names a user or an image chose. Each case
+gets one line `execcheck: ...` and its exit status, or its result: never a traceback, a hang, or
+output that is not what it claims to be (invalid JSON, terminal escapes, a verdict lost to a pipe)."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import execcheck_cmd, in_mountns, need_check, need_mountns, run
+
+
+def ec(*args, **kw):
+    return run(execcheck_cmd() + list(args), **kw)
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+def no_traceback(r):
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
+
+
+def with_etc_file(tmp_path, name, data: bytes, *argv, **kw):
+    """argv run where /etc/NAME holds data: an overlay on /etc in a private mount namespace (the
+    host's /etc is never written). The file is made by the shell from its octal escapes."""
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir(), work.mkdir()
+    octal = "".join("\\%03o" % b for b in data)
+    kw.setdefault("errors", "replace")  # glibc's own warnings repeat the names' bytes
+    return in_mountns('mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc\n'
+                      'printf "$3" > "/etc/$4"\nshift 4\n"$@"',
+                      upper, work, octal, name, *argv, **kw)
+
+
+@pytest.mark.parametrize("data, loaded", [
+    (b"/x.so\n\0\0\n", ["/x.so"]),
+    (b"/a.so /z\0q\n/c.so", ["/a.so", "/z", "/c.so"]),  # a last name with no separator after it is apart
+    (b"\0/a.so\n/b.so", ["/b.so"]),
+    (b"/a.so\n/b\0c.so", ["/a.so", "/b"]),
+])
+def test_status_reads_nul_bytes_in_ld_so_preload_as_the_loader_does(tmp_path, data, loaded):
+    """A NUL byte in /etc/ld.so.preload was an `embedded null byte` traceback. rtld.c splits the
+    file with strsep, which ends at a NUL, and takes a last name that has no separator after it
+    apart, up to its own NUL: the entries are the ones glibc itself says it cannot preload."""
+    need_mountns()
+    r = with_etc_file(tmp_path, "ld.so.preload", data,
+                      "sh", "-c", '/bin/true; exec "$@"', "sh", *execcheck_cmd(), "status", "--json")
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    glibc = [line.split("'")[1] for line in r.stderr.splitlines() if "cannot be preloaded" in line]
+    assert glibc[:len(loaded)] == loaded, r.stderr  # /bin/true's, then the command's own
+    assert json.loads(r.stdout)["ld_so_preload"]["entries"] == loaded
+    # the audit reads an image's file with the same rule
+    from execcheck.audit.resolver import Session
+    (tmp_path / "preload").write_bytes(data)
+    res = Session(preload_file=str(tmp_path / "preload")).resolve("/bin/true")
+    assert [e.name for e in res.edges if e.tag == "/etc/ld.so.preload"] == loaded
+
