@@ -59,3 +59,13 @@ def test_status_reads_nul_bytes_in_ld_so_preload_as_the_loader_does(tmp_path, da
     res = Session(preload_file=str(tmp_path / "preload")).resolve("/bin/true")
     assert [e.name for e in res.edges if e.tag == "/etc/ld.so.preload"] == loaded
 
+
+def test_status_shows_ld_so_preload_names_escaped(tmp_path):
+    """An entry is any bytes: shown with its control characters and non-UTF-8 bytes escaped, so an
+    /etc/ld.so.preload cannot write terminal escapes into `execcheck status`."""
+    need_mountns()
+    r = with_etc_file(tmp_path, "ld.so.preload", b"/a\xff\x1b]0;pwned\x07.so\n", *execcheck_cmd(), "status")
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "ld.so.preload   /etc/ld.so.preload: /a\\xff\\x1b]0;pwned\\x07.so; names the shim: no\n" in r.stdout
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout

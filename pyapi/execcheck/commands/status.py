@@ -7,7 +7,7 @@ from .. import kernel
 from ..core import check, policy, securebits
 from ..shim import (I386_LOADER, LD_SO_PRELOAD, expand_lib, faces_in_process, has_lib_token, lib_path,
                     list_separator_in, multilib_path, names_shim, read_ld_so_preload)
-from .output import print_json
+from .output import print_json, printable
 
 ORDER = 20
 HELP = "show kernel support, securebits, LSMs, the shim and the policy in force"
@@ -230,5 +230,6 @@ def run(args) -> int:
                      " refuses every shimmed program (no-proc); mount /proc first")
     for warning in s["fail_open"]:
         lines.append("not covered     " + warning)
-    print("\n".join(lines))
+    # names from files (ld.so.preload, the config's log_file) may hold escapes for the terminal
+    print("\n".join(printable(line) for line in lines))
     return 0
