@@ -69,3 +69,18 @@ def test_status_shows_ld_so_preload_names_escaped(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "ld.so.preload   /etc/ld.so.preload: /a\\xff\\x1b]0;pwned\\x07.so; names the shim: no\n" in r.stdout
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_log_shows_any_json_string_escaped(tmp_path):
+    """A record's strings are whatever JSON can say: a lone surrogate (\\ud800) in path or exe was a
+    UnicodeEncodeError traceback (the help promises a line is never fatal), and the time range was
+    printed raw, so a record could set the terminal's title. All go through the same escaping."""
+    log = tmp_path / "s.jsonl"
+    log.write_text('{"path":"\\ud800","exe":"\\udc00","reason":"x","time":"\\u001b]0;pwned\\u0007"}\n'
+                   '{"path":"/ok","reason":"x","time":"2026-01-01T00:00:00Z"}\n')
+    r = ec("log", str(log))
+    no_traceback(r)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.startswith("%s: 2 records, \\x1b]0;pwned\\x07 .. 2026-01-01T00:00:00Z\n" % log), r.stdout
+    assert "1      \\ud800\n" in r.stdout and "1      \\udc00\n" in r.stdout, r.stdout
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout

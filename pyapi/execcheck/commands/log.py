@@ -45,7 +45,8 @@ def run(args) -> int:
     print("%s: %d records%s%s" % (printable(path), summary["records"],
                                    ", %d lines not understood" % summary["unparsed_lines"]
                                    if summary["unparsed_lines"] else "",
-                                   ", %s .. %s" % (summary["first"], summary["last"]) if summary["first"] else ""))
+                                   ", %s .. %s" % (printable(summary["first"]), printable(summary["last"]))
+                                   if summary["first"] else ""))
     for key, title in (("mode", "MODE"), ("reason", "REASON"), ("kind", "KIND"), ("program", "PROGRAM"),
                        ("file", "FILE")):
         rows = [[e["count"], printable(e["name"])] for e in summary["by_" + key]]

@@ -19,7 +19,8 @@ def table(rows, headers) -> str:
 
 
 def printable(path: str) -> str:
-    """A path made safe for a terminal: control characters and undecodable bytes escaped."""
+    """A path made safe for a terminal: control characters and undecodable bytes escaped, and a
+    lone surrogate (JSON can spell one: a record in a log) too, as no encoder can write it."""
     out = []
     for ch in path:
         o = ord(ch)
@@ -27,6 +28,8 @@ def printable(path: str) -> str:
             out.append("\\x%02x" % (o - 0xDC00))
         elif o < 0x20 or o == 0x7F:
             out.append("\\x%02x" % o)
+        elif 0xD800 <= o <= 0xDFFF:
+            out.append("\\u%04x" % o)
         else:
             out.append(ch)
     return "".join(out)
