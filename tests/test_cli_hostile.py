@@ -84,3 +84,23 @@ def test_log_shows_any_json_string_escaped(tmp_path):
     assert r.stdout.startswith("%s: 2 records, \\x1b]0;pwned\\x07 .. 2026-01-01T00:00:00Z\n" % log), r.stdout
     assert "1      \\ud800\n" in r.stdout and "1      \\udc00\n" in r.stdout, r.stdout
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_log_reads_only_a_regular_file(tmp_path):
+    """`log FIFO` blocked forever and `log /dev/zero` never ended: the log is a file anyone's
+    processes append to, opened like every other such file (safeio: O_NONBLOCK, regular files
+    only), the configured one included. An empty FILE read the default log in silence, and a
+    write-only stdin was a traceback."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero", str(tmp_path)):
+        r = ec("log", path, timeout=30)
+        assert r.returncode == 2 and r.stderr == "execcheck: cannot read %s: not a regular file\n" % path, r
+    r = ec("log", env=dict(os.environ, EXECCHECK_LOG_FILE=str(fifo)), timeout=30)
+    assert r.returncode == 2 and r.stderr == "execcheck: cannot read %s: not a regular file\n" % fifo, r
+    r = ec("log", "")
+    assert r.returncode == 2 and r.stderr == "execcheck: log: FILE is empty (without FILE, the configured log " \
+                                             "is read)\n", r
+    with open(tmp_path / "out", "w") as write_only:
+        r = ec("log", "-", stdin=write_only)
+    assert r.returncode == 2 and r.stderr == "execcheck: cannot read standard input: Bad file descriptor\n", r
