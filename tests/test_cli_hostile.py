@@ -104,3 +104,40 @@ def test_log_reads_only_a_regular_file(tmp_path):
     with open(tmp_path / "out", "w") as write_only:
         r = ec("log", "-", stdin=write_only)
     assert r.returncode == 2 and r.stderr == "execcheck: cannot read standard input: Bad file descriptor\n", r
+
+
+def cut_short(argv, after: int, stderr=subprocess.PIPE):
+    """(exit status, stderr) of argv whose stdout is a pipe its reader closes after `after` bytes
+    (0: before the command starts), as `| head -c1` does. stderr=subprocess.STDOUT: the same pipe."""
+    if after == 0:
+        r, w = os.pipe()
+        os.close(r)
+        p = subprocess.run(argv, stdout=w, stderr=stderr, text=True, timeout=120)
+        os.close(w)
+        return p.returncode, p.stderr
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    assert len(p.stdout.read(after)) == after
+    p.stdout.close()
+    err = p.stderr.read() if p.stderr else None
+    return p.wait(timeout=120), err
+
+
+def test_a_reader_that_stops_does_not_turn_a_verdict_into_success(tmp_path):
+    """A closed pipe made every command exit 0: BrokenPipeError was caught as 'nothing wrong'
+    before the command had its status, so `audit ... | head -c1` passed a failing audit and
+    `check /nonexistent ... | head -c1` hid the error. The output is cut; the status is kept."""
+    w = tmp_path / "w"
+    w.mkdir()
+    (w / "prog").write_bytes(open("/bin/true", "rb").read())
+    os.chmod(w / "prog", 0o755)
+    os.chmod(w, 0o777)  # a finding: writable code
+    audit = execcheck_cmd() + ["audit", "--fail-on", "warning", str(w)]
+    assert cut_short(audit, 0) == (1, "")
+    assert cut_short(audit + ["--json"], 0) == (1, "")
+    paths = ["/etc/hostname"] * 3000  # more than a pipe holds: the cut comes mid-output
+    assert cut_short(execcheck_cmd() + ["check", "/nonexistent"] + paths, 1) == (
+        2, "execcheck: /nonexistent: No such file or directory\n")
+    assert cut_short(execcheck_cmd() + ["check"] + paths + [str(w)], 1) == (1, "")  # a directory: denied
+    assert cut_short(execcheck_cmd() + ["check"] + paths, 1) == (0, "")
+    # stderr the same pipe, cut before the message: the message is lost, the status is not
+    assert cut_short(execcheck_cmd() + ["check", "/nonexistent"] + paths, 0, stderr=subprocess.STDOUT) == (2, None)
