@@ -141,3 +141,33 @@ def test_a_reader_that_stops_does_not_turn_a_verdict_into_success(tmp_path):
     assert cut_short(execcheck_cmd() + ["check"] + paths, 1) == (0, "")
     # stderr the same pipe, cut before the message: the message is lost, the status is not
     assert cut_short(execcheck_cmd() + ["check", "/nonexistent"] + paths, 0, stderr=subprocess.STDOUT) == (2, None)
+
+
+def test_sarif_uris_percent_encode_the_bytes_of_names(tmp_path):
+    """A file name that is not UTF-8 with a finding was a UnicodeEncodeError traceback from
+    quote(); the image root in originalUriBaseIds was not encoded at all (a space, a raw byte).
+    A URI names bytes: each is percent-encoded (RFC 3986, as file URIs of such names are)."""
+    w = tmp_path / "w"
+    w.mkdir()
+    name = os.fsdecode(b"a\xff b")
+    (w / name).write_bytes(open("/bin/true", "rb").read())
+    os.chmod(w / name, 0o755)
+    os.chmod(w, 0o777)  # a finding: writable code
+    r = ec("audit", "--sarif", str(w), errors="surrogateescape")
+    no_traceback(r)
+    assert r.returncode == 1 and r.stderr == "", r.stderr
+    run_ = json.loads(r.stdout)["runs"][0]
+    assert run_["originalUriBaseIds"]["ROOT"]["uri"] == "file:///"
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for res in run_["results"] for loc in res["locations"]}
+    assert uris == {str(w).lstrip("/") + "/a%FF%20b"}, uris
+    root = tmp_path / os.fsdecode(b"r \xff")
+    (root / "bin").mkdir(parents=True)
+    (root / "bin/p").write_bytes(open("/bin/true", "rb").read())
+    os.chmod(root / "bin/p", 0o755)
+    r = ec("audit", "--sarif", "--root", str(root), errors="surrogateescape")
+    no_traceback(r)
+    assert r.returncode == 1, r.stderr
+    run_ = json.loads(r.stdout)["runs"][0]
+    assert run_["originalUriBaseIds"]["ROOT"]["uri"] == "file://%s/r%%20%%FF/" % tmp_path
+    assert {loc["physicalLocation"]["artifactLocation"]["uri"] for res in run_["results"]
+            for loc in res["locations"]} == {"bin/p"}
