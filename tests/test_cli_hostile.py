@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import execcheck_cmd, in_mountns, need_check, need_mountns, run
+from conftest import execcheck_cmd, in_mountns, need_check, need_mountns, need_root, run
 
 
 def ec(*args, **kw):
@@ -171,3 +171,29 @@ def test_sarif_uris_percent_encode_the_bytes_of_names(tmp_path):
     assert run_["originalUriBaseIds"]["ROOT"]["uri"] == "file://%s/r%%20%%FF/" % tmp_path
     assert {loc["physicalLocation"]["artifactLocation"]["uri"] for res in run_["results"]
             for loc in res["locations"]} == {"bin/p"}
+
+
+def test_install_carries_a_log_file_of_any_bytes_the_config_parser_reads(tmp_path):
+    """`--log-file $'/\\xff'` was a UnicodeEncodeError traceback. policy.c's parser copies a value's
+    bytes as they are (a path need not be UTF-8), so the config carries it, and it is read back as
+    those bytes. A value longer than the parser's log_file field (255 bytes) made a config whose
+    line the shim ignored (records went to syslog): refused, in one line."""
+    import rootfs
+    from execcheck.core import policy
+    need_root()
+    root = str(tmp_path / "root")
+    rootfs.build(root)
+    log_file = os.fsdecode(b"/var/log/\xff.jsonl")
+    r = ec("image", "install", "--dry-run", "--log-file", log_file, root)
+    no_traceback(r)
+    assert r.returncode == 0 and "0644 /etc/execcheck.conf" in r.stdout, r.stderr
+    r = ec("image", "install", "--log-file", log_file, root)
+    assert r.returncode == 0, r.stderr
+    assert b"\nlog_file = /var/log/\xff.jsonl\n" in open(root + "/etc/execcheck.conf", "rb").read()
+    assert policy(config_path=root + "/etc/execcheck.conf").log_file == log_file
+    for n, ok in ((254, True), (255, False)):
+        r = ec("image", "install", "--dry-run", "--log-file", "/" + "x" * n, root)
+        no_traceback(r)
+        assert r.returncode == (0 if ok else 2), r.stderr
+    assert r.stderr == "execcheck: --log-file %r has more than 255 bytes: /etc/execcheck.conf could not carry " \
+                       "it\n" % ("/" + "x" * 255), r.stderr
