@@ -197,3 +197,50 @@ def test_install_carries_a_log_file_of_any_bytes_the_config_parser_reads(tmp_pat
         assert r.returncode == (0 if ok else 2), r.stderr
     assert r.stderr == "execcheck: --log-file %r has more than 255 bytes: /etc/execcheck.conf could not carry " \
                        "it\n" % ("/" + "x" * 255), r.stderr
+
+
+def no_lone_surrogate(text: str):
+    """JSON text whose \\u escapes are all Unicode: no lone surrogate (a pair is one character)."""
+    json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8")  # strict: raises on a lone surrogate
+
+
+def test_json_output_spells_non_utf8_bytes_as_the_records_do(tmp_path):
+    """`check --json $'\\xff'` printed "\\udcff": a lone surrogate, which no conforming JSON reader
+    takes as text. The commands' JSON now follows the records' convention (csrc/text.c): a byte
+    that is not UTF-8 is \\u00XX; a lone surrogate JSON itself spelled (in a log) is U+FFFD; and
+    every other character is as before (ASCII output, pairs for characters beyond the BMP)."""
+    ff = os.fsdecode(b"/nonexistent/\xff")
+    r = ec("check", "--json", ff, "/nonexistent/\u00e9\U0001F600")
+    assert r.returncode == 2 and '"path": "/nonexistent/\\u00ff"' in r.stdout, r.stdout
+    assert '"path": "/nonexistent/\\u00e9\\ud83d\\ude00"' in r.stdout and r.stdout.isascii()
+    no_lone_surrogate(r.stdout)
+    w = tmp_path / "w"
+    w.mkdir()
+    (w / os.fsdecode(b"a\xff")).write_bytes(open("/bin/true", "rb").read())
+    os.chmod(w / os.fsdecode(b"a\xff"), 0o755)
+    os.chmod(w, 0o777)  # a finding: writable code
+    r = ec("audit", "--json", str(w))
+    assert r.returncode == 1 and r.stdout.isascii(), r.stderr
+    no_lone_surrogate(r.stdout)
+    assert "%s/a\u00ff" % w in {f["path"] for f in json.loads(r.stdout)["findings"]}
+    log = tmp_path / "s.jsonl"
+    log.write_bytes(b'{"path":"\\ud800","reason":"x"}\n{"path":"/p\xff","reason":"x"}\n')
+    r = ec("log", "--json", str(log))
+    assert r.returncode == 0 and r.stdout.isascii(), r.stderr
+    no_lone_surrogate(r.stdout)
+    assert {e["name"] for e in json.loads(r.stdout)["by_file"]} == {"\ufffd", "/p\u00ff"}
+
+
+def test_image_verify_json_spells_non_utf8_bytes_as_the_records_do(tmp_path):
+    import rootfs
+    need_root()
+    root = tmp_path / "root"
+    rootfs.build(str(root))
+    (root / "opt").mkdir()
+    (root / "opt" / os.fsdecode(b"p\xff")).write_bytes(open("/bin/true", "rb").read())
+    os.chmod(root / "opt" / os.fsdecode(b"p\xff"), 0o644)
+    r = ec("image", "verify", "--json", str(root))
+    assert r.returncode == 1 and r.stdout.isascii(), r.stderr
+    no_lone_surrogate(r.stdout)
+    doc = json.loads(r.stdout)
+    assert "/opt/p\u00ff" in {f["path"] for f in doc["refusals"] + doc["not_run_but_refused"]}, doc
