@@ -1238,6 +1238,26 @@ static void preload_list(struct run *r, const char *list, int64_t tag, int **pre
     }
 }
 
+static int preload_sep(char c) { return c == ' ' || c == '\t' || c == '\n' || c == ':'; }
+
+/* As rtld.c: comments become blanks; then the text is split with strsep(" \t\n:"), which ends at
+ * the first NUL byte, except for a last name with no separator after it, which ld.so takes apart
+ * (it has no byte to put the terminating NUL in) and which ends at its own first NUL. */
+void ec_ld_preload_names(char *buf, size_t n)
+{
+    size_t i, last = n, stop;
+    for (i = 0; i < n; i++) { /* comments become spaces up to the end of their line */
+        if (buf[i] == '#')
+            for (; i < n && buf[i] != '\n'; i++) buf[i] = ' ';
+    }
+    while (last > 0 && !preload_sep(buf[last - 1])) last--; /* n: the text ends in a separator */
+    for (stop = 0; stop < last && buf[stop]; stop++) {}
+    for (i = 0; i < last; i++)
+        if (i >= stop || preload_sep(buf[i])) buf[i] = 0;
+    for (i = last; i < n && buf[i]; i++) {}
+    for (; i < n; i++) buf[i] = 0;
+}
+
 /* /etc/ld.so.preload: names separated by spaces, tabs, newlines or colons; '#' comments */
 static void preload_file(struct run *r, int **pre, int *npre, int *cap)
 {
@@ -1252,22 +1272,11 @@ static void preload_file(struct run *r, int **pre, int *npre, int *cap)
     if (n <= 0) return;
     buf = rdup(r, s->preload_data, (size_t)n);
     if (!buf) return;
-    for (i = 0; i < n; i++) { /* comments become spaces up to the end of their line */
-        if (buf[i] == '#')
-            for (; i < n && buf[i] != '\n'; i++) buf[i] = ' ';
-    }
-    /* ld.so stops at a NUL byte (strsep sees the end of the string there) */
-    for (i = 0; i < n;) {
-        long j = i;
-        if (!buf[i]) break;
-        while (j < n && buf[j] && buf[j] != ' ' && buf[j] != '\t' && buf[j] != '\n' && buf[j] != ':') j++;
-        if (j > i) {
-            char *name = rdup(r, buf + i, (size_t)(j - i));
-            if (!name || grow_array(r, (void **)pre, cap, *npre, sizeof **pre)) return;
-            do_preload(r, name, EC_LD_TAG_PRELOAD_FILE, *pre, npre);
-        }
-        if (j < n && !buf[j]) break;
-        i = j + 1;
+    ec_ld_preload_names(buf, (size_t)n);
+    for (i = 0; i < n; i += (long)ec_strlen(buf + i) + 1) { /* buf is the run's: names stay in it */
+        if (!buf[i]) continue;
+        if (grow_array(r, (void **)pre, cap, *npre, sizeof **pre)) return;
+        do_preload(r, buf + i, EC_LD_TAG_PRELOAD_FILE, *pre, npre);
     }
 }
 

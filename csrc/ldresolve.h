@@ -229,6 +229,10 @@ int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, 
  * is given on its own. */
 int ec_ld_defect_passes(const struct ec_elf *e);
 
+/* rtld.c's reading of an /etc/ld.so.preload text, in place: every byte of buf[0, n) that is not
+ * part of a name ld.so preloads becomes NUL, so the names are the NUL-separated runs left. */
+void ec_ld_preload_names(char *buf, size_t n);
+
 /* The ELF reading of path in the image, cached per inode for the session (valid until it is freed).
  * NULL with *err = errno when it cannot be read (ENOENT, EACCES, EINVAL for a non-regular file). */
 const struct ec_elf *ec_ld_elf(struct ec_ld_session *s, const char *path, int *err);

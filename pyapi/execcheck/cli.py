@@ -5,7 +5,7 @@ import sys
 from ._version import __version__
 from .commands import all_commands
 from .errors import UsageError
-from .stdout import Guarded, Nowhere, OutputError, discard
+from .stdout import Guarded, Messages, OutputError, discard
 
 EPILOG = """\
 exit status: 0 success; 1 a file was denied (check) or a finding; 2 usage or I/O error.
@@ -44,7 +44,7 @@ def _know_own_parser(parser: argparse.ArgumentParser) -> None:
 
 def main(argv=None) -> int:
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = Guarded(stdout), stderr if stderr is not None else Nowhere()
+    sys.stdout, sys.stderr = Guarded(stdout), Messages(stderr)
     try:
         return _main(argv, stdout)
     finally:
@@ -66,15 +66,11 @@ def _main(argv, stdout) -> int:
     except OutputError as e:
         print("execcheck: cannot write standard output: %s" % e, file=sys.stderr)
         if stdout is not None:  # else fd 1 may be a file this process opened since
-            discard()
+            discard(1)
         return 2
     except UsageError as e:
         print("execcheck: %s" % e, file=sys.stderr)
         return 2
-    except BrokenPipeError:
-        # `execcheck log | head`: the reader went away; nothing is wrong with the data
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         return 130
 

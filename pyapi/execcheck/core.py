@@ -221,7 +221,7 @@ def policy(config_path: Optional[str] = None, environ=None, secure: bool = False
         env_problem=_text(p.env_problem),
         sinks=[n for bit, n in _SINKS if p.sinks & bit],
         sinks_configured=bool(p.sinks_configured),
-        log_file=_text(p.log_file) or None,
+        log_file=os.fsdecode(ffi.string(p.log_file)) or None,  # a path's bytes, not text
     )
 
 

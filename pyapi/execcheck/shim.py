@@ -4,6 +4,7 @@ import pathlib
 import platform
 from typing import Dict, List, Optional
 
+from ._native import ffi, lib
 from .safeio import read_regular
 
 _HERE = pathlib.Path(__file__).resolve().parent
@@ -94,18 +95,16 @@ def list_separator_in(path: str) -> str:
 
 
 def read_ld_so_preload(path: str = LD_SO_PRELOAD) -> List[str]:
-    """The entries of an ld.so.preload file as glibc's rtld.c reads them: separated by whitespace
-    or ':', '#' to the end of the line is a comment. A missing file gives []."""
+    """The entries of an ld.so.preload file as glibc's rtld.c reads them (the audit's reader,
+    ldresolve.c: separators, '#' comments, and where a NUL byte ends a name or the file). A
+    missing file gives []."""
     try:
         data = read_regular(path, 1 << 20)
     except FileNotFoundError:
         return []
-    entries = []
-    for line in data.split(b"\n"):
-        line = line.split(b"#", 1)[0]
-        for item in line.replace(b":", b" ").replace(b"\t", b" ").split():
-            entries.append(os.fsdecode(item))
-    return entries
+    buf = ffi.from_buffer(bytearray(data))
+    lib.ec_ld_preload_names(buf, len(data))
+    return [os.fsdecode(name) for name in ffi.buffer(buf)[:].split(b"\0") if name]
 
 
 def names_shim(entry: str, shim: str) -> bool:

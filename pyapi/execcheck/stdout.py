@@ -8,29 +8,37 @@ import os
 
 
 class OutputError(Exception):
-    """Writing standard output failed (not a reader that went away: that is BrokenPipeError)."""
+    """Writing standard output failed (not a reader that went away: see Guarded)."""
 
 
 class Guarded:
     """Wraps sys.stdout: a failed write or flush raises OutputError, and a closed fd 1 fails the
     first write as the fd itself would (EBADF); with nothing written there is nothing to flush
-    (`execcheck run -- CMD >&-` flushes before it execs CMD)."""
+    (`execcheck run -- CMD >&-` flushes before it execs CMD). A reader that went away (EPIPE:
+    `execcheck audit | head -c1`) cuts the output, not the command: the rest goes nowhere, and the
+    exit status stays the command's (a verdict of 1 read by nobody is not a 0)."""
 
     def __init__(self, stream):
         self._stream = stream
+        self._cut = False
 
     def _do(self, method, *args):
         if self._stream is None:
             raise OutputError(os.strerror(errno.EBADF))
+        if self._cut:
+            return None
         try:
             return getattr(self._stream, method)(*args)
         except BrokenPipeError:
-            raise
+            self._cut = True
+            discard(1)
+            return None
         except OSError as e:
             raise OutputError(e.strerror or str(e)) from None
 
     def write(self, text):
-        return self._do("write", text)
+        self._do("write", text)
+        return len(text)
 
     def flush(self):
         return None if self._stream is None else self._do("flush")
@@ -39,10 +47,21 @@ class Guarded:
         return getattr(self._stream, name)
 
 
-class Nowhere:
-    """sys.stderr when fd 2 was closed at start: messages go nowhere, not to stdout."""
+class Messages:
+    """sys.stderr: with fd 2 closed at start (stream None) or its reader gone (EPIPE), messages
+    go nowhere: not to stdout (print(file=None) writes there), not into a traceback."""
+
+    def __init__(self, stream):
+        self._stream = stream
 
     def write(self, text):
+        if self._stream is not None:
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except BrokenPipeError:
+                self._stream = None
+                discard(2)
         return len(text)
 
     def flush(self):
@@ -51,13 +70,16 @@ class Nowhere:
     def close(self):
         return None
 
+    def isatty(self):
+        return self._stream is not None and self._stream.isatty()
 
-def discard() -> None:
-    """After a failed write to an open fd 1: points it at /dev/null, so the interpreter's own flush
+
+def discard(fd: int) -> None:
+    """After a failed write to an open fd: points it at /dev/null, so the interpreter's own flush
     at exit neither fails again nor prints 'Exception ignored' after the command's one line."""
     try:
         null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
+        os.dup2(null, fd)
         os.close(null)
     except OSError:
         pass

@@ -4,7 +4,9 @@ Everything is in a deterministic order (inputs by path, findings by severity, ru
 runs over the same files give the same bytes, and diffs between runs mean something.
 """
 import collections
+import os
 from typing import List
+from urllib.parse import quote
 
 from .._version import __version__
 from ..commands.output import printable
@@ -89,7 +91,7 @@ def as_sarif(r: Result) -> dict:
     for f in r.findings:
         res = {"ruleId": f.rule, "ruleIndex": index[f.rule], "level": SARIF_LEVEL[f.severity],
                "message": {"text": f.message},
-               "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path),
+               "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.path.lstrip("/")),
                                                                         "uriBaseId": "ROOT"}}}],
                "partialFingerprints": {"execcheck/v1": "/".join(map(str, f.key))}}
         if f.programs:
@@ -103,7 +105,7 @@ def as_sarif(r: Result) -> dict:
                 "name": "execcheck", "version": __version__, "informationUri": "https://example.invalid/execcheck",
                 "rules": [{"id": rule.id, "name": rule.name, "shortDescription": {"text": rule.summary},
                            "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]}} for rule in rules]}},
-            "originalUriBaseIds": {"ROOT": {"uri": "file://" + (root.rstrip("/") + "/")}},
+            "originalUriBaseIds": {"ROOT": {"uri": "file://" + _uri(root.rstrip("/") + "/")}},
             "results": results,
             "properties": {"rulesUsed": used},
         }],
@@ -111,8 +113,8 @@ def as_sarif(r: Result) -> dict:
 
 
 def _uri(path: str) -> str:
-    from urllib.parse import quote
-    return quote(path.lstrip("/"), safe="/")
+    """A path as a URI reference: its bytes (a name need not be UTF-8) percent-encoded."""
+    return quote(os.fsencode(path), safe="/")
 
 
 def text(r: Result, tree: bool = False) -> str:

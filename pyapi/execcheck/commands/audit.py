@@ -1,9 +1,9 @@
 """execcheck audit [PATH...] [--root DIR]: what ld.so would load, and what the exec check says of it."""
 import argparse
-import json
 import sys
 
 from ..errors import UsageError
+from .output import print_json
 
 ORDER = 40
 HELP = "audit programs, directories or a whole image: libraries ld.so would load, and the exec policy's view"
@@ -80,7 +80,7 @@ def run(args) -> int:
     result = audit.run()
     if args.json or args.sarif:
         # one-shot, no indent: the C encoder (an image's audit is megabytes; indenting is 5x slower)
-        sys.stdout.write(json.dumps(report.as_json(result) if args.json else report.as_sarif(result)) + "\n")
+        print_json(report.as_json(result) if args.json else report.as_sarif(result), indent=None)
     else:
         print(report.text(result, tree=args.tree))
     if args.fail_on == "none":

@@ -5,6 +5,7 @@ import sys
 from ..core import policy
 from ..errors import UsageError
 from ..records import summarize
+from ..safeio import open_regular
 from .output import print_json, printable, table
 
 ORDER = 40
@@ -24,20 +25,28 @@ Lines that are not records are counted, never fatal.""" % DEFAULT_LOG,
     p.set_defaults(run=run)
 
 
+def _summarize(path: str, top: int) -> dict:
+    """The summary of the log at path ('-': stdin). Any user's processes append to a log, so it is
+    opened as the tool opens every such file: a FIFO would block the read, /dev/zero never end it."""
+    if path == "-" and sys.stdin is None:  # fd 0 closed: Python has no sys.stdin at all
+        raise UsageError("cannot read standard input: it is closed")
+    try:
+        if path == "-":
+            return summarize(sys.stdin.buffer, top)
+        with open_regular(path) as f:
+            return summarize(f, top)
+    except OSError as e:  # a write-only fd 0 too (EBADF)
+        raise UsageError("cannot read %s: %s" % ("standard input" if path == "-" else printable(path),
+                                                 e.strerror or e))
+
+
 def run(args) -> int:
     if args.top < 0:
         raise UsageError("--top must be 0 or more")
+    if args.file == "":  # `log "$UNSET"` read the default log, as if asked to
+        raise UsageError("log: FILE is empty (without FILE, the configured log is read)")
     path = args.file or policy().log_file or DEFAULT_LOG
-    if path == "-":
-        if sys.stdin is None:  # fd 0 closed: Python has no sys.stdin at all
-            raise UsageError("cannot read standard input: it is closed")
-        summary = summarize(sys.stdin.buffer, args.top)
-    else:
-        try:
-            with open(path, "rb") as f:
-                summary = summarize(f, args.top)
-        except OSError as e:
-            raise UsageError("cannot read %s: %s" % (path, e.strerror or e))
+    summary = _summarize(path, args.top)
     summary["file"] = path
     if args.json:
         print_json(summary)
@@ -45,7 +54,8 @@ def run(args) -> int:
     print("%s: %d records%s%s" % (printable(path), summary["records"],
                                    ", %d lines not understood" % summary["unparsed_lines"]
                                    if summary["unparsed_lines"] else "",
-                                   ", %s .. %s" % (summary["first"], summary["last"]) if summary["first"] else ""))
+                                   ", %s .. %s" % (printable(summary["first"]), printable(summary["last"]))
+                                   if summary["first"] else ""))
     for key, title in (("mode", "MODE"), ("reason", "REASON"), ("kind", "KIND"), ("program", "PROGRAM"),
                        ("file", "FILE")):
         rows = [[e["count"], printable(e["name"])] for e in summary["by_" + key]]

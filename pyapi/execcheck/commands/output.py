@@ -1,11 +1,33 @@
-"""Small helpers shared by the commands' human-readable output."""
+"""Small helpers shared by the commands' output: JSON, tables, names made safe for a terminal."""
 import json
+import re
 import sys
 
+_NOT_ASCII = re.compile("[^\x00-\x7f]")
 
-def print_json(obj) -> None:
-    json.dump(obj, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
+
+def _json_escape(match) -> str:
+    o = ord(match.group())
+    if 0xDC80 <= o <= 0xDCFF:  # surrogateescape: a raw byte that is not UTF-8
+        return "\\u00%02x" % (o - 0xDC00)
+    if 0xD800 <= o <= 0xDFFF:  # a lone surrogate JSON spelled (a log's line): not a character
+        return "\\ufffd"
+    if o > 0xFFFF:
+        o -= 0x10000
+        return "\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF))
+    return "\\u%04x" % o
+
+
+def json_text(obj, indent=None) -> str:
+    """obj as ASCII JSON in the records' convention (csrc/text.c): each byte of a name that is
+    not UTF-8 is \\u00XX. json.dumps wrote it as a lone surrogate (\\udcff), which is no text a
+    JSON reader must take. Non-ASCII only occurs inside strings, so escaping it after the encoder
+    (C, fast on an image's megabytes) is exact."""
+    return _NOT_ASCII.sub(_json_escape, json.dumps(obj, indent=indent, ensure_ascii=False))
+
+
+def print_json(obj, indent=2) -> None:
+    sys.stdout.write(json_text(obj, indent) + "\n")
 
 
 def table(rows, headers) -> str:
@@ -19,7 +41,8 @@ def table(rows, headers) -> str:
 
 
 def printable(path: str) -> str:
-    """A path made safe for a terminal: control characters and undecodable bytes escaped."""
+    """A path made safe for a terminal: control characters and undecodable bytes escaped, and a
+    lone surrogate (JSON can spell one: a record in a log) too, as no encoder can write it."""
     out = []
     for ch in path:
         o = ord(ch)
@@ -27,6 +50,8 @@ def printable(path: str) -> str:
             out.append("\\x%02x" % (o - 0xDC00))
         elif o < 0x20 or o == 0x7F:
             out.append("\\x%02x" % o)
+        elif 0xD800 <= o <= 0xDFFF:
+            out.append("\\u%04x" % o)
         else:
             out.append(ch)
     return "".join(out)

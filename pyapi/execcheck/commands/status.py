@@ -256,5 +256,6 @@ def run(args) -> int:
                      " refuses every shimmed program (no-proc); mount /proc first")
     for warning in s["fail_open"]:
         lines.append("not covered     " + warning)
-    print("\n".join(lines))
+    # names from files (ld.so.preload, the config's log_file) may hold escapes for the terminal
+    print("\n".join(printable(line) for line in lines))
     return 0

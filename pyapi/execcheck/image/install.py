@@ -14,6 +14,7 @@ import os
 import re
 
 from . import ldconf, manifest, rootfs
+from .._native import ffi
 from ..errors import UsageError
 from ..safeio import read_regular
 from ..shim import I386_LOADER, has_lib_token, lib_path, read_ld_so_preload, substitute_lib
@@ -21,6 +22,7 @@ from .ldconf import lib_token
 
 STEP = "install"
 SHIM_NAME = "libexeccheck.so"
+LOG_FILE_MAX = len(ffi.new("struct ec_policy *").log_file) - 1  # policy.c: strlen < sizeof log_file
 SYSTEMD_EXEC_SECUREBITS = 262  # first systemd whose SecureBits= knows exec-restrict-file (PR #43376)
 
 
@@ -179,13 +181,13 @@ def systemd_version(root: str):
     return None
 
 
-def config_text(enforce: bool, deny_interactive: bool, log_file: str) -> str:
+def config_text(enforce: bool, deny_interactive: bool, log_file: str) -> bytes:
     lines = ["# written by `execcheck image install`; see `execcheck status`",
              "files = %s" % ("enforce" if enforce else "audit"),
              "interactive = %s" % ("deny" if deny_interactive else "allow")]
     if log_file:
         lines.append("log_file = %s" % log_file)
-    return "\n".join(lines) + "\n"
+    return os.fsencode("\n".join(lines) + "\n")  # a path's bytes, as config_value_problem let them
 
 
 def dropin_text(shim_path: str, enforce: bool, deny_interactive: bool, sd_version) -> str:
@@ -217,17 +219,20 @@ def _read(host: str):
 
 
 def config_value_problem(value: str) -> str:
-    """Why value cannot be one config line's value as csrc/policy.c reads it back, or ''. A newline
+    """Why value cannot be the log_file of a config line as csrc/policy.c reads it back, or ''.
+    The parser copies a value's bytes as they are (a path need not be UTF-8), except: a newline
     would start a line of its own (`--log-file $'/x\\nfiles = audit'` turned enforcement off), '#'
-    starts a comment, whitespace at either end is trimmed, and a line is at most 511 bytes."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
+    starts a comment, whitespace at either end is trimmed, and the value must fit the policy's
+    log_file field (a longer one makes the whole line ignored)."""
+    raw = os.fsencode(value)
+    if any(b < 0x20 or b == 0x7f for b in raw):
         return "a control character"
-    if "#" in value:
+    if b"#" in raw:
         return "a '#' (which starts a comment)"
     if value != value.strip():
         return "whitespace at an end"
-    if len(value.encode()) > 480:
-        return "more than 480 bytes"
+    if len(raw) > LOG_FILE_MAX:
+        return "more than %d bytes" % LOG_FILE_MAX
     return ""
 
 
@@ -259,7 +264,7 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
         files[0] = (shim_path, files[0][1], 0o755)
         with open(shim_i386, "rb") as f:
             files.append((shim32, f.read(), 0o755))
-    files.append(("/etc/execcheck.conf", config_text(enforce, deny_interactive, log_file).encode(), 0o644))
+    files.append(("/etc/execcheck.conf", config_text(enforce, deny_interactive, log_file), 0o644))
     preload_host = rootfs.resolve(root, "/etc/ld.so.preload")
     old = _read(preload_host) or b""
     if entry not in read_ld_so_preload(preload_host):

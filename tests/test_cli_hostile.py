@@ -1,0 +1,246 @@
+"""The `execcheck` command fed hostile input: files and names a user or an image chose. Each case
+gets one line `execcheck: ...` and its exit status, or its result: never a traceback, a hang, or
+output that is not what it claims to be (invalid JSON, terminal escapes, a verdict lost to a pipe)."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import execcheck_cmd, in_mountns, need_check, need_mountns, need_root, run
+
+
+def ec(*args, **kw):
+    return run(execcheck_cmd() + list(args), **kw)
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+def no_traceback(r):
+    assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
+
+
+def with_etc_file(tmp_path, name, data: bytes, *argv, **kw):
+    """argv run where /etc/NAME holds data: an overlay on /etc in a private mount namespace (the
+    host's /etc is never written). The file is made by the shell from its octal escapes."""
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir(), work.mkdir()
+    octal = "".join("\\%03o" % b for b in data)
+    kw.setdefault("errors", "replace")  # glibc's own warnings repeat the names' bytes
+    return in_mountns('mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc\n'
+                      'printf "$3" > "/etc/$4"\nshift 4\n"$@"',
+                      upper, work, octal, name, *argv, **kw)
+
+
+@pytest.mark.parametrize("data, loaded", [
+    (b"/x.so\n\0\0\n", ["/x.so"]),
+    (b"/a.so /z\0q\n/c.so", ["/a.so", "/z", "/c.so"]),  # a last name with no separator after it is apart
+    (b"\0/a.so\n/b.so", ["/b.so"]),
+    (b"/a.so\n/b\0c.so", ["/a.so", "/b"]),
+])
+def test_status_reads_nul_bytes_in_ld_so_preload_as_the_loader_does(tmp_path, data, loaded):
+    """A NUL byte in /etc/ld.so.preload was an `embedded null byte` traceback. rtld.c splits the
+    file with strsep, which ends at a NUL, and takes a last name that has no separator after it
+    apart, up to its own NUL: the entries are the ones glibc itself says it cannot preload."""
+    need_mountns()
+    r = with_etc_file(tmp_path, "ld.so.preload", data,
+                      "sh", "-c", '/bin/true; exec "$@"', "sh", *execcheck_cmd(), "status", "--json")
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    glibc = [line.split("'")[1] for line in r.stderr.splitlines() if "cannot be preloaded" in line]
+    assert glibc[:len(loaded)] == loaded, r.stderr  # /bin/true's, then the command's own
+    assert json.loads(r.stdout)["ld_so_preload"]["entries"] == loaded
+    # the audit reads an image's file with the same rule
+    from execcheck.audit.resolver import Session
+    (tmp_path / "preload").write_bytes(data)
+    res = Session(preload_file=str(tmp_path / "preload")).resolve("/bin/true")
+    assert [e.name for e in res.edges if e.tag == "/etc/ld.so.preload"] == loaded
+
+
+def test_status_shows_ld_so_preload_names_escaped(tmp_path):
+    """An entry is any bytes: shown with its control characters and non-UTF-8 bytes escaped, so an
+    /etc/ld.so.preload cannot write terminal escapes into `execcheck status`."""
+    need_mountns()
+    r = with_etc_file(tmp_path, "ld.so.preload", b"/a\xff\x1b]0;pwned\x07.so\n", *execcheck_cmd(), "status")
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "ld.so.preload   /etc/ld.so.preload: /a\\xff\\x1b]0;pwned\\x07.so; names the shim: no\n" in r.stdout
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_log_shows_any_json_string_escaped(tmp_path):
+    """A record's strings are whatever JSON can say: a lone surrogate (\\ud800) in path or exe was a
+    UnicodeEncodeError traceback (the help promises a line is never fatal), and the time range was
+    printed raw, so a record could set the terminal's title. All go through the same escaping."""
+    log = tmp_path / "s.jsonl"
+    log.write_text('{"path":"\\ud800","exe":"\\udc00","reason":"x","time":"\\u001b]0;pwned\\u0007"}\n'
+                   '{"path":"/ok","reason":"x","time":"2026-01-01T00:00:00Z"}\n')
+    r = ec("log", str(log))
+    no_traceback(r)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert r.stdout.startswith("%s: 2 records, \\x1b]0;pwned\\x07 .. 2026-01-01T00:00:00Z\n" % log), r.stdout
+    assert "1      \\ud800\n" in r.stdout and "1      \\udc00\n" in r.stdout, r.stdout
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_log_reads_only_a_regular_file(tmp_path):
+    """`log FIFO` blocked forever and `log /dev/zero` never ended: the log is a file anyone's
+    processes append to, opened like every other such file (safeio: O_NONBLOCK, regular files
+    only), the configured one included. An empty FILE read the default log in silence, and a
+    write-only stdin was a traceback."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero", str(tmp_path)):
+        r = ec("log", path, timeout=30)
+        assert r.returncode == 2 and r.stderr == "execcheck: cannot read %s: not a regular file\n" % path, r
+    r = ec("log", env=dict(os.environ, EXECCHECK_LOG_FILE=str(fifo)), timeout=30)
+    assert r.returncode == 2 and r.stderr == "execcheck: cannot read %s: not a regular file\n" % fifo, r
+    r = ec("log", "")
+    assert r.returncode == 2 and r.stderr == "execcheck: log: FILE is empty (without FILE, the configured log " \
+                                             "is read)\n", r
+    with open(tmp_path / "out", "w") as write_only:
+        r = ec("log", "-", stdin=write_only)
+    assert r.returncode == 2 and r.stderr == "execcheck: cannot read standard input: Bad file descriptor\n", r
+
+
+def cut_short(argv, after: int, stderr=subprocess.PIPE):
+    """(exit status, stderr) of argv whose stdout is a pipe its reader closes after `after` bytes
+    (0: before the command starts), as `| head -c1` does. stderr=subprocess.STDOUT: the same pipe."""
+    if after == 0:
+        r, w = os.pipe()
+        os.close(r)
+        p = subprocess.run(argv, stdout=w, stderr=stderr, text=True, timeout=120)
+        os.close(w)
+        return p.returncode, p.stderr
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    assert len(p.stdout.read(after)) == after
+    p.stdout.close()
+    err = p.stderr.read() if p.stderr else None
+    return p.wait(timeout=120), err
+
+
+def test_a_reader_that_stops_does_not_turn_a_verdict_into_success(tmp_path):
+    """A closed pipe made every command exit 0: BrokenPipeError was caught as 'nothing wrong'
+    before the command had its status, so `audit ... | head -c1` passed a failing audit and
+    `check /nonexistent ... | head -c1` hid the error. The output is cut; the status is kept."""
+    w = tmp_path / "w"
+    w.mkdir()
+    (w / "prog").write_bytes(open("/bin/true", "rb").read())
+    os.chmod(w / "prog", 0o755)
+    os.chmod(w, 0o777)  # a finding: writable code
+    audit = execcheck_cmd() + ["audit", "--fail-on", "warning", str(w)]
+    assert cut_short(audit, 0) == (1, "")
+    assert cut_short(audit + ["--json"], 0) == (1, "")
+    paths = ["/etc/hostname"] * 3000  # more than a pipe holds: the cut comes mid-output
+    assert cut_short(execcheck_cmd() + ["check", "/nonexistent"] + paths, 1) == (
+        2, "execcheck: /nonexistent: No such file or directory\n")
+    assert cut_short(execcheck_cmd() + ["check"] + paths + [str(w)], 1) == (1, "")  # a directory: denied
+    assert cut_short(execcheck_cmd() + ["check"] + paths, 1) == (0, "")
+    # stderr the same pipe, cut before the message: the message is lost, the status is not
+    assert cut_short(execcheck_cmd() + ["check", "/nonexistent"] + paths, 0, stderr=subprocess.STDOUT) == (2, None)
+
+
+def test_sarif_uris_percent_encode_the_bytes_of_names(tmp_path):
+    """A file name that is not UTF-8 with a finding was a UnicodeEncodeError traceback from
+    quote(); the image root in originalUriBaseIds was not encoded at all (a space, a raw byte).
+    A URI names bytes: each is percent-encoded (RFC 3986, as file URIs of such names are)."""
+    w = tmp_path / "w"
+    w.mkdir()
+    name = os.fsdecode(b"a\xff b")
+    (w / name).write_bytes(open("/bin/true", "rb").read())
+    os.chmod(w / name, 0o755)
+    os.chmod(w, 0o777)  # a finding: writable code
+    r = ec("audit", "--sarif", str(w), errors="surrogateescape")
+    no_traceback(r)
+    assert r.returncode == 1 and r.stderr == "", r.stderr
+    run_ = json.loads(r.stdout)["runs"][0]
+    assert run_["originalUriBaseIds"]["ROOT"]["uri"] == "file:///"
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"] for res in run_["results"] for loc in res["locations"]}
+    assert uris == {str(w).lstrip("/") + "/a%FF%20b"}, uris
+    root = tmp_path / os.fsdecode(b"r \xff")
+    (root / "bin").mkdir(parents=True)
+    (root / "bin/p").write_bytes(open("/bin/true", "rb").read())
+    os.chmod(root / "bin/p", 0o755)
+    r = ec("audit", "--sarif", "--root", str(root), errors="surrogateescape")
+    no_traceback(r)
+    assert r.returncode == 1, r.stderr
+    run_ = json.loads(r.stdout)["runs"][0]
+    assert run_["originalUriBaseIds"]["ROOT"]["uri"] == "file://%s/r%%20%%FF/" % tmp_path
+    assert {loc["physicalLocation"]["artifactLocation"]["uri"] for res in run_["results"]
+            for loc in res["locations"]} == {"bin/p"}
+
+
+def test_install_carries_a_log_file_of_any_bytes_the_config_parser_reads(tmp_path):
+    """`--log-file $'/\\xff'` was a UnicodeEncodeError traceback. policy.c's parser copies a value's
+    bytes as they are (a path need not be UTF-8), so the config carries it, and it is read back as
+    those bytes. A value longer than the parser's log_file field (255 bytes) made a config whose
+    line the shim ignored (records went to syslog): refused, in one line."""
+    import rootfs
+    from execcheck.core import policy
+    need_root()
+    root = str(tmp_path / "root")
+    rootfs.build(root)
+    log_file = os.fsdecode(b"/var/log/\xff.jsonl")
+    r = ec("image", "install", "--dry-run", "--log-file", log_file, root)
+    no_traceback(r)
+    assert r.returncode == 0 and "0644 /etc/execcheck.conf" in r.stdout, r.stderr
+    r = ec("image", "install", "--log-file", log_file, root)
+    assert r.returncode == 0, r.stderr
+    assert b"\nlog_file = /var/log/\xff.jsonl\n" in open(root + "/etc/execcheck.conf", "rb").read()
+    assert policy(config_path=root + "/etc/execcheck.conf").log_file == log_file
+    for n, ok in ((254, True), (255, False)):
+        r = ec("image", "install", "--dry-run", "--log-file", "/" + "x" * n, root)
+        no_traceback(r)
+        assert r.returncode == (0 if ok else 2), r.stderr
+    assert r.stderr == "execcheck: --log-file %r has more than 255 bytes: /etc/execcheck.conf could not carry " \
+                       "it\n" % ("/" + "x" * 255), r.stderr
+
+
+def no_lone_surrogate(text: str):
+    """JSON text whose \\u escapes are all Unicode: no lone surrogate (a pair is one character)."""
+    json.dumps(json.loads(text), ensure_ascii=False).encode("utf-8")  # strict: raises on a lone surrogate
+
+
+def test_json_output_spells_non_utf8_bytes_as_the_records_do(tmp_path):
+    """`check --json $'\\xff'` printed "\\udcff": a lone surrogate, which no conforming JSON reader
+    takes as text. The commands' JSON now follows the records' convention (csrc/text.c): a byte
+    that is not UTF-8 is \\u00XX; a lone surrogate JSON itself spelled (in a log) is U+FFFD; and
+    every other character is as before (ASCII output, pairs for characters beyond the BMP)."""
+    ff = os.fsdecode(b"/nonexistent/\xff")
+    r = ec("check", "--json", ff, "/nonexistent/\u00e9\U0001F600")
+    assert r.returncode == 2 and '"path": "/nonexistent/\\u00ff"' in r.stdout, r.stdout
+    assert '"path": "/nonexistent/\\u00e9\\ud83d\\ude00"' in r.stdout and r.stdout.isascii()
+    no_lone_surrogate(r.stdout)
+    w = tmp_path / "w"
+    w.mkdir()
+    (w / os.fsdecode(b"a\xff")).write_bytes(open("/bin/true", "rb").read())
+    os.chmod(w / os.fsdecode(b"a\xff"), 0o755)
+    os.chmod(w, 0o777)  # a finding: writable code
+    r = ec("audit", "--json", str(w))
+    assert r.returncode == 1 and r.stdout.isascii(), r.stderr
+    no_lone_surrogate(r.stdout)
+    assert "%s/a\u00ff" % w in {f["path"] for f in json.loads(r.stdout)["findings"]}
+    log = tmp_path / "s.jsonl"
+    log.write_bytes(b'{"path":"\\ud800","reason":"x"}\n{"path":"/p\xff","reason":"x"}\n')
+    r = ec("log", "--json", str(log))
+    assert r.returncode == 0 and r.stdout.isascii(), r.stderr
+    no_lone_surrogate(r.stdout)
+    assert {e["name"] for e in json.loads(r.stdout)["by_file"]} == {"\ufffd", "/p\u00ff"}
+
+
+def test_image_verify_json_spells_non_utf8_bytes_as_the_records_do(tmp_path):
+    import rootfs
+    need_root()
+    root = tmp_path / "root"
+    rootfs.build(str(root))
+    (root / "opt").mkdir()
+    (root / "opt" / os.fsdecode(b"p\xff")).write_bytes(open("/bin/true", "rb").read())
+    os.chmod(root / "opt" / os.fsdecode(b"p\xff"), 0o644)
+    r = ec("image", "verify", "--json", str(root))
+    assert r.returncode == 1 and r.stdout.isascii(), r.stderr
+    no_lone_surrogate(r.stdout)
+    doc = json.loads(r.stdout)
+    assert "/opt/p\u00ff" in {f["path"] for f in doc["refusals"] + doc["not_run_but_refused"]}, doc
