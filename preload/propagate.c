@@ -18,6 +18,7 @@
 #include "preload_face.h"
 #include "arena.h"
 #include "check.h"
+#include "ldresolve.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
@@ -901,8 +902,8 @@ static size_t lib_entry_in(const char *list, const char *seps, struct lib_search
 
 /* The $LIB entry that names this file: in LD_AUDIT or LD_PRELOAD of env, else, when neither names
  * this file at all (ld.so took it from there: a process whose parent was not shimmed), in
- * /etc/ld.so.preload, read as ld.so reads it: entries separated by white space or ':', '#' to
- * the end of the line a comment; its first 4 KiB. No system call where the environment names
+ * /etc/ld.so.preload, read as ld.so reads it (ec_ld_preload_names: separators, comments, NUL
+ * bytes); its first 4 KiB. No system call where the environment names
  * the shim by its path, as `LD_PRELOAD=$(execcheck lib)` and the children of a shimmed process do. */
 static size_t self_through_lib(char *const *env, char *out, size_t cap)
 {
@@ -921,11 +922,11 @@ static size_t self_through_lib(char *const *env, char *out, size_t cap)
     got = ec_read(fd, file, PRELOAD_FILE_READ);
     ec_close(fd);
     if (got <= 0) return 0;
-    file[got] = 0;
+    ec_ld_preload_names(file, (size_t)got); /* the names, NUL-separated: made one list */
     for (i = 0; i < (size_t)got; i++)
-        if (file[i] == '#')
-            while (i < (size_t)got && file[i] != '\n') file[i++] = ' ';
-    return lib_entry_in(file, " \t\n\r:", &ls, out, cap);
+        if (!file[i]) file[i] = ' ';
+    file[got] = 0;
+    return lib_entry_in(file, " ", &ls, out, cap);
 }
 
 /* Our own absolute path, from the link map glibc keeps: the name the loader used, made absolute
