@@ -208,10 +208,12 @@ const char *ec_loaded_loader_dirs(void)
     return state == 2 ? loader_dirs : 0;
 }
 
-/* Where the list is not found, the directory of the libc.so.6 this process runs with, as ld.so
- * named it: $LIB where glibc's layout puts libc there and ld.so found it by that name (Debian's
- * "lib/x86_64-linux-gnu", "lib32"), not through another ("usr/lib/x86_64-linux-gnu" from an
- * LD_LIBRARY_PATH, Arch's "usr/lib" for $LIB "lib"). */
+size_t ec_loaded_loader_lib(char *out, size_t cap)
+{
+    const char *dirs = ec_loaded_loader_dirs();
+    return dirs ? ec_ld_sysdirs_lib(dirs, out, cap) : 0;
+}
+
 struct libc_dir { char *out; size_t cap, len; };
 
 static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -229,11 +231,9 @@ static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
-size_t ec_loaded_lib(char *out, size_t cap)
+size_t ec_loaded_libc_dir(char *out, size_t cap)
 {
-    const char *dirs = ec_loaded_loader_dirs();
     struct libc_dir d = {out, cap, 0};
-    if (dirs) return ec_ld_sysdirs_lib(dirs, out, cap);
     if (dl_iterate_phdr) dl_iterate_phdr(libc_dir_cb, &d);
     return d.len;
 }

@@ -54,10 +54,13 @@ const char *ec_loaded_name_of(const void *addr) __attribute__((visibility("hidde
  * (ldsysdirs.h: "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/lib:/usr/lib"); NULL when not
  * found (ld.so run as the program, or another thread is reading them this moment). */
 const char *ec_loaded_loader_dirs(void) __attribute__((visibility("hidden")));
-/* This process's $LIB ("lib/x86_64-linux-gnu", "lib64", "lib32") in out, NUL-terminated: from
- * those directories, else the directory of its libc.so.6; returns its length, 0 when unknown or
- * longer than cap - 1. */
-size_t ec_loaded_lib(char *out, size_t cap) __attribute__((visibility("hidden")));
+/* This process's $LIB ("lib/x86_64-linux-gnu", "lib64", "lib32") in out, NUL-terminated, from
+ * those directories; returns its length, 0 when they are not found or it is longer than cap - 1. */
+size_t ec_loaded_loader_lib(char *out, size_t cap) __attribute__((visibility("hidden")));
+/* The directory of the process's libc.so.6 as ld.so named it, without its leading '/'
+ * ("lib/x86_64-linux-gnu"; "usr/lib/x86_64-linux-gnu" when found through LD_LIBRARY_PATH); the
+ * same conventions. */
+size_t ec_loaded_libc_dir(char *out, size_t cap) __attribute__((visibility("hidden")));
 struct dl_phdr_info;
 /* Does one of the object's loadable segments hold addr? */
 int ec_object_holds(const struct dl_phdr_info *info, uintptr_t addr) __attribute__((visibility("hidden")));

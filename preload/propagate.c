@@ -852,8 +852,8 @@ EC_EXPORT int wordexp(const char *words, void *result, int flags)
 /* Is entry (n bytes) this file named through ld.so's $LIB (or ${LIB}), the token the 64- and
  * 32-bit loaders expand to their own library directories? Then children get the entry as it is,
  * so that each loads the shim of its own class (DIR/$LIB/libexeccheck.so). Only where the token
- * stands for this process's $LIB (its ld.so's, read from its memory), so that a child of this
- * class finds this very file: an entry that would send it elsewhere is not taken for ours. */
+ * stands for this process's $LIB (struct lib_search), so that a child of this class finds this
+ * very file: an entry that would send it elsewhere is not taken for ours. */
 static int names_self_through_lib(const char *e, size_t n, const char *lib, size_t lib_len)
 {
     size_t i, j, tok, suffix;
@@ -869,12 +869,31 @@ static int names_self_through_lib(const char *e, size_t n, const char *lib, size
            !ec_memcmp(self_file + i, lib, lib_len) && !ec_memcmp(self_file + i + lib_len, e + i + tok, suffix);
 }
 
+/* This process's $LIB, for each entry with a '$': ld.so's own (its directory list, read from its
+ * memory) is the truth, but reading it costs a process start ~6 us. libc's directory is where
+ * $LIB points wherever ld.so found libc by its own name (Debian's and Fedora's layouts alike), so
+ * it is tried first, and the list is read only for an entry libc's directory does not make ours
+ * (libc found through LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu; Arch's /usr/lib for $LIB lib). */
 struct lib_search {
-    char lib[256]; /* this process's $LIB, looked up at the first entry with a '$' */
-    size_t lib_len;
-    int lib_known;
-    int named;     /* an entry names this file by its own path */
+    char lib[2][256]; /* libc's directory, then the loader's $LIB, each looked up when first needed */
+    size_t lib_len[2];
+    int known;        /* how many of them were looked up */
+    int named;        /* an entry names this file by its own path */
 };
+
+static int names_self_through_either(const char *e, size_t n, struct lib_search *ls)
+{
+    int k;
+    for (k = 0; k < 2; k++) {
+        if (ls->known == k) {
+            ls->lib_len[k] = k ? ec_loaded_loader_lib(ls->lib[1], sizeof ls->lib[1])
+                               : ec_loaded_libc_dir(ls->lib[0], sizeof ls->lib[0]);
+            ls->known = k + 1;
+        }
+        if (names_self_through_lib(e, n, ls->lib[k], ls->lib_len[k])) return 1;
+    }
+    return 0;
+}
 
 /* The entry of list that names this file through $LIB, copied to out; 0 if none. */
 static size_t lib_entry_in(const char *list, const char *seps, struct lib_search *ls, char *out, size_t cap)
@@ -885,11 +904,7 @@ static size_t lib_entry_in(const char *list, const char *seps, struct lib_search
         if (n == self_file_len && !ec_memcmp(start, self_file, n)) ls->named = 1;
         for (i = 0; i < n && start[i] != '$'; i++) continue;
         if (i == n || n >= cap) continue;
-        if (!ls->lib_known) {
-            ls->lib_len = ec_loaded_lib(ls->lib, sizeof ls->lib);
-            ls->lib_known = 1;
-        }
-        if (names_self_through_lib(start, n, ls->lib, ls->lib_len)) {
+        if (names_self_through_either(start, n, ls)) {
             ec_memcpy(out, start, n);
             out[n] = 0;
             return n;
@@ -912,7 +927,7 @@ static size_t self_through_lib(char *const *env, char *out, size_t cap)
     size_t i, t = 0;
     long got;
     int fd;
-    ls.lib_known = ls.named = 0;
+    ls.known = ls.named = 0;
     for (i = 0; env && env[i] && !t; i++) {
         if (has_prefix(env[i], "LD_AUDIT=")) t = lib_entry_in(env[i] + 9, ":", &ls, out, cap);
         else if (has_prefix(env[i], "LD_PRELOAD=")) t = lib_entry_in(env[i] + 11, PRELOAD_SEPS, &ls, out, cap);
