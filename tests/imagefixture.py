@@ -111,6 +111,7 @@ def build(base) -> Image:
     img.lib("/srv/noexec/libnx.so", "nx", "libnx.so")
     img.prog("/usr/bin/prog_nx", link=["/srv/noexec/libnx.so"], runpath="/srv/noexec")
     img.plant("exec-denied", "/srv/noexec/libnx.so")
+    img.plant("library-load-error", "/srv/noexec/libnx.so")  # ld.so cannot map it there: prog_nx fails to start
 
     # RUNPATH hygiene: a relative and an empty element; a world-writable directory
     img.prog("/usr/bin/prog_rpath", link=["/opt/lib/libhw.so.1"], runpath="lib::/opt/lib")

@@ -87,6 +87,8 @@ def test_audit_reports_each_planted_problem_once(image):
     by = {(f["rule"], f["path"]): f for f in doc["findings"]}
     assert "run ldconfig" in by[("missing-library", "/usr/bin/prog_stale")]["message"]
     assert by[("exec-denied", "/srv/noexec/libnx.so")]["details"]["reasons"] == ["noexec"]
+    nx = by[("library-load-error", "/srv/noexec/libnx.so")]  # not only a policy's refusal: ld.so cannot map it
+    assert nx["programs"] == ["/usr/bin/prog_nx"] and "mounted noexec (fstab)" in nx["message"], nx
     assert by[("exec-denied", "/opt/lib/libdup.so")]["details"]["reasons"] == ["x-bit"]
     assert by[("exec-denied", "/opt/lib/libdup.so")]["programs"] == ["/usr/bin/prog_dup"]
     assert by[("python-code-denied", "/usr/lib/python3.11")]["details"]["files"] == ["/usr/lib/python3.11/mod.py"]

@@ -336,6 +336,7 @@ class Audit:
                 continue
             self._record(o.path, o, "interp" if o.kind == "interp" else "preload" if o.kind == "preload" else "library",
                          program=path)
+            self._noexec_load(path, o)
             if role == "program" and os.path.basename(o.realpath).startswith(ASAN_RUNTIMES):
                 self.findings.add("sanitizer-runtime", o.realpath,
                                   "%s: AddressSanitizer's runtime: a program that loads it stops at start behind a "
@@ -353,6 +354,16 @@ class Audit:
                 msg = "%s: %s" % (where, p.message)
             self.findings.add("symbol-version", where, msg, key_extra=(p.file, p.version, p.error),
                               details={"file": p.file, "version": p.version}, program=path)
+
+    def _noexec_load(self, path, o):
+        """An object on a mount the image mounts noexec (its fstab, --noexec-mount): ld.so cannot
+        map it executable there, so the program fails to start whatever the policy, as on a live
+        noexec mount (where the resolver itself sees the mount: EC_LDE_MAP)."""
+        mp = self.root and self.mounts.noexec(o.realpath)
+        if mp:
+            self.findings.add("library-load-error", o.realpath, "%s: failed to map segment from shared object: on %s, "
+                              "mounted noexec (%s)" % (o.realpath, mp, self.mounts.origin.get(mp, "fstab")),
+                              key_extra=("map",), program=path)
 
     def _who(self, res, idx, path):
         o = res.objects[idx]
