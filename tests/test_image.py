@@ -412,3 +412,16 @@ def test_an_install_that_cannot_be_written_changes_nothing(image):
     r = ec("image", "uninstall", image)
     assert r.returncode == 0 and "%s: File name too long: nothing to undo there" % long_path in r.stderr, r.stderr
     assert rootfs.listing(image) == before
+
+
+def test_prepare_on_a_read_only_part_names_the_file(image, tmp_path):
+    """prepare --apply where a library directory is mounted read-only: one line naming the file it
+    could not change (it named /proc/self/fd/3), exit 2."""
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    os.chmod(os.path.join(image, "usr/lib/x86_64-linux-gnu/libfake.so"), 0o644)
+    libdir = os.path.join(image, "usr/lib/x86_64-linux-gnu")
+    r = in_mountns('mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; shift; "$@"', libdir,
+                   *execcheck_cmd(), "image", "prepare", "--apply", image)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/proc/self/fd" not in r.stderr, r.stderr
+    assert "cannot change the image: %s/" % libdir in r.stderr and "Read-only file system" in r.stderr, r.stderr

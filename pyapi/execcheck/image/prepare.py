@@ -128,6 +128,8 @@ def _chmod(host: str, mode: int) -> None:
     fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         os.chmod("/proc/self/fd/%d" % fd, mode)  # chmod the file we looked at, not a swapped-in symlink
+    except OSError as e:  # named by the file, not by the descriptor's /proc path
+        raise OSError(e.errno, e.strerror, host) from None
     finally:
         os.close(fd)
 
