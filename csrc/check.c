@@ -320,8 +320,9 @@ static void seccomp_probed(int from, int to)
 static int check_only(int fd, const char *name);
 
 /* r: what execveat answered for fd -1 under a filter that did not kill. The kernel says EBADF
- * (EINVAL before 6.14); anything else is the filter's own errno, which it gives for every file:
- * no check can be made (as under a filter that kills, every check then answers ENOSYS). */
+ * (EINVAL before 6.14); anything else (an errno, even a success) is the filter's own answer, which
+ * it gives for every file: no check can be made (as under a filter that kills, every check then
+ * answers ENOSYS). */
 static int filter_refuses(int r)
 {
     if (r == -EC_EBADF || r == -EC_EINVAL || seccomp_state() != SC_FILTER_CHECKS) return 0;

@@ -65,9 +65,9 @@ def seccomp() -> Tuple[str, str]:
         return "kills", ("a filter is in force and kills a process for execveat: programs started from here inherit "
                          "it and die of SIGSYS at the shim's first check; `execcheck check` answers 'unsupported'")
     if state == lib.EC_SECCOMP_REFUSES:
-        return "refuses", ("a filter is in force and makes execveat fail with an error of its own, for any file: no "
-                           "check can be made; `execcheck check` answers 'unsupported' and an enforcing shim refuses "
-                           "every file")
+        return "refuses", ("a filter is in force and answers execveat itself, for any file (an errno of its own): "
+                           "no check can be made; `execcheck check` answers 'unsupported' and an enforcing shim "
+                           "refuses every file")
     if state == lib.EC_SECCOMP_CHECKS:
         return "checks", "a filter is in force and does not kill for execveat: checks are made as without it"
     if state != lib.EC_SECCOMP_NONE:
