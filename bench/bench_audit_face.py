@@ -314,14 +314,15 @@ def main():
             twin_cfgs = ("none", "empty", "hooks", "audit", "enforce") + (("against",) if AGAINST else ())
             twin = {label: startup(w, argv, twin_cfgs, args.rounds, batch, twin=True)
                     for label, argv, _, batch in cases[:2]}
-        dl_new = {c: [] for c in ("none", "audit")}
-        dl_old = {c: [] for c in ("none", "audit")}
+        # "empty": an audit module that does nothing, for what glibc itself costs any audited dlopen
+        dl_new = {c: [] for c in ("none", "empty", "audit")}
+        dl_old = {c: [] for c in ("none", "empty", "audit")}
         for r in range(max(5, args.rounds // 2)):
-            for c in ("none", "audit"):
+            for c in ("none", "empty", "audit"):
                 d = make_new_libs(w, "%s%d" % (c, r), 50)
                 env = {k: v for k, v in os.environ.items() if not k.startswith(("LD_", "EXECCHECK_"))}
-                if c == "audit":
-                    env["LD_AUDIT"] = SHIM
+                if c != "none":
+                    env["LD_AUDIT"] = SHIM if c == "audit" else str(WORK / "empty.so")
                 out = sh([str(w / "dl"), str(d), "50", "2000"], env=env).stdout.split()
                 dl_new[c].append(float(out[0]) / 1000)
                 dl_old[c].append(float(out[1]))
@@ -392,10 +393,12 @@ def main():
                   " = %.1f us (goal for the face: <= 3 us)" % (open_us + statx_us + query_us + hooks))
         n_new, a_new = statistics.median(dl_new["none"]), statistics.median(dl_new["audit"])
         n_old, a_old = statistics.median(dl_old["none"]), statistics.median(dl_old["audit"])
+        e_old = statistics.median(dl_old["empty"])
         print("dlopen of a new library:     none %.1f us, audit %.1f us, ratio %.2f (+%.1f us)" %
               (n_new, a_new, a_new / n_new, a_new - n_new))
-        print("dlopen of a loaded library:  none %.0f ns, audit %.0f ns, ratio %.3f (with 50 other libraries loaded)" %
-              (n_old, a_old, a_old / n_old))
+        print("dlopen of a loaded library:  none %.0f ns, audit %.0f ns, ratio %.3f (with 50 other libraries loaded);"
+              " an empty audit module %.0f ns, ratio %.3f: the face against it %.3f" %
+              (n_old, a_old, a_old / n_old, e_old, e_old / n_old, a_old / e_old))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

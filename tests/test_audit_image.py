@@ -118,3 +118,14 @@ def test_audit_sarif_and_text_and_fail_on(image):
     assert clean.returncode == 0, clean.stdout
     assert run(execcheck_cmd() + ["audit", "--root", str(image.root), "/opt/lib/libdup.so",
                                   "--fail-on", "warning"]).returncode == 1
+
+
+def test_the_summary_counts_python_files_beside_elf_files(image):
+    """The summary said "0 of N code files would be refused" beside an EXC060 about refused Python
+    files: it counted ELF files only. It says which, and counts the Python files as well."""
+    r = run(execcheck_cmd() + ["audit", "--root", str(image.root)])
+    summary = [l for l in r.stdout.splitlines() if l.startswith("summary: ")]
+    doc = json.loads(run(execcheck_cmd() + ["audit", "--root", str(image.root), "--json"]).stdout)["summary"]
+    assert doc["python_denied"] >= 1 and doc["python_files"] >= doc["python_denied"], doc
+    assert len(summary) == 1 and "%d of %d ELF files would be refused" % (doc["exec_denied"], doc["code_files"]) \
+        in summary[0] and "; %d of %d Python files" % (doc["python_denied"], doc["python_files"]) in summary[0], summary

@@ -79,6 +79,8 @@ def summary(r: Result) -> dict:
                                       and e.resolution.main_status in ("ok", "interp-missing")
                                       and not e.resolution.starts),
             "code_files": len(r.files), "exec_denied": len(denied), "exec_denied_reasons": dict(sorted(reasons.items())),
+            "python_files": sum(t["files"] for t in r.python or []),
+            "python_denied": sum(t["denied"] for t in r.python or []),
             "skipped": dict(sorted(r.skipped.items())), "seconds": round(r.elapsed, 3)}
 
 
@@ -160,12 +162,14 @@ def text(r: Result, tree: bool = False) -> str:
                                                            " and %d more" % (len(odd) - 10) if len(odd) > 10 else ""))
     counts = collections.Counter(f.severity for f in r.findings)
     out.append("")
-    out.append("summary: %d errors, %d warnings, %d notes; %d of %d code files would be refused by the exec "
-               "check%s%s" % (counts.get("error", 0), counts.get("warning", 0), counts.get("note", 0),
-                              s["exec_denied"], s["code_files"],
-                              (" (" + ", ".join("%s %d" % kv for kv in s["exec_denied_reasons"].items()) + ")")
-                              if s["exec_denied_reasons"] else "",
-                              ("; would not start: %d" % len(s["would_not_start"])) if s["would_not_start"] else ""))
+    out.append("summary: %d errors, %d warnings, %d notes; %d of %d ELF files would be refused by the exec "
+               "check%s%s%s" % (counts.get("error", 0), counts.get("warning", 0), counts.get("note", 0),
+                                s["exec_denied"], s["code_files"],
+                                (" (" + ", ".join("%s %d" % kv for kv in s["exec_denied_reasons"].items()) + ")")
+                                if s["exec_denied_reasons"] else "",
+                                ("; %d of %d Python files" % (s["python_denied"], s["python_files"]))
+                                if s["python_files"] else "",
+                                ("; would not start: %d" % len(s["would_not_start"])) if s["would_not_start"] else ""))
     if root != "/":
         out.append("(the exec check's view is the image's: mode bits and its fstab; LSM policies are not modelled)")
     return "\n".join(out)
