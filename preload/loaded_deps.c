@@ -214,6 +214,8 @@ size_t ec_loaded_loader_lib(char *out, size_t cap)
     return dirs ? ec_ld_sysdirs_lib(dirs, out, cap) : 0;
 }
 
+/* The directory of the libc.so.6 this process runs with, as ld.so named it, without its leading
+ * '/' (propagate.c tries it as $LIB before reading the loader's list). */
 struct libc_dir { char *out; size_t cap, len; };
 
 static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
