@@ -10,6 +10,10 @@ audit face is built in), so the children are the same on both sides; only the pa
 Rounds are interleaved and the medians compared (the machine is shared and noisy).
 Goal (issue 4): exec within 10% of baseline.
 
+Beside it, the start-up of a process whose LD_PRELOAD names the shim through $LIB (as `execcheck
+run` and a multilib image do) against one that names it by its path: the shim must then find out
+which entry is its own (propagate.c, struct lib_search), from libc's directory or ld.so's own list.
+
     python bench/bench_propagation.py [--rounds 15] [--execs 200]
 """
 import argparse
@@ -80,6 +84,27 @@ def has_audit_face(path):
                    for s in ELFFile(f).get_section_by_name(".dynsym").iter_symbols())
 
 
+def lib_entry_start(shim, entry, rounds, n=200):
+    """Median child CPU us per /bin/true start under LD_PRELOAD=entry minus under LD_PRELOAD=shim,
+    the two interleaved round by round (order alternating)."""
+    import resource
+
+    def batch(value):
+        env = {"PATH": "/usr/bin:/bin", "LD_PRELOAD": value}
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(n):
+            os.waitpid(os.posix_spawn("/bin/true", ["/bin/true"], env), 0)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / n * 1e6
+
+    diffs = []
+    for i in range(rounds):
+        pair = (shim, entry) if i % 2 == 0 else (entry, shim)
+        got = {v: batch(v) for v in pair}
+        diffs.append(got[entry] - got[shim])
+    return statistics.median(diffs)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15)
@@ -119,6 +144,12 @@ def main():
     print("the wrapper's own cost, in one process: execve() of a missing file %.2f us through it, %.2f us"
           " through libc's: +%.2f us per exec, %.2f%% of a /bin/true start" % (wrapped, libc, wrapped - libc,
                                                                               100 * (wrapped - libc) / b))
+    entry = execcheck.shim.multilib_path()
+    if entry:
+        print("a start with LD_PRELOAD naming the shim through $LIB (%s) against by its path: %+.1f us of child "
+              "CPU (median of %d paired rounds)" % (entry, lib_entry_start(shim, entry, a.rounds), a.rounds))
+    else:
+        print("(no 32-bit shim was built: no $LIB entry to measure)")
 
 if __name__ == "__main__":
     main()
