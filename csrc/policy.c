@@ -6,7 +6,7 @@
 
 static const char *const config_state_names[] = {
     "absent", "loaded", "ignored: not owned by root", "ignored: group- or other-writable",
-    "ignored: not a regular file", "ignored: too large", "unreadable",
+    "ignored: not a regular file", "too large: files enforced", "unreadable: files enforced",
 };
 
 const char *ec_config_state_name(int state)
@@ -25,7 +25,27 @@ static void set_problem(struct ec_policy *p, const char *a, const char *b)
     if (b) ec_buf_puts(&out, b);
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+/* Keys and words are ASCII, compared without case: "Files = Enforce" means what it says (a line
+ * read otherwise would be skipped, and the file would not enforce). */
+static int same(const char *s, const char *w)
+{
+    for (; *w; s++, w++)
+        if ((*s >= 'A' && *s <= 'Z' ? *s + 32 : *s) != *w) return 0;
+    return !*s;
+}
+
+/* A config that is there but cannot be read (a mode that keeps this process's user out, no
+ * descriptor or memory left, too large) may say "files = enforce": it is taken to, rather than
+ * let the process run unchecked. */
+static void fail_closed(struct ec_policy *p, const char *path, const char *why)
+{
+    p->config_state = EC_CONFIG_UNREADABLE;
+    p->files = EC_MODE_ENFORCE;
+    p->files_source |= EC_SRC_CONFIG;
+    set_problem(p, path, why);
+}
 
 /* Trims [s, e) in place and terminates it; returns the start. */
 static char *trim(char *s, char *e)
@@ -40,17 +60,17 @@ static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
 {
     int b;
     int ok = 1;
-    if (!ec_strcmp(key, "files") || !ec_strcmp(key, "mode")) {
-        if (!ec_strcmp(val, "enforce")) {
+    if (same(key, "files") || same(key, "mode")) {
+        if (same(val, "enforce")) {
             p->files = EC_MODE_ENFORCE;
             p->files_source |= EC_SRC_CONFIG;
-        } else if (ec_strcmp(val, "audit")) ok = 0;
-    } else if (!ec_strcmp(key, "interactive")) {
-        if (!ec_strcmp(val, "deny")) {
+        } else if (!same(val, "audit")) ok = 0;
+    } else if (same(key, "interactive")) {
+        if (same(val, "deny")) {
             p->interactive = EC_MODE_ENFORCE;
             p->interactive_source |= EC_SRC_CONFIG;
-        } else if (ec_strcmp(val, "allow")) ok = 0;
-    } else if (!ec_strcmp(key, "log_file")) {
+        } else if (!same(val, "allow")) ok = 0;
+    } else if (same(key, "log_file")) {
         if (val[0] == '/' && ec_strlen(val) < sizeof p->log_file) {
             ec_strlcpy(p->log_file, val, sizeof p->log_file);
             p->sinks |= EC_SINK_FILE;
@@ -60,8 +80,8 @@ static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
             p->sinks &= ~EC_SINK_FILE;
             p->sinks_configured = 1;
         } else ok = 0;
-    } else if (!ec_strcmp(key, "syslog") || !ec_strcmp(key, "stderr")) {
-        int bit = key[0] == 's' && key[1] == 'y' ? EC_SINK_SYSLOG : EC_SINK_STDERR;
+    } else if (same(key, "syslog") || same(key, "stderr")) {
+        int bit = same(key, "syslog") ? EC_SINK_SYSLOG : EC_SINK_STDERR;
         b = ec_parse_bool(val);
         if (b < 0) ok = 0;
         else {
@@ -87,13 +107,18 @@ void ec_policy_apply_config(struct ec_policy *p, const char *text, unsigned long
     char line[512];
     unsigned long i = 0;
     int lineno = 0;
+    if (len >= 3 && !ec_memcmp(text, "\xef\xbb\xbf", 3)) i = 3; /* a UTF-8 byte order mark, as editors write */
     while (i < len) {
-        unsigned long start = i, n;
-        char *hash, *eq, *key, *val;
+        unsigned long start = i, n, end;
+        char *eq, *key, *val;
         while (i < len && text[i] != '\n') i++;
-        n = i - start;
-        i++; /* past '\n' */
         lineno++;
+        /* what counts is the line before any '#', without the blanks at its end: a long comment
+         * or trailing blanks do not make a short setting too long */
+        for (end = start; end < i && text[end] != '#'; end++) continue;
+        while (end > start && is_space(text[end - 1])) end--;
+        n = end - start;
+        i++; /* past '\n' */
         if (n >= sizeof line) {
             apply_line(p, (char *)"(line too long)", (char *)"", lineno);
             continue;
@@ -104,9 +129,7 @@ void ec_policy_apply_config(struct ec_policy *p, const char *text, unsigned long
             apply_line(p, (char *)"(NUL byte)", (char *)"", lineno);
             continue;
         }
-        hash = (char *)ec_strchr(line, '#');
-        if (hash) *hash = 0;
-        key = trim(line, line + ec_strlen(line));
+        key = trim(line, line + n);
         if (!*key) continue;
         eq = (char *)ec_strchr(key, '=');
         if (!eq) {
@@ -137,13 +160,11 @@ static void load_config(struct ec_policy *p, const char *path)
         return;
     }
     if (fd < 0) {
-        p->config_state = EC_CONFIG_UNREADABLE;
-        set_problem(p, path, " cannot be opened: ignored");
+        fail_closed(p, path, " cannot be opened by this process: files enforced, as it may say");
         return;
     }
     if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0) {
-        p->config_state = EC_CONFIG_UNREADABLE;
-        set_problem(p, path, " cannot be read: ignored");
+        fail_closed(p, path, " cannot be read: files enforced, as it may say");
     } else if ((st.stx_mode & EC_S_IFMT) != EC_S_IFREG) {
         p->config_state = EC_CONFIG_IGNORED_TYPE;
         set_problem(p, path, " is not a regular file: ignored");
@@ -154,18 +175,16 @@ static void load_config(struct ec_policy *p, const char *path)
         p->config_state = EC_CONFIG_IGNORED_MODE;
         set_problem(p, path, " is writable by group or others: ignored");
     } else if (st.stx_size > EC_CONFIG_MAX) {
+        fail_closed(p, path, " is larger than 16 KiB: not read, files enforced, as it may say");
         p->config_state = EC_CONFIG_IGNORED_SIZE;
-        set_problem(p, path, " is larger than 16 KiB: ignored");
     } else if (ec_mmap_failed(text = ec_mmap(0, EC_CONFIG_MAX, EC_PROT_READ | EC_PROT_WRITE,
                                              EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0))) {
-        p->config_state = EC_CONFIG_UNREADABLE;
-        set_problem(p, path, " cannot be read (no memory): ignored");
+        fail_closed(p, path, " cannot be read (no memory): files enforced, as it may say");
     } else {
         while (total < EC_CONFIG_MAX && (n = ec_read(fd, text + total, (size_t)(EC_CONFIG_MAX - total))) > 0)
             total += n;
         if (n < 0 && total == 0) {
-            p->config_state = EC_CONFIG_UNREADABLE;
-            set_problem(p, path, " cannot be read: ignored");
+            fail_closed(p, path, " cannot be read: files enforced, as it may say");
         } else {
             p->config_state = EC_CONFIG_LOADED;
             ec_policy_apply_config(p, text, (unsigned long)total);
@@ -209,7 +228,19 @@ static void env_mode(struct ec_policy *p, char *const *envp, const char *name, c
         env_not_understood(p, name, why);
 }
 
-static void apply_env(struct ec_policy *p, char *const *envp, int secure)
+static const char *const env_names[] = {"EXECCHECK_FILES", "EXECCHECK_INTERACTIVE", "EXECCHECK_LOG_FILE",
+                                         "EXECCHECK_LOG_STDERR", "EXECCHECK_SYSLOG"};
+
+static void ignore_env(struct ec_policy *p, char *const *envp)
+{
+    size_t i;
+    const char *v;
+    for (i = 0; i < sizeof env_names / sizeof env_names[0]; i++)
+        if ((v = ec_env_get(envp, env_names[i])) && v[0])
+            env_not_understood(p, env_names[i], "a setuid or setgid process takes nothing from its caller's environment");
+}
+
+static void apply_env(struct ec_policy *p, char *const *envp)
 {
     const char *v;
     env_mode(p, envp, "EXECCHECK_FILES", "enforce", "audit",
@@ -217,12 +248,9 @@ static void apply_env(struct ec_policy *p, char *const *envp, int secure)
     env_mode(p, envp, "EXECCHECK_INTERACTIVE", "deny", "allow",
              "only \"deny\" is understood (the environment can only tighten)", &p->interactive,
              &p->interactive_source);
-    /* Sinks may be added, never removed. A file named by the environment is refused in secure
-     * mode: a setuid program must not append to a path chosen by its caller. */
+    /* Sinks may be added, never removed. */
     if ((v = ec_env_get(envp, "EXECCHECK_LOG_FILE")) && v[0]) {
-        if (secure)
-            env_not_understood(p, "EXECCHECK_LOG_FILE", "a setuid or setgid process takes no log file from its caller");
-        else if (v[0] != '/')
+        if (v[0] != '/')
             env_not_understood(p, "EXECCHECK_LOG_FILE", "not an absolute path");
         else if (ec_strlen(v) >= sizeof p->log_file)
             env_not_understood(p, "EXECCHECK_LOG_FILE", "longer than 255 bytes");
@@ -254,5 +282,8 @@ void ec_policy_resolve(struct ec_policy *p, const char *config_path, char *const
     }
     p->sinks = EC_SINK_SYSLOG; /* default until the config says otherwise */
     load_config(p, config_path ? config_path : EC_CONFIG_PATH);
-    apply_env(p, envp, secure);
+    if (secure) /* a setuid program's environment is its caller's: named, never applied */
+        ignore_env(p, envp);
+    else
+        apply_env(p, envp);
 }

@@ -3,18 +3,23 @@
 #include "sys.h"
 #include "text.h"
 
+#define FILE_FLAGS (EC_O_APPEND | EC_O_CREAT | EC_O_NOFOLLOW | EC_O_NONBLOCK | EC_O_CLOEXEC | EC_O_NOCTTY)
+
 int ec_sink_file(const char *path, const char *line, size_t len)
 {
     struct ec_statx st;
     long w;
-    int fd = ec_openat(EC_AT_FDCWD, path,
-                       EC_O_WRONLY | EC_O_APPEND | EC_O_CREAT | EC_O_NOFOLLOW | EC_O_NONBLOCK | EC_O_CLOEXEC | EC_O_NOCTTY,
-                       0600);
+    char last;
+    int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDWR | FILE_FLAGS, 0600), readable = fd >= 0;
+    if (fd == -EC_EACCES) fd = ec_openat(EC_AT_FDCWD, path, EC_O_WRONLY | FILE_FLAGS, 0600); /* a write-only log */
     if (fd < 0) return fd;
     if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0 || (st.stx_mode & EC_S_IFMT) != EC_S_IFREG) {
         ec_close(fd);
         return -EC_EINVAL;
     }
+    /* a record cut short (a full file system) must not swallow this one: it starts a line */
+    if (readable && st.stx_size > 0 && ec_pread(fd, &last, 1, (long)st.stx_size - 1) == 1 && last != '\n')
+        ec_write(fd, "\n", 1);
     w = ec_write(fd, line, len); /* one write: O_APPEND keeps concurrent lines whole */
     ec_close(fd);
     return w < 0 ? (int)w : 0;

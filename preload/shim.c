@@ -39,16 +39,26 @@ static int read_at_secure(void)
 }
 
 static int policy_ready; /* 0 no, 1 being resolved, 2 ready */
+static int policy_resolver; /* the thread resolving it */
+
+/* The environment as libc has it (the core ignores it in secure mode, AT_SECURE). */
+static char **start_env(void) { return ec_shim.envp ? ec_shim.envp : &environ ? environ : 0; }
 
 const struct ec_policy *ec_shim_policy(void)
 {
     int expected = 0;
     if (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) == 2) return &ec_shim.policy;
     if (__atomic_compare_exchange_n(&policy_ready, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        char **envp = ec_shim.envp ? ec_shim.envp : &environ ? environ : 0;
+        __atomic_store_n(&policy_resolver, (int)ec_sys0(EC_NR_gettid), __ATOMIC_RELEASE);
         ec_shim.secure = read_at_secure();
-        ec_policy_resolve(&ec_shim.policy, 0, ec_shim.secure ? 0 : envp, ec_shim.secure);
+        ec_policy_resolve(&ec_shim.policy, 0, start_env(), ec_shim.secure);
         __atomic_store_n(&policy_ready, 2, __ATOMIC_RELEASE);
+    } else if (__atomic_load_n(&policy_resolver, __ATOMIC_ACQUIRE) == (int)ec_sys0(EC_NR_gettid)) {
+        /* a signal handler of the resolving thread (an exec from it): waiting would never end,
+         * so this call resolves a policy of its own (async-signal-safe: system calls only) */
+        static struct ec_policy nested;
+        ec_policy_resolve(&nested, 0, start_env(), read_at_secure());
+        return &nested;
     } else {
         while (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) != 2) ec_sys0(EC_NR_sched_yield);
     }

@@ -65,12 +65,6 @@ def test_symlinked_or_non_regular_config_ignored(tmp_path):
     assert p.files == "audit" and "not a regular file" in p.config_problem
 
 
-def test_oversized_config_ignored(tmp_path):
-    path = conf(tmp_path, "files = enforce\n" + "#" * 20000 + "\n")
-    p = execcheck.policy(config_path=path, environ={})
-    assert p.files == "audit" and "larger" in p.config_problem
-
-
 def test_bad_lines_reported_good_lines_applied(tmp_path):
     need_root()
     path = conf(tmp_path, "files = enforce\nfiles = sometimes\nbogus\ninteractive = deny\n\0\n")
@@ -126,7 +120,7 @@ def test_a_log_file_from_the_environment_in_secure_mode_is_named(tmp_path):
     p = execcheck.policy(config_path=str(tmp_path / "absent.conf"), environ={"EXECCHECK_LOG_FILE": "/tmp/x"},
                          secure=True)
     assert p.log_file is None and p.env_problem == ("EXECCHECK_LOG_FILE ignored: a setuid or setgid process takes "
-                                                    "no log file from its caller")
+                                                    "nothing from its caller's environment")
 
 
 def test_config_cannot_loosen_securebits(tmp_path):
@@ -178,3 +172,55 @@ def test_hostile_config_text_never_breaks_the_parser():
         log = ffi.string(p.log_file)
         assert len(log) < 256 and (not log or log.startswith(b"/"))
         assert len(ffi.string(p.config_problem)) < 200
+
+
+@pytest.mark.parametrize("text", [
+    "Files = Enforce\n",                                 # any case
+    "\ufefffiles = enforce\n",                           # a UTF-8 byte order mark, as some editors write
+    "files = enforce\v\n", "files = enforce\f\n",        # other blanks
+    "files = enforce   # " + "x" * 600 + "\n",           # a long comment
+    "files = enforce" + " " * 600 + "\n",                # trailing blanks
+])
+def test_a_setting_is_read_as_its_writer_meant(tmp_path, text):
+    """Each of these lines was skipped (its file then did not enforce): values were case-sensitive,
+    a BOM made the first key unknown, \\v and \\f were no blanks, and a line of 512 bytes or more
+    was dropped whole even when only its comment or blanks made it long."""
+    need_root()
+    path = tmp_path / "execcheck.conf"
+    path.write_bytes(text.encode())
+    os.chmod(path, 0o644)
+    p = execcheck.policy(config_path=str(path), environ={})
+    assert (p.files, p.config_state, p.config_problem) == ("enforce", "loaded", ""), (text[:40], p)
+
+
+def test_a_config_this_process_cannot_read_enforces(tmp_path):
+    """A root-owned 0600 config read by a non-root process, and one over 16 KiB: the process cannot
+    know what it says. They were ignored (audit, silently in the shim); now files are enforced as
+    the config may say, and the reason is named."""
+    need_root()
+    path = conf(tmp_path, "files = audit\n", 0o600)
+    os.chmod(tmp_path, 0o755)
+    script = ("import execcheck, json, sys; p = execcheck.policy(config_path=sys.argv[1], environ={}); "
+              "print(json.dumps([p.files, p.files_sources, p.config_state, p.config_problem]))")
+    r = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", script, path])
+    import json
+    files, sources, state, problem = json.loads(r.stdout)
+    assert (files, sources, state) == ("enforce", ["config"], "unreadable: files enforced"), r
+    assert "cannot be opened by this process: files enforced" in problem, problem
+    big = conf(tmp_path, "# " + "x" * 20000 + "\nfiles = audit\n", name="big.conf")
+    p = execcheck.policy(config_path=big, environ={})
+    assert (p.files, p.config_state) == ("enforce", "too large: files enforced"), p
+    assert "larger than 16 KiB" in p.config_problem, p
+
+
+def test_a_setuid_process_takes_no_policy_from_its_environment(tmp_path):
+    """secure (AT_SECURE): the environment is its caller's; the shim passed none, but the core
+    itself still read EXECCHECK_FILES and EXECCHECK_LOG_STDERR when asked (Python's policy())."""
+    env = {"EXECCHECK_FILES": "enforce", "EXECCHECK_INTERACTIVE": "deny", "EXECCHECK_LOG_STDERR": "1",
+           "EXECCHECK_SYSLOG": "1"}
+    absent = str(tmp_path / "absent.conf")
+    assert execcheck.policy(config_path=absent, environ=env).files == "enforce"
+    p = execcheck.policy(config_path=absent, environ=env, secure=True)
+    assert (p.files, p.interactive, p.sinks) == ("audit", "allow", ["syslog"]), p
+    assert p.env_problem == "EXECCHECK_FILES ignored: a setuid or setgid process takes nothing from its caller's " \
+        "environment", p

@@ -176,3 +176,16 @@ def test_random_paths_always_make_one_valid_json_line(denied):
         assert line.endswith("\n") and line.count("\n") == 1 and len(line) <= 2048
         rec = json.loads(line)
         assert rec["reason"] == "x-bit" and rec["face"] == "audit"
+
+
+def test_a_record_cut_short_does_not_swallow_the_next(tmp_path, denied):
+    """A full file system cuts a record (the write is short, no newline): the next record went on
+    the same line, and both were lost to a reader. The file sink starts a line first now."""
+    import json
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"time":"2026-11-29T00:00:00Z","path":"/cut')
+    env = {"EXECCHECK_LOG_FILE": str(log)}
+    assert record_decision("library", "audit", denied.path, denied, False, str(tmp_path / "absent.conf"), env)
+    lines = log.read_text().split("\n")
+    assert lines[0] == '{"time":"2026-11-29T00:00:00Z","path":"/cut' and lines[-1] == "", lines
+    assert json.loads(lines[1])["path"] == denied.path, lines
