@@ -444,9 +444,10 @@ static void *real_load(long lmid, const char *path, int mode)
  * kept honest: every candidate path a prediction tried is looked at again (a file that appeared
  * where the session saw none, or a chosen file that is now another inode, means a stale session
  * and a fresh prediction), and it is replaced when /etc/ld.so.cache changes and after a number of
- * uses (its memory only grows). Candidates in a directory found missing are not looked at again:
- * ld.so itself never probes such a directory twice in a process (dl-load.c, open_path's
- * "nonexisting"), so a file appearing there later is invisible to it as well.
+ * uses (its memory only grows). Candidates in a search-list directory found missing are not looked
+ * at again: ld.so itself never probes such a directory twice in a process (dl-load.c, open_path's
+ * "nonexisting"), so a file appearing there later is invisible to it as well (a name with a '/'
+ * is opened afresh by every dlopen, and looked at afresh here).
  * One thread at a time: busy (another thread, or a constructor's dlopen inside ours), it is not
  * waited for - the caller takes a fresh session and memory of its own. */
 
@@ -633,13 +634,14 @@ static void missing_dir_add(const char *d, size_t n, uint64_t h)
 /* Has a candidate that was not there appeared since? (shared: the missing-directory memory may
  * be used.) Out of line, as each function here with a large buffer: inlined (clang does), its
  * 4 KiB would stay in guard()'s frame under glibc's dlopen, in threads with small stacks. */
-static __attribute__((noinline)) int candidate_appeared(const char *path, int shared)
+static __attribute__((noinline)) int candidate_appeared(const char *path, int shared, int searched)
 {
     struct ec_statx st;
     char dir[4096];
     const char *slash = ec_strrchr(path, '/');
     size_t n = slash ? (size_t)(slash - path) : 0;
     uint64_t h = 0;
+    shared = shared && searched; /* only a search-path directory is never probed again by ld.so */
     if (shared && slash && n < sizeof dir) {
         h = dir_hash(path, n);
         if (missing_dir_known(path, n, h)) return 0;
@@ -664,7 +666,11 @@ static int prediction_fresh(const struct ec_ld_result *res, int shared)
             const struct ec_ld_try *try = &res->tries[t];
             if (!try->path || try->fresh) continue; /* looked at a moment ago, by this prediction */
             if (try->outcome == EC_ENOENT || try->outcome == EC_ENOTDIR) {
-                if (candidate_appeared(try->path, shared)) return 0;
+                /* glibc remembers a missing directory of a search list (RPATH, LD_LIBRARY_PATH,
+                 * RUNPATH, the defaults), never one of a name with a '/', opened afresh each time */
+                int searched = try->via == EC_LD_VIA_RPATH || try->via == EC_LD_VIA_LIBRARY_PATH ||
+                               try->via == EC_LD_VIA_RUNPATH || try->via == EC_LD_VIA_DEFAULT;
+                if (candidate_appeared(try->path, shared, searched)) return 0;
             } else if (try->outcome == 0 && e->to >= 0 && res->objects[e->to].elf) {
                 const struct ec_ld_object *o = &res->objects[e->to];
                 struct ec_statx st;
@@ -847,14 +853,13 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     }
     e0 = &res->edges[0];
     if (e0->error || e0->to < 0) {
-        /* glibc will fail too: its own message. A bare name searched from here sees a subset of
-         * the caller's directories, so nothing is found that the caller would not find; a name
-         * with a dynamic string token must be expanded from the caller: handed over as is. */
+        /* glibc will fail too, with its own message: handed over as is, to be searched and
+         * expanded from the caller. (Loaded from here, a bare name was searched with the main
+         * program's DT_RPATH, which a caller with a RUNPATH does not see: glibc found a file
+         * there that the caller's dlopen never would.) */
         slow_end(&c);
         held_close(&held);
-        if (has_dst(name)) return PASS;
-        *result = real_load(lmid, name, mode);
-        return RETURN;
+        return PASS;
     }
     /* every object this load would add: the target and its dependencies not loaded yet */
     for (i = res->first_new; i < res->nobjects && !refused; i++) {

@@ -596,3 +596,80 @@ def test_a_library_constructor_before_ours_is_guarded(kit, tmp_path, mode):
     assert res.lines == ["ctor dlopen /proc/self/execcheck refused %s (x-bit): cannot open shared object file: "
                          "No such file or directory" % bad], res
     assert_refused(res, bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# from a bypass hunt on the guard (each of these ran a 0644 library's IFUNC and constructor)
+
+PLUG_OPEN_C = '#include <dlfcn.h>\nvoid *plug_open(const char *n) { return dlopen(n, RTLD_NOW); }\n'
+CALLS_PLUG_C = r'''#include <dlfcn.h>
+#include <stdio.h>
+int main(int c, char **v)
+{
+    void *p = dlopen(v[1], RTLD_NOW);
+    void *h = p ? ((void *(*)(const char *))dlsym(p, "plug_open"))(v[2]) : 0;
+    printf("plug %s, %s %s\n", p ? "ok" : "failed", v[2], h ? "ok" : "failed");
+    puts("end");
+    return 0;
+}
+'''
+
+
+def _cc(out, src, *flags):
+    r = subprocess.run(["cc", "-O1", "-o", str(out), "-x", "c", "-", *flags], input=src, text=True,
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_a_name_the_caller_cannot_find_is_searched_from_the_caller(kit, tmp_path):
+    """A plugin with a RUNPATH dlopen()s a bare name that only the main program's DT_RPATH holds
+    (a 0644 copy): glibc, searching for the plugin, does not look there and fails. The guard
+    predicted "not found" rightly, then loaded the name itself - from the shim, which has no
+    RUNPATH, so glibc searched the program's DT_RPATH, found the bad copy, ran its IFUNC and
+    constructor, and the sweep stopped the process (126). Now the name goes to glibc from the
+    caller, which fails as it would without the shim."""
+    bad = kit.lib("rpath/libx.so", "bad", mode=0o644)
+    (tmp_path / "empty").mkdir()
+    plug = _cc(tmp_path / "libplug.so", PLUG_OPEN_C, "-shared", "-fPIC", "-Wl,--enable-new-dtags",
+               "-Wl,-rpath,%s" % (tmp_path / "empty"))
+    prog = _cc(tmp_path / "main", CALLS_PLUG_C, "-ldl", "-Wl,--disable-new-dtags", "-Wl,-rpath,%s" % bad.parent)
+    argv = [prog, plug, "libx.so"]
+    base = run_face("off", argv, tmp_path)
+    assert base.lines == ["plug ok, libx.so failed", "end"] and not ran(base, "bad"), base
+    res = run_face("secbits", argv, tmp_path, preload=SHIM)
+    assert (res.rc, res.lines) == (0, base.lines) and not ran(res, "bad"), res
+
+
+SEQ_C = r'''#include <dlfcn.h>
+#include <stdio.h>
+#include <stdio.h>
+int main(int c, char **v)
+{
+    /* v[1]: a name; v[2] renamed to v[3] after two failed dlopens of it */
+    for (int i = 0; i < 3; i++) {
+        if (i == 2 && rename(v[2], v[3])) return 3;
+        printf("dlopen %s\n", dlopen(v[1], RTLD_NOW) ? "ok" : "failed");
+    }
+    puts("end");
+    return 0;
+}
+'''
+
+
+@pytest.mark.parametrize("name", ["$ORIGIN/sub/libx.so", "abs"])
+def test_a_directory_that_appears_is_looked_at_again_for_a_path(kit, tmp_path, name):
+    """dlopen("$ORIGIN/sub/libx.so") (or an absolute path) twice while sub/ does not exist, then
+    sub/ appears holding a 0644 library: glibc opens a name with a '/' afresh each time and loads
+    it. The guard remembered sub/ as missing, predicted "not found" again and handed the name
+    over: the library's code ran. Only a search list's missing directories are remembered now."""
+    bad = kit.lib("later/libx.so", "bad", mode=0o644)
+    prog = _cc(tmp_path / "seq", SEQ_C, "-ldl")
+    target = str(tmp_path / "sub/libx.so") if name == "abs" else name
+    argv = [prog, target, bad.parent, tmp_path / "sub"]
+    said = lambda r: [l for l in r.lines if l.startswith(("dlopen", "end"))]  # noqa: E731
+    base = run_face("off", argv, tmp_path)
+    assert said(base) == ["dlopen failed", "dlopen failed", "dlopen ok", "end"] and ran(base, "bad"), base
+    os.rename(tmp_path / "sub", bad.parent)
+    res = run_face("secbits", argv, tmp_path, preload=SHIM)
+    assert res.rc == 0 and said(res) == ["dlopen failed"] * 3 + ["end"] and not ran(res, "bad"), res
