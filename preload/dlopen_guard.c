@@ -790,6 +790,34 @@ static __attribute__((noinline)) int refuse_unpredictable(const char *name)
     return 1;
 }
 
+/* dlmopen() into another namespace than the main one: glibc maps the target's whole closure
+ * there afresh, each dependency searched for, where the prediction (made from the main
+ * namespace's link maps) matched it to an object loaded here, maybe another file. The closure is
+ * resolved as a library loaded on its own - the resolver's model of a namespace of its own - and
+ * every file of it checked (what still differs, the sweep after the load finds). Returns 1 to go
+ * on, 0 refused. */
+static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, const char *target)
+{
+    struct ec_ld_request req;
+    const struct ec_ld_result *res;
+    struct held none;
+    int i;
+    none.fd = -1;
+    ec_memset(&req, 0, sizeof req);
+    req.path = target;
+    req.as_library = 1;
+    req.secure = ec_shim.secure;
+    req.library_path = boot.library_path;
+    res = ec_ld_resolve(c->sess, &req);
+    if (!res || res->status) return !refuse_unpredictable(target);
+    for (i = 0; i < res->nobjects; i++) {
+        const struct ec_ld_object *o = &res->objects[i];
+        if (!o->path || o->kind == EC_LD_MISSING || o->kind == EC_LD_VDSO || o->kind == EC_LD_INTERP) continue;
+        if (!check_file(o->path, o->dev, o->ino, &none, i ? target : 0)) return 0;
+    }
+    return 1;
+}
+
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
@@ -861,6 +889,12 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         held_close(&held);
         return PASS;
     }
+    if (lmid != GUARD_DLOPEN && lmid && e0->via == EC_LD_VIA_LOADED && !ec_strchr(name, '/')) {
+        /* dlmopen() of a bare name the main namespace has: the new namespace searches for it,
+         * which the prediction (made from the main namespace) cannot tell */
+        slow_end(&c);
+        goto unpredictable;
+    }
     /* every object this load would add: the target and its dependencies not loaded yet */
     for (i = res->first_new; i < res->nobjects && !refused; i++) {
         const struct ec_ld_object *o = &res->objects[i];
@@ -873,7 +907,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     if (refused) {
         decided = RETURN;
         *result = 0;
-    } else if (!nnew && e0->via == EC_LD_VIA_LOADED) {
+    } else if (!nnew && e0->via == EC_LD_VIA_LOADED && (lmid == GUARD_DLOPEN || !lmid)) {
         /* glibc matches the name to a loaded object: nothing can come in */
         if (lmid == GUARD_DLOPEN) fast_add(name, name);
         decided = PASS;
@@ -891,6 +925,12 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         {
             char path[n + 1];
             ec_memcpy(path, target_path, n + 1);
+            if (lmid != GUARD_DLOPEN && lmid && !check_new_namespace(&c, path)) { /* LM_ID_NEWLM, or another */
+                slow_end(&c);
+                ec_tripwire_no_sweep(); /* no load: the verdicts noted go */
+                *result = 0;
+                return RETURN;
+            }
             slow_end(&c);
             *result = real_load(lmid, path, mode);
             if (*result && lmid == GUARD_DLOPEN) fast_add(name, path);

@@ -673,3 +673,50 @@ def test_a_directory_that_appears_is_looked_at_again_for_a_path(kit, tmp_path, n
     os.rename(tmp_path / "sub", bad.parent)
     res = run_face("secbits", argv, tmp_path, preload=SHIM)
     assert res.rc == 0 and said(res) == ["dlopen failed"] * 3 + ["end"] and not ran(res, "bad"), res
+
+
+SEQ_NS_C = r'''#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int c, char **v)
+{
+    /* v[1] loaded in the main namespace, then v[2] dlmopen()ed into a new one */
+    printf("dlopen %s\n", dlopen(v[1], RTLD_NOW) ? "ok" : "failed");
+    printf("dlmopen %s\n", dlmopen(LM_ID_NEWLM, v[2], RTLD_NOW) ? "ok" : "failed");
+    puts("end");
+    return 0;
+}
+'''
+
+
+@pytest.mark.parametrize("how", ["by-name", "as-dependency"])
+def test_a_new_namespace_searches_for_what_the_main_one_has(kit, tmp_path, how):
+    """libdep.so is loaded in the main namespace from a good directory; dlmopen(LM_ID_NEWLM) then
+    loads, by name or as a plugin's dependency, a libdep.so that glibc searches for afresh in the
+    new namespace and finds as a 0644 copy (the program's or the plugin's RUNPATH). The guard
+    matched the name to the main namespace's object, checked nothing, and the copy's IFUNC and
+    constructor ran (by name with no sweep at all). Now the new namespace's closure is resolved on
+    its own and checked first."""
+    good = kit.lib("ns/good/libdep.so", "depgood", fn="dep_fn", soname="libdep.so")
+    bad = kit.lib("ns/bad/libdep.so", "depbad", fn="dep_fn", soname="libdep.so", mode=0o644)
+    flags = ["-ldl", "-Wl,--enable-new-dtags"]
+    if how == "by-name":
+        target = "libdep.so"
+        flags.append("-Wl,-rpath,%s" % bad.parent)
+    else:
+        target = kit.lib("ns/libplug.so", "plug", calls="dep_fn", needs=[(bad.parent, "libdep.so")],
+                         runpath=str(bad.parent))
+    prog = _cc(tmp_path / "seq", SEQ_NS_C, *flags)
+    argv = [prog, good, target]
+    said = lambda r: [l for l in r.lines if l.startswith(("dlopen", "dlmopen", "end"))]  # noqa: E731
+    base = run_face("off", argv, tmp_path)
+    assert said(base) == ["dlopen ok", "dlmopen ok", "end"] and ran(base, "depbad"), base
+    res = run_face("secbits", argv, tmp_path, preload=SHIM)
+    assert res.rc == 0 and said(res) == ["dlopen ok", "dlmopen failed", "end"], res
+    assert not ran(res, "depbad") and not ran(res, "plug"), res
+    if how == "as-dependency":
+        assert_refused(res, bad)
+    else:  # a bare name the main namespace has: where the new one finds it cannot be predicted
+        assert [(r["path"], r["reason"]) for r in res.records] == [("libdep.so", "error")], res.records
+    good_ns = run_face("secbits", [prog, good, good], tmp_path, preload=SHIM)  # a good closure loads
+    assert good_ns.rc == 0 and said(good_ns) == ["dlopen ok", "dlmopen ok", "end"], good_ns
