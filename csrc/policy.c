@@ -27,21 +27,13 @@ static void set_problem(struct ec_policy *p, const char *a, const char *b)
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-/* Keys and words are ASCII, compared without case: "Files = Enforce" means what it says (a line
- * read otherwise would be skipped, and the file would not enforce). */
-static int same(const char *s, const char *w)
-{
-    for (; *w; s++, w++)
-        if ((*s >= 'A' && *s <= 'Z' ? *s + 32 : *s) != *w) return 0;
-    return !*s;
-}
 
 /* A config that is there but cannot be read (a mode that keeps this process's user out, no
  * descriptor or memory left, too large) may say "files = enforce": it is taken to, rather than
  * let the process run unchecked. */
-static void fail_closed(struct ec_policy *p, const char *path, const char *why)
+static void fail_closed(struct ec_policy *p, int state, const char *path, const char *why)
 {
-    p->config_state = EC_CONFIG_UNREADABLE;
+    p->config_state = state;
     p->files = EC_MODE_ENFORCE;
     p->files_source |= EC_SRC_CONFIG;
     set_problem(p, path, why);
@@ -56,21 +48,23 @@ static char *trim(char *s, char *e)
     return s;
 }
 
+/* Keys and words are compared without case: "Files = Enforce" means what it says (a line read
+ * otherwise would be skipped, and the file would not enforce). */
 static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
 {
     int b;
     int ok = 1;
-    if (same(key, "files") || same(key, "mode")) {
-        if (same(val, "enforce")) {
+    if (ec_word_is(key, "files") || ec_word_is(key, "mode")) {
+        if (ec_word_is(val, "enforce")) {
             p->files = EC_MODE_ENFORCE;
             p->files_source |= EC_SRC_CONFIG;
-        } else if (!same(val, "audit")) ok = 0;
-    } else if (same(key, "interactive")) {
-        if (same(val, "deny")) {
+        } else if (!ec_word_is(val, "audit")) ok = 0;
+    } else if (ec_word_is(key, "interactive")) {
+        if (ec_word_is(val, "deny")) {
             p->interactive = EC_MODE_ENFORCE;
             p->interactive_source |= EC_SRC_CONFIG;
-        } else if (!same(val, "allow")) ok = 0;
-    } else if (same(key, "log_file")) {
+        } else if (!ec_word_is(val, "allow")) ok = 0;
+    } else if (ec_word_is(key, "log_file")) {
         if (val[0] == '/' && ec_strlen(val) < sizeof p->log_file) {
             ec_strlcpy(p->log_file, val, sizeof p->log_file);
             p->sinks |= EC_SINK_FILE;
@@ -80,8 +74,8 @@ static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
             p->sinks &= ~EC_SINK_FILE;
             p->sinks_configured = 1;
         } else ok = 0;
-    } else if (same(key, "syslog") || same(key, "stderr")) {
-        int bit = same(key, "syslog") ? EC_SINK_SYSLOG : EC_SINK_STDERR;
+    } else if (ec_word_is(key, "syslog") || ec_word_is(key, "stderr")) {
+        int bit = ec_word_is(key, "syslog") ? EC_SINK_SYSLOG : EC_SINK_STDERR;
         b = ec_parse_bool(val);
         if (b < 0) ok = 0;
         else {
@@ -160,11 +154,11 @@ static void load_config(struct ec_policy *p, const char *path)
         return;
     }
     if (fd < 0) {
-        fail_closed(p, path, " cannot be opened by this process: files enforced, as it may say");
+        fail_closed(p, EC_CONFIG_UNREADABLE, path, " cannot be opened by this process: files enforced, as it may say");
         return;
     }
     if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0) {
-        fail_closed(p, path, " cannot be read: files enforced, as it may say");
+        fail_closed(p, EC_CONFIG_UNREADABLE, path, " cannot be read: files enforced, as it may say");
     } else if ((st.stx_mode & EC_S_IFMT) != EC_S_IFREG) {
         p->config_state = EC_CONFIG_IGNORED_TYPE;
         set_problem(p, path, " is not a regular file: ignored");
@@ -175,16 +169,15 @@ static void load_config(struct ec_policy *p, const char *path)
         p->config_state = EC_CONFIG_IGNORED_MODE;
         set_problem(p, path, " is writable by group or others: ignored");
     } else if (st.stx_size > EC_CONFIG_MAX) {
-        fail_closed(p, path, " is larger than 16 KiB: not read, files enforced, as it may say");
-        p->config_state = EC_CONFIG_IGNORED_SIZE;
+        fail_closed(p, EC_CONFIG_IGNORED_SIZE, path, " is larger than 16 KiB: not read, files enforced, as it may say");
     } else if (ec_mmap_failed(text = ec_mmap(0, EC_CONFIG_MAX, EC_PROT_READ | EC_PROT_WRITE,
                                              EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0))) {
-        fail_closed(p, path, " cannot be read (no memory): files enforced, as it may say");
+        fail_closed(p, EC_CONFIG_UNREADABLE, path, " cannot be read (no memory): files enforced, as it may say");
     } else {
         while (total < EC_CONFIG_MAX && (n = ec_read(fd, text + total, (size_t)(EC_CONFIG_MAX - total))) > 0)
             total += n;
         if (n < 0 && total == 0) {
-            fail_closed(p, path, " cannot be read: files enforced, as it may say");
+            fail_closed(p, EC_CONFIG_UNREADABLE, path, " cannot be read: files enforced, as it may say");
         } else {
             p->config_state = EC_CONFIG_LOADED;
             ec_policy_apply_config(p, text, (unsigned long)total);

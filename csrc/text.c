@@ -99,7 +99,7 @@ const char *ec_env_get(char *const *envp, const char *name)
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-static int word_is(const char *s, const char *w)
+int ec_word_is(const char *s, const char *w)
 {
     for (; *w; s++, w++)
         if (lower((unsigned char)*s) != *w) return 0;
@@ -116,8 +116,8 @@ uint64_t ec_hash_str(const char *s)
 int ec_parse_bool(const char *s)
 {
     if (!s) return -1;
-    if (word_is(s, "1") || word_is(s, "yes") || word_is(s, "true") || word_is(s, "on")) return 1;
-    if (word_is(s, "0") || word_is(s, "no") || word_is(s, "false") || word_is(s, "off")) return 0;
+    if (ec_word_is(s, "1") || ec_word_is(s, "yes") || ec_word_is(s, "true") || ec_word_is(s, "on")) return 1;
+    if (ec_word_is(s, "0") || ec_word_is(s, "no") || ec_word_is(s, "false") || ec_word_is(s, "off")) return 0;
     return -1;
 }
 

@@ -21,6 +21,8 @@ const char *ec_strrchr(const char *s, int c);
 size_t ec_strlcpy(char *dst, const char *src, size_t cap);
 /* The value of NAME in a NULL-terminated "NAME=value" array, or NULL. */
 const char *ec_env_get(char *const *envp, const char *name);
+/* Is s the word w (lower-case ASCII), whatever the case of s? */
+int ec_word_is(const char *s, const char *w);
 /* "yes"/"1"/"true"/"on" -> 1, "no"/"0"/"false"/"off" -> 0, anything else -> -1 (case-insensitive). */
 int ec_parse_bool(const char *s);
 /* An FNV-1a hash of a string: table keys (ldfs.c), the record key of a file known only by name (record.c). */
