@@ -360,7 +360,7 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
 {
     uint64_t all = ~0ull, old = 0;
     long pid, w = 0;
-    int status = 0, sc = seccomp_state();
+    int status = 0, sc = seccomp_state(), r;
     if (sc == SC_FILTER_KILLS || sc == SC_FILTER_REFUSES) return -EC_ENOSYS;
     if ((sc != SC_FILTER_UNPROBED && single_threaded()) ||
         ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_BLOCK, &all, &old, 8) < 0)
@@ -390,15 +390,14 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
         seccomp_probed(sc, SC_FILTER_KILLS); /* killed for the execveat: no check can be made here */
         return -EC_ENOSYS;
     }
+    r = -((status >> 8) & 0xff);
     if (sc == SC_FILTER_UNPROBED) {
-        int r = -((status >> 8) & 0xff);
         seccomp_probed(sc, SC_FILTER_CHECKS);
         /* refused: by policy for this file, or by the filter for any? fd -1 tells, made here now
          * that the filter is known not to kill */
         if (r && fd != -1 && filter_refuses(ec_execveat(-1, "", argv, envp, EC_EXEC_CHECK_FLAGS))) return -EC_ENOSYS;
-        return r;
     }
-    return -((status >> 8) & 0xff);
+    return r;
 }
 
 /* ---- under Valgrind ----
