@@ -790,6 +790,21 @@ static __attribute__((noinline)) int refuse_unpredictable(const char *name)
     return 1;
 }
 
+/* Checks res->objects[from..], the files a load would map (not the vDSO, ld.so or names not
+ * found, on which glibc fails the load); target: the one loaded, which the others are needed by.
+ * *n counts the files. Returns 1 to go on, 0 refused (enforcing). */
+static int check_objects(const struct ec_ld_result *res, int from, int target, const struct held *h, int *n)
+{
+    int i;
+    for (i = from; i < res->nobjects; i++) {
+        const struct ec_ld_object *o = &res->objects[i];
+        if (!o->path || o->kind == EC_LD_MISSING || o->kind == EC_LD_VDSO || o->kind == EC_LD_INTERP) continue;
+        ++*n;
+        if (!check_file(o->path, o->dev, o->ino, h, i != target ? res->objects[target].path : 0)) return 0;
+    }
+    return 1;
+}
+
 /* dlmopen() into another namespace than the main one: glibc maps the target's whole closure
  * there afresh, each dependency searched for, where the prediction (made from the main
  * namespace's link maps) matched it to an object loaded here, maybe another file. The closure is
@@ -801,7 +816,7 @@ static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, con
     struct ec_ld_request req;
     const struct ec_ld_result *res;
     struct held none;
-    int i;
+    int n = 0;
     none.fd = -1;
     ec_memset(&req, 0, sizeof req);
     req.path = target;
@@ -810,12 +825,7 @@ static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, con
     req.library_path = boot.library_path;
     res = ec_ld_resolve(c->sess, &req);
     if (!res || res->status) return !refuse_unpredictable(target);
-    for (i = 0; i < res->nobjects; i++) {
-        const struct ec_ld_object *o = &res->objects[i];
-        if (!o->path || o->kind == EC_LD_MISSING || o->kind == EC_LD_VDSO || o->kind == EC_LD_INTERP) continue;
-        if (!check_file(o->path, o->dev, o->ino, &none, i ? target : 0)) return 0;
-    }
-    return 1;
+    return check_objects(res, 0, 0, &none, &n); /* the main object of that resolution is the target */
 }
 
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
@@ -896,12 +906,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         goto unpredictable;
     }
     /* every object this load would add: the target and its dependencies not loaded yet */
-    for (i = res->first_new; i < res->nobjects && !refused; i++) {
-        const struct ec_ld_object *o = &res->objects[i];
-        if (!o->path || o->kind == EC_LD_MISSING) continue; /* a name not found: glibc fails the load */
-        nnew++;
-        if (!check_file(o->path, o->dev, o->ino, &held, i != e0->to ? res->objects[e0->to].path : 0)) refused = 1;
-    }
+    refused = !check_objects(res, res->first_new, e0->to, &held, &nnew);
     held_close(&held); /* before anything of the load runs */
     target_path = res->objects[e0->to].path;
     if (refused) {
