@@ -98,6 +98,7 @@ struct obj {
     const char *soname;
     int soname_added;
     const char *origin;             /* NULL not computed yet, ORIGIN_UNKNOWN when it cannot be */
+    const char *load_cwd;           /* a relative name was taken from this directory (NULL: the cwd) */
     int has_id;                     /* l_file_id is set */
     int has_runpath;                /* the DT_RUNPATH tag is present (even empty) */
     struct list rpath, runpath;
@@ -106,6 +107,8 @@ struct obj {
 };
 
 #define ORIGIN_UNKNOWN ((const char *)-1)
+/* the process has an origin for it that the caller could not tell (EC_LD_CWD_UNTOLD) */
+#define ORIGIN_UNTOLD ((const char *)-2)
 
 struct ec_ld_session {
     struct ec_arena persist;        /* the session's own memory: config, caches */
@@ -146,6 +149,7 @@ struct run {                        /* one process being modelled */
     int nobj, capobj;
     int rtld;                       /* index of ld.so's object, -1 */
     const char *main_origin;
+    int origin_untold;              /* a path needed an ORIGIN_UNTOLD: dropped, and said */
     struct dir *all_dirs;
     struct list env_list, sys_list;
     struct ec_ld_edge *edges;
@@ -286,15 +290,17 @@ static void set_file(struct run *r, struct obj *o, struct ec_ldfs_path *p, const
 
 /* ---------------------------------------------------------------- $ORIGIN, $LIB, $PLATFORM */
 
-/* l_origin as _dl_new_object computes it from l_name (relative names against the cwd) */
+/* l_origin as _dl_new_object computes it from l_name (relative names against the directory
+ * that was current when the object was loaded: the cwd, unless the caller said otherwise) */
 static const char *origin_of(struct run *r, struct obj *o)
 {
-    const char *name = o->pub.path, *cwd = r->s->fs.cwd;
+    const char *name = o->pub.path, *cwd = o->load_cwd ? o->load_cwd : r->s->fs.cwd;
     size_t n, c = 0, cut;
     char *s;
     if (o->origin) return o->origin;
     if (o->type == LT_EXECUTABLE && !r->req->as_library) return o->origin = r->main_origin;
     if (!name || !name[0]) return o->origin = ORIGIN_UNKNOWN;
+    if (name[0] != '/' && cwd == EC_LD_CWD_UNTOLD) return o->origin = ORIGIN_UNTOLD;
     n = ec_strlen(name);
     if (name[0] != '/') c = ec_strlen(cwd);
     s = ec_arena_alloc(r->a, c + n + 2);
@@ -312,6 +318,36 @@ static const char *origin_of(struct run *r, struct obj *o)
     if (cut == 0) cut = 1;           /* keep the only slash of "/foo" */
     s[cut] = 0;
     return o->origin = s;
+}
+
+/* The object's relative name was taken from cwd when it was loaded: its file, its origin and the
+ * search lists the replay made with the current directory are made again from that one.
+ * EC_LD_CWD_UNTOLD (a directory not known): its file, and so its RPATH/RUNPATH, are not known
+ * either; a search that needs them says so (cache_rpath). */
+static void set_load_cwd(struct run *r, struct obj *o, const char *cwd)
+{
+    size_t c, n;
+    char *path;
+    if (!o->pub.path || o->pub.path[0] == '/') return;
+    o->origin = 0;
+    o->rpath.state = o->runpath.state = 0;
+    o->load_cwd = EC_LD_CWD_UNTOLD;
+    if (cwd == EC_LD_CWD_UNTOLD || cwd[0] != '/') return;
+    c = ec_strlen(cwd), n = ec_strlen(o->pub.path);
+    if (!(path = ec_arena_alloc(r->a, c + n + 2)) || !(o->load_cwd = rdup(r, cwd, c))) {
+        r->nomem = 1;
+        o->load_cwd = EC_LD_CWD_UNTOLD;
+        return;
+    }
+    ec_memcpy(path, cwd, c);
+    path[c] = '/';
+    ec_memcpy(path + c + 1, o->pub.path, n + 1);
+    {
+        struct ec_ldfs_path *p = ec_ldfs_lookup(&r->s->fs, path);
+        const struct ec_elf *e = p && !p->err && p->file ? ec_ldfs_elf(&r->s->fs, p) : 0;
+        set_file(r, o, e ? p : 0, e);
+        o->has_id = e != 0;
+    }
 }
 
 /* is_dst: length of the token ref at input (just after '$'), 0 if it is not that token */
@@ -387,7 +423,7 @@ static const char *dst_substitute(struct run *r, struct obj *l, const char *inpu
         const char *o = origin_of(r, l);
         size_t maxrep = ec_strlen(r->s->platform);
         if (ec_strlen(r->s->lib) > maxrep) maxrep = ec_strlen(r->s->lib);
-        if (o != ORIGIN_UNKNOWN && ec_strlen(o) > maxrep) maxrep = ec_strlen(o);
+        if (o != ORIGIN_UNKNOWN && o != ORIGIN_UNTOLD && ec_strlen(o) > maxrep) maxrep = ec_strlen(o);
         cap += dst_count(input) * maxrep;
     }
     result = wp = ec_arena_alloc(r->a, cap);
@@ -411,6 +447,10 @@ static const char *dst_substitute(struct run *r, struct obj *l, const char *inpu
                 if (!repl) repl = ORIGIN_UNKNOWN;
             } else if ((len = is_dst(input, "LIB"))) {
                 repl = r->s->lib;
+            }
+            if (repl == ORIGIN_UNTOLD) {
+                r->origin_untold = 1; /* glibc has a value here; this prediction does not */
+                repl = ORIGIN_UNKNOWN;
             }
             if (repl && repl != ORIGIN_UNKNOWN) {
                 size_t k = ec_strlen(repl);
@@ -518,6 +558,13 @@ static int cache_rpath(struct run *r, int idx, int runpath)
     struct list *l = runpath ? &o->runpath : &o->rpath;
     const char *str;
     if (l->state) return l->state > 0;
+    if (o->load_cwd == EC_LD_CWD_UNTOLD) {
+        /* loaded by a relative name from a directory not known: which file, so which list, is
+         * not known either */
+        r->origin_untold = 1;
+        l->state = -1;
+        return 0;
+    }
     str = !o->pub.elf ? 0 : runpath ? o->pub.elf->runpath : o->has_runpath ? 0 : o->pub.elf->rpath;
     if (!str || !str[0]) {
         l->state = -1;
@@ -895,7 +942,10 @@ static int map_object(struct run *r, int loader, const char *name, int mode, int
         int err = 0;
         const char *rn = loader >= 0 ? expand_dst(r, O(r, loader), name) : name;
         *via = EC_LD_VIA_PATH;
-        v = open_verify(r, rn, &p, &err, &other_class, f);
+        if (!rn[0]) /* a token without a value dropped the path: open("") */
+            v = V_SKIP, err = EC_ENOENT;
+        else
+            v = open_verify(r, rn, &p, &err, &other_class, f);
         add_try(r, rn, p, EC_LD_VIA_PATH, -1, v == V_OK ? 0 : v == V_FATAL ? -f->error : err);
         if (v == V_OK) {
             realname = rdup(r, rn, ec_strlen(rn));
@@ -1307,6 +1357,7 @@ static void finish(struct run *r, struct ec_ld_result *res)
                 break;
             }
     res->starts = res->main_status == EC_LD_MAIN_OK && res->failure_edge < 0 && res->failure_problem < 0 && !r->nomem;
+    res->origin_untold = r->origin_untold;
     if (r->nomem) res->status = -EC_ENOMEM;
 }
 
@@ -1440,8 +1491,8 @@ const struct ec_ld_result *ec_ld_resolve(struct ec_ld_session *s, const struct e
 }
 
 const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const struct ec_ld_request *req,
-                                                const char *const *loaded, const char *const *names, int nloaded,
-                                                int caller, const char *name)
+                                                const char *const *loaded, const char *const *names,
+                                                const char *const *cwds, int nloaded, int caller, const char *name)
 {
     struct run r;
     struct ec_ld_result *res;
@@ -1482,6 +1533,7 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
             O(&r, map[i])->has_id = e != 0;
         }
         if (names && names[i] && map[i] >= 0) add_name(&r, O(&r, map[i]), rdup(&r, names[i], ec_strlen(names[i])));
+        if (cwds && cwds[i] && map[i] >= 0) set_load_cwd(&r, O(&r, map[i]), cwds[i]);
     }
     /* objects the live process does not have (a failed startup load) take no part */
     for (j = 1; j < nstart; j++) {
@@ -1500,8 +1552,8 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
     {
         struct failure f;
         int via, via_object;
-        idx = map_object(&r, i, has_slash(name) ? expand_dst(&r, O(&r, i), name) : name, RTLD_CALLMAP, EC_LD_DLOPEN,
-                         &via, &via_object, &f);
+        /* the name as given: _dl_map_object matches it to the loaded names before it expands it */
+        idx = map_object(&r, i, name, RTLD_CALLMAP, EC_LD_DLOPEN, &via, &via_object, &f);
         r.edges[ei].ntries = r.ntries - r.edges[ei].first_try;
         r.edges[ei].via = via, r.edges[ei].via_object = via_object;
         if (idx < 0) {

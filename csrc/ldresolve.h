@@ -194,6 +194,9 @@ struct ec_ld_result {
     int ntries;
     struct ec_ld_try *tries;
     int first_new;             /* ec_ld_predict_dlopen: objects[first_new..] are what the dlopen would add */
+    int origin_untold;         /* ec_ld_predict_dlopen: a search needed the $ORIGIN of an object loaded
+                                * from a directory not told (EC_LD_CWD_UNTOLD): what glibc finds
+                                * there was not predicted */
 };
 
 struct ec_ld_session;
@@ -208,12 +211,16 @@ const struct ec_ld_result *ec_ld_resolve(struct ec_ld_session *s, const struct e
 /* What a process would load for dlopen(name) called from the object at index `caller` (-1: the main
  * program). The process is described by `loaded`: the l_name of every object it has, in link-map
  * order, starting with the main program ("" or its path); names[i] is an extra name object i was
- * opened under (NULL if unknown). The startup of req->path is replayed to recover who loaded whom;
- * objects not explained by it count as dlopened. result.objects then lists the process objects
- * first (kind as replayed), followed by what the dlopen would add; edge 0 is the dlopen itself. */
+ * opened under (NULL if unknown). cwds[i] (cwds may be NULL): for an object loaded by a relative
+ * name, the directory that was current then - glibc fixed its $ORIGIN from it (_dl_new_object) -,
+ * EC_LD_CWD_UNTOLD when it is not known, NULL: the current one. The startup of req->path is
+ * replayed to recover who loaded whom; objects not explained by it count as dlopened.
+ * result.objects then lists the process objects first (kind as replayed), followed by what the
+ * dlopen would add; edge 0 is the dlopen itself. */
+#define EC_LD_CWD_UNTOLD ((const char *)1)
 const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const struct ec_ld_request *req,
-                                                const char *const *loaded, const char *const *names, int nloaded,
-                                                int caller, const char *name);
+                                                const char *const *loaded, const char *const *names,
+                                                const char *const *cwds, int nloaded, int caller, const char *name);
 
 /* The caller holds path open as fd (readable; st its statx with EC_STATX_MNT_ID): the session
  * takes what it needs of the file from fd instead of opening the path again (ldfs.h,

@@ -440,6 +440,27 @@ void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struc
     if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, v);
 }
 
+/* Is fd (O_PATH) the mapped file, or on overlayfs the file whose layer inode is mapped? st: its statx. */
+static int is_mapped_file(struct ec_maps *m, int fd, const struct ec_vma *vma, struct ec_statx *st)
+{
+    ec_memset(st, 0, sizeof *st);
+    return ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st) == 0 &&
+           ((st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) ||
+            ((st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma)));
+}
+
+int ec_mapped_name_leads_to(struct ec_maps *m, const char *name, const struct ec_vma *vma)
+{
+    struct ec_statx st;
+    int fd, same;
+    if (!name || !name[0]) return 0;
+    fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    same = is_mapped_file(m, fd, vma, &st);
+    ec_close(fd);
+    return same;
+}
+
 /* Opens path O_PATH and, if it is the mapped file, checks it. Returns 1/0 (allowed/denied) when
  * it was the file, -1 when it could not be opened or is another file. */
 static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vma *vma, int flags,
@@ -450,10 +471,7 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
     if (!path || !path[0]) return -1;
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return -1;
-    ec_memset(&st, 0, sizeof st);
-    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
-        ((st.stx_ino == vma->ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev) ||
-         ((st.stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma)))) {
+    if (is_mapped_file(m, fd, vma, &st)) {
         if (flags & EC_MAPPED_USE_CACHE)
             r = ec_vcache_check_fd(fd, path, &st, v, cached);
         else

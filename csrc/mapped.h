@@ -105,5 +105,8 @@ struct ec_mapped {
  * Fills *v and *out; returns 1 allowed, 0 denied. Leaves no fd open. */
 int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
                     struct ec_mapped *out);
+/* 1 when name, opened now (a relative one from the current directory), is the file mapped at vma
+ * (on overlayfs: the file whose layer inode vma shows); 0 otherwise. Leaves no fd open. */
+int ec_mapped_name_leads_to(struct ec_maps *m, const char *name, const struct ec_vma *vma);
 
 #endif

@@ -309,25 +309,31 @@ static void boot_snapshot(void)
 struct snap {
     struct ec_arena *a;
     const char **names;
+    const char **cwds; /* for relative names: the directory each was loaded from (tripwire.c) */
     int n, cap;
     uintptr_t caller;
     int caller_idx;
     int nomem;
+    int relative; /* an object has a relative name */
+    int unmet;    /* one no sweep has met yet (its directory not noted) */
 };
 
 static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct snap *s = data;
     (void)size;
+    const char *cwd = 0;
     if (s->n == s->cap) {
         int cap = s->cap ? s->cap * 2 : 64;
-        const char **fresh = ec_arena_alloc(s->a, sizeof *fresh * (size_t)cap);
+        const char **fresh = ec_arena_alloc(s->a, sizeof *fresh * (size_t)cap * 2);
         if (!fresh) {
             s->nomem = 1;
             return 1;
         }
         if (s->n) ec_memcpy(fresh, s->names, sizeof *fresh * (size_t)s->n);
+        if (s->n) ec_memcpy(fresh + cap, s->cwds, sizeof *fresh * (size_t)s->n);
         s->names = fresh;
+        s->cwds = fresh + cap;
         s->cap = cap;
     }
     /* copied: once the loader lock is released the object may go */
@@ -336,6 +342,16 @@ static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
         s->nomem = 1;
         return 1;
     }
+    if (info->dlpi_name && info->dlpi_name[0] && info->dlpi_name[0] != '/' && ec_strchr(info->dlpi_name, '/')) {
+        s->relative = 1;
+        if (!ec_tripwire_load_cwd(info->dlpi_name, (uintptr_t)info->dlpi_addr, &cwd)) s->unmet = 1;
+        if (cwd && !(cwd = ec_arena_strdup(s->a, cwd))) {
+            s->nomem = 1;
+            return 1;
+        }
+        if (!cwd) cwd = EC_LD_CWD_UNTOLD;
+    }
+    s->cwds[s->n] = cwd;
     if (s->caller_idx < 0 && ec_object_holds(info, s->caller)) s->caller_idx = s->n;
     s->n++;
     return 0;
@@ -855,11 +871,18 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         goto unpredictable;
     }
     if (held.fd >= 0) ec_ld_adopt(c.sess, name, held.fd, &held.st); /* failing, it looks the path up itself */
-    ec_memset(&s, 0, sizeof s);
-    s.a = c.a;
-    s.caller = (uintptr_t)caller;
-    s.caller_idx = -1;
-    if (dl_iterate_phdr) dl_iterate_phdr(snap_cb, &s);
+    for (attempt = 0;; attempt++) {
+        ec_memset(&s, 0, sizeof s);
+        s.a = c.a;
+        s.caller = (uintptr_t)caller;
+        s.caller_idx = -1;
+        if (dl_iterate_phdr) dl_iterate_phdr(snap_cb, &s);
+        /* an object loaded by a relative name that no sweep has met (a load whose constructors
+         * are running this dlopen): the sweep notes where it was loaded from, now, before a
+         * chdir can make that unknowable; and checks it, as the one after that load would */
+        if (!s.unmet || attempt) break;
+        if (ec_tripwire_sweep(0)) ec_exit_group(126);
+    }
     extra = s.n ? ec_arena_alloc(c.a, sizeof *extra * (size_t)s.n) : 0;
     if (s.nomem || !s.n || !extra) {
         slow_end(&c);
@@ -875,7 +898,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     req.preload = boot.preload;
     req.trace = 1; /* the candidates tried: is the session stale? */
     for (attempt = 0;; attempt++) {
-        res = ec_ld_predict_dlopen(c.sess, &req, s.names, extra, s.n, s.caller_idx, name);
+        res = ec_ld_predict_dlopen(c.sess, &req, s.names, extra, s.relative ? s.cwds : 0, s.n, s.caller_idx, name);
         if (!res || res->status || res->main_status != EC_LD_MAIN_OK || res->nedges < 1 ||
             res->edges[0].tag != EC_LD_TAG_DLOPEN || res->first_new < 0 || res->first_new > res->nobjects ||
             res->edges[0].to >= res->nobjects) {
@@ -890,6 +913,12 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         }
     }
     e0 = &res->edges[0];
+    if (res->origin_untold) {
+        /* the $ORIGIN of an object loaded by a relative name before a chdir, from a directory
+         * not known: glibc searches there, the prediction could not */
+        slow_end(&c);
+        goto unpredictable;
+    }
     if (e0->error || e0->to < 0) {
         /* glibc will fail too, with its own message: handed over as is, to be searched and
          * expanded from the caller. (Loaded from here, a bare name was searched with the main

@@ -16,6 +16,11 @@ void ec_tripwire_note_backing(int fd, int readable, const struct ec_statx *st, c
 /* The guard decided without a load (refused, or handed to libc as is): no sweep follows, so what
  * the notes kept is let go (the maps fd, the verdicts). */
 void ec_tripwire_no_sweep(void) __attribute__((visibility("hidden")));
+/* For the object that dl_iterate_phdr reports with this name pointer (its l_name) and load
+ * address, loaded by a relative name: the directory that was current when it was loaded, as the
+ * walk that first met it noted it (*cwd NULL: not known, the program changed directory before that
+ * walk). Returns 1, or 0 when no walk has met it yet. Under ld.so's dl_load_write_lock. */
+int ec_tripwire_load_cwd(const char *name, uintptr_t addr, const char **cwd) __attribute__((visibility("hidden")));
 /* The start-up tripwire: a full sweep, exit 126 on an enforced denial. Nothing under the audit face. */
 void ec_tripwire_start(void) __attribute__((visibility("hidden")));
 

@@ -8,7 +8,10 @@
  *
  * The same walk, run again later, is the dlopen guard's check of what a load really added
  * (dlopen_guard.c): objects seen once are remembered by their link map, so a later walk checks
- * only newcomers (libc's own gconv/NSS loads included). */
+ * only newcomers (libc's own gconv/NSS loads included).
+ *
+ * The walk that first meets an object loaded by a relative name also notes the directory it was
+ * loaded from, which glibc took its $ORIGIN from, for the guard's predictions (load_cwd below). */
 #define _GNU_SOURCE
 #include <link.h>
 #include <stddef.h>
@@ -31,10 +34,12 @@ extern struct r_debug _r_debug __attribute__((weak));
  * (inside dl_iterate_phdr), which serializes every walk. */
 struct seen {
     uintptr_t map, addr, ld, name; /* map 0: a free slot */
+    const char *cwd;               /* a relative l_name: the directory it was loaded from, NULL unknown */
     int live;                      /* found in the current walk */
 };
 
 static struct seen *seen;      /* open addressing by map address, at most half full */
+static struct ec_maps maps = EC_MAPS_INIT;
 /* 64 slots, a page: a process starts with a handful of objects; one with more doubles it */
 #define SEEN_FIRST 64
 static size_t seen_cap, seen_n;
@@ -86,7 +91,7 @@ static struct seen *seen_find(const struct link_map *l)
     return 0;
 }
 
-static void seen_add(const struct link_map *l)
+static void seen_add(const struct link_map *l, const char *cwd)
 {
     struct seen e;
     if ((seen_n + 1) * 2 > seen_cap && seen_rebuild(seen_cap ? seen_cap * 2 : SEEN_FIRST, 1) < 0)
@@ -95,6 +100,7 @@ static void seen_add(const struct link_map *l)
     e.addr = (uintptr_t)l->l_addr;
     e.ld = (uintptr_t)l->l_ld;
     e.name = (uintptr_t)l->l_name;
+    e.cwd = cwd;
     e.live = 1;
     {
         /* the same map address with other contents: a new object in reused memory, replace it */
@@ -105,6 +111,52 @@ static void seen_add(const struct link_map *l)
     }
 }
 
+/* ---- where relative names were taken from ----
+ * glibc fixes the $ORIGIN of an object it loads by a relative name (a relative LD_LIBRARY_PATH or
+ * RUNPATH entry, dlopen("./x.so")) from the directory current at the load (_dl_new_object), and
+ * the program may change directory after. The walk that first meets such an object notes the
+ * current directory if the name still leads from it to the mapped file (no chdir in between);
+ * otherwise the directory is not known, and the guard will not predict what that object's
+ * $ORIGIN finds. The directories are kept in one lazily mapped pool (one is the usual count). */
+
+#define CWD_POOL (64 << 10)
+#define CWD_MAX 4096 /* getcwd fails past a page */
+static char *cwd_pool;
+static size_t cwd_used;
+static const char *cwd_last;
+
+static int relative_path(const char *name) { return name && name[0] && name[0] != '/' && ec_strchr(name, '/'); }
+
+static const char *load_cwd(const struct link_map *l, const struct ec_mapped *found)
+{
+    char *dst;
+    long n;
+    if (!relative_path(l->l_name) || !ec_mapped_name_leads_to(&maps, l->l_name, &found->vma)) return 0;
+    if (!cwd_pool) {
+        char *p = ec_mmap(0, CWD_POOL, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+        if (ec_mmap_failed(p)) return 0;
+        cwd_pool = p;
+    }
+    if (CWD_POOL - cwd_used < CWD_MAX) return 0; /* full: not known */
+    dst = cwd_pool + cwd_used;
+    n = ec_sys2(EC_NR_getcwd, (long)dst, CWD_MAX); /* the length with its NUL */
+    if (n < 2 || dst[0] != '/') return 0;                /* "(unreachable)/...": glibc has none either */
+    if (cwd_last && !ec_strcmp(cwd_last, dst)) return cwd_last;
+    cwd_used += (size_t)n;
+    return cwd_last = dst;
+}
+
+int ec_tripwire_load_cwd(const char *name, uintptr_t addr, const char **cwd)
+{
+    size_t k;
+    for (k = 0; k < seen_cap; k++)
+        if (seen[k].map && seen[k].name == (uintptr_t)name && seen[k].addr == addr) {
+            *cwd = seen[k].cwd;
+            return 1;
+        }
+    return 0;
+}
+
 /* ---- the walk ---- */
 
 struct sweep {
@@ -113,7 +165,6 @@ struct sweep {
     int full;    /* check every object, remembered or not (the start-up tripwire) */
 };
 
-static struct ec_maps maps = EC_MAPS_INIT;
 
 /* A load operation is over: its maps fd and its verdicts go. Under ld.so's lock: another thread's
  * walk may be using the same maps fd. */
@@ -138,32 +189,38 @@ static const struct r_debug *find_r_debug(const struct dl_phdr_info *main_info)
     return &_r_debug ? &_r_debug : 0;
 }
 
-static void check_one(struct sweep *sw, const struct link_map *l, int is_main)
+/* Returns, for an object with a relative name met the first time (first), the directory it was
+ * loaded from (load_cwd), else NULL. */
+static const char *check_one(struct sweep *sw, const struct link_map *l, int is_main, int first)
 {
     struct ec_verdict v;
     struct ec_mapped found;
-    const char *path;
-    int first = 0;
+    const char *path, *cwd;
+    int once = 0, allowed;
     sw->checked++;
-    if (ec_mapped_by_kernel((uintptr_t)l->l_ld, is_main)) return; /* the program, ld.so, the vDSO */
-    if (ec_mapped_check(&maps, (const void *)l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &v, &found)) return;
+    if (ec_mapped_by_kernel((uintptr_t)l->l_ld, is_main)) return 0; /* the program, ld.so, the vDSO */
+    allowed = ec_mapped_check(&maps, (const void *)l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &v, &found);
+    cwd = first && found.what == EC_MAPPED_FILE ? load_cwd(l, &found) : 0;
+    if (allowed) return cwd;
     path = found.path[0] ? found.path : "(unnamed object)";
-    if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, &v, &first)) return;
+    if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, &v, &once)) return cwd;
     sw->refused = 1;
-    if (first) ec_say_refused(is_main ? "run" : "run with", path, v.reason);
+    if (once) ec_say_refused(is_main ? "run" : "run with", path, v.reason);
+    return cwd;
 }
 
 static void visit(struct sweep *sw, const struct link_map *l, int is_main)
 {
     struct seen *s;
+    const char *cwd;
     /* an object ld.so made up without mapping anything (no dynamic section) holds no code */
     if (!l->l_ld) return;
     if ((s = seen_find(l))) {
         s->live = 1;
         if (!sw->full) return;
     }
-    check_one(sw, l, is_main);
-    if (!s) seen_add(l);
+    cwd = check_one(sw, l, is_main, !s);
+    if (!s) seen_add(l, cwd);
 }
 
 static void walk_namespaces(struct sweep *sw, const struct r_debug *r, const struct link_map *fallback)

@@ -146,11 +146,12 @@ OVERLAY_SETUP = ('mkdir -p "$OV/rw" "$OV/merged" && mount -t tmpfs none "$OV/rw"
                  'mount -t overlay overlay -o "lowerdir=$OV/lower,upperdir=$OV/rw/upper,workdir=$OV/rw/work" "$OV/merged"')
 
 
-def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None, preload=None):
+def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None, preload=None, cwd=None):
     """Runs argv under the audit face in `mode` (see the module doc). audit: the LD_AUDIT value
     (default: the shim alone). preload: run under the preload face instead, with this LD_PRELOAD
     value and no LD_AUDIT. setup: shell commands run first in a private mount namespace (the
-    program then runs in it too). Returns a Result with the records of this run."""
+    program then runs in it too). cwd: the directory it starts in. Returns a Result with the
+    records of this run."""
     tmp_path = pathlib.Path(tmp_path)
     log = tmp_path / ("records-%d.jsonl" % next(_counter))
     env = clean_env(env)
@@ -161,7 +162,7 @@ def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None
             env["LD_AUDIT"] = audit or SHIM
         env["EXECCHECK_LOG_FILE"] = str(log)
     argv = [str(a) for a in argv]
-    kw = dict(env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    kw = dict(env=env, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
     assert mode in ("off", "audit", "secbits", "config"), mode
     if mode == "secbits":
         kw["preexec_fn"] = _set_restrict_file

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from audit_face_util import LDSO, OVERLAY_SETUP, SHIM, clean_env, kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from audit_face_util import LDSO, OVERLAY_SETUP, SHIM, clean_env, copy_lib, kit, mode, ran, run_face  # noqa: F401
 from conftest import C_DIR, need_check, need_mountns, run
 
 
@@ -720,3 +720,115 @@ def test_a_new_namespace_searches_for_what_the_main_one_has(kit, tmp_path, how):
         assert [(r["path"], r["reason"]) for r in res.records] == [("libdep.so", "error")], res.records
     good_ns = run_face("secbits", [prog, good, good], tmp_path, preload=SHIM)  # a good closure loads
     assert good_ns.rc == 0 and said(good_ns) == ["dlopen ok", "dlmopen ok", "end"], good_ns
+
+
+# ---------------------------------------------------------------------------------------------
+# $ORIGIN of an object loaded by a relative name, after the program changed directory
+
+def origin_after_chdir(kit, tmp_path, plug_mode, decoy):
+    """a/lib/libcaller.so (RUNPATH $ORIGIN/sub) and a/lib/sub/libplug.so; with decoy, b/ has the
+    same layout (another copy of the application) with a good libplug.so where the new
+    directory's $ORIGIN would point. Returns the program's argv and env: from a/,
+    dlopen("./lib/libcaller.so"); chdir b/; the caller dlopen()s libplug.so."""
+    a, b = kit.dir / "a", kit.dir / "b"
+    caller = caller_lib(kit, a / "lib/libcaller.so")
+    kit.lib(a / "lib/sub/libplug.so", "plug", mode=plug_mode)
+    b.mkdir(exist_ok=True)
+    if decoy:
+        copy_lib(caller, b / "lib/libcaller.so", 0o755)
+        kit.lib(b / "lib/sub/libplug.so", "decoy")
+    argv = [kit.prog(), "chdir:%s" % a, "dlopen:./lib/libcaller.so", "chdir:%s" % b, "call:caller_dlopen_later", "fds"]
+    return argv, {"CALLER_DLOPEN_LATER": "libplug.so"}
+
+
+def test_origin_of_a_relative_name_is_where_it_was_loaded(kit, tmp_path, mode):
+    """glibc fixes the $ORIGIN of an object loaded by a relative name from the directory current
+    at the load. The guard took the directory current at the dlopen: after a chdir it searched
+    where the caller's $ORIGIN never pointed - it checked and loaded a good decoy there instead of
+    the library glibc loads (a behaviour change), and with no decoy it predicted "not found" and
+    handed the name to glibc, which loaded a 0644 library unchecked (its constructor ran, the
+    sweep stopped the process after). The sweep that first meets the object notes where it was
+    loaded from."""
+    argv, env = origin_after_chdir(kit, tmp_path, 0o644, decoy=False)
+    bad = kit.dir / "a/lib/sub/libplug.so"
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and "caller dlopen libplug.so ok" in base.lines and ran(base, "plug"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "plug"), res
+    said = [l for l in res.lines if l.startswith("caller dlopen libplug.so failed: ")]
+    assert len(said) == 1 and "/proc/self/execcheck refused " in said[0] and "(x-bit)" in said[0], res
+    assert_refused(res, bad)
+
+
+def test_origin_of_a_relative_name_loads_what_glibc_loads(kit, tmp_path, mode):
+    """The good case beside a decoy: the library glibc finds from the old directory is the one
+    loaded, as without the shim (the guard loaded the decoy under the new one)."""
+    argv, env = origin_after_chdir(kit, tmp_path, 0o755, decoy=True)
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and ran(base, "plug") and not ran(base, "decoy"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base)
+    assert (res.rc, res.out) == (base.rc, base.out) and not res.refused_lines() and not res.records, res
+
+
+CHDIR_CTOR_C = r'''#include <stdlib.h>
+#include <unistd.h>
+__attribute__((constructor)) static void away(void) { if (chdir(getenv("CHDIR_TO"))) _exit(5); }
+'''
+
+
+def test_origin_of_a_relative_name_not_known_is_not_guessed(kit, tmp_path, mode):
+    """The caller came in at start-up by a relative LD_LIBRARY_PATH entry, and a library
+    constructor that glibc runs before the shim's changed directory: no sweep met the caller while
+    its name still led to it, so where its $ORIGIN points is not known. A load that needs it is
+    not guessed: enforcing, it is refused as unpredictable (a good libplug.so too - failing
+    closed); in audit mode it goes on as without the shim, and is recorded."""
+    a, b = kit.dir / "a", kit.dir / "b"
+    caller = caller_lib(kit, a / "lib/libcaller.so")
+    kit.lib(a / "lib/sub/libplug.so", "plug")
+    kit.lib(b / "lib/sub/libplug.so", "decoy")
+    _cc(a / "lib/libchdir.so", CHDIR_CTOR_C, "-shared", "-fPIC")
+    # the driver, linked against both; LD_LIBRARY_PATH=./lib names them relative to a/
+    prog = kit._cc("bin/rel", C_DIR / "audit_prog.c", "-pthread", "-Wl,--no-as-needed",
+                   "-L%s" % caller.parent, "-lcaller", "-lchdir")
+    env = {"LD_LIBRARY_PATH": "./lib", "CHDIR_TO": str(b), "CALLER_DLOPEN_LATER": "libplug.so"}
+    argv = [prog, "dlopen:./lib/libcaller.so", "call:caller_dlopen_later", "fds"]
+    base = run_face("off", argv, tmp_path, env=env, cwd=a)
+    assert base.rc == 0 and "caller dlopen libplug.so ok" in base.lines and ran(base, "plug"), base
+    assert not ran(base, "decoy"), base
+    res = run_face(mode, argv, tmp_path, env=env, cwd=a, preload=SHIM)
+    if mode == "audit":
+        assert (res.rc, res.out) == (base.rc, base.out), res
+        assert [(r["action"], r["face"], r["reason"]) for r in res.records] == [("logged", "preload", "error")], res
+        assert res.records[0]["path"] == "libplug.so", res
+        return
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "plug") and not ran(res, "decoy"), res
+    said = [l for l in res.lines if l.startswith("caller dlopen libplug.so failed: ")]
+    assert len(said) == 1 and "(error)" in said[0], res
+
+
+def test_origin_of_a_relative_name_when_a_constructor_changes_directory(kit, tmp_path, mode):
+    """The caller, loaded by a relative name, dlopen()s from its constructor - inside the load, so
+    before any sweep has met it - first a library whose constructor changes directory, then a
+    0644 libplug.so through its $ORIGIN. The guard's first look at the caller (its first dlopen)
+    notes where it came from, while that is still the current directory."""
+    a, b = kit.dir / "a", kit.dir / "b"
+    caller_lib(kit, a / "lib/libcaller.so")
+    bad = kit.lib(a / "lib/sub/libplug.so", "plug", mode=0o644)
+    _cc(a / "lib/sub/libchdir.so", CHDIR_CTOR_C, "-shared", "-fPIC")
+    b.mkdir()
+    env = {"CHDIR_TO": str(b), "CALLER_DLOPEN": "libchdir.so:libplug.so"}
+    argv = [kit.prog(), "chdir:%s" % a, "dlopen:./lib/libcaller.so"]
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and "caller dlopen libplug.so ok" in base.lines and ran(base, "plug"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and res.lines[-1] == "end" and "caller dlopen libchdir.so ok" in res.lines, res
+    assert not ran(res, "plug"), res
+    said = [l for l in res.lines if l.startswith("caller dlopen libplug.so failed: ")]
+    assert len(said) == 1 and "(x-bit)" in said[0], res
+    assert_refused(res, bad)

@@ -1,6 +1,7 @@
 """The loader facts the resolver computes for this CPU, against ld.so's own account of them, and
 the dlopen prediction the shim's preload face will use."""
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -114,6 +115,38 @@ def test_dlopen_prediction_matches_a_real_dlopen_from_a_library(tmp_path):
     assert sorted(added) == sorted(ran) == ["dep", "plugin"]
 
 
+def test_dlopen_prediction_takes_a_relative_name_from_where_it_was_loaded(tmp_path):
+    """An object loaded by a relative name ("./app/libhost.so") has the $ORIGIN of the directory
+    current at its load (glibc's _dl_new_object), which the process may have left since: its file
+    and origin come from the directory the caller says it was loaded from; a directory not known
+    gives no guess, and the result says a search needed it."""
+    from execcheck.audit.resolver import CWD_UNTOLD
+    t = Tree(tmp_path / "a")
+    t.lib("app/plug/libplugin.so", "plugin", soname="libplugin.so")
+    t.lib("app/libhost.so", "host", soname="libhost.so", runpath="$ORIGIN/plug")
+    s = Session()
+    loaded = [o.path for o in s.resolve("/usr/bin/true").objects if o.kind != "missing"] + ["./app/libhost.so"]
+    caller = len(loaded) - 1
+    assert not (pathlib.Path.cwd() / "app").exists()
+
+    def predict(cwd, name="libplugin.so"):
+        return s.predict_dlopen("/usr/bin/true", loaded, name, caller=caller, cwds=[None] * caller + [cwd])
+
+    for name in ("libplugin.so", "$ORIGIN/plug/libplugin.so"):
+        here = predict(None, name)  # from the current directory, where there is no ./app
+        assert here.edges[0].error == "not-found" and not here.origin_untold, name
+        there = predict(str(t.base), name)
+        added = there.objects[there.first_new:]
+        assert [o.path for o in added] == ["%s/./app/plug/libplugin.so" % t.base], name
+        assert there.edges[0].via == ("runpath" if name == "libplugin.so" else "path") and not there.origin_untold
+        unknown = predict(CWD_UNTOLD, name)
+        assert unknown.origin_untold and unknown.edges[0].error == "not-found", name
+    # an object with an absolute name is not affected by what is said of it
+    absolute = s.predict_dlopen("/usr/bin/true", loaded[:-1] + [str(t.base / "app/libhost.so")], "libplugin.so",
+                                caller=caller, cwds=[None] * caller + [CWD_UNTOLD])
+    assert absolute.edges[0].via == "runpath" and not absolute.origin_untold
+
+
 def test_long_platform_and_names_stay_in_bounds(tmp_path):
     """--platform and names are caller input: candidate paths are sized from them, not guessed."""
     s = Session(platform="p" * 300)
@@ -137,7 +170,7 @@ req.path = keep[2]
 
 def predict(n, caller, name):
     loaded = ffi.new("char *[]", [keep[0]] + [keep[1]] * (n - 1) + [ffi.NULL])
-    return lib.ec_ld_predict_dlopen(s._s, req, loaded, ffi.NULL, n, caller, name), loaded
+    return lib.ec_ld_predict_dlopen(s._s, req, loaded, ffi.NULL, ffi.NULL, n, caller, name), loaded
 
 
 # every live object but the program is a new object (no such file), appended to the replayed

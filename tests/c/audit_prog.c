@@ -15,6 +15,8 @@
  *                          noclone (kill for execveat, EPERM for clone: no child can find out)
  *   thread                 one more thread, idle: the process is multi-threaded from then on
  *   exec:PROG              execv(PROG, PROG + the remaining arguments)
+ *   chdir:DIR              chdir(DIR): "chdir ok" or the error
+ *   call:FN                FN() of the last library a dlopen: returned: "call done" ("call failed")
  *   stack:USED:PATH        dlopen(PATH) in a thread with a 64 KiB stack of which USED bytes are
  *                          taken first: "stack ok" (a stack too small dies of SIGSEGV) */
 #define _GNU_SOURCE
@@ -180,6 +182,7 @@ static void *churn_until(void *arg)
 
 int main(int argc, char **argv)
 {
+    void *last = 0;
     int i;
     setvbuf(stdout, 0, _IONBF, 0); /* keep order with the libraries' raw writes */
     printf("main\n");
@@ -192,6 +195,7 @@ int main(int argc, char **argv)
         if (!strcmp(op, "dlopen") || !strcmp(op, "dlmopen-new") || !strcmp(op, "dlmopen-base")) {
             void *h = !strcmp(op, "dlopen") ? dlopen(arg, RTLD_NOW)
                                              : dlmopen(!strcmp(op, "dlmopen-new") ? LM_ID_NEWLM : LM_ID_BASE, arg, RTLD_NOW);
+            if (h) last = h;
             if (h)
                 printf("%s ok\n", op);
             else
@@ -236,6 +240,12 @@ int main(int argc, char **argv)
             stop_churn = 1;
             for (k = 0; k < 2; k++) pthread_join(th[k], 0);
             printf("forkexec ok=%d\n", ok);
+        } else if (!strcmp(op, "call")) { /* a function of the last library dlopen()ed */
+            void (*fn)(void) = last ? (void (*)(void))dlsym(last, arg) : 0;
+            if (fn) fn();
+            printf("call %s\n", fn ? "done" : "failed");
+        } else if (!strcmp(op, "chdir")) {
+            printf("chdir %s\n", chdir(arg) ? strerror(errno) : "ok");
         } else if (!strcmp(op, "fds")) {
             printf("fds %d\n", count_fds());
         } else if (!strcmp(op, "maps")) {

@@ -30,6 +30,8 @@ TAGS = {1: "needed", 0x7fffffff: "filter", 0x7ffffffd: "auxiliary", lib.EC_LD_TA
 
 
 _NULL = ffi.NULL
+# predict_dlopen(cwds=...): an object loaded by a relative name from a directory not known
+CWD_UNTOLD = object()
 _string = ffi.string
 
 
@@ -174,6 +176,7 @@ class Resolution:
     edges: List[Edge]
     problems: List[Problem]
     first_new: int = 0         # predict_dlopen: objects[first_new:] are what the dlopen would add
+    origin_untold: bool = False  # predict_dlopen: a search needed the $ORIGIN of a CWD_UNTOLD object
 
     def loaded(self) -> List[LoadedObject]:
         """Objects with a file that the loader maps (not the missing names, not the vDSO)."""
@@ -317,15 +320,20 @@ class Session:
         return self._convert(path, lib.ec_ld_resolve(self._s, req))
 
     def predict_dlopen(self, path, loaded: Sequence[str], name: str, caller: int = -1, names=None,
-                       library_path=None, preload=None, secure=None, trace=False) -> Resolution:
+                       library_path=None, preload=None, secure=None, trace=False, cwds=None) -> Resolution:
         """What dlopen(name) called from loaded[caller] would add to a process of `path` whose link
-        map holds `loaded` (l_name strings, main first)."""
+        map holds `loaded` (l_name strings, main first). cwds[i]: the directory an object loaded by
+        a relative name was loaded from (its $ORIGIN's), CWD_UNTOLD, or None for the current one."""
         req, keep = self._request(path, False, secure, library_path, preload, None, trace, False)
         cl = [ffi.new("char[]", _b(x)) for x in loaded]
         cn = [ffi.new("char[]", _b(x)) if x else ffi.NULL for x in (names or [None] * len(loaded))]
+        untold = ffi.cast("char *", 1)  # EC_LD_CWD_UNTOLD
+        cc = [untold if x is CWD_UNTOLD else ffi.new("char[]", _b(x)) if x else ffi.NULL
+              for x in (cwds or [None] * len(loaded))]
         arr = ffi.new("char *[]", cl + [ffi.NULL])
         narr = ffi.new("char *[]", cn + [ffi.NULL])
-        r = lib.ec_ld_predict_dlopen(self._s, req, arr, narr, len(cl), caller, _b(name))
+        carr = ffi.new("char *[]", cc + [ffi.NULL])
+        r = lib.ec_ld_predict_dlopen(self._s, req, arr, narr, carr, len(cl), caller, _b(name))
         return self._convert(path, r)
 
     def _convert(self, path, r) -> Resolution:
@@ -372,4 +380,4 @@ class Session:
             path=os.fspath(path), status=r.status, main_status=MAIN_STATUS[r.main_status], main_errno=r.main_err,
             interp=_s(r.interp), secure=bool(r.secure), starts=bool(r.starts), failure_edge=r.failure_edge,
             failure_problem=r.failure_problem, objects=objects, edges=edges, problems=problems,
-            first_new=r.first_new)
+            first_new=r.first_new, origin_untold=bool(r.origin_untold))
