@@ -131,6 +131,9 @@ def test_systemd_that_knows_the_exec_bits_gets_securebits(image):
 
 
 def test_refusals_are_one_line(image, tmp_path):
+    os.makedirs(os.path.join(image, "var/log"), exist_ok=True)
+    open(os.path.join(image, "var/log/real.jsonl"), "w").close()
+    os.symlink("real.jsonl", os.path.join(image, "var/log/link.jsonl"))
     for args in (["prepare", "/"], ["install", "/"], ["revert", image], ["uninstall", image],
                  ["install", str(tmp_path / "missing")], ["install", str(tmp_path)],
                  ["install", "--service", "bad/../name", image], ["install", "--log-file", "rel", image],
@@ -139,7 +142,8 @@ def test_refusals_are_one_line(image, tmp_path):
                  ["install", "--enforce", "--log-file", "/var/log/x\nfiles = audit", image],
                  ["install", "--log-file", "/var/log/a#b", image], ["install", "--log-file", "/var/log/x ", image],
                  ["install", "--log-file", "/" + "x" * 600, image],
-                 ["install", "--log-file", "/var", image]):  # a directory: the shim writes no record there
+                 ["install", "--log-file", "/var", image],  # a directory: the shim writes no record there
+                 ["install", "--log-file", "/var/log/link.jsonl", image]):  # nor to a link (O_NOFOLLOW)
         before = rootfs.listing(image)
         r = ec("image", *args)
         assert r.returncode == 2, (args, r.stderr)

@@ -242,10 +242,12 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     why = config_value_problem(log_file)
     if why:
         raise InstallError("--log-file %r has %s: /etc/execcheck.conf could not carry it" % (log_file, why))
-    if log_file and os.path.lexists(rootfs.resolve(root, log_file, follow_last=False)) and \
-            not os.path.isfile(rootfs.resolve(root, log_file, follow_last=False)):
-        raise InstallError("--log-file %s is not a regular file in the image: the shim would write no record "
-                           "to it" % log_file)
+    if log_file:
+        at = rootfs.resolve(root, log_file, follow_last=False)
+        if os.path.islink(at) or (os.path.lexists(at) and not os.path.isfile(at)):
+            raise InstallError("--log-file %s is %s in the image: the shim, which opens it without following a "
+                               "link, would write no record to it" % (
+                                   log_file, "a symbolic link" if os.path.islink(at) else "not a regular file"))
     libdir, libc_id = find_libc(root)
     shim = shim_for(libc_id["machine"])
     shim_id = elf_identity(shim)
