@@ -160,8 +160,8 @@ def build(base) -> Image:
     (r / "opt/lib/libjunk.so.1").write_bytes(b"garbage, not an ELF file\n" * 4)
     img.plant("bad-elf", "/opt/lib/libjunk.so.1")
 
-    # Python code: one module refused (0644), one allowed
-    (r / "usr/lib/python3.11/ok.py").write_text("x = 1\n")
+    # Python code: one module refused (0644), one allowed (os.py: the stdlib's landmark)
+    (r / "usr/lib/python3.11/os.py").write_text("x = 1\n")
     (r / "usr/lib/python3.11/mod.py").write_text("y = 2\n")
     img.plant("python-code-denied", "/usr/lib/python3.11")
 
@@ -188,7 +188,7 @@ def build(base) -> Image:
     os.chmod(r / "opt/lib/libdup.so", 0o644)
     os.chmod(r / "opt/lib/libwr.so", 0o777)
     os.chmod(r / "usr/bin/prog_suid", 0o4755)
-    os.chmod(r / "usr/lib/python3.11/ok.py", 0o755)
+    os.chmod(r / "usr/lib/python3.11/os.py", 0o755)
     os.chmod(r / "usr/lib/python3.11/mod.py", 0o644)
     for f in ("etc/ld.so.conf", "etc/fstab", "etc/ld.so.preload"):
         os.chmod(r / f, 0o644)

@@ -72,6 +72,31 @@ def test_prepare_shows_then_applies_then_is_idempotent(image):
     assert rootfs.listing(image) == before
 
 
+def test_prepare_and_audit_agree_on_the_python_code(image):
+    """One list of the image's Python trees and of what counts as Python code (audit/scan.py): the
+    audit looked at /usr/lib/pythonX.Y only, and at .py, .pyc and tagged extension modules, while
+    prepare also marked an /opt virtual environment and .pth files, zip archives and untagged .so
+    (all of which the CPython face checks): the audit missed what prepare fixes, and flagged a
+    python3.X directory without os.py whose loose files prepare rightly leaves alone."""
+    venv = os.path.join(image, "opt/app/venv/lib/python3.11")
+    for rel in ("site-packages/extra.pth", "site-packages/bundle.zip", "site-packages/plain.so", "stray.py"):
+        with open(os.path.join(venv, rel), "w") as f:
+            f.write("\n")
+        os.chmod(os.path.join(venv, rel), 0o644)
+
+    def python_findings():
+        doc = json.loads(ec("audit", "--root", image, "--json").stdout)
+        return {f["path"]: f["details"]["files"] for f in doc["findings"] if f["rule"] == "python-code-denied"}
+
+    site = "/opt/app/venv/lib/python3.11/site-packages"
+    before = python_findings()
+    assert sorted(before[site]) == [site + "/" + n for n in ("app/__init__.py", "bundle.zip", "extra.pth", "plain.so")]
+    assert not any("stray.py" in f for files in before.values() for f in files), before
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert python_findings() == {}
+    assert os.stat(os.path.join(venv, "stray.py")).st_mode & 0o777 == 0o644  # not Python's to run
+
+
 def test_install_is_atomic_idempotent_and_uninstall_exact(image):
     before = rootfs.listing(image)
     r = ec("image", "install", "--enforce", "--service", "web", "--service", "db.service", image)

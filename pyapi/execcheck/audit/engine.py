@@ -549,7 +549,7 @@ class Audit:
     def python(self) -> List[dict]:
         trees = list(self.o.python_dirs)
         if self.root and not self.o.paths:
-            trees += scan.python_installs(self.root)
+            trees += scan.python_trees(self.root)
         out = []
         for tree in trees:
             rp = self._realpath(tree)

@@ -9,13 +9,17 @@ import re
 import stat
 from typing import Iterator, List, Tuple
 
+from ..image import rootfs
 from ..walk import walk as walk_tree
 
 ELF_MAGIC = b"\x7fELF"
 PSEUDO = ("/proc", "/sys", "/dev", "/run")
 LIBRARY_NAME = re.compile(r"^lib.*\.so(\.[0-9.]+)?$|\.so(\.[0-9.]+)?$")
 LINKER_SCRIPT_WORDS = (b"INPUT", b"GROUP", b"OUTPUT_FORMAT")
-PYTHON_CODE = (".py", ".pyc")
+# What the CPython face has checked when Python runs it: what its open_code hook reads (modules,
+# bytecode, .pth files, zip archives) and what ld.so maps (extension modules: any .so the import
+# system finds, tagged or not). `image prepare` gives these an x bit; the audit counts them.
+PYTHON_CODE = (".py", ".pyc", ".pth", ".zip", ".so")
 
 
 def host_path(root: str, image_path: str) -> str:
@@ -76,23 +80,39 @@ def is_linker_script(head: bytes) -> bool:
     return text and any(w in head for w in LINKER_SCRIPT_WORDS)
 
 
-def python_installs(root: str) -> List[str]:
-    """Image paths of the Python library trees of an image (usr/lib/pythonX.Y, usr/local/lib/pythonX.Y)."""
-    out = []
-    for base in ("/usr/lib", "/usr/local/lib"):
-        try:
-            names = sorted(os.listdir(host_path(root, base)))
-        except OSError:
-            continue
-        for n in names:
-            if re.match(r"^python\d+(\.\d+)?$", n) and os.path.isdir(host_path(root, os.path.join(base, n))):
-                out.append(os.path.join(base, n))
-    return out
+def python_trees(root: str) -> List[str]:
+    """The image's Python library trees, as image paths: every <prefix>/lib/python3.X (the stdlib
+    when it holds os.py, else its site-/dist-packages: a virtual environment, /usr/local) under /usr, /usr/local
+    and /opt, and Debian's /usr/lib/python3/dist-packages."""
+    found = []
+    for prefix in ("/usr", "/usr/local", "/opt"):
+        host = rootfs.resolve(root, prefix)
+        for dirpath, dirnames, filenames in walk_tree(host):
+            rel = dirpath[len(host):]
+            name = os.path.basename(dirpath)
+            if name.startswith("python3") and os.path.basename(os.path.dirname(dirpath)) in ("lib", "lib64"):
+                if "os.py" in filenames:
+                    found.append(rootfs.image_path(root, dirpath))
+                else:
+                    found += [rootfs.image_path(root, os.path.join(dirpath, d))
+                              for d in ("site-packages", "dist-packages") if d in dirnames]
+                dirnames[:] = []
+                continue
+            # /usr/lib/pythonX, /usr/local/lib/..., /opt/<app>/[venv/]lib/... : not deeper than that
+            depth = rel.count(os.sep)
+            if depth >= (5 if prefix == "/opt" else 2):
+                dirnames[:] = []
+            elif prefix != "/opt" and depth == 0:
+                dirnames[:] = [d for d in dirnames if d in ("lib", "lib64")]
+    dist = "/usr/lib/python3/dist-packages"
+    if os.path.isdir(rootfs.resolve(root, dist)):
+        found.append(dist)
+    return sorted(set(found))
 
 
 def python_code(root: str, tree_realpath: str) -> Iterator[str]:
-    """Image paths of .py, .pyc and extension modules under a Python tree."""
+    """Image paths of the Python code files (PYTHON_CODE) under a Python tree."""
     for path in walk(root, tree_realpath, skip_pseudo=False):
         name = os.path.basename(path)
-        if name.endswith(PYTHON_CODE) or (name.endswith(".so") and (".cpython-" in name or name.endswith(".abi3.so"))):
+        if name.endswith(PYTHON_CODE):
             yield path

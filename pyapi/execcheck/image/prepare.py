@@ -10,10 +10,10 @@ import os
 import stat
 
 from . import ldconf, manifest, rootfs
+from ..audit.scan import PYTHON_CODE, python_trees
 from ..walk import walk as walk_tree
 
 STEP = "prepare"
-PY_SUFFIXES = (".py", ".pyc", ".so", ".pth", ".zip")
 
 
 def code_mode(mode: int) -> int:
@@ -31,36 +31,6 @@ def _is_elf_shared(path: str) -> bool:
         return False
     e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
     return e_type == 3  # ET_DYN: shared objects (and PIE programs, which need x anyway)
-
-
-def python_dirs(root: str):
-    """The image's Python library trees, as image paths: every <prefix>/lib/python3.X (the stdlib
-    when it holds os.py, else its site-/dist-packages: a virtual environment, /usr/local) under /usr, /usr/local
-    and /opt, and Debian's /usr/lib/python3/dist-packages."""
-    found = []
-    for prefix in ("/usr", "/usr/local", "/opt"):
-        host = rootfs.resolve(root, prefix)
-        for dirpath, dirnames, filenames in walk_tree(host):
-            rel = dirpath[len(host):]
-            name = os.path.basename(dirpath)
-            if name.startswith("python3") and os.path.basename(os.path.dirname(dirpath)) in ("lib", "lib64"):
-                if "os.py" in filenames:
-                    found.append(rootfs.image_path(root, dirpath))
-                else:
-                    found += [rootfs.image_path(root, os.path.join(dirpath, d))
-                              for d in ("site-packages", "dist-packages") if d in dirnames]
-                dirnames[:] = []
-                continue
-            # /usr/lib/pythonX, /usr/local/lib/..., /opt/<app>/[venv/]lib/... : not deeper than that
-            depth = rel.count(os.sep)
-            if depth >= (5 if prefix == "/opt" else 2):
-                dirnames[:] = []
-            elif prefix != "/opt" and depth == 0:
-                dirnames[:] = [d for d in dirnames if d in ("lib", "lib64")]
-    dist = "/usr/lib/python3/dist-packages"
-    if os.path.isdir(rootfs.resolve(root, dist)):
-        found.append(dist)
-    return sorted(set(found))
 
 
 def _walk_files(host_dir: str):
@@ -93,9 +63,9 @@ def plan(root: str, tuple_: str):
         if new != st.st_mode and want(host_path):
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why)
 
-    for d in python_dirs(root):
+    for d in python_trees(root):
         for f in _walk_files(rootfs.resolve(root, d)):
-            if f.endswith(PY_SUFFIXES):
+            if f.endswith(PYTHON_CODE):
                 consider(f, "python", lambda p: True)
     for d in ldconf.library_dirs(root, tuple_):
         for f in _walk_files(rootfs.resolve(root, d)):
