@@ -159,7 +159,8 @@ def test_refusals_are_one_line(image, tmp_path):
     os.makedirs(os.path.join(image, "var/log"), exist_ok=True)
     open(os.path.join(image, "var/log/real.jsonl"), "w").close()
     os.symlink("real.jsonl", os.path.join(image, "var/log/link.jsonl"))
-    for args in (["prepare", "/"], ["install", "/"], ["revert", image], ["uninstall", image],
+    for args in (["prepare", "--apply", "/"], ["install", "/"], ["revert", "/"], ["uninstall", "/"],
+                 ["revert", image], ["uninstall", image],
                  ["install", str(tmp_path / "missing")], ["install", str(tmp_path)],
                  ["install", "--service", "bad/../name", image], ["install", "--log-file", "rel", image],
                  # a value /etc/execcheck.conf cannot carry: the newline one wrote `files = audit`
@@ -174,6 +175,14 @@ def test_refusals_are_one_line(image, tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert "Traceback" not in r.stderr and r.stderr.startswith("execcheck: ") and r.stderr.count("\n") == 1, args
         assert rootfs.listing(image) == before, args
+
+
+def test_a_step_that_only_reads_may_look_at_this_system():
+    """/ is refused for the steps that write (the line above); one that only reads is not: the
+    plan of an install on this system (verify and prepare's listing take longer: not run here)."""
+    r = ec("image", "install", "--dry-run", "/")
+    assert r.returncode == 0 and "/etc/ld.so.preload" in r.stdout and "/etc/execcheck.conf" in r.stdout, r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def test_install_refuses_a_foreign_architecture(image):

@@ -65,15 +65,19 @@ def add_parser(sub):
     pv.set_defaults(run=run_verify)
     for step in (pp, pr, pi, pu, pv):
         step.add_argument("--this-system", action="store_true",
-                          help="allow ROOT to be / (inside a container build, where / is the image)")
+                          help="let a step that writes take ROOT = / (inside a container build, where / is "
+                               "the image); a step that only reads (verify, prepare without --apply, "
+                               "install --dry-run) does not need it")
     p.set_defaults(run=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
-def _root(args):
+def _root(args, changes=True):
+    """changes: the step writes to the image (/ is then refused without --this-system; a step that
+    only reads - verify, prepare without --apply, install --dry-run - may look at this system)."""
     path = args.root
     if not os.path.isdir(path):
         raise UsageError("%s is not a directory" % path)
-    if os.path.realpath(path) == "/" and not args.this_system:
+    if changes and os.path.realpath(path) == "/" and not args.this_system:
         raise UsageError("refusing to change / : pass --this-system if this system is the image being built "
                          "(a container build step), or give the image's root directory")
     return os.path.abspath(path)
@@ -85,7 +89,7 @@ def _need_root_user():
 
 
 def run_prepare(args) -> int:
-    root = _root(args)
+    root = _root(args, changes=args.apply)
     try:
         changes = prepare.plan(root, inst.image_multiarch(root))
     except OSError as e:
@@ -133,7 +137,7 @@ def run_revert(args) -> int:
 
 
 def run_install(args) -> int:
-    root = _root(args)
+    root = _root(args, changes=not args.dry_run)
     if args.log_file and not args.log_file.startswith("/"):
         raise UsageError("--log-file must be an absolute path inside the image")
     try:
@@ -177,7 +181,7 @@ def run_uninstall(args) -> int:
 def run_verify(args) -> int:
     from ..image import verify
     from .audit import check_noexec_mounts
-    root = _root(args)
+    root = _root(args, changes=False)
     check_noexec_mounts(args.noexec_mount)
     try:
         result, refusals, stray, shim_problems = verify.verify(root, args.noexec_mount)
