@@ -317,36 +317,37 @@ typedef struct {
 } ElfW_Phdr;
 #endif
 
-/* Does addr lie in the ELF image the kernel mapped at base (its header is there)? Read from memory:
- * the header and program headers of an image the kernel put in place, never a file. */
-static int inside_image(uintptr_t base, uintptr_t addr)
+/* Is the object (load address l_addr, dynamic section l_ld) the ELF image the kernel mapped at base
+ * (its header is there)? Read from memory: the header and program headers of an image the kernel
+ * put in place, never a file. Both must be the image's own: any object's PT_DYNAMIC can point into
+ * the image, but ld.so takes the offsets its tags hold from the object's l_addr - into the object's
+ * file, when that is not the image's load address. */
+static int is_image(uintptr_t base, uintptr_t l_addr, uintptr_t l_ld)
 {
     const unsigned char *ident = (const unsigned char *)base;
     const ElfW_Ehdr *eh = (const ElfW_Ehdr *)base;
     const ElfW_Phdr *ph;
-    uintptr_t lo = ~(uintptr_t)0, hi = 0, bias;
-    int i, first = -1;
+    uintptr_t bias;
+    int i, first = -1, dyn = -1;
     if (!base || ident[0] != 0x7f || ident[1] != 'E' || ident[2] != 'L' || ident[3] != 'F' ||
         eh->e_phentsize != sizeof *ph || !eh->e_phnum || eh->e_phnum > 64)
         return 0;
     ph = (const ElfW_Phdr *)(base + (uintptr_t)eh->e_phoff);
     for (i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type != 1 /* PT_LOAD */) continue;
-        if (first < 0) first = i;
-        if (ph[i].p_vaddr < lo) lo = ph[i].p_vaddr;
-        if (ph[i].p_vaddr + ph[i].p_memsz > hi) hi = ph[i].p_vaddr + ph[i].p_memsz;
+        if (ph[i].p_type == 1 /* PT_LOAD */ && first < 0) first = i;
+        if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = i;
     }
-    if (first < 0 || ph[first].p_offset != 0) return 0; /* the header is not where the image starts */
+    if (first < 0 || dyn < 0 || ph[first].p_offset != 0) return 0; /* the header is not where the image starts */
     bias = base - ph[first].p_vaddr;
-    return addr >= bias + lo && addr < bias + hi;
+    return l_addr == bias && l_ld == bias + ph[dyn].p_vaddr;
 }
 
-int ec_mapped_by_kernel(uintptr_t l_ld, int main_head)
+int ec_mapped_by_kernel(uintptr_t l_addr, uintptr_t l_ld, int main_head)
 {
     unsigned long interp = 0;
     int direct = ec_auxv_get(EC_AT_BASE, &interp) != 1 || !interp; /* ld.so ran as the program */
     if (main_head && !direct) return 1;
-    return (!direct && inside_image(interp, l_ld)) || inside_image(ec_vdso_base(), l_ld);
+    return (!direct && is_image(interp, l_addr, l_ld)) || is_image(ec_vdso_base(), l_addr, l_ld);
 }
 
 int ec_mapped_is_execd(struct ec_maps *m, uint64_t dev, uint64_t ino)
@@ -528,13 +529,10 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     }
     if (!out->vma.ino) {
         uintptr_t vdso = ec_vdso_base();
-        if (vdso && vdso >= out->vma.start && vdso < out->vma.end) {
-            out->what = EC_MAPPED_VDSO;
-            ec_memset(v, 0, sizeof *v);
-            v->allowed = 1;
-            return 1;
-        }
-        out->what = EC_MAPPED_UNKNOWN; /* anonymous memory posing as an object */
+        /* anonymous memory posing as an object, or the vDSO: the vDSO object itself is known by its
+         * load address too (ec_mapped_by_kernel); ld.so reads the vDSO's tags of an object that
+         * only points its dynamic section here as offsets into that object's own file */
+        out->what = vdso && vdso >= out->vma.start && vdso < out->vma.end ? EC_MAPPED_VDSO : EC_MAPPED_UNKNOWN;
         deny(v, &out->vma, EC_REASON_MISMATCH, 0);
         return 0;
     }

@@ -62,12 +62,12 @@ void ec_maps_force_text(struct ec_maps *m, int on);
 
 /* AT_SYSINFO_EHDR (the vDSO's ELF header), 0 when there is none or it cannot be read. */
 uintptr_t ec_vdso_base(void);
-/* Is the object whose dynamic section is at l_ld one the kernel mapped itself: the program it
- * executed (main_head: the first object of the main namespace, unless ld.so was run as the
- * program), its interpreter, or the vDSO? Decided from the auxiliary vector and the images in
- * memory, without /proc. The first two passed execve's own permission check - the rule
- * AT_EXECVE_CHECK applies - and the vDSO is the kernel's. */
-int ec_mapped_by_kernel(uintptr_t l_ld, int main_head);
+/* Is the object loaded at l_addr, its dynamic section at l_ld, one the kernel mapped itself: the
+ * program it executed (main_head: the first object of the main namespace, unless ld.so was run as
+ * the program), its interpreter, or the vDSO? Decided from the auxiliary vector and the images in
+ * memory, without /proc: both addresses must be the image's own. The first two passed execve's own
+ * permission check - the rule AT_EXECVE_CHECK applies - and the vDSO is the kernel's. */
+int ec_mapped_by_kernel(uintptr_t l_addr, uintptr_t l_ld, int main_head);
 /* fd (readable, or O_PATH) is a file just checked (verdict v, statx st): if it is on overlayfs,
  * also keep v under the identity a mapping of it will show (the backing layer's inode), so that
  * ec_mapped_check finds it after the load without opening and mapping the file again. */
@@ -82,7 +82,8 @@ int ec_mapped_is_execd(struct ec_maps *m, uint64_t dev, uint64_t ino);
 /* What a loaded object turned out to be. */
 enum ec_mapped_what {
     EC_MAPPED_FILE = 0,  /* a file, checked (or found in the verdict cache) */
-    EC_MAPPED_VDSO,      /* the kernel's vDSO: no file, allowed */
+    EC_MAPPED_VDSO,      /* an address in the kernel's vDSO: denied (mismatch; the vDSO object is
+                          * known by ec_mapped_by_kernel) */
     EC_MAPPED_EXE,       /* the program or its interpreter, inodes the kernel executed: allowed */
     EC_MAPPED_UNKNOWN,   /* nothing identifiable is mapped at the address: denied (mismatch) */
 };

@@ -129,7 +129,7 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     int main_map = lmid == LM_ID_BASE && !map->l_prev && (!map->l_name || !map->l_name[0]);
     (void)cookie;
 
-    if (ec_mapped_by_kernel((uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
+    if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
     if (ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found)) {
         mark_other_copy(map, &found);
         return 0;

@@ -307,6 +307,86 @@ def test_ld_so_run_directly(kit, tmp_path, mode, prog_mode):
     assert_refused(res, prog, kind="program")
 
 
+def _vdso_dynamic():
+    """The tags of this process's vDSO's dynamic section ({tag: value}), read from memory: every
+    process on this kernel has the same vDSO."""
+    import ctypes
+    import struct
+    base = ctypes.CDLL(None).getauxval
+    base.restype = ctypes.c_ulong
+    base = base(33)  # AT_SYSINFO_EHDR
+    ehdr = ctypes.string_at(base, 64)
+    phoff, phnum = struct.unpack_from("<Q", ehdr, 32)[0], struct.unpack_from("<H", ehdr, 56)[0]
+    for i in range(phnum):
+        p_type, _, _, p_vaddr = struct.unpack_from("<IIQQ", ctypes.string_at(base + phoff + 56 * i, 56))
+        if p_type == 2:  # PT_DYNAMIC (the vDSO is linked at 0)
+            tags, at = {}, base + p_vaddr
+            while True:
+                tag, val = struct.unpack("<qQ", ctypes.string_at(at, 16))
+                if not tag:
+                    return p_vaddr, tags
+                tags[tag], at = val, at + 16
+
+
+# IFUNC_LIE: write(1, "IFUNC lie\n", 10) and return, position-independent x86-64
+IFUNC_LIE = bytes.fromhex("488d351a000000bf01000000ba0a000000b8010000000f05488d0501000000c3c3") + b"IFUNC lie\n"
+
+
+def _lying_library(path, delta, span=0x40000):
+    """A 0644 library whose PT_DYNAMIC is not in its own file: it says its dynamic section lies
+    delta + (the vDSO's) above its load address, which is the vDSO's dynamic section when the library
+    is mapped delta below the vDSO. ld.so then reads the vDSO's tags, whose offsets lead back into
+    this file: a symbol table there exports libfn, whose code prints "IFUNC lie"."""
+    import struct
+    dyn_vaddr, tags = _vdso_dynamic()
+    img = bytearray(span)
+    img[0:64] = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + bytes(9), 3, 62, 1, 0, 64, 0, 0, 64, 56,
+                            3, 64, 0, 0)
+    phdrs = [(1, 5, 0, 0, 0, span, span, 0x1000),  # PT_LOAD r-x: the whole file
+             (2, 4, 0, (delta + dyn_vaddr) % 2 ** 64, 0, 0x100, 0x100, 8),  # PT_DYNAMIC, read-only, elsewhere
+             (0x6474e551, 6, 0, 0, 0, 0, 0, 16)]  # PT_GNU_STACK rw-
+    for i, ph in enumerate(phdrs):
+        img[64 + 56 * i:120 + 56 * i] = struct.pack("<IIQQQQQQ", *ph)
+    h = 5381
+    for c in b"libfn":
+        h = (h * 33 + c) & 0xffffffff
+    if 0x6ffffef5 in tags:  # DT_GNU_HASH: one bucket, libfn its one symbol
+        struct.pack_into("<IIIIQII", img, tags[0x6ffffef5], 1, 1, 1, 6, (1 << (h % 64)) | (1 << ((h >> 6) % 64)),
+                         1, (h & ~1) | 1)
+    struct.pack_into("<IBBHQQ", img, tags[6] + 24, 1, 0x12, 0, 1, span - 0x1000, 16)  # DT_SYMTAB[1]: libfn
+    img[tags[5] + 1:tags[5] + 7] = b"libfn\0"  # DT_STRTAB
+    if 0x6ffffff0 in tags:  # DT_VERSYM: libfn is global
+        struct.pack_into("<H", img, tags[0x6ffffff0] + 2, 1)
+    img[span - 0x1000:span - 0x1000 + len(IFUNC_LIE)] = IFUNC_LIE
+    path.write_bytes(img)
+    os.chmod(path, 0o644)
+    return path
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the lying library is x86-64 code")
+def test_dynamic_section_pointing_into_the_vdso(kit, tmp_path, mode):
+    """A library's PT_DYNAMIC can say its dynamic section is anywhere: here the vDSO's, which the
+    face used to allow for an address alone (no file behind it). ld.so reads the object's tags
+    there but their offsets from the object's own load address, so its symbols and code are the
+    0644 file's. The vDSO is only the object whose load address is the vDSO's."""
+    prog = kit.prog()
+    lie = tmp_path / "dl" / "liblie.so"
+    lie.parent.mkdir()
+    argv = [prog, "vdso-delta:0x40000", "dlmopen-new:%s" % lie, "call:libfn"]
+    _lying_library(lie, 0)  # where the next mapping goes, in this very run: the layout is the same each time
+    delta = [l.split()[1] for l in run_face(mode, argv, tmp_path).lines if l.startswith("vdso-delta ")]
+    assert delta, "no vdso-delta line"
+    _lying_library(lie, int(delta[0], 16))
+    base = run_face("off", argv, tmp_path)
+    res = run_face(mode, argv, tmp_path)
+    if mode == "audit":
+        assert ran(res, "lie") and "call done" in res.lines, res  # the lie works: audit mode changes nothing
+        assert [(r["path"], r["reason"], r["action"]) for r in res.records] == [(str(lie), "mismatch", "logged")], res
+        return
+    assert res.rc == 126 and not ran(res, "lie"), (res, base)
+    assert res.refused_lines() == ["execcheck: refused to load %s: mismatch" % lie], res
+
+
 # ---------------------------------------------------------------------------------------------
 # what the kernel refuses for other reasons than the mode bits
 

@@ -105,11 +105,13 @@ def test_check_of_a_0644_mapping_is_denied(cc, tmp_path, maps):
     assert not allowed and reason(v) == "x-bit" and out.what == lib.EC_MAPPED_FILE
 
 
-def test_vdso_allowed_by_address(maps):
+def test_vdso_is_not_allowed_by_address(maps):
+    """An address in the vDSO does not make an object the vDSO (ec_mapped_by_kernel knows that one
+    by its load address too): an object whose dynamic section only points there is refused."""
     base = lib.ec_vdso_base()
     assert base
     allowed, v, out = check(maps, base, "linux-vdso.so.1")
-    assert allowed and out.what == lib.EC_MAPPED_VDSO and out.vma.ino == 0
+    assert not allowed and out.what == lib.EC_MAPPED_VDSO and out.vma.ino == 0 and reason(v) == "mismatch"
 
 
 def test_anonymous_memory_is_not_an_object(maps):
@@ -190,8 +192,8 @@ def test_fork_is_noticed_before_and_after_the_fork_page(cc, tmp_path):
 
 
 def _dynamic_of(path_suffix):
-    """The address of the dynamic section of this process's object whose name ends so (ld.so,
-    the vDSO, libc), through dl_iterate_phdr."""
+    """(load address, address of the dynamic section) of this process's object whose name ends so
+    (ld.so, the vDSO, libc), through dl_iterate_phdr."""
     class Info(ctypes.Structure):
         _fields_ = [("addr", ctypes.c_void_p), ("name", ctypes.c_char_p), ("phdr", ctypes.c_void_p),
                     ("phnum", ctypes.c_uint16)]
@@ -204,7 +206,8 @@ def _dynamic_of(path_suffix):
             for i in range(info.contents.phnum):
                 ph = info.contents.phdr + 56 * i
                 if ctypes.c_uint32.from_address(ph).value == 2:  # PT_DYNAMIC
-                    found.append((info.contents.addr or 0) + ctypes.c_uint64.from_address(ph + 16).value)
+                    addr = info.contents.addr or 0
+                    found.append((addr, addr + ctypes.c_uint64.from_address(ph + 16).value))
         return 0
     ctypes.CDLL(None).dl_iterate_phdr(CB(cb), None)
     return found[0]
@@ -213,12 +216,23 @@ def _dynamic_of(path_suffix):
 def test_kernel_mapped_objects_are_known_without_proc():
     """The interpreter and the vDSO are recognised by their images in memory, the program as the
     head of the main namespace; a library ld.so mapped itself is not."""
-    assert lib.ec_mapped_by_kernel(_dynamic_of("ld-linux-x86-64.so.2" if os.uname().machine == "x86_64"
-                                               else "ld-linux-aarch64.so.1"), 0) == 1
-    assert lib.ec_mapped_by_kernel(_dynamic_of("linux-vdso.so.1"), 0) == 1
-    assert lib.ec_mapped_by_kernel(_dynamic_of("libc.so.6"), 0) == 0
-    assert lib.ec_mapped_by_kernel(_dynamic_of("libc.so.6"), 1) == 1  # the head of the namespace: the program
-    assert lib.ec_mapped_by_kernel(0, 0) == 0
+    ldso = _dynamic_of("ld-linux-x86-64.so.2" if os.uname().machine == "x86_64" else "ld-linux-aarch64.so.1")
+    vdso, libc = _dynamic_of("linux-vdso.so.1"), _dynamic_of("libc.so.6")
+    assert lib.ec_mapped_by_kernel(*ldso, 0) == 1
+    assert lib.ec_mapped_by_kernel(*vdso, 0) == 1
+    assert lib.ec_mapped_by_kernel(*libc, 0) == 0
+    assert lib.ec_mapped_by_kernel(*libc, 1) == 1  # the head of the namespace: the program
+    assert lib.ec_mapped_by_kernel(0, 0, 0) == 0
+
+
+def test_an_object_pointing_into_a_kernel_image_is_not_it():
+    """Another object's PT_DYNAMIC can point at the vDSO's or ld.so's dynamic section (or anywhere in
+    them): ld.so would then read those tags as offsets from that object's own load address."""
+    for addr, dyn in (_dynamic_of("linux-vdso.so.1"), _dynamic_of("ld-linux-x86-64.so.2" if os.uname().machine ==
+                                                                    "x86_64" else "ld-linux-aarch64.so.1")):
+        assert lib.ec_mapped_by_kernel(addr - 0x40000, dyn, 0) == 0
+        assert lib.ec_mapped_by_kernel(addr, dyn + 16, 0) == 0
+        assert lib.ec_mapped_by_kernel(addr, addr, 0) == 0
 
 
 def test_auxv_is_read_from_the_start_up_stack():

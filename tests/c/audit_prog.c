@@ -18,7 +18,9 @@
  *   chdir:DIR              chdir(DIR): "chdir ok" or the error
  *   call:FN                FN() of the last library a dlopen: returned: "call done" ("call failed")
  *   stack:USED:PATH        dlopen(PATH) in a thread with a 64 KiB stack of which USED bytes are
- *                          taken first: "stack ok" (a stack too small dies of SIGSEGV) */
+ *                          taken first: "stack ok" (a stack too small dies of SIGSEGV)
+ *   vdso-delta:SIZE        "vdso-delta 0xN": how far above the place the next mapping of SIZE bytes
+ *                          gets (the next library loaded, if that size) the vDSO's header is */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
@@ -34,6 +36,8 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -263,6 +267,11 @@ int main(int argc, char **argv)
             pthread_attr_setstacksize(&at, 65536);
             if (pthread_create(&th, &at, dlopen_deep, &d) || pthread_join(th, 0)) return 3;
             printf("stack %s\n", d.handle ? "ok" : "failed");
+        } else if (!strcmp(op, "vdso-delta")) {
+            size_t size = strtoul(arg, 0, 0);
+            void *p = mmap(0, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            printf("vdso-delta 0x%lx\n", getauxval(AT_SYSINFO_EHDR) - (unsigned long)p);
+            munmap(p, size);
         } else if (!strcmp(op, "exec")) {
             argv[i] = arg;
             execv(arg, argv + i);
