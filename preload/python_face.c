@@ -252,7 +252,9 @@ static int entry_file(PyObject *path_obj, int startup)
     int fd, kind, enforced;
     if (!path) return 0; /* not a path CPython could open either */
     fd = open_and_check(path, &v);
-    if (fd < 0) { /* missing, unreadable: CPython says so itself */
+    if (fd < 0) { /* missing, unreadable: CPython's fopen fails alike and says so itself, even if
+                   * the name is there by then (unchecked) */
+        ec_handoff_put_error(-fd, path);
         release(keep);
         return 0;
     }
@@ -554,7 +556,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
 {
     (void)data;
     if (!event) return 0;
-    if (ec_handoff_pending() && ec_strcmp(event, "open")) ec_handoff_event();
+    if (ec_handoff_waiting() && ec_strcmp(event, "open")) ec_handoff_event();
     switch (event[0]) {
     case 'c':
         if (!ec_strcmp(event, "ctypes.dlopen")) {

@@ -92,6 +92,47 @@ def test_race_swapped_script_never_runs(python, tools, tmp_path, enforcing_env):
         assert r["rc"] in (0, 126, 2), r  # 2: CPython could not open the name mid-rename
 
 
+VANISHER = r"""
+import os, sys
+bad, target = sys.argv[1:3]
+tmp = target + ".swap"
+while True:  # the name is there (bad, 0644) or missing, in turn
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    os.link(bad, tmp)
+    os.rename(tmp, target)
+    os.unlink(target)
+"""
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_race_script_appearing_after_a_failed_open_never_runs(python, tools, tmp_path, enforcing_env):
+    """The name is missing when the face opens it and there (0644) when CPython's fopen comes: that
+    fopen must fail like the face's open did, not read the file unchecked. Before, the face let
+    CPython open the name itself, and the 0644 script ran about one time in ten."""
+    d = tmp_path / "race"
+    bad = write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    target = d / "target.py"
+    cases = [{"id": str(n), "argv": [str(tools["setexec"]), "-f", "--", python, str(target)],
+              "env": base_env(), "cwd": str(d), "stdin": None, "timeout": 60} for n in range(160)]
+    vanisher = subprocess.Popen([sys.executable, "-c", VANISHER, str(bad), str(target)])
+    try:
+        results = run_in_view(python, tmp_path / "ns", cases)
+    finally:
+        vanisher.kill()
+        vanisher.wait()
+    outs = [r["out"] + r["err"] for r in results.values()]
+    ran_bad = sum("RAN bad" in o for o in outs)
+    missing = sum("can't open file" in o for o in outs)
+    refused = sum("execcheck: refused to run" in o for o in outs)
+    assert ran_bad == 0, "the 0644 script that appeared after the check ran %d times" % ran_bad
+    assert missing > 0 and refused > 0, (missing, refused, outs[:3])
+    for r in results.values():
+        assert r["rc"] in (126, 2), r
+
+
 # ---- cannot be skipped ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
