@@ -386,7 +386,12 @@ static int cache_source(const char *path, int legacy, char *out, size_t size)
     }
     release(kp);
     if (!out) return 1;
-    while (base[stem] && base[stem] != '.') stem++;
+    /* name.tag[.opt-N].pyc: importlib keeps every dot of the source's name (a.b.py: a.b.tag.pyc) */
+    stem = ec_strlen(base) - 4;
+    while (stem && base[stem - 1] != '.') stem--;
+    if (stem && !ec_strncmp(base + stem, "opt-", 4))
+        for (stem--; stem && base[stem - 1] != '.'; stem--) continue;
+    if (!stem--) return 0; /* no tag: not a cache importlib wrote */
     if (dir_len + stem + 4 > size) return 0;
     ec_memcpy(out, dir, dir_len);
     ec_memcpy(out + dir_len, base, stem);

@@ -226,6 +226,32 @@ def test_bytecode_cache_keeps_exec_bits(python, tools, tmp_path, enforcing_env):
 
 
 @pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_bytecode_cache_of_a_dotted_name_keeps_its_own_bits(python, tools, tmp_path, enforcing_env):
+    """a.b.py's cache is __pycache__/a.b.<tag>.pyc: its x bits are a.b.py's, not those of an a.py next
+    to it. Before, the cache of a 0644 a.b.py written under the shim took a.py's 755, and under
+    RESTRICT_FILE the 0644 code then ran from it without its source being read."""
+    d = tmp_path / "mods"
+    write(d / "a.py", "X = 1\n", 0o755)
+    write(d / "a.b.py", "print('RAN', 'a.b')\n", 0o644)
+    loader = write(d / "loader.py", "import importlib.util as u\n"
+                   "s = u.spec_from_file_location('m', %r)\n"
+                   "s.loader.exec_module(u.module_from_spec(s))\n" % str(d / "a.b.py"), 0o755)
+    q = shlex.quote
+    env_shim = "env -u PYTHONDONTWRITEBYTECODE LD_PRELOAD=%s" % q(shim_path())
+    script = "\n".join([
+        "umask 022",
+        "cd %s" % q(str(d)),
+        "%s %s %s" % (env_shim, q(python), q(str(loader))),
+        "stat -c '%n %a' __pycache__/*.pyc",
+        "%s %s -f -- %s %s || echo status $?" % (env_shim, q(str(tools["setexec"])), q(python), q(str(loader))),
+    ])
+    r = script_in_view(python, tmp_path / "ns", script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [line.split()[1] for line in r.stdout.splitlines() if ".pyc " in line] == ["644"], r.stdout
+    assert r.stdout.count("RAN a.b") == 1 and "status 1" in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
 def test_bytecode_cache_under_a_pycache_prefix(python, tools, tmp_path, enforcing_env):
     """PYTHONPYCACHEPREFIX puts caches in a tree of their own (prefix/<source dir>/name.tag.pyc): they
     keep the x bits of their source too, and a refused one falls back to its source without a word,
