@@ -17,6 +17,7 @@
  * ever waits, and briefly. */
 static int busy;
 int ec_handoff_fd = -1; /* the slot's descriptor, or -1 (handoff.h) */
+int ec_handoff_err;      /* or the errno of a failed open handed over instead, or 0 (handoff.h) */
 static uintptr_t handed_by; /* the handing thread (this_thread) */
 static int handed_has_st;
 static struct ec_statx handed_st;
@@ -45,17 +46,19 @@ static int empty_slot(void)
 {
     int fd = ec_handoff_fd;
     __atomic_store_n(&ec_handoff_fd, -1, __ATOMIC_RELEASE);
+    __atomic_store_n(&ec_handoff_err, 0, __ATOMIC_RELEASE);
     return fd;
 }
 
-void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
+/* Fills the slot with fd, or (fd -1) with the errno err of a failed open. */
+static void put(int fd, int err, const char *path, const struct ec_statx *st)
 {
     int old, spins = 0;
     /* An audit hook, never a signal handler, hands over, so it may wait the few instructions
      * another thread holds the slot for: the main script's hand-off is what keeps it race-free. */
     while (!ec_try_lock(&busy)) {
         if (++spins > 10000) {
-            ec_close(fd); /* held this long: something is wrong; the open goes on as usual */
+            if (fd >= 0) ec_close(fd); /* held this long: something is wrong; the open goes on as usual */
             return;
         }
         ec_sys0(EC_NR_sched_yield);
@@ -64,16 +67,21 @@ void ec_handoff_put(int fd, const char *path, const struct ec_statx *st)
     if (old >= 0) ec_close(old);
     if (ec_strlen(path) >= HANDOFF_PATH_MAX || !(handed_path = ec_map_once(&handed_mem, HANDOFF_PATH_MAX))) {
         ec_unlock(&busy);
-        ec_close(fd); /* cannot match it: the open goes on as usual */
+        if (fd >= 0) ec_close(fd); /* cannot match it: the open goes on as usual */
         return;
     }
     ec_strlcpy(handed_path, path, HANDOFF_PATH_MAX);
     handed_has_st = st != 0;
     if (st) handed_st = *st;
     handed_by = this_thread();
-    __atomic_store_n(&ec_handoff_fd, fd, __ATOMIC_RELEASE);
+    if (fd >= 0) __atomic_store_n(&ec_handoff_fd, fd, __ATOMIC_RELEASE);
+    else __atomic_store_n(&ec_handoff_err, err, __ATOMIC_RELEASE);
     ec_unlock(&busy);
 }
+
+void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) { put(fd, 0, path, st); }
+
+void ec_handoff_put_error(int err, const char *path) { put(-1, err, path, 0); }
 
 void ec_handoff_drop(void)
 {
@@ -87,7 +95,7 @@ void ec_handoff_drop(void)
 void ec_handoff_event(void)
 {
     int fd = -1;
-    if (!ec_handoff_pending() || !ec_try_lock(&busy)) return;
+    if (!ec_handoff_waiting() || !ec_try_lock(&busy)) return;
     /* A library's hand-off goes at any thread's event: its opener may have taken another way
      * (the guard's fast path takes nothing) and ended, and the descriptor must not outlive the
      * next event; its open follows the hand-off with no event in between, the GIL held. The main
@@ -110,4 +118,16 @@ int ec_handoff_take(const char *path, struct ec_statx *st)
     }
     ec_unlock(&busy);
     return fd;
+}
+
+int ec_handoff_take_error(const char *path)
+{
+    int err = 0;
+    if (!__atomic_load_n(&ec_handoff_err, __ATOMIC_ACQUIRE) || !path || !ec_try_lock(&busy)) return 0;
+    if (ec_handoff_err && handed_by == this_thread() && !ec_strcmp(path, handed_path)) {
+        err = ec_handoff_err;
+        empty_slot();
+    }
+    ec_unlock(&busy);
+    return err;
 }

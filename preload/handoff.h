@@ -12,16 +12,24 @@
 /* Hands fd over for path (st: its statx with EC_STATX_MNT_ID, or NULL). Ownership of fd passes
  * here: it is closed if nobody takes it. A previous hand-off is dropped. */
 void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) EC_HIDDEN;
-/* Closes a descriptor nobody took. */
+/* Hands over the failure of an open of path (err: its errno) instead of a descriptor: the
+ * opener that comes next must fail alike, not open what the name holds by then, unchecked. */
+void ec_handoff_put_error(int err, const char *path) EC_HIDDEN;
+/* Closes a descriptor nobody took (or forgets a failure). */
 void ec_handoff_drop(void) EC_HIDDEN;
 /* Is a descriptor waiting? Inline: the dlopen guard's fast path asks on every call. */
 extern int ec_handoff_fd EC_HIDDEN; /* the waiting descriptor, or -1 (handoff.c's alone to change) */
 static inline int ec_handoff_pending(void) { return __atomic_load_n(&ec_handoff_fd, __ATOMIC_ACQUIRE) >= 0; }
+/* A descriptor or a failure waiting? */
+extern int ec_handoff_err EC_HIDDEN; /* the waiting failure's errno, or 0 (handoff.c's alone to change) */
+static inline int ec_handoff_waiting(void) { return ec_handoff_pending() || __atomic_load_n(&ec_handoff_err, __ATOMIC_ACQUIRE); }
 /* Another audit event came: what was handed over and not taken yet never will be; drop it (a
  * library's at any thread's event, the main script's at its own thread's). */
 void ec_handoff_event(void) EC_HIDDEN;
 /* The descriptor handed over for path by this thread, now the caller's; st (if not NULL) gets
  * its statx, and then only a hand-off that came with one is taken. -1: none. */
 int ec_handoff_take(const char *path, struct ec_statx *st) EC_HIDDEN;
+/* The errno of a failure handed over for path by this thread, now taken; 0: none. */
+int ec_handoff_take_error(const char *path) EC_HIDDEN;
 
 #endif

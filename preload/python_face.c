@@ -252,7 +252,9 @@ static int entry_file(PyObject *path_obj, int startup)
     int fd, kind, enforced;
     if (!path) return 0; /* not a path CPython could open either */
     fd = open_and_check(path, &v);
-    if (fd < 0) { /* missing, unreadable: CPython says so itself */
+    if (fd < 0) { /* missing, unreadable: CPython's fopen fails alike and says so itself, even if
+                   * the name is there by then (unchecked) */
+        ec_handoff_put_error(-fd, path);
         release(keep);
         return 0;
     }
@@ -384,7 +386,12 @@ static int cache_source(const char *path, int legacy, char *out, size_t size)
     }
     release(kp);
     if (!out) return 1;
-    while (base[stem] && base[stem] != '.') stem++;
+    /* name.tag[.opt-N].pyc: importlib keeps every dot of the source's name (a.b.py: a.b.tag.pyc) */
+    stem = ec_strlen(base) - 4;
+    while (stem && base[stem - 1] != '.') stem--;
+    if (stem && !ec_strncmp(base + stem, "opt-", 4))
+        for (stem--; stem && base[stem - 1] != '.'; stem--) continue;
+    if (!stem--) return 0; /* no tag: not a cache importlib wrote */
     if (dir_len + stem + 4 > size) return 0;
     ec_memcpy(out, dir, dir_len);
     ec_memcpy(out + dir_len, base, stem);
@@ -554,7 +561,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
 {
     (void)data;
     if (!event) return 0;
-    if (ec_handoff_pending() && ec_strcmp(event, "open")) ec_handoff_event();
+    if (ec_handoff_waiting() && ec_strcmp(event, "open")) ec_handoff_event();
     switch (event[0]) {
     case 'c':
         if (!ec_strcmp(event, "ctypes.dlopen")) {

@@ -6,7 +6,8 @@
  *
  * In every other case (nothing handed over, another path or thread, a write mode) the wrapper is
  * a tail call to libc's fopen: a process without CPython, or CPython outside that instant, sees no
- * change. */
+ * change. If the face's own open failed (the name was missing, say), that failure is handed over
+ * instead and the fopen fails alike: a file created there a moment later is not read unchecked. */
 #include "python_api.h"
 #include "handoff.h"
 #include "preload_face.h"
@@ -14,6 +15,7 @@
 #include "text.h"
 
 extern void *fdopen(int, const char *) __attribute__((weak));
+extern int *__errno_location(void) __attribute__((weak));
 
 typedef void *(*fopen_fn)(const char *, const char *);
 static fopen_fn real_fopen, real_fopen64;
@@ -29,10 +31,15 @@ static int read_only(const char *mode)
 /* The FILE for this open if a checked fd was handed over for it; NULL (with *taken 0) otherwise. */
 static void *take_handed(const char *path, const char *mode, int *taken)
 {
-    int fd;
+    int fd, err;
     void *fp;
     *taken = 0;
-    if (!ec_handoff_pending() || !path || !read_only(mode) || !fdopen) return 0;
+    if (!ec_handoff_waiting() || !path || !read_only(mode) || !fdopen) return 0;
+    if ((err = ec_handoff_take_error(path))) { /* the face could not open it: neither can CPython */
+        *taken = 1;
+        if (__errno_location) *__errno_location() = err;
+        return 0;
+    }
     if ((fd = ec_handoff_take(path, 0)) < 0) return 0;
     *taken = 1;
     fp = fdopen(fd, mode);

@@ -92,6 +92,47 @@ def test_race_swapped_script_never_runs(python, tools, tmp_path, enforcing_env):
         assert r["rc"] in (0, 126, 2), r  # 2: CPython could not open the name mid-rename
 
 
+VANISHER = r"""
+import os, sys
+bad, target = sys.argv[1:3]
+tmp = target + ".swap"
+while True:  # the name is there (bad, 0644) or missing, in turn
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    os.link(bad, tmp)
+    os.rename(tmp, target)
+    os.unlink(target)
+"""
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_race_script_appearing_after_a_failed_open_never_runs(python, tools, tmp_path, enforcing_env):
+    """The name is missing when the face opens it and there (0644) when CPython's fopen comes: that
+    fopen must fail like the face's open did, not read the file unchecked. Before, the face let
+    CPython open the name itself, and the 0644 script ran about one time in ten."""
+    d = tmp_path / "race"
+    bad = write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    target = d / "target.py"
+    cases = [{"id": str(n), "argv": [str(tools["setexec"]), "-f", "--", python, str(target)],
+              "env": base_env(), "cwd": str(d), "stdin": None, "timeout": 60} for n in range(160)]
+    vanisher = subprocess.Popen([sys.executable, "-c", VANISHER, str(bad), str(target)])
+    try:
+        results = run_in_view(python, tmp_path / "ns", cases)
+    finally:
+        vanisher.kill()
+        vanisher.wait()
+    outs = [r["out"] + r["err"] for r in results.values()]
+    ran_bad = sum("RAN bad" in o for o in outs)
+    missing = sum("can't open file" in o for o in outs)
+    refused = sum("execcheck: refused to run" in o for o in outs)
+    assert ran_bad == 0, "the 0644 script that appeared after the check ran %d times" % ran_bad
+    assert missing > 0 and refused > 0, (missing, refused, outs[:3])
+    for r in results.values():
+        assert r["rc"] in (126, 2), r
+
+
 # ---- cannot be skipped ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
@@ -182,6 +223,32 @@ def test_bytecode_cache_keeps_exec_bits(python, tools, tmp_path, enforcing_env):
     assert modes == {"mx": "755", "mn": "644", "plain": "644", "lg": "755"}, r.stdout
     assert "CACHED" in r.stdout and "RAN mx" in r.stdout
     assert [(x["path"], x["reason"]) for x in records(log)] == [], records(log)
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_bytecode_cache_of_a_dotted_name_keeps_its_own_bits(python, tools, tmp_path, enforcing_env):
+    """a.b.py's cache is __pycache__/a.b.<tag>.pyc: its x bits are a.b.py's, not those of an a.py next
+    to it. Before, the cache of a 0644 a.b.py written under the shim took a.py's 755, and under
+    RESTRICT_FILE the 0644 code then ran from it without its source being read."""
+    d = tmp_path / "mods"
+    write(d / "a.py", "X = 1\n", 0o755)
+    write(d / "a.b.py", "print('RAN', 'a.b')\n", 0o644)
+    loader = write(d / "loader.py", "import importlib.util as u\n"
+                   "s = u.spec_from_file_location('m', %r)\n"
+                   "s.loader.exec_module(u.module_from_spec(s))\n" % str(d / "a.b.py"), 0o755)
+    q = shlex.quote
+    env_shim = "env -u PYTHONDONTWRITEBYTECODE LD_PRELOAD=%s" % q(shim_path())
+    script = "\n".join([
+        "umask 022",
+        "cd %s" % q(str(d)),
+        "%s %s %s" % (env_shim, q(python), q(str(loader))),
+        "stat -c '%n %a' __pycache__/*.pyc",
+        "%s %s -f -- %s %s || echo status $?" % (env_shim, q(str(tools["setexec"])), q(python), q(str(loader))),
+    ])
+    r = script_in_view(python, tmp_path / "ns", script)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [line.split()[1] for line in r.stdout.splitlines() if ".pyc " in line] == ["644"], r.stdout
+    assert r.stdout.count("RAN a.b") == 1 and "status 1" in r.stdout, r.stdout + r.stderr
 
 
 @pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
