@@ -50,6 +50,7 @@ static void find_libc_functions(void)
 {
     ec_propagate_resolve();
     ec_fopen_start();
+    ec_open_start();
     ec_dlopen_guard_resolve();
 }
 

@@ -37,6 +37,8 @@ int ec_preload_face_will_propagate(void) __attribute__((visibility("hidden")));
 
 /* Finds libc's fopen and fopen64 for the wrappers of python_fopen.c, once, at start. */
 void ec_fopen_start(void) __attribute__((visibility("hidden")));
+/* The same for open and open64 (python_open.c). */
+void ec_open_start(void) __attribute__((visibility("hidden")));
 
 /* 1 when each of needed[0..n-1] (n <= 64) names an object of the main namespace by its l_name or
  * SONAME - ld.so would load none of them - and target is no object's l_name; 0 otherwise

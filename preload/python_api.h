@@ -83,4 +83,11 @@ extern struct ec_pyapi ec_py EC_HIDDEN;
  * hooks (3.8+) and every function was found, 0 otherwise (not Python, or too old). */
 int ec_pyapi_resolve(void) EC_HIDDEN;
 
+/* python_open.c's window: 1 from the face's start (and from a finalization that cleared the audit
+ * hooks) until the first open_code call, when the audit hook goes in. */
+extern int ec_python_open_window EC_HIDDEN;
+/* A .pyc opened by a plain open() in that window (a sourceless module: importlib reads it with
+ * FileIO), judged as an import (python_face.c). Returns 0 to let it be read, else the errno. */
+int ec_python_face_raw_pyc(int fd, const char *path) EC_HIDDEN;
+
 #endif

@@ -487,6 +487,7 @@ static int on_cpython(const char *name, PyObject *args)
     if (!ec_strcmp(name, "_PySys_ClearAuditHooks")) {
         audit_installed = 0; /* CPython frees its list now; a later Py_Initialize re-adds us */
         hooks_cleared = 1;
+        if (!open_code_taken) __atomic_store_n(&ec_python_open_window, 1, __ATOMIC_RELAXED);
         stdin_decided = entry_seen = 0;
         patched_interp = -1;
         ec_handoff_drop();
@@ -625,6 +626,16 @@ static int is_main_file(const struct ec_verdict *v)
     return same;
 }
 
+int ec_python_face_raw_pyc(int fd, const char *path)
+{
+    struct ec_verdict v;
+    int enforced;
+    if (ec_check_fd_quick(fd, 0, &v)) return 0;
+    enforced = enforcing(EC_KIND_MODULE);
+    if (record(EC_KIND_MODULE, path, &v, enforced) && enforced) say_file("import", path, &v);
+    return enforced ? (v.err ? v.err : EC_EACCES) : 0;
+}
+
 /* io.open_code: open as CPython would (io.open(path, 'rb')), then check that very fd. */
 static PyObject *open_code_hook(PyObject *path, void *data)
 {
@@ -634,6 +645,8 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     int fd, kind, enforced, first, remote;
     (void)data;
     add_audit_hook();
+    /* the audit hook is in: importlib gets patched at the next import event, before any load */
+    __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
     io = ec_py.ImportModule("_io");
     if (!io) return 0;
     f = ec_py.CallMethod(io, "open", "Os", path, "rb");
@@ -678,7 +691,10 @@ void ec_python_face_start(void)
     if (!ec_pyapi_resolve()) return; /* not CPython, or older than 3.8 (no hooks) */
     /* Loaded into a running interpreter (dlopen, ctypes): too late to be a boundary, stay out. */
     if (ec_py.IsInitialized()) return;
-    if (ec_py.SetOpenCodeHook(open_code_hook, 0) == 0) return;
+    if (ec_py.SetOpenCodeHook(open_code_hook, 0) == 0) {
+        __atomic_store_n(&ec_python_open_window, 1, __ATOMIC_RELAXED); /* python_open.c */
+        return;
+    }
     /* Another library's constructor took open_code first. Imports cannot be checked: enforcing
      * runs are refused at their entry. The audit hook must then be added now. */
     open_code_taken = 1;

@@ -168,11 +168,30 @@ def test_options_and_shadowed_encodings_do_not_skip(python, tools, tmp_path, enf
     case("shadow-audit", [], ["-c", "pass"], None, "RAN EVIL",
          ("module", str(d / "evil644" / "encodings" / "__init__.py"), "x-bit", "logged"),
          PYTHONPATH=str(d / "evil644"))
+    # ... as bytecode alone (encodings/__init__.pyc, no source): importlib reads that with FileIO, not
+    # io.open_code, and it came before the face's audit hook was in: it ran under both bits
+    for where in ("pyc644", "pycx"):
+        src = write(d / "src" / where / "encodings" / "__init__.py", "import posix; posix.write(1, b'RAN EVIL\\n')\n")
+        pyc = d / where / "encodings" / "__init__.pyc"
+        pyc.parent.mkdir(parents=True)
+        run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+             str(src), str(pyc)], check=True)
+        os.chmod(pyc, 0o644 if where == "pyc644" else 0o755)
+    case("sourceless644", ["-f"], ["-c", "pass"], 1, None,
+         ("module", str(d / "pyc644" / "encodings" / "__init__.pyc"), "x-bit", "refused"),
+         PYTHONPATH=str(d / "pyc644"))
+    case("sourceless-noexec", ["-f", "-i"], ["-c", "pass"], 1, None,
+         ("module", str(noexec / "pycx" / "encodings" / "__init__.pyc"), "noexec", "refused"),
+         PYTHONPATH=str(noexec / "pycx"))
+    case("sourceless-audit", [], ["-c", "pass"], None, "RAN EVIL",
+         ("module", str(d / "pyc644" / "encodings" / "__init__.pyc"), "x-bit", "logged"),
+         PYTHONPATH=str(d / "pyc644"))
     # names that are not UTF-8: the checked fd still reaches CPython's fopen
     case("weird-ok", ["-f"], [weird], 0, "RAN weird")
     case("weird-nox", ["-f"], [weird_nox], 126, None)
 
-    results = run_in_view(python, tmp_path / "ns", cases, copies=[(d / "evilx", noexec / "evilx")])
+    results = run_in_view(python, tmp_path / "ns", cases,
+                          copies=[(d / "evilx", noexec / "evilx"), (d / "pycx", noexec / "pycx")])
     failures = []
     for name, (rc, ran, record, log) in expect.items():
         r = results[name]
@@ -462,8 +481,20 @@ def test_an_interpreter_embedded_in_another_program(python, tools, tmp_path, enf
 
 FOPEN_PROG = r"""
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static void said(const char *what, int fd) {
+    struct stat st;
+    if (fd < 0) { perror(what); return; }
+    fstat(fd, &st);
+    printf("%s mode %o\n", what, (unsigned)st.st_mode & 07777);
+    close(fd);
+}
 int main(int argc, char **argv) {
+    char path[4096], dir[4096];
     for (int i = 1; i < argc; i++) {
         FILE *f = (i % 2) ? fopen(argv[i], "r") : fopen64(argv[i], "re");
         if (!f) { perror(argv[i]); continue; }
@@ -471,20 +502,36 @@ int main(int argc, char **argv) {
         printf("%s %d\n", argv[i], n); fclose(f);
     }
     FILE *w = fopen(argv[1], "a"); printf("append %s\n", w ? "ok" : "failed"); if (w) fclose(w);
+    /* open/open64 (python_open.c): the same files, a .pyc, and the mode argument when one is due */
+    for (int i = 1; i < argc; i++) said(argv[i], (i % 2) ? open(argv[i], O_RDONLY) : open64(argv[i], O_RDONLY | O_CLOEXEC));
+    snprintf(dir, sizeof dir, "%s", argv[1]);
+    *strrchr(dir, '/') = 0;
+    snprintf(path, sizeof path, "%s/x.pyc", dir);
+    said("create x.pyc", open64(path, O_WRONLY | O_CREAT | O_EXCL, 0640));
+    said("read x.pyc", open(path, O_RDONLY));
+    said("tmpfile", open(dir, O_TMPFILE | O_RDWR, 0604));
+    said("excl again", open(path, O_WRONLY | O_CREAT | O_EXCL, 0600));
     return 0;
 }
 """
 
 
 def test_other_programs_see_no_change(cc, tmp_path):
-    """fopen/fopen64 pass straight to libc outside CPython's one instant; shells and tools run as
-    before; nothing is printed or recorded."""
+    """fopen/fopen64 and open/open64 pass straight to libc outside CPython's moments (the mode
+    argument too, when one is due); shells and tools run as before; nothing is printed or
+    recorded."""
     prog = cc(FOPEN_PROG, "fopen_prog")
-    f1 = write(tmp_path / "a.txt", "hello\n", 0o644)
     log = tmp_path / "log.jsonl"
-    args = [str(prog), str(f1), "/etc/hostname", str(tmp_path / "missing")]
-    plain = run(args, env={"PATH": "/usr/bin:/bin"})
-    shimmed = run(args, env=base_env(log))
+    runs = []
+    for env in ({"PATH": "/usr/bin:/bin"}, base_env(log)):
+        d = tmp_path / ("run%d" % len(runs))
+        f1 = write(d / "a.txt", "hello\n", 0o644)
+        args = [str(prog), str(f1), "/etc/hostname", str(d / "missing")]
+        runs.append(run(args, env=env, preexec_fn=lambda: os.umask(0o022)))
+    plain, shimmed = runs
+    shimmed.stdout, shimmed.stderr = shimmed.stdout.replace("/run1/", "/run0/"), shimmed.stderr.replace("/run1/", "/run0/")
+    assert "create x.pyc mode 640" in plain.stdout and "tmpfile mode 604" in plain.stdout, plain.stdout
+    assert "excl again: File exists" in plain.stderr, plain.stderr
     assert (shimmed.returncode, shimmed.stdout, shimmed.stderr) == (plain.returncode, plain.stdout, plain.stderr)
     for argv in (["sh", "-c", "echo hi; cat /etc/hostname"], ["ls", "/"], ["env"]):
         a = run(argv, env={"PATH": "/usr/bin:/bin"})
@@ -650,7 +697,7 @@ def test_fopen_interposers_are_exported_unversioned():
     (an unversioned definition satisfies any versioned reference; a named version node would not).
     A version script added to the shim must keep them so."""
     out = subprocess.run(["readelf", "--dyn-syms", "-W", shim_path()], capture_output=True, text=True, check=True).stdout
-    for name in ("fopen", "fopen64"):
+    for name in ("fopen", "fopen64", "open", "open64"):  # open/open64: python_open.c, for FileIO
         rows = [line.split() for line in out.splitlines() if line.split()[-1:] and line.split()[-1].split("@")[0] == name]
         assert rows, "%s is not exported" % name
         assert rows[0][6] != "UND" and "@" not in rows[0][-1], rows[0]

@@ -1,0 +1,104 @@
+/* open() interposition for the moment before the CPython face's audit hook is in.
+ *
+ * importlib reads a sourceless module (a .pyc with no .py beside it) with FileIO - a plain
+ * open() - and not through io.open_code. The face routes that read through open_code
+ * (python_face.c, patch_importlib), but only from an import audit event, so only once its audit
+ * hook is in, which the first open_code call adds. A sourceless `encodings` package on PYTHONPATH
+ * is the first file a start-up reads: it came before any open_code call, and ran unchecked.
+ *
+ * While that window is open (python_face.c opens it when it sets its open_code hook, and again
+ * when finalization clears the audit hooks; the first open_code call closes it), a read-only open
+ * of a .pyc is checked on its fd, as an import. Otherwise - and in every process that is not
+ * CPython - the wrapper is a call of libc's own function with the same arguments. */
+#include <stdarg.h>
+#include "python_api.h"
+#include "preload_face.h"
+#include "sys.h"
+#include "text.h"
+
+extern int *__errno_location(void) __attribute__((weak));
+
+#define EC_O_ACCMODE 3
+#define EC_O_CREAT_ 0100
+#define EC_O_TMPFILE_ 020000000
+
+int ec_python_open_window; /* python_api.h */
+
+typedef int (*open_fn)(const char *, int, ...);
+static open_fn real_open, real_open64;
+
+/* libc's function, from the link maps; found at start (ec_open_start), or here for an open() from
+ * another library's constructor that runs before the shim's (see python_fopen.c's resolve). */
+static open_fn resolve(open_fn *slot, const char *name)
+{
+    open_fn f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = (open_fn)ec_loaded_next(name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
+void ec_open_start(void)
+{
+    static const char *const names[] = {"open", "open64"};
+    void *f[2];
+    ec_loaded_next_many(names, f, 2);
+    __atomic_store_n(&real_open, (open_fn)f[0], __ATOMIC_RELEASE);
+    __atomic_store_n(&real_open64, (open_fn)f[1], __ATOMIC_RELEASE);
+}
+
+static int ends_with_pyc(const char *path)
+{
+    size_t n = path ? ec_strlen(path) : 0;
+    return n >= 4 && !ec_memcmp(path + n - 4, ".pyc", 4);
+}
+
+/* In the window: the open as asked, then the face's verdict on that fd (refused: closed, EACCES). */
+static __attribute__((noinline)) int open_pyc(open_fn f, const char *path, int flags)
+{
+    int fd = f(path, flags), err;
+    if (fd < 0) return fd;
+    if (!(err = ec_python_face_raw_pyc(fd, path))) return fd;
+    ec_close(fd);
+    if (__errno_location) *__errno_location() = err;
+    return -1;
+}
+
+static int wrapped(open_fn *slot, const char *name, const char *path, int flags, unsigned mode)
+{
+    open_fn f = resolve(slot, name);
+    if (!f) {
+        if (__errno_location) *__errno_location() = EC_ENOSYS;
+        return -1;
+    }
+    if (__builtin_expect(__atomic_load_n(&ec_python_open_window, __ATOMIC_RELAXED), 0) &&
+        (flags & EC_O_ACCMODE) == 0 && !(flags & (EC_O_CREAT_ | EC_O_TMPFILE_)) && ends_with_pyc(path))
+        return open_pyc(f, path, flags);
+    return f(path, flags, mode);
+}
+
+/* the mode argument is there only with O_CREAT or O_TMPFILE, as libc's own open reads it */
+#define MODE_ARG(flags, mode)                                                                                          \
+    do {                                                                                                               \
+        if ((flags) & (EC_O_CREAT_ | EC_O_TMPFILE_)) {                                                                 \
+            va_list ap;                                                                                                \
+            va_start(ap, flags);                                                                                       \
+            mode = va_arg(ap, unsigned);                                                                               \
+            va_end(ap);                                                                                                \
+        }                                                                                                              \
+    } while (0)
+
+EC_EXPORT int open(const char *path, int flags, ...)
+{
+    unsigned mode = 0;
+    MODE_ARG(flags, mode);
+    return wrapped(&real_open, "open", path, flags, mode);
+}
+
+EC_EXPORT int open64(const char *path, int flags, ...)
+{
+    unsigned mode = 0;
+    MODE_ARG(flags, mode);
+    return wrapped(&real_open64, "open64", path, flags, mode);
+}
