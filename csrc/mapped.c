@@ -438,7 +438,7 @@ void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struc
     if (rfd < 0) return;
     r = backing_of(m, rfd, &vma);
     if (!readable) ec_close(rfd);
-    if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, v);
+    if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, st, v);
 }
 
 /* Is fd (O_PATH) the mapped file, or on overlayfs the file whose layer inode is mapped? st: its statx. */
@@ -507,6 +507,20 @@ static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, con
     return 0;
 }
 
+/* The very inode the kernel says is mapped was checked a moment ago, on an fd, while ld.so
+ * searched for it (this load operation) - if the loader's name for it still leads to the file that
+ * was checked, by its whole key: the inode number alone could have been freed and handed to a new
+ * file between that check and ld.so's own open. One statx, no open: that verdict is about this
+ * file, and no name needs to be opened again. */
+static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_verdict *v)
+{
+    struct ec_statx st;
+    if (!name || !name[0]) return 0;
+    ec_memset(&st, 0, sizeof st);
+    return ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
+           ec_vcache_lookup_id(vma->dev, vma->ino, &st, v);
+}
+
 int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
                     struct ec_mapped *out)
 {
@@ -537,10 +551,7 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         return 0;
     }
     out->what = EC_MAPPED_FILE;
-    if ((flags & EC_MAPPED_USE_CACHE) && ec_vcache_lookup_id(out->vma.dev, out->vma.ino, v)) {
-        /* The very inode the kernel says is mapped was checked a moment ago, on an fd, while
-         * ld.so searched for it (this load operation): that verdict is about this file, and no
-         * name needs to be opened again. */
+    if ((flags & EC_MAPPED_USE_CACHE) && cached_verdict(name, &out->vma, v)) {
         out->cached = 1;
         return v->allowed;
     }

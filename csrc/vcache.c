@@ -4,10 +4,16 @@
 
 #define SLOTS 64
 
-struct entry {
+struct key {
     uint64_t dev, ino, mnt;
     int64_t ctime_sec;
     uint32_t ctime_nsec;
+};
+
+struct entry {
+    struct key key;         /* the file as statx saw it; for an id entry, the mapping's (dev, ino) */
+    struct key source;      /* the file that was checked, as statx saw it (for an id entry, the
+                             * overlay file whose layer inode `key` is) */
     unsigned gen;           /* valid only while it equals the cache's generation */
     struct ec_verdict v;
 };
@@ -40,10 +46,19 @@ void ec_vcache_clear(void)
     __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
 }
 
-static int same_key(const struct entry *e, const struct ec_statx *st, uint64_t dev)
+static int same_key(const struct key *k, const struct ec_statx *st, uint64_t dev)
 {
-    return e->dev == dev && e->ino == st->stx_ino && e->mnt == EC_STX_MNT_ID(st) &&
-           e->ctime_sec == st->stx_ctime.tv_sec && e->ctime_nsec == st->stx_ctime.tv_nsec;
+    return k->dev == dev && k->ino == st->stx_ino && k->mnt == EC_STX_MNT_ID(st) &&
+           k->ctime_sec == st->stx_ctime.tv_sec && k->ctime_nsec == st->stx_ctime.tv_nsec;
+}
+
+static void key_of(struct key *k, const struct ec_statx *st)
+{
+    k->dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    k->ino = st->stx_ino;
+    k->mnt = EC_STX_MNT_ID(st);
+    k->ctime_sec = st->stx_ctime.tv_sec;
+    k->ctime_nsec = st->stx_ctime.tv_nsec;
 }
 
 int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
@@ -56,7 +71,7 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
     n = live_count(gen);
     for (i = 0; i < n && !found; i++) {
         const struct entry *e = slot_back(i);
-        if (e->gen == gen && same_key(e, st, dev)) {
+        if (e->gen == gen && same_key(&e->key, st, dev)) {
             *v = e->v;
             found = 1;
         }
@@ -65,16 +80,17 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
     return found;
 }
 
-int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
+int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_st, struct ec_verdict *v)
 {
+    uint64_t ndev = ec_makedev(name_st->stx_dev_major, name_st->stx_dev_minor);
     unsigned gen, i, n;
     int found = 0, agree = 1;
-    if (!ec_try_lock(&busy)) return 0;
+    if (!(name_st->stx_mask & EC_STATX_MNT_ID) || !ec_try_lock(&busy)) return 0;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     n = live_count(gen);
     for (i = 0; i < n; i++) {
         const struct entry *e = slot_back(i);
-        if (e->gen != gen || e->dev != dev || e->ino != ino) continue;
+        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino || !same_key(&e->source, name_st, ndev)) continue;
         if (found && e->v.allowed != v->allowed) agree = 0;
         if (!found) *v = e->v; /* the newest */
         found = 1;
@@ -83,20 +99,16 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v)
     return found && agree;
 }
 
-/* Stores v under the key (dev, ino, mnt, ctime), in the slot of the current generation. */
-static void put(uint64_t dev, uint64_t ino, uint64_t mnt, int64_t ctime_sec, uint32_t ctime_nsec,
-                const struct ec_verdict *v)
+/* Stores v under key, checked as source, in the slot of the current generation. */
+static void put(const struct key *key, const struct key *source, const struct ec_verdict *v)
 {
     struct entry *e;
     unsigned gen;
     if (!ec_try_lock(&busy)) return;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     e = take_slot(gen);
-    e->dev = dev;
-    e->ino = ino;
-    e->mnt = mnt;
-    e->ctime_sec = ctime_sec;
-    e->ctime_nsec = ctime_nsec;
+    e->key = *key;
+    e->source = *source;
     e->v = *v;
     e->gen = gen;
     ec_unlock(&busy);
@@ -104,19 +116,21 @@ static void put(uint64_t dev, uint64_t ino, uint64_t mnt, int64_t ctime_sec, uin
 
 static void store(const struct ec_statx *st, const struct ec_verdict *v)
 {
-    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    struct key k;
     if (!(st->stx_mask & EC_STATX_MNT_ID)) return; /* key incomplete */
+    key_of(&k, st);
     /* a verdict about another state of the file than the key (chmod in between) is not stored */
-    if (v->dev != dev || v->ino != st->stx_ino || v->ctime_sec != st->stx_ctime.tv_sec ||
-        v->ctime_nsec != st->stx_ctime.tv_nsec)
-        return;
-    put(dev, st->stx_ino, EC_STX_MNT_ID(st), st->stx_ctime.tv_sec, st->stx_ctime.tv_nsec, v);
+    if (v->dev != k.dev || v->ino != k.ino || v->ctime_sec != k.ctime_sec || v->ctime_nsec != k.ctime_nsec) return;
+    put(&k, &k, v);
 }
 
-void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_verdict *v)
+void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_statx *source, const struct ec_verdict *v)
 {
     /* a mount id of ~0 is never a statx key: found by ec_vcache_lookup_id only */
-    if (ino) put(dev, ino, ~0ull, -1, ~0u, v);
+    struct key k = {dev, ino, ~0ull, -1, ~0u}, s;
+    if (!ino || !(source->stx_mask & EC_STATX_MNT_ID)) return;
+    key_of(&s, source);
+    put(&k, &s, v);
 }
 
 int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, struct ec_verdict *v, int *cached)

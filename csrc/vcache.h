@@ -25,13 +25,18 @@ int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *st, stru
 int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v);
 
 /* The verdict stored for the inode (dev, ino) - the identity the kernel reports for a mapping -
- * when every entry for it agrees (two mounts of one inode with different verdicts: 0, ask the
- * file itself). 1 found (*v filled), 0 not. */
-int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, struct ec_verdict *v);
+ * that was checked as the file name_st describes (the loader's name for the mapped object, as
+ * statx sees it now, with EC_STATX_MNT_ID), when every such entry agrees (two mounts of one inode
+ * with different verdicts: 0, ask the file itself). 1 found (*v filled), 0 not.
+ * (dev, ino) alone is not the file that was checked: an inode number freed between a check and
+ * the loader's open() can be handed to a new file at once (ext4 does); the new file's ctime (or
+ * mount) is not the checked one's. */
+int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_st, struct ec_verdict *v);
 
 /* Stores v under the identity the kernel reports for a mapping of the file (the backing inode on
- * a stacking filesystem), for ec_vcache_lookup_id alone. */
-void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_verdict *v);
+ * a stacking filesystem), checked as the file `source` describes (its statx, with
+ * EC_STATX_MNT_ID), for ec_vcache_lookup_id alone. */
+void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_statx *source, const struct ec_verdict *v);
 
 /* Forgets every entry. */
 void ec_vcache_clear(void);

@@ -1,6 +1,7 @@
 """The verdict cache (csrc/vcache.c) through cffi: verdicts live for one load operation, keyed by
 the file's identity; a lookup reads only what was stored since the last clear, newest first."""
 import os
+import time
 
 import pytest
 
@@ -67,18 +68,43 @@ def test_a_changed_file_is_not_the_cached_one(tmp_path):
     assert check(p) == (0, 0)
 
 
+def statx(path):
+    st = ffi.new("struct ec_statx *")
+    assert lib.ec_statx(-100, str(path).encode(), 0, 0x7FF | 0x1000, st) == 0  # AT_FDCWD, basic stats + mount id
+    return st
+
+
 def test_by_mapped_identity_the_newest_verdict_answers(tmp_path):
-    st = os.stat(files(tmp_path, 1)[0])
+    path = files(tmp_path, 1)[0]
+    st, name_st = os.stat(path), statx(path)
     v = ffi.new("struct ec_verdict *")
     out = ffi.new("struct ec_verdict *")
-    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, out) == 0
+    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, name_st, out) == 0
     v.allowed = 1
-    lib.ec_vcache_store_id(st.st_dev, st.st_ino, v)
+    lib.ec_vcache_store_id(st.st_dev, st.st_ino, name_st, v)
     v.allowed, v.reason = 1, 7
-    lib.ec_vcache_store_id(st.st_dev, st.st_ino, v)
-    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, out) == 1 and out.reason == 7
+    lib.ec_vcache_store_id(st.st_dev, st.st_ino, name_st, v)
+    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, name_st, out) == 1 and out.reason == 7
     v.allowed = 0
-    lib.ec_vcache_store_id(st.st_dev, st.st_ino, v)
-    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, out) == 0  # verdicts that disagree: none
+    lib.ec_vcache_store_id(st.st_dev, st.st_ino, name_st, v)
+    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, name_st, out) == 0  # verdicts that disagree: none
     lib.ec_vcache_clear()
-    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, out) == 0
+    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, name_st, out) == 0
+
+
+def test_by_mapped_identity_only_for_the_file_that_was_checked(tmp_path):
+    """A mapping shows (dev, ino) only, and an inode number freed between a check and ld.so's own
+    open() can be handed to a new file at once (ext4 does): a verdict is taken for a mapping only
+    when the loader's name for it leads to the file checked, by its whole key (a new file's ctime
+    is not the old one's; here a chmod stands for it)."""
+    (path,) = files(tmp_path, 1)
+    st = os.stat(path)
+    out = ffi.new("struct ec_verdict *")
+    assert check(path) == (1, 0)  # stored under the file's statx key
+    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, statx(path), out) == 1 and out.allowed == 1
+    time.sleep(0.02)  # past a coarse timestamp tick, where a kernel has no fine-grained ctime
+    os.chmod(path, 0o755)  # same inode, same number, another ctime: not the file that was checked
+    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, statx(path), out) == 0
+    (tmp_path / "o").mkdir()
+    other = files(tmp_path / "o", 1)[0]  # another file's key for this identity: nothing
+    assert lib.ec_vcache_lookup_id(st.st_dev, st.st_ino, statx(other), out) == 0
