@@ -427,3 +427,13 @@ void *ec_loaded_next(const char *name)
     ec_loaded_next_many(&name, &addr, 1);
     return addr;
 }
+
+void *ec_loaded_next_once(void **slot, const char *name)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = ec_loaded_next(name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}

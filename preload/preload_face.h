@@ -55,6 +55,11 @@ void ec_loaded_symbol_many(const char *const *names, void **out, int n) __attrib
 void *ec_loaded_next(const char *name) __attribute__((visibility("hidden")));
 /* The same for n <= 16 names in one walk (each object's tables read once): out[i] for names[i]. */
 void ec_loaded_next_many(const char *const *names, void **out, int n) __attribute__((visibility("hidden")));
+/* ec_loaded_next(name), kept in *slot: the libc function behind a wrapper, found at start (in one
+ * thread: dl_iterate_phdr takes a lock of ld.so that fork() does not reset, so a lookup in the
+ * child of a threaded parent could wait forever), or here, for a call that comes first, from
+ * another library's constructor. */
+void *ec_loaded_next_once(void **slot, const char *name) __attribute__((visibility("hidden")));
 /* The link-map name (l_name) of the object that holds addr, NULL if none does. */
 const char *ec_loaded_name_of(const void *addr) __attribute__((visibility("hidden")));
 /* The directories the ld.so of this process searches last, read once from its memory

@@ -18,7 +18,7 @@ extern void *fdopen(int, const char *) __attribute__((weak));
 extern int *__errno_location(void) __attribute__((weak));
 
 typedef void *(*fopen_fn)(const char *, const char *);
-static fopen_fn real_fopen, real_fopen64;
+static void *real_fopen, *real_fopen64; /* libc's, from the link maps (no libdl needed: loaded_deps.c) */
 
 static int read_only(const char *mode)
 {
@@ -47,27 +47,13 @@ static void *take_handed(const char *path, const char *mode, int *taken)
     return fp;
 }
 
-/* libc's function, from the link maps (no libdl needed: loaded_deps.c). Found at start
- * (ec_fopen_start), while the process has one thread: dl_iterate_phdr takes a lock of ld.so that
- * fork() does not reset, so a lookup in the child of a threaded parent could wait forever. The
- * lookup here is for a fopen() that comes first, from another library's constructor. */
-static fopen_fn resolve(fopen_fn *slot, const char *name)
-{
-    fopen_fn f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (!f) {
-        f = (fopen_fn)ec_loaded_next(name);
-        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
-    }
-    return f;
-}
-
 void ec_fopen_start(void)
 {
     static const char *const names[] = {"fopen", "fopen64"};
     void *f[2];
     ec_loaded_next_many(names, f, 2);
-    __atomic_store_n(&real_fopen, (fopen_fn)f[0], __ATOMIC_RELEASE);
-    __atomic_store_n(&real_fopen64, (fopen_fn)f[1], __ATOMIC_RELEASE);
+    __atomic_store_n(&real_fopen, f[0], __ATOMIC_RELEASE);
+    __atomic_store_n(&real_fopen64, f[1], __ATOMIC_RELEASE);
 }
 
 EC_EXPORT void *fopen64(const char *path, const char *mode)
@@ -76,7 +62,7 @@ EC_EXPORT void *fopen64(const char *path, const char *mode)
     void *fp = take_handed(path, mode, &taken);
     fopen_fn f;
     if (taken) return fp;
-    f = resolve(&real_fopen64, "fopen64");
+    f = (fopen_fn)ec_loaded_next_once(&real_fopen64, "fopen64");
     return f ? f(path, mode) : 0;
 }
 
@@ -86,6 +72,6 @@ EC_EXPORT void *fopen(const char *path, const char *mode)
     void *fp = take_handed(path, mode, &taken);
     fopen_fn f;
     if (taken) return fp;
-    f = resolve(&real_fopen, "fopen");
+    f = (fopen_fn)ec_loaded_next_once(&real_fopen, "fopen");
     return f ? f(path, mode) : 0;
 }

@@ -25,27 +25,15 @@ extern int *__errno_location(void) __attribute__((weak));
 int ec_python_open_window; /* python_api.h */
 
 typedef int (*open_fn)(const char *, int, ...);
-static open_fn real_open, real_open64;
-
-/* libc's function, from the link maps; found at start (ec_open_start), or here for an open() from
- * another library's constructor that runs before the shim's (see python_fopen.c's resolve). */
-static open_fn resolve(open_fn *slot, const char *name)
-{
-    open_fn f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-    if (!f) {
-        f = (open_fn)ec_loaded_next(name);
-        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
-    }
-    return f;
-}
+static void *real_open, *real_open64; /* libc's (loaded_deps.c, ec_loaded_next_once) */
 
 void ec_open_start(void)
 {
     static const char *const names[] = {"open", "open64"};
     void *f[2];
     ec_loaded_next_many(names, f, 2);
-    __atomic_store_n(&real_open, (open_fn)f[0], __ATOMIC_RELEASE);
-    __atomic_store_n(&real_open64, (open_fn)f[1], __ATOMIC_RELEASE);
+    __atomic_store_n(&real_open, f[0], __ATOMIC_RELEASE);
+    __atomic_store_n(&real_open64, f[1], __ATOMIC_RELEASE);
 }
 
 static int ends_with_pyc(const char *path)
@@ -65,9 +53,9 @@ static __attribute__((noinline)) int open_pyc(open_fn f, const char *path, int f
     return -1;
 }
 
-static int wrapped(open_fn *slot, const char *name, const char *path, int flags, unsigned mode)
+static int wrapped(void **slot, const char *name, const char *path, int flags, unsigned mode)
 {
-    open_fn f = resolve(slot, name);
+    open_fn f = (open_fn)ec_loaded_next_once(slot, name);
     if (!f) {
         if (__errno_location) *__errno_location() = EC_ENOSYS;
         return -1;
