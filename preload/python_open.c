@@ -19,8 +19,7 @@
 extern int *__errno_location(void) __attribute__((weak));
 
 #define EC_O_ACCMODE 3
-#define EC_O_CREAT_ 0100
-#define EC_O_TMPFILE_ 020000000
+#define EC_O_TMPFILE_BIT 020000000 /* __O_TMPFILE without O_DIRECTORY: the bit that asks for a mode */
 
 int ec_python_open_window; /* python_api.h */
 
@@ -61,7 +60,7 @@ static int wrapped(void **slot, const char *name, const char *path, int flags, u
         return -1;
     }
     if (__builtin_expect(__atomic_load_n(&ec_python_open_window, __ATOMIC_RELAXED), 0) &&
-        (flags & EC_O_ACCMODE) == 0 && !(flags & (EC_O_CREAT_ | EC_O_TMPFILE_)) && ends_with_pyc(path))
+        (flags & EC_O_ACCMODE) == 0 && !(flags & (EC_O_CREAT | EC_O_TMPFILE_BIT)) && ends_with_pyc(path))
         return open_pyc(f, path, flags);
     return f(path, flags, mode);
 }
@@ -69,7 +68,7 @@ static int wrapped(void **slot, const char *name, const char *path, int flags, u
 /* the mode argument is there only with O_CREAT or O_TMPFILE, as libc's own open reads it */
 #define MODE_ARG(flags, mode)                                                                                          \
     do {                                                                                                               \
-        if ((flags) & (EC_O_CREAT_ | EC_O_TMPFILE_)) {                                                                 \
+        if ((flags) & (EC_O_CREAT | EC_O_TMPFILE_BIT)) {                                                                 \
             va_list ap;                                                                                                \
             va_start(ap, flags);                                                                                       \
             mode = va_arg(ap, unsigned);                                                                               \
