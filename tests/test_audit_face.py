@@ -507,6 +507,26 @@ def test_libraries_on_overlayfs(kit, tmp_path, mode):
         assert res.rc == 0 and not ran(res, "bad")
 
 
+def test_a_load_that_maps_nothing_on_overlayfs_leaves_no_descriptor(kit, tmp_path, mode):
+    """Checking a candidate on overlayfs opens /proc/self/maps (its layer's inode, learnt in
+    la_objsearch). A dlopen that then maps nothing (not an ELF file, a refused candidate) ends
+    without la_activity, where the face closes it: the descriptor must not stay behind."""
+    need_mountns()
+    lower = tmp_path / "ov" / "lower"
+    lower.mkdir(parents=True)
+    (lower / "notelf.so").write_text("not an ELF file\n")
+    os.chmod(lower / "notelf.so", 0o755)
+    kit.lib("ov/lower/libbad.so", "bad", mode=0o644)
+    prog = kit.prog("bin/prog")
+    merged = tmp_path / "ov" / "merged"
+    argv = [prog, "fds", "dlopen:%s" % (merged / "notelf.so"), "fds", "dlopen:%s" % (merged / "libbad.so"), "fds"]
+    env = {"OV": str(tmp_path / "ov")}
+    res = run_face(mode, argv, tmp_path, env=env, setup=OVERLAY_SETUP)
+    assert res.rc == 0 and "end" in res.lines and not (mode != "audit" and ran(res, "bad")), res
+    fds = [l for l in res.lines if l.startswith("fds ")]
+    assert len(fds) == 3 and len(set(fds)) == 1, res
+
+
 def test_overlayfs_library_is_opened_once(kit, tmp_path):
     """On overlayfs the face learns the layer's inode of a library while it checks it (one page
     mapped from that very file), so after the load it finds the verdict by the mapped inode: the
