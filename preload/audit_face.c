@@ -60,6 +60,20 @@ static char *refusal_name(const char *path, int reason)
     return out;
 }
 
+/* Does name hold what ld.so takes for a dynamic string token ($ORIGIN, ${LIB}, $PLATFORM...)? A
+ * '$' before anything else is an ordinary byte of the path ld.so opens as it is. Errs towards yes
+ * ("$LIBX" too): such a name is left to la_objopen. */
+static int has_dst(const char *name)
+{
+    static const char *const dsts[] = {"ORIGIN", "PLATFORM", "LIB"};
+    const char *p;
+    size_t i;
+    for (p = ec_strchr(name, '$'); p; p = ec_strchr(p + 1, '$'))
+        for (i = 0; i < sizeof dsts / sizeof dsts[0]; i++)
+            if (!ec_strncmp(p + 1 + (p[1] == '{'), dsts[i], ec_strlen(dsts[i]))) return 1;
+    return 0;
+}
+
 EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
 {
     struct ec_verdict v;
@@ -71,7 +85,7 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
         /* a bare name: the candidates it expands to come next, one call each */
         if (!ec_strchr(name, '/')) return (char *)name;
         /* "$ORIGIN/..." from dlopen is expanded after this call: la_objopen decides on it */
-        if (ec_strchr(name, '$')) return (char *)name;
+        if (has_dst(name)) return (char *)name;
     }
     fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return (char *)name; /* ld.so's own open fails the same way */
