@@ -60,18 +60,32 @@ static char *refusal_name(const char *path, int reason)
     return out;
 }
 
+/* Does name hold what ld.so takes for a dynamic string token ($ORIGIN, ${LIB}, $PLATFORM...)? A
+ * '$' before anything else is an ordinary byte of the path ld.so opens as it is. Errs towards yes
+ * ("$LIBX" too): such a name is left to la_objopen. */
+static int has_dst(const char *name)
+{
+    static const char *const dsts[] = {"ORIGIN", "PLATFORM", "LIB"};
+    const char *p;
+    size_t i;
+    for (p = ec_strchr(name, '$'); p; p = ec_strchr(p + 1, '$'))
+        for (i = 0; i < sizeof dsts / sizeof dsts[0]; i++)
+            if (!ec_strncmp(p + 1 + (p[1] == '{'), dsts[i], ec_strlen(dsts[i]))) return 1;
+    return 0;
+}
+
 EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
 {
     struct ec_verdict v;
     struct ec_statx st;
-    int fd, known, first = 0;
+    int fd, known, first = 0, maps_open = maps.fd >= 0;
     (void)cookie;
     if (!name) return 0;
     if (flag == LA_SER_ORIG) {
         /* a bare name: the candidates it expands to come next, one call each */
         if (!ec_strchr(name, '/')) return (char *)name;
         /* "$ORIGIN/..." from dlopen is expanded after this call: la_objopen decides on it */
-        if (ec_strchr(name, '$')) return (char *)name;
+        if (has_dst(name)) return (char *)name;
     }
     fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return (char *)name; /* ld.so's own open fails the same way */
@@ -79,6 +93,9 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
     known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
     ec_vcache_check_fd(fd, name, known ? &st : 0, &v, 0); /* without an identity: checked, not cached */
     if (known) ec_mapped_note_backing(&maps, fd, 0, &st, &v); /* overlayfs: known by the layer's inode too */
+    /* A load that maps nothing (no candidate opens as an ELF object, or each was refused) ends
+     * without la_activity: a maps fd that note_backing opened here would stay in the program. */
+    if (!maps_open) ec_maps_close(&maps);
     ec_close(fd);
     if (v.allowed) return (char *)name;
     if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return (char *)name;
