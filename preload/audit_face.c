@@ -19,9 +19,11 @@
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
+#include "tripwire.h"
 #include "vcache.h"
 
 static struct ec_maps maps = EC_MAPS_INIT;
+static const struct link_map *program_map; /* the main namespace's head, from la_objopen */
 
 EC_EXPORT unsigned int la_version(unsigned int version)
 {
@@ -146,6 +148,8 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     int main_map = lmid == LM_ID_BASE && !map->l_prev && (!map->l_name || !map->l_name[0]);
     (void)cookie;
 
+    ec_tripwire_met(map); /* decided here: the sweeps below leave it alone */
+    if (lmid == LM_ID_BASE && !map->l_prev) program_map = map;
     if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
     if (ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found)) {
         mark_other_copy(map, &found);
@@ -162,10 +166,29 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     ec_exit_group(126);
 }
 
+/* What ld.so loaded without calling this module: glibc calls no audit callback for a load into an
+ * auditing namespace (dl-load.c: l_auditing), so what an audit module listed after this one loads
+ * there - a dlopen() from its callbacks, libc's NSS or gconv loads - is met here, by a walk of every
+ * namespace, after its code ran: enforcing, the process ends (126) before the program goes on. */
+static void sweep_unannounced(void)
+{
+    if (program_map && ec_tripwire_sweep(0, EC_FACE_AUDIT, program_map)) {
+        ec_maps_close(&maps);
+        ec_exit_group(126);
+    }
+}
+
+EC_EXPORT void la_preinit(uintptr_t *cookie)
+{
+    (void)cookie;
+    sweep_unannounced(); /* after every module's la_activity: what a later module loaded there */
+}
+
 EC_EXPORT void la_activity(uintptr_t *cookie, unsigned int flag)
 {
     (void)cookie;
     if (flag != LA_ACT_CONSISTENT) return;
+    sweep_unannounced();
     ec_check_single_threaded(0); /* code of the program may run from now on, threads too */
     /* one load operation is over: no fd stays open in the program, no verdict outlives it */
     ec_maps_close(&maps);

@@ -443,7 +443,7 @@ enum { PASS = 0, RETURN = 1 };
 /* After a real load: what it added is checked now (see the file's comment). */
 static void sweep_after(void)
 {
-    if (ec_tripwire_sweep(0)) ec_exit_group(126);
+    if (ec_tripwire_sweep(0, EC_FACE_PRELOAD, 0)) ec_exit_group(126);
 }
 
 static void *real_load(long lmid, const char *path, int mode)
@@ -854,7 +854,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     const struct ec_ld_result *res = 0;
     const struct ec_ld_edge *e0;
     const char **extra;
-    int i, decided = PASS, nnew = 0, refused = 0, attempt;
+    int decided = PASS, nnew = 0, refused = 0, attempt;
 
     ec_dlopen_guard_resolve();
     if (!__atomic_load_n(lmid == GUARD_DLOPEN ? &ec_real_dlopen : &ec_real_dlmopen, __ATOMIC_ACQUIRE)) {
@@ -881,7 +881,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
          * are running this dlopen): the sweep notes where it was loaded from, now, before a
          * chdir can make that unknowable; and checks it, as the one after that load would */
         if (!s.unmet || attempt) break;
-        if (ec_tripwire_sweep(0)) ec_exit_group(126);
+        if (ec_tripwire_sweep(0, EC_FACE_PRELOAD, 0)) ec_exit_group(126);
     }
     extra = s.n ? ec_arena_alloc(c.a, sizeof *extra * (size_t)s.n) : 0;
     if (s.nomem || !s.n || !extra) {

@@ -4,25 +4,7 @@
 
 #include "check.h"
 #include "sys.h"
-
-/* Checks every object of every namespace (full = 1), or only those not seen by an earlier sweep
- * (full = 0). Enforced denials are said on stderr and recorded; returns 1 if there was one (the
- * caller stops the process), 0 otherwise. Serialized by ld.so's dl_load_write_lock. */
-int ec_tripwire_sweep(int full) __attribute__((visibility("hidden")));
-/* The dlopen guard checked fd (its statx st, readable or O_PATH) before a load: on overlayfs the
- * verdict is noted under the inode a mapping of it shows, for the sweep after the load. */
-void ec_tripwire_note_backing(int fd, int readable, const struct ec_statx *st, const struct ec_verdict *v)
-    __attribute__((visibility("hidden")));
-/* The guard decided without a load (refused, or handed to libc as is): no sweep follows, so what
- * the notes kept is let go (the maps fd, the verdicts). */
-void ec_tripwire_no_sweep(void) __attribute__((visibility("hidden")));
-/* For the object that dl_iterate_phdr reports with this name pointer (its l_name) and load
- * address, loaded by a relative name: the directory that was current when it was loaded, as the
- * walk that first met it noted it (*cwd NULL: not known, the program changed directory before that
- * walk). Returns 1, or 0 when no walk has met it yet. Under ld.so's dl_load_write_lock. */
-int ec_tripwire_load_cwd(const char *name, uintptr_t addr, const char **cwd) __attribute__((visibility("hidden")));
-/* The start-up tripwire: a full sweep, exit 126 on an enforced denial. Nothing under the audit face. */
-void ec_tripwire_start(void) __attribute__((visibility("hidden")));
+#include "tripwire.h"
 
 /* The dlopen guard (dlopen_guard.c): freezes what ld.so froze at start (LD_LIBRARY_PATH,
  * LD_PRELOAD, the program's path), before main() can change the environment. */

@@ -16,11 +16,11 @@
 #include <link.h>
 #include <stddef.h>
 #include "mapped.h"
-#include "preload_face.h"
 #include "record.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
+#include "tripwire.h"
 #include "vcache.h"
 
 extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
@@ -163,6 +163,7 @@ struct sweep {
     int refused; /* an enforced denial was found */
     int checked; /* objects checked in this walk */
     int full;    /* check every object, remembered or not (the start-up tripwire) */
+    int face;    /* whose records */
 };
 
 
@@ -174,19 +175,25 @@ static void operation_over(void)
     ec_vcache_clear();
 }
 
+/* The r_debug a program's DT_DEBUG entry points at (set by ld.so at start-up), or NULL. */
+static const struct r_debug *debug_entry(const ElfW(Dyn) *d)
+{
+    for (; d && d->d_tag != DT_NULL; d++)
+        if (d->d_tag == DT_DEBUG && d->d_un.d_ptr) return (const struct r_debug *)d->d_un.d_ptr;
+    return 0;
+}
+
 /* ld.so's own r_debug (r_debug_extended since glibc 2.35: r_next links the namespaces). The
  * program's DT_DEBUG entry points at it even when the program has a copy-relocated _r_debug of
  * the old size; fall back to the symbol. */
 static const struct r_debug *find_r_debug(const struct dl_phdr_info *main_info)
 {
+    const struct r_debug *r = 0;
     int i;
-    for (i = 0; main_info && i < main_info->dlpi_phnum; i++) {
-        const ElfW(Dyn) *d;
-        if (main_info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
-        for (d = (const ElfW(Dyn) *)(main_info->dlpi_addr + main_info->dlpi_phdr[i].p_vaddr); d->d_tag != DT_NULL; d++)
-            if (d->d_tag == DT_DEBUG && d->d_un.d_ptr) return (const struct r_debug *)d->d_un.d_ptr;
-    }
-    return &_r_debug ? &_r_debug : 0;
+    for (i = 0; main_info && !r && i < main_info->dlpi_phnum; i++)
+        if (main_info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            r = debug_entry((const ElfW(Dyn) *)(main_info->dlpi_addr + main_info->dlpi_phdr[i].p_vaddr));
+    return r ? r : &_r_debug ? &_r_debug : 0;
 }
 
 /* Returns, for an object with a relative name met the first time (first), the directory it was
@@ -203,11 +210,14 @@ static const char *check_one(struct sweep *sw, const struct link_map *l, int is_
     cwd = first && found.what == EC_MAPPED_FILE ? load_cwd(l, &found) : 0;
     if (allowed) return cwd;
     path = found.path[0] ? found.path : "(unnamed object)";
-    if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, &v, &once)) return cwd;
+    if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, sw->face, path, &v, &once)) return cwd;
     sw->refused = 1;
     if (once) ec_say_refused(is_main ? "run" : "run with", path, v.reason);
     return cwd;
 }
+
+/* this file's own dynamic section: the audit face's own link map holds it */
+extern ElfW(Dyn) _DYNAMIC[] __attribute__((visibility("hidden")));
 
 static void visit(struct sweep *sw, const struct link_map *l, int is_main)
 {
@@ -215,6 +225,8 @@ static void visit(struct sweep *sw, const struct link_map *l, int is_main)
     const char *cwd;
     /* an object ld.so made up without mapping anything (no dynamic section) holds no code */
     if (!l->l_ld) return;
+    /* the audit module itself, loaded before it could be told of anything: the one deciding */
+    if (sw->face == EC_FACE_AUDIT && l->l_ld == _DYNAMIC) return;
     if ((s = seen_find(l))) {
         s->live = 1;
         if (!sw->full) return;
@@ -325,18 +337,27 @@ void ec_tripwire_no_sweep(void)
     else ec_vcache_clear();
 }
 
-int ec_tripwire_sweep(int full)
+void ec_tripwire_met(const struct link_map *l)
+{
+    if (l && !seen_find(l)) seen_add(l, 0);
+}
+
+int ec_tripwire_sweep(int full, int face, const struct link_map *main_map)
 {
     struct sweep sw;
     struct walk_arg a;
     ec_memset(&sw, 0, sizeof sw);
     sw.full = full;
+    sw.face = face;
     a.sw = &sw;
     a.done = 0;
     if (dl_iterate_phdr) dl_iterate_phdr(walk_cb, &a); /* under ld.so's dl_load_write_lock */
-    if (!a.done && &_r_debug) {
-        /* no libc (cannot happen in the preload face): walk without the lock */
-        walk_namespaces(&sw, &_r_debug, 0);
+    if (!a.done) {
+        /* no libc: the audit face, under ld.so's load lock. Its namespace has no _r_debug to bind
+         * (ld.so is not in its scope): the program's DT_DEBUG entry leads to it. */
+        const struct r_debug *r = main_map ? debug_entry(main_map->l_ld) : 0;
+        if (!r && &_r_debug) r = &_r_debug;
+        if (r) walk_namespaces(&sw, r, main_map);
         ec_maps_close(&maps);
     }
     return sw.refused;
@@ -346,5 +367,5 @@ void ec_tripwire_start(void)
 {
     /* the audit copy already decided on every object, each before it ran */
     if (ec_shim_under_audit_face()) return;
-    if (ec_tripwire_sweep(1)) ec_exit_group(126);
+    if (ec_tripwire_sweep(1, EC_FACE_PRELOAD, 0)) ec_exit_group(126);
 }

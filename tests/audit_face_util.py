@@ -47,7 +47,7 @@ class Kit:
         return out
 
     def lib(self, out, tag, mode=0o755, fn="libfn", calls=None, needs=(), runpath=None, gconv=False, audit=False,
-            soname=None):
+            soname=None, defines=()):
         """A library from tests/c/audit_lib.c that prints "IFUNC tag" and "CTOR tag" when its
         code runs. needs: (dir, name) pairs to link against (DT_NEEDED)."""
         flags = ["-shared", "-fPIC", "-DTAG=\"%s\"" % tag, "-DFN=%s" % fn]
@@ -59,6 +59,7 @@ class Kit:
             flags.append("-DGCONV")
         if audit:
             flags.append("-DAUDIT")
+        flags += ["-D%s" % d for d in defines]
         if needs:  # a DT_NEEDED entry each, used or not (a compiler may link --as-needed by default)
             flags.append("-Wl,--no-as-needed")
         for d, name in needs:

@@ -295,6 +295,26 @@ def test_second_audit_module_after_ours(kit, tmp_path, mode, second_mode):
     assert_refused(res, second)
 
 
+def test_what_a_later_audit_module_loads_into_its_own_namespace(kit, tmp_path, mode):
+    """An audit module listed after ours (good) dlopen()s a 0644 library from its la_objopen: the
+    load goes into its own namespace, an auditing one, for which glibc calls no audit callback at
+    all (dl-load.c: l_auditing). The face walks every namespace when a load operation is over and
+    before main(): the library's constructor has run (glibc told no one), but the program does not
+    start (126) - it did, with no record, before."""
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    second = kit.lib("audit/libloader.so", "loader-auditor", audit=True, defines=["AUDIT_DLOPEN"])
+    prog = kit.prog()
+    base = run_face("off", [prog], tmp_path, env={"LD_AUDIT": str(second), "AUDITOR_DLOPEN": str(bad)})
+    assert base.rc == 0 and ran(base, "bad") and "main" in base.lines, base
+    res = run_face(mode, [prog], tmp_path, env={"AUDITOR_DLOPEN": str(bad)}, audit="%s:%s" % (SHIM, second))
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 126 and "main" not in res.lines, res
+    lines = res.refused_lines()
+    assert lines == ["execcheck: refused to run with %s: x-bit" % bad], res
+    assert [(r["action"], r["face"], r["kind"]) for r in res.records_for(bad)] == [("refused", "audit", "library")], res
+
+
 @pytest.mark.parametrize("prog_mode", [0o644, 0o755], ids=["0644", "0755"])
 def test_ld_so_run_directly(kit, tmp_path, mode, prog_mode):
     """`ld.so ./prog` opens the program without the kernel's exec check: the face checks it."""

@@ -5,7 +5,11 @@
  *   -DFN=name        the function it exports (default libfn), returning 42 (+ CALLS())
  *   -DCALLS=name     a function of a dependency it calls from FN
  *   -DGCONV          also a gconv module (gconv_init, gconv), for iconv_open() through GCONV_PATH
- *   -DAUDIT          also an rtld-audit module (la_version) */
+ *   -DAUDIT          also an rtld-audit module (la_version)
+ *   -DAUDIT_DLOPEN   with -DAUDIT: its first la_objopen dlopen()s getenv("AUDITOR_DLOPEN") */
+#ifdef AUDIT_DLOPEN
+#define _GNU_SOURCE /* Lmid_t */
+#endif
 #include <stddef.h>
 #ifndef TAG
 #define TAG "lib"
@@ -61,4 +65,19 @@ int gconv(void *step, void *data, const unsigned char **in, const unsigned char 
 
 #ifdef AUDIT
 unsigned int la_version(unsigned int v) { return v; }
+#ifdef AUDIT_DLOPEN
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+/* Once, from its first la_objopen: dlopen(getenv("AUDITOR_DLOPEN")) into this module's own
+ * namespace - an auditing one, whose loads glibc announces to no audit module. */
+unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
+{
+    static int done;
+    const char *p = getenv("AUDITOR_DLOPEN");
+    (void)map, (void)lmid, (void)cookie;
+    if (p && !done++) dlopen(p, RTLD_NOW);
+    return 0;
+}
+#endif
 #endif
