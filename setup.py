@@ -52,7 +52,7 @@ SHIM_LDFLAGS = [
 # every process the audit face is in. Together they take fewer pages: each page first touched is a
 # page fault.
 HOT_FIRST = ("preload/shim.c", "preload/audit_face.c", "csrc/mapped.c", "csrc/auxv.c", "csrc/policy.c",
-             "csrc/securebits.c", "csrc/check.c", "csrc/vcache.c")
+             "csrc/securebits.c", "csrc/check.c", "csrc/vcache.c", "preload/tripwire.c")
 
 
 def shim_sources():
