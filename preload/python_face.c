@@ -311,16 +311,18 @@ static PyObject *get_data(PyObject *self, PyObject *args)
 static struct ec_pymethoddef get_data_def = {"get_data", get_data, EC_METH_VARARGS, 0};
 
 /* Once per interpreter: if importlib's FileLoader.get_data still reads sourceless files with FileIO
- * (CPython before the CVE-2026-2297 fix: all of 3.8-3.15 here), route it through open_code. */
-static void patch_importlib(void)
+ * (CPython before the CVE-2026-2297 fix: all of 3.8-3.15 here), route it through open_code.
+ * Returns 1 once this interpreter's importlib has been examined (patched if it needed it). */
+static int patch_importlib(void)
 {
     PyObject *modules, *ext, *loader = 0, *cur = 0, *code = 0, *names = 0, *fileio = 0, *fn = 0, *meth = 0;
     void *interp = ec_py.InterpreterGet();
     long long id = interp ? ec_py.InterpreterGetID(interp) : -1;
-    if (id < 0 || id == patched_interp) return;
+    if (id < 0) return 0;
+    if (id == patched_interp) return 1;
     modules = ec_py.GetModuleDict();
     ext = modules ? ec_py.DictGetItemString(modules, "_frozen_importlib_external") : 0;
-    if (!ext) return; /* not set up yet: try again at the next import */
+    if (!ext) return 0; /* not set up yet: try again at the next import */
     patched_interp = id;
     loader = ec_py.GetAttrString(ext, "FileLoader");
     cur = loader ? ec_py.GetAttrString(loader, "get_data") : 0;
@@ -337,6 +339,7 @@ static void patch_importlib(void)
 out:
     if (ec_py.ErrOccurred()) ec_py.ErrClear();
     release(meth), release(fn), release(fileio), release(names), release(code), release(cur), release(loader);
+    return 1;
 }
 
 /* ---- bytecode caches keep the execute bits of their source ---- */
@@ -582,7 +585,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         if (!ec_strcmp(event, "import")) {
             PyObject *file = ec_py.TupleSize(args) > 1 ? ec_py.TupleGetItem(args, 1) : 0;
             if (file && !is_none(file)) return library_file(file, EC_KIND_MODULE);
-            patch_importlib();
+            if (patch_importlib()) __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
         }
         return 0;
     case 'o':
@@ -645,8 +648,13 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     int fd, kind, enforced, first, remote;
     (void)data;
     add_audit_hook();
-    /* the audit hook is in: importlib gets patched at the next import event, before any load */
-    __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
+    /* The window (python_open.c) closes only once importlib reads sourceless files through
+     * open_code: patched here, not at the next import event. An open_code that is no import of its
+     * own - zipimport's path hook opening a PYTHONPATH entry that is a regular file - can come in
+     * the middle of the search for a module whose import event came before the audit hook was in,
+     * and the sourceless file that search finds next would be read by FileIO, unchecked. Still
+     * open (importlib not set up yet): a .pyc opened below is checked by the window as well. */
+    if (patch_importlib()) __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
     io = ec_py.ImportModule("_io");
     if (!io) return 0;
     f = ec_py.CallMethod(io, "open", "Os", path, "rb");

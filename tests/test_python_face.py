@@ -186,6 +186,15 @@ def test_options_and_shadowed_encodings_do_not_skip(python, tools, tmp_path, enf
     case("sourceless-audit", [], ["-c", "pass"], None, "RAN EVIL",
          ("module", str(d / "pyc644" / "encodings" / "__init__.pyc"), "x-bit", "logged"),
          PYTHONPATH=str(d / "pyc644"))
+    # ... after an earlier PYTHONPATH entry that is a regular file: zipimport's path hook opens it
+    # with open_code (the face's audit hook goes in) before the search reaches the sourceless
+    # encodings, and no import event comes in between to patch importlib
+    case("sourceless644-after-probe", ["-f"], ["-c", "pass"], 1, None,
+         ("module", str(d / "pyc644" / "encodings" / "__init__.pyc"), "x-bit", "refused"),
+         PYTHONPATH="%s:%s" % (python, d / "pyc644"))
+    case("sourceless-audit-after-probe", [], ["-c", "pass"], None, "RAN EVIL",
+         ("module", str(d / "pyc644" / "encodings" / "__init__.pyc"), "x-bit", "logged"),
+         PYTHONPATH="%s:%s" % (python, d / "pyc644"))
     # names that are not UTF-8: the checked fd still reaches CPython's fopen
     case("weird-ok", ["-f"], [weird], 0, "RAN weird")
     case("weird-nox", ["-f"], [weird_nox], 126, None)
