@@ -448,8 +448,9 @@ static void sweep_after(void)
 
 static void *real_load(long lmid, const char *path, int mode)
 {
-    void *h = lmid == GUARD_DLOPEN ? ((dlopen_fn)ec_real_dlopen)(path, mode)
-                                   : ((dlmopen_fn)ec_real_dlmopen)(lmid, path, mode);
+    void *h;
+    ec_tripwire_forget_unloaded(); /* what a dlclose() freed may come back as what this load adds */
+    h = lmid == GUARD_DLOPEN ? ((dlopen_fn)ec_real_dlopen)(path, mode) : ((dlmopen_fn)ec_real_dlmopen)(lmid, path, mode);
     sweep_after();
     return h;
 }
@@ -871,6 +872,9 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         goto unpredictable;
     }
     if (held.fd >= 0) ec_ld_adopt(c.sess, name, held.fd, &held.st); /* failing, it looks the path up itself */
+    /* an object unloaded since the last walk must not lend its load directory to one now in its
+     * memory (ec_tripwire_load_cwd below) */
+    ec_tripwire_forget_unloaded();
     for (attempt = 0;; attempt++) {
         ec_memset(&s, 0, sizeof s);
         s.a = c.a;

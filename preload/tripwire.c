@@ -164,6 +164,7 @@ struct sweep {
     int checked; /* objects checked in this walk */
     int full;    /* check every object, remembered or not (the start-up tripwire) */
     int face;    /* whose records */
+    int prune;   /* only mark what is remembered as live, check and add nothing */
 };
 
 
@@ -231,6 +232,7 @@ static void visit(struct sweep *sw, const struct link_map *l, int is_main)
         s->live = 1;
         if (!sw->full) return;
     }
+    if (sw->prune) return;
     cwd = check_one(sw, l, is_main, !s);
     if (!s) seen_add(l, cwd);
 }
@@ -335,6 +337,31 @@ void ec_tripwire_no_sweep(void)
 {
     if (dl_iterate_phdr) dl_iterate_phdr(over_cb, 0);
     else ec_vcache_clear();
+}
+
+/* Forgets the objects unloaded since the last walk, checking nothing and adding nothing. A link
+ * map, its name and its mapping freed by dlclose() are often handed to the next load of an object
+ * of the same sizes: the same four values. Met first by the sweep after that load, the newcomer
+ * would pass for the old one - not checked, and with the old one's load directory (another cwd:
+ * the guard then predicted its $ORIGIN from the wrong place). Dropped while the old one is gone. */
+static int prune_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    struct sweep sw;
+    size_t i;
+    (void)data;
+    if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) return 1;
+    if (info->dlpi_subs == seen_subs || seen_subs == ~0ull || !seen_cap) return 1;
+    ec_memset(&sw, 0, sizeof sw);
+    sw.prune = 1;
+    for (i = 0; i < seen_cap; i++) seen[i].live = 0;
+    walk_namespaces(&sw, find_r_debug(info), &_r_debug ? _r_debug.r_map : 0);
+    if (seen_rebuild(seen_cap, 0) == 0) seen_subs = info->dlpi_subs; /* seen_adds stays: newcomers are swept */
+    return 1;
+}
+
+void ec_tripwire_forget_unloaded(void)
+{
+    if (dl_iterate_phdr) dl_iterate_phdr(prune_cb, 0);
 }
 
 void ec_tripwire_met(const struct link_map *l)

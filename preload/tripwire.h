@@ -16,6 +16,9 @@
  * audit face), else NULL. Serialized by ld.so's dl_load_write_lock (with libc), or by its load
  * lock (the audit face's callbacks). */
 int ec_tripwire_sweep(int full, int face, const struct link_map *main_map) __attribute__((visibility("hidden")));
+/* Before a load: forgets what was unloaded since the last walk (its memory may hold the newcomer).
+ * Under ld.so's dl_load_write_lock. */
+void ec_tripwire_forget_unloaded(void) __attribute__((visibility("hidden")));
 /* The audit face decided on this object itself (la_objopen): a sweep leaves it alone. */
 void ec_tripwire_met(const struct link_map *l) __attribute__((visibility("hidden")));
 /* The dlopen guard checked fd (its statx st, readable or O_PATH) before a load: on overlayfs the

@@ -834,3 +834,34 @@ def test_origin_of_a_relative_name_when_a_constructor_changes_directory(kit, tmp
     said = [l for l in res.lines if l.startswith("caller dlopen libplug.so failed: ")]
     assert len(said) == 1 and "(x-bit)" in said[0], res
     assert_refused(res, bad)
+
+
+@pytest.mark.parametrize("decoy", [False, True], ids=["bad", "decoy"])
+def test_origin_of_a_relative_name_reloaded_from_another_directory(kit, tmp_path, mode, decoy):
+    """dlopen("./lib/libcaller.so") + dlclose() from a/, then the same name from b/ (another copy
+    of the application, a 0644 libplug.so beside its caller). glibc hands the reload the freed link
+    map, name and mapping of the first load: the same four values the tripwire remembers objects
+    by. The sweep after the reload took it for the old object - unchecked, and with a/ as its
+    load directory - and the guard predicted the caller's $ORIGIN in a/: the good decoy there was
+    loaded instead of b/'s library (decoy), or with nothing there the name was handed to glibc,
+    which ran the 0644 one's code (bad) and no sweep followed."""
+    a, b = kit.dir / "a", kit.dir / "b"
+    caller = caller_lib(kit, a / "lib/libcaller.so")
+    copy_lib(caller, b / "lib/libcaller.so", 0o755)
+    bad = kit.lib(b / "lib/sub/libplug.so", "plug", mode=0o644)
+    if decoy:
+        kit.lib(a / "lib/sub/libplug.so", "decoy")
+    else:
+        (a / "lib/sub").mkdir(parents=True, exist_ok=True)
+    env = {"CALLER_DLOPEN_LATER": "libplug.so"}
+    argv = [kit.prog(), "chdir:%s" % a, "loop:1:./lib/libcaller.so", "chdir:%s" % b, "dlopen:./lib/libcaller.so",
+            "call:caller_dlopen_later"]
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and ran(base, "plug") and not ran(base, "decoy"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "plug") and not ran(res, "decoy"), res
+    said = [l for l in res.lines if l.startswith("caller dlopen libplug.so failed: ")]
+    assert len(said) == 1 and "(x-bit)" in said[0], res
+    assert_refused(res, bad)
