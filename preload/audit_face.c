@@ -166,6 +166,13 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     ec_exit_group(126);
 }
 
+EC_EXPORT unsigned int la_objclose(uintptr_t *cookie)
+{
+    /* the cookie is the link map (la_objopen left it as ld.so set it) */
+    ec_tripwire_gone((const struct link_map *)*cookie);
+    return 0;
+}
+
 /* What ld.so loaded without calling this module: glibc calls no audit callback for a load into an
  * auditing namespace (dl-load.c: l_auditing), so what an audit module listed after this one loads
  * there - a dlopen() from its callbacks, libc's NSS or gconv loads - is met here, by a walk of every
@@ -184,11 +191,18 @@ EC_EXPORT void la_preinit(uintptr_t *cookie)
     sweep_unannounced(); /* after every module's la_activity: what a later module loaded there */
 }
 
+/* Did the operation now ending add objects (LA_ACT_ADD)? Only then is a walk worth it: one that
+ * only removed some (dlclose, and every object at exit, after la_objclose) brought nothing in.
+ * Start-up is an addition. */
+static int adding = 1;
+
 EC_EXPORT void la_activity(uintptr_t *cookie, unsigned int flag)
 {
     (void)cookie;
+    if (flag == LA_ACT_ADD) adding = 1;
     if (flag != LA_ACT_CONSISTENT) return;
-    sweep_unannounced();
+    if (adding) sweep_unannounced();
+    adding = 0;
     ec_check_single_threaded(0); /* code of the program may run from now on, threads too */
     /* one load operation is over: no fd stays open in the program, no verdict outlives it */
     ec_maps_close(&maps);

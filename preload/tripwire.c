@@ -369,6 +369,14 @@ void ec_tripwire_met(const struct link_map *l)
     if (l && !seen_find(l)) seen_add(l, 0);
 }
 
+void ec_tripwire_gone(const struct link_map *l)
+{
+    /* no dynamic section: never found again (the slot keeps its place in the probe chain), and an
+     * object that comes in this link map's memory is a newcomer */
+    struct seen *e = l ? seen_find(l) : 0;
+    if (e) e->ld = 0;
+}
+
 int ec_tripwire_sweep(int full, int face, const struct link_map *main_map)
 {
     struct sweep sw;

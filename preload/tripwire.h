@@ -21,6 +21,9 @@ int ec_tripwire_sweep(int full, int face, const struct link_map *main_map) __att
 void ec_tripwire_forget_unloaded(void) __attribute__((visibility("hidden")));
 /* The audit face decided on this object itself (la_objopen): a sweep leaves it alone. */
 void ec_tripwire_met(const struct link_map *l) __attribute__((visibility("hidden")));
+/* The object is being unloaded (la_objclose): its memory may hold the next object, which a sweep
+ * must not take for it. */
+void ec_tripwire_gone(const struct link_map *l) __attribute__((visibility("hidden")));
 /* The dlopen guard checked fd (its statx st, readable or O_PATH) before a load: on overlayfs the
  * verdict is noted under the inode a mapping of it shows, for the sweep after the load. */
 void ec_tripwire_note_backing(int fd, int readable, const struct ec_statx *st, const struct ec_verdict *v)
