@@ -367,6 +367,7 @@ static inline long ec_readlinkat(int dirfd, const char *path, char *buf, size_t 
 { return ec_sys4(EC_NR_readlinkat, dirfd, path, buf, n); }
 static inline int ec_execveat(int fd, const char *path, char *const argv[], char *const envp[], int flags)
 { return (int)ec_sys5(EC_NR_execveat, fd, path, argv, envp, flags); }
+#define EC_PROT_NONE 0
 #define EC_PROT_READ 1
 #define EC_PROT_WRITE 2
 #define EC_MAP_PRIVATE 0x02

@@ -15,6 +15,8 @@ struct entry {
     struct key source;      /* the file that was checked, as statx saw it (for an id entry, the
                              * overlay file whose layer inode `key` is) */
     unsigned gen;           /* valid only while it equals the cache's generation */
+    int pinned;             /* the checked inode is held (ec_vcache_set_pinned): its number cannot
+                             * be handed to another file */
     struct ec_verdict v;
 };
 
@@ -82,21 +84,35 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
 
 int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_st, struct ec_verdict *v)
 {
-    uint64_t ndev = ec_makedev(name_st->stx_dev_major, name_st->stx_dev_minor);
+    uint64_t ndev = name_st ? ec_makedev(name_st->stx_dev_major, name_st->stx_dev_minor) : 0;
     unsigned gen, i, n;
     int found = 0, agree = 1;
-    if (!(name_st->stx_mask & EC_STATX_MNT_ID) || !ec_try_lock(&busy)) return 0;
+    if ((name_st && !(name_st->stx_mask & EC_STATX_MNT_ID)) || !ec_try_lock(&busy)) return 0;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     n = live_count(gen);
     for (i = 0; i < n; i++) {
         const struct entry *e = slot_back(i);
-        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino || !same_key(&e->source, name_st, ndev)) continue;
+        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino) continue;
+        if (name_st ? !same_key(&e->source, name_st, ndev) : !e->pinned) continue;
         if (found && e->v.allowed != v->allowed) agree = 0;
         if (!found) *v = e->v; /* the newest */
         found = 1;
     }
     ec_unlock(&busy);
     return found && agree;
+}
+
+void ec_vcache_set_pinned(uint64_t dev, uint64_t ino, int pinned)
+{
+    unsigned gen, i, n;
+    if (!ec_try_lock(&busy)) return;
+    gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    n = live_count(gen);
+    for (i = 0; i < n; i++) {
+        struct entry *e = slot_back(i);
+        if (e->gen == gen && e->key.dev == dev && e->key.ino == ino && e->key.mnt != ~0ull) e->pinned = pinned;
+    }
+    ec_unlock(&busy);
 }
 
 /* Stores v under key, checked as source, in the slot of the current generation. */
@@ -109,6 +125,7 @@ static void put(const struct key *key, const struct key *source, const struct ec
     e = take_slot(gen);
     e->key = *key;
     e->source = *source;
+    e->pinned = 0;
     e->v = *v;
     e->gen = gen;
     ec_unlock(&busy);

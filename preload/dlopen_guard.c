@@ -30,6 +30,7 @@
 #include "ldhost.h"
 #include "ldresolve.h"
 #include "mapped.h"
+#include "pins.h"
 #include "preload_face.h"
 #include "reason.h"
 #include "record.h"
@@ -418,22 +419,31 @@ static void close_handed(const char *name)
 
 /* Checks one file ld.so is about to open (h: the file already held, if it is that one). Returns 1
  * to go on, 0 refused (enforcing). */
-static int check_file(const char *path, uint64_t dev, uint64_t ino, const struct held *h, const char *needed_by)
+/* pins: where an allowed file is held until the load is over (pins.h), or NULL */
+static int check_file(const char *path, uint64_t dev, uint64_t ino, const struct held *h, const char *needed_by,
+                      struct ec_pins *pins)
 {
     struct ec_verdict v;
     struct ec_statx st;
-    int fd, allowed, known;
+    int fd, allowed, known, readable = 1;
     if (h->fd >= 0 && !ec_strcmp(path, h->path) && h->st.stx_ino == ino &&
         ec_makedev(h->st.stx_dev_major, h->st.stx_dev_minor) == dev) {
         allowed = ec_vcache_check_fd(h->fd, path, &h->st, &v, 0);
         ec_tripwire_note_backing(h->fd, 1, &h->st, &v);
+        if (allowed) ec_pins_hold(pins, h->fd, &h->st);
         return allowed || judge_denied(path, &v, needed_by);
     }
-    fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    /* readable, to be held by a mapping; never blocking (a FIFO named like a library) */
+    fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_NOCTTY | EC_O_CLOEXEC, 0);
+    if (fd < 0) {
+        readable = 0;
+        fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    }
     if (fd < 0) return 1; /* ld.so's own open fails too, or finds what the sweep will check */
     known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
     allowed = ec_vcache_check_fd(fd, path, known ? &st : 0, &v, 0);
-    if (known) ec_tripwire_note_backing(fd, 0, &st, &v);
+    if (known) ec_tripwire_note_backing(fd, readable, &st, &v);
+    if (known && readable && allowed) ec_pins_hold(pins, fd, &st);
     ec_close(fd);
     return allowed || judge_denied(path, &v, needed_by);
 }
@@ -742,6 +752,7 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     struct ec_elf e;
     struct ec_verdict v;
     struct ec_arena own, *a = &lean.arena;
+    struct ec_pins pins = EC_PINS_INIT;
     int fd, n = 0, simple, allowed, loadable, handed, shared;
     uint32_t i;
     if (!ec_strchr(name, '/') || has_dst(name)) return 0;
@@ -772,6 +783,7 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
     else ec_arena_free(&own);
     allowed = simple && ec_vcache_check_fd(fd, name, &st, &v, 0);
     if (simple) ec_tripwire_note_backing(fd, 1, &st, &v);
+    if (allowed) ec_pins_hold(&pins, fd, &st); /* until the load is swept (pins.h) */
     if (loadable && !simple) { /* dependencies to search for: the prediction takes the file over */
         held->fd = fd;
         held->path = name;
@@ -780,13 +792,17 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
         ec_close(fd);
     }
     if (shared) ec_unlock(&lean.busy);
-    if (!simple) return 0;
+    if (!simple) {
+        ec_pins_let_go(&pins);
+        return 0;
+    }
     if (!allowed && !judge_denied(name, &v, 0)) {
         ec_tripwire_no_sweep(); /* verdicts live for one load operation */
         *result = 0;
         return 1;
     }
     *result = real_load(GUARD_DLOPEN, name, mode);
+    ec_pins_let_go(&pins);
     if (*result) fast_add(name, name);
     return 1;
 }
@@ -810,14 +826,15 @@ static __attribute__((noinline)) int refuse_unpredictable(const char *name)
 /* Checks res->objects[from..], the files a load would map (not the vDSO, ld.so or names not
  * found, on which glibc fails the load); target: the one loaded, which the others are needed by.
  * *n counts the files. Returns 1 to go on, 0 refused (enforcing). */
-static int check_objects(const struct ec_ld_result *res, int from, int target, const struct held *h, int *n)
+static int check_objects(const struct ec_ld_result *res, int from, int target, const struct held *h, int *n,
+                         struct ec_pins *pins)
 {
     int i;
     for (i = from; i < res->nobjects; i++) {
         const struct ec_ld_object *o = &res->objects[i];
         if (!o->path || o->kind == EC_LD_MISSING || o->kind == EC_LD_VDSO || o->kind == EC_LD_INTERP) continue;
         ++*n;
-        if (!check_file(o->path, o->dev, o->ino, h, i != target ? res->objects[target].path : 0)) return 0;
+        if (!check_file(o->path, o->dev, o->ino, h, i != target ? res->objects[target].path : 0, pins)) return 0;
     }
     return 1;
 }
@@ -842,7 +859,7 @@ static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, con
     req.library_path = boot.library_path;
     res = ec_ld_resolve(c->sess, &req);
     if (!res || res->status) return !refuse_unpredictable(target);
-    return check_objects(res, 0, 0, &none, &n); /* the main object of that resolution is the target */
+    return check_objects(res, 0, 0, &none, &n, 0); /* the main object of that resolution is the target */
 }
 
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
@@ -855,6 +872,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     const struct ec_ld_result *res = 0;
     const struct ec_ld_edge *e0;
     const char **extra;
+    struct ec_pins pins = EC_PINS_INIT; /* the files checked, held until the load is swept */
     int decided = PASS, nnew = 0, refused = 0, attempt;
 
     ec_dlopen_guard_resolve();
@@ -939,8 +957,8 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         goto unpredictable;
     }
     /* every object this load would add: the target and its dependencies not loaded yet */
-    refused = !check_objects(res, res->first_new, e0->to, &held, &nnew);
-    held_close(&held); /* before anything of the load runs */
+    refused = !check_objects(res, res->first_new, e0->to, &held, &nnew, &pins);
+    held_close(&held); /* before anything of the load runs (the files checked stay held: pins) */
     target_path = res->objects[e0->to].path;
     if (refused) {
         decided = RETURN;
@@ -965,22 +983,26 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
             ec_memcpy(path, target_path, n + 1);
             if (lmid != GUARD_DLOPEN && lmid && !check_new_namespace(&c, path)) { /* LM_ID_NEWLM, or another */
                 slow_end(&c);
+                ec_pins_let_go(&pins);
                 ec_tripwire_no_sweep(); /* no load: the verdicts noted go */
                 *result = 0;
                 return RETURN;
             }
             slow_end(&c);
             *result = real_load(lmid, path, mode);
+            ec_pins_let_go(&pins); /* swept: glibc's mappings hold what it loaded */
             if (*result && lmid == GUARD_DLOPEN) fast_add(name, path);
         }
         return RETURN;
     }
     slow_end(&c);
+    ec_pins_let_go(&pins);
     if (nnew) ec_tripwire_no_sweep(); /* verdicts live for one load operation, refused or not */
     return decided;
 
 unpredictable:
     held_close(&held);
+    ec_pins_let_go(&pins);
     if (nnew) ec_tripwire_no_sweep();
     if (!refuse_unpredictable(name)) return PASS;
     *result = 0;
