@@ -15,7 +15,6 @@
 #include <link.h>
 #include "arena.h"
 #include "mapped.h"
-#include "pins.h"
 #include "reason.h"
 #include "shim.h"
 #include "sys.h"
@@ -77,21 +76,12 @@ static int has_dst(const char *name)
     return 0;
 }
 
-/* The candidate last allowed, held from its check until the loader has it mapped (la_objopen) or
- * went on to something else (pins.h): la_objopen then takes its verdict by the mapped (dev, ino),
- * also when the name has moved on since. Let go at every callback after; one left by a search
- * that ended without a load goes at the next load. */
-static struct ec_pins held = EC_PINS_INIT;
-
-static void let_go(void) { ec_pins_let_go(&held); }
-
 EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
 {
     struct ec_verdict v;
     struct ec_statx st;
-    int fd, known, first = 0, maps_open = maps.fd >= 0, readable = 1;
+    int fd, known, first = 0, maps_open = maps.fd >= 0;
     (void)cookie;
-    let_go(); /* the candidate before was mapped (la_objopen came), or passed over */
     if (!name) return 0;
     if (flag == LA_SER_ORIG) {
         /* a bare name: the candidates it expands to come next, one call each */
@@ -99,19 +89,15 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
         /* "$ORIGIN/..." from dlopen is expanded after this call: la_objopen decides on it */
         if (has_dst(name)) return (char *)name;
     }
-    /* readable, to be held by a mapping (never blocking: a FIFO named like a library); one that
-     * cannot be read is checked all the same, and ld.so cannot load it anyway */
-    fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_CLOEXEC, 0);
-    if (fd < 0) {
-        readable = 0;
-        fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
-    }
+    /* Not held until the loader has it (pins.h: a mapping made and unmapped per library costs
+     * the face ~1.3 us more than the statx of the name by which la_objopen makes sure it is the
+     * file checked; the window is the microseconds until ld.so's own open) */
+    fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return (char *)name; /* ld.so's own open fails the same way */
     ec_memset(&st, 0, sizeof st);
     known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
     ec_vcache_check_fd(fd, name, known ? &st : 0, &v, 0); /* without an identity: checked, not cached */
-    if (known) ec_mapped_note_backing(&maps, fd, readable, &st, &v); /* overlayfs: known by the layer's inode too */
-    if (known && readable && v.allowed) ec_pins_hold(&held, fd, &st);
+    if (known) ec_mapped_note_backing(&maps, fd, 0, &st, &v); /* overlayfs: known by the layer's inode too */
     /* A load that maps nothing (no candidate opens as an ELF object, or each was refused) ends
      * without la_activity: a maps fd that note_backing opened here would stay in the program. */
     if (!maps_open) ec_maps_close(&maps);
@@ -167,12 +153,8 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
 
     ec_tripwire_met(map); /* decided here: the sweeps below leave it alone */
     if (lmid == LM_ID_BASE && !map->l_prev) program_map = map;
-    if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) { /* nothing for /proc to tell */
-        let_go();
-        return 0;
-    }
+    if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
     allowed = ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found);
-    let_go(); /* the loader's own mapping holds the file now */
     if (allowed) {
         mark_other_copy(map, &found);
         return 0;
@@ -223,7 +205,6 @@ EC_EXPORT void la_activity(uintptr_t *cookie, unsigned int flag)
     (void)cookie;
     if (flag == LA_ACT_ADD) adding = 1;
     if (flag != LA_ACT_CONSISTENT) return;
-    let_go();
     if (adding) sweep_unannounced();
     adding = 0;
     ec_check_single_threaded(0); /* code of the program may run from now on, threads too */
