@@ -508,14 +508,15 @@ static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, con
 }
 
 /* The very inode the kernel says is mapped was checked a moment ago, on an fd, while ld.so
- * searched for it (this load operation) - if the loader's name for it still leads to the file that
- * was checked, by its whole key: the inode number alone could have been freed and handed to a new
- * file between that check and ld.so's own open. One statx, no open: that verdict is about this
+ * searched for it (this load operation) - if its checker still holds it (pins.h: then no other
+ * file can have its number), or else if the loader's name for it still leads to the file that was
+ * checked, by its whole key: the inode number alone could have been freed and handed to a new file
+ * between that check and ld.so's own open. At most one statx, no open: that verdict is about this
  * file, and no name needs to be opened again. */
 static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_verdict *v)
 {
     struct ec_statx st;
-    if (ec_vcache_lookup_id(vma->dev, vma->ino, 0, v)) return 1; /* its checker holds it: no other file has that number */
+    if (ec_vcache_lookup_id(vma->dev, vma->ino, 0, v)) return 1; /* held */
     if (!name || !name[0]) return 0;
     ec_memset(&st, 0, sizeof st);
     return ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
