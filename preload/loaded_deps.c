@@ -428,6 +428,15 @@ void *ec_loaded_next(const char *name)
     return addr;
 }
 
+void ec_loaded_next_into(const char *const *names, void **const *slots, int n)
+{
+    void *f[16];
+    int i;
+    if (n > 16) n = 16;
+    ec_loaded_next_many(names, f, n);
+    for (i = 0; i < n; i++) __atomic_store_n(slots[i], f[i], __ATOMIC_RELEASE);
+}
+
 void *ec_loaded_next_once(void **slot, const char *name)
 {
     void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);

@@ -42,6 +42,8 @@ void ec_loaded_next_many(const char *const *names, void **out, int n) __attribut
  * child of a threaded parent could wait forever), or here, for a call that comes first, from
  * another library's constructor. */
 void *ec_loaded_next_once(void **slot, const char *name) __attribute__((visibility("hidden")));
+/* ec_loaded_next of n <= 16 names in one walk, each kept in *slots[i] (found at start). */
+void ec_loaded_next_into(const char *const *names, void **const *slots, int n) __attribute__((visibility("hidden")));
 /* The link-map name (l_name) of the object that holds addr, NULL if none does. */
 const char *ec_loaded_name_of(const void *addr) __attribute__((visibility("hidden")));
 /* The directories the ld.so of this process searches last, read once from its memory

@@ -50,10 +50,8 @@ static void *take_handed(const char *path, const char *mode, int *taken)
 void ec_fopen_start(void)
 {
     static const char *const names[] = {"fopen", "fopen64"};
-    void *f[2];
-    ec_loaded_next_many(names, f, 2);
-    __atomic_store_n(&real_fopen, f[0], __ATOMIC_RELEASE);
-    __atomic_store_n(&real_fopen64, f[1], __ATOMIC_RELEASE);
+    void **const slots[] = {&real_fopen, &real_fopen64};
+    ec_loaded_next_into(names, slots, 2);
 }
 
 EC_EXPORT void *fopen64(const char *path, const char *mode)

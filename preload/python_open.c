@@ -29,10 +29,8 @@ static void *real_open, *real_open64; /* libc's (loaded_deps.c, ec_loaded_next_o
 void ec_open_start(void)
 {
     static const char *const names[] = {"open", "open64"};
-    void *f[2];
-    ec_loaded_next_many(names, f, 2);
-    __atomic_store_n(&real_open, f[0], __ATOMIC_RELEASE);
-    __atomic_store_n(&real_open64, f[1], __ATOMIC_RELEASE);
+    void **const slots[] = {&real_open, &real_open64};
+    ec_loaded_next_into(names, slots, 2);
 }
 
 static int ends_with_pyc(const char *path)
