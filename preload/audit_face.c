@@ -195,18 +195,13 @@ EC_EXPORT void la_preinit(uintptr_t *cookie)
     sweep_unannounced(); /* after every module's la_activity: what a later module loaded there */
 }
 
-/* Did the operation now ending add objects (LA_ACT_ADD)? Only then is a walk worth it: one that
- * only removed some (dlclose, and every object at exit, after la_objclose) brought nothing in.
- * Start-up is an addition. */
-static int adding = 1;
-
 EC_EXPORT void la_activity(uintptr_t *cookie, unsigned int flag)
 {
     (void)cookie;
-    if (flag == LA_ACT_ADD) adding = 1;
     if (flag != LA_ACT_CONSISTENT) return;
-    if (adding) sweep_unannounced();
-    adding = 0;
+    /* after a removal too (a dlclose, the exit): what a later module loaded after our last look
+     * (from its la_preinit, la_symbind...) is met here (what is closing is passed over) */
+    sweep_unannounced();
     ec_check_single_threaded(0); /* code of the program may run from now on, threads too */
     /* one load operation is over: no fd stays open in the program, no verdict outlives it */
     ec_maps_close(&maps);

@@ -36,6 +36,7 @@ struct seen {
     uintptr_t map, addr, ld, name; /* map 0: a free slot */
     const char *cwd;               /* a relative l_name: the directory it was loaded from, NULL unknown */
     int live;                      /* found in the current walk */
+    int closed;                    /* unloading (la_objclose): listed a while yet, not a newcomer */
 };
 
 static struct seen *seen;      /* open addressing by map address, at most half full */
@@ -102,6 +103,7 @@ static void seen_add(const struct link_map *l, const char *cwd)
     e.name = (uintptr_t)l->l_name;
     e.cwd = cwd;
     e.live = 1;
+    e.closed = 0;
     {
         /* the same map address with other contents: a new object in reused memory, replace it */
         size_t k = seen_slot(e.map, seen_cap);
@@ -230,7 +232,7 @@ static void visit(struct sweep *sw, const struct link_map *l, int is_main)
     if (sw->face == EC_FACE_AUDIT && l->l_ld == _DYNAMIC) return;
     if ((s = seen_find(l))) {
         s->live = 1;
-        if (!sw->full) return;
+        if (!sw->full || s->closed) return;
     }
     if (sw->prune) return;
     cwd = check_one(sw, l, is_main, !s);
@@ -366,15 +368,16 @@ void ec_tripwire_forget_unloaded(void)
 
 void ec_tripwire_met(const struct link_map *l)
 {
-    if (l && !seen_find(l)) seen_add(l, 0);
+    struct seen *e = l ? seen_find(l) : 0;
+    if (e) e->closed = 0; /* a new object in a closed one's memory, decided again */
+    else if (l) seen_add(l, 0);
 }
 
 void ec_tripwire_gone(const struct link_map *l)
 {
-    /* no dynamic section: never found again (the slot keeps its place in the probe chain), and an
-     * object that comes in this link map's memory is a newcomer */
+    /* still listed until the operation ends (and at exit for good): passed over, not re-checked */
     struct seen *e = l ? seen_find(l) : 0;
-    if (e) e->ld = 0;
+    if (e) e->closed = 1;
 }
 
 int ec_tripwire_sweep(int full, int face, const struct link_map *main_map)

@@ -21,8 +21,9 @@ int ec_tripwire_sweep(int full, int face, const struct link_map *main_map) __att
 void ec_tripwire_forget_unloaded(void) __attribute__((visibility("hidden")));
 /* The audit face decided on this object itself (la_objopen): a sweep leaves it alone. */
 void ec_tripwire_met(const struct link_map *l) __attribute__((visibility("hidden")));
-/* The object is being unloaded (la_objclose): its memory may hold the next object, which a sweep
- * must not take for it. */
+/* The object is being unloaded (la_objclose): a sweep passes over it while it is still listed
+ * (objects closed at exit stay listed for good), and la_objopen of a new object in its memory
+ * (ec_tripwire_met) makes it a decided one again. */
 void ec_tripwire_gone(const struct link_map *l) __attribute__((visibility("hidden")));
 /* The dlopen guard checked fd (its statx st, readable or O_PATH) before a load: on overlayfs the
  * verdict is noted under the inode a mapping of it shows, for the sweep after the load. */

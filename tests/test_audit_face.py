@@ -315,6 +315,25 @@ def test_what_a_later_audit_module_loads_into_its_own_namespace(kit, tmp_path, m
     assert [(r["action"], r["face"], r["kind"]) for r in res.records_for(bad)] == [("refused", "audit", "library")], res
 
 
+def test_what_a_later_audit_module_loads_last_is_met_at_the_end(kit, tmp_path, mode):
+    """The same module, loading from its la_preinit: after our own la_preinit, the last look before
+    main(). The library's code runs and main() too; the walk at the next consistent state - the
+    exit here - meets it: enforcing, the exit status is 126 and it is said; in audit mode it is
+    recorded. (A walk only after loads that added objects missed it: no record at all.)"""
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    second = kit.lib("audit/libloader.so", "loader-auditor", audit=True, defines=["AUDIT_DLOPEN"])
+    prog = kit.prog()
+    env = {"AUDITOR_DLOPEN": str(bad), "AUDITOR_DLOPEN_LATE": "1"}
+    base = run_face("off", [prog], tmp_path, env=dict(env, LD_AUDIT=str(second)))
+    assert base.rc == 0 and ran(base, "bad") and base.lines[-1] == "end", base
+    res = run_face(mode, [prog], tmp_path, env=env, audit="%s:%s" % (SHIM, second))
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 126 and res.lines[-1] == "end", res
+    assert res.refused_lines() == ["execcheck: refused to run with %s: x-bit" % bad], res
+    assert [(r["action"], r["face"]) for r in res.records_for(bad)] == [("refused", "audit")], res
+
+
 @pytest.mark.parametrize("prog_mode", [0o644, 0o755], ids=["0644", "0755"])
 def test_ld_so_run_directly(kit, tmp_path, mode, prog_mode):
     """`ld.so ./prog` opens the program without the kernel's exec check: the face checks it."""

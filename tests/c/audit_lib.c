@@ -76,8 +76,16 @@ unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
     static int done;
     const char *p = getenv("AUDITOR_DLOPEN");
     (void)map, (void)lmid, (void)cookie;
-    if (p && !done++) dlopen(p, RTLD_NOW);
+    if (p && !done++ && !getenv("AUDITOR_DLOPEN_LATE")) dlopen(p, RTLD_NOW);
     return 0;
+}
+/* with AUDITOR_DLOPEN_LATE set: from its la_preinit instead, after every module's last look
+ * before main() */
+void la_preinit(uintptr_t *cookie)
+{
+    const char *p = getenv("AUDITOR_DLOPEN");
+    (void)cookie;
+    if (p && getenv("AUDITOR_DLOPEN_LATE")) dlopen(p, RTLD_NOW);
 }
 #endif
 #endif
