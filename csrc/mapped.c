@@ -508,19 +508,22 @@ static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, con
 }
 
 /* The very inode the kernel says is mapped was checked a moment ago, on an fd, while ld.so
- * searched for it (this load operation) - if its checker still holds it (pins.h: then no other
- * file can have its number), or else if the loader's name for it still leads to the file that was
- * checked, by its whole key: the inode number alone could have been freed and handed to a new file
- * between that check and ld.so's own open. At most one statx, no open: that verdict is about this
- * file, and no name needs to be opened again. */
+ * searched for it (this load operation) - if the loader's name for it still leads to the file that
+ * was checked, by its whole key (the inode number alone could have been freed and handed to a new
+ * file between that check and ld.so's own open; a chmod or a rewrite changes ctime); or, when the
+ * name has moved on to another file (a package upgrade), if its checker still holds it (pins.h:
+ * then no other file can have its number). One statx, no open: that verdict is about this file,
+ * and no name needs to be opened again. */
 static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_verdict *v)
 {
     struct ec_statx st;
-    if (ec_vcache_lookup_id(vma->dev, vma->ino, 0, v)) return 1; /* held */
-    if (!name || !name[0]) return 0;
+    int named;
     ec_memset(&st, 0, sizeof st);
-    return ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0 &&
-           ec_vcache_lookup_id(vma->dev, vma->ino, &st, v);
+    named = name && name[0] && ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
+    if (named && st.stx_ino == vma->ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev)
+        return ec_vcache_lookup_id(vma->dev, vma->ino, &st, v); /* the name leads to it: its state now */
+    if (ec_vcache_lookup_id(vma->dev, vma->ino, 0, v)) return 1; /* held */
+    return named && ec_vcache_lookup_id(vma->dev, vma->ino, &st, v); /* overlayfs: the name shows the overlay's inode */
 }
 
 int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
