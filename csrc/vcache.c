@@ -110,6 +110,7 @@ void ec_vcache_set_pinned(uint64_t dev, uint64_t ino, int pinned)
     n = live_count(gen);
     for (i = 0; i < n; i++) {
         struct entry *e = slot_back(i);
+        /* not an id entry (mnt ~0): a layer inode on overlayfs is not the file the caller holds */
         if (e->gen == gen && e->key.dev == dev && e->key.ino == ino && e->key.mnt != ~0ull) e->pinned = pinned;
     }
     ec_unlock(&busy);

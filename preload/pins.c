@@ -13,8 +13,8 @@ int ec_pins_hold(struct ec_pins *ps, int fd, const struct ec_statx *st)
     ps->pin[ps->n].addr = p;
     ps->pin[ps->n].dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
     ps->pin[ps->n].ino = st->stx_ino;
+    ec_vcache_set_pinned(ps->pin[ps->n].dev, ps->pin[ps->n].ino, 1);
     ps->n++;
-    ec_vcache_set_pinned(ec_makedev(st->stx_dev_major, st->stx_dev_minor), st->stx_ino, 1);
     return 1;
 }
 

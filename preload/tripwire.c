@@ -259,14 +259,21 @@ struct walk_arg {
     int done;
 };
 
+/* Walks every namespace with sw, marking what is still listed (live) among the objects remembered. */
+static void walk_marking_live(struct sweep *sw, const struct dl_phdr_info *info)
+{
+    size_t i;
+    for (i = 0; i < seen_cap; i++) seen[i].live = 0;
+    /* the first object dl_iterate_phdr reports is the program; its link map is the list head */
+    walk_namespaces(sw, find_r_debug(info), &_r_debug && _r_debug.r_map ? _r_debug.r_map : 0);
+}
+
 static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct walk_arg *a = data;
     struct sweep *sw = a->sw;
     unsigned long long adds = 0, subs = 0;
     int counters = size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs;
-    struct link_map *main_map = 0;
-    size_t i;
     if (counters) {
         adds = info->dlpi_adds;
         subs = info->dlpi_subs;
@@ -280,10 +287,7 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
         operation_over(); /* a maps fd open only if a note left it so */
         return 1;
     }
-    for (i = 0; i < seen_cap; i++) seen[i].live = 0;
-    /* the first object dl_iterate_phdr reports is the program; its link map is the list head */
-    if (&_r_debug && _r_debug.r_map) main_map = _r_debug.r_map;
-    walk_namespaces(sw, find_r_debug(info), main_map);
+    walk_marking_live(sw, info);
     /* something may be gone: forget the maps not met (memory reused). Not after the first walk,
      * which met every entry it made (a new table, and the old one unmapped, in every process) */
     if (counters && subs != seen_subs && seen_subs != ~0ull && seen_cap)
@@ -349,14 +353,12 @@ void ec_tripwire_no_sweep(void)
 static int prune_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct sweep sw;
-    size_t i;
     (void)data;
     if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) return 1;
     if (info->dlpi_subs == seen_subs || seen_subs == ~0ull || !seen_cap) return 1;
     ec_memset(&sw, 0, sizeof sw);
     sw.prune = 1;
-    for (i = 0; i < seen_cap; i++) seen[i].live = 0;
-    walk_namespaces(&sw, find_r_debug(info), &_r_debug ? _r_debug.r_map : 0);
+    walk_marking_live(&sw, info);
     if (seen_rebuild(seen_cap, 0) == 0) seen_subs = info->dlpi_subs; /* seen_adds stays: newcomers are swept */
     return 1;
 }

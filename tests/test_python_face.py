@@ -64,6 +64,20 @@ while True:  # hard links keep each file's own mode: good is 0755, bad 0644
 """
 
 
+def runs_while_looping(python, tools, tmp_path, target, loop_src, *loop_args, runs=160):
+    """Runs `python target` under RESTRICT_FILE `runs` times, in the executable view, while a
+    Python loop (loop_src, given loop_args) changes what the name is. Returns (results, outputs)."""
+    cases = [{"id": str(n), "argv": [str(tools["setexec"]), "-f", "--", python, str(target)],
+              "env": base_env(), "cwd": str(target.parent), "stdin": None, "timeout": 60} for n in range(runs)]
+    loop = subprocess.Popen([sys.executable, "-c", loop_src, *map(str, loop_args)])
+    try:
+        results = run_in_view(python, tmp_path / "ns", cases)
+    finally:
+        loop.kill()
+        loop.wait()
+    return results, [r["out"] + r["err"] for r in results.values()]
+
+
 @pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
 def test_race_swapped_script_never_runs(python, tools, tmp_path, enforcing_env):
     """A loop renames a good (0755) and a bad (0644) script over the same name while CPython runs
@@ -74,15 +88,7 @@ def test_race_swapped_script_never_runs(python, tools, tmp_path, enforcing_env):
     bad = write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
     target = d / "target.py"
     os.link(good, target)
-    cases = [{"id": str(n), "argv": [str(tools["setexec"]), "-f", "--", python, str(target)],
-              "env": base_env(), "cwd": str(d), "stdin": None, "timeout": 60} for n in range(160)]
-    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(good), str(bad), str(target)])
-    try:
-        results = run_in_view(python, tmp_path / "ns", cases)
-    finally:
-        swapper.kill()
-        swapper.wait()
-    outs = [r["out"] + r["err"] for r in results.values()]
+    results, outs = runs_while_looping(python, tools, tmp_path, target, SWAPPER, good, bad, target)
     ran_bad = sum("RAN bad" in o for o in outs)
     ran_good = sum("RAN good" in o for o in outs)
     refused = sum("execcheck: refused to run" in o for o in outs)
@@ -115,15 +121,7 @@ def test_race_script_appearing_after_a_failed_open_never_runs(python, tools, tmp
     d = tmp_path / "race"
     bad = write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
     target = d / "target.py"
-    cases = [{"id": str(n), "argv": [str(tools["setexec"]), "-f", "--", python, str(target)],
-              "env": base_env(), "cwd": str(d), "stdin": None, "timeout": 60} for n in range(160)]
-    vanisher = subprocess.Popen([sys.executable, "-c", VANISHER, str(bad), str(target)])
-    try:
-        results = run_in_view(python, tmp_path / "ns", cases)
-    finally:
-        vanisher.kill()
-        vanisher.wait()
-    outs = [r["out"] + r["err"] for r in results.values()]
+    results, outs = runs_while_looping(python, tools, tmp_path, target, VANISHER, bad, target)
     ran_bad = sum("RAN bad" in o for o in outs)
     missing = sum("can't open file" in o for o in outs)
     refused = sum("execcheck: refused to run" in o for o in outs)
