@@ -15,8 +15,8 @@ struct entry {
     struct key source;      /* the file that was checked, as statx saw it (for an id entry, the
                              * overlay file whose layer inode `key` is) */
     unsigned gen;           /* valid only while it equals the cache's generation */
-    int pinned;             /* the checked inode is held (ec_vcache_set_pinned): its number cannot
-                             * be handed to another file */
+    unsigned holds;         /* holders of the checked inode (ec_vcache_hold): while any, its number
+                             * cannot be handed to another file */
     struct ec_verdict v;
 };
 
@@ -93,7 +93,7 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_
     for (i = 0; i < n; i++) {
         const struct entry *e = slot_back(i);
         if (e->gen != gen || e->key.dev != dev || e->key.ino != ino) continue;
-        if (name_st ? !same_key(&e->source, name_st, ndev) : !e->pinned) continue;
+        if (name_st ? !same_key(&e->source, name_st, ndev) : !e->holds) continue;
         if (found && e->v.allowed != v->allowed) agree = 0;
         if (!found) *v = e->v; /* the newest */
         found = 1;
@@ -102,18 +102,32 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_
     return found && agree;
 }
 
-void ec_vcache_set_pinned(uint64_t dev, uint64_t ino, int pinned)
+/* Adds delta to the holds of the entries stored under the file (dev, ino), not an id entry (mnt
+ * ~0: a layer inode on overlayfs is not the file the caller holds). 1 done, 0 the cache was busy. */
+static int add_holds(uint64_t dev, uint64_t ino, int delta)
 {
     unsigned gen, i, n;
-    if (!ec_try_lock(&busy)) return;
+    if (!ec_try_lock(&busy)) return 0;
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     n = live_count(gen);
     for (i = 0; i < n; i++) {
         struct entry *e = slot_back(i);
-        /* not an id entry (mnt ~0): a layer inode on overlayfs is not the file the caller holds */
-        if (e->gen == gen && e->key.dev == dev && e->key.ino == ino && e->key.mnt != ~0ull) e->pinned = pinned;
+        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino || e->key.mnt == ~0ull) continue;
+        /* an entry stored after this holder's hold was not counted by it: never below zero */
+        if (delta > 0 || e->holds) e->holds += (unsigned)delta;
     }
     ec_unlock(&busy);
+    return 1;
+}
+
+int ec_vcache_hold(uint64_t dev, uint64_t ino) { return add_holds(dev, ino, 1); }
+
+void ec_vcache_let_go(uint64_t dev, uint64_t ino)
+{
+    /* A hold left standing after the inode is let go would answer for whatever file gets its
+     * number next: a busy cache (another thread in it) is cleared instead - never waited for,
+     * this may run where that thread is interrupted. */
+    if (!add_holds(dev, ino, -1)) ec_vcache_clear();
 }
 
 /* Stores v under key, checked as source, in the slot of the current generation. */
@@ -126,7 +140,7 @@ static void put(const struct key *key, const struct key *source, const struct ec
     e = take_slot(gen);
     e->key = *key;
     e->source = *source;
-    e->pinned = 0;
+    e->holds = 0;
     e->v = *v;
     e->gen = gen;
     ec_unlock(&busy);

@@ -32,13 +32,16 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v);
  * the loader's open() can be handed to a new file at once (ext4 does); the new file's ctime (or
  * mount) is not the checked one's. */
 int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_st, struct ec_verdict *v);
-/* name_st NULL: only an entry whose inode the caller holds (ec_vcache_set_pinned) answers, by
+/* name_st NULL: only an entry whose inode a caller holds (ec_vcache_hold) answers, by
  * (dev, ino) alone - a held inode's number cannot be handed to another file. */
 
-/* The caller holds (pinned 1) or let go of (0) the inode of the entries stored under the file
- * (dev, ino) (a mapping of it, an open descriptor): while held, ec_vcache_lookup_id may answer for
- * it by (dev, ino) alone. */
-void ec_vcache_set_pinned(uint64_t dev, uint64_t ino, int pinned);
+/* The caller holds the inode of the entries stored under the file (dev, ino) (a mapping of it, an
+ * open descriptor): while some holder does, ec_vcache_lookup_id may answer for it by (dev, ino)
+ * alone. Holds are counted (two loads may hold one library). Returns 1 counted, 0 not (the cache
+ * was busy: then that hold is not to be let go). */
+int ec_vcache_hold(uint64_t dev, uint64_t ino);
+/* Lets go of one counted hold of (dev, ino). */
+void ec_vcache_let_go(uint64_t dev, uint64_t ino);
 
 /* Stores v under the identity the kernel reports for a mapping of the file (the backing inode on
  * a stacking filesystem), checked as the file `source` describes (its statx, with

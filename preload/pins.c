@@ -13,7 +13,7 @@ int ec_pins_hold(struct ec_pins *ps, int fd, const struct ec_statx *st)
     ps->pin[ps->n].addr = p;
     ps->pin[ps->n].dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
     ps->pin[ps->n].ino = st->stx_ino;
-    ec_vcache_set_pinned(ps->pin[ps->n].dev, ps->pin[ps->n].ino, 1);
+    ps->pin[ps->n].counted = ec_vcache_hold(ps->pin[ps->n].dev, ps->pin[ps->n].ino);
     ps->n++;
     return 1;
 }
@@ -22,7 +22,8 @@ void ec_pins_let_go(struct ec_pins *ps)
 {
     while (ps && ps->n > 0) {
         ps->n--;
-        ec_vcache_set_pinned(ps->pin[ps->n].dev, ps->pin[ps->n].ino, 0);
+        /* the cache first: once unmapped, the inode may be freed and its number handed on */
+        if (ps->pin[ps->n].counted) ec_vcache_let_go(ps->pin[ps->n].dev, ps->pin[ps->n].ino);
         ec_munmap(ps->pin[ps->n].addr, PIN_PAGE);
     }
 }

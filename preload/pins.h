@@ -5,7 +5,7 @@
  * be handed to a new file at once (ext4 does), and a verdict looked up by the mapped (dev, ino)
  * would be the old file's. Held by a one-page PROT_NONE mapping - no descriptor that the program
  * could see or close - the inode cannot be freed, so its entries in the verdict cache answer by
- * (dev, ino) alone (vcache.h, ec_vcache_set_pinned) until they are let go: also when the name has
+ * (dev, ino) alone (vcache.h, ec_vcache_hold) until they are let go: also when the name has
  * moved on since (a package upgrade renaming a new copy over it), where a look at the name would
  * find another file. */
 #ifndef EXECCHECK_PINS_H
@@ -20,10 +20,11 @@ struct ec_pins {
     struct {
         void *addr;
         uint64_t dev, ino;
+        int counted; /* the verdict cache counted this hold (ec_vcache_hold) */
     } pin[EC_PINS_MAX];
 };
 
-#define EC_PINS_INIT {0, {{0, 0, 0}}}
+#define EC_PINS_INIT {0, {{0, 0, 0, 0}}}
 
 /* Holds the file fd (open for reading; st its statx): a regular file only, while there is room.
  * Returns 1 held, 0 not (then its verdict is found by the whole key of its name, or not at all). */
