@@ -277,6 +277,43 @@ static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 
+/* The environment strings the kernel laid out at execve, which ld.so read before any code ran:
+ * from the end of the last argument to the program's file name (AT_EXECFN), NUL-separated, in
+ * envp's order. The envp array is not that: a constructor of the program's libraries, run before
+ * ours, may have unset a variable there (the later entries moved down over it) or set it (its slot
+ * rewritten), and neither touches these strings. Returns the first string and *end, or NULL when
+ * they cannot be told (our constructor has not run: no argv yet). */
+static const char *start_strings(const char **end)
+{
+    unsigned long execfn = 0;
+    const char *last, *first;
+    if (ec_shim.argc < 1 || !ec_shim.argv || !(last = ec_shim.argv[ec_shim.argc - 1])) return 0;
+    if (ec_auxv_get(EC_AT_EXECFN, &execfn) != 1 || !execfn) return 0;
+    first = last + ec_strlen(last) + 1;
+    /* the strings of execve are at most 6 MiB (fs/exec.c): an argument a constructor pointed
+     * elsewhere does not end just below them */
+    if ((uintptr_t)first > execfn || execfn - (uintptr_t)first > ((uintptr_t)6 << 20) ||
+        (execfn > (uintptr_t)first && ((const char *)execfn)[-1]))
+        return 0;
+    *end = (const char *)execfn;
+    return first;
+}
+
+/* The value ld.so took for an LD_ variable: the last of that name (rtld.c, process_envvars). */
+static const char *ld_env_get(char *const *env, const char *name)
+{
+    size_t n = ec_strlen(name);
+    const char *s, *end = 0, *found = 0;
+    if ((s = start_strings(&end))) {
+        for (; s < end; s += ec_strlen(s) + 1)
+            if (!ec_strncmp(s, name, n) && s[n] == '=') found = s + n + 1;
+        return found;
+    }
+    for (; env && *env; env++)
+        if (!ec_strncmp(*env, name, n) && (*env)[n] == '=') found = *env + n + 1;
+    return found;
+}
+
 static void boot_snapshot(void)
 {
     char *const *env = ec_shim.envp ? ec_shim.envp : (&environ ? environ : 0);
@@ -285,8 +322,10 @@ static void boot_snapshot(void)
     size_t used = BOOT_EXE;
     if (__atomic_load_n(&boot.ready, __ATOMIC_ACQUIRE)) return;
     mem = ec_map_once(&boot_mem, BOOT_MEM);
-    boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, env ? ec_env_get(env, "LD_LIBRARY_PATH") : 0, &used);
-    boot.preload = boot_copy(mem, env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
+    boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, ld_env_get(env, "LD_LIBRARY_PATH"), &used);
+    /* in secure mode ld.so removes LD_PRELOAD from envp after reading it: modelled as absent */
+    boot.preload = boot_copy(mem, !ec_shim.secure ? ld_env_get(env, "LD_PRELOAD") : env ? ec_env_get(env, "LD_PRELOAD") : 0,
+                             &used);
     /* /proc/self/exe opens the program even when its file was replaced since (an upgrade), and
      * gives ld.so's $ORIGIN; when ld.so was run directly it is ld.so, and the program is the file
      * mapped at its dynamic section */

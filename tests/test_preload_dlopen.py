@@ -900,3 +900,63 @@ def test_a_library_replaced_by_an_upgrade_during_its_load_is_still_itself(kit, t
         res = run_face("secbits", argv, tmp_path, env=env, **({"preload": SHIM} if face == "preload" else {}))
         assert res.rc == 0 and "CTOR upg" in res.lines and "dlopen ok" in res.lines, res
         assert not res.refused_lines() and not res.records, res
+
+
+ENV_CTOR_C = r'''#include <stdlib.h>
+/* a library of the program, tidying the environment from its constructor (before the shim's) */
+__attribute__((constructor)) static void tidy(void)
+{
+    const char *to = getenv("TIDY_TO");
+    if (to) setenv("LD_LIBRARY_PATH", to, 1); /* an existing variable: its slot in envp rewritten */
+    else unsetenv("LD_LIBRARY_PATH");         /* the later entries of envp moved down over it */
+}
+int libfn(void) { return 42; }
+'''
+RAW_EXEC_TWICE_C = r'''#include <stdlib.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+extern char **environ;
+int main(int c, char **v)
+{
+    /* v[1]: an LD_LIBRARY_PATH put before the one in the environment; v[2...] run with it, under
+     * the preload face: the system call itself, without the LD_AUDIT the shim put in environ */
+    char *env[256], first[4096] = "LD_LIBRARY_PATH=";
+    int n = 0;
+    env[n++] = strcat(first, v[1]);
+    for (char **e = environ; *e && n < 255; e++)
+        if (strncmp(*e, "LD_AUDIT=", 9)) env[n++] = *e;
+    env[n] = 0;
+    syscall(SYS_execve, v[2], v + 2, env);
+    return 127;
+}
+'''
+
+
+@pytest.mark.parametrize("how", ["unset-by-a-constructor", "changed-by-a-constructor", "given-twice"])
+def test_library_path_is_the_one_ld_so_read_at_start(kit, tmp_path, mode, how):
+    """ld.so reads LD_LIBRARY_PATH once, before any code of the process runs, and takes the last
+    of several. The guard read it from the envp array its constructor got, where a constructor of
+    the program's libraries (they run before the shim's) may have unset it or changed it in place,
+    and took the first: it predicted "not found" for a 0644 library in that directory and handed
+    the name to glibc, which loaded it from the path it had read - IFUNC and constructor ran, and
+    no sweep followed. Now the guard reads the strings the kernel laid out at execve."""
+    bad = kit.lib("lp/libtidy.so", "bad", mode=0o644)
+    (tmp_path / "empty").mkdir()
+    env = {"LD_LIBRARY_PATH": str(bad.parent)}
+    if how == "given-twice":
+        argv = [_cc(tmp_path / "twice", RAW_EXEC_TWICE_C, "-include", "string.h"), tmp_path / "empty", kit.prog()]
+    else:
+        (tmp_path / "lib").mkdir()
+        tidy = _cc(tmp_path / "lib/libtidyenv.so", ENV_CTOR_C, "-shared", "-fPIC")
+        argv = [kit.prog(needs=[(tidy.parent, tidy.name)], runpath=str(tidy.parent))]
+        if how == "changed-by-a-constructor":
+            env["TIDY_TO"] = str(tmp_path / "empty")
+    argv.append("dlopen:libtidy.so")
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and "dlopen ok" in base.lines and ran(base, "bad"), base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "bad"), res
+    assert len(dlerrors(res)) == 1 and "(x-bit)" in dlerrors(res)[0], res
+    assert_refused(res, bad)
