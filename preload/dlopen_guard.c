@@ -205,39 +205,6 @@ static void fast_add(const char *name, const char *pass)
     __atomic_store_n(&slots[slot >= 0 ? slot : (int)(h % FAST_SLOTS)], e, __ATOMIC_RELEASE);
 }
 
-/* The names loaded objects were dlopen()ed under through this guard: the resolver must know them
- * (glibc would match such a name to its object, had it not been loaded by path). extra[i] for
- * names[i]; one pass over the table, objects found through a hash of their names. */
-static void fast_names_of(const char *const *names, int n, const char **extra, struct ec_arena *a)
-{
-    struct fast **slots = fast_slots();
-    int cap = 16, i, k;
-    int *idx;
-    if (!slots) return; /* no entry yet */
-    while (cap < 2 * n) cap *= 2;
-    idx = ec_arena_alloc(a, sizeof *idx * (size_t)cap);
-    if (!idx) return;
-    for (i = 0; i < cap; i++) idx[i] = -1;
-    for (i = 0; i < n; i++) {
-        size_t len;
-        uint64_t h = name_hash(names[i], &len);
-        for (k = (int)(h & (uint64_t)(cap - 1)); idx[k] >= 0; k = (k + 1) & (cap - 1)) {}
-        idx[k] = i;
-    }
-    for (i = 0; i < FAST_SLOTS; i++) {
-        const struct fast *e = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
-        size_t len;
-        uint64_t h;
-        if (!e || !e->pass) continue;
-        h = name_hash(e->pass, &len);
-        for (k = (int)(h & (uint64_t)(cap - 1)); idx[k] >= 0; k = (k + 1) & (cap - 1))
-            if (!ec_strcmp(names[idx[k]], e->pass)) {
-                extra[idx[k]] = e->name;
-                break;
-            }
-    }
-}
-
 /* ---- what ld.so froze at start-up ---- */
 
 static struct {
@@ -910,7 +877,6 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     struct ec_ld_request req;
     const struct ec_ld_result *res = 0;
     const struct ec_ld_edge *e0;
-    const char **extra;
     struct ec_pins pins = EC_PINS_INIT; /* the files checked, held until the load is swept */
     int decided = PASS, nnew = 0, refused = 0, attempt;
 
@@ -920,6 +886,15 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         return RETURN;
     }
     if (ec_shim_beside_other_libc() || ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    if (lmid == EC_LM_ID_BASE && (target_path = fast_lookup(name))) {
+        /* the main namespace: a name let in before is that object, as for dlopen() (the fast path) */
+        void *h = ((dlmopen_fn)ec_real_dlmopen)(lmid, target_path, mode | EC_RTLD_NOLOAD);
+        if (h) {
+            close_handed(name);
+            *result = h;
+            return RETURN;
+        }
+    }
     held.fd = -1;
     if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
     if (held.fd < 0) close_handed(name); /* the lean path was busy or passed */
@@ -944,12 +919,10 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         if (!s.unmet || attempt) break;
         if (ec_tripwire_sweep(0, EC_FACE_PRELOAD, 0)) ec_exit_group(126);
     }
-    extra = s.n ? ec_arena_alloc(c.a, sizeof *extra * (size_t)s.n) : 0;
-    if (s.nomem || !s.n || !extra) {
+    if (s.nomem || !s.n) {
         slow_end(&c);
         goto unpredictable;
     }
-    fast_names_of(s.names, s.n, extra, c.a);
 
     ec_memset(&req, 0, sizeof req);
     req.path = boot.exe;
@@ -959,7 +932,9 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     req.preload = boot.preload;
     req.trace = 1; /* the candidates tried: is the session stale? */
     for (attempt = 0;; attempt++) {
-        res = ec_ld_predict_dlopen(c.sess, &req, s.names, extra, s.relative ? s.cwds : 0, s.n, s.caller_idx, name);
+        /* no names but the loaded objects' own: a bare name the guard loaded by path is not one
+         * glibc knows (its l_libname holds the path), so a DT_NEEDED of it is searched for */
+        res = ec_ld_predict_dlopen(c.sess, &req, s.names, 0, s.relative ? s.cwds : 0, s.n, s.caller_idx, name);
         if (!res || res->status || res->main_status != EC_LD_MAIN_OK || res->nedges < 1 ||
             res->edges[0].tag != EC_LD_TAG_DLOPEN || res->first_new < 0 || res->first_new > res->nobjects ||
             res->edges[0].to >= res->nobjects) {

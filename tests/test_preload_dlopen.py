@@ -960,3 +960,52 @@ def test_library_path_is_the_one_ld_so_read_at_start(kit, tmp_path, mode, how):
     assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "bad"), res
     assert len(dlerrors(res)) == 1 and "(x-bit)" in dlerrors(res)[0], res
     assert_refused(res, bad)
+
+
+PLUG_BASE_C = r'''#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+void plug_open_base(void)
+{
+    void *h = dlmopen(LM_ID_BASE, "libfoo.so", RTLD_NOW);
+    printf("plug dlmopen %s\n", h ? "ok" : dlerror());
+    fflush(stdout);
+}
+'''
+
+
+@pytest.mark.parametrize("how", ["needed", "dlmopen-base"])
+def test_a_bare_name_the_guard_loaded_by_path_is_not_glibcs(kit, tmp_path, mode, how):
+    """dlopen("libfoo.so") (no SONAME) is loaded by the guard by the path it found, so glibc knows
+    that object by its path only. A plugin with a RUNPATH holding a 0644 libfoo.so then needs
+    libfoo.so (DT_NEEDED), or asks dlmopen(LM_ID_BASE, "libfoo.so"): glibc alone reuses the loaded
+    object, glibc behind the guard searches and finds the 0644 copy. The guard predicted the
+    reuse: it checked nothing, and the copy's IFUNC and constructor ran - stopped by the sweep
+    after (126) for a dependency, never for dlmopen (the name went to glibc, no sweep followed).
+    Now the bare name matches as glibc will match it: the dependency is searched for and checked
+    first, and dlmopen() of a name the guard let in is that same object, as dlopen() of it."""
+    good = kit.lib("good/libfoo.so", "foogood")
+    bad = kit.lib("evil/libfoo.so", "evil", mode=0o644)
+    prog = kit.prog(runpath=str(good.parent))
+    if how == "needed":
+        plug = kit.lib("plug/libuser.so", "user", fn="userfn", calls="libfn", needs=[(good.parent, good.name)],
+                       runpath=str(bad.parent))
+        argv = [prog, "dlopen:libfoo.so", "dlopen:%s" % plug]
+    else:
+        (tmp_path / "plug").mkdir()
+        plug = _cc(tmp_path / "plug/libplug.so", PLUG_BASE_C, "-shared", "-fPIC", "-Wl,--enable-new-dtags",
+                   "-Wl,-rpath,%s" % bad.parent)
+        argv = [prog, "dlopen:libfoo.so", "dlopen:%s" % plug, "call:plug_open_base"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines[-1] == "end" and not ran(base, "evil"), base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    if how == "dlmopen-base":  # the very object dlopen() let in: as without the shim
+        assert (res.rc, res.out, res.err, res.records) == (base.rc, base.out, base.err, []), res
+        return
+    if mode == "audit":  # glibc behind the guard loads the copy it finds: recorded before it is mapped
+        assert res.rc == 0 and res.lines[-1] == "end" and ran(res, "evil"), res
+        assert [r["action"] for r in res.records_for(bad)] == ["logged"] and len(res.records) == 1, res
+        return
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "evil") and not ran(res, "user"), res
+    assert dlerrors(res)[-1].startswith("/proc/self/execcheck refused %s (x-bit) needed by %s" % (bad, plug)), res
+    assert_refused(res, bad)
