@@ -981,8 +981,10 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         /* glibc matches the name to a loaded object: nothing can come in */
         if (lmid == GUARD_DLOPEN) fast_add(name, name);
         decided = PASS;
-    } else if (!target_path || has_dst(target_path)) {
-        decided = PASS; /* cannot be named by path (a directory literally called $ORIGIN...) */
+    } else if (!target_path || ec_ld_dst_count(target_path)) {
+        /* cannot be named by path (a directory literally called $ORIGIN...): no sweep after it. A
+         * '$' glibc keeps as it is (a directory "dl$1") is no reason to hand the name over */
+        decided = PASS;
     } else {
         /* copied out of the session, which is given back before the load: a constructor may
          * dlopen as well. To its size: this frame stays on the stack under glibc's dlopen, whose
