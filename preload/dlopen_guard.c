@@ -291,8 +291,8 @@ static void boot_snapshot(void)
     mem = ec_map_once(&boot_mem, BOOT_MEM);
     boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, ld_env_get(env, "LD_LIBRARY_PATH"), &used);
     /* in secure mode ld.so removes LD_PRELOAD from envp after reading it: modelled as absent */
-    boot.preload = boot_copy(mem, !ec_shim.secure ? ld_env_get(env, "LD_PRELOAD") : env ? ec_env_get(env, "LD_PRELOAD") : 0,
-                             &used);
+    boot.preload = boot_copy(
+        mem, !ec_shim.secure ? ld_env_get(env, "LD_PRELOAD") : env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
     /* /proc/self/exe opens the program even when its file was replaced since (an upgrade), and
      * gives ld.so's $ORIGIN; when ld.so was run directly it is ld.so, and the program is the file
      * mapped at its dynamic section */
