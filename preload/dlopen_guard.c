@@ -868,6 +868,23 @@ static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, con
     return check_objects(res, 0, 0, &none, &n, 0); /* the main object of that resolution is the target */
 }
 
+/* glibc knows each library this load finds for a DT_NEEDED name under that name too (l_libname:
+ * the new object's, or one more of the loaded object the search found again), and a later dlopen()
+ * of the name is that object, wherever the caller's search would lead: the fast table says so
+ * (reopened with RTLD_NOLOAD: a load that fails leaves entries that never match). Not a name with
+ * a dynamic string token, which glibc keeps as written. */
+static void note_needed_names(const struct ec_ld_result *res)
+{
+    int i;
+    for (i = 1; i < res->nedges; i++) {
+        const struct ec_ld_edge *e = &res->edges[i];
+        if (e->tag != EC_DT_NEEDED || e->error || e->to < 0 || !e->name || has_dst(e->name) ||
+            (e->to < res->first_new && e->via != EC_LD_VIA_SAME_FILE) || !res->objects[e->to].path)
+            continue;
+        fast_add(e->name, res->objects[e->to].path);
+    }
+}
+
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
@@ -1004,6 +1021,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
                 *result = 0;
                 return RETURN;
             }
+            if (lmid == GUARD_DLOPEN || !lmid) note_needed_names(res);
             slow_end(&c);
             *result = real_load(lmid, path, mode);
             ec_pins_let_go(&pins); /* swept: glibc's mappings hold what it loaded */

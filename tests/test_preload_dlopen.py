@@ -1013,3 +1013,21 @@ def test_a_bare_name_the_guard_loaded_by_path_is_not_glibcs(kit, tmp_path, mode,
     assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "evil") and not ran(res, "user"), res
     assert dlerrors(res)[-1].startswith("/proc/self/execcheck refused %s (x-bit) needed by %s" % (bad, plug)), res
     assert_refused(res, bad)
+
+
+def test_a_dependency_is_known_to_glibc_by_its_needed_name(kit, tmp_path, mode):
+    """A plugin (RUNPATH its own directory) needs libbar.so, which has no SONAME: glibc knows the
+    object it loads for it by that name too, and a later dlopen("libbar.so") is that object. The
+    guard searched for the name from the caller instead (the program's RUNPATH: a 0644 libbar.so
+    there), so a good program loaded another library than glibc alone would (audit), or had its
+    dlopen refused (enforcing). The names glibc gives a load's dependencies are now known to the
+    guard's fast path, as the names it let in."""
+    bar = kit.lib("a/libbar.so", "bar", fn="barfn")
+    plug = kit.lib("a/libplug.so", "plug", calls="barfn", needs=[(bar.parent, bar.name)], runpath=str(bar.parent))
+    other = kit.lib("other/libbar.so", "other", fn="barfn", mode=0o644)
+    prog = kit.prog(runpath=str(other.parent))
+    argv = [prog, "dlopen:%s" % plug, "dlopen:libbar.so"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines.count("dlopen ok") == 2 and ran(base, "bar") and not ran(base, "other"), base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    assert (res.rc, res.out, res.err, res.records) == (base.rc, base.out, base.err, []), res
