@@ -9,6 +9,7 @@
 #define EC_AT_BASE 7
 #define EC_AT_PLATFORM 15
 #define EC_AT_SECURE 23
+#define EC_AT_EXECFN 31
 #define EC_AT_SYSINFO_EHDR 33
 
 /* A value of this process's auxiliary vector, as the kernel passed it: 1 found (from libc, 0 and

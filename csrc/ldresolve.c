@@ -376,6 +376,8 @@ static size_t dst_count(const char *input)
     return cnt;
 }
 
+size_t ec_ld_dst_count(const char *s) { return dst_count(s); }
+
 /* is_trusted_path_normalize */
 static int trusted_path(struct run *r, const char *path, size_t len)
 {

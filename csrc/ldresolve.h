@@ -236,6 +236,10 @@ int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, 
  * is given on its own. */
 int ec_ld_defect_passes(const struct ec_elf *e);
 
+/* How many dynamic string tokens glibc would expand in s ($ORIGIN, $PLATFORM, $LIB, also in
+ * braces; _dl_dst_count): a '$' before anything else is kept as it is. */
+size_t ec_ld_dst_count(const char *s);
+
 /* rtld.c's reading of an /etc/ld.so.preload text, in place: every byte of buf[0, n) that is not
  * part of a name ld.so preloads becomes NUL, so the names are the NUL-separated runs left. */
 void ec_ld_preload_names(char *buf, size_t n);

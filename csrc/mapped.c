@@ -223,12 +223,12 @@ static __attribute__((noinline)) int query_text(uintptr_t addr, struct ec_vma *v
     return r;
 }
 
-int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+/* ec_maps_query on m->fd as it is: opened by this process a moment ago (ec_maps_open). */
+static int query_open(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
 {
     struct ec_procmap_query q;
     long r;
-    int o = ec_maps_open(m);
-    if (o < 0) return o;
+    int o;
     if (name && cap) name[0] = 0;
     if (!m->text) {
         ec_memset(&q, 0, sizeof q);
@@ -260,6 +260,12 @@ int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *n
         m->text = 1; /* kernel before 6.11, or an emulator without the ioctl (qemu-user: ENOSYS) */
     }
     return query_text(addr, vma, name, cap);
+}
+
+int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+{
+    int o = ec_maps_open(m);
+    return o < 0 ? o : query_open(m, addr, vma, name, cap);
 }
 
 uintptr_t ec_vdso_base(void)
@@ -340,6 +346,40 @@ static int is_image(uintptr_t base, uintptr_t l_addr, uintptr_t l_ld)
     if (first < 0 || dyn < 0 || ph[first].p_offset != 0) return 0; /* the header is not where the image starts */
     bias = base - ph[first].p_vaddr;
     return l_addr == bias && l_ld == bias + ph[dyn].p_vaddr;
+}
+
+/* The image of a file whose mapping starts at vma (offset 0, readable): its program headers must
+ * lie in that mapping before is_image reads them - any file can be mapped there. */
+static int file_image(const struct ec_vma *vma, uintptr_t l_addr, uintptr_t l_ld)
+{
+    const ElfW_Ehdr *eh = (const ElfW_Ehdr *)(uintptr_t)vma->start;
+    uint64_t size = vma->end - vma->start;
+    if (vma->offset || !(vma->prot & EC_VMA_READ) || size < sizeof *eh) return 0;
+    if (eh->e_phoff >= size || (uint64_t)eh->e_phnum * sizeof(ElfW_Phdr) > size - eh->e_phoff) return 0;
+    return is_image((uintptr_t)vma->start, l_addr, l_ld);
+}
+
+/* Is the object (l_addr, l_ld) the ELF image of the file mapped at l_ld (vma)? See mapped.h. */
+static int own_image(struct ec_maps *m, uintptr_t l_addr, uintptr_t l_ld, const struct ec_vma *vma)
+{
+    struct ec_vma v;
+    uintptr_t below;
+    int i;
+    /* the usual object: its header where l_addr points, one query (on the fd ec_mapped_check just
+     * asked: no fork can have come between, so no getpid() again) */
+    if (m->fd >= 0 && query_open(m, l_addr, &v, 0, 0) == 0 && v.start == l_addr && v.ino == vma->ino &&
+        v.dev == vma->dev && file_image(&v, l_addr, l_ld))
+        return 1;
+    /* else the file's mappings below l_ld, down to a header of this file that places l_ld so */
+    v = *vma;
+    for (i = 0; i < 64; i++) {
+        if (file_image(&v, l_addr, l_ld)) return 1;
+        below = (uintptr_t)v.start;
+        if (!below || m->fd < 0 || query_open(m, below - 1, &v, 0, 0) < 0 || v.end != below || v.ino != vma->ino ||
+            v.dev != vma->dev)
+            return 0;
+    }
+    return 0;
 }
 
 int ec_mapped_by_kernel(uintptr_t l_addr, uintptr_t l_ld, int main_head)
@@ -572,4 +612,15 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     r = check_if_same(m, name, &out->vma, flags, v, &out->cached);
     if (r >= 0) return r;
     return check_by_kernel_name(m, addr, name, flags, v, out);
+}
+
+int ec_mapped_check_object(struct ec_maps *m, uintptr_t l_addr, const void *l_ld, const char *name, int flags,
+                           struct ec_verdict *v, struct ec_mapped *out)
+{
+    if (!ec_mapped_check(m, l_ld, name, flags, v, out)) return 0;
+    if (own_image(m, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;
+    /* the object is not the file it points into: named by its own name, not by that file's */
+    deny(v, &out->vma, EC_REASON_MISMATCH, 0);
+    if (name && name[0]) ec_strlcpy(out->path, name, sizeof out->path);
+    return 0;
 }

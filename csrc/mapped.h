@@ -106,6 +106,15 @@ struct ec_mapped {
  * Fills *v and *out; returns 1 allowed, 0 denied. Leaves no fd open. */
 int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
                     struct ec_mapped *out);
+/* ec_mapped_check of a loaded object (load address l_addr, dynamic section l_ld, l_name name), which
+ * must also be the ELF image of the file found: ld.so takes every tag, and every offset it adds
+ * l_addr to, from l_ld, which an object's own program headers may place anywhere - in another
+ * file's mapping (data of the program or of a library holding 48 chosen bytes), whose file then
+ * passed for the object's while its DT_INIT ran the object's own code. The header at the start of
+ * that file's mapping must place l_ld there for that l_addr too; then every tag and every offset
+ * ld.so uses is that file's. Otherwise denied as `mismatch`. */
+int ec_mapped_check_object(struct ec_maps *m, uintptr_t l_addr, const void *l_ld, const char *name, int flags,
+                           struct ec_verdict *v, struct ec_mapped *out);
 /* 1 when name, opened now (a relative one from the current directory), is the file mapped at vma
  * (on overlayfs: the file whose layer inode vma shows); 0 otherwise. Leaves no fd open. */
 int ec_mapped_name_leads_to(struct ec_maps *m, const char *name, const struct ec_vma *vma);

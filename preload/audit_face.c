@@ -154,7 +154,7 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     ec_tripwire_met(map); /* decided here: the sweeps below leave it alone */
     if (lmid == LM_ID_BASE && !map->l_prev) program_map = map;
     if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
-    allowed = ec_mapped_check(&maps, (const void *)map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found);
+    allowed = ec_mapped_check_object(&maps, map->l_addr, map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found);
     if (allowed) {
         mark_other_copy(map, &found);
         return 0;

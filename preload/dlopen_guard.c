@@ -205,39 +205,6 @@ static void fast_add(const char *name, const char *pass)
     __atomic_store_n(&slots[slot >= 0 ? slot : (int)(h % FAST_SLOTS)], e, __ATOMIC_RELEASE);
 }
 
-/* The names loaded objects were dlopen()ed under through this guard: the resolver must know them
- * (glibc would match such a name to its object, had it not been loaded by path). extra[i] for
- * names[i]; one pass over the table, objects found through a hash of their names. */
-static void fast_names_of(const char *const *names, int n, const char **extra, struct ec_arena *a)
-{
-    struct fast **slots = fast_slots();
-    int cap = 16, i, k;
-    int *idx;
-    if (!slots) return; /* no entry yet */
-    while (cap < 2 * n) cap *= 2;
-    idx = ec_arena_alloc(a, sizeof *idx * (size_t)cap);
-    if (!idx) return;
-    for (i = 0; i < cap; i++) idx[i] = -1;
-    for (i = 0; i < n; i++) {
-        size_t len;
-        uint64_t h = name_hash(names[i], &len);
-        for (k = (int)(h & (uint64_t)(cap - 1)); idx[k] >= 0; k = (k + 1) & (cap - 1)) {}
-        idx[k] = i;
-    }
-    for (i = 0; i < FAST_SLOTS; i++) {
-        const struct fast *e = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
-        size_t len;
-        uint64_t h;
-        if (!e || !e->pass) continue;
-        h = name_hash(e->pass, &len);
-        for (k = (int)(h & (uint64_t)(cap - 1)); idx[k] >= 0; k = (k + 1) & (cap - 1))
-            if (!ec_strcmp(names[idx[k]], e->pass)) {
-                extra[idx[k]] = e->name;
-                break;
-            }
-    }
-}
-
 /* ---- what ld.so froze at start-up ---- */
 
 static struct {
@@ -277,6 +244,43 @@ static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 }
 
 
+/* The environment strings the kernel laid out at execve, which ld.so read before any code ran:
+ * from the end of the last argument to the program's file name (AT_EXECFN), NUL-separated, in
+ * envp's order. The envp array is not that: a constructor of the program's libraries, run before
+ * ours, may have unset a variable there (the later entries moved down over it) or set it (its slot
+ * rewritten), and neither touches these strings. Returns the first string and *end, or NULL when
+ * they cannot be told (our constructor has not run: no argv yet). */
+static const char *start_strings(const char **end)
+{
+    unsigned long execfn = 0;
+    const char *last, *first;
+    if (ec_shim.argc < 1 || !ec_shim.argv || !(last = ec_shim.argv[ec_shim.argc - 1])) return 0;
+    if (ec_auxv_get(EC_AT_EXECFN, &execfn) != 1 || !execfn) return 0;
+    first = last + ec_strlen(last) + 1;
+    /* the strings of execve are at most 6 MiB (fs/exec.c): an argument a constructor pointed
+     * elsewhere does not end just below them */
+    if ((uintptr_t)first > execfn || execfn - (uintptr_t)first > ((uintptr_t)6 << 20) ||
+        (execfn > (uintptr_t)first && ((const char *)execfn)[-1]))
+        return 0;
+    *end = (const char *)execfn;
+    return first;
+}
+
+/* The value ld.so took for an LD_ variable: the last of that name (rtld.c, process_envvars). */
+static const char *ld_env_get(char *const *env, const char *name)
+{
+    size_t n = ec_strlen(name);
+    const char *s, *end = 0, *found = 0;
+    if ((s = start_strings(&end))) {
+        for (; s < end; s += ec_strlen(s) + 1)
+            if (!ec_strncmp(s, name, n) && s[n] == '=') found = s + n + 1;
+        return found;
+    }
+    for (; env && *env; env++)
+        if (!ec_strncmp(*env, name, n) && (*env)[n] == '=') found = *env + n + 1;
+    return found;
+}
+
 static void boot_snapshot(void)
 {
     char *const *env = ec_shim.envp ? ec_shim.envp : (&environ ? environ : 0);
@@ -285,8 +289,10 @@ static void boot_snapshot(void)
     size_t used = BOOT_EXE;
     if (__atomic_load_n(&boot.ready, __ATOMIC_ACQUIRE)) return;
     mem = ec_map_once(&boot_mem, BOOT_MEM);
-    boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, env ? ec_env_get(env, "LD_LIBRARY_PATH") : 0, &used);
-    boot.preload = boot_copy(mem, env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
+    boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, ld_env_get(env, "LD_LIBRARY_PATH"), &used);
+    /* in secure mode ld.so removes LD_PRELOAD from envp after reading it: modelled as absent */
+    boot.preload = boot_copy(
+        mem, !ec_shim.secure ? ld_env_get(env, "LD_PRELOAD") : env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
     /* /proc/self/exe opens the program even when its file was replaced since (an upgrade), and
      * gives ld.so's $ORIGIN; when ld.so was run directly it is ld.so, and the program is the file
      * mapped at its dynamic section */
@@ -862,6 +868,23 @@ static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, con
     return check_objects(res, 0, 0, &none, &n, 0); /* the main object of that resolution is the target */
 }
 
+/* glibc knows each library this load finds for a DT_NEEDED name under that name too (l_libname:
+ * the new object's, or one more of the loaded object the search found again), and a later dlopen()
+ * of the name is that object, wherever the caller's search would lead: the fast table says so
+ * (reopened with RTLD_NOLOAD: a load that fails leaves entries that never match). Not a name with
+ * a dynamic string token, which glibc keeps as written. */
+static void note_needed_names(const struct ec_ld_result *res)
+{
+    int i;
+    for (i = 1; i < res->nedges; i++) {
+        const struct ec_ld_edge *e = &res->edges[i];
+        if (e->tag != EC_DT_NEEDED || e->error || e->to < 0 || !e->name || has_dst(e->name) ||
+            (e->to < res->first_new && e->via != EC_LD_VIA_SAME_FILE) || !res->objects[e->to].path)
+            continue;
+        fast_add(e->name, res->objects[e->to].path);
+    }
+}
+
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
@@ -871,7 +894,6 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     struct ec_ld_request req;
     const struct ec_ld_result *res = 0;
     const struct ec_ld_edge *e0;
-    const char **extra;
     struct ec_pins pins = EC_PINS_INIT; /* the files checked, held until the load is swept */
     int decided = PASS, nnew = 0, refused = 0, attempt;
 
@@ -881,6 +903,15 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         return RETURN;
     }
     if (ec_shim_beside_other_libc() || ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    if (lmid == EC_LM_ID_BASE && (target_path = fast_lookup(name))) {
+        /* the main namespace: a name let in before is that object, as for dlopen() (the fast path) */
+        void *h = ((dlmopen_fn)ec_real_dlmopen)(lmid, target_path, mode | EC_RTLD_NOLOAD);
+        if (h) {
+            close_handed(name);
+            *result = h;
+            return RETURN;
+        }
+    }
     held.fd = -1;
     if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
     if (held.fd < 0) close_handed(name); /* the lean path was busy or passed */
@@ -905,12 +936,10 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         if (!s.unmet || attempt) break;
         if (ec_tripwire_sweep(0, EC_FACE_PRELOAD, 0)) ec_exit_group(126);
     }
-    extra = s.n ? ec_arena_alloc(c.a, sizeof *extra * (size_t)s.n) : 0;
-    if (s.nomem || !s.n || !extra) {
+    if (s.nomem || !s.n) {
         slow_end(&c);
         goto unpredictable;
     }
-    fast_names_of(s.names, s.n, extra, c.a);
 
     ec_memset(&req, 0, sizeof req);
     req.path = boot.exe;
@@ -920,7 +949,9 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     req.preload = boot.preload;
     req.trace = 1; /* the candidates tried: is the session stale? */
     for (attempt = 0;; attempt++) {
-        res = ec_ld_predict_dlopen(c.sess, &req, s.names, extra, s.relative ? s.cwds : 0, s.n, s.caller_idx, name);
+        /* no names but the loaded objects' own: a bare name the guard loaded by path is not one
+         * glibc knows (its l_libname holds the path), so a DT_NEEDED of it is searched for */
+        res = ec_ld_predict_dlopen(c.sess, &req, s.names, 0, s.relative ? s.cwds : 0, s.n, s.caller_idx, name);
         if (!res || res->status || res->main_status != EC_LD_MAIN_OK || res->nedges < 1 ||
             res->edges[0].tag != EC_LD_TAG_DLOPEN || res->first_new < 0 || res->first_new > res->nobjects ||
             res->edges[0].to >= res->nobjects) {
@@ -967,8 +998,10 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         /* glibc matches the name to a loaded object: nothing can come in */
         if (lmid == GUARD_DLOPEN) fast_add(name, name);
         decided = PASS;
-    } else if (!target_path || has_dst(target_path)) {
-        decided = PASS; /* cannot be named by path (a directory literally called $ORIGIN...) */
+    } else if (!target_path || ec_ld_dst_count(target_path)) {
+        /* cannot be named by path (a directory literally called $ORIGIN...): no sweep after it. A
+         * '$' glibc keeps as it is (a directory "dl$1") is no reason to hand the name over */
+        decided = PASS;
     } else {
         /* copied out of the session, which is given back before the load: a constructor may
          * dlopen as well. To its size: this frame stays on the stack under glibc's dlopen, whose
@@ -988,6 +1021,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
                 *result = 0;
                 return RETURN;
             }
+            if (lmid == GUARD_DLOPEN || !lmid) note_needed_names(res);
             slow_end(&c);
             *result = real_load(lmid, path, mode);
             ec_pins_let_go(&pins); /* swept: glibc's mappings hold what it loaded */

@@ -209,7 +209,7 @@ static const char *check_one(struct sweep *sw, const struct link_map *l, int is_
     int once = 0, allowed;
     sw->checked++;
     if (ec_mapped_by_kernel(l->l_addr, (uintptr_t)l->l_ld, is_main)) return 0; /* the program, ld.so, the vDSO */
-    allowed = ec_mapped_check(&maps, (const void *)l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &v, &found);
+    allowed = ec_mapped_check_object(&maps, l->l_addr, l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &v, &found);
     cwd = first && found.what == EC_MAPPED_FILE ? load_cwd(l, &found) : 0;
     if (allowed) return cwd;
     path = found.path[0] ? found.path : "(unnamed object)";

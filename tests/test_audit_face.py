@@ -712,3 +712,82 @@ def test_the_shim_needs_nothing_from_a_libc():
     out = run(["nm", "-D", "--undefined-only", SHIM]).stdout.split("\n")
     strong = [l for l in out if l.strip() and l.split()[0] not in ("w", "v")]
     assert strong == [], strong
+
+
+HOLDER_C = r'''/* a good library whose data keeps what its caller gives it (its input) */
+static unsigned long holder_buf[16] = {1};
+unsigned long *holder_keep(const unsigned long *w, int n)
+{
+    for (int i = 0; i < n; i++) holder_buf[i] = w[i];
+    return holder_buf;
+}
+'''
+HOLDER_PROG_C = r'''#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <sys/mman.h>
+unsigned long *holder_keep(const unsigned long *w, int n);
+int main(int c, char **v)
+{
+    /* the input: 48 bytes that read as a dynamic section (DT_INIT 0x800, DT_STRTAB, DT_SYMTAB) */
+    unsigned long input[] = {12, 0x800, 5, 0, 6, 0, 0, 0};
+    void *next = mmap(0, 0x1000, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    unsigned long *kept = holder_keep(input, 8);
+    setvbuf(stdout, 0, _IONBF, 0);
+    printf("delta %#lx\n", (unsigned long)kept - (unsigned long)next); /* the next mapping: the library */
+    munmap(next, 0x1000);
+    printf("dlmopen %s\n", dlmopen(LM_ID_NEWLM, v[1], RTLD_NOW) ? "ok" : dlerror());
+    return 0;
+}
+'''
+# CTOR_LIE: write(1, "CTOR lie\n", 9) and return, position-independent x86-64
+CTOR_LIE = bytes.fromhex("488d3512000000bf01000000ba09000000b8010000000f05c3") + b"CTOR lie\n"
+
+
+def _library_with_dynamic_at(path, delta):
+    """A 0644 library of one page whose PT_DYNAMIC (read-only) says its dynamic section lies delta
+    above its load address - in another file's mapping when it is mapped delta below that; its
+    code, at 0x800, prints "CTOR lie"."""
+    import struct
+    img = bytearray(0x1000)
+    img[0:64] = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + bytes(9), 3, 62, 1, 0, 64, 0, 0, 64, 56,
+                            3, 64, 0, 0)
+    phdrs = [(1, 5, 0, 0, 0, 0x1000, 0x1000, 0x1000),  # PT_LOAD r-x: the whole file
+             (2, 4, 0, delta % 2 ** 64, 0, 48, 48, 8),  # PT_DYNAMIC, read-only, elsewhere
+             (0x6474e551, 6, 0, 0, 0, 0, 0, 16)]  # PT_GNU_STACK rw-
+    for i, ph in enumerate(phdrs):
+        img[64 + 56 * i:120 + 56 * i] = struct.pack("<IIQQQQQQ", *ph)
+    img[0x800:0x800 + len(CTOR_LIE)] = CTOR_LIE
+    path.write_bytes(img)
+    os.chmod(path, 0o644)
+    return path
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the lying library is x86-64 code")
+def test_dynamic_section_pointing_into_another_files_data(kit, tmp_path, mode):
+    """A library's PT_DYNAMIC can put its dynamic section in another file's mapping: here the data of
+    a good library (0755) that keeps 48 bytes of the program's input, which read as DT_INIT,
+    DT_STRTAB and DT_SYMTAB. The face identified the object by the file mapped at its dynamic
+    section - the good library - and allowed it, and ld.so called DT_INIT at an offset from the
+    0644 object's own load address: its code ran, enforcing (found by a bypass hunt, 2026-11-30;
+    the program's own data passed as the executed program). The file found must also be the
+    object's image: its header, at the start of its mapping, must put the dynamic section there."""
+    from test_preload_dlopen import _cc
+    (tmp_path / "lib").mkdir()
+    holder = _cc(tmp_path / "lib/libholder.so", HOLDER_C, "-shared", "-fPIC")
+    prog = _cc(tmp_path / "holder", HOLDER_PROG_C, "-L%s" % holder.parent, "-lholder",
+               "-Wl,-rpath,%s" % holder.parent)
+    lie = tmp_path / "dl" / "liblie.so"
+    lie.parent.mkdir()
+    _library_with_dynamic_at(lie, 0)  # where the next mapping goes, in this very run: the layout is the same each time
+    delta = [l.split()[1] for l in run_face(mode, [prog, lie], tmp_path).lines if l.startswith("delta ")]
+    assert delta, "no delta line"
+    _library_with_dynamic_at(lie, int(delta[0], 16))
+    res = run_face(mode, [prog, lie], tmp_path)
+    assert res.lines[:1] == ["delta %s" % delta[0]], res
+    if mode == "audit":
+        assert ran(res, "lie") and "dlmopen ok" in res.lines, res  # the lie works: audit mode changes nothing
+        assert [(r["path"], r["reason"], r["action"]) for r in res.records] == [(str(lie), "mismatch", "logged")], res
+        return
+    assert res.rc == 126 and not ran(res, "lie"), res
+    assert res.refused_lines() == ["execcheck: refused to load %s: mismatch" % lie], res
