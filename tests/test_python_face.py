@@ -98,6 +98,31 @@ def test_race_swapped_script_never_runs(python, tools, tmp_path, enforcing_env):
         assert r["rc"] in (0, 126, 2), r  # 2: CPython could not open the name mid-rename
 
 
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_race_swapped_bytecode_script_never_runs(python, tools, tmp_path, enforcing_env):
+    """A main script that is bytecode (`python target.pyc`) is opened twice by CPython: its first
+    FILE only tells it a .pyc (maybe_pyc_file), run_pyc_file then opens the name again. The file
+    read must still be the file checked while a loop swaps a good (0755) and a bad (0644) .pyc
+    over the name. Before, that second open went to the name, unchecked: the bad one ran."""
+    d = tmp_path / "race"
+    d.mkdir()
+    for name, mode in (("good", 0o755), ("bad", 0o644)):
+        src = write(d / ("%s.py" % name), "print('RAN', %r)\n" % name, 0o644)
+        run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+             str(src), str(d / ("%s.pyc" % name))], check=True)
+        os.chmod(d / ("%s.pyc" % name), mode)
+    good, bad, target = d / "good.pyc", d / "bad.pyc", d / "target.pyc"
+    os.link(good, target)
+    results, outs = runs_while_looping(python, tools, tmp_path, target, SWAPPER, good, bad, target, runs=240)
+    ran_bad = sum("RAN bad" in o for o in outs)
+    ran_good = sum("RAN good" in o for o in outs)
+    refused = sum("execcheck: refused to run" in o for o in outs)
+    assert ran_bad == 0, "the swapped-in 0644 bytecode ran %d times" % ran_bad
+    assert ran_good > 0 and refused > 0, (ran_good, refused, outs[:3])
+    for r in results.values():
+        assert r["rc"] in (0, 126, 1), r  # 1: CPython could not open the name mid-rename
+
+
 VANISHER = r"""
 import os, sys
 bad, target = sys.argv[1:3]
