@@ -6,7 +6,8 @@
  * through it: it opens, checks that same fd, returns it). Nothing in site, sitecustomize or the
  * environment runs first, so -S, -I, -E, a PYTHONPATH shadowing `encodings` or a .pth cannot skip
  * it. The C audit hook is added on the first open_code call (the `encodings` import, which every
- * start-up makes): by then CPython has chosen its memory allocator, and PySys_AddAuditHook's entry
+ * start-up makes) or CPython's first read of bytecode alone (python_open.c's window), whichever
+ * comes first: by then CPython has chosen its memory allocator, and PySys_AddAuditHook's entry
  * is freed at exit with the allocator that made it (added from the constructor, it crashes
  * PYTHONMALLOC=debug and -X dev runs at exit). The audit hook covers what open_code does not:
  *   cpython.run_file / run_startup  the main script, PYTHONSTARTUP: opened and checked here, and
@@ -632,7 +633,18 @@ static int is_main_file(const struct ec_verdict *v)
 int ec_python_face_raw_pyc(int fd, const char *path)
 {
     struct ec_verdict v;
-    int enforced;
+    int enforced, gil;
+    /* The audit hook waits for the first open_code call, but a start-up whose stdlib is bytecode
+     * alone (a pyc-only image) reads `encodings` and the rest with FileIO and may make none before
+     * its main entry: `-S -c`, `-m timeit` ran under DENY_INTERACTIVE unseen. This read is
+     * CPython's, by a thread with a thread state (the allocator is chosen) that let the GIL go for
+     * the open(): take it back for the moment and add the hook now. Not in a dying interpreter. */
+    if (!audit_installed && ec_py.GILStateGetThisThreadState() &&
+        (!hooks_cleared || (ec_py.IsFinalizing && !ec_py.IsFinalizing()))) {
+        gil = ec_py.GILStateEnsure();
+        add_audit_hook();
+        ec_py.GILStateRelease(gil);
+    }
     if (ec_check_fd_quick(fd, 0, &v)) return 0;
     enforced = enforcing(EC_KIND_MODULE);
     if (record(EC_KIND_MODULE, path, &v, enforced) && enforced) say_file("import", path, &v);

@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -218,6 +219,21 @@ def test_options_and_shadowed_encodings_do_not_skip(python, tools, tmp_path, enf
     case("sourceless-audit-after-probe", [], ["-c", "pass"], None, "RAN EVIL",
          ("module", str(d / "pyc644" / "encodings" / "__init__.pyc"), "x-bit", "logged"),
          PYTHONPATH="%s:%s" % (python, d / "pyc644"))
+    # a stdlib of bytecode alone (a pyc-only image; here its encodings package, all 0755, first on
+    # the path): with -S the start-up makes no open_code call, which added the face's audit hook,
+    # before the main entry, and -c and -m timeit ran under DENY_INTERACTIVE, unseen
+    std = run([python, "-S", "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"]).stdout.strip()
+    pyc_only = d / "pyc-only" / "encodings"
+    shutil.copytree(os.path.join(std, "encodings"), pyc_only, ignore=shutil.ignore_patterns("__pycache__"))
+    run([python, "-m", "compileall", "-q", "-b", str(pyc_only)], check=True)
+    for f in pyc_only.iterdir():
+        f.unlink() if f.suffix == ".py" else os.chmod(f, 0o755)
+    case("pyc-only-S-c", ["-f", "-i"], ["-S", "-c", "print('RAN', 'c')"], 126, None,
+         ("interactive", "(python -c)", "not-regular", "refused"), PYTHONPATH=str(pyc_only.parent))
+    case("pyc-only-S-m", ["-f", "-i"], ["-S", "-m", "timeit", "-n1", "-r1", "print('RAN', 'c')"], 126, None,
+         ("interactive", "(python -m timeit)", "not-regular", "refused"), PYTHONPATH=str(pyc_only.parent))
+    case("pyc-only-S-c-audit", [], ["-S", "-c", "print('RAN', 'audit')"], 0, "RAN audit",
+         ("interactive", "(python -c)", "not-regular", "logged"), PYTHONPATH=str(pyc_only.parent))
     # names that are not UTF-8: the checked fd still reaches CPython's fopen
     case("weird-ok", ["-f"], [weird], 0, "RAN weird")
     case("weird-nox", ["-f"], [weird_nox], 126, None)
