@@ -416,6 +416,66 @@ def test_modules_that_run_unchecked_files(python, tools, tmp_path, enforcing_env
         assert ("execcheck: refused to run interactive code (python -m %s)" % name in r["err"]) == refused, (cid, r)
 
 
+# ---- imp (3.8-3.11) -------------------------------------------------------------------------
+
+IMP_HOST = r"""
+import sys, warnings
+warnings.simplefilter("ignore")
+import imp
+how, d, name = sys.argv[1:4]
+try:
+    if how == "find":  # the plugin pattern: find_module opens the file, load_module reads it
+        f, path, desc = imp.find_module(name, [d])
+        imp.load_module(name, f, path, desc)
+    elif how == "source":
+        imp.load_source(name, "%s/%s.py" % (d, name), open("%s/%s.py" % (d, name)))
+    else:
+        imp.load_compiled(name, "%s/%s.pyc" % (d, name), open("%s/%s.pyc" % (d, name), "rb"))
+    print("loaded", name)
+except PermissionError:
+    print("refused", name)
+"""
+
+
+@pytest.mark.parametrize("python", [p for _, p, v in PYTHONS if v < (3, 12)],
+                         ids=[label for label, _, v in PYTHONS if v < (3, 12)])
+def test_imp_loads_are_checked(python, tools, tmp_path, enforcing_env):
+    """imp (gone in 3.12) reads a module it was given a file for - find_module's, or the caller's
+    for load_source/load_compiled - from that file object, opened with open(): a 0644 module or one
+    on a noexec mount ran under RESTRICT_FILE, unrecorded. The face reads it through open_code."""
+    d = tmp_path / "plug"
+    write(d / "good.py", "print('RAN', 'good')\n", 0o755)
+    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+         str(d / "bad.py"), str(d / "badc.pyc")], check=True)
+    os.chmod(d / "badc.pyc", 0o644)
+    host = write(tmp_path / "host.py", IMP_HOST, 0o755)
+    noexec = tmp_path / "ns" / "noexec"
+    se = str(tools["setexec"])
+    cases, expect = [], {}
+    for cid, bits, how, where, name, want in (
+            ("find-good", ["-f"], "find", d, "good", "loaded good"),
+            ("find-bad", ["-f"], "find", d, "bad", "refused bad"),
+            ("find-noexec", ["-f"], "find", noexec / "plug", "good", "refused good"),
+            ("source-bad", ["-f"], "source", d, "bad", "refused bad"),
+            ("compiled-bad", ["-f"], "compiled", d, "badc", "refused badc"),
+            ("find-bad-audit", [], "find", d, "bad", "loaded bad")):
+        log = tmp_path / ("%s.jsonl" % cid)
+        cases.append({"id": cid, "argv": [se, *bits, "--", python, str(host), how, str(where), name],
+                      "env": base_env(log), "cwd": str(tmp_path), "stdin": None, "timeout": 60})
+        expect[cid] = (want, log)
+    results = run_in_view(python, tmp_path / "ns", cases, copies=[(d, noexec / "plug")])
+    failures = []
+    for cid, (want, log) in expect.items():
+        r = results[cid]
+        if r["rc"] != 0 or want not in r["out"] or ("RAN bad" in r["out"]) != (cid == "find-bad-audit"):
+            failures.append("%s: %r %r %r" % (cid, r["rc"], r["out"], r["err"][-300:]))
+        got = {(x["kind"], x["action"]) for x in records(log) if x["face"] == "python" and "/plug/" in x["path"]}
+        if got != ({("module", "logged")} if cid == "find-bad-audit" else set() if cid == "find-good" else {("module", "refused")}):
+            failures.append("%s: records %r" % (cid, records(log)))
+    assert not failures, "\n".join(failures)
+
+
 # ---- sub-interpreters -----------------------------------------------------------------------
 
 SUBINTERPRETERS = r"""
