@@ -1,6 +1,7 @@
 /* One checked descriptor waiting for the next open of its path (see handoff.h). Its takers:
  *   CPython's fopen of the main script and PYTHONSTARTUP (python_fopen.c): without it, the file
- *   read could be swapped after the check;
+ *   read could be swapped after the check (bytecode is opened twice: the first taker hands a
+ *   duplicate over for the second);
  *   the dlopen guard's read of an extension module or ctypes library (dlopen_guard.c): without
  *   it, the guard opens and stats the file a second time.
  * Only the thread that handed it over takes it, by the same path; the next audit event drops it
@@ -54,8 +55,9 @@ static int empty_slot(void)
 static void put(int fd, int err, const char *path, const struct ec_statx *st)
 {
     int old, spins = 0;
-    /* An audit hook, never a signal handler, hands over, so it may wait the few instructions
-     * another thread holds the slot for: the main script's hand-off is what keeps it race-free. */
+    /* An audit hook or the fopen that took the main script's hand-off (python_fopen.c), never a
+     * signal handler, hands over, so it may wait the few instructions another thread holds the
+     * slot for: the main script's hand-off is what keeps it race-free. */
     while (!ec_try_lock(&busy)) {
         if (++spins > 10000) {
             if (fd >= 0) ec_close(fd); /* held this long: something is wrong; the open goes on as usual */

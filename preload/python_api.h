@@ -66,6 +66,9 @@ struct ec_pyapi {
     void (*ErrFetch)(PyObject **, PyObject **, PyObject **);
     void (*ErrRestore)(PyObject *, PyObject *, PyObject *);
     void *(*InterpreterGet)(void);
+    void *(*GILStateGetThisThreadState)(void);
+    int (*GILStateEnsure)(void);
+    void (*GILStateRelease)(int);
     long long (*InterpreterGetID)(void *);
     void (*Exit)(int) __attribute__((noreturn));
     /* data */

@@ -6,7 +6,8 @@
  * through it: it opens, checks that same fd, returns it). Nothing in site, sitecustomize or the
  * environment runs first, so -S, -I, -E, a PYTHONPATH shadowing `encodings` or a .pth cannot skip
  * it. The C audit hook is added on the first open_code call (the `encodings` import, which every
- * start-up makes): by then CPython has chosen its memory allocator, and PySys_AddAuditHook's entry
+ * start-up makes) or CPython's first read of bytecode alone (python_open.c's window), whichever
+ * comes first: by then CPython has chosen its memory allocator, and PySys_AddAuditHook's entry
  * is freed at exit with the allocator that made it (added from the constructor, it crashes
  * PYTHONMALLOC=debug and -X dev runs at exit). The audit hook covers what open_code does not:
  *   cpython.run_file / run_startup  the main script, PYTHONSTARTUP: opened and checked here, and
@@ -45,6 +46,7 @@ static int entry_seen;         /* a cpython.run_* event came: the main entry is 
 static int stdin_decided;      /* stdin was judged once */
 static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
 static long long patched_interp = -1; /* the interpreter whose importlib was examined last */
+static long long imp_examined = -1;   /* the interpreter whose imp module (3.8-3.11) was, once loaded */
 /* 3.14's sys.remote_exec: another process had this interpreter run a script file at its next safe
  * point (audit event cpython.remote_debugger_script, then io.open_code of it) */
 static char remote_script[1024];
@@ -286,12 +288,9 @@ static int entry_file(PyObject *path_obj, int startup)
 /* FileLoader.get_data replacement: read through io.open_code, as CPython does since the fix for
  * CVE-2026-2297 (before it, a sourceless .pyc was read with FileIO and skipped the open_code hook).
  * self is the original function, used for anything but a str path. */
-static PyObject *get_data(PyObject *self, PyObject *args)
+static PyObject *read_code(PyObject *path)
 {
-    PyObject *path, *f, *data, *r, *t, *val, *tb;
-    if (ec_py.TupleSize(args) != 2) return ec_py.CallObject(self, args);
-    path = ec_py.TupleGetItem(args, 1);
-    if (!is_str(path)) return ec_py.CallObject(self, args);
+    PyObject *f, *data, *r, *t, *val, *tb;
     f = ec_py.OpenCodeObject(path);
     if (!f) return 0;
     data = ec_py.CallMethod(f, "read", 0);
@@ -308,7 +307,47 @@ static PyObject *get_data(PyObject *self, PyObject *args)
     return data;
 }
 
+static PyObject *get_data(PyObject *self, PyObject *args)
+{
+    PyObject *path;
+    if (ec_py.TupleSize(args) != 2) return ec_py.CallObject(self, args);
+    path = ec_py.TupleGetItem(args, 1);
+    if (!is_str(path)) return ec_py.CallObject(self, args);
+    return read_code(path);
+}
+
 static struct ec_pymethoddef get_data_def = {"get_data", get_data, EC_METH_VARARGS, 0};
+
+/* imp's _HackedGetData.get_data replacement (3.8-3.11): the module's own file, which imp reads
+ * from the file object find_module() opened (or the caller gave load_source/load_compiled), or
+ * opens again with open(), is read through io.open_code by its path; the file object is closed, as
+ * imp's `with file:` would. Anything else goes to the original (self). */
+static PyObject *imp_get_data(PyObject *self, PyObject *args)
+{
+    PyObject *path, *file, *own, *kp, *ko, *r;
+    const char *p, *o;
+    int same;
+    if (ec_py.TupleSize(args) != 2) return ec_py.CallObject(self, args);
+    path = ec_py.TupleGetItem(args, 1);
+    file = ec_py.GetAttrString(ec_py.TupleGetItem(args, 0), "file");
+    own = file ? ec_py.GetAttrString(ec_py.TupleGetItem(args, 0), "path") : 0;
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    p = fs_bytes(path, &kp);
+    o = fs_bytes(own, &ko);
+    same = file && !is_none(file) && p && o && !ec_strcmp(p, o);
+    release(kp), release(ko), release(own);
+    if (!same) {
+        release(file);
+        return ec_py.CallObject(self, args);
+    }
+    r = ec_py.CallMethod(file, "close", 0); /* not read from: closed first */
+    ec_py.DecRef(file);
+    if (!r) return 0;
+    ec_py.DecRef(r);
+    return read_code(path);
+}
+
+static struct ec_pymethoddef imp_get_data_def = {"get_data", imp_get_data, EC_METH_VARARGS, 0};
 
 /* Once per interpreter: if importlib's FileLoader.get_data still reads sourceless files with FileIO
  * (CPython before the CVE-2026-2297 fix: all of 3.8-3.15 here), route it through open_code.
@@ -340,6 +379,46 @@ out:
     if (ec_py.ErrOccurred()) ec_py.ErrClear();
     release(meth), release(fn), release(fileio), release(names), release(code), release(cur), release(loader);
     return 1;
+}
+
+/* Once imp (3.8-3.11; gone in 3.12) is loaded in an interpreter, route its _HackedGetData.get_data
+ * through open_code: asked at the `open` audit event (find_module's open, or the caller's of a file
+ * for load_source/load_compiled) and at each open_code (load_source looks for a cache first).
+ * Until imp is there, a dict look-up; on 3.12 and later, nothing. */
+static void patch_imp(void)
+{
+    static int has_imp = -1;
+    PyObject *modules, *imp, *hex, *cls, *cur, *fn = 0, *meth = 0;
+    void *interp;
+    long long id;
+    if (!has_imp) return;
+    if (has_imp < 0) {
+        hex = ec_py.SysGetObject("hexversion"); /* borrowed */
+        has_imp = hex && ec_py.LongAsLong(hex) < 0x030c0000;
+        if (ec_py.ErrOccurred()) ec_py.ErrClear();
+        if (!has_imp) return;
+    }
+    if (ec_py.IsFinalizing && ec_py.IsFinalizing()) return; /* 3.8 dies on a cleared module dict */
+    interp = ec_py.InterpreterGet();
+    id = interp ? ec_py.InterpreterGetID(interp) : -1;
+    if (id < 0 || id == imp_examined) return;
+    modules = ec_py.GetModuleDict();
+    imp = modules ? ec_py.DictGetItemString(modules, "imp") : 0;
+    if (!imp) return;
+    cls = ec_py.GetAttrString(imp, "_HackedGetData");
+    if (!cls) { /* imp is still being imported: its classes come after its own imports */
+        ec_py.ErrClear();
+        return;
+    }
+    imp_examined = id;
+    cur = ec_py.GetAttrString(cls, "get_data");
+    if (cur && !(ec_py.IsInstance(cur, ec_py.CFunctionType) > 0 && ec_py.CFunctionGetFunction(cur) == (void *)imp_get_data)) {
+        fn = ec_py.CFunctionNewEx(&imp_get_data_def, cur, 0);
+        meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
+        if (meth) ec_py.SetAttrString(cls, "get_data", meth);
+    }
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    release(meth), release(fn), release(cur), release(cls);
 }
 
 /* ---- bytecode caches keep the execute bits of their source ---- */
@@ -492,7 +571,7 @@ static int on_cpython(const char *name, PyObject *args)
         hooks_cleared = 1;
         if (!open_code_taken) __atomic_store_n(&ec_python_open_window, 1, __ATOMIC_RELAXED);
         stdin_decided = entry_seen = 0;
-        patched_interp = -1;
+        patched_interp = imp_examined = -1;
         ec_handoff_drop();
         return 0;
     }
@@ -590,6 +669,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         return 0;
     case 'o':
         if (!ec_strcmp(event, "os.rename")) cache_rename(args);
+        else if (!ec_strcmp(event, "open")) patch_imp();
         return 0;
     }
     return 0;
@@ -632,7 +712,18 @@ static int is_main_file(const struct ec_verdict *v)
 int ec_python_face_raw_pyc(int fd, const char *path)
 {
     struct ec_verdict v;
-    int enforced;
+    int enforced, gil;
+    /* The audit hook waits for the first open_code call, but a start-up whose stdlib is bytecode
+     * alone (a pyc-only image) reads `encodings` and the rest with FileIO and may make none before
+     * its main entry: `-S -c`, `-m timeit` ran under DENY_INTERACTIVE unseen. This read is
+     * CPython's, by a thread with a thread state (the allocator is chosen) that let the GIL go for
+     * the open(): take it back for the moment and add the hook now. Not in a dying interpreter. */
+    if (!audit_installed && ec_py.GILStateGetThisThreadState() &&
+        (!hooks_cleared || (ec_py.IsFinalizing && !ec_py.IsFinalizing()))) {
+        gil = ec_py.GILStateEnsure();
+        add_audit_hook();
+        ec_py.GILStateRelease(gil);
+    }
     if (ec_check_fd_quick(fd, 0, &v)) return 0;
     enforced = enforcing(EC_KIND_MODULE);
     if (record(EC_KIND_MODULE, path, &v, enforced) && enforced) say_file("import", path, &v);
@@ -655,6 +746,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
      * and the sourceless file that search finds next would be read by FileIO, unchecked. Still
      * open (importlib not set up yet): a .pyc opened below is checked by the window as well. */
     if (patch_importlib()) __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
+    patch_imp();
     io = ec_py.ImportModule("_io");
     if (!io) return 0;
     f = ec_py.CallMethod(io, "open", "Os", path, "rb");

@@ -14,6 +14,8 @@
 #include "sys.h"
 #include "text.h"
 
+#define EC_F_DUPFD_CLOEXEC 1030
+
 extern void *fdopen(int, const char *) __attribute__((weak));
 extern int *__errno_location(void) __attribute__((weak));
 
@@ -31,7 +33,7 @@ static int read_only(const char *mode)
 /* The FILE for this open if a checked fd was handed over for it; NULL (with *taken 0) otherwise. */
 static void *take_handed(const char *path, const char *mode, int *taken)
 {
-    int fd, err;
+    int fd, err, again;
     void *fp;
     *taken = 0;
     if (!ec_handoff_waiting() || !path || !read_only(mode) || !fdopen) return 0;
@@ -42,6 +44,12 @@ static void *take_handed(const char *path, const char *mode, int *taken)
     }
     if ((fd = ec_handoff_take(path, 0)) < 0) return 0;
     *taken = 1;
+    /* A script or PYTHONSTARTUP that is bytecode is opened twice: maybe_pyc_file() looks at the
+     * first FILE, then run_pyc_file() fopens the name again. That open must get the checked file
+     * too, not what the name holds by then: a duplicate waits for it (the next audit event closes
+     * it if nobody comes), and each taker reads from the start, as a fresh fopen would. */
+    if ((again = (int)ec_sys3(EC_NR_fcntl, fd, EC_F_DUPFD_CLOEXEC, 0)) >= 0) ec_handoff_put(again, path, 0);
+    ec_sys3(EC_NR_lseek, fd, 0, 0 /* SEEK_SET */);
     fp = fdopen(fd, mode);
     if (!fp) ec_close(fd); /* fdopen set errno; failing is better than reading an unchecked file */
     return fp;

@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -96,6 +97,31 @@ def test_race_swapped_script_never_runs(python, tools, tmp_path, enforcing_env):
     assert ran_good > 0 and refused > 0, (ran_good, refused, outs[:3])
     for r in results.values():
         assert r["rc"] in (0, 126, 2), r  # 2: CPython could not open the name mid-rename
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_race_swapped_bytecode_script_never_runs(python, tools, tmp_path, enforcing_env):
+    """A main script that is bytecode (`python target.pyc`) is opened twice by CPython: its first
+    FILE only tells it a .pyc (maybe_pyc_file), run_pyc_file then opens the name again. The file
+    read must still be the file checked while a loop swaps a good (0755) and a bad (0644) .pyc
+    over the name. Before, that second open went to the name, unchecked: the bad one ran."""
+    d = tmp_path / "race"
+    d.mkdir()
+    for name, mode in (("good", 0o755), ("bad", 0o644)):
+        src = write(d / ("%s.py" % name), "print('RAN', %r)\n" % name, 0o644)
+        run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+             str(src), str(d / ("%s.pyc" % name))], check=True)
+        os.chmod(d / ("%s.pyc" % name), mode)
+    good, bad, target = d / "good.pyc", d / "bad.pyc", d / "target.pyc"
+    os.link(good, target)
+    results, outs = runs_while_looping(python, tools, tmp_path, target, SWAPPER, good, bad, target, runs=240)
+    ran_bad = sum("RAN bad" in o for o in outs)
+    ran_good = sum("RAN good" in o for o in outs)
+    refused = sum("execcheck: refused to run" in o for o in outs)
+    assert ran_bad == 0, "the swapped-in 0644 bytecode ran %d times" % ran_bad
+    assert ran_good > 0 and refused > 0, (ran_good, refused, outs[:3])
+    for r in results.values():
+        assert r["rc"] in (0, 126, 1), r  # 1: CPython could not open the name mid-rename
 
 
 VANISHER = r"""
@@ -193,6 +219,21 @@ def test_options_and_shadowed_encodings_do_not_skip(python, tools, tmp_path, enf
     case("sourceless-audit-after-probe", [], ["-c", "pass"], None, "RAN EVIL",
          ("module", str(d / "pyc644" / "encodings" / "__init__.pyc"), "x-bit", "logged"),
          PYTHONPATH="%s:%s" % (python, d / "pyc644"))
+    # a stdlib of bytecode alone (a pyc-only image; here its encodings package, all 0755, first on
+    # the path): with -S the start-up makes no open_code call, which added the face's audit hook,
+    # before the main entry, and -c and -m timeit ran under DENY_INTERACTIVE, unseen
+    std = run([python, "-S", "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"]).stdout.strip()
+    pyc_only = d / "pyc-only" / "encodings"
+    shutil.copytree(os.path.join(std, "encodings"), pyc_only, ignore=shutil.ignore_patterns("__pycache__"))
+    run([python, "-m", "compileall", "-q", "-b", str(pyc_only)], check=True)
+    for f in pyc_only.iterdir():
+        f.unlink() if f.suffix == ".py" else os.chmod(f, 0o755)
+    case("pyc-only-S-c", ["-f", "-i"], ["-S", "-c", "print('RAN', 'c')"], 126, None,
+         ("interactive", "(python -c)", "not-regular", "refused"), PYTHONPATH=str(pyc_only.parent))
+    case("pyc-only-S-m", ["-f", "-i"], ["-S", "-m", "timeit", "-n1", "-r1", "print('RAN', 'c')"], 126, None,
+         ("interactive", "(python -m timeit)", "not-regular", "refused"), PYTHONPATH=str(pyc_only.parent))
+    case("pyc-only-S-c-audit", [], ["-S", "-c", "print('RAN', 'audit')"], 0, "RAN audit",
+         ("interactive", "(python -c)", "not-regular", "logged"), PYTHONPATH=str(pyc_only.parent))
     # names that are not UTF-8: the checked fd still reaches CPython's fopen
     case("weird-ok", ["-f"], [weird], 0, "RAN weird")
     case("weird-nox", ["-f"], [weird_nox], 126, None)
@@ -373,6 +414,66 @@ def test_modules_that_run_unchecked_files(python, tools, tmp_path, enforcing_env
         refused = bits == "-i" or (bits == "-f" and name in ("doctest", "pickle"))
         assert (r["rc"] == 126) == refused, (cid, r)
         assert ("execcheck: refused to run interactive code (python -m %s)" % name in r["err"]) == refused, (cid, r)
+
+
+# ---- imp (3.8-3.11) -------------------------------------------------------------------------
+
+IMP_HOST = r"""
+import sys, warnings
+warnings.simplefilter("ignore")
+import imp
+how, d, name = sys.argv[1:4]
+try:
+    if how == "find":  # the plugin pattern: find_module opens the file, load_module reads it
+        f, path, desc = imp.find_module(name, [d])
+        imp.load_module(name, f, path, desc)
+    elif how == "source":
+        imp.load_source(name, "%s/%s.py" % (d, name), open("%s/%s.py" % (d, name)))
+    else:
+        imp.load_compiled(name, "%s/%s.pyc" % (d, name), open("%s/%s.pyc" % (d, name), "rb"))
+    print("loaded", name)
+except PermissionError:
+    print("refused", name)
+"""
+
+
+@pytest.mark.parametrize("python", [p for _, p, v in PYTHONS if v < (3, 12)],
+                         ids=[label for label, _, v in PYTHONS if v < (3, 12)])
+def test_imp_loads_are_checked(python, tools, tmp_path, enforcing_env):
+    """imp (gone in 3.12) reads a module it was given a file for - find_module's, or the caller's
+    for load_source/load_compiled - from that file object, opened with open(): a 0644 module or one
+    on a noexec mount ran under RESTRICT_FILE, unrecorded. The face reads it through open_code."""
+    d = tmp_path / "plug"
+    write(d / "good.py", "print('RAN', 'good')\n", 0o755)
+    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+         str(d / "bad.py"), str(d / "badc.pyc")], check=True)
+    os.chmod(d / "badc.pyc", 0o644)
+    host = write(tmp_path / "host.py", IMP_HOST, 0o755)
+    noexec = tmp_path / "ns" / "noexec"
+    se = str(tools["setexec"])
+    cases, expect = [], {}
+    for cid, bits, how, where, name, want in (
+            ("find-good", ["-f"], "find", d, "good", "loaded good"),
+            ("find-bad", ["-f"], "find", d, "bad", "refused bad"),
+            ("find-noexec", ["-f"], "find", noexec / "plug", "good", "refused good"),
+            ("source-bad", ["-f"], "source", d, "bad", "refused bad"),
+            ("compiled-bad", ["-f"], "compiled", d, "badc", "refused badc"),
+            ("find-bad-audit", [], "find", d, "bad", "loaded bad")):
+        log = tmp_path / ("%s.jsonl" % cid)
+        cases.append({"id": cid, "argv": [se, *bits, "--", python, str(host), how, str(where), name],
+                      "env": base_env(log), "cwd": str(tmp_path), "stdin": None, "timeout": 60})
+        expect[cid] = (want, log)
+    results = run_in_view(python, tmp_path / "ns", cases, copies=[(d, noexec / "plug")])
+    failures = []
+    for cid, (want, log) in expect.items():
+        r = results[cid]
+        if r["rc"] != 0 or want not in r["out"] or ("RAN bad" in r["out"]) != (cid == "find-bad-audit"):
+            failures.append("%s: %r %r %r" % (cid, r["rc"], r["out"], r["err"][-300:]))
+        got = {(x["kind"], x["action"]) for x in records(log) if x["face"] == "python" and "/plug/" in x["path"]}
+        if got != ({("module", "logged")} if cid == "find-bad-audit" else set() if cid == "find-good" else {("module", "refused")}):
+            failures.append("%s: records %r" % (cid, records(log)))
+    assert not failures, "\n".join(failures)
 
 
 # ---- sub-interpreters -----------------------------------------------------------------------
