@@ -455,12 +455,64 @@ def test_an_install_that_cannot_be_written_changes_nothing(image):
 
 def test_prepare_on_a_read_only_part_names_the_file(image, tmp_path):
     """prepare --apply where a library directory is mounted read-only: one line naming the file it
-    could not change (it named /proc/self/fd/3), exit 2."""
+    could not change (it named /proc/self/fd/3), exit 2. (A mount inside ROOT is crossed only with
+    --any-mount.)"""
     from conftest import in_mountns, need_mountns
     need_mountns()
     os.chmod(os.path.join(image, "usr/lib/x86_64-linux-gnu/libfake.so"), 0o644)
     libdir = os.path.join(image, "usr/lib/x86_64-linux-gnu")
     r = in_mountns('mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; shift; "$@"', libdir,
-                   *execcheck_cmd(), "image", "prepare", "--apply", image)
+                   *execcheck_cmd(), "image", "prepare", "--apply", "--any-mount", image)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/proc/self/fd" not in r.stderr, r.stderr
     assert "cannot change the image: %s/" % libdir in r.stderr and "Read-only file system" in r.stderr, r.stderr
+
+
+def test_prepare_changes_no_file_beyond_the_image(image, tmp_path):
+    """A mode belongs to the inode: `prepare --apply` added x bits to a host file through a hard
+    link to it in the image (cp -al, an ostree checkout, a link to a host file), and to the files
+    of a host directory bind-mounted into the image; `revert` of a record naming a file under such
+    a mount took its x bits away. Both are left as they are now, and named; a file hard-linked
+    twice inside the walked directories is still prepared, and --any-mount takes a mount inside ROOT
+    for the image's own (its /usr partition)."""
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    libm = os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6")
+    outside = tmp_path / "outside"
+    (outside / "bind").mkdir(parents=True)
+    for host, link in ((outside / "host.so", "usr/lib/x86_64-linux-gnu/libhl.so"),
+                       (outside / "bind/libb.so", None), (tmp_path / "in1.so", "usr/lib/libin1.so")):
+        shutil.copy(libm, host)
+        os.chmod(host, 0o644)
+        if link:
+            os.link(host, os.path.join(image, link))
+    os.rename(tmp_path / "in1.so", os.path.join(image, "usr/lib/x86_64-linux-gnu/libin2.so"))  # both links inside
+    os.makedirs(os.path.join(image, "usr/lib/bindsub"))
+    bind = 'mount --bind "$1" "$2"; shift 2; "$@"'
+    r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
+                   *execcheck_cmd(), "image", "prepare", "--apply", image)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(outside / "host.so").st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(outside / "bind/libb.so").st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(os.path.join(image, "usr/lib/libin1.so")).st_mode) == 0o755
+    assert "left /usr/lib/x86_64-linux-gnu/libhl.so as it is: it has 2 hard links" in r.stderr, r.stderr
+    assert "left /usr/lib/bindsub/libb.so as it is: it is on another mount" in r.stderr, r.stderr
+
+    state = os.path.join(image, "var/lib/execcheck/prepare.json")
+    with open(state) as f:
+        record = json.load(f)
+    record["modes"]["/usr/lib/bindsub/libb.so"] = 0o644  # a record from elsewhere
+    with open(state, "w") as f:
+        json.dump(record, f)
+    os.chmod(outside / "bind/libb.so", 0o755)
+    r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
+                   *execcheck_cmd(), "image", "revert", image)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(outside / "bind/libb.so").st_mode) == 0o755
+    assert "left /usr/lib/bindsub/libb.so as it is: it is on another mount" in r.stderr, r.stderr
+    assert stat.S_IMODE(os.stat(os.path.join(image, "usr/lib/libin1.so")).st_mode) == 0o644
+    os.chmod(outside / "bind/libb.so", 0o644)
+    r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
+                   *execcheck_cmd(), "image", "prepare", "--any-mount", "--json", image)
+    out = json.loads(r.stdout)
+    assert "/usr/lib/bindsub/libb.so" in [c["path"] for c in out["changes"]], r.stdout
+    assert [c["path"] for c in out["left"]] == ["/usr/lib/x86_64-linux-gnu/libhl.so"], r.stdout

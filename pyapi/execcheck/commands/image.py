@@ -57,6 +57,11 @@ def add_parser(sub):
     pu = steps.add_parser("uninstall", help="remove exactly what install added")
     pu.add_argument("root", metavar="ROOT")
     pu.set_defaults(run=run_uninstall)
+    for step in (pp, pr):
+        step.add_argument("--any-mount", action="store_true",
+                          help="change files on any mount inside ROOT too (an image with its own /usr partition "
+                               "mounted there); by default only those on ROOT's own mount, so a host directory "
+                               "bind-mounted into the image is never changed")
     pv = steps.add_parser("verify", help="exit 1 if anything the image would run would be refused")
     pv.add_argument("root", metavar="ROOT")
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
@@ -91,7 +96,7 @@ def _need_root_user():
 def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
     try:
-        changes = prepare.plan(root, inst.image_multiarch(root))
+        changes, skipped = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
@@ -103,8 +108,11 @@ def run_prepare(args) -> int:
     if args.json:
         print_json({"root": root, "applied": args.apply,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
-                                for p, o, n, w in changes]})
+                                for p, o, n, w in changes],
+                    "left": [{"path": p, "reason": why} for p, why in skipped]})
         return 0
+    for p, why in skipped:
+        print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
     for p, o, n, w in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
@@ -123,16 +131,15 @@ def run_revert(args) -> int:
     root = _root(args)
     _need_root_user()
     try:
-        done = prepare.revert(root)
+        done = prepare.revert(root, args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     if done is None:
         raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
     n, left = done
     print("restored the modes of %d files" % n, file=sys.stderr)
-    for path in left:
-        print("execcheck: left %s as it is: its mode changed since prepare, which only added x bits" % path,
-              file=sys.stderr)
+    for path, why in left:
+        print("execcheck: left %s as it is: %s" % (printable(path), why), file=sys.stderr)
     return 0
 
 

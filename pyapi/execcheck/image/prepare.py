@@ -40,11 +40,42 @@ def _walk_files(host_dir: str):
             yield os.path.join(dirpath, name)
 
 
-def plan(root: str, tuple_: str):
-    """[(image_path, old_mode, new_mode, why)] for every file that needs an x bit, in path order."""
+def mount_of(host: str, st: os.stat_result):
+    """Which mount a file is on: /proc's mnt_id of an O_PATH descriptor of it (a bind mount of the
+    image's own file system has its st_dev), with st_dev beside it (all there is without /proc)."""
+    try:
+        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return st.st_dev, None
+    try:
+        with open("/proc/self/fdinfo/%d" % fd) as f:
+            mnt = next((int(l.split()[1]) for l in f if l.startswith("mnt_id:")), None)
+    except (OSError, ValueError):
+        mnt = None
+    finally:
+        os.close(fd)
+    return st.st_dev, mnt
+
+
+def foreign(root_mount, host: str, st: os.stat_result) -> str:
+    """Why a chmod of this file may reach beyond the image, or "": a file on another mount than
+    ROOT's may be a host directory bind-mounted into the image (root_mount None: any is the image's)."""
+    if root_mount is None:
+        return ""
+    dev, mnt = mount_of(host, st)
+    if dev != root_mount[0] or (mnt is not None and root_mount[1] is not None and mnt != root_mount[1]):
+        return "it is on another mount than ROOT (--any-mount if that mount is the image's own)"
+    return ""
+
+
+def plan(root: str, tuple_: str, any_mount: bool = False):
+    """([(image_path, old_mode, new_mode, why)] for every file that needs an x bit, in path order,
+    [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
     root = os.path.abspath(root)
+    root_mount = None if any_mount else mount_of(root, os.stat(root))
     seen = set()
     changes = {}
+    links = {}  # (dev, ino) -> the host paths the walk found it under
 
     def consider(host_path, why, want):
         try:
@@ -56,12 +87,16 @@ def plan(root: str, tuple_: str):
                 st = os.lstat(host_path)
         except OSError:
             return
-        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+        if not stat.S_ISREG(st.st_mode):
+            return
+        links.setdefault((st.st_dev, st.st_ino), set()).add(host_path)
+        if (st.st_dev, st.st_ino) in seen:
             return
         seen.add((st.st_dev, st.st_ino))
         new = code_mode(st.st_mode)
         if new != st.st_mode and want(host_path):
-            changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why)
+            changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why, host_path,
+                                                           st)
 
     for d in python_trees(root):
         for f in _walk_files(rootfs.resolve(root, d)):
@@ -70,7 +105,20 @@ def plan(root: str, tuple_: str):
     for d in ldconf.library_dirs(root, tuple_):
         for f in _walk_files(rootfs.resolve(root, d)):
             consider(f, "library", _is_elf_shared)
-    return [(p,) + changes[p] for p in sorted(changes)]
+    planned, skipped = [], []
+    for p in sorted(changes):
+        old, new, why, host, st = changes[p]
+        # a mode belongs to the inode: a hard link whose other names the walk did not meet may be
+        # a file outside the image (cp -al, an ostree checkout, a link to a host file)
+        reason = foreign(root_mount, host, st) or (
+            "it has %d hard links, of which the walk met %d: the others may be outside the image" % (
+                st.st_nlink, len(links[(st.st_dev, st.st_ino)])) if st.st_nlink > len(links[(st.st_dev, st.st_ino)])
+            else "")
+        if reason:
+            skipped.append((p, reason))
+        else:
+            planned.append((p, old, new, why))
+    return planned, skipped
 
 
 def _record_problem(record) -> str:
@@ -104,17 +152,18 @@ def _chmod(host: str, mode: int) -> None:
         os.close(fd)
 
 
-def revert(root: str):
+def revert(root: str, any_mount: bool = False):
     """Restores every mode prepare recorded, as far as undoing prepare's change explains it.
-    Returns (files restored, image paths left as they are), or None without a record.
+    Returns (files restored, [(image path left as it is, why)]), or None without a record.
 
     The record is the image's: each path is walked inside the image (symlinks followed only
     there, the last one not at all), and a mode is restored only if it is the file's mode now
     with x bits taken away, all prepare ever adds. Anything else (a mode changed since, or a
-    record that would make a file setuid) is left and named."""
+    record that would make a file setuid, a file on another mount) is left and named."""
     record = manifest.load(root, STEP, _record_problem)
     if record is None:
         return None
+    root_mount = None if any_mount else mount_of(root, os.stat(root))
     n, left = 0, []
     for path, mode in sorted(record["modes"].items()):
         try:
@@ -126,7 +175,11 @@ def revert(root: str):
         if not stat.S_ISREG(st.st_mode) or now == mode:
             continue
         if mode & ~now or (now ^ mode) & ~0o111:
-            left.append(path)
+            left.append((path, "its mode changed since prepare, which only added x bits"))
+            continue
+        reason = foreign(root_mount, host, st)  # prepare changes no such file: the record is not its
+        if reason:
+            left.append((path, reason))
             continue
         _chmod(host, mode)
         n += 1
