@@ -516,3 +516,23 @@ def test_prepare_changes_no_file_beyond_the_image(image, tmp_path):
     out = json.loads(r.stdout)
     assert "/usr/lib/bindsub/libb.so" in [c["path"] for c in out["changes"]], r.stdout
     assert [c["path"] for c in out["left"]] == ["/usr/lib/x86_64-linux-gnu/libhl.so"], r.stdout
+
+
+def test_a_leftover_temporary_file_is_never_written_through(image, tmp_path):
+    """Each step writes a file as .NAME.execcheck-tmp beside it, then renames it over NAME. That
+    name was opened with O_TRUNC and no O_EXCL, so an image that already held it was written
+    through: a hard link there to a file outside the image got the config as its content (a
+    device node there would have been written to), and a FIFO blocked install forever. A name
+    left there is removed and the file made anew now."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    os.link(victim, os.path.join(image, "etc/.execcheck.conf.execcheck-tmp"))
+    os.mkfifo(os.path.join(image, "etc/.ld.so.preload.execcheck-tmp"))
+    os.makedirs(os.path.join(image, "var/lib/execcheck"))
+    os.mkfifo(os.path.join(image, "var/lib/execcheck/.install.json.execcheck-tmp"))
+    r = ec("image", "install", image, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "precious\n" and os.stat(victim).st_nlink == 1
+    with open(os.path.join(image, "etc/ld.so.preload")) as f:
+        assert "libexeccheck.so" in f.read()
+    assert not [n for n in os.listdir(os.path.join(image, "etc")) if n.endswith(".execcheck-tmp")]

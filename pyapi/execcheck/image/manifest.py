@@ -22,7 +22,13 @@ class CorruptRecord(UsageError):
 def atomic_write(path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
     d = os.path.dirname(path)
     tmp = os.path.join(d, ".%s.execcheck-tmp" % os.path.basename(path))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    # made anew, never opened: what the image holds under that name (a hard link to a file outside
+    # it, a device, a FIFO that blocks) must not be written through
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
