@@ -536,3 +536,21 @@ def test_a_leftover_temporary_file_is_never_written_through(image, tmp_path):
     with open(os.path.join(image, "etc/ld.so.preload")) as f:
         assert "libexeccheck.so" in f.read()
     assert not [n for n in os.listdir(os.path.join(image, "etc")) if n.endswith(".execcheck-tmp")]
+
+
+def test_a_record_that_is_a_symlink_is_not_followed(image, tmp_path):
+    """The state directory is walked inside the image, but the record in it was opened following
+    a symlink: an image whose var/lib/execcheck/prepare.json pointed to a file outside it had
+    revert read that file and act on it (here: take the x bits off the image's libc). A link there
+    is no record execcheck wrote: refused in one line, nothing changed."""
+    outside = tmp_path / "host.json"
+    outside.write_text(json.dumps({"modes": {"/usr/lib/x86_64-linux-gnu/libc.so.6": 0o644}, "created_dirs": []}))
+    os.makedirs(os.path.join(image, "var/lib/execcheck"))
+    for step in ("prepare", "install"):
+        os.symlink(str(outside), os.path.join(image, "var/lib/execcheck/%s.json" % step))
+    before = rootfs.listing(image)
+    for step in (["revert"], ["prepare", "--apply"], ["uninstall"], ["install"]):
+        r = ec("image", *step, image)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (step, r.stderr)
+        assert "is not a record execcheck wrote (a symbolic link)" in r.stderr, (step, r.stderr)
+        assert rootfs.listing(image) == before, step

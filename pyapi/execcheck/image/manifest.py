@@ -4,6 +4,7 @@ Each step keeps its record at ROOT/var/lib/execcheck/<step>.json. Files are repl
 temporary file in the same directory and renaming it over the target, so a reader (or a crash)
 sees the old or the new file, never half of one.
 """
+import errno
 import json
 import os
 
@@ -69,12 +70,13 @@ def load(root: str, step: str, problem):
     record that does not have the step's shape (or returns None): then CorruptRecord."""
     p = path_of(root, step)
     try:
-        record = json.loads(read_regular(p).decode())
+        # never followed: save() writes no link, and one here may lead out of the image
+        record = json.loads(read_regular(p, follow=False).decode())
         why = problem(record)
     except FileNotFoundError:
         return None
     except OSError as e:
-        why = e.strerror
+        why = "a symbolic link" if e.errno == errno.ELOOP else e.strerror
     except (ValueError, RecursionError) as e:  # bad UTF-8 is a ValueError too
         why = "not JSON: %s" % e.__class__.__name__
     if why:
@@ -131,7 +133,7 @@ def remove(root: str, step: str, created_dirs: list) -> None:
     state = os.path.dirname(p)
     try:
         if os.listdir(state) == [CREATED]:
-            made = json.loads(read_regular(os.path.join(state, CREATED)).decode())
+            made = json.loads(read_regular(os.path.join(state, CREATED), follow=False).decode())
             os.unlink(os.path.join(state, CREATED))
             _rmdirs(root, made if isinstance(made, list) else [])
     except (OSError, ValueError, RecursionError):
