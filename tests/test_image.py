@@ -554,3 +554,46 @@ def test_a_record_that_is_a_symlink_is_not_followed(image, tmp_path):
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (step, r.stderr)
         assert "is not a record execcheck wrote (a symbolic link)" in r.stderr, (step, r.stderr)
         assert rootfs.listing(image) == before, step
+
+
+def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
+    """A host directory bind-mounted into the image is no part of it: install wrote its
+    /etc/ld.so.preload into a host /etc bound on the image's, the steps kept (read, wrote, removed)
+    their records in a host /var bound on the image's, and uninstall of a record from elsewhere
+    wrote any content with any mode, setuid root too, into a bound host directory. Now a step
+    refuses such a mount in one line (--any-mount where it is the image's own), uninstall leaves
+    such a file and names it, and a record naming a file install never writes, or a setuid mode,
+    is refused."""
+    import base64
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    bind = 'mount --bind "$1" "$2"; shift 2; "$@"'
+    host = tmp_path / "host"
+    host.mkdir()
+    before = rootfs.listing(image)
+    for where, step in (("etc", ["install"]), ("var", ["install"]), ("var", ["prepare", "--apply"])):
+        r = in_mountns(bind, host, os.path.join(image, where), *execcheck_cmd(), "image", *step, image)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (where, step, r.stderr)
+        assert "is on another mount than ROOT" in r.stderr, (where, step, r.stderr)
+        assert list(host.iterdir()) == [] and rootfs.listing(image) == before, (where, step)
+
+    state = os.path.join(image, "var/lib/execcheck/install.json")
+    os.makedirs(os.path.dirname(state))
+    os.makedirs(os.path.join(image, "usr/lib/bound"))
+
+    def entry(mode):
+        return {"previous": base64.b64encode(b"#!/bin/sh\nid\n").decode(), "previous_mode": mode,
+                "previous_owner": [0, 0], "written_sha256": "0" * 64}
+    for files in ({"/usr/lib/bound/libexeccheck.so": entry(0o755)}, {"/usr/lib/bound/evil": entry(0o755)},
+                  {"/etc/ld.so.preload": entry(0o4755)}):
+        with open(state, "w") as f:
+            json.dump({"files": files, "created_dirs": []}, f)
+        r = in_mountns(bind, host, os.path.join(image, "usr/lib/bound"), *execcheck_cmd(), "image", "uninstall", image)
+        assert list(host.iterdir()) == [], (files, r.stderr)
+        if "/usr/lib/bound/libexeccheck.so" in files:
+            assert r.returncode == 0 and "left /usr/lib/bound/libexeccheck.so as it is: it is on another mount" \
+                in r.stderr, r.stderr
+        else:
+            assert r.returncode == 2 and "is not a record execcheck wrote" in r.stderr, r.stderr
+    with open(os.path.join(image, "etc/ld.so.preload"), "rb") as f:
+        assert b"#!/bin/sh" not in f.read()

@@ -57,7 +57,7 @@ def add_parser(sub):
     pu = steps.add_parser("uninstall", help="remove exactly what install added")
     pu.add_argument("root", metavar="ROOT")
     pu.set_defaults(run=run_uninstall)
-    for step in (pp, pr):
+    for step in (pp, pr, pi, pu):
         step.add_argument("--any-mount", action="store_true",
                           help="change files on any mount inside ROOT too (an image with its own /usr partition "
                                "mounted there); by default only those on ROOT's own mount, so a host directory "
@@ -102,7 +102,7 @@ def run_prepare(args) -> int:
     if args.apply:
         _need_root_user()
         try:
-            prepare.apply(root, changes)
+            prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
     if args.json:
@@ -159,7 +159,7 @@ def run_install(args) -> int:
         return 0
     _need_root_user()
     try:
-        n = inst.install(root, files)
+        n = inst.install(root, files, args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     print("installed %s (%d files written%s)" % (
@@ -175,13 +175,13 @@ def run_uninstall(args) -> int:
     root = _root(args)
     _need_root_user()
     try:
-        notes = inst.uninstall(root)
+        notes = inst.uninstall(root, args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     if notes is None:
         raise UsageError("nothing to uninstall: %s has no record of `image install`" % root)
     for n in notes:
-        print("execcheck: " + n, file=sys.stderr)
+        print("execcheck: " + printable(n), file=sys.stderr)
     return 0
 
 

@@ -310,7 +310,15 @@ def _record_problem(record) -> str:
     for path, info in record["files"].items():
         if not path.startswith("/") or not isinstance(info, dict) or not _file_entry_ok(info):
             return "a file entry that is not one"
+        if not _install_writes(path):  # uninstall would write or remove it as the record says
+            return "a file install does not write"
     return manifest.dirs_problem(record)
+
+
+def _install_writes(path: str) -> bool:
+    """Could install have written this image path (the shim, its config, ld.so.preload, a drop-in)?"""
+    return path in ("/etc/execcheck.conf", "/etc/ld.so.preload") or path.endswith("/" + SHIM_NAME) or \
+        re.fullmatch(r"/etc/systemd/system/[^/]+\.d/execcheck\.conf", path) is not None
 
 
 def _file_entry_ok(info: dict) -> bool:
@@ -319,7 +327,8 @@ def _file_entry_ok(info: dict) -> bool:
     prev, mode, owner = info.get("previous"), info.get("previous_mode"), info.get("previous_owner")
     if not (prev is None or isinstance(prev, str)):
         return False
-    if not (mode is None or (isinstance(mode, int) and 0 <= mode <= 0o7777)) or (prev is not None and mode is None):
+    # no setuid/setgid: install replaces no such file, so uninstall makes none
+    if not (mode is None or (isinstance(mode, int) and 0 <= mode <= 0o1777)) or (prev is not None and mode is None):
         return False
     if not (owner is None or (isinstance(owner, list) and len(owner) == 2 and
                               all(isinstance(x, int) and x >= 0 for x in owner))):
@@ -331,14 +340,17 @@ def _file_entry_ok(info: dict) -> bool:
     return True
 
 
-def install(root: str, files):
+def install(root: str, files, any_mount: bool = False):
     """Writes the planned files, recording what each replaced. Idempotent: a second install with
     the same plan changes nothing and keeps the first record (the true original)."""
     root = os.path.abspath(root)
-    record = manifest.load(root, STEP, _record_problem) or {"files": {}, "created_dirs": []}
+    record = manifest.load(root, STEP, _record_problem, any_mount) or {"files": {}, "created_dirs": []}
+    root_mount = None if any_mount else rootfs.mount_of(root)
     changed = []
     for path, data, mode in files:
         host = rootfs.resolve(root, path)
+        if rootfs.on_other_mount(root_mount, host):  # before anything is written
+            raise InstallError("%s is %s" % (path, manifest.OTHER_MOUNT))
         before = _read(host)
         if before == data:
             continue
@@ -359,20 +371,25 @@ def install(root: str, files):
     return len(changed)
 
 
-def uninstall(root: str):
+def uninstall(root: str, any_mount: bool = False):
     """Puts back what install replaced, removes what it created. Returns a list of notes (files
     that were changed by someone else after install are restored anyway, and said so)."""
     root = os.path.abspath(root)
-    record = manifest.load(root, STEP, _record_problem)
+    record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
+    root_mount = None if any_mount else rootfs.mount_of(root)
     notes = []
     for path, info in sorted(record["files"].items()):
         try:
             host = rootfs.resolve(root, path)
-            now = _read(host)
+            other = rootfs.on_other_mount(root_mount, host)
+            now = None if other else _read(host)
         except OSError as e:  # a path no install could have written (a record from an older one)
             notes.append("%s: %s: nothing to undo there" % (path, e.strerror))
+            continue
+        if other:  # install writes no such file: the record is not its
+            notes.append("left %s as it is: it is %s" % (path, manifest.OTHER_MOUNT))
             continue
         if now is not None and _sha(now) != info.get("written_sha256"):
             if path == "/etc/ld.so.preload":

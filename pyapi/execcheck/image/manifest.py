@@ -65,10 +65,17 @@ def path_of(root: str, step: str) -> str:
     return os.path.join(rootfs.resolve(root, STATE_DIR), step + ".json")
 
 
-def load(root: str, step: str, problem):
+OTHER_MOUNT = "on another mount than ROOT, so no part of the image (--any-mount if that mount is the image's own)"
+
+
+def load(root: str, step: str, problem, any_mount: bool = False):
     """The step's record, or None if there is none. problem(record) says what is wrong with a
-    record that does not have the step's shape (or returns None): then CorruptRecord."""
+    record that does not have the step's shape (or returns None): then CorruptRecord. Every step
+    loads its record first: a state directory on another mount (the host's /var bound into the
+    image) is refused here, before the host's records are read, written or removed."""
     p = path_of(root, step)
+    if rootfs.on_other_mount(None if any_mount else rootfs.mount_of(root), p):
+        raise UsageError("%s is %s" % (os.path.dirname(p), OTHER_MOUNT))
     try:
         # never followed: save() writes no link, and one here may lead out of the image
         record = json.loads(read_regular(p, follow=False).decode())

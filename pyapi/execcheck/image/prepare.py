@@ -40,39 +40,14 @@ def _walk_files(host_dir: str):
             yield os.path.join(dirpath, name)
 
 
-def mount_of(host: str, st: os.stat_result):
-    """Which mount a file is on: /proc's mnt_id of an O_PATH descriptor of it (a bind mount of the
-    image's own file system has its st_dev), with st_dev beside it (all there is without /proc)."""
-    try:
-        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return st.st_dev, None
-    try:
-        with open("/proc/self/fdinfo/%d" % fd) as f:
-            mnt = next((int(l.split()[1]) for l in f if l.startswith("mnt_id:")), None)
-    except (OSError, ValueError):
-        mnt = None
-    finally:
-        os.close(fd)
-    return st.st_dev, mnt
-
-
-def foreign(root_mount, host: str, st: os.stat_result) -> str:
-    """Why a chmod of this file may reach beyond the image, or "": a file on another mount than
-    ROOT's may be a host directory bind-mounted into the image (root_mount None: any is the image's)."""
-    if root_mount is None:
-        return ""
-    dev, mnt = mount_of(host, st)
-    if dev != root_mount[0] or (mnt is not None and root_mount[1] is not None and mnt != root_mount[1]):
-        return "it is on another mount than ROOT (--any-mount if that mount is the image's own)"
-    return ""
+OTHER_MOUNT = "it is " + manifest.OTHER_MOUNT
 
 
 def plan(root: str, tuple_: str, any_mount: bool = False):
     """([(image_path, old_mode, new_mode, why)] for every file that needs an x bit, in path order,
     [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
     root = os.path.abspath(root)
-    root_mount = None if any_mount else mount_of(root, os.stat(root))
+    root_mount = None if any_mount else rootfs.mount_of(root)
     seen = set()
     changes = {}
     links = {}  # (dev, ino) -> the host paths the walk found it under
@@ -110,7 +85,7 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
         old, new, why, host, st = changes[p]
         # a mode belongs to the inode: a hard link whose other names the walk did not meet may be
         # a file outside the image (cp -al, an ostree checkout, a link to a host file)
-        reason = foreign(root_mount, host, st) or (
+        reason = (OTHER_MOUNT if rootfs.on_other_mount(root_mount, host) else "") or (
             "it has %d hard links, of which the walk met %d: the others may be outside the image" % (
                 st.st_nlink, len(links[(st.st_dev, st.st_ino)])) if st.st_nlink > len(links[(st.st_dev, st.st_ino)])
             else "")
@@ -130,10 +105,10 @@ def _record_problem(record) -> str:
     return manifest.dirs_problem(record)
 
 
-def apply(root: str, changes) -> int:
+def apply(root: str, changes, any_mount: bool = False) -> int:
     """Records the current modes (the first record of a file wins, so revert restores the true
     original after repeated prepares), then chmods. Returns the number of files changed."""
-    record = manifest.load(root, STEP, _record_problem) or {"modes": {}, "created_dirs": []}
+    record = manifest.load(root, STEP, _record_problem, any_mount) or {"modes": {}, "created_dirs": []}
     for path, old, _new, _why in changes:
         record["modes"].setdefault(path, old)
     manifest.save(root, STEP, record)
@@ -160,10 +135,10 @@ def revert(root: str, any_mount: bool = False):
     there, the last one not at all), and a mode is restored only if it is the file's mode now
     with x bits taken away, all prepare ever adds. Anything else (a mode changed since, or a
     record that would make a file setuid, a file on another mount) is left and named."""
-    record = manifest.load(root, STEP, _record_problem)
+    record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
-    root_mount = None if any_mount else mount_of(root, os.stat(root))
+    root_mount = None if any_mount else rootfs.mount_of(root)
     n, left = 0, []
     for path, mode in sorted(record["modes"].items()):
         try:
@@ -177,9 +152,8 @@ def revert(root: str, any_mount: bool = False):
         if mode & ~now or (now ^ mode) & ~0o111:
             left.append((path, "its mode changed since prepare, which only added x bits"))
             continue
-        reason = foreign(root_mount, host, st)  # prepare changes no such file: the record is not its
-        if reason:
-            left.append((path, reason))
+        if rootfs.on_other_mount(root_mount, host):  # prepare changes no such file: the record is not its
+            left.append((path, OTHER_MOUNT))
             continue
         _chmod(host, mode)
         n += 1
