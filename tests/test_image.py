@@ -597,3 +597,36 @@ def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
             assert r.returncode == 2 and "is not a record execcheck wrote" in r.stderr, r.stderr
     with open(os.path.join(image, "etc/ld.so.preload"), "rb") as f:
         assert b"#!/bin/sh" not in f.read()
+
+
+KILLED_AT = """
+import os, signal, sys
+from execcheck.image import manifest, prepare
+def kill_at(module, name, when):
+    real = getattr(module, name)
+    def cut(path, *args):
+        if when(path):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, *args)
+    setattr(module, name, cut)
+%s
+from execcheck.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_step_killed_midway_is_undone_whole(image):
+    """kill -9 in the middle of a step, then its undo: the image is as before. install made a
+    drop-in's directory, and recorded it only once every file was written: killed before that,
+    uninstall left the directory."""
+    os.makedirs(os.path.join(image, "etc/systemd/system"))
+    before = rootfs.listing(image)
+    count = "n = [0]\nkill_at(prepare, '_chmod', lambda p: n.__setitem__(0, n[0] + 1) or n[0] == 100)"
+    for cut, step, undo in ((count, ["prepare", "--apply"], "revert"),
+                            ("kill_at(manifest, 'atomic_write', lambda p: 'sshd' in p)",
+                             ["install", "--service", "sshd"], "uninstall")):
+        r = run([execcheck_cmd()[0], "-c", KILLED_AT % cut, "image", *step, image])
+        assert r.returncode == -9, (step, r.stderr)
+        r = ec("image", undo, image)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (undo, r.stderr)
+        assert rootfs.listing(image) == before, step

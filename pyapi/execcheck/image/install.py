@@ -365,9 +365,9 @@ def install(root: str, files, any_mount: bool = False):
         return 0
     manifest.save(root, STEP, record)
     for host, data, mode in changed:
-        manifest.makedirs_recorded(os.path.dirname(host), record["created_dirs"])
+        manifest.makedirs_recorded(os.path.dirname(host), record["created_dirs"],
+                                   before=lambda: manifest.save(root, STEP, record))
         manifest.atomic_write(host, data, mode)
-    manifest.save(root, STEP, record)  # now with the directories it made
     return len(changed)
 
 

@@ -47,16 +47,22 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: i
         raise
 
 
-def makedirs_recorded(path: str, created: list, mode: int = 0o755) -> None:
-    """mkdir -p, appending each directory it made to `created` (so undo removes exactly those)."""
+def makedirs_recorded(path: str, created: list, mode: int = 0o755, before=None) -> None:
+    """mkdir -p, appending each directory it made to `created` (so undo removes exactly those);
+    before(), when given, runs once they are in `created` and before any is made (it saves the
+    record: a step killed between a mkdir and its record's save left a directory undo kept)."""
     missing = []
     p = path
     while not os.path.isdir(p):
         missing.append(p)
         p = os.path.dirname(p)
+    if missing and before is not None:
+        created.extend(reversed(missing))
+        before()
     for d in reversed(missing):
         os.mkdir(d, mode)
-        created.append(d)
+        if before is None:
+            created.append(d)
 
 
 def path_of(root: str, step: str) -> str:
