@@ -630,3 +630,28 @@ def test_a_step_killed_midway_is_undone_whole(image):
         r = ec("image", undo, image)
         assert r.returncode == 0 and "Traceback" not in r.stderr, (undo, r.stderr)
         assert rootfs.listing(image) == before, step
+
+
+def test_install_rewrites_no_file_it_read_in_part(image):
+    """install read at most 64 MiB of /etc/ld.so.preload and wrote that back with its entry: a
+    larger file (an image's may be anything) was cut short, and recorded so. Refused now."""
+    preload = os.path.join(image, "etc/ld.so.preload")
+    with open(preload, "ab") as f:
+        f.truncate(65 << 20)
+        f.seek(0, 2)
+        f.write(b"/tail.so\n")
+    before = rootfs.listing(image)
+    for step in (["install", "--dry-run"], ["install"]):
+        r = ec("image", *step, image)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "/etc/ld.so.preload: larger than 64 MiB" in r.stderr, r.stderr
+    assert rootfs.listing(image) == before
+    # grown that large since install: what it created goes, and of ld.so.preload no part is written back
+    os.truncate(preload, 0)
+    assert ec("image", "install", image).returncode == 0
+    for name in ("execcheck.conf", "ld.so.preload"):
+        os.truncate(os.path.join(image, "etc", name), 65 << 20)
+    r = ec("image", "uninstall", image)
+    assert r.returncode == 0, r.stderr
+    assert "left /etc/ld.so.preload as it is: larger than 64 MiB since install" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(image, "etc/execcheck.conf")) and os.path.getsize(preload) == 65 << 20

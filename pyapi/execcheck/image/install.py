@@ -209,13 +209,23 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+READ_MAX = 1 << 26
+
+
+class TooLarge(InstallError):
+    pass
+
+
 def _read(host: str):
     try:
-        return read_regular(host, 1 << 26)
+        data = read_regular(host, READ_MAX + 1)
     except FileNotFoundError:
         return None
     except OSError as e:  # a FIFO or a device where a file of ours goes
         raise InstallError("%s: %s" % (host, e.strerror))
+    if len(data) > READ_MAX:  # read in part, it would be written back cut short (and recorded so)
+        raise TooLarge("%s: larger than %d MiB: not a file install rewrites" % (host, READ_MAX >> 20))
+    return data
 
 
 def config_value_problem(value: str) -> str:
@@ -388,6 +398,11 @@ def uninstall(root: str, any_mount: bool = False):
         except OSError as e:  # a path no install could have written (a record from an older one)
             notes.append("%s: %s: nothing to undo there" % (path, e.strerror))
             continue
+        except TooLarge:  # not what install wrote: put back whole, but no line is taken out of a part
+            if path == "/etc/ld.so.preload":
+                notes.append("left %s as it is: larger than %d MiB since install" % (path, READ_MAX >> 20))
+                continue
+            now = b""
         if other:  # install writes no such file: the record is not its
             notes.append("left %s as it is: it is %s" % (path, manifest.OTHER_MOUNT))
             continue
