@@ -96,6 +96,18 @@ def test_usage_errors_exit_2_without_traceback():
         no_traceback(r)
 
 
+def test_an_error_naming_an_odd_path_is_one_line(tmp_path):
+    """A usage error that names a path the user gave printed it raw: `image prepare $'/x\ny'` was
+    two lines, a byte that is not UTF-8 came out as '\\udcff'. Escaped as the output escapes names."""
+    odd = os.fsdecode(bytes(tmp_path) + b"/no\npe\xff")
+    for args in (["image", "prepare", odd], ["image", "verify", odd], ["audit", "--root", odd],
+                 ["log", odd], ["check", odd]):
+        r = ec(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert "/no\\x0ape\\xff" in r.stderr and "udcff" not in r.stderr, (args, r.stderr)
+        no_traceback(r)
+
+
 @pytest.mark.parametrize("args, usage", [
     (["run", "--bogus", "--", "true"], "usage: execcheck run "),
     (["image", "install", "--bogus", "/nonexistent"], "usage: execcheck image install "),
