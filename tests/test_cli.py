@@ -170,6 +170,16 @@ def test_version_and_help():
     assert r.returncode == 0 and "x-bit" in r.stdout and "noexec" in r.stdout and "exit status" in r.stdout
 
 
+@pytest.mark.parametrize("command", [["lib"], ["log"], ["image"], ["image", "prepare"], ["image", "revert"],
+                                     ["image", "install"], ["image", "uninstall"], ["image", "verify"]])
+def test_each_commands_help_says_its_exit_status(command):
+    """lib, log, image and its steps did not say what their exit statuses mean (verify's 1 is
+    its verdict), and --json and ROOT had no help line."""
+    r = ec(*command, "--help")
+    assert r.returncode == 0 and "exit status: 0 " in r.stdout, r.stdout
+    assert "\n  --json\n" not in r.stdout and "\n  ROOT\n" not in r.stdout, r.stdout
+
+
 def test_status(tmp_path):
     r = ec("status")
     assert r.returncode == 0, r.stderr

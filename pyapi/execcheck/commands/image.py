@@ -25,26 +25,36 @@ Steps for a hardened image (run them on the image's root directory, e.g. in a co
                                            it would run would be refused, or the shim is not sound
 
 Each step records what it changed in ROOT/var/lib/execcheck/ so it can be undone bit for bit;
-repeating a step changes nothing more."""
+repeating a step changes nothing more.
+
+exit status: 0 done (verify: ready to enforce); 1 verify: not ready; 2 bad usage, an image that
+cannot be read or changed, or a record execcheck did not write (nothing is changed then)."""
+STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
 
 
 def add_parser(sub):
     p = sub.add_parser("image", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = p.add_subparsers(dest="step", metavar="STEP")
-    pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs")
-    pp.add_argument("root", metavar="ROOT")
+    pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs",
+                          description="Shows (or with --apply makes) the mode changes enforcement needs: x where r "
+                          "on the image's shared libraries and Python code; never a write bit, never a data file. "
+                          "A file a chmod could reach beyond the image by (another mount, hard links elsewhere) is "
+                          "left and named. " + STEP_EXIT)
+    pp.add_argument("root", metavar="ROOT", help="the image's root directory")
     pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
-    pp.add_argument("--json", action="store_true")
+    pp.add_argument("--json", action="store_true", help="print the changes (and the files left) as JSON")
     pp.set_defaults(run=run_prepare)
-    pr = steps.add_parser("revert", help="restore the modes prepare changed")
-    pr.add_argument("root", metavar="ROOT")
+    pr = steps.add_parser("revert", help="restore the modes prepare changed",
+                          description="Restores the modes `image prepare --apply` recorded, where undoing its change "
+                          "(x bits taken away) explains them; a file changed since is left and named. " + STEP_EXIT)
+    pr.add_argument("root", metavar="ROOT", help="the image's root directory")
     pr.set_defaults(run=run_revert)
     pi = steps.add_parser("install", help="install the shim, its config and /etc/ld.so.preload entry",
                           description="Puts the shim of the image's architecture beside its libc (an image "
                           "with a 32-bit libc too gets both, named by one $LIB entry; an arm64 image the "
                           "aarch64 shim, where the build made one: `execcheck status`), writes "
                           "/etc/execcheck.conf and adds the shim to /etc/ld.so.preload. Everything it "
-                          "changes is recorded for `image uninstall`.")
+                          "changes is recorded for `image uninstall`. " + STEP_EXIT)
     pi.add_argument("root", metavar="ROOT", help="the image's root directory")
     pi.add_argument("--enforce", action="store_true", help="config: files = enforce (default: audit)")
     pi.add_argument("--deny-interactive", action="store_true", help="config: interactive = deny")
@@ -54,19 +64,24 @@ def add_parser(sub):
                     help="add a systemd drop-in starting UNIT under the audit face (repeatable)")
     pi.add_argument("--dry-run", action="store_true", help="show what would be written")
     pi.set_defaults(run=run_install)
-    pu = steps.add_parser("uninstall", help="remove exactly what install added")
-    pu.add_argument("root", metavar="ROOT")
+    pu = steps.add_parser("uninstall", help="remove exactly what install added",
+                          description="Puts back every file `image install` replaced and removes what it created; "
+                          "of /etc/ld.so.preload changed since, only the shim's entry. " + STEP_EXIT)
+    pu.add_argument("root", metavar="ROOT", help="the image's root directory")
     pu.set_defaults(run=run_uninstall)
     for step in (pp, pr, pi, pu):
         step.add_argument("--any-mount", action="store_true",
                           help="change files on any mount inside ROOT too (an image with its own /usr partition "
                                "mounted there); by default only those on ROOT's own mount, so a host directory "
                                "bind-mounted into the image is never changed")
-    pv = steps.add_parser("verify", help="exit 1 if anything the image would run would be refused")
-    pv.add_argument("root", metavar="ROOT")
+    pv = steps.add_parser("verify", help="exit 1 if anything the image would run would be refused",
+                          description="Audits the image in the policy's view (its mode bits, its noexec mounts) and "
+                          "checks the installed shim. exit status: 0 ready to enforce; 1 something it would run "
+                          "would be refused, or the shim is not sound; 2 bad usage, or an image that cannot be read.")
+    pv.add_argument("root", metavar="ROOT", help="the image's root directory")
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
                     help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")
-    pv.add_argument("--json", action="store_true")
+    pv.add_argument("--json", action="store_true", help="print the verdict, refusals and shim problems as JSON")
     pv.set_defaults(run=run_verify)
     for step in (pp, pr, pi, pu, pv):
         step.add_argument("--this-system", action="store_true",
