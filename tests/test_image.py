@@ -655,3 +655,16 @@ def test_install_rewrites_no_file_it_read_in_part(image):
     assert r.returncode == 0, r.stderr
     assert "left /etc/ld.so.preload as it is: larger than 64 MiB since install" in r.stderr, r.stderr
     assert not os.path.exists(os.path.join(image, "etc/execcheck.conf")) and os.path.getsize(preload) == 65 << 20
+
+
+def test_a_root_given_by_a_symlink_is_the_mount_it_leads_to(image, tmp_path):
+    """ROOT may be a symlink to an image that is a mount of its own (/srv/img -> /mnt/img): its
+    mount is the one the link leads to, not the link's, or every file would be 'on another mount'."""
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    link = tmp_path / "link"
+    os.symlink(image, link)
+    r = in_mountns('mount --bind "$1" "$1"; shift; "$@"', image, *execcheck_cmd(), "image", "prepare", "--json",
+                   link)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["changes"] and not out["left"], r.stderr

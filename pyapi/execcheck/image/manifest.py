@@ -80,7 +80,7 @@ def load(root: str, step: str, problem, any_mount: bool = False):
     loads its record first: a state directory on another mount (the host's /var bound into the
     image) is refused here, before the host's records are read, written or removed."""
     p = path_of(root, step)
-    if rootfs.on_other_mount(None if any_mount else rootfs.mount_of(root), p):
+    if rootfs.on_other_mount(None if any_mount else rootfs.mount_of(os.path.realpath(root)), p):
         raise UsageError("%s is %s" % (os.path.dirname(p), OTHER_MOUNT))
     try:
         # never followed: save() writes no link, and one here may lead out of the image
