@@ -106,6 +106,9 @@ def test_an_error_naming_an_odd_path_is_one_line(tmp_path):
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
         assert "/no\\x0ape\\xff" in r.stderr and "udcff" not in r.stderr, (args, r.stderr)
         no_traceback(r)
+    for step in ("prepare", "revert", "install", "uninstall", "verify"):  # `image STEP "$UNSET"`
+        r = ec("image", step, "")
+        assert r.returncode == 2 and r.stderr == "execcheck: ROOT is empty: give the image's root directory\n", r
 
 
 @pytest.mark.parametrize("args, usage", [

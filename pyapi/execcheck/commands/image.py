@@ -95,6 +95,8 @@ def _root(args, changes=True):
     """changes: the step writes to the image (/ is then refused without --this-system; a step that
     only reads - verify, prepare without --apply, install --dry-run - may look at this system)."""
     path = args.root
+    if not path:  # `image revert "$UNSET"`: said " is not a directory"
+        raise UsageError("ROOT is empty: give the image's root directory")
     if not os.path.isdir(path):
         raise UsageError("%s is not a directory" % path)
     if changes and os.path.realpath(path) == "/" and not args.this_system:
