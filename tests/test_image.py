@@ -560,7 +560,8 @@ def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
     """A host directory bind-mounted into the image is no part of it: install wrote its
     /etc/ld.so.preload into a host /etc bound on the image's, the steps kept (read, wrote, removed)
     their records in a host /var bound on the image's, and uninstall of a record from elsewhere
-    wrote any content with any mode, setuid root too, into a bound host directory. Now a step
+    wrote any content with any mode, setuid root too, into a bound host directory (and removed an
+    empty directory there the record named as made by install). Now a step
     refuses such a mount in one line (--any-mount where it is the image's own), uninstall leaves
     such a file and names it, and a record naming a file install never writes, or a setuid mode,
     is refused."""
@@ -584,12 +585,13 @@ def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
     def entry(mode):
         return {"previous": base64.b64encode(b"#!/bin/sh\nid\n").decode(), "previous_mode": mode,
                 "previous_owner": [0, 0], "written_sha256": "0" * 64}
+    (host / "empty").mkdir()
     for files in ({"/usr/lib/bound/libexeccheck.so": entry(0o755)}, {"/usr/lib/bound/evil": entry(0o755)},
                   {"/etc/ld.so.preload": entry(0o4755)}):
         with open(state, "w") as f:
-            json.dump({"files": files, "created_dirs": []}, f)
+            json.dump({"files": files, "created_dirs": [os.path.join(image, "usr/lib/bound/empty")]}, f)
         r = in_mountns(bind, host, os.path.join(image, "usr/lib/bound"), *execcheck_cmd(), "image", "uninstall", image)
-        assert list(host.iterdir()) == [], (files, r.stderr)
+        assert list(host.iterdir()) == [host / "empty"], (files, r.stderr)
         if "/usr/lib/bound/libexeccheck.so" in files:
             assert r.returncode == 0 and "left /usr/lib/bound/libexeccheck.so as it is: it is on another mount" \
                 in r.stderr, r.stderr

@@ -422,7 +422,7 @@ def uninstall(root: str, any_mount: bool = False):
         else:
             uid, gid = info.get("previous_owner") or (0, 0)
             manifest.atomic_write(host, base64.b64decode(info["previous"]), info["previous_mode"], uid, gid)
-    manifest.remove(root, STEP, record["created_dirs"])
+    manifest.remove(root, STEP, record["created_dirs"], any_mount)
     return notes
 
 

@@ -124,17 +124,23 @@ def save(root: str, step: str, record: dict) -> None:
     atomic_write(p, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
 
 
-def _rmdirs(root: str, dirs) -> None:
+def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
+    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
     for d in sorted(set(dirs), key=len, reverse=True):
         if not isinstance(d, str) or not inside(root, d):
             continue  # a record's word never reaches outside the image
+        try:
+            if rootfs.on_other_mount(root_mount, d):
+                continue  # nor into a host directory bound into it
+        except OSError:
+            continue
         try:
             os.rmdir(d)
         except OSError:
             pass  # something else lives there now: keep it
 
 
-def remove(root: str, step: str, created_dirs: list) -> None:
+def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) -> None:
     """Removes the step's record and the directories the step made; the state directory goes
     too once no step has a record in it."""
     p = path_of(root, step)
@@ -142,12 +148,12 @@ def remove(root: str, step: str, created_dirs: list) -> None:
         os.unlink(p)
     except FileNotFoundError:
         pass
-    _rmdirs(root, created_dirs)
+    _rmdirs(root, created_dirs, any_mount)
     state = os.path.dirname(p)
     try:
         if os.listdir(state) == [CREATED]:
             made = json.loads(read_regular(os.path.join(state, CREATED), follow=False).decode())
             os.unlink(os.path.join(state, CREATED))
-            _rmdirs(root, made if isinstance(made, list) else [])
+            _rmdirs(root, made if isinstance(made, list) else [], any_mount)
     except (OSError, ValueError, RecursionError):
         pass

@@ -157,5 +157,5 @@ def revert(root: str, any_mount: bool = False):
             continue
         _chmod(host, mode)
         n += 1
-    manifest.remove(root, STEP, record["created_dirs"])
+    manifest.remove(root, STEP, record["created_dirs"], any_mount)
     return n, left
