@@ -670,3 +670,35 @@ def test_a_root_given_by_a_symlink_is_the_mount_it_leads_to(image, tmp_path):
                    link)
     out = json.loads(r.stdout)
     assert r.returncode == 0 and out["changes"] and not out["left"], r.stderr
+
+
+def test_prepare_changes_only_the_files_it_looked_at(image, tmp_path):
+    """Between the walk and the chmods the image may change (a build step writing beside
+    prepare): a library directory turned into a symlink out of the image led the chmod, made by
+    the path joined to ROOT, to the outside file of that name. Now the file chmodded is the one
+    looked at, or nothing: one line, exit 2, the outside untouched, and revert undoes the rest."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    opt = os.path.join(image, "opt/lib")
+    os.makedirs(opt, exist_ok=True)
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), os.path.join(opt, "libopt.so"))
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), outside / "libopt.so")
+    for f in (os.path.join(opt, "libopt.so"), outside / "libopt.so"):
+        os.chmod(f, 0o644)
+    with open(os.path.join(image, "etc/ld.so.conf.d/opt.conf"), "w") as f:
+        f.write("/opt/lib\n")
+    before = rootfs.listing(image)
+    swap = ("import shutil\nreal = prepare.apply\n"
+            "def apply(root, changes, *a):\n"
+            "    shutil.rmtree(root + '/opt/lib'); os.symlink(%r, root + '/opt/lib')\n"
+            "    return real(root, changes, *a)\n"
+            "prepare.apply = apply" % str(outside))
+    r = run([execcheck_cmd()[0], "-c", KILLED_AT % swap, "image", "prepare", "--apply", image])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "/opt/lib/libopt.so: another file than the one looked at is there now" in r.stderr, r.stderr
+    assert stat.S_IMODE(os.stat(outside / "libopt.so").st_mode) == 0o644
+    os.unlink(os.path.join(image, "opt/lib"))
+    os.makedirs(opt)
+    shutil.copy(outside / "libopt.so", os.path.join(opt, "libopt.so"))
+    assert ec("image", "revert", image).returncode == 0
+    assert rootfs.listing(image) == before

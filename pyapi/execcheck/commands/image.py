@@ -125,12 +125,12 @@ def run_prepare(args) -> int:
     if args.json:
         print_json({"root": root, "applied": args.apply,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
-                                for p, o, n, w in changes],
+                                for p, o, n, w, _ in changes],
                     "left": [{"path": p, "reason": why} for p, why in skipped]})
         return 0
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
-    for p, o, n, w in changes:
+    for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
     verb = "changed" if args.apply else "to change (run with --apply)"

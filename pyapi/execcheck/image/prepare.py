@@ -6,6 +6,7 @@ them 0644. prepare adds x exactly where r is (u+x if u+r, ...): it never adds a 
 touches a file that is not code (ELF shared objects in library directories; .py, .pyc, .so, .pth
 and .zip under the image's Python installs); a symlink is followed only inside the image.
 """
+import errno
 import os
 import stat
 
@@ -44,7 +45,7 @@ OTHER_MOUNT = "it is " + manifest.OTHER_MOUNT
 
 
 def plan(root: str, tuple_: str, any_mount: bool = False):
-    """([(image_path, old_mode, new_mode, why)] for every file that needs an x bit, in path order,
+    """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
     [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
     root = os.path.abspath(root)
     root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
@@ -92,7 +93,7 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
         if reason:
             skipped.append((p, reason))
         else:
-            planned.append((p, old, new, why))
+            planned.append((p, old, new, why, (st.st_dev, st.st_ino)))
     return planned, skipped
 
 
@@ -109,18 +110,23 @@ def apply(root: str, changes, any_mount: bool = False) -> int:
     """Records the current modes (the first record of a file wins, so revert restores the true
     original after repeated prepares), then chmods. Returns the number of files changed."""
     record = manifest.load(root, STEP, _record_problem, any_mount) or {"modes": {}, "created_dirs": []}
-    for path, old, _new, _why in changes:
+    for path, old, _new, _why, _ident in changes:
         record["modes"].setdefault(path, old)
     manifest.save(root, STEP, record)
-    for path, _old, new, _why in changes:
-        _chmod(os.path.join(root, path.lstrip("/")), new)
+    for path, _old, new, _why, ident in changes:
+        _chmod(os.path.join(root, path.lstrip("/")), new, ident)
     return len(changes)
 
 
-def _chmod(host: str, mode: int) -> None:
+def _chmod(host: str, mode: int, ident) -> None:
+    """chmod the file looked at, (dev, ino) ident: not a symlink swapped in for its name, nor
+    another file its path leads to since (a directory on it turned into a link out of the image)."""
     fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        os.chmod("/proc/self/fd/%d" % fd, mode)  # chmod the file we looked at, not a swapped-in symlink
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != ident:
+            raise OSError(errno.ESTALE, "another file than the one looked at is there now: not changed")
+        os.chmod("/proc/self/fd/%d" % fd, mode)
     except OSError as e:  # named by the file, not by the descriptor's /proc path
         raise OSError(e.errno, e.strerror, host) from None
     finally:
@@ -155,7 +161,7 @@ def revert(root: str, any_mount: bool = False):
         if rootfs.on_other_mount(root_mount, host):  # prepare changes no such file: the record is not its
             left.append((path, OTHER_MOUNT))
             continue
-        _chmod(host, mode)
+        _chmod(host, mode, (st.st_dev, st.st_ino))
         n += 1
     manifest.remove(root, STEP, record["created_dirs"], any_mount)
     return n, left
