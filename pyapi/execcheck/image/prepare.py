@@ -71,8 +71,8 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
         seen.add((st.st_dev, st.st_ino))
         new = code_mode(st.st_mode)
         if new != st.st_mode and want(host_path):
-            changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why, host_path,
-                                                           st)
+            changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
+                                                           host_path, st)
 
     for d in python_trees(root):
         for f in _walk_files(rootfs.resolve(root, d)):
@@ -84,14 +84,14 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
     planned, skipped = [], []
     for p in sorted(changes):
         old, new, why, host, st = changes[p]
-        # a mode belongs to the inode: a hard link whose other names the walk did not meet may be
-        # a file outside the image (cp -al, an ostree checkout, a link to a host file)
-        reason = (OTHER_MOUNT if rootfs.on_other_mount(root_mount, host) else "") or (
-            "it has %d hard links, of which the walk met %d: the others may be outside the image" % (
-                st.st_nlink, len(links[(st.st_dev, st.st_ino)])) if st.st_nlink > len(links[(st.st_dev, st.st_ino)])
-            else "")
-        if reason:
-            skipped.append((p, reason))
+        met = len(links[(st.st_dev, st.st_ino)])
+        if rootfs.on_other_mount(root_mount, host):
+            skipped.append((p, OTHER_MOUNT))
+        elif st.st_nlink > met:
+            # a mode belongs to the inode: a hard link whose other names the walk did not meet may
+            # be a file outside the image (cp -al, an ostree checkout, a link to a host file)
+            skipped.append((p, "it has %d hard links, of which the walk met %d: the others may be outside "
+                               "the image" % (st.st_nlink, met)))
         else:
             planned.append((p, old, new, why, (st.st_dev, st.st_ino)))
     return planned, skipped
