@@ -471,7 +471,8 @@ def test_prepare_changes_no_file_beyond_the_image(image, tmp_path):
     """A mode belongs to the inode: `prepare --apply` added x bits to a host file through a hard
     link to it in the image (cp -al, an ostree checkout, a link to a host file), and to the files
     of a host directory bind-mounted into the image; `revert` of a record naming a file under such
-    a mount took its x bits away. Both are left as they are now, and named; a file hard-linked
+    a mount (or a hard link to a file outside) took its x bits away. Both are left as they are
+    now, and named; a file hard-linked
     twice inside the walked directories is still prepared, and --any-mount takes a mount inside ROOT
     for the image's own (its /usr partition)."""
     from conftest import in_mountns, need_mountns
@@ -501,16 +502,21 @@ def test_prepare_changes_no_file_beyond_the_image(image, tmp_path):
     with open(state) as f:
         record = json.load(f)
     record["modes"]["/usr/lib/bindsub/libb.so"] = 0o644  # a record from elsewhere
+    record["modes"]["/usr/lib/x86_64-linux-gnu/libhl.so"] = 0o644
     with open(state, "w") as f:
         json.dump(record, f)
     os.chmod(outside / "bind/libb.so", 0o755)
+    os.chmod(outside / "host.so", 0o755)
     r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
                    *execcheck_cmd(), "image", "revert", image)
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE(os.stat(outside / "bind/libb.so").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(outside / "host.so").st_mode) == 0o755
     assert "left /usr/lib/bindsub/libb.so as it is: it is on another mount" in r.stderr, r.stderr
+    assert "left /usr/lib/x86_64-linux-gnu/libhl.so as it is: it has 2 hard links" in r.stderr, r.stderr
     assert stat.S_IMODE(os.stat(os.path.join(image, "usr/lib/libin1.so")).st_mode) == 0o644
     os.chmod(outside / "bind/libb.so", 0o644)
+    os.chmod(outside / "host.so", 0o644)
     r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
                    *execcheck_cmd(), "image", "prepare", "--any-mount", "--json", image)
     out = json.loads(r.stdout)

@@ -148,7 +148,7 @@ def run_revert(args) -> int:
     root = _root(args)
     _need_root_user()
     try:
-        done = prepare.revert(root, args.any_mount)
+        done = prepare.revert(root, inst.image_multiarch(root), args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     if done is None:

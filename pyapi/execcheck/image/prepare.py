@@ -44,11 +44,9 @@ def _walk_files(host_dir: str):
 OTHER_MOUNT = "it is " + manifest.OTHER_MOUNT
 
 
-def plan(root: str, tuple_: str, any_mount: bool = False):
-    """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
-    [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
-    root = os.path.abspath(root)
-    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+def _scan(root: str, tuple_: str):
+    """({image_path: (old_mode, new_mode, why, host_path, stat)} of the code files that need an x
+    bit, {(dev, ino): the host paths the walk met it under} of every file it met)."""
     seen = set()
     changes = {}
     links = {}  # (dev, ino) -> the host paths the walk found it under
@@ -81,17 +79,32 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
     for d in ldconf.library_dirs(root, tuple_):
         for f in _walk_files(rootfs.resolve(root, d)):
             consider(f, "library", _is_elf_shared)
+    return changes, links
+
+
+def _links_outside(st, links) -> str:
+    """Why a chmod of this file may reach beyond the image through a hard link, or "": a mode
+    belongs to the inode, and a link whose other names the walk did not meet may be a file outside
+    the image (cp -al, an ostree checkout, a link to a host file)."""
+    met = len(links.get((st.st_dev, st.st_ino), ()))
+    if st.st_nlink > met:
+        return "it has %d hard links, of which the walk met %d: the others may be outside the image" % (
+            st.st_nlink, met)
+    return ""
+
+
+def plan(root: str, tuple_: str, any_mount: bool = False):
+    """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
+    [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
+    root = os.path.abspath(root)
+    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    changes, links = _scan(root, tuple_)
     planned, skipped = [], []
     for p in sorted(changes):
         old, new, why, host, st = changes[p]
-        met = len(links[(st.st_dev, st.st_ino)])
-        if rootfs.on_other_mount(root_mount, host):
-            skipped.append((p, OTHER_MOUNT))
-        elif st.st_nlink > met:
-            # a mode belongs to the inode: a hard link whose other names the walk did not meet may
-            # be a file outside the image (cp -al, an ostree checkout, a link to a host file)
-            skipped.append((p, "it has %d hard links, of which the walk met %d: the others may be outside "
-                               "the image" % (st.st_nlink, met)))
+        reason = OTHER_MOUNT if rootfs.on_other_mount(root_mount, host) else _links_outside(st, links)
+        if reason:
+            skipped.append((p, reason))
         else:
             planned.append((p, old, new, why, (st.st_dev, st.st_ino)))
     return planned, skipped
@@ -133,18 +146,20 @@ def _chmod(host: str, mode: int, ident) -> None:
         os.close(fd)
 
 
-def revert(root: str, any_mount: bool = False):
+def revert(root: str, tuple_: str, any_mount: bool = False):
     """Restores every mode prepare recorded, as far as undoing prepare's change explains it.
     Returns (files restored, [(image path left as it is, why)]), or None without a record.
 
     The record is the image's: each path is walked inside the image (symlinks followed only
     there, the last one not at all), and a mode is restored only if it is the file's mode now
     with x bits taken away, all prepare ever adds. Anything else (a mode changed since, or a
-    record that would make a file setuid, a file on another mount) is left and named."""
+    record that would make a file setuid, a file on another mount or with hard links the walk of
+    the image does not meet) is left and named."""
     record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
     root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    links = None
     n, left = 0, []
     for path, mode in sorted(record["modes"].items()):
         try:
@@ -161,6 +176,11 @@ def revert(root: str, any_mount: bool = False):
         if rootfs.on_other_mount(root_mount, host):  # prepare changes no such file: the record is not its
             left.append((path, OTHER_MOUNT))
             continue
+        if st.st_nlink > 1:  # nor one with links it did not meet
+            links = _scan(os.path.abspath(root), tuple_)[1] if links is None else links
+            if _links_outside(st, links):
+                left.append((path, _links_outside(st, links)))
+                continue
         _chmod(host, mode, (st.st_dev, st.st_ino))
         n += 1
     manifest.remove(root, STEP, record["created_dirs"], any_mount)
