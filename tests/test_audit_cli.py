@@ -104,39 +104,63 @@ def test_bad_candidates_on_a_search_path_are_load_errors(bad, tmp_path):
         assert doc["summary"]["would_not_start"] == [str(prog)]
 
 
-def test_unreadable_files_as_nobody(bad, open_tmp):
-    """Run as nobody (a forked child: the venv is not readable to nobody) on a 0600 file."""
-    need_root()
+def as_nobody(argv):
+    """(exit status, stdout, stderr) of `execcheck argv` run as nobody (a forked child: the venv
+    is not readable to nobody)."""
     import sys
+    import traceback
     from execcheck import cli
-    t, _ = bad
-    f = open_tmp / "libsecret.so"
-    f.write_bytes(t.p("lib/libgood.so").read_bytes())
-    os.chmod(f, 0o600)
-    rfd, wfd = os.pipe()
+    pipes = [os.pipe(), os.pipe()]
     pid = os.fork()
     if pid == 0:
+        code = 99
         try:
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
-            sys.stdout = os.fdopen(wfd, "w")  # pytest has its own sys.stdout
-            code = cli.main(["audit", "--json", "--fail-on", "none", str(open_tmp)])
+            sys.stdout = os.fdopen(pipes[0][1], "w")  # pytest has its own sys.stdout and sys.stderr
+            sys.stderr = os.fdopen(pipes[1][1], "w")
+            code = cli.main(argv)
             sys.stdout.flush()
+        except BaseException:
+            traceback.print_exc(file=sys.stderr)
         finally:
-            os._exit(code if "code" in dir() else 99)
-    os.close(wfd)
-    out = b""
-    while True:
-        chunk = os.read(rfd, 1 << 16)
-        if not chunk:
-            break
-        out += chunk
-    os.close(rfd)
+            sys.stderr.flush()
+            os._exit(code)
+    outs = []
+    for r, w in pipes:
+        os.close(w)
+    for r, w in pipes:
+        out = b""
+        while True:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            out += chunk
+        os.close(r)
+        outs.append(out.decode())
     _, status = os.waitpid(pid, 0)
-    assert os.WEXITSTATUS(status) == 0
+    return os.WEXITSTATUS(status), outs[0], outs[1]
+
+
+def test_unreadable_files_as_nobody(bad, open_tmp):
+    """Run as nobody on a 0600 file and a 0700 directory: each is a finding. The directory,
+    which the walk could not list, was passed over in silence ("no findings", as if empty);
+    and `audit --root` of an image nobody may search ended in a PermissionError traceback."""
+    need_root()
+    t, _ = bad
+    f = open_tmp / "libsecret.so"
+    f.write_bytes(t.p("lib/libgood.so").read_bytes())
+    os.chmod(f, 0o600)
+    (open_tmp / "private").mkdir(mode=0o700)
+    code, out, err = as_nobody(["audit", "--json", "--fail-on", "none", str(open_tmp)])
+    assert code == 0, err
     doc = json.loads(out)
     assert ("unreadable", str(f)) in findings(doc)
+    assert ("unreadable", str(open_tmp / "private")) in findings(doc), doc["findings"]
+    code, out, err = as_nobody(["audit", "--root", str(open_tmp / "private")])
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("execcheck: audit: cannot read %s/" % (open_tmp / "private")), err
 
 
 def test_corrupt_image_cache_is_not_a_crash(tmp_path):

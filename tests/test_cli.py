@@ -96,6 +96,21 @@ def test_usage_errors_exit_2_without_traceback():
         no_traceback(r)
 
 
+def test_an_error_naming_an_odd_path_is_one_line(tmp_path):
+    """A usage error that names a path the user gave printed it raw: `image prepare $'/x\ny'` was
+    two lines, a byte that is not UTF-8 came out as '\\udcff'. Escaped as the output escapes names."""
+    odd = os.fsdecode(bytes(tmp_path) + b"/no\npe\xff")
+    for args in (["image", "prepare", odd], ["image", "verify", odd], ["audit", "--root", odd],
+                 ["log", odd], ["check", odd]):
+        r = ec(*args)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (args, r.stderr)
+        assert "/no\\x0ape\\xff" in r.stderr and "udcff" not in r.stderr, (args, r.stderr)
+        no_traceback(r)
+    for step in ("prepare", "revert", "install", "uninstall", "verify"):  # `image STEP "$UNSET"`
+        r = ec("image", step, "")
+        assert r.returncode == 2 and r.stderr == "execcheck: ROOT is empty: give the image's root directory\n", r
+
+
 @pytest.mark.parametrize("args, usage", [
     (["run", "--bogus", "--", "true"], "usage: execcheck run "),
     (["image", "install", "--bogus", "/nonexistent"], "usage: execcheck image install "),
@@ -156,6 +171,16 @@ def test_version_and_help():
     assert r.returncode == 0 and r.stdout.strip() == "execcheck %s" % execcheck.__version__
     r = ec("check", "--help")
     assert r.returncode == 0 and "x-bit" in r.stdout and "noexec" in r.stdout and "exit status" in r.stdout
+
+
+@pytest.mark.parametrize("command", [["lib"], ["log"], ["image"], ["image", "prepare"], ["image", "revert"],
+                                     ["image", "install"], ["image", "uninstall"], ["image", "verify"]])
+def test_each_commands_help_says_its_exit_status(command):
+    """lib, log, image and its steps did not say what their exit statuses mean (verify's 1 is
+    its verdict), and --json and ROOT had no help line."""
+    r = ec(*command, "--help")
+    assert r.returncode == 0 and "exit status: 0 " in r.stdout, r.stdout
+    assert "\n  --json\n" not in r.stdout and "\n  ROOT\n" not in r.stdout, r.stdout
 
 
 def test_status(tmp_path):

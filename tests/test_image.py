@@ -455,12 +455,256 @@ def test_an_install_that_cannot_be_written_changes_nothing(image):
 
 def test_prepare_on_a_read_only_part_names_the_file(image, tmp_path):
     """prepare --apply where a library directory is mounted read-only: one line naming the file it
-    could not change (it named /proc/self/fd/3), exit 2."""
+    could not change (it named /proc/self/fd/3), exit 2. (A mount inside ROOT is crossed only with
+    --any-mount.)"""
     from conftest import in_mountns, need_mountns
     need_mountns()
     os.chmod(os.path.join(image, "usr/lib/x86_64-linux-gnu/libfake.so"), 0o644)
     libdir = os.path.join(image, "usr/lib/x86_64-linux-gnu")
     r = in_mountns('mount --bind "$1" "$1"; mount -o remount,bind,ro "$1"; shift; "$@"', libdir,
-                   *execcheck_cmd(), "image", "prepare", "--apply", image)
+                   *execcheck_cmd(), "image", "prepare", "--apply", "--any-mount", image)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/proc/self/fd" not in r.stderr, r.stderr
     assert "cannot change the image: %s/" % libdir in r.stderr and "Read-only file system" in r.stderr, r.stderr
+
+
+def test_prepare_changes_no_file_beyond_the_image(image, tmp_path):
+    """A mode belongs to the inode: `prepare --apply` added x bits to a host file through a hard
+    link to it in the image (cp -al, an ostree checkout, a link to a host file), and to the files
+    of a host directory bind-mounted into the image; `revert` of a record naming a file under such
+    a mount (or a hard link to a file outside) took its x bits away. Both are left as they are
+    now, and named; a file hard-linked
+    twice inside the walked directories is still prepared, and --any-mount takes a mount inside ROOT
+    for the image's own (its /usr partition)."""
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    libm = os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6")
+    outside = tmp_path / "outside"
+    (outside / "bind").mkdir(parents=True)
+    for host, link in ((outside / "host.so", "usr/lib/x86_64-linux-gnu/libhl.so"),
+                       (outside / "bind/libb.so", None), (tmp_path / "in1.so", "usr/lib/libin1.so")):
+        shutil.copy(libm, host)
+        os.chmod(host, 0o644)
+        if link:
+            os.link(host, os.path.join(image, link))
+    os.rename(tmp_path / "in1.so", os.path.join(image, "usr/lib/x86_64-linux-gnu/libin2.so"))  # both links inside
+    os.makedirs(os.path.join(image, "usr/lib/bindsub"))
+    bind = 'mount --bind "$1" "$2"; shift 2; "$@"'
+    r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
+                   *execcheck_cmd(), "image", "prepare", "--apply", image)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(outside / "host.so").st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(outside / "bind/libb.so").st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(os.path.join(image, "usr/lib/libin1.so")).st_mode) == 0o755
+    assert "left /usr/lib/x86_64-linux-gnu/libhl.so as it is: it has 2 hard links" in r.stderr, r.stderr
+    assert "left /usr/lib/bindsub/libb.so as it is: it is on another mount" in r.stderr, r.stderr
+
+    state = os.path.join(image, "var/lib/execcheck/prepare.json")
+    with open(state) as f:
+        record = json.load(f)
+    record["modes"]["/usr/lib/bindsub/libb.so"] = 0o644  # a record from elsewhere
+    record["modes"]["/usr/lib/x86_64-linux-gnu/libhl.so"] = 0o644
+    with open(state, "w") as f:
+        json.dump(record, f)
+    os.chmod(outside / "bind/libb.so", 0o755)
+    os.chmod(outside / "host.so", 0o755)
+    r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
+                   *execcheck_cmd(), "image", "revert", image)
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(os.stat(outside / "bind/libb.so").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(outside / "host.so").st_mode) == 0o755
+    assert "left /usr/lib/bindsub/libb.so as it is: it is on another mount" in r.stderr, r.stderr
+    assert "left /usr/lib/x86_64-linux-gnu/libhl.so as it is: it has 2 hard links" in r.stderr, r.stderr
+    assert stat.S_IMODE(os.stat(os.path.join(image, "usr/lib/libin1.so")).st_mode) == 0o644
+    os.chmod(outside / "bind/libb.so", 0o644)
+    os.chmod(outside / "host.so", 0o644)
+    r = in_mountns(bind, outside / "bind", os.path.join(image, "usr/lib/bindsub"),
+                   *execcheck_cmd(), "image", "prepare", "--any-mount", "--json", image)
+    out = json.loads(r.stdout)
+    assert "/usr/lib/bindsub/libb.so" in [c["path"] for c in out["changes"]], r.stdout
+    assert [c["path"] for c in out["left"]] == ["/usr/lib/x86_64-linux-gnu/libhl.so"], r.stdout
+
+
+def test_a_leftover_temporary_file_is_never_written_through(image, tmp_path):
+    """Each step writes a file as .NAME.execcheck-tmp beside it, then renames it over NAME. That
+    name was opened with O_TRUNC and no O_EXCL, so an image that already held it was written
+    through: a hard link there to a file outside the image got the config as its content (a
+    device node there would have been written to), and a FIFO blocked install forever. A name
+    left there is removed and the file made anew now."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    os.link(victim, os.path.join(image, "etc/.execcheck.conf.execcheck-tmp"))
+    os.mkfifo(os.path.join(image, "etc/.ld.so.preload.execcheck-tmp"))
+    os.makedirs(os.path.join(image, "var/lib/execcheck"))
+    os.mkfifo(os.path.join(image, "var/lib/execcheck/.install.json.execcheck-tmp"))
+    r = ec("image", "install", image, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert victim.read_text() == "precious\n" and os.stat(victim).st_nlink == 1
+    with open(os.path.join(image, "etc/ld.so.preload")) as f:
+        assert "libexeccheck.so" in f.read()
+    assert not [n for n in os.listdir(os.path.join(image, "etc")) if n.endswith(".execcheck-tmp")]
+
+
+def test_a_record_that_is_a_symlink_is_not_followed(image, tmp_path):
+    """The state directory is walked inside the image, but the record in it was opened following
+    a symlink: an image whose var/lib/execcheck/prepare.json pointed to a file outside it had
+    revert read that file and act on it (here: take the x bits off the image's libc). A link there
+    is no record execcheck wrote: refused in one line, nothing changed."""
+    outside = tmp_path / "host.json"
+    outside.write_text(json.dumps({"modes": {"/usr/lib/x86_64-linux-gnu/libc.so.6": 0o644}, "created_dirs": []}))
+    os.makedirs(os.path.join(image, "var/lib/execcheck"))
+    for step in ("prepare", "install"):
+        os.symlink(str(outside), os.path.join(image, "var/lib/execcheck/%s.json" % step))
+    before = rootfs.listing(image)
+    for step in (["revert"], ["prepare", "--apply"], ["uninstall"], ["install"]):
+        r = ec("image", *step, image)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (step, r.stderr)
+        assert "is not a record execcheck wrote (a symbolic link)" in r.stderr, (step, r.stderr)
+        assert rootfs.listing(image) == before, step
+
+
+def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
+    """A host directory bind-mounted into the image is no part of it: install wrote its
+    /etc/ld.so.preload into a host /etc bound on the image's, the steps kept (read, wrote, removed)
+    their records in a host /var bound on the image's, and uninstall of a record from elsewhere
+    wrote any content with any mode, setuid root too, into a bound host directory (and removed an
+    empty directory there the record named as made by install). Now a step
+    refuses such a mount in one line (--any-mount where it is the image's own), uninstall leaves
+    such a file and names it, and a record naming a file install never writes, or a setuid mode,
+    is refused."""
+    import base64
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    bind = 'mount --bind "$1" "$2"; shift 2; "$@"'
+    host = tmp_path / "host"
+    host.mkdir()
+    before = rootfs.listing(image)
+    for where, step in (("etc", ["install"]), ("var", ["install"]), ("var", ["prepare", "--apply"])):
+        r = in_mountns(bind, host, os.path.join(image, where), *execcheck_cmd(), "image", *step, image)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (where, step, r.stderr)
+        assert "is on another mount than ROOT" in r.stderr, (where, step, r.stderr)
+        assert list(host.iterdir()) == [] and rootfs.listing(image) == before, (where, step)
+
+    state = os.path.join(image, "var/lib/execcheck/install.json")
+    os.makedirs(os.path.dirname(state))
+    os.makedirs(os.path.join(image, "usr/lib/bound"))
+
+    def entry(mode):
+        return {"previous": base64.b64encode(b"#!/bin/sh\nid\n").decode(), "previous_mode": mode,
+                "previous_owner": [0, 0], "written_sha256": "0" * 64}
+    (host / "empty").mkdir()
+    for files in ({"/usr/lib/bound/libexeccheck.so": entry(0o755)}, {"/usr/lib/bound/evil": entry(0o755)},
+                  {"/etc/ld.so.preload": entry(0o4755)}):
+        with open(state, "w") as f:
+            json.dump({"files": files, "created_dirs": [os.path.join(image, "usr/lib/bound/empty")]}, f)
+        r = in_mountns(bind, host, os.path.join(image, "usr/lib/bound"), *execcheck_cmd(), "image", "uninstall", image)
+        assert list(host.iterdir()) == [host / "empty"], (files, r.stderr)
+        if "/usr/lib/bound/libexeccheck.so" in files:
+            assert r.returncode == 0 and "left /usr/lib/bound/libexeccheck.so as it is: it is on another mount" \
+                in r.stderr, r.stderr
+        else:
+            assert r.returncode == 2 and "is not a record execcheck wrote" in r.stderr, r.stderr
+    with open(os.path.join(image, "etc/ld.so.preload"), "rb") as f:
+        assert b"#!/bin/sh" not in f.read()
+
+
+KILLED_AT = """
+import os, signal, sys
+from execcheck.image import manifest, prepare
+def kill_at(module, name, when):
+    real = getattr(module, name)
+    def cut(path, *args):
+        if when(path):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(path, *args)
+    setattr(module, name, cut)
+%s
+from execcheck.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_step_killed_midway_is_undone_whole(image):
+    """kill -9 in the middle of a step, then its undo: the image is as before. install made a
+    drop-in's directory, and recorded it only once every file was written: killed before that,
+    uninstall left the directory."""
+    os.makedirs(os.path.join(image, "etc/systemd/system"))
+    before = rootfs.listing(image)
+    count = "n = [0]\nkill_at(prepare, '_chmod', lambda p: n.__setitem__(0, n[0] + 1) or n[0] == 100)"
+    for cut, step, undo in ((count, ["prepare", "--apply"], "revert"),
+                            ("kill_at(manifest, 'atomic_write', lambda p: 'sshd' in p)",
+                             ["install", "--service", "sshd"], "uninstall")):
+        r = run([execcheck_cmd()[0], "-c", KILLED_AT % cut, "image", *step, image])
+        assert r.returncode == -9, (step, r.stderr)
+        r = ec("image", undo, image)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, (undo, r.stderr)
+        assert rootfs.listing(image) == before, step
+
+
+def test_install_rewrites_no_file_it_read_in_part(image):
+    """install read at most 64 MiB of /etc/ld.so.preload and wrote that back with its entry: a
+    larger file (an image's may be anything) was cut short, and recorded so. Refused now."""
+    preload = os.path.join(image, "etc/ld.so.preload")
+    with open(preload, "ab") as f:
+        f.truncate(65 << 20)
+        f.seek(0, 2)
+        f.write(b"/tail.so\n")
+    before = rootfs.listing(image)
+    for step in (["install", "--dry-run"], ["install"]):
+        r = ec("image", *step, image)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "/etc/ld.so.preload: larger than 64 MiB" in r.stderr, r.stderr
+    assert rootfs.listing(image) == before
+    # grown that large since install: what it created goes, and of ld.so.preload no part is written back
+    os.truncate(preload, 0)
+    assert ec("image", "install", image).returncode == 0
+    for name in ("execcheck.conf", "ld.so.preload"):
+        os.truncate(os.path.join(image, "etc", name), 65 << 20)
+    r = ec("image", "uninstall", image)
+    assert r.returncode == 0, r.stderr
+    assert "left /etc/ld.so.preload as it is: larger than 64 MiB since install" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(image, "etc/execcheck.conf")) and os.path.getsize(preload) == 65 << 20
+
+
+def test_a_root_given_by_a_symlink_is_the_mount_it_leads_to(image, tmp_path):
+    """ROOT may be a symlink to an image that is a mount of its own (/srv/img -> /mnt/img): its
+    mount is the one the link leads to, not the link's, or every file would be 'on another mount'."""
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    link = tmp_path / "link"
+    os.symlink(image, link)
+    r = in_mountns('mount --bind "$1" "$1"; shift; "$@"', image, *execcheck_cmd(), "image", "prepare", "--json",
+                   link)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["changes"] and not out["left"], r.stderr
+
+
+def test_prepare_changes_only_the_files_it_looked_at(image, tmp_path):
+    """Between the walk and the chmods the image may change (a build step writing beside
+    prepare): a library directory turned into a symlink out of the image led the chmod, made by
+    the path joined to ROOT, to the outside file of that name. Now the file chmodded is the one
+    looked at, or nothing: one line, exit 2, the outside untouched, and revert undoes the rest."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    opt = os.path.join(image, "opt/lib")
+    os.makedirs(opt, exist_ok=True)
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), os.path.join(opt, "libopt.so"))
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), outside / "libopt.so")
+    for f in (os.path.join(opt, "libopt.so"), outside / "libopt.so"):
+        os.chmod(f, 0o644)
+    with open(os.path.join(image, "etc/ld.so.conf.d/opt.conf"), "w") as f:
+        f.write("/opt/lib\n")
+    before = rootfs.listing(image)
+    swap = ("import shutil\nreal = prepare.apply\n"
+            "def apply(root, changes, *a):\n"
+            "    shutil.rmtree(root + '/opt/lib'); os.symlink(%r, root + '/opt/lib')\n"
+            "    return real(root, changes, *a)\n"
+            "prepare.apply = apply" % str(outside))
+    r = run([execcheck_cmd()[0], "-c", KILLED_AT % swap, "image", "prepare", "--apply", image])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "/opt/lib/libopt.so: another file than the one looked at is there now" in r.stderr, r.stderr
+    assert stat.S_IMODE(os.stat(outside / "libopt.so").st_mode) == 0o644
+    os.unlink(os.path.join(image, "opt/lib"))
+    os.makedirs(opt)
+    shutil.copy(outside / "libopt.so", os.path.join(opt, "libopt.so"))
+    assert ec("image", "revert", image).returncode == 0
+    assert rootfs.listing(image) == before

@@ -3,6 +3,7 @@ import argparse
 import sys
 
 from ._version import __version__
+from .commands.output import printable
 from .commands import all_commands
 from .errors import UsageError
 from .stdout import Guarded, Messages, OutputError, discard
@@ -68,8 +69,8 @@ def _main(argv, stdout) -> int:
         if stdout is not None:  # else fd 1 may be a file this process opened since
             discard(1)
         return 2
-    except UsageError as e:
-        print("execcheck: %s" % e, file=sys.stderr)
+    except UsageError as e:  # one line: a path in it may hold a newline, or bytes no terminal shows
+        print("execcheck: %s" % printable(str(e)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -8,10 +8,11 @@ import stat
 from typing import BinaryIO
 
 
-def open_regular(path: str) -> BinaryIO:
-    """path opened for reading, if it is a regular file (symlinks followed); else OSError
-    (FileNotFoundError where it does not exist, EINVAL where it is no regular file)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+def open_regular(path: str, follow: bool = True) -> BinaryIO:
+    """path opened for reading, if it is a regular file (symlinks followed unless follow is False:
+    then ELOOP for one); else OSError (FileNotFoundError where it does not exist, EINVAL where it
+    is no regular file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
@@ -21,7 +22,7 @@ def open_regular(path: str) -> BinaryIO:
         raise
 
 
-def read_regular(path: str, limit: int = 1 << 24) -> bytes:
+def read_regular(path: str, limit: int = 1 << 24, follow: bool = True) -> bytes:
     """The first `limit` bytes of the regular file at path (OSError as open_regular)."""
-    with open_regular(path) as f:
+    with open_regular(path, follow) as f:
         return f.read(limit)

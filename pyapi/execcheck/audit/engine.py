@@ -174,7 +174,10 @@ class Audit:
                     self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()))
                 continue
             if os.path.isdir(scan.host_path(self.root, rp)):
-                candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/")
+                # a directory it may not list is no directory without problems (`audit /root` as nobody)
+                candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/",
+                                       onerror=lambda d, e: self.findings.add("unreadable", d, "%s: %s" % (
+                                           d, (e.strerror or str(e)).lower())))
                 explicit = False
             else:
                 candidates = [p]

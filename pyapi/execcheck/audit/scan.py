@@ -34,10 +34,15 @@ def image_path(root: str, host: str) -> str:
     return "/" if rel == "." else "/" + rel
 
 
-def walk(root: str, start_realpath: str, skip_pseudo: bool) -> Iterator[str]:
-    """Image paths of the files and symlinks under start_realpath (an image real path), sorted."""
+def walk(root: str, start_realpath: str, skip_pseudo: bool, onerror=None) -> Iterator[str]:
+    """Image paths of the files and symlinks under start_realpath (an image real path), sorted;
+    onerror(image path, OSError) for a directory that cannot be listed."""
     top = host_path(root, start_realpath)
-    for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: None):
+
+    def failed(e):
+        if onerror is not None:
+            onerror(image_path(root, e.filename), e)
+    for dirpath, dirnames, filenames in walk_tree(top, onerror=failed):
         dirnames.sort()
         ipath = image_path(root, dirpath)
         if skip_pseudo:

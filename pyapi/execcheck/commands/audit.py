@@ -77,7 +77,10 @@ def run(args) -> int:
         audit = Audit(opts, progress=Progress(sys.stderr.isatty() and not (args.json or args.sarif)))
     except OSError as e:
         raise UsageError("audit: %s: %s" % (e.filename or args.root, e.strerror))
-    result = audit.run()
+    try:
+        result = audit.run()
+    except OSError as e:  # a part of the image this user may not search (/root/usr as nobody)
+        raise UsageError("audit: cannot read %s: %s" % (e.filename or args.root, e.strerror))
     if args.json or args.sarif:
         # one-shot, no indent: the C encoder (an image's audit is megabytes; indenting is 5x slower)
         print_json(report.as_json(result) if args.json else report.as_sarif(result), indent=None)

@@ -25,26 +25,36 @@ Steps for a hardened image (run them on the image's root directory, e.g. in a co
                                            it would run would be refused, or the shim is not sound
 
 Each step records what it changed in ROOT/var/lib/execcheck/ so it can be undone bit for bit;
-repeating a step changes nothing more."""
+repeating a step changes nothing more.
+
+exit status: 0 done (verify: ready to enforce); 1 verify: not ready; 2 bad usage, an image that
+cannot be read or changed, or a record execcheck did not write (nothing is changed then)."""
+STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
 
 
 def add_parser(sub):
     p = sub.add_parser("image", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = p.add_subparsers(dest="step", metavar="STEP")
-    pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs")
-    pp.add_argument("root", metavar="ROOT")
+    pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs",
+                          description="Shows (or with --apply makes) the mode changes enforcement needs: x where r "
+                          "on the image's shared libraries and Python code; never a write bit, never a data file. "
+                          "A file a chmod could reach beyond the image by (another mount, hard links elsewhere) is "
+                          "left and named. " + STEP_EXIT)
+    pp.add_argument("root", metavar="ROOT", help="the image's root directory")
     pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
-    pp.add_argument("--json", action="store_true")
+    pp.add_argument("--json", action="store_true", help="print the changes (and the files left) as JSON")
     pp.set_defaults(run=run_prepare)
-    pr = steps.add_parser("revert", help="restore the modes prepare changed")
-    pr.add_argument("root", metavar="ROOT")
+    pr = steps.add_parser("revert", help="restore the modes prepare changed",
+                          description="Restores the modes `image prepare --apply` recorded, where undoing its change "
+                          "(x bits taken away) explains them; a file changed since is left and named. " + STEP_EXIT)
+    pr.add_argument("root", metavar="ROOT", help="the image's root directory")
     pr.set_defaults(run=run_revert)
     pi = steps.add_parser("install", help="install the shim, its config and /etc/ld.so.preload entry",
                           description="Puts the shim of the image's architecture beside its libc (an image "
                           "with a 32-bit libc too gets both, named by one $LIB entry; an arm64 image the "
                           "aarch64 shim, where the build made one: `execcheck status`), writes "
                           "/etc/execcheck.conf and adds the shim to /etc/ld.so.preload. Everything it "
-                          "changes is recorded for `image uninstall`.")
+                          "changes is recorded for `image uninstall`. " + STEP_EXIT)
     pi.add_argument("root", metavar="ROOT", help="the image's root directory")
     pi.add_argument("--enforce", action="store_true", help="config: files = enforce (default: audit)")
     pi.add_argument("--deny-interactive", action="store_true", help="config: interactive = deny")
@@ -54,14 +64,24 @@ def add_parser(sub):
                     help="add a systemd drop-in starting UNIT under the audit face (repeatable)")
     pi.add_argument("--dry-run", action="store_true", help="show what would be written")
     pi.set_defaults(run=run_install)
-    pu = steps.add_parser("uninstall", help="remove exactly what install added")
-    pu.add_argument("root", metavar="ROOT")
+    pu = steps.add_parser("uninstall", help="remove exactly what install added",
+                          description="Puts back every file `image install` replaced and removes what it created; "
+                          "of /etc/ld.so.preload changed since, only the shim's entry. " + STEP_EXIT)
+    pu.add_argument("root", metavar="ROOT", help="the image's root directory")
     pu.set_defaults(run=run_uninstall)
-    pv = steps.add_parser("verify", help="exit 1 if anything the image would run would be refused")
-    pv.add_argument("root", metavar="ROOT")
+    for step in (pp, pr, pi, pu):
+        step.add_argument("--any-mount", action="store_true",
+                          help="change files on any mount inside ROOT too (an image with its own /usr partition "
+                               "mounted there); by default only those on ROOT's own mount, so a host directory "
+                               "bind-mounted into the image is never changed")
+    pv = steps.add_parser("verify", help="exit 1 if anything the image would run would be refused",
+                          description="Audits the image in the policy's view (its mode bits, its noexec mounts) and "
+                          "checks the installed shim. exit status: 0 ready to enforce; 1 something it would run "
+                          "would be refused, or the shim is not sound; 2 bad usage, or an image that cannot be read.")
+    pv.add_argument("root", metavar="ROOT", help="the image's root directory")
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
                     help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")
-    pv.add_argument("--json", action="store_true")
+    pv.add_argument("--json", action="store_true", help="print the verdict, refusals and shim problems as JSON")
     pv.set_defaults(run=run_verify)
     for step in (pp, pr, pi, pu, pv):
         step.add_argument("--this-system", action="store_true",
@@ -75,6 +95,8 @@ def _root(args, changes=True):
     """changes: the step writes to the image (/ is then refused without --this-system; a step that
     only reads - verify, prepare without --apply, install --dry-run - may look at this system)."""
     path = args.root
+    if not path:  # `image revert "$UNSET"`: said " is not a directory"
+        raise UsageError("ROOT is empty: give the image's root directory")
     if not os.path.isdir(path):
         raise UsageError("%s is not a directory" % path)
     if changes and os.path.realpath(path) == "/" and not args.this_system:
@@ -91,21 +113,24 @@ def _need_root_user():
 def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
     try:
-        changes = prepare.plan(root, inst.image_multiarch(root))
+        changes, skipped = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
         _need_root_user()
         try:
-            prepare.apply(root, changes)
+            prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
     if args.json:
         print_json({"root": root, "applied": args.apply,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
-                                for p, o, n, w in changes]})
+                                for p, o, n, w, _ in changes],
+                    "left": [{"path": p, "reason": why} for p, why in skipped]})
         return 0
-    for p, o, n, w in changes:
+    for p, why in skipped:
+        print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
+    for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
     verb = "changed" if args.apply else "to change (run with --apply)"
@@ -123,16 +148,15 @@ def run_revert(args) -> int:
     root = _root(args)
     _need_root_user()
     try:
-        done = prepare.revert(root)
+        done = prepare.revert(root, inst.image_multiarch(root), args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     if done is None:
         raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
     n, left = done
     print("restored the modes of %d files" % n, file=sys.stderr)
-    for path in left:
-        print("execcheck: left %s as it is: its mode changed since prepare, which only added x bits" % path,
-              file=sys.stderr)
+    for path, why in left:
+        print("execcheck: left %s as it is: %s" % (printable(path), why), file=sys.stderr)
     return 0
 
 
@@ -152,7 +176,7 @@ def run_install(args) -> int:
         return 0
     _need_root_user()
     try:
-        n = inst.install(root, files)
+        n = inst.install(root, files, args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     print("installed %s (%d files written%s)" % (
@@ -168,13 +192,13 @@ def run_uninstall(args) -> int:
     root = _root(args)
     _need_root_user()
     try:
-        notes = inst.uninstall(root)
+        notes = inst.uninstall(root, args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     if notes is None:
         raise UsageError("nothing to uninstall: %s has no record of `image install`" % root)
     for n in notes:
-        print("execcheck: " + n, file=sys.stderr)
+        print("execcheck: " + printable(n), file=sys.stderr)
     return 0
 
 

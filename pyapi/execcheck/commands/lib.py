@@ -16,7 +16,9 @@ def add_parser(sub):
   LD_PRELOAD=$(execcheck lib) prog    tripwire + dlopen guard + children under LD_AUDIT
   LD_AUDIT="$(execcheck lib --multilib)" prog
                                       the same for 64- and 32-bit programs: ld.so expands $LIB
-                                      to the shim of the program's own class""",
+                                      to the shim of the program's own class
+
+exit status: 0 the path printed; 2 that shim was not built here.""",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--i386", action="store_true", help="the 32-bit shim (for i386 programs)")

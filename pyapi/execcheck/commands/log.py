@@ -17,7 +17,9 @@ def add_parser(sub):
     p = sub.add_parser("log", help=HELP, description=HELP + """.
 
 FILE defaults to the log_file of /etc/execcheck.conf, else %s; '-' reads stdin.
-Lines that are not records are counted, never fatal.""" % DEFAULT_LOG,
+Lines that are not records are counted, never fatal.
+
+exit status: 0 summarized (no records is a summary too); 2 FILE cannot be read, or bad usage.""" % DEFAULT_LOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -209,13 +209,23 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+READ_MAX = 1 << 26
+
+
+class TooLarge(InstallError):
+    pass
+
+
 def _read(host: str):
     try:
-        return read_regular(host, 1 << 26)
+        data = read_regular(host, READ_MAX + 1)
     except FileNotFoundError:
         return None
     except OSError as e:  # a FIFO or a device where a file of ours goes
         raise InstallError("%s: %s" % (host, e.strerror))
+    if len(data) > READ_MAX:  # read in part, it would be written back cut short (and recorded so)
+        raise TooLarge("%s: larger than %d MiB: not a file install rewrites" % (host, READ_MAX >> 20))
+    return data
 
 
 def config_value_problem(value: str) -> str:
@@ -310,7 +320,15 @@ def _record_problem(record) -> str:
     for path, info in record["files"].items():
         if not path.startswith("/") or not isinstance(info, dict) or not _file_entry_ok(info):
             return "a file entry that is not one"
+        if not _install_writes(path):  # uninstall would write or remove it as the record says
+            return "a file install does not write"
     return manifest.dirs_problem(record)
+
+
+def _install_writes(path: str) -> bool:
+    """Could install have written this image path (the shim, its config, ld.so.preload, a drop-in)?"""
+    return path in ("/etc/execcheck.conf", "/etc/ld.so.preload") or path.endswith("/" + SHIM_NAME) or \
+        re.fullmatch(r"/etc/systemd/system/[^/]+\.d/execcheck\.conf", path) is not None
 
 
 def _file_entry_ok(info: dict) -> bool:
@@ -319,7 +337,8 @@ def _file_entry_ok(info: dict) -> bool:
     prev, mode, owner = info.get("previous"), info.get("previous_mode"), info.get("previous_owner")
     if not (prev is None or isinstance(prev, str)):
         return False
-    if not (mode is None or (isinstance(mode, int) and 0 <= mode <= 0o7777)) or (prev is not None and mode is None):
+    # no setuid/setgid: install replaces no such file, so uninstall makes none
+    if not (mode is None or (isinstance(mode, int) and 0 <= mode <= 0o1777)) or (prev is not None and mode is None):
         return False
     if not (owner is None or (isinstance(owner, list) and len(owner) == 2 and
                               all(isinstance(x, int) and x >= 0 for x in owner))):
@@ -331,14 +350,17 @@ def _file_entry_ok(info: dict) -> bool:
     return True
 
 
-def install(root: str, files):
+def install(root: str, files, any_mount: bool = False):
     """Writes the planned files, recording what each replaced. Idempotent: a second install with
     the same plan changes nothing and keeps the first record (the true original)."""
     root = os.path.abspath(root)
-    record = manifest.load(root, STEP, _record_problem) or {"files": {}, "created_dirs": []}
+    record = manifest.load(root, STEP, _record_problem, any_mount) or {"files": {}, "created_dirs": []}
+    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
     changed = []
     for path, data, mode in files:
         host = rootfs.resolve(root, path)
+        if rootfs.on_other_mount(root_mount, host):  # before anything is written
+            raise InstallError("%s is %s" % (path, manifest.OTHER_MOUNT))
         before = _read(host)
         if before == data:
             continue
@@ -353,26 +375,36 @@ def install(root: str, files):
         return 0
     manifest.save(root, STEP, record)
     for host, data, mode in changed:
-        manifest.makedirs_recorded(os.path.dirname(host), record["created_dirs"])
+        manifest.makedirs_recorded(os.path.dirname(host), record["created_dirs"],
+                                   before=lambda: manifest.save(root, STEP, record))
         manifest.atomic_write(host, data, mode)
-    manifest.save(root, STEP, record)  # now with the directories it made
     return len(changed)
 
 
-def uninstall(root: str):
+def uninstall(root: str, any_mount: bool = False):
     """Puts back what install replaced, removes what it created. Returns a list of notes (files
     that were changed by someone else after install are restored anyway, and said so)."""
     root = os.path.abspath(root)
-    record = manifest.load(root, STEP, _record_problem)
+    record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
+    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
     notes = []
     for path, info in sorted(record["files"].items()):
         try:
             host = rootfs.resolve(root, path)
-            now = _read(host)
+            other = rootfs.on_other_mount(root_mount, host)
+            now = None if other else _read(host)
         except OSError as e:  # a path no install could have written (a record from an older one)
             notes.append("%s: %s: nothing to undo there" % (path, e.strerror))
+            continue
+        except TooLarge:  # not what install wrote: put back whole, but no line is taken out of a part
+            if path == "/etc/ld.so.preload":
+                notes.append("left %s as it is: larger than %d MiB since install" % (path, READ_MAX >> 20))
+                continue
+            now = b""
+        if other:  # install writes no such file: the record is not its
+            notes.append("left %s as it is: it is %s" % (path, manifest.OTHER_MOUNT))
             continue
         if now is not None and _sha(now) != info.get("written_sha256"):
             if path == "/etc/ld.so.preload":
@@ -390,7 +422,7 @@ def uninstall(root: str):
         else:
             uid, gid = info.get("previous_owner") or (0, 0)
             manifest.atomic_write(host, base64.b64decode(info["previous"]), info["previous_mode"], uid, gid)
-    manifest.remove(root, STEP, record["created_dirs"])
+    manifest.remove(root, STEP, record["created_dirs"], any_mount)
     return notes
 
 

@@ -4,6 +4,7 @@ Each step keeps its record at ROOT/var/lib/execcheck/<step>.json. Files are repl
 temporary file in the same directory and renaming it over the target, so a reader (or a crash)
 sees the old or the new file, never half of one.
 """
+import errno
 import json
 import os
 
@@ -22,7 +23,13 @@ class CorruptRecord(UsageError):
 def atomic_write(path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
     d = os.path.dirname(path)
     tmp = os.path.join(d, ".%s.execcheck-tmp" % os.path.basename(path))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    # made anew, never opened: what the image holds under that name (a hard link to a file outside
+    # it, a device, a FIFO that blocks) must not be written through
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -40,16 +47,22 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: i
         raise
 
 
-def makedirs_recorded(path: str, created: list, mode: int = 0o755) -> None:
-    """mkdir -p, appending each directory it made to `created` (so undo removes exactly those)."""
+def makedirs_recorded(path: str, created: list, mode: int = 0o755, before=None) -> None:
+    """mkdir -p, appending each directory it made to `created` (so undo removes exactly those);
+    before(), when given, runs once they are in `created` and before any is made (it saves the
+    record: a step killed between a mkdir and its record's save left a directory undo kept)."""
     missing = []
     p = path
     while not os.path.isdir(p):
         missing.append(p)
         p = os.path.dirname(p)
+    if missing and before is not None:
+        created.extend(reversed(missing))
+        before()
     for d in reversed(missing):
         os.mkdir(d, mode)
-        created.append(d)
+        if before is None:
+            created.append(d)
 
 
 def path_of(root: str, step: str) -> str:
@@ -58,17 +71,25 @@ def path_of(root: str, step: str) -> str:
     return os.path.join(rootfs.resolve(root, STATE_DIR), step + ".json")
 
 
-def load(root: str, step: str, problem):
+OTHER_MOUNT = "on another mount than ROOT, so no part of the image (--any-mount if that mount is the image's own)"
+
+
+def load(root: str, step: str, problem, any_mount: bool = False):
     """The step's record, or None if there is none. problem(record) says what is wrong with a
-    record that does not have the step's shape (or returns None): then CorruptRecord."""
+    record that does not have the step's shape (or returns None): then CorruptRecord. Every step
+    loads its record first: a state directory on another mount (the host's /var bound into the
+    image) is refused here, before the host's records are read, written or removed."""
     p = path_of(root, step)
+    if rootfs.on_other_mount(None if any_mount else rootfs.mount_of(os.path.realpath(root)), p):
+        raise UsageError("%s is %s" % (os.path.dirname(p), OTHER_MOUNT))
     try:
-        record = json.loads(read_regular(p).decode())
+        # never followed: save() writes no link, and one here may lead out of the image
+        record = json.loads(read_regular(p, follow=False).decode())
         why = problem(record)
     except FileNotFoundError:
         return None
     except OSError as e:
-        why = e.strerror
+        why = "a symbolic link" if e.errno == errno.ELOOP else e.strerror
     except (ValueError, RecursionError) as e:  # bad UTF-8 is a ValueError too
         why = "not JSON: %s" % e.__class__.__name__
     if why:
@@ -103,17 +124,23 @@ def save(root: str, step: str, record: dict) -> None:
     atomic_write(p, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
 
 
-def _rmdirs(root: str, dirs) -> None:
+def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
+    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
     for d in sorted(set(dirs), key=len, reverse=True):
         if not isinstance(d, str) or not inside(root, d):
             continue  # a record's word never reaches outside the image
+        try:
+            if rootfs.on_other_mount(root_mount, d):
+                continue  # nor into a host directory bound into it
+        except OSError:
+            continue
         try:
             os.rmdir(d)
         except OSError:
             pass  # something else lives there now: keep it
 
 
-def remove(root: str, step: str, created_dirs: list) -> None:
+def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) -> None:
     """Removes the step's record and the directories the step made; the state directory goes
     too once no step has a record in it."""
     p = path_of(root, step)
@@ -121,12 +148,12 @@ def remove(root: str, step: str, created_dirs: list) -> None:
         os.unlink(p)
     except FileNotFoundError:
         pass
-    _rmdirs(root, created_dirs)
+    _rmdirs(root, created_dirs, any_mount)
     state = os.path.dirname(p)
     try:
         if os.listdir(state) == [CREATED]:
-            made = json.loads(read_regular(os.path.join(state, CREATED)).decode())
+            made = json.loads(read_regular(os.path.join(state, CREATED), follow=False).decode())
             os.unlink(os.path.join(state, CREATED))
-            _rmdirs(root, made if isinstance(made, list) else [])
+            _rmdirs(root, made if isinstance(made, list) else [], any_mount)
     except (OSError, ValueError, RecursionError):
         pass

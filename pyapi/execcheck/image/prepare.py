@@ -6,6 +6,7 @@ them 0644. prepare adds x exactly where r is (u+x if u+r, ...): it never adds a 
 touches a file that is not code (ELF shared objects in library directories; .py, .pyc, .so, .pth
 and .zip under the image's Python installs); a symlink is followed only inside the image.
 """
+import errno
 import os
 import stat
 
@@ -40,11 +41,15 @@ def _walk_files(host_dir: str):
             yield os.path.join(dirpath, name)
 
 
-def plan(root: str, tuple_: str):
-    """[(image_path, old_mode, new_mode, why)] for every file that needs an x bit, in path order."""
-    root = os.path.abspath(root)
+OTHER_MOUNT = "it is " + manifest.OTHER_MOUNT
+
+
+def _scan(root: str, tuple_: str):
+    """({image_path: (old_mode, new_mode, why, host_path, stat)} of the code files that need an x
+    bit, {(dev, ino): the host paths the walk met it under} of every file it met)."""
     seen = set()
     changes = {}
+    links = {}  # (dev, ino) -> the host paths the walk found it under
 
     def consider(host_path, why, want):
         try:
@@ -56,12 +61,16 @@ def plan(root: str, tuple_: str):
                 st = os.lstat(host_path)
         except OSError:
             return
-        if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+        if not stat.S_ISREG(st.st_mode):
+            return
+        links.setdefault((st.st_dev, st.st_ino), set()).add(host_path)
+        if (st.st_dev, st.st_ino) in seen:
             return
         seen.add((st.st_dev, st.st_ino))
         new = code_mode(st.st_mode)
         if new != st.st_mode and want(host_path):
-            changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why)
+            changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
+                                                           host_path, st)
 
     for d in python_trees(root):
         for f in _walk_files(rootfs.resolve(root, d)):
@@ -70,7 +79,35 @@ def plan(root: str, tuple_: str):
     for d in ldconf.library_dirs(root, tuple_):
         for f in _walk_files(rootfs.resolve(root, d)):
             consider(f, "library", _is_elf_shared)
-    return [(p,) + changes[p] for p in sorted(changes)]
+    return changes, links
+
+
+def _links_outside(st, links) -> str:
+    """Why a chmod of this file may reach beyond the image through a hard link, or "": a mode
+    belongs to the inode, and a link whose other names the walk did not meet may be a file outside
+    the image (cp -al, an ostree checkout, a link to a host file)."""
+    met = len(links.get((st.st_dev, st.st_ino), ()))
+    if st.st_nlink > met:
+        return "it has %d hard links, of which the walk met %d: the others may be outside the image" % (
+            st.st_nlink, met)
+    return ""
+
+
+def plan(root: str, tuple_: str, any_mount: bool = False):
+    """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
+    [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
+    root = os.path.abspath(root)
+    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    changes, links = _scan(root, tuple_)
+    planned, skipped = [], []
+    for p in sorted(changes):
+        old, new, why, host, st = changes[p]
+        reason = OTHER_MOUNT if rootfs.on_other_mount(root_mount, host) else _links_outside(st, links)
+        if reason:
+            skipped.append((p, reason))
+        else:
+            planned.append((p, old, new, why, (st.st_dev, st.st_ino)))
+    return planned, skipped
 
 
 def _record_problem(record) -> str:
@@ -82,39 +119,47 @@ def _record_problem(record) -> str:
     return manifest.dirs_problem(record)
 
 
-def apply(root: str, changes) -> int:
+def apply(root: str, changes, any_mount: bool = False) -> int:
     """Records the current modes (the first record of a file wins, so revert restores the true
     original after repeated prepares), then chmods. Returns the number of files changed."""
-    record = manifest.load(root, STEP, _record_problem) or {"modes": {}, "created_dirs": []}
-    for path, old, _new, _why in changes:
+    record = manifest.load(root, STEP, _record_problem, any_mount) or {"modes": {}, "created_dirs": []}
+    for path, old, _new, _why, _ident in changes:
         record["modes"].setdefault(path, old)
     manifest.save(root, STEP, record)
-    for path, _old, new, _why in changes:
-        _chmod(os.path.join(root, path.lstrip("/")), new)
+    for path, _old, new, _why, ident in changes:
+        _chmod(os.path.join(root, path.lstrip("/")), new, ident)
     return len(changes)
 
 
-def _chmod(host: str, mode: int) -> None:
+def _chmod(host: str, mode: int, ident) -> None:
+    """chmod the file looked at, (dev, ino) ident: not a symlink swapped in for its name, nor
+    another file its path leads to since (a directory on it turned into a link out of the image)."""
     fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
-        os.chmod("/proc/self/fd/%d" % fd, mode)  # chmod the file we looked at, not a swapped-in symlink
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != ident:
+            raise OSError(errno.ESTALE, "another file than the one looked at is there now: not changed")
+        os.chmod("/proc/self/fd/%d" % fd, mode)
     except OSError as e:  # named by the file, not by the descriptor's /proc path
         raise OSError(e.errno, e.strerror, host) from None
     finally:
         os.close(fd)
 
 
-def revert(root: str):
+def revert(root: str, tuple_: str, any_mount: bool = False):
     """Restores every mode prepare recorded, as far as undoing prepare's change explains it.
-    Returns (files restored, image paths left as they are), or None without a record.
+    Returns (files restored, [(image path left as it is, why)]), or None without a record.
 
     The record is the image's: each path is walked inside the image (symlinks followed only
     there, the last one not at all), and a mode is restored only if it is the file's mode now
     with x bits taken away, all prepare ever adds. Anything else (a mode changed since, or a
-    record that would make a file setuid) is left and named."""
-    record = manifest.load(root, STEP, _record_problem)
+    record that would make a file setuid, a file on another mount or with hard links the walk of
+    the image does not meet) is left and named."""
+    record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
+    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    links = None
     n, left = 0, []
     for path, mode in sorted(record["modes"].items()):
         try:
@@ -126,9 +171,17 @@ def revert(root: str):
         if not stat.S_ISREG(st.st_mode) or now == mode:
             continue
         if mode & ~now or (now ^ mode) & ~0o111:
-            left.append(path)
+            left.append((path, "its mode changed since prepare, which only added x bits"))
             continue
-        _chmod(host, mode)
+        if rootfs.on_other_mount(root_mount, host):  # prepare changes no such file: the record is not its
+            left.append((path, OTHER_MOUNT))
+            continue
+        if st.st_nlink > 1:  # nor one with links it did not meet
+            links = _scan(os.path.abspath(root), tuple_)[1] if links is None else links
+            if _links_outside(st, links):
+                left.append((path, _links_outside(st, links)))
+                continue
+        _chmod(host, mode, (st.st_dev, st.st_ino))
         n += 1
-    manifest.remove(root, STEP, record["created_dirs"])
+    manifest.remove(root, STEP, record["created_dirs"], any_mount)
     return n, left

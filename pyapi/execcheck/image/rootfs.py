@@ -46,3 +46,35 @@ def image_path(root: str, host_path: str) -> str:
     """The image's own absolute path for a host path under root."""
     rel = os.path.relpath(host_path, os.path.abspath(root))
     return "/" if rel == "." else "/" + rel
+
+
+def mount_of(host: str):
+    """Which mount the file at host (itself, not a link's target) is on: (st_dev, /proc's mnt_id of
+    an O_PATH descriptor, or None without /proc). A bind mount of the image's own file system has
+    its st_dev, not its mnt_id."""
+    fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        dev = os.fstat(fd).st_dev
+        try:
+            with open("/proc/self/fdinfo/%d" % fd) as f:
+                mnt = next((int(line.split()[1]) for line in f if line.startswith("mnt_id:")), None)
+        except (OSError, ValueError):
+            mnt = None
+    finally:
+        os.close(fd)
+    return dev, mnt
+
+
+def on_other_mount(root_mount, host: str) -> bool:
+    """Is host (where it does not exist yet, the nearest directory above it) on another mount than
+    root_mount, ROOT's? A host directory bind-mounted into an image is no part of it: a step that
+    writes there writes to the host. root_mount None: every mount is the image's (--any-mount)."""
+    if root_mount is None:
+        return False
+    while True:
+        try:
+            dev, mnt = mount_of(host)
+            break
+        except FileNotFoundError:
+            host = os.path.dirname(host)
+    return dev != root_mount[0] or None not in (mnt, root_mount[1]) and mnt != root_mount[1]
