@@ -243,6 +243,32 @@ def test_verify_says_when_an_image_is_ready(image):
 
 
 
+def test_verify_is_not_ready_while_ld_so_preload_names_what_cannot_be_preloaded(image):
+    """Every program of the image meets /etc/ld.so.preload: an entry glibc cannot preload prints its
+    error in each of them, and one that is a FIFO makes each wait for ever in its open. Before,
+    verify said "ready to enforce" for both (the audit reported them, as warnings)."""
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    assert ec("image", "verify", image).returncode == 0
+    preload = os.path.join(image, "etc/ld.so.preload")
+    with open(preload) as f:
+        kept = f.read()
+    fifo = "/usr/lib/x86_64-linux-gnu/libfifo.so"
+    os.mkfifo(os.path.join(image, fifo.lstrip("/")))
+    for entry, says in ((fifo, "FIFO"), ("/usr/lib/x86_64-linux-gnu/libgone.so", "cannot be preloaded")):
+        with open(preload, "w") as f:
+            f.write(kept + entry + "\n")
+        r = ec("image", "verify", image)
+        assert r.returncode == 1 and "NOT ready to enforce" in r.stdout, r.stdout
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("shim") and entry in ln]
+        assert line and says in line[0] and "every program" in line[0], r.stdout
+        v = json.loads(ec("image", "verify", "--json", image).stdout)
+        assert not v["ready"] and any(entry in p for p in v["shim_problems"])
+    with open(preload, "w") as f:
+        f.write(kept)
+    assert ec("image", "verify", image).returncode == 0
+
+
 def test_a_deep_tree_is_walked_not_a_traceback(image, deep_dirs):
     """Before, `image prepare` (and `audit --root`, tests/test_audit_cli.py) ended in a
     RecursionError traceback in a tree 1,100 directories deep."""

@@ -76,11 +76,16 @@ def verify(root: str, noexec_mounts=()):
     lib_dirs = []
     for d in ldconf.library_dirs(root, install.image_multiarch(root)):
         lib_dirs += [d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"]
-    refusals, stray = [], []
+    refusals, stray, problems = [], [], shim_state(root)
     for f in result.findings:
         name = RULES[f.rule].name
         if name == "python-code-denied" or (name == "exec-denied" and _would_run(f, records, lib_dirs)):
             refusals.append(f)
         elif name == "exec-denied":
             stray.append(f)
-    return result, refusals, stray, shim_state(root)
+        elif name == "preload-ignored" and f.path == "/etc/ld.so.preload" and \
+                os.path.basename(f.key[-1]) != install.SHIM_NAME:  # the shim's own entry: shim_state says
+            # every program of the image meets it: glibc's error on stderr in each, or, for a FIFO,
+            # an open that waits for ever
+            problems.append("%s: in every program of the image" % f.message)
+    return result, refusals, stray, problems
