@@ -111,6 +111,22 @@ def test_an_error_naming_an_odd_path_is_one_line(tmp_path):
         assert r.returncode == 2 and r.stderr == "execcheck: ROOT is empty: give the image's root directory\n", r
 
 
+def test_empty_and_missing_option_values_are_said(tmp_path):
+    """`check ""` said "execcheck: : No such file or directory"; audit took --cwd of a directory that
+    is not there, and an empty --platform or --python, without a word (an audit of something else
+    than asked)."""
+    r = ec("check", "")
+    assert r.returncode == 2 and r.stderr == "execcheck: '': No such file or directory\n", r
+    for args, says in ((["--cwd", str(tmp_path / "nowhere")], "--cwd %s: not a directory" % (tmp_path / "nowhere")),
+                       (["--cwd", "/bin/true"], "--cwd /bin/true: not a directory"),
+                       (["--root", str(tmp_path), "--cwd", "/etc"], "--cwd /etc: not a directory in the image"),
+                       (["--platform", ""], "--platform: empty"), (["--python", ""], "--python: empty")):
+        r = ec("audit", *args, "/bin/true")
+        assert r.returncode == 2 and r.stderr == "execcheck: audit: %s\n" % says, (args, r.stderr)
+    r = ec("audit", "--cwd", str(tmp_path), "--json", "/bin/true")
+    assert r.returncode in (0, 1) and r.stderr == "", r
+
+
 @pytest.mark.parametrize("args, usage", [
     (["run", "--bogus", "--", "true"], "usage: execcheck run "),
     (["image", "install", "--bogus", "/nonexistent"], "usage: execcheck image install "),

@@ -1,9 +1,10 @@
 """execcheck audit [PATH...] [--root DIR]: what ld.so would load, and what the exec check says of it."""
 import argparse
+import os
 import sys
 
 from ..errors import UsageError
-from .output import print_json
+from .output import print_json, printable
 
 ORDER = 40
 HELP = "audit programs, directories or a whole image: libraries ld.so would load, and the exec policy's view"
@@ -64,8 +65,17 @@ def run(args) -> int:
 
     if not args.paths and not args.root:
         raise UsageError("audit: give a PATH or --root DIR")
-    if args.cwd and not args.cwd.startswith("/"):
-        raise UsageError("audit: --cwd must be absolute")
+    if args.cwd is not None:
+        if not args.cwd.startswith("/"):
+            raise UsageError("audit: --cwd must be absolute")
+        # relative names are looked up there: one that is not a directory would find nothing, unsaid
+        from ..image import rootfs
+        if not os.path.isdir(rootfs.resolve(args.root, args.cwd) if args.root else args.cwd):
+            raise UsageError("audit: --cwd %s: not a directory%s" % (printable(args.cwd),
+                                                                      " in the image" if args.root else ""))
+    for opt, value in (("--platform", args.platform), ("--python", "" if "" in (args.python or []) else None)):
+        if value == "":
+            raise UsageError("audit: %s: empty" % opt)
     if "" in args.paths:  # `audit "$UNSET"` audited the working directory
         raise UsageError("audit: an empty PATH")
     check_noexec_mounts(args.noexec_mount)

@@ -42,7 +42,10 @@ def table(rows, headers) -> str:
 
 def printable(path: str) -> str:
     """A path made safe for a terminal: control characters and undecodable bytes escaped, and a
-    lone surrogate (JSON can spell one: a record in a log) too, as no encoder can write it."""
+    lone surrogate (JSON can spell one: a record in a log) too, as no encoder can write it. The
+    empty path is shown as '' (else "execcheck: : No such file or directory")."""
+    if not path:
+        return "''"
     out = []
     for ch in path:
         o = ord(ch)
