@@ -638,10 +638,10 @@ import os, signal, sys
 from execcheck.image import manifest, prepare
 def kill_at(module, name, when):
     real = getattr(module, name)
-    def cut(path, *args):
-        if when(path):
+    def cut(*args):
+        if when(" ".join(str(a) for a in args[:2])):  # the path, after the image's root for manifest's
             os.kill(os.getpid(), signal.SIGKILL)
-        return real(path, *args)
+        return real(*args)
     setattr(module, name, cut)
 %s
 from execcheck.cli import main
@@ -664,6 +664,31 @@ def test_a_step_killed_midway_is_undone_whole(image):
         r = ec("image", undo, image)
         assert r.returncode == 0 and "Traceback" not in r.stderr, (undo, r.stderr)
         assert rootfs.listing(image) == before, step
+
+
+def test_a_directory_swapped_out_of_the_image_is_not_written_through(image, tmp_path):
+    """install resolves each path inside the image, then writes. Whoever can write in the image (a
+    user's image tree that root installs into) may turn a directory on that path into a symlink out
+    of it in between: the write went to the outside directory of that name (the host's /etc: its
+    ld.so.preload rewritten with the image's entries, an execcheck.conf). Now every write, rename,
+    mkdir and unlink goes through a descriptor of its directory, held and found inside the image:
+    one line, exit 2, nothing outside written."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    etc = os.path.join(image, "etc")
+    swap = ("real = manifest.atomic_write\n"
+            "def write(*args):\n"
+            "    if any(isinstance(a, str) and a.startswith(%r + '/') for a in args) and not os.path.islink(%r):\n"
+            "        os.rename(%r, %r + '.real'); os.symlink(%r, %r)\n"
+            "    return real(*args)\n"
+            "manifest.atomic_write = write" % (etc, etc, etc, etc, str(outside), etc))
+    r = run([execcheck_cmd()[0], "-c", KILLED_AT % swap, "image", "install", image])
+    assert sorted(p.name for p in outside.iterdir()) == [], r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "/etc: it leads out of the image now (to %s)" % outside in r.stderr, r.stderr
+    os.unlink(os.path.join(image, "etc"))
+    os.rename(os.path.join(image, "etc.real"), os.path.join(image, "etc"))
+    assert ec("image", "uninstall", image).returncode == 0
 
 
 def test_install_rewrites_no_file_it_read_in_part(image):

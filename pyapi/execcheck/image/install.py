@@ -375,9 +375,9 @@ def install(root: str, files, any_mount: bool = False):
         return 0
     manifest.save(root, STEP, record)
     for host, data, mode in changed:
-        manifest.makedirs_recorded(os.path.dirname(host), record["created_dirs"],
+        manifest.makedirs_recorded(root, os.path.dirname(host), record["created_dirs"],
                                    before=lambda: manifest.save(root, STEP, record))
-        manifest.atomic_write(host, data, mode)
+        manifest.atomic_write(root, host, data, mode)
     return len(changed)
 
 
@@ -412,16 +412,16 @@ def uninstall(root: str, any_mount: bool = False):
                 shim_lines = record_shim_lines(record)
                 kept = b"".join(l for l in now.splitlines(True) if l.strip() not in shim_lines)
                 st = os.stat(host)
-                manifest.atomic_write(host, kept, st.st_mode & 0o7777, st.st_uid, st.st_gid)
+                manifest.atomic_write(root, host, kept, st.st_mode & 0o7777, st.st_uid, st.st_gid)
                 notes.append("%s changed since install: removed only the shim's entry" % path)
                 continue
             notes.append("%s changed since install: restored to its state before install anyway" % path)
         if info["previous"] is None:
             if now is not None:
-                os.unlink(host)
+                manifest.unlink(root, host)
         else:
             uid, gid = info.get("previous_owner") or (0, 0)
-            manifest.atomic_write(host, base64.b64decode(info["previous"]), info["previous_mode"], uid, gid)
+            manifest.atomic_write(root, host, base64.b64decode(info["previous"]), info["previous_mode"], uid, gid)
     manifest.remove(root, STEP, record["created_dirs"], any_mount)
     return notes
 

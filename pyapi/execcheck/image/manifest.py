@@ -20,37 +20,76 @@ class CorruptRecord(UsageError):
     there): nothing is changed on its account."""
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
-    d = os.path.dirname(path)
-    tmp = os.path.join(d, ".%s.execcheck-tmp" % os.path.basename(path))
-    # made anew, never opened: what the image holds under that name (a hard link to a file outside
-    # it, a device, a FIFO that blocks) must not be written through
+_BASES = {}  # abspath(ROOT) -> its real path when the step first wrote: later swaps do not move it
+
+
+def _base(root: str) -> str:
+    return _BASES.setdefault(os.path.abspath(root), os.path.realpath(root))
+
+
+def _dir_inside(root: str, d: str) -> int:
+    """An O_PATH descriptor of the directory d, which, held, must be inside the image (or ROOT). d
+    was resolved inside the image a moment ago; whoever can write there may have turned a directory
+    on its path into a symlink out of it since (a user's image tree that root installs into): held
+    by descriptor, a directory's place is what /proc says now, and the write goes through that
+    descriptor, not through the path again."""
+    fd = os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.unlink(tmp)
-    except FileNotFoundError:
-        pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.geteuid() == 0:
-            os.chown(tmp, uid, gid)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        real, base = os.readlink("/proc/self/fd/%d" % fd), _base(root)
+        if real != base and not real.startswith(base.rstrip("/") + "/"):
+            raise OSError(errno.EXDEV, "it leads out of the image now (to %s): nothing written there" % real, d)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        os.close(fd)
         raise
+    return fd
 
 
-def makedirs_recorded(path: str, created: list, mode: int = 0o755, before=None) -> None:
+def atomic_write(root: str, path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
+    d, name = os.path.split(path)
+    tmp = ".%s.execcheck-tmp" % name
+    dfd = _dir_inside(root, d)
+    try:
+        # made anew, never opened: what the image holds under that name (a hard link to a file
+        # outside it, a device, a FIFO that blocks) must not be written through
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+                if os.geteuid() == 0:
+                    os.fchown(f.fileno(), uid, gid)
+                os.fchmod(f.fileno(), mode)
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dfd)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(dfd)
+
+
+def unlink(root: str, path: str) -> None:
+    """Removes the file path, in its directory held inside the image (_dir_inside)."""
+    d, name = os.path.split(path)
+    dfd = _dir_inside(root, d)
+    try:
+        os.unlink(name, dir_fd=dfd)
+    finally:
+        os.close(dfd)
+
+
+def makedirs_recorded(root: str, path: str, created: list, mode: int = 0o755, before=None) -> None:
     """mkdir -p, appending each directory it made to `created` (so undo removes exactly those);
     before(), when given, runs once they are in `created` and before any is made (it saves the
-    record: a step killed between a mkdir and its record's save left a directory undo kept)."""
+    record: a step killed between a mkdir and its record's save left a directory undo kept). Each
+    is made in its parent held inside the image (_dir_inside)."""
     missing = []
     p = path
     while not os.path.isdir(p):
@@ -60,7 +99,12 @@ def makedirs_recorded(path: str, created: list, mode: int = 0o755, before=None) 
         created.extend(reversed(missing))
         before()
     for d in reversed(missing):
-        os.mkdir(d, mode)
+        parent, name = os.path.split(d)
+        pfd = _dir_inside(root, parent)
+        try:
+            os.mkdir(name, mode, dir_fd=pfd)
+        finally:
+            os.close(pfd)
         if before is None:
             created.append(d)
 
@@ -119,9 +163,9 @@ def save(root: str, step: str, record: dict) -> None:
     state = os.path.dirname(p)
     if not os.path.isdir(state):
         made = []
-        makedirs_recorded(state, made)
-        atomic_write(os.path.join(state, CREATED), json.dumps(made).encode(), 0o600)
-    atomic_write(p, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
+        makedirs_recorded(root, state, made)
+        atomic_write(root, os.path.join(state, CREATED), json.dumps(made).encode(), 0o600)
+    atomic_write(root, p, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
 
 
 def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
@@ -135,9 +179,14 @@ def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
         except OSError:
             continue
         try:
-            os.rmdir(d)
+            parent, name = os.path.split(d)
+            pfd = _dir_inside(root, parent)
+            try:
+                os.rmdir(name, dir_fd=pfd)
+            finally:
+                os.close(pfd)
         except OSError:
-            pass  # something else lives there now: keep it
+            pass  # something else lives there now, or it is no longer in the image: keep it
 
 
 def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) -> None:
@@ -145,7 +194,7 @@ def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) ->
     too once no step has a record in it."""
     p = path_of(root, step)
     try:
-        os.unlink(p)
+        unlink(root, p)
     except FileNotFoundError:
         pass
     _rmdirs(root, created_dirs, any_mount)
@@ -153,7 +202,7 @@ def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) ->
     try:
         if os.listdir(state) == [CREATED]:
             made = json.loads(read_regular(os.path.join(state, CREATED), follow=False).decode())
-            os.unlink(os.path.join(state, CREATED))
+            unlink(root, os.path.join(state, CREATED))
             _rmdirs(root, made if isinstance(made, list) else [], any_mount)
     except (OSError, ValueError, RecursionError):
         pass
