@@ -75,14 +75,19 @@ def atomic_write(root: str, path: str, data: bytes, mode: int = 0o644, uid: int 
         os.close(dfd)
 
 
-def unlink(root: str, path: str) -> None:
-    """Removes the file path, in its directory held inside the image (_dir_inside)."""
+def _at(root: str, path: str, act) -> None:
+    """act(name, dir_fd=...) on path's last name, in its directory held inside the image."""
     d, name = os.path.split(path)
     dfd = _dir_inside(root, d)
     try:
-        os.unlink(name, dir_fd=dfd)
+        act(name, dir_fd=dfd)
     finally:
         os.close(dfd)
+
+
+def unlink(root: str, path: str) -> None:
+    """Removes the file path, in its directory held inside the image (_dir_inside)."""
+    _at(root, path, os.unlink)
 
 
 def makedirs_recorded(root: str, path: str, created: list, mode: int = 0o755, before=None) -> None:
@@ -99,12 +104,7 @@ def makedirs_recorded(root: str, path: str, created: list, mode: int = 0o755, be
         created.extend(reversed(missing))
         before()
     for d in reversed(missing):
-        parent, name = os.path.split(d)
-        pfd = _dir_inside(root, parent)
-        try:
-            os.mkdir(name, mode, dir_fd=pfd)
-        finally:
-            os.close(pfd)
+        _at(root, d, lambda name, dir_fd: os.mkdir(name, mode, dir_fd=dir_fd))
         if before is None:
             created.append(d)
 
@@ -179,12 +179,7 @@ def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
         except OSError:
             continue
         try:
-            parent, name = os.path.split(d)
-            pfd = _dir_inside(root, parent)
-            try:
-                os.rmdir(name, dir_fd=pfd)
-            finally:
-                os.close(pfd)
+            _at(root, d, os.rmdir)
         except OSError:
             pass  # something else lives there now, or it is no longer in the image: keep it
 
