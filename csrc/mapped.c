@@ -323,6 +323,13 @@ typedef struct {
 } ElfW_Phdr;
 #endif
 
+/* This system's page size (4 KiB if the vector will not tell). */
+static uintptr_t page_size(void)
+{
+    unsigned long page = 0;
+    return ec_auxv_get(EC_AT_PAGESZ, &page) == 1 && page >= 4096 && !(page & (page - 1)) ? page : 4096;
+}
+
 /* Is the object (load address l_addr, dynamic section l_ld) the ELF image the kernel mapped at base
  * (its header is there)? Read from memory: the header and program headers of an image the kernel
  * put in place, never a file. Both must be the image's own: any object's PT_DYNAMIC can point into
@@ -343,8 +350,13 @@ static int is_image(uintptr_t base, uintptr_t l_addr, uintptr_t l_ld)
         if (ph[i].p_type == 1 /* PT_LOAD */ && first < 0) first = i;
         if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = i;
     }
-    if (first < 0 || dyn < 0 || ph[first].p_offset != 0) return 0; /* the header is not where the image starts */
-    bias = base - ph[first].p_vaddr;
+    if (first < 0 || dyn < 0) return 0;
+    /* ld.so maps the first segment from its page's start: from offset 0, the header, also when the
+     * segment itself starts after it (ld -N, -n: p_offset 0x158). It requires p_vaddr - p_offset to
+     * be a multiple of the page size, so that is where offset 0 lies. */
+    if (ph[first].p_offset && (ph[first].p_offset >= page_size() || (ph[first].p_vaddr - ph[first].p_offset) % page_size()))
+        return 0; /* the header is not where the image starts */
+    bias = base - (ph[first].p_vaddr - ph[first].p_offset);
     return l_addr == bias && l_ld == bias + ph[dyn].p_vaddr;
 }
 

@@ -791,3 +791,39 @@ def test_dynamic_section_pointing_into_another_files_data(kit, tmp_path, mode):
         return
     assert res.rc == 126 and not ran(res, "lie"), res
     assert res.refused_lines() == ["execcheck: refused to load %s: mismatch" % lie], res
+
+
+# ---------------------------------------------------------------------------------------------
+# good objects of unusual layout: the own-image check must find their headers
+
+
+# a library that needs nothing (ld -N and -n link no shared library): its constructor writes
+# "CTOR omagic" with a raw system call
+OMAGIC_LIB_C = r'''
+static void say(void)
+{
+    static const char msg[] = "CTOR omagic\n";
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(1L), "D"(1L), "S"(msg), "d"(sizeof msg - 1) : "rcx", "r11", "memory");
+}
+__attribute__((constructor)) static void ctor(void) { say(); }
+int libfn(void) { return 0; }
+'''
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the library's system call is x86-64 code")
+@pytest.mark.parametrize("how", ["-N", "-n"])
+def test_a_library_of_one_unaligned_load_segment(kit, tmp_path, mode, how):
+    """ld -N / -n (--omagic, --nmagic) put the whole library in one PT_LOAD that starts after the
+    headers (p_offset 0x158), not at offset 0; ld.so maps it from offset 0 all the same, the
+    header at the start of the mapping. The own-image check wanted p_offset 0 and refused it."""
+    from test_preload_dlopen import _cc
+    (tmp_path / "lib").mkdir()
+    lib = _cc(tmp_path / "lib/libomagic.so", OMAGIC_LIB_C, "-shared", "-fPIC", "-nostdlib", "-Wl," + how)
+    os.chmod(lib, 0o755)
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % lib]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "CTOR omagic" in base.lines, base
+    assert_audit_unchanged(run_face(mode, argv, tmp_path), base)
+
