@@ -827,3 +827,14 @@ def test_a_library_of_one_unaligned_load_segment(kit, tmp_path, mode, how):
     assert base.rc == 0 and "CTOR omagic" in base.lines, base
     assert_audit_unchanged(run_face(mode, argv, tmp_path), base)
 
+
+def test_ld_so_running_a_non_pie_program_with_gaps(kit, tmp_path, mode):
+    """A non-PIE program linked for 2 MiB pages has unmapped gaps between its segments (ld.so maps
+    an ET_EXEC's segments one by one, at fixed addresses), so its header is not reached by a walk
+    down through adjoining mappings from its dynamic section; its load address is 0."""
+    from conftest import C_DIR
+    prog = kit._cc("bin/nopie", C_DIR / "audit_prog.c", "-pthread", "-no-pie", "-Wl,-z,max-page-size=0x200000")
+    argv = [LDSO, prog]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines == ["main", "end"], base
+    assert_audit_unchanged(run_face(mode, argv, tmp_path), base, kind="program")
