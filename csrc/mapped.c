@@ -637,11 +637,39 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     return check_by_kernel_name(m, addr, name, flags, v, out);
 }
 
+/* An object whose header no segment maps (a linker script's PHDRS without FILEHDR): ld.so read its
+ * program headers from the file. So does this, from the inode mapped at l_ld (opened by path, which
+ * must still lead to it): its PT_DYNAMIC must be at l_ld for l_addr, and the mapping there must hold
+ * that very part of the file. Out of line: the program headers take 3.5 KiB of stack. */
+static __attribute__((noinline)) int file_places(struct ec_maps *m, const char *path, uintptr_t l_addr,
+                                                 uintptr_t l_ld, const struct ec_vma *vma)
+{
+    ElfW_Ehdr eh;
+    ElfW_Phdr ph[64];
+    struct ec_statx st;
+    int fd, rfd, i, dyn = -1, same;
+    long n = -1;
+    if (!path || !path[0] || (fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) return 0;
+    same = is_mapped_file(m, fd, vma, &st) && (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
+    rfd = same ? reopen_readable(fd) : -1;
+    ec_close(fd);
+    if (rfd < 0) return 0;
+    if (ec_pread(rfd, &eh, sizeof eh, 0) == (long)sizeof eh && eh.e_phentsize == sizeof ph[0] && eh.e_phnum &&
+        eh.e_phnum <= 64 && eh.e_phoff < ((uint64_t)1 << 40))
+        n = ec_pread(rfd, ph, eh.e_phnum * sizeof ph[0], (long)eh.e_phoff);
+    ec_close(rfd);
+    if (n != (long)(eh.e_phnum * sizeof ph[0]) || ec_memcmp(eh.e_ident, "\177ELF", 4)) return 0;
+    for (i = 0; i < eh.e_phnum; i++)
+        if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = i;
+    return dyn >= 0 && l_ld == l_addr + ph[dyn].p_vaddr && vma->offset + (l_ld - vma->start) == ph[dyn].p_offset;
+}
+
 int ec_mapped_check_object(struct ec_maps *m, uintptr_t l_addr, const void *l_ld, const char *name, int flags,
                            struct ec_verdict *v, struct ec_mapped *out)
 {
     if (!ec_mapped_check(m, l_ld, name, flags, v, out)) return 0;
     if (own_image(m, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;
+    if (file_places(m, out->path, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;
     /* the object is not the file it points into: named by its own name, not by that file's */
     deny(v, &out->vma, EC_REASON_MISMATCH, 0);
     if (name && name[0]) ec_strlcpy(out->path, name, sizeof out->path);

@@ -838,3 +838,50 @@ def test_ld_so_running_a_non_pie_program_with_gaps(kit, tmp_path, mode):
     base = run_face("off", argv, tmp_path)
     assert base.rc == 0 and base.lines == ["main", "end"], base
     assert_audit_unchanged(run_face(mode, argv, tmp_path), base, kind="program")
+
+
+# a linker script whose segments leave the ELF header and program headers out of memory
+UNMAPPED_HEADER_LDS = '''
+PHDRS { text PT_LOAD; data PT_LOAD; dyn PT_DYNAMIC; }
+SECTIONS {
+  . = 0x10000;
+  .gnu.hash : { *(.gnu.hash) } :text
+  .dynsym : { *(.dynsym) } :text
+  .dynstr : { *(.dynstr) } :text
+  .gnu.version : { *(.gnu.version) } :text
+  .gnu.version_r : { *(.gnu.version_r) } :text
+  .rela.dyn : { *(.rela.init) *(.rela.text .rela.text.*) *(.rela.rodata*) *(.rela.data*) *(.rela.got) *(.rela.bss*) *(.rela.init_array) *(.rela.fini_array) *(.rela.ifunc) } :text
+  .rela.plt : { *(.rela.plt) *(.rela.iplt) } :text
+  .init : { *(.init) } :text
+  .plt : { *(.plt) *(.plt.*) } :text
+  .text : { *(.text .text.*) } :text
+  .fini : { *(.fini) } :text
+  .rodata : { *(.rodata .rodata.*) } :text
+  . = 0x12000;
+  .init_array : { *(.init_array) } :data
+  .fini_array : { *(.fini_array) } :data
+  .dynamic : { *(.dynamic) } :data :dyn
+  .got : { *(.got) *(.got.plt) } :data
+  .data : { *(.data .data.*) } :data
+  .bss : { *(.bss .bss.*) } :data
+}
+'''
+
+
+def test_a_library_whose_header_is_not_mapped(kit, tmp_path, mode):
+    """No PT_LOAD of this library covers its header (a linker script's PHDRS without FILEHDR):
+    ld.so reads the program headers from the file and maps only the segments, so no mapping holds
+    the header that places the dynamic section; the file's own header, read from the very inode
+    mapped there, does."""
+    from conftest import C_DIR
+    lds = tmp_path / "noheader.lds"
+    lds.write_text(UNMAPPED_HEADER_LDS)
+    lib = kit._cc("lib/libnoheader.so", C_DIR / "audit_lib.c", "-shared", "-fPIC", "-DTAG=\"noheader\"",
+                  "-DFN=libfn", "-fno-asynchronous-unwind-tables", "-Wl,--build-id=none,--no-eh-frame-hdr",
+                  "-Wl,-T,%s" % lds)
+    os.chmod(lib, 0o755)
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % lib, "call:libfn"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and ran(base, "noheader") and "call done" in base.lines, base
+    assert_audit_unchanged(run_face(mode, argv, tmp_path), base)
