@@ -149,15 +149,15 @@ static uint64_t parse_dec(const char **p)
 }
 
 /* One line of /proc/self/maps: "start-end perms offset maj:min inode   path".
- * Returns 1 and fills vma/name when the line covers addr. */
-static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+ * Returns 1 and fills vma/name when the line covers addr (next: or is a file's, above addr). */
+static int parse_line(const char *s, uintptr_t addr, int next, struct ec_vma *vma, char *name, size_t cap)
 {
     const char *p = s;
     uint64_t start, end, major, minor;
     start = parse_hex(&p);
     if (*p++ != '-') return 0;
     end = parse_hex(&p);
-    if (addr < start || addr >= end) return 0;
+    if ((!next && addr < start) || addr >= end) return 0;
     vma->start = start;
     vma->end = end;
     while (*p == ' ') p++;
@@ -176,6 +176,7 @@ static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *n
     vma->dev = ec_makedev((uint32_t)major, (uint32_t)minor);
     while (*p == ' ') p++;
     vma->ino = parse_dec(&p);
+    if (next && !vma->ino) return 0;
     while (*p == ' ') p++;
     if (name && cap) {
         /* the kernel writes '\n' in a name as "\012" (mangle_path); undo only that */
@@ -197,7 +198,7 @@ static int parse_line(const char *s, uintptr_t addr, struct ec_vma *vma, char *n
  * memory of when it was opened, without the objects ld.so mapped since. Out of line: its 6 KiB
  * of buffers are for this fallback only, and ec_maps_query() runs in every la_objopen, deep in
  * glibc's dlopen (clang inlined it there). */
-static __attribute__((noinline)) int query_text(uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+static __attribute__((noinline)) int query_text(uintptr_t addr, int next, struct ec_vma *vma, char *name, size_t cap)
 {
     char buf[2048], line[EC_PATH_MAX + 128];
     size_t len = 0;
@@ -212,7 +213,7 @@ static __attribute__((noinline)) int query_text(uintptr_t addr, struct ec_vma *v
             }
             line[len] = 0;
             len = 0;
-            if (parse_line(line, addr, vma, name, cap)) {
+            if (parse_line(line, addr, next, vma, name, cap)) {
                 r = 0;
                 break;
             }
@@ -223,8 +224,11 @@ static __attribute__((noinline)) int query_text(uintptr_t addr, struct ec_vma *v
     return r;
 }
 
-/* ec_maps_query on m->fd as it is: opened by this process a moment ago (ec_maps_open). */
-static int query_open(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
+#define EC_PROCMAP_QUERY_NEXT_FILE 0x30 /* PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_FILE_BACKED_VMA */
+
+/* ec_maps_query on m->fd as it is: opened by this process a moment ago (ec_maps_open). next: the
+ * first file mapping that ends above addr instead. */
+static int query_open(struct ec_maps *m, uintptr_t addr, int next, struct ec_vma *vma, char *name, size_t cap)
 {
     struct ec_procmap_query q;
     long r;
@@ -234,6 +238,7 @@ static int query_open(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, cha
         ec_memset(&q, 0, sizeof q);
         q.size = sizeof q;
         q.query_addr = addr; /* flags 0: the VMA that covers addr, or ENOENT */
+        if (next) q.query_flags = EC_PROCMAP_QUERY_NEXT_FILE;
         if (name && cap) {
             q.vma_name_addr = (uint64_t)(uintptr_t)name;
             q.vma_name_size = (uint32_t)(cap > 0xffffffffu ? 0xffffffffu : cap);
@@ -259,13 +264,13 @@ static int query_open(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, cha
         if (r != -EC_ENOTTY && r != -EC_EINVAL && r != -EC_ENOSYS) return (int)r;
         m->text = 1; /* kernel before 6.11, or an emulator without the ioctl (qemu-user: ENOSYS) */
     }
-    return query_text(addr, vma, name, cap);
+    return query_text(addr, next, vma, name, cap);
 }
 
 int ec_maps_query(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma, char *name, size_t cap)
 {
     int o = ec_maps_open(m);
-    return o < 0 ? o : query_open(m, addr, vma, name, cap);
+    return o < 0 ? o : query_open(m, addr, 0, vma, name, cap);
 }
 
 uintptr_t ec_vdso_base(void)
@@ -323,6 +328,13 @@ typedef struct {
 } ElfW_Phdr;
 #endif
 
+/* This system's page size (4 KiB if the vector will not tell). */
+static uintptr_t page_size(void)
+{
+    unsigned long page = 0;
+    return ec_auxv_get(EC_AT_PAGESZ, &page) == 1 && page >= 4096 && !(page & (page - 1)) ? page : 4096;
+}
+
 /* Is the object (load address l_addr, dynamic section l_ld) the ELF image the kernel mapped at base
  * (its header is there)? Read from memory: the header and program headers of an image the kernel
  * put in place, never a file. Both must be the image's own: any object's PT_DYNAMIC can point into
@@ -343,8 +355,13 @@ static int is_image(uintptr_t base, uintptr_t l_addr, uintptr_t l_ld)
         if (ph[i].p_type == 1 /* PT_LOAD */ && first < 0) first = i;
         if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = i;
     }
-    if (first < 0 || dyn < 0 || ph[first].p_offset != 0) return 0; /* the header is not where the image starts */
-    bias = base - ph[first].p_vaddr;
+    if (first < 0 || dyn < 0) return 0;
+    /* ld.so maps the first segment from its page's start: from offset 0, the header, also when the
+     * segment itself starts after it (ld -N, -n: p_offset 0x158). It requires p_vaddr - p_offset to
+     * be a multiple of the page size, so that is where offset 0 lies. */
+    if (ph[first].p_offset && (ph[first].p_offset >= page_size() || (ph[first].p_vaddr - ph[first].p_offset) % page_size()))
+        return 0; /* the header is not where the image starts */
+    bias = base - (ph[first].p_vaddr - ph[first].p_offset);
     return l_addr == bias && l_ld == bias + ph[dyn].p_vaddr;
 }
 
@@ -367,7 +384,7 @@ static int own_image(struct ec_maps *m, uintptr_t l_addr, uintptr_t l_ld, const 
     int i;
     /* the usual object: its header where l_addr points, one query (on the fd ec_mapped_check just
      * asked: no fork can have come between, so no getpid() again) */
-    if (m->fd >= 0 && query_open(m, l_addr, &v, 0, 0) == 0 && v.start == l_addr && v.ino == vma->ino &&
+    if (m->fd >= 0 && query_open(m, l_addr, 0, &v, 0, 0) == 0 && v.start == l_addr && v.ino == vma->ino &&
         v.dev == vma->dev && file_image(&v, l_addr, l_ld))
         return 1;
     /* else the file's mappings below l_ld, down to a header of this file that places l_ld so */
@@ -375,9 +392,15 @@ static int own_image(struct ec_maps *m, uintptr_t l_addr, uintptr_t l_ld, const 
     for (i = 0; i < 64; i++) {
         if (file_image(&v, l_addr, l_ld)) return 1;
         below = (uintptr_t)v.start;
-        if (!below || m->fd < 0 || query_open(m, below - 1, &v, 0, 0) < 0 || v.end != below || v.ino != vma->ino ||
+        if (!below || m->fd < 0 || query_open(m, below - 1, 0, &v, 0, 0) < 0 || v.end != below || v.ino != vma->ino ||
             v.dev != vma->dev)
-            return 0;
+            break;
+    }
+    /* else the file's mappings up from l_addr: ld.so maps an ET_EXEC's segments one by one, so a
+     * non-PIE program (l_addr 0) linked for 2 MiB pages has unmapped gaps below its dynamic section */
+    for (i = 0, below = l_addr; i < 64 && m->fd >= 0 && query_open(m, below, 1, &v, 0, 0) == 0 && v.start <= l_ld; i++) {
+        if (v.ino == vma->ino && v.dev == vma->dev && file_image(&v, l_addr, l_ld)) return 1;
+        below = (uintptr_t)v.end;
     }
     return 0;
 }
@@ -614,11 +637,39 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     return check_by_kernel_name(m, addr, name, flags, v, out);
 }
 
+/* An object whose header no segment maps (a linker script's PHDRS without FILEHDR): ld.so read its
+ * program headers from the file. So does this, from the inode mapped at l_ld (opened by path, which
+ * must still lead to it): its PT_DYNAMIC must be at l_ld for l_addr, and the mapping there must hold
+ * that very part of the file. Out of line: the program headers take 3.5 KiB of stack. */
+static __attribute__((noinline)) int file_places(struct ec_maps *m, const char *path, uintptr_t l_addr,
+                                                 uintptr_t l_ld, const struct ec_vma *vma)
+{
+    ElfW_Ehdr eh;
+    ElfW_Phdr ph[64];
+    struct ec_statx st;
+    int fd, rfd, i, dyn = -1, same;
+    long n = -1;
+    if (!path || !path[0] || (fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) return 0;
+    same = is_mapped_file(m, fd, vma, &st) && (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
+    rfd = same ? reopen_readable(fd) : -1;
+    ec_close(fd);
+    if (rfd < 0) return 0;
+    if (ec_pread(rfd, &eh, sizeof eh, 0) == (long)sizeof eh && eh.e_phentsize == sizeof ph[0] && eh.e_phnum &&
+        eh.e_phnum <= 64 && eh.e_phoff < ((uint64_t)1 << 40))
+        n = ec_pread(rfd, ph, eh.e_phnum * sizeof ph[0], (long)eh.e_phoff);
+    ec_close(rfd);
+    if (n != (long)(eh.e_phnum * sizeof ph[0]) || ec_memcmp(eh.e_ident, "\177ELF", 4)) return 0;
+    for (i = 0; i < eh.e_phnum; i++)
+        if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = i;
+    return dyn >= 0 && l_ld == l_addr + ph[dyn].p_vaddr && vma->offset + (l_ld - vma->start) == ph[dyn].p_offset;
+}
+
 int ec_mapped_check_object(struct ec_maps *m, uintptr_t l_addr, const void *l_ld, const char *name, int flags,
                            struct ec_verdict *v, struct ec_mapped *out)
 {
     if (!ec_mapped_check(m, l_ld, name, flags, v, out)) return 0;
     if (own_image(m, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;
+    if (file_places(m, out->path, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;
     /* the object is not the file it points into: named by its own name, not by that file's */
     deny(v, &out->vma, EC_REASON_MISMATCH, 0);
     if (name && name[0]) ec_strlcpy(out->path, name, sizeof out->path);

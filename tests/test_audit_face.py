@@ -791,3 +791,97 @@ def test_dynamic_section_pointing_into_another_files_data(kit, tmp_path, mode):
         return
     assert res.rc == 126 and not ran(res, "lie"), res
     assert res.refused_lines() == ["execcheck: refused to load %s: mismatch" % lie], res
+
+
+# ---------------------------------------------------------------------------------------------
+# good objects of unusual layout: the own-image check must find their headers
+
+
+# a library that needs nothing (ld -N and -n link no shared library): its constructor writes
+# "CTOR omagic" with a raw system call
+OMAGIC_LIB_C = r'''
+static void say(void)
+{
+    static const char msg[] = "CTOR omagic\n";
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(1L), "D"(1L), "S"(msg), "d"(sizeof msg - 1) : "rcx", "r11", "memory");
+}
+__attribute__((constructor)) static void ctor(void) { say(); }
+int libfn(void) { return 0; }
+'''
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the library's system call is x86-64 code")
+@pytest.mark.parametrize("how", ["-N", "-n"])
+def test_a_library_of_one_unaligned_load_segment(kit, tmp_path, mode, how):
+    """ld -N / -n (--omagic, --nmagic) put the whole library in one PT_LOAD that starts after the
+    headers (p_offset 0x158), not at offset 0; ld.so maps it from offset 0 all the same, the
+    header at the start of the mapping. The own-image check wanted p_offset 0 and refused it."""
+    from test_preload_dlopen import _cc
+    (tmp_path / "lib").mkdir()
+    lib = _cc(tmp_path / "lib/libomagic.so", OMAGIC_LIB_C, "-shared", "-fPIC", "-nostdlib", "-Wl," + how)
+    os.chmod(lib, 0o755)
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % lib]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "CTOR omagic" in base.lines, base
+    assert_audit_unchanged(run_face(mode, argv, tmp_path), base)
+
+
+def test_ld_so_running_a_non_pie_program_with_gaps(kit, tmp_path, mode):
+    """A non-PIE program linked for 2 MiB pages has unmapped gaps between its segments (ld.so maps
+    an ET_EXEC's segments one by one, at fixed addresses), so its header is not reached by a walk
+    down through adjoining mappings from its dynamic section; its load address is 0."""
+    from conftest import C_DIR
+    prog = kit._cc("bin/nopie", C_DIR / "audit_prog.c", "-pthread", "-no-pie", "-Wl,-z,max-page-size=0x200000")
+    argv = [LDSO, prog]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines == ["main", "end"], base
+    assert_audit_unchanged(run_face(mode, argv, tmp_path), base, kind="program")
+
+
+# a linker script whose segments leave the ELF header and program headers out of memory
+UNMAPPED_HEADER_LDS = '''
+PHDRS { text PT_LOAD; data PT_LOAD; dyn PT_DYNAMIC; }
+SECTIONS {
+  . = 0x10000;
+  .gnu.hash : { *(.gnu.hash) } :text
+  .dynsym : { *(.dynsym) } :text
+  .dynstr : { *(.dynstr) } :text
+  .gnu.version : { *(.gnu.version) } :text
+  .gnu.version_r : { *(.gnu.version_r) } :text
+  .rela.dyn : { *(.rela.init) *(.rela.text .rela.text.*) *(.rela.rodata*) *(.rela.data*) *(.rela.got) *(.rela.bss*) *(.rela.init_array) *(.rela.fini_array) *(.rela.ifunc) } :text
+  .rela.plt : { *(.rela.plt) *(.rela.iplt) } :text
+  .init : { *(.init) } :text
+  .plt : { *(.plt) *(.plt.*) } :text
+  .text : { *(.text .text.*) } :text
+  .fini : { *(.fini) } :text
+  .rodata : { *(.rodata .rodata.*) } :text
+  . = 0x12000;
+  .init_array : { *(.init_array) } :data
+  .fini_array : { *(.fini_array) } :data
+  .dynamic : { *(.dynamic) } :data :dyn
+  .got : { *(.got) *(.got.plt) } :data
+  .data : { *(.data .data.*) } :data
+  .bss : { *(.bss .bss.*) } :data
+}
+'''
+
+
+def test_a_library_whose_header_is_not_mapped(kit, tmp_path, mode):
+    """No PT_LOAD of this library covers its header (a linker script's PHDRS without FILEHDR):
+    ld.so reads the program headers from the file and maps only the segments, so no mapping holds
+    the header that places the dynamic section; the file's own header, read from the very inode
+    mapped there, does."""
+    from conftest import C_DIR
+    lds = tmp_path / "noheader.lds"
+    lds.write_text(UNMAPPED_HEADER_LDS)
+    lib = kit._cc("lib/libnoheader.so", C_DIR / "audit_lib.c", "-shared", "-fPIC", "-DTAG=\"noheader\"",
+                  "-DFN=libfn", "-fno-asynchronous-unwind-tables", "-Wl,--build-id=none,--no-eh-frame-hdr",
+                  "-Wl,-T,%s" % lds)
+    os.chmod(lib, 0o755)
+    prog = kit.prog()
+    argv = [prog, "dlopen:%s" % lib, "call:libfn"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and ran(base, "noheader") and "call done" in base.lines, base
+    assert_audit_unchanged(run_face(mode, argv, tmp_path), base)

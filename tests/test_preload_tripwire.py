@@ -153,3 +153,33 @@ def test_the_start_walk_keeps_its_table(kit, tmp_path):
         return len([l for l in trace.read_text().splitlines() if l.startswith("munmap(")])
 
     assert munmaps(["-E", "LD_PRELOAD=%s" % SHIM]) == munmaps([])
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the omagic library's system call is x86-64 code")
+@pytest.mark.parametrize("layout", ["omagic", "noheader", "nopie-gaps"])
+def test_good_objects_of_unusual_layout(kit, tmp_path, mode, layout):
+    """The sweep identifies objects as the audit face does, own image included: a library whose one
+    segment starts after its header (ld -N), one whose header no segment maps (a linker script), and
+    a non-PIE program with unmapped gaps between its segments (2 MiB pages, run by ld.so) are their
+    own images and run unchanged (all three were refused as mismatch)."""
+    from test_audit_face import OMAGIC_LIB_C, UNMAPPED_HEADER_LDS
+    from test_preload_dlopen import _cc
+    flags = ["-pthread"]
+    (tmp_path / "lib").mkdir()
+    if layout == "omagic":
+        lib = _cc(tmp_path / "lib/libx.so", OMAGIC_LIB_C, "-shared", "-fPIC", "-nostdlib", "-Wl,-N")
+    elif layout == "noheader":
+        lds = tmp_path / "noheader.lds"
+        lds.write_text(UNMAPPED_HEADER_LDS)
+        lib = kit._cc("lib/libx.so", C_DIR / "audit_lib.c", "-shared", "-fPIC", "-DTAG=\"x\"", "-DFN=libfn",
+                      "-fno-asynchronous-unwind-tables", "-Wl,--build-id=none,--no-eh-frame-hdr", "-Wl,-T,%s" % lds)
+    else:
+        lib = kit.lib("lib/libx.so", "x")
+        flags += ["-no-pie", "-Wl,-z,max-page-size=0x200000"]
+    os.chmod(lib, 0o755)
+    prog = kit._cc("bin/prog", C_DIR / "audit_prog.c", "-DNEEDS", "-L%s" % lib.parent, "-l:libx.so",
+                   "-Wl,-rpath,%s" % lib.parent, *flags)
+    argv = [LDSO, prog]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "main" in base.lines, base
+    assert_audit_unchanged(run_face(mode, argv, tmp_path, preload=SHIM), base)
