@@ -14,6 +14,7 @@
 #define _GNU_SOURCE /* <link.h> declares the audit interface (LAV_CURRENT, Lmid_t) only then */
 #include <link.h>
 #include "arena.h"
+#include "check.h"
 #include "mapped.h"
 #include "reason.h"
 #include "shim.h"
@@ -25,12 +26,56 @@
 static struct ec_maps maps = EC_MAPS_INIT;
 static const struct link_map *program_map; /* the main namespace's head, from la_objopen */
 
+/* ld.so opens and maps each LD_AUDIT entry after this module's la_version, and mapping can already
+ * run an object's own code, before any la_objopen (glibc maps every PT_LOAD after the first with
+ * MAP_FIXED, unchecked against the range it reserved: README). The entries after this module that
+ * name a path are checked here, on the file, before ld.so opens them: enforcing, a refused one ends
+ * the process first. A bare name (ld.so searches it) and a file swapped in after this look are met
+ * by la_objopen only. One entry - this module, the usual case - costs a look at the environment. */
+static void check_later_modules(void)
+{
+    const char *list = !ec_shim.secure && ec_shim.envp ? ec_env_get(ec_shim.envp, "LD_AUDIT") : 0, *p, *e;
+    char path[4096]; /* PATH_MAX: ld.so opens no longer name */
+    struct ec_vma self;
+    int after = 0;
+    if (!list || !ec_strchr(list, ':')) return;
+    if (ec_maps_query(&maps, (uintptr_t)_DYNAMIC, &self, 0, 0) != 0 || !self.ino) {
+        ec_maps_close(&maps);
+        return;
+    }
+    for (p = list; *p; p = *e ? e + 1 : e) {
+        struct ec_statx st;
+        struct ec_verdict v;
+        size_t n;
+        int fd, first = 0, slash = 0;
+        for (e = p; *e && *e != ':'; e++) slash |= *e == '/';
+        n = (size_t)(e - p);
+        if (!slash || n >= sizeof path) continue;
+        ec_memcpy(path, p, n);
+        path[n] = 0;
+        if ((fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) continue; /* ld.so fails alike */
+        ec_memset(&st, 0, sizeof st);
+        if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == self.ino &&
+            ec_makedev(st.stx_dev_major, st.stx_dev_minor) == self.dev) {
+            after = 1; /* this module: the ones before it are loaded already (the walks meet them) */
+        } else if (after && !ec_check_fd(fd, path, &v) && ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v, &first)) {
+            ec_say_refused("load", path, v.reason);
+            ec_close(fd);
+            ec_maps_close(&maps);
+            ec_exit_group(126);
+        }
+        ec_close(fd);
+    }
+    ec_maps_close(&maps);
+}
+
 EC_EXPORT unsigned int la_version(unsigned int version)
 {
     /* Audit modules are loaded only at start-up, before any code of the program: until its
      * start-up objects are in place (the first consistent state) the process has one thread,
      * so checks need not ask /proc whether they must run from a helper child (check.c). */
     ec_check_single_threaded(1);
+    check_later_modules();
     /* we use nothing beyond version 1 (no symbind): accept whatever ld.so speaks up to ours */
     return version < LAV_CURRENT ? version : LAV_CURRENT;
 }

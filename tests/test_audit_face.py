@@ -295,6 +295,32 @@ def test_second_audit_module_after_ours(kit, tmp_path, mode, second_mode):
     assert_refused(res, second)
 
 
+def test_a_later_audit_module_named_by_path_is_checked_before_ld_so_opens_it(kit, tmp_path):
+    """ld.so maps an audit module listed after ours before any callback of ours sees it, and mapping
+    can already run a file's code (README: PT_LOADs out of order, mapped over ld.so's text). One
+    named by a path is checked in our la_version: enforcing, the process ends before ld.so opens it
+    - the face's own O_PATH look is the only open of it (before: ld.so opened and mapped it, and
+    la_objopen stopped the process only then). A good one is opened and loaded as before."""
+    import subprocess
+    from audit_face_util import _set_restrict_file
+    bad = kit.lib("audit/libsecond.so", "second-auditor", mode=0o644, audit=True)
+    good = kit.lib("audit/libgood.so", "good-auditor", audit=True)
+    prog = kit.prog()
+    for second, status in ((bad, 126), (good, 0)):
+        trace = tmp_path / ("trace-%d" % status)
+        r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace),
+                            "-E", "LD_AUDIT=%s:%s" % (SHIM, second), str(prog)],
+                           env=clean_env(), preexec_fn=_set_restrict_file, capture_output=True, text=True, timeout=120)
+        opens = [ln for ln in trace.read_text().splitlines() if '"%s"' % second in ln]
+        assert r.returncode == status, (r.returncode, r.stderr)
+        by_ld_so = [ln for ln in opens if "O_PATH" not in ln]
+        if status:
+            assert "execcheck: refused to load %s: x-bit" % second in r.stderr, r.stderr
+            assert opens and not by_ld_so, opens
+        else:
+            assert "main" in r.stdout.split() and by_ld_so, (r.stdout, opens)
+
+
 def test_what_a_later_audit_module_loads_into_its_own_namespace(kit, tmp_path, mode):
     """An audit module listed after ours (good) dlopen()s a 0644 library from its la_objopen: the
     load goes into its own namespace, an auditing one, for which glibc calls no audit callback at
