@@ -103,6 +103,23 @@ def test_needed_satisfied_only_because_already_loaded(tree):
     assert not alone.starts and alone.edges[0].error == "not-found"
 
 
+
+def test_filtees_go_before_their_filter(tree):
+    """DT_FILTER and DT_AUXILIARY: ld.so loads a filtee after its filter but moves it just before the
+    filter, in the link map as in the search list, and takes the filtee's own dependencies next:
+    libX comes from libF's RUNPATH, not from that of libB, which was queued earlier."""
+    x_f = tree.lib("xf/libX.so", "X-F", soname="libX.so")
+    x_b = tree.lib("xb/libX.so", "X-B", soname="libX.so")
+    tree.lib("f/libF.so", "F", soname="libF.so", needed=[x_f], runpath=str(tree.p("xf")))
+    tree.lib("f/libG.so", "G", soname="libG.so")
+    a = tree.lib("a/libA.so", "A", soname="libA.so", runpath=str(tree.p("f")),
+                 flags=["-Wl,-F,libF.so", "-Wl,-f,libG.so"])
+    b = tree.lib("b/libB.so", "B", soname="libB.so", needed=[x_b], runpath=str(tree.p("xb")))
+    prog = tree.prog("prog", needed=[a, b], runpath="%s:%s" % (tree.p("a"), tree.p("b")))
+    res = check(tree, prog)
+    assert predicted_tags(tree, res) == ["F", "G", "A", "B", "X-F"]
+    assert [o.searchlist for o in res.objects if tree.tag_of(o.realpath or "")] == [1, 2, 3, 4, 6]
+
 # --------------------------------------------------------------------------- 2. RPATH and RUNPATH
 
 def test_rpath_of_the_grandparent_is_searched(tree):
