@@ -120,6 +120,17 @@ def test_filtees_go_before_their_filter(tree):
     assert predicted_tags(tree, res) == ["F", "G", "A", "B", "X-F"]
     assert [o.searchlist for o in res.objects if tree.tag_of(o.realpath or "")] == [1, 2, 3, 4, 6]
 
+
+def test_missing_filtee_stops_the_program(tree):
+    """A DT_FILTER that cannot be loaded is fatal; in the trace, the missing filtee is listed where
+    ld.so moved it, before its filter."""
+    a = tree.lib("a/libA.so", "A", soname="libA.so", flags=["-Wl,-F,libnofilter.so"])
+    b = tree.lib("a/libB.so", "B", soname="libB.so")
+    prog = tree.prog("prog", needed=[b, a], runpath=str(tree.p("a")))
+    res = check(tree, prog)
+    assert res.failure() == "libnofilter.so: cannot open shared object file"
+
+
 # --------------------------------------------------------------------------- 2. RPATH and RUNPATH
 
 def test_rpath_of_the_grandparent_is_searched(tree):
