@@ -1103,7 +1103,8 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                 int ei, dst = dst_count(name) != 0, idx;
                 if (r->nomem) break;
                 if (dst) {
-                    if (r->secure && dep->tag != EC_DT_AUXILIARY) {
+                    /* expand_dst refuses it before any tag's errors are caught: fatal for all three */
+                    if (r->secure) {
                         ei = add_edge(r, l, dep->tag, dep->name, dep->name);
                         if (ei < 0) break;
                         r->edges[ei].error = EC_LDE_DST_SECURE, r->edges[ei].fatal = 1;

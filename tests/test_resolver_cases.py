@@ -296,6 +296,25 @@ def test_setuid_program_rejects_dst_in_needed(open_tmp):
     assert not res.starts and res.edges[res.failure_edge].error == "dst-secure"
 
 
+def test_setuid_program_rejects_dst_in_auxiliary(open_tmp):
+    """dl-deps.c refuses a DST in secure mode before it looks at the tag: a DT_AUXILIARY filtee,
+    whose load failures are ignored, stops the program as a DT_NEEDED does."""
+    need_root()
+    tree = Tree(open_tmp / "fx")
+    tree.lib("lib/libx.so", "X", soname="libx.so")
+    lib = tree.lib("lib/liba.so", "A", soname="liba.so", flags=["-Wl,-f,@ORIGIN/libx.so"])
+    patch_bytes(lib, b"@ORIGIN/libx.so", b"$ORIGIN/libx.so")
+    prog = tree.prog("prog", needed=[lib], runpath=str(tree.p("lib")))
+    for p in tree.base.rglob("*"):
+        os.chmod(p, 0o755)
+    os.chmod(tree.base, 0o755)
+    res = check(tree, prog)
+    assert sorted(predicted_tags(tree, res)) == ["A", "X"]
+    os.chmod(prog, 0o4755)
+    res = check(tree, prog, preexec_fn=_as_nobody, trace_too=False)
+    assert not res.starts and res.edges[res.failure_edge].error == "dst-secure"
+
+
 # --------------------------------------------------------------------------- 5. hwcaps subdirectories
 
 def test_glibc_hwcaps_subdirectory_preferred(tree):
