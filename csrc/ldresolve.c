@@ -1218,6 +1218,11 @@ static void check_versions(struct run *r, int i)
         const struct ec_elf_verneed *vn = &e->verneed[k];
         int t = vn->file ? find_needed(r, vn->file) : -1;
         const struct ec_elf *te;
+        if (t < 0 && vn->file) {
+            /* matched by l_name or the names asked, not by SONAME: ld.so asserts and exits */
+            add_problem(r, i, -1, EC_LDE_VERNEED_FILE, 1, vn->file, 0);
+            return;
+        }
         if (t < 0 || O(r, t)->faked) continue;
         te = O(r, t)->pub.elf;
         for (a = 0; a < vn->naux; a++) {
@@ -1920,6 +1925,7 @@ const char *ec_ld_error_text(int e)
         "version not found",
         "unsupported version of Verneed record",
         "unsupported version of Verdef record",
+        "_dl_check_map_versions: Assertion `needed != NULL' failed!",
         "DT_RELR without GLIBC_ABI_DT_RELR dependency",
         "no version information available",
         "weak version not found",

@@ -582,6 +582,34 @@ def test_missing_symbol_version_stops_the_program(tree):
     assert res.objects[p.target].path == str(tree.p("old/libv.so.1"))
 
 
+def test_version_requirement_of_a_file_no_object_is_named(tree):
+    """The program needs VER_1 of "libfoo.so.1", but loads that library as libfoo-d.so (its DT_NEEDED
+    was renamed, as patchelf --replace-needed can leave it) and nothing asks for the SONAME:
+    _dl_check_map_versions finds no object of that name and ld.so stops on its assertion."""
+    import struct
+    (tree.base / "v.map").write_text("VER_1 { global: f_v1; local: *; };\n")
+    (tree.base / "v.c").write_text("int f_v1(void){return 1;}\n")
+    (tree.base / "m.c").write_text("int f_v1(void); int main(void){ return f_v1() - 1; }\n")
+    tree.p("lib").mkdir()
+    import subprocess
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tree.p("lib/libfoo-d.so")), str(tree.base / "v.c"),
+                    "-Wl,-soname,libfoo.so.1", "-Wl,--version-script," + str(tree.base / "v.map")], check=True)
+    stub = tree.lib("stub/libfoo-d.so", "stub", soname="libfoo-d.so")
+    prog = tree.p("prog")
+    subprocess.run(["cc", "-o", str(prog), str(tree.base / "m.c"), "-Wl,--no-as-needed", str(stub),
+                    str(tree.p("lib/libfoo-d.so")), "-Wl,-rpath," + str(tree.p("lib"))], check=True)
+    data = bytearray(prog.read_bytes())
+    second = [off for off, tag, _v in dynamic_entries(prog) if tag == 1][1]  # DT_NEEDED libfoo.so.1
+    struct.pack_into("<q", data, second, 0x6ffffdf8)  # becomes DT_CHECKSUM, which ld.so ignores
+    prog.write_bytes(bytes(data))
+    res = Session().resolve(str(prog))
+    rc, tags, err = real_run([prog])
+    assert rc == 127 and "Assertion `needed != NULL' failed" in err
+    assert not res.starts and res.failure() in err
+    p = res.problems[res.failure_problem]
+    assert p.error == "verneed-file" and p.file == "libfoo.so.1" and p.target == -1
+
+
 def test_preload_satisfies_needed_and_is_searched_like_a_needed(tree):
     """LD_PRELOAD by name: searched with the program as loader; a later DT_NEEDED reuses it by SONAME."""
     pre = tree.lib("pre/libpre.so", "pre", soname="libo.so")
