@@ -20,6 +20,8 @@
 #define PRELOAD_FILE_MAX (1u << 20)
 #define CACHE_MAX (64u << 20)
 #define MAX_OBJECTS 65536
+/* dl-deps.c allocas a list entry per filtee placed: past 8 MiB of them the stack is gone */
+#define MAX_FILTEE_ENTRIES ((8 << 20) / 32)
 #define LIBC_ABI_MAX 4 /* glibc 2.36: default, UNIQUE, IFUNC, ABSOLUTE */
 
 /* The loaders modelled: x86_64's, i386's (32-bit programs: the 32-bit build of the shim models its
@@ -1083,7 +1085,7 @@ struct node {
 static int map_deps(struct run *r, const int *start, int nstart, int **out)
 {
     struct node *known = 0;
-    int nk = 0, capk = 0, i, runp, tail, count;
+    int nk = 0, capk = 0, i, runp, tail, count, nfiltee = 0, endless = 0;
     for (i = 0; i < nstart; i++) {
         if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) return 0;
         known[nk].obj = start[i], known[nk].done = 0, known[nk].next = i + 1 < nstart ? nk + 1 : -1;
@@ -1138,6 +1140,11 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                     int aux = dep->tag == EC_DT_AUXILIARY, nn, late, prev;
                     idx = load_edge(r, ei, l, name, 0, EC_LD_FILTEE, !aux, !aux);
                     if (idx < 0) continue; /* a missing filter's fake moves too, as in ld.so's trace */
+                    if (++nfiltee > MAX_FILTEE_ENTRIES) { /* filtees that move each other: no end */
+                        r->edges[ei].error = EC_LDE_FILTER_LOOP, r->edges[ei].fatal = 1;
+                        endless = 1;
+                        break;
+                    }
                     if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) break;
                     nn = nk++;
                     known[nn] = known[orig];          /* the current entry moves one down... */
@@ -1162,6 +1169,7 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                     orig = nn;
                 }
             }
+        if (endless) break;
         if (known[runp].done)
             do runp = known[runp].next;
             while (runp >= 0 && known[runp].done);
@@ -1926,6 +1934,7 @@ const char *ec_ld_error_text(int e)
         "unsupported version of Verneed record",
         "unsupported version of Verdef record",
         "_dl_check_map_versions: Assertion `needed != NULL' failed!",
+        "filtees that move each other forever: ld.so overflows its stack (SIGSEGV)",
         "DT_RELR without GLIBC_ABI_DT_RELR dependency",
         "no version information available",
         "weak version not found",

@@ -131,6 +131,20 @@ def test_missing_filtee_stops_the_program(tree):
     assert res.failure() == "libnofilter.so: cannot open shared object file"
 
 
+
+def test_filtees_that_move_each_other_crash_the_loader(tree):
+    """libA's filtee is libB and libB's is libA: each move puts the other one back in front, unprocessed,
+    and dl-deps.c goes round until its alloca()s overflow the stack. The resolver says so where the
+    stack would end, instead of filling its memory (ENOMEM after 1 GiB and half a minute)."""
+    tree.lib("d/libA.so", "A0", soname="libA.so")
+    b = tree.lib("d/libB.so", "B", soname="libB.so", flags=["-Wl,-f,libA.so"], runpath=str(tree.p("d")))
+    a = tree.lib("d/libA.so", "A", soname="libA.so", flags=["-Wl,-f,libB.so"], runpath=str(tree.p("d")))
+    prog = tree.prog("prog", needed=[a, b], runpath=str(tree.p("d")))
+    rc, tags, err = real_run([prog])
+    assert rc == -11 and tags == []  # SIGSEGV
+    res = Session().resolve(str(prog))
+    assert res.status == 0 and not res.starts and res.edges[res.failure_edge].error == "filter-loop"
+
 # --------------------------------------------------------------------------- 2. RPATH and RUNPATH
 
 def test_rpath_of_the_grandparent_is_searched(tree):
