@@ -333,7 +333,8 @@ class Session:
         arr = ffi.new("char *[]", cl + [ffi.NULL])
         narr = ffi.new("char *[]", cn + [ffi.NULL])
         carr = ffi.new("char *[]", cc + [ffi.NULL])
-        r = lib.ec_ld_predict_dlopen(self._s, req, arr, narr, carr, len(cl), caller, _b(name))
+        cname = ffi.new("char[]", _b(name))  # the result points into it: alive until converted
+        r = lib.ec_ld_predict_dlopen(self._s, req, arr, narr, carr, len(cl), caller, cname)
         return self._convert(path, r)
 
     def _convert(self, path, r) -> Resolution:
