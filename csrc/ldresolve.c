@@ -20,6 +20,8 @@
 #define PRELOAD_FILE_MAX (1u << 20)
 #define CACHE_MAX (64u << 20)
 #define MAX_OBJECTS 65536
+/* dl-deps.c allocas a list entry per filtee placed: past 8 MiB of them the stack is gone */
+#define MAX_FILTEE_ENTRIES ((8 << 20) / 32)
 #define LIBC_ABI_MAX 4 /* glibc 2.36: default, UNIQUE, IFUNC, ABSOLUTE */
 
 /* The loaders modelled: x86_64's, i386's (32-bit programs: the 32-bit build of the shim models its
@@ -104,6 +106,7 @@ struct obj {
     struct list rpath, runpath;
     struct ec_ldfs_path *file;
     int reserved;                   /* l_reserved while building a search list */
+    int lm_prev, lm_next;           /* l_prev, l_next: the link map, where ld.so moves filtees */
 };
 
 #define ORIGIN_UNKNOWN ((const char *)-1)
@@ -160,6 +163,9 @@ struct run {                        /* one process being modelled */
     int ntries, captries;
     int *search;                    /* the main search list (indices), as built by map_deps */
     int nsearch;
+    int lm_head, lm_tail;           /* the link map: objects in creation order, but for filtees */
+    int lm_moved;                   /* a filtee was moved: the result is reordered (finish) */
+    int lm_fixed;                   /* objects below this index (a live process's) are not moved */
 };
 
 /* What a failed map_object reports. */
@@ -218,6 +224,9 @@ static int new_object(struct run *r, const char *l_name, const char *libname, in
     o->pub.via_object = -1;
     o->pub.searchlist = -1;
     o->pub.depth = loader >= 0 ? O(r, loader)->pub.depth + 1 : 0;
+    o->lm_prev = r->nobj ? r->lm_tail : -1, o->lm_next = -1;
+    if (r->nobj) O(r, r->lm_tail)->lm_next = r->nobj;
+    r->lm_tail = r->nobj;
     if (libname) {
         o->names = ec_arena_alloc(r->a, sizeof *o->names);
         if (!o->names) {
@@ -227,6 +236,23 @@ static int new_object(struct run *r, const char *l_name, const char *libname, in
         o->names->s = libname;
     }
     return r->nobj++;
+}
+
+/* dl-deps.c moves a filtee just before the object that named it in the list of all objects,
+ * which is the order every later lookup by name walks, and the order of the result */
+static void lm_move_before(struct run *r, int i, int before)
+{
+    struct obj *o = O(r, i), *b = O(r, before);
+    if (i < r->lm_fixed || b->lm_prev == i || i == before) return;
+    if (o->lm_prev >= 0) O(r, o->lm_prev)->lm_next = o->lm_next;
+    else r->lm_head = o->lm_next;
+    if (o->lm_next >= 0) O(r, o->lm_next)->lm_prev = o->lm_prev;
+    else r->lm_tail = o->lm_prev;
+    o->lm_prev = b->lm_prev, o->lm_next = before;
+    if (b->lm_prev >= 0) O(r, b->lm_prev)->lm_next = i;
+    else r->lm_head = i;
+    b->lm_prev = i;
+    r->lm_moved = 1;
 }
 
 static void add_name(struct run *r, struct obj *o, const char *name)
@@ -259,7 +285,7 @@ static int name_match(const struct obj *o, const char *name)
 static int lookup_map(struct run *r, const char *name)
 {
     int i;
-    for (i = 0; i < r->nobj; i++) {
+    for (i = r->nobj ? r->lm_head : -1; i >= 0; i = O(r, i)->lm_next) {
         struct obj *o = O(r, i);
         if (o->faked) continue;
         if (!name_match(o, name)) {
@@ -967,7 +993,7 @@ static int map_object(struct run *r, int loader, const char *name, int mode, int
         return -1;
     }
     /* the same file already loaded under another name */
-    for (i = 0; i < r->nobj; i++) {
+    for (i = r->nobj ? r->lm_head : -1; i >= 0; i = O(r, i)->lm_next) {
         struct obj *o = O(r, i);
         if (o->has_id && !o->faked && o->pub.dev == p->file->dev && o->pub.ino == p->file->ino) {
             add_name(r, o, name);
@@ -1059,7 +1085,7 @@ struct node {
 static int map_deps(struct run *r, const int *start, int nstart, int **out)
 {
     struct node *known = 0;
-    int nk = 0, capk = 0, i, runp, tail, count;
+    int nk = 0, capk = 0, i, runp, tail, count, nfiltee = 0, endless = 0;
     for (i = 0; i < nstart; i++) {
         if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) return 0;
         known[nk].obj = start[i], known[nk].done = 0, known[nk].next = i + 1 < nstart ? nk + 1 : -1;
@@ -1079,7 +1105,8 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                 int ei, dst = dst_count(name) != 0, idx;
                 if (r->nomem) break;
                 if (dst) {
-                    if (r->secure && dep->tag != EC_DT_AUXILIARY) {
+                    /* expand_dst refuses it before any tag's errors are caught: fatal for all three */
+                    if (r->secure) {
                         ei = add_edge(r, l, dep->tag, dep->name, dep->name);
                         if (ei < 0) break;
                         r->edges[ei].error = EC_LDE_DST_SECURE, r->edges[ei].fatal = 1;
@@ -1112,7 +1139,12 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                      * failures are ignored, filter failures are fatal */
                     int aux = dep->tag == EC_DT_AUXILIARY, nn, late, prev;
                     idx = load_edge(r, ei, l, name, 0, EC_LD_FILTEE, !aux, !aux);
-                    if (idx < 0 || O(r, idx)->faked) continue;
+                    if (idx < 0) continue; /* a missing filter's fake moves too, as in ld.so's trace */
+                    if (++nfiltee > MAX_FILTEE_ENTRIES) { /* filtees that move each other: no end */
+                        r->edges[ei].error = EC_LDE_FILTER_LOOP, r->edges[ei].fatal = 1;
+                        endless = 1;
+                        break;
+                    }
                     if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) break;
                     nn = nk++;
                     known[nn] = known[orig];          /* the current entry moves one down... */
@@ -1132,10 +1164,12 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                         }
                     }
                     O(r, idx)->reserved = 1;
+                    lm_move_before(r, idx, known[nn].obj);
                     if (orig == tail) tail = nn;
                     orig = nn;
                 }
             }
+        if (endless) break;
         if (known[runp].done)
             do runp = known[runp].next;
             while (runp >= 0 && known[runp].done);
@@ -1170,7 +1204,7 @@ static void add_problem(struct run *r, int object, int target, int error, int fa
 static int find_needed(struct run *r, const char *name)
 {
     int i;
-    for (i = 0; i < r->nobj; i++)
+    for (i = r->nobj ? r->lm_head : -1; i >= 0; i = O(r, i)->lm_next)
         if (name_match(O(r, i), name)) return i;
     for (i = 0; i < r->nsearch; i++)
         if (name_match(O(r, r->search[i]), name)) return r->search[i];
@@ -1192,6 +1226,11 @@ static void check_versions(struct run *r, int i)
         const struct ec_elf_verneed *vn = &e->verneed[k];
         int t = vn->file ? find_needed(r, vn->file) : -1;
         const struct ec_elf *te;
+        if (t < 0 && vn->file) {
+            /* matched by l_name or the names asked, not by SONAME: ld.so asserts and exits */
+            add_problem(r, i, -1, EC_LDE_VERNEED_FILE, 1, vn->file, 0);
+            return;
+        }
         if (t < 0 || O(r, t)->faked) continue;
         te = O(r, t)->pub.elf;
         for (a = 0; a < vn->naux; a++) {
@@ -1334,18 +1373,53 @@ static void preload_file(struct run *r, int **pre, int *npre, int *cap)
 
 /* ---------------------------------------------------------------- results */
 
+#define AT(pos, i) ((i) >= 0 ? (pos)[i] : (i))
+
+/* The result in link-map order: when a filtee was moved, objects are renumbered, and copies of the
+ * edges, problems and tries name them by their new numbers (the run's own stay as they are). */
+static int reorder(struct run *r, struct ec_ld_result *res)
+{
+    int *pos = ec_arena_alloc(r->a, sizeof *pos * (size_t)r->nobj), i, k;
+    struct ec_ld_edge *e = ec_arena_alloc(r->a, sizeof *e * (size_t)(r->nedges ? r->nedges : 1));
+    struct ec_ld_problem *p = ec_arena_alloc(r->a, sizeof *p * (size_t)(r->nproblems ? r->nproblems : 1));
+    struct ec_ld_try *t = ec_arena_alloc(r->a, sizeof *t * (size_t)(r->ntries ? r->ntries : 1));
+    if (!pos || !e || !p || !t) return -1;
+    for (k = 0, i = r->lm_head; i >= 0; i = O(r, i)->lm_next) pos[i] = k++;
+    for (i = 0; i < r->nobj; i++) {
+        struct ec_ld_object *o = &res->objects[pos[i]];
+        *o = O(r, i)->pub;
+        o->loader = AT(pos, o->loader), o->via_object = AT(pos, o->via_object);
+    }
+    for (i = 0; i < r->nedges; i++) {
+        e[i] = r->edges[i];
+        e[i].from = AT(pos, e[i].from), e[i].to = AT(pos, e[i].to), e[i].via_object = AT(pos, e[i].via_object);
+    }
+    for (i = 0; i < r->nproblems; i++) {
+        p[i] = r->problems[i];
+        p[i].object = AT(pos, p[i].object), p[i].target = AT(pos, p[i].target);
+    }
+    for (i = 0; i < r->ntries; i++) {
+        t[i] = r->tries[i];
+        t[i].via_object = AT(pos, t[i].via_object);
+    }
+    res->edges = e, res->problems = p, res->tries = t;
+    return 0;
+}
+
 static void finish(struct run *r, struct ec_ld_result *res)
 {
     int i;
     res->nobjects = r->nobj;
     res->objects = ec_arena_alloc(r->a, sizeof *res->objects * (size_t)(r->nobj ? r->nobj : 1));
-    if (res->objects)
-        for (i = 0; i < r->nobj; i++) res->objects[i] = O(r, i)->pub;
-    else
-        res->nobjects = 0, r->nomem = 1;
     res->nedges = r->nedges, res->edges = r->edges;
     res->nproblems = r->nproblems, res->problems = r->problems;
     res->ntries = r->ntries, res->tries = r->tries;
+    if (!res->objects)
+        res->nobjects = 0, r->nomem = 1;
+    else if (!r->lm_moved)
+        for (i = 0; i < r->nobj; i++) res->objects[i] = O(r, i)->pub;
+    else if (reorder(r, res))
+        res->nobjects = 0, r->nomem = 1;
     res->failure_edge = res->failure_problem = -1;
     for (i = 0; i < r->nedges; i++)
         if (r->edges[i].fatal) {
@@ -1480,7 +1554,7 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
         r->nsearch = map_deps(r, start, npre + 1, &r->search);
     }
     for (i = 0; i < r->nsearch; i++) O(r, r->search[i])->pub.searchlist = i;
-    for (i = 0; i < r->nobj; i++) check_versions(r, i);
+    for (i = r->nobj ? r->lm_head : -1; i >= 0; i = O(r, i)->lm_next) check_versions(r, i); /* _dl_check_all_versions */
     finish(r, res);
     return res;
 }
@@ -1545,7 +1619,7 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
     }
     r.nedges = 0, r.nproblems = 0; /* the startup's own failures are not the dlopen's */
     i = caller >= 0 && caller < nloaded ? map[caller] : 0;
-    res->first_new = r.nobj;
+    res->first_new = r.lm_fixed = r.nobj; /* the live process's objects keep the order it told */
     ei = add_edge(&r, i, EC_LD_TAG_DLOPEN, name, name);
     if (ei < 0) {
         res->status = -EC_ENOMEM;
@@ -1859,6 +1933,8 @@ const char *ec_ld_error_text(int e)
         "version not found",
         "unsupported version of Verneed record",
         "unsupported version of Verdef record",
+        "_dl_check_map_versions: Assertion `needed != NULL' failed!",
+        "filtees that move each other forever: ld.so overflows its stack (SIGSEGV)",
         "DT_RELR without GLIBC_ABI_DT_RELR dependency",
         "no version information available",
         "weak version not found",

@@ -103,6 +103,8 @@ enum ec_ld_error {
     EC_LDE_VERSION_NOT_FOUND,  /* version `X' not found (required by Y) */
     EC_LDE_VERNEED_RECORD,     /* unsupported version of Verneed record */
     EC_LDE_VERDEF_RECORD,      /* unsupported version of Verdef record */
+    EC_LDE_VERNEED_FILE,       /* no object named by a Verneed record: ld.so's assertion fails */
+    EC_LDE_FILTER_LOOP,        /* filtees that keep moving each other: ld.so overflows its stack */
     EC_LDE_RELR,               /* DT_RELR without GLIBC_ABI_DT_RELR dependency */
     EC_LDE_NO_VERSION_INFO,    /* warning: no version information available */
     EC_LDE_WEAK_VERSION,       /* warning: weak version `X' not found */

@@ -103,6 +103,48 @@ def test_needed_satisfied_only_because_already_loaded(tree):
     assert not alone.starts and alone.edges[0].error == "not-found"
 
 
+
+def test_filtees_go_before_their_filter(tree):
+    """DT_FILTER and DT_AUXILIARY: ld.so loads a filtee after its filter but moves it just before the
+    filter, in the link map as in the search list, and takes the filtee's own dependencies next:
+    libX comes from libF's RUNPATH, not from that of libB, which was queued earlier."""
+    x_f = tree.lib("xf/libX.so", "X-F", soname="libX.so")
+    x_b = tree.lib("xb/libX.so", "X-B", soname="libX.so")
+    tree.lib("f/libF.so", "F", soname="libF.so", needed=[x_f], runpath=str(tree.p("xf")))
+    tree.lib("f/libG.so", "G", soname="libG.so")
+    a = tree.lib("a/libA.so", "A", soname="libA.so", runpath=str(tree.p("f")),
+                 flags=["-Wl,-F,libF.so", "-Wl,-f,libG.so"])
+    b = tree.lib("b/libB.so", "B", soname="libB.so", needed=[x_b], runpath=str(tree.p("xb")))
+    prog = tree.prog("prog", needed=[a, b], runpath="%s:%s" % (tree.p("a"), tree.p("b")))
+    res = check(tree, prog)
+    assert predicted_tags(tree, res) == ["F", "G", "A", "B", "X-F"]
+    assert [o.searchlist for o in res.objects if tree.tag_of(o.realpath or "")] == [1, 2, 3, 4, 6]
+
+
+def test_missing_filtee_stops_the_program(tree):
+    """A DT_FILTER that cannot be loaded is fatal; in the trace, the missing filtee is listed where
+    ld.so moved it, before its filter."""
+    a = tree.lib("a/libA.so", "A", soname="libA.so", flags=["-Wl,-F,libnofilter.so"])
+    b = tree.lib("a/libB.so", "B", soname="libB.so")
+    prog = tree.prog("prog", needed=[b, a], runpath=str(tree.p("a")))
+    res = check(tree, prog)
+    assert res.failure() == "libnofilter.so: cannot open shared object file"
+
+
+
+def test_filtees_that_move_each_other_crash_the_loader(tree):
+    """libA's filtee is libB and libB's is libA: each move puts the other one back in front, unprocessed,
+    and dl-deps.c goes round until its alloca()s overflow the stack. The resolver says so where the
+    stack would end, instead of filling its memory (ENOMEM after 1 GiB and half a minute)."""
+    tree.lib("d/libA.so", "A0", soname="libA.so")
+    b = tree.lib("d/libB.so", "B", soname="libB.so", flags=["-Wl,-f,libA.so"], runpath=str(tree.p("d")))
+    a = tree.lib("d/libA.so", "A", soname="libA.so", flags=["-Wl,-f,libB.so"], runpath=str(tree.p("d")))
+    prog = tree.prog("prog", needed=[a, b], runpath=str(tree.p("d")))
+    rc, tags, err = real_run([prog])
+    assert rc == -11 and tags == []  # SIGSEGV
+    res = Session().resolve(str(prog))
+    assert res.status == 0 and not res.starts and res.edges[res.failure_edge].error == "filter-loop"
+
 # --------------------------------------------------------------------------- 2. RPATH and RUNPATH
 
 def test_rpath_of_the_grandparent_is_searched(tree):
@@ -263,6 +305,25 @@ def test_setuid_program_rejects_dst_in_needed(open_tmp):
     os.chmod(tree.base, 0o755)
     res = check(tree, prog)  # not secure: $ORIGIN in DT_NEEDED works
     assert predicted_tags(tree, res) == ["dst"]
+    os.chmod(prog, 0o4755)
+    res = check(tree, prog, preexec_fn=_as_nobody, trace_too=False)
+    assert not res.starts and res.edges[res.failure_edge].error == "dst-secure"
+
+
+def test_setuid_program_rejects_dst_in_auxiliary(open_tmp):
+    """dl-deps.c refuses a DST in secure mode before it looks at the tag: a DT_AUXILIARY filtee,
+    whose load failures are ignored, stops the program as a DT_NEEDED does."""
+    need_root()
+    tree = Tree(open_tmp / "fx")
+    tree.lib("lib/libx.so", "X", soname="libx.so")
+    lib = tree.lib("lib/liba.so", "A", soname="liba.so", flags=["-Wl,-f,@ORIGIN/libx.so"])
+    patch_bytes(lib, b"@ORIGIN/libx.so", b"$ORIGIN/libx.so")
+    prog = tree.prog("prog", needed=[lib], runpath=str(tree.p("lib")))
+    for p in tree.base.rglob("*"):
+        os.chmod(p, 0o755)
+    os.chmod(tree.base, 0o755)
+    res = check(tree, prog)
+    assert sorted(predicted_tags(tree, res)) == ["A", "X"]
     os.chmod(prog, 0o4755)
     res = check(tree, prog, preexec_fn=_as_nobody, trace_too=False)
     assert not res.starts and res.edges[res.failure_edge].error == "dst-secure"
@@ -533,6 +594,34 @@ def test_missing_symbol_version_stops_the_program(tree):
     p = res.problems[res.failure_problem]
     assert p.error == "version-not-found" and p.version == "VER_2" and p.file == "libv.so.1"
     assert res.objects[p.target].path == str(tree.p("old/libv.so.1"))
+
+
+def test_version_requirement_of_a_file_no_object_is_named(tree):
+    """The program needs VER_1 of "libfoo.so.1", but loads that library as libfoo-d.so (its DT_NEEDED
+    was renamed, as patchelf --replace-needed can leave it) and nothing asks for the SONAME:
+    _dl_check_map_versions finds no object of that name and ld.so stops on its assertion."""
+    import struct
+    (tree.base / "v.map").write_text("VER_1 { global: f_v1; local: *; };\n")
+    (tree.base / "v.c").write_text("int f_v1(void){return 1;}\n")
+    (tree.base / "m.c").write_text("int f_v1(void); int main(void){ return f_v1() - 1; }\n")
+    tree.p("lib").mkdir()
+    import subprocess
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tree.p("lib/libfoo-d.so")), str(tree.base / "v.c"),
+                    "-Wl,-soname,libfoo.so.1", "-Wl,--version-script," + str(tree.base / "v.map")], check=True)
+    stub = tree.lib("stub/libfoo-d.so", "stub", soname="libfoo-d.so")
+    prog = tree.p("prog")
+    subprocess.run(["cc", "-o", str(prog), str(tree.base / "m.c"), "-Wl,--no-as-needed", str(stub),
+                    str(tree.p("lib/libfoo-d.so")), "-Wl,-rpath," + str(tree.p("lib"))], check=True)
+    data = bytearray(prog.read_bytes())
+    second = [off for off, tag, _v in dynamic_entries(prog) if tag == 1][1]  # DT_NEEDED libfoo.so.1
+    struct.pack_into("<q", data, second, 0x6ffffdf8)  # becomes DT_CHECKSUM, which ld.so ignores
+    prog.write_bytes(bytes(data))
+    res = Session().resolve(str(prog))
+    rc, tags, err = real_run([prog])
+    assert rc == 127 and "Assertion `needed != NULL' failed" in err
+    assert not res.starts and res.failure() in err
+    p = res.problems[res.failure_problem]
+    assert p.error == "verneed-file" and p.file == "libfoo.so.1" and p.target == -1
 
 
 def test_preload_satisfies_needed_and_is_searched_like_a_needed(tree):

@@ -64,6 +64,8 @@ def test_dlopen_prediction_for_a_live_process(tmp_path):
     res = s.predict_dlopen(str(prog), loaded, "libplugin.so", caller=caller)
     new = res.objects[res.first_new:]
     assert [os.path.basename(o.path) for o in new] == ["libplugin.so", "libdep.so"]
+    # the name is the caller's string: the result still reads it after the call
+    assert new[0].name == "libplugin.so" and res.edges[0].name == res.edges[0].expanded == "libplugin.so"
     assert [o.kind for o in new] == ["dlopen", "needed"]
     assert res.edges[0].via == "runpath" and res.objects[res.edges[0].via_object].name == "libhost.so"
     # from the program instead, libhost's RUNPATH does not apply: not found

@@ -19,8 +19,8 @@ ERRORS = tuple(ffi.string(lib.ec_ld_error_text(i)).decode() for i in range(lib.E
 ERROR_IDS = ("none", "not-found", "wrong-class", "too-short", "read", "bad-magic", "endian", "ident-version",
              "osabi", "abiversion", "pad", "version", "type", "phentsize", "load-align", "no-load", "exec",
              "no-dynamic", "map", "pie", "fifo", "not-regular", "corrupt", "dst-secure", "dst-empty",
-             "version-not-found", "verneed-record", "verdef-record", "relr", "no-version-info", "weak-version",
-             "preload-name", "nomem")
+             "version-not-found", "verneed-record", "verdef-record", "verneed-file", "filter-loop", "relr",
+             "no-version-info", "weak-version", "preload-name", "nomem")
 assert len(ERROR_IDS) == lib.EC_LDE_COUNT
 # errors found once the file is chosen (_dl_map_object_from_fd), which ld.so reports under the name asked for
 AFTER_OPEN = {"load-align", "no-load", "exec", "no-dynamic", "map", "pie", "corrupt"}
@@ -333,7 +333,8 @@ class Session:
         arr = ffi.new("char *[]", cl + [ffi.NULL])
         narr = ffi.new("char *[]", cn + [ffi.NULL])
         carr = ffi.new("char *[]", cc + [ffi.NULL])
-        r = lib.ec_ld_predict_dlopen(self._s, req, arr, narr, carr, len(cl), caller, _b(name))
+        cname = ffi.new("char[]", _b(name))  # the result points into it: alive until converted
+        r = lib.ec_ld_predict_dlopen(self._s, req, arr, narr, carr, len(cl), caller, cname)
         return self._convert(path, r)
 
     def _convert(self, path, r) -> Resolution:
