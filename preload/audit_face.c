@@ -26,6 +26,23 @@
 static struct ec_maps maps = EC_MAPS_INIT;
 static const struct link_map *program_map; /* the main namespace's head, from la_objopen */
 
+/* This module's own file, as the maps show the mapping of its dynamic section: learned once. */
+static struct { int state; uint64_t dev, ino; } self_id; /* 0 unknown, 1 known, -1 unknowable */
+
+static int know_self(void)
+{
+    struct ec_vma vma;
+    if (!self_id.state) {
+        self_id.state = -1;
+        if (ec_maps_query(&maps, (uintptr_t)_DYNAMIC, &vma, 0, 0) == 0 && vma.ino) {
+            self_id.dev = vma.dev;
+            self_id.ino = vma.ino;
+            self_id.state = 1;
+        }
+    }
+    return self_id.state == 1;
+}
+
 /* ld.so opens and maps each LD_AUDIT entry after this module's la_version, and mapping can already
  * run an object's own code, before any la_objopen (glibc maps every PT_LOAD after the first with
  * MAP_FIXED, unchecked against the range it reserved: README). The entries after this module that
@@ -36,10 +53,9 @@ static void check_later_modules(void)
 {
     const char *list = !ec_shim.secure && ec_shim.envp ? ec_env_get(ec_shim.envp, "LD_AUDIT") : 0, *p, *e;
     char path[4096]; /* PATH_MAX: ld.so opens no longer name */
-    struct ec_vma self;
     int after = 0;
     if (!list || !ec_strchr(list, ':')) return;
-    if (ec_maps_query(&maps, (uintptr_t)_DYNAMIC, &self, 0, 0) != 0 || !self.ino) {
+    if (!know_self()) {
         ec_maps_close(&maps);
         return;
     }
@@ -55,8 +71,8 @@ static void check_later_modules(void)
         path[n] = 0;
         if ((fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) continue; /* ld.so fails alike */
         ec_memset(&st, 0, sizeof st);
-        if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == self.ino &&
-            ec_makedev(st.stx_dev_major, st.stx_dev_minor) == self.dev) {
+        if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == self_id.ino &&
+            ec_makedev(st.stx_dev_major, st.stx_dev_minor) == self_id.dev) {
             after = 1; /* this module: the ones before it are loaded already (the walks meet them) */
         } else if (after && !ec_check_fd(fd, path, &v) && ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v, &first)) {
             ec_say_refused("load", path, v.reason);
@@ -158,7 +174,6 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
  * .data (shim.h). It has not been relocated yet, so nothing of it has run. Same inode, same layout:
  * the mark sits at the same distance from its dynamic section as ours from our own; it is written
  * only if that address is in a private writable mapping of the same file. */
-static struct { int state; uint64_t dev, ino; } self_id; /* 0 unknown, 1 known, -1 unknowable */
 
 /* The linker's symbol at this file's ELF header: our load address (the headers are mapped). */
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
@@ -171,15 +186,7 @@ static void mark_other_copy(const struct link_map *map, const struct ec_mapped *
     /* a copy of this file has its dynamic section where ours is, from its load address: anything
      * else is not one, and costs no query (nor a first touch of self_id's page) */
     if ((uintptr_t)map->l_ld - map->l_addr != (uintptr_t)_DYNAMIC - (uintptr_t)__ehdr_start) return;
-    if (!self_id.state) {
-        self_id.state = -1;
-        if (ec_maps_query(&maps, (uintptr_t)_DYNAMIC, &vma, 0, 0) == 0 && vma.ino) {
-            self_id.dev = vma.dev;
-            self_id.ino = vma.ino;
-            self_id.state = 1;
-        }
-    }
-    if (self_id.state != 1 || found->vma.ino != self_id.ino || found->vma.dev != self_id.dev) return;
+    if (!know_self() || found->vma.ino != self_id.ino || found->vma.dev != self_id.dev) return;
     target = (uintptr_t)map->l_ld + ((uintptr_t)&ec_audit_mark - (uintptr_t)_DYNAMIC);
     if (target % sizeof(uint64_t) || ec_maps_query(&maps, target, &vma, 0, 0) || vma.ino != self_id.ino ||
         vma.dev != self_id.dev || (vma.prot & (EC_VMA_WRITE | EC_VMA_SHARED)) != EC_VMA_WRITE ||
