@@ -355,7 +355,7 @@ def install(root: str, files, any_mount: bool = False):
     the same plan changes nothing and keeps the first record (the true original)."""
     root = os.path.abspath(root)
     record = manifest.load(root, STEP, _record_problem, any_mount) or {"files": {}, "created_dirs": []}
-    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    root_mount = rootfs.root_mount(root, any_mount)
     changed = []
     for path, data, mode in files:
         host = rootfs.resolve(root, path)
@@ -388,7 +388,7 @@ def uninstall(root: str, any_mount: bool = False):
     record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
-    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    root_mount = rootfs.root_mount(root, any_mount)
     notes = []
     for path, info in sorted(record["files"].items()):
         try:

@@ -124,7 +124,7 @@ def load(root: str, step: str, problem, any_mount: bool = False):
     loads its record first: a state directory on another mount (the host's /var bound into the
     image) is refused here, before the host's records are read, written or removed."""
     p = path_of(root, step)
-    if rootfs.on_other_mount(None if any_mount else rootfs.mount_of(os.path.realpath(root)), p):
+    if rootfs.on_other_mount(rootfs.root_mount(root, any_mount), p):
         raise UsageError("%s is %s" % (os.path.dirname(p), OTHER_MOUNT))
     try:
         # never followed: save() writes no link, and one here may lead out of the image
@@ -169,7 +169,7 @@ def save(root: str, step: str, record: dict) -> None:
 
 
 def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
-    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    root_mount = rootfs.root_mount(root, any_mount)
     for d in sorted(set(dirs), key=len, reverse=True):
         if not isinstance(d, str) or not inside(root, d):
             continue  # a record's word never reaches outside the image

@@ -97,7 +97,7 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
     """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
     [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
     root = os.path.abspath(root)
-    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    root_mount = rootfs.root_mount(root, any_mount)
     changes, links = _scan(root, tuple_)
     planned, skipped = [], []
     for p in sorted(changes):
@@ -158,7 +158,7 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
     record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
-    root_mount = None if any_mount else rootfs.mount_of(os.path.realpath(root))
+    root_mount = rootfs.root_mount(root, any_mount)
     links = None
     n, left = 0, []
     for path, mode in sorted(record["modes"].items()):

@@ -65,6 +65,12 @@ def mount_of(host: str):
     return dev, mnt
 
 
+def root_mount(root: str, any_mount: bool):
+    """ROOT's mount (mount_of the directory it leads to) for on_other_mount, or None with
+    --any-mount (every mount inside ROOT is the image's)."""
+    return None if any_mount else mount_of(os.path.realpath(root))
+
+
 def on_other_mount(root_mount, host: str) -> bool:
     """Is host (where it does not exist yet, the nearest directory above it) on another mount than
     root_mount, ROOT's? A host directory bind-mounted into an image is no part of it: a step that
