@@ -16,6 +16,8 @@
  *                                   stdin: a regular file is checked like a script; a pipe or a
  *                                   tty is interactive
  *   cpython.run_command, run_module of a code-running stdlib module: interactive
+ *   pdb.Pdb                         a debugger started by the program (breakpoint(), pdb.set_trace,
+ *                                   post_mortem): its prompt is interactive code
  *   import with a file name         an extension module, before dlopen (by path)
  *   ctypes.dlopen with a path       a library (by path)
  *   os.rename of a bytecode cache   the cache keeps the execute bits of its source
@@ -44,6 +46,8 @@ static int audit_installed;    /* the audit hook is in CPython's list (cleared a
 static int hooks_cleared;      /* CPython's finalization freed its hook list */
 static int entry_seen;         /* a cpython.run_* event came: the main entry is decided */
 static int stdin_decided;      /* stdin was judged once */
+static int interactive_entry;  /* the main entry was recorded as interactive code: a debugger it
+                                * starts is part of it, not a second record */
 static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
 static long long patched_interp = -1; /* the interpreter whose importlib was examined last */
 static long long imp_examined = -1;   /* the interpreter whose imp module (3.8-3.11) was, once loaded */
@@ -177,12 +181,33 @@ static void interactive(const char *what, int also_files)
     int enforced = enforcing(EC_KIND_INTERACTIVE) || (also_files && enforcing(EC_KIND_SCRIPT));
     ec_memset(&v, 0, sizeof v);
     v.reason = EC_REASON_NOT_REGULAR; /* code that is not a file the kernel could vouch for */
+    interactive_entry = 1;
     record(EC_KIND_INTERACTIVE, what, &v, enforced);
     if (!enforced) return;
     ec_say_refused_why("run interactive code", what,
         also_files ? "it runs code from files it reads without a check, denied by the exec policy"
                    : "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
     refuse_exit();
+}
+
+/* pdb.Pdb: the program starts a debugger (breakpoint(), pdb.set_trace(), pdb.post_mortem()),
+ * whose prompt runs any statement typed or piped to it. Refused by raising PermissionError from
+ * the constructor, before it reads a command: the program sees an error like a refused import's
+ * and may go on; an uncaught one ends it with a traceback, never at a prompt. Returns -1 when
+ * refused (the exception set). */
+static int debugger(void)
+{
+    struct ec_verdict v;
+    int enforced;
+    if (interactive_entry) return 0; /* `python -m pdb`, `-c 'breakpoint()'`, the REPL: decided */
+    enforced = enforcing(EC_KIND_INTERACTIVE);
+    ec_memset(&v, 0, sizeof v);
+    v.reason = EC_REASON_NOT_REGULAR;
+    if (record(EC_KIND_INTERACTIVE, "(pdb)", &v, enforced) && enforced)
+        ec_say_refused_why("start the debugger", "(pdb)", "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
+    if (!enforced) return 0;
+    raise_os(*ec_py.ExcPermissionError, EC_EACCES, "the exec policy denies interactive code (DENY_INTERACTIVE)", 0);
+    return -1;
 }
 
 /* Code is about to be read from fd 0. A regular file is judged like a script, under either bit:
@@ -205,6 +230,7 @@ static void stdin_rule(void)
         else path[n] = 0;
     } else {
         kind = EC_KIND_INTERACTIVE;
+        interactive_entry = 1;
         enforced = enforcing(EC_KIND_INTERACTIVE);
         ec_strlcpy(path, "<stdin>", sizeof path);
     }
@@ -570,7 +596,7 @@ static int on_cpython(const char *name, PyObject *args)
         audit_installed = 0; /* CPython frees its list now; a later Py_Initialize re-adds us */
         hooks_cleared = 1;
         if (!open_code_taken) __atomic_store_n(&ec_python_open_window, 1, __ATOMIC_RELAXED);
-        stdin_decided = entry_seen = 0;
+        stdin_decided = entry_seen = interactive_entry = 0;
         patched_interp = imp_examined = -1;
         ec_handoff_drop();
         return 0;
@@ -667,6 +693,8 @@ static int audit_hook(const char *event, PyObject *args, void *data)
             if (patch_importlib()) __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
         }
         return 0;
+    case 'p':
+        return ec_strcmp(event, "pdb.Pdb") ? 0 : debugger();
     case 'o':
         if (!ec_strcmp(event, "os.rename")) cache_rename(args);
         else if (!ec_strcmp(event, "open")) patch_imp();

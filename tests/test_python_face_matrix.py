@@ -66,6 +66,7 @@ def build_fixtures(root, label, python, version, tools, shebang_python):
     write(h / "host_ctypes.py", "import ctypes, sys\nprint('RAN', 'ctypes', ctypes.CDLL(sys.argv[1]).ec_answer())\n", 0o755)
     write(h / "host_inspect.py", "import os\nos.environ['PYTHONINSPECT'] = '1'\nprint('RAN', 'host')\n", 0o755)
     write(h / "input.py", "print('RAN', 'input')\n", 0o755)
+    write(h / "host_breakpoint.py", "print('RAN', 'host')\nbreakpoint()\n", 0o755)
     return base
 
 
@@ -109,6 +110,9 @@ INTERACTIVE_FORMS = {
     "m_timeit": lambda py, V, H: {"argv": [py, "-m", "timeit", "-n", "1", "-r", "1", "print('RAN', 'timeit')"]},
     "m_code": lambda py, V, H: {"argv": [py, "-m", "code"], "stdin": {"pipe": REPL_LINE + "\n"}},
     "m_pdb": lambda py, V, H: {"argv": [py, "-m", "pdb", str(H / "host_plain.py")], "stdin": {"pipe": "continue\nquit\n"}},
+    # the program starts the debugger itself; its prompt runs the piped statement
+    "breakpoint": lambda py, V, H: {"argv": [py, str(H / "host_breakpoint.py")],
+                                    "stdin": {"pipe": REPL_LINE.replace("repl", "pdb") + "\ncontinue\n"}},
 }
 
 # what each form prints when it runs: markers that must all appear (run) or none (refused)
@@ -119,11 +123,12 @@ MARKERS = {
     "startup": ["RAN startup"], "repl_tty": ["RAN repl"], "pipe": ["RAN script"], "command": ["RAN command"],
     "xargs": ["RAN script"], "inspect_pipe": ["RAN repl"], "inspect_tty": ["RAN repl"], "inspect_env": ["RAN repl"],
     "isolated_inspect_tty": ["RAN repl"], "m_timeit": ["RAN timeit"], "m_code": ["RAN repl"], "m_pdb": ["RAN host"],
+    "breakpoint": ["RAN pdb"],
 }
 # printed before the refused part, so they show even when the form is refused
 ALWAYS = {"import": ["RAN host"], "pyc": ["RAN host"], "zip": ["RAN host"], "pth": ["RAN host"],
           "ext": ["RAN host"], "startup": ["RAN input"], "inspect_pipe": ["RAN host"], "inspect_tty": ["RAN host"],
-          "inspect_env": ["RAN host"], "isolated_inspect_tty": ["RAN host"]}
+          "inspect_env": ["RAN host"], "isolated_inspect_tty": ["RAN host"], "breakpoint": ["RAN host"]}
 
 
 def fixture_path(form, V):
@@ -139,7 +144,7 @@ FILE_KIND = {"arg": "script", "stdin": "script", "pyz": "script", "startup": "sc
 INTERACTIVE_PATH = {"repl_tty": "<stdin>", "pipe": "<stdin>", "command": "(python -c)", "xargs": "(python -c)",
                     "inspect_pipe": "<stdin>", "inspect_tty": "<stdin>", "inspect_env": "<stdin>",
                     "isolated_inspect_tty": "<stdin>", "m_timeit": "(python -m timeit)", "m_code": "(python -m code)",
-                    "m_pdb": "(python -m pdb)"}
+                    "m_pdb": "(python -m pdb)", "breakpoint": "(pdb)"}
 
 
 def expect(form, variant, bits, V):
@@ -149,8 +154,9 @@ def expect(form, variant, bits, V):
     if form in INTERACTIVE_FORMS:
         refused = i
         rec = {("interactive", INTERACTIVE_PATH[form], "not-regular", "refused" if refused else "logged")}
-        # xargs reports a command's failure as its own status 123
-        rc = (123 if form == "xargs" else 126) if refused else 0
+        # xargs reports a command's failure as its own status 123; a refused debugger is a
+        # PermissionError the host script does not catch
+        rc = {"xargs": 123, "breakpoint": 1}.get(form, 126) if refused else 0
         return {"rc": rc, "ran": not refused, "line": refused, "records": rec}
     if variant == "exec":
         return {"rc": 0, "ran": True, "line": False, "records": set()}
