@@ -316,6 +316,8 @@ static void boot_snapshot(void)
 struct snap {
     struct ec_arena *a;
     const char **names;
+    unsigned long long subs; /* dlpi_subs when the snapshot was taken */
+    int counted;             /* this libc counts unloads (dlpi_subs) */
     const char **cwds; /* for relative names: the directory each was loaded from (tripwire.c) */
     int n, cap;
     uintptr_t caller;
@@ -328,7 +330,6 @@ struct snap {
 static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     struct snap *s = data;
-    (void)size;
     const char *cwd = 0;
     if (s->n == s->cap) {
         int cap = s->cap ? s->cap * 2 : 64;
@@ -342,6 +343,10 @@ static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
         s->names = fresh;
         s->cwds = fresh + cap;
         s->cap = cap;
+    }
+    if (!s->n && size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) {
+        s->subs = info->dlpi_subs;
+        s->counted = 1;
     }
     /* copied: once the loader lock is released the object may go */
     s->names[s->n] = ec_arena_strdup(s->a, info->dlpi_name ? info->dlpi_name : "");
@@ -868,12 +873,93 @@ static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, con
     return check_objects(res, 0, 0, &none, &n, 0); /* the main object of that resolution is the target */
 }
 
+/* ---- names glibc knows loaded objects by --------------------------------------------------
+ * A library glibc loads for a DT_NEEDED name keeps that name (l_libname) while it stays loaded,
+ * and a later object's DT_NEEDED of the name is that library, wherever the later object's own
+ * search would lead. The prediction cannot read l_libname, so the guard tells it the names its own
+ * loads gave (else a later plugin whose directory holds a 0644 namesake of its dependency was
+ * refused for a file glibc would never open). glibc drops the names with the object, and an object
+ * leaves only by an unload, which moves dl_iterate_phdr's dlpi_subs: an entry counts while
+ * dlpi_subs is still the value it was taken at, and any unload retires all of them (the prediction
+ * then searches, as before: at worst a refusal glibc would not have made, never a file let in).
+ * Entries live in the fast reserve, pushed on a list and never freed. */
+struct known {
+    const char *name, *path; /* the DT_NEEDED name, the l_name of the object glibc gave it to */
+    unsigned long long subs;
+    struct known *next;
+};
+static struct known *known_names;
+
+static int subs_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs) return 2;
+    *(unsigned long long *)data = info->dlpi_subs;
+    return 1;
+}
+
+/* A chain of entries for the names this load's dependencies get, not yet published. */
+struct pending_names {
+    struct known *head, *tail;
+};
+
+static void pend_name(struct pending_names *p, const char *name, const char *path)
+{
+    size_t n = ec_strlen(name), m = ec_strlen(path);
+    struct known *k = fast_alloc(sizeof *k + n + m + 2, 0);
+    char *text;
+    if (!k) return; /* the reserve is full: that name is searched for, as before */
+    text = (char *)(k + 1);
+    ec_memcpy(text, name, n + 1);
+    ec_memcpy(text + n + 1, path, m + 1);
+    k->name = text;
+    k->path = text + n + 1;
+    k->next = p->head;
+    p->head = k;
+    if (!p->tail) p->tail = k;
+}
+
+/* After the load: the names count from now if it succeeded and nothing was unloaded since the
+ * snapshot (subs_before) - a load that failed after mapping anything unloads it, moving the
+ * count; one that failed before mapped nothing, which is why a failed load publishes nothing. */
+static void publish_names(struct pending_names *p, int loaded, int counted, unsigned long long subs_before)
+{
+    unsigned long long now;
+    struct known *k, *top;
+    if (!p->head || !loaded || !counted || !dl_iterate_phdr || dl_iterate_phdr(subs_cb, &now) != 1 ||
+        now != subs_before)
+        return;
+    for (k = p->head; k; k = k->next) k->subs = now;
+    top = __atomic_load_n(&known_names, __ATOMIC_RELAXED);
+    do p->tail->next = top;
+    while (!__atomic_compare_exchange_n(&known_names, &top, p->head, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+/* For the prediction: names[i] one name glibc knows snapshot object i by beyond its own, or NULL
+ * (no array: none). */
+static const char **known_for(const struct snap *s)
+{
+    const struct known *k = __atomic_load_n(&known_names, __ATOMIC_ACQUIRE);
+    const char **names = 0;
+    int i;
+    if (!s->counted) return 0;
+    for (; k; k = k->next) {
+        if (k->subs != s->subs) continue;
+        for (i = 1; i < s->n; i++) {
+            if (ec_strcmp(s->names[i], k->path)) continue;
+            if (!names && !(names = ec_arena_alloc(s->a, sizeof *names * (size_t)s->n))) return 0;
+            if (names && !names[i]) names[i] = k->name;
+            break;
+        }
+    }
+    return names;
+}
+
 /* glibc knows each library this load finds for a DT_NEEDED name under that name too (l_libname:
  * the new object's, or one more of the loaded object the search found again), and a later dlopen()
  * of the name is that object, wherever the caller's search would lead: the fast table says so
  * (reopened with RTLD_NOLOAD: a load that fails leaves entries that never match). Not a name with
  * a dynamic string token, which glibc keeps as written. */
-static void note_needed_names(const struct ec_ld_result *res)
+static void note_needed_names(const struct ec_ld_result *res, struct pending_names *p)
 {
     int i;
     for (i = 1; i < res->nedges; i++) {
@@ -882,6 +968,7 @@ static void note_needed_names(const struct ec_ld_result *res)
             (e->to < res->first_new && e->via != EC_LD_VIA_SAME_FILE) || !res->objects[e->to].path)
             continue;
         fast_add(e->name, res->objects[e->to].path);
+        pend_name(p, e->name, res->objects[e->to].path);
     }
 }
 
@@ -949,9 +1036,11 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
     req.preload = boot.preload;
     req.trace = 1; /* the candidates tried: is the session stale? */
     for (attempt = 0;; attempt++) {
-        /* no names but the loaded objects' own: a bare name the guard loaded by path is not one
-         * glibc knows (its l_libname holds the path), so a DT_NEEDED of it is searched for */
-        res = ec_ld_predict_dlopen(c.sess, &req, s.names, 0, s.relative ? s.cwds : 0, s.n, s.caller_idx, name);
+        /* the loaded objects' own names, and those its earlier loads' dependencies got: not a
+         * bare name the guard loaded by path, which glibc does not know (its l_libname holds the
+         * path), so a DT_NEEDED of it is searched for */
+        res = ec_ld_predict_dlopen(c.sess, &req, s.names, known_for(&s), s.relative ? s.cwds : 0, s.n, s.caller_idx,
+                                   name);
         if (!res || res->status || res->main_status != EC_LD_MAIN_OK || res->nedges < 1 ||
             res->edges[0].tag != EC_LD_TAG_DLOPEN || res->first_new < 0 || res->first_new > res->nobjects ||
             res->edges[0].to >= res->nobjects) {
@@ -1021,9 +1110,11 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
                 *result = 0;
                 return RETURN;
             }
-            if (lmid == GUARD_DLOPEN || !lmid) note_needed_names(res);
+            struct pending_names pn = {0, 0};
+            if (lmid == GUARD_DLOPEN || !lmid) note_needed_names(res, &pn);
             slow_end(&c);
             *result = real_load(lmid, path, mode);
+            publish_names(&pn, *result != 0, s.counted, s.subs);
             ec_pins_let_go(&pins); /* swept: glibc's mappings hold what it loaded */
             if (*result && lmid == GUARD_DLOPEN) fast_add(name, path);
         }

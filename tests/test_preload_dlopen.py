@@ -1031,3 +1031,32 @@ def test_a_dependency_is_known_to_glibc_by_its_needed_name(kit, tmp_path, mode):
     assert base.rc == 0 and base.lines.count("dlopen ok") == 2 and ran(base, "bar") and not ran(base, "other"), base
     res = run_face(mode, argv, tmp_path, preload=SHIM)
     assert (res.rc, res.out, res.err, res.records) == (base.rc, base.out, base.err, []), res
+
+
+@pytest.mark.parametrize("unloaded", [False, True], ids=["loaded", "unloaded"])
+def test_a_later_plugin_needs_a_name_glibc_knows_from_another_plugin(kit, tmp_path, mode, unloaded):
+    """Two plugins, each with RUNPATH its own directory, both need libfoo.so (no SONAME). The first
+    one's directory has it: glibc loads it and knows it by that name, so the second plugin's
+    DT_NEEDED libfoo.so is that object, though a 0644 libfoo.so lies in the second one's directory.
+    The guard searched from the second plugin and refused it for a file glibc never opens. Its
+    own loads now tell the prediction the names glibc gave; an unload retires them (glibc forgets
+    the name with the object: then it does search, and the 0644 copy is refused as it must be)."""
+    foo = kit.lib("a/libfoo.so", "foo", fn="foofn")
+    first = kit.lib("a/libfirst.so", "first", calls="foofn", needs=[(foo.parent, foo.name)], runpath="$ORIGIN")
+    bad = kit.lib("b/libfoo.so", "evil", fn="foofn", mode=0o644)
+    second = kit.lib("b/libsecond.so", "second", calls="foofn", needs=[(foo.parent, foo.name)], runpath="$ORIGIN")
+    prog = kit.prog()
+    argv = [prog, ("loop:1:%s" if unloaded else "dlopen:%s") % first, "dlopen:%s" % second]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines[-1] == "end" and ran(base, "second"), base
+    assert ran(base, "evil") == unloaded, base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    if not unloaded:
+        assert (res.rc, res.out, res.err, res.records) == (base.rc, base.out, base.err, []), res
+        return
+    if mode == "audit":
+        assert_audit_unchanged(res, base, [bad])
+        return
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "evil") and not ran(res, "second"), res
+    assert dlerrors(res)[-1].startswith("/proc/self/execcheck refused %s (x-bit) needed by %s" % (bad, second)), res
+    assert_refused(res, bad)
