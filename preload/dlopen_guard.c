@@ -972,6 +972,31 @@ static void note_needed_names(const struct ec_ld_result *res, struct pending_nam
     }
 }
 
+/* Under the audit face, dlmopen() of a path: glibc then gives la_objsearch no look (dl-open.c
+ * finds no caller map for a name with a '/' and no '$'), so the audit face first meets the file
+ * in la_objopen, after ld.so mapped it - and mapping a crafted file can already run its code
+ * (README, "Limits of the audit face"). Enforcing, the preload copy checks that path first and
+ * answers NULL, as the audit face's la_objsearch does for dlopen(); what passes (or changes
+ * after this look) is still decided in la_objopen. In audit mode la_objopen alone records. */
+static int audit_face_dlmopen(const char *name, void **result)
+{
+    struct ec_verdict v;
+    struct ec_statx st;
+    int fd, allowed, first = 0;
+    if (!ec_strchr(name, '/') || ec_strchr(name, '$') || !ec_shim_enforcing(EC_KIND_LIBRARY)) return PASS;
+    fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_NOCTTY | EC_O_CLOEXEC, 0);
+    if (fd < 0) fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if (fd < 0) return PASS; /* ld.so's own open fails too, or la_objopen meets what it finds */
+    allowed = ec_vcache_check_fd(fd, name, ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID,
+                                                    &st) ? 0 : &st, &v, 0);
+    ec_close(fd);
+    if (allowed || !ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return PASS;
+    if (first) ec_say_refused("load", name, v.reason);
+    set_dlerror(name, v.reason, 0);
+    *result = 0;
+    return RETURN;
+}
+
 static int guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
@@ -989,7 +1014,8 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         *result = 0; /* no such function in this libc to call */
         return RETURN;
     }
-    if (ec_shim_beside_other_libc() || ec_shim_under_audit_face() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    if (ec_shim_beside_other_libc() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
+    if (ec_shim_under_audit_face()) return lmid == GUARD_DLOPEN ? PASS : audit_face_dlmopen(name, result);
     if (lmid == EC_LM_ID_BASE && (target_path = fast_lookup(name))) {
         /* the main namespace: a name let in before is that object, as for dlopen() (the fast path) */
         void *h = ((dlmopen_fn)ec_real_dlmopen)(lmid, target_path, mode | EC_RTLD_NOLOAD);

@@ -239,6 +239,28 @@ def test_dlmopen_bad_library(kit, tmp_path, mode, ns):
     assert_refused(res, bad)
 
 
+@pytest.mark.parametrize("ns", ["new", "base"])
+def test_dlmopen_of_a_path_is_checked_before_mapping_when_both_faces_are_in(kit, tmp_path, mode, ns):
+    """As `execcheck run` and propagated children run (the shim in LD_AUDIT and LD_PRELOAD), the
+    preload copy checks the path of a dlmopen() before glibc maps it - glibc gives la_objsearch no
+    look at one, and mapping a crafted file can run its code before la_objopen. Enforcing: NULL
+    and dlerror, the program goes on (alone, the audit face ends it with 126 after the mapping),
+    and the 0644 file's code never ran. Audit mode: as without the shim, one record (la_objopen's)."""
+    bad = kit.lib("dl/libbad.so", "bad", mode=0o644)
+    good = kit.lib("dl/libgood.so", "good")
+    prog = kit.prog()
+    argv = [prog, "dlmopen-%s:%s" % (ns, bad), "dlmopen-%s:%s" % (ns, good)]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines.count("dlmopen-%s ok" % ns) == 2 and ran(base, "bad"), base
+    res = run_face(mode, argv, tmp_path, env={"LD_PRELOAD": SHIM})
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "bad") and ran(res, "good"), res
+    failed = [l for l in res.lines if l.startswith("dlmopen-%s failed: " % ns)]
+    assert len(failed) == 1 and "/proc/self/execcheck refused %s (x-bit)" % bad in failed[0], res
+    assert_refused(res, bad)
+
+
 @pytest.mark.parametrize("module_mode", [0o644, 0o755], ids=["bad", "good"])
 def test_gconv_module_loaded_by_iconv_open(kit, tmp_path, mode, module_mode):
     """libc loads gconv modules itself (no dlopen() call in the program): GCONV_PATH points it at
