@@ -244,3 +244,20 @@ def test_image_verify_json_spells_non_utf8_bytes_as_the_records_do(tmp_path):
     no_lone_surrogate(r.stdout)
     doc = json.loads(r.stdout)
     assert "/opt/p\u00ff" in {f["path"] for f in doc["refusals"] + doc["not_run_but_refused"]}, doc
+
+
+def test_image_verify_shows_the_images_names_escaped(tmp_path):
+    """verify printed its shim problems raw, and they quote the image's /etc/ld.so.preload: an image
+    from elsewhere wrote terminal escapes (a title, colours) into the builder's terminal; the
+    image's root was printed raw in the verdict line too. Both are escaped as every name is."""
+    import rootfs
+    need_root()
+    root = tmp_path / "r\x1b[31m"
+    rootfs.build(str(root), python=False)
+    (root / "etc/ld.so.preload").write_bytes(b"/a\xff\x1b]0;pwned\x07.so\n")
+    r = ec("image", "verify", str(root), errors="surrogateescape")
+    no_traceback(r)
+    assert r.returncode == 1, r.stderr
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\udcff" not in r.stdout, r.stdout
+    assert "shim     /etc/ld.so.preload: /a\\xff\\x1b]0;pwned\\x07.so cannot be preloaded" in r.stdout, r.stdout
+    assert r.stdout.endswith("%s/r\\x1b[31m: NOT ready to enforce (10 code files audited)\n" % tmp_path), r.stdout

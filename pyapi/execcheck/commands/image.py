@@ -172,15 +172,15 @@ def run_install(args) -> int:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.dry_run:
         for path, data, mode in files:
-            print("%04o %s (%d bytes)" % (mode, path, len(data)))
+            print("%04o %s (%d bytes)" % (mode, printable(path), len(data)))
         return 0
     _need_root_user()
     try:
         n = inst.install(root, files, args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
-    print("installed %s (%d files written%s)" % (
-        info["shim"] + (" and %s, as %s" % (info["shim32"], info["entry"]) if info["shim32"] else ""), n,
+    print("installed %s (%d files written%s)" % (printable(
+        info["shim"] + (" and %s, as %s" % (info["shim32"], info["entry"]) if info["shim32"] else "")), n,
         "" if not args.service else "; systemd %s" % (info["systemd"] or "not found")), file=sys.stderr)
     if info["unchecked32"]:
         print("execcheck: the image has a 32-bit libc but no 32-bit shim was built here (gcc-multilib): its "
@@ -227,10 +227,10 @@ def run_verify(args) -> int:
     for f in stray:
         print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:
-        print("shim     %s" % p)
+        print("shim     %s" % printable(p))  # names from the image's own files
     if foreign:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
-              "its programs load was not audited (the shim checks it when they run)" % foreign)
-    print("%s: %s (%d code files audited)" % (root, "ready to enforce" if ok else "NOT ready to enforce",
+              "its programs load was not audited (the shim checks it when they run)" % printable(foreign))
+    print("%s: %s (%d code files audited)" % (printable(root), "ready to enforce" if ok else "NOT ready to enforce",
                                                 len(result.files)))
     return 0 if ok else 1
