@@ -759,3 +759,32 @@ def test_prepare_changes_only_the_files_it_looked_at(image, tmp_path):
     shutil.copy(outside / "libopt.so", os.path.join(opt, "libopt.so"))
     assert ec("image", "revert", image).returncode == 0
     assert rootfs.listing(image) == before
+
+
+def test_prepare_gives_no_set_id_file_an_x_bit(image):
+    """prepare added x where r to a set-user-ID program in a library directory: Debian's
+    dbus-daemon-launch-helper (root:messagebus 4754, run only by its group) became 4755, runnable
+    as root by every user, and a 4644 file became a set-user-ID program. Who may run such a file is
+    its x bits' decision: it is left and named."""
+    helper_dir = os.path.join(image, "usr/lib/dbus-1.0")
+    os.makedirs(helper_dir)
+    modes = {"helper": 0o4754, "inert": 0o4644, "sgid": 0o2640}
+    for name, mode in modes.items():
+        shutil.copy(os.path.join(image, "usr/bin/true"), os.path.join(helper_dir, name))  # a PIE: ET_DYN
+        os.chown(os.path.join(helper_dir, name), 0, 100)
+        os.chmod(os.path.join(helper_dir, name), mode)
+    with open(os.path.join(image, "etc/ld.so.conf.d/dbus.conf"), "w") as f:
+        f.write("/usr/lib/dbus-1.0\n")
+    r = ec("image", "prepare", "--json", image)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert not [c for c in doc["changes"] if c["path"].startswith("/usr/lib/dbus-1.0/")], doc["changes"]
+    left = {e["path"]: e["reason"] for e in doc["left"]}
+    for name in modes:
+        assert left["/usr/lib/dbus-1.0/" + name].startswith("it is set-user-ID or set-group-ID"), left
+    r = ec("image", "prepare", "--apply", image)
+    assert r.returncode == 0, r.stderr
+    assert "execcheck: left /usr/lib/dbus-1.0/helper as it is: it is set-user-ID or set-group-ID" in r.stderr
+    for name, mode in modes.items():
+        assert stat.S_IMODE(os.stat(os.path.join(helper_dir, name)).st_mode) == mode, name
+    assert ec("image", "revert", image).returncode == 0

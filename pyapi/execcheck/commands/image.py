@@ -38,8 +38,8 @@ def add_parser(sub):
     pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs",
                           description="Shows (or with --apply makes) the mode changes enforcement needs: x where r "
                           "on the image's shared libraries and Python code; never a write bit, never a data file. "
-                          "A file a chmod could reach beyond the image by (another mount, hard links elsewhere) is "
-                          "left and named. " + STEP_EXIT)
+                          "A set-user-ID or set-group-ID file, and a file a chmod could reach beyond the image by "
+                          "(another mount, hard links elsewhere), is left and named. " + STEP_EXIT)
     pp.add_argument("root", metavar="ROOT", help="the image's root directory")
     pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
     pp.add_argument("--json", action="store_true", help="print the changes (and the files left) as JSON")

@@ -93,16 +93,26 @@ def _links_outside(st, links) -> str:
     return ""
 
 
+SET_ID = ("it is set-user-ID or set-group-ID: an x bit would let more users run it with its owner's "
+          "privileges")
+
+
 def plan(root: str, tuple_: str, any_mount: bool = False):
     """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
-    [(image_path, reason)] of those left alone because a chmod would reach beyond the image)."""
+    [(image_path, reason)] of those left alone: set-id files, and those a chmod would reach beyond the image
+    by)."""
     root = os.path.abspath(root)
     root_mount = rootfs.root_mount(root, any_mount)
     changes, links = _scan(root, tuple_)
     planned, skipped = [], []
     for p in sorted(changes):
         old, new, why, host, st = changes[p]
-        reason = OTHER_MOUNT if rootfs.on_other_mount(root_mount, host) else _links_outside(st, links)
+        # who may run a set-id program with its owner's privileges is what its x bits say
+        # (dbus-daemon-launch-helper is 4754: its group only; a 4644 file is no program at all):
+        # adding x where r is would widen that, so such a file is left and named, as a
+        # set-user-ID library (secure mode's LD_PRELOAD) is: the builder decides
+        reason = SET_ID if st.st_mode & (stat.S_ISUID | stat.S_ISGID) else \
+            OTHER_MOUNT if rootfs.on_other_mount(root_mount, host) else _links_outside(st, links)
         if reason:
             skipped.append((p, reason))
         else:
