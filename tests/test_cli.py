@@ -271,6 +271,30 @@ def test_log_summary(tmp_path):
     assert r.returncode == 2 and r.stderr == "execcheck: cannot read standard input: it is closed\n", r.stderr
 
 
+def test_log_without_file_says_where_the_records_are(tmp_path):
+    """`execcheck log` on a system that only sends records to syslog (the default) said "cannot read
+    /var/log/execcheck.jsonl: No such file or directory", which tells a user neither where the
+    records are nor what to do. It says so now, and for a configured log_file that is not there
+    yet, or cannot be (no directory), says which. /var/log is a tmpfs in a private mount namespace."""
+    need_mountns()
+    if execcheck.core.policy().as_dict()["sinks"] != ["syslog"]:
+        pytest.skip("this machine's /etc/execcheck.conf names its own record sinks")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXECCHECK_")}
+    r = in_mountns('mount -t tmpfs none /var/log\nshift\n"$@"', "-", *execcheck_cmd(), "log", env=env)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr == (
+        "execcheck: no log_file is configured and /var/log/execcheck.jsonl does not exist: records go to syslog "
+        "(journalctl -t execcheck -o cat | execcheck log -), or set log_file = PATH in /etc/execcheck.conf\n"), r
+    r = ec("log", "--json", env=dict(env, EXECCHECK_LOG_FILE=str(tmp_path / "rec.jsonl")))
+    assert r.returncode == 2 and r.stdout == "" and r.stderr == (
+        "execcheck: cannot read %s, the configured log_file: it does not exist yet (the shim creates it with "
+        "its first record)\n" % (tmp_path / "rec.jsonl")), r
+    r = ec("log", env=dict(env, EXECCHECK_LOG_FILE=str(tmp_path / "nodir/rec.jsonl")))
+    assert r.returncode == 2 and "its directory does not exist, so no record can be written there" in r.stderr, r
+    r = ec("log", str(tmp_path / "rec.jsonl"), env=env)  # a FILE named: its own error, as before
+    assert r.returncode == 2 and r.stderr == "execcheck: cannot read %s: No such file or directory\n" % (
+        tmp_path / "rec.jsonl"), r
+
+
 def test_status_says_when_records_have_nowhere_to_go(tmp_path):
     """The default sink is syslog. Where nothing listens on /dev/log, every record is lost (the shim
     prints nothing in other people's processes), so status says so, and stops saying it once a

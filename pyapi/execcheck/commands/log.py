@@ -1,5 +1,6 @@
 """execcheck log [FILE]: the decision records, summarized."""
 import argparse
+import os
 import sys
 
 from ..core import policy
@@ -16,8 +17,14 @@ DEFAULT_LOG = "/var/log/execcheck.jsonl"
 def add_parser(sub):
     p = sub.add_parser("log", help=HELP, description=HELP + """.
 
-FILE defaults to the log_file of /etc/execcheck.conf, else %s; '-' reads stdin.
-Lines that are not records are counted, never fatal.
+FILE defaults to the configured log_file (/etc/execcheck.conf, EXECCHECK_LOG_FILE), else
+%s; '-' reads stdin. Lines that are not records are counted, never fatal.
+Without a log_file, records go to syslog only: each message there is one record (last example).
+
+examples:
+  execcheck log                                        the configured log_file
+  execcheck log --top 5 --json /var/log/execcheck.jsonl
+  journalctl -t execcheck -o cat | execcheck log -     records that went to syslog
 
 exit status: 0 summarized (no records is a summary too); 2 FILE cannot be read, or bad usage.""" % DEFAULT_LOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,7 +54,18 @@ def run(args) -> int:
         raise UsageError("--top must be 0 or more")
     if args.file == "":  # `log "$UNSET"` read the default log, as if asked to
         raise UsageError("log: FILE is empty (without FILE, the configured log is read)")
-    path = args.file or policy().log_file or DEFAULT_LOG
+    configured = policy().log_file
+    path = args.file or configured or DEFAULT_LOG
+    if not args.file and not os.path.lexists(path):
+        # nothing named, nothing there: say where the records are instead of only ENOENT
+        if configured and not os.path.isdir(os.path.dirname(path)):
+            raise UsageError("cannot read %s, the configured log_file: its directory does not exist, so no "
+                             "record can be written there (`execcheck status`)" % printable(path))
+        if configured:
+            raise UsageError("cannot read %s, the configured log_file: it does not exist yet (the shim creates "
+                             "it with its first record)" % printable(path))
+        raise UsageError("no log_file is configured and %s does not exist: records go to syslog (journalctl -t "
+                         "execcheck -o cat | execcheck log -), or set log_file = PATH in /etc/execcheck.conf" % path)
     summary = _summarize(path, args.top)
     summary["file"] = path
     if args.json:
