@@ -199,6 +199,34 @@ def test_each_commands_help_says_its_exit_status(command):
     assert "\n  --json\n" not in r.stdout and "\n  ROOT\n" not in r.stdout, r.stdout
 
 
+def _commands(parser=None, prefix=()):
+    """(words, help text) of every command and image step, as the parser has them."""
+    import argparse
+    from execcheck.cli import build_parser
+    parser = parser or build_parser()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                inner = list(_commands(child, prefix + (name,)))
+                yield from inner or [(prefix + (name,), child.format_help())]
+
+
+def test_each_commands_help_has_an_example_and_its_exit_statuses():
+    """A first-time user reads `execcheck CMD --help`: check, status, run, audit, log and the image
+    steps showed no example of a command line, and the steps ran their exit statuses into the end
+    of a wrapped paragraph. Each help now has an indented example line naming the command, and a
+    line of its own that begins `exit status:`."""
+    seen = []
+    for words, text in _commands():
+        seen.append(" ".join(words))
+        lines = text.splitlines()
+        assert any(l.startswith("exit status: ") for l in lines), (words, text)
+        assert any(l.startswith("  ") and ("execcheck %s " % " ".join(words)) in l + " " for l in lines), (words, text)
+    assert {"check", "status", "run", "lib", "audit", "log", "image prepare", "image verify"} <= set(seen), seen
+    r = ec("image", "verify", "--help")  # what the parser says is what the command prints
+    assert r.returncode == 0 and "\nexit status: 0 ready to enforce" in r.stdout and "  execcheck image verify " in r.stdout
+
+
 def test_status(tmp_path):
     r = ec("status")
     assert r.returncode == 0, r.stderr
@@ -380,3 +408,14 @@ def test_status_reports_loader_variables_that_leave_code_unchecked(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LD_")}
     r = run(execcheck_cmd() + ["status", "--json"], env=env)
     assert not any("LD_" in w or "preload face" in w for w in json.loads(r.stdout)["fail_open"])
+
+
+@pytest.mark.parametrize("args", [["log", "--json", "/nonexistent"], ["audit", "--json", "--root", "/nonexistent"],
+                                  ["image", "verify", "--json", "/nonexistent"],
+                                  ["image", "prepare", "--json", "/nonexistent"]])
+def test_a_json_command_that_fails_prints_no_half_document(args):
+    """What the README says of --json: an error that stops the command is one line on stderr and
+    exit 2, with nothing on stdout that a JSON reader could take for a result."""
+    r = ec(*args)
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.startswith("execcheck: ") and \
+        r.stderr.count("\n") == 1, r

@@ -9,7 +9,8 @@ from .errors import UsageError
 from .stdout import Guarded, Messages, OutputError, discard
 
 EPILOG = """\
-exit status: 0 success; 1 a file was denied (check) or a finding; 2 usage or I/O error.
+exit status: 0 success; 1 the verdict is no: a file denied (check), a finding (audit), an image not
+ready (image verify); 2 bad usage or I/O error; `run`: CMD's own, or 125-127 (each COMMAND --help).
 
 execcheck makes the kernel's AT_EXECVE_CHECK (Linux 6.14+) apply to shared libraries and scripts:
   LD_AUDIT=$(execcheck lib) prog     every library prog maps is checked before any of its code runs

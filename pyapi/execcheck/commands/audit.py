@@ -21,7 +21,14 @@ image's; the policy view is the image's own (its mode bits and the noexec mounts
 /etc/fstab and --noexec-mount), and the live check of this host is reported beside it.
 Without PATH, --root audits the whole image.
 
-exit status: 0 no finding at or above --fail-on; 1 there is one; 2 usage error."""
+examples:
+  execcheck audit /usr/bin/python3.11 --tree               one program, with its dependency tree
+  execcheck audit /opt/app --explain                       a directory; the files tried for a missing library
+  execcheck audit --root /srv/image --sarif > audit.sarif  a whole image, for code scanning
+  execcheck audit --root /srv/image --json --fail-on warning   a CI gate
+
+exit status: 0 no finding at or above --fail-on; 1 there is one; 2 bad usage, or a --root that cannot
+be read."""
 
 
 def add_parser(sub):

@@ -20,6 +20,10 @@ explains a denial:
   lsm          refused by a security module (Landlock, IPE, IMA, SELinux...)
   error        the check failed for another reason (ENOMEM, E2BIG...)
 
+examples:
+  execcheck check /usr/lib/x86_64-linux-gnu/libssl.so.3 ./deploy.sh
+  execcheck check --json /opt/app/lib/*.so
+
 exit status: 0 all allowed, 1 any denied, 2 a path could not be opened or bad usage."""
 
 

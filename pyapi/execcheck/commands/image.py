@@ -30,31 +30,73 @@ repeating a step changes nothing more.
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; 2 bad usage, an image that
 cannot be read or changed, or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
+PREPARE = """\
+Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
+libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
+file, and a file a chmod could reach beyond the image by (another mount, hard links elsewhere),
+is left and named. --apply records the old modes for `image revert`.
+
+examples:
+  execcheck image prepare /srv/image             what would change (stdout; a count on stderr)
+  execcheck image prepare --apply /srv/image     change it (as root)
+
+""" + STEP_EXIT
+REVERT = """\
+Restores the modes `image prepare --apply` recorded, where undoing its change (x bits taken away)
+explains them; a file changed since is left and named.
+
+example:
+  execcheck image revert /srv/image
+
+""" + STEP_EXIT
+INSTALL = """\
+Puts the shim of the image's architecture beside its libc (an image with a 32-bit libc too gets
+both, named by one $LIB entry; an arm64 image the aarch64 shim, where the build made one:
+`execcheck status`), writes /etc/execcheck.conf and adds the shim to /etc/ld.so.preload.
+Everything it changes is recorded for `image uninstall`. Enforcing needs the image prepared
+first (`image prepare --apply`), and `image verify` says whether it is.
+
+examples:
+  execcheck image install --dry-run /srv/image            what would be written
+  execcheck image install --enforce --service nginx /srv/image
+
+""" + STEP_EXIT
+UNINSTALL = """\
+Puts back every file `image install` replaced and removes what it created; of /etc/ld.so.preload
+changed since, only the shim's entry.
+
+example:
+  execcheck image uninstall /srv/image
+
+""" + STEP_EXIT
+VERIFY = """\
+Audits the image in the policy's view (its mode bits, its noexec mounts) and checks the installed
+shim: whether every program, library and Python file the image would run passes the check.
+
+examples:
+  execcheck image verify /srv/image
+  execcheck image verify --json --noexec-mount /tmp /srv/image
+
+exit status: 0 ready to enforce; 1 something it would run would be refused, or the shim is not
+sound; 2 bad usage, or an image that cannot be read."""
 
 
 def add_parser(sub):
     p = sub.add_parser("image", help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     steps = p.add_subparsers(dest="step", metavar="STEP")
-    pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs",
-                          description="Shows (or with --apply makes) the mode changes enforcement needs: x where r "
-                          "on the image's shared libraries and Python code; never a write bit, never a data file. "
-                          "A set-user-ID or set-group-ID file, and a file a chmod could reach beyond the image by "
-                          "(another mount, hard links elsewhere), is left and named. " + STEP_EXIT)
+    raw = argparse.RawDescriptionHelpFormatter
+    pp = steps.add_parser("prepare", help="show or apply the mode changes enforcement needs", formatter_class=raw,
+                          description=PREPARE)
     pp.add_argument("root", metavar="ROOT", help="the image's root directory")
     pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
     pp.add_argument("--json", action="store_true", help="print the changes (and the files left) as JSON")
     pp.set_defaults(run=run_prepare)
-    pr = steps.add_parser("revert", help="restore the modes prepare changed",
-                          description="Restores the modes `image prepare --apply` recorded, where undoing its change "
-                          "(x bits taken away) explains them; a file changed since is left and named. " + STEP_EXIT)
+    pr = steps.add_parser("revert", help="restore the modes prepare changed", formatter_class=raw,
+                          description=REVERT)
     pr.add_argument("root", metavar="ROOT", help="the image's root directory")
     pr.set_defaults(run=run_revert)
     pi = steps.add_parser("install", help="install the shim, its config and /etc/ld.so.preload entry",
-                          description="Puts the shim of the image's architecture beside its libc (an image "
-                          "with a 32-bit libc too gets both, named by one $LIB entry; an arm64 image the "
-                          "aarch64 shim, where the build made one: `execcheck status`), writes "
-                          "/etc/execcheck.conf and adds the shim to /etc/ld.so.preload. Everything it "
-                          "changes is recorded for `image uninstall`. " + STEP_EXIT)
+                          formatter_class=raw, description=INSTALL)
     pi.add_argument("root", metavar="ROOT", help="the image's root directory")
     pi.add_argument("--enforce", action="store_true", help="config: files = enforce (default: audit)")
     pi.add_argument("--deny-interactive", action="store_true", help="config: interactive = deny")
@@ -64,9 +106,8 @@ def add_parser(sub):
                     help="add a systemd drop-in starting UNIT under the audit face (repeatable)")
     pi.add_argument("--dry-run", action="store_true", help="show what would be written")
     pi.set_defaults(run=run_install)
-    pu = steps.add_parser("uninstall", help="remove exactly what install added",
-                          description="Puts back every file `image install` replaced and removes what it created; "
-                          "of /etc/ld.so.preload changed since, only the shim's entry. " + STEP_EXIT)
+    pu = steps.add_parser("uninstall", help="remove exactly what install added", formatter_class=raw,
+                          description=UNINSTALL)
     pu.add_argument("root", metavar="ROOT", help="the image's root directory")
     pu.set_defaults(run=run_uninstall)
     for step in (pp, pr, pi, pu):
@@ -75,9 +116,7 @@ def add_parser(sub):
                                "mounted there); by default only those on ROOT's own mount, so a host directory "
                                "bind-mounted into the image is never changed")
     pv = steps.add_parser("verify", help="exit 1 if anything the image would run would be refused",
-                          description="Audits the image in the policy's view (its mode bits, its noexec mounts) and "
-                          "checks the installed shim. exit status: 0 ready to enforce; 1 something it would run "
-                          "would be refused, or the shim is not sound; 2 bad usage, or an image that cannot be read.")
+                          formatter_class=raw, description=VERIFY)
     pv.add_argument("root", metavar="ROOT", help="the image's root directory")
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
                     help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")

@@ -26,6 +26,10 @@ the shim has an rtld-audit face), and replaces itself with CMD: the exit status 
 The bits are inherited by every child; LD_PRELOAD/LD_AUDIT are inherited unless a program clears
 its environment (setuid programs ignore them).
 
+examples:
+  execcheck run -- ./app                   the shim, no bit: records what fails (unless the config enforces)
+  execcheck run --restrict-file --deny-interactive --lock -- python3 /srv/app/main.py
+
 exit status: CMD's; 125 the policy could not be set up (kernel without the exec securebits, a
 locked bit, the shim missing); 126 CMD cannot be executed; 127 CMD not found; 2 bad usage."""
 

@@ -42,6 +42,10 @@ the shim, which copies of it this process has, and /etc/ld.so.preload; the confi
 in force, with where each setting came from; where records go (and whether they are lost); the
 fail-open cases it can see; and a missing /proc (which makes an enforcing shim refuse everything).
 
+examples:
+  execcheck status
+  execcheck status --json        the same as one object (fail_open: what runs unchecked here)
+
 exit status: 0 (it reports; it does not judge)."""
 
 
