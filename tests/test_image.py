@@ -788,3 +788,27 @@ def test_prepare_gives_no_set_id_file_an_x_bit(image):
     for name, mode in modes.items():
         assert stat.S_IMODE(os.stat(os.path.join(helper_dir, name)).st_mode) == mode, name
     assert ec("image", "revert", image).returncode == 0
+
+
+def test_install_enforcing_an_unprepared_image_says_so(image):
+    """`image install --enforce` on an image whose libraries are still 0644 (Debian's) exited 0
+    with one line, 'installed ...': an image where no program would start, found out only at
+    verify or at boot. It says now what prepare has left to do, in one line; not when it only
+    records (no --enforce), nor once the image is prepared."""
+    plan = json.loads(ec("image", "prepare", "--json", image).stdout)["changes"]
+    libs = sum(1 for c in plan if c["kind"] == "library")
+    says = ("execcheck: the image is not prepared: %d libraries and %d Python files have no x bit, and enforcing "
+            "refuses them and what loads them: run `execcheck image prepare --apply %s`, then `execcheck image "
+            "verify`\n" % (libs, len(plan) - libs, image))
+    assert libs and len(plan) > libs
+    r = ec("image", "install", "--enforce", "--dry-run", image)
+    assert r.returncode == 0 and r.stderr == says, r
+    r = ec("image", "install", "--enforce", image)
+    assert r.returncode == 0 and r.stderr.endswith("\n" + says) and r.stderr.count("\n") == 2, r
+    assert ec("image", "uninstall", image).returncode == 0
+    r = ec("image", "install", image)
+    assert r.returncode == 0 and r.stderr.count("\n") == 1 and "not prepared" not in r.stderr, r
+    assert ec("image", "uninstall", image).returncode == 0
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    r = ec("image", "install", "--enforce", image)
+    assert r.returncode == 0 and r.stderr.count("\n") == 1 and "not prepared" not in r.stderr, r

@@ -212,6 +212,7 @@ def run_install(args) -> int:
     if args.dry_run:
         for path, data, mode in files:
             print("%04o %s (%d bytes)" % (mode, printable(path), len(data)))
+        _say_unprepared(root, args)
         return 0
     _need_root_user()
     try:
@@ -224,7 +225,25 @@ def run_install(args) -> int:
     if info["unchecked32"]:
         print("execcheck: the image has a 32-bit libc but no 32-bit shim was built here (gcc-multilib): its "
               "32-bit programs run unchecked", file=sys.stderr)
+    _say_unprepared(root, args)
     return 0
+
+
+def _say_unprepared(root, args) -> None:
+    """install --enforce on an image whose code is still 0644 (Debian's) made, with exit 0 and no
+    word, an image where nothing runs: say how much prepare has left to do (one line, not a
+    refusal: the builder may prepare after installing)."""
+    if not args.enforce:
+        return
+    try:
+        changes, _left = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
+    except OSError:
+        return  # the install's own reading of the image went well: this note is no reason to fail it
+    if changes:
+        libs = sum(1 for c in changes if c[3] == "library")
+        print("execcheck: the image is not prepared: %d libraries and %d Python files have no x bit, and "
+              "enforcing refuses them and what loads them: run `execcheck image prepare --apply %s`, then "
+              "`execcheck image verify`" % (libs, len(changes) - libs, printable(root)), file=sys.stderr)
 
 
 def run_uninstall(args) -> int:
