@@ -261,3 +261,21 @@ def test_image_verify_shows_the_images_names_escaped(tmp_path):
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\udcff" not in r.stdout, r.stdout
     assert "shim     /etc/ld.so.preload: /a\\xff\\x1b]0;pwned\\x07.so cannot be preloaded" in r.stdout, r.stdout
     assert r.stdout.endswith("%s/r\\x1b[31m: NOT ready to enforce (10 code files audited)\n" % tmp_path), r.stdout
+
+
+def test_status_says_a_config_problem_once_and_a_log_file_problem_as_a_sentence(tmp_path):
+    """`config /etc/execcheck.conf: ignored: group- or other-writable (/etc/execcheck.conf is
+    writable by group or others: ignored)` said it twice; a log_file in a missing directory read
+    `/x/y.jsonl its directory does not exist: ...`. One statement each now."""
+    need_mountns()
+    cmd = " ".join(execcheck_cmd())
+    r = with_etc_file(tmp_path, "execcheck.conf", b"files = enforce\n", "sh", "-c",
+                      'chmod 664 /etc/execcheck.conf; %s status' % cmd,
+                      env={k: v for k, v in os.environ.items() if not k.startswith("EXECCHECK_")})
+    no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert "\nconfig          /etc/execcheck.conf is writable by group or others: ignored\n" in r.stdout, r.stdout
+    assert "\nfiles           audit (nothing asks to enforce)\n" in r.stdout, r.stdout
+    r = ec("status", env=dict(os.environ, EXECCHECK_LOG_FILE=str(tmp_path / "nodir/rec.jsonl")))
+    assert "\n                %s is in a directory that does not exist: no record is written to it\n" % (
+        tmp_path / "nodir/rec.jsonl") in r.stdout, r.stdout

@@ -27,7 +27,7 @@ def _log_file_problem(path) -> str:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return "" if os.path.isdir(os.path.dirname(path) or ".") else "its directory does not exist"
+        return "" if os.path.isdir(os.path.dirname(path) or ".") else "is in a directory that does not exist"
     except OSError as e:
         return e.strerror.lower()
     if stat.S_ISLNK(st.st_mode):
@@ -236,7 +236,9 @@ def run(args) -> int:
         lines.append("ld.so.preload   %s: %s; names the shim: %s" % (pre["path"], " ".join(pre["entries"]),
                                                                      _yes(pre["names_shim"])))
     cfg = "%s: %s" % (pol["config_path"], pol["config_state"])
-    if pol["config_problem"]:
+    if pol["config_problem"] and pol["config_state"] != "loaded":
+        cfg = pol["config_problem"]  # it names the file and says the state: "ignored: ... (... ignored)" twice
+    elif pol["config_problem"]:
         cfg += " (%s)" % pol["config_problem"]
     lines.append("config          %s" % cfg)
     if pol["env_problem"]:
