@@ -125,6 +125,14 @@ def test_empty_and_missing_option_values_are_said(tmp_path):
         assert r.returncode == 2 and r.stderr == "execcheck: audit: %s\n" % says, (args, r.stderr)
     r = ec("audit", "--cwd", str(tmp_path), "--json", "/bin/true")
     assert r.returncode in (0, 1) and r.stderr == "", r
+    # `audit --root "$UNSET" PATH` audited this system, as if no image was named (a CI gate that
+    # passed on the host's files); a --root that is no directory said "cannot model the loader"
+    for root, says in (("", "--root: empty (without --root, this system is audited)"),
+                       (str(tmp_path / "nowhere"), "--root %s: not a directory" % (tmp_path / "nowhere")),
+                       ("/bin/true", "--root /bin/true: not a directory")):
+        for paths in ([], ["/bin/true"]):
+            r = ec("audit", "--root", root, "--json", *paths)
+            assert r.returncode == 2 and r.stdout == "" and r.stderr == "execcheck: audit: %s\n" % says, (paths, r)
 
 
 @pytest.mark.parametrize("args, usage", [

@@ -70,8 +70,12 @@ def run(args) -> int:
     from ..audit.findings import at_least
     from ..audit import report
 
+    if args.root == "":  # `--root "$UNSET" PATH` audited this system, as if no image was named
+        raise UsageError("audit: --root: empty (without --root, this system is audited)")
     if not args.paths and not args.root:
         raise UsageError("audit: give a PATH or --root DIR")
+    if args.root is not None and not os.path.isdir(args.root):  # said "cannot model the loader"
+        raise UsageError("audit: --root %s: not a directory" % printable(args.root))
     if args.cwd is not None:
         if not args.cwd.startswith("/"):
             raise UsageError("audit: --cwd must be absolute")
