@@ -279,3 +279,28 @@ def test_status_says_a_config_problem_once_and_a_log_file_problem_as_a_sentence(
     r = ec("status", env=dict(os.environ, EXECCHECK_LOG_FILE=str(tmp_path / "nodir/rec.jsonl")))
     assert "\n                %s is in a directory that does not exist: no record is written to it\n" % (
         tmp_path / "nodir/rec.jsonl") in r.stdout, r.stdout
+
+
+def test_status_says_a_preload_file_the_user_cannot_read_loads_nothing_for_them(tmp_path):
+    """A 0600 /etc/ld.so.preload (a 'hardening' chmod) is read by ld.so with the rights of the
+    program it starts: a user's programs preload nothing from it, with no word from glibc. status
+    run as that user said only 'Permission denied' on the ld.so.preload line, and no fail-open."""
+    need_root()
+    need_mountns()
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    cmd = " ".join(nobody + execcheck_cmd())
+    r = with_etc_file(tmp_path, "ld.so.preload", b"# site entries\n", "sh", "-c",
+                      'chmod 600 /etc/ld.so.preload; %s status --json; %s status; %s cat /etc/ld.so.preload'
+                      % (cmd, cmd, " ".join(nobody)))
+    no_traceback(r)
+    assert r.returncode == 1 and r.stderr.endswith("Permission denied\n"), r.stderr  # cat: as the loader finds it
+    doc = json.JSONDecoder().raw_decode(r.stdout)[0]
+    assert doc["ld_so_preload"]["error"] == "Permission denied", doc["ld_so_preload"]
+    says = ("/etc/ld.so.preload cannot be read by this user, and ld.so reads it with the rights of the program it "
+            "starts: none of its entries is loaded in this user's programs (set-user-ID ones aside); it must be "
+            "readable by all (0644)")
+    assert says in doc["fail_open"], doc["fail_open"]
+    assert "\nnot covered     %s\n" % says in r.stdout, r.stdout
+    (tmp_path / "again").mkdir()
+    r = with_etc_file(tmp_path / "again", "ld.so.preload", b"# site entries\n", *execcheck_cmd(), "status", "--json")
+    assert not [w for w in json.loads(r.stdout)["fail_open"] if "cannot be read" in w], r.stdout  # 0644: no word

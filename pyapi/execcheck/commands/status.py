@@ -1,5 +1,6 @@
 """execcheck status: what this kernel, this process and this system enforce."""
 import argparse
+import errno
 import os
 import stat
 
@@ -85,7 +86,7 @@ def gather() -> dict:
         entries = read_ld_so_preload()
         preload = {"path": LD_SO_PRELOAD, "entries": entries, "names_shim": any(names_shim(e, shim) for e in entries)}
     except OSError as e:
-        preload = {"path": LD_SO_PRELOAD, "error": e.strerror}
+        preload = {"path": LD_SO_PRELOAD, "error": e.strerror, "errno": e.errno}
 
     pol = policy()
     fail_open = []
@@ -105,6 +106,11 @@ def gather() -> dict:
     shim_info["this_process"] = faces
     fail_open += _environment_fail_open(shim, faces)
     fail_open += _i386_fail_open(shim, preload.get("entries", []))
+    if preload.get("errno") == errno.EACCES:
+        # ld.so opens the file with the process's own rights and, refused, preloads nothing, silently
+        fail_open.append("%s cannot be read by this user, and ld.so reads it with the rights of the program it "
+                         "starts: none of its entries is loaded in this user's programs (set-user-ID ones aside); "
+                         "it must be readable by all (0644)" % LD_SO_PRELOAD)
     if preload.get("names_shim"):
         fail_open.append("setuid/setgid programs get only the preload face: ld.so ignores LD_AUDIT paths in "
                          "secure mode (their children are put back under the audit face)")
