@@ -812,3 +812,28 @@ def test_install_enforcing_an_unprepared_image_says_so(image):
     assert ec("image", "prepare", "--apply", image).returncode == 0
     r = ec("image", "install", "--enforce", image)
     assert r.returncode == 0 and r.stderr.count("\n") == 1 and "not prepared" not in r.stderr, r
+
+
+def test_verify_is_not_ready_when_other_users_programs_would_not_load_the_shim(image):
+    """ld.so reads /etc/ld.so.preload, and opens the shim it names, with the rights of the program it
+    starts. verify said 'ready to enforce' for a 0600 /etc/ld.so.preload and a 0700 shim, where
+    every program of a user but root runs without the shim, silently (no glibc warning for the
+    first; 'cannot be preloaded' and on for the second)."""
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    assert ec("image", "verify", image).returncode == 0
+    preload = os.path.join(image, "etc/ld.so.preload")
+    shim = os.path.join(image, "usr/lib/x86_64-linux-gnu/libexeccheck.so")
+    os.chmod(preload, 0o600)
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "shim     /etc/ld.so.preload must be readable by all (mode 0600): ld.so reads it " \
+                                 "with the rights of each program, so other users' programs would run " \
+                                 "unchecked\n" in r.stdout, r.stdout
+    os.chmod(preload, 0o644)
+    os.chmod(shim, 0o700)
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "shim     /usr/lib/x86_64-linux-gnu/libexeccheck.so must be a root-owned file, " \
+                                 "readable and executable by all, not writable by group or others (mode 0700, " \
+                                 "uid 0)\n" in r.stdout, r.stdout
+    os.chmod(shim, 0o755)
+    assert ec("image", "verify", image).returncode == 0

@@ -25,9 +25,17 @@ def shim_state(root: str) -> list:
             problems.append("/etc/ld.so.preload names %s, which is missing: glibc would warn and run everything "
                             "unchecked" % path)
             continue
-        if st.st_uid != 0 or st.st_mode & 0o022 or not st.st_mode & 0o111 or not stat.S_ISREG(st.st_mode):
-            problems.append("%s must be a root-owned file, executable, not writable by group or others (mode %04o, "
-                            "uid %d)" % (path, stat.S_IMODE(st.st_mode), st.st_uid))
+        # ld.so opens it with the rights of each program: a 0700 shim is ignored by every other user's
+        if st.st_uid != 0 or st.st_mode & 0o022 or st.st_mode & 0o005 != 0o005 or not stat.S_ISREG(st.st_mode):
+            problems.append("%s must be a root-owned file, readable and executable by all, not writable by group or "
+                            "others (mode %04o, uid %d)" % (path, stat.S_IMODE(st.st_mode), st.st_uid))
+    try:  # read by ld.so with the rights of the program it starts: refused, it preloads nothing, silently
+        mode = os.stat(rootfs.resolve(root, "/etc/ld.so.preload")).st_mode
+    except OSError:
+        mode = 0o644
+    if shims and not mode & 0o004:
+        problems.append("/etc/ld.so.preload must be readable by all (mode %04o): ld.so reads it with the rights of "
+                        "each program, so other users' programs would run unchecked" % stat.S_IMODE(mode))
     if shims and install.find_libc32(root) and install.find_libc(root)[1]["machine"] == "EM_X86_64" and \
             not any(has_lib_token(e) for e in shims):
         problems.append("the image has a 32-bit libc, and /etc/ld.so.preload names the shim by its 64-bit path: "
