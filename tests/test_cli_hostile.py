@@ -304,3 +304,26 @@ def test_status_says_a_preload_file_the_user_cannot_read_loads_nothing_for_them(
     (tmp_path / "again").mkdir()
     r = with_etc_file(tmp_path / "again", "ld.so.preload", b"# site entries\n", *execcheck_cmd(), "status", "--json")
     assert not [w for w in json.loads(r.stdout)["fail_open"] if "cannot be read" in w], r.stdout  # 0644: no word
+
+
+def test_output_in_an_encoding_that_lacks_a_names_characters(tmp_path):
+    """Under a locale whose encoding lacks a name's characters (PYTHONIOENCODING=ascii, an
+    ISO-8859-1 LANG) `check /tmp/\\u00e9` printed its table row with Python's 'strict' encoder: a
+    UnicodeEncodeError traceback, exit 1. Such a character is written as its backslash escape; a
+    name's raw byte (surrogateescape) as that very byte, so `$(execcheck lib)` from a venv under
+    a non-UTF-8 path is the path (a traceback too, where stdout was strict UTF-8: en_US.UTF-8)."""
+    ascii_env = dict(os.environ, PYTHONIOENCODING="ascii")
+    r = ec("check", "/nonexistent/\u00e9\U0001F600", env=ascii_env)
+    no_traceback(r)
+    assert r.returncode == 2 and r.stdout.endswith("  /nonexistent/\\xe9\\U0001f600\n"), r.stdout
+    r = ec("check", "--json", "/nonexistent/\u00e9", env=ascii_env)  # JSON is ASCII already
+    assert r.returncode == 2 and json.loads(r.stdout)[0]["path"] == "/nonexistent/\u00e9", r
+    d = tmp_path / os.fsdecode(b"venv\xff")
+    d.mkdir()
+    shim = d / "libexeccheck.so"
+    shim.write_bytes(b"")
+    code = ("import sys\nfrom execcheck.commands import lib\nlib.lib_path = lambda *a: %r\n"
+            "from execcheck.cli import main\nsys.exit(main(sys.argv[1:]))" % str(shim))
+    for env in (dict(os.environ, PYTHONIOENCODING="utf-8"), ascii_env):  # utf-8: strict, as en_US.UTF-8 is
+        p = subprocess.run([execcheck_cmd()[0], "-c", code, "lib"], env=env, capture_output=True, timeout=60)
+        assert p.returncode == 0 and p.stderr == b"" and p.stdout == bytes(shim) + b"\n", p

@@ -6,7 +6,7 @@ from ._version import __version__
 from .commands.output import printable
 from .commands import all_commands
 from .errors import UsageError
-from .stdout import Guarded, Messages, OutputError, discard
+from .stdout import Guarded, Messages, OutputError, discard, tolerant
 
 EPILOG = """\
 exit status: 0 success; 1 the verdict is no: a file denied (check), a finding (audit), an image not
@@ -46,7 +46,7 @@ def _know_own_parser(parser: argparse.ArgumentParser) -> None:
 
 def main(argv=None) -> int:
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = Guarded(stdout), Messages(stderr)
+    sys.stdout, sys.stderr = Guarded(tolerant(stdout)), Messages(stderr)
     try:
         return _main(argv, stdout)
     finally:

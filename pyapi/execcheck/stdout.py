@@ -3,8 +3,40 @@ traceback, and `execcheck lib >&-` (fd 1 closed, so Python's sys.stdout is None 
 drops every line) printed nothing and exited 0, as if the result had been delivered. And with fd 2
 closed, print(..., file=sys.stderr) is print(..., file=None), which writes to stdout: the error
 messages ended up in the output."""
+import codecs
 import errno
 import os
+
+ERRORS = "execcheck-output"
+
+
+def _unencodable(exc):
+    """The error handler of standard output: a name's raw byte (surrogateescape's U+DC80..U+DCFF,
+    as `execcheck lib` prints a path) is written as that byte, and a character the terminal's
+    encoding lacks (LANG=en_US.ISO-8859-1, PYTHONIOENCODING=ascii) as its backslash escape: the
+    'strict' default was a UnicodeEncodeError traceback for `check /tmp/\u00e9` there."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = bytearray()
+    for ch in exc.object[exc.start:exc.end]:
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append(o - 0xDC00)
+        else:
+            out += (("\\x%02x" if o < 0x100 else "\\u%04x" if o < 0x10000 else "\\U%08x") % o).encode("ascii")
+    return bytes(out), exc.end
+
+
+codecs.register_error(ERRORS, _unencodable)
+
+
+def tolerant(stream):
+    """stream (sys.stdout) set to write what its encoding cannot hold through _unencodable."""
+    try:
+        stream.reconfigure(errors=ERRORS)
+    except (AttributeError, ValueError, OSError):  # not a TextIOWrapper (a test's StringIO), or None
+        pass
+    return stream
 
 
 class OutputError(Exception):
