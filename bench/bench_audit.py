@@ -14,6 +14,7 @@ see the same machine state. Reported per file, median of the rounds:
 
 Goal (issue 6): warm <= 0.2 ms per file and >= 5x faster than ld.so --list.
 """
+import argparse
 import glob
 import os
 import shutil
@@ -55,6 +56,10 @@ def c_request(path, as_library):
 
 
 def main():
+    global ROUNDS
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=ROUNDS, help="rounds over all files (default %(default)s)")
+    ROUNDS = max(1, ap.parse_args().rounds)
     files = inputs()
     n = len(files)
     lddtree = shutil.which("lddtree")

@@ -283,7 +283,7 @@ def paired(a, b):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=31)
     ap.add_argument("--batch", type=int, default=20, help="execs per configuration per round")
     ap.add_argument("--against", metavar="SHIM", help="another libexeccheck.so to compare this one with (twin run)")
