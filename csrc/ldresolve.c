@@ -1114,10 +1114,13 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                     }
                     name = dst_substitute(r, O(r, l), name);
                     if (!name[0]) {
+                        /* a token without a value: dl-deps.c's expand_dst is called "fatal" for a
+                         * DT_AUXILIARY only (its error is raised outside the catch that ignores
+                         * auxiliary failures); a DT_NEEDED or DT_FILTER is skipped */
                         ei = add_edge(r, l, dep->tag, dep->name, name);
                         if (ei < 0) break;
-                        if (dep->tag != EC_DT_AUXILIARY) r->edges[ei].error = EC_LDE_DST_EMPTY, r->edges[ei].fatal = 1;
-                        else r->edges[ei].error = EC_LDE_DST_EMPTY;
+                        r->edges[ei].error = EC_LDE_DST_EMPTY;
+                        r->edges[ei].fatal = dep->tag == EC_DT_AUXILIARY;
                         continue;
                     }
                 }

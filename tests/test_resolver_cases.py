@@ -4,8 +4,10 @@ For every fixture the resolver's prediction is compared with what ld.so really d
 copies ran their constructors (or, when the program cannot start, ld.so's error), and where the
 trace works, the whole link map from LD_TRACE_LOADED_OBJECTS.
 """
+import json
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -528,6 +530,40 @@ def test_origin_token_in_needed(tree):
     patch_bytes(prog, b"@ORIGIN/sub/", b"$ORIGIN/sub/")
     res = check(tree, prog)
     assert predicted_tags(tree, res) == ["dst"] and res.edges[0].via == "path"
+
+
+NO_PROC_DRIVER = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ldfixtures import Tree
+from test_resolver_cases import check
+out = {}
+for prog in sys.argv[3:]:
+    res = check(Tree(sys.argv[2]), prog)
+    out[prog.rsplit("/", 1)[1]] = [res.starts, res.failure()]
+print(json.dumps(out))
+"""
+
+
+def test_a_token_without_a_value_skips_a_needed_or_filter_and_stops_an_auxiliary(tree):
+    """$ORIGIN of a program that cannot read /proc/self/exe (no /proc; LD_ORIGIN_PATH unset) has no
+    value: dl-deps.c skips a DT_NEEDED or DT_FILTER naming it, and stops the program at a
+    DT_AUXILIARY (its expand_dst is the "fatal" one). Resolver and ld.so both run without /proc."""
+    need_mountns()
+    tree.lib("libx.so", "X")
+    base = tree.prog("base", flags=["-Wl,--audit,@ORIGIN/libx.so"])  # a DT_AUDIT entry, retagged below
+    progs = []
+    for name, tag in (("needed", 1), ("filter", 0x7fffffff), ("auxiliary", 0x7ffffffd)):
+        p = shutil.copy(base, tree.p(name))
+        patch_bytes(p, b"@ORIGIN/", b"$ORIGIN/")
+        retag(p, DT_AUDIT, tag)
+        progs.append(p)
+    assert predicted_tags(tree, check(tree, progs[0])) == ["X"]  # with /proc: the program's directory
+    r = in_mountns('mount -t tmpfs none /proc; exec "$@"', sys.executable, "-c", NO_PROC_DRIVER,
+                   os.path.dirname(__file__), tree.base, *progs)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"needed": [True, None], "filter": [True, None],
+                                    "auxiliary": [False, "$ORIGIN/libx.so: empty dynamic string token substitution"]}
 
 
 # --------------------------------------------------------------------------- 9. path-shaped oddities
