@@ -7,6 +7,7 @@ trace works, the whole link map from LD_TRACE_LOADED_OBJECTS.
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -131,6 +132,47 @@ def test_missing_filtee_stops_the_program(tree):
     prog = tree.prog("prog", needed=[b, a], runpath=str(tree.p("a")))
     res = check(tree, prog)
     assert res.failure() == "libnofilter.so: cannot open shared object file"
+
+
+def test_missing_auxiliary_filtee_is_listed_by_the_trace_only(tree):
+    """A DT_AUXILIARY that cannot be loaded: a real run goes on without it. ld.so's trace fakes an
+    entry ("not found", moved before its filter) where it found no file - none at all, or one of the
+    other ELF class - but a file it found and could not load raises an error, which is dropped."""
+    tree.lib("a/libother.so", "other", soname="libother.so")
+    data = bytearray(tree.p("a/libother.so").read_bytes())
+    data[4] = 1  # ELFCLASS32
+    tree.p("a/libother.so").write_bytes(bytes(data))
+    tree.p("a/libjunk.so").write_bytes(b"junk\n")
+    a = tree.lib("a/libA.so", "A", soname="libA.so", runpath=str(tree.p("a")),
+                 flags=["-Wl,-f,libnoaux.so", "-Wl,-f,libjunk.so", "-Wl,-f,libother.so"])
+    b = tree.lib("a/libB.so", "B", soname="libB.so")
+    prog = tree.prog("prog", needed=[b, a], runpath=str(tree.p("a")))
+    res = check(tree, prog)
+    assert res.starts and predicted_tags(tree, res) == ["B", "A"]
+    ent, rc, _ = trace([str(prog)])
+    assert rc == 0 and [e for e in ent if e[1] is None] == [("libnoaux.so", None), ("libother.so", None)]
+    assert [(o.name, o.kind) for o in res.objects if o.kind == "missing"] == [("libnoaux.so", "missing"),
+                                                                             ("libother.so", "missing")]
+
+
+def test_version_requirement_of_a_missing_auxiliary_filtee(tree):
+    """libA's Verneed names libV.so, which is its DT_AUXILIARY and missing: the trace's stand-in
+    satisfies the version check there, but a real run has none and fails ld.so's assertion."""
+    (tree.base / "v.map").write_text("V_1 { global: f_v; local: *; };\n")
+    v = tree.lib("v/libV.so", "V", soname="libV.so", sym="f_v", flags=["-Wl,--version-script," + str(tree.base / "v.map")])
+    (tree.base / "a.c").write_text("int f_v(void); int f_a(void) { return f_v(); }\n")
+    a = tree.p("a/libA.so")
+    a.parent.mkdir()
+    subprocess.run(["cc", "-shared", "-fPIC", "-nostdlib", "-o", str(a), str(tree.base / "a.c"), "-Wl,--no-as-needed",
+                    str(v), "-Wl,-soname,libA.so"], check=True)
+    retag(a, 1, 0x7ffffffd)  # its only DT_NEEDED, libV.so, becomes a DT_AUXILIARY
+    prog = tree.prog("prog", needed=[a], runpath=str(tree.p("a")), flags=["-Wl,--allow-shlib-undefined"])
+    res = Session().resolve(str(prog))
+    rc, tags, err = real_run([prog])
+    assert rc == 127 and "Assertion `needed != NULL' failed" in err
+    assert not res.starts and res.failure() in err and res.problems[res.failure_problem].error == "verneed-file"
+    ent, rc, _ = trace([str(prog)])
+    assert rc == 0 and ("libV.so", None) in ent and comparable(ent) == comparable(predicted(res))
 
 
 
