@@ -223,6 +223,21 @@ def test_file_capabilities_mean_secure_mode(tmp_path):
     assert "rpath-origin-setuid" not in {f["rule"] for f in before["findings"]}
 
 
+def test_a_program_an_auxiliary_filtee_stops_says_why(tmp_path):
+    """In secure mode ld.so refuses a $ORIGIN in a DT_AUXILIARY before it would ignore the filtee's
+    failure: the program does not start, and the audit names the token (it skipped every auxiliary)."""
+    from ldfixtures import patch_bytes
+    t = Tree(tmp_path / "fx")
+    t.lib("lib/libx.so", "X", soname="libx.so")
+    lib_ = t.lib("lib/liba.so", "A", soname="liba.so", flags=["-Wl,-f,@ORIGIN/libx.so"])
+    patch_bytes(lib_, b"@ORIGIN/libx.so", b"$ORIGIN/libx.so")
+    prog = t.prog("prog", needed=[lib_], runpath=str(t.p("lib")))
+    assert audit_json(prog)["entries"][0]["starts"] is True
+    doc = audit_json("--secure", "yes", prog)
+    assert doc["entries"][0]["starts"] is False
+    assert findings(doc, "dynamic-string-token") == [("dynamic-string-token", str(lib_))]
+
+
 def test_asan_programs_are_named(tmp_path):
     """A program built with -fsanitize=address loads libasan, which stops it at start behind any
     preload (README "Edges"): the audit says so, once for the runtime, with the program listed."""

@@ -386,11 +386,12 @@ class Audit:
             self.findings.add("preload-ignored", what, "%s: %s cannot be preloaded (%s): ignored" % (
                 what, e.name, e.message), key_extra=(e.name,), program=path)
             return
-        if e.tag == "auxiliary":
-            return  # ld.so ignores a missing auxiliary filtee by design
+        if e.tag == "auxiliary" and not e.fatal:
+            return  # ld.so ignores an auxiliary filtee it cannot load, by design (not a refused token)
         if e.error in ("dst-secure", "dst-empty"):
-            self.findings.add("dynamic-string-token", src, "%s: %s: %s" % (src, e.name, e.message),
-                              key_extra=(e.name,), program=path)
+            self.findings.add("dynamic-string-token", src, "%s: %s: %s%s" % (
+                src, e.name, e.message, "" if e.fatal else " (ld.so goes on without it)"),
+                key_extra=(e.name,), program=path)
             return
         details = {"needed": e.name, "expanded": e.expanded}
         if e.tries:
