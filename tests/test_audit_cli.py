@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from conftest import execcheck_cmd, need_root, run
+from conftest import execcheck_as_nobody as as_nobody, execcheck_cmd, need_root, run
 from ldfixtures import Tree
 
 
@@ -102,45 +102,6 @@ def test_bad_candidates_on_a_search_path_are_load_errors(bad, tmp_path):
         errs = [x for x in doc["findings"] if x["rule"] == "library-load-error"]
         assert [os.path.basename(x["path"]) for x in errs] == [name], doc["findings"]
         assert doc["summary"]["would_not_start"] == [str(prog)]
-
-
-def as_nobody(argv):
-    """(exit status, stdout, stderr) of `execcheck argv` run as nobody (a forked child: the venv
-    is not readable to nobody)."""
-    import sys
-    import traceback
-    from execcheck import cli
-    pipes = [os.pipe(), os.pipe()]
-    pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            sys.stdout = os.fdopen(pipes[0][1], "w")  # pytest has its own sys.stdout and sys.stderr
-            sys.stderr = os.fdopen(pipes[1][1], "w")
-            code = cli.main(argv)
-            sys.stdout.flush()
-        except BaseException:
-            traceback.print_exc(file=sys.stderr)
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    outs = []
-    for r, w in pipes:
-        os.close(w)
-    for r, w in pipes:
-        out = b""
-        while True:
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break
-            out += chunk
-        os.close(r)
-        outs.append(out.decode())
-    _, status = os.waitpid(pid, 0)
-    return os.WEXITSTATUS(status), outs[0], outs[1]
 
 
 def test_unreadable_files_as_nobody(bad, open_tmp):

@@ -25,11 +25,16 @@ Steps for a hardened image (run them on the image's root directory, e.g. in a co
                                            it would run would be refused, or the shim is not sound
 
 Each step records what it changed in ROOT/var/lib/execcheck/ so it can be undone bit for bit;
-repeating a step changes nothing more.
+repeating a step changes nothing more. prepare and verify walk ROOT's own mount only (a host
+directory bind-mounted into the image is no part of it; --any-mount for an image's own partitions)
+and name each mount point they leave.
 
-exit status: 0 done (verify: ready to enforce); 1 verify: not ready; 2 bad usage, an image that
-cannot be read or changed, or a record execcheck did not write (nothing is changed then)."""
+exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
+could not be read (named), so its list is incomplete; 2 bad usage, an image that cannot be read or
+changed, or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
+PREPARE_EXIT = "exit status: 0 done; 1 done, but part of the image could not be read (named): what it shows or " \
+               "changes is incomplete; 2 bad usage, or an image that cannot be read or changed."
 
 
 def add_parser(sub):
@@ -39,7 +44,7 @@ def add_parser(sub):
                           description="Shows (or with --apply makes) the mode changes enforcement needs: x where r "
                           "on the image's shared libraries and Python code; never a write bit, never a data file. "
                           "A file a chmod could reach beyond the image by (another mount, hard links elsewhere) is "
-                          "left and named. " + STEP_EXIT)
+                          "left and named; another mount inside ROOT is not walked, and named. " + PREPARE_EXIT)
     pp.add_argument("root", metavar="ROOT", help="the image's root directory")
     pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
     pp.add_argument("--json", action="store_true", help="print the changes (and the files left) as JSON")
@@ -82,6 +87,10 @@ def add_parser(sub):
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
                     help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")
     pv.add_argument("--json", action="store_true", help="print the verdict, refusals and shim problems as JSON")
+    pv.add_argument("--any-mount", action="store_true",
+                    help="audit the files of any mount inside ROOT too (an image with its own /usr partition "
+                         "mounted there); by default only those on ROOT's own mount: a host directory "
+                         "bind-mounted into the image is no part of it")
     pv.set_defaults(run=run_verify)
     for step in (pp, pr, pi, pu, pv):
         step.add_argument("--this-system", action="store_true",
@@ -113,7 +122,7 @@ def _need_root_user():
 def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
     try:
-        changes, skipped = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
+        changes, skipped, not_walked, unread = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
@@ -122,21 +131,30 @@ def run_prepare(args) -> int:
             prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
+    status = 1 if unread else 0  # a smaller list than the image's, which must not pass for its whole
     if args.json:
-        print_json({"root": root, "applied": args.apply,
+        print_json({"root": root, "applied": args.apply, "complete": not unread,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
                                 for p, o, n, w, _ in changes],
-                    "left": [{"path": p, "reason": why} for p, why in skipped]})
-        return 0
+                    "left": [{"path": p, "reason": why} for p, why in skipped],
+                    "not_walked": [{"path": p, "reason": why} for p, why in not_walked],
+                    "unreadable": [{"path": p, "reason": why} for p, why in unread]})
+        return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
+    for p, why in not_walked + unread:
+        print("execcheck: %s: %s" % (printable(p), why), file=sys.stderr)
     for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
     verb = "changed" if args.apply else "to change (run with --apply)"
     print("%d files %s: %d libraries, %d Python files" % (len(changes), verb, kinds["library"], kinds["python"]),
           file=sys.stderr)
-    return 0
+    if unread:
+        print("execcheck: INCOMPLETE: %d %s of the image could not be read (above): what is there is not in this "
+              "list%s" % (len(unread), "path" if len(unread) == 1 else "paths",
+                          " (run as root)" if os.geteuid() else ""), file=sys.stderr)
+    return status
 
 
 def _os_error(e: OSError) -> str:
@@ -208,16 +226,17 @@ def run_verify(args) -> int:
     root = _root(args, changes=False)
     check_noexec_mounts(args.noexec_mount)
     try:
-        result, refusals, stray, shim_problems = verify.verify(root, args.noexec_mount)
+        result, refusals, stray, shim_problems, unread = verify.verify(root, args.noexec_mount, args.any_mount)
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % _os_error(e))
-    ok = not refusals and not shim_problems
+    ok = not refusals and not shim_problems and not unread  # what it could not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
         print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
                     "not_run_but_refused": [f.as_dict() for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
-                    "not_audited_machine": foreign or None})
+                    "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
+                    "not_walked": result.other_mounts})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
@@ -228,6 +247,11 @@ def run_verify(args) -> int:
         print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:
         print("shim     %s" % p)
+    for f in unread:
+        print("unread   %s (not audited)" % printable(f.message))
+    for mp in result.other_mounts:
+        print("note     %s: the mount point of a mount other than ROOT's, so no part of the image: not audited "
+              "(--any-mount if that mount is the image's own)" % printable(mp))
     if foreign:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % foreign)
