@@ -127,6 +127,44 @@ def test_install_is_atomic_idempotent_and_uninstall_exact(image):
     assert rootfs.listing(image) == before
 
 
+def test_undo_acts_on_the_image_it_is_given_wherever_it_was_moved(image, tmp_path):
+    """The records named the directories a step made by their host paths: an image directory moved
+    (or renamed) between install and uninstall kept them all (etc/systemd/system/web.service.d,
+    var/lib/execcheck...), its records pointing at the old place. Records name them relative to
+    ROOT now; an older record's host paths are still read: in ROOT they are undone, elsewhere left
+    and named, never acted on."""
+    before = rootfs.listing(image)
+    assert ec("image", "install", "--service", "web", image).returncode == 0
+    with open(os.path.join(image, "var/lib/execcheck/install.json")) as f:
+        assert json.load(f)["created_dirs"] == ["etc/systemd", "etc/systemd/system", "etc/systemd/system/web.service.d"]
+    with open(os.path.join(image, "var/lib/execcheck/.created-dirs")) as f:
+        assert json.load(f) == ["var/lib", "var/lib/execcheck"]
+    moved = str(tmp_path / "moved")
+    os.rename(image, moved)
+    decoys = [os.path.join(image, d) for d in ("etc/systemd/system/web.service.d", "var/lib/execcheck")]
+    for d in decoys:  # the old place holds another tree now
+        os.makedirs(d)
+    r = ec("image", "uninstall", moved)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert rootfs.listing(moved) == before and all(os.path.isdir(d) for d in decoys)
+
+    # a record of an older execcheck: host paths, here of the image's place then, and of another
+    assert ec("image", "install", "--service", "web", moved).returncode == 0
+    state = os.path.join(moved, "var/lib/execcheck")
+    for name, key in (("install.json", "created_dirs"), (".created-dirs", None)):
+        with open(os.path.join(state, name)) as f:
+            record = json.load(f)
+        dirs = record[key] if key else record
+        dirs[:] = [os.path.join(moved, d) for d in dirs] + ([decoys[0]] if key else [])
+        with open(os.path.join(state, name), "w") as f:
+            json.dump(record, f)
+    r = ec("image", "uninstall", moved)
+    assert r.returncode == 0 and r.stderr.startswith("execcheck: left %s: an older execcheck recorded this "
+                                                     "directory by its host path, which is not in ROOT now" % decoys[0])
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert rootfs.listing(moved) == before and all(os.path.isdir(d) for d in decoys)
+
+
 def test_prepare_install_then_undo_in_either_order(image):
     before = rootfs.listing(image)
     for args in (["prepare", "--apply"], ["install"]):
@@ -312,7 +350,8 @@ def test_a_record_never_reaches_outside_the_image(image, tmp_path):
     assert stat.S_IMODE(os.stat(os.path.join(image, libm.lstrip("/"))).st_mode) == 0o755
 
     os.makedirs(os.path.dirname(state), exist_ok=True)
-    for bad in (b"[[[[", b'{"modes": [1, 2]}', b"\xff\xfe", b'{"modes": {"/x": "0755"}, "created_dirs": []}'):
+    for bad in (b"[[[[", b'{"modes": [1, 2]}', b"\xff\xfe", b'{"modes": {"/x": "0755"}, "created_dirs": []}',
+                b'{"modes": {}, "created_dirs": ["usr/../../x"]}'):
         with open(state, "wb") as f:
             f.write(bad)
         before = rootfs.listing(image)

@@ -196,5 +196,5 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
                 continue
         _chmod(host, mode, (st.st_dev, st.st_ino))
         n += 1
-    manifest.remove(root, STEP, record["created_dirs"], any_mount)
+    left += [(d, manifest.OLD_DIR_LEFT) for d in manifest.remove(root, STEP, record["created_dirs"], any_mount)]
     return n, left
