@@ -95,7 +95,8 @@ enum obj_type { LT_EXECUTABLE, LT_LIBRARY, LT_RTLD, LT_VDSO };
 struct obj {
     struct ec_ld_object pub;
     int type;
-    int faked;                      /* a failed load kept for the record: never matched by name */
+    int faked;                      /* a failed load kept for the record: never matched by name; 2: one
+                                       only ld.so's trace mode has (a missing auxiliary filtee) */
     struct name *names;             /* l_libname */
     const char *soname;
     int soname_added;
@@ -1034,8 +1035,10 @@ static int add_edge(struct run *r, int from, int64_t tag, const char *name, cons
     return r->nedges++;
 }
 
-/* Loads name for edge ei; on failure leaves a faked object (as ld.so's trace mode does) unless
- * the failure is ignored. Returns the object index or -1. */
+/* Loads name for edge ei; on failure leaves a faked object (as ld.so's trace mode does) when fake
+ * says so. A failure that is not fatal gets one only when no file was found: ld.so's trace mode
+ * fakes an object where it found none, any other error it raises (and an auxiliary filtee's is
+ * dropped). Returns the object index or -1. */
 static int load_edge(struct run *r, int ei, int loader, const char *name, int mode, int kind, int fatal_on_error,
                      int fake)
 {
@@ -1066,9 +1069,9 @@ static int load_edge(struct run *r, int ei, int loader, const char *name, int mo
     e->err = f.err;
     e->error_path = f.path;
     e->fatal = fatal_on_error;
-    if (fake) {
+    if (fake && (fatal_on_error || f.error == EC_LDE_NOT_FOUND || f.error == EC_LDE_WRONG_CLASS)) {
         int m = new_object(r, 0, name, LT_LIBRARY, loader, EC_LD_MISSING);
-        if (m >= 0) O(r, m)->faked = 1;
+        if (m >= 0) O(r, m)->faked = fatal_on_error ? 1 : 2; /* a real run goes on without it */
         return m;
     }
     return -1;
@@ -1114,10 +1117,13 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                     }
                     name = dst_substitute(r, O(r, l), name);
                     if (!name[0]) {
+                        /* a token without a value: dl-deps.c's expand_dst is called "fatal" for a
+                         * DT_AUXILIARY only (its error is raised outside the catch that ignores
+                         * auxiliary failures); a DT_NEEDED or DT_FILTER is skipped */
                         ei = add_edge(r, l, dep->tag, dep->name, name);
                         if (ei < 0) break;
-                        if (dep->tag != EC_DT_AUXILIARY) r->edges[ei].error = EC_LDE_DST_EMPTY, r->edges[ei].fatal = 1;
-                        else r->edges[ei].error = EC_LDE_DST_EMPTY;
+                        r->edges[ei].error = EC_LDE_DST_EMPTY;
+                        r->edges[ei].fatal = dep->tag == EC_DT_AUXILIARY;
                         continue;
                     }
                 }
@@ -1138,8 +1144,8 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                     /* a filtee goes before the object that names it (dl-deps.c): auxiliary
                      * failures are ignored, filter failures are fatal */
                     int aux = dep->tag == EC_DT_AUXILIARY, nn, late, prev;
-                    idx = load_edge(r, ei, l, name, 0, EC_LD_FILTEE, !aux, !aux);
-                    if (idx < 0) continue; /* a missing filter's fake moves too, as in ld.so's trace */
+                    idx = load_edge(r, ei, l, name, 0, EC_LD_FILTEE, !aux, 1);
+                    if (idx < 0) continue; /* a missing filtee's fake moves too, as in ld.so's trace */
                     if (++nfiltee > MAX_FILTEE_ENTRIES) { /* filtees that move each other: no end */
                         r->edges[ei].error = EC_LDE_FILTER_LOOP, r->edges[ei].fatal = 1;
                         endless = 1;
@@ -1226,6 +1232,7 @@ static void check_versions(struct run *r, int i)
         const struct ec_elf_verneed *vn = &e->verneed[k];
         int t = vn->file ? find_needed(r, vn->file) : -1;
         const struct ec_elf *te;
+        if (t >= 0 && O(r, t)->faked == 2) t = -1; /* not in a real run's link map */
         if (t < 0 && vn->file) {
             /* matched by l_name or the names asked, not by SONAME: ld.so asserts and exits */
             add_problem(r, i, -1, EC_LDE_VERNEED_FILE, 1, vn->file, 0);

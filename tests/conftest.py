@@ -168,6 +168,44 @@ def in_mountns(script: str, *args, **kw):
     return run(["unshare", "--mount", "--propagation", "private", "sh", "-ec", script, "sh", *map(str, args)], **kw)
 
 
+def execcheck_as_nobody(argv):
+    """(exit status, stdout, stderr) of `execcheck argv` run as nobody (a forked child: the venv
+    is not readable to nobody)."""
+    import traceback
+    from execcheck import cli
+    pipes = [os.pipe(), os.pipe()]
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            sys.stdout = os.fdopen(pipes[0][1], "w")  # pytest has its own sys.stdout and sys.stderr
+            sys.stderr = os.fdopen(pipes[1][1], "w")
+            code = cli.main(argv)
+            sys.stdout.flush()
+        except BaseException:
+            traceback.print_exc(file=sys.stderr)
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    outs = []
+    for r, w in pipes:
+        os.close(w)
+    for r, w in pipes:
+        out = b""
+        while True:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            out += chunk
+        os.close(r)
+        outs.append(out.decode())
+    _, status = os.waitpid(pid, 0)
+    return os.WEXITSTATUS(status), outs[0], outs[1]
+
+
 @pytest.fixture
 def open_tmp():
     """A temp dir every user can traverse (pytest's tmp_path sits under a 0700 dir), for tests that

@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from conftest import execcheck_cmd, need_root, run
+from conftest import execcheck_as_nobody as as_nobody, execcheck_cmd, need_root, run
 from ldfixtures import Tree
 
 
@@ -104,45 +104,6 @@ def test_bad_candidates_on_a_search_path_are_load_errors(bad, tmp_path):
         assert doc["summary"]["would_not_start"] == [str(prog)]
 
 
-def as_nobody(argv):
-    """(exit status, stdout, stderr) of `execcheck argv` run as nobody (a forked child: the venv
-    is not readable to nobody)."""
-    import sys
-    import traceback
-    from execcheck import cli
-    pipes = [os.pipe(), os.pipe()]
-    pid = os.fork()
-    if pid == 0:
-        code = 99
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            sys.stdout = os.fdopen(pipes[0][1], "w")  # pytest has its own sys.stdout and sys.stderr
-            sys.stderr = os.fdopen(pipes[1][1], "w")
-            code = cli.main(argv)
-            sys.stdout.flush()
-        except BaseException:
-            traceback.print_exc(file=sys.stderr)
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    outs = []
-    for r, w in pipes:
-        os.close(w)
-    for r, w in pipes:
-        out = b""
-        while True:
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break
-            out += chunk
-        os.close(r)
-        outs.append(out.decode())
-    _, status = os.waitpid(pid, 0)
-    return os.WEXITSTATUS(status), outs[0], outs[1]
-
-
 def test_unreadable_files_as_nobody(bad, open_tmp):
     """Run as nobody on a 0600 file and a 0700 directory: each is a finding. The directory,
     which the walk could not list, was passed over in silence ("no findings", as if empty);
@@ -221,6 +182,21 @@ def test_file_capabilities_mean_secure_mode(tmp_path):
     errors = {f["rule"] for f in after["findings"] if f["severity"] == "error"}
     assert {"missing-library", "rpath-origin-setuid"} <= errors
     assert "rpath-origin-setuid" not in {f["rule"] for f in before["findings"]}
+
+
+def test_a_program_an_auxiliary_filtee_stops_says_why(tmp_path):
+    """In secure mode ld.so refuses a $ORIGIN in a DT_AUXILIARY before it would ignore the filtee's
+    failure: the program does not start, and the audit names the token (it skipped every auxiliary)."""
+    from ldfixtures import patch_bytes
+    t = Tree(tmp_path / "fx")
+    t.lib("lib/libx.so", "X", soname="libx.so")
+    lib_ = t.lib("lib/liba.so", "A", soname="liba.so", flags=["-Wl,-f,@ORIGIN/libx.so"])
+    patch_bytes(lib_, b"@ORIGIN/libx.so", b"$ORIGIN/libx.so")
+    prog = t.prog("prog", needed=[lib_], runpath=str(t.p("lib")))
+    assert audit_json(prog)["entries"][0]["starts"] is True
+    doc = audit_json("--secure", "yes", prog)
+    assert doc["entries"][0]["starts"] is False
+    assert findings(doc, "dynamic-string-token") == [("dynamic-string-token", str(lib_))]
 
 
 def test_asan_programs_are_named(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 import execcheck
 import rootfs
-from conftest import execcheck_cmd, need_root, run
+from conftest import execcheck_as_nobody, execcheck_cmd, need_root, run
 
 
 def ec(*args, **kw):
@@ -125,6 +125,44 @@ def test_install_is_atomic_idempotent_and_uninstall_exact(image):
 
     assert ec("image", "uninstall", image).returncode == 0
     assert rootfs.listing(image) == before
+
+
+def test_undo_acts_on_the_image_it_is_given_wherever_it_was_moved(image, tmp_path):
+    """The records named the directories a step made by their host paths: an image directory moved
+    (or renamed) between install and uninstall kept them all (etc/systemd/system/web.service.d,
+    var/lib/execcheck...), its records pointing at the old place. Records name them relative to
+    ROOT now; an older record's host paths are still read: in ROOT they are undone, elsewhere left
+    and named, never acted on."""
+    before = rootfs.listing(image)
+    assert ec("image", "install", "--service", "web", image).returncode == 0
+    with open(os.path.join(image, "var/lib/execcheck/install.json")) as f:
+        assert json.load(f)["created_dirs"] == ["etc/systemd", "etc/systemd/system", "etc/systemd/system/web.service.d"]
+    with open(os.path.join(image, "var/lib/execcheck/.created-dirs")) as f:
+        assert json.load(f) == ["var/lib", "var/lib/execcheck"]
+    moved = str(tmp_path / "moved")
+    os.rename(image, moved)
+    decoys = [os.path.join(image, d) for d in ("etc/systemd/system/web.service.d", "var/lib/execcheck")]
+    for d in decoys:  # the old place holds another tree now
+        os.makedirs(d)
+    r = ec("image", "uninstall", moved)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert rootfs.listing(moved) == before and all(os.path.isdir(d) for d in decoys)
+
+    # a record of an older execcheck: host paths, here of the image's place then, and of another
+    assert ec("image", "install", "--service", "web", moved).returncode == 0
+    state = os.path.join(moved, "var/lib/execcheck")
+    for name, key in (("install.json", "created_dirs"), (".created-dirs", None)):
+        with open(os.path.join(state, name)) as f:
+            record = json.load(f)
+        dirs = record[key] if key else record
+        dirs[:] = [os.path.join(moved, d) for d in dirs] + ([decoys[0]] if key else [])
+        with open(os.path.join(state, name), "w") as f:
+            json.dump(record, f)
+    r = ec("image", "uninstall", moved)
+    assert r.returncode == 0 and r.stderr.startswith("execcheck: left %s: an older execcheck recorded this "
+                                                     "directory by its host path, which is not in ROOT now" % decoys[0])
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert rootfs.listing(moved) == before and all(os.path.isdir(d) for d in decoys)
 
 
 def test_prepare_install_then_undo_in_either_order(image):
@@ -312,7 +350,8 @@ def test_a_record_never_reaches_outside_the_image(image, tmp_path):
     assert stat.S_IMODE(os.stat(os.path.join(image, libm.lstrip("/"))).st_mode) == 0o755
 
     os.makedirs(os.path.dirname(state), exist_ok=True)
-    for bad in (b"[[[[", b'{"modes": [1, 2]}', b"\xff\xfe", b'{"modes": {"/x": "0755"}, "created_dirs": []}'):
+    for bad in (b"[[[[", b'{"modes": [1, 2]}', b"\xff\xfe", b'{"modes": {"/x": "0755"}, "created_dirs": []}',
+                b'{"modes": {}, "created_dirs": ["usr/../../x"]}'):
         with open(state, "wb") as f:
             f.write(bad)
         before = rootfs.listing(image)
@@ -522,7 +561,7 @@ def test_prepare_changes_no_file_beyond_the_image(image, tmp_path):
     assert stat.S_IMODE(os.stat(outside / "bind/libb.so").st_mode) == 0o644
     assert stat.S_IMODE(os.stat(os.path.join(image, "usr/lib/libin1.so")).st_mode) == 0o755
     assert "left /usr/lib/x86_64-linux-gnu/libhl.so as it is: it has 2 hard links" in r.stderr, r.stderr
-    assert "left /usr/lib/bindsub/libb.so as it is: it is on another mount" in r.stderr, r.stderr
+    assert "/usr/lib/bindsub: not walked: the mount point of a mount other than ROOT's" in r.stderr, r.stderr
 
     state = os.path.join(image, "var/lib/execcheck/prepare.json")
     with open(state) as f:
@@ -586,6 +625,88 @@ def test_a_record_that_is_a_symlink_is_not_followed(image, tmp_path):
         assert r.returncode == 2 and r.stderr.count("\n") == 1, (step, r.stderr)
         assert "is not a record execcheck wrote (a symbolic link)" in r.stderr, (step, r.stderr)
         assert rootfs.listing(image) == before, step
+
+
+def test_prepare_and_verify_stay_on_the_root_mount(image, tmp_path):
+    """prepare and verify walked into every mount under ROOT: a host directory bind-mounted into
+    the image had its files read and listed (prepare: each "left as it is"; verify: refused, as if
+    the image ran them). Now such a mount point is not entered, and named once; --any-mount walks
+    it as the image's own."""
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    host = tmp_path / "host"
+    (host / "libs").mkdir(parents=True)
+    (host / "py/pkg").mkdir(parents=True)
+    shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), host / "libs/libhost.so")
+    os.chmod(host / "libs/libhost.so", 0o644)
+    (host / "py/pkg/hostmod.py").write_text("x = 1\n")
+    os.chmod(host / "py/pkg/hostmod.py", 0o644)
+    points = ["usr/lib/x86_64-linux-gnu/hostlibs", "opt/app/venv/lib/python3.11/site-packages/hostpy"]
+    for mp in points:
+        os.makedirs(os.path.join(image, mp))
+    binds = 'mount --bind "$1" "$3"; mount --bind "$2" "$4"; shift 4; "$@"'
+    mounts = (host / "libs", host / "py", *(os.path.join(image, mp) for mp in points))
+
+    def step(*args):
+        r = in_mountns(binds, *mounts, *execcheck_cmd(), "image", *args, image)
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    r = step("prepare")
+    assert r.returncode == 0 and "host" not in r.stdout, r.stdout
+    said = ["/%s: not walked: the mount point of a mount other than ROOT's" % mp for mp in points]
+    assert all(line in r.stderr for line in said) and "libhost" not in r.stderr and "hostmod" not in r.stderr, r.stderr
+    out = json.loads(step("prepare", "--json").stdout)
+    assert [n["path"] for n in out["not_walked"]] == sorted("/" + mp for mp in points) and out["complete"] is True
+    assert not [c for c in out["changes"] + out["left"] if "host" in c["path"]], out
+    out = json.loads(step("prepare", "--json", "--any-mount").stdout)
+    assert out["not_walked"] == [] and {"/%s/libhost.so" % points[0], "/%s/pkg/hostmod.py" % points[1]} <= \
+        {c["path"] for c in out["changes"]}, out
+
+    r = step("verify")
+    assert r.returncode == 1 and "libhost" not in r.stdout and "hostmod" not in r.stdout, r.stdout
+    assert all("note     /%s: the mount point of a mount other than ROOT's" % mp in r.stdout for mp in points), r.stdout
+    v = json.loads(step("verify", "--json").stdout)
+    assert v["not_walked"] == sorted("/" + mp for mp in points)
+    v = json.loads(step("verify", "--json", "--any-mount").stdout)
+    assert v["not_walked"] == [] and "/%s/libhost.so" % points[0] in [f["path"] for f in v["refusals"]], v
+
+
+def test_prepare_and_verify_as_a_user_say_what_they_could_not_read(open_tmp):
+    """As a user other than root, prepare left out a directory it could not list (and a library it
+    could not open to tell) without a word, and listed less as if that were the whole image; verify
+    called such an image ready. Both name each path now; prepare exits 1 (its list is incomplete),
+    verify is not ready."""
+    need_root()
+    root = str(open_tmp / "root")
+    rootfs.build(root, python=False)
+    libdir = os.path.join(root, "usr/lib/x86_64-linux-gnu")
+    private = os.path.join(libdir, "private")
+    os.mkdir(private, 0o700)
+    for where in (private, libdir):
+        shutil.copy(os.path.join(libdir, "libc.so.6"), os.path.join(where, "libsecret.so"))
+    os.chmod(os.path.join(private, "libsecret.so"), 0o644)
+    os.chmod(os.path.join(libdir, "libsecret.so"), 0o600)  # not x, and only root may tell it is ELF
+    with open(os.path.join(root, "etc/ld.so.conf.d/private.conf"), "w") as f:
+        f.write("/usr/lib/x86_64-linux-gnu/private\n")
+
+    unread = {"/usr/lib/x86_64-linux-gnu/private", "/usr/lib/x86_64-linux-gnu/libsecret.so"}
+    code, out, err = execcheck_as_nobody(["image", "prepare", root])
+    assert code == 1 and "INCOMPLETE: 2 paths of the image could not be read" in err, err
+    assert all("%s: cannot be read: permission denied" % p in err for p in unread), err
+    out = json.loads(execcheck_as_nobody(["image", "prepare", "--json", root])[1])
+    assert out["complete"] is False and {u["path"] for u in out["unreadable"]} == unread
+    # root reads it all: both are in its list, and nothing is missing
+    r = ec("image", "prepare", root)
+    assert r.returncode == 0 and all(p in r.stdout for p in ("private/libsecret.so", "gnu/libsecret.so")), r.stdout
+    assert "INCOMPLETE" not in r.stderr
+
+    assert ec("image", "prepare", "--apply", root).returncode == 0
+    assert ec("image", "install", root).returncode == 0
+    assert ec("image", "verify", root).returncode == 0
+    code, out, err = execcheck_as_nobody(["image", "verify", root])
+    assert code == 1 and "unread   /usr/lib/x86_64-linux-gnu/private: permission denied" in out, out + err
+    assert "NOT ready to enforce" in out
 
 
 def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):

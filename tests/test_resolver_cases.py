@@ -4,8 +4,11 @@ For every fixture the resolver's prediction is compared with what ld.so really d
 copies ran their constructors (or, when the program cannot start, ld.so's error), and where the
 trace works, the whole link map from LD_TRACE_LOADED_OBJECTS.
 """
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -129,6 +132,47 @@ def test_missing_filtee_stops_the_program(tree):
     prog = tree.prog("prog", needed=[b, a], runpath=str(tree.p("a")))
     res = check(tree, prog)
     assert res.failure() == "libnofilter.so: cannot open shared object file"
+
+
+def test_missing_auxiliary_filtee_is_listed_by_the_trace_only(tree):
+    """A DT_AUXILIARY that cannot be loaded: a real run goes on without it. ld.so's trace fakes an
+    entry ("not found", moved before its filter) where it found no file - none at all, or one of the
+    other ELF class - but a file it found and could not load raises an error, which is dropped."""
+    tree.lib("a/libother.so", "other", soname="libother.so")
+    data = bytearray(tree.p("a/libother.so").read_bytes())
+    data[4] = 1  # ELFCLASS32
+    tree.p("a/libother.so").write_bytes(bytes(data))
+    tree.p("a/libjunk.so").write_bytes(b"junk\n")
+    a = tree.lib("a/libA.so", "A", soname="libA.so", runpath=str(tree.p("a")),
+                 flags=["-Wl,-f,libnoaux.so", "-Wl,-f,libjunk.so", "-Wl,-f,libother.so"])
+    b = tree.lib("a/libB.so", "B", soname="libB.so")
+    prog = tree.prog("prog", needed=[b, a], runpath=str(tree.p("a")))
+    res = check(tree, prog)
+    assert res.starts and predicted_tags(tree, res) == ["B", "A"]
+    ent, rc, _ = trace([str(prog)])
+    assert rc == 0 and [e for e in ent if e[1] is None] == [("libnoaux.so", None), ("libother.so", None)]
+    assert [(o.name, o.kind) for o in res.objects if o.kind == "missing"] == [("libnoaux.so", "missing"),
+                                                                             ("libother.so", "missing")]
+
+
+def test_version_requirement_of_a_missing_auxiliary_filtee(tree):
+    """libA's Verneed names libV.so, which is its DT_AUXILIARY and missing: the trace's stand-in
+    satisfies the version check there, but a real run has none and fails ld.so's assertion."""
+    (tree.base / "v.map").write_text("V_1 { global: f_v; local: *; };\n")
+    v = tree.lib("v/libV.so", "V", soname="libV.so", sym="f_v", flags=["-Wl,--version-script," + str(tree.base / "v.map")])
+    (tree.base / "a.c").write_text("int f_v(void); int f_a(void) { return f_v(); }\n")
+    a = tree.p("a/libA.so")
+    a.parent.mkdir()
+    subprocess.run(["cc", "-shared", "-fPIC", "-nostdlib", "-o", str(a), str(tree.base / "a.c"), "-Wl,--no-as-needed",
+                    str(v), "-Wl,-soname,libA.so"], check=True)
+    retag(a, 1, 0x7ffffffd)  # its only DT_NEEDED, libV.so, becomes a DT_AUXILIARY
+    prog = tree.prog("prog", needed=[a], runpath=str(tree.p("a")), flags=["-Wl,--allow-shlib-undefined"])
+    res = Session().resolve(str(prog))
+    rc, tags, err = real_run([prog])
+    assert rc == 127 and "Assertion `needed != NULL' failed" in err
+    assert not res.starts and res.failure() in err and res.problems[res.failure_problem].error == "verneed-file"
+    ent, rc, _ = trace([str(prog)])
+    assert rc == 0 and ("libV.so", None) in ent and comparable(ent) == comparable(predicted(res))
 
 
 
@@ -528,6 +572,40 @@ def test_origin_token_in_needed(tree):
     patch_bytes(prog, b"@ORIGIN/sub/", b"$ORIGIN/sub/")
     res = check(tree, prog)
     assert predicted_tags(tree, res) == ["dst"] and res.edges[0].via == "path"
+
+
+NO_PROC_DRIVER = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ldfixtures import Tree
+from test_resolver_cases import check
+out = {}
+for prog in sys.argv[3:]:
+    res = check(Tree(sys.argv[2]), prog)
+    out[prog.rsplit("/", 1)[1]] = [res.starts, res.failure()]
+print(json.dumps(out))
+"""
+
+
+def test_a_token_without_a_value_skips_a_needed_or_filter_and_stops_an_auxiliary(tree):
+    """$ORIGIN of a program that cannot read /proc/self/exe (no /proc; LD_ORIGIN_PATH unset) has no
+    value: dl-deps.c skips a DT_NEEDED or DT_FILTER naming it, and stops the program at a
+    DT_AUXILIARY (its expand_dst is the "fatal" one). Resolver and ld.so both run without /proc."""
+    need_mountns()
+    tree.lib("libx.so", "X")
+    base = tree.prog("base", flags=["-Wl,--audit,@ORIGIN/libx.so"])  # a DT_AUDIT entry, retagged below
+    progs = []
+    for name, tag in (("needed", 1), ("filter", 0x7fffffff), ("auxiliary", 0x7ffffffd)):
+        p = shutil.copy(base, tree.p(name))
+        patch_bytes(p, b"@ORIGIN/", b"$ORIGIN/")
+        retag(p, DT_AUDIT, tag)
+        progs.append(p)
+    assert predicted_tags(tree, check(tree, progs[0])) == ["X"]  # with /proc: the program's directory
+    r = in_mountns('mount -t tmpfs none /proc; exec "$@"', sys.executable, "-c", NO_PROC_DRIVER,
+                   os.path.dirname(__file__), tree.base, *progs)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"needed": [True, None], "filter": [True, None],
+                                    "auxiliary": [False, "$ORIGIN/libx.so: empty dynamic string token substitution"]}
 
 
 # --------------------------------------------------------------------------- 9. path-shaped oddities

@@ -41,6 +41,7 @@ class Options:
     python_dirs: Sequence[str] = ()
     cwd: Optional[str] = None
     explain: bool = False                 # keep the candidates tried for each failure
+    one_mount: bool = False               # walk only ROOT's own mount (image verify without --any-mount)
 
 
 @dataclasses.dataclass
@@ -84,6 +85,7 @@ class Result:
     skipped: Dict[str, int]
     outcome: Dict[str, str]
     elapsed: float
+    other_mounts: List[str] = dataclasses.field(default_factory=list)  # image paths not walked (one_mount)
 
 
 class Progress:
@@ -140,6 +142,7 @@ class Audit:
         self.progress = progress or Progress(False)
         self.mounts = self._mounts()
         self._dirstat = {}
+        self.walker = rootfs.ImageWalk(self.root, any_mount=not (self.root and opts.one_mount), onerror=self._unlisted)
 
     # ------------------------------------------------------------------ inputs
     def _mounts(self) -> ImageMounts:
@@ -151,6 +154,11 @@ class Audit:
             except OSError:
                 pass
         return ImageMounts(fstab, self.o.noexec_mounts)
+
+    def _unlisted(self, e: OSError):
+        """A directory it may not list is no directory without problems (`audit /root` as nobody)."""
+        where = scan.image_path(self.root, e.filename)
+        self.findings.add("unreadable", where, "%s: %s" % (where, (e.strerror or str(e)).lower()))
 
     def _realpath(self, path) -> Optional[str]:
         try:
@@ -174,10 +182,7 @@ class Audit:
                     self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()))
                 continue
             if os.path.isdir(scan.host_path(self.root, rp)):
-                # a directory it may not list is no directory without problems (`audit /root` as nobody)
-                candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/",
-                                       onerror=lambda d, e: self.findings.add("unreadable", d, "%s: %s" % (
-                                           d, (e.strerror or str(e)).lower())))
+                candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/", walker=self.walker)
                 explicit = False
             else:
                 candidates = [p]
@@ -386,11 +391,12 @@ class Audit:
             self.findings.add("preload-ignored", what, "%s: %s cannot be preloaded (%s): ignored" % (
                 what, e.name, e.message), key_extra=(e.name,), program=path)
             return
-        if e.tag == "auxiliary":
-            return  # ld.so ignores a missing auxiliary filtee by design
+        if e.tag == "auxiliary" and not e.fatal:
+            return  # ld.so ignores an auxiliary filtee it cannot load, by design (not a refused token)
         if e.error in ("dst-secure", "dst-empty"):
-            self.findings.add("dynamic-string-token", src, "%s: %s: %s" % (src, e.name, e.message),
-                              key_extra=(e.name,), program=path)
+            self.findings.add("dynamic-string-token", src, "%s: %s: %s%s" % (
+                src, e.name, e.message, "" if e.fatal else " (ld.so goes on without it)"),
+                key_extra=(e.name,), program=path)
             return
         details = {"needed": e.name, "expanded": e.expanded}
         if e.tries:
@@ -552,7 +558,7 @@ class Audit:
     def python(self) -> List[dict]:
         trees = list(self.o.python_dirs)
         if self.root and not self.o.paths:
-            trees += scan.python_trees(self.root)
+            trees += scan.python_trees(self.root, self.walker)
         out = []
         for tree in trees:
             rp = self._realpath(tree)
@@ -560,7 +566,7 @@ class Audit:
                 self.findings.add("unreadable", tree, "%s: no such Python tree" % tree)
                 continue
             total, denied, reasons = 0, [], {}
-            for f in scan.python_code(self.root, rp):
+            for f in scan.python_code(self.root, rp, self.walker):
                 try:
                     st, _ = self.session.stat(f)
                 except OSError:
@@ -607,7 +613,8 @@ class Audit:
                 loader[name] = {"platform": s.platform, "subdirectories": s.capstrs(), "system_dirs": s.system_dirs()}
         return Result(options=self.o, loader=loader, entries=self.entries, files=self.files,
                       findings=self.findings.sorted(), python=py, skipped=self.skipped, outcome=self.outcome,
-                      elapsed=time.monotonic() - t0)
+                      elapsed=time.monotonic() - t0,
+                      other_mounts=[scan.image_path(self.root, h) for h in self.walker.other_mounts])
 
 
 def _who_writes(mode):

@@ -36,7 +36,8 @@ RULES = {r.id: r for r in (
     Rule("EXC007", "preload-ignored", "warning",
          "A preload entry cannot be loaded: ld.so prints an error and goes on without it."),
     Rule("EXC008", "dynamic-string-token", "error",
-         "A DT_NEEDED with $ORIGIN/$LIB/$PLATFORM cannot be used: refused in secure mode, or it has no value."),
+         "A DT_NEEDED (or filtee) with $ORIGIN/$LIB/$PLATFORM cannot be used: refused in secure mode (the program "
+         "stops), or it has no value (a DT_AUXILIARY stops the program, a DT_NEEDED or DT_FILTER is skipped)."),
     Rule("EXC010", "exec-denied", "warning",
          "AT_EXECVE_CHECK would refuse this code file: enforcing the exec policy would stop what loads it."),
     Rule("EXC020", "rpath-relative", "warning",

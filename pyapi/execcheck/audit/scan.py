@@ -34,15 +34,11 @@ def image_path(root: str, host: str) -> str:
     return "/" if rel == "." else "/" + rel
 
 
-def walk(root: str, start_realpath: str, skip_pseudo: bool, onerror=None) -> Iterator[str]:
+def walk(root: str, start_realpath: str, skip_pseudo: bool, walker: rootfs.ImageWalk = None) -> Iterator[str]:
     """Image paths of the files and symlinks under start_realpath (an image real path), sorted;
-    onerror(image path, OSError) for a directory that cannot be listed."""
+    walker (if given) walks, and keeps what it cannot list or leaves for another mount."""
     top = host_path(root, start_realpath)
-
-    def failed(e):
-        if onerror is not None:
-            onerror(image_path(root, e.filename), e)
-    for dirpath, dirnames, filenames in walk_tree(top, onerror=failed):
+    for dirpath, dirnames, filenames in (walker.walk(top) if walker is not None else walk_tree(top)):
         dirnames.sort()
         ipath = image_path(root, dirpath)
         if skip_pseudo:
@@ -85,14 +81,15 @@ def is_linker_script(head: bytes) -> bool:
     return text and any(w in head for w in LINKER_SCRIPT_WORDS)
 
 
-def python_trees(root: str) -> List[str]:
+def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
     """The image's Python library trees, as image paths: every <prefix>/lib/python3.X (the stdlib
     when it holds os.py, else its site-/dist-packages: a virtual environment, /usr/local) under /usr, /usr/local
-    and /opt, and Debian's /usr/lib/python3/dist-packages."""
+    and /opt, and Debian's /usr/lib/python3/dist-packages. walker: as for walk() (a tree found is
+    walked with it too: one on another mount is left then)."""
     found = []
     for prefix in ("/usr", "/usr/local", "/opt"):
         host = rootfs.resolve(root, prefix)
-        for dirpath, dirnames, filenames in walk_tree(host):
+        for dirpath, dirnames, filenames in (walker.walk(host) if walker is not None else walk_tree(host)):
             rel = dirpath[len(host):]
             name = os.path.basename(dirpath)
             if name.startswith("python3") and os.path.basename(os.path.dirname(dirpath)) in ("lib", "lib64"):
@@ -115,9 +112,9 @@ def python_trees(root: str) -> List[str]:
     return sorted(set(found))
 
 
-def python_code(root: str, tree_realpath: str) -> Iterator[str]:
+def python_code(root: str, tree_realpath: str, walker: rootfs.ImageWalk = None) -> Iterator[str]:
     """Image paths of the Python code files (PYTHON_CODE) under a Python tree."""
-    for path in walk(root, tree_realpath, skip_pseudo=False):
+    for path in walk(root, tree_realpath, skip_pseudo=False, walker=walker):
         name = os.path.basename(path)
         if name.endswith(PYTHON_CODE):
             yield path

@@ -25,22 +25,28 @@ Steps for a hardened image (run them on the image's root directory, e.g. in a co
                                            it would run would be refused, or the shim is not sound
 
 Each step records what it changed in ROOT/var/lib/execcheck/ so it can be undone bit for bit;
-repeating a step changes nothing more.
+repeating a step changes nothing more. prepare and verify walk ROOT's own mount only (a host
+directory bind-mounted into the image is no part of it; --any-mount for an image's own partitions)
+and name each mount point they leave.
 
-exit status: 0 done (verify: ready to enforce); 1 verify: not ready; 2 bad usage, an image that
-cannot be read or changed, or a record execcheck did not write (nothing is changed then)."""
+exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
+could not be read (named), so its list is incomplete; 2 bad usage, an image that cannot be read or
+changed, or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
+PREPARE_EXIT = "exit status: 0 done; 1 done, but part of the image could not be read (named): what it shows or " \
+               "changes is incomplete; 2 bad usage, or an image that cannot be read or changed."
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
 file, and a file a chmod could reach beyond the image by (another mount, hard links elsewhere),
-is left and named. --apply records the old modes for `image revert`.
+is left and named; another mount inside ROOT is not walked, and named. --apply records the old
+modes for `image revert`.
 
 examples:
   execcheck image prepare /srv/image             what would change (stdout; a count on stderr)
   execcheck image prepare --apply /srv/image     change it (as root)
 
-""" + STEP_EXIT
+""" + PREPARE_EXIT
 REVERT = """\
 Restores the modes `image prepare --apply` recorded, where undoing its change (x bits taken away)
 explains them; a file changed since is left and named.
@@ -71,14 +77,15 @@ example:
 """ + STEP_EXIT
 VERIFY = """\
 Audits the image in the policy's view (its mode bits, its noexec mounts) and checks the installed
-shim: whether every program, library and Python file the image would run passes the check.
+shim: whether every program, library and Python file the image would run passes the check. Other
+mounts inside ROOT are not audited (named; --any-mount for an image's own partitions).
 
 examples:
   execcheck image verify /srv/image
   execcheck image verify --json --noexec-mount /tmp /srv/image
 
-exit status: 0 ready to enforce; 1 something it would run would be refused, or the shim is not
-sound; 2 bad usage, or an image that cannot be read."""
+exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
+could not be read (named), or the shim is not sound; 2 bad usage, or an image that cannot be read."""
 
 
 def add_parser(sub):
@@ -121,6 +128,10 @@ def add_parser(sub):
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
                     help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")
     pv.add_argument("--json", action="store_true", help="print the verdict, refusals and shim problems as JSON")
+    pv.add_argument("--any-mount", action="store_true",
+                    help="audit the files of any mount inside ROOT too (an image with its own /usr partition "
+                         "mounted there); by default only those on ROOT's own mount: a host directory "
+                         "bind-mounted into the image is no part of it")
     pv.set_defaults(run=run_verify)
     for step in (pp, pr, pi, pu, pv):
         step.add_argument("--this-system", action="store_true",
@@ -152,7 +163,7 @@ def _need_root_user():
 def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
     try:
-        changes, skipped = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
+        changes, skipped, not_walked, unread = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
@@ -161,21 +172,30 @@ def run_prepare(args) -> int:
             prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
+    status = 1 if unread else 0  # a smaller list than the image's, which must not pass for its whole
     if args.json:
-        print_json({"root": root, "applied": args.apply,
+        print_json({"root": root, "applied": args.apply, "complete": not unread,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
                                 for p, o, n, w, _ in changes],
-                    "left": [{"path": p, "reason": why} for p, why in skipped]})
-        return 0
+                    "left": [{"path": p, "reason": why} for p, why in skipped],
+                    "not_walked": [{"path": p, "reason": why} for p, why in not_walked],
+                    "unreadable": [{"path": p, "reason": why} for p, why in unread]})
+        return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
+    for p, why in not_walked + unread:
+        print("execcheck: %s: %s" % (printable(p), why), file=sys.stderr)
     for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
     verb = "changed" if args.apply else "to change (run with --apply)"
     print("%d files %s: %d libraries, %d Python files" % (len(changes), verb, kinds["library"], kinds["python"]),
           file=sys.stderr)
-    return 0
+    if unread:
+        print("execcheck: INCOMPLETE: %d %s of the image could not be read (above): what is there is not in this "
+              "list%s" % (len(unread), "path" if len(unread) == 1 else "paths",
+                          " (run as root)" if os.geteuid() else ""), file=sys.stderr)
+    return status
 
 
 def _os_error(e: OSError) -> str:
@@ -236,7 +256,7 @@ def _say_unprepared(root, args) -> None:
     if not args.enforce:
         return
     try:
-        changes, _left = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
+        changes = prepare.plan(root, inst.image_multiarch(root), args.any_mount)[0]
     except OSError:
         return  # the install's own reading of the image went well: this note is no reason to fail it
     if changes:
@@ -266,16 +286,17 @@ def run_verify(args) -> int:
     root = _root(args, changes=False)
     check_noexec_mounts(args.noexec_mount)
     try:
-        result, refusals, stray, shim_problems = verify.verify(root, args.noexec_mount)
+        result, refusals, stray, shim_problems, unread = verify.verify(root, args.noexec_mount, args.any_mount)
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % _os_error(e))
-    ok = not refusals and not shim_problems
+    ok = not refusals and not shim_problems and not unread  # what it could not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
         print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
                     "not_run_but_refused": [f.as_dict() for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
-                    "not_audited_machine": foreign or None})
+                    "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
+                    "not_walked": result.other_mounts})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
@@ -286,6 +307,11 @@ def run_verify(args) -> int:
         print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:
         print("shim     %s" % printable(p))  # names from the image's own files
+    for f in unread:
+        print("unread   %s (not audited)" % printable(f.message))
+    for mp in result.other_mounts:
+        print("note     %s: the mount point of a mount other than ROOT's, so no part of the image: not audited "
+              "(--any-mount if that mount is the image's own)" % printable(mp))
     if foreign:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))

@@ -422,7 +422,8 @@ def uninstall(root: str, any_mount: bool = False):
         else:
             uid, gid = info.get("previous_owner") or (0, 0)
             manifest.atomic_write(root, host, base64.b64decode(info["previous"]), info["previous_mode"], uid, gid)
-    manifest.remove(root, STEP, record["created_dirs"], any_mount)
+    notes += ["left %s: %s" % (d, manifest.OLD_DIR_LEFT) for d in manifest.remove(root, STEP, record["created_dirs"],
+                                                                                    any_mount)]
     return notes
 
 

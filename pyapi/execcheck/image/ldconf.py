@@ -1,4 +1,5 @@
 """The image's library directories, as its ldconfig and ld.so see them."""
+import errno
 import glob
 import os
 
@@ -35,11 +36,12 @@ def default_dirs(tuple_: str):
     return dirs + ["/lib64", "/usr/lib64", "/lib", "/usr/lib"]
 
 
-def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=None):
+def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=None, onerror=None):
     """Directories named by an ld.so.conf, following `include` globs (relative to the including
     file's directory) as ldconfig does; `hwcap` lines are obsolete and skipped. Image paths.
     Each file is read once (files that include each other, ten a level, made this walk take 10^16
-    steps), at most 1 MiB of it, at most 16 includes deep."""
+    steps), at most 1 MiB of it, at most 16 includes deep. onerror(OSError) for a file that
+    cannot be read (the directories it names are then missing)."""
     _seen = set() if _seen is None else _seen
     if _depth > 16:
         return []
@@ -52,7 +54,9 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
     _seen.add(host)
     try:
         text = read_regular(host, 1 << 20).decode("utf-8", "surrogateescape")
-    except OSError:
+    except OSError as e:
+        if onerror is not None and e.errno != errno.EINVAL:  # no reader takes directories from a FIFO...
+            onerror(e)
         return []
     dirs = []
     for line in text.splitlines():
@@ -67,8 +71,11 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
                 if not pattern.startswith("/"):
                     pattern = os.path.join(os.path.dirname(conf), pattern)
                 host_pattern = os.path.join(rootfs.resolve(root, os.path.dirname(pattern)), os.path.basename(pattern))
+                where = os.path.dirname(host_pattern)  # glob() says nothing of a directory it may not list
+                if onerror is not None and os.path.isdir(where) and not os.access(where, os.R_OK | os.X_OK):
+                    onerror(OSError(errno.EACCES, os.strerror(errno.EACCES), where))
                 for match in sorted(glob.glob(host_pattern)):
-                    dirs += conf_dirs(root, rootfs.image_path(root, match), _depth + 1, _seen)
+                    dirs += conf_dirs(root, rootfs.image_path(root, match), _depth + 1, _seen, onerror)
         elif word == "hwcap":
             continue
         else:
@@ -79,10 +86,11 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
     return dirs
 
 
-def library_dirs(root: str, tuple_: str):
-    """conf dirs first, then the default dirs; each once, only those that exist in the image."""
+def library_dirs(root: str, tuple_: str, onerror=None):
+    """conf dirs first, then the default dirs; each once, only those that exist in the image.
+    onerror: as conf_dirs'."""
     out = []
-    for d in conf_dirs(root) + default_dirs(tuple_):
+    for d in conf_dirs(root, onerror=onerror) + default_dirs(tuple_):
         if d not in out and os.path.isdir(rootfs.resolve(root, d)):
             out.append(d)
     return out

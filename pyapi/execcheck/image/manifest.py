@@ -90,23 +90,33 @@ def unlink(root: str, path: str) -> None:
     _at(root, path, os.unlink)
 
 
+def _relative(root: str, host: str) -> str:
+    """How a record names a directory: its path relative to ROOT (never a host path, which would
+    name another place once the image directory is moved or renamed)."""
+    rel = os.path.relpath(host, os.path.abspath(root))
+    if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+        raise OSError(errno.EXDEV, "not inside the image", host)
+    return rel
+
+
 def makedirs_recorded(root: str, path: str, created: list, mode: int = 0o755, before=None) -> None:
-    """mkdir -p, appending each directory it made to `created` (so undo removes exactly those);
-    before(), when given, runs once they are in `created` and before any is made (it saves the
-    record: a step killed between a mkdir and its record's save left a directory undo kept). Each
-    is made in its parent held inside the image (_dir_inside)."""
+    """mkdir -p of the host path path, appending each directory it made to `created`, relative to
+    ROOT (so undo removes exactly those, wherever the image is then); before(), when given, runs
+    once they are in `created` and before any is made (it saves the record: a step killed between
+    a mkdir and its record's save left a directory undo kept). Each is made in its parent held
+    inside the image (_dir_inside)."""
     missing = []
     p = path
     while not os.path.isdir(p):
         missing.append(p)
         p = os.path.dirname(p)
     if missing and before is not None:
-        created.extend(reversed(missing))
+        created.extend(_relative(root, d) for d in reversed(missing))
         before()
     for d in reversed(missing):
         _at(root, d, lambda name, dir_fd: os.mkdir(name, mode, dir_fd=dir_fd))
         if before is None:
-            created.append(d)
+            created.append(_relative(root, d))
 
 
 def path_of(root: str, step: str) -> str:
@@ -141,11 +151,19 @@ def load(root: str, step: str, problem, any_mount: bool = False):
     return record
 
 
+def _dir_entry_ok(d) -> bool:
+    """A path relative to ROOT that stays in it, or (an older execcheck's record) an absolute host
+    path."""
+    if not isinstance(d, str) or not d or "\0" in d:
+        return False
+    return d.startswith("/") or ".." not in d.split("/")
+
+
 def dirs_problem(record) -> str:
     """What is wrong with record["created_dirs"], or ''."""
     dirs = record.get("created_dirs")
-    if not isinstance(dirs, list) or not all(isinstance(d, str) and d.startswith("/") for d in dirs):
-        return "created_dirs is not a list of absolute paths"
+    if not isinstance(dirs, list) or not all(_dir_entry_ok(d) for d in dirs):
+        return "created_dirs is not a list of paths relative to ROOT"
     return ""
 
 
@@ -168,13 +186,28 @@ def save(root: str, step: str, record: dict) -> None:
     atomic_write(root, p, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode(), 0o600)
 
 
-def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
+def _rmdirs(root: str, dirs, any_mount: bool = False) -> list:
+    """Removes the recorded directories that are empty, deepest first, each inside the image.
+    Returns the entries of an older record left: host paths that are not in ROOT (the image was
+    moved since), which name no directory of this image."""
     root_mount = rootfs.root_mount(root, any_mount)
-    for d in sorted(set(dirs), key=len, reverse=True):
-        if not isinstance(d, str) or not inside(root, d):
-            continue  # a record's word never reaches outside the image
+    hosts, left = set(), []
+    for d in dict.fromkeys(dirs):
+        if not _dir_entry_ok(d):
+            continue
+        if d.startswith("/"):  # an older record: the host path of then
+            if not inside(root, d):
+                left.append(d)  # a record's word never reaches outside the image
+                continue
+            hosts.add(d)
+        else:
+            try:
+                hosts.add(rootfs.resolve(root, "/" + d, follow_last=False))  # symlinks taken inside the image
+            except OSError:
+                continue
+    for d in sorted(hosts, key=len, reverse=True):
         try:
-            if rootfs.on_other_mount(root_mount, d):
+            if not inside(root, d) or rootfs.on_other_mount(root_mount, d):
                 continue  # nor into a host directory bound into it
         except OSError:
             continue
@@ -182,22 +215,28 @@ def _rmdirs(root: str, dirs, any_mount: bool = False) -> None:
             _at(root, d, os.rmdir)
         except OSError:
             pass  # something else lives there now, or it is no longer in the image: keep it
+    return left
 
 
-def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) -> None:
+OLD_DIR_LEFT = "an older execcheck recorded this directory by its host path, which is not in ROOT now (the " \
+               "image was moved since): nothing done there; remove it by hand if it is empty and yours"
+
+
+def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) -> list:
     """Removes the step's record and the directories the step made; the state directory goes
-    too once no step has a record in it."""
+    too once no step has a record in it. Returns what _rmdirs left of an older record."""
     p = path_of(root, step)
     try:
         unlink(root, p)
     except FileNotFoundError:
         pass
-    _rmdirs(root, created_dirs, any_mount)
+    left = _rmdirs(root, created_dirs, any_mount)
     state = os.path.dirname(p)
     try:
         if os.listdir(state) == [CREATED]:
             made = json.loads(read_regular(os.path.join(state, CREATED), follow=False).decode())
             unlink(root, os.path.join(state, CREATED))
-            _rmdirs(root, made if isinstance(made, list) else [], any_mount)
+            left += _rmdirs(root, made if isinstance(made, list) else [], any_mount)
     except (OSError, ValueError, RecursionError):
         pass
+    return left

@@ -12,7 +12,6 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.scan import PYTHON_CODE, python_trees
-from ..walk import walk as walk_tree
 
 STEP = "prepare"
 
@@ -23,30 +22,31 @@ def code_mode(mode: int) -> int:
 
 
 def _is_elf_shared(path: str) -> bool:
-    try:
-        with open(path, "rb", buffering=0) as f:
-            head = f.read(18)
-    except OSError:
-        return False
+    """OSError where it cannot be read (then it cannot be told)."""
+    with open(path, "rb", buffering=0) as f:
+        head = f.read(18)
     if len(head) < 18 or head[:4] != b"\x7fELF":
         return False
     e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
     return e_type == 3  # ET_DYN: shared objects (and PIE programs, which need x anyway)
 
 
-def _walk_files(host_dir: str):
-    for dirpath, dirnames, filenames in walk_tree(host_dir):
+def _walk_files(walker: rootfs.ImageWalk, host_dir: str):
+    for dirpath, dirnames, filenames in walker.walk(host_dir):
         dirnames.sort()
         for name in sorted(filenames):
             yield os.path.join(dirpath, name)
 
 
 OTHER_MOUNT = "it is " + manifest.OTHER_MOUNT
+NOT_ENTERED = "not walked: the mount point of a mount other than ROOT's, so no part of the image (--any-mount if " \
+              "that mount is the image's own)"
 
 
-def _scan(root: str, tuple_: str):
+def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
     """({image_path: (old_mode, new_mode, why, host_path, stat)} of the code files that need an x
-    bit, {(dev, ino): the host paths the walk met it under} of every file it met)."""
+    bit, {(dev, ino): the host paths the walk met it under} of every file it met). What it could
+    not read, and the other mounts it did not enter, the walker keeps."""
     seen = set()
     changes = {}
     links = {}  # (dev, ino) -> the host paths the walk found it under
@@ -59,7 +59,8 @@ def _scan(root: str, tuple_: str):
                 # /etc/python3.11/): mark the target, resolved inside the image, never outside
                 host_path = rootfs.resolve(root, rootfs.image_path(root, host_path))
                 st = os.lstat(host_path)
-        except OSError:
+        except OSError as e:
+            walker.error(e)  # a dangling link is no loss (ENOENT); a file it may not look at is
             return
         if not stat.S_ISREG(st.st_mode):
             return
@@ -68,16 +69,21 @@ def _scan(root: str, tuple_: str):
             return
         seen.add((st.st_dev, st.st_ino))
         new = code_mode(st.st_mode)
-        if new != st.st_mode and want(host_path):
+        try:
+            wanted = new != st.st_mode and want(host_path)
+        except OSError as e:
+            walker.error(e)
+            return
+        if wanted:
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
                                                            host_path, st)
 
-    for d in python_trees(root):
-        for f in _walk_files(rootfs.resolve(root, d)):
+    for d in python_trees(root, walker):
+        for f in _walk_files(walker, rootfs.resolve(root, d)):
             if f.endswith(PYTHON_CODE):
                 consider(f, "python", lambda p: True)
-    for d in ldconf.library_dirs(root, tuple_):
-        for f in _walk_files(rootfs.resolve(root, d)):
+    for d in ldconf.library_dirs(root, tuple_, walker.error):
+        for f in _walk_files(walker, rootfs.resolve(root, d)):
             consider(f, "library", _is_elf_shared)
     return changes, links
 
@@ -100,10 +106,15 @@ SET_ID = ("it is set-user-ID or set-group-ID: an x bit would let more users run 
 def plan(root: str, tuple_: str, any_mount: bool = False):
     """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
     [(image_path, reason)] of those left alone: set-id files, and those a chmod would reach beyond the image
-    by)."""
+    by, and the [(image_path, reason)] of what the walk did not look into: the mount points of other mounts
+    (unless any_mount), and what it could not read - the changes are incomplete then)."""
     root = os.path.abspath(root)
     root_mount = rootfs.root_mount(root, any_mount)
-    changes, links = _scan(root, tuple_)
+    walker = rootfs.ImageWalk(root, any_mount)
+    changes, links = _scan(root, tuple_, walker)
+    not_walked = [(rootfs.image_path(root, h), NOT_ENTERED) for h in walker.other_mounts]
+    unread = [(rootfs.image_path(root, h), "cannot be read: %s" % (e.strerror or e).lower())
+              for h, e in walker.unreadable.items()]
     planned, skipped = [], []
     for p in sorted(changes):
         old, new, why, host, st = changes[p]
@@ -117,7 +128,7 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
             skipped.append((p, reason))
         else:
             planned.append((p, old, new, why, (st.st_dev, st.st_ino)))
-    return planned, skipped
+    return planned, skipped, sorted(not_walked), sorted(unread)
 
 
 def _record_problem(record) -> str:
@@ -187,11 +198,12 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
             left.append((path, OTHER_MOUNT))
             continue
         if st.st_nlink > 1:  # nor one with links it did not meet
-            links = _scan(os.path.abspath(root), tuple_)[1] if links is None else links
+            links = _scan(os.path.abspath(root), tuple_, rootfs.ImageWalk(root, any_mount))[1] if links is None \
+                else links
             if _links_outside(st, links):
                 left.append((path, _links_outside(st, links)))
                 continue
         _chmod(host, mode, (st.st_dev, st.st_ino))
         n += 1
-    manifest.remove(root, STEP, record["created_dirs"], any_mount)
+    left += [(d, manifest.OLD_DIR_LEFT) for d in manifest.remove(root, STEP, record["created_dirs"], any_mount)]
     return n, left

@@ -1,6 +1,9 @@
 """Paths inside an image root: every symlink, absolute ones too, is the image's."""
+import errno
 import os
 import stat
+
+from ..walk import walk as walk_tree
 
 MAX_LINKS = 40  # as the kernel: a loop ends the walk
 
@@ -84,3 +87,46 @@ def on_other_mount(root_mount, host: str) -> bool:
         except FileNotFoundError:
             host = os.path.dirname(host)
     return dev != root_mount[0] or None not in (mnt, root_mount[1]) and mnt != root_mount[1]
+
+
+class ImageWalk:
+    """Directory walks inside one image that keep account of what they leave out: a directory on
+    another mount than ROOT's is not entered (a host directory bind-mounted into the image is no
+    part of it; any_mount: every mount is the image's), and what cannot be read (a directory it may
+    not list, a file it may not open, as a user other than root) is named, so a caller can say its
+    answer is incomplete instead of silently smaller. Paths kept are host paths."""
+
+    def __init__(self, root: str, any_mount: bool, onerror=None):
+        self.mount = None if any_mount else mount_of(os.path.realpath(root))
+        self.other_mounts = {}  # host path of each mount point not entered (ordered, each once)
+        self.unreadable = {}    # host path -> OSError
+        self._onerror = onerror
+
+    def error(self, e: OSError) -> None:
+        """A path that could not be read; one gone since it was listed, or a loop of symlinks (no
+        file at all), is no loss."""
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP) or e.filename in self.unreadable:
+            return
+        self.unreadable[e.filename] = e
+        if self._onerror is not None:
+            self._onerror(e)
+
+    def elsewhere(self, host: str) -> bool:
+        """Is the directory host on another mount than ROOT's (then noted, and not to be entered)?"""
+        if self.mount is None:
+            return False
+        try:
+            other = on_other_mount(self.mount, host)
+        except OSError:  # not even looked at: its listing fails, and says why
+            return False
+        if other:
+            self.other_mounts.setdefault(host, None)
+        return other
+
+    def walk(self, top: str):
+        """walk.walk(top) on ROOT's mount: top-down, dirnames may be pruned in place."""
+        if self.elsewhere(top):
+            return
+        for dirpath, dirnames, filenames in walk_tree(top, onerror=self.error):
+            dirnames[:] = [d for d in dirnames if not self.elsewhere(os.path.join(dirpath, d))]
+            yield dirpath, dirnames, filenames

@@ -72,22 +72,26 @@ def foreign_libc(root: str) -> str:
     return "" if machine in ("EM_X86_64", "EM_386", "EM_AARCH64") else machine
 
 
-def verify(root: str, noexec_mounts=()):
-    """(audit result, the refusals of what the image would run, other refused files, shim problems)."""
+def verify(root: str, noexec_mounts=(), any_mount: bool = False):
+    """(audit result, the refusals of what the image would run, other refused files, shim problems,
+    the findings of what could not be read). Only ROOT's own mount is walked unless any_mount (the
+    mount points left: result.other_mounts)."""
     from ..audit.engine import Audit, Options
     from ..audit.findings import RULES
     from . import ldconf
-    result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts))).run()
+    result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts), one_mount=not any_mount)).run()
     records = {rec.path: rec for rec in result.files.values()}
     # each library directory by its own name and by its real place in the image (/lib -> usr/lib)
     real_root = os.path.realpath(root)
     lib_dirs = []
     for d in ldconf.library_dirs(root, install.image_multiarch(root)):
         lib_dirs += [d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"]
-    refusals, stray, problems = [], [], shim_state(root)
+    refusals, stray, problems, unread = [], [], shim_state(root), []
     for f in result.findings:
         name = RULES[f.rule].name
-        if name == "python-code-denied" or (name == "exec-denied" and _would_run(f, records, lib_dirs)):
+        if name == "unreadable":
+            unread.append(f)
+        elif name == "python-code-denied" or (name == "exec-denied" and _would_run(f, records, lib_dirs)):
             refusals.append(f)
         elif name == "exec-denied":
             stray.append(f)
@@ -96,4 +100,4 @@ def verify(root: str, noexec_mounts=()):
             # every program of the image meets it: glibc's error on stderr in each, or, for a FIFO,
             # an open that waits for ever
             problems.append("%s: in every program of the image" % f.message)
-    return result, refusals, stray, problems
+    return result, refusals, stray, problems, unread
