@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 
 import pytest
 
@@ -958,3 +959,27 @@ def test_verify_is_not_ready_when_other_users_programs_would_not_load_the_shim(i
                                  "uid 0)\n" in r.stdout, r.stdout
     os.chmod(shim, 0o755)
     assert ec("image", "verify", image).returncode == 0
+
+
+def test_separate_debug_info_is_data_not_a_library(image):
+    """/usr/lib/debug/.build-id/*.debug files are ELF shared objects whose code and dynamic
+    section have no bytes in the file; ld.so refuses one ("object file has no dynamic section")
+    before it maps anything. prepare planned an x bit for each (273 on this machine's /) and
+    verify counted each as a refusal of something the image runs: both now leave them as data."""
+    libm = os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6")
+    dbg = os.path.join(image, "usr/lib/debug/.build-id/ab/cdef0123.debug")
+    os.makedirs(os.path.dirname(dbg))
+    subprocess.run(["objcopy", "--only-keep-debug", libm, dbg], check=True)
+    os.chmod(dbg, 0o644)
+    changes = {c["path"] for c in json.loads(ec("image", "prepare", "--json", image).stdout)["changes"]}
+    assert "/usr/lib/x86_64-linux-gnu/libm.so.6" in changes and not any("/usr/lib/debug/" in p for p in changes)
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert os.stat(dbg).st_mode & 0o777 == 0o644
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    r = ec("image", "verify", image)
+    assert r.returncode == 0 and "ready to enforce" in r.stdout and "/usr/lib/debug" not in r.stdout, r.stdout
+    # a real library in the same place is still one
+    shutil.copy(libm, os.path.join(image, "usr/lib/debug/libreal.so"))
+    os.chmod(os.path.join(image, "usr/lib/debug/libreal.so"), 0o644)
+    r = ec("image", "verify", image)
+    assert r.returncode == 1 and "refused  /usr/lib/debug/libreal.so" in r.stdout, r.stdout

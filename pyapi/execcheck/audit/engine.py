@@ -269,6 +269,12 @@ class Audit:
             return
         program = e.interp is not None or e.type == ET_EXEC
         role = "program" if program else "library"
+        if not program and e.dynamic_empty and path not in self._named:
+            # separate debug info (/usr/lib/debug): ld.so refuses it before it maps anything, so it
+            # is no library of the image and needs no x bit (named on its own it is audited, below)
+            self.skipped["elf-not-loadable"] = self.skipped.get("elf-not-loadable", 0) + 1
+            self.outcome[path] = "elf-not-loadable"
+            return
         if not program and not e.loadable and (path in self._named or scan.looks_like_library(os.path.basename(path))):
             # the resolver maps a library named on its own as its main object and passes over these
             # defects there; as a dependency the same file is a load error (ld.so fails or crashes)

@@ -71,6 +71,8 @@ class ElfInfo:
     stack_flags: Optional[int]  # PT_GNU_STACK p_flags, None if absent
     nload: int                 # PT_LOAD segments read
     loadable: bool             # no defect ld.so stops (or crashes) on as a library (ec_ld_defect_passes)
+    dynamic_empty: bool = False  # PT_DYNAMIC with no bytes in the file (separate debug info): ld.so
+                                 # refuses it ("object file has no dynamic section") before mapping
 
     @property
     def ok(self) -> bool:
@@ -93,6 +95,7 @@ def elf_from_c(e) -> ElfInfo:
         has_relro=bool(e.has_relro), bind_now=bool(e.has_bind_now), textrel=bool(e.has_textrel),
         stack_flags=e.stack_flags if e.has_stack else None, nload=e.nload,
         loadable=bool(lib.ec_ld_defect_passes(e)),
+        dynamic_empty=bool(e.dynamic_empty),
     )
 
 

@@ -11,7 +11,10 @@ import os
 import stat
 
 from . import ldconf, manifest, rootfs
+from ..audit.resolver import read_elf
 from ..audit.scan import PYTHON_CODE, python_trees
+
+ET_DYN = 3
 
 STEP = "prepare"
 
@@ -21,14 +24,13 @@ def code_mode(mode: int) -> int:
     return mode | ((mode & 0o444) >> 2)
 
 
-def _is_elf_shared(path: str) -> bool:
-    """OSError where it cannot be read (then it cannot be told)."""
-    with open(path, "rb", buffering=0) as f:
-        head = f.read(18)
-    if len(head) < 18 or head[:4] != b"\x7fELF":
-        return False
-    e_type = int.from_bytes(head[16:18], "little" if head[5] == 1 else "big")
-    return e_type == 3  # ET_DYN: shared objects (and PIE programs, which need x anyway)
+def _is_library(path: str) -> bool:
+    """A shared object ld.so would map (and PIE programs, which need x anyway); not separate debug
+    info (/usr/lib/debug/.build-id/*.debug: ELF shared objects whose code and dynamic section have
+    no bytes in the file, which ld.so refuses before mapping anything): data, never given an x bit.
+    OSError where it cannot be read (then it cannot be told)."""
+    e = read_elf(path)
+    return e.type == ET_DYN and not e.dynamic_empty
 
 
 def _walk_files(walker: rootfs.ImageWalk, host_dir: str):
@@ -84,7 +86,7 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
                 consider(f, "python", lambda p: True)
     for d in ldconf.library_dirs(root, tuple_, walker.error):
         for f in _walk_files(walker, rootfs.resolve(root, d)):
-            consider(f, "library", _is_elf_shared)
+            consider(f, "library", _is_library)
     return changes, links
 
 
