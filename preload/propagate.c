@@ -43,7 +43,7 @@ static void *self_mem;
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*spawn_fn)(int *, const char *, const void *, const void *, char *const[], char *const[]);
 static execvpe_fn real_execvpe;
-static spawn_fn real_posix_spawn, real_posix_spawnp;
+static spawn_fn real_posix_spawn, real_posix_spawnp, real_pidfd_spawn, real_pidfd_spawnp;
 static int resolved; /* ec_propagate_resolve has run */
 
 /* The constructors of a program's libraries run before the shim's (glibc initializes the
@@ -502,6 +502,37 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
     {
         WITH_FIXED_ENV_OR(envp, f, 0, f.err);
         r = real_posix_spawnp(pid, file, actions, attr, argv, f.envp);
+        release_env(&f);
+    }
+    return r;
+}
+
+/* glibc 2.39's posix_spawn twins that give a pidfd (int *) instead of a pid (Debian 13 on): without
+ * these, a custom envp started the child without the shim. Before 2.39 libc has neither, and a
+ * program that finds ours (dlsym) is told they are not implemented. */
+EC_EXPORT int pidfd_spawn(int *pidfd, const char *path, const void *actions, const void *attr, char *const argv[],
+                          char *const envp[])
+{
+    int r;
+    resolve_if_early();
+    if (!real_pidfd_spawn) return EC_ENOSYS;
+    {
+        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
+        r = real_pidfd_spawn(pidfd, path, actions, attr, argv, f.envp);
+        release_env(&f);
+    }
+    return r;
+}
+
+EC_EXPORT int pidfd_spawnp(int *pidfd, const char *file, const void *actions, const void *attr, char *const argv[],
+                           char *const envp[])
+{
+    int r;
+    resolve_if_early();
+    if (!real_pidfd_spawnp) return EC_ENOSYS;
+    {
+        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
+        r = real_pidfd_spawnp(pidfd, file, actions, attr, argv, f.envp);
         release_env(&f);
     }
     return r;
@@ -982,10 +1013,11 @@ const char *ec_propagate_self_path(void) { return self_len ? self_path : 0; }
  * dlsym is in libdl, which most programs do not load, and execveat is not there at all */
 void ec_propagate_resolve(void)
 {
-    static const char *const names[] = {"execve",       "execveat", "fexecve", "execvpe", "posix_spawn",
-                                        "posix_spawnp", "system",   "popen",   "wordexp"};
-    void *f[9];
-    ec_loaded_next_many(names, f, 9); /* one walk: a program's libraries often come before libc */
+    static const char *const names[] = {"execve",  "execveat", "fexecve",     "execvpe",
+                                        "posix_spawn", "posix_spawnp", "system", "popen",
+                                        "wordexp", "pidfd_spawn", "pidfd_spawnp"};
+    void *f[11];
+    ec_loaded_next_many(names, f, 11); /* one walk: a program's libraries often come before libc */
     real_execve = (execve_fn)f[0];
     real_execveat = (execveat_fn)f[1];
     real_fexecve = (fexecve_fn)f[2];
@@ -995,6 +1027,8 @@ void ec_propagate_resolve(void)
     real_system = (system_fn)f[6];
     real_popen = (popen_fn)f[7];
     real_wordexp = (wordexp_fn)f[8];
+    real_pidfd_spawn = (spawn_fn)f[9];
+    real_pidfd_spawnp = (spawn_fn)f[10];
     __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 
