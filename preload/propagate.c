@@ -764,7 +764,8 @@ static int fix_environ(int *counted)
 {
     int tries, self, kills, err = 0;
     *counted = 0;
-    if (!self_len || !&environ) return 0; /* propagation off, or called before our start */
+    if (!self_len) find_self_if_early(); /* a library constructor's call, before our start (as make_env) */
+    if (!self_len || !&environ) return 0; /* propagation off */
     if (!(self = shim_present()) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
         say_shim_gone();
         return EC_EACCES;
