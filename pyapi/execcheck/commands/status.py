@@ -5,8 +5,9 @@ import stat
 
 from .. import kernel
 from ..core import check, policy, securebits
-from ..shim import (I386_LOADER, LD_SO_PRELOAD, damage, expand_lib, faces_in_process, has_lib_token, lib_path,
-                    list_separator_in, multilib_path, names_shim, read_ld_so_preload)
+from ..shim import (I386_LOADER, LD_AUDIT_NAME_MAX, LD_SO_PRELOAD, audit_name_too_long, damage, expand_lib,
+                    faces_in_process, has_lib_token, lib_path, list_separator_in, multilib_path, names_shim,
+                    read_ld_so_preload)
 from .output import print_json, printable
 
 ORDER = 20
@@ -97,6 +98,7 @@ def gather() -> dict:
     if sep:
         fail_open.append("the shim's path has a %s in it, where glibc splits LD_PRELOAD: `execcheck run` "
                          "refuses, and a shim loaded from there does not put itself in its children" % sep)
+    fail_open += _long_audit_names(shim, preload.get("entries", []))
     faces = faces_in_process()
     shim_info["this_process"] = faces
     fail_open += _environment_fail_open(shim, faces)
@@ -150,6 +152,10 @@ def _environment_fail_open(shim, faces) -> list:
             if "/" in e and not os.path.exists(expand_lib(e)):
                 out.append("%s names %s, which is missing: glibc prints a warning and runs the program without it"
                            % (var, e))
+        if var == "LD_AUDIT":
+            out += ["LD_AUDIT names the shim as %s, longer than the %d bytes ld.so takes of a name: ld.so skips "
+                    "it without a word, here and in the children" % (e, LD_AUDIT_NAME_MAX) for e in entries
+                    if audit_name_too_long(e) and names_shim(e, shim)]
         if var == "LD_AUDIT" and entries and any(names_shim(e, shim) for e in entries) and \
                 not names_shim(entries[0], shim):
             out.append("LD_AUDIT lists %s before the shim: an audit module before it runs unchecked" % entries[0])
@@ -157,6 +163,16 @@ def _environment_fail_open(shim, faces) -> list:
         out.append("this process has only the preload face: what was loaded before the shim ran before it was "
                    "checked, and libc's own loads (gconv, NSS) are checked only at the next dlopen")
     return out
+
+
+def _long_audit_names(shim, preload_entries) -> list:
+    """The names children are given for the shim in LD_AUDIT (the one `execcheck run` gives, an
+    /etc/ld.so.preload entry naming it) that ld.so skips for their length."""
+    names = [multilib_path() or shim] + [e for e in preload_entries if names_shim(e, shim)]
+    return ["the shim's name %s is longer than the %d bytes ld.so takes of an LD_AUDIT name: the children of "
+            "shimmed processes run without the audit face (the preload face alone: a preloaded library's code runs "
+            "before the tripwire stops it), and `execcheck run` refuses" % (e, LD_AUDIT_NAME_MAX)
+            for e in dict.fromkeys(names) if audit_name_too_long(e)]
 
 
 def _i386_fail_open(shim, preload_entries) -> list:
