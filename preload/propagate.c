@@ -35,6 +35,8 @@ static char *const *current_environ(void) { return &environ && environ ? environ
 
 static const char *self_file = ""; /* ld.so's name of this object when absolute, else a copy made absolute */
 static size_t self_file_len;
+static const char *self_name = ""; /* ld.so's name of this object as it is (relative, if the entry was) */
+static size_t self_name_len;
 static const char *self_path = ""; /* what children are given: self_file, or the $LIB entry naming it */
 static size_t self_len;
 static void *self_mem;
@@ -78,14 +80,21 @@ static const char *next_entry(const char **list, const char *seps, size_t *n)
     return start;
 }
 
+/* Is the entry (n bytes) the name ld.so loaded this file by, or that name made absolute? A
+ * relative one (LD_PRELOAD=./libexeccheck.so) named it in the directory the process started in
+ * only: kept for children, it made ld.so complain in every one that starts elsewhere. */
+static int names_self_file(const char *e, size_t n)
+{
+    return (n == self_file_len && !ec_memcmp(e, self_file, n)) || (n == self_name_len && !ec_memcmp(e, self_name, n));
+}
+
 /* Appends the entries of a list, except our own path, each preceded by ':'. */
 static char *append_entries(char *out, const char *list, const char *seps)
 {
     while (*list) {
         size_t n;
         const char *start = next_entry(&list, seps, &n);
-        if (!n || (n == self_len && !ec_memcmp(start, self_path, n)) ||
-            (n == self_file_len && !ec_memcmp(start, self_file, n)))
+        if (!n || (n == self_len && !ec_memcmp(start, self_path, n)) || names_self_file(start, n))
             continue;
         *out++ = ':';
         ec_memcpy(out, start, n);
@@ -933,7 +942,7 @@ static size_t lib_entry_in(const char *list, const char *seps, struct lib_search
     while (*list) {
         size_t n, i;
         const char *start = next_entry(&list, seps, &n);
-        if (n == self_file_len && !ec_memcmp(start, self_file, n)) ls->named = 1;
+        if (names_self_file(start, n)) ls->named = 1;
         for (i = 0; i < n && start[i] != '$'; i++) continue;
         if (i == n || n >= cap) continue;
         if (names_self_through_either(start, n, ls)) {
@@ -987,6 +996,8 @@ static int find_self_path(char *const *env)
     if (!name || !name[0]) return -1;
     n = ec_strlen(name);
     if (n >= SELF_MAX || !(mem = ec_map_once(&self_mem, 2 * SELF_MAX))) return -1;
+    self_name = name;
+    self_name_len = n;
     if (name[0] == '/') {
         self_file = name; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
     } else {

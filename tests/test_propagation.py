@@ -325,3 +325,18 @@ def test_a_shell_started_by_a_library_constructor(tmp_path):
         assert r.returncode == 0 and r.stderr == "", r
         assert r.stdout.splitlines() == ["system audit=%s preload=%s" % (audit, shim),
                                          "popen audit=%s preload=%s" % (audit, shim), "main"], (extra, r.stdout)
+
+
+def test_a_relative_ld_preload_entry_is_not_passed_on():
+    """LD_PRELOAD=./libexeccheck.so in the shim's directory names the shim there only. Children got
+    its absolute path first and the relative entry after it, so ld.so complained of the relative
+    one ("cannot be preloaded") in every child started elsewhere; now they get the absolute path
+    alone."""
+    shim = execcheck.lib_path()
+    d, name = os.path.split(shim)
+    r = run(["sh", "-c", "cd / && env"], env=shimmed({"LD_PRELOAD": "./" + name}), cwd=d)
+    assert r.returncode == 0 and r.stderr == "", r
+    env = child_env(r.stdout)
+    assert env["LD_PRELOAD"] == "%s/./%s" % (d, name), env["LD_PRELOAD"]
+    if shim_has_audit_face():
+        assert env["LD_AUDIT"] == "%s/./%s" % (d, name), env["LD_AUDIT"]
