@@ -274,23 +274,31 @@ struct fixed_env {
     int err;
 };
 
-/* Is the shim still where children will look for it? If it is gone (removed, or not in the root
- * or mount namespace this process moved to), a child's ld.so would print an error and run the
- * program without it: enforcing, the exec is refused instead; otherwise the child gets what it
- * would have had without execcheck, silently. Only a path that names nothing, or something else
- * than a file, is gone: a statx that a seccomp filter refuses (EPERM from Docker's profiles before
- * 2020, ENOSYS) tells nothing, and the child is given the shim as before this question was asked. */
-static int shim_present(void)
+/* Can children load the shim? If it is gone (removed, or not in the root or mount namespace this
+ * process moved to), or this process may not read it (a uid dropped to one that cannot read its
+ * directory, a Landlock domain without READ_FILE there: the child keeps both), a child's ld.so would
+ * print an error and run the program without it: enforcing, the exec is refused instead; otherwise
+ * the child gets what it would have had without execcheck, silently. Only an open that the kernel
+ * refuses (EACCES), a path that names nothing, or something else than a file count: a call that a
+ * seccomp filter refuses (EPERM from Docker's profiles before 2020, ENOSYS) tells nothing, and the
+ * child is given the shim as before this question was asked. */
+enum { SHIM_THERE, SHIM_GONE, SHIM_UNREADABLE };
+
+static int shim_state(void)
 {
     struct ec_statx st;
-    int r = ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st);
-    if (r < 0) return r != -EC_ENOENT && r != -EC_ENOTDIR;
-    return (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
+    int fd = ec_openat(EC_AT_FDCWD, self_file, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0), r;
+    if (fd == -EC_EACCES) return SHIM_UNREADABLE;
+    r = fd >= 0 ? ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st)
+                : ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st);
+    if (fd >= 0) ec_close(fd);
+    if (r < 0) return r == -EC_ENOENT || r == -EC_ENOTDIR ? SHIM_GONE : SHIM_THERE;
+    return (st.stx_mode & EC_S_IFMT) == EC_S_IFREG ? SHIM_THERE : SHIM_GONE;
 }
 
 static int said_shim_gone;
 
-static void say_shim_gone(void)
+static void say_shim_gone(int state)
 {
     char buf[4096 + 160];
     struct ec_buf b;
@@ -299,7 +307,8 @@ static void say_shim_gone(void)
     ec_buf_init(&b, buf, sizeof buf);
     ec_buf_puts(&b, "execcheck: refused to start a program: the shim ");
     ec_buf_puts(&b, self_file);
-    ec_buf_puts(&b, " is gone, it would run unchecked\n");
+    ec_buf_puts(&b, state == SHIM_UNREADABLE ? " cannot be read by this process, it would run unchecked\n"
+                                               : " is gone, it would run unchecked\n");
     ec_write(2, buf, b.len);
 }
 
@@ -321,7 +330,7 @@ static void find_self_if_early(void)
 static void make_env(char *const *envp, void *stack, int execs_here, struct fixed_env *f)
 {
     size_t n, need = fixed_size(envp, &n);
-    int self = 1, kills;
+    int self = 1, kills, state;
     f->map = 0;
     f->maplen = 0;
     f->buf = 0;
@@ -331,9 +340,9 @@ static void make_env(char *const *envp, void *stack, int execs_here, struct fixe
         f->envp = (char **)envp;
         return;
     }
-    if (!shim_present()) {
+    if ((state = shim_state()) != SHIM_THERE) {
         if (ec_shim_enforcing(EC_KIND_LIBRARY)) {
-            say_shim_gone();
+            say_shim_gone(state);
             f->envp = 0;
             f->err = EC_EACCES;
             return;
@@ -771,12 +780,12 @@ static int fix_for_good(int self, int kills)
  * the errno the call fails with: the shim is gone while enforcing (as make_env), or no memory. */
 static int fix_environ(int *counted)
 {
-    int tries, self, kills, err = 0;
+    int tries, self, kills, state, err = 0;
     *counted = 0;
     if (!self_len) find_self_if_early(); /* a library constructor's call, before our start (as make_env) */
     if (!self_len || !&environ) return 0; /* propagation off */
-    if (!(self = shim_present()) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
-        say_shim_gone();
+    if (!(self = (state = shim_state()) == SHIM_THERE) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
+        say_shim_gone(state);
         return EC_EACCES;
     }
     kills = children_inherit_a_killing_filter();

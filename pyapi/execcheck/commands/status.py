@@ -99,6 +99,7 @@ def gather() -> dict:
         fail_open.append("the shim's path has a %s in it, where glibc splits LD_PRELOAD: `execcheck run` "
                          "refuses, and a shim loaded from there does not put itself in its children" % sep)
     fail_open += _long_audit_names(shim, preload.get("entries", []))
+    fail_open += _closed_to_other_users(shim)
     faces = faces_in_process()
     shim_info["this_process"] = faces
     fail_open += _environment_fail_open(shim, faces)
@@ -173,6 +174,28 @@ def _long_audit_names(shim, preload_entries) -> list:
             "shimmed processes run without the audit face (the preload face alone: a preloaded library's code runs "
             "before the tripwire stops it), and `execcheck run` refuses" % (e, LD_AUDIT_NAME_MAX)
             for e in dict.fromkeys(names) if audit_name_too_long(e)]
+
+
+def _closed_to_other_users(shim) -> list:
+    """A shim that users other than its owner cannot read (a directory on its path without o+x, the
+    file without o+r; ACLs are not read): what a shimmed program starts after it gave up root
+    cannot load it, so the exec wrappers refuse such starts enforcing (propagate.c) and let them run
+    without the shim in audit mode."""
+    path = os.path.realpath(shim)
+    steps, d = [(path, stat.S_IROTH)], os.path.dirname(path)
+    while d != os.path.dirname(d):
+        steps.append((d, stat.S_IXOTH))
+        d = os.path.dirname(d)
+    for p, bit in reversed(steps):
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:
+            return []
+        if not mode & bit:
+            return ["the shim %s is closed to other users (%s is mode %o): a program that gives up root cannot "
+                    "start programs when enforcing, and starts them without the shim in audit mode"
+                    % (shim, p, stat.S_IMODE(mode))]
+    return []
 
 
 def _i386_fail_open(shim, preload_entries) -> list:
