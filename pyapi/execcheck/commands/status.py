@@ -107,6 +107,10 @@ def gather() -> dict:
     if preload.get("names_shim"):
         fail_open.append("setuid/setgid programs get only the preload face: ld.so ignores LD_AUDIT paths in "
                          "secure mode (their children are put back under the audit face)")
+    else:
+        fail_open.append("setuid/setgid programs and programs with file capabilities (sudo, su, ping) run without "
+                         "the shim, and so does what they start: in secure mode ld.so takes no audit or preload path from "
+                         "the environment (and removes them from it), and %s does not name the shim" % LD_SO_PRELOAD)
     fail_open.append("static programs and musl programs run no glibc loader: no loader shim covers them")
     if userns:
         fail_open.append("unprivileged user namespaces reset the exec securebits: locks do not hold")
