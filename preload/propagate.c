@@ -35,6 +35,8 @@ static char *const *current_environ(void) { return &environ && environ ? environ
 
 static const char *self_file = ""; /* ld.so's name of this object when absolute, else a copy made absolute */
 static size_t self_file_len;
+static const char *self_name = ""; /* ld.so's name of this object as it is (relative, if the entry was) */
+static size_t self_name_len;
 static const char *self_path = ""; /* what children are given: self_file, or the $LIB entry naming it */
 static size_t self_len;
 static void *self_mem;
@@ -43,7 +45,7 @@ static void *self_mem;
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*spawn_fn)(int *, const char *, const void *, const void *, char *const[], char *const[]);
 static execvpe_fn real_execvpe;
-static spawn_fn real_posix_spawn, real_posix_spawnp;
+static spawn_fn real_posix_spawn, real_posix_spawnp, real_pidfd_spawn, real_pidfd_spawnp;
 static int resolved; /* ec_propagate_resolve has run */
 
 /* The constructors of a program's libraries run before the shim's (glibc initializes the
@@ -78,14 +80,21 @@ static const char *next_entry(const char **list, const char *seps, size_t *n)
     return start;
 }
 
+/* Is the entry (n bytes) the name ld.so loaded this file by, or that name made absolute? A
+ * relative one (LD_PRELOAD=./libexeccheck.so) named it in the directory the process started in
+ * only: kept for children, it made ld.so complain in every one that starts elsewhere. */
+static int names_self_file(const char *e, size_t n)
+{
+    return (n == self_file_len && !ec_memcmp(e, self_file, n)) || (n == self_name_len && !ec_memcmp(e, self_name, n));
+}
+
 /* Appends the entries of a list, except our own path, each preceded by ':'. */
 static char *append_entries(char *out, const char *list, const char *seps)
 {
     while (*list) {
         size_t n;
         const char *start = next_entry(&list, seps, &n);
-        if (!n || (n == self_len && !ec_memcmp(start, self_path, n)) ||
-            (n == self_file_len && !ec_memcmp(start, self_file, n)))
+        if (!n || (n == self_len && !ec_memcmp(start, self_path, n)) || names_self_file(start, n))
             continue;
         *out++ = ':';
         ec_memcpy(out, start, n);
@@ -265,23 +274,31 @@ struct fixed_env {
     int err;
 };
 
-/* Is the shim still where children will look for it? If it is gone (removed, or not in the root
- * or mount namespace this process moved to), a child's ld.so would print an error and run the
- * program without it: enforcing, the exec is refused instead; otherwise the child gets what it
- * would have had without execcheck, silently. Only a path that names nothing, or something else
- * than a file, is gone: a statx that a seccomp filter refuses (EPERM from Docker's profiles before
- * 2020, ENOSYS) tells nothing, and the child is given the shim as before this question was asked. */
-static int shim_present(void)
+/* Can children load the shim? If it is gone (removed, or not in the root or mount namespace this
+ * process moved to), or this process may not read it (a uid dropped to one that cannot read its
+ * directory, a Landlock domain without READ_FILE there: the child keeps both), a child's ld.so would
+ * print an error and run the program without it: enforcing, the exec is refused instead; otherwise
+ * the child gets what it would have had without execcheck, silently. Only an open that the kernel
+ * refuses (EACCES), a path that names nothing, or something else than a file count: a call that a
+ * seccomp filter refuses (EPERM from Docker's profiles before 2020, ENOSYS) tells nothing, and the
+ * child is given the shim as before this question was asked. */
+enum { SHIM_THERE, SHIM_GONE, SHIM_UNREADABLE };
+
+static int shim_state(void)
 {
     struct ec_statx st;
-    int r = ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st);
-    if (r < 0) return r != -EC_ENOENT && r != -EC_ENOTDIR;
-    return (st.stx_mode & EC_S_IFMT) == EC_S_IFREG;
+    int fd = ec_openat(EC_AT_FDCWD, self_file, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0), r;
+    if (fd == -EC_EACCES) return SHIM_UNREADABLE;
+    r = fd >= 0 ? ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st)
+                : ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st);
+    if (fd >= 0) ec_close(fd);
+    if (r < 0) return r == -EC_ENOENT || r == -EC_ENOTDIR ? SHIM_GONE : SHIM_THERE;
+    return (st.stx_mode & EC_S_IFMT) == EC_S_IFREG ? SHIM_THERE : SHIM_GONE;
 }
 
 static int said_shim_gone;
 
-static void say_shim_gone(void)
+static void say_shim_gone(int state)
 {
     char buf[4096 + 160];
     struct ec_buf b;
@@ -290,7 +307,8 @@ static void say_shim_gone(void)
     ec_buf_init(&b, buf, sizeof buf);
     ec_buf_puts(&b, "execcheck: refused to start a program: the shim ");
     ec_buf_puts(&b, self_file);
-    ec_buf_puts(&b, " is gone, it would run unchecked\n");
+    ec_buf_puts(&b, state == SHIM_UNREADABLE ? " cannot be read by this process, it would run unchecked\n"
+                                               : " is gone, it would run unchecked\n");
     ec_write(2, buf, b.len);
 }
 
@@ -312,7 +330,7 @@ static void find_self_if_early(void)
 static void make_env(char *const *envp, void *stack, int execs_here, struct fixed_env *f)
 {
     size_t n, need = fixed_size(envp, &n);
-    int self = 1, kills;
+    int self = 1, kills, state;
     f->map = 0;
     f->maplen = 0;
     f->buf = 0;
@@ -322,9 +340,9 @@ static void make_env(char *const *envp, void *stack, int execs_here, struct fixe
         f->envp = (char **)envp;
         return;
     }
-    if (!shim_present()) {
+    if ((state = shim_state()) != SHIM_THERE) {
         if (ec_shim_enforcing(EC_KIND_LIBRARY)) {
-            say_shim_gone();
+            say_shim_gone(state);
             f->envp = 0;
             f->err = EC_EACCES;
             return;
@@ -502,6 +520,37 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
     {
         WITH_FIXED_ENV_OR(envp, f, 0, f.err);
         r = real_posix_spawnp(pid, file, actions, attr, argv, f.envp);
+        release_env(&f);
+    }
+    return r;
+}
+
+/* glibc 2.39's posix_spawn twins that give a pidfd (int *) instead of a pid (Debian 13 on): without
+ * these, a custom envp started the child without the shim. Before 2.39 libc has neither, and a
+ * program that finds ours (dlsym) is told they are not implemented. */
+EC_EXPORT int pidfd_spawn(int *pidfd, const char *path, const void *actions, const void *attr, char *const argv[],
+                          char *const envp[])
+{
+    int r;
+    resolve_if_early();
+    if (!real_pidfd_spawn) return EC_ENOSYS;
+    {
+        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
+        r = real_pidfd_spawn(pidfd, path, actions, attr, argv, f.envp);
+        release_env(&f);
+    }
+    return r;
+}
+
+EC_EXPORT int pidfd_spawnp(int *pidfd, const char *file, const void *actions, const void *attr, char *const argv[],
+                           char *const envp[])
+{
+    int r;
+    resolve_if_early();
+    if (!real_pidfd_spawnp) return EC_ENOSYS;
+    {
+        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
+        r = real_pidfd_spawnp(pidfd, file, actions, attr, argv, f.envp);
         release_env(&f);
     }
     return r;
@@ -731,11 +780,12 @@ static int fix_for_good(int self, int kills)
  * the errno the call fails with: the shim is gone while enforcing (as make_env), or no memory. */
 static int fix_environ(int *counted)
 {
-    int tries, self, kills, err = 0;
+    int tries, self, kills, state, err = 0;
     *counted = 0;
-    if (!self_len || !&environ) return 0; /* propagation off, or called before our start */
-    if (!(self = shim_present()) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
-        say_shim_gone();
+    if (!self_len) find_self_if_early(); /* a library constructor's call, before our start (as make_env) */
+    if (!self_len || !&environ) return 0; /* propagation off */
+    if (!(self = (state = shim_state()) == SHIM_THERE) && ec_shim_enforcing(EC_KIND_LIBRARY)) {
+        say_shim_gone(state);
         return EC_EACCES;
     }
     kills = children_inherit_a_killing_filter();
@@ -901,7 +951,7 @@ static size_t lib_entry_in(const char *list, const char *seps, struct lib_search
     while (*list) {
         size_t n, i;
         const char *start = next_entry(&list, seps, &n);
-        if (n == self_file_len && !ec_memcmp(start, self_file, n)) ls->named = 1;
+        if (names_self_file(start, n)) ls->named = 1;
         for (i = 0; i < n && start[i] != '$'; i++) continue;
         if (i == n || n >= cap) continue;
         if (names_self_through_either(start, n, ls)) {
@@ -955,6 +1005,8 @@ static int find_self_path(char *const *env)
     if (!name || !name[0]) return -1;
     n = ec_strlen(name);
     if (n >= SELF_MAX || !(mem = ec_map_once(&self_mem, 2 * SELF_MAX))) return -1;
+    self_name = name;
+    self_name_len = n;
     if (name[0] == '/') {
         self_file = name; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
     } else {
@@ -982,10 +1034,11 @@ const char *ec_propagate_self_path(void) { return self_len ? self_path : 0; }
  * dlsym is in libdl, which most programs do not load, and execveat is not there at all */
 void ec_propagate_resolve(void)
 {
-    static const char *const names[] = {"execve",       "execveat", "fexecve", "execvpe", "posix_spawn",
-                                        "posix_spawnp", "system",   "popen",   "wordexp"};
-    void *f[9];
-    ec_loaded_next_many(names, f, 9); /* one walk: a program's libraries often come before libc */
+    static const char *const names[] = {"execve",  "execveat", "fexecve",     "execvpe",
+                                        "posix_spawn", "posix_spawnp", "system", "popen",
+                                        "wordexp", "pidfd_spawn", "pidfd_spawnp"};
+    void *f[11];
+    ec_loaded_next_many(names, f, 11); /* one walk: a program's libraries often come before libc */
     real_execve = (execve_fn)f[0];
     real_execveat = (execveat_fn)f[1];
     real_fexecve = (fexecve_fn)f[2];
@@ -995,6 +1048,8 @@ void ec_propagate_resolve(void)
     real_system = (system_fn)f[6];
     real_popen = (popen_fn)f[7];
     real_wordexp = (wordexp_fn)f[8];
+    real_pidfd_spawn = (spawn_fn)f[9];
+    real_pidfd_spawnp = (spawn_fn)f[10];
     __atomic_store_n(&resolved, 1, __ATOMIC_RELEASE);
 }
 

@@ -402,6 +402,31 @@ def test_status_reports_a_missing_preload_entry(tmp_path):
     assert "cannot be preloaded" in r.stderr  # glibc's own warning: exactly the fail-open case
 
 
+def test_status_says_where_setuid_programs_stand(tmp_path):
+    """Without /etc/ld.so.preload naming the shim (execcheck run, LD_PRELOAD from a shell), setuid
+    and file-capability programs and all they start run without it: status spoke of setuid
+    programs only where the file names the shim (they get the preload face there)."""
+    need_mountns()
+    without = "setuid/setgid programs and programs with file capabilities (sudo, su, ping) run without the shim"
+    with_file = "setuid/setgid programs get only the preload face"
+    if os.path.exists("/etc/ld.so.preload"):  # the host's: it must not name the shim already
+        with open("/etc/ld.so.preload") as f:
+            assert execcheck.lib_path() not in f.read()
+    s = json.loads(ec("status", "--json").stdout)
+    assert any(w.startswith(without) for w in s["fail_open"]), s["fail_open"]
+    assert not any(w.startswith(with_file) for w in s["fail_open"]), s["fail_open"]
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir(), work.mkdir()
+    r = in_mountns('mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc\n'
+                   'printf "%s\\n" "$3" > /etc/ld.so.preload\nshift 3\n"$@"',
+                   upper, work, execcheck.lib_path(), *execcheck_cmd(), "status", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["ld_so_preload"]["names_shim"], s["ld_so_preload"]
+    assert any(w.startswith(with_file) for w in s["fail_open"]), s["fail_open"]
+    assert not any(w.startswith(without) for w in s["fail_open"]), s["fail_open"]
+
+
 def test_status_reports_loader_variables_that_leave_code_unchecked(tmp_path):
     shim = execcheck.lib_path()
     other = tmp_path / "libother.so"

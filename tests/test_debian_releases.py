@@ -17,6 +17,7 @@ import pytest
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
+import execcheck
 from audit_face_util import Kit
 from conftest import execcheck_cmd, loader_says, run
 from rootfs import debootstrap, in_image
@@ -188,6 +189,43 @@ def test_enforced(release, tmp_path):
     finally:
         ec("image", "uninstall", root)
         ec("image", "revert", root)
+
+
+@pytest.fixture(scope="module", params=["trixie", "forky"])
+def pidfd_release(request, tmp_path_factory):
+    """The releases whose glibc (2.39 on) has pidfd_spawn and pidfd_spawnp."""
+    return release_root(tmp_path_factory, request.param)
+
+
+@pytest.mark.parametrize("route", ["pidfd_spawn", "pidfd_spawnp"])
+def test_pidfd_spawn_children_start_under_the_audit_face(pidfd_release, spawn_tool, tmp_path, route):
+    """glibc 2.39's pidfd_spawn and pidfd_spawnp take an envp as posix_spawn does. Enforcing (the
+    image's config), a program started with LD_PRELOAD=libexeccheck.so spawns `env` with an envp
+    without the shim's variables, and env starts echo with a 0644 library preloaded: the library
+    is refused by the audit face before its code runs, echo runs. Before, the shim had no wrapper
+    for them: env and echo ran without any shim and the library's IFUNC resolver and constructor
+    ran (a full bypass in Debian 13 images started through `execcheck run`)."""
+    root = pidfd_release
+    d = os.path.join(root, "var/tmp/pidfd")
+    os.makedirs(d)
+    lib = Kit(tmp_path).lib("libinject.so", "INJECT", mode=0o644)
+    for src, name in ((lib, "libinject.so"), (spawn_tool, "preload_spawn"), (execcheck.lib_path(), "libexeccheck.so")):
+        shutil.copy2(src, os.path.join(d, name))  # keeps the modes: 0644, 0755, 0755
+    conf = os.path.join(root, "etc/execcheck.conf")
+    assert not os.path.exists(conf)
+    with open(conf, "w") as f:  # root-owned, 0644: the policy the shim reads in the image
+        f.write("files = enforce\nsyslog = no\nlog_file = /var/log/execcheck.jsonl\n")
+    try:
+        r, records = in_image(root, "LD_PRELOAD=/var/tmp/pidfd/libexeccheck.so /var/tmp/pidfd/preload_spawn %s "
+                                    "/usr/bin/env LD_PRELOAD=/var/tmp/pidfd/libinject.so /bin/echo child ran; "
+                                    "echo rc=$?" % route)
+    finally:
+        os.unlink(conf)
+        shutil.rmtree(d)
+    assert r.stdout.splitlines() == ["child ran", "rc=0"], (r.stdout, r.stderr)
+    assert "execcheck: refused to load /var/tmp/pidfd/libinject.so: x-bit" in r.stderr, r.stderr
+    assert [(x["exe"], x["path"], x["action"], x["face"]) for x in records] == [
+        ("/usr/bin/echo", "/var/tmp/pidfd/libinject.so", "refused", "audit")], records
 
 
 def load_under_the_guard(root, paths):

@@ -175,6 +175,63 @@ def test_shim_gone_before_system(tmp_path, spawner, mode):
         assert r.stderr == "" and "LD_AUDIT" not in env and env["LD_PRELOAD"] == other, r
 
 
+DROP_C = r"""
+#include <grp.h>
+#include <stdio.h>
+#include <unistd.h>
+/* dropto PROG ARGS: gives up root for nobody (65534), then execv */
+int main(int argc, char **argv)
+{
+    if (argc < 2 || setgroups(0, 0) || setgid(65534) || setuid(65534)) return 2;
+    execv(argv[1], argv + 1);
+    perror("execv");
+    return 127;
+}
+"""
+
+
+@pytest.mark.parametrize("mode", ["audit", "secbits"])
+def test_shim_unreadable_after_a_uid_drop(cc, open_tmp, tmp_path, mode):
+    """A shimmed program that gives up root (a daemon's worker, runuser) keeps that uid in what it
+    starts. Where the shim is not readable to it (installed under /root, a 0700 venv: here a dir
+    under pytest's 0700 one), the child's ld.so said "cannot be loaded as audit interface ...
+    ignored" and ran the program with no shim: enforcing, a 0644 library preloaded there ran to
+    main(). Now the exec is refused with one message, as for a shim that is gone; in audit mode the
+    child gets the environment it would have had without execcheck, silently."""
+    need_root()
+    if mode == "secbits":
+        need_check()
+    drop = cc(DROP_C, "dropto")
+    copy = tmp_path / "priv" / "libexeccheck.so"
+    copy.parent.mkdir()
+    shutil.copy(SHIM, copy)
+    os.chmod(copy, 0o755)
+    bad = Kit(open_tmp).lib("libbad.so", "bad", mode=0o644)
+    argv = [str(drop), "/usr/bin/env", "LD_PRELOAD=%s" % bad, "/usr/bin/env"]
+    r = run(argv, env=clean_env({"LD_PRELOAD": str(copy)}),
+            **({"preexec_fn": _set_restrict_file} if mode == "secbits" else {}))
+    if mode == "secbits":
+        assert r.returncode == 127 and r.stdout == "", r
+        assert r.stderr == ("execcheck: refused to start a program: the shim %s cannot be read by this process, "
+                            "it would run unchecked\nexecv: Permission denied\n" % copy), r
+    else:
+        env = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+        assert r.returncode == 0 and r.stderr == "", r
+        assert "CTOR bad" in r.stdout and "LD_AUDIT" not in env and env["LD_PRELOAD"] == str(bad), r
+
+
+def test_status_names_a_shim_closed_to_other_users(tmp_path):
+    """execcheck installed where other users cannot read it (pytest's tmp dir is 0700): status
+    lists it, naming the directory that closes it."""
+    import sys
+    import execcheck
+    site = tmp_path / "site"
+    shutil.copytree(os.path.dirname(execcheck.__file__), site / "execcheck")
+    r = run([sys.executable, "-m", "execcheck", "status", "--json"], env=dict(os.environ, PYTHONPATH=str(site)))
+    closed = [f for f in json.loads(r.stdout)["fail_open"] if "closed to other users" in f]
+    assert len(closed) == 1 and str(site) in closed[0] and "is mode 700" in closed[0], r.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # Valgrind: it emulates execveat without knowing AT_EXECVE_CHECK (a check would become a real exec
 # of the library); the shim asks Valgrind whether it runs there and then makes no check

@@ -297,3 +297,46 @@ def test_a_program_started_by_a_library_constructor(tmp_path):
     assert env.get("MARK") == "ctor" and env.get("LD_PRELOAD", "").split(":")[0] == shim, r.stdout
     if shim_has_audit_face():
         assert env.get("LD_AUDIT", "").split(":")[0] == shim, r.stdout
+
+
+def test_a_shell_started_by_a_library_constructor(tmp_path):
+    """The same constructor, before the shim's start, takes the shim's variables out of environ and
+    calls system() and popen(): libc starts their shell from environ, and it ran without the shim
+    (its children too: a 0644 library preloaded there ran, under --restrict-file). The exec
+    wrappers looked up the shim's path when called that early; system() and popen() now do too."""
+    import subprocess
+    (tmp_path / "ctor.c").write_text(
+        "#include <stdio.h>\n#include <stdlib.h>\n"
+        "__attribute__((constructor)) static void start_shells(void)\n{\n"
+        "    char line[4096];\n    FILE *f;\n"
+        '    unsetenv("LD_AUDIT");\n    unsetenv("LD_PRELOAD");\n    fflush(stdout);\n'
+        '    system("echo system audit=$LD_AUDIT preload=$LD_PRELOAD");\n'
+        '    f = popen("echo popen audit=$LD_AUDIT preload=$LD_PRELOAD", "r");\n'
+        "    while (f && fgets(line, sizeof line, f)) fputs(line, stdout);\n"
+        "    if (f) pclose(f);\n}\n")
+    (tmp_path / "main.c").write_text('#include <stdio.h>\nint main(void) { puts("main"); return 0; }\n')
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "libctor.so"), str(tmp_path / "ctor.c")], check=True)
+    subprocess.run(["cc", "-o", str(tmp_path / "prog"), str(tmp_path / "main.c"), "-Wl,--no-as-needed",
+                    "-L%s" % tmp_path, "-lctor", "-Wl,-rpath,%s" % tmp_path], check=True)
+    shim = execcheck.lib_path()
+    audit = shim if shim_has_audit_face() else ""
+    for extra in ({}, {"LD_AUDIT": shim}):  # the preload face alone; both faces (a shimmed parent's child)
+        r = run([str(tmp_path / "prog")], env=shimmed(extra))
+        assert r.returncode == 0 and r.stderr == "", r
+        assert r.stdout.splitlines() == ["system audit=%s preload=%s" % (audit, shim),
+                                         "popen audit=%s preload=%s" % (audit, shim), "main"], (extra, r.stdout)
+
+
+def test_a_relative_ld_preload_entry_is_not_passed_on():
+    """LD_PRELOAD=./libexeccheck.so in the shim's directory names the shim there only. Children got
+    its absolute path first and the relative entry after it, so ld.so complained of the relative
+    one ("cannot be preloaded") in every child started elsewhere; now they get the absolute path
+    alone."""
+    shim = execcheck.lib_path()
+    d, name = os.path.split(shim)
+    r = run(["sh", "-c", "cd / && env"], env=shimmed({"LD_PRELOAD": "./" + name}), cwd=d)
+    assert r.returncode == 0 and r.stderr == "", r
+    env = child_env(r.stdout)
+    assert env["LD_PRELOAD"] == "%s/./%s" % (d, name), env["LD_PRELOAD"]
+    if shim_has_audit_face():
+        assert env["LD_AUDIT"] == "%s/./%s" % (d, name), env["LD_AUDIT"]

@@ -226,3 +226,37 @@ def test_a_tab_in_ld_preload_is_part_of_a_name():
     """ld.so splits LD_PRELOAD at spaces and colons, not tabs: run keeps such a name whole."""
     env = child_environment({"LD_PRELOAD": "/a\tb.so /c.so"}, "/shim.so", False)
     assert env["LD_PRELOAD"] == "/shim.so:/a\tb.so:/c.so"
+
+
+def test_a_shim_path_too_long_for_ld_audit(tmp_path, probe):
+    """glibc's ld.so skips, without a word, an LD_AUDIT name of 255 bytes or more (LD_PRELOAD
+    takes 4095): execcheck installed that deep (a venv in a long CI workspace path) gave CMD the
+    preload face alone, and under --restrict-file a 0644 library preloaded there ran its
+    constructor before the tripwire stopped the program. run refuses (125, one line), and status
+    lists the name among the fail-open cases. The rule is ld.so's: the same file named through a
+    short symlink is loaded as an audit module, by its long name it is not."""
+    import execcheck
+    import json
+    import shutil
+    deep = tmp_path / ("d" * 200)
+    shutil.copytree(os.path.dirname(execcheck.__file__), deep / "execcheck")
+    env = dict(os.environ, PYTHONPATH=str(deep))
+    env.pop("LD_PRELOAD", None)
+    env.pop("LD_AUDIT", None)
+    entry = run([sys.executable, "-m", "execcheck", "lib", "--multilib"], env=env).stdout.strip()
+    assert len(entry.encode()) > 254 and entry.startswith(str(deep)), entry
+    r = run([sys.executable, "-m", "execcheck", "run", "--", probe], env=env)
+    assert r.returncode == 125 and r.stdout == "", r
+    assert r.stderr.count("\n") == 1 and entry in r.stderr and "LD_AUDIT" in r.stderr, r.stderr
+    r = run([sys.executable, "-m", "execcheck", "status", "--json"], env=env)
+    fail_open = json.loads(r.stdout)["fail_open"]
+    assert any(entry in f and "LD_AUDIT" in f for f in fail_open), fail_open
+    # ld.so's own rule, on the same file: the long name is skipped, a short link to it is not
+    link = tmp_path / "s"
+    os.symlink(deep, link)
+    short = str(link) + entry[len(str(deep)):]
+    real = run([sys.executable, "-m", "execcheck", "lib"], env=env).stdout.strip()
+    faces = "import execcheck.shim as s; print(s.faces_in_process(shim=%r)['copies'])" % real
+    for name, copies in ((entry, "0"), (short, "1")):
+        r = run([sys.executable, "-c", faces], env=dict(os.environ, LD_AUDIT=name))
+        assert r.stdout.strip() == copies, (name, r)

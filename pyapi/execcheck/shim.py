@@ -94,6 +94,18 @@ def list_separator_in(path: str) -> str:
     return ""
 
 
+# glibc's ld.so (2.32 on) copies each LD_AUDIT and --audit name into a buffer of NAME_MAX bytes
+# (rtld.c, audit_list_next) and skips a longer one without a word; LD_PRELOAD names may be 4095
+LD_AUDIT_NAME_MAX = 254
+
+
+def audit_name_too_long(entry: str) -> bool:
+    """Would ld.so skip this LD_AUDIT entry (as written: a $LIB entry before expansion) for its
+    length? Then a process given the shim there runs without the audit face, silently, and with
+    the preload face alone where LD_PRELOAD names the shim too."""
+    return len(os.fsencode(entry)) > LD_AUDIT_NAME_MAX
+
+
 def read_ld_so_preload(path: str = LD_SO_PRELOAD) -> List[str]:
     """The entries of an ld.so.preload file as glibc's rtld.c reads them (the audit's reader,
     ldresolve.c: separators, '#' comments, and where a NUL byte ends a name or the file). A

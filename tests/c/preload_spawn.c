@@ -2,9 +2,11 @@
  * Where the route takes an environment, it is this process's minus LD_AUDIT and LD_PRELOAD (a
  * parent that means to drop the shim); the others pass environ as it is.
  *   execve  posix_spawn  posix_spawnp  system (PROG ARGS joined by spaces, run by sh -c)
+ *   pidfd_spawn  pidfd_spawnp  (glibc 2.39 on; found with dlsym, so that this builds on older glibc)
  *   execve-null  (an empty environment)
  *   environ-system  (environ = that environment, then system(): libc starts sh from environ) */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,23 @@ int main(int argc, char **argv)
         }
         if (waitpid(pid, &st, 0) != pid) return 98;
         return status_of(st);
+    }
+    if (!strcmp(argv[1], "pidfd_spawn") || !strcmp(argv[1], "pidfd_spawnp")) {
+        typedef int (*pidfd_spawn_fn)(int *, const char *, const posix_spawn_file_actions_t *,
+                                      const posix_spawnattr_t *, char *const[], char *const[]);
+        pidfd_spawn_fn spawn = (pidfd_spawn_fn)dlsym(RTLD_DEFAULT, argv[1]);
+        siginfo_t info;
+        int pidfd, e;
+        if (!spawn) {
+            fprintf(stderr, "%s: not in this libc\n", argv[1]);
+            return 96;
+        }
+        if ((e = spawn(&pidfd, argv[2], NULL, NULL, argv + 2, envp))) {
+            fprintf(stderr, "%s: %s\n", argv[1], strerror(e));
+            return 127;
+        }
+        if (waitid(P_PIDFD, pidfd, &info, WEXITED)) return 98;
+        return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
     }
     if (!strcmp(argv[1], "environ-system")) {
         environ = envp;

@@ -7,7 +7,7 @@ import sys
 from .. import kernel
 from ..core import SecurebitsError, securebits, set_securebits
 from ..errors import UsageError
-from ..shim import damage, lib_path, list_separator_in, multilib_path
+from ..shim import LD_AUDIT_NAME_MAX, audit_name_too_long, damage, lib_path, list_separator_in, multilib_path
 from .output import printable
 
 ORDER = 25
@@ -31,7 +31,7 @@ examples:
   execcheck run --restrict-file --deny-interactive --lock -- python3 /srv/app/main.py
 
 exit status: CMD's; 125 the policy could not be set up (kernel without the exec securebits, a
-locked bit, the shim missing); 126 CMD cannot be executed; 127 CMD not found; 2 bad usage."""
+locked bit, the shim missing, damaged, or at a path glibc cannot take in LD_AUDIT); 126 CMD cannot be executed; 127 CMD not found; 2 bad usage."""
 
 
 def add_parser(sub):
@@ -131,8 +131,11 @@ def run(args) -> int:
         # shim (a nested run), and after RESTRICT_FILE it could not import what it needs. With a
         # 32-bit shim beside this one, the $LIB entry: each program's ld.so takes its own class's.
         multilib = multilib_path()
-        env = child_environment(os.environ, multilib or shim, has_audit_face(shim),
-                                (shim, lib_path("i386")) if multilib else ())
+        audit = has_audit_face(shim)
+        if audit and audit_name_too_long(multilib or shim):  # CMD would get the preload face alone
+            raise SetupError("the shim's path %s is longer than the %d bytes ld.so takes of an LD_AUDIT name: "
+                             "install execcheck under a shorter path" % (multilib or shim, LD_AUDIT_NAME_MAX))
+        env = child_environment(os.environ, multilib or shim, audit, (shim, lib_path("i386")) if multilib else ())
         sc = kernel.seccomp()[0]  # CMD inherits the filter, and the shim trusts inherited ones
         if sc == "kills":
             raise SetupError("a seccomp filter here kills a process for execveat (the check): under the shim "

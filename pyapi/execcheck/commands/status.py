@@ -6,8 +6,9 @@ import stat
 
 from .. import kernel
 from ..core import check, policy, securebits
-from ..shim import (I386_LOADER, LD_SO_PRELOAD, damage, expand_lib, faces_in_process, has_lib_token, lib_path,
-                    list_separator_in, multilib_path, names_shim, read_ld_so_preload)
+from ..shim import (I386_LOADER, LD_AUDIT_NAME_MAX, LD_SO_PRELOAD, audit_name_too_long, damage, expand_lib,
+                    faces_in_process, has_lib_token, lib_path, list_separator_in, multilib_path, names_shim,
+                    read_ld_so_preload)
 from .output import print_json, printable
 
 ORDER = 20
@@ -102,6 +103,8 @@ def gather() -> dict:
     if sep:
         fail_open.append("the shim's path has a %s in it, where glibc splits LD_PRELOAD: `execcheck run` "
                          "refuses, and a shim loaded from there does not put itself in its children" % sep)
+    fail_open += _long_audit_names(shim, preload.get("entries", []))
+    fail_open += _closed_to_other_users(shim)
     faces = faces_in_process()
     shim_info["this_process"] = faces
     fail_open += _environment_fail_open(shim, faces)
@@ -114,6 +117,10 @@ def gather() -> dict:
     if preload.get("names_shim"):
         fail_open.append("setuid/setgid programs get only the preload face: ld.so ignores LD_AUDIT paths in "
                          "secure mode (their children are put back under the audit face)")
+    else:
+        fail_open.append("setuid/setgid programs and programs with file capabilities (sudo, su, ping) run without "
+                         "the shim, and so does what they start: in secure mode ld.so takes no audit or preload path from "
+                         "the environment (and removes them from it), and %s does not name the shim" % LD_SO_PRELOAD)
     fail_open.append("static programs and musl programs run no glibc loader: no loader shim covers them")
     if userns:
         fail_open.append("unprivileged user namespaces reset the exec securebits: locks do not hold")
@@ -160,6 +167,10 @@ def _environment_fail_open(shim, faces) -> list:
             if "/" in e and not os.path.exists(expand_lib(e)):
                 out.append("%s names %s, which is missing: glibc prints a warning and runs the program without it"
                            % (var, e))
+        if var == "LD_AUDIT":
+            out += ["LD_AUDIT names the shim as %s, longer than the %d bytes ld.so takes of a name: ld.so skips "
+                    "it without a word, here and in the children" % (e, LD_AUDIT_NAME_MAX) for e in entries
+                    if audit_name_too_long(e) and names_shim(e, shim)]
         if var == "LD_AUDIT" and entries and any(names_shim(e, shim) for e in entries) and \
                 not names_shim(entries[0], shim):
             out.append("LD_AUDIT lists %s before the shim: an audit module before it runs unchecked" % entries[0])
@@ -167,6 +178,38 @@ def _environment_fail_open(shim, faces) -> list:
         out.append("this process has only the preload face: what was loaded before the shim ran before it was "
                    "checked, and libc's own loads (gconv, NSS) are checked only at the next dlopen")
     return out
+
+
+def _long_audit_names(shim, preload_entries) -> list:
+    """The names children are given for the shim in LD_AUDIT (the one `execcheck run` gives, an
+    /etc/ld.so.preload entry naming it) that ld.so skips for their length."""
+    names = [multilib_path() or shim] + [e for e in preload_entries if names_shim(e, shim)]
+    return ["the shim's name %s is longer than the %d bytes ld.so takes of an LD_AUDIT name: the children of "
+            "shimmed processes run without the audit face (the preload face alone: a preloaded library's code runs "
+            "before the tripwire stops it), and `execcheck run` refuses" % (e, LD_AUDIT_NAME_MAX)
+            for e in dict.fromkeys(names) if audit_name_too_long(e)]
+
+
+def _closed_to_other_users(shim) -> list:
+    """A shim that users other than its owner cannot read (a directory on its path without o+x, the
+    file without o+r; ACLs are not read): what a shimmed program starts after it gave up root
+    cannot load it, so the exec wrappers refuse such starts enforcing (propagate.c) and let them run
+    without the shim in audit mode."""
+    path = os.path.realpath(shim)
+    steps, d = [(path, stat.S_IROTH)], os.path.dirname(path)
+    while d != os.path.dirname(d):
+        steps.append((d, stat.S_IXOTH))
+        d = os.path.dirname(d)
+    for p, bit in reversed(steps):
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:
+            return []
+        if not mode & bit:
+            return ["the shim %s is closed to other users (%s is mode %o): a program that gives up root cannot "
+                    "start programs when enforcing, and starts them without the shim in audit mode"
+                    % (shim, p, stat.S_IMODE(mode))]
+    return []
 
 
 def _i386_fail_open(shim, preload_entries) -> list:
