@@ -983,3 +983,18 @@ def test_separate_debug_info_is_data_not_a_library(image):
     os.chmod(os.path.join(image, "usr/lib/debug/libreal.so"), 0o644)
     r = ec("image", "verify", image)
     assert r.returncode == 1 and "refused  /usr/lib/debug/libreal.so" in r.stdout, r.stdout
+
+
+def test_prepare_says_when_root_is_no_image_and_uninstall_says_it_is_done(image, tmp_path):
+    """prepare of a directory that holds no image (a typo, an unpacked tarball one level down)
+    said only "0 files to change", which reads as "nothing to do"; uninstall printed nothing on
+    success, unlike every other step (a usability review's findings)."""
+    empty = tmp_path / "not-an-image"
+    (empty / "x").mkdir(parents=True)
+    r = ec("image", "prepare", str(empty))
+    assert r.returncode == 0 and "none of the loader's library directories" in r.stderr, r.stderr
+    r = ec("image", "prepare", image)
+    assert "none of the loader's library directories" not in r.stderr, r.stderr
+    assert ec("image", "install", image).returncode == 0
+    r = ec("image", "uninstall", image)
+    assert r.returncode == 0 and r.stdout.strip() == "uninstalled from %s" % image, (r.stdout, r.stderr)

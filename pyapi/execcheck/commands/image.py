@@ -4,7 +4,7 @@ import os
 import sys
 
 from ..errors import UsageError
-from ..image import install as inst
+from ..image import ldconf, install as inst
 from ..image import prepare
 from .output import print_json, printable
 
@@ -173,6 +173,11 @@ def run_prepare(args) -> int:
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
     status = 1 if unread else 0  # a smaller list than the image's, which must not pass for its whole
+    if not ldconf.library_dirs(root, inst.image_multiarch(root)):
+        # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
+        # level down) reads as "ready": say what is missing
+        print("execcheck: %s has none of the loader's library directories (/lib, /usr/lib and their "
+              "multiarch ones): is it the root of an image?" % printable(root), file=sys.stderr)
     if args.json:
         print_json({"root": root, "applied": args.apply, "complete": not unread,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
@@ -277,6 +282,7 @@ def run_uninstall(args) -> int:
         raise UsageError("nothing to uninstall: %s has no record of `image install`" % root)
     for n in notes:
         print("execcheck: " + printable(n), file=sys.stderr)
+    print("uninstalled from %s" % printable(root))
     return 0
 
 
