@@ -987,8 +987,10 @@ static int audit_face_dlmopen(const char *name, void **result)
     fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_NOCTTY | EC_O_CLOEXEC, 0);
     if (fd < 0) fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return PASS; /* ld.so's own open fails too, or la_objopen meets what it finds */
-    allowed = ec_vcache_check_fd(fd, name, ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID,
-                                                    &st) ? 0 : &st, &v, 0);
+    /* not through the verdict cache: nothing in this copy clears it under the audit face (the
+     * audit face clears its own per load), so a verdict kept there would answer for good */
+    allowed = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) ? ec_check_fd(fd, name, &v)
+                                                                           : ec_check_fd_stat(fd, name, &st, &v);
     ec_close(fd);
     if (allowed || !ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return PASS;
     if (first) ec_say_refused("load", name, v.reason);

@@ -261,6 +261,25 @@ def test_dlmopen_of_a_path_is_checked_before_mapping_when_both_faces_are_in(kit,
     assert_refused(res, bad)
 
 
+def test_dlmopen_pre_check_keeps_no_verdict_for_later(kit, tmp_path, mode):
+    """The preload copy's look at a dlmopen() path under the audit face kept its verdict in a cache
+    nothing of that copy ever clears (the audit face clears its own per load operation): a file
+    allowed once stayed allowed there for good. After the process narrowed Landlock's EXECUTE to
+    /usr, the second dlmopen() of the same file passed that look, glibc mapped it, and la_objopen
+    ended the process (126) - the after-mapping refusal the look is there to spare."""
+    need_landlock()
+    good = kit.lib("dl/libgood.so", "good")
+    prog = kit.prog()
+    argv = [prog, "dlmopen-new:%s" % good, "landlock:/usr", "dlmopen-new:%s" % good]
+    res = run_face(mode, argv, tmp_path, env={"LD_PRELOAD": SHIM})
+    if mode == "audit":
+        assert res.rc == 0 and res.lines.count("dlmopen-new ok") == 2 and not res.refused_lines(), res
+        return
+    assert res.rc == 0 and res.lines[-1] == "end" and res.lines.count("dlmopen-new ok") == 1, res
+    failed = [l for l in res.lines if l.startswith("dlmopen-new failed: ")]
+    assert len(failed) == 1 and "/proc/self/execcheck refused %s (lsm)" % good in failed[0], res
+
+
 @pytest.mark.parametrize("module_mode", [0o644, 0o755], ids=["bad", "good"])
 def test_gconv_module_loaded_by_iconv_open(kit, tmp_path, mode, module_mode):
     """libc loads gconv modules itself (no dlopen() call in the program): GCONV_PATH points it at

@@ -15,6 +15,7 @@
  *                          noclone (kill for execveat, EPERM for clone: no child can find out)
  *   thread                 one more thread, idle: the process is multi-threaded from then on
  *   exec:PROG              execv(PROG, PROG + the remaining arguments)
+ *   landlock:DIR           from now on, Landlock's EXECUTE right only beneath DIR: "landlock ok"
  *   chdir:DIR              chdir(DIR): "chdir ok" or the error
  *   call:FN                FN() of the last library a dlopen: returned: "call done" ("call failed")
  *   stack:USED:PATH        dlopen(PATH) in a thread with a 64 KiB stack of which USED bytes are
@@ -37,6 +38,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/auxv.h>
+#include <linux/landlock.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -46,6 +48,21 @@
 #ifdef NEEDS
 int libfn(void);
 #endif
+
+static int landlock_execute_beneath(const char *dir)
+{
+    struct landlock_ruleset_attr attr = {.handled_access_fs = LANDLOCK_ACCESS_FS_EXECUTE};
+    struct landlock_path_beneath_attr pb = {.allowed_access = LANDLOCK_ACCESS_FS_EXECUTE};
+    int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0), r = -1;
+    if (rs < 0) return -1;
+    pb.parent_fd = open(dir, O_PATH | O_CLOEXEC);
+    if (pb.parent_fd >= 0 && !syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) &&
+        !prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+        r = (int)syscall(SYS_landlock_restrict_self, rs, 0);
+    if (pb.parent_fd >= 0) close(pb.parent_fd);
+    close(rs);
+    return r;
+}
 
 static int count_fds(void)
 {
@@ -272,6 +289,8 @@ int main(int argc, char **argv)
             void *p = mmap(0, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             printf("vdso-delta 0x%lx\n", getauxval(AT_SYSINFO_EHDR) - (unsigned long)p);
             munmap(p, size);
+        } else if (!strcmp(op, "landlock")) {
+            printf("landlock %s\n", landlock_execute_beneath(arg) ? strerror(errno) : "ok");
         } else if (!strcmp(op, "exec")) {
             argv[i] = arg;
             execv(arg, argv + i);
