@@ -17,7 +17,8 @@
  *                                   tty is interactive
  *   cpython.run_command, run_module of a code-running stdlib module: interactive
  *   pdb.Pdb                         a debugger started by the program (breakpoint(), pdb.set_trace,
- *                                   post_mortem): its prompt is interactive code
+ *                                   post_mortem): its prompt is interactive code (refused in
+ *                                   Pdb.interaction, patched then)
  *   import with a file name         an extension module, before dlopen (by path)
  *   ctypes.dlopen with a path       a library (by path)
  *   os.rename of a bytecode cache   the cache keeps the execute bits of its source
@@ -51,6 +52,7 @@ static int interactive_entry;  /* the main entry was recorded as interactive cod
 static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
 static long long patched_interp = -1; /* the interpreter whose importlib was examined last */
 static long long imp_examined = -1;   /* the interpreter whose imp module (3.8-3.11) was, once loaded */
+static long long pdb_examined = -1;   /* the interpreter whose pdb.Pdb was, at its first debugger */
 /* 3.14's sys.remote_exec: another process had this interpreter run a script file at its next safe
  * point (audit event cpython.remote_debugger_script, then io.open_code of it) */
 static char remote_script[1024];
@@ -190,11 +192,13 @@ static void interactive(const char *what, int also_files)
     refuse_exit();
 }
 
-/* pdb.Pdb: the program starts a debugger (breakpoint(), pdb.set_trace(), pdb.post_mortem()),
- * whose prompt runs any statement typed or piped to it. Refused by raising PermissionError from
- * the constructor, before it reads a command: the program sees an error like a refused import's
- * and may go on; an uncaught one ends it with a traceback, never at a prompt. Returns -1 when
- * refused (the exception set). */
+/* A debugger the program starts (breakpoint(), pdb.set_trace(), pdb.post_mortem()) runs any
+ * statement typed or piped to its prompt, and its .pdbrc lines. Refused where that begins:
+ * Pdb.interaction (which runs the rc lines, then the prompt), patched at the first pdb.Pdb audit
+ * event; not at the event itself, since doctest builds a Pdb for every run and never prompts
+ * unless a doctest calls pdb.set_trace(). Raising PermissionError there, the program sees an error
+ * like a refused import's and may go on; an uncaught one ends it with a traceback, never at a
+ * prompt. Returns -1 when refused (the exception set). */
 static int debugger(void)
 {
     struct ec_verdict v;
@@ -375,6 +379,15 @@ static PyObject *imp_get_data(PyObject *self, PyObject *args)
 
 static struct ec_pymethoddef imp_get_data_def = {"get_data", imp_get_data, EC_METH_VARARGS, 0};
 
+/* pdb.Pdb.interaction replacement (self: the original): the debugger rule, then the original. */
+static PyObject *pdb_interaction(PyObject *self, PyObject *args)
+{
+    if (debugger() < 0) return 0;
+    return ec_py.CallObject(self, args);
+}
+
+static struct ec_pymethoddef pdb_interaction_def = {"interaction", pdb_interaction, EC_METH_VARARGS, 0};
+
 /* Once per interpreter: if importlib's FileLoader.get_data still reads sourceless files with FileIO
  * (CPython before the CVE-2026-2297 fix: all of 3.8-3.15 here), route it through open_code.
  * Returns 1 once this interpreter's importlib has been examined (patched if it needed it). */
@@ -442,6 +455,33 @@ static void patch_imp(void)
         fn = ec_py.CFunctionNewEx(&imp_get_data_def, cur, 0);
         meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
         if (meth) ec_py.SetAttrString(cls, "get_data", meth);
+    }
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    release(meth), release(fn), release(cur), release(cls);
+}
+
+/* At a pdb.Pdb audit event: route this interpreter's pdb.Pdb.interaction through pdb_interaction
+ * (once; the class is the interpreter's own). */
+static void patch_pdb(void)
+{
+    PyObject *modules, *mod, *cls, *cur, *fn = 0, *meth = 0;
+    void *interp = ec_py.InterpreterGet();
+    long long id = interp ? ec_py.InterpreterGetID(interp) : -1;
+    if (id < 0 || id == pdb_examined) return;
+    modules = ec_py.GetModuleDict();
+    mod = modules ? ec_py.DictGetItemString(modules, "pdb") : 0;
+    if (!mod) return;
+    cls = ec_py.GetAttrString(mod, "Pdb");
+    if (!cls) {
+        ec_py.ErrClear();
+        return;
+    }
+    pdb_examined = id;
+    cur = ec_py.GetAttrString(cls, "interaction");
+    if (cur && !(ec_py.IsInstance(cur, ec_py.CFunctionType) > 0 && ec_py.CFunctionGetFunction(cur) == (void *)pdb_interaction)) {
+        fn = ec_py.CFunctionNewEx(&pdb_interaction_def, cur, 0);
+        meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
+        if (meth) ec_py.SetAttrString(cls, "interaction", meth);
     }
     if (ec_py.ErrOccurred()) ec_py.ErrClear();
     release(meth), release(fn), release(cur), release(cls);
@@ -597,7 +637,7 @@ static int on_cpython(const char *name, PyObject *args)
         hooks_cleared = 1;
         if (!open_code_taken) __atomic_store_n(&ec_python_open_window, 1, __ATOMIC_RELAXED);
         stdin_decided = entry_seen = interactive_entry = 0;
-        patched_interp = imp_examined = -1;
+        patched_interp = imp_examined = pdb_examined = -1;
         ec_handoff_drop();
         return 0;
     }
@@ -694,7 +734,8 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         }
         return 0;
     case 'p':
-        return ec_strcmp(event, "pdb.Pdb") ? 0 : debugger();
+        if (!ec_strcmp(event, "pdb.Pdb")) patch_pdb();
+        return 0;
     case 'o':
         if (!ec_strcmp(event, "os.rename")) cache_rename(args);
         else if (!ec_strcmp(event, "open")) patch_imp();

@@ -67,6 +67,8 @@ def build_fixtures(root, label, python, version, tools, shebang_python):
     write(h / "host_inspect.py", "import os\nos.environ['PYTHONINSPECT'] = '1'\nprint('RAN', 'host')\n", 0o755)
     write(h / "input.py", "print('RAN', 'input')\n", 0o755)
     write(h / "host_breakpoint.py", "print('RAN', 'host')\nbreakpoint()\n", 0o755)
+    write(h / "host_doctest.py", "import doctest\n\ndef f():\n    \"\"\"\n    >>> print('RAN', 'doctest')\n"
+          "    RAN doctest\n    \"\"\"\n\nprint('RAN', doctest.testmod())\n", 0o755)
     return base
 
 
@@ -115,6 +117,12 @@ INTERACTIVE_FORMS = {
                                     "stdin": {"pipe": REPL_LINE.replace("repl", "pdb") + "\ncontinue\n"}},
 }
 
+# code that runs no interactive code although CPython builds a debugger for it (doctest makes a
+# pdb.Pdb for every run): it runs, and is recorded, under no bits at all
+QUIET_FORMS = {
+    "doctest": lambda py, V, H: {"argv": [py, str(H / "host_doctest.py")], "stdin": {"pipe": REPL_LINE + "\n"}},
+}
+
 # what each form prints when it runs: markers that must all appear (run) or none (refused)
 MARKERS = {
     "shebang": ["RAN script"], "shebang_env": ["RAN script"], "arg": ["RAN script"], "stdin": ["RAN script"],
@@ -123,7 +131,7 @@ MARKERS = {
     "startup": ["RAN startup"], "repl_tty": ["RAN repl"], "pipe": ["RAN script"], "command": ["RAN command"],
     "xargs": ["RAN script"], "inspect_pipe": ["RAN repl"], "inspect_tty": ["RAN repl"], "inspect_env": ["RAN repl"],
     "isolated_inspect_tty": ["RAN repl"], "m_timeit": ["RAN timeit"], "m_code": ["RAN repl"], "m_pdb": ["RAN host"],
-    "breakpoint": ["RAN pdb"],
+    "breakpoint": ["RAN pdb"], "doctest": ["RAN TestResults(failed=0, attempted=1)"],
 }
 # printed before the refused part, so they show even when the form is refused
 ALWAYS = {"import": ["RAN host"], "pyc": ["RAN host"], "zip": ["RAN host"], "pth": ["RAN host"],
@@ -151,6 +159,8 @@ def expect(form, variant, bits, V):
     """-> dict(rc, ran: bool, line: bool, records: {(kind, path, reason, action)} of the python face,
     audit: the same of the audit face)"""
     f, i = "f" in bits, "i" in bits
+    if form in QUIET_FORMS:
+        return {"rc": 0, "ran": True, "line": False, "records": set()}
     if form in INTERACTIVE_FORMS:
         refused = i
         rec = {("interactive", INTERACTIVE_PATH[form], "not-regular", "refused" if refused else "logged")}
@@ -258,11 +268,11 @@ def matrix(tools, tmp_path_factory):
     need_mountns()
     need_check()
     need(len(interpreters()) > 0, "no CPython >= 3.8 found")
-    forms = dict(FILE_FORMS, **INTERACTIVE_FORMS)
+    forms = dict(FILE_FORMS, **INTERACTIVE_FORMS, **QUIET_FORMS)
     return run_matrix(tmp_path_factory.mktemp("pyface-matrix"), tools, forms)
 
 
-@pytest.mark.parametrize("form", list(FILE_FORMS) + list(INTERACTIVE_FORMS))
+@pytest.mark.parametrize("form", list(FILE_FORMS) + list(INTERACTIVE_FORMS) + list(QUIET_FORMS))
 def test_matrix(matrix, form):
     """One form, on every interpreter x bits x fixture variant."""
     results, metas = matrix
