@@ -405,6 +405,15 @@ static size_t dst_count(const char *input)
 
 size_t ec_ld_dst_count(const char *s) { return dst_count(s); }
 
+/* Is one of the tokens in input an $ORIGIN? */
+static int has_origin(const char *input)
+{
+    size_t len;
+    for (input = ec_strchr(input, '$'); input; input = ec_strchr(input + len, '$'))
+        if ((len = is_dst(++input, "ORIGIN"))) return 1;
+    return 0;
+}
+
 /* is_trusted_path_normalize */
 static int trusted_path(struct run *r, const char *path, size_t len)
 {
@@ -440,64 +449,78 @@ static int trusted_path(struct run *r, const char *path, size_t len)
     return 0;
 }
 
-/* _dl_dst_substitute: input with its tokens replaced, "" when the path must be dropped */
-static const char *dst_substitute(struct run *r, struct obj *l, const char *input)
+int ec_ld_dst_expand(const char *input, const struct ec_ld_dst *v, char *out, size_t cap)
 {
-    size_t cap = ec_strlen(input) + 1, len;
     const char *start = input;
-    char *result, *wp;
-    int check_trusted = 0;
-    /* room: every token may become its longest replacement */
-    {
-        const char *o = origin_of(r, l);
-        size_t maxrep = ec_strlen(r->s->platform);
-        if (ec_strlen(r->s->lib) > maxrep) maxrep = ec_strlen(r->s->lib);
-        if (o != ORIGIN_UNKNOWN && o != ORIGIN_UNTOLD && ec_strlen(o) > maxrep) maxrep = ec_strlen(o);
-        cap += dst_count(input) * maxrep;
-    }
-    result = wp = ec_arena_alloc(r->a, cap);
-    if (!result) {
-        r->nomem = 1;
-        return "";
-    }
+    char *wp = out, *end = out + cap;
+    size_t len;
+    if (!cap) return EC_LD_DST_TOO_LONG;
     do {
         if (*input == '$') {
             const char *repl = 0;
+            int missing = 0;
             ++input;
             if ((len = is_dst(input, "ORIGIN"))) {
                 /* secure: $ORIGIN only as the whole first element or its first component */
-                if (r->secure && !(input == start + 1 && (input[len] == 0 || input[len] == '/')))
-                    repl = ORIGIN_UNKNOWN;
-                else
-                    repl = origin_of(r, l);
-                check_trusted = r->secure && l->type == LT_EXECUTABLE;
+                if (v->secure && !(input == start + 1 && (input[len] == 0 || input[len] == '/')))
+                    missing = EC_LD_DST_SECURE_ORIGIN;
+                else if (!(repl = v->origin))
+                    missing = EC_LD_DST_NO_ORIGIN;
             } else if ((len = is_dst(input, "PLATFORM"))) {
-                repl = r->s->platform[0] ? r->s->platform : 0;
-                if (!repl) repl = ORIGIN_UNKNOWN;
+                if (!(repl = v->platform && v->platform[0] ? v->platform : 0)) missing = EC_LD_DST_NO_PLATFORM;
             } else if ((len = is_dst(input, "LIB"))) {
-                repl = r->s->lib;
+                if (!(repl = v->lib)) missing = EC_LD_DST_NO_LIB;
             }
-            if (repl == ORIGIN_UNTOLD) {
-                r->origin_untold = 1; /* glibc has a value here; this prediction does not */
-                repl = ORIGIN_UNKNOWN;
+            if (missing) {
+                out[0] = 0; /* a known token without a value: drop the path */
+                return missing;
             }
-            if (repl && repl != ORIGIN_UNKNOWN) {
-                size_t k = ec_strlen(repl);
-                ec_memcpy(wp, repl, k);
-                wp += k;
-                input += len;
-            } else if (len) {
-                *result = 0; /* a known token without a value: drop the path */
-                return result;
-            } else {
-                *wp++ = '$';
-            }
+            if (!len) repl = "$";
+            else input += len;
+            len = ec_strlen(repl);
+            if ((size_t)(end - wp) <= len) goto too_long;
+            ec_memcpy(wp, repl, len);
+            wp += len;
         } else {
+            if (end - wp <= 1) goto too_long;
             *wp++ = *input++;
         }
     } while (*input);
     *wp = 0;
-    if (check_trusted && !trusted_path(r, result, (size_t)(wp - result))) *result = 0;
+    return EC_LD_DST_OK;
+too_long:
+    out[0] = 0;
+    return EC_LD_DST_TOO_LONG;
+}
+
+/* _dl_dst_substitute: input with its tokens replaced, "" when the path must be dropped */
+static const char *dst_substitute(struct run *r, struct obj *l, const char *input)
+{
+    size_t cap = ec_strlen(input) + 1, maxrep;
+    const char *o = origin_of(r, l);
+    struct ec_ld_dst v;
+    char *result;
+    int got;
+    v.origin = o == ORIGIN_UNKNOWN || o == ORIGIN_UNTOLD ? 0 : o;
+    v.platform = r->s->platform;
+    v.lib = r->s->lib;
+    v.secure = r->secure;
+    /* room: every token may become its longest replacement */
+    maxrep = ec_strlen(v.platform);
+    if (ec_strlen(v.lib) > maxrep) maxrep = ec_strlen(v.lib);
+    if (v.origin && ec_strlen(v.origin) > maxrep) maxrep = ec_strlen(v.origin);
+    cap += dst_count(input) * maxrep;
+    result = ec_arena_alloc(r->a, cap);
+    if (!result) {
+        r->nomem = 1;
+        return "";
+    }
+    got = ec_ld_dst_expand(input, &v, result, cap);
+    if (got == EC_LD_DST_NO_ORIGIN && o == ORIGIN_UNTOLD) r->origin_untold = 1; /* glibc has a value; we do not */
+    /* an $ORIGIN of a secure program's executable must expand to a trusted directory */
+    if (got == EC_LD_DST_OK && r->secure && l->type == LT_EXECUTABLE && has_origin(input) &&
+        !trusted_path(r, result, ec_strlen(result)))
+        *result = 0;
     return result;
 }
 

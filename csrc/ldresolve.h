@@ -242,6 +242,26 @@ int ec_ld_defect_passes(const struct ec_elf *e);
  * braces; _dl_dst_count): a '$' before anything else is kept as it is. */
 size_t ec_ld_dst_count(const char *s);
 
+/* The values glibc substitutes for the tokens of one name (_dl_dst_substitute): origin is the
+ * directory of the object that names it (l_origin), platform GLRO(dl_platform), lib DL_DST_LIB;
+ * NULL (or an empty platform) where glibc has none. secure: __libc_enable_secure. */
+struct ec_ld_dst {
+    const char *origin, *platform, *lib;
+    int secure;
+};
+enum {
+    EC_LD_DST_OK = 0,
+    EC_LD_DST_NO_ORIGIN,     /* a token without a value: glibc drops the path (out is "") */
+    EC_LD_DST_SECURE_ORIGIN, /* an $ORIGIN a secure program may not use there: dropped too */
+    EC_LD_DST_NO_PLATFORM,
+    EC_LD_DST_NO_LIB,
+    EC_LD_DST_TOO_LONG,      /* the expansion does not fit in cap (out is "") */
+};
+/* input with its tokens replaced by v's values into out[cap], as glibc's _dl_dst_substitute does
+ * (a '$' that starts no token is kept). Secure programs' executables also want the result in a
+ * trusted directory: the caller's check (it knows the directories). Returns an EC_LD_DST_ code. */
+int ec_ld_dst_expand(const char *input, const struct ec_ld_dst *v, char *out, size_t cap);
+
 /* rtld.c's reading of an /etc/ld.so.preload text, in place: every byte of buf[0, n) that is not
  * part of a name ld.so preloads becomes NUL, so the names are the NUL-separated runs left. */
 void ec_ld_preload_names(char *buf, size_t n);

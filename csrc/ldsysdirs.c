@@ -2,6 +2,8 @@
 #include "ldsysdirs.h"
 #include "text.h"
 
+#define _GNU_SOURCE /* ElfW */
+#include <link.h>
 #include <stdint.h>
 
 #define ENTRY_MAX 255
@@ -71,6 +73,25 @@ size_t ec_ld_sysdirs_find(const void *image, size_t len, char *out, size_t cap)
     }
     out[used] = 0;
     return used;
+}
+
+size_t ec_ld_sysdirs_mapped(const void *base, char *out, size_t cap)
+{
+    const ElfW(Ehdr) *eh = base;
+    const ElfW(Phdr) *ph;
+    int i, pass;
+    if (!base || !out || !cap) return 0;
+    out[0] = 0;
+    if (__builtin_memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_phentsize != sizeof *ph) return 0;
+    ph = (const ElfW(Phdr) *)((const char *)base + eh->e_phoff);
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < eh->e_phnum; i++) {
+            size_t n;
+            if (ph[i].p_type != PT_LOAD || (ph[i].p_flags & PF_W) || !(ph[i].p_flags & PF_X) != !pass) continue;
+            n = ec_ld_sysdirs_find((const char *)base + ph[i].p_vaddr, ph[i].p_filesz, out, cap);
+            if (n) return n;
+        }
+    return 0;
 }
 
 size_t ec_ld_sysdirs_lib(const char *sysdirs, char *out, size_t cap)

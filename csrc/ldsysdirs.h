@@ -20,6 +20,12 @@
  * has 1..8 of them. */
 size_t ec_ld_sysdirs_find(const void *image, size_t len, char *out, size_t cap);
 
+/* The same list in the loader mapped at base (its load address, AT_BASE): read from its read-only
+ * data segments first, then from its code, where a linker without separate code puts the
+ * constants (aarch64's: 150 KB). base must hold a whole mapped ELF object (its ELF header and
+ * program headers in its first segment, as ld.so's are). Returns the length, or 0. */
+size_t ec_ld_sysdirs_mapped(const void *base, char *out, size_t cap);
+
 /* $LIB of the loader whose system directories are sysdirs (as found above): the first one
  * without its leading "/" or "/usr/" ("lib64", "lib/x86_64-linux-gnu", "lib" for /usr/lib).
  * Returns its length, or 0. */

@@ -14,8 +14,12 @@
 #define _GNU_SOURCE /* <link.h> declares the audit interface (LAV_CURRENT, Lmid_t) only then */
 #include <link.h>
 #include "arena.h"
+#include "auxv.h"
 #include "check.h"
+#include "ldhost.h"
+#include "ldresolve.h"
 #include "mapped.h"
+#include "preload_face.h" /* ec_loaded_loader_lib: ld.so's $LIB from its memory */
 #include "reason.h"
 #include "shim.h"
 #include "sys.h"
@@ -43,16 +47,54 @@ static int know_self(void)
     return self_id.state == 1;
 }
 
+/* What ld.so substitutes for $ORIGIN, $PLATFORM and $LIB in an LD_AUDIT name with a '/'
+ * (glibc 2.36: load_audit_module -> _dl_open from dl_main, whose caller map is the main program's;
+ * _dl_map_object expands the tokens against it): $ORIGIN is the program's directory, read as
+ * _dl_get_origin reads it for the main map (/proc/self/exe, cut at its last '/'); $PLATFORM is
+ * what ld.so derived from the CPU and AT_PLATFORM (ldhost.h); $LIB the first of ld.so's own
+ * system directories, read from its memory (ldsysdirs.h). A value left NULL is one this module
+ * cannot tell: ld.so run as a command (no AT_BASE: the program's name decides its origin), or no
+ * /proc. Looked up once, on the first name with a token. */
+struct dst_values {
+    struct ec_ld_dst v;
+    int known; /* 0 not looked up, 1 looked up */
+    char origin[4096], lib[256];
+    struct ec_ld_host host;
+};
+
+static const struct ec_ld_dst *dst_values(struct dst_values *d)
+{
+    unsigned long base = 0;
+    if (d->known) return &d->v;
+    d->known = 1;
+    d->v.secure = 0; /* only called outside secure mode: ld.so takes no name with a '/' there */
+    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base) {
+        long n = ec_readlinkat(EC_AT_FDCWD, "/proc/self/exe", d->origin, sizeof d->origin);
+        if (n > 0 && n < (long)sizeof d->origin && d->origin[0] == '/') {
+            while (n > 1 && d->origin[n - 1] != '/') n--;
+            d->origin[n > 1 ? n - 1 : 1] = 0;
+            d->v.origin = d->origin;
+        }
+        if (ec_loaded_loader_lib(d->lib, sizeof d->lib)) d->v.lib = d->lib;
+    }
+    ec_ld_host_probe(&d->host);
+    d->v.platform = d->host.platform;
+    return &d->v;
+}
+
 /* ld.so opens and maps each LD_AUDIT entry after this module's la_version, and mapping can already
  * run an object's own code, before any la_objopen (glibc maps every PT_LOAD after the first with
  * MAP_FIXED, unchecked against the range it reserved: README). The entries after this module that
- * name a path are checked here, on the file, before ld.so opens them: enforcing, a refused one ends
- * the process first. A bare name (ld.so searches it) and a file swapped in after this look are met
- * by la_objopen only. One entry - this module, the usual case - costs a look at the environment. */
+ * name a path are checked here, on the file ld.so will open - its tokens expanded as ld.so expands
+ * them - before ld.so opens it: enforcing, a refused one ends the process first. A bare name
+ * (ld.so searches it), a token whose value this module cannot tell and a file swapped in after
+ * this look are met by la_objopen only. One entry - this module, the usual case - costs a look at
+ * the environment. */
 static void check_later_modules(void)
 {
     const char *list = !ec_shim.secure && ec_shim.envp ? ec_env_get(ec_shim.envp, "LD_AUDIT") : 0, *p, *e;
-    char path[4096]; /* PATH_MAX: ld.so opens no longer name */
+    char name[4096], path[4096]; /* PATH_MAX: ld.so opens no longer name */
+    static struct dst_values dst; /* static: 4 KB off the stack ld.so lends us */
     int after = 0;
     if (!list || !ec_strchr(list, ':')) return;
     if (!know_self()) {
@@ -66,9 +108,13 @@ static void check_later_modules(void)
         int fd, first = 0, slash = 0;
         for (e = p; *e && *e != ':'; e++) slash |= *e == '/';
         n = (size_t)(e - p);
-        if (!slash || n >= sizeof path) continue;
-        ec_memcpy(path, p, n);
-        path[n] = 0;
+        if (!slash || n >= sizeof name) continue;
+        ec_memcpy(name, p, n);
+        name[n] = 0;
+        if (!ec_ld_dst_count(name))
+            ec_memcpy(path, name, n + 1);
+        else if (ec_ld_dst_expand(name, dst_values(&dst), path, sizeof path) != EC_LD_DST_OK)
+            continue; /* ld.so drops it or fails on its length; or a value unknown here: la_objopen's */
         if ((fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) continue; /* ld.so fails alike */
         ec_memset(&st, 0, sizeof st);
         if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == self_id.ino &&

@@ -176,35 +176,19 @@ const char *ec_loaded_name_of(const void *addr)
 static char loader_dirs[2048];
 static int loader_dirs_state; /* 0 not looked, 1 being looked at, 2 found, 3 none */
 
-/* dl_iterate_phdr callback: in ld.so's own entry (its load address is AT_BASE), the list from its
- * read-only data first (x86_64's ld.so: 40 KB), then its code segment, where a linker without
- * separate code puts the constants (aarch64's: 150 KB). Returns 1 once ld.so was looked at. */
-static int loader_dirs_cb(struct dl_phdr_info *info, size_t size, void *base)
-{
-    int i, pass, found = 0;
-    (void)size;
-    if (info->dlpi_addr != *(unsigned long *)base) return 0;
-    for (pass = 0; pass < 2 && !found; pass++)
-        for (i = 0; i < info->dlpi_phnum && !found; i++) {
-            const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-            if (ph->p_type == PT_LOAD && !(ph->p_flags & PF_W) && !(ph->p_flags & PF_X) == !pass)
-                found = ec_ld_sysdirs_find((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_filesz, loader_dirs,
-                                           sizeof loader_dirs) != 0;
-        }
-    __atomic_store_n(&loader_dirs_state, found ? 2 : 3, __ATOMIC_RELEASE);
-    return 1;
-}
-
+/* ld.so is never unmapped: its bytes are read where AT_BASE says it is, with no walk of the
+ * link maps (the audit face's copy of this has no libc, so no dl_iterate_phdr). A caller that
+ * races the first look (a signal handler's, say) is told "none" rather than made to wait. */
 const char *ec_loaded_loader_dirs(void)
 {
     int state = __atomic_load_n(&loader_dirs_state, __ATOMIC_ACQUIRE), zero = 0;
     if (!state && __atomic_compare_exchange_n(&loader_dirs_state, &zero, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         unsigned long base = 0;
-        if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base && dl_iterate_phdr) dl_iterate_phdr(loader_dirs_cb, &base);
-        if (__atomic_load_n(&loader_dirs_state, __ATOMIC_ACQUIRE) == 1)
-            __atomic_store_n(&loader_dirs_state, 3, __ATOMIC_RELEASE);
-        state = __atomic_load_n(&loader_dirs_state, __ATOMIC_ACQUIRE);
+        int found = ec_auxv_get(EC_AT_BASE, &base) == 1 && base &&
+                    ec_ld_sysdirs_mapped((const void *)base, loader_dirs, sizeof loader_dirs);
+        __atomic_store_n(&loader_dirs_state, found ? 2 : 3, __ATOMIC_RELEASE);
     }
+    state = __atomic_load_n(&loader_dirs_state, __ATOMIC_ACQUIRE);
     return state == 2 ? loader_dirs : 0;
 }
 

@@ -362,6 +362,70 @@ def test_a_later_audit_module_named_by_path_is_checked_before_ld_so_opens_it(kit
             assert "main" in r.stdout.split() and by_ld_so, (r.stdout, opens)
 
 
+@pytest.mark.parametrize("token", ["$LIB", "${LIB}", "$PLATFORM", "$ORIGIN"])
+def test_a_later_audit_module_named_through_a_token_is_checked_before_ld_so_opens_it(kit, tmp_path, token):
+    """The same, for a name with a token ld.so expands (dl-load.c, _dl_map_object, against the main
+    program's link map: $ORIGIN is the program's directory). The face expands it as ld.so does -
+    the path is the one ld.so opens without our module - and checks that file: enforcing, the
+    process ends before ld.so opens it. Before, the face looked at the literal path ("$LIB" a
+    directory no one has), found nothing, and ld.so opened and mapped the 0644 file."""
+    import shutil
+    import subprocess
+    from audit_face_util import _set_restrict_file
+    built = kit.lib("audit/libsecond.so", "second-auditor", mode=0o644, audit=True)
+    prog = kit.prog()
+    root = prog.parent if token == "$ORIGIN" else tmp_path / "mods"
+    name = "%s/%s/sub/libsecond.so" % (root, token) if token != "$ORIGIN" else "%s/sub/libsecond.so" % token
+
+    def traced(audit, tag):
+        trace = tmp_path / ("trace-%s" % tag)
+        r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace), "-E", "LD_AUDIT=" + audit,
+                            str(prog)], env=clean_env(), preexec_fn=_set_restrict_file, capture_output=True, text=True,
+                           timeout=120)
+        return r, [ln for ln in trace.read_text().splitlines() if "/sub/libsecond.so" in ln]
+
+    # where ld.so itself looks for it: one open, of the expanded path (missing yet)
+    _, opens = traced(name, "ld-so")
+    assert len(opens) == 1 and "$" not in opens[0], opens
+    real = pathlib.Path(opens[0].split('"')[1])
+    assert real.is_absolute() and "/sub/libsecond.so" in str(real), opens
+    real.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(built, real)
+    os.chmod(real, 0o644)
+    r, opens = traced("%s:%s" % (SHIM, name), "shim")
+    assert r.returncode == 126, (r.returncode, r.stderr)
+    assert "execcheck: refused to load %s: x-bit" % real in r.stderr, r.stderr
+    by_ld_so = [ln for ln in opens if "O_PATH" not in ln]
+    assert opens and not by_ld_so, opens
+    # a good one there is opened by ld.so and runs as before
+    os.chmod(real, 0o755)
+    r, opens = traced("%s:%s" % (SHIM, name), "good")
+    assert r.returncode == 0 and "main" in r.stdout.split(), (r.returncode, r.stdout, r.stderr)
+    assert [ln for ln in opens if "O_PATH" not in ln and '"%s"' % real in ln], opens
+
+
+def test_later_audit_modules_are_checked_when_ours_is_named_through_lib(kit, tmp_path):
+    """`execcheck lib --multilib` names the shim through $LIB (one entry for every class). The face
+    finds its own entry by the file it names - as ld.so expands it - and checks the modules after
+    it before ld.so opens them. Before, the literal ".../$LIB/libexeccheck.so" named nothing, so
+    the face never knew which entries came after it and checked none: ld.so opened the 0644 one."""
+    import subprocess
+    from audit_face_util import _set_restrict_file
+    from execcheck.shim import multilib_path
+    if not multilib_path():
+        pytest.skip("no 32-bit shim was built (gcc-multilib): no $LIB entry names the shim")
+    bad = kit.lib("audit/libsecond.so", "second-auditor", mode=0o644, audit=True)
+    prog = kit.prog()
+    trace = tmp_path / "trace"
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace),
+                        "-E", "LD_AUDIT=%s:%s" % (multilib_path(), bad), str(prog)],
+                       env=clean_env(), preexec_fn=_set_restrict_file, capture_output=True, text=True, timeout=120)
+    opens = [ln for ln in trace.read_text().splitlines() if '"%s"' % bad in ln]
+    assert r.returncode == 126, (r.returncode, r.stderr)
+    assert "execcheck: refused to load %s: x-bit" % bad in r.stderr, r.stderr
+    assert opens and not [ln for ln in opens if "O_PATH" not in ln], opens
+
+
 def test_what_a_later_audit_module_loads_into_its_own_namespace(kit, tmp_path, mode):
     """An audit module listed after ours (good) dlopen()s a 0644 library from its la_objopen: the
     load goes into its own namespace, an auditing one, for which glibc calls no audit callback at
