@@ -1080,12 +1080,69 @@ struct node {
     int obj, done, next;
 };
 
+/* Filtees that move each other put the walk back in a state it was in before, and from there
+ * ld.so goes round until its stack is gone (MAX_FILTEE_ENTRIES). Each round cost this model an
+ * edge and a search, and one more object where a DT_FILTER is missing: two libraries naming each
+ * other DT_AUXILIARY made a resolution of a million edges (a second of C, half a minute and
+ * gigabytes of the audit's Python), and with a missing filter beside them 65536 objects (ten
+ * minutes for an image of three files). Brent's cycle finding over the walk's state stops at the
+ * first state seen again: the walk depends on nothing else, so it would repeat for ever. The
+ * state: the objects in the list with their done marks, where the walk goes on, and the link-map
+ * order that lookups by name follow; without the fakes of failed loads, which nothing matches,
+ * moves or walks (each round adds one: the rounds repeat all the same). It is looked at where
+ * the walk takes its next live object. */
+struct cycle {
+    int *saved, *now;
+    int nsaved, cap;
+    unsigned power, lam;
+};
+
+static int walk_state(struct run *r, const struct node *known, int runp, int *out)
+{
+    int n = 1, i;
+    out[0] = -1;
+    for (i = 0; i >= 0; i = known[i].next) {
+        if (O(r, known[i].obj)->faked) continue;
+        if (i == runp) out[0] = n;
+        out[n++] = known[i].obj * 2 + known[i].done;
+    }
+    out[n++] = -1;
+    for (i = r->lm_head; i >= 0; i = O(r, i)->lm_next)
+        if (!O(r, i)->faked) out[n++] = i;
+    return n;
+}
+
+/* 1 when the walk is in a state it was in before. */
+static int cycle_seen(struct run *r, struct cycle *c, const struct node *known, int runp)
+{
+    int need = 2 * r->nobj + 2, n; /* each object once in the list, once in the link map */
+    if (need > c->cap) {
+        int *fresh = ec_arena_alloc(r->a, sizeof *fresh * (size_t)need * 4);
+        if (!fresh) {
+            r->nomem = 1;
+            return 0;
+        }
+        if (c->nsaved) ec_memcpy(fresh, c->saved, sizeof *fresh * (size_t)c->nsaved);
+        c->saved = fresh, c->now = fresh + 2 * need, c->cap = 2 * need;
+    }
+    n = walk_state(r, known, runp, c->now);
+    if (n == c->nsaved && !ec_memcmp(c->now, c->saved, sizeof *c->now * (size_t)n)) return 1;
+    if (++c->lam >= c->power) {
+        ec_memcpy(c->saved, c->now, sizeof *c->now * (size_t)n);
+        c->nsaved = n;
+        c->power *= 2;
+        c->lam = 0;
+    }
+    return 0;
+}
+
 /* _dl_map_object_deps: objects in `start` (main or a dlopened object, then preloads) and their
  * dependencies, breadth first; fills out[] with the search list. Returns its length. */
 static int map_deps(struct run *r, const int *start, int nstart, int **out)
 {
     struct node *known = 0;
-    int nk = 0, capk = 0, i, runp, tail, count, nfiltee = 0, endless = 0;
+    struct cycle cyc = {0, 0, 0, 0, 1, 0};
+    int nk = 0, capk = 0, i, runp, tail, count, nfiltee = 0, endless = 0, last_filtee = -1;
     for (i = 0; i < nstart; i++) {
         if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) return 0;
         known[nk].obj = start[i], known[nk].done = 0, known[nk].next = i + 1 < nstart ? nk + 1 : -1;
@@ -1096,6 +1153,12 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
     runp = 0;
     while (runp >= 0) {
         int l = known[runp].obj, orig = runp, d;
+        /* only filtees move the walk back; a fake's turn changes nothing that counts (and would
+         * look like a state seen again) */
+        if (nfiltee && !O(r, l)->faked && cycle_seen(r, &cyc, known, runp)) {
+            r->edges[last_filtee].error = EC_LDE_FILTER_LOOP, r->edges[last_filtee].fatal = 1;
+            break;
+        }
         const struct ec_elf *e = O(r, l)->pub.elf;
         known[runp].done = 1;
         if (e && !O(r, l)->faked)
@@ -1145,6 +1208,7 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                         endless = 1;
                         break;
                     }
+                    last_filtee = ei;
                     if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) break;
                     nn = nk++;
                     known[nn] = known[orig];          /* the current entry moves one down... */
