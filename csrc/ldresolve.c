@@ -216,6 +216,17 @@ static int new_object(struct run *r, const char *l_name, const char *libname, in
     }
     o = &r->objs[r->nobj];
     ec_memset(o, 0, sizeof *o);
+    /* the last allocation comes before the object joins the link map: an object that could not
+     * be made must not be its tail (the next walk would run into the zeroed slot, whose lm_next 0
+     * leads back to the head, for ever) */
+    if (libname) {
+        o->names = ec_arena_alloc(r->a, sizeof *o->names);
+        if (!o->names) {
+            r->nomem = 1;
+            return -1;
+        }
+        o->names->s = libname;
+    }
     o->type = type;
     o->pub.path = l_name;
     o->pub.name = libname;
@@ -227,14 +238,6 @@ static int new_object(struct run *r, const char *l_name, const char *libname, in
     o->lm_prev = r->nobj ? r->lm_tail : -1, o->lm_next = -1;
     if (r->nobj) O(r, r->lm_tail)->lm_next = r->nobj;
     r->lm_tail = r->nobj;
-    if (libname) {
-        o->names = ec_arena_alloc(r->a, sizeof *o->names);
-        if (!o->names) {
-            r->nomem = 1;
-            return -1;
-        }
-        o->names->s = libname;
-    }
     return r->nobj++;
 }
 
@@ -1484,15 +1487,17 @@ static void finish(struct run *r, struct ec_ld_result *res)
         for (i = 0; i < r->nobj; i++) res->objects[i] = O(r, i)->pub;
     else if (reorder(r, res))
         res->nobjects = 0, r->nomem = 1;
+    if (!res->nobjects) /* no objects to give (no memory): nothing in the result may name one */
+        res->nedges = res->nproblems = res->ntries = 0;
     res->failure_edge = res->failure_problem = -1;
-    for (i = 0; i < r->nedges; i++)
-        if (r->edges[i].fatal) {
+    for (i = 0; i < res->nedges; i++)
+        if (res->edges[i].fatal) {
             res->failure_edge = i;
             break;
         }
     if (res->failure_edge < 0)
-        for (i = 0; i < r->nproblems; i++)
-            if (r->problems[i].fatal) {
+        for (i = 0; i < res->nproblems; i++)
+            if (res->problems[i].fatal) {
                 res->failure_problem = i;
                 break;
             }

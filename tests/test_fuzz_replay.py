@@ -8,7 +8,9 @@ here with the sanitizers and tests/c/fuzz_arena.c, whose one malloc per allocati
 a byte past any one of them; a read out of bounds, undefined behaviour or a broken promise (an
 index out of range, a record that is not one line) aborts. No libFuzzer is needed to replay.
 
-Inputs named after what they found keep it found: gnu-hash-shift (a shift of 32 or more, UB).
+Inputs named after what they found keep it found: gnu-hash-shift (a shift of 32 or more, UB),
+nomem-result (a result whose edges named objects it did not have), aux-filtees (a second per
+resolution). The resolver's inputs also run with each of their allocations failing in turn.
 """
 import os
 import subprocess
@@ -19,7 +21,7 @@ from conftest import C_DIR
 
 TOP = C_DIR.parent.parent
 CORPUS = C_DIR.parent / "fuzz"
-TARGETS = ["policy", "ldcache", "elf", "loaded"]
+TARGETS = ["policy", "ldcache", "elf", "resolve", "loaded"]
 SAN_ENV = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1", UBSAN_OPTIONS="print_stacktrace=1")
 
 
@@ -54,3 +56,9 @@ def replay(driver, target, files, tmp_path, timeout=300):
 def test_corpus_replays_clean(driver, target, tmp_path):
     replay(driver, target, inputs(target), tmp_path)
 
+
+def test_every_allocation_failure_of_a_resolution(driver, tmp_path):
+    """Each allocation of these resolutions fails in turn (a session's memory limit, a failed mmap
+    in the shim's dlopen guard): the result says so and stays whole. An object that could not be
+    made had already joined the link map as its tail: the next walk of it went round for ever."""
+    replay(driver, "faults", [f for f in inputs("resolve") if os.path.basename(f).startswith("image-")], tmp_path)
