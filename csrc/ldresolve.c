@@ -330,6 +330,7 @@ static const char *origin_of(struct run *r, struct obj *o)
     if (o->type == LT_EXECUTABLE && !r->req->as_library) return o->origin = r->main_origin;
     if (!name || !name[0]) return o->origin = ORIGIN_UNKNOWN;
     if (name[0] != '/' && cwd == EC_LD_CWD_UNTOLD) return o->origin = ORIGIN_UNTOLD;
+    if (name[0] != '/' && !cwd[0]) return o->origin = ORIGIN_UNKNOWN; /* glibc's getcwd fails as well */
     n = ec_strlen(name);
     if (name[0] != '/') c = ec_strlen(cwd);
     s = ec_arena_alloc(r->a, c + n + 2);
@@ -1521,6 +1522,7 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
     const struct ec_elf *me;
     int main_idx, *pre = 0, npre = 0, cappre = 0, i;
     ec_arena_release(&s->scratch, s->scratch_start);
+    ec_ldfs_follow_cwd(&s->fs, &s->scratch); /* a session used again after a chdir */
     ec_memset(res, 0, sizeof *res);
     ec_memset(r, 0, sizeof *r);
     s->fs.gen++; /* what this run looks up is fresh (ec_ld_try.fresh) */
@@ -1903,7 +1905,9 @@ void ec_ld_session_free(struct ec_ld_session *s)
 
 int ec_ld_adopt(struct ec_ld_session *s, const char *path, int fd, const struct ec_statx *st)
 {
-    return s ? ec_ldfs_adopt(&s->fs, path, fd, st) : -EC_EINVAL;
+    if (!s) return -EC_EINVAL;
+    ec_ldfs_follow_cwd(&s->fs, &s->scratch); /* a relative path is the current directory's */
+    return ec_ldfs_adopt(&s->fs, path, fd, st);
 }
 
 int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, int *noexec)
