@@ -68,7 +68,7 @@ const char *ec_ldfs_absolute(struct ec_ldfs *fs, const char *path)
 {
     size_t n, m;
     char *s;
-    if (path[0] == '/') return path;
+    if (path[0] == '/' || !fs->cwd[0]) return path;
     n = ec_strlen(fs->cwd);
     m = ec_strlen(path);
     s = ec_arena_alloc(fs->arena, n + m + 2);
@@ -77,6 +77,25 @@ const char *ec_ldfs_absolute(struct ec_ldfs *fs, const char *path)
     if (!n || s[n - 1] != '/') s[n++] = '/';
     ec_memcpy(s + n, path, m + 1);
     return s;
+}
+
+/* The process's current directory into buf[4096]: 0, or -1 when it has no path here (getcwd fails,
+ * or answers "(unreachable)/..." for a directory outside this root), as glibc's getcwd says. */
+static int live_cwd(char *buf)
+{
+    long n = ec_sys2(EC_NR_getcwd, buf, 4096);
+    return n > 1 && buf[0] == '/' ? 0 : -1;
+}
+
+void ec_ldfs_follow_cwd(struct ec_ldfs *fs, struct ec_arena *scratch)
+{
+    char *buf;
+    const char *now;
+    if (!fs->cwd_live || !(buf = ec_arena_alloc(scratch, 4096))) return;
+    if (live_cwd(buf)) buf[0] = 0;
+    if (!ec_strcmp(buf, fs->cwd)) return;
+    /* the old one stays in the session's arena: lookups made under it may point at it */
+    if ((now = buf[0] ? ec_arena_strdup(fs->arena, buf) : "")) fs->cwd = now;
 }
 
 int ec_ldfs_init(struct ec_ldfs *fs, struct ec_arena *a, const char *root, const char *cwd)
@@ -103,8 +122,9 @@ int ec_ldfs_init(struct ec_ldfs *fs, struct ec_arena *a, const char *root, const
     } else if (fs->rootfd >= 0) {
         fs->cwd = "/";
     } else {
-        long n = ec_sys2(EC_NR_getcwd, buf, sizeof buf);
-        fs->cwd = ec_arena_strdup(a, n > 0 ? buf : "/");
+        fs->cwd = "";
+        fs->cwd_live = 1;
+        if (!live_cwd(buf)) fs->cwd = ec_arena_strdup(a, buf);
     }
     if (!fs->root || !fs->cwd) return -EC_ENOMEM;
     if (grow(a, (void ***)&fs->paths, &fs->paths_cap, 0, 1) || grow(a, (void ***)&fs->files, &fs->files_cap, 0, 0))

@@ -36,7 +36,8 @@ struct ec_ldfs {
     struct ec_arena *arena;      /* where records live */
     int rootfd;                  /* -1: the host root */
     const char *root;            /* the root's real path on this host ("" for the host) */
-    const char *cwd;             /* absolute, in the image */
+    const char *cwd;             /* absolute, in the image; "" when the directory has no path */
+    int cwd_live;                /* 1: cwd follows this process's (a host session made without one) */
     struct ec_ldfs_path **paths;
     uint32_t npaths, paths_cap;
     struct ec_ldfs_file **files;
@@ -49,9 +50,14 @@ struct ec_ldfs {
     uint32_t nmounts;
 };
 
-/* root: NULL or "" for the host. cwd: NULL for "/" under a root, the real cwd on the host.
- * Returns 0 or -errno (the root cannot be opened, no memory). */
+/* root: NULL or "" for the host. cwd: NULL for "/" under a root, the process's current directory
+ * on the host (followed: ec_ldfs_follow_cwd). Returns 0 or -errno (the root cannot be opened, no
+ * memory). */
 int ec_ldfs_init(struct ec_ldfs *fs, struct ec_arena *a, const char *root, const char *cwd);
+/* A session that follows the process's current directory takes it again (a chdir since the last
+ * resolution): relative names are then where they are now, as for ld.so's open. scratch: memory
+ * for the question. */
+void ec_ldfs_follow_cwd(struct ec_ldfs *fs, struct ec_arena *scratch);
 void ec_ldfs_close(struct ec_ldfs *fs);
 
 /* The cached lookup of path (following symlinks); NULL only when memory runs out. */
@@ -72,7 +78,8 @@ int ec_ldfs_open(struct ec_ldfs *fs, const char *path, int flags);
 /* Reads a whole regular file of at most max bytes into the arena. Returns its length or -errno
  * (-EFBIG when larger than max). */
 long ec_ldfs_read(struct ec_ldfs *fs, const char *path, size_t max, const char **data);
-/* path made absolute against cwd (not normalised), in the arena */
+/* path made absolute against cwd (not normalised), in the arena; left relative when the directory
+ * has no path (then the kernel takes it from the process's directory) */
 const char *ec_ldfs_absolute(struct ec_ldfs *fs, const char *path);
 
 #endif

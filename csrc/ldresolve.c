@@ -217,6 +217,17 @@ static int new_object(struct run *r, const char *l_name, const char *libname, in
     }
     o = &r->objs[r->nobj];
     ec_memset(o, 0, sizeof *o);
+    /* the last allocation comes before the object joins the link map: an object that could not
+     * be made must not be its tail (the next walk would run into the zeroed slot, whose lm_next 0
+     * leads back to the head, for ever) */
+    if (libname) {
+        o->names = ec_arena_alloc(r->a, sizeof *o->names);
+        if (!o->names) {
+            r->nomem = 1;
+            return -1;
+        }
+        o->names->s = libname;
+    }
     o->type = type;
     o->pub.path = l_name;
     o->pub.name = libname;
@@ -228,14 +239,6 @@ static int new_object(struct run *r, const char *l_name, const char *libname, in
     o->lm_prev = r->nobj ? r->lm_tail : -1, o->lm_next = -1;
     if (r->nobj) O(r, r->lm_tail)->lm_next = r->nobj;
     r->lm_tail = r->nobj;
-    if (libname) {
-        o->names = ec_arena_alloc(r->a, sizeof *o->names);
-        if (!o->names) {
-            r->nomem = 1;
-            return -1;
-        }
-        o->names->s = libname;
-    }
     return r->nobj++;
 }
 
@@ -328,6 +331,7 @@ static const char *origin_of(struct run *r, struct obj *o)
     if (o->type == LT_EXECUTABLE && !r->req->as_library) return o->origin = r->main_origin;
     if (!name || !name[0]) return o->origin = ORIGIN_UNKNOWN;
     if (name[0] != '/' && cwd == EC_LD_CWD_UNTOLD) return o->origin = ORIGIN_UNTOLD;
+    if (name[0] != '/' && !cwd[0]) return o->origin = ORIGIN_UNKNOWN; /* glibc's getcwd fails as well */
     n = ec_strlen(name);
     if (name[0] != '/') c = ec_strlen(cwd);
     s = ec_arena_alloc(r->a, c + n + 2);
@@ -1106,12 +1110,69 @@ struct node {
     int obj, done, next;
 };
 
+/* Filtees that move each other put the walk back in a state it was in before, and from there
+ * ld.so goes round until its stack is gone (MAX_FILTEE_ENTRIES). Each round cost this model an
+ * edge and a search, and one more object where a DT_FILTER is missing: two libraries naming each
+ * other DT_AUXILIARY made a resolution of a million edges (a second of C, half a minute and
+ * gigabytes of the audit's Python), and with a missing filter beside them 65536 objects (ten
+ * minutes for an image of three files). Brent's cycle finding over the walk's state stops at the
+ * first state seen again: the walk depends on nothing else, so it would repeat for ever. The
+ * state: the objects in the list with their done marks, where the walk goes on, and the link-map
+ * order that lookups by name follow; without the fakes of failed loads, which nothing matches,
+ * moves or walks (each round adds one: the rounds repeat all the same). It is looked at where
+ * the walk takes its next live object. */
+struct cycle {
+    int *saved, *now;
+    int nsaved, cap;
+    unsigned power, lam;
+};
+
+static int walk_state(struct run *r, const struct node *known, int runp, int *out)
+{
+    int n = 1, i;
+    out[0] = -1;
+    for (i = 0; i >= 0; i = known[i].next) {
+        if (O(r, known[i].obj)->faked) continue;
+        if (i == runp) out[0] = n;
+        out[n++] = known[i].obj * 2 + known[i].done;
+    }
+    out[n++] = -1;
+    for (i = r->lm_head; i >= 0; i = O(r, i)->lm_next)
+        if (!O(r, i)->faked) out[n++] = i;
+    return n;
+}
+
+/* 1 when the walk is in a state it was in before. */
+static int cycle_seen(struct run *r, struct cycle *c, const struct node *known, int runp)
+{
+    int need = 2 * r->nobj + 2, n; /* each object once in the list, once in the link map */
+    if (need > c->cap) {
+        int *fresh = ec_arena_alloc(r->a, sizeof *fresh * (size_t)need * 4);
+        if (!fresh) {
+            r->nomem = 1;
+            return 0;
+        }
+        if (c->nsaved) ec_memcpy(fresh, c->saved, sizeof *fresh * (size_t)c->nsaved);
+        c->saved = fresh, c->now = fresh + 2 * need, c->cap = 2 * need;
+    }
+    n = walk_state(r, known, runp, c->now);
+    if (n == c->nsaved && !ec_memcmp(c->now, c->saved, sizeof *c->now * (size_t)n)) return 1;
+    if (++c->lam >= c->power) {
+        ec_memcpy(c->saved, c->now, sizeof *c->now * (size_t)n);
+        c->nsaved = n;
+        c->power *= 2;
+        c->lam = 0;
+    }
+    return 0;
+}
+
 /* _dl_map_object_deps: objects in `start` (main or a dlopened object, then preloads) and their
  * dependencies, breadth first; fills out[] with the search list. Returns its length. */
 static int map_deps(struct run *r, const int *start, int nstart, int **out)
 {
     struct node *known = 0;
-    int nk = 0, capk = 0, i, runp, tail, count, nfiltee = 0, endless = 0;
+    struct cycle cyc = {0, 0, 0, 0, 1, 0};
+    int nk = 0, capk = 0, i, runp, tail, count, nfiltee = 0, endless = 0, last_filtee = -1;
     for (i = 0; i < nstart; i++) {
         if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) return 0;
         known[nk].obj = start[i], known[nk].done = 0, known[nk].next = i + 1 < nstart ? nk + 1 : -1;
@@ -1122,6 +1183,12 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
     runp = 0;
     while (runp >= 0) {
         int l = known[runp].obj, orig = runp, d;
+        /* only filtees move the walk back; a fake's turn changes nothing that counts (and would
+         * look like a state seen again) */
+        if (nfiltee && !O(r, l)->faked && cycle_seen(r, &cyc, known, runp)) {
+            r->edges[last_filtee].error = EC_LDE_FILTER_LOOP, r->edges[last_filtee].fatal = 1;
+            break;
+        }
         const struct ec_elf *e = O(r, l)->pub.elf;
         known[runp].done = 1;
         if (e && !O(r, l)->faked)
@@ -1174,6 +1241,7 @@ static int map_deps(struct run *r, const int *start, int nstart, int **out)
                         endless = 1;
                         break;
                     }
+                    last_filtee = ei;
                     if (grow_array(r, (void **)&known, &capk, nk, sizeof *known)) break;
                     nn = nk++;
                     known[nn] = known[orig];          /* the current entry moves one down... */
@@ -1450,15 +1518,17 @@ static void finish(struct run *r, struct ec_ld_result *res)
         for (i = 0; i < r->nobj; i++) res->objects[i] = O(r, i)->pub;
     else if (reorder(r, res))
         res->nobjects = 0, r->nomem = 1;
+    if (!res->nobjects) /* no objects to give (no memory): nothing in the result may name one */
+        res->nedges = res->nproblems = res->ntries = 0;
     res->failure_edge = res->failure_problem = -1;
-    for (i = 0; i < r->nedges; i++)
-        if (r->edges[i].fatal) {
+    for (i = 0; i < res->nedges; i++)
+        if (res->edges[i].fatal) {
             res->failure_edge = i;
             break;
         }
     if (res->failure_edge < 0)
-        for (i = 0; i < r->nproblems; i++)
-            if (r->problems[i].fatal) {
+        for (i = 0; i < res->nproblems; i++)
+            if (res->problems[i].fatal) {
                 res->failure_problem = i;
                 break;
             }
@@ -1482,6 +1552,7 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
     const struct ec_elf *me;
     int main_idx, *pre = 0, npre = 0, cappre = 0, i;
     ec_arena_release(&s->scratch, s->scratch_start);
+    ec_ldfs_follow_cwd(&s->fs, &s->scratch); /* a session used again after a chdir */
     ec_memset(res, 0, sizeof *res);
     ec_memset(r, 0, sizeof *r);
     s->fs.gen++; /* what this run looks up is fresh (ec_ld_try.fresh) */
@@ -1864,7 +1935,9 @@ void ec_ld_session_free(struct ec_ld_session *s)
 
 int ec_ld_adopt(struct ec_ld_session *s, const char *path, int fd, const struct ec_statx *st)
 {
-    return s ? ec_ldfs_adopt(&s->fs, path, fd, st) : -EC_EINVAL;
+    if (!s) return -EC_EINVAL;
+    ec_ldfs_follow_cwd(&s->fs, &s->scratch); /* a relative path is the current directory's */
+    return ec_ldfs_adopt(&s->fs, path, fd, st);
 }
 
 int ec_ld_stat(struct ec_ld_session *s, const char *path, struct ec_verdict *v, int *noexec)

@@ -207,7 +207,8 @@ void ec_say_refused_why(const char *verb, const char *what, const char *why)
     ec_buf_puts(&b, "execcheck: refused to ");
     ec_buf_puts(&b, verb);
     ec_buf_putc(&b, ' ');
-    ec_buf_puts(&b, what);
+    /* the name may be anyone's (a file planted for a root daemon to load): on one line, inert */
+    ec_buf_put_visible(&b, what);
     ec_buf_puts(&b, ": ");
     ec_buf_puts(&b, why);
     line[b.len++] = '\n';

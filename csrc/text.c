@@ -254,4 +254,32 @@ void ec_buf_put_json_str_max(struct ec_buf *b, const char *s, size_t max)
     ec_buf_putc(b, '"');
 }
 
+void ec_buf_put_visible(struct ec_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        char unit[4];
+        size_t n = 0, room = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
+        int k = utf8_len(p);
+        /* a C1 control (U+0080..U+009F) is a control to a terminal too: CSI is U+009B */
+        int c1 = k == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+        if (k > 1 && !c1) {
+            if ((size_t)k > room) break;
+            ec_buf_putn(b, (const char *)p, (size_t)k);
+            p += k;
+            continue;
+        }
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\') unit[n++] = (char)*p;
+        else if (*p == '\\') unit[n++] = '\\', unit[n++] = '\\';
+        else if (*p == '\n') unit[n++] = '\\', unit[n++] = 'n';
+        else if (*p == '\t') unit[n++] = '\\', unit[n++] = 't';
+        else unit[n++] = '\\', unit[n++] = 'x', unit[n++] = hex[*p >> 4], unit[n++] = hex[*p & 15];
+        if (n > room) break;
+        ec_buf_putn(b, unit, n);
+        p++;
+    }
+    if (*p) b->truncated = 1;
+}
+
 const char *ec_buf_str(struct ec_buf *b) { return b->cap ? b->data : ""; }

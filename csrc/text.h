@@ -44,6 +44,11 @@ void ec_buf_putu_pad(struct ec_buf *b, uint64_t v, int width);
 void ec_buf_put_json_str(struct ec_buf *b, const char *s);
 /* The same, at most `max` bytes of output: a longer value is cut between characters and ends in "...". */
 void ec_buf_put_json_str_max(struct ec_buf *b, const char *s, size_t max);
+/* s for a line of text a person reads (stderr): every byte a terminal or a line-based log acts on
+ * is escaped - control bytes and DEL as \n, \t or \xNN, C1 controls and bytes that are not UTF-8
+ * as \xNN, the backslash as \\ - so a file name can neither end the line nor drive the terminal.
+ * A unit that does not fit is left out whole. */
+void ec_buf_put_visible(struct ec_buf *b, const char *s);
 /* A C string view of the buffer (always NUL-terminated within cap). */
 const char *ec_buf_str(struct ec_buf *b);
 

@@ -312,7 +312,9 @@ static int find_in(const struct dl_phdr_info *info, const struct sym_tables *t, 
             !in_memory(info, t->gnu, 16 + (uint64_t)bloom_size * sizeof *bloom + (uint64_t)nbuckets * 4))
             return 0;
         word = bloom[(q->gnu / bits) % bloom_size];
-        if (!((word >> (q->gnu % bits)) & (word >> ((q->gnu >> shift) % bits)) & 1)) return 0;
+        /* ld.so shifts by the table's word as the CPU does, modulo 32 (x86, aarch64): a shift of
+         * 32 or more is undefined in C */
+        if (!((word >> (q->gnu % bits)) & (word >> ((q->gnu >> (shift & 31)) % bits)) & 1)) return 0;
         buckets = (const uint32_t *)(bloom + bloom_size);
         chain = buckets + nbuckets;
         i = buckets[q->gnu % nbuckets];

@@ -781,6 +781,30 @@ def test_origin_of_a_relative_name_loads_what_glibc_loads(kit, tmp_path, mode):
     assert (res.rc, res.out) == (base.rc, base.out) and not res.refused_lines() and not res.records, res
 
 
+def test_origin_of_a_relative_dlopen_after_chdir_in_a_session_used_before(kit, tmp_path, mode):
+    """dlopen("./libfirst.so") from a/ (a prediction: the guard's resolver session is made, and kept
+    for the next ones), chdir b/, dlopen("./libplug.so"), whose RUNPATH $ORIGIN finds b/'s 0644
+    libdep.so. The session took relative names and $ORIGIN from a/, where it was made: it checked
+    a good decoy a/libdep.so, glibc loaded b/'s, whose IFUNC resolver and constructor ran before the
+    sweep stopped the process. The session follows the directory: refused before anything is mapped."""
+    a, b = kit.dir / "a", kit.dir / "b"
+    kit.lib(a / "libdep1.so", "dep1")
+    kit.lib(a / "libfirst.so", "first", needs=[(a, "libdep1.so")], runpath="$ORIGIN")
+    kit.lib(a / "libdep.so", "decoy")
+    bad = kit.lib(b / "libdep.so", "dep", mode=0o644)
+    kit.lib(b / "libplug.so", "plug", needs=[(a, "libdep.so")], runpath="$ORIGIN")
+    argv = [kit.prog(), "chdir:%s" % a, "dlopen:./libfirst.so", "chdir:%s" % b, "dlopen:./libplug.so"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and ran(base, "dep") and not ran(base, "decoy") and base.lines[-1] == "end", base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "dep") and not ran(res, "plug"), res
+    said = [l for l in res.lines if l.startswith("dlopen failed: ")]
+    assert len(said) == 1 and "(x-bit)" in said[0], res
+    assert_refused(res, bad)
+
+
 CHDIR_CTOR_C = r'''#include <stdlib.h>
 #include <unistd.h>
 __attribute__((constructor)) static void away(void) { if (chdir(getenv("CHDIR_TO"))) _exit(5); }

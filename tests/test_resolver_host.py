@@ -239,3 +239,19 @@ def test_dlopen_prediction_without_memory_for_an_extra_name():
             "print(r.status)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "-12", (r.returncode, r.stdout, r.stderr[-2000:])
+
+
+def test_relative_names_from_a_directory_outside_the_root(tmp_path):
+    """A process whose directory lies outside its root (chroot without chdir: getcwd says
+    "(unreachable)/..."). The session took that answer for a path, so a relative name was looked
+    up under a directory "(unreachable)" and never found, where ld.so opens it from the process's
+    directory (the dlopen guard then handed it to glibc unchecked). The name now stays relative,
+    and its $ORIGIN is unknown, as glibc's getcwd fails there too."""
+    (tmp_path / "root").mkdir()
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "prog").write_bytes(pathlib.Path("/bin/true").read_bytes())
+    code = ("import os, sys; from execcheck.audit.resolver import Session; os.chdir(sys.argv[2]); "
+            "os.chroot(sys.argv[1]); s = Session(); print(s.elf('./prog').machine, s.resolve('./prog').main_status)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "root"), str(tmp_path / "here")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.split() == ["62", "interp-missing"], r
