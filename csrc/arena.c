@@ -45,6 +45,7 @@ void *ec_arena_alloc(struct ec_arena *a, size_t n)
 {
     struct ec_arena_chunk *c = a->head;
     char *p;
+    if (n > (size_t)-1 - 15) return 0; /* rounded up it would wrap to a few bytes */
     n = (n + 15) & ~(size_t)15;
     if (n == 0) n = 16;
     if (!c || c->size - c->used < n) {

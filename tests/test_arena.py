@@ -35,3 +35,16 @@ def test_allocations_read_zero_fresh_and_reused():
         assert again == p and zero(again, 30000)
     finally:
         lib.ec_arena_free(a)
+
+
+def test_a_size_that_wraps_when_rounded_up_is_refused():
+    """n rounded up to 16 bytes wrapped past SIZE_MAX to 0, which became 16: a request for
+    2**64 - 8 bytes got a 16-byte block (with no limit to stop it), where NULL is the answer."""
+    a = ffi.new("struct ec_arena *")
+    lib.ec_arena_init(a, 2 ** 64 - 1)
+    try:
+        assert lib.ec_arena_alloc(a, 16) != ffi.NULL
+        for n in (2 ** 64 - 1, 2 ** 64 - 8, 2 ** 64 - 15):
+            assert lib.ec_arena_alloc(a, n) == ffi.NULL, n
+    finally:
+        lib.ec_arena_free(a)
