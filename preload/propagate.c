@@ -497,32 +497,33 @@ EC_EXPORT int execle(const char *path, const char *arg, ...)
     return execve(path, argv, envp);
 }
 
-EC_EXPORT int posix_spawn(int *pid, const char *path, const void *actions, const void *attr, char *const argv[],
-                          char *const envp[])
+/* The posix_spawn family: the envp rewritten, then the next definition (*real, read after the
+ * early resolve). They return the error number, not -1 and errno. */
+static int spawn_fixed(spawn_fn *real, int *pid, const char *file, const void *actions, const void *attr,
+                       char *const argv[], char *const envp[])
 {
     int r;
+    spawn_fn next;
     resolve_if_early();
-    if (!real_posix_spawn) return EC_ENOSYS;
+    if (!(next = *real)) return EC_ENOSYS;
     {
-        WITH_FIXED_ENV_OR(envp, f, 0, f.err); /* posix_spawn returns the error number */
-        r = real_posix_spawn(pid, path, actions, attr, argv, f.envp);
+        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
+        r = next(pid, file, actions, attr, argv, f.envp);
         release_env(&f);
     }
     return r;
 }
 
+EC_EXPORT int posix_spawn(int *pid, const char *path, const void *actions, const void *attr, char *const argv[],
+                          char *const envp[])
+{
+    return spawn_fixed(&real_posix_spawn, pid, path, actions, attr, argv, envp);
+}
+
 EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, const void *attr, char *const argv[],
                            char *const envp[])
 {
-    int r;
-    resolve_if_early();
-    if (!real_posix_spawnp) return EC_ENOSYS;
-    {
-        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
-        r = real_posix_spawnp(pid, file, actions, attr, argv, f.envp);
-        release_env(&f);
-    }
-    return r;
+    return spawn_fixed(&real_posix_spawnp, pid, file, actions, attr, argv, envp);
 }
 
 /* glibc 2.39's posix_spawn twins that give a pidfd (int *) instead of a pid (Debian 13 on): without
@@ -531,29 +532,13 @@ EC_EXPORT int posix_spawnp(int *pid, const char *file, const void *actions, cons
 EC_EXPORT int pidfd_spawn(int *pidfd, const char *path, const void *actions, const void *attr, char *const argv[],
                           char *const envp[])
 {
-    int r;
-    resolve_if_early();
-    if (!real_pidfd_spawn) return EC_ENOSYS;
-    {
-        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
-        r = real_pidfd_spawn(pidfd, path, actions, attr, argv, f.envp);
-        release_env(&f);
-    }
-    return r;
+    return spawn_fixed(&real_pidfd_spawn, pidfd, path, actions, attr, argv, envp);
 }
 
 EC_EXPORT int pidfd_spawnp(int *pidfd, const char *file, const void *actions, const void *attr, char *const argv[],
                            char *const envp[])
 {
-    int r;
-    resolve_if_early();
-    if (!real_pidfd_spawnp) return EC_ENOSYS;
-    {
-        WITH_FIXED_ENV_OR(envp, f, 0, f.err);
-        r = real_pidfd_spawnp(pidfd, file, actions, attr, argv, f.envp);
-        release_env(&f);
-    }
-    return r;
+    return spawn_fixed(&real_pidfd_spawnp, pidfd, file, actions, attr, argv, envp);
 }
 
 /* ---- system(), popen(), wordexp(): libc starts their shell itself, from environ ----
