@@ -388,12 +388,28 @@ static PyObject *pdb_interaction(PyObject *self, PyObject *args)
 
 static struct ec_pymethoddef pdb_interaction_def = {"interaction", pdb_interaction, EC_METH_VARARGS, 0};
 
+/* Is cur (a class attribute) def's C function already, put there by route_method? */
+static int routed(PyObject *cur, const struct ec_pymethoddef *def)
+{
+    return ec_py.IsInstance(cur, ec_py.CFunctionType) > 0 && ec_py.CFunctionGetFunction(cur) == (void *)def->meth;
+}
+
+/* cls.<def's name> = a method calling def's C function with cur, the attribute it replaces, as self
+ * (what it goes on to). Leaves no exception. */
+static void route_method(PyObject *cls, PyObject *cur, struct ec_pymethoddef *def)
+{
+    PyObject *fn = ec_py.CFunctionNewEx(def, cur, 0), *meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
+    if (meth) ec_py.SetAttrString(cls, def->name, meth);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    release(meth), release(fn);
+}
+
 /* Once per interpreter: if importlib's FileLoader.get_data still reads sourceless files with FileIO
  * (CPython before the CVE-2026-2297 fix: all of 3.8-3.15 here), route it through open_code.
  * Returns 1 once this interpreter's importlib has been examined (patched if it needed it). */
 static int patch_importlib(void)
 {
-    PyObject *modules, *ext, *loader = 0, *cur = 0, *code = 0, *names = 0, *fileio = 0, *fn = 0, *meth = 0;
+    PyObject *modules, *ext, *loader = 0, *cur = 0, *code = 0, *names = 0, *fileio = 0;
     void *interp = ec_py.InterpreterGet();
     long long id = interp ? ec_py.InterpreterGetID(interp) : -1;
     if (id < 0) return 0;
@@ -405,18 +421,15 @@ static int patch_importlib(void)
     loader = ec_py.GetAttrString(ext, "FileLoader");
     cur = loader ? ec_py.GetAttrString(loader, "get_data") : 0;
     if (!cur) goto out;
-    if (ec_py.IsInstance(cur, ec_py.CFunctionType) > 0 && ec_py.CFunctionGetFunction(cur) == (void *)get_data)
-        goto out;
+    if (routed(cur, &get_data_def)) goto out;
     code = ec_py.GetAttrString(cur, "__code__");
     names = code ? ec_py.GetAttrString(code, "co_names") : 0;
     fileio = ec_py.UnicodeFromString("FileIO");
     if (!names || !fileio || ec_py.SequenceContains(names, fileio) != 1) goto out; /* fixed CPython */
-    fn = ec_py.CFunctionNewEx(&get_data_def, cur, 0);
-    meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
-    if (meth) ec_py.SetAttrString(loader, "get_data", meth);
+    route_method(loader, cur, &get_data_def);
 out:
     if (ec_py.ErrOccurred()) ec_py.ErrClear();
-    release(meth), release(fn), release(fileio), release(names), release(code), release(cur), release(loader);
+    release(fileio), release(names), release(code), release(cur), release(loader);
     return 1;
 }
 
@@ -427,7 +440,7 @@ out:
 static void patch_imp(void)
 {
     static int has_imp = -1;
-    PyObject *modules, *imp, *hex, *cls, *cur, *fn = 0, *meth = 0;
+    PyObject *modules, *imp, *hex, *cls, *cur;
     void *interp;
     long long id;
     if (!has_imp) return;
@@ -451,20 +464,16 @@ static void patch_imp(void)
     }
     imp_examined = id;
     cur = ec_py.GetAttrString(cls, "get_data");
-    if (cur && !(ec_py.IsInstance(cur, ec_py.CFunctionType) > 0 && ec_py.CFunctionGetFunction(cur) == (void *)imp_get_data)) {
-        fn = ec_py.CFunctionNewEx(&imp_get_data_def, cur, 0);
-        meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
-        if (meth) ec_py.SetAttrString(cls, "get_data", meth);
-    }
+    if (cur && !routed(cur, &imp_get_data_def)) route_method(cls, cur, &imp_get_data_def);
     if (ec_py.ErrOccurred()) ec_py.ErrClear();
-    release(meth), release(fn), release(cur), release(cls);
+    release(cur), release(cls);
 }
 
 /* At a pdb.Pdb audit event: route this interpreter's pdb.Pdb.interaction through pdb_interaction
  * (once; the class is the interpreter's own). */
 static void patch_pdb(void)
 {
-    PyObject *modules, *mod, *cls, *cur, *fn = 0, *meth = 0;
+    PyObject *modules, *mod, *cls, *cur;
     void *interp = ec_py.InterpreterGet();
     long long id = interp ? ec_py.InterpreterGetID(interp) : -1;
     if (id < 0 || id == pdb_examined) return;
@@ -478,13 +487,9 @@ static void patch_pdb(void)
     }
     pdb_examined = id;
     cur = ec_py.GetAttrString(cls, "interaction");
-    if (cur && !(ec_py.IsInstance(cur, ec_py.CFunctionType) > 0 && ec_py.CFunctionGetFunction(cur) == (void *)pdb_interaction)) {
-        fn = ec_py.CFunctionNewEx(&pdb_interaction_def, cur, 0);
-        meth = fn ? ec_py.InstanceMethodNew(fn) : 0;
-        if (meth) ec_py.SetAttrString(cls, "interaction", meth);
-    }
+    if (cur && !routed(cur, &pdb_interaction_def)) route_method(cls, cur, &pdb_interaction_def);
     if (ec_py.ErrOccurred()) ec_py.ErrClear();
-    release(meth), release(fn), release(cur), release(cls);
+    release(cur), release(cls);
 }
 
 /* ---- bytecode caches keep the execute bits of their source ---- */
