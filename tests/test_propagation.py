@@ -275,10 +275,19 @@ def test_execl_takes_as_many_arguments_as_glibc(tmp_path):
     assert (r.returncode, r.stdout, r.stderr) == (0, "argc=69999\n", ""), r
 
 
+def _prog_with_ctor_lib(tmp_path):
+    """tmp_path/prog, whose one library libctor.so is built from tmp_path/ctor.c: glibc runs that
+    constructor before a preloaded shim's."""
+    import subprocess
+    (tmp_path / "main.c").write_text('#include <stdio.h>\nint main(void) { puts("main"); return 0; }\n')
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "libctor.so"), str(tmp_path / "ctor.c")], check=True)
+    subprocess.run(["cc", "-o", str(tmp_path / "prog"), str(tmp_path / "main.c"), "-Wl,--no-as-needed",
+                    "-L%s" % tmp_path, "-lctor", "-Wl,-rpath,%s" % tmp_path], check=True)
+
+
 def test_a_program_started_by_a_library_constructor(tmp_path):
     """glibc runs a program's library constructors before its preloads': one that starts a program
     with an envp of its own came before the shim's start, and its child ran without the shim."""
-    import subprocess
     (tmp_path / "ctor.c").write_text(
         "#include <sys/wait.h>\n#include <unistd.h>\n"
         "__attribute__((constructor)) static void start_a_program(void)\n{\n"
@@ -286,10 +295,7 @@ def test_a_program_started_by_a_library_constructor(tmp_path):
         "    pid_t pid = fork();\n"
         '    if (pid == 0) { execve("/usr/bin/env", argv, envp); _exit(127); }\n'
         "    waitpid(pid, 0, 0);\n}\n")
-    (tmp_path / "main.c").write_text('#include <stdio.h>\nint main(void) { puts("main"); return 0; }\n')
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "libctor.so"), str(tmp_path / "ctor.c")], check=True)
-    subprocess.run(["cc", "-o", str(tmp_path / "prog"), str(tmp_path / "main.c"), "-Wl,--no-as-needed",
-                    "-L%s" % tmp_path, "-lctor", "-Wl,-rpath,%s" % tmp_path], check=True)
+    _prog_with_ctor_lib(tmp_path)
     r = run([str(tmp_path / "prog")], env=shimmed())
     assert r.returncode == 0 and r.stdout.splitlines()[-1] == "main", r
     env = child_env(r.stdout)
@@ -304,7 +310,6 @@ def test_a_shell_started_by_a_library_constructor(tmp_path):
     calls system() and popen(): libc starts their shell from environ, and it ran without the shim
     (its children too: a 0644 library preloaded there ran, under --restrict-file). The exec
     wrappers looked up the shim's path when called that early; system() and popen() now do too."""
-    import subprocess
     (tmp_path / "ctor.c").write_text(
         "#include <stdio.h>\n#include <stdlib.h>\n"
         "__attribute__((constructor)) static void start_shells(void)\n{\n"
@@ -314,10 +319,7 @@ def test_a_shell_started_by_a_library_constructor(tmp_path):
         '    f = popen("echo popen audit=$LD_AUDIT preload=$LD_PRELOAD", "r");\n'
         "    while (f && fgets(line, sizeof line, f)) fputs(line, stdout);\n"
         "    if (f) pclose(f);\n}\n")
-    (tmp_path / "main.c").write_text('#include <stdio.h>\nint main(void) { puts("main"); return 0; }\n')
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / "libctor.so"), str(tmp_path / "ctor.c")], check=True)
-    subprocess.run(["cc", "-o", str(tmp_path / "prog"), str(tmp_path / "main.c"), "-Wl,--no-as-needed",
-                    "-L%s" % tmp_path, "-lctor", "-Wl,-rpath,%s" % tmp_path], check=True)
+    _prog_with_ctor_lib(tmp_path)
     shim = execcheck.lib_path()
     audit = shim if shim_has_audit_face() else ""
     for extra in ({}, {"LD_AUDIT": shim}):  # the preload face alone; both faces (a shimmed parent's child)
