@@ -99,8 +99,9 @@ def elf_from_c(e) -> ElfInfo:
     )
 
 
-def read_elf(path) -> ElfInfo:
-    """Reads one file with the C reader. Raises OSError if it cannot be opened or is not regular."""
+def _read_c_elf(path, take):
+    """take(struct ec_elf *) of one file read with the C reader, while its memory lives. Raises
+    OSError if it cannot be opened or is not regular."""
     arena = ffi.new("struct ec_arena *")
     lib.ec_arena_init(arena, 256 << 20)
     try:
@@ -108,9 +109,20 @@ def read_elf(path) -> ElfInfo:
         r = lib.ec_elf_read_path(_b(path), arena, e)
         if r < 0:
             raise OSError(-r, os.strerror(-r), os.fspath(path))
-        return elf_from_c(e)
+        return take(e)
     finally:
         lib.ec_arena_free(arena)
+
+
+def read_elf(path) -> ElfInfo:
+    """Reads one file with the C reader. Raises OSError if it cannot be opened or is not regular."""
+    return _read_c_elf(path, elf_from_c)
+
+
+def elf_type(path):
+    """(e_type, dynamic_empty) of one file, 0 for e_type when it is no ELF file: read_elf's answer
+    for these two without building the rest (a walk over every file of an image asks this)."""
+    return _read_c_elf(path, lambda e: (e.type if e.elfclass else 0, bool(e.dynamic_empty)))
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ import os
 import stat
 
 from . import ldconf, manifest, rootfs
-from ..audit.resolver import read_elf
+from ..audit.resolver import elf_type
 from ..audit.scan import PYTHON_CODE, python_trees
 
 ET_DYN = 3
@@ -29,8 +29,8 @@ def _is_library(path: str) -> bool:
     info (/usr/lib/debug/.build-id/*.debug: ELF shared objects whose code and dynamic section have
     no bytes in the file, which ld.so refuses before mapping anything): data, never given an x bit.
     OSError where it cannot be read (then it cannot be told)."""
-    e = read_elf(path)
-    return e.type == ET_DYN and not e.dynamic_empty
+    e_type, dynamic_empty = elf_type(path)
+    return e_type == ET_DYN and not dynamic_empty
 
 
 def _walk_files(walker: rootfs.ImageWalk, host_dir: str):
