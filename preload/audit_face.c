@@ -86,10 +86,10 @@ static const struct ec_ld_dst *dst_values(struct dst_values *d)
  * run an object's own code, before any la_objopen (glibc maps every PT_LOAD after the first with
  * MAP_FIXED, unchecked against the range it reserved: README). The entries after this module that
  * name a path are checked here, on the file ld.so will open - its tokens expanded as ld.so expands
- * them - before ld.so opens it: enforcing, a refused one ends the process first. A bare name
- * (ld.so searches it), a token whose value this module cannot tell and a file swapped in after
- * this look are met by la_objopen only. One entry - this module, the usual case - costs a look at
- * the environment. */
+ * them - before ld.so opens it: enforcing, a refused one ends the process first. A bare name is
+ * searched once this module is registered, so la_objsearch sees its candidates; a token whose
+ * value this module cannot tell and a file swapped in after this look are met by la_objopen
+ * only. One entry - this module, the usual case - costs a look at the environment. */
 static void check_later_modules(void)
 {
     const char *list = !ec_shim.secure && ec_shim.envp ? ec_env_get(ec_shim.envp, "LD_AUDIT") : 0, *p, *e;

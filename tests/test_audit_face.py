@@ -419,6 +419,41 @@ def test_a_later_audit_module_named_through_a_token_is_checked_before_ld_so_open
     assert [ln for ln in opens if "O_PATH" not in ln and '"%s"' % real in ln], opens
 
 
+def test_a_later_audit_module_named_bare_is_searched_through_our_la_objsearch(kit, tmp_path):
+    """ld.so searches an LD_AUDIT entry without a '/' (LD_LIBRARY_PATH, the cache, the default
+    directories) once our module is registered, so our la_objsearch sees each candidate before
+    ld.so opens it: enforcing, the 0644 one in the first directory is skipped unopened (the face's
+    O_PATH look only), the search goes on and the good copy further along LD_LIBRARY_PATH is the
+    module that runs; with no good copy, ld.so ignores the module ("cannot be loaded as audit
+    interface") and the program runs without it. (The notes until 2026-11-30 said such a name
+    reached ld.so before any look of ours: this pins down that it does not.)"""
+    import subprocess
+    from audit_face_util import _set_restrict_file
+    bad = kit.lib("bad/libsecond.so", "bad-auditor", mode=0o644, audit=True)
+    good = kit.lib("good/libsecond.so", "good-auditor", audit=True)
+    prog = kit.prog()
+
+    def traced(library_path, tag):
+        trace = tmp_path / ("trace-" + tag)
+        r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat", "-o", str(trace),
+                            "-E", "LD_AUDIT=%s:libsecond.so" % SHIM, "-E", "LD_LIBRARY_PATH=" + library_path,
+                            str(prog)], env=clean_env(), preexec_fn=_set_restrict_file, capture_output=True,
+                           text=True, timeout=120)
+        opens = [ln for ln in trace.read_text().splitlines() if '"%s"' % bad in ln]
+        return r, opens, [ln for ln in opens if "O_PATH" not in ln]
+
+    r, opens, by_ld_so = traced("%s:%s" % (bad.parent, good.parent), "both")
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    assert "CTOR good-auditor" in r.stdout and "CTOR bad-auditor" not in r.stdout, r.stdout
+    assert "main" in r.stdout.split(), r.stdout
+    assert "execcheck: refused to load %s: x-bit" % bad in r.stderr, r.stderr
+    assert opens and not by_ld_so, opens
+    r, opens, by_ld_so = traced(str(bad.parent), "bad-only")
+    assert r.returncode == 0 and "main" in r.stdout.split() and "CTOR bad-auditor" not in r.stdout, (r.stdout, r.stderr)
+    assert "cannot be loaded as audit interface" in r.stderr, r.stderr
+    assert opens and not by_ld_so, opens
+
+
 def test_later_audit_modules_are_checked_when_ours_is_named_through_lib(kit, tmp_path):
     """`execcheck lib --multilib` names the shim through $LIB (one entry for every class). The face
     finds its own entry by the file it names - as ld.so expands it - and checks the modules after
