@@ -673,6 +673,38 @@ def test_prepare_and_verify_stay_on_the_root_mount(image, tmp_path):
     assert v["not_walked"] == [] and "/%s/libhost.so" % points[0] in [f["path"] for f in v["refusals"]], v
 
 
+def test_verify_is_not_ready_when_a_mount_it_left_holds_the_images_code(image):
+    """verify walks ROOT's own mount only, and called an image "ready to enforce" whose /usr is a
+    separate mount it never entered - every library of the image unaudited, a 0644 libm among
+    them. A mount point left at or above a library or program directory now makes it not ready
+    (named, --any-mount to walk it); one below them (a host directory bound in) stays a note."""
+    from conftest import in_mountns, need_mountns
+    need_mountns()
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    assert ec("image", "verify", image).returncode == 0
+    libm = os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6")
+    os.chmod(libm, 0o644)
+    usr = os.path.join(image, "usr")
+    bind = 'mount --bind "$1" "$1"; shift; "$@"'
+    r = in_mountns(bind, usr, *execcheck_cmd(), "image", "verify", image)
+    assert r.returncode == 1 and "NOT ready to enforce" in r.stdout, r.stdout + r.stderr
+    assert "unwalked /usr: another mount than ROOT's, holding the image's libraries or programs" in r.stdout, r.stdout
+    r = in_mountns(bind, usr, *execcheck_cmd(), "image", "verify", "--json", image)
+    v = json.loads(r.stdout)
+    assert r.returncode == 1 and "/usr" in v["not_walked_code"] and not v["ready"], v
+    r = in_mountns(bind, usr, *execcheck_cmd(), "image", "verify", "--any-mount", image)
+    assert r.returncode == 1 and "refused  /usr/lib/x86_64-linux-gnu/libm.so.6" in r.stdout, r.stdout
+    os.chmod(libm, 0o755)
+    r = in_mountns(bind, usr, *execcheck_cmd(), "image", "verify", "--any-mount", image)
+    assert r.returncode == 0 and "ready to enforce" in r.stdout, r.stdout + r.stderr
+    # a host directory bound below the library directories: named, not a reason to fail
+    hostlibs = os.path.join(image, "usr/lib/x86_64-linux-gnu/hostlibs")
+    os.makedirs(hostlibs)
+    r = in_mountns(bind, hostlibs, *execcheck_cmd(), "image", "verify", image)
+    assert r.returncode == 0 and "note     /usr/lib/x86_64-linux-gnu/hostlibs: the mount point" in r.stdout, r.stdout
+
+
 def test_prepare_and_verify_as_a_user_say_what_they_could_not_read(open_tmp):
     """As a user other than root, prepare left out a directory it could not list (and a library it
     could not open to tell) without a word, and listed less as if that were the whole image; verify

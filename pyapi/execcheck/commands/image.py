@@ -78,14 +78,16 @@ example:
 VERIFY = """\
 Audits the image in the policy's view (its mode bits, its noexec mounts) and checks the installed
 shim: whether every program, library and Python file the image would run passes the check. Other
-mounts inside ROOT are not audited (named; --any-mount for an image's own partitions).
+mounts inside ROOT are not audited (named; --any-mount for an image's own partitions): one that
+holds the image's libraries or programs (a separate /usr) leaves the image not ready.
 
 examples:
   execcheck image verify /srv/image
   execcheck image verify --json --noexec-mount /tmp /srv/image
 
 exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
-could not be read (named), or the shim is not sound; 2 bad usage, or an image that cannot be read."""
+could not be read or lies on a mount not walked (named), or the shim is not sound; 2 bad usage, or
+an image that cannot be read."""
 
 
 def add_parser(sub):
@@ -292,17 +294,18 @@ def run_verify(args) -> int:
     root = _root(args, changes=False)
     check_noexec_mounts(args.noexec_mount)
     try:
-        result, refusals, stray, shim_problems, unread = verify.verify(root, args.noexec_mount, args.any_mount)
+        result, refusals, stray, shim_problems, unread, left = verify.verify(root, args.noexec_mount,
+                                                                             args.any_mount)
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % _os_error(e))
-    ok = not refusals and not shim_problems and not unread  # what it could not read, it cannot call ready
+    ok = not refusals and not shim_problems and not unread and not left  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
         print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
                     "not_run_but_refused": [f.as_dict() for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
                     "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
-                    "not_walked": result.other_mounts})
+                    "not_walked": result.other_mounts, "not_walked_code": left})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
@@ -316,8 +319,12 @@ def run_verify(args) -> int:
     for f in unread:
         print("unread   %s (not audited)" % printable(f.message))
     for mp in result.other_mounts:
-        print("note     %s: the mount point of a mount other than ROOT's, so no part of the image: not audited "
-              "(--any-mount if that mount is the image's own)" % printable(mp))
+        if mp in left:
+            print("unwalked %s: another mount than ROOT's, holding the image's libraries or programs: not audited "
+                  "(--any-mount if that mount is the image's own, a separate /usr)" % printable(mp))
+        else:
+            print("note     %s: the mount point of a mount other than ROOT's, so no part of the image: not "
+                  "audited (--any-mount if that mount is the image's own)" % printable(mp))
     if foreign:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))

@@ -62,6 +62,18 @@ def _would_run(finding, records, lib_dirs) -> bool:
     return any(where == d or where.startswith(d.rstrip("/") + "/") for d in lib_dirs)
 
 
+# Where an image keeps what it runs besides its library directories: its programs, and the roots of
+# the Python installs the walk looks for (audit/scan.py)
+CODE_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local", "/opt")
+
+
+def unwalked_code(other_mounts, code_dirs) -> list:
+    """The mount points left unwalked that hold one of code_dirs (at or above it): a separate /usr
+    partition left out means the image's libraries were never looked at."""
+    return [mp for mp in other_mounts
+            if any(d == mp or d.startswith(mp.rstrip("/") + "/") for d in code_dirs)]
+
+
 def foreign_libc(root: str) -> str:
     """The machine of an image's libc when the audit does not model its loader (x86_64, i386,
     aarch64), or ""."""
@@ -74,8 +86,8 @@ def foreign_libc(root: str) -> str:
 
 def verify(root: str, noexec_mounts=(), any_mount: bool = False):
     """(audit result, the refusals of what the image would run, other refused files, shim problems,
-    the findings of what could not be read). Only ROOT's own mount is walked unless any_mount (the
-    mount points left: result.other_mounts)."""
+    the findings of what could not be read, the mount points left that hold its code). Only ROOT's
+    own mount is walked unless any_mount (the mount points left: result.other_mounts)."""
     from ..audit.engine import Audit, Options
     from ..audit.findings import RULES
     from . import ldconf
@@ -100,4 +112,6 @@ def verify(root: str, noexec_mounts=(), any_mount: bool = False):
             # every program of the image meets it: glibc's error on stderr in each, or, for a FIFO,
             # an open that waits for ever
             problems.append("%s: in every program of the image" % f.message)
-    return result, refusals, stray, problems, unread
+    real_code_dirs = [os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/" for d in CODE_DIRS]
+    left = unwalked_code(result.other_mounts, lib_dirs + list(CODE_DIRS) + real_code_dirs)
+    return result, refusals, stray, problems, unread, left
