@@ -683,21 +683,35 @@ static int same_as_last(char **fixed, size_t count, size_t ours)
 /* Our own strings (LD_AUDIT=..., LD_PRELOAD=...) must outlive the array that published them:
  * glibc's setenv copies environ's pointers, not the strings, into an array of its own, so they may
  * stay in the program's environment after ours is unmapped. They are kept for the process, each
- * distinct one once (a program gives few LD_PRELOAD values, if more than none). */
-#define INTERNED_MAX 32
+ * distinct one once, found again through a hash: a program gives few values, but one that gives
+ * many (a new LD_PRELOAD per child) must still find its repeats - as glibc's setenv keeps every
+ * value it was given. Called under the environment lock. */
+struct interned {
+    struct interned *next;
+    uint64_t hash;
+    char s[];
+};
+#define INTERN_BUCKETS 256
 static struct ec_arena interned_arena;
-static const char *interned[INTERNED_MAX];
-static unsigned n_interned;
+static struct interned **intern_buckets;
 
 static char *intern(const char *s)
 {
-    unsigned i;
-    char *copy;
-    for (i = 0; i < n_interned; i++)
-        if (!ec_strcmp(interned[i], s)) return (char *)interned[i];
-    if (!interned_arena.limit) ec_arena_init(&interned_arena, (size_t)1 << 20);
-    if ((copy = ec_arena_strdup(&interned_arena, s)) && n_interned < INTERNED_MAX) interned[n_interned++] = copy;
-    return copy;
+    uint64_t h = ec_hash_str(s);
+    size_t n = ec_strlen(s);
+    struct interned *e, **b;
+    if (!interned_arena.limit) ec_arena_init(&interned_arena, (size_t)64 << 20);
+    if (!intern_buckets && !(intern_buckets = ec_arena_alloc(&interned_arena, INTERN_BUCKETS * sizeof *intern_buckets)))
+        return 0;
+    b = &intern_buckets[h % INTERN_BUCKETS];
+    for (e = *b; e; e = e->next)
+        if (e->hash == h && !ec_strcmp(e->s, s)) return e->s;
+    if (!(e = ec_arena_alloc(&interned_arena, sizeof *e + n + 1))) return 0;
+    e->hash = h;
+    ec_memcpy(e->s, s, n + 1);
+    e->next = *b;
+    *b = e;
+    return e->s;
 }
 
 /* The fix of env in a mapping of its own (our strings interned, unless it is never unmapped),

@@ -135,6 +135,20 @@ def test_system_after_the_program_changed_its_environment(exec_memory, mode):
     _calls_cost_nothing(exec_memory, mode, {"popen-threads": 50, "setenv-during": 30, "mixed": 400}.get(mode, 2000))
 
 
+def test_system_with_many_distinct_ld_preload_values(exec_memory):
+    """The shim's LD_PRELOAD entry for a program's own value must outlive the call (glibc's setenv
+    may keep its pointer), so each distinct one is kept for the process - and found again for a
+    repeat. Only the first 32 were remembered: past them every call copied its value anew into a
+    1 MiB reserve, and once that was full system() failed with ENOMEM for good (64 spellings of
+    one library, ~2.6 KB the longest, cycled: the 700th call or so failed)."""
+    libm = next(line.split()[-1] for line in open("/proc/self/maps") if "/libm.so" in line)
+    r = run([exec_memory, "preloads", "1500", libm], env=shimmed(), timeout=300)
+    assert r.returncode == 0 and "failed-calls=0" in r.stdout, (r.returncode, r.stdout, r.stderr)
+    assert r.stderr == ""
+    grew = int(r.stdout.split("grew=")[1].split()[0])
+    assert grew <= 1024, r.stdout  # kB: the 64 values once each (~90 kB), not one copy per call
+
+
 def _calls_cost_nothing(exec_memory, mode, n):
     r = run([exec_memory, mode, str(n)], env=shimmed(), timeout=120)
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)

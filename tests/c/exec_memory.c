@@ -18,6 +18,10 @@
  *   swapped N  N times environ = an array of the program's with a different value each time,
  *              system("exit 0"), environ = the saved one (a common way to give system() an
  *              environment), which must still be intact; prints "grew=KB".
+ *   preloads N LIB  N times environ = an array of the program's whose LD_PRELOAD names LIB by one
+ *              of 64 spellings (more leading slashes each, ~2.6 KB the longest), system("exit 0"),
+ *              environ = the saved one: every call must succeed (the shim keeps its entry for
+ *              each distinct value for the process, and must find the repeats); prints "grew=KB".
  *   popen-threads N  the program unsets LD_PRELOAD and LD_AUDIT once, then THREADS threads call
  *              popen("env") N times each at once, twice over: every shell must get the shim
  *              first, and environ must be the program's own again at the end; prints "grew=KB"
@@ -259,6 +263,28 @@ int main(int argc, char **argv)
         } else if (!(v = getenv("LD_PRELOAD")) || strncmp(v, shim, strlen(shim))) {
             bad++; /* the saved environment is intact: the shim first, as the start put it */
         }
+        printf("grew=%ld failed-calls=%d\n", after - before, bad);
+        return bad ? 1 : 0;
+    }
+    if (!strcmp(mode, "preloads") && argc > 3) {
+        extern char **environ;
+        static char values[64][2800];
+        char **saved = environ, *own[] = {"PATH=/usr/bin:/bin", NULL, NULL};
+        int k;
+        for (k = 0; k < 64; k++) {
+            int slashes = 1 + 40 * k;
+            memcpy(values[k], "LD_PRELOAD=", 11);
+            memset(values[k] + 11, '/', slashes);
+            snprintf(values[k] + 11 + slashes, sizeof values[k] - 11 - slashes, "%s", argv[3] + 1);
+        }
+        for (i = 0; i < n + WARMUP; i++) {
+            if (i == WARMUP) before = vm_size_kb();
+            own[1] = values[i % 64];
+            environ = own;
+            if (system("exit 0") != 0) bad++;
+            environ = saved;
+        }
+        after = vm_size_kb();
         printf("grew=%ld failed-calls=%d\n", after - before, bad);
         return bad ? 1 : 0;
     }
