@@ -677,7 +677,9 @@ def test_verify_is_not_ready_when_a_mount_it_left_holds_the_images_code(image):
     """verify walks ROOT's own mount only, and called an image "ready to enforce" whose /usr is a
     separate mount it never entered - every library of the image unaudited, a 0644 libm among
     them. A mount point left at or above a library or program directory now makes it not ready
-    (named, --any-mount to walk it); one below them (a host directory bound in) stays a note."""
+    (named, --any-mount to walk it) and prepare's list incomplete (exit 1: it said "0 files to
+    change", exit 0, naming /usr, /usr/lib, its multiarch directory... each as a mount point);
+    one below them (a host directory bound in) stays a note."""
     from conftest import in_mountns, need_mountns
     need_mountns()
     assert ec("image", "prepare", "--apply", image).returncode == 0
@@ -692,7 +694,14 @@ def test_verify_is_not_ready_when_a_mount_it_left_holds_the_images_code(image):
     assert "unwalked /usr: another mount than ROOT's, holding the image's libraries or programs" in r.stdout, r.stdout
     r = in_mountns(bind, usr, *execcheck_cmd(), "image", "verify", "--json", image)
     v = json.loads(r.stdout)
-    assert r.returncode == 1 and "/usr" in v["not_walked_code"] and not v["ready"], v
+    assert r.returncode == 1 and v["not_walked_code"] == v["not_walked"] == ["/usr"] and not v["ready"], v
+    # prepare: the one mount point named (not each library directory under it), and incomplete
+    r = in_mountns(bind, usr, *execcheck_cmd(), "image", "prepare", image)
+    assert r.returncode == 1 and r.stderr.count("not walked:") == 1, r.stderr
+    assert "/usr: not walked: the mount point of a mount other than ROOT's that holds the image's libraries" \
+        in r.stderr and "INCOMPLETE: /usr holds the image's libraries or programs" in r.stderr, r.stderr
+    out = json.loads(in_mountns(bind, usr, *execcheck_cmd(), "image", "prepare", "--json", image).stdout)
+    assert out["complete"] is False and [n["path"] for n in out["not_walked"]] == ["/usr"], out
     r = in_mountns(bind, usr, *execcheck_cmd(), "image", "verify", "--any-mount", image)
     assert r.returncode == 1 and "refused  /usr/lib/x86_64-linux-gnu/libm.so.6" in r.stdout, r.stdout
     os.chmod(libm, 0o755)

@@ -30,11 +30,12 @@ directory bind-mounted into the image is no part of it; --any-mount for an image
 and name each mount point they leave.
 
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
-could not be read (named), so its list is incomplete; 2 bad usage, an image that cannot be read or
+could not be read, or its libraries or programs are on a mount not walked (named), so its list is
+incomplete; 2 bad usage, an image that cannot be read or
 changed, or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
-PREPARE_EXIT = "exit status: 0 done; 1 done, but part of the image could not be read (named): what it shows or " \
-               "changes is incomplete; 2 bad usage, or an image that cannot be read or changed."
+PREPARE_EXIT = "exit status: 0 done; 1 done, but part of the image could not be read, or its libraries or " \
+               "programs are on another mount (named): what it shows or changes is incomplete; 2 bad usage, or an image that cannot be read or changed."
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
@@ -174,14 +175,15 @@ def run_prepare(args) -> int:
             prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
-    status = 1 if unread else 0  # a smaller list than the image's, which must not pass for its whole
+    code_left = [p for p, why in not_walked if why == prepare.CODE_NOT_ENTERED]
+    status = 1 if unread or code_left else 0  # a smaller list than the image's, which must not pass for its whole
     if not ldconf.library_dirs(root, inst.image_multiarch(root)):
         # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
         # level down) reads as "ready": say what is missing
         print("execcheck: %s has none of the loader's library directories (/lib, /usr/lib and their "
               "multiarch ones): is it the root of an image?" % printable(root), file=sys.stderr)
     if args.json:
-        print_json({"root": root, "applied": args.apply, "complete": not unread,
+        print_json({"root": root, "applied": args.apply, "complete": not unread and not code_left,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
                                 for p, o, n, w, _ in changes],
                     "left": [{"path": p, "reason": why} for p, why in skipped],
@@ -198,6 +200,10 @@ def run_prepare(args) -> int:
     verb = "changed" if args.apply else "to change (run with --apply)"
     print("%d files %s: %d libraries, %d Python files" % (len(changes), verb, kinds["library"], kinds["python"]),
           file=sys.stderr)
+    if code_left:
+        print("execcheck: INCOMPLETE: %s %s the image's libraries or programs on another mount, not walked (above): "
+              "what is there is not in this list" % (", ".join(printable(p) for p in code_left),
+                                                     "holds" if len(code_left) == 1 else "hold"), file=sys.stderr)
     if unread:
         print("execcheck: INCOMPLETE: %d %s of the image could not be read (above): what is there is not in this "
               "list%s" % (len(unread), "path" if len(unread) == 1 else "paths",

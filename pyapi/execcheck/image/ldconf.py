@@ -94,3 +94,20 @@ def library_dirs(root: str, tuple_: str, onerror=None):
         if d not in out and os.path.isdir(rootfs.resolve(root, d)):
             out.append(d)
     return out
+
+
+# Where an image keeps what it runs besides its library directories: its programs, and the roots of
+# the Python installs the walk looks for (audit/scan.py)
+PROGRAM_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local", "/opt")
+
+
+def code_dirs(root: str, tuple_: str):
+    """The image's library directories and PROGRAM_DIRS, each by its own name and by its real place
+    in the image (/lib is /usr/lib on a merged-/usr image)."""
+    real_root = os.path.realpath(root)
+    out = []
+    for d in library_dirs(root, tuple_) + list(PROGRAM_DIRS):
+        for name in (d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"):
+            if name not in out:
+                out.append(name)
+    return out

@@ -43,6 +43,8 @@ def _walk_files(walker: rootfs.ImageWalk, host_dir: str):
 OTHER_MOUNT = "it is " + manifest.OTHER_MOUNT
 NOT_ENTERED = "not walked: the mount point of a mount other than ROOT's, so no part of the image (--any-mount if " \
               "that mount is the image's own)"
+CODE_NOT_ENTERED = "not walked: the mount point of a mount other than ROOT's that holds the image's libraries or " \
+                   "programs, so none of them is prepared (--any-mount if that mount is the image's own, a separate /usr)"
 
 
 def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
@@ -114,7 +116,9 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
     root_mount = rootfs.root_mount(root, any_mount)
     walker = rootfs.ImageWalk(root, any_mount)
     changes, links = _scan(root, tuple_, walker)
-    not_walked = [(rootfs.image_path(root, h), NOT_ENTERED) for h in walker.other_mounts]
+    left = [rootfs.image_path(root, h) for h in walker.other_mounts]
+    code = rootfs.holding(left, ldconf.code_dirs(root, tuple_))
+    not_walked = [(p, CODE_NOT_ENTERED if p in code else NOT_ENTERED) for p in left]
     unread = [(rootfs.image_path(root, h), "cannot be read: %s" % (e.strerror or e).lower())
               for h, e in walker.unreadable.items()]
     planned, skipped = [], []

@@ -97,6 +97,7 @@ class ImageWalk:
     answer is incomplete instead of silently smaller. Paths kept are host paths."""
 
     def __init__(self, root: str, any_mount: bool, onerror=None):
+        self.root = os.path.abspath(root)
         self.mount = None if any_mount else mount_of(os.path.realpath(root))
         self.other_mounts = {}  # host path of each mount point not entered (ordered, each once)
         self.unreadable = {}    # host path -> OSError
@@ -120,8 +121,22 @@ class ImageWalk:
         except OSError:  # not even looked at: its listing fails, and says why
             return False
         if other:
-            self.other_mounts.setdefault(host, None)
+            self.other_mounts.setdefault(self._mount_point(host), None)
         return other
+
+    def _mount_point(self, host: str) -> str:
+        """The top of the other mount host is on, below ROOT (a walk that starts at /usr/lib of a
+        separate /usr meets /usr)."""
+        while True:
+            parent = os.path.dirname(host)
+            if parent in (host, self.root) or not parent.startswith(self.root.rstrip("/") + "/"):
+                return host
+            try:
+                if not on_other_mount(self.mount, parent):
+                    return host
+            except OSError:
+                return host
+            host = parent
 
     def walk(self, top: str):
         """walk.walk(top) on ROOT's mount: top-down, dirnames may be pruned in place."""
@@ -130,3 +145,8 @@ class ImageWalk:
         for dirpath, dirnames, filenames in walk_tree(top, onerror=self.error):
             dirnames[:] = [d for d in dirnames if not self.elsewhere(os.path.join(dirpath, d))]
             yield dirpath, dirnames, filenames
+
+
+def holding(mount_points, dirs) -> list:
+    """The image paths in mount_points at or above one of dirs (image paths)."""
+    return [mp for mp in mount_points if any(d == mp or d.startswith(mp.rstrip("/") + "/") for d in dirs)]

@@ -62,18 +62,6 @@ def _would_run(finding, records, lib_dirs) -> bool:
     return any(where == d or where.startswith(d.rstrip("/") + "/") for d in lib_dirs)
 
 
-# Where an image keeps what it runs besides its library directories: its programs, and the roots of
-# the Python installs the walk looks for (audit/scan.py)
-CODE_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local", "/opt")
-
-
-def unwalked_code(other_mounts, code_dirs) -> list:
-    """The mount points left unwalked that hold one of code_dirs (at or above it): a separate /usr
-    partition left out means the image's libraries were never looked at."""
-    return [mp for mp in other_mounts
-            if any(d == mp or d.startswith(mp.rstrip("/") + "/") for d in code_dirs)]
-
-
 def foreign_libc(root: str) -> str:
     """The machine of an image's libc when the audit does not model its loader (x86_64, i386,
     aarch64), or ""."""
@@ -112,6 +100,5 @@ def verify(root: str, noexec_mounts=(), any_mount: bool = False):
             # every program of the image meets it: glibc's error on stderr in each, or, for a FIFO,
             # an open that waits for ever
             problems.append("%s: in every program of the image" % f.message)
-    real_code_dirs = [os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/" for d in CODE_DIRS]
-    left = unwalked_code(result.other_mounts, lib_dirs + list(CODE_DIRS) + real_code_dirs)
+    left = rootfs.holding(result.other_mounts, ldconf.code_dirs(root, install.image_multiarch(root)))
     return result, refusals, stray, problems, unread, left
