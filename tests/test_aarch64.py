@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -117,7 +118,9 @@ class KitArm(Kit):
 # it is seen outside; the host's binfmt_misc is not touched.
 ARM64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
 ARM64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-USERNS = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"]
+# --kill-child: if unshare dies (the runner's timeout kills its group), so does the namespace's
+# init, and with it every process of the namespace, those that left the group too
+USERNS = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
 RUN_SCRIPT = r"""
 root=$1; qemu=$2; shift 2
 mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
@@ -175,12 +178,13 @@ class Arm:
         shutil.move(str(evil), os.path.join(root, EVIL.lstrip("/")))
         shutil.copy2(SHIM, os.path.join(root, SHIM_IN_ROOT.lstrip("/")))
 
-    def run(self, *argv, env=None, log="/var/log/ec.jsonl"):
+    def run(self, *argv, env=None, log="/var/log/ec.jsonl", timeout=120):
         """Runs argv in the root (arm64 programs under qemu), with env; returns (the
-        CompletedProcess, the records the log file received, which is then removed)."""
+        CompletedProcess, the records the log file received, which is then removed). After
+        timeout seconds every process of it is killed and TimeoutExpired raised."""
         env = ["%s=%s" % kv for kv in dict(env or {}, EXECCHECK_LOG_FILE=log).items()]
         r = run(USERNS + ["sh", "-ec", RUN_SCRIPT, "sh", self.root, self.qemu, sys.executable, "-c", CHROOT_EXEC,
-                          self.root, str(len(env))] + env + list(argv), env=clean_env({"LANG": "C"}))
+                          self.root, str(len(env))] + env + list(argv), env=clean_env({"LANG": "C"}), timeout=timeout)
         return r, rootfs.take_records(self.root, log)
 
 
@@ -287,6 +291,44 @@ def test_eight_threads_load_and_refuse(arm, face, sigchld):
     assert len(fds) == 2 and fds[0] == fds[1], r
     assert not any(ran(lines, t) for t in ("PLUG", "PLUG2", "BADDEP")), r
     assert {(x["path"], x["action"]) for x in records} == {(LIBPLUG, "refused"), (LIBBADDEP, "refused")}, records
+
+
+HANG_C = r"""
+#include <unistd.h>
+int main(void)
+{
+    if (fork() < 0) return 1;
+    for (;;) pause();
+}
+"""
+
+
+def _chrooted_to(root):
+    """The pids of the processes whose root directory is root."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink("/proc/%s/root" % pid) == root:
+                pids.append(pid)
+        except OSError:  # gone meanwhile, or a zombie (no root any more)
+            pass
+    return pids
+
+
+def test_a_hung_arm64_process_is_gone_after_the_timeout(arm, tmp_path):
+    """The runner's timeout ends all it started: an arm64 program that never ends and its child,
+    each a qemu process of the test's pid namespace, are gone once TimeoutExpired is raised
+    (killing unshare alone, as subprocess.run did, left them running, orphaned)."""
+    src = tmp_path / "hang.c"
+    src.write_text(HANG_C)
+    KitArm(os.path.join(arm.root, "opt/t"))._cc("bin/hang", src)
+    root = os.path.realpath(arm.root)
+    with pytest.raises(subprocess.TimeoutExpired):
+        arm.run("/opt/t/bin/hang", timeout=5)
+    deadline = time.monotonic() + 10  # killed, but a process may take a moment to let go of its root
+    while _chrooted_to(root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _chrooted_to(root) == []
 
 
 @pytest.mark.parametrize("face", FACES)
