@@ -268,25 +268,50 @@ def test_enforcing_refuses_each_load_before_its_code_runs(arm, face):
         (LIBPLUG, "refused", face), (LIBBADDEP, "refused", face)}, records
 
 
+# qemu-user deadlocks inside itself when a guest thread forks while another guest thread is in a
+# syscall and the memory map changes (qemu 10.0.13, Debian 13's). Three of
+# qemu's own locks, none of the guest's: the forking thread, in qemu's fork_start(), holds mmap_lock
+# and waits, in qemu's atfork handler rcu_init_lock(), for rcu_sync_lock; qemu's call_rcu thread
+# holds that in synchronize_rcu(), waiting for a reader to leave its RCU read section; the reader is
+# a thread whose syscall argument page_check_range() checks under rcu_read_lock(), waiting for
+# mmap_lock. Read from a hung run (1 in 12 to 190 of the eight-thread test below, the preload face:
+# its guard resolves and checks outside the loader lock, so other threads are in syscalls
+# meanwhile): the futex each thread waits on (/proc/PID/task/*/syscall) and each lock's owner
+# (/proc/PID/mem) at qemu's mmap_mutex, qemu_cpu_list_lock, rcu_sync_lock and rcu_gp_event, the
+# one registered RCU reader being the thread blocked on mmap_lock. A program without execcheck
+# (3 threads mmap/mprotect/munmap, 3 open() and stat() a path, the main thread forks) hangs the
+# same way in 10 runs of 10 (and under the machine's qemu 7.2), never natively. Under qemu the shim's check child
+# in a process with threads is such a fork, so no test here has threads in syscalls while a check
+# child is made: the fork-child path runs with idle threads.
+
+
 @pytest.mark.parametrize("sigchld", ["default", "ignored"])
 @pytest.mark.parametrize("face", FACES)
 def test_eight_threads_load_and_refuse(arm, face, sigchld):
-    """8 threads, each 20 x dlopen + dlclose of a good library, a 0644 one and the good plugin
-    whose dependency is 0644, enforcing, in an arm64 process: every good load works, every other
-    is refused, no refused code runs, the process ends with the descriptors it began with. With
-    other threads the check is made from a child; qemu-user refuses clone(CLONE_VM | CLONE_VFORK),
-    so the child is a fork, whose exit status carries the verdict - unless the program ignores
-    SIGCHLD (the kernel would reap it unseen): then the check is made in place."""
+    """An arm64 process of 8 threads, enforcing, loading 8 x 20 times each (dlopen + dlclose) a good
+    library, a 0644 one and the good plugin whose dependency is 0644: every good load works, every
+    other is refused, no refused code runs, the process ends with the descriptors it began with.
+    With other threads the check is made from a child; qemu-user refuses clone(CLONE_VM |
+    CLONE_VFORK), so the child is a fork, whose exit status carries the verdict: there the loads
+    are made by one thread while 7 others idle (a fork meeting other threads' syscalls deadlocks
+    qemu itself: above). If the program ignores SIGCHLD (the kernel would reap a fork unseen) the
+    check is made in place, and the 8 threads load at once."""
     _prepared(arm)
     n = 20
-    argv = [PROG, "fds", "threads:8:%d:%s,%s,%s" % (n, LIBGOOD, LIBPLUG, LIBPLUG2), "fds"]
     env = {FACES[face]: SHIM_IN_ROOT, "EXECCHECK_FILES": "enforce"}
-    if sigchld == "ignored":  # the kernel reaps a fork itself: the check is made in place
+    if sigchld == "ignored":
         env["IGNORE_SIGCHLD"] = "1"
-    r, records = arm.run(*argv, env=env)
+        loads = ["threads:8:%d:%s,%s,%s" % (n, LIBGOOD, LIBPLUG, LIBPLUG2)]
+    else:  # the good loads first (no check, no child): the idle threads are in pause() by the first fork
+        loads = ["thread"] * 7 + ["loop:%d:%s" % (8 * n, p) for p in (LIBGOOD, LIBPLUG, LIBPLUG2)]
+    r, records = arm.run(PROG, "fds", *loads, "fds", env=env)
     lines = r.stdout.splitlines()
     assert r.returncode == 0 and lines[-1] == "end", r
-    assert "threads ok=%d failed=%d" % (8 * n, 8 * n * 2) in lines, r
+    if sigchld == "ignored":
+        assert "threads ok=%d failed=%d" % (8 * n, 8 * n * 2) in lines, r
+    else:
+        assert lines.count("thread ok") == 7, r
+        assert (lines.count("attempt ok"), lines.count("attempt failed")) == (8 * n, 8 * n * 2), r
     fds = [l for l in lines if l.startswith("fds ")]
     assert len(fds) == 2 and fds[0] == fds[1], r
     assert not any(ran(lines, t) for t in ("PLUG", "PLUG2", "BADDEP")), r
