@@ -8,6 +8,7 @@ those tests really executed.
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -77,10 +78,34 @@ def loader_says(diagnostics: str):
 
 
 def run(cmd, **kw):
-    kw.setdefault("capture_output", True)
+    """subprocess.run(cmd), the output captured as text by default, with a timeout (120 s) that ends
+    the command's whole process tree: subprocess.run kills only the process it started, and what
+    that one started lives on, orphaned (a hung qemu under `unshare --fork`). The command runs in a
+    session of its own (setsid: a process group to kill, and no controlling terminal that could
+    stop it for reading one); on the timeout the group is killed, then TimeoutExpired raised."""
+    timeout, check, stdin_data = kw.pop("timeout", 120), kw.pop("check", False), kw.pop("input", None)
     kw.setdefault("text", True)
-    kw.setdefault("timeout", 120)
-    return subprocess.run(cmd, **kw)
+    if kw.pop("capture_output", True):
+        kw["stdout"] = kw["stderr"] = subprocess.PIPE
+    if stdin_data is not None:
+        kw["stdin"] = subprocess.PIPE
+    with subprocess.Popen(cmd, start_new_session=True, **kw) as p:
+        try:
+            out, err = p.communicate(stdin_data, timeout=timeout)
+        except BaseException:  # the timeout, or an interrupt: nothing of it may outlive the test
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                p.communicate(timeout=30)  # the pipes' ends die with the group
+            except subprocess.TimeoutExpired:
+                pass  # one left the group (setsid) and holds them: the test fails on the timeout anyway
+            raise
+        r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+    if check:
+        r.check_returncode()
+    return r
 
 
 @pytest.fixture

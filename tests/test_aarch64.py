@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -117,7 +118,9 @@ class KitArm(Kit):
 # it is seen outside; the host's binfmt_misc is not touched.
 ARM64_MAGIC = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
 ARM64_MASK = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-USERNS = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc"]
+# --kill-child: if unshare dies (the runner's timeout kills its group), so does the namespace's
+# init, and with it every process of the namespace, those that left the group too
+USERNS = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc"]
 RUN_SCRIPT = r"""
 root=$1; qemu=$2; shift 2
 mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
@@ -175,12 +178,13 @@ class Arm:
         shutil.move(str(evil), os.path.join(root, EVIL.lstrip("/")))
         shutil.copy2(SHIM, os.path.join(root, SHIM_IN_ROOT.lstrip("/")))
 
-    def run(self, *argv, env=None, log="/var/log/ec.jsonl"):
+    def run(self, *argv, env=None, log="/var/log/ec.jsonl", timeout=120):
         """Runs argv in the root (arm64 programs under qemu), with env; returns (the
-        CompletedProcess, the records the log file received, which is then removed)."""
+        CompletedProcess, the records the log file received, which is then removed). After
+        timeout seconds every process of it is killed and TimeoutExpired raised."""
         env = ["%s=%s" % kv for kv in dict(env or {}, EXECCHECK_LOG_FILE=log).items()]
         r = run(USERNS + ["sh", "-ec", RUN_SCRIPT, "sh", self.root, self.qemu, sys.executable, "-c", CHROOT_EXEC,
-                          self.root, str(len(env))] + env + list(argv), env=clean_env({"LANG": "C"}))
+                          self.root, str(len(env))] + env + list(argv), env=clean_env({"LANG": "C"}), timeout=timeout)
         return r, rootfs.take_records(self.root, log)
 
 
@@ -264,29 +268,92 @@ def test_enforcing_refuses_each_load_before_its_code_runs(arm, face):
         (LIBPLUG, "refused", face), (LIBBADDEP, "refused", face)}, records
 
 
+# qemu-user deadlocks inside itself when a guest thread forks while another guest thread is in a
+# syscall and the memory map changes (qemu 10.0.13, Debian 13's). Three of
+# qemu's own locks, none of the guest's: the forking thread, in qemu's fork_start(), holds mmap_lock
+# and waits, in qemu's atfork handler rcu_init_lock(), for rcu_sync_lock; qemu's call_rcu thread
+# holds that in synchronize_rcu(), waiting for a reader to leave its RCU read section; the reader is
+# a thread whose syscall argument page_check_range() checks under rcu_read_lock(), waiting for
+# mmap_lock. Read from a hung run (1 in 12 to 190 of the eight-thread test below, the preload face:
+# its guard resolves and checks outside the loader lock, so other threads are in syscalls
+# meanwhile): the futex each thread waits on (/proc/PID/task/*/syscall) and each lock's owner
+# (/proc/PID/mem) at qemu's mmap_mutex, qemu_cpu_list_lock, rcu_sync_lock and rcu_gp_event, the
+# one registered RCU reader being the thread blocked on mmap_lock. A program without execcheck
+# (3 threads mmap/mprotect/munmap, 3 open() and stat() a path, the main thread forks) hangs the
+# same way in 10 runs of 10 (and under the machine's qemu 7.2), never natively. Under qemu the shim's check child
+# in a process with threads is such a fork, so no test here has threads in syscalls while a check
+# child is made: the fork-child path runs with idle threads.
+
+
 @pytest.mark.parametrize("sigchld", ["default", "ignored"])
 @pytest.mark.parametrize("face", FACES)
 def test_eight_threads_load_and_refuse(arm, face, sigchld):
-    """8 threads, each 20 x dlopen + dlclose of a good library, a 0644 one and the good plugin
-    whose dependency is 0644, enforcing, in an arm64 process: every good load works, every other
-    is refused, no refused code runs, the process ends with the descriptors it began with. With
-    other threads the check is made from a child; qemu-user refuses clone(CLONE_VM | CLONE_VFORK),
-    so the child is a fork, whose exit status carries the verdict - unless the program ignores
-    SIGCHLD (the kernel would reap it unseen): then the check is made in place."""
+    """An arm64 process of 8 threads, enforcing, loading 8 x 20 times each (dlopen + dlclose) a good
+    library, a 0644 one and the good plugin whose dependency is 0644: every good load works, every
+    other is refused, no refused code runs, the process ends with the descriptors it began with.
+    With other threads the check is made from a child; qemu-user refuses clone(CLONE_VM |
+    CLONE_VFORK), so the child is a fork, whose exit status carries the verdict: there the loads
+    are made by one thread while 7 others idle (a fork meeting other threads' syscalls deadlocks
+    qemu itself: above). If the program ignores SIGCHLD (the kernel would reap a fork unseen) the
+    check is made in place, and the 8 threads load at once."""
     _prepared(arm)
     n = 20
-    argv = [PROG, "fds", "threads:8:%d:%s,%s,%s" % (n, LIBGOOD, LIBPLUG, LIBPLUG2), "fds"]
     env = {FACES[face]: SHIM_IN_ROOT, "EXECCHECK_FILES": "enforce"}
-    if sigchld == "ignored":  # the kernel reaps a fork itself: the check is made in place
+    if sigchld == "ignored":
         env["IGNORE_SIGCHLD"] = "1"
-    r, records = arm.run(*argv, env=env)
+        loads = ["threads:8:%d:%s,%s,%s" % (n, LIBGOOD, LIBPLUG, LIBPLUG2)]
+    else:  # the good loads first (no check, no child): the idle threads are in pause() by the first fork
+        loads = ["thread"] * 7 + ["loop:%d:%s" % (8 * n, p) for p in (LIBGOOD, LIBPLUG, LIBPLUG2)]
+    r, records = arm.run(PROG, "fds", *loads, "fds", env=env)
     lines = r.stdout.splitlines()
     assert r.returncode == 0 and lines[-1] == "end", r
-    assert "threads ok=%d failed=%d" % (8 * n, 8 * n * 2) in lines, r
+    if sigchld == "ignored":
+        assert "threads ok=%d failed=%d" % (8 * n, 8 * n * 2) in lines, r
+    else:
+        assert lines.count("thread ok") == 7, r
+        assert (lines.count("attempt ok"), lines.count("attempt failed")) == (8 * n, 8 * n * 2), r
     fds = [l for l in lines if l.startswith("fds ")]
     assert len(fds) == 2 and fds[0] == fds[1], r
     assert not any(ran(lines, t) for t in ("PLUG", "PLUG2", "BADDEP")), r
     assert {(x["path"], x["action"]) for x in records} == {(LIBPLUG, "refused"), (LIBBADDEP, "refused")}, records
+
+
+HANG_C = r"""
+#include <unistd.h>
+int main(void)
+{
+    if (fork() < 0) return 1;
+    for (;;) pause();
+}
+"""
+
+
+def _chrooted_to(root):
+    """The pids of the processes whose root directory is root."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink("/proc/%s/root" % pid) == root:
+                pids.append(pid)
+        except OSError:  # gone meanwhile, or a zombie (no root any more)
+            pass
+    return pids
+
+
+def test_a_hung_arm64_process_is_gone_after_the_timeout(arm, tmp_path):
+    """The runner's timeout ends all it started: an arm64 program that never ends and its child,
+    each a qemu process of the test's pid namespace, are gone once TimeoutExpired is raised
+    (killing unshare alone, as subprocess.run did, left them running, orphaned)."""
+    src = tmp_path / "hang.c"
+    src.write_text(HANG_C)
+    KitArm(os.path.join(arm.root, "opt/t"))._cc("bin/hang", src)
+    root = os.path.realpath(arm.root)
+    with pytest.raises(subprocess.TimeoutExpired):
+        arm.run("/opt/t/bin/hang", timeout=5)
+    deadline = time.monotonic() + 10  # killed, but a process may take a moment to let go of its root
+    while _chrooted_to(root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _chrooted_to(root) == []
 
 
 @pytest.mark.parametrize("face", FACES)
