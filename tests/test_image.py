@@ -243,6 +243,42 @@ def test_verify_notes_an_image_whose_loader_it_does_not_model(image):
     assert json.loads(ec("image", "verify", "--json", image).stdout)["not_audited_machine"] == "EM_RISCV"
 
 
+def test_a_programs_private_modules_are_prepared_and_verified(image):
+    """Debian puts a program's own modules beside the Python installs: /usr/share/PKG and
+    /usr/lib/PKG (py3compile and py3clean import /usr/share/python3/debpython; gdb and gcc's
+    printers live in /usr/share/gdb, /usr/share/gcc). prepare left them 0644 and verify said
+    "ready to enforce" while py3compile, which every Python package's postinst runs, was refused
+    at its first import in a debootstrap image. Documentation (/usr/share/doc) is not code, nor
+    are the other files of such a directory."""
+    files = {"usr/share/python3/debpython/__init__.py": "", "usr/share/python3/debpython/files.py": "X = 1\n",
+             "usr/share/python3/debpython/__pycache__/files.cpython-311.pyc": "",
+             "usr/lib/tool/toolmod.py": "", "usr/share/tool/data.txt": "data\n",
+             "usr/share/tool/deep/sub/mod.py": "", "usr/share/doc/tool/examples/demo.py": ""}
+    for rel, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(image, rel)), exist_ok=True)
+        with open(os.path.join(image, rel), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(image, rel), 0o644)
+    before = rootfs.listing(image)
+    r = ec("image", "verify", "--json", image)
+    refused = {f["path"]: f for f in json.loads(r.stdout)["refusals"] if f["rule"] == "python-code-denied"}
+    assert sorted(p for p in refused if p.startswith(("/usr/share", "/usr/lib/tool"))) == \
+        ["/usr/lib/tool", "/usr/share/python3", "/usr/share/tool"], refused
+    assert refused["/usr/share/python3"]["details"]["total"] == 3
+    r = ec("image", "prepare", "--json", image)
+    changes = {c["path"] for c in json.loads(r.stdout)["changes"]}
+    code = {"/" + rel for rel in files if rel.endswith((".py", ".pyc")) and "/doc/" not in rel}
+    assert code <= changes
+    assert not changes & {"/usr/share/tool/data.txt", "/usr/share/doc/tool/examples/demo.py"}
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    r = ec("image", "verify", image)
+    assert r.returncode == 0, r.stdout
+    assert ec("image", "uninstall", image).returncode == 0
+    assert ec("image", "revert", image).returncode == 0
+    assert rootfs.listing(image) == before
+
+
 def test_verify_says_when_an_image_is_ready(image):
     r = ec("image", "verify", "--json", image)
     assert r.returncode == 1

@@ -12,7 +12,7 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.resolver import elf_type
-from ..audit.scan import PYTHON_CODE, python_trees
+from ..audit.scan import python_code_trees
 
 ET_DYN = 3
 
@@ -80,9 +80,9 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
                                                            host_path, st)
 
-    for d in python_trees(root, walker):
+    for d, suffixes in python_code_trees(root, walker):
         for f in _walk_files(walker, rootfs.resolve(root, d)):
-            if f.endswith(PYTHON_CODE):
+            if f.endswith(suffixes):
                 consider(f, "python", lambda p: True)
     for d in ldconf.library_dirs(root, tuple_, walker.error):
         for f in _walk_files(walker, rootfs.resolve(root, d)):
