@@ -4,7 +4,8 @@ Under SECBIT_EXEC_RESTRICT_FILE (or an enforcing config) every library ld.so map
 Python file the interpreter runs must pass AT_EXECVE_CHECK, i.e. carry an x bit. Debian ships
 them 0644. prepare adds x exactly where r is (u+x if u+r, ...): it never adds a write bit, never
 touches a file that is not code (ELF shared objects in library directories; .py, .pyc, .so, .pth
-and .zip under the image's Python installs); a symlink is followed only inside the image.
+and .zip under the image's Python installs, .py and .pyc of programs' private module directories:
+audit/scan.py's one list); a symlink is followed only inside the image.
 """
 import errno
 import os
