@@ -135,7 +135,8 @@ def private_python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str
             continue
         for pkg in names:
             top = os.path.join(host, pkg)
-            installs = parent.endswith("/lib") and pkg.startswith("python")  # python_trees' (/usr/share/python3 is no install)
+            # lib/python*: python_trees' (/usr/share/python3 is Debian's helpers, no install)
+            installs = parent.endswith("/lib") and pkg.startswith("python")
             if installs or pkg in NOT_PRIVATE_PYTHON or os.path.islink(top) or not os.path.isdir(top):
                 continue
             for _dirpath, _dirnames, filenames in (walker.walk(top) if walker is not None else walk_tree(top)):
