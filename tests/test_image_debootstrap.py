@@ -96,7 +96,8 @@ def test_debian_workloads_under_enforcement(debian, tmp_path):
     """Beyond `ls`: the image's own workloads run in an enforced, prepared image with nothing
     refused; each kind of code the image loads, left 0644, is refused with one line and a record;
     a package installed afterwards (dpkg -i, a 0644 library) is refused until prepare runs again,
-    verify names it, and revert still restores exactly the modes prepare changed."""
+    verify names it, and revert still restores exactly the modes prepare changed, not those of
+    the files of the package's next version."""
     root = debian
     with open(os.path.join(root, "etc/hosts"), "w") as f:
         f.write("127.0.0.1 localhost\n")
@@ -155,10 +156,22 @@ def test_debian_workloads_under_enforcement(debian, tmp_path):
     r, records = in_image(root, "foo")
     assert r.returncode == 0 and "CTOR FOO" in r.stdout and records == [], r.stderr
 
+    # its next version ships the library 0755: the upgrade's file is no change of prepare's
+    shutil.copytree(str(pkg), str(tmp_path / "pkg11"), symlinks=True)
+    (tmp_path / "pkg11/DEBIAN/control").write_text(
+        (pkg / "DEBIAN/control").read_text().replace("Version: 1.0", "Version: 1.1"))
+    os.chmod(tmp_path / "pkg11" / LIBDIR / "libfoo.so.1", 0o755)
+    os.utime(tmp_path / "pkg11" / LIBDIR / "libfoo.so.1", (1600000000, 1600000000))
+    assert subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(tmp_path / "pkg11"), deb],
+                          capture_output=True).returncode == 0
+    r, records = in_image(root, "dpkg -i /root/foo.deb >/dev/null && foo")
+    assert r.returncode == 0 and "CTOR FOO" in r.stdout and records == [], r.stderr
+
     ec("image", "uninstall", root)
-    ec("image", "revert", root)
+    r = ec("image", "revert", root)
+    assert "left /%s/libfoo.so.1 as it is: another file is there since prepare" % LIBDIR in r.stderr
     after = listing(root)
-    assert after["%s/libfoo.so.1" % LIBDIR][1] == 0o644  # as the package shipped it
+    assert after["%s/libfoo.so.1" % LIBDIR][1] == 0o755  # as its new version ships it (revert made it 0644)
     # every file that was there before has its mode, owner and kind back (dpkg's database and
     # ld.so.cache have new contents: the package is still installed)
     assert {p: v[:4] for p, v in before.items()} == {p: after[p][:4] for p in before if p in after}
