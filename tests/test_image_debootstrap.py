@@ -167,6 +167,25 @@ def test_debian_workloads_under_enforcement(debian, tmp_path):
     r, records = in_image(root, "dpkg -i /root/foo.deb >/dev/null && foo")
     assert r.returncode == 0 and "CTOR FOO" in r.stdout and records == [], r.stderr
 
+    # a Python package: its postinst byte-compiles the new 0644 module, which reads it as code
+    bar = tmp_path / "bar"
+    os.makedirs(bar / "DEBIAN")
+    os.makedirs(bar / "usr/lib/python3/dist-packages")
+    (bar / "usr/lib/python3/dist-packages/barmod.py").write_text("Y = 2\n")
+    os.chmod(bar / "usr/lib/python3/dist-packages/barmod.py", 0o644)
+    (bar / "DEBIAN/control").write_text("Package: python3-bar\nVersion: 1.0\nArchitecture: all\n"
+                                        "Maintainer: t <t@t.t>\nDepends: python3\nDescription: a Python module\n")
+    (bar / "DEBIAN/postinst").write_text("#!/bin/sh\nset -e\npy3compile -p python3-bar\n")
+    os.chmod(bar / "DEBIAN/postinst", 0o755)
+    assert subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(bar), os.path.join(root, "root/bar.deb")],
+                          capture_output=True).returncode == 0
+    r, records = in_image(root, "dpkg -i /root/bar.deb")
+    assert r.returncode == 1 and "post-installation script subprocess returned error" in r.stderr
+    assert "execcheck: refused to import /usr/lib/python3/dist-packages/barmod.py: x-bit" in r.stderr, r.stderr
+    ec("image", "prepare", "--apply", root)
+    r, records = in_image(root, "dpkg --configure -a && python3 -c 'import barmod; print(barmod.Y)'")
+    assert r.returncode == 0 and r.stdout.endswith("\n2\n"), r.stdout + r.stderr
+
     ec("image", "uninstall", root)
     r = ec("image", "revert", root)
     assert "left /%s/libfoo.so.1 as it is: another file is there since prepare" % LIBDIR in r.stderr
