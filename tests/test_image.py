@@ -243,6 +243,76 @@ def test_verify_notes_an_image_whose_loader_it_does_not_model(image):
     assert json.loads(ec("image", "verify", "--json", image).stdout)["not_audited_machine"] == "EM_RISCV"
 
 
+def test_a_programs_private_modules_are_prepared_and_verified(image):
+    """Debian puts a program's own modules beside the Python installs: /usr/share/PKG and
+    /usr/lib/PKG (py3compile and py3clean import /usr/share/python3/debpython; gdb and gcc's
+    printers live in /usr/share/gdb, /usr/share/gcc). prepare left them 0644 and verify said
+    "ready to enforce" while py3compile, which every Python package's postinst runs, was refused
+    at its first import in a debootstrap image. Documentation (/usr/share/doc) is not code, nor
+    are the other files of such a directory."""
+    files = {"usr/share/python3/debpython/__init__.py": "", "usr/share/python3/debpython/files.py": "X = 1\n",
+             "usr/share/python3/debpython/__pycache__/files.cpython-311.pyc": "",
+             "usr/lib/tool/toolmod.py": "", "usr/share/tool/data.txt": "data\n",
+             "usr/share/tool/deep/sub/mod.py": "", "usr/share/doc/tool/examples/demo.py": ""}
+    for rel, text in files.items():
+        os.makedirs(os.path.dirname(os.path.join(image, rel)), exist_ok=True)
+        with open(os.path.join(image, rel), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(image, rel), 0o644)
+    before = rootfs.listing(image)
+    r = ec("image", "verify", "--json", image)
+    refused = {f["path"]: f for f in json.loads(r.stdout)["refusals"] if f["rule"] == "python-code-denied"}
+    assert sorted(p for p in refused if p.startswith(("/usr/share", "/usr/lib/tool"))) == \
+        ["/usr/lib/tool", "/usr/share/python3", "/usr/share/tool"], refused
+    assert refused["/usr/share/python3"]["details"]["total"] == 3
+    r = ec("image", "prepare", "--json", image)
+    changes = {c["path"] for c in json.loads(r.stdout)["changes"]}
+    code = {"/" + rel for rel in files if rel.endswith((".py", ".pyc")) and "/doc/" not in rel}
+    assert code <= changes
+    assert not changes & {"/usr/share/tool/data.txt", "/usr/share/doc/tool/examples/demo.py"}
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert ec("image", "install", "--enforce", image).returncode == 0
+    r = ec("image", "verify", image)
+    assert r.returncode == 0, r.stdout
+    assert ec("image", "uninstall", image).returncode == 0
+    assert ec("image", "revert", image).returncode == 0
+    assert rootfs.listing(image) == before
+
+
+def _upgrade(path, mode):
+    """What dpkg does to a file of a package it upgrades: a new file (here of the same size: the
+    time tells it), renamed over the old one."""
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path + ".dpkg-new", "wb") as f:
+        f.write(data)
+    os.chmod(path + ".dpkg-new", mode)
+    os.utime(path + ".dpkg-new", (1700000000, 1700000000))
+    os.rename(path + ".dpkg-new", path)
+
+
+def test_revert_leaves_the_mode_of_a_file_a_package_upgrade_replaced(image):
+    """A package upgraded after prepare replaces its files: one the new version ships 0755 was
+    made 0644 by revert (the recorded mode of the file it replaced), a change prepare never made.
+    One shipped 0644 again and prepared anew is prepare's change again, and reverted."""
+    py = os.path.join(image, "usr/lib/python3.11/colorsys.py")
+    lib = os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6")
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    _upgrade(py, 0o755)  # the new version ships it executable
+    _upgrade(lib, 0o644)  # as Debian ships a library: refused until prepare runs again
+    assert ec("image", "prepare", "--apply", image).returncode == 0
+    assert os.stat(lib).st_mode & 0o777 == 0o755
+    before = rootfs.listing(image)
+    r = ec("image", "revert", image)
+    assert r.returncode == 0, r.stderr
+    assert "left /usr/lib/python3.11/colorsys.py as it is: another file is there since prepare" in r.stderr
+    assert os.stat(py).st_mode & 0o777 == 0o755
+    assert os.stat(lib).st_mode & 0o777 == 0o644
+    after = rootfs.listing(image)
+    changed = {p for p in before if p in after and before[p] != after[p]}
+    assert "usr/lib/x86_64-linux-gnu/libm.so.6" in changed and "usr/lib/python3.11/colorsys.py" not in changed
+
+
 def test_verify_says_when_an_image_is_ready(image):
     r = ec("image", "verify", "--json", image)
     assert r.returncode == 1
@@ -352,7 +422,8 @@ def test_a_record_never_reaches_outside_the_image(image, tmp_path):
 
     os.makedirs(os.path.dirname(state), exist_ok=True)
     for bad in (b"[[[[", b'{"modes": [1, 2]}', b"\xff\xfe", b'{"modes": {"/x": "0755"}, "created_dirs": []}',
-                b'{"modes": {}, "created_dirs": ["usr/../../x"]}'):
+                b'{"modes": {}, "created_dirs": ["usr/../../x"]}', b'{"modes": {}, "created_dirs": [], "stamps": []}',
+                b'{"modes": {}, "created_dirs": [], "stamps": {"/x": [1, "2"]}}'):
         with open(state, "wb") as f:
             f.write(bad)
         before = rootfs.listing(image)

@@ -53,6 +53,15 @@ def image(tmp_path_factory):
     with open(os.path.join(root, "root/script.py"), "w") as f:
         f.write("import json, hashlib, zlib\nprint('SCRIPT', json.dumps({'ok': zlib.crc32(b'x') > 0}))\n")
     os.chmod(os.path.join(root, "root/script.py"), 0o755)
+    # a program with modules of its own in /usr/share/tool, as Debian ships them (0644)
+    os.makedirs(os.path.join(root, "usr/share/tool"))
+    with open(os.path.join(root, "usr/share/tool/toolmod.py"), "w") as f:
+        f.write("NAME = 'TOOL'\n")
+    os.chmod(os.path.join(root, "usr/share/tool/toolmod.py"), 0o644)
+    with open(os.path.join(root, "usr/bin/tool"), "w") as f:
+        f.write("#!/usr/bin/python3\nimport sys\nsys.path.insert(0, '/usr/share/tool')\nimport toolmod\n"
+                "print(toolmod.NAME)\n")
+    os.chmod(os.path.join(root, "usr/bin/tool"), 0o755)
     ec("image", "prepare", "--apply", root)
     return root
 
@@ -82,6 +91,14 @@ def test_programs_and_python_run(image, mode):
     assert "libexeccheck.so" in r.stdout
     assert records == [], records  # a prepared image has nothing to refuse
     assert "execcheck:" not in r.stderr
+
+
+def test_a_programs_private_modules_run(image, mode):
+    """A script importing its own modules from /usr/share/PKG (py3compile's debpython): prepare
+    left them 0644, and enforcing refused the import in an image verify called ready."""
+    r, records = in_image(image, "tool")
+    assert r.returncode == 0 and r.stdout == "TOOL\n", r.stderr
+    assert records == [] and "execcheck:" not in r.stderr
 
 
 def test_ld_preload_injection(image, mode):

@@ -562,17 +562,17 @@ class Audit:
 
     # ------------------------------------------------------------------ Python code
     def python(self) -> List[dict]:
-        trees = list(self.o.python_dirs)
+        trees = [(d, scan.PYTHON_CODE) for d in self.o.python_dirs]
         if self.root and not self.o.paths:
-            trees += scan.python_trees(self.root, self.walker)
+            trees += scan.python_code_trees(self.root, self.walker)
         out = []
-        for tree in trees:
+        for tree, suffixes in trees:
             rp = self._realpath(tree)
             if rp is None or not os.path.isdir(scan.host_path(self.root, rp)):
                 self.findings.add("unreadable", tree, "%s: no such Python tree" % tree)
                 continue
             total, denied, reasons = 0, [], {}
-            for f in scan.python_code(self.root, rp, self.walker):
+            for f in scan.python_code(self.root, rp, self.walker, suffixes):
                 try:
                     st, _ = self.session.stat(f)
                 except OSError:

@@ -20,6 +20,12 @@ LINKER_SCRIPT_WORDS = (b"INPUT", b"GROUP", b"OUTPUT_FORMAT")
 # bytecode, .pth files, zip archives) and what ld.so maps (extension modules: any .so the import
 # system finds, tagged or not). `image prepare` gives these an x bit; the audit counts them.
 PYTHON_CODE = (".py", ".pyc", ".pth", ".zip", ".so")
+# Outside the Python installs, a program's private modules (Debian's /usr/share/PKG and /usr/lib/PKG:
+# py3compile's debpython, gdb's and gcc's printers) are imported by the scripts that put those
+# directories on sys.path: the modules and their caches are code there, nothing else.
+PRIVATE_PYTHON_CODE = (".py", ".pyc")
+PRIVATE_PYTHON_PARENTS = ("/usr/share", "/usr/lib", "/usr/local/share", "/usr/local/lib")
+NOT_PRIVATE_PYTHON = ("doc",)  # examples to read, not modules anything imports
 
 
 def host_path(root: str, image_path: str) -> str:
@@ -112,9 +118,46 @@ def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
     return sorted(set(found))
 
 
-def python_code(root: str, tree_realpath: str, walker: rootfs.ImageWalk = None) -> Iterator[str]:
-    """Image paths of the Python code files (PYTHON_CODE) under a Python tree."""
+def private_python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
+    """The image paths of the directories PARENT/PKG (PRIVATE_PYTHON_PARENTS) that hold Python
+    modules of a program's own (a PRIVATE_PYTHON_CODE file at any depth), outside the Python
+    installs (lib/python*, which python_trees covers) and the documentation."""
+    found = []
+    for parent in PRIVATE_PYTHON_PARENTS:
+        host = rootfs.resolve(root, parent)
+        if not os.path.isdir(host):
+            continue
+        try:
+            names = sorted(os.listdir(host))
+        except OSError as e:
+            if walker is not None:
+                walker.error(e)
+            continue
+        for pkg in names:
+            top = os.path.join(host, pkg)
+            # lib/python*: python_trees' (/usr/share/python3 is Debian's helpers, no install)
+            installs = parent.endswith("/lib") and pkg.startswith("python")
+            if installs or pkg in NOT_PRIVATE_PYTHON or os.path.islink(top) or not os.path.isdir(top):
+                continue
+            for _dirpath, _dirnames, filenames in (walker.walk(top) if walker is not None else walk_tree(top)):
+                if any(n.endswith(PRIVATE_PYTHON_CODE) for n in filenames):
+                    found.append(rootfs.image_path(root, top))
+                    break
+    return found
+
+
+def python_code_trees(root: str, walker: rootfs.ImageWalk = None) -> List[Tuple[str, tuple]]:
+    """[(image path of a tree, the suffixes of its Python code files)]: the Python installs
+    (PYTHON_CODE) and the private module directories (PRIVATE_PYTHON_CODE). What `image prepare`
+    marks and the audit counts (EXC060)."""
+    return [(t, PYTHON_CODE) for t in python_trees(root, walker)] + \
+        [(t, PRIVATE_PYTHON_CODE) for t in private_python_trees(root, walker)]
+
+
+def python_code(root: str, tree_realpath: str, walker: rootfs.ImageWalk = None,
+                suffixes: tuple = PYTHON_CODE) -> Iterator[str]:
+    """Image paths of the Python code files (names ending in suffixes) under a Python tree."""
     for path in walk(root, tree_realpath, skip_pseudo=False, walker=walker):
         name = os.path.basename(path)
-        if name.endswith(PYTHON_CODE):
+        if name.endswith(suffixes):
             yield path

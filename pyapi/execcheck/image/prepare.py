@@ -4,7 +4,8 @@ Under SECBIT_EXEC_RESTRICT_FILE (or an enforcing config) every library ld.so map
 Python file the interpreter runs must pass AT_EXECVE_CHECK, i.e. carry an x bit. Debian ships
 them 0644. prepare adds x exactly where r is (u+x if u+r, ...): it never adds a write bit, never
 touches a file that is not code (ELF shared objects in library directories; .py, .pyc, .so, .pth
-and .zip under the image's Python installs); a symlink is followed only inside the image.
+and .zip under the image's Python installs, .py and .pyc of programs' private module directories:
+audit/scan.py's one list); a symlink is followed only inside the image.
 """
 import errno
 import os
@@ -12,7 +13,7 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.resolver import elf_type
-from ..audit.scan import PYTHON_CODE, python_trees
+from ..audit.scan import python_code_trees
 
 ET_DYN = 3
 
@@ -82,9 +83,9 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
                                                            host_path, st)
 
-    for d in python_trees(root, walker):
+    for d, suffixes in python_code_trees(root, walker):
         for f in _walk_files(walker, rootfs.resolve(root, d)):
-            if f.endswith(PYTHON_CODE):
+            if f.endswith(suffixes):
                 consider(f, "python", lambda p: True)
     for d in ldconf.library_dirs(root, tuple_, walker.error):
         for f in _walk_files(walker, rootfs.resolve(root, d)):
@@ -137,21 +138,42 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
     return planned, skipped, sorted(not_walked), sorted(unread)
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def _record_problem(record) -> str:
     if not isinstance(record, dict) or not isinstance(record.get("modes"), dict):
         return "no modes"
     for path, mode in record["modes"].items():
-        if not path.startswith("/") or not isinstance(mode, int) or isinstance(mode, bool) or not 0 <= mode <= 0o7777:
+        if not path.startswith("/") or not _is_int(mode) or not 0 <= mode <= 0o7777:
             return "a mode that is not one"
+    stamps = record.get("stamps", {})  # absent in the records of older versions
+    if not isinstance(stamps, dict) or not all(
+            isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v) for v in stamps.values()):
+        return "a stamp that is not [size, mtime]"
     return manifest.dirs_problem(record)
+
+
+def _stamp(host: str) -> list:
+    """[size, whole seconds of mtime] of the file at host: a chmod changes neither, while a package
+    upgrade (dpkg unpacks a new file and renames it over the old) changes them. Whole seconds,
+    which a tar archive of the image keeps; inode numbers a copied image does not."""
+    st = os.lstat(host)
+    return [st.st_size, int(st.st_mtime)]
 
 
 def apply(root: str, changes, any_mount: bool = False) -> int:
     """Records the current modes (the first record of a file wins, so revert restores the true
-    original after repeated prepares), then chmods. Returns the number of files changed."""
+    original after repeated prepares; a file replaced since its record - a package upgrade - is
+    recorded afresh), then chmods. Returns the number of files changed."""
     record = manifest.load(root, STEP, _record_problem, any_mount) or {"modes": {}, "created_dirs": []}
+    stamps = record.setdefault("stamps", {})
     for path, old, _new, _why, _ident in changes:
-        record["modes"].setdefault(path, old)
+        stamp = _stamp(os.path.join(root, path.lstrip("/")))
+        if path not in record["modes"] or stamps.get(path, stamp) != stamp:
+            record["modes"][path] = old
+            stamps[path] = stamp
     manifest.save(root, STEP, record)
     for path, _old, new, _why, ident in changes:
         _chmod(os.path.join(root, path.lstrip("/")), new, ident)
@@ -173,15 +195,19 @@ def _chmod(host: str, mode: int, ident) -> None:
         os.close(fd)
 
 
+REPLACED = "another file is there since prepare (its size or time differ: a package upgrade?): its mode is its own"
+
+
 def revert(root: str, tuple_: str, any_mount: bool = False):
     """Restores every mode prepare recorded, as far as undoing prepare's change explains it.
     Returns (files restored, [(image path left as it is, why)]), or None without a record.
 
     The record is the image's: each path is walked inside the image (symlinks followed only
     there, the last one not at all), and a mode is restored only if it is the file's mode now
-    with x bits taken away, all prepare ever adds. Anything else (a mode changed since, or a
-    record that would make a file setuid, a file on another mount or with hard links the walk of
-    the image does not meet) is left and named."""
+    with x bits taken away, all prepare ever adds. Anything else (a mode changed since, a file
+    replaced since - a package upgrade that ships it 0755 -, a record that would make a file
+    setuid, a file on another mount or with hard links the walk of the image does not meet) is
+    left and named."""
     record = manifest.load(root, STEP, _record_problem, any_mount)
     if record is None:
         return None
@@ -196,6 +222,10 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
             continue
         now = stat.S_IMODE(st.st_mode)
         if not stat.S_ISREG(st.st_mode) or now == mode:
+            continue
+        stamp = record.get("stamps", {}).get(path)
+        if stamp is not None and stamp != [st.st_size, int(st.st_mtime)]:
+            left.append((path, REPLACED))  # its mode is the new file's own: prepare never changed it
             continue
         if mode & ~now or (now ^ mode) & ~0o111:
             left.append((path, "its mode changed since prepare, which only added x bits"))
