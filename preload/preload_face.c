@@ -56,6 +56,8 @@ static void find_libc_functions(void)
 
 int ec_preload_face_will_propagate(void) { return dl_iterate_phdr && !ec_shim_beside_other_libc() && preloaded(); }
 
+static int guarding; /* the tripwire and the guard are this process's (no audit face) */
+
 void ec_preload_face_start(void)
 {
     find_libc_functions();
@@ -63,8 +65,18 @@ void ec_preload_face_start(void)
     if (!ec_shim_under_audit_face()) {
         ec_tripwire_start();
         ec_dlopen_guard_start();
+        guarding = 1;
     }
     ec_propagate_start();
+}
+
+/* At exit: what libc loaded on its own since the last sweep - a gconv module for iconv_open(), an
+ * NSS module (__libc_dlopen_mode has no symbol to interpose) - that no later dlopen() met. Its code
+ * has run: it is recorded, and enforcing, the exit status says so (126), as the audit face does
+ * at its last consistent state. A process that ends by _exit() is not met here. */
+__attribute__((destructor)) static void preload_face_stop(void)
+{
+    if (guarding && ec_tripwire_sweep(0, EC_FACE_PRELOAD, 0)) ec_exit_group(126);
 }
 
 void ec_preload_passthrough(void) { find_libc_functions(); }

@@ -203,12 +203,23 @@ def bad_gconv(tmp_path):
     return module, {"GCONV_PATH": str(tmp_path / "gconv")}, kit.prog()
 
 
-def test_control_the_preload_face_alone_cannot_refuse_it(tmp_path):
+@pytest.mark.parametrize("face_mode", ["audit", "secbits"])
+def test_control_the_preload_face_alone_cannot_refuse_it(tmp_path, face_mode):
+    """The control: with only the preload face, libc's own load of a 0644 gconv module runs (no
+    dlopen() of the program's to intercept). It used to go unrecorded when no later dlopen() came;
+    the face's last sweep, at exit, now records it and, enforcing, makes the exit status 126 after
+    the fact (as the audit face's last consistent state does); audit mode changes nothing."""
     need_check()
     module, env, prog = bad_gconv(tmp_path)
-    res = run_face("secbits", [prog, "iconv:EXECCHECKTEST//"], tmp_path, env=env, preload=SHIM)
-    assert res.rc == 0 and "CTOR gconv" in res.lines and "iconv ok" in res.lines, res
-    assert res.records == []
+    res = run_face(face_mode, [prog, "iconv:EXECCHECKTEST//"], tmp_path, env=env, preload=SHIM)
+    assert "CTOR gconv" in res.lines and "iconv ok" in res.lines, res  # it ran: not refused before
+    recs = res.records_for(module)
+    assert [(r["face"], r["kind"]) for r in recs] == [("preload", "library")], res
+    if face_mode == "audit":
+        assert res.rc == 0 and res.err == "" and recs[0]["action"] == "logged", res
+    else:
+        assert res.rc == 126 and recs[0]["action"] == "refused", res
+        assert "execcheck: refused to run with %s: x-bit" % module in res.err, res
 
 
 @pytest.mark.parametrize("route", AUDIT_ROUTES)
