@@ -203,6 +203,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_O_NOFOLLOW 0400000
 #endif
 #define EC_O_CLOEXEC 02000000
+#define EC_F_DUPFD_CLOEXEC 1030
 #define EC_O_PATH 010000000
 
 #define EC_EPERM 1

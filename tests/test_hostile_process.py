@@ -1,0 +1,75 @@
+"""The shim inside processes that start or live in unusual conditions: descriptors closed or
+nearly used up, small resource limits, signals, odd environments. In each, a program the policy
+allows must behave as it does without the shim (same output, same status, no word from
+execcheck), and an enforcing shim must still refuse what fails the check.
+
+Each case runs in audit_face_util's modes (audit, enforcing by securebits, enforcing by config),
+under the audit face alone and with the preload copy too (what `execcheck run` and propagation
+give every process)."""
+import pytest
+
+from audit_face_util import C_DIR, SHIM, kit, mode, run_face  # noqa: F401 (fixtures)
+from conftest import need_check
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+
+
+FACES = {"audit": None, "both": {"LD_PRELOAD": SHIM}}
+
+
+@pytest.fixture(params=sorted(FACES))
+def faces(request):
+    """The extra environment of the faces: the audit face alone, or both copies."""
+    return FACES[request.param]
+
+
+def hostile_prog(kit):
+    return kit._cc("bin/hostile", C_DIR / "hostile_prog.c")
+
+
+def plugin_with_dependency(kit):
+    """lib/libplug.so (its RUNPATH: its own directory, its function libfn) needing lib/libdep.so:
+    loading it takes two opens by ld.so, one after the other. Each says so from its constructor."""
+    src = kit.dir / "plug.c"
+    src.write_text('#include <stdio.h>\n'
+                   '__attribute__((constructor)) static void ctor(void) { puts("CTOR " TAG); }\n'
+                   'int FN(void) { return 0; }\n')
+    dep = kit._cc("lib/libdep.so", src, "-shared", "-fPIC", "-DTAG=\"dep\"", "-DFN=depfn")
+    return kit._cc("lib/libplug.so", src, "-shared", "-fPIC", "-DTAG=\"plug\"", "-DFN=libfn", "-Wl,--no-as-needed",
+                   "-L%s" % dep.parent, "-l:libdep.so", "-Wl,--enable-new-dtags,-rpath,%s" % dep.parent)
+
+
+def assert_unchanged(res, base):
+    assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
+    assert res.records == [], res
+
+
+# ---------------------------------------------------------------------------------------------
+# descriptors: a face may hold one only while the program's next open still finds a free slot
+
+
+def test_dlopen_with_one_descriptor_left(kit, tmp_path, mode, faces):
+    """A program with one descriptor free below its limit dlopens a plugin that needs another
+    library. The audit face kept /proc/self/maps open for the whole load operation, so ld.so's
+    open of the dependency failed with EMFILE ("libdep.so: cannot open shared object file: Too
+    many open files"), in audit mode too."""
+    plug = plugin_with_dependency(kit)
+    argv = [hostile_prog(kit), "fill", "dlopen:%s" % plug, "open", "dlopen:%s" % plug]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines[-1] == "dlopen %s ok" % plug and "CTOR dep" in base.lines, base
+    assert_unchanged(run_face(mode, argv, tmp_path, env=faces), base)
+
+
+def test_start_with_one_descriptor_left(kit, tmp_path, mode, faces):
+    """The same at start-up: RLIMIT_NOFILE 4 with 0, 1 and 2 open leaves ld.so one descriptor for
+    the program's libraries, which it opens one after the other (the program needs libplug.so,
+    which needs libdep.so, and libc.so.6)."""
+    plug = plugin_with_dependency(kit)
+    prog = kit.prog(needs=[(plug.parent, plug.name)], runpath=plug.parent)
+    argv = [hostile_prog(kit), "nofile:4", prog, "fds"]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "main" in base.lines and "CTOR dep" in base.lines, base
+    assert_unchanged(run_face(mode, argv, tmp_path, env=faces), base)
