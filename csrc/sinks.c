@@ -82,8 +82,6 @@ int ec_sink_syslog(int priority, int pid, const char *line, size_t len)
 }
 
 #define EC_SIGPIPE 13
-#define EC_SIG_BLOCK 0
-#define EC_SIG_SETMASK 2
 
 /* stderr may be a pipe whose reader is gone: the write must fail with EPIPE, not kill the host
  * with SIGPIPE. Block SIGPIPE in this thread around the write and discard the one it raised. */

@@ -204,6 +204,8 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #endif
 #define EC_O_CLOEXEC 02000000
 #define EC_F_DUPFD_CLOEXEC 1030
+#define EC_SIG_BLOCK 0 /* rt_sigprocmask */
+#define EC_SIG_SETMASK 2
 #define EC_O_PATH 010000000
 
 #define EC_EPERM 1
