@@ -6,12 +6,15 @@ execcheck), and an enforcing shim must still refuse what fails the check.
 Each case runs in audit_face_util's modes (audit, enforcing by securebits, enforcing by config),
 under the audit face alone and with the preload copy too (what `execcheck run` and propagation
 give every process)."""
+import json
+import os
+import shutil
 import subprocess
 
 import pytest
 
-from audit_face_util import C_DIR, SHIM, copy_lib, kit, mode, run_face  # noqa: F401 (fixtures)
-from conftest import need_check
+from audit_face_util import C_DIR, SHIM, clean_env, copy_lib, kit, mode, run_face  # noqa: F401 (fixtures)
+from conftest import need_check, need_root, run
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +78,34 @@ def test_start_with_one_descriptor_left(kit, tmp_path, mode, faces):
     base = run_face("off", argv, tmp_path)
     assert base.rc == 0 and "main" in base.lines and "CTOR dep" in base.lines, base
     assert_unchanged(run_face(mode, argv, tmp_path, env=faces), base)
+
+
+# ---------------------------------------------------------------------------------------------
+# the records' destination
+
+
+@pytest.mark.parametrize("preload", [False, True], ids=["audit-face", "preload-face"])
+def test_log_file_created_under_umask_0777_keeps_every_record(kit, open_tmp, preload):
+    """A program of an unprivileged user running with umask 0777 loads two 0644 libraries (audit
+    mode). The log file it creates for its first record came out mode 0000 (0600 & ~0777), and
+    every later record, opened afresh, was lost (EACCES): one record of two. It is now 0600."""
+    need_root()
+    prog = shutil.copy(hostile_prog(kit), open_tmp / "hostile")
+    shim = shutil.copy(SHIM, open_tmp / "libexeccheck.so")  # readable by nobody wherever the tree is
+    bad = [copy_lib(kit.lib("lib/libbad.so", "bad", mode=0o644), open_tmp / ("libbad%d.so" % i), 0o644)
+           for i in range(2)]
+    logs = open_tmp / "logs"
+    logs.mkdir()
+    os.chmod(logs, 0o777)
+    log = logs / "records.jsonl"
+    env = clean_env({"LD_PRELOAD" if preload else "LD_AUDIT": str(shim), "EXECCHECK_LOG_FILE": str(log)})
+    r = run([prog, "umask:777", "nobody", prog] + ["dlopen:%s" % b for b in bad], env=env, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0 and r.stderr == "", r
+    assert ["dlopen %s ok" % b for b in bad] == [l for l in r.stdout.splitlines() if l.startswith("dlopen")], r
+    st = os.stat(log)
+    assert (st.st_uid, st.st_mode & 0o7777) == (65534, 0o600)
+    records = [json.loads(l) for l in log.read_text().splitlines()]
+    assert sorted(rec["path"] for rec in records) == sorted(map(str, bad)), records
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@
  *   dlopen:PATH       "dlopen PATH ok" or "dlopen PATH failed: dlerror"
  *   open              "open N" (the descriptor an open() of /dev/null gets, then closed) or the error
  *   nofile:N:PROG...  RLIMIT_NOFILE N, descriptors above 2 closed, then execv(PROG, PROG...)
+ *   umask:OCTAL       umask(OCTAL)
+ *   nobody PROG...    uid and gid 65534, no groups, then execv(PROG, PROG...)
  *   alarm:USEC:PATH   SIGALRM every USEC microseconds (no SA_RESTART) whose handler dlopen()s and
  *                     dlclose()s PATH (not async-signal-safe: glibc itself may stop the process)
  *   loop:N:A,B        N x (dlopen + dlclose of A, then of B): "loop A ok=.. B ok=.."
@@ -19,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -119,6 +123,12 @@ int main(int argc, char **argv)
             sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
             sigaltstack(&ss, 0);
             sigaction(SIGSEGV, &sa, 0);
+        } else if (!strcmp(op, "umask")) {
+            umask((mode_t)strtol(arg, 0, 8));
+        } else if (!strcmp(op, "nobody")) {
+            if (setgroups(0, 0) || setgid(65534) || setuid(65534)) return 120;
+            execv(argv[i + 1], argv + i + 1);
+            return 121;
         } else if (!strcmp(op, "nofile")) {
             struct rlimit rl = {(rlim_t)atoi(arg), (rlim_t)atoi(arg)};
             closefrom(3);
