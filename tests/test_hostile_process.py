@@ -80,6 +80,24 @@ def test_start_with_one_descriptor_left(kit, tmp_path, mode, faces):
     assert_unchanged(run_face(mode, argv, tmp_path, env=faces), base)
 
 
+def test_tripwire_without_a_descriptor_says_error(kit, tmp_path, mode):
+    """The preload face's start-up sweep needs descriptors of its own (the maps file, then each
+    object's file): with one left (RLIMIT_NOFILE 4) it cannot check, and enforcing that stops the
+    program (fail-closed). It said "mismatch" - a file that moved - after 16 tries of each name;
+    it is an error (EMFILE). Audit mode: the program runs as without the shim."""
+    prog, hostile = kit.prog(), hostile_prog(kit)
+    argv = [hostile, "nofile:4", hostile, "preload-only", prog]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "main" in base.lines, base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    if mode == "audit":
+        assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
+        return
+    assert res.rc == 126 and "main" not in res.lines, res
+    lines = res.refused_lines()
+    assert lines and all(l.startswith("execcheck: refused to run with ") and l.endswith(": error") for l in lines), res
+
+
 # ---------------------------------------------------------------------------------------------
 # the records' destination
 
