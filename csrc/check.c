@@ -92,8 +92,6 @@ int ec_explain(int fd, int err, struct ec_verdict *v)
 #define EC_CLONE_VM 0x100
 #define EC_CLONE_VFORK 0x4000
 #define EC_WALL 0x40000000
-#define EC_SIG_BLOCK 0
-#define EC_SIG_SETMASK 2
 #define EC_EXEC_CHECK_FLAGS (EC_AT_EMPTY_PATH | EC_AT_EXECVE_CHECK)
 
 static int known_single_threaded;

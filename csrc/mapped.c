@@ -534,6 +534,12 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
     int fd, r = -1;
     if (!path || !path[0]) return -1;
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if (fd == -EC_EMFILE || fd == -EC_ENFILE || fd == -EC_ENOMEM) {
+        /* no descriptor to be had (a process at its RLIMIT_NOFILE): the file cannot be checked,
+         * by this name or another - an error, not a file that moved ("mismatch") */
+        deny(v, vma, EC_REASON_ERROR, -fd);
+        return 0;
+    }
     if (fd < 0) return -1;
     if (is_mapped_file(m, fd, vma, &st)) {
         if (flags & EC_MAPPED_USE_CACHE)

@@ -17,6 +17,13 @@ int ec_sink_file(const char *path, const char *line, size_t len)
         ec_close(fd);
         return -EC_EINVAL;
     }
+    /* Made just now, and the umask took the owner's bits of its 0600 (umask 0777: mode 0000):
+     * every later record of this user, each opened afresh, would find it closed. It gets the
+     * 0600 the sink creates it with; a file an administrator made (other owner, or group bits,
+     * or anything in it) is left as it is. */
+    if (st.stx_size == 0 && (st.stx_mode & 07777) != 0600 && !(st.stx_mode & 07177) &&
+        st.stx_uid == (uint32_t)ec_geteuid())
+        ec_sys2(EC_NR_fchmod, fd, 0600);
     /* a record cut short (a full file system) must not swallow this one: it starts a line */
     if (readable && st.stx_size > 0 && ec_pread(fd, &last, 1, (long)st.stx_size - 1) == 1 && last != '\n')
         ec_write(fd, "\n", 1);
@@ -82,8 +89,6 @@ int ec_sink_syslog(int priority, int pid, const char *line, size_t len)
 }
 
 #define EC_SIGPIPE 13
-#define EC_SIG_BLOCK 0
-#define EC_SIG_SETMASK 2
 
 /* stderr may be a pipe whose reader is gone: the write must fail with EPIPE, not kill the host
  * with SIGPIPE. Block SIGPIPE in this thread around the write and discard the one it raised. */

@@ -39,6 +39,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_kill 62
 #define EC_NR_uname 63
 #define EC_NR_fcntl 72
+#define EC_NR_fchmod 91
 #define EC_NR_getuid 102
 #define EC_NR_getgid 104
 #define EC_NR_setuid 105
@@ -88,6 +89,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_kill 129
 #define EC_NR_uname 160
 #define EC_NR_fcntl 25
+#define EC_NR_fchmod 52
 #define EC_NR_getuid 174
 #define EC_NR_getgid 176
 #define EC_NR_setuid 146
@@ -139,6 +141,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_kill 37
 #define EC_NR_uname 122
 #define EC_NR_fcntl 221 /* fcntl64 */
+#define EC_NR_fchmod 94
 #define EC_NR_getuid 199
 #define EC_NR_getgid 200
 #define EC_NR_setuid 213
@@ -203,6 +206,9 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_O_NOFOLLOW 0400000
 #endif
 #define EC_O_CLOEXEC 02000000
+#define EC_F_DUPFD_CLOEXEC 1030
+#define EC_SIG_BLOCK 0 /* rt_sigprocmask */
+#define EC_SIG_SETMASK 2
 #define EC_O_PATH 010000000
 
 #define EC_EPERM 1

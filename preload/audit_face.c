@@ -241,6 +241,28 @@ static void mark_other_copy(const struct link_map *map, const struct ec_mapped *
     if (*(volatile uint64_t *)target == EC_AUDIT_MARK_UNSET) *(volatile uint64_t *)target = EC_AUDIT_MARK_SET;
 }
 
+/* The maps fd is kept for a whole load operation (one open per load, not per library), while
+ * ld.so goes on opening the next object, and /etc/ld.so.cache at its first lookup. A process with
+ * one descriptor left below RLIMIT_NOFILE (a program that fills its table, `ulimit -n`) would see
+ * that open fail with EMFILE because of ours: a dependency "cannot open shared object file: Too
+ * many open files", in audit mode too. So the first time in a load operation that the fd is
+ * held after a callback, make sure another one is free (a dup of it, closed at once); if none
+ * is, give ours back, and look again after the next object. */
+static int maps_has_room; /* 1: another descriptor was free beside the maps fd in this load operation */
+
+static void leave_a_descriptor(void)
+{
+    int probe;
+    if (maps.fd < 0 || maps_has_room) return;
+    probe = (int)ec_sys3(EC_NR_fcntl, maps.fd, EC_F_DUPFD_CLOEXEC, 0);
+    if (probe >= 0) {
+        ec_close(probe);
+        maps_has_room = 1;
+    } else {
+        ec_maps_close(&maps);
+    }
+}
+
 EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
 {
     struct ec_verdict v;
@@ -253,13 +275,16 @@ EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *
     if (lmid == LM_ID_BASE && !map->l_prev) program_map = map;
     if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
     allowed = ec_mapped_check_object(&maps, map->l_addr, map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found);
+    mark_other_copy(map, &found); /* audit mode goes on after a denial: the copy must still know */
     if (allowed) {
-        mark_other_copy(map, &found);
+        leave_a_descriptor();
         return 0;
     }
-    mark_other_copy(map, &found); /* audit mode goes on: the copy must still know */
     path = found.path[0] ? found.path : "(unnamed object)";
-    if (!ec_shim_deny(main_map ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v)) return 0;
+    if (!ec_shim_deny(main_map ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v)) {
+        leave_a_descriptor();
+        return 0;
+    }
     /* Not one instruction of this object has run yet: relocation (IFUNC resolvers) and
      * constructors come after this callback. exit_group skips atexit handlers and stdio, which
      * belong to code that must not run now. */
@@ -303,5 +328,6 @@ EC_EXPORT void la_activity(uintptr_t *cookie, unsigned int flag)
     ec_check_single_threaded(0); /* code of the program may run from now on, threads too */
     /* one load operation is over: no fd stays open in the program, no verdict outlives it */
     ec_maps_close(&maps);
+    maps_has_room = 0;
     ec_vcache_clear();
 }

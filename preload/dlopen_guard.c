@@ -301,7 +301,7 @@ static void boot_snapshot(void)
         struct ec_maps m = EC_MAPS_INIT;
         struct ec_vma vma;
         uintptr_t dyn = 0;
-        dl_iterate_phdr(main_phdr_cb, &dyn);
+        ec_loaded_iterate(main_phdr_cb, &dyn);
         if (dyn && ec_maps_query(&m, dyn, &vma, mem, BOOT_EXE) == 0 && mem[0] == '/') {
             boot.exe = mem;
             boot.direct = 1;
@@ -925,7 +925,7 @@ static void publish_names(struct pending_names *p, int loaded, int counted, unsi
 {
     unsigned long long now;
     struct known *k, *top;
-    if (!p->head || !loaded || !counted || !dl_iterate_phdr || dl_iterate_phdr(subs_cb, &now) != 1 ||
+    if (!p->head || !loaded || !counted || !dl_iterate_phdr || ec_loaded_iterate(subs_cb, &now) != 1 ||
         now != subs_before)
         return;
     for (k = p->head; k; k = k->next) k->subs = now;
@@ -1044,7 +1044,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         s.a = c.a;
         s.caller = (uintptr_t)caller;
         s.caller_idx = -1;
-        if (dl_iterate_phdr) dl_iterate_phdr(snap_cb, &s);
+        if (dl_iterate_phdr) ec_loaded_iterate(snap_cb, &s);
         /* an object loaded by a relative name that no sweep has met (a load whose constructors
          * are running this dlopen): the sweep notes where it was loaded from, now, before a
          * chdir can make that unknowable; and checks it, as the one after that load would */

@@ -25,6 +25,28 @@
 
 extern int dl_iterate_phdr(int (*)(struct dl_phdr_info *, size_t, void *), void *) __attribute__((weak));
 
+/* dl_iterate_phdr with every signal held back until the walk is over. Its lock
+ * (dl_load_write_lock) is recursive, so a signal handler of this thread that dlopen()s or
+ * dlclose()s (not async-signal-safe, but done) got in under the walk: its own sweep rebuilt the
+ * table of seen objects the interrupted sweep was writing (SIGSEGV in the shim, a handler's
+ * dlopen every 200 us: 3 runs of 5). Held back, the handler meets the shim between its steps, as
+ * any other caller. Not held back: the signals the walk's own work raises, which must reach the
+ * program's handlers as before (a seccomp filter's SIGSYS at a check, the SIGPIPE of a refusal
+ * line that the stderr sink takes back) or which the kernel forces through anyway (faults). */
+#define SIG(n) (1ull << ((n) - 1))
+#define RAISED_BY_THE_WALK (SIG(4) | SIG(5) | SIG(7) | SIG(8) | SIG(11) | SIG(13) | SIG(31)) /* ILL TRAP BUS FPE SEGV PIPE SYS */
+
+int ec_loaded_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
+{
+    uint64_t all = ~RAISED_BY_THE_WALK, old = 0;
+    int masked, r;
+    if (!dl_iterate_phdr) return 0;
+    masked = ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_BLOCK, &all, &old, 8) == 0;
+    r = dl_iterate_phdr(cb, data);
+    if (masked) ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_SETMASK, &old, 0, 8);
+    return r;
+}
+
 struct match {
     const char *target;          /* the dlopen's path: already an l_name means "unsure" */
     const char *const *needed;
@@ -126,7 +148,7 @@ int ec_loaded_satisfies(const char *target, const char *const *needed, int n)
     m.target = target;
     m.needed = needed;
     m.n = n;
-    dl_iterate_phdr(match_cb, &m);
+    ec_loaded_iterate(match_cb, &m);
     if (m.unsure || !m.objects) return 0;
     return m.matched == (n == 64 ? ~0ull : (1ull << n) - 1);
 }
@@ -164,7 +186,7 @@ const char *ec_loaded_name_of(const void *addr)
     if (!dl_iterate_phdr) return 0;
     q.addr = (uintptr_t)addr;
     q.name = 0;
-    dl_iterate_phdr(name_cb, &q);
+    ec_loaded_iterate(name_cb, &q);
     return q.name;
 }
 
@@ -220,7 +242,7 @@ static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
 size_t ec_loaded_libc_dir(char *out, size_t cap)
 {
     struct libc_dir d = {out, cap, 0};
-    if (dl_iterate_phdr) dl_iterate_phdr(libc_dir_cb, &d);
+    if (dl_iterate_phdr) ec_loaded_iterate(libc_dir_cb, &d);
     return d.len;
 }
 
@@ -389,7 +411,7 @@ static void lookup_many(const char *const *names, void **out, int n, const void 
     b.n = b.left = n;
     b.after = (uintptr_t)after;
     b.passed = 0;
-    dl_iterate_phdr(batch_cb, &b);
+    ec_loaded_iterate(batch_cb, &b);
     for (i = 0; i < n; i++) out[i] = q[i].addr;
 }
 

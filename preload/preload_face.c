@@ -39,7 +39,7 @@ static int preloaded(void)
     o.self = (uintptr_t)&preloaded;
     o.libc = (uintptr_t)dl_iterate_phdr;
     o.first = 0;
-    dl_iterate_phdr(order_cb, &o);
+    ec_loaded_iterate(order_cb, &o);
     return o.first == 1;
 }
 

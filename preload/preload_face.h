@@ -25,6 +25,10 @@ void ec_open_start(void) __attribute__((visibility("hidden")));
 /* 1 when each of needed[0..n-1] (n <= 64) names an object of the main namespace by its l_name or
  * SONAME - ld.so would load none of them - and target is no object's l_name; 0 otherwise
  * (loaded_deps.c). Serialized by ld.so's dl_load_write_lock. */
+/* dl_iterate_phdr (0 without libc) with signals held back until the walk is over: every walk of
+ * the preload face goes through it. */
+struct dl_phdr_info;
+int ec_loaded_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data) __attribute__((visibility("hidden")));
 int ec_loaded_satisfies(const char *target, const char *const *needed, int n) __attribute__((visibility("hidden")));
 /* dlsym(RTLD_DEFAULT, name) without dlsym(): the default-version definition in the first object of
  * the link maps that has one, read from the objects' own hash tables in memory (loaded_deps.c).

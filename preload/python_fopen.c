@@ -14,8 +14,6 @@
 #include "sys.h"
 #include "text.h"
 
-#define EC_F_DUPFD_CLOEXEC 1030
-
 extern void *fdopen(int, const char *) __attribute__((weak));
 extern int *__errno_location(void) __attribute__((weak));
 
