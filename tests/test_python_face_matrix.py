@@ -16,7 +16,8 @@ import pytest
 
 from conftest import C_DIR, need, need_check, need_mountns, need_root
 from execcheck.commands.run import has_audit_face
-from python_face_lib import base_env, build_tools, finish, interpreters, shim_path, start_in_view
+from python_face_lib import base_env, build_tools, finish, in_root, interpreters, root_interpreter, shim_path, start_in_view
+from rootfs import debootstrap
 
 BITS = {"none": [], "f": ["-f"], "i": ["-i"], "fi": ["-f", "-i"]}
 VARIANTS = ("exec", "nox", "noexec")
@@ -34,9 +35,10 @@ def write(path, text, mode):
     os.chmod(path, mode)
 
 
-def build_fixtures(root, label, python, version, tools, shebang_python):
+def build_fixtures(root, label, python, version, tools, shebang_python, pyroot=None):
     """root/label/{exec,nox,host}/...: the same tree twice (0755 and 0644 files); the noexec
-    variant is a copy of exec made on the tmpfs inside the namespace."""
+    variant is a copy of exec made on the tmpfs inside the namespace. pyroot: the root python is
+    in (its .pyc files are compiled there)."""
     base = root / label
     for variant, mode in (("exec", 0o755), ("nox", 0o644)):
         v = base / variant
@@ -52,8 +54,9 @@ def build_fixtures(root, label, python, version, tools, shebang_python):
         with zipfile.ZipFile(v / "zip.zip", "w") as z:
             z.writestr("m.py", "print('RAN', 'm')\n")
         (v / "pyc").mkdir()
-        subprocess.run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
-                        str(v / "lib" / "m.py"), str(v / "pyc" / "m.pyc")], check=True, env={"PATH": "/usr/bin:/bin"})
+        subprocess.run(in_root(pyroot, [python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+                                        v / "lib" / "m.py", v / "pyc" / "m.pyc"], binds=[root]),
+                       check=True, env={"PATH": "/usr/bin:/bin"})
         (v / "ext").mkdir()
         shutil.copy(tools["ext"], v / "ext" / "ecext.abi3.so")
         shutil.copy(tools["lib"], v / "libec.so")
@@ -212,12 +215,13 @@ def make_cases(label, python, V_of, H, tools, logdir, forms, bitsets=BITS, varia
     return cases, meta
 
 
-def run_matrix(tmp_root, tools, forms):
-    """Runs forms on every interpreter, each in its own namespace, all at once."""
+def run_matrix(tmp_root, tools, forms, pythons):
+    """Runs forms on every interpreter of pythons ((label, path, version, root or None)), each in
+    its own namespace, all at once."""
     handles, metas = [], {}
-    for label, python, version in interpreters():
+    for label, python, version, pyroot in pythons:
         work = tmp_root / label
-        base = build_fixtures(tmp_root / "fx", label, python, version, tools, python)
+        base = build_fixtures(tmp_root / "fx", label, python, version, tools, python, pyroot)
         logdir = work / "logs"
         logdir.mkdir(parents=True)
         noexec_root = work / "noexec"  # mounted noexec inside the namespace, filled by cp -a
@@ -226,7 +230,8 @@ def run_matrix(tmp_root, tools, forms):
             PYVER[V] = "python%d.%d" % version[:2]
         cases, meta = make_cases(label, python, V_of, base / "host", tools, logdir, forms)
         metas.update(meta)
-        handles.append(start_in_view(python, work, cases, copies=[(base / "exec", noexec_root / "v")]))
+        handles.append(start_in_view(python, work, cases, copies=[(base / "exec", noexec_root / "v")], root=pyroot,
+                                     binds=[tmp_root, os.path.dirname(tools["setexec"])]))
     results = {}
     for h in handles:
         results.update(finish(h))
@@ -262,20 +267,47 @@ def check_result(r, form, variant, bits, V):
     return problems
 
 
+ALL_FORMS = dict(FILE_FORMS, **INTERACTIVE_FORMS, **QUIET_FORMS)
+
+
 @pytest.fixture(scope="module")
 def matrix(tools, tmp_path_factory):
     need_root()
     need_mountns()
     need_check()
     need(len(interpreters()) > 0, "no CPython >= 3.8 found")
-    forms = dict(FILE_FORMS, **INTERACTIVE_FORMS, **QUIET_FORMS)
-    return run_matrix(tmp_path_factory.mktemp("pyface-matrix"), tools, forms)
+    pythons = [(*p, None) for p in interpreters()]
+    return run_matrix(tmp_path_factory.mktemp("pyface-matrix"), tools, ALL_FORMS, pythons) + (len(pythons),)
 
 
-@pytest.mark.parametrize("form", list(FILE_FORMS) + list(INTERACTIVE_FORMS) + list(QUIET_FORMS))
+# Debian testing's CPython 3.14 (2026's distributions ship it; this machine's glibc is too old to run
+# it): a debootstrap root of forky with its stdlib, the matrix run chrooted there
+TESTING_SUITE, TESTING_PYTHON = "forky", "/usr/bin/python3.14"
+
+
+@pytest.fixture(scope="module")
+def matrix_testing(tools, tmp_path_factory):
+    root = debootstrap(tmp_path_factory, TESTING_SUITE, ("python3.14-minimal", "libpython3.14-stdlib"))
+    pythons = [root_interpreter(root, TESTING_PYTHON, "debian-testing")]
+    assert pythons[0][2][:2] == (3, 14), pythons
+    return run_matrix(tmp_path_factory.mktemp("pyface-matrix-testing"), tools, ALL_FORMS, pythons) + (1,)
+
+
+@pytest.mark.parametrize("form", list(ALL_FORMS))
 def test_matrix(matrix, form):
     """One form, on every interpreter x bits x fixture variant."""
-    results, metas = matrix
+    assert_form(matrix, form)
+
+
+@pytest.mark.debootstrap
+@pytest.mark.parametrize("form", list(ALL_FORMS))
+def test_matrix_debian_testing(matrix_testing, form):
+    """One form on Debian testing's CPython 3.14, x bits x fixture variant."""
+    assert_form(matrix_testing, form)
+
+
+def assert_form(matrix, form):
+    results, metas, n_pythons = matrix
     failures = []
     n = 0
     for cid, (f, variant, bits, V) in metas.items():
@@ -286,5 +318,5 @@ def test_matrix(matrix, form):
         if problems:
             r = results[cid]
             failures.append("%s: %s\n    out: %r\n    err: %r" % (cid, "; ".join(problems), r["out"][-600:], r["err"][-600:]))
-    assert n >= 12 * len(interpreters())
+    assert n >= 12 * n_pythons
     assert not failures, "\n".join(failures[:12]) + ("\n... %d failures in all" % len(failures) if len(failures) > 12 else "")
