@@ -233,6 +233,9 @@ static void stdin_rule(void)
         if (n <= 0) n = 0, ec_strlcpy(path, "<stdin>", sizeof path);
         else path[n] = 0;
     } else {
+        /* the REPL of an entry already recorded as interactive (`-m asyncio`'s, which raises
+         * run_stdin itself; `-i -c`): the same code, decided once */
+        if (interactive_entry) return;
         kind = EC_KIND_INTERACTIVE;
         interactive_entry = 1;
         enforced = enforcing(EC_KIND_INTERACTIVE);

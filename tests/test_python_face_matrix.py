@@ -47,6 +47,7 @@ def build_fixtures(root, label, python, version, tools, shebang_python, pyroot=N
         write(v / "d" / "__main__.py", "print('RAN', 'dirmain')\n", mode)
         write(v / "lib" / "m.py", "print('RAN', 'm')\n", mode)
         write(v / "startup.py", "print('RAN', 'startup')\n", mode)
+        write(v / "inject.py", "import sys\nprint('RAN', 'remote', flush=True)\nsys.modules['__main__'].done = True\n", mode)
         site = v / "ub" / "lib" / ("python%d.%d" % version[:2]) / "site-packages"
         write(site / "ec.pth", "import sys; print('RAN', 'pth')\n", mode)
         with zipfile.ZipFile(v / "a.pyz", "w") as z:
@@ -70,6 +71,11 @@ def build_fixtures(root, label, python, version, tools, shebang_python, pyroot=N
     write(h / "host_inspect.py", "import os\nos.environ['PYTHONINSPECT'] = '1'\nprint('RAN', 'host')\n", 0o755)
     write(h / "input.py", "print('RAN', 'input')\n", 0o755)
     write(h / "host_breakpoint.py", "print('RAN', 'host')\nbreakpoint()\n", 0o755)
+    # 3.14's sys.remote_exec: a target that says when it is up, then waits for a script to be run
+    # in it (at most 3 s), and the process that sends it one
+    write(h / "target.py", "import sys, time\nprint('RAN', 'target', flush=True)\nopen(sys.argv[1], 'w').close()\n"
+          "t = time.monotonic() + 3\nwhile not globals().get('done') and time.monotonic() < t:\n    time.sleep(0.02)\n", 0o755)
+    write(h / "remote.py", "import sys\nsys.remote_exec(int(sys.argv[1]), sys.argv[2])\n", 0o755)
     write(h / "host_doctest.py", "import doctest\n\ndef f():\n    \"\"\"\n    >>> print('RAN', 'doctest')\n"
           "    RAN doctest\n    \"\"\"\n\nprint('RAN', doctest.testmod())\n", 0o755)
     return base
@@ -99,7 +105,12 @@ FILE_FORMS = {
     "ctypes": lambda py, V, H: {"argv": [py, str(H / "host_ctypes.py"), str(V / "libec.so")]},
     "startup": lambda py, V, H: {"argv": [py, "-i"], "stdin": _stdin_file(H / "input.py"),
                                  "env": {"PYTHONSTARTUP": str(V / "startup.py")}},
+    # another process (under the same bits) has the target run V/inject.py at its next safe point
+    "remote_exec": lambda py, V, H: {"argv": ["sh", "-c", REMOTE_EXEC, "sh", py, str(H), str(V / "inject.py")]},
 }
+REMOTE_EXEC = '''r=$(mktemp -u); "$1" "$2/target.py" "$r" & pid=$!
+while [ ! -e "$r" ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done; rm -f "$r"
+"$1" "$2/remote.py" $pid "$3"; wait $pid'''
 
 REPL_LINE = "print('RAN', 'repl')"
 
@@ -107,6 +118,12 @@ INTERACTIVE_FORMS = {
     "repl_tty": lambda py, V, H: {"argv": [py], "stdin": {"pty": [REPL_LINE]}},
     "pipe": lambda py, V, H: {"argv": ["sh", "-c", 'cat "$1" | "$2"', "sh", str(V / "s.py"), py]},
     "command": lambda py, V, H: {"argv": [py, "-c", "print('RAN', 'command')"]},
+    # 3.14 dedents -c's code (an IndentationError before)
+    "command_dedent": lambda py, V, H: {"argv": [py, "-c", "\n    print('RAN', 'command')\n    pass"]},
+    # the basic REPL, which 3.13+ run where PYTHON_BASIC_REPL is set (before: the only one)
+    "repl_tty_basic": lambda py, V, H: {"argv": [py], "stdin": {"pty": [REPL_LINE]}, "env": {"PYTHON_BASIC_REPL": "1"}},
+    # the asyncio REPL: code piped to it runs in an event loop
+    "m_asyncio": lambda py, V, H: {"argv": [py, "-m", "asyncio"], "stdin": {"pipe": REPL_LINE + "\n"}},
     "xargs": lambda py, V, H: {"argv": ["xargs", "-a", str(V / "s.py"), "-d", "\r", "--", py, "-c"]},
     "inspect_pipe": lambda py, V, H: {"argv": [py, "-i", str(H / "host_plain.py")], "stdin": {"pipe": REPL_LINE + "\n"}},
     "inspect_tty": lambda py, V, H: {"argv": [py, "-i", str(H / "host_plain.py")], "stdin": {"pty": [REPL_LINE]}},
@@ -126,6 +143,9 @@ QUIET_FORMS = {
     "doctest": lambda py, V, H: {"argv": [py, str(H / "host_doctest.py")], "stdin": {"pipe": REPL_LINE + "\n"}},
 }
 
+# forms of newer CPythons only (first version)
+SINCE = {"remote_exec": (3, 14), "command_dedent": (3, 14)}
+
 # what each form prints when it runs: markers that must all appear (run) or none (refused)
 MARKERS = {
     "shebang": ["RAN script"], "shebang_env": ["RAN script"], "arg": ["RAN script"], "stdin": ["RAN script"],
@@ -135,9 +155,11 @@ MARKERS = {
     "xargs": ["RAN script"], "inspect_pipe": ["RAN repl"], "inspect_tty": ["RAN repl"], "inspect_env": ["RAN repl"],
     "isolated_inspect_tty": ["RAN repl"], "m_timeit": ["RAN timeit"], "m_code": ["RAN repl"], "m_pdb": ["RAN host"],
     "breakpoint": ["RAN pdb"], "doctest": ["RAN TestResults(failed=0, attempted=1)"],
+    "remote_exec": ["RAN remote"], "command_dedent": ["RAN command"], "repl_tty_basic": ["RAN repl"],
+    "m_asyncio": ["RAN repl"],
 }
 # printed before the refused part, so they show even when the form is refused
-ALWAYS = {"import": ["RAN host"], "pyc": ["RAN host"], "zip": ["RAN host"], "pth": ["RAN host"],
+ALWAYS = {"remote_exec": ["RAN target"], "import": ["RAN host"], "pyc": ["RAN host"], "zip": ["RAN host"], "pth": ["RAN host"],
           "ext": ["RAN host"], "startup": ["RAN input"], "inspect_pipe": ["RAN host"], "inspect_tty": ["RAN host"],
           "inspect_env": ["RAN host"], "isolated_inspect_tty": ["RAN host"], "breakpoint": ["RAN host"]}
 
@@ -147,12 +169,14 @@ def fixture_path(form, V):
         "arg": V / "s.py", "stdin": V / "s.py", "module": V / "s.py", "dir": V / "d" / "__main__.py",
         "pyz": V / "a.pyz", "import": V / "lib" / "m.py", "pyc": V / "pyc" / "m.pyc", "zip": V / "zip.zip",
         "pth": V / "ub" / "lib" / PYVER[V] / "site-packages" / "ec.pth", "ext": V / "ext" / "ecext.abi3.so",
-        "ctypes": V / "libec.so", "startup": V / "startup.py",
+        "ctypes": V / "libec.so", "startup": V / "startup.py", "remote_exec": V / "inject.py",
     }.get(form)
 
 
-FILE_KIND = {"arg": "script", "stdin": "script", "pyz": "script", "startup": "script", "ctypes": "library"}
-INTERACTIVE_PATH = {"repl_tty": "<stdin>", "pipe": "<stdin>", "command": "(python -c)", "xargs": "(python -c)",
+FILE_KIND = {"arg": "script", "stdin": "script", "pyz": "script", "startup": "script", "ctypes": "library",
+             "remote_exec": "script"}
+INTERACTIVE_PATH = {"repl_tty": "<stdin>", "repl_tty_basic": "<stdin>", "command_dedent": "(python -c)",
+                    "m_asyncio": "(python -m asyncio)", "pipe": "<stdin>", "command": "(python -c)", "xargs": "(python -c)",
                     "inspect_pipe": "<stdin>", "inspect_tty": "<stdin>", "inspect_env": "<stdin>",
                     "isolated_inspect_tty": "<stdin>", "m_timeit": "(python -m timeit)", "m_code": "(python -m code)",
                     "m_pdb": "(python -m pdb)", "breakpoint": "(pdb)"}
@@ -188,7 +212,7 @@ def expect(form, variant, bits, V):
         return {"rc": 1, "ran": False, "line": enforced, "records": rec, "audit": audit}
     if not enforced:
         return {"rc": 0, "ran": True, "line": False, "records": rec, "audit": audit}
-    rc = {"arg": 126, "stdin": 126, "pyz": 126, "pth": 0, "startup": 0}.get(form, 1)
+    rc = {"arg": 126, "stdin": 126, "pyz": 126, "pth": 0, "startup": 0, "remote_exec": 0}.get(form, 1)
     return {"rc": rc, "ran": False, "line": True, "records": rec}
 
 
@@ -199,9 +223,11 @@ def tools(tmp_path_factory):
     return build_tools(tmp_path_factory.mktemp("pyface-tools"), C_DIR)
 
 
-def make_cases(label, python, V_of, H, tools, logdir, forms, bitsets=BITS, variants=VARIANTS):
+def make_cases(label, python, version, V_of, H, tools, logdir, forms, bitsets=BITS, variants=VARIANTS):
     cases, meta = [], {}
     for form, build in forms.items():
+        if version < SINCE.get(form, ()):
+            continue
         for variant in variants:
             for bname in bitsets:
                 V = V_of[variant]
@@ -228,7 +254,7 @@ def run_matrix(tmp_root, tools, forms, pythons):
         V_of = {"exec": base / "exec", "nox": base / "nox", "noexec": noexec_root / "v"}
         for V in V_of.values():
             PYVER[V] = "python%d.%d" % version[:2]
-        cases, meta = make_cases(label, python, V_of, base / "host", tools, logdir, forms)
+        cases, meta = make_cases(label, python, version, V_of, base / "host", tools, logdir, forms)
         metas.update(meta)
         handles.append(start_in_view(python, work, cases, copies=[(base / "exec", noexec_root / "v")], root=pyroot,
                                      binds=[tmp_root, os.path.dirname(tools["setexec"])]))
