@@ -311,7 +311,10 @@ static int entry_file(PyObject *path_obj, int startup)
             return -1;
         }
     }
-    ec_handoff_put(fd, path, 0); /* for CPython's fopen of it, next */
+    /* for CPython's fopen of it, next; PYTHONSTARTUP's is kept past audit events: the asyncio
+     * REPL raises run_startup itself, then may import and raise other events before its open() */
+    if (startup) ec_handoff_put_kept(fd, path);
+    else ec_handoff_put(fd, path, 0);
     release(keep);
     return 0;
 }

@@ -84,6 +84,22 @@ def interpreters():
     return sorted(found, key=lambda x: (x[2], x[0]))
 
 
+# Debian testing's CPython 3.14 (2026's distributions ship it; this machine's glibc is too old to run
+# Debian's build): a debootstrap root of forky with its stdlib, made once per test session
+TESTING_SUITE, TESTING_PYTHON = "forky", "/usr/bin/python3.14"
+_testing = []
+
+
+def debian_testing_python(tmp_path_factory):
+    """(label, path, version, root) of Debian testing's CPython 3.14 (needs the network)."""
+    if not _testing:
+        from rootfs import debootstrap
+        root = debootstrap(tmp_path_factory, TESTING_SUITE, ("python3.14-minimal", "libpython3.14-stdlib"))
+        _testing.append(root_interpreter(root, TESTING_PYTHON, "debian-testing"))
+    assert _testing[0][2][:2] == (3, 14), _testing
+    return _testing[0]
+
+
 def root_interpreter(root, python, label_prefix):
     """(label, path, version, root) of an interpreter in another root (path inside it)."""
     v = _version(python, root)
@@ -177,6 +193,14 @@ mount --bind "$root/dev/pts/ptmx" "$root/dev/ptmx"
 """
 
 
+def _enter_root(root, tmp, binds, *argv):
+    """The view script's last lines for an interpreter in root: bind, mount, exec argv there."""
+    def q(x):
+        return shlex.quote(str(x))
+    return "\nset -- %s\n%sexec %s %s %s" % (" ".join(q(x) for x in (root, tmp, shim_path(), *binds)), _ROOT_LINES,
+                                               q(CHROOT), q(root), " ".join(q(x) for x in argv))
+
+
 def start_in_view(python, tmp, cases, copies=(), jobs=2, root=None, binds=()):
     """Starts the driver for `cases` in a namespace with python's executable view. Returns a
     handle for finish(). root: python is in that root (binds: the host paths the cases use)."""
@@ -192,8 +216,7 @@ def start_in_view(python, tmp, cases, copies=(), jobs=2, root=None, binds=()):
     else:
         driver = tmp / DRIVER.name
         shutil.copy(DRIVER, driver)  # the root's interpreter runs it there
-        script += "\nset -- %s\n" % " ".join(shlex.quote(str(x)) for x in (root, tmp, shim_path(), *binds))
-        script += _ROOT_LINES + "exec %s %s %s %s %s %s" % tuple(shlex.quote(str(x)) for x in (CHROOT, root, python, driver, spec, out))
+        script += _enter_root(root, tmp, binds, python, driver, spec, out)
     (tmp / "view.sh").write_text(script)  # a file: the bind mounts make it longer than one argv string may be
     p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-e", str(tmp / "view.sh")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -212,16 +235,22 @@ def run_in_view(python, tmp, cases, copies=(), jobs=2):
     return finish(start_in_view(python, tmp, cases, copies, jobs))
 
 
-def script_in_view(python, tmp, script, copies=(), timeout=600, others=(), programs=()):
+def script_in_view(python, tmp, script, copies=(), timeout=600, others=(), programs=(), root=None, binds=()):
     """Runs a shell script (after the view is set up) in python's namespace; returns the
     CompletedProcess (text). others: more interpreters whose shared objects the view must cover;
-    programs: more programs whose libraries it must cover."""
+    programs: more programs whose libraries it must cover. root: python is in that root, where
+    the script runs (binds: the host paths it uses besides tmp)."""
     tmp = pathlib.Path(tmp)
     scratch, noexec = tmp / "scratch", tmp / "noexec"
     scratch.mkdir(parents=True, exist_ok=True)
     noexec.mkdir(exist_ok=True)
-    libs = sorted(set(mapped_libraries(python, HELPERS + tuple(programs))).union(*(mapped_libraries(o) for o in others)))
-    full = view_script(library_dirs(python), scratch, noexec, copies, libs) + "\n" + script
+    libs = sorted(set(mapped_libraries(python, HELPERS + tuple(programs), root)).union(*(mapped_libraries(o) for o in others)))
+    full = view_script(library_dirs(python, root), scratch, noexec, copies, libs, root) + "\n"
+    if root is None:
+        full += script
+    else:
+        (tmp / "inner.sh").write_text(script)
+        full += _enter_root(root, tmp, binds, "/bin/sh", "-e", tmp / "inner.sh")
     (tmp / "view.sh").write_text(full)
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-e", str(tmp / "view.sh")],
                           capture_output=True, text=True, timeout=timeout)

@@ -16,8 +16,8 @@ import pytest
 
 from conftest import C_DIR, need, need_check, need_mountns, need_root
 from execcheck.commands.run import has_audit_face
-from python_face_lib import base_env, build_tools, finish, in_root, interpreters, root_interpreter, shim_path, start_in_view
-from rootfs import debootstrap
+from python_face_lib import (base_env, build_tools, finish, in_root, interpreters, shim_path, start_in_view,
+                             debian_testing_python)
 
 BITS = {"none": [], "f": ["-f"], "i": ["-i"], "fi": ["-f", "-i"]}
 VARIANTS = ("exec", "nox", "noexec")
@@ -306,16 +306,10 @@ def matrix(tools, tmp_path_factory):
     return run_matrix(tmp_path_factory.mktemp("pyface-matrix"), tools, ALL_FORMS, pythons) + (len(pythons),)
 
 
-# Debian testing's CPython 3.14 (2026's distributions ship it; this machine's glibc is too old to run
-# it): a debootstrap root of forky with its stdlib, the matrix run chrooted there
-TESTING_SUITE, TESTING_PYTHON = "forky", "/usr/bin/python3.14"
-
-
 @pytest.fixture(scope="module")
 def matrix_testing(tools, tmp_path_factory):
-    root = debootstrap(tmp_path_factory, TESTING_SUITE, ("python3.14-minimal", "libpython3.14-stdlib"))
-    pythons = [root_interpreter(root, TESTING_PYTHON, "debian-testing")]
-    assert pythons[0][2][:2] == (3, 14), pythons
+    """Debian testing's CPython 3.14, the matrix run chrooted in its debootstrap root."""
+    pythons = [debian_testing_python(tmp_path_factory)]
     return run_matrix(tmp_path_factory.mktemp("pyface-matrix-testing"), tools, ALL_FORMS, pythons) + (1,)
 
 

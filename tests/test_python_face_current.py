@@ -1,0 +1,100 @@
+"""The CPython face on what the newest CPythons added, beyond the matrix: the asyncio REPL's own
+PYTHONSTARTUP read and 3.14's remote debugger (`python -m pdb -p PID`, PEP 768). Tested on Debian
+testing's CPython 3.14, chrooted in a debootstrap root (marker `debootstrap`), and on this
+machine's CPythons that have the feature (Debian's 3.11 has the asyncio REPL's PYTHONSTARTUP)."""
+import json
+import os
+import shlex
+
+import pytest
+
+from conftest import C_DIR, need_check, need_mountns, need_root
+from python_face_lib import base_env, build_tools, interpreters, script_in_view, debian_testing_python
+
+
+def stdlib_says(python, module_file, text):
+    """Does python's own stdlib file (a path under its lib directory) contain text?"""
+    lib = os.path.join(os.path.dirname(os.path.dirname(python)), "lib", "python%d.%d" % python_version(python))
+    try:
+        with open(os.path.join(lib, module_file)) as f:
+            return text in f.read()
+    except OSError:
+        return False
+
+
+def python_version(python):
+    return next(v[:2] for _, p, v in interpreters() if p == python)
+
+
+def pythons_with(module_file, text):
+    """pytest params: this machine's CPythons whose module_file contains text, and Debian
+    testing's 3.14 (marked debootstrap)."""
+    host = [pytest.param((p, None), id=label) for label, p, _ in interpreters() if stdlib_says(p, module_file, text)]
+    return host + [pytest.param("testing", id="debian-testing-3.14", marks=pytest.mark.debootstrap)]
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory):
+    return build_tools(tmp_path_factory.mktemp("pyface-tools"), C_DIR)
+
+
+@pytest.fixture
+def world(request, tmp_path_factory):
+    """(python, root or None) of the test's parameter."""
+    need_root()
+    need_mountns()
+    need_check()
+    if request.param == "testing":
+        _, python, _, root = debian_testing_python(tmp_path_factory)
+        return python, root
+    return request.param
+
+
+def write(path, text, mode):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+def under(tools, bits, log, python, *args, **env):
+    """A shell command: python ARGS under the exec securebits, the shim preloaded, a clean env."""
+    e = base_env(log, **env)
+    return "env -i %s %s %s -- %s %s" % (" ".join("%s=%s" % (k, shlex.quote(str(v))) for k, v in e.items()),
+                                          shlex.quote(str(tools["setexec"])), " ".join(bits), shlex.quote(python),
+                                          " ".join(shlex.quote(str(a)) for a in args))
+
+
+# ---- the asyncio REPL's PYTHONSTARTUP ---------------------------------------------------------
+
+SWAP_HOOK = """import os, sys
+def swap(event, args):  # runs after the face's C hook: its check is done, the file not yet read
+    if event == "cpython.run_startup":
+        os.rename(%r, args[0])
+sys.addaudithook(swap)
+"""
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_startup"), indirect=True)
+def test_asyncio_repl_runs_the_startup_file_it_checked(world, tools, tmp_path):
+    """`python -m asyncio` reads PYTHONSTARTUP itself, with open() after its cpython.run_startup
+    event, not through CPython's fopen that takes the face's checked descriptor. A Python audit
+    hook (run after the face's C hook) renames a 0644 file over the checked 0755 one in between:
+    under RESTRICT_FILE the REPL must still run the file that was checked, never the 0644 one.
+    Before the fix the 0644 startup file ran."""
+    python, root = world
+    d = tmp_path / "ns" / "astart"
+    write(d / "good.py", "print('RAN', 'good')\n", 0o755)
+    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    os.link(d / "good.py", d / "startup.py")
+    os.link(d / "bad.py", d / "bad-link.py")
+    write(d / "sc" / "sitecustomize.py", SWAP_HOOK % str(d / "bad-link.py"), 0o755)
+    script = "echo \"print('RAN', 'repl')\" | " + under(tools, ["-f"], d / "log.jsonl", python, "-m", "asyncio",
+                                                        PYTHONSTARTUP=d / "startup.py", PYTHONPATH=d / "sc")
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    out = r.stdout + r.stderr
+    assert not os.path.exists(d / "bad-link.py"), "the swap did not happen: " + out
+    assert "RAN bad" not in out, out
+    assert "RAN good" in r.stdout and "RAN repl" in r.stdout and r.returncode == 0, out
+    assert "execcheck" not in out, out
+
