@@ -98,3 +98,82 @@ def test_asyncio_repl_runs_the_startup_file_it_checked(world, tools, tmp_path):
     assert "RAN good" in r.stdout and "RAN repl" in r.stdout and r.returncode == 0, out
     assert "execcheck" not in out, out
 
+
+# ---- 3.14's remote debugger: python -m pdb -p PID ---------------------------------------------
+
+TARGET = """import sys, time
+print('RAN', 'target', flush=True)
+open(sys.argv[1], 'w').close()
+t = time.monotonic() + 4
+while time.monotonic() < t:
+    time.sleep(0.02)
+print('target', 'ends', flush=True)
+"""
+
+# the target, and `pdb -p` attached to it once it is up; the attacher is ended (status 124) if it
+# waits for more than 12 s
+ATTACH = """\
+r=$(mktemp -u)
+{target} &
+pid=$!
+while [ ! -e "$r" ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done
+rc=0; printf 'p "RAN", 6 * 7\\ncontinue\\n' | timeout 12 {attacher} -m pdb -p $pid || rc=$?; echo "attacher=$rc"
+rc=0; wait $pid || rc=$?; echo "target=$rc"
+"""
+
+
+def attach(world, tools, tmp_path, bits_target, bits_attacher):
+    python, root = world
+    d = tmp_path / "ns" / "attach"
+    write(d / "target.py", TARGET, 0o755)
+    logs = (d / "target.jsonl", d / "attacher.jsonl")
+    script = ATTACH.format(target=under(tools, bits_target, logs[0], python, d / "target.py", "READY").replace("READY", '"$r"'),
+                           attacher=under(tools, bits_attacher, logs[1], python))
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    got = []
+    for log in logs:
+        recs = [json.loads(x) for x in open(log)] if os.path.exists(log) else []
+        got.append(sorted((x["kind"], "/tmp/tmp*" if x["path"].startswith("/tmp/tmp") else x["path"], x["action"])
+                          for x in recs if x["kind"] in ("script", "interactive")))
+    return r, got
+
+
+PDB_ATTACH = pythons_with("pdb.py", "sys.remote_exec(")
+
+
+@pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
+def test_pdb_attach_is_recorded(world, tools, tmp_path):
+    """Audit mode: `python -m pdb -p PID` works as without the shim (its command runs in the
+    target), and is recorded as what it is: the attacher is interactive code, the target runs the
+    script file pdb wrote (0644, in /tmp) and then a debugger whose commands come from a socket."""
+    r, (target, attacher) = attach(world, tools, tmp_path, [], [])
+    assert "('RAN', 42)" in r.stdout and "attacher=0" in r.stdout and "target=0" in r.stdout, r.stdout + r.stderr
+    assert "execcheck" not in r.stdout + r.stderr
+    assert attacher == [("interactive", "(python -m pdb)", "logged")], attacher
+    assert target == [("interactive", "(pdb)", "logged"), ("script", "/tmp/tmp*", "logged")], target
+
+
+@pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
+def test_pdb_attach_to_a_target_denying_interactive_code(world, tools, tmp_path):
+    """A target under DENY_INTERACTIVE, attached from outside the policy: the remote debugger it
+    starts is interactive code, refused like pdb's prompt (before a command runs). The target never
+    asked for a debugger: it goes on (before the fix the PermissionError was raised into whatever
+    line it was running, which ended it), and the attacher is told and ends."""
+    r, (target, attacher) = attach(world, tools, tmp_path, ["-i"], [])
+    assert "('RAN', 42)" not in r.stdout and "target=0" in r.stdout and "target ends" in r.stdout, r.stdout + r.stderr
+    assert "attacher=0" in r.stdout and "execcheck: the exec policy denies interactive code" in r.stdout, r.stdout
+    assert r.stderr.count("execcheck: refused to start the debugger (pdb)") == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert target == [("interactive", "(pdb)", "refused"), ("script", "/tmp/tmp*", "logged")], target
+
+
+@pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
+def test_pdb_attach_to_a_target_restricting_files(world, tools, tmp_path):
+    """A target under RESTRICT_FILE: the script pdb has it run is a 0644 file, refused; nothing
+    of the debugger runs. (The attacher, waiting for a connection that never comes, waits until
+    it is ended: CPython's pdb -p has no timeout.)"""
+    r, (target, attacher) = attach(world, tools, tmp_path, ["-f"], [])
+    assert "('RAN', 42)" not in r.stdout and "target=0" in r.stdout and "target ends" in r.stdout, r.stdout + r.stderr
+    assert "attacher=124" in r.stdout, r.stdout
+    assert r.stderr.count("execcheck: refused to run the remote debugger script /tmp/tmp") == 1, r.stderr
+    assert target == [("script", "/tmp/tmp*", "refused")], target
