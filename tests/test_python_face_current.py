@@ -12,9 +12,9 @@ from conftest import C_DIR, need_check, need_mountns, need_root
 from python_face_lib import base_env, build_tools, interpreters, script_in_view, debian_testing_python
 
 
-def stdlib_says(python, module_file, text):
+def stdlib_says(python, version, module_file, text):
     """Does python's own stdlib file (a path under its lib directory) contain text?"""
-    lib = os.path.join(os.path.dirname(os.path.dirname(python)), "lib", "python%d.%d" % python_version(python))
+    lib = os.path.join(os.path.dirname(os.path.dirname(python)), "lib", "python%d.%d" % version[:2])
     try:
         with open(os.path.join(lib, module_file)) as f:
             return text in f.read()
@@ -22,14 +22,10 @@ def stdlib_says(python, module_file, text):
         return False
 
 
-def python_version(python):
-    return next(v[:2] for _, p, v in interpreters() if p == python)
-
-
 def pythons_with(module_file, text):
     """pytest params: this machine's CPythons whose module_file contains text, and Debian
     testing's 3.14 (marked debootstrap)."""
-    host = [pytest.param((p, None), id=label) for label, p, _ in interpreters() if stdlib_says(p, module_file, text)]
+    host = [pytest.param((p, None), id=label) for label, p, v in interpreters() if stdlib_says(p, v, module_file, text)]
     return host + [pytest.param("testing", id="debian-testing-3.14", marks=pytest.mark.debootstrap)]
 
 
