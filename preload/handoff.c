@@ -21,6 +21,7 @@ int ec_handoff_fd = -1; /* the slot's descriptor, or -1 (handoff.h) */
 int ec_handoff_err;      /* or the errno of a failed open handed over instead, or 0 (handoff.h) */
 static uintptr_t handed_by; /* the handing thread (this_thread) */
 static int handed_has_st;
+static int handed_kept; /* not dropped at an audit event (ec_handoff_put_kept) */
 static struct ec_statx handed_st;
 static char *handed_path; /* [HANDOFF_PATH_MAX], mapped by the first hand-off: CPython processes only */
 static void *handed_mem;
@@ -52,7 +53,7 @@ static int empty_slot(void)
 }
 
 /* Fills the slot with fd, or (fd -1) with the errno err of a failed open. */
-static void put(int fd, int err, const char *path, const struct ec_statx *st)
+static void put(int fd, int err, const char *path, const struct ec_statx *st, int kept)
 {
     int old, spins = 0;
     /* An audit hook or the fopen that took the main script's hand-off (python_fopen.c), never a
@@ -74,6 +75,7 @@ static void put(int fd, int err, const char *path, const struct ec_statx *st)
     }
     ec_strlcpy(handed_path, path, HANDOFF_PATH_MAX);
     handed_has_st = st != 0;
+    handed_kept = kept;
     if (st) handed_st = *st;
     handed_by = this_thread();
     if (fd >= 0) __atomic_store_n(&ec_handoff_fd, fd, __ATOMIC_RELEASE);
@@ -81,9 +83,11 @@ static void put(int fd, int err, const char *path, const struct ec_statx *st)
     ec_unlock(&busy);
 }
 
-void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) { put(fd, 0, path, st); }
+void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) { put(fd, 0, path, st, 0); }
 
-void ec_handoff_put_error(int err, const char *path) { put(-1, err, path, 0); }
+void ec_handoff_put_kept(int fd, const char *path) { put(fd, 0, path, 0, 1); }
+
+void ec_handoff_put_error(int err, const char *path) { put(-1, err, path, 0, 0); }
 
 void ec_handoff_drop(void)
 {
@@ -102,7 +106,7 @@ void ec_handoff_event(void)
      * (the guard's fast path takes nothing) and ended, and the descriptor must not outlive the
      * next event; its open follows the hand-off with no event in between, the GIL held. The main
      * script's goes only at its own thread's: losing it would let CPython read a file unchecked. */
-    if (handed_has_st || handed_by == this_thread()) fd = empty_slot();
+    if (!handed_kept && (handed_has_st || handed_by == this_thread())) fd = empty_slot();
     ec_unlock(&busy);
     if (fd >= 0) ec_close(fd);
 }

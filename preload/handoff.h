@@ -12,6 +12,9 @@
 /* Hands fd over for path (st: its statx with EC_STATX_MNT_ID, or NULL). Ownership of fd passes
  * here: it is closed if nobody takes it. A previous hand-off is dropped. */
 void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) EC_HIDDEN;
+/* The same for a file read by Python code after more audit events (the asyncio REPL's
+ * PYTHONSTARTUP): kept until its open, the next hand-off or a drop, not dropped at an event. */
+void ec_handoff_put_kept(int fd, const char *path) EC_HIDDEN;
 /* Hands over the failure of an open of path (err: its errno) instead of a descriptor: the
  * opener that comes next must fail alike, not open what the name holds by then, unchecked. */
 void ec_handoff_put_error(int err, const char *path) EC_HIDDEN;

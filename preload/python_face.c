@@ -233,6 +233,9 @@ static void stdin_rule(void)
         if (n <= 0) n = 0, ec_strlcpy(path, "<stdin>", sizeof path);
         else path[n] = 0;
     } else {
+        /* the REPL of an entry already recorded as interactive (`-m asyncio`'s, which raises
+         * run_stdin itself; `-i -c`): the same code, decided once */
+        if (interactive_entry) return;
         kind = EC_KIND_INTERACTIVE;
         interactive_entry = 1;
         enforced = enforcing(EC_KIND_INTERACTIVE);
@@ -308,7 +311,10 @@ static int entry_file(PyObject *path_obj, int startup)
             return -1;
         }
     }
-    ec_handoff_put(fd, path, 0); /* for CPython's fopen of it, next */
+    /* for CPython's fopen of it, next; PYTHONSTARTUP's is kept past audit events: the asyncio
+     * REPL raises run_startup itself, then may import and raise other events before its open() */
+    if (startup) ec_handoff_put_kept(fd, path);
+    else ec_handoff_put(fd, path, 0);
     release(keep);
     return 0;
 }
@@ -379,11 +385,46 @@ static PyObject *imp_get_data(PyObject *self, PyObject *args)
 
 static struct ec_pymethoddef imp_get_data_def = {"get_data", imp_get_data, EC_METH_VARARGS, 0};
 
+/* Is this Pdb a debugger server that takes its commands from another process's socket (3.14's
+ * `pdb -p PID`: sys.remote_exec had this process run pdb._connect)? */
+static int remote_debugger(PyObject *pdb)
+{
+    PyObject *modules = ec_py.GetModuleDict(), *mod, *cls;
+    int r;
+    mod = modules ? ec_py.DictGetItemString(modules, "pdb") : 0; /* borrowed */
+    cls = mod ? ec_py.GetAttrString(mod, "_PdbServer") : 0;
+    r = cls ? ec_py.IsInstance(pdb, cls) : 0;
+    release(cls);
+    return r > 0;
+}
+
+/* A refused remote debugger: the process never asked for it, so no exception lands in whatever
+ * code it was running (an uncaught one ended it): the attacher is told, the debugger stops
+ * tracing and hangs up (Pdb.set_continue, _PdbServer.detach), the process goes on. */
+static void turn_away(PyObject *pdb)
+{
+    PyObject *t, *val, *tb, *r;
+    ec_py.ErrFetch(&t, &val, &tb);
+    r = ec_py.CallMethod(pdb, "error", "s", "execcheck: the exec policy denies interactive code (DENY_INTERACTIVE)");
+    release(r);
+    r = ec_py.CallMethod(pdb, "set_continue", 0);
+    release(r);
+    r = ec_py.CallMethod(pdb, "detach", 0);
+    release(r);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    release(t), release(val), release(tb);
+}
+
 /* pdb.Pdb.interaction replacement (self: the original): the debugger rule, then the original. */
 static PyObject *pdb_interaction(PyObject *self, PyObject *args)
 {
-    if (debugger() < 0) return 0;
-    return ec_py.CallObject(self, args);
+    PyObject *pdb;
+    if (debugger() == 0) return ec_py.CallObject(self, args);
+    pdb = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
+    if (!pdb || !remote_debugger(pdb)) return 0; /* the PermissionError, for the program that asked */
+    turn_away(pdb);
+    ec_py.IncRef(ec_py.None);
+    return ec_py.None;
 }
 
 static struct ec_pymethoddef pdb_interaction_def = {"interaction", pdb_interaction, EC_METH_VARARGS, 0};

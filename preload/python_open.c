@@ -8,10 +8,17 @@
  *
  * While that window is open (python_face.c opens it when it sets its open_code hook, and again
  * when finalization clears the audit hooks; the first open_code call closes it), a read-only open
- * of a .pyc is checked on its fd, as an import. Otherwise - and in every process that is not
- * CPython - the wrapper is a call of libc's own function with the same arguments. */
+ * of a .pyc is checked on its fd, as an import.
+ *
+ * A plain read-only open of a path the CPython face has just checked and handed over (handoff.c)
+ * gets that checked descriptor, as CPython's fopen does (python_fopen.c): the asyncio REPL (3.13+,
+ * Debian's 3.11) reads PYTHONSTARTUP with open() after its cpython.run_startup event, not with the
+ * fopen of CPython's own start-up, and read the name again: a file renamed over the checked one in
+ * between ran unchecked. Otherwise - and in every process that is not CPython - the wrapper is a
+ * call of libc's own function with the same arguments. */
 #include <stdarg.h>
 #include "python_api.h"
+#include "handoff.h"
 #include "preload_face.h"
 #include "sys.h"
 #include "text.h"
@@ -50,8 +57,25 @@ static __attribute__((noinline)) int open_pyc(open_fn f, const char *path, int f
     return -1;
 }
 
+/* The descriptor handed over for this open (path, same thread), from its start; -1 with errno
+ * for a failure handed over; -2: none, open as asked. Only opens as io.open's FileIO makes them
+ * (read-only, at most O_CLOEXEC and O_NOCTTY) take it. */
+static __attribute__((noinline)) int take_handed(const char *path, int flags)
+{
+    int fd, err;
+    if (!path || (flags & ~(EC_O_CLOEXEC | EC_O_NOCTTY)) != EC_O_RDONLY) return -2;
+    if ((err = ec_handoff_take_error(path))) { /* the face could not open it: neither can this */
+        if (__errno_location) *__errno_location() = err;
+        return -1;
+    }
+    if ((fd = ec_handoff_take(path, 0)) < 0) return -2;
+    ec_sys3(EC_NR_lseek, fd, 0, 0 /* SEEK_SET */);
+    return fd;
+}
+
 static int wrapped(void **slot, const char *name, const char *path, int flags, unsigned mode)
 {
+    int fd;
     open_fn f = (open_fn)ec_loaded_next_once(slot, name);
     if (!f) {
         if (__errno_location) *__errno_location() = EC_ENOSYS;
@@ -60,6 +84,7 @@ static int wrapped(void **slot, const char *name, const char *path, int flags, u
     if (__builtin_expect(__atomic_load_n(&ec_python_open_window, __ATOMIC_RELAXED), 0) &&
         (flags & EC_O_ACCMODE) == 0 && !(flags & (EC_O_CREAT | EC_O_TMPFILE_BIT)) && ends_with_pyc(path))
         return open_pyc(f, path, flags);
+    if (__builtin_expect(ec_handoff_waiting(), 0) && (fd = take_handed(path, flags)) != -2) return fd;
     return f(path, flags, mode);
 }
 

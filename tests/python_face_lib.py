@@ -7,6 +7,12 @@ Under enforcement an interpreter's own stdlib must pass the check, but distribut
 `unshare --mount` namespace where its library directories are overlays (metacopy: a chmod copies
 metadata only) whose code files are made executable, and where a noexec tmpfs holds the noexec
 fixtures. Everything disappears with the namespace.
+
+An interpreter may also live in a root of another distribution (Debian testing's CPython 3.14,
+made by debootstrap: its libc is newer than this machine's). Then everything about it is asked
+inside that root (chroot), the view is made of the root's files, and the driver runs chrooted with
+the root's own interpreter; the test's directories (fixtures, logs, the tools) and the shim are
+bound into the root at the same paths, so cases and records name the same files inside and out.
 """
 import glob
 import json
@@ -20,6 +26,7 @@ import sys
 HERE = pathlib.Path(__file__).resolve().parent
 DRIVER = HERE / "python_face_driver.py"
 HELPERS = ("sh", "cat", "xargs", "env", "stat")  # programs the cases exec besides the interpreters
+CHROOT = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"
 
 # The directories whose code files the view makes executable: the stdlib and every sys.path entry
 # of a normal start (site-packages, Debian's dist-packages), outermost only.
@@ -31,9 +38,21 @@ print('\n'.join(d for d in ds if not any(d.startswith(o + '/') for o in ds)))
 """
 
 
-def _version(python):
+def in_root(root, argv, binds=()):
+    """argv run chrooted into root (as is, where root is None), in a private mount namespace
+    where each host path of binds is bound at the same path inside the root."""
+    if root is None:
+        return [str(a) for a in argv]
+    script = 'root=$1; n=$2; shift 2\n' \
+             'while [ $n -gt 0 ]; do mkdir -p "$root$1"; mount --bind "$1" "$root$1"; shift; n=$((n-1)); done\n' \
+             'exec %s "$root" "$@"' % CHROOT
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", script, "sh", str(root),
+            str(len(binds)), *map(str, binds), *map(str, argv)]
+
+
+def _version(python, root=None):
     try:
-        out = subprocess.run([python, "-S", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+        out = subprocess.run(in_root(root, [python, "-S", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]),
                              capture_output=True, text=True, timeout=30).stdout.strip()
         return tuple(int(x) for x in out.split("."))
     except (OSError, ValueError, subprocess.TimeoutExpired):
@@ -65,73 +84,139 @@ def interpreters():
     return sorted(found, key=lambda x: (x[2], x[0]))
 
 
-def library_dirs(python):
-    out = subprocess.run([python, "-c", _DIRS_CODE], capture_output=True, text=True, cwd="/", timeout=60,
+# Debian testing's CPython 3.14 (2026's distributions ship it; this machine's glibc is too old to run
+# Debian's build): a debootstrap root of forky with its stdlib, made once per test session
+TESTING_SUITE, TESTING_PYTHON = "forky", "/usr/bin/python3.14"
+_testing = []
+
+
+def debian_testing_python(tmp_path_factory):
+    """(label, path, version, root) of Debian testing's CPython 3.14 (needs the network)."""
+    if not _testing:
+        from rootfs import debootstrap
+        root = debootstrap(tmp_path_factory, TESTING_SUITE, ("python3.14-minimal", "libpython3.14-stdlib"))
+        _testing.append(root_interpreter(root, TESTING_PYTHON, "debian-testing"))
+    assert _testing[0][2][:2] == (3, 14), _testing
+    return _testing[0]
+
+
+def root_interpreter(root, python, label_prefix):
+    """(label, path, version, root) of an interpreter in another root (path inside it)."""
+    v = _version(python, root)
+    assert v, "%s does not run in %s" % (python, root)
+    return ("%s-%d.%d.%d" % (label_prefix, *v), python, v, root)
+
+
+def library_dirs(python, root=None):
+    out = subprocess.run(in_root(root, [python, "-c", _DIRS_CODE]), capture_output=True, text=True, cwd="/", timeout=60,
                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}).stdout
     return [d for d in out.splitlines() if d]
 
 
-def _on_demand_libraries():
+def _on_demand_libraries(root=None):
     """What glibc itself dlopen()s when a thread exits or is cancelled (pthread_exit unwinds with
     libgcc_s): ldd lists none of it."""
-    out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    out = subprocess.run(in_root(root, ["ldconfig", "-p"]), capture_output=True, text=True).stdout
     return [line.split("=>")[1].strip() for line in out.splitlines()
             if line.strip().startswith("libgcc_s.so.1 ") and "x86-64" in line and "=>" in line]
 
 
-def mapped_libraries(python, programs=()):
+def _inside(root, path):
+    """A path inside root, its symlinks resolved there (root None: the machine's)."""
+    if root is None:
+        return os.path.realpath(path)
+    real = os.path.realpath(os.path.join(str(root), path.lstrip("/")))
+    assert real.startswith(str(root) + "/"), (path, real)  # Debian's links are relative
+    return real[len(str(root)):]
+
+
+def mapped_libraries(python, programs=(), root=None):
     """Every shared object the interpreter may map: its lib-dynload modules, the ldd closure
     of the interpreter, of those modules and of the helper programs the tests exec, and what
-    glibc loads on demand."""
-    platstdlib = subprocess.run([python, "-S", "-c", "import sysconfig; print(sysconfig.get_path('platstdlib'))"],
+    glibc loads on demand. Paths inside root, where there is one."""
+    host = (lambda p: os.path.join(str(root), p.lstrip("/"))) if root else (lambda p: p)
+    platstdlib = subprocess.run(in_root(root, [python, "-S", "-c", "import sysconfig; print(sysconfig.get_path('platstdlib'))"]),
                                 capture_output=True, text=True, cwd="/").stdout.strip()
-    files = set(glob.glob(os.path.join(platstdlib, "lib-dynload", "*.so"))) | set(_on_demand_libraries())
-    targets = [python, *sorted(files)] + [shutil.which(p) or p for p in programs]
-    out = subprocess.run(["ldd", *targets], capture_output=True, text=True).stdout
+    found = glob.glob(os.path.join(host(platstdlib), "lib-dynload", "*.so"))
+    files = {f[len(str(root)):] if root else f for f in found} | set(_on_demand_libraries(root))
+    which = (lambda p: shutil.which(p, path=os.pathsep.join(host(d) for d in ("/usr/bin", "/bin")))) if root else shutil.which
+    programs = [which(p) or p for p in programs]
+    targets = [python, *sorted(files)] + [p[len(str(root)):] if root and p.startswith(str(root)) else p for p in programs]
+    out = subprocess.run(in_root(root, ["ldd", *targets]), capture_output=True, text=True).stdout
     for line in out.splitlines():
         parts = line.split("=>")
         if len(parts) == 2 and parts[1].strip().startswith("/"):
             files.add(parts[1].split()[0])
-    return sorted({os.path.realpath(f) for f in files if os.path.isfile(f)})
+    return sorted({_inside(root, f) for f in files if os.path.isfile(host(f))})
 
 
-def view_script(lib_dirs, scratch, noexec_dir, copies=(), libraries=()):
+def view_script(lib_dirs, scratch, noexec_dir, copies=(), libraries=(), root=None):
     """Shell lines for the namespace: an executable view of the interpreter's library dirs
     (overlays: only the CPython face reads .py/.pyc/.pth, through checked fds), executable copies
     of the shared objects it maps bind-mounted over the originals (a mapped overlay file shows
     another (dev, ino) in /proc/self/maps than stat gives, which the audit face calls a
     mismatch: bind mounts keep the two equal), and a noexec tmpfs at noexec_dir, filled with
-    `cp -a SRC DST` copies."""
+    `cp -a SRC DST` copies. root: lib_dirs and libraries are paths inside it."""
     def q(x):
         return shlex.quote(str(x))
+
+    def r(x):
+        return "%s%s" % (root, x) if root else x
     lines = ["mount -t tmpfs -o mode=0700 tmpfs %s" % q(scratch)]
     for i, d in enumerate(lib_dirs):
         up, work = "%s/u%d" % (scratch, i), "%s/w%d" % (scratch, i)
         lines += ["mkdir -p %s %s" % (q(up), q(work)),
-                  "mount -t overlay overlay -o %s %s" % (q("lowerdir=%s,upperdir=%s,workdir=%s,metacopy=on" % (d, up, work)), q(d)),
+                  "mount -t overlay overlay -o %s %s" % (q("lowerdir=%s,upperdir=%s,workdir=%s,metacopy=on" % (r(d), up, work)), q(r(d))),
                   "find %s -type f \\( -name '*.py' -o -name '*.pyc' -o -name '*.so' -o -name '*.pth' -o -name '*.zip' \\) "
-                  "-print0 | xargs -0 -r chmod a+x" % q(d)]
+                  "-print0 | xargs -0 -r chmod a+x" % q(r(d))]
     lines.append("mkdir -p %s/libs" % q(scratch))
     for i, f in enumerate(libraries):
         copy = "%s/libs/%d" % (scratch, i)
-        lines += ["cp %s %s && chmod a+x %s" % (q(f), q(copy), q(copy)), "mount --bind %s %s" % (q(copy), q(f))]
+        lines += ["cp %s %s && chmod a+x %s" % (q(r(f)), q(copy), q(copy)), "mount --bind %s %s" % (q(copy), q(r(f)))]
     lines.append("mount -t tmpfs -o noexec,nosuid,nodev,mode=0755 tmpfs %s" % q(noexec_dir))
     for src, dst in copies:
         lines.append("cp -a %s %s" % (q(src), q(dst)))
     return "\n".join(lines)
 
 
-def start_in_view(python, tmp, cases, copies=(), jobs=2):
+# Inside a root: the test's paths and the shim bound in at the same paths (the noexec tmpfs under
+# the test's directory comes along), /proc, and terminals of its own for the pty cases.
+_ROOT_LINES = r"""
+root=$1; shift
+for p; do
+    if [ -d "$p" ]; then mkdir -p "$root$p"; else mkdir -p "$(dirname "$root$p")"; touch "$root$p"; fi
+    mount --rbind "$p" "$root$p"
+done
+mount -t proc proc "$root/proc"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts"
+mount --bind "$root/dev/pts/ptmx" "$root/dev/ptmx"
+"""
+
+
+def _enter_root(root, tmp, binds, *argv):
+    """The view script's last lines for an interpreter in root: bind, mount, exec argv there."""
+    def q(x):
+        return shlex.quote(str(x))
+    return "\nset -- %s\n%sexec %s %s %s" % (" ".join(q(x) for x in (root, tmp, shim_path(), *binds)), _ROOT_LINES,
+                                               q(CHROOT), q(root), " ".join(q(x) for x in argv))
+
+
+def start_in_view(python, tmp, cases, copies=(), jobs=2, root=None, binds=()):
     """Starts the driver for `cases` in a namespace with python's executable view. Returns a
-    handle for finish()."""
+    handle for finish(). root: python is in that root (binds: the host paths the cases use)."""
     tmp = pathlib.Path(tmp)
     scratch, noexec = tmp / "scratch", tmp / "noexec"
     scratch.mkdir(parents=True, exist_ok=True)
     noexec.mkdir(exist_ok=True)
     spec, out = tmp / "spec.json", tmp / "results.json"
     spec.write_text(json.dumps({"jobs": jobs, "cases": cases}))
-    script = view_script(library_dirs(python), scratch, noexec, copies, mapped_libraries(python, HELPERS))
-    script += "\nexec %s %s %s %s" % tuple(shlex.quote(str(x)) for x in (sys.executable, DRIVER, spec, out))
+    script = view_script(library_dirs(python, root), scratch, noexec, copies, mapped_libraries(python, HELPERS, root), root)
+    if root is None:
+        script += "\nexec %s %s %s %s" % tuple(shlex.quote(str(x)) for x in (sys.executable, DRIVER, spec, out))
+    else:
+        driver = tmp / DRIVER.name
+        shutil.copy(DRIVER, driver)  # the root's interpreter runs it there
+        script += _enter_root(root, tmp, binds, python, driver, spec, out)
     (tmp / "view.sh").write_text(script)  # a file: the bind mounts make it longer than one argv string may be
     p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-e", str(tmp / "view.sh")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -150,16 +235,22 @@ def run_in_view(python, tmp, cases, copies=(), jobs=2):
     return finish(start_in_view(python, tmp, cases, copies, jobs))
 
 
-def script_in_view(python, tmp, script, copies=(), timeout=600, others=(), programs=()):
+def script_in_view(python, tmp, script, copies=(), timeout=600, others=(), programs=(), root=None, binds=()):
     """Runs a shell script (after the view is set up) in python's namespace; returns the
     CompletedProcess (text). others: more interpreters whose shared objects the view must cover;
-    programs: more programs whose libraries it must cover."""
+    programs: more programs whose libraries it must cover. root: python is in that root, where
+    the script runs (binds: the host paths it uses besides tmp)."""
     tmp = pathlib.Path(tmp)
     scratch, noexec = tmp / "scratch", tmp / "noexec"
     scratch.mkdir(parents=True, exist_ok=True)
     noexec.mkdir(exist_ok=True)
-    libs = sorted(set(mapped_libraries(python, HELPERS + tuple(programs))).union(*(mapped_libraries(o) for o in others)))
-    full = view_script(library_dirs(python), scratch, noexec, copies, libs) + "\n" + script
+    libs = sorted(set(mapped_libraries(python, HELPERS + tuple(programs), root)).union(*(mapped_libraries(o) for o in others)))
+    full = view_script(library_dirs(python, root), scratch, noexec, copies, libs, root) + "\n"
+    if root is None:
+        full += script
+    else:
+        (tmp / "inner.sh").write_text(script)
+        full += _enter_root(root, tmp, binds, "/bin/sh", "-e", tmp / "inner.sh")
     (tmp / "view.sh").write_text(full)
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-e", str(tmp / "view.sh")],
                           capture_output=True, text=True, timeout=timeout)

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import C_DIR, need, need_check, need_mountns, need_root
 from execcheck.commands.run import has_audit_face
-from python_face_lib import base_env, build_tools, finish, interpreters, shim_path, start_in_view
+from python_face_lib import (base_env, build_tools, finish, in_root, interpreters, shim_path, start_in_view,
+                             debian_testing_python)
 
 BITS = {"none": [], "f": ["-f"], "i": ["-i"], "fi": ["-f", "-i"]}
 VARIANTS = ("exec", "nox", "noexec")
@@ -34,9 +35,10 @@ def write(path, text, mode):
     os.chmod(path, mode)
 
 
-def build_fixtures(root, label, python, version, tools, shebang_python):
+def build_fixtures(root, label, python, version, tools, shebang_python, pyroot=None):
     """root/label/{exec,nox,host}/...: the same tree twice (0755 and 0644 files); the noexec
-    variant is a copy of exec made on the tmpfs inside the namespace."""
+    variant is a copy of exec made on the tmpfs inside the namespace. pyroot: the root python is
+    in (its .pyc files are compiled there)."""
     base = root / label
     for variant, mode in (("exec", 0o755), ("nox", 0o644)):
         v = base / variant
@@ -45,6 +47,7 @@ def build_fixtures(root, label, python, version, tools, shebang_python):
         write(v / "d" / "__main__.py", "print('RAN', 'dirmain')\n", mode)
         write(v / "lib" / "m.py", "print('RAN', 'm')\n", mode)
         write(v / "startup.py", "print('RAN', 'startup')\n", mode)
+        write(v / "inject.py", "import sys\nprint('RAN', 'remote', flush=True)\nsys.modules['__main__'].done = True\n", mode)
         site = v / "ub" / "lib" / ("python%d.%d" % version[:2]) / "site-packages"
         write(site / "ec.pth", "import sys; print('RAN', 'pth')\n", mode)
         with zipfile.ZipFile(v / "a.pyz", "w") as z:
@@ -52,8 +55,9 @@ def build_fixtures(root, label, python, version, tools, shebang_python):
         with zipfile.ZipFile(v / "zip.zip", "w") as z:
             z.writestr("m.py", "print('RAN', 'm')\n")
         (v / "pyc").mkdir()
-        subprocess.run([python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
-                        str(v / "lib" / "m.py"), str(v / "pyc" / "m.pyc")], check=True, env={"PATH": "/usr/bin:/bin"})
+        subprocess.run(in_root(pyroot, [python, "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)",
+                                        v / "lib" / "m.py", v / "pyc" / "m.pyc"], binds=[root]),
+                       check=True, env={"PATH": "/usr/bin:/bin"})
         (v / "ext").mkdir()
         shutil.copy(tools["ext"], v / "ext" / "ecext.abi3.so")
         shutil.copy(tools["lib"], v / "libec.so")
@@ -67,6 +71,11 @@ def build_fixtures(root, label, python, version, tools, shebang_python):
     write(h / "host_inspect.py", "import os\nos.environ['PYTHONINSPECT'] = '1'\nprint('RAN', 'host')\n", 0o755)
     write(h / "input.py", "print('RAN', 'input')\n", 0o755)
     write(h / "host_breakpoint.py", "print('RAN', 'host')\nbreakpoint()\n", 0o755)
+    # 3.14's sys.remote_exec: a target that says when it is up, then waits for a script to be run
+    # in it (at most 3 s), and the process that sends it one
+    write(h / "target.py", "import sys, time\nprint('RAN', 'target', flush=True)\nopen(sys.argv[1], 'w').close()\n"
+          "t = time.monotonic() + 3\nwhile not globals().get('done') and time.monotonic() < t:\n    time.sleep(0.02)\n", 0o755)
+    write(h / "remote.py", "import sys\nsys.remote_exec(int(sys.argv[1]), sys.argv[2])\n", 0o755)
     write(h / "host_doctest.py", "import doctest\n\ndef f():\n    \"\"\"\n    >>> print('RAN', 'doctest')\n"
           "    RAN doctest\n    \"\"\"\n\nprint('RAN', doctest.testmod())\n", 0o755)
     return base
@@ -96,7 +105,12 @@ FILE_FORMS = {
     "ctypes": lambda py, V, H: {"argv": [py, str(H / "host_ctypes.py"), str(V / "libec.so")]},
     "startup": lambda py, V, H: {"argv": [py, "-i"], "stdin": _stdin_file(H / "input.py"),
                                  "env": {"PYTHONSTARTUP": str(V / "startup.py")}},
+    # another process (under the same bits) has the target run V/inject.py at its next safe point
+    "remote_exec": lambda py, V, H: {"argv": ["sh", "-c", REMOTE_EXEC, "sh", py, str(H), str(V / "inject.py")]},
 }
+REMOTE_EXEC = '''r=$(mktemp -u); "$1" "$2/target.py" "$r" & pid=$!
+while [ ! -e "$r" ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done; rm -f "$r"
+"$1" "$2/remote.py" $pid "$3"; wait $pid'''
 
 REPL_LINE = "print('RAN', 'repl')"
 
@@ -104,6 +118,12 @@ INTERACTIVE_FORMS = {
     "repl_tty": lambda py, V, H: {"argv": [py], "stdin": {"pty": [REPL_LINE]}},
     "pipe": lambda py, V, H: {"argv": ["sh", "-c", 'cat "$1" | "$2"', "sh", str(V / "s.py"), py]},
     "command": lambda py, V, H: {"argv": [py, "-c", "print('RAN', 'command')"]},
+    # 3.14 dedents -c's code (an IndentationError before)
+    "command_dedent": lambda py, V, H: {"argv": [py, "-c", "\n    print('RAN', 'command')\n    pass"]},
+    # the basic REPL, which 3.13+ run where PYTHON_BASIC_REPL is set (before: the only one)
+    "repl_tty_basic": lambda py, V, H: {"argv": [py], "stdin": {"pty": [REPL_LINE]}, "env": {"PYTHON_BASIC_REPL": "1"}},
+    # the asyncio REPL: code piped to it runs in an event loop
+    "m_asyncio": lambda py, V, H: {"argv": [py, "-m", "asyncio"], "stdin": {"pipe": REPL_LINE + "\n"}},
     "xargs": lambda py, V, H: {"argv": ["xargs", "-a", str(V / "s.py"), "-d", "\r", "--", py, "-c"]},
     "inspect_pipe": lambda py, V, H: {"argv": [py, "-i", str(H / "host_plain.py")], "stdin": {"pipe": REPL_LINE + "\n"}},
     "inspect_tty": lambda py, V, H: {"argv": [py, "-i", str(H / "host_plain.py")], "stdin": {"pty": [REPL_LINE]}},
@@ -123,6 +143,9 @@ QUIET_FORMS = {
     "doctest": lambda py, V, H: {"argv": [py, str(H / "host_doctest.py")], "stdin": {"pipe": REPL_LINE + "\n"}},
 }
 
+# forms of newer CPythons only (first version)
+SINCE = {"remote_exec": (3, 14), "command_dedent": (3, 14)}
+
 # what each form prints when it runs: markers that must all appear (run) or none (refused)
 MARKERS = {
     "shebang": ["RAN script"], "shebang_env": ["RAN script"], "arg": ["RAN script"], "stdin": ["RAN script"],
@@ -132,9 +155,11 @@ MARKERS = {
     "xargs": ["RAN script"], "inspect_pipe": ["RAN repl"], "inspect_tty": ["RAN repl"], "inspect_env": ["RAN repl"],
     "isolated_inspect_tty": ["RAN repl"], "m_timeit": ["RAN timeit"], "m_code": ["RAN repl"], "m_pdb": ["RAN host"],
     "breakpoint": ["RAN pdb"], "doctest": ["RAN TestResults(failed=0, attempted=1)"],
+    "remote_exec": ["RAN remote"], "command_dedent": ["RAN command"], "repl_tty_basic": ["RAN repl"],
+    "m_asyncio": ["RAN repl"],
 }
 # printed before the refused part, so they show even when the form is refused
-ALWAYS = {"import": ["RAN host"], "pyc": ["RAN host"], "zip": ["RAN host"], "pth": ["RAN host"],
+ALWAYS = {"remote_exec": ["RAN target"], "import": ["RAN host"], "pyc": ["RAN host"], "zip": ["RAN host"], "pth": ["RAN host"],
           "ext": ["RAN host"], "startup": ["RAN input"], "inspect_pipe": ["RAN host"], "inspect_tty": ["RAN host"],
           "inspect_env": ["RAN host"], "isolated_inspect_tty": ["RAN host"], "breakpoint": ["RAN host"]}
 
@@ -144,12 +169,14 @@ def fixture_path(form, V):
         "arg": V / "s.py", "stdin": V / "s.py", "module": V / "s.py", "dir": V / "d" / "__main__.py",
         "pyz": V / "a.pyz", "import": V / "lib" / "m.py", "pyc": V / "pyc" / "m.pyc", "zip": V / "zip.zip",
         "pth": V / "ub" / "lib" / PYVER[V] / "site-packages" / "ec.pth", "ext": V / "ext" / "ecext.abi3.so",
-        "ctypes": V / "libec.so", "startup": V / "startup.py",
+        "ctypes": V / "libec.so", "startup": V / "startup.py", "remote_exec": V / "inject.py",
     }.get(form)
 
 
-FILE_KIND = {"arg": "script", "stdin": "script", "pyz": "script", "startup": "script", "ctypes": "library"}
-INTERACTIVE_PATH = {"repl_tty": "<stdin>", "pipe": "<stdin>", "command": "(python -c)", "xargs": "(python -c)",
+FILE_KIND = {"arg": "script", "stdin": "script", "pyz": "script", "startup": "script", "ctypes": "library",
+             "remote_exec": "script"}
+INTERACTIVE_PATH = {"repl_tty": "<stdin>", "repl_tty_basic": "<stdin>", "command_dedent": "(python -c)",
+                    "m_asyncio": "(python -m asyncio)", "pipe": "<stdin>", "command": "(python -c)", "xargs": "(python -c)",
                     "inspect_pipe": "<stdin>", "inspect_tty": "<stdin>", "inspect_env": "<stdin>",
                     "isolated_inspect_tty": "<stdin>", "m_timeit": "(python -m timeit)", "m_code": "(python -m code)",
                     "m_pdb": "(python -m pdb)", "breakpoint": "(pdb)"}
@@ -185,7 +212,7 @@ def expect(form, variant, bits, V):
         return {"rc": 1, "ran": False, "line": enforced, "records": rec, "audit": audit}
     if not enforced:
         return {"rc": 0, "ran": True, "line": False, "records": rec, "audit": audit}
-    rc = {"arg": 126, "stdin": 126, "pyz": 126, "pth": 0, "startup": 0}.get(form, 1)
+    rc = {"arg": 126, "stdin": 126, "pyz": 126, "pth": 0, "startup": 0, "remote_exec": 0}.get(form, 1)
     return {"rc": rc, "ran": False, "line": True, "records": rec}
 
 
@@ -196,9 +223,11 @@ def tools(tmp_path_factory):
     return build_tools(tmp_path_factory.mktemp("pyface-tools"), C_DIR)
 
 
-def make_cases(label, python, V_of, H, tools, logdir, forms, bitsets=BITS, variants=VARIANTS):
+def make_cases(label, python, version, V_of, H, tools, logdir, forms, bitsets=BITS, variants=VARIANTS):
     cases, meta = [], {}
     for form, build in forms.items():
+        if version < SINCE.get(form, ()):
+            continue
         for variant in variants:
             for bname in bitsets:
                 V = V_of[variant]
@@ -212,21 +241,23 @@ def make_cases(label, python, V_of, H, tools, logdir, forms, bitsets=BITS, varia
     return cases, meta
 
 
-def run_matrix(tmp_root, tools, forms):
-    """Runs forms on every interpreter, each in its own namespace, all at once."""
+def run_matrix(tmp_root, tools, forms, pythons):
+    """Runs forms on every interpreter of pythons ((label, path, version, root or None)), each in
+    its own namespace, all at once."""
     handles, metas = [], {}
-    for label, python, version in interpreters():
+    for label, python, version, pyroot in pythons:
         work = tmp_root / label
-        base = build_fixtures(tmp_root / "fx", label, python, version, tools, python)
+        base = build_fixtures(tmp_root / "fx", label, python, version, tools, python, pyroot)
         logdir = work / "logs"
         logdir.mkdir(parents=True)
         noexec_root = work / "noexec"  # mounted noexec inside the namespace, filled by cp -a
         V_of = {"exec": base / "exec", "nox": base / "nox", "noexec": noexec_root / "v"}
         for V in V_of.values():
             PYVER[V] = "python%d.%d" % version[:2]
-        cases, meta = make_cases(label, python, V_of, base / "host", tools, logdir, forms)
+        cases, meta = make_cases(label, python, version, V_of, base / "host", tools, logdir, forms)
         metas.update(meta)
-        handles.append(start_in_view(python, work, cases, copies=[(base / "exec", noexec_root / "v")]))
+        handles.append(start_in_view(python, work, cases, copies=[(base / "exec", noexec_root / "v")], root=pyroot,
+                                     binds=[tmp_root, os.path.dirname(tools["setexec"])]))
     results = {}
     for h in handles:
         results.update(finish(h))
@@ -262,20 +293,41 @@ def check_result(r, form, variant, bits, V):
     return problems
 
 
+ALL_FORMS = dict(FILE_FORMS, **INTERACTIVE_FORMS, **QUIET_FORMS)
+
+
 @pytest.fixture(scope="module")
 def matrix(tools, tmp_path_factory):
     need_root()
     need_mountns()
     need_check()
     need(len(interpreters()) > 0, "no CPython >= 3.8 found")
-    forms = dict(FILE_FORMS, **INTERACTIVE_FORMS, **QUIET_FORMS)
-    return run_matrix(tmp_path_factory.mktemp("pyface-matrix"), tools, forms)
+    pythons = [(*p, None) for p in interpreters()]
+    return run_matrix(tmp_path_factory.mktemp("pyface-matrix"), tools, ALL_FORMS, pythons) + ([p[2] for p in pythons],)
 
 
-@pytest.mark.parametrize("form", list(FILE_FORMS) + list(INTERACTIVE_FORMS) + list(QUIET_FORMS))
+@pytest.fixture(scope="module")
+def matrix_testing(tools, tmp_path_factory):
+    """Debian testing's CPython 3.14, the matrix run chrooted in its debootstrap root."""
+    pythons = [debian_testing_python(tmp_path_factory)]
+    return run_matrix(tmp_path_factory.mktemp("pyface-matrix-testing"), tools, ALL_FORMS, pythons) + ([pythons[0][2]],)
+
+
+@pytest.mark.parametrize("form", [f for f in ALL_FORMS if any(v >= SINCE.get(f, ()) for _, _, v in interpreters())])
 def test_matrix(matrix, form):
     """One form, on every interpreter x bits x fixture variant."""
-    results, metas = matrix
+    assert_form(matrix, form)
+
+
+@pytest.mark.debootstrap
+@pytest.mark.parametrize("form", list(ALL_FORMS))
+def test_matrix_debian_testing(matrix_testing, form):
+    """One form on Debian testing's CPython 3.14, x bits x fixture variant."""
+    assert_form(matrix_testing, form)
+
+
+def assert_form(matrix, form):
+    results, metas, versions = matrix
     failures = []
     n = 0
     for cid, (f, variant, bits, V) in metas.items():
@@ -286,5 +338,5 @@ def test_matrix(matrix, form):
         if problems:
             r = results[cid]
             failures.append("%s: %s\n    out: %r\n    err: %r" % (cid, "; ".join(problems), r["out"][-600:], r["err"][-600:]))
-    assert n >= 12 * len(interpreters())
+    assert n >= 12 * sum(v >= SINCE.get(form, ()) for v in versions) > 0
     assert not failures, "\n".join(failures[:12]) + ("\n... %d failures in all" % len(failures) if len(failures) > 12 else "")

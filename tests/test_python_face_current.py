@@ -1,0 +1,175 @@
+"""The CPython face on what the newest CPythons added, beyond the matrix: the asyncio REPL's own
+PYTHONSTARTUP read and 3.14's remote debugger (`python -m pdb -p PID`, PEP 768). Tested on Debian
+testing's CPython 3.14, chrooted in a debootstrap root (marker `debootstrap`), and on this
+machine's CPythons that have the feature (Debian's 3.11 has the asyncio REPL's PYTHONSTARTUP)."""
+import json
+import os
+import shlex
+
+import pytest
+
+from conftest import C_DIR, need_check, need_mountns, need_root
+from python_face_lib import base_env, build_tools, interpreters, script_in_view, debian_testing_python
+
+
+def stdlib_says(python, version, module_file, text):
+    """Does python's own stdlib file (a path under its lib directory) contain text?"""
+    lib = os.path.join(os.path.dirname(os.path.dirname(python)), "lib", "python%d.%d" % version[:2])
+    try:
+        with open(os.path.join(lib, module_file)) as f:
+            return text in f.read()
+    except OSError:
+        return False
+
+
+def pythons_with(module_file, text):
+    """pytest params: this machine's CPythons whose module_file contains text, and Debian
+    testing's 3.14 (marked debootstrap)."""
+    host = [pytest.param((p, None), id=label) for label, p, v in interpreters() if stdlib_says(p, v, module_file, text)]
+    return host + [pytest.param("testing", id="debian-testing-3.14", marks=pytest.mark.debootstrap)]
+
+
+@pytest.fixture(scope="module")
+def tools(tmp_path_factory):
+    return build_tools(tmp_path_factory.mktemp("pyface-tools"), C_DIR)
+
+
+@pytest.fixture
+def world(request, tmp_path_factory):
+    """(python, root or None) of the test's parameter."""
+    need_root()
+    need_mountns()
+    need_check()
+    if request.param == "testing":
+        _, python, _, root = debian_testing_python(tmp_path_factory)
+        return python, root
+    return request.param
+
+
+def write(path, text, mode):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    os.chmod(path, mode)
+    return path
+
+
+def under(tools, bits, log, python, *args, **env):
+    """A shell command: python ARGS under the exec securebits, the shim preloaded, a clean env."""
+    e = base_env(log, **env)
+    return "env -i %s %s %s -- %s %s" % (" ".join("%s=%s" % (k, shlex.quote(str(v))) for k, v in e.items()),
+                                          shlex.quote(str(tools["setexec"])), " ".join(bits), shlex.quote(python),
+                                          " ".join(shlex.quote(str(a)) for a in args))
+
+
+# ---- the asyncio REPL's PYTHONSTARTUP ---------------------------------------------------------
+
+SWAP_HOOK = """import os, sys
+def swap(event, args):  # runs after the face's C hook: its check is done, the file not yet read
+    if event == "cpython.run_startup":
+        os.rename(%r, args[0])
+sys.addaudithook(swap)
+"""
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_startup"), indirect=True)
+def test_asyncio_repl_runs_the_startup_file_it_checked(world, tools, tmp_path):
+    """`python -m asyncio` reads PYTHONSTARTUP itself, with open() after its cpython.run_startup
+    event, not through CPython's fopen that takes the face's checked descriptor. A Python audit
+    hook (run after the face's C hook) renames a 0644 file over the checked 0755 one in between:
+    under RESTRICT_FILE the REPL must still run the file that was checked, never the 0644 one.
+    Before the fix the 0644 startup file ran."""
+    python, root = world
+    d = tmp_path / "ns" / "astart"
+    write(d / "good.py", "print('RAN', 'good')\n", 0o755)
+    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    os.link(d / "good.py", d / "startup.py")
+    os.link(d / "bad.py", d / "bad-link.py")
+    write(d / "sc" / "sitecustomize.py", SWAP_HOOK % str(d / "bad-link.py"), 0o755)
+    script = "echo \"print('RAN', 'repl')\" | " + under(tools, ["-f"], d / "log.jsonl", python, "-m", "asyncio",
+                                                        PYTHONSTARTUP=d / "startup.py", PYTHONPATH=d / "sc")
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    out = r.stdout + r.stderr
+    assert not os.path.exists(d / "bad-link.py"), "the swap did not happen: " + out
+    assert "RAN bad" not in out, out
+    assert "RAN good" in r.stdout and "RAN repl" in r.stdout and r.returncode == 0, out
+    assert "execcheck" not in out, out
+
+
+# ---- 3.14's remote debugger: python -m pdb -p PID ---------------------------------------------
+
+TARGET = """import sys, time
+print('RAN', 'target', flush=True)
+open(sys.argv[1], 'w').close()
+t = time.monotonic() + 4
+while time.monotonic() < t:
+    time.sleep(0.02)
+print('target', 'ends', flush=True)
+"""
+
+# the target, and `pdb -p` attached to it once it is up; the attacher is ended (status 124) if it
+# waits for more than 12 s
+ATTACH = """\
+r=$(mktemp -u)
+{target} &
+pid=$!
+while [ ! -e "$r" ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done
+rc=0; printf 'p "RAN", 6 * 7\\ncontinue\\n' | timeout 12 {attacher} -m pdb -p $pid || rc=$?; echo "attacher=$rc"
+rc=0; wait $pid || rc=$?; echo "target=$rc"
+"""
+
+
+def attach(world, tools, tmp_path, bits_target, bits_attacher):
+    python, root = world
+    d = tmp_path / "ns" / "attach"
+    write(d / "target.py", TARGET, 0o755)
+    logs = (d / "target.jsonl", d / "attacher.jsonl")
+    script = ATTACH.format(target=under(tools, bits_target, logs[0], python, d / "target.py", "READY").replace("READY", '"$r"'),
+                           attacher=under(tools, bits_attacher, logs[1], python))
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    got = []
+    for log in logs:
+        recs = [json.loads(x) for x in open(log)] if os.path.exists(log) else []
+        got.append(sorted((x["kind"], "/tmp/tmp*" if x["path"].startswith("/tmp/tmp") else x["path"], x["action"])
+                          for x in recs if x["kind"] in ("script", "interactive")))
+    return r, got
+
+
+PDB_ATTACH = pythons_with("pdb.py", "sys.remote_exec(")
+
+
+@pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
+def test_pdb_attach_is_recorded(world, tools, tmp_path):
+    """Audit mode: `python -m pdb -p PID` works as without the shim (its command runs in the
+    target), and is recorded as what it is: the attacher is interactive code, the target runs the
+    script file pdb wrote (0644, in /tmp) and then a debugger whose commands come from a socket."""
+    r, (target, attacher) = attach(world, tools, tmp_path, [], [])
+    assert "('RAN', 42)" in r.stdout and "attacher=0" in r.stdout and "target=0" in r.stdout, r.stdout + r.stderr
+    assert "execcheck" not in r.stdout + r.stderr
+    assert attacher == [("interactive", "(python -m pdb)", "logged")], attacher
+    assert target == [("interactive", "(pdb)", "logged"), ("script", "/tmp/tmp*", "logged")], target
+
+
+@pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
+def test_pdb_attach_to_a_target_denying_interactive_code(world, tools, tmp_path):
+    """A target under DENY_INTERACTIVE, attached from outside the policy: the remote debugger it
+    starts is interactive code, refused like pdb's prompt (before a command runs). The target never
+    asked for a debugger: it goes on (before the fix the PermissionError was raised into whatever
+    line it was running, which ended it), and the attacher is told and ends."""
+    r, (target, attacher) = attach(world, tools, tmp_path, ["-i"], [])
+    assert "('RAN', 42)" not in r.stdout and "target=0" in r.stdout and "target ends" in r.stdout, r.stdout + r.stderr
+    assert "attacher=0" in r.stdout and "execcheck: the exec policy denies interactive code" in r.stdout, r.stdout
+    assert r.stderr.count("execcheck: refused to start the debugger (pdb)") == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert target == [("interactive", "(pdb)", "refused"), ("script", "/tmp/tmp*", "logged")], target
+
+
+@pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
+def test_pdb_attach_to_a_target_restricting_files(world, tools, tmp_path):
+    """A target under RESTRICT_FILE: the script pdb has it run is a 0644 file, refused; nothing
+    of the debugger runs. (The attacher, waiting for a connection that never comes, waits until
+    it is ended: CPython's pdb -p has no timeout.)"""
+    r, (target, attacher) = attach(world, tools, tmp_path, ["-f"], [])
+    assert "('RAN', 42)" not in r.stdout and "target=0" in r.stdout and "target ends" in r.stdout, r.stdout + r.stderr
+    assert "attacher=124" in r.stdout, r.stdout
+    assert r.stderr.count("execcheck: refused to run the remote debugger script /tmp/tmp") == 1, r.stderr
+    assert target == [("script", "/tmp/tmp*", "refused")], target
