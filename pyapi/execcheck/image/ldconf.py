@@ -101,13 +101,18 @@ def library_dirs(root: str, tuple_: str, onerror=None):
 PROGRAM_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local", "/opt")
 
 
-def code_dirs(root: str, tuple_: str):
-    """The image's library directories and PROGRAM_DIRS, each by its own name and by its real place
-    in the image (/lib is /usr/lib on a merged-/usr image)."""
+def with_real_places(root: str, dirs):
+    """Each of dirs by its own name and by its real place in the image (/lib is /usr/lib on a
+    merged-/usr image), each once."""
     real_root = os.path.realpath(root)
     out = []
-    for d in library_dirs(root, tuple_) + list(PROGRAM_DIRS):
+    for d in dirs:
         for name in (d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"):
             if name not in out:
                 out.append(name)
     return out
+
+
+def code_dirs(root: str, tuple_: str):
+    """The image's library directories and PROGRAM_DIRS, by name and by real place."""
+    return with_real_places(root, library_dirs(root, tuple_) + list(PROGRAM_DIRS))

@@ -81,11 +81,7 @@ def verify(root: str, noexec_mounts=(), any_mount: bool = False):
     from . import ldconf
     result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts), one_mount=not any_mount)).run()
     records = {rec.path: rec for rec in result.files.values()}
-    # each library directory by its own name and by its real place in the image (/lib -> usr/lib)
-    real_root = os.path.realpath(root)
-    lib_dirs = []
-    for d in ldconf.library_dirs(root, install.image_multiarch(root)):
-        lib_dirs += [d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"]
+    lib_dirs = ldconf.with_real_places(root, ldconf.library_dirs(root, install.image_multiarch(root)))
     refusals, stray, problems, unread = [], [], shim_state(root), []
     for f in result.findings:
         name = RULES[f.rule].name
