@@ -39,16 +39,18 @@ SETUID_NS = textwrap.dedent("""\
 """)
 
 
-DROP_C = """
+DROP_C = r"""
 #include <grp.h>
 #include <stdio.h>
 #include <unistd.h>
-/* drop to nobody and exec argv[1...]: needs nothing but libc (setpriv needs 0644 libraries) */
-int main(int argc, char **argv) {
-    if (argc < 2 || setgroups(0, 0) || setgid(65534) || setuid(65534)) return 120;
+/* dropto PROG ARGS: gives up root for nobody (65534), then execv; needs nothing but libc (setpriv
+ * needs 0644 libraries) */
+int main(int argc, char **argv)
+{
+    if (argc < 2 || setgroups(0, 0) || setgid(65534) || setuid(65534)) return 2;
     execv(argv[1], argv + 1);
     perror("execv");
-    return 121;
+    return 127;
 }
 """
 
@@ -173,21 +175,6 @@ def test_shim_gone_before_system(tmp_path, spawner, mode):
     else:
         env = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
         assert r.stderr == "" and "LD_AUDIT" not in env and env["LD_PRELOAD"] == other, r
-
-
-DROP_C = r"""
-#include <grp.h>
-#include <stdio.h>
-#include <unistd.h>
-/* dropto PROG ARGS: gives up root for nobody (65534), then execv */
-int main(int argc, char **argv)
-{
-    if (argc < 2 || setgroups(0, 0) || setgid(65534) || setuid(65534)) return 2;
-    execv(argv[1], argv + 1);
-    perror("execv");
-    return 127;
-}
-"""
 
 
 @pytest.mark.parametrize("mode", ["audit", "secbits"])
