@@ -1044,7 +1044,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         s.a = c.a;
         s.caller = (uintptr_t)caller;
         s.caller_idx = -1;
-        if (dl_iterate_phdr) ec_loaded_iterate(snap_cb, &s);
+        ec_loaded_iterate(snap_cb, &s);
         /* an object loaded by a relative name that no sweep has met (a load whose constructors
          * are running this dlopen): the sweep notes where it was loaded from, now, before a
          * chdir can make that unknowable; and checks it, as the one after that load would */

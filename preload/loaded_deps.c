@@ -242,7 +242,7 @@ static int libc_dir_cb(struct dl_phdr_info *info, size_t size, void *data)
 size_t ec_loaded_libc_dir(char *out, size_t cap)
 {
     struct libc_dir d = {out, cap, 0};
-    if (dl_iterate_phdr) ec_loaded_iterate(libc_dir_cb, &d);
+    ec_loaded_iterate(libc_dir_cb, &d);
     return d.len;
 }
 

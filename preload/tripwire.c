@@ -328,7 +328,7 @@ void ec_tripwire_note_backing(int fd, int readable, const struct ec_statx *st, c
     n.readable = readable;
     n.st = st;
     n.v = v;
-    if (dl_iterate_phdr) ec_loaded_iterate(note_cb, &n);
+    ec_loaded_iterate(note_cb, &n);
 }
 
 static int over_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -366,7 +366,7 @@ static int prune_cb(struct dl_phdr_info *info, size_t size, void *data)
 
 void ec_tripwire_forget_unloaded(void)
 {
-    if (dl_iterate_phdr) ec_loaded_iterate(prune_cb, 0);
+    ec_loaded_iterate(prune_cb, 0);
 }
 
 void ec_tripwire_met(const struct link_map *l)
@@ -392,7 +392,7 @@ int ec_tripwire_sweep(int full, int face, const struct link_map *main_map)
     sw.face = face;
     a.sw = &sw;
     a.done = 0;
-    if (dl_iterate_phdr) ec_loaded_iterate(walk_cb, &a); /* under ld.so's dl_load_write_lock */
+    ec_loaded_iterate(walk_cb, &a); /* under ld.so's dl_load_write_lock */
     if (!a.done) {
         /* no libc: the audit face, under ld.so's load lock. Its namespace has no _r_debug to bind
          * (ld.so is not in its scope): the program's DT_DEBUG entry leads to it. */
