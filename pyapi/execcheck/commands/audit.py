@@ -23,12 +23,13 @@ Without PATH, --root audits the whole image.
 
 examples:
   execcheck audit /usr/bin/python3.11 --tree               one program, with its dependency tree
-  execcheck audit /opt/app --explain                       a directory; the files tried for a missing library
+  execcheck audit /opt/app --explain                       a directory; the files tried for a
+                                                           missing library
   execcheck audit --root /srv/image --sarif > audit.sarif  a whole image, for code scanning
   execcheck audit --root /srv/image --json --fail-on warning   a CI gate
 
-exit status: 0 no finding at or above --fail-on; 1 there is one; 2 bad usage, or a --root that cannot
-be read."""
+exit status: 0 no finding at or above --fail-on; 1 there is one; 2 bad usage, or a --root that
+cannot be read."""
 
 
 def add_parser(sub):

@@ -31,11 +31,13 @@ and name each mount point they leave.
 
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
 could not be read, or its libraries or programs are on a mount not walked (named), so its list is
-incomplete; 2 bad usage, an image that cannot be read or
-changed, or a record execcheck did not write (nothing is changed then)."""
+incomplete; 2 bad usage, an image that cannot be read or changed, or a record execcheck did not
+write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
-PREPARE_EXIT = "exit status: 0 done; 1 done, but part of the image could not be read, or its libraries or " \
-               "programs are on another mount (named): what it shows or changes is incomplete; 2 bad usage, or an image that cannot be read or changed."
+PREPARE_EXIT = """\
+exit status: 0 done; 1 done, but part of the image could not be read, or its libraries or programs
+are on another mount (named): what it shows or changes is incomplete; 2 bad usage, or an image that
+cannot be read or changed."""
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID

@@ -27,11 +27,13 @@ The bits are inherited by every child; LD_PRELOAD/LD_AUDIT are inherited unless 
 its environment (setuid programs ignore them).
 
 examples:
-  execcheck run -- ./app                   the shim, no bit: records what fails (unless the config enforces)
+  execcheck run -- ./app                   the shim, no bit: records what fails (unless the
+                                           config enforces)
   execcheck run --restrict-file --deny-interactive --lock -- python3 /srv/app/main.py
 
 exit status: CMD's; 125 the policy could not be set up (kernel without the exec securebits, a
-locked bit, the shim missing, damaged, or at a path glibc cannot take in LD_AUDIT); 126 CMD cannot be executed; 127 CMD not found; 2 bad usage."""
+locked bit, the shim missing, damaged, or at a path glibc cannot take in LD_AUDIT); 126 CMD cannot
+be executed; 127 CMD not found; 2 bad usage."""
 
 
 def add_parser(sub):
