@@ -235,6 +235,18 @@ def test_each_commands_help_has_an_example_and_its_exit_statuses():
     assert r.returncode == 0 and "\nexit status: 0 ready to enforce" in r.stdout and "  execcheck image verify " in r.stdout
 
 
+def test_each_commands_help_fits_in_100_columns():
+    """run's, audit's and image prepare's exit statuses and examples ran to 108-200 columns, one
+    line wrapped by the terminal mid-word. Every line of every help (argparse wraps at COLUMNS;
+    the texts we wrap ourselves must fit too) is at most 100 columns."""
+    import os
+    for words, _ in [((), None)] + list(_commands()):
+        r = ec(*words, "--help", env=dict(os.environ, COLUMNS="100"))
+        assert r.returncode == 0, (words, r.stderr)
+        long = [l for l in r.stdout.splitlines() if len(l) > 100]
+        assert not long, (words, long)
+
+
 def test_status(tmp_path):
     r = ec("status")
     assert r.returncode == 0, r.stderr
