@@ -235,6 +235,38 @@ def test_each_commands_help_has_an_example_and_its_exit_statuses():
     assert r.returncode == 0 and "\nexit status: 0 ready to enforce" in r.stdout and "  execcheck image verify " in r.stdout
 
 
+def test_status_wraps_for_a_terminal_and_keeps_one_fact_a_line_for_a_pipe():
+    """status printed lines of up to ~290 columns, wrapped by the terminal mid-word. On a terminal
+    the value column now wraps at its width (a path is never split); piped, each fact stays one
+    line for grep, and both say the same words."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    piped = ec("status")
+    assert piped.returncode == 0 and max(len(l) for l in piped.stdout.splitlines()) > 100, piped.stdout
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    p = subprocess.Popen(execcheck_cmd() + ["status"], stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert p.wait(timeout=60) == 0, p.stderr.read()
+    shown = out.decode().replace("\r\n", "\n").splitlines()
+    too_long = [l for l in shown if len(l) > 100 and len(l[16:].split()) > 1]  # more than one unbreakable word
+    assert not too_long, too_long
+    assert len(shown) > len(piped.stdout.splitlines()), shown
+    assert " ".join(out.decode().split()) == " ".join(piped.stdout.split())
+
+
 def test_each_commands_help_fits_in_100_columns():
     """run's, audit's and image prepare's exit statuses and examples ran to 108-200 columns, one
     line wrapped by the terminal mid-word. Every line of every help (argparse wraps at COLUMNS;

@@ -75,6 +75,13 @@ class Guarded:
     def flush(self):
         return None if self._stream is None else self._do("flush")
 
+    def isatty(self):
+        """A terminal (status wraps for one); a closed fd 1 is none."""
+        try:
+            return self._stream is not None and self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
     def __getattr__(self, name):
         return getattr(self._stream, name)
 

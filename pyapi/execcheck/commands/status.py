@@ -2,7 +2,10 @@
 import argparse
 import errno
 import os
+import shutil
 import stat
+import sys
+import textwrap
 
 from .. import kernel
 from ..core import check, policy, securebits
@@ -312,5 +315,16 @@ def run(args) -> int:
     for warning in s["fail_open"]:
         lines.append("not covered     " + warning)
     # names from files (ld.so.preload, the config's log_file) may hold escapes for the terminal
-    print("\n".join(printable(line) for line in lines))
+    lines = [printable(line) for line in lines]
+    if sys.stdout.isatty():  # a reader: wrapped to the terminal; a pipe keeps one fact a line, for grep
+        lines = [_wrapped(line, shutil.get_terminal_size().columns) for line in lines]
+    print("\n".join(lines))
     return 0
+
+
+def _wrapped(line, width, indent=16):
+    """line, its text wrapped under the value column past width columns (a path is not split)."""
+    if len(line) <= width or width < indent + 40:
+        return line
+    return textwrap.fill(line[indent:], width=width, initial_indent=line[:indent], subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)
