@@ -4,6 +4,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -1110,3 +1111,38 @@ def test_prepare_says_when_root_is_no_image_and_uninstall_says_it_is_done(image,
     assert ec("image", "install", image).returncode == 0
     r = ec("image", "uninstall", image)
     assert r.returncode == 0 and r.stdout.strip() == "uninstalled from %s" % image, (r.stdout, r.stderr)
+
+
+RENAMER = "import os, sys\nopen(sys.argv[1] + '/a', 'w').close()\nwhile True:\n" \
+          "    os.rename(sys.argv[1] + '/a', sys.argv[1] + '/b'); os.rename(sys.argv[1] + '/b', sys.argv[1] + '/a')\n"
+
+
+def test_verify_reads_through_dotdot_links_while_the_machine_renames_files(tmp_path):
+    """Every lookup in an image is openat2(RESOLVE_IN_ROOT), which fails a path through ".." with
+    EAGAIN when a rename anywhere on the machine races it (the kernel asks the caller to retry).
+    Debian's apt has /usr/lib/apt/planners/dump -> ../solvers/dump: on a busy machine (other test
+    runs beside this one) verify of a prepared debootstrap image said "NOT ready" once in a while,
+    that program unread ("Resource temporarily unavailable") and one code file fewer (766 for 767).
+    Here 300 programs are reached first through such a link while another process renames files."""
+    need_root()
+    root = str(tmp_path / "root")
+    rootfs.build(root, python=False)
+    for i in range(300):
+        prog = os.path.join(root, "usr/lib/tool/solvers/p%d" % i)
+        os.makedirs(os.path.dirname(prog), exist_ok=True)
+        shutil.copy2("/bin/true", prog)
+        os.makedirs(os.path.join(root, "usr/lib/tool/planners"), exist_ok=True)
+        os.symlink("../solvers/p%d" % i, os.path.join(root, "usr/lib/tool/planners/p%d" % i))
+    assert ec("image", "prepare", "--apply", root).returncode == 0
+    assert ec("image", "install", "--enforce", root).returncode == 0
+    quiet = json.loads(ec("image", "verify", "--json", root).stdout)
+    assert quiet["ready"] and quiet["code_files"] > 300, quiet
+    os.makedirs(str(tmp_path / "spin"))
+    renamer = subprocess.Popen([sys.executable, "-c", RENAMER, str(tmp_path / "spin")])
+    try:
+        for _ in range(5):
+            v = json.loads(ec("image", "verify", "--json", root).stdout)
+            assert (v["ready"], v["unreadable"], v["code_files"]) == (True, [], quiet["code_files"]), v
+    finally:
+        renamer.kill()
+        renamer.wait()
