@@ -322,6 +322,11 @@ def test_verify_says_when_an_image_is_ready(image):
     assert any(f["rule"] == "exec-denied" and f["path"].endswith("libm.so.6") for f in v["refusals"])
     assert any(f["rule"] == "python-code-denied" for f in v["refusals"])
     assert any("does not name libexeccheck.so" in p for p in v["shim_problems"])
+    # why, in one list: each kind counted, with its first item, and why a refused file counts
+    assert [b.split(" (")[0] for b in v["not_ready_because"]] == [
+        "%d refused files the image runs" % len(v["refusals"]), "1 shim problem"], v["not_ready_because"]
+    libm = next(f for f in v["refusals"] if f["path"].endswith("libm.so.6"))
+    assert libm["details"]["counted_because"].startswith("used by "), libm
 
     assert ec("image", "prepare", "--apply", image).returncode == 0
     assert ec("image", "install", "--enforce", image).returncode == 0
@@ -334,11 +339,17 @@ def test_verify_says_when_an_image_is_ready(image):
     shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), os.path.join(image, "var/tmp/libx.so"))
     os.chmod(os.path.join(image, "var/tmp/libx.so"), 0o644)
     r = ec("image", "verify", image)
-    assert r.returncode == 0 and "note     /var/tmp/libx.so" in r.stdout, r.stdout
-    # the same file in a library directory is a plugin the image may load: not ready
+    assert r.returncode == 0 and "note     /var/tmp/libx.so" in r.stdout and "because " not in r.stdout, r.stdout
+    # the same file in a library directory is a plugin the image may load: not ready, and it says so
     shutil.copy(os.path.join(image, "var/tmp/libx.so"), os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
     r = ec("image", "verify", image)
     assert r.returncode == 1 and "refused  /usr/lib/x86_64-linux-gnu/libplugin.so" in r.stdout, r.stdout
+    assert "\n         in the library directory /usr/lib/x86_64-linux-gnu\n" in r.stdout, r.stdout
+    assert r.stdout.splitlines()[-2] == "because  1 refused file the image runs (/usr/lib/x86_64-linux-gnu/" \
+        "libplugin.so, in the library directory /usr/lib/x86_64-linux-gnu)", r.stdout
+    v = json.loads(ec("image", "verify", "--json", image).stdout)
+    assert [f["details"]["counted_because"] for f in v["not_run_but_refused"]] == [
+        "nothing in the image loads it, and it is in no library directory"], v
     os.remove(os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
 
     # what the image would refuse once booted: a noexec /usr, a library made 0600 again
@@ -821,6 +832,8 @@ def test_prepare_and_verify_as_a_user_say_what_they_could_not_read(open_tmp):
     code, out, err = execcheck_as_nobody(["image", "verify", root])
     assert code == 1 and "unread   /usr/lib/x86_64-linux-gnu/private: permission denied" in out, out + err
     assert "NOT ready to enforce" in out
+    assert "\nbecause  2 paths it could not read (the first: /usr/lib/x86_64-linux-gnu/libsecret.so: Permission " \
+        "denied)\n" in out, out
 
 
 def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
