@@ -62,12 +62,13 @@ int ec_ldfs_open(struct ec_ldfs *fs, const char *path, int flags)
 {
     if (fs->rootfd >= 0) {
         struct ec_open_how how;
+        const char *abs = ec_ldfs_absolute(fs, path);
         int fd, tries = 0;
         how.flags = (uint64_t)(flags | EC_O_CLOEXEC);
         how.mode = 0;
         how.resolve = EC_RESOLVE_IN_ROOT | EC_RESOLVE_NO_MAGICLINKS;
         do
-            fd = ec_openat2(fs->rootfd, ec_ldfs_absolute(fs, path), &how);
+            fd = ec_openat2(fs->rootfd, abs, &how);
         while (fd == -EC_EAGAIN && ++tries < LDFS_EAGAIN_TRIES);
         return fd;
     }
