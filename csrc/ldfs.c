@@ -52,14 +52,25 @@ static long readlink_fd(int fd, char *out, size_t cap)
     return n;
 }
 
+/* openat2 fails a RESOLVE_IN_ROOT lookup that crosses ".." with EAGAIN when a rename or mount
+ * anywhere on the system raced it (the kernel cannot tell then that ".." stayed in the root), and
+ * asks the caller to retry: a busy machine did that often enough that a file of an image behind
+ * a "../" symlink came out unreadable. Bounded: a lookup that keeps losing fails as before. */
+#define LDFS_EAGAIN_TRIES 256
+
 int ec_ldfs_open(struct ec_ldfs *fs, const char *path, int flags)
 {
     if (fs->rootfd >= 0) {
         struct ec_open_how how;
+        const char *abs = ec_ldfs_absolute(fs, path);
+        int fd, tries = 0;
         how.flags = (uint64_t)(flags | EC_O_CLOEXEC);
         how.mode = 0;
         how.resolve = EC_RESOLVE_IN_ROOT | EC_RESOLVE_NO_MAGICLINKS;
-        return ec_openat2(fs->rootfd, ec_ldfs_absolute(fs, path), &how);
+        do
+            fd = ec_openat2(fs->rootfd, abs, &how);
+        while (fd == -EC_EAGAIN && ++tries < LDFS_EAGAIN_TRIES);
+        return fd;
     }
     return ec_openat(EC_AT_FDCWD, ec_ldfs_absolute(fs, path), flags | EC_O_CLOEXEC, 0);
 }

@@ -4,6 +4,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -321,6 +322,11 @@ def test_verify_says_when_an_image_is_ready(image):
     assert any(f["rule"] == "exec-denied" and f["path"].endswith("libm.so.6") for f in v["refusals"])
     assert any(f["rule"] == "python-code-denied" for f in v["refusals"])
     assert any("does not name libexeccheck.so" in p for p in v["shim_problems"])
+    # why, in one list: each kind counted, with its first item, and why a refused file counts
+    assert [b.split(" (")[0] for b in v["not_ready_because"]] == [
+        "%d refused files the image runs" % len(v["refusals"]), "1 shim problem"], v["not_ready_because"]
+    libm = next(f for f in v["refusals"] if f["path"].endswith("libm.so.6"))
+    assert libm["details"]["counted_because"].startswith("used by "), libm
 
     assert ec("image", "prepare", "--apply", image).returncode == 0
     assert ec("image", "install", "--enforce", image).returncode == 0
@@ -333,11 +339,17 @@ def test_verify_says_when_an_image_is_ready(image):
     shutil.copy(os.path.join(image, "usr/lib/x86_64-linux-gnu/libm.so.6"), os.path.join(image, "var/tmp/libx.so"))
     os.chmod(os.path.join(image, "var/tmp/libx.so"), 0o644)
     r = ec("image", "verify", image)
-    assert r.returncode == 0 and "note     /var/tmp/libx.so" in r.stdout, r.stdout
-    # the same file in a library directory is a plugin the image may load: not ready
+    assert r.returncode == 0 and "note     /var/tmp/libx.so" in r.stdout and "because " not in r.stdout, r.stdout
+    # the same file in a library directory is a plugin the image may load: not ready, and it says so
     shutil.copy(os.path.join(image, "var/tmp/libx.so"), os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
     r = ec("image", "verify", image)
     assert r.returncode == 1 and "refused  /usr/lib/x86_64-linux-gnu/libplugin.so" in r.stdout, r.stdout
+    assert "\n         in the library directory /usr/lib/x86_64-linux-gnu\n" in r.stdout, r.stdout
+    assert r.stdout.splitlines()[-2] == "because  1 refused file the image runs (/usr/lib/x86_64-linux-gnu/" \
+        "libplugin.so, in the library directory /usr/lib/x86_64-linux-gnu)", r.stdout
+    v = json.loads(ec("image", "verify", "--json", image).stdout)
+    assert [f["details"]["counted_because"] for f in v["not_run_but_refused"]] == [
+        "nothing in the image loads it, and it is in no library directory"], v
     os.remove(os.path.join(image, "usr/lib/x86_64-linux-gnu/libplugin.so"))
 
     # what the image would refuse once booted: a noexec /usr, a library made 0600 again
@@ -820,6 +832,8 @@ def test_prepare_and_verify_as_a_user_say_what_they_could_not_read(open_tmp):
     code, out, err = execcheck_as_nobody(["image", "verify", root])
     assert code == 1 and "unread   /usr/lib/x86_64-linux-gnu/private: permission denied" in out, out + err
     assert "NOT ready to enforce" in out
+    assert "\nbecause  2 paths it could not read (the first: /usr/lib/x86_64-linux-gnu/libsecret.so: Permission " \
+        "denied)\n" in out, out
 
 
 def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
@@ -1110,3 +1124,38 @@ def test_prepare_says_when_root_is_no_image_and_uninstall_says_it_is_done(image,
     assert ec("image", "install", image).returncode == 0
     r = ec("image", "uninstall", image)
     assert r.returncode == 0 and r.stdout.strip() == "uninstalled from %s" % image, (r.stdout, r.stderr)
+
+
+RENAMER = "import os, sys\nopen(sys.argv[1] + '/a', 'w').close()\nwhile True:\n" \
+          "    os.rename(sys.argv[1] + '/a', sys.argv[1] + '/b'); os.rename(sys.argv[1] + '/b', sys.argv[1] + '/a')\n"
+
+
+def test_verify_reads_through_dotdot_links_while_the_machine_renames_files(tmp_path):
+    """Every lookup in an image is openat2(RESOLVE_IN_ROOT), which fails a path through ".." with
+    EAGAIN when a rename anywhere on the machine races it (the kernel asks the caller to retry).
+    Debian's apt has /usr/lib/apt/planners/dump -> ../solvers/dump: on a busy machine (other test
+    runs beside this one) verify of a prepared debootstrap image said "NOT ready" once in a while,
+    that program unread ("Resource temporarily unavailable") and one code file fewer (766 for 767).
+    Here 300 programs are reached first through such a link while another process renames files."""
+    need_root()
+    root = str(tmp_path / "root")
+    rootfs.build(root, python=False)
+    for i in range(300):
+        prog = os.path.join(root, "usr/lib/tool/solvers/p%d" % i)
+        os.makedirs(os.path.dirname(prog), exist_ok=True)
+        shutil.copy2("/bin/true", prog)
+        os.makedirs(os.path.join(root, "usr/lib/tool/planners"), exist_ok=True)
+        os.symlink("../solvers/p%d" % i, os.path.join(root, "usr/lib/tool/planners/p%d" % i))
+    assert ec("image", "prepare", "--apply", root).returncode == 0
+    assert ec("image", "install", "--enforce", root).returncode == 0
+    quiet = json.loads(ec("image", "verify", "--json", root).stdout)
+    assert quiet["ready"] and quiet["code_files"] > 300, quiet
+    os.makedirs(str(tmp_path / "spin"))
+    renamer = subprocess.Popen([sys.executable, "-c", RENAMER, str(tmp_path / "spin")])
+    try:
+        for _ in range(5):
+            v = json.loads(ec("image", "verify", "--json", root).stdout)
+            assert (v["ready"], v["unreadable"], v["code_files"]) == (True, [], quiet["code_files"]), v
+    finally:
+        renamer.kill()
+        renamer.wait()

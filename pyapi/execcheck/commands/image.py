@@ -306,10 +306,12 @@ def run_verify(args) -> int:
                                                                              args.any_mount)
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % _os_error(e))
-    ok = not refusals and not shim_problems and not unread and not left  # what it did not read, it cannot call ready
+    because = verify.not_ready_because(refusals, shim_problems, unread, left)
+    ok = not because  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
-        print_json({"root": root, "ready": ok, "refusals": [f.as_dict() for f in refusals],
+        print_json({"root": root, "ready": ok, "not_ready_because": because,
+                    "refusals": [f.as_dict() for f in refusals],
                     "not_run_but_refused": [f.as_dict() for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
                     "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
@@ -320,6 +322,8 @@ def run_verify(args) -> int:
         if f.programs:
             print("         used by %s" % ", ".join(printable(p) for p in sorted(f.programs)[:5]) +
                   (" and %d more" % (len(f.programs) - 5) if len(f.programs) > 5 else ""))
+        elif f.name == "exec-denied":  # why it counts, where no program names it
+            print("         %s" % printable(f.details["counted_because"]))
     for f in stray:
         print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:
@@ -336,6 +340,8 @@ def run_verify(args) -> int:
     if foreign:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))
+    if because:
+        print("because  %s" % "; ".join(because))
     print("%s: %s (%d code files audited)" % (printable(root), "ready to enforce" if ok else "NOT ready to enforce",
                                                 len(result.files)))
     return 0 if ok else 1

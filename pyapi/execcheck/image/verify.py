@@ -49,17 +49,38 @@ def shim_state(root: str) -> list:
     return problems
 
 
-def _would_run(finding, records, lib_dirs) -> bool:
-    """Is the refused file something the image runs: a program, its loader, a preload, a library
-    a program loads, or a library in a library directory (a plugin someone may dlopen)? A stray
-    shared object elsewhere (an attacker's file in /var/tmp) is reported, but is not the image's."""
+def why_run(finding, records, lib_dirs) -> str:
+    """Why a refused file is something the image runs, as a phrase ("" if it is not): a program,
+    its loader, a preload, a library a program loads, or a library in a library directory (a
+    plugin someone may dlopen). A stray shared object elsewhere (an attacker's file in /var/tmp)
+    is reported, but is not the image's. verify says which, so that its answer can be checked."""
     if finding.programs:
-        return True
+        return "used by %s" % ("1 program" if len(finding.programs) == 1 else "%d programs" % len(finding.programs))
     rec = records.get(finding.path)
-    if rec is not None and rec.roles & {"program", "interp", "preload"}:
-        return True
+    roles = rec.roles if rec is not None else set()
+    for role, what in (("program", "a program"), ("interp", "a program's loader"), ("preload", "a preload")):
+        if role in roles:
+            return what
     where = os.path.dirname(rec.realpath if rec is not None and rec.realpath else finding.path)
-    return any(where == d or where.startswith(d.rstrip("/") + "/") for d in lib_dirs)
+    d = next((d for d in lib_dirs if where == d or where.startswith(d.rstrip("/") + "/")), None)
+    return "" if d is None else "in the library directory %s" % d
+
+
+def not_ready_because(refusals, problems, unread, left) -> list:
+    """verify's reasons, one a kind: its count and its first item ([] when ready). A log that
+    holds only the end of the output, or a cut repr of the JSON, still says why."""
+    out = []
+    for items, one, many, first in (
+            (refusals, "refused file the image runs", "refused files the image runs",
+             lambda f: "%s, %s" % (f.path, f.details.get("counted_because", ""))),
+            (problems, "shim problem", "shim problems", str),
+            (unread, "path it could not read", "paths it could not read", lambda f: f.message),
+            (left, "mount it did not walk holds the image's code", "mounts it did not walk hold the image's code",
+             str)):
+        if items:
+            out.append("%d %s (%s%s)" % (len(items), one if len(items) == 1 else many,
+                                         "" if len(items) == 1 else "the first: ", first(items[0])))
+    return out
 
 
 def foreign_libc(root: str) -> str:
@@ -87,10 +108,13 @@ def verify(root: str, noexec_mounts=(), any_mount: bool = False):
         name = RULES[f.rule].name
         if name == "unreadable":
             unread.append(f)
-        elif name == "python-code-denied" or (name == "exec-denied" and _would_run(f, records, lib_dirs)):
+        elif name == "python-code-denied":
+            f.details["counted_because"] = "Python code of a Python install or a program's own modules"
             refusals.append(f)
         elif name == "exec-denied":
-            stray.append(f)
+            why = why_run(f, records, lib_dirs)
+            f.details["counted_because"] = why or "nothing in the image loads it, and it is in no library directory"
+            (refusals if why else stray).append(f)
         elif name == "preload-ignored" and f.path == "/etc/ld.so.preload" and \
                 os.path.basename(f.key[-1]) != install.SHIM_NAME:  # the shim's own entry: shim_state says
             # every program of the image meets it: glibc's error on stderr in each, or, for a FIFO,
