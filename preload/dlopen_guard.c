@@ -34,6 +34,7 @@
 #include "preload_face.h"
 #include "reason.h"
 #include "record.h"
+#include "scratch.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
@@ -375,12 +376,18 @@ static int has_dst(const char *s) { return ec_strchr(s, '$') != 0; }
 
 /* A refusal reaches the caller as libc's own dlopen error for a name that says what happened
  * (the audit face's wording): dlerror() is then right per thread and cleared as glibc clears it. */
+#define REFUSAL_MAX 1400
 static __attribute__((noinline)) void set_dlerror(const char *path, int reason, const char *needed_by)
 {
-    char name[1400];
+    struct ec_scratch s;
+    char *name = ec_scratch_take(&s, REFUSAL_MAX); /* off the stack: libc's dlopen runs below this frame */
     struct ec_buf b;
     size_t i;
-    ec_buf_init(&b, name, sizeof name);
+    if (!name) {
+        ((dlopen_fn)ec_real_dlopen)("/proc/self/execcheck refused it", 2 /* RTLD_NOW */);
+        return;
+    }
+    ec_buf_init(&b, name, REFUSAL_MAX);
     ec_buf_puts(&b, "/proc/self/execcheck refused ");
     ec_buf_puts(&b, path);
     ec_buf_puts(&b, " (");
@@ -393,6 +400,7 @@ static __attribute__((noinline)) void set_dlerror(const char *path, int reason, 
     for (i = 0; name[i]; i++)
         if (name[i] == '$') name[i] = '_'; /* no dynamic string token in it */
     ((dlopen_fn)ec_real_dlopen)(name, 2 /* RTLD_NOW */);
+    ec_scratch_give(&s);
 }
 
 /* A failed check of a file ld.so is about to open: recorded once; refused when enforcing (the
@@ -420,6 +428,7 @@ static void held_close(struct held *h)
     if (h->fd >= 0) ec_close(h->fd);
     h->fd = -1;
 }
+
 
 /* A descriptor the CPython face handed over for name that no path of the guard will read. */
 static void close_handed(const char *name)
