@@ -397,8 +397,10 @@ static __attribute__((noinline)) int own_image(struct ec_maps *m, uintptr_t l_ad
     struct ec_vma v;
     uintptr_t below;
     int i;
-    /* the usual object: its header where l_addr points, one query (on the fd ec_mapped_check just
-     * asked: no fork can have come between, so no getpid() again) */
+    /* the maps fd ec_mapped_check asked (no fork can have come between, so no getpid() again),
+     * or a new one if it gave that back for the file's own descriptor (check_if_same) */
+    if (m->fd < 0) maps_open_fresh(m);
+    /* the usual object: its header where l_addr points, one query */
     if (m->fd >= 0 && query_open(m, l_addr, 0, &v, 0, 0) == 0 && v.start == l_addr && v.ino == vma->ino &&
         v.dev == vma->dev && file_image(&v, l_addr, l_ld))
         return 1;
@@ -549,6 +551,12 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
     int fd, r = -1;
     if (!path || !path[0]) return -1;
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if ((fd == -EC_EMFILE || fd == -EC_ENFILE) && m->fd >= 0) {
+        /* the maps fd took the last free descriptor (a process at its RLIMIT_NOFILE, which ld.so
+         * alone loads from: one file open at a time): give it back, to be opened again after */
+        ec_maps_close(m);
+        fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    }
     if (fd == -EC_EMFILE || fd == -EC_ENFILE || fd == -EC_ENOMEM) {
         /* no descriptor to be had (a process at its RLIMIT_NOFILE): the file cannot be checked,
          * by this name or another - an error, not a file that moved ("mismatch") */
@@ -629,7 +637,9 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
     r = ec_maps_query(m, (uintptr_t)addr, &out->vma, 0, 0);
     if (r < 0) {
         out->what = EC_MAPPED_UNKNOWN;
-        if (m->fd < 0) /* /proc/self/maps could not be opened (a chroot without /proc): fail closed */
+        if (m->fd < 0 && (r == -EC_EMFILE || r == -EC_ENFILE || r == -EC_ENOMEM)) /* no descriptor free */
+            deny(v, &out->vma, EC_REASON_ERROR, -r);
+        else if (m->fd < 0) /* /proc/self/maps could not be opened (a chroot without /proc): fail closed */
             deny(v, &out->vma, EC_REASON_NO_PROC, -r);
         else if (r == -EC_ENOENT) /* no mapping there */
             deny(v, &out->vma, EC_REASON_MISMATCH, 0);
