@@ -189,3 +189,26 @@ def test_preload_face_records_a_dlopen_at_the_programs_edge(tmp_path, small, not
                       False)
     assert out == (0, "ok\n", ""), out
     assert [r for r in records(tmp_path) if str(lib) in r], "no record"
+
+
+def test_preload_face_refuses_a_dlopen_at_the_programs_edge(tmp_path, small, nothing_lib):
+    """The same, enforcing: refused, and dlopen() fails as deep as glibc's own failing dlopen()
+    under a preload that does nothing. The guard called libc's dlopen of the refusal's name from
+    under its own frames (1.3 KiB deeper); it now makes the name there and calls libc once the
+    guard has returned."""
+    prog, lib = small
+    out = at_the_edge(tmp_path, [prog, lib], env_of(tmp_path, preload=nothing_lib), env_of(tmp_path, preload=SHIM),
+                      True, base_argv=[prog, missing_like(lib)])
+    assert out[:2] == (1, "failed\n") and "execcheck: refused to load %s: x-bit" % lib in out[2], out
+    assert [r for r in records(tmp_path) if str(lib) in r], "no record"
+
+
+@pytest.mark.parametrize("enforce", [False, True], ids=["audit", "enforce"])
+def test_preload_face_predicts_a_missing_library_at_the_programs_edge(tmp_path, small, nothing_lib, enforce):
+    """dlopen() of a name that leads to no file: the guard's prediction (the lean path passes a name
+    it cannot open) runs under glibc's failing dlopen()'s depth. It ran below the lean path's
+    frame (ELF headers, needed names, pins: 1.7 KiB), kept in the guard's for every path."""
+    prog, lib = small
+    argv = [prog, missing_like(lib)]
+    out = at_the_edge(tmp_path, argv, env_of(tmp_path, preload=nothing_lib), env_of(tmp_path, preload=SHIM), enforce)
+    assert out[:2] == (1, "failed\n") and "execcheck" not in out[2], out
