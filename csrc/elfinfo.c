@@ -1,5 +1,6 @@
 /* The small ELF reader (see elfinfo.h). */
 #include "elfinfo.h"
+#include "scratch.h"
 #include "sys.h"
 #include "text.h"
 
@@ -21,7 +22,7 @@ struct rd {
     struct ec_elf *e;
     /* two cached windows of the file, for strings and small records: version records and the
      * strings they name live apart, and one window would move between them at every entry */
-    unsigned char win[2][WINDOW];
+    unsigned char (*win)[WINDOW];
     uint64_t win_off[2];
     uint32_t win_len[2];
     int recent;                /* the window used last; the other one is replaced on a miss */
@@ -543,18 +544,25 @@ static void read_dynamic(struct rd *r, const struct dyninfo *dyn)
 
 int ec_elf_read(int fd, uint64_t size, struct ec_arena *a, struct ec_elf *out)
 {
-    /* on the stack (two 2 KiB windows, left uncleared: an empty window has length 0): the arena
-     * keeps only what the reading found */
+    /* the two 2 KiB windows are scratch (left uncleared: an empty window has length 0), neither
+     * on the stack (the dlopen guard reads ELF files under a program's dlopen(), on its stack)
+     * nor in the arena, which keeps only what the reading found */
     struct rd rd, *r = &rd;
     struct dyninfo dyn = {0, 0, 0};
+    struct ec_scratch s;
     ec_memset(out, 0, sizeof *out);
+    out->size = size;
+    if (!(r->win = ec_scratch_take(&s, 2 * WINDOW))) {
+        out->defect = EC_ELF_NOMEM;
+        return out->defect;
+    }
     r->fd = fd, r->size = size, r->msb = 0, r->a = a, r->e = out;
     r->win_off[0] = r->win_off[1] = 0;
     r->win_len[0] = r->win_len[1] = 0;
     r->recent = 0;
     r->copied = 0;
-    out->size = size;
     if (read_ehdr(r) == 0 && read_phdrs(r, &dyn) == 0 && dyn.found) read_dynamic(r, &dyn);
+    ec_scratch_give(&s);
     return out->defect;
 }
 

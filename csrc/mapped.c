@@ -2,6 +2,7 @@
 #include "mapped.h"
 #include "auxv.h"
 #include "reason.h"
+#include "scratch.h"
 #include "sys.h"
 #include "text.h"
 #include "vcache.h"
@@ -17,8 +18,9 @@ struct ec_procmap_query {
 #define EC_ENOTTY 25
 #define EC_PATH_MAX 4096
 
-/* Is m->fd still the maps file this struct opened? */
-static int still_ours(const struct ec_maps *m)
+/* Is m->fd still the maps file this struct opened? Out of line, as each statx buffer below: a
+ * buffer inlined into a caller would deepen the stack of every query (see la_objopen). */
+static __attribute__((noinline)) int still_ours(const struct ec_maps *m)
 {
     struct ec_statx st;
     return ec_statx(m->fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == m->ino &&
@@ -85,18 +87,13 @@ static int opened_here(struct ec_maps *m)
     return 1;
 }
 
-int ec_maps_open(struct ec_maps *m)
+/* Out of line: the usual call finds the fd open, and is made deep in glibc's mapping of an object
+ * (la_objopen), where the statx buffer below would deepen the program's stack for nothing. */
+static __attribute__((noinline)) int maps_open_fresh(struct ec_maps *m)
 {
     struct ec_statx st;
     uint64_t epoch;
-    int fd;
-    if (m->fd >= 0) {
-        if (opened_here(m)) return 0; /* ec_maps_query notices an fd that is no longer ours */
-        /* after fork the inherited fd still shows the parent's memory: drop this copy of it */
-        if (still_ours(m)) ec_close(m->fd);
-        m->fd = -1;
-    }
-    fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0);
+    int fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0);
     if (fd < 0) return fd;
     if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0) {
         ec_close(fd);
@@ -109,6 +106,17 @@ int ec_maps_open(struct ec_maps *m)
     m->dev = ec_makedev(st.stx_dev_major, st.stx_dev_minor);
     m->ino = st.stx_ino;
     return 0;
+}
+
+int ec_maps_open(struct ec_maps *m)
+{
+    if (m->fd >= 0) {
+        if (opened_here(m)) return 0; /* ec_maps_query notices an fd that is no longer ours */
+        /* after fork the inherited fd still shows the parent's memory: drop this copy of it */
+        if (still_ours(m)) ec_close(m->fd);
+        m->fd = -1;
+    }
+    return maps_open_fresh(m);
 }
 
 void ec_maps_close(struct ec_maps *m)
@@ -195,20 +203,26 @@ static int parse_line(const char *s, uintptr_t addr, int next, struct ec_vma *vm
 
 /* The text is read from a descriptor of its own, opened for this query: qemu-user makes the
  * guest's /proc/self/maps at open() time, so m->fd read again from its start would show the
- * memory of when it was opened, without the objects ld.so mapped since. Out of line: its 6 KiB
- * of buffers are for this fallback only, and ec_maps_query() runs in every la_objopen, deep in
- * glibc's dlopen (clang inlined it there). */
+ * memory of when it was opened, without the objects ld.so mapped since. Its 6 KiB of buffers are
+ * off the stack (scratch.h): ec_maps_query() runs in every la_objopen, deep in glibc's dlopen. */
+#define TEXT_BUF 2048
+#define TEXT_LINE (EC_PATH_MAX + 128)
 static __attribute__((noinline)) int query_text(uintptr_t addr, int next, struct ec_vma *vma, char *name, size_t cap)
 {
-    char buf[2048], line[EC_PATH_MAX + 128];
+    struct ec_scratch s;
+    char *buf = ec_scratch_take(&s, TEXT_BUF + TEXT_LINE), *line = buf + TEXT_BUF;
     size_t len = 0;
-    long n, i;
-    int fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0), r = -EC_ENOENT;
-    if (fd < 0) return fd;
-    while (r == -EC_ENOENT && (n = ec_read(fd, buf, sizeof buf)) > 0) {
+    long n = 0, i;
+    int fd, r = -EC_ENOENT;
+    if (!buf) return -EC_ENOMEM;
+    if ((fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0)) < 0) {
+        ec_scratch_give(&s);
+        return fd;
+    }
+    while (r == -EC_ENOENT && (n = ec_read(fd, buf, TEXT_BUF)) > 0) {
         for (i = 0; i < n; i++) {
             if (buf[i] != '\n') {
-                if (len + 1 < sizeof line) line[len++] = buf[i]; /* an overlong name is cut */
+                if (len + 1 < TEXT_LINE) line[len++] = buf[i]; /* an overlong name is cut */
                 continue;
             }
             line[len] = 0;
@@ -221,6 +235,7 @@ static __attribute__((noinline)) int query_text(uintptr_t addr, int next, struct
     }
     if (r == -EC_ENOENT && n < 0) r = (int)n;
     ec_close(fd);
+    ec_scratch_give(&s);
     return r;
 }
 
@@ -377,13 +392,15 @@ static int file_image(const struct ec_vma *vma, uintptr_t l_addr, uintptr_t l_ld
 }
 
 /* Is the object (l_addr, l_ld) the ELF image of the file mapped at l_ld (vma)? See mapped.h. */
-static int own_image(struct ec_maps *m, uintptr_t l_addr, uintptr_t l_ld, const struct ec_vma *vma)
+static __attribute__((noinline)) int own_image(struct ec_maps *m, uintptr_t l_addr, uintptr_t l_ld, const struct ec_vma *vma)
 {
     struct ec_vma v;
     uintptr_t below;
     int i;
-    /* the usual object: its header where l_addr points, one query (on the fd ec_mapped_check just
-     * asked: no fork can have come between, so no getpid() again) */
+    /* the maps fd ec_mapped_check asked (no fork can have come between, so no getpid() again),
+     * or a new one if it gave that back for the file's own descriptor (check_if_same) */
+    if (m->fd < 0) maps_open_fresh(m);
+    /* the usual object: its header where l_addr points, one query */
     if (m->fd >= 0 && query_open(m, l_addr, 0, &v, 0, 0) == 0 && v.start == l_addr && v.ino == vma->ino &&
         v.dev == vma->dev && file_image(&v, l_addr, l_ld))
         return 1;
@@ -528,12 +545,18 @@ int ec_mapped_name_leads_to(struct ec_maps *m, const char *name, const struct ec
 /* Opens path O_PATH and, if it is the mapped file, checks it. Returns 1/0 (allowed/denied) when
  * it was the file, -1 when it could not be opened or is another file. */
 static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vma *vma, int flags,
-                         struct ec_verdict *v, int *cached)
+                         struct ec_verdict *v, struct ec_mapped *out)
 {
-    struct ec_statx st;
+    struct ec_statx *st = &out->st;
     int fd, r = -1;
     if (!path || !path[0]) return -1;
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if ((fd == -EC_EMFILE || fd == -EC_ENFILE) && m->fd >= 0) {
+        /* the maps fd took the last free descriptor (a process at its RLIMIT_NOFILE, which ld.so
+         * alone loads from: one file open at a time): give it back, to be opened again after */
+        ec_maps_close(m);
+        fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    }
     if (fd == -EC_EMFILE || fd == -EC_ENFILE || fd == -EC_ENOMEM) {
         /* no descriptor to be had (a process at its RLIMIT_NOFILE): the file cannot be checked,
          * by this name or another - an error, not a file that moved ("mismatch") */
@@ -541,11 +564,11 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
         return 0;
     }
     if (fd < 0) return -1;
-    if (is_mapped_file(m, fd, vma, &st)) {
+    if (is_mapped_file(m, fd, vma, st)) {
         if (flags & EC_MAPPED_USE_CACHE)
-            r = ec_vcache_check_fd(fd, path, &st, v, cached);
+            r = ec_vcache_check_fd(fd, path, st, v, &out->cached);
         else
-            r = ec_check_fd_stat(fd, path, &st, v);
+            r = ec_check_fd_stat(fd, path, st, v);
     }
     ec_close(fd);
     return r;
@@ -553,27 +576,35 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
 
 /* The name no longer leads to the mapped file (renamed, replaced, relative to an old cwd, or empty
  * for the main program): try the kernel's own path of the mapping. A file being renamed over and
- * over can move between that answer and the open: ask a few times. Out of line: its path buffer
- * would otherwise deepen every check's stack by a page. */
+ * over can move between that answer and the open: ask a few times. Its path buffer is off the
+ * stack (scratch.h), which every check's would otherwise deepen by a page. */
 static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, const void *addr, const char *name,
                                                           int flags, struct ec_verdict *v, struct ec_mapped *out)
 {
-    char kname[EC_PATH_MAX];
+    struct ec_scratch s;
+    char *kname = ec_scratch_take(&s, EC_PATH_MAX);
     int r, tries;
+    if (!kname) {
+        deny(v, &out->vma, EC_REASON_ERROR, EC_ENOMEM);
+        return 0;
+    }
     for (tries = 0; tries < 16; tries++) {
         /* its dentry may be deleted while the inode lives on under the loader's name again */
-        if (tries && (r = check_if_same(m, name, &out->vma, flags, v, &out->cached)) >= 0) return r;
-        if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, sizeof kname) < 0 || kname[0] != '/') continue;
-        r = check_if_same(m, kname, &out->vma, flags, v, &out->cached);
+        if (tries && (r = check_if_same(m, name, &out->vma, flags, v, out)) >= 0) goto done;
+        if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, EC_PATH_MAX) < 0 || kname[0] != '/') continue;
+        r = check_if_same(m, kname, &out->vma, flags, v, out);
         if (r >= 0) {
             out->via_maps_name = 1;
             ec_strlcpy(out->path, kname, sizeof out->path);
-            return r;
+            goto done;
         }
         if (!out->path[0]) ec_strlcpy(out->path, kname, sizeof out->path);
     }
     deny(v, &out->vma, EC_REASON_MISMATCH, 0);
-    return 0;
+    r = 0;
+done:
+    ec_scratch_give(&s);
+    return r;
 }
 
 /* The very inode the kernel says is mapped was checked a moment ago, on an fd, while ld.so
@@ -583,16 +614,15 @@ static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, con
  * name has moved on to another file (a package upgrade), if its checker still holds it (pins.h:
  * then no other file can have its number). One statx, no open: that verdict is about this file,
  * and no name needs to be opened again. */
-static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_verdict *v)
+static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_verdict *v, struct ec_statx *st)
 {
-    struct ec_statx st;
     int named;
-    ec_memset(&st, 0, sizeof st);
-    named = name && name[0] && ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
-    if (named && st.stx_ino == vma->ino && ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev)
-        return ec_vcache_lookup_id(vma->dev, vma->ino, &st, v); /* the name leads to it: its state now */
+    ec_memset(st, 0, sizeof *st);
+    named = name && name[0] && ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st) == 0;
+    if (named && st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev)
+        return ec_vcache_lookup_id(vma->dev, vma->ino, st, v); /* the name leads to it: its state now */
     if (ec_vcache_lookup_id(vma->dev, vma->ino, 0, v)) return 1; /* held */
-    return named && ec_vcache_lookup_id(vma->dev, vma->ino, &st, v); /* overlayfs: the name shows the overlay's inode */
+    return named && ec_vcache_lookup_id(vma->dev, vma->ino, st, v); /* overlayfs: the name shows the overlay's inode */
 }
 
 int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
@@ -600,14 +630,16 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
 {
     int r;
 
-    ec_memset(out, 0, sizeof *out - sizeof out->path);
+    ec_memset(out, 0, __builtin_offsetof(struct ec_mapped, st)); /* st is scratch, path is set below */
     out->path[0] = 0;
     if (name) ec_strlcpy(out->path, name, sizeof out->path);
 
     r = ec_maps_query(m, (uintptr_t)addr, &out->vma, 0, 0);
     if (r < 0) {
         out->what = EC_MAPPED_UNKNOWN;
-        if (m->fd < 0) /* /proc/self/maps could not be opened (a chroot without /proc): fail closed */
+        if (m->fd < 0 && (r == -EC_EMFILE || r == -EC_ENFILE || r == -EC_ENOMEM)) /* no descriptor free */
+            deny(v, &out->vma, EC_REASON_ERROR, -r);
+        else if (m->fd < 0) /* /proc/self/maps could not be opened (a chroot without /proc): fail closed */
             deny(v, &out->vma, EC_REASON_NO_PROC, -r);
         else if (r == -EC_ENOENT) /* no mapping there */
             deny(v, &out->vma, EC_REASON_MISMATCH, 0);
@@ -625,7 +657,7 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         return 0;
     }
     out->what = EC_MAPPED_FILE;
-    if ((flags & EC_MAPPED_USE_CACHE) && cached_verdict(name, &out->vma, v)) {
+    if ((flags & EC_MAPPED_USE_CACHE) && cached_verdict(name, &out->vma, v, &out->st)) {
         out->cached = 1;
         return v->allowed;
     }
@@ -638,7 +670,7 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         v->ino = out->vma.ino;
         return 1;
     }
-    r = check_if_same(m, name, &out->vma, flags, v, &out->cached);
+    r = check_if_same(m, name, &out->vma, flags, v, out);
     if (r >= 0) return r;
     return check_by_kernel_name(m, addr, name, flags, v, out);
 }
@@ -646,13 +678,15 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
 /* An object whose header no segment maps (a linker script's PHDRS without FILEHDR): ld.so read its
  * program headers from the file. So does this, from the inode mapped at l_ld (opened by path, which
  * must still lead to it): its PT_DYNAMIC must be at l_ld for l_addr, and the mapping there must hold
- * that very part of the file. Out of line: the program headers take 3.5 KiB of stack. */
+ * that very part of the file. Out of line, its program headers (3.5 KiB) off the stack. */
+#define PH_MAX 64
 static __attribute__((noinline)) int file_places(struct ec_maps *m, const char *path, uintptr_t l_addr,
                                                  uintptr_t l_ld, const struct ec_vma *vma)
 {
     ElfW_Ehdr eh;
-    ElfW_Phdr ph[64];
+    ElfW_Phdr *ph;
     struct ec_statx st;
+    struct ec_scratch s;
     int fd, rfd, i, dyn = -1, same;
     long n = -1;
     if (!path || !path[0] || (fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) return 0;
@@ -660,14 +694,20 @@ static __attribute__((noinline)) int file_places(struct ec_maps *m, const char *
     rfd = same ? reopen_readable(fd) : -1;
     ec_close(fd);
     if (rfd < 0) return 0;
+    if (!(ph = ec_scratch_take(&s, PH_MAX * sizeof *ph))) { /* off the stack: scratch.h */
+        ec_close(rfd);
+        return 0;
+    }
     if (ec_pread(rfd, &eh, sizeof eh, 0) == (long)sizeof eh && eh.e_phentsize == sizeof ph[0] && eh.e_phnum &&
-        eh.e_phnum <= 64 && eh.e_phoff < ((uint64_t)1 << 40))
+        eh.e_phnum <= PH_MAX && eh.e_phoff < ((uint64_t)1 << 40))
         n = ec_pread(rfd, ph, eh.e_phnum * sizeof ph[0], (long)eh.e_phoff);
     ec_close(rfd);
-    if (n != (long)(eh.e_phnum * sizeof ph[0]) || ec_memcmp(eh.e_ident, "\177ELF", 4)) return 0;
-    for (i = 0; i < eh.e_phnum; i++)
-        if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = i;
-    return dyn >= 0 && l_ld == l_addr + ph[dyn].p_vaddr && vma->offset + (l_ld - vma->start) == ph[dyn].p_offset;
+    if (n == (long)(eh.e_phnum * sizeof ph[0]) && !ec_memcmp(eh.e_ident, "\177ELF", 4))
+        for (i = 0; i < eh.e_phnum; i++)
+            if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = i;
+    same = dyn >= 0 && l_ld == l_addr + ph[dyn].p_vaddr && vma->offset + (l_ld - vma->start) == ph[dyn].p_offset;
+    ec_scratch_give(&s);
+    return same;
 }
 
 int ec_mapped_check_object(struct ec_maps *m, uintptr_t l_addr, const void *l_ld, const char *name, int flags,

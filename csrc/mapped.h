@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "check.h"
+#include "sys.h" /* struct ec_statx */
 
 /* An open /proc/self/maps, tied to the pid that opened it: after fork() the fd still describes
  * the parent's address space, so it is reopened when the pid changed. */
@@ -93,6 +94,9 @@ struct ec_mapped {
     int via_maps_name;    /* 1: the file was opened by the kernel's name of the mapping */
     int cached;           /* 1: the verdict came from the verdict cache (no new check) */
     struct ec_vma vma;
+    /* the checks' statx buffer, in the caller's memory rather than on the stack: the faces keep
+     * theirs off the program's stack (la_objopen runs deep in ld.so's mapping of an object) */
+    struct ec_statx st;
     char path[1024];      /* the name the verdict is about (for messages and records); keep last */
 };
 

@@ -144,6 +144,9 @@ static void load_config(struct ec_policy *p, const char *path)
     struct ec_statx st;
     long n, total = 0;
     int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOFOLLOW | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
+    if ((fd == -EC_EMFILE || fd == -EC_ENFILE) &&
+        ec_statx(EC_AT_FDCWD, path, EC_AT_SYMLINK_NOFOLLOW, EC_STATX_BASIC_STATS, &st) == -EC_ENOENT)
+        fd = -EC_ENOENT; /* no descriptor free (a process at its RLIMIT_NOFILE), and no file to read: absent */
     if (fd == -EC_ENOENT || fd == -EC_ENOTDIR) {
         p->config_state = EC_CONFIG_ABSENT;
         return;

@@ -2,6 +2,7 @@
 #include "record.h"
 #include "arena.h"
 #include "reason.h"
+#include "scratch.h"
 #include "sinks.h"
 #include "sys.h"
 #include "text.h"
@@ -83,14 +84,16 @@ static void program_path(int pid, char *exe, size_t cap)
     }
 }
 
-static size_t format_as(char *buf, size_t cap, const struct ec_record *r, int pid)
+#define EXE_MAX 512
+
+/* exe: EXE_MAX bytes of room for the program's path */
+static size_t format_as(char *buf, size_t cap, const struct ec_record *r, int pid, char *exe)
 {
-    char exe[512];
     struct ec_buf b;
     const struct ec_verdict *v = r->verdict;
 
     if (cap < 64) return 0;
-    program_path(pid, exe, sizeof exe);
+    program_path(pid, exe, EXE_MAX);
 
     ec_buf_init(&b, buf, cap - 2); /* room for "}\n" */
     ec_buf_putc(&b, '{');
@@ -130,7 +133,8 @@ static size_t format_as(char *buf, size_t cap, const struct ec_record *r, int pi
 
 size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
 {
-    return format_as(buf, cap, r, ec_getpid());
+    char exe[EXE_MAX];
+    return format_as(buf, cap, r, ec_getpid(), exe);
 }
 
 /* ---- once per (pid, dev, ino): a small lock-free open-addressing set ---- */
@@ -179,9 +183,12 @@ static int first_time_for(int pid, unsigned long long dev, unsigned long long in
     return 1; /* full: record again rather than lose one */
 }
 
+#define RECORD_LINE_MAX 2048
+
 int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
 {
-    char line[2048];
+    struct ec_scratch s;
+    char *line;
     size_t len;
     const struct ec_verdict *v = r->verdict;
     unsigned long long dev = 0, ino = (unsigned long long)r->kind + 1; /* interactive code: once per kind */
@@ -191,19 +198,31 @@ int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
     else if (r->kind != EC_KIND_INTERACTIVE && r->path) /* a file not identified (no /proc...): by name */
         dev = ~0ull /* no device has this number */, ino = ec_hash_str(r->path);
     if (!first_time_for(pid, dev, ino)) return 0;
-    len = format_as(line, sizeof line, r, pid);
-    if (!len) return 1;
-    if (p->sinks & EC_SINK_FILE) ec_sink_file(p->log_file, line, len);
-    if (p->sinks & EC_SINK_SYSLOG) ec_sink_syslog(r->enforced ? 83 : 84, pid, line, len); /* authpriv.err / .warning */
-    if (p->sinks & EC_SINK_STDERR) ec_sink_stderr(line, len);
+    /* the line and the program's path: off the stack (scratch.h) */
+    if (!(line = ec_scratch_take(&s, RECORD_LINE_MAX + EXE_MAX))) return 1; /* no memory: lost, as a full disk loses it */
+    len = format_as(line, RECORD_LINE_MAX, r, pid, line + RECORD_LINE_MAX);
+    if (len) {
+        if (p->sinks & EC_SINK_FILE) ec_sink_file(p->log_file, line, len);
+        if (p->sinks & EC_SINK_SYSLOG) ec_sink_syslog(r->enforced ? 83 : 84, pid, line, len); /* authpriv.err / .warning */
+        if (p->sinks & EC_SINK_STDERR) ec_sink_stderr(line, len);
+    }
+    ec_scratch_give(&s);
     return 1;
 }
 
+#define SAY_MAX 1400
+
 void ec_say_refused_why(const char *verb, const char *what, const char *why)
 {
-    char line[1400];
+    struct ec_scratch s;
+    char *line = ec_scratch_take(&s, SAY_MAX); /* off the stack (scratch.h) */
     struct ec_buf b;
-    ec_buf_init(&b, line, sizeof line - 1); /* one byte kept for the '\n', even when cut */
+    if (!line) { /* no memory for the details: the refusal is still said */
+        static const char bare[] = "execcheck: refused (no memory for the details)\n";
+        ec_sink_stderr(bare, sizeof bare - 1);
+        return;
+    }
+    ec_buf_init(&b, line, SAY_MAX - 1); /* one byte kept for the '\n', even when cut */
     ec_buf_puts(&b, "execcheck: refused to ");
     ec_buf_puts(&b, verb);
     ec_buf_putc(&b, ' ');
@@ -213,6 +232,7 @@ void ec_say_refused_why(const char *verb, const char *what, const char *why)
     ec_buf_puts(&b, why);
     line[b.len++] = '\n';
     ec_sink_stderr(line, b.len);
+    ec_scratch_give(&s);
 }
 
 void ec_say_refused(const char *verb, const char *path, int reason)

@@ -165,19 +165,29 @@ void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_statx *sourc
     put(&k, &s, v);
 }
 
-int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, struct ec_verdict *v, int *cached)
+static int check_fd_with(int fd, const char *name, const struct ec_statx *st, struct ec_verdict *v, int *cached);
+
+/* Out of line, with the statx buffer that a caller with one of its own (la_objopen's, deep in
+ * the loader) must not find on its stack. */
+static __attribute__((noinline)) int check_fd_stat_first(int fd, const char *name, struct ec_verdict *v, int *cached)
 {
     struct ec_statx own;
-    const struct ec_statx *st = given;
-    int r;
+    ec_memset(&own, 0, sizeof own);
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &own) < 0)
+        return ec_check_fd(fd, name, v); /* no key: no cache */
+    return check_fd_with(fd, name, &own, v, cached);
+}
 
+int ec_vcache_check_fd(int fd, const char *name, const struct ec_statx *given, struct ec_verdict *v, int *cached)
+{
     if (cached) *cached = 0;
-    if (!st) {
-        ec_memset(&own, 0, sizeof own);
-        if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &own) < 0)
-            return ec_check_fd(fd, name, v); /* no key: no cache */
-        st = &own;
-    }
+    if (!given) return check_fd_stat_first(fd, name, v, cached);
+    return check_fd_with(fd, name, given, v, cached);
+}
+
+static int check_fd_with(int fd, const char *name, const struct ec_statx *st, struct ec_verdict *v, int *cached)
+{
+    int r;
     if (ec_vcache_lookup(st, v)) {
         if (cached) *cached = 1;
         return v->allowed;

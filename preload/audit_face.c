@@ -90,14 +90,18 @@ static const struct ec_ld_dst *dst_values(struct dst_values *d)
  * searched once this module is registered, so la_objsearch sees its candidates; a token whose
  * value this module cannot tell and a file swapped in after this look are met by la_objopen
  * only. One entry - this module, the usual case - costs a look at the environment. */
-static void check_later_modules(void)
+static void check_later_modules(const char *list)
 {
-    const char *list = !ec_shim.secure && ec_shim.envp ? ec_env_get(ec_shim.envp, "LD_AUDIT") : 0, *p, *e;
-    char name[4096], path[4096]; /* PATH_MAX: ld.so opens no longer name */
-    static struct dst_values dst; /* static: 4 KB off the stack ld.so lends us */
+    /* Mapped, not on the stack: ld.so calls la_version deep in its start-up, on the program's
+     * stack, whose limit (`ulimit -s`) the program alone may just fit (one process, one call). */
+    struct scratch {
+        char name[4096], path[4096]; /* PATH_MAX: ld.so opens no longer name */
+        struct dst_values dst;
+    } *s;
+    static void *scratch_mem;
+    const char *p, *e;
     int after = 0;
-    if (!list || !ec_strchr(list, ':')) return;
-    if (!know_self()) {
+    if (!know_self() || !(s = ec_map_once(&scratch_mem, sizeof *s))) {
         ec_maps_close(&maps);
         return;
     }
@@ -108,20 +112,21 @@ static void check_later_modules(void)
         int fd, first = 0, slash = 0;
         for (e = p; *e && *e != ':'; e++) slash |= *e == '/';
         n = (size_t)(e - p);
-        if (!slash || n >= sizeof name) continue;
-        ec_memcpy(name, p, n);
-        name[n] = 0;
-        if (!ec_ld_dst_count(name))
-            ec_memcpy(path, name, n + 1);
-        else if (ec_ld_dst_expand(name, dst_values(&dst), path, sizeof path) != EC_LD_DST_OK)
+        if (!slash || n >= sizeof s->name) continue;
+        ec_memcpy(s->name, p, n);
+        s->name[n] = 0;
+        if (!ec_ld_dst_count(s->name))
+            ec_memcpy(s->path, s->name, n + 1);
+        else if (ec_ld_dst_expand(s->name, dst_values(&s->dst), s->path, sizeof s->path) != EC_LD_DST_OK)
             continue; /* ld.so drops it or fails on its length; or a value unknown here: la_objopen's */
-        if ((fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) continue; /* ld.so fails alike */
+        if ((fd = ec_openat(EC_AT_FDCWD, s->path, EC_O_PATH | EC_O_CLOEXEC, 0)) < 0) continue; /* ld.so fails alike */
         ec_memset(&st, 0, sizeof st);
         if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == self_id.ino &&
             ec_makedev(st.stx_dev_major, st.stx_dev_minor) == self_id.dev) {
             after = 1; /* this module: the ones before it are loaded already (the walks meet them) */
-        } else if (after && !ec_check_fd(fd, path, &v) && ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v, &first)) {
-            ec_say_refused("load", path, v.reason);
+        } else if (after && !ec_check_fd(fd, s->path, &v) &&
+                   ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, s->path, &v, &first)) {
+            ec_say_refused("load", s->path, v.reason);
             ec_close(fd);
             ec_maps_close(&maps);
             ec_exit_group(126);
@@ -136,8 +141,9 @@ EC_EXPORT unsigned int la_version(unsigned int version)
     /* Audit modules are loaded only at start-up, before any code of the program: until its
      * start-up objects are in place (the first consistent state) the process has one thread,
      * so checks need not ask /proc whether they must run from a helper child (check.c). */
+    const char *list = !ec_shim.secure && ec_shim.envp ? ec_env_get(ec_shim.envp, "LD_AUDIT") : 0;
     ec_check_single_threaded(1);
-    check_later_modules();
+    if (list && ec_strchr(list, ':')) check_later_modules(list);
     /* we use nothing beyond version 1 (no symbind): accept whatever ld.so speaks up to ours */
     return version < LAV_CURRENT ? version : LAV_CURRENT;
 }
@@ -263,34 +269,64 @@ static void leave_a_descriptor(void)
     }
 }
 
-EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
-{
-    struct ec_verdict v;
+struct objopen_state {
     struct ec_mapped found;
-    const char *path;
-    int main_map = lmid == LM_ID_BASE && !map->l_prev && (!map->l_name || !map->l_name[0]), allowed;
-    (void)cookie;
+    struct ec_verdict v;
+};
 
-    ec_tripwire_met(map); /* decided here: the sweeps below leave it alone */
-    if (lmid == LM_ID_BASE && !map->l_prev) program_map = map;
-    if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
-    allowed = ec_mapped_check_object(&maps, map->l_addr, map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &v, &found);
-    mark_other_copy(map, &found); /* audit mode goes on after a denial: the copy must still know */
+/* The decision on one object, its findings and verdict in st. */
+static unsigned int objopen(struct link_map *map, int main_map, struct objopen_state *st)
+{
+    struct ec_mapped *found = &st->found;
+    const char *path;
+    int allowed = ec_mapped_check_object(&maps, map->l_addr, map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &st->v, found);
+    mark_other_copy(map, found); /* audit mode goes on after a denial: the copy must still know */
     if (allowed) {
         leave_a_descriptor();
         return 0;
     }
-    path = found.path[0] ? found.path : "(unnamed object)";
-    if (!ec_shim_deny(main_map ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &v)) {
+    path = found->path[0] ? found->path : "(unnamed object)";
+    if (!ec_shim_deny(main_map ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, EC_FACE_AUDIT, path, &st->v)) {
         leave_a_descriptor();
         return 0;
     }
     /* Not one instruction of this object has run yet: relocation (IFUNC resolvers) and
      * constructors come after this callback. exit_group skips atexit handlers and stdio, which
      * belong to code that must not run now. */
-    ec_say_refused("load", path, v.reason);
+    ec_say_refused("load", path, st->v.reason);
     ec_maps_close(&maps);
     ec_exit_group(126);
+}
+
+/* A call of la_objopen under another: a signal handler's dlopen() (ld.so's lock is recursive). */
+static __attribute__((noinline)) unsigned int objopen_nested(struct link_map *map, int main_map)
+{
+    struct objopen_state st;
+    return objopen(map, main_map, &st);
+}
+
+/* The findings (1 KiB with their path) are not on the stack: ld.so calls la_objopen on the
+ * program's stack, deep in its own mapping of the object, a few hundred bytes above the deepest
+ * point of a small program's whole start-up (glibc's mapping of libc's segments), so under a tight
+ * `ulimit -s` every byte of ours is one the program alone does not need. ld.so calls it under its
+ * load lock, one object at a time. */
+static struct objopen_state objopen_state;
+static volatile int objopen_busy;
+
+EC_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
+{
+    int main_map = lmid == LM_ID_BASE && !map->l_prev && (!map->l_name || !map->l_name[0]);
+    unsigned int r;
+    (void)cookie;
+
+    ec_tripwire_met(map); /* decided here: the sweeps below leave it alone */
+    if (lmid == LM_ID_BASE && !map->l_prev) program_map = map;
+    if (ec_mapped_by_kernel(map->l_addr, (uintptr_t)map->l_ld, main_map)) return 0; /* nothing for /proc to tell */
+    if (objopen_busy) return objopen_nested(map, main_map);
+    objopen_busy = 1;
+    r = objopen(map, main_map, &objopen_state);
+    objopen_busy = 0;
+    return r;
 }
 
 EC_EXPORT unsigned int la_objclose(uintptr_t *cookie)

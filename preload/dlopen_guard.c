@@ -34,6 +34,7 @@
 #include "preload_face.h"
 #include "reason.h"
 #include "record.h"
+#include "scratch.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
@@ -374,13 +375,27 @@ static int snap_cb(struct dl_phdr_info *info, size_t size, void *data)
 static int has_dst(const char *s) { return ec_strchr(s, '$') != 0; }
 
 /* A refusal reaches the caller as libc's own dlopen error for a name that says what happened
- * (the audit face's wording): dlerror() is then right per thread and cleared as glibc clears it. */
-static __attribute__((noinline)) void set_dlerror(const char *path, int reason, const char *needed_by)
+ * (the audit face's wording): dlerror() is then right per thread and cleared as glibc clears it.
+ * The name is made where the refusal is decided and libc's dlopen of it called once the guard has
+ * returned (refusal_say): glibc's failing dlopen() then runs about as deep on the program's stack
+ * as it does without the shim, not below the guard's frames. */
+#define REFUSAL_MAX 1400
+struct refusal {
+    struct ec_scratch s; /* the name, off the stack (scratch.h) */
+    const char *name;    /* NULL: nothing refused */
+};
+
+static void set_dlerror(struct refusal *rf, const char *path, int reason, const char *needed_by)
 {
-    char name[1400];
+    char *name;
     struct ec_buf b;
     size_t i;
-    ec_buf_init(&b, name, sizeof name);
+    if (rf->name) return; /* the first refusal of the call is the one said */
+    if (!(name = ec_scratch_take(&rf->s, REFUSAL_MAX))) {
+        rf->name = "/proc/self/execcheck refused it"; /* no memory for the details */
+        return;
+    }
+    ec_buf_init(&b, name, REFUSAL_MAX);
     ec_buf_puts(&b, "/proc/self/execcheck refused ");
     ec_buf_puts(&b, path);
     ec_buf_puts(&b, " (");
@@ -392,17 +407,25 @@ static __attribute__((noinline)) void set_dlerror(const char *path, int reason, 
     }
     for (i = 0; name[i]; i++)
         if (name[i] == '$') name[i] = '_'; /* no dynamic string token in it */
-    ((dlopen_fn)ec_real_dlopen)(name, 2 /* RTLD_NOW */);
+    rf->name = name;
+}
+
+static void refusal_say(struct refusal *rf)
+{
+    if (!rf->name) return;
+    ((dlopen_fn)ec_real_dlopen)(rf->name, 2 /* RTLD_NOW */);
+    ec_scratch_give(&rf->s);
+    rf->name = 0;
 }
 
 /* A failed check of a file ld.so is about to open: recorded once; refused when enforcing (the
  * line on stderr, dlerror set). Returns 1 to go on, 0 refused. */
-static int judge_denied(const char *path, const struct ec_verdict *v, const char *needed_by)
+static int judge_denied(struct refusal *rf, const char *path, const struct ec_verdict *v, const char *needed_by)
 {
     int first = 0;
     if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_PRELOAD, path, v, &first)) return 1;
     if (first) ec_say_refused("load", path, v->reason);
-    set_dlerror(path, v->reason, needed_by);
+    set_dlerror(rf, path, v->reason, needed_by);
     return 0;
 }
 
@@ -421,6 +444,19 @@ static void held_close(struct held *h)
     h->fd = -1;
 }
 
+/* Is a descriptor free beside fd? The prediction opens files (ld.so.cache, each dependency) one
+ * at a time while a held one stays open. A process with one descriptor left below its
+ * RLIMIT_NOFILE, which ld.so loads from (one file at a time), would see those opens fail, and a
+ * load glibc makes refused as unpredictable: the held file is then given back, and the prediction
+ * reads it again by its path (its check is made on the file found there). */
+static int another_descriptor_free(int fd)
+{
+    int probe = (int)ec_sys3(EC_NR_fcntl, fd, EC_F_DUPFD_CLOEXEC, 0);
+    if (probe < 0) return 0;
+    ec_close(probe);
+    return 1;
+}
+
 /* A descriptor the CPython face handed over for name that no path of the guard will read. */
 static void close_handed(const char *name)
 {
@@ -431,8 +467,8 @@ static void close_handed(const char *name)
 /* Checks one file ld.so is about to open (h: the file already held, if it is that one). Returns 1
  * to go on, 0 refused (enforcing). */
 /* pins: where an allowed file is held until the load is over (pins.h), or NULL */
-static int check_file(const char *path, uint64_t dev, uint64_t ino, const struct held *h, const char *needed_by,
-                      struct ec_pins *pins)
+static int check_file(struct refusal *rf, const char *path, uint64_t dev, uint64_t ino, const struct held *h,
+                      const char *needed_by, struct ec_pins *pins)
 {
     struct ec_verdict v;
     struct ec_statx st;
@@ -442,7 +478,7 @@ static int check_file(const char *path, uint64_t dev, uint64_t ino, const struct
         allowed = ec_vcache_check_fd(h->fd, path, &h->st, &v, 0);
         ec_tripwire_note_backing(h->fd, 1, &h->st, &v);
         if (allowed) ec_pins_hold(pins, h->fd, &h->st);
-        return allowed || judge_denied(path, &v, needed_by);
+        return allowed || judge_denied(rf, path, &v, needed_by);
     }
     /* readable, to be held by a mapping; never blocking (a FIFO named like a library) */
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_NONBLOCK | EC_O_NOCTTY | EC_O_CLOEXEC, 0);
@@ -456,7 +492,7 @@ static int check_file(const char *path, uint64_t dev, uint64_t ino, const struct
     if (known) ec_tripwire_note_backing(fd, readable, &st, &v);
     if (known && readable && allowed) ec_pins_hold(pins, fd, &st);
     ec_close(fd);
-    return allowed || judge_denied(path, &v, needed_by);
+    return allowed || judge_denied(rf, path, &v, needed_by);
 }
 
 enum { PASS = 0, RETURN = 1 };
@@ -756,7 +792,8 @@ static int plainly_loadable(const struct ec_elf *e)
 
 /* Returns 1 when it decided (*result set), 0 when the full prediction must; then *held is the
  * file, still open, if it was one ld.so would map and only its dependencies need a search. */
-static int lean_guard(const char *name, int mode, void **result, struct held *held)
+static __attribute__((noinline)) int lean_guard(struct refusal *rf, const char *name, int mode, void **result,
+                                                struct held *held)
 {
     const char *needed[LEAN_MAX_NEEDED];
     struct ec_statx st;
@@ -807,7 +844,7 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
         ec_pins_let_go(&pins);
         return 0;
     }
-    if (!allowed && !judge_denied(name, &v, 0)) {
+    if (!allowed && !judge_denied(rf, name, &v, 0)) {
         ec_tripwire_no_sweep(); /* verdicts live for one load operation */
         *result = 0;
         return 1;
@@ -823,29 +860,29 @@ static int lean_guard(const char *name, int mode, void **result, struct held *he
  * Either way it is recorded, so that audit mode shows what enforcing would refuse (the file is
  * not known: once per name). Out of line: its buffers must not grow guard()'s frame, which stays
  * on the stack under glibc's dlopen (a thread with a small stack). */
-static __attribute__((noinline)) int refuse_unpredictable(const char *name)
+static __attribute__((noinline)) int refuse_unpredictable(struct refusal *rf, const char *name)
 {
     struct ec_verdict v;
     ec_memset(&v, 0, sizeof v);
     v.reason = EC_REASON_ERROR;
     if (!ec_shim_deny(EC_KIND_LIBRARY, EC_FACE_PRELOAD, name, &v)) return 0;
     ec_say_refused("load", name, EC_REASON_ERROR);
-    set_dlerror(name, EC_REASON_ERROR, 0);
+    set_dlerror(rf, name, EC_REASON_ERROR, 0);
     return 1;
 }
 
 /* Checks res->objects[from..], the files a load would map (not the vDSO, ld.so or names not
  * found, on which glibc fails the load); target: the one loaded, which the others are needed by.
  * *n counts the files. Returns 1 to go on, 0 refused (enforcing). */
-static int check_objects(const struct ec_ld_result *res, int from, int target, const struct held *h, int *n,
-                         struct ec_pins *pins)
+static int check_objects(struct refusal *rf, const struct ec_ld_result *res, int from, int target,
+                         const struct held *h, int *n, struct ec_pins *pins)
 {
     int i;
     for (i = from; i < res->nobjects; i++) {
         const struct ec_ld_object *o = &res->objects[i];
         if (!o->path || o->kind == EC_LD_MISSING || o->kind == EC_LD_VDSO || o->kind == EC_LD_INTERP) continue;
         ++*n;
-        if (!check_file(o->path, o->dev, o->ino, h, i != target ? res->objects[target].path : 0, pins)) return 0;
+        if (!check_file(rf, o->path, o->dev, o->ino, h, i != target ? res->objects[target].path : 0, pins)) return 0;
     }
     return 1;
 }
@@ -856,7 +893,7 @@ static int check_objects(const struct ec_ld_result *res, int from, int target, c
  * resolved as a library loaded on its own - the resolver's model of a namespace of its own - and
  * every file of it checked (what still differs, the sweep after the load finds). Returns 1 to go
  * on, 0 refused. */
-static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, const char *target)
+static __attribute__((noinline)) int check_new_namespace(struct refusal *rf, struct slow_ctx *c, const char *target)
 {
     struct ec_ld_request req;
     const struct ec_ld_result *res;
@@ -869,8 +906,8 @@ static __attribute__((noinline)) int check_new_namespace(struct slow_ctx *c, con
     req.secure = ec_shim.secure;
     req.library_path = boot.library_path;
     res = ec_ld_resolve(c->sess, &req);
-    if (!res || res->status) return !refuse_unpredictable(target);
-    return check_objects(res, 0, 0, &none, &n, 0); /* the main object of that resolution is the target */
+    if (!res || res->status) return !refuse_unpredictable(rf, target);
+    return check_objects(rf, res, 0, 0, &none, &n, 0); /* the main object of that resolution is the target */
 }
 
 /* ---- names glibc knows loaded objects by --------------------------------------------------
@@ -978,7 +1015,7 @@ static void note_needed_names(const struct ec_ld_result *res, struct pending_nam
  * (README, "Limits of the audit face"). Enforcing, the preload copy checks that path first and
  * answers NULL, as the audit face's la_objsearch does for dlopen(); what passes (or changes
  * after this look) is still decided in la_objopen. In audit mode la_objopen alone records. */
-static int audit_face_dlmopen(const char *name, void **result)
+static int audit_face_dlmopen(struct refusal *rf, const char *name, void **result)
 {
     struct ec_verdict v;
     struct ec_statx st;
@@ -994,12 +1031,13 @@ static int audit_face_dlmopen(const char *name, void **result)
     ec_close(fd);
     if (allowed || !ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return PASS;
     if (first) ec_say_refused("load", name, v.reason);
-    set_dlerror(name, v.reason, 0);
+    set_dlerror(rf, name, v.reason, 0);
     *result = 0;
     return RETURN;
 }
 
-static int guard(long lmid, const char **file, int mode, void *caller, void **result)
+/* rf: a refusal to be said once this returns (refusal_say) */
+static int guard(struct refusal *rf, long lmid, const char **file, int mode, void *caller, void **result)
 {
     const char *name = *file, *target_path;
     struct held held;
@@ -1017,7 +1055,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         return RETURN;
     }
     if (ec_shim_beside_other_libc() || !name || (mode & EC_RTLD_NOLOAD)) return PASS;
-    if (ec_shim_under_audit_face()) return lmid == GUARD_DLOPEN ? PASS : audit_face_dlmopen(name, result);
+    if (ec_shim_under_audit_face()) return lmid == GUARD_DLOPEN ? PASS : audit_face_dlmopen(rf, name, result);
     if (lmid == EC_LM_ID_BASE && (target_path = fast_lookup(name))) {
         /* the main namespace: a name let in before is that object, as for dlopen() (the fast path) */
         void *h = ((dlmopen_fn)ec_real_dlmopen)(lmid, target_path, mode | EC_RTLD_NOLOAD);
@@ -1028,8 +1066,9 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         }
     }
     held.fd = -1;
-    if (lmid == GUARD_DLOPEN && lean_guard(name, mode, result, &held)) return RETURN;
+    if (lmid == GUARD_DLOPEN && lean_guard(rf, name, mode, result, &held)) return RETURN;
     if (held.fd < 0) close_handed(name); /* the lean path was busy or passed */
+    if (held.fd >= 0 && !another_descriptor_free(held.fd)) held_close(&held);
     boot_snapshot();
     if (slow_begin(&c) < 0) {
         slow_end(&c);
@@ -1105,7 +1144,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         goto unpredictable;
     }
     /* every object this load would add: the target and its dependencies not loaded yet */
-    refused = !check_objects(res, res->first_new, e0->to, &held, &nnew, &pins);
+    refused = !check_objects(rf, res, res->first_new, e0->to, &held, &nnew, &pins);
     held_close(&held); /* before anything of the load runs (the files checked stay held: pins) */
     target_path = res->objects[e0->to].path;
     if (refused) {
@@ -1131,7 +1170,7 @@ static int guard(long lmid, const char **file, int mode, void *caller, void **re
         {
             char path[n + 1];
             ec_memcpy(path, target_path, n + 1);
-            if (lmid != GUARD_DLOPEN && lmid && !check_new_namespace(&c, path)) { /* LM_ID_NEWLM, or another */
+            if (lmid != GUARD_DLOPEN && lmid && !check_new_namespace(rf, &c, path)) { /* LM_ID_NEWLM, or another */
                 slow_end(&c);
                 ec_pins_let_go(&pins);
                 ec_tripwire_no_sweep(); /* no load: the verdicts noted go */
@@ -1157,7 +1196,7 @@ unpredictable:
     held_close(&held);
     ec_pins_let_go(&pins);
     if (nnew) ec_tripwire_no_sweep();
-    if (!refuse_unpredictable(name)) return PASS;
+    if (!refuse_unpredictable(rf, name)) return PASS;
     *result = 0;
     return RETURN;
 }
@@ -1203,7 +1242,10 @@ _Static_assert(FRAME_AT(result) == 0 && FRAME_AT(caller) == 4 && FRAME_AT(file) 
 /* Out of line, so that what guard() needs does not cost the fast path's frame anything. */
 static __attribute__((noinline)) int dlopen_slow(struct dlopen_frame *f)
 {
-    return guard(GUARD_DLOPEN, &f->file, (int)f->mode, f->caller, &f->result);
+    struct refusal rf = {{0, 0}, 0};
+    int r = guard(&rf, GUARD_DLOPEN, &f->file, (int)f->mode, f->caller, &f->result);
+    refusal_say(&rf);
+    return r;
 }
 
 EC_HIDDEN int ec_dlopen_guard(struct dlopen_frame *f)
@@ -1228,7 +1270,10 @@ EC_HIDDEN int ec_dlopen_guard(struct dlopen_frame *f)
 
 EC_HIDDEN int ec_dlmopen_guard(long lmid, const char **file, int mode, void *caller, void **result)
 {
-    return guard(lmid, file, mode, caller, result);
+    struct refusal rf = {{0, 0}, 0};
+    int r = guard(&rf, lmid, file, mode, caller, result);
+    refusal_say(&rf);
+    return r;
 }
 
 void ec_dlopen_guard_start(void) { boot_snapshot(); }

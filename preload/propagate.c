@@ -39,8 +39,9 @@ static const char *self_name = ""; /* ld.so's name of this object as it is (rela
 static size_t self_name_len;
 static const char *self_path = ""; /* what children are given: self_file, or the $LIB entry naming it */
 static size_t self_len;
-static void *self_mem;
+static void *self_mem; /* SELF_MAX for self_file, SELF_MAX for self_path, then self_through_lib's scratch */
 #define SELF_MAX 4096
+#define PRELOAD_FILE_READ 4096
 
 typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
 typedef int (*spawn_fn)(int *, const char *, const void *, const void *, char *const[], char *const[]);
@@ -962,17 +963,16 @@ static size_t lib_entry_in(const char *list, const char *seps, struct lib_search
     return 0;
 }
 
-#define PRELOAD_FILE_READ 4096
-
 /* The $LIB entry that names this file: in LD_AUDIT or LD_PRELOAD of env, else, when neither names
  * this file at all (ld.so took it from there: a process whose parent was not shimmed), in
  * /etc/ld.so.preload, read as ld.so reads it (ec_ld_preload_names: separators, comments, NUL
  * bytes); its first 4 KiB. No system call where the environment names
- * the shim by its path, as `LD_PRELOAD=$(execcheck lib)` and the children of a shimmed process do. */
-static size_t self_through_lib(char *const *env, char *out, size_t cap)
+ * the shim by its path, as `LD_PRELOAD=$(execcheck lib)` and the children of a shimmed process do.
+ * file: PRELOAD_FILE_READ + 1 bytes of scratch, not on the stack (the constructor's depth is the
+ * program's, under its `ulimit -s`). */
+static size_t self_through_lib(char *const *env, char *out, size_t cap, char *file)
 {
     struct lib_search ls;
-    char file[PRELOAD_FILE_READ + 1];
     size_t i, t = 0;
     long got;
     int fd;
@@ -1003,7 +1003,7 @@ static int find_self_path(char *const *env)
     size_t n, t;
     if (!name || !name[0]) return -1;
     n = ec_strlen(name);
-    if (n >= SELF_MAX || !(mem = ec_map_once(&self_mem, 2 * SELF_MAX))) return -1;
+    if (n >= SELF_MAX || !(mem = ec_map_once(&self_mem, 2 * SELF_MAX + PRELOAD_FILE_READ + 1))) return -1;
     self_name = name;
     self_name_len = n;
     if (name[0] == '/') {
@@ -1019,7 +1019,7 @@ static int find_self_path(char *const *env)
         self_file = mem;
     }
     self_file_len = ec_strlen(self_file);
-    t = self_through_lib(env, mem + SELF_MAX, SELF_MAX);
+    t = self_through_lib(env, mem + SELF_MAX, SELF_MAX, mem + 2 * SELF_MAX);
     self_path = t ? mem + SELF_MAX : self_file;
     /* a path with a separator in it cannot be put in LD_AUDIT/LD_PRELOAD unambiguously */
     if (ec_strchr(self_path, ':') || ec_strchr(self_path, ' ') || ec_strchr(self_path, '\t')) return -1;

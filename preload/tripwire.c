@@ -200,23 +200,52 @@ static const struct r_debug *find_r_debug(const struct dl_phdr_info *main_info)
     return r ? r : &_r_debug ? &_r_debug : 0;
 }
 
+struct check_state {
+    struct ec_verdict v;
+    struct ec_mapped found;
+};
+
+/* check_one with its findings in cs. */
+static const char *check_with(struct sweep *sw, const struct link_map *l, int is_main, int first, struct check_state *cs)
+{
+    const char *path, *cwd;
+    int once = 0, allowed;
+    allowed = ec_mapped_check_object(&maps, l->l_addr, l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &cs->v, &cs->found);
+    cwd = first && cs->found.what == EC_MAPPED_FILE ? load_cwd(l, &cs->found) : 0;
+    if (allowed) return cwd;
+    path = cs->found.path[0] ? cs->found.path : "(unnamed object)";
+    if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, sw->face, path, &cs->v, &once)) return cwd;
+    sw->refused = 1;
+    if (once) ec_say_refused(is_main ? "run" : "run with", path, cs->v.reason);
+    return cwd;
+}
+
+/* A check under another on this thread: a handler of a signal the walk lets through (a seccomp
+ * SIGSYS at a check) that dlopen()s (ld.so's lock around the walk is recursive). */
+static __attribute__((noinline)) const char *check_nested(struct sweep *sw, const struct link_map *l, int is_main,
+                                                          int first)
+{
+    struct check_state cs;
+    return check_with(sw, l, is_main, first, &cs);
+}
+
+/* The findings (1 KiB with their path) are not on the stack: the start-up sweep runs on the
+ * program's stack under its `ulimit -s`, and the guard's in its dlopen() call. Every walk holds
+ * ld.so's dl_load_write_lock (or, without libc, its load lock): one check at a time. */
+static struct check_state check_state;
+static volatile int check_busy;
+
 /* Returns, for an object with a relative name met the first time (first), the directory it was
  * loaded from (load_cwd), else NULL. */
 static const char *check_one(struct sweep *sw, const struct link_map *l, int is_main, int first)
 {
-    struct ec_verdict v;
-    struct ec_mapped found;
-    const char *path, *cwd;
-    int once = 0, allowed;
+    const char *cwd;
     sw->checked++;
     if (ec_mapped_by_kernel(l->l_addr, (uintptr_t)l->l_ld, is_main)) return 0; /* the program, ld.so, the vDSO */
-    allowed = ec_mapped_check_object(&maps, l->l_addr, l->l_ld, l->l_name, EC_MAPPED_USE_CACHE, &v, &found);
-    cwd = first && found.what == EC_MAPPED_FILE ? load_cwd(l, &found) : 0;
-    if (allowed) return cwd;
-    path = found.path[0] ? found.path : "(unnamed object)";
-    if (!ec_shim_deny_once(is_main ? EC_KIND_PROGRAM : EC_KIND_LIBRARY, sw->face, path, &v, &once)) return cwd;
-    sw->refused = 1;
-    if (once) ec_say_refused(is_main ? "run" : "run with", path, v.reason);
+    if (check_busy) return check_nested(sw, l, is_main, first);
+    check_busy = 1;
+    cwd = check_with(sw, l, is_main, first, &check_state);
+    check_busy = 0;
     return cwd;
 }
 

@@ -68,6 +68,21 @@ def test_dlopen_with_one_descriptor_left(kit, tmp_path, mode, faces):
     assert_unchanged(run_face(mode, argv, tmp_path, env=faces), base)
 
 
+def test_dlopen_guard_with_one_descriptor_left(kit, tmp_path, mode):
+    """The same under the preload face alone (its dlopen guard): the guard kept the plugin's file
+    open while the prediction opened ld.so.cache and the dependency, which failed (EMFILE); the
+    load was unpredictable, refused enforcing ("error") and recorded so in audit mode. The guard
+    now gives the file back when no other descriptor is free and reads it again by its path."""
+    plug = plugin_with_dependency(kit)
+    hostile = hostile_prog(kit)
+    argv = [hostile, "fill", "dlopen:%s" % plug, "open", "dlopen:%s" % plug]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and base.lines[-1] == "dlopen %s ok" % plug and "CTOR dep" in base.lines, base
+    # the preload face alone: its tripwire and dlopen guard (no LD_AUDIT in the program)
+    res = run_face(mode, [hostile, "preload-only"] + argv, tmp_path, preload=SHIM)
+    assert_unchanged(res, base)
+
+
 def test_start_with_one_descriptor_left(kit, tmp_path, mode, faces):
     """The same at start-up: RLIMIT_NOFILE 4 with 0, 1 and 2 open leaves ld.so one descriptor for
     the program's libraries, which it opens one after the other (the program needs libplug.so,
@@ -80,20 +95,41 @@ def test_start_with_one_descriptor_left(kit, tmp_path, mode, faces):
     assert_unchanged(run_face(mode, argv, tmp_path, env=faces), base)
 
 
-def test_tripwire_without_a_descriptor_says_error(kit, tmp_path, mode):
-    """The preload face's start-up sweep needs descriptors of its own (the maps file, then each
-    object's file): with one left (RLIMIT_NOFILE 4) it cannot check, and enforcing that stops the
-    program (fail-closed). It said "mismatch" - a file that moved - after 16 tries of each name;
-    it is an error (EMFILE). Audit mode: the program runs as without the shim."""
+def test_tripwire_with_one_descriptor_left(kit, tmp_path, mode):
+    """The preload face alone at start-up with one descriptor left (RLIMIT_NOFILE 4 with 0, 1 and 2
+    open), which ld.so loads from, one file at a time. The start-up sweep kept the maps file open
+    while it opened each object's file: EMFILE, and enforcing refused libc and the shim ("error",
+    126). The maps fd is now given back for the object's file and opened again after it."""
     prog, hostile = kit.prog(), hostile_prog(kit)
     argv = [hostile, "nofile:4", hostile, "preload-only", prog]
     base = run_face("off", argv, tmp_path)
     assert base.rc == 0 and "main" in base.lines, base
-    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    assert_unchanged(run_face(mode, argv, tmp_path, preload=SHIM), base)
+
+
+FILL_CTOR_C = """
+#include <fcntl.h>
+#include <unistd.h>
+/* runs before the preloaded shim's constructor (glibc initializes the program's libraries first):
+ * leaves no descriptor free */
+__attribute__((constructor)) static void fill(void) { while (open("/dev/null", O_RDONLY) >= 0) continue; }
+int fill_fn(void) { return 0; }
+"""
+
+
+def test_tripwire_without_a_descriptor_says_error(kit, tmp_path, mode):
+    """No descriptor free at all when the preload face's sweep runs (a library's constructor took
+    the last ones): it cannot open any object's file, and enforcing that stops the program
+    (fail-closed) with reason "error" (EMFILE), not "mismatch" - a file that moved - after 16 tries
+    of each name. Audit mode: the program runs as without the shim."""
+    prog = kit.prog_with_ctor_lib("fill", FILL_CTOR_C, "fill_fn")
+    base = run_face("off", [prog], tmp_path)
+    assert base.rc == 0, base
+    res = run_face(mode, [prog], tmp_path, preload=SHIM)
     if mode == "audit":
         assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
         return
-    assert res.rc == 126 and "main" not in res.lines, res
+    assert res.rc == 126, res
     lines = res.refused_lines()
     assert lines and all(l.startswith("execcheck: refused to run with ") and l.endswith(": error") for l in lines), res
 

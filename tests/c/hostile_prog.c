@@ -32,7 +32,8 @@
 #include <unistd.h>
 
 static const char *alarm_path;
-static uintptr_t shim_lo, shim_hi;
+static uintptr_t shim_lo[4], shim_hi[4]; /* the code of every copy of the shim */
+static int shims;
 
 static void on_alarm(int sig)
 {
@@ -41,27 +42,30 @@ static void on_alarm(int sig)
     if (h) dlclose(h);
 }
 
-static int shim_range(struct dl_phdr_info *info, size_t size, void *data)
+/* The code of every copy of the shim: the preload copy, and the audit copy, which dl_iterate_phdr
+ * does not list (an auditing namespace): from /proc/self/maps. */
+static void shim_ranges(void)
 {
-    int i;
-    (void)size;
-    (void)data;
-    if (!strstr(info->dlpi_name, "libexeccheck")) return 0;
-    for (i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_LOAD && (info->dlpi_phdr[i].p_flags & PF_X)) {
-            shim_lo = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
-            shim_hi = shim_lo + info->dlpi_phdr[i].p_memsz;
+    char line[4096];
+    FILE *f = fopen("/proc/self/maps", "r");
+    unsigned long lo, hi;
+    char perms[8];
+    while (f && fgets(line, sizeof line, f) && shims < 4)
+        if (strstr(line, "libexeccheck") && sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && perms[2] == 'x') {
+            shim_lo[shims] = lo;
+            shim_hi[shims++] = hi;
         }
-    return 1;
+    if (f) fclose(f);
 }
 
 static void on_segv(int sig, siginfo_t *si, void *ctx)
 {
     uintptr_t ip = (uintptr_t)((ucontext_t *)ctx)->uc_mcontext.gregs[REG_RIP];
     static const char in[] = "SIGSEGV in the shim\n", out[] = "SIGSEGV elsewhere\n";
-    int ours = ip >= shim_lo && ip < shim_hi;
+    int ours = 0, k;
     (void)sig;
     (void)si;
+    for (k = 0; k < shims; k++) ours |= ip >= shim_lo[k] && ip < shim_hi[k];
     write(1, ours ? in : out, ours ? sizeof in - 1 : sizeof out - 1);
     _exit(ours ? 77 : 78);
 }
@@ -120,7 +124,7 @@ int main(int argc, char **argv)
             static char stack[1 << 16];
             stack_t ss = {.ss_sp = stack, .ss_size = sizeof stack};
             struct sigaction sa;
-            dl_iterate_phdr(shim_range, 0);
+            shim_ranges();
             memset(&sa, 0, sizeof sa);
             sa.sa_sigaction = on_segv;
             sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
