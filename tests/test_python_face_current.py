@@ -173,3 +173,65 @@ def test_pdb_attach_to_a_target_restricting_files(world, tools, tmp_path):
     assert "attacher=124" in r.stdout, r.stdout
     assert r.stderr.count("execcheck: refused to run the remote debugger script /tmp/tmp") == 1, r.stderr
     assert target == [("script", "/tmp/tmp*", "refused")], target
+
+
+# ---- the asyncio REPL's PYTHONSTARTUP: no descriptor left behind, a refusal reported ----------
+
+# sitecustomize for the descriptor cases: another audit hook refusing what $DENY names, and a count
+# of the descriptors naming $PYTHONSTARTUP at exit (polled: a REPL thread that died is gone a moment
+# after the main thread is told; each round's listdir is an audit event)
+FD_WATCH = """import atexit, os, sys, time
+def startup_fds():
+    found = 0
+    for f in os.listdir('/proc/self/fd'):
+        try:
+            found += os.readlink('/proc/self/fd/' + f) == os.environ['PYTHONSTARTUP']
+        except OSError:
+            pass
+    return found
+def deny(event, args):
+    if event == os.environ.get('DENY') and (event != 'open' or args[0] == os.environ['PYTHONSTARTUP']):
+        raise RuntimeError('denied by another audit hook')
+sys.addaudithook(deny)
+def at_exit():
+    t = time.monotonic() + 5
+    while startup_fds() and time.monotonic() < t:
+        time.sleep(0.05)
+    print('fds at exit', startup_fds(), flush=True)
+atexit.register(at_exit)
+"""
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_startup"), indirect=True)
+def test_asyncio_repl_leaves_no_descriptor_of_the_startup_file(world, tools, tmp_path):
+    """The asyncio REPL's PYTHONSTARTUP is checked on a descriptor kept for the REPL thread's open()
+    of it. When that open never comes (another audit hook refuses run_startup: the REPL thread
+    ends; or refuses the open: 3.14 reports it and goes on to read input, 3.13's thread ends), and
+    in a program that raises run_startup and goes on, the descriptor must not stay open for the
+    rest of the process. Before the fix it stayed until the interpreter's finalization."""
+    python, root = world
+    d = tmp_path / "ns" / "afd"
+    write(d / "startup.py", "print('RAN', 'startup')\n", 0o755)
+    write(d / "sc" / "sitecustomize.py", FD_WATCH, 0o755)
+    typed = "import sitecustomize; print('fds in repl', sitecustomize.startup_fds())"
+    prog = "import sys, sitecustomize; sys.audit('cpython.run_startup', %r); print('fds in program', sitecustomize.startup_fds())" \
+        % str(d / "startup.py")
+    env = dict(PYTHONSTARTUP=d / "startup.py", PYTHONPATH=d / "sc")
+    cases = (("run_startup", ["-m", "asyncio"], [], typed, {"DENY": "cpython.run_startup"}),
+             ("open", ["-m", "asyncio"], [], typed, {"DENY": "open"}),
+             ("eof", ["-m", "asyncio"], ["-f"], None, {}),
+             ("program", ["-c", prog], [], None, {}))
+    script = "\n".join("echo '--- %s'; %s %s %s || echo rc=$?" % (
+        name, "echo %s |" % shlex.quote(stdin) if stdin else "",
+        under(tools, bits, d / (name + ".jsonl"), python, *args, **env, **more), "" if stdin else "</dev/null")
+        for name, args, bits, stdin, more in cases)
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    out = r.stdout + r.stderr
+    parts = {p.split("\n", 1)[0]: p for p in r.stdout.split("--- ")[1:]}
+    assert set(parts) == {"run_startup", "open", "eof", "program"}, out
+    for name, part in parts.items():
+        assert "fds at exit 0" in part and "rc=" not in part, (name, out)
+        assert "fds in repl 1" not in part and "fds in program 1" not in part, (name, out)
+    assert "RAN startup" in parts["eof"] and "RAN startup" not in parts["run_startup"] + parts["open"], out
+    assert "fds in program 0" in parts["program"], out
+    assert "execcheck" not in out, out
