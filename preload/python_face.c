@@ -34,11 +34,15 @@
 
 #if defined(__x86_64__)
 #define EC_NR_fchmod 91
+#define EC_NR_memfd_create 319
 #elif defined(__aarch64__)
 #define EC_NR_fchmod 52
+#define EC_NR_memfd_create 279
 #elif defined(__i386__)
 #define EC_NR_fchmod 94
+#define EC_NR_memfd_create 356
 #endif
+#define EC_MFD_CLOEXEC 1
 
 #define REFUSED_STATUS 126 /* like a shell's "found but cannot execute" */
 
@@ -278,6 +282,21 @@ static int code_running_module(const char *name)
 
 /* ---- the main script and PYTHONSTARTUP ---- */
 
+/* The asyncio REPL's PYTHONSTARTUP was refused. Its REPL raises run_startup outside the try that
+ * reports a startup file it cannot read (3.14; 3.13 has none): raised there, the refusal ended the
+ * REPL thread, and a daemon thread printing its traceback while the interpreter exits can abort it.
+ * Done as the basic REPL does it instead: the exception printed, and the REPL goes on; its open()
+ * of the name gets an empty file (nothing runs), not the refused one nor what the name holds next. */
+static void asyncio_startup_refused(PyObject *path_obj, const char *path, int err)
+{
+    int fd = (int)ec_sys2(EC_NR_memfd_create, "execcheck-refused", EC_MFD_CLOEXEC);
+    raise_os(*ec_py.ExcPermissionError, err, "execcheck: refused by the exec policy", path_obj);
+    ec_py.ErrPrint();
+    /* no memfd (a seccomp filter, an old kernel): its open fails alike; 3.13 ends its REPL then */
+    if (fd >= 0) ec_handoff_put_kept(fd, 0, path);
+    else ec_handoff_put_kept(-1, err, path);
+}
+
 /* Checks the file CPython is about to fopen and hands it the checked fd. Returns 0, or -1 with an
  * exception set (a refused PYTHONSTARTUP: CPython reports it and goes on to the REPL). */
 static int entry_file(PyObject *path_obj, int startup)
@@ -306,6 +325,11 @@ static int entry_file(PyObject *path_obj, int startup)
             if (!startup) {
                 release(keep);
                 refuse_exit();
+            }
+            if (asyncio_repl) {
+                asyncio_startup_refused(path_obj, path, v.err ? v.err : EC_EACCES);
+                release(keep);
+                return 0;
             }
             raise_os(*ec_py.ExcPermissionError, v.err ? v.err : EC_EACCES,
                      "execcheck: refused by the exec policy", path_obj);

@@ -235,3 +235,28 @@ def test_asyncio_repl_leaves_no_descriptor_of_the_startup_file(world, tools, tmp
     assert "RAN startup" in parts["eof"] and "RAN startup" not in parts["run_startup"] + parts["open"], out
     assert "fds in program 0" in parts["program"], out
     assert "execcheck" not in out, out
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_startup"), indirect=True)
+def test_asyncio_repl_goes_on_after_a_refused_startup_file(world, tools, tmp_path):
+    """A PYTHONSTARTUP refused under RESTRICT_FILE (0644): the basic REPL (`python -i`) reports it
+    (the line and a PermissionError) and goes on to run what is typed, as CPython does with a
+    startup file it cannot read. The asyncio REPL must do the same. Before the fix the refusal was
+    raised from its run_startup event, outside the try that reports an unreadable startup file
+    (3.14; 3.13 has none): its REPL thread ended, the typed line never ran, and the daemon thread
+    printing its traceback while the interpreter exited could abort it. Several runs, for that."""
+    python, root = world
+    d = tmp_path / "ns" / "arefused"
+    write(d / "startup.py", "print('RAN', 'startup')\n", 0o644)
+    typed = shlex.quote("print('RAN', 'repl')")
+    script = "\n".join("echo '--- %s %d'; echo %s | %s || echo rc=$?" % (
+        " ".join(args), n, typed, under(tools, ["-f"], d / "log.jsonl", python, *args, PYTHONSTARTUP=d / "startup.py"))
+        for args in (["-i"], ["-m", "asyncio"]) for n in range(4))
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    runs = r.stdout.split("--- ")[1:]
+    assert len(runs) == 8 and r.stderr.count("execcheck: refused to run PYTHONSTARTUP") == 8, r.stdout + r.stderr
+    for run in runs:
+        assert "RAN repl" in run and "RAN startup" not in run and "rc=" not in run, r.stdout + r.stderr
+    assert r.stderr.count("PermissionError: [Errno 13] execcheck: refused by the exec policy") == 8, r.stderr
+    for bad in ("Fatal Python error", "Exception in thread", "Traceback"):
+        assert bad not in r.stderr, r.stderr
