@@ -280,6 +280,29 @@ static int code_running_module(const char *name)
     return 0;
 }
 
+/* `python -m asyncio ps PID`, `pstree PID` (3.14+): asyncio's __main__ parses its arguments before
+ * its REPL, and a first argument naming one of these tools ends in that tool (a table or tree of
+ * another process's tasks, read from its memory) or in argparse's error: it never reaches the REPL
+ * nor runs code given to it. Earlier versions ignore their arguments and start the REPL. */
+static int asyncio_tool(void)
+{
+    PyObject *hex = ec_py.SysGetObject("hexversion"), *argv = ec_py.SysGetObject("argv"), *keep, *first;
+    const char *arg;
+    int tool;
+    long v = hex ? ec_py.LongAsLong(hex) : -1;
+    if (v < 0) ec_py.ErrClear();
+    if (v < 0x030E0000 || !argv) return 0;
+    first = ec_py.ListGetItem(argv, 1); /* ['-m', 'ps', PID] at the run_module event */
+    if (!first) {
+        ec_py.ErrClear();
+        return 0;
+    }
+    arg = fs_bytes(first, &keep);
+    tool = arg && (!ec_strcmp(arg, "ps") || !ec_strcmp(arg, "pstree"));
+    release(keep);
+    return tool;
+}
+
 /* ---- the main script and PYTHONSTARTUP ---- */
 
 /* The asyncio REPL's PYTHONSTARTUP was refused. Its REPL raises run_startup outside the try that
@@ -748,7 +771,8 @@ static int on_cpython(const char *name, PyObject *args)
         struct ec_buf b;
         int how = mod ? code_running_module(mod) : 0;
         int asyncio = how && (!ec_strcmp(mod, "asyncio") || !ec_strcmp(mod, "asyncio.__main__"));
-        if (asyncio) asyncio_repl = 1;
+        if (asyncio && asyncio_tool()) how = 0; /* a task listing, no code: a module like others */
+        else if (asyncio) asyncio_repl = 1;
         /* 3.13 runs its REPL as run_module('_pyrepl') after run_stdin: stdin was judged already */
         if (how && stdin_decided && !ec_strncmp(mod, "_pyrepl", 7)) how = 0;
         if (how) {

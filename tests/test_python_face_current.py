@@ -260,3 +260,37 @@ def test_asyncio_repl_goes_on_after_a_refused_startup_file(world, tools, tmp_pat
     assert r.stderr.count("PermissionError: [Errno 13] execcheck: refused by the exec policy") == 8, r.stderr
     for bad in ("Fatal Python error", "Exception in thread", "Traceback"):
         assert bad not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_stdin"), indirect=True)
+def test_asyncio_task_listings_are_not_interactive(world, tools, tmp_path):
+    """`python -m asyncio ps PID` and `pstree PID` (3.14) print another process's asyncio tasks, read
+    from its memory: asyncio's __main__ parses its arguments first and these end in the listing (or
+    argparse's error), never in its REPL, and run no code given to them. Under DENY_INTERACTIVE they
+    must run (before the fix they were refused as `-m asyncio`, its REPL); the REPL stays refused,
+    and so do the same arguments on 3.13, whose asyncio ignores them and starts the REPL."""
+    python, root = world
+    d = tmp_path / "ns" / "aps"
+    write(d / "target.py", "import asyncio, sys\nasync def worker():\n    await asyncio.sleep(60)\nasync def main():\n"
+          "    t = asyncio.create_task(worker(), name='ec-worker')\n    open(sys.argv[1], 'w').close()\n    await t\n"
+          "asyncio.run(main())\n", 0o755)
+    script = "\n".join([
+        "%s %s %s & pid=$!" % (shlex.quote(python), shlex.quote(str(d / "target.py")), shlex.quote(str(d / "ready"))),
+        "while [ ! -e %s ] && kill -0 $pid; do sleep 0.05; done" % shlex.quote(str(d / "ready")),
+        "%s -c 'import sys; print(\"version\", sys.version_info >= (3, 14))'" % shlex.quote(python)] + [
+        "echo '--- %s'; %s </dev/null || echo rc=$?" % (" ".join(args), under(tools, ["-i"], d / ("%d.jsonl" % n), python, *args))
+        for n, args in enumerate((["-m", "asyncio", "ps", "$pid"], ["-m", "asyncio", "pstree", "$pid"],
+                                  ["-m", "asyncio.__main__", "ps", "$pid"], ["-m", "asyncio"]))] + ["kill $pid"])
+    script = script.replace("'$pid'", "$pid")
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    out = r.stdout + r.stderr
+    tools_run = "version True" in r.stdout
+    assert tools_run or "version False" in r.stdout, out
+    runs = {p.split("\n", 1)[0]: p for p in r.stdout.split("--- ")[1:]}
+    assert len(runs) == 4, out
+    for args, run in runs.items():
+        if args == "-m asyncio" or not tools_run:
+            assert "rc=126" in run and "ec-worker" not in run, (args, out)
+        else:
+            assert "rc=" not in run and "ec-worker" in run, (args, out)
+    assert out.count("execcheck: refused to run interactive code (python -m asyncio") == (1 if tools_run else 4), out
