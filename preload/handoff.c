@@ -5,13 +5,23 @@
  *   the dlopen guard's read of an extension module or ctypes library (dlopen_guard.c): without
  *   it, the guard opens and stats the file a second time.
  * Only the thread that handed it over takes it, by the same path; the next audit event drops it
- * (python_face.c, ec_handoff_event), so a descriptor nobody took is closed at once. */
+ * (python_face.c, ec_handoff_event), so a descriptor nobody took is closed at once. The asyncio
+ * REPL's PYTHONSTARTUP is kept past events, until its REPL reads input or its thread ends. */
 #include "handoff.h"
 #include "arena.h"
 #include "sys.h"
 #include "text.h"
 
 #define HANDOFF_PATH_MAX 4096
+
+#if defined(__x86_64__)
+#define EC_NR_tgkill 234
+#elif defined(__aarch64__)
+#define EC_NR_tgkill 131
+#elif defined(__i386__)
+#define EC_NR_tgkill 270
+#endif
+#define EC_ESRCH 3
 
 /* The slot. Threads and signal handlers may meet here: a take or a drop that finds it busy does
  * without it (the open goes on as usual; the next put or drop closes what it held), so only a put
@@ -22,6 +32,7 @@ int ec_handoff_err;      /* or the errno of a failed open handed over instead, o
 static uintptr_t handed_by; /* the handing thread (this_thread) */
 static int handed_has_st;
 static int handed_kept; /* not dropped at an audit event (ec_handoff_put_kept) */
+static int handed_tid;  /* the handing thread's id, for a kept hand-off: is it still there? */
 static struct ec_statx handed_st;
 static char *handed_path; /* [HANDOFF_PATH_MAX], mapped by the first hand-off: CPython processes only */
 static void *handed_mem;
@@ -76,6 +87,7 @@ static void put(int fd, int err, const char *path, const struct ec_statx *st, in
     ec_strlcpy(handed_path, path, HANDOFF_PATH_MAX);
     handed_has_st = st != 0;
     handed_kept = kept;
+    handed_tid = kept ? (int)ec_sys0(EC_NR_gettid) : 0;
     if (st) handed_st = *st;
     handed_by = this_thread();
     if (fd >= 0) __atomic_store_n(&ec_handoff_fd, fd, __ATOMIC_RELEASE);
@@ -85,7 +97,7 @@ static void put(int fd, int err, const char *path, const struct ec_statx *st, in
 
 void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) { put(fd, 0, path, st, 0); }
 
-void ec_handoff_put_kept(int fd, const char *path) { put(fd, 0, path, 0, 1); }
+void ec_handoff_put_kept(int fd, int err, const char *path) { put(fd, err, path, 0, 1); }
 
 void ec_handoff_put_error(int err, const char *path) { put(-1, err, path, 0, 0); }
 
@@ -98,6 +110,13 @@ void ec_handoff_drop(void)
     if (fd >= 0) ec_close(fd);
 }
 
+/* Has the thread that made a kept hand-off ended? (Locked.) A thread id the kernel no longer
+ * knows in this process: its own process's after a fork, too. */
+static int kept_thread_gone(void)
+{
+    return ec_sys3(EC_NR_tgkill, ec_getpid(), handed_tid, 0) == -EC_ESRCH;
+}
+
 void ec_handoff_event(void)
 {
     int fd = -1;
@@ -105,8 +124,20 @@ void ec_handoff_event(void)
     /* A library's hand-off goes at any thread's event: its opener may have taken another way
      * (the guard's fast path takes nothing) and ended, and the descriptor must not outlive the
      * next event; its open follows the hand-off with no event in between, the GIL held. The main
-     * script's goes only at its own thread's: losing it would let CPython read a file unchecked. */
-    if (!handed_kept && (handed_has_st || handed_by == this_thread())) fd = empty_slot();
+     * script's goes only at its own thread's: losing it would let CPython read a file unchecked.
+     * A kept one stays until its reader has passed its open, or its thread ended: one that died
+     * in between (another audit hook refused the start-up file) takes nothing any more. */
+    if (!handed_kept ? handed_has_st || handed_by == this_thread() : handed_by != this_thread() && kept_thread_gone())
+        fd = empty_slot();
+    ec_unlock(&busy);
+    if (fd >= 0) ec_close(fd);
+}
+
+void ec_handoff_reader_moved_on(void)
+{
+    int fd = -1;
+    if (!ec_handoff_waiting() || !ec_try_lock(&busy)) return;
+    if (handed_kept && handed_by == this_thread()) fd = empty_slot();
     ec_unlock(&busy);
     if (fd >= 0) ec_close(fd);
 }

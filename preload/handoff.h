@@ -12,9 +12,14 @@
 /* Hands fd over for path (st: its statx with EC_STATX_MNT_ID, or NULL). Ownership of fd passes
  * here: it is closed if nobody takes it. A previous hand-off is dropped. */
 void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) EC_HIDDEN;
-/* The same for a file read by Python code after more audit events (the asyncio REPL's
- * PYTHONSTARTUP): kept until its open, the next hand-off or a drop, not dropped at an event. */
-void ec_handoff_put_kept(int fd, const char *path) EC_HIDDEN;
+/* The same (fd, or -1 and the errno err of a failed open) for a file read by Python code after
+ * more audit events (the asyncio REPL's PYTHONSTARTUP): kept past audit events until its open, the
+ * next hand-off, a drop, the handing thread's move to reading input (ec_handoff_reader_moved_on)
+ * or its end (seen at another thread's event). */
+void ec_handoff_put_kept(int fd, int err, const char *path) EC_HIDDEN;
+/* The calling thread went on to read input without opening what it had handed over itself and
+ * kept: its reader has passed the open, so nobody ever takes it; closed now. */
+void ec_handoff_reader_moved_on(void) EC_HIDDEN;
 /* Hands over the failure of an open of path (err: its errno) instead of a descriptor: the
  * opener that comes next must fail alike, not open what the name holds by then, unchecked. */
 void ec_handoff_put_error(int err, const char *path) EC_HIDDEN;
@@ -27,7 +32,8 @@ static inline int ec_handoff_pending(void) { return __atomic_load_n(&ec_handoff_
 extern int ec_handoff_err EC_HIDDEN; /* the waiting failure's errno, or 0 (handoff.c's alone to change) */
 static inline int ec_handoff_waiting(void) { return ec_handoff_pending() || __atomic_load_n(&ec_handoff_err, __ATOMIC_ACQUIRE); }
 /* Another audit event came: what was handed over and not taken yet never will be; drop it (a
- * library's at any thread's event, the main script's at its own thread's). */
+ * library's at any thread's event, the main script's at its own thread's, a kept one once its
+ * thread has ended). */
 void ec_handoff_event(void) EC_HIDDEN;
 /* The descriptor handed over for path by this thread, now the caller's; st (if not NULL) gets
  * its statx, and then only a hand-off that came with one is taken. -1: none. */

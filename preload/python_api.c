@@ -26,7 +26,7 @@ static const struct api_entry {
     API(ImportModule, "PyImport_ImportModule"), API(GetModuleDict, "PyImport_GetModuleDict"),
     API(SysGetObject, "PySys_GetObject"), API(OpenCodeObject, "PyFile_OpenCodeObject"),
     API(ErrOccurred, "PyErr_Occurred"), API(ErrClear, "PyErr_Clear"), API(ErrSetObject, "PyErr_SetObject"),
-    API(ErrFetch, "PyErr_Fetch"), API(ErrRestore, "PyErr_Restore"),
+    API(ErrFetch, "PyErr_Fetch"), API(ErrRestore, "PyErr_Restore"), API(ErrPrint, "PyErr_Print"),
     API(InterpreterGetID, "PyInterpreterState_GetID"), API(GILStateGetThisThreadState, "PyGILState_GetThisThreadState"),
     API(GILStateEnsure, "PyGILState_Ensure"), API(GILStateRelease, "PyGILState_Release"),
     API(Exit, "Py_Exit"), API(None, "_Py_NoneStruct"),

@@ -65,6 +65,7 @@ struct ec_pyapi {
     void (*ErrSetObject)(PyObject *, PyObject *);
     void (*ErrFetch)(PyObject **, PyObject **, PyObject **);
     void (*ErrRestore)(PyObject *, PyObject *, PyObject *);
+    void (*ErrPrint)(void);
     void *(*InterpreterGet)(void);
     void *(*GILStateGetThisThreadState)(void);
     int (*GILStateEnsure)(void);

@@ -34,11 +34,15 @@
 
 #if defined(__x86_64__)
 #define EC_NR_fchmod 91
+#define EC_NR_memfd_create 319
 #elif defined(__aarch64__)
 #define EC_NR_fchmod 52
+#define EC_NR_memfd_create 279
 #elif defined(__i386__)
 #define EC_NR_fchmod 94
+#define EC_NR_memfd_create 356
 #endif
+#define EC_MFD_CLOEXEC 1
 
 #define REFUSED_STATUS 126 /* like a shell's "found but cannot execute" */
 
@@ -50,6 +54,7 @@ static int stdin_decided;      /* stdin was judged once */
 static int interactive_entry;  /* the main entry was recorded as interactive code: a debugger it
                                 * starts is part of it, not a second record */
 static int exiting;            /* Py_Exit is running: entry events are over (files are still checked) */
+static int asyncio_repl;       /* the main entry is `-m asyncio`, whose REPL reads PYTHONSTARTUP itself */
 static long long patched_interp = -1; /* the interpreter whose importlib was examined last */
 static long long imp_examined = -1;   /* the interpreter whose imp module (3.8-3.11) was, once loaded */
 static long long pdb_examined = -1;   /* the interpreter whose pdb.Pdb was, at its first debugger */
@@ -275,7 +280,45 @@ static int code_running_module(const char *name)
     return 0;
 }
 
+/* `python -m asyncio ps PID`, `pstree PID` (3.14+): asyncio's __main__ parses its arguments before
+ * its REPL, and a first argument naming one of these tools ends in that tool (a table or tree of
+ * another process's tasks, read from its memory) or in argparse's error: it never reaches the REPL
+ * nor runs code given to it. Earlier versions ignore their arguments and start the REPL. */
+static int asyncio_tool(void)
+{
+    PyObject *hex = ec_py.SysGetObject("hexversion"), *argv = ec_py.SysGetObject("argv"), *keep, *first;
+    const char *arg;
+    int tool;
+    long v = hex ? ec_py.LongAsLong(hex) : -1;
+    if (v < 0) ec_py.ErrClear();
+    if (v < 0x030E0000 || !argv) return 0;
+    first = ec_py.ListGetItem(argv, 1); /* ['-m', 'ps', PID] at the run_module event */
+    if (!first) {
+        ec_py.ErrClear();
+        return 0;
+    }
+    arg = fs_bytes(first, &keep);
+    tool = arg && (!ec_strcmp(arg, "ps") || !ec_strcmp(arg, "pstree"));
+    release(keep);
+    return tool;
+}
+
 /* ---- the main script and PYTHONSTARTUP ---- */
+
+/* The asyncio REPL's PYTHONSTARTUP was refused. Its REPL raises run_startup outside the try that
+ * reports a startup file it cannot read (3.14; 3.13 has none): raised there, the refusal ended the
+ * REPL thread, and a daemon thread printing its traceback while the interpreter exits can abort it.
+ * Done as the basic REPL does it instead: the exception printed, and the REPL goes on; its open()
+ * of the name gets an empty file (nothing runs), not the refused one nor what the name holds next. */
+static void asyncio_startup_refused(PyObject *path_obj, const char *path, int err)
+{
+    int fd = (int)ec_sys2(EC_NR_memfd_create, "execcheck-refused", EC_MFD_CLOEXEC);
+    raise_os(*ec_py.ExcPermissionError, err, "execcheck: refused by the exec policy", path_obj);
+    ec_py.ErrPrint();
+    /* no memfd (a seccomp filter, an old kernel): its open fails alike; 3.13 ends its REPL then */
+    if (fd >= 0) ec_handoff_put_kept(fd, 0, path);
+    else ec_handoff_put_kept(-1, err, path);
+}
 
 /* Checks the file CPython is about to fopen and hands it the checked fd. Returns 0, or -1 with an
  * exception set (a refused PYTHONSTARTUP: CPython reports it and goes on to the REPL). */
@@ -289,7 +332,8 @@ static int entry_file(PyObject *path_obj, int startup)
     fd = open_and_check(path, &v);
     if (fd < 0) { /* missing, unreadable: CPython's fopen fails alike and says so itself, even if
                    * the name is there by then (unchecked) */
-        ec_handoff_put_error(-fd, path);
+        if (startup && asyncio_repl) ec_handoff_put_kept(-1, -fd, path);
+        else ec_handoff_put_error(-fd, path);
         release(keep);
         return 0;
     }
@@ -305,15 +349,21 @@ static int entry_file(PyObject *path_obj, int startup)
                 release(keep);
                 refuse_exit();
             }
+            if (asyncio_repl) {
+                asyncio_startup_refused(path_obj, path, v.err ? v.err : EC_EACCES);
+                release(keep);
+                return 0;
+            }
             raise_os(*ec_py.ExcPermissionError, v.err ? v.err : EC_EACCES,
                      "execcheck: refused by the exec policy", path_obj);
             release(keep);
             return -1;
         }
     }
-    /* for CPython's fopen of it, next; PYTHONSTARTUP's is kept past audit events: the asyncio
-     * REPL raises run_startup itself, then may import and raise other events before its open() */
-    if (startup) ec_handoff_put_kept(fd, path);
+    /* for CPython's fopen of it, next (the basic REPL's too: only an "open" event in between).
+     * The asyncio REPL raises run_startup itself and then opens the file with open(): kept past
+     * audit events, in case an import comes in between, until its REPL goes on to read input. */
+    if (startup && asyncio_repl) ec_handoff_put_kept(fd, 0, path);
     else ec_handoff_put(fd, path, 0);
     release(keep);
     return 0;
@@ -682,7 +732,7 @@ static int on_cpython(const char *name, PyObject *args)
         audit_installed = 0; /* CPython frees its list now; a later Py_Initialize re-adds us */
         hooks_cleared = 1;
         if (!open_code_taken) __atomic_store_n(&ec_python_open_window, 1, __ATOMIC_RELAXED);
-        stdin_decided = entry_seen = interactive_entry = 0;
+        stdin_decided = entry_seen = interactive_entry = asyncio_repl = 0;
         patched_interp = imp_examined = pdb_examined = -1;
         ec_handoff_drop();
         return 0;
@@ -720,6 +770,9 @@ static int on_cpython(const char *name, PyObject *args)
         char what[300];
         struct ec_buf b;
         int how = mod ? code_running_module(mod) : 0;
+        int asyncio = how && (!ec_strcmp(mod, "asyncio") || !ec_strcmp(mod, "asyncio.__main__"));
+        if (asyncio && asyncio_tool()) how = 0; /* a task listing, no code: a module like others */
+        else if (asyncio) asyncio_repl = 1;
         /* 3.13 runs its REPL as run_module('_pyrepl') after run_stdin: stdin was judged already */
         if (how && stdin_decided && !ec_strncmp(mod, "_pyrepl", 7)) how = 0;
         if (how) {
@@ -752,11 +805,31 @@ static void on_compile(PyObject *args)
     release(keep);
 }
 
+/* The REPL reads or compiles input (builtins.input; compile of what was typed: "<stdin>", 3.13's
+ * codeop "<unknown>", code's "<console>", the new REPL's "<python-input-N>"): a REPL thread at
+ * this point has read its PYTHONSTARTUP, or never will. */
+static int repl_input(const char *event, PyObject *args)
+{
+    PyObject *keep;
+    const char *name;
+    int input;
+    if (!ec_strcmp(event, "builtins.input")) return 1;
+    if (ec_strcmp(event, "compile") || ec_py.TupleSize(args) < 2) return 0;
+    name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
+    input = name && (!ec_strcmp(name, "<stdin>") || !ec_strcmp(name, "<unknown>") || !ec_strcmp(name, "<console>") ||
+                     !ec_strncmp(name, "<python-input-", 14));
+    release(keep);
+    return input;
+}
+
 static int audit_hook(const char *event, PyObject *args, void *data)
 {
     (void)data;
     if (!event) return 0;
-    if (ec_handoff_waiting() && ec_strcmp(event, "open")) ec_handoff_event();
+    if (ec_handoff_waiting() && ec_strcmp(event, "open")) {
+        ec_handoff_event();
+        if (ec_handoff_waiting() && repl_input(event, args)) ec_handoff_reader_moved_on();
+    }
     switch (event[0]) {
     case 'c':
         if (!ec_strcmp(event, "ctypes.dlopen")) {

@@ -173,3 +173,124 @@ def test_pdb_attach_to_a_target_restricting_files(world, tools, tmp_path):
     assert "attacher=124" in r.stdout, r.stdout
     assert r.stderr.count("execcheck: refused to run the remote debugger script /tmp/tmp") == 1, r.stderr
     assert target == [("script", "/tmp/tmp*", "refused")], target
+
+
+# ---- the asyncio REPL's PYTHONSTARTUP: no descriptor left behind, a refusal reported ----------
+
+# sitecustomize for the descriptor cases: another audit hook refusing what $DENY names, and a count
+# of the descriptors naming $PYTHONSTARTUP at exit (polled: a REPL thread that died is gone a moment
+# after the main thread is told; each round's listdir is an audit event)
+FD_WATCH = """import atexit, os, sys, time
+def startup_fds():
+    found = 0
+    for f in os.listdir('/proc/self/fd'):
+        try:
+            found += os.readlink('/proc/self/fd/' + f) == os.environ['PYTHONSTARTUP']
+        except OSError:
+            pass
+    return found
+def deny(event, args):
+    if event == os.environ.get('DENY') and (event != 'open' or args[0] == os.environ['PYTHONSTARTUP']):
+        raise RuntimeError('denied by another audit hook')
+sys.addaudithook(deny)
+def at_exit():
+    t = time.monotonic() + 5
+    while startup_fds() and time.monotonic() < t:
+        time.sleep(0.05)
+    print('fds at exit', startup_fds(), flush=True)
+atexit.register(at_exit)
+"""
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_startup"), indirect=True)
+def test_asyncio_repl_leaves_no_descriptor_of_the_startup_file(world, tools, tmp_path):
+    """The asyncio REPL's PYTHONSTARTUP is checked on a descriptor kept for the REPL thread's open()
+    of it. When that open never comes (another audit hook refuses run_startup: the REPL thread
+    ends; or refuses the open: 3.14 reports it and goes on to read input, 3.13's thread ends), and
+    in a program that raises run_startup and goes on, the descriptor must not stay open for the
+    rest of the process. Before the fix it stayed until the interpreter's finalization."""
+    python, root = world
+    d = tmp_path / "ns" / "afd"
+    write(d / "startup.py", "print('RAN', 'startup')\n", 0o755)
+    write(d / "sc" / "sitecustomize.py", FD_WATCH, 0o755)
+    typed = "import sitecustomize; print('fds in repl', sitecustomize.startup_fds())"
+    prog = "import sys, sitecustomize; sys.audit('cpython.run_startup', %r); print('fds in program', sitecustomize.startup_fds())" \
+        % str(d / "startup.py")
+    env = dict(PYTHONSTARTUP=d / "startup.py", PYTHONPATH=d / "sc")
+    cases = (("run_startup", ["-m", "asyncio"], [], typed, {"DENY": "cpython.run_startup"}),
+             ("open", ["-m", "asyncio"], [], typed, {"DENY": "open"}),
+             ("eof", ["-m", "asyncio"], ["-f"], None, {}),
+             ("program", ["-c", prog], [], None, {}))
+    script = "\n".join("echo '--- %s'; %s %s %s || echo rc=$?" % (
+        name, "echo %s |" % shlex.quote(stdin) if stdin else "",
+        under(tools, bits, d / (name + ".jsonl"), python, *args, **env, **more), "" if stdin else "</dev/null")
+        for name, args, bits, stdin, more in cases)
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    out = r.stdout + r.stderr
+    parts = {p.split("\n", 1)[0]: p for p in r.stdout.split("--- ")[1:]}
+    assert set(parts) == {"run_startup", "open", "eof", "program"}, out
+    for name, part in parts.items():
+        assert "fds at exit 0" in part and "rc=" not in part, (name, out)
+        assert "fds in repl 1" not in part and "fds in program 1" not in part, (name, out)
+    assert "RAN startup" in parts["eof"] and "RAN startup" not in parts["run_startup"] + parts["open"], out
+    assert "fds in program 0" in parts["program"], out
+    assert "execcheck" not in out, out
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_startup"), indirect=True)
+def test_asyncio_repl_goes_on_after_a_refused_startup_file(world, tools, tmp_path):
+    """A PYTHONSTARTUP refused under RESTRICT_FILE (0644): the basic REPL (`python -i`) reports it
+    (the line and a PermissionError) and goes on to run what is typed, as CPython does with a
+    startup file it cannot read. The asyncio REPL must do the same. Before the fix the refusal was
+    raised from its run_startup event, outside the try that reports an unreadable startup file
+    (3.14; 3.13 has none): its REPL thread ended, the typed line never ran, and the daemon thread
+    printing its traceback while the interpreter exited could abort it. Several runs, for that."""
+    python, root = world
+    d = tmp_path / "ns" / "arefused"
+    write(d / "startup.py", "print('RAN', 'startup')\n", 0o644)
+    typed = shlex.quote("print('RAN', 'repl')")
+    script = "\n".join("echo '--- %s %d'; echo %s | %s || echo rc=$?" % (
+        " ".join(args), n, typed, under(tools, ["-f"], d / "log.jsonl", python, *args, PYTHONSTARTUP=d / "startup.py"))
+        for args in (["-i"], ["-m", "asyncio"]) for n in range(4))
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    runs = r.stdout.split("--- ")[1:]
+    assert len(runs) == 8 and r.stderr.count("execcheck: refused to run PYTHONSTARTUP") == 8, r.stdout + r.stderr
+    for run in runs:
+        assert "RAN repl" in run and "RAN startup" not in run and "rc=" not in run, r.stdout + r.stderr
+    assert r.stderr.count("PermissionError: [Errno 13] execcheck: refused by the exec policy") == 8, r.stderr
+    for bad in ("Fatal Python error", "Exception in thread", "Traceback"):
+        assert bad not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("world", pythons_with("asyncio/__main__.py", "cpython.run_stdin"), indirect=True)
+def test_asyncio_task_listings_are_not_interactive(world, tools, tmp_path):
+    """`python -m asyncio ps PID` and `pstree PID` (3.14) print another process's asyncio tasks, read
+    from its memory: asyncio's __main__ parses its arguments first and these end in the listing (or
+    argparse's error), never in its REPL, and run no code given to them. Under DENY_INTERACTIVE they
+    must run (before the fix they were refused as `-m asyncio`, its REPL); the REPL stays refused,
+    and so do the same arguments on 3.13, whose asyncio ignores them and starts the REPL."""
+    python, root = world
+    d = tmp_path / "ns" / "aps"
+    write(d / "target.py", "import asyncio, sys\nasync def worker():\n    await asyncio.sleep(60)\nasync def main():\n"
+          "    t = asyncio.create_task(worker(), name='ec-worker')\n    open(sys.argv[1], 'w').close()\n    await t\n"
+          "asyncio.run(main())\n", 0o755)
+    script = "\n".join([
+        "%s %s %s & pid=$!" % (shlex.quote(python), shlex.quote(str(d / "target.py")), shlex.quote(str(d / "ready"))),
+        "while [ ! -e %s ] && kill -0 $pid; do sleep 0.05; done" % shlex.quote(str(d / "ready")),
+        "%s -c 'import sys; print(\"version\", sys.version_info >= (3, 14))'" % shlex.quote(python)] + [
+        "echo '--- %s'; %s </dev/null || echo rc=$?" % (" ".join(args), under(tools, ["-i"], d / ("%d.jsonl" % n), python, *args))
+        for n, args in enumerate((["-m", "asyncio", "ps", "$pid"], ["-m", "asyncio", "pstree", "$pid"],
+                                  ["-m", "asyncio.__main__", "ps", "$pid"], ["-m", "asyncio"]))] + ["kill $pid"])
+    script = script.replace("'$pid'", "$pid")
+    r = script_in_view(python, tmp_path / "ns", script, root=root, binds=[tools["setexec"].parent])
+    out = r.stdout + r.stderr
+    tools_run = "version True" in r.stdout
+    assert tools_run or "version False" in r.stdout, out
+    runs = {p.split("\n", 1)[0]: p for p in r.stdout.split("--- ")[1:]}
+    assert len(runs) == 4, out
+    for args, run in runs.items():
+        if args == "-m asyncio" or not tools_run:
+            assert "rc=126" in run and "ec-worker" not in run, (args, out)
+        else:
+            assert "rc=" not in run and "ec-worker" in run, (args, out)
+    assert out.count("execcheck: refused to run interactive code (python -m asyncio") == (1 if tools_run else 4), out
