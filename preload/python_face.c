@@ -723,6 +723,43 @@ static int library_file(PyObject *path_obj, int kind)
     return enforced ? -1 : 0;
 }
 
+/* ---- 3.14's remote debugger, asked for by this process ---- */
+
+/* sys.remote_exec(pid, script) (`pdb -p`): this process asks another interpreter to run a file at
+ * its next safe point. Under RESTRICT_FILE that file must pass the check here too: a process that
+ * may not run an unchecked file may not have another run it either. And the target, under the same
+ * policy, refuses it silently for the asker: `pdb -p` then waits for a connection that never comes,
+ * with no timeout; refused here, sys.remote_exec raises PermissionError before asking anything.
+ * Recorded only when refused: the target records the file it is asked to run. Returns 0 or -1. */
+static int remote_exec_request(PyObject *args)
+{
+    PyObject *keep;
+    const char *path = fs_bytes(ec_py.TupleSize(args) > 1 ? ec_py.TupleGetItem(args, 1) : 0, &keep);
+    struct ec_verdict v;
+    int fd;
+    /* a relative path may name another file in the target (its working directory): its check decides */
+    if (!path || path[0] != '/' || !enforcing(EC_KIND_SCRIPT)) {
+        release(keep);
+        return 0;
+    }
+    /* non-blocking: this process never opens the file itself, and a fifo must not stop it here */
+    fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK, 0);
+    if (fd >= 0) {
+        ec_check_fd_quick(fd, path, &v);
+        ec_close(fd);
+    }
+    if (fd < 0 || v.allowed) { /* missing, unreadable: the target cannot open it either, and says so */
+        release(keep);
+        return 0;
+    }
+    record(EC_KIND_SCRIPT, path, &v, 1);
+    say_file("have another process run", path, &v);
+    raise_os(*ec_py.ExcPermissionError, v.err ? v.err : EC_EACCES, "execcheck: refused by the exec policy",
+             ec_py.TupleGetItem(args, 1));
+    release(keep);
+    return -1;
+}
+
 /* ---- the hooks ---- */
 
 static int on_cpython(const char *name, PyObject *args)
@@ -854,6 +891,9 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         return 0;
     case 'p':
         if (!ec_strcmp(event, "pdb.Pdb")) patch_pdb();
+        return 0;
+    case 's':
+        if (!ec_strcmp(event, "sys.remote_exec")) return remote_exec_request(args);
         return 0;
     case 'o':
         if (!ec_strcmp(event, "os.rename")) cache_rename(args);

@@ -175,6 +175,21 @@ def test_pdb_attach_to_a_target_restricting_files(world, tools, tmp_path):
     assert target == [("script", "/tmp/tmp*", "refused")], target
 
 
+@pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
+def test_pdb_attach_restricting_files_on_both_sides(world, tools, tmp_path):
+    """Attacher and target under RESTRICT_FILE (the policy's processes alike): the attacher's
+    sys.remote_exec of pdb's 0644 script is refused in the attacher, which ends with the refusal
+    at once instead of waiting for a target that refuses the file without telling it (before the
+    fix it waited until the 12 s timeout ended it, status 124). The target is never asked."""
+    r, (target, attacher) = attach(world, tools, tmp_path, ["-f"], ["-f"])
+    assert "('RAN', 42)" not in r.stdout and "target=0" in r.stdout and "target ends" in r.stdout, r.stdout + r.stderr
+    assert "attacher=1\n" in r.stdout, r.stdout + r.stderr
+    assert r.stderr.count("execcheck: refused to have another process run /tmp/tmp") == 1, r.stderr
+    assert "cannot be attached to" in r.stdout, r.stdout  # pdb's own words for a PermissionError
+    assert attacher == [("interactive", "(python -m pdb)", "logged"), ("script", "/tmp/tmp*", "refused")], attacher
+    assert target == [], target
+
+
 # ---- the asyncio REPL's PYTHONSTARTUP: no descriptor left behind, a refusal reported ----------
 
 # sitecustomize for the descriptor cases: another audit hook refusing what $DENY names, and a count
