@@ -27,6 +27,7 @@
 #include "python_api.h"
 #include "handoff.h"
 #include "reason.h"
+#include "scratch.h"
 #include "sinks.h"
 #include "sys.h"
 #include "text.h"
@@ -647,11 +648,14 @@ static int cache_source(const char *path, int legacy, char *out, size_t size)
  * rename, add the source's x bits (where the new file has the matching r bit, so the umask still
  * rules), so an executable module keeps importing from its cache under RESTRICT_FILE. Only a
  * regular, single-link file of ours is touched, opened without following symlinks. */
+#define SOURCE_MAX 4096 /* PATH_MAX */
+
 static void cache_rename(PyObject *args)
 {
     PyObject *ks = 0, *kd = 0;
     const char *src, *dst;
-    char source[4096];
+    struct ec_scratch scratch = {0, 0};
+    char *source;
     size_t n, dlen;
     struct ec_statx st_src, st_tmp;
     int fd;
@@ -665,7 +669,8 @@ static void cache_rename(PyObject *args)
     if (!src || ec_strncmp(src, dst, dlen) || src[dlen] != '.' || !src[dlen + 1]) goto out;
     for (n = dlen + 1; src[n]; n++)
         if (src[n] < '0' || src[n] > '9') goto out;
-    if (!cache_source(dst, 1, source, sizeof source)) goto out;
+    /* the source's path off the stack (scratch.h): this runs under os.rename, on any thread's stack */
+    if (!(source = ec_scratch_take(&scratch, SOURCE_MAX)) || !cache_source(dst, 1, source, SOURCE_MAX)) goto out;
     if (ec_statx(EC_AT_FDCWD, source, 0, EC_STATX_BASIC_STATS, &st_src) < 0 || !(st_src.stx_mode & 0111)) goto out;
     fd = ec_openat(EC_AT_FDCWD, src, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NOFOLLOW | EC_O_NONBLOCK, 0);
     if (fd < 0) goto out;
@@ -677,6 +682,7 @@ static void cache_rename(PyObject *args)
     }
     ec_close(fd);
 out:
+    ec_scratch_give(&scratch);
     release(ks), release(kd);
 }
 
