@@ -2,6 +2,7 @@
 import json
 import os
 import signal
+import shutil
 import stat
 import subprocess
 import sys
@@ -235,19 +236,16 @@ def test_each_commands_help_has_an_example_and_its_exit_statuses():
     assert r.returncode == 0 and "\nexit status: 0 ready to enforce" in r.stdout and "  execcheck image verify " in r.stdout
 
 
-def test_status_wraps_for_a_terminal_and_keeps_one_fact_a_line_for_a_pipe():
-    """status printed lines of up to ~290 columns, wrapped by the terminal mid-word. On a terminal
-    the value column now wraps at its width (a path is never split); piped, each fact stays one
-    line for grep, and both say the same words."""
+def on_a_terminal(args, columns=100):
+    """(status, output) of `execcheck ARGS` with standard output a terminal of that many columns."""
     import fcntl
     import pty
     import struct
     import termios
-    piped = ec("status")
-    assert piped.returncode == 0 and max(len(l) for l in piped.stdout.splitlines()) > 100, piped.stdout
     leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-    p = subprocess.Popen(execcheck_cmd() + ["status"], stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    p = subprocess.Popen(execcheck_cmd() + list(args), stdout=follower, stderr=subprocess.DEVNULL,
+                         stdin=subprocess.DEVNULL)
     os.close(follower)
     out = b""
     while True:
@@ -259,12 +257,41 @@ def test_status_wraps_for_a_terminal_and_keeps_one_fact_a_line_for_a_pipe():
             break
         out += chunk
     os.close(leader)
-    assert p.wait(timeout=60) == 0, p.stderr.read()
-    shown = out.decode().replace("\r\n", "\n").splitlines()
-    too_long = [l for l in shown if len(l) > 100 and len(l[16:].split()) > 1]  # more than one unbreakable word
+    return p.wait(timeout=120), out.decode().replace("\r\n", "\n")
+
+
+def assert_wrapped_like(shown, piped, indent):
+    """shown (a terminal's) says piped's words in more lines, none past 100 columns but for one
+    unbreakable word after the indent (a path)."""
+    too_long = [l for l in shown.splitlines() if len(l) > 100 and len(l[indent:].split()) > 1]
     assert not too_long, too_long
-    assert len(shown) > len(piped.stdout.splitlines()), shown
-    assert " ".join(out.decode().split()) == " ".join(piped.stdout.split())
+    assert len(shown.splitlines()) > len(piped.splitlines()), shown
+    assert " ".join(shown.split()) == " ".join(piped.split())
+
+
+def test_status_wraps_for_a_terminal_and_keeps_one_fact_a_line_for_a_pipe():
+    """status printed lines of up to ~290 columns, wrapped by the terminal mid-word. On a terminal
+    the value column now wraps at its width (a path is never split); piped, each fact stays one
+    line for grep, and both say the same words."""
+    piped = ec("status")
+    assert piped.returncode == 0 and max(len(l) for l in piped.stdout.splitlines()) > 100, piped.stdout
+    rc, shown = on_a_terminal(["status"])
+    assert rc == 0, shown
+    assert_wrapped_like(shown, piped.stdout, 16)
+
+
+def test_audit_wraps_its_findings_for_a_terminal(tmp_path):
+    """audit's findings ran to ~130 columns for a library in /tmp: on a terminal the message wraps
+    under its column; piped, one finding a line."""
+    lib = tmp_path / ("lib" + "x" * 20 + ".so.1")
+    shutil.copy(ec("lib").stdout.strip(), lib)  # a shared object any machine with execcheck has
+    os.chmod(lib, 0o644)
+    piped = ec("audit", str(tmp_path))
+    findings = [l for l in piped.stdout.splitlines() if "EXC010" in l]
+    assert piped.returncode == 0 and findings and len(findings[0]) > 100, piped.stdout
+    rc, shown = on_a_terminal(["audit", str(tmp_path)])
+    assert rc == 0, shown
+    assert_wrapped_like(shown, piped.stdout, 39)
 
 
 def test_each_commands_help_fits_in_100_columns():

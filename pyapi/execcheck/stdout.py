@@ -6,6 +6,9 @@ messages ended up in the output."""
 import codecs
 import errno
 import os
+import shutil
+import sys
+import textwrap
 
 ERRORS = "execcheck-output"
 
@@ -122,3 +125,18 @@ def discard(fd: int) -> None:
         os.close(null)
     except OSError:
         pass
+
+
+def terminal_columns():
+    """The terminal's width when standard output is one (a reader: text is wrapped for it), else
+    None (a pipe or a file keeps one fact a line, for grep)."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def wrapped(line, width, indent):
+    """line, its text from column indent on wrapped under that column past width columns; a path
+    (no space in it) is never split. width None: as it is."""
+    if width is None or len(line) <= width or width < indent + 40:
+        return line
+    return textwrap.fill(line[indent:], width=width, initial_indent=line[:indent], subsequent_indent=" " * indent,
+                         break_long_words=False, break_on_hyphens=False)

@@ -5,11 +5,12 @@ runs over the same files give the same bytes, and diffs between runs mean someth
 """
 import collections
 import os
-from typing import List
+from typing import List, Optional
 from urllib.parse import quote
 
 from .._version import __version__
 from ..commands.output import printable
+from ..stdout import wrapped
 from .findings import RULES, SEVERITIES
 from .engine import Result
 
@@ -119,18 +120,20 @@ def _uri(path: str) -> str:
     return quote(os.fsencode(path), safe="/")
 
 
-def text(r: Result, tree: bool = False) -> str:
+def text(r: Result, tree: bool = False, width: Optional[int] = None) -> str:
+    """The report for a reader; width: a terminal's, to which each finding's message is wrapped
+    under its column (None: one finding a line, for grep)."""
     out: List[str] = []
     root = r.loader["root"]
     s = summary(r)
     out.append("execcheck audit of %s: %d programs, %d shared objects, %d code files" % (
         "image " + root if root != "/" else "this system", s["programs"], s["libraries"], s["code_files"]))
     glibc = r.loader.get("glibc")
-    out.append("loader model: glibc 2.36%s, platform %s, x86-64-v%d, system directories %s%s" % (
+    out.append(wrapped("loader model: glibc 2.36%s, platform %s, x86-64-v%d, system directories %s%s" % (
         " with the search rules of %s's glibc %s" % ("the image" if root != "/" else "this system", glibc)
         if glibc and glibc != "2.36" else "", r.loader["platform"], r.loader["isa_level"],
         ":".join(r.loader["system_dirs"]),
-        (", noexec mounts: " + ", ".join(r.loader["noexec_mounts"])) if r.loader["noexec_mounts"] else ""))
+        (", noexec mounts: " + ", ".join(r.loader["noexec_mounts"])) if r.loader["noexec_mounts"] else ""), width, 14))
     for name, what in (("i386", "32-bit programs"), ("aarch64", "aarch64 programs")):
         if r.loader.get(name):
             out.append("%s: the %s loader's rules, platform %s, system directories %s" % (
@@ -143,7 +146,8 @@ def text(r: Result, tree: bool = False) -> str:
     if r.findings:
         out.append("findings:")
         for f in r.findings:
-            out.append("  %-7s %s %-21s %s" % (f.severity, f.rule, RULES[f.rule].name, printable(f.message)))
+            out.append(wrapped("  %-7s %s %-21s %s" % (f.severity, f.rule, RULES[f.rule].name, printable(f.message)),
+                               width, 39))
             if f.programs and len(f.programs) <= 3:
                 out.append("  %s  for: %s" % (" " * 37, ", ".join(printable(p) for p in sorted(f.programs))))
             elif f.programs:
@@ -162,14 +166,15 @@ def text(r: Result, tree: bool = False) -> str:
                                                            " and %d more" % (len(odd) - 10) if len(odd) > 10 else ""))
     counts = collections.Counter(f.severity for f in r.findings)
     out.append("")
-    out.append("summary: %d errors, %d warnings, %d notes; %d of %d ELF files would be refused by the exec "
+    out.append(wrapped("summary: %d errors, %d warnings, %d notes; %d of %d ELF files would be refused by the exec "
                "check%s%s%s" % (counts.get("error", 0), counts.get("warning", 0), counts.get("note", 0),
                                 s["exec_denied"], s["code_files"],
                                 (" (" + ", ".join("%s %d" % kv for kv in s["exec_denied_reasons"].items()) + ")")
                                 if s["exec_denied_reasons"] else "",
                                 ("; %d of %d Python files" % (s["python_denied"], s["python_files"]))
                                 if s["python_files"] else "",
-                                ("; would not start: %d" % len(s["would_not_start"])) if s["would_not_start"] else ""))
+                                ("; would not start: %d" % len(s["would_not_start"])) if s["would_not_start"] else ""),
+                       width, 9))
     if root != "/":
         out.append("(the exec check's view is the image's: mode bits and its fstab; LSM policies are not modelled)")
     return "\n".join(out)

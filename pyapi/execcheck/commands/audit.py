@@ -4,6 +4,7 @@ import os
 import sys
 
 from ..errors import UsageError
+from ..stdout import terminal_columns
 from .output import print_json, printable
 
 ORDER = 40
@@ -107,7 +108,7 @@ def run(args) -> int:
         # one-shot, no indent: the C encoder (an image's audit is megabytes; indenting is 5x slower)
         print_json(report.as_json(result) if args.json else report.as_sarif(result), indent=None)
     else:
-        print(report.text(result, tree=args.tree))
+        print(report.text(result, tree=args.tree, width=terminal_columns()))
     if args.fail_on == "none":
         return 0
     return 1 if any(at_least(f.severity, args.fail_on) for f in result.findings) else 0

@@ -2,16 +2,14 @@
 import argparse
 import errno
 import os
-import shutil
 import stat
-import sys
-import textwrap
 
 from .. import kernel
 from ..core import check, policy, securebits
 from ..shim import (I386_LOADER, LD_AUDIT_NAME_MAX, LD_SO_PRELOAD, audit_name_too_long, damage, expand_lib,
                     faces_in_process, has_lib_token, lib_path, list_separator_in, multilib_path, names_shim,
                     read_ld_so_preload)
+from ..stdout import terminal_columns, wrapped
 from .output import print_json, printable
 
 ORDER = 20
@@ -315,16 +313,6 @@ def run(args) -> int:
     for warning in s["fail_open"]:
         lines.append("not covered     " + warning)
     # names from files (ld.so.preload, the config's log_file) may hold escapes for the terminal
-    lines = [printable(line) for line in lines]
-    if sys.stdout.isatty():  # a reader: wrapped to the terminal; a pipe keeps one fact a line, for grep
-        lines = [_wrapped(line, shutil.get_terminal_size().columns) for line in lines]
-    print("\n".join(lines))
+    width = terminal_columns()  # a reader: wrapped under the value column; a pipe keeps one fact a line
+    print("\n".join(wrapped(printable(line), width, 16) for line in lines))
     return 0
-
-
-def _wrapped(line, width, indent=16):
-    """line, its text wrapped under the value column past width columns (a path is not split)."""
-    if len(line) <= width or width < indent + 40:
-        return line
-    return textwrap.fill(line[indent:], width=width, initial_indent=line[:indent], subsequent_indent=" " * indent,
-                         break_long_words=False, break_on_hyphens=False)
