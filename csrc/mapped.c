@@ -210,11 +210,12 @@ static int parse_line(const char *s, uintptr_t addr, int next, struct ec_vma *vm
 static __attribute__((noinline)) int query_text(uintptr_t addr, int next, struct ec_vma *vma, char *name, size_t cap)
 {
     struct ec_scratch s;
-    char *buf = ec_scratch_take(&s, TEXT_BUF + TEXT_LINE), *line = buf + TEXT_BUF;
+    char *buf = ec_scratch_take(&s, TEXT_BUF + TEXT_LINE), *line;
     size_t len = 0;
     long n = 0, i;
     int fd, r = -EC_ENOENT;
     if (!buf) return -EC_ENOMEM;
+    line = buf + TEXT_BUF;
     if ((fd = ec_openat(EC_AT_FDCWD, "/proc/self/maps", EC_O_RDONLY | EC_O_CLOEXEC, 0)) < 0) {
         ec_scratch_give(&s);
         return fd;

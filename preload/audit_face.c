@@ -21,6 +21,7 @@
 #include "mapped.h"
 #include "preload_face.h" /* ec_loaded_loader_lib: ld.so's $LIB from its memory */
 #include "reason.h"
+#include "scratch.h"
 #include "shim.h"
 #include "sys.h"
 #include "text.h"
@@ -92,19 +93,21 @@ static const struct ec_ld_dst *dst_values(struct dst_values *d)
  * only. One entry - this module, the usual case - costs a look at the environment. */
 static void check_later_modules(const char *list)
 {
-    /* Mapped, not on the stack: ld.so calls la_version deep in its start-up, on the program's
-     * stack, whose limit (`ulimit -s`) the program alone may just fit (one process, one call). */
-    struct scratch {
+    /* Scratch, not on the stack: ld.so calls la_version deep in its start-up, on the program's
+     * stack, whose limit (`ulimit -s`) the program alone may just fit. */
+    struct later {
         char name[4096], path[4096]; /* PATH_MAX: ld.so opens no longer name */
         struct dst_values dst;
     } *s;
-    static void *scratch_mem;
+    struct ec_scratch mem;
     const char *p, *e;
     int after = 0;
-    if (!know_self() || !(s = ec_map_once(&scratch_mem, sizeof *s))) {
+    _Static_assert(sizeof(struct later) <= EC_SCRATCH_MAX, "check_later_modules' buffers fit the scratch");
+    if (!know_self() || !(s = ec_scratch_take(&mem, sizeof *s))) {
         ec_maps_close(&maps);
         return;
     }
+    s->dst.known = 0; /* scratch is not zeroed: the token values are looked up afresh */
     for (p = list; *p; p = *e ? e + 1 : e) {
         struct ec_statx st;
         struct ec_verdict v;
@@ -133,6 +136,7 @@ static void check_later_modules(const char *list)
         }
         ec_close(fd);
     }
+    ec_scratch_give(&mem);
     ec_maps_close(&maps);
 }
 
