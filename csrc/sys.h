@@ -352,6 +352,16 @@ static inline int ec_openat(int dirfd, const char *path, int flags, int mode)
 static inline int ec_openat2(int dirfd, const char *path, struct ec_open_how *how)
 { return (int)ec_sys4(EC_NR_openat2, dirfd, path, how, sizeof *how); }
 static inline int ec_close(int fd) { return (int)ec_sys1(EC_NR_close, fd); }
+
+/* Is another descriptor free beside fd (a dup of it, closed at once)? A face holding fd while
+ * ld.so opens files one at a time must not take the last one a process at its RLIMIT_NOFILE has. */
+static inline int ec_another_fd_free(int fd)
+{
+    int probe = (int)ec_sys3(EC_NR_fcntl, fd, EC_F_DUPFD_CLOEXEC, 0);
+    if (probe < 0) return 0;
+    ec_close(probe);
+    return 1;
+}
 static inline long ec_read(int fd, void *buf, size_t n) { return ec_sys3(EC_NR_read, fd, buf, n); }
 #if defined(__i386__)
 static inline long ec_pread(int fd, void *buf, size_t n, long off) { return ec_sys5(EC_NR_pread64, fd, buf, n, off, 0); }

@@ -262,11 +262,8 @@ static int maps_has_room; /* 1: another descriptor was free beside the maps fd i
 
 static void leave_a_descriptor(void)
 {
-    int probe;
     if (maps.fd < 0 || maps_has_room) return;
-    probe = (int)ec_sys3(EC_NR_fcntl, maps.fd, EC_F_DUPFD_CLOEXEC, 0);
-    if (probe >= 0) {
-        ec_close(probe);
+    if (ec_another_fd_free(maps.fd)) {
         maps_has_room = 1;
     } else {
         ec_maps_close(&maps);

@@ -444,19 +444,6 @@ static void held_close(struct held *h)
     h->fd = -1;
 }
 
-/* Is a descriptor free beside fd? The prediction opens files (ld.so.cache, each dependency) one
- * at a time while a held one stays open. A process with one descriptor left below its
- * RLIMIT_NOFILE, which ld.so loads from (one file at a time), would see those opens fail, and a
- * load glibc makes refused as unpredictable: the held file is then given back, and the prediction
- * reads it again by its path (its check is made on the file found there). */
-static int another_descriptor_free(int fd)
-{
-    int probe = (int)ec_sys3(EC_NR_fcntl, fd, EC_F_DUPFD_CLOEXEC, 0);
-    if (probe < 0) return 0;
-    ec_close(probe);
-    return 1;
-}
-
 /* A descriptor the CPython face handed over for name that no path of the guard will read. */
 static void close_handed(const char *name)
 {
@@ -1068,7 +1055,9 @@ static int guard(struct refusal *rf, long lmid, const char **file, int mode, voi
     held.fd = -1;
     if (lmid == GUARD_DLOPEN && lean_guard(rf, name, mode, result, &held)) return RETURN;
     if (held.fd < 0) close_handed(name); /* the lean path was busy or passed */
-    if (held.fd >= 0 && !another_descriptor_free(held.fd)) held_close(&held);
+    /* the prediction opens ld.so.cache and each dependency while the held file stays open: at
+     * the last free descriptor it is given back, and read again by its path */
+    if (held.fd >= 0 && !ec_another_fd_free(held.fd)) held_close(&held);
     boot_snapshot();
     if (slow_begin(&c) < 0) {
         slow_end(&c);
