@@ -319,3 +319,21 @@ def test_a_typo_or_a_wrong_root_fails_the_gate(tmp_path):
     r = run(execcheck_cmd() + ["audit", "--root", str(tmp_path / "empty"), "/bin/lss"])
     assert r.returncode == 1 and "/bin/lss: does not exist in the image" in r.stdout, r
     assert "EXC053" not in r.stdout, r  # named paths: the image is not judged as a whole
+
+
+def test_the_first_line_counts_entry_points_and_what_they_load(tmp_path):
+    """It said "1 programs, 0 shared objects, 6 code files" beside findings on three libraries:
+    the entry points audited are counted apart from every ELF file reached from them."""
+    t = Tree(tmp_path / "fx")
+    dep = t.lib("lib/libdep.so", "dep", soname="libdep.so")
+    top = t.lib("lib/libtop.so", "top", soname="libtop.so", needed=[dep])
+    prog = t.prog("prog", needed=[top])
+    first = audit(prog).stdout.splitlines()[0]
+    assert first.startswith("execcheck audit of this system: 1 program and 0 shared objects audited, ")
+    n = len(audit_json(prog)["files"])
+    assert n >= 3 and first.endswith(": 1 program and 0 shared objects audited, %d ELF files with what they load"
+                                      % n), (first, n)
+    assert audit(prog, str(top), str(dep)).stdout.splitlines()[0].startswith(
+        "execcheck audit of this system: 1 program and 2 shared objects audited, ")
+    assert audit(str(dep)).stdout.splitlines()[0].startswith(
+        "execcheck audit of this system: 0 programs and 1 shared object audited, ")

@@ -120,14 +120,21 @@ def _uri(path: str) -> str:
     return quote(os.fsencode(path), safe="/")
 
 
+def _count(n: int, noun: str) -> str:
+    return "%d %s%s" % (n, noun, "" if n == 1 else "s")
+
+
 def text(r: Result, tree: bool = False, width: Optional[int] = None) -> str:
     """The report for a reader; width: a terminal's, to which each finding's message is wrapped
     under its column (None: one finding a line, for grep)."""
     out: List[str] = []
     root = r.loader["root"]
     s = summary(r)
-    out.append("execcheck audit of %s: %d programs, %d shared objects, %d code files" % (
-        "image " + root if root != "/" else "this system", s["programs"], s["libraries"], s["code_files"]))
+    # entry points (the programs and libraries named or found by the walk), then every ELF file
+    # reached from them: "0 shared objects" beside three refused libraries read as a contradiction
+    out.append("execcheck audit of %s: %s and %s audited, %s with what they load" % (
+        "image " + root if root != "/" else "this system", _count(s["programs"], "program"),
+        _count(s["libraries"], "shared object"), _count(s["code_files"], "ELF file")))
     glibc = r.loader.get("glibc")
     out.append(wrapped("loader model: glibc 2.36%s, platform %s, x86-64-v%d, system directories %s%s" % (
         " with the search rules of %s's glibc %s" % ("the image" if root != "/" else "this system", glibc)
