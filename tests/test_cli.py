@@ -362,7 +362,7 @@ def test_log_summary(tmp_path):
                    format_record("script", "python", "/s.py", v, True) + "garbage\n")
     r = ec("log", str(log))
     assert r.returncode == 0, r.stderr
-    assert "3 records, 1 lines not understood" in r.stdout
+    assert "3 records, 1 line not understood" in r.stdout
     s = json.loads(ec("log", "--json", str(log)).stdout)
     assert s["records"] == 3 and s["by_file"][0] == {"name": "/x.so", "count": 2}
     r = ec("log", "-", input=log.read_text())

@@ -167,7 +167,7 @@ def test_debian_workloads_under_enforcement(debian, tmp_path):
     r = run(execcheck_cmd() + ["image", "verify", root], timeout=600)
     assert r.returncode == 1 and "refused  /%s/libfoo.so.1" % LIBDIR in r.stdout and "used by /usr/bin/foo" in r.stdout
     r = ec("image", "prepare", "--apply", root)
-    assert "1 files changed: 1 libraries" in r.stderr
+    assert "1 file changed: 1 library, " in r.stderr
     ec("image", "verify", root)
     r, records = in_image(root, "foo")
     assert r.returncode == 0 and "CTOR FOO" in r.stdout and records == [], r.stderr

@@ -9,7 +9,7 @@ from typing import List, Optional
 from urllib.parse import quote
 
 from .._version import __version__
-from ..commands.output import printable
+from ..commands.output import counted, printable
 from ..stdout import wrapped
 from .findings import RULES, SEVERITIES
 from .engine import Result
@@ -120,21 +120,17 @@ def _uri(path: str) -> str:
     return quote(os.fsencode(path), safe="/")
 
 
-def _count(n: int, noun: str) -> str:
-    return "%d %s%s" % (n, noun, "" if n == 1 else "s")
-
-
 def text(r: Result, tree: bool = False, width: Optional[int] = None) -> str:
     """The report for a reader; width: a terminal's, to which each finding's message is wrapped
     under its column (None: one finding a line, for grep)."""
     out: List[str] = []
     root = r.loader["root"]
     s = summary(r)
-    # entry points (the programs and libraries named or found by the walk), then every ELF file
-    # reached from them: "0 shared objects" beside three refused libraries read as a contradiction
-    out.append("execcheck audit of %s: %s and %s audited, %s with what they load" % (
-        "image " + root if root != "/" else "this system", _count(s["programs"], "program"),
-        _count(s["libraries"], "shared object"), _count(s["code_files"], "ELF file")))
+    # the entry points (named, or found by the walk), then every ELF file reached from them: "0
+    # shared objects" alone, beside three refused libraries, read as a contradiction
+    out.append(wrapped("execcheck audit of %s: %s, %s; %s in all" % (
+        "image " + root if root != "/" else "this system", counted(s["programs"], "program"),
+        counted(s["libraries"], "shared object"), counted(s["code_files"], "ELF file")), width, 10))
     glibc = r.loader.get("glibc")
     out.append(wrapped("loader model: glibc 2.36%s, platform %s, x86-64-v%d, system directories %s%s" % (
         " with the search rules of %s's glibc %s" % ("the image" if root != "/" else "this system", glibc)
@@ -173,12 +169,12 @@ def text(r: Result, tree: bool = False, width: Optional[int] = None) -> str:
                                                            " and %d more" % (len(odd) - 10) if len(odd) > 10 else ""))
     counts = collections.Counter(f.severity for f in r.findings)
     out.append("")
-    out.append(wrapped("summary: %d errors, %d warnings, %d notes; %d of %d ELF files would be refused by the exec "
-               "check%s%s%s" % (counts.get("error", 0), counts.get("warning", 0), counts.get("note", 0),
-                                s["exec_denied"], s["code_files"],
+    out.append(wrapped("summary: %s, %s, %s; %d of %s would be refused by the exec "
+               "check%s%s%s" % (counted(counts.get("error", 0), "error"), counted(counts.get("warning", 0), "warning"),
+                                counted(counts.get("note", 0), "note"), s["exec_denied"], counted(s["code_files"], "ELF file"),
                                 (" (" + ", ".join("%s %d" % kv for kv in s["exec_denied_reasons"].items()) + ")")
                                 if s["exec_denied_reasons"] else "",
-                                ("; %d of %d Python files" % (s["python_denied"], s["python_files"]))
+                                ("; %d of %s" % (s["python_denied"], counted(s["python_files"], "Python file")))
                                 if s["python_files"] else "",
                                 ("; would not start: %d" % len(s["would_not_start"])) if s["would_not_start"] else ""),
                        width, 9))

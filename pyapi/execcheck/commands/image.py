@@ -6,7 +6,7 @@ import sys
 from ..errors import UsageError
 from ..image import ldconf, install as inst
 from ..image import prepare
-from .output import print_json, printable
+from .output import counted, print_json, printable
 
 ORDER = 60
 HELP = "prepare a root filesystem for enforcement and install the shim in it (reversibly)"
@@ -200,8 +200,8 @@ def run_prepare(args) -> int:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
     verb = "changed" if args.apply else "to change (run with --apply)"
-    print("%d files %s: %d libraries, %d Python files" % (len(changes), verb, kinds["library"], kinds["python"]),
-          file=sys.stderr)
+    print("%s %s: %s, %s" % (counted(len(changes), "file"), verb, counted(kinds["library"], "library"),
+                             counted(kinds["python"], "Python file")), file=sys.stderr)
     if code_left:
         print("execcheck: INCOMPLETE: %s %s the image's libraries or programs on another mount, not walked (above): "
               "what is there is not in this list" % (", ".join(printable(p) for p in code_left),
@@ -228,7 +228,7 @@ def run_revert(args) -> int:
     if done is None:
         raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
     n, left = done
-    print("restored the modes of %d files" % n, file=sys.stderr)
+    print("restored the modes of %s" % counted(n, "file"), file=sys.stderr)
     for path, why in left:
         print("execcheck: left %s as it is: %s" % (printable(path), why), file=sys.stderr)
     return 0
@@ -254,8 +254,8 @@ def run_install(args) -> int:
         n = inst.install(root, files, args.any_mount)
     except OSError as e:
         raise UsageError("cannot change the image: %s" % _os_error(e))
-    print("installed %s (%d files written%s)" % (printable(
-        info["shim"] + (" and %s, as %s" % (info["shim32"], info["entry"]) if info["shim32"] else "")), n,
+    print("installed %s (%s written%s)" % (printable(
+        info["shim"] + (" and %s, as %s" % (info["shim32"], info["entry"]) if info["shim32"] else "")), counted(n, "file"),
         "" if not args.service else "; systemd %s" % (info["systemd"] or "not found")), file=sys.stderr)
     if info["unchecked32"]:
         print("execcheck: the image has a 32-bit libc but no 32-bit shim was built here (gcc-multilib): its "
@@ -276,9 +276,10 @@ def _say_unprepared(root, args) -> None:
         return  # the install's own reading of the image went well: this note is no reason to fail it
     if changes:
         libs = sum(1 for c in changes if c[3] == "library")
-        print("execcheck: the image is not prepared: %d libraries and %d Python files have no x bit, and "
+        print("execcheck: the image is not prepared: %s and %s have no x bit, and "
               "enforcing refuses them and what loads them: run `execcheck image prepare --apply %s`, then "
-              "`execcheck image verify`" % (libs, len(changes) - libs, printable(root)), file=sys.stderr)
+              "`execcheck image verify`" % (counted(libs, "library"), counted(len(changes) - libs, "Python file"),
+                                            printable(root)), file=sys.stderr)
 
 
 def run_uninstall(args) -> int:
@@ -342,6 +343,6 @@ def run_verify(args) -> int:
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))
     if because:
         print("because  %s" % "; ".join(because))
-    print("%s: %s (%d code files audited)" % (printable(root), "ready to enforce" if ok else "NOT ready to enforce",
-                                                len(result.files)))
+    print("%s: %s (%s audited)" % (printable(root), "ready to enforce" if ok else "NOT ready to enforce",
+                                    counted(len(result.files), "code file")))
     return 0 if ok else 1

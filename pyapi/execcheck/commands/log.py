@@ -7,7 +7,7 @@ from ..core import policy
 from ..errors import UsageError
 from ..records import summarize
 from ..safeio import open_regular
-from .output import print_json, printable, table
+from .output import counted, print_json, printable, table
 
 ORDER = 40
 HELP = "summarize decision records: by program, file, reason, audit vs enforce"
@@ -71,11 +71,11 @@ def run(args) -> int:
     if args.json:
         print_json(summary)
         return 0
-    print("%s: %d records%s%s" % (printable(path), summary["records"],
-                                   ", %d lines not understood" % summary["unparsed_lines"]
-                                   if summary["unparsed_lines"] else "",
-                                   ", %s .. %s" % (printable(summary["first"]), printable(summary["last"]))
-                                   if summary["first"] else ""))
+    print("%s: %s%s%s" % (printable(path), counted(summary["records"], "record"),
+                           ", %s not understood" % counted(summary["unparsed_lines"], "line")
+                           if summary["unparsed_lines"] else "",
+                           ", %s .. %s" % (printable(summary["first"]), printable(summary["last"]))
+                           if summary["first"] else ""))
     for key, title in (("mode", "MODE"), ("reason", "REASON"), ("kind", "KIND"), ("program", "PROGRAM"),
                        ("file", "FILE")):
         rows = [[e["count"], printable(e["name"])] for e in summary["by_" + key]]

@@ -40,6 +40,13 @@ def table(rows, headers) -> str:
     return "\n".join(lines)
 
 
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """'1 file', '2 files' ('library': 'libraries'; else give the plural)."""
+    if n == 1:
+        return "%d %s" % (n, noun)
+    return "%d %s" % (n, plural or (noun[:-1] + "ies" if noun.endswith("y") else noun + "s"))
+
+
 def printable(path: str) -> str:
     """A path made safe for a terminal: control characters and undecodable bytes escaped, and a
     lone surrogate (JSON can spell one: a record in a log) too, as no encoder can write it. The
