@@ -19,8 +19,9 @@ $(VENV)/.installed: $(SOURCES)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check '.[test]'
 	touch $@
 
+# the slowest tests are named at the end: where a CI run's time goes
 test: test-deps install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --durations=15 tests
 
 # System tools some tests need. CI (a clean root machine) gets them here, before the install, which
 # builds the 32-bit shim only where gcc-multilib (and with it libc6-i386) is there, and the aarch64
