@@ -72,3 +72,47 @@ def test_a_child_forked_while_the_policy_is_resolved(tmp_path, held, enforce):
     assert ("child dlopen failed" if enforce else "child dlopen ok") in out, out
     assert len(records) == 1 and '"path":"%s"' % bad in records[0], records
     assert ('"action":"refused"' if enforce else '"action":"logged"') in records[0], records
+
+
+REPO = C_DIR.parent.parent
+
+
+def line_of(source, text):
+    """source:N, the first line of the repository's source file holding text: a breakpoint in the
+    middle of a held section (the functions there are inlined)."""
+    lines = (REPO / source).read_text().splitlines()
+    return "%s:%d" % (os.path.basename(source), next(i for i, l in enumerate(lines, 1) if text in l))
+
+
+# the once-per-file record's slot, claimed (marked being written) and not yet written
+RECORD_SLOT_CLAIMED = ("csrc/record.c", "__atomic_store_n(&s->dev, dev")
+
+
+@pytest.mark.parametrize("enforce", [False, True], ids=["audit", "enforce"])
+def test_a_handler_records_on_top_of_its_threads_half_written_record(tmp_path, held, enforce):
+    """The main thread dlopen()s a 0644 library and is parked where its record marked its slot in
+    the once-per-file set, the mark not yet replaced by the key; a signal handler on that thread
+    dlopen()s the same library. The handler waited for the slot's writer - itself - a million
+    sched_yield calls (0.5 s idle, seconds on a loaded machine) per record before recording
+    anyway. Now it sees its own thread's mark and records at once (a record twice, none lost)."""
+    prog, bad = held
+    out, records = under_gdb(tmp_path, prog, enforce,
+                             {"HELD_MAIN": "dlopen:%s" % bad, "HELD_HANDLER": "dlopen:%s" % bad},
+                             ["break %s" % line_of(*RECORD_SLOT_CLAIMED), "run", "delete 1",
+                              "catch syscall sched_yield", "signal SIGUSR1", "info breakpoints"])
+    assert not any("catchpoint already hit" in l for l in out), out  # not one sched_yield
+    said = "failed" if enforce else "ok"
+    assert "handler dlopen %s" % said in out and "main dlopen %s" % said in out, out
+    mine = [r for r in records if '"path":"%s"' % bad in r]
+    assert len(mine) >= 2 and all(('"action":"refused"' if enforce else '"action":"logged"') in r for r in mine), records
+
+
+def test_a_child_forked_while_a_record_was_half_written(tmp_path, held):
+    """The same half-written slot, copied into a child by another thread's fork(): no writer in the
+    child; the child's record of the same file claims the slot, and the child records it."""
+    prog, bad = held
+    out, records = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "dlopen:%s" % bad, "HELD_CHILD": "dlopen:%s" % bad},
+                             ["break %s" % line_of(*RECORD_SLOT_CLAIMED), "run", "delete 1", "set var held_go = 1",
+                              "set scheduler-locking on", "thread 2", "continue"])
+    assert "child dlopen ok" in out and "child exited 0" in out, out
+    assert len([r for r in records if '"path":"%s"' % bad in r]) == 1, records  # the child's (the parent parked)

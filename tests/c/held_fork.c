@@ -10,7 +10,8 @@
  *   HELD_CHILD=dlopen:PATH   the child dlopen()s PATH and says "child dlopen ok|failed"
  *   HELD_CHILD=system:CMD    the child runs system(CMD) and says "child system N"
  * The program's main() does HELD_MAIN the same way (the parked thread's call, when the
- * breakpoint is past start-up), then waits for the thread. */
+ * breakpoint is past start-up), then waits for the thread if it is to fork. A SIGUSR1 handler
+ * does HELD_HANDLER (gdb delivers the signal to the parked thread). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -65,12 +66,22 @@ static void *forker(void *arg)
     _exit(3);
 }
 
-__attribute__((constructor)) static void start(void) { pthread_create(&thread, 0, forker, 0); }
+static void handler(int sig)
+{
+    (void)sig;
+    held_do("handler", getenv("HELD_HANDLER"));
+}
+
+__attribute__((constructor)) static void start(void)
+{
+    signal(SIGUSR1, handler);
+    pthread_create(&thread, 0, forker, 0);
+}
 
 void held_main(void)
 {
     held_do("main", getenv("HELD_MAIN"));
-    pthread_join(thread, 0);
+    if (getenv("HELD_CHILD")) pthread_join(thread, 0);
 }
 #else
 void held_main(void);
