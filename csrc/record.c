@@ -146,10 +146,10 @@ static void *seen_mem; /* struct seen[SEEN_SLOTS], mapped by the first record of
  * thread is the caller (a signal handler on top of the write: it never goes on while the handler
  * runs), nor when it is no thread of this process (the write was half done when another thread
  * forked: the child has no such thread). */
-static int writer_goes_on(int pid, int tid, int *me)
+static int writer_goes_on(int tid, int *me)
 {
     if (!*me) *me = (int)ec_sys0(EC_NR_gettid);
-    return tid != *me && ec_sys3(EC_NR_tgkill, pid, tid, 0) != -EC_ESRCH;
+    return tid != *me && ec_thread_here(tid);
 }
 
 /* 1 if (pid, dev, ino) has not been recorded yet and is now marked; 0 if it was. Lock-free,
@@ -173,7 +173,7 @@ static int first_time_for(int pid, unsigned long long dev, unsigned long long in
                     return 0;
                 break; /* another key: next slot */
             }
-            if (owner < 0 && writer_goes_on(pid, -owner, &me)) {
+            if (owner < 0 && writer_goes_on(-owner, &me)) {
                 /* another thread of this process is writing this slot (it may be our key): wait
                  * for it, bounded (a signal handler on that thread may hold it up): then record
                  * again rather than lose the record */

@@ -412,6 +412,9 @@ static inline int ec_try_lock(int *busy)
     return __atomic_compare_exchange_n(busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 static inline void ec_unlock(int *busy) { __atomic_store_n(busy, 0, __ATOMIC_RELEASE); }
+/* Is tid a thread of this process? Not when it was another process's: a mark a thread left in
+ * memory that fork() copied into a child without that thread. */
+static inline int ec_thread_here(int tid) { return ec_sys3(EC_NR_tgkill, ec_getpid(), tid, 0) != -EC_ESRCH; }
 
 static inline __attribute__((noreturn)) void ec_exit_group(int status)
 {

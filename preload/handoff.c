@@ -105,7 +105,7 @@ void ec_handoff_drop(void)
  * knows in this process: its own process's after a fork, too. */
 static int kept_thread_gone(void)
 {
-    return ec_sys3(EC_NR_tgkill, ec_getpid(), handed_tid, 0) == -EC_ESRCH;
+    return !ec_thread_here(handed_tid);
 }
 
 void ec_handoff_event(void)

@@ -116,3 +116,30 @@ def test_a_child_forked_while_a_record_was_half_written(tmp_path, held):
                               "set scheduler-locking on", "thread 2", "continue"])
     assert "child dlopen ok" in out and "child exited 0" in out, out
     assert len([r for r in records if '"path":"%s"' % bad in r]) == 1, records  # the child's (the parent parked)
+
+
+# system()'s environment fix, under the environment lock
+ENV_LOCK_HELD = ("preload/propagate.c", "if (fixed_already(env ? env : (char **)empty_env, self, kills)) {")
+
+
+def test_a_handler_runs_system_on_top_of_its_threads_environment_lock(tmp_path, held):
+    """The main thread's system() is parked under the lock of the environment fix (propagation); a
+    signal handler on that thread calls system() too. It waited for the lock - held by its own
+    thread - 100000 sched_yield calls (50-250 ms) before doing without it. Now it does without at
+    once; both shells run."""
+    prog, _ = held
+    out, _ = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "system:true", "HELD_HANDLER": "system:true"},
+                       ["break %s" % line_of(*ENV_LOCK_HELD), "run", "delete 1", "catch syscall sched_yield",
+                        "signal SIGUSR1", "info breakpoints"])
+    assert not any("catchpoint already hit" in l for l in out), out
+    assert "handler system 0" in out and "main system 0" in out, out
+
+
+def test_a_child_forked_while_the_environment_lock_was_held(tmp_path, held):
+    """The same lock held by the parked thread when another thread forks: the child's system()
+    takes the lock over (no thread of its own holds it) and runs its shell."""
+    prog, _ = held
+    out, _ = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "system:true", "HELD_CHILD": "system:true"},
+                       ["break %s" % line_of(*ENV_LOCK_HELD), "run", "delete 1", "set var held_go = 1",
+                        "set scheduler-locking on", "thread 2", "continue"])
+    assert "child system 0" in out and "child exited 0" in out, out
