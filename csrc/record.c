@@ -142,14 +142,26 @@ size_t ec_record_format(char *buf, size_t cap, const struct ec_record *r)
 struct seen { int pid; ec_atomic_u64 dev, ino; };
 static void *seen_mem; /* struct seen[SEEN_SLOTS], mapped by the first record of the process */
 
+/* Is the slot mark -tid (being written) of a thread that may still finish it? Not when the
+ * thread is the caller (a signal handler on top of the write: it never goes on while the handler
+ * runs), nor when it is no thread of this process (the write was half done when another thread
+ * forked: the child has no such thread). */
+static int writer_goes_on(int tid, int *me)
+{
+    if (!*me) *me = (int)ec_sys0(EC_NR_gettid);
+    return tid != *me && ec_thread_here(tid);
+}
+
 /* 1 if (pid, dev, ino) has not been recorded yet and is now marked; 0 if it was. Lock-free,
  * fork-aware (a child's pid finds nothing of its parent's). If the table is full, or cannot be
- * mapped, 1 (record again rather than lose one). */
+ * mapped, 1 (record again rather than lose one). A slot is pid when written, -tid of its writer
+ * while being written. */
 static int first_time_for(int pid, unsigned long long dev, unsigned long long ino)
 {
     unsigned long long h = (dev * 0x9e3779b97f4a7c15ull) ^ (ino * 0xc2b2ae3d27d4eb4full);
     struct seen *seen_table = ec_map_once_populated(&seen_mem, SEEN_SLOTS * sizeof(struct seen));
     unsigned probe;
+    int me = 0;
     if (!seen_table) return 1; /* no memory: record again rather than lose one */
     for (probe = 0; probe < SEEN_SLOTS; probe++) {
         struct seen *s = &seen_table[(h + probe) % SEEN_SLOTS];
@@ -161,18 +173,20 @@ static int first_time_for(int pid, unsigned long long dev, unsigned long long in
                     return 0;
                 break; /* another key: next slot */
             }
-            if (owner == -pid) {
-                /* a thread of this process is writing this slot (it may be our key): wait for
-                 * it. Bounded, so a signal handler that interrupted the writer cannot hang: then
-                 * record again rather than lose the record. */
+            if (owner < 0 && writer_goes_on(-owner, &me)) {
+                /* another thread of this process is writing this slot (it may be our key): wait
+                 * for it, bounded (a signal handler on that thread may hold it up): then record
+                 * again rather than lose the record */
                 if (spins++ > 1000000) return 1;
                 ec_sys0(EC_NR_sched_yield);
                 continue;
             }
-            /* free (0), or left by the parent before a fork (its pid, or -its pid mid-write):
-             * claim it, marked -pid until the key is whole. A failed claim looks again at the
-             * same slot: whoever won it may have written our very key. */
-            if (__atomic_compare_exchange_n(&s->pid, &owner, -pid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            if (owner < 0 && -owner == me) return 1; /* our own write, under this handler: record again */
+            /* free (0), or left by the parent before a fork (its pid, or its writer's -tid): claim
+             * it, marked -tid until the key is whole. A failed claim looks again at the same
+             * slot: whoever won it may have written our very key. */
+            if (!me) me = (int)ec_sys0(EC_NR_gettid);
+            if (__atomic_compare_exchange_n(&s->pid, &owner, -me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
                 __atomic_store_n(&s->dev, dev, __ATOMIC_RELEASE);
                 __atomic_store_n(&s->ino, ino, __ATOMIC_RELEASE);
                 __atomic_store_n(&s->pid, pid, __ATOMIC_RELEASE);

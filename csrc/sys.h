@@ -51,6 +51,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_fstatfs 138
 #define EC_NR_prctl 157
 #define EC_NR_gettid 186
+#define EC_NR_tgkill 234
 #define EC_NR_set_tid_address 218
 #define EC_NR_clock_gettime 228
 #define EC_NR_exit_group 231
@@ -101,6 +102,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_fstatfs 44
 #define EC_NR_prctl 167
 #define EC_NR_gettid 178
+#define EC_NR_tgkill 131
 #define EC_NR_set_tid_address 96
 #define EC_NR_clock_gettime 113
 #define EC_NR_exit_group 94
@@ -153,6 +155,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_fstatfs 269 /* fstatfs64(fd, size, buf) */
 #define EC_NR_prctl 172
 #define EC_NR_gettid 224
+#define EC_NR_tgkill 270
 #define EC_NR_set_tid_address 258
 #define EC_NR_clock_gettime 265
 #define EC_NR_exit_group 252
@@ -409,6 +412,9 @@ static inline int ec_try_lock(int *busy)
     return __atomic_compare_exchange_n(busy, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 static inline void ec_unlock(int *busy) { __atomic_store_n(busy, 0, __ATOMIC_RELEASE); }
+/* Is tid a thread of this process? Not when it was another process's: a mark a thread left in
+ * memory that fork() copied into a child without that thread. */
+static inline int ec_thread_here(int tid) { return ec_sys3(EC_NR_tgkill, ec_getpid(), tid, 0) != -EC_ESRCH; }
 
 static inline __attribute__((noreturn)) void ec_exit_group(int status)
 {

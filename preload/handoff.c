@@ -14,15 +14,6 @@
 
 #define HANDOFF_PATH_MAX 4096
 
-#if defined(__x86_64__)
-#define EC_NR_tgkill 234
-#elif defined(__aarch64__)
-#define EC_NR_tgkill 131
-#elif defined(__i386__)
-#define EC_NR_tgkill 270
-#endif
-#define EC_ESRCH 3
-
 /* The slot. Threads and signal handlers may meet here: a take or a drop that finds it busy does
  * without it (the open goes on as usual; the next put or drop closes what it held), so only a put
  * ever waits, and briefly. */
@@ -114,7 +105,7 @@ void ec_handoff_drop(void)
  * knows in this process: its own process's after a fork, too. */
 static int kept_thread_gone(void)
 {
-    return ec_sys3(EC_NR_tgkill, ec_getpid(), handed_tid, 0) == -EC_ESRCH;
+    return !ec_thread_here(handed_tid);
 }
 
 void ec_handoff_event(void)

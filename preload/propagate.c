@@ -619,13 +619,14 @@ static struct env_array pub;         /* the array of ours in environ now (pub.en
 static char **replaced;              /* the program's array it stands for */
 static int keep;                     /* pub stays: it stands for an array of ours the program changed */
 static int inflight;                 /* calls between fix_environ and unfix_environ that count */
-static int env_lock;                 /* 0, or the pid of the process one of whose threads holds it */
+static int env_lock;                 /* 0, or the id of the thread that holds it */
 
-/* A child forked while another thread held the lock finds its parent's pid there: nobody in this
- * process will release it, and what it guards may be half-written. It takes the lock over and
- * forgets every array (those stay mapped for good: one may be its environ). Within one process the
- * wait is bounded (a signal handler calling system() while its own thread holds the lock): then
- * the caller does without. */
+/* A child forked while another thread held the lock finds that thread's id there, of no thread of
+ * its own: nobody in this process will release it, and what it guards may be half-written. It
+ * takes the lock over and forgets every array (those stay mapped for good: one may be its
+ * environ). A signal handler whose own thread holds it (system() from a handler) does without at
+ * once: that holder cannot go on while the handler runs. Another thread's hold is waited for,
+ * bounded: then the caller does without. */
 static void forget_arrays(void)
 {
     ec_memset(&last, 0, sizeof last);
@@ -638,11 +639,13 @@ static void forget_arrays(void)
 
 static int lock_env(void)
 {
-    int me = ec_getpid(), spins;
+    int me = (int)ec_sys0(EC_NR_gettid), spins;
     for (spins = 0; spins < 100000; spins++) {
         int owner = 0;
         if (__atomic_compare_exchange_n(&env_lock, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
-        if (owner != me && __atomic_compare_exchange_n(&env_lock, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        if (owner == me) return 0;
+        if (!ec_thread_here(owner) &&
+            __atomic_compare_exchange_n(&env_lock, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
             forget_arrays();
             return 1;
         }

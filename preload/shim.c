@@ -38,31 +38,54 @@ static int read_at_secure(void)
     return ec_auxv_get(EC_AT_SECURE, &v) == 1 ? v != 0 : 1;
 }
 
-static int policy_ready; /* 0 no, 1 being resolved, 2 ready */
-static int policy_resolver; /* the thread resolving it */
+/* The policy in force once one is resolved (published whole, never written after). */
+static const struct ec_policy *policy_now;
+static int policy_claimed; /* ec_shim.policy is some resolver's to fill */
 
 /* The environment as libc has it (the core ignores it in secure mode, AT_SECURE). */
 static char **start_env(void) { return ec_shim.envp ? ec_shim.envp : &environ ? environ : 0; }
 
+/* No memory for a policy of its own (a page): one published meanwhile, if another thread was
+ * resolving, else files enforced, as a config that cannot be read for want of memory does. */
+static const struct ec_policy *policy_without_memory(void)
+{
+    static const struct ec_policy closed = {.files = EC_MODE_ENFORCE, .files_source = EC_SRC_CONFIG,
+                                            .config_state = EC_CONFIG_UNREADABLE, .sinks = EC_SINK_SYSLOG,
+                                            .config_problem = "no memory to resolve the policy: files enforced"};
+    const struct ec_policy *now;
+    int spins;
+    for (spins = 0; spins < 10000; spins++) {
+        if ((now = __atomic_load_n(&policy_now, __ATOMIC_ACQUIRE))) return now;
+        ec_sys0(EC_NR_sched_yield);
+    }
+    return &closed;
+}
+
+/* Nobody waits for another thread's resolution: that thread may never finish in this memory (a
+ * fork() by another thread while it resolved leaves the child a copy with nobody resolving - the
+ * shim dlopen()ed into a threaded process, or a library constructor before ours that starts
+ * threads - and a signal handler on the resolving thread would wait for itself). A caller that
+ * finds none published resolves one itself, in ec_shim.policy if nobody claimed it yet (the usual
+ * first call: no mapping), else in a page of its own; the first published is the policy. Each is
+ * whole before it is published, so a reader never sees one half-written. */
 const struct ec_policy *ec_shim_policy(void)
 {
-    int expected = 0;
-    if (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) == 2) return &ec_shim.policy;
-    if (__atomic_compare_exchange_n(&policy_ready, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        __atomic_store_n(&policy_resolver, (int)ec_sys0(EC_NR_gettid), __ATOMIC_RELEASE);
-        ec_shim.secure = read_at_secure();
-        ec_policy_resolve(&ec_shim.policy, 0, start_env(), ec_shim.secure);
-        __atomic_store_n(&policy_ready, 2, __ATOMIC_RELEASE);
-    } else if (__atomic_load_n(&policy_resolver, __ATOMIC_ACQUIRE) == (int)ec_sys0(EC_NR_gettid)) {
-        /* a signal handler of the resolving thread (an exec from it): waiting would never end,
-         * so this call resolves a policy of its own (async-signal-safe: system calls only) */
-        static struct ec_policy nested;
-        ec_policy_resolve(&nested, 0, start_env(), read_at_secure());
-        return &nested;
+    const struct ec_policy *now = __atomic_load_n(&policy_now, __ATOMIC_ACQUIRE);
+    struct ec_policy *mine;
+    int unclaimed = 0, secure;
+    if (now) return now;
+    if (__atomic_compare_exchange_n(&policy_claimed, &unclaimed, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        mine = &ec_shim.policy;
     } else {
-        while (__atomic_load_n(&policy_ready, __ATOMIC_ACQUIRE) != 2) ec_sys0(EC_NR_sched_yield);
+        mine = ec_mmap(0, sizeof *mine, EC_PROT_READ | EC_PROT_WRITE, EC_MAP_PRIVATE | EC_MAP_ANONYMOUS, -1, 0);
+        if (ec_mmap_failed(mine)) return policy_without_memory();
     }
-    return &ec_shim.policy;
+    secure = read_at_secure();
+    __atomic_store_n(&ec_shim.secure, secure, __ATOMIC_RELAXED); /* every resolver's the same */
+    ec_policy_resolve(mine, 0, start_env(), secure);
+    if (__atomic_compare_exchange_n(&policy_now, &now, mine, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return mine;
+    if (mine != &ec_shim.policy) ec_munmap(mine, sizeof *mine);
+    return now; /* another caller's, published meanwhile */
 }
 
 int ec_shim_enforcing(int kind)

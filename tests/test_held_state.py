@@ -1,0 +1,145 @@
+"""The shim's process-wide state while one thread holds it: what another thread, a child forked at
+that moment, or a signal handler on the holding thread then meets. Nothing of the shim's may make
+them wait for a holder that is gone (a fork() copies the held state into a child without its
+holder) or that cannot go on (the handler runs on top of it): no hang, and still the right
+decision - the child of a process under enforcement refuses, in audit mode it records and loads.
+
+Each case parks one thread inside the shim with gdb (a breakpoint in the held section), then lets
+the others run: deterministic, where a race would need luck. The program is tests/c/held_fork.c;
+its forking thread gives up on a child after 10 s and says "child hung"."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import execcheck
+from audit_face_util import SHIM, Kit, clean_env
+from conftest import C_DIR, need_check, run
+
+GDB = shutil.which("gdb")
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    need_check()
+    assert GDB, "gdb is needed to park a thread inside the shim"
+
+
+@pytest.fixture
+def held(tmp_path):
+    """(program, 0644 library): the program of tests/c/held_fork.c, its forking library a
+    dependency (its constructor runs before the preloaded shim's), and a library that fails the
+    check."""
+    kit = Kit(tmp_path)
+    lib = kit._cc("lib/libheld.so", C_DIR / "held_fork.c", "-g", "-shared", "-fPIC", "-DLIB", "-pthread")
+    prog = kit._cc("bin/held", C_DIR / "held_fork.c", "-g", "-pthread", "-L%s" % lib.parent, "-lheld",
+                   "-Wl,-rpath,%s" % lib.parent)
+    src = tmp_path / "bad.c"
+    src.write_text("int badfn(void) { return 1; }\n")
+    bad = kit._cc("lib/libbad.so", src, "-shared", "-fPIC")
+    os.chmod(bad, 0o644)
+    return prog, bad
+
+
+def under_gdb(tmp_path, prog, enforce, env, commands, timeout=90):
+    """(stdout lines, records) of prog run under gdb with the preload face, gdb's commands given
+    after the program starts; enforce: SECBIT_EXEC_RESTRICT_FILE set (gdb's, inherited)."""
+    log = tmp_path / "records.jsonl"
+    env = dict(env, LD_PRELOAD=str(SHIM), EXECCHECK_LOG_FILE=str(log))
+    argv = [GDB, "-nx", "-batch", "-ex", "set startup-with-shell off", "-ex", "set breakpoint pending on"]
+    for k, v in env.items():  # the program's, not gdb's own
+        argv += ["-ex", "set environment %s=%s" % (k, v)]
+    for c in commands:
+        argv += ["-ex", c]
+    kw = {"preexec_fn": lambda: execcheck.set_securebits(restrict_file=True)} if enforce else {}
+    r = run(argv + [str(prog)], env=clean_env(), stdin=subprocess.DEVNULL, timeout=timeout, **kw)
+    records = log.read_text().splitlines() if log.exists() else []
+    return r.stdout.splitlines(), records
+
+
+@pytest.mark.parametrize("enforce", [False, True], ids=["audit", "enforce"])
+def test_a_child_forked_while_the_policy_is_resolved(tmp_path, held, enforce):
+    """A library constructor before ours started a thread; the shim's constructor resolves the
+    policy (parked there) when that thread forks, and the child dlopen()s a 0644 library. The child
+    inherited "being resolved" with no resolver, and every later call waited for it, spinning for
+    ever (sched_yield): "child hung". Now a caller never waits for another's resolution."""
+    prog, bad = held
+    out, records = under_gdb(tmp_path, prog, enforce, {"HELD_CHILD": "dlopen:%s" % bad},
+                             ["break ec_policy_resolve", "run", "set var held_go = 1", "set scheduler-locking on",
+                              "thread 2", "continue"])
+    assert "child exited 0" in out, out
+    assert ("child dlopen failed" if enforce else "child dlopen ok") in out, out
+    assert len(records) == 1 and '"path":"%s"' % bad in records[0], records
+    assert ('"action":"refused"' if enforce else '"action":"logged"') in records[0], records
+
+
+REPO = C_DIR.parent.parent
+
+
+def line_of(source, text):
+    """source:N, the first line of the repository's source file holding text: a breakpoint in the
+    middle of a held section (the functions there are inlined)."""
+    lines = (REPO / source).read_text().splitlines()
+    return "%s:%d" % (os.path.basename(source), next(i for i, l in enumerate(lines, 1) if text in l))
+
+
+# the once-per-file record's slot, claimed (marked being written) and not yet written
+RECORD_SLOT_CLAIMED = ("csrc/record.c", "__atomic_store_n(&s->dev, dev")
+
+
+@pytest.mark.parametrize("enforce", [False, True], ids=["audit", "enforce"])
+def test_a_handler_records_on_top_of_its_threads_half_written_record(tmp_path, held, enforce):
+    """The main thread dlopen()s a 0644 library and is parked where its record marked its slot in
+    the once-per-file set, the mark not yet replaced by the key; a signal handler on that thread
+    dlopen()s the same library. The handler waited for the slot's writer - itself - a million
+    sched_yield calls (0.5 s idle, seconds on a loaded machine) per record before recording
+    anyway. Now it sees its own thread's mark and records at once (a record twice, none lost)."""
+    prog, bad = held
+    out, records = under_gdb(tmp_path, prog, enforce,
+                             {"HELD_MAIN": "dlopen:%s" % bad, "HELD_HANDLER": "dlopen:%s" % bad},
+                             ["break %s" % line_of(*RECORD_SLOT_CLAIMED), "run", "delete 1",
+                              "catch syscall sched_yield", "signal SIGUSR1", "info breakpoints"])
+    assert not any("catchpoint already hit" in l for l in out), out  # not one sched_yield
+    said = "failed" if enforce else "ok"
+    assert "handler dlopen %s" % said in out and "main dlopen %s" % said in out, out
+    mine = [r for r in records if '"path":"%s"' % bad in r]
+    assert len(mine) >= 2 and all(('"action":"refused"' if enforce else '"action":"logged"') in r for r in mine), records
+
+
+def test_a_child_forked_while_a_record_was_half_written(tmp_path, held):
+    """The same half-written slot, copied into a child by another thread's fork(): no writer in the
+    child; the child's record of the same file claims the slot, and the child records it."""
+    prog, bad = held
+    out, records = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "dlopen:%s" % bad, "HELD_CHILD": "dlopen:%s" % bad},
+                             ["break %s" % line_of(*RECORD_SLOT_CLAIMED), "run", "delete 1", "set var held_go = 1",
+                              "set scheduler-locking on", "thread 2", "continue"])
+    assert "child dlopen ok" in out and "child exited 0" in out, out
+    assert len([r for r in records if '"path":"%s"' % bad in r]) == 1, records  # the child's (the parent parked)
+
+
+# system()'s environment fix, under the environment lock
+ENV_LOCK_HELD = ("preload/propagate.c", "if (fixed_already(env ? env : (char **)empty_env, self, kills)) {")
+
+
+def test_a_handler_runs_system_on_top_of_its_threads_environment_lock(tmp_path, held):
+    """The main thread's system() is parked under the lock of the environment fix (propagation); a
+    signal handler on that thread calls system() too. It waited for the lock - held by its own
+    thread - 100000 sched_yield calls (50-250 ms) before doing without it. Now it does without at
+    once; both shells run."""
+    prog, _ = held
+    out, _ = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "system:true", "HELD_HANDLER": "system:true"},
+                       ["break %s" % line_of(*ENV_LOCK_HELD), "run", "delete 1", "catch syscall sched_yield",
+                        "signal SIGUSR1", "info breakpoints"])
+    assert not any("catchpoint already hit" in l for l in out), out
+    assert "handler system 0" in out and "main system 0" in out, out
+
+
+def test_a_child_forked_while_the_environment_lock_was_held(tmp_path, held):
+    """The same lock held by the parked thread when another thread forks: the child's system()
+    takes the lock over (no thread of its own holds it) and runs its shell."""
+    prog, _ = held
+    out, _ = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "system:true", "HELD_CHILD": "system:true"},
+                       ["break %s" % line_of(*ENV_LOCK_HELD), "run", "delete 1", "set var held_go = 1",
+                        "set scheduler-locking on", "thread 2", "continue"])
+    assert "child system 0" in out and "child exited 0" in out, out
