@@ -302,11 +302,11 @@ def run_verify(args) -> int:
     root = _root(args, changes=False)
     check_noexec_mounts(args.noexec_mount)
     try:
-        result, refusals, stray, shim_problems, unread, left = verify.verify(root, args.noexec_mount,
-                                                                             args.any_mount)
+        result, refusals, stray, shim_problems, unread, left, changed = verify.verify(root, args.noexec_mount,
+                                                                                      args.any_mount)
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % _os_error(e))
-    because = verify.not_ready_because(refusals, shim_problems, unread, left)
+    because = verify.not_ready_because(refusals, shim_problems, unread, left, changed)
     ok = not because  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
@@ -315,7 +315,8 @@ def run_verify(args) -> int:
                     "not_run_but_refused": [f.as_dict() for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
                     "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
-                    "not_walked": result.other_mounts, "not_walked_code": left})
+                    "not_walked": result.other_mounts, "not_walked_code": left,
+                    "changed_while_verifying": [f.as_dict() for f in changed]})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
@@ -330,6 +331,8 @@ def run_verify(args) -> int:
         print("shim     %s" % printable(p))  # names from the image's own files
     for f in unread:
         print("unread   %s (not audited)" % printable(f.message))
+    for f in changed:
+        print("changed  %s (not audited: verify again once nothing changes the root)" % printable(f.message))
     for mp in result.other_mounts:
         if mp in left:
             print("unwalked %s: another mount than ROOT's, holding the image's libraries or programs: not audited "
