@@ -186,3 +186,33 @@ def test_a_file_replaced_by_a_directory_during_the_walk_is_a_change(ready, monke
     assert "changed  /usr/bin/swapped: a directory now, no directory when it was listed: the tree changed during " \
         "the audit (not audited: verify again once nothing changes the root)\n" in out, out
     assert "\nbecause  1 path changed while it read the image (/usr/bin/swapped: " in out, out
+
+
+def test_a_directory_swapped_for_a_symlink_during_the_walk_is_not_walked_through(ready, monkeypatch, capsys):
+    """The walk checked that a subdirectory was no symlink, then listed it by path later: one
+    swapped for a symlink in between (to a host directory, or to / - the whole host walked) was
+    followed out of the image, names from the host's directory coming back as the image's; one
+    swapped just before that check was dropped unsaid. Both are opened without following a symlink
+    now: a change each, the host not listed."""
+    app = os.path.join(ready, "opt/app")
+    for d in ("a", "b", "c"):
+        os.makedirs(os.path.join(app, d))
+        with open(os.path.join(app, d, "README"), "w") as f:
+            f.write("app\n")
+    outside = os.path.join(os.path.dirname(ready), "host-dir")
+    os.makedirs(outside)
+    shutil.copy2(os.path.join(ready, "usr/bin/true"), os.path.join(outside, "host-program"))
+
+    def swap(d):
+        shutil.rmtree(os.path.join(app, d))
+        os.symlink(outside, os.path.join(app, d))
+    with open(os.path.join(app, "README"), "w") as f:
+        f.write("app\n")
+    # /opt/app listed (a, b, c directories), then its files yielded: c swapped before it is pushed;
+    # then a walked: b swapped after it was pushed, before it is listed
+    _walk_hook(monkeypatch, "/opt/app/README", lambda: swap("c"))
+    _walk_hook(monkeypatch, "/opt/app/a/README", lambda: swap("b"))
+    code, v = verify_in_process(ready, capsys)
+    assert code == 1 and sorted((f["path"], f["details"]["errno"]) for f in v["changed_while_verifying"]) == \
+        [("/opt/app/b", "ENOTDIR"), ("/opt/app/c", "ENOTDIR")], v
+    assert "host-program" not in json.dumps(v), v
