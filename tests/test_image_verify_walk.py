@@ -216,3 +216,14 @@ def test_a_directory_swapped_for_a_symlink_during_the_walk_is_not_walked_through
     assert code == 1 and sorted((f["path"], f["details"]["errno"]) for f in v["changed_while_verifying"]) == \
         [("/opt/app/b", "ENOTDIR"), ("/opt/app/c", "ENOTDIR")], v
     assert "host-program" not in json.dumps(v), v
+
+
+def test_an_absolute_link_to_an_image_directory_the_host_lacks_is_no_change(ready):
+    """The walk tells directories by a stat that follows a symlink on the host: an absolute link to
+    a directory only the image has is listed as a file, and leads to a directory in the image.
+    That is no change of the root (a directory swapped in for a file is)."""
+    os.makedirs(os.path.join(ready, "usr/share/only-in-image/sub"))
+    os.symlink("/usr/share/only-in-image/sub", os.path.join(ready, "usr/lib/to-image-dir"))
+    assert not os.path.exists("/usr/share/only-in-image")
+    v = json.loads(ec("image", "verify", "--json", ready).stdout)
+    assert v["ready"] and v["changed_while_verifying"] == [], v

@@ -251,8 +251,9 @@ class Audit:
         host = scan.host_path(self.root, rp)
         kind, head = scan.sniff(host)
         name = os.path.basename(path)
-        if kind == "not-regular" and not explicit and os.path.isdir(host):
-            # the walk lists directories apart (symlinks to them too): this one was no directory then
+        if kind == "not-regular" and not explicit and _is_dir_itself(scan.host_path(self.root, path)):
+            # the walk lists directories apart: this one was no directory then (a symlink may be
+            # listed as a file and lead to an image directory: its host stat follows it on the host)
             self._changed(path, "a directory now, no directory when it was listed", errno.EISDIR)
             return
         if kind.startswith("unreadable:") and not explicit and int(kind.split(":")[1]) in GONE:
@@ -689,6 +690,13 @@ class Audit:
                       findings=self.findings.sorted(), python=py, skipped=self.skipped, outcome=self.outcome,
                       elapsed=time.monotonic() - t0,
                       other_mounts=[scan.image_path(self.root, h) for h in self.walker.other_mounts])
+
+
+def _is_dir_itself(host) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(host).st_mode)
+    except OSError:
+        return False
 
 
 def _executable(host) -> bool:
