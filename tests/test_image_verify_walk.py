@@ -227,3 +227,20 @@ def test_an_absolute_link_to_an_image_directory_the_host_lacks_is_no_change(read
     assert not os.path.exists("/usr/share/only-in-image")
     v = json.loads(ec("image", "verify", "--json", ready).stdout)
     assert v["ready"] and v["changed_while_verifying"] == [], v
+
+
+def test_a_file_whose_directory_became_a_file_after_the_listing_is_a_change(ready, monkeypatch, capsys):
+    """The name listed, its directory then replaced by a regular file: the lookup fails ENOTDIR,
+    which for a symlink's target means "names no file", and for the name itself a changed root."""
+    tools = os.path.join(ready, "opt/tools")
+    os.makedirs(tools)
+    shutil.copy2(os.path.join(ready, "usr/bin/true"), os.path.join(tools, "tool"))
+
+    def swap():
+        os.rename(tools, os.path.join(ready, "opt/tools.old"))
+        with open(tools, "w") as f:
+            f.write("no directory\n")
+    _walk_hook(monkeypatch, "/opt/tools/tool", swap)
+    code, v = verify_in_process(ready, capsys)
+    assert code == 1 and [(f["path"], f["details"]["errno"]) for f in v["changed_while_verifying"]] == \
+        [("/opt/tools/tool", "ENOTDIR")] and v["unreadable"] == [], v
