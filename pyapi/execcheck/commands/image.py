@@ -89,8 +89,9 @@ examples:
   execcheck image verify --json --noexec-mount /tmp /srv/image
 
 exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
-could not be read or lies on a mount not walked (named), or the shim is not sound; 2 bad usage, or
-an image that cannot be read."""
+could not be read or lies on a mount not walked (named), the image changed while it was read
+(named: verify again once nothing changes it), or the shim is not sound; 2 bad usage, or an image
+that cannot be read."""
 
 
 def add_parser(sub):
