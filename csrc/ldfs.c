@@ -334,11 +334,16 @@ const struct ec_elf *ec_ldfs_elf(struct ec_ldfs *fs, struct ec_ldfs_path *p)
         f->read_err = -fd;
         return 0;
     }
-    /* the path must still name the inode looked up */
-    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0 || st.stx_ino != f->ino ||
-        ec_makedev(st.stx_dev_major, st.stx_dev_minor) != f->dev) {
+    /* the path must still name the inode looked up: another file there now is ESTALE (the name is
+     * stale), not EIO, so that a caller can tell a file replaced under it from a failing disk */
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0) {
         ec_close(fd);
         f->read_err = EC_EIO;
+        return 0;
+    }
+    if (st.stx_ino != f->ino || ec_makedev(st.stx_dev_major, st.stx_dev_minor) != f->dev) {
+        ec_close(fd);
+        f->read_err = EC_ESTALE;
         return 0;
     }
     read_elf_from(fs, p, fd);

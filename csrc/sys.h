@@ -246,6 +246,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_ENOSYS 38
 #define EC_ELOOP 40
 #define EC_EOPNOTSUPP 95
+#define EC_ESTALE 116
 
 #define EC_S_IFMT 0170000
 #define EC_S_IFREG 0100000

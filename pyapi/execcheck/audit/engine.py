@@ -26,6 +26,13 @@ OTHER_LOADERS = {(1, EM_386): "i386", (2, EM_AARCH64): "aarch64"}
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
 # AddressSanitizer's runtimes (gcc's, clang's): they insist on coming first among the loaded objects
 ASAN_RUNTIMES = ("libasan.so", "libclang_rt.asan")
+# why a symlink the walk met cannot be followed, when it names no file for anyone (the image's own
+# programs get the same answer from the kernel): dangling, a loop, a chain of more than 40 links, a
+# target through a regular file or with a component longer than 255 bytes. Nothing to examine.
+BROKEN_LINK = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
+# a file met a moment ago that is no longer there, or another file in its place (ESTALE: the core's
+# read found another inode than its lookup): the tree changed under the audit
+GONE = (errno.ENOENT, errno.ENOTDIR, errno.ESTALE)
 
 
 @dataclasses.dataclass
@@ -142,7 +149,8 @@ class Audit:
         self.progress = progress or Progress(False)
         self.mounts = self._mounts()
         self._dirstat = {}
-        self.walker = rootfs.ImageWalk(self.root, any_mount=not (self.root and opts.one_mount), onerror=self._unlisted)
+        self.walker = rootfs.ImageWalk(self.root, any_mount=not (self.root and opts.one_mount), onerror=self._unlisted,
+                                       onchange=self._dir_changed)
 
     # ------------------------------------------------------------------ inputs
     def _mounts(self) -> ImageMounts:
@@ -159,6 +167,45 @@ class Audit:
         """A directory it may not list is no directory without problems (`audit /root` as nobody)."""
         where = scan.image_path(self.root, e.filename)
         self.findings.add("unreadable", where, "%s: %s" % (where, (e.strerror or str(e)).lower()))
+
+    def _dir_changed(self, e: OSError):
+        """A directory listed a moment ago, gone (or a file or a symlink now) when the walk came to it."""
+        self._changed(scan.image_path(self.root, e.filename), "removed, renamed or replaced since its parent was "
+                      "listed", e.errno)
+
+    def _changed(self, path, how, err):
+        """path (an image path) changed under the audit: what it was was not examined."""
+        self.findings.add("changed-during-audit", path, "%s: %s: the tree changed during the audit" % (path, how),
+                          details={"errno": errno.errorcode.get(err, str(err))})
+        self.outcome[path] = "changed"
+
+    def _unexamined(self, path, err):
+        """path exists but could not be looked at (errno err): a file the audit cannot judge."""
+        self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(err).lower()),
+                          details={"errno": errno.errorcode.get(err, str(err))})
+        self.outcome[path] = "unreadable"
+
+    def _lookup_failed(self, path, err, count=True):
+        """A name the walk listed whose lookup failed with errno err. A symlink that names no file
+        (BROKEN_LINK) is nothing to check; a name no longer there, or there but not found by the
+        lookup, changed under the audit; any other failure (no search permission, EIO, a lookup
+        that kept racing, a FUSE file system's refusal) leaves a file unexamined. count: the name
+        is counted among the skipped (once: the Python pass meets the walk's names again)."""
+        try:
+            st = os.lstat(scan.host_path(self.root, path))
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                self._changed(path, "removed or renamed since it was listed", e.errno)
+            else:
+                self._unexamined(path, e.errno)
+            return
+        if stat.S_ISLNK(st.st_mode) and err in BROKEN_LINK:
+            if count:
+                self.skipped["broken-link"] = self.skipped.get("broken-link", 0) + 1
+        elif err in GONE:
+            self._changed(path, "replaced since it was listed", err)
+        else:
+            self._unexamined(path, err)
 
     def _realpath(self, path) -> Optional[str]:
         try:
@@ -193,18 +240,33 @@ class Audit:
         return out
 
     def _consider(self, path, explicit, seen, out):
-        rp = self._realpath(path)
-        if rp is None:
+        try:
+            rp = self.session.realpath(path)
+        except OSError as e:
             if explicit:
                 self.findings.add("unreadable", path, "%s: cannot be followed (broken symlink or loop)" % path)
+            else:
+                self._lookup_failed(path, e.errno)
             return
-        kind, head = scan.sniff(scan.host_path(self.root, rp))
+        host = scan.host_path(self.root, rp)
+        kind, head = scan.sniff(host)
         name = os.path.basename(path)
+        if kind == "not-regular" and not explicit and _is_dir_itself(scan.host_path(self.root, path)):
+            # the walk lists directories apart: this one was no directory then (a symlink may be
+            # listed as a file and lead to an image directory: its host stat follows it on the host)
+            self._changed(path, "a directory now, no directory when it was listed", errno.EISDIR)
+            return
+        if kind.startswith("unreadable:") and not explicit and int(kind.split(":")[1]) in GONE:
+            self._changed(path, "removed or renamed since it was listed", int(kind.split(":")[1]))
+            return
         if kind == "elf":
             try:
                 st, _ = self.session.stat(rp)
             except OSError as e:
-                self.findings.add("unreadable", path, "%s: %s" % (path, e.strerror))
+                if e.errno in GONE:
+                    self._changed(path, "removed or replaced since it was listed", e.errno)
+                else:
+                    self.findings.add("unreadable", path, "%s: %s" % (path, e.strerror))
                 return
             if (st.dev, st.ino) not in seen:
                 seen.add((st.dev, st.ino))
@@ -212,7 +274,8 @@ class Audit:
             else:
                 self.outcome[path] = "same-file"
         elif kind.startswith("unreadable"):
-            if explicit or scan.looks_like_library(name):
+            # a file it may not open: code if named like a library, or if anyone may run it
+            if explicit or scan.looks_like_library(name) or _executable(host):
                 self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(int(kind.split(":")[1]))))
                 self.outcome[path] = "unreadable"
         elif kind == "other" and (explicit or scan.looks_like_library(name)) and not scan.is_linker_script(head):
@@ -254,6 +317,9 @@ class Audit:
         try:
             e = self.session.elf(path)
         except OSError as err:
+            if err.errno in GONE + (errno.ELOOP,):  # an ELF file when the walk looked, a moment ago
+                self._changed(path, "removed, renamed or replaced before it was read", err.errno)
+                return
             self.findings.add("unreadable", path, "%s: %s" % (path, err.strerror))
             self.outcome[path] = "unreadable"
             return
@@ -334,6 +400,8 @@ class Audit:
             self.findings.add("musl-program", path, "%s: uses musl's loader %s" % (path, res.interp))
         elif ms in ("not-elf", "corrupt"):
             self.findings.add("bad-elf", path, "%s: %s" % (path, "corrupt ELF file" if ms == "corrupt" else "not ELF"))
+        elif ms == "not-found" and res.main_errno in GONE:
+            self._changed(path, "removed, renamed or replaced before it was resolved", res.main_errno)
         elif ms == "not-found":
             self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(res.main_errno)))
         elif ms == "interp-missing":
@@ -575,7 +643,8 @@ class Audit:
             for f in scan.python_code(self.root, rp, self.walker, suffixes):
                 try:
                     st, _ = self.session.stat(f)
-                except OSError:
+                except OSError as e:
+                    self._lookup_failed(f, e.errno, count=False)
                     continue
                 if not stat.S_ISREG(st.mode):
                     continue
@@ -621,6 +690,21 @@ class Audit:
                       findings=self.findings.sorted(), python=py, skipped=self.skipped, outcome=self.outcome,
                       elapsed=time.monotonic() - t0,
                       other_mounts=[scan.image_path(self.root, h) for h in self.walker.other_mounts])
+
+
+def _is_dir_itself(host) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(host).st_mode)
+    except OSError:
+        return False
+
+
+def _executable(host) -> bool:
+    """Has the file at host an x bit (a program, whatever its name)?"""
+    try:
+        return bool(os.stat(host).st_mode & 0o111)
+    except OSError:
+        return False
 
 
 def _who_writes(mode):

@@ -72,6 +72,9 @@ RULES = {r.id: r for r in (
          "A path named on the command line does not exist: a typo, or a path of another root, audits nothing."),
     Rule("EXC053", "empty-image", "error",
          "The root (--root) holds no program at all: not a root filesystem, or not the one meant."),
+    Rule("EXC054", "changed-during-audit", "warning",
+         "A file the walk listed was removed, renamed or replaced before it was read: the tree changed during the "
+         "audit, so what was there was not examined (audit again once the tree is still)."),
     Rule("EXC060", "python-code-denied", "warning",
          "Python code the exec policy would refuse: an interpreter that obeys the check cannot import it."),
 )}

@@ -89,8 +89,9 @@ examples:
   execcheck image verify --json --noexec-mount /tmp /srv/image
 
 exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
-could not be read or lies on a mount not walked (named), or the shim is not sound; 2 bad usage, or
-an image that cannot be read."""
+could not be read or lies on a mount not walked (named), the image changed while it was read
+(named: verify again once nothing changes it), or the shim is not sound; 2 bad usage, or an image
+that cannot be read."""
 
 
 def add_parser(sub):
@@ -303,11 +304,11 @@ def run_verify(args) -> int:
     root = _root(args, changes=False)
     check_noexec_mounts(args.noexec_mount)
     try:
-        result, refusals, stray, shim_problems, unread, left = verify.verify(root, args.noexec_mount,
-                                                                             args.any_mount)
+        result, refusals, stray, shim_problems, unread, left, changed = verify.verify(root, args.noexec_mount,
+                                                                                      args.any_mount)
     except OSError as e:
         raise UsageError("cannot audit the image: %s" % _os_error(e))
-    because = verify.not_ready_because(refusals, shim_problems, unread, left)
+    because = verify.not_ready_because(refusals, shim_problems, unread, left, changed)
     ok = not because  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
@@ -316,7 +317,8 @@ def run_verify(args) -> int:
                     "not_run_but_refused": [f.as_dict() for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
                     "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
-                    "not_walked": result.other_mounts, "not_walked_code": left})
+                    "not_walked": result.other_mounts, "not_walked_code": left,
+                    "changed_while_verifying": [f.as_dict() for f in changed]})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
@@ -331,6 +333,8 @@ def run_verify(args) -> int:
         print("shim     %s" % printable(p))  # names from the image's own files
     for f in unread:
         print("unread   %s (not audited)" % printable(f.message))
+    for f in changed:
+        print("changed  %s (not audited: verify again once nothing changes the root)" % printable(f.message))
     for mp in result.other_mounts:
         if mp in left:
             print("unwalked %s: another mount than ROOT's, holding the image's libraries or programs: not audited "

@@ -94,14 +94,17 @@ class ImageWalk:
     another mount than ROOT's is not entered (a host directory bind-mounted into the image is no
     part of it; any_mount: every mount is the image's), and what cannot be read (a directory it may
     not list, a file it may not open, as a user other than root) is named, so a caller can say its
-    answer is incomplete instead of silently smaller. Paths kept are host paths."""
+    answer is incomplete instead of silently smaller. A directory listed by its parent and gone (or
+    a file or a symlink now) when the walk comes to it goes to onchange, if given: the tree changed
+    during the walk. Paths kept are host paths."""
 
-    def __init__(self, root: str, any_mount: bool, onerror=None):
+    def __init__(self, root: str, any_mount: bool, onerror=None, onchange=None):
         self.root = os.path.abspath(root)
         self.mount = None if any_mount else mount_of(os.path.realpath(root))
         self.other_mounts = {}  # host path of each mount point not entered (ordered, each once)
         self.unreadable = {}    # host path -> OSError
         self._onerror = onerror
+        self._onchange = onchange
 
     def error(self, e: OSError) -> None:
         """A path that could not be read; one gone since it was listed, or a loop of symlinks (no
@@ -111,6 +114,14 @@ class ImageWalk:
         self.unreadable[e.filename] = e
         if self._onerror is not None:
             self._onerror(e)
+
+    def _unlisted(self, top: str, e: OSError) -> None:
+        """A directory of the walk that could not be listed. Below top, each was a directory (not a
+        symlink) in its parent's listing: not there now, or a file or a symlink, it changed since."""
+        if e.filename != top and e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP) and self._onchange:
+            self._onchange(e)
+            return
+        self.error(e)
 
     def elsewhere(self, host: str) -> bool:
         """Is the directory host on another mount than ROOT's (then noted, and not to be entered)?"""
@@ -142,7 +153,7 @@ class ImageWalk:
         """walk.walk(top) on ROOT's mount: top-down, dirnames may be pruned in place."""
         if self.elsewhere(top):
             return
-        for dirpath, dirnames, filenames in walk_tree(top, onerror=self.error):
+        for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: self._unlisted(top, e)):
             dirnames[:] = [d for d in dirnames if not self.elsewhere(os.path.join(dirpath, d))]
             yield dirpath, dirnames, filenames
 

@@ -66,11 +66,14 @@ def why_run(finding, records, lib_dirs) -> str:
     return "" if d is None else "in the library directory %s" % d
 
 
-def not_ready_because(refusals, problems, unread, left) -> list:
+def not_ready_because(refusals, problems, unread, left, changed=()) -> list:
     """verify's reasons, one a kind: its count and its first item ([] when ready). A log that
-    holds only the end of the output, or a cut repr of the JSON, still says why."""
+    holds only the end of the output, or a cut repr of the JSON, still says why. A root that
+    changed while it was read comes first: the rest of the answer is about a root no longer there."""
     out = []
     for items, one, many, first in (
+            (changed, "path changed while it read the image", "paths changed while it read the image",
+             lambda f: f.message),
             (refusals, "refused file the image runs", "refused files the image runs",
              lambda f: "%s, %s" % (f.path, f.details.get("counted_because", ""))),
             (problems, "shim problem", "shim problems", str),
@@ -95,19 +98,22 @@ def foreign_libc(root: str) -> str:
 
 def verify(root: str, noexec_mounts=(), any_mount: bool = False):
     """(audit result, the refusals of what the image would run, other refused files, shim problems,
-    the findings of what could not be read, the mount points left that hold its code). Only ROOT's
-    own mount is walked unless any_mount (the mount points left: result.other_mounts)."""
+    the findings of what could not be read, the mount points left that hold its code, the findings
+    of what changed while it was read: removed, renamed or replaced after the walk listed it). Only
+    ROOT's own mount is walked unless any_mount (the mount points left: result.other_mounts)."""
     from ..audit.engine import Audit, Options
     from ..audit.findings import RULES
     from . import ldconf
     result = Audit(Options(root=root, noexec_mounts=list(noexec_mounts), one_mount=not any_mount)).run()
     records = {rec.path: rec for rec in result.files.values()}
     lib_dirs = ldconf.with_real_places(root, ldconf.library_dirs(root, install.image_multiarch(root)))
-    refusals, stray, problems, unread = [], [], shim_state(root), []
+    refusals, stray, problems, unread, changed = [], [], shim_state(root), [], []
     for f in result.findings:
         name = RULES[f.rule].name
         if name == "unreadable":
             unread.append(f)
+        elif name == "changed-during-audit":  # not examined, and what was examined may be stale
+            changed.append(f)
         elif name == "python-code-denied":
             f.details["counted_because"] = "Python code of a Python install or a program's own modules"
             refusals.append(f)
@@ -121,4 +127,4 @@ def verify(root: str, noexec_mounts=(), any_mount: bool = False):
             # an open that waits for ever
             problems.append("%s: in every program of the image" % f.message)
     left = rootfs.holding(result.other_mounts, ldconf.code_dirs(root, install.image_multiarch(root)))
-    return result, refusals, stray, problems, unread, left
+    return result, refusals, stray, problems, unread, left, changed
