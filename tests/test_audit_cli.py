@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from conftest import execcheck_as_nobody as as_nobody, execcheck_cmd, need_root, run
+from conftest import execcheck_as_nobody as as_nobody, execcheck_cmd, need_mountns, need_root, run
 from ldfixtures import Tree
 
 
@@ -337,3 +337,20 @@ def test_the_first_line_counts_entry_points_and_what_they_load(tmp_path):
     m = len(audit_json(str(dep))["files"])
     assert audit(str(dep)).stdout.splitlines()[0] == (
         "execcheck audit of this system: 0 programs, 1 shared object; %d ELF file%s in all" % (m, "" if m == 1 else "s"))
+
+
+def test_without_proc_audit_and_verify_say_so_in_one_line(tmp_path):
+    """With no /proc (a tmpfs over it, in a private mount namespace) `audit /bin/true` reported
+    /bin/true "does not exist in the system" (EXC052) and `audit --root` / `image verify` said
+    "cannot model the loader: No such file or directory": the resolver names each file as ld.so
+    saw it through /proc/self/fd. Each says now what is missing, exit 2, one line."""
+    need_mountns()
+    root = tmp_path / "r"
+    (root / "usr/bin").mkdir(parents=True)
+    shutil.copy("/bin/true", root / "usr/bin/true")
+    cmd = " ".join(execcheck_cmd())
+    for args in ("audit /bin/true", "audit --json /bin/true", "audit --root %s" % root, "image verify %s" % root):
+        r = run(["unshare", "--mount", "sh", "-c", "mount -t tmpfs none /proc && exec %s %s" % (cmd, args)])
+        assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, (args, r)
+        assert "/proc/self/fd: not there: the loader's view of each file is read from /proc" in r.stderr, (args, r)
+    assert audit("/bin/true").returncode == 0  # with /proc, as before
