@@ -362,17 +362,18 @@ static int exec_check(int fd, char *const argv[], char *const envp[])
 {
     uint64_t all = ~0ull, old = 0;
     long pid, w = 0;
-    int status = 0, sc = seccomp_state(), r;
+    int status = 0, sc = seccomp_state(), r, forks;
     if (sc == SC_FILTER_KILLS || sc == SC_FILTER_REFUSES) return -EC_ENOSYS;
     if ((sc != SC_FILTER_UNPROBED && single_threaded()) ||
         ec_sys4(EC_NR_rt_sigprocmask, EC_SIG_BLOCK, &all, &old, 8) < 0)
         return ec_execveat(fd, "", argv, envp, EC_EXEC_CHECK_FLAGS);
-    if (!__atomic_load_n(&vfork_refused, __ATOMIC_RELAXED)) {
+    /* read once (it only goes from 0 to 1): read twice, it left pid unset on a path gcc saw */
+    forks = __atomic_load_n(&vfork_refused, __ATOMIC_RELAXED);
+    if (!forks) {
         pid = spawn_check(fd, argv, envp, EC_CLONE_VM | EC_CLONE_VFORK);
-        if (pid == -EC_EINVAL) __atomic_store_n(&vfork_refused, 1, __ATOMIC_RELAXED);
+        if (pid == -EC_EINVAL) __atomic_store_n(&vfork_refused, forks = 1, __ATOMIC_RELAXED);
     }
-    if (__atomic_load_n(&vfork_refused, __ATOMIC_RELAXED))
-        pid = fork_reaches_us() ? spawn_check(fd, argv, envp, EC_SIGCHLD) : -EC_EINVAL;
+    if (forks) pid = fork_reaches_us() ? spawn_check(fd, argv, envp, EC_SIGCHLD) : -EC_EINVAL;
     if (pid > 0)
         do w = ec_sys4(EC_NR_wait4, pid, &status, EC_WALL, 0);
         while (w == -EC_EINTR);

@@ -700,7 +700,7 @@ static __attribute__((noinline)) int file_places(struct ec_maps *m, const char *
         return 0;
     }
     if (ec_pread(rfd, &eh, sizeof eh, 0) == (long)sizeof eh && eh.e_phentsize == sizeof ph[0] && eh.e_phnum &&
-        eh.e_phnum <= PH_MAX && eh.e_phoff < ((uint64_t)1 << 40))
+        eh.e_phnum <= PH_MAX && eh.e_phoff <= ~0ul >> 1 /* a long, pread's offset */)
         n = ec_pread(rfd, ph, eh.e_phnum * sizeof ph[0], (long)eh.e_phoff);
     ec_close(rfd);
     if (n == (long)(eh.e_phnum * sizeof ph[0]) && !ec_memcmp(eh.e_ident, "\177ELF", 4))
