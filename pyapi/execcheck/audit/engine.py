@@ -134,6 +134,12 @@ def glibc_minor(root: str) -> int:
 
 class Audit:
     def __init__(self, opts: Options, progress: Optional[Progress] = None):
+        if not os.path.isdir("/proc/self/fd"):
+            # the audit names each file as ld.so saw it, through /proc/self/fd: without /proc every
+            # input read as "does not exist" and an image as "No such file or directory" (the
+            # resolver itself goes on without it, as ld.so does: the dlopen guard's predictions)
+            raise OSError(errno.ENOENT, "not there: the loader's view of each file is read from /proc (mount it: "
+                          "mount -t proc proc /proc)", "/proc/self/fd")
         self.o = opts
         self.root = os.path.realpath(opts.root) if opts.root else ""
         self.glibc_minor = glibc_minor(self.root)

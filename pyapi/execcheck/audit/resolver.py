@@ -6,7 +6,6 @@ resolving one. Resolution results are copied into plain Python objects, because 
 only valid until the session's next call.
 """
 import dataclasses
-import errno
 import os
 from typing import List, Optional, Sequence
 
@@ -234,11 +233,6 @@ class Session:
         cfg.memory_limit = memory_limit
         cfg.glibc_minor = glibc_minor  # the search rules of glibc 2.<minor> (0: 2.36's)
         cfg.machine = machine  # that loader's rules and defaults (csrc/ldresolve.c, struct ld_abi)
-        if not os.path.isdir("/proc/self/fd"):
-            # the resolver names each file as ld.so saw it through /proc/self/fd: without /proc
-            # every input read as "does not exist" and an image as "No such file or directory"
-            raise OSError(errno.ENOENT, "not there: the loader's view of each file is read from /proc (mount it: "
-                          "mount -t proc proc /proc)", "/proc/self/fd")
         err = ffi.new("int *")
         s = lib.ec_ld_session_new(cfg, err)
         if s == ffi.NULL:
