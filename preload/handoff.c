@@ -68,6 +68,14 @@ static void put(int fd, int err, const char *path, const struct ec_statx *st, in
         }
         ec_sys0(EC_NR_sched_yield);
     }
+    /* A library's hand-off (st: an import or ctypes.CDLL, on any thread) never displaces another
+     * thread's entry file (the main script, PYTHONSTARTUP): that thread's fopen or open would
+     * find nothing and read the name again, unchecked. The library's opener does without it. */
+    if (st && ec_handoff_waiting() && !handed_has_st && handed_by != this_thread()) {
+        ec_unlock(&busy);
+        if (fd >= 0) ec_close(fd);
+        return;
+    }
     old = empty_slot();
     if (old >= 0) ec_close(old);
     if (ec_strlen(path) >= HANDOFF_PATH_MAX || !(handed_path = ec_map_once(&handed_mem, HANDOFF_PATH_MAX))) {

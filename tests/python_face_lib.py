@@ -100,6 +100,39 @@ def debian_testing_python(tmp_path_factory):
     return _testing[0]
 
 
+# A free-threaded CPython (PEP 703: no GIL, Py_GIL_DISABLED): 2026's distributions build one, Debian
+# does not ship it (no python3.13-nogil in trixie or later), so it is built from Debian's own
+# python3.13 source package, upstream tarball as is, with --disable-gil, once per test session
+# (~3 min on 2 CPUs). It runs on this machine's libc, like pyenv's; its bin/ has python3 too
+# (`#!/usr/bin/env python3` scripts find it first on a PATH that starts there).
+FREE_THREADED_SUITE = "trixie"
+_free_threaded = []
+
+
+def free_threaded_python(tmp_path_factory):
+    """(label, path, version, None) of a free-threaded CPython 3.13 built from Debian's source
+    package, or None where it could not be fetched or built (needs the network)."""
+    if not _free_threaded:
+        from rootfs import fetch_source
+        tmp = tmp_path_factory.mktemp("free-threaded")
+        tarball = fetch_source(str(tmp / "src"), FREE_THREADED_SUITE, "python3.13")
+        prefix, build = tmp / "prefix", tmp / "build"
+        if tarball:
+            build.mkdir()
+            subprocess.run(["tar", "-C", str(build), "-xf", tarball], check=True)
+            top = next(build.iterdir())
+            # a shared libpython, as distributions build it (the face finds the API there)
+            configure = ["./configure", "--disable-gil", "--enable-shared", "--without-ensurepip", "--prefix=%s" % prefix,
+                         "LDFLAGS=-Wl,-rpath=%s/lib" % prefix]
+            for cmd in (configure, ["make", "-j%d" % (os.cpu_count() or 2)], ["make", "install"]):
+                r = subprocess.run(cmd, cwd=top, capture_output=True, text=True, timeout=1800)
+                assert r.returncode == 0, (cmd, r.stdout[-2000:], r.stderr[-2000:])
+        python = prefix / "bin" / "python3.13t"
+        v = _version(python) if python.exists() else None
+        _free_threaded.append(("free-threaded-%d.%d.%d" % v, str(python), v, None) if v else None)
+    return _free_threaded[0]
+
+
 def root_interpreter(root, python, label_prefix):
     """(label, path, version, root) of an interpreter in another root (path inside it)."""
     v = _version(python, root)

@@ -178,22 +178,47 @@ def take_records(root, log):
     return records
 
 
-def fetch_debs(tmp, suite, arch, packages):
-    """Downloads Debian packages of suite and arch into tmp with a private apt configuration (its
-    lists and cache in tmp: the machine's apt state is not touched). Returns their paths, or None."""
+def _private_apt(tmp, line, arch=None):
+    """apt-get options for a private configuration in tmp (its lists and cache there: the machine's
+    apt state is not touched) whose one source is line."""
     src = os.path.join(tmp, "sources.list")
     os.makedirs(os.path.join(tmp, "lists", "partial"))
     os.makedirs(os.path.join(tmp, "cache", "archives", "partial"))
     with open(src, "w") as f:
-        f.write("deb [arch=%s] %s %s main\n" % (arch, debian_mirror(), suite))
+        f.write(line + "\n")
     opts = ["-o", "Dir::Etc::SourceList=" + src, "-o", "Dir::Etc::SourceParts=/dev/null",
             "-o", "Dir::State::Lists=" + os.path.join(tmp, "lists"), "-o", "Dir::Cache=" + os.path.join(tmp, "cache"),
-            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", "-o", "APT::Architecture=" + arch,
-            "-o", "APT::Architectures=" + arch, "-q"]
-    for cmd in (["apt-get"] + opts + ["update"], ["apt-get"] + opts + ["download"] + list(packages)):
-        if subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, timeout=600).returncode != 0:
-            return None
+            "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root", "-q"]
+    if arch:
+        opts += ["-o", "APT::Architecture=" + arch, "-o", "APT::Architectures=" + arch]
+    return opts
+
+
+def _apt(tmp, opts, *commands):
+    for cmd in commands:
+        if subprocess.run(["apt-get"] + opts + cmd, cwd=tmp, capture_output=True, text=True, timeout=600).returncode != 0:
+            return False
+    return True
+
+
+def fetch_debs(tmp, suite, arch, packages):
+    """Downloads Debian packages of suite and arch into tmp with a private apt configuration.
+    Returns their paths, or None."""
+    opts = _private_apt(tmp, "deb [arch=%s] %s %s main" % (arch, debian_mirror(), suite), arch)
+    if not _apt(tmp, opts, ["update"], ["download"] + list(packages)):
+        return None
     return [os.path.join(tmp, n) for n in sorted(os.listdir(tmp)) if n.endswith(".deb")]
+
+
+def fetch_source(tmp, suite, package):
+    """Downloads a Debian source package of suite into tmp (its .dsc, upstream tarball and Debian
+    changes, not unpacked) with a private apt configuration. Returns the upstream tarball's path,
+    or None."""
+    opts = _private_apt(tmp, "deb-src %s %s main" % (debian_mirror(), suite))
+    if not _apt(tmp, opts, ["update"], ["source", "--download-only", package]):
+        return None
+    found = [n for n in sorted(os.listdir(tmp)) if ".orig.tar." in n]
+    return os.path.join(tmp, found[0]) if found else None
 
 
 def unpack(deb, root, scratch):

@@ -157,6 +157,61 @@ def test_race_script_appearing_after_a_failed_open_never_runs(python, tools, tmp
         assert r["rc"] in (126, 2), r
 
 
+# another thread hands a library over (ctypes.CDLL, an extension module's import) between the
+# face's check of the main script and CPython's fopen of it, then swaps a 0644 file in; the main
+# thread's Python audit hook (after the face's C hook) waits for it. A free-threaded CPython needs
+# no wait: the other thread runs alongside at any moment.
+DISPLACER = """import ctypes, os, sys, threading
+go, done = threading.Event(), threading.Event()
+def other():
+    go.wait()
+    for _ in range(20):
+        ctypes.CDLL(os.environ['EC_LIB'])
+    os.rename(os.environ['EC_BAD'], os.environ['EC_TARGET'])
+    done.set()
+threading.Thread(target=other, daemon=True).start()
+def hook(event, args):
+    if event == 'cpython.run_file':
+        go.set()
+        while not done.is_set():
+            pass
+sys.addaudithook(hook)
+"""
+
+
+def library_handoff_during_main_script(python, tools, tmp_path):
+    """Under RESTRICT_FILE, the preload face alone (the process that starts python has no shim, so
+    none propagates the audit face, which takes no library hand-off). Returns the script's output."""
+    d = tmp_path / "ns" / "displace"
+    write(d / "good.py", "print('RAN', 'good')\n", 0o755)
+    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
+    os.link(d / "good.py", d / "s.py")
+    os.link(d / "bad.py", d / "b.py")
+    write(d / "sc" / "sitecustomize.py", DISPLACER, 0o755)
+    lib = d / "libec.so"
+    shutil.copy(tools["lib"], lib)
+    os.chmod(lib, 0o755)
+    env = base_env(d / "log.jsonl", PYTHONPATH=d / "sc", EC_LIB=lib, EC_BAD=d / "b.py", EC_TARGET=d / "s.py")
+    shim = env.pop("LD_PRELOAD")
+    script = "env -i %s %s -f -- /usr/bin/env LD_PRELOAD=%s %s %s || echo rc=$?" % (
+        " ".join("%s=%s" % (k, shlex.quote(str(v))) for k, v in env.items()), shlex.quote(str(tools["setexec"])),
+        shlex.quote(shim), shlex.quote(python), shlex.quote(str(d / "s.py")))
+    r = script_in_view(python, tmp_path / "ns", script)
+    assert not os.path.exists(d / "b.py"), "the swap did not happen: " + r.stdout + r.stderr
+    return r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)
+def test_library_handoff_never_displaces_the_main_script(python, tools, tmp_path, enforcing_env):
+    """The hand-off slot holds one descriptor: another thread's library hand-off replaced the main
+    script's, CPython's fopen found nothing for it and opened the name again, and the 0644 file
+    swapped in ran (every time, on every CPython here and on a free-threaded one). The main script
+    that runs must be the file checked."""
+    out = library_handoff_during_main_script(python, tools, tmp_path)
+    assert "RAN bad" not in out, out
+    assert "RAN good" in out and "rc=" not in out and "execcheck" not in out, out
+
+
 # ---- cannot be skipped ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("python", [p for _, p, _ in PYTHONS], ids=IDS)

@@ -35,11 +35,20 @@ def write(path, text, mode):
     os.chmod(path, mode)
 
 
+def user_site_lib(python, pyroot=None):
+    """The directory under PYTHONUSERBASE/lib of python's user site-packages: pythonX.Y, and
+    pythonX.Yt on a free-threaded build."""
+    out = subprocess.run(in_root(pyroot, [python, "-S", "-c", "import site; print(site.getusersitepackages())"]),
+                         env={"PATH": "/usr/bin:/bin", "PYTHONUSERBASE": "/ub"}, capture_output=True, text=True, check=True)
+    return out.stdout.strip().split("/")[3]
+
+
 def build_fixtures(root, label, python, version, tools, shebang_python, pyroot=None):
     """root/label/{exec,nox,host}/...: the same tree twice (0755 and 0644 files); the noexec
     variant is a copy of exec made on the tmpfs inside the namespace. pyroot: the root python is
     in (its .pyc files are compiled there)."""
     base = root / label
+    lib = user_site_lib(python, pyroot)
     for variant, mode in (("exec", 0o755), ("nox", 0o644)):
         v = base / variant
         write(v / "s.py", "#!%s\nprint('RAN', 'script')\n" % shebang_python, mode)
@@ -48,7 +57,7 @@ def build_fixtures(root, label, python, version, tools, shebang_python, pyroot=N
         write(v / "lib" / "m.py", "print('RAN', 'm')\n", mode)
         write(v / "startup.py", "print('RAN', 'startup')\n", mode)
         write(v / "inject.py", "import sys\nprint('RAN', 'remote', flush=True)\nsys.modules['__main__'].done = True\n", mode)
-        site = v / "ub" / "lib" / ("python%d.%d" % version[:2]) / "site-packages"
+        site = v / "ub" / "lib" / lib / "site-packages"
         write(site / "ec.pth", "import sys; print('RAN', 'pth')\n", mode)
         with zipfile.ZipFile(v / "a.pyz", "w") as z:
             z.writestr("__main__.py", "print('RAN', 'pyz')\n")
@@ -253,7 +262,7 @@ def run_matrix(tmp_root, tools, forms, pythons):
         noexec_root = work / "noexec"  # mounted noexec inside the namespace, filled by cp -a
         V_of = {"exec": base / "exec", "nox": base / "nox", "noexec": noexec_root / "v"}
         for V in V_of.values():
-            PYVER[V] = "python%d.%d" % version[:2]
+            PYVER[V] = user_site_lib(python, pyroot)
         cases, meta = make_cases(label, python, version, V_of, base / "host", tools, logdir, forms)
         metas.update(meta)
         handles.append(start_in_view(python, work, cases, copies=[(base / "exec", noexec_root / "v")], root=pyroot,
