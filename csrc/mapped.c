@@ -301,6 +301,23 @@ uintptr_t ec_vdso_base(void)
  * for the audit face is before any code of the process has run; later calls reuse it. */
 static struct { int state; uint64_t dev[2], ino[2]; } execd;
 
+/* Does the mapping's (dev, ino) name one file: the one its kernel name leads to, by that file's own
+ * statx? Not on btrfs (each subvolume numbers its inodes afresh and mappings show the whole
+ * filesystem's device: a file of another subvolume with the same number would pass for the program)
+ * nor on overlayfs (mappings show the layer's inode). There the program is checked as any object. */
+static __attribute__((noinline)) int names_itself(struct ec_maps *m, uintptr_t addr, const struct ec_vma *vma)
+{
+    struct ec_statx st;
+    struct ec_scratch s;
+    struct ec_vma again;
+    char *kname = ec_scratch_take(&s, EC_PATH_MAX);
+    int same = kname && ec_maps_query(m, addr, &again, kname, EC_PATH_MAX) == 0 && kname[0] == '/' &&
+               ec_statx(EC_AT_FDCWD, kname, 0, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == vma->ino &&
+               ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev;
+    if (kname) ec_scratch_give(&s);
+    return same;
+}
+
 static void learn_execd(struct ec_maps *m)
 {
     unsigned long addr[2] = {0, 0};
@@ -310,7 +327,7 @@ static void learn_execd(struct ec_maps *m)
     ec_auxv_get(EC_AT_BASE, &addr[1]);
     for (i = 0; i < 2; i++) {
         execd.dev[i] = execd.ino[i] = 0;
-        if (addr[i] && ec_maps_query(m, addr[i], &vma, 0, 0) == 0) {
+        if (addr[i] && ec_maps_query(m, addr[i], &vma, 0, 0) == 0 && names_itself(m, addr[i], &vma)) {
             execd.dev[i] = vma.dev;
             execd.ino[i] = vma.ino;
         }
@@ -484,6 +501,121 @@ static int backs_mapping(struct ec_maps *m, int fd, const struct ec_vma *vma)
     return same;
 }
 
+/* ---- the bytes, where a mapping's (dev, ino) names more than one file ----
+ * backs_mapping matches a file to a mapping through the kernel's translation of both to a (dev,
+ * ino). On overlayfs that is the layer's inode, one file. On btrfs it is not: each subvolume numbers
+ * its inodes from 256 on, and a mapping shows the filesystem's device, not the subvolume's, so a
+ * file of another subvolume with the same number matches as well (any user can make a subvolume
+ * and fill it up to a chosen number). There the object in memory must hold the bytes of the file
+ * that is checked: each loaded segment compared with the file, as ld.so mapped it. */
+
+/* The object being decided: its load address, and whether ld.so has relocated it yet. */
+struct image_ref {
+    uintptr_t l_addr;
+    int unrelocated; /* la_objopen: only the dynamic section's pointers were adjusted */
+};
+
+/* Dynamic tags whose value ld.so adds l_addr to in place, in a writable dynamic section, before
+ * la_objopen (elf_get_dynamic_info). Every other entry must read as in the file. */
+static int adjusted_tag(int64_t tag)
+{
+    return tag == 3 || tag == 4 || tag == 5 || tag == 6 || tag == 7 || tag == 17 || tag == 23 || tag == 36 ||
+           tag == 0x6ffffef5 /* DT_GNU_HASH */ || tag == 0x6ffffff0 /* DT_VERSYM */;
+}
+
+/* Do len bytes at mem hold the file's bytes at file + off? Every part of the range must be mapped
+ * readable from a file with the mapping's identity id, at that very offset: nothing is read that
+ * is not mapped. dyn_bias: the range is a dynamic section, its entries compared tag by tag. */
+static int same_range(struct ec_maps *m, const struct ec_vma *id, uintptr_t mem, const unsigned char *file,
+                      uint64_t off, uint64_t len, int dyn, uintptr_t l_addr)
+{
+    struct ec_vma v;
+    while (len) {
+        uint64_t chunk, i;
+        if (ec_maps_query(m, mem, &v, 0, 0) < 0 || v.dev != id->dev || v.ino != id->ino ||
+            !(v.prot & EC_VMA_READ) || v.offset + (mem - v.start) != off)
+            return 0;
+        chunk = v.end - mem < len ? v.end - mem : len;
+        if (!dyn) {
+            if (ec_memcmp((const void *)mem, file + off, (size_t)chunk)) return 0;
+        } else { /* entries never straddle a mapping's end: those are page-aligned, entries not split */
+            const uintptr_t *a = (const uintptr_t *)mem, *b = (const uintptr_t *)(file + off);
+            if (chunk % (2 * sizeof(uintptr_t))) return 0;
+            for (i = 0; i < chunk / sizeof(uintptr_t); i += 2)
+                if (a[i] != b[i] || (a[i + 1] != b[i + 1] && b[i] != 21 /* DT_DEBUG: ld.so's r_debug */ &&
+                                     !(adjusted_tag((int64_t)(intptr_t)b[i]) && a[i + 1] == b[i + 1] + l_addr)))
+                    return 0;
+        }
+        mem += chunk;
+        off += chunk;
+        len -= chunk;
+    }
+    return 1;
+}
+
+/* Does the object at img hold the file (mapped read-only at f, size bytes) in each of its
+ * segments? Relocated, only segments ld.so left as they were can be compared: the code and
+ * read-only data, and the dynamic section's tags. */
+static int same_segments(struct ec_maps *m, const struct ec_vma *id, const unsigned char *f, uint64_t size,
+                         const struct image_ref *img)
+{
+    const ElfW_Ehdr *eh = (const ElfW_Ehdr *)f;
+    const ElfW_Phdr *ph, *dyn = 0;
+    uint64_t d0 = 0, d1 = 0;
+    int i, loads = 0;
+    if (size < sizeof *eh || ec_memcmp(eh->e_ident, "\177ELF", 4) || eh->e_phentsize != sizeof *ph ||
+        !eh->e_phnum || eh->e_phoff > size || (uint64_t)eh->e_phnum * sizeof *ph > size - eh->e_phoff)
+        return 0;
+    ph = (const ElfW_Phdr *)(f + eh->e_phoff);
+    for (i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = &ph[i];
+    if (dyn) {
+        d0 = dyn->p_offset;
+        d1 = d0 + dyn->p_filesz;
+        if (d1 < d0 || d1 > size) return 0;
+        if (!same_range(m, id, img->l_addr + (uintptr_t)dyn->p_vaddr, f, d0, d1 - d0, 1, img->l_addr)) return 0;
+    }
+    for (i = 0; i < eh->e_phnum; i++) {
+        uint64_t o = ph[i].p_offset, n = ph[i].p_filesz, cut;
+        uintptr_t at = img->l_addr + (uintptr_t)ph[i].p_vaddr;
+        if (ph[i].p_type != 1 /* PT_LOAD */) continue;
+        loads++;
+        if (o > size || n > size - o) return 0;
+        if (!n || ((ph[i].p_flags & 2 /* PF_W */) && !img->unrelocated)) continue;
+        if (dyn && d0 < o + n && d1 > o) { /* around the dynamic section, compared above */
+            cut = d0 > o ? d0 - o : 0;
+            if (!same_range(m, id, at, f, o, cut, 0, 0)) return 0;
+            cut = d1 < o + n ? o + n - d1 : 0;
+            if (!same_range(m, id, at + (uintptr_t)(n - cut), f, o + n - cut, cut, 0, 0)) return 0;
+        } else if (!same_range(m, id, at, f, o, n, 0, 0))
+            return 0;
+    }
+    return loads > 0;
+}
+
+/* Is the file open as fd (O_PATH, statx st) what memory holds where the mapping vma is - the
+ * segments of the object img, or without one the mapping itself (read-only)? */
+static __attribute__((noinline)) int holds_file_bytes(struct ec_maps *m, int fd, const struct ec_statx *st,
+                                                      const struct ec_vma *vma, const struct image_ref *img)
+{
+    uint64_t size = st->stx_size;
+    unsigned char *f;
+    int rfd, same;
+    if (!size || size > (uint64_t)1 << 31) return 0;
+    if ((rfd = reopen_readable(fd)) < 0) return 0;
+    f = ec_mmap(0, (size_t)size, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
+    ec_close(rfd);
+    if (ec_mmap_failed(f)) return 0;
+    if (img)
+        same = same_segments(m, vma, f, size, img);
+    else
+        same = !(vma->prot & EC_VMA_WRITE) && vma->offset < size &&
+               same_range(m, vma, (uintptr_t)vma->start, f, vma->offset,
+                          vma->end - vma->start < size - vma->offset ? vma->end - vma->start : size - vma->offset, 0, 0);
+    ec_munmap(f, (size_t)size);
+    return same;
+}
+
 /* ---- a verdict known under the mapped identity before the load ----
  * On overlayfs (every container root) a mapping shows the backing layer's inode while statx shows
  * the overlay's, so after a load the faces would have to re-open and re-map the file to connect
@@ -522,13 +654,24 @@ void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struc
     if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, st, v);
 }
 
-/* Is fd (O_PATH) the mapped file, or on overlayfs the file whose layer inode is mapped? st: its statx. */
+/* Is fd (O_PATH) the mapped file? 1: by its own (dev, ino); 2: by the kernel's translation of both
+ * (backs_mapping: overlayfs' layer inode, btrfs' filesystem device); 0 no. st: its statx. */
 static int is_mapped_file(struct ec_maps *m, int fd, const struct ec_vma *vma, struct ec_statx *st)
 {
     ec_memset(st, 0, sizeof *st);
-    return ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st) == 0 &&
-           ((st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) ||
-            ((st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma)));
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st)) return 0;
+    if (st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) return 1;
+    return (st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma) ? 2 : 0;
+}
+
+/* is_mapped_file, and where the translation names more than one file (any filesystem but
+ * overlayfs), memory holding this file's bytes. */
+static int is_this_file(struct ec_maps *m, int fd, const struct ec_vma *vma, struct ec_statx *st,
+                        const struct image_ref *img)
+{
+    int r = is_mapped_file(m, fd, vma, st);
+    if (r != 2 || on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor))) return r != 0;
+    return holds_file_bytes(m, fd, st, vma, img);
 }
 
 int ec_mapped_name_leads_to(struct ec_maps *m, const char *name, const struct ec_vma *vma)
@@ -546,7 +689,7 @@ int ec_mapped_name_leads_to(struct ec_maps *m, const char *name, const struct ec
 /* Opens path O_PATH and, if it is the mapped file, checks it. Returns 1/0 (allowed/denied) when
  * it was the file, -1 when it could not be opened or is another file. */
 static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vma *vma, int flags,
-                         struct ec_verdict *v, struct ec_mapped *out)
+                         struct ec_verdict *v, struct ec_mapped *out, const struct image_ref *img)
 {
     struct ec_statx *st = &out->st;
     int fd, r = -1;
@@ -565,7 +708,7 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
         return 0;
     }
     if (fd < 0) return -1;
-    if (is_mapped_file(m, fd, vma, st)) {
+    if (is_this_file(m, fd, vma, st, img)) {
         if (flags & EC_MAPPED_USE_CACHE)
             r = ec_vcache_check_fd(fd, path, st, v, &out->cached);
         else
@@ -580,7 +723,8 @@ static int check_if_same(struct ec_maps *m, const char *path, const struct ec_vm
  * over can move between that answer and the open: ask a few times. Its path buffer is off the
  * stack (scratch.h), which every check's would otherwise deepen by a page. */
 static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, const void *addr, const char *name,
-                                                          int flags, struct ec_verdict *v, struct ec_mapped *out)
+                                                          int flags, struct ec_verdict *v, struct ec_mapped *out,
+                                                          const struct image_ref *img)
 {
     struct ec_scratch s;
     char *kname = ec_scratch_take(&s, EC_PATH_MAX);
@@ -591,9 +735,9 @@ static __attribute__((noinline)) int check_by_kernel_name(struct ec_maps *m, con
     }
     for (tries = 0; tries < 16; tries++) {
         /* its dentry may be deleted while the inode lives on under the loader's name again */
-        if (tries && (r = check_if_same(m, name, &out->vma, flags, v, out)) >= 0) goto done;
+        if (tries && (r = check_if_same(m, name, &out->vma, flags, v, out, img)) >= 0) goto done;
         if (ec_maps_query(m, (uintptr_t)addr, &out->vma, kname, EC_PATH_MAX) < 0 || kname[0] != '/') continue;
-        r = check_if_same(m, kname, &out->vma, flags, v, out);
+        r = check_if_same(m, kname, &out->vma, flags, v, out, img);
         if (r >= 0) {
             out->via_maps_name = 1;
             ec_strlcpy(out->path, kname, sizeof out->path);
@@ -626,8 +770,8 @@ static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_
     return named && ec_vcache_lookup_id(vma->dev, vma->ino, st, v); /* overlayfs: the name shows the overlay's inode */
 }
 
-int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
-                    struct ec_mapped *out)
+static int mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
+                        struct ec_mapped *out, const struct image_ref *img)
 {
     int r;
 
@@ -671,9 +815,15 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
         v->ino = out->vma.ino;
         return 1;
     }
-    r = check_if_same(m, name, &out->vma, flags, v, out);
+    r = check_if_same(m, name, &out->vma, flags, v, out, img);
     if (r >= 0) return r;
-    return check_by_kernel_name(m, addr, name, flags, v, out);
+    return check_by_kernel_name(m, addr, name, flags, v, out, img);
+}
+
+int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,
+                    struct ec_mapped *out)
+{
+    return mapped_check(m, addr, name, flags, v, out, 0);
 }
 
 /* An object whose header no segment maps (a linker script's PHDRS without FILEHDR): ld.so read its
@@ -714,7 +864,10 @@ static __attribute__((noinline)) int file_places(struct ec_maps *m, const char *
 int ec_mapped_check_object(struct ec_maps *m, uintptr_t l_addr, const void *l_ld, const char *name, int flags,
                            struct ec_verdict *v, struct ec_mapped *out)
 {
-    if (!ec_mapped_check(m, l_ld, name, flags, v, out)) return 0;
+    struct image_ref img;
+    img.l_addr = l_addr;
+    img.unrelocated = !!(flags & EC_MAPPED_UNRELOCATED);
+    if (!mapped_check(m, l_ld, name, flags, v, out, &img)) return 0;
     if (own_image(m, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;
     if (file_places(m, out->path, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;
     /* the object is not the file it points into: named by its own name, not by that file's */

@@ -102,6 +102,7 @@ struct ec_mapped {
 
 /* flags */
 #define EC_MAPPED_USE_CACHE 2 /* consult and fill the verdict cache (vcache.h) */
+#define EC_MAPPED_UNRELOCATED 4 /* the object is not relocated yet (la_objopen): see mapped.c "the bytes" */
 
 /* Decides on the object that has `addr` inside a file mapping (l_ld) and that the loader calls
  * `name` (l_name, may be "" or NULL). Opens `name`; if it is not the mapped (dev, ino), opens the

@@ -280,7 +280,8 @@ static unsigned int objopen(struct link_map *map, int main_map, struct objopen_s
 {
     struct ec_mapped *found = &st->found;
     const char *path;
-    int allowed = ec_mapped_check_object(&maps, map->l_addr, map->l_ld, map->l_name, EC_MAPPED_USE_CACHE, &st->v, found);
+    int allowed = ec_mapped_check_object(&maps, map->l_addr, map->l_ld, map->l_name,
+                                         EC_MAPPED_USE_CACHE | EC_MAPPED_UNRELOCATED, &st->v, found);
     mark_other_copy(map, found); /* audit mode goes on after a denial: the copy must still know */
     if (allowed) {
         leave_a_descriptor();
