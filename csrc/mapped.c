@@ -501,6 +501,43 @@ static int backs_mapping(struct ec_maps *m, int fd, const struct ec_vma *vma)
     return same;
 }
 
+/* ---- the file behind a mapping, where the kernel lets this process open it ----
+ * /proc/self/map_files/START-END opens the very file a mapping holds (its struct file: ld.so's
+ * descriptor's), for a process with CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (root): its statx is
+ * that file's own (dev, ino), the subvolume's on btrfs, exact without reading a byte. Others get
+ * EPERM, once per process: the bytes decide (same_range). */
+static int map_files_denied;
+
+static void put_hex(struct ec_buf *b, uint64_t v)
+{
+    char d[16];
+    int n = 0;
+    do d[n++] = "0123456789abcdef"[v & 15]; while ((v >>= 4) && n < 16);
+    while (n) ec_buf_putc(b, d[--n]);
+}
+
+/* 1: the file mapped at vma is the one of statx st; 0: it is another; -1: this process cannot tell. */
+static __attribute__((noinline)) int mapping_is(const struct ec_vma *vma, const struct ec_statx *st)
+{
+    char path[64];
+    struct ec_buf b;
+    struct ec_statx mine;
+    int fd, same;
+    if (__atomic_load_n(&map_files_denied, __ATOMIC_RELAXED)) return -1;
+    ec_buf_init(&b, path, sizeof path);
+    ec_buf_puts(&b, "/proc/self/map_files/");
+    put_hex(&b, vma->start);
+    ec_buf_putc(&b, '-');
+    put_hex(&b, vma->end);
+    fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
+    if (fd == -EC_EPERM) __atomic_store_n(&map_files_denied, 1, __ATOMIC_RELAXED);
+    if (fd < 0) return -1;
+    same = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &mine) == 0 && mine.stx_ino == st->stx_ino &&
+           mine.stx_dev_major == st->stx_dev_major && mine.stx_dev_minor == st->stx_dev_minor;
+    ec_close(fd);
+    return same;
+}
+
 /* ---- the bytes, where a mapping's (dev, ino) names more than one file ----
  * backs_mapping matches a file to a mapping through the kernel's translation of both to a (dev,
  * ino). On overlayfs that is the layer's inode, one file. On btrfs it is not: each subvolume numbers
@@ -523,21 +560,41 @@ static int adjusted_tag(int64_t tag)
            tag == 0x6ffffef5 /* DT_GNU_HASH */ || tag == 0x6ffffff0 /* DT_VERSYM */;
 }
 
+/* Faults the pages of [at, at + len) in with one call (Linux 5.14), not one fault per 64 KiB: a
+ * library's text is mostly untouched yet. Where the kernel cannot, the reads fault them. */
+#define EC_MADV_POPULATE_READ 22
+static void populate(uintptr_t at, uint64_t len)
+{
+    uintptr_t page = page_size(), start = at & ~(page - 1);
+    if (len >= 4 * page) ec_sys3(EC_NR_madvise, (long)start, (long)(at + len - start), EC_MADV_POPULATE_READ);
+}
+
 /* Do len bytes at mem hold the file's bytes at file + off? Every part of the range must be mapped
  * readable from a file with the mapping's identity id, at that very offset: nothing is read that
  * is not mapped. dyn_bias: the range is a dynamic section, its entries compared tag by tag. */
-static int same_range(struct ec_maps *m, const struct ec_vma *id, uintptr_t mem, const unsigned char *file,
-                      uint64_t off, uint64_t len, int dyn, uintptr_t l_addr)
+static int same_range(struct ec_maps *m, const struct ec_vma *id, const struct ec_statx *st, uintptr_t mem,
+                      const unsigned char *file, uint64_t off, uint64_t len, int dyn, uintptr_t l_addr)
 {
     struct ec_vma v;
     while (len) {
         uint64_t chunk, i;
+        int known;
         if (ec_maps_query(m, mem, &v, 0, 0) < 0 || v.dev != id->dev || v.ino != id->ino ||
             !(v.prot & EC_VMA_READ) || v.offset + (mem - v.start) != off)
             return 0;
         chunk = v.end - mem < len ? v.end - mem : len;
+        /* the kernel says which file (no byte to read) for ~10 us an open: worth it from 128 KiB */
+        if (chunk >= (128 << 10) && (known = mapping_is(&v, st)) >= 0) {
+            if (!known) return 0;
+            mem += chunk;
+            off += chunk;
+            len -= chunk;
+            continue;
+        }
+        populate(mem, chunk);
+        populate((uintptr_t)(file + off), chunk);
         if (!dyn) {
-            if (ec_memcmp((const void *)mem, file + off, (size_t)chunk)) return 0;
+            if (!ec_memeq((const void *)mem, file + off, (size_t)chunk)) return 0;
         } else { /* entries never straddle a mapping's end: those are page-aligned, entries not split */
             const uintptr_t *a = (const uintptr_t *)mem, *b = (const uintptr_t *)(file + off);
             if (chunk % (2 * sizeof(uintptr_t))) return 0;
@@ -556,8 +613,8 @@ static int same_range(struct ec_maps *m, const struct ec_vma *id, uintptr_t mem,
 /* Does the object at img hold the file (mapped read-only at f, size bytes) in each of its
  * segments? Relocated, only segments ld.so left as they were can be compared: the code and
  * read-only data, and the dynamic section's tags. */
-static int same_segments(struct ec_maps *m, const struct ec_vma *id, const unsigned char *f, uint64_t size,
-                         const struct image_ref *img)
+static int same_segments(struct ec_maps *m, const struct ec_vma *id, const struct ec_statx *st,
+                         const unsigned char *f, uint64_t size, const struct image_ref *img)
 {
     const ElfW_Ehdr *eh = (const ElfW_Ehdr *)f;
     const ElfW_Phdr *ph, *dyn = 0;
@@ -573,7 +630,7 @@ static int same_segments(struct ec_maps *m, const struct ec_vma *id, const unsig
         d0 = dyn->p_offset;
         d1 = d0 + dyn->p_filesz;
         if (d1 < d0 || d1 > size) return 0;
-        if (!same_range(m, id, img->l_addr + (uintptr_t)dyn->p_vaddr, f, d0, d1 - d0, 1, img->l_addr)) return 0;
+        if (!same_range(m, id, st, img->l_addr + (uintptr_t)dyn->p_vaddr, f, d0, d1 - d0, 1, img->l_addr)) return 0;
     }
     for (i = 0; i < eh->e_phnum; i++) {
         uint64_t o = ph[i].p_offset, n = ph[i].p_filesz, cut;
@@ -584,36 +641,25 @@ static int same_segments(struct ec_maps *m, const struct ec_vma *id, const unsig
         if (!n || ((ph[i].p_flags & 2 /* PF_W */) && !img->unrelocated)) continue;
         if (dyn && d0 < o + n && d1 > o) { /* around the dynamic section, compared above */
             cut = d0 > o ? d0 - o : 0;
-            if (!same_range(m, id, at, f, o, cut, 0, 0)) return 0;
+            if (!same_range(m, id, st, at, f, o, cut, 0, 0)) return 0;
             cut = d1 < o + n ? o + n - d1 : 0;
-            if (!same_range(m, id, at + (uintptr_t)(n - cut), f, o + n - cut, cut, 0, 0)) return 0;
-        } else if (!same_range(m, id, at, f, o, n, 0, 0))
+            if (!same_range(m, id, st, at + (uintptr_t)(n - cut), f, o + n - cut, cut, 0, 0)) return 0;
+        } else if (!same_range(m, id, st, at, f, o, n, 0, 0))
             return 0;
     }
     return loads > 0;
 }
 
-/* Is the file open as fd (O_PATH, statx st) what memory holds where the mapping vma is - the
+/* Does memory hold the file (mapped read-only at f, size bytes) where the mapping vma is: the
  * segments of the object img, or without one the mapping itself (read-only)? */
-static __attribute__((noinline)) int holds_file_bytes(struct ec_maps *m, int fd, const struct ec_statx *st,
-                                                      const struct ec_vma *vma, const struct image_ref *img)
+static int same_bytes(struct ec_maps *m, const struct ec_vma *vma, const struct ec_statx *st,
+                      const unsigned char *f, uint64_t size, const struct image_ref *img)
 {
-    uint64_t size = st->stx_size;
-    unsigned char *f;
-    int rfd, same;
-    if (!size || size > (uint64_t)1 << 31) return 0;
-    if ((rfd = reopen_readable(fd)) < 0) return 0;
-    f = ec_mmap(0, (size_t)size, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
-    ec_close(rfd);
-    if (ec_mmap_failed(f)) return 0;
-    if (img)
-        same = same_segments(m, vma, f, size, img);
-    else
-        same = !(vma->prot & EC_VMA_WRITE) && vma->offset < size &&
-               same_range(m, vma, (uintptr_t)vma->start, f, vma->offset,
-                          vma->end - vma->start < size - vma->offset ? vma->end - vma->start : size - vma->offset, 0, 0);
-    ec_munmap(f, (size_t)size);
-    return same;
+    uint64_t n;
+    if (img) return same_segments(m, vma, st, f, size, img);
+    if ((vma->prot & EC_VMA_WRITE) || vma->offset >= size) return 0;
+    n = vma->end - vma->start < size - vma->offset ? vma->end - vma->start : size - vma->offset;
+    return same_range(m, vma, st, (uintptr_t)vma->start, f, vma->offset, n, 0, 0);
 }
 
 /* ---- a verdict known under the mapped identity before the load ----
@@ -664,14 +710,29 @@ static int is_mapped_file(struct ec_maps *m, int fd, const struct ec_vma *vma, s
     return (st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma) ? 2 : 0;
 }
 
-/* is_mapped_file, and where the translation names more than one file (any filesystem but
- * overlayfs), memory holding this file's bytes. */
-static int is_this_file(struct ec_maps *m, int fd, const struct ec_vma *vma, struct ec_statx *st,
-                        const struct image_ref *img)
+/* Is fd (O_PATH) the mapped file, known to be what the object img holds? By its own (dev, ino);
+ * or where the kernel's translation of both matches (backs_mapping), on overlayfs, or elsewhere
+ * (btrfs) if memory holds its bytes. One mapping of the whole file serves both. st: its statx. */
+static __attribute__((noinline)) int is_this_file(struct ec_maps *m, int fd, const struct ec_vma *vma,
+                                                  struct ec_statx *st, const struct image_ref *img)
 {
-    int r = is_mapped_file(m, fd, vma, st);
-    if (r != 2 || on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor))) return r != 0;
-    return holds_file_bytes(m, fd, st, vma, img);
+    struct ec_vma mine;
+    uint64_t size;
+    unsigned char *f;
+    int rfd, same = 0;
+    ec_memset(st, 0, sizeof *st);
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st)) return 0;
+    if (st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) return 1;
+    size = st->stx_size;
+    if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !size || size > (uint64_t)1 << 31) return 0;
+    if ((rfd = reopen_readable(fd)) < 0) return 0;
+    f = ec_mmap(0, (size_t)size, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
+    ec_close(rfd);
+    if (ec_mmap_failed(f)) return 0;
+    if (ec_maps_query(m, (uintptr_t)f, &mine, 0, 0) == 0 && mine.ino == vma->ino && mine.dev == vma->dev)
+        same = on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor)) || same_bytes(m, vma, st, f, size, img);
+    ec_munmap(f, (size_t)size);
+    return same;
 }
 
 int ec_mapped_name_leads_to(struct ec_maps *m, const char *name, const struct ec_vma *vma)

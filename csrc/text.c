@@ -60,6 +60,20 @@ void *ec_memset(void *dst, int c, size_t n)
     return dst;
 }
 
+int ec_memeq(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    for (; n >= 32; n -= 32, x += 32, y += 32) /* or-ed differences: no branch per word */
+        if ((((const ec_word *)x)[0] ^ ((const ec_word *)y)[0]) | (((const ec_word *)x)[1] ^ ((const ec_word *)y)[1]) |
+            (((const ec_word *)x)[2] ^ ((const ec_word *)y)[2]) | (((const ec_word *)x)[3] ^ ((const ec_word *)y)[3]))
+            return 0;
+    for (; n >= 8; n -= 8, x += 8, y += 8)
+        if (*(const ec_word *)x != *(const ec_word *)y) return 0;
+    for (; n; n--)
+        if (*x++ != *y++) return 0;
+    return 1;
+}
+
 const char *ec_strchr(const char *s, int c)
 {
     for (;; s++) {

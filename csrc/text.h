@@ -13,6 +13,8 @@ size_t ec_strnlen(const char *s, size_t max);
 int ec_strcmp(const char *a, const char *b);
 int ec_strncmp(const char *a, const char *b, size_t n);
 int ec_memcmp(const void *a, const void *b, size_t n);
+/* 1 when the n bytes at a and b are the same; word at a time (a library's segments). */
+int ec_memeq(const void *a, const void *b, size_t n);
 void *ec_memcpy(void *dst, const void *src, size_t n);
 void *ec_memset(void *dst, int c, size_t n);
 const char *ec_strchr(const char *s, int c);

@@ -5,23 +5,27 @@ matched a file to a mapping through that translation, so a file of another subvo
 mapped inode's number passed for the mapped one: a 0644 library with the number of the program ran
 under the preload face enforcing, and one renamed away for a good file with its number (by the
 injected library itself, or between ld.so's open and la_objopen) was decided as that good file.
-Now memory must hold the bytes of the file that is checked.
+Now the kernel must say which file the mapping holds (/proc/self/map_files, which root may open),
+or memory must hold the bytes of the file that is checked. Each case runs both ways ("proof"): as
+root, and with CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE out of the bounding set (setpriv).
 
 A btrfs image in a file of the test's tmp dir, loop-mounted in private mount namespaces only:
   /prog           the test program (tests/c/btrfs_prog.c), inode 257 of the top-level subvolume
   /prog2          the same program, another inode
   /good/libgood.so  0755, inode 257 of subvolume good
-  /evil/libbad.so   0644, inode 257 of subvolume evil; its constructor prints "BAD RAN"
+  /evil/libbad.so   0644, inode 257 of subvolume evil; its constructor prints "BAD RAN" (libgood.so's
+                    "GOODRAN"): the two differ in bytes of code and read-only data only
   /libuse         a program linked against /good/libgood.so (a good case: everything on btrfs)
 """
-import os
+import itertools
+import json
 import shutil
 import subprocess
 
 import pytest
 
 import execcheck
-from audit_face_util import ENFORCING, MODES, SHIM, Kit, clean_env, run_face
+from audit_face_util import CONFIG_OVERLAY, ENFORCING, MODES, SHIM, Kit, Result, clean_env
 from conftest import C_DIR, in_mountns, need, need_check, need_mountns
 
 MKFS = shutil.which("mkfs.btrfs")
@@ -78,6 +82,8 @@ def volume(tmp_path_factory):
     assert ino["prog"] == ino["good/libgood.so"] == ino["evil/libbad.so"], ino
     assert len({dev["prog"], dev["good/libgood.so"], dev["evil/libbad.so"]}) == 3, dev
     assert ino["prog2"] != ino["prog"], ino
+    # nothing but bytes of code and read-only data tells the two libraries apart
+    assert good.stat().st_size == bad.stat().st_size
     return img, mnt
 
 
@@ -86,14 +92,53 @@ def mount_setup(volume, *more):
     return " && ".join(['mount -o loop "%s" "%s"' % (img, mnt)] + list(more))
 
 
+PROOFS = ("map_files", "bytes")
+_counter = itertools.count()
+
+
+def run_on(volume, tmp_path, mode, proof, argv, face, env=None, setup=(), gdb=None):
+    """Runs argv with the volume mounted (and `setup` commands after), in a private mount namespace,
+    under `face` ({"LD_AUDIT": ...} or {"LD_PRELOAD": ...}) in `mode` (audit_face_util's modes).
+    Only argv gets the face's variables: not sh, mount, setpriv, env or gdb before it. proof
+    "bytes": argv cannot open /proc/self/map_files. gdb: a gdb Python script that runs argv (env
+    goes to gdb). Returns a Result with the records of this run."""
+    log = tmp_path / ("records-%d.jsonl" % next(_counter))
+    conf, lines = "-", [":"]
+    if mode == "config":
+        conf = tmp_path / ("conf-%d" % next(_counter))
+        conf.mkdir()
+        (conf / "execcheck.conf").write_text("files = enforce\nsyslog = no\n")
+        lines = [CONFIG_OVERLAY]
+    variables = dict(env or {})
+    if mode != "off":
+        variables.update(face, EXECCHECK_LOG_FILE=str(log))
+    cmd = ["setpriv", "--bounding-set", "-sys_admin,-checkpoint_restore", "--"] if proof == "bytes" else []
+    if gdb:
+        cmd += ["env"] + ["%s=%s" % kv for kv in (env or {}).items()]
+        cmd += [GDB, "-nx", "-batch", "-ex", "set startup-with-shell off"]
+        for k, v in variables.items():
+            cmd += ["-ex", "set environment %s=%s" % (k, v)]
+        cmd += ["-x", gdb, "--args"] + [str(a) for a in argv]
+    else:
+        cmd += ["env"] + ["%s=%s" % kv for kv in variables.items()] + [str(a) for a in argv]
+    kw = {}
+    if mode == "secbits":
+        kw["preexec_fn"] = lambda: execcheck.set_securebits(restrict_file=True)
+    script = "\n".join(lines + [mount_setup(volume, *setup), 'shift', 'exec "$@"'])
+    p = in_mountns(script, conf, *cmd, env=clean_env(), stdin=subprocess.DEVNULL, timeout=180, **kw)
+    records = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+    return Result(p, records)
+
+
+@pytest.mark.parametrize("proof", PROOFS)
 @pytest.mark.parametrize("mode", MODES)
-def test_a_0644_library_with_the_programs_inode_number_is_not_the_program(tmp_path, volume, mode):
+def test_a_0644_library_with_the_programs_inode_number_is_not_the_program(tmp_path, volume, mode, proof):
     """LD_PRELOAD="evil/libbad.so libexeccheck.so" /prog: the preload face's sweep found the
     library's mapping showing the program's (dev, ino) - the kernel executed that, so it passed
     unchecked, and main() ran enforcing. Now it is checked: refused (126 before main) or recorded."""
     img, mnt = volume
     bad = mnt / "evil/libbad.so"
-    r = run_face(mode, [mnt / "prog"], tmp_path, preload="%s %s" % (bad, SHIM), setup=mount_setup(volume))
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog"], {"LD_PRELOAD": "%s %s" % (bad, SHIM)})
     assert [rec["path"] for rec in r.records] == [str(bad)], r.records
     if mode in ENFORCING:
         assert r.rc == 126 and "main ran" not in r.out, (r.out, r.err)
@@ -102,8 +147,9 @@ def test_a_0644_library_with_the_programs_inode_number_is_not_the_program(tmp_pa
         assert r.rc == 0 and "main ran" in r.out, (r.out, r.err)
 
 
+@pytest.mark.parametrize("proof", PROOFS)
 @pytest.mark.parametrize("mode", MODES)
-def test_an_injected_library_that_renames_its_name_to_a_good_file_of_its_number(tmp_path, volume, mode):
+def test_an_injected_library_that_renames_its_name_to_a_good_file_of_its_number(tmp_path, volume, mode, proof):
     """LD_PRELOAD="libexeccheck.so /link.so", /link.so a symlink to evil/libbad.so, whose
     constructor turns /link.so to good/libgood.so (same inode number, another subvolume) before the
     sweep: the sweep opened /link.so, found the mapped (dev, ino) by translation, and checked
@@ -111,10 +157,10 @@ def test_an_injected_library_that_renames_its_name_to_a_good_file_of_its_number(
     followed to libbad.so, which is checked."""
     img, mnt = volume
     link, spare = mnt / "link.so", mnt / "link.flip"
-    setup = mount_setup(volume, 'ln -sfn evil/libbad.so "%s"' % link, 'ln -sfn good/libgood.so "%s"' % spare)
+    setup = ('ln -sfn evil/libbad.so "%s"' % link, 'ln -sfn good/libgood.so "%s"' % spare)
     # ld.so runs the constructors of LD_PRELOAD's entries last to first: libbad.so's before ours
-    r = run_face(mode, [mnt / "prog2"], tmp_path, preload="%s %s" % (SHIM, link), setup=setup,
-                 env={"FLIP_FROM": str(spare), "FLIP_TO": str(link)})
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2"], {"LD_PRELOAD": "%s %s" % (SHIM, link)},
+               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
     assert "BAD RAN" in r.out
     assert [rec["path"] for rec in r.records] == [str(mnt / "evil/libbad.so")], r.records
     if mode in ENFORCING:
@@ -157,8 +203,9 @@ print("FLIPS %d" % flips)
 '''
 
 
-@pytest.mark.parametrize("enforce", [False, True], ids=["audit", "enforce"])
-def test_a_file_of_the_same_number_swapped_in_between_ld_so_and_la_objopen(tmp_path, volume, enforce):
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_file_of_the_same_number_swapped_in_between_ld_so_and_la_objopen(tmp_path, volume, mode, proof):
     """The audit face: dlopen("/link.so") with the name turned to libbad.so only while ld.so opens
     it (gdb). la_objopen's open of the name found libgood.so, whose translated (dev, ino) is the
     mapped one: allowed, and libbad.so's constructor ran enforcing. Now: refused before it runs."""
@@ -167,36 +214,27 @@ def test_a_file_of_the_same_number_swapped_in_between_ld_so_and_la_objopen(tmp_p
     link = mnt / "link.so"
     script = tmp_path / "flip.py"
     script.write_text(GDB_FLIP)
-    log = tmp_path / "records.jsonl"
-    argv = [GDB, "-nx", "-batch", "-ex", "set startup-with-shell off"]
-    for k, v in {"LD_AUDIT": SHIM, "EXECCHECK_LOG_FILE": log}.items():  # the program's, not gdb's
-        argv += ["-ex", "set environment %s=%s" % (k, v)]
-    argv += ["-x", str(script), "--args", str(mnt / "prog2"), str(link)]
-    env = clean_env({"FLIP_LINK": str(link), "FLIP_GOOD": "good/libgood.so", "FLIP_BAD": "evil/libbad.so"})
-    kw = {"preexec_fn": lambda: execcheck.set_securebits(restrict_file=True)} if enforce else {}
-    p = in_mountns(mount_setup(volume, 'ln -sfn good/libgood.so "%s"' % link) + ' && exec "$@"', *argv, env=env,
-                   stdin=subprocess.DEVNULL, timeout=180, **kw)
-    assert "FLIPS 1" in p.stdout, (p.stdout, p.stderr)
-    records = log.read_text().splitlines() if log.exists() else []
-    assert len(records) == 1 and '"path":"%s"' % (mnt / "evil/libbad.so") in records[0], records
-    if enforce:
-        assert "BAD RAN" not in p.stdout and "dlopen" not in p.stdout, p.stdout
-        assert "exited with code 0176" in p.stdout, p.stdout  # 126, as gdb says it
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", link], {"LD_AUDIT": SHIM}, gdb=script,
+               env={"FLIP_LINK": link, "FLIP_GOOD": "good/libgood.so", "FLIP_BAD": "evil/libbad.so"},
+               setup=('ln -sfn good/libgood.so "%s"' % link,))
+    assert "FLIPS 1" in r.out, r
+    assert [rec["path"] for rec in r.records] == [str(mnt / "evil/libbad.so")], r
+    if mode in ENFORCING:
+        assert "BAD RAN" not in r.out and "dlopen" not in r.out, r
+        assert "exited with code 0176" in r.out, r  # 126, as gdb says it
     else:
-        assert "BAD RAN" in p.stdout and "dlopen ok" in p.stdout, p.stdout
+        assert "BAD RAN" in r.out and "dlopen ok" in r.out, r
 
 
+@pytest.mark.parametrize("proof", PROOFS)
 @pytest.mark.parametrize("mode", ("off",) + MODES)
-def test_programs_and_libraries_on_btrfs_run_as_without_the_shim(tmp_path, volume, mode):
+def test_programs_and_libraries_on_btrfs_run_as_without_the_shim(tmp_path, volume, mode, proof):
     """The good cases, each face: a program whose library is on another subvolume, the same run by
     ld.so directly, and a dlopen() of that library by path under the preload face's guard."""
     img, mnt = volume
-    setup = mount_setup(volume)
-    r = run_face(mode, [mnt / "libuse"], tmp_path, setup=setup)
-    assert (r.rc, r.out) == (0, "libfn 42\n"), (r.out, r.err)
-    r = run_face(mode, [LDSO, mnt / "libuse"], tmp_path, setup=setup)
-    assert (r.rc, r.out) == (0, "libfn 42\n"), (r.out, r.err)
-    r = run_face(mode, [mnt / "prog2", mnt / "good/libgood.so"], tmp_path, setup=setup,
-                 preload=None if mode == "off" else str(SHIM))
-    assert (r.rc, r.out) == (0, "main ran\ndlopen ok\n"), (r.out, r.err)
-    assert r.records == [] or mode == "off", r.records
+    audit, preload = {"LD_AUDIT": SHIM}, {"LD_PRELOAD": SHIM}
+    for argv, face, out in (([mnt / "libuse"], audit, "GOODRAN\nlibfn 42\n"),
+                            ([LDSO, mnt / "libuse"], audit, "GOODRAN\nlibfn 42\n"),
+                            ([mnt / "prog2", mnt / "good/libgood.so"], preload, "main ran\nGOODRAN\ndlopen ok\n")):
+        r = run_on(volume, tmp_path, mode, proof, argv, face)
+        assert (r.rc, r.out, r.records) == (0, out, []), r

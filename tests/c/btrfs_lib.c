@@ -1,18 +1,25 @@
-/* A library of tests/test_btrfs_identity.py. Built -DBAD: a library that must never run, whose
- * constructor says so - and, given FLIP_FROM and FLIP_TO, renames one over the other (a symlink
- * turned to another file, as an injected library running before the preload face could). */
+/* The libraries of tests/test_btrfs_identity.py, built twice: -DBAD a library that must never
+ * run, and without it a good one. The two differ only in bytes of code and read-only data (the
+ * same symbols, sizes and dynamic section), so that nothing but those bytes tells them apart.
+ * The constructor says which ran - and, given FLIP_FROM and FLIP_TO, renames one over the other
+ * (a symlink turned to another file, as an injected library running before the preload face could). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #ifdef BAD
-__attribute__((constructor)) static void bad_ran(void)
+#define SAYS "BAD RAN"
+#define VALUE 666
+#else
+#define SAYS "GOODRAN"
+#define VALUE 42
+#endif
+
+__attribute__((constructor)) static void ran(void)
 {
     const char *from = getenv("FLIP_FROM"), *to = getenv("FLIP_TO");
-    printf("BAD RAN\n");
+    printf("%s\n", SAYS);
     fflush(stdout);
     if (from && to && rename(from, to)) perror("rename");
 }
-int libfn(void) { return 666; }
-#else
-int libfn(void) { return 42; }
-#endif
+
+int libfn(void) { return VALUE; }
