@@ -238,3 +238,42 @@ def test_programs_and_libraries_on_btrfs_run_as_without_the_shim(tmp_path, volum
                             ([mnt / "prog2", mnt / "good/libgood.so"], preload, "main ran\nGOODRAN\ndlopen ok\n")):
         r = run_on(volume, tmp_path, mode, proof, argv, face)
         assert (r.rc, r.out, r.records) == (0, out, []), r
+
+
+def overlays(tmp_path, mnt):
+    """Setup commands: read-only overlays over each subvolume (as a container's layers kept on
+    btrfs), at tmp_path/ov-good and tmp_path/ov-evil: their mappings show the btrfs layer inode."""
+    cmds = ['mkdir -p "%s"' % (tmp_path / "ov-empty")]
+    for name in ("good", "evil"):
+        ov = tmp_path / ("ov-" + name)
+        ov.mkdir()
+        cmds.append('mount -t overlay overlay -o "lowerdir=%s:%s" "%s"' % (mnt / name, tmp_path / "ov-empty", ov))
+    return cmds
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_overlays_whose_layers_are_btrfs_subvolumes(tmp_path, volume, mode, proof):
+    """The injected library turning its name, through overlayfs: /link.so leads to libbad.so in an
+    overlay over subvolume evil, then to libgood.so in one over subvolume good (a container's
+    layers kept on btrfs). Both files have inode number 257, but each overlay maps its files under a
+    device of its own: refused before this fix as well, kept so it stays so. (One overlay whose
+    lower layers are two subvolumes shows both files as the same (dev, ino), to statx as to the
+    maps: README, "Honest limits".) A good library through such an overlay runs."""
+    img, mnt = volume
+    link, spare = mnt / "link.so", mnt / "link.flip"
+    setup = tuple(overlays(tmp_path, mnt)) + ('ln -sfn "%s" "%s"' % (tmp_path / "ov-evil/libbad.so", link),
+                                              'ln -sfn "%s" "%s"' % (tmp_path / "ov-good/libgood.so", spare))
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2"], {"LD_PRELOAD": "%s %s" % (SHIM, link)},
+               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+    assert "BAD RAN" in r.out
+    assert [rec["path"].rsplit("/", 1)[-1] for rec in r.records] == ["libbad.so"], r
+    if mode in ENFORCING:
+        assert r.rc == 126 and "main ran" not in r.out, r
+    else:
+        assert r.rc == 0 and "main ran" in r.out, r
+    again = tmp_path / "again"
+    again.mkdir()
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", again / "ov-good/libgood.so"], {"LD_AUDIT": SHIM},
+               setup=tuple(overlays(again, mnt)))
+    assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
