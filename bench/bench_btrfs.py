@@ -10,7 +10,10 @@ libc.so.6, and a program its 50 small libraries, from a copy in a btrfs subvolum
 capabilities out of the bounding set). Needs root: a btrfs image in a temp dir, loop-mounted in a
 private mount namespace.
 
-    python bench/bench_btrfs.py [--rounds 21] [--batch 20]
+    python bench/bench_btrfs.py [--rounds 21] [--batch 20] [--against SHIM]
+
+--against: another build of libexeccheck.so (an older checkout's) run beside this one: what this
+build adds to it, paired by round.
 """
 import argparse
 import itertools
@@ -36,7 +39,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--batch", type=int, default=20, help="execs per configuration per round")
+    ap.add_argument("--against", metavar="SHIM", help="another libexeccheck.so to compare this one with")
     args = ap.parse_args()
+    face.AGAINST = os.path.realpath(args.against) if args.against else None
     if os.geteuid() != 0 or not shutil.which("mkfs.btrfs"):
         sys.exit("needs root and mkfs.btrfs (btrfs-progs)")
     if not os.path.exists(face.SHIM):
@@ -66,7 +71,7 @@ def main():
         base = face.env_for("none")
         configs = []
         for fs in roots:
-            for shim in ("none", "audit"):
+            for shim in ("none", "audit") + (("against",) if face.AGAINST else ()):
                 env = face.env_for(shim) if shim != "none" else base
                 env = (env + ";" if env != "-" else "") + "LD_LIBRARY_PATH=%s" % (roots[fs] / "root")
                 configs.append(((fs, shim), env))
@@ -89,6 +94,9 @@ def main():
                                       zip(cpu[("btrfs", "none")], cpu[("btrfs", "audit")],
                                           cpu[("tmpfs", "none")], cpu[("tmpfs", "audit")]))
             print("    the face's extra cost on btrfs, paired by round: %+.0f us per process" % extra)
+            if face.AGAINST:
+                more = statistics.median(a - b for a, b in zip(cpu[("btrfs", "audit")], cpu[("btrfs", "against")]))
+                print("    this build against --against on btrfs, paired by round: %+.0f us per process" % more)
     finally:
         for d in ("btrfs", "tmpfs"):
             subprocess.run(["umount", str(work / d)], capture_output=True)
