@@ -19,6 +19,7 @@ A btrfs image in a file of the test's tmp dir, loop-mounted in private mount nam
 """
 import itertools
 import json
+import os
 import shutil
 import subprocess
 
@@ -27,6 +28,9 @@ import pytest
 import execcheck
 from audit_face_util import CONFIG_OVERLAY, ENFORCING, MODES, SHIM, Kit, Result, clean_env
 from conftest import C_DIR, in_mountns, need, need_check, need_mountns
+from execcheck.shim import I386_LOADER, lib_path
+
+SHIM32 = lib_path("i386")
 
 MKFS = shutil.which("mkfs.btrfs")
 GDB = shutil.which("gdb")
@@ -38,52 +42,66 @@ def btrfs_in_kernel():
         return any(line.split()[-1] == "btrfs" for line in f if line.strip())
 
 
+def can_build_32():
+    r = subprocess.run(["cc", "-m32", "-x", "c", "-", "-o", "/dev/null"], input="int main(void){return 0;}\n",
+                       capture_output=True, text=True)
+    return r.returncode == 0 and os.path.exists(I386_LOADER) and os.path.exists(SHIM32)
+
+
+CLASSES = ("64", "32") if can_build_32() else ("64",)
+
+
 @pytest.fixture(scope="module")
 def volume(tmp_path_factory):
-    """(image file, mount point, {name: inode}): the layout of the module doc."""
+    """(image file, mount point): the layout of the module doc, and its 32-bit twin where this
+    machine builds 32-bit programs (good32/, evil32/, prog2-32, libuse32)."""
     need_check()
     need_mountns()
     need(MKFS is not None, "needs mkfs.btrfs (btrfs-progs)")
     need(btrfs_in_kernel() or subprocess.run(["modprobe", "btrfs"]).returncode == 0, "needs btrfs in the kernel")
     top = tmp_path_factory.mktemp("btrfs")
-    kit = Kit(top / "build")
-    prog = kit._cc("prog", C_DIR / "btrfs_prog.c")
-    good = kit._cc("libgood.so", C_DIR / "btrfs_lib.c", "-shared", "-fPIC")
-    bad = kit._cc("libbad.so", C_DIR / "btrfs_lib.c", "-shared", "-fPIC", "-DBAD")
     mnt = top / "mnt"
     mnt.mkdir()
     src = top / "use.c"
     src.write_text('#include <stdio.h>\nint libfn(void);\nint main(void) { printf("libfn %d\\n", libfn()); return 0; }\n')
-    use = kit._cc("libuse", src, "-L%s" % good.parent, "-l:libgood.so", "-Wl,-rpath,%s" % (mnt / "good"))
+    built = {}
+    for cls in CLASSES:
+        kit = Kit(top / ("build" + cls))
+        m = ["-m32"] if cls == "32" else []
+        sfx = "" if cls == "64" else "32"
+        prog = kit._cc("prog", C_DIR / "btrfs_prog.c", *m, "-ldl")
+        good = kit._cc("libgood.so", C_DIR / "btrfs_lib.c", *m, "-shared", "-fPIC")
+        bad = kit._cc("libbad.so", C_DIR / "btrfs_lib.c", *m, "-shared", "-fPIC", "-DBAD")
+        use = kit._cc("libuse", src, *m, "-L%s" % good.parent, "-l:libgood.so", "-Wl,-rpath,%s" % (mnt / ("good" + sfx)))
+        # nothing but bytes of code and read-only data tells the two libraries apart
+        assert good.stat().st_size == bad.stat().st_size
+        built[sfx] = (prog, good, bad, use)
     img = top / "img"
     with open(img, "wb") as f:
         f.truncate(256 << 20)
     r = subprocess.run([MKFS, "-q", "-f", str(img)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     # inode numbers are handed out in order of creation: each subvolume's first file is 257
-    script = """
-        mount -o loop "$1" "$2"; cd "$2"
-        cp "$3" prog
-        btrfs -q subvolume create good; btrfs -q subvolume create evil
-        cp "$4" good/libgood.so; chmod 755 good/libgood.so
-        cp "$5" evil/libbad.so; chmod 644 evil/libbad.so
-        cp "$3" prog2
-        cp "$6" libuse
-        stat -c '%n %i %d' prog prog2 good/libgood.so evil/libbad.so
-        cd /; umount "$2"
-    """
-    r = in_mountns(script, img, mnt, prog, good, bad, use)
+    script = ["mount -o loop \"$1\" \"$2\"; cd \"$2\"", "cp \"%s\" prog" % built[""][0]]
+    for sfx, (prog, good, bad, use) in built.items():
+        script += ["btrfs -q subvolume create good%s; btrfs -q subvolume create evil%s" % (sfx, sfx),
+                   "cp %s good%s/libgood.so; chmod 755 good%s/libgood.so" % (good, sfx, sfx),
+                   "cp %s evil%s/libbad.so; chmod 644 evil%s/libbad.so" % (bad, sfx, sfx),
+                   "cp %s prog2%s; cp %s libuse%s" % (prog, "-32" if sfx else "", use, sfx),
+                   "stat -c '%%n %%i %%d' good%s/libgood.so evil%s/libbad.so" % (sfx, sfx)]
+    script += ["stat -c '%n %i %d' prog prog2", "cd /; umount \"$2\""]
+    r = in_mountns("\n".join(script), img, mnt)
     assert r.returncode == 0, r.stderr
     ino, dev = {}, {}
     for line in r.stdout.splitlines():
         name, i, d = line.split()
         ino[name], dev[name] = int(i), int(d)
     # the collision this module is about: same number, other subvolumes (other statx devices)
-    assert ino["prog"] == ino["good/libgood.so"] == ino["evil/libbad.so"], ino
-    assert len({dev["prog"], dev["good/libgood.so"], dev["evil/libbad.so"]}) == 3, dev
+    for sfx in built:
+        good, bad = "good%s/libgood.so" % sfx, "evil%s/libbad.so" % sfx
+        assert ino["prog"] == ino[good] == ino[bad], ino
+        assert len({dev["prog"], dev[good], dev[bad]}) == 3, dev
     assert ino["prog2"] != ino["prog"], ino
-    # nothing but bytes of code and read-only data tells the two libraries apart
-    assert good.stat().st_size == bad.stat().st_size
     return img, mnt
 
 
@@ -277,3 +295,27 @@ def test_overlays_whose_layers_are_btrfs_subvolumes(tmp_path, volume, mode, proo
     r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", again / "ov-good/libgood.so"], {"LD_AUDIT": SHIM},
                setup=tuple(overlays(again, mnt)))
     assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_32_bit_programs_on_btrfs(tmp_path, volume, mode, proof):
+    """The same for i386 programs (Elf32 headers, 8-byte dynamic entries): a good library on a
+    subvolume runs under the audit face (compared before relocation) and through the preload face's
+    guard; the injected library's rename to the good file of its number is refused or recorded."""
+    need(CLASSES == ("64", "32"), "needs cc -m32, the 32-bit loader and the 32-bit shim (gcc-multilib)")
+    img, mnt = volume
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "libuse32"], {"LD_AUDIT": SHIM32})
+    assert (r.rc, r.out, r.records) == (0, "GOODRAN\nlibfn 42\n", []), r
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2-32", mnt / "good32/libgood.so"], {"LD_PRELOAD": SHIM32})
+    assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
+    link, spare = mnt / "link32.so", mnt / "link32.flip"
+    setup = ('ln -sfn evil32/libbad.so "%s"' % link, 'ln -sfn good32/libgood.so "%s"' % spare)
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2-32"], {"LD_PRELOAD": "%s %s" % (SHIM32, link)},
+               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+    assert "BAD RAN" in r.out
+    assert [rec["path"] for rec in r.records] == [str(mnt / "evil32/libbad.so")], r
+    if mode in ENFORCING:
+        assert r.rc == 126 and "main ran" not in r.out, r
+    else:
+        assert r.rc == 0 and "main ran" in r.out, r
