@@ -249,7 +249,7 @@ static void read_elf_from(struct ec_ldfs *fs, struct ec_ldfs_path *p, int fd)
 static int lookup_like_loader(struct ec_ldfs *fs, struct ec_ldfs_path *p)
 {
     struct ec_statx st;
-    int r = ec_statx(EC_AT_FDCWD, p->path, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st), fd;
+    int r = ec_statx(EC_AT_FDCWD, p->path, 0, EC_STATX_KEY, &st), fd;
     if (r < 0) {
         p->err = -r;
         return 0;
@@ -262,7 +262,7 @@ static int lookup_like_loader(struct ec_ldfs *fs, struct ec_ldfs_path *p)
         if (!p->file->parsed) p->file->read_err = -fd;
         return 0;
     }
-    r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st);
+    r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st);
     if (r < 0) {
         p->err = -r;
     } else if (describe(fs, p, fd, &st) < 0) {
@@ -292,7 +292,7 @@ struct ec_ldfs_path *ec_ldfs_lookup(struct ec_ldfs *fs, const char *path)
     if (fd < 0) {
         p->err = -fd;
     } else {
-        int r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st);
+        int r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st);
         if (r < 0) {
             p->err = -r;
         } else if (describe(fs, p, fd, &st) < 0) {

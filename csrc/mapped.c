@@ -302,9 +302,10 @@ uintptr_t ec_vdso_base(void)
 static struct { int state; uint64_t dev[2], ino[2]; } execd;
 
 /* Does the mapping's (dev, ino) name one file: the one its kernel name leads to, by that file's own
- * statx? Not on btrfs (each subvolume numbers its inodes afresh and mappings show the whole
- * filesystem's device: a file of another subvolume with the same number would pass for the program)
- * nor on overlayfs (mappings show the layer's inode). There the program is checked as any object. */
+ * statx, on a filesystem whose inode numbers are its own? Not on btrfs (each subvolume numbers its
+ * inodes afresh and mappings show the whole filesystem's device: a file of another subvolume with
+ * the same number would pass for the program), nor on an overlay over it, nor where mappings show
+ * a layer's inode. There the program is checked as any object. */
 static __attribute__((noinline)) int names_itself(struct ec_maps *m, uintptr_t addr, const struct ec_vma *vma)
 {
     struct ec_statx st;
@@ -312,8 +313,8 @@ static __attribute__((noinline)) int names_itself(struct ec_maps *m, uintptr_t a
     struct ec_vma again;
     char *kname = ec_scratch_take(&s, EC_PATH_MAX);
     int same = kname && ec_maps_query(m, addr, &again, kname, EC_PATH_MAX) == 0 && kname[0] == '/' &&
-               ec_statx(EC_AT_FDCWD, kname, 0, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_ino == vma->ino &&
-               ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev;
+               ec_statx(EC_AT_FDCWD, kname, 0, EC_STATX_KEY, &st) == 0 && st.stx_ino == vma->ino &&
+               ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev && !EC_STX_NUMBERS_SHARED(&st);
     if (kname) ec_scratch_give(&s);
     return same;
 }
@@ -516,13 +517,12 @@ static void put_hex(struct ec_buf *b, uint64_t v)
     while (n) ec_buf_putc(b, d[--n]);
 }
 
-/* 1: the file mapped at vma is the one of statx st; 0: it is another; -1: this process cannot tell. */
-static __attribute__((noinline)) int mapping_is(const struct ec_vma *vma, const struct ec_statx *st)
+/* The statx of the file mapped at vma, by the kernel: 0, or -1 when this process cannot tell. */
+static __attribute__((noinline)) int map_files_stat(const struct ec_vma *vma, struct ec_statx *out)
 {
     char path[64];
     struct ec_buf b;
-    struct ec_statx mine;
-    int fd, same;
+    int fd, r;
     if (__atomic_load_n(&map_files_denied, __ATOMIC_RELAXED)) return -1;
     ec_buf_init(&b, path, sizeof path);
     ec_buf_puts(&b, "/proc/self/map_files/");
@@ -532,10 +532,18 @@ static __attribute__((noinline)) int mapping_is(const struct ec_vma *vma, const 
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd == -EC_EPERM) __atomic_store_n(&map_files_denied, 1, __ATOMIC_RELAXED);
     if (fd < 0) return -1;
-    same = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &mine) == 0 && mine.stx_ino == st->stx_ino &&
-           mine.stx_dev_major == st->stx_dev_major && mine.stx_dev_minor == st->stx_dev_minor;
+    r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, out) == 0 ? 0 : -1;
     ec_close(fd);
-    return same;
+    return r;
+}
+
+/* 1: the file mapped at vma is the one whose statx is want; 0: it is another; -1: cannot tell. */
+static int mapping_is(const struct ec_vma *vma, const struct ec_statx *want)
+{
+    struct ec_statx got;
+    if (!want || map_files_stat(vma, &got) < 0) return -1;
+    return got.stx_ino == want->stx_ino && got.stx_dev_major == want->stx_dev_major &&
+           got.stx_dev_minor == want->stx_dev_minor;
 }
 
 /* ---- the bytes, where a mapping's (dev, ino) names more than one file ----
@@ -705,7 +713,7 @@ void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struc
 static int is_mapped_file(struct ec_maps *m, int fd, const struct ec_vma *vma, struct ec_statx *st)
 {
     ec_memset(st, 0, sizeof *st);
-    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st)) return 0;
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, st)) return 0;
     if (st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) return 1;
     return (st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma) ? 2 : 0;
 }
@@ -721,16 +729,27 @@ static __attribute__((noinline)) int is_this_file(struct ec_maps *m, int fd, con
     unsigned char *f;
     int rfd, same = 0;
     ec_memset(st, 0, sizeof *st);
-    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st)) return 0;
-    if (st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) return 1;
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, st)) return 0;
+    if (st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev &&
+        !EC_STX_NUMBERS_SHARED(st))
+        return 1;
     size = st->stx_size;
     if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !size || size > (uint64_t)1 << 31) return 0;
     if ((rfd = reopen_readable(fd)) < 0) return 0;
     f = ec_mmap(0, (size_t)size, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
     ec_close(rfd);
     if (ec_mmap_failed(f)) return 0;
-    if (ec_maps_query(m, (uintptr_t)f, &mine, 0, 0) == 0 && mine.ino == vma->ino && mine.dev == vma->dev)
-        same = on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor)) || same_bytes(m, vma, st, f, size, img);
+    if (ec_maps_query(m, (uintptr_t)f, &mine, 0, 0) == 0 && mine.ino == vma->ino && mine.dev == vma->dev) {
+        struct ec_statx layer;
+        int overlay = on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor));
+        /* overlayfs over a filesystem with inode numbers of its own: its layer inode names one file */
+        if (overlay && !EC_STX_NUMBERS_SHARED(st)) {
+            same = 1;
+        } else { /* the file the mappings hold: over btrfs, the layer's, which map_files alone tells */
+            const struct ec_statx *held = !overlay ? st : map_files_stat(&mine, &layer) == 0 ? &layer : 0;
+            same = same_bytes(m, vma, held, f, size, img);
+        }
+    }
     ec_munmap(f, (size_t)size);
     return same;
 }
@@ -824,7 +843,7 @@ static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_
 {
     int named;
     ec_memset(st, 0, sizeof *st);
-    named = name && name[0] && ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, st) == 0;
+    named = name && name[0] && ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_KEY, st) == 0;
     if (named && st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev)
         return ec_vcache_lookup_id(vma->dev, vma->ino, st, v); /* the name leads to it: its state now */
     if (ec_vcache_lookup_id(vma->dev, vma->ino, 0, v)) return 1; /* held */

@@ -279,8 +279,17 @@ struct ec_statx {
 };
 #define EC_STATX_BASIC_STATS 0x7ffu
 #define EC_STATX_MNT_ID 0x1000u
+#define EC_STATX_SUBVOL 0x8000u /* Linux 6.10: btrfs, bcachefs (and overlayfs over them) */
+/* What a file is known by (the verdict cache's key): ask statx for these */
+#define EC_STATX_KEY (EC_STATX_BASIC_STATS | EC_STATX_MNT_ID | EC_STATX_SUBVOL)
 /* stx_mnt_id is the first word after the device numbers; valid when stx_mask has EC_STATX_MNT_ID */
 #define EC_STX_MNT_ID(st) ((st)->spare2[0])
+/* stx_subvol, after the two 32-bit direct-I/O alignments; valid when stx_mask has EC_STATX_SUBVOL */
+#define EC_STX_SUBVOL(st) ((st)->spare2[2])
+/* Does st's filesystem number inodes per subvolume? Then its (dev, ino) - and a mapping's - may
+ * name a file of another subvolume as well: btrfs shows each subvolume its own device to statx but
+ * one to the maps; an overlay whose layers are two subvolumes shows the same pair for both. */
+#define EC_STX_NUMBERS_SHARED(st) (((st)->stx_mask & EC_STATX_SUBVOL) != 0)
 
 /* struct statfs of the 64-bit generic and x86_64 ABIs; on i386 the same declaration is struct
  * statfs64 (32-bit longs, 64-bit counts aligned to 4), which fstatfs64 fills. */

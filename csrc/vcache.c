@@ -6,6 +6,7 @@
 
 struct key {
     uint64_t dev, ino, mnt;
+    uint64_t subvol;        /* 0: the filesystem has none (its inode numbers are its own) */
     int64_t ctime_sec;
     uint32_t ctime_nsec;
 };
@@ -51,6 +52,7 @@ void ec_vcache_clear(void)
 static int same_key(const struct key *k, const struct ec_statx *st, uint64_t dev)
 {
     return k->dev == dev && k->ino == st->stx_ino && k->mnt == EC_STX_MNT_ID(st) &&
+           k->subvol == (EC_STX_NUMBERS_SHARED(st) ? EC_STX_SUBVOL(st) + 1 : 0) &&
            k->ctime_sec == st->stx_ctime.tv_sec && k->ctime_nsec == st->stx_ctime.tv_nsec;
 }
 
@@ -59,6 +61,7 @@ static void key_of(struct key *k, const struct ec_statx *st)
     k->dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
     k->ino = st->stx_ino;
     k->mnt = EC_STX_MNT_ID(st);
+    k->subvol = EC_STX_NUMBERS_SHARED(st) ? EC_STX_SUBVOL(st) + 1 : 0;
     k->ctime_sec = st->stx_ctime.tv_sec;
     k->ctime_nsec = st->stx_ctime.tv_nsec;
 }
@@ -92,7 +95,8 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_
     n = live_count(gen);
     for (i = 0; i < n; i++) {
         const struct entry *e = slot_back(i);
-        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino) continue;
+        /* a mapping's (dev, ino) does not name a file whose numbers are per subvolume */
+        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino || e->source.subvol) continue;
         if (name_st ? !same_key(&e->source, name_st, ndev) : !e->holds) continue;
         if (found && e->v.allowed != v->allowed) agree = 0;
         if (!found) *v = e->v; /* the newest */
@@ -159,8 +163,8 @@ static void store(const struct ec_statx *st, const struct ec_verdict *v)
 void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_statx *source, const struct ec_verdict *v)
 {
     /* a mount id of ~0 is never a statx key: found by ec_vcache_lookup_id only */
-    struct key k = {dev, ino, ~0ull, -1, ~0u}, s;
-    if (!ino || !(source->stx_mask & EC_STATX_MNT_ID)) return;
+    struct key k = {dev, ino, ~0ull, 0, -1, ~0u}, s;
+    if (!ino || !(source->stx_mask & EC_STATX_MNT_ID) || EC_STX_NUMBERS_SHARED(source)) return;
     key_of(&s, source);
     put(&k, &s, v);
 }
@@ -173,7 +177,7 @@ static __attribute__((noinline)) int check_fd_stat_first(int fd, const char *nam
 {
     struct ec_statx own;
     ec_memset(&own, 0, sizeof own);
-    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &own) < 0)
+    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &own) < 0)
         return ec_check_fd(fd, name, v); /* no key: no cache */
     return check_fd_with(fd, name, &own, v, cached);
 }

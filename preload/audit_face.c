@@ -212,7 +212,7 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
     fd = ec_openat(EC_AT_FDCWD, name, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd < 0) return (char *)name; /* ld.so's own open fails the same way */
     ec_memset(&st, 0, sizeof st);
-    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
+    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0;
     ec_vcache_check_fd(fd, name, known ? &st : 0, &v, 0); /* without an identity: checked, not cached */
     if (known) ec_mapped_note_backing(&maps, fd, 0, &st, &v); /* overlayfs: known by the layer's inode too */
     /* A load that maps nothing (no candidate opens as an ELF object, or each was refused) ends

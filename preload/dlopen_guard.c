@@ -474,7 +474,7 @@ static int check_file(struct refusal *rf, const char *path, uint64_t dev, uint64
         fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
     }
     if (fd < 0) return 1; /* ld.so's own open fails too, or finds what the sweep will check */
-    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
+    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0;
     allowed = ec_vcache_check_fd(fd, path, known ? &st : 0, &v, 0);
     if (known) ec_tripwire_note_backing(fd, readable, &st, &v);
     if (known && readable && allowed) ec_pins_hold(pins, fd, &st);
@@ -805,7 +805,7 @@ static __attribute__((noinline)) int lean_guard(struct refusal *rf, const char *
     handed = (fd = ec_handoff_take(name, &st)) >= 0;
     if (!handed) fd = ec_openat(EC_AT_FDCWD, name, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
     simple = fd >= 0 &&
-             (handed || ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0) &&
+             (handed || ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0) &&
              (st.stx_mode & EC_S_IFMT) == EC_S_IFREG && ec_elf_read(fd, st.stx_size, a, &e) == EC_ELF_OK &&
              plainly_loadable(&e);
     for (i = 0; simple && i < e.ndeps; i++) {

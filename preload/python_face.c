@@ -707,7 +707,7 @@ static int library_file(PyObject *path_obj, int kind)
         release(keep);
         return 0; /* dlopen will fail on its own */
     }
-    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS | EC_STATX_MNT_ID, &st) == 0;
+    known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0;
     ec_vcache_check_fd(fd, path, known ? &st : 0, &v, 0);
     if (v.allowed) {
         /* under the audit face the guard lets dlopen through untouched: nobody would take it */

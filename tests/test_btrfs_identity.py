@@ -16,6 +16,7 @@ A btrfs image in a file of the test's tmp dir, loop-mounted in private mount nam
   /evil/libbad.so   0644, inode 257 of subvolume evil; its constructor prints "BAD RAN" (libgood.so's
                     "GOODRAN"): the two differ in bytes of code and read-only data only
   /libuse         a program linked against /good/libgood.so (a good case: everything on btrfs)
+  /progs/prog     the test program again, inode 257 of subvolume progs
 """
 import itertools
 import json
@@ -89,7 +90,8 @@ def volume(tmp_path_factory):
                    "cp %s evil%s/libbad.so; chmod 644 evil%s/libbad.so" % (bad, sfx, sfx),
                    "cp %s prog2%s; cp %s libuse%s" % (prog, "-32" if sfx else "", use, sfx),
                    "stat -c '%%n %%i %%d' good%s/libgood.so evil%s/libbad.so" % (sfx, sfx)]
-    script += ["stat -c '%n %i %d' prog prog2", "cd /; umount \"$2\""]
+    script += ["btrfs -q subvolume create progs", "cp \"%s\" progs/prog" % built[""][0],
+               "stat -c '%n %i %d' prog prog2 progs/prog", "cd /; umount \"$2\""]
     r = in_mountns("\n".join(script), img, mnt)
     assert r.returncode == 0, r.stderr
     ino, dev = {}, {}
@@ -101,7 +103,7 @@ def volume(tmp_path_factory):
         good, bad = "good%s/libgood.so" % sfx, "evil%s/libbad.so" % sfx
         assert ino["prog"] == ino[good] == ino[bad], ino
         assert len({dev["prog"], dev[good], dev[bad]}) == 3, dev
-    assert ino["prog2"] != ino["prog"], ino
+    assert ino["prog2"] != ino["prog"] and ino["progs/prog"] == ino["prog"], ino
     return img, mnt
 
 
@@ -275,9 +277,8 @@ def test_overlays_whose_layers_are_btrfs_subvolumes(tmp_path, volume, mode, proo
     """The injected library turning its name, through overlayfs: /link.so leads to libbad.so in an
     overlay over subvolume evil, then to libgood.so in one over subvolume good (a container's
     layers kept on btrfs). Both files have inode number 257, but each overlay maps its files under a
-    device of its own: refused before this fix as well, kept so it stays so. (One overlay whose
-    lower layers are two subvolumes shows both files as the same (dev, ino), to statx as to the
-    maps: README, "Honest limits".) A good library through such an overlay runs."""
+    device of its own: refused before this fix as well, kept so it stays so. A good library
+    through such an overlay runs."""
     img, mnt = volume
     link, spare = mnt / "link.so", mnt / "link.flip"
     setup = tuple(overlays(tmp_path, mnt)) + ('ln -sfn "%s" "%s"' % (tmp_path / "ov-evil/libbad.so", link),
@@ -319,3 +320,34 @@ def test_32_bit_programs_on_btrfs(tmp_path, volume, mode, proof):
         assert r.rc == 126 and "main ran" not in r.out, r
     else:
         assert r.rc == 0 and "main ran" in r.out, r
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_one_overlay_whose_lower_layers_are_subvolumes(tmp_path, volume, mode, proof):
+    """One overlay, lowerdir=progs:evil:good: its prog, libbad.so and libgood.so are each inode 257
+    of their subvolume, and the overlay shows all three as the same (dev, ino) - to statx and in the
+    maps alike (overlayfs passes the layer's number through, under its own device). Before: a 0644
+    libbad.so preloaded into that prog passed as the program itself, and libbad.so's rename of its
+    name to libgood.so had libgood.so checked for it; enforcing, main() ran both times. Now statx's
+    subvolume (STATX_SUBVOL, passed through by overlayfs) says the numbers are not the overlay's
+    own, and such a file is proven as on btrfs. A good library there still runs."""
+    img, mnt = volume
+    ov, empty = tmp_path / "ov", tmp_path / "empty"
+    ov.mkdir()
+    empty.mkdir()
+    layers = ('mount -t overlay overlay -o "lowerdir=%s:%s:%s" "%s"' % (mnt / "progs", mnt / "evil", mnt / "good", ov),)
+    link, spare = mnt / "link.so", mnt / "link.flip"
+    bad = str(ov / "libbad.so")
+    cases = (([ov / "prog"], {"LD_PRELOAD": "%s %s" % (bad, SHIM)}, {}, ()),
+             ([ov / "prog"], {"LD_PRELOAD": "%s %s" % (SHIM, link)}, {"FLIP_FROM": spare, "FLIP_TO": link},
+              ('ln -sfn "%s" "%s"' % (bad, link), 'ln -sfn "%s" "%s"' % (ov / "libgood.so", spare))))
+    for argv, face, env, setup in cases:
+        r = run_on(volume, tmp_path, mode, proof, argv, face, env=env, setup=layers + setup)
+        assert [rec["path"] for rec in r.records] == [bad], r
+        if mode in ENFORCING:
+            assert r.rc == 126 and "main ran" not in r.out, r
+        else:
+            assert r.rc == 0 and "main ran" in r.out, r
+    r = run_on(volume, tmp_path, mode, proof, [ov / "prog", ov / "libgood.so"], {"LD_AUDIT": SHIM}, setup=layers)
+    assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
