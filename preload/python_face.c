@@ -321,6 +321,26 @@ static void asyncio_startup_refused(PyObject *path_obj, const char *path, int er
     else ec_handoff_put_kept(-1, err, path);
 }
 
+/* The entry file is refused (recorded already): the main script ends the process; a refused
+ * PYTHONSTARTUP is reported by CPython (returns -1, the exception set), or by us for the asyncio
+ * REPL (returns 0). */
+static int refuse_entry(PyObject *path_obj, const char *path, PyObject *keep, int startup, const struct ec_verdict *v)
+{
+    say_file(startup ? "run PYTHONSTARTUP" : "run", path, v);
+    if (!startup) {
+        release(keep);
+        refuse_exit();
+    }
+    if (asyncio_repl) {
+        asyncio_startup_refused(path_obj, path, v->err ? v->err : EC_EACCES);
+        release(keep);
+        return 0;
+    }
+    raise_os(*ec_py.ExcPermissionError, v->err ? v->err : EC_EACCES, "execcheck: refused by the exec policy", path_obj);
+    release(keep);
+    return -1;
+}
+
 /* Checks the file CPython is about to fopen and hands it the checked fd. Returns 0, or -1 with an
  * exception set (a refused PYTHONSTARTUP: CPython reports it and goes on to the REPL). */
 static int entry_file(PyObject *path_obj, int startup)
@@ -328,7 +348,7 @@ static int entry_file(PyObject *path_obj, int startup)
     PyObject *keep;
     const char *path = fs_bytes(path_obj, &keep);
     struct ec_verdict v;
-    int fd, kind, enforced;
+    int fd, kind, enforced, handed;
     if (!path) return 0; /* not a path CPython could open either */
     fd = open_and_check(path, &v);
     if (fd < 0) { /* missing, unreadable: CPython's fopen fails alike and says so itself, even if
@@ -345,27 +365,24 @@ static int entry_file(PyObject *path_obj, int startup)
         record(kind, path, &v, enforced);
         if (enforced) {
             ec_close(fd);
-            say_file(startup ? "run PYTHONSTARTUP" : "run", path, &v);
-            if (!startup) {
-                release(keep);
-                refuse_exit();
-            }
-            if (asyncio_repl) {
-                asyncio_startup_refused(path_obj, path, v.err ? v.err : EC_EACCES);
-                release(keep);
-                return 0;
-            }
-            raise_os(*ec_py.ExcPermissionError, v.err ? v.err : EC_EACCES,
-                     "execcheck: refused by the exec policy", path_obj);
-            release(keep);
-            return -1;
+            return refuse_entry(path_obj, path, keep, startup, &v);
         }
     }
     /* for CPython's fopen of it, next (the basic REPL's too: only an "open" event in between).
      * The asyncio REPL raises run_startup itself and then opens the file with open(): kept past
      * audit events, in case an import comes in between, until its REPL goes on to read input. */
-    if (startup && asyncio_repl) ec_handoff_put_kept(fd, 0, path);
-    else ec_handoff_put(fd, path, 0);
+    if (startup && asyncio_repl) handed = ec_handoff_put_kept(fd, 0, path);
+    else handed = ec_handoff_put(fd, path, 0);
+    /* Not handed over (another thread held the slot throughout): CPython's fopen would read the
+     * name again, which may hold another file by now. Refused under enforcement, as a file that
+     * could not be checked; as before in audit mode (recorded if it failed the check). */
+    if (handed < 0 && v.allowed && enforcing(EC_KIND_SCRIPT)) {
+        v.allowed = 0;
+        v.reason = EC_REASON_ERROR;
+        v.err = EC_EBUSY;
+        record(EC_KIND_SCRIPT, path, &v, 1);
+        return refuse_entry(path_obj, path, keep, startup, &v);
+    }
     release(keep);
     return 0;
 }
