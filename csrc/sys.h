@@ -29,6 +29,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_ioctl 16
 #define EC_NR_pread64 17
 #define EC_NR_sched_yield 24
+#define EC_NR_flock 73
 #define EC_NR_getpid 39
 #define EC_NR_socket 41
 #define EC_NR_connect 42
@@ -80,6 +81,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_ioctl 29
 #define EC_NR_pread64 67
 #define EC_NR_sched_yield 124
+#define EC_NR_flock 32
 #define EC_NR_getpid 172
 #define EC_NR_socket 198
 #define EC_NR_connect 203
@@ -133,6 +135,7 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_ioctl 54
 #define EC_NR_pread64 180
 #define EC_NR_sched_yield 158
+#define EC_NR_flock 143
 #define EC_NR_getpid 20
 #define EC_NR_socket 359
 #define EC_NR_connect 362
