@@ -5,6 +5,22 @@
 
 #define FILE_FLAGS (EC_O_APPEND | EC_O_CREAT | EC_O_NOFOLLOW | EC_O_NONBLOCK | EC_O_CLOEXEC | EC_O_NOCTTY)
 
+#define EC_LOCK_EX 2
+#define EC_LOCK_NB 4
+
+/* Takes the log file's lock (flock: every writer opens the file afresh). 1: taken, or the file
+ * system has no such locks (then as before); 0: another writer held it throughout. Never blocks:
+ * a record must not stall its process. */
+static int lock_log(int fd)
+{
+    int tries;
+    for (tries = 0; tries < 10000; tries++) {
+        if (ec_sys2(EC_NR_flock, fd, EC_LOCK_EX | EC_LOCK_NB) != -EC_EAGAIN) return 1;
+        ec_sys0(EC_NR_sched_yield);
+    }
+    return 0;
+}
+
 int ec_sink_file(const char *path, const char *line, size_t len)
 {
     struct ec_statx st;
@@ -24,11 +40,17 @@ int ec_sink_file(const char *path, const char *line, size_t len)
     if (st.stx_size == 0 && (st.stx_mode & 07777) != 0600 && !(st.stx_mode & 07177) &&
         st.stx_uid == (uint32_t)ec_geteuid())
         ec_sys2(EC_NR_fchmod, fd, 0600);
-    /* a record cut short (a full file system) must not swallow this one: it starts a line */
-    if (readable && st.stx_size > 0 && ec_pread(fd, &last, 1, (long)st.stx_size - 1) == 1 && last != '\n')
+    /* A record cut short (a full file system) must not swallow this one: it starts a line. Only
+     * under the file's lock, which every writer holds over its look and its append: a record
+     * being appended by another writer grows the file a page at a time, and a look in between
+     * saw that record's end so far as a record cut short - the newline, appended after the
+     * record was whole, made an empty line. Held throughout by another writer (stopped there,
+     * say): no look, this record as it is. */
+    if (readable && lock_log(fd) && ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 &&
+        st.stx_size > 0 && ec_pread(fd, &last, 1, (long)st.stx_size - 1) == 1 && last != '\n')
         ec_write(fd, "\n", 1);
     w = ec_write(fd, line, len); /* one write: O_APPEND keeps concurrent lines whole */
-    ec_close(fd);
+    ec_close(fd); /* and unlocks */
     return w < 0 ? (int)w : 0;
 }
 

@@ -29,9 +29,11 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_ioctl 16
 #define EC_NR_pread64 17
 #define EC_NR_sched_yield 24
+#define EC_NR_flock 73
 #define EC_NR_getpid 39
 #define EC_NR_socket 41
 #define EC_NR_connect 42
+#define EC_NR_setsockopt 54
 #define EC_NR_sendto 44
 #define EC_NR_sendmsg 46
 #define EC_NR_wait4 61
@@ -80,9 +82,11 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_ioctl 29
 #define EC_NR_pread64 67
 #define EC_NR_sched_yield 124
+#define EC_NR_flock 32
 #define EC_NR_getpid 172
 #define EC_NR_socket 198
 #define EC_NR_connect 203
+#define EC_NR_setsockopt 208
 #define EC_NR_sendto 206
 #define EC_NR_sendmsg 211
 #define EC_NR_wait4 260
@@ -133,9 +137,11 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_ioctl 54
 #define EC_NR_pread64 180
 #define EC_NR_sched_yield 158
+#define EC_NR_flock 143
 #define EC_NR_getpid 20
 #define EC_NR_socket 359
 #define EC_NR_connect 362
+#define EC_NR_setsockopt 366
 #define EC_NR_sendto 369
 #define EC_NR_sendmsg 370
 #define EC_NR_wait4 114

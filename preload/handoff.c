@@ -14,10 +14,15 @@
 
 #define HANDOFF_PATH_MAX 4096
 
-/* The slot. Threads and signal handlers may meet here: a take or a drop that finds it busy does
- * without it (the open goes on as usual; the next put or drop closes what it held), so only a put
- * ever waits, and briefly. */
-static int busy;
+/* The slot. Threads and signal handlers may meet here; it is held for a few instructions, by the
+ * id of the thread that holds it. Another live thread's hold is waited for, bounded (a debugger may
+ * park that thread): then a drop or an event does without (the next put or drop closes what it
+ * held), and a put or take says so (an entry file must not then be read by its name: handoff.h).
+ * A signal handler on top of its own thread's hold does without at once (that hold cannot go on
+ * while it runs). A child forked during another thread's hold finds an id of no thread of its
+ * own there: it takes the slot over, as is (a descriptor or failure is published last and cleared
+ * first, so what shows is whole). */
+static int holder;
 int ec_handoff_fd = -1; /* the slot's descriptor, or -1 (handoff.h) */
 int ec_handoff_err;      /* or the errno of a failed open handed over instead, or 0 (handoff.h) */
 static uintptr_t handed_by; /* the handing thread (this_thread) */
@@ -45,6 +50,28 @@ static uintptr_t this_thread(void)
     return tp;
 }
 
+#define HOLD_SPINS 10000
+
+/* Takes the slot: 1, or 0 when the caller must do without it (see above); wait: for another
+ * live thread's hold (a drop or an event need not: the next put or drop closes what it held). */
+static int lock(int wait)
+{
+    int me = (int)ec_sys0(EC_NR_gettid), spins;
+    for (spins = 0; spins < HOLD_SPINS; spins++) {
+        int owner = 0;
+        if (__atomic_compare_exchange_n(&holder, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
+        if (owner == me) return 0;
+        if (!ec_thread_here(owner) &&
+            __atomic_compare_exchange_n(&holder, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return 1;
+        if (!wait) return 0;
+        ec_sys0(EC_NR_sched_yield);
+    }
+    return 0;
+}
+
+static void unlock(void) { __atomic_store_n(&holder, 0, __ATOMIC_RELEASE); }
+
 /* The slot's fd, now the caller's (locked). */
 static int empty_slot(void)
 {
@@ -54,58 +81,56 @@ static int empty_slot(void)
     return fd;
 }
 
-/* Fills the slot with fd, or (fd -1) with the errno err of a failed open. */
-static void put(int fd, int err, const char *path, const struct ec_statx *st, int kept)
+/* Fills the slot with fd, or (fd -1) with the errno err of a failed open. 0, or -1 when the slot
+ * could not be had (fd closed): the opener would find nothing and open the name as usual. */
+static int put(int fd, int err, const char *path, const struct ec_statx *st, int kept)
 {
-    int old, spins = 0;
+    int old;
     /* An audit hook or the fopen that took the main script's hand-off (python_fopen.c), never a
-     * signal handler, hands over, so it may wait the few instructions another thread holds the
-     * slot for: the main script's hand-off is what keeps it race-free. */
-    while (!ec_try_lock(&busy)) {
-        if (++spins > 10000) {
-            if (fd >= 0) ec_close(fd); /* held this long: something is wrong; the open goes on as usual */
-            return;
-        }
-        ec_sys0(EC_NR_sched_yield);
+     * signal handler, hands over */
+    if (!lock(1)) {
+        if (fd >= 0) ec_close(fd);
+        return -1;
     }
     /* A library's hand-off (st: an import or ctypes.CDLL, on any thread) never displaces another
      * thread's entry file (the main script, PYTHONSTARTUP): that thread's fopen or open would
      * find nothing and read the name again, unchecked. The library's opener does without it. */
     if (st && ec_handoff_waiting() && !handed_has_st && handed_by != this_thread()) {
-        ec_unlock(&busy);
+        unlock();
         if (fd >= 0) ec_close(fd);
-        return;
+        return -1;
     }
     old = empty_slot();
     if (old >= 0) ec_close(old);
     if (ec_strlen(path) >= HANDOFF_PATH_MAX || !(handed_path = ec_map_once(&handed_mem, HANDOFF_PATH_MAX))) {
-        ec_unlock(&busy);
+        unlock();
         if (fd >= 0) ec_close(fd); /* cannot match it: the open goes on as usual */
-        return;
+        return -1;
     }
     ec_strlcpy(handed_path, path, HANDOFF_PATH_MAX);
     handed_has_st = st != 0;
     handed_kept = kept;
     handed_tid = kept ? (int)ec_sys0(EC_NR_gettid) : 0;
     if (st) handed_st = *st;
-    handed_by = this_thread();
+    __atomic_store_n(&handed_by, this_thread(), __ATOMIC_RELAXED);
     if (fd >= 0) __atomic_store_n(&ec_handoff_fd, fd, __ATOMIC_RELEASE);
     else __atomic_store_n(&ec_handoff_err, err, __ATOMIC_RELEASE);
-    ec_unlock(&busy);
+    unlock();
+    return 0;
 }
 
-void ec_handoff_put(int fd, const char *path, const struct ec_statx *st) { put(fd, 0, path, st, 0); }
+int ec_handoff_put(int fd, const char *path, const struct ec_statx *st) { return put(fd, 0, path, st, 0); }
 
-void ec_handoff_put_kept(int fd, int err, const char *path) { put(fd, err, path, 0, 1); }
+int ec_handoff_put_kept(int fd, int err, const char *path) { return put(fd, err, path, 0, 1); }
 
-void ec_handoff_put_error(int err, const char *path) { put(-1, err, path, 0, 0); }
+int ec_handoff_put_error(int err, const char *path) { return put(-1, err, path, 0, 0); }
 
 void ec_handoff_drop(void)
 {
     int fd;
-    if (!ec_try_lock(&busy)) return; /* the next put or drop closes it */
+    if (!lock(0)) return; /* the next put or drop closes it */
     fd = empty_slot();
-    ec_unlock(&busy);
+    unlock();
     if (fd >= 0) ec_close(fd);
 }
 
@@ -119,7 +144,7 @@ static int kept_thread_gone(void)
 void ec_handoff_event(void)
 {
     int fd = -1;
-    if (!ec_handoff_waiting() || !ec_try_lock(&busy)) return;
+    if (!ec_handoff_waiting() || !lock(0)) return;
     /* A library's hand-off goes at any thread's event: its opener may have taken another way
      * (the guard's fast path takes nothing) and ended, and the descriptor must not outlive the
      * next event; its open follows the hand-off with no event in between, the GIL held. The main
@@ -128,23 +153,28 @@ void ec_handoff_event(void)
      * in between (another audit hook refused the start-up file) takes nothing any more. */
     if (!handed_kept ? handed_has_st || handed_by == this_thread() : handed_by != this_thread() && kept_thread_gone())
         fd = empty_slot();
-    ec_unlock(&busy);
+    unlock();
     if (fd >= 0) ec_close(fd);
 }
 
 void ec_handoff_reader_moved_on(void)
 {
     int fd = -1;
-    if (!ec_handoff_waiting() || !ec_try_lock(&busy)) return;
+    if (!ec_handoff_waiting() || !lock(0)) return;
     if (handed_kept && handed_by == this_thread()) fd = empty_slot();
-    ec_unlock(&busy);
+    unlock();
     if (fd >= 0) ec_close(fd);
 }
+
+/* Could not look (another thread held the slot throughout): EC_HANDOFF_BUSY if what waits may be
+ * this thread's (read unlocked: a hint), else -1. */
+static int busy_for_me(void) { return __atomic_load_n(&handed_by, __ATOMIC_RELAXED) == this_thread() ? EC_HANDOFF_BUSY : -1; }
 
 int ec_handoff_take(const char *path, struct ec_statx *st)
 {
     int fd = -1;
-    if (!ec_handoff_pending() || !path || !ec_try_lock(&busy)) return -1;
+    if (!ec_handoff_pending() || !path) return -1;
+    if (!lock(1)) return busy_for_me();
     /* only the handing thread, the same path; a taker that needs the identity only a hand-off
      * that came with one */
     if (ec_handoff_fd >= 0 && handed_by == this_thread() && !ec_strcmp(path, handed_path) &&
@@ -152,18 +182,19 @@ int ec_handoff_take(const char *path, struct ec_statx *st)
         if (st) *st = handed_st;
         fd = empty_slot();
     }
-    ec_unlock(&busy);
+    unlock();
     return fd;
 }
 
 int ec_handoff_take_error(const char *path)
 {
     int err = 0;
-    if (!__atomic_load_n(&ec_handoff_err, __ATOMIC_ACQUIRE) || !path || !ec_try_lock(&busy)) return 0;
+    if (!__atomic_load_n(&ec_handoff_err, __ATOMIC_ACQUIRE) || !path) return 0;
+    if (!lock(1)) return busy_for_me() == EC_HANDOFF_BUSY ? EC_HANDOFF_BUSY : 0;
     if (ec_handoff_err && handed_by == this_thread() && !ec_strcmp(path, handed_path)) {
         err = ec_handoff_err;
         empty_slot();
     }
-    ec_unlock(&busy);
+    unlock();
     return err;
 }

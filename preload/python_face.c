@@ -26,6 +26,7 @@
  * (CPython itself ignores some denials: run_interactivehook, and the REPL's run_stdin on 3.13). */
 #include "python_api.h"
 #include "handoff.h"
+#include "pdb_attacher.h"
 #include "reason.h"
 #include "scratch.h"
 #include "sinks.h"
@@ -321,6 +322,26 @@ static void asyncio_startup_refused(PyObject *path_obj, const char *path, int er
     else ec_handoff_put_kept(-1, err, path);
 }
 
+/* The entry file is refused (recorded already): the main script ends the process; a refused
+ * PYTHONSTARTUP is reported by CPython (returns -1, the exception set), or by us for the asyncio
+ * REPL (returns 0). */
+static int refuse_entry(PyObject *path_obj, const char *path, PyObject *keep, int startup, const struct ec_verdict *v)
+{
+    say_file(startup ? "run PYTHONSTARTUP" : "run", path, v);
+    if (!startup) {
+        release(keep);
+        refuse_exit();
+    }
+    if (asyncio_repl) {
+        asyncio_startup_refused(path_obj, path, v->err ? v->err : EC_EACCES);
+        release(keep);
+        return 0;
+    }
+    raise_os(*ec_py.ExcPermissionError, v->err ? v->err : EC_EACCES, "execcheck: refused by the exec policy", path_obj);
+    release(keep);
+    return -1;
+}
+
 /* Checks the file CPython is about to fopen and hands it the checked fd. Returns 0, or -1 with an
  * exception set (a refused PYTHONSTARTUP: CPython reports it and goes on to the REPL). */
 static int entry_file(PyObject *path_obj, int startup)
@@ -328,7 +349,7 @@ static int entry_file(PyObject *path_obj, int startup)
     PyObject *keep;
     const char *path = fs_bytes(path_obj, &keep);
     struct ec_verdict v;
-    int fd, kind, enforced;
+    int fd, kind, enforced, handed;
     if (!path) return 0; /* not a path CPython could open either */
     fd = open_and_check(path, &v);
     if (fd < 0) { /* missing, unreadable: CPython's fopen fails alike and says so itself, even if
@@ -345,27 +366,24 @@ static int entry_file(PyObject *path_obj, int startup)
         record(kind, path, &v, enforced);
         if (enforced) {
             ec_close(fd);
-            say_file(startup ? "run PYTHONSTARTUP" : "run", path, &v);
-            if (!startup) {
-                release(keep);
-                refuse_exit();
-            }
-            if (asyncio_repl) {
-                asyncio_startup_refused(path_obj, path, v.err ? v.err : EC_EACCES);
-                release(keep);
-                return 0;
-            }
-            raise_os(*ec_py.ExcPermissionError, v.err ? v.err : EC_EACCES,
-                     "execcheck: refused by the exec policy", path_obj);
-            release(keep);
-            return -1;
+            return refuse_entry(path_obj, path, keep, startup, &v);
         }
     }
     /* for CPython's fopen of it, next (the basic REPL's too: only an "open" event in between).
      * The asyncio REPL raises run_startup itself and then opens the file with open(): kept past
      * audit events, in case an import comes in between, until its REPL goes on to read input. */
-    if (startup && asyncio_repl) ec_handoff_put_kept(fd, 0, path);
-    else ec_handoff_put(fd, path, 0);
+    if (startup && asyncio_repl) handed = ec_handoff_put_kept(fd, 0, path);
+    else handed = ec_handoff_put(fd, path, 0);
+    /* Not handed over (another thread held the slot throughout): CPython's fopen would read the
+     * name again, which may hold another file by now. Refused under enforcement, as a file that
+     * could not be checked; as before in audit mode (recorded if it failed the check). */
+    if (handed < 0 && v.allowed && enforcing(EC_KIND_SCRIPT)) {
+        v.allowed = 0;
+        v.reason = EC_REASON_ERROR;
+        v.err = EC_EBUSY;
+        record(EC_KIND_SCRIPT, path, &v, 1);
+        return refuse_entry(path_obj, path, keep, startup, &v);
+    }
     release(keep);
     return 0;
 }
@@ -734,8 +752,8 @@ static int library_file(PyObject *path_obj, int kind)
 /* sys.remote_exec(pid, script) (`pdb -p`): this process asks another interpreter to run a file at
  * its next safe point. Under RESTRICT_FILE that file must pass the check here too: a process that
  * may not run an unchecked file may not have another run it either. And the target, under the same
- * policy, refuses it silently for the asker: `pdb -p` then waits for a connection that never comes,
- * with no timeout; refused here, sys.remote_exec raises PermissionError before asking anything.
+ * policy, refuses it without a word to the asker (but `pdb -p`'s, told on its port: pdb_attacher.c);
+ * refused here, sys.remote_exec raises PermissionError before asking anything.
  * Recorded only when refused: the target records the file it is asked to run. Returns 0 or -1. */
 static int remote_exec_request(PyObject *args)
 {
@@ -965,6 +983,26 @@ int ec_python_face_raw_pyc(int fd, const char *path)
 }
 
 /* io.open_code: open as CPython would (io.open(path, 'rb')), then check that very fd. */
+/* A refused remote debugger script (fd, path): `pdb -p`'s attacher, if it wrote it, is told and
+ * stops waiting for a connection (pdb_attacher.c). */
+static void tell_attacher(int fd, const char *path, const struct ec_verdict *v)
+{
+    char message[1300];
+    struct ec_buf b;
+    if ((v->mode & EC_S_IFMT) != EC_S_IFREG) return; /* a fifo, a device: nothing to read it from */
+    ec_buf_init(&b, message, sizeof message);
+    ec_buf_puts(&b, "execcheck: process ");
+    ec_buf_putu(&b, (unsigned)ec_getpid());
+    ec_buf_puts(&b, " refused to run the remote debugger script ");
+    ec_buf_put_visible(&b, path);
+    ec_buf_puts(&b, ": ");
+    ec_buf_puts(&b, ec_reason_name(v->reason));
+    ec_buf_puts(&b, " (");
+    ec_buf_puts(&b, ec_reason_text(v->reason));
+    ec_buf_putc(&b, ')');
+    ec_pdb_attacher_refused(fd, ec_buf_str(&b));
+}
+
 static PyObject *open_code_hook(PyObject *path, void *data)
 {
     PyObject *io, *f, *keep, *r;
@@ -1009,6 +1047,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     /* A refused main file is reported by run_file; a refused cache falls back to its source. Any
      * other refusal is said here too: site drops an unreadable .pth without a word. */
     if (first && remote) say_file("run the remote debugger script", p, &v);
+    if (remote && p) tell_attacher(fd, p, &v);
     if (first && kind == EC_KIND_MODULE && p && !cache_source(p, 0, 0, 0))
         say_file(ends_with(p, ".pth") ? "read" : "import", p, &v);
     release(keep);

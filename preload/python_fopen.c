@@ -31,22 +31,35 @@ static int read_only(const char *mode)
 /* The FILE for this open if a checked fd was handed over for it; NULL (with *taken 0) otherwise. */
 static void *take_handed(const char *path, const char *mode, int *taken)
 {
-    int fd, err, again;
+    int fd = -1, err, again;
     void *fp;
     *taken = 0;
     if (!ec_handoff_waiting() || !path || !read_only(mode) || !fdopen) return 0;
-    if ((err = ec_handoff_take_error(path))) { /* the face could not open it: neither can CPython */
+    err = ec_handoff_take_error(path);
+    if (err == EC_HANDOFF_BUSY || (err == 0 && (fd = ec_handoff_take(path, 0)) == EC_HANDOFF_BUSY)) {
+        if (ec_handoff_busy_opens()) return 0;
+        *taken = 1; /* it may be our entry file, the name another file by now */
+        if (__errno_location) *__errno_location() = EC_EBUSY;
+        return 0;
+    }
+    if (err) { /* the face could not open it: neither can CPython */
         *taken = 1;
         if (__errno_location) *__errno_location() = err;
         return 0;
     }
-    if ((fd = ec_handoff_take(path, 0)) < 0) return 0;
+    if (fd < 0) return 0;
     *taken = 1;
     /* A script or PYTHONSTARTUP that is bytecode is opened twice: maybe_pyc_file() looks at the
      * first FILE, then run_pyc_file() fopens the name again. That open must get the checked file
      * too, not what the name holds by then: a duplicate waits for it (the next audit event closes
-     * it if nobody comes), and each taker reads from the start, as a fresh fopen would. */
-    if ((again = (int)ec_sys3(EC_NR_fcntl, fd, EC_F_DUPFD_CLOEXEC, 0)) >= 0) ec_handoff_put(again, path, 0);
+     * it if nobody comes), and each taker reads from the start, as a fresh fopen would. Under
+     * enforcement a duplicate that could not be handed over fails this open instead. */
+    if ((again = (int)ec_sys3(EC_NR_fcntl, fd, EC_F_DUPFD_CLOEXEC, 0)) >= 0 && ec_handoff_put(again, path, 0) < 0 &&
+        !ec_handoff_busy_opens()) {
+        ec_close(fd);
+        if (__errno_location) *__errno_location() = EC_EBUSY;
+        return 0;
+    }
     ec_sys3(EC_NR_lseek, fd, 0, 0 /* SEEK_SET */);
     fp = fdopen(fd, mode);
     if (!fp) ec_close(fd); /* fdopen set errno; failing is better than reading an unchecked file */

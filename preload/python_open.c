@@ -62,13 +62,18 @@ static __attribute__((noinline)) int open_pyc(open_fn f, const char *path, int f
  * (read-only, at most O_CLOEXEC and O_NOCTTY) take it. */
 static __attribute__((noinline)) int take_handed(const char *path, int flags)
 {
-    int fd, err;
+    int fd = -1, err;
     if (!path || (flags & ~(EC_O_CLOEXEC | EC_O_NOCTTY)) != EC_O_RDONLY) return -2;
-    if ((err = ec_handoff_take_error(path))) { /* the face could not open it: neither can this */
+    err = ec_handoff_take_error(path);
+    if (err == EC_HANDOFF_BUSY || (err == 0 && (fd = ec_handoff_take(path, 0)) == EC_HANDOFF_BUSY)) {
+        if (ec_handoff_busy_opens()) return -2;
+        err = EC_EBUSY; /* it may be our entry file, the name another file by now */
+    }
+    if (err) { /* the face could not open it: neither can this */
         if (__errno_location) *__errno_location() = err;
         return -1;
     }
-    if ((fd = ec_handoff_take(path, 0)) < 0) return -2;
+    if (fd < 0) return -2;
     ec_sys3(EC_NR_lseek, fd, 0, 0 /* SEEK_SET */);
     return fd;
 }

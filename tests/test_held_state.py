@@ -7,7 +7,9 @@ decision - the child of a process under enforcement refuses, in audit mode it re
 Each case parks one thread inside the shim with gdb (a breakpoint in the held section), then lets
 the others run: deterministic, where a race would need luck. The program is tests/c/held_fork.c;
 its forking thread gives up on a child after 10 s and says "child hung"."""
+import json
 import os
+import shlex
 import shutil
 import subprocess
 
@@ -143,3 +145,116 @@ def test_a_child_forked_while_the_environment_lock_was_held(tmp_path, held):
                        ["break %s" % line_of(*ENV_LOCK_HELD), "run", "delete 1", "set var held_go = 1",
                         "set scheduler-locking on", "thread 2", "continue"])
     assert "child system 0" in out and "child exited 0" in out, out
+
+
+# ---- the CPython face's hand-off slot -----------------------------------------------------------
+
+# ec_handoff_take's check, with the slot held
+HANDOFF_TAKE_HELD = ("preload/handoff.c", "ec_handoff_fd >= 0 && handed_by == this_thread()")
+
+# sitecustomize: a thread of the holder library's fopen()s in a loop; a library handed over (ctypes)
+# waits in the slot until the debugger parked that thread in its look at the slot
+HOLDING_SITE = """import ctypes, os, sys
+holder = ctypes.CDLL(os.environ['EC_HOLDER'])
+missing = os.environ['EC_MISSING'].encode()
+holder.handoff_holder_start(missing)
+parked = ctypes.c_int.in_dll(holder, 'handoff_holder_parked')
+def hook(event, args):
+    if event == 'ctypes.dlopen':  # the face's hook came first: the library waits in the slot
+        while not parked.value:
+            pass
+sys.addaudithook(hook)
+ctypes.CDLL(os.environ['EC_LIB'])
+"""
+
+
+def main_script_with_a_held_slot(tmp_path, site, commands):
+    """(output, records) of python3.11 running s.py (a hard link to a 0755 file; b.py is one to a
+    0644 file) under RESTRICT_FILE and gdb, with the preload face and the sitecustomize site (run
+    with EC_HOLDER, EC_LIB, EC_MISSING, EC_BAD, EC_TARGET), gdb's commands given after the
+    program starts."""
+    from python_face_lib import build_tools, script_in_view, shim_path
+    from test_python_face import write
+    python = "/usr/bin/python3.11"
+    (tmp_path / "tools").mkdir()
+    tools = build_tools(tmp_path / "tools", C_DIR)
+    d = tmp_path / "ns" / "entry"
+    write(d / "good.py", "import os; print('RAN', 'good', os.getpid())\n", 0o755)
+    write(d / "bad.py", "import os; print('RAN', 'bad', os.getpid())\n", 0o644)
+    os.link(d / "good.py", d / "s.py")
+    os.link(d / "bad.py", d / "b.py")
+    write(d / "sc" / "sitecustomize.py", site, 0o755)
+    lib, holder = d / "libec.so", d / "libholder.so"
+    shutil.copy(tools["lib"], lib)
+    os.chmod(lib, 0o755)
+    subprocess.run(["cc", "-g", "-shared", "-fPIC", "-pthread", "-o", holder, C_DIR / "handoff_holder.c"], check=True)
+    log = d / "log.jsonl"
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": d / "sc",
+           "LD_PRELOAD": shim_path(), "EXECCHECK_LOG_FILE": log, "EC_HOLDER": holder, "EC_LIB": lib,
+           "EC_MISSING": d / "missing", "EC_BAD": d / "b.py", "EC_TARGET": d / "s.py"}
+    argv = [GDB, "-nx", "-batch", "-ex", "set startup-with-shell off", "-ex", "set breakpoint pending on"]
+    for k, v in env.items():
+        argv += ["-ex", "set environment %s=%s" % (k, v)]
+    for c in commands:
+        argv += ["-ex", c.replace("{d}", str(d))]
+    script = "env -i PATH=/usr/bin:/bin %s -f -- %s" % (
+        shlex.quote(str(tools["setexec"])), " ".join(shlex.quote(str(a)) for a in argv + ["--args", python, d / "s.py"]))
+    out = script_in_view(python, tmp_path / "ns", script)
+    out = out.stdout + out.stderr
+    assert not os.path.exists(d / "b.py"), "the rename did not happen: " + out
+    return out, [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+# gdb: the holder's thread parked in the slot; then only the main thread goes on
+PARK_HOLDER = ["break %s if $_thread != 1" % line_of(*HANDOFF_TAKE_HELD), "run",
+               "set var handoff_holder_parked = 1", "set scheduler-locking on", "thread 1"]
+
+
+def test_the_main_script_while_another_thread_holds_the_handoff_slot(tmp_path):
+    """Another thread (no Python thread: it never holds the GIL) holds the CPython face's hand-off
+    slot, parked there, when the main script is checked; a 0644 file is then renamed over the
+    script. The main script's hand-off gave up after 10000 sched_yield calls, CPython's fopen
+    opened the name again and the 0644 file ran under RESTRICT_FILE. Now the script is refused
+    (126, the face's message and record): the file CPython would read is not known to be the one
+    checked."""
+    out, recs = main_script_with_a_held_slot(tmp_path, HOLDING_SITE, PARK_HOLDER + [
+        "break ec_handoff_put if st == 0", "continue",  # the main script checked, now handed over
+        "shell mv -f {d}/b.py {d}/s.py", "catch syscall exit_group", "continue", "print $rdi"])  # the exit status
+    assert "RAN bad" not in out and "RAN good" not in out, out
+    script = tmp_path / "ns" / "entry" / "s.py"
+    assert "$1 = 126" in out and "execcheck: refused to run %s" % script in out, out
+    assert [(x["kind"], x["path"], x["reason"], x["action"]) for x in recs] == \
+        [("script", str(script), "error", "refused")], recs
+
+
+# sitecustomize: the main script is handed over, the holder's thread parked in its look at the
+# slot; then the 0644 file is renamed over the script and the process forks: parent and child
+# each go on to CPython's fopen of the script
+FORKING_SITE = """import ctypes, os, sys
+holder = ctypes.CDLL(os.environ['EC_HOLDER'])
+missing = os.environ['EC_MISSING'].encode()
+holder.handoff_holder_start(missing)
+parked = ctypes.c_int.in_dll(holder, 'handoff_holder_parked')
+def hook(event, args):
+    if event == 'cpython.run_file':  # the face's hook came first: the script waits in the slot
+        while not parked.value:
+            pass
+        os.rename(os.environ['EC_BAD'], os.environ['EC_TARGET'])
+        pid = os.fork()
+        if pid:
+            print('child', os.waitpid(pid, 0)[1] >> 8, flush=True)
+sys.addaudithook(hook)
+"""
+
+
+def test_a_child_forked_while_another_thread_held_the_handoff_slot(tmp_path):
+    """The main script waits in the slot, another thread holds the slot (parked), and a 0644 file
+    is renamed over the script; then the process forks. The child's fopen found the slot held - by
+    a thread not in the child - and opened the name again: the 0644 file ran under RESTRICT_FILE,
+    in the child and in the parent. Now the child takes the slot over and runs the script checked;
+    the parent, whose holder is still there, waits for it (bounded) and then fails the open
+    (EBUSY) rather than read the name."""
+    out, _ = main_script_with_a_held_slot(tmp_path, FORKING_SITE, PARK_HOLDER + ["continue"])
+    assert "RAN bad" not in out, out
+    assert "RAN good" in out and "child 0" in out, out
+    assert "[Errno 16]" in out, out

@@ -189,3 +189,54 @@ def test_a_record_cut_short_does_not_swallow_the_next(tmp_path, denied):
     lines = log.read_text().split("\n")
     assert lines[0] == '{"time":"2026-11-29T00:00:00Z","path":"/cut' and lines[-1] == "", lines
     assert json.loads(lines[1])["path"] == denied.path, lines
+
+
+# N processes record each of the files (argv: LOG N FILE...) at once, started together
+PARALLEL_WRITERS = """import os, sys, execcheck
+from execcheck.core import record_decision
+log, n, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+verdicts = [execcheck.check(f) for f in files]
+env = {'EXECCHECK_LOG_FILE': log}
+r, w = os.pipe()
+pids = []
+for _ in range(n):
+    pid = os.fork()
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)
+        for v in verdicts:
+            record_decision('library', 'audit', v.path, v, False, '/nonexistent.conf', env)
+        os._exit(0)
+    pids.append(pid)
+os.close(w)
+print(sorted(pids))
+for pid in pids:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_records_appended_by_many_processes_at_once_stay_whole(tmp_path):
+    """8 processes append records of 300 files each to one log at once. A writer that found the
+    log not ending in a newline took it for a record cut short and appended one - but a record of
+    another writer's was being appended, and the file grows a page at a time: the newline came
+    after that record, an empty line (in most runs of this test, several). Every record must be
+    there once, whole, on its own line, and nothing else."""
+    files = []
+    for i in range(300):  # records of 500-1000 bytes: many cross a page boundary of the file
+        d = tmp_path / "f" / ("d" * 200) / ("e" * (1 + i * 37 % 250))
+        d.mkdir(parents=True, exist_ok=True)
+        f = d / ("%03d" % i + "g" * (1 + i * 53 % 200))
+        f.write_bytes(b"")
+        os.chmod(f, 0o644)
+        files.append(str(f))
+    for round in range(4):
+        log = tmp_path / ("log%d.jsonl" % round)
+        r = run([sys.executable, "-c", PARALLEL_WRITERS, str(log), "8", *files], timeout=120)
+        assert r.returncode == 0, r.stderr
+        pids = json.loads(r.stdout)
+        lines = log.read_text().split("\n")
+        assert lines[-1] == "" and "" not in lines[:-1], [i for i, l in enumerate(lines[:-1]) if not l]
+        recs = [json.loads(l) for l in lines[:-1]]
+        assert sorted((x["pid"], x["path"]) for x in recs) == sorted((p, f) for p in pids for f in files)
+        s = json.loads(run([sys.executable, "-m", "execcheck", "log", "--json", str(log)]).stdout)
+        assert s["records"] == 8 * 300 and s["unparsed_lines"] == 0, s
