@@ -33,7 +33,6 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_getpid 39
 #define EC_NR_socket 41
 #define EC_NR_connect 42
-#define EC_NR_setsockopt 54
 #define EC_NR_sendto 44
 #define EC_NR_sendmsg 46
 #define EC_NR_wait4 61
@@ -86,7 +85,6 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_getpid 172
 #define EC_NR_socket 198
 #define EC_NR_connect 203
-#define EC_NR_setsockopt 208
 #define EC_NR_sendto 206
 #define EC_NR_sendmsg 211
 #define EC_NR_wait4 260
@@ -141,7 +139,6 @@ typedef uint64_t ec_atomic_u64 __attribute__((aligned(8)));
 #define EC_NR_getpid 20
 #define EC_NR_socket 359
 #define EC_NR_connect 362
-#define EC_NR_setsockopt 366
 #define EC_NR_sendto 369
 #define EC_NR_sendmsg 370
 #define EC_NR_wait4 114

@@ -26,7 +26,6 @@
  * (CPython itself ignores some denials: run_interactivehook, and the REPL's run_stdin on 3.13). */
 #include "python_api.h"
 #include "handoff.h"
-#include "pdb_attacher.h"
 #include "reason.h"
 #include "scratch.h"
 #include "sinks.h"
@@ -752,8 +751,8 @@ static int library_file(PyObject *path_obj, int kind)
 /* sys.remote_exec(pid, script) (`pdb -p`): this process asks another interpreter to run a file at
  * its next safe point. Under RESTRICT_FILE that file must pass the check here too: a process that
  * may not run an unchecked file may not have another run it either. And the target, under the same
- * policy, refuses it without a word to the asker (but `pdb -p`'s, told on its port: pdb_attacher.c);
- * refused here, sys.remote_exec raises PermissionError before asking anything.
+ * policy, refuses it silently for the asker: `pdb -p` then waits for a connection that never comes,
+ * with no timeout; refused here, sys.remote_exec raises PermissionError before asking anything.
  * Recorded only when refused: the target records the file it is asked to run. Returns 0 or -1. */
 static int remote_exec_request(PyObject *args)
 {
@@ -983,26 +982,6 @@ int ec_python_face_raw_pyc(int fd, const char *path)
 }
 
 /* io.open_code: open as CPython would (io.open(path, 'rb')), then check that very fd. */
-/* A refused remote debugger script (fd, path): `pdb -p`'s attacher, if it wrote it, is told and
- * stops waiting for a connection (pdb_attacher.c). */
-static void tell_attacher(int fd, const char *path, const struct ec_verdict *v)
-{
-    char message[1300];
-    struct ec_buf b;
-    if ((v->mode & EC_S_IFMT) != EC_S_IFREG) return; /* a fifo, a device: nothing to read it from */
-    ec_buf_init(&b, message, sizeof message);
-    ec_buf_puts(&b, "execcheck: process ");
-    ec_buf_putu(&b, (unsigned)ec_getpid());
-    ec_buf_puts(&b, " refused to run the remote debugger script ");
-    ec_buf_put_visible(&b, path);
-    ec_buf_puts(&b, ": ");
-    ec_buf_puts(&b, ec_reason_name(v->reason));
-    ec_buf_puts(&b, " (");
-    ec_buf_puts(&b, ec_reason_text(v->reason));
-    ec_buf_putc(&b, ')');
-    ec_pdb_attacher_refused(fd, ec_buf_str(&b));
-}
-
 static PyObject *open_code_hook(PyObject *path, void *data)
 {
     PyObject *io, *f, *keep, *r;
@@ -1047,7 +1026,6 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     /* A refused main file is reported by run_file; a refused cache falls back to its source. Any
      * other refusal is said here too: site drops an unreadable .pth without a word. */
     if (first && remote) say_file("run the remote debugger script", p, &v);
-    if (remote && p) tell_attacher(fd, p, &v);
     if (first && kind == EC_KIND_MODULE && p && !cache_source(p, 0, 0, 0))
         say_file(ends_with(p, ".pth") ? "read" : "import", p, &v);
     release(keep);

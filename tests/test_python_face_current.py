@@ -4,7 +4,6 @@ testing's CPython 3.14, chrooted in a debootstrap root (marker `debootstrap`), a
 machine's CPythons that have the feature (Debian's 3.11 has the asyncio REPL's PYTHONSTARTUP)."""
 import json
 import os
-import re
 import shlex
 
 import pytest
@@ -167,13 +166,11 @@ def test_pdb_attach_to_a_target_denying_interactive_code(world, tools, tmp_path)
 @pytest.mark.parametrize("world", PDB_ATTACH, indirect=True)
 def test_pdb_attach_to_a_target_restricting_files(world, tools, tmp_path):
     """A target under RESTRICT_FILE: the script pdb has it run is a 0644 file, refused; nothing
-    of the debugger runs. The attacher waited for a connection that never came until it was ended
-    (here at 12 s, status 124: CPython's pdb -p has no timeout); now the target tells it on the
-    port pdb's refused script names, in pdb's protocol, and the attacher says so and ends."""
+    of the debugger runs. (The attacher, waiting for a connection that never comes, waits until
+    it is ended: CPython's pdb -p has no timeout.)"""
     r, (target, attacher) = attach(world, tools, tmp_path, ["-f"], [])
     assert "('RAN', 42)" not in r.stdout and "target=0" in r.stdout and "target ends" in r.stdout, r.stdout + r.stderr
-    assert "attacher=0" in r.stdout, r.stdout
-    assert re.search(r"\*\*\* execcheck: process \d+ refused to run the remote debugger script /tmp/tmp\S+: x-bit", r.stdout), r.stdout
+    assert "attacher=124" in r.stdout, r.stdout
     assert r.stderr.count("execcheck: refused to run the remote debugger script /tmp/tmp") == 1, r.stderr
     assert target == [("script", "/tmp/tmp*", "refused")], target
 
