@@ -26,13 +26,7 @@ OTHER_LOADERS = {(1, EM_386): "i386", (2, EM_AARCH64): "aarch64"}
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
 # AddressSanitizer's runtimes (gcc's, clang's): they insist on coming first among the loaded objects
 ASAN_RUNTIMES = ("libasan.so", "libclang_rt.asan")
-# why a symlink the walk met cannot be followed, when it names no file for anyone (the image's own
-# programs get the same answer from the kernel): dangling, a loop, a chain of more than 40 links, a
-# target through a regular file or with a component longer than 255 bytes. Nothing to examine.
-BROKEN_LINK = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
-# a file met a moment ago that is no longer there, or another file in its place (ESTALE: the core's
-# read found another inode than its lookup): the tree changed under the audit
-GONE = (errno.ENOENT, errno.ENOTDIR, errno.ESTALE)
+GONE = rootfs.GONE  # a file met a moment ago, not there now or another in its place: a change
 
 
 @dataclasses.dataclass
@@ -196,20 +190,14 @@ class Audit:
         (BROKEN_LINK) is nothing to check; a name no longer there, or there but not found by the
         lookup, changed under the audit; any other failure (no search permission, EIO, a lookup
         that kept racing, a FUSE file system's refusal) leaves a file unexamined. count: the name
-        is counted among the skipped (once: the Python pass meets the walk's names again)."""
-        try:
-            st = os.lstat(scan.host_path(self.root, path))
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                self._changed(path, "removed or renamed since it was listed", e.errno)
-            else:
-                self._unexamined(path, e.errno)
-            return
-        if stat.S_ISLNK(st.st_mode) and err in BROKEN_LINK:
+        is counted among the skipped (once: the Python pass meets the walk's names again). Told
+        apart as image prepare tells them (rootfs.lookup_failure)."""
+        kind, how, err = rootfs.lookup_failure(scan.host_path(self.root, path), err)
+        if kind == "broken-link":
             if count:
                 self.skipped["broken-link"] = self.skipped.get("broken-link", 0) + 1
-        elif err in GONE:
-            self._changed(path, "replaced since it was listed", err)
+        elif kind == "changed":
+            self._changed(path, how, err)
         else:
             self._unexamined(path, err)
 

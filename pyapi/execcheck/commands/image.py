@@ -169,7 +169,8 @@ def _need_root_user():
 def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
     try:
-        changes, skipped, not_walked, unread = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
+        changes, skipped, not_walked, unread, changed = prepare.plan(root, inst.image_multiarch(root),
+                                                                     args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
@@ -179,24 +180,28 @@ def run_prepare(args) -> int:
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
     code_left = [p for p, why in not_walked if why == prepare.CODE_NOT_ENTERED]
-    status = 1 if unread or code_left else 0  # a smaller list than the image's, which must not pass for its whole
+    complete = not unread and not code_left and not changed
+    status = 0 if complete else 1  # a smaller list than the image's, which must not pass for its whole
     if not ldconf.library_dirs(root, inst.image_multiarch(root)):
         # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
         # level down) reads as "ready": say what is missing
         print("execcheck: %s has none of the loader's library directories (/lib, /usr/lib and their "
               "multiarch ones): is it the root of an image?" % printable(root), file=sys.stderr)
     if args.json:
-        print_json({"root": root, "applied": args.apply, "complete": not unread and not code_left,
+        print_json({"root": root, "applied": args.apply, "complete": complete,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
                                 for p, o, n, w, _ in changes],
                     "left": [{"path": p, "reason": why} for p, why in skipped],
                     "not_walked": [{"path": p, "reason": why} for p, why in not_walked],
-                    "unreadable": [{"path": p, "reason": why} for p, why in unread]})
+                    "unreadable": [{"path": p, "reason": why, "errno": err} for p, why, err in unread],
+                    "changed_while_preparing": [{"path": p, "reason": why, "errno": err} for p, why, err in changed]})
         return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
-    for p, why in not_walked + unread:
+    for p, why in not_walked + [(p, why) for p, why, _ in unread]:
         print("execcheck: %s: %s" % (printable(p), why), file=sys.stderr)
+    for p, why, _ in changed:
+        print("execcheck: %s: changed while preparing: %s" % (printable(p), why), file=sys.stderr)
     for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
@@ -211,6 +216,9 @@ def run_prepare(args) -> int:
         print("execcheck: INCOMPLETE: %d %s of the image could not be read (above): what is there is not in this "
               "list%s" % (len(unread), "path" if len(unread) == 1 else "paths",
                           " (run as root)" if os.geteuid() else ""), file=sys.stderr)
+    if changed:
+        print("execcheck: INCOMPLETE: %d %s of the image changed while it was walked (above): prepare again once "
+              "nothing changes the root" % (len(changed), "path" if len(changed) == 1 else "paths"), file=sys.stderr)
     return status
 
 
