@@ -1119,6 +1119,11 @@ def test_prepare_says_when_root_is_no_image_and_uninstall_says_it_is_done(image,
     (empty / "x").mkdir(parents=True)
     r = ec("image", "prepare", str(empty))
     assert r.returncode == 0 and "none of the loader's library directories" in r.stderr, r.stderr
+    # --apply there wrote its record (var/lib/execcheck/) into the wrong directory, exit 0: refused now
+    r = ec("image", "prepare", "--apply", str(empty))
+    assert r.returncode == 2 and r.stderr == "execcheck: %s has none of the loader's library directories (/lib, " \
+        "/usr/lib and their multiarch ones): is it the root of an image? Nothing was changed\n" % empty, r.stderr
+    assert os.listdir(str(empty)) == ["x"]
     r = ec("image", "prepare", image)
     assert "none of the loader's library directories" not in r.stderr, r.stderr
     assert ec("image", "install", image).returncode == 0

@@ -166,8 +166,17 @@ def _need_root_user():
         raise UsageError("this step changes an image's files and owners: run it as root")
 
 
+NO_IMAGE = "%s has none of the loader's library directories (/lib, /usr/lib and their multiarch ones): is it the " \
+           "root of an image?"
+
+
 def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
+    # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
+    # level down) reads as "ready", and --apply would write its record there: say what is missing
+    no_image = not ldconf.library_dirs(root, inst.image_multiarch(root))
+    if no_image and args.apply:
+        raise UsageError(NO_IMAGE % printable(root) + " Nothing was changed")
     try:
         changes, skipped, not_walked, unread, changed = prepare.plan(root, inst.image_multiarch(root),
                                                                      args.any_mount)
@@ -182,11 +191,8 @@ def run_prepare(args) -> int:
     code_left = [p for p, why in not_walked if why == prepare.CODE_NOT_ENTERED]
     complete = not unread and not code_left and not changed
     status = 0 if complete else 1  # a smaller list than the image's, which must not pass for its whole
-    if not ldconf.library_dirs(root, inst.image_multiarch(root)):
-        # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
-        # level down) reads as "ready": say what is missing
-        print("execcheck: %s has none of the loader's library directories (/lib, /usr/lib and their "
-              "multiarch ones): is it the root of an image?" % printable(root), file=sys.stderr)
+    if no_image:
+        print("execcheck: " + NO_IMAGE % printable(root), file=sys.stderr)
     if args.json:
         print_json({"root": root, "applied": args.apply, "complete": complete,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
