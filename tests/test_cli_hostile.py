@@ -279,6 +279,10 @@ def test_status_says_a_config_problem_once_and_a_log_file_problem_as_a_sentence(
     r = ec("status", env=dict(os.environ, EXECCHECK_LOG_FILE=str(tmp_path / "nodir/rec.jsonl")))
     assert "\n                %s is in a directory that does not exist: no record is written to it\n" % (
         tmp_path / "nodir/rec.jsonl") in r.stdout, r.stdout
+    # a path through a regular file read "/etc/passwd/rec.jsonl not a directory: ..."
+    r = ec("status", env=dict(os.environ, EXECCHECK_LOG_FILE="/etc/passwd/rec.jsonl"))
+    assert "\n                /etc/passwd/rec.jsonl cannot be looked up (not a directory): no record is written to " \
+        "it\n" in r.stdout, r.stdout
 
 
 def test_status_says_a_preload_file_the_user_cannot_read_loads_nothing_for_them(tmp_path):

@@ -31,8 +31,8 @@ def _log_file_problem(path) -> str:
         st = os.lstat(path)
     except FileNotFoundError:
         return "" if os.path.isdir(os.path.dirname(path) or ".") else "is in a directory that does not exist"
-    except OSError as e:
-        return e.strerror.lower()
+    except OSError as e:  # a sentence, as the others ("/etc/passwd/x not a directory: ..." was none)
+        return "cannot be looked up (%s)" % (e.strerror or str(e)).lower()
     if stat.S_ISLNK(st.st_mode):
         return "is a symlink, which the shim does not follow"
     return "" if stat.S_ISREG(st.st_mode) else "is not a regular file"
