@@ -836,6 +836,20 @@ def test_prepare_and_verify_as_a_user_say_what_they_could_not_read(open_tmp):
         "denied)\n" in out, out
 
 
+def test_a_root_the_user_may_not_search_is_one_line_exit_2(open_tmp):
+    """A 0700 ROOT, as a user other than root: each read-only step says so in one line, exit 2, no
+    traceback (prepare's check for an image with no library directories, moved before its reading
+    in 40aef77, ended in a PermissionError traceback there)."""
+    need_root()
+    root = open_tmp / "private-root"
+    (root / "usr/lib").mkdir(parents=True)
+    os.chmod(root, 0o700)
+    for step in (["prepare"], ["verify"], ["install", "--dry-run"]):
+        code, out, err = execcheck_as_nobody(["image", *step, str(root)])
+        assert code == 2 and "Traceback" not in err and err.startswith("execcheck: cannot ") and \
+            err.endswith(": Permission denied\n") and err.count("\n") == 1, (step, err)
+
+
 def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
     """A host directory bind-mounted into the image is no part of it: install wrote its
     /etc/ld.so.preload into a host /etc bound on the image's, the steps kept (read, wrote, removed)

@@ -174,12 +174,12 @@ def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
     # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
     # level down) reads as "ready", and --apply would write its record there: say what is missing
-    no_image = not ldconf.library_dirs(root, inst.image_multiarch(root))
-    if no_image and args.apply:
-        raise UsageError(NO_IMAGE % printable(root) + " Nothing was changed")
     try:
-        changes, skipped, not_walked, unread, changed = prepare.plan(root, inst.image_multiarch(root),
-                                                                     args.any_mount)
+        tuple_ = inst.image_multiarch(root)
+        no_image = not ldconf.library_dirs(root, tuple_)
+        if no_image and args.apply:
+            raise UsageError(NO_IMAGE % printable(root) + " Nothing was changed")
+        changes, skipped, not_walked, unread, changed = prepare.plan(root, tuple_, args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
