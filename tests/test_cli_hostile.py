@@ -331,3 +331,37 @@ def test_output_in_an_encoding_that_lacks_a_names_characters(tmp_path):
     for env in (dict(os.environ, PYTHONIOENCODING="utf-8"), ascii_env):  # utf-8: strict, as en_US.UTF-8 is
         p = subprocess.run([execcheck_cmd()[0], "-c", code, "lib"], env=env, capture_output=True, timeout=60)
         assert p.returncode == 0 and p.stderr == b"" and p.stdout == bytes(shim) + b"\n", p
+
+
+def test_a_non_utf8_locale_takes_non_ascii_names_as_their_bytes(tmp_path):
+    """Under an ASCII locale without Python's UTF-8 mode (LC_ALL=C, PYTHONUTF8=0,
+    PYTHONCOERCECLOCALE=0), names from the core and from ld.so.conf were decoded as UTF-8 ("caf\\u00e9"),
+    names from argv and os.listdir() by the locale (surrogates): the first ASCII os.fsencode of
+    such a name ended audit, image prepare and image verify in a UnicodeEncodeError traceback.
+    Each name is its bytes now, whatever the locale: named (escaped), and its library prepared."""
+    import rootfs
+    need_root()
+    root = tmp_path / "root"
+    rootfs.build(str(root), python=False)
+    cafe = os.fsdecode("/opt/caf\u00e9/lib".encode())
+    os.makedirs(str(root) + cafe)
+    lib = str(root) + cafe + "/libcafe.so"
+    with open(str(root) + "/usr/lib/x86_64-linux-gnu/libc.so.6", "rb") as src, open(lib, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(lib, 0o644)
+    with open(str(root) + "/etc/ld.so.conf.d/cafe.conf", "wb") as f:
+        f.write("/opt/caf\u00e9/lib\n".encode())
+    prog = tmp_path / os.fsdecode("caf\u00e9".encode())
+    prog.write_bytes(open("/bin/true", "rb").read())
+    os.chmod(prog, 0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHON"))}
+    env.update(LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    r = ec("audit", str(prog), env=env, errors="replace")
+    no_traceback(r)
+    assert r.returncode == 0 and "0 of 3 ELF files would be refused" in r.stdout, r.stdout + r.stderr
+    r = ec("image", "prepare", str(root), env=env, errors="replace")
+    no_traceback(r)
+    assert r.returncode == 0 and "0644 -> 0755  library  /opt/caf\\xc3\\xa9/lib/libcafe.so\n" in r.stdout, r
+    r = ec("image", "verify", str(root), env=env, errors="replace")
+    no_traceback(r)
+    assert r.returncode == 1 and "refused  /opt/caf\\xc3\\xa9/lib/libcafe.so: " in r.stdout, r.stdout + r.stderr

@@ -8,6 +8,7 @@ only valid until the session's next call.
 import dataclasses
 import errno
 import os
+import sys
 from typing import List, Optional, Sequence
 
 from .._native import ffi, lib
@@ -36,9 +37,15 @@ CWD_UNTOLD = object()
 _string = ffi.string
 
 
+# os.fsdecode's codec: a name from the core must be the str that os.listdir() and argv give for
+# the same bytes, and encode back to them (utf-8 under a non-UTF-8 locale made "caf\u00e9" of
+# b"caf\xc3\xa9", which the ASCII fsencode of such a locale cannot encode: a traceback)
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 def _s(p) -> Optional[str]:
     # os.fsdecode, inlined: this runs for every string of every result
-    return _string(p).decode("utf-8", "surrogateescape") if p != _NULL else None
+    return _string(p).decode(_FS_ENCODING, _FS_ERRORS) if p != _NULL else None
 
 
 def _b(s) -> bytes:
