@@ -249,18 +249,24 @@ def test_image_verify_json_spells_non_utf8_bytes_as_the_records_do(tmp_path):
 def test_image_verify_shows_the_images_names_escaped(tmp_path):
     """verify printed its shim problems raw, and they quote the image's /etc/ld.so.preload: an image
     from elsewhere wrote terminal escapes (a title, colours) into the builder's terminal; the
-    image's root was printed raw in the verdict line too. Both are escaped as every name is."""
+    image's root was printed raw in the verdict line too, and the `because` line quoted the first
+    refused file raw. All are escaped as every name is."""
     import rootfs
     need_root()
     root = tmp_path / "r\x1b[31m"
     rootfs.build(str(root), python=False)
+    assert ec("image", "prepare", "--apply", str(root)).returncode == 0  # its libraries refused no more
     (root / "etc/ld.so.preload").write_bytes(b"/a\xff\x1b]0;pwned\x07.so\n")
+    (root / "opt").mkdir()
+    (root / "opt/p\x1b]0;pwned\x07").write_bytes(open("/bin/true", "rb").read())
+    os.chmod(root / "opt/p\x1b]0;pwned\x07", 0o644)
     r = ec("image", "verify", str(root), errors="surrogateescape")
     no_traceback(r)
     assert r.returncode == 1, r.stderr
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\udcff" not in r.stdout, r.stdout
     assert "shim     /etc/ld.so.preload: /a\\xff\\x1b]0;pwned\\x07.so cannot be preloaded" in r.stdout, r.stdout
-    assert r.stdout.endswith("%s/r\\x1b[31m: NOT ready to enforce (10 code files audited)\n" % tmp_path), r.stdout
+    assert "\nbecause  1 refused file the image runs (/opt/p\\x1b]0;pwned\\x07, a program); " in r.stdout, r.stdout
+    assert r.stdout.endswith("%s/r\\x1b[31m: NOT ready to enforce (11 code files audited)\n" % tmp_path), r.stdout
 
 
 def test_status_says_a_config_problem_once_and_a_log_file_problem_as_a_sentence(tmp_path):

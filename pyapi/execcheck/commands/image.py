@@ -360,7 +360,7 @@ def run_verify(args) -> int:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))
     if because:
-        print("because  %s" % "; ".join(because))
+        print("because  %s" % printable("; ".join(because)))  # it quotes the image's names
     print("%s: %s (%s audited)" % (printable(root), "ready to enforce" if ok else "NOT ready to enforce",
                                     counted(len(result.files), "code file")))
     return 0 if ok else 1
