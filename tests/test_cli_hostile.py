@@ -371,3 +371,19 @@ def test_a_non_utf8_locale_takes_non_ascii_names_as_their_bytes(tmp_path):
     r = ec("image", "verify", str(root), env=env, errors="replace")
     no_traceback(r)
     assert r.returncode == 1 and "refused  /opt/caf\\xc3\\xa9/lib/libcafe.so: " in r.stdout, r.stdout + r.stderr
+
+
+def test_audit_text_shows_the_root_and_the_images_fstab_escaped(tmp_path):
+    """audit's first two lines printed ROOT and the noexec mount points of the image's /etc/fstab
+    raw: an image from elsewhere set the auditor's terminal title (any escape sequence). Escaped as
+    the findings' names are."""
+    import rootfs
+    need_root()
+    root = tmp_path / "r\x1b[31m"
+    rootfs.build(str(root), python=False)
+    (root / "etc/fstab").write_bytes(b"tmpfs /t\x1b]0;pwned\x07mp tmpfs noexec 0 0\n")
+    r = ec("audit", "--root", str(root), errors="surrogateescape")
+    no_traceback(r)
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout, r.stdout
+    assert r.stdout.startswith("execcheck audit of image %s/r\\x1b[31m: " % tmp_path), r.stdout
+    assert ", noexec mounts: /t\\x1b]0;pwned\\x07mp\n" in r.stdout, r.stdout
