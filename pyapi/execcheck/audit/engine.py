@@ -27,6 +27,9 @@ LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
 # AddressSanitizer's runtimes (gcc's, clang's): they insist on coming first among the loaded objects
 ASAN_RUNTIMES = ("libasan.so", "libclang_rt.asan")
 GONE = rootfs.GONE  # a file met a moment ago, not there now or another in its place: a change
+# a PATH named on the command line that could not be examined audits nothing of what was asked, as
+# a missing one (EXC052): an error, not the warning a file met in a walk is
+NAMED_UNREAD = "error"
 
 
 @dataclasses.dataclass
@@ -220,7 +223,8 @@ class Audit:
                     self.findings.add("missing-input", p, "%s: does not exist in the %s" % (
                         p, "image" if self.root else "system"))
                 else:
-                    self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()))
+                    self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()),
+                                      severity=NAMED_UNREAD)
                 continue
             if os.path.isdir(scan.host_path(self.root, rp)):
                 candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/", walker=self.walker)
@@ -238,7 +242,8 @@ class Audit:
             rp = self.session.realpath(path)
         except OSError as e:
             if explicit:
-                self.findings.add("unreadable", path, "%s: cannot be followed (broken symlink or loop)" % path)
+                self.findings.add("unreadable", path, "%s: cannot be followed (broken symlink or loop)" % path,
+                                  severity=NAMED_UNREAD)
             else:
                 self._lookup_failed(path, e.errno)
             return
@@ -260,7 +265,8 @@ class Audit:
                 if e.errno in GONE:
                     self._changed(path, "removed or replaced since it was listed", e.errno)
                 else:
-                    self.findings.add("unreadable", path, "%s: %s" % (path, e.strerror))
+                    self.findings.add("unreadable", path, "%s: %s" % (path, e.strerror),
+                                      severity=NAMED_UNREAD if explicit else None)
                 return
             if (st.dev, st.ino) not in seen:
                 seen.add((st.dev, st.ino))
@@ -270,7 +276,8 @@ class Audit:
         elif kind.startswith("unreadable"):
             # a file it may not open: code if named like a library, or if anyone may run it
             if explicit or scan.looks_like_library(name) or _executable(host):
-                self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(int(kind.split(":")[1]))))
+                self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(int(kind.split(":")[1]))),
+                                  severity=NAMED_UNREAD if explicit else None)
                 self.outcome[path] = "unreadable"
         elif kind == "other" and (explicit or scan.looks_like_library(name)) and not scan.is_linker_script(head):
             self.findings.add("bad-elf", path, "%s: not an ELF file%s" % (
