@@ -850,6 +850,21 @@ def test_a_root_the_user_may_not_search_is_one_line_exit_2(open_tmp):
             err.endswith(": Permission denied\n") and err.count("\n") == 1, (step, err)
 
 
+def test_a_read_only_image_names_the_path_it_could_not_write(tmp_path):
+    """prepare --apply and install on a read-only image said "cannot change the image: lib:
+    Read-only file system": the last name of the directory they made, in a descriptor of its
+    parent. The whole host path is named now."""
+    from conftest import in_mountns, need_mountns
+    need_root()
+    need_mountns()
+    root = str(tmp_path / "root")
+    rootfs.build(root, python=False)
+    r = in_mountns('r="$1"; shift; mount --bind -o ro "$r" "$r"\n"$@" image prepare --apply "$r" || echo rc=$?\n'
+                   '"$@" image install "$r" || echo rc=$?', root, *execcheck_cmd())
+    assert r.stdout == "rc=2\nrc=2\n", r
+    assert r.stderr == "execcheck: cannot change the image: %s/var/lib: Read-only file system\n" % root * 2, r.stderr
+
+
 def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
     """A host directory bind-mounted into the image is no part of it: install wrote its
     /etc/ld.so.preload into a host /etc bound on the image's, the steps kept (read, wrote, removed)
