@@ -319,6 +319,14 @@ def test_a_typo_or_a_wrong_root_fails_the_gate(tmp_path, open_tmp):
     r = run(execcheck_cmd() + ["audit", "--root", str(tmp_path / "empty"), "/bin/lss"])
     assert r.returncode == 1 and "/bin/lss: does not exist in the image" in r.stdout, r
     assert "EXC053" not in r.stdout, r  # named paths: the image is not judged as a whole
+    # a dangling symlink is there (ls shows it): "does not exist" sent the user looking for a typo
+    os.symlink("/nonexistent/target", str(tmp_path / "dangling"))
+    r = run(execcheck_cmd() + ["audit", str(tmp_path / "dangling")])
+    assert r.returncode == 1 and "%s: a symbolic link to a file that does not exist in the system" % (
+        tmp_path / "dangling") in r.stdout, r
+    os.symlink("/nonexistent/target", str(tmp_path / "empty/dangling"))
+    r = run(execcheck_cmd() + ["audit", "--root", str(tmp_path / "empty"), "/dangling"])
+    assert r.returncode == 1 and "/dangling: a symbolic link to a file that does not exist in the image" in r.stdout, r
     # a named PATH that cannot be examined (a loop of symlinks, a name too long; as a user, a file it
     # may not read) was a warning: exit 0, nothing of it audited. An error, as a missing one
     os.symlink(str(tmp_path / "loop"), str(tmp_path / "loop"))

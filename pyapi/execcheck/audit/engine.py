@@ -220,8 +220,13 @@ class Audit:
                 rp = self.session.realpath(p)
             except OSError as e:  # a missing file, a loop of symlinks, a directory it may not search
                 if e.errno == errno.ENOENT:
-                    self.findings.add("missing-input", p, "%s: does not exist in the %s" % (
-                        p, "image" if self.root else "system"))
+                    where = "image" if self.root else "system"
+                    # the name may be there: a symlink whose target is not ("does not exist" sent
+                    # the user looking for a typo in a name that `ls` shows)
+                    self.findings.add("missing-input", p, "%s: %s" % (p, "a symbolic link to a file that does not "
+                                                                         "exist in the %s" % where
+                                                                         if self._is_link(p) else
+                                                                         "does not exist in the %s" % where))
                 else:
                     self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()),
                                       severity=NAMED_UNREAD)
@@ -236,6 +241,14 @@ class Audit:
             for c in candidates:
                 self._consider(c, explicit, seen, out)
         return out
+
+    def _is_link(self, path) -> bool:
+        """Is the image path path (its last name: the rest resolved in the image) a symlink?"""
+        try:
+            host = rootfs.resolve(self.root, path, follow_last=False) if self.root else path
+            return os.path.islink(host)
+        except OSError:
+            return False
 
     def _consider(self, path, explicit, seen, out):
         try:
