@@ -30,14 +30,14 @@ directory bind-mounted into the image is no part of it; --any-mount for an image
 and name each mount point they leave.
 
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
-could not be read, or its libraries or programs are on a mount not walked (named), so its list is
-incomplete; 2 bad usage, an image that cannot be read or changed, or a record execcheck did not
-write (nothing is changed then)."""
+could not be read, changed while it was walked, or its libraries or programs are on a mount not
+walked (named), so its list is incomplete; 2 bad usage, an image that cannot be read or changed,
+or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
 PREPARE_EXIT = """\
-exit status: 0 done; 1 done, but part of the image could not be read, or its libraries or programs
-are on another mount (named): what it shows or changes is incomplete; 2 bad usage, or an image that
-cannot be read or changed."""
+exit status: 0 done; 1 done, but part of the image could not be read or changed while it was walked
+(prepare again once nothing changes it), or its libraries or programs are on another mount (named):
+what it shows or changes is incomplete; 2 bad usage, or an image that cannot be read or changed."""
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
