@@ -33,12 +33,18 @@ static char *const empty_env[] = {0};
 /* environ is a weak reference: its address is NULL where libc is absent */
 static char *const *current_environ(void) { return &environ && environ ? environ : empty_env; }
 
-static const char *self_file = ""; /* ld.so's name of this object when absolute, else a copy made absolute */
+static const char *self_file = ""; /* ld.so's name of this object when absolute, else a copy made absolute
+                                    * (or, self_from_cwd, ld.so's relative name) */
 static size_t self_file_len;
 static const char *self_name = ""; /* ld.so's name of this object as it is (relative, if the entry was) */
 static size_t self_name_len;
 static const char *self_path = ""; /* what children are given: self_file, or the $LIB entry naming it */
 static size_t self_len;
+/* self_file is ld.so's relative name, which reaches this object only from the start-up cwd: one
+ * with no name in this process's root (kept outside it by a chroot or pivot_root). That cwd's
+ * identity, to tell whether the process is still there. */
+static int self_from_cwd;
+static uint64_t self_cwd_dev, self_cwd_ino;
 static void *self_mem; /* SELF_MAX for self_file, SELF_MAX for self_path, then self_through_lib's scratch */
 #define SELF_MAX 4096
 #define PRELOAD_FILE_READ 4096
@@ -283,12 +289,18 @@ struct fixed_env {
  * refuses (EACCES), a path that names nothing, or something else than a file count: a call that a
  * seccomp filter refuses (EPERM from Docker's profiles before 2020, ENOSYS) tells nothing, and the
  * child is given the shim as before this question was asked. */
-enum { SHIM_THERE, SHIM_GONE, SHIM_UNREADABLE };
+enum { SHIM_THERE, SHIM_GONE, SHIM_UNREADABLE, SHIM_UNNAMED };
 
 static int shim_state(void)
 {
     struct ec_statx st;
-    int fd = ec_openat(EC_AT_FDCWD, self_file, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0), r;
+    int fd, r;
+    if (self_from_cwd) { /* from another directory the relative name is another file, or none */
+        r = ec_statx(EC_AT_FDCWD, ".", 0, EC_STATX_BASIC_STATS, &st);
+        if (r == 0 && (st.stx_ino != self_cwd_ino || ec_makedev(st.stx_dev_major, st.stx_dev_minor) != self_cwd_dev))
+            return SHIM_UNNAMED;
+    }
+    fd = ec_openat(EC_AT_FDCWD, self_file, EC_O_RDONLY | EC_O_CLOEXEC | EC_O_NONBLOCK | EC_O_NOCTTY, 0);
     if (fd == -EC_EACCES) return SHIM_UNREADABLE;
     r = fd >= 0 ? ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st)
                 : ec_statx(EC_AT_FDCWD, self_file, 0, EC_STATX_BASIC_STATS, &st);
@@ -309,7 +321,9 @@ static void say_shim_gone(int state)
     ec_buf_puts(&b, "execcheck: refused to start a program: the shim ");
     ec_buf_puts(&b, self_file);
     ec_buf_puts(&b, state == SHIM_UNREADABLE ? " cannot be read by this process, it would run unchecked\n"
-                                               : " is gone, it would run unchecked\n");
+                    : state == SHIM_UNNAMED ? " was loaded from a directory outside this process's root, which it has "
+                                              "left: no name reaches the shim from here, it would run unchecked\n"
+                                            : " is gone, it would run unchecked\n");
     ec_write(2, buf, b.len);
 }
 
@@ -997,8 +1011,9 @@ static size_t self_through_lib(char *const *env, char *out, size_t cap, char *fi
 }
 
 /* Our own absolute path, from the link map glibc keeps: the name the loader used, made absolute
- * against the start-up cwd (which is what a relative LD_PRELOAD entry was resolved in); and what
- * children are given, that path or the $LIB entry of env that names it. */
+ * against the start-up cwd (which is what a relative LD_PRELOAD entry was resolved in), or left
+ * relative where that cwd has no absolute name (self_from_cwd); and what children are given, that
+ * path or the $LIB entry of env that names it. */
 static int find_self_path(char *const *env)
 {
     const char *name = ec_loaded_name_of((const void *)find_self_path);
@@ -1012,14 +1027,27 @@ static int find_self_path(char *const *env)
     if (name[0] == '/') {
         self_file = name; /* ld.so's l_name: it lives as long as this object, which is never unloaded */
     } else {
-        long c;
+        long c = ec_sys2(EC_NR_getcwd, mem, SELF_MAX);
         size_t cl;
-        if ((c = ec_sys2(EC_NR_getcwd, mem, SELF_MAX)) < 0) return -1;
-        cl = ec_strlen(mem);
-        if (cl + 1 + n >= SELF_MAX) return -1;
-        mem[cl] = '/';
-        ec_memcpy(mem + cl + 1, name, n + 1);
-        self_file = mem;
+        if (c >= 0 && mem[0] == '/') {
+            cl = ec_strlen(mem);
+            if (cl + 1 + n >= SELF_MAX) return -1;
+            mem[cl] = '/';
+            ec_memcpy(mem + cl + 1, name, n + 1);
+            self_file = mem;
+        } else if (c >= 0) {
+            /* "(unreachable)/...": the cwd is outside this process's root, and so is the file ld.so
+             * found from it. No absolute name reaches it; the relative one does, from that cwd, for
+             * this process and for children that start there (shim_state checks the cwd) */
+            struct ec_statx st;
+            if (ec_statx(EC_AT_FDCWD, ".", 0, EC_STATX_BASIC_STATS, &st) < 0) return -1;
+            self_cwd_dev = ec_makedev(st.stx_dev_major, st.stx_dev_minor);
+            self_cwd_ino = st.stx_ino;
+            self_from_cwd = 1;
+            self_file = name;
+        } else {
+            return -1;
+        }
     }
     self_file_len = ec_strlen(self_file);
     t = self_through_lib(env, mem + SELF_MAX, SELF_MAX, mem + 2 * SELF_MAX);

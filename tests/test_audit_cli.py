@@ -307,7 +307,7 @@ def test_a_symlink_loop_is_named_as_one(tmp_path):
     assert "%s: does not exist in the system" % (tmp_path / "missing") in r.stdout, r
 
 
-def test_a_typo_or_a_wrong_root_fails_the_gate(tmp_path):
+def test_a_typo_or_a_wrong_root_fails_the_gate(tmp_path, open_tmp):
     """`audit /nonexistent`, a missing PATH in an image, and a --root that holds no program passed
     a CI gate (exit 0: a warning, or "no findings"). Each is an error finding now (exit 1)."""
     r = run(execcheck_cmd() + ["audit", str(tmp_path / "missing")])
@@ -319,6 +319,26 @@ def test_a_typo_or_a_wrong_root_fails_the_gate(tmp_path):
     r = run(execcheck_cmd() + ["audit", "--root", str(tmp_path / "empty"), "/bin/lss"])
     assert r.returncode == 1 and "/bin/lss: does not exist in the image" in r.stdout, r
     assert "EXC053" not in r.stdout, r  # named paths: the image is not judged as a whole
+    # a dangling symlink is there (ls shows it): "does not exist" sent the user looking for a typo
+    os.symlink("/nonexistent/target", str(tmp_path / "dangling"))
+    r = run(execcheck_cmd() + ["audit", str(tmp_path / "dangling")])
+    assert r.returncode == 1 and "%s: a symbolic link to a file that does not exist in the system" % (
+        tmp_path / "dangling") in r.stdout, r
+    os.symlink("/nonexistent/target", str(tmp_path / "empty/dangling"))
+    r = run(execcheck_cmd() + ["audit", "--root", str(tmp_path / "empty"), "/dangling"])
+    assert r.returncode == 1 and "/dangling: a symbolic link to a file that does not exist in the image" in r.stdout, r
+    # a named PATH that cannot be examined (a loop of symlinks, a name too long; as a user, a file it
+    # may not read) was a warning: exit 0, nothing of it audited. An error, as a missing one
+    os.symlink(str(tmp_path / "loop"), str(tmp_path / "loop"))
+    for path in (tmp_path / "loop", "/" + "a" * 300):
+        r = run(execcheck_cmd() + ["audit", str(path)])
+        assert r.returncode == 1 and "error   EXC051 unreadable" in r.stdout, r
+    need_root()
+    secret = open_tmp / "secret"
+    shutil.copy("/bin/true", secret)
+    os.chmod(secret, 0o700)
+    code, out, err = as_nobody(["audit", str(secret)])
+    assert code == 1 and "error   EXC051 unreadable            %s: Permission denied" % secret in out, out + err
 
 
 def test_the_first_line_counts_entry_points_and_what_they_load(tmp_path):

@@ -115,13 +115,17 @@ def test_an_error_naming_an_odd_path_is_one_line(tmp_path):
 def test_empty_and_missing_option_values_are_said(tmp_path):
     """`check ""` said "execcheck: : No such file or directory"; audit took --cwd of a directory that
     is not there, and an empty --platform or --python, without a word (an audit of something else
-    than asked)."""
+    than asked); a --python that is no directory was a warning, exit 0."""
     r = ec("check", "")
     assert r.returncode == 2 and r.stderr == "execcheck: '': No such file or directory\n", r
     for args, says in ((["--cwd", str(tmp_path / "nowhere")], "--cwd %s: not a directory" % (tmp_path / "nowhere")),
                        (["--cwd", "/bin/true"], "--cwd /bin/true: not a directory"),
                        (["--root", str(tmp_path), "--cwd", "/etc"], "--cwd /etc: not a directory in the image"),
-                       (["--platform", ""], "--platform: empty"), (["--python", ""], "--python: empty")):
+                       (["--platform", ""], "--platform: empty"), (["--python", ""], "--python: empty"),
+                       # a --python typo was one warning ("no such Python tree") and exit 0
+                       (["--python", str(tmp_path / "nowhere")], "--python %s: not a directory" % (tmp_path / "nowhere")),
+                       (["--root", str(tmp_path), "--python", "/usr/lib/python3"],
+                        "--python /usr/lib/python3: not a directory in the image")):
         r = ec("audit", *args, "/bin/true")
         assert r.returncode == 2 and r.stderr == "execcheck: audit: %s\n" % says, (args, r.stderr)
     r = ec("audit", "--cwd", str(tmp_path), "--json", "/bin/true")

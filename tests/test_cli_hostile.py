@@ -249,18 +249,24 @@ def test_image_verify_json_spells_non_utf8_bytes_as_the_records_do(tmp_path):
 def test_image_verify_shows_the_images_names_escaped(tmp_path):
     """verify printed its shim problems raw, and they quote the image's /etc/ld.so.preload: an image
     from elsewhere wrote terminal escapes (a title, colours) into the builder's terminal; the
-    image's root was printed raw in the verdict line too. Both are escaped as every name is."""
+    image's root was printed raw in the verdict line too, and the `because` line quoted the first
+    refused file raw. All are escaped as every name is."""
     import rootfs
     need_root()
     root = tmp_path / "r\x1b[31m"
     rootfs.build(str(root), python=False)
+    assert ec("image", "prepare", "--apply", str(root)).returncode == 0  # its libraries refused no more
     (root / "etc/ld.so.preload").write_bytes(b"/a\xff\x1b]0;pwned\x07.so\n")
+    (root / "opt").mkdir()
+    (root / "opt/p\x1b]0;pwned\x07").write_bytes(open("/bin/true", "rb").read())
+    os.chmod(root / "opt/p\x1b]0;pwned\x07", 0o644)
     r = ec("image", "verify", str(root), errors="surrogateescape")
     no_traceback(r)
     assert r.returncode == 1, r.stderr
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "\udcff" not in r.stdout, r.stdout
     assert "shim     /etc/ld.so.preload: /a\\xff\\x1b]0;pwned\\x07.so cannot be preloaded" in r.stdout, r.stdout
-    assert r.stdout.endswith("%s/r\\x1b[31m: NOT ready to enforce (10 code files audited)\n" % tmp_path), r.stdout
+    assert "\nbecause  1 refused file the image runs (/opt/p\\x1b]0;pwned\\x07, a program); " in r.stdout, r.stdout
+    assert r.stdout.endswith("%s/r\\x1b[31m: NOT ready to enforce (11 code files audited)\n" % tmp_path), r.stdout
 
 
 def test_status_says_a_config_problem_once_and_a_log_file_problem_as_a_sentence(tmp_path):
@@ -279,6 +285,10 @@ def test_status_says_a_config_problem_once_and_a_log_file_problem_as_a_sentence(
     r = ec("status", env=dict(os.environ, EXECCHECK_LOG_FILE=str(tmp_path / "nodir/rec.jsonl")))
     assert "\n                %s is in a directory that does not exist: no record is written to it\n" % (
         tmp_path / "nodir/rec.jsonl") in r.stdout, r.stdout
+    # a path through a regular file read "/etc/passwd/rec.jsonl not a directory: ..."
+    r = ec("status", env=dict(os.environ, EXECCHECK_LOG_FILE="/etc/passwd/rec.jsonl"))
+    assert "\n                /etc/passwd/rec.jsonl cannot be looked up (not a directory): no record is written to " \
+        "it\n" in r.stdout, r.stdout
 
 
 def test_status_says_a_preload_file_the_user_cannot_read_loads_nothing_for_them(tmp_path):
@@ -327,3 +337,53 @@ def test_output_in_an_encoding_that_lacks_a_names_characters(tmp_path):
     for env in (dict(os.environ, PYTHONIOENCODING="utf-8"), ascii_env):  # utf-8: strict, as en_US.UTF-8 is
         p = subprocess.run([execcheck_cmd()[0], "-c", code, "lib"], env=env, capture_output=True, timeout=60)
         assert p.returncode == 0 and p.stderr == b"" and p.stdout == bytes(shim) + b"\n", p
+
+
+def test_a_non_utf8_locale_takes_non_ascii_names_as_their_bytes(tmp_path):
+    """Under an ASCII locale without Python's UTF-8 mode (LC_ALL=C, PYTHONUTF8=0,
+    PYTHONCOERCECLOCALE=0), names from the core and from ld.so.conf were decoded as UTF-8 ("caf\\u00e9"),
+    names from argv and os.listdir() by the locale (surrogates): the first ASCII os.fsencode of
+    such a name ended audit, image prepare and image verify in a UnicodeEncodeError traceback.
+    Each name is its bytes now, whatever the locale: named (escaped), and its library prepared."""
+    import rootfs
+    need_root()
+    root = tmp_path / "root"
+    rootfs.build(str(root), python=False)
+    cafe = os.fsdecode("/opt/caf\u00e9/lib".encode())
+    os.makedirs(str(root) + cafe)
+    lib = str(root) + cafe + "/libcafe.so"
+    with open(str(root) + "/usr/lib/x86_64-linux-gnu/libc.so.6", "rb") as src, open(lib, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(lib, 0o644)
+    with open(str(root) + "/etc/ld.so.conf.d/cafe.conf", "wb") as f:
+        f.write("/opt/caf\u00e9/lib\n".encode())
+    prog = tmp_path / os.fsdecode("caf\u00e9".encode())
+    prog.write_bytes(open("/bin/true", "rb").read())
+    os.chmod(prog, 0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "PYTHON"))}
+    env.update(LC_ALL="C", PYTHONUTF8="0", PYTHONCOERCECLOCALE="0")
+    r = ec("audit", str(prog), env=env, errors="replace")
+    no_traceback(r)
+    assert r.returncode == 0 and "0 of 3 ELF files would be refused" in r.stdout, r.stdout + r.stderr
+    r = ec("image", "prepare", str(root), env=env, errors="replace")
+    no_traceback(r)
+    assert r.returncode == 0 and "0644 -> 0755  library  /opt/caf\\xc3\\xa9/lib/libcafe.so\n" in r.stdout, r
+    r = ec("image", "verify", str(root), env=env, errors="replace")
+    no_traceback(r)
+    assert r.returncode == 1 and "refused  /opt/caf\\xc3\\xa9/lib/libcafe.so: " in r.stdout, r.stdout + r.stderr
+
+
+def test_audit_text_shows_the_root_and_the_images_fstab_escaped(tmp_path):
+    """audit's first two lines printed ROOT and the noexec mount points of the image's /etc/fstab
+    raw: an image from elsewhere set the auditor's terminal title (any escape sequence). Escaped as
+    the findings' names are."""
+    import rootfs
+    need_root()
+    root = tmp_path / "r\x1b[31m"
+    rootfs.build(str(root), python=False)
+    (root / "etc/fstab").write_bytes(b"tmpfs /t\x1b]0;pwned\x07mp tmpfs noexec 0 0\n")
+    r = ec("audit", "--root", str(root), errors="surrogateescape")
+    no_traceback(r)
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout, r.stdout
+    assert r.stdout.startswith("execcheck audit of image %s/r\\x1b[31m: " % tmp_path), r.stdout
+    assert ", noexec mounts: /t\\x1b]0;pwned\\x07mp\n" in r.stdout, r.stdout

@@ -562,7 +562,7 @@ def test_the_state_directory_is_walked_inside_the_image(image, tmp_path):
 
 def test_verify_reads_the_config_as_the_shim_does(image):
     """The shim opens /etc/execcheck.conf without following a symlink, and ignores one (so the
-    image would not enforce): verify followed it and said "ready to enforce"."""
+    image would not enforce): verify followed it and said "ready to enforce". It says so once."""
     assert ec("image", "prepare", "--apply", image).returncode == 0
     assert ec("image", "install", "--enforce", image).returncode == 0
     assert ec("image", "verify", image).returncode == 0
@@ -570,7 +570,10 @@ def test_verify_reads_the_config_as_the_shim_does(image):
     os.rename(os.path.join(etc, "execcheck.conf"), os.path.join(etc, "x.conf"))
     os.symlink("x.conf", os.path.join(etc, "execcheck.conf"))
     r = ec("image", "verify", image)
-    assert r.returncode == 1 and "/etc/execcheck.conf: " in r.stdout and "symlink" in r.stdout, r.stdout
+    # one statement, in the image's names ("/etc/execcheck.conf: ignored: ... (HOST/etc/execcheck.conf
+    # is a symlink: ignored)" said it twice, the second time by the host path)
+    assert r.returncode == 1 and "shim     /etc/execcheck.conf is a symlink: ignored\n" in r.stdout, r.stdout
+    assert "(/etc/execcheck.conf is a symlink: ignored)" in r.stdout and "root/etc" not in r.stdout, r.stdout
 
 
 def test_an_install_that_cannot_be_written_changes_nothing(image):
@@ -834,6 +837,35 @@ def test_prepare_and_verify_as_a_user_say_what_they_could_not_read(open_tmp):
     assert "NOT ready to enforce" in out
     assert "\nbecause  2 paths it could not read (the first: /usr/lib/x86_64-linux-gnu/libsecret.so: Permission " \
         "denied)\n" in out, out
+
+
+def test_a_root_the_user_may_not_search_is_one_line_exit_2(open_tmp):
+    """A 0700 ROOT, as a user other than root: each read-only step says so in one line, exit 2, no
+    traceback (prepare's check for an image with no library directories, moved before its reading
+    in 40aef77, ended in a PermissionError traceback there)."""
+    need_root()
+    root = open_tmp / "private-root"
+    (root / "usr/lib").mkdir(parents=True)
+    os.chmod(root, 0o700)
+    for step in (["prepare"], ["verify"], ["install", "--dry-run"]):
+        code, out, err = execcheck_as_nobody(["image", *step, str(root)])
+        assert code == 2 and "Traceback" not in err and err.startswith("execcheck: cannot ") and \
+            err.endswith(": Permission denied\n") and err.count("\n") == 1, (step, err)
+
+
+def test_a_read_only_image_names_the_path_it_could_not_write(tmp_path):
+    """prepare --apply and install on a read-only image said "cannot change the image: lib:
+    Read-only file system": the last name of the directory they made, in a descriptor of its
+    parent. The whole host path is named now."""
+    from conftest import in_mountns, need_mountns
+    need_root()
+    need_mountns()
+    root = str(tmp_path / "root")
+    rootfs.build(root, python=False)
+    r = in_mountns('r="$1"; shift; mount --bind -o ro "$r" "$r"\n"$@" image prepare --apply "$r" || echo rc=$?\n'
+                   '"$@" image install "$r" || echo rc=$?', root, *execcheck_cmd())
+    assert r.stdout == "rc=2\nrc=2\n", r
+    assert r.stderr == "execcheck: cannot change the image: %s/var/lib: Read-only file system\n" % root * 2, r.stderr
 
 
 def test_install_and_uninstall_write_nothing_beyond_the_image(image, tmp_path):
@@ -1119,6 +1151,11 @@ def test_prepare_says_when_root_is_no_image_and_uninstall_says_it_is_done(image,
     (empty / "x").mkdir(parents=True)
     r = ec("image", "prepare", str(empty))
     assert r.returncode == 0 and "none of the loader's library directories" in r.stderr, r.stderr
+    # --apply there wrote its record (var/lib/execcheck/) into the wrong directory, exit 0: refused now
+    r = ec("image", "prepare", "--apply", str(empty))
+    assert r.returncode == 2 and r.stderr == "execcheck: %s has none of the loader's library directories (/lib, " \
+        "/usr/lib and their multiarch ones): is it the root of an image? Nothing was changed\n" % empty, r.stderr
+    assert os.listdir(str(empty)) == ["x"]
     r = ec("image", "prepare", image)
     assert "none of the loader's library directories" not in r.stderr, r.stderr
     assert ec("image", "install", image).returncode == 0

@@ -367,3 +367,77 @@ def test_a_relative_ld_preload_entry_is_not_passed_on():
     assert env["LD_PRELOAD"] == "%s/./%s" % (d, name), env["LD_PRELOAD"]
     if shim_has_audit_face():
         assert env["LD_AUDIT"] == "%s/./%s" % (d, name), env["LD_AUDIT"]
+
+
+CHROOT_KEEPING_CWD = """\
+import os, sys
+import execcheck
+root, enforce, script = sys.argv[1:]
+os.chroot(root)  # no chdir: the cwd stays outside the new root
+if enforce == "1":
+    execcheck.set_securebits(restrict_file=True)
+os.execve("/bin/sh", ["sh", "-c", script], {"PATH": "/usr/bin:/bin", "LD_PRELOAD": "./libexeccheck.so"})
+"""
+
+
+def _chrooted_with_outside_cwd(tmp_path, script, enforce):
+    """Runs sh -c script in a small root (tmp_path/root, its own /proc) entered by chroot() without
+    a chdir: the cwd stays in tmp_path/shimdir, outside the process's root, where
+    LD_PRELOAD=./libexeccheck.so names a copy of the shim (the only name that reaches it: the
+    kernel's getcwd says "(unreachable)/..."). enforce: the exec securebits on, and the root's
+    files given x bits. dash's own word on its cwd ("getcwd() failed") is taken out of stderr."""
+    import shutil
+    import sys
+    import rootfs
+    from conftest import in_mountns, need_check, need_mountns, need_root
+    need_root()
+    need_mountns()
+    root, shimdir = tmp_path / "root", tmp_path / "shimdir"
+    rootfs.build(str(root), python=False)
+    if enforce:
+        need_check()
+        for dirpath, _dirnames, filenames in os.walk(root):
+            for n in filenames:
+                p = os.path.join(dirpath, n)
+                if not os.path.islink(p):
+                    os.chmod(p, os.stat(p).st_mode | 0o111)
+    shimdir.mkdir()
+    shutil.copy(execcheck.lib_path(), shimdir / "libexeccheck.so")
+    os.chmod(shimdir / "libexeccheck.so", 0o755)
+    r = in_mountns('mount -t proc proc "$1/proc"; cd "$2"; shift 2; exec "$@"', root, shimdir, sys.executable,
+                   "-c", CHROOT_KEEPING_CWD, root, "1" if enforce else "0", script)
+    r.stderr = "".join(line for line in r.stderr.splitlines(True) if not line.startswith("sh: 0: getcwd() failed"))
+    return r
+
+
+@pytest.mark.parametrize("enforce", [False, True], ids=["audit", "enforce"])
+def test_a_relative_shim_name_from_a_cwd_outside_the_root_is_passed_on(tmp_path, enforce):
+    """After a chroot() that kept the cwd outside the new root, the shim loaded as ./libexeccheck.so
+    took the kernel's "(unreachable)/..." text for a directory: every exec found "the shim
+    (unreachable)/.../libexeccheck.so is gone", and was refused enforcing (a false reason), while in
+    audit mode the child lost the shim. The relative name is what reaches the shim from that cwd:
+    children started from it get it."""
+    r = _chrooted_with_outside_cwd(tmp_path, "env; echo rc=$?", enforce)
+    assert r.returncode == 0 and r.stderr == "", r
+    env = child_env(r.stdout)
+    assert env["rc"] == "0" and env["LD_PRELOAD"] == "./libexeccheck.so", r.stdout
+    if shim_has_audit_face():
+        assert env["LD_AUDIT"] == "./libexeccheck.so", r.stdout
+
+
+@pytest.mark.parametrize("enforce", [False, True], ids=["audit", "enforce"])
+def test_a_relative_shim_name_is_not_passed_on_once_the_process_left_that_cwd(tmp_path, enforce):
+    """From another directory the relative name names another file or none, and no absolute name
+    reaches the shim: enforcing, the exec is refused, saying so (not "gone"); in audit mode the
+    child runs as it would without execcheck, silently."""
+    r = _chrooted_with_outside_cwd(tmp_path, "cd /tmp && env; echo rc=$?", enforce)
+    assert r.returncode == 0, r
+    env = child_env(r.stdout)
+    assert "LD_PRELOAD" not in env and "LD_AUDIT" not in env, r.stdout
+    if enforce:
+        assert env["rc"] == "126", r.stdout
+        assert r.stderr == "execcheck: refused to start a program: the shim ./libexeccheck.so was loaded from a " \
+            "directory outside this process's root, which it has left: no name reaches the shim from here, it " \
+            "would run unchecked\nsh: 1: env: Permission denied\n", r.stderr
+    else:
+        assert env["rc"] == "0" and r.stderr == "", r

@@ -194,6 +194,17 @@ class Policy:
         return dataclasses.asdict(self)
 
 
+def config_statement(path: str, state: str, problem: str, shown: str = "") -> str:
+    """One statement of a config file's state: its problem alone where that says the state too (it
+    names the file: "PATH is not a regular file: ignored"; "PATH: ignored: ... (PATH ... ignored)"
+    said it twice), else "PATH: state", with a problem of a file loaded after it. shown: the name to
+    give the file instead of path (an image's /etc/execcheck.conf, read at its host path)."""
+    shown = shown or path
+    if problem and state != "loaded":
+        return shown + problem[len(path):] if problem.startswith(path) else problem
+    return "%s: %s%s" % (shown, state, " (%s)" % problem if problem else "")
+
+
 def _env_block(environ):
     items = [ffi.new("char[]", os.fsencode(k) + b"=" + os.fsencode(v))
              for k, v in environ.items() if b"\0" not in os.fsencode(k) + os.fsencode(v)]

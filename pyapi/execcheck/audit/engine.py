@@ -26,13 +26,10 @@ OTHER_LOADERS = {(1, EM_386): "i386", (2, EM_AARCH64): "aarch64"}
 LOAD_ERRORS_NOT_FOUND = ("not-found", "wrong-class")
 # AddressSanitizer's runtimes (gcc's, clang's): they insist on coming first among the loaded objects
 ASAN_RUNTIMES = ("libasan.so", "libclang_rt.asan")
-# why a symlink the walk met cannot be followed, when it names no file for anyone (the image's own
-# programs get the same answer from the kernel): dangling, a loop, a chain of more than 40 links, a
-# target through a regular file or with a component longer than 255 bytes. Nothing to examine.
-BROKEN_LINK = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
-# a file met a moment ago that is no longer there, or another file in its place (ESTALE: the core's
-# read found another inode than its lookup): the tree changed under the audit
-GONE = (errno.ENOENT, errno.ENOTDIR, errno.ESTALE)
+GONE = rootfs.GONE  # a file met a moment ago, not there now or another in its place: a change
+# a PATH named on the command line that could not be examined audits nothing of what was asked, as
+# a missing one (EXC052): an error, not the warning a file met in a walk is
+NAMED_UNREAD = "error"
 
 
 @dataclasses.dataclass
@@ -196,20 +193,14 @@ class Audit:
         (BROKEN_LINK) is nothing to check; a name no longer there, or there but not found by the
         lookup, changed under the audit; any other failure (no search permission, EIO, a lookup
         that kept racing, a FUSE file system's refusal) leaves a file unexamined. count: the name
-        is counted among the skipped (once: the Python pass meets the walk's names again)."""
-        try:
-            st = os.lstat(scan.host_path(self.root, path))
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR):
-                self._changed(path, "removed or renamed since it was listed", e.errno)
-            else:
-                self._unexamined(path, e.errno)
-            return
-        if stat.S_ISLNK(st.st_mode) and err in BROKEN_LINK:
+        is counted among the skipped (once: the Python pass meets the walk's names again). Told
+        apart as image prepare tells them (rootfs.lookup_failure)."""
+        kind, how, err = rootfs.lookup_failure(scan.host_path(self.root, path), err)
+        if kind == "broken-link":
             if count:
                 self.skipped["broken-link"] = self.skipped.get("broken-link", 0) + 1
-        elif err in GONE:
-            self._changed(path, "replaced since it was listed", err)
+        elif kind == "changed":
+            self._changed(path, how, err)
         else:
             self._unexamined(path, err)
 
@@ -229,10 +220,16 @@ class Audit:
                 rp = self.session.realpath(p)
             except OSError as e:  # a missing file, a loop of symlinks, a directory it may not search
                 if e.errno == errno.ENOENT:
-                    self.findings.add("missing-input", p, "%s: does not exist in the %s" % (
-                        p, "image" if self.root else "system"))
+                    where = "image" if self.root else "system"
+                    # the name may be there: a symlink whose target is not ("does not exist" sent
+                    # the user looking for a typo in a name that `ls` shows)
+                    self.findings.add("missing-input", p, "%s: %s" % (p, "a symbolic link to a file that does not "
+                                                                         "exist in the %s" % where
+                                                                         if self._is_link(p) else
+                                                                         "does not exist in the %s" % where))
                 else:
-                    self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()))
+                    self.findings.add("unreadable", p, "%s: %s" % (p, (e.strerror or str(e)).lower()),
+                                      severity=NAMED_UNREAD)
                 continue
             if os.path.isdir(scan.host_path(self.root, rp)):
                 candidates = scan.walk(self.root, rp, skip_pseudo=bool(self.root) and rp == "/", walker=self.walker)
@@ -245,12 +242,21 @@ class Audit:
                 self._consider(c, explicit, seen, out)
         return out
 
+    def _is_link(self, path) -> bool:
+        """Is the image path path (its last name: the rest resolved in the image) a symlink?"""
+        try:
+            host = rootfs.resolve(self.root, path, follow_last=False) if self.root else path
+            return os.path.islink(host)
+        except OSError:
+            return False
+
     def _consider(self, path, explicit, seen, out):
         try:
             rp = self.session.realpath(path)
         except OSError as e:
             if explicit:
-                self.findings.add("unreadable", path, "%s: cannot be followed (broken symlink or loop)" % path)
+                self.findings.add("unreadable", path, "%s: cannot be followed (broken symlink or loop)" % path,
+                                  severity=NAMED_UNREAD)
             else:
                 self._lookup_failed(path, e.errno)
             return
@@ -272,7 +278,8 @@ class Audit:
                 if e.errno in GONE:
                     self._changed(path, "removed or replaced since it was listed", e.errno)
                 else:
-                    self.findings.add("unreadable", path, "%s: %s" % (path, e.strerror))
+                    self.findings.add("unreadable", path, "%s: %s" % (path, e.strerror),
+                                      severity=NAMED_UNREAD if explicit else None)
                 return
             if (st.dev, st.ino) not in seen:
                 seen.add((st.dev, st.ino))
@@ -282,7 +289,8 @@ class Audit:
         elif kind.startswith("unreadable"):
             # a file it may not open: code if named like a library, or if anyone may run it
             if explicit or scan.looks_like_library(name) or _executable(host):
-                self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(int(kind.split(":")[1]))))
+                self.findings.add("unreadable", path, "%s: %s" % (path, os.strerror(int(kind.split(":")[1]))),
+                                  severity=NAMED_UNREAD if explicit else None)
                 self.outcome[path] = "unreadable"
         elif kind == "other" and (explicit or scan.looks_like_library(name)) and not scan.is_linker_script(head):
             self.findings.add("bad-elf", path, "%s: not an ELF file%s" % (

@@ -129,14 +129,16 @@ def text(r: Result, tree: bool = False, width: Optional[int] = None) -> str:
     # the entry points (named, or found by the walk), then every ELF file reached from them: "0
     # shared objects" alone, beside three refused libraries, read as a contradiction
     out.append(wrapped("execcheck audit of %s: %s, %s; %s in all" % (
-        "image " + root if root != "/" else "this system", counted(s["programs"], "program"),
+        "image " + printable(root) if root != "/" else "this system", counted(s["programs"], "program"),
         counted(s["libraries"], "shared object"), counted(s["code_files"], "ELF file")), width, 10))
     glibc = r.loader.get("glibc")
     out.append(wrapped("loader model: glibc 2.36%s, platform %s, x86-64-v%d, system directories %s%s" % (
         " with the search rules of %s's glibc %s" % ("the image" if root != "/" else "this system", glibc)
         if glibc and glibc != "2.36" else "", r.loader["platform"], r.loader["isa_level"],
         ":".join(r.loader["system_dirs"]),
-        (", noexec mounts: " + ", ".join(r.loader["noexec_mounts"])) if r.loader["noexec_mounts"] else ""), width, 14))
+        # mount points from the image's own fstab: names it chose, escaped as every name is
+        (", noexec mounts: " + ", ".join(printable(m) for m in r.loader["noexec_mounts"]))
+        if r.loader["noexec_mounts"] else ""), width, 14))
     for name, what in (("i386", "32-bit programs"), ("aarch64", "aarch64 programs")):
         if r.loader.get(name):
             out.append("%s: the %s loader's rules, platform %s, system directories %s" % (

@@ -6,7 +6,9 @@ resolving one. Resolution results are copied into plain Python objects, because 
 only valid until the session's next call.
 """
 import dataclasses
+import errno
 import os
+import sys
 from typing import List, Optional, Sequence
 
 from .._native import ffi, lib
@@ -35,9 +37,15 @@ CWD_UNTOLD = object()
 _string = ffi.string
 
 
+# os.fsdecode's codec: a name from the core must be the str that os.listdir() and argv give for
+# the same bytes, and encode back to them (utf-8 under a non-UTF-8 locale made "caf\u00e9" of
+# b"caf\xc3\xa9", which the ASCII fsencode of such a locale cannot encode: a traceback)
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 def _s(p) -> Optional[str]:
     # os.fsdecode, inlined: this runs for every string of every result
-    return _string(p).decode("utf-8", "surrogateescape") if p != _NULL else None
+    return _string(p).decode(_FS_ENCODING, _FS_ERRORS) if p != _NULL else None
 
 
 def _b(s) -> bytes:
@@ -99,14 +107,15 @@ def elf_from_c(e) -> ElfInfo:
     )
 
 
-def _read_c_elf(path, take):
+def _read_c_elf(path, take, fd=None, size=0):
     """take(struct ec_elf *) of one file read with the C reader, while its memory lives. Raises
-    OSError if it cannot be opened or is not regular."""
+    OSError if it cannot be opened or is not regular. fd: read that open regular file of size
+    bytes instead (path only names it)."""
     arena = ffi.new("struct ec_arena *")
     lib.ec_arena_init(arena, 256 << 20)
     try:
         e = ffi.new("struct ec_elf *")
-        r = lib.ec_elf_read_path(_b(path), arena, e)
+        r = lib.ec_elf_read_path(_b(path), arena, e) if fd is None else lib.ec_elf_read(fd, size, arena, e)
         if r < 0:
             raise OSError(-r, os.strerror(-r), os.fspath(path))
         return take(e)
@@ -119,10 +128,17 @@ def read_elf(path) -> ElfInfo:
     return _read_c_elf(path, elf_from_c)
 
 
-def elf_type(path):
+def elf_type(path, fd=None, size=0):
     """(e_type, dynamic_empty) of one file, 0 for e_type when it is no ELF file: read_elf's answer
-    for these two without building the rest (a walk over every file of an image asks this)."""
-    return _read_c_elf(path, lambda e: (e.type if e.elfclass else 0, bool(e.dynamic_empty)))
+    for these two without building the rest (a walk over every file of an image asks this). fd:
+    the file open already, of size bytes (path names it in errors). A read that fails (EIO) is an
+    OSError: such a file is not known to be no ELF file."""
+    def take(e):
+        if e.defect == lib.EC_ELF_READ_ERROR:
+            err = e.read_err or errno.EIO
+            raise OSError(err, os.strerror(err), os.fspath(path))
+        return e.type if e.elfclass else 0, bool(e.dynamic_empty)
+    return _read_c_elf(path, take, fd, size)
 
 
 @dataclasses.dataclass

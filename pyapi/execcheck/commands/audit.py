@@ -67,6 +67,17 @@ def check_noexec_mounts(dirs) -> None:
             raise UsageError("--noexec-mount %s: must be an absolute path (in the image)" % d)
 
 
+def _need_directory(args, opt, d) -> None:
+    """d, the value of opt, must be a directory (in the image, with --root)."""
+    from ..image import rootfs
+    try:
+        ok = os.path.isdir(rootfs.resolve(args.root, d) if args.root else d)
+    except OSError:  # a loop of symlinks in the image
+        ok = False
+    if not ok:
+        raise UsageError("audit: %s %s: not a directory%s" % (opt, printable(d), " in the image" if args.root else ""))
+
+
 def run(args) -> int:
     from ..audit.engine import Audit, Options, Progress
     from ..audit.findings import at_least
@@ -82,13 +93,12 @@ def run(args) -> int:
         if not args.cwd.startswith("/"):
             raise UsageError("audit: --cwd must be absolute")
         # relative names are looked up there: one that is not a directory would find nothing, unsaid
-        from ..image import rootfs
-        if not os.path.isdir(rootfs.resolve(args.root, args.cwd) if args.root else args.cwd):
-            raise UsageError("audit: --cwd %s: not a directory%s" % (printable(args.cwd),
-                                                                      " in the image" if args.root else ""))
+        _need_directory(args, "--cwd", args.cwd)
     for opt, value in (("--platform", args.platform), ("--python", "" if "" in (args.python or []) else None)):
         if value == "":
             raise UsageError("audit: %s: empty" % opt)
+    for d in args.python:  # a typo was one warning, exit 0: no Python code checked, as asked
+        _need_directory(args, "--python", d)
     if "" in args.paths:  # `audit "$UNSET"` audited the working directory
         raise UsageError("audit: an empty PATH")
     check_noexec_mounts(args.noexec_mount)

@@ -30,14 +30,14 @@ directory bind-mounted into the image is no part of it; --any-mount for an image
 and name each mount point they leave.
 
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
-could not be read, or its libraries or programs are on a mount not walked (named), so its list is
-incomplete; 2 bad usage, an image that cannot be read or changed, or a record execcheck did not
-write (nothing is changed then)."""
+could not be read, changed while it was walked, or its libraries or programs are on a mount not
+walked (named), so its list is incomplete; 2 bad usage, an image that cannot be read or changed,
+or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
 PREPARE_EXIT = """\
-exit status: 0 done; 1 done, but part of the image could not be read, or its libraries or programs
-are on another mount (named): what it shows or changes is incomplete; 2 bad usage, or an image that
-cannot be read or changed."""
+exit status: 0 done; 1 done, but part of the image could not be read or changed while it was walked
+(prepare again once nothing changes it), or its libraries or programs are on another mount (named):
+what it shows or changes is incomplete; 2 bad usage, or an image that cannot be read or changed."""
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
@@ -166,10 +166,20 @@ def _need_root_user():
         raise UsageError("this step changes an image's files and owners: run it as root")
 
 
+NO_IMAGE = "%s has none of the loader's library directories (/lib, /usr/lib and their multiarch ones): is it the " \
+           "root of an image?"
+
+
 def run_prepare(args) -> int:
     root = _root(args, changes=args.apply)
+    # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
+    # level down) reads as "ready", and --apply would write its record there: say what is missing
     try:
-        changes, skipped, not_walked, unread = prepare.plan(root, inst.image_multiarch(root), args.any_mount)
+        tuple_ = inst.image_multiarch(root)
+        no_image = not ldconf.library_dirs(root, tuple_)
+        if no_image and args.apply:
+            raise UsageError(NO_IMAGE % printable(root) + " Nothing was changed")
+        changes, skipped, not_walked, unread, changed = prepare.plan(root, tuple_, args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
     if args.apply:
@@ -179,24 +189,25 @@ def run_prepare(args) -> int:
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
     code_left = [p for p, why in not_walked if why == prepare.CODE_NOT_ENTERED]
-    status = 1 if unread or code_left else 0  # a smaller list than the image's, which must not pass for its whole
-    if not ldconf.library_dirs(root, inst.image_multiarch(root)):
-        # "0 files to change" of a directory that holds no image at all (a typo, an unpacked tarball one
-        # level down) reads as "ready": say what is missing
-        print("execcheck: %s has none of the loader's library directories (/lib, /usr/lib and their "
-              "multiarch ones): is it the root of an image?" % printable(root), file=sys.stderr)
+    complete = not unread and not code_left and not changed
+    status = 0 if complete else 1  # a smaller list than the image's, which must not pass for its whole
+    if no_image:
+        print("execcheck: " + NO_IMAGE % printable(root), file=sys.stderr)
     if args.json:
-        print_json({"root": root, "applied": args.apply, "complete": not unread and not code_left,
+        print_json({"root": root, "applied": args.apply, "complete": complete,
                     "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
                                 for p, o, n, w, _ in changes],
                     "left": [{"path": p, "reason": why} for p, why in skipped],
                     "not_walked": [{"path": p, "reason": why} for p, why in not_walked],
-                    "unreadable": [{"path": p, "reason": why} for p, why in unread]})
+                    "unreadable": [{"path": p, "reason": why, "errno": err} for p, why, err in unread],
+                    "changed_while_preparing": [{"path": p, "reason": why, "errno": err} for p, why, err in changed]})
         return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
-    for p, why in not_walked + unread:
+    for p, why in not_walked + [(p, why) for p, why, _ in unread]:
         print("execcheck: %s: %s" % (printable(p), why), file=sys.stderr)
+    for p, why, _ in changed:
+        print("execcheck: %s: changed while preparing: %s" % (printable(p), why), file=sys.stderr)
     for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
@@ -211,6 +222,9 @@ def run_prepare(args) -> int:
         print("execcheck: INCOMPLETE: %d %s of the image could not be read (above): what is there is not in this "
               "list%s" % (len(unread), "path" if len(unread) == 1 else "paths",
                           " (run as root)" if os.geteuid() else ""), file=sys.stderr)
+    if changed:
+        print("execcheck: INCOMPLETE: %d %s of the image changed while it was walked (above): prepare again once "
+              "nothing changes the root" % (len(changed), "path" if len(changed) == 1 else "paths"), file=sys.stderr)
     return status
 
 
@@ -346,7 +360,7 @@ def run_verify(args) -> int:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))
     if because:
-        print("because  %s" % "; ".join(because))
+        print("because  %s" % printable("; ".join(because)))  # it quotes the image's names
     print("%s: %s (%s audited)" % (printable(root), "ready to enforce" if ok else "NOT ready to enforce",
                                     counted(len(result.files), "code file")))
     return 0 if ok else 1

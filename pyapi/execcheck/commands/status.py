@@ -5,7 +5,7 @@ import os
 import stat
 
 from .. import kernel
-from ..core import check, policy, securebits
+from ..core import check, config_statement, policy, securebits
 from ..shim import (I386_LOADER, LD_AUDIT_NAME_MAX, LD_SO_PRELOAD, audit_name_too_long, damage, expand_lib,
                     faces_in_process, has_lib_token, lib_path, list_separator_in, multilib_path, names_shim,
                     read_ld_so_preload)
@@ -31,8 +31,8 @@ def _log_file_problem(path) -> str:
         st = os.lstat(path)
     except FileNotFoundError:
         return "" if os.path.isdir(os.path.dirname(path) or ".") else "is in a directory that does not exist"
-    except OSError as e:
-        return e.strerror.lower()
+    except OSError as e:  # a sentence, as the others ("/etc/passwd/x not a directory: ..." was none)
+        return "cannot be looked up (%s)" % (e.strerror or str(e)).lower()
     if stat.S_ISLNK(st.st_mode):
         return "is a symlink, which the shim does not follow"
     return "" if stat.S_ISREG(st.st_mode) else "is not a regular file"
@@ -285,12 +285,7 @@ def run(args) -> int:
     else:
         lines.append("ld.so.preload   %s: %s; names the shim: %s" % (pre["path"], " ".join(pre["entries"]),
                                                                      _yes(pre["names_shim"])))
-    cfg = "%s: %s" % (pol["config_path"], pol["config_state"])
-    if pol["config_problem"] and pol["config_state"] != "loaded":
-        cfg = pol["config_problem"]  # it names the file and says the state: "ignored: ... (... ignored)" twice
-    elif pol["config_problem"]:
-        cfg += " (%s)" % pol["config_problem"]
-    lines.append("config          %s" % cfg)
+    lines.append("config          %s" % config_statement(pol["config_path"], pol["config_state"], pol["config_problem"]))
     if pol["env_problem"]:
         lines.append("environment     %s" % pol["env_problem"])
     lines.append("files           %s%s" % (pol["files"], " (from %s)" % ", ".join(pol["files_sources"])

@@ -24,8 +24,8 @@ def lib_token(libdir: str) -> str:
     merged-/usr image the libc is found under /usr as well. The C core's rule (the one the
     resolver applies to a loader's first directory)."""
     out = ffi.new("char[4096]")
-    lib.ec_ld_sysdirs_lib(libdir.rstrip("/").encode(), out, 4096)
-    return ffi.string(out).decode()
+    lib.ec_ld_sysdirs_lib(os.fsencode(libdir.rstrip("/")), out, 4096)
+    return os.fsdecode(ffi.string(out))
 
 
 def default_dirs(tuple_: str):
@@ -53,7 +53,7 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
         return []
     _seen.add(host)
     try:
-        text = read_regular(host, 1 << 20).decode("utf-8", "surrogateescape")
+        text = os.fsdecode(read_regular(host, 1 << 20))  # names, as os.listdir() spells them
     except OSError as e:
         if onerror is not None and e.errno != errno.EINVAL:  # no reader takes directories from a FIFO...
             onerror(e)

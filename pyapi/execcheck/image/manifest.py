@@ -44,35 +44,47 @@ def _dir_inside(root: str, d: str) -> int:
     return fd
 
 
+def _by_path(e: OSError, path: str) -> OSError:
+    """e named by the host path it is about: a call made in a directory descriptor names only the
+    last component ("cannot change the image: lib: Read-only file system")."""
+    return OSError(e.errno, e.strerror, path)
+
+
 def atomic_write(root: str, path: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
     d, name = os.path.split(path)
     tmp = ".%s.execcheck-tmp" % name
     dfd = _dir_inside(root, d)
     try:
-        # made anew, never opened: what the image holds under that name (a hard link to a file
-        # outside it, a device, a FIFO that blocks) must not be written through
-        try:
-            os.unlink(tmp, dir_fd=dfd)
-        except FileNotFoundError:
-            pass
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-                if os.geteuid() == 0:
-                    os.fchown(f.fileno(), uid, gid)
-                os.fchmod(f.fileno(), mode)
-            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except BaseException:
-            try:
-                os.unlink(tmp, dir_fd=dfd)
-            except OSError:
-                pass
-            raise
+        _write_in(dfd, name, tmp, data, mode, uid, gid)
+    except OSError as e:
+        raise _by_path(e, path) from None
     finally:
         os.close(dfd)
+
+
+def _write_in(dfd: int, name: str, tmp: str, data: bytes, mode: int, uid: int, gid: int) -> None:
+    # made anew, never opened: what the image holds under that name (a hard link to a file
+    # outside it, a device, a FIFO that blocks) must not be written through
+    try:
+        os.unlink(tmp, dir_fd=dfd)
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+            if os.geteuid() == 0:
+                os.fchown(f.fileno(), uid, gid)
+            os.fchmod(f.fileno(), mode)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except OSError:
+            pass
+        raise
 
 
 def _at(root: str, path: str, act) -> None:
@@ -81,6 +93,8 @@ def _at(root: str, path: str, act) -> None:
     dfd = _dir_inside(root, d)
     try:
         act(name, dir_fd=dfd)
+    except OSError as e:
+        raise _by_path(e, path) from None
     finally:
         os.close(dfd)
 

@@ -25,17 +25,25 @@ def code_mode(mode: int) -> int:
     return mode | ((mode & 0o444) >> 2)
 
 
-def _is_library(path: str) -> bool:
+def _is_library(host: str, st) -> bool:
     """A shared object ld.so would map (and PIE programs, which need x anyway); not separate debug
     info (/usr/lib/debug/.build-id/*.debug: ELF shared objects whose code and dynamic section have
     no bytes in the file, which ld.so refuses before mapping anything): data, never given an x bit.
-    OSError where it cannot be read (then it cannot be told)."""
-    e_type, dynamic_empty = elf_type(path)
+    The file read is the one looked at (st), or OSError ESTALE (another is there now: the mode and
+    inode planned would not be its). OSError where it cannot be read (then it cannot be told)."""
+    fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            raise OSError(errno.ESTALE, "another file than the one looked at is there now", host)
+        e_type, dynamic_empty = elf_type(host, fd, now.st_size)
+    finally:
+        os.close(fd)
     return e_type == ET_DYN and not dynamic_empty
 
 
-def _walk_files(walker: rootfs.ImageWalk, host_dir: str):
-    for dirpath, dirnames, filenames in walker.walk(host_dir):
+def _walk_files(walker: rootfs.ImageWalk, host_dir: str, listed: bool = False):
+    for dirpath, dirnames, filenames in walker.walk(host_dir, listed):
         dirnames.sort()
         for name in sorted(filenames):
             yield os.path.join(dirpath, name)
@@ -51,21 +59,31 @@ CODE_NOT_ENTERED = "not walked: the mount point of a mount other than ROOT's tha
 def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
     """({image_path: (old_mode, new_mode, why, host_path, stat)} of the code files that need an x
     bit, {(dev, ino): the host paths the walk met it under} of every file it met). What it could
-    not read, and the other mounts it did not enter, the walker keeps."""
+    not read, what changed under it, and the other mounts it did not enter, the walker keeps."""
     seen = set()
     changes = {}
     links = {}  # (dev, ino) -> the host paths the walk found it under
 
     def consider(host_path, why, want):
+        """host_path: a name the walk listed as no directory. Each lookup that fails says why
+        (walker.lookup_failed: a broken link is nothing, a name gone is a change of the root)."""
         try:
             st = os.lstat(host_path)
-            if stat.S_ISLNK(st.st_mode):
-                # a code file can be a link to elsewhere in the image (Debian's sitecustomize.py ->
-                # /etc/python3.11/): mark the target, resolved inside the image, never outside
-                host_path = rootfs.resolve(root, rootfs.image_path(root, host_path))
-                st = os.lstat(host_path)
         except OSError as e:
-            walker.error(e)  # a dangling link is no loss (ENOENT); a file it may not look at is
+            walker.lookup_failed(host_path, e.errno)
+            return
+        if stat.S_ISLNK(st.st_mode):
+            # a code file can be a link to elsewhere in the image (Debian's sitecustomize.py ->
+            # /etc/python3.11/): mark the target, resolved inside the image, never outside
+            try:
+                target = rootfs.resolve(root, rootfs.image_path(root, host_path))
+                st = os.lstat(target)
+            except OSError as e:
+                walker.lookup_failed(host_path, e.errno)
+                return
+            host_path = target
+        elif stat.S_ISDIR(st.st_mode):  # what it holds was never walked
+            walker.changed(host_path, "a directory now, no directory when it was listed", errno.EISDIR)
             return
         if not stat.S_ISREG(st.st_mode):
             return
@@ -75,18 +93,27 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
         seen.add((st.st_dev, st.st_ino))
         new = code_mode(st.st_mode)
         try:
-            wanted = new != st.st_mode and want(host_path)
+            wanted = new != st.st_mode and want(host_path, st)
         except OSError as e:
-            walker.error(e)
+            if e.errno in rootfs.GONE + (errno.ELOOP,):  # ELOOP: a symlink in its place (not followed)
+                walker.changed(host_path, "removed, renamed or replaced before it was read", e.errno)
+            else:
+                walker.unread(host_path, e.errno)
             return
         if wanted:
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
                                                            host_path, st)
 
     for d, suffixes in python_code_trees(root, walker):
-        for f in _walk_files(walker, rootfs.resolve(root, d)):
+        # found a directory a moment ago: gone now, it changed (unless its name is a symlink,
+        # which may name no directory in the image: a broken link, nothing)
+        try:
+            listed = not os.path.islink(rootfs.resolve(root, d, follow_last=False))
+        except OSError:
+            listed = False
+        for f in _walk_files(walker, rootfs.resolve(root, d), listed):
             if f.endswith(suffixes):
-                consider(f, "python", lambda p: True)
+                consider(f, "python", lambda p, st: True)
     for d in ldconf.library_dirs(root, tuple_, walker.error):
         for f in _walk_files(walker, rootfs.resolve(root, d)):
             consider(f, "library", _is_library)
@@ -111,8 +138,9 @@ SET_ID = ("it is set-user-ID or set-group-ID: an x bit would let more users run 
 def plan(root: str, tuple_: str, any_mount: bool = False):
     """([(image_path, old_mode, new_mode, why, (dev, ino))] for every file that needs an x bit, in path order,
     [(image_path, reason)] of those left alone: set-id files, and those a chmod would reach beyond the image
-    by, and the [(image_path, reason)] of what the walk did not look into: the mount points of other mounts
-    (unless any_mount), and what it could not read - the changes are incomplete then)."""
+    by, the [(image_path, reason)] of what the walk did not look into: the mount points of other mounts
+    (unless any_mount), and [(image_path, reason, errno name)] of what it could not read, and of what changed
+    under the walk (removed, renamed or replaced after it was listed) - the changes are incomplete then)."""
     root = os.path.abspath(root)
     root_mount = rootfs.root_mount(root, any_mount)
     walker = rootfs.ImageWalk(root, any_mount)
@@ -120,8 +148,9 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
     left = [rootfs.image_path(root, h) for h in walker.other_mounts]
     code = rootfs.holding(left, ldconf.code_dirs(root, tuple_))
     not_walked = [(p, CODE_NOT_ENTERED if p in code else NOT_ENTERED) for p in left]
-    unread = [(rootfs.image_path(root, h), "cannot be read: %s" % (e.strerror or e).lower())
+    unread = [(rootfs.image_path(root, h), "cannot be read: %s" % (e.strerror or e).lower(), _errno_name(e))
               for h, e in walker.unreadable.items()]
+    changed = [(rootfs.image_path(root, h), e.strerror, _errno_name(e)) for h, e in walker.changes.items()]
     planned, skipped = [], []
     for p in sorted(changes):
         old, new, why, host, st = changes[p]
@@ -135,7 +164,11 @@ def plan(root: str, tuple_: str, any_mount: bool = False):
             skipped.append((p, reason))
         else:
             planned.append((p, old, new, why, (st.st_dev, st.st_ino)))
-    return planned, skipped, sorted(not_walked), sorted(unread)
+    return planned, skipped, sorted(not_walked), sorted(unread), sorted(changed)
+
+
+def _errno_name(e: OSError) -> str:
+    return errno.errorcode.get(e.errno, str(e.errno))
 
 
 def _is_int(x) -> bool:

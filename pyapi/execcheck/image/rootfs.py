@@ -6,6 +6,13 @@ import stat
 from ..walk import walk as walk_tree
 
 MAX_LINKS = 40  # as the kernel: a loop ends the walk
+# why a symlink a walk met cannot be followed, when it names no file for anyone (the image's own
+# programs get the same answer from the kernel): dangling, a loop, a chain of more than 40 links, a
+# target through a regular file or with a component longer than 255 bytes. Nothing to examine.
+BROKEN_LINK = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG)
+# a file met a moment ago that is no longer there, or another file in its place (ESTALE: what was
+# read is another inode than the one looked up): the tree changed under the walk
+GONE = (errno.ENOENT, errno.ENOTDIR, errno.ESTALE)
 
 
 class RootPathError(OSError):
@@ -43,6 +50,25 @@ def resolve(root: str, path: str, follow_last: bool = True) -> str:
             continue
         done.append(name)
     return os.path.join(root, *done)
+
+
+def lookup_failure(host: str, err: int):
+    """What a failed lookup (errno err) of a name a walk listed, at host, means, as (kind, how,
+    errno): kind "broken-link" (a symlink that names no file: nothing to examine), "changed" (the
+    name is no longer there, or is there and was not found: the tree changed under the walk; how
+    says which) or "unreadable" (no search permission, EIO, a lookup that kept racing, a FUSE
+    file system's refusal: a file left unexamined)."""
+    try:
+        st = os.lstat(host)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "changed", "removed or renamed since it was listed", e.errno
+        return "unreadable", "", e.errno
+    if stat.S_ISLNK(st.st_mode) and err in BROKEN_LINK:
+        return "broken-link", "", err
+    if err in GONE:
+        return "changed", "replaced since it was listed", err
+    return "unreadable", "", err
 
 
 def image_path(root: str, host_path: str) -> str:
@@ -95,31 +121,59 @@ class ImageWalk:
     part of it; any_mount: every mount is the image's), and what cannot be read (a directory it may
     not list, a file it may not open, as a user other than root) is named, so a caller can say its
     answer is incomplete instead of silently smaller. A directory listed by its parent and gone (or
-    a file or a symlink now) when the walk comes to it goes to onchange, if given: the tree changed
-    during the walk. Paths kept are host paths."""
+    a file or a symlink now) when the walk comes to it, or a name its caller found changed
+    (changed()), is kept too, and goes to onchange, if given: the tree changed during the walk.
+    Paths kept are host paths."""
 
     def __init__(self, root: str, any_mount: bool, onerror=None, onchange=None):
         self.root = os.path.abspath(root)
         self.mount = None if any_mount else mount_of(os.path.realpath(root))
         self.other_mounts = {}  # host path of each mount point not entered (ordered, each once)
         self.unreadable = {}    # host path -> OSError
+        self.changes = {}       # host path -> OSError (its strerror says how it changed)
         self._onerror = onerror
         self._onchange = onchange
 
+    def changed(self, host: str, how: str, err: int) -> None:
+        """The name at host changed since the walk listed it (errno err tells how it was seen)."""
+        e = OSError(err, how, host)
+        self.changes.setdefault(host, e)
+        if self._onchange is not None:
+            self._onchange(e)
+
+    def unread(self, host: str, err: int) -> None:
+        """The name at host is there and could not be examined (errno err)."""
+        e = OSError(err, os.strerror(err), host)
+        self.unreadable.setdefault(host, e)
+        if self._onerror is not None:
+            self._onerror(e)
+
+    def lookup_failed(self, host: str, err: int) -> str:
+        """A name the walk listed whose lookup failed (errno err), kept as lookup_failure says;
+        returns its kind."""
+        kind, how, err = lookup_failure(host, err)
+        if kind == "changed":
+            self.changed(host, how, err)
+        elif kind == "unreadable":
+            self.unread(host, err)
+        return kind
+
     def error(self, e: OSError) -> None:
-        """A path that could not be read; one gone since it was listed, or a loop of symlinks (no
-        file at all), is no loss."""
+        """A path that could not be read; one that is not there (a directory ld.so.conf names that
+        the image lacks), or a loop of symlinks (no file at all), is no loss. A name a walk listed
+        goes to lookup_failed instead, which tells a change from a broken link."""
         if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP) or e.filename in self.unreadable:
             return
         self.unreadable[e.filename] = e
         if self._onerror is not None:
             self._onerror(e)
 
-    def _unlisted(self, top: str, e: OSError) -> None:
-        """A directory of the walk that could not be listed. Below top, each was a directory (not a
-        symlink) in its parent's listing: not there now, or a file or a symlink, it changed since."""
-        if e.filename != top and e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP) and self._onchange:
-            self._onchange(e)
+    def _unlisted(self, top: str, e: OSError, listed: bool) -> None:
+        """A directory of the walk that could not be listed. Below top (and top, when listed),
+        each was a directory (not a symlink) when it was listed: not there now, or a file or a
+        symlink, it changed since."""
+        if (e.filename != top or listed) and e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            self.changed(e.filename, "removed, renamed or replaced since its parent was listed", e.errno)
             return
         self.error(e)
 
@@ -149,11 +203,13 @@ class ImageWalk:
                 return host
             host = parent
 
-    def walk(self, top: str):
-        """walk.walk(top) on ROOT's mount: top-down, dirnames may be pruned in place."""
+    def walk(self, top: str, listed: bool = False):
+        """walk.walk(top) on ROOT's mount: top-down, dirnames may be pruned in place. listed: top
+        was found a directory by an earlier walk, so that it is gone now is a change too (else a
+        missing top, a library directory ld.so.conf names that the image lacks, is nothing)."""
         if self.elsewhere(top):
             return
-        for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: self._unlisted(top, e)):
+        for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: self._unlisted(top, e, listed)):
             dirnames[:] = [d for d in dirnames if not self.elsewhere(os.path.join(dirpath, d))]
             yield dirpath, dirnames, filenames
 

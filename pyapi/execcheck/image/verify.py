@@ -4,7 +4,7 @@ import os
 import stat
 
 from . import install, rootfs
-from ..core import check, policy
+from ..core import check, config_statement, policy
 from ..shim import has_lib_token, read_ld_so_preload
 
 POLICY_RULES = ("exec-denied", "python-code-denied")
@@ -43,9 +43,8 @@ def shim_state(root: str) -> list:
     conf = rootfs.resolve(root, "/etc/execcheck.conf", follow_last=False)  # the shim does not follow it
     if os.path.lexists(conf):
         p = policy(config_path=conf, environ={})
-        if p.config_state != "loaded" or p.config_problem:
-            problems.append("/etc/execcheck.conf: %s%s" % (p.config_state, " (%s)" % p.config_problem
-                                                             if p.config_problem else ""))
+        if p.config_state != "loaded" or p.config_problem:  # named as the image names it
+            problems.append(config_statement(conf, p.config_state, p.config_problem, "/etc/execcheck.conf"))
     return problems
 
 
