@@ -43,7 +43,8 @@ def main():
     args = ap.parse_args()
     face.AGAINST = os.path.realpath(args.against) if args.against else None
     if os.geteuid() != 0 or not shutil.which("mkfs.btrfs"):
-        sys.exit("needs root and mkfs.btrfs (btrfs-progs)")
+        print("bench_btrfs: not measured here: needs root and mkfs.btrfs (btrfs-progs)")
+        return  # `make bench` goes on with the others
     if not os.path.exists(face.SHIM):
         sys.exit("no shim at %s: build first (make install or make inplace)" % face.SHIM)
     if os.environ.get(INSIDE) != "1":  # mounts die with this private namespace
