@@ -554,9 +554,10 @@ static int mapping_is(const struct ec_vma *vma, const struct ec_statx *want)
  * and fill it up to a chosen number). There the object in memory must hold the bytes of the file
  * that is checked: each loaded segment compared with the file, as ld.so mapped it. */
 
-/* The object being decided: its load address, and whether ld.so has relocated it yet. */
+/* The object being decided: its load address and dynamic section, and whether ld.so has relocated
+ * it yet. */
 struct image_ref {
-    uintptr_t l_addr;
+    uintptr_t l_addr, l_ld;
     int unrelocated; /* la_objopen: only the dynamic section's pointers were adjusted */
 };
 
@@ -626,7 +627,7 @@ static int same_segments(struct ec_maps *m, const struct ec_vma *id, const struc
 {
     const ElfW_Ehdr *eh = (const ElfW_Ehdr *)f;
     const ElfW_Phdr *ph, *dyn = 0;
-    uint64_t d0 = 0, d1 = 0;
+    uint64_t d0, d1;
     int i, loads = 0;
     if (size < sizeof *eh || ec_memcmp(eh->e_ident, "\177ELF", 4) || eh->e_phentsize != sizeof *ph ||
         !eh->e_phnum || eh->e_phoff > size || (uint64_t)eh->e_phnum * sizeof *ph > size - eh->e_phoff)
@@ -634,12 +635,12 @@ static int same_segments(struct ec_maps *m, const struct ec_vma *id, const struc
     ph = (const ElfW_Phdr *)(f + eh->e_phoff);
     for (i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = &ph[i];
-    if (dyn) {
-        d0 = dyn->p_offset;
-        d1 = d0 + dyn->p_filesz;
-        if (d1 < d0 || d1 > size) return 0;
-        if (!same_range(m, id, st, img->l_addr + (uintptr_t)dyn->p_vaddr, f, d0, d1 - d0, 1, img->l_addr)) return 0;
-    }
+    /* ld.so took every tag from the object's own program headers, which no segment need map (then
+     * read from the file mapped, not this one): its dynamic section must be where this file's are */
+    if (!dyn || img->l_ld != img->l_addr + (uintptr_t)dyn->p_vaddr) return 0;
+    d0 = dyn->p_offset;
+    d1 = d0 + dyn->p_filesz;
+    if (d1 < d0 || d1 > size || !same_range(m, id, st, img->l_ld, f, d0, d1 - d0, 1, img->l_addr)) return 0;
     for (i = 0; i < eh->e_phnum; i++) {
         uint64_t o = ph[i].p_offset, n = ph[i].p_filesz, cut;
         uintptr_t at = img->l_addr + (uintptr_t)ph[i].p_vaddr;
@@ -647,7 +648,7 @@ static int same_segments(struct ec_maps *m, const struct ec_vma *id, const struc
         loads++;
         if (o > size || n > size - o) return 0;
         if (!n || ((ph[i].p_flags & 2 /* PF_W */) && !img->unrelocated)) continue;
-        if (dyn && d0 < o + n && d1 > o) { /* around the dynamic section, compared above */
+        if (d0 < o + n && d1 > o) { /* around the dynamic section, compared above */
             cut = d0 > o ? d0 - o : 0;
             if (!same_range(m, id, st, at, f, o, cut, 0, 0)) return 0;
             cut = d1 < o + n ? o + n - d1 : 0;
@@ -946,6 +947,7 @@ int ec_mapped_check_object(struct ec_maps *m, uintptr_t l_addr, const void *l_ld
 {
     struct image_ref img;
     img.l_addr = l_addr;
+    img.l_ld = (uintptr_t)l_ld;
     img.unrelocated = !!(flags & EC_MAPPED_UNRELOCATED);
     if (!mapped_check(m, l_ld, name, flags, v, out, &img)) return 0;
     if (own_image(m, l_addr, (uintptr_t)l_ld, &out->vma)) return 1;

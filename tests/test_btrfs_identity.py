@@ -22,6 +22,7 @@ import itertools
 import json
 import os
 import shutil
+import struct
 import subprocess
 
 import pytest
@@ -29,6 +30,7 @@ import pytest
 import execcheck
 from audit_face_util import CONFIG_OVERLAY, ENFORCING, MODES, SHIM, Kit, Result, clean_env
 from conftest import C_DIR, in_mountns, need, need_check, need_mountns
+from test_audit_face import UNMAPPED_HEADER_LDS
 from execcheck.shim import I386_LOADER, lib_path
 
 SHIM32 = lib_path("i386")
@@ -77,6 +79,14 @@ def volume(tmp_path_factory):
         # nothing but bytes of code and read-only data tells the two libraries apart
         assert good.stat().st_size == bad.stat().st_size
         built[sfx] = (prog, good, bad, use)
+    # a library whose headers no segment maps, and its evil twin (evil_twin): x86_64
+    lds = top / "noheader.lds"
+    lds.write_text(UNMAPPED_HEADER_LDS)
+    nh = Kit(top / "build-nh")._cc("libnh.so", C_DIR / "audit_lib.c", "-shared", "-fPIC", "-DTAG=\"nh\"",
+                                   "-fno-asynchronous-unwind-tables", "-Wl,--build-id=none,--no-eh-frame-hdr",
+                                   "-Wl,-T,%s" % lds)
+    twin = top / "build-nh" / "libnh-twin.so"
+    twin.write_bytes(evil_twin(nh.read_bytes()))
     img = top / "img"
     with open(img, "wb") as f:
         f.truncate(256 << 20)
@@ -90,6 +100,10 @@ def volume(tmp_path_factory):
                    "cp %s evil%s/libbad.so; chmod 644 evil%s/libbad.so" % (bad, sfx, sfx),
                    "cp %s prog2%s; cp %s libuse%s" % (prog, "-32" if sfx else "", use, sfx),
                    "stat -c '%%n %%i %%d' good%s/libgood.so evil%s/libbad.so" % (sfx, sfx)]
+    script += ["btrfs -q subvolume create goodnh; btrfs -q subvolume create evilnh",
+               "cp %s goodnh/libnh.so; chmod 755 goodnh/libnh.so" % nh,
+               "cp %s evilnh/libnh.so; chmod 644 evilnh/libnh.so" % twin,
+               "stat -c '%n %i %d' goodnh/libnh.so evilnh/libnh.so"]
     script += ["btrfs -q subvolume create progs", "cp \"%s\" progs/prog" % built[""][0],
                "stat -c '%n %i %d' prog prog2 progs/prog", "cd /; umount \"$2\""]
     r = in_mountns("\n".join(script), img, mnt)
@@ -104,6 +118,7 @@ def volume(tmp_path_factory):
         assert ino["prog"] == ino[good] == ino[bad], ino
         assert len({dev["prog"], dev[good], dev[bad]}) == 3, dev
     assert ino["prog2"] != ino["prog"] and ino["progs/prog"] == ino["prog"], ino
+    assert ino["goodnh/libnh.so"] == ino["evilnh/libnh.so"], ino
     return img, mnt
 
 
@@ -351,3 +366,66 @@ def test_one_overlay_whose_lower_layers_are_subvolumes(tmp_path, volume, mode, p
             assert r.rc == 0 and "main ran" in r.out, r
     r = run_on(volume, tmp_path, mode, proof, [ov / "prog", ov / "libgood.so"], {"LD_AUDIT": SHIM}, setup=layers)
     assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
+
+
+
+def evil_twin(good: bytes) -> bytes:
+    """A file with good's bytes wherever good's segments lie, whose program headers - outside every
+    segment, so ld.so reads them from the file and nothing maps them - add a segment of its own
+    holding code and a dynamic section: the same tags as good's but DT_INIT, which runs that code
+    (x86_64: write(1, "BAD RAN\n") and return). Where good's segments are compared, it is good."""
+    phoff, = struct.unpack_from("<Q", good, 32)
+    phnum, = struct.unpack_from("<H", good, 56)
+    phdrs = [list(struct.unpack_from("<IIQQQQQQ", good, phoff + 56 * i)) for i in range(phnum)]
+    loads = [ph for ph in phdrs if ph[0] == 1]
+    dyn = next(ph for ph in phdrs if ph[0] == 2)
+    assert all(ph[2] >= phoff + 56 * phnum or ph[2] + ph[5] <= phoff for ph in loads), "a header is mapped"
+    entries = [struct.unpack_from("<qQ", good, dyn[2] + 16 * i) for i in range(dyn[5] // 16)]
+    base = (max(ph[3] + ph[6] for ph in loads) + 0xffff) & ~0xffff
+    off = (len(good) + 0xfff) & ~0xfff
+    code = bytes.fromhex("488d3512000000" "bf01000000" "ba08000000" "b801000000" "0f05" "c3") + b"BAD RAN\n"
+    entries = [(12, base) if tag == 12 else (tag, val) for tag, val in entries if tag != 0]
+    if not any(tag == 12 for tag, _ in entries):
+        entries.insert(0, (12, base))  # DT_INIT
+    table = b"".join(struct.pack("<qQ", t, v) for t, v in entries + [(0, 0)])
+    seg = code.ljust(0x100, b"\0") + table
+    new_dyn = [2, 4, off + 0x100, base + 0x100, base + 0x100, len(table), len(table), 8]  # read-only: not adjusted
+    ph_at = off + len(seg)
+    new_phdrs = [new_dyn if ph[0] == 2 else ph for ph in phdrs] + [[1, 5, off, base, base, len(seg), len(seg), 0x1000]]
+    out = bytearray(good.ljust(off, b"\0") + seg)
+    for ph in new_phdrs:
+        out += struct.pack("<IIQQQQQQ", *ph)
+    struct.pack_into("<Q", out, 32, ph_at)
+    struct.pack_into("<H", out, 56, len(new_phdrs))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_twin_whose_unmapped_program_headers_add_a_segment(tmp_path, volume, mode, proof):
+    """goodnh/libnh.so maps none of its headers (a linker script's PHDRS without FILEHDR), so ld.so
+    reads its program headers from the file alone. evilnh/libnh.so (0644, the same inode number)
+    holds good's bytes wherever good's segments lie, and program headers of its own that add a
+    segment with code and a dynamic section whose DT_INIT runs it (evil_twin). Swapped in for
+    ld.so's open (gdb, as above), every segment of good's compares equal; what tells them apart is
+    where the object's dynamic section is: not where good's headers place it. The proof requires
+    it to be, so the kernel's name of the mapping is followed to the twin, refused for what it is
+    (x-bit). (Without that, the header check after the proof refused it as `mismatch` by the name,
+    reopened: one more open of a name that can move.)"""
+    img, mnt = volume
+    link = mnt / "link.so"
+    r = run_on(volume, tmp_path, "off", proof, [mnt / "prog2", mnt / "evilnh/libnh.so"], {})
+    assert "BAD RAN" in r.out and "dlopen ok" in r.out, r  # the twin's own code runs, without the shim
+    script = tmp_path / "flip.py"
+    script.write_text(GDB_FLIP)
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", link], {"LD_AUDIT": SHIM}, gdb=script,
+               env={"FLIP_LINK": link, "FLIP_GOOD": "goodnh/libnh.so", "FLIP_BAD": "evilnh/libnh.so"},
+               setup=('ln -sfn goodnh/libnh.so "%s"' % link,))
+    assert "FLIPS 1" in r.out, r
+    # not good by good's own headers: the kernel's name of the mapping leads to the twin, checked
+    assert [(rec["path"], rec["reason"]) for rec in r.records] == [(str(mnt / "evilnh/libnh.so"), "x-bit")], r
+    if mode in ENFORCING:
+        assert "BAD RAN" not in r.out and "dlopen" not in r.out, r
+        assert "exited with code 0176" in r.out, r
+    else:
+        assert "BAD RAN" in r.out and "dlopen ok" in r.out, r
