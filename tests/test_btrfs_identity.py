@@ -238,21 +238,28 @@ print("FLIPS %d" % flips)
 '''
 
 
-@pytest.mark.parametrize("proof", PROOFS)
-@pytest.mark.parametrize("mode", MODES)
-def test_a_file_of_the_same_number_swapped_in_between_ld_so_and_la_objopen(tmp_path, volume, mode, proof):
-    """The audit face: dlopen("/link.so") with the name turned to libbad.so only while ld.so opens
-    it (gdb). la_objopen's open of the name found libgood.so, whose translated (dev, ino) is the
-    mapped one: allowed, and libbad.so's constructor ran enforcing. Now: refused before it runs."""
+def flipped_at_ld_so_open(volume, tmp_path, mode, proof, good, bad):
+    """prog2 dlopen()s /link.so under the audit face, the name leading to `good` but while ld.so
+    opens it, when it leads to `bad` (GDB_FLIP; relative to the volume's top)."""
     assert GDB, "gdb is needed to turn the name at ld.so's open"
     img, mnt = volume
     link = mnt / "link.so"
     script = tmp_path / "flip.py"
     script.write_text(GDB_FLIP)
     r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", link], {"LD_AUDIT": SHIM}, gdb=script,
-               env={"FLIP_LINK": link, "FLIP_GOOD": "good/libgood.so", "FLIP_BAD": "evil/libbad.so"},
-               setup=('ln -sfn good/libgood.so "%s"' % link,))
+               env={"FLIP_LINK": link, "FLIP_GOOD": good, "FLIP_BAD": bad}, setup=('ln -sfn %s "%s"' % (good, link),))
     assert "FLIPS 1" in r.out, r
+    return r
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_file_of_the_same_number_swapped_in_between_ld_so_and_la_objopen(tmp_path, volume, mode, proof):
+    """The audit face: dlopen("/link.so") with the name turned to libbad.so only while ld.so opens
+    it (gdb). la_objopen's open of the name found libgood.so, whose translated (dev, ino) is the
+    mapped one: allowed, and libbad.so's constructor ran enforcing. Now: refused before it runs."""
+    img, mnt = volume
+    r = flipped_at_ld_so_open(volume, tmp_path, mode, proof, "good/libgood.so", "evil/libbad.so")
     assert [rec["path"] for rec in r.records] == [str(mnt / "evil/libbad.so")], r
     if mode in ENFORCING:
         assert "BAD RAN" not in r.out and "dlopen" not in r.out, r
@@ -413,15 +420,9 @@ def test_a_twin_whose_unmapped_program_headers_add_a_segment(tmp_path, volume, m
     (x-bit). (Without that, the header check after the proof refused it as `mismatch` by the name,
     reopened: one more open of a name that can move.)"""
     img, mnt = volume
-    link = mnt / "link.so"
     r = run_on(volume, tmp_path, "off", proof, [mnt / "prog2", mnt / "evilnh/libnh.so"], {})
     assert "BAD RAN" in r.out and "dlopen ok" in r.out, r  # the twin's own code runs, without the shim
-    script = tmp_path / "flip.py"
-    script.write_text(GDB_FLIP)
-    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", link], {"LD_AUDIT": SHIM}, gdb=script,
-               env={"FLIP_LINK": link, "FLIP_GOOD": "goodnh/libnh.so", "FLIP_BAD": "evilnh/libnh.so"},
-               setup=('ln -sfn goodnh/libnh.so "%s"' % link,))
-    assert "FLIPS 1" in r.out, r
+    r = flipped_at_ld_so_open(volume, tmp_path, mode, proof, "goodnh/libnh.so", "evilnh/libnh.so")
     # not good by good's own headers: the kernel's name of the mapping leads to the twin, checked
     assert [(rec["path"], rec["reason"]) for rec in r.records] == [(str(mnt / "evilnh/libnh.so"), "x-bit")], r
     if mode in ENFORCING:
