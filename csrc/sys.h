@@ -428,6 +428,26 @@ static inline void ec_unlock(int *busy) { __atomic_store_n(busy, 0, __ATOMIC_REL
 /* Is tid a thread of this process? Not when it was another process's: a mark a thread left in
  * memory that fork() copied into a child without that thread. */
 static inline int ec_thread_here(int tid) { return ec_sys3(EC_NR_tgkill, ec_getpid(), tid, 0) != -EC_ESRCH; }
+/* A lock held by a thread's id (*holder 0 when free; release with ec_unlock). 1: taken; 2: taken
+ * over from a thread not in this process (fork() copied its mark: what it guards may be
+ * half-written); 0: the caller does without - its own thread holds it (a signal handler on top of
+ * the hold, which cannot go on while the handler runs), or another live thread held it through
+ * spins tries (or the first, unless wait), sched_yield between them. */
+static inline int ec_tid_lock(int *holder, int spins, int wait)
+{
+    int me = (int)ec_sys0(EC_NR_gettid), i;
+    for (i = 0; i < spins; i++) {
+        int owner = 0;
+        if (__atomic_compare_exchange_n(holder, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
+        if (owner == me) return 0;
+        if (!ec_thread_here(owner) &&
+            __atomic_compare_exchange_n(holder, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return 2;
+        if (!wait) return 0;
+        ec_sys0(EC_NR_sched_yield);
+    }
+    return 0;
+}
 
 static inline __attribute__((noreturn)) void ec_exit_group(int status)
 {

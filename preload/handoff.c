@@ -52,25 +52,11 @@ static uintptr_t this_thread(void)
 
 #define HOLD_SPINS 10000
 
-/* Takes the slot: 1, or 0 when the caller must do without it (see above); wait: for another
+/* Takes the slot: nonzero, or 0 when the caller must do without it (see above); wait: for another
  * live thread's hold (a drop or an event need not: the next put or drop closes what it held). */
-static int lock(int wait)
-{
-    int me = (int)ec_sys0(EC_NR_gettid), spins;
-    for (spins = 0; spins < HOLD_SPINS; spins++) {
-        int owner = 0;
-        if (__atomic_compare_exchange_n(&holder, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
-        if (owner == me) return 0;
-        if (!ec_thread_here(owner) &&
-            __atomic_compare_exchange_n(&holder, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            return 1;
-        if (!wait) return 0;
-        ec_sys0(EC_NR_sched_yield);
-    }
-    return 0;
-}
+static int lock(int wait) { return ec_tid_lock(&holder, HOLD_SPINS, wait); }
 
-static void unlock(void) { __atomic_store_n(&holder, 0, __ATOMIC_RELEASE); }
+static void unlock(void) { ec_unlock(&holder); }
 
 /* The slot's fd, now the caller's (locked). */
 static int empty_slot(void)

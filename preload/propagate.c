@@ -653,22 +653,12 @@ static void forget_arrays(void)
 
 static int lock_env(void)
 {
-    int me = (int)ec_sys0(EC_NR_gettid), spins;
-    for (spins = 0; spins < 100000; spins++) {
-        int owner = 0;
-        if (__atomic_compare_exchange_n(&env_lock, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 1;
-        if (owner == me) return 0;
-        if (!ec_thread_here(owner) &&
-            __atomic_compare_exchange_n(&env_lock, &owner, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            forget_arrays();
-            return 1;
-        }
-        ec_sys0(EC_NR_sched_yield);
-    }
-    return 0;
+    int r = ec_tid_lock(&env_lock, 100000, 1);
+    if (r == 2) forget_arrays();
+    return r != 0;
 }
 
-static void unlock_env(void) { __atomic_store_n(&env_lock, 0, __ATOMIC_RELEASE); }
+static void unlock_env(void) { ec_unlock(&env_lock); }
 
 /* Entries in env including the NULL, and how many at its start are the fix's own strings. */
 static size_t count_entries(char **env, const char *own, size_t own_len, size_t *ours)
