@@ -509,14 +509,6 @@ static int backs_mapping(struct ec_maps *m, int fd, const struct ec_vma *vma)
  * EPERM, once per process: the bytes decide (same_range). */
 static int map_files_denied;
 
-static void put_hex(struct ec_buf *b, uint64_t v)
-{
-    char d[16];
-    int n = 0;
-    do d[n++] = "0123456789abcdef"[v & 15]; while ((v >>= 4) && n < 16);
-    while (n) ec_buf_putc(b, d[--n]);
-}
-
 /* The statx of the file mapped at vma, by the kernel: 0, or -1 when this process cannot tell. */
 static __attribute__((noinline)) int map_files_stat(const struct ec_vma *vma, struct ec_statx *out)
 {
@@ -526,9 +518,9 @@ static __attribute__((noinline)) int map_files_stat(const struct ec_vma *vma, st
     if (__atomic_load_n(&map_files_denied, __ATOMIC_RELAXED)) return -1;
     ec_buf_init(&b, path, sizeof path);
     ec_buf_puts(&b, "/proc/self/map_files/");
-    put_hex(&b, vma->start);
+    ec_buf_putx(&b, vma->start);
     ec_buf_putc(&b, '-');
-    put_hex(&b, vma->end);
+    ec_buf_putx(&b, vma->end);
     fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
     if (fd == -EC_EPERM) __atomic_store_n(&map_files_denied, 1, __ATOMIC_RELAXED);
     if (fd < 0) return -1;

@@ -182,6 +182,14 @@ void ec_buf_putu_pad(struct ec_buf *b, uint64_t v, int width)
 
 void ec_buf_putu(struct ec_buf *b, uint64_t v) { ec_buf_putu_pad(b, v, 0); }
 
+void ec_buf_putx(struct ec_buf *b, uint64_t v)
+{
+    char d[16];
+    int n = 0;
+    do d[n++] = "0123456789abcdef"[v & 15]; while ((v >>= 4) && n < 16);
+    while (n) ec_buf_putc(b, d[--n]);
+}
+
 void ec_buf_puti(struct ec_buf *b, int64_t v)
 {
     if (v < 0) {

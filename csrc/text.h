@@ -40,6 +40,7 @@ void ec_buf_putc(struct ec_buf *b, char c);
 void ec_buf_puts(struct ec_buf *b, const char *s);
 void ec_buf_putn(struct ec_buf *b, const char *s, size_t n);
 void ec_buf_putu(struct ec_buf *b, uint64_t v);
+void ec_buf_putx(struct ec_buf *b, uint64_t v); /* lower-case hex, no prefix */
 void ec_buf_puti(struct ec_buf *b, int64_t v);
 void ec_buf_putu_pad(struct ec_buf *b, uint64_t v, int width);
 /* A JSON string literal, quotes included; invalid UTF-8 bytes become \u00XX escapes of the byte. */
