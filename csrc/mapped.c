@@ -301,18 +301,17 @@ uintptr_t ec_vdso_base(void)
  * for the audit face is before any code of the process has run; later calls reuse it. */
 static struct { int state; uint64_t dev[2], ino[2]; } execd;
 
-/* Does the mapping's (dev, ino) name one file: the one its kernel name leads to, by that file's own
- * statx, on a filesystem whose inode numbers are its own? Not on btrfs (each subvolume numbers its
- * inodes afresh and mappings show the whole filesystem's device: a file of another subvolume with
- * the same number would pass for the program), nor on an overlay over it, nor where mappings show
- * a layer's inode. There the program is checked as any object. */
-static __attribute__((noinline)) int names_itself(struct ec_maps *m, uintptr_t addr, const struct ec_vma *vma)
+/* The mapping at addr (vma), if its (dev, ino) names one file: the one its kernel name leads to, by
+ * that file's own statx, on a filesystem whose inode numbers are its own. Not on btrfs (each
+ * subvolume numbers its inodes afresh and mappings show the whole filesystem's device: a file of
+ * another subvolume with the same number would pass for the program), nor on an overlay over it,
+ * nor where mappings show a layer's inode. There the program is checked as any object. */
+static __attribute__((noinline)) int named_mapping(struct ec_maps *m, uintptr_t addr, struct ec_vma *vma)
 {
     struct ec_statx st;
     struct ec_scratch s;
-    struct ec_vma again;
     char *kname = ec_scratch_take(&s, EC_PATH_MAX);
-    int same = kname && ec_maps_query(m, addr, &again, kname, EC_PATH_MAX) == 0 && kname[0] == '/' &&
+    int same = kname && ec_maps_query(m, addr, vma, kname, EC_PATH_MAX) == 0 && kname[0] == '/' &&
                ec_statx(EC_AT_FDCWD, kname, 0, EC_STATX_KEY, &st) == 0 && st.stx_ino == vma->ino &&
                ec_makedev(st.stx_dev_major, st.stx_dev_minor) == vma->dev && !EC_STX_NUMBERS_SHARED(&st);
     if (kname) ec_scratch_give(&s);
@@ -328,7 +327,7 @@ static void learn_execd(struct ec_maps *m)
     ec_auxv_get(EC_AT_BASE, &addr[1]);
     for (i = 0; i < 2; i++) {
         execd.dev[i] = execd.ino[i] = 0;
-        if (addr[i] && ec_maps_query(m, addr[i], &vma, 0, 0) == 0 && names_itself(m, addr[i], &vma)) {
+        if (addr[i] && named_mapping(m, addr[i], &vma)) {
             execd.dev[i] = vma.dev;
             execd.ino[i] = vma.ino;
         }
@@ -701,14 +700,15 @@ void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struc
     if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, st, v);
 }
 
-/* Is fd (O_PATH) the mapped file? 1: by its own (dev, ino); 2: by the kernel's translation of both
- * (backs_mapping: overlayfs' layer inode, btrfs' filesystem device); 0 no. st: its statx. */
+/* Is fd (O_PATH) the mapped file, by its own (dev, ino) or by the kernel's translation of both
+ * (backs_mapping: overlayfs' layer inode, btrfs' filesystem device)? No proof (is_this_file). st:
+ * its statx. */
 static int is_mapped_file(struct ec_maps *m, int fd, const struct ec_vma *vma, struct ec_statx *st)
 {
     ec_memset(st, 0, sizeof *st);
-    if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, st)) return 0;
-    if (st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) return 1;
-    return (st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma) ? 2 : 0;
+    return ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, st) == 0 &&
+           ((st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev) ||
+            ((st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma)));
 }
 
 /* Is fd (O_PATH) the mapped file, known to be what the object img holds? By its own (dev, ino);

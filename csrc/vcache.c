@@ -49,10 +49,12 @@ void ec_vcache_clear(void)
     __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
 }
 
+/* The key's subvolume: 0 where the filesystem has none, else the subvolume + 1 (btrfs' top one is 5) */
+static uint64_t subvol_of(const struct ec_statx *st) { return EC_STX_NUMBERS_SHARED(st) ? EC_STX_SUBVOL(st) + 1 : 0; }
+
 static int same_key(const struct key *k, const struct ec_statx *st, uint64_t dev)
 {
-    return k->dev == dev && k->ino == st->stx_ino && k->mnt == EC_STX_MNT_ID(st) &&
-           k->subvol == (EC_STX_NUMBERS_SHARED(st) ? EC_STX_SUBVOL(st) + 1 : 0) &&
+    return k->dev == dev && k->ino == st->stx_ino && k->mnt == EC_STX_MNT_ID(st) && k->subvol == subvol_of(st) &&
            k->ctime_sec == st->stx_ctime.tv_sec && k->ctime_nsec == st->stx_ctime.tv_nsec;
 }
 
@@ -61,7 +63,7 @@ static void key_of(struct key *k, const struct ec_statx *st)
     k->dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
     k->ino = st->stx_ino;
     k->mnt = EC_STX_MNT_ID(st);
-    k->subvol = EC_STX_NUMBERS_SHARED(st) ? EC_STX_SUBVOL(st) + 1 : 0;
+    k->subvol = subvol_of(st);
     k->ctime_sec = st->stx_ctime.tv_sec;
     k->ctime_nsec = st->stx_ctime.tv_nsec;
 }
