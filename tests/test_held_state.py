@@ -152,14 +152,17 @@ def test_a_child_forked_while_the_environment_lock_was_held(tmp_path, held):
 # ec_handoff_take's check, with the slot held
 HANDOFF_TAKE_HELD = ("preload/handoff.c", "ec_handoff_fd >= 0 && handed_by == this_thread()")
 
-# sitecustomize: a thread of the holder library's fopen()s in a loop; a library handed over (ctypes)
-# waits in the slot until the debugger parked that thread in its look at the slot
-HOLDING_SITE = """import ctypes, os, sys
+# sitecustomize's start: a thread of the holder library fopen()s in a loop (parked: gdb stopped it
+# in its look at the slot)
+HOLDER_STARTED = """import ctypes, os, sys
 holder = ctypes.CDLL(os.environ['EC_HOLDER'])
 missing = os.environ['EC_MISSING'].encode()
 holder.handoff_holder_start(missing)
 parked = ctypes.c_int.in_dll(holder, 'handoff_holder_parked')
-def hook(event, args):
+"""
+
+# sitecustomize: a library handed over (ctypes) waits in the slot until the holder's thread is parked
+HOLDING_SITE = HOLDER_STARTED + """def hook(event, args):
     if event == 'ctypes.dlopen':  # the face's hook came first: the library waits in the slot
         while not parked.value:
             pass
@@ -174,19 +177,12 @@ def main_script_with_a_held_slot(tmp_path, site, commands):
     with EC_HOLDER, EC_LIB, EC_MISSING, EC_BAD, EC_TARGET), gdb's commands given after the
     program starts."""
     from python_face_lib import build_tools, script_in_view, shim_path
-    from test_python_face import write
+    from test_python_face import swap_scene
     python = "/usr/bin/python3.11"
     (tmp_path / "tools").mkdir()
     tools = build_tools(tmp_path / "tools", C_DIR)
     d = tmp_path / "ns" / "entry"
-    write(d / "good.py", "import os; print('RAN', 'good', os.getpid())\n", 0o755)
-    write(d / "bad.py", "import os; print('RAN', 'bad', os.getpid())\n", 0o644)
-    os.link(d / "good.py", d / "s.py")
-    os.link(d / "bad.py", d / "b.py")
-    write(d / "sc" / "sitecustomize.py", site, 0o755)
-    lib, holder = d / "libec.so", d / "libholder.so"
-    shutil.copy(tools["lib"], lib)
-    os.chmod(lib, 0o755)
+    lib, holder = swap_scene(d, site, tools, "import os; print('RAN', %r, os.getpid())\n"), d / "libholder.so"
     subprocess.run(["cc", "-g", "-shared", "-fPIC", "-pthread", "-o", holder, C_DIR / "handoff_holder.c"], check=True)
     log = d / "log.jsonl"
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": d / "sc",
@@ -230,12 +226,7 @@ def test_the_main_script_while_another_thread_holds_the_handoff_slot(tmp_path):
 # sitecustomize: the main script is handed over, the holder's thread parked in its look at the
 # slot; then the 0644 file is renamed over the script and the process forks: parent and child
 # each go on to CPython's fopen of the script
-FORKING_SITE = """import ctypes, os, sys
-holder = ctypes.CDLL(os.environ['EC_HOLDER'])
-missing = os.environ['EC_MISSING'].encode()
-holder.handoff_holder_start(missing)
-parked = ctypes.c_int.in_dll(holder, 'handoff_holder_parked')
-def hook(event, args):
+FORKING_SITE = HOLDER_STARTED + """def hook(event, args):
     if event == 'cpython.run_file':  # the face's hook came first: the script waits in the slot
         while not parked.value:
             pass

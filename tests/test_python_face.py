@@ -179,18 +179,26 @@ sys.addaudithook(hook)
 """
 
 
+def swap_scene(d, site, tools, says="print('RAN', %r)\n"):
+    """A main script to be swapped: d/s.py a hard link to the 0755 good.py, d/b.py one to the 0644
+    bad.py (each `says` which it is), the sitecustomize site in d/sc, and tools' libec.so copied
+    0755 into d (for ctypes). Returns that library."""
+    write(d / "good.py", says % "good", 0o755)
+    write(d / "bad.py", says % "bad", 0o644)
+    os.link(d / "good.py", d / "s.py")
+    os.link(d / "bad.py", d / "b.py")
+    write(d / "sc" / "sitecustomize.py", site, 0o755)
+    lib = d / "libec.so"
+    shutil.copy(tools["lib"], lib)
+    os.chmod(lib, 0o755)
+    return lib
+
+
 def library_handoff_during_main_script(python, tools, tmp_path):
     """Under RESTRICT_FILE, the preload face alone (the process that starts python has no shim, so
     none propagates the audit face, which takes no library hand-off). Returns the script's output."""
     d = tmp_path / "ns" / "displace"
-    write(d / "good.py", "print('RAN', 'good')\n", 0o755)
-    write(d / "bad.py", "print('RAN', 'bad')\n", 0o644)
-    os.link(d / "good.py", d / "s.py")
-    os.link(d / "bad.py", d / "b.py")
-    write(d / "sc" / "sitecustomize.py", DISPLACER, 0o755)
-    lib = d / "libec.so"
-    shutil.copy(tools["lib"], lib)
-    os.chmod(lib, 0o755)
+    lib = swap_scene(d, DISPLACER, tools)
     env = base_env(d / "log.jsonl", PYTHONPATH=d / "sc", EC_LIB=lib, EC_BAD=d / "b.py", EC_TARGET=d / "s.py")
     shim = env.pop("LD_PRELOAD")
     script = "env -i %s %s -f -- /usr/bin/env LD_PRELOAD=%s %s %s || echo rc=$?" % (
