@@ -468,14 +468,18 @@ static void deny(struct ec_verdict *v, const struct ec_vma *vma, int reason, int
  * report the backing file of the lower or upper layer, stat the overlay's own inode. Map the first
  * page of the same file read-only and ask the kernel what backs that mapping: both answers then
  * come from the same translation. */
+static int map_files_stat(const struct ec_vma *vma, struct ec_statx *out);
+
 /* What the kernel reports for a mapping of the file open (readable) as rfd: map its first page
- * read-only and ask. Returns 0 with *out filled, or -1. */
-static int backing_of(struct ec_maps *m, int rfd, struct ec_vma *out)
+ * read-only and ask. Returns 0 with *out filled, or -1. held: if not 0, the statx of the file that
+ * mapping holds, by map_files (root), or held->stx_mask 0 when this process cannot tell. */
+static int backing_of(struct ec_maps *m, int rfd, struct ec_vma *out, struct ec_statx *held)
 {
     void *p = ec_mmap(0, 4096, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
     int r;
     if (ec_mmap_failed(p)) return -1;
     r = ec_maps_query(m, (uintptr_t)p, out, 0, 0);
+    if (r == 0 && held && map_files_stat(out, held) < 0) held->stx_mask = 0;
     ec_munmap(p, 4096);
     return r == 0 ? 0 : -1;
 }
@@ -496,7 +500,7 @@ static int backs_mapping(struct ec_maps *m, int fd, const struct ec_vma *vma)
     struct ec_vma mine;
     int same = 0, rfd = reopen_readable(fd);
     if (rfd < 0) return 0;
-    if (backing_of(m, rfd, &mine) == 0) same = mine.ino == vma->ino && mine.dev == vma->dev;
+    if (backing_of(m, rfd, &mine, 0) == 0) same = mine.ino == vma->ino && mine.dev == vma->dev;
     ec_close(rfd);
     return same;
 }
@@ -552,6 +556,23 @@ struct image_ref {
     int unrelocated; /* la_objopen: only the dynamic section's pointers were adjusted */
 };
 
+/* A proof in progress: the mapping's identity, the file to prove it holds (read with pread, not
+ * mapped: a mapping of it would raise SIGBUS in the program should the file be truncated meanwhile,
+ * and costs page-table work a read does not), and the mapping last asked about (a segment's parts,
+ * the dynamic section and what is around it, share one). buf: off the stack (scratch.h). */
+#define PH_MAX 64
+#define HEAD_BUF 4096           /* the ELF header and up to PH_MAX program headers */
+#define FILE_BUF (12u << 10)    /* a multiple of a dynamic entry: none is split between reads */
+struct proof {
+    struct ec_maps *m;
+    const struct ec_vma *id;
+    const struct ec_statx *held; /* what map_files must show the mapping holds, or 0: cannot tell */
+    int fd;
+    uint64_t size;
+    unsigned char *head, *buf;   /* HEAD_BUF, FILE_BUF */
+    struct ec_vma last;
+};
+
 /* Dynamic tags whose value ld.so adds l_addr to in place, in a writable dynamic section, before
  * la_objopen (elf_get_dynamic_info). Every other entry must read as in the file. */
 static int adjusted_tag(int64_t tag)
@@ -569,39 +590,62 @@ static void populate(uintptr_t at, uint64_t len)
     if (len >= 4 * page) ec_sys3(EC_NR_madvise, (long)start, (long)(at + len - start), EC_MADV_POPULATE_READ);
 }
 
-/* Do len bytes at mem hold the file's bytes at file + off? Every part of the range must be mapped
- * readable from a file with the mapping's identity id, at that very offset: nothing is read that
- * is not mapped. dyn_bias: the range is a dynamic section, its entries compared tag by tag. */
-static int same_range(struct ec_maps *m, const struct ec_vma *id, const struct ec_statx *st, uintptr_t mem,
-                      const unsigned char *file, uint64_t off, uint64_t len, int dyn, uintptr_t l_addr)
+/* The mapping at mem, which must be the identity's, readable, with mem at file offset off: nothing
+ * is read that is not mapped from that file at that very place. 1 with *v filled, or 0. */
+static int mapped_here(struct proof *p, uintptr_t mem, uint64_t off, struct ec_vma *v)
+{
+    if (!(p->last.ino && mem >= p->last.start && mem < p->last.end) && ec_maps_query(p->m, mem, &p->last, 0, 0) < 0) {
+        p->last.ino = 0;
+        return 0;
+    }
+    *v = p->last;
+    return v->dev == p->id->dev && v->ino == p->id->ino && (v->prot & EC_VMA_READ) && v->offset + (mem - v->start) == off;
+}
+
+/* Do the dynamic entries at a hold the file's b (n bytes), but for ld.so's own adjustments? */
+static int same_dynamic(const uintptr_t *a, const uintptr_t *b, uint64_t n, uintptr_t l_addr)
+{
+    uint64_t i;
+    for (i = 0; i < n / sizeof(uintptr_t); i += 2)
+        if (a[i] != b[i] || (a[i + 1] != b[i + 1] && b[i] != 21 /* DT_DEBUG: ld.so's r_debug */ &&
+                             !(adjusted_tag((int64_t)(intptr_t)b[i]) && a[i + 1] == b[i + 1] + l_addr)))
+            return 0;
+    return 1;
+}
+
+/* Do len bytes at mem hold the file's bytes at off? Read a buffer at a time. */
+static int same_as_read(struct proof *p, uintptr_t mem, uint64_t off, uint64_t len, int dyn, uintptr_t l_addr)
+{
+    while (len) {
+        uint64_t n = len < FILE_BUF ? len : FILE_BUF;
+        if (off > (~0ul >> 1) - n || ec_pread(p->fd, p->buf, (size_t)n, (long)off) != (long)n) return 0;
+        if (dyn ? !same_dynamic((const uintptr_t *)mem, (const uintptr_t *)p->buf, n, l_addr)
+                : !ec_memeq((const void *)mem, p->buf, (size_t)n))
+            return 0;
+        mem += n;
+        off += n;
+        len -= n;
+    }
+    return 1;
+}
+
+/* Do len bytes at mem hold the file's bytes at off, every part mapped from the identity's file at
+ * that very offset? dyn: the range is a dynamic section, its entries compared tag by tag. */
+static int same_range(struct proof *p, uintptr_t mem, uint64_t off, uint64_t len, int dyn, uintptr_t l_addr)
 {
     struct ec_vma v;
+    if (dyn && len % (2 * sizeof(uintptr_t))) return 0;
     while (len) {
-        uint64_t chunk, i;
+        uint64_t chunk;
         int known;
-        if (ec_maps_query(m, mem, &v, 0, 0) < 0 || v.dev != id->dev || v.ino != id->ino ||
-            !(v.prot & EC_VMA_READ) || v.offset + (mem - v.start) != off)
-            return 0;
+        if (!mapped_here(p, mem, off, &v)) return 0;
         chunk = v.end - mem < len ? v.end - mem : len;
         /* the kernel says which file (no byte to read) for ~10 us an open: worth it from 128 KiB */
-        if (chunk >= (128 << 10) && (known = mapping_is(&v, st)) >= 0) {
+        if (chunk >= (128 << 10) && (known = mapping_is(&v, p->held)) >= 0) {
             if (!known) return 0;
-            mem += chunk;
-            off += chunk;
-            len -= chunk;
-            continue;
-        }
-        populate(mem, chunk);
-        populate((uintptr_t)(file + off), chunk);
-        if (!dyn) {
-            if (!ec_memeq((const void *)mem, file + off, (size_t)chunk)) return 0;
         } else { /* entries never straddle a mapping's end: those are page-aligned, entries not split */
-            const uintptr_t *a = (const uintptr_t *)mem, *b = (const uintptr_t *)(file + off);
-            if (chunk % (2 * sizeof(uintptr_t))) return 0;
-            for (i = 0; i < chunk / sizeof(uintptr_t); i += 2)
-                if (a[i] != b[i] || (a[i + 1] != b[i + 1] && b[i] != 21 /* DT_DEBUG: ld.so's r_debug */ &&
-                                     !(adjusted_tag((int64_t)(intptr_t)b[i]) && a[i + 1] == b[i + 1] + l_addr)))
-                    return 0;
+            populate(mem, chunk);
+            if (!same_as_read(p, mem, off, chunk, dyn, l_addr)) return 0;
         }
         mem += chunk;
         off += chunk;
@@ -610,20 +654,52 @@ static int same_range(struct ec_maps *m, const struct ec_vma *id, const struct e
     return 1;
 }
 
-/* Does the object at img hold the file (mapped read-only at f, size bytes) in each of its
- * segments? Relocated, only segments ld.so left as they were can be compared: the code and
- * read-only data, and the dynamic section's tags. */
-static int same_segments(struct ec_maps *m, const struct ec_vma *id, const struct ec_statx *st,
-                         const unsigned char *f, uint64_t size, const struct image_ref *img)
+/* Is all of [mem, mem + len) mapped from the very file held, as map_files tells (root)? 1, 0, or
+ * -1: this process cannot tell. For what ld.so has written to, which no byte compare can prove. */
+static int held_range(struct proof *p, uintptr_t mem, uint64_t off, uint64_t len)
 {
-    const ElfW_Ehdr *eh = (const ElfW_Ehdr *)f;
-    const ElfW_Phdr *ph, *dyn = 0;
+    struct ec_vma v;
+    while (len) {
+        uint64_t chunk;
+        int known;
+        if (!mapped_here(p, mem, off, &v)) return 0;
+        if ((known = mapping_is(&v, p->held)) <= 0) return known;
+        chunk = v.end - mem < len ? v.end - mem : len;
+        mem += chunk;
+        off += chunk;
+        len -= chunk;
+    }
+    return 1;
+}
+
+/* The file's ELF header and program headers, in p->head. Returns the headers or 0. */
+static const ElfW_Phdr *read_headers(struct proof *p, const ElfW_Ehdr **ehp)
+{
+    const ElfW_Ehdr *eh = (const ElfW_Ehdr *)p->head;
+    uint64_t want = p->size < HEAD_BUF ? p->size : HEAD_BUF, phsize;
+    if (want < sizeof *eh || ec_pread(p->fd, p->head, (size_t)want, 0) != (long)want ||
+        ec_memcmp(eh->e_ident, "\177ELF", 4) || eh->e_phentsize != sizeof(ElfW_Phdr) || !eh->e_phnum ||
+        eh->e_phnum > PH_MAX)
+        return 0;
+    phsize = (uint64_t)eh->e_phnum * sizeof(ElfW_Phdr);
+    if (eh->e_phoff > p->size || phsize > p->size - eh->e_phoff) return 0;
+    *ehp = eh;
+    if (eh->e_phoff >= sizeof *eh && eh->e_phoff + phsize <= want) return (const ElfW_Phdr *)(p->head + eh->e_phoff);
+    /* elsewhere in the file: after the header, in the same buffer */
+    if (ec_pread(p->fd, p->head + sizeof *eh, (size_t)phsize, (long)eh->e_phoff) != (long)phsize) return 0;
+    return (const ElfW_Phdr *)(p->head + sizeof *eh);
+}
+
+/* Does the object img hold the file in each of its segments? Relocated, only segments ld.so left as
+ * they were can be compared: the code and read-only data, and the dynamic section's tags; what it
+ * wrote to, only map_files can prove (root), otherwise that part is taken as the file's. */
+static int same_segments(struct proof *p, const struct image_ref *img)
+{
+    const ElfW_Ehdr *eh;
+    const ElfW_Phdr *ph = read_headers(p, &eh), *dyn = 0;
     uint64_t d0, d1;
     int i, loads = 0;
-    if (size < sizeof *eh || ec_memcmp(eh->e_ident, "\177ELF", 4) || eh->e_phentsize != sizeof *ph ||
-        !eh->e_phnum || eh->e_phoff > size || (uint64_t)eh->e_phnum * sizeof *ph > size - eh->e_phoff)
-        return 0;
-    ph = (const ElfW_Phdr *)(f + eh->e_phoff);
+    if (!ph) return 0;
     for (i = 0; i < eh->e_phnum; i++)
         if (ph[i].p_type == 2 /* PT_DYNAMIC */) dyn = &ph[i];
     /* ld.so took every tag from the object's own program headers, which no segment need map (then
@@ -631,35 +707,37 @@ static int same_segments(struct ec_maps *m, const struct ec_vma *id, const struc
     if (!dyn || img->l_ld != img->l_addr + (uintptr_t)dyn->p_vaddr) return 0;
     d0 = dyn->p_offset;
     d1 = d0 + dyn->p_filesz;
-    if (d1 < d0 || d1 > size || !same_range(m, id, st, img->l_ld, f, d0, d1 - d0, 1, img->l_addr)) return 0;
+    if (d1 < d0 || d1 > p->size || !same_range(p, img->l_ld, d0, d1 - d0, 1, img->l_addr)) return 0;
     for (i = 0; i < eh->e_phnum; i++) {
         uint64_t o = ph[i].p_offset, n = ph[i].p_filesz, cut;
         uintptr_t at = img->l_addr + (uintptr_t)ph[i].p_vaddr;
         if (ph[i].p_type != 1 /* PT_LOAD */) continue;
         loads++;
-        if (o > size || n > size - o) return 0;
-        if (!n || ((ph[i].p_flags & 2 /* PF_W */) && !img->unrelocated)) continue;
-        if (d0 < o + n && d1 > o) { /* around the dynamic section, compared above */
+        if (o > p->size || n > p->size - o) return 0;
+        if (!n) continue;
+        if ((ph[i].p_flags & 2 /* PF_W */) && !img->unrelocated) {
+            if (!held_range(p, at, o, n)) return 0;
+        } else if (d0 < o + n && d1 > o) { /* around the dynamic section, compared above */
             cut = d0 > o ? d0 - o : 0;
-            if (!same_range(m, id, st, at, f, o, cut, 0, 0)) return 0;
+            if (!same_range(p, at, o, cut, 0, 0)) return 0;
             cut = d1 < o + n ? o + n - d1 : 0;
-            if (!same_range(m, id, st, at + (uintptr_t)(n - cut), f, o + n - cut, cut, 0, 0)) return 0;
-        } else if (!same_range(m, id, st, at, f, o, n, 0, 0))
+            if (!same_range(p, at + (uintptr_t)(n - cut), o + n - cut, cut, 0, 0)) return 0;
+        } else if (!same_range(p, at, o, n, 0, 0))
             return 0;
     }
     return loads > 0;
 }
 
-/* Does memory hold the file (mapped read-only at f, size bytes) where the mapping vma is: the
- * segments of the object img, or without one the mapping itself (read-only)? */
-static int same_bytes(struct ec_maps *m, const struct ec_vma *vma, const struct ec_statx *st,
-                      const unsigned char *f, uint64_t size, const struct image_ref *img)
+/* Does memory hold the file where the mapping p->id is: the segments of the object img, or without
+ * one the mapping itself (read-only)? */
+static int same_bytes(struct proof *p, const struct image_ref *img)
 {
+    const struct ec_vma *vma = p->id;
     uint64_t n;
-    if (img) return same_segments(m, vma, st, f, size, img);
-    if ((vma->prot & EC_VMA_WRITE) || vma->offset >= size) return 0;
-    n = vma->end - vma->start < size - vma->offset ? vma->end - vma->start : size - vma->offset;
-    return same_range(m, vma, st, (uintptr_t)vma->start, f, vma->offset, n, 0, 0);
+    if (img) return same_segments(p, img);
+    if ((vma->prot & EC_VMA_WRITE) || vma->offset >= p->size) return 0;
+    n = vma->end - vma->start < p->size - vma->offset ? vma->end - vma->start : p->size - vma->offset;
+    return same_range(p, (uintptr_t)vma->start, vma->offset, n, 0, 0);
 }
 
 /* ---- a verdict known under the mapped identity before the load ----
@@ -695,7 +773,7 @@ void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struc
     if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !on_overlayfs(fd, dev)) return;
     rfd = readable ? fd : reopen_readable(fd);
     if (rfd < 0) return;
-    r = backing_of(m, rfd, &vma);
+    r = backing_of(m, rfd, &vma, 0);
     if (!readable) ec_close(rfd);
     if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, st, v);
 }
@@ -711,39 +789,71 @@ static int is_mapped_file(struct ec_maps *m, int fd, const struct ec_vma *vma, s
             ((st->stx_mode & EC_S_IFMT) == EC_S_IFREG && backs_mapping(m, fd, vma)));
 }
 
+/* What the kernel reports for a mapping of a file of device dev (not on overlayfs), learnt from one
+ * file: the same inode number under another device. btrfs shows the whole filesystem's device in
+ * the maps and a subvolume's to statx: mapping a page of each candidate to ask costs a mapping, a
+ * query and an unmapping per library. Only a filter before the bytes decide (is_this_file). */
+static struct { uint64_t dev, mapped_dev; } translations[8];
+static unsigned translation_next;
+
+/* held: on overlayfs, what the file's mapping holds (its layer's file), as backing_of. */
+static int translate(struct ec_maps *m, int rfd, const struct ec_statx *st, int overlay, struct ec_vma *out,
+                     struct ec_statx *held)
+{
+    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
+    int i;
+    if (!overlay) /* racing threads can only cost a probe */
+        for (i = 0; i < 8; i++)
+            if (translations[i].dev == dev + 1) {
+                out->dev = translations[i].mapped_dev;
+                out->ino = st->stx_ino;
+                return 0;
+            }
+    if (backing_of(m, rfd, out, overlay ? held : 0) < 0) return -1;
+    if (!overlay && out->ino == st->stx_ino) {
+        i = (int)(translation_next++ % 8);
+        translations[i].mapped_dev = out->dev;
+        translations[i].dev = dev + 1;
+    }
+    return 0;
+}
+
 /* Is fd (O_PATH) the mapped file, known to be what the object img holds? By its own (dev, ino);
- * or where the kernel's translation of both matches (backs_mapping), on overlayfs, or elsewhere
- * (btrfs) if memory holds its bytes. One mapping of the whole file serves both. st: its statx. */
+ * or where the kernel's translation of both matches, on overlayfs (backs_mapping), or elsewhere
+ * (btrfs) if memory holds its bytes. st: its statx. */
 static __attribute__((noinline)) int is_this_file(struct ec_maps *m, int fd, const struct ec_vma *vma,
                                                   struct ec_statx *st, const struct image_ref *img)
 {
     struct ec_vma mine;
-    uint64_t size;
-    unsigned char *f;
-    int rfd, same = 0;
+    struct ec_statx layer;
+    struct ec_scratch s;
+    struct proof p;
+    int overlay, same = 0;
     ec_memset(st, 0, sizeof *st);
     if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, st)) return 0;
     if (st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev &&
         !EC_STX_NUMBERS_SHARED(st))
         return 1;
-    size = st->stx_size;
-    if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !size || size > (uint64_t)1 << 31) return 0;
-    if ((rfd = reopen_readable(fd)) < 0) return 0;
-    f = ec_mmap(0, (size_t)size, EC_PROT_READ, EC_MAP_PRIVATE, rfd, 0);
-    ec_close(rfd);
-    if (ec_mmap_failed(f)) return 0;
-    if (ec_maps_query(m, (uintptr_t)f, &mine, 0, 0) == 0 && mine.ino == vma->ino && mine.dev == vma->dev) {
-        struct ec_statx layer;
-        int overlay = on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor));
+    if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !st->stx_size) return 0;
+    overlay = on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor));
+    if ((p.fd = reopen_readable(fd)) < 0) return 0;
+    if (translate(m, p.fd, st, overlay, &mine, &layer) == 0 && mine.ino == vma->ino && mine.dev == vma->dev) {
         /* overlayfs over a filesystem with inode numbers of its own: its layer inode names one file */
         if (overlay && !EC_STX_NUMBERS_SHARED(st)) {
             same = 1;
-        } else { /* the file the mappings hold: over btrfs, the layer's, which map_files alone tells */
-            const struct ec_statx *held = !overlay ? st : map_files_stat(&mine, &layer) == 0 ? &layer : 0;
-            same = same_bytes(m, vma, held, f, size, img);
+        } else if ((p.head = ec_scratch_take(&s, HEAD_BUF + FILE_BUF))) {
+            /* the file the mappings hold: over btrfs, the layer's, which map_files alone tells */
+            p.m = m;
+            p.id = vma;
+            p.held = !overlay ? st : layer.stx_mask ? &layer : 0;
+            p.size = st->stx_size;
+            p.buf = p.head + HEAD_BUF;
+            p.last.ino = 0;
+            same = same_bytes(&p, img);
+            ec_scratch_give(&s);
         }
     }
-    ec_munmap(f, (size_t)size);
+    ec_close(p.fd);
     return same;
 }
 
@@ -903,7 +1013,6 @@ int ec_mapped_check(struct ec_maps *m, const void *addr, const char *name, int f
  * program headers from the file. So does this, from the inode mapped at l_ld (opened by path, which
  * must still lead to it): its PT_DYNAMIC must be at l_ld for l_addr, and the mapping there must hold
  * that very part of the file. Out of line, its program headers (3.5 KiB) off the stack. */
-#define PH_MAX 64
 static __attribute__((noinline)) int file_places(struct ec_maps *m, const char *path, uintptr_t l_addr,
                                                  uintptr_t l_ld, const struct ec_vma *vma)
 {

@@ -15,9 +15,12 @@ A btrfs image in a file of the test's tmp dir, loop-mounted in private mount nam
   /good/libgood.so  0755, inode 257 of subvolume good
   /evil/libbad.so   0644, inode 257 of subvolume evil; its constructor prints "BAD RAN" (libgood.so's
                     "GOODRAN"): the two differ in bytes of code and read-only data only
+  /datatwin/libgood.so  0644, inode 257 of subvolume datatwin: libgood.so but for one value in its
+                    writable data (data_value 666: its constructor prints "DATA 666")
   /libuse         a program linked against /good/libgood.so (a good case: everything on btrfs)
   /progs/prog     the test program again, inode 257 of subvolume progs
 """
+import io
 import itertools
 import json
 import os
@@ -26,6 +29,7 @@ import struct
 import subprocess
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
 import execcheck
 from audit_face_util import CONFIG_OVERLAY, ENFORCING, MODES, SHIM, Kit, Result, clean_env
@@ -79,6 +83,11 @@ def volume(tmp_path_factory):
         # nothing but bytes of code and read-only data tells the two libraries apart
         assert good.stat().st_size == bad.stat().st_size
         built[sfx] = (prog, good, bad, use)
+    # libgood.so but for bytes of its writable segment (x86_64)
+    datatwin = top / "build-data" / "libgood.so"
+    datatwin.parent.mkdir()
+    datatwin.write_bytes(data_twin(built[""][1].read_bytes(), "data_value", 666))
+    assert writable_only_differs(built[""][1].read_bytes(), datatwin.read_bytes())
     # a library whose headers no segment maps, and its evil twin (evil_twin): x86_64
     lds = top / "noheader.lds"
     lds.write_text(UNMAPPED_HEADER_LDS)
@@ -104,6 +113,8 @@ def volume(tmp_path_factory):
                "cp %s goodnh/libnh.so; chmod 755 goodnh/libnh.so" % nh,
                "cp %s evilnh/libnh.so; chmod 644 evilnh/libnh.so" % twin,
                "stat -c '%n %i %d' goodnh/libnh.so evilnh/libnh.so"]
+    script += ["btrfs -q subvolume create datatwin", "cp %s datatwin/libgood.so; chmod 644 datatwin/libgood.so" % datatwin,
+               "stat -c '%n %i %d' datatwin/libgood.so"]
     script += ["btrfs -q subvolume create progs", "cp \"%s\" progs/prog" % built[""][0],
                "stat -c '%n %i %d' prog prog2 progs/prog", "cd /; umount \"$2\""]
     r = in_mountns("\n".join(script), img, mnt)
@@ -119,7 +130,27 @@ def volume(tmp_path_factory):
         assert len({dev["prog"], dev[good], dev[bad]}) == 3, dev
     assert ino["prog2"] != ino["prog"] and ino["progs/prog"] == ino["prog"], ino
     assert ino["goodnh/libnh.so"] == ino["evilnh/libnh.so"], ino
+    assert ino["datatwin/libgood.so"] == ino["good/libgood.so"], ino
     return img, mnt
+
+
+def data_twin(lib: bytes, symbol: str, value: int) -> bytes:
+    """lib with the int `symbol` (in its writable data) set to value in the file."""
+    with io.BytesIO(lib) as f:
+        elf = ELFFile(f)
+        sym = elf.get_section_by_name(".symtab").get_symbol_by_name(symbol)[0]
+        off = next(elf.address_offsets(sym["st_value"]))
+    return lib[:off] + struct.pack("<i", value) + lib[off + 4:]
+
+
+def writable_only_differs(a: bytes, b: bytes) -> bool:
+    """Are a and b (ELF64) the same size and different only inside a's writable PT_LOAD?"""
+    phoff, = struct.unpack_from("<Q", a, 32)
+    phnum, = struct.unpack_from("<H", a, 56)
+    writable = [(off, off + filesz) for typ, flags, off, _, _, filesz, _, _ in
+                (struct.unpack_from("<IIQQQQQQ", a, phoff + 56 * i) for i in range(phnum)) if typ == 1 and flags & 2]
+    diff = [i for i in range(len(a)) if a[i] != b[i]] if len(a) == len(b) else None
+    return bool(diff) and all(any(lo <= i < hi for lo, hi in writable) for i in diff)
 
 
 def mount_setup(volume, *more):
@@ -430,3 +461,45 @@ def test_a_twin_whose_unmapped_program_headers_add_a_segment(tmp_path, volume, m
         assert "exited with code 0176" in r.out, r
     else:
         assert "BAD RAN" in r.out and "dlopen ok" in r.out, r
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_twin_differing_in_writable_data_alone(tmp_path, volume, mode, proof):
+    """datatwin/libgood.so (0644) is libgood.so but for one value of its writable data. Preloaded
+    under the name /link.so, its constructor (libgood.so's code) turns /link.so to good/libgood.so
+    before the preload face's sweep, as test_an_injected_library_that_renames... does. After
+    relocation the writable segment no longer holds the file's bytes, so no compare can tell: as
+    root, /proc/self/map_files says which file it is (the twin, refused for what it is: x-bit);
+    without the capabilities that part of the proof is missing and the twin passes for the good
+    library it equals in code, read-only data and headers (README: limits). The audit face, which
+    decides before relocation, compares the writable segment too: refused both ways (below)."""
+    img, mnt = volume
+    link, spare = mnt / "link.so", mnt / "link.flip"
+    setup = ('ln -sfn datatwin/libgood.so "%s"' % link, 'ln -sfn good/libgood.so "%s"' % spare)
+    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2"], {"LD_PRELOAD": "%s %s" % (SHIM, link)},
+               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+    assert "GOODRAN\nDATA 666\n" in r.out, r  # the twin was loaded and its constructor ran (before the sweep)
+    if proof == "bytes":
+        assert (r.rc, r.records) == (0, []) and "main ran" in r.out, r
+        return
+    assert [(rec["path"], rec["reason"]) for rec in r.records] == [(str(mnt / "datatwin/libgood.so"), "x-bit")], r
+    if mode in ENFORCING:
+        assert r.rc == 126 and "main ran" not in r.out, r
+    else:
+        assert r.rc == 0 and "main ran" in r.out, r
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_twin_differing_in_writable_data_alone_at_ld_so_open(tmp_path, volume, mode, proof):
+    """The same twin swapped in for ld.so's own open (gdb): the audit face decides before
+    relocation, when the writable segment still holds the file's bytes: refused before it runs."""
+    img, mnt = volume
+    r = flipped_at_ld_so_open(volume, tmp_path, mode, proof, "good/libgood.so", "datatwin/libgood.so")
+    assert [(rec["path"], rec["reason"]) for rec in r.records] == [(str(mnt / "datatwin/libgood.so"), "x-bit")], r
+    if mode in ENFORCING:
+        assert "GOODRAN" not in r.out and "dlopen" not in r.out, r
+        assert "exited with code 0176" in r.out, r
+    else:
+        assert "DATA 666" in r.out and "dlopen ok" in r.out, r
