@@ -17,6 +17,7 @@ A btrfs image in a file of the test's tmp dir, loop-mounted in private mount nam
                     "GOODRAN"): the two differ in bytes of code and read-only data only
   /datatwin/libgood.so  0644, inode 257 of subvolume datatwin: libgood.so but for one value in its
                     writable data (data_value 666: its constructor prints "DATA 666")
+  /goodcopy/libgood.so  a copy of good/libgood.so, inode 257 of subvolume goodcopy (a test truncates it)
   /libuse         a program linked against /good/libgood.so (a good case: everything on btrfs)
   /progs/prog     the test program again, inode 257 of subvolume progs
 """
@@ -113,6 +114,8 @@ def volume(tmp_path_factory):
                "cp %s goodnh/libnh.so; chmod 755 goodnh/libnh.so" % nh,
                "cp %s evilnh/libnh.so; chmod 644 evilnh/libnh.so" % twin,
                "stat -c '%n %i %d' goodnh/libnh.so evilnh/libnh.so"]
+    script += ["btrfs -q subvolume create goodcopy", "cp good/libgood.so goodcopy/libgood.so",
+               "stat -c '%n %i %d' goodcopy/libgood.so"]
     script += ["btrfs -q subvolume create datatwin", "cp %s datatwin/libgood.so; chmod 644 datatwin/libgood.so" % datatwin,
                "stat -c '%n %i %d' datatwin/libgood.so"]
     script += ["btrfs -q subvolume create progs", "cp \"%s\" progs/prog" % built[""][0],
@@ -130,7 +133,7 @@ def volume(tmp_path_factory):
         assert len({dev["prog"], dev[good], dev[bad]}) == 3, dev
     assert ino["prog2"] != ino["prog"] and ino["progs/prog"] == ino["prog"], ino
     assert ino["goodnh/libnh.so"] == ino["evilnh/libnh.so"], ino
-    assert ino["datatwin/libgood.so"] == ino["good/libgood.so"], ino
+    assert ino["datatwin/libgood.so"] == ino["goodcopy/libgood.so"] == ino["good/libgood.so"], ino
     return img, mnt
 
 
@@ -241,11 +244,14 @@ def test_an_injected_library_that_renames_its_name_to_a_good_file_of_its_number(
 GDB_FLIP = r'''
 import os, gdb
 link, good, bad = os.environ["FLIP_LINK"], os.environ["FLIP_GOOD"], os.environ["FLIP_BAD"]
+cut = os.environ.get("FLIP_TRUNCATE")  # truncated at the shim's first mmap or pread64 of a file after the flip back
 def turn(to):
     os.symlink(to, link + ".tmp")
     os.rename(link + ".tmp", link)
 gdb.execute("catch syscall openat")
-armed, flips, cmd = False, 0, "run"
+if cut:
+    gdb.execute("catch syscall mmap pread64")
+armed, flips, cmd, cutting = False, 0, "run", False
 while True:
     try:
         gdb.execute(cmd, to_string=True)
@@ -255,9 +261,16 @@ while True:
     if not gdb.selected_inferior().pid:
         break
     frame = gdb.selected_frame()
-    if int(frame.read_register("rax")) == -38:
+    entry = int(frame.read_register("rax")) == -38
+    where = gdb.solib_name(frame.pc()) or ""
+    nr = int(frame.read_register("orig_rax"))
+    if nr != 257:  # mmap, pread64 (FLIP_TRUNCATE): of a file, not anonymous memory
+        if cutting and not entry and "libexeccheck" in where and (nr == 17 or int(frame.read_register("r8")) >= 0):
+            os.truncate(cut, 0)
+            cutting = False
+            print("TRUNCATED")
+    elif entry:
         name = gdb.parse_and_eval("(const char *)$rsi").string()
-        where = gdb.solib_name(frame.pc()) or ""
         if name == link and "libexeccheck" not in where:
             turn(bad)
             armed = True
@@ -265,20 +278,25 @@ while True:
         turn(good)
         armed = False
         flips += 1
+        cutting = bool(cut)
 print("FLIPS %d" % flips)
 '''
 
 
-def flipped_at_ld_so_open(volume, tmp_path, mode, proof, good, bad):
+def flipped_at_ld_so_open(volume, tmp_path, mode, proof, good, bad, truncate=None, setup=()):
     """prog2 dlopen()s /link.so under the audit face, the name leading to `good` but while ld.so
-    opens it, when it leads to `bad` (GDB_FLIP; relative to the volume's top)."""
+    opens it, when it leads to `bad` (GDB_FLIP; relative to the volume's top). truncate: a file
+    cut to nothing when the shim next maps or reads a file after that."""
     assert GDB, "gdb is needed to turn the name at ld.so's open"
     img, mnt = volume
     link = mnt / "link.so"
     script = tmp_path / "flip.py"
     script.write_text(GDB_FLIP)
+    env = {"FLIP_LINK": link, "FLIP_GOOD": good, "FLIP_BAD": bad}
+    if truncate:
+        env["FLIP_TRUNCATE"] = mnt / truncate
     r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", link], {"LD_AUDIT": SHIM}, gdb=script,
-               env={"FLIP_LINK": link, "FLIP_GOOD": good, "FLIP_BAD": bad}, setup=('ln -sfn %s "%s"' % (good, link),))
+               env=env, setup=tuple(setup) + ('ln -sfn %s "%s"' % (good, link),))
     assert "FLIPS 1" in r.out, r
     return r
 
@@ -503,3 +521,23 @@ def test_a_twin_differing_in_writable_data_alone_at_ld_so_open(tmp_path, volume,
         assert "exited with code 0176" in r.out, r
     else:
         assert "DATA 666" in r.out and "dlopen ok" in r.out, r
+
+
+@pytest.mark.parametrize("proof", PROOFS)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_candidate_truncated_during_the_proof(tmp_path, volume, mode, proof):
+    """As test_a_file_of_the_same_number_swapped_in..., the name turned back to goodcopy/libgood.so,
+    which is cut to nothing as the face starts reading it (gdb): the proof mapped the whole file
+    and read it, so the program died of SIGBUS in la_objopen. Now it reads with pread: the short
+    read fails the proof, the kernel's name of the mapping leads to libbad.so, which is checked."""
+    img, mnt = volume
+    r = flipped_at_ld_so_open(volume, tmp_path, mode, proof, "goodcopy/libgood.so", "evil/libbad.so",
+                              truncate="goodcopy/libgood.so",
+                              setup=('cp "%s" "%s"' % (mnt / "good/libgood.so", mnt / "goodcopy/libgood.so"),))
+    assert "TRUNCATED" in r.out and "SIGBUS" not in r.out, r
+    assert [(rec["path"], rec["reason"]) for rec in r.records] == [(str(mnt / "evil/libbad.so"), "x-bit")], r
+    if mode in ENFORCING:
+        assert "BAD RAN" not in r.out and "dlopen" not in r.out, r
+        assert "exited with code 0176" in r.out, r
+    else:
+        assert "BAD RAN" in r.out and "dlopen ok" in r.out, r
