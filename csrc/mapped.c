@@ -570,6 +570,7 @@ struct proof {
     int fd;
     uint64_t size;
     unsigned char *head, *buf;   /* HEAD_BUF, FILE_BUF */
+    const unsigned char *whole;  /* a file that fits both is read at once, into head: or 0 */
     struct ec_vma last;
 };
 
@@ -616,6 +617,9 @@ static int same_dynamic(const uintptr_t *a, const uintptr_t *b, uint64_t n, uint
 /* Do len bytes at mem hold the file's bytes at off? Read a buffer at a time. */
 static int same_as_read(struct proof *p, uintptr_t mem, uint64_t off, uint64_t len, int dyn, uintptr_t l_addr)
 {
+    if (p->whole) /* same_range and same_segments keep off + len within the file's size */
+        return dyn ? same_dynamic((const uintptr_t *)mem, (const uintptr_t *)(p->whole + off), len, l_addr)
+                   : ec_memeq((const void *)mem, p->whole + off, (size_t)len);
     while (len) {
         uint64_t n = len < FILE_BUF ? len : FILE_BUF;
         if (off > (~0ul >> 1) - n || ec_pread(p->fd, p->buf, (size_t)n, (long)off) != (long)n) return 0;
@@ -676,15 +680,16 @@ static int held_range(struct proof *p, uintptr_t mem, uint64_t off, uint64_t len
 static const ElfW_Phdr *read_headers(struct proof *p, const ElfW_Ehdr **ehp)
 {
     const ElfW_Ehdr *eh = (const ElfW_Ehdr *)p->head;
-    uint64_t want = p->size < HEAD_BUF ? p->size : HEAD_BUF, phsize;
-    if (want < sizeof *eh || ec_pread(p->fd, p->head, (size_t)want, 0) != (long)want ||
+    uint64_t want = p->whole ? p->size : p->size < HEAD_BUF ? p->size : HEAD_BUF, phsize;
+    if (want < sizeof *eh || (!p->whole && ec_pread(p->fd, p->head, (size_t)want, 0) != (long)want) ||
         ec_memcmp(eh->e_ident, "\177ELF", 4) || eh->e_phentsize != sizeof(ElfW_Phdr) || !eh->e_phnum ||
         eh->e_phnum > PH_MAX)
         return 0;
     phsize = (uint64_t)eh->e_phnum * sizeof(ElfW_Phdr);
     if (eh->e_phoff > p->size || phsize > p->size - eh->e_phoff) return 0;
     *ehp = eh;
-    if (eh->e_phoff >= sizeof *eh && eh->e_phoff + phsize <= want) return (const ElfW_Phdr *)(p->head + eh->e_phoff);
+    if ((eh->e_phoff >= sizeof *eh || p->whole) && eh->e_phoff + phsize <= want)
+        return (const ElfW_Phdr *)(p->head + eh->e_phoff);
     /* elsewhere in the file: after the header, in the same buffer */
     if (ec_pread(p->fd, p->head + sizeof *eh, (size_t)phsize, (long)eh->e_phoff) != (long)phsize) return 0;
     return (const ElfW_Phdr *)(p->head + sizeof *eh);
@@ -849,6 +854,9 @@ static __attribute__((noinline)) int is_this_file(struct ec_maps *m, int fd, con
             p.size = st->stx_size;
             p.buf = p.head + HEAD_BUF;
             p.last.ino = 0;
+            /* a small library in one read, not one per segment */
+            p.whole = p.size <= HEAD_BUF + FILE_BUF &&
+                      ec_pread(p.fd, p.head, (size_t)p.size, 0) == (long)p.size ? p.head : 0;
             same = same_bytes(&p, img);
             ec_scratch_give(&s);
         }
