@@ -10,7 +10,10 @@ libc.so.6, and a program its 50 small libraries, from a copy in a btrfs subvolum
 capabilities out of the bounding set). Needs root: a btrfs image in a temp dir, loop-mounted in a
 private mount namespace.
 
-    python bench/bench_btrfs.py [--rounds 21] [--batch 20] [--against SHIM]
+    python bench/bench_btrfs.py [--rounds 21] [--batch 20] [--against SHIM] [--preload]
+
+--preload: the preload face instead (LD_PRELOAD), whose tripwire sweeps the same libraries after
+relocation (as root a map_files look for each one's writable segment, which no compare can prove).
 
 --against: another build of libexeccheck.so (an older checkout's) run beside this one: what this
 build adds to it, paired by round.
@@ -40,7 +43,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--batch", type=int, default=20, help="execs per configuration per round")
     ap.add_argument("--against", metavar="SHIM", help="another libexeccheck.so to compare this one with")
+    ap.add_argument("--preload", action="store_true", help="the preload face (LD_PRELOAD), not the audit face")
     args = ap.parse_args()
+    variable = "LD_PRELOAD=" if args.preload else "LD_AUDIT="
     face.AGAINST = os.path.realpath(args.against) if args.against else None
     if os.geteuid() != 0 or not shutil.which("mkfs.btrfs"):
         print("bench_btrfs: not measured here: needs root and mkfs.btrfs (btrfs-progs)")
@@ -73,10 +78,11 @@ def main():
         configs = []
         for fs in roots:
             for shim in ("none", "audit") + (("against",) if face.AGAINST else ()):
-                env = face.env_for(shim) if shim != "none" else base
+                env = face.env_for(shim).replace("LD_AUDIT=", variable) if shim != "none" else base
                 env = (env + ";" if env != "-" else "") + "LD_LIBRARY_PATH=%s" % (roots[fs] / "root")
                 configs.append(((fs, shim), env))
-        print("audit face, libraries on btrfs vs tmpfs (child CPU, median of %d rounds)" % args.rounds)
+        print("%s face, libraries on btrfs vs tmpfs (child CPU, median of %d rounds)" %
+              ("preload" if args.preload else "audit", args.rounds))
         for (label, argv), (how, prefix) in itertools.product(
                 (("/bin/true (libc.so.6: %.1f MB)" % (os.path.getsize(libc_path()) / 1e6), ["/bin/true"]),
                  ("prog50 (50 small libraries and libc)", [str(w / "prog50n")])),

@@ -506,7 +506,7 @@ static int backs_mapping(struct ec_maps *m, int fd, const struct ec_vma *vma)
 }
 
 /* ---- the file behind a mapping, where the kernel lets this process open it ----
- * /proc/self/map_files/START-END opens the very file a mapping holds (its struct file: ld.so's
+ * /proc/self/map_files/START-END leads to the very file a mapping holds (its struct file: ld.so's
  * descriptor's), for a process with CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (root): its statx is
  * that file's own (dev, ino), the subvolume's on btrfs, exact without reading a byte. Others get
  * EPERM, once per process: the bytes decide (same_range). */
@@ -517,19 +517,17 @@ static __attribute__((noinline)) int map_files_stat(const struct ec_vma *vma, st
 {
     char path[64];
     struct ec_buf b;
-    int fd, r;
+    int r;
     if (__atomic_load_n(&map_files_denied, __ATOMIC_RELAXED)) return -1;
     ec_buf_init(&b, path, sizeof path);
     ec_buf_puts(&b, "/proc/self/map_files/");
     ec_buf_putx(&b, vma->start);
     ec_buf_putc(&b, '-');
     ec_buf_putx(&b, vma->end);
-    fd = ec_openat(EC_AT_FDCWD, path, EC_O_PATH | EC_O_CLOEXEC, 0);
-    if (fd == -EC_EPERM) __atomic_store_n(&map_files_denied, 1, __ATOMIC_RELAXED);
-    if (fd < 0) return -1;
-    r = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, out) == 0 ? 0 : -1;
-    ec_close(fd);
-    return r;
+    /* the link followed by statx itself: no descriptor to open and close */
+    r = ec_statx(EC_AT_FDCWD, path, 0, EC_STATX_BASIC_STATS, out);
+    if (r == -EC_EPERM) __atomic_store_n(&map_files_denied, 1, __ATOMIC_RELAXED);
+    return r == 0 ? 0 : -1;
 }
 
 /* 1: the file mapped at vma is the one whose statx is want; 0: it is another; -1: cannot tell. */
