@@ -54,7 +54,7 @@ import pytest
 
 import execcheck
 from audit_face_util import CONFIG_OVERLAY, ENFORCING, LDSO, MODES, SHIM, Kit, Result, clean_env
-from conftest import C_DIR, in_mountns, need, need_check, need_mountns
+from conftest import C_DIR, in_mountns, need, need_check, need_landlock, need_mountns
 
 TOOLS = {"ext4": "mkfs.ext4", "xfs": "mkfs.xfs", "squashfs": "mksquashfs", "erofs": "mkfs.erofs",
          "erofs-file": "mkfs.erofs", "composefs": None, "composefs-erofs": "mkfs.erofs", "overlay-2fs": None}
@@ -371,6 +371,9 @@ def run_cases(k, mode, cs):
         if k.name == "overlay-2fs":
             both = [k.root / "lib/libbad.so", k.root / "lib/libgood.so", k.root / "x/libgood.so"]
             cs[IDENTITIES_SAID] = case([sys.executable, "-c", IDENTITIES] + both, {})
+        if k.name in COMPOSEFS:
+            one_object = [k.root / "lib/dup755.so", k.root / "lib/dup644.so"]
+            cs[IDENTITIES_SAID] = case([sys.executable, "-c", IDENTITIES] + one_object, {})
     names = list(cs)
     for i, name in enumerate(names):
         c = cs[name]
@@ -542,6 +545,16 @@ def test_composefs_the_objects_mode_and_mount_do_not_decide(results, mode):
         assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), (name, r)
 
 
+@kinds(COMPOSEFS)
+def test_composefs_each_file_maps_under_its_own_identity(kind):
+    """dup755.so and dup644.so, one object: a mapping of each shows what statx shows of it (the
+    overlay's device, its metadata file's number), two identities."""
+    r = kind.results("audit")[IDENTITIES_SAID]
+    rows = [line.split()[1:] for line in r.out.splitlines()]
+    assert len(rows) == 2 and all(dev == vdev and ino == vino for dev, ino, vdev, vino in rows), r
+    assert rows[0] != rows[1], r
+
+
 @modes
 @kinds(COMPOSEFS)
 def test_composefs_two_files_of_one_object_are_decided_each_by_its_own_mode(kind, results, mode):
@@ -586,6 +599,7 @@ def test_overlay_2fs_a_verdict_kept_for_a_mapping_identity_does_not_pass_another
     the kept verdict: libbad.so ran enforcing, unchecked. Here the process may no longer read
     x/libgood.so by then (flip_audit.c's FLIP_READ_BENEATH), so nothing but such a kept verdict
     could pass it: the kernel's name of the mapping leads to libbad.so, checked."""
+    need_landlock()
     bad = kind.root / "lib/libbad.so"
     r = results["cache-audit"]
     assert said(r) == [(str(bad), "x-bit")], r
