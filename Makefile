@@ -30,13 +30,16 @@ test: test-deps install
 # qemu into its tmp dir for arm64 roots). Elsewhere those tests say what is missing and skip.
 # libffi-dev: ctypes in the free-threaded CPython the tests build from Debian's source package
 # btrfs-progs: a btrfs image whose subvolumes share inode numbers (tests/test_btrfs_identity.py)
+# erofs-utils, squashfs-tools, xfsprogs: the images of tests/test_fs_kinds.py
 TEST_PACKAGES := debootstrap valgrind gcc-multilib qemu-user clang lld libffi-dev btrfs-progs \
+                 erofs-utils squashfs-tools xfsprogs \
                  libc6-arm64-cross libc6-dev-arm64-cross libgcc-12-dev-arm64-cross libasan8-arm64-cross
 test-deps:
 ifeq ($(CI),true)
 	command -v debootstrap >/dev/null && command -v valgrind >/dev/null && ls /usr/lib/gcc/*/*/32/libgcc.a >/dev/null 2>&1 && \
 	  command -v qemu-aarch64 >/dev/null && command -v clang >/dev/null && \
 	  command -v ld.lld >/dev/null && command -v mkfs.btrfs >/dev/null && test -e /usr/aarch64-linux-gnu/include/link.h && \
+	  command -v mkfs.erofs >/dev/null && command -v mksquashfs >/dev/null && command -v mkfs.xfs >/dev/null && \
 	  test -e /usr/aarch64-linux-gnu/lib/libasan.so.8 && test -e /usr/include/ffi.h -o -e /usr/include/$$(gcc -print-multiarch)/ffi.h || \
 	  apt-get install -y -q $(TEST_PACKAGES) >/dev/null || \
 	  (apt-get update -q >/dev/null && apt-get install -y -q $(TEST_PACKAGES) >/dev/null)

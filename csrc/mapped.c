@@ -743,11 +743,12 @@ static int same_bytes(struct proof *p, const struct image_ref *img)
     return same_range(p, (uintptr_t)vma->start, vma->offset, n, 0, 0);
 }
 
-/* ---- a verdict known under the mapped identity before the load ----
- * On overlayfs (every container root) a mapping shows the backing layer's inode while statx shows
- * the overlay's, so after a load the faces would have to re-open and re-map the file to connect
- * the two (backs_mapping). A caller that holds the checked file open for reading does it once,
- * before the load, on that very descriptor. Whether a device is overlayfs is remembered. */
+/* ---- is a file on overlayfs? ----
+ * Remembered per device. No verdict is kept under the identity a mapping of an overlay file shows
+ * where statx shows another: since Linux 6.8 that is the overlay inode's (file_user_inode), whose
+ * number, on an overlay of layers on different filesystems (without xino), is the layer's own - a
+ * file of each layer can have it (tests/test_fs_kinds.py, overlay-2fs). Where the two agree the
+ * verdict cache finds the file by its own key. */
 #define EC_OVERLAYFS_MAGIC 0x794c7630
 static struct { uint64_t dev; int overlay; } fs_kinds[8];
 static unsigned fs_next;
@@ -765,20 +766,6 @@ static int on_overlayfs(int fd, uint64_t dev)
     fs_kinds[i].overlay = overlay;
     fs_kinds[i].dev = dev + 1;
     return overlay;
-}
-
-void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struct ec_statx *st,
-                            const struct ec_verdict *v)
-{
-    struct ec_vma vma;
-    uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);
-    int rfd, r;
-    if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !on_overlayfs(fd, dev)) return;
-    rfd = readable ? fd : reopen_readable(fd);
-    if (rfd < 0) return;
-    r = backing_of(m, rfd, &vma, 0);
-    if (!readable) ec_close(rfd);
-    if (r == 0 && vma.ino && (vma.ino != st->stx_ino || vma.dev != dev)) ec_vcache_store_id(vma.dev, vma.ino, st, v);
 }
 
 /* Is fd (O_PATH) the mapped file, by its own (dev, ino) or by the kernel's translation of both
@@ -955,8 +942,7 @@ static int cached_verdict(const char *name, const struct ec_vma *vma, struct ec_
     named = name && name[0] && ec_statx(EC_AT_FDCWD, name, 0, EC_STATX_KEY, st) == 0;
     if (named && st->stx_ino == vma->ino && ec_makedev(st->stx_dev_major, st->stx_dev_minor) == vma->dev)
         return ec_vcache_lookup_id(vma->dev, vma->ino, st, v); /* the name leads to it: its state now */
-    if (ec_vcache_lookup_id(vma->dev, vma->ino, 0, v)) return 1; /* held */
-    return named && ec_vcache_lookup_id(vma->dev, vma->ino, st, v); /* overlayfs: the name shows the overlay's inode */
+    return ec_vcache_lookup_id(vma->dev, vma->ino, 0, v); /* held */
 }
 
 static int mapped_check(struct ec_maps *m, const void *addr, const char *name, int flags, struct ec_verdict *v,

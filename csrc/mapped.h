@@ -69,11 +69,6 @@ uintptr_t ec_vdso_base(void);
  * memory, without /proc: both addresses must be the image's own. The first two passed execve's own
  * permission check - the rule AT_EXECVE_CHECK applies - and the vDSO is the kernel's. */
 int ec_mapped_by_kernel(uintptr_t l_addr, uintptr_t l_ld, int main_head);
-/* fd (readable, or O_PATH) is a file just checked (verdict v, statx st): if it is on overlayfs,
- * also keep v under the identity a mapping of it will show (the backing layer's inode), so that
- * ec_mapped_check finds it after the load without opening and mapping the file again. */
-void ec_mapped_note_backing(struct ec_maps *m, int fd, int readable, const struct ec_statx *st,
-                            const struct ec_verdict *v);
 
 /* Is (dev, ino) a file the kernel itself opened for execve() - the program or its interpreter?
  * Learned from the mappings at AT_PHDR and AT_BASE on the first call: make that call before

@@ -12,9 +12,7 @@ struct key {
 };
 
 struct entry {
-    struct key key;         /* the file as statx saw it; for an id entry, the mapping's (dev, ino) */
-    struct key source;      /* the file that was checked, as statx saw it (for an id entry, the
-                             * overlay file whose layer inode `key` is) */
+    struct key key;         /* the file that was checked, as statx saw it */
     unsigned gen;           /* valid only while it equals the cache's generation */
     unsigned holds;         /* holders of the checked inode (ec_vcache_hold): while any, its number
                              * cannot be handed to another file */
@@ -98,8 +96,8 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_
     for (i = 0; i < n; i++) {
         const struct entry *e = slot_back(i);
         /* a mapping's (dev, ino) does not name a file whose numbers are per subvolume */
-        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino || e->source.subvol) continue;
-        if (name_st ? !same_key(&e->source, name_st, ndev) : !e->holds) continue;
+        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino || e->key.subvol) continue;
+        if (name_st ? !same_key(&e->key, name_st, ndev) : !e->holds) continue;
         if (found && e->v.allowed != v->allowed) agree = 0;
         if (!found) *v = e->v; /* the newest */
         found = 1;
@@ -108,8 +106,8 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_
     return found && agree;
 }
 
-/* Adds delta to the holds of the entries stored under the file (dev, ino), not an id entry (mnt
- * ~0: a layer inode on overlayfs is not the file the caller holds). 1 done, 0 the cache was busy. */
+/* Adds delta to the holds of the entries stored under the file (dev, ino). 1 done, 0 the cache was
+ * busy. */
 static int add_holds(uint64_t dev, uint64_t ino, int delta)
 {
     unsigned gen, i, n;
@@ -118,7 +116,7 @@ static int add_holds(uint64_t dev, uint64_t ino, int delta)
     n = live_count(gen);
     for (i = 0; i < n; i++) {
         struct entry *e = slot_back(i);
-        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino || e->key.mnt == ~0ull) continue;
+        if (e->gen != gen || e->key.dev != dev || e->key.ino != ino) continue;
         /* an entry stored after this holder's hold was not counted by it: never below zero */
         if (delta > 0 || e->holds) e->holds += (unsigned)delta;
     }
@@ -136,8 +134,8 @@ void ec_vcache_let_go(uint64_t dev, uint64_t ino)
     if (!add_holds(dev, ino, -1)) ec_vcache_clear();
 }
 
-/* Stores v under key, checked as source, in the slot of the current generation. */
-static void put(const struct key *key, const struct key *source, const struct ec_verdict *v)
+/* Stores v under key in the slot of the current generation. */
+static void put(const struct key *key, const struct ec_verdict *v)
 {
     struct entry *e;
     unsigned gen;
@@ -145,7 +143,6 @@ static void put(const struct key *key, const struct key *source, const struct ec
     gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
     e = take_slot(gen);
     e->key = *key;
-    e->source = *source;
     e->holds = 0;
     e->v = *v;
     e->gen = gen;
@@ -159,16 +156,7 @@ static void store(const struct ec_statx *st, const struct ec_verdict *v)
     key_of(&k, st);
     /* a verdict about another state of the file than the key (chmod in between) is not stored */
     if (v->dev != k.dev || v->ino != k.ino || v->ctime_sec != k.ctime_sec || v->ctime_nsec != k.ctime_nsec) return;
-    put(&k, &k, v);
-}
-
-void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_statx *source, const struct ec_verdict *v)
-{
-    /* a mount id of ~0 is never a statx key: found by ec_vcache_lookup_id only */
-    struct key k = {dev, ino, ~0ull, 0, -1, ~0u}, s;
-    if (!ino || !(source->stx_mask & EC_STATX_MNT_ID) || EC_STX_NUMBERS_SHARED(source)) return;
-    key_of(&s, source);
-    put(&k, &s, v);
+    put(&k, v);
 }
 
 static int check_fd_with(int fd, const char *name, const struct ec_statx *st, struct ec_verdict *v, int *cached);

@@ -30,7 +30,9 @@ int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v);
  * with different verdicts: 0, ask the file itself). 1 found (*v filled), 0 not.
  * (dev, ino) alone is not the file that was checked: an inode number freed between a check and
  * the loader's open() can be handed to a new file at once (ext4 does); the new file's ctime (or
- * mount) is not the checked one's. */
+ * mount) is not the checked one's. Nor is a mapping's (dev, ino) that no file's statx shows:
+ * where statx shows another (overlayfs over layers on different filesystems, which maps a file
+ * of each layer under one overlay inode number) nothing is found. */
 int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_st, struct ec_verdict *v);
 /* name_st NULL: only an entry whose inode a caller holds (ec_vcache_hold) answers, by
  * (dev, ino) alone - a held inode's number cannot be handed to another file. */
@@ -42,11 +44,6 @@ int ec_vcache_lookup_id(uint64_t dev, uint64_t ino, const struct ec_statx *name_
 int ec_vcache_hold(uint64_t dev, uint64_t ino);
 /* Lets go of one counted hold of (dev, ino). */
 void ec_vcache_let_go(uint64_t dev, uint64_t ino);
-
-/* Stores v under the identity the kernel reports for a mapping of the file (the backing inode on
- * a stacking filesystem), checked as the file `source` describes (its statx, with
- * EC_STATX_MNT_ID), for ec_vcache_lookup_id alone. */
-void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_statx *source, const struct ec_verdict *v);
 
 /* Forgets every entry. */
 void ec_vcache_clear(void);

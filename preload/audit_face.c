@@ -197,7 +197,7 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
 {
     struct ec_verdict v;
     struct ec_statx st;
-    int fd, known, first = 0, maps_open = maps.fd >= 0;
+    int fd, known, first = 0;
     (void)cookie;
     if (!name) return 0;
     if (flag == LA_SER_ORIG) {
@@ -214,10 +214,6 @@ EC_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int f
     ec_memset(&st, 0, sizeof st);
     known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0;
     ec_vcache_check_fd(fd, name, known ? &st : 0, &v, 0); /* without an identity: checked, not cached */
-    if (known) ec_mapped_note_backing(&maps, fd, 0, &st, &v); /* overlayfs: known by the layer's inode too */
-    /* A load that maps nothing (no candidate opens as an ELF object, or each was refused) ends
-     * without la_activity: a maps fd that note_backing opened here would stay in the program. */
-    if (!maps_open) ec_maps_close(&maps);
     ec_close(fd);
     if (v.allowed) return (char *)name;
     if (!ec_shim_deny_once(EC_KIND_LIBRARY, EC_FACE_AUDIT, name, &v, &first)) return (char *)name;

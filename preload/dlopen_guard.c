@@ -463,7 +463,6 @@ static int check_file(struct refusal *rf, const char *path, uint64_t dev, uint64
     if (h->fd >= 0 && !ec_strcmp(path, h->path) && h->st.stx_ino == ino &&
         ec_makedev(h->st.stx_dev_major, h->st.stx_dev_minor) == dev) {
         allowed = ec_vcache_check_fd(h->fd, path, &h->st, &v, 0);
-        ec_tripwire_note_backing(h->fd, 1, &h->st, &v);
         if (allowed) ec_pins_hold(pins, h->fd, &h->st);
         return allowed || judge_denied(rf, path, &v, needed_by);
     }
@@ -476,7 +475,6 @@ static int check_file(struct refusal *rf, const char *path, uint64_t dev, uint64
     if (fd < 0) return 1; /* ld.so's own open fails too, or finds what the sweep will check */
     known = ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0;
     allowed = ec_vcache_check_fd(fd, path, known ? &st : 0, &v, 0);
-    if (known) ec_tripwire_note_backing(fd, readable, &st, &v);
     if (known && readable && allowed) ec_pins_hold(pins, fd, &st);
     ec_close(fd);
     return allowed || judge_denied(rf, path, &v, needed_by);
@@ -817,7 +815,6 @@ static __attribute__((noinline)) int lean_guard(struct refusal *rf, const char *
     if (shared) ec_arena_release(&lean.arena, lean.empty);
     else ec_arena_free(&own);
     allowed = simple && ec_vcache_check_fd(fd, name, &st, &v, 0);
-    if (simple) ec_tripwire_note_backing(fd, 1, &st, &v);
     if (allowed) ec_pins_hold(&pins, fd, &st); /* until the load is swept (pins.h) */
     if (loadable && !simple) { /* dependencies to search for: the prediction takes the file over */
         held->fd = fd;

@@ -330,36 +330,6 @@ static int walk_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1; /* one call is enough: the walk above covered every namespace */
 }
 
-/* ---- verdicts known under the mapped identity ----
- * On overlayfs a mapping shows the layer's inode, not the one the guard checked: the sweep after
- * the load would re-open and map the file to connect the two. The guard notes the connection
- * while it holds the checked file (mapped.h), on the maps fd the sweep then reuses and closes.
- * Under ld.so's lock, as every use of that fd. */
-struct note {
-    int fd, readable;
-    const struct ec_statx *st;
-    const struct ec_verdict *v;
-};
-
-static int note_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-    const struct note *n = data;
-    (void)info;
-    (void)size;
-    ec_mapped_note_backing(&maps, n->fd, n->readable, n->st, n->v);
-    return 1;
-}
-
-void ec_tripwire_note_backing(int fd, int readable, const struct ec_statx *st, const struct ec_verdict *v)
-{
-    struct note n;
-    n.fd = fd;
-    n.readable = readable;
-    n.st = st;
-    n.v = v;
-    ec_loaded_iterate(note_cb, &n);
-}
-
 static int over_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)info;

@@ -25,12 +25,8 @@ void ec_tripwire_met(const struct link_map *l) __attribute__((visibility("hidden
  * (objects closed at exit stay listed for good), and la_objopen of a new object in its memory
  * (ec_tripwire_met) makes it a decided one again. */
 void ec_tripwire_gone(const struct link_map *l) __attribute__((visibility("hidden")));
-/* The dlopen guard checked fd (its statx st, readable or O_PATH) before a load: on overlayfs the
- * verdict is noted under the inode a mapping of it shows, for the sweep after the load. */
-void ec_tripwire_note_backing(int fd, int readable, const struct ec_statx *st, const struct ec_verdict *v)
-    __attribute__((visibility("hidden")));
 /* The guard decided without a load (refused, or handed to libc as is): no sweep follows, so what
- * the notes kept is let go (the maps fd, the verdicts). */
+ * its checks kept is let go (the maps fd, the verdicts). */
 void ec_tripwire_no_sweep(void) __attribute__((visibility("hidden")));
 /* For the object that dl_iterate_phdr reports with this name pointer (its l_name) and load
  * address, loaded by a relative name: the directory that was current when it was loaded, as the

@@ -142,9 +142,15 @@ ENV_EXPORT = textwrap.dedent("""\
 CONFIG_OVERLAY = 'mount -t overlay overlay -o "lowerdir=$1:/etc" /etc'
 
 
-# run_face setup for a container-like root: $OV/lower seen through an overlay at $OV/merged
+# run_face setup for a container-like root: $OV/lower seen through an overlay at $OV/merged, its
+# writable layer on a tmpfs: layers on two filesystems, whose files statx shows under a device per
+# layer, where a mapping of them shows the overlay's (Linux 6.8)
 OVERLAY_SETUP = ('mkdir -p "$OV/rw" "$OV/merged" && mount -t tmpfs none "$OV/rw" && mkdir "$OV/rw/upper" "$OV/rw/work" && '
                  'mount -t overlay overlay -o "lowerdir=$OV/lower,upperdir=$OV/rw/upper,workdir=$OV/rw/work" "$OV/merged"')
+# the same with every layer on one filesystem (a container engine's storage: /var/lib/docker,
+# /var/lib/containers): statx shows what a mapping shows, the overlay's device and the file's number
+OVERLAY_SETUP_ONE_FS = ('mkdir -p "$OV/upper" "$OV/work" "$OV/merged" && '
+                        'mount -t overlay overlay -o "lowerdir=$OV/lower,upperdir=$OV/upper,workdir=$OV/work" "$OV/merged"')
 
 
 def run_face(mode, argv, tmp_path, env=None, audit=None, timeout=120, setup=None, preload=None, cwd=None):
