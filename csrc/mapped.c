@@ -808,9 +808,9 @@ static int translate(struct ec_maps *m, int rfd, const struct ec_statx *st, int 
     return 0;
 }
 
-/* Is fd (O_PATH) the mapped file, known to be what the object img holds? By its own (dev, ino);
- * or where the kernel's translation of both matches, on overlayfs (backs_mapping), or elsewhere
- * (btrfs) if memory holds its bytes. st: its statx. */
+/* Is fd (O_PATH) the mapped file, known to be what the object img holds? By its own (dev, ino)
+ * where that names one file; or where the kernel's translation of both matches (overlayfs, btrfs)
+ * and memory holds its bytes (or map_files says so). st: its statx. */
 static __attribute__((noinline)) int is_this_file(struct ec_maps *m, int fd, const struct ec_vma *vma,
                                                   struct ec_statx *st, const struct image_ref *img)
 {
@@ -827,24 +827,23 @@ static __attribute__((noinline)) int is_this_file(struct ec_maps *m, int fd, con
     if ((st->stx_mode & EC_S_IFMT) != EC_S_IFREG || !st->stx_size) return 0;
     overlay = on_overlayfs(fd, ec_makedev(st->stx_dev_major, st->stx_dev_minor));
     if ((p.fd = reopen_readable(fd)) < 0) return 0;
-    if (translate(m, p.fd, st, overlay, &mine, &layer) == 0 && mine.ino == vma->ino && mine.dev == vma->dev) {
-        /* overlayfs over a filesystem with inode numbers of its own: its layer inode names one file */
-        if (overlay && !EC_STX_NUMBERS_SHARED(st)) {
-            same = 1;
-        } else if ((p.head = ec_scratch_take(&s, HEAD_BUF + FILE_BUF))) {
-            /* the file the mappings hold: over btrfs, the layer's, which map_files alone tells */
-            p.m = m;
-            p.id = vma;
-            p.held = !overlay ? st : layer.stx_mask ? &layer : 0;
-            p.size = st->stx_size;
-            p.buf = p.head + HEAD_BUF;
-            p.last.ino = 0;
-            /* a small library in one read, not one per segment */
-            p.whole = p.size <= HEAD_BUF + FILE_BUF &&
-                      ec_pread(p.fd, p.head, (size_t)p.size, 0) == (long)p.size ? p.head : 0;
-            same = same_bytes(&p, img);
-            ec_scratch_give(&s);
-        }
+    /* A match through the translation names no one file: since Linux 6.8 a mapping of an overlay
+     * file shows the overlay's device with, over layers on different filesystems (no xino), the
+     * layer's own inode number, which a file of another layer can have; btrfs shows one device for
+     * all its subvolumes. Memory must hold this file's bytes, or map_files say it holds this file
+     * (over overlayfs, the layer's file, which map_files of a mapping of it tells). */
+    if (translate(m, p.fd, st, overlay, &mine, &layer) == 0 && mine.ino == vma->ino && mine.dev == vma->dev &&
+        (p.head = ec_scratch_take(&s, HEAD_BUF + FILE_BUF))) {
+        p.m = m;
+        p.id = vma;
+        p.held = !overlay ? st : layer.stx_mask ? &layer : 0;
+        p.size = st->stx_size;
+        p.buf = p.head + HEAD_BUF;
+        p.last.ino = 0;
+        /* a small library in one read, not one per segment */
+        p.whole = p.size <= HEAD_BUF + FILE_BUF && ec_pread(p.fd, p.head, (size_t)p.size, 0) == (long)p.size ? p.head : 0;
+        same = same_bytes(&p, img);
+        ec_scratch_give(&s);
     }
     ec_close(p.fd);
     return same;

@@ -519,19 +519,14 @@ def assert_swap_refused(results, mode, tag, bad, code):
         assert (r.rc, r.out) == (0, "main ran\n%s\ndlopen ok\n" % code), r
 
 
-# Reported, not fixed here (csrc/mapped.c is_this_file, being rewritten): on overlayfs it takes a
-# file whose mapping shows the mapped (dev, ino) for the mapped file without proof. Since Linux
-# 6.8 a mapping shows the overlay inode (file_user_inode), whose number on an overlay of layers on
-# different filesystems (no xino) is the layer's own: files of two layers share it (overlay-2fs).
-IS_THIS_FILE_OVERLAY = pytest.mark.xfail(strict=True, reason="is_this_file: overlay inode numbers per layer")
-
-
 @modes
-@pytest.mark.parametrize("kind", [k if k != "overlay-2fs" else pytest.param(k, marks=IS_THIS_FILE_OVERLAY)
-                                  for k in KINDS], indirect=True)
+@kinds()
 def test_a_library_name_turned_between_the_load_and_the_check(kind, results, mode):
     """A symlink name leads to libbad.so when ld.so opens it and to libgood.so when the face
-    looks (swap_cases): the mapped file is found by the kernel's name of the mapping, and refused."""
+    looks (swap_cases): the mapped file is found by the kernel's name of the mapping, and refused.
+    On overlay-2fs libgood.so's own mapping shows the mapped (dev, ino) too (since Linux 6.8 the
+    overlay's device with the layer's inode number): is_this_file took that for proof, and
+    libbad.so ran enforcing; now its bytes (or map_files) must show it is that file."""
     assert_swap_refused(results, mode, "swap", kind.root / "lib/libbad.so", "BAD RAN")
 
 
