@@ -30,14 +30,16 @@ directory bind-mounted into the image is no part of it; --any-mount for an image
 and name each mount point they leave.
 
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
-could not be read, changed while it was walked, or its libraries or programs are on a mount not
-walked (named), so its list is incomplete; 2 bad usage, an image that cannot be read or changed,
+could not be read, changed while it was walked or before its chmod, or its libraries or programs
+are on a mount not walked (named), so its list is incomplete; 2 bad usage, an image that cannot be
+read or changed,
 or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
 PREPARE_EXIT = """\
 exit status: 0 done; 1 done, but part of the image could not be read or changed while it was walked
-(prepare again once nothing changes it), or its libraries or programs are on another mount (named):
-what it shows or changes is incomplete; 2 bad usage, or an image that cannot be read or changed."""
+or before its chmod (named, and left as it is: prepare again once nothing changes it), or its
+libraries or programs are on another mount (named): what it shows or changes is incomplete, the
+rest is applied; 2 bad usage, or an image that cannot be read or changed."""
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
@@ -185,9 +187,11 @@ def run_prepare(args) -> int:
     if args.apply:
         _need_root_user()
         try:
-            prepare.apply(root, changes, args.any_mount)
+            changes, not_applied = prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
+        # a planned file replaced or re-moded before its chmod: left as it is, named as a change
+        changed = sorted(changed + not_applied)
     code_left = [p for p, why in not_walked if why == prepare.CODE_NOT_ENTERED]
     complete = not unread and not code_left and not changed
     status = 0 if complete else 1  # a smaller list than the image's, which must not pass for its whole
