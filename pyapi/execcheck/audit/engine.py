@@ -644,17 +644,21 @@ class Audit:
 
     # ------------------------------------------------------------------ Python code
     def python(self) -> List[dict]:
-        trees = [(d, scan.PYTHON_CODE) for d in self.o.python_dirs]
+        trees = [(d, scan.PYTHON_CODE, False) for d in self.o.python_dirs]
         if self.root and not self.o.paths:
-            trees += scan.python_code_trees(self.root, self.walker)
+            # a tree the walk found a directory, gone or no directory now, is the root changing
+            # under the audit (its walk says so), as for image prepare: not an unreadable tree, and
+            # not, gone between the look here and its listing, "a directory the image lacks"
+            trees += [(t, suffixes, scan.tree_listed(self.root, t))
+                      for t, suffixes in scan.python_code_trees(self.root, self.walker)]
         out = []
-        for tree, suffixes in trees:
+        for tree, suffixes, listed in trees:
             rp = self._realpath(tree)
-            if rp is None or not os.path.isdir(scan.host_path(self.root, rp)):
+            if not listed and (rp is None or not os.path.isdir(scan.host_path(self.root, rp))):
                 self.findings.add("unreadable", tree, "%s: no such Python tree" % tree)
                 continue
             total, denied, reasons = 0, [], {}
-            for f in scan.python_code(self.root, rp, self.walker, suffixes):
+            for f in scan.python_code(self.root, rp or tree, self.walker, suffixes, listed):
                 try:
                     st, _ = self.session.stat(f)
                 except OSError as e:

@@ -13,7 +13,7 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.resolver import elf_type
-from ..audit.scan import python_code_trees
+from ..audit.scan import python_code_trees, tree_listed
 
 ET_DYN = 3
 
@@ -105,13 +105,8 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
                                                            host_path, st)
 
     for d, suffixes in python_code_trees(root, walker):
-        # found a directory a moment ago: gone now, it changed (unless its name is a symlink,
-        # which may name no directory in the image: a broken link, nothing)
-        try:
-            listed = not os.path.islink(rootfs.resolve(root, d, follow_last=False))
-        except OSError:
-            listed = False
-        for f in _walk_files(walker, rootfs.resolve(root, d), listed):
+        # found a directory a moment ago: gone now, it changed (unless its name is a symlink)
+        for f in _walk_files(walker, rootfs.resolve(root, d), tree_listed(root, d)):
             if f.endswith(suffixes):
                 consider(f, "python", lambda p, st: True)
     for d in ldconf.library_dirs(root, tuple_, walker.error):
