@@ -159,3 +159,57 @@ def test_revert_leaves_a_file_replaced_before_its_chmod_and_restores_the_rest(im
     assert "execcheck: left %s as it is: another file is there since it was looked at: not changed\n" % victim in err, \
         err
     assert mode(image, LIBDIR + "/libzz.so.1") == 0o644 and mode(image, LIBDIR + "/libc.so.6") == 0o644
+
+
+@pytest.fixture
+def immutable(image):
+    """chattr +i on the image's libzz.so.1 (no chmod for anyone, root too), undone after the test
+    (or its directory could not be removed)."""
+    import subprocess
+    path = image + LIBDIR + "/libzz.so.1"
+    subprocess.run(["chattr", "+i", path], check=True)
+    yield LIBDIR + "/libzz.so.1"
+    subprocess.run(["chattr", "-i", path], check=False)
+
+
+def test_a_file_the_file_system_refuses_a_chmod_is_named_and_the_rest_applied(image, immutable, capsys):
+    """An immutable file (chattr +i) in the plan ended apply with exit 2 and "cannot change the
+    image", the plan half applied (the files before it 0755, those after it 0644) and the JSON
+    empty: the builder could not tell what was changed. Now it is named under not_changed (EPERM),
+    left out of the record, and the rest applied: exit 1."""
+    code, out, err = apply_in_process(image, capsys)
+    doc = json.loads(out)
+    assert code == 1 and not doc["complete"] and doc["changed_while_preparing"] == [], (code, err)
+    assert [(c["path"], c["errno"]) for c in doc["not_changed"]] == [(immutable, "EPERM")], doc
+    assert doc["not_changed"][0]["reason"] == "cannot be changed: operation not permitted (an immutable or " \
+        "append-only file (lsattr; chattr -i))", doc
+    assert mode(image, immutable) == 0o644 and immutable not in [c["path"] for c in doc["changes"]], doc
+    assert mode(image, LIBDIR + "/libextra.so.1") == 0o755 and mode(image, LIBDIR + "/libc.so.6") == 0o755
+    assert immutable not in record(image)["modes"]
+    code, out, err = apply_in_process(image, capsys, json_out=False)
+    assert code == 1 and "execcheck: %s: not changed: cannot be changed: operation not permitted" % immutable in err
+    assert "execcheck: INCOMPLETE: 1 file the image needs could not be changed (above)" in err, err
+    assert json.loads(run(execcheck_cmd() + ["image", "prepare", "--json", image]).stdout)["not_changed"] == []
+
+
+def test_revert_restores_all_it_may_and_keeps_the_record_of_a_file_it_may_not(image, capsys):
+    """revert stopped at an immutable file with exit 2, the files after it left prepared; once the
+    record was gone, its mode was lost. Now the rest is restored, the file named (exit 1), and its
+    record kept: a revert after chattr -i restores it too."""
+    import subprocess
+    from execcheck import cli
+    before = rootfs.listing(image)
+    assert apply_in_process(image, capsys)[0] == 0
+    subprocess.run(["chattr", "+i", image + LIBDIR + "/libextra.so.1"], check=True)
+    try:
+        capsys.readouterr()
+        assert cli.main(["image", "revert", image]) == 1
+        err = capsys.readouterr().err
+        assert "execcheck: %s/libextra.so.1: not restored: cannot be changed: operation not permitted" % LIBDIR in err, \
+            err
+        assert mode(image, LIBDIR + "/libzz.so.1") == 0o644 and mode(image, LIBDIR + "/libextra.so.1") == 0o755
+        assert record(image)["modes"] == {LIBDIR + "/libextra.so.1": 0o644}
+    finally:
+        subprocess.run(["chattr", "-i", image + LIBDIR + "/libextra.so.1"], check=False)
+    assert cli.main(["image", "revert", image]) == 0
+    assert rootfs.listing(image) == before

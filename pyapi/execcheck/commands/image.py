@@ -30,16 +30,17 @@ directory bind-mounted into the image is no part of it; --any-mount for an image
 and name each mount point they leave.
 
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
-could not be read, changed while it was walked or before its chmod, or its libraries or programs
-are on a mount not walked (named), so its list is incomplete; 2 bad usage, an image that cannot be
-read or changed,
+could not be read, changed while it was walked or before its chmod, or could not be changed, or its
+libraries or programs are on a mount not walked (named), so its list is incomplete; revert: a file
+could not be changed (named); 2 bad usage, an image that cannot be read or changed,
 or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
 PREPARE_EXIT = """\
 exit status: 0 done; 1 done, but part of the image could not be read or changed while it was walked
-or before its chmod (named, and left as it is: prepare again once nothing changes it), or its
-libraries or programs are on another mount (named): what it shows or changes is incomplete, the
-rest is applied; 2 bad usage, or an image that cannot be read or changed."""
+or before its chmod (named, and left as it is: prepare again once nothing changes it), a file
+could not be changed (named: an immutable file, a read-only mount), or its libraries or programs
+are on another mount (named): what it shows or changes is incomplete, the rest is applied; 2 bad
+usage, or an image that cannot be read or changed (then nothing is changed)."""
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
@@ -59,7 +60,9 @@ explains them; a file changed since is left and named.
 example:
   execcheck image revert /srv/image
 
-""" + STEP_EXIT
+exit status: 0 done; 1 done, but a file could not be changed (named: an immutable file, a read-only
+mount; its record is kept, for a revert once it can be); 2 bad usage, or an image that cannot be
+read or changed."""
 INSTALL = """\
 Puts the shim of the image's architecture beside its libc (an image with a 32-bit libc too gets
 both, named by one $LIB entry; an arm64 image the aarch64 shim, where the build made one:
@@ -187,13 +190,15 @@ def run_prepare(args) -> int:
     if args.apply:
         _need_root_user()
         try:
-            changes, not_applied = prepare.apply(root, changes, args.any_mount)
+            changes, not_applied, refused = prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
         # a planned file replaced or re-moded before its chmod: left as it is, named as a change
         changed = sorted(changed + not_applied)
+    else:
+        refused = []
     code_left = [p for p, why in not_walked if why == prepare.CODE_NOT_ENTERED]
-    complete = not unread and not code_left and not changed
+    complete = not unread and not code_left and not changed and not refused
     status = 0 if complete else 1  # a smaller list than the image's, which must not pass for its whole
     if no_image:
         print("execcheck: " + NO_IMAGE % printable(root), file=sys.stderr)
@@ -204,7 +209,8 @@ def run_prepare(args) -> int:
                     "left": [{"path": p, "reason": why} for p, why in skipped],
                     "not_walked": [{"path": p, "reason": why} for p, why in not_walked],
                     "unreadable": [{"path": p, "reason": why, "errno": err} for p, why, err in unread],
-                    "changed_while_preparing": [{"path": p, "reason": why, "errno": err} for p, why, err in changed]})
+                    "changed_while_preparing": [{"path": p, "reason": why, "errno": err} for p, why, err in changed],
+                    "not_changed": [{"path": p, "reason": why, "errno": err} for p, why, err in refused]})
         return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
@@ -212,6 +218,8 @@ def run_prepare(args) -> int:
         print("execcheck: %s: %s" % (printable(p), why), file=sys.stderr)
     for p, why, _ in changed:
         print("execcheck: %s: changed while preparing: %s" % (printable(p), why), file=sys.stderr)
+    for p, why, _ in refused:
+        print("execcheck: %s: not changed: %s" % (printable(p), why), file=sys.stderr)
     for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
@@ -229,6 +237,10 @@ def run_prepare(args) -> int:
     if changed:
         print("execcheck: INCOMPLETE: %d %s of the image changed while it was walked (above): prepare again once "
               "nothing changes the root" % (len(changed), "path" if len(changed) == 1 else "paths"), file=sys.stderr)
+    if refused:
+        print("execcheck: INCOMPLETE: %s the image needs could not be changed (above): enforcing refuses %s; "
+              "the rest is changed" % (counted(len(refused), "file"), "it" if len(refused) == 1 else "them"),
+              file=sys.stderr)
     return status
 
 
@@ -246,11 +258,16 @@ def run_revert(args) -> int:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     if done is None:
         raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
-    n, left = done
+    n, left, refused = done
     print("restored the modes of %s" % counted(n, "file"), file=sys.stderr)
     for path, why in left:
         print("execcheck: left %s as it is: %s" % (printable(path), why), file=sys.stderr)
-    return 0
+    for path, why in refused:
+        print("execcheck: %s: not restored: %s" % (printable(path), why), file=sys.stderr)
+    if refused:
+        print("execcheck: INCOMPLETE: %s not restored (above): their record is kept, for `image revert` once they "
+              "can be changed" % counted(len(refused), "file"), file=sys.stderr)
+    return 1 if refused else 0
 
 
 def run_install(args) -> int:

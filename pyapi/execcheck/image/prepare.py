@@ -194,6 +194,15 @@ class ChangedSince(OSError):
     mode is not (ESTALE): a chmod to the planned mode would be blind."""
 
 
+class Refused(OSError):
+    """The file system refuses this file a chmod (errno EPERM: an immutable or append-only file;
+    EROFS: a read-only mount, with --any-mount; EACCES): it alone is left as it is."""
+
+
+REFUSED = {errno.EPERM: "an immutable or append-only file (lsattr; chattr -i)",
+           errno.EROFS: "", errno.EACCES: ""}
+
+
 def _looked_at(host: str, ident, was: int) -> int:
     """An O_PATH descriptor of the file at host, if it is the file looked at ((dev, ino) ident),
     with the mode it had then (was, S_IMODE); else ChangedSince. Not a symlink swapped in for its
@@ -233,8 +242,10 @@ def apply(root: str, changes, any_mount: bool = False):
     """Records the current modes (the first record of a file wins, so revert restores the true
     original after repeated prepares; a file replaced since its record - a package upgrade - is
     recorded afresh), then chmods. A planned file replaced, removed or re-moded since the plan
-    looked at it (a build step beside prepare) is neither changed nor recorded, and the rest is
-    applied: returns (the changes made, [(image path, how it changed, errno name)] of those not)."""
+    looked at it (a build step beside prepare) is neither changed nor recorded, nor is one the file
+    system refuses a chmod (Refused), and the rest is applied: returns (the changes made,
+    [(image path, how it changed, errno name)] of those changed since, [(image path, why, errno
+    name)] of those refused)."""
     record = manifest.load(root, STEP, _record_problem, any_mount) or {"modes": {}, "created_dirs": []}
     modes, stamps = record["modes"], record.setdefault("stamps", {})
     before = {}  # path -> its (mode, stamp) before this run (None: none): put back if not changed
@@ -251,13 +262,13 @@ def apply(root: str, changes, any_mount: bool = False):
             modes[path], stamps[path] = old, stamp
         due.append(change)
     manifest.save(root, STEP, record)
-    done = []
+    done, refused = [], []
     for change in due:
         path, old, new, _why, ident = change
         try:
             _chmod(os.path.join(root, path.lstrip("/")), new, ident, old)
-        except ChangedSince as e:
-            not_applied.append((path, e.strerror, _errno_name(e)))
+        except (ChangedSince, Refused) as e:
+            (refused if isinstance(e, Refused) else not_applied).append((path, e.strerror, _errno_name(e)))
             if path in before:  # recorded for a chmod not made: revert must not take it for prepare's
                 for entries, was in zip((modes, stamps), before[path]):
                     if was is None:
@@ -268,7 +279,7 @@ def apply(root: str, changes, any_mount: bool = False):
         done.append(change)
     if len(done) < len(due):
         manifest.save(root, STEP, record)
-    return done, sorted(not_applied)
+    return done, sorted(not_applied), refused
 
 
 def _chmod(host: str, mode: int, ident, was: int) -> None:
@@ -278,6 +289,9 @@ def _chmod(host: str, mode: int, ident, was: int) -> None:
     try:
         os.chmod("/proc/self/fd/%d" % fd, mode)
     except OSError as e:  # named by the file, not by the descriptor's /proc path
+        if e.errno in REFUSED:
+            raise Refused(e.errno, "cannot be changed: %s%s" % (e.strerror.lower(), REFUSED[e.errno] and
+                                                                 " (%s)" % REFUSED[e.errno]), host) from None
         raise OSError(e.errno, e.strerror, host) from None
     finally:
         os.close(fd)
@@ -288,7 +302,8 @@ REPLACED = "another file is there since prepare (its size or time differ: a pack
 
 def revert(root: str, tuple_: str, any_mount: bool = False):
     """Restores every mode prepare recorded, as far as undoing prepare's change explains it.
-    Returns (files restored, [(image path left as it is, why)]), or None without a record.
+    Returns (files restored, [(image path left as it is, why)], [(image path, why)] of those the
+    file system refused a chmod: Refused), or None without a record.
 
     The record is the image's: each path is walked inside the image (symlinks followed only
     there, the last one not at all), and a mode is restored only if it is the file's mode now
@@ -301,7 +316,7 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
         return None
     root_mount = rootfs.root_mount(root, any_mount)
     links = None
-    n, left = 0, []
+    n, left, refused = 0, [], []
     for path, mode in sorted(record["modes"].items()):
         try:
             host = rootfs.resolve(root, path, follow_last=False)
@@ -332,6 +347,15 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
         except ChangedSince as e:  # replaced or re-moded since the look above: its mode is its own
             left.append((path, e.strerror))
             continue
+        except Refused as e:  # the rest is restored all the same
+            refused.append((path, e.strerror))
+            continue
         n += 1
+    if refused:  # their record stays, for a revert once the file system allows it (chattr -i)
+        kept = {p for p, _ in refused}
+        record["modes"] = {p: m for p, m in record["modes"].items() if p in kept}
+        record["stamps"] = {p: s for p, s in record.get("stamps", {}).items() if p in kept}
+        manifest.save(root, STEP, record)
+        return n, left, refused
     left += [(d, manifest.OLD_DIR_LEFT) for d in manifest.remove(root, STEP, record["created_dirs"], any_mount)]
-    return n, left
+    return n, left, refused
