@@ -96,7 +96,9 @@ def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
     walked with it too: one on another mount is left then)."""
     found = []
     for prefix in ("/usr", "/usr/local", "/opt"):
-        host = rootfs.resolve(root, prefix)
+        host = rootfs.lookup(root, prefix)
+        if host is None:  # a symlink that names no directory: no tree there
+            continue
         for dirpath, dirnames, filenames in (walker.walk(host) if walker is not None else walk_tree(host)):
             rel = dirpath[len(host):]
             name = os.path.basename(dirpath)
@@ -115,7 +117,7 @@ def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
             elif prefix != "/opt" and depth == 0:
                 dirnames[:] = [d for d in dirnames if d in ("lib", "lib64")]
     dist = "/usr/lib/python3/dist-packages"
-    if os.path.isdir(rootfs.resolve(root, dist)):
+    if rootfs.is_dir(root, dist):
         found.append(dist)
     return sorted(set(found))
 
@@ -126,9 +128,9 @@ def private_python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str
     installs (lib/python*, which python_trees covers) and the documentation."""
     found = []
     for parent in PRIVATE_PYTHON_PARENTS:
-        host = rootfs.resolve(root, parent)
-        if not os.path.isdir(host):
+        if not rootfs.is_dir(root, parent):
             continue
+        host = rootfs.resolve(root, parent)
         try:
             names = sorted(os.listdir(host))
         except OSError as e:

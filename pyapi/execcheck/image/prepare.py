@@ -105,12 +105,20 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
                                                            host_path, st)
 
     for d, suffixes in python_code_trees(root, walker):
-        # found a directory a moment ago: gone now, it changed (unless its name is a symlink)
-        for f in _walk_files(walker, rootfs.resolve(root, d), tree_listed(root, d)):
+        # found a directory a moment ago: gone now, it changed (unless its name is a symlink,
+        # which - told a directory by the host's view of it - may name none in the image)
+        host, listed = rootfs.lookup(root, d), tree_listed(root, d)
+        if host is None:
+            if listed:
+                walker.changed(os.path.join(root, d.lstrip("/")), "removed, renamed or replaced since it was found",
+                               errno.ELOOP)
+            continue
+        for f in _walk_files(walker, host, listed):
             if f.endswith(suffixes):
                 consider(f, "python", lambda p, st: True)
     for d in ldconf.library_dirs(root, tuple_, walker.error):
-        for f in _walk_files(walker, rootfs.resolve(root, d)):
+        host = rootfs.lookup(root, d)
+        for f in _walk_files(walker, host) if host is not None else ():
             consider(f, "library", _is_library)
     return changes, links
 

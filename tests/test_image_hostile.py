@@ -1,0 +1,87 @@
+"""image prepare and image verify on roots a hostile (or merely broken) image brings: symlinks that
+name no file where the steps look for the image's trees and files (a loop, a link through a file),
+/etc/ld.so.preload as no file at all. The image's own programs find nothing there (ELOOP, ENOTDIR
+from the kernel): the steps go on as they would without the name, instead of ending with "cannot
+read the image"."""
+import json
+import os
+import shutil
+
+import pytest
+
+import rootfs
+from conftest import execcheck_cmd, need_root, run
+
+
+def ec(*args, **kw):
+    return run(execcheck_cmd() + list(args), **kw)
+
+
+@pytest.fixture
+def ready(open_tmp):
+    """A prepared image with the shim installed, that verify calls ready."""
+    need_root()
+    root = str(open_tmp / "root")
+    rootfs.build(root, python=False)
+    assert ec("image", "prepare", "--apply", root).returncode == 0
+    assert ec("image", "install", "--enforce", root).returncode == 0
+    assert json.loads(ec("image", "verify", "--json", root).stdout)["ready"]
+    return root
+
+
+def _no_file(root, path, how):
+    """Makes the image path `path` a symlink that names no file: a loop to itself, or a link
+    through a regular file."""
+    host = root + path
+    if os.path.islink(host) or os.path.isfile(host):
+        os.unlink(host)
+    elif os.path.isdir(host):
+        shutil.rmtree(host)
+    os.makedirs(os.path.dirname(host), exist_ok=True)
+    os.symlink(path if how == "loop" else "/etc/hostname/x", host)
+    with open(root + "/etc/hostname", "w") as f:
+        f.write("image\n")
+
+
+# where prepare and verify look for trees: the Python installs' prefixes, Debian's dist-packages and
+# its parent, the private module parents, the includes of ld.so.conf, a library directory it names
+WHERE = ["/usr/local", "/opt", "/usr/share", "/usr/lib/python3", "/usr/lib/python3/dist-packages",
+         "/etc/ld.so.conf.d", "/usr/lib/aarch64-linux-gnu", "/lib32"]
+
+
+@pytest.mark.parametrize("how", ["loop", "through a file"])
+@pytest.mark.parametrize("where", WHERE)
+def test_a_symlink_that_names_no_file_is_nothing_to_prepare_or_verify(ready, where, how):
+    """Each of these, a symlink loop (or a link through a file), ended prepare with "cannot read the
+    image: /usr/local/lib/x86_64-linux-gnu: too many levels of symbolic links" and verify with
+    "cannot audit the image" (exit 2): a broken image could not be prepared or verified at all,
+    though its programs meet nothing there. Both go on now: nothing to change, ready."""
+    if where == "/etc/ld.so.conf.d":  # what it named, in ld.so.conf itself
+        with open(ready + "/etc/ld.so.conf", "a") as f:
+            f.write("/usr/lib/x86_64-linux-gnu\n")
+    _no_file(ready, where, how)
+    r = ec("image", "prepare", "--json", ready)
+    assert r.returncode == 0 and r.stderr == "", (r.returncode, r.stderr)
+    doc = json.loads(r.stdout)
+    assert doc["complete"] and doc["changes"] == [] and doc["unreadable"] == [], doc
+    r = ec("image", "verify", "--json", ready)
+    assert r.returncode == 0 and json.loads(r.stdout)["ready"], (r.stderr, r.stdout[:2000])
+
+
+@pytest.mark.parametrize("how", ["loop", "through a file", "directory"])
+def test_an_ld_so_preload_that_is_no_file_is_a_shim_problem_not_an_unreadable_image(ready, how):
+    """/etc/ld.so.preload a symlink loop, a link through a file, or a directory: ld.so preloads
+    nothing from it (every program runs unchecked). verify ended with "cannot audit the image"
+    (exit 2) instead of saying so: not ready now, because the shim is not named."""
+    if how == "directory":
+        os.unlink(ready + "/etc/ld.so.preload")
+        os.mkdir(ready + "/etc/ld.so.preload")
+    else:
+        _no_file(ready, "/etc/ld.so.preload", how)
+    r = ec("image", "verify", "--json", ready)
+    assert r.returncode == 1, r.stderr
+    v = json.loads(r.stdout)
+    assert v["shim_problems"][0] == ("/etc/ld.so.preload is a directory: ld.so preloads nothing from it, so no "
+                                     "program loads the shim: remove it and run `execcheck image install`"
+                                     if how == "directory" else
+                                     "/etc/ld.so.preload does not name libexeccheck.so: run `execcheck image install`"), v
