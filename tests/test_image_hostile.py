@@ -85,3 +85,17 @@ def test_an_ld_so_preload_that_is_no_file_is_a_shim_problem_not_an_unreadable_im
                                      "program loads the shim: remove it and run `execcheck image install`"
                                      if how == "directory" else
                                      "/etc/ld.so.preload does not name libexeccheck.so: run `execcheck image install`"), v
+
+
+def test_a_root_that_is_no_directory_says_what_it_is(tmp_path):
+    """A ROOT that does not exist was "not a directory", as a file or a dangling link was: the user
+    looked at a path that is not there for what else it could be. Each says what it is now, in one
+    line, exit 2, for every step."""
+    (tmp_path / "file").write_text("x\n")
+    os.symlink(str(tmp_path / "nothing"), str(tmp_path / "dangling"))
+    for name, what in (("missing", "does not exist"), ("file", "is not a directory"),
+                       ("dangling", "is a symbolic link that names no directory")):
+        for step in (["prepare"], ["prepare", "--apply"], ["revert"], ["install"], ["uninstall"], ["verify"]):
+            r = ec("image", *step, str(tmp_path / name))
+            assert r.returncode == 2 and r.stdout == "" and r.stderr == "execcheck: %s %s: give the image's root " \
+                "directory\n" % (tmp_path / name, what), (step, r.stderr)

@@ -158,8 +158,10 @@ def _root(args, changes=True):
     path = args.root
     if not path:  # `image revert "$UNSET"`: said " is not a directory"
         raise UsageError("ROOT is empty: give the image's root directory")
-    if not os.path.isdir(path):
-        raise UsageError("%s is not a directory" % path)
+    if not os.path.isdir(path):  # "not a directory" sent the user looking at a path that is not there
+        raise UsageError("%s %s: give the image's root directory" % (
+            path, "does not exist" if not os.path.lexists(path) else
+            "is a symbolic link that names no directory" if os.path.islink(path) else "is not a directory"))
     if changes and os.path.realpath(path) == "/" and not args.this_system:
         raise UsageError("refusing to change / : pass --this-system if this system is the image being built "
                          "(a container build step), or give the image's root directory")
