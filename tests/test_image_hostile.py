@@ -99,3 +99,30 @@ def test_a_root_that_is_no_directory_says_what_it_is(tmp_path):
             r = ec("image", *step, str(tmp_path / name))
             assert r.returncode == 2 and r.stdout == "" and r.stderr == "execcheck: %s %s: give the image's root " \
                 "directory\n" % (tmp_path / name, what), (step, r.stderr)
+
+
+def test_json_names_a_path_that_is_not_utf8_by_its_bytes(ready):
+    """The JSON spells a byte that is not UTF-8 \\u00XX: lib\\xff.so and libÿ.so (UTF-8) both came out
+    "lib\\u00ff.so", and a tool acting on prepare's or verify's list reached the wrong file, or none.
+    An entry whose path is not UTF-8 carries its bytes now (path_hex); others are as they were."""
+    libdir = ready.encode() + b"/usr/lib/x86_64-linux-gnu/"
+    for name in (b"lib\xff.so", "libÿ.so".encode()):
+        shutil.copy(libdir + b"libc.so.6", libdir + name)
+        os.chmod(libdir + name, 0o644)
+    for step, key in ((["prepare"], "changes"), (["verify"], "refusals")):
+        r = ec("image", *step, "--json", ready)
+        entries = [e for e in json.loads(r.stdout)[key] if e["path"] == "/usr/lib/x86_64-linux-gnu/lib\u00ff.so"]
+        assert len(entries) == 2, (step, r.stdout[:3000])
+        assert sorted(bytes.fromhex(e["path_hex"]) if "path_hex" in e else e["path"].encode() for e in entries) == \
+            sorted([b"/usr/lib/x86_64-linux-gnu/lib\xff.so", "/usr/lib/x86_64-linux-gnu/libÿ.so".encode()]), entries
+
+
+def test_each_json_key_is_taught_by_the_help(ready):
+    """prepare's and verify's --json had one help line ("the changes (and the files left)", "the
+    verdict, refusals and shim problems") for documents of 9 and 11 keys: complete, not_walked,
+    changed_while_preparing... were found by reading the source. Each key is named in its step's
+    --help now, with path_hex for a path that is not UTF-8."""
+    for step in ("prepare", "verify"):
+        doc = json.loads(ec("image", step, "--json", ready).stdout)
+        text = ec("image", step, "--help").stdout
+        assert [k for k in list(doc) + ["path_hex"] if k not in text] == [], (step, text)

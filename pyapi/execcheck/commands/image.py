@@ -6,7 +6,7 @@ import sys
 from ..errors import UsageError
 from ..image import ldconf, install as inst
 from ..image import prepare
-from .output import counted, print_json, printable
+from .output import counted, print_json, printable, with_path_hex
 
 ORDER = 60
 HELP = "prepare a root filesystem for enforcement and install the shim in it (reversibly)"
@@ -51,6 +51,13 @@ modes for `image revert`.
 examples:
   execcheck image prepare /srv/image             what would change (stdout; a count on stderr)
   execcheck image prepare --apply /srv/image     change it (as root)
+  execcheck image prepare --apply --json /srv/image | jq -r '.changed_while_preparing[].path'
+
+--json prints one document: root, applied, complete (false: exit 1), changes (path, old_mode,
+new_mode, kind library|python; with --apply, the changes made), left (path, reason: left alone on
+purpose), not_walked (path, reason), unreadable, changed_while_preparing and not_changed (path,
+reason, errno). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex,
+the path's bytes in hex.
 
 """ + PREPARE_EXIT
 REVERT = """\
@@ -92,6 +99,13 @@ holds the image's libraries or programs (a separate /usr) leaves the image not r
 examples:
   execcheck image verify /srv/image
   execcheck image verify --json --noexec-mount /tmp /srv/image
+  execcheck image verify --json /srv/image | jq -r '.not_ready_because[]'
+
+--json prints one document: root, ready, not_ready_because (one line a kind of reason), refusals
+(the files it would run that would be refused: id, rule, path, message, details with
+counted_because, programs), not_run_but_refused, shim_problems, code_files, not_audited_machine,
+unreadable and changed_while_verifying (as refusals), not_walked and not_walked_code (mount
+points). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex.
 
 exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
 could not be read or lies on a mount not walked (named), the image changed while it was read
@@ -107,7 +121,8 @@ def add_parser(sub):
                           description=PREPARE)
     pp.add_argument("root", metavar="ROOT", help="the image's root directory")
     pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
-    pp.add_argument("--json", action="store_true", help="print the changes (and the files left) as JSON")
+    pp.add_argument("--json", action="store_true", help="print the changes, the files left and what it could not "
+                    "read or change as one JSON document (above)")
     pp.set_defaults(run=run_prepare)
     pr = steps.add_parser("revert", help="restore the modes prepare changed", formatter_class=raw,
                           description=REVERT)
@@ -138,7 +153,8 @@ def add_parser(sub):
     pv.add_argument("root", metavar="ROOT", help="the image's root directory")
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
                     help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")
-    pv.add_argument("--json", action="store_true", help="print the verdict, refusals and shim problems as JSON")
+    pv.add_argument("--json", action="store_true", help="print the verdict, its reasons, the refusals, shim "
+                    "problems and what it could not read as one JSON document (above)")
     pv.add_argument("--any-mount", action="store_true",
                     help="audit the files of any mount inside ROOT too (an image with its own /usr partition "
                          "mounted there); by default only those on ROOT's own mount: a host directory "
@@ -205,14 +221,16 @@ def run_prepare(args) -> int:
     if no_image:
         print("execcheck: " + NO_IMAGE % printable(root), file=sys.stderr)
     if args.json:
+        h = with_path_hex
         print_json({"root": root, "applied": args.apply, "complete": complete,
-                    "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
+                    "changes": [h({"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w})
                                 for p, o, n, w, _ in changes],
-                    "left": [{"path": p, "reason": why} for p, why in skipped],
-                    "not_walked": [{"path": p, "reason": why} for p, why in not_walked],
-                    "unreadable": [{"path": p, "reason": why, "errno": err} for p, why, err in unread],
-                    "changed_while_preparing": [{"path": p, "reason": why, "errno": err} for p, why, err in changed],
-                    "not_changed": [{"path": p, "reason": why, "errno": err} for p, why, err in refused]})
+                    "left": [h({"path": p, "reason": why}) for p, why in skipped],
+                    "not_walked": [h({"path": p, "reason": why}) for p, why in not_walked],
+                    "unreadable": [h({"path": p, "reason": why, "errno": err}) for p, why, err in unread],
+                    "changed_while_preparing": [h({"path": p, "reason": why, "errno": err})
+                                                for p, why, err in changed],
+                    "not_changed": [h({"path": p, "reason": why, "errno": err}) for p, why, err in refused]})
         return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
@@ -349,13 +367,14 @@ def run_verify(args) -> int:
     ok = not because  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
+        h = with_path_hex
         print_json({"root": root, "ready": ok, "not_ready_because": because,
-                    "refusals": [f.as_dict() for f in refusals],
-                    "not_run_but_refused": [f.as_dict() for f in stray],
+                    "refusals": [h(f.as_dict()) for f in refusals],
+                    "not_run_but_refused": [h(f.as_dict()) for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
-                    "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
+                    "not_audited_machine": foreign or None, "unreadable": [h(f.as_dict()) for f in unread],
                     "not_walked": result.other_mounts, "not_walked_code": left,
-                    "changed_while_verifying": [f.as_dict() for f in changed]})
+                    "changed_while_verifying": [h(f.as_dict()) for f in changed]})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
