@@ -126,3 +126,20 @@ def test_each_json_key_is_taught_by_the_help(ready):
         doc = json.loads(ec("image", step, "--json", ready).stdout)
         text = ec("image", step, "--help").stdout
         assert [k for k in list(doc) + ["path_hex"] if k not in text] == [], (step, text)
+
+
+def test_verify_names_the_refused_python_files(ready):
+    """A refused Python tree was one line, "the exec check would refuse 7 of 7 Python code files
+    (x-bit 7)": which files, the builder had to find with --json. The text names the first five
+    and counts the rest."""
+    tree = ready + "/opt/app/lib/python3.11/site-packages/app"
+    os.makedirs(tree)
+    for i in range(7):
+        with open("%s/m%d.py" % (tree, i), "w") as f:
+            f.write("")
+        os.chmod("%s/m%d.py" % (tree, i), 0o644)
+    r = ec("image", "verify", ready)
+    assert r.returncode == 1, r.stdout
+    assert "refused  /opt/app/lib/python3.11/site-packages: the exec check would refuse 7 of 7 Python code files " \
+        "(x-bit 7)\n         %s and 2 more (--json: details.files)\n" % ", ".join(
+            "/opt/app/lib/python3.11/site-packages/app/m%d.py" % i for i in range(5)) in r.stdout, r.stdout

@@ -383,6 +383,10 @@ def run_verify(args) -> int:
                   (" and %d more" % (len(f.programs) - 5) if len(f.programs) > 5 else ""))
         elif f.name == "exec-denied":  # why it counts, where no program names it
             print("         %s" % printable(f.details["counted_because"]))
+        elif f.name == "python-code-denied":  # a tree's count alone sent the builder to --json for the names
+            files = f.details.get("files", [])
+            print("         %s" % ", ".join(printable(p) for p in files[:5]) +
+                  (" and %d more (--json: details.files)" % (len(files) - 5) if len(files) > 5 else ""))
     for f in stray:
         print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:
