@@ -81,10 +81,9 @@ def test_an_ld_so_preload_that_is_no_file_is_a_shim_problem_not_an_unreadable_im
     r = ec("image", "verify", "--json", ready)
     assert r.returncode == 1, r.stderr
     v = json.loads(r.stdout)
-    assert v["shim_problems"][0] == ("/etc/ld.so.preload is a directory: ld.so preloads nothing from it, so no "
-                                     "program loads the shim: remove it and run `execcheck image install`"
-                                     if how == "directory" else
-                                     "/etc/ld.so.preload does not name libexeccheck.so: run `execcheck image install`"), v
+    says = "is a directory: ld.so preloads nothing from it, so no program loads the shim: remove it and run" \
+        if how == "directory" else "does not name libexeccheck.so: run"
+    assert v["shim_problems"][0] == "/etc/ld.so.preload %s `execcheck image install`" % says, v
 
 
 def test_a_root_that_is_no_directory_says_what_it_is(tmp_path):

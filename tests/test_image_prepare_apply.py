@@ -205,8 +205,8 @@ def test_revert_restores_all_it_may_and_keeps_the_record_of_a_file_it_may_not(im
         capsys.readouterr()
         assert cli.main(["image", "revert", image]) == 1
         err = capsys.readouterr().err
-        assert "execcheck: %s/libextra.so.1: not restored: cannot be changed: operation not permitted" % LIBDIR in err, \
-            err
+        says = "execcheck: %s/libextra.so.1: not restored: cannot be changed: operation not permitted" % LIBDIR
+        assert says in err, err
         assert mode(image, LIBDIR + "/libzz.so.1") == 0o644 and mode(image, LIBDIR + "/libextra.so.1") == 0o755
         assert record(image)["modes"] == {LIBDIR + "/libextra.so.1": 0o644}
     finally:
