@@ -244,3 +244,51 @@ def test_a_file_whose_directory_became_a_file_after_the_listing_is_a_change(read
     code, v = verify_in_process(ready, capsys)
     assert code == 1 and [(f["path"], f["details"]["errno"]) for f in v["changed_while_verifying"]] == \
         [("/opt/tools/tool", "ENOTDIR")] and v["unreadable"] == [], v
+
+
+def _python_tree(ready):
+    """A virtual environment's site-packages under /opt (a Python tree the walk finds), its
+    module executable (prepared): the image stays ready."""
+    tree = "/opt/app/lib/python3.11/site-packages"
+    os.makedirs(ready + tree + "/app")
+    with open(ready + tree + "/app/__init__.py", "w") as f:
+        f.write("")
+    os.chmod(ready + tree + "/app/__init__.py", 0o755)
+    return tree
+
+
+def test_a_python_tree_removed_after_it_was_found_is_a_change_not_unreadable(ready, monkeypatch, capsys):
+    """A Python tree the walk found, removed before verify's Python pass came to it, was "unread:
+    no such Python tree" (a tree no one can examine) where image prepare, for the same tree, says
+    the root changed (the `listed` flag of its walk). Verify says the same now."""
+    from execcheck.audit import scan
+    tree = _python_tree(ready)
+    assert verify_in_process(ready, capsys)[1]["ready"]
+    found = scan.python_code_trees
+
+    def trees(*a, **kw):
+        out = found(*a, **kw)
+        shutil.rmtree(ready + tree)
+        return out
+    monkeypatch.setattr(scan, "python_code_trees", trees)
+    code, v = verify_in_process(ready, capsys)
+    assert code == 1 and v["unreadable"] == [], v
+    assert [(f["path"], f["details"]["errno"]) for f in v["changed_while_verifying"]] == [(tree, "ENOENT")], v
+
+
+def test_a_python_tree_removed_just_before_its_walk_is_a_change_not_passed_over(ready, monkeypatch, capsys):
+    """Removed after verify's Python pass saw it a directory and before its walk listed it, the
+    tree's walk failed ENOENT at its top, which the walk takes for a library directory the image
+    lacks ("no loss"): verify called the image ready without having read one file of it."""
+    from execcheck.audit import scan
+    tree = _python_tree(ready)
+    listed = scan.walk
+
+    def walk(root, start, *a, **kw):
+        if start == tree and os.path.isdir(ready + tree):
+            shutil.rmtree(ready + tree)
+        return listed(root, start, *a, **kw)
+    monkeypatch.setattr(scan, "walk", walk)
+    code, v = verify_in_process(ready, capsys)
+    assert code == 1 and not v["ready"], v
+    assert [(f["path"], f["details"]["errno"]) for f in v["changed_while_verifying"]] == [(tree, "ENOENT")], v

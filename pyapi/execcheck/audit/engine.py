@@ -644,17 +644,30 @@ class Audit:
 
     # ------------------------------------------------------------------ Python code
     def python(self) -> List[dict]:
-        trees = [(d, scan.PYTHON_CODE) for d in self.o.python_dirs]
+        trees = [(d, scan.PYTHON_CODE, False, True) for d in self.o.python_dirs]  # named by the user
         if self.root and not self.o.paths:
-            trees += scan.python_code_trees(self.root, self.walker)
+            # a tree the walk found a directory, gone or no directory now, is the root changing
+            # under the audit (its walk says so), as for image prepare: not an unreadable tree, and
+            # not, gone between the look here and its listing, "a directory the image lacks"
+            trees += [(t, suffixes, scan.tree_listed(self.root, t), False)
+                      for t, suffixes in scan.python_code_trees(self.root, self.walker)]
         out = []
-        for tree, suffixes in trees:
-            rp = self._realpath(tree)
-            if rp is None or not os.path.isdir(scan.host_path(self.root, rp)):
-                self.findings.add("unreadable", tree, "%s: no such Python tree" % tree)
+        for tree, suffixes, listed, named in trees:
+            try:
+                rp = self.session.realpath(tree)
+            except OSError as e:
+                rp = None
+                if listed:  # never walked by its host path: a directory on it may lead out by now
+                    self._changed(tree, "removed, renamed or replaced since it was found", e.errno)
+                    continue
+            if not listed and (rp is None or not os.path.isdir(scan.host_path(self.root, rp))):
+                if named:
+                    self.findings.add("unreadable", tree, "%s: no such Python tree" % tree)
+                # else a symlink the walk took for a directory by the host's view of it, that names
+                # none in the image (a loop, a link through a file): nothing, as for image prepare
                 continue
             total, denied, reasons = 0, [], {}
-            for f in scan.python_code(self.root, rp, self.walker, suffixes):
+            for f in scan.python_code(self.root, rp, self.walker, suffixes, listed):
                 try:
                     st, _ = self.session.stat(f)
                 except OSError as e:

@@ -40,11 +40,13 @@ def image_path(root: str, host: str) -> str:
     return "/" if rel == "." else "/" + rel
 
 
-def walk(root: str, start_realpath: str, skip_pseudo: bool, walker: rootfs.ImageWalk = None) -> Iterator[str]:
+def walk(root: str, start_realpath: str, skip_pseudo: bool, walker: rootfs.ImageWalk = None,
+         listed: bool = False) -> Iterator[str]:
     """Image paths of the files and symlinks under start_realpath (an image real path), sorted;
-    walker (if given) walks, and keeps what it cannot list or leaves for another mount."""
+    walker (if given) walks, and keeps what it cannot list or leaves for another mount (listed:
+    start was found a directory by an earlier walk, ImageWalk.walk's)."""
     top = host_path(root, start_realpath)
-    for dirpath, dirnames, filenames in (walker.walk(top) if walker is not None else walk_tree(top)):
+    for dirpath, dirnames, filenames in (walker.walk(top, listed) if walker is not None else walk_tree(top)):
         dirnames.sort()
         ipath = image_path(root, dirpath)
         if skip_pseudo:
@@ -94,7 +96,9 @@ def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
     walked with it too: one on another mount is left then)."""
     found = []
     for prefix in ("/usr", "/usr/local", "/opt"):
-        host = rootfs.resolve(root, prefix)
+        host = rootfs.lookup(root, prefix)
+        if host is None:  # a symlink that names no directory: no tree there
+            continue
         for dirpath, dirnames, filenames in (walker.walk(host) if walker is not None else walk_tree(host)):
             rel = dirpath[len(host):]
             name = os.path.basename(dirpath)
@@ -113,7 +117,7 @@ def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
             elif prefix != "/opt" and depth == 0:
                 dirnames[:] = [d for d in dirnames if d in ("lib", "lib64")]
     dist = "/usr/lib/python3/dist-packages"
-    if os.path.isdir(rootfs.resolve(root, dist)):
+    if rootfs.is_dir(root, dist):
         found.append(dist)
     return sorted(set(found))
 
@@ -124,9 +128,9 @@ def private_python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str
     installs (lib/python*, which python_trees covers) and the documentation."""
     found = []
     for parent in PRIVATE_PYTHON_PARENTS:
-        host = rootfs.resolve(root, parent)
-        if not os.path.isdir(host):
+        if not rootfs.is_dir(root, parent):
             continue
+        host = rootfs.resolve(root, parent)
         try:
             names = sorted(os.listdir(host))
         except OSError as e:
@@ -154,10 +158,23 @@ def python_code_trees(root: str, walker: rootfs.ImageWalk = None) -> List[Tuple[
         [(t, PRIVATE_PYTHON_CODE) for t in private_python_trees(root, walker)]
 
 
+def tree_listed(root: str, tree: str) -> bool:
+    """Is the Python tree `tree` (an image path python_code_trees found) a directory by its own
+    name, no symlink? Then it was found by a walk's listing, and its walk finding it gone (or no
+    directory) meets a root that changed since. A tree named through a symlink (Debian's
+    /usr/lib/python3/dist-packages may be one) that names no directory now is a broken link:
+    nothing. image prepare and the audit (verify) both ask this, so they tell the same change."""
+    try:
+        return not os.path.islink(rootfs.resolve(root, tree, follow_last=False))
+    except OSError:
+        return False
+
+
 def python_code(root: str, tree_realpath: str, walker: rootfs.ImageWalk = None,
-                suffixes: tuple = PYTHON_CODE) -> Iterator[str]:
-    """Image paths of the Python code files (names ending in suffixes) under a Python tree."""
-    for path in walk(root, tree_realpath, skip_pseudo=False, walker=walker):
+                suffixes: tuple = PYTHON_CODE, listed: bool = False) -> Iterator[str]:
+    """Image paths of the Python code files (names ending in suffixes) under a Python tree
+    (listed: tree_listed's answer for it)."""
+    for path in walk(root, tree_realpath, skip_pseudo=False, walker=walker, listed=listed):
         name = os.path.basename(path)
         if name.endswith(suffixes):
             yield path

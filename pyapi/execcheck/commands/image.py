@@ -6,7 +6,7 @@ import sys
 from ..errors import UsageError
 from ..image import ldconf, install as inst
 from ..image import prepare
-from .output import counted, print_json, printable
+from .output import counted, print_json, printable, with_path_hex
 
 ORDER = 60
 HELP = "prepare a root filesystem for enforcement and install the shim in it (reversibly)"
@@ -30,14 +30,17 @@ directory bind-mounted into the image is no part of it; --any-mount for an image
 and name each mount point they leave.
 
 exit status: 0 done (verify: ready to enforce); 1 verify: not ready; prepare: part of the image
-could not be read, changed while it was walked, or its libraries or programs are on a mount not
-walked (named), so its list is incomplete; 2 bad usage, an image that cannot be read or changed,
+could not be read, changed while it was walked or before its chmod, or could not be changed, or its
+libraries or programs are on a mount not walked (named), so its list is incomplete; revert: a file
+could not be changed (named); 2 bad usage, an image that cannot be read or changed,
 or a record execcheck did not write (nothing is changed then)."""
 STEP_EXIT = "exit status: 0 done; 2 bad usage, or an image that cannot be read or changed."
 PREPARE_EXIT = """\
 exit status: 0 done; 1 done, but part of the image could not be read or changed while it was walked
-(prepare again once nothing changes it), or its libraries or programs are on another mount (named):
-what it shows or changes is incomplete; 2 bad usage, or an image that cannot be read or changed."""
+or before its chmod (named, and left as it is: prepare again once nothing changes it), a file
+could not be changed (named: an immutable file, a read-only mount), or its libraries or programs
+are on another mount (named): what it shows or changes is incomplete, the rest is applied; 2 bad
+usage, or an image that cannot be read or changed (then nothing is changed)."""
 PREPARE = """\
 Shows (or with --apply makes) the mode changes enforcement needs: x where r on the image's shared
 libraries and Python code; never a write bit, never a data file. A set-user-ID or set-group-ID
@@ -48,6 +51,13 @@ modes for `image revert`.
 examples:
   execcheck image prepare /srv/image             what would change (stdout; a count on stderr)
   execcheck image prepare --apply /srv/image     change it (as root)
+  execcheck image prepare --apply --json /srv/image | jq -r '.changed_while_preparing[].path'
+
+--json prints one document: root, applied, complete (false: exit 1), changes (path, old_mode,
+new_mode, kind library|python; with --apply, the changes made), left (path, reason: left alone on
+purpose), not_walked (path, reason), unreadable, changed_while_preparing and not_changed (path,
+reason, errno). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex,
+the path's bytes in hex.
 
 """ + PREPARE_EXIT
 REVERT = """\
@@ -57,7 +67,9 @@ explains them; a file changed since is left and named.
 example:
   execcheck image revert /srv/image
 
-""" + STEP_EXIT
+exit status: 0 done; 1 done, but a file could not be changed (named: an immutable file, a read-only
+mount; its record is kept, for a revert once it can be); 2 bad usage, or an image that cannot be
+read or changed."""
 INSTALL = """\
 Puts the shim of the image's architecture beside its libc (an image with a 32-bit libc too gets
 both, named by one $LIB entry; an arm64 image the aarch64 shim, where the build made one:
@@ -87,6 +99,13 @@ holds the image's libraries or programs (a separate /usr) leaves the image not r
 examples:
   execcheck image verify /srv/image
   execcheck image verify --json --noexec-mount /tmp /srv/image
+  execcheck image verify --json /srv/image | jq -r '.not_ready_because[]'
+
+--json prints one document: root, ready, not_ready_because (one line a kind of reason), refusals
+(the files it would run that would be refused: id, rule, path, message, details with
+counted_because, programs), not_run_but_refused, shim_problems, code_files, not_audited_machine,
+unreadable and changed_while_verifying (as refusals), not_walked and not_walked_code (mount
+points). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex.
 
 exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
 could not be read or lies on a mount not walked (named), the image changed while it was read
@@ -102,7 +121,8 @@ def add_parser(sub):
                           description=PREPARE)
     pp.add_argument("root", metavar="ROOT", help="the image's root directory")
     pp.add_argument("--apply", action="store_true", help="make the changes (default: only show them)")
-    pp.add_argument("--json", action="store_true", help="print the changes (and the files left) as JSON")
+    pp.add_argument("--json", action="store_true", help="print the changes, the files left and what it could not "
+                    "read or change as one JSON document (above)")
     pp.set_defaults(run=run_prepare)
     pr = steps.add_parser("revert", help="restore the modes prepare changed", formatter_class=raw,
                           description=REVERT)
@@ -133,7 +153,8 @@ def add_parser(sub):
     pv.add_argument("root", metavar="ROOT", help="the image's root directory")
     pv.add_argument("--noexec-mount", action="append", default=[], metavar="DIR",
                     help="treat DIR (in the image) as mounted noexec, beside its /etc/fstab; repeatable")
-    pv.add_argument("--json", action="store_true", help="print the verdict, refusals and shim problems as JSON")
+    pv.add_argument("--json", action="store_true", help="print the verdict, its reasons, the refusals, shim "
+                    "problems and what it could not read as one JSON document (above)")
     pv.add_argument("--any-mount", action="store_true",
                     help="audit the files of any mount inside ROOT too (an image with its own /usr partition "
                          "mounted there); by default only those on ROOT's own mount: a host directory "
@@ -153,8 +174,10 @@ def _root(args, changes=True):
     path = args.root
     if not path:  # `image revert "$UNSET"`: said " is not a directory"
         raise UsageError("ROOT is empty: give the image's root directory")
-    if not os.path.isdir(path):
-        raise UsageError("%s is not a directory" % path)
+    if not os.path.isdir(path):  # "not a directory" sent the user looking at a path that is not there
+        raise UsageError("%s %s: give the image's root directory" % (
+            path, "does not exist" if not os.path.lexists(path) else
+            "is a symbolic link that names no directory" if os.path.islink(path) else "is not a directory"))
     if changes and os.path.realpath(path) == "/" and not args.this_system:
         raise UsageError("refusing to change / : pass --this-system if this system is the image being built "
                          "(a container build step), or give the image's root directory")
@@ -185,22 +208,29 @@ def run_prepare(args) -> int:
     if args.apply:
         _need_root_user()
         try:
-            prepare.apply(root, changes, args.any_mount)
+            changes, not_applied, refused = prepare.apply(root, changes, args.any_mount)
         except OSError as e:
             raise UsageError("cannot change the image: %s" % _os_error(e))
+        # a planned file replaced or re-moded before its chmod: left as it is, named as a change
+        changed = sorted(changed + not_applied)
+    else:
+        refused = []
     code_left = [p for p, why in not_walked if why == prepare.CODE_NOT_ENTERED]
-    complete = not unread and not code_left and not changed
+    complete = not unread and not code_left and not changed and not refused
     status = 0 if complete else 1  # a smaller list than the image's, which must not pass for its whole
     if no_image:
         print("execcheck: " + NO_IMAGE % printable(root), file=sys.stderr)
     if args.json:
+        h = with_path_hex
         print_json({"root": root, "applied": args.apply, "complete": complete,
-                    "changes": [{"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w}
+                    "changes": [h({"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w})
                                 for p, o, n, w, _ in changes],
-                    "left": [{"path": p, "reason": why} for p, why in skipped],
-                    "not_walked": [{"path": p, "reason": why} for p, why in not_walked],
-                    "unreadable": [{"path": p, "reason": why, "errno": err} for p, why, err in unread],
-                    "changed_while_preparing": [{"path": p, "reason": why, "errno": err} for p, why, err in changed]})
+                    "left": [h({"path": p, "reason": why}) for p, why in skipped],
+                    "not_walked": [h({"path": p, "reason": why}) for p, why in not_walked],
+                    "unreadable": [h({"path": p, "reason": why, "errno": err}) for p, why, err in unread],
+                    "changed_while_preparing": [h({"path": p, "reason": why, "errno": err})
+                                                for p, why, err in changed],
+                    "not_changed": [h({"path": p, "reason": why, "errno": err}) for p, why, err in refused]})
         return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
@@ -208,6 +238,8 @@ def run_prepare(args) -> int:
         print("execcheck: %s: %s" % (printable(p), why), file=sys.stderr)
     for p, why, _ in changed:
         print("execcheck: %s: changed while preparing: %s" % (printable(p), why), file=sys.stderr)
+    for p, why, _ in refused:
+        print("execcheck: %s: not changed: %s" % (printable(p), why), file=sys.stderr)
     for p, o, n, w, _ in changes:
         print("%04o -> %04o  %-7s  %s" % (o, n, w, printable(p)))
     kinds = {w: sum(1 for c in changes if c[3] == w) for w in ("library", "python")}
@@ -225,6 +257,10 @@ def run_prepare(args) -> int:
     if changed:
         print("execcheck: INCOMPLETE: %d %s of the image changed while it was walked (above): prepare again once "
               "nothing changes the root" % (len(changed), "path" if len(changed) == 1 else "paths"), file=sys.stderr)
+    if refused:
+        print("execcheck: INCOMPLETE: %s the image needs could not be changed (above): enforcing refuses %s; "
+              "the rest is changed" % (counted(len(refused), "file"), "it" if len(refused) == 1 else "them"),
+              file=sys.stderr)
     return status
 
 
@@ -242,11 +278,16 @@ def run_revert(args) -> int:
         raise UsageError("cannot change the image: %s" % _os_error(e))
     if done is None:
         raise UsageError("nothing to revert: %s has no record of `image prepare --apply`" % root)
-    n, left = done
+    n, left, refused = done
     print("restored the modes of %s" % counted(n, "file"), file=sys.stderr)
     for path, why in left:
         print("execcheck: left %s as it is: %s" % (printable(path), why), file=sys.stderr)
-    return 0
+    for path, why in refused:
+        print("execcheck: %s: not restored: %s" % (printable(path), why), file=sys.stderr)
+    if refused:
+        print("execcheck: INCOMPLETE: %s not restored (above): their record is kept, for `image revert` once they "
+              "can be changed" % counted(len(refused), "file"), file=sys.stderr)
+    return 1 if refused else 0
 
 
 def run_install(args) -> int:
@@ -326,13 +367,14 @@ def run_verify(args) -> int:
     ok = not because  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
+        h = with_path_hex
         print_json({"root": root, "ready": ok, "not_ready_because": because,
-                    "refusals": [f.as_dict() for f in refusals],
-                    "not_run_but_refused": [f.as_dict() for f in stray],
+                    "refusals": [h(f.as_dict()) for f in refusals],
+                    "not_run_but_refused": [h(f.as_dict()) for f in stray],
                     "shim_problems": shim_problems, "code_files": len(result.files),
-                    "not_audited_machine": foreign or None, "unreadable": [f.as_dict() for f in unread],
+                    "not_audited_machine": foreign or None, "unreadable": [h(f.as_dict()) for f in unread],
                     "not_walked": result.other_mounts, "not_walked_code": left,
-                    "changed_while_verifying": [f.as_dict() for f in changed]})
+                    "changed_while_verifying": [h(f.as_dict()) for f in changed]})
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))
@@ -341,6 +383,10 @@ def run_verify(args) -> int:
                   (" and %d more" % (len(f.programs) - 5) if len(f.programs) > 5 else ""))
         elif f.name == "exec-denied":  # why it counts, where no program names it
             print("         %s" % printable(f.details["counted_because"]))
+        elif f.name == "python-code-denied":  # a tree's count alone sent the builder to --json for the names
+            files = f.details.get("files", [])
+            print("         %s" % ", ".join(printable(p) for p in files[:5]) +
+                  (" and %d more (--json: details.files)" % (len(files) - 5) if len(files) > 5 else ""))
     for f in stray:
         print("note     %s (nothing in the image loads it)" % printable(f.message))
     for p in shim_problems:

@@ -1,5 +1,6 @@
 """Small helpers shared by the commands' output: JSON, tables, names made safe for a terminal."""
 import json
+import os
 import re
 import sys
 
@@ -24,6 +25,22 @@ def json_text(obj, indent=None) -> str:
     JSON reader must take. Non-ASCII only occurs inside strings, so escaping it after the encoder
     (C, fast on an image's megabytes) is exact."""
     return _NOT_ASCII.sub(_json_escape, json.dumps(obj, indent=indent, ensure_ascii=False))
+
+
+def with_path_hex(entry: dict) -> dict:
+    """entry (a JSON object naming a file by "path"), with "path_hex" - the path's bytes in hex -
+    where the path is not UTF-8: json_text spells each such byte \\u00XX, which a reader cannot tell
+    from the character U+00XX (lib\\xff.so and libÿ.so are both "lib\\u00ff.so"), so a tool acting
+    on the name would reach another file, or none."""
+    try:
+        raw = os.fsencode(entry["path"])
+    except UnicodeError:  # a lone surrogate JSON spelled (a record's): no file's name
+        return entry
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        entry["path_hex"] = raw.hex()
+    return entry
 
 
 def print_json(obj, indent=2) -> None:

@@ -80,8 +80,8 @@ def find_libc(root: str):
     found = []
     # last, the biarch places of a 32-bit libc: a root whose only libc is there is a 32-bit image
     for d in dirs + ldconf.default_dirs("") + ldconf.conf_dirs(root) + list(ldconf.I386_LIBC_DIRS):
-        host = rootfs.resolve(root, d + "/libc.so.6")
-        if os.path.isfile(host):
+        host = rootfs.lookup(root, d + "/libc.so.6")  # None: a symlink on the way names no file
+        if host is not None and os.path.isfile(host):
             found.append(d)
             # prefer the directory's own name over a way into it through a symlink (/lib -> usr/lib)
             if rootfs.resolve(root, d) == os.path.join(os.path.abspath(root), d.lstrip("/")):
@@ -119,11 +119,12 @@ def find_libc32(root: str):
     last (its own directories: Fedora's glibc.i686 is in /usr/lib), then Debian's places."""
     from ..audit.resolver import Session
     dirs = list(ldconf.I386_LIBC_DIRS)
-    if os.path.isfile(rootfs.resolve(root, I386_LOADER)):
+    loader = rootfs.lookup(root, I386_LOADER)
+    if loader is not None and os.path.isfile(loader):
         dirs = Session(root=root, machine=3).system_dirs() + dirs
     for d in dict.fromkeys(dirs):
-        host = rootfs.resolve(root, d + "/libc.so.6")
-        if os.path.isfile(host):
+        host = rootfs.lookup(root, d + "/libc.so.6")
+        if host is not None and os.path.isfile(host):
             try:
                 ident = elf_identity(host)
             except InstallError:

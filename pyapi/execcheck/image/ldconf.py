@@ -70,7 +70,10 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
             for pattern in rest.split():
                 if not pattern.startswith("/"):
                     pattern = os.path.join(os.path.dirname(conf), pattern)
-                host_pattern = os.path.join(rootfs.resolve(root, os.path.dirname(pattern)), os.path.basename(pattern))
+                where = rootfs.lookup(root, os.path.dirname(pattern))
+                if where is None:  # a symlink that names no directory: ldconfig's glob matches nothing
+                    continue
+                host_pattern = os.path.join(where, os.path.basename(pattern))
                 where = os.path.dirname(host_pattern)  # glob() says nothing of a directory it may not list
                 if onerror is not None and os.path.isdir(where) and not os.access(where, os.R_OK | os.X_OK):
                     onerror(OSError(errno.EACCES, os.strerror(errno.EACCES), where))
@@ -91,7 +94,7 @@ def library_dirs(root: str, tuple_: str, onerror=None):
     onerror: as conf_dirs'."""
     out = []
     for d in conf_dirs(root, onerror=onerror) + default_dirs(tuple_):
-        if d not in out and os.path.isdir(rootfs.resolve(root, d)):
+        if d not in out and rootfs.is_dir(root, d):
             out.append(d)
     return out
 
@@ -107,7 +110,8 @@ def with_real_places(root: str, dirs):
     real_root = os.path.realpath(root)
     out = []
     for d in dirs:
-        for name in (d, os.path.realpath(rootfs.resolve(root, d))[len(real_root):] or "/"):
+        host = rootfs.lookup(root, d)
+        for name in [d] + ([] if host is None else [os.path.realpath(host)[len(real_root):] or "/"]):
             if name not in out:
                 out.append(name)
     return out

@@ -13,7 +13,7 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.resolver import elf_type
-from ..audit.scan import python_code_trees
+from ..audit.scan import python_code_trees, tree_listed
 
 ET_DYN = 3
 
@@ -106,16 +106,19 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
 
     for d, suffixes in python_code_trees(root, walker):
         # found a directory a moment ago: gone now, it changed (unless its name is a symlink,
-        # which may name no directory in the image: a broken link, nothing)
-        try:
-            listed = not os.path.islink(rootfs.resolve(root, d, follow_last=False))
-        except OSError:
-            listed = False
-        for f in _walk_files(walker, rootfs.resolve(root, d), listed):
+        # which - told a directory by the host's view of it - may name none in the image)
+        host, listed = rootfs.lookup(root, d), tree_listed(root, d)
+        if host is None:
+            if listed:
+                walker.changed(os.path.join(root, d.lstrip("/")), "removed, renamed or replaced since it was found",
+                               errno.ELOOP)
+            continue
+        for f in _walk_files(walker, host, listed):
             if f.endswith(suffixes):
                 consider(f, "python", lambda p, st: True)
     for d in ldconf.library_dirs(root, tuple_, walker.error):
-        for f in _walk_files(walker, rootfs.resolve(root, d)):
+        host = rootfs.lookup(root, d)
+        for f in _walk_files(walker, host) if host is not None else ():
             consider(f, "library", _is_library)
     return changes, links
 
@@ -188,41 +191,115 @@ def _record_problem(record) -> str:
     return manifest.dirs_problem(record)
 
 
-def _stamp(host: str) -> list:
-    """[size, whole seconds of mtime] of the file at host: a chmod changes neither, while a package
-    upgrade (dpkg unpacks a new file and renames it over the old) changes them. Whole seconds,
-    which a tar archive of the image keeps; inode numbers a copied image does not."""
-    st = os.lstat(host)
+# how a planned file changed between the plan and its chmod, by the errno its look-up ends with
+NOT_APPLIED = {errno.ENOENT: "removed or renamed since it was looked at: not changed",
+               errno.ENOTDIR: "removed or renamed since it was looked at: not changed",
+               errno.ESTALE: "another file is there since it was looked at: not changed"}
+
+
+class ChangedSince(OSError):
+    """The planned file is not the one looked at any more (errno ESTALE, ENOENT or ENOTDIR), or its
+    mode is not (ESTALE): a chmod to the planned mode would be blind."""
+
+
+class Refused(OSError):
+    """The file system refuses this file a chmod (errno EPERM: an immutable or append-only file;
+    EROFS: a read-only mount, with --any-mount; EACCES): it alone is left as it is."""
+
+
+REFUSED = {errno.EPERM: "an immutable or append-only file (lsattr; chattr -i)",
+           errno.EROFS: "", errno.EACCES: ""}
+
+
+def _looked_at(host: str, ident, was: int) -> int:
+    """An O_PATH descriptor of the file at host, if it is the file looked at ((dev, ino) ident),
+    with the mode it had then (was, S_IMODE); else ChangedSince. Not a symlink swapped in for its
+    name, nor another file its path leads to since (a directory on it turned into a link out of
+    the image): both are another inode."""
+    try:
+        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno in NOT_APPLIED:
+            raise ChangedSince(e.errno, NOT_APPLIED[e.errno], host) from None
+        raise
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != ident:
+        os.close(fd)
+        raise ChangedSince(errno.ESTALE, NOT_APPLIED[errno.ESTALE], host)
+    if stat.S_IMODE(st.st_mode) != was:
+        os.close(fd)
+        raise ChangedSince(errno.ESTALE, "its mode changed since it was looked at (%04o, now %04o): not changed" % (
+            was, stat.S_IMODE(st.st_mode)), host)
+    return fd
+
+
+def _stamp(host: str, ident, was: int) -> list:
+    """[size, whole seconds of mtime] of the file looked at (ChangedSince if another is at host):
+    a chmod changes neither, while a package upgrade (dpkg unpacks a new file and renames it over
+    the old) changes them. Whole seconds, which a tar archive of the image keeps; inode numbers a
+    copied image does not."""
+    fd = _looked_at(host, ident, was)
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
     return [st.st_size, int(st.st_mtime)]
 
 
-def apply(root: str, changes, any_mount: bool = False) -> int:
+def apply(root: str, changes, any_mount: bool = False):
     """Records the current modes (the first record of a file wins, so revert restores the true
     original after repeated prepares; a file replaced since its record - a package upgrade - is
-    recorded afresh), then chmods. Returns the number of files changed."""
+    recorded afresh), then chmods. A planned file replaced, removed or re-moded since the plan
+    looked at it (a build step beside prepare) is neither changed nor recorded, nor is one the file
+    system refuses a chmod (Refused), and the rest is applied: returns (the changes made,
+    [(image path, how it changed, errno name)] of those changed since, [(image path, why, errno
+    name)] of those refused)."""
     record = manifest.load(root, STEP, _record_problem, any_mount) or {"modes": {}, "created_dirs": []}
-    stamps = record.setdefault("stamps", {})
-    for path, old, _new, _why, _ident in changes:
-        stamp = _stamp(os.path.join(root, path.lstrip("/")))
-        if path not in record["modes"] or stamps.get(path, stamp) != stamp:
-            record["modes"][path] = old
-            stamps[path] = stamp
+    modes, stamps = record["modes"], record.setdefault("stamps", {})
+    before = {}  # path -> its (mode, stamp) before this run (None: none): put back if not changed
+    due, not_applied = [], []
+    for change in changes:
+        path, old, _new, _why, ident = change
+        try:
+            stamp = _stamp(os.path.join(root, path.lstrip("/")), ident, old)
+        except ChangedSince as e:
+            not_applied.append((path, e.strerror, _errno_name(e)))
+            continue
+        if path not in modes or stamps.get(path, stamp) != stamp:
+            before[path] = (modes.get(path), stamps.get(path))
+            modes[path], stamps[path] = old, stamp
+        due.append(change)
     manifest.save(root, STEP, record)
-    for path, _old, new, _why, ident in changes:
-        _chmod(os.path.join(root, path.lstrip("/")), new, ident)
-    return len(changes)
+    done, refused = [], []
+    for change in due:
+        path, old, new, _why, ident = change
+        try:
+            _chmod(os.path.join(root, path.lstrip("/")), new, ident, old)
+        except (ChangedSince, Refused) as e:
+            (refused if isinstance(e, Refused) else not_applied).append((path, e.strerror, _errno_name(e)))
+            if path in before:  # recorded for a chmod not made: revert must not take it for prepare's
+                for entries, was in zip((modes, stamps), before[path]):
+                    if was is None:
+                        entries.pop(path, None)
+                    else:
+                        entries[path] = was
+            continue
+        done.append(change)
+    if len(done) < len(due):
+        manifest.save(root, STEP, record)
+    return done, sorted(not_applied), refused
 
 
-def _chmod(host: str, mode: int, ident) -> None:
-    """chmod the file looked at, (dev, ino) ident: not a symlink swapped in for its name, nor
-    another file its path leads to since (a directory on it turned into a link out of the image)."""
-    fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+def _chmod(host: str, mode: int, ident, was: int) -> None:
+    """chmod the file looked at ((dev, ino) ident, its mode then was), through a descriptor of
+    it: ChangedSince if another file is there now, or its mode changed (_looked_at)."""
+    fd = _looked_at(host, ident, was)
     try:
-        st = os.fstat(fd)
-        if (st.st_dev, st.st_ino) != ident:
-            raise OSError(errno.ESTALE, "another file than the one looked at is there now: not changed")
         os.chmod("/proc/self/fd/%d" % fd, mode)
     except OSError as e:  # named by the file, not by the descriptor's /proc path
+        if e.errno in REFUSED:
+            raise Refused(e.errno, "cannot be changed: %s%s" % (e.strerror.lower(), REFUSED[e.errno] and
+                                                                 " (%s)" % REFUSED[e.errno]), host) from None
         raise OSError(e.errno, e.strerror, host) from None
     finally:
         os.close(fd)
@@ -233,7 +310,8 @@ REPLACED = "another file is there since prepare (its size or time differ: a pack
 
 def revert(root: str, tuple_: str, any_mount: bool = False):
     """Restores every mode prepare recorded, as far as undoing prepare's change explains it.
-    Returns (files restored, [(image path left as it is, why)]), or None without a record.
+    Returns (files restored, [(image path left as it is, why)], [(image path, why)] of those the
+    file system refused a chmod: Refused), or None without a record.
 
     The record is the image's: each path is walked inside the image (symlinks followed only
     there, the last one not at all), and a mode is restored only if it is the file's mode now
@@ -246,7 +324,7 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
         return None
     root_mount = rootfs.root_mount(root, any_mount)
     links = None
-    n, left = 0, []
+    n, left, refused = 0, [], []
     for path, mode in sorted(record["modes"].items()):
         try:
             host = rootfs.resolve(root, path, follow_last=False)
@@ -272,7 +350,20 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
             if _links_outside(st, links):
                 left.append((path, _links_outside(st, links)))
                 continue
-        _chmod(host, mode, (st.st_dev, st.st_ino))
+        try:
+            _chmod(host, mode, (st.st_dev, st.st_ino), now)
+        except ChangedSince as e:  # replaced or re-moded since the look above: its mode is its own
+            left.append((path, e.strerror))
+            continue
+        except Refused as e:  # the rest is restored all the same
+            refused.append((path, e.strerror))
+            continue
         n += 1
+    if refused:  # their record stays, for a revert once the file system allows it (chattr -i)
+        kept = {p for p, _ in refused}
+        record["modes"] = {p: m for p, m in record["modes"].items() if p in kept}
+        record["stamps"] = {p: s for p, s in record.get("stamps", {}).items() if p in kept}
+        manifest.save(root, STEP, record)
+        return n, left, refused
     left += [(d, manifest.OLD_DIR_LEFT) for d in manifest.remove(root, STEP, record["created_dirs"], any_mount)]
-    return n, left
+    return n, left, refused

@@ -52,6 +52,26 @@ def resolve(root: str, path: str, follow_last: bool = True) -> str:
     return os.path.join(root, *done)
 
 
+def lookup(root: str, path: str, follow_last: bool = True):
+    """resolve()'s host path of `path`, or None where a symlink on the way names no file
+    (BROKEN_LINK: a loop, a chain over 40 links, a link through a regular file or with a name over
+    255 bytes): the image's programs find nothing there either, so a step that looks for a tree or
+    a file of the image (is there a /usr/local? an /etc/ld.so.preload?) finds none, instead of
+    taking the image for unreadable. The result may not exist, as resolve()'s."""
+    try:
+        return resolve(root, path, follow_last)
+    except OSError as e:
+        if e.errno in BROKEN_LINK:
+            return None
+        raise
+
+
+def is_dir(root: str, path: str) -> bool:
+    """Does `path` name a directory in the image (lookup())?"""
+    host = lookup(root, path)
+    return host is not None and os.path.isdir(host)
+
+
 def lookup_failure(host: str, err: int):
     """What a failed lookup (errno err) of a name a walk listed, at host, means, as (kind, how,
     errno): kind "broken-link" (a symlink that names no file: nothing to examine), "changed" (the

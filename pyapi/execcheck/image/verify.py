@@ -1,5 +1,6 @@
 """Is an image ready to enforce? The audit of the whole image in the policy's view (its own mode
 bits and noexec mounts), plus the state of the installed shim."""
+import errno
 import os
 import stat
 
@@ -13,13 +14,23 @@ POLICY_RULES = ("exec-denied", "python-code-denied")
 def shim_state(root: str) -> list:
     """Problems with the installed shim, as sentences ([] when install is complete and sound)."""
     problems = []
-    entries = read_ld_so_preload(rootfs.resolve(root, "/etc/ld.so.preload"))
+    preload = rootfs.lookup(root, "/etc/ld.so.preload")
+    try:  # a symlink that names no file: ld.so preloads nothing from it
+        entries = [] if preload is None else read_ld_so_preload(preload)
+    except OSError as e:
+        if e.errno == errno.EINVAL:  # no regular file
+            problems.append(_not_a_file(preload))
+        elif e.errno not in rootfs.BROKEN_LINK:
+            raise
+        entries = []
     shims = [e for e in entries if os.path.basename(e) == install.SHIM_NAME]
-    if not shims:
+    if not shims and not problems:
         problems.append("/etc/ld.so.preload does not name %s: run `execcheck image install`" % install.SHIM_NAME)
     for path in [p for e in shims for p in install.expand_entry(root, e)]:  # a $LIB entry: each class's
-        host = rootfs.resolve(root, path)
+        host = rootfs.lookup(root, path)
         try:
+            if host is None:
+                raise FileNotFoundError(path)
             st = os.stat(host)
         except OSError:
             problems.append("/etc/ld.so.preload names %s, which is missing: glibc would warn and run everything "
@@ -30,8 +41,8 @@ def shim_state(root: str) -> list:
             problems.append("%s must be a root-owned file, readable and executable by all, not writable by group or "
                             "others (mode %04o, uid %d)" % (path, stat.S_IMODE(st.st_mode), st.st_uid))
     try:  # read by ld.so with the rights of the program it starts: refused, it preloads nothing, silently
-        mode = os.stat(rootfs.resolve(root, "/etc/ld.so.preload")).st_mode
-    except OSError:
+        mode = os.stat(preload).st_mode
+    except (OSError, TypeError):
         mode = 0o644
     if shims and not mode & 0o004:
         problems.append("/etc/ld.so.preload must be readable by all (mode %04o): ld.so reads it with the rights of "
@@ -40,12 +51,27 @@ def shim_state(root: str) -> list:
             not any(has_lib_token(e) for e in shims):
         problems.append("the image has a 32-bit libc, and /etc/ld.so.preload names the shim by its 64-bit path: "
                         "32-bit programs would run unchecked")
-    conf = rootfs.resolve(root, "/etc/execcheck.conf", follow_last=False)  # the shim does not follow it
-    if os.path.lexists(conf):
+    conf = rootfs.lookup(root, "/etc/execcheck.conf", follow_last=False)  # the shim does not follow it
+    if conf is not None and os.path.lexists(conf):
         p = policy(config_path=conf, environ={})
         if p.config_state != "loaded" or p.config_problem:  # named as the image names it
             problems.append(config_statement(conf, p.config_state, p.config_problem, "/etc/execcheck.conf"))
     return problems
+
+
+def _not_a_file(host: str) -> str:
+    """What an /etc/ld.so.preload that is no regular file does to the image's programs."""
+    try:
+        fmt = stat.S_IFMT(os.stat(host).st_mode)
+    except OSError:
+        fmt = 0
+    if fmt == stat.S_IFIFO:
+        what = "a FIFO: ld.so opens it in every program, which waits at its start for a writer"
+    elif fmt == stat.S_IFDIR:
+        what = "a directory: ld.so preloads nothing from it, so no program loads the shim"
+    else:
+        what = "no regular file: ld.so preloads nothing from it (or waits on it), so no program loads the shim"
+    return "/etc/ld.so.preload is %s: remove it and run `execcheck image install`" % what
 
 
 def why_run(finding, records, lib_dirs) -> str:
