@@ -323,3 +323,32 @@ def test_the_asyncio_startup_file_while_another_thread_holds_the_handoff_slot(tm
     assert "Exception in thread Interactive thread" in out, out
     assert [(x["kind"], x["path"], x["reason"], x["errno"], x["action"]) for x in recs if x["kind"] == "script"] == \
         [("script", str(script), "error", 16, "refused")], recs
+
+
+# ---- the log file's lock ----------------------------------------------------------------------
+
+# held_fork.c: the forking thread, its fork done (in the parent); a dlopen() done, before its line
+FORKED = ("tests/c/held_fork.c", "for (i = 0; i < 10000; i++)")
+DLOPEN_DONE = ("tests/c/held_fork.c", 'printf("%s dlopen %s\\n"')
+
+
+def test_a_child_forked_while_a_record_held_the_logs_lock(tmp_path, held):
+    """The main thread's record is parked with the log's flock held when another thread forks; the
+    child lives on (system("sleep 2")). flock locks belong to the open file description, which the
+    child shares: the writer's close() left the lock held for the child's life, so the next writer
+    (another process) waited 10000 sched_yield calls and appended without its look for a record
+    cut short - its record joined the cut line. Now the writer unlocks before it closes: the next
+    writer looks, and its record starts a line."""
+    prog, bad = held
+    log = tmp_path / "records.jsonl"
+    again = "env -i LD_PRELOAD=%s EXECCHECK_LOG_FILE=%s HELD_MAIN=dlopen:%s %s" % (SHIM, log, bad, prog)
+    out, records = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "dlopen:%s" % bad, "HELD_CHILD": "system:sleep 2"},
+                             ["catch syscall flock", "run", "continue", "delete 1",  # the log's lock taken
+                              "set var held_go = 1", "set scheduler-locking on", "thread 2",
+                              "tbreak %s" % line_of(*FORKED), "continue",
+                              "thread 1", "tbreak %s" % line_of(*DLOPEN_DONE), "continue",  # its record written
+                              "shell printf cut >> %s" % log, "shell %s" % again,
+                              "set scheduler-locking off", "continue"])
+    assert "child system 0" in out and "child exited 0" in out, "\n".join(out)
+    assert len(records) == 3 and records[1] == "cut", records
+    assert all('"path":"%s"' % bad in r for r in (records[0], records[2])), records
