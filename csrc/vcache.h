@@ -48,6 +48,11 @@ void ec_vcache_let_go(uint64_t dev, uint64_t ino);
  * EC_STATX_MNT_ID), for ec_vcache_lookup_id alone. */
 void ec_vcache_store_id(uint64_t dev, uint64_t ino, const struct ec_statx *source, const struct ec_verdict *v);
 
+/* Are a and b (statx with EC_STATX_KEY) one file by the cache's key: (dev, ino, mount id, ctime)
+ * and, where inode numbers are per subvolume (btrfs; one overlay over two subvolumes shows two
+ * files as one (dev, ino)), the subvolume? */
+int ec_vcache_same_file(const struct ec_statx *a, const struct ec_statx *b);
+
 /* Forgets every entry. */
 void ec_vcache_clear(void);
 

@@ -947,12 +947,13 @@ static void add_audit_hook(void)
 }
 
 /* Is the file behind fd the script named on the command line (sys.argv[0])? Only asked for a
- * failed check before any run event: the zipimport probe of the main file. */
-static int is_main_file(const struct ec_verdict *v)
+ * failed check before any run event: the zipimport probe of the main file. By the verdict cache's
+ * key, subvolume included: (dev, ino) alone names two files on one overlay over two subvolumes. */
+static int is_main_file(int fd)
 {
     PyObject *argv = ec_py.SysGetObject("argv"), *keep, *first;
     const char *path;
-    struct ec_statx st;
+    struct ec_statx main_st, st;
     int same = 0;
     if (!argv) return 0;
     first = ec_py.ListGetItem(argv, 0);
@@ -961,8 +962,9 @@ static int is_main_file(const struct ec_verdict *v)
         return 0;
     }
     path = fs_bytes(first, &keep);
-    if (path && ec_statx(EC_AT_FDCWD, path, 0, EC_STATX_BASIC_STATS, &st) == 0)
-        same = ec_makedev(st.stx_dev_major, st.stx_dev_minor) == v->dev && st.stx_ino == v->ino;
+    if (path && ec_statx(EC_AT_FDCWD, path, 0, EC_STATX_KEY, &main_st) == 0 &&
+        ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0)
+        same = ec_vcache_same_file(&main_st, &st);
     release(keep);
     return same;
 }
@@ -1023,7 +1025,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     }
     if (ec_check_fd_quick(fd, 0, &v)) return f;
     p = fs_bytes(path, &keep);
-    kind = remote || (!entry_seen && is_main_file(&v)) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
+    kind = remote || (!entry_seen && is_main_file(fd)) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
     enforced = enforcing(kind);
     first = record(kind, p ? p : "?", &v, enforced);
     if (!enforced) {
