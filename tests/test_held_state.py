@@ -319,8 +319,8 @@ def test_the_asyncio_startup_file_while_another_thread_holds_the_handoff_slot(tm
     assert "RAN bad" not in out and "RAN good" not in out and "RAN repl" not in out, out
     script = tmp_path / "ns" / "entry" / "s.py"
     assert "execcheck: refused to run PYTHONSTARTUP %s" % script in out, out
-    # (the REPL thread's traceback is printed while the interpreter exits: cut short, or not at all)
-    assert "Exception in thread Interactive thread" in out, out
+    # (the REPL thread's traceback is printed while the interpreter exits: cut short, or not at all:
+    # not asserted)
     assert [(x["kind"], x["path"], x["reason"], x["errno"], x["action"]) for x in recs if x["kind"] == "script"] == \
         [("script", str(script), "error", 16, "refused")], recs
 
