@@ -7,6 +7,7 @@
 
 #define EC_LOCK_EX 2
 #define EC_LOCK_NB 4
+#define EC_LOCK_UN 8
 
 /* Takes the log file's lock (flock: every writer opens the file afresh). 1: taken, or the file
  * system has no such locks (then as before); 0: another writer held it throughout. Never blocks:
@@ -26,7 +27,7 @@ int ec_sink_file(const char *path, const char *line, size_t len)
     struct ec_statx st;
     long w;
     char last;
-    int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDWR | FILE_FLAGS, 0600), readable = fd >= 0;
+    int fd = ec_openat(EC_AT_FDCWD, path, EC_O_RDWR | FILE_FLAGS, 0600), readable = fd >= 0, locked;
     if (fd == -EC_EACCES) fd = ec_openat(EC_AT_FDCWD, path, EC_O_WRONLY | FILE_FLAGS, 0600); /* a write-only log */
     if (fd < 0) return fd;
     if (ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) < 0 || (st.stx_mode & EC_S_IFMT) != EC_S_IFREG) {
@@ -46,11 +47,17 @@ int ec_sink_file(const char *path, const char *line, size_t len)
      * saw that record's end so far as a record cut short - the newline, appended after the
      * record was whole, made an empty line. Held throughout by another writer (stopped there,
      * say): no look, this record as it is. */
-    if (readable && lock_log(fd) && ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 &&
-        st.stx_size > 0 && ec_pread(fd, &last, 1, (long)st.stx_size - 1) == 1 && last != '\n')
+    locked = readable && lock_log(fd);
+    if (locked && ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_size > 0 &&
+        ec_pread(fd, &last, 1, (long)st.stx_size - 1) == 1 && last != '\n')
         ec_write(fd, "\n", 1);
     w = ec_write(fd, line, len); /* one write: O_APPEND keeps concurrent lines whole */
-    ec_close(fd); /* and unlocks */
+    /* The lock is the open file description's: a child another thread forked meanwhile shares it
+     * (O_CLOEXEC closes its copy only at an exec), and the close alone left the lock held for
+     * that child's life - every other writer waited its 10000 yields, then appended unlooked.
+     * Unlocked first, it goes with this record, whoever holds a copy. */
+    if (locked) ec_sys2(EC_NR_flock, fd, EC_LOCK_UN);
+    ec_close(fd);
     return w < 0 ? (int)w : 0;
 }
 

@@ -66,6 +66,13 @@ static void key_of(struct key *k, const struct ec_statx *st)
     k->ctime_nsec = st->stx_ctime.tv_nsec;
 }
 
+int ec_vcache_same_file(const struct ec_statx *a, const struct ec_statx *b)
+{
+    struct key k;
+    key_of(&k, a);
+    return same_key(&k, b, ec_makedev(b->stx_dev_major, b->stx_dev_minor));
+}
+
 int ec_vcache_lookup(const struct ec_statx *st, struct ec_verdict *v)
 {
     uint64_t dev = ec_makedev(st->stx_dev_major, st->stx_dev_minor);

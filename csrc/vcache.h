@@ -45,6 +45,11 @@ int ec_vcache_hold(uint64_t dev, uint64_t ino);
 /* Lets go of one counted hold of (dev, ino). */
 void ec_vcache_let_go(uint64_t dev, uint64_t ino);
 
+/* Are a and b (statx with EC_STATX_KEY) one file by the cache's key: (dev, ino, mount id, ctime)
+ * and, where inode numbers are per subvolume (btrfs; one overlay over two subvolumes shows two
+ * files as one (dev, ino)), the subvolume? */
+int ec_vcache_same_file(const struct ec_statx *a, const struct ec_statx *b);
+
 /* Forgets every entry. */
 void ec_vcache_clear(void);
 

@@ -310,35 +310,51 @@ static int asyncio_tool(void)
  * reports a startup file it cannot read (3.14; 3.13 has none): raised there, the refusal ended the
  * REPL thread, and a daemon thread printing its traceback while the interpreter exits can abort it.
  * Done as the basic REPL does it instead: the exception printed, and the REPL goes on; its open()
- * of the name gets an empty file (nothing runs), not the refused one nor what the name holds next. */
-static void asyncio_startup_refused(PyObject *path_obj, const char *path, int err)
+ * of the name gets an empty file (nothing runs), not the refused one nor what the name holds next.
+ * Returns 0, or -1 (the exception set) when nothing could be handed over (another thread held the
+ * slot throughout): its open() would read the name, unchecked; raised from run_startup, the
+ * refusal ends the REPL thread before that open. */
+static int asyncio_startup_refused(PyObject *path_obj, const char *path, int err)
 {
     int fd = (int)ec_sys2(EC_NR_memfd_create, "execcheck-refused", EC_MFD_CLOEXEC);
-    raise_os(*ec_py.ExcPermissionError, err, "execcheck: refused by the exec policy", path_obj);
-    ec_py.ErrPrint();
     /* no memfd (a seccomp filter, an old kernel): its open fails alike; 3.13 ends its REPL then */
-    if (fd >= 0) ec_handoff_put_kept(fd, 0, path);
-    else ec_handoff_put_kept(-1, err, path);
+    int handed = fd >= 0 ? ec_handoff_put_kept(fd, 0, path) : ec_handoff_put_kept(-1, err, path);
+    raise_os(*ec_py.ExcPermissionError, err, "execcheck: refused by the exec policy", path_obj);
+    if (handed < 0) return -1;
+    ec_py.ErrPrint();
+    return 0;
 }
 
 /* The entry file is refused (recorded already): the main script ends the process; a refused
  * PYTHONSTARTUP is reported by CPython (returns -1, the exception set), or by us for the asyncio
- * REPL (returns 0). */
+ * REPL (returns 0, or -1 as asyncio_startup_refused says). */
 static int refuse_entry(PyObject *path_obj, const char *path, PyObject *keep, int startup, const struct ec_verdict *v)
 {
+    int r;
     say_file(startup ? "run PYTHONSTARTUP" : "run", path, v);
     if (!startup) {
         release(keep);
         refuse_exit();
     }
     if (asyncio_repl) {
-        asyncio_startup_refused(path_obj, path, v->err ? v->err : EC_EACCES);
+        r = asyncio_startup_refused(path_obj, path, v->err ? v->err : EC_EACCES);
         release(keep);
-        return 0;
+        return r;
     }
     raise_os(*ec_py.ExcPermissionError, v->err ? v->err : EC_EACCES, "execcheck: refused by the exec policy", path_obj);
     release(keep);
     return -1;
+}
+
+/* Hands over what the check of an entry file found: fd (checked, ownership passes), or (fd < 0)
+ * the failure -fd of its open. 0, or -1 when nothing was handed over (handoff.h). */
+static int hand_entry(int fd, const char *path, int startup)
+{
+    /* for CPython's fopen of it, next (the basic REPL's too: only an "open" event in between).
+     * The asyncio REPL raises run_startup itself and then opens the file with open(): kept past
+     * audit events, in case an import comes in between, until its REPL goes on to read input. */
+    if (startup && asyncio_repl) return fd >= 0 ? ec_handoff_put_kept(fd, 0, path) : ec_handoff_put_kept(-1, -fd, path);
+    return fd >= 0 ? ec_handoff_put(fd, path, 0) : ec_handoff_put_error(-fd, path);
 }
 
 /* Checks the file CPython is about to fopen and hands it the checked fd. Returns 0, or -1 with an
@@ -348,35 +364,26 @@ static int entry_file(PyObject *path_obj, int startup)
     PyObject *keep;
     const char *path = fs_bytes(path_obj, &keep);
     struct ec_verdict v;
-    int fd, kind, enforced, handed;
+    int fd;
     if (!path) return 0; /* not a path CPython could open either */
     fd = open_and_check(path, &v);
-    if (fd < 0) { /* missing, unreadable: CPython's fopen fails alike and says so itself, even if
-                   * the name is there by then (unchecked) */
-        if (startup && asyncio_repl) ec_handoff_put_kept(-1, -fd, path);
-        else ec_handoff_put_error(-fd, path);
-        release(keep);
-        return 0;
-    }
-    if (!v.allowed) {
+    if (fd < 0) ec_memset(&v, 0, sizeof v);
+    else if (!v.allowed) {
         /* a path naming a pipe or a terminal (/dev/stdin, <(cmd)) is interactive input */
-        kind = is_stream(&v) ? EC_KIND_INTERACTIVE : EC_KIND_SCRIPT;
-        enforced = enforcing(EC_KIND_SCRIPT) || (kind == EC_KIND_INTERACTIVE && enforcing(EC_KIND_INTERACTIVE));
+        int kind = is_stream(&v) ? EC_KIND_INTERACTIVE : EC_KIND_SCRIPT;
+        int enforced = enforcing(EC_KIND_SCRIPT) || (kind == EC_KIND_INTERACTIVE && enforcing(EC_KIND_INTERACTIVE));
         record(kind, path, &v, enforced);
         if (enforced) {
             ec_close(fd);
             return refuse_entry(path_obj, path, keep, startup, &v);
         }
     }
-    /* for CPython's fopen of it, next (the basic REPL's too: only an "open" event in between).
-     * The asyncio REPL raises run_startup itself and then opens the file with open(): kept past
-     * audit events, in case an import comes in between, until its REPL goes on to read input. */
-    if (startup && asyncio_repl) handed = ec_handoff_put_kept(fd, 0, path);
-    else handed = ec_handoff_put(fd, path, 0);
-    /* Not handed over (another thread held the slot throughout): CPython's fopen would read the
-     * name again, which may hold another file by now. Refused under enforcement, as a file that
-     * could not be checked; as before in audit mode (recorded if it failed the check). */
-    if (handed < 0 && v.allowed && enforcing(EC_KIND_SCRIPT)) {
+    /* Missing, unreadable (fd < 0): that failure is handed over, and CPython's fopen fails alike
+     * and says so itself, even if the name is there by then (unchecked). Not handed over (another
+     * thread held the slot throughout): CPython's fopen would read the name again, which may hold
+     * another file by now, or a file now. Refused under enforcement, as a file that could not be
+     * checked; as before in audit mode (recorded if it failed the check). */
+    if (hand_entry(fd, path, startup) < 0 && (fd < 0 || v.allowed) && enforcing(EC_KIND_SCRIPT)) {
         v.allowed = 0;
         v.reason = EC_REASON_ERROR;
         v.err = EC_EBUSY;
@@ -940,12 +947,13 @@ static void add_audit_hook(void)
 }
 
 /* Is the file behind fd the script named on the command line (sys.argv[0])? Only asked for a
- * failed check before any run event: the zipimport probe of the main file. */
-static int is_main_file(const struct ec_verdict *v)
+ * failed check before any run event: the zipimport probe of the main file. By the verdict cache's
+ * key, subvolume included: (dev, ino) alone names two files on one overlay over two subvolumes. */
+static int is_main_file(int fd)
 {
     PyObject *argv = ec_py.SysGetObject("argv"), *keep, *first;
     const char *path;
-    struct ec_statx st;
+    struct ec_statx main_st, st;
     int same = 0;
     if (!argv) return 0;
     first = ec_py.ListGetItem(argv, 0);
@@ -954,8 +962,9 @@ static int is_main_file(const struct ec_verdict *v)
         return 0;
     }
     path = fs_bytes(first, &keep);
-    if (path && ec_statx(EC_AT_FDCWD, path, 0, EC_STATX_BASIC_STATS, &st) == 0)
-        same = ec_makedev(st.stx_dev_major, st.stx_dev_minor) == v->dev && st.stx_ino == v->ino;
+    if (path && ec_statx(EC_AT_FDCWD, path, 0, EC_STATX_KEY, &main_st) == 0 &&
+        ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_KEY, &st) == 0)
+        same = ec_vcache_same_file(&main_st, &st);
     release(keep);
     return same;
 }
@@ -1016,7 +1025,7 @@ static PyObject *open_code_hook(PyObject *path, void *data)
     }
     if (ec_check_fd_quick(fd, 0, &v)) return f;
     p = fs_bytes(path, &keep);
-    kind = remote || (!entry_seen && is_main_file(&v)) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
+    kind = remote || (!entry_seen && is_main_file(fd)) ? EC_KIND_SCRIPT : EC_KIND_MODULE;
     enforced = enforcing(kind);
     first = record(kind, p ? p : "?", &v, enforced);
     if (!enforced) {

@@ -20,6 +20,8 @@ A btrfs image in a file of the test's tmp dir, loop-mounted in private mount nam
   /goodcopy/libgood.so  a copy of good/libgood.so, inode 257 of subvolume goodcopy (a test truncates it)
   /libuse         a program linked against /good/libgood.so (a good case: everything on btrfs)
   /progs/prog     the test program again, inode 257 of subvolume progs
+  /pymain/s.py    a 0755 Python script, inode 257 of subvolume pymain
+  /pymod/m.py     a 0644 Python module, inode 257 of subvolume pymod
 """
 import io
 import itertools
@@ -118,6 +120,10 @@ def volume(tmp_path_factory):
                "stat -c '%n %i %d' goodcopy/libgood.so"]
     script += ["btrfs -q subvolume create datatwin", "cp %s datatwin/libgood.so; chmod 644 datatwin/libgood.so" % datatwin,
                "stat -c '%n %i %d' datatwin/libgood.so"]
+    script += ["btrfs -q subvolume create pymain; btrfs -q subvolume create pymod",
+               "echo \"print('RAN', 'main')\" > pymain/s.py; chmod 755 pymain/s.py",
+               "echo \"print('RAN', 'm')\" > pymod/m.py; chmod 644 pymod/m.py",
+               "stat -c '%n %i %d' pymain/s.py pymod/m.py"]
     script += ["btrfs -q subvolume create progs", "cp \"%s\" progs/prog" % built[""][0],
                "stat -c '%n %i %d' prog prog2 progs/prog", "cd /; umount \"$2\""]
     r = in_mountns("\n".join(script), img, mnt)
@@ -134,6 +140,7 @@ def volume(tmp_path_factory):
     assert ino["prog2"] != ino["prog"] and ino["progs/prog"] == ino["prog"], ino
     assert ino["goodnh/libnh.so"] == ino["evilnh/libnh.so"], ino
     assert ino["datatwin/libgood.so"] == ino["goodcopy/libgood.so"] == ino["good/libgood.so"], ino
+    assert ino["pymain/s.py"] == ino["pymod/m.py"], ino
     return img, mnt
 
 
@@ -430,6 +437,33 @@ def test_one_overlay_whose_lower_layers_are_subvolumes(tmp_path, volume, mode, p
     r = run_on(volume, tmp_path, mode, proof, [ov / "prog", ov / "libgood.so"], {"LD_AUDIT": SHIM}, setup=layers)
     assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
 
+
+
+def test_a_refused_module_with_the_main_scripts_number_on_one_overlay(tmp_path, volume):
+    """One overlay, lowerdir=pymain:pymod: the main script s.py and the 0644 module m.py are each
+    inode 257 of their subvolume, the same (dev, ino) to statx. The CPython face decides whether a
+    file that fails the check before the main script's run event is the main script (sys.argv[0],
+    the zipimport probe of it) or an import: by (dev, ino) alone, m.py imported by sitecustomize
+    was recorded as the script. Now by the verdict cache's key, subvolume included: a module (and
+    m.py run as the main script is still the script)."""
+    img, mnt = volume
+    ov, sc = tmp_path / "ov", tmp_path / "sc"
+    ov.mkdir()
+    sc.mkdir()
+    (sc / "sitecustomize.py").write_text("import m\n")
+    layers = ('mount -t overlay overlay -o "lowerdir=%s:%s" "%s"' % (mnt / "pymain", mnt / "pymod", ov),)
+    r = run_on(volume, tmp_path, "audit", "map_files", ["/usr/bin/python3.11", ov / "s.py"], {"LD_PRELOAD": SHIM},
+               env={"PYTHONPATH": "%s:%s" % (sc, ov), "PYTHONDONTWRITEBYTECODE": "1"}, setup=layers)
+    assert (r.rc, r.out) == (0, "RAN m\nRAN main\n"), r
+    # (the host's 0644 libraries and bytecode are recorded too: audit mode)
+    assert [(rec["kind"], rec["path"]) for rec in r.records if rec["path"].startswith(str(ov))] == \
+        [("module", str(ov / "m.py"))], r
+    # m.py the main script: zipimport's probe of it fails the check first, and is the script
+    r = run_on(volume, tmp_path, "audit", "map_files", ["/usr/bin/python3.11", ov / "m.py"], {"LD_PRELOAD": SHIM},
+               env={"PYTHONDONTWRITEBYTECODE": "1"}, setup=layers)
+    assert (r.rc, r.out) == (0, "RAN m\n"), r
+    assert [(rec["kind"], rec["path"]) for rec in r.records if rec["path"].startswith(str(ov))] == \
+        [("script", str(ov / "m.py"))], r
 
 
 def evil_twin(good: bytes) -> bytes:

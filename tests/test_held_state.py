@@ -171,14 +171,15 @@ ctypes.CDLL(os.environ['EC_LIB'])
 """
 
 
-def main_script_with_a_held_slot(tmp_path, site, commands):
-    """(output, records) of python3.11 running s.py (a hard link to a 0755 file; b.py is one to a
-    0644 file) under RESTRICT_FILE and gdb, with the preload face and the sitecustomize site (run
-    with EC_HOLDER, EC_LIB, EC_MISSING, EC_BAD, EC_TARGET), gdb's commands given after the
-    program starts."""
+def main_script_with_a_held_slot(tmp_path, site, commands, python="/usr/bin/python3.11", args=None, startup=False,
+                                 more_env=None):
+    """(output, records) of python (python3.11) running s.py (a hard link to a 0755 file; b.py is
+    one to a 0644 file) under RESTRICT_FILE and gdb, with the preload face and the sitecustomize
+    site (run with EC_HOLDER, EC_LIB, EC_MISSING, EC_BAD, EC_TARGET), gdb's commands given after
+    the program starts. args: python's arguments instead of s.py; startup: s.py is PYTHONSTARTUP
+    (and a line typed on stdin); more_env: more of the program's environment."""
     from python_face_lib import build_tools, script_in_view, shim_path
     from test_python_face import swap_scene
-    python = "/usr/bin/python3.11"
     (tmp_path / "tools").mkdir()
     tools = build_tools(tmp_path / "tools", C_DIR)
     d = tmp_path / "ns" / "entry"
@@ -188,13 +189,15 @@ def main_script_with_a_held_slot(tmp_path, site, commands):
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": d / "sc",
            "LD_PRELOAD": shim_path(), "EXECCHECK_LOG_FILE": log, "EC_HOLDER": holder, "EC_LIB": lib,
            "EC_MISSING": d / "missing", "EC_BAD": d / "b.py", "EC_TARGET": d / "s.py"}
+    env.update(more_env or {}, **({"PYTHONSTARTUP": d / "s.py"} if startup else {}))
     argv = [GDB, "-nx", "-batch", "-ex", "set startup-with-shell off", "-ex", "set breakpoint pending on"]
     for k, v in env.items():
         argv += ["-ex", "set environment %s=%s" % (k, v)]
     for c in commands:
         argv += ["-ex", c.replace("{d}", str(d))]
-    script = "env -i PATH=/usr/bin:/bin %s -f -- %s" % (
-        shlex.quote(str(tools["setexec"])), " ".join(shlex.quote(str(a)) for a in argv + ["--args", python, d / "s.py"]))
+    script = "%senv -i PATH=/usr/bin:/bin %s -f -- %s" % (
+        "echo \"print('RAN', 'repl')\" | " if startup else "", shlex.quote(str(tools["setexec"])),
+        " ".join(shlex.quote(str(a)) for a in argv + ["--args", python] + (args or [d / "s.py"])))
     out = script_in_view(python, tmp_path / "ns", script)
     out = out.stdout + out.stderr
     assert not os.path.exists(d / "b.py"), "the rename did not happen: " + out
@@ -249,3 +252,103 @@ def test_a_child_forked_while_another_thread_held_the_handoff_slot(tmp_path):
     assert "RAN bad" not in out, out
     assert "RAN good" in out and "child 0" in out, out
     assert "[Errno 16]" in out, out
+
+
+# sitecustomize: a library of another Python thread waits in the slot until the holder's thread
+# is parked (the main thread's own, held there, would fail its every open under enforcement: it may
+# be its entry file). With EC_UNLINK, the entry file s.py is missing.
+LIBRARY_THREAD_SITE = HOLDER_STARTED + """import threading
+def hook(event, args):
+    if event == 'ctypes.dlopen':
+        while not parked.value:
+            pass
+sys.addaudithook(hook)
+if os.environ.get('EC_UNLINK'):
+    os.unlink(os.environ['EC_TARGET'])
+loaded = threading.Event()
+def load():  # and stay: a thread that ended leaves its thread pointer to the next one
+    ctypes.CDLL(os.environ['EC_LIB'])
+    loaded.set()
+    threading.Event().wait()
+threading.Thread(target=load, daemon=True).start()
+loaded.wait()
+"""
+
+
+def park_holder_then_swap(put):
+    """gdb: the holder's thread (thread 2) parked in the slot for good, all others running on;
+    the 0644 file renamed to the entry file's name once the face has checked it (or failed to open
+    it) and calls put to hand that over."""
+    return ["break %s if $_thread == 2" % line_of(*HANDOFF_TAKE_HELD), "run", "delete 1", "tbreak %s" % put,
+            "jump *handoff_holder_park", "shell mv -f {d}/b.py {d}/s.py", "continue"]
+
+
+def test_a_missing_main_script_while_another_thread_holds_the_handoff_slot(tmp_path):
+    """The main script is missing when the face checks it, the hand-off of that failure cannot be
+    made (another thread holds the slot, parked), and a 0644 file is renamed to the script's name.
+    CPython's fopen found nothing handed over, opened the name and the 0644 file ran under
+    RESTRICT_FILE. Now the script is refused (126), as one whose hand-off cannot be made."""
+    out, recs = main_script_with_a_held_slot(tmp_path, LIBRARY_THREAD_SITE, park_holder_then_swap("ec_handoff_put_error"),
+                                             more_env={"EC_UNLINK": "1"})
+    assert "RAN bad" not in out and "RAN good" not in out, out
+    script = tmp_path / "ns" / "entry" / "s.py"
+    assert "exited with code 0176" in out and "execcheck: refused to run %s" % script in out, out
+    assert [(x["kind"], x["path"], x["reason"], x["errno"], x["action"]) for x in recs] == \
+        [("script", str(script), "error", 16, "refused")], recs
+
+
+def asyncio_pythons():
+    from python_face_lib import interpreters
+    from test_python_face_current import stdlib_says
+    return [pytest.param(p, id=label) for label, p, v in interpreters()
+            if stdlib_says(p, v, "asyncio/__main__.py", "cpython.run_startup")]
+
+
+@pytest.mark.parametrize("python", asyncio_pythons())
+@pytest.mark.parametrize("missing", [False, True], ids=["swapped", "missing"])
+def test_the_asyncio_startup_file_while_another_thread_holds_the_handoff_slot(tmp_path, python, missing):
+    """`python -m asyncio` reads PYTHONSTARTUP itself, with open() after its run_startup event.
+    Another thread holds the hand-off slot (parked) when the face checks it (or finds it missing),
+    and a 0644 file is renamed over it: the kept hand-off fails, and so did the empty file the face
+    hands over instead of a refused one. Nothing was handed over: the REPL thread's open() read the
+    name and the 0644 file ran under RESTRICT_FILE. Now the refusal is raised from run_startup, and
+    the REPL thread ends before that open (nothing typed runs either)."""
+    out, recs = main_script_with_a_held_slot(tmp_path, LIBRARY_THREAD_SITE, park_holder_then_swap("ec_handoff_put_kept"),
+                                             python=python, args=["-m", "asyncio"], startup=True,
+                                             more_env={"EC_UNLINK": "1" if missing else ""})
+    assert "RAN bad" not in out and "RAN good" not in out and "RAN repl" not in out, out
+    script = tmp_path / "ns" / "entry" / "s.py"
+    assert "execcheck: refused to run PYTHONSTARTUP %s" % script in out, out
+    # (the REPL thread's traceback is printed while the interpreter exits: cut short, or not at all:
+    # not asserted)
+    assert [(x["kind"], x["path"], x["reason"], x["errno"], x["action"]) for x in recs if x["kind"] == "script"] == \
+        [("script", str(script), "error", 16, "refused")], recs
+
+
+# ---- the log file's lock ----------------------------------------------------------------------
+
+# held_fork.c: the forking thread, its fork done (in the parent); a dlopen() done, before its line
+FORKED = ("tests/c/held_fork.c", "for (i = 0; i < 10000; i++)")
+DLOPEN_DONE = ("tests/c/held_fork.c", 'printf("%s dlopen %s\\n"')
+
+
+def test_a_child_forked_while_a_record_held_the_logs_lock(tmp_path, held):
+    """The main thread's record is parked with the log's flock held when another thread forks; the
+    child lives on (system("sleep 2")). flock locks belong to the open file description, which the
+    child shares: the writer's close() left the lock held for the child's life, so the next writer
+    (another process) waited 10000 sched_yield calls and appended without its look for a record
+    cut short - its record joined the cut line. Now the writer unlocks before it closes: the next
+    writer looks, and its record starts a line."""
+    prog, bad = held
+    log = tmp_path / "records.jsonl"
+    again = "env -i LD_PRELOAD=%s EXECCHECK_LOG_FILE=%s HELD_MAIN=dlopen:%s %s" % (SHIM, log, bad, prog)
+    out, records = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "dlopen:%s" % bad, "HELD_CHILD": "system:sleep 2"},
+                             ["catch syscall flock", "run", "continue", "delete 1",  # the log's lock taken
+                              "set var held_go = 1", "set scheduler-locking on", "thread 2",
+                              "tbreak %s" % line_of(*FORKED), "continue",
+                              "thread 1", "tbreak %s" % line_of(*DLOPEN_DONE), "continue",  # its record written
+                              "shell printf cut >> %s" % log, "shell %s" % again,
+                              "set scheduler-locking off", "continue"])
+    assert "child system 0" in out and "child exited 0" in out, "\n".join(out)
+    assert len(records) == 3 and records[1] == "cut", records
+    assert all('"path":"%s"' % bad in r for r in (records[0], records[2])), records
