@@ -11,7 +11,9 @@ import shutil
 import stat
 import subprocess
 
-from conftest import in_mountns
+import json
+
+from conftest import execcheck_cmd, in_mountns, run
 
 PROGRAMS = ["/bin/sh", "/bin/true", "/bin/false", "/bin/cat", "/usr/bin/env", "/bin/ls", "/usr/bin/python3.11"]
 PY_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "__pycache__",
@@ -237,3 +239,32 @@ def unpack(deb, root, scratch):
                     os.symlink(os.readlink(src), dest)
             else:
                 shutil.copy2(src, dest)
+
+
+def ready_image(root):
+    """build(root) without Python, prepared, the shim installed enforcing: an image verify calls
+    ready. Returns root."""
+    root = str(root)
+    build(root, python=False)
+    for step in (["prepare", "--apply"], ["install", "--enforce"]):
+        r = run(execcheck_cmd() + ["image"] + step + [root])
+        assert r.returncode == 0, (step, r.stdout, r.stderr)
+    assert json.loads(run(execcheck_cmd() + ["image", "verify", "--json", root]).stdout)["ready"]
+    return root
+
+
+def debian_modes_image(root, extras=()):
+    """build(root) without Python, its libraries 0644 as Debian ships them, and copies of libc named
+    `extras` in its library directory (0644 too). Returns root."""
+    root = str(root)
+    build(root, python=False)
+    libdir = root + "/usr/lib/x86_64-linux-gnu"
+    for dirpath, _dirnames, filenames in os.walk(libdir):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+    for name in extras:
+        shutil.copy(os.path.join(libdir, "libc.so.6"), os.path.join(libdir, name))
+        os.chmod(os.path.join(libdir, name), 0o644)
+    return root

@@ -20,18 +20,7 @@ def image(open_tmp):
     """A small image whose libraries are 0644 (Debian's), and two extra ones (libextra.so.1, which
     a test changes, and libzz.so.1, planned after it)."""
     need_root()
-    root = str(open_tmp / "root")
-    rootfs.build(root, python=False)
-    libdir = root + LIBDIR
-    for dirpath, _dirnames, filenames in os.walk(libdir):
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, 0o644)
-    for name in ("libextra.so.1", "libzz.so.1"):
-        shutil.copy(os.path.join(libdir, "libc.so.6"), os.path.join(libdir, name))
-        os.chmod(os.path.join(libdir, name), 0o644)
-    return root
+    return rootfs.debian_modes_image(open_tmp / "root", ("libextra.so.1", "libzz.so.1"))
 
 
 def apply_in_process(root, capsys, json_out=True):

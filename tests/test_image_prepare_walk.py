@@ -18,17 +18,7 @@ LIBDIR = "/usr/lib/x86_64-linux-gnu"
 def image(open_tmp):
     """A small image whose libraries are 0644 (Debian's), one extra library each test may change."""
     need_root()
-    root = str(open_tmp / "root")
-    rootfs.build(root, python=False)
-    libdir = root + LIBDIR
-    for dirpath, _dirnames, filenames in os.walk(libdir):
-        for name in filenames:
-            p = os.path.join(dirpath, name)
-            if not os.path.islink(p):
-                os.chmod(p, 0o644)
-    shutil.copy(os.path.join(libdir, "libc.so.6"), os.path.join(libdir, "libextra.so.1"))
-    os.chmod(os.path.join(libdir, "libextra.so.1"), 0o644)
-    return root
+    return rootfs.debian_modes_image(open_tmp / "root", ("libextra.so.1",))
 
 
 def prepare_in_process(root, capsys, *args):

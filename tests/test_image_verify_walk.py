@@ -19,12 +19,7 @@ def ec(*args, **kw):
 def ready(open_tmp):
     """A prepared image with the shim installed, that verify calls ready (as root and as nobody)."""
     need_root()
-    root = str(open_tmp / "root")
-    rootfs.build(root, python=False)
-    assert ec("image", "prepare", "--apply", root).returncode == 0
-    assert ec("image", "install", "--enforce", root).returncode == 0
-    assert json.loads(ec("image", "verify", "--json", root).stdout)["ready"]
-    return root
+    return rootfs.ready_image(open_tmp / "root")
 
 
 def verify_in_process(root, capsys):
