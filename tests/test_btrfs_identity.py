@@ -206,6 +206,25 @@ def run_on(volume, tmp_path, mode, proof, argv, face, env=None, setup=(), gdb=No
     return Result(p, records)
 
 
+def stopped_before_main(r, mode):
+    """Enforcing, the preload face stopped the program (126) before main(); else main() ran."""
+    if mode in ENFORCING:
+        assert r.rc == 126 and "main ran" not in r.out, r
+    else:
+        assert r.rc == 0 and "main ran" in r.out, r
+
+
+def renamed_by_injected(volume, tmp_path, mode, proof, prog, shim, bad, good, link="link.so", setup=()):
+    """prog under LD_PRELOAD="shim /link", /link a symlink to `bad`, whose constructor - ld.so runs
+    LD_PRELOAD's constructors last to first: before ours - turns /link to `good` before the
+    preload face's sweep (symlink targets, relative to the volume's top or absolute)."""
+    img, mnt = volume
+    link, spare = mnt / link, mnt / (link + ".flip")
+    setup = tuple(setup) + ('ln -sfn %s "%s"' % (bad, link), 'ln -sfn %s "%s"' % (good, spare))
+    return run_on(volume, tmp_path, mode, proof, [prog], {"LD_PRELOAD": "%s %s" % (shim, link)},
+                  env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+
+
 @pytest.mark.parametrize("proof", PROOFS)
 @pytest.mark.parametrize("mode", MODES)
 def test_a_0644_library_with_the_programs_inode_number_is_not_the_program(tmp_path, volume, mode, proof):
@@ -216,11 +235,9 @@ def test_a_0644_library_with_the_programs_inode_number_is_not_the_program(tmp_pa
     bad = mnt / "evil/libbad.so"
     r = run_on(volume, tmp_path, mode, proof, [mnt / "prog"], {"LD_PRELOAD": "%s %s" % (bad, SHIM)})
     assert [rec["path"] for rec in r.records] == [str(bad)], r.records
+    stopped_before_main(r, mode)
     if mode in ENFORCING:
-        assert r.rc == 126 and "main ran" not in r.out, (r.out, r.err)
         assert "execcheck: refused to run with %s: x-bit" % bad in r.err, r.err
-    else:
-        assert r.rc == 0 and "main ran" in r.out, (r.out, r.err)
 
 
 @pytest.mark.parametrize("proof", PROOFS)
@@ -232,17 +249,10 @@ def test_an_injected_library_that_renames_its_name_to_a_good_file_of_its_number(
     libgood.so. Now the bytes in memory are not libgood.so's: the kernel's name of the mapping is
     followed to libbad.so, which is checked."""
     img, mnt = volume
-    link, spare = mnt / "link.so", mnt / "link.flip"
-    setup = ('ln -sfn evil/libbad.so "%s"' % link, 'ln -sfn good/libgood.so "%s"' % spare)
-    # ld.so runs the constructors of LD_PRELOAD's entries last to first: libbad.so's before ours
-    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2"], {"LD_PRELOAD": "%s %s" % (SHIM, link)},
-               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+    r = renamed_by_injected(volume, tmp_path, mode, proof, mnt / "prog2", SHIM, "evil/libbad.so", "good/libgood.so")
     assert "BAD RAN" in r.out
     assert [rec["path"] for rec in r.records] == [str(mnt / "evil/libbad.so")], r.records
-    if mode in ENFORCING:
-        assert r.rc == 126 and "main ran" not in r.out, (r.out, r.err)
-    else:
-        assert r.rc == 0 and "main ran" in r.out, (r.out, r.err)
+    stopped_before_main(r, mode)
 
 
 # gdb turns the symlink to libbad.so just before ld.so's own openat of it, and back to libgood.so
@@ -365,17 +375,11 @@ def test_overlays_whose_layers_are_btrfs_subvolumes(tmp_path, volume, mode, proo
     device of its own: refused before this fix as well, kept so it stays so. A good library
     through such an overlay runs."""
     img, mnt = volume
-    link, spare = mnt / "link.so", mnt / "link.flip"
-    setup = tuple(overlays(tmp_path, mnt)) + ('ln -sfn "%s" "%s"' % (tmp_path / "ov-evil/libbad.so", link),
-                                              'ln -sfn "%s" "%s"' % (tmp_path / "ov-good/libgood.so", spare))
-    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2"], {"LD_PRELOAD": "%s %s" % (SHIM, link)},
-               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+    r = renamed_by_injected(volume, tmp_path, mode, proof, mnt / "prog2", SHIM, '"%s"' % (tmp_path / "ov-evil/libbad.so"),
+                            '"%s"' % (tmp_path / "ov-good/libgood.so"), setup=overlays(tmp_path, mnt))
     assert "BAD RAN" in r.out
     assert [rec["path"].rsplit("/", 1)[-1] for rec in r.records] == ["libbad.so"], r
-    if mode in ENFORCING:
-        assert r.rc == 126 and "main ran" not in r.out, r
-    else:
-        assert r.rc == 0 and "main ran" in r.out, r
+    stopped_before_main(r, mode)
     again = tmp_path / "again"
     again.mkdir()
     r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2", again / "ov-good/libgood.so"], {"LD_AUDIT": SHIM},
@@ -395,16 +399,11 @@ def test_32_bit_programs_on_btrfs(tmp_path, volume, mode, proof):
     assert (r.rc, r.out, r.records) == (0, "GOODRAN\nlibfn 42\n", []), r
     r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2-32", mnt / "good32/libgood.so"], {"LD_PRELOAD": SHIM32})
     assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
-    link, spare = mnt / "link32.so", mnt / "link32.flip"
-    setup = ('ln -sfn evil32/libbad.so "%s"' % link, 'ln -sfn good32/libgood.so "%s"' % spare)
-    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2-32"], {"LD_PRELOAD": "%s %s" % (SHIM32, link)},
-               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+    r = renamed_by_injected(volume, tmp_path, mode, proof, mnt / "prog2-32", SHIM32, "evil32/libbad.so",
+                            "good32/libgood.so", link="link32.so")
     assert "BAD RAN" in r.out
     assert [rec["path"] for rec in r.records] == [str(mnt / "evil32/libbad.so")], r
-    if mode in ENFORCING:
-        assert r.rc == 126 and "main ran" not in r.out, r
-    else:
-        assert r.rc == 0 and "main ran" in r.out, r
+    stopped_before_main(r, mode)
 
 
 @pytest.mark.parametrize("proof", PROOFS)
@@ -430,10 +429,7 @@ def test_one_overlay_whose_lower_layers_are_subvolumes(tmp_path, volume, mode, p
     for argv, face, env, setup in cases:
         r = run_on(volume, tmp_path, mode, proof, argv, face, env=env, setup=layers + setup)
         assert [rec["path"] for rec in r.records] == [bad], r
-        if mode in ENFORCING:
-            assert r.rc == 126 and "main ran" not in r.out, r
-        else:
-            assert r.rc == 0 and "main ran" in r.out, r
+        stopped_before_main(r, mode)
     r = run_on(volume, tmp_path, mode, proof, [ov / "prog", ov / "libgood.so"], {"LD_AUDIT": SHIM}, setup=layers)
     assert (r.rc, r.out, r.records) == (0, "main ran\nGOODRAN\ndlopen ok\n", []), r
 
@@ -529,19 +525,13 @@ def test_a_twin_differing_in_writable_data_alone(tmp_path, volume, mode, proof):
     library it equals in code, read-only data and headers (README: limits). The audit face, which
     decides before relocation, compares the writable segment too: refused both ways (below)."""
     img, mnt = volume
-    link, spare = mnt / "link.so", mnt / "link.flip"
-    setup = ('ln -sfn datatwin/libgood.so "%s"' % link, 'ln -sfn good/libgood.so "%s"' % spare)
-    r = run_on(volume, tmp_path, mode, proof, [mnt / "prog2"], {"LD_PRELOAD": "%s %s" % (SHIM, link)},
-               env={"FLIP_FROM": spare, "FLIP_TO": link}, setup=setup)
+    r = renamed_by_injected(volume, tmp_path, mode, proof, mnt / "prog2", SHIM, "datatwin/libgood.so", "good/libgood.so")
     assert "GOODRAN\nDATA 666\n" in r.out, r  # the twin was loaded and its constructor ran (before the sweep)
     if proof == "bytes":
         assert (r.rc, r.records) == (0, []) and "main ran" in r.out, r
         return
     assert [(rec["path"], rec["reason"]) for rec in r.records] == [(str(mnt / "datatwin/libgood.so"), "x-bit")], r
-    if mode in ENFORCING:
-        assert r.rc == 126 and "main ran" not in r.out, r
-    else:
-        assert r.rc == 0 and "main ran" in r.out, r
+    stopped_before_main(r, mode)
 
 
 @pytest.mark.parametrize("proof", PROOFS)
