@@ -108,6 +108,11 @@ def run(cmd, **kw):
     return r
 
 
+def ec(*args, **kw):
+    """`execcheck ARGS...` through run(), as the installed command."""
+    return run(execcheck_cmd() + list(args), **kw)
+
+
 @pytest.fixture
 def cc(tmp_path):
     """cc(source_text_or_path, out_name, *flags) -> path of the built program or library."""

@@ -13,7 +13,7 @@ import subprocess
 
 import json
 
-from conftest import execcheck_cmd, in_mountns, run
+from conftest import ec, in_mountns
 
 PROGRAMS = ["/bin/sh", "/bin/true", "/bin/false", "/bin/cat", "/usr/bin/env", "/bin/ls", "/usr/bin/python3.11"]
 PY_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data", "__pycache__",
@@ -247,9 +247,9 @@ def ready_image(root):
     root = str(root)
     build(root, python=False)
     for step in (["prepare", "--apply"], ["install", "--enforce"]):
-        r = run(execcheck_cmd() + ["image"] + step + [root])
+        r = ec("image", *step, root)
         assert r.returncode == 0, (step, r.stdout, r.stderr)
-    assert json.loads(run(execcheck_cmd() + ["image", "verify", "--json", root]).stdout)["ready"]
+    assert json.loads(ec("image", "verify", "--json", root).stdout)["ready"]
     return root
 
 

@@ -10,12 +10,8 @@ import sys
 import pytest
 
 import execcheck
-from conftest import execcheck_cmd, in_mountns, loader_says, need_check, need_landlock, need_mountns, run
+from conftest import ec, execcheck_cmd, in_mountns, loader_says, need_check, need_landlock, need_mountns, run
 from execcheck.core import format_record
-
-
-def ec(*args, **kw):
-    return run(execcheck_cmd() + list(args), **kw)
 
 
 @pytest.fixture(autouse=True)

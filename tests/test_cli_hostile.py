@@ -7,11 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import execcheck_cmd, in_mountns, need_check, need_mountns, need_root, run
-
-
-def ec(*args, **kw):
-    return run(execcheck_cmd() + list(args), **kw)
+from conftest import ec, execcheck_cmd, in_mountns, need_check, need_mountns, need_root
 
 
 @pytest.fixture(autouse=True)

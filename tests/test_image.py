@@ -10,11 +10,7 @@ import pytest
 
 import execcheck
 import rootfs
-from conftest import execcheck_as_nobody, execcheck_cmd, need_root, run
-
-
-def ec(*args, **kw):
-    return run(execcheck_cmd() + list(args), **kw)
+from conftest import ec, execcheck_as_nobody, execcheck_cmd, need_root, run
 
 
 @pytest.fixture

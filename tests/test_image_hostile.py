@@ -10,11 +10,7 @@ import shutil
 import pytest
 
 import rootfs
-from conftest import execcheck_cmd, need_root, run
-
-
-def ec(*args, **kw):
-    return run(execcheck_cmd() + list(args), **kw)
+from conftest import ec, need_root
 
 
 @pytest.fixture

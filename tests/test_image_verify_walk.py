@@ -8,11 +8,7 @@ import shutil
 import pytest
 
 import rootfs
-from conftest import execcheck_as_nobody, execcheck_cmd, need_root, run
-
-
-def ec(*args, **kw):
-    return run(execcheck_cmd() + list(args), **kw)
+from conftest import ec, execcheck_as_nobody, need_root
 
 
 @pytest.fixture
