@@ -322,6 +322,51 @@ def test_status(tmp_path):
         assert s["memfd_noexec"]["value"] == int(f.read())
 
 
+def test_status_names_setuid_fuse_mount_helpers(tmp_path):
+    """A set-user-ID-root fusermount lets users mount a filesystem of their own that is not noexec,
+    whose files have the modes their daemon reports: status names each one users can run (and who),
+    and not a helper that is not set-user-ID, one a user owns, or a second name of the same file.
+    In a private mount namespace, a tmpfs over /usr/local/bin and /usr/local/sbin holds them."""
+    need_mountns()
+    script = """
+        out=$1; shift
+        mount -t tmpfs none /usr/local/bin && mount -t tmpfs none /usr/local/sbin
+        for f in /usr/local/bin/fusermount3 /usr/local/bin/fusermount /usr/local/sbin/fusermount; do
+            echo '#!/bin/sh' > $f
+        done
+        chmod 4755 /usr/local/bin/fusermount3
+        chmod 0755 /usr/local/bin/fusermount
+        chgrp 65534 /usr/local/sbin/fusermount && chmod 4750 /usr/local/sbin/fusermount
+        ln -s ../bin/fusermount3 /usr/local/sbin/fusermount3
+        "$@" status --json > "$out/status.json"
+        "$@" status > "$out/status.txt"
+        chown 65534 /usr/local/sbin/fusermount
+        chmod 4750 /usr/local/sbin/fusermount
+        "$@" status --json > "$out/after-chown.json"
+    """
+    r = in_mountns(script, tmp_path, *execcheck_cmd())
+    assert r.returncode == 0, r.stderr
+    import grp
+    group = grp.getgrgid(65534).gr_name
+    doc = json.loads((tmp_path / "status.json").read_text())
+    assert doc["setuid_fuse_mount_helpers"] == [
+        {"path": "/usr/local/sbin/fusermount3", "who": "any user"},
+        {"path": "/usr/local/sbin/fusermount", "who": "the members of group %s" % group}], \
+        doc["setuid_fuse_mount_helpers"]
+    lines = [l for l in doc["fail_open"] if "FUSE" in l]
+    assert len(lines) == 2 and lines[0].startswith("/usr/local/sbin/fusermount3 is set-user-ID root: any user can "
+                                                   "mount a FUSE filesystem that is not noexec"), lines
+    assert lines[1].startswith("/usr/local/sbin/fusermount is set-user-ID root: the members of group %s can" % group)
+    text = (tmp_path / "status.txt").read_text()
+    assert "not covered     /usr/local/sbin/fusermount3 is set-user-ID root" in text, text
+    # set-user-ID, but owned by a user: it mounts nothing for anyone else
+    after = json.loads((tmp_path / "after-chown.json").read_text())
+    assert [h["path"] for h in after["setuid_fuse_mount_helpers"]] == ["/usr/local/sbin/fusermount3"]
+    # the host's own, outside the namespace: only what it really has
+    host = json.loads(ec("status", "--json").stdout)["setuid_fuse_mount_helpers"]
+    assert all(os.stat(h["path"]).st_mode & stat.S_ISUID for h in host), host
+
+
 def test_status_names_the_loaders_own_directories():
     """status says where this system's ld.so looks last and what its $LIB is, as that ld.so prints
     them itself (the dlopen guard and the audit read them from it)."""

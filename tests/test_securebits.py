@@ -83,3 +83,44 @@ def test_userns_probe_matches_what_unshare_does():
         return
     assert r.stdout.strip() == "0x0"
     assert probe is True and "reset" in text
+
+
+# the kernel's check, by ctypes, for an interpreter that cannot reach this venv (nobody's)
+_SYSTEM_CHECK = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_CLOEXEC)
+argv = (ctypes.c_char_p * 2)(b"x", None)
+envp = (ctypes.c_char_p * 1)(None)
+r = libc.syscall(322, fd, b"", argv, envp, 0x1000 | 0x10000)  # execveat(AT_EMPTY_PATH | AT_EXECVE_CHECK)
+print("allowed" if r == 0 else "denied:" + os.strerror(ctypes.get_errno()))
+"""
+
+
+def test_userns_mounts_make_any_file_pass_as_status_says(open_tmp):
+    """status says an unprivileged user namespace is also a mount of one's own: nobody copies a 0644
+    library that the check refuses into a tmpfs it mounts in a user and mount namespace of its own,
+    makes it 0755, and the check passes it there. Where the probe says no, the namespace is refused."""
+    need_root()
+    from execcheck import kernel
+    from conftest import ec
+    import json
+    probe, _ = kernel.userns_reset()
+    tmp_path = open_tmp
+    src = tmp_path / "lib.so"
+    src.write_bytes(b"\x7fELF not really")
+    src.chmod(0o644)
+    (tmp_path / "m").mkdir()
+    check = ["/usr/bin/python3", "-c", _SYSTEM_CHECK]
+    before = run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", *check, str(src)])
+    assert before.stdout.strip() == "denied:Permission denied", (before.stdout, before.stderr)
+    script = 'mount -t tmpfs none "$1/m" && cp "$1/lib.so" "$1/m/lib.so" && chmod 755 "$1/m/lib.so" && shift && "$@"'
+    inside = run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "unshare", "-rm",
+                  "sh", "-c", script, "sh", str(tmp_path), *check, str(tmp_path / "m" / "lib.so")])
+    fail_open = json.loads(ec("status", "--json").stdout)["fail_open"]
+    said = [l for l in fail_open if l.startswith("unprivileged user namespaces")]
+    if probe:
+        assert inside.returncode == 0 and inside.stdout.strip() == "allowed", (inside.stdout, inside.stderr)
+        assert len(said) == 1 and "mount a tmpfs of their own that is not noexec" in said[0], said
+    else:
+        assert inside.returncode != 0 and not said

@@ -1,6 +1,7 @@
 """execcheck status: what this kernel, this process and this system enforce."""
 import argparse
 import errno
+import grp
 import os
 import stat
 
@@ -124,7 +125,15 @@ def gather() -> dict:
                          "the environment (and removes them from it), and %s does not name the shim" % LD_SO_PRELOAD)
     fail_open.append("static programs and musl programs run no glibc loader: no loader shim covers them")
     if userns:
-        fail_open.append("unprivileged user namespaces reset the exec securebits: locks do not hold")
+        fail_open.append("unprivileged user namespaces reset the exec securebits (locks do not hold) and let any user "
+                         "mount a tmpfs of their own that is not noexec: a file they copy there and make 0755 passes "
+                         "the check (only an LSM such as Landlock or IPE still holds then)")
+    fuse = _fuse_mount_helpers()
+    for h in fuse:
+        fail_open.append("%s is set-user-ID root: %s can mount a FUSE filesystem that is not noexec, whose files "
+                         "have the modes its daemon reports (bindfs, fuse-overlayfs, squashfuse): a file they can "
+                         "read passes the check there (only an LSM such as Landlock or IPE still holds then)"
+                         % (h["path"], h["who"]))
     if not supported:
         fail_open.append("the kernel cannot check files: every check fails as 'unsupported'")
     proc = kernel.proc_mounted()
@@ -145,6 +154,7 @@ def gather() -> dict:
         "securebits": bits_info,
         "lsm": {"active": kernel.active_lsms(), "landlock_abi": ll_abi, "landlock": ll_text},
         "userns_resets_securebits": {"value": userns, "text": userns_text},
+        "setuid_fuse_mount_helpers": fuse,
         "memfd_noexec": {"value": memfd, "text": memfd_text},
         "seccomp": {"value": sc, "text": sc_text},
         "shim": shim_info,
@@ -189,6 +199,44 @@ def _long_audit_names(shim, preload_entries) -> list:
             "shimmed processes run without the audit face (the preload face alone: a preloaded library's code runs "
             "before the tripwire stops it), and `execcheck run` refuses" % (e, LD_AUDIT_NAME_MAX)
             for e in dict.fromkeys(names) if audit_name_too_long(e)]
+
+
+# where a user's shell finds programs (/etc/login.defs' ENV_SUPATH and ENV_PATH); libfuse runs
+# fusermount from its own build-time directory (/usr/bin or /bin) or else from PATH
+FUSE_HELPER_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+FUSE_HELPER_NAMES = ("fusermount3", "fusermount")
+
+
+def _fuse_mount_helpers(dirs=FUSE_HELPER_DIRS) -> list:
+    """The set-user-ID-root FUSE mount helpers users can run, each as {"path", "who"} (who: "any
+    user", or the group whose members may): each mounts, for whoever runs it, a filesystem the
+    user's own daemon serves, without noexec (fusermount adds nosuid,nodev only). A directory that
+    is a symlink to another (/bin -> usr/bin) names the same file once."""
+    found, seen = [], set()
+    for d in dirs:
+        for name in FUSE_HELPER_NAMES:
+            p = os.path.join(d, name)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen or not stat.S_ISREG(st.st_mode):
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            if st.st_uid != 0 or not st.st_mode & stat.S_ISUID:
+                continue
+            if st.st_mode & stat.S_IXOTH:
+                found.append({"path": p, "who": "any user"})
+            elif st.st_mode & stat.S_IXGRP:
+                found.append({"path": p, "who": "the members of group %s" % _group_name(st.st_gid)})
+    return found
+
+
+def _group_name(gid) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
 
 
 def _closed_to_other_users(shim) -> list:
