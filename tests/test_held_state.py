@@ -413,3 +413,26 @@ def test_a_child_forked_while_a_record_held_the_logs_lock(tmp_path, held):
     assert "child system 0" in out and "child exited 0" in out, "\n".join(out)
     assert len(records) == 3 and records[1] == "cut", records
     assert all('"path":"%s"' % bad in r for r in (records[0], records[2])), records
+
+
+def test_a_child_forked_by_a_handler_on_the_log_writer_leaves_its_lock_held(tmp_path, held):
+    """The main thread's record holds the log's flock when a signal handler on that thread forks;
+    the child returns from the handler into its copy of the record, the parent is parked in the
+    handler. The child wrote the parent's record a second time (the parent's pid) and unlocked the
+    open file description both share: the parent's look and write went on unlocked, and another
+    writer's could meet them (a record is one O_APPEND write: at worst an empty line, never two
+    records in one). Now the child sees it is not the process that began the record and leaves
+    both to the parent: the lock stays held (flock -n fails) until the parent is done, and each
+    process has one record (the child's own dlopen records under its own pid)."""
+    prog, bad = held
+    log = tmp_path / "records.jsonl"
+    out, records = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "dlopen:%s" % bad, "HELD_HANDLER": "fork"},
+                             ["catch syscall flock", "run", "continue", "delete 1",  # the log's lock taken
+                              "handle SIGUSR1 nostop noprint pass", "catch syscall write",  # the handler's
+                              "signal SIGUSR1", "delete 2",  # forked; the parent parked at its "handler forked"
+                              "shell sleep 1", "shell flock -n %s true; echo lock=$?" % log, "continue"])
+    assert "handler forked" in out and out.count("main dlopen ok") == 2, out  # parent and child
+    assert "lock=1" in out, out
+    parent = int(next(l for l in out if l.startswith("[Inferior 1 (process ")).split()[3].rstrip(")"))
+    pids = [json.loads(r)["pid"] for r in records if '"path":"%s"' % bad in r]
+    assert pids.count(parent) == 1 and len(pids) == len(set(pids)), (parent, records)
