@@ -216,7 +216,7 @@ int ec_record_emit(const struct ec_policy *p, const struct ec_record *r)
     if (!(line = ec_scratch_take(&s, RECORD_LINE_MAX + EXE_MAX))) return 1; /* no memory: lost, as a full disk loses it */
     len = format_as(line, RECORD_LINE_MAX, r, pid, line + RECORD_LINE_MAX);
     if (len) {
-        if (p->sinks & EC_SINK_FILE) ec_sink_file(p->log_file, line, len);
+        if (p->sinks & EC_SINK_FILE) ec_sink_file(p->log_file, line, len, pid);
         if (p->sinks & EC_SINK_SYSLOG) ec_sink_syslog(r->enforced ? 83 : 84, pid, line, len); /* authpriv.err / .warning */
         if (p->sinks & EC_SINK_STDERR) ec_sink_stderr(line, len);
     }

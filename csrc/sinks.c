@@ -22,7 +22,7 @@ static int lock_log(int fd)
     return 0;
 }
 
-int ec_sink_file(const char *path, const char *line, size_t len)
+int ec_sink_file(const char *path, const char *line, size_t len, int pid)
 {
     struct ec_statx st;
     long w;
@@ -48,6 +48,15 @@ int ec_sink_file(const char *path, const char *line, size_t len)
      * record was whole, made an empty line. Held throughout by another writer (stopped there,
      * say): no look, this record as it is. */
     locked = readable && lock_log(fd);
+    /* A signal handler on this thread forked since the caller asked for the pid, and this is the
+     * child, back in its copy of the parent's record (which names the parent): the parent writes
+     * it. Nor is the lock this child's to release: it is the open file description's, shared with
+     * the parent, whose look and write it guards (another writer's look could meet them: at worst
+     * an empty line, a record being one O_APPEND write). One getpid() a record. */
+    if (ec_getpid() != pid) {
+        ec_close(fd);
+        return 0;
+    }
     if (locked && ec_statx(fd, "", EC_AT_EMPTY_PATH, EC_STATX_BASIC_STATS, &st) == 0 && st.stx_size > 0 &&
         ec_pread(fd, &last, 1, (long)st.stx_size - 1) == 1 && last != '\n')
         ec_write(fd, "\n", 1);

@@ -40,14 +40,17 @@ static inline int ec_handoff_waiting(void) { return ec_handoff_pending() || __at
 void ec_handoff_event(void) EC_HIDDEN;
 /* The descriptor handed over for path by this thread, now the caller's; st (if not NULL) gets
  * its statx, and then only a hand-off that came with one is taken. -1: none. EC_HANDOFF_BUSY:
- * another thread held the slot throughout, and what waits there may be this thread's. */
+ * another thread held the slot throughout, and what waits there is this thread's entry file (no
+ * identity), handed over for this very path; an open of another name, or of a library's, is never
+ * busy (-1: it goes on as usual). "This thread": the one that handed it over, not a later thread
+ * glibc gave its stack, or the first thread of a child it forked. */
 int ec_handoff_take(const char *path, struct ec_statx *st) EC_HIDDEN;
 #define EC_HANDOFF_BUSY (-2)
 /* The errno of a failure handed over for path by this thread, now taken; 0: none;
  * EC_HANDOFF_BUSY as for ec_handoff_take. */
 int ec_handoff_take_error(const char *path) EC_HIDDEN;
-/* A take said EC_HANDOFF_BUSY: may its open go on by the name? Not under enforcement: it may be
- * this thread's entry file, and the name may hold another file by now (the open fails, EBUSY). */
+/* A take said EC_HANDOFF_BUSY: may its open go on by the name? Not under enforcement: it is this
+ * thread's entry file, and the name may hold another file by now (the open fails, EBUSY). */
 static inline int ec_handoff_busy_opens(void) { return !ec_shim_enforcing(EC_KIND_SCRIPT); }
 
 #endif

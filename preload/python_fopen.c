@@ -38,7 +38,7 @@ static void *take_handed(const char *path, const char *mode, int *taken)
     err = ec_handoff_take_error(path);
     if (err == EC_HANDOFF_BUSY || (err == 0 && (fd = ec_handoff_take(path, 0)) == EC_HANDOFF_BUSY)) {
         if (ec_handoff_busy_opens()) return 0;
-        *taken = 1; /* it may be our entry file, the name another file by now */
+        *taken = 1; /* our entry file, the name another file by now */
         if (__errno_location) *__errno_location() = EC_EBUSY;
         return 0;
     }

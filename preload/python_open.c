@@ -67,7 +67,7 @@ static __attribute__((noinline)) int take_handed(const char *path, int flags)
     err = ec_handoff_take_error(path);
     if (err == EC_HANDOFF_BUSY || (err == 0 && (fd = ec_handoff_take(path, 0)) == EC_HANDOFF_BUSY)) {
         if (ec_handoff_busy_opens()) return -2;
-        err = EC_EBUSY; /* it may be our entry file, the name another file by now */
+        err = EC_EBUSY; /* our entry file, the name another file by now */
     }
     if (err) { /* the face could not open it: neither can this */
         if (__errno_location) *__errno_location() = err;

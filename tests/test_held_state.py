@@ -150,7 +150,7 @@ def test_a_child_forked_while_the_environment_lock_was_held(tmp_path, held):
 # ---- the CPython face's hand-off slot -----------------------------------------------------------
 
 # ec_handoff_take's check, with the slot held
-HANDOFF_TAKE_HELD = ("preload/handoff.c", "ec_handoff_fd >= 0 && handed_by == this_thread()")
+HANDOFF_TAKE_HELD = ("preload/handoff.c", "ec_handoff_fd >= 0 && mine(handed_by")
 
 # sitecustomize's start: a thread of the holder library fopen()s in a loop (parked: gdb stopped it
 # in its look at the slot)
@@ -254,6 +254,31 @@ def test_a_child_forked_while_another_thread_held_the_handoff_slot(tmp_path):
     assert "[Errno 16]" in out, out
 
 
+# sitecustomize: while the main script waits in the slot and the holder's thread is parked in it,
+# the main thread reads another file with open(); then the 0644 file is renamed over the script
+OTHER_FILE_SITE = HOLDER_STARTED + """def hook(event, args):
+    if event == 'cpython.run_file':  # the face's hook came first: the script waits in the slot
+        while not parked.value:
+            pass
+        with open(os.environ['EC_HOLDER'], 'rb') as f:
+            print('OTHER', len(f.read()) > 0, flush=True)
+        os.rename(os.environ['EC_BAD'], os.environ['EC_TARGET'])
+sys.addaudithook(hook)
+"""
+
+
+def test_another_file_opens_while_another_thread_holds_the_slot_over_the_main_script(tmp_path):
+    """The main script waits in the slot, another thread holds the slot (parked), and the main
+    thread - an audit hook after the face's - reads another file with open(). That open failed
+    (EBUSY: the hook's OSError ended the run), as did every read-only open() and fopen() of the main
+    thread: the slot could not say whose name it held. Now only an open of the script's own name
+    fails (CPython's fopen of it, after a 0644 file was renamed over it); the other file is read."""
+    out, _ = main_script_with_a_held_slot(tmp_path, OTHER_FILE_SITE, PARK_HOLDER + ["continue"])
+    assert "OTHER True" in out, out
+    assert "RAN bad" not in out and "RAN good" not in out, out
+    assert "[Errno 16]" in out and "s.py" in out, out
+
+
 # sitecustomize: a library of another Python thread waits in the slot until the holder's thread
 # is parked (the main thread's own, held there, would fail its every open under enforcement: it may
 # be its entry file). With EC_UNLINK, the entry file s.py is missing.
@@ -325,6 +350,42 @@ def test_the_asyncio_startup_file_while_another_thread_holds_the_handoff_slot(tm
         [("script", str(script), "error", 16, "refused")], recs
 
 
+@pytest.fixture
+def handoff_threads(cc):
+    """tests/c/handoff_threads.c: the hand-off slot's code (handoff.c) between threads of a C
+    program, no CPython."""
+    return cc(C_DIR / "handoff_threads.c", "handoff_threads", "-g", "-pthread", "-I", REPO / "csrc",
+              "-I", REPO / "preload", REPO / "csrc" / "arena.c", REPO / "csrc" / "text.c")
+
+
+def test_a_thread_on_an_ended_handers_stack_does_not_take_its_handoff(handoff_threads):
+    """A thread hands a file over and ends; the next thread gets its stack from glibc's cache, and
+    with it the same thread pointer. The slot knew its hander by that pointer alone: the new thread
+    took the file handed over for another (and, in the slot held by a parked thread, had its opens
+    of that name fail). Now the hander is its pointer and its thread id."""
+    assert run([handoff_threads, "reuse"]).stdout == "reused after 1: not taken\n"
+
+
+def test_a_forked_child_takes_its_handers_handoff_and_only_it(handoff_threads):
+    """The child of the thread that handed a file over goes on with that thread's work: its one
+    thread takes the file (another id, the same pointer). A child forked by another thread does not,
+    nor does a thread it makes on the hander's stack, which glibc reclaimed in the child (it did:
+    the same pointer)."""
+    assert run([handoff_threads, "fork"]).stdout == "child: taken; a new thread on the hander's pointer: none\n"
+    assert run([handoff_threads, "fork-other"]).stdout == \
+        "child: not taken; a new thread on the hander's pointer: not taken\n"
+
+
+def test_only_the_handed_entry_name_is_busy_while_another_thread_holds_the_slot(handoff_threads):
+    """The main thread's entry file waits in the slot and another live thread holds the slot (as
+    a debugger's parked one). Every take of the main thread said "busy", whatever the name: under
+    enforcement its every read-only open() and fopen() failed (EBUSY), a change of behaviour where
+    the policy allows. Now only the handed name is busy; another name, or a library's hand-off
+    (whose opener checks what it opens), finds nothing and is opened as usual."""
+    assert run([handoff_threads, "busy"]).stdout == \
+        "another name: nothing; the handed name: busy; a library's name: nothing\n"
+
+
 # ---- the log file's lock ----------------------------------------------------------------------
 
 # held_fork.c: the forking thread, its fork done (in the parent); a dlopen() done, before its line
@@ -352,3 +413,26 @@ def test_a_child_forked_while_a_record_held_the_logs_lock(tmp_path, held):
     assert "child system 0" in out and "child exited 0" in out, "\n".join(out)
     assert len(records) == 3 and records[1] == "cut", records
     assert all('"path":"%s"' % bad in r for r in (records[0], records[2])), records
+
+
+def test_a_child_forked_by_a_handler_on_the_log_writer_leaves_its_lock_held(tmp_path, held):
+    """The main thread's record holds the log's flock when a signal handler on that thread forks;
+    the child returns from the handler into its copy of the record, the parent is parked in the
+    handler. The child wrote the parent's record a second time (the parent's pid) and unlocked the
+    open file description both share: the parent's look and write went on unlocked, and another
+    writer's could meet them (a record is one O_APPEND write: at worst an empty line, never two
+    records in one). Now the child sees it is not the process that began the record and leaves
+    both to the parent: the lock stays held (flock -n fails) until the parent is done, and each
+    process has one record (the child's own dlopen records under its own pid)."""
+    prog, bad = held
+    log = tmp_path / "records.jsonl"
+    out, records = under_gdb(tmp_path, prog, False, {"HELD_MAIN": "dlopen:%s" % bad, "HELD_HANDLER": "fork"},
+                             ["catch syscall flock", "run", "continue", "delete 1",  # the log's lock taken
+                              "handle SIGUSR1 nostop noprint pass", "catch syscall write",  # the handler's
+                              "signal SIGUSR1", "delete 2",  # forked; the parent parked at its "handler forked"
+                              "shell sleep 1", "shell flock -n %s true; echo lock=$?" % log, "continue"])
+    assert "handler forked" in out and out.count("main dlopen ok") == 2, out  # parent and child
+    assert "lock=1" in out, out
+    parent = int(next(l for l in out if l.startswith("[Inferior 1 (process ")).split()[3].rstrip(")"))
+    pids = [json.loads(r)["pid"] for r in records if '"path":"%s"' % bad in r]
+    assert pids.count(parent) == 1 and len(pids) == len(set(pids)), (parent, records)

@@ -9,6 +9,8 @@
  * whole process: 0 when the child ended, 3 when it hung (then killed).
  *   HELD_CHILD=dlopen:PATH   the child dlopen()s PATH and says "child dlopen ok|failed"
  *   HELD_CHILD=system:CMD    the child runs system(CMD) and says "child system N"
+ *   HELD_HANDLER=fork        the handler forks: the child returns from it to what it interrupted,
+ *                            the parent says "handler forked" (and returns too)
  * The program's main() does HELD_MAIN the same way (the parked thread's call, when the
  * breakpoint is past start-up), then waits for the thread if it is to fork. A SIGUSR1 handler
  * does HELD_HANDLER (gdb delivers the signal to the parked thread). */
@@ -35,6 +37,8 @@ void held_do(const char *who, const char *what)
         printf("%s dlopen %s\n", who, h ? "ok" : "failed");
     } else if (!strncmp(what, "system:", 7)) {
         printf("%s system %d\n", who, system(what + 7));
+    } else if (!strcmp(what, "fork")) { /* the child goes on with what the handler interrupted */
+        if (fork() > 0) printf("%s forked\n", who);
     }
     fflush(stdout);
 }
