@@ -251,3 +251,62 @@ def test_what_a_deepbind_library_opens_and_closes_is_never_seen(kit, tmp_path, h
         assert not res.refused_lines() and not res.records, res
     res = run_face("secbits", argv, tmp_path, env=env)  # the audit face
     assert res.rc == 0 and not ran(res, "bad") and "opener dlopen failed" in res.lines, res
+
+
+# ---------------------------------------------------------------------------------------------
+# the limit: a search directory that appears after start-up
+
+LATE_DIR_C = r'''#include <dlfcn.h>
+#include <stdio.h>
+/* rename(argv[1], argv[2]): a directory put in place after start-up; then dlopen(argv[3]) */
+int main(int c, char **v)
+{
+    setvbuf(stdout, 0, _IONBF, 0);
+    printf("rename %s\n", c > 3 && !rename(v[1], v[2]) ? "ok" : "failed");
+    printf("dlopen %s\n", dlopen(v[3], RTLD_NOW) ? "ok" : "failed");
+    printf("end\n");
+    return 0;
+}
+'''
+
+
+@pytest.mark.parametrize("where", ["directory", "hwcaps-subdirectory"])
+def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, where):
+    """ld.so marks a search directory (an absolute one, each glibc-hwcaps or legacy subdirectory on
+    its own) that it found missing as missing for good (open_path: r_search_path_elem.status), and
+    at start-up it probes the whole LD_LIBRARY_PATH for libc.so.6. A directory that appears there
+    later is never searched: a plugin's dependency comes from the plugin's RUNPATH instead. The
+    guard's prediction, made when the plugin is opened, finds the directory and checks the good
+    copy in it; glibc loads the 0644 one, whose constructor runs before the sweep after the load
+    stops the process (126). Pinned as the limit it is (README, "The dlopen guard"): what glibc
+    found missing before the shim started is not known to it."""
+    levels = ld_so_hwcaps()
+    if where == "hwcaps-subdirectory":
+        need(bool(levels), "needs an ld.so that searches glibc-hwcaps subdirectories (glibc 2.33+)")
+    src = tmp_path / "late.c"
+    src.write_text(LATE_DIR_C)
+    prog = kit._cc("bin/late", src)
+    staged = kit.lib("staged/libdep.so", "gooddep", soname="libdep.so")
+    bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    plug = kit.lib("p/libplug.so", "plug", needs=[(staged.parent, "libdep.so")], runpath="$ORIGIN/sub")
+    lib = tmp_path / "lib"
+    if where == "directory":
+        dest = lib
+    else:
+        (lib / "glibc-hwcaps").mkdir(parents=True)
+        dest = lib / "glibc-hwcaps" / levels[-1]
+    env = {"LD_LIBRARY_PATH": str(lib)}
+    argv = [prog, staged.parent, dest, plug]
+
+    def run_it(m, **kw):
+        if dest.exists():  # each run starts without it
+            os.rename(dest, staged.parent)
+        return run_face(m, argv, tmp_path, env=env, **kw)
+
+    base = run_it("off")
+    assert base.lines == ["rename ok", "IFUNC plug", "IFUNC plug", "CTOR baddep", "CTOR plug", "dlopen ok", "end"], base
+    res = run_it(mode, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.rc == 126 and ran(res, "baddep") and "dlopen ok" not in res.lines, res  # the limit
+    assert res.refused_lines() == ["execcheck: refused to run with %s: x-bit" % bad], res
