@@ -56,6 +56,11 @@ struct ec_ld_request {
     const char *preload_opt;   /* ld.so --preload; NULL for none */
     int trace;                 /* 1: keep every candidate tried (result.tries) */
     int check_alone;           /* 1: for a name satisfied by an object already loaded, search as if it were not */
+    const char *missing_at_start; /* a live process (ec_ld_predict_dlopen): absolute directories, each
+                                  ending in '/', NUL-separated, ended by an empty one, that were
+                                  missing when it started. ld.so's start-up probes found them so and
+                                  never search them again; the replay of the start-up takes them as
+                                  missing wherever it probes them. NULL: none */
 };
 
 enum ec_ld_kind {

@@ -213,12 +213,13 @@ static struct {
     const char *library_path, *preload; /* copies of the start-up values (NULL: unset) */
     const char *exe;                    /* the program, as the resolver should open it */
     int direct;                         /* ld.so was run directly: the program is not /proc/self/exe */
+    const char *missing;                /* LD_LIBRARY_PATH directories missing at start (ec_ld_request) */
 } boot;
 
 /* The memory of the copies, mapped by the snapshot: a process under the audit face never takes
  * one. The program's path first, then the variables. */
 #define BOOT_EXE 4096
-#define BOOT_MEM (BOOT_EXE + 2 * 8192)
+#define BOOT_MEM (BOOT_EXE + 3 * 8192)
 static void *boot_mem;
 
 static const char *boot_copy(char *mem, const char *s, size_t *used)
@@ -233,6 +234,50 @@ static const char *boot_copy(char *mem, const char *s, size_t *used)
     ec_memcpy(out, s, n + 1);
     *used += n + 1;
     return out;
+}
+
+/* Appends dir (n bytes, then suffix; a '/' after each) to the list at *used if it is not a
+ * directory now. Returns 1 if it was appended. */
+static int note_if_missing(char *mem, size_t *used, const char *dir, size_t n, const char *suffix)
+{
+    struct ec_statx st;
+    size_t k = ec_strlen(suffix), at = *used;
+    if (at + n + k + 4 > BOOT_MEM) return 0; /* and the empty string that ends the list */
+    ec_memcpy(mem + at, dir, n);
+    mem[at + n] = '/';
+    ec_memcpy(mem + at + n + 1, suffix, k + 1);
+    if (ec_statx(EC_AT_FDCWD, mem + at, 0, EC_STATX_BASIC_STATS, &st) == 0 && (st.stx_mode & EC_S_IFMT) == EC_S_IFDIR) return 0;
+    if (k) mem[at + n + 1 + k++] = '/', mem[at + n + 1 + k] = 0;
+    *used = at + n + 1 + k + 1;
+    return 1;
+}
+
+/* The LD_LIBRARY_PATH directories (absolute, without a dynamic string token) and their
+ * glibc-hwcaps subdirectories that are missing now, as the program starts: ld.so probed the whole
+ * list moments ago (for libc.so.6 at least), found them missing, and never searches them again,
+ * even once they appear. NUL-separated, an empty string last; NULL when there are none. Legacy
+ * subdirectories (tls, haswell, x86_64) are not looked at: one appearing later is missed. */
+static const char *missing_at_start(char *mem, size_t *used)
+{
+    const char *p = boot.library_path, *first;
+    size_t start = *used;
+    if (!mem || !p || *used + 1 > BOOT_MEM) return 0;
+    while (*p) {
+        const char *e = p;
+        size_t n, k;
+        while (*e && *e != ':' && *e != ';') e++;
+        n = (size_t)(e - p);
+        while (n > 1 && p[n - 1] == '/') n--; /* as ld.so takes it (fillin_rpath) */
+        for (k = 0; k < n && p[k] != '$'; k++) {}
+        /* not one ld.so could open a file in (PATH_MAX): the resolver models that as it is */
+        if (n && n < 3968 && p[0] == '/' && k == n && !note_if_missing(mem, used, p, n, ""))
+            note_if_missing(mem, used, p, n, "glibc-hwcaps");
+        p = *e ? e + 1 : e;
+    }
+    if (*used == start) return 0;
+    first = mem + start;
+    mem[(*used)++] = 0;
+    return first;
 }
 
 static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -291,6 +336,7 @@ static void boot_snapshot(void)
     if (__atomic_load_n(&boot.ready, __ATOMIC_ACQUIRE)) return;
     mem = ec_map_once(&boot_mem, BOOT_MEM);
     boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, ld_env_get(env, "LD_LIBRARY_PATH"), &used);
+    boot.missing = missing_at_start(mem, &used);
     /* in secure mode ld.so removes LD_PRELOAD from envp after reading it: modelled as absent */
     boot.preload = boot_copy(
         mem, !ec_shim.secure ? ld_env_get(env, "LD_PRELOAD") : env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
@@ -1086,6 +1132,7 @@ static int guard(struct refusal *rf, long lmid, const char **file, int mode, voi
     req.as_library = boot.direct;
     req.secure = ec_shim.secure;
     req.library_path = boot.library_path;
+    req.missing_at_start = boot.missing;
     req.preload = boot.preload;
     req.trace = 1; /* the candidates tried: is the session stale? */
     for (attempt = 0;; attempt++) {

@@ -254,7 +254,7 @@ def test_what_a_deepbind_library_opens_and_closes_is_never_seen(kit, tmp_path, h
 
 
 # ---------------------------------------------------------------------------------------------
-# the limit: a search directory that appears after start-up
+# a search directory that appears after start-up
 
 LATE_DIR_C = r'''#include <dlfcn.h>
 #include <stdio.h>
@@ -270,37 +270,40 @@ int main(int c, char **v)
 '''
 
 
-@pytest.mark.parametrize("where", ["directory", "hwcaps-subdirectory"])
+@pytest.mark.parametrize("where", ["directory", "glibc-hwcaps", "hwcaps-level"])
 def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, where):
     """ld.so marks a search directory (an absolute one, each glibc-hwcaps or legacy subdirectory on
     its own) that it found missing as missing for good (open_path: r_search_path_elem.status), and
-    at start-up it probes the whole LD_LIBRARY_PATH for libc.so.6. A directory that appears there
-    later is never searched: a plugin's dependency comes from the plugin's RUNPATH instead. The
-    guard's prediction, made when the plugin is opened, finds the directory and checks the good
-    copy in it; glibc loads the 0644 one, whose constructor runs before the sweep after the load
-    stops the process (126). Pinned as the limit it is (README, "The dlopen guard"): what glibc
-    found missing before the shim started is not known to it."""
+    at start-up it probes the whole LD_LIBRARY_PATH for libc.so.6. A directory moved there later is
+    never searched: a plugin's dependency comes from the plugin's RUNPATH instead, here a 0644 copy.
+    The guard notes, as the program starts, which LD_LIBRARY_PATH directories and glibc-hwcaps
+    subdirectories of them are missing, and its prediction takes them as ld.so does: the 0644 copy
+    is refused before its code runs (before, the prediction found the good copy in the new
+    directory, checked it, and glibc loaded the 0644 one, whose constructor ran before the sweep
+    after the load stopped the process). A level subdirectory appearing in a glibc-hwcaps directory
+    that was there at start is not noted: that limit is pinned (README, "The dlopen guard")."""
     levels = ld_so_hwcaps()
-    if where == "hwcaps-subdirectory":
+    if where != "directory":
         need(bool(levels), "needs an ld.so that searches glibc-hwcaps subdirectories (glibc 2.33+)")
     src = tmp_path / "late.c"
     src.write_text(LATE_DIR_C)
     prog = kit._cc("bin/late", src)
-    staged = kit.lib("staged/libdep.so", "gooddep", soname="libdep.so")
-    bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
-    plug = kit.lib("p/libplug.so", "plug", needs=[(staged.parent, "libdep.so")], runpath="$ORIGIN/sub")
     lib = tmp_path / "lib"
-    if where == "directory":
-        dest = lib
-    else:
-        (lib / "glibc-hwcaps").mkdir(parents=True)
-        dest = lib / "glibc-hwcaps" / levels[-1]
+    staged_lib = {"directory": "staged/libdep.so", "glibc-hwcaps": "staged/%s/libdep.so" % (levels or ["x"])[-1],
+                  "hwcaps-level": "staged/libdep.so"}[where]
+    good = kit.lib(staged_lib, "gooddep", soname="libdep.so")
+    staged = tmp_path / "staged"
+    bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    plug = kit.lib("p/libplug.so", "plug", needs=[(good.parent, "libdep.so")], runpath="$ORIGIN/sub")
+    dest = {"directory": lib, "glibc-hwcaps": lib / "glibc-hwcaps",
+            "hwcaps-level": lib / "glibc-hwcaps" / (levels or ["x"])[-1]}[where]
+    dest.parent.mkdir(parents=True, exist_ok=True)
     env = {"LD_LIBRARY_PATH": str(lib)}
-    argv = [prog, staged.parent, dest, plug]
+    argv = [prog, staged, dest, plug]
 
     def run_it(m, **kw):
         if dest.exists():  # each run starts without it
-            os.rename(dest, staged.parent)
+            os.rename(dest, staged)
         return run_face(m, argv, tmp_path, env=env, **kw)
 
     base = run_it("off")
@@ -308,5 +311,15 @@ def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, whe
     res = run_it(mode, preload=SHIM)
     if mode == "audit":
         return assert_audit_unchanged(res, base, [bad])
-    assert res.rc == 126 and ran(res, "baddep") and "dlopen ok" not in res.lines, res  # the limit
-    assert res.refused_lines() == ["execcheck: refused to run with %s: x-bit" % bad], res
+    if where == "hwcaps-level":  # the limit: caught by the sweep after the load, after its code ran
+        assert res.rc == 126 and ran(res, "baddep") and "dlopen ok" not in res.lines, res
+        assert res.refused_lines() == ["execcheck: refused to run with %s: x-bit" % bad], res
+        return
+    assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
+    assert_refused(res, bad)
+    # the good copy that arrived late is not what glibc loads: with the 0644 copy gone, glibc
+    # finds no libdep.so at all, and neither does the guard
+    os.unlink(bad)
+    res = run_it(mode, preload=SHIM)
+    assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
+    assert res.lines == run_it("off").lines
