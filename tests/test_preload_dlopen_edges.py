@@ -323,3 +323,51 @@ def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, whe
     res = run_it(mode, preload=SHIM)
     assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
     assert res.lines == run_it("off").lines
+
+
+# ---------------------------------------------------------------------------------------------
+# the limit: dlmopen() into a namespace that exists
+
+EXISTING_NAMESPACE_C = r'''#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+/* dlmopen(LM_ID_NEWLM, argv[1]), then dlmopen(that namespace, argv[2]) */
+int main(int c, char **v)
+{
+    Lmid_t ns;
+    void *h;
+    setvbuf(stdout, 0, _IONBF, 0);
+    h = c > 2 ? dlmopen(LM_ID_NEWLM, v[1], RTLD_NOW) : 0;
+    printf("new %s\n", h ? "ok" : "failed");
+    if (!h || dlinfo(h, RTLD_DI_LMID, &ns)) return 1;
+    printf("existing %s\n", dlmopen(ns, v[2], RTLD_NOW) ? "ok" : dlerror());
+    printf("end\n");
+    return 0;
+}
+'''
+
+
+def test_dlmopen_into_an_existing_namespace_checks_the_closure_afresh(kit, tmp_path, mode):
+    """dlmopen() into a namespace made before (not LM_ID_NEWLM) reuses what that namespace has
+    loaded, as dlopen() does in the main one: b/libb.so's libdep.so is a/'s, already there, and
+    the 0644 copy in b/'s RUNPATH is never opened. The guard knows the main namespace's objects
+    only, so it checks the target's whole closure as found afresh - that copy included - and
+    refuses a load glibc makes cleanly (audit mode records it). Pinned as the limit it is (README,
+    "The dlopen guard"): refused, never let in unchecked."""
+    src = tmp_path / "ns.c"
+    src.write_text(EXISTING_NAMESPACE_C)
+    prog = kit._cc("bin/ns", src)
+    dep = kit.lib("a/sub/libdep.so", "gooddep", soname="libdep.so")
+    bad = kit.lib("b/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    a = kit.lib("a/liba.so", "a", needs=[(dep.parent, "libdep.so")], runpath="$ORIGIN/sub")
+    b = kit.lib("b/libb.so", "b", needs=[(dep.parent, "libdep.so")], runpath="$ORIGIN/sub")
+    argv = [prog, a, b]
+    base = run_face("off", argv, tmp_path)
+    assert base.rc == 0 and "existing ok" in base.lines and ran(base, "b") and not ran(base, "baddep"), base
+    res = run_face(mode, argv, tmp_path, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])  # a record of a file glibc never opened
+    assert res.rc == 0 and res.lines[-1] == "end" and not ran(res, "b") and not ran(res, "baddep"), res
+    errs = [l for l in res.lines if l.startswith("existing ")]
+    assert len(errs) == 1 and errs[0].startswith("existing /proc/self/execcheck refused "), res
+    assert_refused(res, bad)
