@@ -1912,6 +1912,7 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     s->isa_level = cfg->isa_level > 0 && s->abi->isa_levels ? cfg->isa_level
                    : foreign ? s->abi->isa_levels : s->host.isa_level;
     s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : foreign ? s->abi->hwcap : s->host.hwcap;
+    if (cfg->hwcap_masked) s->hwcap &= cfg->hwcap_mask; /* _dl_important_hwcaps, _dl_cache_libcmp's hwcap */
     s->interp = dup_or(&s->persist, cfg->interp, s->abi->interp);
     /* the loader's own list where the caller gave none and its ld.so tells it; $LIB from the
      * list in use (glibc's DL_DST_LIB is its first directory), unless given */

@@ -43,6 +43,10 @@ struct ec_ld_config {
                                   2.36's (an image's libc tells its release: the audit) [0] */
     int machine;               /* EC_EM_X86_64, EC_EM_386 or EC_EM_AARCH64: whose loader (the defaults above
                                   are then that one's: lib/i386-linux-gnu, /lib/ld-linux.so.2...) [this build's] */
+    int hwcap_masked;          /* 1: the legacy hwcap bits are masked by hwcap_mask, the value ld.so took for
+                                  glibc.cpu.hwcap_mask (LD_HWCAP_MASK), which leaves out the subdirectories
+                                  of the bits it clears (x86_64, avx512_1) [0: its default, which keeps them] */
+    uint64_t hwcap_mask;
 };
 
 /* One resolution. */

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from audit_face_util import SHIM, kit, mode, ran, run_face  # noqa: F401 (fixtures)
+from audit_face_util import LDSO, SHIM, kit, mode, ran, run_face  # noqa: F401 (fixtures)
 from conftest import C_DIR, need, need_check, need_mountns
 from test_preload_dlopen import assert_audit_unchanged, assert_refused, dlerrors, ld_so_hwcaps
 
@@ -371,3 +371,51 @@ def test_dlmopen_into_an_existing_namespace_checks_the_closure_afresh(kit, tmp_p
     errs = [l for l in res.lines if l.startswith("existing ")]
     assert len(errs) == 1 and errs[0].startswith("existing /proc/self/execcheck refused "), res
     assert_refused(res, bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# the legacy hwcap mask
+
+
+def legacy_subdirs(env=None):
+    """The legacy hwcap subdirectories ld.so lists (--help) with whether it searches them."""
+    text = subprocess.run([LDSO, "--help"], capture_output=True, text=True, env=env).stdout
+    block = text.split("Legacy HWCAP subdirectories under library search path directories:")
+    if len(block) < 2:
+        return {}
+    return {l.split()[0]: "searched" in l for l in block[1].split("\n\n")[0].strip().splitlines()}
+
+
+@pytest.mark.parametrize("masks", [
+    {"LD_HWCAP_MASK": "0"},
+    {"GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0"},
+    {"GLIBC_TUNABLES": "glibc.malloc.check=0:glibc.cpu.hwcap_mask=0x4"},
+    {"GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0", "LD_HWCAP_MASK": "6"},
+    {"LD_HWCAP_MASK": "6", "GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=0"},
+    {"LD_HWCAP_MASK": "0", "GLIBC_TUNABLES": "glibc.cpu.hwcap_mask=6"},
+    {"LD_HWCAP_MASK": "08"},
+    {"LD_HWCAP_MASK": "07"},
+    {"GLIBC_TUNABLES": "glibc.cpu.hwcap_mask:glibc.cpu.hwcap_mask=0"},
+], ids=lambda m: ",".join("%s=%s" % kv for kv in m.items()))
+def test_the_legacy_hwcap_mask_is_ld_sos_own(kit, tmp_path, mode, masks):
+    """glibc 2.36 searches the legacy x86_64/ (and avx512_1/) subdirectory of each directory only
+    for the hwcap bits its mask glibc.cpu.hwcap_mask keeps - a tunable (GLIBC_TUNABLES, each entry
+    in the environment's order) with an alias, LD_HWCAP_MASK, that counts only while no entry has
+    set it. The guard takes the mask as ld.so did: with x86_64/ masked, a plugin's dependency is the
+    0644 copy in the directory itself, refused before its code runs (the guard predicted the good
+    copy in x86_64/, checked it, and glibc loaded the 0644 one, whose constructor ran before the
+    sweep stopped the process); with it kept, the good copy loads as without the shim."""
+    if os.uname().machine != "x86_64" or "x86_64" not in legacy_subdirs():
+        pytest.skip("needs glibc's legacy x86_64 hwcap subdirectory (x86_64, glibc before 2.37)")
+    masked = not legacy_subdirs(dict(os.environ, **masks))["x86_64"]
+    good = kit.lib("lib/x86_64/libdep.so", "gooddep", soname="libdep.so")
+    bad = kit.lib("lib/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    plug = kit.lib("p/libplug.so", "plug", needs=[(good.parent, "libdep.so")])
+    env = dict(masks, LD_LIBRARY_PATH=str(bad.parent))
+    argv = [kit.prog(), "dlopen:%s" % plug]
+    base = run_face("off", argv, tmp_path, env=env)
+    assert base.rc == 0 and "dlopen ok" in base.lines and ran(base, "baddep") == masked, base
+    res = run_face(mode, argv, tmp_path, env=env, preload=SHIM)
+    if mode == "audit" or not masked:
+        return assert_audit_unchanged(res, base, [bad] if masked else [])
+    assert_refused_before_it_ran(res, bad, ["baddep", "plug"], plug)
