@@ -167,6 +167,7 @@ struct run {                        /* one process being modelled */
     int lm_head, lm_tail;           /* the link map: objects in creation order, but for filtees */
     int lm_moved;                   /* a filtee was moved: the result is reordered (finish) */
     int lm_fixed;                   /* objects below this index (a live process's) are not moved */
+    int at_start;                   /* replaying the start-up (req->missing_at_start applies) */
 };
 
 /* What a failed map_object reports. */
@@ -764,6 +765,24 @@ static struct ec_ldfs_path *lookup_dir(struct run *r, char *buf, size_t n)
     return dp;
 }
 
+/* Was the directory of slot cnt of d (d->name, then the capability subdirectory) missing when
+ * the live process started (req->missing_at_start lists such directories: below one, everything
+ * was missing too)? Only while the start-up is replayed: ld.so probed it then, found it missing and
+ * marks it so for good, while it may be there now. */
+static int missing_at_start(const struct run *r, const struct dir *d, int cnt)
+{
+    const char *m = r->req->missing_at_start, *cap = r->s->capstr[cnt];
+    size_t capn = r->s->caplen[cnt];
+    if (!r->at_start || !m || d->name[0] != '/') return 0;
+    for (; *m; m += ec_strlen(m) + 1) {
+        size_t n = ec_strlen(m);
+        if (n <= d->len ? !ec_memcmp(m, d->name, n)
+                        : n <= d->len + capn && !ec_memcmp(m, d->name, d->len) && !ec_memcmp(m + d->len, cap, n - d->len))
+            return 1;
+    }
+    return 0;
+}
+
 /* open_path: 1 found (*found set), 0 not found (the list may be abandoned), V_FATAL */
 static int open_path(struct run *r, const char *name, int mode, struct list *sps, int via, int via_object, int dry,
                      struct ec_ldfs_path **found, char **realname, int *other_class, int *last_err, struct failure *f)
@@ -789,6 +808,10 @@ static int open_path(struct run *r, const char *name, int mode, struct list *sps
             int v;
             size_t buflen;
             if (d->status[cnt] == NONEXISTING) continue;
+            if (d->status[cnt] == UNKNOWN && missing_at_start(r, d, cnt)) {
+                if (!dry) d->status[cnt] = NONEXISTING;
+                continue;
+            }
             ec_memcpy(buf, d->name, d->len);
             ec_memcpy(buf + d->len, s->capstr[cnt], s->caplen[cnt]);
             ec_memcpy(buf + d->len + s->caplen[cnt], name, namelen + 1);
@@ -1555,6 +1578,7 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
     ec_ldfs_follow_cwd(&s->fs, &s->scratch); /* a session used again after a chdir */
     ec_memset(res, 0, sizeof *res);
     ec_memset(r, 0, sizeof *r);
+    r->at_start = 1;
     s->fs.gen++; /* what this run looks up is fresh (ec_ld_try.fresh) */
     r->s = s, r->a = &s->scratch, r->req = req, r->rtld = -1;
     res->failure_edge = res->failure_problem = -1;
@@ -1676,6 +1700,7 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
     int *map, i, j, nstart, ei, idx, *search, n;
     if (!s) return 0;
     res = start_process(s, req, &r);
+    r.at_start = 0; /* the dlopen's own searches: ld.so probes what is still unknown now */
     if (res->status || res->main_status != EC_LD_MAIN_OK) return res;
     /* which replayed object each live one is; live objects not replayed were dlopened */
     map = ec_arena_alloc(r.a, sizeof *map * (size_t)(nloaded > 0 ? nloaded : 1));
@@ -1887,6 +1912,7 @@ struct ec_ld_session *ec_ld_session_new(const struct ec_ld_config *cfg, int *err
     s->isa_level = cfg->isa_level > 0 && s->abi->isa_levels ? cfg->isa_level
                    : foreign ? s->abi->isa_levels : s->host.isa_level;
     s->hwcap = cfg->legacy_hwcap > 0 ? (uint64_t)cfg->legacy_hwcap : foreign ? s->abi->hwcap : s->host.hwcap;
+    if (cfg->hwcap_masked) s->hwcap &= cfg->hwcap_mask; /* _dl_important_hwcaps, _dl_cache_libcmp's hwcap */
     s->interp = dup_or(&s->persist, cfg->interp, s->abi->interp);
     /* the loader's own list where the caller gave none and its ld.so tells it; $LIB from the
      * list in use (glibc's DL_DST_LIB is its first directory), unless given */

@@ -43,6 +43,10 @@ struct ec_ld_config {
                                   2.36's (an image's libc tells its release: the audit) [0] */
     int machine;               /* EC_EM_X86_64, EC_EM_386 or EC_EM_AARCH64: whose loader (the defaults above
                                   are then that one's: lib/i386-linux-gnu, /lib/ld-linux.so.2...) [this build's] */
+    int hwcap_masked;          /* 1: the legacy hwcap bits are masked by hwcap_mask, the value ld.so took for
+                                  glibc.cpu.hwcap_mask (LD_HWCAP_MASK), which leaves out the subdirectories
+                                  of the bits it clears (x86_64, avx512_1) [0: its default, which keeps them] */
+    uint64_t hwcap_mask;
 };
 
 /* One resolution. */
@@ -56,6 +60,11 @@ struct ec_ld_request {
     const char *preload_opt;   /* ld.so --preload; NULL for none */
     int trace;                 /* 1: keep every candidate tried (result.tries) */
     int check_alone;           /* 1: for a name satisfied by an object already loaded, search as if it were not */
+    const char *missing_at_start; /* a live process (ec_ld_predict_dlopen): absolute directories, each
+                                  ending in '/', NUL-separated, ended by an empty one, that were
+                                  missing when it started. ld.so's start-up probes found them so and
+                                  never search them again; the replay of the start-up takes them as
+                                  missing wherever it probes them. NULL: none */
 };
 
 enum ec_ld_kind {

@@ -213,12 +213,15 @@ static struct {
     const char *library_path, *preload; /* copies of the start-up values (NULL: unset) */
     const char *exe;                    /* the program, as the resolver should open it */
     int direct;                         /* ld.so was run directly: the program is not /proc/self/exe */
+    const char *missing;                /* LD_LIBRARY_PATH directories missing at start (ec_ld_request) */
+    int hwcap_masked;                   /* glibc.cpu.hwcap_mask was set: ec_ld_config */
+    uint64_t hwcap_mask;
 } boot;
 
 /* The memory of the copies, mapped by the snapshot: a process under the audit face never takes
  * one. The program's path first, then the variables. */
 #define BOOT_EXE 4096
-#define BOOT_MEM (BOOT_EXE + 2 * 8192)
+#define BOOT_MEM (BOOT_EXE + 3 * 8192)
 static void *boot_mem;
 
 static const char *boot_copy(char *mem, const char *s, size_t *used)
@@ -233,6 +236,50 @@ static const char *boot_copy(char *mem, const char *s, size_t *used)
     ec_memcpy(out, s, n + 1);
     *used += n + 1;
     return out;
+}
+
+/* Appends dir (n bytes, then suffix; a '/' after each) to the list at *used if it is not a
+ * directory now. Returns 1 if it was appended. */
+static int note_if_missing(char *mem, size_t *used, const char *dir, size_t n, const char *suffix)
+{
+    struct ec_statx st;
+    size_t k = ec_strlen(suffix), at = *used;
+    if (at + n + k + 4 > BOOT_MEM) return 0; /* and the empty string that ends the list */
+    ec_memcpy(mem + at, dir, n);
+    mem[at + n] = '/';
+    ec_memcpy(mem + at + n + 1, suffix, k + 1);
+    if (ec_statx(EC_AT_FDCWD, mem + at, 0, EC_STATX_BASIC_STATS, &st) == 0 && (st.stx_mode & EC_S_IFMT) == EC_S_IFDIR) return 0;
+    if (k) mem[at + n + 1 + k++] = '/', mem[at + n + 1 + k] = 0;
+    *used = at + n + 1 + k + 1;
+    return 1;
+}
+
+/* The LD_LIBRARY_PATH directories (absolute, without a dynamic string token) and their
+ * glibc-hwcaps subdirectories that are missing now, as the program starts: ld.so probed the whole
+ * list moments ago (for libc.so.6 at least), found them missing, and never searches them again,
+ * even once they appear. NUL-separated, an empty string last; NULL when there are none. Legacy
+ * subdirectories (tls, haswell, x86_64) are not looked at: one appearing later is missed. */
+static const char *missing_at_start(char *mem, size_t *used)
+{
+    const char *p = boot.library_path, *first;
+    size_t start = *used;
+    if (!mem || !p || *used + 1 > BOOT_MEM) return 0;
+    while (*p) {
+        const char *e = p;
+        size_t n, k;
+        while (*e && *e != ':' && *e != ';') e++;
+        n = (size_t)(e - p);
+        while (n > 1 && p[n - 1] == '/') n--; /* as ld.so takes it (fillin_rpath) */
+        for (k = 0; k < n && p[k] != '$'; k++) {}
+        /* not one ld.so could open a file in (PATH_MAX): the resolver models that as it is */
+        if (n && n < 3968 && p[0] == '/' && k == n && !note_if_missing(mem, used, p, n, ""))
+            note_if_missing(mem, used, p, n, "glibc-hwcaps");
+        p = *e ? e + 1 : e;
+    }
+    if (*used == start) return 0;
+    first = mem + start;
+    mem[(*used)++] = 0;
+    return first;
 }
 
 static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -267,19 +314,103 @@ static const char *start_strings(const char **end)
     return first;
 }
 
+/* Calls fn with each "NAME=value" string ld.so read at start-up, in order (envp's own, if those
+ * strings cannot be told). */
+static void start_env_each(char *const *env, void (*fn)(const char *, void *), void *data)
+{
+    const char *s, *end = 0;
+    if ((s = start_strings(&end))) {
+        for (; s < end; s += ec_strlen(s) + 1) fn(s, data);
+        return;
+    }
+    for (; env && *env; env++) fn(*env, data);
+}
+
+struct env_query {
+    const char *name;
+    size_t n;
+    const char *found;
+};
+
+static void env_last_cb(const char *s, void *data)
+{
+    struct env_query *q = data;
+    if (!ec_strncmp(s, q->name, q->n) && s[q->n] == '=') q->found = s + q->n + 1;
+}
+
 /* The value ld.so took for an LD_ variable: the last of that name (rtld.c, process_envvars). */
 static const char *ld_env_get(char *const *env, const char *name)
 {
-    size_t n = ec_strlen(name);
-    const char *s, *end = 0, *found = 0;
-    if ((s = start_strings(&end))) {
-        for (; s < end; s += ec_strlen(s) + 1)
-            if (!ec_strncmp(s, name, n) && s[n] == '=') found = s + n + 1;
-        return found;
+    struct env_query q = {name, ec_strlen(name), 0};
+    start_env_each(env, env_last_cb, &q);
+    return q.found;
+}
+
+/* A number as ld.so's tunables read it (_dl_strtoul): blanks, a sign, then hexadecimal after
+ * "0x", octal after "0", else decimal, as far as the digits go; past 64 bits, all ones. */
+static uint64_t ld_strtoul(const char *p, const char *end)
+{
+    uint64_t v = 0;
+    unsigned base = 10, digit;
+    int negative = 0;
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    if (p < end && (*p == '-' || *p == '+')) negative = *p++ == '-';
+    if (p == end || *p < '0' || *p > '9') return 0;
+    if (*p == '0') {
+        base = 8;
+        if (p + 1 < end && (p[1] == 'x' || p[1] == 'X')) base = 16, p += 2;
     }
-    for (; env && *env; env++)
-        if (!ec_strncmp(*env, name, n) && (*env)[n] == '=') found = *env + n + 1;
-    return found;
+    for (; p < end; p++) {
+        if (*p >= '0' && *p <= '9' && (unsigned)(*p - '0') < base) digit = (unsigned)(*p - '0');
+        else if (base == 16 && *p >= 'a' && *p <= 'f') digit = (unsigned)(*p - 'a' + 10);
+        else if (base == 16 && *p >= 'A' && *p <= 'F') digit = (unsigned)(*p - 'A' + 10);
+        else break;
+        if (v >= (~(uint64_t)0 - digit) / base) return ~(uint64_t)0;
+        v = v * base + digit;
+    }
+    return negative ? (uint64_t)0 - v : v;
+}
+
+struct mask_query {
+    int set, alias_set;
+    uint64_t mask, alias;
+};
+
+#define HWCAP_MASK_TUNABLE "glibc.cpu.hwcap_mask"
+
+/* glibc.cpu.hwcap_mask as ld.so's __tunables_init takes it: each GLIBC_TUNABLES entry of that
+ * name (a ':'-separated list of NAME=VALUE, read up to the first entry without a '=' at its end)
+ * sets it, in the environment's order; its alias LD_HWCAP_MASK counts only while nothing has (the
+ * first one, and none after an entry). The GLIBC_TUNABLES strings are read where envp points:
+ * ld.so cut the ones the kernel laid out, a NUL after each value it took, and left envp pointing
+ * to whole copies. */
+static void tunables_mask_cb(const char *s, void *data)
+{
+    struct mask_query *q = data;
+    const char *p = s + 15, *name, *value;
+    size_t tn = sizeof HWCAP_MASK_TUNABLE - 1;
+    if (ec_strncmp(s, "GLIBC_TUNABLES=", 15)) return;
+    for (;;) {
+        name = p;
+        while (*p && *p != '=' && *p != ':') p++;
+        if (!*p) return;
+        if (*p++ == ':') continue;
+        value = p;
+        while (*p && *p != ':') p++;
+        if ((size_t)(value - 1 - name) == tn && !ec_strncmp(name, HWCAP_MASK_TUNABLE, tn)) {
+            q->mask = ld_strtoul(value, p);
+            q->set = 1;
+        }
+        if (*p) p++;
+    }
+}
+
+static void alias_mask_cb(const char *s, void *data)
+{
+    struct mask_query *q = data;
+    if (q->alias_set || ec_strncmp(s, "LD_HWCAP_MASK=", 14)) return;
+    q->alias = ld_strtoul(s + 14, s + 14 + ec_strlen(s + 14));
+    q->alias_set = 1;
 }
 
 static void boot_snapshot(void)
@@ -291,6 +422,15 @@ static void boot_snapshot(void)
     if (__atomic_load_n(&boot.ready, __ATOMIC_ACQUIRE)) return;
     mem = ec_map_once(&boot_mem, BOOT_MEM);
     boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, ld_env_get(env, "LD_LIBRARY_PATH"), &used);
+    boot.missing = missing_at_start(mem, &used);
+    if (!ec_shim.secure) { /* a setuid program's ld.so takes no tunable of that kind from the environment */
+        struct mask_query q = {0, 0, 0, 0};
+        char *const *e;
+        for (e = env; e && *e; e++) tunables_mask_cb(*e, &q);
+        start_env_each(env, alias_mask_cb, &q);
+        boot.hwcap_mask = q.set ? q.mask : q.alias;
+        boot.hwcap_masked = q.set || q.alias_set;
+    }
     /* in secure mode ld.so removes LD_PRELOAD from envp after reading it: modelled as absent */
     boot.preload = boot_copy(
         mem, !ec_shim.secure ? ld_env_get(env, "LD_PRELOAD") : env ? ec_env_get(env, "LD_PRELOAD") : 0, &used);
@@ -524,9 +664,10 @@ static const struct ec_ld_config guard_config = {.no_realpath = 1, .like_loader 
 static const struct ec_ld_config *guard_config_here(struct ec_ld_config *cfg)
 {
     const char *dirs = ec_loaded_loader_dirs();
-    if (!dirs) return &guard_config;
     *cfg = guard_config;
-    cfg->system_dirs = dirs; /* the session takes $LIB from it */
+    if (dirs) cfg->system_dirs = dirs; /* the session takes $LIB from it */
+    cfg->hwcap_masked = boot.hwcap_masked; /* the legacy subdirectories this ld.so searches */
+    cfg->hwcap_mask = boot.hwcap_mask;
     return cfg;
 }
 
@@ -1086,6 +1227,7 @@ static int guard(struct refusal *rf, long lmid, const char **file, int mode, voi
     req.as_library = boot.direct;
     req.secure = ec_shim.secure;
     req.library_path = boot.library_path;
+    req.missing_at_start = boot.missing;
     req.preload = boot.preload;
     req.trace = 1; /* the candidates tried: is the session stale? */
     for (attempt = 0;; attempt++) {
