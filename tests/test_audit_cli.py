@@ -184,6 +184,30 @@ def test_file_capabilities_mean_secure_mode(tmp_path):
     assert "rpath-origin-setuid" not in {f["rule"] for f in before["findings"]}
 
 
+def test_set_user_id_fuse_mount_helpers_are_named(tmp_path):
+    """A set-user-ID-root fusermount lets users mount filesystems of their own without noexec: a
+    warning for each one others can run (any user; a group's members), none for one that is not
+    set-user-ID, one a user owns, or one no one else may run - nor for another set-user-ID program."""
+    need_root()
+    cases = {"any/fusermount3": (0o4755, 0, None), "group/fusermount": (0o4750, 0, 65534),
+             "plain/fusermount3": (0o755, 0, None), "users/fusermount3": (0o4755, 65534, None),
+             "owner/fusermount": (0o4700, 0, None), "other/mount.fuse3": (0o4755, 0, None)}
+    for name, (mode, uid, gid) in cases.items():
+        p = tmp_path / name
+        p.parent.mkdir()
+        shutil.copy("/bin/true", p)
+        os.chown(p, uid, gid if gid is not None else 0)
+        os.chmod(p, mode)  # after chown, which clears the set-user-ID bit
+    doc = audit_json(*sorted(tmp_path.glob("*/*")))
+    helpers = {f["path"]: f["message"] for f in doc["findings"] if f["rule"] == "user-mount-helper"}
+    assert sorted(helpers) == [str(tmp_path / "any/fusermount3"), str(tmp_path / "group/fusermount")], helpers
+    assert "set-user-ID root: any user can mount a FUSE filesystem that is not noexec" in \
+        helpers[str(tmp_path / "any/fusermount3")]
+    assert "the members of its group (gid 65534) can mount" in helpers[str(tmp_path / "group/fusermount")]
+    r = audit(tmp_path / "any/fusermount3")
+    assert "warning EXC044 user-mount-helper" in r.stdout, r.stdout
+
+
 def test_a_program_an_auxiliary_filtee_stops_says_why(tmp_path):
     """In secure mode ld.so refuses a $ORIGIN in a DT_AUXILIARY before it would ignore the filtee's
     failure: the program does not start, and the audit names the token (it skipped every auxiliary)."""

@@ -17,6 +17,7 @@ from .policy_view import ImageMounts, View, image_view, live_view, parse_fstab
 from .resolver import Resolution, Session
 from . import scan
 from ..image import ldconf, rootfs
+from .. import mount_helpers
 from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
@@ -542,6 +543,17 @@ class Audit:
                 f.programs.extend(u for u in users if u not in f.programs)
             self._writable(rec)
             self._rpaths(rec)
+            self._mount_helper(rec)
+
+    def _mount_helper(self, rec):
+        if "program" not in rec.roles:
+            return
+        names = {os.path.basename(p) for p in (rec.path, rec.realpath) if p}
+        who = next(filter(None, (mount_helpers.who_can_mount(n, rec.mode, rec.uid) for n in names)), None)
+        if who:
+            self.findings.add("user-mount-helper", rec.path, "%s: set-user-ID root: %s" % (
+                rec.path, mount_helpers.consequence("any user" if who == "any user" else
+                                                    "the members of its group (gid %d)" % rec.gid)))
 
     def _stat_dir(self, path):
         if path not in self._dirstat:

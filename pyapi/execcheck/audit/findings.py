@@ -65,6 +65,10 @@ RULES = {r.id: r for r in (
          "The program loads AddressSanitizer's runtime, which stops it at start when any object is preloaded "
          "before it (the shim in /etc/ld.so.preload or LD_PRELOAD): ASAN_OPTIONS=verify_asan_link_order=0 lets "
          "it run."),
+    Rule("EXC044", "user-mount-helper", "warning",
+         "A set-user-ID-root FUSE mount helper (fusermount): users mount filesystems of their own that are not "
+         "noexec, whose files have the modes their daemon reports, so a file they can read passes the exec check "
+         "there: noexec mounts do not hold against them (only an LSM such as Landlock or IPE does)."),
     Rule("EXC050", "bad-elf", "warning",
          "A file named or used like a library or program is not a valid ELF file (truncated, corrupt, not ELF)."),
     Rule("EXC051", "unreadable", "warning", "A file could not be examined."),

@@ -5,7 +5,7 @@ import grp
 import os
 import stat
 
-from .. import kernel
+from .. import kernel, mount_helpers
 from ..core import check, config_statement, policy, securebits
 from ..shim import (I386_LOADER, LD_AUDIT_NAME_MAX, LD_SO_PRELOAD, audit_name_too_long, damage, expand_lib,
                     faces_in_process, has_lib_token, lib_path, list_separator_in, multilib_path, names_shim,
@@ -130,10 +130,7 @@ def gather() -> dict:
                          "the check (only an LSM such as Landlock or IPE still holds then)")
     fuse = _fuse_mount_helpers()
     for h in fuse:
-        fail_open.append("%s is set-user-ID root: %s can mount a FUSE filesystem that is not noexec, whose files "
-                         "have the modes its daemon reports (bindfs, fuse-overlayfs, squashfuse): a file they can "
-                         "read passes the check there (only an LSM such as Landlock or IPE still holds then)"
-                         % (h["path"], h["who"]))
+        fail_open.append("%s is set-user-ID root: %s" % (h["path"], mount_helpers.consequence(h["who"])))
     if not supported:
         fail_open.append("the kernel cannot check files: every check fails as 'unsupported'")
     proc = kernel.proc_mounted()
@@ -204,31 +201,28 @@ def _long_audit_names(shim, preload_entries) -> list:
 # where a user's shell finds programs (/etc/login.defs' ENV_SUPATH and ENV_PATH); libfuse runs
 # fusermount from its own build-time directory (/usr/bin or /bin) or else from PATH
 FUSE_HELPER_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-FUSE_HELPER_NAMES = ("fusermount3", "fusermount")
 
 
 def _fuse_mount_helpers(dirs=FUSE_HELPER_DIRS) -> list:
     """The set-user-ID-root FUSE mount helpers users can run, each as {"path", "who"} (who: "any
-    user", or the group whose members may): each mounts, for whoever runs it, a filesystem the
-    user's own daemon serves, without noexec (fusermount adds nosuid,nodev only). A directory that
-    is a symlink to another (/bin -> usr/bin) names the same file once."""
+    user", or the group whose members may). A directory that is a symlink to another (/bin ->
+    usr/bin) names the same file once."""
     found, seen = [], set()
     for d in dirs:
-        for name in FUSE_HELPER_NAMES:
+        for name in mount_helpers.NAMES:
             p = os.path.join(d, name)
             try:
                 st = os.stat(p)
             except OSError:
                 continue
-            if (st.st_dev, st.st_ino) in seen or not stat.S_ISREG(st.st_mode):
+            if (st.st_dev, st.st_ino) in seen:
                 continue
             seen.add((st.st_dev, st.st_ino))
-            if st.st_uid != 0 or not st.st_mode & stat.S_ISUID:
-                continue
-            if st.st_mode & stat.S_IXOTH:
-                found.append({"path": p, "who": "any user"})
-            elif st.st_mode & stat.S_IXGRP:
-                found.append({"path": p, "who": "the members of group %s" % _group_name(st.st_gid)})
+            who = mount_helpers.who_can_mount(name, st.st_mode, st.st_uid)
+            if who == "group":
+                who = "the members of group %s" % _group_name(st.st_gid)
+            if who:
+                found.append({"path": p, "who": who})
     return found
 
 
