@@ -1,7 +1,6 @@
 """execcheck status: what this kernel, this process and this system enforce."""
 import argparse
 import errno
-import grp
 import os
 import stat
 
@@ -227,6 +226,7 @@ def _fuse_mount_helpers(dirs=FUSE_HELPER_DIRS) -> list:
 
 
 def _group_name(gid) -> str:
+    import grp  # only when needed: a process that gave up root may no longer reach the interpreter's modules
     try:
         return grp.getgrgid(gid).gr_name
     except KeyError:
