@@ -13,7 +13,7 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.resolver import elf_type
-from ..audit.scan import python_code_trees, tree_listed
+from ..audit.scan import python_code_trees
 
 ET_DYN = 3
 
@@ -104,14 +104,12 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
                                                            host_path, st)
 
-    for d, suffixes in python_code_trees(root, walker):
-        # found a directory a moment ago: gone now, it changed (unless its name is a symlink,
-        # which - told a directory by the host's view of it - may name none in the image)
-        host, listed = rootfs.lookup(root, d), tree_listed(root, d)
+    for d, suffixes, listed in python_code_trees(root, walker):
+        # found a directory by its own path a moment ago: walked by that path, following nothing
+        # (gone, or a symlink now - to another directory of the image too -, it changed: the
+        # walk says so); a tree named through a symlink is looked up now, and may name nothing
+        host = os.path.join(root, d.lstrip("/")) if listed else rootfs.lookup(root, d)
         if host is None:
-            if listed:
-                walker.changed(os.path.join(root, d.lstrip("/")), "removed, renamed or replaced since it was found",
-                               errno.ELOOP)
             continue
         for f in _walk_files(walker, host, listed):
             if f.endswith(suffixes):
