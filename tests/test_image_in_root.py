@@ -173,17 +173,10 @@ def test_a_name_on_a_walks_way_swapped_for_a_link_out_of_the_image_is_a_change(i
     assert os.stat(outside + "/sub/libhost.so").st_mode & 0o777 == 0o644
 
 
-def test_a_directory_above_a_listed_one_swapped_for_a_link_is_a_change(image, open_tmp, monkeypatch, capsys):
-    """Below its top the walk opened each directory by its host path, refusing a symlink as its
-    last name only: /opt/libs listed (sub/ in it), then /opt/libs swapped for a symlink to a host
-    directory that has a sub/ too, and the host's sub/ was walked as the image's, its library
-    planned. A directory is entered only as the inode its parent listed now: a change (ESTALE),
-    the host's library not planned."""
+def _swapped_once_listed(monkeypatch, host_dir, target):
+    """The directory host_dir swapped for a symlink to target just after prepare's walk of the code
+    directories listed it (before prepare looks at its names or enters its subdirectories)."""
     from execcheck.image import prepare
-    outside = str(open_tmp / "host-libs")
-    _libs_conf(image, outside)
-    with open(image + "/etc/ld.so.conf", "a") as f:
-        f.write("/opt\n")  # a walk whose top is /opt: it lists /opt/libs, then /opt/libs/sub
     files = prepare._walk_files
 
     def walk_files(walker, top, *a):
@@ -191,9 +184,9 @@ def test_a_directory_above_a_listed_one_swapped_for_a_link_is_a_change(image, op
 
         def walk(*args):
             for dirpath, dirnames, filenames in listed(*args):
-                if dirpath == image + "/opt/libs" and not os.path.islink(image + "/opt/libs"):
-                    os.rename(image + "/opt/libs", image + "/opt/libs.old")
-                    os.symlink(outside, image + "/opt/libs")
+                if dirpath == host_dir and not os.path.islink(host_dir):
+                    os.rename(host_dir, host_dir + ".old")
+                    os.symlink(target, host_dir)
                 yield dirpath, dirnames, filenames
         walker.walk = walk
         try:
@@ -201,7 +194,41 @@ def test_a_directory_above_a_listed_one_swapped_for_a_link_is_a_change(image, op
         finally:
             del walker.walk
     monkeypatch.setattr(prepare, "_walk_files", walk_files)
+
+
+def test_a_directory_above_a_listed_one_swapped_for_a_link_is_a_change(image, open_tmp, monkeypatch, capsys):
+    """Below its top the walk opened each directory by its host path, refusing a symlink as its
+    last name only: /opt/libs listed (sub/ in it), then /opt/libs swapped for a symlink to a host
+    directory that has a sub/ too, and the host's sub/ was walked as the image's, its library
+    planned. A directory is entered only as the inode its parent listed now: a change (ESTALE),
+    the host's library not planned."""
+    outside = str(open_tmp / "host-libs")
+    _libs_conf(image, outside)
+    with open(image + "/etc/ld.so.conf", "a") as f:
+        f.write("/opt\n")  # a walk whose top is /opt: it lists /opt/libs, then /opt/libs/sub
+    _swapped_once_listed(monkeypatch, image + "/opt/libs", outside)
     code, doc = run_in_process(capsys, "prepare", image)
     assert code == 1 and [(c["path"], c["errno"]) for c in doc["changed_while_preparing"]] == \
         [("/opt/libs/sub", "ESTALE")], doc
     assert "libhost" not in json.dumps(doc), doc
+
+
+def test_a_listed_directory_swapped_for_a_link_before_its_files_are_changed(image, open_tmp, monkeypatch, capsys):
+    """A library subdirectory listed, then swapped for a symlink to a host directory holding a
+    file of the same name before prepare looked at its files: the look followed the link (lstat
+    resolves every name but the last), so the host's file was planned as the image's, and --apply
+    chmodded it (its path opened the same way). The chmod opens the file from ROOT following no
+    symlink now: the host's file keeps its mode, and the change is named (ELOOP)."""
+    sub = image + LIBDIR + "/plugins"
+    os.mkdir(sub)
+    shutil.copy(image + LIBDIR + "/libc.so.6", sub + "/libplugin.so")
+    os.chmod(sub + "/libplugin.so", 0o644)
+    outside = str(open_tmp / "host-plugins")
+    os.mkdir(outside)
+    shutil.copy(image + LIBDIR + "/libc.so.6", outside + "/libplugin.so")
+    os.chmod(outside + "/libplugin.so", 0o644)
+    _swapped_once_listed(monkeypatch, sub, outside)
+    code, doc = run_in_process(capsys, "prepare", "--apply", image)
+    assert os.stat(outside + "/libplugin.so").st_mode & 0o777 == 0o644, doc
+    assert code == 1 and (LIBDIR + "/plugins/libplugin.so", "ELOOP") in [
+        (c["path"], c["errno"]) for c in doc["changed_while_preparing"]], doc

@@ -192,6 +192,7 @@ def _record_problem(record) -> str:
 # how a planned file changed between the plan and its chmod, by the errno its look-up ends with
 NOT_APPLIED = {errno.ENOENT: "removed or renamed since it was looked at: not changed",
                errno.ENOTDIR: "removed or renamed since it was looked at: not changed",
+               errno.ELOOP: "a symbolic link on its path since it was looked at (never followed): not changed",
                errno.ESTALE: "another file is there since it was looked at: not changed"}
 
 
@@ -209,13 +210,14 @@ REFUSED = {errno.EPERM: "an immutable or append-only file (lsattr; chattr -i)",
            errno.EROFS: "", errno.EACCES: ""}
 
 
-def _looked_at(host: str, ident, was: int) -> int:
+def _looked_at(root: str, host: str, ident, was: int) -> int:
     """An O_PATH descriptor of the file at host, if it is the file looked at ((dev, ino) ident),
-    with the mode it had then (was, S_IMODE); else ChangedSince. Not a symlink swapped in for its
-    name, nor another file its path leads to since (a directory on it turned into a link out of
-    the image): both are another inode."""
+    with the mode it had then (was, S_IMODE); else ChangedSince. Opened from ROOT following no
+    symlink (rootfs.open_beneath): a directory on its path turned into a link since - out of the
+    image, where the walk's look may have followed it - is ELOOP, and a symlink swapped in for its
+    name or another file there is another inode."""
     try:
-        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = rootfs.open_beneath(root, host, os.O_PATH)
     except OSError as e:
         if e.errno in NOT_APPLIED:
             raise ChangedSince(e.errno, NOT_APPLIED[e.errno], host) from None
@@ -231,12 +233,12 @@ def _looked_at(host: str, ident, was: int) -> int:
     return fd
 
 
-def _stamp(host: str, ident, was: int) -> list:
+def _stamp(root: str, host: str, ident, was: int) -> list:
     """[size, whole seconds of mtime] of the file looked at (ChangedSince if another is at host):
     a chmod changes neither, while a package upgrade (dpkg unpacks a new file and renames it over
     the old) changes them. Whole seconds, which a tar archive of the image keeps; inode numbers a
     copied image does not."""
-    fd = _looked_at(host, ident, was)
+    fd = _looked_at(root, host, ident, was)
     try:
         st = os.fstat(fd)
     finally:
@@ -259,7 +261,7 @@ def apply(root: str, changes, any_mount: bool = False):
     for change in changes:
         path, old, _new, _why, ident = change
         try:
-            stamp = _stamp(os.path.join(root, path.lstrip("/")), ident, old)
+            stamp = _stamp(root, os.path.join(root, path.lstrip("/")), ident, old)
         except ChangedSince as e:
             not_applied.append((path, e.strerror, _errno_name(e)))
             continue
@@ -272,7 +274,7 @@ def apply(root: str, changes, any_mount: bool = False):
     for change in due:
         path, old, new, _why, ident = change
         try:
-            _chmod(os.path.join(root, path.lstrip("/")), new, ident, old)
+            _chmod(root, os.path.join(root, path.lstrip("/")), new, ident, old)
         except (ChangedSince, Refused) as e:
             (refused if isinstance(e, Refused) else not_applied).append((path, e.strerror, _errno_name(e)))
             if path in before:  # recorded for a chmod not made: revert must not take it for prepare's
@@ -288,10 +290,10 @@ def apply(root: str, changes, any_mount: bool = False):
     return done, sorted(not_applied), refused
 
 
-def _chmod(host: str, mode: int, ident, was: int) -> None:
+def _chmod(root: str, host: str, mode: int, ident, was: int) -> None:
     """chmod the file looked at ((dev, ino) ident, its mode then was), through a descriptor of
     it: ChangedSince if another file is there now, or its mode changed (_looked_at)."""
-    fd = _looked_at(host, ident, was)
+    fd = _looked_at(root, host, ident, was)
     try:
         os.chmod("/proc/self/fd/%d" % fd, mode)
     except OSError as e:  # named by the file, not by the descriptor's /proc path
@@ -349,7 +351,7 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
                 left.append((path, _links_outside(st, links)))
                 continue
         try:
-            _chmod(host, mode, (st.st_dev, st.st_ino), now)
+            _chmod(root, host, mode, (st.st_dev, st.st_ino), now)
         except ChangedSince as e:  # replaced or re-moded since the look above: its mode is its own
             left.append((path, e.strerror))
             continue

@@ -245,26 +245,8 @@ class ImageWalk:
         return os.path.isdir(target)
 
     def open_top(self, top: str) -> int:
-        """A descriptor of the directory top (a host path under ROOT with no symlink on it, as
-        resolve() or a walk found it), opened from ROOT one name at a time, following none: a
-        name on it replaced by a symlink since (out of the image, or to another of its
-        directories) fails ELOOP (or ENOTDIR) instead of being walked through. Named top."""
-        rel = os.path.relpath(top, self.root)
-        if rel.startswith(".." + os.sep) or rel == "..":  # not under ROOT: not the image's to confine
-            return os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # ROOT as the user named it
-        try:
-            for name in [] if rel == "." else rel.split(os.sep):
-                at = fd
-                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=at)
-                os.close(at)
-        except OSError as e:
-            err = e.errno
-            if err == errno.ENOTDIR and _is_link_at(fd, name):  # O_DIRECTORY's answer to a symlink
-                err = errno.ELOOP
-            os.close(fd)
-            raise OSError(err, os.strerror(err), top) from None
-        return fd
+        """A descriptor of the directory top for its listing, opened from ROOT (open_beneath)."""
+        return open_beneath(self.root, top, os.O_RDONLY | os.O_DIRECTORY)
 
     def walk(self, top: str, listed: bool = False):
         """walk.walk(top) on ROOT's mount: top-down, dirnames may be pruned in place. listed: top
@@ -277,6 +259,34 @@ class ImageWalk:
         for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: self._unlisted(top, e, listed), **image):
             dirnames[:] = [d for d in dirnames if not self.elsewhere(os.path.join(dirpath, d))]
             yield dirpath, dirnames, filenames
+
+
+def open_beneath(root: str, host: str, flags: int) -> int:
+    """A descriptor of host (a host path under root with no symlink on it, as resolve() or a walk
+    found it; flags for it, O_NOFOLLOW and O_CLOEXEC added), opened from root one name at a time,
+    following none: a name on it replaced by a symlink since (out of the image, or to another of
+    its directories) fails ELOOP instead of being gone through; gone, ENOENT. Errors name host.
+    Root itself is opened as the user named it."""
+    root = os.path.abspath(root)
+    rel = os.path.relpath(host, root)
+    if rel.startswith(".." + os.sep) or rel == "..":  # not under root: not the image's to confine
+        return os.open(host, flags | os.O_CLOEXEC)
+    names = [] if rel == "." else rel.split(os.sep)
+    fd = os.open(root, (os.O_PATH | os.O_DIRECTORY if names else flags) | os.O_CLOEXEC)
+    try:
+        for i, name in enumerate(names):
+            at = fd
+            last = i == len(names) - 1
+            fd = os.open(name, (flags if last else os.O_PATH | os.O_DIRECTORY) | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=at)
+            os.close(at)
+    except OSError as e:
+        err = e.errno
+        if err == errno.ENOTDIR and _is_link_at(fd, name):  # O_DIRECTORY's answer to a symlink
+            err = errno.ELOOP
+        os.close(fd)
+        raise OSError(err, os.strerror(err), host) from None
+    return fd
 
 
 def _is_link_at(dir_fd: int, name: str) -> bool:
