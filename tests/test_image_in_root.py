@@ -213,12 +213,15 @@ def test_a_directory_above_a_listed_one_swapped_for_a_link_is_a_change(image, op
     assert "libhost" not in json.dumps(doc), doc
 
 
-def test_a_listed_directory_swapped_for_a_link_before_its_files_are_changed(image, open_tmp, monkeypatch, capsys):
+@pytest.mark.parametrize("apply", [False, True])
+def test_a_listed_directory_swapped_for_a_link_before_its_files_are_changed(image, open_tmp, monkeypatch, capsys,
+                                                                            apply):
     """A library subdirectory listed, then swapped for a symlink to a host directory holding a
     file of the same name before prepare looked at its files: the look followed the link (lstat
     resolves every name but the last), so the host's file was planned as the image's, and --apply
-    chmodded it (its path opened the same way). The chmod opens the file from ROOT following no
-    symlink now: the host's file keeps its mode, and the change is named (ELOOP)."""
+    chmodded it (its path opened the same way). The look and the chmod open the file from ROOT
+    following no symlink now: nothing of the host's planned, its file keeps its mode, and the
+    change is named (ELOOP)."""
     sub = image + LIBDIR + "/plugins"
     os.mkdir(sub)
     shutil.copy(image + LIBDIR + "/libc.so.6", sub + "/libplugin.so")
@@ -228,7 +231,8 @@ def test_a_listed_directory_swapped_for_a_link_before_its_files_are_changed(imag
     shutil.copy(image + LIBDIR + "/libc.so.6", outside + "/libplugin.so")
     os.chmod(outside + "/libplugin.so", 0o644)
     _swapped_once_listed(monkeypatch, sub, outside)
-    code, doc = run_in_process(capsys, "prepare", "--apply", image)
+    code, doc = run_in_process(capsys, "prepare", *(["--apply"] if apply else []), image)
     assert os.stat(outside + "/libplugin.so").st_mode & 0o777 == 0o644, doc
+    assert LIBDIR + "/plugins/libplugin.so" not in planned(doc), doc
     assert code == 1 and (LIBDIR + "/plugins/libplugin.so", "ELOOP") in [
         (c["path"], c["errno"]) for c in doc["changed_while_preparing"]], doc

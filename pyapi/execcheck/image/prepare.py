@@ -63,23 +63,38 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
     seen = set()
     changes = {}
     links = {}  # (dev, ino) -> the host paths the walk found it under
+    beneath = rootfs.Beneath(root)
+
+    def look(listed, host):
+        """The lstat of host (listed, the name the walk listed, or the target of its symlink: no
+        symlink on its path), looked up from ROOT following none (a directory on it swapped for a
+        symlink since the listing, to a host directory, would have its file taken for the
+        image's: a change), or None with why said (walker.lookup_failed: a broken link is
+        nothing, a name gone is a change of the root)."""
+        try:
+            return beneath.lstat(host)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                walker.changed(listed, "a symbolic link on its path since it was listed (never followed)", e.errno)
+            else:
+                walker.lookup_failed(listed, e.errno)
+            return None
 
     def consider(host_path, why, want):
-        """host_path: a name the walk listed as no directory. Each lookup that fails says why
-        (walker.lookup_failed: a broken link is nothing, a name gone is a change of the root)."""
-        try:
-            st = os.lstat(host_path)
-        except OSError as e:
-            walker.lookup_failed(host_path, e.errno)
+        """host_path: a name the walk listed as no directory."""
+        st = look(host_path, host_path)
+        if st is None:
             return
         if stat.S_ISLNK(st.st_mode):
             # a code file can be a link to elsewhere in the image (Debian's sitecustomize.py ->
             # /etc/python3.11/): mark the target, resolved inside the image, never outside
             try:
                 target = rootfs.resolve(root, rootfs.image_path(root, host_path))
-                st = os.lstat(target)
             except OSError as e:
                 walker.lookup_failed(host_path, e.errno)
+                return
+            st = look(host_path, target)
+            if st is None:
                 return
             host_path = target
         elif stat.S_ISDIR(st.st_mode):  # what it holds was never walked
@@ -104,6 +119,16 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
                                                            host_path, st)
 
+    try:
+        _consider_all(root, tuple_, walker, consider)
+    finally:
+        beneath.close()
+    return changes, links
+
+
+def _consider_all(root: str, tuple_: str, walker: rootfs.ImageWalk, consider) -> None:
+    """consider(host path, kind, want) of each name the walk of the code trees lists as no
+    directory: the Python trees' code files, then every name in the library directories."""
     for d, suffixes, listed in python_code_trees(root, walker):
         # found a directory by its own path a moment ago: walked by that path, following nothing
         # (gone, or a symlink now - to another directory of the image too -, it changed: the
@@ -118,7 +143,6 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
         host = rootfs.lookup(root, d)
         for f in _walk_files(walker, host) if host is not None else ():
             consider(f, "library", _is_library)
-    return changes, links
 
 
 def _links_outside(st, links) -> str:

@@ -289,6 +289,30 @@ def open_beneath(root: str, host: str, flags: int) -> int:
     return fd
 
 
+class Beneath:
+    """lstat() of host paths under root, each directory opened from root as open_beneath() does
+    (ELOOP: a symlink on its path now) and held while the names asked for are in it (a walk's, one
+    directory after another): one open per directory, not one per name on each file's path. A
+    directory swapped for a symlink after it was opened is not followed: the names are looked up
+    in the directory opened. close() when done."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self._dir, self._fd = None, -1
+
+    def lstat(self, host: str):
+        d, name = os.path.split(host)
+        if d != self._dir:
+            self.close()
+            self._fd, self._dir = open_beneath(self.root, d, os.O_PATH | os.O_DIRECTORY), d
+        return os.stat(name, dir_fd=self._fd, follow_symlinks=False)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._dir, self._fd = None, -1
+
+
 def _is_link_at(dir_fd: int, name: str) -> bool:
     try:
         return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
