@@ -49,11 +49,11 @@ def _before_chmod(monkeypatch, root, path, change):
     real = prepare._chmod
     done = []
 
-    def chmod(host, *args):
+    def chmod(image_root, host, *args):
         if host == root + path and not done:
             done.append(1)
             change()
-        return real(host, *args)
+        return real(image_root, host, *args)
     monkeypatch.setattr(prepare, "_chmod", chmod)
 
 

@@ -210,9 +210,10 @@ def test_a_directory_swapped_for_a_symlink_during_the_walk_is_not_walked_through
 
 
 def test_an_absolute_link_to_an_image_directory_the_host_lacks_is_no_change(ready):
-    """The walk tells directories by a stat that follows a symlink on the host: an absolute link to
-    a directory only the image has is listed as a file, and leads to a directory in the image.
-    That is no change of the root (a directory swapped in for a file is)."""
+    """The walk told directories by a stat that followed a symlink on the host: an absolute link to
+    a directory only the image has was listed as a file, and led to a directory in the image. That
+    was, and is, no change of the root (a directory swapped in for a file is); the walk tells the
+    link in the image now (test_image_in_root.py)."""
     os.makedirs(os.path.join(ready, "usr/share/only-in-image/sub"))
     os.symlink("/usr/share/only-in-image/sub", os.path.join(ready, "usr/lib/to-image-dir"))
     assert not os.path.exists("/usr/share/only-in-image")

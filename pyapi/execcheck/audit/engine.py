@@ -265,8 +265,9 @@ class Audit:
         kind, head = scan.sniff(host)
         name = os.path.basename(path)
         if kind == "not-regular" and not explicit and _is_dir_itself(scan.host_path(self.root, path)):
-            # the walk lists directories apart: this one was no directory then (a symlink may be
-            # listed as a file and lead to an image directory: its host stat follows it on the host)
+            # the walk lists directories apart: this one was no directory then (a symlink listed as
+            # a file that leads to a directory now is no change of its own name: the name itself is
+            # looked at here)
             self._changed(path, "a directory now, no directory when it was listed", errno.EISDIR)
             return
         if kind.startswith("unreadable:") and not explicit and int(kind.split(":")[1]) in GONE:
@@ -661,17 +662,14 @@ class Audit:
             # a tree the walk found a directory, gone or no directory now, is the root changing
             # under the audit (its walk says so), as for image prepare: not an unreadable tree, and
             # not, gone between the look here and its listing, "a directory the image lacks"
-            trees += [(t, suffixes, scan.tree_listed(self.root, t), False)
-                      for t, suffixes in scan.python_code_trees(self.root, self.walker)]
+            trees += [(t, suffixes, listed, False) for t, suffixes, listed in scan.python_code_trees(self.root,
+                                                                                                     self.walker)]
         out = []
         for tree, suffixes, listed, named in trees:
-            try:
-                rp = self.session.realpath(tree)
-            except OSError as e:
-                rp = None
-                if listed:  # never walked by its host path: a directory on it may lead out by now
-                    self._changed(tree, "removed, renamed or replaced since it was found", e.errno)
-                    continue
+            # a tree found by its own path is walked by it, following nothing (its walk says what
+            # became of it: gone, or a symlink now, to another of the image's directories too);
+            # one named through a symlink is looked up as the link leads now
+            rp = tree if listed else self._realpath(tree)
             if not listed and (rp is None or not os.path.isdir(scan.host_path(self.root, rp))):
                 if named:
                     self.findings.add("unreadable", tree, "%s: no such Python tree" % tree)

@@ -89,12 +89,13 @@ def is_linker_script(head: bytes) -> bool:
     return text and any(w in head for w in LINKER_SCRIPT_WORDS)
 
 
-def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
-    """The image's Python library trees, as image paths: every <prefix>/lib/python3.X (the stdlib
-    when it holds os.py, else its site-/dist-packages: a virtual environment, /usr/local) under /usr, /usr/local
-    and /opt, and Debian's /usr/lib/python3/dist-packages. walker: as for walk() (a tree found is
-    walked with it too: one on another mount is left then)."""
-    found = []
+def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[Tuple[str, bool]]:
+    """The image's Python library trees, as (image path, listed: tree_listed's answer when it was
+    found): every <prefix>/lib/python3.X (the stdlib when it holds os.py, else its
+    site-/dist-packages: a virtual environment, /usr/local) under /usr, /usr/local and /opt, and
+    Debian's /usr/lib/python3/dist-packages. walker: as for walk() (a tree found is walked with it
+    too: one on another mount is left then)."""
+    found = {}
     for prefix in ("/usr", "/usr/local", "/opt"):
         host = rootfs.lookup(root, prefix)
         if host is None:  # a symlink that names no directory: no tree there
@@ -103,11 +104,13 @@ def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
             rel = dirpath[len(host):]
             name = os.path.basename(dirpath)
             if name.startswith("python3") and os.path.basename(os.path.dirname(dirpath)) in ("lib", "lib64"):
-                if "os.py" in filenames:
-                    found.append(rootfs.image_path(root, dirpath))
-                else:
-                    found += [rootfs.image_path(root, os.path.join(dirpath, d))
-                              for d in ("site-packages", "dist-packages") if d in dirnames]
+                if "os.py" in filenames:  # a directory the walk entered: no symlink
+                    found[rootfs.image_path(root, dirpath)] = True
+                else:  # listed by the walk a moment ago: a symlink to a directory, or one itself
+                    for d in ("site-packages", "dist-packages"):
+                        if d in dirnames:
+                            found[rootfs.image_path(root, os.path.join(dirpath, d))] = \
+                                not os.path.islink(os.path.join(dirpath, d))
                 dirnames[:] = []
                 continue
             # /usr/lib/pythonX, /usr/local/lib/..., /opt/<app>/[venv/]lib/... : not deeper than that
@@ -118,14 +121,15 @@ def python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
                 dirnames[:] = [d for d in dirnames if d in ("lib", "lib64")]
     dist = "/usr/lib/python3/dist-packages"
     if rootfs.is_dir(root, dist):
-        found.append(dist)
-    return sorted(set(found))
+        found[dist] = found.get(dist, False) or tree_listed(root, dist)
+    return sorted(found.items())
 
 
-def private_python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str]:
-    """The image paths of the directories PARENT/PKG (PRIVATE_PYTHON_PARENTS) that hold Python
-    modules of a program's own (a PRIVATE_PYTHON_CODE file at any depth), outside the Python
-    installs (lib/python*, which python_trees covers) and the documentation."""
+def private_python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[Tuple[str, bool]]:
+    """The (image path, listed) of the directories PARENT/PKG (PRIVATE_PYTHON_PARENTS) that hold
+    Python modules of a program's own (a PRIVATE_PYTHON_CODE file at any depth), outside the Python
+    installs (lib/python*, which python_trees covers) and the documentation. Each is a directory
+    its parent's listing found, no symlink: listed."""
     found = []
     for parent in PRIVATE_PYTHON_PARENTS:
         if not rootfs.is_dir(root, parent):
@@ -145,27 +149,32 @@ def private_python_trees(root: str, walker: rootfs.ImageWalk = None) -> List[str
                 continue
             for _dirpath, _dirnames, filenames in (walker.walk(top) if walker is not None else walk_tree(top)):
                 if any(n.endswith(PRIVATE_PYTHON_CODE) for n in filenames):
-                    found.append(rootfs.image_path(root, top))
+                    found.append((rootfs.image_path(root, top), True))
                     break
     return found
 
 
-def python_code_trees(root: str, walker: rootfs.ImageWalk = None) -> List[Tuple[str, tuple]]:
-    """[(image path of a tree, the suffixes of its Python code files)]: the Python installs
+def python_code_trees(root: str, walker: rootfs.ImageWalk = None) -> List[Tuple[str, tuple, bool]]:
+    """[(image path of a tree, the suffixes of its Python code files, listed)]: the Python installs
     (PYTHON_CODE) and the private module directories (PRIVATE_PYTHON_CODE). What `image prepare`
-    marks and the audit counts (EXC060)."""
-    return [(t, PYTHON_CODE) for t in python_trees(root, walker)] + \
-        [(t, PRIVATE_PYTHON_CODE) for t in private_python_trees(root, walker)]
+    marks and the audit counts (EXC060). listed (tree_listed's answer when the tree was found):
+    the tree is walked by its own path, never through a symlink put in its place since (a tree
+    gone, or a symlink now, to another of the image's directories too, is a change of the root:
+    ImageWalk.walk(listed=True)); else looked up when walked, as a symlink leads then. image
+    prepare and the audit (verify) both take this, so they tell the same change."""
+    return [(t, PYTHON_CODE, listed) for t, listed in python_trees(root, walker)] + \
+        [(t, PRIVATE_PYTHON_CODE, listed) for t, listed in private_python_trees(root, walker)]
 
 
 def tree_listed(root: str, tree: str) -> bool:
-    """Is the Python tree `tree` (an image path python_code_trees found) a directory by its own
-    name, no symlink? Then it was found by a walk's listing, and its walk finding it gone (or no
-    directory) meets a root that changed since. A tree named through a symlink (Debian's
-    /usr/lib/python3/dist-packages may be one) that names no directory now is a broken link:
-    nothing. image prepare and the audit (verify) both ask this, so they tell the same change."""
+    """Is the Python tree `tree` (an image path) a directory by its own path, no symlink on it?
+    Then a walk's listing could find it, and its walk finding it gone (or no directory, or a
+    symlink) meets a root that changed since. A tree named through a symlink (Debian's
+    /usr/lib/python3/dist-packages may be one, or lie under one) that names no directory now is a
+    broken link: nothing."""
     try:
-        return not os.path.islink(rootfs.resolve(root, tree, follow_last=False))
+        return rootfs.resolve(root, tree) == host_path(os.path.abspath(root), tree) and \
+            not os.path.islink(host_path(os.path.abspath(root), tree))
     except OSError:
         return False
 

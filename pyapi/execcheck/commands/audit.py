@@ -75,7 +75,7 @@ def _need_directory(args, opt, d) -> None:
     except OSError:  # a loop of symlinks in the image
         ok = False
     if not ok:
-        raise UsageError("audit: %s %s: not a directory%s" % (opt, printable(d), " in the image" if args.root else ""))
+        raise UsageError("audit: %s %s: not a directory%s" % (opt, d, " in the image" if args.root else ""))
 
 
 def run(args) -> int:
@@ -88,7 +88,7 @@ def run(args) -> int:
     if not args.paths and not args.root:
         raise UsageError("audit: give a PATH or --root DIR")
     if args.root is not None and not os.path.isdir(args.root):  # said "cannot model the loader"
-        raise UsageError("audit: --root %s: not a directory" % printable(args.root))
+        raise UsageError("audit: --root %s: not a directory" % args.root)
     if args.cwd is not None:
         if not args.cwd.startswith("/"):
             raise UsageError("audit: --cwd must be absolute")

@@ -57,7 +57,7 @@ examples:
 new_mode, kind library|python; with --apply, the changes made), left (path, reason: left alone on
 purpose), not_walked (path, reason), unreadable, changed_while_preparing and not_changed (path,
 reason, errno). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex,
-the path's bytes in hex.
+the path's bytes in hex (root_hex for ROOT).
 
 """ + PREPARE_EXIT
 REVERT = """\
@@ -105,7 +105,9 @@ examples:
 (the files it would run that would be refused: id, rule, path, message, details with
 counted_because, programs), not_run_but_refused, shim_problems, code_files, not_audited_machine,
 unreadable and changed_while_verifying (as refusals), not_walked and not_walked_code (mount
-points). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex.
+points). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex, the
+path's bytes in hex (root_hex for ROOT); a list of paths has one beside it, each such path's hex at
+its index (details.files_hex, programs_hex, not_walked_hex, not_walked_code_hex).
 
 exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
 could not be read or lies on a mount not walked (named), the image changed while it was read
@@ -201,7 +203,7 @@ def run_prepare(args) -> int:
         tuple_ = inst.image_multiarch(root)
         no_image = not ldconf.library_dirs(root, tuple_)
         if no_image and args.apply:
-            raise UsageError(NO_IMAGE % printable(root) + " Nothing was changed")
+            raise UsageError(NO_IMAGE % root + " Nothing was changed")
         changes, skipped, not_walked, unread, changed = prepare.plan(root, tuple_, args.any_mount)
     except OSError as e:
         raise UsageError("cannot read the image: %s" % _os_error(e))
@@ -222,7 +224,7 @@ def run_prepare(args) -> int:
         print("execcheck: " + NO_IMAGE % printable(root), file=sys.stderr)
     if args.json:
         h = with_path_hex
-        print_json({"root": root, "applied": args.apply, "complete": complete,
+        print_json(h({"root": root, "applied": args.apply, "complete": complete,
                     "changes": [h({"path": p, "old_mode": "%04o" % o, "new_mode": "%04o" % n, "kind": w})
                                 for p, o, n, w, _ in changes],
                     "left": [h({"path": p, "reason": why}) for p, why in skipped],
@@ -230,7 +232,8 @@ def run_prepare(args) -> int:
                     "unreadable": [h({"path": p, "reason": why, "errno": err}) for p, why, err in unread],
                     "changed_while_preparing": [h({"path": p, "reason": why, "errno": err})
                                                 for p, why, err in changed],
-                    "not_changed": [h({"path": p, "reason": why, "errno": err}) for p, why, err in refused]})
+                    "not_changed": [h({"path": p, "reason": why, "errno": err}) for p, why, err in refused]},
+                     ("root",)))
         return status
     for p, why in skipped:
         print("execcheck: left %s as it is: %s" % (printable(p), why), file=sys.stderr)
@@ -353,6 +356,14 @@ def run_uninstall(args) -> int:
     return 0
 
 
+def _finding_json(f) -> dict:
+    """A finding of verify's document, each name in it with its bytes where they are not UTF-8:
+    its path, the programs that use it, the Python files of a refused tree (details.files)."""
+    d = f.as_dict()
+    d["details"] = with_path_hex(dict(d["details"]), ("files",))
+    return with_path_hex(d, ("path", "programs"))
+
+
 def run_verify(args) -> int:
     from ..image import verify
     from .audit import check_noexec_mounts
@@ -367,14 +378,15 @@ def run_verify(args) -> int:
     ok = not because  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
     if args.json:
-        h = with_path_hex
-        print_json({"root": root, "ready": ok, "not_ready_because": because,
-                    "refusals": [h(f.as_dict()) for f in refusals],
-                    "not_run_but_refused": [h(f.as_dict()) for f in stray],
-                    "shim_problems": shim_problems, "code_files": len(result.files),
-                    "not_audited_machine": foreign or None, "unreadable": [h(f.as_dict()) for f in unread],
-                    "not_walked": result.other_mounts, "not_walked_code": left,
-                    "changed_while_verifying": [h(f.as_dict()) for f in changed]})
+        print_json(with_path_hex({"root": root, "ready": ok, "not_ready_because": because,
+                                  "refusals": [_finding_json(f) for f in refusals],
+                                  "not_run_but_refused": [_finding_json(f) for f in stray],
+                                  "shim_problems": shim_problems, "code_files": len(result.files),
+                                  "not_audited_machine": foreign or None,
+                                  "unreadable": [_finding_json(f) for f in unread],
+                                  "not_walked": result.other_mounts, "not_walked_code": left,
+                                  "changed_while_verifying": [_finding_json(f) for f in changed]},
+                                 ("root", "not_walked", "not_walked_code")))
         return 0 if ok else 1
     for f in refusals:
         print("refused  %s" % printable(f.message))

@@ -45,7 +45,7 @@ def _summarize(path: str, top: int) -> dict:
         with open_regular(path) as f:
             return summarize(f, top)
     except OSError as e:  # a write-only fd 0 too (EBADF)
-        raise UsageError("cannot read %s: %s" % ("standard input" if path == "-" else printable(path),
+        raise UsageError("cannot read %s: %s" % ("standard input" if path == "-" else path,
                                                  e.strerror or e))
 
 

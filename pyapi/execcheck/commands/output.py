@@ -27,19 +27,37 @@ def json_text(obj, indent=None) -> str:
     return _NOT_ASCII.sub(_json_escape, json.dumps(obj, indent=indent, ensure_ascii=False))
 
 
-def with_path_hex(entry: dict) -> dict:
-    """entry (a JSON object naming a file by "path"), with "path_hex" - the path's bytes in hex -
-    where the path is not UTF-8: json_text spells each such byte \\u00XX, which a reader cannot tell
-    from the character U+00XX (lib\\xff.so and libÿ.so are both "lib\\u00ff.so"), so a tool acting
-    on the name would reach another file, or none."""
+def _hex_if_not_utf8(path):
+    """The bytes of path in hex where they are not UTF-8, else None (a lone surrogate JSON spelled,
+    a record's, names no file: None too)."""
     try:
-        raw = os.fsencode(entry["path"])
-    except UnicodeError:  # a lone surrogate JSON spelled (a record's): no file's name
-        return entry
+        raw = os.fsencode(path)
+    except UnicodeError:
+        return None
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError:
-        entry["path_hex"] = raw.hex()
+        return raw.hex()
+    return None
+
+
+def with_path_hex(entry: dict, keys=("path",)) -> dict:
+    """entry (a JSON object naming files by its keys: "path", "root", or a list of paths such as
+    "files"), with KEY_hex beside each (path_hex, root_hex, files_hex) where a name is not UTF-8:
+    json_text spells each such byte \\u00XX, which a reader cannot tell from the character U+00XX
+    (lib\\xff.so and libÿ.so are both "lib\\u00ff.so"), so a tool acting on the name would reach
+    another file, or none. A path's KEY_hex is its bytes in hex; a list's is a list beside it, the
+    bytes of each name that is not UTF-8 at its index (null for the others)."""
+    for key in keys:
+        value = entry.get(key)
+        if isinstance(value, str):
+            hexed = _hex_if_not_utf8(value)
+            if hexed is not None:
+                entry[key + "_hex"] = hexed
+        elif isinstance(value, (list, tuple)):
+            hexed = [_hex_if_not_utf8(v) if isinstance(v, str) else None for v in value]
+            if any(h is not None for h in hexed):
+                entry[key + "_hex"] = hexed
     return entry
 
 
@@ -65,20 +83,27 @@ def counted(n: int, noun: str, plural: str = "") -> str:
 
 
 def printable(path: str) -> str:
-    """A path made safe for a terminal: control characters and undecodable bytes escaped, and a
-    lone surrogate (JSON can spell one: a record in a log) too, as no encoder can write it. The
-    empty path is shown as '' (else "execcheck: : No such file or directory")."""
+    """A path (or a line that quotes one) made safe and unambiguous for a terminal: every character
+    that is not printable (control characters, C1 controls such as U+009B, a terminal's CSI, bidi
+    overrides, line separators), every raw byte that is not UTF-8 and the backslash itself are
+    escaped, so no name can end a line, drive a terminal or pass for another (a file named `a\\nb`
+    and one named `a` newline `b` print apart). Control bytes below 0x80 and raw bytes are \\xNN,
+    other characters \\uXXXX (U+0085 is not the byte 0x85), the backslash \\\\. A lone surrogate
+    (JSON can spell one: a record in a log) is escaped too, as no encoder can write it. The empty
+    path is shown as '' (else "execcheck: : No such file or directory")."""
     if not path:
         return "''"
     out = []
     for ch in path:
         o = ord(ch)
-        if 0xDC80 <= o <= 0xDCFF:  # surrogateescape: a raw byte that is not UTF-8
+        if ch == "\\":
+            out.append("\\\\")
+        elif 0xDC80 <= o <= 0xDCFF:  # surrogateescape: a raw byte that is not UTF-8
             out.append("\\x%02x" % (o - 0xDC00))
-        elif o < 0x20 or o == 0x7F:
-            out.append("\\x%02x" % o)
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\u%04x" % o)
-        else:
+        elif ch.isprintable():
             out.append(ch)
+        elif o < 0x80:
+            out.append("\\x%02x" % o)
+        else:
+            out.append("\\u%04x" % o if o < 0x10000 else "\\U%08x" % o)
     return "".join(out)

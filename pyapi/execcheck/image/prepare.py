@@ -13,7 +13,7 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.resolver import elf_type
-from ..audit.scan import python_code_trees, tree_listed
+from ..audit.scan import python_code_trees
 
 ET_DYN = 3
 
@@ -63,23 +63,38 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
     seen = set()
     changes = {}
     links = {}  # (dev, ino) -> the host paths the walk found it under
+    beneath = rootfs.Beneath(root)
+
+    def look(listed, host):
+        """The lstat of host (listed, the name the walk listed, or the target of its symlink: no
+        symlink on its path), looked up from ROOT following none (a directory on it swapped for a
+        symlink since the listing, to a host directory, would have its file taken for the
+        image's: a change), or None with why said (walker.lookup_failed: a broken link is
+        nothing, a name gone is a change of the root)."""
+        try:
+            return beneath.lstat(host)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                walker.changed(listed, "a symbolic link on its path since it was listed (never followed)", e.errno)
+            else:
+                walker.lookup_failed(listed, e.errno)
+            return None
 
     def consider(host_path, why, want):
-        """host_path: a name the walk listed as no directory. Each lookup that fails says why
-        (walker.lookup_failed: a broken link is nothing, a name gone is a change of the root)."""
-        try:
-            st = os.lstat(host_path)
-        except OSError as e:
-            walker.lookup_failed(host_path, e.errno)
+        """host_path: a name the walk listed as no directory."""
+        st = look(host_path, host_path)
+        if st is None:
             return
         if stat.S_ISLNK(st.st_mode):
             # a code file can be a link to elsewhere in the image (Debian's sitecustomize.py ->
             # /etc/python3.11/): mark the target, resolved inside the image, never outside
             try:
                 target = rootfs.resolve(root, rootfs.image_path(root, host_path))
-                st = os.lstat(target)
             except OSError as e:
                 walker.lookup_failed(host_path, e.errno)
+                return
+            st = look(host_path, target)
+            if st is None:
                 return
             host_path = target
         elif stat.S_ISDIR(st.st_mode):  # what it holds was never walked
@@ -104,14 +119,22 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
             changes[rootfs.image_path(root, host_path)] = (stat.S_IMODE(st.st_mode), stat.S_IMODE(new), why,
                                                            host_path, st)
 
-    for d, suffixes in python_code_trees(root, walker):
-        # found a directory a moment ago: gone now, it changed (unless its name is a symlink,
-        # which - told a directory by the host's view of it - may name none in the image)
-        host, listed = rootfs.lookup(root, d), tree_listed(root, d)
+    try:
+        _consider_all(root, tuple_, walker, consider)
+    finally:
+        beneath.close()
+    return changes, links
+
+
+def _consider_all(root: str, tuple_: str, walker: rootfs.ImageWalk, consider) -> None:
+    """consider(host path, kind, want) of each name the walk of the code trees lists as no
+    directory: the Python trees' code files, then every name in the library directories."""
+    for d, suffixes, listed in python_code_trees(root, walker):
+        # found a directory by its own path a moment ago: walked by that path, following nothing
+        # (gone, or a symlink now - to another directory of the image too -, it changed: the
+        # walk says so); a tree named through a symlink is looked up now, and may name nothing
+        host = os.path.join(root, d.lstrip("/")) if listed else rootfs.lookup(root, d)
         if host is None:
-            if listed:
-                walker.changed(os.path.join(root, d.lstrip("/")), "removed, renamed or replaced since it was found",
-                               errno.ELOOP)
             continue
         for f in _walk_files(walker, host, listed):
             if f.endswith(suffixes):
@@ -120,7 +143,6 @@ def _scan(root: str, tuple_: str, walker: rootfs.ImageWalk):
         host = rootfs.lookup(root, d)
         for f in _walk_files(walker, host) if host is not None else ():
             consider(f, "library", _is_library)
-    return changes, links
 
 
 def _links_outside(st, links) -> str:
@@ -194,6 +216,7 @@ def _record_problem(record) -> str:
 # how a planned file changed between the plan and its chmod, by the errno its look-up ends with
 NOT_APPLIED = {errno.ENOENT: "removed or renamed since it was looked at: not changed",
                errno.ENOTDIR: "removed or renamed since it was looked at: not changed",
+               errno.ELOOP: "a symbolic link on its path since it was looked at (never followed): not changed",
                errno.ESTALE: "another file is there since it was looked at: not changed"}
 
 
@@ -211,13 +234,14 @@ REFUSED = {errno.EPERM: "an immutable or append-only file (lsattr; chattr -i)",
            errno.EROFS: "", errno.EACCES: ""}
 
 
-def _looked_at(host: str, ident, was: int) -> int:
+def _looked_at(root: str, host: str, ident, was: int) -> int:
     """An O_PATH descriptor of the file at host, if it is the file looked at ((dev, ino) ident),
-    with the mode it had then (was, S_IMODE); else ChangedSince. Not a symlink swapped in for its
-    name, nor another file its path leads to since (a directory on it turned into a link out of
-    the image): both are another inode."""
+    with the mode it had then (was, S_IMODE); else ChangedSince. Opened from ROOT following no
+    symlink (rootfs.open_beneath): a directory on its path turned into a link since - out of the
+    image, where the walk's look may have followed it - is ELOOP, and a symlink swapped in for its
+    name or another file there is another inode."""
     try:
-        fd = os.open(host, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = rootfs.open_beneath(root, host, os.O_PATH)
     except OSError as e:
         if e.errno in NOT_APPLIED:
             raise ChangedSince(e.errno, NOT_APPLIED[e.errno], host) from None
@@ -233,12 +257,12 @@ def _looked_at(host: str, ident, was: int) -> int:
     return fd
 
 
-def _stamp(host: str, ident, was: int) -> list:
+def _stamp(root: str, host: str, ident, was: int) -> list:
     """[size, whole seconds of mtime] of the file looked at (ChangedSince if another is at host):
     a chmod changes neither, while a package upgrade (dpkg unpacks a new file and renames it over
     the old) changes them. Whole seconds, which a tar archive of the image keeps; inode numbers a
     copied image does not."""
-    fd = _looked_at(host, ident, was)
+    fd = _looked_at(root, host, ident, was)
     try:
         st = os.fstat(fd)
     finally:
@@ -261,7 +285,7 @@ def apply(root: str, changes, any_mount: bool = False):
     for change in changes:
         path, old, _new, _why, ident = change
         try:
-            stamp = _stamp(os.path.join(root, path.lstrip("/")), ident, old)
+            stamp = _stamp(root, os.path.join(root, path.lstrip("/")), ident, old)
         except ChangedSince as e:
             not_applied.append((path, e.strerror, _errno_name(e)))
             continue
@@ -274,7 +298,7 @@ def apply(root: str, changes, any_mount: bool = False):
     for change in due:
         path, old, new, _why, ident = change
         try:
-            _chmod(os.path.join(root, path.lstrip("/")), new, ident, old)
+            _chmod(root, os.path.join(root, path.lstrip("/")), new, ident, old)
         except (ChangedSince, Refused) as e:
             (refused if isinstance(e, Refused) else not_applied).append((path, e.strerror, _errno_name(e)))
             if path in before:  # recorded for a chmod not made: revert must not take it for prepare's
@@ -290,10 +314,10 @@ def apply(root: str, changes, any_mount: bool = False):
     return done, sorted(not_applied), refused
 
 
-def _chmod(host: str, mode: int, ident, was: int) -> None:
+def _chmod(root: str, host: str, mode: int, ident, was: int) -> None:
     """chmod the file looked at ((dev, ino) ident, its mode then was), through a descriptor of
     it: ChangedSince if another file is there now, or its mode changed (_looked_at)."""
-    fd = _looked_at(host, ident, was)
+    fd = _looked_at(root, host, ident, was)
     try:
         os.chmod("/proc/self/fd/%d" % fd, mode)
     except OSError as e:  # named by the file, not by the descriptor's /proc path
@@ -351,7 +375,7 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
                 left.append((path, _links_outside(st, links)))
                 continue
         try:
-            _chmod(host, mode, (st.st_dev, st.st_ino), now)
+            _chmod(root, host, mode, (st.st_dev, st.st_ino), now)
         except ChangedSince as e:  # replaced or re-moded since the look above: its mode is its own
             left.append((path, e.strerror))
             continue

@@ -19,20 +19,24 @@ class RootPathError(OSError):
     pass
 
 
-def resolve(root: str, path: str, follow_last: bool = True) -> str:
+def resolve(root: str, path: str, follow_last: bool = True, within: str = "/") -> str:
     """The host path of `path` as the image sees it: components are walked one by one, an
-    absolute symlink restarts at root, '..' never climbs above root. The result may not exist."""
+    absolute symlink restarts at root, '..' never climbs above root. The result may not exist.
+    within: the image directory a relative path starts from, one with no symlink on its path (a
+    directory a walk entered: a symlink's own directory), not looked at again."""
     root = os.path.abspath(root)
     parts = [p for p in path.split("/") if p not in ("", ".")]
-    done = []  # components resolved so far, inside root
+    # components resolved so far, inside root
+    done = [] if path.startswith("/") else [p for p in within.split("/") if p not in ("", ".")]
     links = 0
+    base = root.rstrip("/") + "/"  # os.path.join's result, without its cost once per name
     while parts:
         name = parts.pop(0)
         if name == "..":
             if done:
                 done.pop()
             continue
-        host = os.path.join(root, *done, name)
+        host = base + "/".join(done + [name])
         try:
             st = os.lstat(host)
         except FileNotFoundError:
@@ -146,6 +150,7 @@ class ImageWalk:
     Paths kept are host paths."""
 
     def __init__(self, root: str, any_mount: bool, onerror=None, onchange=None):
+        self.in_image = bool(root)  # "" (audit of this system): symlinks and paths are the host's
         self.root = os.path.abspath(root)
         self.mount = None if any_mount else mount_of(os.path.realpath(root))
         self.other_mounts = {}  # host path of each mount point not entered (ordered, each once)
@@ -191,8 +196,11 @@ class ImageWalk:
     def _unlisted(self, top: str, e: OSError, listed: bool) -> None:
         """A directory of the walk that could not be listed. Below top (and top, when listed),
         each was a directory (not a symlink) when it was listed: not there now, or a file or a
-        symlink, it changed since."""
-        if (e.filename != top or listed) and e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+        symlink, it changed since; another directory there now (ESTALE) changed too. In an image,
+        top is a path resolve() found free of symlinks, opened without following one (open_top):
+        a symlink on it now (ELOOP) is a change as well."""
+        if e.errno == errno.ESTALE or e.errno == errno.ELOOP and e.filename == top and self.in_image or \
+                (e.filename != top or listed) and e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             self.changed(e.filename, "removed, renamed or replaced since its parent was listed", e.errno)
             return
         self.error(e)
@@ -223,15 +231,93 @@ class ImageWalk:
                 return host
             host = parent
 
+    def link_is_dir(self, host: str) -> bool:
+        """Does the symlink at host (in a directory the walk entered) lead to a directory of the
+        image? An absolute one is followed from ROOT, as resolve() does: never to the host's file
+        of that name."""
+        try:
+            # the link's directory, a walk's, is under ROOT (its image path: what follows ROOT)
+            target = resolve(self.root, os.readlink(host), within=os.path.dirname(host)[len(self.root):])
+        except OSError as e:
+            if e.errno in BROKEN_LINK:
+                return False
+            raise
+        return os.path.isdir(target)
+
+    def open_top(self, top: str) -> int:
+        """A descriptor of the directory top for its listing, opened from ROOT (open_beneath)."""
+        return open_beneath(self.root, top, os.O_RDONLY | os.O_DIRECTORY)
+
     def walk(self, top: str, listed: bool = False):
         """walk.walk(top) on ROOT's mount: top-down, dirnames may be pruned in place. listed: top
         was found a directory by an earlier walk, so that it is gone now is a change too (else a
-        missing top, a library directory ld.so.conf names that the image lacks, is nothing)."""
+        missing top, a library directory ld.so.conf names that the image lacks, is nothing). In an
+        image, top is opened from ROOT (open_top) and symlinks are told inside the image."""
         if self.elsewhere(top):
             return
-        for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: self._unlisted(top, e, listed)):
+        image = {"link_is_dir": self.link_is_dir, "open_top": self.open_top} if self.in_image else {}
+        for dirpath, dirnames, filenames in walk_tree(top, onerror=lambda e: self._unlisted(top, e, listed), **image):
             dirnames[:] = [d for d in dirnames if not self.elsewhere(os.path.join(dirpath, d))]
             yield dirpath, dirnames, filenames
+
+
+def open_beneath(root: str, host: str, flags: int) -> int:
+    """A descriptor of host (a host path under root with no symlink on it, as resolve() or a walk
+    found it; flags for it, O_NOFOLLOW and O_CLOEXEC added), opened from root one name at a time,
+    following none: a name on it replaced by a symlink since (out of the image, or to another of
+    its directories) fails ELOOP instead of being gone through; gone, ENOENT. Errors name host.
+    Root itself is opened as the user named it."""
+    root = os.path.abspath(root)
+    rel = os.path.relpath(host, root)
+    if rel.startswith(".." + os.sep) or rel == "..":  # not under root: not the image's to confine
+        return os.open(host, flags | os.O_CLOEXEC)
+    names = [] if rel == "." else rel.split(os.sep)
+    fd = os.open(root, (os.O_PATH | os.O_DIRECTORY if names else flags) | os.O_CLOEXEC)
+    try:
+        for i, name in enumerate(names):
+            at = fd
+            last = i == len(names) - 1
+            fd = os.open(name, (flags if last else os.O_PATH | os.O_DIRECTORY) | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=at)
+            os.close(at)
+    except OSError as e:
+        err = e.errno
+        if err == errno.ENOTDIR and _is_link_at(fd, name):  # O_DIRECTORY's answer to a symlink
+            err = errno.ELOOP
+        os.close(fd)
+        raise OSError(err, os.strerror(err), host) from None
+    return fd
+
+
+class Beneath:
+    """lstat() of host paths under root, each directory opened from root as open_beneath() does
+    (ELOOP: a symlink on its path now) and held while the names asked for are in it (a walk's, one
+    directory after another): one open per directory, not one per name on each file's path. A
+    directory swapped for a symlink after it was opened is not followed: the names are looked up
+    in the directory opened. close() when done."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self._dir, self._fd = None, -1
+
+    def lstat(self, host: str):
+        d, name = os.path.split(host)
+        if d != self._dir:
+            self.close()
+            self._fd, self._dir = open_beneath(self.root, d, os.O_PATH | os.O_DIRECTORY), d
+        return os.stat(name, dir_fd=self._fd, follow_symlinks=False)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._dir, self._fd = None, -1
+
+
+def _is_link_at(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def holding(mount_points, dirs) -> list:
