@@ -284,3 +284,21 @@ def test_a_python_tree_removed_just_before_its_walk_is_a_change_not_passed_over(
     code, v = verify_in_process(ready, capsys)
     assert code == 1 and not v["ready"], v
     assert [(f["path"], f["details"]["errno"]) for f in v["changed_while_verifying"]] == [(tree, "ENOENT")], v
+
+
+def test_a_set_user_id_fusermount_is_a_note_not_a_refusal(ready):
+    """A fusermount left set-user-ID root in the image lets its users mount FUSE filesystems without
+    noexec (whose files have the modes their daemon reports): verify names it in a note and in
+    json's user_mount_helpers, and the image stays ready (nothing it runs is refused)."""
+    helper = os.path.join(ready, "usr/bin/fusermount3")
+    shutil.copy("/bin/true", helper)  # a program of the image's libc
+    os.chmod(helper, 0o4755)
+    doc = json.loads(ec("image", "verify", "--json", ready).stdout)
+    assert doc["ready"] is True, doc["not_ready_because"]
+    assert [f["path"] for f in doc["user_mount_helpers"]] == ["/usr/bin/fusermount3"], doc["user_mount_helpers"]
+    r = ec("image", "verify", ready)
+    assert r.returncode == 0, r.stdout
+    assert "note     /usr/bin/fusermount3: set-user-ID root: any user can mount a FUSE filesystem that is not " \
+           "noexec" in r.stdout, r.stdout
+    os.chmod(helper, 0o755)
+    assert json.loads(ec("image", "verify", "--json", ready).stdout)["user_mount_helpers"] == []

@@ -377,6 +377,8 @@ def run_verify(args) -> int:
     because = verify.not_ready_because(refusals, shim_problems, unread, left, changed)
     ok = not because  # what it did not read, it cannot call ready
     foreign = verify.foreign_libc(root)
+    # not what the image runs refused, but what lets its users get around its noexec mounts
+    mount_helpers = [f for f in result.findings if f.name == "user-mount-helper"]
     if args.json:
         print_json(with_path_hex({"root": root, "ready": ok, "not_ready_because": because,
                                   "refusals": [_finding_json(f) for f in refusals],
@@ -385,7 +387,8 @@ def run_verify(args) -> int:
                                   "not_audited_machine": foreign or None,
                                   "unreadable": [_finding_json(f) for f in unread],
                                   "not_walked": result.other_mounts, "not_walked_code": left,
-                                  "changed_while_verifying": [_finding_json(f) for f in changed]},
+                                  "changed_while_verifying": [_finding_json(f) for f in changed],
+                                  "user_mount_helpers": [_finding_json(f) for f in mount_helpers]},
                                  ("root", "not_walked", "not_walked_code")))
         return 0 if ok else 1
     for f in refusals:
@@ -414,6 +417,8 @@ def run_verify(args) -> int:
         else:
             print("note     %s: the mount point of a mount other than ROOT's, so no part of the image: not "
                   "audited (--any-mount if that mount is the image's own)" % printable(mp))
+    for f in mount_helpers:
+        print("note     %s" % printable(f.message))
     if foreign:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))
