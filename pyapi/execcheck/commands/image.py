@@ -105,9 +105,10 @@ examples:
 (the files it would run that would be refused: id, rule, path, message, details with
 counted_because, programs), not_run_but_refused, shim_problems, code_files, not_audited_machine,
 unreadable and changed_while_verifying (as refusals), not_walked and not_walked_code (mount
-points). A path that is not UTF-8 spells each such byte \\u00XX, and its entry has path_hex, the
-path's bytes in hex (root_hex for ROOT); a list of paths has one beside it, each such path's hex at
-its index (details.files_hex, programs_hex, not_walked_hex, not_walked_code_hex).
+points), user_mount_helpers (set-user-ID fusermounts: a way round noexec mounts). A path that is
+not UTF-8 spells each such byte \\u00XX, and its entry has path_hex, the path's bytes in hex
+(root_hex for ROOT); a list of paths has one beside it, each such path's hex at its index
+(details.files_hex, programs_hex, not_walked_hex, not_walked_code_hex).
 
 exit status: 0 ready to enforce; 1 something it would run would be refused, part of the image
 could not be read or lies on a mount not walked (named), the image changed while it was read
