@@ -8,16 +8,17 @@ from typing import Optional
 NAMES = ("fusermount3", "fusermount")  # libfuse 3's and libfuse 2's
 
 
-def who_can_mount(name: str, mode: int, uid: int) -> Optional[str]:
-    """"any user", "group" (the file's group's members) or None: who gets a mount of their own
-    through the file name (its basename), of that mode and owner. Only a set-user-ID-root one
-    mounts for others; a user's own copy mounts nothing they could not mount already."""
+def who_can_mount(name: str, mode: int, uid: int, group: str) -> Optional[str]:
+    """Who gets a mount of their own through the file name (its basename), of that mode and owner:
+    "any user", "the members of " + group (the caller's words for the file's group), or None.
+    Only a set-user-ID-root one mounts for others; a user's own copy mounts nothing they could not
+    mount already."""
     if name not in NAMES or not stat.S_ISREG(mode) or uid != 0 or not mode & stat.S_ISUID:
         return None
     if mode & stat.S_IXOTH:
         return "any user"
     if mode & stat.S_IXGRP:
-        return "group"
+        return "the members of " + group
     return None
 
 

@@ -550,11 +550,11 @@ class Audit:
         if "program" not in rec.roles:
             return
         names = {os.path.basename(p) for p in (rec.path, rec.realpath) if p}
-        who = next(filter(None, (mount_helpers.who_can_mount(n, rec.mode, rec.uid) for n in names)), None)
+        group = "its group (gid %d)" % rec.gid
+        who = next(filter(None, (mount_helpers.who_can_mount(n, rec.mode, rec.uid, group) for n in names)), None)
         if who:
             self.findings.add("user-mount-helper", rec.path, "%s: set-user-ID root: %s" % (
-                rec.path, mount_helpers.consequence("any user" if who == "any user" else
-                                                    "the members of its group (gid %d)" % rec.gid)))
+                rec.path, mount_helpers.consequence(who)))
 
     def _stat_dir(self, path):
         if path not in self._dirstat:

@@ -217,9 +217,7 @@ def _fuse_mount_helpers(dirs=FUSE_HELPER_DIRS) -> list:
             if (st.st_dev, st.st_ino) in seen:
                 continue
             seen.add((st.st_dev, st.st_ino))
-            who = mount_helpers.who_can_mount(name, st.st_mode, st.st_uid)
-            if who == "group":
-                who = "the members of group %s" % _group_name(st.st_gid)
+            who = mount_helpers.who_can_mount(name, st.st_mode, st.st_uid, "group %s" % _group_name(st.st_gid))
             if who:
                 found.append({"path": p, "who": who})
     return found
