@@ -13,6 +13,7 @@ import stat
 
 from . import ldconf, manifest, rootfs
 from ..audit.resolver import elf_type
+from ..audit import scan
 from ..audit.scan import python_code_trees
 
 ET_DYN = 3
@@ -133,7 +134,7 @@ def _consider_all(root: str, tuple_: str, walker: rootfs.ImageWalk, consider) ->
         # found a directory by its own path a moment ago: walked by that path, following nothing
         # (gone, or a symlink now - to another directory of the image too -, it changed: the
         # walk says so); a tree named through a symlink is looked up now, and may name nothing
-        host = os.path.join(root, d.lstrip("/")) if listed else rootfs.lookup(root, d)
+        host = scan.host_path(root, d) if listed else rootfs.lookup(root, d)
         if host is None:
             continue
         for f in _walk_files(walker, host, listed):
