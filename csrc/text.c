@@ -200,24 +200,33 @@ void ec_buf_puti(struct ec_buf *b, int64_t v)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if the bytes there are not one. */
-static int utf8_len(const unsigned char *s)
+/* Length of the valid UTF-8 sequence at s (at most avail bytes there), or 0 if the bytes there are
+ * not one; its code point in *cp. A NUL ends any sequence, so a C string may pass avail unbounded. */
+static int utf8_seq(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     int n, i;
-    uint32_t cp;
-    if (s[0] < 0x80) return 1;
-    if ((s[0] & 0xe0) == 0xc0) n = 2, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0) n = 3, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0) n = 4, cp = s[0] & 0x07;
+    uint32_t c;
+    if (s[0] < 0x80) return *cp = s[0], 1;
+    if ((s[0] & 0xe0) == 0xc0) n = 2, c = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0) n = 3, c = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0) n = 4, c = s[0] & 0x07;
     else return 0;
+    if ((size_t)n > avail) return 0;
     for (i = 1; i < n; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
+        c = (c << 6) | (s[i] & 0x3f);
     }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
+    if ((n == 2 && c < 0x80) || (n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || c > 0x10ffff ||
+        (c >= 0xd800 && c <= 0xdfff))
         return 0;
+    *cp = c;
     return n;
+}
+
+static int utf8_len(const unsigned char *s)
+{
+    uint32_t cp;
+    return utf8_seq(s, (size_t)-1, &cp);
 }
 
 void ec_buf_put_json_str(struct ec_buf *b, const char *s) { ec_buf_put_json_str_max(b, s, (size_t)-1 / 2); }
@@ -276,32 +285,73 @@ void ec_buf_put_json_str_max(struct ec_buf *b, const char *s, size_t max)
     ec_buf_putc(b, '"');
 }
 
-void ec_buf_put_visible(struct ec_buf *b, const char *s)
+/* Characters a terminal shows as nothing, as space or not at all as themselves: the Unicode
+ * categories Cc, Cf, Zs, Zl, Zp, Co and Cs beyond ASCII (Unicode 15), and the noncharacters. A name
+ * holding one could pass for another (a no-break space, a zero-width joiner) or reorder the line
+ * around it on screen (U+202E, RIGHT-TO-LEFT OVERRIDE). What Python's str.isprintable() refuses, but
+ * for code points not assigned yet, which print as themselves (a box). Sorted, inclusive. */
+static const uint32_t invisible[][2] = {
+    {0x80, 0xa0},       {0xad, 0xad},       {0x600, 0x605},     {0x61c, 0x61c},     {0x6dd, 0x6dd},
+    {0x70f, 0x70f},     {0x890, 0x891},     {0x8e2, 0x8e2},     {0x1680, 0x1680},   {0x180e, 0x180e},
+    {0x2000, 0x200f},   {0x2028, 0x202f},   {0x205f, 0x206f},   {0x3000, 0x3000},   {0xd800, 0xf8ff},
+    {0xfdd0, 0xfdef},   {0xfeff, 0xfeff},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd}, {0x110cd, 0x110cd},
+    {0x13430, 0x1343f}, {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0001, 0xe0001}, {0xe0020, 0xe007f},
+    {0xf0000, 0x10ffff},
+};
+
+static int is_invisible(uint32_t cp)
+{
+    size_t i;
+    if ((cp & 0xfffe) == 0xfffe) return 1; /* U+FFFE, U+FFFF and their like in every plane */
+    for (i = 0; i < sizeof invisible / sizeof invisible[0] && invisible[i][0] <= cp; i++)
+        if (cp <= invisible[i][1]) return 1;
+    return 0;
+}
+
+static void put_visible(struct ec_buf *b, const char *s, size_t n, int ascii)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        char unit[4];
-        size_t n = 0, room = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
-        int k = utf8_len(p);
-        /* a C1 control (U+0080..U+009F) is a control to a terminal too: CSI is U+009B */
-        int c1 = k == 2 && p[0] == 0xc2 && p[1] < 0xa0;
-        if (k > 1 && !c1) {
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        char unit[10];
+        size_t u = 0, room = b->cap > b->len + 1 ? b->cap - b->len - 1 : 0;
+        uint32_t cp;
+        int k = ascii && *p >= 0x80 ? 0 : utf8_seq(p, (size_t)(end - p), &cp), digits = 0;
+        if (k == 1 && cp >= 0x20 && cp < 0x7f && cp != '\\') {
+            unit[u++] = (char)cp;
+        } else if (k == 1 && cp == '\\') {
+            unit[u++] = '\\', unit[u++] = '\\';
+        } else if (k > 1 && !is_invisible(cp)) {
             if ((size_t)k > room) break;
             ec_buf_putn(b, (const char *)p, (size_t)k);
             p += k;
             continue;
+        } else if (k > 1) {
+            unit[u++] = '\\', unit[u++] = cp > 0xffff ? 'U' : 'u';
+            digits = cp > 0xffff ? 8 : 4;
+        } else {
+            /* a control byte, DEL, or a byte that starts no UTF-8 sequence: that byte */
+            k = 1;
+            cp = *p;
+            unit[u++] = '\\', unit[u++] = 'x';
+            digits = 2;
         }
-        if (*p >= 0x20 && *p < 0x7f && *p != '\\') unit[n++] = (char)*p;
-        else if (*p == '\\') unit[n++] = '\\', unit[n++] = '\\';
-        else if (*p == '\n') unit[n++] = '\\', unit[n++] = 'n';
-        else if (*p == '\t') unit[n++] = '\\', unit[n++] = 't';
-        else unit[n++] = '\\', unit[n++] = 'x', unit[n++] = hex[*p >> 4], unit[n++] = hex[*p & 15];
-        if (n > room) break;
-        ec_buf_putn(b, unit, n);
-        p++;
+        while (digits--) unit[u++] = hex[(cp >> (4 * digits)) & 15];
+        if (u > room) break;
+        ec_buf_putn(b, unit, u);
+        p += k;
     }
-    if (*p) b->truncated = 1;
+    if (p < end) b->truncated = 1;
+}
+
+void ec_buf_put_visible(struct ec_buf *b, const char *s) { put_visible(b, s, ec_strlen(s), 0); }
+
+size_t ec_text_visible(const char *s, size_t n, int ascii, char *out, size_t cap)
+{
+    struct ec_buf b;
+    ec_buf_init(&b, out, cap);
+    put_visible(&b, s, n, ascii);
+    return b.len;
 }
 
 const char *ec_buf_str(struct ec_buf *b) { return b->cap ? b->data : ""; }

@@ -47,11 +47,18 @@ void ec_buf_putu_pad(struct ec_buf *b, uint64_t v, int width);
 void ec_buf_put_json_str(struct ec_buf *b, const char *s);
 /* The same, at most `max` bytes of output: a longer value is cut between characters and ends in "...". */
 void ec_buf_put_json_str_max(struct ec_buf *b, const char *s, size_t max);
-/* s for a line of text a person reads (stderr): every byte a terminal or a line-based log acts on
- * is escaped - control bytes and DEL as \n, \t or \xNN, C1 controls and bytes that are not UTF-8
- * as \xNN, the backslash as \\ - so a file name can neither end the line nor drive the terminal.
- * A unit that does not fit is left out whole. */
+/* s for a line of text a person reads (stderr, the command's output): every character a terminal
+ * or a line-based log acts on, or shows as another, is escaped - control bytes, DEL and bytes that
+ * start no UTF-8 sequence as \xNN, characters that are invisible or reorder the line (C1 controls,
+ * no-break and zero-width spaces, bidi overrides, line separators, private use: text.c) as \uXXXX
+ * or \UXXXXXXXX, the backslash as \\ - so a file name can neither end the line, drive the terminal
+ * nor pass for another. The one spelling of a name everywhere: `execcheck` prints names with it
+ * too (ec_text_visible). A unit that does not fit is left out whole. */
 void ec_buf_put_visible(struct ec_buf *b, const char *s);
+/* The same for n bytes (a NUL among them is \x00) into out (cap bytes: 4n+1 is always enough);
+ * returns the length written. ascii: every byte from 0x80 up as \xNN too (for a terminal whose
+ * encoding is not UTF-8, where the command's names are their bytes). */
+size_t ec_text_visible(const char *s, size_t n, int ascii, char *out, size_t cap);
 /* A C string view of the buffer (always NUL-terminated within cap). */
 const char *ec_buf_str(struct ec_buf *b);
 

@@ -141,16 +141,20 @@ def test_ld_preload_bad_library(kit, tmp_path, mode, form):
 def test_refusal_line_keeps_a_hostile_file_name_on_one_inert_line(kit, tmp_path):
     """A file name is anyone's (a plugin planted for a root daemon to load): its newline, terminal
     escape and bytes that are not UTF-8 must not make a second stderr line (a forged entry in the
-    journal) nor drive a terminal. They are escaped (LD_PRELOAD takes no ' ' or ':' in a name)."""
-    name = b"evil\nexeccheck_allowed\x1b[2J\tx\\y\xff\xc2\x9b.so"
+    journal) nor drive a terminal; a right-to-left override must not reorder the line on screen, nor
+    a no-break space pass for a space. They are escaped (LD_PRELOAD takes no ' ' or ':' in a name),
+    as `execcheck check` spells the same name: one spelling of a name in both."""
+    name = "evil\nexeccheck_allowed\x1b[2J\tx\\y\udcff\u009b\u202eos.\u00a0".encode("utf-8", "surrogateescape") + b".so"
     pre = kit.lib(os.fsdecode(b"pre/" + name), "pre", mode=0o644)
     prog = kit.prog()
     env = clean_env({"LD_AUDIT": SHIM, "LD_PRELOAD": str(pre), "EXECCHECK_FILES": "enforce"})
     r = run([prog], env=env, text=False)
-    shown = os.fsencode(pre.parent) + b"/evil\\nexeccheck_allowed\\x1b[2J\\tx\\\\y\\xff\\xc2\\x9b.so"
+    shown = os.fsencode(pre.parent) + b"/evil\\x0aexeccheck_allowed\\x1b[2J\\x09x\\\\y\\xff\\u009b\\u202eos.\\u00a0.so"
     ours = [l for l in r.stderr.split(b"\n") if l.startswith(b"execcheck: ")]
     # (ld.so's own "cannot be preloaded" message prints the name as it is)
     assert ours == [b"execcheck: refused to load %s: x-bit" % shown], r.stderr
+    cli = run([sys.executable, "-m", "execcheck", "check", str(pre)], text=False)
+    assert cli.returncode == 1 and b" " + shown + b"  (" in cli.stdout, cli.stdout
 
 
 def test_ld_library_path_lookalike_of_a_system_library(kit, tmp_path, mode):

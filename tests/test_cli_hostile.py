@@ -70,7 +70,8 @@ def test_status_shows_ld_so_preload_names_escaped(tmp_path):
 def test_log_shows_any_json_string_escaped(tmp_path):
     """A record's strings are whatever JSON can say: a lone surrogate (\\ud800) in path or exe was a
     UnicodeEncodeError traceback (the help promises a line is never fatal), and the time range was
-    printed raw, so a record could set the terminal's title. All go through the same escaping."""
+    printed raw, so a record could set the terminal's title. All go through the same escaping (a
+    lone surrogate is no character: shown as the bytes UTF-8 would give it, as the shim shows them)."""
     log = tmp_path / "s.jsonl"
     log.write_text('{"path":"\\ud800","exe":"\\udc00","reason":"x","time":"\\u001b]0;pwned\\u0007"}\n'
                    '{"path":"/ok","reason":"x","time":"2026-01-01T00:00:00Z"}\n')
@@ -78,7 +79,7 @@ def test_log_shows_any_json_string_escaped(tmp_path):
     no_traceback(r)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert r.stdout.startswith("%s: 2 records, \\x1b]0;pwned\\x07 .. 2026-01-01T00:00:00Z\n" % log), r.stdout
-    assert "1      \\ud800\n" in r.stdout and "1      \\udc00\n" in r.stdout, r.stdout
+    assert "1      \\xed\\xa0\\x80\n" in r.stdout and "1      \\xed\\xb0\\x80\n" in r.stdout, r.stdout
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
 
 

@@ -1,8 +1,11 @@
 """Small helpers shared by the commands' output: JSON, tables, names made safe for a terminal."""
+import codecs
 import json
 import os
 import re
 import sys
+
+from .._native import ffi, lib
 
 _NOT_ASCII = re.compile("[^\x00-\x7f]")
 
@@ -82,28 +85,35 @@ def counted(n: int, noun: str, plural: str = "") -> str:
     return "%d %s" % (n, plural or (noun[:-1] + "ies" if noun.endswith("y") else noun + "s"))
 
 
+def _raw_bytes(err):
+    """Encoding error handler: a surrogateescape'd byte as that byte; a character the file system's
+    encoding lacks (a name read from JSON under LC_ALL=C) as its UTF-8 bytes, and a lone surrogate
+    JSON spelled (a record in a log) as the bytes UTF-8 would give it, which are no UTF-8."""
+    out = bytearray()
+    for ch in err.object[err.start:err.end]:
+        o = ord(ch)
+        out += bytes([o - 0xDC00]) if 0xDC80 <= o <= 0xDCFF else ch.encode("utf-8", "surrogatepass")
+    return bytes(out), err.end
+
+
+codecs.register_error("execcheck.raw_bytes", _raw_bytes)
+
+
 def printable(path: str) -> str:
-    """A path (or a line that quotes one) made safe and unambiguous for a terminal: every character
-    that is not printable (control characters, C1 controls such as U+009B, a terminal's CSI, bidi
-    overrides, line separators), every raw byte that is not UTF-8 and the backslash itself are
-    escaped, so no name can end a line, drive a terminal or pass for another (a file named `a\\nb`
-    and one named `a` newline `b` print apart). Control bytes below 0x80 and raw bytes are \\xNN,
-    other characters \\uXXXX (U+0085 is not the byte 0x85), the backslash \\\\. A lone surrogate
-    (JSON can spell one: a record in a log) is escaped too, as no encoder can write it. The empty
-    path is shown as '' (else "execcheck: : No such file or directory")."""
+    """A path (or a line that quotes one) made safe and unambiguous for a terminal, spelled as the
+    shim spells it on stderr (csrc/text.c, ec_text_visible): control characters and bytes that are
+    not UTF-8 as \\xNN, characters a terminal shows as nothing or as another, or that reorder the
+    line (C1 controls such as U+009B, no-break and zero-width spaces, bidi overrides, line
+    separators, private use) as \\uXXXX, the backslash as \\\\. So no name can end a line, drive a
+    terminal or pass for another (a file named `a\\nb` and one named `a` newline `b` print apart).
+    The empty path is shown as '' (else "execcheck: : No such file or directory")."""
     if not path:
         return "''"
-    out = []
-    for ch in path:
-        o = ord(ch)
-        if ch == "\\":
-            out.append("\\\\")
-        elif 0xDC80 <= o <= 0xDCFF:  # surrogateescape: a raw byte that is not UTF-8
-            out.append("\\x%02x" % (o - 0xDC00))
-        elif ch.isprintable():
-            out.append(ch)
-        elif o < 0x80:
-            out.append("\\x%02x" % o)
-        else:
-            out.append("\\u%04x" % o if o < 0x10000 else "\\U%08x" % o)
-    return "".join(out)
+    if path.isascii() and path.isprintable() and "\\" not in path:
+        return path  # nothing to escape: the usual name, without a call into C
+    enc = sys.getfilesystemencoding()
+    data = path.encode(enc, "execcheck.raw_bytes")  # the name's bytes, as os.fsencode gives them
+    out = ffi.new("char[]", 4 * len(data) + 1)
+    # a locale that is not UTF-8 (LC_ALL=C): the name's bytes from 0x80 up are shown as bytes
+    ascii = codecs.lookup(enc).name != "utf-8"
+    return ffi.string(out, lib.ec_text_visible(data, len(data), ascii, out, len(out))).decode("utf-8")
