@@ -1,0 +1,132 @@
+"""Claims of README.md that matter for security and that no other test pinned: each test names the
+README sentence it holds the code to."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import execcheck
+from conftest import ec, need_check, need_root, run
+
+SHIM = execcheck.lib_path()
+
+# a library whose constructor says it ran: built 0644, so the exec check refuses it
+CTOR_LIB = r"""
+#include <unistd.h>
+__attribute__((constructor)) static void ran(void) { write(2, "CTOR ran\n", 9); }
+"""
+
+
+@pytest.fixture
+def bad_lib(cc, tmp_path):
+    need_check()
+    lib = cc(CTOR_LIB, "libbad.so", "-shared", "-fPIC")
+    os.chmod(lib, 0o644)
+    return lib
+
+
+def _preload_under_the_audit_face(bad_lib, env, preexec_fn=None, prog="/bin/true"):
+    env = dict({"PATH": "/usr/bin:/bin"}, LD_AUDIT=SHIM, LD_PRELOAD=str(bad_lib), **env)
+    return run([prog], env=env, stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
+
+
+@pytest.mark.parametrize("target_exists", [True, False], ids=["link-to-a-file", "dangling-link"])
+def test_a_log_file_that_is_a_symlink_gets_no_record(bad_lib, tmp_path, target_exists):
+    """README, "Policy": the log file "is opened without following a symbolic link (one planted
+    there cannot send records elsewhere): a `log_file` that is a link gets no record". The same
+    run with a plain path gets its record, so the link is what keeps it out."""
+    plain = tmp_path / "plain.jsonl"
+    r = _preload_under_the_audit_face(bad_lib, {"EXECCHECK_LOG_FILE": str(plain)})
+    assert r.returncode == 0, r
+    assert [json.loads(l)["path"] for l in plain.read_text().splitlines()] == [str(bad_lib)]
+    assert plain.stat().st_mode & 0o7777 == 0o600  # "created 0600"
+    target = tmp_path / "elsewhere.jsonl"
+    if target_exists:
+        target.write_text("")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    r = _preload_under_the_audit_face(bad_lib, {"EXECCHECK_LOG_FILE": str(link)})
+    assert r.returncode == 0, r
+    assert link.is_symlink()
+    if target_exists:
+        assert target.read_text() == "", "a record went through the link"
+    else:
+        assert not target.exists(), "the shim created the link's target"
+
+
+# installs a seccomp filter that fails prctl(PR_GET_SECUREBITS) with EPERM (nothing else), then
+# execs argv[1]: a sandbox that filters prctl, as the README's "Policy" section has it
+PRCTL_FILTER = r"""
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_GET_SECUREBITS, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+    if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+        perror("seccomp");
+        return 99;
+    }
+    execv(argv[1], argv + 1);
+    perror("execv");
+    return 98;
+}
+"""
+
+
+def test_securebits_that_cannot_be_read_count_as_set(cc, bad_lib, tmp_path):
+    """README, "Policy": "If the securebits cannot be read at all (`prctl` filtered by seccomp),
+    both are treated as set." Through the core (execcheck.policy) and in the shim: a 0644 preload
+    under the audit face is refused, with no config and no environment asking for it."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the filter is written for x86_64")
+    sandbox = cc(PRCTL_FILTER, "prctl_filter")
+    absent = tmp_path / "absent.conf"
+    script = ("import execcheck, json, sys; p = execcheck.policy(config_path=sys.argv[1], environ={}); "
+              "print(json.dumps([p.files, p.interactive]))")
+    r = run([str(sandbox), sys.executable, "-c", script, str(absent)])
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout) == ["enforce", "deny"], r
+    r = run([sys.executable, "-c", script, str(absent)])  # the control: without the filter, audit
+    assert json.loads(r.stdout) == ["audit", "allow"], r
+    log = tmp_path / "records.jsonl"
+    # env(1) sets the shim's variables after the filter is in: the sandbox itself runs unshimmed
+    env = ["LD_AUDIT=" + SHIM, "LD_PRELOAD=%s" % bad_lib, "EXECCHECK_LOG_FILE=%s" % log]
+    r = run([str(sandbox), "/usr/bin/env", "-i", *env, "/bin/true"], stdin=subprocess.DEVNULL)
+    assert "CTOR ran" not in r.stderr, r
+    assert "refused to load %s" % bad_lib in r.stderr, r
+    assert [(rec["action"], rec["mode"]) for rec in map(json.loads, log.read_text().splitlines())] == \
+        [("refused", "enforce")]
+
+
+def test_undoing_a_step_twice_says_there_is_nothing_to_undo(tmp_path):
+    """README, "Hardening an image": "Repeating a step changes nothing more"; a second `revert` or
+    `uninstall` finds no record left and exits 2, one line, changing nothing."""
+    need_root()
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    for step in ("revert", "uninstall"):
+        r = ec("image", step, str(root))
+        assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r
+        assert r.stderr.startswith("execcheck: nothing to %s: " % step), r
+    assert os.listdir(root) == ["etc"] and os.listdir(root / "etc") == []
