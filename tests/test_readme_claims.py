@@ -130,3 +130,33 @@ def test_undoing_a_step_twice_says_there_is_nothing_to_undo(tmp_path):
         assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r
         assert r.stderr.startswith("execcheck: nothing to %s: " % step), r
     assert os.listdir(root) == ["etc"] and os.listdir(root / "etc") == []
+
+
+def test_a_config_that_cannot_be_opened_for_want_of_a_descriptor_enforces(tmp_path):
+    """README, "Edges" (one descriptor free): "With no descriptor free at all ... the policy,
+    which cannot read `/etc/execcheck.conf` then, fails closed unless the file does not exist."
+    A config saying `files = audit`, read with every descriptor taken, counts as enforcing; an
+    absent one still means audit. Run in a child: it uses up its own descriptors."""
+    need_check()
+    conf = tmp_path / "execcheck.conf"
+    conf.write_text("files = audit\n")
+    os.chmod(conf, 0o644)
+    script = r"""
+import execcheck, json, os, resource, sys
+before = execcheck.policy(config_path=sys.argv[1], environ={})
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+fds = []
+try:
+    while True:
+        fds.append(os.open("/dev/null", os.O_RDONLY))
+except OSError:
+    pass
+full = execcheck.policy(config_path=sys.argv[1], environ={})
+absent = execcheck.policy(config_path=sys.argv[1] + ".absent", environ={})
+for fd in fds:
+    os.close(fd)
+print(json.dumps([before.files, full.files, full.config_state, absent.files, absent.config_state]))
+"""
+    r = run([sys.executable, "-c", script, str(conf)])
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout) == ["audit", "enforce", "unreadable: files enforced", "audit", "absent"], r
