@@ -160,3 +160,29 @@ print(json.dumps([before.files, full.files, full.config_state, absent.files, abs
     r = run([sys.executable, "-c", script, str(conf)])
     assert r.returncode == 0, r
     assert json.loads(r.stdout) == ["audit", "enforce", "unreadable: files enforced", "audit", "absent"], r
+
+
+MP_SPAWN = """
+import multiprocessing as mp
+def child():
+    print("CHILD RAN", flush=True)
+if __name__ == "__main__":
+    p = mp.get_context("spawn").Process(target=child)
+    p.start()
+    p.join()
+    print("exitcode", p.exitcode, flush=True)
+"""
+
+
+def test_multiprocessing_spawn_children_are_refused_under_deny_interactive(tmp_path):
+    """README, "Honest limits (CPython)": "multiprocessing's spawn and forkserver start children
+    with `-c`: under DI they are refused (126 each ...)". Without the bit the child runs."""
+    need_check()
+    script = tmp_path / "mp.py"
+    script.write_text(MP_SPAWN)
+    os.chmod(script, 0o755)
+    r = ec("run", "--", sys.executable, str(script), timeout=60)
+    assert r.returncode == 0 and "CHILD RAN" in r.stdout and "exitcode 0" in r.stdout, r
+    r = ec("run", "--deny-interactive", "--", sys.executable, str(script), timeout=60)
+    assert r.returncode == 0 and "CHILD RAN" not in r.stdout and "exitcode 126" in r.stdout, r
+    assert "execcheck: refused to run interactive code (python -c)" in r.stderr, r
