@@ -186,3 +186,63 @@ def test_multiprocessing_spawn_children_are_refused_under_deny_interactive(tmp_p
     r = ec("run", "--deny-interactive", "--", sys.executable, str(script), timeout=60)
     assert r.returncode == 0 and "CHILD RAN" not in r.stdout and "exitcode 126" in r.stdout, r
     assert "execcheck: refused to run interactive code (python -c)" in r.stderr, r
+
+
+# a library whose constructor takes CPython's open_code hook (before Py_Initialize, as an embedding
+# host's plugin might), saying whether it got it
+FOREIGN_OPEN_CODE_HOOK = r"""
+#include <Python.h>
+#include <unistd.h>
+static PyObject *plain_open(PyObject *path, void *data)
+{
+    (void)data;
+    PyObject *io = PyImport_ImportModule("io");
+    return io ? PyObject_CallMethod(io, "open", "Os", path, "rb") : NULL;
+}
+__attribute__((constructor)) static void take(void)
+{
+    const char *said = PyFile_SetOpenCodeHook(plain_open, 0) == 0 ? "HOOK TAKEN\n" : "HOOK REFUSED\n";
+    write(2, said, strlen(said));
+}
+"""
+
+
+def test_an_open_code_hook_taken_before_the_shim_refuses_enforcing_runs_at_their_entry(cc, tmp_path):
+    """README, "Honest limits (CPython)": "if another library installed an `open_code` hook before
+    the shim's constructor, imports cannot be checked and runs that enforce files are refused at
+    their entry." The preload order that runs the other library's constructor first is found by
+    trying both; audit mode runs as before."""
+    import sysconfig
+    need_check()
+    if not sysconfig.get_config_var("Py_ENABLE_SHARED"):
+        pytest.skip("needs a CPython with a shared libpython to link the hook library against")
+    python = os.path.realpath(sys.executable)
+    libdir, ldlib = sysconfig.get_config_var("LIBDIR"), sysconfig.get_config_var("LDLIBRARY")
+    hook = cc(FOREIGN_OPEN_CODE_HOOK, "libhook.so", "-shared", "-fPIC", "-I" + sysconfig.get_paths()["include"],
+              os.path.join(libdir, ldlib))
+    os.chmod(hook, 0o755)
+    # the interpreter's own 0644 libraries (Debian's libm...) get executable copies bound over them
+    # in a private mount namespace, so that enforcing refuses nothing but what this test is about
+    ldd = run(["ldd", python]).stdout.split()
+    binds = []
+    for i, lib in enumerate(p for p in ldd if p.startswith("/") and os.path.exists(p)):
+        if not os.stat(lib).st_mode & 0o111:
+            copy = tmp_path / ("x%d.so" % i)
+            copy.write_bytes(open(lib, "rb").read())
+            os.chmod(copy, 0o755)
+            binds.append("mount --bind %s %s" % (copy, os.path.realpath(lib)))
+    script = "\n".join(binds + ['LD_PRELOAD="$1" EXECCHECK_FILES="$2" "$3" -S -c "print(\'RAN\')"; echo "rc=$?"'])
+    seen = []
+    for order in ((hook, SHIM), (SHIM, hook)):
+        preload = " ".join(map(str, order))
+        audit = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", preload, "", python])
+        seen.append(audit.stderr)
+        if "HOOK TAKEN" not in audit.stderr:
+            continue
+        assert "RAN" in audit.stdout and "rc=0" in audit.stdout and "execcheck:" not in audit.stderr, audit
+        enf = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", preload, "enforce",
+                   python])
+        assert "HOOK TAKEN" in enf.stderr and "RAN" not in enf.stdout and "rc=126" in enf.stdout, enf
+        assert "execcheck: refused to run Python: another open_code hook was installed first" in enf.stderr, enf
+        return
+    pytest.fail("no preload order ran the other library's constructor first: %r" % seen)
