@@ -246,3 +246,15 @@ def test_an_open_code_hook_taken_before_the_shim_refuses_enforcing_runs_at_their
         assert "execcheck: refused to run Python: another open_code hook was installed first" in enf.stderr, enf
         return
     pytest.fail("no preload order ran the other library's constructor first: %r" % seen)
+
+
+def test_a_preload_listed_after_the_shim_runs_its_constructor_before_the_tripwire(bad_lib):
+    """README, "The preload face": the shim's constructor comes after those "of a preload listed
+    after it (glibc calls the preloads' constructors last-listed first)". Both runs end in 126 at
+    the tripwire; only the order decides whether the 0644 library's constructor ran first."""
+    env = {"PATH": "/usr/bin:/bin", "EXECCHECK_FILES": "enforce"}
+    after = run(["/bin/true"], env=dict(env, LD_PRELOAD="%s %s" % (SHIM, bad_lib)), stdin=subprocess.DEVNULL)
+    before = run(["/bin/true"], env=dict(env, LD_PRELOAD="%s %s" % (bad_lib, SHIM)), stdin=subprocess.DEVNULL)
+    for r in (after, before):
+        assert r.returncode == 126 and "execcheck: refused to run with %s: x-bit" % bad_lib in r.stderr, r
+    assert "CTOR ran" in after.stderr and "CTOR ran" not in before.stderr, (after, before)
