@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import execcheck
+from audit_face_util import Kit
 from conftest import ec, need_check, need_root, run
 
 SHIM = execcheck.lib_path()
@@ -56,63 +57,23 @@ def test_a_log_file_that_is_a_symlink_gets_no_record(bad_lib, tmp_path, target_e
         assert not target.exists(), "the shim created the link's target"
 
 
-# installs a seccomp filter that fails prctl(PR_GET_SECUREBITS) with EPERM (nothing else), then
-# execs argv[1]: a sandbox that filters prctl, as the README's "Policy" section has it
-PRCTL_FILTER = r"""
-#include <errno.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-int main(int argc, char **argv)
-{
-    struct sock_filter f[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_prctl, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_GET_SECUREBITS, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
-    if (argc < 2 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
-        perror("seccomp");
-        return 99;
-    }
-    execv(argv[1], argv + 1);
-    perror("execv");
-    return 98;
-}
-"""
-
-
-def test_securebits_that_cannot_be_read_count_as_set(cc, bad_lib, tmp_path):
+def test_securebits_that_cannot_be_read_count_as_set(bad_lib, tmp_path):
     """README, "Policy": "If the securebits cannot be read at all (`prctl` filtered by seccomp),
     both are treated as set." Through the core (execcheck.policy) and in the shim: a 0644 preload
     under the audit face is refused, with no config and no environment asking for it."""
-    if os.uname().machine != "x86_64":
-        pytest.skip("the filter is written for x86_64")
-    sandbox = cc(PRCTL_FILTER, "prctl_filter")
+    sandbox = Kit(tmp_path).prog()  # seccomp:prctl fails every prctl() with EPERM, then exec:PROG
     absent = tmp_path / "absent.conf"
     script = ("import execcheck, json, sys; p = execcheck.policy(config_path=sys.argv[1], environ={}); "
               "print(json.dumps([p.files, p.interactive]))")
-    r = run([str(sandbox), sys.executable, "-c", script, str(absent)])
-    assert r.returncode == 0, r
-    assert json.loads(r.stdout) == ["enforce", "deny"], r
-    r = run([sys.executable, "-c", script, str(absent)])  # the control: without the filter, audit
-    assert json.loads(r.stdout) == ["audit", "allow"], r
+    r = run([str(sandbox), "seccomp:prctl", "exec:" + sys.executable, "-c", script, str(absent)])
+    assert r.returncode == 0 and r.stdout.startswith("main\nseccomp ok\n"), r
+    assert json.loads(r.stdout.splitlines()[-1]) == ["enforce", "deny"], r
+    r = run([str(sandbox), "exec:" + sys.executable, "-c", script, str(absent)])  # without the filter: audit
+    assert json.loads(r.stdout.splitlines()[-1]) == ["audit", "allow"], r
     log = tmp_path / "records.jsonl"
     # env(1) sets the shim's variables after the filter is in: the sandbox itself runs unshimmed
     env = ["LD_AUDIT=" + SHIM, "LD_PRELOAD=%s" % bad_lib, "EXECCHECK_LOG_FILE=%s" % log]
-    r = run([str(sandbox), "/usr/bin/env", "-i", *env, "/bin/true"], stdin=subprocess.DEVNULL)
+    r = run([str(sandbox), "seccomp:prctl", "exec:/usr/bin/env", "-i", *env, "/bin/true"], stdin=subprocess.DEVNULL)
     assert "CTOR ran" not in r.stderr, r
     assert "refused to load %s" % bad_lib in r.stderr, r
     assert [(rec["action"], rec["mode"]) for rec in map(json.loads, log.read_text().splitlines())] == \
