@@ -11,8 +11,9 @@
  *   maps:SUBSTR            each distinct mapped path containing SUBSTR, one line each
  *   seccomp:ACTION         a seccomp filter for execveat: kill (SIGSYS, the process), trap (SIGSYS
  *                          to a handler that prints "SIGSYS caught" and exits 99), errno (EPERM),
- *                          other (EPERM for acct(): a filter that leaves execveat alone), or
- *                          noclone (kill for execveat, EPERM for clone: no child can find out)
+ *                          other (EPERM for acct(): a filter that leaves execveat alone),
+ *                          noclone (kill for execveat, EPERM for clone: no child can find out), or
+ *                          prctl (EPERM for every prctl(): the securebits cannot be read)
  *   thread                 one more thread, idle: the process is multi-threaded from then on
  *   exec:PROG              execv(PROG, PROG + the remaining arguments)
  *   landlock:DIR           from now on, Landlock's EXECUTE right only beneath DIR: "landlock ok"
@@ -161,6 +162,7 @@ static int install_seccomp(const char *action)
     if (!strcmp(action, "kill")) ret = SECCOMP_RET_KILL_PROCESS;
     else if (!strcmp(action, "trap")) ret = SECCOMP_RET_TRAP, signal(SIGSYS, on_sigsys);
     else if (!strcmp(action, "other")) nr = SYS_acct;
+    else if (!strcmp(action, "prctl")) nr = SYS_prctl;
     else if (!strcmp(action, "noclone")) ret = SECCOMP_RET_KILL_PROCESS, also = SECCOMP_RET_ERRNO | EPERM;
     f[1].k = (unsigned)nr;
     f[2].k = ret;
