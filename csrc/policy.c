@@ -54,16 +54,17 @@ static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
 {
     int b;
     int ok = 1;
+    const char *takes = 0; /* what the key takes, said when its value is not that */
     if (ec_word_is(key, "files") || ec_word_is(key, "mode")) {
         if (ec_word_is(val, "enforce")) {
             p->files = EC_MODE_ENFORCE;
             p->files_source |= EC_SRC_CONFIG;
-        } else if (!ec_word_is(val, "audit")) ok = 0;
+        } else if (!ec_word_is(val, "audit")) ok = 0, takes = "audit or enforce";
     } else if (ec_word_is(key, "interactive")) {
         if (ec_word_is(val, "deny")) {
             p->interactive = EC_MODE_ENFORCE;
             p->interactive_source |= EC_SRC_CONFIG;
-        } else if (!ec_word_is(val, "allow")) ok = 0;
+        } else if (!ec_word_is(val, "allow")) ok = 0, takes = "allow or deny";
     } else if (ec_word_is(key, "log_file")) {
         if (val[0] == '/' && ec_strlen(val) < sizeof p->log_file) {
             ec_strlcpy(p->log_file, val, sizeof p->log_file);
@@ -73,11 +74,11 @@ static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
             p->log_file[0] = 0;
             p->sinks &= ~EC_SINK_FILE;
             p->sinks_configured = 1;
-        } else ok = 0;
+        } else ok = 0, takes = "an absolute path shorter than 256 bytes, or nothing";
     } else if (ec_word_is(key, "syslog") || ec_word_is(key, "stderr")) {
         int bit = ec_word_is(key, "syslog") ? EC_SINK_SYSLOG : EC_SINK_STDERR;
         b = ec_parse_bool(val);
-        if (b < 0) ok = 0;
+        if (b < 0) ok = 0, takes = "yes or no";
         else {
             p->sinks = b ? (p->sinks | bit) : (p->sinks & ~bit);
             p->sinks_configured = 1;
@@ -92,6 +93,10 @@ static void apply_line(struct ec_policy *p, char *key, char *val, int lineno)
             ec_buf_putu(&out, (unsigned)lineno);
             ec_buf_puts(&out, " not understood (ignored): ");
             ec_buf_puts(&out, key);
+            if (takes) {
+                ec_buf_puts(&out, " takes ");
+                ec_buf_puts(&out, takes);
+            }
         }
     }
 }

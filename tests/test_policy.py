@@ -70,7 +70,22 @@ def test_bad_lines_reported_good_lines_applied(tmp_path):
     path = conf(tmp_path, "files = enforce\nfiles = sometimes\nbogus\ninteractive = deny\n\0\n")
     p = execcheck.policy(config_path=path, environ={})
     assert p.files == "enforce" and p.interactive == "deny"
-    assert p.config_problem.startswith("line 2 not understood")
+    assert p.config_problem == "line 2 not understood (ignored): files takes audit or enforce", p.config_problem
+
+
+@pytest.mark.parametrize("line, said", [
+    ("log_file = /" + "l" * 300, "log_file takes an absolute path shorter than 256 bytes, or nothing"),
+    ("log_file = relative.log", "log_file takes an absolute path shorter than 256 bytes, or nothing"),
+    ("interactive = maybe", "interactive takes allow or deny"),
+    ("Syslog = sometimes", "Syslog takes yes or no"),
+    ("colour = blue", "colour"),
+])
+def test_a_bad_value_is_told_what_its_key_takes(tmp_path, line, said):
+    """A path too long for log_file was "not understood (ignored): log_file", which left the reader
+    to guess what was wrong with it: the problem now says what the key takes."""
+    need_root()
+    p = execcheck.policy(config_path=conf(tmp_path, "files = enforce\n%s\n" % line), environ={})
+    assert p.files == "enforce" and p.config_problem == "line 2 not understood (ignored): " + said, p.config_problem
 
 
 def test_environment_only_tightens(tmp_path):

@@ -105,7 +105,7 @@ def as_sarif(r: Result) -> dict:
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
-                "name": "execcheck", "version": __version__, "informationUri": "https://example.invalid/execcheck",
+                "name": "execcheck", "version": __version__,  # no informationUri: optional, and no made-up address
                 "rules": [{"id": rule.id, "name": rule.name, "shortDescription": {"text": rule.summary},
                            "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]}} for rule in rules]}},
             "originalUriBaseIds": {"ROOT": {"uri": "file://" + _uri(root.rstrip("/") + "/")}},
