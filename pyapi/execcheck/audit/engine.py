@@ -262,7 +262,7 @@ class Audit:
                 self._lookup_failed(path, e.errno)
             return
         host = scan.host_path(self.root, rp)
-        kind, head = scan.sniff(host)
+        kind, head = scan.sniff(host, self.root)
         name = os.path.basename(path)
         if kind == "not-regular" and not explicit and _is_dir_itself(scan.host_path(self.root, path)):
             # the walk lists directories apart: this one was no directory then (a symlink listed as
@@ -270,7 +270,8 @@ class Audit:
             # looked at here)
             self._changed(path, "a directory now, no directory when it was listed", errno.EISDIR)
             return
-        if kind.startswith("unreadable:") and not explicit and int(kind.split(":")[1]) in GONE:
+        # ELOOP: a symlink now on the real path found a moment ago (sniff follows none)
+        if kind.startswith("unreadable:") and not explicit and int(kind.split(":")[1]) in GONE + (errno.ELOOP,):
             self._changed(path, "removed or renamed since it was listed", int(kind.split(":")[1]))
             return
         if kind == "elf":
