@@ -8,10 +8,10 @@ or changes is noted, with the previous content of what it changed, in
 /var/lib/execcheck/install.json; uninstall puts each back.
 """
 import base64
-import glob
 import hashlib
 import os
 import re
+import stat
 
 from . import ldconf, manifest, rootfs
 from .._native import ffi
@@ -177,10 +177,8 @@ def expand_entry(root: str, entry: str) -> list:
 def systemd_version(root: str):
     for pattern in ("/usr/lib/systemd/libsystemd-shared-*.so", "/lib/systemd/libsystemd-shared-*.so",
                     "/usr/lib/*/systemd/libsystemd-shared-*.so"):
-        # the fixed part walked inside the image (its /usr/lib may be a symlink), the rest a glob
-        fixed = pattern.split("*")[0].rsplit("/", 1)[0]
-        host = os.path.join(rootfs.resolve(root, fixed), pattern[len(fixed) + 1:])
-        for m in sorted(glob.glob(host)):
+        # each directory looked up in the image (its /usr/lib may be a symlink) and listed from ROOT
+        for m in ldconf.glob_image(root, pattern):
             v = re.match(r"libsystemd-shared-(\d+)", os.path.basename(m))
             if v:
                 return int(v.group(1))
@@ -262,11 +260,14 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     if why:
         raise InstallError("--log-file %r has %s: /etc/execcheck.conf could not carry it" % (log_file, why))
     if log_file:
-        at = rootfs.resolve(root, log_file, follow_last=False)
-        if os.path.islink(at) or (os.path.lexists(at) and not os.path.isfile(at)):
+        try:  # looked at from ROOT, not by a host path a swapped parent would lead out of
+            mode = rootfs.stat_beneath(root, rootfs.resolve(root, log_file, follow_last=False)).st_mode
+        except OSError:
+            mode = None  # not there (the shim creates it), or not looked at: as before, not refused
+        if mode is not None and not stat.S_ISREG(mode):
             raise InstallError("--log-file %s is %s in the image: the shim, which opens it without following a "
                                "link, would write no record to it" % (
-                                   log_file, "a symbolic link" if os.path.islink(at) else "not a regular file"))
+                                   log_file, "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"))
     libdir, libc_id = find_libc(root)
     shim = shim_for(libc_id["machine"])
     shim_id = elf_identity(shim)
