@@ -413,3 +413,21 @@ def test_verify_looks_at_a_file_from_root_not_through_a_swapped_parent(ready, op
     assert os.path.islink(sub), "the race was not run"
     assert "not an ELF file" not in json.dumps(v), v
     assert code == 1 and LIBDIR + "/plugins/libplugin.so" in [f["path"] for f in v["changed_while_verifying"]], v
+
+
+def test_verify_reads_fstab_from_root_not_through_a_swapped_parent(ready, open_tmp, monkeypatch, capsys):
+    """The image's /etc/fstab (its noexec mounts, in the policy's view) was found by the resolver,
+    then read by its host path: /etc swapped for a link to a host directory in between, the host's
+    fstab was taken for the image's (here one mounting /usr/bin noexec: every program of the image
+    refused for a mount it does not have). Read from ROOT now: nothing of the host's fstab counts."""
+    from execcheck.audit import scan
+    outside = str(open_tmp / "host-etc")
+    shutil.copytree(ready + "/etc", outside, symlinks=True)
+    with open(outside + "/fstab", "w") as f:
+        f.write("tmpfs /usr/bin tmpfs noexec 0 0\n")
+    with open(ready + "/etc/fstab", "w") as f:
+        f.write("# none\n")
+    _swap_after(monkeypatch, scan, "host_path", "/etc/fstab", ready + "/etc", outside)
+    _, v = run_in_process(capsys, "verify", ready)
+    assert os.path.islink(ready + "/etc"), "the race was not run"
+    assert not [f for f in v["refusals"] if "noexec" in json.dumps(f)], v["refusals"]

@@ -18,7 +18,6 @@ from .resolver import Resolution, Session
 from . import scan
 from ..image import ldconf, rootfs
 from .. import mount_helpers
-from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
 EM_386, EM_X86_64, EM_AARCH64 = 3, 62, 183
@@ -121,7 +120,8 @@ def glibc_minor(root: str) -> int:
     for d in ldconf.default_dirs("x86_64-linux-gnu") + ldconf.default_dirs("aarch64-linux-gnu")[:2] + \
             list(ldconf.I386_LIBC_DIRS):
         try:
-            data = read_regular(rootfs.resolve(root or "/", d + "/libc.so.6"), 1 << 24)
+            # from ROOT (rootfs.read_regular), not by the host path found: a parent swapped since would lead out
+            data = rootfs.read_regular(root, rootfs.resolve(root or "/", d + "/libc.so.6"), 1 << 24)
         except OSError:
             continue
         m = re.search(rb"GNU C Library [^\n\0]{0,200}release version 2\.(\d{1,3})\b", data)
@@ -161,7 +161,9 @@ class Audit:
         fstab = []
         if self.root:
             try:
-                text = read_regular(scan.host_path(self.root, self.session.realpath("/etc/fstab")), 1 << 20)
+                # from ROOT: /etc swapped for a link since the look had the host's fstab's noexec mounts taken
+                text = rootfs.read_regular(self.root, scan.host_path(self.root, self.session.realpath("/etc/fstab")),
+                                           1 << 20)
                 fstab = parse_fstab(text.decode("utf-8", "replace"))
             except OSError:
                 pass
