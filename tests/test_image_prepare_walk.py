@@ -138,11 +138,11 @@ def test_a_library_replaced_before_it_is_read_is_a_change(image, monkeypatch, ca
     victim = image + LIBDIR + "/libextra.so.1"
     tell = prepare._is_library
 
-    def is_library(host, st):
+    def is_library(root, host, st):
         if host == victim:
             shutil.copy(image + LIBDIR + "/libc.so.6", victim + ".new")
             os.rename(victim + ".new", victim)
-        return tell(host, st)
+        return tell(root, host, st)
     monkeypatch.setattr(prepare, "_is_library", is_library)
     code, doc = prepare_in_process(image, capsys)
     assert code == 1 and changed(doc) == [(LIBDIR + "/libextra.so.1", "ESTALE")], doc

@@ -302,3 +302,35 @@ def test_a_set_user_id_fusermount_is_a_note_not_a_refusal(ready):
            "noexec" in r.stdout, r.stdout
     os.chmod(helper, 0o755)
     assert json.loads(ec("image", "verify", "--json", ready).stdout)["user_mount_helpers"] == []
+
+
+def test_verify_says_whether_the_images_users_can_create_user_namespaces(ready):
+    """A user namespace lets an unprivileged user mount a tmpfs of their own that is not noexec,
+    where any file they copy passes the check: verify named set-user-ID fusermounts, and said
+    nothing of this other way round the image's noexec mounts. It says, from the image's sysctl
+    files as systemd-sysctl orders them (a name in /etc/sysctl.d hides the same name in
+    /usr/lib/sysctl.d; /etc/sysctl.conf last, as procps reads it; 'a/b' keys are 'a.b'), and the
+    image stays ready (a note, not a refusal)."""
+    def verdict():
+        r = ec("image", "verify", "--json", ready)
+        doc = json.loads(r.stdout)
+        assert r.returncode == 0 and doc["ready"], r.stdout
+        return doc["user_namespaces"]["value"], doc["user_namespaces"]["text"]
+    assert verdict() == (True, "no sysctl file of the image sets user.max_user_namespaces, whose default allows them")
+    text = ec("image", "verify", ready).stdout
+    assert "note     the image's users can create user namespaces (no sysctl file of the image sets " \
+        "user.max_user_namespaces, whose default allows them), which let any user mount a tmpfs of their own that " \
+        "is not noexec" in text, text
+    os.makedirs(ready + "/usr/lib/sysctl.d")
+    with open(ready + "/usr/lib/sysctl.d/50-userns.conf", "w") as f:
+        f.write("# no user namespaces\nuser/max_user_namespaces = 0\n")
+    assert verdict() == (False, "user.max_user_namespaces = 0 in /usr/lib/sysctl.d/50-userns.conf")
+    assert "note     the image's users cannot create user namespaces (user.max_user_namespaces = 0 in " \
+        "/usr/lib/sysctl.d/50-userns.conf)\n" in ec("image", "verify", ready).stdout
+    os.makedirs(ready + "/etc/sysctl.d", exist_ok=True)
+    with open(ready + "/etc/sysctl.d/50-userns.conf", "w") as f:
+        f.write("user.max_user_namespaces = 15000\n")  # hides /usr/lib's file of that name
+    assert verdict() == (True, "user.max_user_namespaces = 15000 in /etc/sysctl.d/50-userns.conf")
+    with open(ready + "/etc/sysctl.conf", "w") as f:
+        f.write("-user.max_user_namespaces=0\n")  # read after every sysctl.d file
+    assert verdict() == (False, "user.max_user_namespaces = 0 in /etc/sysctl.conf")

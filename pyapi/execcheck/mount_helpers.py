@@ -22,6 +22,11 @@ def who_can_mount(name: str, mode: int, uid: int, group: str) -> Optional[str]:
     return None
 
 
+# what a user namespace gives an unprivileged user, said once for status and image verify
+USERNS_MOUNT = ("let any user mount a tmpfs of their own that is not noexec: a file they copy there and make 0755 "
+                "passes the check (only an LSM such as Landlock or IPE still holds then)")
+
+
 def consequence(who: str) -> str:
     """What the helper gives who, said once for status and the audit."""
     return ("%s can mount a FUSE filesystem that is not noexec, whose files have the modes its daemon reports "

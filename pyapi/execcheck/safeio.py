@@ -13,6 +13,12 @@ def open_regular(path: str, follow: bool = True) -> BinaryIO:
     then ELOOP for one); else OSError (FileNotFoundError where it does not exist, EINVAL where it
     is no regular file)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
+    return regular_file(fd, path)
+
+
+def regular_file(fd: int, path: str) -> BinaryIO:
+    """The descriptor fd, open for reading, as a file, if it is a regular file; else it is closed
+    and OSError EINVAL (naming path)."""
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)

@@ -114,6 +114,12 @@ def read_ld_so_preload(path: str = LD_SO_PRELOAD) -> List[str]:
         data = read_regular(path, 1 << 20)
     except FileNotFoundError:
         return []
+    return ld_so_preload_entries(data)
+
+
+def ld_so_preload_entries(data: bytes) -> List[str]:
+    """The entries of ld.so.preload content (read_ld_so_preload's reader, for a file read another
+    way: an image's, from its ROOT)."""
     buf = ffi.from_buffer(bytearray(data))
     lib.ec_ld_preload_names(buf, len(data))
     return [os.fsdecode(name) for name in ffi.buffer(buf)[:].split(b"\0") if name]

@@ -18,7 +18,6 @@ from .resolver import Resolution, Session
 from . import scan
 from ..image import ldconf, rootfs
 from .. import mount_helpers
-from ..safeio import read_regular
 
 ET_EXEC, ET_DYN = 2, 3
 EM_386, EM_X86_64, EM_AARCH64 = 3, 62, 183
@@ -121,7 +120,8 @@ def glibc_minor(root: str) -> int:
     for d in ldconf.default_dirs("x86_64-linux-gnu") + ldconf.default_dirs("aarch64-linux-gnu")[:2] + \
             list(ldconf.I386_LIBC_DIRS):
         try:
-            data = read_regular(rootfs.resolve(root or "/", d + "/libc.so.6"), 1 << 24)
+            # from ROOT (rootfs.read_regular), not by the host path found: a parent swapped since would lead out
+            data = rootfs.read_regular(root, rootfs.resolve(root or "/", d + "/libc.so.6"), 1 << 24)
         except OSError:
             continue
         m = re.search(rb"GNU C Library [^\n\0]{0,200}release version 2\.(\d{1,3})\b", data)
@@ -161,7 +161,9 @@ class Audit:
         fstab = []
         if self.root:
             try:
-                text = read_regular(scan.host_path(self.root, self.session.realpath("/etc/fstab")), 1 << 20)
+                # from ROOT: /etc swapped for a link since the look had the host's fstab's noexec mounts taken
+                text = rootfs.read_regular(self.root, scan.host_path(self.root, self.session.realpath("/etc/fstab")),
+                                           1 << 20)
                 fstab = parse_fstab(text.decode("utf-8", "replace"))
             except OSError:
                 pass
@@ -262,7 +264,7 @@ class Audit:
                 self._lookup_failed(path, e.errno)
             return
         host = scan.host_path(self.root, rp)
-        kind, head = scan.sniff(host)
+        kind, head = scan.sniff(host, self.root)
         name = os.path.basename(path)
         if kind == "not-regular" and not explicit and _is_dir_itself(scan.host_path(self.root, path)):
             # the walk lists directories apart: this one was no directory then (a symlink listed as
@@ -270,7 +272,8 @@ class Audit:
             # looked at here)
             self._changed(path, "a directory now, no directory when it was listed", errno.EISDIR)
             return
-        if kind.startswith("unreadable:") and not explicit and int(kind.split(":")[1]) in GONE:
+        # ELOOP: a symlink now on the real path found a moment ago (sniff follows none)
+        if kind.startswith("unreadable:") and not explicit and int(kind.split(":")[1]) in GONE + (errno.ELOOP,):
             self._changed(path, "removed or renamed since it was listed", int(kind.split(":")[1]))
             return
         if kind == "elf":

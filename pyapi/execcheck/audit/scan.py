@@ -4,9 +4,9 @@ Paths are image paths (the host's when there is no --root). Directories are walk
 following symlinks to directories; a symlink to a file counts as that file, so each inode is
 audited once. Nothing is executed and only the first bytes of a file are read here.
 """
+import errno
 import os
 import re
-import stat
 from typing import Iterator, List, Tuple
 
 from ..image import rootfs
@@ -58,24 +58,15 @@ def walk(root: str, start_realpath: str, skip_pseudo: bool, walker: rootfs.Image
             yield os.path.join(ipath, name)
 
 
-def sniff(host: str) -> Tuple[str, bytes]:
-    """("elf" | "other" | "not-regular" | "unreadable:<errno>", first bytes) of a host real path."""
+def sniff(host: str, root: str = "") -> Tuple[str, bytes]:
+    """("elf" | "other" | "not-regular" | "unreadable:<errno>", first bytes) of a host real path;
+    in an image (root), opened from ROOT (rootfs.open_regular): a name on its path turned into a
+    symlink since the real path was found is ELOOP, not a look at the host's file."""
     try:
-        st = os.stat(host)
+        with rootfs.open_regular(root, host) as f:
+            head = f.read(1024)
     except OSError as e:
-        return "unreadable:%d" % e.errno, b""
-    if not stat.S_ISREG(st.st_mode):
-        return "not-regular", b""
-    try:
-        fd = os.open(host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError as e:
-        return "unreadable:%d" % e.errno, b""
-    try:
-        head = os.read(fd, 1024)
-    except OSError as e:
-        return "unreadable:%d" % e.errno, b""
-    finally:
-        os.close(fd)
+        return ("not-regular", b"") if e.errno == errno.EINVAL else ("unreadable:%d" % e.errno, b"")
     return ("elf" if head.startswith(ELF_MAGIC) else "other"), head
 
 

@@ -105,7 +105,9 @@ examples:
 (the files it would run that would be refused: id, rule, path, message, details with
 counted_because, programs), not_run_but_refused, shim_problems, code_files, not_audited_machine,
 unreadable and changed_while_verifying (as refusals), not_walked and not_walked_code (mount
-points), user_mount_helpers (set-user-ID fusermounts: a way round noexec mounts). A path that is
+points), user_mount_helpers (set-user-ID fusermounts: a way round noexec mounts), user_namespaces
+(value: can the image's users create user namespaces, another way round, as its sysctl files set
+user.max_user_namespaces at boot; null when one could not be read; text: why). A path that is
 not UTF-8 spells each such byte \\u00XX, and its entry has path_hex, the path's bytes in hex
 (root_hex for ROOT); a list of paths has one beside it, each such path's hex at its index
 (details.files_hex, programs_hex, not_walked_hex, not_walked_code_hex).
@@ -366,7 +368,8 @@ def _finding_json(f) -> dict:
 
 
 def run_verify(args) -> int:
-    from ..image import verify
+    from ..image import sysctl as image_sysctl, verify
+    from ..mount_helpers import USERNS_MOUNT
     from .audit import check_noexec_mounts
     root = _root(args, changes=False)
     check_noexec_mounts(args.noexec_mount)
@@ -380,6 +383,7 @@ def run_verify(args) -> int:
     foreign = verify.foreign_libc(root)
     # not what the image runs refused, but what lets its users get around its noexec mounts
     mount_helpers = [f for f in result.findings if f.name == "user-mount-helper"]
+    userns, userns_text = image_sysctl.user_namespaces(root)
     if args.json:
         print_json(with_path_hex({"root": root, "ready": ok, "not_ready_because": because,
                                   "refusals": [_finding_json(f) for f in refusals],
@@ -389,7 +393,8 @@ def run_verify(args) -> int:
                                   "unreadable": [_finding_json(f) for f in unread],
                                   "not_walked": result.other_mounts, "not_walked_code": left,
                                   "changed_while_verifying": [_finding_json(f) for f in changed],
-                                  "user_mount_helpers": [_finding_json(f) for f in mount_helpers]},
+                                  "user_mount_helpers": [_finding_json(f) for f in mount_helpers],
+                                  "user_namespaces": {"value": userns, "text": userns_text}},
                                  ("root", "not_walked", "not_walked_code")))
         return 0 if ok else 1
     for f in refusals:
@@ -420,6 +425,11 @@ def run_verify(args) -> int:
                   "audited (--any-mount if that mount is the image's own)" % printable(mp))
     for f in mount_helpers:
         print("note     %s" % printable(f.message))
+    # as its sysctl files set it at boot: not a refusal either (the image stays ready)
+    print("note     %s (%s)%s" % ({True: "the image's users can create user namespaces", False: "the image's "
+                                   "users cannot create user namespaces", None: "whether the image's users can "
+                                   "create user namespaces is unknown"}[userns], printable(userns_text),
+                                  ", which " + USERNS_MOUNT if userns else ""))
     if foreign:
         print("note     the image's libc is %s: the audit models the x86_64, i386 and aarch64 loaders, so what "
               "its programs load was not audited (the shim checks it when they run)" % printable(foreign))

@@ -124,9 +124,8 @@ def gather() -> dict:
                          "the environment (and removes them from it), and %s does not name the shim" % LD_SO_PRELOAD)
     fail_open.append("static programs and musl programs run no glibc loader: no loader shim covers them")
     if userns:
-        fail_open.append("unprivileged user namespaces reset the exec securebits (locks do not hold) and let any user "
-                         "mount a tmpfs of their own that is not noexec: a file they copy there and make 0755 passes "
-                         "the check (only an LSM such as Landlock or IPE still holds then)")
+        fail_open.append("unprivileged user namespaces reset the exec securebits (locks do not hold) and " +
+                         mount_helpers.USERNS_MOUNT)
     fuse = _fuse_mount_helpers()
     for h in fuse:
         fail_open.append("%s is set-user-ID root: %s" % (h["path"], mount_helpers.consequence(h["who"])))

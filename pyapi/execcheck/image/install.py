@@ -8,16 +8,15 @@ or changes is noted, with the previous content of what it changed, in
 /var/lib/execcheck/install.json; uninstall puts each back.
 """
 import base64
-import glob
 import hashlib
 import os
 import re
+import stat
 
 from . import ldconf, manifest, rootfs
 from .._native import ffi
 from ..errors import UsageError
-from ..safeio import read_regular
-from ..shim import I386_LOADER, has_lib_token, lib_path, read_ld_so_preload, substitute_lib
+from ..shim import I386_LOADER, has_lib_token, ld_so_preload_entries, lib_path, substitute_lib
 from .ldconf import lib_token
 
 STEP = "install"
@@ -30,12 +29,18 @@ class InstallError(UsageError):
     pass
 
 
-def elf_identity(path: str):
+def elf_identity(path: str, root: str = ""):
     """Class, machine (its name), byte order and DT_NEEDED of an ELF file, read by the core's reader
-    (csrc/elfinfo.c); InstallError for a file the loader could not use (an image's may be anything)."""
+    (csrc/elfinfo.c); InstallError for a file the loader could not use (an image's may be anything).
+    root: path is an image's file (a host path resolve() found), opened from ROOT
+    (rootfs.open_regular) and read by the core through /proc, not by its host path again."""
     from ..audit.resolver import read_elf
     try:
-        e = read_elf(path)
+        if root:
+            with rootfs.open_regular(root, path) as f:
+                e = read_elf("/proc/self/fd/%d" % f.fileno())
+        else:
+            e = read_elf(path)
     except OSError as err:
         raise InstallError("%s: %s" % (path, err.strerror))
     if e.defect != "ok" or e.elfclass not in (1, 2):
@@ -85,9 +90,9 @@ def find_libc(root: str):
             found.append(d)
             # prefer the directory's own name over a way into it through a symlink (/lib -> usr/lib)
             if rootfs.resolve(root, d) == os.path.join(os.path.abspath(root), d.lstrip("/")):
-                return d, elf_identity(host)
+                return d, elf_identity(host, root)
     if found:
-        return found[0], elf_identity(rootfs.resolve(root, found[0] + "/libc.so.6"))
+        return found[0], elf_identity(rootfs.resolve(root, found[0] + "/libc.so.6"), root)
     raise InstallError("no libc.so.6 in the image's library directories: is %s a root filesystem?" % root)
 
 
@@ -126,7 +131,7 @@ def find_libc32(root: str):
         host = rootfs.lookup(root, d + "/libc.so.6")
         if host is not None and os.path.isfile(host):
             try:
-                ident = elf_identity(host)
+                ident = elf_identity(host, root)
             except InstallError:
                 continue
             if (ident["class"], ident["machine"]) == (32, "EM_386"):
@@ -172,10 +177,8 @@ def expand_entry(root: str, entry: str) -> list:
 def systemd_version(root: str):
     for pattern in ("/usr/lib/systemd/libsystemd-shared-*.so", "/lib/systemd/libsystemd-shared-*.so",
                     "/usr/lib/*/systemd/libsystemd-shared-*.so"):
-        # the fixed part walked inside the image (its /usr/lib may be a symlink), the rest a glob
-        fixed = pattern.split("*")[0].rsplit("/", 1)[0]
-        host = os.path.join(rootfs.resolve(root, fixed), pattern[len(fixed) + 1:])
-        for m in sorted(glob.glob(host)):
+        # each directory looked up in the image (its /usr/lib may be a symlink) and listed from ROOT
+        for m in ldconf.glob_image(root, pattern):
             v = re.match(r"libsystemd-shared-(\d+)", os.path.basename(m))
             if v:
                 return int(v.group(1))
@@ -217,9 +220,12 @@ class TooLarge(InstallError):
     pass
 
 
-def _read(host: str):
+def _read(root: str, host: str):
+    """The content of the image's file host (None: there is none), read from ROOT
+    (rootfs.read_regular): a parent swapped for a symlink since resolve() fails, never reads (nor
+    records, nor writes back) the host's file of that name."""
     try:
-        data = read_regular(host, READ_MAX + 1)
+        data = rootfs.read_regular(root, host, READ_MAX + 1)
     except FileNotFoundError:
         return None
     except OSError as e:  # a FIFO or a device where a file of ours goes
@@ -254,11 +260,14 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
     if why:
         raise InstallError("--log-file %r has %s: /etc/execcheck.conf could not carry it" % (log_file, why))
     if log_file:
-        at = rootfs.resolve(root, log_file, follow_last=False)
-        if os.path.islink(at) or (os.path.lexists(at) and not os.path.isfile(at)):
+        try:  # looked at from ROOT, not by a host path a swapped parent would lead out of
+            mode = rootfs.stat_beneath(root, rootfs.resolve(root, log_file, follow_last=False)).st_mode
+        except OSError:
+            mode = None  # not there (the shim creates it), or not looked at: as before, not refused
+        if mode is not None and not stat.S_ISREG(mode):
             raise InstallError("--log-file %s is %s in the image: the shim, which opens it without following a "
                                "link, would write no record to it" % (
-                                   log_file, "a symbolic link" if os.path.islink(at) else "not a regular file"))
+                                   log_file, "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"))
     libdir, libc_id = find_libc(root)
     shim = shim_for(libc_id["machine"])
     shim_id = elf_identity(shim)
@@ -283,8 +292,8 @@ def plan(root: str, enforce=False, deny_interactive=False, log_file="", services
             files.append((shim32, f.read(), 0o755))
     files.append(("/etc/execcheck.conf", config_text(enforce, deny_interactive, log_file), 0o644))
     preload_host = rootfs.resolve(root, "/etc/ld.so.preload")
-    old = _read(preload_host) or b""
-    if entry not in read_ld_so_preload(preload_host):
+    old = _read(root, preload_host) or b""
+    if entry not in ld_so_preload_entries(old):
         new = old + (b"" if not old or old.endswith(b"\n") else b"\n") + entry.encode() + b"\n"
         files.append(("/etc/ld.so.preload", new, 0o644))
     sd = systemd_version(root)
@@ -362,11 +371,11 @@ def install(root: str, files, any_mount: bool = False):
         host = rootfs.resolve(root, path)
         if rootfs.on_other_mount(root_mount, host):  # before anything is written
             raise InstallError("%s is %s" % (path, manifest.OTHER_MOUNT))
-        before = _read(host)
+        before = _read(root, host)
         if before == data:
             continue
         if path not in record["files"]:
-            st = os.stat(host) if before is not None else None
+            st = rootfs.stat_beneath(root, host) if before is not None else None
             record["files"][path] = {"previous": None if before is None else base64.b64encode(before).decode(),
                                      "previous_mode": st.st_mode & 0o7777 if st else None,
                                      "previous_owner": [st.st_uid, st.st_gid] if st else None}
@@ -395,7 +404,7 @@ def uninstall(root: str, any_mount: bool = False):
         try:
             host = rootfs.resolve(root, path)
             other = rootfs.on_other_mount(root_mount, host)
-            now = None if other else _read(host)
+            now = None if other else _read(root, host)
         except OSError as e:  # a path no install could have written (a record from an older one)
             notes.append("%s: %s: nothing to undo there" % (path, e.strerror))
             continue
@@ -412,7 +421,7 @@ def uninstall(root: str, any_mount: bool = False):
                 # changed since install: take out only our line, keep the rest
                 shim_lines = record_shim_lines(record)
                 kept = b"".join(l for l in now.splitlines(True) if l.strip() not in shim_lines)
-                st = os.stat(host)
+                st = rootfs.stat_beneath(root, host)
                 manifest.atomic_write(root, host, kept, st.st_mode & 0o7777, st.st_uid, st.st_gid)
                 notes.append("%s changed since install: removed only the shim's entry" % path)
                 continue

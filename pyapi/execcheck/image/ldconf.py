@@ -1,11 +1,11 @@
 """The image's library directories, as its ldconfig and ld.so see them."""
 import errno
+import fnmatch
 import glob
 import os
 
 from . import rootfs
 from .._native import ffi, lib
-from ..safeio import read_regular
 
 # ELF e_machine: (its name, the Debian multiarch tuple)
 MACHINES = {62: ("EM_X86_64", "x86_64-linux-gnu"), 183: ("EM_AARCH64", "aarch64-linux-gnu"),
@@ -46,14 +46,14 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
     if _depth > 16:
         return []
     try:
-        host = os.path.realpath(rootfs.resolve(root, conf))
+        host = rootfs.resolve(root, conf)
     except OSError:
         return []
-    if host in _seen:
+    if os.path.realpath(host) in _seen:
         return []
-    _seen.add(host)
-    try:
-        text = os.fsdecode(read_regular(host, 1 << 20))  # names, as os.listdir() spells them
+    _seen.add(os.path.realpath(host))
+    try:  # from ROOT, not by host path: a parent swapped for a link since would read the host's file
+        text = os.fsdecode(rootfs.read_regular(root, host, 1 << 20))  # names, as os.listdir() spells them
     except OSError as e:
         if onerror is not None and e.errno != errno.EINVAL:  # no reader takes directories from a FIFO...
             onerror(e)
@@ -70,15 +70,8 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
             for pattern in rest.split():
                 if not pattern.startswith("/"):
                     pattern = os.path.join(os.path.dirname(conf), pattern)
-                where = rootfs.lookup(root, os.path.dirname(pattern))
-                if where is None:  # a symlink that names no directory: ldconfig's glob matches nothing
-                    continue
-                host_pattern = os.path.join(where, os.path.basename(pattern))
-                where = os.path.dirname(host_pattern)  # glob() says nothing of a directory it may not list
-                if onerror is not None and os.path.isdir(where) and not os.access(where, os.R_OK | os.X_OK):
-                    onerror(OSError(errno.EACCES, os.strerror(errno.EACCES), where))
-                for match in sorted(glob.glob(host_pattern)):
-                    dirs += conf_dirs(root, rootfs.image_path(root, match), _depth + 1, _seen, onerror)
+                for match in glob_image(root, pattern, onerror):
+                    dirs += conf_dirs(root, match, _depth + 1, _seen, onerror)
         elif word == "hwcap":
             continue
         else:
@@ -87,6 +80,35 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
                 d = d.split("=", 1)[0]
             dirs.append(d)
     return dirs
+
+
+def glob_image(root: str, pattern: str, onerror=None) -> list:
+    """The image paths an absolute glob pattern matches, sorted, as glob(3) (ldconfig's) finds
+    them in the image: each directory looked up in it (rootfs.lookup) and listed from ROOT
+    (rootfs.list_dir), never by a host path that a parent swapped for a link would lead out of it;
+    a name starting with '.' only where the pattern's does. onerror(OSError) for a directory that
+    is there and may not be listed (the files it holds are then missing)."""
+    found = ["/"]
+    parts = [p for p in pattern.split("/") if p]
+    for i, part in enumerate(parts):
+        last, nxt = i == len(parts) - 1, []
+        if not last and not glob.has_magic(part):
+            found = [d.rstrip("/") + "/" + part for d in found]
+            continue
+        for d in found:
+            where = rootfs.lookup(root, d)
+            if where is None:  # a symlink that names no directory: matches nothing
+                continue
+            try:
+                names = rootfs.list_dir(root, where)
+            except OSError as e:
+                if onerror is not None and e.errno not in (errno.ENOENT, errno.ENOTDIR):
+                    onerror(e)
+                continue
+            nxt += [d.rstrip("/") + "/" + n for n in sorted(names)
+                    if fnmatch.fnmatchcase(n, part) and (part.startswith(".") or not n.startswith("."))]
+        found = nxt
+    return found
 
 
 def library_dirs(root: str, tuple_: str, onerror=None):

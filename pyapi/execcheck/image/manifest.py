@@ -10,7 +10,6 @@ import os
 
 from . import rootfs
 from ..errors import UsageError
-from ..safeio import read_regular
 
 STATE_DIR = "/var/lib/execcheck"
 
@@ -30,10 +29,17 @@ def _base(root: str) -> str:
 def _dir_inside(root: str, d: str) -> int:
     """An O_PATH descriptor of the directory d, which, held, must be inside the image (or ROOT). d
     was resolved inside the image a moment ago; whoever can write there may have turned a directory
-    on its path into a symlink out of it since (a user's image tree that root installs into): held
-    by descriptor, a directory's place is what /proc says now, and the write goes through that
-    descriptor, not through the path again."""
-    fd = os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    on its path into a symlink since (a user's image tree that root installs into): it is opened
+    from ROOT one name at a time following none (rootfs.open_beneath: ELOOP then), and, held, its
+    place is what /proc says now (ROOT itself replaced since the step began is no image of it); the
+    write goes through that descriptor, not through the path again."""
+    try:
+        fd = rootfs.open_beneath(root, d, os.O_PATH | os.O_DIRECTORY)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise OSError(e.errno, "a name on its way is a symbolic link now (none was when it was looked up in the "
+                      "image): nothing written there", d) from None
     try:
         real, base = os.readlink("/proc/self/fd/%d" % fd), _base(root)
         if real != base and not real.startswith(base.rstrip("/") + "/"):
@@ -152,7 +158,7 @@ def load(root: str, step: str, problem, any_mount: bool = False):
         raise UsageError("%s is %s" % (os.path.dirname(p), OTHER_MOUNT))
     try:
         # never followed: save() writes no link, and one here may lead out of the image
-        record = json.loads(read_regular(p, follow=False).decode())
+        record = json.loads(rootfs.read_regular(root, p).decode())
         why = problem(record)
     except FileNotFoundError:
         return None
@@ -247,8 +253,8 @@ def remove(root: str, step: str, created_dirs: list, any_mount: bool = False) ->
     left = _rmdirs(root, created_dirs, any_mount)
     state = os.path.dirname(p)
     try:
-        if os.listdir(state) == [CREATED]:
-            made = json.loads(read_regular(os.path.join(state, CREATED), follow=False).decode())
+        if rootfs.list_dir(root, state) == [CREATED]:
+            made = json.loads(rootfs.read_regular(root, os.path.join(state, CREATED)).decode())
             unlink(root, os.path.join(state, CREATED))
             left += _rmdirs(root, made if isinstance(made, list) else [], any_mount)
     except (OSError, ValueError, RecursionError):

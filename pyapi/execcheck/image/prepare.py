@@ -26,13 +26,15 @@ def code_mode(mode: int) -> int:
     return mode | ((mode & 0o444) >> 2)
 
 
-def _is_library(host: str, st) -> bool:
+def _is_library(root: str, host: str, st) -> bool:
     """A shared object ld.so would map (and PIE programs, which need x anyway); not separate debug
     info (/usr/lib/debug/.build-id/*.debug: ELF shared objects whose code and dynamic section have
     no bytes in the file, which ld.so refuses before mapping anything): data, never given an x bit.
     The file read is the one looked at (st), or OSError ESTALE (another is there now: the mode and
-    inode planned would not be its). OSError where it cannot be read (then it cannot be told)."""
-    fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    inode planned would not be its). OSError where it cannot be read (then it cannot be told).
+    Opened from ROOT (rootfs.open_beneath): not by a host path a parent swapped for a symlink since
+    would lead out of the image with (a host's device opened before its inode is compared)."""
+    fd = rootfs.open_beneath(root, host, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     try:
         now = os.fstat(fd)
         if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
@@ -143,7 +145,7 @@ def _consider_all(root: str, tuple_: str, walker: rootfs.ImageWalk, consider) ->
     for d in ldconf.library_dirs(root, tuple_, walker.error):
         host = rootfs.lookup(root, d)
         for f in _walk_files(walker, host) if host is not None else ():
-            consider(f, "library", _is_library)
+            consider(f, "library", lambda p, st: _is_library(root, p, st))
 
 
 def _links_outside(st, links) -> str:
@@ -286,7 +288,7 @@ def apply(root: str, changes, any_mount: bool = False):
     for change in changes:
         path, old, _new, _why, ident = change
         try:
-            stamp = _stamp(root, os.path.join(root, path.lstrip("/")), ident, old)
+            stamp = _stamp(root, scan.host_path(root, path), ident, old)
         except ChangedSince as e:
             not_applied.append((path, e.strerror, _errno_name(e)))
             continue
@@ -299,7 +301,7 @@ def apply(root: str, changes, any_mount: bool = False):
     for change in due:
         path, old, new, _why, ident = change
         try:
-            _chmod(root, os.path.join(root, path.lstrip("/")), new, ident, old)
+            _chmod(root, scan.host_path(root, path), new, ident, old)
         except (ChangedSince, Refused) as e:
             (refused if isinstance(e, Refused) else not_applied).append((path, e.strerror, _errno_name(e)))
             if path in before:  # recorded for a chmod not made: revert must not take it for prepare's
@@ -353,7 +355,7 @@ def revert(root: str, tuple_: str, any_mount: bool = False):
     for path, mode in sorted(record["modes"].items()):
         try:
             host = rootfs.resolve(root, path, follow_last=False)
-            st = os.lstat(host)
+            st = rootfs.stat_beneath(root, host)  # not by host path: ELOOP for a parent swapped since
         except OSError:  # gone, or a path that leaves the image
             continue
         now = stat.S_IMODE(st.st_mode)

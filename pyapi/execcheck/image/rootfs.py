@@ -3,6 +3,7 @@ import errno
 import os
 import stat
 
+from ..safeio import regular_file
 from ..walk import walk as walk_tree
 
 MAX_LINKS = 40  # as the kernel: a loop ends the walk
@@ -287,6 +288,54 @@ def open_beneath(root: str, host: str, flags: int) -> int:
         os.close(fd)
         raise OSError(err, os.strerror(err), host) from None
     return fd
+
+
+def open_regular(root: str, host: str):
+    """host (under root, no symlink on it, as resolve() or a walk found it) opened for reading from
+    root as open_beneath() does, if it is a regular file: a name on its path turned into a symlink
+    since (a parent swapped for a link to a host directory) fails ELOOP, never reads the host's
+    file. Else OSError as safeio.open_regular's (EINVAL: no regular file, looked at before it is
+    opened, so no device or FIFO of the image is opened). root "": host is the host's own path
+    (its directory's symlinks followed)."""
+    d, name = os.path.split(host)
+    try:
+        dfd = open_beneath(root, d, os.O_PATH | os.O_DIRECTORY) if root else \
+            os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:  # named by the file asked for, as an open of it would
+        raise OSError(e.errno, e.strerror, host) from None
+    try:
+        if not stat.S_ISREG(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
+            raise OSError(errno.ELOOP if _is_link_at(dfd, name) else errno.EINVAL, "not a regular file", host)
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, host) from None
+    finally:
+        os.close(dfd)
+    return regular_file(fd, host)  # another file may have been put in its place since the look
+
+
+def read_regular(root: str, host: str, limit: int = 1 << 24) -> bytes:
+    """The first `limit` bytes of the regular file host of the image (open_regular)."""
+    with open_regular(root, host) as f:
+        return f.read(limit)
+
+
+def stat_beneath(root: str, host: str):
+    """lstat() of host (as open_regular's), looked up from ROOT as open_beneath() does."""
+    fd = open_beneath(root, host, os.O_PATH)
+    try:
+        return os.fstat(fd)
+    finally:
+        os.close(fd)
+
+
+def list_dir(root: str, host: str) -> list:
+    """The names in the image's directory host (as open_regular's host), listed from ROOT."""
+    fd = open_beneath(root, host, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
 
 
 class Beneath:

@@ -6,7 +6,7 @@ import stat
 
 from . import install, rootfs
 from ..core import check, config_statement, policy
-from ..shim import has_lib_token, read_ld_so_preload
+from ..shim import has_lib_token, ld_so_preload_entries
 
 POLICY_RULES = ("exec-denied", "python-code-denied")
 
@@ -16,11 +16,13 @@ def shim_state(root: str) -> list:
     problems = []
     preload = rootfs.lookup(root, "/etc/ld.so.preload")
     try:  # a symlink that names no file: ld.so preloads nothing from it
-        entries = [] if preload is None else read_ld_so_preload(preload)
+        entries = [] if preload is None else ld_so_preload_entries(rootfs.read_regular(root, preload, 1 << 20))
+    except FileNotFoundError:
+        entries = []
     except OSError as e:
         if e.errno == errno.EINVAL:  # no regular file
-            problems.append(_not_a_file(preload))
-        elif e.errno not in rootfs.BROKEN_LINK:
+            problems.append(_not_a_file(root, preload))
+        elif e.errno not in rootfs.BROKEN_LINK:  # ELOOP too: a symlink on its path since the lookup
             raise
         entries = []
     shims = [e for e in entries if os.path.basename(e) == install.SHIM_NAME]
@@ -31,7 +33,7 @@ def shim_state(root: str) -> list:
         try:
             if host is None:
                 raise FileNotFoundError(path)
-            st = os.stat(host)
+            st = rootfs.stat_beneath(root, host)
         except OSError:
             problems.append("/etc/ld.so.preload names %s, which is missing: glibc would warn and run everything "
                             "unchecked" % path)
@@ -41,8 +43,8 @@ def shim_state(root: str) -> list:
             problems.append("%s must be a root-owned file, readable and executable by all, not writable by group or "
                             "others (mode %04o, uid %d)" % (path, stat.S_IMODE(st.st_mode), st.st_uid))
     try:  # read by ld.so with the rights of the program it starts: refused, it preloads nothing, silently
-        mode = os.stat(preload).st_mode
-    except (OSError, TypeError):
+        mode = 0o644 if preload is None else rootfs.stat_beneath(root, preload).st_mode
+    except OSError:
         mode = 0o644
     if shims and not mode & 0o004:
         problems.append("/etc/ld.so.preload must be readable by all (mode %04o): ld.so reads it with the rights of "
@@ -52,17 +54,44 @@ def shim_state(root: str) -> list:
         problems.append("the image has a 32-bit libc, and /etc/ld.so.preload names the shim by its 64-bit path: "
                         "32-bit programs would run unchecked")
     conf = rootfs.lookup(root, "/etc/execcheck.conf", follow_last=False)  # the shim does not follow it
-    if conf is not None and os.path.lexists(conf):
-        p = policy(config_path=conf, environ={})
-        if p.config_state != "loaded" or p.config_problem:  # named as the image names it
-            problems.append(config_statement(conf, p.config_state, p.config_problem, "/etc/execcheck.conf"))
+    problem = None if conf is None else _config_problem(root, conf)
+    if problem:
+        problems.append(problem)
     return problems
 
 
-def _not_a_file(host: str) -> str:
+def _config_problem(root: str, conf: str):
+    """What the shim would make of the image's /etc/execcheck.conf (at host path conf, resolved in
+    the image): None if there is none, or it is loaded without a problem. The core reads it by a
+    path; given its directory held from ROOT (rootfs.open_beneath) through /proc, not conf's host
+    path again, which a parent swapped for a symlink since would lead to the host's file."""
+    name = "/etc/execcheck.conf"
+    try:
+        dfd = rootfs.open_beneath(root, os.path.dirname(conf), os.O_PATH | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:  # ELOOP: a symlink on its path since the lookup
+        return "%s: %s: not read" % (name, e.strerror)
+    try:
+        path = "/proc/self/fd/%d/%s" % (dfd, os.path.basename(conf))
+        try:
+            os.stat(os.path.basename(conf), dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if not os.path.lexists(path):
+            return "%s: not read: /proc is not mounted, through which it is read from ROOT" % name
+        p = policy(config_path=path, environ={})
+    finally:
+        os.close(dfd)
+    if p.config_state != "loaded" or p.config_problem:  # named as the image names it
+        return config_statement(path, p.config_state, p.config_problem, name)
+    return None
+
+
+def _not_a_file(root: str, host: str) -> str:
     """What an /etc/ld.so.preload that is no regular file does to the image's programs."""
     try:
-        fmt = stat.S_IFMT(os.stat(host).st_mode)
+        fmt = stat.S_IFMT(rootfs.stat_beneath(root, host).st_mode)
     except OSError:
         fmt = 0
     if fmt == stat.S_IFIFO:
