@@ -22,13 +22,16 @@ def who_can_mount(name: str, mode: int, uid: int, group: str) -> Optional[str]:
     return None
 
 
+# what still holds on a filesystem a user mounted, as both consequences below end
+ONLY_AN_LSM_HOLDS = "(only an LSM such as Landlock or IPE still holds then)"
+
 # what a user namespace gives an unprivileged user, said once for status and image verify
 USERNS_MOUNT = ("let any user mount a tmpfs of their own that is not noexec: a file they copy there and make 0755 "
-                "passes the check (only an LSM such as Landlock or IPE still holds then)")
+                "passes the check " + ONLY_AN_LSM_HOLDS)
 
 
 def consequence(who: str) -> str:
     """What the helper gives who, said once for status and the audit."""
     return ("%s can mount a FUSE filesystem that is not noexec, whose files have the modes its daemon reports "
-            "(bindfs, fuse-overlayfs, squashfuse): a file they can read passes the exec check there (only an LSM "
-            "such as Landlock or IPE still holds then)" % who)
+            "(bindfs, fuse-overlayfs, squashfuse): a file they can read passes the exec check there %s"
+            % (who, ONLY_AN_LSM_HOLDS))
