@@ -281,7 +281,8 @@ def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, whe
     is refused before its code runs (before, the prediction found the good copy in the new
     directory, checked it, and glibc loaded the 0644 one, whose constructor ran before the sweep
     after the load stopped the process). A level subdirectory appearing in a glibc-hwcaps directory
-    that was there at start is not noted: that limit is pinned (README, "The dlopen guard")."""
+    that was there at start is noted as well (it was the pinned limit: the sweep stopped the
+    process after the 0644 copy's constructor ran)."""
     levels = ld_so_hwcaps()
     if where != "directory":
         need(bool(levels), "needs an ld.so that searches glibc-hwcaps subdirectories (glibc 2.33+)")
@@ -311,14 +312,81 @@ def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, whe
     res = run_it(mode, preload=SHIM)
     if mode == "audit":
         return assert_audit_unchanged(res, base, [bad])
-    if where == "hwcaps-level":  # the limit: caught by the sweep after the load, after its code ran
-        assert res.rc == 126 and ran(res, "baddep") and "dlopen ok" not in res.lines, res
-        assert res.refused_lines() == ["execcheck: refused to run with %s: x-bit" % bad], res
-        return
     assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
     assert_refused(res, bad)
     # the good copy that arrived late is not what glibc loads: with the 0644 copy gone, glibc
     # finds no libdep.so at all, and neither does the guard
+    os.unlink(bad)
+    res = run_it(mode, preload=SHIM)
+    assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
+    assert res.lines == run_it("off").lines
+
+
+LATE_CASES = {  # where the good copy arrives late, how ld.so's start-up came to probe it
+    "program-runpath": "the program's DT_RUNPATH ($ORIGIN/../lib), probed for libc.so.6",
+    "program-rpath": "the program's DT_RPATH ($ORIGIN/../lib), probed for libc.so.6",
+    "origin-in-ld-library-path": "LD_LIBRARY_PATH=$ORIGIN/../lib",
+    "lib-in-ld-library-path": "LD_LIBRARY_PATH=DIR/$LIB",
+    "platform-in-ld-library-path": "LD_LIBRARY_PATH=DIR/$PLATFORM",
+    "legacy-x86_64": "the legacy x86_64/ subdirectory of an LD_LIBRARY_PATH directory that was there",
+    "legacy-tls": "the legacy tls/ subdirectory of an LD_LIBRARY_PATH directory that was there",
+}
+
+
+@pytest.mark.parametrize("where", sorted(LATE_CASES))
+def test_a_start_up_search_directory_found_missing_stays_missing(kit, tmp_path, mode, where):
+    """More directories ld.so's start-up probes (LATE_CASES) and marks missing for good when they
+    are (open_path's r_search_path_elem.status): the program's own DT_RUNPATH / DT_RPATH
+    directories, LD_LIBRARY_PATH entries whose dynamic string tokens ld.so expanded, the legacy
+    hwcap subdirectories of a directory that was there. A good copy of libdep.so moved into one
+    later is never searched by glibc, which loads the 0644 copy further down the search instead.
+    The guard's prediction takes the directory as ld.so does, so the 0644 copy is refused before
+    its code runs (before, the prediction checked the late good copy, glibc loaded the 0644 one,
+    and its constructor ran before the sweep after the load stopped the process: 126)."""
+    if where.startswith("legacy-") and where[len("legacy-"):] not in legacy_subdirs():
+        pytest.skip("needs glibc's legacy %s hwcap subdirectory (glibc before 2.37)" % where[len("legacy-"):])
+    src = tmp_path / "late.c"
+    src.write_text(LATE_DIR_C)
+    good = kit.lib("staged/libdep.so", "gooddep", soname="libdep.so")
+    staged = good.parent
+    bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    env, lib, target = {}, tmp_path / "lib", None
+    if where in ("program-runpath", "program-rpath"):
+        # the program's own search path, searched for its dlopen("libdep.so") too
+        dtags = "--enable-new-dtags" if where == "program-runpath" else "--disable-new-dtags"
+        prog = kit._cc("bin/late", src, "-Wl,%s,-rpath,$ORIGIN/../lib:$ORIGIN/../p/sub" % dtags)
+        dest, target = lib, "libdep.so"
+    else:
+        prog = kit._cc("bin/late", src)
+        if where.startswith("legacy-"):
+            lib.mkdir()
+            dest, env["LD_LIBRARY_PATH"] = lib / where[len("legacy-"):], str(lib)
+        elif where == "origin-in-ld-library-path":
+            dest, env["LD_LIBRARY_PATH"] = lib, "$ORIGIN/../lib"
+        else:
+            token = "LIB" if where == "lib-in-ld-library-path" else "PLATFORM"
+            dest, env["LD_LIBRARY_PATH"] = tmp_path / "t" / ld_so_token(kit, token), str(tmp_path / "t") + "/$" + token
+    if target is None:
+        target = kit.lib("p/libplug.so", "plug", needs=[(good.parent, "libdep.so")], runpath="$ORIGIN/sub")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    argv = [prog, staged, dest, target]
+
+    def run_it(m, **kw):
+        if dest.exists():  # each run starts without it
+            os.rename(dest, staged)
+        return run_face(m, argv, tmp_path, env=env, **kw)
+
+    base = run_it("off")
+    assert base.lines[0] == "rename ok" and "dlopen ok" in base.lines and ran(base, "baddep"), base
+    assert not ran(base, "gooddep"), base
+    res = run_it(mode, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
+    assert res.rc == 0 and res.lines[-1] == "end", res
+    assert_refused(res, bad)
+    # with the 0644 copy gone, glibc finds no libdep.so at all (the late good copy is never
+    # searched), and neither does the guard
     os.unlink(bad)
     res = run_it(mode, preload=SHIM)
     assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
