@@ -393,6 +393,39 @@ def test_a_start_up_search_directory_found_missing_stays_missing(kit, tmp_path, 
     assert res.lines == run_it("off").lines
 
 
+def test_a_start_up_search_directory_ld_so_never_probed_is_searched_later(kit, tmp_path, mode):
+    """What ld.so probes at start-up depends on where each DT_NEEDED was found: with libc.so.6 in
+    the first directory of the program's DT_RUNPATH, the second one is never looked at then, so
+    its status stays unknown and a directory moved there later is searched by the program's
+    dlopen("libdep.so"): glibc loads the good copy in it, not the 0644 one in the third. The guard
+    noted the second directory missing as the program started, and takes that only for the slots
+    its replay of the start-up probes: it predicts the good copy too, and the load is exactly as
+    without the shim (marking every noted directory missing, it would refuse the 0644 copy)."""
+    libc = [l.split()[2] for l in subprocess.run(["ldd", str(kit.prog())], capture_output=True, text=True)
+            .stdout.splitlines() if l.split()[:1] == ["libc.so.6"]][0]
+    first = tmp_path / "first"
+    first.mkdir()
+    subprocess.run(["cp", libc, str(first / "libc.so.6")], check=True)
+    src = tmp_path / "late.c"
+    src.write_text(LATE_DIR_C)
+    prog = kit._cc("bin/late", src, "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../first:$ORIGIN/../lib:$ORIGIN/../p/sub")
+    good = kit.lib("staged/libdep.so", "gooddep", soname="libdep.so")
+    bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    dest = tmp_path / "lib"
+    argv = [prog, good.parent, dest, "libdep.so"]
+
+    def run_it(m, **kw):
+        if dest.exists():  # each run starts without it
+            os.rename(dest, good.parent)
+        return run_face(m, argv, tmp_path, **kw)
+
+    base = run_it("off")
+    assert base.lines == ["rename ok", "IFUNC gooddep", "CTOR gooddep", "dlopen ok", "end"], base
+    res = run_it(mode, preload=SHIM)
+    assert_audit_unchanged(res, base)
+    assert not res.records_for(bad), res
+
+
 # ---------------------------------------------------------------------------------------------
 # the limit: dlmopen() into a namespace that exists
 
