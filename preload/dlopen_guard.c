@@ -256,6 +256,21 @@ static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
     return 1; /* the first object is the program */
 }
 
+/* The program's dynamic section as the kernel mapped it (AT_PHDR, biased as ld.so takes it from
+ * PT_PHDR), when the kernel ran the program: no walk of the link maps, which blocks signals. */
+static void main_dynamic_from_auxv(struct main_dynamic *d)
+{
+    unsigned long phdr = 0, phnum = 0, i;
+    const ElfW(Phdr) *ph;
+    uintptr_t bias = 0;
+    if (ec_auxv_get(EC_AT_PHDR, &phdr) != 1 || ec_auxv_get(EC_AT_PHNUM, &phnum) != 1 || !phdr) return;
+    ph = (const ElfW(Phdr) *)phdr;
+    for (i = 0; i < phnum; i++)
+        if (ph[i].p_type == PT_PHDR) bias = (uintptr_t)phdr - ph[i].p_vaddr;
+    for (i = 0; i < phnum; i++)
+        if (ph[i].p_type == PT_DYNAMIC) d->addr = bias + ph[i].p_vaddr, d->size = ph[i].p_memsz;
+}
+
 /* Does the program's dynamic section, as mapped, have a DT_RPATH or DT_RUNPATH? */
 static int main_has_search_path(const struct main_dynamic *d)
 {
@@ -415,15 +430,19 @@ static void boot_snapshot(void)
      * gives ld.so's $ORIGIN; when ld.so was run directly it is ld.so, and the program is the file
      * mapped at its dynamic section */
     boot.exe = "/proc/self/exe";
-    if (dl_iterate_phdr) ec_loaded_iterate(main_phdr_cb, &dyn);
-    if (mem && ec_auxv_get(EC_AT_BASE, &base) == 1 && base == 0 && dyn.addr) {
-        struct ec_maps m = EC_MAPS_INIT;
-        struct ec_vma vma;
-        if (ec_maps_query(&m, dyn.addr, &vma, mem, BOOT_EXE) == 0 && mem[0] == '/') {
-            boot.exe = mem;
-            boot.direct = 1;
+    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base == 0) {
+        if (dl_iterate_phdr) ec_loaded_iterate(main_phdr_cb, &dyn);
+        if (mem && dyn.addr) {
+            struct ec_maps m = EC_MAPS_INIT;
+            struct ec_vma vma;
+            if (ec_maps_query(&m, dyn.addr, &vma, mem, BOOT_EXE) == 0 && mem[0] == '/') {
+                boot.exe = mem;
+                boot.direct = 1;
+            }
+            ec_maps_close(&m);
         }
-        ec_maps_close(&m);
+    } else {
+        main_dynamic_from_auxv(&dyn);
     }
     /* only where ld.so had directories of its own to probe: the resolver's session, made now
      * (and kept for the first prediction), tells which are missing */
