@@ -270,6 +270,32 @@ int main(int c, char **v)
 '''
 
 
+def late_directory_run(argv, tmp_path, env=None):
+    """A runner of LATE_DIR_C's argv [prog, staged, dest, target] where each run starts with the
+    directory back at staged."""
+    def run_it(m, **kw):
+        if argv[2].exists():
+            os.rename(argv[2], argv[1])
+        return run_face(m, argv, tmp_path, env=env, **kw)
+    return run_it
+
+
+def assert_the_late_copy_is_never_searched(run_it, base, mode, bad):
+    """base (glibc alone) loaded the 0644 copy bad: audit mode changes nothing; enforcing, it is
+    refused before its code runs. With it gone, glibc finds no copy at all (the late good one is
+    never searched), and neither does the guard."""
+    res = run_it(mode, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
+    assert res.rc == 0 and res.lines[-1] == "end", res
+    assert_refused(res, bad)
+    os.unlink(bad)
+    res = run_it(mode, preload=SHIM)
+    assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
+    assert res.lines == run_it("off").lines
+
+
 @pytest.mark.parametrize("where", ["directory", "glibc-hwcaps", "hwcaps-level"])
 def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, where):
     """ld.so marks a search directory (an absolute one, each glibc-hwcaps or legacy subdirectory on
@@ -299,27 +325,10 @@ def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, whe
     dest = {"directory": lib, "glibc-hwcaps": lib / "glibc-hwcaps",
             "hwcaps-level": lib / "glibc-hwcaps" / (levels or ["x"])[-1]}[where]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    env = {"LD_LIBRARY_PATH": str(lib)}
-    argv = [prog, staged, dest, plug]
-
-    def run_it(m, **kw):
-        if dest.exists():  # each run starts without it
-            os.rename(dest, staged)
-        return run_face(m, argv, tmp_path, env=env, **kw)
-
+    run_it = late_directory_run([prog, staged, dest, plug], tmp_path, {"LD_LIBRARY_PATH": str(lib)})
     base = run_it("off")
     assert base.lines == ["rename ok", "IFUNC plug", "IFUNC plug", "CTOR baddep", "CTOR plug", "dlopen ok", "end"], base
-    res = run_it(mode, preload=SHIM)
-    if mode == "audit":
-        return assert_audit_unchanged(res, base, [bad])
-    assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
-    assert_refused(res, bad)
-    # the good copy that arrived late is not what glibc loads: with the 0644 copy gone, glibc
-    # finds no libdep.so at all, and neither does the guard
-    os.unlink(bad)
-    res = run_it(mode, preload=SHIM)
-    assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
-    assert res.lines == run_it("off").lines
+    assert_the_late_copy_is_never_searched(run_it, base, mode, bad)
 
 
 LATE_CASES = {  # where the good copy arrives late, how ld.so's start-up came to probe it
@@ -369,28 +378,11 @@ def test_a_start_up_search_directory_found_missing_stays_missing(kit, tmp_path, 
     if target is None:
         target = kit.lib("p/libplug.so", "plug", needs=[(good.parent, "libdep.so")], runpath="$ORIGIN/sub")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    argv = [prog, staged, dest, target]
-
-    def run_it(m, **kw):
-        if dest.exists():  # each run starts without it
-            os.rename(dest, staged)
-        return run_face(m, argv, tmp_path, env=env, **kw)
-
+    run_it = late_directory_run([prog, staged, dest, target], tmp_path, env)
     base = run_it("off")
     assert base.lines[0] == "rename ok" and "dlopen ok" in base.lines and ran(base, "baddep"), base
     assert not ran(base, "gooddep"), base
-    res = run_it(mode, preload=SHIM)
-    if mode == "audit":
-        return assert_audit_unchanged(res, base, [bad])
-    assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
-    assert res.rc == 0 and res.lines[-1] == "end", res
-    assert_refused(res, bad)
-    # with the 0644 copy gone, glibc finds no libdep.so at all (the late good copy is never
-    # searched), and neither does the guard
-    os.unlink(bad)
-    res = run_it(mode, preload=SHIM)
-    assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
-    assert res.lines == run_it("off").lines
+    assert_the_late_copy_is_never_searched(run_it, base, mode, bad)
 
 
 def test_a_start_up_search_directory_ld_so_never_probed_is_searched_later(kit, tmp_path, mode):
@@ -411,14 +403,7 @@ def test_a_start_up_search_directory_ld_so_never_probed_is_searched_later(kit, t
     prog = kit._cc("bin/late", src, "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../first:$ORIGIN/../lib:$ORIGIN/../p/sub")
     good = kit.lib("staged/libdep.so", "gooddep", soname="libdep.so")
     bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
-    dest = tmp_path / "lib"
-    argv = [prog, good.parent, dest, "libdep.so"]
-
-    def run_it(m, **kw):
-        if dest.exists():  # each run starts without it
-            os.rename(dest, good.parent)
-        return run_face(m, argv, tmp_path, **kw)
-
+    run_it = late_directory_run([prog, good.parent, tmp_path / "lib", "libdep.so"], tmp_path)
     base = run_it("off")
     assert base.lines == ["rename ok", "IFUNC gooddep", "CTOR gooddep", "dlopen ok", "end"], base
     res = run_it(mode, preload=SHIM)
