@@ -411,6 +411,48 @@ def test_a_start_up_search_directory_ld_so_never_probed_is_searched_later(kit, t
     assert not res.records_for(bad), res
 
 
+SYSTEM_LIB = "/usr/lib/x86_64-linux-gnu"
+
+
+def test_a_system_directory_found_missing_at_start_up_is_a_limit(kit, tmp_path, mode):
+    """The limit (README, "The dlopen guard"): ld.so marks a system directory's subdirectory it
+    probed at start-up and found missing as it marks any other (here probed for a preload name
+    that neither ld.so.cache nor any directory has), but the guard does not note system
+    directories (that would cost every process some twenty statx). A good copy of libdep.so moved
+    into /usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v2 later (inside a private overlay) is
+    never searched by glibc, which loads the 0644 copy in the directory itself: the guard checked
+    the good copy, and the sweep after the load stops the process after the 0644 copy's
+    constructor ran."""
+    need_mountns()
+    levels = ld_so_hwcaps()
+    if os.uname().machine != "x86_64" or "x86-64-v2" not in levels or not os.path.isdir(SYSTEM_LIB) or \
+            os.path.exists(SYSTEM_LIB + "/glibc-hwcaps"):
+        pytest.skip("needs x86_64 glibc 2.33+ with %s and no glibc-hwcaps directory in it" % SYSTEM_LIB)
+    src = tmp_path / "late.c"
+    src.write_text(LATE_DIR_C)
+    prog = kit._cc("bin/late", src)
+    good = kit.lib("staged/x86-64-v2/libdep.so", "gooddep", soname="libdep.so")
+    bad = kit.lib("bad/libdep.so", "baddep", soname="libdep.so")
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    setup = ('mount -t tmpfs none {l} && mkdir {l}/up {l}/work && mount -t overlay overlay -o '
+             '"lowerdir={s},upperdir={l}/up,workdir={l}/work" {s} && mkdir {s}/ec-staged && '
+             'cp -r {g} {s}/ec-staged/ && cp {b} {s}/libdep.so && chmod 644 {s}/libdep.so'
+             ).format(l=layer, s=SYSTEM_LIB, g=good.parent, b=bad)
+    plug = kit.lib("p/libplug.so", "plug", needs=[(good.parent, "libdep.so")])
+    argv = [prog, SYSTEM_LIB + "/ec-staged", SYSTEM_LIB + "/glibc-hwcaps", plug]
+    missing = "libexeccheck-test-nowhere.so"
+    base = run_face("off", argv, tmp_path, env={"LD_PRELOAD": missing}, setup=setup)
+    assert base.lines == ["rename ok", "IFUNC plug", "IFUNC plug", "CTOR baddep", "CTOR plug", "dlopen ok", "end"], base
+    res = run_face(mode, argv, tmp_path, setup=setup, preload=SHIM + ":" + missing)
+    if mode == "audit":  # the file is gone with the namespace: its record is told by its path
+        assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
+        assert [(os.path.realpath(r["path"]), r["action"]) for r in res.records] == \
+            [(SYSTEM_LIB + "/libdep.so", "logged")], res
+        return
+    assert res.rc == 126 and ran(res, "baddep") and "dlopen ok" not in res.lines, res
+
+
 # ---------------------------------------------------------------------------------------------
 # the limit: dlmopen() into a namespace that exists
 
