@@ -5,6 +5,7 @@
 
 /* the types asked for here */
 #define EC_AT_PHDR 3
+#define EC_AT_PHNUM 5
 #define EC_AT_PAGESZ 6
 #define EC_AT_BASE 7
 #define EC_AT_PLATFORM 15

@@ -1568,7 +1568,10 @@ static int is_musl(const char *interp)
 }
 
 /* The process up to main(): main, vDSO, ld.so, preloads, dependencies, version check. */
-static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct ec_ld_request *req, struct run *r)
+/* The start-up of req->path modelled; paths_only: only as far as its search lists (the program and
+ * its origin, LD_LIBRARY_PATH and the system directories decomposed), before any object is read. */
+static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct ec_ld_request *req, struct run *r,
+                                          int paths_only)
 {
     struct ec_ld_result *res = &s->result;
     struct ec_ldfs_path *mp;
@@ -1646,6 +1649,10 @@ static struct ec_ld_result *start_process(struct ec_ld_session *s, const struct 
         finish(r, res);
         return res;
     }
+    if (paths_only) {
+        init_paths(r);
+        return res;
+    }
 
     if (s->vdso) {
         int v = new_object(r, s->abi->vdso, s->abi->vdso, LT_VDSO, -1, EC_LD_VDSO);
@@ -1688,7 +1695,7 @@ const struct ec_ld_result *ec_ld_resolve(struct ec_ld_session *s, const struct e
 {
     struct run r;
     if (!s) return 0;
-    return start_process(s, req, &r);
+    return start_process(s, req, &r, 0);
 }
 
 const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const struct ec_ld_request *req,
@@ -1699,7 +1706,7 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
     struct ec_ld_result *res;
     int *map, i, j, nstart, ei, idx, *search, n;
     if (!s) return 0;
-    res = start_process(s, req, &r);
+    res = start_process(s, req, &r, 0);
     r.at_start = 0; /* the dlopen's own searches: ld.so probes what is still unknown now */
     if (res->status || res->main_status != EC_LD_MAIN_OK) return res;
     /* which replayed object each live one is; live objects not replayed were dlopened */
@@ -1771,6 +1778,84 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
     }
     finish(&r, res);
     return res;
+}
+
+/* ---------------------------------------------------------------- directories missing at start */
+
+struct notes {                      /* the list ec_ld_missing_at_start writes */
+    char *out;
+    size_t cap, used;
+};
+
+/* Is path (n bytes, ending in '/') below a directory noted already (or that one)? */
+static int noted(const struct notes *nt, const char *path, size_t n)
+{
+    size_t at, k;
+    for (at = 0; at < nt->used; at += k + 1) {
+        k = ec_strlen(nt->out + at);
+        if (k <= n && !ec_memcmp(nt->out + at, path, k)) return 1;
+    }
+    return 0;
+}
+
+/* Notes the directory d followed by the first k bytes of cap (ending in '/', or none) if it is
+ * not one now, as open_path's stat decides. Returns 1 when it is missing (noted, or below a noted
+ * one, or no room to look: then not noted, and the prediction may miss as before). */
+static int note_if_missing(struct notes *nt, const struct dir *d, const char *cap, size_t k)
+{
+    struct ec_statx st;
+    char *p = nt->out + nt->used;
+    if (nt->used + d->len + k + 2 > nt->cap) return 1; /* and the empty name that ends the list */
+    ec_memcpy(p, d->name, d->len);
+    ec_memcpy(p + d->len, cap, k);
+    p[d->len + k] = 0;
+    if (noted(nt, p, d->len + k)) return 1;
+    if (ec_statx(EC_AT_FDCWD, p, 0, EC_STATX_BASIC_STATS, &st) == 0 && (st.stx_mode & EC_S_IFMT) == EC_S_IFDIR)
+        return 0;
+    nt->used += d->len + k + 1;
+    return 1;
+}
+
+/* Each capability slot of the absolute directory d: the directory, then each subdirectory
+ * component by component (a missing "tls/" stands for every "tls/..." slot). */
+static void note_dir(struct ec_ld_session *s, struct notes *nt, const struct dir *d)
+{
+    int cnt;
+    if (d->name[0] != '/' || note_if_missing(nt, d, "", 0)) return;
+    for (cnt = 0; cnt < s->ncap; cnt++) {
+        const char *cap = s->capstr[cnt];
+        size_t k;
+        for (k = 0; k < s->caplen[cnt]; k++)
+            if (cap[k] == '/' && note_if_missing(nt, d, cap, k + 1)) break;
+    }
+}
+
+static void note_list(struct ec_ld_session *s, struct notes *nt, const struct list *l)
+{
+    int i;
+    for (i = 0; l->state > 0 && i < l->n; i++) note_dir(s, nt, l->dirs[i]);
+}
+
+int ec_ld_missing_at_start(struct ec_ld_session *s, const struct ec_ld_request *req, char *out, size_t cap)
+{
+    struct run r;
+    struct ec_ld_result *res;
+    struct notes nt = {out, cap, 0};
+    if (!s || !out || cap < 1 || s->fs.rootfd >= 0) return -EC_EINVAL;
+    out[0] = 0;
+    res = start_process(s, req, &r, 1);
+    if (res->status) return res->status;
+    if (res->main_status != EC_LD_MAIN_OK || !r.nobj) return 0;
+    /* the program's RPATH (not searched when it has a RUNPATH) and RUNPATH, as its DT_NEEDED are
+     * searched: decomposed (tokens expanded) as ld.so does, shared with LD_LIBRARY_PATH by name */
+    cache_rpath(&r, 0, 0);
+    cache_rpath(&r, 0, 1);
+    if (r.nomem) return -EC_ENOMEM;
+    note_list(s, &nt, &O(&r, 0)->rpath);
+    note_list(s, &nt, &r.env_list);
+    note_list(s, &nt, &O(&r, 0)->runpath);
+    out[nt.used] = 0;
+    return nt.used ? (int)nt.used + 1 : 0;
 }
 
 /* ---------------------------------------------------------------- session */

@@ -233,6 +233,17 @@ const struct ec_ld_result *ec_ld_predict_dlopen(struct ec_ld_session *s, const s
                                                 const char *const *loaded, const char *const *names,
                                                 const char *const *cwds, int nloaded, int caller, const char *name);
 
+/* The directories a live process's ld.so may have probed at start-up before it read any object
+ * but the program - each absolute LD_LIBRARY_PATH entry and each of the program's DT_RPATH /
+ * DT_RUNPATH directories, decomposed as ld.so does (tokens expanded), with every glibc-hwcaps and
+ * legacy subdirectory the session searches - that are not directories now, as
+ * req->missing_at_start wants them, into out[cap] (a directory below one listed is not listed).
+ * Called as the process starts, it tells what ld.so found missing there; which of them it did
+ * probe (where each DT_NEEDED was found) is for the replay of ec_ld_predict_dlopen to say. A statx
+ * per directory, component or subdirectory slot; nothing but the program is read. Host sessions
+ * only. Returns the list's length with its last NUL (0: none missing, out is "") or -errno. */
+int ec_ld_missing_at_start(struct ec_ld_session *s, const struct ec_ld_request *req, char *out, size_t cap);
+
 /* The caller holds path open as fd (readable; st its statx with EC_STATX_MNT_ID): the session
  * takes what it needs of the file from fd instead of opening the path again (ldfs.h,
  * ec_ldfs_adopt). Host sessions only. Returns 0 or -errno. */

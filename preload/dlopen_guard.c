@@ -238,57 +238,47 @@ static const char *boot_copy(char *mem, const char *s, size_t *used)
     return out;
 }
 
-/* Appends dir (n bytes, then suffix; a '/' after each) to the list at *used if it is not a
- * directory now. Returns 1 if it was appended. */
-static int note_if_missing(char *mem, size_t *used, const char *dir, size_t n, const char *suffix)
-{
-    struct ec_statx st;
-    size_t k = ec_strlen(suffix), at = *used;
-    if (at + n + k + 4 > BOOT_MEM) return 0; /* and the empty string that ends the list */
-    ec_memcpy(mem + at, dir, n);
-    mem[at + n] = '/';
-    ec_memcpy(mem + at + n + 1, suffix, k + 1);
-    if (ec_statx(EC_AT_FDCWD, mem + at, 0, EC_STATX_BASIC_STATS, &st) == 0 && (st.stx_mode & EC_S_IFMT) == EC_S_IFDIR) return 0;
-    if (k) mem[at + n + 1 + k++] = '/', mem[at + n + 1 + k] = 0;
-    *used = at + n + 1 + k + 1;
-    return 1;
-}
-
-/* The LD_LIBRARY_PATH directories (absolute, without a dynamic string token) and their
- * glibc-hwcaps subdirectories that are missing now, as the program starts: ld.so probed the whole
- * list moments ago (for libc.so.6 at least), found them missing, and never searches them again,
- * even once they appear. NUL-separated, an empty string last; NULL when there are none. Legacy
- * subdirectories (tls, haswell, x86_64) are not looked at: one appearing later is missed. */
-static const char *missing_at_start(char *mem, size_t *used)
-{
-    const char *p = boot.library_path, *first;
-    size_t start = *used;
-    if (!mem || !p || *used + 1 > BOOT_MEM) return 0;
-    while (*p) {
-        const char *e = p;
-        size_t n, k;
-        while (*e && *e != ':' && *e != ';') e++;
-        n = (size_t)(e - p);
-        while (n > 1 && p[n - 1] == '/') n--; /* as ld.so takes it (fillin_rpath) */
-        for (k = 0; k < n && p[k] != '$'; k++) {}
-        /* not one ld.so could open a file in (PATH_MAX): the resolver models that as it is */
-        if (n && n < 3968 && p[0] == '/' && k == n && !note_if_missing(mem, used, p, n, ""))
-            note_if_missing(mem, used, p, n, "glibc-hwcaps");
-        p = *e ? e + 1 : e;
-    }
-    if (*used == start) return 0;
-    first = mem + start;
-    mem[(*used)++] = 0;
-    return first;
-}
+struct main_dynamic {
+    uintptr_t addr;
+    size_t size;
+};
 
 static int main_phdr_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
+    struct main_dynamic *d = data;
     int i;
     (void)size;
     for (i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) *(uintptr_t *)data = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+            d->addr = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+            d->size = info->dlpi_phdr[i].p_memsz;
+        }
     return 1; /* the first object is the program */
+}
+
+/* The program's dynamic section as the kernel mapped it (AT_PHDR, biased as ld.so takes it from
+ * PT_PHDR), when the kernel ran the program: no walk of the link maps, which blocks signals. */
+static void main_dynamic_from_auxv(struct main_dynamic *d)
+{
+    unsigned long phdr = 0, phnum = 0, i;
+    const ElfW(Phdr) *ph;
+    uintptr_t bias = 0;
+    if (ec_auxv_get(EC_AT_PHDR, &phdr) != 1 || ec_auxv_get(EC_AT_PHNUM, &phnum) != 1 || !phdr) return;
+    ph = (const ElfW(Phdr) *)phdr;
+    for (i = 0; i < phnum; i++)
+        if (ph[i].p_type == PT_PHDR) bias = (uintptr_t)phdr - ph[i].p_vaddr;
+    for (i = 0; i < phnum; i++)
+        if (ph[i].p_type == PT_DYNAMIC) d->addr = bias + ph[i].p_vaddr, d->size = ph[i].p_memsz;
+}
+
+/* Does the program's dynamic section, as mapped, have a DT_RPATH or DT_RUNPATH? */
+static int main_has_search_path(const struct main_dynamic *d)
+{
+    const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)d->addr;
+    size_t i, n = d->size / sizeof *dyn;
+    for (i = 0; dyn && i < n && dyn[i].d_tag != DT_NULL; i++)
+        if (dyn[i].d_tag == DT_RPATH || dyn[i].d_tag == DT_RUNPATH) return 1;
+    return 0;
 }
 
 
@@ -413,16 +403,18 @@ static void alias_mask_cb(const char *s, void *data)
     q->alias_set = 1;
 }
 
+static const char *note_missing_at_start(char *out, size_t cap);
+
 static void boot_snapshot(void)
 {
     char *const *env = ec_shim.envp ? ec_shim.envp : (&environ ? environ : 0);
     char *mem;
     unsigned long base = 0;
     size_t used = BOOT_EXE;
+    struct main_dynamic dyn = {0, 0};
     if (__atomic_load_n(&boot.ready, __ATOMIC_ACQUIRE)) return;
     mem = ec_map_once(&boot_mem, BOOT_MEM);
     boot.library_path = ec_shim.secure ? 0 : boot_copy(mem, ld_env_get(env, "LD_LIBRARY_PATH"), &used);
-    boot.missing = missing_at_start(mem, &used);
     if (!ec_shim.secure) { /* a setuid program's ld.so takes no tunable of that kind from the environment */
         struct mask_query q = {0, 0, 0, 0};
         char *const *e;
@@ -438,17 +430,24 @@ static void boot_snapshot(void)
      * gives ld.so's $ORIGIN; when ld.so was run directly it is ld.so, and the program is the file
      * mapped at its dynamic section */
     boot.exe = "/proc/self/exe";
-    if (mem && ec_auxv_get(EC_AT_BASE, &base) == 1 && base == 0 && dl_iterate_phdr) {
-        struct ec_maps m = EC_MAPS_INIT;
-        struct ec_vma vma;
-        uintptr_t dyn = 0;
-        ec_loaded_iterate(main_phdr_cb, &dyn);
-        if (dyn && ec_maps_query(&m, dyn, &vma, mem, BOOT_EXE) == 0 && mem[0] == '/') {
-            boot.exe = mem;
-            boot.direct = 1;
+    if (ec_auxv_get(EC_AT_BASE, &base) == 1 && base == 0) {
+        if (dl_iterate_phdr) ec_loaded_iterate(main_phdr_cb, &dyn);
+        if (mem && dyn.addr) {
+            struct ec_maps m = EC_MAPS_INIT;
+            struct ec_vma vma;
+            if (ec_maps_query(&m, dyn.addr, &vma, mem, BOOT_EXE) == 0 && mem[0] == '/') {
+                boot.exe = mem;
+                boot.direct = 1;
+            }
+            ec_maps_close(&m);
         }
-        ec_maps_close(&m);
+    } else {
+        main_dynamic_from_auxv(&dyn);
     }
+    /* only where ld.so had directories of its own to probe: the resolver's session, made now
+     * (and kept for the first prediction), tells which are missing */
+    if (mem && ((boot.library_path && boot.library_path[0]) || main_has_search_path(&dyn)))
+        boot.missing = note_missing_at_start(mem + used, BOOT_MEM - used);
     __atomic_store_n(&boot.ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -795,6 +794,27 @@ static void slow_end(struct slow_ctx *c)
     } else {
         ec_arena_free(&c->own);
     }
+}
+
+/* The search directories ld.so may have probed at start-up and found missing, asked as the
+ * program starts (ec_ld_missing_at_start): ld.so never searches them again, even once they appear.
+ * NULL when there are none (or they cannot be told: then a prediction may miss such a directory,
+ * and the sweep after the load still stops the process). */
+static const char *note_missing_at_start(char *out, size_t cap)
+{
+    struct slow_ctx c;
+    struct ec_ld_request req;
+    int n = -1;
+    if (slow_begin(&c) == 0) {
+        ec_memset(&req, 0, sizeof req);
+        req.path = boot.exe;
+        req.as_library = boot.direct;
+        req.secure = ec_shim.secure;
+        req.library_path = boot.library_path;
+        n = ec_ld_missing_at_start(c.sess, &req, out, cap);
+    }
+    slow_end(&c);
+    return n > 0 ? out : 0;
 }
 
 static uint64_t dir_hash(const char *d, size_t n)

@@ -270,6 +270,32 @@ int main(int c, char **v)
 '''
 
 
+def late_directory_run(argv, tmp_path, env=None):
+    """A runner of LATE_DIR_C's argv [prog, staged, dest, target] where each run starts with the
+    directory back at staged."""
+    def run_it(m, **kw):
+        if argv[2].exists():
+            os.rename(argv[2], argv[1])
+        return run_face(m, argv, tmp_path, env=env, **kw)
+    return run_it
+
+
+def assert_the_late_copy_is_never_searched(run_it, base, mode, bad):
+    """base (glibc alone) loaded the 0644 copy bad: audit mode changes nothing; enforcing, it is
+    refused before its code runs. With it gone, glibc finds no copy at all (the late good one is
+    never searched), and neither does the guard."""
+    res = run_it(mode, preload=SHIM)
+    if mode == "audit":
+        return assert_audit_unchanged(res, base, [bad])
+    assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
+    assert res.rc == 0 and res.lines[-1] == "end", res
+    assert_refused(res, bad)
+    os.unlink(bad)
+    res = run_it(mode, preload=SHIM)
+    assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
+    assert res.lines == run_it("off").lines
+
+
 @pytest.mark.parametrize("where", ["directory", "glibc-hwcaps", "hwcaps-level"])
 def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, where):
     """ld.so marks a search directory (an absolute one, each glibc-hwcaps or legacy subdirectory on
@@ -281,7 +307,8 @@ def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, whe
     is refused before its code runs (before, the prediction found the good copy in the new
     directory, checked it, and glibc loaded the 0644 one, whose constructor ran before the sweep
     after the load stopped the process). A level subdirectory appearing in a glibc-hwcaps directory
-    that was there at start is not noted: that limit is pinned (README, "The dlopen guard")."""
+    that was there at start is noted as well (it was the pinned limit: the sweep stopped the
+    process after the 0644 copy's constructor ran)."""
     levels = ld_so_hwcaps()
     if where != "directory":
         need(bool(levels), "needs an ld.so that searches glibc-hwcaps subdirectories (glibc 2.33+)")
@@ -298,31 +325,132 @@ def test_a_search_directory_that_appears_after_start_up(kit, tmp_path, mode, whe
     dest = {"directory": lib, "glibc-hwcaps": lib / "glibc-hwcaps",
             "hwcaps-level": lib / "glibc-hwcaps" / (levels or ["x"])[-1]}[where]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    env = {"LD_LIBRARY_PATH": str(lib)}
-    argv = [prog, staged, dest, plug]
-
-    def run_it(m, **kw):
-        if dest.exists():  # each run starts without it
-            os.rename(dest, staged)
-        return run_face(m, argv, tmp_path, env=env, **kw)
-
+    run_it = late_directory_run([prog, staged, dest, plug], tmp_path, {"LD_LIBRARY_PATH": str(lib)})
     base = run_it("off")
     assert base.lines == ["rename ok", "IFUNC plug", "IFUNC plug", "CTOR baddep", "CTOR plug", "dlopen ok", "end"], base
+    assert_the_late_copy_is_never_searched(run_it, base, mode, bad)
+
+
+LATE_CASES = {  # where the good copy arrives late, how ld.so's start-up came to probe it
+    "program-runpath": "the program's DT_RUNPATH ($ORIGIN/../lib), probed for libc.so.6",
+    "program-rpath": "the program's DT_RPATH ($ORIGIN/../lib), probed for libc.so.6",
+    "origin-in-ld-library-path": "LD_LIBRARY_PATH=$ORIGIN/../lib",
+    "lib-in-ld-library-path": "LD_LIBRARY_PATH=DIR/$LIB",
+    "platform-in-ld-library-path": "LD_LIBRARY_PATH=DIR/$PLATFORM",
+    "legacy-x86_64": "the legacy x86_64/ subdirectory of an LD_LIBRARY_PATH directory that was there",
+    "legacy-tls": "the legacy tls/ subdirectory of an LD_LIBRARY_PATH directory that was there",
+}
+
+
+@pytest.mark.parametrize("where", sorted(LATE_CASES))
+def test_a_start_up_search_directory_found_missing_stays_missing(kit, tmp_path, mode, where):
+    """More directories ld.so's start-up probes (LATE_CASES) and marks missing for good when they
+    are (open_path's r_search_path_elem.status): the program's own DT_RUNPATH / DT_RPATH
+    directories, LD_LIBRARY_PATH entries whose dynamic string tokens ld.so expanded, the legacy
+    hwcap subdirectories of a directory that was there. A good copy of libdep.so moved into one
+    later is never searched by glibc, which loads the 0644 copy further down the search instead.
+    The guard's prediction takes the directory as ld.so does, so the 0644 copy is refused before
+    its code runs (before, the prediction checked the late good copy, glibc loaded the 0644 one,
+    and its constructor ran before the sweep after the load stopped the process: 126)."""
+    if where.startswith("legacy-") and where[len("legacy-"):] not in legacy_subdirs():
+        pytest.skip("needs glibc's legacy %s hwcap subdirectory (glibc before 2.37)" % where[len("legacy-"):])
+    src = tmp_path / "late.c"
+    src.write_text(LATE_DIR_C)
+    good = kit.lib("staged/libdep.so", "gooddep", soname="libdep.so")
+    staged = good.parent
+    bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    env, lib, target = {}, tmp_path / "lib", None
+    if where in ("program-runpath", "program-rpath"):
+        # the program's own search path, searched for its dlopen("libdep.so") too
+        dtags = "--enable-new-dtags" if where == "program-runpath" else "--disable-new-dtags"
+        prog = kit._cc("bin/late", src, "-Wl,%s,-rpath,$ORIGIN/../lib:$ORIGIN/../p/sub" % dtags)
+        dest, target = lib, "libdep.so"
+    else:
+        prog = kit._cc("bin/late", src)
+        if where.startswith("legacy-"):
+            lib.mkdir()
+            dest, env["LD_LIBRARY_PATH"] = lib / where[len("legacy-"):], str(lib)
+        elif where == "origin-in-ld-library-path":
+            dest, env["LD_LIBRARY_PATH"] = lib, "$ORIGIN/../lib"
+        else:
+            token = "LIB" if where == "lib-in-ld-library-path" else "PLATFORM"
+            dest, env["LD_LIBRARY_PATH"] = tmp_path / "t" / ld_so_token(kit, token), str(tmp_path / "t") + "/$" + token
+    if target is None:
+        target = kit.lib("p/libplug.so", "plug", needs=[(good.parent, "libdep.so")], runpath="$ORIGIN/sub")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run_it = late_directory_run([prog, staged, dest, target], tmp_path, env)
+    base = run_it("off")
+    assert base.lines[0] == "rename ok" and "dlopen ok" in base.lines and ran(base, "baddep"), base
+    assert not ran(base, "gooddep"), base
+    assert_the_late_copy_is_never_searched(run_it, base, mode, bad)
+
+
+def test_a_start_up_search_directory_ld_so_never_probed_is_searched_later(kit, tmp_path, mode):
+    """What ld.so probes at start-up depends on where each DT_NEEDED was found: with libc.so.6 in
+    the first directory of the program's DT_RUNPATH, the second one is never looked at then, so
+    its status stays unknown and a directory moved there later is searched by the program's
+    dlopen("libdep.so"): glibc loads the good copy in it, not the 0644 one in the third. The guard
+    noted the second directory missing as the program started, and takes that only for the slots
+    its replay of the start-up probes: it predicts the good copy too, and the load is exactly as
+    without the shim (marking every noted directory missing, it would refuse the 0644 copy)."""
+    libc = [l.split()[2] for l in subprocess.run(["ldd", str(kit.prog())], capture_output=True, text=True)
+            .stdout.splitlines() if l.split()[:1] == ["libc.so.6"]][0]
+    first = tmp_path / "first"
+    first.mkdir()
+    subprocess.run(["cp", libc, str(first / "libc.so.6")], check=True)
+    src = tmp_path / "late.c"
+    src.write_text(LATE_DIR_C)
+    prog = kit._cc("bin/late", src, "-Wl,--enable-new-dtags,-rpath,$ORIGIN/../first:$ORIGIN/../lib:$ORIGIN/../p/sub")
+    good = kit.lib("staged/libdep.so", "gooddep", soname="libdep.so")
+    bad = kit.lib("p/sub/libdep.so", "baddep", mode=0o644, soname="libdep.so")
+    run_it = late_directory_run([prog, good.parent, tmp_path / "lib", "libdep.so"], tmp_path)
+    base = run_it("off")
+    assert base.lines == ["rename ok", "IFUNC gooddep", "CTOR gooddep", "dlopen ok", "end"], base
     res = run_it(mode, preload=SHIM)
-    if mode == "audit":
-        return assert_audit_unchanged(res, base, [bad])
-    if where == "hwcaps-level":  # the limit: caught by the sweep after the load, after its code ran
-        assert res.rc == 126 and ran(res, "baddep") and "dlopen ok" not in res.lines, res
-        assert res.refused_lines() == ["execcheck: refused to run with %s: x-bit" % bad], res
+    assert_audit_unchanged(res, base)
+    assert not res.records_for(bad), res
+
+
+SYSTEM_LIB = "/usr/lib/x86_64-linux-gnu"
+
+
+def test_a_system_directory_found_missing_at_start_up_is_a_limit(kit, tmp_path, mode):
+    """The limit (README, "The dlopen guard"): ld.so marks a system directory's subdirectory it
+    probed at start-up and found missing as it marks any other (here probed for a preload name
+    that neither ld.so.cache nor any directory has), but the guard does not note system
+    directories (that would cost every process some twenty statx). A good copy of libdep.so moved
+    into /usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v2 later (inside a private overlay) is
+    never searched by glibc, which loads the 0644 copy in the directory itself: the guard checked
+    the good copy, and the sweep after the load stops the process after the 0644 copy's
+    constructor ran."""
+    need_mountns()
+    levels = ld_so_hwcaps()
+    if os.uname().machine != "x86_64" or "x86-64-v2" not in levels or not os.path.isdir(SYSTEM_LIB) or \
+            os.path.exists(SYSTEM_LIB + "/glibc-hwcaps"):
+        pytest.skip("needs x86_64 glibc 2.33+ with %s and no glibc-hwcaps directory in it" % SYSTEM_LIB)
+    src = tmp_path / "late.c"
+    src.write_text(LATE_DIR_C)
+    prog = kit._cc("bin/late", src)
+    good = kit.lib("staged/x86-64-v2/libdep.so", "gooddep", soname="libdep.so")
+    bad = kit.lib("bad/libdep.so", "baddep", soname="libdep.so")
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    setup = ('mount -t tmpfs none {l} && mkdir {l}/up {l}/work && mount -t overlay overlay -o '
+             '"lowerdir={s},upperdir={l}/up,workdir={l}/work" {s} && mkdir {s}/ec-staged && '
+             'cp -r {g} {s}/ec-staged/ && cp {b} {s}/libdep.so && chmod 644 {s}/libdep.so'
+             ).format(l=layer, s=SYSTEM_LIB, g=good.parent, b=bad)
+    plug = kit.lib("p/libplug.so", "plug", needs=[(good.parent, "libdep.so")])
+    argv = [prog, SYSTEM_LIB + "/ec-staged", SYSTEM_LIB + "/glibc-hwcaps", plug]
+    missing = "libexeccheck-test-nowhere.so"
+    base = run_face("off", argv, tmp_path, env={"LD_PRELOAD": missing}, setup=setup)
+    assert base.lines == ["rename ok", "IFUNC plug", "IFUNC plug", "CTOR baddep", "CTOR plug", "dlopen ok", "end"], base
+    res = run_face(mode, argv, tmp_path, setup=setup, preload=SHIM + ":" + missing)
+    if mode == "audit":  # the file is gone with the namespace: its record is told by its path
+        assert (res.rc, res.out, res.err) == (base.rc, base.out, base.err), (res, base)
+        assert [(os.path.realpath(r["path"]), r["action"]) for r in res.records] == \
+            [(SYSTEM_LIB + "/libdep.so", "logged")], res
         return
-    assert res.lines[:2] == ["rename ok", "dlopen failed"] and not any(ran(res, t) for t in ("baddep", "plug")), res
-    assert_refused(res, bad)
-    # the good copy that arrived late is not what glibc loads: with the 0644 copy gone, glibc
-    # finds no libdep.so at all, and neither does the guard
-    os.unlink(bad)
-    res = run_it(mode, preload=SHIM)
-    assert res.rc == 0 and res.lines == ["rename ok", "dlopen failed", "end"] and not res.records, res
-    assert res.lines == run_it("off").lines
+    assert res.rc == 126 and ran(res, "baddep") and "dlopen ok" not in res.lines, res
 
 
 # ---------------------------------------------------------------------------------------------
