@@ -204,8 +204,9 @@ static void interactive(const char *what, int also_files)
  * event; not at the event itself, since doctest builds a Pdb for every run and never prompts
  * unless a doctest calls pdb.set_trace(). Raising PermissionError there, the program sees an error
  * like a refused import's and may go on; an uncaught one ends it with a traceback, never at a
- * prompt. Returns -1 when refused (the exception set). */
-static int debugger(void)
+ * prompt. what: the debugger, as said and recorded ("(pdb)"). Returns -1 when refused (the
+ * exception set). */
+static int debugger(const char *what)
 {
     struct ec_verdict v;
     int enforced;
@@ -213,11 +214,46 @@ static int debugger(void)
     enforced = enforcing(EC_KIND_INTERACTIVE);
     ec_memset(&v, 0, sizeof v);
     v.reason = EC_REASON_NOT_REGULAR;
-    if (record(EC_KIND_INTERACTIVE, "(pdb)", &v, enforced) && enforced)
-        ec_say_refused_why("start the debugger", "(pdb)", "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
+    if (record(EC_KIND_INTERACTIVE, what, &v, enforced) && enforced)
+        ec_say_refused_why("start the debugger", what, "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
     if (!enforced) return 0;
     raise_os(*ec_py.ExcPermissionError, EC_EACCES, "the exec policy denies interactive code (DENY_INTERACTIVE)", 0);
     return -1;
+}
+
+/* Is this flag of sys.flags set? */
+static int sys_flag(const char *name)
+{
+    PyObject *flags = ec_py.SysGetObject("flags"), *f = flags ? ec_py.GetAttrString(flags, name) : 0;
+    long v = f ? ec_py.LongAsLong(f) : 0;
+    release(f);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    return v > 0;
+}
+
+extern char **environ __attribute__((weak)); /* NULL's address where libc is absent */
+
+/* builtins.breakpoint with CPython's own hook, which calls what PYTHONBREAKPOINT names: pdb by
+ * default, met at Pdb.interaction. Any other name is a debugger of the environment's choosing, and
+ * pdb's patch never sees it: `PYTHONBREAKPOINT=code.interact` gave a script's breakpoint() a
+ * Python prompt under DENY_INTERACTIVE (a bypass hunt's finding, 2026-12-01). It is refused here,
+ * whatever it names ("0" turns breakpoint() off). A hook the program set itself is its own. The
+ * variable is read as CPython reads it: from the C environment, unless -E or -I. Returns 0 or -1. */
+static int breakpoint_rule(PyObject *args)
+{
+    PyObject *hook = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
+    const char *name;
+    char what[300];
+    struct ec_buf b;
+    if (interactive_entry || !hook || hook != ec_py.SysGetObject("__breakpointhook__")) return 0;
+    if (!&environ || !environ || sys_flag("ignore_environment")) return 0;
+    name = ec_env_get(environ, "PYTHONBREAKPOINT");
+    if (!name || !name[0] || !ec_strcmp(name, "0") || !ec_strcmp(name, "pdb.set_trace")) return 0;
+    ec_buf_init(&b, what, sizeof what);
+    ec_buf_puts(&b, "(PYTHONBREAKPOINT=");
+    ec_buf_puts(&b, name);
+    ec_buf_putc(&b, ')');
+    return debugger(ec_buf_str(&b));
 }
 
 /* Code is about to be read from fd 0. A regular file is judged like a script, under either bit:
@@ -464,12 +500,17 @@ static struct ec_pymethoddef imp_get_data_def = {"get_data", imp_get_data, EC_ME
  * `pdb -p PID`: sys.remote_exec had this process run pdb._connect)? */
 static int remote_debugger(PyObject *pdb)
 {
-    PyObject *modules = ec_py.GetModuleDict(), *mod, *cls;
+    PyObject *modules = ec_py.GetModuleDict(), *mod, *cls, *t, *val, *tb;
     int r;
+    /* the refusal's PermissionError stays the exception: before 3.14 pdb has no _PdbServer, and
+     * the AttributeError of the look-up replaced it */
+    ec_py.ErrFetch(&t, &val, &tb);
     mod = modules ? ec_py.DictGetItemString(modules, "pdb") : 0; /* borrowed */
     cls = mod ? ec_py.GetAttrString(mod, "_PdbServer") : 0;
     r = cls ? ec_py.IsInstance(pdb, cls) : 0;
     release(cls);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    ec_py.ErrRestore(t, val, tb);
     return r > 0;
 }
 
@@ -494,7 +535,7 @@ static void turn_away(PyObject *pdb)
 static PyObject *pdb_interaction(PyObject *self, PyObject *args)
 {
     PyObject *pdb;
-    if (debugger() == 0) return ec_py.CallObject(self, args);
+    if (debugger("(pdb)") == 0) return ec_py.CallObject(self, args);
     pdb = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
     if (!pdb || !remote_debugger(pdb)) return 0; /* the PermissionError, for the program that asked */
     turn_away(pdb);
@@ -898,6 +939,9 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         if (ec_handoff_waiting() && repl_input(event, args)) ec_handoff_reader_moved_on();
     }
     switch (event[0]) {
+    case 'b':
+        if (!ec_strcmp(event, "builtins.breakpoint")) return breakpoint_rule(args);
+        return 0;
     case 'c':
         if (!ec_strcmp(event, "ctypes.dlopen")) {
             PyObject *keep, *name = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;

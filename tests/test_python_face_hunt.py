@@ -1,0 +1,62 @@
+"""Bypasses of the CPython face found by a bypass hunt (2026-12-01), one test each, on every CPython
+of this machine (3.8+: pyenv's and the distribution's).
+
+Cases under DENY_INTERACTIVE alone need no executable view of the interpreter's libraries (files
+are not enforced): the interpreter runs as it is, under `execcheck run --deny-interactive`.
+"""
+import os
+
+import pytest
+
+from conftest import ec, need_check
+from python_face_lib import interpreters
+
+PYTHONS = interpreters()
+REPL_CODE = "print('PWNED', 6 * 7)\n"
+
+
+@pytest.fixture
+def breakpoint_script(tmp_path):
+    script = tmp_path / "bp.py"
+    script.write_text("print('before')\nbreakpoint()\nprint('after')\n")
+    os.chmod(script, 0o755)  # a script that passes the check: only what its breakpoint() starts is at stake
+    return script
+
+
+def env_with(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "EXECCHECK_"))}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("label,python", [(p[0], p[1]) for p in PYTHONS], ids=[p[0] for p in PYTHONS])
+def test_pythonbreakpoint_naming_another_console_is_refused_under_deny_interactive(label, python, breakpoint_script):
+    """PYTHONBREAKPOINT=code.interact turned a script's breakpoint(), which the face refuses under
+    DENY_INTERACTIVE as the debugger it starts (pdb), into a Python prompt that ran stdin's code:
+    pdb's patch never sees code.interact. Without the bit it still runs (the case can fail)."""
+    need_check()
+    env = env_with(PYTHONBREAKPOINT="code.interact")
+    free = ec("run", "--", python, str(breakpoint_script), input=REPL_CODE, env=env, timeout=60)
+    assert "PWNED 42" in free.stdout, (free.stdout, free.stderr)
+    r = ec("run", "--deny-interactive", "--", python, str(breakpoint_script), input=REPL_CODE, env=env, timeout=60)
+    assert "PWNED" not in r.stdout, (r.stdout, r.stderr)
+    assert "before" in r.stdout and "after" not in r.stdout, r.stdout
+    assert "execcheck: refused to start the debugger (PYTHONBREAKPOINT=code.interact)" in r.stderr, r.stderr
+    assert "PermissionError" in r.stderr and r.returncode == 1, (r.returncode, r.stderr)
+
+
+@pytest.mark.parametrize("label,python", [(p[0], p[1]) for p in PYTHONS], ids=[p[0] for p in PYTHONS])
+def test_breakpoint_turned_off_or_ignored_environment_runs_under_deny_interactive(label, python, breakpoint_script):
+    """The rule reads PYTHONBREAKPOINT as CPython does: "0" turns breakpoint() off, and -E ignores
+    the variable (pdb then, refused at its prompt as before, with the refusal's own
+    PermissionError: the look-up of 3.14's pdb._PdbServer used to replace it by an AttributeError)."""
+    need_check()
+    off = ec("run", "--deny-interactive", "--", python, str(breakpoint_script),
+             env=env_with(PYTHONBREAKPOINT="0"), input="", timeout=60)
+    assert off.returncode == 0 and off.stdout.split() == ["before", "after"], (off.stdout, off.stderr)
+    assert "refused" not in off.stderr, off.stderr
+    ignored = ec("run", "--deny-interactive", "--", python, "-E", str(breakpoint_script),
+                 env=env_with(PYTHONBREAKPOINT="code.interact"), input=REPL_CODE, timeout=60)
+    assert "PWNED" not in ignored.stdout, (ignored.stdout, ignored.stderr)
+    assert "execcheck: refused to start the debugger (pdb)" in ignored.stderr, ignored.stderr
+    assert "PermissionError: [Errno 13]" in ignored.stderr and "AttributeError" not in ignored.stderr, ignored.stderr
