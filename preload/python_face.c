@@ -204,9 +204,9 @@ static void interactive(const char *what, int also_files)
  * event; not at the event itself, since doctest builds a Pdb for every run and never prompts
  * unless a doctest calls pdb.set_trace(). Raising PermissionError there, the program sees an error
  * like a refused import's and may go on; an uncaught one ends it with a traceback, never at a
- * prompt. what: the debugger, as said and recorded ("(pdb)"). Returns -1 when refused (the
- * exception set). */
-static int debugger(const char *what)
+ * prompt. verb, what: the line's words, what also the record's path ("(pdb)"). Returns -1 when
+ * refused (the exception set). */
+static int debugger(const char *verb, const char *what)
 {
     struct ec_verdict v;
     int enforced;
@@ -215,7 +215,7 @@ static int debugger(const char *what)
     ec_memset(&v, 0, sizeof v);
     v.reason = EC_REASON_NOT_REGULAR;
     if (record(EC_KIND_INTERACTIVE, what, &v, enforced) && enforced)
-        ec_say_refused_why("start the debugger", what, "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
+        ec_say_refused_why(verb, what, "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
     if (!enforced) return 0;
     raise_os(*ec_py.ExcPermissionError, EC_EACCES, "the exec policy denies interactive code (DENY_INTERACTIVE)", 0);
     return -1;
@@ -253,7 +253,7 @@ static int breakpoint_rule(PyObject *args)
     ec_buf_puts(&b, "(PYTHONBREAKPOINT=");
     ec_buf_puts(&b, name);
     ec_buf_putc(&b, ')');
-    return debugger(ec_buf_str(&b));
+    return debugger("start the debugger", ec_buf_str(&b));
 }
 
 /* Code is about to be read from fd 0. A regular file is judged like a script, under either bit:
@@ -535,7 +535,7 @@ static void turn_away(PyObject *pdb)
 static PyObject *pdb_interaction(PyObject *self, PyObject *args)
 {
     PyObject *pdb;
-    if (debugger("(pdb)") == 0) return ec_py.CallObject(self, args);
+    if (debugger("start the debugger", "(pdb)") == 0) return ec_py.CallObject(self, args);
     pdb = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
     if (!pdb || !remote_debugger(pdb)) return 0; /* the PermissionError, for the program that asked */
     turn_away(pdb);
@@ -898,19 +898,32 @@ static int on_cpython(const char *name, PyObject *args)
 }
 
 /* compile(None, '<stdin>'): CPython parses stdin itself. The REPL after -i or PYTHONINSPECT raises
- * no run_stdin on 3.8-3.12 (nor run_interactivehook without site): this is the one sign of it. */
-static void on_compile(PyObject *args)
+ * no run_stdin on 3.8-3.12 (nor run_interactivehook without site): this is the one sign of it.
+ * compile(SOURCE, '<console>' or '<python-input-N>'): a line typed to a Python console the program
+ * started - code.interact() (code.InteractiveConsole's name for its input) or 3.13's REPL
+ * (_pyrepl). Reachable without any entry the face refuses: `python -m unittest code.interact` calls
+ * the callable its argument names, and ran stdin's code under DENY_INTERACTIVE (a bypass hunt's
+ * finding, 2026-12-01). Refused like a debugger the program starts, before the line runs.
+ * Returns 0, or -1 (the exception set). */
+static int on_compile(PyObject *args)
 {
     PyObject *keep;
     const char *name;
-    if (stdin_decided || ec_py.TupleSize(args) < 2 || !is_none(ec_py.TupleGetItem(args, 0))) return;
-    name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
-    if (name && !ec_strcmp(name, "<stdin>")) {
+    int console, r = 0;
+    if (ec_py.TupleSize(args) < 2) return 0;
+    if (is_none(ec_py.TupleGetItem(args, 0))) {
+        if (stdin_decided) return 0;
+        name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
+        if (name && !ec_strcmp(name, "<stdin>")) stdin_rule();
         release(keep);
-        stdin_rule();
-        return;
+        return 0;
     }
+    if (interactive_entry) return 0; /* the REPL or `-m code`: decided at the entry */
+    name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
+    console = name && (!ec_strcmp(name, "<console>") || !ec_strncmp(name, "<python-input-", 14));
+    if (console) r = debugger("run interactive code", "(console)");
     release(keep);
+    return r;
 }
 
 /* The REPL reads or compiles input (builtins.input; compile of what was typed: "<stdin>", 3.13's
@@ -954,7 +967,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         if (!ec_strcmp(event, "cpython._PySys_ClearAuditHooks")) return on_cpython(event + 8, args);
         if (exiting) return 0; /* finalizing after a refusal: no new entry is judged */
         if (!ec_strncmp(event, "cpython.", 8)) return on_cpython(event + 8, args);
-        if (!ec_strcmp(event, "compile")) on_compile(args);
+        if (!ec_strcmp(event, "compile")) return on_compile(args);
         return 0;
     case 'i':
         if (!ec_strcmp(event, "import")) {

@@ -60,3 +60,32 @@ def test_breakpoint_turned_off_or_ignored_environment_runs_under_deny_interactiv
     assert "PWNED" not in ignored.stdout, (ignored.stdout, ignored.stderr)
     assert "execcheck: refused to start the debugger (pdb)" in ignored.stderr, ignored.stderr
     assert "PermissionError: [Errno 13]" in ignored.stderr and "AttributeError" not in ignored.stderr, ignored.stderr
+
+
+def records(log):
+    import json
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.mark.parametrize("label,python", [(p[0], p[1]) for p in PYTHONS], ids=[p[0] for p in PYTHONS])
+def test_a_console_reached_through_unittest_is_refused_under_deny_interactive(label, python, tmp_path):
+    """`python -m unittest NAME` calls the callable NAME names (loader.loadTestsFromName): with
+    code.interact it was a Python prompt that ran stdin's code under DENY_INTERACTIVE, no entry
+    the face refuses in the way (-m unittest is a test runner like any module). The console's
+    first compile of a typed line ('<console>') is refused now, before it runs, and recorded as
+    interactive code. Without the bit it still runs (the case can fail)."""
+    need_check()
+    log = tmp_path / "log.jsonl"
+    env = env_with(EXECCHECK_LOG_FILE=str(log))
+    argv = ["run", "--", python, "-m", "unittest", "code.interact"]
+    free = ec(*argv, input=REPL_CODE, env=env, timeout=60)
+    assert "PWNED 42" in free.stdout, (free.stdout, free.stderr)
+    console = [r for r in records(log) if r["path"] == "(console)"]
+    assert [(r["kind"], r["action"]) for r in console] == [("interactive", "logged")], console
+    log.unlink()
+    r = ec(*(argv[:1] + ["--deny-interactive"] + argv[1:]), input=REPL_CODE, env=env, timeout=60)
+    assert "PWNED" not in r.stdout, (r.stdout, r.stderr)
+    assert "execcheck: refused to run interactive code (console)" in r.stderr, r.stderr
+    assert "PermissionError" in r.stderr and r.returncode != 0, (r.returncode, r.stderr)
+    console = [rec for rec in records(log) if rec["path"] == "(console)"]
+    assert [(rec["kind"], rec["action"]) for rec in console] == [("interactive", "refused")], console
