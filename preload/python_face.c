@@ -317,6 +317,53 @@ static int code_running_module(const char *name)
     return 0;
 }
 
+/* `python -m unittest NAME...` calls what each NAME names when it is no module, test case or suite
+ * (loader.loadTestsFromName: `obj()`): `doctest._test` ran the doctest examples of a 0644 file
+ * named `doctest._test` in the working directory, `code.interact` a console, under both bits (a
+ * bypass hunt's finding, 2026-12-01). A NAME any part of which is a code-running module (by the
+ * table above: `doctest._test`, `pdb.code.interact`) makes the run that module's; its verdict (1 or
+ * 2, 0 for none) is returned and the NAME copied to name. Options are skipped (-k and --durations
+ * with their value), and `discover` takes directories and patterns, not names. */
+static int unittest_names(char *name, size_t size)
+{
+    PyObject *argv = ec_py.SysGetObject("argv"), *item, *keep;
+    const char *arg, *part, *dot;
+    char comp[128];
+    Py_ssize_t i;
+    int how = 0, h, skip = 0;
+    for (i = 1; argv && (item = ec_py.ListGetItem(argv, i)); i++) { /* ['-m', NAME...] at the event */
+        arg = fs_bytes(item, &keep);
+        if (!arg || skip) {
+            skip = 0;
+            release(keep);
+            continue;
+        }
+        if (i == 1 && !ec_strcmp(arg, "discover")) {
+            release(keep);
+            break;
+        }
+        if (arg[0] == '-') {
+            skip = !ec_strcmp(arg, "-k") || !ec_strcmp(arg, "--durations");
+            release(keep);
+            continue;
+        }
+        for (part = arg; *part; part = *dot ? dot + 1 : dot) {
+            dot = ec_strchr(part, '.');
+            if (!dot) dot = part + ec_strlen(part);
+            if ((size_t)(dot - part) >= sizeof comp) continue;
+            ec_memcpy(comp, part, (size_t)(dot - part));
+            comp[dot - part] = 0;
+            if ((h = code_running_module(comp)) > how) {
+                how = h;
+                ec_strlcpy(name, arg, size);
+            }
+        }
+        release(keep);
+    }
+    if (ec_py.ErrOccurred()) ec_py.ErrClear(); /* the list's end */
+    return how;
+}
+
 /* `python -m asyncio ps PID`, `pstree PID` (3.14+): asyncio's __main__ parses its arguments before
  * its REPL, and a first argument naming one of these tools ends in that tool (a table or tree of
  * another process's tasks, read from its memory) or in argparse's error: it never reaches the REPL
@@ -875,7 +922,7 @@ static int on_cpython(const char *name, PyObject *args)
     if (!ec_strcmp(name, "module")) {
         PyObject *keep;
         const char *mod = fs_bytes(arg, &keep);
-        char what[300];
+        char what[300], named[200];
         struct ec_buf b;
         int how = mod ? code_running_module(mod) : 0;
         int asyncio = how && (!ec_strcmp(mod, "asyncio") || !ec_strcmp(mod, "asyncio.__main__"));
@@ -883,10 +930,14 @@ static int on_cpython(const char *name, PyObject *args)
         else if (asyncio) asyncio_repl = 1;
         /* 3.13 runs its REPL as run_module('_pyrepl') after run_stdin: stdin was judged already */
         if (how && stdin_decided && !ec_strncmp(mod, "_pyrepl", 7)) how = 0;
+        named[0] = 0;
+        if (!how && mod && (!ec_strcmp(mod, "unittest") || !ec_strcmp(mod, "unittest.__main__")))
+            how = unittest_names(named, sizeof named);
         if (how) {
             ec_buf_init(&b, what, sizeof what);
             ec_buf_puts(&b, "(python -m ");
             ec_buf_puts(&b, mod);
+            if (named[0]) ec_buf_putc(&b, ' '), ec_buf_puts(&b, named);
             ec_buf_putc(&b, ')');
             release(keep);
             interactive(ec_buf_str(&b), how == 2);

@@ -68,24 +68,63 @@ def records(log):
 
 
 @pytest.mark.parametrize("label,python", [(p[0], p[1]) for p in PYTHONS], ids=[p[0] for p in PYTHONS])
-def test_a_console_reached_through_unittest_is_refused_under_deny_interactive(label, python, tmp_path):
-    """`python -m unittest NAME` calls the callable NAME names (loader.loadTestsFromName): with
-    code.interact it was a Python prompt that ran stdin's code under DENY_INTERACTIVE, no entry
-    the face refuses in the way (-m unittest is a test runner like any module). The console's
-    first compile of a typed line ('<console>') is refused now, before it runs, and recorded as
+def test_a_console_the_program_starts_is_refused_under_deny_interactive(label, python, tmp_path):
+    """A Python console reached without any entry the face refuses ran stdin's code under
+    DENY_INTERACTIVE: `python -m unittest code.interact` (unittest calls the callable its argument
+    names; that route is now judged as `-m code`, below), a script's code.interact(). The console's
+    first compile of a typed line ('<console>') is refused, before it runs, and recorded as
     interactive code. Without the bit it still runs (the case can fail)."""
     need_check()
+    script = tmp_path / "console.py"
+    script.write_text("import code\nprint('before')\ncode.interact()\nprint('after')\n")
+    os.chmod(script, 0o755)
     log = tmp_path / "log.jsonl"
     env = env_with(EXECCHECK_LOG_FILE=str(log))
-    argv = ["run", "--", python, "-m", "unittest", "code.interact"]
-    free = ec(*argv, input=REPL_CODE, env=env, timeout=60)
+    free = ec("run", "--", python, str(script), input=REPL_CODE, env=env, timeout=60)
     assert "PWNED 42" in free.stdout, (free.stdout, free.stderr)
     console = [r for r in records(log) if r["path"] == "(console)"]
     assert [(r["kind"], r["action"]) for r in console] == [("interactive", "logged")], console
     log.unlink()
-    r = ec(*(argv[:1] + ["--deny-interactive"] + argv[1:]), input=REPL_CODE, env=env, timeout=60)
-    assert "PWNED" not in r.stdout, (r.stdout, r.stderr)
+    r = ec("run", "--deny-interactive", "--", python, str(script), input=REPL_CODE, env=env, timeout=60)
+    assert "PWNED" not in r.stdout and "after" not in r.stdout, (r.stdout, r.stderr)
     assert "execcheck: refused to run interactive code (console)" in r.stderr, r.stderr
-    assert "PermissionError" in r.stderr and r.returncode != 0, (r.returncode, r.stderr)
+    assert "PermissionError" in r.stderr and r.returncode == 1, (r.returncode, r.stderr)
     console = [rec for rec in records(log) if rec["path"] == "(console)"]
     assert [(rec["kind"], rec["action"]) for rec in console] == [("interactive", "refused")], console
+
+
+@pytest.mark.parametrize("label,python", [(p[0], p[1]) for p in PYTHONS], ids=[p[0] for p in PYTHONS])
+def test_unittest_naming_a_code_running_module_is_that_module_under_either_bit(label, python, tmp_path):
+    """`python -m unittest doctest._test` called doctest's own command line, which ran the examples
+    of `doctest._test`, a 0644 file of the working directory, read with open(): under
+    DENY_INTERACTIVE and RESTRICT_FILE alike, where `python -m doctest` is refused. A unittest
+    NAME any part of which is a code-running module is judged as that module (126 before anything
+    runs); names of ordinary test modules run as before."""
+    need_check()
+    (tmp_path / "doctest._test").write_text(">>> print('PWNED', 6 * 7)\n")
+    os.chmod(tmp_path / "doctest._test", 0o644)
+    (tmp_path / "test_plain.py").write_text("import unittest\nclass T(unittest.TestCase):\n"
+                                            "    def test_ok(self):\n        print('RAN', 'plain')\n")
+    os.chmod(tmp_path / "test_plain.py", 0o755)
+    log = tmp_path / "log.jsonl"
+    env = env_with(EXECCHECK_LOG_FILE=str(log))
+    free = ec("run", "--", python, "-m", "unittest", "doctest._test", cwd=tmp_path, env=env, timeout=60)
+    assert "PWNED 42" in free.stdout + free.stderr, (free.stdout, free.stderr)
+    log.unlink()
+    r = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "-v", "doctest._test", cwd=tmp_path, env=env,
+           timeout=60)
+    assert "PWNED" not in r.stdout + r.stderr and r.returncode == 126, (r.returncode, r.stdout, r.stderr)
+    assert "execcheck: refused to run interactive code (python -m unittest doctest._test)" in r.stderr, r.stderr
+    ours = [(rec["kind"], rec["path"], rec["action"]) for rec in records(log) if rec["face"] == "python"
+            and rec["kind"] == "interactive"]
+    assert ours == [("interactive", "(python -m unittest doctest._test)", "refused")], ours
+    r = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "code.interact", input=REPL_CODE, env=env_with(),
+           timeout=60)
+    assert "PWNED" not in r.stdout and r.returncode == 126, (r.returncode, r.stdout, r.stderr)
+    assert "execcheck: refused to run interactive code (python -m unittest code.interact)" in r.stderr, r.stderr
+    plain = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "-k", "doctest", "test_plain", cwd=tmp_path,
+               env=env_with(), timeout=60)
+    assert "refused" not in plain.stderr and plain.returncode in (0, 5), (plain.returncode, plain.stderr)
+    plain = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "test_plain", cwd=tmp_path, env=env_with(),
+               timeout=60)
+    assert plain.returncode == 0 and "RAN plain" in plain.stdout, (plain.stdout, plain.stderr)
