@@ -320,15 +320,18 @@ static int code_running_module(const char *name)
 /* `python -m unittest NAME...` calls what each NAME names when it is no module, test case or suite
  * (loader.loadTestsFromName: `obj()`): `doctest._test` ran the doctest examples of a 0644 file
  * named `doctest._test` in the working directory, `code.interact` a console, under both bits (a
- * bypass hunt's finding, 2026-12-01). A NAME any part of which is a code-running module (by the
+ * bypass hunt's finding, 2026-12-01). A NAME whose top-level module is a code-running one (by the
  * table above: `doctest._test`, `pdb.code.interact`) makes the run that module's; its verdict (1 or
- * 2, 0 for none) is returned and the NAME copied to name. Options are skipped (-k and --durations
+ * 2, 0 for none) is returned and the NAME copied to name. Only the top level: a project's own
+ * `app.profile.tests` is no stdlib module, and a console reached through another module's
+ * attribute is met at its first compile (on_compile). Options are skipped (-k and --durations
  * with their value), and `discover` takes directories and patterns, not names. */
 static int unittest_names(char *name, size_t size)
 {
     PyObject *argv = ec_py.SysGetObject("argv"), *item, *keep;
-    const char *arg, *part, *dot;
-    char comp[128];
+    const char *arg, *dot;
+    char top[128];
+    size_t len;
     Py_ssize_t i;
     int how = 0, h, skip = 0;
     for (i = 1; argv && (item = ec_py.ListGetItem(argv, i)); i++) { /* ['-m', NAME...] at the event */
@@ -347,13 +350,12 @@ static int unittest_names(char *name, size_t size)
             release(keep);
             continue;
         }
-        for (part = arg; *part; part = *dot ? dot + 1 : dot) {
-            dot = ec_strchr(part, '.');
-            if (!dot) dot = part + ec_strlen(part);
-            if ((size_t)(dot - part) >= sizeof comp) continue;
-            ec_memcpy(comp, part, (size_t)(dot - part));
-            comp[dot - part] = 0;
-            if ((h = code_running_module(comp)) > how) {
+        dot = ec_strchr(arg, '.');
+        len = dot ? (size_t)(dot - arg) : ec_strlen(arg);
+        if (len < sizeof top) {
+            ec_memcpy(top, arg, len);
+            top[len] = 0;
+            if ((h = code_running_module(top)) > how) {
                 how = h;
                 ec_strlcpy(name, arg, size);
             }

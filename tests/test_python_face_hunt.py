@@ -128,3 +128,11 @@ def test_unittest_naming_a_code_running_module_is_that_module_under_either_bit(l
     plain = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "test_plain", cwd=tmp_path, env=env_with(),
                timeout=60)
     assert plain.returncode == 0 and "RAN plain" in plain.stdout, (plain.stdout, plain.stderr)
+    # a project's own subpackage named like a stdlib module is not that module
+    for d in ("proj", "proj/code"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "__init__.py").write_text("")
+    os.replace(tmp_path / "test_plain.py", tmp_path / "proj" / "code" / "test_plain.py")
+    plain = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "proj.code.test_plain", cwd=tmp_path,
+               env=env_with(), timeout=60)
+    assert plain.returncode == 0 and "RAN plain" in plain.stdout, (plain.stdout, plain.stderr)
