@@ -366,6 +366,41 @@ static int unittest_names(char *name, size_t size)
     return how;
 }
 
+/* A code-running module is run (how: 1 or 2, as code_running_module): interactive code, recorded
+ * as "(HOW MOD NAMED)" (`(python -m unittest doctest._test)`); refused as its verdict says. */
+static void module_runs(const char *how_run, const char *mod, const char *named, int how)
+{
+    char what[300];
+    struct ec_buf b;
+    ec_buf_init(&b, what, sizeof what);
+    ec_buf_puts(&b, how_run);
+    ec_buf_puts(&b, mod);
+    if (named[0]) ec_buf_putc(&b, ' '), ec_buf_puts(&b, named);
+    ec_buf_putc(&b, ')');
+    interactive(ec_buf_str(&b), how == 2);
+}
+
+/* An import of a module whose code, imported, is a command line: unittest.__main__ runs unittest's
+ * on sys.argv (its NAMEs judged as `-m unittest`'s), idlelib.idle and idlelib.__main__ IDLE's
+ * shell. No run_module event comes: `-W ignore::unittest.__main__.X` (or PYTHONWARNINGS) imports
+ * it at start-up for a warning category, and `python -W ignore::unittest.__main__.X app.py
+ * doctest._test` ran the examples of a 0644 file under either bit (a bypass hunt's finding,
+ * 2026-12-01). */
+static void import_rule(PyObject *args)
+{
+    PyObject *keep;
+    const char *mod;
+    char named[200];
+    int how = 0;
+    if (interactive_entry || ec_py.TupleSize(args) < 1) return;
+    mod = fs_bytes(ec_py.TupleGetItem(args, 0), &keep);
+    named[0] = 0;
+    if (mod && !ec_strcmp(mod, "unittest.__main__")) how = unittest_names(named, sizeof named);
+    else if (mod && (!ec_strcmp(mod, "idlelib.idle") || !ec_strcmp(mod, "idlelib.__main__"))) how = 1;
+    if (how) module_runs("(import ", mod, named, how);
+    release(keep);
+}
+
 /* `python -m asyncio ps PID`, `pstree PID` (3.14+): asyncio's __main__ parses its arguments before
  * its REPL, and a first argument naming one of these tools ends in that tool (a table or tree of
  * another process's tasks, read from its memory) or in argparse's error: it never reaches the REPL
@@ -924,8 +959,7 @@ static int on_cpython(const char *name, PyObject *args)
     if (!ec_strcmp(name, "module")) {
         PyObject *keep;
         const char *mod = fs_bytes(arg, &keep);
-        char what[300], named[200];
-        struct ec_buf b;
+        char named[200];
         int how = mod ? code_running_module(mod) : 0;
         int asyncio = how && (!ec_strcmp(mod, "asyncio") || !ec_strcmp(mod, "asyncio.__main__"));
         if (asyncio && asyncio_tool()) how = 0; /* a task listing, no code: a module like others */
@@ -935,16 +969,7 @@ static int on_cpython(const char *name, PyObject *args)
         named[0] = 0;
         if (!how && mod && (!ec_strcmp(mod, "unittest") || !ec_strcmp(mod, "unittest.__main__")))
             how = unittest_names(named, sizeof named);
-        if (how) {
-            ec_buf_init(&b, what, sizeof what);
-            ec_buf_puts(&b, "(python -m ");
-            ec_buf_puts(&b, mod);
-            if (named[0]) ec_buf_putc(&b, ' '), ec_buf_puts(&b, named);
-            ec_buf_putc(&b, ')');
-            release(keep);
-            interactive(ec_buf_str(&b), how == 2);
-            return 0;
-        }
+        if (how) module_runs("(python -m ", mod, named, how);
         release(keep);
     }
     return 0;
@@ -1026,6 +1051,7 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         if (!ec_strcmp(event, "import")) {
             PyObject *file = ec_py.TupleSize(args) > 1 ? ec_py.TupleGetItem(args, 1) : 0;
             if (file && !is_none(file)) return library_file(file, EC_KIND_MODULE);
+            if (!exiting) import_rule(args);
             if (patch_importlib()) __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
         }
         return 0;

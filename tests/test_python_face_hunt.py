@@ -136,3 +136,33 @@ def test_unittest_naming_a_code_running_module_is_that_module_under_either_bit(l
     plain = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "proj.code.test_plain", cwd=tmp_path,
                env=env_with(), timeout=60)
     assert plain.returncode == 0 and "RAN plain" in plain.stdout, (plain.stdout, plain.stderr)
+
+
+@pytest.mark.parametrize("label,python", [(p[0], p[1]) for p in PYTHONS], ids=[p[0] for p in PYTHONS])
+def test_unittest_main_imported_for_a_warning_category_is_judged_like_m_unittest(label, python, tmp_path):
+    """unittest/__main__.py runs unittest's command line when it is imported, on sys.argv: `-W
+    ignore::unittest.__main__.X` (PYTHONWARNINGS alike) imports it at start-up to find a warning
+    category, with no run_module event, and `python -W ignore::unittest.__main__.X app.py
+    doctest._test` ran the examples of a 0644 file. The import is judged as `-m unittest` is."""
+    need_check()
+    (tmp_path / "doctest._test").write_text(">>> print('PWNED', 6 * 7)\n")
+    os.chmod(tmp_path / "doctest._test", 0o644)
+    app = tmp_path / "app.py"
+    app.write_text("print('RAN', 'app')\n")
+    os.chmod(app, 0o755)
+    log = tmp_path / "log.jsonl"
+    argv = [python, "-W", "ignore::unittest.__main__.X", str(app), "doctest._test"]
+    free = ec("run", "--", *argv, cwd=tmp_path, env=env_with(), timeout=60)
+    assert "PWNED 42" in free.stdout + free.stderr, (free.stdout, free.stderr)
+    for how in (argv, ["env", "PYTHONWARNINGS=ignore::unittest.__main__.X"] + argv[:1] + argv[3:]):
+        r = ec("run", "--deny-interactive", "--", *how, cwd=tmp_path, env=env_with(EXECCHECK_LOG_FILE=str(log)),
+               timeout=60)
+        assert "PWNED" not in r.stdout + r.stderr and r.returncode == 126, (how, r.returncode, r.stdout, r.stderr)
+        assert "refused to run interactive code (import unittest.__main__ doctest._test)" in r.stderr, r.stderr
+    ours = {(rec["kind"], rec["path"], rec["action"]) for rec in records(log) if rec["kind"] == "interactive"}
+    assert ours == {("interactive", "(import unittest.__main__ doctest._test)", "refused")}, ours
+    # the same warning option with an ordinary argument runs the app's own code (unittest's
+    # command line finds no test by that name: its own error, as without the face)
+    r = ec("run", "--deny-interactive", "--", python, "-W", "ignore::unittest.__main__.X", str(app), "nothing_here",
+           cwd=tmp_path, env=env_with(), timeout=60)
+    assert "refused" not in r.stderr and "PWNED" not in r.stdout, (r.stdout, r.stderr)
