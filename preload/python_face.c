@@ -333,7 +333,7 @@ static int unittest_names(char *name, size_t size)
     char top[128];
     size_t len;
     Py_ssize_t i;
-    int how = 0, h, skip = 0;
+    int how = 0, h, skip = 0, names_only = 0;
     for (i = 1; argv && (item = ec_py.ListGetItem(argv, i)); i++) { /* ['-m', NAME...] at the event */
         arg = fs_bytes(item, &keep);
         if (!arg || skip) {
@@ -345,8 +345,9 @@ static int unittest_names(char *name, size_t size)
             release(keep);
             break;
         }
-        if (arg[0] == '-') {
+        if (arg[0] == '-' && !names_only) {
             skip = !ec_strcmp(arg, "-k") || !ec_strcmp(arg, "--durations");
+            names_only = !ec_strcmp(arg, "--"); /* argparse: every argument after it is a NAME */
             release(keep);
             continue;
         }

@@ -118,6 +118,11 @@ def test_unittest_naming_a_code_running_module_is_that_module_under_either_bit(l
     ours = [(rec["kind"], rec["path"], rec["action"]) for rec in records(log) if rec["face"] == "python"
             and rec["kind"] == "interactive"]
     assert ours == [("interactive", "(python -m unittest doctest._test)", "refused")], ours
+    # after `--` every argument is a NAME, `-k` too (and doctest's command line reads a file `-k`)
+    (tmp_path / "-k").write_text(">>> print('PWNED', 6 * 7)\n")
+    r = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "--", "-k", "doctest._test", cwd=tmp_path,
+           env=env_with(), timeout=60)
+    assert "PWNED" not in r.stdout + r.stderr and r.returncode == 126, (r.returncode, r.stdout, r.stderr)
     r = ec("run", "--deny-interactive", "--", python, "-m", "unittest", "code.interact", input=REPL_CODE, env=env_with(),
            timeout=60)
     assert "PWNED" not in r.stdout and r.returncode == 126, (r.returncode, r.stdout, r.stderr)
