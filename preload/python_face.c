@@ -204,8 +204,9 @@ static void interactive(const char *what, int also_files)
  * event; not at the event itself, since doctest builds a Pdb for every run and never prompts
  * unless a doctest calls pdb.set_trace(). Raising PermissionError there, the program sees an error
  * like a refused import's and may go on; an uncaught one ends it with a traceback, never at a
- * prompt. Returns -1 when refused (the exception set). */
-static int debugger(void)
+ * prompt. verb, what: the line's words, what also the record's path ("(pdb)"). Returns -1 when
+ * refused (the exception set). */
+static int debugger(const char *verb, const char *what)
 {
     struct ec_verdict v;
     int enforced;
@@ -213,11 +214,46 @@ static int debugger(void)
     enforced = enforcing(EC_KIND_INTERACTIVE);
     ec_memset(&v, 0, sizeof v);
     v.reason = EC_REASON_NOT_REGULAR;
-    if (record(EC_KIND_INTERACTIVE, "(pdb)", &v, enforced) && enforced)
-        ec_say_refused_why("start the debugger", "(pdb)", "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
+    if (record(EC_KIND_INTERACTIVE, what, &v, enforced) && enforced)
+        ec_say_refused_why(verb, what, "interactive code is denied by the exec policy (DENY_INTERACTIVE)");
     if (!enforced) return 0;
     raise_os(*ec_py.ExcPermissionError, EC_EACCES, "the exec policy denies interactive code (DENY_INTERACTIVE)", 0);
     return -1;
+}
+
+/* Is this flag of sys.flags set? */
+static int sys_flag(const char *name)
+{
+    PyObject *flags = ec_py.SysGetObject("flags"), *f = flags ? ec_py.GetAttrString(flags, name) : 0;
+    long v = f ? ec_py.LongAsLong(f) : 0;
+    release(f);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    return v > 0;
+}
+
+extern char **environ __attribute__((weak)); /* NULL's address where libc is absent */
+
+/* builtins.breakpoint with CPython's own hook, which calls what PYTHONBREAKPOINT names: pdb by
+ * default, met at Pdb.interaction. Any other name is a debugger of the environment's choosing, and
+ * pdb's patch never sees it: `PYTHONBREAKPOINT=code.interact` gave a script's breakpoint() a
+ * Python prompt under DENY_INTERACTIVE (a bypass hunt's finding, 2026-12-01). It is refused here,
+ * whatever it names ("0" turns breakpoint() off). A hook the program set itself is its own. The
+ * variable is read as CPython reads it: from the C environment, unless -E or -I. Returns 0 or -1. */
+static int breakpoint_rule(PyObject *args)
+{
+    PyObject *hook = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
+    const char *name;
+    char what[300];
+    struct ec_buf b;
+    if (interactive_entry || !hook || hook != ec_py.SysGetObject("__breakpointhook__")) return 0;
+    if (!&environ || !environ || sys_flag("ignore_environment")) return 0;
+    name = ec_env_get(environ, "PYTHONBREAKPOINT");
+    if (!name || !name[0] || !ec_strcmp(name, "0") || !ec_strcmp(name, "pdb.set_trace")) return 0;
+    ec_buf_init(&b, what, sizeof what);
+    ec_buf_puts(&b, "(PYTHONBREAKPOINT=");
+    ec_buf_puts(&b, name);
+    ec_buf_putc(&b, ')');
+    return debugger("start the debugger", ec_buf_str(&b));
 }
 
 /* Code is about to be read from fd 0. A regular file is judged like a script, under either bit:
@@ -279,6 +315,91 @@ static int code_running_module(const char *name)
         if (!ec_strncmp(name, packages[i], n) && (name[n] == 0 || name[n] == '.')) return 1;
     }
     return 0;
+}
+
+/* `python -m unittest NAME...` calls what each NAME names when it is no module, test case or suite
+ * (loader.loadTestsFromName: `obj()`): `doctest._test` ran the doctest examples of a 0644 file
+ * named `doctest._test` in the working directory, `code.interact` a console, under both bits (a
+ * bypass hunt's finding, 2026-12-01). A NAME whose top-level module is a code-running one (by the
+ * table above: `doctest._test`, `pdb.code.interact`) makes the run that module's; its verdict (1 or
+ * 2, 0 for none) is returned and the NAME copied to name. Only the top level: a project's own
+ * `app.profile.tests` is no stdlib module, and a console reached through another module's
+ * attribute is met at its first compile (on_compile). Options are skipped (-k and --durations
+ * with their value), and `discover` takes directories and patterns, not names. */
+static int unittest_names(char *name, size_t size)
+{
+    PyObject *argv = ec_py.SysGetObject("argv"), *item, *keep;
+    const char *arg, *dot;
+    char top[128];
+    size_t len;
+    Py_ssize_t i;
+    int how = 0, h, skip = 0, names_only = 0;
+    for (i = 1; argv && (item = ec_py.ListGetItem(argv, i)); i++) { /* ['-m', NAME...] at the event */
+        arg = fs_bytes(item, &keep);
+        if (!arg || skip) {
+            skip = 0;
+            release(keep);
+            continue;
+        }
+        if (i == 1 && !ec_strcmp(arg, "discover")) {
+            release(keep);
+            break;
+        }
+        if (arg[0] == '-' && !names_only) {
+            skip = !ec_strcmp(arg, "-k") || !ec_strcmp(arg, "--durations");
+            names_only = !ec_strcmp(arg, "--"); /* argparse: every argument after it is a NAME */
+            release(keep);
+            continue;
+        }
+        dot = ec_strchr(arg, '.');
+        len = dot ? (size_t)(dot - arg) : ec_strlen(arg);
+        if (len < sizeof top) {
+            ec_memcpy(top, arg, len);
+            top[len] = 0;
+            if ((h = code_running_module(top)) > how) {
+                how = h;
+                ec_strlcpy(name, arg, size);
+            }
+        }
+        release(keep);
+    }
+    if (ec_py.ErrOccurred()) ec_py.ErrClear(); /* the list's end */
+    return how;
+}
+
+/* A code-running module is run (how: 1 or 2, as code_running_module): interactive code, recorded
+ * as "(HOW MOD NAMED)" (`(python -m unittest doctest._test)`); refused as its verdict says. */
+static void module_runs(const char *how_run, const char *mod, const char *named, int how)
+{
+    char what[300];
+    struct ec_buf b;
+    ec_buf_init(&b, what, sizeof what);
+    ec_buf_puts(&b, how_run);
+    ec_buf_puts(&b, mod);
+    if (named[0]) ec_buf_putc(&b, ' '), ec_buf_puts(&b, named);
+    ec_buf_putc(&b, ')');
+    interactive(ec_buf_str(&b), how == 2);
+}
+
+/* An import of a module whose code, imported, is a command line: unittest.__main__ runs unittest's
+ * on sys.argv (its NAMEs judged as `-m unittest`'s), idlelib.idle and idlelib.__main__ IDLE's
+ * shell. No run_module event comes: `-W ignore::unittest.__main__.X` (or PYTHONWARNINGS) imports
+ * it at start-up for a warning category, and `python -W ignore::unittest.__main__.X app.py
+ * doctest._test` ran the examples of a 0644 file under either bit (a bypass hunt's finding,
+ * 2026-12-01). */
+static void import_rule(PyObject *args)
+{
+    PyObject *keep;
+    const char *mod;
+    char named[200];
+    int how = 0;
+    if (interactive_entry || ec_py.TupleSize(args) < 1) return;
+    mod = fs_bytes(ec_py.TupleGetItem(args, 0), &keep);
+    named[0] = 0;
+    if (mod && !ec_strcmp(mod, "unittest.__main__")) how = unittest_names(named, sizeof named);
+    else if (mod && (!ec_strcmp(mod, "idlelib.idle") || !ec_strcmp(mod, "idlelib.__main__"))) how = 1;
+    if (how) module_runs("(import ", mod, named, how);
+    release(keep);
 }
 
 /* `python -m asyncio ps PID`, `pstree PID` (3.14+): asyncio's __main__ parses its arguments before
@@ -464,12 +585,17 @@ static struct ec_pymethoddef imp_get_data_def = {"get_data", imp_get_data, EC_ME
  * `pdb -p PID`: sys.remote_exec had this process run pdb._connect)? */
 static int remote_debugger(PyObject *pdb)
 {
-    PyObject *modules = ec_py.GetModuleDict(), *mod, *cls;
+    PyObject *modules = ec_py.GetModuleDict(), *mod, *cls, *t, *val, *tb;
     int r;
+    /* the refusal's PermissionError stays the exception: before 3.14 pdb has no _PdbServer, and
+     * the AttributeError of the look-up replaced it */
+    ec_py.ErrFetch(&t, &val, &tb);
     mod = modules ? ec_py.DictGetItemString(modules, "pdb") : 0; /* borrowed */
     cls = mod ? ec_py.GetAttrString(mod, "_PdbServer") : 0;
     r = cls ? ec_py.IsInstance(pdb, cls) : 0;
     release(cls);
+    if (ec_py.ErrOccurred()) ec_py.ErrClear();
+    ec_py.ErrRestore(t, val, tb);
     return r > 0;
 }
 
@@ -494,7 +620,7 @@ static void turn_away(PyObject *pdb)
 static PyObject *pdb_interaction(PyObject *self, PyObject *args)
 {
     PyObject *pdb;
-    if (debugger() == 0) return ec_py.CallObject(self, args);
+    if (debugger("start the debugger", "(pdb)") == 0) return ec_py.CallObject(self, args);
     pdb = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
     if (!pdb || !remote_debugger(pdb)) return 0; /* the PermissionError, for the program that asked */
     turn_away(pdb);
@@ -834,42 +960,49 @@ static int on_cpython(const char *name, PyObject *args)
     if (!ec_strcmp(name, "module")) {
         PyObject *keep;
         const char *mod = fs_bytes(arg, &keep);
-        char what[300];
-        struct ec_buf b;
+        char named[200];
         int how = mod ? code_running_module(mod) : 0;
         int asyncio = how && (!ec_strcmp(mod, "asyncio") || !ec_strcmp(mod, "asyncio.__main__"));
         if (asyncio && asyncio_tool()) how = 0; /* a task listing, no code: a module like others */
         else if (asyncio) asyncio_repl = 1;
         /* 3.13 runs its REPL as run_module('_pyrepl') after run_stdin: stdin was judged already */
         if (how && stdin_decided && !ec_strncmp(mod, "_pyrepl", 7)) how = 0;
-        if (how) {
-            ec_buf_init(&b, what, sizeof what);
-            ec_buf_puts(&b, "(python -m ");
-            ec_buf_puts(&b, mod);
-            ec_buf_putc(&b, ')');
-            release(keep);
-            interactive(ec_buf_str(&b), how == 2);
-            return 0;
-        }
+        named[0] = 0;
+        if (!how && mod && (!ec_strcmp(mod, "unittest") || !ec_strcmp(mod, "unittest.__main__")))
+            how = unittest_names(named, sizeof named);
+        if (how) module_runs("(python -m ", mod, named, how);
         release(keep);
     }
     return 0;
 }
 
 /* compile(None, '<stdin>'): CPython parses stdin itself. The REPL after -i or PYTHONINSPECT raises
- * no run_stdin on 3.8-3.12 (nor run_interactivehook without site): this is the one sign of it. */
-static void on_compile(PyObject *args)
+ * no run_stdin on 3.8-3.12 (nor run_interactivehook without site): this is the one sign of it.
+ * compile(SOURCE, '<console>' or '<python-input-N>'): a line typed to a Python console the program
+ * started - code.interact() (code.InteractiveConsole's name for its input) or 3.13's REPL
+ * (_pyrepl). Reachable without any entry the face refuses: `python -m unittest code.interact` calls
+ * the callable its argument names, and ran stdin's code under DENY_INTERACTIVE (a bypass hunt's
+ * finding, 2026-12-01). Refused like a debugger the program starts, before the line runs.
+ * Returns 0, or -1 (the exception set). */
+static int on_compile(PyObject *args)
 {
     PyObject *keep;
     const char *name;
-    if (stdin_decided || ec_py.TupleSize(args) < 2 || !is_none(ec_py.TupleGetItem(args, 0))) return;
-    name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
-    if (name && !ec_strcmp(name, "<stdin>")) {
+    int console, r = 0;
+    if (ec_py.TupleSize(args) < 2) return 0;
+    if (is_none(ec_py.TupleGetItem(args, 0))) {
+        if (stdin_decided) return 0;
+        name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
+        if (name && !ec_strcmp(name, "<stdin>")) stdin_rule();
         release(keep);
-        stdin_rule();
-        return;
+        return 0;
     }
+    if (interactive_entry) return 0; /* the REPL or `-m code`: decided at the entry */
+    name = fs_bytes(ec_py.TupleGetItem(args, 1), &keep);
+    console = name && (!ec_strcmp(name, "<console>") || !ec_strncmp(name, "<python-input-", 14));
+    if (console) r = debugger("run interactive code", "(console)");
     release(keep);
+    return r;
 }
 
 /* The REPL reads or compiles input (builtins.input; compile of what was typed: "<stdin>", 3.13's
@@ -898,6 +1031,9 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         if (ec_handoff_waiting() && repl_input(event, args)) ec_handoff_reader_moved_on();
     }
     switch (event[0]) {
+    case 'b':
+        if (!ec_strcmp(event, "builtins.breakpoint")) return breakpoint_rule(args);
+        return 0;
     case 'c':
         if (!ec_strcmp(event, "ctypes.dlopen")) {
             PyObject *keep, *name = ec_py.TupleSize(args) > 0 ? ec_py.TupleGetItem(args, 0) : 0;
@@ -910,12 +1046,13 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         if (!ec_strcmp(event, "cpython._PySys_ClearAuditHooks")) return on_cpython(event + 8, args);
         if (exiting) return 0; /* finalizing after a refusal: no new entry is judged */
         if (!ec_strncmp(event, "cpython.", 8)) return on_cpython(event + 8, args);
-        if (!ec_strcmp(event, "compile")) on_compile(args);
+        if (!ec_strcmp(event, "compile")) return on_compile(args);
         return 0;
     case 'i':
         if (!ec_strcmp(event, "import")) {
             PyObject *file = ec_py.TupleSize(args) > 1 ? ec_py.TupleGetItem(args, 1) : 0;
             if (file && !is_none(file)) return library_file(file, EC_KIND_MODULE);
+            if (!exiting) import_rule(args);
             if (patch_importlib()) __atomic_store_n(&ec_python_open_window, 0, __ATOMIC_RELAXED);
         }
         return 0;
