@@ -49,9 +49,10 @@ def conf_dirs(root: str, conf: str = "/etc/ld.so.conf", _depth: int = 0, _seen=N
         host = rootfs.resolve(root, conf)
     except OSError:
         return []
-    if os.path.realpath(host) in _seen:
+    key = os.path.realpath(host)
+    if key in _seen:
         return []
-    _seen.add(os.path.realpath(host))
+    _seen.add(key)
     try:  # from ROOT, not by host path: a parent swapped for a link since would read the host's file
         text = os.fsdecode(rootfs.read_regular(root, host, 1 << 20))  # names, as os.listdir() spells them
     except OSError as e:
