@@ -98,6 +98,11 @@ def _raw_bytes(err):
 
 codecs.register_error("execcheck.raw_bytes", _raw_bytes)
 
+# fixed for the process at start-up: how names became str, and whether a locale that is not UTF-8
+# (LC_ALL=C) has printable() show every byte from 0x80 up as a byte
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_NOT_UTF8 = codecs.lookup(_FS_ENCODING).name != "utf-8"
+
 
 def printable(path: str) -> str:
     """A path (or a line that quotes one) made safe and unambiguous for a terminal, spelled as the
@@ -111,9 +116,6 @@ def printable(path: str) -> str:
         return "''"
     if path.isascii() and path.isprintable() and "\\" not in path:
         return path  # nothing to escape: the usual name, without a call into C
-    enc = sys.getfilesystemencoding()
-    data = path.encode(enc, "execcheck.raw_bytes")  # the name's bytes, as os.fsencode gives them
+    data = path.encode(_FS_ENCODING, "execcheck.raw_bytes")  # the name's bytes, as os.fsencode gives them
     out = ffi.new("char[]", 4 * len(data) + 1)
-    # a locale that is not UTF-8 (LC_ALL=C): the name's bytes from 0x80 up are shown as bytes
-    ascii = codecs.lookup(enc).name != "utf-8"
-    return ffi.string(out, lib.ec_text_visible(data, len(data), ascii, out, len(out))).decode("utf-8")
+    return ffi.string(out, lib.ec_text_visible(data, len(data), _FS_NOT_UTF8, out, len(out))).decode("utf-8")
